@@ -1,0 +1,426 @@
+#include "adapters/net/https_server.h"
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "adapters/net/peer_identity.h"
+#include "adapters/net/request_id.h"
+#include "broker/core/log.h"
+
+namespace tb::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Stream = beast::ssl_stream<beast::tcp_stream>;
+
+std::atomic<std::uint64_t> g_next_connection_id{1};
+
+// True for the errors that mean "the peer went away", which are normal and not worth a warning.
+bool IsNormalClose(const beast::error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::ssl::error::stream_truncated || ec == asio::error::operation_aborted ||
+         ec == beast::error::timeout || ec == http::error::end_of_stream;
+}
+
+std::string ToString(std::uint64_t id) { return "c" + std::to_string(id); }
+
+}  // namespace
+
+class HttpsServer::Impl : public std::enable_shared_from_this<HttpsServer::Impl> {
+ public:
+  class Session;
+
+  Impl(asio::io_context& io_context, std::shared_ptr<asio::ssl::context> tls,
+       HttpServerSettings settings, HttpHandler handler, ErrorRenderer render_error)
+      : io_context_(io_context),
+        tls_(std::move(tls)),
+        settings_(std::move(settings)),
+        handler_(std::move(handler)),
+        render_error_(std::move(render_error)),
+        acceptor_(asio::make_strand(io_context)),
+        log_(settings_.component) {}
+
+  core::Result<std::uint16_t> Start();
+  void Stop();
+  std::size_t ActiveConnections() const {
+    std::lock_guard lock(sessions_mutex_);
+    return sessions_.size();
+  }
+
+  void Accept();
+  void Register(std::uint64_t id, const std::shared_ptr<Session>& session);
+  void Unregister(std::uint64_t id);
+  bool stopping() const { return stopping_.load(); }
+
+  asio::io_context& io_context_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  const HttpServerSettings settings_;
+  const HttpHandler handler_;
+  const ErrorRenderer render_error_;
+  tcp::acceptor acceptor_;
+  core::Logger log_;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex sessions_mutex_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+};
+
+// One TLS connection. All state is touched only on the connection's strand.
+class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(std::shared_ptr<Impl> server, tcp::socket socket)
+      : server_(std::move(server)),
+        stream_(std::move(socket), *server_->tls_),
+        id_(g_next_connection_id.fetch_add(1)) {
+    beast::error_code ec;
+    const auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) {
+      remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    }
+  }
+
+  void Run() {
+    server_->Register(id_, shared_from_this());
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Handshake(); });
+  }
+
+  // Called by Stop(), from any thread.
+  void RequestClose() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      if (self->idle_) {
+        // Waiting for a request: interrupt the read; OnHeader then shuts the session down.
+        beast::get_lowest_layer(self->stream_).socket().cancel();
+      }
+    });
+  }
+
+  ~Session() { server_->Unregister(id_); }
+
+ private:
+  void Handshake() {
+    beast::get_lowest_layer(stream_).expires_after(server_->settings_.handshake_timeout);
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this()](beast::error_code ec) {
+                              self->OnHandshake(ec);
+                            });
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      // Refused at the handshake: no certificate, unknown CA, expired or revoked certificate,
+      // old protocol, or plaintext on a TLS port. Nothing was served.
+      server_->log_.Warn("tls_handshake_refused",
+                         {{"conn", ToString(id_)}, {"remote", remote_}, {"reason", ec.message()}});
+      return;  // socket closes when the session is destroyed
+    }
+    peer_ = ExtractPeerIdentity(stream_.native_handle());
+    peer_.remote_address = remote_;
+    server_->log_.Info("tls_connected", {{"conn", ToString(id_)},
+                                         {"remote", remote_},
+                                         {"peer_cn", peer_.subject_cn},
+                                         {"tls", SSL_get_version(stream_.native_handle())}});
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    if (closing_ || server_->stopping()) {
+      Shutdown();
+      return;
+    }
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_->settings_.header_limit));
+    parser_->body_limit(server_->settings_.body_limit);
+    idle_ = true;
+    beast::get_lowest_layer(stream_).expires_after(server_->settings_.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    idle_ = false;
+    if (ec) {
+      OnReadError(ec);
+      return;
+    }
+    beast::get_lowest_layer(stream_).expires_after(server_->settings_.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code read_ec, std::size_t) {
+                       self->OnRequest(read_ec);
+                     });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      Refuse(core::MakeError(core::ErrorCode::kTooLarge, "request body exceeds the limit"), 413);
+    } else if (ec == http::error::header_limit) {
+      Refuse(core::MakeError(core::ErrorCode::kTooLarge, "request header exceeds the limit"),
+             431);
+    } else if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      Refuse(core::MakeError(core::ErrorCode::kInvalidValue, "malformed HTTP request"), 400);
+    } else if (IsNormalClose(ec) || closing_) {
+      Shutdown();
+    } else {
+      server_->log_.Warn("read_failed", {{"conn", ToString(id_)}, {"reason", ec.message()}});
+    }
+  }
+
+  void OnRequest(beast::error_code ec) {
+    if (ec) {
+      OnReadError(ec);
+      return;
+    }
+    http::request<http::string_body> message = parser_->release();
+    keep_alive_ = message.keep_alive();
+    ++requests_;
+
+    core::HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    for (const auto& field : message) {
+      request.headers.fields.emplace_back(std::string(field.name_string()),
+                                          std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.peer = peer_;
+    request.connection_id = id_;
+    request_id_ = AcceptOrMakeRequestId(request.headers.Get("X-Request-ID"));
+    request.headers.Set("X-Request-ID", request_id_);
+    method_ = request.method;
+    path_ = std::string(request.Path());
+    started_ = std::chrono::steady_clock::now();
+
+    // The responder may be called from any thread; it hops back onto this strand. If the
+    // handler drops it unanswered, the guard answers 500 so the client is never left hanging.
+    auto guard = std::make_shared<ResponseGuard>(shared_from_this());
+    server_->handler_(std::move(request), [guard](core::HttpResponse response) {
+      guard->Answer(std::move(response));
+    });
+  }
+
+  struct ResponseGuard {
+    explicit ResponseGuard(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    ~ResponseGuard() {
+      if (!answered_.exchange(true)) {
+        session_->server_->log_.Error("handler_dropped_request",
+                                      {{"conn", ToString(session_->id_)}});
+        Post(session_->server_->render_error_(
+            core::MakeError(core::ErrorCode::kInternal, "the request was not answered")));
+      }
+    }
+    void Answer(core::HttpResponse response) {
+      if (!answered_.exchange(true)) {
+        Post(std::move(response));
+      }
+    }
+    void Post(core::HttpResponse response) {
+      asio::post(session_->stream_.get_executor(),
+                 [session = session_, response = std::move(response)]() mutable {
+                   session->Write(std::move(response));
+                 });
+    }
+    std::shared_ptr<Session> session_;
+    std::atomic<bool> answered_{false};
+  };
+
+  void Refuse(const core::Error& error, int status) {
+    keep_alive_ = false;
+    method_ = "-";
+    path_ = "-";
+    request_id_ = AcceptOrMakeRequestId({});
+    started_ = std::chrono::steady_clock::now();
+    core::HttpResponse response = server_->render_error_(error);
+    response.status = status;
+    Write(std::move(response));
+  }
+
+  void Write(core::HttpResponse response) {
+    auto message = std::make_shared<http::response<http::string_body>>();
+    message->version(11);
+    message->result(static_cast<unsigned>(response.status));
+    for (auto& [name, value] : response.headers.fields) {
+      message->set(name, value);
+    }
+    if (message->find(http::field::cache_control) == message->end()) {
+      message->set(http::field::cache_control, "no-store");
+    }
+    message->set("X-Request-ID", request_id_);
+    message->set(http::field::server, "trustbridge");
+    message->body() = std::move(response.body);
+    const bool keep_alive = keep_alive_ && !closing_ && !server_->stopping() &&
+                            requests_ < server_->settings_.max_requests_per_connection;
+    message->keep_alive(keep_alive);
+    message->prepare_payload();
+
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started_);
+    server_->log_.Info("http_request", {{"conn", ToString(id_)},
+                                        {"request_id", request_id_},
+                                        {"participant", peer_.subject_cn},
+                                        {"method", method_},
+                                        {"path", path_},
+                                        {"status", std::to_string(response.status)},
+                                        {"us", std::to_string(elapsed.count())}});
+
+    beast::get_lowest_layer(stream_).expires_after(server_->settings_.write_timeout);
+    http::async_write(stream_, *message,
+                      [self = shared_from_this(), message, keep_alive](beast::error_code ec,
+                                                                       std::size_t) {
+                        self->OnWrite(ec, keep_alive);
+                      });
+  }
+
+  void OnWrite(beast::error_code ec, bool keep_alive) {
+    if (ec) {
+      if (!IsNormalClose(ec)) {
+        server_->log_.Warn("write_failed", {{"conn", ToString(id_)}, {"reason", ec.message()}});
+      }
+      return;
+    }
+    if (!keep_alive) {
+      Shutdown();
+      return;
+    }
+    ReadHeader();
+  }
+
+  void Shutdown() {
+    if (shutting_down_) {
+      return;
+    }
+    shutting_down_ = true;
+    beast::get_lowest_layer(stream_).expires_after(server_->settings_.shutdown_timeout);
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both,
+                                                                ignored);
+    });
+  }
+
+  std::shared_ptr<Impl> server_;
+  Stream stream_;
+  const std::uint64_t id_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  core::PeerIdentity peer_;
+  std::string request_id_;
+  std::string method_;
+  std::string path_;
+  std::chrono::steady_clock::time_point started_;
+  std::size_t requests_ = 0;
+  bool keep_alive_ = true;
+  bool idle_ = false;
+  bool closing_ = false;
+  bool shutting_down_ = false;
+};
+
+core::Result<std::uint16_t> HttpsServer::Impl::Start() {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(settings_.address, ec);
+  if (ec) {
+    return core::MakeError(core::ErrorCode::kConfig, "invalid listen address", "listen");
+  }
+  const tcp::endpoint endpoint(address, settings_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor_.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    return core::MakeError(core::ErrorCode::kConfig,
+                           "cannot listen on " + settings_.address + ":" +
+                               std::to_string(settings_.port) + ": " + ec.message(),
+                           "listen");
+  }
+  const std::uint16_t port = acceptor_.local_endpoint().port();
+  log_.Info("listening", {{"address", settings_.address}, {"port", std::to_string(port)}});
+  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->Accept(); });
+  return port;
+}
+
+void HttpsServer::Impl::Accept() {
+  acceptor_.async_accept(asio::make_strand(io_context_),
+                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                           if (ec) {
+                             if (ec != asio::error::operation_aborted && !self->stopping()) {
+                               self->log_.Warn("accept_failed", {{"reason", ec.message()}});
+                               self->Accept();
+                             }
+                             return;
+                           }
+                           socket.set_option(tcp::no_delay(true), ec);
+                           std::make_shared<Session>(self, std::move(socket))->Run();
+                           if (!self->stopping()) {
+                             self->Accept();
+                           }
+                         });
+}
+
+void HttpsServer::Impl::Stop() {
+  if (stopping_.exchange(true)) {
+    return;
+  }
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    for (auto& [id, weak] : sessions_) {
+      if (auto session = weak.lock()) {
+        live.push_back(std::move(session));
+      }
+    }
+  }
+  for (auto& session : live) {
+    session->RequestClose();
+  }
+  log_.Info("stopping", {{"connections", std::to_string(live.size())}});
+}
+
+void HttpsServer::Impl::Register(std::uint64_t id, const std::shared_ptr<Session>& session) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_[id] = session;
+}
+
+void HttpsServer::Impl::Unregister(std::uint64_t id) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.erase(id);
+}
+
+HttpsServer::HttpsServer(asio::io_context& io_context, std::shared_ptr<asio::ssl::context> tls,
+                         HttpServerSettings settings, HttpHandler handler,
+                         ErrorRenderer render_error)
+    : impl_(std::make_shared<Impl>(io_context, std::move(tls), std::move(settings),
+                                   std::move(handler), std::move(render_error))) {}
+
+HttpsServer::~HttpsServer() { impl_->Stop(); }
+
+core::Result<std::uint16_t> HttpsServer::Start() { return impl_->Start(); }
+void HttpsServer::Stop() { impl_->Stop(); }
+std::size_t HttpsServer::ActiveConnections() const { return impl_->ActiveConnections(); }
+
+}  // namespace tb::net
