@@ -1,12 +1,121 @@
 #include "broker/app/cli.h"
 
 #include <cstdio>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/app/broker_server.h"
+#include "broker/app/config.h"
+#include "broker/app/flags.h"
+#include "broker/core/log.h"
 
 namespace tb::app {
+namespace {
 
-int RunCli(int, char**) {
-  std::puts("trustbridge: no subcommands yet");
-  return 2;
+constexpr std::string_view kUsage = R"(usage: trustbridge <command> [options]
+
+commands:
+  serve --config FILE        run the broker
+  check-config --config FILE validate a config file and exit (0 = valid)
+  version                    print the version
+
+Run `trustbridge <command> --help` for a command's options.
+)";
+
+void PrintProblems(const std::vector<core::Error>& problems) {
+  for (const core::Error& problem : problems) {
+    std::cerr << "config error: " << problem.message << "\n";
+  }
+}
+
+int Serve(const Flags& flags) {
+  if (flags.Has("help")) {
+    std::cout << "usage: trustbridge serve --config FILE [--log-level LEVEL]\n";
+    return 0;
+  }
+  const std::string file = flags.Get("config");
+  if (file.empty()) {
+    std::cerr << "serve: --config FILE is required\n";
+    return 2;
+  }
+  ConfigLoad load = LoadBrokerConfig(file);
+  if (!load.config) {
+    PrintProblems(load.problems);
+    return 2;
+  }
+  core::SetLogLevel(load.config->log_level);
+  if (flags.Has("log-level")) {
+    core::LogLevel level = core::LogLevel::kInfo;
+    if (!core::ParseLogLevel(flags.Get("log-level"), level)) {
+      std::cerr << "serve: unknown --log-level\n";
+      return 2;
+    }
+    core::SetLogLevel(level);
+  }
+  BrokerServer server(std::move(*load.config));
+  if (core::Status started = server.Start(); !started) {
+    std::cerr << "cannot start: " << started.error().message << "\n";
+    return 1;
+  }
+  server.Wait();
+  return 0;
+}
+
+int CheckConfig(const Flags& flags) {
+  const std::string file = flags.Get("config");
+  if (file.empty()) {
+    std::cerr << "check-config: --config FILE is required\n";
+    return 2;
+  }
+  ConfigLoad load = LoadBrokerConfig(file);
+  if (!load.config) {
+    PrintProblems(load.problems);
+    return 2;
+  }
+  std::cout << "config OK: " << load.config->participants.size() << " participants, "
+            << load.config->peers.size() << " peers\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  try {
+    if (argc < 2) {
+      std::cerr << kUsage;
+      return 2;
+    }
+    const std::string_view command = argv[1];
+    Flags flags = Flags::Parse(argc - 2, argv + 2);
+    if (!flags.error().empty()) {
+      std::cerr << "trustbridge " << command << ": " << flags.error() << "\n";
+      return 2;
+    }
+    if (command == "serve") {
+      return Serve(flags);
+    }
+    if (command == "check-config") {
+      return CheckConfig(flags);
+    }
+    if (command == "version" || command == "--version") {
+      std::cout << "trustbridge 0.1.0\n";
+      return 0;
+    }
+    if (command == "help" || command == "--help" || command == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    std::cerr << "unknown command: " << command << "\n" << kUsage;
+    return 2;
+  } catch (const std::exception& error) {
+    // Startup-time exceptions from third-party code; never a stack trace.
+    std::cerr << "trustbridge: " << error.what() << "\n";
+    return 1;
+  }
 }
 
 }  // namespace tb::app

@@ -1,0 +1,146 @@
+#include "broker/app/broker_server.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "adapters/net/https_server.h"
+#include "adapters/net/tls_context.h"
+#include "broker/app/fhir_api.h"
+#include "broker/core/log.h"
+#include "broker/routing/participant.h"
+
+namespace tb::app {
+
+namespace asio = boost::asio;
+
+class BrokerServer::Impl {
+ public:
+  explicit Impl(BrokerConfig config)
+      : config_(std::move(config)),
+        directory_(config_.participants, config_.peers),
+        api_(config_, directory_),
+        work_(asio::make_work_guard(io_context_)),
+        signals_(io_context_, SIGINT, SIGTERM),
+        log_("tb.app") {}
+
+  core::Status Start() {
+    auto tls = net::MakeServerContext(config_.tls);
+    if (!tls) {
+      return tls.error();
+    }
+    net::HttpServerSettings http;
+    http.address = config_.listen_fhir.host;
+    http.port = config_.listen_fhir.port;
+    http.body_limit = config_.limits.http_body_bytes;
+    http.header_limit = config_.limits.http_header_bytes;
+    http.handshake_timeout = std::chrono::milliseconds(config_.limits.handshake_timeout_ms);
+    http.idle_timeout = std::chrono::milliseconds(config_.limits.idle_timeout_ms);
+    http.read_timeout = std::chrono::milliseconds(config_.limits.read_timeout_ms);
+    http.component = "tb.fhir_api";
+    https_ = std::make_unique<net::HttpsServer>(
+        io_context_, *tls, http,
+        [this](core::HttpRequest request, net::Responder respond) {
+          api_.Handle(std::move(request), std::move(respond));
+        },
+        &FhirApi::RenderError);
+    auto port = https_->Start();
+    if (!port) {
+      return port.error();
+    }
+    fhir_port_ = *port;
+
+    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (!ec) {
+        log_.Info("signal", {{"signal", std::to_string(signal)}});
+        Stop();
+      }
+    });
+    const unsigned threads =
+        config_.io_threads != 0 ? config_.io_threads : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] { RunIo(); });
+    }
+    log_.Info("broker_started", {{"broker", config_.broker_id},
+                                 {"fhir", config_.listen_fhir.host + ":" + std::to_string(fhir_port_)},
+                                 {"io_threads", std::to_string(threads)}});
+    return core::Ok();
+  }
+
+  void RunIo() {
+    // A handler that throws is a bug; log it and abort rather than run on in an unknown state.
+    try {
+      io_context_.run();
+    } catch (const std::exception& error) {
+      log_.Error("io_thread_exception", {{"what", error.what()}});
+      std::abort();
+    }
+  }
+
+  void Stop() {
+    std::lock_guard lock(mutex_);
+    stop_requested_ = true;
+    stopped_.notify_all();
+  }
+
+  void Wait() {
+    {
+      std::unique_lock lock(mutex_);
+      stopped_.wait(lock, [this] { return stop_requested_; });
+    }
+    log_.Info("broker_stopping", {});
+    if (https_) {
+      https_->Stop();
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (https_->ActiveConnections() > 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);
+    work_.reset();
+    io_context_.stop();
+    for (auto& thread : threads_) {
+      thread.join();
+    }
+    threads_.clear();
+    log_.Info("broker_stopped", {});
+  }
+
+  ~Impl() {
+    if (!threads_.empty()) {
+      Stop();
+      Wait();
+    }
+  }
+
+  BrokerConfig config_;
+  routing::ParticipantDirectory directory_;
+  FhirApi api_;
+  asio::io_context io_context_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  asio::signal_set signals_;
+  std::unique_ptr<net::HttpsServer> https_;
+  std::vector<std::thread> threads_;
+  std::uint16_t fhir_port_ = 0;
+  std::mutex mutex_;
+  std::condition_variable stopped_;
+  bool stop_requested_ = false;
+  core::Logger log_;
+};
+
+BrokerServer::BrokerServer(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+BrokerServer::~BrokerServer() = default;
+core::Status BrokerServer::Start() { return impl_->Start(); }
+std::uint16_t BrokerServer::fhir_port() const { return impl_->fhir_port_; }
+std::uint16_t BrokerServer::mllp_port() const { return 0; }
+void BrokerServer::Wait() { impl_->Wait(); }
+void BrokerServer::Stop() { impl_->Stop(); }
+
+}  // namespace tb::app

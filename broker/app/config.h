@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/net/tls_settings.h"
+#include "broker/core/error.h"
+#include "broker/core/log.h"
+#include "broker/core/host_port.h"
+#include "broker/core/result.h"
+#include "broker/routing/participant.h"
+
+namespace tb::app {
+
+struct LimitsConfig {
+  std::size_t http_body_bytes = 8 * 1024 * 1024;
+  std::size_t http_header_bytes = 16 * 1024;
+  std::size_t mllp_frame_bytes = 1024 * 1024;
+  std::uint32_t handshake_timeout_ms = 10'000;
+  std::uint32_t idle_timeout_ms = 60'000;
+  std::uint32_t read_timeout_ms = 30'000;
+};
+
+// The validated broker configuration. Paths are absolute (resolved against the config file's
+// folder).
+struct BrokerConfig {
+  std::filesystem::path file;
+  std::string broker_id;
+  std::string broker_ods;
+  std::string broker_name;
+  core::HostPort listen_fhir;
+  core::HostPort listen_mllp;
+  net::TlsSettings tls;
+  std::string store_url;  // sqlite: paths made absolute
+  std::vector<routing::Participant> participants;
+  std::vector<routing::Peer> peers;
+  LimitsConfig limits;
+  std::uint32_t federation_deadline_ms = 3000;
+  core::LogLevel log_level = core::LogLevel::kInfo;
+  unsigned io_threads = 0;  // 0: one per core
+};
+
+// The outcome of reading a config: the config, or every problem found (schema first, then
+// cross-checks), each with the JSON path at fault in `location` ("/participants/1/cert_cn").
+struct ConfigLoad {
+  std::optional<BrokerConfig> config;
+  std::vector<core::Error> problems;
+};
+
+// Reads, schema-checks (config.schema.json, RapidJSON's validator) and cross-checks a file.
+ConfigLoad LoadBrokerConfig(const std::filesystem::path& file);
+// Same, from text; `base_dir` resolves relative paths. `check_files` verifies TLS files exist.
+ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path& base_dir,
+                             bool check_files = true);
+
+
+}  // namespace tb::app
