@@ -1,0 +1,210 @@
+// Loopback integration tests of the mutual-TLS HTTPS listener: real sockets, real OpenSSL,
+// certificates from the test PKI (certs/make-dev-pki.sh).
+#include "adapters/net/https_server.h"
+
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include "adapters/net/tls_context.h"
+#include "tests/support/https_test_client.h"
+#include "tests/support/test_pki.h"
+#include "tests/support/wait_for.h"
+
+namespace tb::net {
+namespace {
+
+using testing::HttpsClientOptions;
+using testing::HttpsRequest;
+using testing::TestPki;
+
+core::HttpResponse Render(const core::Error& error) {
+  core::HttpResponse response;
+  response.status = core::Info(error.code).http_status;
+  response.body = error.message;
+  return response;
+}
+
+class HttpsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(HttpServerSettings{}); }
+
+  void StartServer(HttpServerSettings settings) {
+    const TestPki& pki = TestPki::Get();
+    auto tls = MakeServerContext(
+        {pki.Cert("broker-a"), pki.Key("broker-a"), pki.CaCert(), pki.Crl()});
+    ASSERT_TRUE(tls) << tls.error().message;
+    settings.address = "127.0.0.1";
+    settings.port = 0;
+    server_ = std::make_unique<HttpsServer>(
+        io_context_, *tls, settings,
+        [this](core::HttpRequest request, Responder respond) {
+          ++requests_;
+          core::HttpResponse response;
+          response.body = "hello " + request.peer.subject_cn + " " + request.method + " " +
+                          request.target + " " + std::to_string(request.body.size());
+          if (request.target == "/drop") {
+            return;  // never answered: the guard must answer 500
+          }
+          if (request.target == "/later") {
+            // Answer from another thread, as blocking work on a pool would.
+            std::thread([respond, response]() mutable { respond(std::move(response)); })
+                .detach();
+            return;
+          }
+          respond(std::move(response));
+        },
+        &Render);
+    auto port = server_->Start();
+    ASSERT_TRUE(port) << port.error().message;
+    port_ = *port;
+    thread_ = std::thread([this] { io_context_.run(); });
+  }
+
+  void TearDown() override {
+    if (server_) {
+      server_->Stop();
+      EXPECT_TRUE(testing::WaitFor([this] { return server_->ActiveConnections() == 0; }));
+    }
+    io_context_.stop();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+  HttpsClientOptions As(const std::string& name) const {
+    const TestPki& pki = TestPki::Get();
+    return HttpsClientOptions{pki.CaCert(), pki.Cert(name), pki.Key(name)};
+  }
+
+  boost::asio::io_context io_context_;
+  std::unique_ptr<HttpsServer> server_;
+  std::thread thread_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> requests_{0};
+};
+
+TEST_F(HttpsServerTest, AcceptsValidClientCertificateAndExposesIdentity) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/fhir/metadata", As("RJ1"));
+  ASSERT_TRUE(result.connected) << result.error;
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.body, "hello RJ1 GET /fhir/metadata 0");
+  EXPECT_EQ(result.Header("Cache-Control"), "no-store");
+  EXPECT_EQ(result.Header("X-Request-ID").size(), 32u);
+}
+
+TEST_F(HttpsServerTest, EchoesAcceptableRequestIdAndReplacesHostileOne) {
+  auto kept = HttpsRequest("127.0.0.1", port_, "GET", "/", As("RJ1"), {{"X-Request-ID", "abc-1"}});
+  EXPECT_EQ(kept.Header("X-Request-ID"), "abc-1");
+  auto replaced = HttpsRequest("127.0.0.1", port_, "GET", "/", As("RJ1"),
+                               {{"X-Request-ID", "bad id\"{}"}});
+  EXPECT_NE(replaced.Header("X-Request-ID"), "bad id\"{}");
+  EXPECT_EQ(replaced.Header("X-Request-ID").size(), 32u);
+}
+
+TEST_F(HttpsServerTest, RefusesClientWithoutCertificateAtHandshake) {
+  HttpsClientOptions options = As("RJ1");
+  options.cert.clear();
+  options.key.clear();
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/fhir/metadata", options);
+  EXPECT_FALSE(result.connected);
+  EXPECT_EQ(requests_.load(), 0);
+}
+
+TEST_F(HttpsServerTest, RefusesCertificateFromUnknownCa) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/fhir/metadata", As("wrong-ca"));
+  EXPECT_FALSE(result.connected);
+  EXPECT_EQ(requests_.load(), 0);
+}
+
+TEST_F(HttpsServerTest, RefusesExpiredCertificate) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/fhir/metadata", As("expired"));
+  EXPECT_FALSE(result.connected);
+  EXPECT_EQ(requests_.load(), 0);
+}
+
+TEST_F(HttpsServerTest, RefusesRevokedCertificate) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/fhir/metadata", As("revoked"));
+  EXPECT_FALSE(result.connected);
+  EXPECT_EQ(requests_.load(), 0);
+}
+
+TEST_F(HttpsServerTest, RefusesTls11) {
+  HttpsClientOptions options = As("RJ1");
+  options.max_tls_version = TLS1_1_VERSION;
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/fhir/metadata", options);
+  EXPECT_FALSE(result.connected);
+  EXPECT_EQ(requests_.load(), 0);
+}
+
+TEST_F(HttpsServerTest, AcceptsTls12AndTls13) {
+  HttpsClientOptions tls12 = As("RJ1");
+  tls12.max_tls_version = TLS1_2_VERSION;
+  tls12.min_tls_version = TLS1_2_VERSION;
+  EXPECT_EQ(HttpsRequest("127.0.0.1", port_, "GET", "/", tls12).status, 200);
+  HttpsClientOptions tls13 = As("RJ1");
+  tls13.min_tls_version = TLS1_3_VERSION;
+  EXPECT_EQ(HttpsRequest("127.0.0.1", port_, "GET", "/", tls13).status, 200);
+}
+
+TEST_F(HttpsServerTest, RefusesPlaintextOnTlsPort) {
+  // A plain HTTP request to the TLS port must never be served.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket socket(io);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), port_});
+  const std::string plain = "GET /fhir/metadata HTTP/1.1\r\nHost: x\r\n\r\n";
+  boost::asio::write(socket, boost::asio::buffer(plain));
+  char buffer[512];
+  boost::system::error_code ec;
+  const std::size_t n = socket.read_some(boost::asio::buffer(buffer), ec);
+  const std::string reply(buffer, ec ? 0 : n);
+  EXPECT_EQ(reply.find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_EQ(requests_.load(), 0);
+}
+
+TEST_F(HttpsServerTest, AnswersFromAnotherThread) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/later", As("RJ1"));
+  EXPECT_EQ(result.status, 200);
+}
+
+TEST_F(HttpsServerTest, DroppedRequestGets500NotAHang) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/drop", As("RJ1"));
+  ASSERT_TRUE(result.connected) << result.error;
+  EXPECT_EQ(result.status, 500);
+}
+
+TEST_F(HttpsServerTest, RejectsOversizeBodyWith413) {
+  TearDown();
+  io_context_.restart();
+  HttpServerSettings settings;
+  settings.body_limit = 1024;
+  StartServer(settings);
+  auto result = HttpsRequest("127.0.0.1", port_, "POST", "/fhir/x", As("RJ1"), {},
+                             std::string(4096, 'x'));
+  ASSERT_TRUE(result.connected) << result.error;
+  EXPECT_EQ(result.status, 413);
+  EXPECT_EQ(requests_.load(), 0);
+}
+
+TEST_F(HttpsServerTest, StopClosesIdleKeepAliveConnections) {
+  // Open a connection and leave it idle; Stop() must not wait for the idle timeout.
+  boost::asio::io_context io;
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  const TestPki& pki = TestPki::Get();
+  tls.load_verify_file(pki.CaCert().string());
+  tls.use_certificate_chain_file(pki.Cert("RJ1").string());
+  tls.use_private_key_file(pki.Key("RJ1").string(), boost::asio::ssl::context::pem);
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream(io, tls);
+  stream.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port_});
+  stream.handshake(boost::asio::ssl::stream_base::client);
+  ASSERT_TRUE(testing::WaitFor([this] { return server_->ActiveConnections() == 1; }));
+  server_->Stop();
+  EXPECT_TRUE(testing::WaitFor([this] { return server_->ActiveConnections() == 0; },
+                               std::chrono::seconds(3)));
+}
+
+}  // namespace
+}  // namespace tb::net
