@@ -28,7 +28,8 @@ struct HttpServerSettings {
   std::chrono::milliseconds idle_timeout{60'000};  // waiting for the next request's headers
   std::chrono::milliseconds read_timeout{30'000};  // reading one request's body
   std::chrono::milliseconds write_timeout{30'000};
-  std::chrono::milliseconds shutdown_timeout{5'000};  // TLS close_notify exchange
+  // Waiting for the peer's close_notify after ours; a peer that never answers costs this much.
+  std::chrono::milliseconds shutdown_timeout{1'500};
   std::size_t max_requests_per_connection = 100'000;
   std::string component = "tb.net.https";  // logger name
 };

@@ -5,7 +5,9 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
