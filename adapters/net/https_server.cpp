@@ -167,15 +167,16 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
   }
 
   void OnReadError(beast::error_code ec) {
-    if (ec == http::error::body_limit) {
+    if (IsNormalClose(ec) || ec == http::error::partial_message || closing_) {
+      // The peer closed (or we are stopping): nobody to answer.
+      Shutdown();
+    } else if (ec == http::error::body_limit) {
       Refuse(core::MakeError(core::ErrorCode::kTooLarge, "request body exceeds the limit"), 413);
     } else if (ec == http::error::header_limit) {
       Refuse(core::MakeError(core::ErrorCode::kTooLarge, "request header exceeds the limit"),
              431);
     } else if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
       Refuse(core::MakeError(core::ErrorCode::kInvalidValue, "malformed HTTP request"), 400);
-    } else if (IsNormalClose(ec) || closing_) {
-      Shutdown();
     } else {
       server_->log_.Warn("read_failed", {{"conn", ToString(id_)}, {"reason", ec.message()}});
     }

@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
@@ -189,6 +191,26 @@ TEST_F(HttpsServerTest, RejectsOversizeBodyWith413) {
   ASSERT_TRUE(result.connected) << result.error;
   EXPECT_EQ(result.status, 413);
   EXPECT_EQ(requests_.load(), 0);
+}
+
+TEST_F(HttpsServerTest, ServesSeveralRequestsOnOneKeepAliveConnection) {
+  boost::asio::io_context io;
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  const TestPki& pki = TestPki::Get();
+  tls.load_verify_file(pki.CaCert().string());
+  tls.use_certificate_chain_file(pki.Cert("RJ1").string());
+  tls.use_private_key_file(pki.Key("RJ1").string(), boost::asio::ssl::context::pem);
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream(io, tls);
+  stream.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port_});
+  stream.handshake(boost::asio::ssl::stream_base::client);
+  const std::string request = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < 3; ++i) {
+    boost::asio::write(stream, boost::asio::buffer(request));
+    boost::asio::streambuf reply;
+    boost::asio::read_until(stream, reply, "GET /a 0");
+  }
+  EXPECT_EQ(requests_.load(), 3);
+  EXPECT_EQ(server_->ActiveConnections(), 1u);
 }
 
 TEST_F(HttpsServerTest, StopClosesIdleKeepAliveConnections) {
