@@ -213,6 +213,14 @@ TEST_F(HttpsServerTest, ServesSeveralRequestsOnOneKeepAliveConnection) {
   EXPECT_EQ(server_->ActiveConnections(), 1u);
 }
 
+TEST_F(HttpsServerTest, RejectsOversizeHeaderWith431) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/", As("RJ1"),
+                             {{"X-Padding", std::string(32 * 1024, 'h')}});
+  ASSERT_TRUE(result.connected) << result.error;
+  EXPECT_EQ(result.status, 431);
+  EXPECT_EQ(requests_.load(), 0);
+}
+
 TEST_F(HttpsServerTest, StopClosesIdleKeepAliveConnections) {
   // Open a connection and leave it idle; Stop() must not wait for the idle timeout.
   boost::asio::io_context io;
