@@ -1,0 +1,103 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "broker/core/result.h"
+
+namespace tb::core {
+
+// A message as received from a participant, before routing. The caller (MLLP or FHIR ingest)
+// fills every field; the store does not parse payloads.
+struct InboundMessage {
+  std::string sender;          // participant ODS code ("RJ1")
+  std::string protocol;        // "hl7v2" | "fhir"
+  std::string message_type;    // "ADT^A01", or the FHIR message event code
+  std::string control_id;      // MSH-10, or the message Bundle.id
+  std::string dedupe_key;      // sender|MSH-3|MSH-4|MSH-10 (or the FHIR equivalent), by the caller
+  std::string content_sha256;  // lowercase hex SHA-256 of `payload` (64 characters)
+  std::string nhs_number;      // empty when the message names no patient
+  std::string payload;         // the bytes as received (may hold any byte values)
+  std::int64_t received_at_ms = 0;  // UTC milliseconds since the Unix epoch
+};
+
+enum class AcceptOutcome {
+  kStored,     // new: durably stored, ACK and route it
+  kDuplicate,  // same dedupe_key and same content_sha256 seen before: ACK again, don't route again
+  kConflict,   // same dedupe_key, different content: refuse (the sender reused a control id)
+};
+
+struct AcceptResult {
+  AcceptOutcome outcome = AcceptOutcome::kStored;
+  // The stored row: the new one for kStored, the earlier one for kDuplicate and kConflict.
+  std::int64_t message_id = 0;
+};
+
+inline std::string_view ToString(AcceptOutcome outcome) {
+  switch (outcome) {
+    case AcceptOutcome::kStored:
+      return "stored";
+    case AcceptOutcome::kDuplicate:
+      return "duplicate";
+    case AcceptOutcome::kConflict:
+      return "conflict";
+  }
+  return "unknown";
+}
+
+// The port through which ingest stores what it received (DESIGN.md: ACK after commit; idempotent
+// on MSH-10). Implementations: tb::store::SqlInboundStore (SQLite, PostgreSQL) and
+// tb::testing::InMemoryInboundStore.
+//
+// Thread-safety: every method may be called from many threads at once. Methods block (they do
+// storage I/O): call them from the blocking pool, never from an I/O thread.
+class InboundStore {
+ public:
+  virtual ~InboundStore() = default;
+
+  // Stores `message` unless its dedupe_key is already known. Returns only after the row is
+  // durably committed (or with the error): an ACK may be sent as soon as this returns kStored or
+  // kDuplicate. Errors: kInvalidValue when a required field is empty or malformed (location names
+  // the field); kStorage when the database failed, in which case nothing of this message was
+  // stored and the sender should retry later.
+  virtual Result<AcceptResult> Accept(const InboundMessage& message) = 0;
+
+  // Number of stored messages. Errors: kStorage.
+  virtual Result<std::int64_t> Count() = 0;
+};
+
+// Checks the fields every InboundStore requires, so that all implementations refuse the same
+// messages. Returns kInvalidValue with `location` "InboundMessage.<field>".
+inline Status ValidateInboundMessage(const InboundMessage& message) {
+  const auto invalid = [](std::string_view field, std::string_view why) {
+    return MakeError(ErrorCode::kInvalidValue, "inbound message " + std::string(field) + " " +
+                                                   std::string(why),
+                     "InboundMessage." + std::string(field));
+  };
+  if (message.sender.empty()) {
+    return invalid("sender", "is empty");
+  }
+  if (message.protocol != "hl7v2" && message.protocol != "fhir") {
+    return invalid("protocol", "must be 'hl7v2' or 'fhir'");
+  }
+  if (message.message_type.empty()) {
+    return invalid("message_type", "is empty");
+  }
+  if (message.control_id.empty()) {
+    return invalid("control_id", "is empty");
+  }
+  if (message.dedupe_key.empty()) {
+    return invalid("dedupe_key", "is empty");
+  }
+  if (message.content_sha256.size() != 64 ||
+      message.content_sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return invalid("content_sha256", "must be 64 lowercase hex digits");
+  }
+  if (message.payload.empty()) {
+    return invalid("payload", "is empty");
+  }
+  return Ok();
+}
+
+}  // namespace tb::core

@@ -1,0 +1,352 @@
+#include "broker/store/database.h"
+
+#include <cstddef>
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include <Poco/Data/DataException.h>
+#include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Statement.h>
+
+#include "broker/store/database_impl.h"
+
+namespace tb::store {
+namespace {
+
+using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): into/use/now
+
+constexpr int kPoolIdleSeconds = 60;
+
+void RegisterConnectors() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Poco::Data::SQLite::Connector::registerConnector();
+    Poco::Data::PostgreSQL::Connector::registerConnector();
+  });
+}
+
+core::Error ClosedError(std::string_view what) {
+  return core::MakeError(core::ErrorCode::kStorage, std::string(what) + " failed: store is closed");
+}
+
+// Statements run on every new connection of a pool.
+class TunedSessionPool final : public Poco::Data::SessionPool {
+ public:
+  TunedSessionPool(const std::string& connector, const std::string& connection, int max_sessions,
+                   std::function<void(Poco::Data::Session&)> setup)
+      : Poco::Data::SessionPool(connector, connection, 1, max_sessions, kPoolIdleSeconds),
+        setup_(std::move(setup)) {}
+  TunedSessionPool(const TunedSessionPool&) = delete;
+  TunedSessionPool& operator=(const TunedSessionPool&) = delete;
+
+ protected:
+  void customizeSession(Poco::Data::Session& session) override { setup_(session); }
+
+ private:
+  std::function<void(Poco::Data::Session&)> setup_;
+};
+
+// PRAGMA takes no bound parameters; the values are integers from settings, never text.
+void SetupSqliteConnection(Poco::Data::Session& session, const StoreSettings& settings,
+                           bool read_only) {
+  session << "PRAGMA busy_timeout = " + std::to_string(settings.lock_timeout.count()), now;
+  session << "PRAGMA foreign_keys = ON", now;
+  session << "PRAGMA synchronous = FULL", now;
+  if (read_only) {
+    session << "PRAGMA query_only = ON", now;
+  }
+}
+
+void SetupPostgresqlConnection(Poco::Data::Session& session, const StoreSettings& settings) {
+  // set_config() rather than SET so that the values are bound, not spliced into SQL.
+  const std::vector<std::pair<std::string, std::string>> config = {
+      {"client_min_messages", "warning"},  // no NOTICE chatter on stderr
+      {"synchronous_commit", "on"},        // a commit is durable before Accept() returns
+      {"lock_timeout", std::to_string(settings.lock_timeout.count())},
+      {"statement_timeout", std::to_string(settings.statement_timeout.count())},
+  };
+  for (const auto& [name, value] : config) {
+    std::string name_copy = name;
+    std::string value_copy = value;
+    std::string applied;
+    session << "SELECT set_config($1, $2, false)", use(name_copy), use(value_copy), into(applied),
+        now;
+  }
+}
+
+std::string PostgresqlSqlState(const std::string& message) {
+  // Poco's PostgreSQL StatementException text carries "... State: 23505 Detail: ...".
+  const std::size_t at = message.find("State: ");
+  if (at == std::string::npos || at + 12 > message.size()) {
+    return {};
+  }
+  std::string state = message.substr(at + 7, 5);
+  for (const char c : state) {
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'))) {
+      return {};
+    }
+  }
+  return state;
+}
+
+}  // namespace
+
+core::Error StorageError(std::string_view what, const Poco::Exception& error) {
+  std::string message = std::string(what) + " failed: " + error.name();
+  if (dynamic_cast<const Poco::Data::ConnectionFailedException*>(&error) != nullptr) {
+    // libpq's reason (refused, unknown host, authentication failed) names host and user, never
+    // the password; keep its first line.
+    std::string reason = error.message();
+    reason = reason.substr(0, reason.find('\n'));
+    message += ": " + reason;
+  } else if (const std::string state = PostgresqlSqlState(error.message()); !state.empty()) {
+    message += " (SQLSTATE " + state + ")";
+  }
+  return core::MakeError(core::ErrorCode::kStorage, std::move(message));
+}
+
+// ---- Database::Impl ---------------------------------------------------------------------------
+
+Database::Impl::Impl(StoreLocation location, const StoreSettings& settings)
+    : location_(std::move(location)),
+      settings_(settings),
+      slots_(static_cast<std::ptrdiff_t>(settings.max_sessions == 0 ? 1 : settings.max_sessions)) {
+  if (settings_.max_sessions == 0) {
+    settings_.max_sessions = 1;
+  }
+  if (location_.engine == Engine::kPostgresql) {
+    capabilities_.supports_concurrent_writers = true;
+    capabilities_.supports_skip_locked = true;
+    capabilities_.supports_multiple_nodes = true;
+  }
+}
+
+Database::Impl::~Impl() { Close(); }
+
+core::Result<std::unique_ptr<Database::Impl>> Database::Impl::Open(StoreLocation location,
+                                                                   const StoreSettings& settings) {
+  RegisterConnectors();
+  std::unique_ptr<Impl> impl(new Impl(std::move(location), settings));
+  BROKER_RETURN_IF_ERROR(impl->OpenConnections());
+  return impl;
+}
+
+core::Status Database::Impl::OpenConnections() {
+  const std::string what = "opening " + location_.display;
+  try {
+    if (location_.engine == Engine::kSqlite) {
+      writer_.emplace(location_.connector, location_.connection_string);
+      std::string mode;
+      *writer_ << "PRAGMA journal_mode = WAL", into(mode), now;
+      if (mode != "wal" && !(location_.in_memory && mode == "memory")) {
+        return core::MakeError(core::ErrorCode::kStorage,
+                               what + " failed: the database refused WAL journal mode");
+      }
+      SetupSqliteConnection(*writer_, settings_, /*read_only=*/false);
+      if (!location_.in_memory) {
+        const StoreSettings settings = settings_;
+        pool_ = std::make_unique<TunedSessionPool>(
+            location_.connector, location_.connection_string,
+            static_cast<int>(settings_.max_sessions), [settings](Poco::Data::Session& session) {
+              SetupSqliteConnection(session, settings, /*read_only=*/true);
+            });
+      }
+    } else {
+      // Poco keeps the last of repeated keys, so a connect_timeout in the URL wins over ours.
+      const std::string connection =
+          "connect_timeout=" + std::to_string(settings_.connect_timeout.count()) + " " +
+          location_.connection_string;
+      const StoreSettings settings = settings_;
+      pool_ = std::make_unique<TunedSessionPool>(
+          location_.connector, connection, static_cast<int>(settings_.max_sessions),
+          [settings](Poco::Data::Session& session) {
+            SetupPostgresqlConnection(session, settings);
+          });
+      // Connect now, so that a wrong URL fails at startup rather than on the first message.
+      BROKER_RETURN_IF_ERROR(Read(what, [](Poco::Data::Session& session) {
+        int one = 0;
+        session << "SELECT 1", into(one), now;
+        return core::Ok();
+      }));
+    }
+  } catch (const Poco::Exception& error) {
+    writer_.reset();
+    pool_.reset();
+    return StorageError(what, error);
+  }
+  logger_.Info("store.opened", {{"engine", std::string(ToString(location_.engine))},
+                                {"url", location_.display}});
+  return core::Ok();
+}
+
+std::string Database::Impl::Sql(std::string_view sql) const {
+  if (location_.engine != Engine::kPostgresql) {
+    return std::string(sql);
+  }
+  std::string out;
+  out.reserve(sql.size() + 8);
+  int index = 0;
+  bool in_string = false;
+  for (const char c : sql) {
+    if (c == '\'') {
+      in_string = !in_string;
+    }
+    if (c == '?' && !in_string) {
+      out += "$" + std::to_string(++index);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+core::Status Database::Impl::WithPooledSession(
+    std::string_view what, const std::function<core::Status(Poco::Data::Session&)>& use) {
+  if (!slots_.try_acquire_for(settings_.session_wait)) {
+    return core::MakeError(core::ErrorCode::kStorage,
+                           std::string(what) + " failed: no free database session within " +
+                               std::to_string(settings_.session_wait.count()) + " ms");
+  }
+  struct SlotRelease {
+    std::counting_semaphore<>& slots;
+    ~SlotRelease() { slots.release(); }
+  } release{slots_};
+  try {
+    Poco::Data::Session session = pool_->get();
+    core::Status status = use(session);
+    session.close();  // back to the pool
+    return status;
+  } catch (const Poco::Exception& error) {
+    return StorageError(what, error);
+  }
+}
+
+namespace {
+
+// Runs `body` between begin and commit; rolls back on error. `begin`, `commit` and `rollback`
+// differ per engine.
+core::Status RunTransaction(std::string_view what, Poco::Data::Session& session,
+                            const SessionBody& body, const std::function<void()>& begin,
+                            const std::function<void()>& commit,
+                            const std::function<void()>& rollback) {
+  try {
+    begin();
+  } catch (const Poco::Exception& error) {
+    return StorageError(what, error);
+  }
+  const auto try_rollback = [&rollback] {
+    try {
+      rollback();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): already failing; SQLite may have rolled back
+    }
+  };
+  try {
+    core::Status status = body(session);
+    if (!status) {
+      try_rollback();
+      return status;
+    }
+    commit();
+    return core::Ok();
+  } catch (const Poco::Exception& error) {
+    try_rollback();
+    return StorageError(what, error);
+  } catch (const std::exception&) {
+    try_rollback();
+    return core::MakeError(core::ErrorCode::kStorage,
+                           std::string(what) + " failed: unexpected exception");
+  }
+}
+
+}  // namespace
+
+core::Status Database::Impl::Write(std::string_view what, const SessionBody& body) {
+  std::shared_lock lifecycle(lifecycle_);
+  if (closed_) {
+    return ClosedError(what);
+  }
+  if (location_.engine == Engine::kSqlite) {
+    std::lock_guard writer(writer_mutex_);
+    Poco::Data::Session& session = *writer_;
+    return RunTransaction(
+        what, session, body, [&session] { session << "BEGIN IMMEDIATE", now; },
+        [&session] { session << "COMMIT", now; }, [&session] { session << "ROLLBACK", now; });
+  }
+  return WithPooledSession(what, [&](Poco::Data::Session& session) {
+    return RunTransaction(
+        what, session, body, [&session] { session.begin(); }, [&session] { session.commit(); },
+        [&session] { session.rollback(); });
+  });
+}
+
+core::Status Database::Impl::Read(std::string_view what, const SessionBody& body) {
+  std::shared_lock lifecycle(lifecycle_);
+  if (closed_) {
+    return ClosedError(what);
+  }
+  const auto run = [&](Poco::Data::Session& session) -> core::Status {
+    try {
+      return body(session);
+    } catch (const Poco::Exception& error) {
+      return StorageError(what, error);
+    } catch (const std::exception&) {
+      return core::MakeError(core::ErrorCode::kStorage,
+                             std::string(what) + " failed: unexpected exception");
+    }
+  };
+  if (!pool_) {  // SQLite :memory: has only the writer connection
+    std::lock_guard writer(writer_mutex_);
+    return run(*writer_);
+  }
+  return WithPooledSession(what, run);
+}
+
+void Database::Impl::Close() {
+  std::unique_lock lifecycle(lifecycle_);
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  try {
+    if (pool_) {
+      pool_->shutdown();
+    }
+    pool_.reset();
+    if (writer_) {
+      writer_->close();
+    }
+    writer_.reset();
+  } catch (const Poco::Exception& error) {
+    logger_.Warn("store.close_failed", {{"error", StorageError("close", error).message}});
+  }
+  logger_.Info("store.closed", {{"url", location_.display}});
+}
+
+// ---- Database -------------------------------------------------------------------------------
+
+Database::Database(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Database::~Database() = default;
+
+const Capabilities& Database::capabilities() const { return impl_->capabilities(); }
+
+Engine Database::engine() const { return impl_->engine(); }
+
+const std::string& Database::display_url() const { return impl_->display_url(); }
+
+void Database::Close() { impl_->Close(); }
+
+core::Result<std::int64_t> Database::SchemaVersion() {
+  std::int64_t version = 0;
+  BROKER_RETURN_IF_ERROR(impl_->Read("reading the schema version", [&](Poco::Data::Session& s) {
+    Poco::Int64 value = 0;
+    s << "SELECT COALESCE(MAX(version), 0) FROM schema_version", into(value), now;
+    version = value;
+    return core::Ok();
+  }));
+  return version;
+}
+
+}  // namespace tb::store

@@ -1,0 +1,88 @@
+#pragma once
+
+// Store-internal: included only by broker/store sources and its own tests. This is the one place
+// where Poco::Data sessions meet our Result/Error world (STYLE.md sections 2 and 4).
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <semaphore>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+#include <Poco/Data/Session.h>
+#include <Poco/Data/SessionPool.h>
+#include <Poco/Exception.h>
+
+#include "broker/core/log.h"
+#include "broker/core/result.h"
+#include "broker/store/database.h"
+
+namespace tb::store {
+
+// kStorage for a Poco exception: `what` plus the exception's category (SQLite's error name,
+// PostgreSQL's SQLSTATE). Never the exception text, which may quote SQL or bound values (PHI).
+core::Error StorageError(std::string_view what, const Poco::Exception& error);
+
+// Runs statements on one Poco session. Body functions may throw Poco exceptions: Write() and
+// Read() catch them and return kStorage.
+using SessionBody = std::function<core::Status(Poco::Data::Session&)>;
+
+class Database::Impl {
+ public:
+  // Opens the connections for `location` and applies the per-connection settings. Does not
+  // migrate (see migrations.h). Errors: kStorage when the database cannot be opened.
+  static core::Result<std::unique_ptr<Impl>> Open(StoreLocation location,
+                                                   const StoreSettings& settings);
+  ~Impl();
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  Engine engine() const { return location_.engine; }
+  const Capabilities& capabilities() const { return capabilities_; }
+  const std::string& display_url() const { return location_.display; }
+  const core::Logger& logger() const { return logger_; }
+
+  // `sql` written with `?` placeholders, in the engine's form (`$1`, `$2`, ... on PostgreSQL).
+  std::string Sql(std::string_view sql) const;
+
+  // Runs `body` in a write transaction: commits when it returns OK, rolls back when it returns an
+  // error or throws. SQLite: on the single writer connection, held for the whole call (writes are
+  // serialised in-process) and started with BEGIN IMMEDIATE so the file lock is taken up front;
+  // PostgreSQL: on a pooled session. `what` names the operation in errors ("inbound accept").
+  core::Status Write(std::string_view what, const SessionBody& body);
+
+  // Runs `body` on a read session, statements in autocommit mode.
+  core::Status Read(std::string_view what, const SessionBody& body);
+
+  // Waits for running operations, closes all connections; later calls return kStorage.
+  void Close();
+
+ private:
+  Impl(StoreLocation location, const StoreSettings& settings);
+  core::Status OpenConnections();
+  core::Status WithPooledSession(std::string_view what,
+                                 const std::function<core::Status(Poco::Data::Session&)>& use);
+
+  StoreLocation location_;
+  StoreSettings settings_;
+  Capabilities capabilities_;
+  core::Logger logger_{"tb.store"};
+
+  // Shared by every operation, exclusive for Close(): connections are never closed under a user.
+  std::shared_mutex lifecycle_;
+  bool closed_ = false;  // guarded by lifecycle_
+
+  // SQLite: the one connection that writes (and, for :memory:, also reads).
+  std::mutex writer_mutex_;
+  std::optional<Poco::Data::Session> writer_;
+
+  // SQLite file: read-only connections; PostgreSQL: every connection. Poco's pool throws when all
+  // sessions are in use, so `slots_` makes callers wait (up to settings_.session_wait) instead.
+  std::unique_ptr<Poco::Data::SessionPool> pool_;
+  std::counting_semaphore<> slots_;
+};
+
+}  // namespace tb::store

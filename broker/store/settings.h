@@ -1,0 +1,34 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace tb::store {
+
+// How the group-commit thread of SqlInboundStore forms batches. A batch is whatever is waiting
+// when the previous commit ends, capped by these limits: no artificial delay is added.
+struct InboundStoreSettings {
+  std::size_t max_batch_messages = 512;
+  std::size_t max_batch_bytes = 16 * 1024 * 1024;  // payload bytes; one larger message still goes
+};
+
+// Built by broker/app from config (`store.url`, ...). Plain values; no Poco.
+struct StoreSettings {
+  // `sqlite:PATH` (PATH already resolved by the caller; `sqlite::memory:` for tests) or
+  // `postgresql://user[:password]@host[:port]/db[?param=value&...]` (also `postgres://`).
+  std::string url;
+  // How long a statement waits for a lock held by another connection before failing with
+  // kStorage: SQLite busy_timeout, PostgreSQL lock_timeout.
+  std::chrono::milliseconds lock_timeout{5000};
+  // PostgreSQL statement_timeout (0 = none): bounds how long a caller can block on a hung server.
+  std::chrono::milliseconds statement_timeout{30000};
+  // PostgreSQL connect_timeout, unless the URL sets connect_timeout itself.
+  std::chrono::seconds connect_timeout{10};
+  // Pooled sessions: SQLite readers (writes use one extra dedicated connection); PostgreSQL all.
+  std::size_t max_sessions = 8;
+  // How long an operation waits for a free pooled session before failing with kStorage.
+  std::chrono::milliseconds session_wait{30000};
+};
+
+}  // namespace tb::store

@@ -1,0 +1,33 @@
+#include "broker/store/store.h"
+
+#include <utility>
+
+#include "broker/store/database_impl.h"
+#include "broker/store/migrations.h"
+#include "broker/store/sql_inbound_store.h"
+#include "broker/store/store_url.h"
+
+namespace tb::store {
+
+core::Result<std::unique_ptr<Database>> OpenDatabase(const StoreSettings& settings) {
+  core::Result<StoreLocation> location = ParseStoreUrl(settings.url);
+  if (!location) {
+    return std::move(location).error();
+  }
+  const Engine engine = location->engine;
+  core::Result<std::unique_ptr<Database::Impl>> impl =
+      Database::Impl::Open(std::move(*location), settings);
+  if (!impl) {
+    return std::move(impl).error();
+  }
+  auto database = std::make_unique<Database>(std::move(*impl));
+  BROKER_RETURN_IF_ERROR(ApplyMigrations(*database, EmbeddedMigrations(engine)));
+  return database;
+}
+
+std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
+                                                     const InboundStoreSettings& settings) {
+  return std::make_unique<SqlInboundStore>(database, settings);
+}
+
+}  // namespace tb::store

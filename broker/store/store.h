@@ -1,0 +1,26 @@
+#pragma once
+
+// The entry point of tb::store for broker/app (the composition root). No Poco types here: other
+// folders talk to storage through the ports in broker/core (core::InboundStore, ...).
+
+#include <memory>
+
+#include "broker/core/inbound_store.h"
+#include "broker/core/result.h"
+#include "broker/store/database.h"
+#include "broker/store/settings.h"
+
+namespace tb::store {
+
+// Parses settings.url, opens the database (SQLite: WAL, synchronous=FULL, busy_timeout,
+// foreign_keys; PostgreSQL: a session pool, connecting once now) and applies the embedded schema
+// migrations. Errors: kConfig for a bad URL or a database newer than this binary; kStorage when
+// the database cannot be opened or migrated. The caller owns the result.
+core::Result<std::unique_ptr<Database>> OpenDatabase(const StoreSettings& settings);
+
+// The inbound message store on `database` (group commit; see sql_inbound_store.h). `database`
+// must outlive the returned object; destroying it drains waiting messages and joins its thread.
+std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
+                                                     const InboundStoreSettings& settings = {});
+
+}  // namespace tb::store

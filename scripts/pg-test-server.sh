@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the `pg` tests.
+#
+#   scripts/pg-test-server.sh start DIR   # initdb in DIR/data, start on 127.0.0.1:<free port>,
+#                                         # create database trustbridge_test, write DIR/uri
+#   scripts/pg-test-server.sh stop DIR    # pg_ctl stop -m fast, then remove DIR
+#
+# The cluster trusts every connection (it listens on loopback only and holds test data only),
+# keeps fsync on (so durability tests mean something) and puts its unix socket in DIR.
+# Installs the Debian `postgresql` package when initdb is missing (needs root and apt).
+# When run as root the cluster is owned by, and run as, the `postgres` user.
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 start|stop DIR" >&2
+  exit 2
+}
+
+[[ $# -eq 2 ]] || usage
+action=$1
+dir=$2
+case $dir in
+  /*) ;;
+  *) dir="$PWD/$dir" ;;
+esac
+
+find_bindir() {
+  local candidate
+  candidate=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [[ -n $candidate && -x $candidate/initdb ]]; then
+    echo "$candidate"
+    return 0
+  fi
+  if command -v initdb >/dev/null 2>&1; then
+    dirname "$(command -v initdb)"
+    return 0
+  fi
+  return 1
+}
+
+# Runs a PostgreSQL program as the cluster owner.
+as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# True when something listens on 127.0.0.1:$1 or on any address with that port (IPv4 or IPv6).
+port_in_use() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  # Column 2 is local_address as HEXIP:HEXPORT; state 0A is LISTEN.
+  awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { found = 1 }
+                    END { exit found ? 0 : 1 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+pick_port() {
+  local port tries=0
+  while ((tries < 200)); do
+    port=$((20000 + (RANDOM % 20000)))
+    if ! port_in_use "$port"; then
+      echo "$port"
+      return 0
+    fi
+    tries=$((tries + 1))
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+stop_cluster() {
+  local bindir=$1
+  if [[ -f $dir/data/postmaster.pid ]]; then
+    as_owner "$bindir/pg_ctl" -D "$dir/data" stop -m fast -w -t 60 >/dev/null || true
+  fi
+}
+
+start() {
+  local bindir
+  if ! bindir=$(find_bindir); then
+    echo "initdb not found: installing the Debian postgresql package" >&2
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "need root to install postgresql" >&2
+      exit 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    bindir=$(find_bindir)
+  fi
+
+  # A cluster left over from an interrupted run is stopped and replaced.
+  if [[ -d $dir ]]; then
+    stop_cluster "$bindir"
+    rm -rf "$dir"
+  fi
+  mkdir -p "$dir"
+  if [[ $(id -u) -eq 0 ]]; then
+    chown postgres: "$dir"
+  fi
+
+  as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 \
+    --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
+    cat "$dir/initdb.log" >&2
+    exit 1
+  }
+
+  local port attempt
+  for attempt in 1 2 3 4 5; do
+    port=$(pick_port)
+    if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c synchronous_commit=on" \
+      start >/dev/null; then
+      break
+    fi
+    echo "start on port $port failed (attempt $attempt)" >&2
+    port=""
+  done
+  if [[ -z $port ]]; then
+    tail -n 30 "$dir/server.log" >&2 || true
+    exit 1
+  fi
+
+  as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres trustbridge_test
+  echo "postgresql://postgres@127.0.0.1:$port/trustbridge_test" >"$dir/uri"
+  echo "PostgreSQL test server on 127.0.0.1:$port (data in $dir/data)"
+}
+
+stop() {
+  local bindir
+  if bindir=$(find_bindir); then
+    stop_cluster "$bindir"
+  fi
+  rm -rf "$dir"
+}
+
+case $action in
+  start) start ;;
+  stop) stop ;;
+  *) usage ;;
+esac
