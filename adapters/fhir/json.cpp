@@ -1,0 +1,320 @@
+#include "adapters/fhir/json.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace tb::fhir {
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag |
+                                 rapidjson::kParseFullPrecisionFlag;
+
+// Forwards SAX events to a Document while counting nesting; stops the parse (by returning false)
+// as soon as the depth limit is passed, so a deep document is never built.
+class DepthLimitedHandler {
+ public:
+  DepthLimitedHandler(rapidjson::Document& target, std::size_t max_depth)
+      : target_(target), max_depth_(max_depth) {}
+
+  bool exceeded() const { return exceeded_; }
+
+  bool Null() { return target_.Null(); }
+  bool Bool(bool b) { return target_.Bool(b); }
+  bool Int(int i) { return target_.Int(i); }
+  bool Uint(unsigned u) { return target_.Uint(u); }
+  bool Int64(std::int64_t i) { return target_.Int64(i); }
+  bool Uint64(std::uint64_t u) { return target_.Uint64(u); }
+  bool Double(double d) { return target_.Double(d); }
+  bool RawNumber(const char* str, rapidjson::SizeType length, bool copy) {
+    return target_.RawNumber(str, length, copy);
+  }
+  bool String(const char* str, rapidjson::SizeType length, bool copy) {
+    return target_.String(str, length, copy);
+  }
+  bool Key(const char* str, rapidjson::SizeType length, bool copy) {
+    return target_.Key(str, length, copy);
+  }
+  bool StartObject() { return Enter() && target_.StartObject(); }
+  bool EndObject(rapidjson::SizeType count) {
+    --depth_;
+    return target_.EndObject(count);
+  }
+  bool StartArray() { return Enter() && target_.StartArray(); }
+  bool EndArray(rapidjson::SizeType count) {
+    --depth_;
+    return target_.EndArray(count);
+  }
+
+ private:
+  bool Enter() {
+    if (++depth_ > max_depth_) {
+      exceeded_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  rapidjson::Document& target_;
+  std::size_t max_depth_;
+  std::size_t depth_ = 0;
+  bool exceeded_ = false;
+};
+
+void AppendPointerToken(std::string& pointer, std::string_view token) {
+  pointer += '/';
+  for (char c : token) {
+    if (c == '~') {
+      pointer += "~0";
+    } else if (c == '/') {
+      pointer += "~1";
+    } else {
+      pointer += c;
+    }
+  }
+}
+
+// Finds the first object holding a repeated member name. Recursion is bounded by the depth limit
+// the parse has already enforced. Returns true and sets `pointer` when one is found.
+bool FindDuplicateKey(const rapidjson::Value& value, std::string& pointer) {
+  if (value.IsObject()) {
+    const rapidjson::SizeType count = value.MemberCount();
+    if (count > 1) {
+      std::vector<std::string_view> names;
+      names.reserve(count);
+      for (const auto& member : value.GetObject()) {
+        names.push_back(StringOf(member.name));
+      }
+      std::sort(names.begin(), names.end());
+      if (std::adjacent_find(names.begin(), names.end()) != names.end()) {
+        return true;
+      }
+    }
+    for (const auto& member : value.GetObject()) {
+      const std::size_t mark = pointer.size();
+      AppendPointerToken(pointer, StringOf(member.name));
+      if (FindDuplicateKey(member.value, pointer)) {
+        return true;
+      }
+      pointer.resize(mark);
+    }
+  } else if (value.IsArray()) {
+    rapidjson::SizeType index = 0;
+    for (const auto& item : value.GetArray()) {
+      const std::size_t mark = pointer.size();
+      AppendPointerToken(pointer, std::to_string(index++));
+      if (FindDuplicateKey(item, pointer)) {
+        return true;
+      }
+      pointer.resize(mark);
+    }
+  }
+  return false;
+}
+
+std::string Offset(std::size_t offset) { return "offset " + std::to_string(offset); }
+
+std::string Join(std::string_view path, std::string_view name) {
+  if (path.empty()) {
+    return std::string(name);
+  }
+  std::string out(path);
+  out += '.';
+  out += name;
+  return out;
+}
+
+core::Error Missing(std::string_view path, std::string_view name) {
+  return MakeError(ErrorCode::kRequiredFieldMissing, "required element is missing",
+                   Join(path, name));
+}
+
+core::Error WrongType(std::string_view path, std::string_view name, std::string_view expected) {
+  return MakeError(ErrorCode::kInvalidValue, "element must be " + std::string(expected),
+                   Join(path, name));
+}
+
+}  // namespace
+
+core::Result<rapidjson::Document> ParseJson(std::string_view text, const JsonLimits& limits) {
+  if (text.size() > limits.max_bytes) {
+    return MakeError(ErrorCode::kTooLarge,
+                     "JSON body of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                         std::to_string(limits.max_bytes) + " bytes");
+  }
+  // RapidJSON's streams treat a NUL byte as the end of input, which would silently ignore
+  // whatever follows it. A raw NUL is never valid JSON, so refuse it outright.
+  if (const void* nul = std::memchr(text.data(), '\0', text.size()); nul != nullptr) {
+    const auto at = static_cast<std::size_t>(static_cast<const char*>(nul) - text.data());
+    return MakeError(ErrorCode::kInvalidValue, "JSON text contains a NUL byte", Offset(at));
+  }
+
+  rapidjson::Document document;
+  rapidjson::MemoryStream memory(text.data(), text.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> input(memory);
+  rapidjson::Reader reader;
+  rapidjson::ParseResult parsed;
+  bool depth_exceeded = false;
+  auto generate = [&](rapidjson::Document& target) {
+    DepthLimitedHandler handler(target, limits.max_depth);
+    parsed = reader.Parse<kParseFlags>(input, handler);
+    depth_exceeded = handler.exceeded();
+    return !parsed.IsError();
+  };
+  document.Populate(generate);
+
+  if (depth_exceeded) {
+    return MakeError(ErrorCode::kTooLarge,
+                     "JSON nesting exceeds the limit of " + std::to_string(limits.max_depth),
+                     Offset(parsed.Offset()));
+  }
+  if (parsed.IsError()) {
+    return MakeError(ErrorCode::kInvalidValue,
+                     std::string("invalid JSON: ") + rapidjson::GetParseError_En(parsed.Code()),
+                     Offset(parsed.Offset()));
+  }
+  if (limits.reject_duplicate_keys) {
+    std::string pointer;
+    if (FindDuplicateKey(document, pointer)) {
+      return MakeError(ErrorCode::kInvalidValue, "JSON object repeats a member name",
+                       pointer.empty() ? "/" : pointer);
+    }
+  }
+  return document;
+}
+
+std::string ToJson(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::string ToPrettyJson(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+  writer.SetIndent(' ', 2);
+  value.Accept(writer);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+const rapidjson::Value* FindMember(const rapidjson::Value& object, std::string_view name) {
+  if (!object.IsObject()) {
+    return nullptr;
+  }
+  const rapidjson::Value key(Ref(name));
+  const auto it = object.FindMember(key);
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+std::optional<std::string_view> FindString(const rapidjson::Value& object, std::string_view name) {
+  const rapidjson::Value* member = FindMember(object, name);
+  if (member == nullptr || !member->IsString()) {
+    return std::nullopt;
+  }
+  return StringOf(*member);
+}
+
+const rapidjson::Value* FindObject(const rapidjson::Value& object, std::string_view name) {
+  const rapidjson::Value* member = FindMember(object, name);
+  return member != nullptr && member->IsObject() ? member : nullptr;
+}
+
+const rapidjson::Value* FindArray(const rapidjson::Value& object, std::string_view name) {
+  const rapidjson::Value* member = FindMember(object, name);
+  return member != nullptr && member->IsArray() ? member : nullptr;
+}
+
+core::Result<std::string_view> GetString(const rapidjson::Value& object, std::string_view name,
+                                         std::string_view path) {
+  const rapidjson::Value* member = FindMember(object, name);
+  if (member == nullptr) {
+    return Missing(path, name);
+  }
+  if (!member->IsString()) {
+    return WrongType(path, name, "a string");
+  }
+  return StringOf(*member);
+}
+
+core::Result<const rapidjson::Value*> GetObject(const rapidjson::Value& object,
+                                                std::string_view name, std::string_view path) {
+  const rapidjson::Value* member = FindMember(object, name);
+  if (member == nullptr) {
+    return Missing(path, name);
+  }
+  if (!member->IsObject()) {
+    return WrongType(path, name, "an object");
+  }
+  return member;
+}
+
+core::Result<const rapidjson::Value*> GetArray(const rapidjson::Value& object,
+                                               std::string_view name, std::string_view path) {
+  const rapidjson::Value* member = FindMember(object, name);
+  if (member == nullptr) {
+    return Missing(path, name);
+  }
+  if (!member->IsArray()) {
+    return WrongType(path, name, "an array");
+  }
+  return member;
+}
+
+core::Result<bool> GetBool(const rapidjson::Value& object, std::string_view name,
+                           std::string_view path) {
+  const rapidjson::Value* member = FindMember(object, name);
+  if (member == nullptr) {
+    return Missing(path, name);
+  }
+  if (!member->IsBool()) {
+    return WrongType(path, name, "true or false");
+  }
+  return member->GetBool();
+}
+
+core::Result<std::int64_t> GetInt64(const rapidjson::Value& object, std::string_view name,
+                                    std::string_view path) {
+  const rapidjson::Value* member = FindMember(object, name);
+  if (member == nullptr) {
+    return Missing(path, name);
+  }
+  if (!member->IsInt64()) {
+    return WrongType(path, name, "an integer");
+  }
+  return member->GetInt64();
+}
+
+core::Result<double> GetNumber(const rapidjson::Value& object, std::string_view name,
+                               std::string_view path) {
+  const rapidjson::Value* member = FindMember(object, name);
+  if (member == nullptr) {
+    return Missing(path, name);
+  }
+  if (!member->IsNumber()) {
+    return WrongType(path, name, "a number");
+  }
+  return member->GetDouble();
+}
+
+rapidjson::Value StringValue(std::string_view text,
+                             rapidjson::Document::AllocatorType& allocator) {
+  rapidjson::Value value;
+  value.SetString(text.empty() ? "" : text.data(), static_cast<rapidjson::SizeType>(text.size()),
+                  allocator);
+  return value;
+}
+
+}  // namespace tb::fhir
