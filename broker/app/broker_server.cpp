@@ -1,6 +1,7 @@
 #include "broker/app/broker_server.h"
 
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "broker/app/fhir_api.h"
 #include "broker/core/log.h"
 #include "broker/routing/participant.h"
+#include "broker/store/store.h"
 
 namespace tb::app {
 
@@ -35,6 +37,7 @@ class BrokerServer::Impl {
     if (!tls) {
       return tls.error();
     }
+    BROKER_RETURN_IF_ERROR(OpenStore());
     net::HttpServerSettings http;
     http.address = config_.listen_fhir.host;
     http.port = config_.listen_fhir.port;
@@ -70,6 +73,31 @@ class BrokerServer::Impl {
     log_.Info("broker_started", {{"broker", config_.broker_id},
                                  {"fhir", config_.listen_fhir.host + ":" + std::to_string(fhir_port_)},
                                  {"io_threads", std::to_string(threads)}});
+    return core::Ok();
+  }
+
+  // Opens (and migrates) the store before anything listens, so a bad database stops the start.
+  core::Status OpenStore() {
+    constexpr std::string_view kSqlite = "sqlite:";
+    if (config_.store_url.rfind(kSqlite, 0) == 0 && config_.store_url != "sqlite::memory:") {
+      const std::filesystem::path file = config_.store_url.substr(kSqlite.size());
+      std::error_code ec;
+      std::filesystem::create_directories(file.parent_path(), ec);
+      if (ec) {
+        return core::MakeError(core::ErrorCode::kConfig,
+                               "cannot create the store folder " + file.parent_path().string(),
+                               "/store/url");
+      }
+    }
+    store::StoreSettings settings;
+    settings.url = config_.store_url;
+    auto database = store::OpenDatabase(settings);
+    if (!database) {
+      return database.error();
+    }
+    database_ = std::move(*database);
+    inbound_ = store::MakeInboundStore(*database_);
+    log_.Info("store_open", {{"store", database_->display_url()}});
     return core::Ok();
   }
 
@@ -126,6 +154,8 @@ class BrokerServer::Impl {
   asio::io_context io_context_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::signal_set signals_;
+  std::unique_ptr<store::Database> database_;
+  std::unique_ptr<core::InboundStore> inbound_;  // uses database_: declared after it
   std::unique_ptr<net::HttpsServer> https_;
   std::vector<std::thread> threads_;
   std::uint16_t fhir_port_ = 0;

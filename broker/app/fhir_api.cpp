@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "adapters/fhir/operation_outcome.h"
 #include "broker/core/log.h"
 
 namespace tb::app {
@@ -32,31 +33,7 @@ FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory
     : config_(config), directory_(directory), capability_statement_(BuildCapabilityStatement()) {}
 
 core::HttpResponse FhirApi::RenderError(const core::Error& error) {
-  const core::ErrorInfo& info = core::Info(error.code);
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  writer.StartObject();
-  writer.Key("resourceType");
-  writer.String("OperationOutcome");
-  writer.Key("issue");
-  writer.StartArray();
-  writer.StartObject();
-  writer.Key("severity");
-  writer.String(error.code == ErrorCode::kInternal ? "fatal" : "error");
-  writer.Key("code");
-  writer.String(info.issue_code.data(), static_cast<rapidjson::SizeType>(info.issue_code.size()));
-  writer.Key("diagnostics");
-  writer.String(error.message.c_str(), static_cast<rapidjson::SizeType>(error.message.size()));
-  if (!error.location.empty()) {
-    writer.Key("expression");
-    writer.StartArray();
-    writer.String(error.location.c_str(), static_cast<rapidjson::SizeType>(error.location.size()));
-    writer.EndArray();
-  }
-  writer.EndObject();
-  writer.EndArray();
-  writer.EndObject();
-  return JsonResponse(info.http_status, buffer.GetString());
+  return JsonResponse(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
 }
 
 std::string FhirApi::BuildCapabilityStatement() const {

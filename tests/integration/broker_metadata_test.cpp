@@ -1,4 +1,5 @@
 // The broker as a whole (BrokerServer from config) over real mutual TLS on loopback.
+#include <filesystem>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -79,6 +80,22 @@ TEST_F(BrokerMetadataTest, ParticipantGetsTruthfulCapabilityStatement) {
   const auto& rest = statement["rest"][0];
   EXPECT_STREQ(rest["mode"].GetString(), "server");
   EXPECT_STREQ(rest["security"]["service"][0]["coding"][0]["code"].GetString(), "Certificates");
+}
+
+TEST_F(BrokerMetadataTest, OpensItsSqliteStoreUnderTheConfigFolder) {
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir_ / "var" / "tb.db"));
+}
+
+TEST(BrokerStart, StoreThatCannotBeOpenedStopsTheStart) {
+  testing::TempDir dir;
+  std::string text = ConfigText();
+  text.replace(text.find("sqlite:var/tb.db"), 16, "sqlite:/proc/trustbridge/tb.db");
+  testing::WriteFile(dir / "broker.json", text);
+  app::ConfigLoad load = app::LoadBrokerConfig(dir / "broker.json");
+  ASSERT_TRUE(load.config);
+  app::BrokerServer server(std::move(*load.config));
+  EXPECT_FALSE(server.Start().has_value());
+  EXPECT_EQ(server.fhir_port(), 0);  // nothing was bound
 }
 
 TEST_F(BrokerMetadataTest, PeerBrokerIsRecognised) {
