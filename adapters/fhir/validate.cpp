@@ -219,11 +219,13 @@ core::Result<std::vector<std::string>> PrepareSchema(rapidjson::Document& schema
   schema.AddMember("properties", properties, allocator);
 
   // Member pointers into `schema` are stale after RemoveMember/AddMember: look up again.
+  // (Lookups go through HasMember/operator[] and indexes rather than comparing non-const member
+  // iterators, which clang 14 in C++20 mode flags as ambiguous for RapidJSON 1.1.0.)
   rapidjson::Value& all = schema["definitions"];
-  if (auto list = all.FindMember("ResourceList"); list != all.MemberEnd()) {
+  if (all.HasMember("ResourceList")) {
     rapidjson::Value any_object(rapidjson::kObjectType);
     any_object.AddMember("type", "object", allocator);
-    list->value = any_object;
+    all["ResourceList"] = any_object;
   }
 
   // const -> enum, and the R4 schema's FHIRVersion enums, which stop at 4.0.0 although R4 is
@@ -233,31 +235,30 @@ core::Result<std::vector<std::string>> PrepareSchema(rapidjson::Document& schema
     rapidjson::Value* value = pending.back();
     pending.pop_back();
     if (value->IsObject()) {
-      auto it = value->FindMember("const");
-      if (it != value->MemberEnd()) {
+      if (value->HasMember("const")) {
         rapidjson::Value values(rapidjson::kArrayType);
-        values.PushBack(it->value, allocator);  // moves
-        value->RemoveMember(it);
+        values.PushBack((*value)["const"], allocator);  // moves
+        value->RemoveMember("const");
         value->AddMember("enum", values, allocator);
       }
-      if (auto values = value->FindMember("enum");
-          values != value->MemberEnd() && values->value.IsArray()) {
+      if (value->HasMember("enum") && (*value)["enum"].IsArray()) {
+        rapidjson::Value& values = (*value)["enum"];
         bool has_400 = false;
         bool has_401 = false;
-        for (const auto& item : values->value.GetArray()) {
+        for (const auto& item : values.GetArray()) {
           has_400 = has_400 || (item.IsString() && StringOf(item) == "4.0.0");
           has_401 = has_401 || (item.IsString() && StringOf(item) == "4.0.1");
         }
         if (has_400 && !has_401) {
-          values->value.PushBack("4.0.1", allocator);
+          values.PushBack("4.0.1", allocator);
         }
       }
-      for (auto& member : value->GetObject()) {
-        pending.push_back(&member.value);
+      for (rapidjson::SizeType i = 0; i < value->MemberCount(); ++i) {
+        pending.push_back(&(value->MemberBegin() + i)->value);
       }
     } else if (value->IsArray()) {
-      for (auto& item : value->GetArray()) {
-        pending.push_back(&item);
+      for (rapidjson::SizeType i = 0; i < value->Size(); ++i) {
+        pending.push_back(&(*value)[i]);
       }
     }
   }
