@@ -11,21 +11,21 @@
 #include "broker/core/result.h"
 
 // Validation of FHIR R4 resources against the official R4 JSON schema (adapters/fhir/schema/)
-// plus the UK Core rules the broker enforces (listed in adapters/fhir/README.md):
-//   1. An Identifier with system https://fhir.nhs.uk/Id/nhs-number has a value of 10 digits with
-//      a valid Modulus 11 check digit.
-//   2. An NHS number verification status extension on such an identifier uses a code of the
-//      UK Core value set (England 01-08, Wales nn/01-08, NullFlavor NI).
-//   3. A Patient has at least one identifier (the broker routes by it), unless disabled.
-//   4. A resource claiming UKCore-Patient in meta.profile gives every identifier a system and a
-//      value (the profile's min=1 constraints).
+// plus the UK Core and broker rules listed in adapters/fhir/README.md, in short:
+//   - the R4 JSON schema, and the required primitive elements it cannot express;
+//   - an Identifier with system https://fhir.nhs.uk/Id/nhs-number has a value of 10 digits with
+//     a valid Modulus 11 check digit;
+//   - an NHS number verification status extension on it uses a code of the UK Core value set
+//     (England 01-08, Wales nn/01-08, NullFlavor NI);
+//   - a resource claiming UKCore-Patient in meta.profile gives every identifier system and value;
+//   - a Patient has at least one identifier (broker rule; can be disabled).
 // Nested resources (Bundle.entry.resource, contained, Parameters.parameter.resource,
 // entry.response.outcome) are validated as resources in their own right, with locations
 // prefixed by where they sit (Bundle.entry[2].resource.birthDate).
 //
 // Errors carry FHIRPath-like locations and never any payload text. RapidJSON 1.1.0 (Debian 12)
 // stops at the first schema violation, so at most one schema error is reported per resource;
-// the UK Core rules report every violation.
+// the other rules report every violation.
 namespace tb::fhir {
 
 struct ValidatorOptions {
