@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -103,6 +104,21 @@ core::Error StorageError(std::string_view what, const Poco::Exception& error) {
     message += ": " + reason;
   } else if (const std::string state = PostgresqlSqlState(error.message()); !state.empty()) {
     message += " (SQLSTATE " + state + ")";
+  } else {
+    // Errors while preparing carry no SQLSTATE; recognise the server's fixed phrases.
+    static constexpr std::pair<std::string_view, std::string_view> kPhrases[] = {
+        {"due to lock timeout", "lock timeout"},
+        {"due to statement timeout", "statement timeout"},
+        {"deadlock detected", "deadlock"},
+        {"server closed the connection", "connection lost"},
+        {"no connection to the server", "connection lost"},
+    };
+    for (const auto& [phrase, label] : kPhrases) {
+      if (error.message().find(phrase) != std::string::npos) {
+        message += " (" + std::string(label) + ")";
+        break;
+      }
+    }
   }
   return core::MakeError(core::ErrorCode::kStorage, std::move(message));
 }
@@ -137,7 +153,19 @@ core::Status Database::Impl::OpenConnections() {
   const std::string what = "opening " + location_.display;
   try {
     if (location_.engine == Engine::kSqlite) {
-      writer_.emplace(location_.connector, location_.connection_string);
+      if (!location_.in_memory) {
+        // Say so plainly (Poco would retry until its login timeout and then say "timed out").
+        const std::filesystem::path folder =
+            std::filesystem::path(location_.connection_string).parent_path();
+        std::error_code ec;
+        if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {
+          return core::MakeError(core::ErrorCode::kStorage,
+                                 what + " failed: the folder " + folder.string() +
+                                     " does not exist");
+        }
+      }
+      writer_.emplace(location_.connector, location_.connection_string,
+                      static_cast<std::size_t>(settings_.connect_timeout.count()));
       std::string mode;
       *writer_ << "PRAGMA journal_mode = WAL", into(mode), now;
       if (mode != "wal" && !(location_.in_memory && mode == "memory")) {

@@ -94,6 +94,11 @@ SqlInboundStore::Stats SqlInboundStore::stats() const {
   return stats_;
 }
 
+std::size_t SqlInboundStore::waiting() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
 void SqlInboundStore::RunCommitter() {
   try {
     std::unique_lock lock(mutex_);

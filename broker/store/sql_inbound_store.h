@@ -50,6 +50,9 @@ class SqlInboundStore final : public core::InboundStore {
 
   Stats stats() const;
 
+  // Messages waiting for the next batch (queue depth), for metrics and tests.
+  std::size_t waiting() const;
+
   // Called after a batch's rows are written and before its commit; returning an error rolls the
   // batch back. Lets tests fail a batch half-way. Set before the first Accept().
   void SetBeforeCommitHookForTest(std::function<core::Status(std::size_t batch_size)> hook);

@@ -1,0 +1,521 @@
+#pragma once
+
+// The shared typed suites of tb::store (STYLE.md section 10): every engine passes the same tests.
+// Instantiated per engine in store_sqlite_test.cpp (label integration) and store_pg_test.cpp
+// (label pg). Include once per test executable.
+//
+//   InboundStoreContractTest<Harness>  the core::InboundStore contract; also run against the
+//                                      in-memory fake so that it cannot drift from the real thing
+//   SqlStoreTest<Backend>              Database, migrations, group commit and failure handling
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker/store/migrations.h"
+#include "tests/broker/store/store_test_support.h"
+#include "tests/support/wait_for.h"
+
+namespace tb::store::testing {
+
+using core::AcceptOutcome;
+using core::ErrorCode;
+
+// ---- the InboundStore contract ---------------------------------------------------------------
+
+template <typename Harness>
+class InboundStoreContractTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = harness_.Open();
+    if (store_ == nullptr) {
+      if (HasFailure()) {
+        FAIL() << "could not open the " << Harness::kName << " store";
+      }
+      GTEST_SKIP() << harness_.skip_reason();
+    }
+  }
+
+  Harness harness_;
+  core::InboundStore* store_ = nullptr;
+};
+
+TYPED_TEST_SUITE_P(InboundStoreContractTest);
+
+TYPED_TEST_P(InboundStoreContractTest, StoresThenReportsDuplicateAndConflict) {
+  core::InboundStore& store = *this->store_;
+  const core::InboundMessage original = MakeMessage("MSG0001");
+
+  const core::Result<core::AcceptResult> first = store.Accept(original);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->outcome, AcceptOutcome::kStored);
+  EXPECT_GT(first->message_id, 0);
+
+  const core::Result<core::AcceptResult> again = store.Accept(original);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->outcome, AcceptOutcome::kDuplicate);
+  EXPECT_EQ(again->message_id, first->message_id);
+
+  core::InboundMessage reused = MakeMessage("MSG0001", 200, "OBX|1|TX|||different\r");
+  ASSERT_NE(reused.content_sha256, original.content_sha256);
+  const core::Result<core::AcceptResult> conflict = store.Accept(reused);
+  ASSERT_TRUE(conflict) << conflict.error().message;
+  EXPECT_EQ(conflict->outcome, AcceptOutcome::kConflict);
+  EXPECT_EQ(conflict->message_id, first->message_id);
+
+  const core::Result<core::AcceptResult> other = store.Accept(MakeMessage("MSG0002"));
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_EQ(other->outcome, AcceptOutcome::kStored);
+  EXPECT_NE(other->message_id, first->message_id);
+
+  const core::Result<std::int64_t> count = store.Count();
+  ASSERT_TRUE(count) << count.error().message;
+  EXPECT_EQ(*count, 2);
+}
+
+TYPED_TEST_P(InboundStoreContractTest, RefusesInvalidMessagesNamingTheField) {
+  core::InboundStore& store = *this->store_;
+  const auto expect_invalid = [&store](core::InboundMessage message, const std::string& field) {
+    const core::Result<core::AcceptResult> result = store.Accept(message);
+    ASSERT_FALSE(result) << field;
+    EXPECT_EQ(result.error().code, ErrorCode::kInvalidValue);
+    EXPECT_EQ(result.error().location, "InboundMessage." + field);
+  };
+  core::InboundMessage message = MakeMessage("BAD1");
+  message.sender.clear();
+  expect_invalid(message, "sender");
+  message = MakeMessage("BAD2");
+  message.protocol = "smtp";
+  expect_invalid(message, "protocol");
+  message = MakeMessage("BAD3");
+  message.dedupe_key.clear();
+  expect_invalid(message, "dedupe_key");
+  message = MakeMessage("BAD4");
+  message.content_sha256 = "ABC";
+  expect_invalid(message, "content_sha256");
+  message = MakeMessage("BAD5");
+  message.payload.clear();
+  expect_invalid(message, "payload");
+
+  const core::Result<std::int64_t> count = store.Count();
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, 0);
+}
+
+TYPED_TEST_P(InboundStoreContractTest, ConcurrentSendersStoreEachMessageExactlyOnce) {
+  core::InboundStore& store = *this->store_;
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 200;
+  std::atomic<int> stored{0};
+  std::atomic<int> duplicates{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const core::Result<core::AcceptResult> result =
+            store.Accept(MakeMessage("T" + std::to_string(t) + "-" + std::to_string(i), 1024));
+        if (!result) {
+          ++errors;
+        } else if (result->outcome == AcceptOutcome::kStored) {
+          ++stored;
+        }
+      }
+      // A redelivery of this sender's first message (a lost ACK).
+      const core::Result<core::AcceptResult> again =
+          store.Accept(MakeMessage("T" + std::to_string(t) + "-0", 1024));
+      if (again && again->outcome == AcceptOutcome::kDuplicate) {
+        ++duplicates;
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(stored.load(), kThreads * kPerThread);
+  EXPECT_EQ(duplicates.load(), kThreads);
+  const core::Result<std::int64_t> count = store.Count();
+  ASSERT_TRUE(count) << count.error().message;
+  EXPECT_EQ(*count, kThreads * kPerThread);
+
+  if (SqlInboundStore* sql = this->harness_.sql_store(); sql != nullptr) {
+    const SqlInboundStore::Stats stats = sql->stats();
+    EXPECT_EQ(stats.messages, static_cast<std::uint64_t>(kThreads * (kPerThread + 1)));
+    EXPECT_LT(stats.batches, stats.messages) << "expected several messages per commit";
+    EXPECT_EQ(stats.failed_batches, 0U);
+  }
+}
+
+TYPED_TEST_P(InboundStoreContractTest, ConcurrentRedeliveriesOfOneMessageStoreItOnce) {
+  core::InboundStore& store = *this->store_;
+  const core::InboundMessage message = MakeMessage("SAME");
+  std::vector<std::future<core::Result<core::AcceptResult>>> results;
+  for (int i = 0; i < 16; ++i) {
+    results.push_back(std::async(std::launch::async, [&] { return store.Accept(message); }));
+  }
+  int stored = 0;
+  int duplicates = 0;
+  std::vector<std::int64_t> ids;
+  for (auto& future : results) {
+    const core::Result<core::AcceptResult> result = future.get();
+    ASSERT_TRUE(result) << result.error().message;
+    stored += result->outcome == AcceptOutcome::kStored ? 1 : 0;
+    duplicates += result->outcome == AcceptOutcome::kDuplicate ? 1 : 0;
+    ids.push_back(result->message_id);
+  }
+  EXPECT_EQ(stored, 1);
+  EXPECT_EQ(duplicates, 15);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), ids.front()), 16);
+  EXPECT_EQ(store.Count().value_or(-1), 1);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(InboundStoreContractTest, StoresThenReportsDuplicateAndConflict,
+                            RefusesInvalidMessagesNamingTheField,
+                            ConcurrentSendersStoreEachMessageExactlyOnce,
+                            ConcurrentRedeliveriesOfOneMessageStoreItOnce);
+
+// ---- Database, migrations and group commit on each engine -------------------------------------
+
+template <typename Backend>
+class SqlStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = backend_.FreshUrl();
+    if (url_.empty()) {
+      if (HasFailure()) {
+        FAIL() << "could not prepare a " << Backend::kName << " database";
+      }
+      GTEST_SKIP() << backend_.skip_reason();
+    }
+  }
+
+  core::Result<std::unique_ptr<Database>> Open(StoreSettings settings = {}) {
+    settings.url = url_;
+    return OpenDatabase(settings);
+  }
+
+  static std::int64_t NewestVersion(const Database& database) {
+    return EmbeddedMigrations(database.engine()).back().version;
+  }
+
+  Backend backend_;
+  std::string url_;
+};
+
+TYPED_TEST_SUITE_P(SqlStoreTest);
+
+TYPED_TEST_P(SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsData) {
+  std::int64_t newest = 0;
+  {
+    core::Result<std::unique_ptr<Database>> database = this->Open();
+    ASSERT_TRUE(database) << database.error().message;
+    newest = this->NewestVersion(**database);
+    EXPECT_EQ((*database)->SchemaVersion().value_or(-1), newest);
+    EXPECT_EQ(QueryOne<Poco::Int64>(**database, "SELECT COUNT(*) FROM schema_version")
+                  .value_or(-1),
+              newest);
+    SqlInboundStore store(**database, {});
+    ASSERT_TRUE(store.Accept(MakeMessage("KEEP1")));
+  }
+  core::Result<std::unique_ptr<Database>> reopened = this->Open();
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  EXPECT_EQ((*reopened)->SchemaVersion().value_or(-1), newest);
+  EXPECT_EQ(QueryOne<Poco::Int64>(**reopened, "SELECT COUNT(*) FROM schema_version").value_or(-1),
+            newest);
+  SqlInboundStore store(**reopened, {});
+  EXPECT_EQ(store.Count().value_or(-1), 1);
+  EXPECT_EQ(store.Accept(MakeMessage("KEEP1"))->outcome, AcceptOutcome::kDuplicate);
+}
+
+TYPED_TEST_P(SqlStoreTest, RefusesADatabaseNewerThanThisBinary) {
+  {
+    core::Result<std::unique_ptr<Database>> database = this->Open();
+    ASSERT_TRUE(database) << database.error().message;
+    ASSERT_TRUE(Execute(**database,
+                        "INSERT INTO schema_version (version, description, applied_at)"
+                        " VALUES (999, 'from_a_newer_release', 0)"));
+  }
+  const core::Result<std::unique_ptr<Database>> again = this->Open();
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConfig);
+  EXPECT_NE(again.error().message.find("999"), std::string::npos) << again.error().message;
+  EXPECT_NE(again.error().message.find("newer"), std::string::npos) << again.error().message;
+}
+
+TYPED_TEST_P(SqlStoreTest, AFailedMigrationIsRolledBackAndEarlierOnesStay) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  Database& db = **database;
+  const std::span<const Migration> embedded = EmbeddedMigrations(db.engine());
+  std::vector<Migration> extended(embedded.begin(), embedded.end());
+  const std::int64_t n = this->NewestVersion(db);
+  extended.push_back({n + 1, "extra_ok", "CREATE TABLE extra_ok (x INTEGER);"});
+  extended.push_back(
+      {n + 2, "extra_bad", "CREATE TABLE extra_bad (x INTEGER);\nTHIS IS NOT SQL;\n"});
+
+  const core::Status status = ApplyMigrations(db, extended);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code, ErrorCode::kStorage);
+  EXPECT_EQ(db.SchemaVersion().value_or(-1), n + 1);
+  EXPECT_TRUE(QueryOne<Poco::Int64>(db, "SELECT COUNT(*) FROM extra_ok"));
+  EXPECT_FALSE(QueryOne<Poco::Int64>(db, "SELECT COUNT(*) FROM extra_bad"))
+      << "the failed migration's first statement must be rolled back";
+
+  // The binary's own list is now older than the database.
+  const core::Status older = ApplyMigrations(db, embedded);
+  ASSERT_FALSE(older);
+  EXPECT_EQ(older.error().code, ErrorCode::kConfig);
+}
+
+TYPED_TEST_P(SqlStoreTest, NodesOpeningTogetherMigrateOnce) {
+  auto open = [this] { return this->Open(); };
+  auto first = std::async(std::launch::async, open);
+  auto second = std::async(std::launch::async, open);
+  core::Result<std::unique_ptr<Database>> a = first.get();
+  core::Result<std::unique_ptr<Database>> b = second.get();
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(QueryOne<Poco::Int64>(**a, "SELECT COUNT(*) FROM schema_version").value_or(-1),
+            this->NewestVersion(**a));
+}
+
+TYPED_TEST_P(SqlStoreTest, KeepsPayloadBytesAndStoresNoNhsNumberAsNull) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  SqlInboundStore store(**database, {});
+  core::InboundMessage message = MakeMessage("BYTES");
+  message.payload = std::string("\x00\x01\xff'\\\"\r\n", 8) + message.payload;
+  message.content_sha256 = FakeSha256(message.payload);
+  message.nhs_number.clear();
+  const core::Result<core::AcceptResult> result = store.Accept(message);
+  ASSERT_TRUE(result) << result.error().message;
+
+  std::string payload;
+  Poco::Int64 null_nhs = -1;
+  Poco::Int64 received_at = 0;
+  const std::string sql = (*database)->impl().Sql(
+      "SELECT payload, received_at, CASE WHEN nhs_number IS NULL THEN 1 ELSE 0 END"
+      " FROM inbound_message WHERE id = ?");
+  ASSERT_TRUE((*database)->impl().Read("test read", [&](Poco::Data::Session& session) {
+    using namespace Poco::Data::Keywords;
+    Poco::Data::BLOB blob;
+    Poco::Int64 id = result->message_id;
+    session << sql, use(id), into(blob), into(received_at), into(null_nhs), now;
+    payload.assign(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
+    return core::Ok();
+  }));
+  EXPECT_EQ(payload, message.payload);
+  EXPECT_EQ(received_at, message.received_at_ms);
+  EXPECT_EQ(null_nhs, 1);
+}
+
+TYPED_TEST_P(SqlStoreTest, DuplicatesInsideOneBatchAreResolvedAsIfSequential) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  SqlInboundStore store(**database, {});
+  // Hold the first batch open until six more messages wait, so those six form one batch.
+  std::atomic<bool> first_batch{true};
+  std::atomic<bool> holding{false};
+  store.SetBeforeCommitHookForTest([&](std::size_t) {
+    if (first_batch.exchange(false)) {
+      holding = true;
+      EXPECT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 6; }));
+    }
+    return core::Ok();
+  });
+  auto blocker = std::async(std::launch::async,
+                            [&] { return store.Accept(MakeMessage("BLOCKER")); });
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return holding.load(); }));
+
+  const core::InboundMessage x = MakeMessage("K");
+  const core::InboundMessage y = MakeMessage("K", 200, "OBX|1|TX|||other content\r");
+  std::vector<std::future<core::Result<core::AcceptResult>>> same_key;
+  for (int i = 0; i < 6; ++i) {
+    const core::InboundMessage* message = i % 2 == 0 ? &x : &y;
+    same_key.push_back(std::async(std::launch::async, [&store, message] {
+      return store.Accept(*message);
+    }));
+  }
+  ASSERT_TRUE(blocker.get());
+  int stored = 0;
+  int duplicates = 0;
+  int conflicts = 0;
+  for (auto& future : same_key) {
+    const core::Result<core::AcceptResult> result = future.get();
+    ASSERT_TRUE(result) << result.error().message;
+    stored += result->outcome == AcceptOutcome::kStored ? 1 : 0;
+    duplicates += result->outcome == AcceptOutcome::kDuplicate ? 1 : 0;
+    conflicts += result->outcome == AcceptOutcome::kConflict ? 1 : 0;
+  }
+  // Whichever content came first is stored; two more of it are duplicates, three conflict.
+  EXPECT_EQ(stored, 1);
+  EXPECT_EQ(duplicates, 2);
+  EXPECT_EQ(conflicts, 3);
+  EXPECT_EQ(store.Count().value_or(-1), 2);
+  EXPECT_EQ(store.stats().batches, 2U) << "the six same-key messages should share one batch";
+}
+
+TYPED_TEST_P(SqlStoreTest, AFailedBatchStoresNothingAndEveryCallerGetsStorageError) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  SqlInboundStore store(**database, {});
+  std::atomic<bool> fail{true};
+  std::atomic<bool> first_batch{true};
+  std::atomic<bool> holding{false};
+  // The hook runs after the batch's rows are written: failing it must undo all of them.
+  store.SetBeforeCommitHookForTest([&](std::size_t) -> core::Status {
+    if (first_batch.exchange(false)) {
+      holding = true;
+      EXPECT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 7; }));
+    }
+    if (fail) {
+      return core::MakeError(ErrorCode::kStorage, "injected: disk full");
+    }
+    return core::Ok();
+  });
+
+  std::vector<std::future<core::Result<core::AcceptResult>>> results;
+  results.push_back(
+      std::async(std::launch::async, [&] { return store.Accept(MakeMessage("F0")); }));
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return holding.load(); }));
+  for (int i = 1; i < 8; ++i) {
+    results.push_back(std::async(std::launch::async, [&store, i] {
+      return store.Accept(MakeMessage("F" + std::to_string(i)));
+    }));
+  }
+  for (auto& future : results) {
+    const core::Result<core::AcceptResult> result = future.get();
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, ErrorCode::kStorage);
+  }
+  EXPECT_EQ(store.stats().failed_batches, 2U);
+  EXPECT_EQ(store.Count().value_or(-1), 0) << "a failed batch must leave no rows";
+
+  // The keys were not used up: the same messages are now stored.
+  fail = false;
+  for (int i = 0; i < 8; ++i) {
+    const core::Result<core::AcceptResult> result =
+        store.Accept(MakeMessage("F" + std::to_string(i)));
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->outcome, AcceptOutcome::kStored);
+  }
+  EXPECT_EQ(store.Count().value_or(-1), 8);
+}
+
+TYPED_TEST_P(SqlStoreTest, ALockedDatabaseFailsTheBatchWithStorageError) {
+  StoreSettings settings;
+  settings.lock_timeout = std::chrono::milliseconds(200);
+  core::Result<std::unique_ptr<Database>> database = this->Open(settings);
+  ASSERT_TRUE(database) << database.error().message;
+  core::Result<std::unique_ptr<Database>> other = this->Open();
+  ASSERT_TRUE(other) << other.error().message;
+  SqlInboundStore store(**database, {});
+
+  // Another connection (another process, an operator's console) holds the write lock.
+  std::promise<void> locked;
+  std::promise<void> release;
+  std::thread holder([&] {
+    const core::Status held =
+        (*other)->impl().Write("holding the write lock", [&](Poco::Data::Session& session) {
+          if (*TypeParam::kLockWritesSql != '\0') {
+            session << TypeParam::kLockWritesSql, Poco::Data::Keywords::now;
+          }
+          locked.set_value();
+          release.get_future().wait();
+          return core::Ok();
+        });
+    EXPECT_TRUE(held) << held.error().message;
+  });
+  locked.get_future().wait();
+
+  std::vector<std::future<core::Result<core::AcceptResult>>> results;
+  for (int i = 0; i < 4; ++i) {
+    results.push_back(std::async(std::launch::async, [&store, i] {
+      return store.Accept(MakeMessage("L" + std::to_string(i)));
+    }));
+  }
+  for (auto& future : results) {
+    const core::Result<core::AcceptResult> result = future.get();
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, ErrorCode::kStorage);
+    EXPECT_EQ(result.error().message.find("RJ1|"), std::string::npos) << "no values in errors";
+  }
+  release.set_value();
+  holder.join();
+
+  EXPECT_EQ(store.Count().value_or(-1), 0);
+  const core::Result<core::AcceptResult> after = store.Accept(MakeMessage("L0"));
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->outcome, AcceptOutcome::kStored);
+}
+
+TYPED_TEST_P(SqlStoreTest, AClosedDatabaseReturnsStorageError) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  SqlInboundStore store(**database, {});
+  ASSERT_TRUE(store.Accept(MakeMessage("C1")));
+  (*database)->Close();
+
+  const core::Result<core::AcceptResult> result = store.Accept(MakeMessage("C2"));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kStorage);
+  const core::Result<std::int64_t> count = store.Count();
+  ASSERT_FALSE(count);
+  EXPECT_EQ(count.error().code, ErrorCode::kStorage);
+}
+
+TYPED_TEST_P(SqlStoreTest, ShutdownCommitsWaitingMessagesThenRefusesNewOnes) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  SqlInboundStore store(**database, {});
+  std::atomic<bool> first_batch{true};
+  std::atomic<bool> holding{false};
+  store.SetBeforeCommitHookForTest([&](std::size_t) {
+    if (first_batch.exchange(false)) {
+      holding = true;
+      EXPECT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 3; }));
+    }
+    return core::Ok();
+  });
+  std::vector<std::future<core::Result<core::AcceptResult>>> results;
+  results.push_back(
+      std::async(std::launch::async, [&] { return store.Accept(MakeMessage("S0")); }));
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return holding.load(); }));
+  for (int i = 1; i < 4; ++i) {
+    results.push_back(std::async(std::launch::async, [&store, i] {
+      return store.Accept(MakeMessage("S" + std::to_string(i)));
+    }));
+  }
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 3; }));
+  store.Shutdown();  // while the first batch is still open and three messages wait
+
+  for (auto& future : results) {
+    const core::Result<core::AcceptResult> result = future.get();
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->outcome, AcceptOutcome::kStored);
+  }
+  EXPECT_EQ(store.Count().value_or(-1), 4);
+  const core::Result<core::AcceptResult> late = store.Accept(MakeMessage("S9"));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, ErrorCode::kStorage);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsData,
+                            RefusesADatabaseNewerThanThisBinary,
+                            AFailedMigrationIsRolledBackAndEarlierOnesStay,
+                            NodesOpeningTogetherMigrateOnce,
+                            KeepsPayloadBytesAndStoresNoNhsNumberAsNull,
+                            DuplicatesInsideOneBatchAreResolvedAsIfSequential,
+                            AFailedBatchStoresNothingAndEveryCallerGetsStorageError,
+                            ALockedDatabaseFailsTheBatchWithStorageError,
+                            AClosedDatabaseReturnsStorageError,
+                            ShutdownCommitsWaitingMessagesThenRefusesNewOnes);
+
+}  // namespace tb::store::testing

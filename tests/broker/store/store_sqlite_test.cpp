@@ -1,0 +1,74 @@
+// The shared store suites on SQLite (a fresh file per test), plus SQLite-only checks. Label:
+// integration (touches disk).
+#include <Poco/Data/Statement.h>
+
+#include "tests/broker/store/inbound_store_suite.h"
+
+namespace tb::store::testing {
+namespace {
+
+using SqliteHarnesses = ::testing::Types<SqlStoreHarness<SqliteBackend>, FakeStoreHarness>;
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, InboundStoreContractTest, SqliteHarnesses);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, SqlStoreTest, SqliteBackend);
+
+TEST(SqliteStore, WriterConnectionIsDurableWalWithForeignKeys) {
+  tb::testing::TempDir dir;
+  StoreSettings settings;
+  settings.url = "sqlite:" + (dir / "store.db").string();
+  settings.lock_timeout = std::chrono::milliseconds(1234);
+  core::Result<std::unique_ptr<Database>> database = OpenDatabase(settings);
+  ASSERT_TRUE(database) << database.error().message;
+  std::string journal_mode;
+  int synchronous = -1;
+  int foreign_keys = -1;
+  int busy_timeout = -1;
+  ASSERT_TRUE((*database)->impl().Write("pragmas", [&](Poco::Data::Session& session) {
+    using namespace Poco::Data::Keywords;
+    session << "PRAGMA journal_mode", into(journal_mode), now;
+    session << "PRAGMA synchronous", into(synchronous), now;
+    session << "PRAGMA foreign_keys", into(foreign_keys), now;
+    session << "PRAGMA busy_timeout", into(busy_timeout), now;
+    return core::Ok();
+  }));
+  EXPECT_EQ(journal_mode, "wal");
+  EXPECT_EQ(synchronous, 2);  // FULL
+  EXPECT_EQ(foreign_keys, 1);
+  EXPECT_EQ(busy_timeout, 1234);
+}
+
+TEST(SqliteStore, CapabilitiesSayOneWriterAndOneNode) {
+  tb::testing::TempDir dir;
+  core::Result<std::unique_ptr<Database>> database =
+      OpenDatabase({.url = "sqlite:" + (dir / "store.db").string()});
+  ASSERT_TRUE(database) << database.error().message;
+  const Capabilities& capabilities = (*database)->capabilities();
+  EXPECT_FALSE(capabilities.supports_concurrent_writers);
+  EXPECT_FALSE(capabilities.supports_skip_locked);
+  EXPECT_FALSE(capabilities.supports_multiple_nodes);
+}
+
+TEST(SqliteStore, InMemoryDatabaseWorksForTests) {
+  core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = "sqlite::memory:"});
+  ASSERT_TRUE(database) << database.error().message;
+  std::unique_ptr<core::InboundStore> store = MakeInboundStore(**database);
+  ASSERT_TRUE(store->Accept(MakeMessage("MEM1")));
+  EXPECT_EQ(store->Accept(MakeMessage("MEM1"))->outcome, core::AcceptOutcome::kDuplicate);
+  EXPECT_EQ(store->Count().value_or(-1), 1);
+}
+
+TEST(SqliteStore, UnopenablePathIsAStorageError) {
+  tb::testing::TempDir dir;
+  const core::Result<std::unique_ptr<Database>> database =
+      OpenDatabase({.url = "sqlite:" + (dir / "missing-folder" / "store.db").string()});
+  ASSERT_FALSE(database);
+  EXPECT_EQ(database.error().code, core::ErrorCode::kStorage);
+}
+
+TEST(SqliteStore, BadUrlIsAConfigError) {
+  const core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = "mysql://x"});
+  ASSERT_FALSE(database);
+  EXPECT_EQ(database.error().code, core::ErrorCode::kConfig);
+}
+
+}  // namespace
+}  // namespace tb::store::testing
