@@ -1,0 +1,146 @@
+#include "adapters/hl7v2/validate.h"
+
+#include "adapters/hl7v2/path.h"
+#include "broker/core/nhs_number.h"
+
+namespace tb::hl7v2 {
+namespace {
+
+constexpr std::string_view kNhsNumberOid = "2.16.840.1.113883.2.1.4.1";
+
+void RequireValued(const Message& message, std::string_view path, std::vector<core::Error>& out) {
+  const Value value = message.Get(path);
+  if (!value.HasValue()) {
+    out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing,
+                                  value.IsNull() ? "required field is null"
+                                                 : "required field is missing",
+                                  std::string(path)));
+  }
+}
+
+bool AtLeastV25(std::string_view version) {
+  if (version.size() < 3 || version[1] != '.' || version[0] < '0' || version[0] > '9') {
+    return false;
+  }
+  int minor = 0;
+  for (std::size_t i = 2; i < version.size() && version[i] >= '0' && version[i] <= '9'; ++i) {
+    minor = minor * 10 + (version[i] - '0');
+    if (minor > 100) {
+      break;
+    }
+  }
+  return version[0] > '2' || minor >= 5;
+}
+
+void CheckMessageType(const Message& message, const ValidationRules& rules,
+                      std::vector<core::Error>& out) {
+  const Value type = message.Get("MSH-9.1");
+  if (!type.HasValue()) {
+    out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing,
+                                  "message type is missing", "MSH-9.1"));
+    return;
+  }
+  if (rules.message_types.empty()) {
+    return;
+  }
+  const std::string type_text = type.Decoded();
+  if (rules.message_types.count(type_text) != 0) {
+    return;  // the type alone is accepted, any trigger
+  }
+  const std::string prefix = type_text + '^';
+  const auto first = rules.message_types.lower_bound(prefix);
+  const bool type_known = first != rules.message_types.end() &&
+                          std::string_view(*first).substr(0, prefix.size()) == prefix;
+  if (!type_known) {
+    out.push_back(core::MakeError(core::ErrorCode::kUnsupportedMessage,
+                                  "message type is not accepted", "MSH-9.1"));
+    return;
+  }
+  const Value trigger = message.Get("MSH-9.2");
+  if (!trigger.HasValue()) {
+    out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing,
+                                  "trigger event is missing", "MSH-9.2"));
+    return;
+  }
+  if (rules.message_types.count(prefix + trigger.Decoded()) == 0) {
+    out.push_back(core::MakeError(core::ErrorCode::kUnsupportedEvent,
+                                  "trigger event is not accepted for this message type",
+                                  "MSH-9.2"));
+  }
+}
+
+void CheckNhsNumbers(const Message& message, std::vector<core::Error>& out) {
+  for (std::size_t occurrence = 1;; ++occurrence) {
+    const std::optional<SegmentView> pid = message.FindSegment("PID", occurrence);
+    if (!pid) {
+      return;
+    }
+    const Value pid3 = pid->Field(3);
+    for (std::size_t rep = 1; rep <= pid3.RepetitionCount(); ++rep) {
+      const Value cx = pid3.Repetition(rep);
+      if (IsNhsNumberIdentifier(cx) && !core::IsValidNhsNumber(cx.Component(1).Decoded())) {
+        Path where{"PID", occurrence, 3, 0, 0, 0};
+        out.push_back(core::MakeError(core::ErrorCode::kInvalidValue,
+                                      "NHS number in PID-3 is not 10 digits with a valid "
+                                      "Modulus 11 check digit",
+                                      where.ToString()));
+        break;  // one error per PID is enough to reject it
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool IsNhsNumberIdentifier(const Value& cx) {
+  const Value authority = cx.Component(4);
+  return cx.Component(5).raw() == "NH" && (authority.Subcomponent(1).raw() == "NHS" ||
+                                           authority.Subcomponent(2).raw() == kNhsNumberOid);
+}
+
+std::optional<std::string> ExtractNhsNumber(const SegmentView& pid) {
+  const Value pid3 = pid.Field(3);
+  for (std::size_t rep = 1; rep <= pid3.RepetitionCount(); ++rep) {
+    const Value cx = pid3.Repetition(rep);
+    if (IsNhsNumberIdentifier(cx) && cx.Component(1).HasValue()) {
+      return cx.Component(1).Decoded();
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ExtractNhsNumber(const Message& message) {
+  const std::optional<SegmentView> pid = message.FindSegment("PID");
+  return pid ? ExtractNhsNumber(*pid) : std::nullopt;
+}
+
+std::vector<core::Error> Validate(const Message& message, const ValidationRules& rules) {
+  std::vector<core::Error> errors;
+  const std::string_view version = message.Get("MSH-12.1").raw();
+  const bool need_time = rules.message_time == MessageTimeRule::kAlways ||
+                         (rules.message_time == MessageTimeRule::kFromV25 && AtLeastV25(version));
+  if (need_time) {
+    RequireValued(message, "MSH-7", errors);
+  }
+  CheckMessageType(message, rules, errors);
+  RequireValued(message, "MSH-10", errors);
+  RequireValued(message, "MSH-11", errors);
+  const Value processing = message.Get("MSH-11.1");
+  if (processing.HasValue() && !rules.processing_ids.empty() &&
+      rules.processing_ids.count(processing.raw()) == 0) {
+    errors.push_back(core::MakeError(core::ErrorCode::kUnsupportedProcessingId,
+                                     "processing id is not accepted", "MSH-11"));
+  }
+  RequireValued(message, "MSH-12", errors);
+  if (!version.empty() && version != "\"\"" && !rules.versions.empty() &&
+      rules.versions.count(version) == 0) {
+    errors.push_back(core::MakeError(core::ErrorCode::kUnsupportedVersion,
+                                     "version is not accepted", "MSH-12"));
+  }
+  if (rules.check_nhs_number) {
+    CheckNhsNumbers(message, errors);
+  }
+  return errors;
+}
+
+}  // namespace tb::hl7v2

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/hl7v2/message.h"
+#include "broker/core/error.h"
+
+namespace tb::hl7v2 {
+
+// When MSH-7 (date/time of message) is required: it became required in v2.5.
+enum class MessageTimeRule : std::uint8_t { kFromV25, kAlways, kNever };
+
+// What the edge accepts. Empty sets accept anything, so a default ValidationRules checks only
+// the required MSH fields and NHS numbers.
+struct ValidationRules {
+  // "ADT^A01" accepts that type and trigger; a bare "ACK" accepts the type with any trigger.
+  std::set<std::string, std::less<>> message_types;
+  std::set<std::string, std::less<>> versions;        // MSH-12.1, e.g. "2.5.1"
+  std::set<std::string, std::less<>> processing_ids;  // MSH-11.1, e.g. "P", "T"
+  MessageTimeRule message_time = MessageTimeRule::kFromV25;
+  bool check_nhs_number = true;
+};
+
+// Checks a parsed message at the edge and returns every problem found (empty: valid), in
+// message order, ready for MakeAck:
+//   kRequiredFieldMissing  MSH-9.1, MSH-10, MSH-11, MSH-12 (and MSH-7 per the rule) empty or null;
+//                          MSH-9.2 when a trigger is needed to check the type;
+//   kUnsupportedMessage    MSH-9.1 not among rules.message_types (ERR-3 200), at "MSH-9.1";
+//   kUnsupportedEvent      known type, unknown trigger (ERR-3 201), at "MSH-9.2";
+//   kUnsupportedProcessingId / kUnsupportedVersion  MSH-11 / MSH-12 outside the rules' sets;
+//   kInvalidValue          an NHS-number identifier in PID-3 (any repetition whose CX-4 is NHS
+//                          and CX-5 is NH) that fails tb::core::IsValidNhsNumber, at "PID-3"
+//                          ("PID[2]-3" for a second PID).
+// Messages name the field, never its value. Pure; thread-safe.
+std::vector<core::Error> Validate(const Message& message, const ValidationRules& rules);
+
+// True when a PID-3 repetition (CX) is an NHS number: CX-4 assigning authority "NHS" (HD.1) or the
+// NHS number OID 2.16.840.1.113883.2.1.4.1 (HD.2), and CX-5 identifier type "NH".
+bool IsNhsNumberIdentifier(const Value& cx);
+
+// The NHS number (CX-1, decoded) from the first PID's PID-3, whichever repetition carries it;
+// nullopt when none does. Not checked: call core::IsValidNhsNumber (Validate does).
+std::optional<std::string> ExtractNhsNumber(const Message& message);
+std::optional<std::string> ExtractNhsNumber(const SegmentView& pid);
+
+}  // namespace tb::hl7v2

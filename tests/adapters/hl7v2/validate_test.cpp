@@ -1,0 +1,147 @@
+#include "adapters/hl7v2/validate.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "adapters/hl7v2/message.h"
+
+namespace tb::hl7v2 {
+namespace {
+
+Message Parse(std::string text) {
+  auto parsed = Message::Parse(std::move(text));
+  EXPECT_TRUE(parsed.has_value()) << (parsed ? "" : parsed.error().message);
+  return std::move(parsed).value();
+}
+
+std::string WithMsh(std::string_view msh_rest, std::string_view pid3) {
+  std::string text = "MSH|^~\\&|PAS|RA1|BRK|NHS|";
+  text += msh_rest;
+  text += "\rPID|1||";
+  text += pid3;
+  text += "||SMITH^JANE\r";
+  return text;
+}
+
+constexpr std::string_view kGoodMsh = "20240501093000||ADT^A01^ADT_A01|C1|P|2.5";
+
+ValidationRules AdtRules() {
+  ValidationRules rules;
+  rules.message_types = {"ADT^A01", "ADT^A08", "ACK"};
+  return rules;
+}
+
+struct ValidationCase {
+  std::string_view name;
+  std::string msh_rest;
+  std::string pid3;
+  std::vector<std::pair<core::ErrorCode, std::string>> expected;  // code, location
+};
+
+class ValidateTable : public testing::TestWithParam<ValidationCase> {};
+
+TEST_P(ValidateTable, ReportsExactlyTheExpectedErrors) {
+  const ValidationCase& c = GetParam();
+  const Message msg = Parse(WithMsh(c.msh_rest, c.pid3));
+  const std::vector<core::Error> errors = Validate(msg, AdtRules());
+  std::vector<std::pair<core::ErrorCode, std::string>> got;
+  for (const core::Error& e : errors) {
+    got.emplace_back(e.code, e.location);
+  }
+  EXPECT_EQ(got, c.expected);
+}
+
+using core::ErrorCode;
+
+INSTANTIATE_TEST_SUITE_P(
+    Edge, ValidateTable,
+    testing::Values(
+        ValidationCase{"Valid", std::string(kGoodMsh), "9434765919^^^NHS^NH", {}},
+        ValidationCase{"NhsNumberInSecondRepetition", std::string(kGoodMsh),
+                       "RA123^^^RA1^MR~9434765919^^^NHS^NH", {}},
+        ValidationCase{"BadCheckDigit", std::string(kGoodMsh), "9434765918^^^NHS^NH",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        ValidationCase{"BadCheckDigitInSecondRepetition", std::string(kGoodMsh),
+                       "RA123^^^RA1^MR~9434765918^^^NHS^NH",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        ValidationCase{"NotTenDigits", std::string(kGoodMsh), "943 476 5919^^^NHS^NH",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        ValidationCase{"NhsOidAuthority", std::string(kGoodMsh),
+                       "9434765918^^^&2.16.840.1.113883.2.1.4.1&ISO^NH",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        ValidationCase{"OtherAuthorityNotChecked", std::string(kGoodMsh), "123^^^RA1^NH", {}},
+        ValidationCase{"NhsAuthorityButNotNhType", std::string(kGoodMsh), "123^^^NHS^MR", {}},
+        ValidationCase{"MissingMsh9", "20240501093000|||C1|P|2.5", "",
+                       {{ErrorCode::kRequiredFieldMissing, "MSH-9.1"}}},
+        ValidationCase{"UnknownType", "20240501093000||ORU^R01|C1|P|2.5", "",
+                       {{ErrorCode::kUnsupportedMessage, "MSH-9.1"}}},
+        ValidationCase{"UnknownTrigger", "20240501093000||ADT^A40|C1|P|2.5", "",
+                       {{ErrorCode::kUnsupportedEvent, "MSH-9.2"}}},
+        ValidationCase{"MissingTrigger", "20240501093000||ADT|C1|P|2.5", "",
+                       {{ErrorCode::kRequiredFieldMissing, "MSH-9.2"}}},
+        ValidationCase{"TypeOnlyRuleAcceptsAnyTrigger", "20240501093000||ACK^A01|C1|P|2.5", "",
+                       {}},
+        ValidationCase{"MissingControlIdProcessingVersion", "20240501093000||ADT^A01|||", "",
+                       {{ErrorCode::kRequiredFieldMissing, "MSH-10"},
+                        {ErrorCode::kRequiredFieldMissing, "MSH-11"},
+                        {ErrorCode::kRequiredFieldMissing, "MSH-12"}}},
+        ValidationCase{"NullControlId", "20240501093000||ADT^A01|\"\"|P|2.5", "",
+                       {{ErrorCode::kRequiredFieldMissing, "MSH-10"}}},
+        ValidationCase{"MissingTimeFromV25", "||ADT^A01|C1|P|2.5", "",
+                       {{ErrorCode::kRequiredFieldMissing, "MSH-7"}}},
+        ValidationCase{"MissingTimeBeforeV25IsFine", "||ADT^A01|C1|P|2.4", "", {}},
+        ValidationCase{"MissingTimeInV3xIsNotFine", "||ADT^A01|C1|P|3.0", "",
+                       {{ErrorCode::kRequiredFieldMissing, "MSH-7"}}},
+        ValidationCase{"ManyProblemsAtOnce", "||ORU^R01|||2.5", "1^^^NHS^NH",
+                       {{ErrorCode::kRequiredFieldMissing, "MSH-7"},
+                        {ErrorCode::kUnsupportedMessage, "MSH-9.1"},
+                        {ErrorCode::kRequiredFieldMissing, "MSH-10"},
+                        {ErrorCode::kRequiredFieldMissing, "MSH-11"},
+                        {ErrorCode::kInvalidValue, "PID-3"}}}),
+    [](const testing::TestParamInfo<ValidationCase>& p) {
+      return std::string(p.param.name);
+    });
+
+TEST(Validate, ChecksEveryPidAndNamesTheOccurrence) {
+  const Message msg = Parse(
+      "MSH|^~\\&|A|B|C|D|2024||ADT^A17|C1|P|2.5\r"
+      "PID|1||9434765919^^^NHS^NH\rPV1|1\r"
+      "PID|2||9434765910^^^NHS^NH\rPV1|1\r");
+  const std::vector<core::Error> errors = Validate(msg, {});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].location, "PID[2]-3");
+  EXPECT_EQ(errors[0].message.find("943476591"), std::string::npos);  // no PHI in messages
+}
+
+TEST(Validate, VersionAndProcessingIdSets) {
+  ValidationRules rules;
+  rules.versions = {"2.5", "2.5.1"};
+  rules.processing_ids = {"P"};
+  const Message msg = Parse(WithMsh("2024||ADT^A01|C1|T|2.4", ""));
+  const std::vector<core::Error> errors = Validate(msg, rules);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].code, ErrorCode::kUnsupportedProcessingId);
+  EXPECT_EQ(errors[1].code, ErrorCode::kUnsupportedVersion);
+}
+
+TEST(Validate, NhsCheckCanBeTurnedOff) {
+  ValidationRules rules;
+  rules.check_nhs_number = false;
+  EXPECT_TRUE(Validate(Parse(WithMsh(kGoodMsh, "1^^^NHS^NH")), rules).empty());
+}
+
+TEST(ExtractNhsNumber, FindsItInWhicheverRepetition) {
+  EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "RA1^^^RA1^MR~9434765919^^^NHS^NH"))),
+            "9434765919");
+  EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "9434765919^^^NHS^NH"))), "9434765919");
+  EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "RA1^^^RA1^MR"))), std::nullopt);
+  EXPECT_EQ(ExtractNhsNumber(Parse("MSH|^~\\&\rEVN|A01\r")), std::nullopt);
+  // Returned unchecked: validation is the caller's (or Validate's) job.
+  EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "~~123^^^NHS^NH"))), "123");
+}
+
+}  // namespace
+}  // namespace tb::hl7v2
