@@ -1,0 +1,188 @@
+#include "adapters/mllp/server.h"
+
+#include <utility>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "adapters/mllp/session.h"
+#include "adapters/net/peer_identity.h"
+
+namespace tb::mllp {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+}  // namespace
+
+namespace detail {
+
+template <>
+struct StreamTraits<TlsStream> {
+  // Under TLS the deadline goes on the lowest layer (STYLE.md section 5.3). When it passes, the
+  // socket is closed and the pending operation fails with beast::error::timeout.
+  static void SetDeadline(TlsStream& stream, std::chrono::milliseconds timeout) {
+    beast::get_lowest_layer(stream).expires_after(timeout);
+  }
+
+  static void Cancel(TlsStream& stream) {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream).socket().cancel(ignored);
+  }
+
+  template <class Handler>
+  static void AsyncHandshake(TlsStream& stream, Handler&& handler) {
+    stream.async_handshake(asio::ssl::stream_base::server, std::forward<Handler>(handler));
+  }
+
+  template <class Handler>
+  static void AsyncShutdown(TlsStream& stream, Handler&& handler) {
+    // close_notify, then wait (within the deadline) for the peer's; meanwhile whatever the peer
+    // still sends is read and dropped, so it sees our last reply rather than a reset.
+    stream.async_shutdown(
+        [&stream, handler = std::forward<Handler>(handler)](const boost::system::error_code&) {
+          boost::system::error_code ignored;
+          beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+          beast::get_lowest_layer(stream).socket().close(ignored);
+          handler();
+        });
+  }
+
+  static core::PeerIdentity Peer(TlsStream& stream) {
+    return net::ExtractPeerIdentity(stream.native_handle());
+  }
+
+  static std::string Remote(TlsStream& stream) {
+    boost::system::error_code ec;
+    const auto remote = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
+    if (ec) {
+      return {};
+    }
+    return remote.address().to_string() + ":" + std::to_string(remote.port());
+  }
+
+  static std::string Protocol(TlsStream& stream) { return SSL_get_version(stream.native_handle()); }
+
+  static std::string RefusalDetail(TlsStream& stream) {
+    const long result = SSL_get_verify_result(stream.native_handle());
+    return result == X509_V_OK ? std::string() : X509_verify_cert_error_string(result);
+  }
+
+  static bool IsTimeout(const boost::system::error_code& ec) { return ec == beast::error::timeout; }
+};
+
+}  // namespace detail
+
+class MllpServer::Impl : public std::enable_shared_from_this<MllpServer::Impl> {
+ public:
+  Impl(asio::io_context& io_context, std::shared_ptr<asio::ssl::context> tls,
+       MllpServerSettings settings, FrameHandler handler, FaultHandler on_fault)
+      : io_context_(io_context),
+        tls_(std::move(tls)),
+        state_(std::make_shared<detail::ServerState>(std::move(settings), std::move(handler),
+                                                     std::move(on_fault))),
+        acceptor_(asio::make_strand(io_context)) {}
+
+  core::Result<std::uint16_t> Start();
+  void Stop();
+  std::size_t ActiveConnections() const { return state_->ActiveConnections(); }
+
+ private:
+  void Accept();
+  const core::Logger& log() const { return state_->log; }
+
+  asio::io_context& io_context_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::shared_ptr<detail::ServerState> state_;
+  tcp::acceptor acceptor_;
+};
+
+core::Result<std::uint16_t> MllpServer::Impl::Start() {
+  const MllpServerSettings& settings = state_->settings;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(settings.address, ec);
+  if (ec) {
+    return core::MakeError(core::ErrorCode::kConfig, "invalid MLLP listen address", "listen.mllp");
+  }
+  const tcp::endpoint endpoint(address, settings.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor_.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    return core::MakeError(core::ErrorCode::kConfig,
+                           "cannot listen on " + settings.address + ":" +
+                               std::to_string(settings.port) + ": " + ec.message(),
+                           "listen.mllp");
+  }
+  const std::uint16_t port = acceptor_.local_endpoint().port();
+  log().Info("listening", {{"address", settings.address},
+                           {"port", std::to_string(port)},
+                           {"max_frame_bytes", std::to_string(settings.max_frame_bytes)}});
+  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->Accept(); });
+  return port;
+}
+
+void MllpServer::Impl::Accept() {
+  acceptor_.async_accept(
+      asio::make_strand(io_context_),
+      [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
+        if (ec) {
+          if (ec != asio::error::operation_aborted && !self->state_->stopping.load()) {
+            self->log().Warn("accept_failed", {{"reason", ec.message()}});
+            self->Accept();
+          }
+          return;
+        }
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        std::make_shared<detail::Session<TlsStream>>(self->state_, std::move(socket), *self->tls_)
+            ->Run();
+        if (!self->state_->stopping.load()) {
+          self->Accept();
+        }
+      });
+}
+
+void MllpServer::Impl::Stop() {
+  if (state_->stopping.exchange(true)) {
+    return;
+  }
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+  const auto live = state_->LiveSessions();
+  for (const auto& session : live) {
+    session->RequestClose();
+  }
+  log().Info("stopping", {{"connections", std::to_string(live.size())}});
+}
+
+MllpServer::MllpServer(asio::io_context& io_context, std::shared_ptr<asio::ssl::context> tls,
+                       MllpServerSettings settings, FrameHandler handler, FaultHandler on_fault)
+    : impl_(std::make_shared<Impl>(io_context, std::move(tls), std::move(settings),
+                                   std::move(handler), std::move(on_fault))) {}
+
+MllpServer::~MllpServer() { impl_->Stop(); }
+
+core::Result<std::uint16_t> MllpServer::Start() { return impl_->Start(); }
+void MllpServer::Stop() { impl_->Stop(); }
+std::size_t MllpServer::ActiveConnections() const { return impl_->ActiveConnections(); }
+
+}  // namespace tb::mllp

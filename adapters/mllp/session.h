@@ -1,0 +1,395 @@
+#pragma once
+
+// Internal to tb::mllp (and its tests): the per-connection MLLP state machine. It is a template
+// on the stream (STYLE.md section 5.6) so tests can drive it over beast::test::stream; the
+// listener instantiates it over beast::ssl_stream<beast::tcp_stream> in server.cpp. What differs
+// between streams (TLS handshake, deadlines, cancellation, shutdown) goes through
+// StreamTraits<Stream>, specialised next to each instantiation.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "adapters/mllp/framer.h"
+#include "adapters/mllp/server.h"
+#include "broker/core/log.h"
+
+namespace tb::mllp::detail {
+
+// Stream-specific operations. Each specialisation provides:
+//   static void SetDeadline(Stream&, std::chrono::milliseconds);   // for the next operation(s)
+//   static void Cancel(Stream&);                      // interrupt a pending read/handshake
+//   static void AsyncHandshake(Stream&, Handler);     // Handler(const error_code&)
+//   static void AsyncShutdown(Stream&, Handler);      // Handler(); closes the connection
+//   static core::PeerIdentity Peer(Stream&);          // after a successful handshake
+//   static std::string Remote(Stream&);               // "address:port" or ""
+//   static std::string Protocol(Stream&);             // "TLSv1.3"
+//   static std::string RefusalDetail(Stream&);        // why the peer's certificate failed, or ""
+//   static bool IsTimeout(const error_code&);         // a deadline passed
+template <class Stream>
+struct StreamTraits;
+
+// True for the errors that mean "the peer went away", which are normal and not worth a warning.
+bool IsNormalClose(const boost::system::error_code& ec);
+// Process-wide connection ids, so log lines of different listeners never share one.
+std::uint64_t NextConnectionId();
+std::string ConnectionName(std::uint64_t id);  // "c42"
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Stop(): close when idle, or after the current reply. Any thread.
+  virtual void RequestClose() = 0;
+};
+
+// What a listener shares with its sessions. Settings and callbacks are immutable; the registry
+// is guarded by its mutex, `stopping` is atomic. Thread-safe.
+class ServerState {
+ public:
+  ServerState(MllpServerSettings settings_in, FrameHandler handler_in, FaultHandler on_fault_in);
+
+  void Register(std::uint64_t id, std::weak_ptr<SessionBase> session);
+  void Unregister(std::uint64_t id);
+  std::vector<std::shared_ptr<SessionBase>> LiveSessions() const;
+  std::size_t ActiveConnections() const;
+
+  const MllpServerSettings settings;
+  const FrameHandler handler;
+  const FaultHandler on_fault;
+  const core::Logger log;
+  std::atomic<bool> stopping{false};
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<SessionBase>> sessions_;
+};
+
+// One connection. All state is touched only on the stream's executor (a strand for sockets).
+// Owned by the shared_ptrs held in its pending handlers and reply guard (STYLE.md section 5.2).
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+  using Traits = StreamTraits<Stream>;
+  using ErrorCode = boost::system::error_code;
+
+ public:
+  // `args` construct the stream.
+  template <class... Args>
+  explicit Session(std::shared_ptr<ServerState> state, Args&&... args)
+      : state_(std::move(state)),
+        stream_(std::forward<Args>(args)...),
+        id_(NextConnectionId()),
+        remote_(Traits::Remote(stream_)),
+        decoder_(state_->settings.max_frame_bytes),
+        read_buffer_(std::max<std::size_t>(state_->settings.read_buffer_bytes, 256)) {}
+
+  ~Session() override {
+    if (connected_) {
+      log().Info("disconnected", {{"conn", ConnectionName(id_)},
+                                  {"frames", std::to_string(sequence_)},
+                                  {"skipped_bytes", std::to_string(skipped_bytes_)}});
+    }
+    state_->Unregister(id_);
+  }
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Registers with the listener and starts the handshake.
+  void Run() {
+    state_->Register(id_, this->weak_from_this());
+    boost::asio::dispatch(stream_.get_executor(),
+                          [self = this->shared_from_this()] { self->Handshake(); });
+  }
+
+  void RequestClose() override {
+    boost::asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->closing_ = true;
+      if (self->reading_ || self->handshaking_) {
+        // Waiting on the peer, with no reply owed (a partial frame is dropped: it was never
+        // acknowledged, so the sender resends it): interrupt; the handler then closes.
+        Traits::Cancel(self->stream_);
+      }
+    });
+  }
+
+  std::uint64_t id() const { return id_; }
+
+ private:
+  // Answers one frame exactly once, from any thread, hopping back onto the session's executor.
+  class ReplyGuard {
+   public:
+    explicit ReplyGuard(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    ReplyGuard(const ReplyGuard&) = delete;
+    ReplyGuard& operator=(const ReplyGuard&) = delete;
+    ~ReplyGuard() {
+      if (!answered_.exchange(true)) {
+        auto executor = session_->stream_.get_executor();
+        boost::asio::post(executor, [session = std::move(session_)] { session->OnDropped(); });
+      }
+    }
+    void Answer(std::string reply) {
+      if (!answered_.exchange(true)) {
+        // The guard lets go of the session here: a handler that keeps the reply function
+        // after calling it does not keep the connection alive.
+        auto executor = session_->stream_.get_executor();
+        boost::asio::post(executor, [session = std::move(session_),
+                                     reply = std::move(reply)]() mutable {
+          session->OnReply(std::move(reply));
+        });
+      }
+    }
+
+   private:
+    std::shared_ptr<Session> session_;
+    std::atomic<bool> answered_{false};
+  };
+
+  const MllpServerSettings& settings() const { return state_->settings; }
+  const core::Logger& log() const { return state_->log; }
+  bool closing() const { return closing_ || state_->stopping.load(); }
+
+  void Handshake() {
+    if (closing()) {
+      return;  // stopped before the handshake began: just drop the connection
+    }
+    handshaking_ = true;
+    Traits::SetDeadline(stream_, settings().handshake_timeout);
+    Traits::AsyncHandshake(stream_, [self = this->shared_from_this()](const ErrorCode& ec) {
+      self->OnHandshake(ec);
+    });
+  }
+
+  void OnHandshake(const ErrorCode& ec) {
+    handshaking_ = false;
+    if (ec) {
+      if (closing_) {
+        return;
+      }
+      // Refused: no certificate, unknown CA, expired or revoked certificate, old protocol,
+      // plaintext on a TLS port, or too slow. Nothing was read or served.
+      log().Warn("tls_handshake_refused", {{"conn", ConnectionName(id_)},
+                                           {"remote", remote_},
+                                           {"reason", ec.message()},
+                                           {"verify", Traits::RefusalDetail(stream_)}});
+      return;  // the connection closes when the session is destroyed
+    }
+    connected_ = true;
+    peer_ = Traits::Peer(stream_);
+    peer_.remote_address = remote_;
+    log().Info("connected", {{"conn", ConnectionName(id_)},
+                             {"remote", remote_},
+                             {"peer_cn", peer_.subject_cn},
+                             {"tls", Traits::Protocol(stream_)}});
+    Continue();
+  }
+
+  // Takes the next buffered frame, or reads more.
+  void Continue() {
+    if (closing()) {
+      Shutdown();
+      return;
+    }
+    while (std::optional<DecodeEvent> event = decoder_.Next()) {
+      switch (event->kind) {
+        case DecodeEventKind::kFrame:
+          Dispatch(std::move(event->payload));
+          return;
+        case DecodeEventKind::kOversize:
+          Refuse(std::move(*event));
+          return;
+        case DecodeEventKind::kSkipped:
+          skipped_bytes_ += event->bytes;
+          log().Debug("bytes_skipped", {{"conn", ConnectionName(id_)},
+                                        {"bytes", std::to_string(event->bytes)}});
+          break;
+        case DecodeEventKind::kTruncated:
+        case DecodeEventKind::kBadTerminator:
+          log().Warn("frame_dropped", {{"conn", ConnectionName(id_)},
+                                       {"reason", std::string(ToString(event->kind))},
+                                       {"bytes", std::to_string(event->bytes)}});
+          break;
+      }
+    }
+    Read();
+  }
+
+  void Read() {
+    reading_ = true;
+    idle_ = !decoder_.InFrame();
+    Traits::SetDeadline(stream_, idle_ ? settings().idle_timeout : settings().read_timeout);
+    stream_.async_read_some(
+        boost::asio::buffer(read_buffer_),
+        [self = this->shared_from_this()](const ErrorCode& ec, std::size_t bytes) {
+          self->OnRead(ec, bytes);
+        });
+  }
+
+  void OnRead(const ErrorCode& ec, std::size_t bytes) {
+    const bool was_idle = idle_;
+    idle_ = false;
+    reading_ = false;
+    if (ec) {
+      OnReadError(ec, was_idle);
+      return;
+    }
+    decoder_.Feed(std::string_view(read_buffer_.data(), bytes));
+    Continue();
+  }
+
+  void OnReadError(const ErrorCode& ec, bool was_idle) {
+    if (Traits::IsTimeout(ec)) {
+      // The deadline closed the connection already; no reply is owed.
+      if (was_idle) {
+        log().Info("idle_timeout", {{"conn", ConnectionName(id_)}});
+      } else {
+        log().Warn("read_timeout", {{"conn", ConnectionName(id_)},
+                                    {"buffered_bytes", std::to_string(decoder_.BufferedBytes())}});
+      }
+      return;
+    }
+    if (closing_ || IsNormalClose(ec)) {
+      if (decoder_.InFrame() && !closing_) {
+        log().Warn("closed_mid_frame", {{"conn", ConnectionName(id_)},
+                                        {"buffered_bytes",
+                                         std::to_string(decoder_.BufferedBytes())}});
+      }
+      Shutdown();  // answers the peer's close_notify; fails fast if the socket is gone
+      return;
+    }
+    log().Warn("read_failed", {{"conn", ConnectionName(id_)}, {"reason", ec.message()}});
+  }
+
+  void Dispatch(std::string payload) {
+    ++sequence_;
+    frame_bytes_ = payload.size();
+    frame_started_ = std::chrono::steady_clock::now();
+    FrameRequest request{std::move(payload), peer_, id_, sequence_};
+    auto guard = std::make_shared<ReplyGuard>(this->shared_from_this());
+    state_->handler(std::move(request),
+                    [guard](std::string reply) { guard->Answer(std::move(reply)); });
+  }
+
+  void OnReply(std::string reply) {
+    if (reply.empty()) {
+      LogFrame(0);
+      Continue();
+      return;
+    }
+    out_.clear();
+    AppendFrame(out_, reply);
+    Write(/*close_after=*/false);
+  }
+
+  void OnDropped() {
+    log().Error("handler_dropped_frame",
+                {{"conn", ConnectionName(id_)}, {"frame", std::to_string(sequence_)}});
+    Shutdown();
+  }
+
+  void Refuse(DecodeEvent event) {
+    FrameFault fault;
+    fault.kind = FaultKind::kOversize;
+    fault.error = core::MakeError(
+        core::ErrorCode::kTooLarge,
+        "MLLP frame exceeds the limit of " + std::to_string(settings().max_frame_bytes) +
+            " bytes");
+    fault.head = std::move(event.payload);
+    fault.bytes = event.bytes;
+    fault.limit = settings().max_frame_bytes;
+    fault.peer = peer_;
+    fault.connection_id = id_;
+    log().Warn("frame_oversize", {{"conn", ConnectionName(id_)},
+                                  {"bytes", std::to_string(fault.bytes)},
+                                  {"limit", std::to_string(fault.limit)}});
+    const std::string reply = state_->on_fault ? state_->on_fault(fault) : std::string();
+    if (reply.empty()) {
+      Shutdown();
+      return;
+    }
+    out_.clear();
+    AppendFrame(out_, reply);
+    Write(/*close_after=*/true);
+  }
+
+  void Write(bool close_after) {
+    Traits::SetDeadline(stream_, settings().write_timeout);
+    boost::asio::async_write(
+        stream_, boost::asio::buffer(out_),
+        [self = this->shared_from_this(), close_after](const ErrorCode& ec, std::size_t) {
+          self->OnWrite(ec, close_after);
+        });
+  }
+
+  void OnWrite(const ErrorCode& ec, bool close_after) {
+    if (ec) {
+      if (!IsNormalClose(ec)) {
+        log().Warn("write_failed", {{"conn", ConnectionName(id_)}, {"reason", ec.message()}});
+      }
+      return;
+    }
+    if (close_after) {
+      Shutdown();
+      return;
+    }
+    LogFrame(out_.size() - 3);
+    Continue();
+  }
+
+  void LogFrame(std::size_t reply_bytes) const {
+    if (!log().Enabled(core::LogLevel::kDebug)) {
+      return;
+    }
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - frame_started_);
+    log().Debug("frame", {{"conn", ConnectionName(id_)},
+                          {"frame", std::to_string(sequence_)},
+                          {"bytes", std::to_string(frame_bytes_)},
+                          {"reply_bytes", std::to_string(reply_bytes)},
+                          {"us", std::to_string(elapsed.count())}});
+  }
+
+  void Shutdown() {
+    if (shutting_down_) {
+      return;
+    }
+    shutting_down_ = true;
+    Traits::SetDeadline(stream_, settings().shutdown_timeout);
+    Traits::AsyncShutdown(stream_, [self = this->shared_from_this()] {});
+  }
+
+  std::shared_ptr<ServerState> state_;
+  Stream stream_;
+  const std::uint64_t id_;
+  const std::string remote_;
+  FrameDecoder decoder_;
+  std::vector<char> read_buffer_;
+  std::string out_;  // the framed reply being written
+  core::PeerIdentity peer_;
+  std::uint64_t sequence_ = 0;
+  std::size_t frame_bytes_ = 0;
+  std::size_t skipped_bytes_ = 0;
+  std::chrono::steady_clock::time_point frame_started_;
+  bool connected_ = false;
+  bool handshaking_ = false;
+  bool reading_ = false;
+  bool idle_ = false;  // reading, with no partial frame buffered
+  bool closing_ = false;
+  bool shutting_down_ = false;
+};
+
+}  // namespace tb::mllp::detail

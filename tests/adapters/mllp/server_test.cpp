@@ -1,0 +1,417 @@
+// Loopback integration tests of the MLLP/TLS listener and client: real sockets on 127.0.0.1,
+// real OpenSSL, certificates from the test PKI (certs/make-dev-pki.sh).
+#include "adapters/mllp/server.h"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include "adapters/mllp/client.h"
+#include "adapters/net/tls_context.h"
+#include "broker/core/log.h"
+#include "tests/support/test_pki.h"
+#include "tests/support/wait_for.h"
+
+namespace tb::mllp {
+namespace {
+
+using testing::TestPki;
+using testing::WaitFor;
+using namespace std::chrono_literals;
+
+class MllpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    core::SetLogSink([this](std::string_view line) {
+      std::lock_guard lock(mutex_);
+      log_.emplace_back(line);
+    });
+  }
+
+  void TearDown() override {
+    StopServer();
+    core::SetLogSink(nullptr);
+  }
+
+  void StartServer(MllpServerSettings settings = {}) {
+    const TestPki& pki = TestPki::Get();
+    auto tls = net::MakeServerContext(
+        {pki.Cert(TestPki::kBrokerA), pki.Key(TestPki::kBrokerA), pki.CaCert(), pki.Crl()});
+    ASSERT_TRUE(tls) << tls.error().message;
+    settings.address = "127.0.0.1";
+    settings.port = 0;
+    server_ = std::make_unique<MllpServer>(
+        io_context_, *tls, settings,
+        [this](FrameRequest request, ReplyFn reply) {
+          ++frames_;
+          if (request.payload == "silent") {
+            reply("");
+            return;
+          }
+          if (request.payload.rfind("hold", 0) == 0) {
+            std::lock_guard lock(mutex_);
+            held_.push_back(std::move(reply));
+            return;
+          }
+          reply("echo:" + request.payload + " from " + request.peer.subject_cn + " #" +
+                std::to_string(request.sequence));
+        },
+        [this](const FrameFault& fault) {
+          ++faults_;
+          return "NAK " + fault.error.message;
+        });
+    auto port = server_->Start();
+    ASSERT_TRUE(port) << port.error().message;
+    port_ = *port;
+    thread_ = std::thread([this] { io_context_.run(); });
+  }
+
+  void StopServer() {
+    {
+      std::lock_guard lock(mutex_);
+      held_.clear();  // unanswered replies: their connections close
+    }
+    if (server_) {
+      server_->Stop();
+      EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
+    }
+    io_context_.stop();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+    server_.reset();
+  }
+
+  std::shared_ptr<boost::asio::ssl::context> ClientTls(std::string_view name,
+                                                       bool other_ca = false) {
+    const TestPki& pki = TestPki::Get();
+    net::TlsSettings settings;
+    if (!name.empty()) {
+      settings.cert = pki.Cert(name);
+      settings.key = pki.Key(name);
+    }
+    settings.ca = other_ca ? pki.OtherCaCert() : pki.CaCert();
+    auto tls = net::MakeClientContext(settings);
+    EXPECT_TRUE(tls) << tls.error().message;
+    return tls ? *tls : nullptr;
+  }
+
+  MllpClient Client(std::string_view name, MllpClientSettings settings = {}) {
+    settings.host = "127.0.0.1";
+    settings.port = port_;
+    settings.connect_timeout = 5s;
+    settings.reply_timeout = 5s;
+    return MllpClient(ClientTls(name), settings);
+  }
+
+  bool Logged(std::string_view text) {
+    std::lock_guard lock(mutex_);
+    for (const std::string& line : log_) {
+      if (line.find(text) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::size_t HeldCount() {
+    std::lock_guard lock(mutex_);
+    return held_.size();
+  }
+
+  // Expects the connection to be refused, whether at Connect() (TLS 1.2, client side checks)
+  // or at the first exchange (TLS 1.3 reports a refused client certificate after the
+  // client's handshake has completed).
+  void ExpectRefused(MllpClient& client) {
+    core::Status connected = client.Connect();
+    if (connected) {
+      auto reply = client.Send("MSH|refused?");
+      ASSERT_FALSE(reply);
+      EXPECT_EQ(reply.error().code, core::ErrorCode::kUpstreamUnavailable) << reply.error().message;
+    } else {
+      EXPECT_EQ(connected.error().code, core::ErrorCode::kUpstreamUnavailable);
+    }
+    EXPECT_FALSE(client.IsConnected());
+    EXPECT_EQ(frames_.load(), 0);
+  }
+
+  boost::asio::io_context io_context_;
+  std::unique_ptr<MllpServer> server_;
+  std::thread thread_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> frames_{0};
+  std::atomic<int> faults_{0};
+  std::mutex mutex_;
+  std::vector<std::string> log_;
+  std::vector<ReplyFn> held_;
+};
+
+TEST_F(MllpServerTest, RoundTripsAFrameWithPeerIdentity) {
+  StartServer();
+  MllpClient client = Client(TestPki::kRj1);
+  auto reply = client.Send("MSH|^~\\&|hello");
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(*reply, "echo:MSH|^~\\&|hello from RJ1 #1");
+  EXPECT_EQ(client.ServerIdentity().subject_cn, "broker-a");
+  EXPECT_TRUE(WaitFor([this] { return Logged("\"peer_cn\":\"RJ1\""); }));
+}
+
+TEST_F(MllpServerTest, KeepsOrderOfSeveralMessagesOnOneConnection) {
+  StartServer();
+  MllpClient client = Client(TestPki::kRgt);
+  for (int i = 1; i <= 20; ++i) {
+    auto reply = client.Send("m" + std::to_string(i));
+    ASSERT_TRUE(reply) << reply.error().message;
+    EXPECT_EQ(*reply, "echo:m" + std::to_string(i) + " from RGT #" + std::to_string(i));
+  }
+  // Pipelined: five frames sent before any reply is read still come back in order.
+  for (int i = 21; i <= 25; ++i) {
+    ASSERT_TRUE(client.Write("m" + std::to_string(i)));
+  }
+  for (int i = 21; i <= 25; ++i) {
+    auto reply = client.Receive();
+    ASSERT_TRUE(reply) << reply.error().message;
+    EXPECT_EQ(*reply, "echo:m" + std::to_string(i) + " from RGT #" + std::to_string(i));
+  }
+  EXPECT_EQ(server_->ActiveConnections(), 1u);
+}
+
+TEST_F(MllpServerTest, EmptyReplySendsNothingAndTheConnectionGoesOn) {
+  StartServer();
+  MllpClient client = Client(TestPki::kRj1);
+  ASSERT_TRUE(client.Write("silent"));
+  auto reply = client.Send("next");
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(*reply, "echo:next from RJ1 #2");
+}
+
+TEST_F(MllpServerTest, ReassemblesFrameSentInPiecesWithGarbageAround) {
+  StartServer();
+  MllpClient client = Client(TestPki::kRj1);
+  ASSERT_TRUE(client.WriteRaw("noise\x0bpart-one|"));
+  ASSERT_TRUE(client.WriteRaw("part-two\x1c"));
+  ASSERT_TRUE(client.WriteRaw("\x0d"));
+  auto reply = client.Receive();
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(*reply, "echo:part-one|part-two from RJ1 #1");
+}
+
+TEST_F(MllpServerTest, RefusesClientWithoutCertificate) {
+  StartServer();
+  MllpClient client = Client("");
+  ExpectRefused(client);
+  EXPECT_TRUE(WaitFor([this] { return Logged("tls_handshake_refused"); }));
+}
+
+TEST_F(MllpServerTest, RefusesCertificateFromWrongCa) {
+  StartServer();
+  MllpClient client = Client(TestPki::kWrongCa);
+  ExpectRefused(client);
+  EXPECT_TRUE(WaitFor([this] { return Logged("tls_handshake_refused"); }));
+}
+
+TEST_F(MllpServerTest, RefusesExpiredCertificate) {
+  StartServer();
+  MllpClient client = Client(TestPki::kExpired);
+  ExpectRefused(client);
+  EXPECT_TRUE(WaitFor([this] { return Logged("certificate has expired"); }));
+}
+
+TEST_F(MllpServerTest, RefusesRevokedCertificate) {
+  StartServer();
+  MllpClient client = Client(TestPki::kRevoked);
+  ExpectRefused(client);
+  EXPECT_TRUE(WaitFor([this] { return Logged("certificate revoked"); }));
+}
+
+TEST_F(MllpServerTest, RefusesPlaintextOnTheTlsPort) {
+  StartServer();
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket socket(io);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), port_});
+  boost::asio::write(socket, boost::asio::buffer(Frame("MSH|plain")));
+  char buffer[256];
+  boost::system::error_code ec;
+  const std::size_t n = socket.read_some(boost::asio::buffer(buffer), ec);
+  EXPECT_EQ(std::string(buffer, ec ? 0 : n).find("echo"), std::string::npos);
+  EXPECT_EQ(frames_.load(), 0);
+  EXPECT_TRUE(WaitFor([this] { return Logged("tls_handshake_refused"); }));
+}
+
+TEST_F(MllpServerTest, ClientVerifiesServerNameAndCa) {
+  StartServer();
+  MllpClientSettings by_ip;
+  by_ip.server_name = "127.0.0.1";
+  MllpClient ip = Client(TestPki::kRj1, by_ip);
+  EXPECT_TRUE(ip.Connect());
+  MllpClientSettings by_name;
+  by_name.server_name = "localhost";
+  MllpClient name = Client(TestPki::kRj1, by_name);
+  EXPECT_TRUE(name.Connect());
+
+  MllpClientSettings wrong_name;
+  wrong_name.server_name = "trust.example.org";
+  MllpClient wrong = Client(TestPki::kRj1, wrong_name);
+  core::Status status = wrong.Connect();
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_NE(status.error().message.find("certificate"), std::string::npos)
+      << status.error().message;
+
+  MllpClientSettings defaults;
+  defaults.host = "127.0.0.1";
+  defaults.port = port_;
+  MllpClient other_ca(ClientTls(TestPki::kRj1, /*other_ca=*/true), defaults);
+  status = other_ca.Connect();
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_EQ(frames_.load(), 0);
+}
+
+TEST_F(MllpServerTest, OversizeFrameGetsFaultReplyThenTheConnectionCloses) {
+  MllpServerSettings settings;
+  settings.max_frame_bytes = 1024;
+  StartServer(settings);
+  MllpClient client = Client(TestPki::kRj1);
+  auto reply = client.Send(std::string(4096, 'x'));
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(*reply, "NAK MLLP frame exceeds the limit of 1024 bytes");
+  EXPECT_EQ(frames_.load(), 0);
+  EXPECT_EQ(faults_.load(), 1);
+  EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
+  // The connection is gone: the next message on it fails, a new connection works.
+  auto after = client.Send("small");
+  if (!after) {
+    EXPECT_EQ(after.error().code, core::ErrorCode::kUpstreamUnavailable);
+    after = client.Send("small");
+  }
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(*after, "echo:small from RJ1 #1");
+}
+
+TEST_F(MllpServerTest, OversizeNakReachesAClientStillSendingAHugeFrame) {
+  // The server refuses after 64 KiB while the client is still writing 8 MiB: the client must
+  // see the NAK, not a reset or its own write timing out.
+  MllpServerSettings settings;
+  settings.max_frame_bytes = 64 * 1024;
+  StartServer(settings);
+  MllpClient client = Client(TestPki::kRj1);
+  ASSERT_TRUE(client.Connect());
+  auto reply = client.Send(std::string(8 * 1024 * 1024, 'y'));
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(reply->rfind("NAK", 0), 0u);
+  EXPECT_FALSE(client.IsConnected());
+}
+
+TEST_F(MllpServerTest, IdleTimeoutClosesQuietly) {
+  MllpServerSettings settings;
+  settings.idle_timeout = 200ms;
+  StartServer(settings);
+  MllpClient client = Client(TestPki::kRj1);
+  ASSERT_TRUE(client.Send("one"));
+  EXPECT_EQ(server_->ActiveConnections(), 1u);
+  EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }, 3s));
+  EXPECT_TRUE(Logged("\"event\":\"idle_timeout\""));
+  auto reply = client.Send("two");
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error().code, core::ErrorCode::kUpstreamUnavailable);
+}
+
+TEST_F(MllpServerTest, ReadTimeoutClosesAConnectionStuckMidFrame) {
+  MllpServerSettings settings;
+  settings.read_timeout = 200ms;
+  StartServer(settings);
+  MllpClient client = Client(TestPki::kRj1);
+  ASSERT_TRUE(client.WriteRaw("\x0bpartial"));
+  EXPECT_TRUE(WaitFor([this] { return Logged("\"event\":\"read_timeout\""); }, 3s));
+  EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
+  EXPECT_EQ(frames_.load(), 0);
+}
+
+TEST_F(MllpServerTest, ClientTimesOutWhenNoReplyComes) {
+  StartServer();
+  MllpClientSettings quick;
+  quick.host = "127.0.0.1";
+  quick.port = port_;
+  quick.reply_timeout = 200ms;
+  MllpClient impatient(ClientTls(TestPki::kRj1), quick);
+  auto reply = impatient.Send("hold");
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error().code, core::ErrorCode::kTimeout);
+  EXPECT_FALSE(impatient.IsConnected());
+}
+
+TEST_F(MllpServerTest, ClientReportsUnreachableServer) {
+  StartServer();
+  const std::uint16_t port = port_;
+  StopServer();
+  MllpClientSettings settings;
+  settings.host = "127.0.0.1";
+  settings.port = port;
+  MllpClient client(ClientTls(TestPki::kRj1), settings);
+  auto reply = client.Send("x");
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error().code, core::ErrorCode::kUpstreamUnavailable);
+}
+
+TEST_F(MllpServerTest, StopClosesIdleConnectionPromptly) {
+  StartServer();
+  MllpClient client = Client(TestPki::kRj1);
+  ASSERT_TRUE(client.Send("one"));
+  ASSERT_EQ(server_->ActiveConnections(), 1u);
+  const auto started = std::chrono::steady_clock::now();
+  server_->Stop();
+  EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }, 2s));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_FALSE(client.Send("two"));
+}
+
+TEST_F(MllpServerTest, StopLetsABusyConnectionSendItsReplyFirst) {
+  StartServer();
+  MllpClient client = Client(TestPki::kRj1);
+  core::Result<std::string> reply = std::string();
+  std::thread sender([&] { reply = client.Send("hold-me"); });
+  ASSERT_TRUE(WaitFor([this] { return HeldCount() == 1; }));
+  server_->Stop();
+  EXPECT_EQ(server_->ActiveConnections(), 1u);
+  {
+    std::lock_guard lock(mutex_);
+    held_[0]("ACK for the held message");
+  }
+  sender.join();
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(*reply, "ACK for the held message");
+  EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
+}
+
+TEST_F(MllpServerTest, ManyClientsInParallel) {
+  StartServer();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      MllpClient client = Client(t % 2 == 0 ? TestPki::kRj1 : TestPki::kRxh);
+      for (int i = 1; i <= 10; ++i) {
+        auto reply = client.Send("p" + std::to_string(i));
+        if (reply && reply->rfind("echo:p" + std::to_string(i) + " ", 0) == 0) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(ok.load(), 40);
+}
+
+}  // namespace
+}  // namespace tb::mllp
