@@ -1,6 +1,7 @@
 #include "adapters/fhir/validate.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -270,7 +271,12 @@ TEST(Validator, ValidatesContainedResources) {
 }
 
 TEST(Validator, IsSafeToShareAcrossThreads) {
-  const Validator& validator = Shared();
+  // Two compiled copies for four threads: exercises both the on-demand compile and waiting.
+  ValidatorOptions options;
+  options.instances = 2;
+  auto loaded = Validator::Load(std::string(DefaultSchemaPath()), options);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  const Validator& validator = *loaded;
   auto good = ParseJson(R"({"resourceType":"Patient","identifier":[{
       "system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}],
       "birthDate":"1970-01-01","telecom":[{"system":"phone","value":"0113 000 0000"}]})");
@@ -279,9 +285,9 @@ TEST(Validator, IsSafeToShareAcrossThreads) {
   ASSERT_TRUE(good.has_value() && bad.has_value());
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
-  for (int t = 0; t < 8; ++t) {
+  for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < 25; ++i) {
+      for (int i = 0; i < 10; ++i) {
         if (!validator.Validate(*good).empty() || validator.Validate(*bad).size() != 1) {
           ++failures;
         }
