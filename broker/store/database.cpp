@@ -9,6 +9,8 @@
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/SQLite/Utility.h>
+#include <sqlite3.h>
 #include <Poco/Data/Statement.h>
 
 #include "broker/store/database_impl.h"
@@ -123,6 +125,11 @@ core::Error StorageError(std::string_view what, const Poco::Exception& error) {
   return core::MakeError(core::ErrorCode::kStorage, std::move(message));
 }
 
+core::Error SqliteError(std::string_view what, int result_code) {
+  return core::MakeError(core::ErrorCode::kStorage,
+                         std::string(what) + " failed: " + sqlite3_errstr(result_code));
+}
+
 // ---- Database::Impl ---------------------------------------------------------------------------
 
 Database::Impl::Impl(StoreLocation location, const StoreSettings& settings)
@@ -222,7 +229,8 @@ std::string Database::Impl::Sql(std::string_view sql) const {
       in_string = !in_string;
     }
     if (c == '?' && !in_string) {
-      out += "$" + std::to_string(++index);
+      out.push_back('$');
+      out += std::to_string(++index);
     } else {
       out.push_back(c);
     }
@@ -331,12 +339,39 @@ core::Status Database::Impl::Read(std::string_view what, const SessionBody& body
   return WithPooledSession(what, run);
 }
 
+core::Result<sqlite3_stmt*> Database::Impl::CachedSqliteStatement(Poco::Data::Session& writer,
+                                                                   std::string_view sql) {
+  // Called inside Write(), so writer_mutex_ is held.
+  if (const auto it = sqlite_statements_.find(sql); it != sqlite_statements_.end()) {
+    sqlite3_reset(it->second);
+    sqlite3_clear_bindings(it->second);
+    return it->second;
+  }
+  sqlite3* handle = Poco::Data::SQLite::Utility::dbHandle(writer);
+  sqlite3_stmt* statement = nullptr;
+  const int rc = sqlite3_prepare_v3(handle, sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &statement, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(statement);
+    return SqliteError("preparing a statement", rc);
+  }
+  sqlite_statements_.emplace(std::string(sql), statement);
+  return statement;
+}
+
 void Database::Impl::Close() {
   std::unique_lock lifecycle(lifecycle_);
   if (closed_) {
     return;
   }
   closed_ = true;
+  {
+    std::lock_guard writer(writer_mutex_);
+    for (auto& [sql, statement] : sqlite_statements_) {
+      sqlite3_finalize(statement);  // before the connection closes, or it cannot
+    }
+    sqlite_statements_.clear();
+  }
   try {
     if (pool_) {
       pool_->shutdown();

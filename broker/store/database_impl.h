@@ -4,6 +4,7 @@
 // where Poco::Data sessions meet our Result/Error world (STYLE.md sections 2 and 4).
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,11 +21,16 @@
 #include "broker/core/result.h"
 #include "broker/store/database.h"
 
+struct sqlite3_stmt;
+
 namespace tb::store {
 
 // kStorage for a Poco exception: `what` plus the exception's category (SQLite's error name,
 // PostgreSQL's SQLSTATE). Never the exception text, which may quote SQL or bound values (PHI).
 core::Error StorageError(std::string_view what, const Poco::Exception& error);
+
+// kStorage for an SQLite result code: `what` plus SQLite's fixed text for the code.
+core::Error SqliteError(std::string_view what, int result_code);
 
 // Runs statements on one Poco session. Body functions may throw Poco exceptions: Write() and
 // Read() catch them and return kStorage.
@@ -57,6 +63,13 @@ class Database::Impl {
   // Runs `body` on a read session, statements in autocommit mode.
   core::Status Read(std::string_view what, const SessionBody& body);
 
+  // SQLite only, inside Write(): the writer connection's prepared statement for `sql`, prepared
+  // on first use and kept until Close(), and reset ready for binding. For hot paths: Poco::Data
+  // prepares a statement again on every execute(), which is most of the cost of a small insert.
+  // Errors: kStorage.
+  core::Result<sqlite3_stmt*> CachedSqliteStatement(Poco::Data::Session& writer,
+                                                    std::string_view sql);
+
   // Waits for running operations, closes all connections; later calls return kStorage.
   void Close();
 
@@ -78,6 +91,8 @@ class Database::Impl {
   // SQLite: the one connection that writes (and, for :memory:, also reads).
   std::mutex writer_mutex_;
   std::optional<Poco::Data::Session> writer_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> sqlite_statements_;  // writer's; finalised
+                                                                        // by Close()
 
   // SQLite file: read-only connections; PostgreSQL: every connection. Poco's pool throws when all
   // sessions are in use, so `slots_` makes callers wait (up to settings_.session_wait) instead.

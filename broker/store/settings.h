@@ -6,11 +6,15 @@
 
 namespace tb::store {
 
-// How the group-commit thread of SqlInboundStore forms batches. A batch is whatever is waiting
-// when the previous commit ends, capped by these limits: no artificial delay is added.
+// How the group-commit thread of SqlInboundStore forms batches. A batch is what is waiting when
+// the previous commit ends, capped by these limits.
 struct InboundStoreSettings {
   std::size_t max_batch_messages = 512;
   std::size_t max_batch_bytes = 16 * 1024 * 1024;  // payload bytes; one larger message still goes
+  // When fewer messages wait than the last batch held, wait up to a quarter of the last commit's
+  // duration, and at most this, for the rest: the callers just released tend to come straight
+  // back. Bounds the added latency; 0 turns the wait off.
+  std::chrono::microseconds max_linger{1000};
 };
 
 // Built by broker/app from config (`store.url`, ...). Plain values; no Poco.

@@ -70,7 +70,6 @@ class SqlInboundStore final : public core::InboundStore {
 
   mutable std::mutex mutex_;
   std::condition_variable work_;  // committer waits for messages or shutdown
-  std::condition_variable done_;  // callers wait for their batch
   std::deque<Pending*> queue_;    // guarded by mutex_
   bool stopping_ = false;         // guarded by mutex_
   Stats stats_;                   // guarded by mutex_

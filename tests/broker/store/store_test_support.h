@@ -42,6 +42,17 @@ inline std::string FakeSha256(const std::string& text) {
   return hex;
 }
 
+// "prefix<a>" or "prefix<a>-<b>". Built by appending: GCC 12 at -O3 reports a false -Wrestrict
+// on "literal" + std::to_string(...).
+inline std::string Id(std::string prefix, long a, long b = -1) {
+  prefix += std::to_string(a);
+  if (b >= 0) {
+    prefix += '-';
+    prefix += std::to_string(b);
+  }
+  return prefix;
+}
+
 // An HL7 v2 message of about `size` bytes whose MSH-10 is `control_id`.
 inline core::InboundMessage MakeMessage(const std::string& control_id, std::size_t size = 200,
                                         const std::string& body_seed = "") {
@@ -160,8 +171,11 @@ class PostgresqlBackend {
     admin_ = std::move(*admin);
     static std::atomic<int> counter{0};
     std::random_device random;
-    schema_ = "tbtest_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" +
-              std::to_string(random() % 1000000);
+    schema_ = Id("tbtest_", getpid());  // unquoted identifier: letters, digits and '_' only
+    schema_ += '_';
+    schema_ += std::to_string(counter++);
+    schema_ += '_';
+    schema_ += std::to_string(random() % 1000000);
     const core::Status created = admin_->Write("create test schema", [&](Poco::Data::Session& s) {
       using Poco::Data::Keywords::now;
       s << "CREATE SCHEMA " + schema_, now;  // generated name, not input
