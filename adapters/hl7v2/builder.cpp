@@ -1,5 +1,7 @@
 #include "adapters/hl7v2/builder.h"
 
+#include <array>
+#include <span>
 #include <utility>
 
 #include "adapters/hl7v2/escape.h"
@@ -32,18 +34,22 @@ std::vector<std::string> Split(std::string_view raw, char delim) {
 // Replaces piece `index` (1-based) of `raw` split on the first delimiter in `levels`, recursing
 // into the next level; trailing empty pieces at each rebuilt level are dropped, since HL7 treats
 // "a^b^^" and "a^b" alike and the shorter form is what senders expect.
-void SetPiece(std::string& raw, const std::vector<std::pair<char, std::size_t>>& levels,
-              std::size_t depth, std::string_view leaf) {
-  if (depth == levels.size()) {
+struct Step {
+  char delim;
+  std::size_t index;
+};
+
+void SetPiece(std::string& raw, std::span<const Step> levels, std::string_view leaf) {
+  if (levels.empty()) {
     raw.assign(leaf);
     return;
   }
-  const auto [delim, index] = levels[depth];
+  const auto [delim, index] = levels.front();
   std::vector<std::string> pieces = Split(raw, delim);
   if (pieces.size() < index) {
     pieces.resize(index);
   }
-  SetPiece(pieces[index - 1], levels, depth + 1, leaf);
+  SetPiece(pieces[index - 1], levels.subspan(1), leaf);
   while (!pieces.empty() && pieces.back().empty()) {
     pieces.pop_back();
   }
@@ -77,10 +83,21 @@ MessageBuilder MessageBuilder::From(const Message& message) {
   for (std::size_t i = 1; i <= message.SegmentCount(); ++i) {
     const SegmentView seg = message.Segment(i);
     Segment out{std::string(seg.id()), {}};
-    const std::size_t count = seg.FieldCount();
-    out.fields.reserve(count);
-    for (std::size_t f = 1; f <= count; ++f) {
-      out.fields.emplace_back(seg.Field(f).raw());
+    if (seg.raw().size() > 3) {
+      if (seg.IsHeader()) {
+        out.fields.emplace_back(seg.raw().substr(3, 1));  // MSH-1
+      }
+      // One pass over the fields (indexing each would rescan the segment every time). Every
+      // separator opens a field, so "OBX|" holds one empty field that must survive.
+      std::string_view rest = seg.raw().substr(4);
+      while (true) {
+        const std::size_t hit = rest.find(message.encoding().field);
+        out.fields.emplace_back(rest.substr(0, hit));
+        if (hit == std::string_view::npos) {
+          break;
+        }
+        rest.remove_prefix(hit + 1);
+      }
     }
     builder.segments_.push_back(std::move(out));
   }
@@ -153,17 +170,18 @@ core::Status MessageBuilder::SetEncoded(std::string_view path_text, std::string_
   if (seg.fields.size() <= slot) {
     seg.fields.resize(slot + 1);
   }
-  std::vector<std::pair<char, std::size_t>> levels;
+  std::array<Step, 3> steps{};
+  std::size_t depth = 0;
   if (path.repetition != 0 || path.component != 0) {
-    levels.emplace_back(encoding_.repetition, path.repetition == 0 ? 1 : path.repetition);
+    steps[depth++] = {encoding_.repetition, path.repetition == 0 ? 1 : path.repetition};
   }
   if (path.component != 0) {
-    levels.emplace_back(encoding_.component, path.component);
+    steps[depth++] = {encoding_.component, path.component};
     if (path.subcomponent != 0) {
-      levels.emplace_back(encoding_.subcomponent, path.subcomponent);
+      steps[depth++] = {encoding_.subcomponent, path.subcomponent};
     }
   }
-  SetPiece(seg.fields[slot], levels, 0, er7);
+  SetPiece(seg.fields[slot], std::span<const Step>(steps.data(), depth), er7);
   return core::Ok();
 }
 

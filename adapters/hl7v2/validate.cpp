@@ -70,16 +70,16 @@ void CheckMessageType(const Message& message, const ValidationRules& rules,
 }
 
 void CheckNhsNumbers(const Message& message, std::vector<core::Error>& out) {
-  for (std::size_t occurrence = 1;; ++occurrence) {
-    const std::optional<SegmentView> pid = message.FindSegment("PID", occurrence);
-    if (!pid) {
-      return;
+  std::size_t occurrence = 0;
+  for (std::size_t i = 1; i <= message.SegmentCount(); ++i) {
+    const SegmentView segment = message.Segment(i);
+    if (segment.id() != "PID") {
+      continue;
     }
-    const Value pid3 = pid->Field(3);
-    for (std::size_t rep = 1; rep <= pid3.RepetitionCount(); ++rep) {
-      const Value cx = pid3.Repetition(rep);
+    ++occurrence;
+    for (const Value& cx : segment.Field(3).Repetitions()) {
       if (IsNhsNumberIdentifier(cx) && !core::IsValidNhsNumber(cx.Component(1).Decoded())) {
-        Path where{"PID", occurrence, 3, 0, 0, 0};
+        const Path where{"PID", occurrence, 3, 0, 0, 0};
         out.push_back(core::MakeError(core::ErrorCode::kInvalidValue,
                                       "NHS number in PID-3 is not 10 digits with a valid "
                                       "Modulus 11 check digit",
@@ -99,9 +99,7 @@ bool IsNhsNumberIdentifier(const Value& cx) {
 }
 
 std::optional<std::string> ExtractNhsNumber(const SegmentView& pid) {
-  const Value pid3 = pid.Field(3);
-  for (std::size_t rep = 1; rep <= pid3.RepetitionCount(); ++rep) {
-    const Value cx = pid3.Repetition(rep);
+  for (const Value& cx : pid.Field(3).Repetitions()) {
     if (IsNhsNumberIdentifier(cx) && cx.Component(1).HasValue()) {
       return cx.Component(1).Decoded();
     }

@@ -9,8 +9,8 @@ namespace tb::hl7v2 {
 namespace internal {
 
 std::string_view Piece(std::string_view raw, char delim, std::size_t n) {
-  if (n == 0) {
-    return {};
+  if (n == 0 || raw.empty()) {
+    return {};  // also keeps memchr away from the null data() of an empty view
   }
   if (delim == '\0') {
     return n == 1 ? raw : std::string_view{};
@@ -40,6 +40,31 @@ std::size_t PieceCount(std::string_view raw, char delim) {
 }
 
 }  // namespace internal
+
+ValueRange::Iterator::Iterator(std::string_view rest, const ValueRange* range)
+    : rest_(rest), range_(range), done_(false) {
+  Cut();
+}
+
+void ValueRange::Iterator::Cut() {
+  const std::size_t hit =
+      range_->delim_ == '\0' ? std::string_view::npos : rest_.find(range_->delim_);
+  piece_ = rest_.substr(0, hit);
+}
+
+Value ValueRange::Iterator::operator*() const {
+  return {piece_, range_->encoding_, range_->level_};
+}
+
+ValueRange::Iterator& ValueRange::Iterator::operator++() {
+  if (piece_.size() == rest_.size()) {
+    done_ = true;  // no delimiter after the current piece: it was the last
+    return *this;
+  }
+  rest_.remove_prefix(piece_.size() + 1);
+  Cut();
+  return *this;
+}
 
 std::string Value::Decoded() const {
   if (state() != ValueState::kPresent) {
@@ -118,6 +143,36 @@ Value Value::Subcomponent(std::size_t n) const {
       return {internal::Piece(raw_, encoding_.subcomponent, n), encoding_, Level::kSubcomponent};
     default:
       return n == 1 ? *this : Value({}, encoding_, level_);
+  }
+}
+
+ValueRange Value::Repetitions() const {
+  if (level_ == Level::kField) {
+    return {raw_, encoding_.repetition, encoding_, Level::kRepetition};
+  }
+  return {raw_, '\0', encoding_, level_};
+}
+
+ValueRange Value::Components() const {
+  switch (level_) {
+    case Level::kField:
+      return Repetition(1).Components();
+    case Level::kRepetition:
+      return {raw_, encoding_.component, encoding_, Level::kComponent};
+    default:
+      return {raw_, '\0', encoding_, level_};
+  }
+}
+
+ValueRange Value::Subcomponents() const {
+  switch (level_) {
+    case Level::kField:
+    case Level::kRepetition:
+      return Component(1).Subcomponents();
+    case Level::kComponent:
+      return {raw_, encoding_.subcomponent, encoding_, Level::kSubcomponent};
+    default:
+      return {raw_, '\0', encoding_, level_};
   }
 }
 

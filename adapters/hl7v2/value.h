@@ -19,6 +19,56 @@ enum class ValueState : std::uint8_t { kEmpty, kNull, kPresent };
 // unescaped.
 enum class Level : std::uint8_t { kField, kRepetition, kComponent, kSubcomponent, kOpaque };
 
+class Value;
+
+// The pieces of a raw value split on one delimiter, visited left to right in one pass:
+//   for (const Value& rep : field.Repetitions()) ...
+// Prefer this to `for (i = 1; i <= Count(); ++i) Piece(i)`, which rescans from the start for
+// every i and is quadratic on hostile input (100,000 repetitions in one field).
+// Borrows like Value; an empty raw value has no pieces.
+class ValueRange {
+ public:
+  class Iterator {
+   public:
+    using value_type = Value;
+    using difference_type = std::ptrdiff_t;
+
+    Iterator() = default;
+    Value operator*() const;
+    Iterator& operator++();
+    Iterator operator++(int) {
+      Iterator before = *this;
+      ++*this;
+      return before;
+    }
+    friend bool operator==(const Iterator& a, const Iterator& b) {
+      return a.done_ == b.done_ && (a.done_ || a.rest_.data() == b.rest_.data());
+    }
+
+   private:
+    friend class ValueRange;
+    Iterator(std::string_view rest, const ValueRange* range);
+    void Cut();
+
+    std::string_view rest_;   // from the current piece to the end
+    std::string_view piece_;  // the current piece
+    const ValueRange* range_ = nullptr;
+    bool done_ = true;
+  };
+
+  ValueRange(std::string_view raw, char delim, Encoding encoding, Level level)
+      : raw_(raw), delim_(delim), encoding_(encoding), level_(level) {}
+
+  Iterator begin() const { return raw_.empty() ? Iterator() : Iterator(raw_, this); }
+  Iterator end() const { return Iterator(); }
+
+ private:
+  std::string_view raw_;
+  char delim_;
+  Encoding encoding_;
+  Level level_;  // of the pieces
+};
+
 // A borrowed view of one piece of an ER7 message (a field, repetition, component or
 // subcomponent) plus the delimiters needed to split and decode it. Splitting is lazy: nothing is
 // indexed or allocated until asked, and then only the piece asked for is found.
@@ -59,10 +109,17 @@ class Value {
   std::size_t ComponentCount() const;
   std::size_t SubcomponentCount() const;
 
-  // The n-th piece (1-based); an empty Value when n is 0 or past the end.
+  // The n-th piece (1-based); an empty Value when n is 0 or past the end. Each call scans from
+  // the start: use the ranges below to visit every piece.
   Value Repetition(std::size_t n) const;
   Value Component(std::size_t n) const;
   Value Subcomponent(std::size_t n) const;
+
+  // All pieces, in one pass. Same reach rules as the accessors above: a field's Components() are
+  // those of its first repetition; a piece below the level is its own single piece.
+  ValueRange Repetitions() const;
+  ValueRange Components() const;
+  ValueRange Subcomponents() const;
 
  private:
   std::string_view raw_;

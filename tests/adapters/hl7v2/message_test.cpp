@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -100,6 +101,47 @@ TEST(Message, CountsRepetitionsComponentsSubcomponents) {
   EXPECT_EQ(msg.Get("PID-10").RepetitionCount(), 0u);
   EXPECT_EQ(msg.Get("PID-1").Component(1).Subcomponent(1).raw(), "1");
   EXPECT_EQ(msg.Get("PID-1").Component(2).raw(), "");
+}
+
+TEST(ValueRange, VisitsEveryPieceIncludingEmptyOnes) {
+  const Message msg = ParseOk(kAdt);
+  std::vector<std::string_view> reps;
+  for (const Value& rep : msg.Get("PID-3").Repetitions()) {
+    EXPECT_EQ(rep.level(), Level::kRepetition);
+    reps.push_back(rep.raw());
+  }
+  EXPECT_EQ(reps, (std::vector<std::string_view>{
+                      "RA123^^^RA1^MR", "9434765919^^^NHS&2.16.840.1.113883.2.1.4.1&ISO^NH"}));
+  std::vector<std::string_view> comps;
+  for (const Value& comp : msg.Get("PID-3").Components()) {  // of the first repetition
+    comps.push_back(comp.raw());
+  }
+  EXPECT_EQ(comps, (std::vector<std::string_view>{"RA123", "", "", "RA1", "MR"}));
+  std::vector<std::string_view> subs;
+  for (const Value& sub : msg.Get("PID-3(2).4").Subcomponents()) {
+    subs.push_back(sub.raw());
+  }
+  EXPECT_EQ(subs, (std::vector<std::string_view>{"NHS", "2.16.840.1.113883.2.1.4.1", "ISO"}));
+  std::size_t visits = 0;
+  for (const Value& piece : msg.Get("PID-10").Repetitions()) {
+    (void)piece;
+    ++visits;
+  }
+  EXPECT_EQ(visits, 0u);  // empty: no pieces, as RepetitionCount() says
+  const Value trailing("a~~", Encoding{}, Level::kField);
+  std::vector<std::string_view> with_empties;
+  for (const Value& rep : trailing.Repetitions()) {
+    with_empties.push_back(rep.raw());
+  }
+  EXPECT_EQ(with_empties, (std::vector<std::string_view>{"a", "", ""}));
+  EXPECT_EQ(with_empties.size(), trailing.RepetitionCount());
+  const Value leaf("x", Encoding{}, Level::kSubcomponent);
+  std::size_t leaf_pieces = 0;
+  for (const Value& piece : leaf.Components()) {
+    EXPECT_EQ(piece.raw(), "x");
+    ++leaf_pieces;
+  }
+  EXPECT_EQ(leaf_pieces, 1u);
 }
 
 TEST(Message, CountsFieldsIncludingTrailingDelimiters) {

@@ -3,6 +3,7 @@
 // that succeeds, serialize, re-parse to the same bytes and build an ACK that parses; if not,
 // build a NAK that parses.
 #include <chrono>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -10,6 +11,7 @@
 
 #include "adapters/hl7v2/ack.h"
 #include "adapters/hl7v2/batch.h"
+#include "adapters/hl7v2/builder.h"
 #include "adapters/hl7v2/message.h"
 #include "adapters/hl7v2/validate.h"
 
@@ -36,6 +38,7 @@ void CheckProperty(const std::string& input) {
   auto again = Message::Parse(once);
   ASSERT_TRUE(again.has_value()) << again.error().message;
   EXPECT_EQ(again->Serialize(), once);
+  EXPECT_EQ(MessageBuilder::From(*parsed).Serialize(), once);
   const Ack ack = MakeAck(*parsed, Validate(*parsed, {}), Options());
   auto ack_parsed = Message::Parse(ack.er7);
   ASSERT_TRUE(ack_parsed.has_value()) << ack_parsed.error().message;
@@ -46,6 +49,8 @@ struct Hostile {
   std::string_view name;
   std::string input;
 };
+
+void PrintTo(const Hostile& hostile, std::ostream* out) { *out << hostile.name; }
 
 class HostileInput : public testing::TestWithParam<Hostile> {};
 
@@ -71,7 +76,10 @@ INSTANTIATE_TEST_SUITE_P(
         Hostile{"ControlCharDelimiter", "MSH\x01^~\\&\r"},
         Hostile{"HighBitDelimiter", "MSH\xA6^~\\&\r"},
         Hostile{"VersionGarbage", "MSH|^~\\&|||||||||P|2.\r"},
-        Hostile{"VersionHugeMinor", "MSH|^~\\&|||||||||P|2.99999999999999999999\r"}),
+        Hostile{"VersionHugeMinor", "MSH|^~\\&|||||||||P|2.99999999999999999999\r"},
+        // fuzz crash-369afeb8: a segment holding one empty field lost its separator in the builder
+        Hostile{"SegmentWithOneEmptyField", "MSH|^~\\&|A\rOBX|\rNTE|1\r"},
+        Hostile{"MshWithEmptyMsh3Only", "MSH|^~\\&|\r"}),
     [](const testing::TestParamInfo<Hostile>& p) { return std::string(p.param.name); });
 
 TEST(Hostile, DeepAccessIntoAHugeFieldIsBounded) {
