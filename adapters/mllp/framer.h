@@ -64,8 +64,12 @@ class FrameDecoder {
   void Feed(std::string_view bytes);
   std::optional<DecodeEvent> Next();
 
-  // True when a frame has started and not yet ended (bytes of it are buffered).
+  // True when a frame has started and not yet ended (including an oversize frame being skipped).
   bool InFrame() const;
+  // True while the rest of an oversize frame is being skipped.
+  bool Discarding() const {
+    return state_ == State::kDiscarding || state_ == State::kDiscardingSawEnd;
+  }
   // Payload bytes of the partial frame plus fed bytes not yet consumed.
   std::size_t BufferedBytes() const { return frame_.size() + (input_.size() - pos_); }
   std::size_t max_frame_bytes() const { return max_frame_bytes_; }

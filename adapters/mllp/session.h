@@ -292,7 +292,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     out_.clear();
     AppendFrame(out_, reply);
-    Write(/*close_after=*/false);
+    Write(After::kContinue);
   }
 
   void OnDropped() {
@@ -323,31 +323,62 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     out_.clear();
     AppendFrame(out_, reply);
-    Write(/*close_after=*/true);
+    Write(After::kDrainThenClose);
   }
 
-  void Write(bool close_after) {
+  enum class After : std::uint8_t { kContinue, kDrainThenClose };
+
+  void Write(After after) {
     Traits::SetDeadline(stream_, settings().write_timeout);
     boost::asio::async_write(
         stream_, boost::asio::buffer(out_),
-        [self = this->shared_from_this(), close_after](const ErrorCode& ec, std::size_t) {
-          self->OnWrite(ec, close_after);
+        [self = this->shared_from_this(), after](const ErrorCode& ec, std::size_t) {
+          self->OnWrite(ec, after);
         });
   }
 
-  void OnWrite(const ErrorCode& ec, bool close_after) {
+  void OnWrite(const ErrorCode& ec, After after) {
     if (ec) {
       if (!IsNormalClose(ec)) {
         log().Warn("write_failed", {{"conn", ConnectionName(id_)}, {"reason", ec.message()}});
       }
       return;
     }
-    if (close_after) {
-      Shutdown();
+    if (after == After::kDrainThenClose) {
+      // A sender that writes the whole frame before reading would otherwise hit a closed
+      // connection (a reset) and never see the fault reply: read and drop the rest of the
+      // refused frame first. One deadline bounds the whole drain.
+      Traits::SetDeadline(stream_, settings().read_timeout);
+      Drain();
       return;
     }
     LogFrame(out_.size() - 3);
     Continue();
+  }
+
+  void Drain() {
+    // Whatever follows the refused frame goes too: it was sent before the sender saw the fault
+    // reply, was never acknowledged, and is resent on a new connection.
+    while (decoder_.Next()) {
+    }
+    if (!decoder_.Discarding() || closing()) {
+      Shutdown();
+      return;
+    }
+    reading_ = true;
+    stream_.async_read_some(
+        boost::asio::buffer(read_buffer_),
+        [self = this->shared_from_this()](const ErrorCode& ec, std::size_t bytes) {
+          self->reading_ = false;
+          if (ec) {
+            if (!Traits::IsTimeout(ec)) {
+              self->Shutdown();
+            }
+            return;
+          }
+          self->decoder_.Feed(std::string_view(self->read_buffer_.data(), bytes));
+          self->Drain();
+        });
   }
 
   void LogFrame(std::size_t reply_bytes) const {

@@ -240,6 +240,21 @@ TEST_F(MllpSessionTest, OversizeFrameGetsFaultReplyThenClose) {
   EXPECT_EQ(state_->ActiveConnections(), 0u);
 }
 
+TEST_F(MllpSessionTest, AfterTheFaultReplyDrainsTheRestOfTheFrameThenCloses) {
+  MllpServerSettings settings;
+  settings.max_frame_bytes = 8;
+  auto session = Start(settings);
+  Send("\x0b" "0123456789");
+  EXPECT_EQ(Written(), Frame("NAK"));
+  EXPECT_FALSE(session.expired());  // still reading the refused frame
+  Send(std::string(100, 'x'));
+  EXPECT_FALSE(session.expired());
+  Send("xx\x1c\x0d" + Frame("late"));  // the frame ends: close; "late" is not handled
+  EXPECT_TRUE(session.expired());
+  EXPECT_TRUE(requests_.empty());
+  EXPECT_EQ(faults_.size(), 1u);
+}
+
 TEST_F(MllpSessionTest, OversizeWithEmptyFaultReplyClosesSilently) {
   fault_reply_.clear();
   MllpServerSettings settings;
