@@ -471,16 +471,19 @@ TYPED_TEST_P(SqlStoreTest, AClosedDatabaseReturnsStorageError) {
   EXPECT_EQ(count.error().code, ErrorCode::kStorage);
 }
 
-TYPED_TEST_P(SqlStoreTest, DISABLED_ShutdownCommitsWaitingMessagesThenRefusesNewOnes) {
+TYPED_TEST_P(SqlStoreTest, ShutdownCommitsWaitingMessagesThenRefusesNewOnes) {
   core::Result<std::unique_ptr<Database>> database = this->Open();
   ASSERT_TRUE(database) << database.error().message;
   SqlInboundStore store(**database, {});
+  // The first batch stays open until Shutdown() has been called, so three messages are still
+  // waiting for the committer when it is.
   std::atomic<bool> first_batch{true};
   std::atomic<bool> holding{false};
+  std::atomic<bool> shutting_down{false};
   store.SetBeforeCommitHookForTest([&](std::size_t) {
     if (first_batch.exchange(false)) {
       holding = true;
-      EXPECT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 3; }));
+      EXPECT_TRUE(tb::testing::WaitFor([&] { return shutting_down.load(); }));
     }
     return core::Ok();
   });
@@ -494,7 +497,8 @@ TYPED_TEST_P(SqlStoreTest, DISABLED_ShutdownCommitsWaitingMessagesThenRefusesNew
     }));
   }
   ASSERT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 3; }));
-  store.Shutdown();  // while the first batch is still open and three messages wait
+  shutting_down = true;
+  store.Shutdown();
 
   for (auto& future : results) {
     const core::Result<core::AcceptResult> result = future.get();
@@ -516,6 +520,6 @@ REGISTER_TYPED_TEST_SUITE_P(SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsDa
                             AFailedBatchStoresNothingAndEveryCallerGetsStorageError,
                             ALockedDatabaseFailsTheBatchWithStorageError,
                             AClosedDatabaseReturnsStorageError,
-                            DISABLED_ShutdownCommitsWaitingMessagesThenRefusesNewOnes);
+                            ShutdownCommitsWaitingMessagesThenRefusesNewOnes);
 
 }  // namespace tb::store::testing
