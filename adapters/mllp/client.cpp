@@ -137,13 +137,13 @@ core::Status MllpClient::Impl::Connect() {
   const auto deadline = std::chrono::steady_clock::now() + settings_.connect_timeout;
   Lowest().expires_at(deadline);
   ErrorCode result;
-  Lowest().async_connect(endpoints,
-                         [&result](const ErrorCode& error, const tcp::endpoint&) { result = error; });
+  Lowest().async_connect(
+      endpoints, [&result](const ErrorCode& error, const tcp::endpoint&) { result = error; });
   RunPending();
   if (result) {
-    return Fail(IsTimeout(result) ? core::ErrorCode::kTimeout
-                                  : core::ErrorCode::kUpstreamUnavailable,
-                "cannot connect to " + target_ + ": " + result.message());
+    return Fail(
+        IsTimeout(result) ? core::ErrorCode::kTimeout : core::ErrorCode::kUpstreamUnavailable,
+        "cannot connect to " + target_ + ": " + result.message());
   }
   Lowest().expires_at(deadline);
   stream_->async_handshake(asio::ssl::stream_base::client,
@@ -153,12 +153,12 @@ core::Status MllpClient::Impl::Connect() {
     std::string message = "TLS handshake with " + target_ + " failed: " + result.message();
     const long verify = SSL_get_verify_result(stream_->native_handle());
     if (verify != X509_V_OK) {
-      message += std::string(" (server certificate: ") + X509_verify_cert_error_string(verify) +
-                 ")";
+      message +=
+          std::string(" (server certificate: ") + X509_verify_cert_error_string(verify) + ")";
     }
-    return Fail(IsTimeout(result) ? core::ErrorCode::kTimeout
-                                  : core::ErrorCode::kUpstreamUnavailable,
-                std::move(message));
+    return Fail(
+        IsTimeout(result) ? core::ErrorCode::kTimeout : core::ErrorCode::kUpstreamUnavailable,
+        std::move(message));
   }
   server_ = net::ExtractPeerIdentity(stream_->native_handle());
   server_.remote_address = target_;
@@ -170,11 +170,10 @@ void MllpClient::Impl::StartWrite(Exchange& exchange, const std::string& bytes) 
   exchange.writing = true;
   // On failure the read (if any) goes on: the server may have answered before it stopped
   // reading (a NAK to an oversize frame). The read then ends by reply, EOF or deadline.
-  asio::async_write(*stream_, asio::buffer(bytes),
-                    [&exchange](const ErrorCode& ec, std::size_t) {
-                      exchange.writing = false;
-                      exchange.write_error = ec;
-                    });
+  asio::async_write(*stream_, asio::buffer(bytes), [&exchange](const ErrorCode& ec, std::size_t) {
+    exchange.writing = false;
+    exchange.write_error = ec;
+  });
 }
 
 void MllpClient::Impl::ReadReply(Exchange& exchange) {

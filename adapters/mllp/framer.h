@@ -91,9 +91,9 @@ class FrameDecoder {
 
   std::size_t max_frame_bytes_;
   State state_ = State::kHunting;
-  std::string input_;      // fed bytes; [pos_, size) not yet consumed
+  std::string input_;  // fed bytes; [pos_, size) not yet consumed
   std::size_t pos_ = 0;
-  std::string frame_;      // payload of the current frame received so far (<= max_frame_bytes_)
+  std::string frame_;        // payload of the current frame received so far (<= max_frame_bytes_)
   std::size_t skipped_ = 0;  // garbage bytes not yet reported
 };
 

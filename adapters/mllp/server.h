@@ -34,15 +34,15 @@ struct MllpServerSettings {
   // Waiting for the peer's close_notify after ours; a peer that never answers costs this much.
   std::chrono::milliseconds shutdown_timeout{1'500};
   std::size_t read_buffer_bytes = 16 * 1024;  // one read's worth; not a frame limit
-  std::string component = "tb.mllp";         // logger name
+  std::string component = "tb.mllp";          // logger name
 };
 
 // One received frame. `payload` is unframed and unparsed (HL7 ER7 by convention).
 struct FrameRequest {
   std::string payload;
-  core::PeerIdentity peer;       // verified client certificate, extracted once per connection
+  core::PeerIdentity peer;  // verified client certificate, extracted once per connection
   std::uint64_t connection_id = 0;
-  std::uint64_t sequence = 0;    // 1 for the connection's first frame, then 2, 3...
+  std::uint64_t sequence = 0;  // 1 for the connection's first frame, then 2, 3...
 };
 
 enum class FaultKind : std::uint8_t {
@@ -53,10 +53,10 @@ enum class FaultKind : std::uint8_t {
 // kOversizeHeadBytes; may hold PHI: never log it) so the reply can quote MSH-10.
 struct FrameFault {
   FaultKind kind = FaultKind::kOversize;
-  core::Error error;          // kTooLarge, message without payload content
+  core::Error error;  // kTooLarge, message without payload content
   std::string head;
-  std::size_t bytes = 0;      // bytes of the frame seen when it was refused
-  std::size_t limit = 0;      // max_frame_bytes
+  std::size_t bytes = 0;  // bytes of the frame seen when it was refused
+  std::size_t limit = 0;  // max_frame_bytes
   core::PeerIdentity peer;
   std::uint64_t connection_id = 0;
 };

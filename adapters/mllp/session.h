@@ -147,10 +147,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         // The guard lets go of the session here: a handler that keeps the reply function
         // after calling it does not keep the connection alive.
         auto executor = session_->stream_.get_executor();
-        boost::asio::post(executor, [session = std::move(session_),
-                                     reply = std::move(reply)]() mutable {
-          session->OnReply(std::move(reply));
-        });
+        boost::asio::post(executor,
+                          [session = std::move(session_), reply = std::move(reply)]() mutable {
+                            session->OnReply(std::move(reply));
+                          });
       }
     }
 
@@ -169,9 +169,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     handshaking_ = true;
     Traits::SetDeadline(stream_, settings().handshake_timeout);
-    Traits::AsyncHandshake(stream_, [self = this->shared_from_this()](const ErrorCode& ec) {
-      self->OnHandshake(ec);
-    });
+    Traits::AsyncHandshake(
+        stream_, [self = this->shared_from_this()](const ErrorCode& ec) { self->OnHandshake(ec); });
   }
 
   void OnHandshake(const ErrorCode& ec) {
@@ -214,8 +213,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
           return;
         case DecodeEventKind::kSkipped:
           skipped_bytes_ += event->bytes;
-          log().Debug("bytes_skipped", {{"conn", ConnectionName(id_)},
-                                        {"bytes", std::to_string(event->bytes)}});
+          log().Debug("bytes_skipped",
+                      {{"conn", ConnectionName(id_)}, {"bytes", std::to_string(event->bytes)}});
           break;
         case DecodeEventKind::kTruncated:
         case DecodeEventKind::kBadTerminator:
@@ -264,9 +263,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     if (closing_ || IsNormalClose(ec)) {
       if (decoder_.InFrame() && !closing_) {
-        log().Warn("closed_mid_frame", {{"conn", ConnectionName(id_)},
-                                        {"buffered_bytes",
-                                         std::to_string(decoder_.BufferedBytes())}});
+        log().Warn("closed_mid_frame",
+                   {{"conn", ConnectionName(id_)},
+                    {"buffered_bytes", std::to_string(decoder_.BufferedBytes())}});
       }
       Shutdown();  // answers the peer's close_notify; fails fast if the socket is gone
       return;
@@ -306,8 +305,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     fault.kind = FaultKind::kOversize;
     fault.error = core::MakeError(
         core::ErrorCode::kTooLarge,
-        "MLLP frame exceeds the limit of " + std::to_string(settings().max_frame_bytes) +
-            " bytes");
+        "MLLP frame exceeds the limit of " + std::to_string(settings().max_frame_bytes) + " bytes");
     fault.head = std::move(event.payload);
     fault.bytes = event.bytes;
     fault.limit = settings().max_frame_bytes;
@@ -330,11 +328,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void Write(After after) {
     Traits::SetDeadline(stream_, settings().write_timeout);
-    boost::asio::async_write(
-        stream_, boost::asio::buffer(out_),
-        [self = this->shared_from_this(), after](const ErrorCode& ec, std::size_t) {
-          self->OnWrite(ec, after);
-        });
+    boost::asio::async_write(stream_, boost::asio::buffer(out_),
+                             [self = this->shared_from_this(), after](
+                                 const ErrorCode& ec, std::size_t) { self->OnWrite(ec, after); });
   }
 
   void OnWrite(const ErrorCode& ec, After after) {

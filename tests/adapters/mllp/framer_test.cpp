@@ -42,20 +42,24 @@ std::vector<std::string> DecodeChunks(const std::vector<std::string>& chunks,
   return out;
 }
 
-std::vector<std::string> Decode(const std::string& bytes,
-                                std::size_t max = kDefaultMaxFrameBytes) {
+std::vector<std::string> Decode(const std::string& bytes, std::size_t max = kDefaultMaxFrameBytes) {
   return DecodeChunks({bytes}, max);
 }
+
+// The block characters as strings, so byte sequences read without hex-escape pitfalls.
+const std::string kVt(1, kStartBlock);
+const std::string kFs(1, kEndBlock);
+const std::string kCr(1, kCarriageReturn);
 
 const std::string kMsg1 = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\rPID|||1\r";
 const std::string kMsg2 = "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|2|P|2.5\r";
 
 TEST(MllpFramer, FrameWrapsPayloadInBlockCharacters) {
-  EXPECT_EQ(Frame("abc"), std::string("\x0b" "abc" "\x1c\x0d"));
+  EXPECT_EQ(Frame("abc"), kVt + "abc" + kFs + kCr);
   EXPECT_EQ(Frame(""), std::string("\x0b\x1c\x0d"));
   std::string out = "x";
   AppendFrame(out, "y");
-  EXPECT_EQ(out, std::string("x\x0by\x1c\x0d"));
+  EXPECT_EQ(out, "x" + kVt + "y" + kFs + kCr);
 }
 
 TEST(MllpFramer, DecodesOneFrame) {
@@ -71,9 +75,9 @@ TEST(MllpFramer, DecodesTwoFramesSplitAtEveryBytePosition) {
   const std::string bytes = Frame(kMsg1) + Frame(kMsg2);
   for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
     for (std::size_t cut2 = cut; cut2 <= bytes.size(); cut2 += 7) {
-      EXPECT_THAT(DecodeChunks({bytes.substr(0, cut), bytes.substr(cut, cut2 - cut),
-                                bytes.substr(cut2)}),
-                  ElementsAre("frame:" + kMsg1, "frame:" + kMsg2))
+      EXPECT_THAT(
+          DecodeChunks({bytes.substr(0, cut), bytes.substr(cut, cut2 - cut), bytes.substr(cut2)}),
+          ElementsAre("frame:" + kMsg1, "frame:" + kMsg2))
           << "cut at " << cut << " and " << cut2;
     }
   }
@@ -90,7 +94,7 @@ TEST(MllpFramer, DecodesFrameFedOneByteAtATime) {
 
 TEST(MllpFramer, WaitsForCarriageReturnSplitFromEndBlock) {
   FrameDecoder decoder;
-  decoder.Feed("\x0b" "abc\x1c");
+  decoder.Feed(kVt + "abc" + kFs);
   EXPECT_THAT(Drain(decoder), IsEmpty());
   EXPECT_TRUE(decoder.InFrame());
   decoder.Feed("\x0d");
@@ -109,8 +113,7 @@ TEST(MllpFramer, SkipsAndReportsGarbageBeforeAndBetweenFrames) {
 }
 
 TEST(MllpFramer, ReportsGarbageSplitOverReadsOnceAtTheNextStart) {
-  EXPECT_THAT(DecodeChunks({"ab", "cd", "e" + Frame("x")}),
-              ElementsAre("skipped:5", "frame:x"));
+  EXPECT_THAT(DecodeChunks({"ab", "cd", "e" + Frame("x")}), ElementsAre("skipped:5", "frame:x"));
 }
 
 TEST(MllpFramer, GarbageWithoutAFrameIsConsumedNotBuffered) {
@@ -122,27 +125,26 @@ TEST(MllpFramer, GarbageWithoutAFrameIsConsumedNotBuffered) {
 }
 
 TEST(MllpFramer, StartBlockInsideFrameDropsPartialAndStartsAgain) {
-  EXPECT_THAT(Decode("\x0b" "partial" + Frame("whole")),
-              ElementsAre("truncated:7", "frame:whole"));
+  EXPECT_THAT(Decode(kVt + "partial" + Frame("whole")), ElementsAre("truncated:7", "frame:whole"));
   // Split so the partial frame is buffered when the new start block comes.
-  EXPECT_THAT(DecodeChunks({"\x0b" "par", "tial\x0b" "b\x1c\x0d"}),
+  EXPECT_THAT(DecodeChunks({kVt + "par", "tial" + kVt + "b" + kFs + kCr}),
               ElementsAre("truncated:7", "frame:b"));
 }
 
 TEST(MllpFramer, EndBlockWithoutCarriageReturnDropsFrame) {
-  EXPECT_THAT(Decode("\x0b" "abc\x1cX" + Frame("next")),
+  EXPECT_THAT(Decode(kVt + "abc" + kFs + "X" + Frame("next")),
               ElementsAre("bad_terminator:3", "skipped:1", "frame:next"));
   // The start block right after 0x1C begins the next frame.
-  EXPECT_THAT(Decode("\x0b" "abc\x1c" + Frame("next")),
+  EXPECT_THAT(Decode(kVt + "abc" + kFs + Frame("next")),
               ElementsAre("bad_terminator:3", "frame:next"));
   // Same with the byte after 0x1C in the next read.
-  EXPECT_THAT(DecodeChunks({"\x0b" "abc\x1c", Frame("next")}),
+  EXPECT_THAT(DecodeChunks({kVt + "abc" + kFs, Frame("next")}),
               ElementsAre("bad_terminator:3", "frame:next"));
 }
 
 TEST(MllpFramer, AcceptsFrameOfExactlyTheLimit) {
   EXPECT_THAT(Decode(Frame("12345"), 5), ElementsAre("frame:12345"));
-  EXPECT_THAT(DecodeChunks({"\x0b" "12", "345", "\x1c\x0d"}, 5), ElementsAre("frame:12345"));
+  EXPECT_THAT(DecodeChunks({kVt + "12", "345", kFs + kCr}, 5), ElementsAre("frame:12345"));
 }
 
 TEST(MllpFramer, ReportsOversizeOnceAndResumesAfterTheFrame) {
@@ -171,7 +173,7 @@ TEST(MllpFramer, ReportsOversizeBeforeTheFrameEndsAndNeverBuffersMoreThanTheLimi
 
 TEST(MllpFramer, OversizeEventCarriesTheFrameHead) {
   FrameDecoder decoder(10);
-  decoder.Feed("\x0b" "MSH|1234");
+  decoder.Feed(kVt + "MSH|1234");
   EXPECT_THAT(Drain(decoder), IsEmpty());
   decoder.Feed("56789");
   auto event = decoder.Next();
@@ -188,15 +190,15 @@ TEST(MllpFramer, OversizeEventCarriesTheFrameHead) {
 }
 
 TEST(MllpFramer, DiscardingSkipsLoneEndBlocksAndStopsAtTheNextStart) {
-  EXPECT_THAT(Decode("\x0b" "123456\x1cX\x1c\x1c" + Frame("ok"), 5),
+  EXPECT_THAT(Decode(kVt + "123456" + kFs + "X" + kFs + kFs + Frame("ok"), 5),
               ElementsAre("oversize:6", "frame:ok"));
-  EXPECT_THAT(DecodeChunks({"\x0b" "123456\x1c", "\x1c", "\x0d", Frame("ok")}, 5),
+  EXPECT_THAT(DecodeChunks({kVt + "123456" + kFs, kFs, kCr, Frame("ok")}, 5),
               ElementsAre("oversize:6", "frame:ok"));
 }
 
 TEST(MllpFramer, ResetForgetsPartialFrame) {
   FrameDecoder decoder;
-  decoder.Feed("\x0b" "abc");
+  decoder.Feed(kVt + "abc");
   EXPECT_THAT(Drain(decoder), IsEmpty());
   decoder.Reset();
   EXPECT_FALSE(decoder.InFrame());
@@ -207,7 +209,7 @@ TEST(MllpFramer, ResetForgetsPartialFrame) {
 TEST(MllpFramer, KeepsUnreadFramesWhileTheCallerIsBusy) {
   // The session takes one frame, answers it, then asks for the next: frames wait in order.
   FrameDecoder decoder;
-  decoder.Feed(Frame("1") + Frame("2") + "\x0b" "3");
+  decoder.Feed(Frame("1") + Frame("2") + kVt + "3");
   auto first = decoder.Next();
   ASSERT_TRUE(first);
   EXPECT_EQ(first->payload, "1");

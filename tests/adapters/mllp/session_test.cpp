@@ -53,6 +53,10 @@ namespace {
 namespace asio = boost::asio;
 namespace test = boost::beast::test;
 
+const std::string kVt(1, kStartBlock);
+const std::string kFs(1, kEndBlock);
+const std::string kCr(1, kCarriageReturn);
+
 enum class Mode { kHold, kEcho, kDrop, kEmpty };
 
 class MllpSessionTest : public ::testing::Test {
@@ -212,7 +216,7 @@ TEST_F(MllpSessionTest, SecondCallOfReplyIsIgnored) {
 TEST_F(MllpSessionTest, SkipsGarbageAndBrokenFrames) {
   mode_ = Mode::kEcho;
   Start();
-  Send("junk\x0bpartial" + Frame("ok") + "\x0b" "bad\x1cX" + Frame("ok2"));
+  Send("junk" + kVt + "partial" + Frame("ok") + kVt + "bad" + kFs + "X" + Frame("ok2"));
   ASSERT_EQ(requests_.size(), 2u);
   EXPECT_EQ(Written(), Frame("ack:ok") + Frame("ack:ok2"));
   const std::string log = Log();
@@ -244,12 +248,12 @@ TEST_F(MllpSessionTest, AfterTheFaultReplyDrainsTheRestOfTheFrameThenCloses) {
   MllpServerSettings settings;
   settings.max_frame_bytes = 8;
   auto session = Start(settings);
-  Send("\x0b" "0123456789");
+  Send(kVt + "0123456789");
   EXPECT_EQ(Written(), Frame("NAK"));
   EXPECT_FALSE(session.expired());  // still reading the refused frame
   Send(std::string(100, 'x'));
   EXPECT_FALSE(session.expired());
-  Send("xx\x1c\x0d" + Frame("late"));  // the frame ends: close; "late" is not handled
+  Send("xx" + kFs + kCr + Frame("late"));  // the frame ends: close; "late" is not handled
   EXPECT_TRUE(session.expired());
   EXPECT_TRUE(requests_.empty());
   EXPECT_EQ(faults_.size(), 1u);
@@ -260,7 +264,7 @@ TEST_F(MllpSessionTest, OversizeWithEmptyFaultReplyClosesSilently) {
   MllpServerSettings settings;
   settings.max_frame_bytes = 4;
   auto session = Start(settings);
-  Send("\x0b" "0123456789");  // refused before the frame even ends
+  Send(kVt + "0123456789");  // refused before the frame even ends
   EXPECT_EQ(faults_.size(), 1u);
   EXPECT_EQ(Written(), "");
   EXPECT_TRUE(session.expired());
@@ -278,7 +282,7 @@ TEST_F(MllpSessionTest, DroppedReplyClosesTheConnection) {
 
 TEST_F(MllpSessionTest, PeerClosingMidFrameEndsTheSession) {
   auto session = Start();
-  Send("\x0bpartial");
+  Send(kVt + "partial");
   client_.close();
   Pump();
   EXPECT_TRUE(session.expired());

@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const std::size_t max_frame = 1 + (data[0] & 0x3f) * 8;  // 1..505 bytes
-  const std::size_t chunk = 1 + (data[0] >> 6) * 7;          // 1, 8, 15 or 22 bytes
+  const std::size_t chunk = 1 + (data[0] >> 6) * 7;        // 1, 8, 15 or 22 bytes
   const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
 
   tb::mllp::FrameDecoder decoder(max_frame);
