@@ -208,25 +208,25 @@ Ack Build(const HeaderFields& h, std::span<const core::Error> errors, bool force
   for (const core::Error& error : errors) {
     reject = reject || core::Info(error.code).v2_ack == "AR";
   }
-  const bool accept_codes =
-      options.kind == AckKind::kAccept ||
-      (options.kind == AckKind::kAuto && policy.mode == AckMode::kEnhanced);
+  const bool accept_codes = options.kind == AckKind::kAccept ||
+                            (options.kind == AckKind::kAuto && policy.mode == AckMode::kEnhanced);
 
   Ack ack;
   ack.code = ChooseCode(accept_codes, success, reject);
   if (policy.mode == AckMode::kEnhanced) {
-    ack.should_send = accept_codes ? policy.ShouldSendAccept(success)
-                                   : policy.ShouldSendApplication(success);
+    ack.should_send =
+        accept_codes ? policy.ShouldSendAccept(success) : policy.ShouldSendApplication(success);
   }
 
   const bool legacy = BeforeV25(h.Field(12), enc);
   std::string& out = ack.er7;
-  out.reserve(160 + h.Field(3).size() + h.Field(4).size() + h.Field(5).size() +
-              h.Field(6).size() + (errors.size() + options.warnings.size()) * 120);
+  out.reserve(160 + h.Field(3).size() + h.Field(4).size() + h.Field(5).size() + h.Field(6).size() +
+              (errors.size() + options.warnings.size()) * 120);
   out += "MSH";
   out += enc.field;
   out += enc.EncodingCharacters();
-  for (const std::size_t n : {std::size_t{5}, std::size_t{6}, std::size_t{3}, std::size_t{4}}) {  // receiver becomes sender
+  for (const std::size_t n : {std::size_t{5}, std::size_t{6}, std::size_t{3},
+                              std::size_t{4}}) {  // receiver becomes sender
     out += enc.field;
     out += h.Field(n);
   }

@@ -41,10 +41,10 @@ AckPolicy ReadAckPolicy(const Message& message);
 enum class AckKind : std::uint8_t { kAuto, kAccept, kApplication };
 
 struct AckOptions {
-  std::string control_id;                       // MSH-10 of the ACK, from the caller's id source
-  std::chrono::system_clock::time_point time;   // MSH-7, written in UTC (inject a Clock)
+  std::string control_id;                      // MSH-10 of the ACK, from the caller's id source
+  std::chrono::system_clock::time_point time;  // MSH-7, written in UTC (inject a Clock)
   AckKind kind = AckKind::kAuto;
-  std::vector<core::Error> warnings;            // extra ERR segments with ERR-4 = W
+  std::vector<core::Error> warnings;  // extra ERR segments with ERR-4 = W
 };
 
 struct Ack {

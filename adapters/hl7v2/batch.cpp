@@ -50,8 +50,8 @@ core::Result<Batch> ParseBatch(std::string_view input, const BatchLimits& limits
   Batch batch;
   bool have_encoding = false;
   bool file_closed = false;
-  bool group_open = false;   // inside BHS..BTS, or an implicit group
-  std::string current;       // the message being collected
+  bool group_open = false;  // inside BHS..BTS, or an implicit group
+  std::string current;      // the message being collected
   std::size_t messages = 0;
 
   auto flush = [&]() -> core::Status {

@@ -48,20 +48,19 @@ bool Encoding::IsComplete() const {
       }
     }
   }
-  return truncation == '\0' ||
-         (IsLegalDelimiter(truncation) && !IsDelimiter(truncation));
+  return truncation == '\0' || (IsLegalDelimiter(truncation) && !IsDelimiter(truncation));
 }
 
 core::Result<HeaderEncoding> ReadEncoding(std::string_view header, std::string_view segment_id) {
   if (header.size() < 4 || header[3] == '\r' || header[3] == '\n') {
-    return core::MakeError(core::ErrorCode::kRequiredFieldMissing,
-                           "field separator is missing", Location(segment_id, "1"));
+    return core::MakeError(core::ErrorCode::kRequiredFieldMissing, "field separator is missing",
+                           Location(segment_id, "1"));
   }
   Encoding enc;
   enc.field = header[3];
   if (!IsLegalDelimiter(enc.field)) {
-    return core::MakeError(core::ErrorCode::kInvalidValue, "field separator is not a legal delimiter",
-                           Location(segment_id, "1"));
+    return core::MakeError(core::ErrorCode::kInvalidValue,
+                           "field separator is not a legal delimiter", Location(segment_id, "1"));
   }
   std::size_t end = 4;
   while (end < header.size() && header[end] != enc.field && header[end] != '\r' &&
@@ -94,8 +93,7 @@ core::Result<HeaderEncoding> ReadEncoding(std::string_view header, std::string_v
     for (std::size_t j = 0; j < filled; ++j) {
       if (slots[j] == c) {
         return core::MakeError(core::ErrorCode::kInvalidValue,
-                               "encoding characters repeat a delimiter",
-                               Location(segment_id, "2"));
+                               "encoding characters repeat a delimiter", Location(segment_id, "2"));
       }
     }
     slots[filled++] = c;

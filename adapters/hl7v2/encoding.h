@@ -26,8 +26,8 @@ struct Encoding {
   // True for the characters that split or escape a value (not the truncation character, which
   // only marks data and never splits).
   bool IsDelimiter(char c) const {
-    return c != '\0' && (c == field || c == component || c == repetition || c == escape ||
-                         c == subcomponent);
+    return c != '\0' &&
+           (c == field || c == component || c == repetition || c == escape || c == subcomponent);
   }
 
   // True when all five split/escape characters are declared, legal and distinct; the builder

@@ -13,8 +13,8 @@ std::size_t SegmentView::FieldCount() const {
   if (raw_.size() <= 3) {
     return 0;
   }
-  const auto separators = static_cast<std::size_t>(
-      std::count(raw_.begin() + 3, raw_.end(), encoding_.field));
+  const auto separators =
+      static_cast<std::size_t>(std::count(raw_.begin() + 3, raw_.end(), encoding_.field));
   return IsHeader() ? separators + 1 : separators;
 }
 
@@ -60,8 +60,7 @@ SegmentView Message::Segment(std::size_t n) const {
   return {std::string_view(buffer_).substr(span.begin, span.end - span.begin), encoding_};
 }
 
-std::optional<SegmentView> Message::FindSegment(std::string_view id,
-                                                std::size_t occurrence) const {
+std::optional<SegmentView> Message::FindSegment(std::string_view id, std::size_t occurrence) const {
   if (occurrence == 0) {
     return std::nullopt;
   }
@@ -77,9 +76,9 @@ std::optional<SegmentView> Message::FindSegment(std::string_view id,
 
 std::size_t Message::CountSegments(std::string_view id) const {
   const std::string_view buf = buffer_;
-  return static_cast<std::size_t>(std::count_if(
-      segments_.begin(), segments_.end(),
-      [&](const Span& span) { return buf.substr(span.begin, 3) == id; }));
+  return static_cast<std::size_t>(
+      std::count_if(segments_.begin(), segments_.end(),
+                    [&](const Span& span) { return buf.substr(span.begin, 3) == id; }));
 }
 
 Value Message::Get(const Path& path) const {

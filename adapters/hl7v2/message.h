@@ -93,10 +93,10 @@ class Message {
   core::Result<Value> Require(std::string_view path) const;
 
   // Shorthands for the header fields every consumer needs (raw values).
-  std::string_view ControlId() const { return Get(kControlIdPath).raw(); }           // MSH-10
-  std::string_view MessageType() const { return Get(kMessageTypePath).raw(); }       // MSH-9.1
-  std::string_view TriggerEvent() const { return Get(kTriggerEventPath).raw(); }     // MSH-9.2
-  std::string_view Version() const { return Get(kVersionPath).raw(); }               // MSH-12.1
+  std::string_view ControlId() const { return Get(kControlIdPath).raw(); }        // MSH-10
+  std::string_view MessageType() const { return Get(kMessageTypePath).raw(); }    // MSH-9.1
+  std::string_view TriggerEvent() const { return Get(kTriggerEventPath).raw(); }  // MSH-9.2
+  std::string_view Version() const { return Get(kVersionPath).raw(); }            // MSH-12.1
 
   // The canonical ER7 bytes, valid while the Message lives.
   std::string_view er7() const { return buffer_; }

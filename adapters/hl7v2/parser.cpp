@@ -95,17 +95,17 @@ core::Result<Message> Parser::Run(std::string er7, const ParseLimits& limits) {
     }
     const std::string_view seg = in.substr(begin, seg_end - begin);
     const std::size_t index = msg.segments_.size() + 1;
-    if (seg.size() < 3 || !IsUpper(seg[0]) || !IsUpperOrDigit(seg[1]) ||
-        !IsUpperOrDigit(seg[2]) || (seg.size() > 3 && seg[3] != fs)) {
+    if (seg.size() < 3 || !IsUpper(seg[0]) || !IsUpperOrDigit(seg[1]) || !IsUpperOrDigit(seg[2]) ||
+        (seg.size() > 3 && seg[3] != fs)) {
       return MakeError(ErrorCode::kSegmentSequence,
                        "segment " + std::to_string(index) + " has no valid segment id");
     }
     const std::string_view id = seg.substr(0, 3);
     if (index > 1 && IsBatchOrHeaderId(id)) {
-      return MakeError(ErrorCode::kSegmentSequence,
-                       "unexpected " + std::string(id) +
-                           " segment inside a message (batches need ParseBatch)",
-                       std::string(id));
+      return MakeError(
+          ErrorCode::kSegmentSequence,
+          "unexpected " + std::string(id) + " segment inside a message (batches need ParseBatch)",
+          std::string(id));
     }
     // A segment of L bytes has at most L - 3 separators, so short segments need no count.
     const bool may_exceed = seg.size() - 3 + 1 > limits.max_fields;

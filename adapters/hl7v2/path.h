@@ -18,10 +18,10 @@ namespace tb::hl7v2 {
 // A zero member means "not given": repetition 0 reads as the first repetition, component 0 as
 // the whole field or repetition. Plain value; thread-compatible.
 struct Path {
-  std::string segment;          // three characters, e.g. "PID"
-  std::size_t occurrence = 1;   // [n]
-  std::size_t field = 0;        // 0: the whole segment
-  std::size_t repetition = 0;   // (n)
+  std::string segment;         // three characters, e.g. "PID"
+  std::size_t occurrence = 1;  // [n]
+  std::size_t field = 0;       // 0: the whole segment
+  std::size_t repetition = 0;  // (n)
   std::size_t component = 0;
   std::size_t subcomponent = 0;
 

@@ -11,10 +11,10 @@ constexpr std::string_view kNhsNumberOid = "2.16.840.1.113883.2.1.4.1";
 void RequireValued(const Message& message, std::string_view path, std::vector<core::Error>& out) {
   const Value value = message.Get(path);
   if (!value.HasValue()) {
-    out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing,
-                                  value.IsNull() ? "required field is null"
-                                                 : "required field is missing",
-                                  std::string(path)));
+    out.push_back(
+        core::MakeError(core::ErrorCode::kRequiredFieldMissing,
+                        value.IsNull() ? "required field is null" : "required field is missing",
+                        std::string(path)));
   }
 }
 
@@ -36,8 +36,8 @@ void CheckMessageType(const Message& message, const ValidationRules& rules,
                       std::vector<core::Error>& out) {
   const Value type = message.Get("MSH-9.1");
   if (!type.HasValue()) {
-    out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing,
-                                  "message type is missing", "MSH-9.1"));
+    out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing, "message type is missing",
+                                  "MSH-9.1"));
     return;
   }
   if (rules.message_types.empty()) {
@@ -132,8 +132,8 @@ std::vector<core::Error> Validate(const Message& message, const ValidationRules&
   RequireValued(message, "MSH-12", errors);
   if (!version.empty() && version != "\"\"" && !rules.versions.empty() &&
       rules.versions.count(version) == 0) {
-    errors.push_back(core::MakeError(core::ErrorCode::kUnsupportedVersion,
-                                     "version is not accepted", "MSH-12"));
+    errors.push_back(
+        core::MakeError(core::ErrorCode::kUnsupportedVersion, "version is not accepted", "MSH-12"));
   }
   if (rules.check_nhs_number) {
     CheckNhsNumbers(message, errors);

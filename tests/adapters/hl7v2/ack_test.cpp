@@ -1,6 +1,7 @@
 #include "adapters/hl7v2/ack.h"
 
 #include <chrono>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,9 +56,10 @@ TEST(MakeAck, DataErrorIsAEWithErrPointingAtTheField) {
       core::MakeError(core::ErrorCode::kInvalidValue, "NHS number fails its check", "PID-3");
   const Ack ack = MakeAck(Original(), error, Options());
   EXPECT_EQ(ack.code, AckCode::kAE);
-  EXPECT_EQ(ack.er7, std::string(kAckMsh) +
-                         "MSA|AE|CTRL1\r"
-                         "ERR||PID^1^3|102^Data type error^HL70357|E||||NHS number fails its check\r");
+  EXPECT_EQ(ack.er7,
+            std::string(kAckMsh) +
+                "MSA|AE|CTRL1\r"
+                "ERR||PID^1^3|102^Data type error^HL70357|E||||NHS number fails its check\r");
 }
 
 TEST(MakeAck, UnsupportedTypeIsAR) {
@@ -90,7 +92,8 @@ TEST(MakeAck, WorstErrorDecidesAndEachErrorGetsAnErr) {
 
 TEST(MakeAck, WarningsAddErrWithSeverityW) {
   AckOptions options = Options();
-  options.warnings.push_back(core::MakeError(core::ErrorCode::kUnknownCode, "code mapped", "PV1-2"));
+  options.warnings.push_back(
+      core::MakeError(core::ErrorCode::kUnknownCode, "code mapped", "PV1-2"));
   const Ack ack = MakeAck(Original(), options);
   EXPECT_EQ(ack.code, AckCode::kAA);
   const auto parsed = Message::Parse(ack.er7);
@@ -109,6 +112,8 @@ struct EnhancedCase {
   bool should_send;
 };
 
+void PrintTo(const EnhancedCase& c, std::ostream* out) { *out << c.name; }
+
 class EnhancedMode : public testing::TestWithParam<EnhancedCase> {};
 
 TEST_P(EnhancedMode, UsesAcceptCodesAndHonoursMsh15) {
@@ -126,25 +131,24 @@ TEST_P(EnhancedMode, UsesAcceptCodesAndHonoursMsh15) {
 
 INSTANTIATE_TEST_SUITE_P(
     Codes, EnhancedMode,
-    testing::Values(
-        EnhancedCase{"AlwaysSuccess", "AL", "NE", false, core::ErrorCode::kInternal,
-                     AckCode::kCA, true},
-        EnhancedCase{"AlwaysError", "AL", "AL", true, core::ErrorCode::kInvalidValue,
-                     AckCode::kCE, true},
-        EnhancedCase{"AlwaysReject", "AL", "", true, core::ErrorCode::kUnsupportedMessage,
-                     AckCode::kCR, true},
-        EnhancedCase{"NeverSuccess", "NE", "AL", false, core::ErrorCode::kInternal,
-                     AckCode::kCA, false},
-        EnhancedCase{"NeverError", "NE", "AL", true, core::ErrorCode::kInvalidValue,
-                     AckCode::kCE, false},
-        EnhancedCase{"OnErrorSuccess", "ER", "", false, core::ErrorCode::kInternal,
-                     AckCode::kCA, false},
-        EnhancedCase{"OnErrorError", "ER", "", true, core::ErrorCode::kTooLarge, AckCode::kCR,
-                     true},
-        EnhancedCase{"OnSuccessSuccess", "SU", "", false, core::ErrorCode::kInternal,
-                     AckCode::kCA, true},
-        EnhancedCase{"OnlyMsh16Valued", "", "AL", false, core::ErrorCode::kInternal,
-                     AckCode::kCA, true}),
+    testing::Values(EnhancedCase{"AlwaysSuccess", "AL", "NE", false, core::ErrorCode::kInternal,
+                                 AckCode::kCA, true},
+                    EnhancedCase{"AlwaysError", "AL", "AL", true, core::ErrorCode::kInvalidValue,
+                                 AckCode::kCE, true},
+                    EnhancedCase{"AlwaysReject", "AL", "", true,
+                                 core::ErrorCode::kUnsupportedMessage, AckCode::kCR, true},
+                    EnhancedCase{"NeverSuccess", "NE", "AL", false, core::ErrorCode::kInternal,
+                                 AckCode::kCA, false},
+                    EnhancedCase{"NeverError", "NE", "AL", true, core::ErrorCode::kInvalidValue,
+                                 AckCode::kCE, false},
+                    EnhancedCase{"OnErrorSuccess", "ER", "", false, core::ErrorCode::kInternal,
+                                 AckCode::kCA, false},
+                    EnhancedCase{"OnErrorError", "ER", "", true, core::ErrorCode::kTooLarge,
+                                 AckCode::kCR, true},
+                    EnhancedCase{"OnSuccessSuccess", "SU", "", false, core::ErrorCode::kInternal,
+                                 AckCode::kCA, true},
+                    EnhancedCase{"OnlyMsh16Valued", "", "AL", false, core::ErrorCode::kInternal,
+                                 AckCode::kCA, true}),
     [](const testing::TestParamInfo<EnhancedCase>& p) { return std::string(p.param.name); });
 
 TEST(MakeAck, ApplicationAckInEnhancedModeFollowsMsh16) {
@@ -154,8 +158,8 @@ TEST(MakeAck, ApplicationAckInEnhancedModeFollowsMsh16) {
   const Ack ok = MakeAck(original, options);
   EXPECT_EQ(ok.code, AckCode::kAA);
   EXPECT_FALSE(ok.should_send);
-  const Ack failed =
-      MakeAck(original, core::MakeError(core::ErrorCode::kNotFound, "no patient", "PID-3"), options);
+  const Ack failed = MakeAck(
+      original, core::MakeError(core::ErrorCode::kNotFound, "no patient", "PID-3"), options);
   EXPECT_EQ(failed.code, AckCode::kAE);
   EXPECT_TRUE(failed.should_send);
 }
@@ -170,8 +174,7 @@ TEST(MakeAck, OriginalModeIgnoresAckTypesItDoesNotHave) {
 }
 
 TEST(MakeAck, UsesTheOriginalsDelimitersAndVersion) {
-  const Message original =
-      Parse("MSH#@!$%#PAS#RA1#BRK#NHS#2024##ADT@A04#C@2#T#2.6\rPID#1\r");
+  const Message original = Parse("MSH#@!$%#PAS#RA1#BRK#NHS#2024##ADT@A04#C@2#T#2.6\rPID#1\r");
   AckOptions options = Options();
   options.control_id = "ID#1";
   const core::Error error =

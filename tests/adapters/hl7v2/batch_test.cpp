@@ -1,5 +1,6 @@
 #include "adapters/hl7v2/batch.h"
 
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -69,6 +70,8 @@ struct BadBatch {
   std::string_view location;
 };
 
+void PrintTo(const BadBatch& c, std::ostream* out) { *out << c.name; }
+
 class ParseBatchRejects : public testing::TestWithParam<BadBatch> {};
 
 TEST_P(ParseBatchRejects, WithCodeAndLocation) {
@@ -85,8 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadBatch{"SegmentBeforeMsh", "BHS|^~\\&\rPID|1\r", core::ErrorCode::kSegmentSequence,
                  "PID"},
         BadBatch{"BtsWithoutBhs", "BTS|0\r", core::ErrorCode::kSegmentSequence, "BTS"},
-        BadBatch{"FhsNotFirst", "MSH|^~\\&\rFHS|^~\\&\r", core::ErrorCode::kSegmentSequence,
-                 "FHS"},
+        BadBatch{"FhsNotFirst", "MSH|^~\\&\rFHS|^~\\&\r", core::ErrorCode::kSegmentSequence, "FHS"},
         BadBatch{"AfterFts", "FHS|^~\\&\rFTS|0\rMSH|^~\\&\r", core::ErrorCode::kSegmentSequence,
                  "MSH"},
         BadBatch{"BhsBeforeBts", "BHS|^~\\&\rMSH|^~\\&\rBHS|^~\\&\r",

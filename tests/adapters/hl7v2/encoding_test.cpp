@@ -1,5 +1,6 @@
 #include "adapters/hl7v2/encoding.h"
 
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,8 @@ struct BadHeader {
   core::ErrorCode code;
   std::string_view location;
 };
+
+void PrintTo(const BadHeader& c, std::ostream* out) { *out << c.name; }
 
 class ReadEncodingRejects : public testing::TestWithParam<BadHeader> {};
 

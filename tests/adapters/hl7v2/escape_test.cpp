@@ -1,5 +1,6 @@
 #include "adapters/hl7v2/escape.h"
 
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,8 @@ struct EscapeCase {
   std::string_view raw;
   std::string_view decoded;
 };
+
+void PrintTo(const EscapeCase& c, std::ostream* out) { *out << c.name; }
 
 class UnescapeTable : public testing::TestWithParam<EscapeCase> {};
 

@@ -1,5 +1,6 @@
 #include "adapters/hl7v2/message.h"
 
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,8 @@ struct PathRead {
   std::string_view raw;
 };
 
+void PrintTo(const PathRead& c, std::ostream* out) { *out << c.path; }
+
 class PathAccess : public testing::TestWithParam<PathRead> {};
 
 TEST_P(PathAccess, ReadsTheRawPiece) {
@@ -43,13 +46,14 @@ INSTANTIATE_TEST_SUITE_P(
     Adt, PathAccess,
     testing::Values(
         PathRead{"MSH-1", "|"}, PathRead{"MSH-2", "^~\\&"}, PathRead{"MSH-2.1", "^~\\&"},
-        PathRead{"MSH-3", "PAS"}, PathRead{"MSH-9", "ADT^A01^ADT_A01"},
-        PathRead{"MSH-9.1", "ADT"}, PathRead{"MSH-9.2", "A01"}, PathRead{"MSH-9.3", "ADT_A01"},
-        PathRead{"MSH-9.4", ""}, PathRead{"MSH-10", "CTRL1"}, PathRead{"MSH-16", "NE"},
-        PathRead{"MSH-17", ""}, PathRead{"EVN-1", "A01"},
+        PathRead{"MSH-3", "PAS"}, PathRead{"MSH-9", "ADT^A01^ADT_A01"}, PathRead{"MSH-9.1", "ADT"},
+        PathRead{"MSH-9.2", "A01"}, PathRead{"MSH-9.3", "ADT_A01"}, PathRead{"MSH-9.4", ""},
+        PathRead{"MSH-10", "CTRL1"}, PathRead{"MSH-16", "NE"}, PathRead{"MSH-17", ""},
+        PathRead{"EVN-1", "A01"},
         PathRead{"PID-3", "RA123^^^RA1^MR~9434765919^^^NHS&2.16.840.1.113883.2.1.4.1&ISO^NH"},
         PathRead{"PID-3.1", "RA123"}, PathRead{"PID-3(1).1", "RA123"},
-        PathRead{"PID-3(2).1", "9434765919"}, PathRead{"PID-3(2).4", "NHS&2.16.840.1.113883.2.1.4.1&ISO"},
+        PathRead{"PID-3(2).1", "9434765919"},
+        PathRead{"PID-3(2).4", "NHS&2.16.840.1.113883.2.1.4.1&ISO"},
         PathRead{"PID-3(2).4.1", "NHS"}, PathRead{"PID-3(2).4.2", "2.16.840.1.113883.2.1.4.1"},
         PathRead{"PID-3(2).5", "NH"}, PathRead{"PID-3(3).1", ""}, PathRead{"PID-3.4.1", "RA1"},
         PathRead{"PID-5.1", "O\\S\\BRIEN"}, PathRead{"PID-11", "\"\""}, PathRead{"PID-13", ""},
@@ -85,8 +89,8 @@ TEST(Message, TellsNullFromEmptyFromPresent) {
   EXPECT_EQ(msg.Get("PID-11").state(), ValueState::kNull);
   EXPECT_TRUE(msg.Get("PID-11").IsNull());
   EXPECT_EQ(msg.Get("PID-11").Decoded(), "");
-  EXPECT_EQ(msg.Get("PID-10").state(), ValueState::kEmpty);   // between delimiters
-  EXPECT_EQ(msg.Get("PID-40").state(), ValueState::kEmpty);   // past the end
+  EXPECT_EQ(msg.Get("PID-10").state(), ValueState::kEmpty);  // between delimiters
+  EXPECT_EQ(msg.Get("PID-40").state(), ValueState::kEmpty);  // past the end
   EXPECT_EQ(msg.Get("PID-8").state(), ValueState::kPresent);
   EXPECT_TRUE(msg.Get("PID-8").HasValue());
 }
@@ -176,6 +180,8 @@ struct LineEndingCase {
   std::string_view input;
 };
 
+void PrintTo(const LineEndingCase& c, std::ostream* out) { *out << c.name; }
+
 class LineEndings : public testing::TestWithParam<LineEndingCase> {};
 
 TEST_P(LineEndings, AreToleratedAndCanonicalised) {
@@ -194,12 +200,11 @@ INSTANTIATE_TEST_SUITE_P(
                     LineEndingCase{"NoFinalTerminator", "MSH|^~\\&|A|B\rPID|1||X\rZZZ"},
                     LineEndingCase{"BlankLines", "\n\nMSH|^~\\&|A|B\r\n\r\nPID|1||X\n\nZZZ\n\n"},
                     LineEndingCase{"ByteOrderMark", "\xEF\xBB\xBFMSH|^~\\&|A|B\nPID|1||X\nZZZ"}),
-    [](const testing::TestParamInfo<LineEndingCase>& p) {
-      return std::string(p.param.name);
-    });
+    [](const testing::TestParamInfo<LineEndingCase>& p) { return std::string(p.param.name); });
 
 TEST(Message, HonoursCustomDelimiters) {
-  const Message msg = ParseOk("MSH#@!$%#APP#FAC#####ADT@A01#C1#P#2.5\rPID#1##A1@@@NHS@NH!B2#x$F$y\r");
+  const Message msg =
+      ParseOk("MSH#@!$%#APP#FAC#####ADT@A01#C1#P#2.5\rPID#1##A1@@@NHS@NH!B2#x$F$y\r");
   EXPECT_EQ(msg.encoding().field, '#');
   EXPECT_EQ(msg.Get("MSH-1").raw(), "#");
   EXPECT_EQ(msg.Get("MSH-2").raw(), "@!$%");
@@ -224,6 +229,8 @@ struct BadMessage {
   std::string_view location;
 };
 
+void PrintTo(const BadMessage& c, std::ostream* out) { *out << c.name; }
+
 class ParseRejects : public testing::TestWithParam<BadMessage> {};
 
 TEST_P(ParseRejects, WithCodeAndLocation) {
@@ -243,7 +250,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadMessage{"MissingEncoding", "MSH||A\r", core::ErrorCode::kRequiredFieldMissing, "MSH-2"},
         BadMessage{"BadSegmentId", "MSH|^~\\&\rpid|1\r", core::ErrorCode::kSegmentSequence, ""},
         BadMessage{"ShortSegmentId", "MSH|^~\\&\rPI|1\r", core::ErrorCode::kSegmentSequence, ""},
-        BadMessage{"IdWithoutSeparator", "MSH|^~\\&\rPIDX|1\r", core::ErrorCode::kSegmentSequence, ""},
+        BadMessage{"IdWithoutSeparator", "MSH|^~\\&\rPIDX|1\r", core::ErrorCode::kSegmentSequence,
+                   ""},
         BadMessage{"SecondMsh", "MSH|^~\\&\rMSH|^~\\&\r", core::ErrorCode::kSegmentSequence, "MSH"},
         BadMessage{"BatchSegmentInside", "MSH|^~\\&\rBTS|1\r", core::ErrorCode::kSegmentSequence,
                    "BTS"}),

@@ -1,5 +1,6 @@
 #include "adapters/hl7v2/path.h"
 
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,8 @@ struct PathCase {
   Path expected;
 };
 
+void PrintTo(const PathCase& c, std::ostream* out) { *out << c.text; }
+
 class ParsePathTable : public testing::TestWithParam<PathCase> {};
 
 TEST_P(ParsePathTable, ParsesAndPrintsBack) {
@@ -22,15 +25,14 @@ TEST_P(ParsePathTable, ParsesAndPrintsBack) {
   EXPECT_EQ(path->ToString(), GetParam().text);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Grammar, ParsePathTable,
-    testing::Values(PathCase{"PID-3", {"PID", 1, 3, 0, 0, 0}},
-                    PathCase{"PID-3(2).1", {"PID", 1, 3, 2, 1, 0}},
-                    PathCase{"PID-3.1.2", {"PID", 1, 3, 0, 1, 2}},
-                    PathCase{"OBX[3]-5", {"OBX", 3, 5, 0, 0, 0}},
-                    PathCase{"MSH-9.2", {"MSH", 1, 9, 0, 2, 0}},
-                    PathCase{"ZX1[12]-100(3).4.5", {"ZX1", 12, 100, 3, 4, 5}},
-                    PathCase{"ERR", {"ERR", 1, 0, 0, 0, 0}}));
+INSTANTIATE_TEST_SUITE_P(Grammar, ParsePathTable,
+                         testing::Values(PathCase{"PID-3", {"PID", 1, 3, 0, 0, 0}},
+                                         PathCase{"PID-3(2).1", {"PID", 1, 3, 2, 1, 0}},
+                                         PathCase{"PID-3.1.2", {"PID", 1, 3, 0, 1, 2}},
+                                         PathCase{"OBX[3]-5", {"OBX", 3, 5, 0, 0, 0}},
+                                         PathCase{"MSH-9.2", {"MSH", 1, 9, 0, 2, 0}},
+                                         PathCase{"ZX1[12]-100(3).4.5", {"ZX1", 12, 100, 3, 4, 5}},
+                                         PathCase{"ERR", {"ERR", 1, 0, 0, 0, 0}}));
 
 class ParsePathRejects : public testing::TestWithParam<std::string_view> {};
 

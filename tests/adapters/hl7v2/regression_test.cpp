@@ -59,8 +59,7 @@ TEST_P(HostileInput, KeepsTheFuzzProperty) { CheckProperty(GetParam().input); }
 INSTANTIATE_TEST_SUITE_P(
     Cases, HostileInput,
     testing::Values(
-        Hostile{"OnlyMsh", "MSH|^~\\&"},
-        Hostile{"MshWithCr", "MSH|^~\\&\r"},
+        Hostile{"OnlyMsh", "MSH|^~\\&"}, Hostile{"MshWithCr", "MSH|^~\\&\r"},
         Hostile{"NulBytes", std::string("MSH|^~\\&|\0A|\0\r", 13)},
         Hostile{"ManyRepetitions", "MSH|^~\\&\rPID|1||" + std::string(100'000, '~') + "\r"},
         Hostile{"ManyComponents", "MSH|^~\\&\rPID|1||" + std::string(100'000, '^') + "\r"},
@@ -68,11 +67,9 @@ INSTANTIATE_TEST_SUITE_P(
         Hostile{"HexOddDigits", "MSH|^~\\&|\\X0\\|\\XG0\\\r"},
         Hostile{"TruncationEscape", "MSH|^~\\&#|a#b|\\P\\\r"},
         Hostile{"MsaInControlId", "MSH|^~\\&|||||||||\rMSA|AA\r"},
-        Hostile{"LongHeaderFields",
-                "MSH|^~\\&|" + std::string(5000, 'A') + "|B|C|D|E||ADT^A01|" +
-                    std::string(5000, '1') + "|P|2.3\r"},
-        Hostile{"CrOnlyInput", "\r\r\r"},
-        Hostile{"BomOnly", "\xEF\xBB\xBF"},
+        Hostile{"LongHeaderFields", "MSH|^~\\&|" + std::string(5000, 'A') + "|B|C|D|E||ADT^A01|" +
+                                        std::string(5000, '1') + "|P|2.3\r"},
+        Hostile{"CrOnlyInput", "\r\r\r"}, Hostile{"BomOnly", "\xEF\xBB\xBF"},
         Hostile{"ControlCharDelimiter", "MSH\x01^~\\&\r"},
         Hostile{"HighBitDelimiter", "MSH\xA6^~\\&\r"},
         Hostile{"VersionGarbage", "MSH|^~\\&|||||||||P|2.\r"},

@@ -1,5 +1,6 @@
 #include "adapters/hl7v2/validate.h"
 
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,8 @@ struct ValidationCase {
   std::vector<std::pair<core::ErrorCode, std::string>> expected;  // code, location
 };
 
+void PrintTo(const ValidationCase& c, std::ostream* out) { *out << c.name; }
+
 class ValidateTable : public testing::TestWithParam<ValidationCase> {};
 
 TEST_P(ValidateTable, ReportsExactlyTheExpectedErrors) {
@@ -60,50 +63,73 @@ INSTANTIATE_TEST_SUITE_P(
     Edge, ValidateTable,
     testing::Values(
         ValidationCase{"Valid", std::string(kGoodMsh), "9434765919^^^NHS^NH", {}},
-        ValidationCase{"NhsNumberInSecondRepetition", std::string(kGoodMsh),
-                       "RA123^^^RA1^MR~9434765919^^^NHS^NH", {}},
-        ValidationCase{"BadCheckDigit", std::string(kGoodMsh), "9434765918^^^NHS^NH",
+        ValidationCase{"NhsNumberInSecondRepetition",
+                       std::string(kGoodMsh),
+                       "RA123^^^RA1^MR~9434765919^^^NHS^NH",
+                       {}},
+        ValidationCase{"BadCheckDigit",
+                       std::string(kGoodMsh),
+                       "9434765918^^^NHS^NH",
                        {{ErrorCode::kInvalidValue, "PID-3"}}},
-        ValidationCase{"BadCheckDigitInSecondRepetition", std::string(kGoodMsh),
+        ValidationCase{"BadCheckDigitInSecondRepetition",
+                       std::string(kGoodMsh),
                        "RA123^^^RA1^MR~9434765918^^^NHS^NH",
                        {{ErrorCode::kInvalidValue, "PID-3"}}},
-        ValidationCase{"NotTenDigits", std::string(kGoodMsh), "943 476 5919^^^NHS^NH",
+        ValidationCase{"NotTenDigits",
+                       std::string(kGoodMsh),
+                       "943 476 5919^^^NHS^NH",
                        {{ErrorCode::kInvalidValue, "PID-3"}}},
-        ValidationCase{"NhsOidAuthority", std::string(kGoodMsh),
+        ValidationCase{"NhsOidAuthority",
+                       std::string(kGoodMsh),
                        "9434765918^^^&2.16.840.1.113883.2.1.4.1&ISO^NH",
                        {{ErrorCode::kInvalidValue, "PID-3"}}},
         ValidationCase{"OtherAuthorityNotChecked", std::string(kGoodMsh), "123^^^RA1^NH", {}},
         ValidationCase{"NhsAuthorityButNotNhType", std::string(kGoodMsh), "123^^^NHS^MR", {}},
-        ValidationCase{"MissingMsh9", "20240501093000|||C1|P|2.5", "",
+        ValidationCase{"MissingMsh9",
+                       "20240501093000|||C1|P|2.5",
+                       "",
                        {{ErrorCode::kRequiredFieldMissing, "MSH-9.1"}}},
-        ValidationCase{"UnknownType", "20240501093000||ORU^R01|C1|P|2.5", "",
+        ValidationCase{"UnknownType",
+                       "20240501093000||ORU^R01|C1|P|2.5",
+                       "",
                        {{ErrorCode::kUnsupportedMessage, "MSH-9.1"}}},
-        ValidationCase{"UnknownTrigger", "20240501093000||ADT^A40|C1|P|2.5", "",
+        ValidationCase{"UnknownTrigger",
+                       "20240501093000||ADT^A40|C1|P|2.5",
+                       "",
                        {{ErrorCode::kUnsupportedEvent, "MSH-9.2"}}},
-        ValidationCase{"MissingTrigger", "20240501093000||ADT|C1|P|2.5", "",
+        ValidationCase{"MissingTrigger",
+                       "20240501093000||ADT|C1|P|2.5",
+                       "",
                        {{ErrorCode::kRequiredFieldMissing, "MSH-9.2"}}},
-        ValidationCase{"TypeOnlyRuleAcceptsAnyTrigger", "20240501093000||ACK^A01|C1|P|2.5", "",
-                       {}},
-        ValidationCase{"MissingControlIdProcessingVersion", "20240501093000||ADT^A01|||", "",
+        ValidationCase{"TypeOnlyRuleAcceptsAnyTrigger", "20240501093000||ACK^A01|C1|P|2.5", "", {}},
+        ValidationCase{"MissingControlIdProcessingVersion",
+                       "20240501093000||ADT^A01|||",
+                       "",
                        {{ErrorCode::kRequiredFieldMissing, "MSH-10"},
                         {ErrorCode::kRequiredFieldMissing, "MSH-11"},
                         {ErrorCode::kRequiredFieldMissing, "MSH-12"}}},
-        ValidationCase{"NullControlId", "20240501093000||ADT^A01|\"\"|P|2.5", "",
+        ValidationCase{"NullControlId",
+                       "20240501093000||ADT^A01|\"\"|P|2.5",
+                       "",
                        {{ErrorCode::kRequiredFieldMissing, "MSH-10"}}},
-        ValidationCase{"MissingTimeFromV25", "||ADT^A01|C1|P|2.5", "",
+        ValidationCase{"MissingTimeFromV25",
+                       "||ADT^A01|C1|P|2.5",
+                       "",
                        {{ErrorCode::kRequiredFieldMissing, "MSH-7"}}},
         ValidationCase{"MissingTimeBeforeV25IsFine", "||ADT^A01|C1|P|2.4", "", {}},
-        ValidationCase{"MissingTimeInV3xIsNotFine", "||ADT^A01|C1|P|3.0", "",
+        ValidationCase{"MissingTimeInV3xIsNotFine",
+                       "||ADT^A01|C1|P|3.0",
+                       "",
                        {{ErrorCode::kRequiredFieldMissing, "MSH-7"}}},
-        ValidationCase{"ManyProblemsAtOnce", "||ORU^R01|||2.5", "1^^^NHS^NH",
+        ValidationCase{"ManyProblemsAtOnce",
+                       "||ORU^R01|||2.5",
+                       "1^^^NHS^NH",
                        {{ErrorCode::kRequiredFieldMissing, "MSH-7"},
                         {ErrorCode::kUnsupportedMessage, "MSH-9.1"},
                         {ErrorCode::kRequiredFieldMissing, "MSH-10"},
                         {ErrorCode::kRequiredFieldMissing, "MSH-11"},
                         {ErrorCode::kInvalidValue, "PID-3"}}}),
-    [](const testing::TestParamInfo<ValidationCase>& p) {
-      return std::string(p.param.name);
-    });
+    [](const testing::TestParamInfo<ValidationCase>& p) { return std::string(p.param.name); });
 
 TEST(Validate, ChecksEveryPidAndNamesTheOccurrence) {
   const Message msg = Parse(
