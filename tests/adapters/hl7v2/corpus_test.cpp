@@ -121,7 +121,8 @@ TEST(Corpus, EveryMessageParsesRoundTripsAndCanBeAcknowledged) {
     for (const std::string& canonical : file.messages) {
       ++total;
       auto parsed = Message::Parse(canonical);
-      ASSERT_TRUE(parsed.has_value()) << parsed.error().message << " at " << parsed.error().location;
+      ASSERT_TRUE(parsed.has_value())
+          << parsed.error().message << " at " << parsed.error().location;
       EXPECT_EQ(parsed->Serialize(), canonical);
       EXPECT_EQ(parsed->SegmentCount(),
                 static_cast<std::size_t>(std::count(canonical.begin(), canonical.end(), '\r')));
@@ -245,7 +246,7 @@ TEST(Corpus, EscapedTextDecodes) {
   EXPECT_GT(decoded_differs, 0u);  // FEATURES.tsv flags escape-FSTRE in this file
 }
 
-TEST(PerfKitMessage, DISABLED_CarriesAValidNhsNumber) {
+TEST(PerfKitMessage, CarriesAValidNhsNumber) {
   const std::string bytes =
       ReadFile(std::filesystem::path(TB_SOURCE_DIR) / "bench/hl7v2/data/adt_a01.hl7");
   auto msg = Message::Parse(bytes);
