@@ -1,5 +1,7 @@
 // The shared store suites on PostgreSQL (a fresh schema per test). Label: pg. Skips unless
 // BROKER_TEST_PG_URI is set or the CTest fixture (scripts/pg-test-server.sh) wrote its URI file.
+#include <random>
+
 #include "tests/broker/store/inbound_store_suite.h"
 
 namespace tb::store::testing {
@@ -31,6 +33,44 @@ TEST(PostgresqlStore, UnreachableServerIsAStorageErrorWithoutThePassword) {
   EXPECT_EQ(database.error().code, core::ErrorCode::kStorage);
   EXPECT_EQ(database.error().message.find("s3cret-pw"), std::string::npos)
       << database.error().message;
+}
+
+TEST(PostgresqlStore, RecoversAfterTheServerDropsItsConnections) {
+  PostgresqlBackend backend;
+  const std::string url = backend.FreshUrl();
+  if (url.empty()) {
+    GTEST_SKIP() << backend.skip_reason();
+  }
+  std::random_device random;
+  const std::string application = Id("tb_drop_test_", static_cast<long>(random() % 1000000));
+  core::Result<std::unique_ptr<Database>> database =
+      OpenDatabase({.url = url + "&application_name=" + application});
+  ASSERT_TRUE(database) << database.error().message;
+  core::Result<std::unique_ptr<Database>> admin = OpenDatabase({.url = url});
+  ASSERT_TRUE(admin) << admin.error().message;
+  SqlInboundStore store(**database, {});
+  ASSERT_TRUE(store.Accept(MakeMessage("D1")));
+
+  // As if the server restarted or a proxy cut idle connections.
+  const core::Result<Poco::Int64> terminated = QueryOne<Poco::Int64>(
+      **admin, "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
+               " WHERE application_name = '" + application + "'");
+  ASSERT_TRUE(terminated) << terminated.error().message;
+  EXPECT_GE(*terminated, 1);
+
+  // The broken session may fail one batch (kStorage: the sender retries); then the pool
+  // replaces it.
+  bool stored = false;
+  for (int attempt = 0; attempt < 3 && !stored; ++attempt) {
+    const core::Result<core::AcceptResult> result = store.Accept(MakeMessage("D2"));
+    if (result) {
+      stored = result->outcome == core::AcceptOutcome::kStored;
+    } else {
+      EXPECT_EQ(result.error().code, core::ErrorCode::kStorage);
+    }
+  }
+  EXPECT_TRUE(stored);
+  EXPECT_EQ(store.Count().value_or(-1), 2);
 }
 
 }  // namespace
