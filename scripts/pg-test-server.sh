@@ -71,10 +71,24 @@ pick_port() {
   return 1
 }
 
+# The cluster lives in DIR/data, or (when the postgres user cannot reach DIR, e.g. a clone under
+# /root) in a temporary folder whose path DIR/datadir records.
+data_dir() {
+  if [[ -f $dir/datadir ]]; then
+    cat "$dir/datadir"
+  else
+    echo "$dir/data"
+  fi
+}
+
 stop_cluster() {
-  local bindir=$1
-  if [[ -f $dir/data/postmaster.pid ]]; then
-    as_owner "$bindir/pg_ctl" -D "$dir/data" stop -m fast -w -t 60 >/dev/null || true
+  local bindir=$1 data
+  data=$(data_dir)
+  if [[ -f $data/postmaster.pid ]]; then
+    as_owner "$bindir/pg_ctl" -D "$data" stop -m fast -w -t 60 >/dev/null || true
+  fi
+  if [[ $data != "$dir/data" ]]; then
+    rm -rf "$(dirname "$data")"
   fi
 }
 
@@ -100,11 +114,18 @@ start() {
     rm -rf "$dir"
   fi
   mkdir -p "$dir"
+  local data="$dir/data" sockets="$dir"
   if [[ $(id -u) -eq 0 ]]; then
     chown postgres: "$dir"
+    if ! runuser -u postgres -- test -w "$dir"; then
+      sockets=$(mktemp -d /tmp/tb-pg-test-XXXXXX)
+      chown postgres: "$sockets"
+      data="$sockets/data"
+      echo "$data" >"$dir/datadir"
+    fi
   fi
 
-  as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 \
+  as_owner "$bindir/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 \
     --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
     cat "$dir/initdb.log" >&2
     exit 1
@@ -113,8 +134,8 @@ start() {
   local port attempt
   for attempt in 1 2 3 4 5; do
     port=$(pick_port)
-    if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c synchronous_commit=on" \
+    if as_owner "$bindir/pg_ctl" -D "$data" -l "$sockets/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $sockets -c fsync=on -c synchronous_commit=on" \
       start >/dev/null; then
       break
     fi
@@ -122,13 +143,13 @@ start() {
     port=""
   done
   if [[ -z $port ]]; then
-    tail -n 30 "$dir/server.log" >&2 || true
+    tail -n 30 "$sockets/server.log" >&2 || true
     exit 1
   fi
 
   as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres trustbridge_test
   echo "postgresql://postgres@127.0.0.1:$port/trustbridge_test" >"$dir/uri"
-  echo "PostgreSQL test server on 127.0.0.1:$port (data in $dir/data)"
+  echo "PostgreSQL test server on 127.0.0.1:$port (data in $data)"
 }
 
 stop() {

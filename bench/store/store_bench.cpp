@@ -96,9 +96,9 @@ void Setup(benchmark::State& state, bool postgresql) {
 void Teardown(benchmark::State& state) {
   if (g_shared->store) {
     const SqlInboundStore::Stats stats = g_shared->store->stats();
-    state.counters["msgs_per_commit"] =
-        stats.batches == 0 ? 0.0
-                           : static_cast<double>(stats.messages) / static_cast<double>(stats.batches);
+    state.counters["msgs_per_commit"] = stats.batches == 0 ? 0.0
+                                                           : static_cast<double>(stats.messages) /
+                                                                 static_cast<double>(stats.batches);
   }
   g_shared->store.reset();
   g_shared->database.reset();

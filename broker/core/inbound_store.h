@@ -71,8 +71,8 @@ class InboundStore {
 // messages. Returns kInvalidValue with `location` "InboundMessage.<field>".
 inline Status ValidateInboundMessage(const InboundMessage& message) {
   const auto invalid = [](std::string_view field, std::string_view why) {
-    return MakeError(ErrorCode::kInvalidValue, "inbound message " + std::string(field) + " " +
-                                                   std::string(why),
+    return MakeError(ErrorCode::kInvalidValue,
+                     "inbound message " + std::string(field) + " " + std::string(why),
                      "InboundMessage." + std::string(field));
   };
   if (message.sender.empty()) {

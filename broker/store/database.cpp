@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <exception>
 #include <filesystem>
+#include <sqlite3.h>
 #include <utility>
 #include <vector>
 
@@ -10,7 +11,6 @@
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/SQLite/Utility.h>
-#include <sqlite3.h>
 #include <Poco/Data/Statement.h>
 
 #include "broker/store/database_impl.h"
@@ -166,9 +166,9 @@ core::Status Database::Impl::OpenConnections() {
             std::filesystem::path(location_.connection_string).parent_path();
         std::error_code ec;
         if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {
-          return core::MakeError(core::ErrorCode::kStorage,
-                                 what + " failed: the folder " + folder.string() +
-                                     " does not exist");
+          return core::MakeError(
+              core::ErrorCode::kStorage,
+              what + " failed: the folder " + folder.string() + " does not exist");
         }
       }
       writer_.emplace(location_.connector, location_.connection_string,
@@ -194,11 +194,11 @@ core::Status Database::Impl::OpenConnections() {
           "connect_timeout=" + std::to_string(settings_.connect_timeout.count()) + " " +
           location_.connection_string;
       const StoreSettings settings = settings_;
-      pool_ = std::make_unique<TunedSessionPool>(
-          location_.connector, connection, static_cast<int>(settings_.max_sessions),
-          [settings](Poco::Data::Session& session) {
-            SetupPostgresqlConnection(session, settings);
-          });
+      pool_ = std::make_unique<TunedSessionPool>(location_.connector, connection,
+                                                 static_cast<int>(settings_.max_sessions),
+                                                 [settings](Poco::Data::Session& session) {
+                                                   SetupPostgresqlConnection(session, settings);
+                                                 });
       // Connect now, so that a wrong URL fails at startup rather than on the first message.
       BROKER_RETURN_IF_ERROR(Read(what, [](Poco::Data::Session& session) {
         int one = 0;
@@ -211,8 +211,8 @@ core::Status Database::Impl::OpenConnections() {
     pool_.reset();
     return StorageError(what, error);
   }
-  logger_.Info("store.opened", {{"engine", std::string(ToString(location_.engine))},
-                                {"url", location_.display}});
+  logger_.Info("store.opened",
+               {{"engine", std::string(ToString(location_.engine))}, {"url", location_.display}});
   return core::Ok();
 }
 
@@ -340,7 +340,7 @@ core::Status Database::Impl::Read(std::string_view what, const SessionBody& body
 }
 
 core::Result<sqlite3_stmt*> Database::Impl::CachedSqliteStatement(Poco::Data::Session& writer,
-                                                                   std::string_view sql) {
+                                                                  std::string_view sql) {
   // Called inside Write(), so writer_mutex_ is held.
   if (const auto it = sqlite_statements_.find(sql); it != sqlite_statements_.end()) {
     sqlite3_reset(it->second);

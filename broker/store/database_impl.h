@@ -41,7 +41,7 @@ class Database::Impl {
   // Opens the connections for `location` and applies the per-connection settings. Does not
   // migrate (see migrations.h). Errors: kStorage when the database cannot be opened.
   static core::Result<std::unique_ptr<Impl>> Open(StoreLocation location,
-                                                   const StoreSettings& settings);
+                                                  const StoreSettings& settings);
   ~Impl();
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -92,7 +92,7 @@ class Database::Impl {
   std::mutex writer_mutex_;
   std::optional<Poco::Data::Session> writer_;
   std::map<std::string, sqlite3_stmt*, std::less<>> sqlite_statements_;  // writer's; finalised
-                                                                        // by Close()
+                                                                         // by Close()
 
   // SQLite file: read-only connections; PostgreSQL: every connection. Poco's pool throws when all
   // sessions are in use, so `slots_` makes callers wait (up to settings_.session_wait) instead.

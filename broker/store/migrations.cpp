@@ -125,42 +125,45 @@ core::Status ApplyMigrations(Database& database, std::span<const Migration> migr
   // starting together never apply a migration twice.
   for (;;) {
     std::optional<std::int64_t> applied;
-    BROKER_RETURN_IF_ERROR(db.Write("schema migration", [&](Poco::Data::Session& s) -> core::Status {
-      if (postgresql) {
-        // Per database and schema: test runs that use one schema each do not wait on each other.
-        s << "SELECT pg_advisory_xact_lock(hashtext('trustbridge.schema.' || current_schema()))",
-            now;
-      }
-      s << std::string(postgresql ? kCreateVersionTablePostgresql : kCreateVersionTableSqlite),
-          now;
-      Poco::Int64 current = 0;
-      s << "SELECT COALESCE(MAX(version), 0) FROM schema_version", into(current), now;
-      if (current > newest) {
-        return core::MakeError(
-            core::ErrorCode::kConfig,
-            "store: the database schema is at version " + std::to_string(current) +
-                ", newer than this binary supports (" + std::to_string(newest) +
-                "); run a trustbridge release that knows it, or point store.url elsewhere",
-            "store.url");
-      }
-      if (current == newest) {
-        return core::Ok();
-      }
-      const Migration& next = migrations[static_cast<std::size_t>(current)];  // versions 1..N
-      if (postgresql) {
-        for (const std::string& statement : SplitSqlStatements(next.sql)) {
-          s << statement, now;
-        }
-      } else {
-        s << std::string(next.sql), now;  // SQLite runs a whole script (triggers keep their ;)
-      }
-      Poco::Int64 version = next.version;
-      std::string description(next.description);
-      s << db.Sql(postgresql ? kInsertVersionPostgresql : kInsertVersionSqlite), use(version),
-          use(description), now;
-      applied = next.version;
-      return core::Ok();
-    }));
+    BROKER_RETURN_IF_ERROR(
+        db.Write("schema migration", [&](Poco::Data::Session& s) -> core::Status {
+          if (postgresql) {
+            // Per database and schema: test runs that use one schema each do not wait on each
+            // other.
+            s << "SELECT pg_advisory_xact_lock(hashtext('trustbridge.schema.' || "
+                 "current_schema()))",
+                now;
+          }
+          s << std::string(postgresql ? kCreateVersionTablePostgresql : kCreateVersionTableSqlite),
+              now;
+          Poco::Int64 current = 0;
+          s << "SELECT COALESCE(MAX(version), 0) FROM schema_version", into(current), now;
+          if (current > newest) {
+            return core::MakeError(
+                core::ErrorCode::kConfig,
+                "store: the database schema is at version " + std::to_string(current) +
+                    ", newer than this binary supports (" + std::to_string(newest) +
+                    "); run a trustbridge release that knows it, or point store.url elsewhere",
+                "store.url");
+          }
+          if (current == newest) {
+            return core::Ok();
+          }
+          const Migration& next = migrations[static_cast<std::size_t>(current)];  // versions 1..N
+          if (postgresql) {
+            for (const std::string& statement : SplitSqlStatements(next.sql)) {
+              s << statement, now;
+            }
+          } else {
+            s << std::string(next.sql), now;  // SQLite runs a whole script (triggers keep their ;)
+          }
+          Poco::Int64 version = next.version;
+          std::string description(next.description);
+          s << db.Sql(postgresql ? kInsertVersionPostgresql : kInsertVersionSqlite), use(version),
+              use(description), now;
+          applied = next.version;
+          return core::Ok();
+        }));
     if (!applied) {
       return core::Ok();
     }

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <optional>
 #include <semaphore>
+#include <sqlite3.h>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,7 +15,6 @@
 #include <Poco/Data/LOB.h>
 #include <Poco/Data/Statement.h>
 #include <Poco/Nullable.h>
-#include <sqlite3.h>
 
 #include "broker/store/database_impl.h"
 
@@ -39,7 +39,7 @@ constexpr std::string_view kCountSql = "SELECT COUNT(*) FROM inbound_message";
 
 struct SqlInboundStore::Pending {
   explicit Pending(const core::InboundMessage& m) : message(&m) {}
-  const core::InboundMessage* message;                      // the caller's; it blocks until done
+  const core::InboundMessage* message;                     // the caller's; it blocks until done
   std::optional<core::Result<core::AcceptResult>> result;  // set by the committer
   // Released by the committer once `result` is set; each caller waits on its own, so a commit
   // wakes exactly the callers of its batch.
@@ -123,10 +123,9 @@ void SqlInboundStore::RunCommitter() {
       // rest queue behind it, halving the messages per fsync under steady load.
       const std::size_t expected = std::min(last_batch_size, settings_.max_batch_messages);
       if (queue_.size() < expected && !stopping_ && settings_.max_linger.count() > 0) {
-        const auto linger = std::min<std::chrono::steady_clock::duration>(
-            settings_.max_linger, last_commit / 4);
-        work_.wait_for(lock, linger,
-                       [&] { return queue_.size() >= expected || stopping_; });
+        const auto linger =
+            std::min<std::chrono::steady_clock::duration>(settings_.max_linger, last_commit / 4);
+        work_.wait_for(lock, linger, [&] { return queue_.size() >= expected || stopping_; });
       }
       std::vector<Pending*> batch;
       std::size_t bytes = 0;
@@ -256,10 +255,10 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
     rc = rc != SQLITE_OK ? rc
                          : (message.nhs_number.empty() ? sqlite3_bind_null(in, 8)
                                                        : text(in, 8, message.nhs_number));
-    rc = rc != SQLITE_OK ? rc
-                         : sqlite3_bind_blob(in, 9, message.payload.data(),
-                                             static_cast<int>(message.payload.size()),
-                                             SQLITE_STATIC);
+    rc = rc != SQLITE_OK
+             ? rc
+             : sqlite3_bind_blob(in, 9, message.payload.data(),
+                                 static_cast<int>(message.payload.size()), SQLITE_STATIC);
     if (rc != SQLITE_OK) {
       return SqliteError(kWhat, rc);
     }
@@ -277,8 +276,9 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
       rc = sqlite3_step(lookup);
       if (rc != SQLITE_ROW) {
         return rc == SQLITE_DONE
-                   ? core::MakeError(core::ErrorCode::kStorage,
-                                     "inbound accept failed: a conflicting dedupe key was not found")
+                   ? core::MakeError(
+                         core::ErrorCode::kStorage,
+                         "inbound accept failed: a conflicting dedupe key was not found")
                    : SqliteError(kWhat, rc);
       }
       const unsigned char* sha = sqlite3_column_text(lookup, 1);

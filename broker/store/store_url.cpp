@@ -91,8 +91,9 @@ core::Result<StoreLocation> ParseSqlite(std::string_view rest) {
   if (rest.starts_with("//")) {
     rest.remove_prefix(2);
     if (!rest.starts_with('/')) {
-      return ConfigError("sqlite:// needs an absolute path (sqlite:///var/db.sqlite); "
-                         "for a relative path write sqlite:PATH");
+      return ConfigError(
+          "sqlite:// needs an absolute path (sqlite:///var/db.sqlite); "
+          "for a relative path write sqlite:PATH");
     }
   }
   if (rest.empty()) {
@@ -121,8 +122,9 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
   }
   const std::size_t slash = rest.find('/');
   if (slash == std::string_view::npos) {
-    return ConfigError("the PostgreSQL URL needs a database name "
-                       "(postgresql://user@host:port/db)");
+    return ConfigError(
+        "the PostgreSQL URL needs a database name "
+        "(postgresql://user@host:port/db)");
   }
   const std::string_view authority = rest.substr(0, slash);
   const std::string_view db_encoded = rest.substr(slash + 1);
@@ -198,7 +200,8 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
   }
   unsigned port = 5432;
   if (!port_text.empty()) {
-    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
         port > 65535) {
       return ConfigError("the port must be a number from 1 to 65535");
@@ -210,8 +213,9 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
     return ConfigError("the database name has a malformed %-escape");
   }
   if (db->empty()) {
-    return ConfigError("the PostgreSQL URL needs a database name "
-                       "(postgresql://user@host:port/db)");
+    return ConfigError(
+        "the PostgreSQL URL needs a database name "
+        "(postgresql://user@host:port/db)");
   }
   if (HasWhitespaceOrControl(*db) || db->find('/') != std::string::npos) {
     return ConfigError("the database name contains whitespace or '/'");
@@ -244,8 +248,8 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
         return ConfigError("URL parameter names are lowercase letters and '_'");
       }
     }
-    static constexpr std::array<std::string_view, 6> kInUrl = {"host", "hostaddr", "port",
-                                                                "dbname", "user", "password"};
+    static constexpr std::array<std::string_view, 6> kInUrl = {"host",   "hostaddr", "port",
+                                                               "dbname", "user",     "password"};
     for (const std::string_view reserved : kInUrl) {
       if (key == reserved) {
         return ConfigError("the URL parameter '" + std::string(key) +
@@ -271,9 +275,8 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
 
   location.connection_string = std::move(connection);
   const bool v6 = host.find(':') != std::string::npos;
-  location.display = std::string(scheme) + "://" + *user + (password_encoded ? ":***" : "") +
-                     "@" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/" +
-                     *db;
+  location.display = std::string(scheme) + "://" + *user + (password_encoded ? ":***" : "") + "@" +
+                     (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/" + *db;
   return location;
 }
 
@@ -296,7 +299,8 @@ core::Result<StoreLocation> ParseStoreUrl(std::string_view url) {
   if (url.starts_with("sqlite:")) {
     return ParseSqlite(url.substr(7));
   }
-  for (const std::string_view scheme : {std::string_view("postgresql"), std::string_view("postgres")}) {
+  for (const std::string_view scheme :
+       {std::string_view("postgresql"), std::string_view("postgres")}) {
     if (url.starts_with(scheme) && url.substr(scheme.size()).starts_with("://")) {
       return ParsePostgresql(scheme, url.substr(scheme.size() + 3));
     }

@@ -128,8 +128,7 @@ TYPED_TEST_P(InboundStoreContractTest, ConcurrentSendersStoreEachMessageExactlyO
         }
       }
       // A redelivery of this sender's first message (a lost ACK).
-      const core::Result<core::AcceptResult> again =
-          store.Accept(MakeMessage(Id("T", t, 0), 1024));
+      const core::Result<core::AcceptResult> again = store.Accept(MakeMessage(Id("T", t, 0), 1024));
       if (again && again->outcome == AcceptOutcome::kDuplicate) {
         ++duplicates;
       }
@@ -218,8 +217,7 @@ TYPED_TEST_P(SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsData) {
     ASSERT_TRUE(database) << database.error().message;
     newest = this->NewestVersion(**database);
     EXPECT_EQ((*database)->SchemaVersion().value_or(-1), newest);
-    EXPECT_EQ(QueryOne<Poco::Int64>(**database, "SELECT COUNT(*) FROM schema_version")
-                  .value_or(-1),
+    EXPECT_EQ(QueryOne<Poco::Int64>(**database, "SELECT COUNT(*) FROM schema_version").value_or(-1),
               newest);
     SqlInboundStore store(**database, {});
     ASSERT_TRUE(store.Accept(MakeMessage("KEEP1")));
@@ -330,8 +328,8 @@ TYPED_TEST_P(SqlStoreTest, DuplicatesInsideOneBatchAreResolvedAsIfSequential) {
     }
     return core::Ok();
   });
-  auto blocker = std::async(std::launch::async,
-                            [&] { return store.Accept(MakeMessage("BLOCKER")); });
+  auto blocker =
+      std::async(std::launch::async, [&] { return store.Accept(MakeMessage("BLOCKER")); });
   ASSERT_TRUE(tb::testing::WaitFor([&] { return holding.load(); }));
 
   const core::InboundMessage x = MakeMessage("K");
@@ -339,9 +337,8 @@ TYPED_TEST_P(SqlStoreTest, DuplicatesInsideOneBatchAreResolvedAsIfSequential) {
   std::vector<std::future<core::Result<core::AcceptResult>>> same_key;
   for (int i = 0; i < 6; ++i) {
     const core::InboundMessage* message = i % 2 == 0 ? &x : &y;
-    same_key.push_back(std::async(std::launch::async, [&store, message] {
-      return store.Accept(*message);
-    }));
+    same_key.push_back(
+        std::async(std::launch::async, [&store, message] { return store.Accept(*message); }));
   }
   ASSERT_TRUE(blocker.get());
   int stored = 0;
@@ -386,9 +383,8 @@ TYPED_TEST_P(SqlStoreTest, AFailedBatchStoresNothingAndEveryCallerGetsStorageErr
       std::async(std::launch::async, [&] { return store.Accept(MakeMessage("F0")); }));
   ASSERT_TRUE(tb::testing::WaitFor([&] { return holding.load(); }));
   for (int i = 1; i < 8; ++i) {
-    results.push_back(std::async(std::launch::async, [&store, i] {
-      return store.Accept(MakeMessage(Id("F", i)));
-    }));
+    results.push_back(std::async(std::launch::async,
+                                 [&store, i] { return store.Accept(MakeMessage(Id("F", i))); }));
   }
   for (auto& future : results) {
     const core::Result<core::AcceptResult> result = future.get();
@@ -401,8 +397,7 @@ TYPED_TEST_P(SqlStoreTest, AFailedBatchStoresNothingAndEveryCallerGetsStorageErr
   // The keys were not used up: the same messages are now stored.
   fail = false;
   for (int i = 0; i < 8; ++i) {
-    const core::Result<core::AcceptResult> result =
-        store.Accept(MakeMessage(Id("F", i)));
+    const core::Result<core::AcceptResult> result = store.Accept(MakeMessage(Id("F", i)));
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ(result->outcome, AcceptOutcome::kStored);
   }
@@ -437,9 +432,8 @@ TYPED_TEST_P(SqlStoreTest, ALockedDatabaseFailsTheBatchWithStorageError) {
 
   std::vector<std::future<core::Result<core::AcceptResult>>> results;
   for (int i = 0; i < 4; ++i) {
-    results.push_back(std::async(std::launch::async, [&store, i] {
-      return store.Accept(MakeMessage(Id("L", i)));
-    }));
+    results.push_back(std::async(std::launch::async,
+                                 [&store, i] { return store.Accept(MakeMessage(Id("L", i))); }));
   }
   for (auto& future : results) {
     const core::Result<core::AcceptResult> result = future.get();
@@ -492,9 +486,8 @@ TYPED_TEST_P(SqlStoreTest, ShutdownCommitsWaitingMessagesThenRefusesNewOnes) {
       std::async(std::launch::async, [&] { return store.Accept(MakeMessage("S0")); }));
   ASSERT_TRUE(tb::testing::WaitFor([&] { return holding.load(); }));
   for (int i = 1; i < 4; ++i) {
-    results.push_back(std::async(std::launch::async, [&store, i] {
-      return store.Accept(MakeMessage(Id("S", i)));
-    }));
+    results.push_back(std::async(std::launch::async,
+                                 [&store, i] { return store.Accept(MakeMessage(Id("S", i))); }));
   }
   ASSERT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 3; }));
   shutting_down = true;
@@ -511,15 +504,12 @@ TYPED_TEST_P(SqlStoreTest, ShutdownCommitsWaitingMessagesThenRefusesNewOnes) {
   EXPECT_EQ(late.error().code, ErrorCode::kStorage);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsData,
-                            RefusesADatabaseNewerThanThisBinary,
-                            AFailedMigrationIsRolledBackAndEarlierOnesStay,
-                            NodesOpeningTogetherMigrateOnce,
-                            KeepsPayloadBytesAndStoresNoNhsNumberAsNull,
-                            DuplicatesInsideOneBatchAreResolvedAsIfSequential,
-                            AFailedBatchStoresNothingAndEveryCallerGetsStorageError,
-                            ALockedDatabaseFailsTheBatchWithStorageError,
-                            AClosedDatabaseReturnsStorageError,
-                            ShutdownCommitsWaitingMessagesThenRefusesNewOnes);
+REGISTER_TYPED_TEST_SUITE_P(
+    SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsData, RefusesADatabaseNewerThanThisBinary,
+    AFailedMigrationIsRolledBackAndEarlierOnesStay, NodesOpeningTogetherMigrateOnce,
+    KeepsPayloadBytesAndStoresNoNhsNumberAsNull, DuplicatesInsideOneBatchAreResolvedAsIfSequential,
+    AFailedBatchStoresNothingAndEveryCallerGetsStorageError,
+    ALockedDatabaseFailsTheBatchWithStorageError, AClosedDatabaseReturnsStorageError,
+    ShutdownCommitsWaitingMessagesThenRefusesNewOnes);
 
 }  // namespace tb::store::testing

@@ -27,8 +27,8 @@ TEST(PostgresqlStore, CapabilitiesAllowSharedWorkAcrossNodes) {
 
 TEST(PostgresqlStore, UnreachableServerIsAStorageErrorWithoutThePassword) {
   // Port 1 on loopback: nothing listens there.
-  const core::Result<std::unique_ptr<Database>> database = OpenDatabase(
-      {.url = "postgresql://tb:s3cret-pw@127.0.0.1:1/trustbridge?connect_timeout=2"});
+  const core::Result<std::unique_ptr<Database>> database =
+      OpenDatabase({.url = "postgresql://tb:s3cret-pw@127.0.0.1:1/trustbridge?connect_timeout=2"});
   ASSERT_FALSE(database);
   EXPECT_EQ(database.error().code, core::ErrorCode::kStorage);
   EXPECT_EQ(database.error().message.find("s3cret-pw"), std::string::npos)
@@ -52,9 +52,11 @@ TEST(PostgresqlStore, RecoversAfterTheServerDropsItsConnections) {
   ASSERT_TRUE(store.Accept(MakeMessage("D1")));
 
   // As if the server restarted or a proxy cut idle connections.
-  const core::Result<Poco::Int64> terminated = QueryOne<Poco::Int64>(
-      **admin, "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
-               " WHERE application_name = '" + application + "'");
+  const core::Result<Poco::Int64> terminated =
+      QueryOne<Poco::Int64>(**admin,
+                            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                            " WHERE application_name = '" +
+                                application + "'");
   ASSERT_TRUE(terminated) << terminated.error().message;
   EXPECT_GE(*terminated, 1);
 

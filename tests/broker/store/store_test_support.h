@@ -13,11 +13,10 @@
 #include <random>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <Poco/Data/Statement.h>
+#include <gtest/gtest.h>
 
 #include "broker/core/inbound_store.h"
 #include "broker/store/database_impl.h"
@@ -185,8 +184,8 @@ class PostgresqlBackend {
       ADD_FAILURE() << created.error().message;
       return {};
     }
-    return *base + (base->find('?') == std::string::npos ? "?" : "&") +
-           "options=-csearch_path%3D" + schema_;
+    return *base + (base->find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+           schema_;
   }
   std::string skip_reason() const { return skip_reason_; }
 

@@ -58,7 +58,8 @@ TEST(StoreUrl, PasswordIsDecodedEscapedAndHiddenFromDisplay) {
   const core::Result<StoreLocation> location =
       ParseStoreUrl("postgresql://u:p%40ss'w\\rd@h:5432/db");
   ASSERT_TRUE(location) << location.error().message;
-  EXPECT_EQ(location->connection_string, "host=h port=5432 dbname=db user=u password=p@ss\\'w\\\\rd");
+  EXPECT_EQ(location->connection_string,
+            "host=h port=5432 dbname=db user=u password=p@ss\\'w\\\\rd");
   EXPECT_EQ(location->display, "postgresql://u:***@h:5432/db");
 }
 
