@@ -1,0 +1,770 @@
+#include "adapters/net/https_client.h"
+
+#include <atomic>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "adapters/net/peer_identity.h"
+#include "broker/core/log.h"
+
+namespace tb::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Stream = beast::ssl_stream<beast::tcp_stream>;
+using SteadyClock = std::chrono::steady_clock;
+using core::ErrorCode;
+using core::MakeError;
+
+std::atomic<std::uint64_t> g_next_connection_id{1};
+
+// SSL_set_tlsext_host_name is a macro with an old-style cast; this is what it expands to.
+bool SetSni(SSL* ssl, const std::string& name) {
+  return SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                  const_cast<char*>(name.c_str())) == 1;
+}
+
+// RFC 9110 section 9.2.2: safe to repeat, so safe to retry after a stale pooled connection.
+bool IsIdempotent(http::verb verb) {
+  return verb == http::verb::get || verb == http::verb::head || verb == http::verb::put ||
+         verb == http::verb::delete_ || verb == http::verb::options || verb == http::verb::trace;
+}
+
+bool IsToken(std::string_view text) {
+  if (text.empty()) {
+    return false;
+  }
+  for (const char c : text) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool HasControlCharacters(std::string_view text) {
+  for (const char c : text) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string PoolKey(const HttpsTarget& target) {
+  std::string key = target.host;
+  key += '\n';
+  key += std::to_string(target.port);
+  key += '\n';
+  key += target.server_name;
+  key += target.verify_server_name ? "\nv\n" : "\nn\n";
+  key += target.expected_cn;
+  return key;
+}
+
+// One TLS connection. Its stream, buffer and timer are touched only on its strand.
+struct Connection {
+  Connection(const asio::any_io_executor& strand, asio::ssl::context& tls, std::string pool_key)
+      : stream(strand, tls),
+        idle_timer(strand),
+        key(std::move(pool_key)),
+        id(g_next_connection_id.fetch_add(1)) {}
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream); }
+
+  Stream stream;
+  beast::flat_buffer buffer;
+  asio::steady_timer idle_timer;
+  const std::string key;
+  const std::uint64_t id;
+  std::uint64_t park_generation = 0;  // guarded by the client's mutex
+  bool retired = false;               // strand only
+};
+
+}  // namespace
+
+std::string HttpsTarget::ToString() const {
+  return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
+                                             : host + ":" + std::to_string(port);
+}
+
+class HttpsClient::OwnedIo {
+ public:
+  OwnedIo() : work_(asio::make_work_guard(io_)) {
+    thread_ = std::thread([this] {
+      try {
+        io_.run();
+      } catch (const std::exception& error) {
+        // A completion callback threw: a bug in the caller.
+        core::Logger("tb.net.client").Error("io_thread_exception", {{"what", error.what()}});
+        std::abort();
+      }
+    });
+  }
+  ~OwnedIo() { Join(); }
+  OwnedIo(const OwnedIo&) = delete;
+  OwnedIo& operator=(const OwnedIo&) = delete;
+
+  asio::io_context& io() { return io_; }
+  // Lets run() return once the pending work is done, and waits for it.
+  void Join() {
+    work_.reset();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl> {
+ public:
+  class Exchange;
+
+  Impl(asio::io_context& io_context, std::shared_ptr<asio::ssl::context> tls,
+       HttpsClientSettings settings)
+      : io_context_(io_context),
+        tls_(std::move(tls)),
+        settings_(std::move(settings)),
+        log_(settings_.component) {}
+
+  asio::io_context& io_context() { return io_context_; }
+  const HttpsClientSettings& settings() const { return settings_; }
+  const core::Logger& log() const { return log_; }
+
+  void AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
+                    SteadyClock::time_point deadline, Callback done);
+  void Shutdown();
+  HttpsClientStats Stats() const;
+
+  bool shut_down() const {
+    std::lock_guard lock(mutex_);
+    return shut_down_;
+  }
+
+  // A pooled connection for `key`, or nullptr. Any thread.
+  std::shared_ptr<Connection> TakeIdle(const std::string& key);
+  // A new, unconnected connection on a fresh strand, registered for Shutdown. Any thread.
+  std::shared_ptr<Connection> NewConnection(const std::string& key);
+  // After a complete keep-alive response: back to the pool, or closed if the pool is full.
+  // On the connection's strand.
+  void Park(std::shared_ptr<Connection> connection);
+  // Closes a connection for good: with a TLS close_notify when `graceful`, else at once.
+  // Idempotent. On the connection's strand.
+  void Retire(const std::shared_ptr<Connection>& connection, bool graceful);
+
+  std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> opened_{0};
+  std::atomic<std::uint64_t> reused_{0};
+  std::atomic<std::uint64_t> stale_retries_{0};
+
+ private:
+  void OnIdleExpired(const std::shared_ptr<Connection>& connection, std::uint64_t generation);
+  // Removes `connection` from the pool if it is there with `generation`; mutex held.
+  bool RemoveIdleLocked(const std::shared_ptr<Connection>& connection, std::uint64_t generation);
+
+  asio::io_context& io_context_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  const HttpsClientSettings settings_;
+  core::Logger log_;
+
+  mutable std::mutex mutex_;
+  bool shut_down_ = false;
+  // Pooled connections by key; the back is the most recently parked (reused first).
+  std::unordered_map<std::string, std::deque<std::shared_ptr<Connection>>> idle_;
+  std::size_t idle_count_ = 0;
+  // Every connection not yet retired, so Shutdown can abort requests in flight.
+  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> live_;
+};
+
+// One request, from the pool or a new connection to its callback; retried at most once on a
+// fresh connection when a pooled one turns out stale. Runs on the connection's strand.
+class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(std::shared_ptr<Impl> client, HttpsTarget target,
+           http::request<http::string_body> request, SteadyClock::time_point deadline,
+           Callback done)
+      : client_(std::move(client)),
+        target_(std::move(target)),
+        key_(PoolKey(target_)),
+        name_(target_.ToString()),
+        request_(std::move(request)),
+        deadline_(deadline),
+        done_(std::move(done)) {}
+
+  void Start() {
+    if (client_->shut_down()) {
+      FinishSoon(
+          MakeError(ErrorCode::kUpstreamUnavailable, "the HTTPS client is shut down", name_));
+      return;
+    }
+    if (auto pooled = client_->TakeIdle(key_)) {
+      connection_ = std::move(pooled);
+      reused_ = true;
+      client_->reused_.fetch_add(1);
+      asio::dispatch(connection_->stream.get_executor(), [self = shared_from_this()] {
+        self->connection_->idle_timer.cancel();
+        self->Send();
+      });
+      return;
+    }
+    Open();
+  }
+
+ private:
+  SteadyClock::time_point PhaseDeadline(std::chrono::milliseconds phase) const {
+    return std::min(deadline_, SteadyClock::now() + phase);
+  }
+
+  void Open() {
+    connection_ = client_->NewConnection(key_);
+    reused_ = false;
+    asio::dispatch(connection_->stream.get_executor(),
+                   [self = shared_from_this()] { self->Resolve(); });
+  }
+
+  void Resolve() {
+    if (AbortIfShutDown()) {
+      return;
+    }
+    beast::error_code not_ip;
+    const auto address = asio::ip::make_address(target_.host, not_ip);
+    if (!not_ip) {
+      endpoints_.emplace_back(address, target_.port);
+      Connect();
+      return;
+    }
+    resolver_.emplace(connection_->stream.get_executor());
+    resolve_timer_.emplace(connection_->stream.get_executor());
+    resolve_timer_->expires_at(PhaseDeadline(client_->settings().connect_timeout));
+    resolve_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) {
+        self->resolve_timed_out_ = true;
+        self->resolver_->cancel();
+      }
+    });
+    resolver_->async_resolve(
+        target_.host, std::to_string(target_.port),
+        [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+          self->resolve_timer_->cancel();
+          if (ec) {
+            self->Fail(
+                self->resolve_timed_out_ ? ErrorCode::kTimeout : ErrorCode::kUpstreamUnavailable,
+                "cannot resolve " + self->name_ + ": " + ec.message());
+            return;
+          }
+          for (const auto& entry : results) {
+            self->endpoints_.push_back(entry.endpoint());
+          }
+          self->Connect();
+        });
+  }
+
+  void Connect() {
+    if (AbortIfShutDown()) {
+      return;
+    }
+    connection_->Lowest().expires_at(PhaseDeadline(client_->settings().connect_timeout));
+    connection_->Lowest().async_connect(
+        endpoints_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+          if (ec) {
+            self->Fail(self->IsTimeout(ec) ? ErrorCode::kTimeout : ErrorCode::kUpstreamUnavailable,
+                       "cannot connect to " + self->name_ + ": " + ec.message());
+            return;
+          }
+          beast::error_code ignored;
+          self->connection_->Lowest().socket().set_option(tcp::no_delay(true), ignored);
+          self->Handshake();
+        });
+  }
+
+  core::Status ConfigureServerName() {
+    const std::string& name = target_.server_name.empty() ? target_.host : target_.server_name;
+    SSL* ssl = connection_->stream.native_handle();
+    beast::error_code not_ip;
+    asio::ip::make_address(name, not_ip);
+    const bool is_ip = !not_ip;
+    if (!is_ip && !name.empty() && !SetSni(ssl, name)) {
+      return MakeError(ErrorCode::kInvalidValue, "cannot set SNI for " + name, "server_name");
+    }
+    if (!target_.verify_server_name) {
+      return core::Ok();
+    }
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                         : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+    if (ok != 1 || name.empty()) {
+      return MakeError(ErrorCode::kInvalidValue, "invalid server name to verify: " + name,
+                       "server_name");
+    }
+    return core::Ok();
+  }
+
+  void Handshake() {
+    if (AbortIfShutDown()) {
+      return;
+    }
+    if (core::Status status = ConfigureServerName(); !status) {
+      client_->Retire(connection_, false);
+      Finish(std::move(status).error());
+      return;
+    }
+    connection_->Lowest().expires_at(PhaseDeadline(client_->settings().handshake_timeout));
+    connection_->stream.async_handshake(
+        asio::ssl::stream_base::client,
+        [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      std::string message = "TLS handshake with " + name_ + " failed: " + ec.message();
+      const long verify = SSL_get_verify_result(connection_->stream.native_handle());
+      if (verify != X509_V_OK) {
+        message +=
+            std::string(" (server certificate: ") + X509_verify_cert_error_string(verify) + ")";
+      }
+      Fail(IsTimeout(ec) ? ErrorCode::kTimeout : ErrorCode::kUpstreamUnavailable,
+           std::move(message));
+      return;
+    }
+    if (!target_.expected_cn.empty()) {
+      const core::PeerIdentity server = ExtractPeerIdentity(connection_->stream.native_handle());
+      if (server.subject_cn != target_.expected_cn) {
+        client_->log().Warn("server_identity_mismatch", {{"target", name_},
+                                                         {"expected_cn", target_.expected_cn},
+                                                         {"peer_cn", server.subject_cn}});
+        // Not a close_notify: we do not talk to a server that is not who we expected.
+        Fail(ErrorCode::kUpstreamUnavailable, "server certificate of " + name_ + " has CN '" +
+                                                  server.subject_cn + "', expected '" +
+                                                  target_.expected_cn + "'");
+        return;
+      }
+    }
+    client_->opened_.fetch_add(1);
+    client_->log().Debug("connection_opened",
+                         {{"conn", "o" + std::to_string(connection_->id)},
+                          {"target", name_},
+                          {"tls", SSL_get_version(connection_->stream.native_handle())}});
+    Send();
+  }
+
+  void Send() {
+    if (AbortIfShutDown()) {
+      return;
+    }
+    connection_->Lowest().expires_at(PhaseDeadline(client_->settings().request_timeout));
+    http::async_write(connection_->stream, request_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) {
+                          self->OnIoError(ec, /*nothing_received=*/true);
+                          return;
+                        }
+                        self->Read();
+                      });
+  }
+
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(
+        static_cast<std::uint32_t>(client_->settings().max_response_header_bytes));
+    parser_->body_limit(client_->settings().max_response_body_bytes);
+    if (request_.method() == http::verb::head) {
+      parser_->skip(true);
+    }
+    http::async_read(
+        connection_->stream, connection_->buffer, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      client_->Retire(connection_, false);
+      Finish(MakeError(ErrorCode::kTooLarge,
+                       std::string("response from ") + name_ + " exceeds the " +
+                           (ec == http::error::body_limit ? "body" : "header") + " limit",
+                       name_));
+      return;
+    }
+    if (ec) {
+      OnIoError(ec, !parser_->got_some());
+      return;
+    }
+    http::response<http::string_body> message = parser_->release();
+    core::HttpResponse response;
+    response.status = static_cast<int>(message.result_int());
+    for (const auto& field : message) {
+      response.headers.fields.emplace_back(std::string(field.name_string()),
+                                           std::string(field.value()));
+    }
+    response.body = std::move(message.body());
+    if (message.keep_alive()) {
+      client_->Park(std::move(connection_));
+    } else {
+      client_->Retire(connection_, true);
+    }
+    Finish(std::move(response));
+  }
+
+  void OnIoError(beast::error_code ec, bool nothing_received) {
+    client_->Retire(connection_, false);
+    if (client_->shut_down()) {
+      Finish(MakeError(ErrorCode::kUpstreamUnavailable, "the HTTPS client is shut down", name_));
+      return;
+    }
+    if (IsTimeout(ec)) {
+      Finish(MakeError(ErrorCode::kTimeout, "no response from " + name_ + " within the deadline",
+                       name_));
+      return;
+    }
+    if (reused_ && nothing_received && !retried_ && IsIdempotent(request_.method())) {
+      // The server closed the pooled connection while it sat idle: try once on a fresh one.
+      retried_ = true;
+      client_->stale_retries_.fetch_add(1);
+      client_->log().Debug("stale_connection_retry", {{"target", name_}, {"reason", ec.message()}});
+      Open();
+      return;
+    }
+    Finish(MakeError(ErrorCode::kUpstreamUnavailable,
+                     "exchange with " + name_ + " failed: " + ec.message(), name_));
+  }
+
+  bool IsTimeout(const beast::error_code& ec) const {
+    return ec == beast::error::timeout || SteadyClock::now() >= deadline_;
+  }
+
+  bool AbortIfShutDown() {
+    if (!client_->shut_down()) {
+      return false;
+    }
+    client_->Retire(connection_, false);
+    Finish(MakeError(ErrorCode::kUpstreamUnavailable, "the HTTPS client is shut down", name_));
+    return true;
+  }
+
+  void Fail(ErrorCode code, std::string message) {
+    client_->Retire(connection_, false);
+    Finish(MakeError(code, std::move(message), name_));
+  }
+
+  void Finish(core::Result<core::HttpResponse> result) {
+    if (done_) {
+      Callback done = std::move(done_);
+      done_ = nullptr;
+      done(std::move(result));
+    }
+  }
+
+  // For failures found before any connection exists: the callback still runs on the io_context.
+  void FinishSoon(core::Error error) {
+    asio::post(client_->io_context(),
+               [self = shared_from_this(), error = std::move(error)]() mutable {
+                 self->Finish(std::move(error));
+               });
+  }
+
+  std::shared_ptr<Impl> client_;
+  const HttpsTarget target_;
+  const std::string key_;
+  const std::string name_;  // "host:port"
+  http::request<http::string_body> request_;
+  const SteadyClock::time_point deadline_;
+  Callback done_;
+  std::shared_ptr<Connection> connection_;
+  std::vector<tcp::endpoint> endpoints_;
+  std::optional<tcp::resolver> resolver_;
+  std::optional<asio::steady_timer> resolve_timer_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+  bool reused_ = false;
+  bool retried_ = false;
+  bool resolve_timed_out_ = false;
+};
+
+namespace {
+
+// Converts the broker's request into Beast's, refusing what would corrupt the wire.
+core::Result<http::request<http::string_body>> ToBeast(const HttpsTarget& target,
+                                                       core::HttpRequest request,
+                                                       const std::string& user_agent) {
+  http::request<http::string_body> message;
+  message.version(11);
+  if (!IsToken(request.method)) {
+    return MakeError(ErrorCode::kInvalidValue, "invalid HTTP method", "method");
+  }
+  const http::verb verb = http::string_to_verb(request.method);
+  if (verb == http::verb::unknown) {
+    message.method_string(request.method);
+  } else {
+    message.method(verb);
+  }
+  if (request.target.empty() || request.target.front() != '/' ||
+      HasControlCharacters(request.target) || request.target.find(' ') != std::string::npos) {
+    return MakeError(ErrorCode::kInvalidValue, "invalid request target", "target");
+  }
+  message.target(request.target);
+  for (const auto& [name, value] : request.headers.fields) {
+    if (!IsToken(name) || HasControlCharacters(value)) {
+      return MakeError(ErrorCode::kInvalidValue, "invalid header field", "headers");
+    }
+    message.insert(name, value);
+  }
+  if (message.find(http::field::host) == message.end()) {
+    message.set(http::field::host, target.ToString());
+  }
+  if (message.find(http::field::user_agent) == message.end() && !user_agent.empty()) {
+    message.set(http::field::user_agent, user_agent);
+  }
+  message.body() = std::move(request.body);
+  message.keep_alive(true);
+  message.prepare_payload();
+  return message;
+}
+
+}  // namespace
+
+void HttpsClient::Impl::AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
+                                     SteadyClock::time_point deadline, Callback done) {
+  requests_.fetch_add(1);
+  auto message = ToBeast(target, std::move(request), settings_.user_agent);
+  if (!message) {
+    asio::post(io_context_, [done = std::move(done), error = std::move(message).error()]() mutable {
+      done(std::move(error));
+    });
+    return;
+  }
+  std::make_shared<Exchange>(shared_from_this(), target, std::move(*message), deadline,
+                             std::move(done))
+      ->Start();
+}
+
+std::shared_ptr<Connection> HttpsClient::Impl::TakeIdle(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto found = idle_.find(key);
+  if (found == idle_.end() || found->second.empty()) {
+    return nullptr;
+  }
+  std::shared_ptr<Connection> connection = std::move(found->second.back());
+  found->second.pop_back();
+  if (found->second.empty()) {
+    idle_.erase(found);
+  }
+  --idle_count_;
+  ++connection->park_generation;  // a pending idle timer no longer applies
+  return connection;
+}
+
+std::shared_ptr<Connection> HttpsClient::Impl::NewConnection(const std::string& key) {
+  auto connection = std::make_shared<Connection>(asio::make_strand(io_context_), *tls_, key);
+  std::lock_guard lock(mutex_);
+  live_[connection->id] = connection;
+  return connection;
+}
+
+void HttpsClient::Impl::Park(std::shared_ptr<Connection> connection) {
+  std::uint64_t generation = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto& pool = idle_[connection->key];
+    if (!shut_down_ && pool.size() < settings_.max_idle_per_host) {
+      generation = ++connection->park_generation;
+      pool.push_back(connection);
+      ++idle_count_;
+    } else if (pool.empty()) {
+      idle_.erase(connection->key);
+    }
+  }
+  if (generation == 0) {
+    Retire(connection, true);
+    return;
+  }
+  connection->idle_timer.expires_after(settings_.idle_expiry);
+  connection->idle_timer.async_wait(
+      [weak = weak_from_this(), connection, generation](beast::error_code ec) {
+        if (ec) {
+          return;  // taken from the pool (cancelled) or shut down
+        }
+        if (auto self = weak.lock()) {
+          self->OnIdleExpired(connection, generation);
+        }
+      });
+}
+
+bool HttpsClient::Impl::RemoveIdleLocked(const std::shared_ptr<Connection>& connection,
+                                         std::uint64_t generation) {
+  auto found = idle_.find(connection->key);
+  if (found == idle_.end() || connection->park_generation != generation) {
+    return false;
+  }
+  auto& pool = found->second;
+  for (auto it = pool.begin(); it != pool.end(); ++it) {
+    if (*it == connection) {
+      pool.erase(it);
+      --idle_count_;
+      if (pool.empty()) {
+        idle_.erase(found);
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+void HttpsClient::Impl::OnIdleExpired(const std::shared_ptr<Connection>& connection,
+                                      std::uint64_t generation) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!RemoveIdleLocked(connection, generation)) {
+      return;  // taken by a request meanwhile
+    }
+  }
+  log_.Debug("idle_connection_expired", {{"conn", "o" + std::to_string(connection->id)}});
+  Retire(connection, true);
+}
+
+void HttpsClient::Impl::Retire(const std::shared_ptr<Connection>& connection, bool graceful) {
+  if (!connection || connection->retired) {
+    return;
+  }
+  connection->retired = true;
+  {
+    std::lock_guard lock(mutex_);
+    live_.erase(connection->id);
+  }
+  connection->idle_timer.cancel();
+  if (!graceful || !connection->Lowest().socket().is_open()) {
+    connection->Lowest().close();
+    return;
+  }
+  connection->Lowest().expires_after(settings_.shutdown_timeout);
+  connection->stream.async_shutdown([connection](beast::error_code) {
+    // Whatever the peer did (close_notify, reset, nothing before the timeout), we are done.
+    connection->Lowest().close();
+  });
+}
+
+void HttpsClient::Impl::Shutdown() {
+  std::vector<std::shared_ptr<Connection>> idle;
+  std::vector<std::shared_ptr<Connection>> busy;
+  {
+    std::lock_guard lock(mutex_);
+    if (shut_down_) {
+      return;
+    }
+    shut_down_ = true;
+    for (auto& [key, pool] : idle_) {
+      for (auto& connection : pool) {
+        ++connection->park_generation;
+        idle.push_back(std::move(connection));
+      }
+    }
+    idle_.clear();
+    idle_count_ = 0;
+    for (auto& [id, weak] : live_) {
+      if (auto connection = weak.lock()) {
+        busy.push_back(std::move(connection));
+      }
+    }
+  }
+  for (auto& connection : idle) {
+    asio::dispatch(connection->stream.get_executor(),
+                   [self = shared_from_this(), connection] { self->Retire(connection, true); });
+  }
+  for (auto& connection : busy) {
+    // Closing the socket completes the pending operation with an error; the exchange then sees
+    // the shut-down flag and answers its callback. Idle ones (also in live_) are retired above.
+    asio::dispatch(connection->stream.get_executor(), [connection] {
+      if (!connection->retired) {
+        connection->Lowest().close();
+      }
+    });
+  }
+}
+
+HttpsClientStats HttpsClient::Impl::Stats() const {
+  HttpsClientStats stats;
+  stats.requests = requests_.load();
+  stats.connections_opened = opened_.load();
+  stats.connections_reused = reused_.load();
+  stats.stale_retries = stale_retries_.load();
+  std::lock_guard lock(mutex_);
+  stats.idle_connections = idle_count_;
+  return stats;
+}
+
+HttpsClient::HttpsClient(asio::io_context& io_context, std::shared_ptr<asio::ssl::context> tls,
+                         HttpsClientSettings settings)
+    : impl_(std::make_shared<Impl>(io_context, std::move(tls), std::move(settings))) {}
+
+HttpsClient::HttpsClient(std::shared_ptr<asio::ssl::context> tls, HttpsClientSettings settings)
+    : owned_(std::make_unique<OwnedIo>()),
+      impl_(std::make_shared<Impl>(owned_->io(), std::move(tls), std::move(settings))) {}
+
+HttpsClient::~HttpsClient() {
+  impl_->Shutdown();
+  if (owned_) {
+    owned_->Join();
+  }
+}
+
+void HttpsClient::AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
+                               std::chrono::steady_clock::time_point deadline, Callback done) {
+  impl_->AsyncRequest(target, std::move(request), deadline, std::move(done));
+}
+
+core::Result<core::HttpResponse> HttpsClient::Request(
+    const HttpsTarget& target, core::HttpRequest request,
+    std::chrono::steady_clock::time_point deadline) {
+  if (impl_->io_context().get_executor().running_in_this_thread()) {
+    return MakeError(ErrorCode::kInternal,
+                     "blocking HTTPS request from an io thread of the same io_context");
+  }
+  std::promise<core::Result<core::HttpResponse>> promise;
+  std::future<core::Result<core::HttpResponse>> future = promise.get_future();
+  impl_->AsyncRequest(target, std::move(request), deadline,
+                      [&promise](core::Result<core::HttpResponse> result) {
+                        promise.set_value(std::move(result));
+                      });
+  return future.get();
+}
+
+core::Result<core::HttpResponse> HttpsClient::Request(const HttpsTarget& target,
+                                                      core::HttpRequest request,
+                                                      std::chrono::milliseconds timeout) {
+  return Request(target, std::move(request), std::chrono::steady_clock::now() + timeout);
+}
+
+void HttpsClient::Shutdown() { impl_->Shutdown(); }
+
+HttpsClientStats HttpsClient::Stats() const { return impl_->Stats(); }
+
+}  // namespace tb::net

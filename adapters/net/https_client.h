@@ -1,0 +1,134 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "broker/core/http_types.h"
+#include "broker/core/result.h"
+
+namespace boost::asio {
+class io_context;
+namespace ssl {
+class context;
+}
+}  // namespace boost::asio
+
+namespace tb::net {
+
+struct HttpsClientSettings {
+  // Keep-alive connections kept open per target (host, port and expected identity) once their
+  // response is complete; more are closed after their response.
+  std::size_t max_idle_per_host = 8;
+  // A pooled connection unused for this long is closed (with a TLS close_notify).
+  std::chrono::milliseconds idle_expiry{30'000};
+  // Each phase is also bounded by the request's own deadline, whichever comes first.
+  std::chrono::milliseconds connect_timeout{5'000};    // name resolution + TCP connect
+  std::chrono::milliseconds handshake_timeout{5'000};  // TLS handshake
+  std::chrono::milliseconds request_timeout{30'000};   // writing the request, reading the response
+  std::size_t max_response_header_bytes = 64 * 1024;
+  std::size_t max_response_body_bytes = 16 * 1024 * 1024;
+  std::chrono::milliseconds shutdown_timeout{1'000};  // TLS close_notify of a retired connection
+  std::string user_agent = "trustbridge";
+  std::string component = "tb.net.client";  // logger name
+};
+
+// Where to send a request and whom to expect there.
+struct HttpsTarget {
+  std::string host;  // name or IP address to connect to
+  std::uint16_t port = 443;
+  // The name the server certificate must carry (subjectAltName DNS or IP); empty: `host`. A DNS
+  // name is also sent as SNI.
+  std::string server_name;
+  bool verify_server_name = true;  // false: any certificate of the trusted CA (plus expected_cn)
+  // When set, the server certificate's subject CN must equal it (e.g. a participant's cert_cn).
+  std::string expected_cn;
+
+  // "host:port" for messages and logs.
+  std::string ToString() const;
+};
+
+// Counters for tests, benchmarks and health pages.
+struct HttpsClientStats {
+  std::uint64_t requests = 0;            // AsyncRequest calls
+  std::uint64_t connections_opened = 0;  // TLS handshakes completed
+  std::uint64_t connections_reused = 0;  // requests sent on a pooled connection
+  std::uint64_t stale_retries = 0;       // requests retried after a pooled connection failed
+  std::size_t idle_connections = 0;      // in the pool now
+};
+
+// A pooled keep-alive mutual-TLS HTTP/1.1 client on Boost.Beast + OpenSSL, for fan-out: many
+// requests in flight at once on one io_context, each with its own deadline.
+//
+// TLS: the context comes from tb::net::MakeClientContext (our certificate + key, the CA bundle
+// and CRL that the server certificate must chain to). On top of the chain, every connection
+// checks the server's name (HttpsTarget::server_name or host; DNS or IP SAN) and, when given,
+// its certificate CN (HttpsTarget::expected_cn). A connection is pooled per target, identity
+// checks included, so a connection verified for one identity never serves another.
+//
+// Pooling: a connection goes back to the pool only after a complete response that allows
+// keep-alive. If a pooled connection turns out to be closed by the server (nothing at all was
+// received back), an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) is retried once on a
+// fresh connection; other requests fail, since the server may have acted on them.
+//
+// Errors (the callback's core::Error; messages name the target, never request content):
+//   kTimeout              the deadline (or a phase timeout in the settings) passed;
+//   kUpstreamUnavailable  cannot resolve or connect (refused), TLS handshake failed (untrusted,
+//                         expired or revoked certificate, wrong name, wrong CN), the connection
+//                         was closed or reset, malformed response, or the client is shut down;
+//   kTooLarge             the response header or body exceeds the limits;
+//   kInvalidValue         the request cannot be sent (bad method or target).
+// Any HTTP status is a success at this level: a 503 is a response, not an Error.
+//
+// Thread-safety: every public member may be called from any thread, concurrently. Completion
+// callbacks run on a thread running the io_context (on the connection's strand): they must not
+// block or throw. Each callback runs exactly once, provided the io_context keeps running until
+// then.
+// Lifetime: the client may be destroyed with requests in flight; they complete with an error.
+// With an external io_context, that io_context must outlive the client's pending handlers (run
+// it until it returns, or destroy it after the client).
+class HttpsClient {
+ public:
+  using Callback = std::function<void(core::Result<core::HttpResponse>)>;
+
+  // Runs on `io_context`, which the caller runs (any number of threads).
+  HttpsClient(boost::asio::io_context& io_context, std::shared_ptr<boost::asio::ssl::context> tls,
+              HttpsClientSettings settings = {});
+  // Owns an io_context run by one internal thread: for the CLI and tests that only block.
+  explicit HttpsClient(std::shared_ptr<boost::asio::ssl::context> tls,
+                       HttpsClientSettings settings = {});
+  ~HttpsClient();  // Shutdown(); with an owned io_context, also joins its thread
+  HttpsClient(const HttpsClient&) = delete;
+  HttpsClient& operator=(const HttpsClient&) = delete;
+
+  // Sends `request` (method, origin-form target, headers, body; `peer` and `connection_id` are
+  // ignored) and calls `done` once with the response or an Error. Host, User-Agent and
+  // Content-Length are set unless present.
+  void AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
+                    std::chrono::steady_clock::time_point deadline, Callback done);
+
+  // Blocking form of AsyncRequest. Needs a thread running the io_context (always true for the
+  // owning constructor); called from one of the io_context's own threads it would deadlock, so it
+  // returns kInternal instead.
+  core::Result<core::HttpResponse> Request(const HttpsTarget& target, core::HttpRequest request,
+                                           std::chrono::steady_clock::time_point deadline);
+  core::Result<core::HttpResponse> Request(const HttpsTarget& target, core::HttpRequest request,
+                                           std::chrono::milliseconds timeout);
+
+  // Closes pooled connections, aborts requests in flight (kUpstreamUnavailable) and refuses new
+  // ones. Idempotent.
+  void Shutdown();
+
+  HttpsClientStats Stats() const;
+
+ private:
+  class Impl;
+  class OwnedIo;
+  std::unique_ptr<OwnedIo> owned_;  // declared first: destroyed after impl_
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tb::net

@@ -1,0 +1,434 @@
+// Loopback integration tests of the pooled mutual-TLS HTTPS client against tb::net::HttpsServer:
+// real sockets, real OpenSSL, certificates from the test PKI (certs/make-dev-pki.sh).
+#include "adapters/net/https_client.h"
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <gtest/gtest.h>
+
+#include "adapters/net/https_server.h"
+#include "adapters/net/tls_context.h"
+#include "tests/support/test_pki.h"
+#include "tests/support/wait_for.h"
+
+namespace tb::net {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::TestPki;
+using testing::WaitFor;
+
+core::HttpResponse Render(const core::Error& error) {
+  core::HttpResponse response;
+  response.status = core::Info(error.code).http_status;
+  response.body = error.message;
+  return response;
+}
+
+core::HttpRequest Get(std::string target) {
+  core::HttpRequest request;
+  request.method = "GET";
+  request.target = std::move(target);
+  return request;
+}
+
+// An io_context run by `threads` threads until destroyed.
+class IoThreads {
+ public:
+  explicit IoThreads(int threads) : work_(asio::make_work_guard(io_)) {
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+  }
+  ~IoThreads() {
+    work_.reset();
+    for (auto& thread : threads_) {
+      thread.join();
+    }
+  }
+  asio::io_context& io() { return io_; }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::thread> threads_;
+};
+
+// An HttpsServer with a few test routes:
+//   /echo          200 "<peer CN> <method> <target> <body>"
+//   /slow?ms=N     answers after N ms (asynchronously, on a timer)
+//   /big?n=N       a body of N bytes
+// It records the connection id of every request, to count connections.
+class TestServer {
+ public:
+  explicit TestServer(std::string_view cert_name, HttpServerSettings settings = {}) {
+    const TestPki& pki = TestPki::Get();
+    auto tls =
+        MakeServerContext({pki.Cert(cert_name), pki.Key(cert_name), pki.CaCert(), pki.Crl()});
+    EXPECT_TRUE(tls) << tls.error().message;
+    settings.address = "127.0.0.1";
+    settings.port = 0;
+    server_ = std::make_unique<HttpsServer>(
+        io_.io(), *tls, settings,
+        [this](core::HttpRequest request, Responder respond) { Handle(request, respond); },
+        &Render);
+    auto port = server_->Start();
+    EXPECT_TRUE(port) << port.error().message;
+    port_ = port ? *port : 0;
+  }
+
+  ~TestServer() {
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& timer : timers_) {
+        asio::post(io_.io(), [timer] { timer->cancel(); });
+      }
+    }
+    server_->Stop();
+    EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
+  }
+
+  std::uint16_t port() const { return port_; }
+  HttpsServer& server() { return *server_; }
+  int requests() const { return requests_.load(); }
+  std::size_t DistinctConnections() const {
+    std::lock_guard lock(mutex_);
+    return connections_.size();
+  }
+  HttpsTarget Target() const {
+    HttpsTarget target;
+    target.host = "127.0.0.1";
+    target.port = port_;
+    return target;
+  }
+
+ private:
+  void Handle(const core::HttpRequest& request, const Responder& respond) {
+    ++requests_;
+    {
+      std::lock_guard lock(mutex_);
+      connections_.insert(request.connection_id);
+    }
+    const std::string_view path = request.Path();
+    const std::string query(request.Query());
+    core::HttpResponse response;
+    if (path == "/slow") {
+      const int ms = std::stoi(query.substr(query.find('=') + 1));
+      auto timer = std::make_shared<asio::steady_timer>(io_.io(), std::chrono::milliseconds(ms));
+      {
+        std::lock_guard lock(mutex_);
+        timers_.push_back(timer);
+      }
+      timer->async_wait([respond, timer](const boost::system::error_code&) {
+        core::HttpResponse late;
+        late.body = "late";
+        respond(std::move(late));
+      });
+      return;
+    }
+    if (path == "/big") {
+      response.body.assign(std::stoul(query.substr(query.find('=') + 1)), 'x');
+    } else {
+      response.body = request.peer.subject_cn + " " + request.method + " " + request.target + " " +
+                      request.body;
+      response.headers.Set("Content-Type", "text/plain");
+    }
+    respond(std::move(response));
+  }
+
+  IoThreads io_{1};
+  std::unique_ptr<HttpsServer> server_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> requests_{0};
+  mutable std::mutex mutex_;
+  std::set<std::uint64_t> connections_;
+  std::vector<std::shared_ptr<asio::steady_timer>> timers_;
+};
+
+std::shared_ptr<asio::ssl::context> ClientTls(std::string_view name = TestPki::kRj1) {
+  const TestPki& pki = TestPki::Get();
+  auto tls = MakeClientContext({pki.Cert(name), pki.Key(name), pki.CaCert(), pki.Crl()});
+  EXPECT_TRUE(tls) << tls.error().message;
+  return tls ? *tls : nullptr;
+}
+
+TEST(HttpsClient, SendsRequestAndReadsResponseOverMutualTls) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  core::HttpRequest request;
+  request.method = "POST";
+  request.target = "/echo?x=1";
+  request.body = "resourceType=Patient";
+  request.headers.Set("X-Request-ID", "req-42");
+  request.headers.Set("Content-Type", "application/x-www-form-urlencoded");
+  auto response = client.Request(server.Target(), std::move(request), 5s);
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "RJ1 POST /echo?x=1 resourceType=Patient");
+  EXPECT_EQ(response->headers.Get("X-Request-ID"), "req-42");
+  EXPECT_EQ(response->headers.Get("Content-Type"), "text/plain");
+}
+
+TEST(HttpsClient, ReusesKeepAliveConnection) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  for (int i = 0; i < 5; ++i) {
+    auto response = client.Request(server.Target(), Get("/echo"), 5s);
+    ASSERT_TRUE(response) << response.error().message;
+    EXPECT_EQ(response->status, 200);
+  }
+  EXPECT_EQ(server.requests(), 5);
+  EXPECT_EQ(server.DistinctConnections(), 1u);
+  const HttpsClientStats stats = client.Stats();
+  EXPECT_EQ(stats.connections_opened, 1u);
+  EXPECT_EQ(stats.connections_reused, 4u);
+  EXPECT_EQ(stats.idle_connections, 1u);
+}
+
+TEST(HttpsClient, PoolsPerExpectedIdentity) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  HttpsTarget by_cn = server.Target();
+  by_cn.expected_cn = "broker-a";
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  ASSERT_TRUE(client.Request(by_cn, Get("/echo"), 5s));
+  ASSERT_TRUE(client.Request(by_cn, Get("/echo"), 5s));
+  EXPECT_EQ(server.DistinctConnections(), 2u);
+  EXPECT_EQ(client.Stats().connections_opened, 2u);
+}
+
+TEST(HttpsClient, DeadlineEndsSlowRequestWithTimeout) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  // The handler answers after 3 s; a 200 would mean the deadline was ignored.
+  auto response = client.Request(server.Target(), Get("/slow?ms=3000"), 150ms);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kTimeout) << response.error().message;
+  // The timed-out connection is not pooled; the next request works on a new one.
+  EXPECT_EQ(client.Stats().idle_connections, 0u);
+  auto next = client.Request(server.Target(), Get("/echo"), 5s);
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_EQ(client.Stats().connections_opened, 2u);
+}
+
+TEST(HttpsClient, ConnectionRefusedIsUpstreamUnavailable) {
+  std::uint16_t closed_port = 0;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    closed_port = acceptor.local_endpoint().port();
+  }
+  HttpsClient client(ClientTls());
+  HttpsTarget target;
+  target.host = "127.0.0.1";
+  target.port = closed_port;
+  auto response = client.Request(target, Get("/echo"), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_NE(response.error().message.find("cannot connect"), std::string::npos)
+      << response.error().message;
+}
+
+TEST(HttpsClient, RefusesServerCertificateFromAnotherCa) {
+  TestServer server(TestPki::kWrongCa);
+  HttpsClient client(ClientTls());
+  auto response = client.Request(server.Target(), Get("/echo"), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_NE(response.error().message.find("server certificate"), std::string::npos)
+      << response.error().message;
+  EXPECT_EQ(server.requests(), 0);
+}
+
+TEST(HttpsClient, RefusesServerWithoutTheExpectedName) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  HttpsTarget target = server.Target();
+  target.server_name = "rgt.example.nhs.uk";  // the certificate names localhost and 127.0.0.1
+  auto response = client.Request(target, Get("/echo"), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_NE(response.error().message.find("hostname mismatch"), std::string::npos)
+      << response.error().message;
+
+  target.server_name = "localhost";  // what the certificate does carry
+  auto good = client.Request(target, Get("/echo"), 5s);
+  EXPECT_TRUE(good) << good.error().message;
+  EXPECT_EQ(server.requests(), 1);
+}
+
+TEST(HttpsClient, RefusesServerWithoutTheExpectedCn) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  HttpsTarget target = server.Target();
+  target.expected_cn = "RGT";
+  auto response = client.Request(target, Get("/echo"), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_NE(response.error().message.find("expected 'RGT'"), std::string::npos)
+      << response.error().message;
+  EXPECT_EQ(server.requests(), 0);
+}
+
+TEST(HttpsClient, ServerRefusesClientFromAnotherCa) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls(TestPki::kWrongCa));
+  auto response = client.Request(server.Target(), Get("/echo"), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_EQ(server.requests(), 0);
+}
+
+TEST(HttpsClient, RefusesOversizeResponseBody) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClientSettings settings;
+  settings.max_response_body_bytes = 1000;
+  HttpsClient client(ClientTls(), settings);
+  auto small = client.Request(server.Target(), Get("/big?n=1000"), 5s);
+  ASSERT_TRUE(small) << small.error().message;
+  EXPECT_EQ(small->body.size(), 1000u);
+  auto big = client.Request(server.Target(), Get("/big?n=1001"), 5s);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, core::ErrorCode::kTooLarge);
+}
+
+TEST(HttpsClient, ManyConcurrentRequestsOnOneIoContext) {
+  TestServer server(TestPki::kBrokerA);
+  IoThreads io(2);
+  HttpsClientSettings settings;
+  settings.max_idle_per_host = 4;
+  HttpsClient client(io.io(), ClientTls(), settings);
+  constexpr int kRequests = 64;
+  std::atomic<int> ok{0};
+  std::atomic<int> done{0};
+  std::mutex mutex;
+  std::vector<std::string> errors;
+  for (int i = 0; i < kRequests; ++i) {
+    client.AsyncRequest(
+        server.Target(), Get("/echo?i=" + std::to_string(i)),
+        std::chrono::steady_clock::now() + 10s, [&, i](core::Result<core::HttpResponse> response) {
+          if (response && response->body == "RJ1 GET /echo?i=" + std::to_string(i) + " ") {
+            ++ok;
+          } else {
+            std::lock_guard lock(mutex);
+            errors.push_back(response ? response->body : response.error().message);
+          }
+          ++done;
+        });
+  }
+  ASSERT_TRUE(WaitFor([&] { return done.load() == kRequests; }, 20s));
+  EXPECT_EQ(ok.load(), kRequests) << (errors.empty() ? "" : errors.front());
+  const HttpsClientStats stats = client.Stats();
+  EXPECT_EQ(stats.requests, static_cast<std::uint64_t>(kRequests));
+  EXPECT_LE(stats.idle_connections, 4u);
+  EXPECT_EQ(stats.connections_opened + stats.connections_reused,
+            static_cast<std::uint64_t>(kRequests));
+  // Once the burst is over, requests go over pooled connections.
+  const std::uint64_t opened = stats.connections_opened;
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  EXPECT_EQ(client.Stats().connections_opened, opened);
+}
+
+TEST(HttpsClient, RetriesIdempotentRequestOnceWhenPooledConnectionWentStale) {
+  HttpServerSettings short_idle;
+  short_idle.idle_timeout = 100ms;  // the server closes idle connections quickly
+  TestServer server(TestPki::kBrokerA, short_idle);
+  HttpsClient client(ClientTls());
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  ASSERT_EQ(client.Stats().idle_connections, 1u);
+  ASSERT_TRUE(WaitFor([&] { return server.server().ActiveConnections() == 0; }));
+
+  auto response = client.Request(server.Target(), Get("/echo"), 5s);
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(client.Stats().stale_retries, 1u);
+  EXPECT_EQ(server.DistinctConnections(), 2u);
+}
+
+TEST(HttpsClient, DoesNotRetryNonIdempotentRequestOnStaleConnection) {
+  HttpServerSettings short_idle;
+  short_idle.idle_timeout = 100ms;
+  TestServer server(TestPki::kBrokerA, short_idle);
+  HttpsClient client(ClientTls());
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  ASSERT_TRUE(WaitFor([&] { return server.server().ActiveConnections() == 0; }));
+
+  core::HttpRequest post;
+  post.method = "POST";
+  post.target = "/echo";
+  post.body = "message";
+  auto response = client.Request(server.Target(), std::move(post), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_EQ(client.Stats().stale_retries, 0u);
+  EXPECT_EQ(server.requests(), 1);
+}
+
+TEST(HttpsClient, ClosesIdleConnectionsAfterExpiry) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClientSettings settings;
+  settings.idle_expiry = 50ms;
+  HttpsClient client(ClientTls(), settings);
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  EXPECT_TRUE(WaitFor([&] { return client.Stats().idle_connections == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return server.server().ActiveConnections() == 0; }));
+}
+
+TEST(HttpsClient, ShutdownAbortsRequestsInFlightAndRefusesNewOnes) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  std::promise<core::Result<core::HttpResponse>> slow;
+  client.AsyncRequest(
+      server.Target(), Get("/slow?ms=3000"), std::chrono::steady_clock::now() + 10s,
+      [&slow](core::Result<core::HttpResponse> response) { slow.set_value(std::move(response)); });
+  ASSERT_TRUE(WaitFor([&] { return server.requests() == 1; }));
+  client.Shutdown();
+  auto aborted = slow.get_future().get();
+  ASSERT_FALSE(aborted);
+  EXPECT_EQ(aborted.error().code, core::ErrorCode::kUpstreamUnavailable);
+  auto refused = client.Request(server.Target(), Get("/echo"), 5s);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::ErrorCode::kUpstreamUnavailable);
+}
+
+TEST(HttpsClient, RejectsMalformedRequestsWithoutSending) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  core::HttpRequest bad_target = Get("no-slash");
+  auto response = client.Request(server.Target(), std::move(bad_target), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kInvalidValue);
+  core::HttpRequest bad_header = Get("/echo");
+  bad_header.headers.Set("X-Injected", "a\r\nX-Evil: 1");
+  response = client.Request(server.Target(), std::move(bad_header), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(server.requests(), 0);
+}
+
+TEST(HttpsClient, BlockingRequestFromIoThreadIsRefusedNotDeadlocked) {
+  TestServer server(TestPki::kBrokerA);
+  IoThreads io(1);
+  HttpsClient client(io.io(), ClientTls());
+  std::promise<core::Result<core::HttpResponse>> result;
+  asio::post(io.io(), [&] { result.set_value(client.Request(server.Target(), Get("/echo"), 5s)); });
+  auto response = result.get_future().get();
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kInternal);
+}
+
+}  // namespace
+}  // namespace tb::net
