@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "broker/policy/consent.h"
+#include "broker/policy/labels.h"
+#include "broker/policy/purpose.h"
+
+// Response filtering: every resource leaving the broker passes the requester's scopes and the
+// patient's consents. What was withheld is returned for the audit and never shown to the
+// requester: an all-withheld search looks exactly like an empty one.
+// Thread-safety: pure functions over the caller's Document.
+namespace tb::policy {
+
+// Everything a response check needs besides the resource itself.
+struct ReleasePolicy {
+  const RequestContext* request = nullptr;         // required
+  const std::vector<Consent>* consents = nullptr;  // the patient's consents; null = none
+  const SensitivityTable* table = nullptr;         // null = no table labelling
+  TimePoint at_time;
+  // Also write the table's labels into each kept resource's meta.security.
+  bool add_labels = false;
+};
+
+enum class WithholdReason { kScope, kConsent, kNotAResource };
+std::string_view WithholdReasonCode(WithholdReason reason);  // "scope" | "consent" | "invalid"
+
+// One withheld resource, for the audit (no PHI: type, id, why).
+struct Removal {
+  std::string resource_type;
+  std::string id;
+  WithholdReason reason = WithholdReason::kScope;
+  std::string detail;  // Describe(decision) for kConsent, the type for kScope
+};
+
+// One resource released only because the requester broke glass, for the audit.
+struct BreakGlassRelease {
+  std::string resource_type;
+  std::string id;
+  std::string consent_id;
+  std::string provision_path;
+};
+
+struct ResourceVerdict {
+  bool released = false;
+  Removal removal;  // meaningful when !released
+  Decision decision;
+};
+
+// Checks one resource: scopes first (type, read or search, constraints), then consent.
+ResourceVerdict CheckResource(const rapidjson::Value& resource, const ReleasePolicy& policy);
+
+struct FilterReport {
+  std::vector<Removal> removed;
+  std::vector<BreakGlassRelease> break_glass;
+  std::size_t kept = 0;  // resource entries kept, OperationOutcome entries included
+};
+
+// Filters a searchset or collection Bundle in place:
+//   - an entry whose resource fails CheckResource is removed, as is an entry without a resource;
+//   - OperationOutcome entries (partial-result warnings) are kept;
+//   - Bundle.total, when the Bundle has no "next" link, becomes the number of kept entries whose
+//     search.mode is match (or absent); with a "next" link, Bundle.total is removed, since the
+//     number of matches on later pages that will be withheld is not known.
+// Nothing is added to say that something was withheld.
+FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& policy);
+
+}  // namespace tb::policy
