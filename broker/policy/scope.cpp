@@ -229,7 +229,7 @@ Result<Scope> ParseScope(std::string_view text) {
 
   Scope scope;
   const std::size_t slash = body.find('/');
-  if (slash == std::string_view::npos) {
+  if (slash == std::string_view::npos || body.find_first_of(".?") < slash) {
     return ScopeError(
         "not a SMART resource scope: expected context/Type.permissions, e.g. "
         "system/Observation.rs",
