@@ -1,0 +1,143 @@
+#include "mappings/deterministic_id.h"
+
+#include <cstring>
+
+namespace tb::mappings {
+
+namespace {
+
+class Sha1Context {
+ public:
+  void Update(const std::uint8_t* data, std::size_t size) {
+    for (std::size_t i = 0; i < size; ++i) {
+      block_[block_size_++] = data[i];
+      if (block_size_ == 64) {
+        Transform();
+        block_size_ = 0;
+      }
+    }
+    length_ += size;
+  }
+  void Update(std::string_view text) {
+    Update(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  }
+
+  std::array<std::uint8_t, 20> Final() {
+    const std::uint64_t bits = length_ * 8;
+    block_[block_size_++] = 0x80;
+    if (block_size_ > 56) {
+      while (block_size_ < 64) {
+        block_[block_size_++] = 0;
+      }
+      Transform();
+      block_size_ = 0;
+    }
+    while (block_size_ < 56) {
+      block_[block_size_++] = 0;
+    }
+    for (int i = 7; i >= 0; --i) {
+      block_[block_size_++] = static_cast<std::uint8_t>(bits >> (i * 8));
+    }
+    Transform();
+    std::array<std::uint8_t, 20> out{};
+    for (std::size_t i = 0; i < 5; ++i) {
+      out[i * 4] = static_cast<std::uint8_t>(h_[i] >> 24);
+      out[i * 4 + 1] = static_cast<std::uint8_t>(h_[i] >> 16);
+      out[i * 4 + 2] = static_cast<std::uint8_t>(h_[i] >> 8);
+      out[i * 4 + 3] = static_cast<std::uint8_t>(h_[i]);
+    }
+    return out;
+  }
+
+ private:
+  static std::uint32_t Rol(std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+  void Transform() {
+    std::uint32_t w[80];
+    for (std::size_t i = 0; i < 16; ++i) {
+      w[i] = (std::uint32_t{block_[i * 4]} << 24) | (std::uint32_t{block_[i * 4 + 1]} << 16) |
+             (std::uint32_t{block_[i * 4 + 2]} << 8) | std::uint32_t{block_[i * 4 + 3]};
+    }
+    for (std::size_t i = 16; i < 80; ++i) {
+      w[i] = Rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    }
+    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
+    for (std::size_t i = 0; i < 80; ++i) {
+      std::uint32_t f = 0;
+      std::uint32_t k = 0;
+      if (i < 20) {
+        f = (b & c) | (~b & d);
+        k = 0x5A827999;
+      } else if (i < 40) {
+        f = b ^ c ^ d;
+        k = 0x6ED9EBA1;
+      } else if (i < 60) {
+        f = (b & c) | (b & d) | (c & d);
+        k = 0x8F1BBCDC;
+      } else {
+        f = b ^ c ^ d;
+        k = 0xCA62C1D6;
+      }
+      const std::uint32_t temp = Rol(a, 5) + f + e + k + w[i];
+      e = d;
+      d = c;
+      c = Rol(b, 30);
+      b = a;
+      a = temp;
+    }
+    h_[0] += a;
+    h_[1] += b;
+    h_[2] += c;
+    h_[3] += d;
+    h_[4] += e;
+  }
+
+  std::uint32_t h_[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  std::uint8_t block_[64] = {};
+  std::size_t block_size_ = 0;
+  std::uint64_t length_ = 0;
+};
+
+}  // namespace
+
+std::string Uuid::ToString() const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) {
+      out.push_back('-');
+    }
+    out.push_back(kHex[bytes[i] >> 4]);
+    out.push_back(kHex[bytes[i] & 0x0F]);
+  }
+  return out;
+}
+
+std::array<std::uint8_t, 20> Sha1(std::string_view data) {
+  Sha1Context ctx;
+  ctx.Update(data);
+  return ctx.Final();
+}
+
+Uuid UuidV5(const Uuid& name_space, std::string_view name) {
+  Sha1Context ctx;
+  ctx.Update(name_space.bytes.data(), name_space.bytes.size());
+  ctx.Update(name);
+  const auto digest = ctx.Final();
+  Uuid out;
+  std::memcpy(out.bytes.data(), digest.data(), out.bytes.size());
+  out.bytes[6] = static_cast<std::uint8_t>((out.bytes[6] & 0x0F) | 0x50);
+  out.bytes[8] = static_cast<std::uint8_t>((out.bytes[8] & 0x3F) | 0x80);
+  return out;
+}
+
+const Uuid& V2ToFhirNamespace() {
+  // RFC 4122 appendix C: the URL namespace 6ba7b811-9dad-11d1-80b4-00c04fd430c8.
+  static const Uuid kUrlNamespace{{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00,
+                                   0xc0, 0x4f, 0xd4, 0x30, 0xc8}};
+  static const Uuid kNamespace = UuidV5(kUrlNamespace, "https://trustbridge.nhs.uk/ns/v2-to-fhir");
+  return kNamespace;
+}
+
+}  // namespace tb::mappings

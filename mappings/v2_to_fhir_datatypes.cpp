@@ -1,0 +1,1113 @@
+#include "mappings/v2_to_fhir_datatypes.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+
+#include "adapters/hl7v2/escape.h"
+#include "broker/core/nhs_number.h"
+
+namespace tb::mappings {
+
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+using hl7v2::Level;
+using rapidjson::kArrayType;
+using rapidjson::kObjectType;
+using rapidjson::StringRef;
+using rapidjson::Value;
+
+constexpr std::string_view kGmcSystem = "https://fhir.hl7.org.uk/Id/gmc-number";
+constexpr std::string_view kGmpSystem = "https://fhir.hl7.org.uk/Id/gmp-number";
+
+// Part n of a composite, whatever level it was read at: components of a field or repetition,
+// subcomponents of a component.
+hl7v2::Value Part(const hl7v2::Value& v, std::size_t n) {
+  switch (v.level()) {
+    case Level::kComponent:
+      return v.Subcomponent(n);
+    case Level::kSubcomponent:
+      return n == 1 ? v : hl7v2::Value();
+    default:
+      return v.Component(n);
+  }
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+int Digits(std::string_view s, std::size_t pos, std::size_t count) {
+  int value = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    value = value * 10 + (s[pos + i] - '0');
+  }
+  return value;
+}
+
+void Append2(std::string& out, int value) {
+  out.push_back(static_cast<char>('0' + value / 10));
+  out.push_back(static_cast<char>('0' + value % 10));
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') {
+      x = static_cast<char>(x - 'A' + 'a');
+    }
+    if (y >= 'A' && y <= 'Z') {
+      y = static_cast<char>(y - 'A' + 'a');
+    }
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+bool LooksLikeOid(std::string_view s) {
+  if (s.size() < 3 || !IsDigit(s.front()) || !IsDigit(s.back())) {
+    return false;
+  }
+  bool dot = false;
+  for (char c : s) {
+    if (c == '.') {
+      dot = true;
+    } else if (!IsDigit(c)) {
+      return false;
+    }
+  }
+  return dot;
+}
+
+bool LooksLikeUri(std::string_view s) {
+  return s.find(' ') == std::string_view::npos &&
+         (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("urn:"));
+}
+
+bool IsEmptyJson(const Value& v) {
+  return v.IsNull() || (v.IsObject() && v.MemberCount() == 0) || (v.IsArray() && v.Empty());
+}
+
+// UK Europe/London civil time: +01:00 from 01:00 on the last Sunday of March to 02:00 (local)
+// on the last Sunday of October; the repeated hour in October is read as BST.
+bool IsBritishSummerTime(int year, int month, int day, int hour) {
+  using namespace std::chrono;
+  const auto last_sunday = [year](unsigned m) {
+    return static_cast<int>(static_cast<unsigned>(year_month_day{
+        sys_days{std::chrono::year{year} / std::chrono::month{m} /
+                 Sunday[last]}}.day()));
+  };
+  if (month < 3 || month > 10) {
+    return false;
+  }
+  if (month > 3 && month < 10) {
+    return true;
+  }
+  if (month == 3) {
+    const int start = last_sunday(3);
+    return day > start || (day == start && hour >= 1);
+  }
+  const int end = last_sunday(10);
+  return day < end || (day == end && hour < 2);
+}
+
+constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const std::uint32_t n = (std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
+                            (std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8) |
+                            std::uint32_t{static_cast<unsigned char>(bytes[i + 2])};
+    out.push_back(kBase64[(n >> 18) & 63]);
+    out.push_back(kBase64[(n >> 12) & 63]);
+    out.push_back(kBase64[(n >> 6) & 63]);
+    out.push_back(kBase64[n & 63]);
+  }
+  if (i < bytes.size()) {
+    std::uint32_t n = std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
+    if (i + 1 < bytes.size()) {
+      n |= std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
+    }
+    out.push_back(kBase64[(n >> 18) & 63]);
+    out.push_back(kBase64[(n >> 12) & 63]);
+    out.push_back(i + 1 < bytes.size() ? kBase64[(n >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+// Base64 text with whitespace removed, or nullopt when it is not base64.
+std::optional<std::string> CleanBase64(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      continue;
+    }
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || IsDigit(c) || c == '+' ||
+                    c == '/' || c == '=';
+    if (!ok) {
+      return std::nullopt;
+    }
+    out.push_back(c);
+  }
+  if (out.empty() || out.size() % 4 != 0) {
+    return std::nullopt;
+  }
+  const std::size_t first_pad = out.find('=');
+  if (first_pad != std::string::npos &&
+      (first_pad < out.size() - 2 || out.find_first_not_of('=', first_pad) != std::string::npos)) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> HexDecode(std::string_view text) {
+  std::string out;
+  const auto nibble = [](char c) -> int {
+    if (IsDigit(c)) {
+      return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+      return c - 'A' + 10;
+    }
+    return -1;
+  };
+  std::string digits;
+  for (char c : text) {
+    if (c != ' ' && c != '\r' && c != '\n') {
+      digits.push_back(c);
+    }
+  }
+  if (digits.size() % 2 != 0) {
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < digits.size(); i += 2) {
+    const int hi = nibble(digits[i]);
+    const int lo = nibble(digits[i + 1]);
+    if (hi < 0 || lo < 0) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>((hi << 4) | lo));
+  }
+  return out;
+}
+
+std::string MimeType(std::string_view type, std::string_view subtype) {
+  static constexpr std::array<std::string_view, 7> kTopLevel = {
+      "application", "audio", "image", "text", "video", "multipart", "model"};
+  const std::string t = Lower(type);
+  const std::string s = Lower(subtype);
+  for (std::string_view top : kTopLevel) {
+    if (t == top && !s.empty() && s.find(' ') == std::string::npos) {
+      return t + "/" + s;
+    }
+  }
+  if (s == "pdf") return "application/pdf";
+  if (s == "rtf") return "application/rtf";
+  if (s == "xml") return "application/xml";
+  if (s == "html") return "text/html";
+  if (s == "jpeg" || s == "jpg") return "image/jpeg";
+  if (s == "png") return "image/png";
+  if (s == "gif") return "image/gif";
+  if (s == "tiff" || s == "tif") return "image/tiff";
+  if (s == "dicom") return "application/dicom";
+  if (s == "octet-stream") return "application/octet-stream";
+  if (t == "tx" || t == "text" || s == "plain" || s == "txt") return "text/plain";
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+// ---- context ------------------------------------------------------------------------------------
+
+void V2MapContext::Fail(core::Error error) {
+  if (!error_) {
+    error_ = std::move(error);
+  }
+}
+
+Value V2MapContext::Str(std::string_view text) {
+  if (text.empty()) {
+    return Value();
+  }
+  return Value(text.data(), static_cast<rapidjson::SizeType>(text.size()), alloc_);
+}
+
+Value V2MapContext::Str(const hl7v2::Value& value) {
+  if (!value.HasValue()) {
+    return Value();
+  }
+  std::string scratch;
+  return Str(V2Text(value, scratch));
+}
+
+Value V2MapContext::Text(const hl7v2::Value& value) {
+  if (!value.HasValue()) {
+    return Value();
+  }
+  return Str(value.Text());
+}
+
+Value V2MapContext::Number(std::string_view canonical_text) {
+  auto* storage = static_cast<char*>(alloc_.Malloc(canonical_text.size() + 1));
+  std::memcpy(storage, canonical_text.data(), canonical_text.size());
+  storage[canonical_text.size()] = '\0';
+  numbers_.push_back(storage);
+  return Value(StringRef(storage, static_cast<rapidjson::SizeType>(canonical_text.size())));
+}
+
+bool V2MapContext::IsNumber(const char* str) const {
+  return std::binary_search(numbers_.begin(), numbers_.end(), str, std::less<const char*>());
+}
+
+void V2MapContext::SortNumbers() {
+  std::sort(numbers_.begin(), numbers_.end(), std::less<const char*>());
+}
+
+void V2MapContext::Put(Value& object, const char* key, Value value) {
+  if (IsEmptyJson(value)) {
+    return;
+  }
+  object.AddMember(StringRef(key), value, alloc_);
+}
+
+void V2MapContext::Push(Value& array, Value value) {
+  if (IsEmptyJson(value)) {
+    return;
+  }
+  array.PushBack(value, alloc_);
+}
+
+std::string_view V2Text(const hl7v2::Value& value, std::string& scratch) {
+  if (!value.HasValue()) {
+    return {};
+  }
+  const std::string_view raw = value.raw();
+  const char escape = value.encoding().escape;
+  if (escape == '\0' || raw.find(escape) == std::string_view::npos) {
+    return raw;
+  }
+  scratch = value.Decoded();
+  return scratch;
+}
+
+// ---- dates and times ----------------------------------------------------------------------------
+
+core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirTimeType type,
+                                                      LocalTimeRule rule) {
+  v2 = Trim(v2);
+  if (v2.empty()) {
+    return std::optional<std::string>();
+  }
+  const auto invalid = [] {
+    return MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time");
+  };
+  std::size_t digits = 0;
+  while (digits < v2.size() && IsDigit(v2[digits])) {
+    ++digits;
+  }
+  if (digits != 4 && digits != 6 && digits != 8 && digits != 10 && digits != 12 && digits != 14) {
+    return invalid();
+  }
+  std::size_t pos = digits;
+  std::string_view fraction;
+  if (pos < v2.size() && v2[pos] == '.') {
+    if (digits != 14) {
+      return invalid();
+    }
+    std::size_t end = pos + 1;
+    while (end < v2.size() && IsDigit(v2[end])) {
+      ++end;
+    }
+    if (end == pos + 1 || end - pos - 1 > 9) {
+      return invalid();
+    }
+    fraction = v2.substr(pos, end - pos);  // with the dot
+    pos = end;
+  }
+  bool has_zone = false;
+  int zone_sign = 1;
+  int zone_h = 0;
+  int zone_m = 0;
+  if (pos < v2.size() && (v2[pos] == '+' || v2[pos] == '-')) {
+    if (v2.size() - pos != 5 ||
+        !std::all_of(v2.begin() + static_cast<std::ptrdiff_t>(pos + 1), v2.end(), IsDigit)) {
+      return invalid();
+    }
+    zone_sign = v2[pos] == '-' ? -1 : 1;
+    zone_h = Digits(v2, pos + 1, 2);
+    zone_m = Digits(v2, pos + 3, 2);
+    if (zone_h > 14 || zone_m > 59 || (zone_h == 14 && zone_m != 0)) {
+      return invalid();
+    }
+    has_zone = true;
+    pos = v2.size();
+  }
+  if (pos != v2.size()) {
+    return invalid();
+  }
+  const int year = Digits(v2, 0, 4);
+  const int month = digits >= 6 ? Digits(v2, 4, 2) : 0;
+  const int day = digits >= 8 ? Digits(v2, 6, 2) : 0;
+  const int hour = digits >= 10 ? Digits(v2, 8, 2) : 0;
+  const int minute = digits >= 12 ? Digits(v2, 10, 2) : 0;
+  const int second = digits >= 14 ? Digits(v2, 12, 2) : 0;
+  if (year == 0 || (digits >= 6 && (month < 1 || month > 12)) || hour > 23 || minute > 59 ||
+      second > 59) {
+    return invalid();
+  }
+  if (digits >= 8) {
+    const std::chrono::year_month_day ymd{std::chrono::year{year},
+                                          std::chrono::month{static_cast<unsigned>(month)},
+                                          std::chrono::day{static_cast<unsigned>(day)}};
+    if (!ymd.ok()) {
+      return invalid();
+    }
+  }
+  std::string out;
+  out.reserve(32);
+  out.append(v2.substr(0, 4));
+  if (digits >= 6) {
+    out.push_back('-');
+    Append2(out, month);
+  }
+  if (digits >= 8) {
+    out.push_back('-');
+    Append2(out, day);
+  }
+  const bool date_only =
+      type == FhirTimeType::kDate || digits <= 8 || (!has_zone && rule == LocalTimeRule::kDateOnly);
+  if (date_only) {
+    if (type == FhirTimeType::kInstant) {
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(std::move(out));
+  }
+  out.push_back('T');
+  Append2(out, hour);
+  out.push_back(':');
+  Append2(out, minute);
+  out.push_back(':');
+  Append2(out, second);
+  out.append(fraction);
+  if (!has_zone) {
+    zone_sign = 1;
+    zone_m = 0;
+    zone_h =
+        rule == LocalTimeRule::kEuropeLondon && IsBritishSummerTime(year, month, day, hour) ? 1 : 0;
+  }
+  out.push_back(zone_sign < 0 ? '-' : '+');
+  Append2(out, zone_h);
+  out.push_back(':');
+  Append2(out, zone_m);
+  return std::optional<std::string>(std::move(out));
+}
+
+Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
+                const char* location) {
+  if (!value.HasValue()) {
+    return Value();
+  }
+  // A TS/DTM field may have components (TS-2 degree of precision); the time is the first.
+  hl7v2::Value time = value.level() == Level::kSubcomponent ? value : Part(value, 1);
+  std::string scratch;
+  auto converted = V2TimeToFhir(V2Text(time, scratch), type, ctx.options().local_time);
+  if (!converted) {
+    ctx.Fail(MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time", location));
+    return Value();
+  }
+  if (!converted->has_value()) {
+    return Value();
+  }
+  return ctx.Str(**converted);
+}
+
+bool HasTimeOfDay(std::string_view v2) {
+  v2 = Trim(v2);
+  std::size_t digits = 0;
+  while (digits < v2.size() && IsDigit(v2[digits])) {
+    ++digits;
+  }
+  return digits > 8;
+}
+
+// ---- numbers ------------------------------------------------------------------------------------
+
+std::optional<std::string> CanonicalDecimal(std::string_view nm) {
+  nm = Trim(nm);
+  std::string out;
+  if (!nm.empty() && (nm.front() == '+' || nm.front() == '-')) {
+    if (nm.front() == '-') {
+      out.push_back('-');
+    }
+    nm.remove_prefix(1);
+  }
+  const std::size_t dot = nm.find('.');
+  std::string_view int_part = nm.substr(0, dot);
+  std::string_view frac_part =
+      dot == std::string_view::npos ? std::string_view() : nm.substr(dot + 1);
+  if (int_part.empty() && frac_part.empty()) {
+    return std::nullopt;
+  }
+  if (!std::all_of(int_part.begin(), int_part.end(), IsDigit) ||
+      !std::all_of(frac_part.begin(), frac_part.end(), IsDigit)) {
+    return std::nullopt;
+  }
+  while (int_part.size() > 1 && int_part.front() == '0') {
+    int_part.remove_prefix(1);
+  }
+  if (int_part.empty()) {
+    out.push_back('0');
+  } else {
+    out.append(int_part);
+  }
+  if (!frac_part.empty()) {
+    out.push_back('.');
+    out.append(frac_part);
+  }
+  return out;
+}
+
+// ---- codes --------------------------------------------------------------------------------------
+
+Value CodingValue(V2MapContext& ctx, std::string_view system, std::string_view code,
+                  std::string_view display) {
+  Value coding(kObjectType);
+  ctx.Put(coding, "system", ctx.Str(system));
+  ctx.Put(coding, "code", ctx.Str(code));
+  ctx.Put(coding, "display", ctx.Str(display));
+  return coding;
+}
+
+namespace {
+
+void PushCodingWithTranslations(V2MapContext& ctx, Value& codings, std::string_view code,
+                                std::string_view display, std::string_view v2_system) {
+  if (code.empty()) {
+    return;
+  }
+  ctx.Push(codings, CodingValue(ctx, ctx.tables().CodingSystemUri(v2_system), code, display));
+  for (const CodeMap* local : ctx.tables().local_concept_maps()) {
+    if (const CodeMapRow* row = local->FindV2(v2_system, code)) {
+      ctx.Push(codings, CodingValue(ctx, row->fhir_system, row->fhir_code, row->fhir_display));
+    }
+  }
+}
+
+}  // namespace
+
+Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe) {
+  if (!cwe.HasValue()) {
+    return Value();
+  }
+  std::string s1, s2, s3, s4, s5, s6, s9;
+  const std::string_view code = V2Text(Part(cwe, 1), s1);
+  const std::string_view text = V2Text(Part(cwe, 2), s2);
+  const std::string_view system = V2Text(Part(cwe, 3), s3);
+  const std::string_view alt_code = V2Text(Part(cwe, 4), s4);
+  const std::string_view alt_text = V2Text(Part(cwe, 5), s5);
+  const std::string_view alt_system = V2Text(Part(cwe, 6), s6);
+  const std::string_view original = V2Text(Part(cwe, 9), s9);
+  Value cc(kObjectType);
+  Value codings(kArrayType);
+  PushCodingWithTranslations(ctx, codings, code, text, system);
+  PushCodingWithTranslations(ctx, codings, alt_code, alt_text, alt_system);
+  ctx.Put(cc, "coding", std::move(codings));
+  if (!original.empty()) {
+    ctx.Put(cc, "text", ctx.Str(original));
+  } else if (code.empty() && !text.empty()) {
+    ctx.Put(cc, "text", ctx.Str(text));
+  } else if (code.empty() && alt_code.empty() && !alt_text.empty()) {
+    ctx.Put(cc, "text", ctx.Str(alt_text));
+  }
+  return cc;
+}
+
+const CodeMapRow* MapCode(V2MapContext& ctx, KnownTable table, std::string_view code) {
+  if (code.empty()) {
+    return nullptr;
+  }
+  return ctx.tables().Get(table).FindV2(code);
+}
+
+Value TableCodeableConcept(V2MapContext& ctx, KnownTable table, std::string_view code,
+                           std::string_view display, std::string_view v2_table) {
+  if (code.empty()) {
+    if (display.empty()) {
+      return Value();
+    }
+    Value cc(kObjectType);
+    ctx.Put(cc, "text", ctx.Str(display));
+    return cc;
+  }
+  const std::string v2_system = ctx.tables().CodingSystemUri(v2_table);
+  Value codings(kArrayType);
+  const CodeMapRow* row = MapCode(ctx, table, code);
+  if (row != nullptr) {
+    ctx.Push(codings, CodingValue(ctx, row->fhir_system, row->fhir_code, row->fhir_display));
+  }
+  if (row == nullptr || row->fhir_system != v2_system || row->fhir_code != code) {
+    ctx.Push(codings, CodingValue(ctx, v2_system, code,
+                                  !display.empty() ? display
+                                  : row != nullptr ? std::string_view(row->v2_display)
+                                                   : std::string_view()));
+  }
+  Value cc(kObjectType);
+  ctx.Put(cc, "coding", std::move(codings));
+  return cc;
+}
+
+void PutMappedCode(V2MapContext& ctx, Value& object, const char* key, KnownTable table,
+                   std::string_view code, std::string_view v2_table) {
+  if (code.empty()) {
+    return;
+  }
+  if (const CodeMapRow* row = MapCode(ctx, table, code)) {
+    ctx.Put(object, key, ctx.Str(row->fhir_code));
+    return;
+  }
+  Value extension(kObjectType);
+  extension.AddMember("url",
+                      StringRef(kOriginalCodeExtensionUrl.data(),
+                                static_cast<rapidjson::SizeType>(kOriginalCodeExtensionUrl.size())),
+                      ctx.alloc());
+  ctx.Put(extension, "valueCoding",
+          CodingValue(ctx, ctx.tables().CodingSystemUri(v2_table), code, {}));
+  Value extensions(kArrayType);
+  extensions.PushBack(extension, ctx.alloc());
+  Value element(kObjectType);
+  element.AddMember("extension", extensions, ctx.alloc());
+  const std::string underscored = std::string("_") + key;
+  Value name = ctx.Str(underscored);
+  object.AddMember(name, element, ctx.alloc());
+}
+
+// ---- identifiers and names ----------------------------------------------------------------------
+
+std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
+  std::string s1, s2, s3;
+  const std::string_view ns = V2Text(Part(hd, 1), s1);
+  const std::string_view uid = V2Text(Part(hd, 2), s2);
+  const std::string_view type = V2Text(Part(hd, 3), s3);
+  if (!uid.empty()) {
+    if (EqualsIgnoreCase(type, "ISO") || LooksLikeOid(uid)) {
+      return "urn:oid:" + std::string(uid);
+    }
+    if (EqualsIgnoreCase(type, "UUID")) {
+      return "urn:uuid:" + Lower(uid);
+    }
+    if (LooksLikeUri(uid)) {
+      return std::string(uid);
+    }
+  }
+  if (!ns.empty()) {
+    if (const CodeMapRow* row = ctx.tables().Get(KnownTable::kAssigningAuthority).FindV2(ns)) {
+      return row->fhir_code;
+    }
+    if (LooksLikeUri(ns)) {
+      return std::string(ns);
+    }
+  }
+  return {};
+}
+
+namespace {
+
+Value PeriodValue(V2MapContext& ctx, const hl7v2::Value& start, const hl7v2::Value& end,
+                  const char* location) {
+  Value period(kObjectType);
+  ctx.Put(period, "start", TimeValue(ctx, start, FhirTimeType::kDateTime, location));
+  ctx.Put(period, "end", TimeValue(ctx, end, FhirTimeType::kDateTime, location));
+  return period;
+}
+
+Value IdentifierValue(V2MapContext& ctx, std::string_view value, std::string system,
+                      std::string_view type_code, const hl7v2::Value& hd) {
+  Value identifier(kObjectType);
+  if (system.empty() && (type_code == "NH" || type_code == "NHS") && value.size() == 10) {
+    system = std::string(core::kNhsNumberSystem);
+  }
+  ctx.Put(identifier, "type",
+          TableCodeableConcept(ctx, KnownTable::kIdentifierType, type_code, {}, "HL70203"));
+  ctx.Put(identifier, "system", ctx.Str(system));
+  ctx.Put(identifier, "value", ctx.Str(value));
+  if (system.empty()) {
+    std::string scratch;
+    const std::string_view ns = V2Text(Part(hd, 1), scratch);
+    if (!ns.empty()) {
+      Value assigner(kObjectType);
+      ctx.Put(assigner, "display", ctx.Str(ns));
+      ctx.Put(identifier, "assigner", std::move(assigner));
+    }
+  }
+  return identifier;
+}
+
+}  // namespace
+
+Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx) {
+  std::string s1, s5;
+  const std::string_view value = V2Text(Part(cx, 1), s1);
+  if (value.empty()) {
+    return Value();
+  }
+  const hl7v2::Value hd = Part(cx, 4);
+  Value identifier = IdentifierValue(ctx, value, HdToSystem(ctx, hd), V2Text(Part(cx, 5), s5), hd);
+  ctx.Put(identifier, "period", PeriodValue(ctx, Part(cx, 7), Part(cx, 8), "CX-7"));
+  return identifier;
+}
+
+Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei) {
+  std::string s1, s2, s3, s4;
+  const std::string_view value = V2Text(Part(ei, 1), s1);
+  if (value.empty()) {
+    return Value();
+  }
+  // EI-2..4 are the HD of the assigning authority, one level up.
+  std::string system;
+  const std::string_view ns = V2Text(Part(ei, 2), s2);
+  const std::string_view uid = V2Text(Part(ei, 3), s3);
+  const std::string_view type = V2Text(Part(ei, 4), s4);
+  if (!uid.empty() && (EqualsIgnoreCase(type, "ISO") || LooksLikeOid(uid))) {
+    system = "urn:oid:" + std::string(uid);
+  } else if (!uid.empty() && LooksLikeUri(uid)) {
+    system = std::string(uid);
+  } else if (!ns.empty()) {
+    if (const CodeMapRow* row = ctx.tables().Get(KnownTable::kAssigningAuthority).FindV2(ns)) {
+      system = row->fhir_code;
+    }
+  }
+  Value identifier(kObjectType);
+  ctx.Put(identifier, "system", ctx.Str(system));
+  ctx.Put(identifier, "value", ctx.Str(value));
+  if (system.empty() && !ns.empty()) {
+    Value assigner(kObjectType);
+    ctx.Put(assigner, "display", ctx.Str(ns));
+    ctx.Put(identifier, "assigner", std::move(assigner));
+  }
+  return identifier;
+}
+
+Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn) {
+  if (!xpn.HasValue()) {
+    return Value();
+  }
+  Value name(kObjectType);
+  std::string scratch;
+  PutMappedCode(ctx, name, "use", KnownTable::kNameUse, V2Text(Part(xpn, 7), scratch), "HL70200");
+  ctx.Put(name, "family", ctx.Str(Part(Part(xpn, 1), 1)));
+  Value given(kArrayType);
+  ctx.Push(given, ctx.Str(Part(xpn, 2)));
+  ctx.Push(given, ctx.Str(Part(xpn, 3)));
+  ctx.Put(name, "given", std::move(given));
+  Value prefix(kArrayType);
+  ctx.Push(prefix, ctx.Str(Part(xpn, 5)));
+  ctx.Put(name, "prefix", std::move(prefix));
+  Value suffix(kArrayType);
+  ctx.Push(suffix, ctx.Str(Part(xpn, 4)));
+  ctx.Push(suffix, ctx.Str(Part(xpn, 6)));
+  ctx.Put(name, "suffix", std::move(suffix));
+  if (Part(xpn, 12).HasValue() || Part(xpn, 13).HasValue()) {
+    ctx.Put(name, "period", PeriodValue(ctx, Part(xpn, 12), Part(xpn, 13), "XPN-12"));
+  } else {
+    const hl7v2::Value range = Part(xpn, 10);
+    ctx.Put(name, "period", PeriodValue(ctx, Part(range, 1), Part(range, 2), "XPN-10"));
+  }
+  // A name that is only a use code or period names nobody.
+  if (!name.HasMember("family") && !name.HasMember("given") && !name.HasMember("prefix") &&
+      !name.HasMember("suffix")) {
+    return Value();
+  }
+  return name;
+}
+
+Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad) {
+  if (!xad.HasValue()) {
+    return Value();
+  }
+  Value address(kObjectType);
+  std::string scratch;
+  const std::string_view type = V2Text(Part(xad, 7), scratch);
+  const CodeMapRow* use = MapCode(ctx, KnownTable::kAddressUse, type);
+  const CodeMapRow* address_type = MapCode(ctx, KnownTable::kAddressType, type);
+  if (use != nullptr) {
+    ctx.Put(address, "use", ctx.Str(use->fhir_code));
+  }
+  if (address_type != nullptr) {
+    ctx.Put(address, "type", ctx.Str(address_type->fhir_code));
+  }
+  if (use == nullptr && address_type == nullptr) {
+    PutMappedCode(ctx, address, "use", KnownTable::kAddressUse, type, "HL70190");
+  }
+  // XAD-1 is SAD: street or mailing address & street name & dwelling number.
+  Value line(kArrayType);
+  const hl7v2::Value sad = Part(xad, 1);
+  std::string street;
+  for (std::size_t i = 1; i <= 3; ++i) {
+    std::string part_scratch;
+    const std::string_view part = V2Text(Part(sad, i), part_scratch);
+    if (!part.empty()) {
+      if (!street.empty()) {
+        street.push_back(' ');
+      }
+      street.append(part);
+    }
+  }
+  ctx.Push(line, ctx.Str(street));
+  ctx.Push(line, ctx.Str(Part(xad, 2)));
+  ctx.Put(address, "line", std::move(line));
+  ctx.Put(address, "city", ctx.Str(Part(xad, 3)));
+  ctx.Put(address, "district", ctx.Str(Part(xad, 9)));
+  ctx.Put(address, "state", ctx.Str(Part(xad, 4)));
+  ctx.Put(address, "postalCode", ctx.Str(Part(xad, 5)));
+  ctx.Put(address, "country", ctx.Str(Part(xad, 6)));
+  if (Part(xad, 13).HasValue() || Part(xad, 14).HasValue()) {
+    ctx.Put(address, "period", PeriodValue(ctx, Part(xad, 13), Part(xad, 14), "XAD-13"));
+  } else {
+    const hl7v2::Value range = Part(xad, 12);
+    ctx.Put(address, "period", PeriodValue(ctx, Part(range, 1), Part(range, 2), "XAD-12"));
+  }
+  if (!address.HasMember("line") && !address.HasMember("city") &&
+      !address.HasMember("postalCode") && !address.HasMember("district") &&
+      !address.HasMember("state") && !address.HasMember("country")) {
+    return Value();
+  }
+  return address;
+}
+
+Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_view default_use) {
+  if (!xtn.HasValue()) {
+    return Value();
+  }
+  std::string s1, s2, s3, s4, s12;
+  const std::string_view formatted = V2Text(Part(xtn, 1), s1);
+  const std::string_view use_code = V2Text(Part(xtn, 2), s2);
+  const std::string_view equipment = V2Text(Part(xtn, 3), s3);
+  const std::string_view email = V2Text(Part(xtn, 4), s4);
+  const std::string_view unformatted = V2Text(Part(xtn, 12), s12);
+  std::string value;
+  std::string system;
+  std::string use;
+  if (const CodeMapRow* row = MapCode(ctx, KnownTable::kTelecomSystem, equipment)) {
+    if (row->fhir_system == "http://hl7.org/fhir/contact-point-use") {
+      system = "phone";  // CP: a mobile phone is system phone, use mobile
+      use = row->fhir_code;
+    } else {
+      system = row->fhir_code;
+    }
+  }
+  if (system == "email" || use_code == "NET" || (formatted.empty() && !email.empty())) {
+    system = "email";
+    value = std::string(!email.empty() ? email : formatted);
+  } else if (!formatted.empty()) {
+    value = std::string(formatted);
+  } else if (!unformatted.empty()) {
+    value = std::string(unformatted);
+  } else {
+    std::string sc, sa, sl, se;
+    const std::string_view country = V2Text(Part(xtn, 5), sc);
+    const std::string_view area = V2Text(Part(xtn, 6), sa);
+    const std::string_view local = V2Text(Part(xtn, 7), sl);
+    const std::string_view extension = V2Text(Part(xtn, 8), se);
+    if (!local.empty()) {
+      if (!country.empty()) {
+        value.append("+").append(country).append(" ");
+      }
+      if (!area.empty()) {
+        value.append("(").append(area).append(") ");
+      }
+      value.append(local);
+      if (!extension.empty()) {
+        value.append(" ext. ").append(extension);
+      }
+    }
+  }
+  if (value.empty()) {
+    return Value();
+  }
+  if (system.empty()) {
+    system = value.find('@') != std::string::npos ? "email" : "phone";
+  }
+  Value contact(kObjectType);
+  ctx.Put(contact, "system", ctx.Str(system));
+  ctx.Put(contact, "value", ctx.Str(value));
+  if (use.empty()) {
+    if (const CodeMapRow* row = MapCode(ctx, KnownTable::kTelecomUse, use_code)) {
+      use = row->fhir_code;
+    } else if (use_code.empty() || use_code == "NET") {
+      use = std::string(default_use);
+    }
+  }
+  if (!use.empty()) {
+    ctx.Put(contact, "use", ctx.Str(use));
+  } else {
+    PutMappedCode(ctx, contact, "use", KnownTable::kTelecomUse, use_code, "HL70201");
+  }
+  return contact;
+}
+
+Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn) {
+  if (!xcn.HasValue()) {
+    return Value();
+  }
+  Value practitioner(kObjectType);
+  practitioner.AddMember("resourceType", "Practitioner", ctx.alloc());
+  std::string s1, s13;
+  const std::string_view id = V2Text(Part(xcn, 1), s1);
+  if (!id.empty()) {
+    const hl7v2::Value hd = Part(xcn, 9);
+    std::string system = HdToSystem(ctx, hd);
+    const bool seven_digits = id.size() == 8 && std::all_of(id.begin() + 1, id.end(), IsDigit);
+    if (system.empty() && seven_digits && id.front() == 'G') {
+      system = std::string(kGmpSystem);
+    } else if (system.empty() && seven_digits && id.front() == 'C') {
+      system = std::string(kGmcSystem);
+    }
+    Value identifiers(kArrayType);
+    ctx.Push(identifiers,
+             IdentifierValue(ctx, id, std::move(system), V2Text(Part(xcn, 13), s13), hd));
+    ctx.Put(practitioner, "identifier", std::move(identifiers));
+  }
+  Value name(kObjectType);
+  ctx.Put(name, "family", ctx.Str(Part(Part(xcn, 2), 1)));
+  Value given(kArrayType);
+  ctx.Push(given, ctx.Str(Part(xcn, 3)));
+  ctx.Push(given, ctx.Str(Part(xcn, 4)));
+  ctx.Put(name, "given", std::move(given));
+  Value prefix(kArrayType);
+  ctx.Push(prefix, ctx.Str(Part(xcn, 6)));
+  ctx.Put(name, "prefix", std::move(prefix));
+  Value suffix(kArrayType);
+  ctx.Push(suffix, ctx.Str(Part(xcn, 5)));
+  ctx.Push(suffix, ctx.Str(Part(xcn, 7)));
+  ctx.Put(name, "suffix", std::move(suffix));
+  Value names(kArrayType);
+  ctx.Push(names, std::move(name));
+  ctx.Put(practitioner, "name", std::move(names));
+  if (practitioner.MemberCount() == 1) {
+    return Value();
+  }
+  return practitioner;
+}
+
+bool LooksLikeOdsCode(std::string_view text) {
+  if (text.size() < 3 || text.size() > 6) {
+    return false;
+  }
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= 'A' && c <= 'Z') || IsDigit(c); });
+}
+
+Value XonToOrganization(V2MapContext& ctx, const hl7v2::Value& xon) {
+  if (!xon.HasValue()) {
+    return Value();
+  }
+  Value organization(kObjectType);
+  organization.AddMember("resourceType", "Organization", ctx.alloc());
+  std::string s10, s3, s7;
+  std::string_view id = V2Text(Part(xon, 10), s10);
+  if (id.empty()) {
+    id = V2Text(Part(xon, 3), s3);
+  }
+  if (!id.empty()) {
+    const hl7v2::Value hd = Part(xon, 6);
+    std::string system = HdToSystem(ctx, hd);
+    if (system.empty() && !Part(hd, 1).HasValue() && LooksLikeOdsCode(id)) {
+      system = std::string(core::kOdsCodeSystem);
+    }
+    Value identifiers(kArrayType);
+    ctx.Push(identifiers,
+             IdentifierValue(ctx, id, std::move(system), V2Text(Part(xon, 7), s7), hd));
+    ctx.Put(organization, "identifier", std::move(identifiers));
+  }
+  ctx.Put(organization, "name", ctx.Str(Part(xon, 1)));
+  if (organization.MemberCount() == 1) {
+    return Value();
+  }
+  return organization;
+}
+
+Value HdToOrganization(V2MapContext& ctx, const hl7v2::Value& hd) {
+  if (!hd.HasValue()) {
+    return Value();
+  }
+  Value organization(kObjectType);
+  organization.AddMember("resourceType", "Organization", ctx.alloc());
+  std::string s1, s2, s3;
+  const std::string_view ns = V2Text(Part(hd, 1), s1);
+  const std::string_view uid = V2Text(Part(hd, 2), s2);
+  const std::string_view type = V2Text(Part(hd, 3), s3);
+  Value identifiers(kArrayType);
+  if (LooksLikeOdsCode(ns)) {
+    Value identifier(kObjectType);
+    ctx.Put(identifier, "system", ctx.Str(core::kOdsCodeSystem));
+    ctx.Put(identifier, "value", ctx.Str(ns));
+    ctx.Push(identifiers, std::move(identifier));
+  }
+  if (!uid.empty() && (EqualsIgnoreCase(type, "ISO") || LooksLikeOid(uid))) {
+    Value identifier(kObjectType);
+    ctx.Put(identifier, "system", ctx.Str("urn:ietf:rfc:3986"));
+    ctx.Put(identifier, "value", ctx.Str("urn:oid:" + std::string(uid)));
+    ctx.Push(identifiers, std::move(identifier));
+  }
+  ctx.Put(organization, "identifier", std::move(identifiers));
+  ctx.Put(organization, "name", ctx.Str(ns));
+  if (organization.MemberCount() == 1) {
+    return Value();
+  }
+  return organization;
+}
+
+// ---- values -------------------------------------------------------------------------------------
+
+void PutUnits(V2MapContext& ctx, Value& quantity, const hl7v2::Value& units) {
+  if (!units.HasValue()) {
+    return;
+  }
+  std::string s1, s2, s3;
+  const std::string_view code = V2Text(Part(units, 1), s1);
+  const std::string_view text = V2Text(Part(units, 2), s2);
+  const std::string_view system = V2Text(Part(units, 3), s3);
+  ctx.Put(quantity, "unit", ctx.Str(!text.empty() ? text : code));
+  if (!code.empty() && !system.empty()) {
+    ctx.Put(quantity, "system", ctx.Str(ctx.tables().CodingSystemUri(system)));
+    ctx.Put(quantity, "code", ctx.Str(code));
+  }
+}
+
+Value NmToQuantity(V2MapContext& ctx, std::string_view nm, const hl7v2::Value& units) {
+  const std::optional<std::string> number = CanonicalDecimal(nm);
+  if (!number) {
+    return Value();
+  }
+  Value quantity(kObjectType);
+  quantity.AddMember("value", ctx.Number(*number), ctx.alloc());
+  PutUnits(ctx, quantity, units);
+  return quantity;
+}
+
+bool PutSnValue(V2MapContext& ctx, Value& observation, const hl7v2::Value& sn,
+                const hl7v2::Value& units) {
+  if (!sn.HasValue()) {
+    return false;
+  }
+  std::string s1, s2, s3, s4;
+  const std::string_view comparator = Trim(V2Text(Part(sn, 1), s1));
+  const std::string_view num1 = V2Text(Part(sn, 2), s2);
+  const std::string_view separator = Trim(V2Text(Part(sn, 3), s3));
+  const std::string_view num2 = V2Text(Part(sn, 4), s4);
+  const auto n1 = CanonicalDecimal(num1);
+  const auto n2 = CanonicalDecimal(num2);
+  if (n1 && n2 && separator == "-" && (comparator.empty() || comparator == "=")) {
+    Value range(kObjectType);
+    Value low(kObjectType);
+    low.AddMember("value", ctx.Number(*n1), ctx.alloc());
+    PutUnits(ctx, low, units);
+    Value high(kObjectType);
+    high.AddMember("value", ctx.Number(*n2), ctx.alloc());
+    PutUnits(ctx, high, units);
+    range.AddMember("low", low, ctx.alloc());
+    range.AddMember("high", high, ctx.alloc());
+    observation.AddMember("valueRange", range, ctx.alloc());
+    return true;
+  }
+  if (n1 && n2 && (separator == ":" || separator == "/") &&
+      (comparator.empty() || comparator == "=")) {
+    Value ratio(kObjectType);
+    Value numerator(kObjectType);
+    numerator.AddMember("value", ctx.Number(*n1), ctx.alloc());
+    Value denominator(kObjectType);
+    denominator.AddMember("value", ctx.Number(*n2), ctx.alloc());
+    ratio.AddMember("numerator", numerator, ctx.alloc());
+    ratio.AddMember("denominator", denominator, ctx.alloc());
+    observation.AddMember("valueRatio", ratio, ctx.alloc());
+    return true;
+  }
+  const bool fhir_comparator = comparator == "<" || comparator == ">" || comparator == "<=" ||
+                               comparator == ">=" || comparator == "=" || comparator.empty();
+  if (n1 && separator.empty() && num2.empty() && fhir_comparator) {
+    Value quantity(kObjectType);
+    quantity.AddMember("value", ctx.Number(*n1), ctx.alloc());
+    if (!comparator.empty() && comparator != "=") {
+      ctx.Put(quantity, "comparator", ctx.Str(comparator));
+    }
+    PutUnits(ctx, quantity, units);
+    observation.AddMember("valueQuantity", quantity, ctx.alloc());
+    return true;
+  }
+  // Anything else ("<>", a suffix, text) is kept as written.
+  std::string text;
+  text.append(comparator).append(num1).append(separator).append(num2);
+  ctx.Put(observation, "valueString", ctx.Str(text));
+  return true;
+}
+
+Value EdToAttachment(V2MapContext& ctx, const hl7v2::Value& ed) {
+  if (!ed.HasValue()) {
+    return Value();
+  }
+  std::string s2, s3, s4;
+  const std::string_view type = V2Text(Part(ed, 2), s2);
+  const std::string_view subtype = V2Text(Part(ed, 3), s3);
+  const std::string_view encoding = V2Text(Part(ed, 4), s4);
+  const hl7v2::Value data_value = Part(ed, 5);
+  Value attachment(kObjectType);
+  ctx.Put(attachment, "contentType", ctx.Str(MimeType(type, subtype)));
+  if (data_value.HasValue()) {
+    std::string scratch;
+    const std::string_view data = V2Text(data_value, scratch);
+    std::optional<std::string> base64;
+    if (EqualsIgnoreCase(encoding, "Base64")) {
+      base64 = CleanBase64(data);
+    } else if (EqualsIgnoreCase(encoding, "Hex")) {
+      if (auto bytes = HexDecode(data)) {
+        base64 = Base64Encode(*bytes);
+      }
+    } else {
+      base64 = Base64Encode(data);  // "A" (ASCII text) or not given
+    }
+    if (!base64) {
+      ctx.Fail(MakeError(ErrorCode::kInvalidValue, "ED data does not match its encoding (ED-4)",
+                         "ED-5"));
+      return Value();
+    }
+    ctx.Put(attachment, "data", ctx.Str(*base64));
+  }
+  return attachment;
+}
+
+}  // namespace tb::mappings

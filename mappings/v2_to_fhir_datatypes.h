@@ -1,0 +1,151 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "adapters/hl7v2/value.h"
+#include "broker/core/result.h"
+#include "mappings/mapping_tables.h"
+#include "mappings/v2_to_fhir.h"
+
+// The v2 datatype -> FHIR datatype maps of the HL7 v2-to-FHIR IG (CX[Identifier], XPN[HumanName],
+// XAD[Address], XTN[ContactPoint], TS/DTM/DT[date/dateTime], CE/CWE[CodeableConcept],
+// XCN[Practitioner], XON[Organization], HD, SN, NM[Quantity], ED[Attachment]). Used by the segment
+// maps in v2_to_fhir.cpp; exposed for tests.
+//
+// Every function reads v2 Values (escapes resolved, "" nulls treated as absent) and builds
+// RapidJSON values in the context's allocator. A function returns a null JSON value when there is
+// nothing to map. Problems with the input (a malformed date) are recorded in the context (first
+// error wins) and the element is left out, so callers need not check every call; MapV2ToFhir
+// returns the recorded error. Not thread-safe: one context per mapping.
+namespace tb::mappings {
+
+using JsonAlloc = rapidjson::Document::AllocatorType;
+
+class V2MapContext {
+ public:
+  V2MapContext(JsonAlloc& alloc, const MappingTables& tables, const V2ToFhirOptions& options)
+      : alloc_(alloc), tables_(tables), options_(options) {}
+
+  JsonAlloc& alloc() { return alloc_; }
+  const MappingTables& tables() const { return tables_; }
+  const V2ToFhirOptions& options() const { return options_; }
+
+  // Records `error` unless one is recorded already.
+  void Fail(core::Error error);
+  bool failed() const { return error_.has_value(); }
+  const std::optional<core::Error>& error() const { return error_; }
+
+  // A JSON string copied into the allocator; null when `text` is empty.
+  rapidjson::Value Str(std::string_view text);
+  // The decoded text of a v2 value (escapes resolved); null when empty or "".
+  rapidjson::Value Str(const hl7v2::Value& value);
+  // FT/TX text: as above, and formatting escapes rendered (\.br\ -> line break).
+  rapidjson::Value Text(const hl7v2::Value& value);
+  // A JSON number written exactly as `canonical_text` (already a valid FHIR decimal) when the
+  // Bundle is serialised, keeping the precision the sender gave ("1.50" stays 1.50).
+  rapidjson::Value Number(std::string_view canonical_text);
+  // Whether `str` is the storage of a value made by Number() (used by the serialiser).
+  bool IsNumber(const char* str) const;
+  void SortNumbers();
+
+  // Adds `value` under `key` (a string literal) unless it is null or an empty object/array.
+  void Put(rapidjson::Value& object, const char* key, rapidjson::Value value);
+  // Appends `value` unless it is null or an empty object/array.
+  void Push(rapidjson::Value& array, rapidjson::Value value);
+
+ private:
+  JsonAlloc& alloc_;
+  const MappingTables& tables_;
+  const V2ToFhirOptions& options_;
+  std::optional<core::Error> error_;
+  std::vector<const char*> numbers_;
+};
+
+// Decoded text of a v2 value: the raw bytes when they hold no escape, else Unescape(raw). Empty for
+// "" nulls. `scratch` holds the decoded copy when one is needed.
+std::string_view V2Text(const hl7v2::Value& value, std::string& scratch);
+
+// ---- dates and times ----------------------------------------------------------------------------
+enum class FhirTimeType { kDate, kDateTime, kInstant };
+
+// DT/DTM/TS text (YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]) -> FHIR date, dateTime or instant,
+// keeping the precision given (seconds are zero-filled where FHIR's format requires them) and the
+// time zone (or `rule` when the sender gave none). nullopt for empty text; kInvalidValue (location
+// empty) for text that is not a valid v2 date/time, or an instant without a time of day.
+core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirTimeType type,
+                                                      LocalTimeRule rule);
+
+// Context variant: records the error at `location` and returns null on bad input.
+rapidjson::Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
+                           const char* location);
+
+// True when `v2` carries a time of day (more than 8 digits before any offset).
+bool HasTimeOfDay(std::string_view v2);
+
+// ---- numbers ------------------------------------------------------------------------------------
+// v2 NM text -> a FHIR decimal ("+05.50" -> "5.50", ".5" -> "0.5"); nullopt when not a number.
+std::optional<std::string> CanonicalDecimal(std::string_view nm);
+
+// ---- codes --------------------------------------------------------------------------------------
+// A FHIR Coding {system, code, display} JSON object.
+rapidjson::Value CodingValue(V2MapContext& ctx, std::string_view system, std::string_view code,
+                             std::string_view display);
+// CE/CWE/CNE -> CodeableConcept: the primary (1-3) and alternate (4-6) codings with their systems
+// translated by table 0396, each followed by its translation from any local concept map, and the
+// original text (CWE-9, else the first text when no code is given). Null when empty.
+rapidjson::Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe);
+// A coded v2 value through a vocabulary table: the mapped FHIR coding, followed by the original v2
+// coding when it differs; an unmapped code keeps only its v2 coding (system from `v2_table`, e.g.
+// "HL70004"). Null when the value is empty.
+rapidjson::Value TableCodeableConcept(V2MapContext& ctx, KnownTable table, std::string_view code,
+                                      std::string_view display, std::string_view v2_table);
+// The mapped FHIR code for a required-binding `code` element, or nullptr.
+const CodeMapRow* MapCode(V2MapContext& ctx, KnownTable table, std::string_view code);
+// Sets object[key] to the mapped code of `code`, or, when unmapped, object["_" key] to an element
+// carrying kOriginalCodeExtensionUrl with the v2 code, so it is never silently dropped.
+void PutMappedCode(V2MapContext& ctx, rapidjson::Value& object, const char* key, KnownTable table,
+                   std::string_view code, std::string_view v2_table);
+
+// ---- identifiers and names ----------------------------------------------------------------------
+// HD -> system URI: HD-2 as urn:oid: when HD-3 is ISO (or HD-2 is an OID), HD-2 as is when a URI,
+// else the assigning-authority table for HD-1. Empty when none applies.
+std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd);
+// CX -> Identifier (value CX-1, system from CX-4, type CX-5 via table 0203, period CX-7/8,
+// assigner display CX-4.1 when no system is known). Null when CX-1 is empty.
+rapidjson::Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx);
+// EI -> Identifier (EI-1 value, EI-2/3/4 as HD).
+rapidjson::Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei);
+// XPN -> HumanName.
+rapidjson::Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn);
+// XAD -> Address.
+rapidjson::Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad);
+// XTN -> ContactPoint; `default_use` ("home"/"work") applies when XTN-2 gives none.
+rapidjson::Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn,
+                                   std::string_view default_use);
+// XCN -> Practitioner resource (identifier, name); no id. Null when XCN is empty.
+rapidjson::Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn);
+// XON -> Organization resource (name, identifier with the ODS system for ODS-like codes). No id.
+rapidjson::Value XonToOrganization(V2MapContext& ctx, const hl7v2::Value& xon);
+// HD -> Organization resource (a sending/receiving facility: ODS code, OID or name).
+rapidjson::Value HdToOrganization(V2MapContext& ctx, const hl7v2::Value& hd);
+// True for text shaped like an ODS organisation code (3 to 6 upper-case letters or digits).
+bool LooksLikeOdsCode(std::string_view text);
+
+// ---- values -------------------------------------------------------------------------------------
+// NM + units (CWE) -> Quantity. Null when `nm` is not a number.
+rapidjson::Value NmToQuantity(V2MapContext& ctx, std::string_view nm, const hl7v2::Value& units);
+// Units CWE -> Quantity unit/system/code members added to `quantity`.
+void PutUnits(V2MapContext& ctx, rapidjson::Value& quantity, const hl7v2::Value& units);
+// SN -> sets valueQuantity (with comparator), valueRange or valueRatio on `observation`, or
+// valueString when it fits none. Returns false when SN is empty.
+bool PutSnValue(V2MapContext& ctx, rapidjson::Value& observation, const hl7v2::Value& sn,
+                const hl7v2::Value& units);
+// ED -> Attachment (contentType from ED-2/ED-3, data base64 from ED-4/ED-5). Null when empty.
+rapidjson::Value EdToAttachment(V2MapContext& ctx, const hl7v2::Value& ed);
+
+}  // namespace tb::mappings
