@@ -8,13 +8,18 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
+#include "adapters/mllp/server.h"
 #include "adapters/net/https_server.h"
 #include "adapters/net/tls_context.h"
 #include "broker/app/fhir_api.h"
+#include "broker/core/clock.h"
 #include "broker/core/log.h"
+#include "broker/routing/hl7_ingest.h"
 #include "broker/routing/participant.h"
 #include "broker/store/store.h"
 
@@ -58,6 +63,9 @@ class BrokerServer::Impl {
       return port.error();
     }
     fhir_port_ = *port;
+    if (config_.listen_mllp.port != 0 || !config_.listen_mllp.host.empty()) {
+      BROKER_RETURN_IF_ERROR(StartMllp(*tls));
+    }
 
     signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
       if (!ec) {
@@ -65,14 +73,62 @@ class BrokerServer::Impl {
         Stop();
       }
     });
-    const unsigned threads =
-        config_.io_threads != 0 ? config_.io_threads : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned threads = config_.io_threads != 0
+                                 ? config_.io_threads
+                                 : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) {
       threads_.emplace_back([this] { RunIo(); });
     }
-    log_.Info("broker_started", {{"broker", config_.broker_id},
-                                 {"fhir", config_.listen_fhir.host + ":" + std::to_string(fhir_port_)},
-                                 {"io_threads", std::to_string(threads)}});
+    log_.Info("broker_started",
+              {{"broker", config_.broker_id},
+               {"fhir", config_.listen_fhir.host + ":" + std::to_string(fhir_port_)},
+               {"mllp", mllp_ ? config_.listen_mllp.host + ":" + std::to_string(mllp_port_) : ""},
+               {"io_threads", std::to_string(threads)}});
+    return core::Ok();
+  }
+
+  // MLLP/TLS on listen.mllp: frames go to the blocking pool, where Hl7Ingest stores them and
+  // builds the ACK; the reply is sent only after the store has committed.
+  core::Status StartMllp(const std::shared_ptr<asio::ssl::context>& tls) {
+    routing::Hl7IngestSettings ingest;
+    ingest.rules.message_types.insert(config_.hl7_message_types.begin(),
+                                      config_.hl7_message_types.end());
+    hl7_ = std::make_unique<routing::Hl7Ingest>(directory_, *inbound_, clock_, std::move(ingest));
+    mllp::MllpServerSettings settings;
+    settings.address = config_.listen_mllp.host;
+    settings.port = config_.listen_mllp.port;
+    settings.max_frame_bytes = config_.limits.mllp_frame_bytes;
+    settings.handshake_timeout = std::chrono::milliseconds(config_.limits.handshake_timeout_ms);
+    settings.idle_timeout = std::chrono::milliseconds(config_.limits.idle_timeout_ms);
+    settings.read_timeout = std::chrono::milliseconds(config_.limits.read_timeout_ms);
+    mllp_ = std::make_unique<mllp::MllpServer>(
+        io_context_, tls, settings,
+        [this](mllp::FrameRequest frame, mllp::ReplyFn reply) {
+          asio::post(
+              blocking_, [this, frame = std::move(frame), reply = std::move(reply)]() mutable {
+                const std::size_t bytes = frame.payload.size();
+                routing::Hl7IngestResult result = hl7_->Ingest(frame.payload, frame.peer);
+                log_.Info("hl7_received", {{"sender", result.sender},
+                                           {"cert_cn", frame.peer.subject_cn},
+                                           {"type", result.message_type},
+                                           {"outcome", result.outcome},
+                                           {"ack", std::string(hl7v2::ToString(result.ack.code))},
+                                           {"message_id", std::to_string(result.message_id)},
+                                           {"bytes", std::to_string(bytes)}});
+                reply(result.ack.should_send ? std::move(result.ack.er7) : std::string());
+              });
+        },
+        [this](const mllp::FrameFault& fault) {
+          log_.Warn("hl7_frame_refused", {{"cert_cn", fault.peer.subject_cn},
+                                          {"bytes", std::to_string(fault.bytes)},
+                                          {"limit", std::to_string(fault.limit)}});
+          return hl7_->RefuseFrame(fault.head, fault.error).er7;
+        });
+    auto port = mllp_->Start();
+    if (!port) {
+      return port.error();
+    }
+    mllp_port_ = *port;
     return core::Ok();
   }
 
@@ -125,11 +181,16 @@ class BrokerServer::Impl {
     log_.Info("broker_stopping", {});
     if (https_) {
       https_->Stop();
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      while (https_->ActiveConnections() > 0 && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
     }
+    if (mllp_) {
+      mllp_->Stop();
+    }
+    // Busy connections finish their current request or frame (whose ACK follows its commit).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (ActiveConnections() > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    blocking_.join();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     work_.reset();
@@ -139,6 +200,10 @@ class BrokerServer::Impl {
     }
     threads_.clear();
     log_.Info("broker_stopped", {});
+  }
+
+  std::size_t ActiveConnections() const {
+    return (https_ ? https_->ActiveConnections() : 0) + (mllp_ ? mllp_->ActiveConnections() : 0);
   }
 
   ~Impl() {
@@ -156,20 +221,29 @@ class BrokerServer::Impl {
   asio::signal_set signals_;
   std::unique_ptr<store::Database> database_;
   std::unique_ptr<core::InboundStore> inbound_;  // uses database_: declared after it
+  core::SystemClock clock_;
+  std::unique_ptr<routing::Hl7Ingest> hl7_;
+  // Storage and mapping work; the io threads never block. Sized for group commit: many
+  // messages waiting on one commit is what makes the store fast. Declared after what its
+  // tasks use, so that its destructor (which joins) runs first.
+  asio::thread_pool blocking_{16};
   std::unique_ptr<net::HttpsServer> https_;
+  std::unique_ptr<mllp::MllpServer> mllp_;
   std::vector<std::thread> threads_;
   std::uint16_t fhir_port_ = 0;
+  std::uint16_t mllp_port_ = 0;
   std::mutex mutex_;
   std::condition_variable stopped_;
   bool stop_requested_ = false;
   core::Logger log_;
 };
 
-BrokerServer::BrokerServer(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+BrokerServer::BrokerServer(BrokerConfig config)
+    : impl_(std::make_unique<Impl>(std::move(config))) {}
 BrokerServer::~BrokerServer() = default;
 core::Status BrokerServer::Start() { return impl_->Start(); }
 std::uint16_t BrokerServer::fhir_port() const { return impl_->fhir_port_; }
-std::uint16_t BrokerServer::mllp_port() const { return 0; }
+std::uint16_t BrokerServer::mllp_port() const { return impl_->mllp_port_; }
 void BrokerServer::Wait() { impl_->Wait(); }
 void BrokerServer::Stop() { impl_->Stop(); }
 

@@ -11,6 +11,7 @@
 #include "broker/app/broker_server.h"
 #include "broker/app/config.h"
 #include "broker/app/flags.h"
+#include "broker/app/send_hl7_command.h"
 #include "broker/core/log.h"
 
 namespace tb::app {
@@ -21,6 +22,8 @@ constexpr std::string_view kUsage = R"(usage: trustbridge <command> [options]
 commands:
   serve --config FILE        run the broker
   check-config --config FILE validate a config file and exit (0 = valid)
+  send-hl7 --to HOST:PORT FILE...
+                             send HL7 v2 messages over MLLP/TLS and print each ACK
   version                    print the version
 
 Run `trustbridge <command> --help` for a command's options.
@@ -100,6 +103,9 @@ int RunCli(int argc, char** argv) {
     }
     if (command == "check-config") {
       return CheckConfig(flags);
+    }
+    if (command == "send-hl7") {
+      return SendHl7Command(flags, std::cout, std::cerr);
     }
     if (command == "version" || command == "--version") {
       std::cout << "trustbridge 0.1.0\n";

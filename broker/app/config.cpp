@@ -15,8 +15,8 @@ namespace tb::app {
 namespace {
 
 using core::ErrorCode;
-using core::ParseHostPort;
 using core::MakeError;
+using core::ParseHostPort;
 
 constexpr std::size_t kMaxConfigBytes = 4 * 1024 * 1024;
 
@@ -86,7 +86,7 @@ core::Error SchemaError(const rapidjson::SchemaValidator& validator,
 std::string GetString(const rapidjson::Value& object, const char* name) {
   const auto member = object.FindMember(name);
   return member != object.MemberEnd() && member->value.IsString() ? member->value.GetString()
-                                                                   : std::string();
+                                                                  : std::string();
 }
 
 std::vector<std::string> GetStrings(const rapidjson::Value& object, const char* name) {
@@ -154,7 +154,8 @@ void ReadParticipants(const rapidjson::Value& root, BrokerConfig& config,
     participant.fhir_base = GetString(item, "fhir_base");
     const std::string mllp = GetString(item, "mllp");
     if (!mllp.empty() && !ParseHostPort(mllp, participant.mllp)) {
-      problems.push_back(MakeError(ErrorCode::kConfig, at + "/mllp is not host:port", at + "/mllp"));
+      problems.push_back(
+          MakeError(ErrorCode::kConfig, at + "/mllp is not host:port", at + "/mllp"));
     }
     participant.scopes = GetStrings(item, "scopes");
     participant.purposes = GetStrings(item, "purposes");
@@ -162,22 +163,21 @@ void ReadParticipants(const rapidjson::Value& root, BrokerConfig& config,
       participant.purposes.emplace_back("TREAT");
     }
     const auto glass = item.FindMember("break_glass");
-    participant.break_glass = glass != item.MemberEnd() && glass->value.IsBool() &&
-                              glass->value.GetBool();
+    participant.break_glass =
+        glass != item.MemberEnd() && glass->value.IsBool() && glass->value.GetBool();
     participant.receives = GetStrings(item, "receives");
     participant.format = GetString(item, "format");
     if (!cert_cns.insert(participant.cert_cn).second) {
-      problems.push_back(MakeError(ErrorCode::kConfig,
-                                   at + "/cert_cn is used by another participant",
-                                   at + "/cert_cn"));
+      problems.push_back(MakeError(
+          ErrorCode::kConfig, at + "/cert_cn is used by another participant", at + "/cert_cn"));
     }
     if (!ods_codes.insert(participant.ods).second) {
       problems.push_back(
           MakeError(ErrorCode::kConfig, at + "/ods is used by another participant", at + "/ods"));
     }
     if (participant.ods == config.broker_ods) {
-      problems.push_back(MakeError(ErrorCode::kConfig, at + "/ods is the broker's own ODS code",
-                                   at + "/ods"));
+      problems.push_back(
+          MakeError(ErrorCode::kConfig, at + "/ods is the broker's own ODS code", at + "/ods"));
     }
     config.participants.push_back(std::move(participant));
   }
@@ -214,12 +214,11 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
   rapidjson::Document document;
   document.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (document.HasParseError()) {
-    load.problems.push_back(MakeError(
-        ErrorCode::kConfig,
-        std::string("config is not valid JSON at byte ") +
-            std::to_string(document.GetErrorOffset()) + ": " +
-            rapidjson::GetParseError_En(document.GetParseError()),
-        "/"));
+    load.problems.push_back(MakeError(ErrorCode::kConfig,
+                                      std::string("config is not valid JSON at byte ") +
+                                          std::to_string(document.GetErrorOffset()) + ": " +
+                                          rapidjson::GetParseError_En(document.GetParseError()),
+                                      "/"));
     return load;
   }
   rapidjson::SchemaValidator validator(Schema());
@@ -251,8 +250,8 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
   config.store_url = GetString(document["store"], "url");
   constexpr std::string_view kSqlite = "sqlite:";
   if (config.store_url.rfind(kSqlite, 0) == 0 && config.store_url != "sqlite::memory:") {
-    config.store_url = std::string(kSqlite) +
-                       Resolve(base_dir, config.store_url.substr(kSqlite.size())).string();
+    config.store_url =
+        std::string(kSqlite) + Resolve(base_dir, config.store_url.substr(kSqlite.size())).string();
   }
 
   ReadParticipants(document, config, load.problems);
@@ -273,6 +272,14 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
     core::ParseLogLevel(GetString(log->value, "level"), config.log_level);
   }
   ReadInt(document, "io_threads", config.io_threads);
+  if (const auto hl7 = document.FindMember("hl7v2"); hl7 != document.MemberEnd()) {
+    if (const auto types = hl7->value.FindMember("message_types");
+        types != hl7->value.MemberEnd()) {
+      for (const auto& type : types->value.GetArray()) {
+        config.hl7_message_types.emplace_back(type.GetString(), type.GetStringLength());
+      }
+    }
+  }
 
   if (load.problems.empty()) {
     load.config = std::move(config);

@@ -9,8 +9,8 @@
 
 #include "adapters/net/tls_settings.h"
 #include "broker/core/error.h"
-#include "broker/core/log.h"
 #include "broker/core/host_port.h"
+#include "broker/core/log.h"
 #include "broker/core/result.h"
 #include "broker/routing/participant.h"
 
@@ -42,6 +42,8 @@ struct BrokerConfig {
   std::uint32_t federation_deadline_ms = 3000;
   core::LogLevel log_level = core::LogLevel::kInfo;
   unsigned io_threads = 0;  // 0: one per core
+  // MLLP message types accepted ("ADT^A01"); empty: routing::DefaultHl7MessageTypes().
+  std::vector<std::string> hl7_message_types;
 };
 
 // The outcome of reading a config: the config, or every problem found (schema first, then
@@ -56,6 +58,5 @@ ConfigLoad LoadBrokerConfig(const std::filesystem::path& file);
 // Same, from text; `base_dir` resolves relative paths. `check_files` verifies TLS files exist.
 ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path& base_dir,
                              bool check_files = true);
-
 
 }  // namespace tb::app

@@ -1,0 +1,141 @@
+#include "broker/routing/hl7_ingest.h"
+
+#include <utility>
+#include <vector>
+
+#include "broker/core/digest.h"
+#include "broker/core/http_types.h"
+
+namespace tb::routing {
+
+namespace {
+
+std::string ResultMessageType(const hl7v2::Message& message) {
+  std::string type(message.MessageType());
+  if (!message.TriggerEvent().empty()) {
+    type += '^';
+    type += message.TriggerEvent();
+  }
+  return type;
+}
+
+}  // namespace
+
+const std::set<std::string, std::less<>>& DefaultHl7MessageTypes() {
+  static const std::set<std::string, std::less<>> kTypes = {
+      "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A05", "ADT^A06", "ADT^A07", "ADT^A08",
+      "ADT^A09", "ADT^A10", "ADT^A11", "ADT^A12", "ADT^A13", "ADT^A28", "ADT^A31", "ADT^A34",
+      "ADT^A40", "ORU^R01", "ORM^O01", "OML^O21", "MDM^T02", "SIU^S12"};
+  return kTypes;
+}
+
+Hl7Ingest::Hl7Ingest(const ParticipantDirectory& directory, core::InboundStore& store,
+                     const core::Clock& clock, Hl7IngestSettings settings)
+    : directory_(directory), store_(store), clock_(clock), settings_(std::move(settings)) {
+  if (settings_.rules.message_types.empty()) {
+    settings_.rules.message_types = DefaultHl7MessageTypes();
+  }
+}
+
+hl7v2::AckOptions Hl7Ingest::NextAckOptions() {
+  hl7v2::AckOptions options;
+  options.control_id = ids_.Next();
+  options.time = clock_.Now();
+  return options;
+}
+
+hl7v2::Ack Hl7Ingest::RefuseFrame(std::string_view head, const core::Error& error) {
+  return hl7v2::MakeNak(head, error, NextAckOptions());
+}
+
+Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIdentity& peer) {
+  Hl7IngestResult result;
+  const Participant* participant = directory_.FindByCertCn(peer.subject_cn);
+  if (participant != nullptr) {
+    result.sender = participant->ods;
+  }
+
+  auto parsed = hl7v2::Message::Parse(std::string(payload), settings_.limits);
+  if (!parsed) {
+    result.outcome = "unparseable";
+    result.ack = hl7v2::MakeNak(payload, parsed.error(), NextAckOptions());
+    return result;
+  }
+  const hl7v2::Message& message = *parsed;
+  result.message_type = ResultMessageType(message);
+
+  if (participant == nullptr) {
+    result.outcome = "refused";
+    result.ack = hl7v2::MakeAck(
+        message,
+        core::MakeError(core::ErrorCode::kForbidden,
+                        "the client certificate is not registered to any participant", "MSH-4"),
+        NextAckOptions());
+    return result;
+  }
+  const std::string facility = message.Get("MSH-4.1").Decoded();
+  if (!facility.empty() && !core::EqualsIgnoreCase(facility, participant->ods)) {
+    result.outcome = "refused";
+    result.ack = hl7v2::MakeAck(
+        message,
+        core::MakeError(core::ErrorCode::kForbidden,
+                        "sending facility does not match the participant of the client certificate",
+                        "MSH-4"),
+        NextAckOptions());
+    return result;
+  }
+
+  const std::vector<core::Error> problems = hl7v2::Validate(message, settings_.rules);
+  if (!problems.empty()) {
+    result.outcome = "invalid";
+    result.ack = hl7v2::MakeAck(message, problems, NextAckOptions());
+    return result;
+  }
+
+  core::InboundMessage inbound;
+  inbound.sender = participant->ods;
+  inbound.protocol = "hl7v2";
+  inbound.message_type = result.message_type;
+  inbound.control_id = message.Get("MSH-10").Decoded();
+  inbound.dedupe_key = participant->ods + '|' + std::string(message.Get("MSH-3").raw()) + '|' +
+                       std::string(message.Get("MSH-4").raw()) + '|' + inbound.control_id;
+  // Digest and store the canonical form ("\r" after every segment, including the last): a
+  // resend that differs only in line endings or a trailing terminator is the same message, so
+  // it must be a duplicate rather than a conflict. Senders differ in exactly these bytes.
+  inbound.payload = std::string(message.er7());
+  inbound.content_sha256 = core::Sha256Hex(inbound.payload);
+  inbound.nhs_number = hl7v2::ExtractNhsNumber(message).value_or("");
+  inbound.received_at_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+          .count();
+
+  auto accepted = store_.Accept(inbound);
+  if (!accepted) {
+    result.outcome = "storage_error";
+    log_.Error("hl7_store_failed", {{"sender", result.sender},
+                                    {"type", result.message_type},
+                                    {"code", std::string(core::Info(accepted.error().code).name)}});
+    // Never AA/CA: the message is not durable, so the sender must keep it and resend.
+    result.ack =
+        hl7v2::MakeAck(message,
+                       core::MakeError(accepted.error().code,
+                                       "the broker could not store the message; resend later"),
+                       NextAckOptions());
+    return result;
+  }
+  result.message_id = accepted->message_id;
+  result.outcome = std::string(core::ToString(accepted->outcome));
+  if (accepted->outcome == core::AcceptOutcome::kConflict) {
+    result.ack = hl7v2::MakeAck(
+        message,
+        core::MakeError(core::ErrorCode::kConflict,
+                        "control id already used for a different message from this sender",
+                        "MSH-10"),
+        NextAckOptions());
+    return result;
+  }
+  result.ack = hl7v2::MakeAck(message, NextAckOptions());
+  return result;
+}
+
+}  // namespace tb::routing

@@ -1,0 +1,252 @@
+// Hl7Ingest: the acknowledgement for every outcome at the MLLP edge, and what reaches the store.
+#include "broker/routing/hl7_ingest.h"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "adapters/hl7v2/message.h"
+#include "tests/support/in_memory_inbound_store.h"
+
+namespace tb::routing {
+namespace {
+
+class FixedClock final : public core::Clock {
+ public:
+  std::chrono::system_clock::time_point Now() const override {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(1'795'000'000'000));
+  }
+};
+
+// A UK PAS admission: hospital number first, NHS number in the second PID-3 repetition.
+constexpr std::string_view kA01 =
+    "MSH|^~\\&|PAS|RJ1|TB|X26|20261123120000||ADT^A01|MSG0001|P|2.4\r"
+    "EVN|A01|20261123120000\r"
+    "PID|1||H123456^^^RJ1^MR~9449305552^^^NHS^NH||SMITH^JOHN||19800101|M\r"
+    "PV1|1|I\r";
+
+std::string With(std::string_view message, std::string_view from, std::string_view to) {
+  std::string text(message);
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  text.replace(at, from.size(), to);
+  return text;
+}
+
+Participant MakeParticipant(std::string ods, std::string cert_cn) {
+  Participant participant;
+  participant.ods = std::move(ods);
+  participant.cert_cn = std::move(cert_cn);
+  return participant;
+}
+
+core::PeerIdentity Peer(std::string cn) {
+  core::PeerIdentity peer;
+  peer.subject_cn = std::move(cn);
+  return peer;
+}
+
+class Hl7IngestTest : public ::testing::Test {
+ protected:
+  Hl7IngestTest()
+      : directory_({MakeParticipant("RJ1", "rj1-pas"), MakeParticipant("RGT", "RGT")}, {}),
+        ingest_(directory_, store_, clock_) {}
+
+  Hl7IngestResult Send(std::string_view message, std::string cn = "rj1-pas") {
+    return ingest_.Ingest(message, Peer(std::move(cn)));
+  }
+
+  static std::string Field(const hl7v2::Ack& ack, std::string_view path) {
+    auto parsed = hl7v2::Message::Parse(ack.er7);
+    EXPECT_TRUE(parsed.has_value());
+    return parsed ? parsed->Get(path).Decoded() : std::string();
+  }
+
+  FixedClock clock_;
+  testing::InMemoryInboundStore store_;
+  ParticipantDirectory directory_;
+  Hl7Ingest ingest_;
+};
+
+TEST_F(Hl7IngestTest, StoresAValidMessageThenAcknowledgesAA) {
+  Hl7IngestResult result = Send(kA01);
+  EXPECT_EQ(result.outcome, "stored");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAA);
+  EXPECT_EQ(Field(result.ack, "MSA-2"), "MSG0001");
+  EXPECT_EQ(Field(result.ack, "MSH-9.1"), "ACK");
+  EXPECT_EQ(Field(result.ack, "MSH-3"), "TB");
+  EXPECT_EQ(Field(result.ack, "MSH-5"), "PAS");
+  const std::vector<core::InboundMessage> messages = store_.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  const core::InboundMessage& stored = messages[0];
+  EXPECT_EQ(stored.sender, "RJ1");
+  EXPECT_EQ(stored.protocol, "hl7v2");
+  EXPECT_EQ(stored.message_type, "ADT^A01");
+  EXPECT_EQ(stored.control_id, "MSG0001");
+  EXPECT_EQ(stored.dedupe_key, "RJ1|PAS|RJ1|MSG0001");
+  EXPECT_EQ(stored.nhs_number, "9449305552");  // from the second repetition
+  EXPECT_EQ(stored.payload, kA01);
+  EXPECT_EQ(stored.received_at_ms, 1'795'000'000'000);
+}
+
+TEST_F(Hl7IngestTest, ResendIsAcknowledgedAgainButStoredOnce) {
+  ASSERT_EQ(Send(kA01).outcome, "stored");
+  Hl7IngestResult again = Send(kA01);
+  EXPECT_EQ(again.outcome, "duplicate");
+  EXPECT_EQ(again.ack.code, hl7v2::AckCode::kAA);
+  EXPECT_EQ(store_.messages().size(), 1u);
+}
+
+TEST_F(Hl7IngestTest, ResendWithOtherLineEndingsIsStillADuplicate) {
+  ASSERT_EQ(Send(kA01).outcome, "stored");
+  std::string lf(kA01);
+  for (char& c : lf) {
+    if (c == '\r') {
+      c = '\n';
+    }
+  }
+  lf.pop_back();  // and no terminator after the last segment
+  EXPECT_EQ(Send(lf).outcome, "duplicate");
+}
+
+TEST_F(Hl7IngestTest, ReusedControlIdWithOtherContentIsRefusedAndFirstVersionStands) {
+  ASSERT_EQ(Send(kA01).outcome, "stored");
+  Hl7IngestResult result = Send(With(kA01, "SMITH^JOHN", "SMITH^JANE"));
+  EXPECT_EQ(result.outcome, "conflict");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_EQ(Field(result.ack, "ERR-3.1"), "205");
+  EXPECT_EQ(Field(result.ack, "ERR-2.1"), "MSH");
+  EXPECT_EQ(Field(result.ack, "ERR-2.3"), "10");
+  ASSERT_EQ(store_.messages().size(), 1u);
+  EXPECT_NE(store_.messages()[0].payload.find("SMITH^JOHN"), std::string::npos);
+}
+
+TEST_F(Hl7IngestTest, CertificateOfNoParticipantIsRefusedAR) {
+  Hl7IngestResult result = Send(kA01, "somebody-else");
+  EXPECT_EQ(result.outcome, "refused");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(Field(result.ack, "ERR-3.1"), "207");
+  EXPECT_TRUE(store_.messages().empty());
+}
+
+TEST_F(Hl7IngestTest, SendingFacilityOfAnotherOrganisationIsRefusedAR) {
+  // RGT's certificate, but MSH-4 says RJ1: one trust may not speak for another.
+  Hl7IngestResult result = Send(kA01, "RGT");
+  EXPECT_EQ(result.outcome, "refused");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(Field(result.ack, "ERR-2.1"), "MSH");
+  EXPECT_EQ(Field(result.ack, "ERR-2.3"), "4");
+  EXPECT_TRUE(store_.messages().empty());
+}
+
+TEST_F(Hl7IngestTest, SendingFacilityIsComparedWithoutCaseAndMayBeEmpty) {
+  EXPECT_EQ(Send(With(kA01, "|PAS|RJ1|", "|PAS|rj1|")).outcome, "stored");
+  EXPECT_EQ(Send(With(With(kA01, "|PAS|RJ1|", "|PAS||"), "MSG0001", "MSG0002")).outcome, "stored");
+}
+
+TEST_F(Hl7IngestTest, EnhancedModeRefusalIsCR) {
+  std::string enhanced = With(kA01, "|P|2.4\r", "|P|2.4|||AL|NE\r");
+  Hl7IngestResult result = Send(enhanced, "RGT");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kCR);
+}
+
+TEST_F(Hl7IngestTest, EnhancedModeAcceptIsCAOnlyAfterStorage) {
+  Hl7IngestResult result = Send(With(kA01, "|P|2.4\r", "|P|2.4|||AL|NE\r"));
+  EXPECT_EQ(result.outcome, "stored");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kCA);
+  EXPECT_EQ(store_.messages().size(), 1u);
+}
+
+TEST_F(Hl7IngestTest, BadNhsNumberCheckDigitIsAEPointingAtPid3) {
+  Hl7IngestResult result = Send(With(kA01, "9449305552", "9449305553"));
+  EXPECT_EQ(result.outcome, "invalid");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_EQ(Field(result.ack, "ERR-2.1"), "PID");
+  EXPECT_EQ(Field(result.ack, "ERR-2.3"), "3");
+  EXPECT_EQ(Field(result.ack, "ERR-3.1"), "102");
+  EXPECT_TRUE(store_.messages().empty());
+}
+
+TEST_F(Hl7IngestTest, MissingMessageTypeIsRefusedWithErrAtMsh9) {
+  Hl7IngestResult result = Send(With(kA01, "ADT^A01", ""));
+  EXPECT_EQ(result.outcome, "invalid");
+  EXPECT_NE(result.ack.code, hl7v2::AckCode::kAA);
+  EXPECT_EQ(Field(result.ack, "ERR-2.1"), "MSH");
+  EXPECT_EQ(Field(result.ack, "ERR-2.3"), "9");
+  EXPECT_TRUE(store_.messages().empty());
+}
+
+TEST_F(Hl7IngestTest, UnknownTriggerIsRefusedAR201) {
+  Hl7IngestResult result = Send(With(kA01, "ADT^A01", "ADT^Z99"));
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(Field(result.ack, "ERR-3.1"), "201");
+}
+
+TEST_F(Hl7IngestTest, ConfiguredTypesNarrowWhatIsAccepted) {
+  Hl7IngestSettings settings;
+  settings.rules.message_types = {"ORU^R01"};
+  Hl7Ingest narrow(directory_, store_, clock_, settings);
+  EXPECT_EQ(narrow.Ingest(kA01, Peer("rj1-pas")).ack.code, hl7v2::AckCode::kAR);
+}
+
+TEST_F(Hl7IngestTest, UnparseableInputGetsANakQuotingWhatCouldBeRead) {
+  Hl7IngestResult result =
+      Send("MSH|^~\\&|PAS|RJ1|TB|X26|20261123||ADT^A01|MSG0009|P|2.4\rpid|bad\r");
+  EXPECT_EQ(result.outcome, "unparseable");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(Field(result.ack, "MSA-2"), "MSG0009");
+  EXPECT_TRUE(store_.messages().empty());
+}
+
+TEST_F(Hl7IngestTest, GarbageGetsANakToo) {
+  Hl7IngestResult result = Send("hello, is this the HL7 port?");
+  EXPECT_EQ(result.outcome, "unparseable");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(Field(result.ack, "MSA-1"), "AR");
+}
+
+TEST_F(Hl7IngestTest, StorageFailureIsNeverAcknowledgedAA) {
+  store_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "database or disk is full"));
+  Hl7IngestResult result = Send(kA01);
+  EXPECT_EQ(result.outcome, "storage_error");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  // The database's own words stay in the log; the sender is told to resend.
+  EXPECT_EQ(result.ack.er7.find("disk"), std::string::npos);
+  store_.SetFailure(std::nullopt);
+  EXPECT_EQ(Send(kA01).outcome, "stored");  // once space returns, the resend is accepted
+}
+
+TEST_F(Hl7IngestTest, CustomDelimitersEscapesAndNullsAreAccepted) {
+  constexpr std::string_view kCustom =
+      "MSH#*$!@#PAS#RJ1#TB#X26#20261123120000##ADT*A08#MSG0100#P#2.5.1\r"
+      "EVN#A08#20261123120000\r"
+      "PID#1##9449305552***NHS*NH##O!@T!@CONNOR*SEAN##\"\"#M#####1 HIGH ST@.br@FLAT 2\r"
+      "ZPI#local#data\r"
+      "PV1#1#O\r";
+  Hl7IngestResult result = Send(kCustom);
+  EXPECT_EQ(result.outcome, "stored") << result.ack.er7;
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAA);
+  ASSERT_EQ(store_.messages().size(), 1u);
+  EXPECT_EQ(store_.messages()[0].nhs_number, "9449305552");
+  EXPECT_EQ(store_.messages()[0].message_type, "ADT^A08");
+  // The ACK speaks the sender's delimiters.
+  EXPECT_EQ(result.ack.er7.substr(0, 8), "MSH#*$!@");
+}
+
+TEST_F(Hl7IngestTest, EveryAckGetsItsOwnControlId) {
+  const std::string first = Field(Send(kA01).ack, "MSH-10");
+  const std::string second = Field(Send(kA01).ack, "MSH-10");
+  EXPECT_EQ(first.size(), 20u);
+  EXPECT_NE(first, second);
+}
+
+TEST_F(Hl7IngestTest, OversizeFrameNakQuotesTheHeader) {
+  hl7v2::Ack nak = ingest_.RefuseFrame(
+      kA01.substr(0, 70), core::MakeError(core::ErrorCode::kTooLarge, "frame over 1024 bytes"));
+  EXPECT_EQ(nak.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(Field(nak, "MSA-2"), "MSG0001");
+}
+
+}  // namespace
+}  // namespace tb::routing
