@@ -7,6 +7,19 @@
 namespace tb::policy {
 namespace {
 
+// Removes a member keeping the order of the others (RapidJSON's RemoveMember reorders).
+bool EraseMember(rapidjson::Value& object, std::string_view name) {
+  if (!object.IsObject()) {
+    return false;
+  }
+  const rapidjson::Value::MemberIterator member = object.FindMember(fhir::Ref(name));
+  if (member == object.MemberEnd()) {
+    return false;
+  }
+  object.EraseMember(member);
+  return true;
+}
+
 using rapidjson::Value;
 
 bool HasNextLink(const Value& bundle) {
@@ -121,11 +134,15 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
       kept_entries.PushBack(entry, bundle.GetAllocator());
       ++report.kept;
     }
-    entries->value = kept_entries;
+    if (kept_entries.Empty()) {
+      EraseMember(bundle, "entry");  // FHIR JSON has no empty arrays; an empty result has none
+    } else {
+      entries->value = kept_entries;
+    }
   }
   const bool has_total = bundle.HasMember("total");
   if (HasNextLink(bundle)) {
-    bundle.RemoveMember("total");
+    EraseMember(bundle, "total");
   } else if (has_total || fhir::FindString(bundle, "type").value_or("") == "searchset") {
     if (has_total) {
       bundle["total"].SetUint64(kept_matches);

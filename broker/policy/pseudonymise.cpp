@@ -13,6 +13,19 @@
 namespace tb::policy {
 namespace {
 
+// Removes a member keeping the order of the others (RapidJSON's RemoveMember reorders).
+bool EraseMember(rapidjson::Value& object, std::string_view name) {
+  if (!object.IsObject()) {
+    return false;
+  }
+  const rapidjson::Value::MemberIterator member = object.FindMember(fhir::Ref(name));
+  if (member == object.MemberEnd()) {
+    return false;
+  }
+  object.EraseMember(member);
+  return true;
+}
+
 using rapidjson::Value;
 using Allocator = rapidjson::Document::AllocatorType;
 
@@ -26,7 +39,7 @@ bool IsPerson(std::string_view type) {
 }
 
 bool RemoveMember(Value& object, std::string_view name, PseudonymisationReport& report) {
-  if (object.IsObject() && object.RemoveMember(fhir::Ref(name))) {
+  if (EraseMember(object, name)) {
     ++report.elements_removed;
     return true;
   }
@@ -41,7 +54,7 @@ void CutToYear(Value& object, std::string_view name, Allocator& allocator,
     return;
   }
   if (!member->value.IsString() || member->value.GetStringLength() < 4) {
-    object.RemoveMember(fhir::Ref(name));
+    EraseMember(object, name);
     ++report.elements_removed;
     return;
   }
@@ -69,7 +82,7 @@ bool PseudonymiseIdentifier(Value& identifier, Allocator& allocator,
     identifier["value"] = fhir::StringValue(pseudonymiser.PseudonymOf(value), allocator);
   }
   // The verification-status extension and any period say nothing identifying; a display might.
-  identifier.RemoveMember("assigner");
+  EraseMember(identifier, "assigner");
   ++report.identifiers_replaced;
   return true;
 }
@@ -123,7 +136,7 @@ void PseudonymiseReference(Value& reference, Allocator& allocator,
       identifier != reference.MemberEnd()) {
     if (!PseudonymiseIdentifier(identifier->value, allocator, pseudonymiser, report) &&
         to_patient) {
-      reference.RemoveMember("identifier");
+      EraseMember(reference, "identifier");
       ++report.elements_removed;
     }
   }
@@ -154,12 +167,12 @@ void PseudonymisePerson(Value& resource, std::string_view type, Allocator& alloc
         }
       }
       if (kept.Empty()) {
-        resource.RemoveMember("identifier");
+        EraseMember(resource, "identifier");
       } else {
         identifiers->value = kept;
       }
     } else {
-      resource.RemoveMember("identifier");
+      EraseMember(resource, "identifier");
       ++report.elements_removed;
     }
   }

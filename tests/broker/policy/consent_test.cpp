@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,8 @@ struct EvalCase {
   bool break_glass_used = false;
   bool final = true;
 };
+
+void PrintTo(const EvalCase& c, std::ostream* os) { *os << c.name; }
 
 EvalCase Case(std::string name, std::vector<std::string> consents) {
   EvalCase c;
@@ -429,6 +432,8 @@ struct ParseErrorCase {
   core::ErrorCode code;
   std::string location;
 };
+
+void PrintTo(const ParseErrorCase& c, std::ostream* os) { *os << c.name; }
 
 class ConsentParseError : public ::testing::TestWithParam<ParseErrorCase> {};
 

@@ -1,6 +1,7 @@
 #include "broker/policy/purpose.h"
 
 #include <optional>
+#include <ostream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -17,6 +18,8 @@ struct HeaderCase {
   std::optional<std::string> header;
   std::optional<std::string> purpose;  // nullopt: refused with 400
 };
+
+void PrintTo(const HeaderCase& c, std::ostream* os) { *os << c.name; }
 
 class PurposeHeader : public ::testing::TestWithParam<HeaderCase> {};
 
@@ -63,6 +66,8 @@ struct ReasonCase {
   std::optional<std::string> header;
   std::optional<core::ErrorCode> error;
 };
+
+void PrintTo(const ReasonCase& c, std::ostream* os) { *os << c.name; }
 
 class BreakGlassReason : public ::testing::TestWithParam<ReasonCase> {};
 

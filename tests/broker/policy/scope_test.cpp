@@ -1,6 +1,7 @@
 #include "broker/policy/scope.h"
 
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct ValidCase {
   std::string canonical;  // ToString of the parsed scope
   bool v1;
 };
+
+void PrintTo(const ValidCase& c, std::ostream* os) { *os << c.name; }
 
 class ScopeParseValid : public ::testing::TestWithParam<ValidCase> {};
 
@@ -82,6 +85,8 @@ struct InvalidCase {
   std::string scope;
   std::string message_part;  // a piece of the error message
 };
+
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << c.name; }
 
 class ScopeParseInvalid : public ::testing::TestWithParam<InvalidCase> {};
 
@@ -196,6 +201,8 @@ struct AllowCase {
   bool allowed;
 };
 
+void PrintTo(const AllowCase& c, std::ostream* os) { *os << c.name; }
+
 class ScopeSetAllows : public ::testing::TestWithParam<AllowCase> {};
 
 TEST_P(ScopeSetAllows, ChecksInteractionAndType) {
@@ -284,6 +291,8 @@ struct ResourceCase {
   std::string_view resource;
   bool allowed;
 };
+
+void PrintTo(const ResourceCase& c, std::ostream* os) { *os << c.name; }
 
 class ScopeSetAllowsResource : public ::testing::TestWithParam<ResourceCase> {};
 

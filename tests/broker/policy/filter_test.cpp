@@ -1,0 +1,349 @@
+#include "broker/policy/filter.h"
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/broker/policy/test_util.h"
+
+namespace tb::policy {
+namespace {
+
+using testing::CaseName;
+using testing::Json;
+
+constexpr std::string_view kNhsNumber = "9434765919";
+constexpr std::string_view kHivLoinc = "75622-1";  // HIV 1 and 2 tests - Meaningful Use set
+
+std::string PatientJson() {
+  return R"({"resourceType": "Patient", "id": "p1", "identifier": [{"system":
+      "https://fhir.nhs.uk/Id/nhs-number", "value": ")" +
+         std::string(kNhsNumber) + R"("}]})";
+}
+
+std::string ObservationJson(std::string_view id, std::string_view category,
+                            std::string_view loinc) {
+  return R"({"resourceType": "Observation", "id": ")" + std::string(id) +
+         R"(", "status": "final", "category": [{"coding": [{"system":
+      "http://terminology.hl7.org/CodeSystem/observation-category", "code": ")" +
+         std::string(category) + R"("}]}], "code": {"coding": [{"system": "http://loinc.org",
+      "code": ")" +
+         std::string(loinc) + R"("}]}, "subject": {"reference": "Patient/p1"}})";
+}
+
+std::string Entry(const std::string& resource, std::string_view mode = "match") {
+  return R"({"fullUrl": "https://trust.example/fhir/X", "resource": )" + resource +
+         R"(, "search": {"mode": ")" + std::string(mode) + R"("}})";
+}
+
+std::string OutcomeEntry() {
+  return Entry(R"({"resourceType": "OperationOutcome", "issue": [{"severity": "warning",
+      "code": "timeout", "diagnostics": "trust RGT timed out"}]})",
+               "outcome");
+}
+
+std::string SearchsetJson(const std::vector<std::string>& entries, std::size_t total,
+                          bool next_link = false) {
+  std::string json = R"({"resourceType": "Bundle", "id": "b1", "type": "searchset", "total": )" +
+                     std::to_string(total) +
+                     R"(, "link": [{"relation": "self", "url": "https://broker/fhir/Observation"})";
+  if (next_link) {
+    json += R"(, {"relation": "next", "url": "https://broker/fhir/Observation?page=2"})";
+  }
+  json += "]";
+  if (!entries.empty()) {
+    json += R"(, "entry": [)";
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      json += (i > 0 ? "," : "") + entries[i];
+    }
+    json += "]";
+  }
+  return json + "}";
+}
+
+std::string ConsentJson(std::string_view id, std::string_view provision) {
+  return R"({"resourceType": "Consent", "id": ")" + std::string(id) + R"(", "status": "active",
+    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                          "code": "patient-privacy"}]},
+    "patient": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": ")" +
+         std::string(kNhsNumber) + R"("}}, "provision": )" + std::string(provision) + "}";
+}
+
+const std::string kDenyHiv = R"({"type": "deny", "securityLabel": [{"system":
+    "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]})";
+const std::string kDenyRgt = R"({"type": "deny", "actor": [{"role": {"text": "recipient"},
+    "reference": {"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code",
+    "value": "RGT"}}}]})";
+const std::string kOptOut = R"({"type": "deny", "purpose": [{"system":
+    "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]})";
+
+RequestContext Context(std::string ods, std::vector<std::string> scopes,
+                       std::string purpose = "TREAT", std::string reason = "") {
+  RequestContext context;
+  context.requester_ods = std::move(ods);
+  context.purpose = std::move(purpose);
+  context.break_glass_reason = std::move(reason);
+  context.scopes = ScopeSet::Parse(scopes).value();
+  return context;
+}
+
+SensitivityTable HivTable() {
+  return SensitivityTable::ParseCsv("code_system,code,label\nhttp://loinc.org," +
+                                    std::string(kHivLoinc) + ",HIV\n")
+      .value();
+}
+
+std::vector<Consent> Consents(const std::vector<std::string>& provisions) {
+  std::vector<Consent> out;
+  for (std::size_t i = 0; i < provisions.size(); ++i) {
+    out.push_back(ParseConsentJson(ConsentJson("c" + std::to_string(i), provisions[i])).value());
+  }
+  return out;
+}
+
+std::vector<std::string> EntryIds(const rapidjson::Value& bundle) {
+  std::vector<std::string> ids;
+  const rapidjson::Value* entries = fhir::FindArray(bundle, "entry");
+  if (entries == nullptr) {
+    return ids;
+  }
+  for (const rapidjson::Value& entry : entries->GetArray()) {
+    const rapidjson::Value& resource = entry["resource"];
+    ids.push_back(std::string(fhir::FindString(resource, "resourceType").value_or("")) + "/" +
+                  std::string(fhir::FindString(resource, "id").value_or("")));
+  }
+  return ids;
+}
+
+// ---- table: what each requester sees ------------------------------------------------------------
+
+struct FilterCase {
+  std::string name;
+  RequestContext context;
+  std::vector<std::string> consents;  // provisions
+  std::vector<std::string> expected_ids;
+  std::uint64_t expected_total;
+  std::size_t removed;
+  std::size_t break_glass;
+};
+
+void PrintTo(const FilterCase& c, std::ostream* os) { *os << c.name; }
+
+class FilterBundleTable : public ::testing::TestWithParam<FilterCase> {};
+
+TEST_P(FilterBundleTable, KeepsOnlyWhatMayBeSeen) {
+  const FilterCase& c = GetParam();
+  rapidjson::Document bundle = Json(
+      SearchsetJson({Entry(PatientJson()), Entry(ObservationJson("lab1", "laboratory", "2345-7")),
+                     Entry(ObservationJson("hiv1", "laboratory", kHivLoinc)),
+                     Entry(ObservationJson("vs1", "vital-signs", "8867-4")), OutcomeEntry()},
+                    4));
+  const std::vector<Consent> consents = Consents(c.consents);
+  const SensitivityTable table = HivTable();
+  ReleasePolicy policy;
+  policy.request = &c.context;
+  policy.consents = &consents;
+  policy.table = &table;
+  const FilterReport report = FilterBundle(bundle, policy);
+  EXPECT_EQ(EntryIds(bundle), c.expected_ids);
+  EXPECT_EQ(bundle["total"].GetUint64(), c.expected_total);
+  EXPECT_EQ(report.removed.size(), c.removed);
+  EXPECT_EQ(report.break_glass.size(), c.break_glass);
+}
+
+const std::string kLabScope =
+    "system/Observation.rs?category=http://terminology.hl7.org/CodeSystem/"
+    "observation-category|laboratory";
+
+INSTANTIATE_TEST_SUITE_P(
+    Response, FilterBundleTable,
+    ::testing::Values(
+        FilterCase{"everything_granted",
+                   Context("RJ1", {"system/*.rs"}),
+                   {},
+                   {"Patient/p1", "Observation/lab1", "Observation/hiv1", "Observation/vs1",
+                    "OperationOutcome/"},
+                   4,
+                   0,
+                   0},
+        FilterCase{"lab_only_scope",
+                   Context("RJ1", {kLabScope}),
+                   {},
+                   {"Observation/lab1", "Observation/hiv1", "OperationOutcome/"},
+                   2,
+                   2,
+                   0},
+        FilterCase{"hiv_label_withheld_rest_flows",
+                   Context("RJ1", {"system/*.rs"}),
+                   {kDenyHiv},
+                   {"Patient/p1", "Observation/lab1", "Observation/vs1", "OperationOutcome/"},
+                   3,
+                   1,
+                   0},
+        FilterCase{"organisation_refused",
+                   Context("RGT", {"system/*.rs"}),
+                   {kDenyRgt},
+                   {"OperationOutcome/"},
+                   0,
+                   4,
+                   0},
+        FilterCase{"organisation_breaks_glass",
+                   Context("RGT", {"system/*.rs"}, "ETREAT", "Unconscious in ED"),
+                   {kDenyRgt},
+                   {"Patient/p1", "Observation/lab1", "Observation/hiv1", "Observation/vs1",
+                    "OperationOutcome/"},
+                   4,
+                   0,
+                   4},
+        FilterCase{"other_organisation_unaffected",
+                   Context("RJ1", {"system/*.rs"}),
+                   {kDenyRgt},
+                   {"Patient/p1", "Observation/lab1", "Observation/hiv1", "Observation/vs1",
+                    "OperationOutcome/"},
+                   4,
+                   0,
+                   0},
+        FilterCase{"research_of_opted_out_patient",
+                   Context("RJ1", {"system/*.rs"}, "HRESCH"),
+                   {kOptOut},
+                   {"OperationOutcome/"},
+                   0,
+                   4,
+                   0},
+        FilterCase{"research_without_opt_out",
+                   Context("RJ1", {"system/*.rs"}, "HRESCH"),
+                   {kDenyHiv},
+                   {"Patient/p1", "Observation/lab1", "Observation/vs1", "OperationOutcome/"},
+                   3,
+                   1,
+                   0}),
+    CaseName<FilterCase>);
+
+TEST(FilterBundle, RemovalsSayWhyWithoutPhi) {
+  rapidjson::Document bundle = Json(
+      SearchsetJson({Entry(PatientJson()), Entry(ObservationJson("hiv1", "laboratory", kHivLoinc)),
+                     R"({"fullUrl": "urn:uuid:1"})"},
+                    2));
+  const RequestContext context = Context("RJ1", {"system/Observation.rs"});
+  const std::vector<Consent> consents = Consents({kDenyHiv});
+  const SensitivityTable table = HivTable();
+  ReleasePolicy policy{&context, &consents, &table, {}, false};
+  const FilterReport report = FilterBundle(bundle, policy);
+  ASSERT_EQ(report.removed.size(), 3U);
+  EXPECT_EQ(report.removed[0].resource_type, "Patient");
+  EXPECT_EQ(report.removed[0].reason, WithholdReason::kScope);
+  EXPECT_EQ(report.removed[1].id, "hiv1");
+  EXPECT_EQ(report.removed[1].reason, WithholdReason::kConsent);
+  EXPECT_EQ(report.removed[1].detail, "deny: Consent/c0 Consent.provision");
+  EXPECT_EQ(report.removed[2].reason, WithholdReason::kNotAResource);
+  for (const Removal& removal : report.removed) {
+    EXPECT_EQ(removal.detail.find(kNhsNumber), std::string::npos);
+  }
+}
+
+// A requester whose every match was withheld gets exactly what an empty search gives.
+TEST(FilterBundle, DenialLooksLikeEmptiness) {
+  rapidjson::Document withheld =
+      Json(SearchsetJson({Entry(ObservationJson("lab1", "laboratory", "2345-7")),
+                          Entry(ObservationJson("vs1", "vital-signs", "8867-4"))},
+                         2));
+  rapidjson::Document empty = Json(SearchsetJson({}, 0));
+  const RequestContext context = Context("RGT", {"system/*.rs"});
+  const std::vector<Consent> consents = Consents({kDenyRgt});
+  ReleasePolicy policy{&context, &consents, nullptr, {}, false};
+  FilterBundle(withheld, policy);
+  FilterBundle(empty, policy);
+  EXPECT_EQ(fhir::ToJson(withheld), fhir::ToJson(empty));
+  EXPECT_FALSE(withheld.HasMember("entry"));
+}
+
+TEST(FilterBundle, TotalIsDroppedWhenMorePagesFollow) {
+  rapidjson::Document bundle =
+      Json(SearchsetJson({Entry(ObservationJson("lab1", "laboratory", "2345-7")),
+                          Entry(ObservationJson("vs1", "vital-signs", "8867-4"))},
+                         40, true));
+  const RequestContext context = Context("RJ1", {kLabScope});
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false};
+  const FilterReport report = FilterBundle(bundle, policy);
+  EXPECT_FALSE(bundle.HasMember("total"));
+  EXPECT_EQ(report.kept, 1U);
+}
+
+TEST(FilterBundle, IncludedEntriesDoNotCountTowardsTotal) {
+  rapidjson::Document bundle = Json(SearchsetJson(
+      {Entry(ObservationJson("lab1", "laboratory", "2345-7")), Entry(PatientJson(), "include")},
+      1));
+  const RequestContext context = Context("RJ1", {"system/*.rs"});
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false};
+  FilterBundle(bundle, policy);
+  EXPECT_EQ(bundle["total"].GetUint64(), 1U);
+  EXPECT_EQ(EntryIds(bundle).size(), 2U);
+}
+
+TEST(FilterBundle, AddsTableLabelsWhenAsked) {
+  rapidjson::Document bundle =
+      Json(SearchsetJson({Entry(ObservationJson("hiv1", "laboratory", kHivLoinc))}, 1));
+  const RequestContext context = Context("RJ1", {"system/*.rs"});
+  const SensitivityTable table = HivTable();
+  ReleasePolicy policy{&context, nullptr, &table, {}, true};
+  FilterBundle(bundle, policy);
+  const rapidjson::Value& resource = bundle["entry"][0]["resource"];
+  const std::vector<Coding> labels = SecurityLabels(resource);
+  ASSERT_EQ(labels.size(), 1U);
+  EXPECT_EQ(labels[0].code, "HIV");
+}
+
+TEST(CheckResource, SingleReadRefusedByConsent) {
+  const RequestContext context = Context("RGT", {"system/*.rs"});
+  const std::vector<Consent> consents = Consents({kDenyRgt});
+  ReleasePolicy policy{&context, &consents, nullptr, {}, false};
+  rapidjson::Document patient = Json(PatientJson());
+  const ResourceVerdict verdict = CheckResource(patient, policy);
+  EXPECT_FALSE(verdict.released);
+  EXPECT_EQ(verdict.removal.reason, WithholdReason::kConsent);
+}
+
+// ---- sensitivity table --------------------------------------------------------------------------
+
+TEST(SensitivityTable, ParsesCsvAndJson) {
+  core::Result<SensitivityTable> csv = SensitivityTable::ParseCsv(
+      "code_system,code,label\n# HIV tests\nhttp://loinc.org,75622-1,HIV\r\n\n"
+      "http://snomed.info/sct,35489007,http://terminology.hl7.org/CodeSystem/v3-ActCode|PSY\n");
+  ASSERT_TRUE(csv.has_value()) << csv.error().message;
+  ASSERT_EQ(csv->rules().size(), 2U);
+  EXPECT_EQ(csv->rules()[0].label, (Coding{std::string(kActCodeSystem), "HIV"}));
+  EXPECT_EQ(csv->rules()[1].label.code, "PSY");
+
+  core::Result<SensitivityTable> json = SensitivityTable::ParseJson(
+      R"({"rules": [{"system": "http://loinc.org", "code": "75622-1", "label": "HIV"}]})");
+  ASSERT_TRUE(json.has_value());
+  EXPECT_EQ(json->rules().size(), 1U);
+}
+
+TEST(SensitivityTable, RefusesMalformedRows) {
+  core::Result<SensitivityTable> csv =
+      SensitivityTable::ParseCsv("http://loinc.org,75622-1,HIV\nhttp://loinc.org,,HIV\n");
+  ASSERT_FALSE(csv.has_value());
+  EXPECT_EQ(csv.error().location, "line 2");
+  EXPECT_FALSE(SensitivityTable::ParseCsv("a,b\n").has_value());
+  EXPECT_FALSE(SensitivityTable::ParseCsv("a,b,c,d\n").has_value());
+  EXPECT_FALSE(SensitivityTable::ParseCsv("a,b,sys|\n").has_value());
+  EXPECT_FALSE(
+      SensitivityTable::ParseJson(R"({"rules": [{"system": "a", "code": "b"}]})").has_value());
+}
+
+TEST(SensitivityTable, FindsCodesAnywhereExceptMeta) {
+  rapidjson::Document resource = Json(R"({"resourceType": "Observation",
+      "meta": {"security": [{"system": "x", "code": "N"}]},
+      "code": {"coding": [{"system": "http://loinc.org", "code": "1-1"}]},
+      "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "75622-1"}]}}]})");
+  const ResourceFacts facts = FactsOf(resource, HivTable());
+  EXPECT_EQ(facts.codes.size(), 2U);
+  ASSERT_EQ(facts.security_labels.size(), 2U);  // N from meta, HIV from the table
+  EXPECT_EQ(facts.security_labels[1].code, "HIV");
+}
+
+}  // namespace
+}  // namespace tb::policy
