@@ -549,6 +549,17 @@ class Mapper {
       }
     }
     WriteAssigningAuthority(pos, 4, system, &type);
+    if (system.empty()) {
+      // No system: the assigner (its identifier, else its display) names the authority.
+      if (const Value* assigner = reader_.Obj(identifier, "assigner", path)) {
+        const std::string apath = Reader::Join(path, "assigner");
+        std::string_view authority = reader_.Str(*assigner, "display", apath).value_or("");
+        if (const Value* aid = reader_.Obj(*assigner, "identifier", apath)) {
+          authority = reader_.Str(*aid, "value", apath + ".identifier").value_or(authority);
+        }
+        Set(pos.C(4, 1), authority);
+      }
+    }
     Set(pos.C(5), type);
     if (const Value* period = reader_.Obj(identifier, "period", path)) {
       const std::string ppath = Reader::Join(path, "period");
@@ -1005,6 +1016,24 @@ void WritePid(Mapper& m, const Index& index, const Subject& subject) {
       });
 }
 
+// PL-4 facility from a Location's managingOrganization: its ODS code, else its name.
+void WriteFacility(Mapper& m, const Index& index, const Res& location, const Pos& pl) {
+  Reader& r = m.reader();
+  const Value* ref = r.Obj(*location.value, "managingOrganization", location.path);
+  const std::string ref_path = location.path + ".managingOrganization";
+  const Res* org = index.Resolve(ref, location, r, ref_path);
+  if (org == nullptr || org->type != "Organization") {
+    return;
+  }
+  std::string_view name = r.Str(*org->value, "name", org->path).value_or("");
+  r.ForEachObject(*org->value, "identifier", org->path, [&](const Value& id, const std::string& p) {
+    if (r.Str(id, "system", p).value_or("") == core::kOdsCodeSystem) {
+      name = r.Str(id, "value", p).value_or(name);
+    }
+  });
+  m.Set(pl.C(4, 1), name);
+}
+
 // Encounter -> PV1 (and PV2-3 admit reason).
 void WritePv1(Mapper& m, const Index& index, const Res* encounter) {
   Reader& r = m.reader();
@@ -1063,6 +1092,13 @@ void WritePv1(Mapper& m, const Index& index, const Res* encounter) {
           }
         }
       }
+      const bool standalone = depth == 0 && fhir::FindMember(lv, "partOf") == nullptr;
+      if (standalone && kind != "si" && kind != "bu" && kind != "lvl") {
+        kind = "wa";  // one Location and no hierarchy: its name is the point of care
+      }
+      if (depth == 0) {
+        WriteFacility(m, index, *loc, pl);
+      }
       std::size_t component = 0;
       if (kind == "bd") {
         component = 3;
@@ -1099,6 +1135,15 @@ void WritePv1(Mapper& m, const Index& index, const Res* encounter) {
 
   if (const Value* priority = r.Obj(e, "priority", path)) {
     m.Set("PV1-4", m.TableCode(maps::kEncounterPriority, m.Codings(*priority, path + ".priority")));
+  } else {
+    // v2 -> FHIR puts PV1-4 in Encounter.type (v2-0007), as the IG does.
+    r.ForEachObject(e, "type", path, [&](const Value& cc, const std::string& p) {
+      for (const Coding& c : m.Codings(cc, p)) {
+        if (c.system == "http://terminology.hl7.org/CodeSystem/v2-0007") {
+          m.Set("PV1-4", c.code);
+        }
+      }
+    });
   }
 
   // PV1-7 attending, PV1-8 referring, PV1-9 consulting, PV1-17 admitting.
@@ -1614,6 +1659,11 @@ class OruWriter {
   }
 
   std::string ReferenceRange(const Value& range, const std::string& path) {
+    // The text is what the sender wrote (and keeps "4.0" as written); low/high otherwise.
+    const std::string_view text = r_.Str(range, "text", path).value_or("");
+    if (!text.empty()) {
+      return std::string(text);
+    }
     const Value* low = r_.Obj(range, "low", path);
     const Value* high = r_.Obj(range, "high", path);
     const std::string lo = low != nullptr ? QuantityNumber(*low, path + ".low") : "";
@@ -1627,7 +1677,7 @@ class OruWriter {
     if (!hi.empty()) {
       return "<" + hi;
     }
-    return std::string(r_.Str(range, "text", path).value_or(""));
+    return {};
   }
 
   Mapper& m_;
