@@ -125,6 +125,8 @@ class Mapper {
   // Returns the index of the Observation entry.
   std::size_t MapObservation(const SegmentView& obx, std::size_t index, const SegmentView* obr);
   Value MessageHeader();
+  // A CodeableConcept with only a data-absent-reason extension (for a required code not sent).
+  Value AbsentCode();
   std::string EncounterStatus(const SegmentView& pv1) const;
 
   const hl7v2::Message& message_;
@@ -233,7 +235,7 @@ std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
       {{7, "bu"}, {8, "lvl"}, {1, "wa"}, {2, "ro"}, {3, "bd"}}};
   for (const auto& [component, type] : kParts) {
     std::string scratch;
-    const std::string_view part = V2Text(pl.Component(component), scratch);
+    const std::string_view part = V2Text(pl.Component(component).Subcomponent(1), scratch);
     if (!part.empty()) {
       if (!name.empty()) {
         name.append(", ");
@@ -380,6 +382,27 @@ void Mapper::MapPatient(const SegmentView& pid, std::size_t index) {
   for (const hl7v2::Value& rep : pid.Field(4).Repetitions()) {
     add_cx(rep, "PID-4");
   }
+  // PID-19 (SSN, US) and PID-20 (driver's licence) as the IG maps them.
+  const auto add_plain = [&](const hl7v2::Value& value, std::string_view type,
+                             std::string_view system) {
+    std::string scratch;
+    const std::string_view text = V2Text(value, scratch);
+    if (text.empty()) {
+      return;
+    }
+    Value identifier(kObjectType);
+    identifier.AddMember(
+        "type", TableCodeableConcept(ctx_, KnownTable::kIdentifierType, type, {}, "HL70203"),
+        alloc());
+    ctx_.Put(identifier, "system", ctx_.Str(system));
+    identifier.AddMember("value", ctx_.Str(text), alloc());
+    if (system.empty()) {
+      all_have_system = false;
+    }
+    others.PushBack(identifier, alloc());
+  };
+  add_plain(pid.Field(19), "SB", "http://hl7.org/fhir/sid/us-ssn");
+  add_plain(pid.Field(20).Component(1), "DL", {});
   Value identifiers(kArrayType);
   for (auto& identifier : nhs.GetArray()) {
     identifiers.PushBack(identifier, alloc());
@@ -981,10 +1004,7 @@ std::size_t Mapper::MapObservationRequest(const SegmentView& obr, std::size_t in
   }
   Value code = CweToCodeableConcept(ctx_, obr.Field(4));
   if (code.IsNull()) {
-    ctx_.Fail(MakeError(ErrorCode::kRequiredFieldMissing,
-                        "OBR-4 (universal service identifier) is required",
-                        "OBR[" + std::to_string(index) + "]-4"));
-    code = Value(kObjectType);
+    code = AbsentCode();  // OBR-4 is required in v2; say so rather than drop the report
   }
   report.AddMember("code", code, alloc());
   if (has_patient_) {
@@ -1081,10 +1101,7 @@ std::size_t Mapper::MapObservation(const SegmentView& obx, std::size_t index,
   }
   Value code = CweToCodeableConcept(ctx_, obx.Field(3));
   if (code.IsNull()) {
-    ctx_.Fail(MakeError(ErrorCode::kRequiredFieldMissing,
-                        "OBX-3 (observation identifier) is required",
-                        "OBX[" + std::to_string(index) + "]-3"));
-    code = Value(kObjectType);
+    code = AbsentCode();  // OBX-3 is required in v2; keep the value, flag the missing code
   }
   observation.AddMember("code", code, alloc());
   if (has_patient_) {
@@ -1228,6 +1245,17 @@ std::size_t Mapper::MapObservation(const SegmentView& obx, std::size_t index,
   const std::size_t entry = entries_.size();
   AddResource("Observation", id, std::move(observation));
   return entry;
+}
+
+Value Mapper::AbsentCode() {
+  Value extension(kObjectType);
+  extension.AddMember("url", Lit(kDataAbsentReasonUrl), alloc());
+  extension.AddMember("valueCode", "unknown", alloc());
+  Value extensions(kArrayType);
+  extensions.PushBack(extension, alloc());
+  Value code(kObjectType);
+  code.AddMember("extension", extensions, alloc());
+  return code;
 }
 
 Value Mapper::MessageHeader() {

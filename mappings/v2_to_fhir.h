@@ -24,7 +24,7 @@
 //   whatever Message::Parse returns for text that is not ER7;
 //   kUnsupportedMessage  a message type other than ADT or ORU (location MSH-9.1);
 //   kUnsupportedEvent    a trigger event not listed above (location MSH-9.2);
-//   kRequiredFieldMissing a required segment is absent (PID; MRG in A40; OBR in ORU);
+//   kRequiredFieldMissing a required segment is absent (PID in ADT; MRG in A40; OBR in ORU);
 //   kInvalidValue        a malformed date/time, or an NHS number failing the Modulus 11 check.
 namespace tb::mappings {
 
