@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -233,6 +235,24 @@ class Index {
     return out;
   }
 
+  // Builds the lookup tables; call once after the last Add. Lookups are hashed so a Bundle of
+  // many entries with many references costs linear time, not quadratic.
+  void Finish() {
+    for (std::size_t i = 0; i < all_.size(); ++i) {
+      const Res& res = all_[i];
+      if (res.container >= 0) {
+        contained_.try_emplace(std::to_string(res.container) + "#" + std::string(res.id), i);
+        continue;
+      }
+      if (!res.full_url.empty()) {
+        by_url_.try_emplace(std::string(res.full_url), i);
+      }
+      if (!res.id.empty()) {
+        by_type_id_.try_emplace(std::string(res.type) + "/" + std::string(res.id), i);
+      }
+    }
+  }
+
   // The resource a Reference points at, or nullptr (not in the input, or no reference string).
   const Res* Resolve(const Value* reference, const Res& from, Reader& reader,
                      std::string_view path) const {
@@ -244,19 +264,11 @@ class Index {
       return nullptr;
     }
     if (ref->front() == '#') {
-      const std::string_view id = ref->substr(1);
       const std::ptrdiff_t owner = from.container >= 0 ? from.container : IndexOf(from);
-      for (const Res& res : all_) {
-        if (res.container == owner && owner >= 0 && res.id == id) {
-          return &res;
-        }
-      }
-      return nullptr;
+      return Lookup(contained_, std::to_string(owner) + std::string(*ref));
     }
-    for (const Res& res : all_) {
-      if (!res.full_url.empty() && res.full_url == *ref) {
-        return &res;
-      }
+    if (const Res* res = Lookup(by_url_, std::string(*ref))) {
+      return res;
     }
     // "Type/id", or an absolute URL or versioned reference ending in Type/id[/_history/n].
     std::string_view rel = *ref;
@@ -272,18 +284,22 @@ class Index {
     if (const std::size_t prev = type.rfind('/'); prev != std::string_view::npos) {
       type = type.substr(prev + 1);
     }
-    for (const Res& res : all_) {
-      if (res.container < 0 && res.type == type && res.id == id) {
-        return &res;
-      }
-    }
-    return nullptr;
+    return Lookup(by_type_id_, std::string(type) + "/" + std::string(id));
   }
 
  private:
+  using Table = std::unordered_map<std::string, std::size_t>;
+
+  const Res* Lookup(const Table& table, const std::string& key) const {
+    const auto found = table.find(key);
+    return found == table.end() ? nullptr : &all_[found->second];
+  }
   std::ptrdiff_t IndexOf(const Res& res) const { return &res - all_.data(); }
 
   std::vector<Res> all_;
+  Table by_url_;
+  Table by_type_id_;
+  Table contained_;
 };
 
 // ---- writing ----------------------------------------------------------------------------------
@@ -387,18 +403,23 @@ class Mapper {
 
   // ---- primitive writes ----
   void Set(const std::string& path, std::string_view text) {
-    if (text.empty()) {
+    if (text.empty() || !RepetitionOk(path)) {
       return;
     }
     Check(builder_.Set(path, text));
   }
   void SetRaw(const std::string& path, std::string_view er7) {
-    if (er7.empty()) {
+    if (er7.empty() || !RepetitionOk(path)) {
       return;
     }
     Check(builder_.SetRaw(path, er7));
   }
   std::size_t AddSegment(std::string_view id) {
+    if (builder_.SegmentCount() >= options_.max_segments) {
+      reader_.Fail(ErrorCode::kTooLarge, "the message would exceed the segment limit",
+                   std::string(id));
+      return 1;
+    }
     core::Result<std::size_t> occurrence = builder_.AddSegment(id);
     if (!occurrence) {
       reader_.Fail(std::move(occurrence).error());
@@ -759,6 +780,24 @@ class Mapper {
   Reader& reader() { return reader_; }
 
  private:
+  // Builder writes cost the size of the field, so a field's repetitions are capped.
+  bool RepetitionOk(const std::string& path) {
+    const std::size_t open = path.find('(');
+    if (open == std::string::npos) {
+      return true;
+    }
+    std::size_t rep = 0;
+    for (std::size_t i = open + 1; i < path.size() && path[i] != ')'; ++i) {
+      rep = rep * 10 + static_cast<std::size_t>(path[i] - '0');
+    }
+    if (rep <= options_.max_repetitions) {
+      return true;
+    }
+    reader_.Fail(ErrorCode::kTooLarge, "too many repetitions for one field",
+                 path.substr(0, path.find('(')));
+    return false;
+  }
+
   void Check(const core::Status& status) {
     if (!status) {
       reader_.Fail(status.error());
@@ -1358,6 +1397,10 @@ class OruWriter {
   }
 
   void WriteObservation(const Res& res, int depth) {
+    // Each Observation once, however often panels point at it (and cycles end here).
+    if (!written_.insert(&res).second) {
+      return;
+    }
     const Value& obs = *res.value;
     const std::string& path = res.path;
     const bool has_value = HasValue(obs);
@@ -1687,6 +1730,7 @@ class OruWriter {
   std::size_t obx_set_id_ = 0;
   std::size_t nte_set_id_ = 0;
   std::size_t observation_count_ = 0;
+  std::unordered_set<const Res*> written_;
 };
 
 // ---- the message --------------------------------------------------------------------------------
@@ -1801,6 +1845,7 @@ core::Result<std::string> Map(const Value& root, const FhirToV2Options& options,
   Reader r;
   Index index;
   BROKER_RETURN_IF_ERROR(BuildIndex(root, index, r));
+  index.Finish();
   if (!r.ok()) {
     return r.TakeError();
   }
@@ -1892,7 +1937,7 @@ core::Result<std::string> Map(const Value& root, const FhirToV2Options& options,
       WritePv1(m, index, encounter);
     }
     OruWriter oru(m, index);
-    std::vector<const Res*> reported;
+    std::unordered_set<const Res*> reported;
     std::size_t set_id = 0;
     for (const Res* report : reports) {
       std::vector<const Res*> results;
@@ -1904,12 +1949,12 @@ core::Result<std::string> Map(const Value& root, const FhirToV2Options& options,
                         }
                       });
       for (const Res* obs : results) {
-        reported.push_back(obs);
+        reported.insert(obs);
         // Members of a panel are written under it; do not write them again.
         r.ForEachObject(*obs->value, "hasMember", obs->path,
                         [&](const Value& ref, const std::string& p) {
                           if (const Res* member = index.Resolve(&ref, *obs, r, p)) {
-                            reported.push_back(member);
+                            reported.insert(member);
                           }
                         });
       }
@@ -1918,7 +1963,7 @@ core::Result<std::string> Map(const Value& root, const FhirToV2Options& options,
     // Observations no report points at still travel, under an OBR of their own.
     std::vector<const Res*> loose;
     for (const Res* obs : observations) {
-      if (std::find(reported.begin(), reported.end(), obs) == reported.end()) {
+      if (reported.count(obs) == 0) {
         loose.push_back(obs);
       }
     }

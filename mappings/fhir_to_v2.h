@@ -65,6 +65,10 @@ struct FhirToV2Options {
   TextLineBreaks line_breaks = TextLineBreaks::kFormattedText;
   const FhirToV2Tables* tables = nullptr;  // nullptr: FhirToV2Tables::Builtin()
   fhir::JsonLimits json_limits;
+  // Output caps (kTooLarge beyond them): building costs grow with segments x segments and
+  // repetitions x field size, and no legacy receiver wants thousands of either.
+  std::size_t max_segments = 5000;
+  std::size_t max_repetitions = 100;  // per field (PID-3, PID-5, OBX-8, ...)
 };
 
 // Maps FHIR JSON text to one "\r"-terminated ER7 message.
@@ -75,7 +79,8 @@ struct FhirToV2Options {
 //   kInvalidValue              a member of the wrong JSON type, a malformed date, an NHS number
 //                              failing the Modulus 11 check, a bad encoding in the options;
 //                              location is FHIRPath, e.g. "Bundle.entry[2].resource.birthDate";
-//   kUnsupportedMessage        a resource or Bundle with nothing this mapper can send.
+//   kUnsupportedMessage        results for more than one patient in one input;
+//   kTooLarge                  over max_segments or max_repetitions.
 // Deterministic: the same input and options always give the same bytes.
 // Thread-safety: reentrant; shares only the immutable tables.
 core::Result<std::string> MapFhirToV2(std::string_view json, const FhirToV2Options& options = {});
