@@ -189,7 +189,9 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   std::atomic<std::uint64_t> stale_retries_{0};
 
  private:
-  void OnIdleExpired(const std::shared_ptr<Connection>& connection, std::uint64_t generation);
+  // The idle timer fired or the server closed a pooled connection: retire it unless taken.
+  void OnIdleExpired(const std::shared_ptr<Connection>& connection, std::uint64_t generation,
+                     std::string_view event);
   // Removes `connection` from the pool if it is there with `generation`; mutex held.
   bool RemoveIdleLocked(const std::shared_ptr<Connection>& connection, std::uint64_t generation);
 
@@ -234,6 +236,8 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
       client_->reused_.fetch_add(1);
       asio::dispatch(connection_->stream.get_executor(), [self = shared_from_this()] {
         self->connection_->idle_timer.cancel();
+        beast::error_code ignored;
+        self->connection_->Lowest().socket().cancel(ignored);  // the idle watch
         self->Send();
       });
       return;
@@ -614,9 +618,23 @@ void HttpsClient::Impl::Park(std::shared_ptr<Connection> connection) {
           return;  // taken from the pool (cancelled) or shut down
         }
         if (auto self = weak.lock()) {
-          self->OnIdleExpired(connection, generation);
+          self->OnIdleExpired(connection, generation, "idle_connection_expired");
         }
       });
+  if (settings_.watch_idle_connections) {
+    // Readiness only: nothing is read, so the TLS state is untouched if the wait is cancelled.
+    // An idle HTTP/1.1 connection has nothing to say; readable means closing (or misbehaving).
+    connection->Lowest().socket().async_wait(
+        tcp::socket::wait_read,
+        [weak = weak_from_this(), connection, generation](beast::error_code ec) {
+          if (ec) {
+            return;  // taken from the pool (cancelled) or closed
+          }
+          if (auto self = weak.lock()) {
+            self->OnIdleExpired(connection, generation, "idle_connection_closed_by_server");
+          }
+        });
+  }
 }
 
 bool HttpsClient::Impl::RemoveIdleLocked(const std::shared_ptr<Connection>& connection,
@@ -640,14 +658,14 @@ bool HttpsClient::Impl::RemoveIdleLocked(const std::shared_ptr<Connection>& conn
 }
 
 void HttpsClient::Impl::OnIdleExpired(const std::shared_ptr<Connection>& connection,
-                                      std::uint64_t generation) {
+                                      std::uint64_t generation, std::string_view event) {
   {
     std::lock_guard lock(mutex_);
     if (!RemoveIdleLocked(connection, generation)) {
       return;  // taken by a request meanwhile
     }
   }
-  log_.Debug("idle_connection_expired", {{"conn", "o" + std::to_string(connection->id)}});
+  log_.Debug(event, {{"conn", "o" + std::to_string(connection->id)}});
   Retire(connection, true);
 }
 

@@ -32,6 +32,10 @@ struct HttpsClientSettings {
   std::size_t max_response_header_bytes = 64 * 1024;
   std::size_t max_response_body_bytes = 16 * 1024 * 1024;
   std::chrono::milliseconds shutdown_timeout{1'000};  // TLS close_notify of a retired connection
+  // Watch pooled connections for the server closing them (close_notify or FIN), and retire them
+  // at once with our own close_notify, so servers that stop are not kept waiting and the pool
+  // holds few stale connections. Off only in tests of the stale-connection retry.
+  bool watch_idle_connections = true;
   std::string user_agent = "trustbridge";
   std::string component = "tb.net.client";  // logger name
 };

@@ -346,7 +346,9 @@ TEST(HttpsClient, RetriesIdempotentRequestOnceWhenPooledConnectionWentStale) {
   HttpServerSettings short_idle;
   short_idle.idle_timeout = 100ms;  // the server closes idle connections quickly
   TestServer server(TestPki::kBrokerA, short_idle);
-  HttpsClient client(ClientTls());
+  HttpsClientSettings settings;
+  settings.watch_idle_connections = false;  // so that the pooled connection goes stale
+  HttpsClient client(ClientTls(), settings);
   ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
   ASSERT_EQ(client.Stats().idle_connections, 1u);
   ASSERT_TRUE(WaitFor([&] { return server.server().ActiveConnections() == 0; }));
@@ -362,7 +364,9 @@ TEST(HttpsClient, DoesNotRetryNonIdempotentRequestOnStaleConnection) {
   HttpServerSettings short_idle;
   short_idle.idle_timeout = 100ms;
   TestServer server(TestPki::kBrokerA, short_idle);
-  HttpsClient client(ClientTls());
+  HttpsClientSettings settings;
+  settings.watch_idle_connections = false;
+  HttpsClient client(ClientTls(), settings);
   ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
   ASSERT_TRUE(WaitFor([&] { return server.server().ActiveConnections() == 0; }));
 
@@ -375,6 +379,30 @@ TEST(HttpsClient, DoesNotRetryNonIdempotentRequestOnStaleConnection) {
   EXPECT_EQ(response.error().code, core::ErrorCode::kUpstreamUnavailable);
   EXPECT_EQ(client.Stats().stale_retries, 0u);
   EXPECT_EQ(server.requests(), 1);
+}
+
+TEST(HttpsClient, RetiresPooledConnectionAsSoonAsTheServerClosesIt) {
+  HttpServerSettings short_idle;
+  short_idle.idle_timeout = 100ms;
+  TestServer server(TestPki::kBrokerA, short_idle);
+  HttpsClient client(ClientTls());
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  // The server's close is noticed while pooled: no stale connection is left to retry on.
+  EXPECT_TRUE(WaitFor([&] { return client.Stats().idle_connections == 0; }));
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  EXPECT_EQ(client.Stats().stale_retries, 0u);
+  EXPECT_EQ(client.Stats().connections_opened, 2u);
+}
+
+TEST(HttpsClient, ServerStopIsNotHeldUpByPooledConnections) {
+  auto server = std::make_unique<TestServer>(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  ASSERT_TRUE(client.Request(server->Target(), Get("/echo"), 5s));
+  server->server().Stop();
+  // The server sends close_notify to the idle connection; the pool answers it, so the server
+  // need not wait out its shutdown timeout.
+  EXPECT_TRUE(WaitFor([&] { return server->server().ActiveConnections() == 0; }, 5s));
+  EXPECT_TRUE(WaitFor([&] { return client.Stats().idle_connections == 0; }));
 }
 
 TEST(HttpsClient, ClosesIdleConnectionsAfterExpiry) {
