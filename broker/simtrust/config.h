@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/net/tls_settings.h"
+#include "broker/core/host_port.h"
+#include "broker/core/result.h"
+
+namespace tb::simtrust {
+
+// The settings of `trustbridge simulate-trust --config FILE` (docs/simulate-trust.md):
+//   { "ods": "RGT", "name": "...",
+//     "listen": { "fhir": "127.0.0.1:9201", "mllp": "127.0.0.1:9202" },
+//     "tls": { "cert", "key", "ca", "crl" },
+//     "patients": "patients", "latency_ms": 0, "failure_rate": 0.0, "seed": 1,
+//     "received_log": "received.jsonl", "clients": ["broker-a"], "io_threads": 2 }
+// Relative paths are relative to the config file's folder.
+struct SimTrustConfig {
+  std::string ods;   // the trust's ODS code
+  std::string name;  // display name; defaults to "Simulated trust <ods>"
+  core::HostPort listen_fhir;
+  std::optional<core::HostPort> listen_mllp;  // absent: no MLLP/TLS endpoint
+  net::TlsSettings tls;
+  std::filesystem::path patients;        // folder of patient Bundles (*.json)
+  std::chrono::milliseconds latency{0};  // added to every FHIR answer (asynchronously)
+  double failure_rate = 0.0;             // 0..1: that fraction of FHIR requests get 503
+  std::optional<std::uint64_t> seed;     // makes failures reproducible
+  std::filesystem::path received_log;    // JSON lines, one per accepted message; empty: none
+  std::vector<std::string> clients;      // certificate CNs allowed; empty: any CN of the CA
+  unsigned io_threads = 2;
+  // Not from JSON: whether Wait() also ends on SIGINT/SIGTERM (the CLI sets it; tests do not).
+  bool handle_signals = false;
+};
+
+// Reads and checks a config. Every problem found is reported at once: the error is kConfig, its
+// message lists each problem as "<JSON pointer>: <what>" separated by "; ", and its location is
+// the first problem's pointer. Unknown keys are problems (a typo must not silently change a
+// test). Paths are resolved against `base_dir`; the patients folder must exist; TLS files are
+// checked when the listeners start.
+core::Result<SimTrustConfig> ParseSimTrustConfig(std::string_view json,
+                                                 const std::filesystem::path& base_dir);
+core::Result<SimTrustConfig> LoadSimTrustConfig(const std::filesystem::path& file);
+
+}  // namespace tb::simtrust

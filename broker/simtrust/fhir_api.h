@@ -1,0 +1,66 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "broker/core/clock.h"
+#include "broker/core/error.h"
+#include "broker/core/http_types.h"
+#include "broker/simtrust/patient_store.h"
+#include "broker/simtrust/received_log.h"
+
+namespace tb::simtrust {
+
+struct SimFhirApiSettings {
+  std::string ods;
+  std::string name;
+  std::string base_url;              // "https://127.0.0.1:9201/fhir", for fullUrl and source
+  std::vector<std::string> clients;  // allowed certificate CNs; empty: any
+  std::size_t max_body_bytes = 8 * 1024 * 1024;
+};
+
+// The FHIR R4 server of a simulated trust, as a plain function of the request: routing, search,
+// read, $everything and message intake (docs/simulate-trust.md lists the routes). Transport,
+// latency and failure injection belong to SimulatedTrust.
+//
+// Handle() is thread-safe and may block briefly: accepting a message appends to the received log
+// (file I/O), so call it off the I/O threads. Errors are answered as OperationOutcome with the
+// status from error_codes.def; nothing throws. Logs no NHS numbers or payloads.
+class SimFhirApi {
+ public:
+  // `store`, `received` (may be null: messages are then accepted but not recorded) and `clock`
+  // must outlive the API.
+  SimFhirApi(SimFhirApiSettings settings, const PatientStore& store, ReceivedLog* received,
+             const core::Clock& clock);
+
+  core::HttpResponse Handle(const core::HttpRequest& request);
+
+  // An OperationOutcome response for `error` (application/fhir+json).
+  static core::HttpResponse ErrorResponse(const core::Error& error);
+
+  const std::string& capability_statement() const { return capability_statement_; }
+
+ private:
+  core::HttpResponse Dispatch(const core::HttpRequest& request);
+  core::HttpResponse Search(std::string_view type, const core::HttpRequest& request, bool post);
+  core::HttpResponse Read(std::string_view type, std::string_view id);
+  core::HttpResponse Everything(const core::HttpRequest& request, std::string_view patient_id,
+                                bool post);
+  core::HttpResponse AcceptBundle(const core::HttpRequest& request, bool message_only);
+  core::HttpResponse Searchset(std::string_view self_type,
+                               const std::vector<const StoredResource*>& resources);
+  std::string BuildCapabilityStatement() const;
+  std::string NextId();
+
+  const SimFhirApiSettings settings_;
+  const PatientStore& store_;
+  ReceivedLog* const received_;
+  const core::Clock& clock_;
+  const std::string capability_statement_;
+  const std::uint32_t id_prefix_;
+  std::atomic<std::uint64_t> id_counter_{0};
+};
+
+}  // namespace tb::simtrust
