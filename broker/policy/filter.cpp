@@ -3,23 +3,13 @@
 #include <utility>
 
 #include "adapters/fhir/json.h"
+#include "broker/policy/mutable_json.h"
 
 namespace tb::policy {
 namespace {
 
-// Removes a member keeping the order of the others (RapidJSON's RemoveMember reorders).
-bool EraseMember(rapidjson::Value& object, std::string_view name) {
-  if (!object.IsObject()) {
-    return false;
-  }
-  const rapidjson::Value::MemberIterator member = object.FindMember(fhir::Ref(name));
-  if (member == object.MemberEnd()) {
-    return false;
-  }
-  object.EraseMember(member);
-  return true;
-}
-
+using internal::EraseMember;
+using internal::MutableMember;
 using rapidjson::Value;
 
 bool HasNextLink(const Value& bundle) {
@@ -98,24 +88,22 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
     return report;
   }
   std::size_t kept_matches = 0;
-  Value::MemberIterator entries = bundle.FindMember("entry");
-  if (entries != bundle.MemberEnd() && entries->value.IsArray()) {
+  Value* entries = MutableMember(bundle, "entry");
+  if (entries != nullptr && entries->IsArray()) {
     Value kept_entries(rapidjson::kArrayType);
-    for (Value& entry : entries->value.GetArray()) {
-      Value::MemberIterator resource =
-          entry.IsObject() ? entry.FindMember("resource") : entry.MemberEnd();
-      if (!entry.IsObject() || resource == entry.MemberEnd() || !resource->value.IsObject()) {
+    for (Value& entry : entries->GetArray()) {
+      Value* resource = MutableMember(entry, "resource");
+      if (resource == nullptr || !resource->IsObject()) {
         report.removed.push_back(Removal{"", "", WithholdReason::kNotAResource, "entry"});
         continue;
       }
-      const std::optional<std::string_view> type =
-          fhir::FindString(resource->value, "resourceType");
+      const std::optional<std::string_view> type = fhir::FindString(*resource, "resourceType");
       if (type && *type == "OperationOutcome") {
         kept_entries.PushBack(entry, bundle.GetAllocator());  // moves
         ++report.kept;
         continue;
       }
-      ResourceVerdict verdict = CheckResource(resource->value, policy);
+      ResourceVerdict verdict = CheckResource(*resource, policy);
       if (!verdict.released) {
         report.removed.push_back(std::move(verdict.removal));
         continue;
@@ -126,7 +114,7 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
                               verdict.decision.consent_id, verdict.decision.provision_path});
       }
       if (policy.add_labels && policy.table != nullptr) {
-        LabelResource(resource->value, bundle.GetAllocator(), *policy.table);
+        LabelResource(*resource, bundle.GetAllocator(), *policy.table);
       }
       if (IsMatchEntry(entry)) {
         ++kept_matches;
@@ -137,7 +125,7 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
     if (kept_entries.Empty()) {
       EraseMember(bundle, "entry");  // FHIR JSON has no empty arrays; an empty result has none
     } else {
-      entries->value = kept_entries;
+      *entries = kept_entries;
     }
   }
   const bool has_total = bundle.HasMember("total");

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "adapters/fhir/json.h"
+#include "broker/policy/mutable_json.h"
 
 namespace tb::policy {
 namespace {
@@ -213,25 +214,25 @@ std::vector<Coding> LabelResource(Value& resource, rapidjson::Document::Allocato
   if (added.empty()) {
     return added;
   }
-  Value::MemberIterator meta = resource.FindMember("meta");
-  if (meta == resource.MemberEnd()) {
+  Value* meta = internal::MutableMember(resource, "meta");
+  if (meta == nullptr) {
     resource.AddMember("meta", Value(rapidjson::kObjectType), allocator);
-    meta = resource.FindMember("meta");
-  } else if (!meta->value.IsObject()) {
-    meta->value.SetObject();
+    meta = internal::MutableMember(resource, "meta");
+  } else if (!meta->IsObject()) {
+    meta->SetObject();
   }
-  Value::MemberIterator security = meta->value.FindMember("security");
-  if (security == meta->value.MemberEnd()) {
-    meta->value.AddMember("security", Value(rapidjson::kArrayType), allocator);
-    security = meta->value.FindMember("security");
-  } else if (!security->value.IsArray()) {
-    security->value.SetArray();
+  Value* security = internal::MutableMember(*meta, "security");
+  if (security == nullptr) {
+    meta->AddMember("security", Value(rapidjson::kArrayType), allocator);
+    security = internal::MutableMember(*meta, "security");
+  } else if (!security->IsArray()) {
+    security->SetArray();
   }
   for (const Coding& label : added) {
     Value coding(rapidjson::kObjectType);
     coding.AddMember("system", fhir::StringValue(label.system, allocator), allocator);
     coding.AddMember("code", fhir::StringValue(label.code, allocator), allocator);
-    security->value.PushBack(coding, allocator);
+    security->PushBack(coding, allocator);
   }
   return added;
 }

@@ -9,23 +9,13 @@
 
 #include "adapters/fhir/json.h"
 #include "broker/core/nhs_number.h"
+#include "broker/policy/mutable_json.h"
 
 namespace tb::policy {
 namespace {
 
-// Removes a member keeping the order of the others (RapidJSON's RemoveMember reorders).
-bool EraseMember(rapidjson::Value& object, std::string_view name) {
-  if (!object.IsObject()) {
-    return false;
-  }
-  const rapidjson::Value::MemberIterator member = object.FindMember(fhir::Ref(name));
-  if (member == object.MemberEnd()) {
-    return false;
-  }
-  object.EraseMember(member);
-  return true;
-}
-
+using internal::EraseMember;
+using internal::MutableMember;
 using rapidjson::Value;
 using Allocator = rapidjson::Document::AllocatorType;
 
@@ -49,18 +39,18 @@ bool RemoveMember(Value& object, std::string_view name, PseudonymisationReport& 
 // "1980-05-12" / "1980-05-12T10:00:00Z" -> "1980".
 void CutToYear(Value& object, std::string_view name, Allocator& allocator,
                PseudonymisationReport& report) {
-  Value::MemberIterator member = object.FindMember(fhir::Ref(name));
-  if (member == object.MemberEnd()) {
+  Value* member = MutableMember(object, name);
+  if (member == nullptr) {
     return;
   }
-  if (!member->value.IsString() || member->value.GetStringLength() < 4) {
+  if (!member->IsString() || member->GetStringLength() < 4) {
     EraseMember(object, name);
     ++report.elements_removed;
     return;
   }
-  const std::string year(member->value.GetString(), 4);
-  if (member->value.GetStringLength() > 4) {
-    member->value = fhir::StringValue(year, allocator);
+  const std::string year(member->GetString(), 4);
+  if (member->GetStringLength() > 4) {
+    *member = fhir::StringValue(year, allocator);
     ++report.elements_removed;
   }
 }
@@ -127,15 +117,13 @@ void PseudonymiseReference(Value& reference, Allocator& allocator,
                            const Pseudonymiser& pseudonymiser, PseudonymisationReport& report) {
   RemoveMember(reference, "display", report);
   bool to_patient = false;
-  if (Value::MemberIterator url = reference.FindMember("reference"); url != reference.MemberEnd()) {
-    to_patient = RewritePatientUrl(url->value, allocator, pseudonymiser, report);
+  if (Value* url = MutableMember(reference, "reference"); url != nullptr) {
+    to_patient = RewritePatientUrl(*url, allocator, pseudonymiser, report);
   }
   const std::optional<std::string_view> type = fhir::FindString(reference, "type");
   to_patient = to_patient || (type && *type == "Patient");
-  if (Value::MemberIterator identifier = reference.FindMember("identifier");
-      identifier != reference.MemberEnd()) {
-    if (!PseudonymiseIdentifier(identifier->value, allocator, pseudonymiser, report) &&
-        to_patient) {
+  if (Value* identifier = MutableMember(reference, "identifier"); identifier != nullptr) {
+    if (!PseudonymiseIdentifier(*identifier, allocator, pseudonymiser, report) && to_patient) {
       EraseMember(reference, "identifier");
       ++report.elements_removed;
     }
@@ -155,11 +143,11 @@ void PseudonymisePerson(Value& resource, std::string_view type, Allocator& alloc
   }
   CutToYear(resource, "birthDate", allocator, report);
   CutToYear(resource, "deceasedDateTime", allocator, report);
-  Value::MemberIterator identifiers = resource.FindMember("identifier");
-  if (identifiers != resource.MemberEnd()) {
-    if (identifiers->value.IsArray()) {
+  Value* identifiers = MutableMember(resource, "identifier");
+  if (identifiers != nullptr) {
+    if (identifiers->IsArray()) {
       Value kept(rapidjson::kArrayType);
-      for (Value& identifier : identifiers->value.GetArray()) {
+      for (Value& identifier : identifiers->GetArray()) {
         if (PseudonymiseIdentifier(identifier, allocator, pseudonymiser, report)) {
           kept.PushBack(identifier, allocator);
         } else {
@@ -169,7 +157,7 @@ void PseudonymisePerson(Value& resource, std::string_view type, Allocator& alloc
       if (kept.Empty()) {
         EraseMember(resource, "identifier");
       } else {
-        identifiers->value = kept;
+        *identifiers = kept;
       }
     } else {
       EraseMember(resource, "identifier");
@@ -177,10 +165,10 @@ void PseudonymisePerson(Value& resource, std::string_view type, Allocator& alloc
     }
   }
   if (type == "Patient") {
-    Value::MemberIterator id = resource.FindMember("id");
-    if (id != resource.MemberEnd() && id->value.IsString()) {
-      id->value = fhir::StringValue(
-          pseudonymiser.PseudonymousId("Patient", fhir::StringOf(id->value)), allocator);
+    Value* id = MutableMember(resource, "id");
+    if (id != nullptr && id->IsString()) {
+      *id = fhir::StringValue(pseudonymiser.PseudonymousId("Patient", fhir::StringOf(*id)),
+                              allocator);
       ++report.ids_replaced;
     }
   }
@@ -219,16 +207,14 @@ void Walk(Value& value, int depth, Allocator& allocator, const Pseudonymiser& ps
     PseudonymiseIdentifier(value, allocator, pseudonymiser, report);
     return;
   }
-  if (Value::MemberIterator full_url = value.FindMember("fullUrl"); full_url != value.MemberEnd()) {
-    RewritePatientUrl(full_url->value, allocator, pseudonymiser, report);
+  if (Value* full_url = MutableMember(value, "fullUrl"); full_url != nullptr) {
+    RewritePatientUrl(*full_url, allocator, pseudonymiser, report);
   }
-  for (auto& member : value.GetObject()) {
-    const std::string_view name = fhir::StringOf(member.name);
-    if (name == "reference" || name == "fullUrl") {
-      continue;  // handled above
+  internal::ForEachMember(value, [&](std::string_view name, Value& member) {
+    if (name != "reference" && name != "fullUrl") {  // handled above
+      Walk(member, depth + 1, allocator, pseudonymiser, report);
     }
-    Walk(member.value, depth + 1, allocator, pseudonymiser, report);
-  }
+  });
 }
 
 }  // namespace
