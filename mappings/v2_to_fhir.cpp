@@ -125,6 +125,12 @@ class Mapper {
   // Returns the index of the Observation entry.
   std::size_t MapObservation(const SegmentView& obx, std::size_t index, const SegmentView* obr);
   Value MessageHeader();
+  // Keeps segment i verbatim when mapping it left out a malformed value.
+  void KeepIfLossy(std::size_t i) {
+    if (ctx_.TakeLossy()) {
+      mapped_[i] = false;
+    }
+  }
   // A CodeableConcept with only a data-absent-reason extension (for a required code not sent).
   Value AbsentCode();
   std::string EncounterStatus(const SegmentView& pv1) const;
@@ -1365,6 +1371,7 @@ core::Result<std::string> Mapper::Run() {
     for (std::size_t i = 1; i <= count; ++i) {
       if (message_.Segment(i).id() == "PID") {
         MapPatient(message_.Segment(i), i);
+        KeepIfLossy(i);
         break;
       }
     }
@@ -1376,6 +1383,7 @@ core::Result<std::string> Mapper::Run() {
     if (id == "PD1" && has_patient_) {
       mapped_[i] = true;
       MapPd1(segment);
+      KeepIfLossy(i);
     } else if (id == "PV1" && has_patient_ && !has_encounter_) {
       std::optional<SegmentView> pv2;
       if (i + 1 <= count && message_.Segment(i + 1).id() == "PV2") {
@@ -1384,6 +1392,12 @@ core::Result<std::string> Mapper::Run() {
       }
       mapped_[i] = true;
       MapEncounter(segment, pv2);
+      if (ctx_.TakeLossy()) {
+        mapped_[i] = false;
+        if (pv2) {
+          mapped_[i + 1] = false;
+        }
+      }
     }
   }
   if (kind_ == MessageKind::kAdt && trigger_ == "A40") {
@@ -1398,15 +1412,25 @@ core::Result<std::string> Mapper::Run() {
       }
     }
     MapMerge(*mrg);
+    if (ctx_.TakeLossy()) {
+      for (std::size_t i = 1; i <= count; ++i) {
+        if (message_.Segment(i).id() == "MRG") {
+          mapped_[i] = false;
+          break;
+        }
+      }
+    }
   }
   std::size_t nk1 = 0;
   std::size_t al1 = 0;
   std::size_t dg1 = 0;
   std::size_t obr_count = 0;
   std::size_t obx_count = 0;
-  std::optional<std::size_t> report_entry;
+  // Entry indexes; kNone when there is none (plain values: GCC 12 -O3 misreads optionals here).
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::size_t report_entry = kNone;
   std::optional<SegmentView> current_obr;
-  std::optional<std::size_t> last_observation;  // the entry NTEs attach to
+  std::size_t last_observation = kNone;  // the entry NTEs attach to
   bool in_report_notes = false;
   std::vector<std::pair<std::size_t, std::string>> report_results;  // (report entry, obs id)
   std::vector<std::pair<std::size_t, std::string>> report_notes;
@@ -1416,32 +1440,38 @@ core::Result<std::string> Mapper::Run() {
     if (id != "NTE") {
       in_report_notes = false;
       if (id != "OBX") {
-        last_observation.reset();
+        last_observation = kNone;
       }
     }
     if (id == "NK1" && has_patient_) {
       mapped_[i] = true;
       MapNextOfKin(segment, ++nk1);
+      KeepIfLossy(i);
     } else if (id == "AL1" && has_patient_) {
       mapped_[i] = true;
       MapAllergy(segment, ++al1);
+      KeepIfLossy(i);
     } else if (id == "DG1" && has_patient_) {
       mapped_[i] = true;
       MapDiagnosis(segment, ++dg1);
+      KeepIfLossy(i);
     } else if (id == "OBR" && kind_ == MessageKind::kOru) {
       mapped_[i] = true;
       report_entry = MapObservationRequest(segment, ++obr_count);
       current_obr = segment;
+      KeepIfLossy(i);
       in_report_notes = true;
     } else if (id == "OBX" && (kind_ == MessageKind::kOru || has_patient_)) {
       mapped_[i] = true;
       const std::size_t entry =
           MapObservation(segment, ++obx_count, current_obr ? &*current_obr : nullptr);
       last_observation = entry;
-      if (report_entry) {
-        report_results.emplace_back(*report_entry, entries_[entry].id);
+      KeepIfLossy(i);
+      if (report_entry != kNone) {
+        report_results.emplace_back(report_entry, entries_[entry].id);
       }
-    } else if (id == "NTE" && (last_observation || (in_report_notes && report_entry))) {
+    } else if (id == "NTE" &&
+               (last_observation != kNone || (in_report_notes && report_entry != kNone))) {
       mapped_[i] = true;
       std::string text;
       bool first = true;
@@ -1454,8 +1484,8 @@ core::Result<std::string> Mapper::Run() {
           text.append(rep.Text());
         }
       }
-      if (last_observation) {
-        Value& observation = entries_[*last_observation].resource;
+      if (last_observation != kNone) {
+        Value& observation = entries_[last_observation].resource;
         if (!observation.HasMember("note")) {
           observation.AddMember("note", Value(kArrayType), alloc());
         }
@@ -1463,7 +1493,7 @@ core::Result<std::string> Mapper::Run() {
         note.AddMember("text", ctx_.Str(text.empty() ? std::string_view(" ") : text), alloc());
         observation["note"].PushBack(note, alloc());
       } else {
-        report_notes.emplace_back(*report_entry, std::move(text));
+        report_notes.emplace_back(report_entry, std::move(text));
       }
     }
   }
@@ -1490,6 +1520,8 @@ core::Result<std::string> Mapper::Run() {
       it->value = ctx_.Str(joined);
     }
   }
+  Value timestamp = TimeValue(ctx_, message_.Get("MSH-7"), FhirTimeType::kInstant, "MSH-7");
+  KeepIfLossy(1);
   Value header = MessageHeader();
   if (ctx_.failed()) {
     return *ctx_.error();
@@ -1508,8 +1540,7 @@ core::Result<std::string> Mapper::Run() {
     }
   }
   bundle.AddMember("type", "message", alloc());
-  ctx_.Put(bundle, "timestamp",
-           TimeValue(ctx_, message_.Get("MSH-7"), FhirTimeType::kInstant, "MSH-7"));
+  ctx_.Put(bundle, "timestamp", std::move(timestamp));
   if (ctx_.failed()) {
     return *ctx_.error();
   }

@@ -25,7 +25,8 @@
 //   kUnsupportedMessage  a message type other than ADT or ORU (location MSH-9.1);
 //   kUnsupportedEvent    a trigger event not listed above (location MSH-9.2);
 //   kRequiredFieldMissing a required segment is absent (PID in ADT; MRG in A40; OBR in ORU);
-//   kInvalidValue        a malformed date/time, or an NHS number failing the Modulus 11 check.
+//   kInvalidValue        an NHS number failing the Modulus 11 check; with options.strict, any
+//                        malformed date/time or ED value.
 namespace tb::mappings {
 
 // How to read a v2 time of day that carries no UTC offset. FHIR requires an offset once a time is
@@ -41,6 +42,12 @@ struct V2ToFhirOptions {
   // Keep segments the mapper does not map (Z-segments, SFT, IN1, ...) as MessageHeader extensions
   // carrying the raw ER7 segment, so nothing is lost. Off only for tests that want less noise.
   bool keep_unmapped_segments = true;
+  // A malformed value (a date/time that is not a v2 date, ED data that does not match its
+  // encoding) fails the whole mapping with kInvalidValue when true. When false (the default)
+  // the element is left out and the segment that held it is also kept verbatim on the
+  // MessageHeader (kUnmappedSegmentExtensionUrl), so nothing is lost and one bad optional field
+  // does not block a patient's admission.
+  bool strict = false;
 };
 
 // The extension on MessageHeader that carries one unmapped segment (valueString: the segment as

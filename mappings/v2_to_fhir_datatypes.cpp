@@ -260,6 +260,14 @@ void V2MapContext::Fail(core::Error error) {
   }
 }
 
+void V2MapContext::Lossy(core::Error error) {
+  if (options_.strict) {
+    Fail(std::move(error));
+  } else {
+    lossy_ = true;
+  }
+}
+
 Value V2MapContext::Str(std::string_view text) {
   if (text.empty()) {
     return Value();
@@ -447,7 +455,7 @@ Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
   std::string scratch;
   auto converted = V2TimeToFhir(V2Text(time, scratch), type, ctx.options().local_time);
   if (!converted) {
-    ctx.Fail(MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time", location));
+    ctx.Lossy(MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time", location));
     return Value();
   }
   if (!converted->has_value()) {
@@ -1101,8 +1109,8 @@ Value EdToAttachment(V2MapContext& ctx, const hl7v2::Value& ed) {
       base64 = Base64Encode(data);  // "A" (ASCII text) or not given
     }
     if (!base64) {
-      ctx.Fail(MakeError(ErrorCode::kInvalidValue, "ED data does not match its encoding (ED-4)",
-                         "ED-5"));
+      ctx.Lossy(MakeError(ErrorCode::kInvalidValue, "ED data does not match its encoding (ED-4)",
+                          "ED-5"));
       return Value();
     }
     ctx.Put(attachment, "data", ctx.Str(*base64));

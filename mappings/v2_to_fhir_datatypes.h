@@ -37,6 +37,14 @@ class V2MapContext {
 
   // Records `error` unless one is recorded already.
   void Fail(core::Error error);
+  // A malformed value that was left out: Fail() under options().strict, else remembered so the
+  // mapper keeps the segment verbatim (TakeLossy() reads and clears the flag).
+  void Lossy(core::Error error);
+  bool TakeLossy() {
+    const bool lossy = lossy_;
+    lossy_ = false;
+    return lossy;
+  }
   bool failed() const { return error_.has_value(); }
   const std::optional<core::Error>& error() const { return error_; }
 
@@ -63,6 +71,7 @@ class V2MapContext {
   const MappingTables& tables_;
   const V2ToFhirOptions& options_;
   std::optional<core::Error> error_;
+  bool lossy_ = false;
   std::vector<const char*> numbers_;
 };
 
@@ -80,7 +89,7 @@ enum class FhirTimeType { kDate, kDateTime, kInstant };
 core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirTimeType type,
                                                       LocalTimeRule rule);
 
-// Context variant: records the error at `location` and returns null on bad input.
+// Context variant: reports bad input through ctx.Lossy() at `location` and returns null.
 rapidjson::Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
                            const char* location);
 

@@ -1,6 +1,9 @@
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "tests/mappings/v2_to_fhir_test_util.h"
+#include "tests/support/temp_dir.h"
 
 namespace tb::mappings {
 namespace {
@@ -204,6 +207,34 @@ TEST(V2ToFhirAdt, SameMessageMapsToByteIdenticalBundle) {
   auto third = MapV2ToFhir(other, testing::Tables());
   ASSERT_TRUE(third.has_value());
   EXPECT_NE(*first, *third);
+}
+
+}  // namespace
+}  // namespace tb::mappings
+
+namespace tb::mappings {
+namespace {
+
+// The perf-kit's typical UK ADT^A01 (also the benchmark input).
+TEST(V2ToFhirAdt, PerfKitAdmissionMapsAndValidates) {
+  const std::string er7 = tb::testing::ReadFile(std::filesystem::path(TB_SOURCE_DIR) /
+                                                "bench/mappings/data/adt_a01.hl7");
+  const auto doc = testing::MapToDocument(er7);
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_TRUE(testing::PassesValidator(doc));
+  const auto* patient = testing::Resource(doc, "Patient");
+  ASSERT_NE(patient, nullptr);
+  EXPECT_EQ(testing::Str((*patient)["identifier"][0], "value"), "9000000009");
+  EXPECT_EQ(testing::Str((*patient)["telecom"][1], "system"), "email");
+  EXPECT_EQ(testing::Str((*patient)["telecom"][1], "value"), "jane.smith@example.com");
+  // Its PID-29 (death date) holds "N": left out, and PID is kept verbatim on the header.
+  EXPECT_FALSE(patient->HasMember("deceasedDateTime"));
+  const auto* header = testing::Resource(doc, "MessageHeader");
+  bool pid_kept = false;
+  for (const auto& extension : (*header)["extension"].GetArray()) {
+    pid_kept = pid_kept || testing::Str(extension, "valueString").starts_with("PID|");
+  }
+  EXPECT_TRUE(pid_kept);
 }
 
 }  // namespace

@@ -162,10 +162,27 @@ TEST(V2ToFhirEdge, Errors) {
   EXPECT_EQ(bad_nhs.code, core::ErrorCode::kInvalidValue);
   EXPECT_EQ(bad_nhs.location, "PID-3(2)");
   EXPECT_EQ(bad_nhs.message.find("9449305553"), std::string::npos);  // no PHI in errors
-  const auto bad_date = error_of(Msh("ADT^A28") + Seg("PID", {{3, "1^^^RX1^MR"}, {7, "19751332"}}));
-  EXPECT_EQ(bad_date.code, core::ErrorCode::kInvalidValue);
-  EXPECT_EQ(bad_date.location, "PID-7");
+  V2ToFhirOptions strict;
+  strict.strict = true;
+  auto bad_date = MapV2ToFhir(Msh("ADT^A28") + Seg("PID", {{3, "1^^^RX1^MR"}, {7, "19751332"}}),
+                              testing::Tables(), strict);
+  ASSERT_FALSE(bad_date.has_value());
+  EXPECT_EQ(bad_date.error().code, core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(bad_date.error().location, "PID-7");
   EXPECT_EQ(error_of("not a message").code, core::ErrorCode::kSegmentSequence);
+}
+
+TEST(V2ToFhirEdge, MalformedDateIsLeftOutAndTheSegmentKeptVerbatim) {
+  const std::string pid = "PID|||1^^^RX1^MR||DOE^Jo||19751332|F";
+  const auto doc = MapToDocument(Msh("ADT^A28") + pid + "\r");
+  EXPECT_TRUE(PassesValidator(doc));
+  const auto* patient = Resource(doc, "Patient");
+  ASSERT_NE(patient, nullptr);
+  EXPECT_FALSE(patient->HasMember("birthDate"));
+  EXPECT_EQ(Str(*patient, "gender"), "female");
+  const auto* header = Resource(doc, "MessageHeader");
+  ASSERT_TRUE(header->HasMember("extension"));
+  EXPECT_EQ(Str((*header)["extension"][0], "valueString"), pid);
 }
 
 TEST(V2ToFhirEdge, UnmappedGenderIsCarriedAsExtension) {
