@@ -1,6 +1,10 @@
 #include "broker/policy/filter.h"
 
+#include <algorithm>
+#include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "adapters/fhir/json.h"
 #include "broker/policy/mutable_json.h"
@@ -12,18 +16,66 @@ using internal::EraseMember;
 using internal::MutableMember;
 using rapidjson::Value;
 
-bool HasNextLink(const Value& bundle) {
+// One page of several: a next or previous link.
+bool IsPaged(const Value& bundle) {
   const Value* links = fhir::FindArray(bundle, "link");
   if (links == nullptr) {
     return false;
   }
   for (const Value& link : links->GetArray()) {
     const std::optional<std::string_view> relation = fhir::FindString(link, "relation");
-    if (relation && *relation == "next") {
+    if (relation && (*relation == "next" || *relation == "previous" || *relation == "prev")) {
       return true;
     }
   }
   return false;
+}
+
+// "Patient/p1", "https://x/fhir/Patient/p1", "Patient/p1/_history/2" -> "Patient/p1";
+// "" for anything else (contained "#x", urn:uuid:...).
+std::string ReferenceKey(std::string_view reference) {
+  if (const std::size_t history = reference.find("/_history/"); history != std::string::npos) {
+    reference = reference.substr(0, history);
+  }
+  const std::size_t slash = reference.rfind('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == reference.size()) {
+    return {};
+  }
+  const std::size_t type_start = reference.rfind('/', slash - 1);
+  const std::string_view type =
+      reference.substr(type_start == std::string_view::npos ? 0 : type_start + 1,
+                       type_start == std::string_view::npos ? slash : slash - type_start - 1);
+  if (type.empty() || type.front() < 'A' || type.front() > 'Z') {
+    return {};
+  }
+  return std::string(reference.substr(slash - type.size()));
+}
+
+constexpr int kMaxDepth = 128;
+
+void CollectReferences(const Value& value, int depth, std::vector<std::string>& out) {
+  if (depth > kMaxDepth) {
+    return;
+  }
+  if (value.IsArray()) {
+    for (const Value& item : value.GetArray()) {
+      CollectReferences(item, depth + 1, out);
+    }
+    return;
+  }
+  if (!value.IsObject()) {
+    return;
+  }
+  for (const auto& member : value.GetObject()) {
+    if (member.value.IsString() && fhir::StringOf(member.name) == "reference") {
+      std::string key = ReferenceKey(fhir::StringOf(member.value));
+      if (!key.empty()) {
+        out.push_back(std::move(key));
+      }
+    } else {
+      CollectReferences(member.value, depth + 1, out);
+    }
+  }
 }
 
 bool IsMatchEntry(const Value& entry) {
@@ -43,6 +95,8 @@ std::string_view WithholdReasonCode(WithholdReason reason) {
       return "consent";
     case WithholdReason::kNotAResource:
       return "invalid";
+    case WithholdReason::kUnreferencedInclude:
+      return "include";
   }
   return "invalid";
 }
@@ -87,11 +141,21 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
   if (!bundle.IsObject()) {
     return report;
   }
+  enum class Fate { kRemove, kKeep, kMatch, kInclude };
+  struct Candidate {
+    Fate fate = Fate::kRemove;
+    std::string key;                // "Type/id"
+    std::vector<std::string> refs;  // "Type/id" of every reference in the resource
+    Removal removal;                // for an include that ends up unjustified
+  };
   std::size_t kept_matches = 0;
   Value* entries = MutableMember(bundle, "entry");
   if (entries != nullptr && entries->IsArray()) {
-    Value kept_entries(rapidjson::kArrayType);
-    for (Value& entry : entries->GetArray()) {
+    // Pass 1: scopes and consent on every resource.
+    std::vector<Candidate> candidates(entries->Size());
+    for (rapidjson::SizeType i = 0; i < entries->Size(); ++i) {
+      Value& entry = (*entries)[i];
+      Candidate& candidate = candidates[i];
       Value* resource = MutableMember(entry, "resource");
       if (resource == nullptr || !resource->IsObject()) {
         report.removed.push_back(Removal{"", "", WithholdReason::kNotAResource, "entry"});
@@ -99,8 +163,7 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
       }
       const std::optional<std::string_view> type = fhir::FindString(*resource, "resourceType");
       if (type && *type == "OperationOutcome") {
-        kept_entries.PushBack(entry, bundle.GetAllocator());  // moves
-        ++report.kept;
+        candidate.fate = Fate::kKeep;
         continue;
       }
       ResourceVerdict verdict = CheckResource(*resource, policy);
@@ -116,10 +179,58 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
       if (policy.add_labels && policy.table != nullptr) {
         LabelResource(*resource, bundle.GetAllocator(), *policy.table);
       }
-      if (IsMatchEntry(entry)) {
+      candidate.fate = IsMatchEntry(entry) ? Fate::kMatch : Fate::kInclude;
+      candidate.key = verdict.removal.resource_type + "/" + verdict.removal.id;
+      CollectReferences(*resource, 0, candidate.refs);
+      candidate.removal = Removal{verdict.removal.resource_type, verdict.removal.id,
+                                  WithholdReason::kUnreferencedInclude, "include"};
+    }
+
+    // Pass 2: an _include/_revinclude entry stays only when it is linked (either way) to a kept
+    // match or to an include already kept; otherwise it would show that withheld matches exist.
+    std::set<std::string> kept_keys;
+    std::set<std::string> kept_refs;
+    const auto keep = [&](const Candidate& candidate) {
+      kept_keys.insert(candidate.key);
+      kept_refs.insert(candidate.refs.begin(), candidate.refs.end());
+    };
+    for (const Candidate& candidate : candidates) {
+      if (candidate.fate == Fate::kMatch) {
+        keep(candidate);
+      }
+    }
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (Candidate& candidate : candidates) {
+        if (candidate.fate != Fate::kInclude) {
+          continue;
+        }
+        const bool linked =
+            kept_refs.count(candidate.key) > 0 ||
+            std::any_of(candidate.refs.begin(), candidate.refs.end(),
+                        [&](const std::string& ref) { return kept_keys.count(ref) > 0; });
+        if (linked) {
+          candidate.fate = Fate::kKeep;
+          keep(candidate);
+          changed = true;
+        }
+      }
+    }
+
+    Value kept_entries(rapidjson::kArrayType);
+    for (rapidjson::SizeType i = 0; i < entries->Size(); ++i) {
+      const Candidate& candidate = candidates[i];
+      if (candidate.fate == Fate::kInclude) {
+        report.removed.push_back(candidate.removal);
+        continue;
+      }
+      if (candidate.fate == Fate::kRemove) {
+        continue;
+      }
+      if (candidate.fate == Fate::kMatch) {
         ++kept_matches;
       }
-      kept_entries.PushBack(entry, bundle.GetAllocator());
+      kept_entries.PushBack((*entries)[i], bundle.GetAllocator());  // moves
       ++report.kept;
     }
     if (kept_entries.Empty()) {
@@ -129,7 +240,7 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
     }
   }
   const bool has_total = bundle.HasMember("total");
-  if (HasNextLink(bundle)) {
+  if (IsPaged(bundle)) {
     EraseMember(bundle, "total");
   } else if (has_total || fhir::FindString(bundle, "type").value_or("") == "searchset") {
     if (has_total) {

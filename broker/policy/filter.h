@@ -26,8 +26,14 @@ struct ReleasePolicy {
   bool add_labels = false;
 };
 
-enum class WithholdReason { kScope, kConsent, kNotAResource };
-std::string_view WithholdReasonCode(WithholdReason reason);  // "scope" | "consent" | "invalid"
+enum class WithholdReason {
+  kScope,                // outside the requester's scopes
+  kConsent,              // refused by the patient's consent
+  kNotAResource,         // an entry without a resource, or one without resourceType
+  kUnreferencedInclude,  // an _include/_revinclude whose matches were all withheld
+};
+// "scope" | "consent" | "invalid" | "include"
+std::string_view WithholdReasonCode(WithholdReason reason);
 
 // One withheld resource, for the audit (no PHI: type, id, why).
 struct Removal {
@@ -63,9 +69,12 @@ struct FilterReport {
 // Filters a searchset or collection Bundle in place:
 //   - an entry whose resource fails CheckResource is removed, as is an entry without a resource;
 //   - OperationOutcome entries (partial-result warnings) are kept;
-//   - Bundle.total, when the Bundle has no "next" link, becomes the number of kept entries whose
-//     search.mode is match (or absent); with a "next" link, Bundle.total is removed, since the
-//     number of matches on later pages that will be withheld is not known.
+//   - an entry with search.mode "include" stays only if it references, or is referenced by, a
+//     kept match or a kept include (so includes never reveal that withheld matches exist);
+//   - an entry array left empty is removed (FHIR JSON has no empty arrays);
+//   - Bundle.total becomes the number of kept entries whose search.mode is match (or absent); on
+//     one page of several (a next or previous link) Bundle.total is removed instead, since the
+//     number of matches withheld on other pages is not known here.
 // Nothing is added to say that something was withheld.
 FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& policy);
 

@@ -282,6 +282,60 @@ TEST(FilterBundle, IncludedEntriesDoNotCountTowardsTotal) {
   EXPECT_EQ(EntryIds(bundle).size(), 2U);
 }
 
+TEST(FilterBundle, TotalIsDroppedOnALaterPage) {
+  std::string json = SearchsetJson({Entry(ObservationJson("lab1", "laboratory", "2345-7"))}, 40);
+  json.replace(json.find(R"("relation": "self")"), 18, R"("relation": "previous")");
+  rapidjson::Document bundle = Json(json);
+  const RequestContext context = Context("RJ1", {"system/*.rs"});
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false};
+  FilterBundle(bundle, policy);
+  EXPECT_FALSE(bundle.HasMember("total"));
+}
+
+// _include of the subject: kept with its match, dropped when every match is withheld, so the
+// include cannot reveal that there were matches.
+TEST(FilterBundle, IncludesFollowTheirMatches) {
+  const std::string json = SearchsetJson(
+      {Entry(ObservationJson("vs1", "vital-signs", "8867-4")), Entry(PatientJson(), "include")}, 1);
+  rapidjson::Document kept = Json(json);
+  const RequestContext everything = Context("RJ1", {"system/*.rs"});
+  ReleasePolicy policy{&everything, nullptr, nullptr, {}, false};
+  FilterBundle(kept, policy);
+  EXPECT_EQ(EntryIds(kept), (std::vector<std::string>{"Observation/vs1", "Patient/p1"}));
+
+  rapidjson::Document orphaned = Json(json);
+  const RequestContext lab_only = Context("RJ1", {kLabScope, "system/Patient.r"});
+  policy.request = &lab_only;
+  const FilterReport report = FilterBundle(orphaned, policy);
+  EXPECT_FALSE(orphaned.HasMember("entry"));
+  EXPECT_EQ(orphaned["total"].GetUint64(), 0U);
+  ASSERT_EQ(report.removed.size(), 2U);
+  EXPECT_EQ(report.removed[1].reason, WithholdReason::kUnreferencedInclude);
+  rapidjson::Document empty = Json(SearchsetJson({}, 0));
+  FilterBundle(empty, policy);
+  EXPECT_EQ(fhir::ToJson(orphaned), fhir::ToJson(empty));
+}
+
+// _revinclude: a Provenance pointing at a kept match stays; one pointing at a withheld match goes.
+TEST(FilterBundle, RevincludesFollowTheirMatches) {
+  const auto provenance = [](std::string_view id, std::string_view target) {
+    return R"({"resourceType": "Provenance", "id": ")" + std::string(id) +
+           R"(", "target": [{"reference": "https://trust.example/fhir/Observation/)" +
+           std::string(target) + R"(/_history/1"}], "recorded": "2026-01-01T00:00:00Z",
+           "agent": [{"who": {"display": "x"}}]})";
+  };
+  rapidjson::Document bundle = Json(SearchsetJson(
+      {Entry(ObservationJson("lab1", "laboratory", "2345-7")),
+       Entry(ObservationJson("vs1", "vital-signs", "8867-4")),
+       Entry(provenance("pv1", "lab1"), "include"), Entry(provenance("pv2", "vs1"), "include")},
+      2));
+  const RequestContext context = Context("RJ1", {kLabScope, "system/Provenance.rs"});
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false};
+  FilterBundle(bundle, policy);
+  EXPECT_EQ(EntryIds(bundle), (std::vector<std::string>{"Observation/lab1", "Provenance/pv1"}));
+  EXPECT_EQ(bundle["total"].GetUint64(), 1U);
+}
+
 TEST(FilterBundle, AddsTableLabelsWhenAsked) {
   rapidjson::Document bundle =
       Json(SearchsetJson({Entry(ObservationJson("hiv1", "laboratory", kHivLoinc))}, 1));
