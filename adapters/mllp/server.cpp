@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "adapters/mllp/session.h"
+#include "adapters/net/listener.h"
 #include "adapters/net/peer_identity.h"
 
 namespace tb::mllp {
@@ -108,29 +109,11 @@ class MllpServer::Impl : public std::enable_shared_from_this<MllpServer::Impl> {
 
 core::Result<std::uint16_t> MllpServer::Impl::Start() {
   const MllpServerSettings& settings = state_->settings;
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(settings.address, ec);
-  if (ec) {
-    return core::MakeError(core::ErrorCode::kConfig, "invalid MLLP listen address", "listen.mllp");
+  auto bound = net::OpenAcceptor(acceptor_, settings.address, settings.port, "listen.mllp");
+  if (!bound) {
+    return bound.error();
   }
-  const tcp::endpoint endpoint(address, settings.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor_.bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return core::MakeError(core::ErrorCode::kConfig,
-                           "cannot listen on " + settings.address + ":" +
-                               std::to_string(settings.port) + ": " + ec.message(),
-                           "listen.mllp");
-  }
-  const std::uint16_t port = acceptor_.local_endpoint().port();
+  const std::uint16_t port = *bound;
   log().Info("listening", {{"address", settings.address},
                            {"port", std::to_string(port)},
                            {"max_frame_bytes", std::to_string(settings.max_frame_bytes)}});
@@ -167,7 +150,7 @@ void MllpServer::Impl::Stop() {
     boost::system::error_code ignored;
     self->acceptor_.close(ignored);
   });
-  const auto live = state_->LiveSessions();
+  const auto live = state_->sessions.Live();
   for (const auto& session : live) {
     session->RequestClose();
   }

@@ -27,30 +27,4 @@ ServerState::ServerState(MllpServerSettings settings_in, FrameHandler handler_in
       on_fault(std::move(on_fault_in)),
       log(settings.component) {}
 
-void ServerState::Register(std::uint64_t id, std::weak_ptr<SessionBase> session) {
-  std::lock_guard lock(mutex_);
-  sessions_[id] = std::move(session);
-}
-
-void ServerState::Unregister(std::uint64_t id) {
-  std::lock_guard lock(mutex_);
-  sessions_.erase(id);
-}
-
-std::vector<std::shared_ptr<SessionBase>> ServerState::LiveSessions() const {
-  std::vector<std::shared_ptr<SessionBase>> live;
-  std::lock_guard lock(mutex_);
-  for (const auto& [id, weak] : sessions_) {
-    if (auto session = weak.lock()) {
-      live.push_back(std::move(session));
-    }
-  }
-  return live;
-}
-
-std::size_t ServerState::ActiveConnections() const {
-  std::lock_guard lock(mutex_);
-  return sessions_.size();
-}
-
 }  // namespace tb::mllp::detail

@@ -11,11 +11,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -27,6 +25,7 @@
 
 #include "adapters/mllp/framer.h"
 #include "adapters/mllp/server.h"
+#include "adapters/net/listener.h"
 #include "broker/core/log.h"
 
 namespace tb::mllp::detail {
@@ -63,20 +62,14 @@ class ServerState {
  public:
   ServerState(MllpServerSettings settings_in, FrameHandler handler_in, FaultHandler on_fault_in);
 
-  void Register(std::uint64_t id, std::weak_ptr<SessionBase> session);
-  void Unregister(std::uint64_t id);
-  std::vector<std::shared_ptr<SessionBase>> LiveSessions() const;
-  std::size_t ActiveConnections() const;
+  std::size_t ActiveConnections() const { return sessions.Size(); }
 
   const MllpServerSettings settings;
   const FrameHandler handler;
   const FaultHandler on_fault;
   const core::Logger log;
   std::atomic<bool> stopping{false};
-
- private:
-  mutable std::mutex mutex_;
-  std::unordered_map<std::uint64_t, std::weak_ptr<SessionBase>> sessions_;
+  net::SessionRegistry<SessionBase> sessions;
 };
 
 // One connection. All state is touched only on the stream's executor (a strand for sockets).
@@ -103,7 +96,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                                   {"frames", std::to_string(sequence_)},
                                   {"skipped_bytes", std::to_string(skipped_bytes_)}});
     }
-    state_->Unregister(id_);
+    state_->sessions.Unregister(id_);
   }
 
   Session(const Session&) = delete;
@@ -111,7 +104,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   // Registers with the listener and starts the handshake.
   void Run() {
-    state_->Register(id_, this->weak_from_this());
+    state_->sessions.Register(id_, this->weak_from_this());
     boost::asio::dispatch(stream_.get_executor(),
                           [self = this->shared_from_this()] { self->Handshake(); });
   }

@@ -1,9 +1,7 @@
 #include "adapters/net/https_server.h"
 
 #include <atomic>
-#include <mutex>
 #include <optional>
-#include <unordered_map>
 #include <utility>
 
 #include <boost/asio/io_context.hpp>
@@ -15,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "adapters/net/listener.h"
 #include "adapters/net/peer_identity.h"
 #include "adapters/net/request_id.h"
 #include "broker/core/log.h"
@@ -57,14 +56,9 @@ class HttpsServer::Impl : public std::enable_shared_from_this<HttpsServer::Impl>
 
   core::Result<std::uint16_t> Start();
   void Stop();
-  std::size_t ActiveConnections() const {
-    std::lock_guard lock(sessions_mutex_);
-    return sessions_.size();
-  }
+  std::size_t ActiveConnections() const { return sessions_.Size(); }
 
   void Accept();
-  void Register(std::uint64_t id, const std::shared_ptr<Session>& session);
-  void Unregister(std::uint64_t id);
   bool stopping() const { return stopping_.load(); }
 
   asio::io_context& io_context_;
@@ -75,8 +69,7 @@ class HttpsServer::Impl : public std::enable_shared_from_this<HttpsServer::Impl>
   tcp::acceptor acceptor_;
   core::Logger log_;
   std::atomic<bool> stopping_{false};
-  mutable std::mutex sessions_mutex_;
-  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+  SessionRegistry<Session> sessions_;
 };
 
 // One TLS connection. All state is touched only on the connection's strand.
@@ -94,7 +87,7 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
   }
 
   void Run() {
-    server_->Register(id_, shared_from_this());
+    server_->sessions_.Register(id_, weak_from_this());
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Handshake(); });
   }
 
@@ -109,15 +102,14 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     });
   }
 
-  ~Session() { server_->Unregister(id_); }
+  ~Session() { server_->sessions_.Unregister(id_); }
 
  private:
   void Handshake() {
     beast::get_lowest_layer(stream_).expires_after(server_->settings_.handshake_timeout);
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            [self = shared_from_this()](beast::error_code ec) {
-                              self->OnHandshake(ec);
-                            });
+    stream_.async_handshake(
+        asio::ssl::stream_base::server,
+        [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
   }
 
   void OnHandshake(beast::error_code ec) {
@@ -147,10 +139,9 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     parser_->body_limit(server_->settings_.body_limit);
     idle_ = true;
     beast::get_lowest_layer(stream_).expires_after(server_->settings_.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -173,8 +164,7 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     } else if (ec == http::error::body_limit) {
       Refuse(core::MakeError(core::ErrorCode::kTooLarge, "request body exceeds the limit"), 413);
     } else if (ec == http::error::header_limit) {
-      Refuse(core::MakeError(core::ErrorCode::kTooLarge, "request header exceeds the limit"),
-             431);
+      Refuse(core::MakeError(core::ErrorCode::kTooLarge, "request header exceeds the limit"), 431);
     } else if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
       Refuse(core::MakeError(core::ErrorCode::kInvalidValue, "malformed HTTP request"), 400);
     } else {
@@ -210,9 +200,8 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     // The responder may be called from any thread; it hops back onto this strand. If the
     // handler drops it unanswered, the guard answers 500 so the client is never left hanging.
     auto guard = std::make_shared<ResponseGuard>(shared_from_this());
-    server_->handler_(std::move(request), [guard](core::HttpResponse response) {
-      guard->Answer(std::move(response));
-    });
+    server_->handler_(std::move(request),
+                      [guard](core::HttpResponse response) { guard->Answer(std::move(response)); });
   }
 
   struct ResponseGuard {
@@ -281,10 +270,8 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
 
     beast::get_lowest_layer(stream_).expires_after(server_->settings_.write_timeout);
     http::async_write(stream_, *message,
-                      [self = shared_from_this(), message, keep_alive](beast::error_code ec,
-                                                                       std::size_t) {
-                        self->OnWrite(ec, keep_alive);
-                      });
+                      [self = shared_from_this(), message, keep_alive](
+                          beast::error_code ec, std::size_t) { self->OnWrite(ec, keep_alive); });
   }
 
   void OnWrite(beast::error_code ec, bool keep_alive) {
@@ -309,8 +296,7 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     beast::get_lowest_layer(stream_).expires_after(server_->settings_.shutdown_timeout);
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
       beast::error_code ignored;
-      beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both,
-                                                                ignored);
+      beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     });
   }
 
@@ -333,29 +319,11 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
 };
 
 core::Result<std::uint16_t> HttpsServer::Impl::Start() {
-  beast::error_code ec;
-  const auto address = asio::ip::make_address(settings_.address, ec);
-  if (ec) {
-    return core::MakeError(core::ErrorCode::kConfig, "invalid listen address", "listen");
+  auto bound = OpenAcceptor(acceptor_, settings_.address, settings_.port, "listen");
+  if (!bound) {
+    return bound.error();
   }
-  const tcp::endpoint endpoint(address, settings_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) {
-    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  }
-  if (!ec) {
-    acceptor_.bind(endpoint, ec);
-  }
-  if (!ec) {
-    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return core::MakeError(core::ErrorCode::kConfig,
-                           "cannot listen on " + settings_.address + ":" +
-                               std::to_string(settings_.port) + ": " + ec.message(),
-                           "listen");
-  }
-  const std::uint16_t port = acceptor_.local_endpoint().port();
+  const std::uint16_t port = *bound;
   log_.Info("listening", {{"address", settings_.address}, {"port", std::to_string(port)}});
   asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->Accept(); });
   return port;
@@ -387,29 +355,11 @@ void HttpsServer::Impl::Stop() {
     beast::error_code ignored;
     self->acceptor_.close(ignored);
   });
-  std::vector<std::shared_ptr<Session>> live;
-  {
-    std::lock_guard lock(sessions_mutex_);
-    for (auto& [id, weak] : sessions_) {
-      if (auto session = weak.lock()) {
-        live.push_back(std::move(session));
-      }
-    }
-  }
-  for (auto& session : live) {
+  const std::vector<std::shared_ptr<Session>> live = sessions_.Live();
+  for (const auto& session : live) {
     session->RequestClose();
   }
   log_.Info("stopping", {{"connections", std::to_string(live.size())}});
-}
-
-void HttpsServer::Impl::Register(std::uint64_t id, const std::shared_ptr<Session>& session) {
-  std::lock_guard lock(sessions_mutex_);
-  sessions_[id] = session;
-}
-
-void HttpsServer::Impl::Unregister(std::uint64_t id) {
-  std::lock_guard lock(sessions_mutex_);
-  sessions_.erase(id);
 }
 
 HttpsServer::HttpsServer(asio::io_context& io_context, std::shared_ptr<asio::ssl::context> tls,
