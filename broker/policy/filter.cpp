@@ -136,6 +136,17 @@ ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy
   return verdict;
 }
 
+Decision CheckIngress(const RequestContext& request, const std::vector<Consent>& consents,
+                      std::string_view resource_type, TimePoint at_time) {
+  AccessRequest access;
+  access.requester_ods = request.requester_ods;
+  access.purpose = request.purpose;
+  access.resource_type = std::string(resource_type);
+  access.at_time = at_time;
+  access.break_glass = request.break_glass();
+  return Evaluate(consents, access);
+}
+
 FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& policy) {
   FilterReport report;
   if (!bundle.IsObject()) {

@@ -60,6 +60,13 @@ struct ResourceVerdict {
 // Checks one resource: scopes first (type, read or search, constraints), then consent.
 ResourceVerdict CheckResource(const rapidjson::Value& resource, const ReleasePolicy& policy);
 
+// The check at ingress and before each outbound hop, before any content is known: the
+// requester, purpose and break-glass from `request`, the resource type when the request names one
+// ("" for $everything). A final deny refuses the request (see docs/policy.md for how to answer);
+// a permit with final == false means "fetch, then FilterBundle/CheckResource each resource".
+Decision CheckIngress(const RequestContext& request, const std::vector<Consent>& consents,
+                      std::string_view resource_type, TimePoint at_time);
+
 struct FilterReport {
   std::vector<Removal> removed;
   std::vector<BreakGlassRelease> break_glass;

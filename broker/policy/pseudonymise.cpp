@@ -229,6 +229,48 @@ core::Result<Pseudonymiser> Pseudonymiser::Create(std::string_view key) {
   return Pseudonymiser(std::string(key));
 }
 
+core::Result<Pseudonymiser> Pseudonymiser::CreateFromHex(std::string_view hex) {
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r' || hex.back() == ' ')) {
+    hex.remove_suffix(1);
+  }
+  while (!hex.empty() && (hex.front() == ' ' || hex.front() == '\n')) {
+    hex.remove_prefix(1);
+  }
+  const auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') {
+      return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+      return c - 'A' + 10;
+    }
+    return -1;
+  };
+  std::string key;
+  key.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    const int high = nibble(hex[i]);
+    const int low = nibble(hex[i + 1]);
+    if (high < 0 || low < 0) {
+      OPENSSL_cleanse(key.data(), key.size());
+      return core::MakeError(core::ErrorCode::kConfig, "pseudonymisation key is not hexadecimal",
+                             "pseudonymisation.key");
+    }
+    key += static_cast<char>(high * 16 + low);
+  }
+  if (hex.size() % 2 != 0) {
+    OPENSSL_cleanse(key.data(), key.size());
+    return core::MakeError(core::ErrorCode::kConfig,
+                           "pseudonymisation key has an odd number of hex digits",
+                           "pseudonymisation.key");
+  }
+  core::Result<Pseudonymiser> pseudonymiser = Create(key);
+  OPENSSL_cleanse(key.data(), key.size());
+  return pseudonymiser;
+}
+
 Pseudonymiser::~Pseudonymiser() {
   if (!key_.empty()) {
     OPENSSL_cleanse(key_.data(), key_.size());

@@ -29,6 +29,9 @@ class Pseudonymiser {
   // `key` is raw key bytes (from the file config names, never from the config text itself).
   // kConfig when shorter than kMinPseudonymKeyBytes. The message never shows the key.
   static core::Result<Pseudonymiser> Create(std::string_view key);
+  // The same from hexadecimal text (e.g. a key file written by `openssl rand -hex 32`); spaces
+  // and line breaks around it are ignored. kConfig when not hex or too short.
+  static core::Result<Pseudonymiser> CreateFromHex(std::string_view hex);
 
   Pseudonymiser(const Pseudonymiser& other) = default;
   Pseudonymiser& operator=(const Pseudonymiser& other) = default;

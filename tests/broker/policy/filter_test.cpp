@@ -359,6 +359,24 @@ TEST(CheckResource, SingleReadRefusedByConsent) {
   EXPECT_EQ(verdict.removal.reason, WithholdReason::kConsent);
 }
 
+// A patient's refusal of one organisation stops its $everything before anything is fetched,
+// until it breaks glass with a reason; a label-based deny only defers to the response check.
+TEST(CheckIngress, RefusalOfOrganisationIsFinalUntilBreakGlass) {
+  const std::vector<Consent> consents = Consents({kDenyRgt, kDenyHiv});
+  const Decision refused = CheckIngress(Context("RGT", {"system/*.rs"}), consents, "", {});
+  EXPECT_FALSE(refused.permitted());
+  EXPECT_TRUE(refused.final);
+
+  const Decision glass = CheckIngress(
+      Context("RGT", {"system/*.rs"}, "ETREAT", "Unconscious in ED"), consents, "", {});
+  EXPECT_TRUE(glass.permitted());
+  EXPECT_TRUE(glass.break_glass_used);
+
+  const Decision other = CheckIngress(Context("RJ1", {"system/*.rs"}), consents, "", {});
+  EXPECT_TRUE(other.permitted());
+  EXPECT_FALSE(other.final);  // HIV-labelled results are filtered on the way back
+}
+
 // ---- sensitivity table --------------------------------------------------------------------------
 
 TEST(SensitivityTable, ParsesCsvAndJson) {

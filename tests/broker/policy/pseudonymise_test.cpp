@@ -71,6 +71,18 @@ TEST(Pseudonymiser, RefusesShortKeyWithoutShowingIt) {
   EXPECT_EQ(short_key.error().message.find("secret"), std::string::npos);
 }
 
+TEST(Pseudonymiser, FromHexKeyFile) {
+  const std::string hex =
+      "30313233343536373839616263646566"
+      "30313233343536373839616263646566\n";  // kKey, as openssl rand -hex
+  core::Result<Pseudonymiser> from_hex = Pseudonymiser::CreateFromHex(hex);
+  ASSERT_TRUE(from_hex.has_value()) << from_hex.error().message;
+  EXPECT_EQ(from_hex->PseudonymOf(kNhsNumber), Make(kKey).PseudonymOf(kNhsNumber));
+  EXPECT_FALSE(Pseudonymiser::CreateFromHex("zz").has_value());
+  EXPECT_FALSE(Pseudonymiser::CreateFromHex(hex.substr(0, 63)).has_value());  // odd
+  EXPECT_FALSE(Pseudonymiser::CreateFromHex("0011").has_value());             // short
+}
+
 TEST(Pseudonymise, PatientLosesDirectIdentifiers) {
   rapidjson::Document patient = Json(kPatient);
   const Pseudonymiser pseudonymiser = Make(kKey);
