@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -329,6 +330,22 @@ TEST_F(SimulatedTrustTest, TlsProblemStopsTheStart) {
   core::Status started = trust.Start();
   ASSERT_FALSE(started);
   EXPECT_EQ(started.error().code, core::ErrorCode::kConfig);
+}
+
+TEST(RunSimulateTrust, ExitCodesForBadConfigAndFailedStart) {
+  std::ostringstream out;
+  std::ostringstream err;
+  EXPECT_EQ(RunSimulateTrust("/nonexistent/simtrust.json", out, err), 2);
+  EXPECT_NE(err.str().find("config error"), std::string::npos) << err.str();
+
+  testing::TempDir dir;
+  testing::WriteFile(dir / "patients" / "a.json", "[]");
+  testing::WriteFile(dir / "trust.json", R"({"ods": "RGT", "listen": {"fhir": "127.0.0.1:0"},
+      "tls": {"cert": "x.crt", "key": "x.key", "ca": "ca.crt"}, "patients": "patients"})");
+  err.str("");
+  EXPECT_EQ(RunSimulateTrust(dir / "trust.json", out, err), 1);
+  EXPECT_NE(err.str().find("cannot start"), std::string::npos) << err.str();
+  EXPECT_TRUE(out.str().empty());
 }
 
 }  // namespace
