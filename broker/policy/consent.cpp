@@ -514,6 +514,92 @@ std::optional<Hit> Visit(const Provision& provision, const World& world) {
   return Hit{provision.effective_type, &provision};
 }
 
+// ---- ingress analysis (content not known yet) ---------------------------------------------------
+
+enum class MatchStatus { kNo, kMaybe, kYes };
+
+// Matching is monotone in the unknown request attributes: if the provision matches even when
+// every unknown is taken as not matching, it matches for every resource.
+MatchStatus StatusOf(const Provision& provision, const AccessRequest& request) {
+  const auto matches = [&](Tri tri) {
+    return tri == Tri::kMatch ||
+           (tri == Tri::kUnevaluable && provision.effective_type == ProvisionType::kDeny);
+  };
+  if (matches(MatchElements(provision, World{request, false}))) {
+    return MatchStatus::kYes;
+  }
+  if (matches(MatchElements(provision, World{request, true}))) {
+    return MatchStatus::kMaybe;
+  }
+  return MatchStatus::kNo;
+}
+
+// The outcomes a matching provision can still produce for some resource.
+struct Possible {
+  bool deny = false;
+  bool permit = false;
+  const Provision* deny_by = nullptr;  // the provision that forces or may cause the deny
+};
+
+Possible Analyse(const Provision& provision, const AccessRequest& request) {
+  Possible out;
+  bool child_certain = false;
+  for (const Provision& child : provision.provisions) {
+    const MatchStatus status = StatusOf(child, request);
+    if (status == MatchStatus::kNo) {
+      continue;
+    }
+    const Possible possible = Analyse(child, request);
+    if (status == MatchStatus::kYes && possible.deny && !possible.permit) {
+      return possible;  // a certain deny among siblings wins whatever the others do
+    }
+    child_certain = child_certain || status == MatchStatus::kYes;
+    if (possible.deny && out.deny_by == nullptr) {
+      out.deny_by = possible.deny_by;
+    }
+    out.deny = out.deny || possible.deny;
+    out.permit = out.permit || possible.permit;
+  }
+  if (!child_certain) {  // no exception certainly applies: this provision may decide itself
+    if (provision.effective_type == ProvisionType::kDeny) {
+      out.deny = true;
+      if (out.deny_by == nullptr) {
+        out.deny_by = &provision;
+      }
+    } else {
+      out.permit = true;
+    }
+  }
+  return out;
+}
+
+// A deny that holds for every resource the request could return, or nullopt.
+std::optional<Decision> ForcedDeny(const std::vector<Consent>& consents,
+                                   const AccessRequest& request) {
+  for (const Consent& consent : consents) {
+    if (consent.status != ConsentStatus::kActive || !consent.provision ||
+        StatusOf(*consent.provision, request) != MatchStatus::kYes) {
+      continue;
+    }
+    const Possible possible = Analyse(*consent.provision, request);
+    if (possible.deny && !possible.permit) {
+      Decision decision;
+      decision.effect = Effect::kDeny;
+      decision.basis = DecisionBasis::kConsent;
+      decision.consent_id = consent.id;
+      decision.provision_path = possible.deny_by != nullptr ? possible.deny_by->path : "";
+      return decision;
+    }
+  }
+  return std::nullopt;
+}
+
+DecisionBasis DefaultBasis(std::string_view purpose) {
+  const std::optional<PurposeKind> kind = KindOfPurpose(purpose);
+  return kind && *kind != PurposeKind::kSecondary ? DecisionBasis::kImpliedConsent
+                                                  : DecisionBasis::kNoObjection;
+}
+
 Decision EvaluateIn(const std::vector<Consent>& consents, const World& world) {
   const AccessRequest& request = world.request;
   std::optional<Decision> permit;
@@ -543,9 +629,7 @@ Decision EvaluateIn(const std::vector<Consent>& consents, const World& world) {
   }
   Decision decision;
   decision.effect = Effect::kPermit;
-  const std::optional<PurposeKind> kind = KindOfPurpose(request.purpose);
-  decision.basis = kind && *kind != PurposeKind::kSecondary ? DecisionBasis::kImpliedConsent
-                                                            : DecisionBasis::kNoObjection;
+  decision.basis = DefaultBasis(request.purpose);
   return decision;
 }
 
@@ -712,18 +796,14 @@ Decision Evaluate(const std::vector<Consent>& consents, const AccessRequest& req
   Decision decision;
   if (complete) {
     decision = EvaluateIn(consents, World{request, true});
+  } else if (std::optional<Decision> forced = ForcedDeny(consents, request)) {
+    // Content not known yet, but some consent denies whatever the content turns out to be.
+    decision = std::move(forced).value();
   } else {
-    // Content not known yet: refuse now only when the request is denied whatever the content
-    // turns out to be (approximated by resolving every unknown both ways); otherwise let it
-    // through and have the caller decide again per resource.
-    Decision if_matching = EvaluateIn(consents, World{request, true});
-    Decision if_not = EvaluateIn(consents, World{request, false});
-    if (!if_matching.permitted() && !if_not.permitted()) {
-      decision = std::move(if_matching);
-    } else {
-      decision = if_matching.permitted() ? std::move(if_matching) : std::move(if_not);
-      decision.final = false;
-    }
+    // Some resource may be permitted: let the request through; each resource is decided again.
+    decision.effect = Effect::kPermit;
+    decision.basis = DefaultBasis(request.purpose);
+    decision.final = false;
   }
   decision.break_glass_requested = request.break_glass;
   if (!decision.permitted() && request.break_glass) {

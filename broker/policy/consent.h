@@ -132,8 +132,9 @@ struct Decision {
   // The request asked to break glass (always recorded), and whether that changed the outcome.
   bool break_glass_requested = false;
   bool break_glass_used = false;
-  // False when the request lacked content (resource type, codes or labels) and the outcome may
-  // differ per resource: the caller must evaluate every returned resource again.
+  // False when the request lacked content (resource type, codes or labels) and no consent
+  // denies it whatever the content: a permit that names no provision, and the caller must
+  // evaluate every returned resource again.
   bool final = true;
 
   bool permitted() const { return effect == Effect::kPermit; }

@@ -325,6 +325,55 @@ std::vector<EvalCase> EvalCases() {
     cases.push_back(c);
   }
   {
+    // Deny RGT, except observations, except those coded 86406008: at ingress RGT may still get
+    // its other observations, so the request goes ahead (resolving every unknown the same way
+    // would have refused it).
+    EvalCase c = From(Case("unknown_content_exception_keeps_request",
+                           {ConsentJson("c1", "active", kThreeLevels)}),
+                      "RGT");
+    c.labels = std::nullopt;
+    c.codes = std::nullopt;
+    c.type.clear();
+    c.final = false;
+    cases.push_back(c);
+  }
+  {
+    // Known type outside the exception: the root deny is certain.
+    EvalCase c = Denied(From(Case("unknown_content_known_type_outside_exception",
+                                  {ConsentJson("c1", "active", kThreeLevels)}),
+                             "RGT"),
+                        "Consent.provision");
+    c.type = "Condition";
+    c.labels = std::nullopt;
+    c.codes = std::nullopt;
+    cases.push_back(c);
+  }
+  {
+    // Unknown content, a certain deny, and break-glass: overridden and recorded.
+    EvalCase c =
+        From(Case("unknown_content_break_glass", {ConsentJson("c1", "active", kDenyRgt)}), "RGT");
+    c.labels = std::nullopt;
+    c.codes = std::nullopt;
+    c.type.clear();
+    c.purpose = "ETREAT";
+    c.break_glass = true;
+    c.basis = DecisionBasis::kBreakGlass;
+    c.path = "Consent.provision";
+    c.consent_id = "c1";
+    c.break_glass_used = true;
+    cases.push_back(c);
+  }
+  {
+    // Opt-out at ingress: refused before anything is fetched.
+    EvalCase c = Denied(
+        For(Case("unknown_content_opt_out", {ConsentJson("c1", "active", kOptOut)}), "HRESCH"),
+        "Consent.provision");
+    c.labels = std::nullopt;
+    c.codes = std::nullopt;
+    c.type.clear();
+    cases.push_back(c);
+  }
+  {
     EvalCase c =
         Case("unknown_type_defers_class_deny", {ConsentJson("c1", "active", kDenyObservations)});
     c.type.clear();
