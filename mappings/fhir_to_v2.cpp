@@ -1055,14 +1055,15 @@ void WritePid(Mapper& m, const Index& index, const Subject& subject) {
       });
 }
 
-// PL-4 facility from a Location's managingOrganization: its ODS code, else its name.
-void WriteFacility(Mapper& m, const Index& index, const Res& location, const Pos& pl) {
+// PL-4 facility from a Location's managingOrganization: its ODS code, else its name. True when
+// something was written.
+bool WriteFacility(Mapper& m, const Index& index, const Res& location, const Pos& pl) {
   Reader& r = m.reader();
   const Value* ref = r.Obj(*location.value, "managingOrganization", location.path);
   const std::string ref_path = location.path + ".managingOrganization";
   const Res* org = index.Resolve(ref, location, r, ref_path);
   if (org == nullptr || org->type != "Organization") {
-    return;
+    return false;
   }
   std::string_view name = r.Str(*org->value, "name", org->path).value_or("");
   r.ForEachObject(*org->value, "identifier", org->path, [&](const Value& id, const std::string& p) {
@@ -1071,6 +1072,7 @@ void WriteFacility(Mapper& m, const Index& index, const Res& location, const Pos
     }
   });
   m.Set(pl.C(4, 1), name);
+  return !name.empty();
 }
 
 // Encounter -> PV1 (and PV2-3 admit reason).
@@ -1112,7 +1114,9 @@ void WritePv1(Mapper& m, const Index& index, const Res* encounter) {
     const Pos pl = At("PV1", 1, 3);
     const std::string& ref_path = location_path;
     const Res* loc = index.Resolve(location_ref, *encounter, r, ref_path);
-    bool wrote_point_of_care = false;
+    // The most specific Location is the point of care unless it is a bed or a room; the rest
+    // of the chain fills the other components by type. The first (most specific) name wins.
+    bool written[10] = {};
     for (int depth = 0; loc != nullptr && depth < 8; ++depth) {
       const Value& lv = *loc->value;
       std::string_view name = r.Str(lv, "name", loc->path).value_or("");
@@ -1131,34 +1135,29 @@ void WritePv1(Mapper& m, const Index& index, const Res* encounter) {
           }
         }
       }
-      const bool standalone = depth == 0 && fhir::FindMember(lv, "partOf") == nullptr;
-      if (standalone && kind != "si" && kind != "bu" && kind != "lvl") {
-        kind = "wa";  // one Location and no hierarchy: its name is the point of care
-      }
       if (depth == 0) {
-        WriteFacility(m, index, *loc, pl);
+        written[4] = WriteFacility(m, index, *loc, pl);
       }
-      std::size_t component = 0;
-      if (kind == "bd") {
+      const bool standalone = depth == 0 && fhir::FindMember(lv, "partOf") == nullptr;
+      std::size_t component = 1;  // unknown types: point of care, if still free
+      if (standalone) {
+        component = 1;  // one Location and no hierarchy: its name is the point of care
+      } else if (kind == "bd") {
         component = 3;
       } else if (kind == "ro") {
         component = 2;
+      } else if (depth == 0) {
+        component = 1;
       } else if (kind == "si") {
         component = 4;
       } else if (kind == "bu") {
         component = 7;
       } else if (kind == "lvl") {
         component = 8;
-      } else if (kind == "wa" || (depth == 0 && !wrote_point_of_care)) {
-        component = 1;
       }
-      if (component == 1) {
-        wrote_point_of_care = true;
-      }
-      if (component == 4) {
-        m.Set(pl.C(4, 1), name);
-      } else if (component != 0) {
-        m.Set(pl.C(component), name);
+      if (!written[component] && !name.empty()) {
+        written[component] = true;
+        m.Set(component == 4 ? pl.C(4, 1) : pl.C(component), name);
       }
       loc = index.Resolve(r.Obj(lv, "partOf", loc->path), *loc, r, loc->path + ".partOf");
     }
