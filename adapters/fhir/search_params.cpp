@@ -1,5 +1,6 @@
 #include "adapters/fhir/search_params.h"
 
+#include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
 
 namespace tb::fhir {
@@ -7,19 +8,6 @@ namespace {
 
 using core::ErrorCode;
 using core::MakeError;
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF.
 bool IsValidUtf8(std::string_view text) {
@@ -69,7 +57,7 @@ bool IsValidUtf8(std::string_view text) {
 }
 
 core::Result<std::string> DecodeComponent(std::string_view text, std::string_view where) {
-  std::optional<std::string> decoded = PercentDecode(text, /*plus_is_space=*/true);
+  std::optional<std::string> decoded = core::PercentDecode(text, /*plus_is_space=*/true);
   if (!decoded.has_value()) {
     return MakeError(ErrorCode::kInvalidValue, "malformed percent-encoding", std::string(where));
   }
@@ -84,8 +72,7 @@ core::Result<std::string> DecodeComponent(std::string_view text, std::string_vie
   return std::move(*decoded);
 }
 
-core::Result<std::vector<SearchParam>> ParsePairs(std::string_view text,
-                                                  const SearchLimits& limits,
+core::Result<std::vector<SearchParam>> ParsePairs(std::string_view text, const SearchLimits& limits,
                                                   std::string_view where) {
   if (text.size() > limits.max_bytes) {
     return MakeError(ErrorCode::kTooLarge,
@@ -142,31 +129,6 @@ core::Result<std::vector<SearchParam>> ParsePairs(std::string_view text,
 bool IsEscapable(char c) { return c == ',' || c == '|' || c == '$' || c == '\\'; }
 
 }  // namespace
-
-std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) {  // truncated escape
-        return std::nullopt;
-      }
-      const int high = HexValue(text[i + 1]);
-      const int low = HexValue(text[i + 2]);
-      if (high < 0 || low < 0) {
-        return std::nullopt;
-      }
-      out.push_back(static_cast<char>(high * 16 + low));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 core::Result<std::vector<SearchParam>> ParseQueryString(std::string_view query,
                                                         const SearchLimits& limits) {
@@ -234,8 +196,7 @@ core::Result<std::string> NhsNumberFromIdentifierToken(std::string_view token) {
                      "identifier");
   }
   if (parsed.code.empty()) {
-    return MakeError(ErrorCode::kInvalidValue, expected + " (the number is missing)",
-                     "identifier");
+    return MakeError(ErrorCode::kInvalidValue, expected + " (the number is missing)", "identifier");
   }
   if (!core::IsValidNhsNumber(parsed.code)) {
     return MakeError(ErrorCode::kInvalidValue,

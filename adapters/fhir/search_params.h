@@ -36,9 +36,6 @@ core::Result<std::vector<SearchParam>> ParseQueryString(std::string_view query,
 core::Result<std::vector<SearchParam>> ParseFormBody(std::string_view body,
                                                      const SearchLimits& limits = {});
 
-// Percent-decoding alone ('+' -> ' ' when `plus_is_space`); nullopt on a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space);
-
 // Splits a parameter value on unescaped commas (FHIR OR), keeping escapes in each part.
 std::vector<std::string> SplitValues(std::string_view value);
 

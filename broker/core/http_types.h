@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,7 +27,7 @@ struct HttpRequest {
   std::string target;  // "/fhir/Patient?identifier=..." (origin form, not decoded)
   HttpHeaders headers;
   std::string body;
-  PeerIdentity peer;          // from the TLS handshake; never from headers
+  PeerIdentity peer;  // from the TLS handshake; never from headers
   std::uint64_t connection_id = 0;
 
   std::string_view Path() const;   // target without the query
@@ -40,5 +41,9 @@ struct HttpResponse {
 };
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+// Percent-decoding (RFC 3986; '+' -> ' ' too when `plus_is_space`, as in HTML form bodies);
+// nullopt on a malformed or truncated escape. Used for query strings and URLs in config.
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
 
 }  // namespace tb::core

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "broker/core/http_types.h"
+
 namespace tb::store {
 namespace {
 
@@ -14,42 +16,6 @@ constexpr std::string_view kLocation = "store.url";
 core::Error ConfigError(std::string message) {
   return core::MakeError(core::ErrorCode::kConfig, "store.url: " + std::move(message),
                          std::string(kLocation));
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// Percent-decodes `text`; nullopt on a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out.push_back(text[i]);
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return std::nullopt;
-    }
-    const int high = HexValue(text[i + 1]);
-    const int low = HexValue(text[i + 2]);
-    if (high < 0 || low < 0) {
-      return std::nullopt;
-    }
-    out.push_back(static_cast<char>(high * 16 + low));
-    i += 2;
-  }
-  return out;
 }
 
 bool HasWhitespaceOrControl(std::string_view text) {
@@ -142,7 +108,7 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
     user_encoded = userinfo.substr(0, colon);
     password_encoded = userinfo.substr(colon + 1);
   }
-  const std::optional<std::string> user = PercentDecode(user_encoded);
+  const std::optional<std::string> user = core::PercentDecode(user_encoded);
   if (!user) {
     return ConfigError("the user name has a malformed %-escape");
   }
@@ -154,7 +120,7 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
   }
   std::string password;
   if (password_encoded) {
-    std::optional<std::string> decoded = PercentDecode(*password_encoded);
+    std::optional<std::string> decoded = core::PercentDecode(*password_encoded);
     if (!decoded) {
       return ConfigError("the password has a malformed %-escape");
     }
@@ -208,7 +174,7 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
     }
   }
 
-  const std::optional<std::string> db = PercentDecode(db_encoded);
+  const std::optional<std::string> db = core::PercentDecode(db_encoded);
   if (!db) {
     return ConfigError("the database name has a malformed %-escape");
   }
@@ -262,7 +228,7 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
       }
     }
     seen.emplace_back(key);
-    const std::optional<std::string> value = PercentDecode(pair.substr(eq + 1));
+    const std::optional<std::string> value = core::PercentDecode(pair.substr(eq + 1));
     if (!value) {
       return ConfigError("the URL parameter '" + std::string(key) + "' has a malformed %-escape");
     }
