@@ -132,6 +132,54 @@ Uuid UuidV5(const Uuid& name_space, std::string_view name) {
   return out;
 }
 
+namespace {
+
+std::uint64_t Mix64(std::uint64_t x) {
+  // MurmurHash3's fmix64 finaliser.
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+std::uint64_t Fnv1a64(std::string_view data, std::uint64_t seed) {
+  std::uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+  for (char c : data) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::uint64_t Load64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v = (v << 8) | p[i];
+  }
+  return v;
+}
+
+}  // namespace
+
+Uuid DerivedUuid(const Uuid& name_space, std::string_view name) {
+  const std::uint64_t ns_hi = Load64(name_space.bytes.data());
+  const std::uint64_t ns_lo = Load64(name_space.bytes.data() + 8);
+  const std::uint64_t a = Fnv1a64(name, ns_hi);
+  const std::uint64_t b = Fnv1a64(name, ns_lo ^ 0x9e3779b97f4a7c15ULL);
+  const std::uint64_t hi = Mix64(a ^ Mix64(ns_lo + b));
+  const std::uint64_t lo = Mix64(b ^ Mix64(ns_hi + a));
+  Uuid out;
+  for (int i = 0; i < 8; ++i) {
+    out.bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(hi >> (56 - 8 * i));
+    out.bytes[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(lo >> (56 - 8 * i));
+  }
+  out.bytes[6] = static_cast<std::uint8_t>((out.bytes[6] & 0x0F) | 0x80);
+  out.bytes[8] = static_cast<std::uint8_t>((out.bytes[8] & 0x3F) | 0x80);
+  return out;
+}
+
 const Uuid& V2ToFhirNamespace() {
   // RFC 4122 appendix C: the URL namespace 6ba7b811-9dad-11d1-80b4-00c04fd430c8.
   static const Uuid kUrlNamespace{{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00,

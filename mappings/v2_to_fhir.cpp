@@ -19,7 +19,6 @@ namespace {
 
 using core::ErrorCode;
 using core::MakeError;
-using hl7v2::SegmentView;
 using rapidjson::kArrayType;
 using rapidjson::kObjectType;
 using rapidjson::StringRef;
@@ -84,6 +83,39 @@ class NumberAwareWriter {
   const V2MapContext& ctx_;
 };
 
+// A segment with its fields split once: the segment maps read 20-40 fields each, and
+// SegmentView::Field(n) rescans from the start of the segment on every call.
+class CachedSegment {
+ public:
+  explicit CachedSegment(const hl7v2::SegmentView& view) : view_(view) {
+    const std::string_view raw = view.raw();
+    fields_.emplace_back();  // field 0: the segment id
+    if (raw.size() <= 4) {
+      return;
+    }
+    std::string_view rest = raw.substr(4);
+    const char separator = view.encoding().field;
+    while (true) {
+      const std::size_t end = rest.find(separator);
+      fields_.emplace_back(rest.substr(0, end), view.encoding(), hl7v2::Level::kField);
+      if (end == std::string_view::npos) {
+        break;
+      }
+      rest.remove_prefix(end + 1);
+    }
+  }
+
+  std::string_view raw() const { return view_.raw(); }
+  std::string_view id() const { return view_.id(); }
+  hl7v2::Value Field(std::size_t n) const {
+    return n < fields_.size() ? fields_[n] : hl7v2::Value();
+  }
+
+ private:
+  hl7v2::SegmentView view_;
+  std::vector<hl7v2::Value> fields_;
+};
+
 enum class MessageKind { kAdt, kOru };
 
 class Mapper {
@@ -102,7 +134,7 @@ class Mapper {
   };
 
   JsonAlloc& alloc() { return ctx_.alloc(); }
-  std::string NewId(std::string_view key) const { return UuidV5(namespace_, key).ToString(); }
+  std::string NewId(std::string_view key) const { return DerivedUuid(namespace_, key).ToString(); }
   Value Reference(const std::string& id, std::string_view display = {});
   // Adds a resource of `type` with `id`; members of `body` follow resourceType and id.
   Value& AddResource(std::string_view type, const std::string& id, Value body);
@@ -113,17 +145,17 @@ class Mapper {
   std::string LocationFor(const hl7v2::Value& pl, std::string* display);
 
   core::Status CheckType();
-  void MapPatient(const SegmentView& pid, std::size_t index);
-  void MapPd1(const SegmentView& pd1);
-  void MapMerge(const SegmentView& mrg);
-  void MapEncounter(const SegmentView& pv1, const std::optional<SegmentView>& pv2);
-  void MapNextOfKin(const SegmentView& nk1, std::size_t index);
-  void MapAllergy(const SegmentView& al1, std::size_t index);
-  void MapDiagnosis(const SegmentView& dg1, std::size_t index);
+  void MapPatient(const CachedSegment& pid, std::size_t index);
+  void MapPd1(const CachedSegment& pd1);
+  void MapMerge(const CachedSegment& mrg);
+  void MapEncounter(const CachedSegment& pv1, const std::optional<CachedSegment>& pv2);
+  void MapNextOfKin(const CachedSegment& nk1, std::size_t index);
+  void MapAllergy(const CachedSegment& al1, std::size_t index);
+  void MapDiagnosis(const CachedSegment& dg1, std::size_t index);
   // Returns the index of the DiagnosticReport entry.
-  std::size_t MapObservationRequest(const SegmentView& obr, std::size_t index);
+  std::size_t MapObservationRequest(const CachedSegment& obr, std::size_t index);
   // Returns the index of the Observation entry.
-  std::size_t MapObservation(const SegmentView& obx, std::size_t index, const SegmentView* obr);
+  std::size_t MapObservation(const CachedSegment& obx, std::size_t index, const CachedSegment* obr);
   Value MessageHeader();
   // Keeps segment i verbatim when mapping it left out a malformed value.
   void KeepIfLossy(std::size_t i) {
@@ -133,7 +165,7 @@ class Mapper {
   }
   // A CodeableConcept with only a data-absent-reason extension (for a required code not sent).
   Value AbsentCode();
-  std::string EncounterStatus(const SegmentView& pv1) const;
+  std::string EncounterStatus(const CachedSegment& pv1) const;
 
   const hl7v2::Message& message_;
   rapidjson::Document document_;
@@ -308,7 +340,7 @@ core::Status Mapper::CheckType() {
                    "message type not supported by the v2 -> FHIR mapping", "MSH-9.1");
 }
 
-void Mapper::MapPatient(const SegmentView& pid, std::size_t index) {
+void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   mapped_[index] = true;
   has_patient_ = true;
   patient_id_ = NewId("Patient/PID");
@@ -525,7 +557,7 @@ void Mapper::MapPatient(const SegmentView& pid, std::size_t index) {
   focus_.push_back(patient_id_);
 }
 
-void Mapper::MapPd1(const SegmentView& pd1) {
+void Mapper::MapPd1(const CachedSegment& pd1) {
   if (!has_patient_) {
     return;
   }
@@ -545,7 +577,7 @@ void Mapper::MapPd1(const SegmentView& pd1) {
   ctx_.Put(entries_[patient_entry_].resource, "generalPractitioner", std::move(practitioners));
 }
 
-void Mapper::MapMerge(const SegmentView& mrg) {
+void Mapper::MapMerge(const CachedSegment& mrg) {
   // A40: the surviving record (PID) replaces the record named in MRG-1, which is kept as its own
   // Patient, inactive, pointing at the survivor.
   const std::string old_id = NewId("Patient/MRG");
@@ -578,7 +610,7 @@ void Mapper::MapMerge(const SegmentView& mrg) {
   focus_.push_back(old_id);
 }
 
-std::string Mapper::EncounterStatus(const SegmentView& pv1) const {
+std::string Mapper::EncounterStatus(const CachedSegment& pv1) const {
   std::string status;
   if (const CodeMapRow* row =
           ctx_.tables().Get(KnownTable::kEventEncounterStatus).FindV2(trigger_)) {
@@ -597,7 +629,7 @@ std::string Mapper::EncounterStatus(const SegmentView& pv1) const {
   return status;
 }
 
-void Mapper::MapEncounter(const SegmentView& pv1, const std::optional<SegmentView>& pv2) {
+void Mapper::MapEncounter(const CachedSegment& pv1, const std::optional<CachedSegment>& pv2) {
   encounter_id_ = NewId("Encounter/PV1");
   has_encounter_ = true;
   Value encounter(kObjectType);
@@ -746,7 +778,7 @@ void Mapper::MapEncounter(const SegmentView& pv1, const std::optional<SegmentVie
   focus_.push_back(encounter_id_);
 }
 
-void Mapper::MapNextOfKin(const SegmentView& nk1, std::size_t index) {
+void Mapper::MapNextOfKin(const CachedSegment& nk1, std::size_t index) {
   Value person(kObjectType);
   Value identifiers(kArrayType);
   for (const hl7v2::Value& rep : nk1.Field(33).Repetitions()) {
@@ -822,7 +854,7 @@ void Mapper::MapNextOfKin(const SegmentView& nk1, std::size_t index) {
               std::move(person));
 }
 
-void Mapper::MapAllergy(const SegmentView& al1, std::size_t index) {
+void Mapper::MapAllergy(const CachedSegment& al1, std::size_t index) {
   Value allergy(kObjectType);
   {
     Value clinical(kObjectType);
@@ -882,7 +914,7 @@ void Mapper::MapAllergy(const SegmentView& al1, std::size_t index) {
               std::move(allergy));
 }
 
-void Mapper::MapDiagnosis(const SegmentView& dg1, std::size_t index) {
+void Mapper::MapDiagnosis(const CachedSegment& dg1, std::size_t index) {
   const std::string id = NewId("Condition/DG1[" + std::to_string(index) + "]");
   Value condition(kObjectType);
   Value identifiers(kArrayType);
@@ -946,7 +978,7 @@ void Mapper::MapDiagnosis(const SegmentView& dg1, std::size_t index) {
   }
 }
 
-std::size_t Mapper::MapObservationRequest(const SegmentView& obr, std::size_t index) {
+std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t index) {
   const std::string id = NewId("DiagnosticReport/OBR[" + std::to_string(index) + "]");
   Value report(kObjectType);
   Value identifiers(kArrayType);
@@ -1070,8 +1102,8 @@ std::size_t Mapper::MapObservationRequest(const SegmentView& obr, std::size_t in
   return entry;
 }
 
-std::size_t Mapper::MapObservation(const SegmentView& obx, std::size_t index,
-                                   const SegmentView* obr) {
+std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
+                                   const CachedSegment* obr) {
   const std::string id = NewId("Observation/OBX[" + std::to_string(index) + "]");
   Value observation(kObjectType);
   Value identifiers(kArrayType);
@@ -1370,7 +1402,7 @@ core::Result<std::string> Mapper::Run() {
   } else {
     for (std::size_t i = 1; i <= count; ++i) {
       if (message_.Segment(i).id() == "PID") {
-        MapPatient(message_.Segment(i), i);
+        MapPatient(CachedSegment(message_.Segment(i)), i);
         KeepIfLossy(i);
         break;
       }
@@ -1378,16 +1410,16 @@ core::Result<std::string> Mapper::Run() {
   }
   // Patient-level segments and the visit come first, so that later resources can refer to them.
   for (std::size_t i = 1; i <= count; ++i) {
-    const SegmentView segment = message_.Segment(i);
+    const CachedSegment segment(message_.Segment(i));
     const std::string_view id = segment.id();
     if (id == "PD1" && has_patient_) {
       mapped_[i] = true;
       MapPd1(segment);
       KeepIfLossy(i);
     } else if (id == "PV1" && has_patient_ && !has_encounter_) {
-      std::optional<SegmentView> pv2;
+      std::optional<CachedSegment> pv2;
       if (i + 1 <= count && message_.Segment(i + 1).id() == "PV2") {
-        pv2 = message_.Segment(i + 1);
+        pv2.emplace(message_.Segment(i + 1));
         mapped_[i + 1] = true;
       }
       mapped_[i] = true;
@@ -1411,7 +1443,7 @@ core::Result<std::string> Mapper::Run() {
         break;
       }
     }
-    MapMerge(*mrg);
+    MapMerge(CachedSegment(*mrg));
     if (ctx_.TakeLossy()) {
       for (std::size_t i = 1; i <= count; ++i) {
         if (message_.Segment(i).id() == "MRG") {
@@ -1429,13 +1461,13 @@ core::Result<std::string> Mapper::Run() {
   // Entry indexes; kNone when there is none (plain values: GCC 12 -O3 misreads optionals here).
   constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::size_t report_entry = kNone;
-  std::optional<SegmentView> current_obr;
+  std::optional<CachedSegment> current_obr;
   std::size_t last_observation = kNone;  // the entry NTEs attach to
   bool in_report_notes = false;
   std::vector<std::pair<std::size_t, std::string>> report_results;  // (report entry, obs id)
   std::vector<std::pair<std::size_t, std::string>> report_notes;
   for (std::size_t i = 1; i <= count; ++i) {
-    const SegmentView segment = message_.Segment(i);
+    const CachedSegment segment(message_.Segment(i));
     const std::string_view id = segment.id();
     if (id != "NTE") {
       in_report_notes = false;
@@ -1566,7 +1598,7 @@ core::Result<std::string> Mapper::Run() {
   }
   bundle.AddMember("entry", entries, alloc());
   ctx_.SortNumbers();
-  rapidjson::StringBuffer buffer;
+  rapidjson::StringBuffer buffer(nullptr, 16 * 1024);
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   NumberAwareWriter handler(writer, ctx_);
   document_.Accept(handler);

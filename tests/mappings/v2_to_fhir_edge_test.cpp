@@ -75,6 +75,17 @@ TEST(DeterministicId, UuidV5MatchesRfc) {
   EXPECT_EQ(UuidV5(dns, "www.example.com").ToString(), "2ed6657d-e927-568b-95e1-2665a8aea6a2");
 }
 
+TEST(DeterministicId, DerivedUuidIsVersion8StableAndNameSensitive) {
+  const Uuid ns = UuidV5(V2ToFhirNamespace(), "PAS|RX1|MSG1");
+  const std::string a = DerivedUuid(ns, "Patient/PID").ToString();
+  EXPECT_EQ(a, DerivedUuid(ns, "Patient/PID").ToString());
+  EXPECT_NE(a, DerivedUuid(ns, "Patient/MRG").ToString());
+  EXPECT_NE(a, DerivedUuid(UuidV5(V2ToFhirNamespace(), "PAS|RX1|MSG2"), "Patient/PID").ToString());
+  ASSERT_EQ(a.size(), 36u);
+  EXPECT_EQ(a[14], '8');                                          // version
+  EXPECT_NE(std::string("89ab").find(a[19]), std::string::npos);  // RFC 4122 variant
+}
+
 TEST(V2ToFhirEdge, CustomDelimitersLfEndingsAndNulls) {
   // '#' as component separator, '!' repetition, '$' escape, '@' subcomponent; LF line ends;
   // "" nulls are treated as absent.
