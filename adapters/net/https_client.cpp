@@ -679,6 +679,8 @@ void HttpsClient::Impl::Retire(const std::shared_ptr<Connection>& connection, bo
     live_.erase(connection->id);
   }
   connection->idle_timer.cancel();
+  beast::error_code ignored;
+  connection->Lowest().socket().cancel(ignored);  // an idle watch, if any
   if (!graceful || !connection->Lowest().socket().is_open()) {
     connection->Lowest().close();
     return;
