@@ -107,6 +107,45 @@ bool RewritePatientUrl(Value& text, Allocator& allocator, const Pseudonymiser& p
   return true;
 }
 
+// Replaces NHS numbers written as search tokens inside URLs ("...nhs-number|9434765919", also
+// with the bar percent-encoded), as in a searchset's self link or a conditional reference.
+void ScrubNhsNumbersInUrl(Value& text, Allocator& allocator, const Pseudonymiser& pseudonymiser,
+                          PseudonymisationReport& report) {
+  if (!text.IsString()) {
+    return;
+  }
+  std::string url(fhir::StringOf(text));
+  constexpr std::string_view kMarker = "nhs-number";
+  bool changed = false;
+  std::size_t at = url.find(kMarker);
+  while (at != std::string::npos) {
+    std::size_t digits = at + kMarker.size();
+    if (url.compare(digits, 1, "|") == 0) {
+      digits += 1;
+    } else if (url.compare(digits, 3, "%7C") == 0 || url.compare(digits, 3, "%7c") == 0) {
+      digits += 3;
+    } else {
+      at = url.find(kMarker, digits);
+      continue;
+    }
+    std::size_t end = digits;
+    while (end < url.size() && url[end] >= '0' && url[end] <= '9') {
+      ++end;
+    }
+    if (end - digits == 10) {
+      const std::string pseudonym = pseudonymiser.PseudonymOf(url.substr(digits, 10));
+      url.replace(digits, 10, pseudonym);
+      end = digits + pseudonym.size();
+      changed = true;
+      ++report.identifiers_replaced;
+    }
+    at = url.find(kMarker, end);
+  }
+  if (changed) {
+    text = fhir::StringValue(url, allocator);
+  }
+}
+
 bool IsReference(const Value& object) {
   return object.IsObject() && !object.HasMember("code") &&
          (object.HasMember("reference") ||
@@ -211,7 +250,9 @@ void Walk(Value& value, int depth, Allocator& allocator, const Pseudonymiser& ps
     RewritePatientUrl(*full_url, allocator, pseudonymiser, report);
   }
   internal::ForEachMember(value, [&](std::string_view name, Value& member) {
-    if (name != "reference" && name != "fullUrl") {  // handled above
+    if (name == "reference" || name == "fullUrl" || name == "url") {
+      ScrubNhsNumbersInUrl(member, allocator, pseudonymiser, report);
+    } else {
       Walk(member, depth + 1, allocator, pseudonymiser, report);
     }
   });

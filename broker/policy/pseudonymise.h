@@ -67,7 +67,9 @@ struct PseudonymisationReport {
 //  - anywhere: an Identifier with the NHS number system gets kPseudonymSystem and the pseudonym;
 //    references and fullUrls to Patient/<id> use the pseudonymous id; Reference.display is
 //    removed; a Reference.identifier to a Patient other than an NHS number is removed;
-//    extensions whose value is an Address, HumanName or ContactPoint are removed.
+//    extensions whose value is an Address, HumanName or ContactPoint are removed; an NHS number
+//    written as a search token in a `url`, `reference` or `fullUrl` string (a searchset's self
+//    link, a conditional reference) is replaced by its pseudonym.
 // Clinical content (codes, values, dates other than the above) is kept.
 PseudonymisationReport Pseudonymise(rapidjson::Value& value,
                                     rapidjson::Document::AllocatorType& allocator,

@@ -147,6 +147,19 @@ TEST(Pseudonymise, BundleEntriesAndFullUrls) {
   EXPECT_EQ(report.identifiers_replaced, 2U);
 }
 
+TEST(Pseudonymise, SearchLinksLoseTheNhsNumber) {
+  rapidjson::Document bundle = Json(R"({"resourceType": "Bundle", "type": "searchset",
+      "link": [{"relation": "self", "url":
+        "https://broker/fhir/Observation?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919"},
+               {"relation": "next", "url":
+        "https://broker/fhir/Observation?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9434765919&page=2"}]})");
+  const Pseudonymiser pseudonymiser = Make(kKey);
+  Pseudonymise(bundle, bundle.GetAllocator(), pseudonymiser);
+  const std::string out = fhir::ToJson(bundle);
+  EXPECT_EQ(out.find("9434765919"), std::string::npos) << out;
+  EXPECT_NE(out.find(pseudonymiser.PseudonymOf(kNhsNumber) + "&page=2"), std::string::npos);
+}
+
 TEST(Pseudonymise, DifferentKeysGiveUnlinkableOutputs) {
   rapidjson::Document one = Json(kPatient);
   rapidjson::Document two = Json(kPatient);
