@@ -232,6 +232,39 @@ Result<std::string> ValidateBreakGlassReason(std::optional<std::string_view> hea
   return std::string(value);
 }
 
+std::vector<core::Error> ValidatePolicyConfig(const std::vector<std::string>& scopes,
+                                              const std::vector<std::string>& purposes,
+                                              bool break_glass) {
+  std::vector<core::Error> errors;
+  for (std::size_t i = 0; i < scopes.size(); ++i) {
+    Result<Scope> scope = ParseScope(scopes[i]);
+    if (!scope) {
+      errors.push_back(
+          MakeError(ErrorCode::kConfig,
+                    "invalid scope: " + scope.error().message +
+                        (scope.error().location.empty() ? std::string()
+                                                        : " (" + scope.error().location + ")"),
+                    "scopes/" + std::to_string(i)));
+    }
+  }
+  for (std::size_t i = 0; i < purposes.size(); ++i) {
+    const std::optional<PurposeKind> kind = KindOfPurpose(purposes[i]);
+    const std::string location = "purposes/" + std::to_string(i);
+    if (!kind) {
+      errors.push_back(MakeError(ErrorCode::kConfig,
+                                 "'" + purposes[i] +
+                                     "' is not a known v3 ActReason purpose of use (codes are "
+                                     "case-sensitive, e.g. TREAT, HRESCH)",
+                                 location));
+    } else if (*kind == PurposeKind::kBreakGlass && !break_glass) {
+      errors.push_back(MakeError(
+          ErrorCode::kConfig,
+          "break-glass purpose '" + purposes[i] + "' needs \"break_glass\": true", location));
+    }
+  }
+  return errors;
+}
+
 Result<RequestContext> BuildRequestContext(const ParticipantPolicy& participant,
                                            const PolicyHeaders& headers) {
   Result<std::string> purpose = ParsePurposeOfUse(headers.purpose_of_use);

@@ -76,6 +76,15 @@ struct RequestContext {
   bool break_glass() const { return !break_glass_reason.empty(); }
 };
 
+// Config-time check of one participant's (or peer's) policy settings, reporting every problem at
+// once (STYLE: startup errors are collected): each scope must parse (location "scopes/i", message
+// as ParseScope's), each purpose must be a known code (location "purposes/i"), and a break-glass
+// purpose listed without break_glass: true is refused. The caller prefixes its JSON path
+// ("/participants/2/"). All errors are kConfig.
+std::vector<core::Error> ValidatePolicyConfig(const std::vector<std::string>& scopes,
+                                              const std::vector<std::string>& purposes,
+                                              bool break_glass);
+
 // Builds the context, applying the rules in order:
 //   1. X-Purpose-Of-Use parses (ParsePurposeOfUse)                          else 400 kInvalidValue
 //   2. the purpose is one of participant.purposes (a break-glass purpose is also allowed when

@@ -205,3 +205,26 @@ TEST(Purpose, HierarchyAndKinds) {
 
 }  // namespace
 }  // namespace tb::policy
+
+namespace tb::policy {
+namespace {
+
+TEST(PolicyConfig, ReportsEveryProblemAtOnce) {
+  const std::vector<core::Error> errors =
+      ValidatePolicyConfig({"system/Patient.rs", "system/Observation.dus", "openid"},
+                           {"TREAT", "treat", "ETREAT"}, false);
+  ASSERT_EQ(errors.size(), 4U);
+  EXPECT_EQ(errors[0].location, "scopes/1");
+  EXPECT_NE(errors[0].message.find("in-order subset"), std::string::npos) << errors[0].message;
+  EXPECT_EQ(errors[1].location, "scopes/2");
+  EXPECT_EQ(errors[2].location, "purposes/1");
+  EXPECT_EQ(errors[3].location, "purposes/2");
+  for (const core::Error& error : errors) {
+    EXPECT_EQ(error.code, core::ErrorCode::kConfig);
+  }
+  EXPECT_TRUE(ValidatePolicyConfig({"system/*.rs"}, {"TREAT", "ETREAT"}, true).empty());
+  EXPECT_TRUE(ValidatePolicyConfig({}, {}, false).empty());
+}
+
+}  // namespace
+}  // namespace tb::policy
