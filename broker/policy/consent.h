@@ -157,6 +157,10 @@ struct Decision {
 //     too (no opt-out recorded); an opt-out is a deny provision by purpose.
 //  7. A deny with request.break_glass is turned into a permit with basis kBreakGlass; the
 //     decision still names the deny.
+//  8. When the request lacks content (empty resource_type, or codes/security_labels nullopt),
+//     it is denied only if some consent denies it whatever the content (a provision that matches
+//     even when every unknown attribute does not, whose tree can end only in deny); otherwise it
+//     is a permit with final == false that names no provision.
 Decision Evaluate(const std::vector<Consent>& consents, const AccessRequest& request);
 
 // A short audit text without PHI: "deny: Consent/abc Consent.provision.provision[0]".
