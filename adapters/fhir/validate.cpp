@@ -11,6 +11,7 @@
 #include <rapidjson/pointer.h>
 #include <rapidjson/schema.h>
 
+#include "adapters/fhir/embedded_schema.h"
 #include "adapters/fhir/json.h"
 #include "broker/core/nhs_number.h"
 
@@ -99,9 +100,8 @@ constexpr std::array<RequiredPrimitive, 39> kRequiredPrimitives = {{
 }};
 
 bool IsVerificationCode(std::string_view system, std::string_view code) {
-  const bool numbered =
-      std::find(kVerificationCodes.begin(), kVerificationCodes.end(), code) !=
-      kVerificationCodes.end();
+  const bool numbered = std::find(kVerificationCodes.begin(), kVerificationCodes.end(), code) !=
+                        kVerificationCodes.end();
   if (system == kVerificationEngland || system == kVerificationRetired) {
     return numbered;
   }
@@ -136,8 +136,8 @@ std::string SafeName(std::string_view name) {
     return "*";
   }
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) {
       return "*";
     }
@@ -158,7 +158,8 @@ std::string PointerToPath(const rapidjson::Pointer& pointer, std::size_t skip,
   const rapidjson::Pointer::Token* tokens = pointer.GetTokens();
   for (std::size_t i = skip; i < pointer.GetTokenCount(); ++i) {
     const rapidjson::Pointer::Token& token = tokens[i];
-    if (current != nullptr && current->IsArray() && token.index != rapidjson::kPointerInvalidIndex) {
+    if (current != nullptr && current->IsArray() &&
+        token.index != rapidjson::kPointerInvalidIndex) {
       path = Indexed(path, token.index);
       current = token.index < current->Size() ? &(*current)[token.index] : nullptr;
     } else {
@@ -297,9 +298,9 @@ Error SchemaViolation(const rapidjson::SchemaValidator& validator,
     std::string message = "element has the wrong JSON type";
     if (std::optional<std::string_view> expected =
             rule != nullptr ? FindString(*rule, "type") : std::nullopt;
-        expected.has_value() && (*expected == "string" || *expected == "number" ||
-                                 *expected == "boolean" || *expected == "object" ||
-                                 *expected == "array" || *expected == "integer")) {
+        expected.has_value() &&
+        (*expected == "string" || *expected == "number" || *expected == "boolean" ||
+         *expected == "object" || *expected == "array" || *expected == "integer")) {
       message += "; expected ";
       message += *expected;
     }
@@ -312,8 +313,8 @@ Error SchemaViolation(const rapidjson::SchemaValidator& validator,
   if (keyword == "enum") {
     return MakeError(ErrorCode::kUnknownCode, "code is not in the required value set", location);
   }
-  return MakeError(ErrorCode::kInvalidValue, "violates FHIR schema rule '" + SafeName(keyword) + "'",
-                   location);
+  return MakeError(ErrorCode::kInvalidValue,
+                   "violates FHIR schema rule '" + SafeName(keyword) + "'", location);
 }
 
 }  // namespace
@@ -389,10 +390,10 @@ void Validator::Impl::CheckSchema(const rapidjson::Value& resource, std::string_
                                   std::string_view base, std::vector<Error>& errors) const {
   Lease lease = Acquire();
   rapidjson::SchemaValidator validator(*lease.schema);
-  const bool fed = validator.StartObject() &&
-                   validator.Key(type.data(), static_cast<rapidjson::SizeType>(type.size()),
-                                 false) &&
-                   resource.Accept(validator) && validator.EndObject(1);
+  const bool fed =
+      validator.StartObject() &&
+      validator.Key(type.data(), static_cast<rapidjson::SizeType>(type.size()), false) &&
+      resource.Accept(validator) && validator.EndObject(1);
   if (!fed || !validator.IsValid()) {
     errors.push_back(SchemaViolation(validator, source, resource, base));
   }
@@ -521,8 +522,7 @@ void Validator::Impl::CheckPatient(const rapidjson::Value& patient, const std::s
   const rapidjson::Value* identifiers = FindArray(patient, "identifier");
   if (options.require_patient_identifier && (identifiers == nullptr || identifiers->Empty())) {
     errors.push_back(MakeError(ErrorCode::kRequiredFieldMissing,
-                               "Patient needs at least one identifier",
-                               Child(path, "identifier")));
+                               "Patient needs at least one identifier", Child(path, "identifier")));
   }
   bool uk_core = false;
   if (const rapidjson::Value* meta = FindObject(patient, "meta"); meta != nullptr) {
@@ -624,7 +624,7 @@ core::Result<const Validator*> DefaultValidator() {
   std::call_once(once, [] {
     ValidatorOptions options;
     options.instances = kDefaultValidatorInstances;
-    loaded.emplace(Validator::Load(std::string(DefaultSchemaPath()), options));
+    loaded.emplace(Validator::FromJson(EmbeddedSchema(), options));
   });
   if (!loaded->has_value()) {
     return loaded->error();

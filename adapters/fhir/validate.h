@@ -68,12 +68,12 @@ class Validator {
 std::vector<core::Error> ValidateResource(const rapidjson::Value& resource,
                                           const Validator& validator);
 
-// The schema this library was built with (TB_FHIR_SCHEMA_PATH, the copy in the source tree),
-// loaded once on first call (std::call_once) with up to 4 compiled instances. The pointer is
+// The schema compiled into this library (embedded_schema.h; no file is read), compiled once on
+// first call (std::call_once) with up to 4 instances. The pointer is
 // never null on success and lives until exit. A load failure is returned on every call.
 core::Result<const Validator*> DefaultValidator();
 
-// Where DefaultValidator() loads from.
+// The source-tree copy of that schema (for tests that load from disk).
 std::string_view DefaultSchemaPath();
 
 }  // namespace tb::fhir

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/fhir/embedded_schema.h"
 #include "adapters/fhir/json.h"
 
 namespace tb::fhir {
@@ -94,6 +95,14 @@ TEST(Validator, DefaultSchemaLoads) {
   EXPECT_FALSE((*validator)->IsResourceType("ResourceList"));
 }
 
+TEST(Validator, EmbeddedSchemaIsTheShippedFile) {
+  std::ifstream in(std::string(DefaultSchemaPath()), std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  ASSERT_GT(text.str().size(), 1'000'000u);
+  EXPECT_TRUE(EmbeddedSchema() == text.str());
+}
+
 TEST(Validator, LoadFailuresAreConfigErrors) {
   auto missing = Validator::Load("/nonexistent/fhir.schema.json");
   ASSERT_FALSE(missing.has_value());
@@ -171,12 +180,13 @@ TEST(Validator, ReportsMissingRequiredElementByName) {
   EXPECT_EQ(primitive[0].code, ErrorCode::kRequiredFieldMissing);
   // A primitive given only by its extension counts as present.
   EXPECT_TRUE(ValidateText(R"({"resourceType":"Bundle","_type":{"extension":[{"url":"u",
-      "valueBoolean":true}]}})").empty());
+      "valueBoolean":true}]}})")
+                  .empty());
 }
 
 TEST(Validator, ReportsCodesOutsideRequiredValueSet) {
-  const auto errors = ValidateText(
-      R"({"resourceType":"Patient","identifier":[{"value":"x"}],"gender":"F"})");
+  const auto errors =
+      ValidateText(R"({"resourceType":"Patient","identifier":[{"value":"x"}],"gender":"F"})");
   ASSERT_EQ(errors.size(), 1U) << Describe(errors);
   EXPECT_EQ(errors[0].code, ErrorCode::kUnknownCode);
   EXPECT_EQ(errors[0].location, "Patient.gender");
@@ -229,14 +239,15 @@ TEST(Validator, NhsNumberVerificationStatusUsesUkCoreCodes) {
     EXPECT_TRUE(ValidateText(WithVerificationStatus(england, code)).empty()) << code;
   }
   EXPECT_TRUE(ValidateText(WithVerificationStatus(wales, "nn")).empty());
-  EXPECT_TRUE(ValidateText(
-                  WithVerificationStatus("http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "NI"))
+  EXPECT_TRUE(ValidateText(WithVerificationStatus(
+                               "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "NI"))
                   .empty());
   // Retired system still sent by PDS with the England codes: tolerated.
-  EXPECT_TRUE(ValidateText(WithVerificationStatus(
-                               "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatus",
-                               "01"))
-                  .empty());
+  EXPECT_TRUE(
+      ValidateText(
+          WithVerificationStatus(
+              "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatus", "01"))
+          .empty());
 
   for (const auto& [system, code] : std::vector<std::pair<std::string, std::string>>{
            {england, "09"}, {england, "nn"}, {england, "1"}, {"http://snomed.info/sct", "01"}}) {
@@ -303,48 +314,46 @@ TEST(Validator, IsSafeToShareAcrossThreads) {
 // UK Core R4 examples (NHSDigital/FHIR-R4-UKCORE-STAGING-MAIN), converted from XML by
 // tools/fhir_xml_to_json.py; see data/SOURCES.md.
 TEST(ValidatorExamples, UkCoreExamples) {
-  ExpectFolderValid(fs::path(TB_SOURCE_DIR) / "tests/adapters/fhir/data/ukcore",
-                    {
-                        // 9912003890 fails Modulus 11 (noted in shared/testdata/ukcore/SOURCES.md).
-                        {"UKCore-Patient-BabyPatient-Example.json",
-                         {"Patient.identifier[0].value"}},
-                        // Snippets without any identifier: valid UK Core, but the broker's rule 3
-                        // (a Patient needs an identifier to be routed) refuses them.
-                        {"Extension-UKCore-NHSNumberUnavailableReason-Example.json",
-                         {"Patient.identifier"}},
-                        {"UKCore-Patient-Sn-Makaton-Example.json", {"Patient.identifier"}},
-                        {"UKCore-Patient-Sn-MultipleLanguages-Example.json", {"Patient.identifier"}},
-                        {"UKCore-Patient-Sn-Photo-Example.json", {"Patient.identifier"}},
-                        {"UKCore-Patient-Sn-SingleLanguage-Example.json", {"Patient.identifier"}},
-                    });
+  ExpectFolderValid(
+      fs::path(TB_SOURCE_DIR) / "tests/adapters/fhir/data/ukcore",
+      {
+          // 9912003890 fails Modulus 11 (noted in shared/testdata/ukcore/SOURCES.md).
+          {"UKCore-Patient-BabyPatient-Example.json", {"Patient.identifier[0].value"}},
+          // Snippets without any identifier: valid UK Core, but the broker's rule 3
+          // (a Patient needs an identifier to be routed) refuses them.
+          {"Extension-UKCore-NHSNumberUnavailableReason-Example.json", {"Patient.identifier"}},
+          {"UKCore-Patient-Sn-Makaton-Example.json", {"Patient.identifier"}},
+          {"UKCore-Patient-Sn-MultipleLanguages-Example.json", {"Patient.identifier"}},
+          {"UKCore-Patient-Sn-Photo-Example.json", {"Patient.identifier"}},
+          {"UKCore-Patient-Sn-SingleLanguage-Example.json", {"Patient.identifier"}},
+      });
 }
 
 TEST(ValidatorExamples, R4SpecificationExamples) {
-  ExpectFolderValid(fs::path(TB_SHARED_TESTDATA_DIR) / "fhir-r4/examples-r4-spec",
-                    {
-                        // Deliberately invalid test case: a Bundle without its required type.
-                        {"bundle-with-no-type.json", {"Bundle.type"}},
-                        // Really invalid: R4 Consent has no top-level period (it is
-                        // Consent.provision.period); this file is a fhir-test-cases input.
-                        {"myconsent-resource.json", {"Consent.period"}},
-                        // Valid R4; the embedded Patient has no identifier (broker rule 3).
-                        {"parameters-example.json",
-                         {"Parameters.parameter[2].resource.identifier"}},
-                    });
+  ExpectFolderValid(
+      fs::path(TB_SHARED_TESTDATA_DIR) / "fhir-r4/examples-r4-spec",
+      {
+          // Deliberately invalid test case: a Bundle without its required type.
+          {"bundle-with-no-type.json", {"Bundle.type"}},
+          // Really invalid: R4 Consent has no top-level period (it is
+          // Consent.provision.period); this file is a fhir-test-cases input.
+          {"myconsent-resource.json", {"Consent.period"}},
+          // Valid R4; the embedded Patient has no identifier (broker rule 3).
+          {"parameters-example.json", {"Parameters.parameter[2].resource.identifier"}},
+      });
 }
 
 TEST(ValidatorExamples, PdsSandboxResponses) {
-  ExpectFolderValid(fs::path(TB_SHARED_TESTDATA_DIR) / "ukcore/pds-fhir-api/sandbox-mocks",
-                    {
-                        // 9000000015 fails Modulus 11 (see shared/testdata nhs-numbers-observed.csv).
-                        {"PatientCompoundName.json",
-                         {"Bundle.entry[0].resource.identifier[0].value"}},
-                    });
+  ExpectFolderValid(
+      fs::path(TB_SHARED_TESTDATA_DIR) / "ukcore/pds-fhir-api/sandbox-mocks",
+      {
+          // 9000000015 fails Modulus 11 (see shared/testdata nhs-numbers-observed.csv).
+          {"PatientCompoundName.json", {"Bundle.entry[0].resource.identifier[0].value"}},
+      });
 }
 
 TEST(ValidatorExamples, PdsPatientResponses) {
-  ExpectFolderValid(fs::path(TB_SHARED_TESTDATA_DIR) / "ukcore/pds-fhir-api/patient-responses",
-                    {});
+  ExpectFolderValid(fs::path(TB_SHARED_TESTDATA_DIR) / "ukcore/pds-fhir-api/patient-responses", {});
 }
 
 TEST(ValidatorExamples, NrlPointers) {
