@@ -347,7 +347,13 @@ std::string FormatNumber(const Value& number) {
   if (res.ec != std::errc()) {
     return {};
   }
-  return std::string(buffer, res.ptr);
+  std::string out(buffer, res.ptr);
+  // The JSON had a decimal point (RapidJSON keeps integers apart), so keep one: "4.0" stays a
+  // decimal rather than becoming "4". Trailing zeros beyond it cannot be recovered.
+  if (out.find('.') == std::string::npos) {
+    out += ".0";
+  }
+  return out;
 }
 
 std::uint64_t Fnv1a(std::string_view text) {
@@ -1807,6 +1813,35 @@ core::Result<Subject> ChooseSubject(const Index& index, const std::vector<const 
   return core::MakeError(ErrorCode::kRequiredFieldMissing, "no Patient in the input", "Patient");
 }
 
+// A message Bundle's MessageHeader.eventCoding naming one of our ADT events (v2-0003 A28, A31,
+// A08), else kDefault.
+AdtTrigger TriggerFromMessageHeader(const Index& index, Reader& r) {
+  const Res* header = FirstOfType(index, "MessageHeader");
+  if (header == nullptr) {
+    return AdtTrigger::kDefault;
+  }
+  const Value* event = r.Obj(*header->value, "eventCoding", header->path);
+  if (event == nullptr) {
+    return AdtTrigger::kDefault;
+  }
+  const std::string path = header->path + ".eventCoding";
+  if (r.Str(*event, "system", path).value_or("") !=
+      "http://terminology.hl7.org/CodeSystem/v2-0003") {
+    return AdtTrigger::kDefault;
+  }
+  const std::string_view code = r.Str(*event, "code", path).value_or("");
+  if (code == "A28") {
+    return AdtTrigger::kA28;
+  }
+  if (code == "A31") {
+    return AdtTrigger::kA31;
+  }
+  if (code == "A08") {
+    return AdtTrigger::kA08;
+  }
+  return AdtTrigger::kDefault;
+}
+
 core::Status BuildIndex(const Value& root, Index& index, Reader& r) {
   if (!root.IsObject()) {
     return core::MakeError(ErrorCode::kInvalidValue, "a FHIR resource must be a JSON object", "");
@@ -1891,6 +1926,9 @@ core::Result<std::string> Map(const Value& root, const FhirToV2Options& options,
       }
     }
     AdtTrigger trigger = options.adt_trigger;
+    if (trigger == AdtTrigger::kDefault) {
+      trigger = TriggerFromMessageHeader(index, r);
+    }
     if (trigger == AdtTrigger::kDefault) {
       trigger = encounter != nullptr ? AdtTrigger::kA08 : AdtTrigger::kA31;
     }

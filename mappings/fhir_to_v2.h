@@ -31,7 +31,8 @@ enum class FhirToV2Message : std::uint8_t {
 };
 
 enum class AdtTrigger : std::uint8_t {
-  kDefault,  // A08 when an Encounter is mapped, A31 otherwise
+  kDefault,  // MessageHeader.eventCoding (v2-0003) if it names A28/A31/A08, else A08 with an
+             // Encounter and A31 without
   kA28,      // add person information (ADT_A05 structure)
   kA31,      // update person information (ADT_A05)
   kA08,      // update patient information (ADT_A01)

@@ -250,6 +250,20 @@ TEST(FhirToV2Adt, CallerPicksTheTrigger) {
   EXPECT_EQ(D(m, "PV1-2"), "E");
 }
 
+TEST(FhirToV2Adt, MessageHeaderEventPicksTheDefaultTrigger) {
+  const std::string header = R"({"resourceType":"MessageHeader","source":{"endpoint":"x"},
+    "eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003","code":"A28"}})";
+  EXPECT_EQ(D(MapOk(Bundle({header, kPatient, kEncounter}, "message")), "MSH-9.2"), "A28");
+  // The caller's choice wins over the header.
+  FhirToV2Options o = Fixed();
+  o.adt_trigger = AdtTrigger::kA31;
+  EXPECT_EQ(D(MapOk(Bundle({header, kPatient}, "message"), o), "MSH-9.2"), "A31");
+  // Events this mapper does not send fall back to the default.
+  const std::string a01 = R"({"resourceType":"MessageHeader","source":{"endpoint":"x"},
+    "eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003","code":"A01"}})";
+  EXPECT_EQ(D(MapOk(Bundle({a01, kPatient, kEncounter}, "message")), "MSH-9.2"), "A08");
+}
+
 TEST(FhirToV2Adt, PdsPatientFromUkCore) {
   const hl7v2::Message m =
       MapOk(testing::ReadFile(kTestData / "ukcore/pds-fhir-api/sandbox-mocks/Patient.json"));
@@ -411,6 +425,15 @@ TEST(FhirToV2Oru, ValueTypes) {
   EXPECT_EQ(m.Get("OBX[8]-5").raw(), "Y^Yes^HL70136");
   EXPECT_EQ(D(m, "OBX[9]-5"), "42");
   EXPECT_EQ(D(m, "OBX[9]-11"), "P");
+}
+
+TEST(FhirToV2Oru, DecimalsStayDecimals) {
+  const hl7v2::Message m = MapOk(Bundle({kObsPatient, Obs("d", R"("valueQuantity":{"value":4.0},
+      "referenceRange":[{"low":{"value":3.50},"high":{"value":11.0}}])"),
+                                         Obs("i", R"("valueQuantity":{"value":4})")}));
+  EXPECT_EQ(D(m, "OBX[1]-5"), "4.0");
+  EXPECT_EQ(D(m, "OBX[1]-7"), "3.5-11.0");  // trailing zeros beyond one are lost (see docs)
+  EXPECT_EQ(D(m, "OBX[2]-5"), "4");
 }
 
 TEST(FhirToV2Oru, LineBreaksAsRepetitions) {
