@@ -15,9 +15,10 @@
 //
 // Supported: ADT^A01 A02 A03 A04 A05 A08 A11 A13 A28 A31 A40 and ORU^R01.
 //
-// Determinism: no clock and no randomness; resource ids are v5 UUIDs of the message's sending
+// Determinism: no clock and no randomness. The message's namespace is the v5 UUID of its sending
 // application/facility and control id (MSH-3, MSH-4, MSH-10; the whole message when MSH-10 is
-// empty) plus the segment position, so the same message always maps to the byte-identical Bundle.
+// empty); each resource id is a v8 UUID derived from that namespace and the resource's segment
+// position (deterministic_id.h). The same message always maps to the byte-identical Bundle.
 //
 // Thread-safety: the functions are reentrant; `tables` is only read.
 // Errors (locations are v2 positions, messages never quote content):

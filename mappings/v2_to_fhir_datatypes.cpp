@@ -299,6 +299,10 @@ Value V2MapContext::Number(std::string_view canonical_text) {
 }
 
 bool V2MapContext::IsNumber(const char* str) const {
+  std::less<const char*> less;
+  if (numbers_.empty() || less(str, numbers_.front()) || less(numbers_.back(), str)) {
+    return false;
+  }
   return std::binary_search(numbers_.begin(), numbers_.end(), str, std::less<const char*>());
 }
 

@@ -6,6 +6,9 @@
 #include <string>
 
 #include <benchmark/benchmark.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "mappings/mapping_tables.h"
 #include "mappings/v2_to_fhir.h"
@@ -51,6 +54,27 @@ void BM_OruR01With10ObxToBundleJson(benchmark::State& state) {
   MapBench(state, input);
 }
 BENCHMARK(BM_OruR01With10ObxToBundleJson);
+
+// Reference floor: only serialising an already-built Bundle DOM of the ADT^A01's size with
+// RapidJSON's Writer (no parsing, no mapping). Shows how much of the mapping cost is JSON output.
+void BM_SerialiseAdtBundleDomOnly(benchmark::State& state) {
+  auto tables = tb::mappings::BuiltinMappingTables();
+  auto json = tb::mappings::MapV2ToFhir(ReadData("adt_a01.hl7"), **tables);
+  if (!json) {
+    state.SkipWithError("mapping failed");
+    return;
+  }
+  rapidjson::Document doc;
+  doc.Parse(json->data(), json->size());
+  for (auto _ : state) {
+    rapidjson::StringBuffer buffer(nullptr, 16 * 1024);
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    doc.Accept(writer);
+    benchmark::DoNotOptimize(buffer.GetString());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SerialiseAdtBundleDomOnly);
 
 }  // namespace
 
