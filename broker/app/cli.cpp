@@ -11,6 +11,7 @@
 #include "broker/app/broker_server.h"
 #include "broker/app/config.h"
 #include "broker/app/flags.h"
+#include "broker/app/mapping_commands.h"
 #include "broker/app/send_hl7_command.h"
 #include "broker/core/log.h"
 
@@ -24,6 +25,9 @@ commands:
   check-config --config FILE validate a config file and exit (0 = valid)
   send-hl7 --to HOST:PORT FILE...
                              send HL7 v2 messages over MLLP/TLS and print each ACK
+  map v2-to-fhir FILE        map one HL7 v2 message to a FHIR message Bundle
+  map fhir-to-v2 FILE        map a FHIR resource or Bundle to one HL7 v2 message
+  validate FILE...           check FHIR resources against R4 and the UK Core rules enforced
   version                    print the version
 
 Run `trustbridge <command> --help` for a command's options.
@@ -103,6 +107,12 @@ int RunCli(int argc, char** argv) {
     }
     if (command == "check-config") {
       return CheckConfig(flags);
+    }
+    if (command == "map") {
+      return MapCommand(flags, std::cout, std::cerr);
+    }
+    if (command == "validate") {
+      return ValidateCommand(flags, std::cout, std::cerr);
     }
     if (command == "send-hl7") {
       return SendHl7Command(flags, std::cout, std::cerr);

@@ -6,7 +6,7 @@ namespace {
 // Flags that never take a value, so `--help FILE` does not swallow FILE.
 bool IsSwitch(std::string_view name) {
   return name == "help" || name == "force" || name == "update" || name == "verbose" ||
-         name == "json" || name == "no-verify-name";
+         name == "json" || name == "no-verify-name" || name == "compact" || name == "cr";
 }
 
 }  // namespace
