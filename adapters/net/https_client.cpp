@@ -110,6 +110,73 @@ struct Connection {
 
 }  // namespace
 
+core::Result<HttpsUrl> ParseHttpsUrl(std::string_view url) {
+  auto invalid = [](std::string what) {
+    return MakeError(ErrorCode::kInvalidValue, "invalid https URL: " + what, "url");
+  };
+  constexpr std::string_view kScheme = "https://";
+  if (url.size() < kScheme.size() ||
+      !core::EqualsIgnoreCase(url.substr(0, kScheme.size()), kScheme)) {
+    return invalid("must start with https://");
+  }
+  url.remove_prefix(kScheme.size());
+  if (url.find_first_of("?#") != std::string_view::npos) {
+    return invalid("no query or fragment allowed");
+  }
+  const auto slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view() : url.substr(slash);
+  if (authority.find('@') != std::string_view::npos) {
+    return invalid("no user info allowed");
+  }
+  HttpsUrl out;
+  out.target.port = 443;
+  std::string_view host = authority;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return invalid("unclosed IPv6 address");
+    }
+    host = authority.substr(1, close - 1);
+    const std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return invalid("unexpected text after the IPv6 address");
+      }
+      port = rest.substr(1);
+    }
+  } else if (const auto colon = authority.find(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty() || HasControlCharacters(host) || host.find(' ') != std::string_view::npos) {
+    return invalid("missing or malformed host");
+  }
+  if (!port.empty() || authority.back() == ':') {
+    unsigned long value = 0;
+    for (const char c : port) {
+      if (c < '0' || c > '9' ||
+          (value = value * 10 + static_cast<unsigned long>(c - '0')) > 65535) {
+        return invalid("malformed port");
+      }
+    }
+    if (port.empty() || value == 0) {
+      return invalid("malformed port");
+    }
+    out.target.port = static_cast<std::uint16_t>(value);
+  }
+  out.target.host = std::string(host);
+  while (!path.empty() && path.back() == '/') {
+    path.remove_suffix(1);
+  }
+  if (HasControlCharacters(path) || path.find(' ') != std::string_view::npos) {
+    return invalid("malformed path");
+  }
+  out.path = std::string(path);
+  return out;
+}
+
 std::string HttpsTarget::ToString() const {
   return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
                                              : host + ":" + std::to_string(port);

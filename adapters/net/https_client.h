@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "broker/core/http_types.h"
 #include "broker/core/result.h"
@@ -55,6 +56,16 @@ struct HttpsTarget {
   std::string ToString() const;
 };
 
+// An https URL split for the client, e.g. a participant's fhir_base
+// "https://127.0.0.1:9201/fhir" -> target 127.0.0.1:9201, path "/fhir".
+struct HttpsUrl {
+  HttpsTarget target;  // host (IPv6 without brackets) and port (443 when absent)
+  std::string path;    // without a trailing '/'; empty for the root
+};
+// Accepts only "https://host[:port][/path]": no user info, query or fragment. kInvalidValue
+// (location "url") otherwise.
+core::Result<HttpsUrl> ParseHttpsUrl(std::string_view url);
+
 // Counters for tests, benchmarks and health pages.
 struct HttpsClientStats {
   std::uint64_t requests = 0;            // AsyncRequest calls
@@ -84,7 +95,8 @@ struct HttpsClientStats {
 //                         expired or revoked certificate, wrong name, wrong CN), the connection
 //                         was closed or reset, malformed response, or the client is shut down;
 //   kTooLarge             the response header or body exceeds the limits;
-//   kInvalidValue         the request cannot be sent (bad method or target).
+//   kInvalidValue         the request cannot be sent (bad method, target, header or server
+//                         name to verify).
 // Any HTTP status is a success at this level: a 503 is a response, not an Error.
 //
 // Thread-safety: every public member may be called from any thread, concurrently. Completion

@@ -458,5 +458,38 @@ TEST(HttpsClient, BlockingRequestFromIoThreadIsRefusedNotDeadlocked) {
   EXPECT_EQ(response.error().code, core::ErrorCode::kInternal);
 }
 
+TEST(ParseHttpsUrl, SplitsParticipantBaseUrls) {
+  auto url = ParseHttpsUrl("https://127.0.0.1:9201/fhir");
+  ASSERT_TRUE(url) << url.error().message;
+  EXPECT_EQ(url->target.host, "127.0.0.1");
+  EXPECT_EQ(url->target.port, 9201);
+  EXPECT_EQ(url->path, "/fhir");
+
+  url = ParseHttpsUrl("HTTPS://rgt.example.nhs.uk/fhir/R4/");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->target.host, "rgt.example.nhs.uk");
+  EXPECT_EQ(url->target.port, 443);
+  EXPECT_EQ(url->path, "/fhir/R4");
+
+  url = ParseHttpsUrl("https://[::1]:8443");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->target.host, "::1");
+  EXPECT_EQ(url->target.port, 8443);
+  EXPECT_EQ(url->path, "");
+  EXPECT_EQ(url->target.ToString(), "[::1]:8443");
+
+  for (const char* bad :
+       {"http://127.0.0.1/fhir", "https://", "https://:443/fhir", "https://host:/x",
+        "https://host:0", "https://host:70000", "https://host:8a", "https://user@host/fhir",
+        "https://host/fhir?x=1", "https://host/fhir#a", "https://[::1/fhir", "https://[::1]x",
+        "127.0.0.1:9201"}) {
+    auto parsed = ParseHttpsUrl(bad);
+    EXPECT_FALSE(parsed) << bad;
+    if (!parsed) {
+      EXPECT_EQ(parsed.error().code, core::ErrorCode::kInvalidValue);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tb::net
