@@ -10,7 +10,17 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
 
 certs/make-dev-pki.sh var/pki broker-a,broker-b,RJ1,RGT,RXH
-mkdir -p var/data
+mkdir -p var/data var/sim
+
+# Two simulated trusts beside the broker (synthetic patients in config/demo/trusts/*/patients);
+# they stop when this script does.
+sims=()
+for trust in RGT RXH; do
+  build/release/trustbridge simulate-trust --config "config/demo/trusts/$trust/config.json" \
+      >"var/sim/$trust.log" 2>&1 &
+  sims+=($!)
+done
+trap 'kill "${sims[@]}" 2>/dev/null || true' EXIT
 
 cat <<MSG
 
@@ -19,6 +29,8 @@ trustbridge demo
   store    sqlite:var/data/trustbridge.db
   FHIR     https://127.0.0.1:8443/fhir   (mutual TLS; client certs in var/pki)
   MLLP     127.0.0.1:2575                (MLLP over mutual TLS)
+  trusts   RGT https://127.0.0.1:9201/fhir + MLLP 9202, RXH https://127.0.0.1:9301/fhir + MLLP 9302
+           (simulated; logs and received-message logs in var/sim)
 
 Try, from another shell in $root:
   curl --cacert var/pki/ca.crt --cert var/pki/RJ1.crt --key var/pki/RJ1.key https://127.0.0.1:8443/fhir/metadata
@@ -26,6 +38,9 @@ The same curl without --cert/--key is refused at the TLS handshake.
   build/release/trustbridge send-hl7 --to 127.0.0.1:2575 --cert var/pki/RJ1.crt --key var/pki/RJ1.key \
       --ca var/pki/ca.crt config/demo/messages/adt_a01.hl7 config/demo/messages/adt_a08_bad_nhs_number.hl7
 (AA for the first once it is stored, AE with ERR at PID-3 for the second.)
+A simulated trust answers the broker's certificate directly:
+  curl --cacert var/pki/ca.crt --cert var/pki/broker-a.crt --key var/pki/broker-a.key \
+      'https://127.0.0.1:9201/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9990001235'
 
 MSG
-exec build/release/trustbridge serve --config config/demo/broker.json
+build/release/trustbridge serve --config config/demo/broker.json

@@ -14,6 +14,7 @@
 #include "broker/app/mapping_commands.h"
 #include "broker/app/send_hl7_command.h"
 #include "broker/core/log.h"
+#include "broker/simtrust/simulated_trust.h"
 
 namespace tb::app {
 namespace {
@@ -23,6 +24,8 @@ constexpr std::string_view kUsage = R"(usage: trustbridge <command> [options]
 commands:
   serve --config FILE        run the broker
   check-config --config FILE validate a config file and exit (0 = valid)
+  simulate-trust --config FILE
+                             run a simulated trust (FHIR server + MLLP/TLS endpoint)
   send-hl7 --to HOST:PORT FILE...
                              send HL7 v2 messages over MLLP/TLS and print each ACK
   map v2-to-fhir FILE        map one HL7 v2 message to a FHIR message Bundle
@@ -107,6 +110,14 @@ int RunCli(int argc, char** argv) {
     }
     if (command == "check-config") {
       return CheckConfig(flags);
+    }
+    if (command == "simulate-trust") {
+      if (flags.Has("help") || flags.Get("config").empty()) {
+        (flags.Has("help") ? std::cout : std::cerr)
+            << "usage: trustbridge simulate-trust --config FILE (see docs/simulate-trust.md)\n";
+        return flags.Has("help") ? 0 : 2;
+      }
+      return simtrust::RunSimulateTrust(flags.Get("config"), std::cout, std::cerr);
     }
     if (command == "map") {
       return MapCommand(flags, std::cout, std::cerr);
