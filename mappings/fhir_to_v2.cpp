@@ -1081,6 +1081,106 @@ bool WriteFacility(Mapper& m, const Index& index, const Res& location, const Pos
   return !name.empty();
 }
 
+// Next of kin and contacts -> NK1: Patient.contact[] and RelatedPerson resources whose patient
+// is this Patient, in that order.
+void WriteNk1s(Mapper& m, const Index& index, const Subject& subject) {
+  if (subject.patient == nullptr) {
+    return;
+  }
+  Reader& r = m.reader();
+  std::size_t set_id = 0;
+  // One contact or related person; `names` and `addresses` may be arrays or single objects.
+  const auto write = [&](const Value& person, const std::string& path, bool single_name) {
+    const std::size_t nk1 = m.AddSegment("NK1");
+    m.Set(At("NK1", nk1, 1).Field(), std::to_string(++set_id));
+    std::size_t rep = 0;
+    if (single_name) {
+      if (const Value* name = r.Obj(person, "name", path)) {
+        m.WriteXpn(At("NK1", nk1, 2), *name, path + ".name");
+      }
+      if (const Value* address = r.Obj(person, "address", path)) {
+        m.WriteXad(At("NK1", nk1, 4), *address, path + ".address");
+      }
+    } else {
+      r.ForEachObject(person, "name", path, [&](const Value& name, const std::string& p) {
+        if (m.WriteXpn(At("NK1", nk1, 2, rep + 1), name, p)) {
+          ++rep;
+        }
+      });
+      rep = 0;
+      r.ForEachObject(person, "address", path, [&](const Value& address, const std::string& p) {
+        if (m.WriteXad(At("NK1", nk1, 4, rep + 1), address, p)) {
+          ++rep;
+        }
+      });
+    }
+    // NK1-3 relationship (0063 from v3-RoleCode or v2-0063), NK1-7 contact role (v2-0131).
+    // A relationship in another system is carried in NK1-3 with that system.
+    bool relationship = false;
+    std::optional<Coding> other;
+    r.ForEachObject(person, "relationship", path, [&](const Value& cc, const std::string& p) {
+      for (const Coding& c : m.Codings(cc, p)) {
+        if (c.system == "http://terminology.hl7.org/CodeSystem/v2-0131") {
+          m.Set(At("NK1", nk1, 7).C(1), c.code);
+          m.Set(At("NK1", nk1, 7).C(2), c.display);
+          m.Set(At("NK1", nk1, 7).C(3), "HL70131");
+          continue;
+        }
+        const V2Code* row = m.tables().Find(maps::kRelationship, c.system, c.code);
+        if (!relationship &&
+            (row != nullptr || c.system == "http://terminology.hl7.org/CodeSystem/v2-0063")) {
+          relationship = true;
+          m.Set(At("NK1", nk1, 3).C(1), row != nullptr ? row->code : std::string(c.code));
+          m.Set(At("NK1", nk1, 3).C(2), row != nullptr ? row->display : std::string(c.display));
+          m.Set(At("NK1", nk1, 3).C(3), "HL70063");
+        } else if (!other) {
+          other = c;
+        }
+      }
+    });
+    if (!relationship && other) {
+      m.WriteCodings(At("NK1", nk1, 3), {*other}, "");
+    }
+    std::size_t home = 0;
+    std::size_t work = 0;
+    r.ForEachObject(person, "telecom", path, [&](const Value& cp, const std::string& p) {
+      const std::string_view system = r.Str(cp, "system", p).value_or("");
+      const std::string_view value = r.Str(cp, "value", p).value_or("");
+      const std::string_view use = r.Str(cp, "use", p).value_or("");
+      if (value.empty()) {
+        return;
+      }
+      if (use == "work") {
+        m.WriteXtn(At("NK1", nk1, 6, ++work), system, value, use);
+      } else {
+        m.WriteXtn(At("NK1", nk1, 5, ++home), system, value, use);
+      }
+    });
+    if (const Value* period = r.Obj(person, "period", path)) {
+      m.Set(At("NK1", nk1, 8).Field(), r.Dtm(*period, "start", path + ".period"));
+      m.Set(At("NK1", nk1, 9).Field(), r.Dtm(*period, "end", path + ".period"));
+    }
+    m.Set(At("NK1", nk1, 15).Field(),
+          m.TableCode(maps::kGender, kGenderSystem, r.Str(person, "gender", path).value_or("")));
+    m.Set(At("NK1", nk1, 16).Field(), r.Dtm(person, "birthDate", path));
+    rep = 0;
+    r.ForEachObject(person, "identifier", path, [&](const Value& id, const std::string& p) {
+      if (m.WriteCx(At("NK1", nk1, 33, rep + 1), id, p)) {
+        ++rep;
+      }
+    });
+  };
+  r.ForEachObject(*subject.patient->value, "contact", subject.patient->path,
+                  [&](const Value& contact, const std::string& p) { write(contact, p, true); });
+  for (const Res* related : index.OfType("RelatedPerson")) {
+    const Res* patient = index.Resolve(r.Obj(*related->value, "patient", related->path), *related,
+                                       r, related->path + ".patient");
+    if (patient == subject.patient) {
+      write(*related->value, related->path, false);
+    }
+  }
+}
+
 // Encounter -> PV1 (and PV2-3 admit reason).
 void WritePv1(Mapper& m, const Index& index, const Res* encounter) {
   Reader& r = m.reader();
@@ -1941,6 +2041,7 @@ core::Result<std::string> Map(const Value& root, const FhirToV2Options& options,
     m.Set("EVN-2", timestamp);
     m.AddSegment("PID");
     WritePid(m, index, *subject);
+    WriteNk1s(m, index, *subject);
     m.AddSegment("PV1");
     WritePv1(m, index, encounter);
     WritePv2(m, encounter);

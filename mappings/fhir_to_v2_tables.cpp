@@ -14,14 +14,21 @@ namespace {
 constexpr std::array<std::string_view, 6> kHeader = {"v2_system",   "v2_code",   "v2_display",
                                                      "fhir_system", "fhir_code", "fhir_display"};
 
-constexpr std::array<std::string_view, 14> kBuiltinNames = {
-    fhir_to_v2_map::kGender,           fhir_to_v2_map::kMaritalStatus,
-    fhir_to_v2_map::kEncounterClass,   fhir_to_v2_map::kEncounterPriority,
-    fhir_to_v2_map::kInterpretation,   fhir_to_v2_map::kObservationStatus,
-    fhir_to_v2_map::kReportStatus,     fhir_to_v2_map::kNameUse,
-    fhir_to_v2_map::kAddressUse,       fhir_to_v2_map::kTelecomUse,
-    fhir_to_v2_map::kTelecomSystem,    fhir_to_v2_map::kCodingSystem,
-    fhir_to_v2_map::kIdentifierSystem, fhir_to_v2_map::kNhsNumberVerification};
+constexpr std::array<std::string_view, 15> kBuiltinNames = {fhir_to_v2_map::kRelationship,
+                                                            fhir_to_v2_map::kGender,
+                                                            fhir_to_v2_map::kMaritalStatus,
+                                                            fhir_to_v2_map::kEncounterClass,
+                                                            fhir_to_v2_map::kEncounterPriority,
+                                                            fhir_to_v2_map::kInterpretation,
+                                                            fhir_to_v2_map::kObservationStatus,
+                                                            fhir_to_v2_map::kReportStatus,
+                                                            fhir_to_v2_map::kNameUse,
+                                                            fhir_to_v2_map::kAddressUse,
+                                                            fhir_to_v2_map::kTelecomUse,
+                                                            fhir_to_v2_map::kTelecomSystem,
+                                                            fhir_to_v2_map::kCodingSystem,
+                                                            fhir_to_v2_map::kIdentifierSystem,
+                                                            fhir_to_v2_map::kNhsNumberVerification};
 
 bool IsBuiltinName(std::string_view name) {
   return std::find(kBuiltinNames.begin(), kBuiltinNames.end(), name) != kBuiltinNames.end();

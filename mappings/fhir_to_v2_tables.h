@@ -28,6 +28,7 @@ inline constexpr std::string_view kEncounterPriority = "encounter-priority";   /
 inline constexpr std::string_view kInterpretation = "interpretation";          // OBX-8, 0078
 inline constexpr std::string_view kObservationStatus = "observation-status";   // OBX-11, 0085
 inline constexpr std::string_view kReportStatus = "diagnostic-report-status";  // OBR-25, 0123
+inline constexpr std::string_view kRelationship = "relationship";              // NK1-3, 0063
 inline constexpr std::string_view kNameUse = "name-use";                       // XPN-7, 0200
 inline constexpr std::string_view kAddressUse = "address-use";                 // XAD-7, 0190
 inline constexpr std::string_view kTelecomUse = "telecom-use";                 // XTN-2, 0201

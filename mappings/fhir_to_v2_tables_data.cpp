@@ -274,6 +274,36 @@ HL70085,C,Record coming over is a correction and thus replaces a final result,ht
 HL70085,X,Results cannot be obtained for this observation,http://hl7.org/fhir/observation-status,cancelled,Cancelled
 HL70085,W,"Post original as wrong, e.g., transmitted for wrong patient",http://hl7.org/fhir/observation-status,entered-in-error,Entered in Error
 )tbcsv"},
+    {"relationship",
+     R"tbcsv(# relationship: RelatedPerson.relationship / Patient.contact.relationship (v3-RoleCode) -> NK1-3
+# relationship (HL7 table 0063). Reverse of the IG concept map; v2-0063 codes pass through, and
+# v2-0131 codings (contact role) go to NK1-7 instead.
+v2_system,v2_code,v2_display,fhir_system,fhir_code,fhir_display
+HL70063,SEL,Self,http://terminology.hl7.org/CodeSystem/v3-RoleCode,ONESELF,self
+HL70063,SPO,Spouse,http://terminology.hl7.org/CodeSystem/v3-RoleCode,SPS,spouse
+HL70063,DOM,Life partner,http://terminology.hl7.org/CodeSystem/v3-RoleCode,SIGOTHR,significant other
+HL70063,CHD,Child,http://terminology.hl7.org/CodeSystem/v3-RoleCode,CHILD,child
+HL70063,GCH,Grandchild,http://terminology.hl7.org/CodeSystem/v3-RoleCode,GRNDCHILD,grandchild
+HL70063,NCH,Natural child,http://terminology.hl7.org/CodeSystem/v3-RoleCode,NCHILD,natural child
+HL70063,SCH,Stepchild,http://terminology.hl7.org/CodeSystem/v3-RoleCode,STPCHLD,step child
+HL70063,FCH,Foster child,http://terminology.hl7.org/CodeSystem/v3-RoleCode,CHLDFOST,foster child
+HL70063,PAR,Parent,http://terminology.hl7.org/CodeSystem/v3-RoleCode,PRN,parent
+HL70063,MTH,Mother,http://terminology.hl7.org/CodeSystem/v3-RoleCode,MTH,mother
+HL70063,FTH,Father,http://terminology.hl7.org/CodeSystem/v3-RoleCode,FTH,father
+HL70063,GRP,Grandparent,http://terminology.hl7.org/CodeSystem/v3-RoleCode,GRPRN,grandparent
+HL70063,EXF,Extended family,http://terminology.hl7.org/CodeSystem/v3-RoleCode,EXT,extended family member
+HL70063,SIB,Sibling,http://terminology.hl7.org/CodeSystem/v3-RoleCode,SIB,sibling
+HL70063,BRO,Brother,http://terminology.hl7.org/CodeSystem/v3-RoleCode,BRO,brother
+HL70063,SIS,Sister,http://terminology.hl7.org/CodeSystem/v3-RoleCode,SIS,sister
+HL70063,FND,Friend,http://terminology.hl7.org/CodeSystem/v3-RoleCode,FRND,unrelated friend
+HL70063,SPO,Spouse,http://terminology.hl7.org/CodeSystem/v3-RoleCode,HUSB,husband
+HL70063,SPO,Spouse,http://terminology.hl7.org/CodeSystem/v3-RoleCode,WIFE,wife
+HL70063,CHD,Child,http://terminology.hl7.org/CodeSystem/v3-RoleCode,SON,natural son
+HL70063,CHD,Child,http://terminology.hl7.org/CodeSystem/v3-RoleCode,DAU,natural daughter
+HL70063,PAR,Parent,http://terminology.hl7.org/CodeSystem/v3-RoleCode,NPRN,natural parent
+HL70063,GRD,Guardian,http://terminology.hl7.org/CodeSystem/v3-RoleCode,GUARD,guardian
+HL70063,FND,Friend,http://terminology.hl7.org/CodeSystem/v3-RoleCode,FRND,unrelated friend
+)tbcsv"},
     {"telecom-system",
      R"tbcsv(# telecom-system: ContactPoint.system -> XTN-3 telecommunication equipment type (HL7 table 0202).
 # A phone whose use is mobile becomes CP (cellular phone) in code.

@@ -36,8 +36,13 @@ const char* const kSample = R"({"resourceType":"Bundle","type":"collection","ent
   "communication":[{"language":{"coding":[{"system":"urn:ietf:bcp:47","code":"en"}]},"preferred":true}],
   "maritalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-MaritalStatus","code":"M"}]},
   "multipleBirthInteger":2,"deceasedBoolean":false,
+  "contact":[{"relationship":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0131","code":"C"},{"system":"urn:x","code":"z"}]}],
+    "name":{"family":"K"},"address":{"line":["l"]},"telecom":[{"system":"phone","value":"3"}],"gender":"male","period":{"start":"2020"}}],
   "generalPractitioner":[{"reference":"#gp"},{"reference":"Practitioner/dr","type":"Practitioner"},
     {"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"B2"}}]}},
+ {"resource":{"resourceType":"RelatedPerson","patient":{"reference":"Patient/p1"},"birthDate":"1950",
+  "relationship":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-RoleCode","code":"MTH"}]}],
+  "name":[{"family":"M"}],"address":[{"city":"c"}],"identifier":[{"value":"i"}]}},
  {"resource":{"resourceType":"Practitioner","id":"dr","identifier":[{"system":"https://fhir.hl7.org.uk/Id/gmc-number","value":"G1"}],
   "name":[{"family":"W","given":["J","K"],"prefix":["Dr"],"suffix":["X"]}]}},
  {"resource":{"resourceType":"Location","id":"bed","name":"B7","partOf":{"reference":"Location/ward"},
@@ -87,8 +92,9 @@ const char* const kSample = R"({"resourceType":"Bundle","type":"collection","ent
 bool Valid(const core::Error& e) { return !e.message.empty(); }
 
 // Maps and checks the property: an error with a message, or ER7 that parses back.
-void Check(const std::string& json, std::size_t* errors = nullptr) {
+void Check(const std::string& json, std::size_t* errors = nullptr, bool adt = false) {
   FhirToV2Options options;
+  options.message = adt ? FhirToV2Message::kAdt : FhirToV2Message::kAuto;
   options.timestamp = "20240101000000+0000";
   core::Result<std::string> out = MapFhirToV2(json, options);
   if (!out) {
@@ -162,7 +168,7 @@ TEST(FhirToV2Robustness, WrongTypesEverywhereAreErrorsOrMessages) {
       rapidjson::Value* target = rapidjson::Pointer(pointer.c_str()).Get(doc);
       ASSERT_NE(target, nullptr) << pointer;
       target->CopyFrom(repl, doc.GetAllocator());
-      Check(fhir::ToJson(doc), &errors);
+      Check(fhir::ToJson(doc), &errors, /*adt=*/i % 2 == 1);
       ++runs;
     }
   }

@@ -234,6 +234,40 @@ TEST(FhirToV2Adt, EncounterMakesA08WithPv1) {
   EXPECT_EQ(order, "MSH EVN PID PD1 PV1 PV2 ");
 }
 
+TEST(FhirToV2Adt, ContactsAndRelatedPersonsBecomeNk1) {
+  const std::string patient = R"({"resourceType":"Patient","id":"p1",
+    "identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}],
+    "contact":[{"relationship":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0131","code":"C","display":"Emergency Contact"}]}],
+      "name":{"family":"Smith","given":["Ann"]},"telecom":[{"system":"phone","value":"0113 1"}],
+      "address":{"line":["2 Low St"],"postalCode":"LS2 2BB"},"gender":"female"}]})";
+  const std::string related =
+      R"({"resourceType":"RelatedPerson","patient":{"reference":"Patient/p1"},
+    "relationship":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-RoleCode","code":"WIFE"}]}],
+    "name":[{"family":"Jones","given":["Beth"]}],"telecom":[{"system":"phone","value":"0113 2","use":"work"}],
+    "period":{"start":"2020-01-01"}})";
+  const std::string stranger =
+      R"({"resourceType":"RelatedPerson","patient":{"reference":"Patient/other"},
+    "name":[{"family":"Nobody"}]})";
+  const hl7v2::Message m = MapOk(Bundle({patient, related, stranger}));
+  ASSERT_EQ(m.CountSegments("NK1"), 2u);
+  EXPECT_EQ(D(m, "NK1[1]-1"), "1");
+  EXPECT_EQ(D(m, "NK1[1]-2.1"), "Smith");
+  EXPECT_EQ(D(m, "NK1[1]-4.1"), "2 Low St");
+  EXPECT_EQ(D(m, "NK1[1]-5.1"), "0113 1");
+  EXPECT_EQ(D(m, "NK1[1]-7.1"), "C");
+  EXPECT_EQ(D(m, "NK1[1]-15"), "F");
+  EXPECT_EQ(D(m, "NK1[2]-2.1"), "Jones");
+  EXPECT_EQ(D(m, "NK1[2]-3.1"), "SPO");
+  EXPECT_EQ(D(m, "NK1[2]-3.3"), "HL70063");
+  EXPECT_EQ(D(m, "NK1[2]-6.1"), "0113 2");
+  EXPECT_EQ(D(m, "NK1[2]-8"), "20200101");
+  std::string order;
+  for (std::size_t i = 1; i <= m.SegmentCount(); ++i) {
+    order += std::string(m.Segment(i).id()) + " ";
+  }
+  EXPECT_EQ(order, "MSH EVN PID NK1 NK1 PV1 ");
+}
+
 TEST(FhirToV2Adt, CallerPicksTheTrigger) {
   FhirToV2Options o = Fixed();
   o.adt_trigger = AdtTrigger::kA28;

@@ -23,6 +23,8 @@ const char* const kAdtA01 =
     "F|"
     "||1 HIGH ST^FLAT 2\\S\\B^LEEDS^W YORKS^LS1 1AA^GBR^H||0113 496 0000^PRN^PH|||M\r"
     "PD1|||LEEDS GP^^^^^ODS^XX^^^B86001\r"
+    "NK1|1|O'BRIEN^JOHN|SPO^Spouse^HL70063|1 HIGH ST^^LEEDS^^LS1 1AA|0113 496 1111^PRN^PH||"
+    "N^Next-of-Kin^HL70131\r"
     "PV1|1|I|AMU^BAY1^BED7^RJ1|E|||C1234567^WHO^JOHN^^^DR|||MED|||||||||V42^^^RJ1^VN|||||||||||||"
     "||||||||||||20240301090000+0000\r";
 
@@ -88,6 +90,10 @@ TEST(RoundTrip, AdtKeepsPatientAndVisitEssentials) {
               "PID-13.1", "PID-13.2", "PID-13.3", "PID-16.1", "PD1-3.1",  "PD1-3.10", "PV1-2",
               "PV1-4",    "PV1-7.1",  "PV1-7.2",  "PV1-7.3",  "PV1-7.6",  "PV1-10",   "PV1-19.1",
               "PV1-19.4", "PV1-19.5", "PV1-44"});
+  // NK1 travels as a RelatedPerson and back.
+  ExpectSame(in, out,
+             {"NK1-1", "NK1-2.1", "NK1-2.2", "NK1-3.1", "NK1-4.1", "NK1-4.3", "NK1-4.5", "NK1-5.1",
+              "NK1-7.1"});
   EXPECT_EQ(out.Get("PID-5.1").Decoded(), "O'BRIEN&SMITH");
   EXPECT_EQ(out.Get("PID-11.2").Decoded(), "FLAT 2^B");
   // Deliberate: v2 -> FHIR flattens PV1-3 into one Location named "AMU, BAY1, BED7" (no partOf
