@@ -157,6 +157,21 @@ class Mapper {
   // Returns the index of the Observation entry.
   std::size_t MapObservation(const CachedSegment& obx, std::size_t index, const CachedSegment* obr);
   Value MessageHeader();
+  // A PV1 that says only "no visit" (PV1-2 empty or N, nothing else but the set id), as UK A28,
+  // A31 and A40 messages send it.
+  static bool IsEmptyVisit(const CachedSegment& pv1) {
+    std::string scratch;
+    const std::string_view patient_class = V2Text(pv1.Field(2), scratch);
+    if (!patient_class.empty() && patient_class != "N") {
+      return false;
+    }
+    for (std::size_t n = 3; n <= 52; ++n) {
+      if (pv1.Field(n).HasValue()) {
+        return false;
+      }
+    }
+    return true;
+  }
   // Keeps segment i verbatim when mapping it left out a malformed value.
   void KeepIfLossy(std::size_t i) {
     if (ctx_.TakeLossy()) {
@@ -352,7 +367,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   bool all_have_system = true;
   std::vector<std::pair<std::string, std::string>> seen;
   const auto add_cx = [&](const hl7v2::Value& cx, const std::string& location) {
-    Value identifier = CxToIdentifier(ctx_, cx);
+    Value identifier = CxToIdentifier(ctx_, cx, location);
     if (identifier.IsNull()) {
       return;
     }
@@ -584,10 +599,10 @@ void Mapper::MapMerge(const CachedSegment& mrg) {
   Value old_patient(kObjectType);
   Value identifiers(kArrayType);
   for (const hl7v2::Value& rep : mrg.Field(1).Repetitions()) {
-    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep));
+    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep, "MRG-1"));
   }
   for (const hl7v2::Value& rep : mrg.Field(2).Repetitions()) {
-    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep));
+    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep, "MRG-2"));
   }
   ctx_.Put(old_patient, "identifier", std::move(identifiers));
   old_patient.AddMember("active", false, alloc());
@@ -654,7 +669,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const std::optional<CachedSe
   }
   Value identifiers(kArrayType);
   for (const hl7v2::Value& rep : pv1.Field(19).Repetitions()) {
-    Value identifier = CxToIdentifier(ctx_, rep);
+    Value identifier = CxToIdentifier(ctx_, rep, "PV1-19");
     if (!identifier.IsNull() && !identifier.HasMember("type")) {
       identifier.AddMember(
           "type", TableCodeableConcept(ctx_, KnownTable::kIdentifierType, "VN", {}, "HL70203"),
@@ -724,7 +739,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const std::optional<CachedSe
   }
   {
     Value hospitalization(kObjectType);
-    Value pre_admission = CxToIdentifier(ctx_, pv1.Field(5));
+    Value pre_admission = CxToIdentifier(ctx_, pv1.Field(5), "PV1-5");
     ctx_.Put(hospitalization, "preAdmissionIdentifier", std::move(pre_admission));
     const auto v2_concept = [&](std::size_t field, std::string_view table) {
       std::string scratch;
@@ -782,7 +797,7 @@ void Mapper::MapNextOfKin(const CachedSegment& nk1, std::size_t index) {
   Value person(kObjectType);
   Value identifiers(kArrayType);
   for (const hl7v2::Value& rep : nk1.Field(33).Repetitions()) {
-    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep));
+    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep, "NK1-33"));
   }
   ctx_.Put(person, "identifier", std::move(identifiers));
   person.AddMember("patient", Reference(patient_id_), alloc());
@@ -1416,6 +1431,8 @@ core::Result<std::string> Mapper::Run() {
       mapped_[i] = true;
       MapPd1(segment);
       KeepIfLossy(i);
+    } else if (id == "PV1" && has_patient_ && !has_encounter_ && IsEmptyVisit(segment)) {
+      mapped_[i] = true;  // "PV1|1|N": no visit to describe, nothing lost
     } else if (id == "PV1" && has_patient_ && !has_encounter_) {
       std::optional<CachedSegment> pv2;
       if (i + 1 <= count && message_.Segment(i + 1).id() == "PV2") {

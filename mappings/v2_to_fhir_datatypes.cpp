@@ -691,14 +691,36 @@ Value IdentifierValue(V2MapContext& ctx, std::string_view value, std::string sys
 
 }  // namespace
 
-Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx) {
+Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location) {
   std::string s1, s5;
-  const std::string_view value = V2Text(Part(cx, 1), s1);
+  std::string_view value = V2Text(Part(cx, 1), s1);
   if (value.empty()) {
     return Value();
   }
   const hl7v2::Value hd = Part(cx, 4);
-  Value identifier = IdentifierValue(ctx, value, HdToSystem(ctx, hd), V2Text(Part(cx, 5), s5), hd);
+  const std::string_view type = V2Text(Part(cx, 5), s5);
+  std::string system = HdToSystem(ctx, hd);
+  std::string nhs_number;
+  const bool nhs_type = type == "NH" || type == "NHS";
+  if (system == core::kNhsNumberSystem || (system.empty() && nhs_type)) {
+    // Written with spaces ("943 476 5919") by some systems; the identifier is the digits.
+    for (char c : value) {
+      if (c != ' ') {
+        nhs_number.push_back(c);
+      }
+    }
+    if (system == core::kNhsNumberSystem || nhs_number.size() == 10) {
+      if (!core::IsValidNhsNumber(nhs_number)) {
+        ctx.Fail(MakeError(ErrorCode::kInvalidValue,
+                           "NHS number is not 10 digits with a valid Modulus 11 check digit",
+                           location));
+        return Value();
+      }
+      system = std::string(core::kNhsNumberSystem);
+      value = nhs_number;
+    }
+  }
+  Value identifier = IdentifierValue(ctx, value, std::move(system), type, hd);
   ctx.Put(identifier, "period", PeriodValue(ctx, Part(cx, 7), Part(cx, 8), "CX-7"));
   return identifier;
 }

@@ -125,8 +125,11 @@ void PutMappedCode(V2MapContext& ctx, rapidjson::Value& object, const char* key,
 // else the assigning-authority table for HD-1. Empty when none applies.
 std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd);
 // CX -> Identifier (value CX-1, system from CX-4, type CX-5 via table 0203, period CX-7/8,
-// assigner display CX-4.1 when no system is known). Null when CX-1 is empty.
-rapidjson::Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx);
+// assigner display CX-4.1 when no system is known). Null when CX-1 is empty. An NHS number (CX-4
+// NHS, or CX-5 NH on 10 digits) loses its spaces and must pass Modulus 11: otherwise the context
+// fails with kInvalidValue at `location` (the value is never quoted) and null is returned.
+rapidjson::Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx,
+                                const std::string& location = "CX-1");
 // EI -> Identifier (EI-1 value, EI-2/3/4 as HD).
 rapidjson::Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei);
 // XPN -> HumanName.

@@ -126,6 +126,32 @@ TEST(V2ToFhirEdge, A40MergeLinksBothRecords) {
   EXPECT_EQ(Str(merged["name"][0], "family"), "BROWNE");
 }
 
+TEST(V2ToFhirEdge, NhsNumbersAreCheckedWhereverTheyAppear) {
+  const std::string pid = Seg("PID", {{3, "1^^^RX1^MR"}});
+  auto merged = MapV2ToFhir(Msh("ADT^A40") + pid + Seg("MRG", {{1, "9449305553^^^NHS^NH"}}),
+                            testing::Tables());
+  ASSERT_FALSE(merged.has_value());
+  EXPECT_EQ(merged.error().location, "MRG-1");
+  auto kin =
+      MapV2ToFhir(Msh("ADT^A28") + pid + Seg("NK1", {{2, "DOE^Ann"}, {33, "9449305553^^^NHS^NH"}}),
+                  testing::Tables());
+  ASSERT_FALSE(kin.has_value());
+  EXPECT_EQ(kin.error().location, "NK1-33");
+  // Spaces are removed; NH on its own marks an NHS number.
+  const auto doc = MapToDocument(Msh("ADT^A28") + Seg("PID", {{3, "944 930 5552^^^^NH"}}));
+  EXPECT_TRUE(PassesValidator(doc));
+  const auto* patient = Resource(doc, "Patient");
+  EXPECT_EQ(Str((*patient)["identifier"][0], "system"), "https://fhir.nhs.uk/Id/nhs-number");
+  EXPECT_EQ(Str((*patient)["identifier"][0], "value"), "9449305552");
+}
+
+TEST(V2ToFhirEdge, NotApplicableVisitMakesNoEncounter) {
+  const auto doc = MapToDocument(Msh("ADT^A31") + Seg("PID", {{3, "1^^^RX1^MR"}}) +
+                                 Seg("PV1", {{1, "1"}, {2, "N"}}));
+  EXPECT_EQ(Resource(doc, "Encounter"), nullptr);
+  EXPECT_FALSE(Resource(doc, "MessageHeader")->HasMember("extension"));
+}
+
 TEST(V2ToFhirEdge, DischargeFinishesTheEncounter) {
   const std::string er7 =
       Msh("ADT^A03") + Seg("PID", {{3, "1^^^RX1^MR"}}) +
