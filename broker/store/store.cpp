@@ -5,6 +5,7 @@
 #include "broker/store/database_impl.h"
 #include "broker/store/migrations.h"
 #include "broker/store/sql_inbound_store.h"
+#include "broker/store/sql_record_locator.h"
 #include "broker/store/store_url.h"
 
 namespace tb::store {
@@ -28,6 +29,10 @@ core::Result<std::unique_ptr<Database>> OpenDatabase(const StoreSettings& settin
 std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
                                                      const InboundStoreSettings& settings) {
   return std::make_unique<SqlInboundStore>(database, settings);
+}
+
+std::unique_ptr<core::RecordLocator> MakeRecordLocator(Database& database) {
+  return std::make_unique<SqlRecordLocator>(database);
 }
 
 }  // namespace tb::store

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "broker/core/inbound_store.h"
+#include "broker/core/record_locator.h"
 #include "broker/core/result.h"
 #include "broker/store/database.h"
 #include "broker/store/settings.h"
@@ -22,5 +23,8 @@ core::Result<std::unique_ptr<Database>> OpenDatabase(const StoreSettings& settin
 // must outlive the returned object; destroying it drains waiting messages and joins its thread.
 std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
                                                      const InboundStoreSettings& settings = {});
+
+// The record locator on `database` (see sql_record_locator.h); `database` must outlive it.
+std::unique_ptr<core::RecordLocator> MakeRecordLocator(Database& database);
 
 }  // namespace tb::store

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "tests/broker/store/inbound_store_suite.h"
+#include "tests/broker/store/record_locator_suite.h"
 
 namespace tb::store::testing {
 namespace {
@@ -10,6 +11,7 @@ namespace {
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, InboundStoreContractTest,
                                SqlStoreHarness<PostgresqlBackend>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, SqlStoreTest, PostgresqlBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, RecordLocatorTest, PostgresqlBackend);
 
 TEST(PostgresqlStore, CapabilitiesAllowSharedWorkAcrossNodes) {
   PostgresqlBackend backend;

@@ -3,6 +3,7 @@
 #include <Poco/Data/Statement.h>
 
 #include "tests/broker/store/inbound_store_suite.h"
+#include "tests/broker/store/record_locator_suite.h"
 
 namespace tb::store::testing {
 namespace {
@@ -10,6 +11,7 @@ namespace {
 using SqliteHarnesses = ::testing::Types<SqlStoreHarness<SqliteBackend>, FakeStoreHarness>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, InboundStoreContractTest, SqliteHarnesses);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, SqlStoreTest, SqliteBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, RecordLocatorTest, SqliteBackend);
 
 TEST(SqliteStore, WriterConnectionIsDurableWalWithForeignKeys) {
   tb::testing::TempDir dir;

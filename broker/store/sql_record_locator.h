@@ -1,0 +1,25 @@
+#pragma once
+
+#include "broker/core/record_locator.h"
+#include "broker/store/database.h"
+
+namespace tb::store {
+
+// core::RecordLocator on SQLite or PostgreSQL (table record_locator, migration 002). Announce is
+// one upsert (INSERT ... ON CONFLICT DO UPDATE, the same statement on both engines), so two
+// nodes announcing the same pair at once both succeed.
+// Ownership: holds `database` by reference; destroy this first. Thread-safety: any thread.
+class SqlRecordLocator final : public core::RecordLocator {
+ public:
+  explicit SqlRecordLocator(Database& database) : database_(database) {}
+
+  core::Status Announce(const std::string& nhs_number, const std::string& ods,
+                        const std::string& source, std::int64_t at_ms) override;
+  core::Status Forget(const std::string& nhs_number, const std::string& ods) override;
+  core::Result<std::vector<core::LocatorEntry>> Lookup(const std::string& nhs_number) override;
+
+ private:
+  Database& database_;
+};
+
+}  // namespace tb::store

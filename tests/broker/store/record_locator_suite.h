@@ -1,0 +1,110 @@
+#pragma once
+
+// The record locator contract on every engine (instantiated in store_sqlite_test.cpp and
+// store_pg_test.cpp). Include after inbound_store_suite.h.
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker/store/store.h"
+
+namespace tb::store::testing {
+
+template <typename Backend>
+class RecordLocatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string url = backend_.FreshUrl();
+    if (url.empty()) {
+      if (HasFailure()) {
+        FAIL() << "could not prepare a " << Backend::kName << " database";
+      }
+      GTEST_SKIP() << backend_.skip_reason();
+    }
+    auto database = OpenDatabase({.url = url});
+    ASSERT_TRUE(database) << database.error().message;
+    database_ = std::move(*database);
+    locator_ = MakeRecordLocator(*database_);
+  }
+  void TearDown() override {
+    locator_.reset();
+    database_.reset();
+  }
+
+  Backend backend_;
+  std::unique_ptr<Database> database_;
+  std::unique_ptr<core::RecordLocator> locator_;
+};
+
+TYPED_TEST_SUITE_P(RecordLocatorTest);
+
+TYPED_TEST_P(RecordLocatorTest, AnnouncesAreUpsertedAndListedByOds) {
+  core::RecordLocator& locator = *this->locator_;
+  ASSERT_TRUE(locator.Announce("9449305552", "RGT", "hl7v2:ADT^A01", 1000));
+  ASSERT_TRUE(locator.Announce("9449305552", "RAJ", "admin", 2000));
+  ASSERT_TRUE(locator.Announce("9449305552", "RGT", "hl7v2:ADT^A08", 3000));
+  ASSERT_TRUE(locator.Announce("9000000009", "RXH", "admin", 4000));
+  auto entries = locator.Lookup("9449305552");
+  ASSERT_TRUE(entries) << entries.error().message;
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].ods, "RAJ");
+  EXPECT_EQ((*entries)[1].ods, "RGT");
+  EXPECT_EQ((*entries)[1].source, "hl7v2:ADT^A08");
+  EXPECT_EQ((*entries)[1].first_seen_ms, 1000);
+  EXPECT_EQ((*entries)[1].last_seen_ms, 3000);
+  EXPECT_EQ((*entries)[1].nhs_number, "9449305552");
+}
+
+TYPED_TEST_P(RecordLocatorTest, UnknownPatientHasNoEntries) {
+  auto entries = this->locator_->Lookup("9449305552");
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+}
+
+TYPED_TEST_P(RecordLocatorTest, ForgetRemovesOneEntry) {
+  core::RecordLocator& locator = *this->locator_;
+  ASSERT_TRUE(locator.Announce("9449305552", "RGT", "admin", 1));
+  ASSERT_TRUE(locator.Announce("9449305552", "RXH", "admin", 1));
+  ASSERT_TRUE(locator.Forget("9449305552", "RGT"));
+  ASSERT_TRUE(locator.Forget("9449305552", "NOPE"));  // absent: not an error
+  auto entries = locator.Lookup("9449305552");
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].ods, "RXH");
+}
+
+TYPED_TEST_P(RecordLocatorTest, InvalidInputIsRefused) {
+  core::RecordLocator& locator = *this->locator_;
+  EXPECT_EQ(locator.Announce("9449305553", "RGT", "admin", 1).error().code,
+            core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(locator.Announce("9449305552", "", "admin", 1).error().code,
+            core::ErrorCode::kInvalidValue);
+  EXPECT_FALSE(locator.Lookup("12345").has_value());
+}
+
+TYPED_TEST_P(RecordLocatorTest, ConcurrentAnnouncesOfOnePairAllSucceed) {
+  core::RecordLocator& locator = *this->locator_;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&locator, &failures, i] {
+      if (!locator.Announce("9449305552", "RGT", "hl7v2:ADT^A01", 100 + i)) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(locator.Lookup("9449305552")->size(), 1u);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(RecordLocatorTest, AnnouncesAreUpsertedAndListedByOds,
+                            UnknownPatientHasNoEntries, ForgetRemovesOneEntry,
+                            InvalidInputIsRefused, ConcurrentAnnouncesOfOnePairAllSucceed);
+
+}  // namespace tb::store::testing
