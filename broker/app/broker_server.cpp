@@ -93,7 +93,8 @@ class BrokerServer::Impl {
     routing::Hl7IngestSettings ingest;
     ingest.rules.message_types.insert(config_.hl7_message_types.begin(),
                                       config_.hl7_message_types.end());
-    hl7_ = std::make_unique<routing::Hl7Ingest>(directory_, *inbound_, clock_, std::move(ingest));
+    hl7_ = std::make_unique<routing::Hl7Ingest>(directory_, *inbound_, locator_.get(), clock_,
+                                                std::move(ingest));
     mllp::MllpServerSettings settings;
     settings.address = config_.listen_mllp.host;
     settings.port = config_.listen_mllp.port;
@@ -153,6 +154,7 @@ class BrokerServer::Impl {
     }
     database_ = std::move(*database);
     inbound_ = store::MakeInboundStore(*database_);
+    locator_ = store::MakeRecordLocator(*database_);
     log_.Info("store_open", {{"store", database_->display_url()}});
     return core::Ok();
   }
@@ -221,6 +223,7 @@ class BrokerServer::Impl {
   asio::signal_set signals_;
   std::unique_ptr<store::Database> database_;
   std::unique_ptr<core::InboundStore> inbound_;  // uses database_: declared after it
+  std::unique_ptr<core::RecordLocator> locator_;
   core::SystemClock clock_;
   std::unique_ptr<routing::Hl7Ingest> hl7_;
   // Storage and mapping work; the io threads never block. Sized for group commit: many

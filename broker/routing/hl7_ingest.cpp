@@ -30,8 +30,13 @@ const std::set<std::string, std::less<>>& DefaultHl7MessageTypes() {
 }
 
 Hl7Ingest::Hl7Ingest(const ParticipantDirectory& directory, core::InboundStore& store,
-                     const core::Clock& clock, Hl7IngestSettings settings)
-    : directory_(directory), store_(store), clock_(clock), settings_(std::move(settings)) {
+                     core::RecordLocator* locator, const core::Clock& clock,
+                     Hl7IngestSettings settings)
+    : directory_(directory),
+      store_(store),
+      locator_(locator),
+      clock_(clock),
+      settings_(std::move(settings)) {
   if (settings_.rules.message_types.empty()) {
     settings_.rules.message_types = DefaultHl7MessageTypes();
   }
@@ -133,6 +138,18 @@ Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIden
                         "MSH-10"),
         NextAckOptions());
     return result;
+  }
+  if (accepted->outcome == core::AcceptOutcome::kStored && locator_ != nullptr &&
+      !inbound.nhs_number.empty()) {
+    core::Status learnt =
+        locator_->Announce(inbound.nhs_number, inbound.sender, "hl7v2:" + inbound.message_type,
+                           inbound.received_at_ms);
+    if (!learnt) {
+      log_.Warn("locator_announce_failed",
+                {{"sender", result.sender},
+                 {"message_id", std::to_string(result.message_id)},
+                 {"code", std::string(core::Info(learnt.error().code).name)}});
+    }
   }
   result.ack = hl7v2::MakeAck(message, NextAckOptions());
   return result;

@@ -12,6 +12,7 @@
 #include "broker/core/inbound_store.h"
 #include "broker/core/log.h"
 #include "broker/core/peer_identity.h"
+#include "broker/core/record_locator.h"
 #include "broker/routing/participant.h"
 
 namespace tb::routing {
@@ -47,6 +48,10 @@ struct Hl7IngestResult {
 //      durable; a duplicate (same dedupe key and content) is acknowledged again; a reused
 //      control id with other content is refused (kConflict, AE/CE at MSH-10); a storage failure
 //      gets AE/CE (never AA) so the sender retries.
+//   5. A stored message that names a patient (NHS number in PID-3) tells the record locator that
+//      the sender holds data for that patient. This runs after the ACK-deciding commit; if it
+//      fails the message is still acknowledged (it is durable) and the failure is logged: the
+//      locator is relearnt from the patient's next message.
 // The dedupe key is sender|MSH-3|MSH-4|MSH-10 (DESIGN.md: idempotent on the control id); the
 // message is stored and digested in canonical ER7 form (segments ending in "\r").
 //
@@ -54,8 +59,10 @@ struct Hl7IngestResult {
 // the blocking pool, never from an I/O thread. The directory, store and clock must outlive it.
 class Hl7Ingest {
  public:
+  // `locator` may be null (no learning).
   Hl7Ingest(const ParticipantDirectory& directory, core::InboundStore& store,
-            const core::Clock& clock, Hl7IngestSettings settings = {});
+            core::RecordLocator* locator, const core::Clock& clock,
+            Hl7IngestSettings settings = {});
 
   Hl7IngestResult Ingest(std::string_view payload, const core::PeerIdentity& peer);
 
@@ -68,6 +75,7 @@ class Hl7Ingest {
 
   const ParticipantDirectory& directory_;
   core::InboundStore& store_;
+  core::RecordLocator* locator_;
   const core::Clock& clock_;
   Hl7IngestSettings settings_;
   core::ControlIdGenerator ids_;

@@ -8,6 +8,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "tests/support/in_memory_inbound_store.h"
+#include "tests/support/in_memory_record_locator.h"
 
 namespace tb::routing {
 namespace {
@@ -51,7 +52,7 @@ class Hl7IngestTest : public ::testing::Test {
  protected:
   Hl7IngestTest()
       : directory_({MakeParticipant("RJ1", "rj1-pas"), MakeParticipant("RGT", "RGT")}, {}),
-        ingest_(directory_, store_, clock_) {}
+        ingest_(directory_, store_, &locator_, clock_) {}
 
   Hl7IngestResult Send(std::string_view message, std::string cn = "rj1-pas") {
     return ingest_.Ingest(message, Peer(std::move(cn)));
@@ -65,6 +66,7 @@ class Hl7IngestTest : public ::testing::Test {
 
   FixedClock clock_;
   testing::InMemoryInboundStore store_;
+  testing::InMemoryRecordLocator locator_;
   ParticipantDirectory directory_;
   Hl7Ingest ingest_;
 };
@@ -88,6 +90,28 @@ TEST_F(Hl7IngestTest, StoresAValidMessageThenAcknowledgesAA) {
   EXPECT_EQ(stored.nhs_number, "9449305552");  // from the second repetition
   EXPECT_EQ(stored.payload, kA01);
   EXPECT_EQ(stored.received_at_ms, 1'795'000'000'000);
+}
+
+TEST_F(Hl7IngestTest, StoredMessageTeachesTheLocatorWhoHoldsThePatient) {
+  ASSERT_EQ(Send(kA01).outcome, "stored");
+  auto entries = locator_.Lookup("9449305552");
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].ods, "RJ1");
+  EXPECT_EQ((*entries)[0].source, "hl7v2:ADT^A01");
+}
+
+TEST_F(Hl7IngestTest, RefusedMessagesTeachTheLocatorNothing) {
+  Send(With(kA01, "|PAS|RJ1|", "|PAS|RGT|"));  // RJ1's certificate speaking for RGT
+  Send(kA01, "RGT");                           // RGT's certificate, RJ1's facility
+  EXPECT_TRUE(locator_.Lookup("9449305552")->empty());
+}
+
+TEST_F(Hl7IngestTest, LocatorFailureDoesNotWithholdTheAck) {
+  locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "locked"));
+  Hl7IngestResult result = Send(kA01);
+  EXPECT_EQ(result.outcome, "stored");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAA);
 }
 
 TEST_F(Hl7IngestTest, ResendIsAcknowledgedAgainButStoredOnce) {
@@ -186,7 +210,7 @@ TEST_F(Hl7IngestTest, UnknownTriggerIsRefusedAR201) {
 TEST_F(Hl7IngestTest, ConfiguredTypesNarrowWhatIsAccepted) {
   Hl7IngestSettings settings;
   settings.rules.message_types = {"ORU^R01"};
-  Hl7Ingest narrow(directory_, store_, clock_, settings);
+  Hl7Ingest narrow(directory_, store_, nullptr, clock_, settings);
   EXPECT_EQ(narrow.Ingest(kA01, Peer("rj1-pas")).ack.code, hl7v2::AckCode::kAR);
 }
 
