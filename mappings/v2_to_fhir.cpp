@@ -456,6 +456,11 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   };
   add_plain(pid.Field(19), "SB", "http://hl7.org/fhir/sid/us-ssn");
   add_plain(pid.Field(20).Component(1), "DL", {});
+  if (nhs.Empty() && others.Empty()) {
+    // PID-3 is required in v2, and the broker routes patients by identifier.
+    ctx_.Fail(
+        MakeError(ErrorCode::kRequiredFieldMissing, "the patient has no identifier", "PID-3"));
+  }
   Value identifiers(kArrayType);
   for (auto& identifier : nhs.GetArray()) {
     identifiers.PushBack(identifier, alloc());
@@ -603,6 +608,10 @@ void Mapper::MapMerge(const CachedSegment& mrg) {
   }
   for (const hl7v2::Value& rep : mrg.Field(2).Repetitions()) {
     ctx_.Push(identifiers, CxToIdentifier(ctx_, rep, "MRG-2"));
+  }
+  if (identifiers.Empty()) {
+    ctx_.Fail(MakeError(ErrorCode::kRequiredFieldMissing, "the merged record has no identifier",
+                        "MRG-1"));
   }
   ctx_.Put(old_patient, "identifier", std::move(identifiers));
   old_patient.AddMember("active", false, alloc());
@@ -1424,10 +1433,12 @@ core::Result<std::string> Mapper::Run() {
     }
   }
   // Patient-level segments and the visit come first, so that later resources can refer to them.
+  bool has_pd1 = false;
   for (std::size_t i = 1; i <= count; ++i) {
     const CachedSegment segment(message_.Segment(i));
     const std::string_view id = segment.id();
-    if (id == "PD1" && has_patient_) {
+    if (id == "PD1" && has_patient_ && !has_pd1) {
+      has_pd1 = true;  // a second PD1 is not expected; it is kept verbatim
       mapped_[i] = true;
       MapPd1(segment);
       KeepIfLossy(i);
@@ -1533,13 +1544,15 @@ core::Result<std::string> Mapper::Run() {
           text.append(rep.Text());
         }
       }
-      if (last_observation != kNone) {
+      if (text.empty()) {
+        // An empty NTE carries nothing.
+      } else if (last_observation != kNone) {
         Value& observation = entries_[last_observation].resource;
         if (!observation.HasMember("note")) {
           observation.AddMember("note", Value(kArrayType), alloc());
         }
         Value note(kObjectType);
-        note.AddMember("text", ctx_.Str(text.empty() ? std::string_view(" ") : text), alloc());
+        note.AddMember("text", ctx_.Str(text), alloc());
         observation["note"].PushBack(note, alloc());
       } else {
         report_notes.emplace_back(report_entry, std::move(text));
@@ -1559,6 +1572,9 @@ core::Result<std::string> Mapper::Run() {
   // NTEs after an OBR are the report's comments; R4 DiagnosticReport has no note, so they become
   // the conclusion text (line breaks kept).
   for (auto& [entry, text] : report_notes) {
+    if (text.empty()) {
+      continue;
+    }
     Value& report = entries_[entry].resource;
     auto it = report.FindMember("conclusion");
     if (it == report.MemberEnd()) {
