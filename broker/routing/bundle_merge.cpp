@@ -1,0 +1,367 @@
+#include "broker/routing/bundle_merge.h"
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include <rapidjson/document.h>
+
+#include "adapters/fhir/bundle.h"
+#include "adapters/fhir/json.h"
+#include "broker/core/nhs_number.h"
+
+namespace tb::routing {
+namespace {
+
+using Allocator = rapidjson::Document::AllocatorType;
+
+// One resource or outcome entry taken from an upstream answer.
+struct Item {
+  std::string source;      // meta.source after stamping
+  std::size_t rank = 0;    // 0: a trust's own answer; 1 + n: the n-th peer (by id)
+  std::size_t answer = 0;  // index into the sorted answers
+  const rapidjson::Value* entry = nullptr;
+  const rapidjson::Value* resource = nullptr;
+  fhir::SearchMode mode = fhir::SearchMode::kMatch;
+};
+
+std::string Describe(TargetKind kind, std::string_view id) {
+  return (kind == TargetKind::kTrust ? "trust " : "peer broker ") + std::string(id);
+}
+
+bool IsSuccess(int status) { return status >= 200 && status < 300; }
+
+// Sets resource.meta.source, creating meta when absent (or replacing a meta that is not an
+// object, which is invalid FHIR anyway).
+void SetMetaSource(rapidjson::Value& resource, std::string_view source, Allocator& allocator) {
+  auto meta = resource.FindMember("meta");
+  if (meta == resource.MemberEnd()) {
+    resource.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), allocator);
+    meta = resource.FindMember("meta");
+  } else if (!meta->value.IsObject()) {
+    meta->value.SetObject();
+  }
+  auto existing = meta->value.FindMember("source");
+  if (existing != meta->value.MemberEnd()) {
+    existing->value = fhir::StringValue(source, allocator);
+  } else {
+    meta->value.AddMember("source", fhir::StringValue(source, allocator), allocator);
+  }
+}
+
+std::optional<fhir::SearchMode> ParseMode(std::string_view mode) {
+  if (mode == "match") {
+    return fhir::SearchMode::kMatch;
+  }
+  if (mode == "include") {
+    return fhir::SearchMode::kInclude;
+  }
+  if (mode == "outcome") {
+    return fhir::SearchMode::kOutcome;
+  }
+  return std::nullopt;
+}
+
+// The OperationOutcome entry for a target that failed, timed out or could not be asked.
+rapidjson::Value MakeTargetOutcome(TargetKind kind, std::string_view id,
+                                   fhir::IssueSeverity severity, std::string_view issue_code,
+                                   std::string_view text, Allocator& allocator) {
+  rapidjson::Value outcome(rapidjson::kObjectType);
+  outcome.AddMember("resourceType", "OperationOutcome", allocator);
+  rapidjson::Value meta(rapidjson::kObjectType);
+  meta.AddMember("source", fhir::StringValue(id, allocator), allocator);
+  outcome.AddMember("meta", meta, allocator);
+
+  rapidjson::Value identifier(rapidjson::kObjectType);
+  identifier.AddMember(
+      "system",
+      fhir::StringValue(kind == TargetKind::kTrust ? core::kOdsCodeSystem : kBrokerIdSystem,
+                        allocator),
+      allocator);
+  identifier.AddMember("value", fhir::StringValue(id, allocator), allocator);
+  rapidjson::Value extension(rapidjson::kObjectType);
+  extension.AddMember("url", fhir::StringValue(kSourceExtensionUrl, allocator), allocator);
+  extension.AddMember("valueIdentifier", identifier, allocator);
+  rapidjson::Value extensions(rapidjson::kArrayType);
+  extensions.PushBack(extension, allocator);
+  outcome.AddMember("extension", extensions, allocator);
+
+  rapidjson::Value issue(rapidjson::kObjectType);
+  issue.AddMember("severity", rapidjson::StringRef(fhir::SeverityCode(severity)), allocator);
+  issue.AddMember("code", fhir::StringValue(issue_code, allocator), allocator);
+  rapidjson::Value details(rapidjson::kObjectType);
+  details.AddMember("text", fhir::StringValue(text, allocator), allocator);
+  issue.AddMember("details", details, allocator);
+  issue.AddMember("diagnostics", fhir::StringValue(text, allocator), allocator);
+  rapidjson::Value issues(rapidjson::kArrayType);
+  issues.PushBack(issue, allocator);
+  outcome.AddMember("issue", issues, allocator);
+  return outcome;
+}
+
+std::string_view IssueCode(core::ErrorCode code) { return core::Info(code).issue_code; }
+
+// Judges one answer: fills `outcome` and returns the parsed Bundle when it can be merged.
+std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOptions& options,
+                                           TargetOutcome& outcome) {
+  outcome.kind = answer.kind;
+  outcome.id = answer.id;
+  outcome.latency_ms = answer.latency_ms;
+  const std::string who = Describe(answer.kind, answer.id);
+  const auto fail = [&](TargetStatus status, core::ErrorCode code, std::string public_text,
+                        std::optional<core::Error> cause = std::nullopt) {
+    outcome.status = status;
+    // The public text is what the Bundle shows; the cause (transport detail) is for the log.
+    outcome.error = core::MakeError(code, std::move(public_text));
+    if (cause) {
+      outcome.detail = core::Info(cause->code).name;
+      outcome.detail += ": ";
+      outcome.detail += cause->message;
+    }
+    return std::unique_ptr<rapidjson::Document>();
+  };
+  const std::string timeout_text =
+      who + " did not answer within " + std::to_string(options.deadline_ms) + " ms";
+  if (!answer.reply) {
+    if (options.shutting_down) {
+      return fail(TargetStatus::kFailed, core::ErrorCode::kUpstreamUnavailable,
+                  who + " did not answer before the broker stopped");
+    }
+    return fail(TargetStatus::kTimedOut, core::ErrorCode::kTimeout, timeout_text);
+  }
+  core::Result<core::HttpResponse>& reply = *answer.reply;
+  if (!reply) {
+    if (reply.error().code == core::ErrorCode::kTimeout) {
+      return fail(TargetStatus::kTimedOut, core::ErrorCode::kTimeout, timeout_text, reply.error());
+    }
+    return fail(TargetStatus::kFailed, core::ErrorCode::kUpstreamUnavailable,
+                who + " is unavailable", reply.error());
+  }
+  outcome.http_status = reply->status;
+  if (!IsSuccess(reply->status)) {
+    return fail(TargetStatus::kFailed, core::ErrorCode::kUpstreamUnavailable,
+                who + " answered HTTP " + std::to_string(reply->status));
+  }
+  const std::string bad_body = who + " did not answer with a FHIR Bundle";
+  if (reply->body.size() > options.max_body_bytes) {
+    return fail(TargetStatus::kFailed, core::ErrorCode::kUpstreamUnavailable, bad_body,
+                core::MakeError(core::ErrorCode::kTooLarge, "answer too large"));
+  }
+  fhir::JsonLimits limits;
+  limits.max_bytes = options.max_body_bytes;
+  core::Result<rapidjson::Document> parsed = fhir::ParseJson(reply->body, limits);
+  if (!parsed) {
+    return fail(TargetStatus::kFailed, core::ErrorCode::kUpstreamUnavailable, bad_body,
+                parsed.error());
+  }
+  if (!parsed->IsObject() || fhir::FindString(*parsed, "resourceType") != "Bundle") {
+    return fail(TargetStatus::kFailed, core::ErrorCode::kUpstreamUnavailable, bad_body);
+  }
+  if (const rapidjson::Value* entries = fhir::FindMember(*parsed, "entry");
+      entries != nullptr && !entries->IsArray()) {
+    return fail(
+        TargetStatus::kFailed, core::ErrorCode::kUpstreamUnavailable, bad_body,
+        core::MakeError(core::ErrorCode::kInvalidValue, "entry is not an array", "Bundle.entry"));
+  }
+  outcome.status = TargetStatus::kOk;
+  return std::make_unique<rapidjson::Document>(std::move(*parsed));
+}
+
+// Takes the entries of a merged answer, stamping meta.source.
+void CollectItems(rapidjson::Document& bundle, const UpstreamAnswer& answer, std::size_t rank,
+                  std::size_t answer_index, std::vector<Item>& items) {
+  auto entries = bundle.FindMember("entry");
+  if (entries == bundle.MemberEnd() || !entries->value.IsArray()) {
+    return;
+  }
+  Allocator& allocator = bundle.GetAllocator();
+  for (rapidjson::Value& entry : entries->value.GetArray()) {
+    if (!entry.IsObject()) {
+      continue;
+    }
+    auto resource_member = entry.FindMember("resource");
+    if (resource_member == entry.MemberEnd() || !resource_member->value.IsObject()) {
+      continue;
+    }
+    rapidjson::Value& resource = resource_member->value;
+    Item item;
+    item.rank = rank;
+    item.answer = answer_index;
+    item.entry = &entry;
+    item.resource = &resource;
+    std::optional<fhir::SearchMode> mode;
+    if (const rapidjson::Value* search = fhir::FindObject(entry, "search")) {
+      if (const auto code = fhir::FindString(*search, "mode")) {
+        mode = ParseMode(*code);
+      }
+    }
+    const bool outcome_resource = fhir::FindString(resource, "resourceType") == "OperationOutcome";
+    item.mode =
+        outcome_resource ? fhir::SearchMode::kOutcome : mode.value_or(fhir::SearchMode::kMatch);
+    if (answer.kind == TargetKind::kTrust) {
+      item.source = answer.id;
+    } else {
+      const rapidjson::Value* meta = fhir::FindObject(resource, "meta");
+      const auto source = meta != nullptr ? fhir::FindString(*meta, "source") : std::nullopt;
+      item.source = source && !source->empty() ? std::string(*source) : answer.id;
+    }
+    SetMetaSource(resource, item.source, allocator);
+    items.push_back(std::move(item));
+  }
+}
+
+// The de-duplication key: source + resourceType/id, or source + the whole JSON without an id.
+std::string DedupKey(const Item& item) {
+  std::string key = item.source;
+  key += '\x1f';
+  const auto type = fhir::FindString(*item.resource, "resourceType");
+  const auto id = fhir::FindString(*item.resource, "id");
+  if (type && id && !id->empty()) {
+    key += *type;
+    key += '/';
+    key += *id;
+  } else {
+    key += '\x1e';
+    key += fhir::ToJson(*item.resource);
+  }
+  return key;
+}
+
+void AddItem(fhir::BundleBuilder& builder, const Item& item) {
+  fhir::BundleEntry entry;
+  if (const auto full_url = fhir::FindString(*item.entry, "fullUrl")) {
+    entry.full_url = std::string(*full_url);
+  }
+  entry.resource = item.resource;
+  entry.search_mode = item.mode;
+  if (const rapidjson::Value* search = fhir::FindObject(*item.entry, "search")) {
+    if (const rapidjson::Value* score = fhir::FindMember(*search, "score");
+        score != nullptr && score->IsNumber()) {
+      entry.search_score = score->GetDouble();
+    }
+  }
+  builder.AddEntry(entry);
+}
+
+bool TargetLess(const TargetOutcome& a, const TargetOutcome& b) {
+  if (a.kind != b.kind) {
+    return a.kind == TargetKind::kTrust;
+  }
+  return a.id < b.id;
+}
+
+}  // namespace
+
+const char* TargetStatusCode(TargetStatus status) {
+  switch (status) {
+    case TargetStatus::kOk:
+      return "ok";
+    case TargetStatus::kFailed:
+      return "failed";
+    case TargetStatus::kTimedOut:
+      return "timeout";
+    case TargetStatus::kNotQueried:
+      return "not-queried";
+  }
+  return "failed";
+}
+
+FederatedResult MergeAnswers(std::vector<UpstreamAnswer> answers,
+                             std::vector<TargetOutcome> not_queried, const MergeOptions& options) {
+  std::stable_sort(answers.begin(), answers.end(),
+                   [](const UpstreamAnswer& a, const UpstreamAnswer& b) {
+                     if (a.kind != b.kind) {
+                       return a.kind == TargetKind::kTrust;
+                     }
+                     return a.id < b.id;
+                   });
+
+  FederatedResult result;
+  std::vector<TargetOutcome> outcomes(answers.size());
+  std::vector<std::unique_ptr<rapidjson::Document>> bundles(answers.size());
+  std::vector<Item> items;
+  std::size_t peer_rank = 0;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    bundles[i] = Judge(answers[i], options, outcomes[i]);
+    const std::size_t rank = answers[i].kind == TargetKind::kPeer ? ++peer_rank : 0;
+    if (bundles[i]) {
+      CollectItems(*bundles[i], answers[i], rank, i, items);
+    }
+  }
+
+  // Resources by source, a trust's own answer before peers', each in its own order.
+  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    if (a.source != b.source) {
+      return a.source < b.source;
+    }
+    return a.rank < b.rank;
+  });
+
+  std::set<std::string> seen;
+  std::vector<const Item*> passed_outcomes;
+  std::vector<const Item*> resources;
+  for (const Item& item : items) {
+    if (!seen.insert(DedupKey(item)).second) {
+      continue;
+    }
+    if (item.mode == fhir::SearchMode::kOutcome) {
+      passed_outcomes.push_back(&item);
+      continue;
+    }
+    resources.push_back(&item);
+    if (item.mode == fhir::SearchMode::kMatch) {
+      ++outcomes[item.answer].matches;
+      ++result.total;
+    }
+  }
+
+  fhir::BundleBuilder builder(fhir::BundleType::kSearchset);
+  if (!options.bundle_id.empty()) {
+    builder.SetId(options.bundle_id);
+  }
+  if (!options.timestamp.empty()) {
+    builder.SetTimestamp(options.timestamp);
+  }
+  builder.SetTotal(result.total);
+
+  for (TargetOutcome& skipped : not_queried) {
+    skipped.status = TargetStatus::kNotQueried;
+    outcomes.push_back(std::move(skipped));
+  }
+  std::stable_sort(outcomes.begin(), outcomes.end(), TargetLess);
+
+  rapidjson::Document scratch;
+  for (const TargetOutcome& outcome : outcomes) {
+    const bool failed =
+        outcome.status == TargetStatus::kFailed || outcome.status == TargetStatus::kTimedOut;
+    const bool flagged = outcome.status == TargetStatus::kNotQueried && outcome.flag_in_bundle;
+    if (!failed && !flagged) {
+      continue;
+    }
+    result.partial = true;
+    const core::Error error = outcome.error.value_or(
+        core::MakeError(core::ErrorCode::kUpstreamUnavailable,
+                        Describe(outcome.kind, outcome.id) + " gave no answer"));
+    const rapidjson::Value value = MakeTargetOutcome(
+        outcome.kind, outcome.id,
+        failed ? fhir::IssueSeverity::kWarning : fhir::IssueSeverity::kInformation,
+        IssueCode(error.code), error.message, scratch.GetAllocator());
+    fhir::BundleEntry entry;
+    entry.resource = &value;
+    entry.search_mode = fhir::SearchMode::kOutcome;
+    builder.AddEntry(entry);
+  }
+  for (const Item* item : passed_outcomes) {
+    AddItem(builder, *item);
+  }
+  for (const Item* item : resources) {
+    AddItem(builder, *item);
+  }
+
+  result.bundle_json = builder.BuildJson();
+  result.targets = std::move(outcomes);
+  return result;
+}
+
+}  // namespace tb::routing

@@ -1,0 +1,601 @@
+#include "broker/routing/federated_query.h"
+
+#include <algorithm>
+#include <charconv>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "broker/core/log.h"
+#include "broker/core/nhs_number.h"
+
+namespace tb::routing {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+const core::Logger& Log() {
+  static const core::Logger logger("tb.routing");
+  return logger;
+}
+
+bool IsUnreserved(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// Percent-encodes everything but RFC 3986 unreserved characters.
+void AppendEncoded(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : text) {
+    if (IsUnreserved(c)) {
+      out += c;
+    } else {
+      const auto byte = static_cast<unsigned char>(c);
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0F];
+    }
+  }
+}
+
+void AppendParam(std::string& query, std::string_view name, std::string_view modifier,
+                 std::string_view value) {
+  query += query.empty() ? '?' : '&';
+  AppendEncoded(query, name);
+  if (!modifier.empty()) {
+    query += ':';
+    AppendEncoded(query, modifier);
+  }
+  query += '=';
+  AppendEncoded(query, value);
+}
+
+bool IsResourceTypeName(std::string_view type) {
+  if (type.empty() || type.size() > 64 || type.front() < 'A' || type.front() > 'Z') {
+    return false;
+  }
+  return std::all_of(type.begin(), type.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  });
+}
+
+bool IsBrokerId(std::string_view id) {
+  if (id.empty() || id.size() > 64) {
+    return false;
+  }
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+  });
+}
+
+// Header values we pass on must not be able to break the request framing.
+bool IsSafeHeaderValue(std::string_view value) {
+  return value.size() <= 256 && std::none_of(value.begin(), value.end(), [](char c) {
+           const auto byte = static_cast<unsigned char>(c);
+           return byte < 0x20 || byte == 0x7F;
+         });
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+std::string FormatInstant(std::chrono::system_clock::time_point time) {
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::string instant(text, length);
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis % 1000));
+  instant += fraction;
+  return instant;
+}
+
+// A FHIR id (Bundle.id) from the request id when it fits [A-Za-z0-9-.]{1,64}.
+std::string BundleIdFrom(std::string_view request_id) {
+  if (request_id.empty() || request_id.size() > 64) {
+    return {};
+  }
+  const bool ok = std::all_of(request_id.begin(), request_id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+  });
+  return ok ? std::string(request_id) : std::string();
+}
+
+struct Target {
+  TargetKind kind = TargetKind::kTrust;
+  std::string id;
+  core::UpstreamRequest request;
+};
+
+std::int64_t MillisBetween(Steady::time_point from, Steady::time_point to) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+}  // namespace
+
+// ---- the state of one running query ----------------------------------------------------------
+
+namespace {
+
+class QueryState : public std::enable_shared_from_this<QueryState> {
+ public:
+  QueryState(std::vector<Target> targets, std::vector<TargetOutcome> not_queried,
+             MergeOptions options, Steady::time_point start, Steady::time_point deadline,
+             std::string request_id, FederatedQuery::Executor executor, FederatedQuery::Done done)
+      : targets_(std::move(targets)),
+        not_queried_(std::move(not_queried)),
+        options_(std::move(options)),
+        start_(start),
+        deadline_(deadline),
+        request_id_(std::move(request_id)),
+        executor_(std::move(executor)),
+        done_(std::move(done)),
+        replies_(targets_.size()),
+        latencies_(targets_.size(), 0),
+        pending_(targets_.size()) {}
+
+  const std::vector<Target>& targets() const { return targets_; }
+  Steady::time_point deadline() const { return deadline_; }
+
+  // An UpstreamClient callback. Ignored once the query has answered.
+  void OnReply(std::size_t index, core::Result<core::HttpResponse> reply) {
+    const auto now = Steady::now();
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_ || replies_[index]) {
+        return;
+      }
+      replies_[index] = std::move(reply);
+      latencies_[index] = MillisBetween(start_, now);
+      if (--pending_ > 0) {
+        return;
+      }
+      finished_ = true;
+    }
+    Finish(false);
+  }
+
+  // The deadline passed (or the broker is stopping): answer with what has arrived.
+  void Expire(bool shutting_down) {
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_) {
+        return;
+      }
+      finished_ = true;
+    }
+    Finish(shutting_down);
+  }
+
+  // Answers at once when there is nothing to wait for.
+  void FinishIfEmpty() {
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_ || pending_ > 0) {
+        return;
+      }
+      finished_ = true;
+    }
+    Finish(false);
+  }
+
+ private:
+  void Finish(bool shutting_down) {
+    // finished_ is set: no OnReply writes replies_ any more, so reading them needs no lock.
+    std::vector<UpstreamAnswer> answers;
+    answers.reserve(targets_.size());
+    const std::int64_t waited = MillisBetween(start_, Steady::now());
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      UpstreamAnswer answer;
+      answer.kind = targets_[i].kind;
+      answer.id = targets_[i].id;
+      answer.reply = std::move(replies_[i]);
+      answer.latency_ms = answer.reply ? latencies_[i] : waited;
+      answers.push_back(std::move(answer));
+    }
+    options_.shutting_down = shutting_down;
+    auto merge = [self = shared_from_this(), answers = std::move(answers)]() mutable {
+      self->Merge(std::move(answers));
+    };
+    if (executor_ && !shutting_down) {
+      executor_(std::move(merge));
+    } else {
+      merge();
+    }
+  }
+
+  void Merge(std::vector<UpstreamAnswer> answers) {
+    FederatedResult result = MergeAnswers(std::move(answers), std::move(not_queried_), options_);
+    std::size_t failed = 0;
+    for (const TargetOutcome& target : result.targets) {
+      if (target.status == TargetStatus::kFailed || target.status == TargetStatus::kTimedOut) {
+        ++failed;
+        Log().Warn("federated_target_failed", {{"request_id", request_id_},
+                                               {"target", target.id},
+                                               {"status", TargetStatusCode(target.status)},
+                                               {"http_status", std::to_string(target.http_status)},
+                                               {"latency_ms", std::to_string(target.latency_ms)},
+                                               {"detail", target.detail}});
+      }
+    }
+    Log().Info("federated_query", {{"request_id", request_id_},
+                                   {"targets", std::to_string(result.targets.size())},
+                                   {"failed", std::to_string(failed)},
+                                   {"total", std::to_string(result.total)},
+                                   {"ms", std::to_string(MillisBetween(start_, Steady::now()))}});
+    FederatedQuery::Done done = std::move(done_);
+    done(std::move(result));
+  }
+
+  const std::vector<Target> targets_;
+  std::vector<TargetOutcome> not_queried_;
+  MergeOptions options_;
+  const Steady::time_point start_;
+  const Steady::time_point deadline_;
+  const std::string request_id_;
+  FederatedQuery::Executor executor_;
+  FederatedQuery::Done done_;
+
+  std::mutex mutex_;
+  bool finished_ = false;
+  std::vector<std::optional<core::Result<core::HttpResponse>>> replies_;
+  std::vector<std::int64_t> latencies_;
+  std::size_t pending_;
+};
+
+}  // namespace
+
+// One thread that expires queries at their deadline, so an answer never waits on an
+// UpstreamClient that is late with its own timeout.
+class FederatedQuery::DeadlineWatcher {
+ public:
+  DeadlineWatcher() : thread_([this] { Loop(); }) {}
+
+  ~DeadlineWatcher() {
+    std::multimap<Steady::time_point, std::weak_ptr<QueryState>> left;
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      left.swap(due_);
+    }
+    wake_.notify_all();
+    thread_.join();
+    for (auto& [when, weak] : left) {
+      if (auto state = weak.lock()) {
+        state->Expire(true);
+      }
+    }
+  }
+
+  void Watch(const std::shared_ptr<QueryState>& state) {
+    {
+      std::lock_guard lock(mutex_);
+      due_.emplace(state->deadline(), state);
+    }
+    wake_.notify_all();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      if (due_.empty()) {
+        wake_.wait(lock);
+        continue;
+      }
+      const auto first = due_.begin();
+      if (Steady::now() < first->first) {
+        wake_.wait_until(lock, first->first);
+        continue;
+      }
+      std::weak_ptr<QueryState> weak = std::move(first->second);
+      due_.erase(first);
+      lock.unlock();
+      if (auto state = weak.lock()) {
+        state->Expire(false);
+      }
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::multimap<Steady::time_point, std::weak_ptr<QueryState>> due_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
+// ---- parsing the request ---------------------------------------------------------------------
+
+core::Result<FederatedSearch> ParseFederatedSearch(std::string_view resource_type,
+                                                   FederatedKind kind,
+                                                   const std::vector<fhir::SearchParam>& params) {
+  FederatedSearch search;
+  search.kind = kind;
+  if (kind == FederatedKind::kEverything) {
+    resource_type = "Patient";
+  }
+  if (!IsResourceTypeName(resource_type)) {
+    return core::MakeError(core::ErrorCode::kInvalidValue, "not a FHIR resource type", "type");
+  }
+  search.resource_type = std::string(resource_type);
+  const bool by_identifier = resource_type == "Patient";
+  const std::string_view where = by_identifier ? "identifier" : "patient:identifier";
+  const fhir::SearchParam* nhs_param = nullptr;
+  for (const fhir::SearchParam& param : params) {
+    const bool is_nhs_param = by_identifier
+                                  ? (param.name == "identifier" && param.modifier.empty())
+                                  : (param.name == "patient" && param.modifier == "identifier");
+    if (!is_nhs_param) {
+      search.params.push_back(param);
+      continue;
+    }
+    if (nhs_param != nullptr) {
+      return core::MakeError(core::ErrorCode::kInvalidValue,
+                             "a federated search takes one NHS number", std::string(where));
+    }
+    nhs_param = &param;
+  }
+  if (nhs_param == nullptr) {
+    return core::MakeError(core::ErrorCode::kRequiredFieldMissing,
+                           "a federated search needs " + std::string(where) + "=" +
+                               std::string(core::kNhsNumberSystem) + "|<NHS number>",
+                           std::string(where));
+  }
+  if (fhir::SplitValues(nhs_param->value).size() != 1) {
+    return core::MakeError(core::ErrorCode::kInvalidValue,
+                           "a federated search takes one NHS number", std::string(where));
+  }
+  core::Result<std::string> nhs_number = fhir::NhsNumberFromIdentifierToken(nhs_param->value);
+  if (!nhs_number) {
+    core::Error error = std::move(nhs_number).error();
+    error.location = std::string(where);
+    return error;
+  }
+  search.nhs_number = std::move(*nhs_number);
+  return search;
+}
+
+core::Result<HopInfo> ParseHopHeaders(const core::HttpHeaders& headers) {
+  HopInfo info;
+  if (headers.Has(kHopsHeader)) {
+    const std::string_view text = Trim(headers.Get(kHopsHeader));
+    int hops = -1;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), hops);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || hops < 0 ||
+        hops > kMaxHopsHeaderValue) {
+      return core::MakeError(core::ErrorCode::kInvalidValue,
+                             "must be a hop count from 0 to " + std::to_string(kMaxHopsHeaderValue),
+                             std::string(kHopsHeader));
+    }
+    info.hops = hops;
+  }
+  if (headers.Has(kVisitedHeader)) {
+    std::string_view rest = headers.Get(kVisitedHeader);
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view id = Trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (!IsBrokerId(id) || info.visited.size() >= kMaxVisited) {
+        return core::MakeError(
+            core::ErrorCode::kInvalidValue,
+            "must be up to " + std::to_string(kMaxVisited) + " comma-separated broker ids",
+            std::string(kVisitedHeader));
+      }
+      info.visited.emplace_back(id);
+    }
+  }
+  return info;
+}
+
+// ---- FederatedQuery --------------------------------------------------------------------------
+
+FederatedQuery::FederatedQuery(FederatedQuerySettings settings,
+                               const ParticipantDirectory& directory, core::RecordLocator& locator,
+                               core::UpstreamClient& upstream, const core::Clock& clock,
+                               Executor merge_executor)
+    : settings_(std::move(settings)),
+      directory_(directory),
+      locator_(locator),
+      upstream_(upstream),
+      clock_(clock),
+      merge_executor_(std::move(merge_executor)),
+      watcher_(std::make_unique<DeadlineWatcher>()) {}
+
+FederatedQuery::~FederatedQuery() = default;
+
+void FederatedQuery::Run(FederatedSearch search, Done done) {
+  const Steady::time_point start = Steady::now();
+  if (!core::IsValidNhsNumber(search.nhs_number)) {
+    done(core::MakeError(
+        core::ErrorCode::kInvalidValue,
+        "identifier must be " + std::string(core::kNhsNumberSystem) + "|<valid NHS number>",
+        "identifier"));
+    return;
+  }
+  if (search.kind == FederatedKind::kSearch && !IsResourceTypeName(search.resource_type)) {
+    done(core::MakeError(core::ErrorCode::kInvalidValue, "not a FHIR resource type", "type"));
+    return;
+  }
+  for (const auto& [value, header] :
+       {std::pair{&search.request_id, kRequestIdHeader},
+        std::pair{&search.purpose_of_use, kPurposeOfUseHeader},
+        std::pair{&search.break_glass_reason, kBreakGlassReasonHeader}}) {
+    if (!IsSafeHeaderValue(*value)) {
+      done(core::MakeError(core::ErrorCode::kInvalidValue, "invalid header value",
+                           std::string(header)));
+      return;
+    }
+  }
+  for (const std::string& id : search.visited) {
+    if (!IsBrokerId(id)) {
+      done(core::MakeError(core::ErrorCode::kInvalidValue, "invalid broker id",
+                           std::string(kVisitedHeader)));
+      return;
+    }
+  }
+
+  core::Result<std::vector<core::LocatorEntry>> located = locator_.Lookup(search.nhs_number);
+  if (!located) {
+    done(std::move(located).error());
+    return;
+  }
+
+  // The request every target gets, relative to its FHIR base.
+  std::string query;
+  AppendParam(
+      query,
+      search.kind == FederatedKind::kSearch && search.resource_type != "Patient" ? "patient"
+                                                                                 : "identifier",
+      search.kind == FederatedKind::kSearch && search.resource_type != "Patient" ? "identifier"
+                                                                                 : "",
+      std::string(core::kNhsNumberSystem) + "|" + search.nhs_number);
+  for (const fhir::SearchParam& param : search.params) {
+    AppendParam(query, param.name, param.modifier, param.value);
+  }
+  core::HttpRequest request;
+  request.method = "GET";
+  request.target = search.kind == FederatedKind::kEverything ? "/Patient/$everything" + query
+                                                             : "/" + search.resource_type + query;
+  request.headers.Set("Accept", "application/fhir+json");
+  if (!search.request_id.empty()) {
+    request.headers.Set(std::string(kRequestIdHeader), search.request_id);
+  }
+  if (!search.purpose_of_use.empty()) {
+    request.headers.Set(std::string(kPurposeOfUseHeader), search.purpose_of_use);
+  }
+  if (!search.break_glass_reason.empty()) {
+    request.headers.Set(std::string(kBreakGlassReasonHeader), search.break_glass_reason);
+  }
+
+  std::vector<Target> targets;
+  std::vector<TargetOutcome> not_queried;
+  const auto skip = [&](TargetKind kind, std::string id, core::Error why, bool flag) {
+    TargetOutcome outcome;
+    outcome.kind = kind;
+    outcome.id = std::move(id);
+    outcome.status = TargetStatus::kNotQueried;
+    outcome.error = std::move(why);
+    outcome.flag_in_bundle = flag;
+    not_queried.push_back(std::move(outcome));
+  };
+  for (const core::LocatorEntry& entry : *located) {
+    const bool already = std::any_of(targets.begin(), targets.end(),
+                                     [&](const Target& t) { return t.id == entry.ods; }) ||
+                         std::any_of(not_queried.begin(), not_queried.end(),
+                                     [&](const TargetOutcome& t) { return t.id == entry.ods; });
+    if (already || entry.ods == settings_.self_ods) {
+      continue;
+    }
+    const Participant* participant = directory_.FindByOds(entry.ods);
+    if (participant == nullptr) {
+      // Data only goes to (and comes from) registered participants.
+      skip(TargetKind::kTrust, entry.ods,
+           core::MakeError(core::ErrorCode::kNotFound, "trust " + entry.ods + " is not registered"),
+           false);
+      continue;
+    }
+    if (participant->fhir_base.empty()) {
+      skip(TargetKind::kTrust, entry.ods,
+           core::MakeError(core::ErrorCode::kUnsupportedMessage,
+                           "trust " + entry.ods +
+                               " holds records for this patient but has no FHIR endpoint; they "
+                               "are not included"),
+           true);
+      continue;
+    }
+    Target target;
+    target.kind = TargetKind::kTrust;
+    target.id = entry.ods;
+    target.request.base_url = participant->fhir_base;
+    target.request.expected_cn = participant->cert_cn;
+    target.request.request = request;
+    targets.push_back(std::move(target));
+  }
+
+  const bool self_visited = std::find(search.visited.begin(), search.visited.end(),
+                                      settings_.self_id) != search.visited.end();
+  const bool may_forward = !self_visited && search.hops < settings_.max_hops;
+  if (may_forward) {
+    std::string visited;
+    for (const std::string& id : search.visited) {
+      visited += id;
+      visited += ',';
+    }
+    visited += settings_.self_id;
+    for (const Peer& peer : directory_.peers()) {
+      if (std::find(search.visited.begin(), search.visited.end(), peer.id) !=
+              search.visited.end() ||
+          peer.id == settings_.self_id) {
+        skip(TargetKind::kPeer, peer.id,
+             core::MakeError(core::ErrorCode::kConflict,
+                             "peer broker " + peer.id + " already handled this request"),
+             false);
+        continue;
+      }
+      if (peer.fhir_base.empty()) {
+        continue;
+      }
+      Target target;
+      target.kind = TargetKind::kPeer;
+      target.id = peer.id;
+      target.request.base_url = peer.fhir_base;
+      target.request.expected_cn = peer.cert_cn;
+      target.request.request = request;
+      target.request.request.headers.Set(std::string(kHopsHeader), std::to_string(search.hops + 1));
+      target.request.request.headers.Set(std::string(kVisitedHeader), visited);
+      targets.push_back(std::move(target));
+    }
+  }
+
+  std::chrono::milliseconds budget = search.deadline.value_or(settings_.default_deadline);
+  budget = std::clamp(budget, std::chrono::milliseconds(0), settings_.max_deadline);
+  const Steady::time_point deadline = start + budget;
+
+  MergeOptions options;
+  options.deadline_ms = budget.count();
+  options.bundle_id = BundleIdFrom(search.request_id);
+  options.timestamp = FormatInstant(clock_.Now());
+
+  Log().Debug("federated_fan_out", {{"request_id", search.request_id},
+                                    {"requester", search.requester_ods},
+                                    {"targets", std::to_string(targets.size())},
+                                    {"not_queried", std::to_string(not_queried.size())},
+                                    {"hops", std::to_string(search.hops)}});
+
+  auto state = std::make_shared<QueryState>(std::move(targets), std::move(not_queried),
+                                            std::move(options), start, deadline, search.request_id,
+                                            merge_executor_, std::move(done));
+  if (state->targets().empty()) {
+    state->FinishIfEmpty();
+    return;
+  }
+  watcher_->Watch(state);
+  for (std::size_t i = 0; i < state->targets().size(); ++i) {
+    // Each callback holds the state, so a late one after the answer finds it alive and finished.
+    upstream_.Send(state->targets()[i].request, deadline,
+                   [state, i](core::Result<core::HttpResponse> reply) {
+                     state->OnReply(i, std::move(reply));
+                   });
+  }
+}
+
+}  // namespace tb::routing

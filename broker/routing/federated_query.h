@@ -1,0 +1,139 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/fhir/search_params.h"
+#include "broker/core/clock.h"
+#include "broker/core/http_types.h"
+#include "broker/core/record_locator.h"
+#include "broker/core/result.h"
+#include "broker/core/upstream_client.h"
+#include "broker/routing/bundle_merge.h"
+#include "broker/routing/participant.h"
+
+// The federated query engine (issue 5, items 3 and 5; docs/federation.md): a FHIR search or
+// Patient/$everything by NHS number fans out concurrently to every trust the record locator lists
+// and to the peer brokers, under one shared deadline, and the answers merge into one searchset
+// Bundle in which every entry's meta.source names its trust and every trust that failed or missed
+// the deadline appears as an OperationOutcome entry.
+namespace tb::routing {
+
+// Headers carried between brokers (and to trusts where noted). See docs/federation.md.
+inline constexpr std::string_view kRequestIdHeader = "X-Request-ID";         // to every hop
+inline constexpr std::string_view kPurposeOfUseHeader = "X-Purpose-Of-Use";  // to every hop
+inline constexpr std::string_view kBreakGlassReasonHeader = "X-Break-Glass-Reason";
+// Broker hops the request has already made before reaching the receiver (absent = 0).
+inline constexpr std::string_view kHopsHeader = "X-Trustbridge-Hops";
+// Comma-separated ids of the brokers that already handled the request, oldest first.
+inline constexpr std::string_view kVisitedHeader = "X-Trustbridge-Visited";
+
+// Limits on the hop headers read from a request.
+inline constexpr int kMaxHopsHeaderValue = 64;
+inline constexpr std::size_t kMaxVisited = 32;
+
+enum class FederatedKind {
+  kSearch,      // GET [base]/{Type}?...  (Patient?identifier= or {Type}?patient:identifier=)
+  kEverything,  // GET [base]/Patient/$everything?identifier=...
+};
+
+// One federated request, as the API hands it over. Plain data; the API fills it from the HTTP
+// request (ParseFederatedSearch for the query or form body, ParseHopHeaders for the headers).
+struct FederatedSearch {
+  FederatedKind kind = FederatedKind::kSearch;
+  std::string resource_type = "Patient";  // kSearch: the searched type; ignored for kEverything
+  std::string nhs_number;                 // 10 digits, Modulus 11 checked by Run
+  // Every other search parameter, passed through unchanged to each trust and peer (category,
+  // code, _count, _type...). Never the NHS number parameter itself.
+  std::vector<fhir::SearchParam> params;
+  std::string requester_ods;         // for the log only: the requester is queried too if listed
+  std::string request_id;            // X-Request-ID, sent to every hop; empty = not sent
+  std::string purpose_of_use;        // X-Purpose-Of-Use, sent to every hop; empty = not sent
+  std::string break_glass_reason;    // X-Break-Glass-Reason, sent to every hop; empty = not sent
+  int hops = 0;                      // incoming X-Trustbridge-Hops
+  std::vector<std::string> visited;  // incoming X-Trustbridge-Visited
+  // Overrides the default deadline (capped at FederatedQuerySettings::max_deadline).
+  std::optional<std::chrono::milliseconds> deadline;
+};
+
+// Builds a FederatedSearch (kind, type, NHS number, pass-through params) from parsed search
+// parameters of `GET [type]?...`, `POST [type]/_search` or `Patient/$everything?...`.
+// The NHS number comes from `identifier` (Patient and $everything) or `patient:identifier`
+// (other types), which must appear once with one value
+// `https://fhir.nhs.uk/Id/nhs-number|<valid NHS number>`.
+// Errors: kInvalidValue (bad type name, bad or repeated identifier, OR lists) and
+// kRequiredFieldMissing (no identifier); location names the parameter. Never echoes values.
+core::Result<FederatedSearch> ParseFederatedSearch(std::string_view resource_type,
+                                                   FederatedKind kind,
+                                                   const std::vector<fhir::SearchParam>& params);
+
+// The incoming hop count and visited list. Absent headers give 0 and an empty list.
+// Errors: kInvalidValue when X-Trustbridge-Hops is not a number in [0, kMaxHopsHeaderValue] or
+// X-Trustbridge-Visited has more than kMaxVisited ids or an id outside [A-Za-z0-9._-]{1,64}.
+struct HopInfo {
+  int hops = 0;
+  std::vector<std::string> visited;
+};
+core::Result<HopInfo> ParseHopHeaders(const core::HttpHeaders& headers);
+
+struct FederatedQuerySettings {
+  std::string self_id;   // broker.id: added to the visited list sent to peers
+  std::string self_ods;  // broker.ods: never queried as a trust
+  std::chrono::milliseconds default_deadline{3000};
+  std::chrono::milliseconds max_deadline{30000};  // cap for FederatedSearch::deadline
+  int max_hops = 3;  // peers are queried only while the incoming hop count is below this
+};
+
+// Runs federated queries. Construct once (broker/app) and share.
+//
+// Collaborators are borrowed and must outlive the FederatedQuery; `clock` and `merge_executor`
+// must also outlive every UpstreamClient callback still in flight (stop the client first).
+// `merge_executor` runs the merge (JSON parsing and Bundle building) and `done`: pass one that
+// posts to the blocking pool so I/O threads never do that work. Without one, the merge runs on
+// whichever thread completes the query (an UpstreamClient callback thread, the deadline thread,
+// or the caller of Run).
+//
+// Thread-safety: Run may be called from many threads at once. An internal thread watches the
+// deadlines; the destructor stops it and answers queries still pending (their missing targets
+// reported as kUpstreamUnavailable "broker shutting down").
+class FederatedQuery {
+ public:
+  using Executor = std::function<void(std::function<void()>)>;
+  using Done = std::function<void(core::Result<FederatedResult>)>;
+
+  FederatedQuery(FederatedQuerySettings settings, const ParticipantDirectory& directory,
+                 core::RecordLocator& locator, core::UpstreamClient& upstream,
+                 const core::Clock& clock, Executor merge_executor = {});
+  ~FederatedQuery();
+  FederatedQuery(const FederatedQuery&) = delete;
+  FederatedQuery& operator=(const FederatedQuery&) = delete;
+
+  // Looks the NHS number up in the locator (blocks: call from the blocking pool), sends the
+  // query to every target concurrently with one shared deadline, and calls `done` exactly once:
+  // when every target has answered or the deadline has passed, whichever is first. Callbacks
+  // arriving later are ignored.
+  // Errors (through `done`, possibly before Run returns): kInvalidValue for an invalid NHS number
+  // (location "identifier"), resource type or header value; the locator's error (kStorage).
+  // An NHS number nobody holds, with no peer to ask, gives an empty searchset (total 0).
+  void Run(FederatedSearch search, Done done);
+
+ private:
+  class DeadlineWatcher;
+
+  FederatedQuerySettings settings_;
+  const ParticipantDirectory& directory_;
+  core::RecordLocator& locator_;
+  core::UpstreamClient& upstream_;
+  const core::Clock& clock_;
+  Executor merge_executor_;
+  std::unique_ptr<DeadlineWatcher> watcher_;
+};
+
+}  // namespace tb::routing
