@@ -228,6 +228,22 @@ std::string DedupKey(const Item& item) {
   return key;
 }
 
+// True when a passed-on OperationOutcome reports a failure or warning (a peer's trust that did
+// not answer), so the merged answer is partial too; information issues do not count.
+bool FlagsMissingData(const rapidjson::Value& outcome) {
+  const rapidjson::Value* issues = fhir::FindArray(outcome, "issue");
+  if (issues == nullptr) {
+    return false;
+  }
+  for (const rapidjson::Value& issue : issues->GetArray()) {
+    const auto severity = fhir::FindString(issue, "severity");
+    if (severity == "fatal" || severity == "error" || severity == "warning") {
+      return true;
+    }
+  }
+  return false;
+}
+
 void AddItem(fhir::BundleBuilder& builder, const Item& item) {
   fhir::BundleEntry entry;
   if (const auto full_url = fhir::FindString(*item.entry, "fullUrl")) {
@@ -307,6 +323,7 @@ FederatedResult MergeAnswers(std::vector<UpstreamAnswer> answers,
     }
     if (item.mode == fhir::SearchMode::kOutcome) {
       passed_outcomes.push_back(&item);
+      result.partial = result.partial || FlagsMissingData(*item.resource);
       continue;
     }
     resources.push_back(&item);

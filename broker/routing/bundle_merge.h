@@ -50,9 +50,11 @@ struct TargetOutcome {
 };
 
 struct FederatedResult {
-  std::string bundle_json;             // the merged searchset Bundle
-  std::size_t total = 0;               // Bundle.total: match entries
-  bool partial = false;                // some trust or peer failed or timed out
+  std::string bundle_json;  // the merged searchset Bundle
+  std::size_t total = 0;    // Bundle.total: match entries
+  // Some data is missing: a trust or peer failed or timed out, a registered trust holding data
+  // has no FHIR endpoint, or a peer passed on a warning/error outcome about its own trusts.
+  bool partial = false;
   std::vector<TargetOutcome> targets;  // trusts by ODS code, then peers by id
 };
 

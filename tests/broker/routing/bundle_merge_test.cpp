@@ -1,0 +1,234 @@
+// MergeAnswers: the merge rules of a federated answer, as a plain function (no threads, no I/O).
+#include "broker/routing/bundle_merge.h"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "adapters/fhir/json.h"
+
+namespace tb::routing {
+namespace {
+
+UpstreamAnswer Ok(TargetKind kind, std::string id, std::string body, int status = 200) {
+  UpstreamAnswer answer;
+  answer.kind = kind;
+  answer.id = std::move(id);
+  core::HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  answer.reply = core::Result<core::HttpResponse>(std::move(response));
+  answer.latency_ms = 12;
+  return answer;
+}
+
+UpstreamAnswer Trust(std::string ods, std::string body) {
+  return Ok(TargetKind::kTrust, std::move(ods), std::move(body));
+}
+
+rapidjson::Document Parse(const std::string& json) {
+  auto document = fhir::ParseJson(json);
+  EXPECT_TRUE(document.has_value());
+  return document ? std::move(*document) : rapidjson::Document();
+}
+
+const rapidjson::Value& Entries(const rapidjson::Document& bundle) {
+  static const rapidjson::Value kEmpty(rapidjson::kArrayType);
+  const rapidjson::Value* entries = fhir::FindArray(bundle, "entry");
+  return entries != nullptr ? *entries : kEmpty;
+}
+
+std::string ResourceString(const rapidjson::Value& entry, std::string_view name) {
+  const rapidjson::Value* resource = fhir::FindObject(entry, "resource");
+  const auto value = resource != nullptr ? fhir::FindString(*resource, name) : std::nullopt;
+  return value ? std::string(*value) : std::string();
+}
+
+std::string Source(const rapidjson::Value& entry) {
+  const rapidjson::Value* resource = fhir::FindObject(entry, "resource");
+  const rapidjson::Value* meta =
+      resource != nullptr ? fhir::FindObject(*resource, "meta") : nullptr;
+  const auto value = meta != nullptr ? fhir::FindString(*meta, "source") : std::nullopt;
+  return value ? std::string(*value) : std::string();
+}
+
+std::string Mode(const rapidjson::Value& entry) {
+  const rapidjson::Value* search = fhir::FindObject(entry, "search");
+  const auto value = search != nullptr ? fhir::FindString(*search, "mode") : std::nullopt;
+  return value ? std::string(*value) : std::string();
+}
+
+TEST(MergeAnswers, KeepsFullUrlScoreAndIncludeEntriesButCountsOnlyMatches) {
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Trust("RJ1", R"({"resourceType":"Bundle","type":"searchset","entry":[
+    {"fullUrl":"https://rj1/fhir/Observation/o1","resource":{"resourceType":"Observation",
+     "id":"o1","meta":{"versionId":"3"}},"search":{"mode":"match","score":0.5}},
+    {"fullUrl":"https://rj1/fhir/Patient/p1","resource":{"resourceType":"Patient","id":"p1"},
+     "search":{"mode":"include"}}]})"));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, {});
+  EXPECT_EQ(result.total, 1u);
+  EXPECT_FALSE(result.partial);
+  const rapidjson::Document bundle = Parse(result.bundle_json);
+  const rapidjson::Value& entries = Entries(bundle);
+  ASSERT_EQ(entries.Size(), 2u);
+  EXPECT_EQ(fhir::FindString(entries[0], "fullUrl"), "https://rj1/fhir/Observation/o1");
+  EXPECT_EQ(Mode(entries[0]), "match");
+  EXPECT_DOUBLE_EQ(entries[0]["search"]["score"].GetDouble(), 0.5);
+  EXPECT_EQ(Mode(entries[1]), "include");
+  // meta.source is added beside what meta already held.
+  EXPECT_EQ(Source(entries[0]), "RJ1");
+  EXPECT_EQ(fhir::FindString(entries[0]["resource"]["meta"], "versionId"), "3");
+  ASSERT_EQ(result.targets.size(), 1u);
+  EXPECT_EQ(result.targets[0].matches, 1u);
+  EXPECT_EQ(result.targets[0].latency_ms, 12);
+}
+
+TEST(MergeAnswers, SkipsEntriesWithoutAResourceAndRepairsABadMeta) {
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Trust("RJ1", R"({"resourceType":"Bundle","entry":[
+    {"fullUrl":"urn:x"}, 7, {"resource":"text"},
+    {"resource":{"resourceType":"Patient","id":"p1","meta":"oops"}}]})"));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, {});
+  const rapidjson::Document bundle = Parse(result.bundle_json);
+  ASSERT_EQ(Entries(bundle).Size(), 1u);
+  EXPECT_EQ(Source(Entries(bundle)[0]), "RJ1");
+  EXPECT_EQ(Mode(Entries(bundle)[0]), "match");  // no search.mode: a match
+  EXPECT_EQ(result.total, 1u);
+}
+
+TEST(MergeAnswers, ResourcesWithoutIdCollapseOnlyWhenIdentical) {
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Trust("RJ1", R"({"resourceType":"Bundle","entry":[
+    {"resource":{"resourceType":"Observation","status":"final"}},
+    {"resource":{"resourceType":"Observation","status":"final"}},
+    {"resource":{"resourceType":"Observation","status":"amended"}}]})"));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, {});
+  EXPECT_EQ(result.total, 2u);
+}
+
+TEST(MergeAnswers, EntryThatIsNotAnArrayIsAFailedAnswer) {
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Trust("RJ1", R"({"resourceType":"Bundle","entry":{}})"));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, {});
+  EXPECT_TRUE(result.partial);
+  ASSERT_EQ(result.targets.size(), 1u);
+  EXPECT_EQ(result.targets[0].status, TargetStatus::kFailed);
+  EXPECT_NE(result.bundle_json.find("trust RJ1 did not answer with a FHIR Bundle"),
+            std::string::npos);
+}
+
+TEST(MergeAnswers, OversizeAnswerIsAFailedAnswer) {
+  MergeOptions options;
+  options.max_body_bytes = 64;
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Trust("RJ1", R"({"resourceType":"Bundle","entry":[{"resource":{"resourceType":
+    "Patient","id":"p1"}}, {"resource":{"resourceType":"Patient","id":"p2"}}]})"));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, options);
+  ASSERT_EQ(result.targets.size(), 1u);
+  EXPECT_EQ(result.targets[0].status, TargetStatus::kFailed);
+  EXPECT_EQ(result.total, 0u);
+}
+
+TEST(MergeAnswers, MissingRepliesAreTimeoutsQuotingTheDeadline) {
+  MergeOptions options;
+  options.deadline_ms = 3000;
+  UpstreamAnswer silent;
+  silent.id = "RGT";
+  silent.latency_ms = 3000;
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(std::move(silent));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, options);
+  ASSERT_EQ(result.targets.size(), 1u);
+  EXPECT_EQ(result.targets[0].status, TargetStatus::kTimedOut);
+  ASSERT_TRUE(result.targets[0].error.has_value());
+  EXPECT_EQ(result.targets[0].error->code, core::ErrorCode::kTimeout);
+  const rapidjson::Document bundle = Parse(result.bundle_json);
+  ASSERT_EQ(Entries(bundle).Size(), 1u);
+  const rapidjson::Value& outcome = Entries(bundle)[0];
+  EXPECT_EQ(Mode(outcome), "outcome");
+  EXPECT_EQ(ResourceString(outcome, "resourceType"), "OperationOutcome");
+  const rapidjson::Value& issue = outcome["resource"]["issue"][0];
+  EXPECT_EQ(fhir::FindString(issue, "code"), "timeout");
+  EXPECT_EQ(fhir::FindString(issue, "diagnostics"), "trust RGT did not answer within 3000 ms");
+  const rapidjson::Value& extension = outcome["resource"]["extension"][0];
+  EXPECT_EQ(fhir::FindString(extension, "url"), kSourceExtensionUrl);
+  EXPECT_EQ(fhir::FindString(extension["valueIdentifier"], "system"),
+            "https://fhir.nhs.uk/Id/ods-organization-code");
+}
+
+TEST(MergeAnswers, OutcomesPassedOnTwiceAppearOnce) {
+  const std::string peer_body = R"({"resourceType":"Bundle","entry":[
+    {"resource":{"resourceType":"OperationOutcome","meta":{"source":"RTH"},
+     "issue":[{"severity":"warning","code":"timeout"}]},"search":{"mode":"outcome"}}]})";
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Ok(TargetKind::kPeer, "broker-c", peer_body));
+  answers.push_back(Ok(TargetKind::kPeer, "broker-b", peer_body));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, {});
+  const rapidjson::Document bundle = Parse(result.bundle_json);
+  ASSERT_EQ(Entries(bundle).Size(), 1u);
+  EXPECT_EQ(Source(Entries(bundle)[0]), "RTH");
+  EXPECT_EQ(result.total, 0u);
+  // A peer's trust that timed out makes this answer partial too.
+  EXPECT_TRUE(result.partial);
+  // Targets: peers by id.
+  ASSERT_EQ(result.targets.size(), 2u);
+  EXPECT_EQ(result.targets[0].id, "broker-b");
+}
+
+TEST(MergeAnswers, SameSourceFromTwoPeersKeepsTheFirstPeerByIdAndTheirOrder) {
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Ok(TargetKind::kPeer, "broker-c", R"({"resourceType":"Bundle","entry":[
+    {"resource":{"resourceType":"Patient","id":"z","meta":{"source":"RQ3"}}},
+    {"resource":{"resourceType":"Patient","id":"a","meta":{"source":"RQ3"}}}]})"));
+  answers.push_back(Ok(TargetKind::kPeer, "broker-b", R"({"resourceType":"Bundle","entry":[
+    {"resource":{"resourceType":"Patient","id":"a","meta":{"source":"RQ3"}}}]})"));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, {});
+  const rapidjson::Document bundle = Parse(result.bundle_json);
+  const rapidjson::Value& entries = Entries(bundle);
+  ASSERT_EQ(entries.Size(), 2u);
+  EXPECT_EQ(ResourceString(entries[0], "id"), "a");  // from broker-b, first by id
+  EXPECT_EQ(ResourceString(entries[1], "id"), "z");
+  ASSERT_EQ(result.targets.size(), 2u);
+  EXPECT_EQ(result.targets[0].id, "broker-b");
+  EXPECT_EQ(result.targets[0].matches, 1u);
+  EXPECT_EQ(result.targets[1].matches, 1u);
+}
+
+TEST(MergeAnswers, NotQueriedTargetsAreListedAndFlaggedOnlyWhenAsked) {
+  TargetOutcome mllp_only;
+  mllp_only.id = "R00";
+  mllp_only.error = core::MakeError(core::ErrorCode::kUnsupportedMessage, "no FHIR endpoint");
+  mllp_only.flag_in_bundle = true;
+  TargetOutcome visited;
+  visited.kind = TargetKind::kPeer;
+  visited.id = "broker-b";
+  const FederatedResult result = MergeAnswers({}, {mllp_only, visited}, {});
+  ASSERT_EQ(result.targets.size(), 2u);
+  EXPECT_EQ(result.targets[0].status, TargetStatus::kNotQueried);
+  EXPECT_EQ(result.targets[1].status, TargetStatus::kNotQueried);
+  const rapidjson::Document bundle = Parse(result.bundle_json);
+  ASSERT_EQ(Entries(bundle).Size(), 1u);
+  EXPECT_EQ(Source(Entries(bundle)[0]), "R00");
+  EXPECT_EQ(fhir::FindString(Entries(bundle)[0]["resource"]["issue"][0], "severity"),
+            "information");
+}
+
+TEST(MergeAnswers, EmptyMergeIsAnEmptySearchset) {
+  MergeOptions options;
+  options.bundle_id = "req-1";
+  options.timestamp = "2026-11-23T10:00:00.000Z";
+  const FederatedResult result = MergeAnswers({}, {}, options);
+  EXPECT_EQ(result.bundle_json, R"({"resourceType":"Bundle","id":"req-1","type":"searchset",)"
+                                R"("timestamp":"2026-11-23T10:00:00.000Z","total":0})");
+}
+
+TEST(TargetStatusCode, NamesEveryStatus) {
+  EXPECT_STREQ(TargetStatusCode(TargetStatus::kOk), "ok");
+  EXPECT_STREQ(TargetStatusCode(TargetStatus::kFailed), "failed");
+  EXPECT_STREQ(TargetStatusCode(TargetStatus::kTimedOut), "timeout");
+  EXPECT_STREQ(TargetStatusCode(TargetStatus::kNotQueried), "not-queried");
+}
+
+}  // namespace
+}  // namespace tb::routing
