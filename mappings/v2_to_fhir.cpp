@@ -1,6 +1,7 @@
 #include "mappings/v2_to_fhir.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <utility>
@@ -47,6 +48,16 @@ Value Lit(std::string_view text) {
 
 bool In(std::string_view value, std::initializer_list<std::string_view> list) {
   return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// HL7 table 0074 (diagnostic service section): the laboratory sections, and the imaging ones.
+bool IsLabSection(std::string_view section) {
+  return In(section, {"LAB", "CH", "HM",  "IMM", "MB", "MCB", "MYC", "PAR", "SR",  "TX", "VR",
+                      "SP",  "CP", "BLB", "HLA", "CG", "URN", "OSL", "BG",  "CUS", "EN", "SC"});
+}
+
+bool IsImagingSection(std::string_view section) {
+  return In(section, {"RAD", "RX", "CT", "MR", "NMR", "US", "XRC", "NMS", "RUS", "VUS", "OUS"});
 }
 
 // Serialises a document, writing the strings the context registered as numbers as JSON numbers.
@@ -1037,12 +1048,9 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
     std::string scratch;
     const std::string_view section = V2Text(obr.Field(24), scratch);
     std::string_view category;
-    if (In(section, {"LAB", "CH",  "HM",  "IMM", "MB",  "MCB", "MYC", "PAR", "SR", "TX", "VR", "SP",
-                     "CP",  "BLB", "HLA", "CG",  "URN", "OSL", "BG",  "CUS", "EN", "SC", "VUS"}) ||
-        (section.empty() && kind_ == MessageKind::kOru)) {
+    if (IsLabSection(section) || (section.empty() && kind_ == MessageKind::kOru)) {
       category = "LAB";
-    } else if (In(section,
-                  {"RAD", "RX", "CT", "MR", "NMR", "US", "XRC", "NMS", "RUS", "VUS", "OUS"})) {
+    } else if (IsImagingSection(section)) {
       category = "RAD";
     }
     Value categories(kArrayType);
@@ -1146,9 +1154,7 @@ std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
   if (kind_ == MessageKind::kOru && obr != nullptr) {
     std::string scratch;
     const std::string_view section = V2Text(obr->Field(24), scratch);
-    if (section.empty() ||
-        In(section, {"LAB", "CH", "HM",  "IMM", "MB", "MCB", "MYC", "PAR", "SR",  "TX", "VR",
-                     "SP",  "CP", "BLB", "HLA", "CG", "URN", "OSL", "BG",  "CUS", "EN", "SC"})) {
+    if (section.empty() || IsLabSection(section)) {
       Value categories(kArrayType);
       Value cc(kObjectType);
       Value codings(kArrayType);
