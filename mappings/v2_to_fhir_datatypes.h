@@ -84,8 +84,9 @@ enum class FhirTimeType { kDate, kDateTime, kInstant };
 
 // DT/DTM/TS text (YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]) -> FHIR date, dateTime or instant,
 // keeping the precision given (seconds are zero-filled where FHIR's format requires them) and the
-// time zone (or `rule` when the sender gave none). nullopt for empty text; kInvalidValue (location
-// empty) for text that is not a valid v2 date/time, or an instant without a time of day.
+// time zone (or `rule` when the sender gave none). nullopt for empty text and for an instant asked
+// of a value without a time of day; kInvalidValue (location empty) for text that is not a valid v2
+// date/time.
 core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirTimeType type,
                                                       LocalTimeRule rule);
 
