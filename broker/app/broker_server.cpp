@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -14,9 +15,12 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "adapters/mllp/server.h"
+#include "adapters/net/https_client.h"
 #include "adapters/net/https_server.h"
 #include "adapters/net/tls_context.h"
+#include "broker/app/admin_api.h"
 #include "broker/app/fhir_api.h"
+#include "broker/app/https_upstream_client.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/routing/hl7_ingest.h"
@@ -32,7 +36,6 @@ class BrokerServer::Impl {
   explicit Impl(BrokerConfig config)
       : config_(std::move(config)),
         directory_(config_.participants, config_.peers),
-        api_(config_, directory_),
         work_(asio::make_work_guard(io_context_)),
         signals_(io_context_, SIGINT, SIGTERM),
         log_("tb.app") {}
@@ -43,6 +46,11 @@ class BrokerServer::Impl {
       return tls.error();
     }
     BROKER_RETURN_IF_ERROR(OpenStore());
+    BROKER_RETURN_IF_ERROR(StartFederation());
+    admin_ = std::make_unique<AdminApi>(
+        std::set<std::string, std::less<>>(config_.admin_cert_cns.begin(),
+                                           config_.admin_cert_cns.end()),
+        directory_, *locator_, clock_, Blocking());
     net::HttpServerSettings http;
     http.address = config_.listen_fhir.host;
     http.port = config_.listen_fhir.port;
@@ -55,7 +63,11 @@ class BrokerServer::Impl {
     https_ = std::make_unique<net::HttpsServer>(
         io_context_, *tls, http,
         [this](core::HttpRequest request, net::Responder respond) {
-          api_.Handle(std::move(request), std::move(respond));
+          if (AdminApi::Handles(request.Path())) {
+            admin_->Handle(std::move(request), std::move(respond));
+            return;
+          }
+          api_->Handle(std::move(request), std::move(respond));
         },
         &FhirApi::RenderError);
     auto port = https_->Start();
@@ -133,6 +145,25 @@ class BrokerServer::Impl {
     return core::Ok();
   }
 
+  // The outbound side: one pooled mutual-TLS client (our certificate, our CA and CRL) on the io
+  // threads, the federated query engine over it, and the FHIR API that uses both.
+  core::Status StartFederation() {
+    auto client_tls = net::MakeClientContext(config_.tls);
+    if (!client_tls) {
+      return client_tls.error();
+    }
+    https_client_ = std::make_shared<net::HttpsClient>(io_context_, *client_tls);
+    upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
+    routing::FederatedQuerySettings settings;
+    settings.self_id = config_.broker_id;
+    settings.self_ods = config_.broker_ods;
+    settings.default_deadline = std::chrono::milliseconds(config_.federation_deadline_ms);
+    federation_ = std::make_unique<routing::FederatedQuery>(settings, directory_, *locator_,
+                                                            *upstream_, clock_, Blocking());
+    api_ = std::make_unique<FhirApi>(config_, directory_, federation_.get(), Blocking());
+    return core::Ok();
+  }
+
   // Opens (and migrates) the store before anything listens, so a bad database stops the start.
   core::Status OpenStore() {
     constexpr std::string_view kSqlite = "sqlite:";
@@ -192,7 +223,11 @@ class BrokerServer::Impl {
     while (ActiveConnections() > 0 && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    if (https_client_) {
+      https_client_->Shutdown();  // queries still waiting on trusts complete with errors
+    }
     blocking_.join();
+    federation_.reset();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     work_.reset();
@@ -202,6 +237,11 @@ class BrokerServer::Impl {
     }
     threads_.clear();
     log_.Info("broker_stopped", {});
+  }
+
+  // Posts work to the blocking pool (storage, mapping): I/O threads never wait on the disk.
+  BlockingExecutor Blocking() {
+    return [this](std::function<void()> work) { asio::post(blocking_, std::move(work)); };
   }
 
   std::size_t ActiveConnections() const {
@@ -217,7 +257,6 @@ class BrokerServer::Impl {
 
   BrokerConfig config_;
   routing::ParticipantDirectory directory_;
-  FhirApi api_;
   asio::io_context io_context_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::signal_set signals_;
@@ -226,6 +265,11 @@ class BrokerServer::Impl {
   std::unique_ptr<core::RecordLocator> locator_;
   core::SystemClock clock_;
   std::unique_ptr<routing::Hl7Ingest> hl7_;
+  std::unique_ptr<AdminApi> admin_;
+  std::shared_ptr<net::HttpsClient> https_client_;
+  std::unique_ptr<HttpsUpstreamClient> upstream_;
+  std::unique_ptr<routing::FederatedQuery> federation_;
+  std::unique_ptr<FhirApi> api_;
   // Storage and mapping work; the io threads never block. Sized for group commit: many
   // messages waiting on one commit is what makes the store fast. Declared after what its
   // tasks use, so that its destructor (which joins) runs first.

@@ -272,6 +272,13 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
     core::ParseLogLevel(GetString(log->value, "level"), config.log_level);
   }
   ReadInt(document, "io_threads", config.io_threads);
+  if (const auto admin = document.FindMember("admin"); admin != document.MemberEnd()) {
+    if (const auto cns = admin->value.FindMember("cert_cns"); cns != admin->value.MemberEnd()) {
+      for (const auto& cn : cns->value.GetArray()) {
+        config.admin_cert_cns.emplace_back(cn.GetString(), cn.GetStringLength());
+      }
+    }
+  }
   if (const auto hl7 = document.FindMember("hl7v2"); hl7 != document.MemberEnd()) {
     if (const auto types = hl7->value.FindMember("message_types");
         types != hl7->value.MemberEnd()) {

@@ -42,6 +42,8 @@ struct BrokerConfig {
   std::uint32_t federation_deadline_ms = 3000;
   core::LogLevel log_level = core::LogLevel::kInfo;
   unsigned io_threads = 0;  // 0: one per core
+  // Certificate CNs allowed to use the /admin endpoints (record locator upkeep).
+  std::vector<std::string> admin_cert_cns;
   // MLLP message types accepted ("ADT^A01"); empty: routing::DefaultHl7MessageTypes().
   std::vector<std::string> hl7_message_types;
 };

@@ -1,0 +1,162 @@
+#include "broker/app/admin_api.h"
+
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "adapters/fhir/json.h"
+#include "adapters/fhir/operation_outcome.h"
+#include "broker/core/log.h"
+#include "broker/core/nhs_number.h"
+
+namespace tb::app {
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+
+core::HttpResponse Render(const core::Error& error) {
+  core::HttpResponse response;
+  response.status = fhir::HttpStatus(error);
+  response.headers.Set("Content-Type", "application/fhir+json; charset=utf-8");
+  response.body = fhir::ToOperationOutcomeJson(error);
+  return response;
+}
+
+core::HttpResponse NoContent() {
+  core::HttpResponse response;
+  response.status = 204;
+  return response;
+}
+
+struct LocatorBody {
+  std::string nhs_number;
+  std::string ods;
+};
+
+core::Result<LocatorBody> ReadBody(const std::string& body, bool need_ods) {
+  auto document = fhir::ParseJson(body);
+  if (!document) {
+    return document.error();
+  }
+  if (!document->IsObject()) {
+    return MakeError(ErrorCode::kInvalidValue, "the body must be a JSON object", "body");
+  }
+  LocatorBody parsed;
+  auto nhs = fhir::GetString(*document, "nhs_number", "nhs_number");
+  if (!nhs) {
+    return nhs.error();
+  }
+  parsed.nhs_number = std::string(*nhs);
+  if (!core::IsValidNhsNumber(parsed.nhs_number)) {
+    return MakeError(ErrorCode::kInvalidValue,
+                     "nhs_number is not 10 digits with a valid Modulus 11 check digit",
+                     "nhs_number");
+  }
+  if (need_ods) {
+    auto ods = fhir::GetString(*document, "ods", "ods");
+    if (!ods) {
+      return ods.error();
+    }
+    parsed.ods = std::string(*ods);
+  }
+  return parsed;
+}
+
+std::string EntriesJson(const std::vector<core::LocatorEntry>& entries) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("entries");
+  w.StartArray();
+  for (const core::LocatorEntry& entry : entries) {
+    w.StartObject();
+    w.Key("ods");
+    w.String(entry.ods.c_str());
+    w.Key("source");
+    w.String(entry.source.c_str());
+    w.Key("first_seen");
+    w.Int64(entry.first_seen_ms);
+    w.Key("last_seen");
+    w.Int64(entry.last_seen_ms);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return buffer.GetString();
+}
+
+const core::Logger& Log() {
+  static const core::Logger log("tb.admin");
+  return log;
+}
+
+}  // namespace
+
+AdminApi::AdminApi(std::set<std::string, std::less<>> admin_cns,
+                   const routing::ParticipantDirectory& directory, core::RecordLocator& locator,
+                   const core::Clock& clock, BlockingExecutor blocking)
+    : admin_cns_(std::move(admin_cns)),
+      directory_(directory),
+      locator_(locator),
+      clock_(clock),
+      blocking_(std::move(blocking)) {}
+
+void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
+  if (admin_cns_.count(request.peer.subject_cn) == 0) {
+    Log().Warn("admin_refused", {{"peer_cn", request.peer.subject_cn}});
+    respond(Render(MakeError(ErrorCode::kForbidden, "this certificate is not an administrator")));
+    return;
+  }
+  const std::string path(request.Path());
+  const bool announce = path == "/admin/locator";
+  const bool forget = path == "/admin/locator/_forget";
+  const bool search = path == "/admin/locator/_search";
+  if (!announce && !forget && !search) {
+    respond(Render(MakeError(ErrorCode::kNotFound, "no such admin endpoint")));
+    return;
+  }
+  if (request.method != "POST") {
+    respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "use POST with a JSON body")));
+    return;
+  }
+  auto body = ReadBody(request.body, !search);
+  if (!body) {
+    respond(Render(body.error()));
+    return;
+  }
+  if (announce && directory_.FindByOds(body->ods) == nullptr) {
+    respond(
+        Render(MakeError(ErrorCode::kInvalidValue, "ods is not a registered participant", "ods")));
+    return;
+  }
+  blocking_([this, announce, forget, body = std::move(*body), cn = request.peer.subject_cn,
+             respond = std::move(respond)]() mutable {
+    if (announce || forget) {
+      const auto now_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+              .count();
+      core::Status done = announce ? locator_.Announce(body.nhs_number, body.ods, "admin", now_ms)
+                                   : locator_.Forget(body.nhs_number, body.ods);
+      Log().Info(announce ? "locator_announced" : "locator_forgotten",
+                 {{"admin", cn}, {"ods", body.ods}, {"ok", done ? "true" : "false"}});
+      respond(done ? NoContent() : Render(done.error()));
+      return;
+    }
+    auto entries = locator_.Lookup(body.nhs_number);
+    if (!entries) {
+      respond(Render(entries.error()));
+      return;
+    }
+    core::HttpResponse response;
+    response.status = 200;
+    response.headers.Set("Content-Type", "application/json");
+    response.body = EntriesJson(*entries);
+    respond(std::move(response));
+  });
+}
+
+}  // namespace tb::app

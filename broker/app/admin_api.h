@@ -1,0 +1,44 @@
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+
+#include "adapters/net/https_server.h"
+#include "broker/core/clock.h"
+#include "broker/core/http_types.h"
+#include "broker/core/record_locator.h"
+#include "broker/routing/participant.h"
+
+namespace tb::app {
+
+// Runs blocking work (storage) off the I/O threads.
+using BlockingExecutor = std::function<void(std::function<void()>)>;
+
+// Operator endpoints under /admin, on the same mutual-TLS listener as /fhir, for certificates
+// whose subject CN is listed in config `admin.cert_cns` (anyone else: 403). JSON in, JSON out;
+// NHS numbers travel in bodies, never in URLs (which end up in logs).
+//   POST /admin/locator           {"nhs_number": "...", "ods": "RGT"}  -> 204: RGT holds data
+//   POST /admin/locator/_forget   {"nhs_number": "...", "ods": "RGT"}  -> 204
+//   POST /admin/locator/_search   {"nhs_number": "..."}  -> 200 {"entries": [{ods, source,
+//                                  first_seen, last_seen}]}
+// The ODS code must be a registered participant (data only ever goes to registered ones).
+// Errors are OperationOutcomes (400 bad JSON / NHS number, 404 unknown route, 503 storage).
+class AdminApi {
+ public:
+  AdminApi(std::set<std::string, std::less<>> admin_cns,
+           const routing::ParticipantDirectory& directory, core::RecordLocator& locator,
+           const core::Clock& clock, BlockingExecutor blocking);
+
+  static bool Handles(std::string_view path) { return path.rfind("/admin/", 0) == 0; }
+  void Handle(core::HttpRequest request, net::Responder respond) const;
+
+ private:
+  std::set<std::string, std::less<>> admin_cns_;
+  const routing::ParticipantDirectory& directory_;
+  core::RecordLocator& locator_;
+  const core::Clock& clock_;
+  BlockingExecutor blocking_;
+};
+
+}  // namespace tb::app

@@ -1,0 +1,374 @@
+// Issue 5 end to end: trusts announce patients by ADT (and an operator by the admin endpoint), a
+// transfer team searches by NHS number over mutual TLS, and the broker fans out to simulated
+// trusts (real TLS servers on loopback) and merges their answers, flagging the ones that fail.
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "adapters/hl7v2/message.h"
+#include "adapters/mllp/client.h"
+#include "adapters/net/tls_context.h"
+#include "broker/app/broker_server.h"
+#include "broker/app/config.h"
+#include "broker/simtrust/simulated_trust.h"
+#include "tests/support/https_test_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+
+namespace tb {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::HttpsClientOptions;
+using testing::HttpsRequest;
+using testing::TestPki;
+
+constexpr std::string_view kShared = "9990001235";   // at RGT and RXH (demo data)
+constexpr std::string_view kRgtOnly = "9990001375";  // at RGT only
+constexpr std::string_view kUnknown = "9449305552";  // valid, held by nobody
+constexpr std::string_view kNhsSystem = "https://fhir.nhs.uk/Id/nhs-number";
+
+fs::path DemoPatients(const std::string& ods) {
+  return fs::path(TB_SOURCE_DIR) / "config/demo/trusts" / ods / "patients";
+}
+
+HttpsClientOptions As(const std::string& name) {
+  const TestPki& pki = TestPki::Get();
+  HttpsClientOptions options{pki.CaCert(), pki.Cert(name), pki.Key(name)};
+  options.timeout = std::chrono::seconds(20);
+  return options;
+}
+
+// A simulated trust on ephemeral ports with the given patients and latency.
+std::unique_ptr<simtrust::SimulatedTrust> StartTrust(const std::string& ods,
+                                                     const fs::path& patients,
+                                                     std::chrono::milliseconds latency) {
+  const TestPki& pki = TestPki::Get();
+  simtrust::SimTrustConfig config;
+  config.ods = ods;
+  config.listen_fhir = {"127.0.0.1", 0};
+  config.tls = {pki.Cert(ods), pki.Key(ods), pki.CaCert(), pki.Crl()};
+  config.patients = patients;
+  config.latency = latency;
+  config.io_threads = 1;
+  auto trust = std::make_unique<simtrust::SimulatedTrust>(std::move(config));
+  core::Status started = trust->Start();
+  EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
+  return trust;
+}
+
+struct BrokerOptions {
+  std::string id = "broker-a";
+  std::string ods = "X26";
+  std::vector<std::pair<std::string, std::uint16_t>> trusts;  // ODS (= cert CN), FHIR port
+  std::vector<std::pair<std::string, std::uint16_t>> peers;   // id (= cert CN), FHIR port
+  int deadline_ms = 3000;
+};
+
+std::string BrokerConfigText(const BrokerOptions& options) {
+  const TestPki& pki = TestPki::Get();
+  std::string participants = R"({ "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] })";
+  for (const auto& [ods, port] : options.trusts) {
+    participants += R"(, { "ods": ")" + ods + R"(", "cert_cn": ")" + ods +
+                    R"(", "fhir_base": "https://127.0.0.1:)" + std::to_string(port) +
+                    R"(/fhir", "scopes": ["system/*.rs"] })";
+  }
+  std::string peers;
+  for (const auto& [id, port] : options.peers) {
+    peers += std::string(peers.empty() ? "" : ", ") + R"({ "id": ")" + id + R"(", "cert_cn": ")" +
+             id + R"(", "fhir_base": "https://127.0.0.1:)" + std::to_string(port) + R"(/fhir" })";
+  }
+  return R"({
+    "broker": { "id": ")" +
+         options.id + R"(", "ods": ")" + options.ods + R"(" },
+    "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
+    "tls": { "cert": ")" +
+         pki.Cert(options.id).string() + R"(", "key": ")" + pki.Key(options.id).string() +
+         R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
+    "store": { "url": "sqlite:var/tb.db" },
+    "admin": { "cert_cns": ["RJ1"] },
+    "federation": { "deadline_ms": )" +
+         std::to_string(options.deadline_ms) + R"( },
+    "participants": [ )" +
+         participants + R"( ],
+    "peers": [ )" +
+         peers + R"( ]
+  })";
+}
+
+// A broker from config text in its own folder; stopped and joined on destruction.
+class RunningBroker {
+ public:
+  explicit RunningBroker(const std::string& config_text) {
+    testing::WriteFile(dir_ / "broker.json", config_text);
+    app::ConfigLoad load = app::LoadBrokerConfig(dir_ / "broker.json");
+    EXPECT_TRUE(load.config) << (load.problems.empty() ? "" : load.problems[0].message);
+    server_ = std::make_unique<app::BrokerServer>(std::move(*load.config));
+    core::Status started = server_->Start();
+    EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
+    waiter_ = std::thread([this] { server_->Wait(); });
+  }
+  ~RunningBroker() {
+    server_->Stop();
+    waiter_.join();
+  }
+  std::uint16_t fhir_port() const { return server_->fhir_port(); }
+  std::uint16_t mllp_port() const { return server_->mllp_port(); }
+
+ private:
+  testing::TempDir dir_;
+  std::unique_ptr<app::BrokerServer> server_;
+  std::thread waiter_;
+};
+
+// `ods` announces that it holds `nhs_number` the way a trust does: an ADT^A28 over MLLP/TLS.
+void AnnounceByAdt(const RunningBroker& broker, const std::string& ods,
+                   std::string_view nhs_number) {
+  const TestPki& pki = TestPki::Get();
+  auto tls = net::MakeClientContext({pki.Cert(ods), pki.Key(ods), pki.CaCert(), {}});
+  ASSERT_TRUE(tls);
+  mllp::MllpClientSettings settings;
+  settings.port = broker.mllp_port();
+  mllp::MllpClient client(*tls, settings);
+  const std::string message = "MSH|^~\\&|PAS|" + ods + "|TB|X26|20261123100000||ADT^A28|" + ods +
+                              std::string(nhs_number) + "|P|2.4\rEVN|A28|20261123100000\rPID|1||" +
+                              std::string(nhs_number) + "^^^NHS^NH||TEST^PATIENT\r";
+  auto ack = client.Send(message);
+  ASSERT_TRUE(ack) << ack.error().message;
+  auto parsed = hl7v2::Message::Parse(*ack);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->Get("MSA-1").Decoded(), "AA");
+}
+
+rapidjson::Document Json(const std::string& body) {
+  rapidjson::Document document;
+  document.Parse(body.c_str());
+  EXPECT_FALSE(document.HasParseError()) << body.substr(0, 300);
+  return document;
+}
+
+// The meta.source of every match entry, and the trusts named by outcome entries.
+struct Sources {
+  std::vector<std::string> matches;
+  std::vector<std::string> outcomes;  // diagnostics text of OperationOutcome entries
+};
+Sources SourcesOf(const rapidjson::Document& bundle) {
+  Sources sources;
+  if (!bundle.IsObject() || !bundle.HasMember("entry")) {
+    return sources;
+  }
+  for (const auto& entry : bundle["entry"].GetArray()) {
+    const auto& resource = entry["resource"];
+    if (std::string(resource["resourceType"].GetString()) == "OperationOutcome") {
+      sources.outcomes.emplace_back(resource["issue"][0].HasMember("diagnostics")
+                                        ? resource["issue"][0]["diagnostics"].GetString()
+                                        : "");
+      continue;
+    }
+    sources.matches.emplace_back(resource.HasMember("meta") && resource["meta"].HasMember("source")
+                                     ? resource["meta"]["source"].GetString()
+                                     : "<none>");
+  }
+  return sources;
+}
+
+bool Contains(const std::vector<std::string>& values, std::string_view needle) {
+  for (const std::string& value : values) {
+    if (value.find(needle) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string IdentifierQuery(std::string_view nhs_number) {
+  return "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" + std::string(nhs_number);
+}
+
+class FederationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    rgt_ = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(20));
+    rxh_ = StartTrust("RXH", DemoPatients("RXH"), std::chrono::milliseconds(20));
+    BrokerOptions options;
+    options.trusts = {{"RGT", rgt_->fhir_port()}, {"RXH", rxh_->fhir_port()}};
+    broker_ = std::make_unique<RunningBroker>(BrokerConfigText(options));
+    AnnounceByAdt(*broker_, "RGT", kShared);
+    AnnounceByAdt(*broker_, "RXH", kShared);
+    AnnounceByAdt(*broker_, "RGT", kRgtOnly);
+  }
+
+  testing::HttpsResult Get(const std::string& target) const {
+    return HttpsRequest("127.0.0.1", broker_->fhir_port(), "GET", target, As("RJ1"),
+                        {{"X-Request-ID", "transfer-42"}});
+  }
+
+  std::unique_ptr<simtrust::SimulatedTrust> rgt_;
+  std::unique_ptr<simtrust::SimulatedTrust> rxh_;
+  std::unique_ptr<RunningBroker> broker_;
+};
+
+TEST_F(FederationTest, PatientSearchReturnsEveryTrustsRecordTaggedWithItsSource) {
+  auto result = Get("/fhir/Patient?" + IdentifierQuery(kShared));
+  ASSERT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(result.Header("X-Request-ID"), "transfer-42");
+  rapidjson::Document bundle = Json(result.body);
+  EXPECT_STREQ(bundle["type"].GetString(), "searchset");
+  const Sources sources = SourcesOf(bundle);
+  EXPECT_TRUE(sources.outcomes.empty());
+  ASSERT_EQ(sources.matches.size(), 2u) << result.body.substr(0, 500);
+  EXPECT_TRUE(Contains(sources.matches, "RGT"));
+  EXPECT_TRUE(Contains(sources.matches, "RXH"));
+  EXPECT_EQ(bundle["total"].GetInt(), 2);
+}
+
+TEST_F(FederationTest, EverythingGathersTheWholeRecordFromEachTrust) {
+  auto result = Get("/fhir/Patient/$everything?" + IdentifierQuery(kShared));
+  ASSERT_EQ(result.status, 200) << result.body;
+  const Sources sources = SourcesOf(Json(result.body));
+  EXPECT_TRUE(sources.outcomes.empty());
+  EXPECT_GT(sources.matches.size(), 10u);
+  EXPECT_TRUE(Contains(sources.matches, "RGT"));
+  EXPECT_TRUE(Contains(sources.matches, "RXH"));
+  EXPECT_FALSE(Contains(sources.matches, "<none>"));
+}
+
+TEST_F(FederationTest, PostSearchKeepsTheNhsNumberOutOfTheUrl) {
+  auto result = HttpsRequest(
+      "127.0.0.1", broker_->fhir_port(), "POST", "/fhir/Observation/_search", As("RJ1"),
+      {{"Content-Type", "application/x-www-form-urlencoded"}},
+      "patient:identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" + std::string(kRgtOnly));
+  ASSERT_EQ(result.status, 200) << result.body;
+  const Sources sources = SourcesOf(Json(result.body));
+  EXPECT_FALSE(sources.matches.empty());
+  for (const std::string& source : sources.matches) {
+    EXPECT_NE(source.find("RGT"), std::string::npos);  // only RGT holds this patient
+  }
+}
+
+TEST_F(FederationTest, InvalidNhsNumberIs400AndUnknownIsAnEmptyBundle) {
+  auto invalid = Get("/fhir/Patient?" + IdentifierQuery("9990001236"));
+  EXPECT_EQ(invalid.status, 400);
+  EXPECT_NE(invalid.body.find("OperationOutcome"), std::string::npos);
+  auto unknown = Get("/fhir/Patient?" + IdentifierQuery(kUnknown));
+  ASSERT_EQ(unknown.status, 200) << unknown.body;
+  rapidjson::Document bundle = Json(unknown.body);
+  EXPECT_EQ(bundle["total"].GetInt(), 0);
+  EXPECT_TRUE(SourcesOf(bundle).matches.empty());
+}
+
+TEST_F(FederationTest, AdminEndpointTeachesAndShowsTheLocator) {
+  auto added = HttpsRequest("127.0.0.1", broker_->fhir_port(), "POST", "/admin/locator", As("RJ1"),
+                            {{"Content-Type", "application/json"}},
+                            R"({"nhs_number": ")" + std::string(kUnknown) + R"(", "ods": "RXH"})");
+  EXPECT_EQ(added.status, 204) << added.body;
+  auto listed = HttpsRequest("127.0.0.1", broker_->fhir_port(), "POST", "/admin/locator/_search",
+                             As("RJ1"), {{"Content-Type", "application/json"}},
+                             R"({"nhs_number": ")" + std::string(kShared) + R"("})");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_NE(listed.body.find("\"ods\":\"RGT\""), std::string::npos);
+  EXPECT_NE(listed.body.find("\"source\":\"hl7v2:ADT^A28\""), std::string::npos);
+  // RGT is a participant but no administrator.
+  auto refused = HttpsRequest("127.0.0.1", broker_->fhir_port(), "POST", "/admin/locator",
+                              As("RGT"), {{"Content-Type", "application/json"}},
+                              R"({"nhs_number": ")" + std::string(kShared) + R"(", "ods": "RGT"})");
+  EXPECT_EQ(refused.status, 403);
+  // An unregistered destination is refused (data only goes to registered participants).
+  auto unregistered =
+      HttpsRequest("127.0.0.1", broker_->fhir_port(), "POST", "/admin/locator", As("RJ1"),
+                   {{"Content-Type", "application/json"}},
+                   R"({"nhs_number": ")" + std::string(kShared) + R"(", "ods": "ZZZ99"})");
+  EXPECT_EQ(unregistered.status, 400);
+}
+
+TEST(FederationDeadline, SlowTrustIsFlaggedAndTheAnswerComesWithinTheDeadline) {
+  auto fast = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(20));
+  auto slow = StartTrust("RXH", DemoPatients("RXH"), std::chrono::seconds(10));
+  BrokerOptions options;
+  options.trusts = {{"RGT", fast->fhir_port()}, {"RXH", slow->fhir_port()}};
+  options.deadline_ms = 1000;
+  RunningBroker broker(BrokerConfigText(options));
+  AnnounceByAdt(broker, "RGT", kShared);
+  AnnounceByAdt(broker, "RXH", kShared);
+
+  const auto started = std::chrono::steady_clock::now();
+  auto result = HttpsRequest("127.0.0.1", broker.fhir_port(), "GET",
+                             "/fhir/Patient/$everything?" + IdentifierQuery(kShared), As("RJ1"));
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(result.status, 200) << result.body;
+  const Sources sources = SourcesOf(Json(result.body));
+  EXPECT_TRUE(Contains(sources.matches, "RGT"));
+  EXPECT_FALSE(Contains(sources.matches, "RXH"));
+  EXPECT_TRUE(Contains(sources.outcomes, "RXH")) << result.body.substr(0, 2000);
+  // Well inside the slow trust's 10 s: the deadline (1 s) plus a generous margin for a loaded box.
+  EXPECT_LT(elapsed, std::chrono::seconds(6));
+}
+
+TEST(FederationDown, TrustThatIsDownIsFlagged) {
+  auto up = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(0));
+  std::uint16_t down_port = 0;
+  {
+    auto gone = StartTrust("RXH", DemoPatients("RXH"), std::chrono::milliseconds(0));
+    down_port = gone->fhir_port();
+  }  // stopped: nothing listens there now
+  BrokerOptions options;
+  options.trusts = {{"RGT", up->fhir_port()}, {"RXH", down_port}};
+  RunningBroker broker(BrokerConfigText(options));
+  AnnounceByAdt(broker, "RGT", kShared);
+  AnnounceByAdt(broker, "RXH", kShared);
+  auto result = HttpsRequest("127.0.0.1", broker.fhir_port(), "GET",
+                             "/fhir/Patient?" + IdentifierQuery(kShared), As("RJ1"));
+  ASSERT_EQ(result.status, 200) << result.body;
+  const Sources sources = SourcesOf(Json(result.body));
+  EXPECT_TRUE(Contains(sources.matches, "RGT"));
+  EXPECT_TRUE(Contains(sources.outcomes, "RXH"));
+}
+
+TEST(FederationPeering, QueryAtOneBrokerReachesATrustBehindItsPeerAndLoopsEnd) {
+  // broker-b fronts RXH; broker-a fronts RGT; each names the other as a peer (a loop).
+  auto rgt = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(0));
+  auto rxh = StartTrust("RXH", DemoPatients("RXH"), std::chrono::milliseconds(0));
+  // Ports of the brokers are known only once they listen, so B starts first without A, and A
+  // names B; B's peer entry for A points at a port nobody uses until A is up... instead both
+  // get the other's port by starting B twice is overkill: B's peer list names A's fixed port.
+  BrokerOptions b;
+  b.id = "broker-b";
+  b.ods = "X27";
+  b.trusts = {{"RXH", rxh->fhir_port()}};
+  // A free port for A, found by binding and releasing.
+  std::uint16_t a_port = 0;
+  {
+    auto probe = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(0));
+    a_port = probe->fhir_port();
+  }
+  b.peers = {{"broker-a", a_port}};
+  RunningBroker broker_b(BrokerConfigText(b));
+  BrokerOptions a;
+  a.trusts = {{"RGT", rgt->fhir_port()}};
+  a.peers = {{"broker-b", broker_b.fhir_port()}};
+  std::string a_text = BrokerConfigText(a);
+  a_text.replace(a_text.find("\"fhir\": \"127.0.0.1:0\""), 21,
+                 "\"fhir\": \"127.0.0.1:" + std::to_string(a_port) + "\"");
+  RunningBroker broker_a(a_text);
+  ASSERT_EQ(broker_a.fhir_port(), a_port);
+  AnnounceByAdt(broker_a, "RGT", kShared);
+  AnnounceByAdt(broker_b, "RXH", kShared);
+
+  auto result = HttpsRequest("127.0.0.1", broker_a.fhir_port(), "GET",
+                             "/fhir/Patient?" + IdentifierQuery(kShared), As("RJ1"),
+                             {{"X-Request-ID", "peer-hop-1"}});
+  ASSERT_EQ(result.status, 200) << result.body;
+  const Sources sources = SourcesOf(Json(result.body));
+  EXPECT_TRUE(Contains(sources.matches, "RGT"));
+  EXPECT_TRUE(Contains(sources.matches, "RXH")) << result.body.substr(0, 2000);
+  EXPECT_TRUE(sources.outcomes.empty()) << result.body.substr(0, 2000);
+}
+
+}  // namespace
+}  // namespace tb
