@@ -300,6 +300,14 @@ TEST(GoldenPairUnsupported, OtherMessageTypesAreRefused) {
     ASSERT_FALSE(result.has_value()) << name;
     EXPECT_EQ(result.error().code, core::ErrorCode::kUnsupportedMessage) << name;
   }
+  // The HL7 v2-to-FHIR IG's own sample input is an MDM^T02 (its ADT^A01 sample Bundle ships
+  // without the message it came from, so it cannot serve as a pair).
+  auto ig = MapV2ToFhir(
+      tb::testing::ReadFile(std::filesystem::path(TB_SHARED_TESTDATA_DIR) /
+                            "v2-to-fhir/hl7-v2-to-fhir-ig/samples/Message.hl7_MDM_T02.txt"),
+      testing::Tables());
+  ASSERT_FALSE(ig.has_value());
+  EXPECT_EQ(ig.error().code, core::ErrorCode::kUnsupportedMessage);
 }
 
 }  // namespace
