@@ -46,6 +46,7 @@ class FakeUpstreamClient final : public core::UpstreamClient {
     std::chrono::milliseconds delay{0};
     core::Result<core::HttpResponse> reply = core::HttpResponse{};
     bool honour_deadline = true;
+    bool hold = false;  // wait for Release() (or the deadline) before answering
   };
 
   ~FakeUpstreamClient() override {
@@ -97,6 +98,15 @@ class FakeUpstreamClient final : public core::UpstreamClient {
   }
   std::size_t delivered() const { return delivered_.load(); }
 
+  // Lets held replies go.
+  void Release() {
+    {
+      std::lock_guard lock(mutex_);
+      released_ = true;
+    }
+    wake_.notify_all();
+  }
+
  private:
   void Answer(Plan& script, Steady::time_point deadline, Callback& done) {
     auto when = Steady::now() + script.delay;
@@ -107,7 +117,15 @@ class FakeUpstreamClient final : public core::UpstreamClient {
     }
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_until(lock, when, [this] { return stopping_; });
+      if (script.hold) {
+        wake_.wait_until(lock, when, [this] { return stopping_ || released_; });
+        if (released_ && Steady::now() < when) {
+          timeout = false;
+          when = Steady::now();
+        }
+      } else {
+        wake_.wait_until(lock, when, [this] { return stopping_; });
+      }
       if (stopping_ && Steady::now() < when) {
         script.reply = core::MakeError(core::ErrorCode::kUpstreamUnavailable, "client stopped");
         timeout = false;
@@ -124,6 +142,7 @@ class FakeUpstreamClient final : public core::UpstreamClient {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool released_ = false;
   std::map<std::string, Plan> scripts_;
   std::vector<core::UpstreamRequest> requests_;
   std::vector<std::thread> threads_;
@@ -522,6 +541,52 @@ TEST_F(FederatedQueryTest, SendsTheSearchToEachTrustsBaseWithRequestIdAndPurpose
   const core::UpstreamRequest* to_rgt = upstream_.RequestTo(Base("RGT"));
   ASSERT_NE(to_rgt, nullptr);
   EXPECT_EQ(to_rgt->expected_cn, "RGT-cn");
+}
+
+TEST_F(FederatedQueryTest, SendsToEveryTargetBeforeAnyAnswers) {
+  Holds(kNhs, "RJ1");
+  Holds(kNhs, "RGT");
+  Holds(kNhs, "RX9");
+  FakeUpstreamClient::Plan held;
+  held.delay = 10s;
+  held.hold = true;
+  held.reply = Response(200, Searchset({Resource("Patient", "p")}));
+  for (const char* ods : {"RJ1", "RGT", "RX9"}) {
+    upstream_.Script(Base(ods), held);
+  }
+  auto promise = std::make_shared<std::promise<core::Result<FederatedResult>>>();
+  auto future = promise->get_future();
+  Engine().Run(Search(), [promise](auto result) { promise->set_value(std::move(result)); });
+  // All three requests are out while none has answered: the fan-out does not wait in turn.
+  EXPECT_EQ(upstream_.sent(), 3u);
+  EXPECT_EQ(upstream_.delivered(), 0u);
+  upstream_.Release();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  auto result = future.get();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->total, 3u);
+  EXPECT_FALSE(result->partial);
+}
+
+TEST_F(FederatedQueryTest, BreakGlassReasonIsCarriedAndUnsafeHeaderValuesRefused) {
+  Holds(kNhs, "RJ1");
+  upstream_.Script(Base("RJ1"), {0ms, Response(200, Searchset({}))});
+  FederatedSearch search = Search();
+  search.purpose_of_use = "ETREAT";
+  search.break_glass_reason = "unconscious patient in ED";
+  ASSERT_TRUE(RunAndWait(search).has_value());
+  const core::UpstreamRequest* request = upstream_.RequestTo(Base("RJ1"));
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->request.headers.Get("X-Purpose-Of-Use"), "ETREAT");
+  EXPECT_EQ(request->request.headers.Get("X-Break-Glass-Reason"), "unconscious patient in ED");
+
+  FederatedSearch injected = Search();
+  injected.request_id = "abc\r\nX-Evil: 1";
+  auto refused = RunAndWait(injected);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(refused.error().location, "X-Request-ID");
+  EXPECT_EQ(upstream_.sent(), 1u);
 }
 
 TEST_F(FederatedQueryTest, EverythingAndPatientSearchUseTheIdentifierParameter) {
