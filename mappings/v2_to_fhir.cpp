@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "adapters/fhir/json.h"
 #include "broker/core/nhs_number.h"
 #include "mappings/deterministic_id.h"
 #include "mappings/v2_to_fhir_datatypes.h"
@@ -48,6 +49,22 @@ Value Lit(std::string_view text) {
 
 bool In(std::string_view value, std::initializer_list<std::string_view> list) {
   return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// Moves every member of `from` (except one named `skip`) to the end of `to`. By index: RapidJSON
+// 1.1.0's member iterators compare ambiguously under C++20 (Clang -Wambiguous-reversed-operator).
+void MoveMembers(Value& from, Value& to, JsonAlloc& alloc, std::string_view skip = {}) {
+  if (!from.IsObject()) {
+    return;
+  }
+  const auto begin = from.MemberBegin();
+  for (rapidjson::SizeType i = 0, n = from.MemberCount(); i < n; ++i) {
+    auto& member = begin[static_cast<std::ptrdiff_t>(i)];
+    if (!skip.empty() && fhir::StringOf(member.name) == skip) {
+      continue;
+    }
+    to.AddMember(member.name, member.value, alloc);
+  }
 }
 
 // HL7 table 0074 (diagnostic service section): the laboratory sections, and the imaging ones.
@@ -222,14 +239,7 @@ Value& Mapper::AddResource(std::string_view type, const std::string& id, Value b
   Value resource(kObjectType);
   resource.AddMember("resourceType", Lit(type), alloc());
   resource.AddMember("id", ctx_.Str(id), alloc());
-  if (body.IsObject()) {
-    for (auto& member : body.GetObject()) {
-      if (member.name == "resourceType") {
-        continue;
-      }
-      resource.AddMember(member.name, member.value, alloc());
-    }
-  }
+  MoveMembers(body, resource, alloc(), "resourceType");
   entries_.push_back(Entry{id, std::move(resource)});
   return entries_.back().resource;
 }
@@ -382,11 +392,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     if (identifier.IsNull()) {
       return;
     }
-    const auto system_it = identifier.FindMember("system");
-    const std::string system =
-        system_it != identifier.MemberEnd()
-            ? std::string(system_it->value.GetString(), system_it->value.GetStringLength())
-            : std::string();
+    const std::string system(fhir::FindString(identifier, "system").value_or(""));
     std::string value(identifier["value"].GetString(), identifier["value"].GetStringLength());
     if (system == core::kNhsNumberSystem) {
       value.erase(std::remove(value.begin(), value.end(), ' '), value.end());
@@ -423,9 +429,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
           extensions.PushBack(extension, alloc());
           Value with_extension(kObjectType);
           with_extension.AddMember("extension", extensions, alloc());
-          for (auto& member : identifier.GetObject()) {
-            with_extension.AddMember(member.name, member.value, alloc());
-          }
+          MoveMembers(identifier, with_extension, alloc());
           identifier = std::move(with_extension);
           break;
         }
@@ -1026,9 +1030,7 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
     with_type.AddMember(
         "type", TableCodeableConcept(ctx_, KnownTable::kIdentifierType, type, {}, "HL70203"),
         alloc());
-    for (auto& member : identifier.GetObject()) {
-      with_type.AddMember(member.name, member.value, alloc());
-    }
+    MoveMembers(identifier, with_type, alloc());
     identifiers.PushBack(with_type, alloc());
   };
   order_identifier(2, "PLAC");
@@ -1260,9 +1262,7 @@ std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
           extensions.PushBack(extension, alloc());
           Value with_extension(kObjectType);
           with_extension.AddMember("extension", extensions, alloc());
-          for (auto& member : observation.GetObject()) {
-            with_extension.AddMember(member.name, member.value, alloc());
-          }
+          MoveMembers(observation, with_extension, alloc());
           observation = std::move(with_extension);
         }
       } else {
@@ -1582,13 +1582,12 @@ core::Result<std::string> Mapper::Run() {
       continue;
     }
     Value& report = entries_[entry].resource;
-    auto it = report.FindMember("conclusion");
-    if (it == report.MemberEnd()) {
-      report.AddMember("conclusion", ctx_.Str(text), alloc());
-    } else {
-      std::string joined(it->value.GetString(), it->value.GetStringLength());
+    if (const auto previous = fhir::FindString(report, "conclusion")) {
+      std::string joined(*previous);
       joined.append("\n").append(text);
-      it->value = ctx_.Str(joined);
+      report["conclusion"] = ctx_.Str(joined);
+    } else {
+      report.AddMember("conclusion", ctx_.Str(text), alloc());
     }
   }
   Value timestamp = TimeValue(ctx_, message_.Get("MSH-7"), FhirTimeType::kInstant, "MSH-7");
@@ -1621,9 +1620,7 @@ core::Result<std::string> Mapper::Run() {
     Value resource(kObjectType);
     resource.AddMember("resourceType", "MessageHeader", alloc());
     resource.AddMember("id", ctx_.Str(header_id), alloc());
-    for (auto& member : header.GetObject()) {
-      resource.AddMember(member.name, member.value, alloc());
-    }
+    MoveMembers(header, resource, alloc());
     Value entry(kObjectType);
     entry.AddMember("fullUrl", ctx_.Str("urn:uuid:" + header_id), alloc());
     entry.AddMember("resource", resource, alloc());
