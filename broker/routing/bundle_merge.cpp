@@ -35,18 +35,18 @@ bool IsSuccess(int status) { return status >= 200 && status < 300; }
 // Sets resource.meta.source, creating meta when absent (or replacing a meta that is not an
 // object, which is invalid FHIR anyway).
 void SetMetaSource(rapidjson::Value& resource, std::string_view source, Allocator& allocator) {
-  auto meta = resource.FindMember("meta");
-  if (meta == resource.MemberEnd()) {
+  // HasMember and operator[], not MemberIterator comparisons (ambiguous in C++20 with clang).
+  if (!resource.HasMember("meta")) {
     resource.AddMember("meta", rapidjson::Value(rapidjson::kObjectType), allocator);
-    meta = resource.FindMember("meta");
-  } else if (!meta->value.IsObject()) {
-    meta->value.SetObject();
   }
-  auto existing = meta->value.FindMember("source");
-  if (existing != meta->value.MemberEnd()) {
-    existing->value = fhir::StringValue(source, allocator);
+  rapidjson::Value& meta = resource["meta"];
+  if (!meta.IsObject()) {
+    meta.SetObject();
+  }
+  if (meta.HasMember("source")) {
+    meta["source"] = fhir::StringValue(source, allocator);
   } else {
-    meta->value.AddMember("source", fhir::StringValue(source, allocator), allocator);
+    meta.AddMember("source", fhir::StringValue(source, allocator), allocator);
   }
 }
 
@@ -171,20 +171,15 @@ std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOp
 // Takes the entries of a merged answer, stamping meta.source.
 void CollectItems(rapidjson::Document& bundle, const UpstreamAnswer& answer, std::size_t rank,
                   std::size_t answer_index, std::vector<Item>& items) {
-  auto entries = bundle.FindMember("entry");
-  if (entries == bundle.MemberEnd() || !entries->value.IsArray()) {
+  if (!bundle.HasMember("entry") || !bundle["entry"].IsArray()) {
     return;
   }
   Allocator& allocator = bundle.GetAllocator();
-  for (rapidjson::Value& entry : entries->value.GetArray()) {
-    if (!entry.IsObject()) {
+  for (rapidjson::Value& entry : bundle["entry"].GetArray()) {
+    if (!entry.IsObject() || !entry.HasMember("resource") || !entry["resource"].IsObject()) {
       continue;
     }
-    auto resource_member = entry.FindMember("resource");
-    if (resource_member == entry.MemberEnd() || !resource_member->value.IsObject()) {
-      continue;
-    }
-    rapidjson::Value& resource = resource_member->value;
+    rapidjson::Value& resource = entry["resource"];
     Item item;
     item.rank = rank;
     item.answer = answer_index;

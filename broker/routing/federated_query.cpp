@@ -460,21 +460,29 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
   }
 
   // The request every target gets, relative to its FHIR base.
+  const bool by_patient_link =
+      search.kind == FederatedKind::kSearch && search.resource_type != "Patient";
   std::string query;
-  AppendParam(
-      query,
-      search.kind == FederatedKind::kSearch && search.resource_type != "Patient" ? "patient"
-                                                                                 : "identifier",
-      search.kind == FederatedKind::kSearch && search.resource_type != "Patient" ? "identifier"
-                                                                                 : "",
-      std::string(core::kNhsNumberSystem) + "|" + search.nhs_number);
+  AppendParam(query, by_patient_link ? "patient" : "identifier",
+              by_patient_link ? "identifier" : "",
+              std::string(core::kNhsNumberSystem) + "|" + search.nhs_number);
   for (const fhir::SearchParam& param : search.params) {
     AppendParam(query, param.name, param.modifier, param.value);
   }
+  const std::string path = search.kind == FederatedKind::kEverything
+                               ? std::string("/Patient/$everything")
+                               : "/" + search.resource_type;
   core::HttpRequest request;
-  request.method = "GET";
-  request.target = search.kind == FederatedKind::kEverything ? "/Patient/$everything" + query
-                                                             : "/" + search.resource_type + query;
+  if (settings_.post_searches) {
+    // The same parameters as a form body: the NHS number stays out of upstream URLs and logs.
+    request.method = "POST";
+    request.target = search.kind == FederatedKind::kEverything ? path : path + "/_search";
+    request.body = query.substr(1);
+    request.headers.Set("Content-Type", "application/x-www-form-urlencoded");
+  } else {
+    request.method = "GET";
+    request.target = path + query;
+  }
   request.headers.Set("Accept", "application/fhir+json");
   if (!search.request_id.empty()) {
     request.headers.Set(std::string(kRequestIdHeader), search.request_id);

@@ -89,6 +89,10 @@ struct FederatedQuerySettings {
   std::chrono::milliseconds default_deadline{3000};
   std::chrono::milliseconds max_deadline{30000};  // cap for FederatedSearch::deadline
   int max_hops = 3;  // peers are queried only while the incoming hop count is below this
+  // Send `POST [base]/{Type}/_search` (and `POST [base]/Patient/$everything`) with a form body
+  // instead of GET with a query string, keeping NHS numbers out of upstream URLs and access logs.
+  // Turn on only when every trust and peer supports it (the simulated trust does).
+  bool post_searches = false;
 };
 
 // Runs federated queries. Construct once (broker/app) and share.

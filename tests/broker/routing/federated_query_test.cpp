@@ -605,6 +605,35 @@ TEST_F(FederatedQueryTest, EverythingAndPatientSearchUseTheIdentifierParameter) 
             "/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9434765919");
 }
 
+TEST_F(FederatedQueryTest, PostSearchesKeepTheNhsNumberOutOfTheUrl) {
+  SetUpDirectory();
+  FederatedQuerySettings settings;
+  settings.self_id = "broker-a";
+  settings.post_searches = true;
+  engine_ = std::make_unique<FederatedQuery>(settings, *directory_, locator_, upstream_, clock_);
+  Holds(kNhs, "RJ1");
+  upstream_.Script(Base("RJ1"), {0ms, Response(200, Searchset({}))});
+  FederatedSearch search = Search("Observation");
+  search.params = {{"category", "", "laboratory"}};
+  ASSERT_TRUE(RunAndWait(search).has_value());
+  FederatedSearch everything = Search();
+  everything.kind = FederatedKind::kEverything;
+  ASSERT_TRUE(RunAndWait(everything).has_value());
+  const auto requests = upstream_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].request.method, "POST");
+  EXPECT_EQ(requests[0].request.target, "/Observation/_search");
+  EXPECT_EQ(requests[0].request.body,
+            "patient:identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9434765919"
+            "&category=laboratory");
+  EXPECT_EQ(requests[0].request.headers.Get("Content-Type"), "application/x-www-form-urlencoded");
+  EXPECT_EQ(requests[1].request.method, "POST");
+  EXPECT_EQ(requests[1].request.target, "/Patient/$everything");
+  for (const core::UpstreamRequest& request : requests) {
+    EXPECT_EQ(request.request.target.find(kNhs), std::string::npos);
+  }
+}
+
 TEST_F(FederatedQueryTest, TrustWithoutFhirEndpointIsNotedAndUnregisteredOneSkipped) {
   Holds(kNhs, "R00");  // MLLP only
   Holds(kNhs, "ZZZ");  // not a registered participant: never contacted
