@@ -69,11 +69,17 @@ struct BrokerOptions {
   std::vector<std::pair<std::string, std::uint16_t>> trusts;  // ODS (= cert CN), FHIR port
   std::vector<std::pair<std::string, std::uint16_t>> peers;   // id (= cert CN), FHIR port
   int deadline_ms = 3000;
+  std::uint16_t requester_fhir_port = 0;  // RJ1 also holds data when set
 };
 
 std::string BrokerConfigText(const BrokerOptions& options) {
   const TestPki& pki = TestPki::Get();
-  std::string participants = R"({ "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] })";
+  std::string participants = R"({ "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"])";
+  if (options.requester_fhir_port != 0) {
+    participants += R"(, "fhir_base": "https://127.0.0.1:)" +
+                    std::to_string(options.requester_fhir_port) + R"(/fhir")";
+  }
+  participants += " }";
   for (const auto& [ods, port] : options.trusts) {
     participants += R"(, { "ods": ")" + ods + R"(", "cert_cn": ")" + ods +
                     R"(", "fhir_base": "https://127.0.0.1:)" + std::to_string(port) +
@@ -196,11 +202,16 @@ class FederationTest : public ::testing::Test {
   void SetUp() override {
     rgt_ = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(20));
     rxh_ = StartTrust("RXH", DemoPatients("RXH"), std::chrono::milliseconds(20));
+    // A third trust, the requester's own, that also holds the shared patient (the demo RXH
+    // records, served under RJ1's name): three overlapping sources.
+    rj1_ = StartTrust("RJ1", DemoPatients("RXH"), std::chrono::milliseconds(20));
     BrokerOptions options;
     options.trusts = {{"RGT", rgt_->fhir_port()}, {"RXH", rxh_->fhir_port()}};
+    options.requester_fhir_port = rj1_->fhir_port();
     broker_ = std::make_unique<RunningBroker>(BrokerConfigText(options));
     AnnounceByAdt(*broker_, "RGT", kShared);
     AnnounceByAdt(*broker_, "RXH", kShared);
+    AnnounceByAdt(*broker_, "RJ1", kShared);
     AnnounceByAdt(*broker_, "RGT", kRgtOnly);
   }
 
@@ -211,6 +222,7 @@ class FederationTest : public ::testing::Test {
 
   std::unique_ptr<simtrust::SimulatedTrust> rgt_;
   std::unique_ptr<simtrust::SimulatedTrust> rxh_;
+  std::unique_ptr<simtrust::SimulatedTrust> rj1_;
   std::unique_ptr<RunningBroker> broker_;
 };
 
@@ -221,11 +233,12 @@ TEST_F(FederationTest, PatientSearchReturnsEveryTrustsRecordTaggedWithItsSource)
   rapidjson::Document bundle = Json(result.body);
   EXPECT_STREQ(bundle["type"].GetString(), "searchset");
   const Sources sources = SourcesOf(bundle);
-  EXPECT_TRUE(sources.outcomes.empty());
-  ASSERT_EQ(sources.matches.size(), 2u) << result.body.substr(0, 500);
+  EXPECT_TRUE(sources.outcomes.empty()) << result.body;
+  ASSERT_EQ(sources.matches.size(), 3u) << result.body.substr(0, 500);
   EXPECT_TRUE(Contains(sources.matches, "RGT"));
   EXPECT_TRUE(Contains(sources.matches, "RXH"));
-  EXPECT_EQ(bundle["total"].GetInt(), 2);
+  EXPECT_TRUE(Contains(sources.matches, "RJ1"));
+  EXPECT_EQ(bundle["total"].GetInt(), 3);
 }
 
 TEST_F(FederationTest, EverythingGathersTheWholeRecordFromEachTrust) {
