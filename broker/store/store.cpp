@@ -4,6 +4,7 @@
 
 #include "broker/store/database_impl.h"
 #include "broker/store/migrations.h"
+#include "broker/store/sql_consent_store.h"
 #include "broker/store/sql_inbound_store.h"
 #include "broker/store/sql_record_locator.h"
 #include "broker/store/store_url.h"
@@ -33,6 +34,10 @@ std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
 
 std::unique_ptr<core::RecordLocator> MakeRecordLocator(Database& database) {
   return std::make_unique<SqlRecordLocator>(database);
+}
+
+std::unique_ptr<core::ConsentRecords> MakeConsentStore(Database& database) {
+  return std::make_unique<SqlConsentStore>(database);
 }
 
 }  // namespace tb::store

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "broker/core/consent_records.h"
 #include "broker/core/inbound_store.h"
 #include "broker/core/record_locator.h"
 #include "broker/core/result.h"
@@ -26,5 +27,8 @@ std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
 
 // The record locator on `database` (see sql_record_locator.h); `database` must outlive it.
 std::unique_ptr<core::RecordLocator> MakeRecordLocator(Database& database);
+
+// Patients' consents on `database` (see sql_consent_store.h); `database` must outlive it.
+std::unique_ptr<core::ConsentRecords> MakeConsentStore(Database& database);
 
 }  // namespace tb::store

@@ -2,6 +2,7 @@
 // BROKER_TEST_PG_URI is set or the CTest fixture (scripts/pg-test-server.sh) wrote its URI file.
 #include <random>
 
+#include "tests/broker/store/consent_store_suite.h"
 #include "tests/broker/store/inbound_store_suite.h"
 #include "tests/broker/store/record_locator_suite.h"
 
@@ -12,6 +13,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, InboundStoreContractTest,
                                SqlStoreHarness<PostgresqlBackend>);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, SqlStoreTest, PostgresqlBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, RecordLocatorTest, PostgresqlBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, ConsentStoreTest, PostgresqlBackend);
 
 TEST(PostgresqlStore, CapabilitiesAllowSharedWorkAcrossNodes) {
   PostgresqlBackend backend;

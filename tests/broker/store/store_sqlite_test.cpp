@@ -2,6 +2,7 @@
 // integration (touches disk).
 #include <Poco/Data/Statement.h>
 
+#include "tests/broker/store/consent_store_suite.h"
 #include "tests/broker/store/inbound_store_suite.h"
 #include "tests/broker/store/record_locator_suite.h"
 
@@ -12,6 +13,7 @@ using SqliteHarnesses = ::testing::Types<SqlStoreHarness<SqliteBackend>, FakeSto
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, InboundStoreContractTest, SqliteHarnesses);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, SqlStoreTest, SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, RecordLocatorTest, SqliteBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, ConsentStoreTest, SqliteBackend);
 
 TEST(SqliteStore, WriterConnectionIsDurableWalWithForeignKeys) {
   tb::testing::TempDir dir;

@@ -1,0 +1,151 @@
+#pragma once
+
+// The consent store contract (core::ConsentRecords) on every engine (instantiated in
+// store_sqlite_test.cpp and store_pg_test.cpp). Include after inbound_store_suite.h.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker/store/store.h"
+
+namespace tb::store::testing {
+
+template <typename Backend>
+class ConsentStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string url = backend_.FreshUrl();
+    if (url.empty()) {
+      if (HasFailure()) {
+        FAIL() << "could not prepare a " << Backend::kName << " database";
+      }
+      GTEST_SKIP() << backend_.skip_reason();
+    }
+    auto database = OpenDatabase({.url = url});
+    ASSERT_TRUE(database) << database.error().message;
+    database_ = std::move(*database);
+    consents_ = MakeConsentStore(*database_);
+  }
+  void TearDown() override {
+    consents_.reset();
+    database_.reset();
+  }
+
+  static core::ConsentRecord Record(std::string id, std::string nhs, std::string status,
+                                    std::int64_t version, std::int64_t at) {
+    return core::ConsentRecord{
+        id,
+        std::move(nhs),
+        status,
+        version,
+        R"({"resourceType":"Consent","id":")" + id + R"(","status":")" + status + "\"}",
+        at,
+        at};
+  }
+
+  Backend backend_;
+  std::unique_ptr<Database> database_;
+  std::unique_ptr<core::ConsentRecords> consents_;
+};
+
+TYPED_TEST_SUITE_P(ConsentStoreTest);
+
+TYPED_TEST_P(ConsentStoreTest, PutThenGetByIdAndByPatient) {
+  core::ConsentRecords& store = *this->consents_;
+  ASSERT_TRUE(store.Put(this->Record("c-b", "9449305552", "active", 1, 2000)));
+  ASSERT_TRUE(store.Put(this->Record("c-a", "9449305552", "active", 1, 3000)));
+  ASSERT_TRUE(store.Put(this->Record("c-x", "9000000009", "active", 1, 1000)));
+
+  auto one = store.GetById("c-b");
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->id, "c-b");
+  EXPECT_EQ(one->nhs_number, "9449305552");
+  EXPECT_EQ(one->status, "active");
+  EXPECT_EQ(one->version, 1);
+  EXPECT_EQ(one->json, R"({"resourceType":"Consent","id":"c-b","status":"active"})");
+  EXPECT_EQ(one->created_at_ms, 2000);
+  EXPECT_EQ(one->updated_at_ms, 2000);
+
+  auto patient = store.GetByNhsNumber("9449305552");
+  ASSERT_TRUE(patient) << patient.error().message;
+  ASSERT_EQ(patient->size(), 2u);
+  EXPECT_EQ((*patient)[0].id, "c-b");  // oldest first, not by id
+  EXPECT_EQ((*patient)[1].id, "c-a");
+}
+
+TYPED_TEST_P(ConsentStoreTest, PutOfTheSameIdReplacesAndKeepsCreatedAt) {
+  core::ConsentRecords& store = *this->consents_;
+  ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "active", 1, 1000)));
+  ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "inactive", 2, 5000)));
+  auto one = store.GetById("c1");
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->status, "inactive");
+  EXPECT_EQ(one->version, 2);
+  EXPECT_EQ(one->created_at_ms, 1000);
+  EXPECT_EQ(one->updated_at_ms, 5000);
+  EXPECT_NE(one->json.find("inactive"), std::string::npos);
+  EXPECT_EQ(store.GetByNhsNumber("9449305552")->size(), 1u);
+}
+
+TYPED_TEST_P(ConsentStoreTest, UnknownIdIsNotFoundAndUnknownPatientIsEmpty) {
+  core::ConsentRecords& store = *this->consents_;
+  auto missing = store.GetById("nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, core::ErrorCode::kNotFound);
+  auto malformed = store.GetById("../etc");
+  ASSERT_FALSE(malformed);
+  EXPECT_EQ(malformed.error().code, core::ErrorCode::kNotFound);
+  auto patient = store.GetByNhsNumber("9449305552");
+  ASSERT_TRUE(patient);
+  EXPECT_TRUE(patient->empty());
+}
+
+TYPED_TEST_P(ConsentStoreTest, InvalidInputIsRefused) {
+  core::ConsentRecords& store = *this->consents_;
+  EXPECT_EQ(store.Put(this->Record("", "9449305552", "active", 1, 1)).error().code,
+            core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(store.Put(this->Record("a b", "9449305552", "active", 1, 1)).error().code,
+            core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(
+      store.Put(this->Record(std::string(65, 'a'), "9449305552", "active", 1, 1)).error().code,
+      core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(store.Put(this->Record("c1", "9449305553", "active", 1, 1)).error().code,
+            core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(store.Put(this->Record("c1", "9449305552", "", 1, 1)).error().code,
+            core::ErrorCode::kInvalidValue);
+  core::ConsentRecord empty_json = this->Record("c1", "9449305552", "active", 1, 1);
+  empty_json.json.clear();
+  EXPECT_EQ(store.Put(empty_json).error().code, core::ErrorCode::kInvalidValue);
+  EXPECT_FALSE(store.GetByNhsNumber("12345").has_value());
+  EXPECT_FALSE(store.GetById("c1").has_value());
+}
+
+TYPED_TEST_P(ConsentStoreTest, ConcurrentPutsOfDifferentConsentsAllLand) {
+  core::ConsentRecords& store = *this->consents_;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([this, &store, &failures, i] {
+      if (!store.Put(this->Record("c" + std::to_string(i), "9449305552", "active", 1, 100 + i))) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store.GetByNhsNumber("9449305552")->size(), 8u);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(ConsentStoreTest, PutThenGetByIdAndByPatient,
+                            PutOfTheSameIdReplacesAndKeepsCreatedAt,
+                            UnknownIdIsNotFoundAndUnknownPatientIsEmpty, InvalidInputIsRefused,
+                            ConcurrentPutsOfDifferentConsentsAllLand);
+
+}  // namespace tb::store::testing
