@@ -681,9 +681,8 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const std::optional<CachedSe
       encounter.AddMember(
           "class", CodingValue(ctx_, row->fhir_system, row->fhir_code, row->fhir_display), alloc());
     } else if (!patient_class.empty()) {
-      encounter.AddMember(
-          "class", CodingValue(ctx_, ctx_.tables().CodingSystemUri("HL70004"), patient_class, {}),
-          alloc());
+      encounter.AddMember("class", CodingValue(ctx_, ctx_.SystemUri("HL70004"), patient_class, {}),
+                          alloc());
     } else {
       encounter.AddMember("class",
                           CodingValue(ctx_, "http://terminology.hl7.org/CodeSystem/v3-NullFlavor",
@@ -718,7 +717,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const std::optional<CachedSe
     if (!code.empty()) {
       Value cc(kObjectType);
       Value codings(kArrayType);
-      ctx_.Push(codings, CodingValue(ctx_, ctx_.tables().CodingSystemUri("HL70069"), code,
+      ctx_.Push(codings, CodingValue(ctx_, ctx_.SystemUri("HL70069"), code,
                                      V2Text(service.Component(2), text_scratch)));
       cc.AddMember("coding", codings, alloc());
       encounter.AddMember("serviceType", cc, alloc());
@@ -775,9 +774,9 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const std::optional<CachedSe
       }
       Value cc(kObjectType);
       Value codings(kArrayType);
-      codings.PushBack(CodingValue(ctx_, ctx_.tables().CodingSystemUri(table), code,
-                                   V2Text(value.Component(2), text_scratch)),
-                       alloc());
+      codings.PushBack(
+          CodingValue(ctx_, ctx_.SystemUri(table), code, V2Text(value.Component(2), text_scratch)),
+          alloc());
       cc.AddMember("coding", codings, alloc());
       return cc;
     };

@@ -298,6 +298,20 @@ Value V2MapContext::Number(std::string_view canonical_text) {
   return Value(StringRef(storage, static_cast<rapidjson::SizeType>(canonical_text.size())));
 }
 
+std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
+  for (const auto& [name, uri] : system_uris_) {
+    if (name == v2_name) {
+      return uri;
+    }
+  }
+  const std::string uri = tables_.CodingSystemUri(v2_name);
+  auto* storage = static_cast<char*>(alloc_.Malloc(uri.size() + 1));
+  std::memcpy(storage, uri.data(), uri.size());
+  storage[uri.size()] = '\0';
+  system_uris_.emplace_back(std::string(v2_name), std::string_view(storage, uri.size()));
+  return system_uris_.back().second;
+}
+
 bool V2MapContext::IsNumber(const char* str) const {
   std::less<const char*> less;
   if (numbers_.empty() || less(str, numbers_.front()) || less(numbers_.back(), str)) {
@@ -532,7 +546,7 @@ void PushCodingWithTranslations(V2MapContext& ctx, Value& codings, std::string_v
   if (code.empty()) {
     return;
   }
-  ctx.Push(codings, CodingValue(ctx, ctx.tables().CodingSystemUri(v2_system), code, display));
+  ctx.Push(codings, CodingValue(ctx, ctx.SystemUri(v2_system), code, display));
   for (const CodeMap* local : ctx.tables().local_concept_maps()) {
     if (const CodeMapRow* row = local->FindV2(v2_system, code)) {
       ctx.Push(codings, CodingValue(ctx, row->fhir_system, row->fhir_code, row->fhir_display));
@@ -586,7 +600,7 @@ Value TableCodeableConcept(V2MapContext& ctx, KnownTable table, std::string_view
     ctx.Put(cc, "text", ctx.Str(display));
     return cc;
   }
-  const std::string v2_system = ctx.tables().CodingSystemUri(v2_table);
+  const std::string_view v2_system = ctx.SystemUri(v2_table);
   Value codings(kArrayType);
   const CodeMapRow* row = MapCode(ctx, table, code);
   if (row != nullptr) {
@@ -617,8 +631,7 @@ void PutMappedCode(V2MapContext& ctx, Value& object, const char* key, KnownTable
                       StringRef(kOriginalCodeExtensionUrl.data(),
                                 static_cast<rapidjson::SizeType>(kOriginalCodeExtensionUrl.size())),
                       ctx.alloc());
-  ctx.Put(extension, "valueCoding",
-          CodingValue(ctx, ctx.tables().CodingSystemUri(v2_table), code, {}));
+  ctx.Put(extension, "valueCoding", CodingValue(ctx, ctx.SystemUri(v2_table), code, {}));
   Value extensions(kArrayType);
   extensions.PushBack(extension, ctx.alloc());
   Value element(kObjectType);
@@ -1038,7 +1051,7 @@ void PutUnits(V2MapContext& ctx, Value& quantity, const hl7v2::Value& units) {
   const std::string_view system = V2Text(Part(units, 3), s3);
   ctx.Put(quantity, "unit", ctx.Str(!text.empty() ? text : code));
   if (!code.empty() && !system.empty()) {
-    ctx.Put(quantity, "system", ctx.Str(ctx.tables().CodingSystemUri(system)));
+    ctx.Put(quantity, "system", ctx.Str(ctx.SystemUri(system)));
     ctx.Put(quantity, "code", ctx.Str(code));
   }
 }

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -61,6 +62,10 @@ class V2MapContext {
   bool IsNumber(const char* str) const;
   void SortNumbers();
 
+  // tables().CodingSystemUri(v2_name), computed once per mapping: a message names the same few
+  // coding systems over and over. The view lives as long as the allocator.
+  std::string_view SystemUri(std::string_view v2_name);
+
   // Adds `value` under `key` (a string literal) unless it is null or an empty object/array.
   void Put(rapidjson::Value& object, const char* key, rapidjson::Value value);
   // Appends `value` unless it is null or an empty object/array.
@@ -73,6 +78,7 @@ class V2MapContext {
   std::optional<core::Error> error_;
   bool lossy_ = false;
   std::vector<const char*> numbers_;
+  std::vector<std::pair<std::string, std::string_view>> system_uris_;
 };
 
 // Decoded text of a v2 value: the raw bytes when they hold no escape, else Unescape(raw). Empty for
