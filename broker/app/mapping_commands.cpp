@@ -19,7 +19,7 @@ constexpr std::string_view kMapUsage =
     "usage: trustbridge map v2-to-fhir FILE [--tables DIR] [--compact]\n"
     "       trustbridge map fhir-to-v2 FILE [--message adt|oru] [--trigger A28|A31|A08]\n"
     "                                       [--sending-facility ODS] [--receiving-facility ODS]\n"
-    "                                       [--control-id ID] [--cr]\n";
+    "                                       [--control-id ID] [--tables DIR] [--cr]\n";
 constexpr std::string_view kValidateUsage = "usage: trustbridge validate FILE...\n";
 
 std::optional<std::string> ReadInput(const std::string& name) {
@@ -96,6 +96,16 @@ int FhirToV2(const Flags& flags, const std::string& text, std::ostream& out, std
   } else if (!trigger.empty()) {
     err << "map: --trigger must be A28, A31 or A08\n";
     return 2;
+  }
+  std::optional<mappings::FhirToV2Tables> local;
+  if (flags.Has("tables")) {
+    auto loaded = mappings::FhirToV2Tables::Load(flags.Get("tables"));
+    if (!loaded) {
+      PrintError(err, loaded.error());
+      return 2;
+    }
+    local = std::move(*loaded);
+    options.tables = &*local;
   }
   options.sending_facility = flags.Get("sending-facility");
   options.receiving_facility = flags.Get("receiving-facility");
