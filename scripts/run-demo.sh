@@ -38,9 +38,27 @@ The same curl without --cert/--key is refused at the TLS handshake.
   build/release/trustbridge send-hl7 --to 127.0.0.1:2575 --cert var/pki/RJ1.crt --key var/pki/RJ1.key \
       --ca var/pki/ca.crt config/demo/messages/adt_a01.hl7 config/demo/messages/adt_a08_bad_nhs_number.hl7
 (AA for the first once it is stored, AE with ERR at PID-3 for the second.)
+A transfer team's whole record for a patient held at both simulated trusts:
+  curl --cacert var/pki/ca.crt --cert var/pki/RJ1.crt --key var/pki/RJ1.key \
+      -d 'identifier=https://fhir.nhs.uk/Id/nhs-number|9990001235' 'https://127.0.0.1:8443/fhir/Patient/\$everything'
 A simulated trust answers the broker's certificate directly:
   curl --cacert var/pki/ca.crt --cert var/pki/broker-a.crt --key var/pki/broker-a.key \
       'https://127.0.0.1:9201/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9990001235'
 
 MSG
-build/release/trustbridge serve --config config/demo/broker.json
+build/release/trustbridge serve --config config/demo/broker.json &
+broker=$!
+sims+=("$broker")
+# Once the broker listens, the two simulated trusts announce their patients the way a trust's
+# PAS does (an ADT^A28 each over MLLP/TLS), so the record locator knows who holds whom.
+for _ in $(seq 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/2575) 2>/dev/null && break
+  sleep 0.1
+done
+for trust in RGT RXH; do
+  build/release/trustbridge send-hl7 --to 127.0.0.1:2575 --cert "var/pki/$trust.crt" \
+      --key "var/pki/$trust.key" --ca var/pki/ca.crt "config/demo/messages/announce_$trust.hl7" \
+      >/dev/null || echo "demo: $trust could not announce its patients" >&2
+done
+echo "demo: RGT and RXH announced their patients; try the \$everything curl above."
+wait "$broker"
