@@ -52,6 +52,8 @@ enum class KnownTable : std::uint8_t {
   kCodingSystem,          // 0396-coding-system
   kAssigningAuthority,    // assigning-authority
   kNhsNumberStatus,       // nhs-number-verification-status
+  kOrderStatus,           // 0038-service-request-status
+  kOrderControlStatus,    // 0119-service-request-status
   kCount
 };
 

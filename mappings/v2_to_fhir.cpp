@@ -144,7 +144,7 @@ class CachedSegment {
   std::vector<hl7v2::Value> fields_;
 };
 
-enum class MessageKind { kAdt, kOru };
+enum class MessageKind { kAdt, kOru, kOrder };
 
 class Mapper {
  public:
@@ -182,6 +182,9 @@ class Mapper {
   void MapDiagnosis(const CachedSegment& dg1, std::size_t index);
   // Returns the index of the DiagnosticReport entry.
   std::size_t MapObservationRequest(const CachedSegment& obr, std::size_t index);
+  // ORC and/or OBR of one order -> ServiceRequest; returns the index of its entry.
+  std::size_t MapServiceRequest(const CachedSegment* orc, const CachedSegment* obr,
+                                std::size_t index);
   // Returns the index of the Observation entry.
   std::size_t MapObservation(const CachedSegment& obx, std::size_t index, const CachedSegment* obr);
   Value MessageHeader();
@@ -369,6 +372,14 @@ core::Status Mapper::CheckType() {
     if (trigger_ != "R01") {
       return MakeError(ErrorCode::kUnsupportedEvent,
                        "ORU trigger event not supported by the v2 -> FHIR mapping", "MSH-9.2");
+    }
+    return core::Ok();
+  }
+  if (type == "ORM" || type == "OML") {
+    kind_ = MessageKind::kOrder;
+    if ((type == "ORM" && trigger_ != "O01") || (type == "OML" && trigger_ != "O21")) {
+      return MakeError(ErrorCode::kUnsupportedEvent,
+                       "order trigger event not supported by the v2 -> FHIR mapping", "MSH-9.2");
     }
     return core::Ok();
   }
@@ -1135,6 +1146,90 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
   return entry;
 }
 
+std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegment* obr,
+                                      std::size_t index) {
+  const std::string id = NewId("ServiceRequest/ORDER[" + std::to_string(index) + "]");
+  Value request(kObjectType);
+  Value identifiers(kArrayType);
+  const auto order_identifier = [&](std::size_t orc_field, std::size_t obr_field,
+                                    std::string_view type) {
+    hl7v2::Value ei = orc != nullptr ? orc->Field(orc_field) : hl7v2::Value();
+    if (!ei.HasValue() && obr != nullptr) {
+      ei = obr->Field(obr_field);
+    }
+    Value identifier = EiToIdentifier(ctx_, ei);
+    if (identifier.IsNull()) {
+      return;
+    }
+    Value with_type(kObjectType);
+    with_type.AddMember(
+        "type", TableCodeableConcept(ctx_, KnownTable::kIdentifierType, type, {}, "HL70203"),
+        alloc());
+    MoveMembers(identifier, with_type, alloc());
+    identifiers.PushBack(with_type, alloc());
+  };
+  order_identifier(2, 2, "PLAC");
+  order_identifier(3, 3, "FILL");
+  ctx_.Put(request, "identifier", std::move(identifiers));
+  {
+    // ORC-5 (order status) says where the order is; ORC-1 (order control) what the message does.
+    std::string s5, s1;
+    const std::string_view order_status = orc != nullptr ? V2Text(orc->Field(5), s5) : "";
+    const std::string_view control = orc != nullptr ? V2Text(orc->Field(1), s1) : "";
+    const CodeMapRow* row = MapCode(ctx_, KnownTable::kOrderStatus, order_status);
+    if (row == nullptr) {
+      row = MapCode(ctx_, KnownTable::kOrderControlStatus, control);
+    }
+    if (row != nullptr) {
+      request.AddMember("status", ctx_.Str(row->fhir_code), alloc());
+    } else {
+      request.AddMember("status", Lit("unknown"), alloc());
+      if (!order_status.empty()) {
+        PutMappedCode(ctx_, request, "status", KnownTable::kOrderStatus, order_status, "HL70038");
+      } else {
+        PutMappedCode(ctx_, request, "status", KnownTable::kOrderControlStatus, control, "HL70119");
+      }
+    }
+  }
+  request.AddMember("intent", "order", alloc());
+  Value code = obr != nullptr ? CweToCodeableConcept(ctx_, obr->Field(4)) : Value();
+  if (code.IsNull()) {
+    code = AbsentCode();
+  }
+  request.AddMember("code", code, alloc());
+  request.AddMember("subject", Reference(patient_id_), alloc());
+  if (has_encounter_) {
+    request.AddMember("encounter", Reference(encounter_id_), alloc());
+  }
+  if (orc != nullptr) {
+    ctx_.Put(request, "authoredOn",
+             TimeValue(ctx_, orc->Field(9), FhirTimeType::kDateTime, "ORC-9"));
+  }
+  {
+    std::string requester;
+    if (orc != nullptr) {
+      requester = PractitionerFor(orc->Field(12).Repetition(1));
+    }
+    if (requester.empty() && obr != nullptr) {
+      requester = PractitionerFor(obr->Field(16).Repetition(1));
+    }
+    if (!requester.empty()) {
+      request.AddMember("requester", Reference(requester), alloc());
+    }
+  }
+  if (obr != nullptr) {
+    Value reasons(kArrayType);
+    for (const hl7v2::Value& rep : obr->Field(31).Repetitions()) {
+      ctx_.Push(reasons, CweToCodeableConcept(ctx_, rep));
+    }
+    ctx_.Put(request, "reasonCode", std::move(reasons));
+  }
+  const std::size_t entry = entries_.size();
+  AddResource("ServiceRequest", id, std::move(request));
+  focus_.push_back(id);
+  return entry;
+}
+
 std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
                                    const CachedSegment* obr) {
   const std::string id = NewId("Observation/OBX[" + std::to_string(index) + "]");
@@ -1425,7 +1520,7 @@ core::Result<std::string> Mapper::Run() {
   const std::size_t count = message_.SegmentCount();
   const auto pid = message_.FindSegment("PID");
   if (!pid) {
-    if (kind_ == MessageKind::kAdt) {
+    if (kind_ != MessageKind::kOru) {
       return MakeError(ErrorCode::kRequiredFieldMissing, "PID segment is required", "PID");
     }
   } else {
@@ -1499,9 +1594,32 @@ core::Result<std::string> Mapper::Run() {
   bool in_report_notes = false;
   std::vector<std::pair<std::size_t, std::string>> report_results;  // (report entry, obs id)
   std::vector<std::pair<std::size_t, std::string>> report_notes;
+  // Orders (ORM^O01, OML^O21): an ORC waits for the OBR that completes it.
+  std::size_t order_count = 0;
+  std::size_t request_entry = kNone;
+  std::optional<CachedSegment> pending_orc;
+  std::size_t pending_orc_index = 0;
+  const auto flush_orc = [&] {
+    if (pending_orc) {
+      request_entry = MapServiceRequest(&*pending_orc, nullptr, ++order_count);
+      KeepIfLossy(pending_orc_index);
+      pending_orc.reset();
+      in_report_notes = true;
+    }
+  };
+  const auto add_reference = [&](std::size_t entry, const char* member, const std::string& to) {
+    Value& resource = entries_[entry].resource;
+    if (!resource.HasMember(member)) {
+      resource.AddMember(StringRef(member), Value(kArrayType), alloc());
+    }
+    resource[member].PushBack(Reference(to), alloc());
+  };
   for (std::size_t i = 1; i <= count; ++i) {
     const CachedSegment segment(message_.Segment(i));
     const std::string_view id = segment.id();
+    if (id != "OBR") {
+      flush_orc();
+    }
     if (id != "NTE") {
       in_report_notes = false;
       if (id != "OBX") {
@@ -1518,8 +1636,28 @@ core::Result<std::string> Mapper::Run() {
       KeepIfLossy(i);
     } else if (id == "DG1" && has_patient_) {
       mapped_[i] = true;
-      MapDiagnosis(segment, ++dg1);
+      MapDiagnosis(segment, ++dg1);  // the Condition is the last entry it adds
       KeepIfLossy(i);
+      if (kind_ == MessageKind::kOrder && request_entry != kNone) {
+        add_reference(request_entry, "reasonReference", entries_.back().id);
+      }
+    } else if (id == "ORC" && kind_ == MessageKind::kOrder) {
+      mapped_[i] = true;
+      pending_orc.emplace(message_.Segment(i));
+      pending_orc_index = i;
+    } else if (id == "OBR" && kind_ == MessageKind::kOrder) {
+      mapped_[i] = true;
+      request_entry =
+          MapServiceRequest(pending_orc ? &*pending_orc : nullptr, &segment, ++order_count);
+      if (ctx_.TakeLossy()) {
+        mapped_[i] = false;
+        if (pending_orc) {
+          mapped_[pending_orc_index] = false;
+        }
+      }
+      pending_orc.reset();
+      current_obr = segment;
+      in_report_notes = true;
     } else if (id == "OBR" && kind_ == MessageKind::kOru) {
       mapped_[i] = true;
       report_entry = MapObservationRequest(segment, ++obr_count);
@@ -1535,8 +1673,12 @@ core::Result<std::string> Mapper::Run() {
       if (report_entry != kNone) {
         report_results.emplace_back(report_entry, entries_[entry].id);
       }
+      if (kind_ == MessageKind::kOrder && request_entry != kNone) {
+        add_reference(request_entry, "supportingInfo", entries_[entry].id);
+      }
     } else if (id == "NTE" &&
-               (last_observation != kNone || (in_report_notes && report_entry != kNone))) {
+               (last_observation != kNone ||
+                (in_report_notes && (report_entry != kNone || request_entry != kNone)))) {
       mapped_[i] = true;
       std::string text;
       bool first = true;
@@ -1559,10 +1701,22 @@ core::Result<std::string> Mapper::Run() {
         Value note(kObjectType);
         note.AddMember("text", ctx_.Str(text), alloc());
         observation["note"].PushBack(note, alloc());
+      } else if (kind_ == MessageKind::kOrder) {
+        Value& request = entries_[request_entry].resource;
+        if (!request.HasMember("note")) {
+          request.AddMember("note", Value(kArrayType), alloc());
+        }
+        Value note(kObjectType);
+        note.AddMember("text", ctx_.Str(text), alloc());
+        request["note"].PushBack(note, alloc());
       } else {
         report_notes.emplace_back(report_entry, std::move(text));
       }
     }
+  }
+  flush_orc();
+  if (kind_ == MessageKind::kOrder && order_count == 0) {
+    return MakeError(ErrorCode::kRequiredFieldMissing, "an order message needs ORC or OBR", "ORC");
   }
   if (kind_ == MessageKind::kOru && obr_count == 0) {
     return MakeError(ErrorCode::kRequiredFieldMissing, "ORU^R01 needs an OBR segment", "OBR");

@@ -13,7 +13,8 @@
 // docs/mappings.md lists what is mapped, what is carried as raw segments, and each deliberate
 // difference from the IG and the reference outputs.
 //
-// Supported: ADT^A01 A02 A03 A04 A05 A08 A11 A13 A28 A31 A40 and ORU^R01.
+// Supported: ADT^A01 A02 A03 A04 A05 A08 A11 A13 A28 A31 A40, ORU^R01, and the orders ORM^O01
+// and OML^O21 (ServiceRequest per ORC/OBR).
 //
 // Determinism: no clock and no randomness. The message's namespace is the v5 UUID of its sending
 // application/facility and control id (MSH-3, MSH-4, MSH-10; the whole message when MSH-10 is
@@ -23,9 +24,10 @@
 // Thread-safety: the functions are reentrant; `tables` is only read.
 // Errors (locations are v2 positions, messages never quote content):
 //   whatever Message::Parse returns for text that is not ER7;
-//   kUnsupportedMessage  a message type other than ADT or ORU (location MSH-9.1);
+//   kUnsupportedMessage  a message type other than ADT, ORU, ORM or OML (location MSH-9.1);
 //   kUnsupportedEvent    a trigger event not listed above (location MSH-9.2);
-//   kRequiredFieldMissing a required segment is absent (PID in ADT; MRG in A40; OBR in ORU);
+//   kRequiredFieldMissing a required segment is absent (PID in ADT and orders; MRG in A40; OBR in
+//                        ORU; ORC or OBR in an order), or the patient has no identifier (PID-3);
 //   kInvalidValue        an NHS number failing the Modulus 11 check; with options.strict, any
 //                        malformed date/time or ED value.
 namespace tb::mappings {

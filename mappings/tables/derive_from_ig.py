@@ -5,8 +5,8 @@ vocabulary concept maps (shared/testdata/v2-to-fhir/hl7-v2-to-fhir-ig/codesystem
 Usage: mappings/tables/derive_from_ig.py IG_CODESYSTEMS_DIR OUT_DIR
 
 The IG sheets have two header rows and columns
-  0 v2 code, 1 v2 text, 2 v2 code system, 3-5 condition, 6 FHIR code, 7 (display, some sheets),
-  8 display, 9 FHIR code system, ... comments.
+  0 v2 code, 1 v2 text, 2 v2 code system, 3-5 condition, then the FHIR code, (a spare column in
+  most sheets,) display and FHIR code system, ... comments; positions are read from the header.
 Rows without a v2 code or without a FHIR code are left out: the mapper carries such codes through
 with their original v2 system, so nothing is lost. The hand-written tables (coding systems,
 assigning authorities, NHS number verification status) are not produced here.
@@ -28,6 +28,8 @@ MAPS = {
     "0063-relationship": ("Relationship.csv", "HL70063"),
     "0078-interpretation": ("InterpretationCodes.csv", "HL70078"),
     "0085-observation-status": ("ObservationResultStatusCodesInterpretation.csv", "HL70085"),
+    "0038-service-request-status": ("OrderStatus.csv", "HL70038"),
+    "0119-service-request-status": ("OrderControlCode_ServiceRequest.status.csv", "HL70119"),
     "0123-diagnostic-report-status": ("ResultStatus_Non-Queries.csv", "HL70123"),
     "0127-allergy-category": ("AllergenType_AllergyIntoleranceCategory.csv", "HL70127"),
     "0127-allergy-type": ("AllergyType.csv", "HL70127"),
@@ -54,11 +56,17 @@ def derive(src: pathlib.Path, v2_table: str, name: str) -> str:
     writer.writerow(HEADER)
     with src.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.reader(f))
+    # Column positions from the second header row: the FHIR "Code", "Display" and "Code System"
+    # are the ones after the condition columns (sheets differ by one spare column).
+    header = [c.strip() for c in rows[1]]
+    code_col = header.index("Code", 3)
+    display_col = header.index("Display", code_col)
+    system_col = header.index("Code System", code_col)
     for row in rows[2:]:
         row = [c.strip() for c in row] + [""] * 12
-        v2_code, v2_text, fhir_code = row[0], row[1], row[6]
-        display = row[8] or row[7]
-        system = row[9]
+        v2_code, v2_text, fhir_code = row[0], row[1], row[code_col]
+        display = row[display_col] or row[code_col + 1 if code_col + 1 < display_col else display_col]
+        system = row[system_col]
         if not v2_code or not fhir_code or not system:
             continue
         writer.writerow([v2_table, v2_code, v2_text, system, fhir_code, display])
