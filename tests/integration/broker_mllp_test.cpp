@@ -28,9 +28,9 @@ std::string ConfigText() {
   return R"({
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": { "cert": ")" + pki.Cert("broker-a").string() + R"(", "key": ")" +
-         pki.Key("broker-a").string() + R"(", "ca": ")" + pki.CaCert().string() +
-         R"(", "crl": ")" + pki.Crl().string() + R"(" },
+    "tls": { "cert": ")" +
+         pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
+         R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
     "store": { "url": "sqlite:var/tb.db" },
     "limits": { "mllp_frame_bytes": 4096 },
     "participants": [ { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
@@ -39,7 +39,8 @@ std::string ConfigText() {
 }
 
 // Hand-written, not from any corpus: a UK PAS admission with the hospital number first and the
-// NHS number in the second PID-3 repetition, an address with escapes, an explicit null, a Z-segment.
+// NHS number in the second PID-3 repetition, an address with escapes, an explicit null, a
+// Z-segment.
 constexpr std::string_view kPasA01 =
     "MSH|^~\\&|PAS|RJ1|TRUSTBRIDGE|X26|20261123093000+0000||ADT^A01^ADT_A01|PAS000123|P|2.4\r"
     "EVN|A01|20261123093000\r"
@@ -105,6 +106,34 @@ class BrokerMllpTest : public ::testing::Test {
     return count ? *count : -1;
   }
 
+  struct CommandOutput {
+    int code = 0;
+    std::string out;
+    std::string err;
+  };
+
+  // `trustbridge send-hl7` with RJ1's certificate against this broker.
+  CommandOutput SendHl7AsRj1(const std::filesystem::path& file) const {
+    const TestPki& pki = TestPki::Get();
+    std::vector<std::string> args = {"--to",       "127.0.0.1:" + std::to_string(port_),
+                                     "--cert",     pki.Cert("RJ1").string(),
+                                     "--key",      pki.Key("RJ1").string(),
+                                     "--ca",       pki.CaCert().string(),
+                                     file.string()};
+    std::vector<char*> argv;
+    for (std::string& arg : args) {
+      argv.push_back(arg.data());
+    }
+    const app::Flags flags = app::Flags::Parse(static_cast<int>(argv.size()), argv.data());
+    std::ostringstream out;
+    std::ostringstream err;
+    CommandOutput run;
+    run.code = app::SendHl7Command(flags, out, err);
+    run.out = out.str();
+    run.err = err.str();
+    return run;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<app::BrokerServer> server_;
   std::thread waiter_;
@@ -139,7 +168,8 @@ TEST_F(BrokerMllpTest, EachHandWrittenCaseGetsTheRightCode) {
     const char* err_location;  // ERR-2 as SEG^seq^field, or "" for none
   };
   const std::vector<Case> cases = {
-      {"lf line endings", With(With(kPasA01, "PAS000123", "PAS000124"), "\r", "\n"), "RJ1", "AA", ""},
+      {"lf line endings", With(With(kPasA01, "PAS000123", "PAS000124"), "\r", "\n"), "RJ1", "AA",
+       ""},
       {"custom delimiters",
        "MSH#*$!@#PAS#RJ1#TB#X26#20261123093000##ADT*A08#PAS000125#P#2.5.1\r"
        "EVN#A08#20261123093000\r"
@@ -149,7 +179,8 @@ TEST_F(BrokerMllpTest, EachHandWrittenCaseGetsTheRightCode) {
        "RJ1", "AE", "PID^1^3"},
       {"missing MSH-9", With(With(kPasA01, "ADT^A01^ADT_A01", ""), "PAS000123", "PAS000127"), "RJ1",
        "AE", "MSH^1^9"},
-      {"facility of another trust", With(kPasA01, "PAS000123", "PAS000128"), "RXH", "AR", "MSH^1^4"},
+      {"facility of another trust", With(kPasA01, "PAS000123", "PAS000128"), "RXH", "AR",
+       "MSH^1^4"},
       {"reused control id, other content", With(kPasA01, "O'BRIEN", "OBRIEN"), "RJ1", "AE",
        "MSH^1^10"},
   };
@@ -202,41 +233,17 @@ TEST_F(BrokerMllpTest, SendHl7CommandPrintsEachAck) {
   testing::WriteFile(dir_ / "two.hl7",
                      With(With(kPasA01, "PAS000123", "PAS000301"), "\r", "\n") + "\n" +
                          With(With(kPasA01, "PAS000123", "PAS000302"), "\r", "\r\n"));
-  const TestPki& pki = TestPki::Get();
-  std::vector<std::string> args = {"--to",   "127.0.0.1:" + std::to_string(port_),
-                                   "--cert", pki.Cert("RJ1").string(),
-                                   "--key",  pki.Key("RJ1").string(),
-                                   "--ca",   pki.CaCert().string(),
-                                   (dir_ / "two.hl7").string()};
-  std::vector<char*> argv;
-  for (std::string& arg : args) {
-    argv.push_back(arg.data());
-  }
-  app::Flags flags = app::Flags::Parse(static_cast<int>(argv.size()), argv.data());
-  std::ostringstream out;
-  std::ostringstream err;
-  EXPECT_EQ(app::SendHl7Command(flags, out, err), 0) << err.str();
-  EXPECT_NE(out.str().find("MSA|AA|PAS000301\n"), std::string::npos) << out.str();
-  EXPECT_NE(out.str().find("MSA|AA|PAS000302\n"), std::string::npos) << out.str();
+  const CommandOutput run = SendHl7AsRj1(dir_ / "two.hl7");
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.out.find("MSA|AA|PAS000301\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("MSA|AA|PAS000302\n"), std::string::npos) << run.out;
 }
 
 TEST_F(BrokerMllpTest, SendHl7CommandExitsOneOnARefusal) {
   testing::WriteFile(dir_ / "bad.hl7", With(kPasA01, "9449305552", "9449305553"));
-  const TestPki& pki = TestPki::Get();
-  std::vector<std::string> args = {"--to",   "127.0.0.1:" + std::to_string(port_),
-                                   "--cert", pki.Cert("RJ1").string(),
-                                   "--key",  pki.Key("RJ1").string(),
-                                   "--ca",   pki.CaCert().string(),
-                                   (dir_ / "bad.hl7").string()};
-  std::vector<char*> argv;
-  for (std::string& arg : args) {
-    argv.push_back(arg.data());
-  }
-  app::Flags flags = app::Flags::Parse(static_cast<int>(argv.size()), argv.data());
-  std::ostringstream out;
-  std::ostringstream err;
-  EXPECT_EQ(app::SendHl7Command(flags, out, err), 1);
-  EXPECT_NE(out.str().find("MSA|AE|PAS000123"), std::string::npos) << out.str();
+  const CommandOutput run = SendHl7AsRj1(dir_ / "bad.hl7");
+  EXPECT_EQ(run.code, 1);
+  EXPECT_NE(run.out.find("MSA|AE|PAS000123"), std::string::npos) << run.out;
 }
 
 TEST(SplitHl7Messages, SplitsOnMshAndDropsBatchEnvelopes) {
