@@ -53,6 +53,7 @@ TEST(V2ToFhirMutation, MutatedMessagesNeverCrash) {
       tb::testing::ReadFile(pairs / "ADT-A01-01.hl7"),
       tb::testing::ReadFile(pairs / "ORU-R01-01.hl7"),
       tb::testing::ReadFile(pairs / "ADT-A40-01.hl7"),
+      tb::testing::ReadFile(pairs / "ORM-O01-01.hl7"),
   };
   // Fixed seed: the same cases every run. TB_MUTATION_SEED / TB_MUTATION_CASES widen a local run.
   const char* seed_env = std::getenv("TB_MUTATION_SEED");
