@@ -541,7 +541,8 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
 
   const bool self_visited = std::find(search.visited.begin(), search.visited.end(),
                                       settings_.self_id) != search.visited.end();
-  const bool may_forward = !self_visited && search.hops < settings_.max_hops;
+  const int hops = std::clamp(search.hops, 0, kMaxHopsHeaderValue);
+  const bool may_forward = !self_visited && hops < settings_.max_hops;
   if (may_forward) {
     std::string visited;
     for (const std::string& id : search.visited) {
@@ -568,7 +569,7 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
       target.request.base_url = peer.fhir_base;
       target.request.expected_cn = peer.cert_cn;
       target.request.request = request;
-      target.request.request.headers.Set(std::string(kHopsHeader), std::to_string(search.hops + 1));
+      target.request.request.headers.Set(std::string(kHopsHeader), std::to_string(hops + 1));
       target.request.request.headers.Set(std::string(kVisitedHeader), visited);
       targets.push_back(std::move(target));
     }
@@ -587,7 +588,7 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
                                     {"requester", search.requester_ods},
                                     {"targets", std::to_string(targets.size())},
                                     {"not_queried", std::to_string(not_queried.size())},
-                                    {"hops", std::to_string(search.hops)}});
+                                    {"hops", std::to_string(hops)}});
 
   auto state = std::make_shared<QueryState>(std::move(targets), std::move(not_queried),
                                             std::move(options), start, deadline, search.request_id,
