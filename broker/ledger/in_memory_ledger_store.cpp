@@ -1,0 +1,81 @@
+#include "broker/ledger/in_memory_ledger_store.h"
+
+namespace tb::ledger {
+
+core::Status InMemoryLedgerStore::Append(const std::vector<core::LedgerRecord>& records,
+                                         const core::LedgerCheckpoint* checkpoint) {
+  std::lock_guard lock(mutex_);
+  for (const core::LedgerRecord& record : records) {
+    if (records_.contains(record.seq)) {
+      return core::MakeError(core::ErrorCode::kConflict, "ledger seq exists", "LedgerRecord.seq");
+    }
+  }
+  if (checkpoint != nullptr && checkpoints_.contains(checkpoint->count)) {
+    return core::MakeError(core::ErrorCode::kConflict, "checkpoint exists",
+                           "LedgerCheckpoint.count");
+  }
+  for (const core::LedgerRecord& record : records) {
+    records_.emplace(record.seq, record);
+  }
+  if (checkpoint != nullptr) {
+    checkpoints_.emplace(checkpoint->count, *checkpoint);
+  }
+  return core::Ok();
+}
+
+core::Result<std::optional<core::LedgerRecord>> InMemoryLedgerStore::Last() {
+  std::lock_guard lock(mutex_);
+  if (records_.empty()) {
+    return std::optional<core::LedgerRecord>();
+  }
+  return std::optional<core::LedgerRecord>(records_.rbegin()->second);
+}
+
+core::Result<std::vector<core::LedgerRecord>> InMemoryLedgerStore::ReadRange(std::int64_t from_seq,
+                                                                             std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::vector<core::LedgerRecord> out;
+  for (auto it = records_.lower_bound(from_seq); it != records_.end() && out.size() < limit; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+core::Result<std::vector<core::LedgerRecord>> InMemoryLedgerStore::ReadByNhsNumber(
+    const std::string& nhs_number) {
+  std::lock_guard lock(mutex_);
+  std::vector<core::LedgerRecord> out;
+  for (const auto& [seq, record] : records_) {
+    if (record.nhs_number == nhs_number) {
+      out.push_back(record);
+    }
+  }
+  return out;
+}
+
+core::Status InMemoryLedgerStore::WriteCheckpoint(const core::LedgerCheckpoint& checkpoint) {
+  std::lock_guard lock(mutex_);
+  if (!checkpoints_.emplace(checkpoint.count, checkpoint).second) {
+    return core::MakeError(core::ErrorCode::kConflict, "checkpoint exists",
+                           "LedgerCheckpoint.count");
+  }
+  return core::Ok();
+}
+
+core::Result<std::vector<core::LedgerCheckpoint>> InMemoryLedgerStore::ReadCheckpoints() {
+  std::lock_guard lock(mutex_);
+  std::vector<core::LedgerCheckpoint> out;
+  for (const auto& [count, checkpoint] : checkpoints_) {
+    out.push_back(checkpoint);
+  }
+  return out;
+}
+
+void InMemoryLedgerStore::EditForTest(
+    const std::function<void(std::map<std::int64_t, core::LedgerRecord>&,
+                             std::map<std::int64_t, core::LedgerCheckpoint>&)>& edit) {
+  std::lock_guard lock(mutex_);
+  edit(records_, checkpoints_);
+}
+
+}  // namespace tb::ledger

@@ -1,0 +1,296 @@
+#include "broker/ledger/ledger.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <optional>
+#include <semaphore>
+#include <utility>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "adapters/fhir/json.h"
+#include "broker/core/digest.h"
+#include "broker/core/nhs_number.h"
+#include "broker/ledger/canonical_json.h"
+
+namespace tb::ledger {
+
+struct Ledger::Pending {
+  std::string kind;
+  std::string nhs_number;
+  std::string provenance;   // canonical JSON
+  std::string audit_event;  // canonical JSON
+  std::optional<core::Result<AppendReceipt>> result;
+  std::binary_semaphore done{0};
+};
+
+namespace {
+
+constexpr int kEntryVersion = 1;
+constexpr int kConflictRetries = 3;
+
+std::int64_t ToMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// The canonical envelope; keys written in sorted order, the resources are already canonical.
+std::string Envelope(std::int64_t seq, std::int64_t recorded_ms, const std::string& kind,
+                     const std::string& nhs_number, const std::string& provenance,
+                     const std::string& audit_event) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  const auto size = [](const std::string& s) { return static_cast<rapidjson::SizeType>(s.size()); };
+  writer.StartObject();
+  writer.Key("audit_event");
+  writer.RawValue(audit_event.data(), audit_event.size(), rapidjson::kObjectType);
+  writer.Key("kind");
+  writer.String(kind.data(), size(kind));
+  writer.Key("nhs_number");
+  writer.String(nhs_number.data(), size(nhs_number));
+  writer.Key("provenance");
+  writer.RawValue(provenance.data(), provenance.size(), rapidjson::kObjectType);
+  writer.Key("recorded_ms");
+  writer.Int64(recorded_ms);
+  writer.Key("seq");
+  writer.Int64(seq);
+  writer.Key("v");
+  writer.Int(kEntryVersion);
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+}  // namespace
+
+core::Result<rapidjson::Document> ParseEntry(const core::LedgerRecord& record) {
+  core::Result<rapidjson::Document> doc = fhir::ParseJson(record.canonical);
+  if (!doc) {
+    return std::move(doc).error();
+  }
+  if (!doc->IsObject()) {
+    return core::MakeError(core::ErrorCode::kInvalidValue, "ledger entry is not an object");
+  }
+  return doc;
+}
+
+core::Result<std::unique_ptr<Ledger>> Ledger::Open(core::LedgerStore& store,
+                                                   const core::Clock& clock,
+                                                   const CheckpointSigner* signer,
+                                                   LedgerSettings settings) {
+  core::Result<std::optional<core::LedgerRecord>> last = store.Last();
+  if (!last) {
+    return std::move(last).error();
+  }
+  std::int64_t seq = 0;
+  std::string hash(kGenesisHash);
+  if (last->has_value()) {
+    seq = (*last)->seq;
+    hash = (*last)->hash;
+  }
+  if (settings.max_batch == 0) {
+    settings.max_batch = 1;
+  }
+  return std::unique_ptr<Ledger>(new Ledger(store, clock, signer, settings, seq, std::move(hash)));
+}
+
+Ledger::Ledger(core::LedgerStore& store, const core::Clock& clock, const CheckpointSigner* signer,
+               LedgerSettings settings, std::int64_t head_seq, std::string head_hash)
+    : store_(store),
+      clock_(clock),
+      signer_(signer),
+      settings_(settings),
+      head_seq_(head_seq),
+      head_hash_(std::move(head_hash)) {
+  committer_ = std::thread([this] { RunCommitter(); });
+}
+
+Ledger::~Ledger() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_.notify_all();
+  if (committer_.joinable()) {
+    committer_.join();
+  }
+}
+
+core::Result<AppendReceipt> Ledger::Append(const HopRecord& hop) {
+  BROKER_RETURN_IF_ERROR(ValidateHop(hop));
+  Pending pending;
+  pending.kind = std::string(ToString(hop.kind));
+  pending.nhs_number = hop.nhs_number;
+  core::Result<std::string> provenance = CanonicalJson(BuildProvenance(hop));
+  if (!provenance) {
+    return std::move(provenance).error();
+  }
+  core::Result<std::string> audit_event = CanonicalJson(BuildAuditEvent(hop));
+  if (!audit_event) {
+    return std::move(audit_event).error();
+  }
+  pending.provenance = std::move(*provenance);
+  pending.audit_event = std::move(*audit_event);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down");
+    }
+    queue_.push_back(&pending);
+  }
+  work_.notify_one();
+  pending.done.acquire();
+  return std::move(*pending.result);
+}
+
+void Ledger::RunCommitter() {
+  try {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      work_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) {
+        return;
+      }
+      std::vector<Pending*> batch;
+      while (!queue_.empty() && batch.size() < settings_.max_batch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+      lock.unlock();
+      CommitBatch(batch);
+      for (Pending* pending : batch) {
+        pending->done.release();  // `pending` may be gone as soon as this returns
+      }
+      lock.lock();
+    }
+  } catch (const std::exception& error) {
+    logger_.Error("ledger.committer_crashed", {{"what", error.what()}});
+    std::abort();
+  }
+}
+
+core::Status Ledger::ReloadHead() {
+  core::Result<std::optional<core::LedgerRecord>> last = store_.Last();
+  if (!last) {
+    return std::move(last).error();
+  }
+  head_seq_ = last->has_value() ? (*last)->seq : 0;
+  head_hash_ = last->has_value() ? (*last)->hash : std::string(kGenesisHash);
+  return core::Ok();
+}
+
+void Ledger::CommitBatch(const std::vector<Pending*>& batch) {
+  std::lock_guard chain(chain_mutex_);
+  core::Status status = core::Ok();
+  std::vector<core::LedgerRecord> records;
+  std::optional<core::LedgerCheckpoint> checkpoint;
+  for (int attempt = 0; attempt <= kConflictRetries; ++attempt) {
+    const std::int64_t recorded_ms = ToMs(clock_.Now());
+    records.clear();
+    records.reserve(batch.size());
+    std::string prev = head_hash_;
+    std::int64_t seq = head_seq_;
+    for (const Pending* pending : batch) {
+      core::LedgerRecord record;
+      record.seq = ++seq;
+      record.recorded_ms = recorded_ms;
+      record.kind = pending->kind;
+      record.nhs_number = pending->nhs_number;
+      record.canonical = Envelope(record.seq, recorded_ms, pending->kind, pending->nhs_number,
+                                  pending->provenance, pending->audit_event);
+      record.prev_hash = std::move(prev);
+      std::string material;
+      material.reserve(record.prev_hash.size() + record.canonical.size());
+      material.append(record.prev_hash).append(record.canonical);
+      record.hash = core::Sha256Hex(material);
+      prev = record.hash;
+      records.push_back(std::move(record));
+    }
+    checkpoint.reset();
+    const std::int64_t every = settings_.checkpoint_every;
+    if (signer_ != nullptr && every > 0 && seq / every > head_seq_ / every) {
+      core::Result<core::LedgerCheckpoint> signed_checkpoint =
+          signer_->Sign(seq, records.back().hash, recorded_ms);
+      if (signed_checkpoint) {
+        checkpoint = std::move(*signed_checkpoint);
+      } else {
+        logger_.Warn("ledger.checkpoint_failed", {{"error", signed_checkpoint.error().message}});
+      }
+    }
+    status = store_.Append(records, checkpoint ? &*checkpoint : nullptr);
+    if (status || status.error().code != core::ErrorCode::kConflict) {
+      break;
+    }
+    // Another writer (node) extended the chain: link behind its head and try again.
+    logger_.Info("ledger.head_moved", {{"attempt", std::to_string(attempt + 1)}});
+    if (core::Status reloaded = ReloadHead(); !reloaded) {
+      status = std::move(reloaded);
+      break;
+    }
+  }
+  if (!status) {
+    logger_.Warn("ledger.batch_failed",
+                 {{"records", std::to_string(batch.size())}, {"error", status.error().message}});
+    for (Pending* pending : batch) {
+      pending->result = status.error();
+    }
+    return;
+  }
+  head_seq_ = records.back().seq;
+  head_hash_ = records.back().hash;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->result = AppendReceipt{records[i].seq, records[i].hash};
+  }
+  std::lock_guard lock(mutex_);
+  ++stats_.batches;
+  stats_.records += batch.size();
+  stats_.checkpoints += checkpoint ? 1 : 0;
+}
+
+core::Result<core::LedgerCheckpoint> Ledger::Checkpoint() {
+  if (signer_ == nullptr) {
+    return core::MakeError(core::ErrorCode::kConfig, "the ledger has no signing key");
+  }
+  std::lock_guard chain(chain_mutex_);
+  if (head_seq_ == 0) {
+    return core::MakeError(core::ErrorCode::kInvalidValue, "the ledger is empty");
+  }
+  core::Result<core::LedgerCheckpoint> checkpoint =
+      signer_->Sign(head_seq_, head_hash_, ToMs(clock_.Now()));
+  if (!checkpoint) {
+    return checkpoint;
+  }
+  core::Status written = store_.WriteCheckpoint(*checkpoint);
+  if (written) {
+    std::lock_guard lock(mutex_);
+    ++stats_.checkpoints;
+    return checkpoint;
+  }
+  if (written.error().code != core::ErrorCode::kConflict) {
+    return std::move(written).error();
+  }
+  core::Result<std::vector<core::LedgerCheckpoint>> stored = store_.ReadCheckpoints();
+  if (!stored) {
+    return std::move(stored).error();
+  }
+  for (core::LedgerCheckpoint& existing : *stored) {
+    if (existing.count == head_seq_) {
+      return std::move(existing);
+    }
+  }
+  return core::MakeError(core::ErrorCode::kStorage, "checkpoint conflict without a checkpoint");
+}
+
+core::Result<std::vector<core::LedgerRecord>> Ledger::Journey(const std::string& nhs_number) {
+  if (!core::IsValidNhsNumber(nhs_number)) {
+    return core::MakeError(core::ErrorCode::kInvalidValue, "invalid NHS number", "nhs_number");
+  }
+  return store_.ReadByNhsNumber(nhs_number);
+}
+
+Ledger::Stats Ledger::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace tb::ledger

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "broker/core/audit_ledger.h"
+#include "broker/core/clock.h"
+#include "broker/core/log.h"
+#include "broker/core/result.h"
+#include "broker/ledger/checkpoint_signer.h"
+#include "broker/ledger/records.h"
+
+namespace tb::ledger {
+
+struct LedgerSettings {
+  // Sign and store a checkpoint whenever the record count crosses a multiple of this (at the end
+  // of the group-commit batch that crosses it). 0: only on demand (Ledger::Checkpoint()).
+  std::int64_t checkpoint_every = 1000;
+  // Most records written in one transaction.
+  std::size_t max_batch = 1024;
+};
+
+struct AppendReceipt {
+  std::int64_t seq = 0;
+  std::string hash;
+};
+
+// The genesis link: prev_hash of seq 1.
+inline constexpr std::string_view kGenesisHash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// The append-only, hash-chained audit ledger over a core::LedgerStore (docs/ledger.md).
+//
+// Append() builds the hop's Provenance and AuditEvent in the calling thread, then hands the
+// canonical JSON to one committer thread, which assigns seq, links and hashes, and writes every
+// waiting record in one store transaction (group commit); Append returns once its record is
+// durable. One Ledger per store per process; on PostgreSQL shared by several nodes a seq clash
+// (kConflict) makes the committer reload the head and retry.
+//
+// Ownership: holds `store`, `clock` and `signer` (may be null: no checkpoints) by reference; they
+// must outlive the Ledger. The destructor commits what is waiting and joins the thread.
+// Thread-safety: every method may be called from many threads; they block (storage I/O).
+class Ledger {
+ public:
+  // Reads the head of the chain. Errors: kStorage.
+  static core::Result<std::unique_ptr<Ledger>> Open(core::LedgerStore& store,
+                                                    const core::Clock& clock,
+                                                    const CheckpointSigner* signer,
+                                                    LedgerSettings settings = {});
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Records one hop. Errors: ValidateHop's; kStorage (nothing of the batch was written).
+  core::Result<AppendReceipt> Append(const HopRecord& hop);
+
+  // Signs the current head and stores the checkpoint (or returns the stored one for that count).
+  // Errors: kConfig without a signer; kInvalidValue for an empty ledger; kStorage.
+  core::Result<core::LedgerCheckpoint> Checkpoint();
+
+  // The records about one patient, in seq (time) order: the data journey.
+  // Errors: kInvalidValue for an invalid NHS number; kStorage.
+  core::Result<std::vector<core::LedgerRecord>> Journey(const std::string& nhs_number);
+
+  struct Stats {
+    std::uint64_t batches = 0;
+    std::uint64_t records = 0;
+    std::uint64_t checkpoints = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Pending;
+  Ledger(core::LedgerStore& store, const core::Clock& clock, const CheckpointSigner* signer,
+         LedgerSettings settings, std::int64_t head_seq, std::string head_hash);
+  void RunCommitter();
+  void CommitBatch(const std::vector<Pending*>& batch);
+  core::Status ReloadHead();
+
+  core::LedgerStore& store_;
+  const core::Clock& clock_;
+  const CheckpointSigner* signer_;
+  const LedgerSettings settings_;
+  core::Logger logger_{"tb.ledger"};
+
+  // The chain head; guarded by chain_mutex_ (held by the committer while it writes a batch and
+  // by Checkpoint()).
+  std::mutex chain_mutex_;
+  std::int64_t head_seq_;
+  std::string head_hash_;
+
+  mutable std::mutex mutex_;  // guards queue_, stopping_, stats_
+  std::condition_variable work_;
+  std::deque<Pending*> queue_;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread committer_;
+};
+
+// The parsed canonical JSON of a record: {"audit_event":{...},"kind":"...","nhs_number":"...",
+// "provenance":{...},"recorded_ms":N,"seq":N,"v":1}. Errors: kInvalidValue.
+core::Result<rapidjson::Document> ParseEntry(const core::LedgerRecord& record);
+
+}  // namespace tb::ledger

@@ -1,0 +1,429 @@
+// The ledger over InMemoryLedgerStore: append/verify, tampering of every kind, checkpoints,
+// concurrency, journey. (ledger_sqlite_test.cpp repeats the tampering with SQL on SQLite.)
+#include "broker/ledger/ledger.h"
+
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker/core/digest.h"
+#include "broker/ledger/canonical_json.h"
+#include "broker/ledger/in_memory_ledger_store.h"
+#include "broker/ledger/verify.h"
+#include "tests/broker/ledger/ledger_test_util.h"
+#include "tests/support/test_pki.h"
+
+namespace tb::ledger {
+namespace {
+
+using tb::testing::TestPki;
+using testing::MakeHop;
+using Records = std::map<std::int64_t, core::LedgerRecord>;
+using Checkpoints = std::map<std::int64_t, core::LedgerCheckpoint>;
+
+std::unique_ptr<CheckpointSigner> BrokerSigner() {
+  auto signer = CheckpointSigner::FromPemFile(TestPki::Get().Key(TestPki::kBrokerA));
+  EXPECT_TRUE(signer) << signer.error().message;
+  return signer ? std::move(*signer) : nullptr;
+}
+
+std::unique_ptr<CheckpointVerifier> BrokerVerifier() {
+  auto verifier = CheckpointVerifier::FromPemFile(TestPki::Get().Cert(TestPki::kBrokerA));
+  EXPECT_TRUE(verifier) << verifier.error().message;
+  return verifier ? std::move(*verifier) : nullptr;
+}
+
+std::string Rehash(core::LedgerRecord& record) {
+  record.hash = core::Sha256Hex(record.prev_hash + record.canonical);
+  return record.hash;
+}
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    signer_ = BrokerSigner();
+    verifier_ = BrokerVerifier();
+    ASSERT_TRUE(signer_ && verifier_);
+  }
+
+  void OpenLedger(LedgerSettings settings = {.checkpoint_every = 0}) {
+    auto ledger = Ledger::Open(store_, clock_, signer_.get(), settings);
+    ASSERT_TRUE(ledger) << ledger.error().message;
+    ledger_ = std::move(*ledger);
+  }
+
+  // Appends n hops alternating between two patients.
+  void AppendHops(int n) {
+    for (int i = 1; i <= n; ++i) {
+      auto receipt =
+          ledger_->Append(MakeHop(i % 3 == 0 ? HopKind::kResponse : HopKind::kQuery,
+                                  i % 2 == 0 ? testing::kPatientA : testing::kPatientB, i));
+      ASSERT_TRUE(receipt) << receipt.error().message;
+    }
+  }
+
+  VerifyReport Verify(const VerifyOptions& options = {}) {
+    auto report = VerifyLedger(store_, *verifier_, options);
+    EXPECT_TRUE(report) << report.error().message;
+    return report ? *report : VerifyReport{};
+  }
+
+  void ExpectFailure(std::int64_t seq, VerifyProblem problem, const VerifyOptions& options = {}) {
+    const VerifyReport report = Verify(options);
+    ASSERT_TRUE(report.failure.has_value()) << "tampering not detected";
+    EXPECT_EQ(report.failure->seq, seq) << report.failure->detail;
+    EXPECT_EQ(ToString(report.failure->problem), ToString(problem)) << report.failure->detail;
+  }
+
+  void Edit(const std::function<void(Records&, Checkpoints&)>& edit) { store_.EditForTest(edit); }
+
+  testing::SteppingClock clock_;
+  InMemoryLedgerStore store_;
+  std::unique_ptr<CheckpointSigner> signer_;
+  std::unique_ptr<CheckpointVerifier> verifier_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(LedgerTest, AppendsAChainThatVerifies) {
+  OpenLedger();
+  AppendHops(10);
+  const VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok()) << report.failure->detail;
+  EXPECT_EQ(report.records, 10);
+  auto records = store_.ReadRange(1, 100);
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records->size(), 10u);
+  EXPECT_EQ((*records)[0].prev_hash, kGenesisHash);
+  for (std::size_t i = 1; i < records->size(); ++i) {
+    EXPECT_EQ((*records)[i].seq, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ((*records)[i].prev_hash, (*records)[i - 1].hash);
+  }
+  EXPECT_EQ(report.head_hash, records->back().hash);
+  EXPECT_EQ(report.unsigned_tail, 10);
+  std::ostringstream out;
+  std::ostringstream err;
+  EXPECT_EQ(PrintVerifyReport(report, out, err), 0);
+  EXPECT_NE(out.str().find("audit ledger OK: 10 records"), std::string::npos) << out.str();
+}
+
+TEST_F(LedgerTest, EmptyLedgerVerifies) { EXPECT_TRUE(Verify().ok()); }
+
+TEST_F(LedgerTest, ReopenedLedgerContinuesTheChain) {
+  OpenLedger();
+  AppendHops(3);
+  ledger_.reset();
+  OpenLedger();
+  auto receipt = ledger_->Append(MakeHop(HopKind::kDelivery, testing::kPatientA, 4));
+  ASSERT_TRUE(receipt);
+  EXPECT_EQ(receipt->seq, 4);
+  EXPECT_TRUE(Verify().ok());
+}
+
+TEST_F(LedgerTest, RecordsCanonicalEntryWithColumnsAndNoPayload) {
+  OpenLedger();
+  HopRecord hop = MakeHop(HopKind::kInbound, testing::kPatientA, 1);
+  ASSERT_TRUE(ledger_->Append(hop));
+  auto records = store_.ReadRange(1, 1);
+  ASSERT_TRUE(records && records->size() == 1);
+  const core::LedgerRecord& record = records->front();
+  EXPECT_EQ(record.kind, "inbound");
+  EXPECT_EQ(record.nhs_number, testing::kPatientA);
+  EXPECT_EQ(record.canonical.rfind("{\"audit_event\":{", 0), 0u) << record.canonical;
+  EXPECT_NE(record.canonical.find("\"seq\":1,\"v\":1}"), std::string::npos);
+  auto entry = ParseEntry(record);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(CanonicalJson(*entry).value_or(""), record.canonical);  // canonical as stored
+  EXPECT_TRUE((*entry)["provenance"].IsObject());
+  EXPECT_TRUE((*entry)["audit_event"].IsObject());
+}
+
+TEST_F(LedgerTest, InvalidHopIsRefusedAndNothingIsWritten) {
+  OpenLedger();
+  auto receipt = ledger_->Append(MakeHop(HopKind::kQuery, "1234567890"));
+  ASSERT_FALSE(receipt);
+  EXPECT_EQ(receipt.error().code, core::ErrorCode::kInvalidValue);
+  auto last = store_.Last();
+  ASSERT_TRUE(last);
+  EXPECT_FALSE(last->has_value());
+}
+
+TEST_F(LedgerTest, JourneyListsOnePatientsRecordsInOrder) {
+  OpenLedger();
+  AppendHops(9);
+  auto journey = ledger_->Journey(testing::kPatientA);
+  ASSERT_TRUE(journey);
+  ASSERT_EQ(journey->size(), 4u);  // seq 2, 4, 6, 8
+  for (std::size_t i = 0; i < journey->size(); ++i) {
+    EXPECT_EQ((*journey)[i].seq, static_cast<std::int64_t>(2 * (i + 1)));
+    EXPECT_EQ((*journey)[i].nhs_number, testing::kPatientA);
+  }
+  EXPECT_FALSE(ledger_->Journey("123"));
+}
+
+TEST_F(LedgerTest, ManyThreadsAppendOneValidChain) {
+  OpenLedger({.checkpoint_every = 50});
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 60;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::int64_t>> seqs(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t, &seqs] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto receipt = ledger_->Append(MakeHop(HopKind::kQuery, testing::kPatientA, t * 1000 + i));
+        if (receipt) {
+          seqs[static_cast<std::size_t>(t)].push_back(receipt->seq);
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  std::set<std::int64_t> all;
+  for (const auto& list : seqs) {
+    EXPECT_EQ(list.size(), static_cast<std::size_t>(kPerThread));
+    EXPECT_TRUE(std::is_sorted(list.begin(), list.end()));
+    all.insert(list.begin(), list.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(*all.begin(), 1);
+  EXPECT_EQ(*all.rbegin(), kThreads * kPerThread);
+  const VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok()) << report.failure->detail;
+  EXPECT_EQ(report.records, kThreads * kPerThread);
+  EXPECT_GE(report.checkpoints, 1);  // one per crossed multiple of 50 (batches may span several)
+}
+
+// ---- tampering -------------------------------------------------------------------------------
+
+TEST_F(LedgerTest, OneChangedByteIsAltered) {
+  OpenLedger();
+  AppendHops(10);
+  Edit([](Records& records, Checkpoints&) {
+    std::string& canonical = records.at(5).canonical;
+    canonical[canonical.find("TREAT")] = 'X';
+  });
+  ExpectFailure(5, VerifyProblem::kAltered);
+}
+
+TEST_F(LedgerTest, RewrittenRecordWithRecomputedHashIsAltered) {
+  OpenLedger();
+  AppendHops(10);
+  Edit([](Records& records, Checkpoints&) {
+    core::LedgerRecord& record = records.at(5);
+    record.canonical.replace(record.canonical.find("RJ1"), 3, "RZZ");
+    Rehash(record);
+  });
+  ExpectFailure(5, VerifyProblem::kAltered);
+}
+
+TEST_F(LedgerTest, ChangedNhsNumberColumnIsAltered) {
+  OpenLedger();
+  AppendHops(10);
+  Edit([](Records& records, Checkpoints&) { records.at(4).nhs_number = testing::kPatientB; });
+  ExpectFailure(4, VerifyProblem::kAltered);
+}
+
+TEST_F(LedgerTest, DeletedRecordIsAGap) {
+  OpenLedger();
+  AppendHops(10);
+  Edit([](Records& records, Checkpoints&) { records.erase(6); });
+  ExpectFailure(6, VerifyProblem::kDeleted);
+}
+
+TEST_F(LedgerTest, DeletedRecordWithRenumberingIsDeleted) {
+  OpenLedger();
+  AppendHops(10);
+  Edit([](Records& records, Checkpoints&) {
+    records.erase(6);
+    for (std::int64_t seq = 7; seq <= 10; ++seq) {
+      auto node = records.extract(seq);
+      node.key() = seq - 1;
+      node.mapped().seq = seq - 1;
+      records.insert(std::move(node));
+    }
+  });
+  ExpectFailure(6, VerifyProblem::kDeleted);
+}
+
+TEST_F(LedgerTest, SwappedRecordsAreReordered) {
+  OpenLedger();
+  AppendHops(10);
+  Edit([](Records& records, Checkpoints&) {
+    std::swap(records.at(5), records.at(6));
+    records.at(5).seq = 5;
+    records.at(6).seq = 6;
+  });
+  ExpectFailure(5, VerifyProblem::kReordered);
+}
+
+TEST_F(LedgerTest, ForgedRecordInsertedWithValidHashIsInserted) {
+  OpenLedger();
+  AppendHops(10);
+  Edit([](Records& records, Checkpoints&) {
+    for (std::int64_t seq = 10; seq >= 5; --seq) {
+      auto node = records.extract(seq);
+      node.key() = seq + 1;
+      node.mapped().seq = seq + 1;
+      records.insert(std::move(node));
+    }
+    core::LedgerRecord forged = records.at(4);  // a plausible copy linked behind seq 4
+    forged.seq = 5;
+    forged.canonical.replace(forged.canonical.find("\"seq\":4"), 7, "\"seq\":5");
+    forged.prev_hash = records.at(4).hash;
+    Rehash(forged);
+    records.emplace(5, forged);
+  });
+  ExpectFailure(5, VerifyProblem::kInserted);
+}
+
+TEST_F(LedgerTest, GarbageRecordInsertedIsInserted) {
+  OpenLedger();
+  AppendHops(10);
+  Edit([](Records& records, Checkpoints&) {
+    for (std::int64_t seq = 10; seq >= 3; --seq) {
+      auto node = records.extract(seq);
+      node.key() = seq + 1;
+      node.mapped().seq = seq + 1;
+      records.insert(std::move(node));
+    }
+    core::LedgerRecord garbage;
+    garbage.seq = 3;
+    garbage.kind = "query";
+    garbage.canonical = "{}";
+    garbage.prev_hash = records.at(2).hash;
+    garbage.hash = std::string(64, 'a');
+    records.emplace(3, garbage);
+  });
+  ExpectFailure(3, VerifyProblem::kInserted);
+}
+
+TEST_F(LedgerTest, StoredCheckpointWithBadSignatureIsReported) {
+  OpenLedger();
+  AppendHops(5);
+  ASSERT_TRUE(ledger_->Checkpoint());
+  EXPECT_TRUE(Verify().ok());
+  Edit([](Records&, Checkpoints& checkpoints) {
+    std::string& signature = checkpoints.at(5).signature;
+    signature[10] = signature[10] == 'A' ? 'B' : 'A';
+  });
+  ExpectFailure(5, VerifyProblem::kBadSignature);
+}
+
+TEST_F(LedgerTest, CheckpointSignedWithAnotherKeyIsReported) {
+  auto other = CheckpointSigner::FromPemFile(TestPki::Get().Key(TestPki::kBrokerB));
+  ASSERT_TRUE(other);
+  OpenLedger();
+  AppendHops(3);
+  auto records = store_.ReadRange(3, 1);
+  ASSERT_TRUE(records);
+  auto forged = (*other)->Sign(3, records->front().hash, 1);
+  ASSERT_TRUE(forged);
+  ASSERT_TRUE(store_.WriteCheckpoint(*forged));
+  ExpectFailure(3, VerifyProblem::kBadSignature);
+}
+
+TEST_F(LedgerTest, CheckpointWithWrongHeadIsAMismatch) {
+  OpenLedger();
+  AppendHops(6);
+  auto checkpoint = signer_->Sign(4, std::string(64, 'b'), 1);
+  ASSERT_TRUE(checkpoint);
+  ASSERT_TRUE(store_.WriteCheckpoint(*checkpoint));
+  ExpectFailure(4, VerifyProblem::kCheckpointMismatch);
+}
+
+TEST_F(LedgerTest, AutomaticCheckpointsAreSignedAndStored) {
+  OpenLedger({.checkpoint_every = 4});
+  AppendHops(9);  // one record per batch here: checkpoints at 4 and 8
+  auto checkpoints = store_.ReadCheckpoints();
+  ASSERT_TRUE(checkpoints);
+  ASSERT_EQ(checkpoints->size(), 2u);
+  EXPECT_EQ((*checkpoints)[0].count, 4);
+  EXPECT_EQ((*checkpoints)[1].count, 8);
+  const VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok());
+  EXPECT_EQ(report.unsigned_tail, 1);
+}
+
+TEST_F(LedgerTest, TailCutIsFoundWithAnExportedCheckpoint) {
+  OpenLedger();
+  AppendHops(10);
+  auto checkpoint = ledger_->Checkpoint();
+  ASSERT_TRUE(checkpoint);
+  // A peer holds the exported checkpoint.
+  auto held = CheckpointFromJson(CheckpointToJson(*checkpoint));
+  ASSERT_TRUE(held) << held.error().message;
+  EXPECT_TRUE(verifier_->Verify(*held));
+  // The insider cuts the last three records and the stored checkpoint: the chain alone holds.
+  Edit([](Records& records, Checkpoints& checkpoints) {
+    records.erase(8);
+    records.erase(9);
+    records.erase(10);
+    checkpoints.clear();
+  });
+  EXPECT_TRUE(Verify().ok());
+  ExpectFailure(8, VerifyProblem::kTailCut, {.external_checkpoints = {*held}});
+}
+
+TEST_F(LedgerTest, TailCutBelowAStoredCheckpointIsFound) {
+  OpenLedger();
+  AppendHops(10);
+  ASSERT_TRUE(ledger_->Checkpoint());
+  Edit([](Records& records, Checkpoints&) { records.erase(10); });
+  ExpectFailure(10, VerifyProblem::kTailCut);
+  std::ostringstream out;
+  std::ostringstream err;
+  EXPECT_EQ(PrintVerifyReport(Verify(), out, err), 1);
+  EXPECT_NE(err.str().find("FAILED at seq 10: tail cut"), std::string::npos) << err.str();
+}
+
+TEST_F(LedgerTest, FirstProblemWinsOverLaterOnes) {
+  OpenLedger();
+  AppendHops(10);
+  ASSERT_TRUE(ledger_->Checkpoint());
+  Edit([](Records& records, Checkpoints& checkpoints) {
+    records.at(3).canonical += " ";
+    checkpoints.at(10).signature = "AAAA";
+  });
+  ExpectFailure(3, VerifyProblem::kAltered);
+}
+
+TEST_F(LedgerTest, VerifyWalksAcrossPages) {
+  OpenLedger();
+  AppendHops(25);
+  EXPECT_TRUE(Verify({.page_size = 4}).ok());
+  Edit([](Records& records, Checkpoints&) {
+    std::swap(records.at(12), records.at(13));
+    records.at(12).seq = 12;
+    records.at(13).seq = 13;
+  });
+  ExpectFailure(12, VerifyProblem::kReordered, {.page_size = 4});
+}
+
+TEST(CheckpointSigner, RefusesMissingAndNonKeyFiles) {
+  EXPECT_EQ(CheckpointSigner::FromPemFile("/nonexistent/key.pem").error().code,
+            core::ErrorCode::kConfig);
+  EXPECT_EQ(CheckpointSigner::FromPem("not a key").error().code, core::ErrorCode::kConfig);
+  EXPECT_EQ(CheckpointVerifier::FromPem("not a cert").error().code, core::ErrorCode::kConfig);
+}
+
+TEST(CheckpointSigner, KeyIdOfKeyAndCertificateAgree) {
+  auto signer = BrokerSigner();
+  auto verifier = BrokerVerifier();
+  ASSERT_TRUE(signer && verifier);
+  EXPECT_EQ(signer->key_id(), verifier->key_id());
+  EXPECT_EQ(signer->key_id().size(), 64u);
+}
+
+TEST(CheckpointJson, RefusesBadInput) {
+  EXPECT_FALSE(CheckpointFromJson("{"));
+  EXPECT_FALSE(CheckpointFromJson(R"({"count":"1"})"));
+  EXPECT_FALSE(CheckpointFromJson(R"({"count":1,"time_ms":2,"head_hash":"x","key_id":"k"})"));
+}
+
+}  // namespace
+}  // namespace tb::ledger
