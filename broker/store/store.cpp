@@ -6,6 +6,7 @@
 #include "broker/store/migrations.h"
 #include "broker/store/sql_consent_store.h"
 #include "broker/store/sql_inbound_store.h"
+#include "broker/store/sql_ledger_store.h"
 #include "broker/store/sql_record_locator.h"
 #include "broker/store/store_url.h"
 
@@ -38,6 +39,10 @@ std::unique_ptr<core::RecordLocator> MakeRecordLocator(Database& database) {
 
 std::unique_ptr<core::ConsentRecords> MakeConsentStore(Database& database) {
   return std::make_unique<SqlConsentStore>(database);
+}
+
+std::unique_ptr<core::LedgerStore> MakeLedgerStore(Database& database) {
+  return std::make_unique<SqlLedgerStore>(database);
 }
 
 }  // namespace tb::store

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "broker/core/audit_ledger.h"
 #include "broker/core/consent_records.h"
 #include "broker/core/inbound_store.h"
 #include "broker/core/record_locator.h"
@@ -30,5 +31,9 @@ std::unique_ptr<core::RecordLocator> MakeRecordLocator(Database& database);
 
 // Patients' consents on `database` (see sql_consent_store.h); `database` must outlive it.
 std::unique_ptr<core::ConsentRecords> MakeConsentStore(Database& database);
+
+// The audit ledger's storage on `database` (see sql_ledger_store.h); `database` must outlive it.
+// tb::ledger::Ledger chains, hashes and signs on top of it.
+std::unique_ptr<core::LedgerStore> MakeLedgerStore(Database& database);
 
 }  // namespace tb::store

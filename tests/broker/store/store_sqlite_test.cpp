@@ -4,6 +4,7 @@
 
 #include "tests/broker/store/consent_store_suite.h"
 #include "tests/broker/store/inbound_store_suite.h"
+#include "tests/broker/store/ledger_store_suite.h"
 #include "tests/broker/store/record_locator_suite.h"
 
 namespace tb::store::testing {
@@ -14,6 +15,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, InboundStoreContractTest, SqliteHarnesses
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, SqlStoreTest, SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, RecordLocatorTest, SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, ConsentStoreTest, SqliteBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, LedgerStoreTest, SqliteBackend);
 
 TEST(SqliteStore, WriterConnectionIsDurableWalWithForeignKeys) {
   tb::testing::TempDir dir;

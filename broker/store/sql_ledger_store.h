@@ -1,0 +1,36 @@
+#pragma once
+
+#include "broker/core/audit_ledger.h"
+#include "broker/store/database.h"
+
+namespace tb::store {
+
+// core::LedgerStore on SQLite or PostgreSQL (tables ledger_record and ledger_checkpoint,
+// migration 004). Append is one transaction; each row is INSERT ... ON CONFLICT DO NOTHING
+// RETURNING, so a seq or count that exists gives kConflict and rolls the whole call back. On
+// SQLite the inserts go through the writer's cached prepared statements (the group-commit hot
+// path); on PostgreSQL through Poco::Data. Nothing here updates or deletes a row.
+// Ownership: holds `database` by reference; destroy this first. Thread-safety: any thread.
+class SqlLedgerStore final : public core::LedgerStore {
+ public:
+  explicit SqlLedgerStore(Database& database) : database_(database) {}
+
+  core::Status Append(const std::vector<core::LedgerRecord>& records,
+                      const core::LedgerCheckpoint* checkpoint) override;
+  core::Result<std::optional<core::LedgerRecord>> Last() override;
+  core::Result<std::vector<core::LedgerRecord>> ReadRange(std::int64_t from_seq,
+                                                          std::size_t limit) override;
+  core::Result<std::vector<core::LedgerRecord>> ReadByNhsNumber(
+      const std::string& nhs_number) override;
+  core::Status WriteCheckpoint(const core::LedgerCheckpoint& checkpoint) override;
+  core::Result<std::vector<core::LedgerCheckpoint>> ReadCheckpoints() override;
+
+ private:
+  // Runs `sql` (kColumns ...) with one optional text parameter; rows in result order.
+  core::Result<std::vector<core::LedgerRecord>> Select(std::string_view what,
+                                                       const std::string& sql,
+                                                       const std::string* text_arg);
+  Database& database_;
+};
+
+}  // namespace tb::store
