@@ -2,8 +2,11 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -23,6 +26,8 @@
 #include "broker/app/https_upstream_client.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
+#include "broker/policy/labels.h"
+#include "broker/policy/pseudonymise.h"
 #include "broker/routing/hl7_ingest.h"
 #include "broker/routing/participant.h"
 #include "broker/store/store.h"
@@ -160,7 +165,61 @@ class BrokerServer::Impl {
     settings.default_deadline = std::chrono::milliseconds(config_.federation_deadline_ms);
     federation_ = std::make_unique<routing::FederatedQuery>(settings, directory_, *locator_,
                                                             *upstream_, clock_, Blocking());
-    api_ = std::make_unique<FhirApi>(config_, directory_, federation_.get(), Blocking());
+    BROKER_RETURN_IF_ERROR(LoadPolicy());
+    PolicyServices policy;
+    policy.consents = consents_.get();
+    policy.table = table_ ? &*table_ : nullptr;
+    policy.pseudonymiser = pseudonymiser_ ? &*pseudonymiser_ : nullptr;
+    policy.clock = &clock_;
+    api_ = std::make_unique<FhirApi>(config_, directory_, federation_.get(), Blocking(), policy);
+    return core::Ok();
+  }
+
+  // The policy files named in config ("policy"): the sensitivity table (CSV when the file ends in
+  // .csv, else JSON rules) and the pseudonym key (hex). Errors are kConfig naming the key.
+  core::Status LoadPolicy() {
+    auto read = [](const std::filesystem::path& file) -> std::optional<std::string> {
+      std::ifstream in(file, std::ios::binary);
+      if (!in) {
+        return std::nullopt;
+      }
+      std::ostringstream text;
+      text << in.rdbuf();
+      return text.str();
+    };
+    if (const auto& file = config_.policy.sensitivity_table; !file.empty()) {
+      const auto text = read(file);
+      if (!text) {
+        return core::MakeError(core::ErrorCode::kConfig, "cannot read " + file.string(),
+                               "/policy/sensitivity_table");
+      }
+      auto table = file.extension() == ".csv" ? policy::SensitivityTable::ParseCsv(*text)
+                                              : policy::SensitivityTable::ParseJson(*text);
+      if (!table) {
+        return core::MakeError(
+            core::ErrorCode::kConfig,
+            "/policy/sensitivity_table: " + table.error().location + ": " + table.error().message,
+            "/policy/sensitivity_table");
+      }
+      table_ = std::move(*table);
+    }
+    if (const auto& file = config_.policy.pseudonym_key_file; !file.empty()) {
+      const auto text = read(file);
+      if (!text) {
+        return core::MakeError(core::ErrorCode::kConfig, "cannot read the pseudonym key file",
+                               "/policy/pseudonym_key_file");
+      }
+      auto pseudonymiser = policy::Pseudonymiser::CreateFromHex(*text);
+      if (!pseudonymiser) {
+        return core::MakeError(core::ErrorCode::kConfig,
+                               "/policy/pseudonym_key_file: " + pseudonymiser.error().message,
+                               "/policy/pseudonym_key_file");
+      }
+      pseudonymiser_ = std::move(*pseudonymiser);
+    }
+    log_.Info("policy_loaded",
+              {{"sensitivity_rules", std::to_string(table_ ? table_->rules().size() : 0)},
+               {"pseudonymisation", pseudonymiser_ ? "on" : "off"}});
     return core::Ok();
   }
 
@@ -186,6 +245,7 @@ class BrokerServer::Impl {
     database_ = std::move(*database);
     inbound_ = store::MakeInboundStore(*database_);
     locator_ = store::MakeRecordLocator(*database_);
+    consents_ = store::MakeConsentStore(*database_);
     log_.Info("store_open", {{"store", database_->display_url()}});
     return core::Ok();
   }
@@ -263,6 +323,9 @@ class BrokerServer::Impl {
   std::unique_ptr<store::Database> database_;
   std::unique_ptr<core::InboundStore> inbound_;  // uses database_: declared after it
   std::unique_ptr<core::RecordLocator> locator_;
+  std::unique_ptr<core::ConsentRecords> consents_;
+  std::optional<policy::SensitivityTable> table_;
+  std::optional<policy::Pseudonymiser> pseudonymiser_;
   core::SystemClock clock_;
   std::unique_ptr<routing::Hl7Ingest> hl7_;
   std::unique_ptr<AdminApi> admin_;

@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include "broker/app/config_schema.h"
+#include "broker/policy/purpose.h"
 
 namespace tb::app {
 namespace {
@@ -165,6 +166,12 @@ void ReadParticipants(const rapidjson::Value& root, BrokerConfig& config,
     const auto glass = item.FindMember("break_glass");
     participant.break_glass =
         glass != item.MemberEnd() && glass->value.IsBool() && glass->value.GetBool();
+    for (core::Error& problem : policy::ValidatePolicyConfig(
+             participant.scopes, GetStrings(item, "purposes"), participant.break_glass)) {
+      problem.location = at + "/" + problem.location;
+      problem.message = problem.location + ": " + problem.message;
+      problems.push_back(std::move(problem));
+    }
     participant.receives = GetStrings(item, "receives");
     participant.format = GetString(item, "format");
     if (!cert_cns.insert(participant.cert_cn).second) {
@@ -193,6 +200,16 @@ void ReadParticipants(const rapidjson::Value& root, BrokerConfig& config,
     peer.cert_cn = GetString(item, "cert_cn");
     peer.fhir_base = GetString(item, "fhir_base");
     peer.scopes = GetStrings(item, "scopes");
+    if (!item.HasMember("scopes")) {
+      // A peer broker enforces its own requester's scopes before it forwards; without a
+      // configured grant it may read and search every type here (consents still apply).
+      peer.scopes = {"system/*.rs"};
+    }
+    for (core::Error& problem : policy::ValidatePolicyConfig(peer.scopes, {}, false)) {
+      problem.location = at + "/" + problem.location;
+      problem.message = problem.location + ": " + problem.message;
+      problems.push_back(std::move(problem));
+    }
     if (!cert_cns.insert(peer.cert_cn).second) {
       problems.push_back(MakeError(ErrorCode::kConfig,
                                    at + "/cert_cn is used by another participant or peer",
@@ -285,6 +302,21 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
       for (const auto& type : types->value.GetArray()) {
         config.hl7_message_types.emplace_back(type.GetString(), type.GetStringLength());
       }
+    }
+  }
+
+  if (const auto policy = document.FindMember("policy"); policy != document.MemberEnd()) {
+    const std::string table = GetString(policy->value, "sensitivity_table");
+    const std::string key = GetString(policy->value, "pseudonym_key_file");
+    if (!table.empty()) {
+      config.policy.sensitivity_table = Resolve(base_dir, table);
+    }
+    if (!key.empty()) {
+      config.policy.pseudonym_key_file = Resolve(base_dir, key);
+    }
+    if (check_files) {
+      CheckFile(config.policy.sensitivity_table, "/policy/sensitivity_table", load.problems);
+      CheckFile(config.policy.pseudonym_key_file, "/policy/pseudonym_key_file", load.problems);
     }
   }
 

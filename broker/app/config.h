@@ -25,6 +25,12 @@ struct LimitsConfig {
   std::uint32_t read_timeout_ms = 30'000;
 };
 
+// "policy": files the policy engine reads at start (docs/policy.md, "In the broker").
+struct PolicyConfig {
+  std::filesystem::path sensitivity_table;   // CSV (.csv) or JSON rules; empty: no table
+  std::filesystem::path pseudonym_key_file;  // hex key (>= 32 bytes); empty: no secondary use
+};
+
 // The validated broker configuration. Paths are absolute (resolved against the config file's
 // folder).
 struct BrokerConfig {
@@ -46,6 +52,7 @@ struct BrokerConfig {
   std::vector<std::string> admin_cert_cns;
   // MLLP message types accepted ("ADT^A01"); empty: routing::DefaultHl7MessageTypes().
   std::vector<std::string> hl7_message_types;
+  PolicyConfig policy;
 };
 
 // The outcome of reading a config: the config, or every problem found (schema first, then

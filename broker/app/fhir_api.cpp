@@ -1,14 +1,19 @@
 #include "broker/app/fhir_api.h"
 
 #include <chrono>
+#include <map>
 #include <utility>
 #include <vector>
+
+#include <rapidjson/document.h>
 
 #include "adapters/fhir/capability_statement.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
 #include "broker/core/log.h"
+#include "broker/policy/filter.h"
+#include "broker/policy/scope.h"
 
 namespace tb::app {
 namespace {
@@ -89,12 +94,43 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
 }  // namespace
 
 FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory& directory,
-                 routing::FederatedQuery* federation, BlockingExecutor blocking)
+                 routing::FederatedQuery* federation, BlockingExecutor blocking,
+                 PolicyServices policy)
     : config_(config),
       directory_(directory),
       federation_(federation),
       blocking_(std::move(blocking)),
-      capability_statement_(BuildCapabilityStatement(config)) {}
+      capability_statement_(BuildCapabilityStatement(config)),
+      policy_(policy) {
+  static const core::SystemClock system_clock;
+  if (policy_.clock == nullptr) {
+    policy_.clock = &system_clock;
+  }
+  if (policy_.consents != nullptr) {
+    consent_store_ = std::make_unique<RecordsConsentStore>(*policy_.consents, *policy_.clock);
+  }
+  consent_api_ = std::make_unique<ConsentApi>(policy_.consents, *policy_.clock, blocking_);
+  // Scopes were validated when the config was loaded (ValidatePolicyConfig); a scope that still
+  // fails here is dropped, which can only narrow access.
+  auto parse = [](const std::vector<std::string>& texts) {
+    std::vector<policy::Scope> scopes;
+    for (const std::string& text : texts) {
+      if (auto scope = policy::ParseScope(text); scope) {
+        scopes.push_back(std::move(*scope));
+      }
+    }
+    return policy::ScopeSet(std::move(scopes));
+  };
+  for (const routing::Participant& participant : directory_.participants()) {
+    policies_.emplace(participant.cert_cn, policy::ParticipantPolicy{
+                                               participant.ods, participant.purposes,
+                                               participant.break_glass, parse(participant.scopes)});
+  }
+  for (const routing::Peer& peer : directory_.peers()) {
+    policies_.emplace(peer.cert_cn,
+                      policy::ParticipantPolicy{peer.id, {}, false, parse(peer.scopes)});
+  }
+}
 
 core::HttpResponse FhirApi::RenderError(const core::Error& error) {
   return JsonResponse(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
@@ -115,7 +151,12 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
                                   "participant")));
     return;
   }
-  std::string requester = participant != nullptr ? participant->ods : peer->id;
+  const auto found = policies_.find(request.peer.subject_cn);
+  if (found == policies_.end()) {  // cannot happen: built from the same directory
+    respond(RenderError(MakeError(ErrorCode::kForbidden, "no policy for this participant")));
+    return;
+  }
+  const policy::ParticipantPolicy& who = found->second;
 
   const std::string_view path = request.Path();
   if (path == "/fhir/metadata") {
@@ -130,14 +171,18 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
     respond(RenderError(MakeError(ErrorCode::kNotFound, "the FHIR API is under /fhir")));
     return;
   }
+  if (ConsentApi::Handles(path)) {
+    consent_api_->Handle(std::move(request), who.scopes, who.ods, std::move(respond));
+    return;
+  }
   std::string_view rest = path.substr(6);
   if (rest == "Patient/$everything") {
     if (request.method != "GET" && request.method != "POST") {
       respond(RenderError(MakeError(ErrorCode::kMethodNotAllowed, "use GET or POST")));
       return;
     }
-    Federate(std::move(request), routing::FederatedKind::kEverything, "Patient",
-             std::move(requester), std::move(respond));
+    Federate(std::move(request), routing::FederatedKind::kEverything, "Patient", who,
+             peer != nullptr, std::move(respond));
     return;
   }
   const bool post_search = rest.ends_with("/_search");
@@ -148,7 +193,7 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
                                     post_search ? "_search takes POST" : "search takes GET")));
       return;
     }
-    Federate(std::move(request), routing::FederatedKind::kSearch, type, std::move(requester),
+    Federate(std::move(request), routing::FederatedKind::kSearch, type, who, peer != nullptr,
              std::move(respond));
     return;
   }
@@ -156,13 +201,146 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
       MakeError(ErrorCode::kNotFound, "no such endpoint; see /fhir/metadata for what is served")));
 }
 
+namespace {
+
+// What ParseFederatedSearch accepts as Bundle.id (the request id), so that a refused request's
+// empty searchset looks like any other.
+std::string BundleIdFrom(std::string_view request_id) {
+  if (request_id.empty() || request_id.size() > 64) {
+    return {};
+  }
+  for (const char c : request_id) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.';
+    if (!ok) {
+      return {};
+    }
+  }
+  return std::string(request_id);
+}
+
+std::string FormatInstant(std::chrono::system_clock::time_point time) {
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  const auto seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis % 1000));
+  return std::string(text, length) + fraction;
+}
+
+// The searchset an empty federated search returns (no answers, nothing to flag): what a request
+// refused by consent at ingress gets, so a refusal looks exactly like having no data.
+std::string EmptySearchset(const std::string& request_id,
+                           std::chrono::system_clock::time_point now) {
+  routing::MergeOptions options;
+  options.bundle_id = BundleIdFrom(request_id);
+  options.timestamp = FormatInstant(now);
+  return routing::MergeAnswers({}, {}, options).bundle_json;
+}
+
+// "_include=Observation:subject:Patient" -> the type it would pull in ("Patient"), or "" when
+// the target is not named (the filter then judges each included resource). "_revinclude=
+// Provenance:target" -> "Provenance".
+std::string IncludedType(const fhir::SearchParam& param) {
+  const std::string& value = param.value;
+  const std::size_t first = value.find(':');
+  if (param.name == "_revinclude") {
+    return value.substr(0, first);
+  }
+  if (first == std::string::npos) {
+    return {};
+  }
+  const std::size_t second = value.find(':', first + 1);
+  return second == std::string::npos ? std::string() : value.substr(second + 1);
+}
+
+// The constraints of `scope` as search parameters ("category=laboratory"), so a trust is asked
+// only for what the requester may see.
+std::vector<fhir::SearchParam> ConstraintParams(const policy::Scope& scope) {
+  std::vector<fhir::SearchParam> params;
+  for (const policy::ScopeConstraint& constraint : scope.constraints) {
+    std::string value;
+    for (const policy::ScopeToken& token : constraint.any_of) {
+      if (!value.empty()) {
+        value += ',';
+      }
+      if (token.system) {
+        value += *token.system + "|";
+      }
+      value += token.code;
+    }
+    params.push_back(fhir::SearchParam{constraint.param, "", std::move(value)});
+  }
+  return params;
+}
+
+// "consent=2,scope=5" and "Observation=5,Patient=2" for the log (no ids, no PHI).
+std::string Counts(const std::map<std::string, std::size_t>& counts) {
+  std::string text;
+  for (const auto& [key, count] : counts) {
+    text += (text.empty() ? "" : ",") + key + "=" + std::to_string(count);
+  }
+  return text;
+}
+
+}  // namespace
+
 void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, std::string type,
-                       std::string requester, net::Responder respond) const {
+                       const policy::ParticipantPolicy& who, bool is_peer,
+                       net::Responder respond) const {
   if (federation_ == nullptr) {
     respond(RenderError(MakeError(ErrorCode::kUnsupportedMessage, "federation is not running")));
     return;
   }
-  // Parameters from the query string and, for POST, the form body (NHS numbers belong there).
+  const std::string type_logged =
+      kind == routing::FederatedKind::kEverything ? "$everything" : type;
+  const std::string request_id(request.headers.Get(routing::kRequestIdHeader));
+  auto refuse = [&](const core::Error& error, std::string_view reason) {
+    Log().Info("policy_refused", {{"requester", who.ods},
+                                  {"type", type_logged},
+                                  {"request_id", request_id},
+                                  {"reason", std::string(reason)},
+                                  {"outcome", std::string(core::Info(error.code).name)}});
+    respond(RenderError(error));
+  };
+
+  // 1. Purpose of use and break-glass, against the participant's config (identity: certificate).
+  policy::PolicyHeaders headers;
+  if (request.headers.Has(routing::kPurposeOfUseHeader)) {
+    headers.purpose_of_use = request.headers.Get(routing::kPurposeOfUseHeader);
+  }
+  if (request.headers.Has(routing::kBreakGlassReasonHeader)) {
+    headers.break_glass_reason = request.headers.Get(routing::kBreakGlassReasonHeader);
+  }
+  policy::ParticipantPolicy effective = who;
+  if (is_peer) {
+    // A peer broker checked its own requester's purpose and break-glass right and passes them
+    // on; this broker applies the peer's scopes and the patient's consents.
+    auto purpose = policy::ParsePurposeOfUse(headers.purpose_of_use);
+    if (!purpose) {
+      refuse(purpose.error(), "purpose");
+      return;
+    }
+    effective.purposes = {*purpose};
+    effective.break_glass = true;
+  }
+  auto context = policy::BuildRequestContext(effective, headers);
+  if (!context) {
+    refuse(context.error(), "purpose");
+    return;
+  }
+  if (policy::RequiresPseudonymisation(context->purpose) && policy_.pseudonymiser == nullptr) {
+    refuse(MakeError(ErrorCode::kForbidden,
+                     "secondary use is not enabled on this broker (no pseudonym key)"),
+           "no-pseudonym-key");
+    return;
+  }
+
+  // 2. Parameters from the query string and, for POST, the form body (NHS numbers belong there).
   auto params = fhir::ParseQueryString(request.Query());
   if (!params) {
     respond(RenderError(params.error()));
@@ -176,6 +354,32 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
     }
     params->insert(params->end(), form->begin(), form->end());
   }
+
+  // 3. The interaction and type against the scopes; includes may not pull in other types.
+  const policy::ScopeSet& scopes = context->scopes;
+  if (kind == routing::FederatedKind::kSearch ? !scopes.Allows(policy::Interaction::kSearch, type)
+                                              : scopes.GrantedTypes().empty()) {
+    refuse(MakeError(ErrorCode::kForbidden,
+                     kind == routing::FederatedKind::kSearch
+                         ? "the participant's scopes do not allow search on " + type
+                         : std::string("the participant's scopes grant no resource type")),
+           "scope");
+    return;
+  }
+  for (const fhir::SearchParam& param : *params) {
+    if (param.name != "_include" && param.name != "_revinclude") {
+      continue;
+    }
+    const std::string included = IncludedType(param);
+    if (!included.empty() && !scopes.GrantsType(included)) {
+      refuse(MakeError(ErrorCode::kForbidden,
+                       "the participant's scopes do not allow " + param.name + " of " + included,
+                       param.name),
+             "scope");
+      return;
+    }
+  }
+
   auto search = routing::ParseFederatedSearch(type, kind, *params);
   if (!search) {
     respond(RenderError(search.error()));
@@ -186,21 +390,71 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
     respond(RenderError(hops.error()));
     return;
   }
-  search->requester_ods = requester;
-  search->request_id = std::string(request.headers.Get(routing::kRequestIdHeader));
-  search->purpose_of_use = std::string(request.headers.Get(routing::kPurposeOfUseHeader));
-  search->break_glass_reason = std::string(request.headers.Get(routing::kBreakGlassReasonHeader));
+  // 4. Ask each trust only for what the requester may see: one constrained grant on the type
+  // becomes search parameters the requester did not set itself.
+  if (kind == routing::FederatedKind::kSearch &&
+      !scopes.AllowsUnconstrained(policy::Interaction::kSearch, type)) {
+    const auto matching = scopes.Matching(policy::Interaction::kSearch, type);
+    if (matching.size() == 1) {
+      for (fhir::SearchParam& param : ConstraintParams(*matching.front())) {
+        bool present = false;
+        for (const fhir::SearchParam& existing : search->params) {
+          present = present || existing.name == param.name;
+        }
+        if (!present) {
+          search->params.push_back(std::move(param));
+        }
+      }
+    }
+  }
+  search->requester_ods = who.ods;
+  search->request_id = request_id;
+  search->purpose_of_use = context->purpose;
+  search->break_glass_reason = context->break_glass_reason;
   search->hops = hops->hops;
   search->visited = std::move(hops->visited);
 
   const auto started = std::chrono::steady_clock::now();
-  blocking_([this, search = std::move(*search), requester = std::move(requester), started,
-             respond = std::move(respond)]() mutable {
-    const std::string type_logged =
-        search.kind == routing::FederatedKind::kEverything ? "$everything" : search.resource_type;
-    const std::string request_id = search.request_id;
-    federation_->Run(std::move(search), [requester, type_logged, request_id, started,
-                                         respond = std::move(respond)](
+  blocking_([this, search = std::move(*search), context = std::move(*context), type_logged,
+             request_id, started, respond = std::move(respond)]() mutable {
+    const std::string requester = search.requester_ods;
+    const auto now = policy_.clock->Now();
+    // 5. The patient's consents, read now: a Consent stored a moment ago applies.
+    auto consents = std::make_shared<std::vector<policy::Consent>>();
+    if (consent_store_ != nullptr) {
+      auto loaded = consent_store_->GetByNhsNumber(search.nhs_number);
+      if (!loaded) {
+        Log().Error("consents_unavailable",
+                    {{"request_id", request_id},
+                     {"outcome", std::string(core::Info(loaded.error().code).name)}});
+        respond(RenderError(loaded.error()));
+        return;
+      }
+      *consents = std::move(*loaded);
+    }
+    const policy::Decision ingress = policy::CheckIngress(
+        context, *consents,
+        search.kind == routing::FederatedKind::kEverything ? "" : search.resource_type, now);
+    if (!ingress.permitted()) {
+      // A certain deny: answer as if there were no data (docs/policy.md, section 6).
+      Log().Info("policy_refused", {{"requester", requester},
+                                    {"type", type_logged},
+                                    {"request_id", request_id},
+                                    {"purpose", context.purpose},
+                                    {"reason", "consent"},
+                                    {"decision", policy::Describe(ingress)}});
+      respond(JsonResponse(200, EmptySearchset(request_id, now)));
+      return;
+    }
+    if (ingress.break_glass_used) {
+      Log().Info("break_glass", {{"requester", requester},
+                                 {"type", type_logged},
+                                 {"request_id", request_id},
+                                 {"decision", policy::Describe(ingress)}});
+    }
+    auto shared_context = std::make_shared<policy::RequestContext>(std::move(context));
+    federation_->Run(std::move(search), [this, requester, type_logged, request_id, started, now,
+                                         consents, shared_context, respond = std::move(respond)](
                                             core::Result<routing::FederatedResult> result) {
       const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::steady_clock::now() - started)
@@ -215,14 +469,61 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
         respond(RenderError(result.error()));
         return;
       }
+      // 6. On the merged Bundle (this runs on the blocking pool, the merge executor): labels from
+      // the sensitivity table, scopes and consents per resource, total recounted, then
+      // pseudonymisation for secondary purposes.
+      rapidjson::Document bundle;
+      bundle.Parse(result->bundle_json.c_str(), result->bundle_json.size());
+      if (bundle.HasParseError() || !bundle.IsObject()) {
+        respond(RenderError(MakeError(ErrorCode::kInternal, "merged Bundle is not JSON")));
+        return;
+      }
+      policy::ReleasePolicy release;
+      release.request = shared_context.get();
+      release.consents = consents.get();
+      release.table = policy_.table;
+      release.at_time = now;
+      release.add_labels = policy_.table != nullptr;
+      const policy::FilterReport report = policy::FilterBundle(bundle, release);
+      std::map<std::string, std::size_t> reasons;
+      std::map<std::string, std::size_t> types;
+      for (const policy::Removal& removal : report.removed) {
+        ++reasons[std::string(policy::WithholdReasonCode(removal.reason))];
+        ++types[removal.resource_type.empty() ? "?" : removal.resource_type];
+      }
+      if (!report.removed.empty() || !report.break_glass.empty()) {
+        Log().Info("policy_filtered",
+                   {{"requester", requester},
+                    {"type", type_logged},
+                    {"request_id", request_id},
+                    {"purpose", shared_context->purpose},
+                    {"removed", std::to_string(report.removed.size())},
+                    {"reasons", Counts(reasons)},
+                    {"types", Counts(types)},
+                    {"break_glass_released", std::to_string(report.break_glass.size())}});
+      }
+      if (policy::RequiresPseudonymisation(shared_context->purpose)) {
+        const policy::PseudonymisationReport pseudo =
+            policy::Pseudonymise(bundle, bundle.GetAllocator(), *policy_.pseudonymiser);
+        Log().Info("pseudonymised",
+                   {{"requester", requester},
+                    {"request_id", request_id},
+                    {"purpose", shared_context->purpose},
+                    {"identifiers", std::to_string(pseudo.identifiers_replaced)},
+                    {"ids", std::to_string(pseudo.ids_replaced)},
+                    {"elements_removed", std::to_string(pseudo.elements_removed)}});
+      }
+      const auto total =
+          bundle.HasMember("total") && bundle["total"].IsUint64() ? bundle["total"].GetUint64() : 0;
       Log().Info("federated_query", {{"requester", requester},
                                      {"type", type_logged},
                                      {"request_id", request_id},
                                      {"targets", std::to_string(result->targets.size())},
-                                     {"total", std::to_string(result->total)},
+                                     {"total", std::to_string(total)},
+                                     {"withheld", std::to_string(report.removed.size())},
                                      {"partial", result->partial ? "true" : "false"},
                                      {"ms", std::to_string(elapsed)}});
-      respond(JsonResponse(200, std::move(result->bundle_json)));
+      respond(JsonResponse(200, fhir::ToJson(bundle)));
     });
   });
 }

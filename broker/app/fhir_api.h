@@ -1,11 +1,20 @@
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "adapters/net/https_server.h"
 #include "broker/app/admin_api.h"
 #include "broker/app/config.h"
+#include "broker/app/consent_api.h"
+#include "broker/core/clock.h"
+#include "broker/core/consent_records.h"
 #include "broker/core/http_types.h"
+#include "broker/policy/labels.h"
+#include "broker/policy/pseudonymise.h"
+#include "broker/policy/purpose.h"
 #include "broker/routing/federated_query.h"
 #include "broker/routing/participant.h"
 
@@ -22,11 +31,28 @@ namespace tb::app {
 //   GET  /fhir/{Type}?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|N
 //   POST /fhir/{Type}/_search (form body, keeps the NHS number out of URLs and logs)
 //   GET|POST /fhir/Patient/$everything?identifier=...|N                     the whole record
+//   POST|PUT|GET /fhir/Consent...                                           see consent_api.h
 // `federation` may be null (then the searches answer 501).
+//
+// Policy (docs/policy.md, "In the broker"): the requester's scopes, purposes and break-glass
+// right come from its config entry, found by certificate CN only (a peer broker gets the peer's
+// scopes and the purpose its broker passed on). Each search and $everything: X-Purpose-Of-Use /
+// X-Break-Glass-Reason checked (400/403), the interaction and type checked against the scopes
+// (403), the patient's consents read from the store and checked at ingress (a certain deny answers
+// an empty searchset), the outbound query narrowed to a constrained scope's parameters, and the
+// merged Bundle labelled, filtered (scopes + consents, total recounted) and pseudonymised for
+// secondary purposes, on the blocking pool. Removals are logged as counts, types and reasons.
+struct PolicyServices {
+  core::ConsentRecords* consents = nullptr;              // null: no consents (all implied)
+  const policy::SensitivityTable* table = nullptr;       // null: no table labelling
+  const policy::Pseudonymiser* pseudonymiser = nullptr;  // null: secondary use refused (403)
+  const core::Clock* clock = nullptr;                    // required
+};
+
 class FhirApi {
  public:
   FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory& directory,
-          routing::FederatedQuery* federation, BlockingExecutor blocking);
+          routing::FederatedQuery* federation, BlockingExecutor blocking, PolicyServices policy);
 
   void Handle(core::HttpRequest request, net::Responder respond) const;
 
@@ -36,13 +62,18 @@ class FhirApi {
   // Federated search and $everything: parse, then run on the blocking pool (the locator
   // lookup blocks); the answer arrives when every trust answered or the deadline passed.
   void Federate(core::HttpRequest request, routing::FederatedKind kind, std::string type,
-                std::string requester, net::Responder respond) const;
+                const policy::ParticipantPolicy& who, bool is_peer, net::Responder respond) const;
 
   const BrokerConfig& config_;
   const routing::ParticipantDirectory& directory_;
   routing::FederatedQuery* federation_;
   BlockingExecutor blocking_;
   std::string capability_statement_;  // built once: it only changes with the config
+  PolicyServices policy_;
+  std::unique_ptr<RecordsConsentStore> consent_store_;  // over policy_.consents, when set
+  std::unique_ptr<ConsentApi> consent_api_;
+  // Parsed once from the config (validated at load): by cert CN.
+  std::map<std::string, policy::ParticipantPolicy, std::less<>> policies_;
 };
 
 }  // namespace tb::app

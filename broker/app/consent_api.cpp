@@ -1,0 +1,328 @@
+#include "broker/app/consent_api.h"
+
+#include <chrono>
+#include <ctime>
+#include <optional>
+#include <utility>
+
+#include <rapidjson/document.h>
+
+#include "adapters/fhir/json.h"
+#include "adapters/fhir/operation_outcome.h"
+#include "adapters/fhir/search_params.h"
+#include "broker/core/log.h"
+#include "broker/core/nhs_number.h"
+#include "broker/policy/consent.h"
+
+namespace tb::app {
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+using policy::Interaction;
+
+constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
+constexpr std::string_view kPrefix = "/fhir/Consent";
+
+const core::Logger& Log() {
+  static const core::Logger log("tb.consent_api");
+  return log;
+}
+
+core::HttpResponse Json(int status, std::string body) {
+  core::HttpResponse response;
+  response.status = status;
+  response.headers.Set("Content-Type", std::string(kFhirJson));
+  response.body = std::move(body);
+  return response;
+}
+
+core::HttpResponse Error(const core::Error& error) {
+  return Json(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
+}
+
+std::int64_t Millis(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+std::string Instant(std::int64_t millis) {
+  const auto seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return {text, length};
+}
+
+// Sets id, meta.versionId and meta.lastUpdated on the Consent (replacing what the client sent).
+void Stamp(rapidjson::Document& resource, const std::string& id, std::int64_t version,
+           std::int64_t at_ms) {
+  auto& alloc = resource.GetAllocator();
+  resource.RemoveMember("id");
+  resource.AddMember("id", rapidjson::Value(id.c_str(), alloc), alloc);
+  resource.RemoveMember("meta");
+  rapidjson::Value meta(rapidjson::kObjectType);
+  meta.AddMember("versionId", rapidjson::Value(std::to_string(version).c_str(), alloc), alloc);
+  meta.AddMember("lastUpdated", rapidjson::Value(Instant(at_ms).c_str(), alloc), alloc);
+  resource.AddMember("meta", meta, alloc);
+}
+
+std::string_view StatusCode(policy::ConsentStatus status) {
+  switch (status) {
+    case policy::ConsentStatus::kDraft:
+      return "draft";
+    case policy::ConsentStatus::kProposed:
+      return "proposed";
+    case policy::ConsentStatus::kActive:
+      return "active";
+    case policy::ConsentStatus::kRejected:
+      return "rejected";
+    case policy::ConsentStatus::kInactive:
+      return "inactive";
+    case policy::ConsentStatus::kEnteredInError:
+      return "entered-in-error";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+// ---- RecordsConsentStore ------------------------------------------------------------------------
+
+core::Result<std::vector<policy::Consent>> RecordsConsentStore::GetByNhsNumber(
+    std::string_view nhs_number) const {
+  auto records = records_.GetByNhsNumber(std::string(nhs_number));
+  if (!records) {
+    return std::move(records).error();
+  }
+  std::vector<policy::Consent> consents;
+  consents.reserve(records->size());
+  for (const core::ConsentRecord& record : *records) {
+    auto consent = policy::ParseConsentJson(record.json);
+    if (!consent) {
+      // Validated when stored: a record that no longer parses is a storage fault. Fail closed.
+      return MakeError(ErrorCode::kStorage, "a stored consent no longer parses", "consent");
+    }
+    consent->id = record.id;
+    consents.push_back(std::move(*consent));
+  }
+  return consents;
+}
+
+core::Result<policy::Consent> RecordsConsentStore::GetById(std::string_view id) const {
+  auto record = records_.GetById(std::string(id));
+  if (!record) {
+    return std::move(record).error();
+  }
+  auto consent = policy::ParseConsentJson(record->json);
+  if (!consent) {
+    return MakeError(ErrorCode::kStorage, "a stored consent no longer parses", "consent");
+  }
+  consent->id = record->id;
+  return consent;
+}
+
+core::Status RecordsConsentStore::Put(policy::Consent consent) {
+  std::int64_t version = 1;
+  std::int64_t created = Millis(clock_.Now());
+  if (auto existing = records_.GetById(consent.id); existing) {
+    version = existing->version + 1;
+    created = existing->created_at_ms;
+  }
+  core::ConsentRecord record{consent.id,
+                             consent.nhs_number,
+                             std::string(StatusCode(consent.status)),
+                             version,
+                             std::move(consent.json),
+                             created,
+                             Millis(clock_.Now())};
+  return records_.Put(record);
+}
+
+// ---- ConsentApi ---------------------------------------------------------------------------------
+
+ConsentApi::ConsentApi(core::ConsentRecords* records, const core::Clock& clock,
+                       BlockingExecutor blocking)
+    : records_(records), clock_(clock), blocking_(std::move(blocking)) {}
+
+void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scopes,
+                        std::string requester, net::Responder respond) const {
+  const std::string_view path = request.Path();
+  std::string id;
+  if (path.size() > kPrefix.size()) {
+    id = std::string(path.substr(kPrefix.size() + 1));
+  }
+  const bool search = id.empty() || id == "_search";
+  // The interaction, and the scope permission it needs.
+  Interaction interaction = Interaction::kRead;
+  if (search && request.method == "POST" && id.empty()) {
+    interaction = Interaction::kCreate;
+  } else if (search && (request.method == "GET" || request.method == "POST")) {
+    interaction = Interaction::kSearch;
+  } else if (!search && id.find('/') == std::string::npos && request.method == "GET") {
+    interaction = Interaction::kRead;
+  } else if (!search && id.find('/') == std::string::npos && request.method == "PUT") {
+    interaction = Interaction::kUpdate;
+  } else {
+    respond(Error(MakeError(ErrorCode::kMethodNotAllowed,
+                            "Consent supports POST, PUT /{id}, GET /{id} and search")));
+    return;
+  }
+  if (!scopes.Allows(interaction, "Consent")) {
+    Log().Info("consent_refused",
+               {{"requester", requester},
+                {"interaction", std::string(policy::InteractionName(interaction))},
+                {"reason", "scope"}});
+    respond(
+        Error(MakeError(ErrorCode::kForbidden,
+                        "the participant's scopes do not allow " +
+                            std::string(policy::InteractionName(interaction)) + " on Consent")));
+    return;
+  }
+  if (records_ == nullptr) {
+    respond(Error(MakeError(ErrorCode::kUnsupportedMessage, "no consent store is configured")));
+    return;
+  }
+
+  blocking_([this, request = std::move(request), id = std::move(id), interaction,
+             requester = std::move(requester), respond = std::move(respond)]() mutable {
+    const std::int64_t now = Millis(clock_.Now());
+    if (interaction == Interaction::kCreate || interaction == Interaction::kUpdate) {
+      auto document = fhir::ParseJson(request.body);
+      if (!document) {
+        respond(Error(document.error()));
+        return;
+      }
+      auto consent = policy::ParseConsent(*document);
+      if (!consent) {
+        respond(Error(consent.error()));
+        return;
+      }
+      std::int64_t version = 1;
+      std::int64_t created = now;
+      if (interaction == Interaction::kUpdate) {
+        const auto body_id = document->FindMember("id");
+        if (body_id != document->MemberEnd() &&
+            (!body_id->value.IsString() || body_id->value.GetString() != id)) {
+          respond(Error(MakeError(ErrorCode::kInvalidValue,
+                                  "Consent.id does not match the id in the URL", "Consent.id")));
+          return;
+        }
+        auto existing = records_->GetById(id);
+        if (!existing) {
+          respond(Error(existing.error().code == ErrorCode::kNotFound
+                            ? MakeError(ErrorCode::kNotFound,
+                                        "no such Consent; create one with POST /fhir/Consent")
+                            : existing.error()));
+          return;
+        }
+        version = existing->version + 1;
+        created = existing->created_at_ms;
+      } else {
+        id = ids_.Next();
+      }
+      Stamp(*document, id, version, now);
+      core::ConsentRecord record{
+          id,      consent->nhs_number,     std::string(StatusCode(consent->status)),
+          version, fhir::ToJson(*document), created,
+          now};
+      if (core::Status stored = records_->Put(record); !stored) {
+        respond(Error(stored.error()));
+        return;
+      }
+      Log().Info("consent_stored",
+                 {{"requester", requester},
+                  {"interaction", std::string(policy::InteractionName(interaction))},
+                  {"consent", id},
+                  {"version", std::to_string(version)},
+                  {"status", record.status}});
+      core::HttpResponse response =
+          Json(interaction == Interaction::kCreate ? 201 : 200, std::move(record.json));
+      response.headers.Set("Location", "Consent/" + id + "/_history/" + std::to_string(version));
+      response.headers.Set("ETag", "W/\"" + std::to_string(version) + "\"");
+      respond(std::move(response));
+      return;
+    }
+    if (interaction == Interaction::kRead) {
+      auto record = records_->GetById(id);
+      if (!record) {
+        respond(Error(record.error()));
+        return;
+      }
+      core::HttpResponse response = Json(200, std::move(record->json));
+      response.headers.Set("ETag", "W/\"" + std::to_string(record->version) + "\"");
+      respond(std::move(response));
+      return;
+    }
+    // Search: by patient NHS number only (every consent is about one patient).
+    auto params = fhir::ParseQueryString(request.Query());
+    if (!params) {
+      respond(Error(params.error()));
+      return;
+    }
+    if (request.method == "POST" && !request.body.empty()) {
+      auto form = fhir::ParseFormBody(request.body);
+      if (!form) {
+        respond(Error(form.error()));
+        return;
+      }
+      params->insert(params->end(), form->begin(), form->end());
+    }
+    std::optional<std::string> nhs_number;
+    for (const fhir::SearchParam& param : *params) {
+      if (param.name == "patient" && param.modifier == "identifier") {
+        const std::string prefix = std::string(core::kNhsNumberSystem) + "|";
+        if (nhs_number || param.value.rfind(prefix, 0) != 0 ||
+            !core::IsValidNhsNumber(param.value.substr(prefix.size()))) {
+          respond(Error(MakeError(ErrorCode::kInvalidValue,
+                                  "patient:identifier must be one "
+                                  "https://fhir.nhs.uk/Id/nhs-number|<valid NHS number>",
+                                  "patient:identifier")));
+          return;
+        }
+        nhs_number = param.value.substr(prefix.size());
+      } else if (!param.name.starts_with("_")) {
+        respond(Error(MakeError(ErrorCode::kInvalidValue,
+                                "unsupported Consent search parameter " + param.name, param.name)));
+        return;
+      }
+    }
+    if (!nhs_number) {
+      respond(Error(MakeError(ErrorCode::kRequiredFieldMissing,
+                              "search Consent by patient:identifier", "patient:identifier")));
+      return;
+    }
+    auto records = records_->GetByNhsNumber(*nhs_number);
+    if (!records) {
+      respond(Error(records.error()));
+      return;
+    }
+    rapidjson::Document bundle(rapidjson::kObjectType);
+    auto& alloc = bundle.GetAllocator();
+    bundle.AddMember("resourceType", "Bundle", alloc);
+    bundle.AddMember("type", "searchset", alloc);
+    bundle.AddMember("total", static_cast<std::uint64_t>(records->size()), alloc);
+    rapidjson::Value entries(rapidjson::kArrayType);
+    for (const core::ConsentRecord& record : *records) {
+      rapidjson::Document resource;
+      resource.Parse(record.json.c_str(), record.json.size());
+      if (resource.HasParseError()) {
+        respond(Error(MakeError(ErrorCode::kStorage, "a stored consent is not JSON", "consent")));
+        return;
+      }
+      rapidjson::Value entry(rapidjson::kObjectType);
+      entry.AddMember("fullUrl", rapidjson::Value(("Consent/" + record.id).c_str(), alloc), alloc);
+      entry.AddMember("resource", rapidjson::Value(resource, alloc), alloc);
+      rapidjson::Value mode(rapidjson::kObjectType);
+      mode.AddMember("mode", "match", alloc);
+      entry.AddMember("search", mode, alloc);
+      entries.PushBack(entry, alloc);
+    }
+    if (!entries.Empty()) {
+      bundle.AddMember("entry", entries, alloc);
+    }
+    respond(Json(200, fhir::ToJson(bundle)));
+  });
+}
+
+}  // namespace tb::app
