@@ -199,12 +199,8 @@ void ReadParticipants(const rapidjson::Value& root, BrokerConfig& config,
     peer.id = GetString(item, "id");
     peer.cert_cn = GetString(item, "cert_cn");
     peer.fhir_base = GetString(item, "fhir_base");
+    // Least privilege: a peer without `scopes` is granted nothing (it may still be queried).
     peer.scopes = GetStrings(item, "scopes");
-    if (!item.HasMember("scopes")) {
-      // A peer broker enforces its own requester's scopes before it forwards; without a
-      // configured grant it may read and search every type here (consents still apply).
-      peer.scopes = {"system/*.rs"};
-    }
     for (core::Error& problem : policy::ValidatePolicyConfig(peer.scopes, {}, false)) {
       problem.location = at + "/" + problem.location;
       problem.message = problem.location + ": " + problem.message;

@@ -88,7 +88,8 @@ std::string BrokerConfigText(const BrokerOptions& options) {
   std::string peers;
   for (const auto& [id, port] : options.peers) {
     peers += std::string(peers.empty() ? "" : ", ") + R"({ "id": ")" + id + R"(", "cert_cn": ")" +
-             id + R"(", "fhir_base": "https://127.0.0.1:)" + std::to_string(port) + R"(/fhir" })";
+             id + R"(", "fhir_base": "https://127.0.0.1:)" + std::to_string(port) +
+             R"(/fhir", "scopes": ["system/*.rs"] })";
   }
   return R"({
     "broker": { "id": ")" +
