@@ -11,6 +11,8 @@ cmake --build --preset release -j "$(nproc)"
 
 certs/make-dev-pki.sh var/pki broker-a,broker-b,RJ1,RGT,RXH
 mkdir -p var/data var/sim
+# The key for research pseudonyms (HMAC-SHA256), made once like the PKI; never committed.
+[ -s var/pki/pseudonym.key ] || (umask 077 && openssl rand -hex 32 > var/pki/pseudonym.key)
 
 # Two simulated trusts beside the broker (synthetic patients in config/demo/trusts/*/patients);
 # they stop when this script does.
