@@ -1,0 +1,49 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/core/record_locator.h"
+#include "broker/core/result.h"
+#include "broker/routing/participant.h"
+
+namespace tb::routing {
+
+// Where an inbound message goes, and in which format (issue 5 item 4).
+struct Destination {
+  std::string ods;     // a registered participant
+  std::string format;  // "hl7v2" (its MLLP endpoint) or "fhir" (its FHIR base, $process-message)
+};
+
+struct DestinationRequest {
+  std::string sender_ods;    // the participant of the sending certificate
+  std::string message_type;  // "ADT^A01"
+  std::string addressed_to;  // MSH-6.1 or MessageHeader.destination's ODS code; may be empty
+  std::string nhs_number;    // empty when the message names no patient
+};
+
+// The format a participant receives in: its configured `format`, else "hl7v2" when it has an
+// MLLP endpoint, else "fhir" when it has a FHIR base, else "" (it cannot receive messages).
+std::string_view ReceivingFormat(const Participant& participant);
+
+// True when `participant.receives` is empty (everything) or lists the type ("ADT") or the
+// type^trigger ("ADT^A01").
+bool Receives(const Participant& participant, std::string_view message_type);
+
+// The destinations of one inbound message:
+//   - addressed to a registered participant (not the sender): that participant, when it can
+//     receive and takes that type; none otherwise (the message still updates the locator);
+//   - addressed to the broker itself (`broker_ods`) or to nobody: every participant the record
+//     locator lists for the NHS number (the trusts that hold the patient), except the sender,
+//     filtered the same way; none without an NHS number;
+//   - addressed to anything else: kForbidden at "MSH-6" — data only ever goes to registered
+//     participants (data-loss prevention); the caller refuses the message and records why.
+// Sorted by ODS code; no duplicates. Blocks on the locator (call from the blocking pool).
+// Errors: kForbidden as above; the locator's (kStorage).
+core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequest& request,
+                                                           const ParticipantDirectory& directory,
+                                                           core::RecordLocator& locator,
+                                                           std::string_view broker_ods);
+
+}  // namespace tb::routing

@@ -1,0 +1,100 @@
+// Where an inbound message goes (issue 5 item 4): addressed, broadcast to the patient's trusts,
+// or refused because the addressee is not a registered participant.
+#include "broker/routing/destinations.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/in_memory_record_locator.h"
+
+namespace tb::routing {
+namespace {
+
+Participant Make(std::string ods, std::string fhir_base, std::string mllp_host,
+                 std::vector<std::string> receives = {}, std::string format = {}) {
+  Participant participant;
+  participant.ods = ods;
+  participant.cert_cn = ods;
+  participant.fhir_base = std::move(fhir_base);
+  participant.mllp.host = std::move(mllp_host);
+  participant.mllp.port = participant.mllp.host.empty() ? 0 : 2575;
+  participant.receives = std::move(receives);
+  participant.format = std::move(format);
+  return participant;
+}
+
+class DestinationsTest : public ::testing::Test {
+ protected:
+  DestinationsTest()
+      : directory_({Make("RJ1", "", ""),                                    // sends only
+                    Make("RGT", "https://rgt/fhir", ""),                    // FHIR only
+                    Make("RXH", "", "127.0.0.1"),                           // v2 only
+                    Make("RAJ", "https://raj/fhir", "127.0.0.1", {"ORU"}),  // both, results only
+                    Make("RQM", "https://rqm/fhir", "127.0.0.1", {}, "fhir")},
+                   {}) {
+    for (const char* ods : {"RJ1", "RGT", "RXH", "RAJ", "RQM"}) {
+      EXPECT_TRUE(locator_.Announce("9449305552", ods, "test", 1));
+    }
+  }
+
+  core::Result<std::vector<Destination>> Resolve(std::string type, std::string to,
+                                                 std::string nhs = "9449305552") {
+    return ResolveDestinations({"RJ1", std::move(type), std::move(to), std::move(nhs)}, directory_,
+                               locator_, "X26");
+  }
+
+  static std::string Describe(const std::vector<Destination>& destinations) {
+    std::string text;
+    for (const Destination& d : destinations) {
+      text += d.ods + ":" + d.format + " ";
+    }
+    return text;
+  }
+
+  testing::InMemoryRecordLocator locator_;
+  ParticipantDirectory directory_;
+};
+
+TEST_F(DestinationsTest, AddressedToTheBrokerGoesToEveryTrustHoldingThePatientButTheSender) {
+  auto destinations = Resolve("ADT^A01", "X26");
+  ASSERT_TRUE(destinations);
+  EXPECT_EQ(Describe(*destinations), "RGT:fhir RQM:fhir RXH:hl7v2 ");  // RAJ takes only ORU
+}
+
+TEST_F(DestinationsTest, UnaddressedIsTheSameAsAddressedToTheBroker) {
+  EXPECT_EQ(Describe(*Resolve("ORU^R01", "")), "RAJ:hl7v2 RGT:fhir RQM:fhir RXH:hl7v2 ");
+}
+
+TEST_F(DestinationsTest, AddressedToAParticipantGoesThereOnly) {
+  EXPECT_EQ(Describe(*Resolve("ADT^A01", "rxh")), "RXH:hl7v2 ");
+  EXPECT_EQ(Describe(*Resolve("ADT^A01", "RAJ")), "");  // RAJ does not take ADT
+}
+
+TEST_F(DestinationsTest, AddresseeThatIsNoParticipantIsRefused) {
+  auto refused = Resolve("ADT^A01", "ZZZ99");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::ErrorCode::kForbidden);
+  EXPECT_EQ(refused.error().location, "MSH-6");
+}
+
+TEST_F(DestinationsTest, NoPatientAndNoAddresseeGoesNowhere) {
+  EXPECT_TRUE(Resolve("ADT^A01", "", "")->empty());
+}
+
+TEST_F(DestinationsTest, UnknownPatientGoesNowhere) {
+  EXPECT_TRUE(Resolve("ADT^A01", "", "9000000009")->empty());
+}
+
+TEST_F(DestinationsTest, LocatorFailureIsAnError) {
+  locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "locked"));
+  EXPECT_EQ(Resolve("ADT^A01", "").error().code, core::ErrorCode::kStorage);
+}
+
+TEST(ReceivingFormat, ConfiguredFormatWinsThenMllpThenFhir) {
+  EXPECT_EQ(ReceivingFormat(Make("A", "https://a/fhir", "127.0.0.1", {}, "fhir")), "fhir");
+  EXPECT_EQ(ReceivingFormat(Make("A", "https://a/fhir", "127.0.0.1")), "hl7v2");
+  EXPECT_EQ(ReceivingFormat(Make("A", "https://a/fhir", "")), "fhir");
+  EXPECT_EQ(ReceivingFormat(Make("A", "", "")), "");
+}
+
+}  // namespace
+}  // namespace tb::routing
