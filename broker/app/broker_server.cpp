@@ -10,16 +10,14 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "adapters/mllp/server.h"
 #include "adapters/net/https_client.h"
 #include "adapters/net/https_server.h"
+#include "adapters/net/server_runtime.h"
 #include "adapters/net/tls_context.h"
 #include "broker/app/admin_api.h"
 #include "broker/app/fhir_api.h"
@@ -41,8 +39,6 @@ class BrokerServer::Impl {
   explicit Impl(BrokerConfig config)
       : config_(std::move(config)),
         directory_(config_.participants, config_.peers),
-        work_(asio::make_work_guard(io_context_)),
-        signals_(io_context_, SIGINT, SIGTERM),
         log_("tb.app") {}
 
   core::Status Start() {
@@ -66,7 +62,7 @@ class BrokerServer::Impl {
     http.read_timeout = std::chrono::milliseconds(config_.limits.read_timeout_ms);
     http.component = "tb.fhir_api";
     https_ = std::make_unique<net::HttpsServer>(
-        io_context_, *tls, http,
+        runtime_.io_context(), *tls, http,
         [this](core::HttpRequest request, net::Responder respond) {
           if (AdminApi::Handles(request.Path())) {
             admin_->Handle(std::move(request), std::move(respond));
@@ -84,18 +80,10 @@ class BrokerServer::Impl {
       BROKER_RETURN_IF_ERROR(StartMllp(*tls));
     }
 
-    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-      if (!ec) {
-        log_.Info("signal", {{"signal", std::to_string(signal)}});
-        Stop();
-      }
-    });
     const unsigned threads = config_.io_threads != 0
                                  ? config_.io_threads
                                  : std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < threads; ++i) {
-      threads_.emplace_back([this] { RunIo(); });
-    }
+    runtime_.Run(threads, /*handle_signals=*/true);
     log_.Info("broker_started",
               {{"broker", config_.broker_id},
                {"fhir", config_.listen_fhir.host + ":" + std::to_string(fhir_port_)},
@@ -120,7 +108,7 @@ class BrokerServer::Impl {
     settings.idle_timeout = std::chrono::milliseconds(config_.limits.idle_timeout_ms);
     settings.read_timeout = std::chrono::milliseconds(config_.limits.read_timeout_ms);
     mllp_ = std::make_unique<mllp::MllpServer>(
-        io_context_, tls, settings,
+        runtime_.io_context(), tls, settings,
         [this](mllp::FrameRequest frame, mllp::ReplyFn reply) {
           asio::post(
               blocking_, [this, frame = std::move(frame), reply = std::move(reply)]() mutable {
@@ -157,7 +145,7 @@ class BrokerServer::Impl {
     if (!client_tls) {
       return client_tls.error();
     }
-    https_client_ = std::make_shared<net::HttpsClient>(io_context_, *client_tls);
+    https_client_ = std::make_shared<net::HttpsClient>(runtime_.io_context(), *client_tls);
     upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
     routing::FederatedQuerySettings settings;
     settings.self_id = config_.broker_id;
@@ -250,27 +238,10 @@ class BrokerServer::Impl {
     return core::Ok();
   }
 
-  void RunIo() {
-    // A handler that throws is a bug; log it and abort rather than run on in an unknown state.
-    try {
-      io_context_.run();
-    } catch (const std::exception& error) {
-      log_.Error("io_thread_exception", {{"what", error.what()}});
-      std::abort();
-    }
-  }
-
-  void Stop() {
-    std::lock_guard lock(mutex_);
-    stop_requested_ = true;
-    stopped_.notify_all();
-  }
+  void Stop() { runtime_.RequestStop(); }
 
   void Wait() {
-    {
-      std::unique_lock lock(mutex_);
-      stopped_.wait(lock, [this] { return stop_requested_; });
-    }
+    runtime_.WaitForStopRequest();
     log_.Info("broker_stopping", {});
     if (https_) {
       https_->Stop();
@@ -279,23 +250,13 @@ class BrokerServer::Impl {
       mllp_->Stop();
     }
     // Busy connections finish their current request or frame (whose ACK follows its commit).
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (ActiveConnections() > 0 && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    net::ServerRuntime::Drain([this] { return ActiveConnections(); }, std::chrono::seconds(5));
     if (https_client_) {
       https_client_->Shutdown();  // queries still waiting on trusts complete with errors
     }
     blocking_.join();
     federation_.reset();
-    boost::system::error_code ignored;
-    signals_.cancel(ignored);
-    work_.reset();
-    io_context_.stop();
-    for (auto& thread : threads_) {
-      thread.join();
-    }
-    threads_.clear();
+    runtime_.Join();
     log_.Info("broker_stopped", {});
   }
 
@@ -309,7 +270,7 @@ class BrokerServer::Impl {
   }
 
   ~Impl() {
-    if (!threads_.empty()) {
+    if (runtime_.running()) {
       Stop();
       Wait();
     }
@@ -317,9 +278,7 @@ class BrokerServer::Impl {
 
   BrokerConfig config_;
   routing::ParticipantDirectory directory_;
-  asio::io_context io_context_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  asio::signal_set signals_;
+  net::ServerRuntime runtime_{"tb.app"};  // the io_context outlives everything built on it
   std::unique_ptr<store::Database> database_;
   std::unique_ptr<core::InboundStore> inbound_;  // uses database_: declared after it
   std::unique_ptr<core::RecordLocator> locator_;
@@ -339,12 +298,8 @@ class BrokerServer::Impl {
   asio::thread_pool blocking_{16};
   std::unique_ptr<net::HttpsServer> https_;
   std::unique_ptr<mllp::MllpServer> mllp_;
-  std::vector<std::thread> threads_;
   std::uint16_t fhir_port_ = 0;
   std::uint16_t mllp_port_ = 0;
-  std::mutex mutex_;
-  std::condition_variable stopped_;
-  bool stop_requested_ = false;
   core::Logger log_;
 };
 

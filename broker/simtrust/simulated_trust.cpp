@@ -11,7 +11,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -22,6 +21,7 @@
 
 #include "adapters/mllp/server.h"
 #include "adapters/net/https_server.h"
+#include "adapters/net/server_runtime.h"
 #include "adapters/net/tls_context.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
@@ -38,8 +38,6 @@ class SimulatedTrust::Impl {
  public:
   explicit Impl(SimTrustConfig config)
       : config_(std::move(config)),
-        work_(asio::make_work_guard(io_context_)),
-        signals_(io_context_),
         random_(config_.seed.value_or(std::random_device{}())),
         log_("tb.simtrust") {}
 
@@ -49,11 +47,7 @@ class SimulatedTrust::Impl {
   }
 
   core::Status Start();
-  void Stop() {
-    std::lock_guard lock(mutex_);
-    stop_requested_ = true;
-    stopped_.notify_all();
-  }
+  void Stop() { runtime_.RequestStop(); }
   void Wait();
 
   std::atomic<std::uint16_t> fhir_port_{0};
@@ -75,14 +69,6 @@ class SimulatedTrust::Impl {
     std::lock_guard lock(random_mutex_);
     return std::uniform_real_distribution<double>(0.0, 1.0)(random_) < config_.failure_rate;
   }
-  void RunIo() {
-    try {
-      io_context_.run();
-    } catch (const std::exception& error) {
-      log_.Error("io_thread_exception", {{"what", error.what()}});
-      std::abort();
-    }
-  }
 
   SimTrustConfig config_;
   core::SystemClock clock_;
@@ -90,18 +76,12 @@ class SimulatedTrust::Impl {
   std::unique_ptr<FileReceivedLog> received_;
   std::unique_ptr<SimFhirApi> api_;
   std::unique_ptr<Hl7Receiver> hl7_;
-  asio::io_context io_context_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  asio::thread_pool blocking_{1};  // file I/O (the received log), in arrival order
-  asio::signal_set signals_;
+  net::ServerRuntime runtime_{"tb.simtrust"};  // the io_context outlives what is built on it
+  asio::thread_pool blocking_{1};              // file I/O (the received log), in arrival order
   std::unique_ptr<net::HttpsServer> https_;
   std::unique_ptr<mllp::MllpServer> mllp_;
-  std::vector<std::thread> threads_;
   std::mutex random_mutex_;
   std::mt19937_64 random_;
-  std::mutex mutex_;
-  std::condition_variable stopped_;
-  bool stop_requested_ = false;
   bool started_ = false;
   bool waited_ = false;
   core::Logger log_;
@@ -135,7 +115,7 @@ core::Status SimulatedTrust::Impl::Start() {
   http.port = config_.listen_fhir.port;
   http.component = "tb.simtrust.https";
   https_ = std::make_unique<net::HttpsServer>(
-      io_context_, *tls, http,
+      runtime_.io_context(), *tls, http,
       [this](core::HttpRequest request, net::Responder respond) {
         OnRequest(std::move(request), std::move(respond));
       },
@@ -161,7 +141,7 @@ core::Status SimulatedTrust::Impl::Start() {
     settings.port = config_.listen_mllp->port;
     settings.component = "tb.simtrust.mllp";
     mllp_ = std::make_unique<mllp::MllpServer>(
-        io_context_, *tls, settings,
+        runtime_.io_context(), *tls, settings,
         [this](mllp::FrameRequest frame, mllp::ReplyFn reply) {
           asio::post(blocking_,
                      [this, frame = std::move(frame), reply = std::move(reply)]() mutable {
@@ -176,19 +156,7 @@ core::Status SimulatedTrust::Impl::Start() {
     mllp_port_ = *mllp_port;
   }
 
-  if (config_.handle_signals) {
-    signals_.add(SIGINT);
-    signals_.add(SIGTERM);
-    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-      if (!ec) {
-        log_.Info("signal", {{"signal", std::to_string(signal)}});
-        Stop();
-      }
-    });
-  }
-  for (unsigned i = 0; i < config_.io_threads; ++i) {
-    threads_.emplace_back([this] { RunIo(); });
-  }
+  runtime_.Run(config_.io_threads, config_.handle_signals);
   log_.Info(
       "simulated_trust_started",
       {{"ods", config_.ods},
@@ -224,8 +192,8 @@ void SimulatedTrust::Impl::OnRequest(core::HttpRequest request, net::Responder r
   }
   // Latency on a timer: the I/O thread goes on serving other connections meanwhile.
   // Each timer on its own strand, so that Wait() can cancel it safely from another thread.
-  auto timer =
-      std::make_shared<asio::steady_timer>(asio::make_strand(io_context_), config_.latency);
+  auto timer = std::make_shared<asio::steady_timer>(asio::make_strand(runtime_.io_context()),
+                                                    config_.latency);
   std::uint64_t id = 0;
   {
     std::lock_guard lock(timers_mutex_);
@@ -248,10 +216,7 @@ void SimulatedTrust::Impl::Wait() {
   if (waited_) {
     return;
   }
-  {
-    std::unique_lock lock(mutex_);
-    stopped_.wait(lock, [this] { return stop_requested_; });
-  }
+  runtime_.WaitForStopRequest();
   waited_ = true;
   if (https_) {
     https_->Stop();
@@ -267,25 +232,17 @@ void SimulatedTrust::Impl::Wait() {
       }
     }
   }
-  if (!threads_.empty()) {
+  if (runtime_.running()) {
     // Busy connections finish their current request (including its latency).
-    const auto until = std::chrono::steady_clock::now() + config_.latency + std::chrono::seconds(5);
-    auto active = [this] {
-      return (https_ ? https_->ActiveConnections() : 0) + (mllp_ ? mllp_->ActiveConnections() : 0);
-    };
-    while (active() > 0 && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    net::ServerRuntime::Drain(
+        [this] {
+          return (https_ ? https_->ActiveConnections() : 0) +
+                 (mllp_ ? mllp_->ActiveConnections() : 0);
+        },
+        config_.latency + std::chrono::seconds(5));
   }
   blocking_.join();
-  boost::system::error_code ignored;
-  signals_.cancel(ignored);
-  work_.reset();
-  io_context_.stop();
-  for (auto& thread : threads_) {
-    thread.join();
-  }
-  threads_.clear();
+  runtime_.Join();
   if (started_) {
     log_.Info("simulated_trust_stopped", {{"ods", config_.ods}});
   }
