@@ -1,10 +1,10 @@
 #include "broker/ledger/ledger.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <optional>
-#include <semaphore>
 #include <utility>
 
 #include <rapidjson/stringbuffer.h>
@@ -23,7 +23,22 @@ struct Ledger::Pending {
   std::string provenance;   // canonical JSON
   std::string audit_event;  // canonical JSON
   std::optional<core::Result<AppendReceipt>> result;
-  std::binary_semaphore done{0};
+  // A condition variable, not a semaphore: libstdc++'s semaphore spins with sched_yield before
+  // it sleeps, which with dozens of waiting callers on two cores starves the committer.
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+
+  void Wait() {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [this] { return done; });
+  }
+  // The caller may destroy *this as soon as it sees `done`: notify under the lock, then leave.
+  void Release() {
+    std::lock_guard lock(mutex);
+    done = true;
+    cv.notify_one();
+  }
 };
 
 namespace {
@@ -139,17 +154,26 @@ core::Result<AppendReceipt> Ledger::Append(const HopRecord& hop) {
     queue_.push_back(&pending);
   }
   work_.notify_one();
-  pending.done.acquire();
+  pending.Wait();
   return std::move(*pending.result);
 }
 
 void Ledger::RunCommitter() {
   try {
+    std::size_t last_batch_size = 1;
+    std::chrono::steady_clock::duration last_commit{};
     std::unique_lock lock(mutex_);
     for (;;) {
       work_.wait(lock, [this] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) {
         return;
+      }
+      // The callers released by the last commit come straight back with their next record;
+      // waiting a fraction of a commit for them keeps batches (records per fsync) large.
+      const std::size_t expected = std::min(last_batch_size, settings_.max_batch);
+      if (queue_.size() < expected && !stopping_) {
+        work_.wait_for(lock, last_commit / 4,
+                       [&] { return queue_.size() >= expected || stopping_; });
       }
       std::vector<Pending*> batch;
       while (!queue_.empty() && batch.size() < settings_.max_batch) {
@@ -157,9 +181,12 @@ void Ledger::RunCommitter() {
         queue_.pop_front();
       }
       lock.unlock();
+      const auto started = std::chrono::steady_clock::now();
       CommitBatch(batch);
+      last_commit = std::chrono::steady_clock::now() - started;
+      last_batch_size = batch.size();
       for (Pending* pending : batch) {
-        pending->done.release();  // `pending` may be gone as soon as this returns
+        pending->Release();  // `pending` may be gone as soon as this returns
       }
       lock.lock();
     }

@@ -180,7 +180,7 @@ std::string FormatInstant(std::int64_t ms) {
   const auto t = static_cast<std::time_t>(seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  std::array<char, 40> text{};
+  std::array<char, 80> text{};  // room for any int the format may print (GCC -O3 checks)
   std::snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(millis));

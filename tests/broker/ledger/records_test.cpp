@@ -1,5 +1,8 @@
 #include "broker/ledger/records.h"
 
+#include <cstdint>
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "adapters/fhir/json.h"
@@ -21,6 +24,18 @@ TEST(CanonicalJson, SortsKeysAndDropsWhitespace) {
   EXPECT_EQ(
       *canonical,
       "{\"a\":true,\"ab\":\"\xC3\xA9\\\"\",\"b\":[3,{\"a\":\"x\",\"z\":1}],\"\xC3\xA9\":null}");
+}
+
+TEST(CanonicalJson, EscapesStringsExactlyAsRapidJsonWriter) {
+  std::string text = "quote\" back\\ slash/ \xC3\xA9 del\x7F";
+  for (char c = 0; c < 0x20; ++c) {
+    text.push_back(c);
+  }
+  rapidjson::Document doc(rapidjson::kObjectType);
+  doc.AddMember("k", fhir::StringValue(text, doc.GetAllocator()), doc.GetAllocator());
+  doc.AddMember("n", std::numeric_limits<std::int64_t>::min(), doc.GetAllocator());
+  doc.AddMember("u", std::numeric_limits<std::uint64_t>::max(), doc.GetAllocator());
+  EXPECT_EQ(CanonicalJson(doc).value_or(""), fhir::ToJson(doc));
 }
 
 TEST(CanonicalJson, RefusesNonIntegerNumbers) {
