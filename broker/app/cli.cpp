@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/app/audit_command.h"
 #include "broker/app/broker_server.h"
 #include "broker/app/config.h"
 #include "broker/app/flags.h"
@@ -31,6 +32,8 @@ commands:
   map v2-to-fhir FILE        map one HL7 v2 message to a FHIR message Bundle
   map fhir-to-v2 FILE        map a FHIR resource or Bundle to one HL7 v2 message
   validate FILE...           check FHIR resources against R4 and the UK Core rules enforced
+  audit verify --config FILE walk the audit ledger; exit 0 only if nothing was altered,
+                             removed, inserted or reordered and every checkpoint verifies
   version                    print the version
 
 Run `trustbridge <command> --help` for a command's options.
@@ -121,6 +124,9 @@ int RunCli(int argc, char** argv) {
     }
     if (command == "map") {
       return MapCommand(flags, std::cout, std::cerr);
+    }
+    if (command == "audit") {
+      return AuditCommand(flags, std::cout, std::cerr);
     }
     if (command == "validate") {
       return ValidateCommand(flags, std::cout, std::cerr);
