@@ -3,10 +3,17 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "broker/core/result.h"
 
 namespace tb::core {
+
+// One destination of an inbound message, decided by routing before the message is stored.
+struct OutboundRoute {
+  std::string destination;  // participant ODS code ("RGT")
+  std::string format;       // "hl7v2" | "fhir": the form that destination receives
+};
 
 // A message as received from a participant, before routing. The caller (MLLP or FHIR ingest)
 // fills every field; the store does not parse payloads.
@@ -20,6 +27,10 @@ struct InboundMessage {
   std::string nhs_number;      // empty when the message names no patient
   std::string payload;         // the bytes as received (may hold any byte values)
   std::int64_t received_at_ms = 0;  // UTC milliseconds since the Unix epoch
+  // Where it goes. A kStored message gets one outbound queue item per route, written in the same
+  // transaction as the message (core::OutboundQueue); a kDuplicate or kConflict gets none. Empty:
+  // nothing to deliver (the message still counts as stored).
+  std::vector<OutboundRoute> routes;
 };
 
 enum class AcceptOutcome {
@@ -96,6 +107,22 @@ inline Status ValidateInboundMessage(const InboundMessage& message) {
   }
   if (message.payload.empty()) {
     return invalid("payload", "is empty");
+  }
+  for (std::size_t i = 0; i < message.routes.size(); ++i) {
+    const OutboundRoute& route = message.routes[i];
+    const std::string field = "routes[" + std::to_string(i) + "]";
+    if (route.destination.empty()) {
+      return invalid(field + ".destination", "is empty");
+    }
+    if (route.format != "hl7v2" && route.format != "fhir") {
+      return invalid(field + ".format", "must be 'hl7v2' or 'fhir'");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (message.routes[j].destination == route.destination &&
+          message.routes[j].format == route.format) {
+        return invalid(field, "repeats an earlier route");
+      }
+    }
   }
   return Ok();
 }

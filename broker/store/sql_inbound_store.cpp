@@ -33,6 +33,10 @@ constexpr std::string_view kInsertSql =
     " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
 constexpr std::string_view kFindSql =
     "SELECT id, content_sha256 FROM inbound_message WHERE dedupe_key = ?";
+// One outbound queue row per route of a newly stored message (migration 005).
+constexpr std::string_view kEnqueueSql =
+    "INSERT INTO outbound_message (inbound_message_id, destination, format, nhs_number, status,"
+    " attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)";
 constexpr std::string_view kCountSql = "SELECT COUNT(*) FROM inbound_message";
 
 }  // namespace
@@ -188,6 +192,13 @@ core::Status WriteBatchPoco(Database::Impl& db, Poco::Data::Session& session,
       use(control_id), use(dedupe_key), use(content_sha256), use(nhs_number), use(payload),
       into(new_id);
 
+  Poco::Int64 queued_for = 0;
+  std::string destination;
+  std::string format;
+  Poco::Data::Statement enqueue(session);
+  enqueue << db.Sql(kEnqueueSql), use(queued_for), use(destination), use(format), use(nhs_number),
+      use(received_at), use(received_at);
+
   Poco::Int64 existing_id = 0;
   std::string existing_sha256;
   Poco::Data::Statement find(session);
@@ -211,6 +222,12 @@ core::Status WriteBatchPoco(Database::Impl& db, Poco::Data::Session& session,
                       message.payload.size());
     if (insert.execute() == 1) {
       results[i] = {core::AcceptOutcome::kStored, new_id};
+      queued_for = new_id;
+      for (const core::OutboundRoute& route : message.routes) {
+        destination = route.destination;
+        format = route.format;
+        enqueue.execute();
+      }
       continue;
     }
     if (find.execute() != 1) {
@@ -222,6 +239,32 @@ core::Status WriteBatchPoco(Database::Impl& db, Poco::Data::Session& session,
                   existing_id};
   }
   return core::Ok();
+}
+
+// Inserts the outbound queue rows of stored message `inbound_id`; SQLITE_DONE when all went in.
+int EnqueueRoutesSqlite(sqlite3_stmt* enqueue, std::int64_t inbound_id,
+                        const core::InboundMessage& message) {
+  const auto text = [enqueue](int index, const std::string& value) {
+    return sqlite3_bind_text(enqueue, index, value.data(), static_cast<int>(value.size()),
+                             SQLITE_STATIC);
+  };
+  for (const core::OutboundRoute& route : message.routes) {
+    sqlite3_reset(enqueue);
+    int rc = sqlite3_bind_int64(enqueue, 1, inbound_id);
+    rc = rc != SQLITE_OK ? rc : text(2, route.destination);
+    rc = rc != SQLITE_OK ? rc : text(3, route.format);
+    rc = rc != SQLITE_OK ? rc
+                         : (message.nhs_number.empty() ? sqlite3_bind_null(enqueue, 4)
+                                                       : text(4, message.nhs_number));
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(enqueue, 5, message.received_at_ms);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(enqueue, 6, message.received_at_ms);
+    rc = rc != SQLITE_OK ? rc : sqlite3_step(enqueue);
+    sqlite3_reset(enqueue);
+    if (rc != SQLITE_DONE) {
+      return rc;
+    }
+  }
+  return SQLITE_DONE;
 }
 
 // SQLite's path: the same statements through the C API, prepared once per connection (Poco
@@ -236,6 +279,10 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
   core::Result<sqlite3_stmt*> find = db.CachedSqliteStatement(session, kFindSql);
   if (!find) {
     return std::move(find).error();
+  }
+  core::Result<sqlite3_stmt*> enqueue = db.CachedSqliteStatement(session, kEnqueueSql);
+  if (!enqueue) {
+    return std::move(enqueue).error();
   }
   const auto text = [](sqlite3_stmt* statement, int index, const std::string& value) {
     return sqlite3_bind_text(statement, index, value.data(), static_cast<int>(value.size()),
@@ -264,8 +311,12 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
     }
     rc = sqlite3_step(in);
     if (rc == SQLITE_ROW) {
-      results[i] = {core::AcceptOutcome::kStored, sqlite3_column_int64(in, 0)};
+      const std::int64_t new_id = sqlite3_column_int64(in, 0);
+      results[i] = {core::AcceptOutcome::kStored, new_id};
       rc = sqlite3_step(in);  // RETURNING: run to completion
+      if (rc == SQLITE_DONE) {
+        rc = EnqueueRoutesSqlite(*enqueue, new_id, message);
+      }
     } else if (rc == SQLITE_DONE) {
       sqlite3_stmt* const lookup = *find;
       sqlite3_reset(lookup);
@@ -297,6 +348,7 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
   }
   sqlite3_clear_bindings(*insert);  // the bound buffers belong to the callers
   sqlite3_clear_bindings(*find);
+  sqlite3_clear_bindings(*enqueue);
   return core::Ok();
 }
 

@@ -23,6 +23,8 @@ namespace tb::store {
 // - Inside a batch messages are written in dedupe_key order (on PostgreSQL this keeps two nodes
 //   from deadlocking on each other's keys); the same key twice in one batch is kStored for the
 //   first caller and kDuplicate/kConflict for the next, as if they had come one after another.
+// - A stored message's routes become outbound_message rows (core::OutboundQueue) in the same
+//   transaction; a kDuplicate or kConflict message enqueues nothing.
 // - Each caller has at most one message waiting, so the queue is bounded by the number of calling
 //   threads (the blocking pool).
 //

@@ -7,6 +7,7 @@
 #include "broker/store/sql_consent_store.h"
 #include "broker/store/sql_inbound_store.h"
 #include "broker/store/sql_ledger_store.h"
+#include "broker/store/sql_outbound_queue.h"
 #include "broker/store/sql_record_locator.h"
 #include "broker/store/store_url.h"
 
@@ -43,6 +44,15 @@ std::unique_ptr<core::ConsentRecords> MakeConsentStore(Database& database) {
 
 std::unique_ptr<core::LedgerStore> MakeLedgerStore(Database& database) {
   return std::make_unique<SqlLedgerStore>(database);
+}
+
+std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database) {
+  return std::make_unique<SqlOutboundQueue>(database);
+}
+
+std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database,
+                                                       const core::Clock& clock) {
+  return std::make_unique<SqlOutboundQueue>(database, clock);
 }
 
 }  // namespace tb::store

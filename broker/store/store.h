@@ -6,8 +6,10 @@
 #include <memory>
 
 #include "broker/core/audit_ledger.h"
+#include "broker/core/clock.h"
 #include "broker/core/consent_records.h"
 #include "broker/core/inbound_store.h"
+#include "broker/core/outbound_queue.h"
 #include "broker/core/record_locator.h"
 #include "broker/core/result.h"
 #include "broker/store/database.h"
@@ -35,5 +37,12 @@ std::unique_ptr<core::ConsentRecords> MakeConsentStore(Database& database);
 // The audit ledger's storage on `database` (see sql_ledger_store.h); `database` must outlive it.
 // tb::ledger::Ledger chains, hashes and signs on top of it.
 std::unique_ptr<core::LedgerStore> MakeLedgerStore(Database& database);
+
+// The outbound queue on `database` (see sql_outbound_queue.h): the items that MakeInboundStore's
+// store writes for each route of a stored message. `database` and `clock` (used for leases and
+// retry times) must outlive it; the default clock is the system clock.
+std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database);
+std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database,
+                                                       const core::Clock& clock);
 
 }  // namespace tb::store

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -7,16 +8,245 @@
 #include <string>
 #include <vector>
 
+#include "broker/core/clock.h"
 #include "broker/core/inbound_store.h"
+#include "broker/core/outbound_queue.h"
 
 namespace tb::testing {
+
+// core::OutboundQueue in memory, with the contract of tb::store::SqlOutboundQueue (ordering rule,
+// leases, dead letters; the shared suite tests/broker/store/outbound_queue_suite.h runs against
+// it). Filled by InMemoryInboundStore from the routes of the messages it stores. Nothing is
+// durable. Thread-safe. `clock` must outlive it.
+class InMemoryOutboundQueue final : public core::OutboundQueue {
+ public:
+  explicit InMemoryOutboundQueue(const core::Clock& clock = DefaultClock()) : clock_(clock) {}
+
+  static const core::Clock& DefaultClock() {
+    static const core::SystemClock clock;
+    return clock;
+  }
+
+  // Adds the items of a stored message (called by InMemoryInboundStore).
+  void Enqueue(std::int64_t inbound_id, const core::InboundMessage& message) {
+    std::lock_guard lock(mutex_);
+    for (const core::OutboundRoute& route : message.routes) {
+      core::OutboundItem item;
+      item.id = static_cast<std::int64_t>(items_.size()) + 1;
+      item.inbound_message_id = inbound_id;
+      item.destination = route.destination;
+      item.format = route.format;
+      item.nhs_number = message.nhs_number;
+      item.next_attempt_at_ms = message.received_at_ms;
+      item.created_at_ms = message.received_at_ms;
+      item.sender = message.sender;
+      item.protocol = message.protocol;
+      item.message_type = message.message_type;
+      item.control_id = message.control_id;
+      item.payload = message.payload;
+      items_.push_back(Row{std::move(item), {}});
+    }
+  }
+
+  core::Result<std::vector<core::OutboundItem>> ClaimNext(
+      const std::string& owner, std::size_t max, std::chrono::milliseconds lease) override {
+    std::vector<core::OutboundItem> claimed;
+    if (owner.empty()) {
+      return core::MakeError(core::ErrorCode::kInvalidValue, "claim owner is empty", "owner");
+    }
+    std::lock_guard lock(mutex_);
+    if (failure_) {
+      return *failure_;
+    }
+    const std::int64_t now = NowMs();
+    for (std::size_t i = 0; i < items_.size() && claimed.size() < max; ++i) {
+      Row& row = items_[i];
+      const bool due =
+          IsOpen(row.item.status) &&
+          (row.item.next_attempt_at_ms <= now ||
+           (row.item.status == core::OutboundStatus::kInFlight && row.lease_owner == owner));
+      if (!due || !IsHead(i)) {
+        continue;
+      }
+      row.item.status = core::OutboundStatus::kInFlight;
+      row.item.next_attempt_at_ms = now + lease.count();
+      row.lease_owner = owner;
+      claimed.push_back(row.item);
+    }
+    return claimed;
+  }
+
+  core::Status MarkDelivered(std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    Row* row = Find(id);
+    if (row == nullptr || !IsOpen(row->item.status)) {
+      return NotFound(id);
+    }
+    row->item.status = core::OutboundStatus::kDelivered;
+    row->lease_owner.clear();
+    return core::Ok();
+  }
+
+  core::Status MarkFailed(std::int64_t id, const std::string& error, bool permanent,
+                          std::int64_t next_attempt_at_ms) override {
+    std::lock_guard lock(mutex_);
+    Row* row = Find(id);
+    if (row == nullptr || !IsOpen(row->item.status)) {
+      return NotFound(id);
+    }
+    row->item.status = permanent ? core::OutboundStatus::kDead : core::OutboundStatus::kQueued;
+    ++row->item.attempts;
+    row->item.last_error = error;
+    row->item.next_attempt_at_ms = next_attempt_at_ms;
+    row->lease_owner.clear();
+    return core::Ok();
+  }
+
+  core::Result<std::vector<core::OutboundItem>> ListDead() override {
+    std::lock_guard lock(mutex_);
+    std::vector<core::OutboundItem> dead;
+    for (const Row& row : items_) {
+      if (row.item.status == core::OutboundStatus::kDead) {
+        dead.push_back(row.item);
+      }
+    }
+    return dead;
+  }
+
+  core::Status Replay(std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    Row* row = Find(id);
+    if (row == nullptr || row->item.status != core::OutboundStatus::kDead) {
+      return NotFound(id);
+    }
+    row->item.status = core::OutboundStatus::kQueued;
+    row->item.attempts = 0;
+    row->item.next_attempt_at_ms = NowMs();
+    return core::Ok();
+  }
+
+  core::Status Discard(std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    Row* row = Find(id);
+    if (row == nullptr) {
+      return NotFound(id);
+    }
+    if (row->item.status != core::OutboundStatus::kDead &&
+        row->item.status != core::OutboundStatus::kQueued) {
+      return core::MakeError(core::ErrorCode::kConflict,
+                             "only a dead or queued item can be discarded", "OutboundItem.status");
+    }
+    row->item.status = core::OutboundStatus::kDiscarded;
+    return core::Ok();
+  }
+
+  core::Result<std::int64_t> CountHeldBehind(std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    Row* row = Find(id);
+    if (row == nullptr) {
+      return NotFound(id);
+    }
+    std::int64_t held = 0;
+    if (row->item.nhs_number.empty()) {
+      return held;
+    }
+    for (std::size_t i = static_cast<std::size_t>(id); i < items_.size(); ++i) {
+      if (SamePartition(items_[i].item, row->item) && Pending(items_[i].item.status)) {
+        ++held;
+      }
+    }
+    return held;
+  }
+
+  core::Result<core::QueueCounts> Counts() override {
+    std::lock_guard lock(mutex_);
+    core::QueueCounts counts;
+    for (const Row& row : items_) {
+      switch (row.item.status) {
+        case core::OutboundStatus::kQueued:
+          ++counts.queued;
+          break;
+        case core::OutboundStatus::kInFlight:
+          ++counts.in_flight;
+          break;
+        case core::OutboundStatus::kDelivered:
+          ++counts.delivered;
+          break;
+        case core::OutboundStatus::kDead:
+          ++counts.dead;
+          break;
+        case core::OutboundStatus::kDiscarded:
+          ++counts.discarded;
+          break;
+      }
+    }
+    return counts;
+  }
+
+  // While set, ClaimNext() returns `error` (e.g. kStorage); nullopt clears.
+  void SetClaimFailure(std::optional<core::Error> error) {
+    std::lock_guard lock(mutex_);
+    failure_ = std::move(error);
+  }
+
+ private:
+  struct Row {
+    core::OutboundItem item;
+    std::string lease_owner;
+  };
+
+  static bool IsOpen(core::OutboundStatus status) {
+    return status == core::OutboundStatus::kQueued || status == core::OutboundStatus::kInFlight;
+  }
+  static bool Pending(core::OutboundStatus status) {
+    return IsOpen(status) || status == core::OutboundStatus::kDead;
+  }
+  static bool SamePartition(const core::OutboundItem& a, const core::OutboundItem& b) {
+    return !a.nhs_number.empty() && a.destination == b.destination && a.nhs_number == b.nhs_number;
+  }
+  static core::Error NotFound(std::int64_t id) {
+    return core::MakeError(core::ErrorCode::kNotFound,
+                           "outbound item " + std::to_string(id) + " not found in that state",
+                           "OutboundItem.id");
+  }
+
+  // Guarded by mutex_.
+  bool IsHead(std::size_t index) const {
+    for (std::size_t i = 0; i < index; ++i) {
+      if (SamePartition(items_[i].item, items_[index].item) && Pending(items_[i].item.status)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  Row* Find(std::int64_t id) {
+    if (id < 1 || id > static_cast<std::int64_t>(items_.size())) {
+      return nullptr;
+    }
+    return &items_[static_cast<std::size_t>(id - 1)];
+  }
+  std::int64_t NowMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+        .count();
+  }
+
+  const core::Clock& clock_;
+  mutable std::mutex mutex_;
+  std::vector<Row> items_;  // item id N is element N-1
+  std::optional<core::Error> failure_;
+};
 
 // core::InboundStore in memory, for tests of components that store inbound messages (MLLP and
 // FHIR ingest). Same contract as tb::store::SqlInboundStore: validation, kStored / kDuplicate /
 // kConflict by dedupe_key and content_sha256 (the shared suite in tests/broker/store runs against
 // it too). Nothing is durable. Thread-safe.
+//
+// With a `queue`, the routes of each stored message become items of that queue (as
+// SqlInboundStore writes outbound_message rows); `queue` must outlive the store.
 class InMemoryInboundStore final : public core::InboundStore {
  public:
+  explicit InMemoryInboundStore(InMemoryOutboundQueue* queue = nullptr) : queue_(queue) {}
+
   core::Result<core::AcceptResult> Accept(const core::InboundMessage& message) override {
     BROKER_RETURN_IF_ERROR(core::ValidateInboundMessage(message));
     std::lock_guard lock(mutex_);
@@ -32,6 +262,9 @@ class InMemoryInboundStore final : public core::InboundStore {
     }
     messages_.push_back(message);
     by_key_.emplace(message.dedupe_key, messages_.size() - 1);
+    if (queue_ != nullptr) {
+      queue_->Enqueue(static_cast<std::int64_t>(messages_.size()), message);
+    }
     return core::AcceptResult{core::AcceptOutcome::kStored,
                               static_cast<std::int64_t>(messages_.size())};
   }
@@ -57,6 +290,7 @@ class InMemoryInboundStore final : public core::InboundStore {
   }
 
  private:
+  InMemoryOutboundQueue* const queue_;
   mutable std::mutex mutex_;
   std::vector<core::InboundMessage> messages_;
   std::map<std::string, std::size_t> by_key_;

@@ -1,0 +1,337 @@
+#include "broker/store/sql_outbound_queue.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <Poco/Data/LOB.h>
+#include <Poco/Data/Statement.h>
+#include <Poco/Nullable.h>
+
+#include "broker/store/database_impl.h"
+
+namespace tb::store {
+namespace {
+
+using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): into/use/now
+
+// Due partition heads, oldest first. A row is due when queued and its retry time has come, or in
+// flight with an expired lease, or in flight leased to the claiming owner (a restarted worker). It
+// is a head when no older row of its (destination, nhs_number) is queued, in flight or dead.
+constexpr std::string_view kClaimSql =
+    "SELECT o.id FROM outbound_message o"
+    " WHERE o.status IN ('queued', 'in_flight')"
+    " AND (o.next_attempt_at <= ? OR (o.status = 'in_flight' AND o.lease_owner = ?))"
+    " AND (o.nhs_number IS NULL OR NOT EXISTS (SELECT 1 FROM outbound_message p"
+    " WHERE p.destination = o.destination AND p.nhs_number = o.nhs_number"
+    " AND p.status IN ('queued', 'in_flight', 'dead') AND p.id < o.id))"
+    " ORDER BY o.id LIMIT ?";
+constexpr std::string_view kLeaseSql =
+    "UPDATE outbound_message SET status = 'in_flight', lease_owner = ?, lease_until = ?,"
+    " next_attempt_at = ? WHERE id = ?";
+constexpr std::string_view kItemSql =
+    "SELECT o.id, o.inbound_message_id, o.destination, o.format, o.nhs_number, o.status,"
+    " o.attempts, o.next_attempt_at, o.created_at, o.last_error, m.sender, m.protocol,"
+    " m.message_type, m.control_id, m.payload"
+    " FROM outbound_message o JOIN inbound_message m ON m.id = o.inbound_message_id"
+    " WHERE o.id = ?";
+constexpr std::string_view kStatusSql = "SELECT status FROM outbound_message WHERE id = ?";
+constexpr std::string_view kDeliveredSql =
+    "UPDATE outbound_message SET status = 'delivered', delivered_at = ?, lease_owner = NULL,"
+    " lease_until = NULL WHERE id = ?";
+constexpr std::string_view kFailedSql =
+    "UPDATE outbound_message SET status = ?, attempts = attempts + 1, last_error = ?,"
+    " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?";
+constexpr std::string_view kReplaySql =
+    "UPDATE outbound_message SET status = 'queued', attempts = 0, next_attempt_at = ?,"
+    " lease_owner = NULL, lease_until = NULL WHERE id = ?";
+constexpr std::string_view kDiscardSql =
+    "UPDATE outbound_message SET status = 'discarded', lease_owner = NULL, lease_until = NULL"
+    " WHERE id = ?";
+constexpr std::string_view kDeadIdsSql =
+    "SELECT id FROM outbound_message WHERE status = 'dead' ORDER BY id";
+constexpr std::string_view kHeldSql =
+    "SELECT COUNT(*) FROM outbound_message o JOIN outbound_message p"
+    " ON p.destination = o.destination AND p.nhs_number = o.nhs_number"
+    " WHERE o.id = ? AND p.id > o.id AND p.status IN ('queued', 'in_flight', 'dead')";
+constexpr std::string_view kCountsSql =
+    "SELECT status, COUNT(*) FROM outbound_message GROUP BY status";
+
+core::Error NotFound(std::int64_t id, std::string_view why) {
+  return core::MakeError(core::ErrorCode::kNotFound,
+                         "outbound item " + std::to_string(id) + " " + std::string(why),
+                         "OutboundItem.id");
+}
+
+core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Session& session,
+                                          std::int64_t id) {
+  Poco::Int64 key = id;
+  Poco::Int64 row_id = 0;
+  Poco::Int64 inbound_id = 0;
+  std::string destination;
+  std::string format;
+  Poco::Nullable<std::string> nhs_number;
+  std::string status;
+  Poco::Int64 attempts = 0;
+  Poco::Int64 next_attempt_at = 0;
+  Poco::Int64 created_at = 0;
+  Poco::Nullable<std::string> last_error;
+  core::OutboundItem item;
+  Poco::Data::BLOB payload;
+  Poco::Data::Statement select(session);
+  select << db.Sql(kItemSql), use(key), into(row_id), into(inbound_id), into(destination),
+      into(format), into(nhs_number), into(status), into(attempts), into(next_attempt_at),
+      into(created_at), into(last_error), into(item.sender), into(item.protocol),
+      into(item.message_type), into(item.control_id), into(payload);
+  if (select.execute() != 1) {
+    return NotFound(id, "does not exist");
+  }
+  item.id = row_id;
+  item.inbound_message_id = inbound_id;
+  item.destination = std::move(destination);
+  item.format = std::move(format);
+  item.nhs_number = nhs_number.isNull() ? std::string() : nhs_number.value();
+  if (!core::ParseOutboundStatus(status, item.status)) {
+    return core::MakeError(core::ErrorCode::kStorage, "outbound item has an unknown status",
+                           "OutboundItem.status");
+  }
+  item.attempts = static_cast<std::int32_t>(attempts);
+  item.next_attempt_at_ms = next_attempt_at;
+  item.created_at_ms = created_at;
+  item.last_error = last_error.isNull() ? std::string() : last_error.value();
+  item.payload.assign(reinterpret_cast<const char*>(payload.rawContent()), payload.size());
+  return item;
+}
+
+// The status of row `id`, locked for this transaction where the engine has row locks.
+core::Result<core::OutboundStatus> LockStatus(Database::Impl& db, Poco::Data::Session& session,
+                                              std::int64_t id) {
+  Poco::Int64 key = id;
+  std::string status;
+  std::string sql(kStatusSql);
+  if (db.capabilities().supports_concurrent_writers) {
+    sql += " FOR UPDATE";
+  }
+  Poco::Data::Statement select(session);
+  select << db.Sql(sql), use(key), into(status);
+  if (select.execute() != 1) {
+    return NotFound(id, "does not exist");
+  }
+  core::OutboundStatus parsed = core::OutboundStatus::kQueued;
+  if (!core::ParseOutboundStatus(status, parsed)) {
+    return core::MakeError(core::ErrorCode::kStorage, "outbound item has an unknown status",
+                           "OutboundItem.status");
+  }
+  return parsed;
+}
+
+bool IsOpen(core::OutboundStatus status) {
+  return status == core::OutboundStatus::kQueued || status == core::OutboundStatus::kInFlight;
+}
+
+}  // namespace
+
+SqlOutboundQueue::SqlOutboundQueue(Database& database, const core::Clock& clock)
+    : database_(database), clock_(clock) {}
+
+const core::Clock& SqlOutboundQueue::DefaultClock() {
+  static const core::SystemClock clock;
+  return clock;
+}
+
+std::int64_t SqlOutboundQueue::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+      .count();
+}
+
+core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ClaimNext(
+    const std::string& owner, std::size_t max, std::chrono::milliseconds lease) {
+  std::vector<core::OutboundItem> items;
+  if (max == 0) {
+    return items;
+  }
+  if (owner.empty()) {
+    return core::MakeError(core::ErrorCode::kInvalidValue, "claim owner is empty", "owner");
+  }
+  Database::Impl& db = database_.impl();
+  const std::int64_t now_ms = NowMs();
+  BROKER_RETURN_IF_ERROR(db.Write("outbound claim", [&](Poco::Data::Session& session) {
+    std::string sql(kClaimSql);
+    if (db.capabilities().supports_skip_locked) {
+      sql += " FOR UPDATE OF o SKIP LOCKED";
+    }
+    Poco::Int64 now = now_ms;
+    std::string who = owner;
+    Poco::Int64 limit = static_cast<Poco::Int64>(max);
+    std::vector<Poco::Int64> ids;
+    Poco::Data::Statement select(session);
+    select << db.Sql(sql), use(now), use(who), use(limit), into(ids);
+    select.execute();
+
+    Poco::Int64 until = now_ms + lease.count();
+    Poco::Int64 id = 0;
+    Poco::Data::Statement update(session);
+    update << db.Sql(kLeaseSql), use(who), use(until), use(until), use(id);
+    for (const Poco::Int64 claimed : ids) {
+      id = claimed;
+      update.execute();
+      core::Result<core::OutboundItem> item = LoadItem(db, session, claimed);
+      if (!item) {
+        return core::Status(std::move(item).error());
+      }
+      items.push_back(std::move(*item));
+    }
+    return core::Ok();
+  }));
+  return items;
+}
+
+core::Status SqlOutboundQueue::MarkDelivered(std::int64_t id) {
+  Database::Impl& db = database_.impl();
+  const std::int64_t now_ms = NowMs();
+  return db.Write("outbound delivered", [&](Poco::Data::Session& session) -> core::Status {
+    core::Result<core::OutboundStatus> status = LockStatus(db, session, id);
+    if (!status) {
+      return std::move(status).error();
+    }
+    if (!IsOpen(*status)) {
+      return NotFound(id, "is not queued or in flight");
+    }
+    Poco::Int64 at = now_ms;
+    Poco::Int64 key = id;
+    session << db.Sql(kDeliveredSql), use(at), use(key), now;
+    return core::Ok();
+  });
+}
+
+core::Status SqlOutboundQueue::MarkFailed(std::int64_t id, const std::string& error, bool permanent,
+                                          std::int64_t next_attempt_at_ms) {
+  Database::Impl& db = database_.impl();
+  return db.Write("outbound failed", [&](Poco::Data::Session& session) -> core::Status {
+    core::Result<core::OutboundStatus> status = LockStatus(db, session, id);
+    if (!status) {
+      return std::move(status).error();
+    }
+    if (!IsOpen(*status)) {
+      return NotFound(id, "is not queued or in flight");
+    }
+    std::string new_status(permanent ? "dead" : "queued");
+    std::string text = error;
+    Poco::Int64 next = next_attempt_at_ms;
+    Poco::Int64 key = id;
+    session << db.Sql(kFailedSql), use(new_status), use(text), use(next), use(key), now;
+    return core::Ok();
+  });
+}
+
+core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ListDead() {
+  std::vector<core::OutboundItem> items;
+  Database::Impl& db = database_.impl();
+  BROKER_RETURN_IF_ERROR(db.Read("outbound list dead", [&](Poco::Data::Session& session) {
+    std::vector<Poco::Int64> ids;
+    session << std::string(kDeadIdsSql), into(ids), now;
+    for (const Poco::Int64 id : ids) {
+      core::Result<core::OutboundItem> item = LoadItem(db, session, id);
+      if (!item) {
+        return core::Status(std::move(item).error());
+      }
+      items.push_back(std::move(*item));
+    }
+    return core::Ok();
+  }));
+  return items;
+}
+
+core::Status SqlOutboundQueue::Replay(std::int64_t id) {
+  Database::Impl& db = database_.impl();
+  const std::int64_t now_ms = NowMs();
+  return db.Write("outbound replay", [&](Poco::Data::Session& session) -> core::Status {
+    core::Result<core::OutboundStatus> status = LockStatus(db, session, id);
+    if (!status) {
+      return std::move(status).error();
+    }
+    if (*status != core::OutboundStatus::kDead) {
+      return NotFound(id, "is not a dead letter");
+    }
+    Poco::Int64 next = now_ms;
+    Poco::Int64 key = id;
+    session << db.Sql(kReplaySql), use(next), use(key), now;
+    return core::Ok();
+  });
+}
+
+core::Status SqlOutboundQueue::Discard(std::int64_t id) {
+  Database::Impl& db = database_.impl();
+  return db.Write("outbound discard", [&](Poco::Data::Session& session) -> core::Status {
+    core::Result<core::OutboundStatus> status = LockStatus(db, session, id);
+    if (!status) {
+      return std::move(status).error();
+    }
+    if (*status != core::OutboundStatus::kDead && *status != core::OutboundStatus::kQueued) {
+      return core::MakeError(core::ErrorCode::kConflict,
+                             "outbound item " + std::to_string(id) + " is " +
+                                 std::string(core::ToString(*status)) +
+                                 ": only a dead or queued item can be discarded",
+                             "OutboundItem.status");
+    }
+    Poco::Int64 key = id;
+    session << db.Sql(kDiscardSql), use(key), now;
+    return core::Ok();
+  });
+}
+
+core::Result<std::int64_t> SqlOutboundQueue::CountHeldBehind(std::int64_t id) {
+  std::int64_t held = 0;
+  Database::Impl& db = database_.impl();
+  BROKER_RETURN_IF_ERROR(db.Read("outbound held", [&](Poco::Data::Session& session) {
+    Poco::Int64 key = id;
+    Poco::Int64 exists = 0;
+    session << db.Sql("SELECT COUNT(*) FROM outbound_message WHERE id = ?"), use(key), into(exists),
+        now;
+    if (exists == 0) {
+      return core::Status(NotFound(id, "does not exist"));
+    }
+    Poco::Int64 count = 0;
+    session << db.Sql(kHeldSql), use(key), into(count), now;
+    held = count;
+    return core::Ok();
+  }));
+  return held;
+}
+
+core::Result<core::QueueCounts> SqlOutboundQueue::Counts() {
+  core::QueueCounts counts;
+  Database::Impl& db = database_.impl();
+  BROKER_RETURN_IF_ERROR(db.Read("outbound counts", [&](Poco::Data::Session& session) {
+    std::vector<std::string> statuses;
+    std::vector<Poco::Int64> numbers;
+    session << std::string(kCountsSql), into(statuses), into(numbers), now;
+    for (std::size_t i = 0; i < statuses.size() && i < numbers.size(); ++i) {
+      core::OutboundStatus status = core::OutboundStatus::kQueued;
+      if (!core::ParseOutboundStatus(statuses[i], status)) {
+        continue;
+      }
+      switch (status) {
+        case core::OutboundStatus::kQueued:
+          counts.queued = numbers[i];
+          break;
+        case core::OutboundStatus::kInFlight:
+          counts.in_flight = numbers[i];
+          break;
+        case core::OutboundStatus::kDelivered:
+          counts.delivered = numbers[i];
+          break;
+        case core::OutboundStatus::kDead:
+          counts.dead = numbers[i];
+          break;
+        case core::OutboundStatus::kDiscarded:
+          counts.discarded = numbers[i];
+          break;
+      }
+    }
+    return core::Ok();
+  }));
+  return counts;
+}
+
+}  // namespace tb::store
