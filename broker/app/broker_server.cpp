@@ -24,6 +24,8 @@
 #include "broker/app/https_upstream_client.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
+#include "broker/ledger/checkpoint_signer.h"
+#include "broker/ledger/ledger.h"
 #include "broker/policy/labels.h"
 #include "broker/policy/pseudonymise.h"
 #include "broker/routing/hl7_ingest.h"
@@ -96,10 +98,11 @@ class BrokerServer::Impl {
   // builds the ACK; the reply is sent only after the store has committed.
   core::Status StartMllp(const std::shared_ptr<asio::ssl::context>& tls) {
     routing::Hl7IngestSettings ingest;
+    ingest.broker_ods = config_.broker_ods;
     ingest.rules.message_types.insert(config_.hl7_message_types.begin(),
                                       config_.hl7_message_types.end());
     hl7_ = std::make_unique<routing::Hl7Ingest>(directory_, *inbound_, locator_.get(), clock_,
-                                                std::move(ingest));
+                                                std::move(ingest), ledger_.get());
     mllp::MllpServerSettings settings;
     settings.address = config_.listen_mllp.host;
     settings.port = config_.listen_mllp.port;
@@ -159,6 +162,7 @@ class BrokerServer::Impl {
     policy.table = table_ ? &*table_ : nullptr;
     policy.pseudonymiser = pseudonymiser_ ? &*pseudonymiser_ : nullptr;
     policy.clock = &clock_;
+    policy.ledger = ledger_.get();
     api_ = std::make_unique<FhirApi>(config_, directory_, federation_.get(), Blocking(), policy);
     return core::Ok();
   }
@@ -235,6 +239,27 @@ class BrokerServer::Impl {
     locator_ = store::MakeRecordLocator(*database_);
     consents_ = store::MakeConsentStore(*database_);
     log_.Info("store_open", {{"store", database_->display_url()}});
+    return OpenLedger();
+  }
+
+  // The audit ledger in the same store; checkpoints are signed with the broker's TLS key, so
+  // `trustbridge audit verify` checks them against the broker's certificate.
+  core::Status OpenLedger() {
+    auto signer = ledger::CheckpointSigner::FromPemFile(config_.tls.key);
+    if (!signer) {
+      return core::MakeError(core::ErrorCode::kConfig,
+                             "the audit ledger signs checkpoints with the TLS key, which must be "
+                             "ECDSA P-256: " +
+                                 signer.error().message,
+                             "/tls/key");
+    }
+    signer_ = std::move(*signer);
+    ledger_store_ = store::MakeLedgerStore(*database_);
+    auto opened = ledger::Ledger::Open(*ledger_store_, clock_, signer_.get());
+    if (!opened) {
+      return opened.error();
+    }
+    ledger_ = std::move(*opened);
     return core::Ok();
   }
 
@@ -283,9 +308,12 @@ class BrokerServer::Impl {
   std::unique_ptr<core::InboundStore> inbound_;  // uses database_: declared after it
   std::unique_ptr<core::RecordLocator> locator_;
   std::unique_ptr<core::ConsentRecords> consents_;
+  std::unique_ptr<core::LedgerStore> ledger_store_;
+  std::unique_ptr<ledger::CheckpointSigner> signer_;
   std::optional<policy::SensitivityTable> table_;
   std::optional<policy::Pseudonymiser> pseudonymiser_;
   core::SystemClock clock_;
+  std::unique_ptr<ledger::Ledger> ledger_;  // uses ledger_store_, signer_, clock_
   std::unique_ptr<routing::Hl7Ingest> hl7_;
   std::unique_ptr<AdminApi> admin_;
   std::shared_ptr<net::HttpsClient> https_client_;

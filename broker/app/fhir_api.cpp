@@ -91,6 +91,74 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
   return statement ? fhir::ToJson(*statement) : fhir::ToOperationOutcomeJson(statement.error());
 }
 
+// What every audit record of one federated request shares.
+struct HopContext {
+  std::string broker_ods;
+  std::string requester;
+  std::string address;
+  std::string purpose;
+  std::string nhs_number;
+  std::string request_id;
+  std::string query;  // "Patient/$everything" or the searched type; parameters are not kept
+};
+
+ledger::HopRecord MakeHop(const HopContext& context, ledger::HopKind kind, std::int64_t time_ms) {
+  ledger::HopRecord hop;
+  hop.kind = kind;
+  hop.time_ms = time_ms;
+  hop.request_id = context.request_id;
+  hop.broker_ods = context.broker_ods;
+  hop.requester_ods = context.requester;
+  hop.requester_address = context.address;
+  hop.purpose_of_use = context.purpose;
+  hop.nhs_number = context.nhs_number;
+  hop.query = context.query;
+  return hop;
+}
+
+// Records the hops of one federated request: a query hop per trust or peer asked (with its
+// outcome) and the response to the requester (what was released and withheld), or one refusal.
+// Runs on the blocking pool; a ledger failure is logged, the answer still goes out.
+void RecordFederationHops(ledger::Ledger* ledger, const HopContext& context,
+                          std::chrono::system_clock::time_point now,
+                          const routing::FederatedResult* result, std::string_view decision,
+                          std::size_t released, std::size_t withheld) {
+  if (ledger == nullptr) {
+    return;
+  }
+  const std::int64_t time_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::vector<ledger::HopRecord> hops;
+  if (result != nullptr) {
+    for (const routing::TargetOutcome& target : result->targets) {
+      ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kQuery, time_ms);
+      hop.destination_ods = target.id;
+      hop.source_ods = target.id;
+      const bool ok = target.status == routing::TargetStatus::kOk;
+      hop.outcome = ok ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
+      hop.outcome_detail = ok ? "matches=" + std::to_string(target.matches)
+                              : (target.error ? std::string(core::Info(target.error->code).name)
+                                              : std::string("not queried"));
+      hops.push_back(std::move(hop));
+    }
+  }
+  ledger::HopRecord answer = MakeHop(
+      context, result != nullptr ? ledger::HopKind::kResponse : ledger::HopKind::kRefusal, time_ms);
+  answer.destination_ods = context.requester;
+  answer.consent_decision = std::string(decision);
+  answer.outcome_detail =
+      "released=" + std::to_string(released) + " withheld=" + std::to_string(withheld);
+  hops.push_back(std::move(answer));
+  for (const ledger::HopRecord& hop : hops) {
+    if (auto recorded = ledger->Append(hop); !recorded) {
+      Log().Error("ledger_append_failed",
+                  {{"request_id", context.request_id},
+                   {"kind", std::string(ledger::ToString(hop.kind))},
+                   {"code", std::string(core::Info(recorded.error().code).name)}});
+    }
+  }
+}
+
 }  // namespace
 
 FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory& directory,
@@ -415,8 +483,16 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
   search->visited = std::move(hops->visited);
 
   const auto started = std::chrono::steady_clock::now();
+  HopContext hop_context{config_.broker_ods,
+                         who.ods,
+                         request.peer.remote_address,
+                         context->purpose,
+                         search->nhs_number,
+                         request_id,
+                         type_logged};
   blocking_([this, search = std::move(*search), context = std::move(*context), type_logged,
-             request_id, started, respond = std::move(respond)]() mutable {
+             request_id, started, hop_context = std::move(hop_context),
+             respond = std::move(respond)]() mutable {
     const std::string requester = search.requester_ods;
     const auto now = policy_.clock->Now();
     // 5. The patient's consents, read now: a Consent stored a moment ago applies.
@@ -443,6 +519,8 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                                     {"purpose", context.purpose},
                                     {"reason", "consent"},
                                     {"decision", policy::Describe(ingress)}});
+      RecordFederationHops(policy_.ledger, hop_context, now, nullptr, policy::Describe(ingress), 0,
+                           0);
       respond(JsonResponse(200, EmptySearchset(request_id, now)));
       return;
     }
@@ -453,78 +531,83 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                                  {"decision", policy::Describe(ingress)}});
     }
     auto shared_context = std::make_shared<policy::RequestContext>(std::move(context));
-    federation_->Run(std::move(search), [this, requester, type_logged, request_id, started, now,
-                                         consents, shared_context, respond = std::move(respond)](
-                                            core::Result<routing::FederatedResult> result) {
-      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now() - started)
-                               .count();
-      if (!result) {
-        Log().Info("federated_query",
-                   {{"requester", requester},
-                    {"type", type_logged},
-                    {"request_id", request_id},
-                    {"outcome", std::string(core::Info(result.error().code).name)},
-                    {"ms", std::to_string(elapsed)}});
-        respond(RenderError(result.error()));
-        return;
-      }
-      // 6. On the merged Bundle (this runs on the blocking pool, the merge executor): labels from
-      // the sensitivity table, scopes and consents per resource, total recounted, then
-      // pseudonymisation for secondary purposes.
-      rapidjson::Document bundle;
-      bundle.Parse(result->bundle_json.c_str(), result->bundle_json.size());
-      if (bundle.HasParseError() || !bundle.IsObject()) {
-        respond(RenderError(MakeError(ErrorCode::kInternal, "merged Bundle is not JSON")));
-        return;
-      }
-      policy::ReleasePolicy release;
-      release.request = shared_context.get();
-      release.consents = consents.get();
-      release.table = policy_.table;
-      release.at_time = now;
-      release.add_labels = policy_.table != nullptr;
-      const policy::FilterReport report = policy::FilterBundle(bundle, release);
-      std::map<std::string, std::size_t> reasons;
-      std::map<std::string, std::size_t> types;
-      for (const policy::Removal& removal : report.removed) {
-        ++reasons[std::string(policy::WithholdReasonCode(removal.reason))];
-        ++types[removal.resource_type.empty() ? "?" : removal.resource_type];
-      }
-      if (!report.removed.empty() || !report.break_glass.empty()) {
-        Log().Info("policy_filtered",
-                   {{"requester", requester},
-                    {"type", type_logged},
-                    {"request_id", request_id},
-                    {"purpose", shared_context->purpose},
-                    {"removed", std::to_string(report.removed.size())},
-                    {"reasons", Counts(reasons)},
-                    {"types", Counts(types)},
-                    {"break_glass_released", std::to_string(report.break_glass.size())}});
-      }
-      if (policy::RequiresPseudonymisation(shared_context->purpose)) {
-        const policy::PseudonymisationReport pseudo =
-            policy::Pseudonymise(bundle, bundle.GetAllocator(), *policy_.pseudonymiser);
-        Log().Info("pseudonymised",
-                   {{"requester", requester},
-                    {"request_id", request_id},
-                    {"purpose", shared_context->purpose},
-                    {"identifiers", std::to_string(pseudo.identifiers_replaced)},
-                    {"ids", std::to_string(pseudo.ids_replaced)},
-                    {"elements_removed", std::to_string(pseudo.elements_removed)}});
-      }
-      const auto total =
-          bundle.HasMember("total") && bundle["total"].IsUint64() ? bundle["total"].GetUint64() : 0;
-      Log().Info("federated_query", {{"requester", requester},
-                                     {"type", type_logged},
-                                     {"request_id", request_id},
-                                     {"targets", std::to_string(result->targets.size())},
-                                     {"total", std::to_string(total)},
-                                     {"withheld", std::to_string(report.removed.size())},
-                                     {"partial", result->partial ? "true" : "false"},
-                                     {"ms", std::to_string(elapsed)}});
-      respond(JsonResponse(200, fhir::ToJson(bundle)));
-    });
+    federation_->Run(
+        std::move(search),
+        [this, requester, type_logged, request_id, started, now, consents, shared_context,
+         hop_context, decision = std::string(policy::Describe(ingress)),
+         respond = std::move(respond)](core::Result<routing::FederatedResult> result) {
+          const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - started)
+                                   .count();
+          if (!result) {
+            Log().Info("federated_query",
+                       {{"requester", requester},
+                        {"type", type_logged},
+                        {"request_id", request_id},
+                        {"outcome", std::string(core::Info(result.error().code).name)},
+                        {"ms", std::to_string(elapsed)}});
+            respond(RenderError(result.error()));
+            return;
+          }
+          // 6. On the merged Bundle (this runs on the blocking pool, the merge executor): labels
+          // from the sensitivity table, scopes and consents per resource, total recounted, then
+          // pseudonymisation for secondary purposes.
+          rapidjson::Document bundle;
+          bundle.Parse(result->bundle_json.c_str(), result->bundle_json.size());
+          if (bundle.HasParseError() || !bundle.IsObject()) {
+            respond(RenderError(MakeError(ErrorCode::kInternal, "merged Bundle is not JSON")));
+            return;
+          }
+          policy::ReleasePolicy release;
+          release.request = shared_context.get();
+          release.consents = consents.get();
+          release.table = policy_.table;
+          release.at_time = now;
+          release.add_labels = policy_.table != nullptr;
+          const policy::FilterReport report = policy::FilterBundle(bundle, release);
+          std::map<std::string, std::size_t> reasons;
+          std::map<std::string, std::size_t> types;
+          for (const policy::Removal& removal : report.removed) {
+            ++reasons[std::string(policy::WithholdReasonCode(removal.reason))];
+            ++types[removal.resource_type.empty() ? "?" : removal.resource_type];
+          }
+          if (!report.removed.empty() || !report.break_glass.empty()) {
+            Log().Info("policy_filtered",
+                       {{"requester", requester},
+                        {"type", type_logged},
+                        {"request_id", request_id},
+                        {"purpose", shared_context->purpose},
+                        {"removed", std::to_string(report.removed.size())},
+                        {"reasons", Counts(reasons)},
+                        {"types", Counts(types)},
+                        {"break_glass_released", std::to_string(report.break_glass.size())}});
+          }
+          if (policy::RequiresPseudonymisation(shared_context->purpose)) {
+            const policy::PseudonymisationReport pseudo =
+                policy::Pseudonymise(bundle, bundle.GetAllocator(), *policy_.pseudonymiser);
+            Log().Info("pseudonymised",
+                       {{"requester", requester},
+                        {"request_id", request_id},
+                        {"purpose", shared_context->purpose},
+                        {"identifiers", std::to_string(pseudo.identifiers_replaced)},
+                        {"ids", std::to_string(pseudo.ids_replaced)},
+                        {"elements_removed", std::to_string(pseudo.elements_removed)}});
+          }
+          const auto total = bundle.HasMember("total") && bundle["total"].IsUint64()
+                                 ? bundle["total"].GetUint64()
+                                 : 0;
+          Log().Info("federated_query", {{"requester", requester},
+                                         {"type", type_logged},
+                                         {"request_id", request_id},
+                                         {"targets", std::to_string(result->targets.size())},
+                                         {"total", std::to_string(total)},
+                                         {"withheld", std::to_string(report.removed.size())},
+                                         {"partial", result->partial ? "true" : "false"},
+                                         {"ms", std::to_string(elapsed)}});
+          RecordFederationHops(policy_.ledger, hop_context, now, &*result, decision, total,
+                               report.removed.size());
+          respond(JsonResponse(200, fhir::ToJson(bundle)));
+        });
   });
 }
 

@@ -12,6 +12,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/consent_records.h"
 #include "broker/core/http_types.h"
+#include "broker/ledger/ledger.h"
 #include "broker/policy/labels.h"
 #include "broker/policy/pseudonymise.h"
 #include "broker/policy/purpose.h"
@@ -47,6 +48,7 @@ struct PolicyServices {
   const policy::SensitivityTable* table = nullptr;       // null: no table labelling
   const policy::Pseudonymiser* pseudonymiser = nullptr;  // null: secondary use refused (403)
   const core::Clock* clock = nullptr;                    // required
+  ledger::Ledger* ledger = nullptr;  // null: hops are not recorded (tests of the API alone)
 };
 
 class FhirApi {

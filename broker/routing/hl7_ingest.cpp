@@ -5,6 +5,7 @@
 
 #include "broker/core/digest.h"
 #include "broker/core/http_types.h"
+#include "broker/core/nhs_number.h"
 
 namespace tb::routing {
 
@@ -31,10 +32,11 @@ const std::set<std::string, std::less<>>& DefaultHl7MessageTypes() {
 
 Hl7Ingest::Hl7Ingest(const ParticipantDirectory& directory, core::InboundStore& store,
                      core::RecordLocator* locator, const core::Clock& clock,
-                     Hl7IngestSettings settings)
+                     Hl7IngestSettings settings, ledger::Ledger* ledger)
     : directory_(directory),
       store_(store),
       locator_(locator),
+      ledger_(ledger),
       clock_(clock),
       settings_(std::move(settings)) {
   if (settings_.rules.message_types.empty()) {
@@ -54,6 +56,47 @@ hl7v2::Ack Hl7Ingest::RefuseFrame(std::string_view head, const core::Error& erro
 }
 
 Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIdentity& peer) {
+  HopFacts facts;
+  Hl7IngestResult result = Process(payload, peer, facts);
+  if (ledger_ != nullptr && result.outcome != "duplicate") {
+    if (facts.digest.empty()) {
+      facts.digest = core::Sha256Hex(payload);
+    }
+    RecordHop(result, peer, facts);
+  }
+  return result;
+}
+
+void Hl7Ingest::RecordHop(const Hl7IngestResult& result, const core::PeerIdentity& peer,
+                          const HopFacts& facts) {
+  const bool stored = result.outcome == "stored";
+  ledger::HopRecord hop;
+  hop.kind = stored ? ledger::HopKind::kInbound : ledger::HopKind::kRefusal;
+  hop.time_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+          .count();
+  hop.request_id = facts.control_id;
+  hop.broker_ods = settings_.broker_ods;
+  hop.requester_ods = result.sender;
+  hop.requester_address = peer.remote_address;
+  hop.source_ods = result.sender;
+  // Only a checked NHS number goes into the record (a refused one may be the very fault).
+  hop.nhs_number = core::IsValidNhsNumber(facts.nhs_number) ? facts.nhs_number : std::string();
+  hop.source_digest = facts.digest;
+  hop.target = stored ? "MessageHeader/" + std::to_string(result.message_id) : std::string();
+  hop.outcome = stored ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
+  hop.outcome_detail = stored ? result.message_type : facts.error_code;
+  auto recorded = ledger_->Append(hop);
+  if (!recorded) {
+    log_.Error("ledger_append_failed",
+               {{"sender", result.sender},
+                {"outcome", result.outcome},
+                {"code", std::string(core::Info(recorded.error().code).name)}});
+  }
+}
+
+Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIdentity& peer,
+                                   HopFacts& facts) {
   Hl7IngestResult result;
   const Participant* participant = directory_.FindByCertCn(peer.subject_cn);
   if (participant != nullptr) {
@@ -62,14 +105,18 @@ Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIden
 
   auto parsed = hl7v2::Message::Parse(std::string(payload), settings_.limits);
   if (!parsed) {
+    facts.error_code = std::string(core::Info(parsed.error().code).name);
     result.outcome = "unparseable";
     result.ack = hl7v2::MakeNak(payload, parsed.error(), NextAckOptions());
     return result;
   }
   const hl7v2::Message& message = *parsed;
   result.message_type = ResultMessageType(message);
+  facts.control_id = message.Get("MSH-10").Decoded();
+  facts.nhs_number = hl7v2::ExtractNhsNumber(message).value_or("");
 
   if (participant == nullptr) {
+    facts.error_code = "kForbidden";
     result.outcome = "refused";
     result.ack = hl7v2::MakeAck(
         message,
@@ -80,6 +127,7 @@ Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIden
   }
   const std::string facility = message.Get("MSH-4.1").Decoded();
   if (!facility.empty() && !core::EqualsIgnoreCase(facility, participant->ods)) {
+    facts.error_code = "kForbidden";
     result.outcome = "refused";
     result.ack = hl7v2::MakeAck(
         message,
@@ -92,6 +140,7 @@ Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIden
 
   const std::vector<core::Error> problems = hl7v2::Validate(message, settings_.rules);
   if (!problems.empty()) {
+    facts.error_code = std::string(core::Info(problems.front().code).name);
     result.outcome = "invalid";
     result.ack = hl7v2::MakeAck(message, problems, NextAckOptions());
     return result;
@@ -109,6 +158,7 @@ Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIden
   // it must be a duplicate rather than a conflict. Senders differ in exactly these bytes.
   inbound.payload = std::string(message.er7());
   inbound.content_sha256 = core::Sha256Hex(inbound.payload);
+  facts.digest = inbound.content_sha256;
   inbound.nhs_number = hl7v2::ExtractNhsNumber(message).value_or("");
   inbound.received_at_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
@@ -116,6 +166,7 @@ Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIden
 
   auto accepted = store_.Accept(inbound);
   if (!accepted) {
+    facts.error_code = std::string(core::Info(accepted.error().code).name);
     result.outcome = "storage_error";
     log_.Error("hl7_store_failed", {{"sender", result.sender},
                                     {"type", result.message_type},
@@ -131,6 +182,7 @@ Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIden
   result.message_id = accepted->message_id;
   result.outcome = std::string(core::ToString(accepted->outcome));
   if (accepted->outcome == core::AcceptOutcome::kConflict) {
+    facts.error_code = "kConflict";
     result.ack = hl7v2::MakeAck(
         message,
         core::MakeError(core::ErrorCode::kConflict,

@@ -13,6 +13,7 @@
 #include "broker/core/log.h"
 #include "broker/core/peer_identity.h"
 #include "broker/core/record_locator.h"
+#include "broker/ledger/ledger.h"
 #include "broker/routing/participant.h"
 
 namespace tb::routing {
@@ -23,6 +24,7 @@ namespace tb::routing {
 const std::set<std::string, std::less<>>& DefaultHl7MessageTypes();
 
 struct Hl7IngestSettings {
+  std::string broker_ods;        // for the audit records (HopRecord.broker_ods)
   hl7v2::ValidationRules rules;  // message_types empty: DefaultHl7MessageTypes()
   hl7v2::ParseLimits limits;     // max_message_bytes is also enforced by the MLLP frame limit
 };
@@ -48,7 +50,11 @@ struct Hl7IngestResult {
 //      durable; a duplicate (same dedupe key and content) is acknowledged again; a reused
 //      control id with other content is refused (kConflict, AE/CE at MSH-10); a storage failure
 //      gets AE/CE (never AA) so the sender retries.
-//   5. A stored message that names a patient (NHS number in PID-3) tells the record locator that
+//   5. The hop goes into the audit ledger (when one is given): an inbound record for a stored
+//      message (sender, patient, SHA-256 of the message), a refusal record for every refused one
+//      (with the error code). A duplicate adds nothing: the first copy was recorded. A ledger
+//      that fails is logged as an error; the acknowledgement stands (the message is durable).
+//   6. A stored message that names a patient (NHS number in PID-3) tells the record locator that
 //      the sender holds data for that patient. This runs after the ACK-deciding commit; if it
 //      fails the message is still acknowledged (it is durable) and the failure is logged: the
 //      locator is relearnt from the patient's next message.
@@ -61,8 +67,8 @@ class Hl7Ingest {
  public:
   // `locator` may be null (no learning).
   Hl7Ingest(const ParticipantDirectory& directory, core::InboundStore& store,
-            core::RecordLocator* locator, const core::Clock& clock,
-            Hl7IngestSettings settings = {});
+            core::RecordLocator* locator, const core::Clock& clock, Hl7IngestSettings settings = {},
+            ledger::Ledger* ledger = nullptr);
 
   Hl7IngestResult Ingest(std::string_view payload, const core::PeerIdentity& peer);
 
@@ -72,10 +78,22 @@ class Hl7Ingest {
 
  private:
   hl7v2::AckOptions NextAckOptions();
+  // What the audit record of one frame needs, gathered while it is processed.
+  struct HopFacts {
+    std::string control_id;
+    std::string nhs_number;
+    std::string digest;      // SHA-256 of the stored (canonical) message, or of the raw frame
+    std::string error_code;  // ErrorCode name of a refusal
+  };
+  Hl7IngestResult Process(std::string_view payload, const core::PeerIdentity& peer,
+                          HopFacts& facts);
+  void RecordHop(const Hl7IngestResult& result, const core::PeerIdentity& peer,
+                 const HopFacts& facts);
 
   const ParticipantDirectory& directory_;
   core::InboundStore& store_;
   core::RecordLocator* locator_;
+  ledger::Ledger* ledger_;
   const core::Clock& clock_;
   Hl7IngestSettings settings_;
   core::ControlIdGenerator ids_;

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "adapters/hl7v2/message.h"
+#include "broker/ledger/in_memory_ledger_store.h"
+#include "broker/ledger/ledger.h"
 #include "tests/support/in_memory_inbound_store.h"
 #include "tests/support/in_memory_record_locator.h"
 
@@ -112,6 +114,52 @@ TEST_F(Hl7IngestTest, LocatorFailureDoesNotWithholdTheAck) {
   Hl7IngestResult result = Send(kA01);
   EXPECT_EQ(result.outcome, "stored");
   EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAA);
+}
+
+class Hl7IngestLedgerTest : public Hl7IngestTest {
+ protected:
+  void SetUp() override {
+    auto opened = ledger::Ledger::Open(ledger_store_, clock_, nullptr);
+    ASSERT_TRUE(opened);
+    ledger_ = std::move(*opened);
+    Hl7IngestSettings settings;
+    settings.broker_ods = "X26";
+    audited_ =
+        std::make_unique<Hl7Ingest>(directory_, store_, &locator_, clock_, settings, ledger_.get());
+  }
+  std::vector<core::LedgerRecord> Records() {
+    auto records = ledger_store_.ReadRange(1, 100);
+    EXPECT_TRUE(records);
+    return records ? *records : std::vector<core::LedgerRecord>{};
+  }
+
+  ledger::InMemoryLedgerStore ledger_store_;
+  std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<Hl7Ingest> audited_;
+};
+
+TEST_F(Hl7IngestLedgerTest, StoredMessageIsAnInboundHopWithItsDigest) {
+  ASSERT_EQ(audited_->Ingest(kA01, Peer("rj1-pas")).outcome, "stored");
+  EXPECT_EQ(audited_->Ingest(kA01, Peer("rj1-pas")).outcome, "duplicate");  // recorded once
+  const std::vector<core::LedgerRecord> records = Records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].kind, "inbound");
+  EXPECT_EQ(records[0].nhs_number, "9449305552");
+  EXPECT_NE(records[0].canonical.find(store_.messages()[0].content_sha256), std::string::npos);
+}
+
+TEST_F(Hl7IngestLedgerTest, RefusalsAreRecordedWithTheirReason) {
+  audited_->Ingest(kA01, Peer("RGT"));                                        // facility mismatch
+  audited_->Ingest(With(kA01, "9449305552", "9449305553"), Peer("rj1-pas"));  // bad check digit
+  audited_->Ingest("not hl7 at all", Peer("rj1-pas"));
+  const std::vector<core::LedgerRecord> records = Records();
+  ASSERT_EQ(records.size(), 3u);
+  for (const core::LedgerRecord& record : records) {
+    EXPECT_EQ(record.kind, "refusal");
+  }
+  EXPECT_NE(records[0].canonical.find("kForbidden"), std::string::npos);
+  EXPECT_EQ(records[1].nhs_number, "");  // an invalid NHS number is not recorded as a patient
+  EXPECT_NE(records[1].canonical.find("kInvalidValue"), std::string::npos);
 }
 
 TEST_F(Hl7IngestTest, ResendIsAcknowledgedAgainButStoredOnce) {
