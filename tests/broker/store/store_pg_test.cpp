@@ -5,6 +5,7 @@
 #include "tests/broker/store/consent_store_suite.h"
 #include "tests/broker/store/inbound_store_suite.h"
 #include "tests/broker/store/ledger_store_suite.h"
+#include "tests/broker/store/outbound_queue_suite.h"
 #include "tests/broker/store/record_locator_suite.h"
 
 namespace tb::store::testing {
@@ -16,6 +17,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, SqlStoreTest, PostgresqlBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, RecordLocatorTest, PostgresqlBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, ConsentStoreTest, PostgresqlBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, LedgerStoreTest, PostgresqlBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, OutboundQueueTest, SqlQueueHarness<PostgresqlBackend>);
 
 TEST(PostgresqlStore, CapabilitiesAllowSharedWorkAcrossNodes) {
   PostgresqlBackend backend;

@@ -5,6 +5,7 @@
 #include "tests/broker/store/consent_store_suite.h"
 #include "tests/broker/store/inbound_store_suite.h"
 #include "tests/broker/store/ledger_store_suite.h"
+#include "tests/broker/store/outbound_queue_suite.h"
 #include "tests/broker/store/record_locator_suite.h"
 
 namespace tb::store::testing {
@@ -16,6 +17,8 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, SqlStoreTest, SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, RecordLocatorTest, SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, ConsentStoreTest, SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, LedgerStoreTest, SqliteBackend);
+using SqliteQueueHarnesses = ::testing::Types<SqlQueueHarness<SqliteBackend>, MemoryQueueHarness>;
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboundQueueTest, SqliteQueueHarnesses);
 
 TEST(SqliteStore, WriterConnectionIsDurableWalWithForeignKeys) {
   tb::testing::TempDir dir;

@@ -1,0 +1,429 @@
+#pragma once
+
+// The core::OutboundQueue contract (migration 005, SqlOutboundQueue, the in-memory fake), and the
+// harnesses that tests/broker/queue reuses to run the delivery worker on every engine.
+// Instantiated in store_sqlite_test.cpp (SQLite + in-memory) and store_pg_test.cpp. Include after
+// inbound_store_suite.h, or alone.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker/core/clock.h"
+#include "broker/core/outbound_queue.h"
+#include "broker/store/sql_outbound_queue.h"
+#include "tests/broker/store/store_test_support.h"
+
+namespace tb::store::testing {
+
+// A clock that moves only when told to. Starts well after MakeRouted()'s received_at.
+class ManualClock final : public core::Clock {
+ public:
+  std::chrono::system_clock::time_point Now() const override {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms_.load()));
+  }
+  void Advance(std::chrono::milliseconds by) { now_ms_ += by.count(); }
+  std::int64_t now_ms() const { return now_ms_.load(); }
+
+ private:
+  std::atomic<std::int64_t> now_ms_{1'800'000'000'000};
+};
+
+// MakeMessage() for patient `nhs_number` ("" for none), routed to `destinations` in `format`.
+inline core::InboundMessage MakeRouted(const std::string& control_id, const std::string& nhs_number,
+                                       const std::vector<std::string>& destinations,
+                                       const std::string& format = "hl7v2") {
+  core::InboundMessage message = MakeMessage(control_id);
+  message.nhs_number = nhs_number;
+  for (const std::string& destination : destinations) {
+    message.routes.push_back({destination, format});
+  }
+  return message;
+}
+
+// ---- harnesses: an InboundStore and its OutboundQueue on a fresh database --------------------
+
+template <typename Backend>
+class SqlQueueHarness {
+ public:
+  static constexpr const char* kName = Backend::kName;
+  static constexpr bool kDurable = true;
+
+  // False when the engine is unavailable (skip_reason() says why) or opening failed (a failure
+  // has been added).
+  bool Open(const core::Clock& clock) {
+    url_ = backend_.FreshUrl();
+    return !url_.empty() && Reopen(clock);
+  }
+  // New store objects on the same database, as after a restart of the broker.
+  bool Reopen(const core::Clock& clock) {
+    Close();
+    core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = url_});
+    if (!database) {
+      ADD_FAILURE() << database.error().message;
+      return false;
+    }
+    database_ = std::move(*database);
+    inbound_ = std::make_unique<SqlInboundStore>(*database_, InboundStoreSettings{});
+    queue_ = std::make_unique<SqlOutboundQueue>(*database_, clock);
+    return true;
+  }
+  void Close() {
+    queue_.reset();
+    inbound_.reset();
+    database_.reset();
+  }
+  std::string skip_reason() const { return backend_.skip_reason(); }
+  core::InboundStore& inbound() { return *inbound_; }
+  core::OutboundQueue& queue() { return *queue_; }
+  SqlInboundStore* sql_inbound() { return inbound_.get(); }
+
+ private:
+  Backend backend_;  // destroyed last
+  std::string url_;
+  std::unique_ptr<Database> database_;
+  std::unique_ptr<SqlInboundStore> inbound_;
+  std::unique_ptr<SqlOutboundQueue> queue_;
+};
+
+class MemoryQueueHarness {
+ public:
+  static constexpr const char* kName = "in_memory";
+  static constexpr bool kDurable = false;
+
+  bool Open(const core::Clock& clock) {
+    queue_ = std::make_unique<tb::testing::InMemoryOutboundQueue>(clock);
+    inbound_ = std::make_unique<tb::testing::InMemoryInboundStore>(queue_.get());
+    return true;
+  }
+  bool Reopen(const core::Clock&) { return false; }
+  void Close() {}
+  std::string skip_reason() const { return {}; }
+  core::InboundStore& inbound() { return *inbound_; }
+  core::OutboundQueue& queue() { return *queue_; }
+  SqlInboundStore* sql_inbound() { return nullptr; }
+
+ private:
+  std::unique_ptr<tb::testing::InMemoryOutboundQueue> queue_;
+  std::unique_ptr<tb::testing::InMemoryInboundStore> inbound_;
+};
+
+// ---- the OutboundQueue contract ----------------------------------------------------------------
+
+template <typename Harness>
+class OutboundQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!harness_.Open(clock_)) {
+      if (HasFailure()) {
+        FAIL() << "could not open the " << Harness::kName << " queue";
+      }
+      GTEST_SKIP() << harness_.skip_reason();
+    }
+  }
+  void TearDown() override { harness_.Close(); }
+
+  std::int64_t Store(const core::InboundMessage& message) {
+    const core::Result<core::AcceptResult> result = harness_.inbound().Accept(message);
+    EXPECT_TRUE(result) << result.error().message;
+    return result ? result->message_id : 0;
+  }
+  // Control ids of what `owner` can claim now (claims them, with a 1 s lease).
+  std::vector<std::string> Claim(const std::string& owner = "w1", std::size_t max = 100) {
+    core::Result<std::vector<core::OutboundItem>> items =
+        harness_.queue().ClaimNext(owner, max, std::chrono::seconds(1));
+    EXPECT_TRUE(items) << items.error().message;
+    std::vector<std::string> ids;
+    if (items) {
+      for (const core::OutboundItem& item : *items) {
+        ids.push_back(item.control_id + "@" + item.destination);
+        claimed_[ids.back()] = item.id;
+      }
+    }
+    return ids;
+  }
+  std::int64_t IdOf(const std::string& key) { return claimed_.at(key); }
+
+  ManualClock clock_;
+  Harness harness_;
+  std::map<std::string, std::int64_t> claimed_;
+};
+
+TYPED_TEST_SUITE_P(OutboundQueueTest);
+
+using Ids = std::vector<std::string>;
+
+TYPED_TEST_P(OutboundQueueTest, StoredMessageGetsOneItemPerRouteWithWhatDeliveryNeeds) {
+  core::InboundMessage message = MakeRouted("M1", "9434765919", {"RGT", "RAJ"});
+  message.routes[1].format = "fhir";
+  const std::int64_t inbound_id = this->Store(message);
+  core::Result<core::QueueCounts> counts = this->harness_.queue().Counts();
+  ASSERT_TRUE(counts) << counts.error().message;
+  EXPECT_EQ(counts->queued, 2);
+
+  core::Result<std::vector<core::OutboundItem>> items =
+      this->harness_.queue().ClaimNext("w1", 10, std::chrono::seconds(30));
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 2u);
+  const core::OutboundItem& first = (*items)[0];
+  EXPECT_LT((*items)[0].id, (*items)[1].id);
+  EXPECT_EQ(first.inbound_message_id, inbound_id);
+  EXPECT_EQ(first.destination, "RGT");
+  EXPECT_EQ(first.format, "hl7v2");
+  EXPECT_EQ((*items)[1].destination, "RAJ");
+  EXPECT_EQ((*items)[1].format, "fhir");
+  EXPECT_EQ(first.nhs_number, "9434765919");
+  EXPECT_EQ(first.status, core::OutboundStatus::kInFlight);
+  EXPECT_EQ(first.attempts, 0);
+  EXPECT_EQ(first.next_attempt_at_ms, this->clock_.now_ms() + 30'000);  // the lease
+  EXPECT_EQ(first.created_at_ms, message.received_at_ms);
+  EXPECT_EQ(first.sender, "RJ1");
+  EXPECT_EQ(first.protocol, "hl7v2");
+  EXPECT_EQ(first.message_type, "ADT^A01");
+  EXPECT_EQ(first.control_id, "M1");
+  EXPECT_EQ(first.payload, message.payload);
+  counts = this->harness_.queue().Counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->queued, 0);
+  EXPECT_EQ(counts->in_flight, 2);
+}
+
+TYPED_TEST_P(OutboundQueueTest, DuplicateAndConflictEnqueueNothing) {
+  const core::InboundMessage message = MakeRouted("M1", "9434765919", {"RGT"});
+  this->Store(message);
+  EXPECT_EQ(this->harness_.inbound().Accept(message)->outcome, core::AcceptOutcome::kDuplicate);
+  core::InboundMessage changed = MakeRouted("M1", "9434765919", {"RGT", "RAJ"});
+  changed.payload += "NTE|2||changed\r";
+  changed.content_sha256 = FakeSha256(changed.payload);
+  EXPECT_EQ(this->harness_.inbound().Accept(changed)->outcome, core::AcceptOutcome::kConflict);
+  EXPECT_EQ(this->harness_.queue().Counts()->queued, 1);
+  EXPECT_EQ(this->Claim(), (Ids{"M1@RGT"}));
+}
+
+TYPED_TEST_P(OutboundQueueTest, InvalidRoutesAreRefusedAndStoreNothing) {
+  core::InboundMessage message = MakeRouted("M1", "9434765919", {"RGT"}, "xml");
+  core::Result<core::AcceptResult> result = this->harness_.inbound().Accept(message);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(result.error().location, "InboundMessage.routes[0].format");
+  message = MakeRouted("M1", "9434765919", {"RGT", ""});
+  result = this->harness_.inbound().Accept(message);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().location, "InboundMessage.routes[1].destination");
+  message = MakeRouted("M1", "9434765919", {"RGT", "RGT"});
+  EXPECT_FALSE(this->harness_.inbound().Accept(message));
+  EXPECT_EQ(this->harness_.inbound().Count().value_or(-1), 0);
+}
+
+TYPED_TEST_P(OutboundQueueTest, OnlyTheOldestUnfinishedItemOfAPartitionIsClaimable) {
+  this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("A2", "9434765919", {"RGT", "RAJ"}));
+  this->Store(MakeRouted("B1", "9449305552", {"RGT"}));
+  this->Store(MakeRouted("N1", "", {"RGT"}));
+  this->Store(MakeRouted("N2", "", {"RGT"}));
+  // A2@RGT waits behind A1@RGT; A2@RAJ is another partition; items without a patient never wait.
+  EXPECT_EQ(this->Claim(), (Ids{"A1@RGT", "A2@RAJ", "B1@RGT", "N1@RGT", "N2@RGT"}));
+  EXPECT_EQ(this->Claim("w2"), Ids{});
+  ASSERT_TRUE(this->harness_.queue().MarkDelivered(this->IdOf("A1@RGT")));
+  EXPECT_EQ(this->Claim("w2"), (Ids{"A2@RGT"}));
+  EXPECT_EQ(this->harness_.queue().Counts()->delivered, 1);
+}
+
+TYPED_TEST_P(OutboundQueueTest, ClaimTakesAtMostMaxInIdOrder) {
+  for (int i = 0; i < 5; ++i) {
+    this->Store(MakeRouted(Id("N", i), "", {"RGT"}));
+  }
+  EXPECT_EQ(this->Claim("w1", 2), (Ids{"N0@RGT", "N1@RGT"}));
+  EXPECT_EQ(this->Claim("w2", 2), (Ids{"N2@RGT", "N3@RGT"}));
+  EXPECT_EQ(this->Claim("w3", 0), Ids{});
+}
+
+TYPED_TEST_P(OutboundQueueTest, ARetryingItemHoldsItsPartitionUntilItIsDue) {
+  this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("A2", "9434765919", {"RGT"}));
+  ASSERT_EQ(this->Claim(), (Ids{"A1@RGT"}));
+  const std::int64_t a1 = this->IdOf("A1@RGT");
+  ASSERT_TRUE(this->harness_.queue().MarkFailed(a1, "connection refused", false,
+                                                this->clock_.now_ms() + 5000));
+  EXPECT_EQ(this->Claim(), Ids{});
+  EXPECT_EQ(this->harness_.queue().CountHeldBehind(a1).value_or(-1), 1);
+  this->clock_.Advance(std::chrono::milliseconds(5000));
+  core::Result<std::vector<core::OutboundItem>> items =
+      this->harness_.queue().ClaimNext("w1", 10, std::chrono::seconds(1));
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].control_id, "A1");
+  EXPECT_EQ((*items)[0].attempts, 1);
+  EXPECT_EQ((*items)[0].last_error, "connection refused");
+}
+
+TYPED_TEST_P(OutboundQueueTest, DeadItemHoldsItsPartitionUntilReplayedOrDiscarded) {
+  this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("A2", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("A3", "9434765919", {"RGT"}));
+  ASSERT_EQ(this->Claim(), (Ids{"A1@RGT"}));
+  const std::int64_t a1 = this->IdOf("A1@RGT");
+  ASSERT_TRUE(this->harness_.queue().MarkFailed(a1, "AR 207", true, this->clock_.now_ms()));
+  this->clock_.Advance(std::chrono::hours(1));
+  EXPECT_EQ(this->Claim(), Ids{});
+  EXPECT_EQ(this->harness_.queue().CountHeldBehind(a1).value_or(-1), 2);
+  core::Result<std::vector<core::OutboundItem>> dead = this->harness_.queue().ListDead();
+  ASSERT_TRUE(dead) << dead.error().message;
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].id, a1);
+  EXPECT_EQ((*dead)[0].status, core::OutboundStatus::kDead);
+  EXPECT_EQ((*dead)[0].last_error, "AR 207");
+  EXPECT_EQ((*dead)[0].attempts, 1);
+  EXPECT_FALSE((*dead)[0].payload.empty());
+
+  // Replay: the dead item goes first, attempts start again.
+  ASSERT_TRUE(this->harness_.queue().Replay(a1));
+  EXPECT_EQ(this->harness_.queue().ListDead()->size(), 0u);
+  EXPECT_EQ(this->Claim(), (Ids{"A1@RGT"}));
+  ASSERT_TRUE(this->harness_.queue().MarkFailed(a1, "AR 207", true, this->clock_.now_ms()));
+  // Discard: the partition moves on without it.
+  ASSERT_TRUE(this->harness_.queue().Discard(a1));
+  EXPECT_EQ(this->Claim(), (Ids{"A2@RGT"}));
+  const core::Result<core::QueueCounts> counts = this->harness_.queue().Counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->discarded, 1);
+  EXPECT_EQ(counts->dead, 0);
+  EXPECT_EQ(counts->in_flight, 1);
+  EXPECT_EQ(counts->queued, 1);
+}
+
+TYPED_TEST_P(OutboundQueueTest, AnExpiredLeaseLetsAnotherWorkerClaim) {
+  this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("A2", "9434765919", {"RGT"}));
+  ASSERT_EQ(this->Claim("crashed"), (Ids{"A1@RGT"}));  // 1 s lease, never marked
+  EXPECT_EQ(this->Claim("w2"), Ids{});
+  this->clock_.Advance(std::chrono::milliseconds(999));
+  EXPECT_EQ(this->Claim("w2"), Ids{});
+  this->clock_.Advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(this->Claim("w2"), (Ids{"A1@RGT"}));
+  // A restarted worker with the same owner takes back its own items at once.
+  EXPECT_EQ(this->Claim("w2"), (Ids{"A1@RGT"}));
+  EXPECT_EQ(this->Claim("w3"), Ids{});
+}
+
+TYPED_TEST_P(OutboundQueueTest, WrongStatesAreErrors) {
+  this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
+  core::OutboundQueue& queue = this->harness_.queue();
+  EXPECT_EQ(queue.MarkDelivered(999).error().code, core::ErrorCode::kNotFound);
+  EXPECT_EQ(queue.MarkFailed(999, "x", false, 0).error().code, core::ErrorCode::kNotFound);
+  EXPECT_EQ(queue.CountHeldBehind(999).error().code, core::ErrorCode::kNotFound);
+  ASSERT_EQ(this->Claim(), (Ids{"A1@RGT"}));
+  const std::int64_t a1 = this->IdOf("A1@RGT");
+  EXPECT_EQ(queue.Replay(a1).error().code, core::ErrorCode::kNotFound);   // not dead
+  EXPECT_EQ(queue.Discard(a1).error().code, core::ErrorCode::kConflict);  // in flight
+  ASSERT_TRUE(queue.MarkDelivered(a1));
+  EXPECT_EQ(queue.MarkDelivered(a1).error().code, core::ErrorCode::kNotFound);
+  EXPECT_EQ(queue.MarkFailed(a1, "x", true, 0).error().code, core::ErrorCode::kNotFound);
+  EXPECT_EQ(queue.Discard(a1).error().code, core::ErrorCode::kConflict);
+  EXPECT_EQ(queue.ClaimNext("", 1, std::chrono::seconds(1)).error().code,
+            core::ErrorCode::kInvalidValue);
+}
+
+TYPED_TEST_P(OutboundQueueTest, ARolledBackBatchEnqueuesNothing) {
+  SqlInboundStore* sql = this->harness_.sql_inbound();
+  if (sql == nullptr) {
+    GTEST_SKIP() << "no batches in " << TypeParam::kName;
+  }
+  sql->SetBeforeCommitHookForTest([](std::size_t) {
+    return core::Status(core::MakeError(core::ErrorCode::kStorage, "injected: disk full"));
+  });
+  EXPECT_FALSE(this->harness_.inbound().Accept(MakeRouted("A1", "9434765919", {"RGT"})));
+  sql->SetBeforeCommitHookForTest(nullptr);
+  EXPECT_EQ(this->harness_.queue().Counts()->queued, 0);
+  this->Store(MakeRouted("A1", "9434765919", {"RGT"}));  // the resend
+  EXPECT_EQ(this->Claim(), (Ids{"A1@RGT"}));
+}
+
+TYPED_TEST_P(OutboundQueueTest, ARestartContinuesInOrder) {
+  if (!TypeParam::kDurable) {
+    GTEST_SKIP() << TypeParam::kName << " is not durable";
+  }
+  this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("A2", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("A3", "9434765919", {"RGT"}));
+  ASSERT_EQ(this->Claim("node/0"), (Ids{"A1@RGT"}));
+  ASSERT_TRUE(this->harness_.queue().MarkDelivered(this->IdOf("A1@RGT")));
+  ASSERT_EQ(this->Claim("node/0"), (Ids{"A2@RGT"}));  // in flight at the "crash"
+  ASSERT_TRUE(this->harness_.Reopen(this->clock_));
+  EXPECT_EQ(this->Claim("other/0"), Ids{});
+  EXPECT_EQ(this->Claim("node/0"), (Ids{"A2@RGT"}));
+  ASSERT_TRUE(this->harness_.queue().MarkDelivered(this->IdOf("A2@RGT")));
+  EXPECT_EQ(this->Claim("other/0"), (Ids{"A3@RGT"}));
+}
+
+TYPED_TEST_P(OutboundQueueTest, ConcurrentClaimersKeepEachPatientsOrder) {
+  constexpr int kPatients = 6;
+  constexpr int kPerPatient = 8;
+  const std::vector<std::string> patients = {"9434765919", "9449305552", "9000000009",
+                                             "9434765870", "9449304513", "9876543210"};
+  for (int m = 0; m < kPerPatient; ++m) {
+    for (int p = 0; p < kPatients; ++p) {
+      this->Store(MakeRouted(Id("P", p, m), patients[static_cast<std::size_t>(p)], {"RGT"}));
+    }
+  }
+  std::mutex mutex;
+  std::map<std::string, std::vector<std::string>> delivered;  // nhs_number -> control ids
+  std::atomic<int> total{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 3; ++w) {
+    workers.emplace_back([&, w] {
+      const std::string owner = Id("w", w);
+      for (int round = 0; round < 1000 && total.load() < kPatients * kPerPatient; ++round) {
+        auto items = this->harness_.queue().ClaimNext(owner, 2, std::chrono::minutes(1));
+        if (!items) {
+          failed = true;
+          return;
+        }
+        for (const core::OutboundItem& item : *items) {
+          {
+            std::lock_guard lock(mutex);
+            delivered[item.nhs_number].push_back(item.control_id);
+          }
+          if (!this->harness_.queue().MarkDelivered(item.id)) {
+            failed = true;
+          }
+          ++total;
+        }
+        if (items->empty()) {
+          std::this_thread::yield();
+        }
+      }
+    });
+  }
+  for (std::thread& worker : workers) {
+    worker.join();
+  }
+  EXPECT_FALSE(failed.load());
+  ASSERT_EQ(total.load(), kPatients * kPerPatient);
+  for (int p = 0; p < kPatients; ++p) {
+    std::vector<std::string> expected;
+    for (int m = 0; m < kPerPatient; ++m) {
+      expected.push_back(Id("P", p, m));
+    }
+    EXPECT_EQ(delivered[patients[static_cast<std::size_t>(p)]], expected);
+  }
+}
+
+REGISTER_TYPED_TEST_SUITE_P(
+    OutboundQueueTest, StoredMessageGetsOneItemPerRouteWithWhatDeliveryNeeds,
+    DuplicateAndConflictEnqueueNothing, InvalidRoutesAreRefusedAndStoreNothing,
+    OnlyTheOldestUnfinishedItemOfAPartitionIsClaimable, ClaimTakesAtMostMaxInIdOrder,
+    ARetryingItemHoldsItsPartitionUntilItIsDue, DeadItemHoldsItsPartitionUntilReplayedOrDiscarded,
+    AnExpiredLeaseLetsAnotherWorkerClaim, WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing,
+    ARestartContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder);
+
+}  // namespace tb::store::testing
