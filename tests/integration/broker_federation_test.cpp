@@ -1,9 +1,12 @@
 // Issue 5 end to end: trusts announce patients by ADT (and an operator by the admin endpoint), a
 // transfer team searches by NHS number over mutual TLS, and the broker fans out to simulated
 // trusts (real TLS servers on loopback) and merges their answers, flagging the ones that fail.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <sqlite3.h>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,9 +17,11 @@
 #include "adapters/hl7v2/message.h"
 #include "adapters/mllp/client.h"
 #include "adapters/net/tls_context.h"
+#include "broker/app/audit_command.h"
 #include "broker/app/broker_server.h"
 #include "broker/app/config.h"
 #include "broker/simtrust/simulated_trust.h"
+#include "broker/store/store.h"
 #include "tests/support/https_test_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -121,12 +126,19 @@ class RunningBroker {
     EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
     waiter_ = std::thread([this] { server_->Wait(); });
   }
-  ~RunningBroker() {
-    server_->Stop();
-    waiter_.join();
-  }
+  ~RunningBroker() { Stop(); }
   std::uint16_t fhir_port() const { return server_->fhir_port(); }
   std::uint16_t mllp_port() const { return server_->mllp_port(); }
+  fs::path config_file() const { return dir_ / "broker.json"; }
+  fs::path store_file() const { return dir_ / "var/tb.db"; }
+  // Stops the broker (the ledger's last batch is committed); the folder stays.
+  void Stop() {
+    if (server_) {
+      server_->Stop();
+      waiter_.join();
+      server_.reset();
+    }
+  }
 
  private:
   testing::TempDir dir_;
@@ -299,6 +311,60 @@ TEST_F(FederationTest, AdminEndpointTeachesAndShowsTheLocator) {
                    {{"Content-Type", "application/json"}},
                    R"({"nhs_number": ")" + std::string(kShared) + R"(", "ods": "ZZZ99"})");
   EXPECT_EQ(unregistered.status, 400);
+}
+
+int AuditVerify(const fs::path& config_file, std::string& err_text) {
+  std::vector<std::string> args = {"verify", "--config", config_file.string()};
+  std::vector<char*> argv;
+  for (std::string& arg : args) {
+    argv.push_back(arg.data());
+  }
+  const app::Flags flags = app::Flags::Parse(static_cast<int>(argv.size()), argv.data());
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = app::AuditCommand(flags, out, err);
+  err_text = err.str();
+  return code;
+}
+
+TEST_F(FederationTest, EveryHopIsInTheLedgerAndAuditVerifyHoldsUntilARowIsTouched) {
+  ASSERT_EQ(Get("/fhir/Patient/$everything?" + IdentifierQuery(kShared)).status, 200);
+  broker_->Stop();
+
+  auto database = store::OpenDatabase({.url = "sqlite:" + broker_->store_file().string()});
+  ASSERT_TRUE(database) << database.error().message;
+  auto ledger_store = store::MakeLedgerStore(**database);
+  auto journey = ledger_store->ReadByNhsNumber(std::string(kShared));
+  ASSERT_TRUE(journey);
+  std::vector<std::string> kinds;
+  std::string all;
+  for (const core::LedgerRecord& record : *journey) {
+    kinds.push_back(record.kind);
+    all += record.canonical;
+  }
+  // Three trusts announced the patient (inbound), three were queried, one answer went to RJ1.
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "inbound"), 3);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "query"), 3);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "response"), 1);
+  for (const char* ods : {"RGT", "RXH", "RJ1"}) {
+    EXPECT_NE(all.find(ods), std::string::npos) << ods;
+  }
+  ledger_store.reset();
+  database->reset();
+
+  std::string err;
+  EXPECT_EQ(AuditVerify(broker_->config_file(), err), 0) << err;
+  // A copy with one record edited directly in SQL fails, naming where.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(broker_->store_file().string().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE ledger_record SET canonical = replace(canonical, 'RXH', 'RAJ') "
+                         "WHERE seq = (SELECT max(seq) FROM ledger_record WHERE kind = 'query')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(AuditVerify(broker_->config_file(), err), 1);
+  EXPECT_NE(err.find("FAILED at seq"), std::string::npos) << err;
 }
 
 TEST(FederationDeadline, SlowTrustIsFlaggedAndTheAnswerComesWithinTheDeadline) {
