@@ -178,6 +178,7 @@ FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory
     consent_store_ = std::make_unique<RecordsConsentStore>(*policy_.consents, *policy_.clock);
   }
   consent_api_ = std::make_unique<ConsentApi>(policy_.consents, *policy_.clock, blocking_);
+  journey_api_ = std::make_unique<JourneyApi>(policy_.ledger, blocking_);
   // Scopes were validated when the config was loaded (ValidatePolicyConfig); a scope that still
   // fails here is dropped, which can only narrow access.
   auto parse = [](const std::vector<std::string>& texts) {
@@ -241,6 +242,10 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
   }
   if (ConsentApi::Handles(path)) {
     consent_api_->Handle(std::move(request), who.scopes, who.ods, std::move(respond));
+    return;
+  }
+  if (JourneyApi::Handles(path)) {
+    journey_api_->Handle(std::move(request), who.scopes, std::move(respond));
     return;
   }
   std::string_view rest = path.substr(6);

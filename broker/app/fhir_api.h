@@ -9,6 +9,7 @@
 #include "broker/app/admin_api.h"
 #include "broker/app/config.h"
 #include "broker/app/consent_api.h"
+#include "broker/app/journey_api.h"
 #include "broker/core/clock.h"
 #include "broker/core/consent_records.h"
 #include "broker/core/http_types.h"
@@ -74,6 +75,7 @@ class FhirApi {
   PolicyServices policy_;
   std::unique_ptr<RecordsConsentStore> consent_store_;  // over policy_.consents, when set
   std::unique_ptr<ConsentApi> consent_api_;
+  std::unique_ptr<JourneyApi> journey_api_;
   // Parsed once from the config (validated at load): by cert CN.
   std::map<std::string, policy::ParticipantPolicy, std::less<>> policies_;
 };

@@ -329,6 +329,24 @@ int AuditVerify(const fs::path& config_file, std::string& err_text) {
 
 TEST_F(FederationTest, EveryHopIsInTheLedgerAndAuditVerifyHoldsUntilARowIsTouched) {
   ASSERT_EQ(Get("/fhir/Patient/$everything?" + IdentifierQuery(kShared)).status, 200);
+  // The patient's data journey names the requester and every trust that answered.
+  auto trail_response = HttpsRequest(
+      "127.0.0.1", broker_->fhir_port(), "POST", "/fhir/Patient/$journey", As("RJ1"),
+      {{"Content-Type", "application/x-www-form-urlencoded"}}, IdentifierQuery(kShared));
+  ASSERT_EQ(trail_response.status, 200) << trail_response.body;
+  rapidjson::Document trail = Json(trail_response.body);
+  std::size_t provenances = 0;
+  std::size_t audit_events = 0;
+  for (const auto& entry : trail["entry"].GetArray()) {
+    const std::string type = entry["resource"]["resourceType"].GetString();
+    provenances += type == "Provenance" ? 1 : 0;
+    audit_events += type == "AuditEvent" ? 1 : 0;
+  }
+  EXPECT_EQ(provenances, 7u);  // 3 inbound, 3 queries, 1 response
+  EXPECT_EQ(audit_events, 7u);
+  for (const char* ods : {"RGT", "RXH", "RJ1"}) {
+    EXPECT_NE(trail_response.body.find(ods), std::string::npos) << ods;
+  }
   broker_->Stop();
 
   auto database = store::OpenDatabase({.url = "sqlite:" + broker_->store_file().string()});

@@ -1,0 +1,127 @@
+#include "broker/app/journey_api.h"
+
+#include <utility>
+
+#include "adapters/fhir/json.h"
+#include "adapters/fhir/operation_outcome.h"
+#include "adapters/fhir/search_params.h"
+#include "broker/core/nhs_number.h"
+
+namespace tb::app {
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+
+core::HttpResponse Json(int status, std::string body) {
+  core::HttpResponse response;
+  response.status = status;
+  response.headers.Set("Content-Type", "application/fhir+json; charset=utf-8");
+  response.body = std::move(body);
+  return response;
+}
+
+core::HttpResponse Render(const core::Error& error) {
+  return Json(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
+}
+
+// The NHS number from `identifier=https://fhir.nhs.uk/Id/nhs-number|N`, exactly once.
+core::Result<std::string> NhsNumberFrom(const std::vector<fhir::SearchParam>& params) {
+  std::string found;
+  for (const fhir::SearchParam& param : params) {
+    if (param.name != "identifier") {
+      return MakeError(ErrorCode::kInvalidValue, "$journey takes only identifier", param.name);
+    }
+    if (!found.empty()) {
+      return MakeError(ErrorCode::kInvalidValue, "identifier given twice", "identifier");
+    }
+    auto nhs = fhir::NhsNumberFromIdentifierToken(param.value);
+    if (!nhs) {
+      return nhs.error();
+    }
+    found = std::string(*nhs);
+  }
+  if (found.empty()) {
+    return MakeError(ErrorCode::kRequiredFieldMissing,
+                     "identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number> is required",
+                     "identifier");
+  }
+  return found;
+}
+
+}  // namespace
+
+void JourneyApi::Handle(core::HttpRequest request, const policy::ScopeSet& scopes,
+                        net::Responder respond) const {
+  if (request.method != "GET" && request.method != "POST") {
+    respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "use GET or POST")));
+    return;
+  }
+  if (!scopes.AllowsUnconstrained(policy::Interaction::kSearch, "AuditEvent") ||
+      !scopes.AllowsUnconstrained(policy::Interaction::kSearch, "Provenance")) {
+    respond(Render(
+        MakeError(ErrorCode::kForbidden, "the journey needs search on AuditEvent and Provenance")));
+    return;
+  }
+  if (ledger_ == nullptr) {
+    respond(Render(MakeError(ErrorCode::kUnsupportedMessage, "no audit ledger")));
+    return;
+  }
+  auto params = fhir::ParseQueryString(request.Query());
+  if (!params) {
+    respond(Render(params.error()));
+    return;
+  }
+  if (request.method == "POST" && !request.body.empty()) {
+    auto form = fhir::ParseFormBody(request.body);
+    if (!form) {
+      respond(Render(form.error()));
+      return;
+    }
+    params->insert(params->end(), form->begin(), form->end());
+  }
+  auto nhs_number = NhsNumberFrom(*params);
+  if (!nhs_number) {
+    respond(Render(nhs_number.error()));
+    return;
+  }
+  blocking_([this, nhs_number = std::move(*nhs_number), respond = std::move(respond)]() {
+    auto records = ledger_->Journey(nhs_number);
+    if (!records) {
+      respond(Render(records.error()));
+      return;
+    }
+    rapidjson::Document bundle(rapidjson::kObjectType);
+    auto& allocator = bundle.GetAllocator();
+    bundle.AddMember("resourceType", "Bundle", allocator);
+    bundle.AddMember("type", "searchset", allocator);
+    rapidjson::Value entries(rapidjson::kArrayType);
+    for (const core::LedgerRecord& record : *records) {
+      auto parsed = ledger::ParseEntry(record);
+      if (!parsed) {  // `audit verify` names it; the journey shows what can be read
+        continue;
+      }
+      for (const char* member : {"provenance", "audit_event"}) {
+        if (!parsed->HasMember(member)) {
+          continue;
+        }
+        rapidjson::Value resource((*parsed)[member], allocator);
+        const std::string id =
+            std::to_string(record.seq) + (std::string_view(member) == "provenance" ? "-p" : "-a");
+        resource.RemoveMember("id");
+        resource.AddMember("id", rapidjson::Value(id.c_str(), allocator), allocator);
+        rapidjson::Value entry(rapidjson::kObjectType);
+        entry.AddMember("resource", resource, allocator);
+        rapidjson::Value search(rapidjson::kObjectType);
+        search.AddMember("mode", "match", allocator);
+        entry.AddMember("search", search, allocator);
+        entries.PushBack(entry, allocator);
+      }
+    }
+    bundle.AddMember("total", entries.Size(), allocator);
+    bundle.AddMember("entry", entries, allocator);
+    respond(Json(200, fhir::ToJson(bundle)));
+  });
+}
+
+}  // namespace tb::app
