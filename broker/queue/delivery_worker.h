@@ -1,0 +1,99 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/core/clock.h"
+#include "broker/core/log.h"
+#include "broker/core/outbound_queue.h"
+
+namespace tb::queue {
+
+struct DeliverySettings {
+  std::size_t threads = 2;      // delivery threads; each delivers one item at a time
+  std::size_t claim_batch = 8;  // items claimed per ClaimNext() by one thread
+  std::chrono::milliseconds lease{std::chrono::minutes(2)};  // > the Deliverer's own timeout
+  std::chrono::milliseconds idle_poll{std::chrono::milliseconds(250)};  // nothing due: wait
+  // Backoff after the n-th failed attempt: min(max, base * 2^(n-1)), then jittered to a uniform
+  // value in [delay/2, delay] so that retries of many items do not arrive together.
+  std::chrono::milliseconds backoff_base{std::chrono::seconds(1)};
+  std::chrono::milliseconds backoff_max{std::chrono::minutes(5)};
+  // A transient failure makes the item dead once it has failed this many times (0: never) or is
+  // older than max_age (0: never). A permanent failure (AE/AR) makes it dead at once.
+  std::int32_t max_attempts = 0;
+  std::chrono::milliseconds max_age{std::chrono::hours(72)};
+  // Lease owner name; thread i uses "<owner>/<i>". Keep it stable across restarts of the same
+  // node (e.g. the host name): a restarted worker then takes back its own in-flight items at once
+  // instead of waiting for their leases to expire. Must differ between nodes.
+  std::string owner = "trustbridge";
+};
+
+// The delay before attempt `attempts` + 1 after `attempts` failures (>= 1), before jitter.
+std::chrono::milliseconds BackoffDelay(const DeliverySettings& settings, std::int32_t attempts);
+
+struct DeliveryStats {
+  std::uint64_t delivered = 0;
+  std::uint64_t retried = 0;       // transient failures queued for a retry
+  std::uint64_t dead = 0;          // items made dead (permanent failure or out of retries)
+  std::uint64_t held_alerts = 0;   // "partition held" warnings logged
+  std::uint64_t queue_errors = 0;  // failed queue operations (storage)
+};
+
+// Delivers what core::OutboundQueue holds: `settings.threads` threads each claim due partition
+// heads, call `deliverer` for each in id order, then mark the item delivered, queued for a retry
+// (exponential backoff with jitter) or dead. When a failed item holds later items of its patient
+// and destination, logs a warning "queue.partition_held" (item id, destination, count; no PHI).
+//
+// Ownership: holds `queue`, `deliverer` and `clock` by reference; they must outlive this object.
+// Thread-safety: Start/Stop/Wake from any thread; Stop() is idempotent and run by the destructor.
+class DeliveryWorker {
+ public:
+  DeliveryWorker(core::OutboundQueue& queue, core::Deliverer& deliverer, DeliverySettings settings,
+                 const core::Clock& clock);
+  ~DeliveryWorker();
+  DeliveryWorker(const DeliveryWorker&) = delete;
+  DeliveryWorker& operator=(const DeliveryWorker&) = delete;
+
+  // Starts the threads. Errors: kInvalidValue for bad settings (no threads, empty owner, ...),
+  // kInternal when already started.
+  core::Status Start();
+
+  // Finishes the deliveries in progress (each thread completes and marks the item it is
+  // delivering), then joins. Items a thread had claimed but not started stay in flight, leased to
+  // it: the same owner takes them back on its next Start(), another after the lease.
+  void Stop();
+
+  // Something new may be due (a message was stored): threads waiting for idle_poll look now.
+  void Wake();
+
+  DeliveryStats stats() const;
+
+ private:
+  void Run(std::size_t index);
+  // Delivers and marks one item. False when the queue failed (the caller backs off).
+  bool DeliverOne(const core::OutboundItem& item);
+  std::int64_t NowMs() const;
+  std::int64_t RetryAt(std::int32_t attempts);
+  void WaitIdle(std::chrono::milliseconds how_long);
+
+  core::OutboundQueue& queue_;
+  core::Deliverer& deliverer_;
+  const DeliverySettings settings_;
+  const core::Clock& clock_;
+  core::Logger logger_{"tb.queue"};
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;       // guarded by mutex_
+  std::uint64_t wakeups_ = 0;   // guarded by mutex_; bumped by Wake()
+  std::uint64_t jitter_state_;  // guarded by mutex_
+  DeliveryStats stats_;         // guarded by mutex_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace tb::queue
