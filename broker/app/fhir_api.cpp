@@ -75,8 +75,21 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
   patient.search_params = {nhs_identifier};
   patient.operations = {{"everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything",
                          "By identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>: the whole "
-                         "record from every trust, failures flagged as OperationOutcome entries"}};
+                         "record from every trust, failures flagged as OperationOutcome entries"},
+                        {"journey", "https://trustbridge.nhs.uk/fhir/OperationDefinition/journey",
+                         "By identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>: the "
+                         "patient's data journey, Provenance and AuditEvent from the audit ledger "
+                         "(needs search on both)"}};
   spec.resources.push_back(std::move(patient));
+  fhir::ResourceSpec consent;
+  consent.type = "Consent";
+  consent.interactions = {"read", "create", "update", "search-type"};
+  consent.search_params = {{"patient", "reference", "",
+                            "patient:identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>"}};
+  consent.documentation =
+      "Patient privacy consents (deny/permit by actor, purpose, class, security label, period); "
+      "they apply from the next request, at every hop";
+  spec.resources.push_back(std::move(consent));
   for (std::string_view type : kPatientCompartmentTypes) {
     fhir::ResourceSpec resource;
     resource.type = std::string(type);
