@@ -22,6 +22,7 @@
 #include "broker/app/config.h"
 #include "broker/simtrust/simulated_trust.h"
 #include "broker/store/store.h"
+#include "tests/integration/broker_harness.h"
 #include "tests/support/https_test_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -30,43 +31,19 @@ namespace tb {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::HttpsClientOptions;
+using testing::AnnounceByAdt;
+using testing::As;
+using testing::DemoPatients;
 using testing::HttpsRequest;
+using testing::Json;
+using testing::RunningBroker;
+using testing::StartTrust;
 using testing::TestPki;
 
 constexpr std::string_view kShared = "9990001235";   // at RGT and RXH (demo data)
 constexpr std::string_view kRgtOnly = "9990001375";  // at RGT only
 constexpr std::string_view kUnknown = "9449305552";  // valid, held by nobody
 constexpr std::string_view kNhsSystem = "https://fhir.nhs.uk/Id/nhs-number";
-
-fs::path DemoPatients(const std::string& ods) {
-  return fs::path(TB_SOURCE_DIR) / "config/demo/trusts" / ods / "patients";
-}
-
-HttpsClientOptions As(const std::string& name) {
-  const TestPki& pki = TestPki::Get();
-  HttpsClientOptions options{pki.CaCert(), pki.Cert(name), pki.Key(name)};
-  options.timeout = std::chrono::seconds(20);
-  return options;
-}
-
-// A simulated trust on ephemeral ports with the given patients and latency.
-std::unique_ptr<simtrust::SimulatedTrust> StartTrust(const std::string& ods,
-                                                     const fs::path& patients,
-                                                     std::chrono::milliseconds latency) {
-  const TestPki& pki = TestPki::Get();
-  simtrust::SimTrustConfig config;
-  config.ods = ods;
-  config.listen_fhir = {"127.0.0.1", 0};
-  config.tls = {pki.Cert(ods), pki.Key(ods), pki.CaCert(), pki.Crl()};
-  config.patients = patients;
-  config.latency = latency;
-  config.io_threads = 1;
-  auto trust = std::make_unique<simtrust::SimulatedTrust>(std::move(config));
-  core::Status started = trust->Start();
-  EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
-  return trust;
-}
 
 struct BrokerOptions {
   std::string id = "broker-a";
@@ -112,64 +89,6 @@ std::string BrokerConfigText(const BrokerOptions& options) {
     "peers": [ )" +
          peers + R"( ]
   })";
-}
-
-// A broker from config text in its own folder; stopped and joined on destruction.
-class RunningBroker {
- public:
-  explicit RunningBroker(const std::string& config_text) {
-    testing::WriteFile(dir_ / "broker.json", config_text);
-    app::ConfigLoad load = app::LoadBrokerConfig(dir_ / "broker.json");
-    EXPECT_TRUE(load.config) << (load.problems.empty() ? "" : load.problems[0].message);
-    server_ = std::make_unique<app::BrokerServer>(std::move(*load.config));
-    core::Status started = server_->Start();
-    EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
-    waiter_ = std::thread([this] { server_->Wait(); });
-  }
-  ~RunningBroker() { Stop(); }
-  std::uint16_t fhir_port() const { return server_->fhir_port(); }
-  std::uint16_t mllp_port() const { return server_->mllp_port(); }
-  fs::path config_file() const { return dir_ / "broker.json"; }
-  fs::path store_file() const { return dir_ / "var/tb.db"; }
-  // Stops the broker (the ledger's last batch is committed); the folder stays.
-  void Stop() {
-    if (server_) {
-      server_->Stop();
-      waiter_.join();
-      server_.reset();
-    }
-  }
-
- private:
-  testing::TempDir dir_;
-  std::unique_ptr<app::BrokerServer> server_;
-  std::thread waiter_;
-};
-
-// `ods` announces that it holds `nhs_number` the way a trust does: an ADT^A28 over MLLP/TLS.
-void AnnounceByAdt(const RunningBroker& broker, const std::string& ods,
-                   std::string_view nhs_number) {
-  const TestPki& pki = TestPki::Get();
-  auto tls = net::MakeClientContext({pki.Cert(ods), pki.Key(ods), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker.mllp_port();
-  mllp::MllpClient client(*tls, settings);
-  const std::string message = "MSH|^~\\&|PAS|" + ods + "|TB|X26|20261123100000||ADT^A28|" + ods +
-                              std::string(nhs_number) + "|P|2.4\rEVN|A28|20261123100000\rPID|1||" +
-                              std::string(nhs_number) + "^^^NHS^NH||TEST^PATIENT\r";
-  auto ack = client.Send(message);
-  ASSERT_TRUE(ack) << ack.error().message;
-  auto parsed = hl7v2::Message::Parse(*ack);
-  ASSERT_TRUE(parsed);
-  EXPECT_EQ(parsed->Get("MSA-1").Decoded(), "AA");
-}
-
-rapidjson::Document Json(const std::string& body) {
-  rapidjson::Document document;
-  document.Parse(body.c_str());
-  EXPECT_FALSE(document.HasParseError()) << body.substr(0, 300);
-  return document;
 }
 
 // The meta.source of every match entry, and the trusts named by outcome entries.

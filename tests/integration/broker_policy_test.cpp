@@ -19,6 +19,7 @@
 #include "broker/app/broker_server.h"
 #include "broker/app/config.h"
 #include "broker/simtrust/simulated_trust.h"
+#include "tests/integration/broker_harness.h"
 #include "tests/support/https_test_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -27,9 +28,13 @@ namespace tb {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::HttpsClientOptions;
+using testing::AnnounceByAdt;
+using testing::As;
+using testing::DemoPatients;
 using testing::HttpsRequest;
 using testing::HttpsResult;
+using testing::Json;
+using testing::RunningBroker;
 using testing::TestPki;
 
 constexpr std::string_view kShared = "9990001235";   // at RGT and RXH
@@ -40,27 +45,6 @@ constexpr std::string_view kKeyHex =
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
-
-HttpsClientOptions As(const std::string& name) {
-  const TestPki& pki = TestPki::Get();
-  HttpsClientOptions options{pki.CaCert(), pki.Cert(name), pki.Key(name)};
-  options.timeout = std::chrono::seconds(20);
-  return options;
-}
-
-std::unique_ptr<simtrust::SimulatedTrust> StartTrust(const std::string& ods) {
-  const TestPki& pki = TestPki::Get();
-  simtrust::SimTrustConfig config;
-  config.ods = ods;
-  config.listen_fhir = {"127.0.0.1", 0};
-  config.tls = {pki.Cert(ods), pki.Key(ods), pki.CaCert(), pki.Crl()};
-  config.patients = fs::path(TB_SOURCE_DIR) / "config/demo/trusts" / ods / "patients";
-  config.io_threads = 1;
-  auto trust = std::make_unique<simtrust::SimulatedTrust>(std::move(config));
-  core::Status started = trust->Start();
-  EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
-  return trust;
-}
 
 // RJ1: a transfer team that may read everything, manage consents, break glass and do research.
 // RGT: a trust whose scope is lab results only, direct care only, no break-glass.
@@ -87,59 +71,13 @@ std::string BrokerConfigText(std::uint16_t rgt_port, std::uint16_t rxh_port) {
   })";
 }
 
-class RunningBroker {
- public:
-  explicit RunningBroker(const std::string& config_text) {
-    testing::WriteFile(dir_ / "broker.json", config_text);
-    testing::WriteFile(dir_ / "labels.csv", "code_system,code,label\nhttp://loinc.org," +
-                                                std::string(kHivLabCode) + ",HIV\n");
-    testing::WriteFile(dir_ / "pseudonym.key", std::string(kKeyHex) + "\n");
-    app::ConfigLoad load = app::LoadBrokerConfig(dir_ / "broker.json");
-    EXPECT_TRUE(load.config) << (load.problems.empty() ? "" : load.problems[0].message);
-    server_ = std::make_unique<app::BrokerServer>(std::move(*load.config));
-    core::Status started = server_->Start();
-    EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
-    waiter_ = std::thread([this] { server_->Wait(); });
-  }
-  ~RunningBroker() {
-    server_->Stop();
-    waiter_.join();
-  }
-  std::uint16_t fhir_port() const { return server_->fhir_port(); }
-  std::uint16_t mllp_port() const { return server_->mllp_port(); }
-
- private:
-  testing::TempDir dir_;
-  std::unique_ptr<app::BrokerServer> server_;
-  std::thread waiter_;
-};
-
-void AnnounceByAdt(const RunningBroker& broker, const std::string& ods,
-                   std::string_view nhs_number) {
-  const TestPki& pki = TestPki::Get();
-  auto tls = net::MakeClientContext({pki.Cert(ods), pki.Key(ods), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker.mllp_port();
-  mllp::MllpClient client(*tls, settings);
-  const std::string message = "MSH|^~\\&|PAS|" + ods + "|TB|X26|20261123100000||ADT^A28|" + ods +
-                              std::string(nhs_number) + "|P|2.4\rEVN|A28|20261123100000\rPID|1||" +
-                              std::string(nhs_number) + "^^^NHS^NH||TEST^PATIENT\r";
-  auto ack = client.Send(message);
-  ASSERT_TRUE(ack) << ack.error().message;
-  auto parsed = hl7v2::Message::Parse(*ack);
-  ASSERT_TRUE(parsed);
-  EXPECT_EQ(parsed->Get("MSA-1").Decoded(), "AA");
+// The sensitivity table and pseudonym key every policy test broker gets beside its config.
+std::vector<std::pair<std::string, std::string>> PolicyFiles() {
+  return {{"labels.csv",
+           "code_system,code,label\nhttp://loinc.org," + std::string(kHivLabCode) + ",HIV\n"},
+          {"pseudonym.key", std::string(kKeyHex) + "\n"}};
 }
 
-rapidjson::Document Json(const std::string& body) {
-  rapidjson::Document document;
-  document.Parse(body.c_str());
-  EXPECT_FALSE(document.HasParseError()) << body.substr(0, 300);
-  return document;
-}
-
-// The match entries' resources (OperationOutcome entries left out).
 std::vector<const rapidjson::Value*> Matches(const rapidjson::Document& bundle) {
   std::vector<const rapidjson::Value*> resources;
   if (!bundle.IsObject() || !bundle.HasMember("entry")) {
@@ -219,10 +157,10 @@ constexpr std::string_view kDenyHiv =
 class PolicyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    rgt_ = StartTrust("RGT");
-    rxh_ = StartTrust("RXH");
-    broker_ =
-        std::make_unique<RunningBroker>(BrokerConfigText(rgt_->fhir_port(), rxh_->fhir_port()));
+    rgt_ = testing::StartTrust("RGT", DemoPatients("RGT"));
+    rxh_ = testing::StartTrust("RXH", DemoPatients("RXH"));
+    broker_ = std::make_unique<RunningBroker>(
+        BrokerConfigText(rgt_->fhir_port(), rxh_->fhir_port()), PolicyFiles());
     AnnounceByAdt(*broker_, "RGT", kShared);
     AnnounceByAdt(*broker_, "RXH", kShared);
     AnnounceByAdt(*broker_, "RGT", kRgtOnly);

@@ -1,0 +1,127 @@
+#pragma once
+
+// What the end-to-end tests share: simulated trusts on ephemeral ports, a broker running from
+// config text in its own folder, a trust announcing a patient by ADT, and the test certificates.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "adapters/hl7v2/message.h"
+#include "adapters/mllp/client.h"
+#include "adapters/net/tls_context.h"
+#include "broker/app/broker_server.h"
+#include "broker/app/config.h"
+#include "broker/simtrust/simulated_trust.h"
+#include "tests/support/https_test_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+
+namespace tb::testing {
+
+inline std::filesystem::path DemoPatients(const std::string& ods) {
+  return std::filesystem::path(TB_SOURCE_DIR) / "config/demo/trusts" / ods / "patients";
+}
+
+// Client options presenting the test PKI's certificate `name`.
+inline HttpsClientOptions As(const std::string& name) {
+  const TestPki& pki = TestPki::Get();
+  HttpsClientOptions options{pki.CaCert(), pki.Cert(name), pki.Key(name)};
+  options.timeout = std::chrono::seconds(20);
+  return options;
+}
+
+// A simulated trust named `ods` (its certificate is the PKI's `ods`) on ephemeral ports.
+inline std::unique_ptr<simtrust::SimulatedTrust> StartTrust(
+    const std::string& ods, const std::filesystem::path& patients,
+    std::chrono::milliseconds latency = std::chrono::milliseconds(0)) {
+  const TestPki& pki = TestPki::Get();
+  simtrust::SimTrustConfig config;
+  config.ods = ods;
+  config.listen_fhir = {"127.0.0.1", 0};
+  config.tls = {pki.Cert(ods), pki.Key(ods), pki.CaCert(), pki.Crl()};
+  config.patients = patients;
+  config.latency = latency;
+  config.io_threads = 1;
+  auto trust = std::make_unique<simtrust::SimulatedTrust>(std::move(config));
+  core::Status started = trust->Start();
+  EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
+  return trust;
+}
+
+// A broker from config text, with extra files (name, content) beside the config; stopped and
+// joined on destruction.
+class RunningBroker {
+ public:
+  explicit RunningBroker(const std::string& config_text,
+                         const std::vector<std::pair<std::string, std::string>>& files = {}) {
+    WriteFile(dir_ / "broker.json", config_text);
+    for (const auto& [name, content] : files) {
+      WriteFile(dir_ / name, content);
+    }
+    app::ConfigLoad load = app::LoadBrokerConfig(dir_ / "broker.json");
+    EXPECT_TRUE(load.config) << (load.problems.empty() ? "" : load.problems[0].message);
+    server_ = std::make_unique<app::BrokerServer>(std::move(*load.config));
+    core::Status started = server_->Start();
+    EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);
+    waiter_ = std::thread([this] { server_->Wait(); });
+  }
+  ~RunningBroker() { Stop(); }
+  RunningBroker(const RunningBroker&) = delete;
+  RunningBroker& operator=(const RunningBroker&) = delete;
+
+  std::uint16_t fhir_port() const { return server_->fhir_port(); }
+  std::uint16_t mllp_port() const { return server_->mllp_port(); }
+  std::filesystem::path config_file() const { return dir_ / "broker.json"; }
+  std::filesystem::path store_file() const { return dir_ / "var/tb.db"; }
+
+  // Stops the broker (the ledger's last batch is committed); the folder stays.
+  void Stop() {
+    if (server_) {
+      server_->Stop();
+      waiter_.join();
+      server_.reset();
+    }
+  }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<app::BrokerServer> server_;
+  std::thread waiter_;
+};
+
+// `ods` announces that it holds `nhs_number` the way a trust does: an ADT^A28 over MLLP/TLS.
+inline void AnnounceByAdt(const RunningBroker& broker, const std::string& ods,
+                          std::string_view nhs_number) {
+  const TestPki& pki = TestPki::Get();
+  auto tls = net::MakeClientContext({pki.Cert(ods), pki.Key(ods), pki.CaCert(), {}});
+  ASSERT_TRUE(tls);
+  mllp::MllpClientSettings settings;
+  settings.port = broker.mllp_port();
+  mllp::MllpClient client(*tls, settings);
+  const std::string message = "MSH|^~\\&|PAS|" + ods + "|TB|X26|20261123100000||ADT^A28|" + ods +
+                              std::string(nhs_number) + "|P|2.4\rEVN|A28|20261123100000\rPID|1||" +
+                              std::string(nhs_number) + "^^^NHS^NH||TEST^PATIENT\r";
+  auto ack = client.Send(message);
+  ASSERT_TRUE(ack) << ack.error().message;
+  auto parsed = hl7v2::Message::Parse(*ack);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->Get("MSA-1").Decoded(), "AA");
+}
+
+inline rapidjson::Document Json(const std::string& body) {
+  rapidjson::Document document;
+  document.Parse(body.c_str());
+  EXPECT_FALSE(document.HasParseError()) << body.substr(0, 300);
+  return document;
+}
+
+}  // namespace tb::testing
