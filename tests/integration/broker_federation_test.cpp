@@ -22,6 +22,7 @@
 #include "broker/app/config.h"
 #include "broker/simtrust/simulated_trust.h"
 #include "broker/store/store.h"
+#include "tests/broker/app/run_command.h"
 #include "tests/integration/broker_harness.h"
 #include "tests/support/https_test_client.h"
 #include "tests/support/temp_dir.h"
@@ -233,17 +234,10 @@ TEST_F(FederationTest, AdminEndpointTeachesAndShowsTheLocator) {
 }
 
 int AuditVerify(const fs::path& config_file, std::string& err_text) {
-  std::vector<std::string> args = {"verify", "--config", config_file.string()};
-  std::vector<char*> argv;
-  for (std::string& arg : args) {
-    argv.push_back(arg.data());
-  }
-  const app::Flags flags = app::Flags::Parse(static_cast<int>(argv.size()), argv.data());
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = app::AuditCommand(flags, out, err);
-  err_text = err.str();
-  return code;
+  testing::CommandOutput run =
+      testing::RunCommand(app::AuditCommand, {"verify", "--config", config_file.string()});
+  err_text = run.err;
+  return run.code;
 }
 
 TEST_F(FederationTest, EveryHopIsInTheLedgerAndAuditVerifyHoldsUntilARowIsTouched) {

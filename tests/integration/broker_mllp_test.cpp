@@ -15,6 +15,7 @@
 #include "broker/app/flags.h"
 #include "broker/app/send_hl7_command.h"
 #include "broker/store/store.h"
+#include "tests/broker/app/run_command.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
@@ -106,32 +107,13 @@ class BrokerMllpTest : public ::testing::Test {
     return count ? *count : -1;
   }
 
-  struct CommandOutput {
-    int code = 0;
-    std::string out;
-    std::string err;
-  };
-
   // `trustbridge send-hl7` with RJ1's certificate against this broker.
-  CommandOutput SendHl7AsRj1(const std::filesystem::path& file) const {
+  testing::CommandOutput SendHl7AsRj1(const std::filesystem::path& file) const {
     const TestPki& pki = TestPki::Get();
-    std::vector<std::string> args = {"--to",       "127.0.0.1:" + std::to_string(port_),
-                                     "--cert",     pki.Cert("RJ1").string(),
-                                     "--key",      pki.Key("RJ1").string(),
-                                     "--ca",       pki.CaCert().string(),
-                                     file.string()};
-    std::vector<char*> argv;
-    for (std::string& arg : args) {
-      argv.push_back(arg.data());
-    }
-    const app::Flags flags = app::Flags::Parse(static_cast<int>(argv.size()), argv.data());
-    std::ostringstream out;
-    std::ostringstream err;
-    CommandOutput run;
-    run.code = app::SendHl7Command(flags, out, err);
-    run.out = out.str();
-    run.err = err.str();
-    return run;
+    return testing::RunCommand(
+        app::SendHl7Command,
+        {"--to", "127.0.0.1:" + std::to_string(port_), "--cert", pki.Cert("RJ1").string(), "--key",
+         pki.Key("RJ1").string(), "--ca", pki.CaCert().string(), file.string()});
   }
 
   testing::TempDir dir_;
@@ -233,7 +215,7 @@ TEST_F(BrokerMllpTest, SendHl7CommandPrintsEachAck) {
   testing::WriteFile(dir_ / "two.hl7",
                      With(With(kPasA01, "PAS000123", "PAS000301"), "\r", "\n") + "\n" +
                          With(With(kPasA01, "PAS000123", "PAS000302"), "\r", "\r\n"));
-  const CommandOutput run = SendHl7AsRj1(dir_ / "two.hl7");
+  const testing::CommandOutput run = SendHl7AsRj1(dir_ / "two.hl7");
   EXPECT_EQ(run.code, 0) << run.err;
   EXPECT_NE(run.out.find("MSA|AA|PAS000301\n"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("MSA|AA|PAS000302\n"), std::string::npos) << run.out;
@@ -241,7 +223,7 @@ TEST_F(BrokerMllpTest, SendHl7CommandPrintsEachAck) {
 
 TEST_F(BrokerMllpTest, SendHl7CommandExitsOneOnARefusal) {
   testing::WriteFile(dir_ / "bad.hl7", With(kPasA01, "9449305552", "9449305553"));
-  const CommandOutput run = SendHl7AsRj1(dir_ / "bad.hl7");
+  const testing::CommandOutput run = SendHl7AsRj1(dir_ / "bad.hl7");
   EXPECT_EQ(run.code, 1);
   EXPECT_NE(run.out.find("MSA|AE|PAS000123"), std::string::npos) << run.out;
 }

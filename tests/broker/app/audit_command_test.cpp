@@ -13,6 +13,7 @@
 #include "broker/ledger/checkpoint_signer.h"
 #include "broker/ledger/ledger.h"
 #include "broker/store/store.h"
+#include "tests/broker/app/run_command.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
@@ -20,12 +21,6 @@ namespace tb::app {
 namespace {
 
 using testing::TestPki;
-
-struct Outcome {
-  int code = 0;
-  std::string out;
-  std::string err;
-};
 
 class AuditCommandTest : public ::testing::Test {
  protected:
@@ -64,20 +59,9 @@ class AuditCommandTest : public ::testing::Test {
     }
   }
 
-  Outcome Verify() {
-    std::vector<std::string> args = {"verify", "--config", (dir_ / "broker.json").string()};
-    std::vector<char*> argv;
-    for (std::string& arg : args) {
-      argv.push_back(arg.data());
-    }
-    const Flags flags = Flags::Parse(static_cast<int>(argv.size()), argv.data());
-    std::ostringstream out;
-    std::ostringstream err;
-    Outcome outcome;
-    outcome.code = AuditCommand(flags, out, err);
-    outcome.out = out.str();
-    outcome.err = err.str();
-    return outcome;
+  testing::CommandOutput Verify() {
+    return testing::RunCommand(AuditCommand,
+                               {"verify", "--config", (dir_ / "broker.json").string()});
   }
 
   void Sql(const std::string& statement) {
@@ -94,21 +78,21 @@ class AuditCommandTest : public ::testing::Test {
 };
 
 TEST_F(AuditCommandTest, UntouchedLedgerVerifies) {
-  Outcome outcome = Verify();
+  testing::CommandOutput outcome = Verify();
   EXPECT_EQ(outcome.code, 0) << outcome.err;
   EXPECT_NE(outcome.out.find("10 records"), std::string::npos) << outcome.out;
 }
 
 TEST_F(AuditCommandTest, EditedRecordFailsNamingIt) {
   Sql("UPDATE ledger_record SET canonical = replace(canonical, 'RGT', 'RXH') WHERE seq = 4");
-  Outcome outcome = Verify();
+  testing::CommandOutput outcome = Verify();
   EXPECT_EQ(outcome.code, 1);
   EXPECT_NE(outcome.err.find("seq 4"), std::string::npos) << outcome.err;
 }
 
 TEST_F(AuditCommandTest, DeletedRecordFailsNamingTheGap) {
   Sql("DELETE FROM ledger_record WHERE seq = 7");
-  Outcome outcome = Verify();
+  testing::CommandOutput outcome = Verify();
   EXPECT_EQ(outcome.code, 1);
   EXPECT_NE(outcome.err.find("seq 7"), std::string::npos) << outcome.err;
 }

@@ -98,16 +98,14 @@ TEST_P(BadConfig, NamesTheJsonPathAtFault) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadConfig,
     ::testing::Values(
-        BadCase{"MissingBroker", R"("broker": { "id": "broker-a", "ods": "X26" },)", "",
-                "/broker"},
+        BadCase{"MissingBroker", R"("broker": { "id": "broker-a", "ods": "X26" },)", "", "/broker"},
         BadCase{"MissingBrokerOds", R"("ods": "X26")", R"("name": "A")", "/broker/ods"},
         BadCase{"BadOds", R"("ods": "RJ1")", R"("ods": "rj-1")", "/participants/0/ods"},
         BadCase{"UnknownKey", R"("break_glass": false)", R"("break_glass": false, "colour": 1)",
                 "/participants/0/colour"},
         BadCase{"WrongType", R"("break_glass": false)", R"("break_glass": "no")",
                 "/participants/0/break_glass"},
-        BadCase{"BadListen", R"("fhir": "127.0.0.1:8443")", R"("fhir": "nowhere")",
-                "/listen/fhir"},
+        BadCase{"BadListen", R"("fhir": "127.0.0.1:8443")", R"("fhir": "nowhere")", "/listen/fhir"},
         BadCase{"PortTooBig", R"("fhir": "127.0.0.1:8443")", R"("fhir": "127.0.0.1:99999")",
                 "/listen/fhir"},
         BadCase{"PlainHttpParticipant", "https://127.0.0.1:9101/fhir", "http://127.0.0.1:9101/fhir",
