@@ -15,6 +15,8 @@
 #include <Poco/Data/LOB.h>
 #include <Poco/Data/Statement.h>
 #include <Poco/Nullable.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "broker/store/database_impl.h"
 
@@ -28,8 +30,8 @@ using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): 
 // of another node that inserts the same key, instead of failing the batch.
 constexpr std::string_view kInsertSql =
     "INSERT INTO inbound_message (received_at, sender, protocol, message_type, control_id,"
-    " dedupe_key, content_sha256, nhs_number, payload)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " dedupe_key, content_sha256, nhs_number, payload, payload_key_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
 constexpr std::string_view kFindSql =
     "SELECT id, content_sha256 FROM inbound_message WHERE dedupe_key = ?";
@@ -43,15 +45,17 @@ constexpr std::string_view kCountSql = "SELECT COUNT(*) FROM inbound_message";
 
 struct SqlInboundStore::Pending {
   explicit Pending(const core::InboundMessage& m) : message(&m) {}
-  const core::InboundMessage* message;                     // the caller's; it blocks until done
+  const core::InboundMessage* message;  // the caller's; it blocks until done
+  std::optional<std::string> sealed;    // the payload as stored, when a payload key is set
   std::optional<core::Result<core::AcceptResult>> result;  // set by the committer
   // Released by the committer once `result` is set; each caller waits on its own, so a commit
   // wakes exactly the callers of its batch.
   std::binary_semaphore done{0};
 };
 
-SqlInboundStore::SqlInboundStore(Database& database, InboundStoreSettings settings)
-    : database_(database), settings_(settings) {
+SqlInboundStore::SqlInboundStore(Database& database, InboundStoreSettings settings,
+                                 std::optional<PayloadKey> payload_key)
+    : database_(database), settings_(settings), payload_key_(std::move(payload_key)) {
   committer_ = std::thread([this] { RunCommitter(); });
 }
 
@@ -66,6 +70,15 @@ void SqlInboundStore::SetBeforeCommitHookForTest(
 core::Result<core::AcceptResult> SqlInboundStore::Accept(const core::InboundMessage& message) {
   BROKER_RETURN_IF_ERROR(core::ValidateInboundMessage(message));
   Pending pending(message);
+  if (payload_key_) {
+    // On the caller's thread: the committer only writes.
+    core::Result<std::string> sealed =
+        SealPayload(*payload_key_, message.payload, message.dedupe_key);
+    if (!sealed) {
+      return std::move(sealed).error();
+    }
+    pending.sealed = std::move(*sealed);
+  }
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -170,7 +183,13 @@ void SqlInboundStore::RunCommitter() {
 
 namespace {
 
-using Messages = std::vector<const core::InboundMessage*>;
+// A message of a batch and what is written for it.
+struct Row {
+  const core::InboundMessage* message;
+  std::string_view payload;   // the plaintext, or its sealed form
+  const std::string* key_id;  // the payload key's id when sealed, else null
+};
+using Messages = std::vector<Row>;
 
 // Writes `messages` (already in dedupe_key order) through Poco::Data; PostgreSQL's path. Each
 // Statement is prepared once per batch and executed per message.
@@ -186,11 +205,12 @@ core::Status WriteBatchPoco(Database::Impl& db, Poco::Data::Session& session,
   std::string content_sha256;
   Poco::Nullable<std::string> nhs_number;
   Poco::Data::BLOB payload;
+  Poco::Nullable<std::string> key_id;
   Poco::Int64 new_id = 0;
   Poco::Data::Statement insert(session);
   insert << db.Sql(kInsertSql), use(received_at), use(sender), use(protocol), use(message_type),
       use(control_id), use(dedupe_key), use(content_sha256), use(nhs_number), use(payload),
-      into(new_id);
+      use(key_id), into(new_id);
 
   Poco::Int64 queued_for = 0;
   std::string destination;
@@ -205,7 +225,7 @@ core::Status WriteBatchPoco(Database::Impl& db, Poco::Data::Session& session,
   find << db.Sql(kFindSql), use(dedupe_key), into(existing_id), into(existing_sha256);
 
   for (std::size_t i = 0; i < messages.size(); ++i) {
-    const core::InboundMessage& message = *messages[i];
+    const core::InboundMessage& message = *messages[i].message;
     received_at = message.received_at_ms;
     sender = message.sender;
     protocol = message.protocol;
@@ -218,8 +238,13 @@ core::Status WriteBatchPoco(Database::Impl& db, Poco::Data::Session& session,
     } else {
       nhs_number = message.nhs_number;
     }
-    payload.assignRaw(reinterpret_cast<const unsigned char*>(message.payload.data()),
-                      message.payload.size());
+    payload.assignRaw(reinterpret_cast<const unsigned char*>(messages[i].payload.data()),
+                      messages[i].payload.size());
+    if (messages[i].key_id == nullptr) {
+      key_id.clear();
+    } else {
+      key_id = *messages[i].key_id;
+    }
     if (insert.execute() == 1) {
       results[i] = {core::AcceptOutcome::kStored, new_id};
       queued_for = new_id;
@@ -289,7 +314,8 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
                              SQLITE_STATIC);
   };
   for (std::size_t i = 0; i < messages.size(); ++i) {
-    const core::InboundMessage& message = *messages[i];
+    const core::InboundMessage& message = *messages[i].message;
+    const std::string_view stored = messages[i].payload;
     sqlite3_stmt* const in = *insert;
     sqlite3_reset(in);
     int rc = sqlite3_bind_int64(in, 1, message.received_at_ms);
@@ -302,10 +328,12 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
     rc = rc != SQLITE_OK ? rc
                          : (message.nhs_number.empty() ? sqlite3_bind_null(in, 8)
                                                        : text(in, 8, message.nhs_number));
-    rc = rc != SQLITE_OK
-             ? rc
-             : sqlite3_bind_blob(in, 9, message.payload.data(),
-                                 static_cast<int>(message.payload.size()), SQLITE_STATIC);
+    rc = rc != SQLITE_OK ? rc
+                         : sqlite3_bind_blob(in, 9, stored.data(), static_cast<int>(stored.size()),
+                                             SQLITE_STATIC);
+    rc = rc != SQLITE_OK ? rc
+                         : (messages[i].key_id == nullptr ? sqlite3_bind_null(in, 10)
+                                                          : text(in, 10, *messages[i].key_id));
     if (rc != SQLITE_OK) {
       return SqliteError(kWhat, rc);
     }
@@ -354,6 +382,117 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
 
 }  // namespace
 
+namespace {
+
+constexpr std::size_t kNonceBytes = 12;
+constexpr std::size_t kTagBytes = 16;
+
+struct CipherContext {
+  CipherContext() : context(EVP_CIPHER_CTX_new()) {}
+  ~CipherContext() { EVP_CIPHER_CTX_free(context); }
+  CipherContext(const CipherContext&) = delete;
+  CipherContext& operator=(const CipherContext&) = delete;
+  EVP_CIPHER_CTX* context;
+};
+
+const unsigned char* Bytes(std::string_view text) {
+  return reinterpret_cast<const unsigned char*>(text.data());
+}
+
+}  // namespace
+
+core::Result<PayloadKey> ParsePayloadKey(std::string_view id, std::string_view hex) {
+  if (id.empty()) {
+    return core::MakeError(core::ErrorCode::kConfig, "payload key id is empty", "PayloadKey.id");
+  }
+  PayloadKey key;
+  key.id = std::string(id);
+  if (hex.size() != 2 * key.bytes.size()) {
+    return core::MakeError(core::ErrorCode::kConfig, "payload key must be 64 hex digits",
+                           "PayloadKey.bytes");
+  }
+  const auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') {
+      return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+      return c - 'A' + 10;
+    }
+    return -1;
+  };
+  for (std::size_t i = 0; i < key.bytes.size(); ++i) {
+    const int high = nibble(hex[2 * i]);
+    const int low = nibble(hex[2 * i + 1]);
+    if (high < 0 || low < 0) {
+      return core::MakeError(core::ErrorCode::kConfig, "payload key must be 64 hex digits",
+                             "PayloadKey.bytes");
+    }
+    key.bytes[i] = static_cast<unsigned char>(high * 16 + low);
+  }
+  return key;
+}
+
+core::Result<std::string> SealPayload(const PayloadKey& key, std::string_view plaintext,
+                                      std::string_view aad) {
+  const auto failed = [] {
+    return core::MakeError(core::ErrorCode::kInternal, "payload encryption failed");
+  };
+  std::string sealed(kNonceBytes + plaintext.size() + kTagBytes, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(sealed.data());
+  if (RAND_bytes(out, static_cast<int>(kNonceBytes)) != 1) {
+    return failed();
+  }
+  CipherContext cipher;
+  int length = 0;
+  if (cipher.context == nullptr ||
+      EVP_EncryptInit_ex(cipher.context, EVP_aes_256_gcm(), nullptr, key.bytes.data(), out) != 1 ||
+      EVP_EncryptUpdate(cipher.context, nullptr, &length, Bytes(aad),
+                        static_cast<int>(aad.size())) != 1 ||
+      EVP_EncryptUpdate(cipher.context, out + kNonceBytes, &length, Bytes(plaintext),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(cipher.context, out + kNonceBytes + length, &length) != 1 ||
+      EVP_CIPHER_CTX_ctrl(cipher.context, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
+                          out + kNonceBytes + plaintext.size()) != 1) {
+    return failed();
+  }
+  return sealed;
+}
+
+core::Result<std::string> OpenPayload(const PayloadKey& key, std::string_view sealed,
+                                      std::string_view aad) {
+  const auto failed = [] {
+    return core::MakeError(core::ErrorCode::kStorage,
+                           "stored payload cannot be decrypted (altered, or another key)");
+  };
+  if (sealed.size() < kNonceBytes + kTagBytes) {
+    return failed();
+  }
+  const std::size_t size = sealed.size() - kNonceBytes - kTagBytes;
+  std::string plaintext(size, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(plaintext.data());
+  const unsigned char* in = Bytes(sealed);
+  // The tag is read, not written, by EVP_CTRL_GCM_SET_TAG; OpenSSL's signature is not const.
+  std::array<unsigned char, kTagBytes> tag{};
+  std::copy(in + kNonceBytes + size, in + sealed.size(), tag.begin());
+  CipherContext cipher;
+  int length = 0;
+  if (cipher.context == nullptr ||
+      EVP_DecryptInit_ex(cipher.context, EVP_aes_256_gcm(), nullptr, key.bytes.data(), in) != 1 ||
+      EVP_DecryptUpdate(cipher.context, nullptr, &length, Bytes(aad),
+                        static_cast<int>(aad.size())) != 1 ||
+      EVP_DecryptUpdate(cipher.context, out, &length, in + kNonceBytes, static_cast<int>(size)) !=
+          1 ||
+      EVP_CIPHER_CTX_ctrl(cipher.context, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes),
+                          tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(cipher.context, out + length, &length) != 1) {
+    return failed();
+  }
+  return plaintext;
+}
+
 bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
   Database::Impl& db = database_.impl();
   // In dedupe_key order (stable, so the same key keeps arrival order): on PostgreSQL two nodes
@@ -366,7 +505,12 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
   Messages messages;
   messages.reserve(batch.size());
   for (const std::size_t i : order) {
-    messages.push_back(batch[i]->message);
+    const Pending& pending = *batch[i];
+    if (pending.sealed) {
+      messages.push_back(Row{pending.message, *pending.sealed, &payload_key_->id});
+    } else {
+      messages.push_back(Row{pending.message, pending.message->payload, nullptr});
+    }
   }
   std::function<core::Status(std::size_t)> hook;
   {

@@ -1,10 +1,14 @@
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -13,6 +17,28 @@
 #include "broker/store/settings.h"
 
 namespace tb::store {
+
+// A key for payloads at rest (AES-256-GCM). `id` is stored with each sealed payload
+// (inbound_message.payload_key_id), so keys can be rotated: new payloads use the current key,
+// readers hold the current and the older keys.
+struct PayloadKey {
+  std::string id;                         // short name from config ("2026-11"); not secret
+  std::array<unsigned char, 32> bytes{};  // the secret
+};
+
+// Builds a key from its id and 64 hex digits (e.g. read from a key file named by config).
+// Errors: kConfig when the id is empty or the hex is not 32 bytes.
+core::Result<PayloadKey> ParsePayloadKey(std::string_view id, std::string_view hex);
+
+// AES-256-GCM with a random 96-bit nonce: returns nonce || ciphertext || 16-byte tag. `aad` is
+// authenticated, not stored (the row's dedupe_key: a payload moved to another row fails to open).
+// Errors: kInternal when OpenSSL fails.
+core::Result<std::string> SealPayload(const PayloadKey& key, std::string_view plaintext,
+                                      std::string_view aad);
+// The inverse. Errors: kStorage when `sealed` is truncated, altered, or sealed under another key
+// or aad (no detail: the caller names the row).
+core::Result<std::string> OpenPayload(const PayloadKey& key, std::string_view sealed,
+                                      std::string_view aad);
 
 // core::InboundStore on SQLite or PostgreSQL, with group commit: Accept() hands the message to
 // one committer thread and blocks; the committer writes everything that is waiting in one
@@ -25,6 +51,8 @@ namespace tb::store {
 //   first caller and kDuplicate/kConflict for the next, as if they had come one after another.
 // - A stored message's routes become outbound_message rows (core::OutboundQueue) in the same
 //   transaction; a kDuplicate or kConflict message enqueues nothing.
+// - With a payload key, payloads are sealed (SealPayload, aad = dedupe_key) by the calling thread
+//   before they join a batch; content_sha256 stays the digest of the plaintext.
 // - Each caller has at most one message waiting, so the queue is bounded by the number of calling
 //   threads (the blocking pool).
 //
@@ -38,7 +66,8 @@ class SqlInboundStore final : public core::InboundStore {
     std::uint64_t failed_batches = 0;  // rolled back
   };
 
-  SqlInboundStore(Database& database, InboundStoreSettings settings);
+  SqlInboundStore(Database& database, InboundStoreSettings settings,
+                  std::optional<PayloadKey> payload_key = std::nullopt);
   ~SqlInboundStore() override;
   SqlInboundStore(const SqlInboundStore&) = delete;
   SqlInboundStore& operator=(const SqlInboundStore&) = delete;
@@ -68,6 +97,7 @@ class SqlInboundStore final : public core::InboundStore {
 
   Database& database_;
   const InboundStoreSettings settings_;
+  const std::optional<PayloadKey> payload_key_;
   std::function<core::Status(std::size_t)> before_commit_for_test_;
 
   mutable std::mutex mutex_;

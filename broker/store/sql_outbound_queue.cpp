@@ -1,5 +1,6 @@
 #include "broker/store/sql_outbound_queue.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,7 +33,7 @@ constexpr std::string_view kLeaseSql =
 constexpr std::string_view kItemSql =
     "SELECT o.id, o.inbound_message_id, o.destination, o.format, o.nhs_number, o.status,"
     " o.attempts, o.next_attempt_at, o.created_at, o.last_error, m.sender, m.protocol,"
-    " m.message_type, m.control_id, m.payload"
+    " m.message_type, m.control_id, m.payload, m.payload_key_id, m.dedupe_key"
     " FROM outbound_message o JOIN inbound_message m ON m.id = o.inbound_message_id"
     " WHERE o.id = ?";
 constexpr std::string_view kStatusSql = "SELECT status FROM outbound_message WHERE id = ?";
@@ -64,7 +65,7 @@ core::Error NotFound(std::int64_t id, std::string_view why) {
 }
 
 core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Session& session,
-                                          std::int64_t id) {
+                                          const std::vector<PayloadKey>& keys, std::int64_t id) {
   Poco::Int64 key = id;
   Poco::Int64 row_id = 0;
   Poco::Int64 inbound_id = 0;
@@ -78,11 +79,13 @@ core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Sessio
   Poco::Nullable<std::string> last_error;
   core::OutboundItem item;
   Poco::Data::BLOB payload;
+  Poco::Nullable<std::string> key_id;
+  std::string dedupe_key;
   Poco::Data::Statement select(session);
   select << db.Sql(kItemSql), use(key), into(row_id), into(inbound_id), into(destination),
       into(format), into(nhs_number), into(status), into(attempts), into(next_attempt_at),
       into(created_at), into(last_error), into(item.sender), into(item.protocol),
-      into(item.message_type), into(item.control_id), into(payload);
+      into(item.message_type), into(item.control_id), into(payload), into(key_id), into(dedupe_key);
   if (select.execute() != 1) {
     return NotFound(id, "does not exist");
   }
@@ -99,7 +102,29 @@ core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Sessio
   item.next_attempt_at_ms = next_attempt_at;
   item.created_at_ms = created_at;
   item.last_error = last_error.isNull() ? std::string() : last_error.value();
-  item.payload.assign(reinterpret_cast<const char*>(payload.rawContent()), payload.size());
+  const std::string_view stored(reinterpret_cast<const char*>(payload.rawContent()),
+                                payload.size());
+  if (key_id.isNull()) {
+    item.payload.assign(stored);
+    return item;
+  }
+  const auto found = std::find_if(keys.begin(), keys.end(), [&](const PayloadKey& candidate) {
+    return candidate.id == key_id.value();
+  });
+  if (found == keys.end()) {
+    return core::MakeError(core::ErrorCode::kStorage,
+                           "outbound item " + std::to_string(id) + ": payload key '" +
+                               key_id.value() + "' is not configured",
+                           "OutboundItem.payload");
+  }
+  core::Result<std::string> plaintext = OpenPayload(*found, stored, dedupe_key);
+  if (!plaintext) {
+    core::Error error = std::move(plaintext).error();
+    error.message = "outbound item " + std::to_string(id) + ": " + error.message;
+    error.location = "OutboundItem.payload";
+    return error;
+  }
+  item.payload = std::move(*plaintext);
   return item;
 }
 
@@ -131,8 +156,9 @@ bool IsOpen(core::OutboundStatus status) {
 
 }  // namespace
 
-SqlOutboundQueue::SqlOutboundQueue(Database& database, const core::Clock& clock)
-    : database_(database), clock_(clock) {}
+SqlOutboundQueue::SqlOutboundQueue(Database& database, const core::Clock& clock,
+                                   std::vector<PayloadKey> payload_keys)
+    : database_(database), clock_(clock), payload_keys_(std::move(payload_keys)) {}
 
 const core::Clock& SqlOutboundQueue::DefaultClock() {
   static const core::SystemClock clock;
@@ -175,7 +201,7 @@ core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ClaimNext(
     for (const Poco::Int64 claimed : ids) {
       id = claimed;
       update.execute();
-      core::Result<core::OutboundItem> item = LoadItem(db, session, claimed);
+      core::Result<core::OutboundItem> item = LoadItem(db, session, payload_keys_, claimed);
       if (!item) {
         return core::Status(std::move(item).error());
       }
@@ -231,7 +257,7 @@ core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ListDead() {
     std::vector<Poco::Int64> ids;
     session << std::string(kDeadIdsSql), into(ids), now;
     for (const Poco::Int64 id : ids) {
-      core::Result<core::OutboundItem> item = LoadItem(db, session, id);
+      core::Result<core::OutboundItem> item = LoadItem(db, session, payload_keys_, id);
       if (!item) {
         return core::Status(std::move(item).error());
       }

@@ -3,6 +3,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/outbound_queue.h"
 #include "broker/store/database.h"
+#include "broker/store/sql_inbound_store.h"
 
 namespace tb::store {
 
@@ -15,11 +16,16 @@ namespace tb::store {
 // several nodes take different heads without waiting for each other. Payloads are read by a join
 // with inbound_message.
 //
+// Sealed payloads (SqlInboundStore with a payload key) are opened with the key of the row's
+// payload_key_id from `payload_keys`; a missing key or a payload that fails to open is kStorage
+// for the ClaimNext()/ListDead() that met it.
+//
 // Ownership: holds `database` and `clock` by reference; destroy this first. Thread-safety: any
 // thread.
 class SqlOutboundQueue final : public core::OutboundQueue {
  public:
-  explicit SqlOutboundQueue(Database& database, const core::Clock& clock = DefaultClock());
+  explicit SqlOutboundQueue(Database& database, const core::Clock& clock = DefaultClock(),
+                            std::vector<PayloadKey> payload_keys = {});
 
   core::Result<std::vector<core::OutboundItem>> ClaimNext(const std::string& owner, std::size_t max,
                                                           std::chrono::milliseconds lease) override;
@@ -39,6 +45,7 @@ class SqlOutboundQueue final : public core::OutboundQueue {
 
   Database& database_;
   const core::Clock& clock_;
+  const std::vector<PayloadKey> payload_keys_;
 };
 
 }  // namespace tb::store

@@ -34,6 +34,12 @@ std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
   return std::make_unique<SqlInboundStore>(database, settings);
 }
 
+std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
+                                                     const InboundStoreSettings& settings,
+                                                     const PayloadKey& payload_key) {
+  return std::make_unique<SqlInboundStore>(database, settings, payload_key);
+}
+
 std::unique_ptr<core::RecordLocator> MakeRecordLocator(Database& database) {
   return std::make_unique<SqlRecordLocator>(database);
 }
@@ -53,6 +59,11 @@ std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database) {
 std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database,
                                                        const core::Clock& clock) {
   return std::make_unique<SqlOutboundQueue>(database, clock);
+}
+
+std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database, const core::Clock& clock,
+                                                       std::vector<PayloadKey> payload_keys) {
+  return std::make_unique<SqlOutboundQueue>(database, clock, std::move(payload_keys));
 }
 
 }  // namespace tb::store

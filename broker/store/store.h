@@ -14,6 +14,7 @@
 #include "broker/core/result.h"
 #include "broker/store/database.h"
 #include "broker/store/settings.h"
+#include "broker/store/sql_inbound_store.h"
 
 namespace tb::store {
 
@@ -27,6 +28,10 @@ core::Result<std::unique_ptr<Database>> OpenDatabase(const StoreSettings& settin
 // must outlive the returned object; destroying it drains waiting messages and joins its thread.
 std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
                                                      const InboundStoreSettings& settings = {});
+// The same, sealing every payload with `payload_key` (AES-256-GCM) before it is stored.
+std::unique_ptr<core::InboundStore> MakeInboundStore(Database& database,
+                                                     const InboundStoreSettings& settings,
+                                                     const PayloadKey& payload_key);
 
 // The record locator on `database` (see sql_record_locator.h); `database` must outlive it.
 std::unique_ptr<core::RecordLocator> MakeRecordLocator(Database& database);
@@ -44,5 +49,8 @@ std::unique_ptr<core::LedgerStore> MakeLedgerStore(Database& database);
 std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database);
 std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database,
                                                        const core::Clock& clock);
+// The same, opening sealed payloads with `payload_keys` (the current key and older ones).
+std::unique_ptr<core::OutboundQueue> MakeOutboundQueue(Database& database, const core::Clock& clock,
+                                                       std::vector<PayloadKey> payload_keys);
 
 }  // namespace tb::store

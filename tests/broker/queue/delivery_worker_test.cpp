@@ -115,6 +115,7 @@ using Ids = std::vector<std::string>;
 // The contract suite comes with the harnesses; it runs in tests/broker/store.
 namespace tb::store::testing {
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(OutboundQueueTest);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PayloadEncryptionTest);
 }  // namespace tb::store::testing
 
 namespace tb::queue {

@@ -426,4 +426,105 @@ REGISTER_TYPED_TEST_SUITE_P(
     AnExpiredLeaseLetsAnotherWorkerClaim, WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing,
     ARestartContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder);
 
+// ---- payloads at rest (AES-256-GCM), on the SQL engines ---------------------------------------
+
+inline PayloadKey TestKey(const std::string& id, char digit) {
+  core::Result<PayloadKey> key = ParsePayloadKey(id, std::string(64, digit));
+  EXPECT_TRUE(key) << key.error().message;
+  return key.value_or(PayloadKey{});
+}
+
+template <typename Backend>
+class PayloadEncryptionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = backend_.FreshUrl();
+    if (url_.empty()) {
+      if (HasFailure()) {
+        FAIL() << "could not prepare a " << Backend::kName << " database";
+      }
+      GTEST_SKIP() << backend_.skip_reason();
+    }
+    core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = url_});
+    ASSERT_TRUE(database) << database.error().message;
+    database_ = std::move(*database);
+  }
+  void TearDown() override { database_.reset(); }
+
+  Backend backend_;
+  std::string url_;
+  std::unique_ptr<Database> database_;
+};
+
+TYPED_TEST_SUITE_P(PayloadEncryptionTest);
+
+TYPED_TEST_P(PayloadEncryptionTest, PayloadsAreSealedAtRestAndOpenedForDelivery) {
+  const PayloadKey key = TestKey("k1", '7');
+  const core::InboundMessage message = MakeRouted("A1", "9434765919", {"RGT"});
+  {
+    std::unique_ptr<core::InboundStore> inbound =
+        MakeInboundStore(*this->database_, InboundStoreSettings{}, key);
+    ASSERT_TRUE(inbound->Accept(message));
+    EXPECT_EQ(inbound->Accept(message)->outcome, core::AcceptOutcome::kDuplicate);
+  }
+  // What an attacker with the database file sees.
+  const core::Result<std::string> key_id = QueryOne<std::string>(
+      *this->database_, "SELECT payload_key_id FROM inbound_message WHERE control_id = 'A1'");
+  ASSERT_TRUE(key_id) << key_id.error().message;
+  EXPECT_EQ(*key_id, "k1");
+  std::string stored;
+  ASSERT_TRUE(this->database_->impl().Read("raw payload", [&](Poco::Data::Session& session) {
+    using namespace Poco::Data::Keywords;
+    Poco::Data::BLOB blob;
+    session << "SELECT payload FROM inbound_message WHERE control_id = 'A1'", into(blob), now;
+    stored.assign(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
+    return core::Ok();
+  }));
+  EXPECT_EQ(stored.size(), message.payload.size() + 28);  // nonce + tag
+  EXPECT_EQ(stored.find("9434765919"), std::string::npos);
+  EXPECT_EQ(stored.find("MSH|"), std::string::npos);
+
+  ManualClock clock;
+  std::unique_ptr<core::OutboundQueue> queue =
+      MakeOutboundQueue(*this->database_, clock, {TestKey("old", '1'), key});
+  core::Result<std::vector<core::OutboundItem>> items =
+      queue->ClaimNext("w1", 10, std::chrono::seconds(1));
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].payload, message.payload);
+
+  // Without the key the queue refuses to hand out ciphertext.
+  std::unique_ptr<core::OutboundQueue> keyless = MakeOutboundQueue(*this->database_, clock);
+  clock.Advance(std::chrono::seconds(1));
+  items = keyless->ClaimNext("w2", 10, std::chrono::seconds(1));
+  ASSERT_FALSE(items);
+  EXPECT_EQ(items.error().code, core::ErrorCode::kStorage);
+  EXPECT_EQ(items.error().message.find("9434765919"), std::string::npos);
+  // Nor with a wrong key of the same id.
+  std::unique_ptr<core::OutboundQueue> wrong =
+      MakeOutboundQueue(*this->database_, clock, {TestKey("k1", '8')});
+  items = wrong->ClaimNext("w3", 10, std::chrono::seconds(1));
+  ASSERT_FALSE(items);
+  EXPECT_EQ(items.error().code, core::ErrorCode::kStorage);
+}
+
+TYPED_TEST_P(PayloadEncryptionTest, SealedPayloadsDetectTamperingAndMoves) {
+  const PayloadKey key = TestKey("k1", 'a');
+  const core::Result<std::string> sealed = SealPayload(key, "MSH|secret", "key-A");
+  ASSERT_TRUE(sealed);
+  EXPECT_EQ(OpenPayload(key, *sealed, "key-A").value_or(""), "MSH|secret");
+  EXPECT_NE(*SealPayload(key, "MSH|secret", "key-A"), *sealed);  // fresh nonce
+  EXPECT_FALSE(OpenPayload(key, *sealed, "key-B"));              // moved to another row
+  std::string altered = *sealed;
+  altered[14] = static_cast<char>(altered[14] ^ 1);
+  EXPECT_FALSE(OpenPayload(key, altered, "key-A"));
+  EXPECT_FALSE(OpenPayload(key, sealed->substr(0, 20), "key-A"));
+  EXPECT_EQ(ParsePayloadKey("k", "abc").error().code, core::ErrorCode::kConfig);
+  EXPECT_EQ(ParsePayloadKey("", std::string(64, 'a')).error().code, core::ErrorCode::kConfig);
+  EXPECT_FALSE(ParsePayloadKey("k", std::string(63, 'a') + "g"));
+}
+
+REGISTER_TYPED_TEST_SUITE_P(PayloadEncryptionTest, PayloadsAreSealedAtRestAndOpenedForDelivery,
+                            SealedPayloadsDetectTamperingAndMoves);
+
 }  // namespace tb::store::testing

@@ -18,6 +18,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, RecordLocatorTest, PostgresqlBackend)
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, ConsentStoreTest, PostgresqlBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, LedgerStoreTest, PostgresqlBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, OutboundQueueTest, SqlQueueHarness<PostgresqlBackend>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, PayloadEncryptionTest, PostgresqlBackend);
 
 TEST(PostgresqlStore, CapabilitiesAllowSharedWorkAcrossNodes) {
   PostgresqlBackend backend;

@@ -19,6 +19,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, ConsentStoreTest, SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, LedgerStoreTest, SqliteBackend);
 using SqliteQueueHarnesses = ::testing::Types<SqlQueueHarness<SqliteBackend>, MemoryQueueHarness>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, OutboundQueueTest, SqliteQueueHarnesses);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, PayloadEncryptionTest, SqliteBackend);
 
 TEST(SqliteStore, WriterConnectionIsDurableWalWithForeignKeys) {
   tb::testing::TempDir dir;

@@ -30,3 +30,7 @@ CREATE INDEX outbound_message_due ON outbound_message (next_attempt_at, id)
 
 -- Dead letters for operators.
 CREATE INDEX outbound_message_dead ON outbound_message (id) WHERE status = 'dead';
+
+-- Payloads at rest: NULL = stored as received; else the id of the AES-256-GCM key that sealed
+-- payload (nonce || ciphertext || tag, additional data = dedupe_key). See docs/queue.md.
+ALTER TABLE inbound_message ADD COLUMN payload_key_id TEXT;
