@@ -22,15 +22,18 @@
 #include "broker/app/admin_api.h"
 #include "broker/app/fhir_api.h"
 #include "broker/app/https_upstream_client.h"
+#include "broker/app/participant_deliverer.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/ledger/checkpoint_signer.h"
 #include "broker/ledger/ledger.h"
 #include "broker/policy/labels.h"
 #include "broker/policy/pseudonymise.h"
+#include "broker/queue/delivery_worker.h"
 #include "broker/routing/hl7_ingest.h"
 #include "broker/routing/participant.h"
 #include "broker/store/store.h"
+#include "mappings/mapping_tables.h"
 
 namespace tb::app {
 
@@ -86,6 +89,8 @@ class BrokerServer::Impl {
                                  ? config_.io_threads
                                  : std::max(1u, std::thread::hardware_concurrency());
     runtime_.Run(threads, /*handle_signals=*/true);
+    // Store-and-forward: deliveries need the io threads (HTTPS client) running.
+    BROKER_RETURN_IF_ERROR(delivery_->Start());
     log_.Info("broker_started",
               {{"broker", config_.broker_id},
                {"fhir", config_.listen_fhir.host + ":" + std::to_string(fhir_port_)},
@@ -124,6 +129,9 @@ class BrokerServer::Impl {
                                            {"ack", std::string(hl7v2::ToString(result.ack.code))},
                                            {"message_id", std::to_string(result.message_id)},
                                            {"bytes", std::to_string(bytes)}});
+                if (result.outcome == "stored") {
+                  delivery_->Wake();
+                }
                 reply(result.ack.should_send ? std::move(result.ack.er7) : std::string());
               });
         },
@@ -149,6 +157,15 @@ class BrokerServer::Impl {
       return client_tls.error();
     }
     https_client_ = std::make_shared<net::HttpsClient>(runtime_.io_context(), *client_tls);
+    auto tables = mappings::BuiltinMappingTables();
+    if (!tables) {
+      return tables.error();
+    }
+    deliverer_ = std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_,
+                                                        **tables, config_.broker_ods);
+    queue::DeliverySettings delivery;
+    delivery.owner = config_.broker_id;
+    delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);
     upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
     routing::FederatedQuerySettings settings;
     settings.self_id = config_.broker_id;
@@ -238,6 +255,7 @@ class BrokerServer::Impl {
     inbound_ = store::MakeInboundStore(*database_);
     locator_ = store::MakeRecordLocator(*database_);
     consents_ = store::MakeConsentStore(*database_);
+    outbound_ = store::MakeOutboundQueue(*database_);
     log_.Info("store_open", {{"store", database_->display_url()}});
     return OpenLedger();
   }
@@ -276,6 +294,9 @@ class BrokerServer::Impl {
     }
     // Busy connections finish their current request or frame (whose ACK follows its commit).
     net::ServerRuntime::Drain([this] { return ActiveConnections(); }, std::chrono::seconds(5));
+    if (delivery_) {
+      delivery_->Stop();  // deliveries in progress finish and are marked
+    }
     if (https_client_) {
       https_client_->Shutdown();  // queries still waiting on trusts complete with errors
     }
@@ -308,6 +329,7 @@ class BrokerServer::Impl {
   std::unique_ptr<core::InboundStore> inbound_;  // uses database_: declared after it
   std::unique_ptr<core::RecordLocator> locator_;
   std::unique_ptr<core::ConsentRecords> consents_;
+  std::unique_ptr<core::OutboundQueue> outbound_;
   std::unique_ptr<core::LedgerStore> ledger_store_;
   std::unique_ptr<ledger::CheckpointSigner> signer_;
   std::optional<policy::SensitivityTable> table_;
@@ -319,6 +341,8 @@ class BrokerServer::Impl {
   std::shared_ptr<net::HttpsClient> https_client_;
   std::unique_ptr<HttpsUpstreamClient> upstream_;
   std::unique_ptr<routing::FederatedQuery> federation_;
+  std::unique_ptr<ParticipantDeliverer> deliverer_;
+  std::unique_ptr<queue::DeliveryWorker> delivery_;  // uses outbound_, deliverer_, clock_
   std::unique_ptr<FhirApi> api_;
   // Storage and mapping work; the io threads never block. Sized for group commit: many
   // messages waiting on one commit is what makes the store fast. Declared after what its

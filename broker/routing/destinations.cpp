@@ -31,7 +31,7 @@ bool Receives(const Participant& participant, std::string_view message_type) {
 
 core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequest& request,
                                                            const ParticipantDirectory& directory,
-                                                           core::RecordLocator& locator,
+                                                           core::RecordLocator* locator,
                                                            std::string_view broker_ods) {
   std::vector<Destination> destinations;
   auto consider = [&](const Participant& participant) {
@@ -61,10 +61,10 @@ core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequ
     consider(*addressee);
     return destinations;
   }
-  if (request.nhs_number.empty()) {
+  if (request.nhs_number.empty() || locator == nullptr) {
     return destinations;
   }
-  auto holders = locator.Lookup(request.nhs_number);
+  auto holders = locator->Lookup(request.nhs_number);
   if (!holders) {
     return holders.error();
   }

@@ -39,11 +39,12 @@ bool Receives(const Participant& participant, std::string_view message_type);
 //     filtered the same way; none without an NHS number;
 //   - addressed to anything else: kForbidden at "MSH-6" — data only ever goes to registered
 //     participants (data-loss prevention); the caller refuses the message and records why.
-// Sorted by ODS code; no duplicates. Blocks on the locator (call from the blocking pool).
+// Sorted by ODS code; no duplicates. Blocks on the locator (call from the blocking pool); a null
+// locator knows no patients.
 // Errors: kForbidden as above; the locator's (kStorage).
 core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequest& request,
                                                            const ParticipantDirectory& directory,
-                                                           core::RecordLocator& locator,
+                                                           core::RecordLocator* locator,
                                                            std::string_view broker_ods);
 
 }  // namespace tb::routing

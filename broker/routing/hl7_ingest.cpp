@@ -6,6 +6,7 @@
 #include "broker/core/digest.h"
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
+#include "broker/routing/destinations.h"
 
 namespace tb::routing {
 
@@ -146,8 +147,25 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
     return result;
   }
 
+  // Where it goes (issue 5 item 4): decided before the commit, so that its queue rows are written
+  // in the same transaction as the message (nothing routed is ever lost, nothing is half-written).
+  const std::string nhs_number = hl7v2::ExtractNhsNumber(message).value_or("");
+  auto destinations = ResolveDestinations(
+      {participant->ods, result.message_type, message.Get("MSH-6.1").Decoded(), nhs_number},
+      directory_, locator_, settings_.broker_ods);
+  if (!destinations) {
+    facts.error_code = std::string(core::Info(destinations.error().code).name);
+    result.outcome =
+        destinations.error().code == core::ErrorCode::kForbidden ? "refused" : "storage_error";
+    result.ack = hl7v2::MakeAck(message, destinations.error(), NextAckOptions());
+    return result;
+  }
+
   core::InboundMessage inbound;
   inbound.sender = participant->ods;
+  for (const Destination& destination : *destinations) {
+    inbound.routes.push_back(core::OutboundRoute{destination.ods, destination.format});
+  }
   inbound.protocol = "hl7v2";
   inbound.message_type = result.message_type;
   inbound.control_id = message.Get("MSH-10").Decoded();
@@ -159,7 +177,7 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
   inbound.payload = std::string(message.er7());
   inbound.content_sha256 = core::Sha256Hex(inbound.payload);
   facts.digest = inbound.content_sha256;
-  inbound.nhs_number = hl7v2::ExtractNhsNumber(message).value_or("");
+  inbound.nhs_number = nhs_number;
   inbound.received_at_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
           .count();

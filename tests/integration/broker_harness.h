@@ -107,7 +107,7 @@ inline void AnnounceByAdt(const RunningBroker& broker, const std::string& ods,
   mllp::MllpClientSettings settings;
   settings.port = broker.mllp_port();
   mllp::MllpClient client(*tls, settings);
-  const std::string message = "MSH|^~\\&|PAS|" + ods + "|TB|X26|20261123100000||ADT^A28|" + ods +
+  const std::string message = "MSH|^~\\&|PAS|" + ods + "|TB||20261123100000||ADT^A28|" + ods +
                               std::string(nhs_number) + "|P|2.4\rEVN|A28|20261123100000\rPID|1||" +
                               std::string(nhs_number) + "^^^NHS^NH||TEST^PATIENT\r";
   auto ack = client.Send(message);

@@ -39,7 +39,7 @@ class DestinationsTest : public ::testing::Test {
   core::Result<std::vector<Destination>> Resolve(std::string type, std::string to,
                                                  std::string nhs = "9449305552") {
     return ResolveDestinations({"RJ1", std::move(type), std::move(to), std::move(nhs)}, directory_,
-                               locator_, "X26");
+                               &locator_, "X26");
   }
 
   static std::string Describe(const std::vector<Destination>& destinations) {

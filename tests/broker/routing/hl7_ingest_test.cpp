@@ -54,7 +54,13 @@ class Hl7IngestTest : public ::testing::Test {
  protected:
   Hl7IngestTest()
       : directory_({MakeParticipant("RJ1", "rj1-pas"), MakeParticipant("RGT", "RGT")}, {}),
-        ingest_(directory_, store_, &locator_, clock_) {}
+        ingest_(directory_, store_, &locator_, clock_, BrokerSettings()) {}
+
+  static Hl7IngestSettings BrokerSettings() {
+    Hl7IngestSettings settings;
+    settings.broker_ods = "X26";
+    return settings;
+  }
 
   Hl7IngestResult Send(std::string_view message, std::string cn = "rj1-pas") {
     return ingest_.Ingest(message, Peer(std::move(cn)));
@@ -109,11 +115,32 @@ TEST_F(Hl7IngestTest, RefusedMessagesTeachTheLocatorNothing) {
   EXPECT_TRUE(locator_.Lookup("9449305552")->empty());
 }
 
-TEST_F(Hl7IngestTest, LocatorFailureDoesNotWithholdTheAck) {
+TEST_F(Hl7IngestTest, LocatorFailureBeforeRoutingIsAnErrorAckAndNothingIsStored) {
+  // Without the locator the destinations are unknown: storing the message unrouted would lose
+  // its deliveries, so the sender is told to resend.
   locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "locked"));
   Hl7IngestResult result = Send(kA01);
-  EXPECT_EQ(result.outcome, "stored");
-  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAA);
+  EXPECT_EQ(result.outcome, "storage_error");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_TRUE(store_.messages().empty());
+}
+
+TEST_F(Hl7IngestTest, StoredMessageIsRoutedToTheOtherTrustsHoldingThePatient) {
+  ASSERT_TRUE(locator_.Announce("9449305552", "RGT", "admin", 1));
+  ASSERT_EQ(Send(kA01).outcome, "stored");
+  const std::vector<core::InboundMessage> messages = store_.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  // RGT has no endpoint in this directory, so it cannot receive; a participant with one would
+  // be listed (tests/broker/routing/destinations_test.cpp covers the rules).
+  EXPECT_TRUE(messages[0].routes.empty());
+}
+
+TEST_F(Hl7IngestTest, MessageAddressedToAnUnregisteredFacilityIsRefusedAR) {
+  Hl7IngestResult result = Send(With(kA01, "|TB|X26|", "|TB|ZZZ99|"));
+  EXPECT_EQ(result.outcome, "refused");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(Field(result.ack, "ERR-2.3"), "6");
+  EXPECT_TRUE(store_.messages().empty());
 }
 
 class Hl7IngestLedgerTest : public Hl7IngestTest {

@@ -12,30 +12,13 @@
 #include <gtest/gtest.h>
 
 #include "broker/store/store.h"
+#include "tests/broker/store/store_test_support.h"
 
 namespace tb::store::testing {
 
 template <typename Backend>
-class ConsentStoreTest : public ::testing::Test {
+class ConsentStoreTest : public RepositoryTest<Backend, core::ConsentRecords, &MakeConsentStore> {
  protected:
-  void SetUp() override {
-    const std::string url = backend_.FreshUrl();
-    if (url.empty()) {
-      if (HasFailure()) {
-        FAIL() << "could not prepare a " << Backend::kName << " database";
-      }
-      GTEST_SKIP() << backend_.skip_reason();
-    }
-    auto database = OpenDatabase({.url = url});
-    ASSERT_TRUE(database) << database.error().message;
-    database_ = std::move(*database);
-    consents_ = MakeConsentStore(*database_);
-  }
-  void TearDown() override {
-    consents_.reset();
-    database_.reset();
-  }
-
   static core::ConsentRecord Record(std::string id, std::string nhs, std::string status,
                                     std::int64_t version, std::int64_t at) {
     return core::ConsentRecord{
@@ -47,16 +30,12 @@ class ConsentStoreTest : public ::testing::Test {
         at,
         at};
   }
-
-  Backend backend_;
-  std::unique_ptr<Database> database_;
-  std::unique_ptr<core::ConsentRecords> consents_;
 };
 
 TYPED_TEST_SUITE_P(ConsentStoreTest);
 
 TYPED_TEST_P(ConsentStoreTest, PutThenGetByIdAndByPatient) {
-  core::ConsentRecords& store = *this->consents_;
+  core::ConsentRecords& store = *this->repository_;
   ASSERT_TRUE(store.Put(this->Record("c-b", "9449305552", "active", 1, 2000)));
   ASSERT_TRUE(store.Put(this->Record("c-a", "9449305552", "active", 1, 3000)));
   ASSERT_TRUE(store.Put(this->Record("c-x", "9000000009", "active", 1, 1000)));
@@ -79,7 +58,7 @@ TYPED_TEST_P(ConsentStoreTest, PutThenGetByIdAndByPatient) {
 }
 
 TYPED_TEST_P(ConsentStoreTest, PutOfTheSameIdReplacesAndKeepsCreatedAt) {
-  core::ConsentRecords& store = *this->consents_;
+  core::ConsentRecords& store = *this->repository_;
   ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "active", 1, 1000)));
   ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "inactive", 2, 5000)));
   auto one = store.GetById("c1");
@@ -93,7 +72,7 @@ TYPED_TEST_P(ConsentStoreTest, PutOfTheSameIdReplacesAndKeepsCreatedAt) {
 }
 
 TYPED_TEST_P(ConsentStoreTest, UnknownIdIsNotFoundAndUnknownPatientIsEmpty) {
-  core::ConsentRecords& store = *this->consents_;
+  core::ConsentRecords& store = *this->repository_;
   auto missing = store.GetById("nope");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, core::ErrorCode::kNotFound);
@@ -106,7 +85,7 @@ TYPED_TEST_P(ConsentStoreTest, UnknownIdIsNotFoundAndUnknownPatientIsEmpty) {
 }
 
 TYPED_TEST_P(ConsentStoreTest, InvalidInputIsRefused) {
-  core::ConsentRecords& store = *this->consents_;
+  core::ConsentRecords& store = *this->repository_;
   EXPECT_EQ(store.Put(this->Record("", "9449305552", "active", 1, 1)).error().code,
             core::ErrorCode::kInvalidValue);
   EXPECT_EQ(store.Put(this->Record("a b", "9449305552", "active", 1, 1)).error().code,
@@ -126,7 +105,7 @@ TYPED_TEST_P(ConsentStoreTest, InvalidInputIsRefused) {
 }
 
 TYPED_TEST_P(ConsentStoreTest, ConcurrentPutsOfDifferentConsentsAllLand) {
-  core::ConsentRecords& store = *this->consents_;
+  core::ConsentRecords& store = *this->repository_;
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int i = 0; i < 8; ++i) {

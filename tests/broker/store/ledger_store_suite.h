@@ -11,30 +11,13 @@
 #include <gtest/gtest.h>
 
 #include "broker/store/store.h"
+#include "tests/broker/store/store_test_support.h"
 
 namespace tb::store::testing {
 
 template <typename Backend>
-class LedgerStoreTest : public ::testing::Test {
+class LedgerStoreTest : public RepositoryTest<Backend, core::LedgerStore, &MakeLedgerStore> {
  protected:
-  void SetUp() override {
-    const std::string url = backend_.FreshUrl();
-    if (url.empty()) {
-      if (HasFailure()) {
-        FAIL() << "could not prepare a " << Backend::kName << " database";
-      }
-      GTEST_SKIP() << backend_.skip_reason();
-    }
-    auto database = OpenDatabase({.url = url});
-    ASSERT_TRUE(database) << database.error().message;
-    database_ = std::move(*database);
-    ledger_ = MakeLedgerStore(*database_);
-  }
-  void TearDown() override {
-    ledger_.reset();
-    database_.reset();
-  }
-
   static core::LedgerRecord Row(std::int64_t seq, std::string nhs = "9449305552") {
     return core::LedgerRecord{seq,
                               1000 + seq,
@@ -48,28 +31,24 @@ class LedgerStoreTest : public ::testing::Test {
     return core::LedgerCheckpoint{count, std::string(64, 'c'), 5000 + count, std::string(64, 'k'),
                                   "MEUCIQ=="};
   }
-
-  Backend backend_;
-  std::unique_ptr<Database> database_;
-  std::unique_ptr<core::LedgerStore> ledger_;
 };
 
 TYPED_TEST_SUITE_P(LedgerStoreTest);
 
 TYPED_TEST_P(LedgerStoreTest, EmptyLedgerHasNoLastRecord) {
-  auto last = this->ledger_->Last();
+  auto last = this->repository_->Last();
   ASSERT_TRUE(last) << last.error().message;
   EXPECT_FALSE(last->has_value());
-  auto range = this->ledger_->ReadRange(1, 10);
+  auto range = this->repository_->ReadRange(1, 10);
   ASSERT_TRUE(range);
   EXPECT_TRUE(range->empty());
-  auto checkpoints = this->ledger_->ReadCheckpoints();
+  auto checkpoints = this->repository_->ReadCheckpoints();
   ASSERT_TRUE(checkpoints);
   EXPECT_TRUE(checkpoints->empty());
 }
 
 TYPED_TEST_P(LedgerStoreTest, AppendedRowsReadBackExactly) {
-  core::LedgerStore& ledger = *this->ledger_;
+  core::LedgerStore& ledger = *this->repository_;
   std::vector<core::LedgerRecord> rows = {this->Row(1), this->Row(2, ""), this->Row(3)};
   ASSERT_TRUE(ledger.Append(rows, nullptr));
   auto range = ledger.ReadRange(1, 10);
@@ -91,7 +70,7 @@ TYPED_TEST_P(LedgerStoreTest, AppendedRowsReadBackExactly) {
 }
 
 TYPED_TEST_P(LedgerStoreTest, ReadRangePagesBySeq) {
-  core::LedgerStore& ledger = *this->ledger_;
+  core::LedgerStore& ledger = *this->repository_;
   std::vector<core::LedgerRecord> rows;
   for (std::int64_t seq = 1; seq <= 7; ++seq) {
     rows.push_back(this->Row(seq));
@@ -109,7 +88,7 @@ TYPED_TEST_P(LedgerStoreTest, ReadRangePagesBySeq) {
 }
 
 TYPED_TEST_P(LedgerStoreTest, AnExistingSeqIsAConflictAndNothingIsWritten) {
-  core::LedgerStore& ledger = *this->ledger_;
+  core::LedgerStore& ledger = *this->repository_;
   ASSERT_TRUE(ledger.Append({this->Row(1), this->Row(2)}, nullptr));
   core::LedgerCheckpoint checkpoint = this->Checkpoint(3);
   core::Status clash = ledger.Append({this->Row(3), this->Row(2)}, &checkpoint);
@@ -124,7 +103,7 @@ TYPED_TEST_P(LedgerStoreTest, AnExistingSeqIsAConflictAndNothingIsWritten) {
 }
 
 TYPED_TEST_P(LedgerStoreTest, CheckpointsAreStoredWithRowsOrAlone) {
-  core::LedgerStore& ledger = *this->ledger_;
+  core::LedgerStore& ledger = *this->repository_;
   const core::LedgerCheckpoint at2 = this->Checkpoint(2);
   ASSERT_TRUE(ledger.Append({this->Row(1), this->Row(2)}, &at2));
   ASSERT_TRUE(ledger.WriteCheckpoint(this->Checkpoint(1)));
@@ -144,7 +123,7 @@ TYPED_TEST_P(LedgerStoreTest, CheckpointsAreStoredWithRowsOrAlone) {
 }
 
 TYPED_TEST_P(LedgerStoreTest, ReadByNhsNumberListsOnePatientInOrder) {
-  core::LedgerStore& ledger = *this->ledger_;
+  core::LedgerStore& ledger = *this->repository_;
   ASSERT_TRUE(ledger.Append({this->Row(1, "9449305552"), this->Row(2, "9000000009"),
                              this->Row(3, ""), this->Row(4, "9449305552")},
                             nullptr));

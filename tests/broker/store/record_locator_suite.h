@@ -10,39 +10,18 @@
 #include <gtest/gtest.h>
 
 #include "broker/store/store.h"
+#include "tests/broker/store/store_test_support.h"
 
 namespace tb::store::testing {
 
 template <typename Backend>
-class RecordLocatorTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const std::string url = backend_.FreshUrl();
-    if (url.empty()) {
-      if (HasFailure()) {
-        FAIL() << "could not prepare a " << Backend::kName << " database";
-      }
-      GTEST_SKIP() << backend_.skip_reason();
-    }
-    auto database = OpenDatabase({.url = url});
-    ASSERT_TRUE(database) << database.error().message;
-    database_ = std::move(*database);
-    locator_ = MakeRecordLocator(*database_);
-  }
-  void TearDown() override {
-    locator_.reset();
-    database_.reset();
-  }
-
-  Backend backend_;
-  std::unique_ptr<Database> database_;
-  std::unique_ptr<core::RecordLocator> locator_;
+class RecordLocatorTest : public RepositoryTest<Backend, core::RecordLocator, &MakeRecordLocator> {
 };
 
 TYPED_TEST_SUITE_P(RecordLocatorTest);
 
 TYPED_TEST_P(RecordLocatorTest, AnnouncesAreUpsertedAndListedByOds) {
-  core::RecordLocator& locator = *this->locator_;
+  core::RecordLocator& locator = *this->repository_;
   ASSERT_TRUE(locator.Announce("9449305552", "RGT", "hl7v2:ADT^A01", 1000));
   ASSERT_TRUE(locator.Announce("9449305552", "RAJ", "admin", 2000));
   ASSERT_TRUE(locator.Announce("9449305552", "RGT", "hl7v2:ADT^A08", 3000));
@@ -59,13 +38,13 @@ TYPED_TEST_P(RecordLocatorTest, AnnouncesAreUpsertedAndListedByOds) {
 }
 
 TYPED_TEST_P(RecordLocatorTest, UnknownPatientHasNoEntries) {
-  auto entries = this->locator_->Lookup("9449305552");
+  auto entries = this->repository_->Lookup("9449305552");
   ASSERT_TRUE(entries);
   EXPECT_TRUE(entries->empty());
 }
 
 TYPED_TEST_P(RecordLocatorTest, ForgetRemovesOneEntry) {
-  core::RecordLocator& locator = *this->locator_;
+  core::RecordLocator& locator = *this->repository_;
   ASSERT_TRUE(locator.Announce("9449305552", "RGT", "admin", 1));
   ASSERT_TRUE(locator.Announce("9449305552", "RXH", "admin", 1));
   ASSERT_TRUE(locator.Forget("9449305552", "RGT"));
@@ -77,7 +56,7 @@ TYPED_TEST_P(RecordLocatorTest, ForgetRemovesOneEntry) {
 }
 
 TYPED_TEST_P(RecordLocatorTest, InvalidInputIsRefused) {
-  core::RecordLocator& locator = *this->locator_;
+  core::RecordLocator& locator = *this->repository_;
   EXPECT_EQ(locator.Announce("9449305553", "RGT", "admin", 1).error().code,
             core::ErrorCode::kInvalidValue);
   EXPECT_EQ(locator.Announce("9449305552", "", "admin", 1).error().code,
@@ -86,7 +65,7 @@ TYPED_TEST_P(RecordLocatorTest, InvalidInputIsRefused) {
 }
 
 TYPED_TEST_P(RecordLocatorTest, ConcurrentAnnouncesOfOnePairAllSucceed) {
-  core::RecordLocator& locator = *this->locator_;
+  core::RecordLocator& locator = *this->repository_;
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int i = 0; i < 8; ++i) {

@@ -239,4 +239,33 @@ class FakeStoreHarness {
   tb::testing::InMemoryInboundStore store_;
 };
 
+// A fresh database per test on `Backend` and one repository made from it by `make` (e.g.
+// MakeRecordLocator); skipped when the backend is unavailable (no PostgreSQL), failed when it
+// cannot be prepared. The repository is dropped before the database.
+template <typename Backend, typename Repository, std::unique_ptr<Repository> (*make)(Database&)>
+class RepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string url = backend_.FreshUrl();
+    if (url.empty()) {
+      if (HasFailure()) {
+        FAIL() << "could not prepare a " << Backend::kName << " database";
+      }
+      GTEST_SKIP() << backend_.skip_reason();
+    }
+    auto database = OpenDatabase({.url = url});
+    ASSERT_TRUE(database) << database.error().message;
+    database_ = std::move(*database);
+    repository_ = make(*database_);
+  }
+  void TearDown() override {
+    repository_.reset();
+    database_.reset();
+  }
+
+  Backend backend_;
+  std::unique_ptr<Database> database_;
+  std::unique_ptr<Repository> repository_;
+};
+
 }  // namespace tb::store::testing
