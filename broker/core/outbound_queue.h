@@ -48,6 +48,23 @@ struct QueueCounts {
   std::int64_t discarded = 0;
 };
 
+// Retention of inbound messages (docs/queue.md). Only messages whose queue items are all
+// delivered or discarded (or that have none) are touched, oldest first, at most max_rows of each
+// kind per call (short transactions: ingest shares the writer).
+struct PurgePolicy {
+  // Older than this (by received_at): the payload is erased; the row stays, so its dedupe key
+  // still recognises a resend (acknowledged again, not delivered again).
+  std::chrono::milliseconds payload_retention{std::chrono::hours(24)};
+  // Older than this: the message and its queue items are deleted; a resend is then new.
+  std::chrono::milliseconds key_retention{std::chrono::hours(24 * 30)};
+  std::size_t max_rows = 1000;
+};
+
+struct PurgeResult {
+  std::int64_t payloads_erased = 0;
+  std::int64_t messages_deleted = 0;
+};
+
 // The durable outbound queue (store-and-forward). Items are created by the InboundStore in the
 // same transaction as their inbound message (InboundMessage::routes), so a stored message always
 // has its queue rows and a duplicate or conflict never adds any.
@@ -96,6 +113,10 @@ class OutboundQueue {
   virtual Result<std::int64_t> CountHeldBehind(std::int64_t id) = 0;
 
   virtual Result<QueueCounts> Counts() = 0;
+
+  // Applies `policy` once (call it periodically; repeat while a result hits max_rows).
+  // Errors: kInvalidValue when key_retention < payload_retention.
+  virtual Result<PurgeResult> Purge(const PurgePolicy& policy) = 0;
 };
 
 enum class DeliveryOutcome {

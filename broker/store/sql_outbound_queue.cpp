@@ -58,6 +58,19 @@ constexpr std::string_view kHeldSql =
 constexpr std::string_view kCountsSql =
     "SELECT status, COUNT(*) FROM outbound_message GROUP BY status";
 
+// Inbound messages that no queue item still needs, oldest first.
+constexpr std::string_view kFinishedSql =
+    " FROM inbound_message m WHERE m.received_at < ? AND NOT EXISTS (SELECT 1 FROM"
+    " outbound_message o WHERE o.inbound_message_id = m.id"
+    " AND o.status IN ('queued', 'in_flight', 'dead'))";
+// substr(payload, 1, 0): an empty BLOB/BYTEA on both engines (the column is NOT NULL).
+constexpr std::string_view kErasePayloadSql =
+    "UPDATE inbound_message SET payload = substr(payload, 1, 0), payload_key_id = NULL"
+    " WHERE id = ?";
+constexpr std::string_view kDeleteItemsSql =
+    "DELETE FROM outbound_message WHERE inbound_message_id = ?";
+constexpr std::string_view kDeleteMessageSql = "DELETE FROM inbound_message WHERE id = ?";
+
 core::Error NotFound(std::int64_t id, std::string_view why) {
   return core::MakeError(core::ErrorCode::kNotFound,
                          "outbound item " + std::to_string(id) + " " + std::string(why),
@@ -358,6 +371,51 @@ core::Result<core::QueueCounts> SqlOutboundQueue::Counts() {
     return core::Ok();
   }));
   return counts;
+}
+
+core::Result<core::PurgeResult> SqlOutboundQueue::Purge(const core::PurgePolicy& policy) {
+  if (policy.key_retention < policy.payload_retention) {
+    return core::MakeError(core::ErrorCode::kInvalidValue,
+                           "key retention must not be shorter than payload retention",
+                           "PurgePolicy.key_retention");
+  }
+  core::PurgeResult result;
+  Database::Impl& db = database_.impl();
+  const std::int64_t now_ms = NowMs();
+  BROKER_RETURN_IF_ERROR(db.Write("outbound purge", [&](Poco::Data::Session& session) {
+    Poco::Int64 limit = static_cast<Poco::Int64>(policy.max_rows);
+    Poco::Int64 id = 0;
+
+    std::vector<Poco::Int64> erase;
+    Poco::Int64 payload_before = now_ms - policy.payload_retention.count();
+    session << db.Sql("SELECT m.id" + std::string(kFinishedSql) +
+                      " AND length(m.payload) > 0 ORDER BY m.id LIMIT ?"),
+        use(payload_before), use(limit), into(erase), now;
+    Poco::Data::Statement clear(session);
+    clear << db.Sql(kErasePayloadSql), use(id);
+    for (const Poco::Int64 each : erase) {
+      id = each;
+      clear.execute();
+    }
+
+    std::vector<Poco::Int64> remove;
+    Poco::Int64 key_before = now_ms - policy.key_retention.count();
+    session << db.Sql("SELECT m.id" + std::string(kFinishedSql) + " ORDER BY m.id LIMIT ?"),
+        use(key_before), use(limit), into(remove), now;
+    Poco::Data::Statement items(session);
+    items << db.Sql(kDeleteItemsSql), use(id);
+    Poco::Data::Statement message(session);
+    message << db.Sql(kDeleteMessageSql), use(id);
+    for (const Poco::Int64 each : remove) {
+      id = each;
+      items.execute();
+      message.execute();
+    }
+    result.payloads_erased = static_cast<std::int64_t>(erase.size());
+    result.messages_deleted = static_cast<std::int64_t>(remove.size());
+    return core::Ok();
+  }));
+  return result;
 }
 
 }  // namespace tb::store

@@ -37,6 +37,7 @@ class SqlOutboundQueue final : public core::OutboundQueue {
   core::Status Discard(std::int64_t id) override;
   core::Result<std::int64_t> CountHeldBehind(std::int64_t id) override;
   core::Result<core::QueueCounts> Counts() override;
+  core::Result<core::PurgeResult> Purge(const core::PurgePolicy& policy) override;
 
   static const core::Clock& DefaultClock();
 

@@ -183,6 +183,27 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
     return counts;
   }
 
+  // Erases the payloads of finished items older than payload_retention (the in-memory inbound
+  // store keeps its own copy: dedupe keys live there and are never purged).
+  core::Result<core::PurgeResult> Purge(const core::PurgePolicy& policy) override {
+    if (policy.key_retention < policy.payload_retention) {
+      return core::MakeError(core::ErrorCode::kInvalidValue,
+                             "key retention must not be shorter than payload retention",
+                             "PurgePolicy.key_retention");
+    }
+    std::lock_guard lock(mutex_);
+    core::PurgeResult result;
+    const std::int64_t before = NowMs() - policy.payload_retention.count();
+    for (Row& row : items_) {
+      if (!Pending(row.item.status) && row.item.created_at_ms < before &&
+          !row.item.payload.empty()) {
+        row.item.payload.clear();
+        ++result.payloads_erased;
+      }
+    }
+    return result;
+  }
+
   // While set, ClaimNext() returns `error` (e.g. kStorage); nullopt clears.
   void SetClaimFailure(std::optional<core::Error> error) {
     std::lock_guard lock(mutex_);

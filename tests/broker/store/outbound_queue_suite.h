@@ -418,13 +418,52 @@ TYPED_TEST_P(OutboundQueueTest, ConcurrentClaimersKeepEachPatientsOrder) {
   }
 }
 
+TYPED_TEST_P(OutboundQueueTest, PurgeErasesFinishedPayloadsThenForgetsTheirKeys) {
+  SqlInboundStore* sql = this->harness_.sql_inbound();
+  if (sql == nullptr) {
+    GTEST_SKIP() << TypeParam::kName << " keeps dedupe keys in its inbound store";
+  }
+  const core::InboundMessage a1 = MakeRouted("A1", "9434765919", {"RGT"});
+  this->Store(a1);
+  this->Store(MakeRouted("A2", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("N1", "", {}));  // nothing to deliver
+  ASSERT_EQ(this->Claim(), (Ids{"A1@RGT"}));
+  ASSERT_TRUE(this->harness_.queue().MarkDelivered(this->IdOf("A1@RGT")));
+  core::OutboundQueue& queue = this->harness_.queue();
+  // The messages were received about a year before the manual clock's now.
+  const auto days = [](int n) { return std::chrono::milliseconds(std::chrono::hours(24 * n)); };
+  EXPECT_EQ(queue.Purge({days(2), days(1), 10}).error().code, core::ErrorCode::kInvalidValue);
+
+  core::Result<core::PurgeResult> purged = queue.Purge({days(1), days(1000), 10});
+  ASSERT_TRUE(purged) << purged.error().message;
+  EXPECT_EQ(purged->payloads_erased, 2);  // A1 (delivered) and N1; A2 is still queued
+  EXPECT_EQ(purged->messages_deleted, 0);
+  // The key still recognises a resend.
+  EXPECT_EQ(this->harness_.inbound().Accept(a1)->outcome, core::AcceptOutcome::kDuplicate);
+  EXPECT_EQ(queue.Purge({days(1), days(1000), 10})->payloads_erased, 0);
+
+  purged = queue.Purge({days(1), days(100), 10});
+  ASSERT_TRUE(purged) << purged.error().message;
+  EXPECT_EQ(purged->messages_deleted, 2);
+  EXPECT_EQ(this->harness_.inbound().Count().value_or(-1), 1);  // A2 waits for delivery
+  core::Result<std::vector<core::OutboundItem>> items =
+      queue.ClaimNext("w2", 10, std::chrono::seconds(1));
+  ASSERT_TRUE(items);
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].control_id, "A2");
+  EXPECT_FALSE((*items)[0].payload.empty());
+  // Past the key retention a resend is a new message.
+  EXPECT_EQ(this->harness_.inbound().Accept(a1)->outcome, core::AcceptOutcome::kStored);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     OutboundQueueTest, StoredMessageGetsOneItemPerRouteWithWhatDeliveryNeeds,
     DuplicateAndConflictEnqueueNothing, InvalidRoutesAreRefusedAndStoreNothing,
     OnlyTheOldestUnfinishedItemOfAPartitionIsClaimable, ClaimTakesAtMostMaxInIdOrder,
     ARetryingItemHoldsItsPartitionUntilItIsDue, DeadItemHoldsItsPartitionUntilReplayedOrDiscarded,
     AnExpiredLeaseLetsAnotherWorkerClaim, WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing,
-    ARestartContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder);
+    ARestartContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder,
+    PurgeErasesFinishedPayloadsThenForgetsTheirKeys);
 
 // ---- payloads at rest (AES-256-GCM), on the SQL engines ---------------------------------------
 
