@@ -312,7 +312,7 @@ class Mapper {
   void MapPatient(const CachedSegment& pid, std::size_t index);
   void MapPd1(const CachedSegment& pd1);
   void MapMerge(const CachedSegment& mrg);
-  void MapEncounter(const CachedSegment& pv1, const std::optional<CachedSegment>& pv2);
+  void MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2);
   void MapNextOfKin(const CachedSegment& nk1, std::size_t index);
   void MapAllergy(const CachedSegment& al1, std::size_t index);
   void MapDiagnosis(const CachedSegment& dg1, std::size_t index);
@@ -353,6 +353,9 @@ class Mapper {
   rapidjson::Document document_;
   V2MapContext ctx_;
   std::vector<bool> mapped_;  // by segment index (1-based)
+  // Every segment, its fields split once per message (by segment index - 1).
+  std::vector<CachedSegment> segments_;
+  const CachedSegment& Seg(std::size_t i) const { return segments_[i - 1]; }
   Uuid namespace_;
   MessageKind kind_ = MessageKind::kAdt;
   std::string trigger_;
@@ -815,7 +818,7 @@ std::string Mapper::EncounterStatus(const CachedSegment& pv1) const {
   return status;
 }
 
-void Mapper::MapEncounter(const CachedSegment& pv1, const std::optional<CachedSegment>& pv2) {
+void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
   encounter_id_ = NewId("Encounter/PV1");
   has_encounter_ = true;
   Value encounter(kObjectType);
@@ -1654,6 +1657,10 @@ core::Result<std::string> Mapper::Run() {
   }
   mapped_[1] = true;  // MSH
   const std::size_t count = message_.SegmentCount();
+  segments_.reserve(count);
+  for (std::size_t i = 1; i <= count; ++i) {
+    segments_.emplace_back(message_.Segment(i));
+  }
   const auto pid = message_.FindSegment("PID");
   if (!pid) {
     if (kind_ != MessageKind::kOru) {
@@ -1662,7 +1669,7 @@ core::Result<std::string> Mapper::Run() {
   } else {
     for (std::size_t i = 1; i <= count; ++i) {
       if (message_.Segment(i).id() == "PID") {
-        MapPatient(CachedSegment(message_.Segment(i)), i);
+        MapPatient(Seg(i), i);
         KeepIfLossy(i);
         break;
       }
@@ -1671,7 +1678,7 @@ core::Result<std::string> Mapper::Run() {
   // Patient-level segments and the visit come first, so that later resources can refer to them.
   bool has_pd1 = false;
   for (std::size_t i = 1; i <= count; ++i) {
-    const CachedSegment segment(message_.Segment(i));
+    const CachedSegment& segment = Seg(i);
     const std::string_view id = segment.id();
     if (id == "PD1" && has_patient_ && !has_pd1) {
       has_pd1 = true;  // a second PD1 is not expected; it is kept verbatim
@@ -1681,9 +1688,9 @@ core::Result<std::string> Mapper::Run() {
     } else if (id == "PV1" && has_patient_ && !has_encounter_ && IsEmptyVisit(segment)) {
       mapped_[i] = true;  // "PV1|1|N": no visit to describe, nothing lost
     } else if (id == "PV1" && has_patient_ && !has_encounter_) {
-      std::optional<CachedSegment> pv2;
-      if (i + 1 <= count && message_.Segment(i + 1).id() == "PV2") {
-        pv2.emplace(message_.Segment(i + 1));
+      const CachedSegment* pv2 = nullptr;
+      if (i + 1 <= count && Seg(i + 1).id() == "PV2") {
+        pv2 = &Seg(i + 1);
         mapped_[i + 1] = true;
       }
       mapped_[i] = true;
@@ -1701,13 +1708,15 @@ core::Result<std::string> Mapper::Run() {
     if (!mrg) {
       return MakeError(ErrorCode::kRequiredFieldMissing, "MRG segment is required in A40", "MRG");
     }
+    std::size_t mrg_index = 0;
     for (std::size_t i = 1; i <= count; ++i) {
-      if (message_.Segment(i).id() == "MRG") {
+      if (Seg(i).id() == "MRG") {
         mapped_[i] = true;
+        mrg_index = i;
         break;
       }
     }
-    MapMerge(CachedSegment(*mrg));
+    MapMerge(Seg(mrg_index));
     if (ctx_.TakeLossy()) {
       for (std::size_t i = 1; i <= count; ++i) {
         if (message_.Segment(i).id() == "MRG") {
@@ -1725,7 +1734,7 @@ core::Result<std::string> Mapper::Run() {
   // Entry indexes; kNone when there is none (plain values: GCC 12 -O3 misreads optionals here).
   constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::size_t report_entry = kNone;
-  std::optional<CachedSegment> current_obr;
+  const CachedSegment* current_obr = nullptr;
   std::size_t last_observation = kNone;  // the entry NTEs attach to
   bool in_report_notes = false;
   std::vector<std::pair<std::size_t, std::string>> report_results;  // (report entry, obs id)
@@ -1733,13 +1742,13 @@ core::Result<std::string> Mapper::Run() {
   // Orders (ORM^O01, OML^O21): an ORC waits for the OBR that completes it.
   std::size_t order_count = 0;
   std::size_t request_entry = kNone;
-  std::optional<CachedSegment> pending_orc;
+  const CachedSegment* pending_orc = nullptr;
   std::size_t pending_orc_index = 0;
   const auto flush_orc = [&] {
     if (pending_orc) {
-      request_entry = MapServiceRequest(&*pending_orc, nullptr, ++order_count);
+      request_entry = MapServiceRequest(pending_orc, nullptr, ++order_count);
       KeepIfLossy(pending_orc_index);
-      pending_orc.reset();
+      pending_orc = nullptr;
       in_report_notes = true;
     }
   };
@@ -1751,7 +1760,7 @@ core::Result<std::string> Mapper::Run() {
     resource[member].PushBack(Reference(to), alloc());
   };
   for (std::size_t i = 1; i <= count; ++i) {
-    const CachedSegment segment(message_.Segment(i));
+    const CachedSegment& segment = Seg(i);
     const std::string_view id = segment.id();
     if (id != "OBR") {
       flush_orc();
@@ -1779,31 +1788,29 @@ core::Result<std::string> Mapper::Run() {
       }
     } else if (id == "ORC" && kind_ == MessageKind::kOrder) {
       mapped_[i] = true;
-      pending_orc.emplace(message_.Segment(i));
+      pending_orc = &segment;
       pending_orc_index = i;
     } else if (id == "OBR" && kind_ == MessageKind::kOrder) {
       mapped_[i] = true;
-      request_entry =
-          MapServiceRequest(pending_orc ? &*pending_orc : nullptr, &segment, ++order_count);
+      request_entry = MapServiceRequest(pending_orc, &segment, ++order_count);
       if (ctx_.TakeLossy()) {
         mapped_[i] = false;
         if (pending_orc) {
           mapped_[pending_orc_index] = false;
         }
       }
-      pending_orc.reset();
-      current_obr = segment;
+      pending_orc = nullptr;
+      current_obr = &segment;
       in_report_notes = true;
     } else if (id == "OBR" && kind_ == MessageKind::kOru) {
       mapped_[i] = true;
       report_entry = MapObservationRequest(segment, ++obr_count);
-      current_obr = segment;
+      current_obr = &segment;
       KeepIfLossy(i);
       in_report_notes = true;
     } else if (id == "OBX" && (kind_ == MessageKind::kOru || has_patient_)) {
       mapped_[i] = true;
-      const std::size_t entry =
-          MapObservation(segment, ++obx_count, current_obr ? &*current_obr : nullptr);
+      const std::size_t entry = MapObservation(segment, ++obx_count, current_obr);
       last_observation = entry;
       KeepIfLossy(i);
       if (report_entry != kNone) {
