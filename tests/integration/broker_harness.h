@@ -40,9 +40,11 @@ inline HttpsClientOptions As(const std::string& name) {
 }
 
 // A simulated trust named `ods` (its certificate is the PKI's `ods`) on ephemeral ports.
+// With `received_log`, delivered messages are logged there; `with_mllp` adds an MLLP/TLS endpoint.
 inline std::unique_ptr<simtrust::SimulatedTrust> StartTrust(
     const std::string& ods, const std::filesystem::path& patients,
-    std::chrono::milliseconds latency = std::chrono::milliseconds(0)) {
+    std::chrono::milliseconds latency = std::chrono::milliseconds(0),
+    const std::filesystem::path& received_log = {}, bool with_mllp = false) {
   const TestPki& pki = TestPki::Get();
   simtrust::SimTrustConfig config;
   config.ods = ods;
@@ -50,6 +52,10 @@ inline std::unique_ptr<simtrust::SimulatedTrust> StartTrust(
   config.tls = {pki.Cert(ods), pki.Key(ods), pki.CaCert(), pki.Crl()};
   config.patients = patients;
   config.latency = latency;
+  config.received_log = received_log;
+  if (with_mllp) {
+    config.listen_mllp = core::HostPort{"127.0.0.1", 0};
+  }
   config.io_threads = 1;
   auto trust = std::make_unique<simtrust::SimulatedTrust>(std::move(config));
   core::Status started = trust->Start();

@@ -1,0 +1,99 @@
+// Issue 5 item 4 / issue 8 end to end: a trust's ADT reaches the other trusts that hold the
+// patient, each in its own format (FHIR $process-message or MLLP/TLS), after the sender's ACK.
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "adapters/mllp/client.h"
+#include "adapters/net/tls_context.h"
+#include "tests/integration/broker_harness.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+#include "tests/support/wait_for.h"
+
+namespace tb {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::AnnounceByAdt;
+using testing::DemoPatients;
+using testing::RunningBroker;
+using testing::StartTrust;
+using testing::TestPki;
+
+constexpr std::string_view kShared = "9990001235";  // at RGT and RXH (demo data)
+
+std::string ReadLog(const fs::path& file) {
+  return fs::exists(file) ? testing::ReadFile(file) : std::string();
+}
+
+TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
+  testing::TempDir logs;
+  // RGT takes FHIR messages; RXH takes HL7 v2 over MLLP/TLS.
+  auto rgt = StartTrust("RGT", DemoPatients("RGT"), {}, logs / "rgt.jsonl");
+  auto rxh = StartTrust("RXH", DemoPatients("RXH"), {}, logs / "rxh.jsonl", /*with_mllp=*/true);
+  const TestPki& pki = TestPki::Get();
+  RunningBroker broker(R"({
+    "broker": { "id": "broker-a", "ods": "X26" },
+    "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
+    "tls": { "cert": ")" +
+                       pki.Cert("broker-a").string() + R"(", "key": ")" +
+                       pki.Key("broker-a").string() + R"(", "ca": ")" + pki.CaCert().string() +
+                       R"(" },
+    "store": { "url": "sqlite:var/tb.db" },
+    "participants": [
+      { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
+      { "ods": "RGT", "cert_cn": "RGT", "scopes": ["system/*.rs"],
+        "fhir_base": "https://127.0.0.1:)" +
+                       std::to_string(rgt->fhir_port()) + R"(/fhir" },
+      { "ods": "RXH", "cert_cn": "RXH", "scopes": ["system/*.rs"],
+        "mllp": "127.0.0.1:)" +
+                       std::to_string(rxh->mllp_port()) + R"(" }
+    ]
+  })");
+  AnnounceByAdt(broker, "RGT", kShared);
+  AnnounceByAdt(broker, "RXH", kShared);  // RGT already holds the patient: it gets this too
+
+  auto tls = net::MakeClientContext({pki.Cert("RJ1"), pki.Key("RJ1"), pki.CaCert(), {}});
+  ASSERT_TRUE(tls);
+  mllp::MllpClientSettings settings;
+  settings.port = broker.mllp_port();
+  mllp::MllpClient client(*tls, settings);
+  auto ack = client.Send(
+      "MSH|^~\\&|PAS|RJ1|TB|X26|20261123120000||ADT^A08|ROUTE0001|P|2.4\r"
+      "EVN|A08|20261123120000\r"
+      "PID|1||9990001235^^^NHS^NH||HUGHES^AMELIA||19840312|F\r"
+      "PV1|1|I|RJ1WARD^B1^2\r");
+  ASSERT_TRUE(ack) << ack.error().message;
+  EXPECT_NE(ack->find("MSA|AA|ROUTE0001"), std::string::npos) << *ack;
+
+  // RXH gets it as v2 over MLLP with the sender's control id; RGT gets it (and RXH's A28) as
+  // FHIR message Bundles.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return ReadLog(logs / "rxh.jsonl").find("ROUTE0001") != std::string::npos; },
+      std::chrono::seconds(20)))
+      << ReadLog(logs / "rxh.jsonl");
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        const std::string log = ReadLog(logs / "rgt.jsonl");
+        std::size_t fhir_lines = 0;
+        for (std::size_t at = log.find("\"protocol\":\"fhir\""); at != std::string::npos;
+             at = log.find("\"protocol\":\"fhir\"", at + 1)) {
+          ++fhir_lines;
+        }
+        return fhir_lines >= 2;
+      },
+      std::chrono::seconds(20)))
+      << ReadLog(logs / "rgt.jsonl");
+  const std::string rxh_log = ReadLog(logs / "rxh.jsonl");
+  EXPECT_NE(rxh_log.find("\"protocol\":\"mllp\""), std::string::npos) << rxh_log;
+  EXPECT_NE(rxh_log.find(std::string(kShared)), std::string::npos);
+  // The sender does not receive its own message.
+  EXPECT_EQ(ReadLog(logs / "rgt.jsonl").find("\"protocol\":\"mllp\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tb
