@@ -161,8 +161,9 @@ class BrokerServer::Impl {
     if (!tables) {
       return tables.error();
     }
-    deliverer_ = std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_,
-                                                        **tables, config_.broker_ods);
+    deliverer_ =
+        std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_, **tables,
+                                               config_.broker_ods, ledger_.get(), clock_);
     queue::DeliverySettings delivery;
     delivery.owner = config_.broker_id;
     delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);

@@ -5,6 +5,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "adapters/mllp/client.h"
+#include "broker/core/digest.h"
 #include "mappings/fhir_to_v2.h"
 #include "mappings/v2_to_fhir.h"
 
@@ -29,29 +30,65 @@ ParticipantDeliverer::ParticipantDeliverer(const routing::ParticipantDirectory& 
                                            std::shared_ptr<boost::asio::ssl::context> client_tls,
                                            std::shared_ptr<net::HttpsClient> https,
                                            const mappings::MappingTables& tables,
-                                           std::string broker_ods)
+                                           std::string broker_ods, ledger::Ledger* ledger,
+                                           const core::Clock& clock)
     : directory_(directory),
       client_tls_(std::move(client_tls)),
       https_(std::move(https)),
       tables_(tables),
-      broker_ods_(std::move(broker_ods)) {}
+      broker_ods_(std::move(broker_ods)),
+      ledger_(ledger),
+      clock_(clock) {}
 
 core::Result<DeliveryResult> ParticipantDeliverer::Deliver(const core::OutboundItem& item) {
+  std::string sent;
+  core::Result<DeliveryResult> result = Attempt(item, sent);
+  RecordHop(item, sent, result);
+  return result;
+}
+
+void ParticipantDeliverer::RecordHop(const core::OutboundItem& item, const std::string& sent,
+                                     const core::Result<DeliveryResult>& result) {
+  if (ledger_ == nullptr) {
+    return;
+  }
+  ledger::HopRecord hop;
+  hop.kind = ledger::HopKind::kDelivery;
+  hop.time_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+          .count();
+  hop.request_id = item.control_id;
+  hop.broker_ods = broker_ods_;
+  hop.source_ods = item.sender;
+  hop.destination_ods = item.destination;
+  hop.nhs_number = item.nhs_number;
+  hop.source_digest = core::Sha256Hex(sent.empty() ? item.payload : sent);
+  hop.derived = item.protocol != (item.format == "hl7v2" ? "hl7v2" : "fhir");
+  hop.mapped_v2_to_fhir = item.protocol == "hl7v2" && item.format == "fhir";
+  const bool delivered = result && result->outcome == DeliveryOutcome::kDelivered;
+  hop.outcome = delivered ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
+  hop.outcome_detail = result ? result->detail : std::string(core::Info(result.error().code).name);
+  (void)ledger_->Append(hop);  // a failure is logged by the ledger; the delivery result stands
+}
+
+core::Result<DeliveryResult> ParticipantDeliverer::Attempt(const core::OutboundItem& item,
+                                                           std::string& sent) {
   const routing::Participant* to = directory_.FindByOds(item.destination);
   if (to == nullptr) {  // removed from the config since the message was routed
     return Permanent("destination " + item.destination + " is no longer a registered participant");
   }
   if (item.format == "hl7v2") {
-    return DeliverHl7(*to, item);
+    return DeliverHl7(*to, item, sent);
   }
   if (item.format == "fhir") {
-    return DeliverFhir(*to, item);
+    return DeliverFhir(*to, item, sent);
   }
   return Permanent("unknown delivery format");
 }
 
 core::Result<DeliveryResult> ParticipantDeliverer::DeliverHl7(const routing::Participant& to,
-                                                              const core::OutboundItem& item) {
+                                                              const core::OutboundItem& item,
+                                                              std::string& sent) {
   if (to.mllp.host.empty()) {
     return Permanent("participant " + to.ods + " has no MLLP endpoint");
   }
@@ -74,6 +111,7 @@ core::Result<DeliveryResult> ParticipantDeliverer::DeliverHl7(const routing::Par
   settings.port = to.mllp.port;
   settings.reply_timeout = kAttemptTimeout;
   mllp::MllpClient client(client_tls_, settings);
+  sent = er7;
   auto reply = client.Send(er7);
   client.Close();
   if (!reply) {
@@ -94,7 +132,8 @@ core::Result<DeliveryResult> ParticipantDeliverer::DeliverHl7(const routing::Par
 }
 
 core::Result<DeliveryResult> ParticipantDeliverer::DeliverFhir(const routing::Participant& to,
-                                                               const core::OutboundItem& item) {
+                                                               const core::OutboundItem& item,
+                                                               std::string& sent) {
   if (to.fhir_base.empty()) {
     return Permanent("participant " + to.ods + " has no FHIR endpoint");
   }
@@ -118,6 +157,7 @@ core::Result<DeliveryResult> ParticipantDeliverer::DeliverFhir(const routing::Pa
   request.headers.Set("Content-Type", "application/fhir+json");
   request.headers.Set("Accept", "application/fhir+json");
   request.headers.Set("X-Request-ID", item.control_id);
+  sent = bundle;
   request.body = std::move(bundle);
   auto response = https_->Request(url->target, std::move(request), kAttemptTimeout);
   if (!response) {

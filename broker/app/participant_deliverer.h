@@ -4,7 +4,9 @@
 #include <string>
 
 #include "adapters/net/https_client.h"
+#include "broker/core/clock.h"
 #include "broker/core/outbound_queue.h"
+#include "broker/ledger/ledger.h"
 #include "broker/routing/participant.h"
 #include "mappings/mapping_tables.h"
 
@@ -24,27 +26,36 @@ namespace tb::app {
 // The server certificate must chain to our CA, carry the endpoint's name or IP and have the
 // participant's `cert_cn` as CN. A message that cannot be mapped is a permanent failure. One
 // MLLP connection per delivery (simple and safe; pooling is a later optimisation).
+// Every attempt is a delivery hop in the audit ledger (when one is given): destination, patient,
+// SHA-256 of the bytes sent, outcome, and whether a mapping happened.
 // Thread-safety: Deliver may run on many threads at once.
 class ParticipantDeliverer final : public core::Deliverer {
  public:
   ParticipantDeliverer(const routing::ParticipantDirectory& directory,
                        std::shared_ptr<boost::asio::ssl::context> client_tls,
                        std::shared_ptr<net::HttpsClient> https,
-                       const mappings::MappingTables& tables, std::string broker_ods);
+                       const mappings::MappingTables& tables, std::string broker_ods,
+                       ledger::Ledger* ledger, const core::Clock& clock);
 
   core::Result<core::DeliveryResult> Deliver(const core::OutboundItem& item) override;
 
  private:
+  // `sent` receives the bytes that went out (for the ledger digest).
+  core::Result<core::DeliveryResult> Attempt(const core::OutboundItem& item, std::string& sent);
   core::Result<core::DeliveryResult> DeliverHl7(const routing::Participant& to,
-                                                const core::OutboundItem& item);
+                                                const core::OutboundItem& item, std::string& sent);
   core::Result<core::DeliveryResult> DeliverFhir(const routing::Participant& to,
-                                                 const core::OutboundItem& item);
+                                                 const core::OutboundItem& item, std::string& sent);
+  void RecordHop(const core::OutboundItem& item, const std::string& sent,
+                 const core::Result<core::DeliveryResult>& result);
 
   const routing::ParticipantDirectory& directory_;
   std::shared_ptr<boost::asio::ssl::context> client_tls_;
   std::shared_ptr<net::HttpsClient> https_;
   const mappings::MappingTables& tables_;
   std::string broker_ods_;
+  ledger::Ledger* ledger_;
+  const core::Clock& clock_;
 };
 
 }  // namespace tb::app
