@@ -9,6 +9,7 @@
 
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
+#include "broker/app/queue_command.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
 
@@ -98,10 +99,11 @@ const core::Logger& Log() {
 
 AdminApi::AdminApi(std::set<std::string, std::less<>> admin_cns,
                    const routing::ParticipantDirectory& directory, core::RecordLocator& locator,
-                   const core::Clock& clock, BlockingExecutor blocking)
+                   core::OutboundQueue* queue, const core::Clock& clock, BlockingExecutor blocking)
     : admin_cns_(std::move(admin_cns)),
       directory_(directory),
       locator_(locator),
+      queue_(queue),
       clock_(clock),
       blocking_(std::move(blocking)) {}
 
@@ -112,6 +114,14 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
     return;
   }
   const std::string path(request.Path());
+  if (path.rfind("/admin/queue/", 0) == 0) {
+    if (request.method != "POST") {
+      respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "use POST")));
+      return;
+    }
+    HandleQueue(path, request.body, std::move(respond));
+    return;
+  }
   const bool announce = path == "/admin/locator";
   const bool forget = path == "/admin/locator/_forget";
   const bool search = path == "/admin/locator/_search";
@@ -155,6 +165,62 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
     response.status = 200;
     response.headers.Set("Content-Type", "application/json");
     response.body = EntriesJson(*entries);
+    respond(std::move(response));
+  });
+}
+
+void AdminApi::HandleQueue(const std::string& path, const std::string& body,
+                           net::Responder respond) const {
+  const bool list = path == "/admin/queue/_dead";
+  const bool counts = path == "/admin/queue/_counts";
+  const bool replay = path == "/admin/queue/replay";
+  const bool discard = path == "/admin/queue/discard";
+  if (!list && !counts && !replay && !discard) {
+    respond(Render(MakeError(ErrorCode::kNotFound, "no such admin endpoint")));
+    return;
+  }
+  if (queue_ == nullptr) {
+    respond(Render(MakeError(ErrorCode::kUnsupportedMessage, "no outbound queue")));
+    return;
+  }
+  std::int64_t id = 0;
+  if (replay || discard) {
+    auto document = fhir::ParseJson(body);
+    if (!document || !document->IsObject()) {
+      respond(Render(MakeError(ErrorCode::kInvalidValue, "the body must be {\"id\": N}", "body")));
+      return;
+    }
+    auto value = fhir::GetInt64(*document, "id", "id");
+    if (!value) {
+      respond(Render(value.error()));
+      return;
+    }
+    id = *value;
+  }
+  blocking_([this, list, counts, replay, id, respond = std::move(respond)]() {
+    core::HttpResponse response;
+    response.headers.Set("Content-Type", "application/json");
+    if (list) {
+      auto dead = queue_->ListDead();
+      if (!dead) {
+        respond(Render(dead.error()));
+        return;
+      }
+      response.body = DeadLettersJson(*dead);
+    } else if (counts) {
+      auto numbers = queue_->Counts();
+      if (!numbers) {
+        respond(Render(numbers.error()));
+        return;
+      }
+      response.body = QueueCountsJson(*numbers);
+    } else {
+      core::Status done = replay ? queue_->Replay(id) : queue_->Discard(id);
+      Log().Info(replay ? "queue_replayed" : "queue_discarded",
+                 {{"id", std::to_string(id)}, {"ok", done ? "true" : "false"}});
+      respond(done ? NoContent() : Render(done.error()));
+      return;
+    }
     respond(std::move(response));
   });
 }

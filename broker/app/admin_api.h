@@ -7,6 +7,7 @@
 #include "adapters/net/https_server.h"
 #include "broker/core/clock.h"
 #include "broker/core/http_types.h"
+#include "broker/core/outbound_queue.h"
 #include "broker/core/record_locator.h"
 #include "broker/routing/participant.h"
 
@@ -22,13 +23,17 @@ using BlockingExecutor = std::function<void(std::function<void()>)>;
 //   POST /admin/locator/_forget   {"nhs_number": "...", "ods": "RGT"}  -> 204
 //   POST /admin/locator/_search   {"nhs_number": "..."}  -> 200 {"entries": [{ods, source,
 //                                  first_seen, last_seen}]}
+//   POST /admin/queue/_dead      -> 200 the dead letters (no payloads, no NHS numbers)
+//   POST /admin/queue/_counts    -> 200 items per state
+//   POST /admin/queue/replay     {"id": N} -> 204: a dead item is due again (a new attempt)
+//   POST /admin/queue/discard    {"id": N} -> 204: given up; the patient's later items flow
 // The ODS code must be a registered participant (data only ever goes to registered ones).
 // Errors are OperationOutcomes (400 bad JSON / NHS number, 404 unknown route, 503 storage).
 class AdminApi {
  public:
   AdminApi(std::set<std::string, std::less<>> admin_cns,
            const routing::ParticipantDirectory& directory, core::RecordLocator& locator,
-           const core::Clock& clock, BlockingExecutor blocking);
+           core::OutboundQueue* queue, const core::Clock& clock, BlockingExecutor blocking);
 
   static bool Handles(std::string_view path) { return path.rfind("/admin/", 0) == 0; }
   void Handle(core::HttpRequest request, net::Responder respond) const;
@@ -36,7 +41,10 @@ class AdminApi {
  private:
   std::set<std::string, std::less<>> admin_cns_;
   const routing::ParticipantDirectory& directory_;
+  void HandleQueue(const std::string& path, const std::string& body, net::Responder respond) const;
+
   core::RecordLocator& locator_;
+  core::OutboundQueue* queue_;  // null: the queue endpoints answer 501
   const core::Clock& clock_;
   BlockingExecutor blocking_;
 };

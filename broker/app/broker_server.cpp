@@ -56,7 +56,7 @@ class BrokerServer::Impl {
     admin_ = std::make_unique<AdminApi>(
         std::set<std::string, std::less<>>(config_.admin_cert_cns.begin(),
                                            config_.admin_cert_cns.end()),
-        directory_, *locator_, clock_, Blocking());
+        directory_, *locator_, outbound_.get(), clock_, Blocking());
     net::HttpServerSettings http;
     http.address = config_.listen_fhir.host;
     http.port = config_.listen_fhir.port;

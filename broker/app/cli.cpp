@@ -13,6 +13,7 @@
 #include "broker/app/config.h"
 #include "broker/app/flags.h"
 #include "broker/app/mapping_commands.h"
+#include "broker/app/queue_command.h"
 #include "broker/app/send_hl7_command.h"
 #include "broker/core/log.h"
 #include "broker/simtrust/simulated_trust.h"
@@ -32,6 +33,8 @@ commands:
   map v2-to-fhir FILE        map one HL7 v2 message to a FHIR message Bundle
   map fhir-to-v2 FILE        map a FHIR resource or Bundle to one HL7 v2 message
   validate FILE...           check FHIR resources against R4 and the UK Core rules enforced
+  queue list|counts|replay ID|discard ID --config FILE
+                             the store-and-forward queue: dead letters, replay, discard
   audit verify --config FILE walk the audit ledger; exit 0 only if nothing was altered,
                              removed, inserted or reordered and every checkpoint verifies
   version                    print the version
@@ -124,6 +127,9 @@ int RunCli(int argc, char** argv) {
     }
     if (command == "map") {
       return MapCommand(flags, std::cout, std::cerr);
+    }
+    if (command == "queue") {
+      return QueueCommand(flags, std::cout, std::cerr);
     }
     if (command == "audit") {
       return AuditCommand(flags, std::cout, std::cerr);

@@ -10,6 +10,7 @@
 #include "adapters/mllp/client.h"
 #include "adapters/net/tls_context.h"
 #include "tests/integration/broker_harness.h"
+#include "tests/support/https_test_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 #include "tests/support/wait_for.h"
@@ -93,6 +94,74 @@ TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
   EXPECT_NE(rxh_log.find(std::string(kShared)), std::string::npos);
   // The sender does not receive its own message.
   EXPECT_EQ(ReadLog(logs / "rgt.jsonl").find("\"protocol\":\"mllp\""), std::string::npos);
+}
+
+// A message the destination can never take (RGT speaks FHIR; ADT^A06 has no FHIR mapping) goes
+// to the dead letters and holds that patient's later messages to RGT, in order, until an
+// operator discards it; then the held message is delivered.
+TEST(MessageRouting, DeadLetterHoldsThePatientsLaterMessagesUntilDiscarded) {
+  testing::TempDir logs;
+  auto rgt = StartTrust("RGT", DemoPatients("RGT"), {}, logs / "rgt.jsonl");
+  const TestPki& pki = TestPki::Get();
+  RunningBroker broker(R"({
+    "broker": { "id": "broker-a", "ods": "X26" },
+    "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
+    "tls": { "cert": ")" +
+                       pki.Cert("broker-a").string() + R"(", "key": ")" +
+                       pki.Key("broker-a").string() + R"(", "ca": ")" + pki.CaCert().string() +
+                       R"(" },
+    "store": { "url": "sqlite:var/tb.db" },
+    "admin": { "cert_cns": ["RJ1"] },
+    "participants": [
+      { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
+      { "ods": "RGT", "cert_cn": "RGT", "scopes": ["system/*.rs"],
+        "fhir_base": "https://127.0.0.1:)" +
+                       std::to_string(rgt->fhir_port()) + R"(/fhir" }
+    ]
+  })");
+  AnnounceByAdt(broker, "RGT", kShared);
+
+  auto tls = net::MakeClientContext({pki.Cert("RJ1"), pki.Key("RJ1"), pki.CaCert(), {}});
+  ASSERT_TRUE(tls);
+  mllp::MllpClientSettings settings;
+  settings.port = broker.mllp_port();
+  mllp::MllpClient client(*tls, settings);
+  const std::string pid = "PID|1||9990001235^^^NHS^NH||HUGHES^AMELIA||19840312|F\r";
+  ASSERT_TRUE(
+      client.Send("MSH|^~\\&|PAS|RJ1|TB|X26|20261123120000||ADT^A06|POISON01|P|2.4\r"
+                  "EVN|A06|20261123120000\r" +
+                  pid));
+  ASSERT_TRUE(
+      client.Send("MSH|^~\\&|PAS|RJ1|TB|X26|20261123120100||ADT^A08|HELD0001|P|2.4\r"
+                  "EVN|A08|20261123120100\r" +
+                  pid + "PV1|1|I\r"));
+
+  auto admin = [&](const std::string& path, const std::string& body) {
+    return testing::HttpsRequest("127.0.0.1", broker.fhir_port(), "POST", path, testing::As("RJ1"),
+                                 {{"Content-Type", "application/json"}}, body);
+  };
+  testing::HttpsResult dead;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        dead = admin("/admin/queue/_dead", "{}");
+        return dead.body.find("POISON01") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << dead.body;
+  EXPECT_EQ(dead.body.find("9990001235"), std::string::npos);  // no NHS numbers in the listing
+  // HELD0001 waits behind the dead letter: RGT has not received it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(ReadLog(logs / "rgt.jsonl").find("ADT^A08"), std::string::npos);
+
+  rapidjson::Document listing = testing::Json(dead.body);
+  const std::int64_t id = listing["dead"][0]["id"].GetInt64();
+  EXPECT_EQ(admin("/admin/queue/discard", R"({"id": )" + std::to_string(id) + "}").status, 204);
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return ReadLog(logs / "rgt.jsonl").find("A08") != std::string::npos; },
+                       std::chrono::seconds(20)))
+      << ReadLog(logs / "rgt.jsonl");
+  auto counts = admin("/admin/queue/_counts", "{}");
+  EXPECT_NE(counts.body.find("\"discarded\":1"), std::string::npos) << counts.body;
 }
 
 }  // namespace

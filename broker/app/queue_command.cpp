@@ -1,0 +1,135 @@
+#include "broker/app/queue_command.h"
+
+#include <charconv>
+#include <iostream>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "broker/app/config.h"
+#include "broker/store/store.h"
+
+namespace tb::app {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: trustbridge queue list|counts --config FILE\n"
+    "       trustbridge queue replay|discard ID --config FILE\n";
+
+}  // namespace
+
+std::string DeadLettersJson(const std::vector<core::OutboundItem>& items) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("dead");
+  w.StartArray();
+  for (const core::OutboundItem& item : items) {
+    w.StartObject();
+    w.Key("id");
+    w.Int64(item.id);
+    w.Key("destination");
+    w.String(item.destination.c_str());
+    w.Key("format");
+    w.String(item.format.c_str());
+    w.Key("sender");
+    w.String(item.sender.c_str());
+    w.Key("message_type");
+    w.String(item.message_type.c_str());
+    w.Key("control_id");
+    w.String(item.control_id.c_str());
+    w.Key("attempts");
+    w.Int(item.attempts);
+    w.Key("last_error");
+    w.String(item.last_error.c_str());
+    w.Key("created_at");
+    w.Int64(item.created_at_ms);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return buffer.GetString();
+}
+
+std::string QueueCountsJson(const core::QueueCounts& counts) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  for (const auto& [name, value] : {std::pair<const char*, std::int64_t>{"queued", counts.queued},
+                                    {"in_flight", counts.in_flight},
+                                    {"delivered", counts.delivered},
+                                    {"dead", counts.dead},
+                                    {"discarded", counts.discarded}}) {
+    w.Key(name);
+    w.Int64(value);
+  }
+  w.EndObject();
+  return buffer.GetString();
+}
+
+int QueueCommand(const Flags& flags, std::ostream& out, std::ostream& err) {
+  if (flags.Has("help")) {
+    out << kUsage;
+    return 0;
+  }
+  const auto& args = flags.positional();
+  const std::string action = args.empty() ? std::string() : args[0];
+  const bool with_id = action == "replay" || action == "discard";
+  if (!(action == "list" || action == "counts" || with_id) || args.size() != (with_id ? 2u : 1u) ||
+      flags.Get("config").empty()) {
+    err << kUsage;
+    return 2;
+  }
+  std::int64_t id = 0;
+  if (with_id) {
+    const std::string& text = args[1];
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+      err << "queue: ID must be a positive number\n";
+      return 2;
+    }
+  }
+  ConfigLoad load = LoadBrokerConfig(flags.Get("config"));
+  if (!load.config) {
+    for (const core::Error& problem : load.problems) {
+      err << "config error: " << problem.message << "\n";
+    }
+    return 2;
+  }
+  store::StoreSettings settings;
+  settings.url = load.config->store_url;
+  auto database = store::OpenDatabase(settings);
+  if (!database) {
+    err << "queue: " << database.error().message << "\n";
+    return 2;
+  }
+  std::unique_ptr<core::OutboundQueue> queue = store::MakeOutboundQueue(**database);
+  auto fail = [&err](const core::Error& error) {
+    err << "queue: " << error.message << "\n";
+    return error.code == core::ErrorCode::kStorage ? 2 : 1;
+  };
+  if (action == "list") {
+    auto dead = queue->ListDead();
+    if (!dead) {
+      return fail(dead.error());
+    }
+    out << DeadLettersJson(*dead) << "\n";
+    return 0;
+  }
+  if (action == "counts") {
+    auto counts = queue->Counts();
+    if (!counts) {
+      return fail(counts.error());
+    }
+    out << QueueCountsJson(*counts) << "\n";
+    return 0;
+  }
+  core::Status done = action == "replay" ? queue->Replay(id) : queue->Discard(id);
+  if (!done) {
+    return fail(done.error());
+  }
+  out << (action == "replay" ? "replayed " : "discarded ") << id << "\n";
+  return 0;
+}
+
+}  // namespace tb::app

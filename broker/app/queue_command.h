@@ -1,0 +1,25 @@
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "broker/app/flags.h"
+#include "broker/core/outbound_queue.h"
+
+namespace tb::app {
+
+// The dead letters as JSON for operators: id, destination, format, message type, control id,
+// attempts, last error, created_at. No payload and no NHS number (they stay in the store).
+std::string DeadLettersJson(const std::vector<core::OutboundItem>& items);
+std::string QueueCountsJson(const core::QueueCounts& counts);
+
+// `trustbridge queue list|counts|replay ID|discard ID --config FILE`: the store-and-forward queue
+// of the broker whose config is given, opened directly (the broker may be running: SQLite WAL
+// and PostgreSQL both allow it). `list` prints the dead letters, `replay` makes one due again
+// (a new delivery attempt, recorded as a new hop), `discard` gives up on it and releases the
+// patient's later messages to that destination. Exit: 0 done, 1 no such item / not allowed in
+// its state, 2 usage, config or storage problems.
+int QueueCommand(const Flags& flags, std::ostream& out, std::ostream& err);
+
+}  // namespace tb::app
