@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -86,13 +87,18 @@ bool IsImagingSection(std::string_view section) {
 // mapping's time with the Writer (docs/mappings.md, Performance).
 class JsonOut {
  public:
-  JsonOut(std::string& out, const V2MapContext& ctx) : out_(out), ctx_(ctx) {
-    out_.resize(std::max<std::size_t>(out_.capacity(), 4096));
-    cursor_ = out_.data();
-    end_ = out_.data() + out_.size();
+  explicit JsonOut(const V2MapContext& ctx) : buffer_(ThreadBuffer()), ctx_(ctx) {
+    if (buffer_.size < kInitialSize) {
+      buffer_.data = std::make_unique_for_overwrite<char[]>(kInitialSize);
+      buffer_.size = kInitialSize;
+    }
+    cursor_ = buffer_.data.get();
+    end_ = cursor_ + buffer_.size;
   }
-  // Trims the output to what was written.
-  void Finish() { out_.resize(static_cast<std::size_t>(cursor_ - out_.data())); }
+  // What was written.
+  std::string Finish() const {
+    return std::string(buffer_.data.get(), static_cast<std::size_t>(cursor_ - buffer_.data.get()));
+  }
 
   void Write(const Value& value) {
     switch (value.GetType()) {
@@ -146,14 +152,30 @@ class JsonOut {
   }
 
  private:
+  // Output goes to a per-thread buffer that is kept between calls (never cleared: only the bytes
+  // written are read), then is copied once into the returned string.
+  struct Buffer {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+  };
+  static constexpr std::size_t kInitialSize = 32 * 1024;
+  static Buffer& ThreadBuffer() {
+    thread_local Buffer buffer;
+    return buffer;
+  }
+
   void Reserve(std::size_t n) {
     if (static_cast<std::size_t>(end_ - cursor_) >= n) [[likely]] {
       return;
     }
-    const auto used = static_cast<std::size_t>(cursor_ - out_.data());
-    out_.resize(std::max(out_.size() * 2, used + n));
-    cursor_ = out_.data() + used;
-    end_ = out_.data() + out_.size();
+    const auto used = static_cast<std::size_t>(cursor_ - buffer_.data.get());
+    const std::size_t size = std::max(buffer_.size * 2, used + n);
+    auto data = std::make_unique_for_overwrite<char[]>(size);
+    std::memcpy(data.get(), buffer_.data.get(), used);
+    buffer_.data = std::move(data);
+    buffer_.size = size;
+    cursor_ = buffer_.data.get() + used;
+    end_ = buffer_.data.get() + size;
   }
 
   void Raw(const char* text, std::size_t length) {
@@ -199,15 +221,38 @@ class JsonOut {
     }
     *out++ = '"';
     std::size_t i = 0;
+    if (length >= 4 && length < 8) {
+      // Most keys and codes: two overlapping four-byte halves checked as one word.
+      std::uint32_t head = 0;
+      std::uint32_t tail = 0;
+      std::memcpy(&head, str, 4);
+      std::memcpy(&tail, str + length - 4, 4);
+      if (!MayNeedEscape(head | (std::uint64_t{tail} << 32))) {
+        std::memcpy(out, &head, 4);
+        std::memcpy(out + length - 4, &tail, 4);
+        out += length;
+        i = length;
+      }
+    }
     while (i < length) {
+      // Eight bytes at a time while eight remain; the last few bytes of a string of eight or
+      // more are checked as the (overlapping) last eight, which were copied as they are if clean.
       if (i + 8 <= length) {
         std::uint64_t word = 0;
         std::memcpy(&word, str + i, 8);
         if (!MayNeedEscape(word)) {
-          std::memcpy(out, str + i, 8);
+          std::memcpy(out, &word, 8);
           out += 8;
           i += 8;
           continue;
+        }
+      } else if (length >= 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, str + length - 8, 8);
+        if (!MayNeedEscape(word)) {
+          std::memcpy(out - (i - (length - 8)), &word, 8);
+          out += length - i;
+          break;
         }
       }
       const auto c = static_cast<unsigned char>(str[i]);
@@ -241,7 +286,7 @@ class JsonOut {
     Raw(buffer.GetString(), buffer.GetSize());
   }
 
-  std::string& out_;
+  Buffer& buffer_;
   const V2MapContext& ctx_;
   char* cursor_ = nullptr;
   char* end_ = nullptr;
@@ -1930,12 +1975,9 @@ core::Result<std::string> Mapper::Run() {
   }
   bundle.AddMember("entry", entries, alloc());
   ctx_.SortNumbers();
-  std::string json;
-  json.reserve(32 * 1024);
-  JsonOut out(json, ctx_);
+  JsonOut out(ctx_);
   out.Write(document_);
-  out.Finish();
-  return json;
+  return out.Finish();
 }
 
 }  // namespace
