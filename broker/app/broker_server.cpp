@@ -253,10 +253,24 @@ class BrokerServer::Impl {
       return database.error();
     }
     database_ = std::move(*database);
-    inbound_ = store::MakeInboundStore(*database_);
+    if (!config_.payload_key_file.empty()) {
+      std::ifstream in(config_.payload_key_file);
+      std::string hex;
+      in >> hex;
+      auto key = store::ParsePayloadKey(config_.payload_key_id, hex);
+      if (!in || !key) {
+        return core::MakeError(core::ErrorCode::kConfig,
+                               "the payload key file must hold 64 hex digits (32 bytes)",
+                               "/store/payload_key_file");
+      }
+      inbound_ = store::MakeInboundStore(*database_, {}, *key);
+      outbound_ = store::MakeOutboundQueue(*database_, clock_, {*key});
+    } else {
+      inbound_ = store::MakeInboundStore(*database_);
+      outbound_ = store::MakeOutboundQueue(*database_, clock_);
+    }
     locator_ = store::MakeRecordLocator(*database_);
     consents_ = store::MakeConsentStore(*database_);
-    outbound_ = store::MakeOutboundQueue(*database_);
     log_.Info("store_open", {{"store", database_->display_url()}});
     return OpenLedger();
   }
@@ -326,6 +340,7 @@ class BrokerServer::Impl {
   BrokerConfig config_;
   routing::ParticipantDirectory directory_;
   net::ServerRuntime runtime_{"tb.app"};  // the io_context outlives everything built on it
+  core::SystemClock clock_;               // used by most of what follows
   std::unique_ptr<store::Database> database_;
   std::unique_ptr<core::InboundStore> inbound_;  // uses database_: declared after it
   std::unique_ptr<core::RecordLocator> locator_;
@@ -335,7 +350,6 @@ class BrokerServer::Impl {
   std::unique_ptr<ledger::CheckpointSigner> signer_;
   std::optional<policy::SensitivityTable> table_;
   std::optional<policy::Pseudonymiser> pseudonymiser_;
-  core::SystemClock clock_;
   std::unique_ptr<ledger::Ledger> ledger_;  // uses ledger_store_, signer_, clock_
   std::unique_ptr<routing::Hl7Ingest> hl7_;
   std::unique_ptr<AdminApi> admin_;

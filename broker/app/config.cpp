@@ -267,6 +267,17 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
         std::string(kSqlite) + Resolve(base_dir, config.store_url.substr(kSqlite.size())).string();
   }
 
+  if (const std::string key_file = GetString(document["store"], "payload_key_file");
+      !key_file.empty()) {
+    config.payload_key_file = Resolve(base_dir, key_file);
+    if (check_files) {
+      CheckFile(config.payload_key_file, "/store/payload_key_file", load.problems);
+    }
+  }
+  if (const std::string key_id = GetString(document["store"], "payload_key_id"); !key_id.empty()) {
+    config.payload_key_id = key_id;
+  }
+
   ReadParticipants(document, config, load.problems);
 
   if (const auto limits = document.FindMember("limits"); limits != document.MemberEnd()) {

@@ -42,6 +42,10 @@ struct BrokerConfig {
   core::HostPort listen_mllp;
   net::TlsSettings tls;
   std::string store_url;  // sqlite: paths made absolute
+  // Payloads at rest are sealed with AES-256-GCM when set: a file holding 64 hex digits, and the
+  // key's short id (stored with each payload so keys can be rotated).
+  std::filesystem::path payload_key_file;
+  std::string payload_key_id = "k1";
   std::vector<routing::Participant> participants;
   std::vector<routing::Peer> peers;
   LimitsConfig limits;

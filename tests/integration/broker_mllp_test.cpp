@@ -32,7 +32,7 @@ std::string ConfigText() {
     "tls": { "cert": ")" +
          pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
          R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
-    "store": { "url": "sqlite:var/tb.db" },
+    "store": { "url": "sqlite:var/tb.db", "payload_key_file": "payload.key" },
     "limits": { "mllp_frame_bytes": 4096 },
     "participants": [ { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
                       { "ods": "RXH", "cert_cn": "RXH", "scopes": ["system/*.rs"] } ]
@@ -55,6 +55,8 @@ class BrokerMllpTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::WriteFile(dir_ / "broker.json", ConfigText());
+    testing::WriteFile(dir_ / "payload.key",
+                       "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
     app::ConfigLoad load = app::LoadBrokerConfig(dir_ / "broker.json");
     ASSERT_TRUE(load.config) << load.problems[0].message;
     server_ = std::make_unique<app::BrokerServer>(std::move(*load.config));
@@ -139,6 +141,19 @@ TEST_F(BrokerMllpTest, UkPasAdmissionIsStoredThenAcknowledgedAA) {
   EXPECT_EQ(Ack(client, kPasA01).Get("MSA-1").Decoded(), "AA");
   client.Close();
   EXPECT_EQ(StoredCount(), 1);
+}
+
+TEST_F(BrokerMllpTest, PayloadsAreSealedAtRest) {
+  mllp::MllpClient client = Client("RJ1");
+  ASSERT_EQ(Ack(client, kPasA01).Get("MSA-1").Decoded(), "AA");
+  client.Close();
+  StopBroker();
+  const std::string file =
+      testing::ReadFile(dir_ / "var/tb.db") + (std::filesystem::exists(dir_ / "var/tb.db-wal")
+                                                   ? testing::ReadFile(dir_ / "var/tb.db-wal")
+                                                   : std::string());
+  EXPECT_EQ(file.find("O'BRIEN"), std::string::npos);
+  EXPECT_EQ(file.find("RJ1H998877"), std::string::npos);
 }
 
 TEST_F(BrokerMllpTest, EachHandWrittenCaseGetsTheRightCode) {
