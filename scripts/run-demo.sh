@@ -13,6 +13,8 @@ certs/make-dev-pki.sh var/pki broker-a,broker-b,RJ1,RGT,RXH
 mkdir -p var/data var/sim
 # The key for research pseudonyms (HMAC-SHA256), made once like the PKI; never committed.
 [ -s var/pki/pseudonym.key ] || (umask 077 && openssl rand -hex 32 > var/pki/pseudonym.key)
+# ... and the key that seals message payloads at rest (AES-256-GCM).
+[ -s var/pki/payload.key ] || (umask 077 && openssl rand -hex 32 > var/pki/payload.key)
 
 # Two simulated trusts beside the broker (synthetic patients in config/demo/trusts/*/patients);
 # they stop when this script does.
