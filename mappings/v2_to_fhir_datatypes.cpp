@@ -36,6 +36,69 @@ hl7v2::Value Part(const hl7v2::Value& v, std::size_t n) {
   }
 }
 
+// Part(v, 1), Part(v, 2), ... with v split once (Part rescans from the start on every call, and
+// the datatype maps read most parts of their composite): parts[n] == Part(v, n), level included.
+class Parts {
+ public:
+  explicit Parts(const hl7v2::Value& v) : source_(v) {
+    const hl7v2::Encoding& encoding = v.encoding();
+    std::string_view raw = v.raw();
+    char delim = '\0';
+    switch (v.level()) {
+      case Level::kField:
+        raw = hl7v2::internal::Piece(raw, encoding.repetition, 1);
+        delim = encoding.component;
+        level_ = Level::kComponent;
+        break;
+      case Level::kRepetition:
+        delim = encoding.component;
+        level_ = Level::kComponent;
+        break;
+      case Level::kComponent:
+        delim = encoding.subcomponent;
+        level_ = Level::kSubcomponent;
+        break;
+      default:
+        whole_ = true;  // a subcomponent or opaque value is its own only part
+        return;
+    }
+    if (raw.empty()) {
+      return;
+    }
+    const char* p = raw.data();
+    const char* const end = raw.data() + raw.size();
+    while (true) {
+      const void* hit = std::memchr(p, delim, static_cast<std::size_t>(end - p));
+      const char* stop = hit == nullptr ? end : static_cast<const char*>(hit);
+      if (count_ == pieces_.size()) {
+        overflow_ = true;
+        break;
+      }
+      pieces_[count_++] = std::string_view(p, static_cast<std::size_t>(stop - p));
+      if (hit == nullptr) {
+        break;
+      }
+      p = stop + 1;
+    }
+  }
+
+  hl7v2::Value operator[](std::size_t n) const {
+    if (whole_ || overflow_ || n == 0) {
+      return Part(source_, n);
+    }
+    const std::string_view piece = n <= count_ ? pieces_[n - 1] : std::string_view();
+    return hl7v2::Value(piece, source_.encoding(), level_);
+  }
+
+ private:
+  hl7v2::Value source_;
+  std::array<std::string_view, 20> pieces_{};
+  std::size_t count_ = 0;
+  Level level_ = Level::kComponent;
+  bool whole_ = false;
+  bool overflow_ = false;
+};
+
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);
@@ -557,17 +620,18 @@ void PushCodingWithTranslations(V2MapContext& ctx, Value& codings, std::string_v
 }  // namespace
 
 Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe) {
+  const Parts parts(cwe);
   if (!cwe.HasValue()) {
     return Value();
   }
   std::string s1, s2, s3, s4, s5, s6, s9;
-  const std::string_view code = V2Text(Part(cwe, 1), s1);
-  const std::string_view text = V2Text(Part(cwe, 2), s2);
-  const std::string_view system = V2Text(Part(cwe, 3), s3);
-  const std::string_view alt_code = V2Text(Part(cwe, 4), s4);
-  const std::string_view alt_text = V2Text(Part(cwe, 5), s5);
-  const std::string_view alt_system = V2Text(Part(cwe, 6), s6);
-  const std::string_view original = V2Text(Part(cwe, 9), s9);
+  const std::string_view code = V2Text(parts[1], s1);
+  const std::string_view text = V2Text(parts[2], s2);
+  const std::string_view system = V2Text(parts[3], s3);
+  const std::string_view alt_code = V2Text(parts[4], s4);
+  const std::string_view alt_text = V2Text(parts[5], s5);
+  const std::string_view alt_system = V2Text(parts[6], s6);
+  const std::string_view original = V2Text(parts[9], s9);
   Value cc(kObjectType);
   Value codings(kArrayType);
   PushCodingWithTranslations(ctx, codings, code, text, system);
@@ -644,10 +708,11 @@ void PutMappedCode(V2MapContext& ctx, Value& object, const char* key, KnownTable
 // ---- identifiers and names ----------------------------------------------------------------------
 
 std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
+  const Parts parts(hd);
   std::string s1, s2, s3;
-  const std::string_view ns = V2Text(Part(hd, 1), s1);
-  const std::string_view uid = V2Text(Part(hd, 2), s2);
-  const std::string_view type = V2Text(Part(hd, 3), s3);
+  const std::string_view ns = V2Text(parts[1], s1);
+  const std::string_view uid = V2Text(parts[2], s2);
+  const std::string_view type = V2Text(parts[3], s3);
   if (!uid.empty()) {
     if (EqualsIgnoreCase(type, "ISO") || LooksLikeOid(uid)) {
       return "urn:oid:" + std::string(uid);
@@ -705,13 +770,14 @@ Value IdentifierValue(V2MapContext& ctx, std::string_view value, std::string sys
 }  // namespace
 
 Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location) {
+  const Parts parts(cx);
   std::string s1, s5;
-  std::string_view value = V2Text(Part(cx, 1), s1);
+  std::string_view value = V2Text(parts[1], s1);
   if (value.empty()) {
     return Value();
   }
-  const hl7v2::Value hd = Part(cx, 4);
-  const std::string_view type = V2Text(Part(cx, 5), s5);
+  const hl7v2::Value hd = parts[4];
+  const std::string_view type = V2Text(parts[5], s5);
   std::string system = HdToSystem(ctx, hd);
   std::string nhs_number;
   const bool nhs_type = type == "NH" || type == "NHS";
@@ -734,21 +800,22 @@ Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx, const std::strin
     }
   }
   Value identifier = IdentifierValue(ctx, value, std::move(system), type, hd);
-  ctx.Put(identifier, "period", PeriodValue(ctx, Part(cx, 7), Part(cx, 8), "CX-7"));
+  ctx.Put(identifier, "period", PeriodValue(ctx, parts[7], parts[8], "CX-7"));
   return identifier;
 }
 
 Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei) {
+  const Parts parts(ei);
   std::string s1, s2, s3, s4;
-  const std::string_view value = V2Text(Part(ei, 1), s1);
+  const std::string_view value = V2Text(parts[1], s1);
   if (value.empty()) {
     return Value();
   }
   // EI-2..4 are the HD of the assigning authority, one level up.
   std::string system;
-  const std::string_view ns = V2Text(Part(ei, 2), s2);
-  const std::string_view uid = V2Text(Part(ei, 3), s3);
-  const std::string_view type = V2Text(Part(ei, 4), s4);
+  const std::string_view ns = V2Text(parts[2], s2);
+  const std::string_view uid = V2Text(parts[3], s3);
+  const std::string_view type = V2Text(parts[4], s4);
   if (!uid.empty() && (EqualsIgnoreCase(type, "ISO") || LooksLikeOid(uid))) {
     system = "urn:oid:" + std::string(uid);
   } else if (!uid.empty() && LooksLikeUri(uid)) {
@@ -770,28 +837,29 @@ Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei) {
 }
 
 Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn) {
+  const Parts parts(xpn);
   if (!xpn.HasValue()) {
     return Value();
   }
   Value name(kObjectType);
   std::string scratch;
-  PutMappedCode(ctx, name, "use", KnownTable::kNameUse, V2Text(Part(xpn, 7), scratch), "HL70200");
-  ctx.Put(name, "family", ctx.Str(Part(Part(xpn, 1), 1)));
+  PutMappedCode(ctx, name, "use", KnownTable::kNameUse, V2Text(parts[7], scratch), "HL70200");
+  ctx.Put(name, "family", ctx.Str(Part(parts[1], 1)));
   Value given(kArrayType);
-  ctx.Push(given, ctx.Str(Part(xpn, 2)));
-  ctx.Push(given, ctx.Str(Part(xpn, 3)));
+  ctx.Push(given, ctx.Str(parts[2]));
+  ctx.Push(given, ctx.Str(parts[3]));
   ctx.Put(name, "given", std::move(given));
   Value prefix(kArrayType);
-  ctx.Push(prefix, ctx.Str(Part(xpn, 5)));
+  ctx.Push(prefix, ctx.Str(parts[5]));
   ctx.Put(name, "prefix", std::move(prefix));
   Value suffix(kArrayType);
-  ctx.Push(suffix, ctx.Str(Part(xpn, 4)));
-  ctx.Push(suffix, ctx.Str(Part(xpn, 6)));
+  ctx.Push(suffix, ctx.Str(parts[4]));
+  ctx.Push(suffix, ctx.Str(parts[6]));
   ctx.Put(name, "suffix", std::move(suffix));
-  if (Part(xpn, 12).HasValue() || Part(xpn, 13).HasValue()) {
-    ctx.Put(name, "period", PeriodValue(ctx, Part(xpn, 12), Part(xpn, 13), "XPN-12"));
+  if (parts[12].HasValue() || parts[13].HasValue()) {
+    ctx.Put(name, "period", PeriodValue(ctx, parts[12], parts[13], "XPN-12"));
   } else {
-    const hl7v2::Value range = Part(xpn, 10);
+    const hl7v2::Value range = parts[10];
     ctx.Put(name, "period", PeriodValue(ctx, Part(range, 1), Part(range, 2), "XPN-10"));
   }
   // A name that is only a use code or period names nobody.
@@ -803,12 +871,13 @@ Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn) {
 }
 
 Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad) {
+  const Parts parts(xad);
   if (!xad.HasValue()) {
     return Value();
   }
   Value address(kObjectType);
   std::string scratch;
-  const std::string_view type = V2Text(Part(xad, 7), scratch);
+  const std::string_view type = V2Text(parts[7], scratch);
   const CodeMapRow* use = MapCode(ctx, KnownTable::kAddressUse, type);
   const CodeMapRow* address_type = MapCode(ctx, KnownTable::kAddressType, type);
   if (use != nullptr) {
@@ -822,7 +891,7 @@ Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad) {
   }
   // XAD-1 is SAD: street or mailing address & street name & dwelling number.
   Value line(kArrayType);
-  const hl7v2::Value sad = Part(xad, 1);
+  const hl7v2::Value sad = parts[1];
   std::string street;
   for (std::size_t i = 1; i <= 3; ++i) {
     std::string part_scratch;
@@ -835,17 +904,17 @@ Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad) {
     }
   }
   ctx.Push(line, ctx.Str(street));
-  ctx.Push(line, ctx.Str(Part(xad, 2)));
+  ctx.Push(line, ctx.Str(parts[2]));
   ctx.Put(address, "line", std::move(line));
-  ctx.Put(address, "city", ctx.Str(Part(xad, 3)));
-  ctx.Put(address, "district", ctx.Str(Part(xad, 9)));
-  ctx.Put(address, "state", ctx.Str(Part(xad, 4)));
-  ctx.Put(address, "postalCode", ctx.Str(Part(xad, 5)));
-  ctx.Put(address, "country", ctx.Str(Part(xad, 6)));
-  if (Part(xad, 13).HasValue() || Part(xad, 14).HasValue()) {
-    ctx.Put(address, "period", PeriodValue(ctx, Part(xad, 13), Part(xad, 14), "XAD-13"));
+  ctx.Put(address, "city", ctx.Str(parts[3]));
+  ctx.Put(address, "district", ctx.Str(parts[9]));
+  ctx.Put(address, "state", ctx.Str(parts[4]));
+  ctx.Put(address, "postalCode", ctx.Str(parts[5]));
+  ctx.Put(address, "country", ctx.Str(parts[6]));
+  if (parts[13].HasValue() || parts[14].HasValue()) {
+    ctx.Put(address, "period", PeriodValue(ctx, parts[13], parts[14], "XAD-13"));
   } else {
-    const hl7v2::Value range = Part(xad, 12);
+    const hl7v2::Value range = parts[12];
     ctx.Put(address, "period", PeriodValue(ctx, Part(range, 1), Part(range, 2), "XAD-12"));
   }
   if (!address.HasMember("line") && !address.HasMember("city") &&
@@ -857,15 +926,16 @@ Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad) {
 }
 
 Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_view default_use) {
+  const Parts parts(xtn);
   if (!xtn.HasValue()) {
     return Value();
   }
   std::string s1, s2, s3, s4, s12;
-  const std::string_view formatted = V2Text(Part(xtn, 1), s1);
-  const std::string_view use_code = V2Text(Part(xtn, 2), s2);
-  const std::string_view equipment = V2Text(Part(xtn, 3), s3);
-  const std::string_view email = V2Text(Part(xtn, 4), s4);
-  const std::string_view unformatted = V2Text(Part(xtn, 12), s12);
+  const std::string_view formatted = V2Text(parts[1], s1);
+  const std::string_view use_code = V2Text(parts[2], s2);
+  const std::string_view equipment = V2Text(parts[3], s3);
+  const std::string_view email = V2Text(parts[4], s4);
+  const std::string_view unformatted = V2Text(parts[12], s12);
   std::string value;
   std::string system;
   std::string use;
@@ -886,10 +956,10 @@ Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_
     value = std::string(unformatted);
   } else {
     std::string sc, sa, sl, se;
-    const std::string_view country = V2Text(Part(xtn, 5), sc);
-    const std::string_view area = V2Text(Part(xtn, 6), sa);
-    const std::string_view local = V2Text(Part(xtn, 7), sl);
-    const std::string_view extension = V2Text(Part(xtn, 8), se);
+    const std::string_view country = V2Text(parts[5], sc);
+    const std::string_view area = V2Text(parts[6], sa);
+    const std::string_view local = V2Text(parts[7], sl);
+    const std::string_view extension = V2Text(parts[8], se);
     if (!local.empty()) {
       if (!country.empty()) {
         value.append("+").append(country).append(" ");
@@ -928,15 +998,16 @@ Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_
 }
 
 Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn) {
+  const Parts parts(xcn);
   if (!xcn.HasValue()) {
     return Value();
   }
   Value practitioner(kObjectType);
   practitioner.AddMember("resourceType", "Practitioner", ctx.alloc());
   std::string s1, s13;
-  const std::string_view id = V2Text(Part(xcn, 1), s1);
+  const std::string_view id = V2Text(parts[1], s1);
   if (!id.empty()) {
-    const hl7v2::Value hd = Part(xcn, 9);
+    const hl7v2::Value hd = parts[9];
     std::string system = HdToSystem(ctx, hd);
     const bool seven_digits = id.size() == 8 && std::all_of(id.begin() + 1, id.end(), IsDigit);
     if (system.empty() && seven_digits && id.front() == 'G') {
@@ -945,22 +1016,21 @@ Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn) {
       system = std::string(kGmcSystem);
     }
     Value identifiers(kArrayType);
-    ctx.Push(identifiers,
-             IdentifierValue(ctx, id, std::move(system), V2Text(Part(xcn, 13), s13), hd));
+    ctx.Push(identifiers, IdentifierValue(ctx, id, std::move(system), V2Text(parts[13], s13), hd));
     ctx.Put(practitioner, "identifier", std::move(identifiers));
   }
   Value name(kObjectType);
-  ctx.Put(name, "family", ctx.Str(Part(Part(xcn, 2), 1)));
+  ctx.Put(name, "family", ctx.Str(Part(parts[2], 1)));
   Value given(kArrayType);
-  ctx.Push(given, ctx.Str(Part(xcn, 3)));
-  ctx.Push(given, ctx.Str(Part(xcn, 4)));
+  ctx.Push(given, ctx.Str(parts[3]));
+  ctx.Push(given, ctx.Str(parts[4]));
   ctx.Put(name, "given", std::move(given));
   Value prefix(kArrayType);
-  ctx.Push(prefix, ctx.Str(Part(xcn, 6)));
+  ctx.Push(prefix, ctx.Str(parts[6]));
   ctx.Put(name, "prefix", std::move(prefix));
   Value suffix(kArrayType);
-  ctx.Push(suffix, ctx.Str(Part(xcn, 5)));
-  ctx.Push(suffix, ctx.Str(Part(xcn, 7)));
+  ctx.Push(suffix, ctx.Str(parts[5]));
+  ctx.Push(suffix, ctx.Str(parts[7]));
   ctx.Put(name, "suffix", std::move(suffix));
   Value names(kArrayType);
   ctx.Push(names, std::move(name));
@@ -980,28 +1050,28 @@ bool LooksLikeOdsCode(std::string_view text) {
 }
 
 Value XonToOrganization(V2MapContext& ctx, const hl7v2::Value& xon) {
+  const Parts parts(xon);
   if (!xon.HasValue()) {
     return Value();
   }
   Value organization(kObjectType);
   organization.AddMember("resourceType", "Organization", ctx.alloc());
   std::string s10, s3, s7;
-  std::string_view id = V2Text(Part(xon, 10), s10);
+  std::string_view id = V2Text(parts[10], s10);
   if (id.empty()) {
-    id = V2Text(Part(xon, 3), s3);
+    id = V2Text(parts[3], s3);
   }
   if (!id.empty()) {
-    const hl7v2::Value hd = Part(xon, 6);
+    const hl7v2::Value hd = parts[6];
     std::string system = HdToSystem(ctx, hd);
     if (system.empty() && !Part(hd, 1).HasValue() && LooksLikeOdsCode(id)) {
       system = std::string(core::kOdsCodeSystem);
     }
     Value identifiers(kArrayType);
-    ctx.Push(identifiers,
-             IdentifierValue(ctx, id, std::move(system), V2Text(Part(xon, 7), s7), hd));
+    ctx.Push(identifiers, IdentifierValue(ctx, id, std::move(system), V2Text(parts[7], s7), hd));
     ctx.Put(organization, "identifier", std::move(identifiers));
   }
-  ctx.Put(organization, "name", ctx.Str(Part(xon, 1)));
+  ctx.Put(organization, "name", ctx.Str(parts[1]));
   if (organization.MemberCount() == 1) {
     return Value();
   }
@@ -1009,15 +1079,16 @@ Value XonToOrganization(V2MapContext& ctx, const hl7v2::Value& xon) {
 }
 
 Value HdToOrganization(V2MapContext& ctx, const hl7v2::Value& hd) {
+  const Parts parts(hd);
   if (!hd.HasValue()) {
     return Value();
   }
   Value organization(kObjectType);
   organization.AddMember("resourceType", "Organization", ctx.alloc());
   std::string s1, s2, s3;
-  const std::string_view ns = V2Text(Part(hd, 1), s1);
-  const std::string_view uid = V2Text(Part(hd, 2), s2);
-  const std::string_view type = V2Text(Part(hd, 3), s3);
+  const std::string_view ns = V2Text(parts[1], s1);
+  const std::string_view uid = V2Text(parts[2], s2);
+  const std::string_view type = V2Text(parts[3], s3);
   Value identifiers(kArrayType);
   if (LooksLikeOdsCode(ns)) {
     Value identifier(kObjectType);
@@ -1042,13 +1113,14 @@ Value HdToOrganization(V2MapContext& ctx, const hl7v2::Value& hd) {
 // ---- values -------------------------------------------------------------------------------------
 
 void PutUnits(V2MapContext& ctx, Value& quantity, const hl7v2::Value& units) {
+  const Parts parts(units);
   if (!units.HasValue()) {
     return;
   }
   std::string s1, s2, s3;
-  const std::string_view code = V2Text(Part(units, 1), s1);
-  const std::string_view text = V2Text(Part(units, 2), s2);
-  const std::string_view system = V2Text(Part(units, 3), s3);
+  const std::string_view code = V2Text(parts[1], s1);
+  const std::string_view text = V2Text(parts[2], s2);
+  const std::string_view system = V2Text(parts[3], s3);
   ctx.Put(quantity, "unit", ctx.Str(!text.empty() ? text : code));
   if (!code.empty() && !system.empty()) {
     ctx.Put(quantity, "system", ctx.Str(ctx.SystemUri(system)));
@@ -1069,14 +1141,15 @@ Value NmToQuantity(V2MapContext& ctx, std::string_view nm, const hl7v2::Value& u
 
 bool PutSnValue(V2MapContext& ctx, Value& observation, const hl7v2::Value& sn,
                 const hl7v2::Value& units) {
+  const Parts parts(sn);
   if (!sn.HasValue()) {
     return false;
   }
   std::string s1, s2, s3, s4;
-  const std::string_view comparator = Trim(V2Text(Part(sn, 1), s1));
-  const std::string_view num1 = V2Text(Part(sn, 2), s2);
-  const std::string_view separator = Trim(V2Text(Part(sn, 3), s3));
-  const std::string_view num2 = V2Text(Part(sn, 4), s4);
+  const std::string_view comparator = Trim(V2Text(parts[1], s1));
+  const std::string_view num1 = V2Text(parts[2], s2);
+  const std::string_view separator = Trim(V2Text(parts[3], s3));
+  const std::string_view num2 = V2Text(parts[4], s4);
   const auto n1 = CanonicalDecimal(num1);
   const auto n2 = CanonicalDecimal(num2);
   if (n1 && n2 && separator == "-" && (comparator.empty() || comparator == "=")) {
