@@ -293,22 +293,29 @@ class JsonOut {
 };
 
 // A segment with its fields split once: the segment maps read 20-40 fields each, and
-// SegmentView::Field(n) rescans from the start of the segment on every call.
+// SegmentView::Field(n) rescans from the start of the segment on every call. The fields of all
+// segments of a message live in one vector (Split appends to it).
 class CachedSegment {
  public:
-  explicit CachedSegment(const hl7v2::SegmentView& view) : view_(view) {
+  CachedSegment(const hl7v2::SegmentView& view, const hl7v2::Value* fields, std::size_t count)
+      : view_(view), fields_(fields), count_(count) {}
+
+  // Appends field 0 (empty: the segment id) and each field of `view` to `out`; returns the count.
+  static std::size_t Split(const hl7v2::SegmentView& view, std::vector<hl7v2::Value>& out) {
     const std::string_view raw = view.raw();
-    fields_.emplace_back();  // field 0: the segment id
+    out.emplace_back();
     if (raw.size() <= 4) {
-      return;
+      return 1;
     }
+    std::size_t count = 1;
     std::string_view rest = raw.substr(4);
     const char separator = view.encoding().field;
     while (true) {
       const std::size_t end = rest.find(separator);
-      fields_.emplace_back(rest.substr(0, end), view.encoding(), hl7v2::Level::kField);
+      out.emplace_back(rest.substr(0, end), view.encoding(), hl7v2::Level::kField);
+      ++count;
       if (end == std::string_view::npos) {
-        break;
+        return count;
       }
       rest.remove_prefix(end + 1);
     }
@@ -316,13 +323,12 @@ class CachedSegment {
 
   std::string_view raw() const { return view_.raw(); }
   std::string_view id() const { return view_.id(); }
-  hl7v2::Value Field(std::size_t n) const {
-    return n < fields_.size() ? fields_[n] : hl7v2::Value();
-  }
+  hl7v2::Value Field(std::size_t n) const { return n < count_ ? fields_[n] : hl7v2::Value(); }
 
  private:
   hl7v2::SegmentView view_;
-  std::vector<hl7v2::Value> fields_;
+  const hl7v2::Value* fields_;
+  std::size_t count_;
 };
 
 enum class MessageKind { kAdt, kOru, kOrder };
@@ -395,10 +401,20 @@ class Mapper {
   std::string EncounterStatus(const CachedSegment& pv1) const;
 
   const hl7v2::Message& message_;
-  rapidjson::Document document_;
+  // The DOM's first chunk is a per-thread buffer kept between calls: no allocation for the DOM
+  // of a typical Bundle (a larger one spills into chunks the pool frees).
+  static constexpr std::size_t kPoolBufferSize = 256 * 1024;
+  static void* PoolBuffer() {
+    thread_local const std::unique_ptr<char[]> buffer =
+        std::make_unique_for_overwrite<char[]>(kPoolBufferSize);
+    return buffer.get();
+  }
+  rapidjson::MemoryPoolAllocator<> pool_{PoolBuffer(), kPoolBufferSize};
+  rapidjson::Document document_{&pool_};
   V2MapContext ctx_;
   std::vector<bool> mapped_;  // by segment index (1-based)
-  // Every segment, its fields split once per message (by segment index - 1).
+  // Every segment, its fields split once per message (by segment index - 1), and their fields.
+  std::vector<hl7v2::Value> fields_;
   std::vector<CachedSegment> segments_;
   const CachedSegment& Seg(std::size_t i) const { return segments_[i - 1]; }
   Uuid namespace_;
@@ -417,7 +433,15 @@ class Mapper {
 
 Value Mapper::Reference(const std::string& id, std::string_view display) {
   Value reference(kObjectType);
-  ctx_.Put(reference, "reference", ctx_.Str("urn:uuid:" + id));
+  char urn[64];
+  constexpr std::string_view kPrefix = "urn:uuid:";
+  if (id.size() <= sizeof(urn) - kPrefix.size()) {
+    std::memcpy(urn, kPrefix.data(), kPrefix.size());
+    std::memcpy(urn + kPrefix.size(), id.data(), id.size());
+    ctx_.Put(reference, "reference", ctx_.Str(std::string_view(urn, kPrefix.size() + id.size())));
+  } else {
+    ctx_.Put(reference, "reference", ctx_.Str("urn:uuid:" + id));
+  }
   ctx_.Put(reference, "display", ctx_.Str(display));
   return reference;
 }
@@ -1702,9 +1726,22 @@ core::Result<std::string> Mapper::Run() {
   }
   mapped_[1] = true;  // MSH
   const std::size_t count = message_.SegmentCount();
-  segments_.reserve(count);
-  for (std::size_t i = 1; i <= count; ++i) {
-    segments_.emplace_back(message_.Segment(i));
+  {
+    const std::string_view er7 = message_.er7();
+    fields_.reserve(
+        static_cast<std::size_t>(std::count(er7.begin(), er7.end(), message_.encoding().field)) +
+        count);
+    std::vector<std::pair<std::size_t, std::size_t>> spans;  // (first field, count)
+    spans.reserve(count);
+    for (std::size_t i = 1; i <= count; ++i) {
+      const std::size_t first = fields_.size();
+      spans.emplace_back(first, CachedSegment::Split(message_.Segment(i), fields_));
+    }
+    segments_.reserve(count);
+    for (std::size_t i = 1; i <= count; ++i) {
+      segments_.emplace_back(message_.Segment(i), fields_.data() + spans[i - 1].first,
+                             spans[i - 1].second);
+    }
   }
   const auto pid = message_.FindSegment("PID");
   if (!pid) {
