@@ -102,14 +102,14 @@ class Sha1Context {
 
 std::string Uuid::ToString() const {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
+  std::string out(36, '-');
+  std::size_t at = 0;
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) {
-      out.push_back('-');
+      ++at;  // the '-' already there
     }
-    out.push_back(kHex[bytes[i] >> 4]);
-    out.push_back(kHex[bytes[i] & 0x0F]);
+    out[at++] = kHex[bytes[i] >> 4];
+    out[at++] = kHex[bytes[i] & 0x0F];
   }
   return out;
 }
@@ -144,15 +144,6 @@ std::uint64_t Mix64(std::uint64_t x) {
   return x;
 }
 
-std::uint64_t Fnv1a64(std::string_view data, std::uint64_t seed) {
-  std::uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-  for (char c : data) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 std::uint64_t Load64(const std::uint8_t* p) {
   std::uint64_t v = 0;
   for (int i = 0; i < 8; ++i) {
@@ -166,8 +157,13 @@ std::uint64_t Load64(const std::uint8_t* p) {
 Uuid DerivedUuid(const Uuid& name_space, std::string_view name) {
   const std::uint64_t ns_hi = Load64(name_space.bytes.data());
   const std::uint64_t ns_lo = Load64(name_space.bytes.data() + 8);
-  const std::uint64_t a = Fnv1a64(name, ns_hi);
-  const std::uint64_t b = Fnv1a64(name, ns_lo ^ 0x9e3779b97f4a7c15ULL);
+  // Fnv1a64(name, ns_hi) and Fnv1a64(name, ns_lo ^ 0x9e3779b97f4a7c15) in one pass.
+  std::uint64_t a = 0xcbf29ce484222325ULL ^ ns_hi;
+  std::uint64_t b = 0xcbf29ce484222325ULL ^ ns_lo ^ 0x9e3779b97f4a7c15ULL;
+  for (const char c : name) {
+    a = (a ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    b = (b ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  }
   const std::uint64_t hi = Mix64(a ^ Mix64(ns_lo + b));
   const std::uint64_t lo = Mix64(b ^ Mix64(ns_hi + a));
   Uuid out;
