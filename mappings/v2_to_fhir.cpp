@@ -198,7 +198,7 @@ class JsonOut {
   }
 
   // Writes [before] "str" [after]; a '\0' separator is not written.
-  void String(const char* str, std::size_t length, char before, char after) {
+  [[gnu::always_inline]] void String(const char* str, std::size_t length, char before, char after) {
     static constexpr std::array<char, 256> kEscape = [] {
       std::array<char, 256> table{};
       for (std::size_t c = 0; c < 0x20; ++c) {
@@ -417,6 +417,13 @@ class Mapper {
   std::vector<hl7v2::Value> fields_;
   std::vector<CachedSegment> segments_;
   const CachedSegment& Seg(std::size_t i) const { return segments_[i - 1]; }
+  // MSH-n (n >= 3) as message_.Get("MSH-n") returns it, from the split MSH.
+  hl7v2::Value Msh(std::size_t n) const {
+    if (!segments_.empty() && segments_.front().id() == "MSH") {
+      return segments_.front().Field(n - 1);  // the split starts after MSH-1, at MSH-2
+    }
+    return message_.Get("MSH-" + std::to_string(n));
+  }
   Uuid namespace_;
   MessageKind kind_ = MessageKind::kAdt;
   std::string trigger_;
@@ -1025,7 +1032,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
     ctx_.Put(encounter, "location", std::move(locations));
   }
   {
-    const std::string provider = OrganizationForHd(message_.Get("MSH-4"));
+    const std::string provider = OrganizationForHd(Msh(4));
     if (!provider.empty()) {
       encounter.AddMember("serviceProvider", Reference(provider), alloc());
     }
@@ -1646,7 +1653,7 @@ Value Mapper::MessageHeader() {
   }
   {
     std::string scratch;
-    const std::string_view processing = V2Text(message_.Get("MSH-11.1"), scratch);
+    const std::string_view processing = V2Text(Msh(11).Component(1), scratch);
     if (!processing.empty()) {
       Value meta(kObjectType);
       Value tags(kArrayType);
@@ -1675,8 +1682,8 @@ Value Mapper::MessageHeader() {
     target.AddMember("_endpoint", element, alloc());
   };
   {
-    const hl7v2::Value receiving_app = message_.Get("MSH-5");
-    const hl7v2::Value receiving_facility = message_.Get("MSH-6");
+    const hl7v2::Value receiving_app = Msh(5);
+    const hl7v2::Value receiving_facility = Msh(6);
     if (receiving_app.HasValue() || receiving_facility.HasValue()) {
       Value destination(kObjectType);
       ctx_.Put(destination, "name", ctx_.Str(receiving_app.Component(1)));
@@ -1691,13 +1698,13 @@ Value Mapper::MessageHeader() {
     }
   }
   {
-    const std::string sender = OrganizationForHd(message_.Get("MSH-4"));
+    const std::string sender = OrganizationForHd(Msh(4));
     if (!sender.empty()) {
       header.AddMember("sender", Reference(sender), alloc());
     }
   }
   {
-    const hl7v2::Value sending_app = message_.Get("MSH-3");
+    const hl7v2::Value sending_app = Msh(3);
     Value source(kObjectType);
     ctx_.Put(source, "name", ctx_.Str(sending_app.Component(1)));
     endpoint(source, sending_app);
@@ -1968,7 +1975,7 @@ core::Result<std::string> Mapper::Run() {
       report.AddMember("conclusion", ctx_.Str(text), alloc());
     }
   }
-  Value timestamp = TimeValue(ctx_, message_.Get("MSH-7"), FhirTimeType::kInstant, "MSH-7");
+  Value timestamp = TimeValue(ctx_, Msh(7), FhirTimeType::kInstant, "MSH-7");
   KeepIfLossy(1);
   Value header = MessageHeader();
   if (ctx_.failed()) {
@@ -1980,7 +1987,7 @@ core::Result<std::string> Mapper::Run() {
   bundle.AddMember("id", ctx_.Str(NewId("Bundle")), alloc());
   {
     std::string scratch;
-    const std::string_view control_id = V2Text(message_.Get("MSH-10"), scratch);
+    const std::string_view control_id = V2Text(Msh(10), scratch);
     if (!control_id.empty()) {
       Value identifier(kObjectType);
       identifier.AddMember("value", ctx_.Str(control_id), alloc());
