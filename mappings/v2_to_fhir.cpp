@@ -4,7 +4,6 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -139,7 +138,12 @@ class JsonOut {
         break;
       }
       case rapidjson::kStringType:
-        if (ctx_.IsNumber(value.GetString())) {
+        // Numbers are canonical decimals (CanonicalDecimal: never empty, first a digit or '-'),
+        // so other strings skip the lookup.
+        if (value.GetStringLength() > 0 &&
+            (value.GetString()[0] == '-' ||
+             (value.GetString()[0] >= '0' && value.GetString()[0] <= '9')) &&
+            ctx_.IsNumber(value.GetString())) {
           Raw(value.GetString(), value.GetStringLength());
         } else {
           String(value.GetString(), value.GetStringLength(), '\0', '\0');
@@ -350,6 +354,8 @@ class Mapper {
 
   JsonAlloc& alloc() { return ctx_.alloc(); }
   std::string NewId(std::string_view key) const { return DerivedUuid(namespace_, key).ToString(); }
+  // "urn:uuid:" + id, copied into the allocator.
+  Value Urn(const std::string& id);
   Value Reference(const std::string& id, std::string_view display = {});
   // Adds a resource of `type` with `id`; members of `body` follow resourceType and id.
   Value& AddResource(std::string_view type, const std::string& id, Value body);
@@ -428,7 +434,26 @@ class Mapper {
   MessageKind kind_ = MessageKind::kAdt;
   std::string trigger_;
   std::vector<Entry> entries_;
-  std::map<std::string, std::string, std::less<>> dedup_;  // key -> id
+  // Deduplicated resources by key (prefix + raw v2 value, as hashed into the id); few per message.
+  struct Dedup {
+    std::string_view prefix;  // a literal
+    std::string_view raw;     // into the message, which outlives the mapper
+    std::string id;
+  };
+  std::vector<Dedup> dedup_;
+  std::string key_;  // the key being looked up, reused
+  // Sets key_ to prefix + raw and returns the id already mapped for that key, or nullptr.
+  const std::string* FindDedup(std::string_view prefix, std::string_view raw) {
+    key_.assign(prefix).append(raw);
+    const std::string_view key = key_;
+    for (const Dedup& d : dedup_) {
+      if (d.prefix.size() + d.raw.size() == key.size() && key.starts_with(d.prefix) &&
+          key.substr(d.prefix.size()) == d.raw) {
+        return &d.id;
+      }
+    }
+    return nullptr;
+  }
   std::string patient_id_;
   std::string encounter_id_;
   std::size_t patient_entry_ = 0;
@@ -438,17 +463,20 @@ class Mapper {
   std::vector<std::string> focus_;
 };
 
-Value Mapper::Reference(const std::string& id, std::string_view display) {
-  Value reference(kObjectType);
+Value Mapper::Urn(const std::string& id) {
   char urn[64];
   constexpr std::string_view kPrefix = "urn:uuid:";
-  if (id.size() <= sizeof(urn) - kPrefix.size()) {
-    std::memcpy(urn, kPrefix.data(), kPrefix.size());
-    std::memcpy(urn + kPrefix.size(), id.data(), id.size());
-    ctx_.Put(reference, "reference", ctx_.Str(std::string_view(urn, kPrefix.size() + id.size())));
-  } else {
-    ctx_.Put(reference, "reference", ctx_.Str("urn:uuid:" + id));
+  if (id.size() > sizeof(urn) - kPrefix.size()) {
+    return ctx_.Str("urn:uuid:" + id);
   }
+  std::memcpy(urn, kPrefix.data(), kPrefix.size());
+  std::memcpy(urn + kPrefix.size(), id.data(), id.size());
+  return ctx_.Str(std::string_view(urn, kPrefix.size() + id.size()));
+}
+
+Value Mapper::Reference(const std::string& id, std::string_view display) {
+  Value reference(kObjectType);
+  ctx_.Put(reference, "reference", Urn(id));
   ctx_.Put(reference, "display", ctx_.Str(display));
   return reference;
 }
@@ -466,17 +494,16 @@ std::string Mapper::PractitionerFor(const hl7v2::Value& xcn) {
   if (!xcn.HasValue()) {
     return {};
   }
-  const std::string key = "Practitioner/" + std::string(xcn.raw());
-  if (auto it = dedup_.find(key); it != dedup_.end()) {
-    return it->second;
+  if (const std::string* found = FindDedup("Practitioner/", xcn.raw())) {
+    return *found;
   }
+  std::string id = NewId(key_);  // before any nested lookup reuses key_
   Value practitioner = XcnToPractitioner(ctx_, xcn);
   if (practitioner.IsNull()) {
     return {};
   }
-  std::string id = NewId(key);
   AddResource("Practitioner", id, std::move(practitioner));
-  dedup_.emplace(key, id);
+  dedup_.push_back(Dedup{"Practitioner/", xcn.raw(), id});
   return id;
 }
 
@@ -484,17 +511,16 @@ std::string Mapper::OrganizationForXon(const hl7v2::Value& xon) {
   if (!xon.HasValue()) {
     return {};
   }
-  const std::string key = "Organization/xon/" + std::string(xon.raw());
-  if (auto it = dedup_.find(key); it != dedup_.end()) {
-    return it->second;
+  if (const std::string* found = FindDedup("Organization/xon/", xon.raw())) {
+    return *found;
   }
+  std::string id = NewId(key_);  // before any nested lookup reuses key_
   Value organization = XonToOrganization(ctx_, xon);
   if (organization.IsNull()) {
     return {};
   }
-  std::string id = NewId(key);
   AddResource("Organization", id, std::move(organization));
-  dedup_.emplace(key, id);
+  dedup_.push_back(Dedup{"Organization/xon/", xon.raw(), id});
   return id;
 }
 
@@ -502,17 +528,16 @@ std::string Mapper::OrganizationForHd(const hl7v2::Value& hd) {
   if (!hd.HasValue()) {
     return {};
   }
-  const std::string key = "Organization/hd/" + std::string(hd.raw());
-  if (auto it = dedup_.find(key); it != dedup_.end()) {
-    return it->second;
+  if (const std::string* found = FindDedup("Organization/hd/", hd.raw())) {
+    return *found;
   }
+  std::string id = NewId(key_);  // before any nested lookup reuses key_
   Value organization = HdToOrganization(ctx_, hd);
   if (organization.IsNull()) {
     return {};
   }
-  std::string id = NewId(key);
   AddResource("Organization", id, std::move(organization));
-  dedup_.emplace(key, id);
+  dedup_.push_back(Dedup{"Organization/hd/", hd.raw(), id});
   return id;
 }
 
@@ -539,10 +564,10 @@ std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
   if (display != nullptr) {
     *display = name;
   }
-  const std::string key = "Location/" + std::string(pl.raw());
-  if (auto it = dedup_.find(key); it != dedup_.end()) {
-    return it->second;
+  if (const std::string* found = FindDedup("Location/", pl.raw())) {
+    return *found;
   }
+  std::string id = NewId(key_);  // before any nested lookup reuses key_
   if (name.empty()) {
     return {};
   }
@@ -564,9 +589,8 @@ std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
   if (!facility.empty()) {
     ctx_.Put(location, "managingOrganization", Reference(facility));
   }
-  std::string id = NewId(key);
   AddResource("Location", id, std::move(location));
-  dedup_.emplace(key, id);
+  dedup_.push_back(Dedup{"Location/", pl.raw(), id});
   return id;
 }
 
@@ -1340,14 +1364,13 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
       ctx_.Put(name, "given", std::move(given));
       ctx_.Push(names, std::move(name));
       ctx_.Put(practitioner, "name", std::move(names));
-      const std::string key = "Practitioner/cnn/" + std::string(cnn.raw());
       std::string pid;
-      if (auto it = dedup_.find(key); it != dedup_.end()) {
-        pid = it->second;
+      if (const std::string* found = FindDedup("Practitioner/cnn/", cnn.raw())) {
+        pid = *found;
       } else if (practitioner.MemberCount() > 0) {
-        pid = NewId(key);
+        pid = NewId(key_);
         AddResource("Practitioner", pid, std::move(practitioner));
-        dedup_.emplace(key, pid);
+        dedup_.push_back(Dedup{"Practitioner/cnn/", cnn.raw(), pid});
       }
       if (!pid.empty()) {
         performers.PushBack(Reference(pid), alloc());
@@ -1732,6 +1755,9 @@ core::Result<std::string> Mapper::Run() {
     namespace_ = UuidV5(V2ToFhirNamespace(), name);
   }
   mapped_[1] = true;  // MSH
+  entries_.reserve(32);
+  focus_.reserve(8);
+  dedup_.reserve(8);
   const std::size_t count = message_.SegmentCount();
   {
     const std::string_view er7 = message_.er7();
@@ -2007,13 +2033,13 @@ core::Result<std::string> Mapper::Run() {
     resource.AddMember("id", ctx_.Str(header_id), alloc());
     MoveMembers(header, resource, alloc());
     Value entry(kObjectType);
-    entry.AddMember("fullUrl", ctx_.Str("urn:uuid:" + header_id), alloc());
+    entry.AddMember("fullUrl", Urn(header_id), alloc());
     entry.AddMember("resource", resource, alloc());
     entries.PushBack(entry, alloc());
   }
   for (Entry& e : entries_) {
     Value entry(kObjectType);
-    entry.AddMember("fullUrl", ctx_.Str("urn:uuid:" + e.id), alloc());
+    entry.AddMember("fullUrl", Urn(e.id), alloc());
     entry.AddMember("resource", e.resource, alloc());
     entries.PushBack(entry, alloc());
   }
