@@ -95,8 +95,12 @@ class JsonOut {
     end_ = cursor_ + buffer_.size;
   }
   // What was written.
-  std::string Finish() const {
-    return std::string(buffer_.data.get(), static_cast<std::size_t>(cursor_ - buffer_.data.get()));
+  std::string Finish() {
+    std::string json(buffer_.data.get(), static_cast<std::size_t>(cursor_ - buffer_.data.get()));
+    if (buffer_.size > kKeepSize) {
+      buffer_ = Buffer{};  // a rare large Bundle does not pin its buffer to the thread
+    }
+    return json;
   }
 
   void Write(const Value& value) {
@@ -163,6 +167,7 @@ class JsonOut {
     std::size_t size = 0;
   };
   static constexpr std::size_t kInitialSize = 32 * 1024;
+  static constexpr std::size_t kKeepSize = 1024 * 1024;
   static Buffer& ThreadBuffer() {
     thread_local Buffer buffer;
     return buffer;

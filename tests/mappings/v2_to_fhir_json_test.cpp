@@ -124,6 +124,14 @@ TEST(V2ToFhirJson, SameBytesOnRepeatedAndInterleavedCalls) {
   EXPECT_EQ(*small_first, *small_again);
   EXPECT_EQ(*big_json, RapidJsonWriterBytes(*big_json));
   EXPECT_EQ(*small_again, RapidJsonWriterBytes(*small_again));
+  // Over a mebibyte: the buffer is given back after use, and the next call starts afresh.
+  const std::string huge = AdtWith(std::vector<std::string>(5, "ZTX|" + std::string(300'000, 'z')));
+  core::Result<std::string> huge_json = MapV2ToFhir(huge, Tables());
+  core::Result<std::string> small_last = MapV2ToFhir(small, Tables());
+  ASSERT_TRUE(huge_json && small_last);
+  EXPECT_GT(huge_json->size(), 1'500'000u);
+  EXPECT_EQ(CarriedSegments(*huge_json).size(), 5u);
+  EXPECT_EQ(*small_last, *small_first);
 }
 
 }  // namespace
