@@ -277,7 +277,7 @@ TYPED_TEST_P(DeliveryWorkerTest, ACrashedWorkersItemsAreDeliveredAfterItsLease) 
   EXPECT_EQ(this->deliverer_.For("RGT", kPatientA), (Ids{"A1", "A2"}));
 }
 
-TYPED_TEST_P(DeliveryWorkerTest, ARestartContinuesInOrder) {
+TYPED_TEST_P(DeliveryWorkerTest, WorkerRestartContinuesInOrder) {
   if (!TypeParam::kDurable) {
     GTEST_SKIP() << TypeParam::kName << " is not durable";
   }
@@ -303,7 +303,7 @@ REGISTER_TYPED_TEST_SUITE_P(DeliveryWorkerTest, DestinationDownThenUpDeliversAll
                             AMessageOlderThanMaxAgeGoesDeadAtItsNextFailure,
                             ADuplicateControlIdIsDeliveredOnce,
                             ACrashedWorkersItemsAreDeliveredAfterItsLease,
-                            ARestartContinuesInOrder);
+                            WorkerRestartContinuesInOrder);
 
 #ifdef TB_QUEUE_TEST_PG
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, DeliveryWorkerTest,

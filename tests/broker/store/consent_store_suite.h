@@ -84,7 +84,7 @@ TYPED_TEST_P(ConsentStoreTest, UnknownIdIsNotFoundAndUnknownPatientIsEmpty) {
   EXPECT_TRUE(patient->empty());
 }
 
-TYPED_TEST_P(ConsentStoreTest, InvalidInputIsRefused) {
+TYPED_TEST_P(ConsentStoreTest, InvalidConsentRecordsAreRefused) {
   core::ConsentRecords& store = *this->repository_;
   EXPECT_EQ(store.Put(this->Record("", "9449305552", "active", 1, 1)).error().code,
             core::ErrorCode::kInvalidValue);
@@ -124,7 +124,8 @@ TYPED_TEST_P(ConsentStoreTest, ConcurrentPutsOfDifferentConsentsAllLand) {
 
 REGISTER_TYPED_TEST_SUITE_P(ConsentStoreTest, PutThenGetByIdAndByPatient,
                             PutOfTheSameIdReplacesAndKeepsCreatedAt,
-                            UnknownIdIsNotFoundAndUnknownPatientIsEmpty, InvalidInputIsRefused,
+                            UnknownIdIsNotFoundAndUnknownPatientIsEmpty,
+                            InvalidConsentRecordsAreRefused,
                             ConcurrentPutsOfDifferentConsentsAllLand);
 
 }  // namespace tb::store::testing

@@ -347,7 +347,7 @@ TYPED_TEST_P(OutboundQueueTest, ARolledBackBatchEnqueuesNothing) {
   EXPECT_EQ(this->Claim(), (Ids{"A1@RGT"}));
 }
 
-TYPED_TEST_P(OutboundQueueTest, ARestartContinuesInOrder) {
+TYPED_TEST_P(OutboundQueueTest, ReopenedQueueContinuesInOrder) {
   if (!TypeParam::kDurable) {
     GTEST_SKIP() << TypeParam::kName << " is not durable";
   }
@@ -462,7 +462,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     OnlyTheOldestUnfinishedItemOfAPartitionIsClaimable, ClaimTakesAtMostMaxInIdOrder,
     ARetryingItemHoldsItsPartitionUntilItIsDue, DeadItemHoldsItsPartitionUntilReplayedOrDiscarded,
     AnExpiredLeaseLetsAnotherWorkerClaim, WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing,
-    ARestartContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder,
+    ReopenedQueueContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder,
     PurgeErasesFinishedPayloadsThenForgetsTheirKeys);
 
 // ---- payloads at rest (AES-256-GCM), on the SQL engines ---------------------------------------

@@ -55,7 +55,7 @@ TYPED_TEST_P(RecordLocatorTest, ForgetRemovesOneEntry) {
   EXPECT_EQ((*entries)[0].ods, "RXH");
 }
 
-TYPED_TEST_P(RecordLocatorTest, InvalidInputIsRefused) {
+TYPED_TEST_P(RecordLocatorTest, InvalidLocatorInputIsRefused) {
   core::RecordLocator& locator = *this->repository_;
   EXPECT_EQ(locator.Announce("9449305553", "RGT", "admin", 1).error().code,
             core::ErrorCode::kInvalidValue);
@@ -84,6 +84,6 @@ TYPED_TEST_P(RecordLocatorTest, ConcurrentAnnouncesOfOnePairAllSucceed) {
 
 REGISTER_TYPED_TEST_SUITE_P(RecordLocatorTest, AnnouncesAreUpsertedAndListedByOds,
                             UnknownPatientHasNoEntries, ForgetRemovesOneEntry,
-                            InvalidInputIsRefused, ConcurrentAnnouncesOfOnePairAllSucceed);
+                            InvalidLocatorInputIsRefused, ConcurrentAnnouncesOfOnePairAllSucceed);
 
 }  // namespace tb::store::testing
