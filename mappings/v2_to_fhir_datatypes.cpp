@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "adapters/hl7v2/escape.h"
+#include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
 
 namespace tb::mappings {
@@ -124,25 +125,7 @@ void Append2(std::string& out, int value) {
   out.push_back(static_cast<char>('0' + value % 10));
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x - 'A' + 'a');
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y = static_cast<char>(y - 'A' + 'a');
-    }
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
+using core::EqualsIgnoreCase;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
