@@ -1,5 +1,6 @@
 #include "broker/app/broker_server.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "adapters/mllp/server.h"
@@ -91,6 +93,8 @@ class BrokerServer::Impl {
     runtime_.Run(threads, /*handle_signals=*/true);
     // Store-and-forward: deliveries need the io threads (HTTPS client) running.
     BROKER_RETURN_IF_ERROR(delivery_->Start());
+    purge_timer_ = std::make_unique<asio::steady_timer>(runtime_.io_context());
+    SchedulePurge();
     log_.Info("broker_started",
               {{"broker", config_.broker_id},
                {"fhir", config_.listen_fhir.host + ":" + std::to_string(fhir_port_)},
@@ -296,6 +300,47 @@ class BrokerServer::Impl {
     return core::Ok();
   }
 
+  // Retention: every purge_interval, on the blocking pool, erase delivered payloads past
+  // payload_retention and forget messages (and their dedupe keys) past dedupe_retention, a batch
+  // at a time until nothing is left to do. The timer runs on the io threads; Wait() cancels it.
+  void SchedulePurge() {
+    purge_timer_->expires_after(std::chrono::milliseconds(config_.purge_interval_ms));
+    purge_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec) {
+        return;  // cancelled: stopping
+      }
+      asio::post(blocking_, [this] {
+        core::PurgePolicy policy;
+        policy.payload_retention = std::chrono::milliseconds(config_.payload_retention_ms);
+        policy.key_retention = std::chrono::milliseconds(config_.dedupe_retention_ms);
+        core::PurgeResult total;
+        for (int round = 0; round < 100; ++round) {
+          auto purged = outbound_->Purge(policy);
+          if (!purged) {
+            log_.Warn("purge_failed",
+                      {{"code", std::string(core::Info(purged.error().code).name)}});
+            break;
+          }
+          total.payloads_erased += purged->payloads_erased;
+          total.messages_deleted += purged->messages_deleted;
+          if (purged->payloads_erased + purged->messages_deleted <
+              static_cast<std::int64_t>(policy.max_rows)) {
+            break;
+          }
+        }
+        if (total.payloads_erased + total.messages_deleted > 0) {
+          log_.Info("purged", {{"payloads_erased", std::to_string(total.payloads_erased)},
+                               {"messages_deleted", std::to_string(total.messages_deleted)}});
+        }
+        asio::post(runtime_.io_context(), [this] {
+          if (!purge_stopped_) {
+            SchedulePurge();
+          }
+        });
+      });
+    });
+  }
+
   void Stop() { runtime_.RequestStop(); }
 
   void Wait() {
@@ -309,6 +354,10 @@ class BrokerServer::Impl {
     }
     // Busy connections finish their current request or frame (whose ACK follows its commit).
     net::ServerRuntime::Drain([this] { return ActiveConnections(); }, std::chrono::seconds(5));
+    if (purge_timer_) {
+      purge_stopped_ = true;
+      asio::post(runtime_.io_context(), [this] { purge_timer_->cancel(); });
+    }
     if (delivery_) {
       delivery_->Stop();  // deliveries in progress finish and are marked
     }
@@ -358,6 +407,8 @@ class BrokerServer::Impl {
   std::unique_ptr<routing::FederatedQuery> federation_;
   std::unique_ptr<ParticipantDeliverer> deliverer_;
   std::unique_ptr<queue::DeliveryWorker> delivery_;  // uses outbound_, deliverer_, clock_
+  std::unique_ptr<asio::steady_timer> purge_timer_;  // runs on the io threads
+  std::atomic<bool> purge_stopped_{false};
   std::unique_ptr<FhirApi> api_;
   // Storage and mapping work; the io threads never block. Sized for group commit: many
   // messages waiting on one commit is what makes the store fast. Declared after what its

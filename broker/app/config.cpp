@@ -274,6 +274,9 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
       CheckFile(config.payload_key_file, "/store/payload_key_file", load.problems);
     }
   }
+  ReadInt(document["store"], "payload_retention_ms", config.payload_retention_ms);
+  ReadInt(document["store"], "dedupe_retention_ms", config.dedupe_retention_ms);
+  ReadInt(document["store"], "purge_interval_ms", config.purge_interval_ms);
   if (const std::string key_id = GetString(document["store"], "payload_key_id"); !key_id.empty()) {
     config.payload_key_id = key_id;
   }

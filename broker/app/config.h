@@ -46,6 +46,12 @@ struct BrokerConfig {
   // key's short id (stored with each payload so keys can be rotated).
   std::filesystem::path payload_key_file;
   std::string payload_key_id = "k1";
+  // Retention (docs/queue.md): a delivered message's payload is erased after payload_retention;
+  // the message row and its dedupe key are kept for dedupe_retention (a resend within it is
+  // acknowledged again, not delivered again). The purge runs every purge_interval.
+  std::uint64_t payload_retention_ms = 24ull * 3600 * 1000;
+  std::uint64_t dedupe_retention_ms = 30ull * 24 * 3600 * 1000;
+  std::uint32_t purge_interval_ms = 10 * 60 * 1000;
   std::vector<routing::Participant> participants;
   std::vector<routing::Peer> peers;
   LimitsConfig limits;

@@ -2,6 +2,7 @@
 // patient, each in its own format (FHIR $process-message or MLLP/TLS), after the sender's ACK.
 #include <chrono>
 #include <filesystem>
+#include <sqlite3.h>
 #include <string>
 #include <thread>
 
@@ -31,6 +32,27 @@ std::string ReadLog(const fs::path& file) {
   return fs::exists(file) ? testing::ReadFile(file) : std::string();
 }
 
+// Bytes of the stored payload of the message with this control id (-1: no such row).
+std::int64_t StoredPayloadBytes(const fs::path& store, const std::string& control_id) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(store.string().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return -1;
+  }
+  sqlite3_stmt* statement = nullptr;
+  std::int64_t bytes = -1;
+  if (sqlite3_prepare_v2(db, "SELECT length(payload) FROM inbound_message WHERE control_id = ?", -1,
+                         &statement, nullptr) == SQLITE_OK) {
+    sqlite3_bind_text(statement, 1, control_id.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(statement) == SQLITE_ROW) {
+      bytes = sqlite3_column_int64(statement, 0);
+    }
+  }
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+  return bytes;
+}
+
 TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
   testing::TempDir logs;
   // RGT takes FHIR messages; RXH takes HL7 v2 over MLLP/TLS.
@@ -44,7 +66,7 @@ TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
                        pki.Cert("broker-a").string() + R"(", "key": ")" +
                        pki.Key("broker-a").string() + R"(", "ca": ")" + pki.CaCert().string() +
                        R"(" },
-    "store": { "url": "sqlite:var/tb.db" },
+    "store": { "url": "sqlite:var/tb.db", "payload_retention_ms": 0, "purge_interval_ms": 100 },
     "participants": [
       { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
       { "ods": "RGT", "cert_cn": "RGT", "scopes": ["system/*.rs"],
@@ -94,6 +116,12 @@ TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
   EXPECT_NE(rxh_log.find(std::string(kShared)), std::string::npos);
   // The sender does not receive its own message.
   EXPECT_EQ(ReadLog(logs / "rgt.jsonl").find("\"protocol\":\"mllp\""), std::string::npos);
+
+  // Delivered everywhere, so the purge (retention 0 here) erases the payload; the row and its
+  // dedupe key stay, so a resend is acknowledged but not delivered again.
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return StoredPayloadBytes(broker.store_file(), "ROUTE0001") == 0; },
+                       std::chrono::seconds(20)));
 }
 
 // A message the destination can never take (RGT speaks FHIR; ADT^A06 has no FHIR mapping) goes
