@@ -149,7 +149,7 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
 
   // Where it goes (issue 5 item 4): decided before the commit, so that its queue rows are written
   // in the same transaction as the message (nothing routed is ever lost, nothing is half-written).
-  const std::string nhs_number = hl7v2::ExtractNhsNumber(message).value_or("");
+  const std::string& nhs_number = facts.nhs_number;
   auto destinations = ResolveDestinations(
       {participant->ods, result.message_type, message.Get("MSH-6.1").Decoded(), nhs_number},
       directory_, locator_, settings_.broker_ods);
