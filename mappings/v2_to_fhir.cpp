@@ -365,6 +365,12 @@ class Mapper {
   // Adds a resource of `type` with `id`; members of `body` follow resourceType and id.
   Value& AddResource(std::string_view type, const std::string& id, Value body);
   // Deduplicated Practitioner / Organization / Location resources; the id, or empty.
+  // SharedResourceFor is the common path: the id already mapped for prefix + raw value, else
+  // `build`'s resource added under a new id (empty when `build` gives null). `prefix` must be a
+  // string literal (the dedup table keeps a view of it).
+  std::string SharedResourceFor(std::string_view type, std::string_view prefix,
+                                const hl7v2::Value& value,
+                                Value (*build)(V2MapContext&, const hl7v2::Value&));
   std::string PractitionerFor(const hl7v2::Value& xcn);
   std::string OrganizationForXon(const hl7v2::Value& xon);
   std::string OrganizationForHd(const hl7v2::Value& hd);
@@ -495,55 +501,35 @@ Value& Mapper::AddResource(std::string_view type, const std::string& id, Value b
   return entries_.back().resource;
 }
 
-std::string Mapper::PractitionerFor(const hl7v2::Value& xcn) {
-  if (!xcn.HasValue()) {
+std::string Mapper::SharedResourceFor(std::string_view type, std::string_view prefix,
+                                      const hl7v2::Value& value,
+                                      Value (*build)(V2MapContext&, const hl7v2::Value&)) {
+  if (!value.HasValue()) {
     return {};
   }
-  if (const std::string* found = FindDedup("Practitioner/", xcn.raw())) {
+  if (const std::string* found = FindDedup(prefix, value.raw())) {
     return *found;
   }
   std::string id = NewId(key_);  // before any nested lookup reuses key_
-  Value practitioner = XcnToPractitioner(ctx_, xcn);
-  if (practitioner.IsNull()) {
+  Value resource = build(ctx_, value);
+  if (resource.IsNull()) {
     return {};
   }
-  AddResource("Practitioner", id, std::move(practitioner));
-  dedup_.push_back(Dedup{"Practitioner/", xcn.raw(), id});
+  AddResource(type, id, std::move(resource));
+  dedup_.push_back(Dedup{prefix, value.raw(), id});
   return id;
+}
+
+std::string Mapper::PractitionerFor(const hl7v2::Value& xcn) {
+  return SharedResourceFor("Practitioner", "Practitioner/", xcn, &XcnToPractitioner);
 }
 
 std::string Mapper::OrganizationForXon(const hl7v2::Value& xon) {
-  if (!xon.HasValue()) {
-    return {};
-  }
-  if (const std::string* found = FindDedup("Organization/xon/", xon.raw())) {
-    return *found;
-  }
-  std::string id = NewId(key_);  // before any nested lookup reuses key_
-  Value organization = XonToOrganization(ctx_, xon);
-  if (organization.IsNull()) {
-    return {};
-  }
-  AddResource("Organization", id, std::move(organization));
-  dedup_.push_back(Dedup{"Organization/xon/", xon.raw(), id});
-  return id;
+  return SharedResourceFor("Organization", "Organization/xon/", xon, &XonToOrganization);
 }
 
 std::string Mapper::OrganizationForHd(const hl7v2::Value& hd) {
-  if (!hd.HasValue()) {
-    return {};
-  }
-  if (const std::string* found = FindDedup("Organization/hd/", hd.raw())) {
-    return *found;
-  }
-  std::string id = NewId(key_);  // before any nested lookup reuses key_
-  Value organization = HdToOrganization(ctx_, hd);
-  if (organization.IsNull()) {
-    return {};
-  }
-  AddResource("Organization", id, std::move(organization));
-  dedup_.push_back(Dedup{"Organization/hd/", hd.raw(), id});
-  return id;
+  return SharedResourceFor("Organization", "Organization/hd/", hd, &HdToOrganization);
 }
 
 std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
