@@ -64,38 +64,27 @@ class Reader {
     }
     return fhir::StringOf(*v);
   }
-  const Value* Obj(const Value& obj, std::string_view name, std::string_view path) {
+  // The member if present and of the wanted kind; a wrong kind is recorded (WrongType).
+  const Value* Typed(const Value& obj, std::string_view name, std::string_view path,
+                     bool (Value::*is_kind)() const) {
     const Value* v = fhir::FindMember(obj, name);
     if (v == nullptr) {
       return nullptr;
     }
-    if (!v->IsObject()) {
+    if (!(v->*is_kind)()) {
       WrongType(path, name);
       return nullptr;
     }
     return v;
+  }
+  const Value* Obj(const Value& obj, std::string_view name, std::string_view path) {
+    return Typed(obj, name, path, &Value::IsObject);
   }
   const Value* Arr(const Value& obj, std::string_view name, std::string_view path) {
-    const Value* v = fhir::FindMember(obj, name);
-    if (v == nullptr) {
-      return nullptr;
-    }
-    if (!v->IsArray()) {
-      WrongType(path, name);
-      return nullptr;
-    }
-    return v;
+    return Typed(obj, name, path, &Value::IsArray);
   }
   const Value* Num(const Value& obj, std::string_view name, std::string_view path) {
-    const Value* v = fhir::FindMember(obj, name);
-    if (v == nullptr) {
-      return nullptr;
-    }
-    if (!v->IsNumber()) {
-      WrongType(path, name);
-      return nullptr;
-    }
-    return v;
+    return Typed(obj, name, path, &Value::IsNumber);
   }
   std::optional<bool> Bool(const Value& obj, std::string_view name, std::string_view path) {
     const Value* v = fhir::FindMember(obj, name);
