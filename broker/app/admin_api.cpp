@@ -10,6 +10,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "broker/app/queue_command.h"
+#include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
 
@@ -146,9 +147,7 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
   blocking_([this, announce, forget, body = std::move(*body), cn = request.peer.subject_cn,
              respond = std::move(respond)]() mutable {
     if (announce || forget) {
-      const auto now_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
-              .count();
+      const auto now_ms = core::ToUnixMs(clock_.Now());
       core::Status done = announce ? locator_.Announce(body.nhs_number, body.ods, "admin", now_ms)
                                    : locator_.Forget(body.nhs_number, body.ods);
       Log().Info(announce ? "locator_announced" : "locator_forgotten",

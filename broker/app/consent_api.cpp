@@ -10,6 +10,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
+#include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
 #include "broker/policy/consent.h"
@@ -39,10 +40,6 @@ core::HttpResponse Json(int status, std::string body) {
 
 core::HttpResponse Error(const core::Error& error) {
   return Json(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
-}
-
-std::int64_t Millis(std::chrono::system_clock::time_point time) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
 }
 
 std::string Instant(std::int64_t millis) {
@@ -124,7 +121,7 @@ core::Result<policy::Consent> RecordsConsentStore::GetById(std::string_view id) 
 
 core::Status RecordsConsentStore::Put(policy::Consent consent) {
   std::int64_t version = 1;
-  std::int64_t created = Millis(clock_.Now());
+  std::int64_t created = core::ToUnixMs(clock_.Now());
   if (auto existing = records_.GetById(consent.id); existing) {
     version = existing->version + 1;
     created = existing->created_at_ms;
@@ -135,7 +132,7 @@ core::Status RecordsConsentStore::Put(policy::Consent consent) {
                              version,
                              std::move(consent.json),
                              created,
-                             Millis(clock_.Now())};
+                             core::ToUnixMs(clock_.Now())};
   return records_.Put(record);
 }
 
@@ -186,7 +183,7 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
 
   blocking_([this, request = std::move(request), id = std::move(id), interaction,
              requester = std::move(requester), respond = std::move(respond)]() mutable {
-    const std::int64_t now = Millis(clock_.Now());
+    const std::int64_t now = core::ToUnixMs(clock_.Now());
     if (interaction == Interaction::kCreate || interaction == Interaction::kUpdate) {
       auto document = fhir::ParseJson(request.body);
       if (!document) {

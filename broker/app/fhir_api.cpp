@@ -11,6 +11,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
+#include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/policy/filter.h"
 #include "broker/policy/scope.h"
@@ -139,8 +140,7 @@ void RecordFederationHops(ledger::Ledger* ledger, const HopContext& context,
   if (ledger == nullptr) {
     return;
   }
-  const std::int64_t time_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::int64_t time_ms = core::ToUnixMs(now);
   std::vector<ledger::HopRecord> hops;
   if (result != nullptr) {
     for (const routing::TargetOutcome& target : result->targets) {
@@ -305,26 +305,13 @@ std::string BundleIdFrom(std::string_view request_id) {
   return std::string(request_id);
 }
 
-std::string FormatInstant(std::chrono::system_clock::time_point time) {
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const auto seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  char fraction[8];
-  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis % 1000));
-  return std::string(text, length) + fraction;
-}
-
 // The searchset an empty federated search returns (no answers, nothing to flag): what a request
 // refused by consent at ingress gets, so a refusal looks exactly like having no data.
 std::string EmptySearchset(const std::string& request_id,
                            std::chrono::system_clock::time_point now) {
   routing::MergeOptions options;
   options.bundle_id = BundleIdFrom(request_id);
-  options.timestamp = FormatInstant(now);
+  options.timestamp = core::FormatInstant(now);
   return routing::MergeAnswers({}, {}, options).bundle_json;
 }
 

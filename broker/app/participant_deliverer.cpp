@@ -5,6 +5,7 @@
 
 #include "adapters/hl7v2/message.h"
 #include "adapters/mllp/client.h"
+#include "broker/core/clock.h"
 #include "broker/core/digest.h"
 #include "mappings/fhir_to_v2.h"
 #include "mappings/v2_to_fhir.h"
@@ -54,9 +55,7 @@ void ParticipantDeliverer::RecordHop(const core::OutboundItem& item, const std::
   }
   ledger::HopRecord hop;
   hop.kind = ledger::HopKind::kDelivery;
-  hop.time_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
-          .count();
+  hop.time_ms = core::ToUnixMs(clock_.Now());
   hop.request_id = item.control_id;
   hop.broker_ods = broker_ods_;
   hop.source_ods = item.sender;

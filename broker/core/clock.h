@@ -1,6 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <string>
 
 namespace tb::core {
 
@@ -17,5 +19,12 @@ class SystemClock final : public Clock {
     return std::chrono::system_clock::now();
   }
 };
+
+// UTC milliseconds since the Unix epoch: how times are stored and compared across the broker.
+std::int64_t ToUnixMs(std::chrono::system_clock::time_point time);
+
+// A FHIR instant in UTC with milliseconds: "2026-11-23T11:20:52.123Z". Thread-safe.
+std::string FormatInstant(std::int64_t unix_ms);
+std::string FormatInstant(std::chrono::system_clock::time_point time);
 
 }  // namespace tb::core

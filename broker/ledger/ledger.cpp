@@ -11,6 +11,7 @@
 #include <rapidjson/writer.h>
 
 #include "adapters/fhir/json.h"
+#include "broker/core/clock.h"
 #include "broker/core/digest.h"
 #include "broker/core/nhs_number.h"
 #include "broker/ledger/canonical_json.h"
@@ -45,10 +46,6 @@ namespace {
 
 constexpr int kEntryVersion = 1;
 constexpr int kConflictRetries = 3;
-
-std::int64_t ToMs(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 // The canonical envelope; keys written in sorted order, the resources are already canonical.
 std::string Envelope(std::int64_t seq, std::int64_t recorded_ms, const std::string& kind,
@@ -212,7 +209,7 @@ void Ledger::CommitBatch(const std::vector<Pending*>& batch) {
   std::vector<core::LedgerRecord> records;
   std::optional<core::LedgerCheckpoint> checkpoint;
   for (int attempt = 0; attempt <= kConflictRetries; ++attempt) {
-    const std::int64_t recorded_ms = ToMs(clock_.Now());
+    const std::int64_t recorded_ms = core::ToUnixMs(clock_.Now());
     records.clear();
     records.reserve(batch.size());
     std::string prev = head_hash_;
@@ -283,7 +280,7 @@ core::Result<core::LedgerCheckpoint> Ledger::Checkpoint() {
     return core::MakeError(core::ErrorCode::kInvalidValue, "the ledger is empty");
   }
   core::Result<core::LedgerCheckpoint> checkpoint =
-      signer_->Sign(head_seq_, head_hash_, ToMs(clock_.Now()));
+      signer_->Sign(head_seq_, head_hash_, core::ToUnixMs(clock_.Now()));
   if (!checkpoint) {
     return checkpoint;
   }

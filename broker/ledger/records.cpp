@@ -170,23 +170,6 @@ core::Status ValidateHop(const HopRecord& hop) {
   return core::Ok();
 }
 
-std::string FormatInstant(std::int64_t ms) {
-  std::int64_t seconds = ms / 1000;
-  std::int64_t millis = ms % 1000;
-  if (millis < 0) {
-    millis += 1000;
-    --seconds;
-  }
-  const auto t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::array<char, 80> text{};  // room for any int the format may print (GCC -O3 checks)
-  std::snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(millis));
-  return text.data();
-}
-
 rapidjson::Document BuildProvenance(const HopRecord& hop) {
   rapidjson::Document doc(rapidjson::kObjectType);
   Alloc& alloc = doc.GetAllocator();

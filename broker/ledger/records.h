@@ -6,6 +6,7 @@
 
 #include <rapidjson/document.h>
 
+#include "broker/core/clock.h"
 #include "broker/core/result.h"
 
 // FHIR R4 Provenance and AuditEvent (IHE BALP in spirit) for one hop through the broker. The
@@ -68,8 +69,7 @@ rapidjson::Document BuildProvenance(const HopRecord& hop);
 // (the patient by NHS number, the query). Call ValidateHop first.
 rapidjson::Document BuildAuditEvent(const HopRecord& hop);
 
-// "2026-11-23T11:20:52.123Z" for UTC ms since the epoch (a FHIR instant).
-std::string FormatInstant(std::int64_t ms);
+using core::FormatInstant;  // "2026-11-23T11:20:52.123Z" for UTC ms (broker/core/clock.h)
 
 // Code systems used above, for readers of the records.
 inline constexpr std::string_view kNhsNumberSystem = "https://fhir.nhs.uk/Id/nhs-number";

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "broker/core/clock.h"
+
 namespace tb::queue {
 
 std::chrono::milliseconds BackoffDelay(const DeliverySettings& settings, std::int32_t attempts) {
@@ -80,10 +82,7 @@ DeliveryStats DeliveryWorker::stats() const {
   return stats_;
 }
 
-std::int64_t DeliveryWorker::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
-      .count();
-}
+std::int64_t DeliveryWorker::NowMs() const { return core::ToUnixMs(clock_.Now()); }
 
 std::int64_t DeliveryWorker::RetryAt(std::int32_t attempts) {
   const std::int64_t delay = BackoffDelay(settings_, attempts).count();

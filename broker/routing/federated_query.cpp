@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
 
@@ -90,21 +91,6 @@ std::string_view Trim(std::string_view text) {
     text.remove_suffix(1);
   }
   return text;
-}
-
-std::string FormatInstant(std::chrono::system_clock::time_point time) {
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string instant(text, length);
-  char fraction[8];
-  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis % 1000));
-  instant += fraction;
-  return instant;
 }
 
 // A FHIR id (Bundle.id) from the request id when it fits [A-Za-z0-9-.]{1,64}.
@@ -582,7 +568,7 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
   MergeOptions options;
   options.deadline_ms = budget.count();
   options.bundle_id = BundleIdFrom(search.request_id);
-  options.timestamp = FormatInstant(clock_.Now());
+  options.timestamp = core::FormatInstant(clock_.Now());
 
   Log().Debug("federated_fan_out", {{"request_id", search.request_id},
                                     {"requester", search.requester_ods},

@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "broker/core/clock.h"
 #include "broker/core/digest.h"
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
@@ -73,9 +74,7 @@ void Hl7Ingest::RecordHop(const Hl7IngestResult& result, const core::PeerIdentit
   const bool stored = result.outcome == "stored";
   ledger::HopRecord hop;
   hop.kind = stored ? ledger::HopKind::kInbound : ledger::HopKind::kRefusal;
-  hop.time_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
-          .count();
+  hop.time_ms = core::ToUnixMs(clock_.Now());
   hop.request_id = facts.control_id;
   hop.broker_ods = settings_.broker_ods;
   hop.requester_ods = result.sender;
@@ -178,9 +177,7 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
   inbound.content_sha256 = core::Sha256Hex(inbound.payload);
   facts.digest = inbound.content_sha256;
   inbound.nhs_number = nhs_number;
-  inbound.received_at_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
-          .count();
+  inbound.received_at_ms = core::ToUnixMs(clock_.Now());
 
   auto accepted = store_.Accept(inbound);
   if (!accepted) {

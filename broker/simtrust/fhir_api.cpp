@@ -10,6 +10,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
+#include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
 
@@ -368,7 +369,7 @@ core::HttpResponse SimFhirApi::Searchset(std::string_view self_type,
                                          const std::vector<const StoredResource*>& resources) {
   fhir::BundleBuilder bundle(fhir::BundleType::kSearchset);
   bundle.SetId(NextId());
-  bundle.SetTimestamp(FormatInstant(clock_.Now()));
+  bundle.SetTimestamp(core::FormatInstant(clock_.Now()));
   bundle.SetTotal(resources.size());
   // The query is left out of the self link: it may carry an NHS number.
   bundle.AddLink("self", settings_.base_url + "/" + std::string(self_type));
@@ -508,7 +509,7 @@ core::HttpResponse SimFhirApi::AcceptBundle(const core::HttpRequest& request, bo
 
   fhir::BundleBuilder reply(fhir::BundleType::kMessage);
   reply.SetId(NextId());
-  reply.SetTimestamp(FormatInstant(clock_.Now()));
+  reply.SetTimestamp(core::FormatInstant(clock_.Now()));
   reply.AddResource(answer, settings_.base_url + "/MessageHeader/" + header_id);
   return JsonResponse(200, reply.BuildJson());
 }

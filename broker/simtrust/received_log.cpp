@@ -3,6 +3,7 @@
 #include <ctime>
 #include <memory>
 
+#include "broker/core/clock.h"
 #include "broker/core/log.h"
 
 namespace tb::simtrust {
@@ -18,24 +19,6 @@ void AppendField(std::string& out, std::string_view key, std::string_view value)
 
 }  // namespace
 
-std::string FormatInstant(std::chrono::system_clock::time_point time) {
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  const std::size_t length = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string text(buffer, length);
-  const auto fraction = static_cast<int>(millis % 1000);
-  text += '.';
-  text += static_cast<char>('0' + fraction / 100);
-  text += static_cast<char>('0' + fraction / 10 % 10);
-  text += static_cast<char>('0' + fraction % 10);
-  text += 'Z';
-  return text;
-}
-
 std::string ToJsonLine(const ReceivedMessage& message) {
   std::string line = "{";
   AppendField(line, "control_id", message.control_id);
@@ -43,7 +26,7 @@ std::string ToJsonLine(const ReceivedMessage& message) {
   AppendField(line, "type", message.type);
   AppendField(line, "protocol", message.protocol);
   AppendField(line, "sender", message.sender);
-  AppendField(line, "received_at", FormatInstant(message.received_at));
+  AppendField(line, "received_at", core::FormatInstant(message.received_at));
   line += '}';
   return line;
 }

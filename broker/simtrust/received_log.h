@@ -63,7 +63,4 @@ class MemoryReceivedLog final : public ReceivedLog {
   std::vector<ReceivedMessage> messages_;
 };
 
-// "2026-11-23T10:00:00.123Z" (UTC, milliseconds).
-std::string FormatInstant(std::chrono::system_clock::time_point time);
-
 }  // namespace tb::simtrust

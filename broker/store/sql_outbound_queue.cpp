@@ -9,6 +9,7 @@
 #include <Poco/Data/Statement.h>
 #include <Poco/Nullable.h>
 
+#include "broker/core/clock.h"
 #include "broker/store/database_impl.h"
 
 namespace tb::store {
@@ -178,10 +179,7 @@ const core::Clock& SqlOutboundQueue::DefaultClock() {
   return clock;
 }
 
-std::int64_t SqlOutboundQueue::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
-      .count();
-}
+std::int64_t SqlOutboundQueue::NowMs() const { return core::ToUnixMs(clock_.Now()); }
 
 core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ClaimNext(
     const std::string& owner, std::size_t max, std::chrono::milliseconds lease) {
