@@ -56,7 +56,9 @@ void SetupSqliteConnection(Poco::Data::Session& session, const StoreSettings& se
                            bool read_only) {
   session << "PRAGMA busy_timeout = " + std::to_string(settings.lock_timeout.count()), now;
   session << "PRAGMA foreign_keys = ON", now;
-  session << "PRAGMA synchronous = FULL", now;
+  session << (settings.durability == Durability::kFull ? "PRAGMA synchronous = FULL"
+                                                       : "PRAGMA synchronous = OFF"),
+      now;
   if (read_only) {
     session << "PRAGMA query_only = ON", now;
   }
@@ -66,7 +68,8 @@ void SetupPostgresqlConnection(Poco::Data::Session& session, const StoreSettings
   // set_config() rather than SET so that the values are bound, not spliced into SQL.
   const std::vector<std::pair<std::string, std::string>> config = {
       {"client_min_messages", "warning"},  // no NOTICE chatter on stderr
-      {"synchronous_commit", "on"},        // a commit is durable before Accept() returns
+      // on: a commit is durable before Accept() returns; off only for benchmarks (settings.h)
+      {"synchronous_commit", settings.durability == Durability::kFull ? "on" : "off"},
       {"lock_timeout", std::to_string(settings.lock_timeout.count())},
       {"statement_timeout", std::to_string(settings.statement_timeout.count())},
   };
@@ -212,7 +215,13 @@ core::Status Database::Impl::OpenConnections() {
     return StorageError(what, error);
   }
   logger_.Info("store.opened",
-               {{"engine", std::string(ToString(location_.engine))}, {"url", location_.display}});
+               {{"engine", std::string(ToString(location_.engine))},
+                {"url", location_.display},
+                {"durability", settings_.durability == Durability::kFull ? "full" : "off"}});
+  if (settings_.durability == Durability::kOff) {
+    logger_.Warn("store.durability_off",
+                 {{"detail", "commits do not wait for the disk: for benchmarks only"}});
+  }
   return core::Ok();
 }
 

@@ -17,6 +17,14 @@ struct InboundStoreSettings {
   std::chrono::microseconds max_linger{1000};
 };
 
+// Whether a commit waits for the disk (`store.durability`). kOff exists to measure what the
+// fsync costs (benchmarks only): a machine crash may then lose or tear recently acknowledged
+// messages, which breaks the promise that an ACK means the message is safe.
+enum class Durability {
+  kFull,  // SQLite synchronous=FULL, PostgreSQL synchronous_commit=on (the default)
+  kOff,   // SQLite synchronous=OFF, PostgreSQL synchronous_commit=off: for benchmarks only
+};
+
 // Built by broker/app from config (`store.url`, ...). Plain values; no Poco.
 struct StoreSettings {
   // `sqlite:PATH` (PATH already resolved by the caller; `sqlite::memory:` for tests) or
@@ -33,6 +41,7 @@ struct StoreSettings {
   std::size_t max_sessions = 8;
   // How long an operation waits for a free pooled session before failing with kStorage.
   std::chrono::milliseconds session_wait{30000};
+  Durability durability = Durability::kFull;
 };
 
 }  // namespace tb::store
