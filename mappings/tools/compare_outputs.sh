@@ -1,0 +1,30 @@
+#!/bin/sh
+# Byte-for-byte check that a change to the v2 -> FHIR mapper left its output unchanged.
+#   mappings/tools/compare_outputs.sh save    BUILD_DIR DIR   # before the change
+#   mappings/tools/compare_outputs.sh compare BUILD_DIR DIR   # after: exit 1 and a diff if any differ
+# Maps every ER7 file under shared/testdata, tests/ and bench/ (any *.hl7 / *.txt holding an MSH
+# segment) under four option sets, plus 2,000 deterministic mutations (bench/mappings/mappings_dump).
+set -eu
+mode=$1 build=$2 dir=$3
+src=$(cd "$(dirname "$0")/../.." && pwd)
+shared=$(cd "$src/../shared/testdata" && pwd)
+files=$( (cd "$src" && grep -rlE --include='*.hl7' --include='*.txt' 'MSH\|' tests bench | sed "s|^|$src/|"
+          grep -rlE --include='*.hl7' --include='*.txt' 'MSH\|' "$shared") | LC_ALL=C sort)
+case $mode in
+  save)
+    rm -rf "$dir"
+    # shellcheck disable=SC2086
+    "$build/bench/mappings/mappings_dump" "$dir" $files ;;
+  compare)
+    after=$(mktemp -d)
+    # shellcheck disable=SC2086
+    "$build/bench/mappings/mappings_dump" "$after" $files
+    if diff -r -q "$dir" "$after"; then
+      echo "identical: $(ls "$dir" | wc -l) outputs"
+      rm -rf "$after"
+    else
+      echo "DIFFERENT (new outputs in $after)" >&2
+      exit 1
+    fi ;;
+  *) echo "usage: $0 save|compare BUILD_DIR DIR" >&2; exit 2 ;;
+esac
