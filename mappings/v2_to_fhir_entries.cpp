@@ -1,0 +1,149 @@
+// v2 -> FHIR: Bundle entries, references, and the deduplicated resources several segments point
+// at (Practitioner, Organization, Location).
+#include <array>
+#include <cstring>
+
+#include "adapters/fhir/json.h"
+#include "mappings/v2_to_fhir_mapper.h"
+
+namespace tb::mappings::v2fhir {
+
+// Moves every member of `from` (except one named `skip`) to the end of `to`. By index: RapidJSON
+// 1.1.0's member iterators compare ambiguously under C++20 (Clang -Wambiguous-reversed-operator).
+void MoveMembers(Value& from, Value& to, JsonAlloc& alloc, std::string_view skip) {
+  if (!from.IsObject()) {
+    return;
+  }
+  const auto begin = from.MemberBegin();
+  for (rapidjson::SizeType i = 0, n = from.MemberCount(); i < n; ++i) {
+    auto& member = begin[static_cast<std::ptrdiff_t>(i)];
+    if (!skip.empty() && fhir::StringOf(member.name) == skip) {
+      continue;
+    }
+    to.AddMember(member.name, member.value, alloc);
+  }
+}
+
+Value Mapper::Urn(const std::string& id) {
+  char urn[64];
+  constexpr std::string_view kPrefix = "urn:uuid:";
+  if (id.size() > sizeof(urn) - kPrefix.size()) {
+    return ctx_.Str("urn:uuid:" + id);
+  }
+  std::memcpy(urn, kPrefix.data(), kPrefix.size());
+  std::memcpy(urn + kPrefix.size(), id.data(), id.size());
+  return ctx_.Str(std::string_view(urn, kPrefix.size() + id.size()));
+}
+
+Value Mapper::Reference(const std::string& id, std::string_view display) {
+  Value reference(kObjectType);
+  ctx_.Put(reference, "reference", Urn(id));
+  ctx_.Put(reference, "display", ctx_.Str(display));
+  return reference;
+}
+
+Value& Mapper::AddResource(std::string_view type, const std::string& id, Value body) {
+  Value resource(kObjectType);
+  resource.AddMember("resourceType", Lit(type), alloc());
+  resource.AddMember("id", ctx_.Str(id), alloc());
+  MoveMembers(body, resource, alloc(), "resourceType");
+  entries_.push_back(Entry{id, std::move(resource)});
+  return entries_.back().resource;
+}
+
+std::string Mapper::SharedResourceFor(std::string_view type, std::string_view prefix,
+                                      const hl7v2::Value& value,
+                                      Value (*build)(V2MapContext&, const hl7v2::Value&)) {
+  if (!value.HasValue()) {
+    return {};
+  }
+  if (const std::string* found = FindDedup(prefix, value.raw())) {
+    return *found;
+  }
+  std::string id = NewId(key_);  // before any nested lookup reuses key_
+  Value resource = build(ctx_, value);
+  if (resource.IsNull()) {
+    return {};
+  }
+  AddResource(type, id, std::move(resource));
+  dedup_.push_back(Dedup{prefix, value.raw(), id});
+  return id;
+}
+
+std::string Mapper::PractitionerFor(const hl7v2::Value& xcn) {
+  return SharedResourceFor("Practitioner", "Practitioner/", xcn, &XcnToPractitioner);
+}
+
+std::string Mapper::OrganizationForXon(const hl7v2::Value& xon) {
+  return SharedResourceFor("Organization", "Organization/xon/", xon, &XonToOrganization);
+}
+
+std::string Mapper::OrganizationForHd(const hl7v2::Value& hd) {
+  return SharedResourceFor("Organization", "Organization/hd/", hd, &HdToOrganization);
+}
+
+std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
+  if (!pl.HasValue()) {
+    return {};
+  }
+  // PL: point of care ^ room ^ bed ^ facility (HD) ^ status ^ type ^ building ^ floor ^ description
+  std::string name;
+  const char* physical = nullptr;
+  static constexpr std::array<std::pair<std::size_t, const char*>, 5> kParts = {
+      {{7, "bu"}, {8, "lvl"}, {1, "wa"}, {2, "ro"}, {3, "bd"}}};
+  for (const auto& [component, type] : kParts) {
+    std::string scratch;
+    const std::string_view part = V2Text(pl.Component(component).Subcomponent(1), scratch);
+    if (!part.empty()) {
+      if (!name.empty()) {
+        name.append(", ");
+      }
+      name.append(part);
+      physical = type;
+    }
+  }
+  if (display != nullptr) {
+    *display = name;
+  }
+  if (const std::string* found = FindDedup("Location/", pl.raw())) {
+    return *found;
+  }
+  std::string id = NewId(key_);  // before any nested lookup reuses key_
+  if (name.empty()) {
+    return {};
+  }
+  Value location(kObjectType);
+  ctx_.Put(location, "status", Lit("active"));
+  ctx_.Put(location, "name", ctx_.Str(name));
+  ctx_.Put(location, "description", ctx_.Str(pl.Component(9)));
+  ctx_.Put(location, "mode", Lit("instance"));
+  if (physical != nullptr) {
+    Value type(kObjectType);
+    Value codings(kArrayType);
+    ctx_.Push(codings,
+              CodingValue(ctx_, "http://terminology.hl7.org/CodeSystem/location-physical-type",
+                          physical, {}));
+    ctx_.Put(type, "coding", std::move(codings));
+    ctx_.Put(location, "physicalType", std::move(type));
+  }
+  const std::string facility = OrganizationForHd(pl.Component(4));
+  if (!facility.empty()) {
+    ctx_.Put(location, "managingOrganization", Reference(facility));
+  }
+  AddResource("Location", id, std::move(location));
+  dedup_.push_back(Dedup{"Location/", pl.raw(), id});
+  return id;
+}
+
+Value Mapper::AbsentCode() {
+  Value extension(kObjectType);
+  extension.AddMember("url", Lit(kDataAbsentReasonUrl), alloc());
+  extension.AddMember("valueCode", "unknown", alloc());
+  Value extensions(kArrayType);
+  extensions.PushBack(extension, alloc());
+  Value code(kObjectType);
+  code.AddMember("extension", extensions, alloc());
+  return code;
+}
+
+}  // namespace tb::mappings::v2fhir

@@ -1,0 +1,240 @@
+#pragma once
+
+// Internal to the v2 -> FHIR mapper (v2_to_fhir*.cpp): the Mapper, which walks one message's
+// segments and builds the Bundle's resources, and what its segment maps share. Each segment map
+// lives in its own file (v2_to_fhir_patient.cpp, _encounter, _observation, ...); the walk over the
+// segments and the Bundle assembly are in v2_to_fhir.cpp. Not part of the library's interface.
+
+#include <algorithm>
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "adapters/hl7v2/message.h"
+#include "broker/core/result.h"
+#include "mappings/deterministic_id.h"
+#include "mappings/mapping_tables.h"
+#include "mappings/v2_to_fhir.h"
+#include "mappings/v2_to_fhir_datatypes.h"
+
+namespace tb::mappings::v2fhir {
+
+using core::ErrorCode;
+using core::MakeError;
+using rapidjson::kArrayType;
+using rapidjson::kObjectType;
+using rapidjson::StringRef;
+using rapidjson::Value;
+
+inline constexpr std::string_view kUkCorePatientProfile =
+    "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient";
+inline constexpr std::string_view kNhsVerificationExtensionUrl =
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus";
+inline constexpr std::string_view kDataAbsentReasonUrl =
+    "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
+inline constexpr std::string_view kBirthTimeUrl =
+    "http://hl7.org/fhir/StructureDefinition/patient-birthTime";
+inline constexpr std::string_view kMothersMaidenNameUrl =
+    "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName";
+// R4 Observation.value[x] has no Attachment; the R5 cross-version extension carries ED values.
+inline constexpr std::string_view kObservationValueR5Url =
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value";
+inline constexpr std::string_view kV2EventSystem = "http://terminology.hl7.org/CodeSystem/v2-0003";
+inline constexpr std::string_view kParticipationTypeSystem =
+    "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
+
+inline Value Lit(std::string_view text) {
+  return Value(StringRef(text.data(), static_cast<rapidjson::SizeType>(text.size())));
+}
+
+inline bool In(std::string_view value, std::initializer_list<std::string_view> list) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// Moves every member of `from` (except one named `skip`) to the end of `to`.
+void MoveMembers(Value& from, Value& to, JsonAlloc& alloc, std::string_view skip = {});
+
+// HL7 table 0074 (diagnostic service section): the laboratory sections, and the imaging ones.
+bool IsLabSection(std::string_view section);
+bool IsImagingSection(std::string_view section);
+
+// A segment with its fields split once: the segment maps read 20-40 fields each, and
+// SegmentView::Field(n) rescans from the start of the segment on every call. The fields of all
+// segments of a message live in one vector (Split appends to it).
+class CachedSegment {
+ public:
+  CachedSegment(const hl7v2::SegmentView& view, const hl7v2::Value* fields, std::size_t count)
+      : view_(view), fields_(fields), count_(count) {}
+
+  // Appends field 0 (empty: the segment id) and each field of `view` to `out`; returns the count.
+  static std::size_t Split(const hl7v2::SegmentView& view, std::vector<hl7v2::Value>& out) {
+    const std::string_view raw = view.raw();
+    out.emplace_back();
+    if (raw.size() <= 4) {
+      return 1;
+    }
+    std::size_t count = 1;
+    std::string_view rest = raw.substr(4);
+    const char separator = view.encoding().field;
+    while (true) {
+      const std::size_t end = rest.find(separator);
+      out.emplace_back(rest.substr(0, end), view.encoding(), hl7v2::Level::kField);
+      ++count;
+      if (end == std::string_view::npos) {
+        return count;
+      }
+      rest.remove_prefix(end + 1);
+    }
+  }
+
+  std::string_view raw() const { return view_.raw(); }
+  std::string_view id() const { return view_.id(); }
+  hl7v2::Value Field(std::size_t n) const { return n < count_ ? fields_[n] : hl7v2::Value(); }
+
+ private:
+  hl7v2::SegmentView view_;
+  const hl7v2::Value* fields_;
+  std::size_t count_;
+};
+
+enum class MessageKind { kAdt, kOru, kOrder };
+
+class Mapper {
+ public:
+  Mapper(const hl7v2::Message& message, const MappingTables& tables, const V2ToFhirOptions& options)
+      : message_(message),
+        ctx_(document_.GetAllocator(), tables, options),
+        mapped_(message.SegmentCount() + 1, false) {}
+
+  core::Result<std::string> Run();
+
+ private:
+  struct Entry {
+    std::string id;
+    Value resource;
+  };
+
+  JsonAlloc& alloc() { return ctx_.alloc(); }
+  std::string NewId(std::string_view key) const { return DerivedUuid(namespace_, key).ToString(); }
+  // "urn:uuid:" + id, copied into the allocator.
+  Value Urn(const std::string& id);
+  Value Reference(const std::string& id, std::string_view display = {});
+  // Adds a resource of `type` with `id`; members of `body` follow resourceType and id.
+  Value& AddResource(std::string_view type, const std::string& id, Value body);
+  // Deduplicated Practitioner / Organization / Location resources; the id, or empty.
+  // SharedResourceFor is the common path: the id already mapped for prefix + raw value, else
+  // `build`'s resource added under a new id (empty when `build` gives null). `prefix` must be a
+  // string literal (the dedup table keeps a view of it).
+  std::string SharedResourceFor(std::string_view type, std::string_view prefix,
+                                const hl7v2::Value& value,
+                                Value (*build)(V2MapContext&, const hl7v2::Value&));
+  std::string PractitionerFor(const hl7v2::Value& xcn);
+  std::string OrganizationForXon(const hl7v2::Value& xon);
+  std::string OrganizationForHd(const hl7v2::Value& hd);
+  std::string LocationFor(const hl7v2::Value& pl, std::string* display);
+
+  core::Status CheckType();
+  void MapPatient(const CachedSegment& pid, std::size_t index);
+  void MapPd1(const CachedSegment& pd1);
+  void MapMerge(const CachedSegment& mrg);
+  void MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2);
+  void MapNextOfKin(const CachedSegment& nk1, std::size_t index);
+  void MapAllergy(const CachedSegment& al1, std::size_t index);
+  void MapDiagnosis(const CachedSegment& dg1, std::size_t index);
+  // Returns the index of the DiagnosticReport entry.
+  std::size_t MapObservationRequest(const CachedSegment& obr, std::size_t index);
+  // ORC and/or OBR of one order -> ServiceRequest; returns the index of its entry.
+  std::size_t MapServiceRequest(const CachedSegment* orc, const CachedSegment* obr,
+                                std::size_t index);
+  // Returns the index of the Observation entry.
+  std::size_t MapObservation(const CachedSegment& obx, std::size_t index, const CachedSegment* obr);
+  Value MessageHeader();
+  // A PV1 that says only "no visit" (PV1-2 empty or N, nothing else but the set id), as UK A28,
+  // A31 and A40 messages send it.
+  static bool IsEmptyVisit(const CachedSegment& pv1) {
+    std::string scratch;
+    const std::string_view patient_class = V2Text(pv1.Field(2), scratch);
+    if (!patient_class.empty() && patient_class != "N") {
+      return false;
+    }
+    for (std::size_t n = 3; n <= 52; ++n) {
+      if (pv1.Field(n).HasValue()) {
+        return false;
+      }
+    }
+    return true;
+  }
+  // Keeps segment i verbatim when mapping it left out a malformed value.
+  void KeepIfLossy(std::size_t i) {
+    if (ctx_.TakeLossy()) {
+      mapped_[i] = false;
+    }
+  }
+  // A CodeableConcept with only a data-absent-reason extension (for a required code not sent).
+  Value AbsentCode();
+  std::string EncounterStatus(const CachedSegment& pv1) const;
+
+  const hl7v2::Message& message_;
+  // The DOM's first chunk is a per-thread buffer kept between calls: no allocation for the DOM
+  // of a typical Bundle (a larger one spills into chunks the pool frees).
+  static constexpr std::size_t kPoolBufferSize = 256 * 1024;
+  static void* PoolBuffer() {
+    thread_local const std::unique_ptr<char[]> buffer =
+        std::make_unique_for_overwrite<char[]>(kPoolBufferSize);
+    return buffer.get();
+  }
+  rapidjson::MemoryPoolAllocator<> pool_{PoolBuffer(), kPoolBufferSize};
+  rapidjson::Document document_{&pool_};
+  V2MapContext ctx_;
+  std::vector<bool> mapped_;  // by segment index (1-based)
+  // Every segment, its fields split once per message (by segment index - 1), and their fields.
+  std::vector<hl7v2::Value> fields_;
+  std::vector<CachedSegment> segments_;
+  const CachedSegment& Seg(std::size_t i) const { return segments_[i - 1]; }
+  // MSH-n (n >= 3) as message_.Get("MSH-n") returns it, from the split MSH.
+  hl7v2::Value Msh(std::size_t n) const {
+    if (!segments_.empty() && segments_.front().id() == "MSH") {
+      return segments_.front().Field(n - 1);  // the split starts after MSH-1, at MSH-2
+    }
+    return message_.Get("MSH-" + std::to_string(n));
+  }
+  Uuid namespace_;
+  MessageKind kind_ = MessageKind::kAdt;
+  std::string trigger_;
+  std::vector<Entry> entries_;
+  // Deduplicated resources by key (prefix + raw v2 value, as hashed into the id); few per message.
+  struct Dedup {
+    std::string_view prefix;  // a literal
+    std::string_view raw;     // into the message, which outlives the mapper
+    std::string id;
+  };
+  std::vector<Dedup> dedup_;
+  std::string key_;  // the key being looked up, reused
+  // Sets key_ to prefix + raw and returns the id already mapped for that key, or nullptr.
+  const std::string* FindDedup(std::string_view prefix, std::string_view raw) {
+    key_.assign(prefix).append(raw);
+    const std::string_view key = key_;
+    for (const Dedup& d : dedup_) {
+      if (d.prefix.size() + d.raw.size() == key.size() && key.starts_with(d.prefix) &&
+          key.substr(d.prefix.size()) == d.raw) {
+        return &d.id;
+      }
+    }
+    return nullptr;
+  }
+  std::string patient_id_;
+  std::string encounter_id_;
+  std::size_t patient_entry_ = 0;
+  std::size_t encounter_entry_ = 0;
+  bool has_patient_ = false;
+  bool has_encounter_ = false;
+  std::vector<std::string> focus_;
+};
+
+}  // namespace tb::mappings::v2fhir
