@@ -10,6 +10,18 @@
 
 namespace tb::core {
 
+// Search keys of a ledger row (columns next to `canonical`, indexed; migration 006). They repeat
+// values inside `canonical` (the hop's agents, target and outcome), so verify can check them.
+struct LedgerIndex {
+  std::string requester_ods;    // the participant that asked (empty: none)
+  std::string source_ods;       // where the data came from
+  std::string destination_ods;  // where it went
+  std::string target;           // the produced resource's reference ("Bundle/abc")
+  int outcome = 0;              // AuditEvent.outcome: 0, 4, 8, 12
+
+  bool operator==(const LedgerIndex&) const = default;
+};
+
 // One row of the tamper-evident audit ledger (tb::ledger builds them; docs/ledger.md).
 //   hash = lowercase hex SHA-256 of (prev_hash || canonical), prev_hash of seq 1 = 64 x '0'.
 // `canonical` is the canonical JSON of the whole entry and repeats seq, recorded_ms, kind and
@@ -22,6 +34,23 @@ struct LedgerRecord {
   std::string canonical;
   std::string prev_hash;
   std::string hash;
+  LedgerIndex index;
+};
+
+// A search of the ledger (GET /fhir/Provenance, /fhir/AuditEvent). Every set criterion must hold
+// (AND); each is answered from an indexed column, never by reading `canonical`.
+struct LedgerQuery {
+  std::string nhs_number;               // the patient; empty: any
+  std::string agent;                    // ODS code as requester, source or destination; empty: any
+  std::string target;                   // LedgerIndex::target; empty: any
+  std::vector<std::string> kinds;       // any of these kinds; empty: any
+  std::optional<int> outcome;           // exactly this outcome code
+  std::optional<std::int64_t> from_ms;  // recorded_ms >= from_ms
+  std::optional<std::int64_t> to_ms;    // recorded_ms <= to_ms
+  // Keyset paging: only seq < after_seq (newest first) or seq > after_seq (oldest first); 0: none.
+  std::int64_t after_seq = 0;
+  bool newest_first = true;
+  std::size_t limit = 50;
 };
 
 // A signed statement "the chain had `count` records and its head hash was `head_hash`".
@@ -51,6 +80,9 @@ class LedgerStore {
   virtual Result<std::vector<LedgerRecord>> ReadRange(std::int64_t from_seq, std::size_t limit) = 0;
   // Every record whose nhs_number column is `nhs_number`, by seq.
   virtual Result<std::vector<LedgerRecord>> ReadByNhsNumber(const std::string& nhs_number) = 0;
+  // The records matching `query`, in seq order (descending when query.newest_first), at most
+  // query.limit of them.
+  virtual Result<std::vector<LedgerRecord>> Search(const LedgerQuery& query) = 0;
   // Adds one checkpoint (kConflict when one with that count exists).
   virtual Status WriteCheckpoint(const LedgerCheckpoint& checkpoint) = 0;
   // Every checkpoint, by count.

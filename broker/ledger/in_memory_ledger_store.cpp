@@ -1,6 +1,42 @@
 #include "broker/ledger/in_memory_ledger_store.h"
 
+#include <algorithm>
+
 namespace tb::ledger {
+namespace {
+
+// The SQL stores' WHERE clause, row by row.
+bool Matches(const core::LedgerQuery& query, const core::LedgerRecord& record) {
+  const core::LedgerIndex& index = record.index;
+  if (!query.nhs_number.empty() && record.nhs_number != query.nhs_number) {
+    return false;
+  }
+  if (!query.agent.empty() && index.requester_ods != query.agent &&
+      index.source_ods != query.agent && index.destination_ods != query.agent) {
+    return false;
+  }
+  if (!query.target.empty() && index.target != query.target) {
+    return false;
+  }
+  if (!query.kinds.empty() &&
+      std::find(query.kinds.begin(), query.kinds.end(), record.kind) == query.kinds.end()) {
+    return false;
+  }
+  if (query.outcome && index.outcome != *query.outcome) {
+    return false;
+  }
+  if ((query.from_ms && record.recorded_ms < *query.from_ms) ||
+      (query.to_ms && record.recorded_ms > *query.to_ms)) {
+    return false;
+  }
+  if (query.after_seq > 0 &&
+      (query.newest_first ? record.seq >= query.after_seq : record.seq <= query.after_seq)) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 core::Status InMemoryLedgerStore::Append(const std::vector<core::LedgerRecord>& records,
                                          const core::LedgerCheckpoint* checkpoint) {
@@ -48,6 +84,29 @@ core::Result<std::vector<core::LedgerRecord>> InMemoryLedgerStore::ReadByNhsNumb
   for (const auto& [seq, record] : records_) {
     if (record.nhs_number == nhs_number) {
       out.push_back(record);
+    }
+  }
+  return out;
+}
+
+core::Result<std::vector<core::LedgerRecord>> InMemoryLedgerStore::Search(
+    const core::LedgerQuery& query) {
+  std::lock_guard lock(mutex_);
+  std::vector<core::LedgerRecord> out;
+  if (query.limit == 0) {
+    return out;
+  }
+  const auto take = [&](const core::LedgerRecord& record) {
+    if (Matches(query, record)) {
+      out.push_back(record);
+    }
+    return out.size() < query.limit;
+  };
+  if (query.newest_first) {
+    for (auto it = records_.rbegin(); it != records_.rend() && take(it->second); ++it) {
+    }
+  } else {
+    for (auto it = records_.begin(); it != records_.end() && take(it->second); ++it) {
     }
   }
   return out;

@@ -20,6 +20,7 @@ class InMemoryLedgerStore final : public core::LedgerStore {
                                                           std::size_t limit) override;
   core::Result<std::vector<core::LedgerRecord>> ReadByNhsNumber(
       const std::string& nhs_number) override;
+  core::Result<std::vector<core::LedgerRecord>> Search(const core::LedgerQuery& query) override;
   core::Status WriteCheckpoint(const core::LedgerCheckpoint& checkpoint) override;
   core::Result<std::vector<core::LedgerCheckpoint>> ReadCheckpoints() override;
 

@@ -7,22 +7,18 @@
 #include <optional>
 #include <utility>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
-#include "adapters/fhir/json.h"
 #include "broker/core/clock.h"
 #include "broker/core/digest.h"
 #include "broker/core/nhs_number.h"
-#include "broker/ledger/canonical_json.h"
+#include "broker/ledger/entry.h"
 
 namespace tb::ledger {
 
 struct Ledger::Pending {
   std::string kind;
   std::string nhs_number;
-  std::string provenance;   // canonical JSON
-  std::string audit_event;  // canonical JSON
+  std::string facts;  // HopFactsJson
+  core::LedgerIndex index;
   std::optional<core::Result<AppendReceipt>> result;
   // A condition variable, not a semaphore: libstdc++'s semaphore spins with sched_yield before
   // it sleeps, which with dozens of waiting callers on two cores starves the committer.
@@ -44,44 +40,22 @@ struct Ledger::Pending {
 
 namespace {
 
-constexpr int kEntryVersion = 1;
 constexpr int kConflictRetries = 3;
-
-// The canonical envelope; keys written in sorted order, the resources are already canonical.
-std::string Envelope(std::int64_t seq, std::int64_t recorded_ms, const std::string& kind,
-                     const std::string& nhs_number, const std::string& provenance,
-                     const std::string& audit_event) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  const auto size = [](const std::string& s) { return static_cast<rapidjson::SizeType>(s.size()); };
-  writer.StartObject();
-  writer.Key("audit_event");
-  writer.RawValue(audit_event.data(), audit_event.size(), rapidjson::kObjectType);
-  writer.Key("kind");
-  writer.String(kind.data(), size(kind));
-  writer.Key("nhs_number");
-  writer.String(nhs_number.data(), size(nhs_number));
-  writer.Key("provenance");
-  writer.RawValue(provenance.data(), provenance.size(), rapidjson::kObjectType);
-  writer.Key("recorded_ms");
-  writer.Int64(recorded_ms);
-  writer.Key("seq");
-  writer.Int64(seq);
-  writer.Key("v");
-  writer.Int(kEntryVersion);
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
 
 }  // namespace
 
 core::Result<rapidjson::Document> ParseEntry(const core::LedgerRecord& record) {
-  core::Result<rapidjson::Document> doc = fhir::ParseJson(record.canonical);
-  if (!doc) {
-    return std::move(doc).error();
+  core::Result<StoredEntry> entry = ReadStoredEntry(record);
+  if (!entry) {
+    return std::move(entry).error();
   }
-  if (!doc->IsObject()) {
-    return core::MakeError(core::ErrorCode::kInvalidValue, "ledger entry is not an object");
+  rapidjson::Document doc = std::move(entry->doc);
+  if (entry->hop) {  // v2: render the resources from the hashed facts
+    auto& allocator = doc.GetAllocator();
+    rapidjson::Document provenance = BuildProvenance(*entry->hop, entry->recorded_ms);
+    rapidjson::Document audit_event = BuildAuditEvent(*entry->hop, entry->recorded_ms);
+    doc.AddMember("provenance", rapidjson::Value(provenance, allocator), allocator);
+    doc.AddMember("audit_event", rapidjson::Value(audit_event, allocator), allocator);
   }
   return doc;
 }
@@ -133,16 +107,8 @@ core::Result<AppendReceipt> Ledger::Append(const HopRecord& hop) {
   Pending pending;
   pending.kind = std::string(ToString(hop.kind));
   pending.nhs_number = hop.nhs_number;
-  core::Result<std::string> provenance = CanonicalJson(BuildProvenance(hop));
-  if (!provenance) {
-    return std::move(provenance).error();
-  }
-  core::Result<std::string> audit_event = CanonicalJson(BuildAuditEvent(hop));
-  if (!audit_event) {
-    return std::move(audit_event).error();
-  }
-  pending.provenance = std::move(*provenance);
-  pending.audit_event = std::move(*audit_event);
+  pending.facts = HopFactsJson(hop);
+  pending.index = IndexOf(hop);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -220,8 +186,9 @@ void Ledger::CommitBatch(const std::vector<Pending*>& batch) {
       record.recorded_ms = recorded_ms;
       record.kind = pending->kind;
       record.nhs_number = pending->nhs_number;
-      record.canonical = Envelope(record.seq, recorded_ms, pending->kind, pending->nhs_number,
-                                  pending->provenance, pending->audit_event);
+      record.canonical =
+          EntryJson(record.seq, recorded_ms, pending->kind, pending->nhs_number, pending->facts);
+      record.index = pending->index;
       record.prev_hash = std::move(prev);
       std::string material;
       material.reserve(record.prev_hash.size() + record.canonical.size());
@@ -310,6 +277,13 @@ core::Result<std::vector<core::LedgerRecord>> Ledger::Journey(const std::string&
     return core::MakeError(core::ErrorCode::kInvalidValue, "invalid NHS number", "nhs_number");
   }
   return store_.ReadByNhsNumber(nhs_number);
+}
+
+core::Result<std::vector<core::LedgerRecord>> Ledger::Search(const core::LedgerQuery& query) {
+  if (!query.nhs_number.empty() && !core::IsValidNhsNumber(query.nhs_number)) {
+    return core::MakeError(core::ErrorCode::kInvalidValue, "invalid NHS number", "nhs_number");
+  }
+  return store_.Search(query);
 }
 
 Ledger::Stats Ledger::stats() const {

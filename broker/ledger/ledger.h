@@ -71,6 +71,10 @@ class Ledger {
   // Errors: kInvalidValue for an invalid NHS number; kStorage.
   core::Result<std::vector<core::LedgerRecord>> Journey(const std::string& nhs_number);
 
+  // The records matching `query` (core::LedgerStore::Search): FHIR Provenance/AuditEvent search.
+  // Errors: kInvalidValue for an invalid NHS number; kStorage.
+  core::Result<std::vector<core::LedgerRecord>> Search(const core::LedgerQuery& query);
+
   struct Stats {
     std::uint64_t batches = 0;
     std::uint64_t records = 0;
@@ -106,8 +110,9 @@ class Ledger {
   std::thread committer_;
 };
 
-// The parsed canonical JSON of a record: {"audit_event":{...},"kind":"...","nhs_number":"...",
-// "provenance":{...},"recorded_ms":N,"seq":N,"v":1}. Errors: kInvalidValue.
+// A record's entry (entry.h) with its resources: {"audit_event":{...},"kind":"...",
+// "nhs_number":"...","provenance":{...},"recorded_ms":N,"seq":N,"v":1|2}; a v2 entry also keeps
+// its "hop" and gets the resources built from it. Errors: kInvalidValue.
 core::Result<rapidjson::Document> ParseEntry(const core::LedgerRecord& record);
 
 }  // namespace tb::ledger

@@ -84,20 +84,6 @@ bool IsLowerHex64(std::string_view text) {
   return true;
 }
 
-std::string_view OutcomeCode(HopOutcome outcome) {
-  switch (outcome) {
-    case HopOutcome::kSuccess:
-      return "0";
-    case HopOutcome::kMinorFailure:
-      return "4";
-    case HopOutcome::kSeriousFailure:
-      return "8";
-    case HopOutcome::kMajorFailure:
-      return "12";
-  }
-  return "12";
-}
-
 struct AuditType {
   std::string_view code;  // DICOM
   std::string_view display;
@@ -122,6 +108,30 @@ AuditType AuditTypeOf(HopKind kind) {
 }
 
 }  // namespace
+
+int OutcomeNumber(HopOutcome outcome) {
+  switch (outcome) {
+    case HopOutcome::kSuccess:
+      return 0;
+    case HopOutcome::kMinorFailure:
+      return 4;
+    case HopOutcome::kSeriousFailure:
+      return 8;
+    case HopOutcome::kMajorFailure:
+      return 12;
+  }
+  return 12;
+}
+
+core::Result<HopOutcome> OutcomeFromNumber(std::int64_t number) {
+  for (const HopOutcome outcome : {HopOutcome::kSuccess, HopOutcome::kMinorFailure,
+                                   HopOutcome::kSeriousFailure, HopOutcome::kMajorFailure}) {
+    if (OutcomeNumber(outcome) == number) {
+      return outcome;
+    }
+  }
+  return core::MakeError(core::ErrorCode::kInvalidValue, "unknown outcome code", "outcome");
+}
 
 std::string_view ToString(HopKind kind) {
   switch (kind) {
@@ -170,7 +180,7 @@ core::Status ValidateHop(const HopRecord& hop) {
   return core::Ok();
 }
 
-rapidjson::Document BuildProvenance(const HopRecord& hop) {
+rapidjson::Document BuildProvenance(const HopRecord& hop, std::int64_t recorded_ms) {
   rapidjson::Document doc(rapidjson::kObjectType);
   Alloc& alloc = doc.GetAllocator();
   doc.AddMember("resourceType", "Provenance", alloc);
@@ -196,7 +206,11 @@ rapidjson::Document BuildProvenance(const HopRecord& hop) {
     targets.PushBack(reference, alloc);
   }
   doc.AddMember("target", targets, alloc);
-  doc.AddMember("recorded", Str(FormatInstant(hop.time_ms), alloc), alloc);
+  if (recorded_ms > 0) {
+    doc.AddMember("occurredDateTime", Str(FormatInstant(hop.time_ms), alloc), alloc);
+  }
+  doc.AddMember("recorded", Str(FormatInstant(recorded_ms > 0 ? recorded_ms : hop.time_ms), alloc),
+                alloc);
 
   Value policy(rapidjson::kArrayType);
   if (!hop.scope.empty()) {
@@ -251,7 +265,7 @@ rapidjson::Document BuildProvenance(const HopRecord& hop) {
   return doc;
 }
 
-rapidjson::Document BuildAuditEvent(const HopRecord& hop) {
+rapidjson::Document BuildAuditEvent(const HopRecord& hop, std::int64_t recorded_ms) {
   rapidjson::Document doc(rapidjson::kObjectType);
   Alloc& alloc = doc.GetAllocator();
   const AuditType type = AuditTypeOf(hop.kind);
@@ -263,8 +277,15 @@ rapidjson::Document BuildAuditEvent(const HopRecord& hop) {
     doc.AddMember("subtype", subtypes, alloc);
   }
   doc.AddMember("action", Str(type.action, alloc), alloc);
-  doc.AddMember("recorded", Str(FormatInstant(hop.time_ms), alloc), alloc);
-  doc.AddMember("outcome", Str(OutcomeCode(hop.outcome), alloc), alloc);
+  if (recorded_ms > 0) {
+    Value period(rapidjson::kObjectType);
+    period.AddMember("start", Str(FormatInstant(hop.time_ms), alloc), alloc);
+    period.AddMember("end", Str(FormatInstant(hop.time_ms), alloc), alloc);
+    doc.AddMember("period", period, alloc);
+  }
+  doc.AddMember("recorded", Str(FormatInstant(recorded_ms > 0 ? recorded_ms : hop.time_ms), alloc),
+                alloc);
+  doc.AddMember("outcome", Str(std::to_string(OutcomeNumber(hop.outcome)), alloc), alloc);
   if (!hop.outcome_detail.empty()) {
     doc.AddMember("outcomeDesc", Str(hop.outcome_detail, alloc), alloc);
   }

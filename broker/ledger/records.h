@@ -50,6 +50,10 @@ struct HopRecord {
   std::string outcome_detail;  // error code name or short reason, never PHI beyond the above
 };
 
+// The AuditEvent.outcome code of `outcome` (0, 4, 8, 12) and back (kInvalidValue otherwise).
+int OutcomeNumber(HopOutcome outcome);
+core::Result<HopOutcome> OutcomeFromNumber(std::int64_t number);
+
 std::string_view ToString(HopKind kind);  // "inbound", "delivery", "query", "response", "refusal"
 core::Result<HopKind> ParseHopKind(std::string_view text);
 
@@ -61,13 +65,15 @@ core::Status ValidateHop(const HopRecord& hop);
 // v2-fhir-transformation code when mapped, else a v3-DataOperation code), policy (scope and
 // consent decision as URIs), reason (purpose of use), agents (source trust, broker, destination
 // or requester, with provenance-participant-type roles), entity (the source digest with role
-// source or derivation). Call ValidateHop first.
-rapidjson::Document BuildProvenance(const HopRecord& hop);
+// source or derivation). `recorded_ms` (when the ledger recorded the hop) gives `recorded`, with
+// the hop's own time as occurredDateTime; 0: `recorded` is the hop's time. Call ValidateHop first.
+rapidjson::Document BuildProvenance(const HopRecord& hop, std::int64_t recorded_ms = 0);
 
 // The AuditEvent resource for `hop` (no id): type/subtype, action, recorded, outcome, agents
 // (the requesting agent with network address and purpose of use, the broker), source, entities
-// (the patient by NHS number, the query). Call ValidateHop first.
-rapidjson::Document BuildAuditEvent(const HopRecord& hop);
+// (the patient by NHS number, the query). `recorded_ms` as for BuildProvenance (the hop's own time
+// then goes to `period`). Call ValidateHop first.
+rapidjson::Document BuildAuditEvent(const HopRecord& hop, std::int64_t recorded_ms = 0);
 
 using core::FormatInstant;  // "2026-11-23T11:20:52.123Z" for UTC ms (broker/core/clock.h)
 

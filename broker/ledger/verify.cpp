@@ -5,8 +5,8 @@
 #include <map>
 #include <utility>
 
-#include "adapters/fhir/json.h"
 #include "broker/core/digest.h"
+#include "broker/ledger/entry.h"
 #include "broker/ledger/ledger.h"
 
 namespace tb::ledger {
@@ -64,21 +64,16 @@ struct Envelope {
   std::int64_t recorded_ms = 0;
   std::string kind;
   std::string nhs_number;
+  core::LedgerIndex index;  // what the search columns must hold
 };
 
 std::optional<Envelope> ReadEnvelope(const core::LedgerRecord& record) {
-  core::Result<rapidjson::Document> doc = ParseEntry(record);
-  if (!doc) {
+  core::Result<StoredEntry> entry = ReadStoredEntry(record);
+  if (!entry) {
     return std::nullopt;
   }
-  core::Result<std::int64_t> seq = fhir::GetInt64(*doc, "seq");
-  core::Result<std::int64_t> recorded = fhir::GetInt64(*doc, "recorded_ms");
-  core::Result<std::string_view> kind = fhir::GetString(*doc, "kind");
-  core::Result<std::string_view> nhs = fhir::GetString(*doc, "nhs_number");
-  if (!seq || !recorded || !kind || !nhs) {
-    return std::nullopt;
-  }
-  return Envelope{*seq, *recorded, std::string(*kind), std::string(*nhs)};
+  return Envelope{entry->seq, entry->recorded_ms, std::move(entry->kind),
+                  std::move(entry->nhs_number), ExpectedIndex(*entry)};
 }
 
 VerifyFailure Failure(std::int64_t seq, VerifyProblem problem, std::string detail) {
@@ -171,7 +166,7 @@ core::Result<std::optional<VerifyFailure>> Walk(
                   "this record was written as seq " + std::to_string(envelope->seq)));
     }
     if (envelope->kind != record.kind || envelope->nhs_number != record.nhs_number ||
-        envelope->recorded_ms != record.recorded_ms) {
+        envelope->recorded_ms != record.recorded_ms || envelope->index != record.index) {
       return std::optional(
           Failure(s, VerifyProblem::kAltered, "a column differs from the hashed entry"));
     }

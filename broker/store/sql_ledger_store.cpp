@@ -1,7 +1,9 @@
 #include "broker/store/sql_ledger_store.h"
 
+#include <deque>
 #include <sqlite3.h>
 #include <utility>
+#include <variant>
 
 #include <Poco/Data/Statement.h>
 #include <Poco/Nullable.h>
@@ -14,19 +16,77 @@ namespace {
 using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): into/use/now
 
 constexpr std::string_view kInsertRecordSql =
-    "INSERT INTO ledger_record (seq, recorded_at, kind, nhs_number, canonical, prev_hash, hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING RETURNING seq";
+    "INSERT INTO ledger_record (seq, recorded_at, kind, nhs_number, canonical, prev_hash, hash,"
+    " requester_ods, source_ods, destination_ods, target, outcome)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING RETURNING seq";
 constexpr std::string_view kInsertCheckpointSql =
     "INSERT INTO ledger_checkpoint (record_count, head_hash, created_at, key_id, signature)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (record_count) DO NOTHING RETURNING record_count";
 constexpr std::string_view kColumns =
-    "SELECT seq, recorded_at, kind, nhs_number, canonical, prev_hash, hash FROM ledger_record ";
+    "SELECT seq, recorded_at, kind, nhs_number, canonical, prev_hash, hash, requester_ods,"
+    " source_ods, destination_ods, target, outcome FROM ledger_record ";
 constexpr std::string_view kLastWhere = "ORDER BY seq DESC LIMIT 1";
 constexpr std::string_view kRangeWhere = "WHERE seq >= ? ORDER BY seq LIMIT ?";
 constexpr std::string_view kPatientWhere = "WHERE nhs_number = ? ORDER BY seq";
 constexpr std::string_view kCheckpointsSql =
     "SELECT record_count, head_hash, created_at, key_id, signature FROM ledger_checkpoint"
     " ORDER BY record_count";
+
+// NULL for an empty string: the search columns and nhs_number are NULL when the hop has none, so
+// the partial indexes stay small.
+Poco::Nullable<std::string> OrNull(const std::string& text) {
+  return text.empty() ? Poco::Nullable<std::string>() : Poco::Nullable<std::string>(text);
+}
+
+std::string OrEmpty(const Poco::Nullable<std::string>& text) {
+  return text.isNull() ? std::string() : text.value();
+}
+
+// One row of kColumns, bound with into() in column order.
+struct RowBuffer {
+  Poco::Int64 seq = 0;
+  Poco::Int64 recorded = 0;
+  std::string kind;
+  Poco::Nullable<std::string> nhs_number;
+  std::string canonical;
+  std::string prev_hash;
+  std::string hash;
+  Poco::Nullable<std::string> requester;
+  Poco::Nullable<std::string> source;
+  Poco::Nullable<std::string> destination;
+  Poco::Nullable<std::string> target;
+  Poco::Int64 outcome = 0;
+
+  void Bind(Poco::Data::Statement& select) {
+    select, into(seq), into(recorded), into(kind), into(nhs_number), into(canonical),
+        into(prev_hash), into(hash), into(requester), into(source), into(destination), into(target),
+        into(outcome), range(0, 1);
+  }
+  core::LedgerRecord Record() const {
+    return core::LedgerRecord{
+        seq,
+        recorded,
+        kind,
+        OrEmpty(nhs_number),
+        canonical,
+        prev_hash,
+        hash,
+        core::LedgerIndex{OrEmpty(requester), OrEmpty(source), OrEmpty(destination),
+                          OrEmpty(target), static_cast<int>(outcome)}};
+  }
+};
+
+// Runs a prepared select (parameters bound) row by row into `records`.
+void Collect(Poco::Data::Statement& select, RowBuffer& row,
+             std::vector<core::LedgerRecord>& records) {
+  row.Bind(select);
+  while (!select.done()) {
+    if (select.execute() == 0) {
+      break;
+    }
+    records.push_back(row.Record());
+  }
+}
 
 core::Error Conflict(std::string_view what) {
   return core::MakeError(core::ErrorCode::kConflict, std::string(what) + " exists");
@@ -58,22 +118,29 @@ core::Status AppendPoco(Database::Impl& db, Poco::Data::Session& session,
   std::string canonical;
   std::string prev_hash;
   std::string hash;
+  Poco::Nullable<std::string> requester;
+  Poco::Nullable<std::string> source;
+  Poco::Nullable<std::string> destination;
+  Poco::Nullable<std::string> target;
+  Poco::Int64 outcome = 0;
   Poco::Int64 returned = 0;
   Poco::Data::Statement insert(session);
   insert << db.Sql(kInsertRecordSql), use(seq), use(recorded), use(kind), use(nhs_number),
-      use(canonical), use(prev_hash), use(hash), into(returned);
+      use(canonical), use(prev_hash), use(hash), use(requester), use(source), use(destination),
+      use(target), use(outcome), into(returned);
   for (const core::LedgerRecord& record : records) {
     seq = record.seq;
     recorded = record.recorded_ms;
     kind = record.kind;
-    if (record.nhs_number.empty()) {
-      nhs_number.clear();
-    } else {
-      nhs_number = record.nhs_number;
-    }
+    nhs_number = OrNull(record.nhs_number);
     canonical = record.canonical;
     prev_hash = record.prev_hash;
     hash = record.hash;
+    requester = OrNull(record.index.requester_ods);
+    source = OrNull(record.index.source_ods);
+    destination = OrNull(record.index.destination_ods);
+    target = OrNull(record.index.target);
+    outcome = record.index.outcome;
     if (insert.execute() != 1) {
       return Conflict("ledger seq");
     }
@@ -93,17 +160,23 @@ core::Status AppendSqlite(Database::Impl& db, Poco::Data::Session& session,
     return sqlite3_bind_text(insert, index, value.data(), static_cast<int>(value.size()),
                              SQLITE_STATIC);
   };
+  const auto text_or_null = [insert, &text](int index, const std::string& value) {
+    return value.empty() ? sqlite3_bind_null(insert, index) : text(index, value);
+  };
   core::Status status = core::Ok();
   for (const core::LedgerRecord& record : records) {
     int rc = sqlite3_bind_int64(insert, 1, record.seq);
     rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(insert, 2, record.recorded_ms);
     rc = rc != SQLITE_OK ? rc : text(3, record.kind);
-    rc = rc != SQLITE_OK ? rc
-                         : (record.nhs_number.empty() ? sqlite3_bind_null(insert, 4)
-                                                      : text(4, record.nhs_number));
+    rc = rc != SQLITE_OK ? rc : text_or_null(4, record.nhs_number);
     rc = rc != SQLITE_OK ? rc : text(5, record.canonical);
     rc = rc != SQLITE_OK ? rc : text(6, record.prev_hash);
     rc = rc != SQLITE_OK ? rc : text(7, record.hash);
+    rc = rc != SQLITE_OK ? rc : text_or_null(8, record.index.requester_ods);
+    rc = rc != SQLITE_OK ? rc : text_or_null(9, record.index.source_ods);
+    rc = rc != SQLITE_OK ? rc : text_or_null(10, record.index.destination_ods);
+    rc = rc != SQLITE_OK ? rc : text_or_null(11, record.index.target);
+    rc = rc != SQLITE_OK ? rc : sqlite3_bind_int(insert, 12, record.index.outcome);
     if (rc != SQLITE_OK) {
       status = SqliteError(kWhat, rc);
       break;
@@ -150,28 +223,13 @@ core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::Select(std::string
   Database::Impl& db = database_.impl();
   BROKER_RETURN_IF_ERROR(db.Read(what, [&](Poco::Data::Session& session) {
     std::string text = text_arg != nullptr ? *text_arg : std::string();
-    Poco::Int64 seq = 0;
-    Poco::Int64 recorded = 0;
-    std::string kind;
-    Poco::Nullable<std::string> nhs_number;
-    std::string canonical;
-    std::string prev_hash;
-    std::string hash;
+    RowBuffer row;
     Poco::Data::Statement select(session);
     select << db.Sql(sql);
     if (text_arg != nullptr) {
       select, use(text);
     }
-    select, into(seq), into(recorded), into(kind), into(nhs_number), into(canonical),
-        into(prev_hash), into(hash), range(0, 1);
-    while (!select.done()) {
-      if (select.execute() == 0) {
-        break;
-      }
-      records.push_back(core::LedgerRecord{seq, recorded, kind,
-                                           nhs_number.isNull() ? std::string() : nhs_number.value(),
-                                           canonical, prev_hash, hash});
-    }
+    Collect(select, row, records);
     return core::Ok();
   }));
   return records;
@@ -197,24 +255,10 @@ core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::ReadRange(std::int
   BROKER_RETURN_IF_ERROR(db.Read("ledger read", [&](Poco::Data::Session& session) {
     Poco::Int64 from = from_seq;
     Poco::Int64 max = static_cast<Poco::Int64>(limit);
-    Poco::Int64 seq = 0;
-    Poco::Int64 recorded = 0;
-    std::string kind;
-    Poco::Nullable<std::string> nhs_number;
-    std::string canonical;
-    std::string prev_hash;
-    std::string hash;
+    RowBuffer row;
     Poco::Data::Statement select(session);
-    select << db.Sql(sql), use(from), use(max), into(seq), into(recorded), into(kind),
-        into(nhs_number), into(canonical), into(prev_hash), into(hash), range(0, 1);
-    while (!select.done()) {
-      if (select.execute() == 0) {
-        break;
-      }
-      records.push_back(core::LedgerRecord{seq, recorded, kind,
-                                           nhs_number.isNull() ? std::string() : nhs_number.value(),
-                                           canonical, prev_hash, hash});
-    }
+    select << db.Sql(sql), use(from), use(max);
+    Collect(select, row, records);
     return core::Ok();
   }));
   return records;
@@ -223,6 +267,83 @@ core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::ReadRange(std::int
 core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::ReadByNhsNumber(
     const std::string& nhs_number) {
   return Select("ledger journey", std::string(kColumns) + std::string(kPatientWhere), &nhs_number);
+}
+
+core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::Search(
+    const core::LedgerQuery& query) {
+  std::vector<core::LedgerRecord> records;
+  if (query.limit == 0) {
+    return records;
+  }
+  // The WHERE clause and its parameters, in placeholder order. std::deque: use() binds by
+  // reference, so the values must not move while the statement runs.
+  std::string where;
+  std::deque<std::string> texts;
+  std::deque<Poco::Int64> numbers;
+  std::vector<std::variant<std::string*, Poco::Int64*>> params;
+  const auto text = [&](const std::string& value) {
+    params.emplace_back(&texts.emplace_back(value));
+    return "?";
+  };
+  const auto number = [&](std::int64_t value) {
+    params.emplace_back(&numbers.emplace_back(value));
+    return "?";
+  };
+  const auto clause = [&](const std::string& condition) {
+    where += where.empty() ? "WHERE " : " AND ";
+    where += condition;
+  };
+  if (!query.nhs_number.empty()) {
+    clause(std::string("nhs_number = ") + text(query.nhs_number));
+  }
+  if (!query.agent.empty()) {
+    std::string any = "(requester_ods = ";
+    any += text(query.agent);
+    any += " OR source_ods = ";
+    any += text(query.agent);
+    any += " OR destination_ods = ";
+    any += text(query.agent);
+    clause(any + ")");
+  }
+  if (!query.target.empty()) {
+    clause(std::string("target = ") + text(query.target));
+  }
+  if (!query.kinds.empty()) {
+    std::string in = "kind IN (";
+    for (std::size_t i = 0; i < query.kinds.size(); ++i) {
+      in += i == 0 ? "" : ", ";
+      in += text(query.kinds[i]);
+    }
+    clause(in + ")");
+  }
+  if (query.outcome) {
+    clause(std::string("outcome = ") + number(*query.outcome));
+  }
+  if (query.from_ms) {
+    clause(std::string("recorded_at >= ") + number(*query.from_ms));
+  }
+  if (query.to_ms) {
+    clause(std::string("recorded_at <= ") + number(*query.to_ms));
+  }
+  if (query.after_seq > 0) {
+    clause(std::string(query.newest_first ? "seq < " : "seq > ") + number(query.after_seq));
+  }
+  std::string sql = std::string(kColumns) + where;
+  sql += query.newest_first ? " ORDER BY seq DESC LIMIT " : " ORDER BY seq LIMIT ";
+  sql += number(static_cast<std::int64_t>(query.limit));
+
+  Database::Impl& db = database_.impl();
+  BROKER_RETURN_IF_ERROR(db.Read("ledger search", [&](Poco::Data::Session& session) {
+    RowBuffer row;
+    Poco::Data::Statement select(session);
+    select << db.Sql(sql);
+    for (const auto& param : params) {
+      std::visit([&select](auto* value) { select, use(*value); }, param);
+    }
+    Collect(select, row, records);
+    return core::Ok();
+  }));
+  return records;
 }
 
 core::Status SqlLedgerStore::WriteCheckpoint(const core::LedgerCheckpoint& checkpoint) {

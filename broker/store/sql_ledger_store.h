@@ -22,6 +22,8 @@ class SqlLedgerStore final : public core::LedgerStore {
                                                           std::size_t limit) override;
   core::Result<std::vector<core::LedgerRecord>> ReadByNhsNumber(
       const std::string& nhs_number) override;
+  // One SELECT over the indexed columns (migration 006), parameters bound, keyset by seq.
+  core::Result<std::vector<core::LedgerRecord>> Search(const core::LedgerQuery& query) override;
   core::Status WriteCheckpoint(const core::LedgerCheckpoint& checkpoint) override;
   core::Result<std::vector<core::LedgerCheckpoint>> ReadCheckpoints() override;
 

@@ -10,8 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/fhir/json.h"
 #include "broker/core/digest.h"
 #include "broker/ledger/canonical_json.h"
+#include "broker/ledger/entry.h"
 #include "broker/ledger/in_memory_ledger_store.h"
 #include "broker/ledger/verify.h"
 #include "tests/broker/ledger/ledger_test_util.h"
@@ -132,13 +134,83 @@ TEST_F(LedgerTest, RecordsCanonicalEntryWithColumnsAndNoPayload) {
   const core::LedgerRecord& record = records->front();
   EXPECT_EQ(record.kind, "inbound");
   EXPECT_EQ(record.nhs_number, testing::kPatientA);
-  EXPECT_EQ(record.canonical.rfind("{\"audit_event\":{", 0), 0u) << record.canonical;
-  EXPECT_NE(record.canonical.find("\"seq\":1,\"v\":1}"), std::string::npos);
+  // Version 2: the hop's facts, not its rendering; the resources are built on read.
+  EXPECT_EQ(record.canonical.rfind("{\"hop\":{\"broker\":", 0), 0u) << record.canonical;
+  EXPECT_NE(record.canonical.find("\"seq\":1,\"v\":2}"), std::string::npos);
+  EXPECT_LT(record.canonical.size(), 600u) << record.canonical;
+  auto stored = fhir::ParseJson(record.canonical);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(CanonicalJson(*stored).value_or(""), record.canonical);  // canonical as stored
+  EXPECT_EQ(record.index, IndexOf(hop));
   auto entry = ParseEntry(record);
   ASSERT_TRUE(entry);
-  EXPECT_EQ(CanonicalJson(*entry).value_or(""), record.canonical);  // canonical as stored
   EXPECT_TRUE((*entry)["provenance"].IsObject());
   EXPECT_TRUE((*entry)["audit_event"].IsObject());
+  // Built from the facts: the same resources the hop renders to, recorded at the ledger's time.
+  rapidjson::Document expected = BuildAuditEvent(hop, record.recorded_ms);
+  EXPECT_EQ(fhir::ToJson((*entry)["audit_event"]), fhir::ToJson(expected));
+}
+
+TEST_F(LedgerTest, EveryHopFactSurvivesTheEntry) {
+  OpenLedger();
+  HopRecord hop = MakeHop(HopKind::kDelivery, testing::kPatientB, 7);
+  hop.derived = true;
+  hop.mapped_v2_to_fhir = true;
+  hop.target = "Bundle/b-1";
+  hop.outcome = HopOutcome::kSeriousFailure;
+  hop.outcome_detail = "kUpstreamUnavailable \"quoted\" caf\xC3\xA9";
+  ASSERT_TRUE(ledger_->Append(hop));
+  auto records = store_.ReadRange(1, 1);
+  ASSERT_TRUE(records && records->size() == 1);
+  auto stored = ReadStoredEntry(records->front());
+  ASSERT_TRUE(stored) << stored.error().message;
+  ASSERT_TRUE(stored->hop.has_value());
+  const std::int64_t recorded = records->front().recorded_ms;
+  EXPECT_EQ(fhir::ToJson(BuildProvenance(*stored->hop, recorded)),
+            fhir::ToJson(BuildProvenance(hop, recorded)));
+  EXPECT_EQ(fhir::ToJson(BuildAuditEvent(*stored->hop, recorded)),
+            fhir::ToJson(BuildAuditEvent(hop, recorded)));
+  EXPECT_EQ(HopFactsJson(*stored->hop), HopFactsJson(hop));
+  EXPECT_EQ(records->front().index.outcome, 8);
+  EXPECT_EQ(records->front().index.target, "Bundle/b-1");
+  EXPECT_TRUE(Verify().ok());
+}
+
+TEST_F(LedgerTest, SearchFiltersByIndexedKeysNewestFirstWithKeyset) {
+  OpenLedger();
+  AppendHops(9);  // 3, 6, 9 are responses; even seqs are patient A
+  core::LedgerQuery query;
+  query.nhs_number = testing::kPatientA;
+  query.limit = 2;
+  auto first = ledger_->Search(query);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].seq, 8);
+  EXPECT_EQ((*first)[1].seq, 6);
+  query.after_seq = 6;
+  auto second = ledger_->Search(query);
+  ASSERT_TRUE(second);
+  ASSERT_EQ(second->size(), 2u);
+  EXPECT_EQ((*second)[0].seq, 4);
+  EXPECT_EQ((*second)[1].seq, 2);
+
+  core::LedgerQuery responses;
+  responses.kinds = {"response"};
+  responses.newest_first = false;
+  responses.agent = "RJ1";
+  auto found = ledger_->Search(responses);
+  ASSERT_TRUE(found);
+  ASSERT_EQ(found->size(), 3u);
+  EXPECT_EQ((*found)[0].seq, 3);
+  EXPECT_EQ((*found)[2].seq, 9);
+  responses.agent = "RZZ";
+  EXPECT_TRUE(ledger_->Search(responses).value().empty());
+
+  core::LedgerQuery bad;
+  bad.nhs_number = "1234567890";
+  auto refused = ledger_->Search(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::ErrorCode::kInvalidValue);
 }
 
 TEST_F(LedgerTest, InvalidHopIsRefusedAndNothingIsWritten) {
@@ -208,6 +280,14 @@ TEST_F(LedgerTest, OneChangedByteIsAltered) {
     canonical[canonical.find("TREAT")] = 'X';
   });
   ExpectFailure(5, VerifyProblem::kAltered);
+}
+
+TEST_F(LedgerTest, AChangedSearchColumnIsAltered) {
+  OpenLedger();
+  AppendHops(10);
+  // Hiding a record from an agent's search (or pinning it on another trust) is tampering too.
+  Edit([](Records& records, Checkpoints&) { records.at(4).index.requester_ods = "RZZ"; });
+  ExpectFailure(4, VerifyProblem::kAltered);
 }
 
 TEST_F(LedgerTest, RewrittenRecordWithRecomputedHashIsAltered) {

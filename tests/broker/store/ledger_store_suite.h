@@ -19,13 +19,36 @@ template <typename Backend>
 class LedgerStoreTest : public RepositoryTest<Backend, core::LedgerStore, &MakeLedgerStore> {
  protected:
   static core::LedgerRecord Row(std::int64_t seq, std::string nhs = "9449305552") {
-    return core::LedgerRecord{seq,
-                              1000 + seq,
-                              "query",
-                              std::move(nhs),
-                              "{\"seq\":" + std::to_string(seq) + ",\"text\":\"\xC3\xA9\"}",
-                              std::string(64, static_cast<char>('0' + seq % 10)),
-                              std::string(64, static_cast<char>('a' + seq % 6))};
+    return core::LedgerRecord{
+        seq,
+        1000 + seq,
+        "query",
+        std::move(nhs),
+        "{\"seq\":" + std::to_string(seq) + ",\"text\":\"\xC3\xA9\"}",
+        std::string(64, static_cast<char>('0' + seq % 10)),
+        std::string(64, static_cast<char>('a' + seq % 6)),
+        core::LedgerIndex{seq % 2 == 0 ? "RJ1" : "", "RGT", seq % 3 == 0 ? "RXH" : "",
+                          seq == 2 ? "Bundle/b2" : "", seq % 4 == 0 ? 4 : 0}};
+  }
+  // Rows 1..n, recorded at 1001..1000+n, kinds cycling query/response/refusal.
+  void AppendRows(std::int64_t n) {
+    static constexpr const char* kKinds[] = {"query", "response", "refusal"};
+    std::vector<core::LedgerRecord> rows;
+    for (std::int64_t seq = 1; seq <= n; ++seq) {
+      core::LedgerRecord row = Row(seq, seq % 2 == 0 ? "9449305552" : "9000000009");
+      row.kind = kKinds[seq % 3];
+      rows.push_back(std::move(row));
+    }
+    ASSERT_TRUE(this->repository_->Append(rows, nullptr));
+  }
+  std::vector<std::int64_t> Seqs(const core::LedgerQuery& query) {
+    auto found = this->repository_->Search(query);
+    EXPECT_TRUE(found) << found.error().message;
+    std::vector<std::int64_t> seqs;
+    for (const core::LedgerRecord& record : found.value_or(std::vector<core::LedgerRecord>{})) {
+      seqs.push_back(record.seq);
+    }
+    return seqs;
   }
   static core::LedgerCheckpoint Checkpoint(std::int64_t count) {
     return core::LedgerCheckpoint{count, std::string(64, 'c'), 5000 + count, std::string(64, 'k'),
@@ -63,6 +86,7 @@ TYPED_TEST_P(LedgerStoreTest, AppendedRowsReadBackExactly) {
     EXPECT_EQ(got.canonical, rows[i].canonical);
     EXPECT_EQ(got.prev_hash, rows[i].prev_hash);
     EXPECT_EQ(got.hash, rows[i].hash);
+    EXPECT_EQ(got.index, rows[i].index);
   }
   auto last = ledger.Last();
   ASSERT_TRUE(last && last->has_value());
@@ -137,10 +161,67 @@ TYPED_TEST_P(LedgerStoreTest, ReadByNhsNumberListsOnePatientInOrder) {
   EXPECT_TRUE(none->empty());
 }
 
+TYPED_TEST_P(LedgerStoreTest, SearchByPatientAgentTargetKindOutcomeAndDate) {
+  this->AppendRows(12);
+  using V = std::vector<std::int64_t>;
+  core::LedgerQuery query;
+  query.nhs_number = "9449305552";
+  EXPECT_EQ(this->Seqs(query), (V{12, 10, 8, 6, 4, 2}));  // newest first
+  query.newest_first = false;
+  query.limit = 3;
+  EXPECT_EQ(this->Seqs(query), (V{2, 4, 6}));
+
+  core::LedgerQuery agent;  // as requester (even), source (all) or destination (multiples of 3)
+  agent.agent = "RXH";
+  EXPECT_EQ(this->Seqs(agent), (V{12, 9, 6, 3}));
+  agent.agent = "RJ1";
+  agent.nhs_number = "9000000009";
+  EXPECT_TRUE(this->Seqs(agent).empty());  // RJ1 asked only about the other patient
+  agent.agent = "RGT";
+  agent.limit = 2;
+  EXPECT_EQ(this->Seqs(agent), (V{11, 9}));
+
+  core::LedgerQuery target;
+  target.target = "Bundle/b2";
+  EXPECT_EQ(this->Seqs(target), (V{2}));
+
+  core::LedgerQuery kinds;
+  kinds.kinds = {"refusal", "response"};  // seq % 3 == 2 or 1
+  kinds.from_ms = 1004;                   // recorded_at = 1000 + seq
+  kinds.to_ms = 1008;
+  EXPECT_EQ(this->Seqs(kinds), (V{8, 7, 5, 4}));
+
+  core::LedgerQuery failed;
+  failed.outcome = 4;
+  EXPECT_EQ(this->Seqs(failed), (V{12, 8, 4}));
+  failed.outcome = 0;
+  failed.to_ms = 1003;
+  EXPECT_EQ(this->Seqs(failed), (V{3, 2, 1}));
+}
+
+TYPED_TEST_P(LedgerStoreTest, SearchPagesByKeysetInBothDirections) {
+  this->AppendRows(7);
+  using V = std::vector<std::int64_t>;
+  core::LedgerQuery query;
+  query.limit = 3;
+  EXPECT_EQ(this->Seqs(query), (V{7, 6, 5}));
+  query.after_seq = 5;
+  EXPECT_EQ(this->Seqs(query), (V{4, 3, 2}));
+  query.after_seq = 2;
+  EXPECT_EQ(this->Seqs(query), (V{1}));
+  query.newest_first = false;
+  query.after_seq = 5;
+  EXPECT_EQ(this->Seqs(query), (V{6, 7}));
+  query.limit = 0;
+  EXPECT_TRUE(this->Seqs(query).empty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(LedgerStoreTest, EmptyLedgerHasNoLastRecord,
                             AppendedRowsReadBackExactly, ReadRangePagesBySeq,
                             AnExistingSeqIsAConflictAndNothingIsWritten,
                             CheckpointsAreStoredWithRowsOrAlone,
-                            ReadByNhsNumberListsOnePatientInOrder);
+                            ReadByNhsNumberListsOnePatientInOrder,
+                            SearchByPatientAgentTargetKindOutcomeAndDate,
+                            SearchPagesByKeysetInBothDirections);
 
 }  // namespace tb::store::testing
