@@ -63,15 +63,15 @@ std::vector<std::string> CarriedSegments(const std::string& json) {
 
 TEST(V2ToFhirJson, EscapesExactlyAsRapidJsonWriterAtEveryPosition) {
   // Characters JSON escapes (quote, backslash, control characters with a short form and
-  // without), and ones it does not (DEL, '/', UTF-8), each placed at every offset of strings of
-  // 1 to 19 bytes, so every path of the serialiser (short string, whole words, overlapping tail)
-  // meets them.
+  // without), and ones it does not (DEL, '/', UTF-8), each placed at every offset of fields of
+  // 1 to 36 bytes (strings of 5 to 40 with "ZTX|"), so every path of the serialiser (short
+  // string, 8-byte words, 16-byte blocks, overlapping tail) meets them.
   const std::vector<std::string> specials = {"\"",   "\\",     "\x01", "\x1f", "\t",
                                              "\x08", "\x0c",   "\x7f", "/",    "\xc3\xa9",
                                              "\x0b", "\"\\\"", "'",    "<"};
   std::vector<std::string> segments;
   for (const std::string& special : specials) {
-    for (std::size_t length = 1; length < 20; ++length) {
+    for (std::size_t length = 1; length <= 36; ++length) {
       for (std::size_t at = 0; at < length; ++at) {
         // "ZTX|" + filler, with the special text at `at` of the field.
         std::string field(length, 'x');
