@@ -197,10 +197,6 @@ core::Result<Value> AddDuration(const Value& date, const Quantity& amount, int s
     double whole_units = std::trunc(value);
     auto delta = static_cast<std::int64_t>(std::trunc(whole_units * ms_per / precision_ms)) *
                  static_cast<std::int64_t>(precision_ms);
-    if (unit == "second" || unit == "millisecond") {
-      delta = static_cast<std::int64_t>(std::trunc(value * ms_per / precision_ms)) *
-              static_cast<std::int64_t>(precision_ms);
-    }
     std::int64_t day_ms = 86400000;
     std::int64_t time_ms =
         ((static_cast<std::int64_t>(d.hour) * 60 + d.minute) * 60 + d.second) * 1000 +

@@ -56,6 +56,19 @@ int Level(Precision p) { return p == Precision::kMillisecond ? 5 : static_cast<i
 std::optional<int> CompareDateTimes(const DateTime& raw_a, const DateTime& raw_b, bool time_only) {
   DateTime a = raw_a;
   DateTime b = raw_b;
+  // One with an offset and one without: the local one's offset is unknown, so beyond the day
+  // the order is unknown too (spec 6.1.1: "15:00Z = 10:00" is empty).
+  if (!time_only && a.tz_offset_minutes.has_value() != b.tz_offset_minutes.has_value() &&
+      a.precision >= Precision::kHour && b.precision >= Precision::kHour) {
+    DateTime da = a;
+    DateTime db = b;
+    da.precision = db.precision = Precision::kDay;
+    auto day_order = CompareDateTimes(da, db, false);
+    if (day_order && *day_order != 0) {
+      return day_order;
+    }
+    return std::nullopt;
+  }
   if (!time_only && (a.tz_offset_minutes || b.tz_offset_minutes)) {
     a = ToUtc(a);
     b = ToUtc(b);
@@ -226,6 +239,16 @@ std::optional<std::pair<double, double>> CommonUnit(const Quantity& a, const Qua
   return std::make_pair(a.value, *converted);
 }
 
+// A calendar year or month against UCUM 'a' or 'mo': their lengths differ (a UCUM year is
+// 365.25 days), so equality is unknown.
+bool CalendarVersusUcum(const std::string& a, const std::string& b) {
+  auto calendar = [](const std::string& u) {
+    return u == "year" || u == "years" || u == "month" || u == "months";
+  };
+  auto ucum = [](const std::string& u) { return u == "a" || u == "mo"; };
+  return (calendar(a) && ucum(b)) || (ucum(a) && calendar(b));
+}
+
 }  // namespace
 
 long DaysFromCivil(int year, int month, int day) {
@@ -333,6 +356,9 @@ std::optional<bool> ItemsEqual(const Value& raw_a, const Value& raw_b) {
       return order ? std::optional<bool>(*order == 0) : std::nullopt;
     }
     case Kind::kQuantity: {
+      if (CalendarVersusUcum(a->quantity().unit, b->quantity().unit)) {
+        return std::nullopt;
+      }
       auto values = CommonUnit(a->quantity(), b->quantity());
       if (!values) {
         return false;
@@ -381,7 +407,18 @@ bool ItemsEquivalent(const Value& raw_a, const Value& raw_b) {
     }
     case Kind::kQuantity: {
       auto values = CommonUnit(a->quantity(), b->quantity());
-      return values && NumbersEqual(values->first, values->second);
+      if (!values) {
+        return false;
+      }
+      // Compared at the precision of the less precise value, as decimals are (4 'g' ~ 4040 'mg').
+      int da = a->quantity().decimals;
+      int db = b->quantity().decimals;
+      if (da < 0 && db < 0) {
+        return NumbersEqual(values->first, values->second);
+      }
+      int decimals = da < 0 ? db : db < 0 ? da : std::min(da, db);
+      double scale = std::pow(10.0, decimals);
+      return NumbersEqual(std::round(values->first * scale), std::round(values->second * scale));
     }
     default:
       return false;

@@ -43,7 +43,7 @@ class Evaluator {
                                         int depth) const;
 
   // Child elements named `name` of `item` (choice elements included: value -> valueQuantity).
-  Collection Children(const Value& item, std::string_view name) const;
+  core::Result<Collection> Children(const Value& item, std::string_view name) const;
   // All child elements of `item`, in document order.
   Collection AllChildren(const Value& item) const;
 
@@ -67,6 +67,12 @@ class Evaluator {
 
 core::Error EvalError(std::string message);
 
+// A name the FHIR model allows on no item of `focus` (name.given1, or valueQuantity, which
+// FHIRPath spells value.ofType(Quantity)) is an error, as the specification asks of a typed
+// engine, rather than a silent empty result. Items of unknown type allow anything. `found`: the
+// document had such members anyway (then only a choice form is refused).
+core::Status CheckElementName(const Collection& focus, std::string_view name, bool found);
+
 // The singleton-boolean rule for operands of and/or/not/iif/where: empty -> nullopt, one
 // Boolean -> it, one other item -> true; several items -> error.
 core::Result<std::optional<bool>> ToBoolean(const Collection& collection, std::string_view what);
@@ -75,8 +81,9 @@ core::Result<std::optional<bool>> ToBoolean(const Collection& collection, std::s
 core::Result<std::optional<Value>> Singleton(const Collection& collection, std::string_view what);
 
 // True when `value` is of the type named by `type_spec` ("Quantity", "FHIR.Patient",
-// "System.String"). `exact` (as/ofType) does not accept subtypes of FHIR primitives.
-bool IsOfType(const Value& value, std::string_view type_spec, bool exact);
+// "System.String"). `exact` (as/ofType) does not accept subtypes of FHIR primitives. A name that
+// is neither a System nor a FHIR type is an error.
+core::Result<bool> IsOfType(const Value& value, std::string_view type_spec, bool exact);
 
 // The type name written as a function argument (ofType(FHIR.Patient)), from its syntax tree.
 std::optional<std::string> TypeSpecifier(const Node& argument);

@@ -1,3 +1,4 @@
+#include <cctype>
 #include <string>
 
 #include "adapters/fhir/fhirpath/compare.h"
@@ -98,7 +99,44 @@ bool IsSystemTypeName(std::string_view name) {
          name == "Date" || name == "DateTime" || name == "Time" || name == "Quantity";
 }
 
+// The type whose elements the children of `item` are, or "" when unknown.
+std::string_view ParentType(const Value& item) {
+  const rapidjson::Value* holder = ChildHolder(item);
+  if (holder == nullptr) {
+    return {};
+  }
+  return holder == item.node() ? item.type_name() : "Element";
+}
+
 }  // namespace
+
+core::Status CheckElementName(const Collection& focus, std::string_view name, bool found) {
+  // Only when no item of the focus could have the element: a mixed collection (descendants())
+  // legitimately holds items without it.
+  std::string_view parent_type;
+  bool choice_form = false;
+  for (const Value& item : focus) {
+    std::string_view type = ParentType(item);
+    switch (ClassifyElement(type, name)) {
+      case ElementKind::kNoSuchElement:
+        parent_type = type;
+        break;
+      case ElementKind::kChoiceForm:
+        parent_type = type;
+        choice_form = true;
+        break;
+      default:
+        return core::Ok();
+    }
+  }
+  if (parent_type.empty() || (found && !choice_form)) {
+    return core::Ok();
+  }
+  if (choice_form) {
+    return EvalError(std::string(name) + " is a choice element: write it as value.ofType(T)");
+  }
+  return EvalError(std::string(parent_type) + " has no element " + std::string(name));
+}
 
 core::Error EvalError(std::string message) {
   return core::MakeError(core::ErrorCode::kInvalidValue, "FHIRPath: " + std::move(message));
@@ -134,9 +172,16 @@ core::Result<std::optional<Value>> Singleton(const Collection& collection, std::
   return system;
 }
 
-bool IsOfType(const Value& value, std::string_view type_spec, bool exact) {
+core::Result<bool> IsOfType(const Value& value, std::string_view type_spec, bool exact) {
   std::string_view ns;
   std::string_view name = StripNamespace(type_spec, ns);
+  bool known = (ns != "FHIR" && IsSystemTypeName(name)) || (ns != "System" && IsFhirType(name));
+  if (!known && ns == "System") {
+    return false;  // System.Patient: a valid name for a type nothing is
+  }
+  if (!known) {
+    return EvalError("unknown type " + std::string(type_spec));
+  }
   if (!value.is_node()) {
     if (ns == "FHIR") {
       return false;
@@ -180,7 +225,7 @@ std::optional<std::string> TypeSpecifier(const Node& argument) {
   return std::nullopt;
 }
 
-Collection Evaluator::Children(const Value& item, std::string_view name) const {
+core::Result<Collection> Evaluator::Children(const Value& item, std::string_view name) const {
   Collection out;
   const rapidjson::Value* holder = ChildHolder(item);
   if (holder == nullptr) {
@@ -329,11 +374,21 @@ core::Result<Collection> Evaluator::Eval(const Node& node, const Collection& inp
             std::isupper(static_cast<unsigned char>(node.name[0])) != 0) {
           if (item.is_node() && IsSubtypeOf(item.type_name(), node.name)) {
             out.push_back(item);
+          } else if (item.is_node() && IsResourceType(node.name) &&
+                     IsResourceType(item.type_name())) {
+            return EvalError("the expression is for " + node.name + " but the context is " +
+                             std::string(item.type_name()));
           }
           continue;
         }
-        Collection children = Children(item, node.name);
-        out.insert(out.end(), children.begin(), children.end());
+        auto children = Children(item, node.name);
+        if (!children) {
+          return children;
+        }
+        out.insert(out.end(), children->begin(), children->end());
+      }
+      if (!at_start) {
+        BROKER_RETURN_IF_ERROR(CheckElementName(focus, node.name, !out.empty()));
       }
       return out;
     }
@@ -416,11 +471,14 @@ core::Result<Collection> Evaluator::Eval(const Node& node, const Collection& inp
       if (operand->size() > 1) {
         return EvalError("'" + node.name + "' expects a single item");
       }
-      bool match = IsOfType((*operand)[0], node.type_name, node.name == "as");
-      if (node.name == "is") {
-        return Collection{Value::Boolean(match)};
+      auto match = IsOfType((*operand)[0], node.type_name, node.name == "as");
+      if (!match) {
+        return match.error();
       }
-      return match ? *operand : Collection{};
+      if (node.name == "is") {
+        return Collection{Value::Boolean(*match)};
+      }
+      return *match ? *operand : Collection{};
     }
     case NodeKind::kBinary:
       return EvalBinary(node, input, frame, depth);

@@ -222,7 +222,11 @@ core::Result<Collection> FnOfType(const Call& c) {
   }
   Collection out;
   for (const Value& item : c.focus) {
-    if (IsOfType(item, *type, true)) {
+    auto match = IsOfType(item, *type, true);
+    if (!match) {
+      return match.error();
+    }
+    if (*match) {
       out.push_back(item);
     }
   }
@@ -240,7 +244,11 @@ core::Result<Collection> FnIs(const Call& c) {
   if (c.focus.size() > 1) {
     return EvalError("is() expects a single item");
   }
-  return Bool(IsOfType(c.focus[0], *type, false));
+  auto match = IsOfType(c.focus[0], *type, false);
+  if (!match) {
+    return match.error();
+  }
+  return Bool(*match);
 }
 
 core::Result<Collection> FnAs(const Call& c) {
@@ -251,10 +259,14 @@ core::Result<Collection> FnAs(const Call& c) {
   if (c.focus.size() > 1) {
     return EvalError("as() expects a single item");
   }
-  if (c.focus.empty() || !IsOfType(c.focus[0], *type, true)) {
+  if (c.focus.empty()) {
     return Collection{};
   }
-  return c.focus;
+  auto match = IsOfType(c.focus[0], *type, true);
+  if (!match) {
+    return match.error();
+  }
+  return *match ? c.focus : Collection{};
 }
 
 core::Result<Collection> FnType(const Call& c) {
@@ -389,6 +401,12 @@ core::Result<Collection> FnIif(const Call& c) {
   if (!criterion) {
     return criterion;
   }
+  if (criterion->size() == 1) {
+    auto system = (*criterion)[0].ToSystem();
+    if (!system || system->kind() != Kind::kBoolean) {
+      return EvalError("iif() criterion must be a Boolean");
+    }
+  }
   auto b = ToBoolean(*criterion, "iif() criterion");
   if (!b) {
     return b.error();
@@ -518,7 +536,11 @@ core::Result<Collection> FnExtension(const Call& c) {
   }
   Collection out;
   for (const Value& item : c.focus) {
-    for (const Value& ext : c.evaluator.Children(item, "extension")) {
+    auto extensions = c.evaluator.Children(item, "extension");
+    if (!extensions) {
+      return extensions.error();
+    }
+    for (const Value& ext : *extensions) {
       if (ext.node() == nullptr || !ext.node()->IsObject()) {
         continue;
       }
@@ -644,8 +666,30 @@ core::Result<Collection> FnResolve(const Call& c) {
   return out;
 }
 
-// Profiles and terminology need a server; answering "unknown" is safer than guessing.
+// Terminology needs a server; answering "unknown" is safer than guessing.
 core::Result<Collection> FnUnknownWithoutServer(const Call&) { return Collection{}; }
+
+// conformsTo(url) for the core definitions of FHIR types (is the item a Patient?). Other
+// profiles need their StructureDefinition, which this engine does not load: an error says so.
+core::Result<Collection> FnConformsTo(const Call& c) {
+  auto url = c.ArgString(0);
+  if (!url) {
+    return url.error();
+  }
+  if (!*url || c.focus.empty()) {
+    return Collection{};
+  }
+  constexpr std::string_view kCore = "http://hl7.org/fhir/StructureDefinition/";
+  std::string_view text = **url;
+  if (text.substr(0, kCore.size()) != kCore || !IsFhirType(text.substr(kCore.size()))) {
+    return EvalError("conformsTo() can only check the core FHIR type definitions");
+  }
+  auto single = c.FocusSingle();
+  if (!single) {
+    return single.error();
+  }
+  return Bool(IsSubtypeOf(c.focus[0].type_name(), text.substr(kCore.size())));
+}
 
 core::Result<Collection> FnHtmlChecks(const Call&) { return Bool(true); }
 
@@ -697,7 +741,7 @@ const FunctionTable& Table() {
         {"getValue", {FnGetValue, 0, 0}},
         {"resolve", {FnResolve, 0, 0}},
         {"memberOf", {FnUnknownWithoutServer, 1, 1}},
-        {"conformsTo", {FnUnknownWithoutServer, 1, 1}},
+        {"conformsTo", {FnConformsTo, 1, 1}},
         {"htmlChecks", {FnHtmlChecks, 0, 0}},
     };
     AddStringFunctions(t);

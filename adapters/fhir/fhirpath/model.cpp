@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -20,6 +21,9 @@ struct Model {
   // type -> element -> element type ("" for a contained resource).
   std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>> elements;
   std::set<std::string, std::less<>> resources;
+  // type -> choice element base names (value) and their typed forms (valueQuantity).
+  std::map<std::string, std::set<std::string, std::less<>>, std::less<>> choice_bases;
+  std::map<std::string, std::set<std::string, std::less<>>, std::less<>> choice_forms;
 };
 
 std::string RefName(const rapidjson::Value& property) {
@@ -39,6 +43,62 @@ std::string RefName(const rapidjson::Value& property) {
     return "code";  // the schema writes required code bindings as enums
   }
   return {};
+}
+
+bool IsPrimitiveName(std::string_view name) {
+  for (std::string_view p : kPrimitives) {
+    if (p == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The type a choice suffix names ("Quantity" -> "Quantity", "DateTime" -> "dateTime"), or "".
+std::string SuffixType(std::string_view suffix,
+                       const std::map<std::string, std::map<std::string, std::string, std::less<>>,
+                                      std::less<>>& types) {
+  if (suffix.empty() || suffix[0] < 'A' || suffix[0] > 'Z') {
+    return {};
+  }
+  std::string lowered(suffix);
+  lowered[0] = static_cast<char>(lowered[0] - 'A' + 'a');
+  if (IsPrimitiveName(lowered)) {
+    return lowered;
+  }
+  return types.count(suffix) > 0 ? std::string(suffix) : std::string();
+}
+
+// A choice element value[x] appears in the schema as valueQuantity, valueString, ...: at least
+// two members sharing a base name followed by a type name. Their primitive forms have no $ref,
+// so their type is set from the suffix.
+void FindChoices(const std::string& type, std::map<std::string, std::string, std::less<>>& elements,
+                 Model& model) {
+  std::map<std::string, std::vector<std::string>> forms_by_base;
+  for (const auto& [name, element_type] : elements) {
+    for (std::size_t i = 1; i < name.size(); ++i) {
+      if (name[i] < 'A' || name[i] > 'Z') {
+        continue;
+      }
+      std::string suffix_type = SuffixType(std::string_view(name).substr(i), model.elements);
+      if (!suffix_type.empty() && (element_type.empty() || element_type == suffix_type)) {
+        forms_by_base[name.substr(0, i)].push_back(name);
+      }
+    }
+  }
+  for (const auto& [base, forms] : forms_by_base) {
+    if (forms.size() < 2 || elements.count(base) > 0) {
+      continue;
+    }
+    model.choice_bases[type].insert(base);
+    for (const std::string& form : forms) {
+      model.choice_forms[type].insert(form);
+      std::string& element_type = elements[form];
+      if (element_type.empty()) {
+        element_type = SuffixType(std::string_view(form).substr(base.size()), model.elements);
+      }
+    }
+  }
 }
 
 Model BuildModel() {
@@ -71,21 +131,15 @@ Model BuildModel() {
       elements.emplace(std::string(name), RefName(prop.value));
     }
   }
+  for (auto& [type, elements] : model.elements) {
+    FindChoices(type, elements, model);
+  }
   return model;
 }
 
 const Model& TheModel() {
   static const Model model = BuildModel();
   return model;
-}
-
-bool IsPrimitiveName(std::string_view name) {
-  for (std::string_view p : kPrimitives) {
-    if (p == name) {
-      return true;
-    }
-  }
-  return false;
 }
 
 bool IsQuantityKind(std::string_view type) {
@@ -119,7 +173,11 @@ std::string_view ChoiceType(std::string_view parent_type, std::string_view base,
   }
   const Model& model = TheModel();
   auto type = model.elements.find(parent_type);
-  if (type != model.elements.end()) {
+  if (type != model.elements.end() && !type->second.empty()) {
+    auto forms = model.choice_forms.find(parent_type);
+    if (forms == model.choice_forms.end() || forms->second.count(member) == 0) {
+      return {};
+    }
     auto element = type->second.find(member);
     return element == type->second.end() ? std::string_view() : element->second;
   }
@@ -135,6 +193,28 @@ std::string_view ChoiceType(std::string_view parent_type, std::string_view base,
   auto known = model.elements.find(suffix);
   return known == model.elements.end() ? std::string_view() : std::string_view(known->first);
 }
+
+ElementKind ClassifyElement(std::string_view parent_type, std::string_view name) {
+  const Model& model = TheModel();
+  auto type = model.elements.find(parent_type);
+  if (type == model.elements.end() || type->second.empty()) {
+    return ElementKind::kUnknownType;
+  }
+  auto forms = model.choice_forms.find(parent_type);
+  if (forms != model.choice_forms.end() && forms->second.count(name) > 0) {
+    return ElementKind::kChoiceForm;
+  }
+  if (type->second.count(name) > 0) {
+    return ElementKind::kElement;
+  }
+  auto bases = model.choice_bases.find(parent_type);
+  if (bases != model.choice_bases.end() && bases->second.count(name) > 0) {
+    return ElementKind::kElement;
+  }
+  return ElementKind::kNoSuchElement;
+}
+
+bool IsResourceType(std::string_view name) { return TheModel().resources.count(name) > 0; }
 
 bool IsFhirType(std::string_view name) {
   const Model& model = TheModel();

@@ -18,6 +18,16 @@ std::string_view ElementType(std::string_view parent_type, std::string_view name
 std::string_view ChoiceType(std::string_view parent_type, std::string_view base,
                             std::string_view member);
 
+// Whether `name` may be navigated on a node of `parent_type`: kUnknownType when the model does
+// not know the parent (nothing can be said), kElement for an element or a choice element's base
+// name (value), kChoiceForm for a typed choice name (valueQuantity, which FHIRPath spells
+// value.ofType(Quantity)), kNoSuchElement otherwise.
+enum class ElementKind { kUnknownType, kElement, kChoiceForm, kNoSuchElement };
+ElementKind ClassifyElement(std::string_view parent_type, std::string_view name);
+
+// True when `name` is a FHIR resource type.
+bool IsResourceType(std::string_view name);
+
 // True when `name` names a FHIR type (primitive, complex, backbone or resource).
 bool IsFhirType(std::string_view name);
 // True for FHIR primitive types (boolean, string, code, date, ...).

@@ -175,9 +175,34 @@ core::Result<Collection> FnReplace(const Call& c) {
 }
 
 // std::regex throws on a bad pattern and on patterns too complex to run: both become errors.
+// FHIRPath regexes run in single-line mode ('.' also matches a newline), which ECMAScript
+// lacks: an unescaped '.' outside a bracket expression becomes [\s\S].
+std::string SingleLineMode(const std::string& pattern) {
+  std::string out;
+  bool in_class = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    char ch = pattern[i];
+    if (ch == '\\' && i + 1 < pattern.size()) {
+      out += ch;
+      out += pattern[++i];
+      continue;
+    }
+    if (ch == '[') {
+      in_class = true;
+    } else if (ch == ']') {
+      in_class = false;
+    } else if (ch == '.' && !in_class) {
+      out += "[\\s\\S]";
+      continue;
+    }
+    out += ch;
+  }
+  return out;
+}
+
 core::Result<std::regex> CompileRegex(const std::string& pattern) {
   try {
-    return std::regex(pattern, std::regex::ECMAScript);
+    return std::regex(SingleLineMode(pattern), std::regex::ECMAScript);
   } catch (const std::regex_error&) {
     return EvalError("invalid regular expression");
   }

@@ -437,6 +437,14 @@ std::string ToString(const Value& value) {
       return FormatTime(value.date_time());
     case Value::Kind::kQuantity: {
       const Quantity& q = value.quantity();
+      static constexpr std::string_view kCalendar[] = {
+          "year", "years", "month",  "months",  "week",   "weeks",   "day",         "days",
+          "hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
+      for (std::string_view word : kCalendar) {
+        if (q.unit == word) {
+          return FormatDecimal(q.value, q.decimals) + " " + q.unit;  // 1 week, not 1 'week'
+        }
+      }
       return FormatDecimal(q.value, q.decimals) + " '" + q.unit + "'";
     }
   }

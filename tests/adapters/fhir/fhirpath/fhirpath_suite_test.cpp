@@ -26,7 +26,7 @@ namespace tb::fhirpath {
 namespace {
 
 // Raise this when more cases pass; never lower it to make a change green.
-constexpr int kPassFloor = 835;
+constexpr int kPassFloor = 861;
 
 const std::string kSuiteDir = std::string(TB_SHARED_TESTDATA_DIR) + "/fhirpath";
 
@@ -85,7 +85,7 @@ std::vector<SuiteCase> LoadSuite() {
   return cases;
 }
 
-// The JSON form of a suite input: next to the XML when present, else from fhirpath.js.
+// The JSON form of a suite input.
 const rapidjson::Document* Input(
     const std::string& file, std::map<std::string, std::unique_ptr<rapidjson::Document>>& cache) {
   auto it = cache.find(file);
@@ -93,9 +93,11 @@ const rapidjson::Document* Input(
     return it->second.get();
   }
   std::string base = file.substr(0, file.rfind('.'));
-  std::string text = ReadFile(kSuiteDir + "/fhir-test-cases-r4/input/" + base + ".json");
+  // fhirpath.js's JSON follows the suite's XML inputs more closely (it was converted from them)
+  // than the r4/examples twins, which lack, for instance, the patient-age extension.
+  std::string text = ReadFile(kSuiteDir + "/fhirpath-js/resources/r4/" + base + ".json");
   if (text.empty()) {
-    text = ReadFile(kSuiteDir + "/fhirpath-js/resources/r4/" + base + ".json");
+    text = ReadFile(kSuiteDir + "/fhir-test-cases-r4/input/" + base + ".json");
   }
   auto doc = std::make_unique<rapidjson::Document>();
   doc->Parse(text.c_str());
