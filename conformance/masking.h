@@ -1,0 +1,19 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace tb::conformance {
+
+// Replaces every NHS-number-shaped run in `text` with asterisks: ten digits not touching other
+// digits ("9990001235"), also written 3-3-4 with single spaces or hyphens ("999 000 1235").
+// Every such run is masked, valid check digit or not, because an invalid number in a test can
+// still be a real patient's mistyped one. Used for everything a report shows (URLs, headers,
+// bodies, assert values), so reports can be shared.
+std::string MaskNhsNumbers(std::string_view text);
+
+// At most `max_bytes` of `text`, cut at a UTF-8 boundary, with a note of how much was cut.
+std::string Excerpt(std::string_view text, std::size_t max_bytes);
+
+}  // namespace tb::conformance
