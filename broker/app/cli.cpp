@@ -11,6 +11,7 @@
 #include "broker/app/audit_command.h"
 #include "broker/app/broker_server.h"
 #include "broker/app/config.h"
+#include "broker/app/conformance_command.h"
 #include "broker/app/flags.h"
 #include "broker/app/mapping_commands.h"
 #include "broker/app/queue_command.h"
@@ -37,6 +38,8 @@ commands:
                              the store-and-forward queue: dead letters, replay, discard
   audit verify --config FILE walk the audit ledger; exit 0 only if nothing was altered,
                              removed, inserted or reordered and every checkpoint verifies
+  conformance run --suite PATH --target URL ...
+                             run FHIR TestScripts (+ HL7 v2 steps); JUnit XML and HTML reports
   version                    print the version
 
 Run `trustbridge <command> --help` for a command's options.
@@ -139,6 +142,9 @@ int RunCli(int argc, char** argv) {
     }
     if (command == "send-hl7") {
       return SendHl7Command(flags, std::cout, std::cerr);
+    }
+    if (command == "conformance") {
+      return ConformanceCommand(flags, std::cout, std::cerr);
     }
     if (command == "version" || command == "--version") {
       std::cout << "trustbridge 0.1.0\n";

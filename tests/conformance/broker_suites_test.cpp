@@ -1,0 +1,206 @@
+// End to end: `trustbridge conformance run` (the command itself) against a real broker and two
+// simulated trusts started here, over mutual TLS and MLLP/TLS: the shipped suites pass, and a
+// TestScript written by hand with one deliberately failing assert gives exactly that failure.
+#include <regex>
+
+#include <gtest/gtest.h>
+
+#include "broker/app/conformance_command.h"
+#include "broker/app/flags.h"
+#include "tests/integration/broker_harness.h"
+
+namespace tb::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kShared = "9990001235";          // held by RGT and RXH
+constexpr std::string_view kConsentPatient = "9990001308";  // held by RGT and RXH
+
+// The demo's shape: RJ1 is the requester (Patient, Observation, Encounter, Consent; may break
+// glass), RGT and RXH are simulated trusts.
+std::string BrokerConfig(std::uint16_t rgt_port, std::uint16_t rxh_port) {
+  const TestPki& pki = TestPki::Get();
+  return R"({
+    "broker": { "id": "broker-a", "ods": "X26" },
+    "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
+    "tls": { "cert": ")" +
+         pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
+         R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
+    "store": { "url": "sqlite:var/tb.db" },
+    "participants": [
+      { "ods": "RJ1", "cert_cn": "RJ1",
+        "scopes": ["system/Patient.rs", "system/Observation.rs", "system/Encounter.rs",
+                   "system/Consent.crus"],
+        "purposes": ["TREAT", "ETREAT"], "break_glass": true },
+      { "ods": "RGT", "cert_cn": "RGT", "fhir_base": "https://127.0.0.1:)" +
+         std::to_string(rgt_port) + R"(/fhir", "scopes": ["system/*.rs"] },
+      { "ods": "RXH", "cert_cn": "RXH", "fhir_base": "https://127.0.0.1:)" +
+         std::to_string(rxh_port) + R"(/fhir", "scopes": ["system/*.rs"] }
+    ],
+    "federation": { "deadline_ms": 10000 }
+  })";
+}
+
+struct CommandRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class ConformanceAgainstBroker : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    rgt_ = StartTrust("RGT", DemoPatients("RGT"));
+    rxh_ = StartTrust("RXH", DemoPatients("RXH"));
+    broker_ = std::make_unique<RunningBroker>(BrokerConfig(rgt_->fhir_port(), rxh_->fhir_port()));
+    for (std::string_view nhs_number : {kShared, kConsentPatient}) {
+      AnnounceByAdt(*broker_, "RGT", nhs_number);
+      AnnounceByAdt(*broker_, "RXH", nhs_number);
+    }
+  }
+
+  // Runs `trustbridge conformance run` as RJ1 with the given suite and extra flags.
+  CommandRun Run(const fs::path& suite, std::vector<std::string> extra = {}) {
+    const TestPki& pki = TestPki::Get();
+    std::vector<std::string> args = {
+        "run",
+        "--suite",
+        suite.string(),
+        "--target",
+        "https://127.0.0.1:" + std::to_string(broker_->fhir_port()) + "/fhir",
+        "--mllp",
+        "127.0.0.1:" + std::to_string(broker_->mllp_port()),
+        "--cert",
+        pki.Cert("RJ1").string(),
+        "--key",
+        pki.Key("RJ1").string(),
+        "--ca",
+        pki.CaCert().string(),
+        "--junit",
+        (dir_ / "junit.xml").string(),
+        "--html",
+        (dir_ / "report.html").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (std::string& arg : args) {
+      argv.push_back(arg.data());
+    }
+    app::Flags flags = app::Flags::Parse(static_cast<int>(argv.size()), argv.data());
+    EXPECT_TRUE(flags.error().empty()) << flags.error();
+    std::ostringstream out;
+    std::ostringstream err;
+    CommandRun run;
+    run.exit_code = app::ConformanceCommand(flags, out, err);
+    run.out = out.str();
+    run.err = err.str();
+    return run;
+  }
+
+  std::unique_ptr<simtrust::SimulatedTrust> rgt_;
+  std::unique_ptr<simtrust::SimulatedTrust> rxh_;
+  std::unique_ptr<RunningBroker> broker_;
+  TempDir dir_;
+};
+
+std::size_t Count(const std::string& text, std::string_view what) {
+  std::size_t count = 0;
+  for (std::size_t pos = text.find(what); pos != std::string::npos;
+       pos = text.find(what, pos + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+// Any standalone run of ten digits (an NHS number) left in a report.
+bool HasTenDigitRun(const std::string& text) {
+  static const std::regex kTenDigits("(^|[^0-9])[0-9]{10}([^0-9]|$)");
+  return std::regex_search(text, kTenDigits);
+}
+
+TEST_F(ConformanceAgainstBroker, ShippedSuitesPassAgainstTheBroker) {
+  const CommandRun run = Run(fs::path(TB_SOURCE_DIR) / "conformance/suites");
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  // Every test of every script ran and passed, warnings included.
+  EXPECT_NE(run.out.find("18 tests: 18 passed, 0 failed, 0 skipped, 0 warnings"), std::string::npos)
+      << run.out;
+  const std::string junit = ReadFile(dir_ / "junit.xml");
+  EXPECT_NE(junit.find("tests=\"18\" failures=\"0\" errors=\"0\" skipped=\"0\""), std::string::npos)
+      << junit;
+  EXPECT_EQ(Count(junit, "pass  assert"), 73U) << junit;
+  // Eight scripts, one <testsuite> each.
+  EXPECT_EQ(Count(junit, "<testsuite "), 8U);
+  EXPECT_FALSE(HasTenDigitRun(junit));
+  const std::string html = ReadFile(dir_ / "report.html");
+  EXPECT_FALSE(HasTenDigitRun(html));
+  EXPECT_NE(html.find("**********"), std::string::npos);  // masked, not dropped
+  // Running again gives the same answers (duplicates, consent withdrawn in teardown).
+  const CommandRun again = Run(fs::path(TB_SOURCE_DIR) / "conformance/suites/broker");
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+}
+
+// The issue's "done when": a TestScript written outside the project (variables, an NHS-number
+// search, FHIRPath asserts and one deliberately failing assert) against a live broker over
+// mutual TLS: JUnit with exactly that one failure, an HTML report without unmasked NHS numbers,
+// a non-zero exit.
+TEST_F(ConformanceAgainstBroker, HandWrittenScriptWithOneWrongAssertFailsExactlyThere) {
+  WriteFile(dir_ / "tester/patient-lookup.json", R"js({
+    "resourceType": "TestScript", "id": "tester-lookup", "name": "TesterLookup",
+    "title": "A tester's own lookup", "status": "draft", "url": "urn:example:tester-lookup",
+    "variable": [
+      {"name": "nhs", "defaultValue": "0000000000"},
+      {"name": "family", "expression": "Bundle.entry.resource.where(resourceType = 'Patient').name.family.first()",
+       "sourceId": "found"}
+    ],
+    "test": [
+      {"id": "lookup", "name": "finds the patient by NHS number", "action": [
+        {"operation": {"type": {"code": "search"}, "resource": "Patient", "responseId": "found",
+                       "params": "?identifier=https://fhir.nhs.uk/Id/nhs-number|${nhs}"}},
+        {"assert": {"label": "ok", "response": "okay"}},
+        {"assert": {"label": "bundle", "resource": "Bundle"}},
+        {"assert": {"label": "patients", "expression": "Bundle.entry.resource.where(resourceType = 'Patient').count()",
+                    "operator": "greaterThan", "value": "0"}},
+        {"assert": {"label": "nhs-number", "expression": "Bundle.entry.resource.where(resourceType = 'Patient').identifier.where(system = 'https://fhir.nhs.uk/Id/nhs-number').value",
+                    "value": "${nhs}"}}]},
+      {"id": "family", "name": "the family name is the one the tester expects", "action": [
+        {"operation": {"type": {"code": "search"}, "resource": "Patient",
+                       "params": "?identifier=https://fhir.nhs.uk/Id/nhs-number|${nhs}"}},
+        {"assert": {"label": "status", "response": "okay"}},
+        {"assert": {"label": "same-family", "expression": "Bundle.entry.resource.where(resourceType = 'Patient').name.family",
+                    "value": "${family}"}},
+        {"assert": {"label": "deliberately-wrong", "description": "the tester expects another patient",
+                    "expression": "Bundle.entry.resource.where(resourceType = 'Patient').identifier.where(system = 'https://fhir.nhs.uk/Id/nhs-number').value",
+                    "value": "9990001308"}},
+        {"assert": {"label": "warning", "headerField": "X-Not-Sent", "warningOnly": true}}]}
+    ]})js");
+  const CommandRun run =
+      Run(dir_ / "tester/patient-lookup.json", {"--var", "nhs=" + std::string(kShared)});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  const std::string junit = ReadFile(dir_ / "junit.xml");
+  EXPECT_EQ(Count(junit, "<testcase "), 2U) << junit;
+  EXPECT_EQ(Count(junit, "<failure "), 1U) << junit;
+  EXPECT_EQ(Count(junit, "<error "), 0U) << junit;
+  EXPECT_NE(junit.find("failures=\"1\" errors=\"0\" skipped=\"0\""), std::string::npos) << junit;
+  EXPECT_NE(junit.find("<failure message=\"deliberately-wrong: the tester expects another "
+                       "patient\""),
+            std::string::npos)
+      << junit;
+  EXPECT_NE(junit.find("actual: **********"), std::string::npos) << junit;
+  EXPECT_FALSE(HasTenDigitRun(junit)) << junit;
+  const std::string html = ReadFile(dir_ / "report.html");
+  EXPECT_FALSE(HasTenDigitRun(html));
+  EXPECT_NE(html.find("deliberately-wrong"), std::string::npos);
+  EXPECT_NE(run.out.find("2 tests: 1 passed, 1 failed, 0 skipped, 1 warnings"), std::string::npos)
+      << run.out;
+}
+
+TEST_F(ConformanceAgainstBroker, UsageErrorsExitTwo) {
+  EXPECT_EQ(Run(dir_ / "no-such-suite").exit_code, 2);
+  const CommandRun bad_var = Run(
+      fs::path(TB_SOURCE_DIR) / "conformance/suites/broker/metadata.json", {"--var", "novalue"});
+  EXPECT_EQ(bad_var.exit_code, 2);
+  EXPECT_NE(bad_var.err.find("name=value"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tb::testing
