@@ -36,7 +36,11 @@ struct Node {
   std::optional<Value> literal;
   std::vector<std::unique_ptr<Node>> children;
   std::size_t offset = 0;  // byte offset in the expression text, for messages
+  int height = 1;          // of this subtree; the parser refuses trees over kMaxTreeHeight
 };
+
+// The tallest syntax tree accepted: evaluation recurses about twice per level.
+inline constexpr int kMaxTreeHeight = 400;
 
 // Parses a whole expression. Syntax errors -> kInvalidValue with location "offset N".
 core::Result<std::unique_ptr<Node>> ParseExpression(std::string_view text);

@@ -25,7 +25,7 @@
 namespace tb::fhirpath {
 
 inline constexpr int kMaxNesting = 100;
-inline constexpr int kMaxEvalDepth = 200;
+inline constexpr int kMaxEvalDepth = 1000;
 
 namespace detail {
 struct Node;

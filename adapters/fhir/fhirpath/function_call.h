@@ -10,7 +10,8 @@
 
 // What a function of the library sees of its call, and the table the library is built from.
 // functions.cpp holds existence, filtering, subsetting, combining, utility and FHIR functions;
-// string_functions.cpp, conversion_functions.cpp and math_functions.cpp add theirs.
+// string_functions.cpp, conversion_functions.cpp, math_functions.cpp and
+// boundary_functions.cpp add theirs.
 namespace tb::fhirpath::detail {
 
 // One function call being evaluated.
@@ -57,6 +58,7 @@ using FunctionTable = std::map<std::string, FunctionInfo, std::less<>>;
 void AddStringFunctions(FunctionTable& table);
 void AddConversionFunctions(FunctionTable& table);
 void AddMathFunctions(FunctionTable& table);
+void AddBoundaryFunctions(FunctionTable& table);
 
 inline Collection One(Value v) { return Collection{std::move(v)}; }
 inline Collection Bool(bool b) { return One(Value::Boolean(b)); }

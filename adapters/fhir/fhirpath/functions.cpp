@@ -381,6 +381,74 @@ core::Result<Collection> FnCombine(const Call& c) {
   return all;
 }
 
+// sort([key, ...]): ascending by each key in turn; a key written -key sorts descending (for
+// strings too, where unary minus itself is not defined). Items with an empty key come first.
+core::Result<Collection> FnSort(const Call& c) {
+  struct Keyed {
+    Value item;
+    std::vector<Collection> keys;
+  };
+  std::vector<Keyed> keyed;
+  std::vector<bool> descending;
+  for (std::size_t k = 0; k < c.arg_count(); ++k) {
+    const Node& arg = c.arg_node(k);
+    descending.push_back(arg.kind == NodeKind::kUnary && arg.name == "-");
+  }
+  for (std::size_t i = 0; i < c.focus.size(); ++i) {
+    Keyed entry{c.focus[i], {}};
+    if (c.arg_count() == 0) {
+      entry.keys.push_back({c.focus[i]});
+    }
+    for (std::size_t k = 0; k < c.arg_count(); ++k) {
+      const Node& arg = c.arg_node(k);
+      const Node& key = descending[k] ? *arg.children[0] : arg;
+      auto value = c.evaluator.EvalFor(key, c.focus[i], static_cast<std::int64_t>(i), c.depth);
+      if (!value) {
+        return value;
+      }
+      if (value->size() > 1) {
+        return EvalError("sort() key gives several items");
+      }
+      entry.keys.push_back(std::move(*value));
+    }
+    keyed.push_back(std::move(entry));
+  }
+  if (c.arg_count() == 0) {
+    descending.push_back(false);
+  }
+  std::optional<core::Error> failure;
+  auto less = [&](const Keyed& a, const Keyed& b) {
+    for (std::size_t k = 0; k < a.keys.size(); ++k) {
+      const Collection& ka = a.keys[k];
+      const Collection& kb = b.keys[k];
+      if (ka.empty() || kb.empty()) {
+        if (ka.empty() != kb.empty()) {
+          return ka.empty();  // empty keys first, in either direction
+        }
+        continue;
+      }
+      auto order = CompareItems(ka[0], kb[0]);
+      if (!order) {
+        failure = order.error();
+        return false;
+      }
+      if (*order && **order != 0) {
+        return (**order < 0) != descending[k];
+      }
+    }
+    return false;
+  };
+  std::stable_sort(keyed.begin(), keyed.end(), less);
+  if (failure) {
+    return *failure;
+  }
+  Collection out;
+  for (Keyed& entry : keyed) {
+    out.push_back(std::move(entry.item));
+  }
+  return out;
+}
+
 // ---- logic and utility -----------------------------------------------------------------------
 
 core::Result<Collection> FnNot(const Call& c) {
@@ -727,6 +795,7 @@ const FunctionTable& Table() {
         {"exclude", {FnExclude, 1, 1}},
         {"union", {FnUnion, 1, 1}},
         {"combine", {FnCombine, 1, 1}},
+        {"sort", {FnSort, 0, 8}},
         {"not", {FnNot, 0, 0}},
         {"iif", {FnIif, 2, 3}},
         {"trace", {FnTrace, 1, 2}},
@@ -747,6 +816,7 @@ const FunctionTable& Table() {
     AddStringFunctions(t);
     AddConversionFunctions(t);
     AddMathFunctions(t);
+    AddBoundaryFunctions(t);
     return t;
   }();
   return table;

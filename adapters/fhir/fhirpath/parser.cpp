@@ -1,5 +1,6 @@
 // Recursive-descent parser for FHIRPath (N1 grammar). Precedence, loosest first: implies; or xor;
 // and; in contains; = ~ != !~; < <= > >=; |; is as; + - &; * / div mod; unary + -; . and [].
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -378,6 +379,27 @@ class Parser {
     return Peek().kind == TokenKind::kIdentifier && Peek().text == s;
   }
 
+  // Every node records the height of its subtree. Left-deep chains (a.b.c..., 1+1+1...) are
+  // built by loops, not recursion, so this is what bounds the depth of the finished tree, and
+  // with it the recursion of evaluating and destroying it.
+  static int Height(const Node& node) {
+    int height = 0;
+    for (const auto& child : node.children) {
+      if (child != nullptr) {
+        height = std::max(height, child->height);
+      }
+    }
+    return height + 1;
+  }
+
+  static core::Status Seal(Node& node) {
+    node.height = Height(node);
+    if (node.height > kMaxTreeHeight) {
+      return SyntaxError("expression too long or nested too deeply", node.offset);
+    }
+    return core::Ok();
+  }
+
   static std::unique_ptr<Node> MakeNode(NodeKind kind, std::string name, std::size_t offset) {
     auto node = std::make_unique<Node>();
     node->kind = kind;
@@ -413,6 +435,7 @@ class Parser {
         return right;
       }
       node = Binary(std::move(op), std::move(node), std::move(*right), offset);
+      BROKER_RETURN_IF_ERROR(Seal(*node));
     }
   }
 
@@ -481,6 +504,7 @@ class Parser {
       node_op->type_name = std::move(*type);
       node_op->children.push_back(std::move(node));
       node = std::move(node_op);
+      BROKER_RETURN_IF_ERROR(Seal(*node));
     }
     return node;
   }
@@ -508,6 +532,7 @@ class Parser {
       }
       auto node = MakeNode(NodeKind::kUnary, op.text, op.offset);
       node->children.push_back(std::move(*operand));
+      BROKER_RETURN_IF_ERROR(Seal(*node));
       return node;
     }
     return ParsePostfix();
@@ -563,6 +588,7 @@ class Parser {
         indexer->children.push_back(std::move(node));
         indexer->children.push_back(std::move(*index));
         node = std::move(indexer);
+        BROKER_RETURN_IF_ERROR(Seal(*node));
       } else {
         return node;
       }
@@ -610,10 +636,12 @@ class Parser {
         return SyntaxError("')' expected", Peek().offset);
       }
       Take();
+      BROKER_RETURN_IF_ERROR(Seal(*node));
       return node;
     }
     auto node = MakeNode(NodeKind::kMember, std::move(*name), offset);
     node->children.push_back(std::move(focus));
+    BROKER_RETURN_IF_ERROR(Seal(*node));
     return node;
   }
 
@@ -679,6 +707,10 @@ class Parser {
         auto date = ParseDateTime(text);
         if (!date) {
           return SyntaxError("bad date/time literal", t.offset);
+        }
+        if (date->precision == Precision::kHour) {
+          // FHIR has no hour-only time: @2014-01-01T08 means 08:00 (as the R4 suite expects).
+          date->precision = Precision::kMinute;
         }
         node->literal = has_t ? Value::DateTimeValue(*date) : Value::Date(*date);
         return node;

@@ -337,13 +337,13 @@ std::optional<Value> NumberToSystem(const rapidjson::Value& node, std::string_vi
 std::optional<Value> StringToSystem(std::string_view text, std::string_view type) {
   if (type == "date" || type == "dateTime" || type == "instant") {
     if (auto parsed = ParseDateTime(text)) {
-      if (parsed->precision <= Precision::kDay && type == "date") {
+      if (type == "date") {
+        if (parsed->precision > Precision::kDay) {
+          return Value::String(std::string(text));  // not a valid date: keep the text
+        }
         return Value::Date(*parsed);
       }
-      if (parsed->precision <= Precision::kDay && !parsed->tz_offset_minutes) {
-        return Value::Date(*parsed);
-      }
-      return Value::DateTimeValue(*parsed);
+      return Value::DateTimeValue(*parsed);  // dateTime "2001-05-06" is a DateTime to the day
     }
   } else if (type == "time") {
     if (auto parsed = ParseTime(text)) {
