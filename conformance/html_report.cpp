@@ -5,6 +5,7 @@ namespace tb::conformance {
 namespace {
 
 constexpr std::size_t kBodyExcerptBytes = 4096;
+constexpr std::size_t kActualBytes = 2048;  // an expression may yield whole resources
 
 std::string Html(std::string_view text) {
   const std::string masked = MaskNhsNumbers(text);
@@ -47,7 +48,7 @@ std::string ExchangeBlock(std::string_view title, const Exchange& exchange) {
       "<details><summary>" + std::string(title) + ": " + Html(exchange.summary) + "</summary><pre>";
   html += Html(exchange.headers);
   if (!exchange.body.empty()) {
-    html += "\n" + Html(Excerpt(exchange.body, kBodyExcerptBytes));
+    html += "\n" + Html(MaskedExcerpt(exchange.body, kBodyExcerptBytes));
   }
   return html + "</pre></details>";
 }
@@ -110,7 +111,8 @@ std::string RenderHtml(const std::vector<ScriptResult>& results, const std::stri
         }
         html += "<code>" + Html(action.message) + "</code>";
         if (!action.actual.empty()) {
-          html += "<br>actual: <code>" + Html(action.actual) + "</code>";
+          html +=
+              "<br>actual: <code>" + Html(MaskedExcerpt(action.actual, kActualBytes)) + "</code>";
         }
         html += ExchangeBlock("request", action.request);
         html += ExchangeBlock("response", action.response);

@@ -60,7 +60,7 @@ std::string FailureText(const ActionResult& action) {
   }
   text += "\n" + action.message;
   if (!action.actual.empty()) {
-    text += "\nactual: " + action.actual;
+    text += "\nactual: " + MaskedExcerpt(action.actual, 2048);
   }
   if (!action.request.summary.empty()) {
     text += "\nrequest: " + action.request.summary;

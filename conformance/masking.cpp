@@ -68,4 +68,8 @@ std::string Excerpt(std::string_view text, std::size_t max_bytes) {
          " more bytes)";
 }
 
+std::string MaskedExcerpt(std::string_view text, std::size_t max_bytes) {
+  return Excerpt(MaskNhsNumbers(text), max_bytes);
+}
+
 }  // namespace tb::conformance

@@ -16,4 +16,8 @@ std::string MaskNhsNumbers(std::string_view text);
 // At most `max_bytes` of `text`, cut at a UTF-8 boundary, with a note of how much was cut.
 std::string Excerpt(std::string_view text, std::size_t max_bytes);
 
+// Masks, then cuts: cutting first could leave part of an NHS number (too short to be masked)
+// at the end of the excerpt.
+std::string MaskedExcerpt(std::string_view text, std::size_t max_bytes);
+
 }  // namespace tb::conformance

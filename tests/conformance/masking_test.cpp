@@ -39,5 +39,12 @@ TEST(ConformanceMasking, ExcerptCutsAtACharacterBoundary) {
   EXPECT_NE(cut.find("more bytes"), std::string::npos);
 }
 
+TEST(ConformanceMasking, MaskedExcerptMasksBeforeCutting) {
+  // Cut first, "999000" would be left at the end: too short to look like an NHS number.
+  const std::string excerpt = MaskedExcerpt("value 9990001235 more", 12);
+  EXPECT_EQ(excerpt.find("999"), std::string::npos) << excerpt;
+  EXPECT_TRUE(excerpt.starts_with("value ******")) << excerpt;
+}
+
 }  // namespace
 }  // namespace tb::conformance
