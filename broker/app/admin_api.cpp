@@ -100,13 +100,16 @@ const core::Logger& Log() {
 
 AdminApi::AdminApi(std::set<std::string, std::less<>> admin_cns,
                    const routing::ParticipantDirectory& directory, core::RecordLocator& locator,
-                   core::OutboundQueue* queue, const core::Clock& clock, BlockingExecutor blocking)
+                   core::OutboundQueue* queue, const core::Clock& clock, BlockingExecutor blocking,
+                   ledger::Ledger* ledger, std::string broker_ods)
     : admin_cns_(std::move(admin_cns)),
       directory_(directory),
       locator_(locator),
       queue_(queue),
       clock_(clock),
-      blocking_(std::move(blocking)) {}
+      blocking_(std::move(blocking)),
+      ledger_(ledger),
+      broker_ods_(std::move(broker_ods)) {}
 
 void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
   if (admin_cns_.count(request.peer.subject_cn) == 0) {
@@ -120,7 +123,7 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
       respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "use POST")));
       return;
     }
-    HandleQueue(path, request.body, std::move(respond));
+    HandleQueue(path, request.body, request.peer.subject_cn, std::move(respond));
     return;
   }
   const bool announce = path == "/admin/locator";
@@ -168,7 +171,7 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
   });
 }
 
-void AdminApi::HandleQueue(const std::string& path, const std::string& body,
+void AdminApi::HandleQueue(const std::string& path, const std::string& body, std::string admin,
                            net::Responder respond) const {
   const bool list = path == "/admin/queue/_dead";
   const bool counts = path == "/admin/queue/_counts";
@@ -196,7 +199,8 @@ void AdminApi::HandleQueue(const std::string& path, const std::string& body,
     }
     id = *value;
   }
-  blocking_([this, list, counts, replay, id, respond = std::move(respond)]() {
+  blocking_([this, list, counts, replay, id, admin = std::move(admin),
+             respond = std::move(respond)]() {
     core::HttpResponse response;
     response.headers.Set("Content-Type", "application/json");
     if (list) {
@@ -214,9 +218,12 @@ void AdminApi::HandleQueue(const std::string& path, const std::string& body,
       }
       response.body = QueueCountsJson(*numbers);
     } else {
-      core::Status done = replay ? queue_->Replay(id) : queue_->Discard(id);
+      // A replay is recorded in the audit ledger (who, when); its next attempt re-checks consent.
+      core::Status done = replay
+                              ? ReplayDeadLetter(*queue_, ledger_, id, admin, broker_ods_, clock_)
+                              : queue_->Discard(id);
       Log().Info(replay ? "queue_replayed" : "queue_discarded",
-                 {{"id", std::to_string(id)}, {"ok", done ? "true" : "false"}});
+                 {{"id", std::to_string(id)}, {"admin", admin}, {"ok", done ? "true" : "false"}});
       respond(done ? NoContent() : Render(done.error()));
       return;
     }

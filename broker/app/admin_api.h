@@ -11,6 +11,10 @@
 #include "broker/core/record_locator.h"
 #include "broker/routing/participant.h"
 
+namespace tb::ledger {
+class Ledger;
+}
+
 namespace tb::app {
 
 // Runs blocking work (storage) off the I/O threads.
@@ -33,7 +37,8 @@ class AdminApi {
  public:
   AdminApi(std::set<std::string, std::less<>> admin_cns,
            const routing::ParticipantDirectory& directory, core::RecordLocator& locator,
-           core::OutboundQueue* queue, const core::Clock& clock, BlockingExecutor blocking);
+           core::OutboundQueue* queue, const core::Clock& clock, BlockingExecutor blocking,
+           ledger::Ledger* ledger = nullptr, std::string broker_ods = {});
 
   static bool Handles(std::string_view path) { return path.rfind("/admin/", 0) == 0; }
   void Handle(core::HttpRequest request, net::Responder respond) const;
@@ -41,12 +46,16 @@ class AdminApi {
  private:
   std::set<std::string, std::less<>> admin_cns_;
   const routing::ParticipantDirectory& directory_;
-  void HandleQueue(const std::string& path, const std::string& body, net::Responder respond) const;
+  // `admin` is the caller's certificate CN (recorded with a replay).
+  void HandleQueue(const std::string& path, const std::string& body, std::string admin,
+                   net::Responder respond) const;
 
   core::RecordLocator& locator_;
   core::OutboundQueue* queue_;  // null: the queue endpoints answer 501
   const core::Clock& clock_;
   BlockingExecutor blocking_;
+  ledger::Ledger* ledger_;  // null: replays are not recorded (tests of the API alone)
+  std::string broker_ods_;
 };
 
 }  // namespace tb::app

@@ -58,7 +58,8 @@ class BrokerServer::Impl {
     admin_ = std::make_unique<AdminApi>(
         std::set<std::string, std::less<>>(config_.admin_cert_cns.begin(),
                                            config_.admin_cert_cns.end()),
-        directory_, *locator_, outbound_.get(), clock_, Blocking());
+        directory_, *locator_, outbound_.get(), clock_, Blocking(), ledger_.get(),
+        config_.broker_ods);
     net::HttpServerSettings http;
     http.address = config_.listen_fhir.host;
     http.port = config_.listen_fhir.port;
@@ -165,9 +166,12 @@ class BrokerServer::Impl {
     if (!tables) {
       return tables.error();
     }
-    deliverer_ =
-        std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_, **tables,
-                                               config_.broker_ods, ledger_.get(), clock_);
+    BROKER_RETURN_IF_ERROR(LoadPolicy());
+    delivery_consents_ = std::make_unique<RecordsConsentStore>(*consents_, clock_);
+    DeliveryPolicy delivery_policy{delivery_consents_.get(), table_ ? &*table_ : nullptr};
+    deliverer_ = std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_,
+                                                        **tables, config_.broker_ods,
+                                                        ledger_.get(), clock_, delivery_policy);
     queue::DeliverySettings delivery;
     delivery.owner = config_.broker_id;
     delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);
@@ -178,7 +182,6 @@ class BrokerServer::Impl {
     settings.default_deadline = std::chrono::milliseconds(config_.federation_deadline_ms);
     federation_ = std::make_unique<routing::FederatedQuery>(settings, directory_, *locator_,
                                                             *upstream_, clock_, Blocking());
-    BROKER_RETURN_IF_ERROR(LoadPolicy());
     PolicyServices policy;
     policy.consents = consents_.get();
     policy.table = table_ ? &*table_ : nullptr;
@@ -405,6 +408,7 @@ class BrokerServer::Impl {
   std::shared_ptr<net::HttpsClient> https_client_;
   std::unique_ptr<HttpsUpstreamClient> upstream_;
   std::unique_ptr<routing::FederatedQuery> federation_;
+  std::unique_ptr<RecordsConsentStore> delivery_consents_;  // over consents_, for the push path
   std::unique_ptr<ParticipantDeliverer> deliverer_;
   std::unique_ptr<queue::DeliveryWorker> delivery_;  // uses outbound_, deliverer_, clock_
   std::unique_ptr<asio::steady_timer> purge_timer_;  // runs on the io threads

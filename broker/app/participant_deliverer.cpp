@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "adapters/fhir/json.h"
 #include "adapters/hl7v2/message.h"
 #include "adapters/mllp/client.h"
 #include "broker/core/clock.h"
@@ -32,78 +33,185 @@ ParticipantDeliverer::ParticipantDeliverer(const routing::ParticipantDirectory& 
                                            std::shared_ptr<net::HttpsClient> https,
                                            const mappings::MappingTables& tables,
                                            std::string broker_ods, ledger::Ledger* ledger,
-                                           const core::Clock& clock)
+                                           const core::Clock& clock, DeliveryPolicy policy)
     : directory_(directory),
       client_tls_(std::move(client_tls)),
       https_(std::move(https)),
       tables_(tables),
       broker_ods_(std::move(broker_ods)),
       ledger_(ledger),
-      clock_(clock) {}
+      clock_(clock),
+      policy_(policy) {
+  // Scopes were validated when the config was loaded; one that still fails here is dropped,
+  // which can only narrow what a destination receives.
+  for (const routing::Participant& participant : directory_.participants()) {
+    std::vector<policy::Scope> scopes;
+    for (const std::string& text : participant.scopes) {
+      if (auto scope = policy::ParseScope(text); scope) {
+        scopes.push_back(std::move(*scope));
+      }
+    }
+    scopes_.emplace(participant.ods, policy::ScopeSet(std::move(scopes)));
+  }
+}
 
 core::Result<DeliveryResult> ParticipantDeliverer::Deliver(const core::OutboundItem& item) {
-  std::string sent;
-  core::Result<DeliveryResult> result = Attempt(item, sent);
-  RecordHop(item, sent, result);
+  AttemptRecord record;
+  core::Result<DeliveryResult> result = Attempt(item, record);
+  RecordHop(item, record, result);
   return result;
 }
 
-void ParticipantDeliverer::RecordHop(const core::OutboundItem& item, const std::string& sent,
+void ParticipantDeliverer::RecordHop(const core::OutboundItem& item, const AttemptRecord& record,
                                      const core::Result<DeliveryResult>& result) {
   if (ledger_ == nullptr) {
     return;
   }
+  const bool refused = result && result->outcome == DeliveryOutcome::kRefused;
   ledger::HopRecord hop;
-  hop.kind = ledger::HopKind::kDelivery;
+  hop.kind = refused ? ledger::HopKind::kRefusal : ledger::HopKind::kDelivery;
   hop.time_ms = core::ToUnixMs(clock_.Now());
   hop.request_id = item.control_id;
   hop.broker_ods = broker_ods_;
   hop.source_ods = item.sender;
   hop.destination_ods = item.destination;
+  hop.requester_ods = refused ? item.destination : std::string();
+  hop.purpose_of_use = std::string(policy::kDefaultPurpose);
   hop.nhs_number = item.nhs_number;
-  hop.source_digest = core::Sha256Hex(sent.empty() ? item.payload : sent);
+  hop.source_digest = core::Sha256Hex(record.sent.empty() ? item.payload : record.sent);
   hop.derived = item.protocol != (item.format == "hl7v2" ? "hl7v2" : "fhir");
   hop.mapped_v2_to_fhir = item.protocol == "hl7v2" && item.format == "fhir";
+  hop.consent_decision = record.decision;
   const bool delivered = result && result->outcome == DeliveryOutcome::kDelivered;
   hop.outcome = delivered ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
   hop.outcome_detail = result ? result->detail : std::string(core::Info(result.error().code).name);
-  (void)ledger_->Append(hop);  // a failure is logged by the ledger; the delivery result stands
+  if (!record.removed.empty() && !refused) {
+    hop.outcome_detail += " withheld=" + std::to_string(record.removed.size());
+  }
+  // A failure is logged by the ledger; the delivery result stands.
+  (void)ledger_->Append(hop);
+  // One record per withheld resource (what, and why), when the message went out without it.
+  if (!delivered) {
+    return;
+  }
+  for (const policy::Removal& removal : record.removed) {
+    ledger::HopRecord withheld = hop;
+    withheld.kind = ledger::HopKind::kRefusal;
+    withheld.requester_ods = item.destination;
+    withheld.target = removal.resource_type.empty() || removal.id.empty()
+                          ? std::string()
+                          : removal.resource_type + "/" + removal.id;
+    withheld.consent_decision =
+        removal.reason == policy::WithholdReason::kConsent ? removal.detail : std::string();
+    withheld.outcome = ledger::HopOutcome::kMinorFailure;
+    withheld.outcome_detail = "withheld " +
+                              std::string(policy::WithholdReasonCode(removal.reason)) + " " +
+                              removal.resource_type;
+    (void)ledger_->Append(withheld);
+  }
 }
 
 core::Result<DeliveryResult> ParticipantDeliverer::Attempt(const core::OutboundItem& item,
-                                                           std::string& sent) {
+                                                           AttemptRecord& record) {
   const routing::Participant* to = directory_.FindByOds(item.destination);
   if (to == nullptr) {  // removed from the config since the message was routed
     return Permanent("destination " + item.destination + " is no longer a registered participant");
   }
-  if (item.format == "hl7v2") {
-    return DeliverHl7(*to, item, sent);
+  if (item.format != "hl7v2" && item.format != "fhir") {
+    return Permanent("unknown delivery format");
   }
+  // The patient's consents, read now: a Consent stored since the message arrived applies, and a
+  // replay re-checks.
+  std::vector<policy::Consent> consents;
+  if (policy_.consents != nullptr && !item.nhs_number.empty()) {
+    auto loaded = policy_.consents->GetByNhsNumber(item.nhs_number);
+    if (!loaded) {  // fail closed, and try again later
+      return Transient("consents unavailable: " +
+                       std::string(core::Info(loaded.error().code).name));
+    }
+    consents = std::move(*loaded);
+  }
+  const auto scopes = scopes_.find(item.destination);
+  const policy::RequestContext destination = policy::DestinationContext(
+      item.destination, scopes != scopes_.end() ? scopes->second : policy::ScopeSet());
+  const auto now = clock_.Now();
+  // First at message level, so that a consent refusing the destination applies even to a message
+  // that cannot be mapped (and to a dead letter being replayed).
+  const policy::DeliveryCheck first = policy::CheckDestination(destination, consents, now);
+  record.decision = policy::Describe(first.decision);
+  if (first.verdict == policy::DeliveryVerdict::kRefuse) {
+    return DeliveryResult{DeliveryOutcome::kRefused, first.reason};
+  }
+
+  // The message as a FHIR message Bundle, to check (and reduce) resource by resource.
+  std::string bundle_json;
+  if (item.protocol == "fhir") {
+    bundle_json = item.payload;
+  } else {
+    auto mapped = mappings::MapV2ToFhir(item.payload, tables_);
+    if (!mapped) {
+      if (item.format == "fhir") {
+        return Permanent(
+            "cannot map to FHIR: " + std::string(core::Info(mapped.error().code).name) + " at " +
+            mapped.error().location);
+      }
+      // v2 to a v2 destination without a FHIR mapping: judged as a whole.
+      const policy::DeliveryCheck opaque = policy::CheckOpaqueMessage(destination, consents, now);
+      record.decision = policy::Describe(opaque.decision);
+      if (opaque.verdict == policy::DeliveryVerdict::kRefuse) {
+        return DeliveryResult{DeliveryOutcome::kRefused, opaque.reason};
+      }
+      return SendHl7(*to, item.payload, record.sent);
+    }
+    bundle_json = std::move(*mapped);
+  }
+  auto bundle = fhir::ParseJson(bundle_json);
+  if (!bundle) {
+    return Permanent("the message is not FHIR JSON: " +
+                     std::string(core::Info(bundle.error().code).name));
+  }
+  policy::DeliveryCheck check =
+      policy::CheckMessageBundle(*bundle, destination, consents, policy_.table, now);
+  record.decision = policy::Describe(check.decision);
+  record.removed = std::move(check.removed);
+  if (check.verdict == policy::DeliveryVerdict::kRefuse) {
+    return DeliveryResult{DeliveryOutcome::kRefused, check.reason};
+  }
+  const bool reduced = !record.removed.empty();
   if (item.format == "fhir") {
-    return DeliverFhir(*to, item, sent);
+    return SendFhir(*to, item, reduced ? fhir::ToJson(*bundle) : std::move(bundle_json),
+                    record.sent);
   }
-  return Permanent("unknown delivery format");
+  if (item.protocol == "hl7v2") {
+    if (reduced) {
+      return DeliveryResult{DeliveryOutcome::kRefused,
+                            "scope/consent: parts of the message are withheld from " +
+                                item.destination + " and HL7 v2 segments are not removed"};
+    }
+    return SendHl7(*to, item.payload, record.sent);
+  }
+  mappings::FhirToV2Options options;
+  options.sending_facility = broker_ods_;
+  options.receiving_facility = to->ods;
+  options.control_id = item.control_id;
+  auto er7 = mappings::MapFhirToV2(reduced ? fhir::ToJson(*bundle) : item.payload, options);
+  if (!er7) {
+    const std::string why =
+        std::string(core::Info(er7.error().code).name) + " at " + er7.error().location;
+    if (reduced) {  // what the destination may see is not a complete v2 message
+      return DeliveryResult{
+          DeliveryOutcome::kRefused,
+          "scope/consent: what may be delivered cannot be mapped to HL7 v2: " + why};
+    }
+    return Permanent("cannot map to HL7 v2: " + why);
+  }
+  return SendHl7(*to, std::move(*er7), record.sent);
 }
 
-core::Result<DeliveryResult> ParticipantDeliverer::DeliverHl7(const routing::Participant& to,
-                                                              const core::OutboundItem& item,
-                                                              std::string& sent) {
+core::Result<DeliveryResult> ParticipantDeliverer::SendHl7(const routing::Participant& to,
+                                                           std::string er7, std::string& sent) {
   if (to.mllp.host.empty()) {
     return Permanent("participant " + to.ods + " has no MLLP endpoint");
-  }
-  std::string er7 = item.payload;
-  if (item.protocol == "fhir") {
-    mappings::FhirToV2Options options;
-    options.sending_facility = broker_ods_;
-    options.receiving_facility = to.ods;
-    options.control_id = item.control_id;
-    auto mapped = mappings::MapFhirToV2(item.payload, options);
-    if (!mapped) {
-      return Permanent(
-          "cannot map to HL7 v2: " + std::string(core::Info(mapped.error().code).name) + " at " +
-          mapped.error().location);
-    }
-    er7 = std::move(*mapped);
   }
   mllp::MllpClientSettings settings;
   settings.host = to.mllp.host;
@@ -130,20 +238,11 @@ core::Result<DeliveryResult> ParticipantDeliverer::DeliverHl7(const routing::Par
   return Transient("acknowledgement without MSA-1 from " + to.ods);
 }
 
-core::Result<DeliveryResult> ParticipantDeliverer::DeliverFhir(const routing::Participant& to,
-                                                               const core::OutboundItem& item,
-                                                               std::string& sent) {
+core::Result<DeliveryResult> ParticipantDeliverer::SendFhir(const routing::Participant& to,
+                                                            const core::OutboundItem& item,
+                                                            std::string bundle, std::string& sent) {
   if (to.fhir_base.empty()) {
     return Permanent("participant " + to.ods + " has no FHIR endpoint");
-  }
-  std::string bundle = item.payload;
-  if (item.protocol == "hl7v2") {
-    auto mapped = mappings::MapV2ToFhir(item.payload, tables_);
-    if (!mapped) {
-      return Permanent("cannot map to FHIR: " + std::string(core::Info(mapped.error().code).name) +
-                       " at " + mapped.error().location);
-    }
-    bundle = std::move(*mapped);
   }
   auto url = net::ParseHttpsUrl(to.fhir_base);
   if (!url) {

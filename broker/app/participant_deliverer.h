@@ -1,12 +1,18 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "adapters/net/https_client.h"
 #include "broker/core/clock.h"
 #include "broker/core/outbound_queue.h"
 #include "broker/ledger/ledger.h"
+#include "broker/policy/consent_store.h"
+#include "broker/policy/delivery.h"
+#include "broker/policy/labels.h"
+#include "broker/policy/scope.h"
 #include "broker/routing/participant.h"
 #include "mappings/mapping_tables.h"
 
@@ -26,27 +32,47 @@ namespace tb::app {
 // The server certificate must chain to our CA, carry the endpoint's name or IP and have the
 // participant's `cert_cn` as CN. A message that cannot be mapped is a permanent failure. One
 // MLLP connection per delivery (simple and safe; pooling is a later optimisation).
-// Every attempt is a delivery hop in the audit ledger (when one is given): destination, patient,
-// SHA-256 of the bytes sent, outcome, and whether a mapping happened.
+// Policy on every attempt (a replay re-checks): the destination is a requester with purpose
+// TREAT and its configured scopes; the message, as a FHIR message Bundle (a v2 message mapped
+// first), passes policy::CheckMessageBundle against the patient's consents read now. A refusal
+// is core::DeliveryOutcome::kRefused (nothing is sent). Resources the destination may not see are
+// removed from a FHIR delivery; an HL7 v2 delivery is all or nothing (segments are not removed:
+// a v2 message with withheld parts is refused), except that a FHIR message mapped to v2 is mapped
+// from the reduced Bundle. docs/policy.md, "Push path".
+// Every attempt is a hop in the audit ledger (when one is given): a delivery hop (destination,
+// patient, SHA-256 of the bytes sent, outcome, whether a mapping happened, what was withheld), or
+// a refusal hop; plus one refusal record per withheld resource (type/id and why).
 // Thread-safety: Deliver may run on many threads at once.
+struct DeliveryPolicy {
+  const policy::ConsentStore* consents = nullptr;   // null: no consents (implied consent)
+  const policy::SensitivityTable* table = nullptr;  // null: no table labelling
+};
+
 class ParticipantDeliverer final : public core::Deliverer {
  public:
   ParticipantDeliverer(const routing::ParticipantDirectory& directory,
                        std::shared_ptr<boost::asio::ssl::context> client_tls,
                        std::shared_ptr<net::HttpsClient> https,
                        const mappings::MappingTables& tables, std::string broker_ods,
-                       ledger::Ledger* ledger, const core::Clock& clock);
+                       ledger::Ledger* ledger, const core::Clock& clock,
+                       DeliveryPolicy policy = {});
 
   core::Result<core::DeliveryResult> Deliver(const core::OutboundItem& item) override;
 
  private:
-  // `sent` receives the bytes that went out (for the ledger digest).
-  core::Result<core::DeliveryResult> Attempt(const core::OutboundItem& item, std::string& sent);
-  core::Result<core::DeliveryResult> DeliverHl7(const routing::Participant& to,
-                                                const core::OutboundItem& item, std::string& sent);
-  core::Result<core::DeliveryResult> DeliverFhir(const routing::Participant& to,
-                                                 const core::OutboundItem& item, std::string& sent);
-  void RecordHop(const core::OutboundItem& item, const std::string& sent,
+  // What one attempt did, for the ledger.
+  struct AttemptRecord {
+    std::string sent;  // the bytes that went out (for the digest)
+    std::string decision;
+    std::vector<policy::Removal> removed;
+  };
+  core::Result<core::DeliveryResult> Attempt(const core::OutboundItem& item, AttemptRecord& record);
+  core::Result<core::DeliveryResult> SendHl7(const routing::Participant& to, std::string er7,
+                                             std::string& sent);
+  core::Result<core::DeliveryResult> SendFhir(const routing::Participant& to,
+                                              const core::OutboundItem& item, std::string bundle,
+                                              std::string& sent);
+  void RecordHop(const core::OutboundItem& item, const AttemptRecord& record,
                  const core::Result<core::DeliveryResult>& result);
 
   const routing::ParticipantDirectory& directory_;
@@ -56,6 +82,9 @@ class ParticipantDeliverer final : public core::Deliverer {
   std::string broker_ods_;
   ledger::Ledger* ledger_;
   const core::Clock& clock_;
+  DeliveryPolicy policy_;
+  // Each participant's scopes, parsed once (validated when the config was loaded), by ODS code.
+  std::map<std::string, policy::ScopeSet, std::less<>> scopes_;
 };
 
 }  // namespace tb::app

@@ -1,12 +1,14 @@
 #include "broker/app/queue_command.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <iostream>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "broker/app/config.h"
+#include "broker/core/digest.h"
 #include "broker/store/store.h"
 
 namespace tb::app {
@@ -67,6 +69,47 @@ std::string QueueCountsJson(const core::QueueCounts& counts) {
   return buffer.GetString();
 }
 
+core::Status ReplayDeadLetter(core::OutboundQueue& queue, ledger::Ledger* ledger, std::int64_t id,
+                              const std::string& who, const std::string& broker_ods,
+                              const core::Clock& clock) {
+  // The item's patient and route, for the record, read before it leaves the dead letters.
+  std::optional<core::OutboundItem> dead;
+  if (ledger != nullptr) {
+    auto items = queue.ListDead();
+    if (!items) {
+      return items.error();
+    }
+    for (core::OutboundItem& item : *items) {
+      if (item.id == id) {
+        dead = std::move(item);
+        break;
+      }
+    }
+  }
+  BROKER_RETURN_IF_ERROR(queue.Replay(id));
+  if (ledger == nullptr || !dead) {
+    return core::Ok();
+  }
+  ledger::HopRecord hop;
+  hop.kind = ledger::HopKind::kDelivery;
+  hop.time_ms = core::ToUnixMs(clock.Now());
+  hop.request_id = dead->control_id;
+  hop.broker_ods = broker_ods;
+  hop.requester_ods = who;
+  hop.source_ods = dead->sender;
+  hop.destination_ods = dead->destination;
+  hop.nhs_number = dead->nhs_number;
+  hop.source_digest = core::Sha256Hex(dead->payload);
+  hop.outcome = ledger::HopOutcome::kSuccess;
+  hop.outcome_detail = "replay requested by " + who + " (queue item " + std::to_string(id) + ")";
+  auto recorded = ledger->Append(hop);
+  if (!recorded) {
+    return core::MakeError(core::ErrorCode::kStorage,
+                           "replayed, but the audit record failed: " + recorded.error().message);
+  }
+  return core::Ok();
+}
+
 int QueueCommand(const Flags& flags, std::ostream& out, std::ostream& err) {
   if (flags.Has("help")) {
     out << kUsage;
@@ -124,11 +167,30 @@ int QueueCommand(const Flags& flags, std::ostream& out, std::ostream& err) {
     out << QueueCountsJson(*counts) << "\n";
     return 0;
   }
-  core::Status done = action == "replay" ? queue->Replay(id) : queue->Discard(id);
+  if (action == "discard") {
+    core::Status done = queue->Discard(id);
+    if (!done) {
+      return fail(done.error());
+    }
+    out << "discarded " << id << "\n";
+    return 0;
+  }
+  // A replay is a new hop in the audit ledger (no signer: the broker signs checkpoints).
+  std::unique_ptr<core::LedgerStore> ledger_store = store::MakeLedgerStore(**database);
+  const core::SystemClock clock;
+  auto ledger = ledger::Ledger::Open(*ledger_store, clock, nullptr);
+  if (!ledger) {
+    return fail(ledger.error());
+  }
+  const char* user = std::getenv("USER");
+  const std::string who =
+      "cli:" + std::string(user != nullptr && *user != '\0' ? user : "operator");
+  core::Status done =
+      ReplayDeadLetter(*queue, ledger->get(), id, who, load.config->broker_ods, clock);
   if (!done) {
     return fail(done.error());
   }
-  out << (action == "replay" ? "replayed " : "discarded ") << id << "\n";
+  out << "replayed " << id << "\n";
   return 0;
 }
 

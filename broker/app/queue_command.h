@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "broker/app/flags.h"
+#include "broker/core/clock.h"
 #include "broker/core/outbound_queue.h"
+#include "broker/ledger/ledger.h"
 
 namespace tb::app {
 
@@ -13,6 +15,17 @@ namespace tb::app {
 // attempts, last error, created_at. No payload and no NHS number (they stay in the store).
 std::string DeadLettersJson(const std::vector<core::OutboundItem>& items);
 std::string QueueCountsJson(const core::QueueCounts& counts);
+
+// An operator replays dead item `id` (admin endpoint or CLI): it is made due again and, when a
+// ledger is given, the replay is recorded as a new hop (a delivery hop of the item's patient,
+// sender and destination, outcome_detail "replay requested by <who>", at the clock's time). The
+// next attempt re-checks consent and scopes (ParticipantDeliverer). `who` is the admin
+// certificate CN or "cli:<user>"; `broker_ods` this broker's ODS code. Errors: the queue's
+// (kNotFound unless the item is dead); a ledger failure after the replay is kStorage (the item is
+// queued again all the same).
+core::Status ReplayDeadLetter(core::OutboundQueue& queue, ledger::Ledger* ledger, std::int64_t id,
+                              const std::string& who, const std::string& broker_ods,
+                              const core::Clock& clock);
 
 // `trustbridge queue list|counts|replay ID|discard ID --config FILE`: the store-and-forward queue
 // of the broker whose config is given, opened directly (the broker may be running: SQLite WAL

@@ -123,6 +123,10 @@ enum class DeliveryOutcome {
   kDelivered,         // the destination took it (AA/CA, 2xx)
   kPermanentFailure,  // the destination refused it (AE/AR, 4xx): retrying won't help -> dead
   kTransientFailure,  // connection refused, timeout, 5xx: retry later
+  // Policy (consent or the destination's scopes) forbids this delivery: not sent, not retried,
+  // and not a dead letter (it must not hold the patient's later messages): the worker discards
+  // it with the reason as last_error. A replay re-checks (docs/policy.md, "Push path").
+  kRefused,
 };
 
 struct DeliveryResult {

@@ -168,6 +168,10 @@ bool DeliveryWorker::DeliverOne(const core::OutboundItem& item) {
     return true;
   }
 
+  if (result && result->outcome == core::DeliveryOutcome::kRefused) {
+    return Refuse(item, result->detail);
+  }
+
   const bool permanent = result && result->outcome == core::DeliveryOutcome::kPermanentFailure;
   const std::string detail = result ? result->detail : result.error().message;
   const std::int32_t attempts = item.attempts + 1;
@@ -214,6 +218,31 @@ bool DeliveryWorker::DeliverOne(const core::OutboundItem& item) {
       ++stats_.held_alerts;
     }
   }
+  return true;
+}
+
+bool DeliveryWorker::Refuse(const core::OutboundItem& item, const std::string& reason) {
+  // Not a dead letter: a refused item must not hold the patient's later messages. The queue has
+  // no "refused" state, so it ends as discarded with the reason as last_error, in two steps. The
+  // first re-queues it a lease ahead (not at once, so no other thread re-claims it before the
+  // discard): if the broker stops between the two, the item is checked again then.
+  const std::string id = std::to_string(item.id);
+  const std::int64_t retry_at = NowMs() + settings_.lease.count();
+  core::Status marked = queue_.MarkFailed(item.id, "refused: " + reason, false, retry_at);
+  if (marked) {
+    marked = queue_.Discard(item.id);
+  }
+  std::lock_guard lock(mutex_);
+  if (!marked) {
+    ++stats_.queue_errors;
+    logger_.Warn("queue.mark_failed", {{"item", id}, {"error", marked.error().message}});
+    return marked.error().code != core::ErrorCode::kStorage;
+  }
+  ++stats_.refused;
+  logger_.Info("queue.delivery_refused", {{"item", id},
+                                          {"destination", item.destination},
+                                          {"control_id", item.control_id},
+                                          {"reason", reason}});
   return true;
 }
 

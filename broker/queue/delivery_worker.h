@@ -40,14 +40,16 @@ struct DeliveryStats {
   std::uint64_t delivered = 0;
   std::uint64_t retried = 0;       // transient failures queued for a retry
   std::uint64_t dead = 0;          // items made dead (permanent failure or out of retries)
+  std::uint64_t refused = 0;       // items refused by policy (discarded, not dead)
   std::uint64_t held_alerts = 0;   // "partition held" warnings logged
   std::uint64_t queue_errors = 0;  // failed queue operations (storage)
 };
 
 // Delivers what core::OutboundQueue holds: `settings.threads` threads each claim due partition
 // heads, call `deliverer` for each in id order, then mark the item delivered, queued for a retry
-// (exponential backoff with jitter) or dead. When a failed item holds later items of its patient
-// and destination, logs a warning "queue.partition_held" (item id, destination, count; no PHI).
+// (exponential backoff with jitter), dead, or - refused by policy - discarded. When a failed item
+// holds later items of its patient and destination, logs a warning "queue.partition_held" (item id,
+// destination, count; no PHI).
 //
 // Ownership: holds `queue`, `deliverer` and `clock` by reference; they must outlive this object.
 // Thread-safety: Start/Stop/Wake from any thread; Stop() is idempotent and run by the destructor.
@@ -77,6 +79,9 @@ class DeliveryWorker {
   void Run(std::size_t index);
   // Delivers and marks one item. False when the queue failed (the caller backs off).
   bool DeliverOne(const core::OutboundItem& item);
+  // The Deliverer refused item by policy (kRefused): discarded with `reason`, not dead, so the
+  // patient's later items are not held. False when the queue failed.
+  bool Refuse(const core::OutboundItem& item, const std::string& reason);
   std::int64_t NowMs() const;
   std::int64_t RetryAt(std::int32_t attempts);
   void WaitIdle(std::chrono::milliseconds how_long);

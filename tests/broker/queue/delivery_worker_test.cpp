@@ -37,6 +37,9 @@ class FakeDeliverer final : public core::Deliverer {
     if (poison_.contains(item.control_id)) {
       return core::DeliveryResult{core::DeliveryOutcome::kPermanentFailure, "AR 207"};
     }
+    if (refused_.contains(item.control_id)) {
+      return core::DeliveryResult{core::DeliveryOutcome::kRefused, "consent deny: Consent/c1"};
+    }
     delivered_.push_back(item);
     return core::DeliveryResult{core::DeliveryOutcome::kDelivered, {}};
   }
@@ -56,6 +59,10 @@ class FakeDeliverer final : public core::Deliverer {
     } else {
       poison_.erase(control_id);
     }
+  }
+  void SetRefused(const std::string& control_id) {
+    std::lock_guard lock(mutex_);
+    refused_.insert(control_id);
   }
   int attempts() const {
     std::lock_guard lock(mutex_);
@@ -90,6 +97,7 @@ class FakeDeliverer final : public core::Deliverer {
   mutable std::mutex mutex_;
   std::set<std::string> down_;
   std::set<std::string> poison_;
+  std::set<std::string> refused_;  // policy forbids delivering these
   std::vector<core::OutboundItem> delivered_;
   int attempts_ = 0;
 };
@@ -297,13 +305,32 @@ TYPED_TEST_P(DeliveryWorkerTest, WorkerRestartContinuesInOrder) {
   EXPECT_EQ(this->deliverer_.For("RGT", kPatientB), (Ids{"B0", "B1", "B2", "B3"}));
 }
 
+// A delivery refused by policy (consent, scopes) is not a dead letter: it is discarded with the
+// reason, and the patient's later messages flow at once.
+TYPED_TEST_P(DeliveryWorkerTest, ARefusedDeliveryIsDiscardedAndDoesNotHoldThePatient) {
+  this->deliverer_.SetRefused("A1");
+  this->Store(MakeRouted("A1", kPatientA, {"RGT"}));
+  this->Store(MakeRouted("A2", kPatientA, {"RGT"}));
+  this->Store(MakeRouted("A3", kPatientA, {"RGT"}));
+  this->StartWorker();
+  ASSERT_TRUE(WaitFor([&] { return this->deliverer_.For("RGT", kPatientA).size() == 2; }));
+  EXPECT_EQ(this->deliverer_.For("RGT", kPatientA), (Ids{"A2", "A3"}));
+  ASSERT_TRUE(WaitFor([&] { return this->Counts().delivered == 2; }));
+  EXPECT_EQ(this->Counts().discarded, 1);
+  EXPECT_EQ(this->Counts().dead, 0);
+  EXPECT_TRUE(this->Dead().empty());
+  EXPECT_EQ(this->worker_->stats().refused, 1u);
+  EXPECT_EQ(this->worker_->stats().dead, 0u);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(DeliveryWorkerTest, DestinationDownThenUpDeliversAllInOrderPerPatient,
                             PoisonMessageGoesDeadHoldsItsPatientAndReplayReleasesInOrder,
                             DiscardingTheDeadItemReleasesTheHeldOnes, OutOfAttemptsGoesDead,
                             AMessageOlderThanMaxAgeGoesDeadAtItsNextFailure,
                             ADuplicateControlIdIsDeliveredOnce,
                             ACrashedWorkersItemsAreDeliveredAfterItsLease,
-                            WorkerRestartContinuesInOrder);
+                            WorkerRestartContinuesInOrder,
+                            ARefusedDeliveryIsDiscardedAndDoesNotHoldThePatient);
 
 #ifdef TB_QUEUE_TEST_PG
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, DeliveryWorkerTest,

@@ -1,0 +1,167 @@
+#include "broker/policy/delivery.h"
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "adapters/fhir/json.h"
+#include "broker/policy/mutable_json.h"
+
+namespace tb::policy {
+namespace {
+
+using internal::EraseMember;
+using internal::MutableMember;
+using rapidjson::Value;
+
+DeliveryCheck Refused(std::string reason) {
+  DeliveryCheck check;
+  check.verdict = DeliveryVerdict::kRefuse;
+  check.reason = std::move(reason);
+  return check;
+}
+
+// The message-level consent check: the destination, purpose TREAT, no resource yet. Only a
+// certain deny (final) refuses here; the rest is decided per resource.
+std::optional<DeliveryCheck> RefusedAtMessageLevel(const RequestContext& destination,
+                                                   const std::vector<Consent>& consents,
+                                                   TimePoint at_time, Decision& decision) {
+  decision = CheckIngress(destination, consents, "", at_time);
+  if (decision.permitted()) {
+    return std::nullopt;
+  }
+  DeliveryCheck check = Refused("consent " + Describe(decision));
+  check.decision = decision;
+  return check;
+}
+
+// MessageHeader.focus keeps only references to resources still in the Bundle.
+void TrimFocus(Value& header, const std::set<std::string, std::less<>>& kept) {
+  Value* focus = MutableMember(header, "focus");
+  if (focus == nullptr || !focus->IsArray()) {
+    return;
+  }
+  Value* write = focus->Begin();
+  for (Value* read = focus->Begin(); read != focus->End(); ++read) {
+    const std::optional<std::string_view> reference = fhir::FindString(*read, "reference");
+    if (reference && kept.count(*reference) > 0) {
+      if (write != read) {
+        *write = std::move(*read);
+      }
+      ++write;
+    }
+  }
+  while (focus->End() != write) {
+    focus->PopBack();
+  }
+  if (focus->Empty()) {
+    EraseMember(header, "focus");
+  }
+}
+
+}  // namespace
+
+RequestContext DestinationContext(std::string ods, ScopeSet scopes) {
+  RequestContext context;
+  context.requester_ods = std::move(ods);
+  context.purpose = std::string(kDefaultPurpose);
+  context.scopes = std::move(scopes);
+  return context;
+}
+
+DeliveryCheck CheckDestination(const RequestContext& destination,
+                               const std::vector<Consent>& consents, TimePoint at_time) {
+  Decision decision;
+  if (auto refused = RefusedAtMessageLevel(destination, consents, at_time, decision)) {
+    return std::move(*refused);
+  }
+  DeliveryCheck check;
+  check.verdict = DeliveryVerdict::kDeliver;
+  check.decision = decision;
+  return check;
+}
+
+DeliveryCheck CheckMessageBundle(rapidjson::Document& bundle, const RequestContext& destination,
+                                 const std::vector<Consent>& consents,
+                                 const SensitivityTable* table, TimePoint at_time) {
+  Decision decision;
+  if (auto refused = RefusedAtMessageLevel(destination, consents, at_time, decision)) {
+    return std::move(*refused);
+  }
+  Value* entries = MutableMember(bundle, "entry");
+  if (!bundle.IsObject() || fhir::FindString(bundle, "type").value_or("") != "message" ||
+      entries == nullptr || !entries->IsArray() || entries->Empty()) {
+    return Refused("invalid: not a message Bundle");
+  }
+  Value* header = MutableMember((*entries)[0], "resource");
+  if (header == nullptr ||
+      fhir::FindString(*header, "resourceType").value_or("") != "MessageHeader") {
+    return Refused("invalid: the first entry is not a MessageHeader");
+  }
+
+  ReleasePolicy release;
+  release.request = &destination;
+  release.consents = &consents;
+  release.table = table;
+  release.at_time = at_time;
+  DeliveryCheck check;
+  check.decision = decision;
+  std::set<std::string, std::less<>> kept_keys;  // fullUrl and Type/id of every kept resource
+  Value kept(rapidjson::kArrayType);
+  kept.PushBack((*entries)[0], bundle.GetAllocator());  // moves the envelope
+  for (rapidjson::SizeType i = 1; i < entries->Size(); ++i) {
+    Value& entry = (*entries)[i];
+    Value* resource = MutableMember(entry, "resource");
+    if (resource == nullptr || !resource->IsObject()) {
+      check.removed.push_back(Removal{"", "", WithholdReason::kNotAResource, "entry"});
+      continue;
+    }
+    ResourceVerdict verdict = CheckResource(*resource, release);
+    if (!verdict.released) {
+      check.removed.push_back(std::move(verdict.removal));
+      continue;
+    }
+    if (table != nullptr) {
+      LabelResource(*resource, bundle.GetAllocator(), *table);
+    }
+    if (const auto full_url = fhir::FindString(entry, "fullUrl")) {
+      kept_keys.emplace(*full_url);
+    }
+    kept_keys.insert(verdict.removal.resource_type + "/" + verdict.removal.id);
+    kept.PushBack(entry, bundle.GetAllocator());  // moves
+  }
+  if (kept.Size() < 2) {
+    check.verdict = DeliveryVerdict::kRefuse;
+    check.reason = "scope/consent: nothing the destination may receive";
+    return check;
+  }
+  *entries = kept;
+  TrimFocus((*entries)[0]["resource"], kept_keys);
+  check.verdict = DeliveryVerdict::kDeliver;
+  return check;
+}
+
+DeliveryCheck CheckOpaqueMessage(const RequestContext& destination,
+                                 const std::vector<Consent>& consents, TimePoint at_time) {
+  Decision decision;
+  if (auto refused = RefusedAtMessageLevel(destination, consents, at_time, decision)) {
+    return std::move(*refused);
+  }
+  for (const Scope& scope : destination.scopes.scopes()) {
+    if (scope.resource_type == "*" && scope.constraints.empty() &&
+        (scope.permissions & kReadOrSearch) != 0) {
+      DeliveryCheck check;
+      check.verdict = DeliveryVerdict::kDeliver;
+      check.decision = decision;
+      return check;
+    }
+  }
+  DeliveryCheck check =
+      Refused("scope: the message cannot be read as FHIR and the destination's scopes are limited");
+  check.decision = decision;
+  return check;
+}
+
+}  // namespace tb::policy
