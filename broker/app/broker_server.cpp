@@ -174,6 +174,7 @@ class BrokerServer::Impl {
                                                         ledger_.get(), clock_, delivery_policy);
     queue::DeliverySettings delivery;
     delivery.owner = config_.broker_id;
+    delivery.threads = config_.delivery_threads;
     delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);
     upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
     routing::FederatedQuerySettings settings;
@@ -255,6 +256,8 @@ class BrokerServer::Impl {
     }
     store::StoreSettings settings;
     settings.url = config_.store_url;
+    settings.durability =
+        config_.store_durable ? store::Durability::kFull : store::Durability::kOff;
     auto database = store::OpenDatabase(settings);
     if (!database) {
       return database.error();

@@ -280,6 +280,10 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
   if (const std::string key_id = GetString(document["store"], "payload_key_id"); !key_id.empty()) {
     config.payload_key_id = key_id;
   }
+  config.store_durable = GetString(document["store"], "durability") != "off";
+  if (const auto queue = document.FindMember("queue"); queue != document.MemberEnd()) {
+    ReadInt(queue->value, "delivery_threads", config.delivery_threads);
+  }
 
   ReadParticipants(document, config, load.problems);
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -52,6 +53,10 @@ struct BrokerConfig {
   std::uint64_t payload_retention_ms = 24ull * 3600 * 1000;
   std::uint64_t dedupe_retention_ms = 30ull * 24 * 3600 * 1000;
   std::uint32_t purge_interval_ms = 10 * 60 * 1000;
+  // store.durability: false ("off") lets commits skip the fsync. For benchmarks only.
+  bool store_durable = true;
+  // queue.delivery_threads: threads delivering the outbound queue (each one item at a time).
+  std::size_t delivery_threads = 2;
   std::vector<routing::Participant> participants;
   std::vector<routing::Peer> peers;
   LimitsConfig limits;
