@@ -5,6 +5,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
+#include "broker/app/ledger_search_api.h"
 #include "broker/core/nhs_number.h"
 
 namespace tb::app {
@@ -51,20 +52,34 @@ core::Result<std::string> NhsNumberFrom(const std::vector<fhir::SearchParam>& pa
 
 }  // namespace
 
-void JourneyApi::Handle(core::HttpRequest request, const policy::ScopeSet& scopes,
+void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPolicy& who,
                         net::Responder respond) const {
+  const policy::ScopeSet& scopes = who.scopes;
   if (request.method != "GET" && request.method != "POST") {
     respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "use GET or POST")));
     return;
   }
-  if (!scopes.AllowsUnconstrained(policy::Interaction::kSearch, "AuditEvent") ||
-      !scopes.AllowsUnconstrained(policy::Interaction::kSearch, "Provenance")) {
-    respond(Render(
-        MakeError(ErrorCode::kForbidden, "the journey needs search on AuditEvent and Provenance")));
-    return;
-  }
   if (ledger_ == nullptr) {
     respond(Render(MakeError(ErrorCode::kUnsupportedMessage, "no audit ledger")));
+    return;
+  }
+  if (!scopes.AllowsUnconstrained(policy::Interaction::kSearch, "AuditEvent") ||
+      !scopes.AllowsUnconstrained(policy::Interaction::kSearch, "Provenance")) {
+    // The patient, when the (GET) query names a valid one, so the refusal is in their journey.
+    std::string nhs;
+    if (auto params = fhir::ParseQueryString(request.Query()); params) {
+      if (auto found = NhsNumberFrom(*params); found) {
+        nhs = std::move(*found);
+      }
+    }
+    blocking_([ledger = ledger_, broker_ods = broker_ods_, who_ods = who.ods,
+               address = request.peer.remote_address, nhs = std::move(nhs),
+               respond = std::move(respond)]() {
+      RecordAuditRefusal(*ledger, broker_ods, who_ods, address, "Patient/$journey", nhs,
+                         "forbidden: the journey needs search on AuditEvent and Provenance");
+      respond(Render(MakeError(ErrorCode::kForbidden,
+                               "the journey needs search on AuditEvent and Provenance")));
+    });
     return;
   }
   auto params = fhir::ParseQueryString(request.Query());

@@ -6,6 +6,7 @@
 #include "broker/app/admin_api.h"
 #include "broker/core/http_types.h"
 #include "broker/ledger/ledger.h"
+#include "broker/policy/purpose.h"
 #include "broker/policy/scope.h"
 
 namespace tb::app {
@@ -20,16 +21,18 @@ namespace tb::app {
 // system/Provenance.rs): the journey itself is sensitive. Reads run on the blocking pool.
 class JourneyApi {
  public:
-  JourneyApi(ledger::Ledger* ledger, BlockingExecutor blocking)
-      : ledger_(ledger), blocking_(std::move(blocking)) {}
+  JourneyApi(ledger::Ledger* ledger, BlockingExecutor blocking, std::string broker_ods)
+      : ledger_(ledger), blocking_(std::move(blocking)), broker_ods_(std::move(broker_ods)) {}
 
   static bool Handles(std::string_view path) { return path == "/fhir/Patient/$journey"; }
-  void Handle(core::HttpRequest request, const policy::ScopeSet& scopes,
+  // A requester without those scopes gets 403, and the refusal is recorded in the ledger.
+  void Handle(core::HttpRequest request, const policy::ParticipantPolicy& who,
               net::Responder respond) const;
 
  private:
   ledger::Ledger* ledger_;  // null: 501
   BlockingExecutor blocking_;
+  std::string broker_ods_;
 };
 
 }  // namespace tb::app

@@ -1,0 +1,244 @@
+// Issue 7 item 4 end to end: after a federated query by a transfer team, the audit trail is
+// searchable as FHIR Provenance and AuditEvent (by patient, agent, date, outcome, type), paged by
+// keyset links; a participant without the audit scopes is refused and the refusal is itself in
+// the trail; and `trustbridge audit verify` still passes on the store afterwards.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "broker/app/audit_command.h"
+#include "broker/simtrust/simulated_trust.h"
+#include "tests/broker/app/run_command.h"
+#include "tests/integration/broker_harness.h"
+#include "tests/support/https_test_client.h"
+#include "tests/support/test_pki.h"
+
+namespace tb {
+namespace {
+
+using testing::AnnounceByAdt;
+using testing::As;
+using testing::DemoPatients;
+using testing::HttpsRequest;
+using testing::Json;
+using testing::RunningBroker;
+using testing::StartTrust;
+using testing::TestPki;
+
+constexpr std::string_view kShared = "9990001235";  // at RGT and RXH (demo data)
+constexpr std::string_view kPatientParam =
+    "patient:identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C";
+
+// RJ1 (the transfer team) may read everything, audit included; RGT only Patient, so it is refused
+// the audit trail.
+std::string ConfigText(std::uint16_t rgt_port, std::uint16_t rxh_port) {
+  const TestPki& pki = TestPki::Get();
+  const auto trust = [](const char* ods, std::uint16_t port, const char* scopes) {
+    return R"({ "ods": ")" + std::string(ods) + R"(", "cert_cn": ")" + ods +
+           R"(", "fhir_base": "https://127.0.0.1:)" + std::to_string(port) +
+           R"(/fhir", "scopes": )" + scopes + " }";
+  };
+  return R"({
+    "broker": { "id": "broker-a", "ods": "X26" },
+    "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
+    "tls": { "cert": ")" +
+         pki.Cert(TestPki::kBrokerA).string() + R"(", "key": ")" +
+         pki.Key(TestPki::kBrokerA).string() + R"(", "ca": ")" + pki.CaCert().string() +
+         R"(", "crl": ")" + pki.Crl().string() + R"(" },
+    "store": { "url": "sqlite:var/tb.db" },
+    "participants": [
+      { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] }, )" +
+         trust("RGT", rgt_port, R"(["system/Patient.rs"])") + ", " +
+         trust("RXH", rxh_port, R"(["system/*.rs"])") + R"( ]
+  })";
+}
+
+struct Entry {
+  std::int64_t id = 0;
+  std::string type;  // resourceType
+  std::string json;  // the resource
+};
+
+struct Page {
+  std::vector<Entry> entries;
+  std::string next;  // the next link's path and query, empty on the last page
+};
+
+std::string ToText(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return buffer.GetString();
+}
+
+class LedgerSearchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    rgt_ = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(0));
+    rxh_ = StartTrust("RXH", DemoPatients("RXH"), std::chrono::milliseconds(0));
+    broker_ = std::make_unique<RunningBroker>(ConfigText(rgt_->fhir_port(), rxh_->fhir_port()));
+    AnnounceByAdt(*broker_, "RGT", kShared);
+    AnnounceByAdt(*broker_, "RXH", kShared);
+    // The federated query whose trail the tests read.
+    auto answer = Get("/fhir/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" +
+                      std::string(kShared));
+    ASSERT_EQ(answer.status, 200) << answer.body;
+  }
+
+  testing::HttpsResult Get(const std::string& target, const char* who = "RJ1") const {
+    return HttpsRequest("127.0.0.1", broker_->fhir_port(), "GET", target, As(who));
+  }
+
+  // One searchset page; fails the test on anything but 200.
+  Page Search(const std::string& target) const {
+    Page page;
+    auto result = Get(target);
+    EXPECT_EQ(result.status, 200) << target << "\n" << result.body.substr(0, 500);
+    if (result.status != 200) {
+      return page;
+    }
+    rapidjson::Document bundle = Json(result.body);
+    EXPECT_STREQ(bundle["type"].GetString(), "searchset");
+    for (const auto& link : bundle["link"].GetArray()) {
+      const std::string url = link["url"].GetString();
+      if (std::string(link["relation"].GetString()) == "next") {
+        page.next = url.substr(url.find("/fhir/"));
+      }
+    }
+    for (const auto& entry : bundle["entry"].GetArray()) {
+      const auto& resource = entry["resource"];
+      page.entries.push_back(Entry{std::stoll(resource["id"].GetString()),
+                                   resource["resourceType"].GetString(), ToText(resource)});
+    }
+    return page;
+  }
+
+  std::vector<Entry> SearchAll(const std::string& target, int* pages = nullptr) const {
+    std::vector<Entry> all;
+    std::string next = target;
+    int count = 0;
+    while (!next.empty() && count < 50) {
+      Page page = Search(next);
+      all.insert(all.end(), page.entries.begin(), page.entries.end());
+      next = page.next;
+      ++count;
+    }
+    if (pages != nullptr) {
+      *pages = count;
+    }
+    return all;
+  }
+
+  std::unique_ptr<simtrust::SimulatedTrust> rgt_;
+  std::unique_ptr<simtrust::SimulatedTrust> rxh_;
+  std::unique_ptr<RunningBroker> broker_;
+};
+
+TEST_F(LedgerSearchTest, AuditEventsOfTheFederatedQueryNameRequesterAndEveryTrustAsked) {
+  const std::string patient = std::string(kPatientParam) + std::string(kShared);
+  const std::vector<Entry> trail =
+      SearchAll("/fhir/AuditEvent?" + patient + "&subtype=search-type");
+  // One query hop per trust asked, then the response to RJ1, newest first.
+  ASSERT_EQ(trail.size(), 3u);
+  EXPECT_NE(trail[0].json.find(R"("code":"110106")"), std::string::npos) << trail[0].json;
+  EXPECT_NE(trail[0].json.find(R"("action":"R")"), std::string::npos) << trail[0].json;
+  std::string asked;
+  for (const Entry& entry : trail) {
+    EXPECT_EQ(entry.type, "AuditEvent");
+    EXPECT_NE(entry.json.find(std::string(kShared)), std::string::npos);
+    EXPECT_NE(entry.json.find(R"("value":"RJ1"}},"requestor":true)"), std::string::npos)
+        << entry.json;
+    asked += entry.json;
+  }
+  EXPECT_GT(trail[0].id, trail[1].id);
+  EXPECT_GT(trail[1].id, trail[2].id);
+  EXPECT_NE(asked.find(R"("value":"RGT")"), std::string::npos);
+  EXPECT_NE(asked.find(R"("value":"RXH")"), std::string::npos);
+
+  // By type: the two queries (110112) only; by outcome: all succeeded.
+  EXPECT_EQ(SearchAll("/fhir/AuditEvent?" + patient + "&type=110112").size(), 2u);
+  EXPECT_TRUE(SearchAll("/fhir/AuditEvent?" + patient + "&outcome=8").empty());
+  // By date: everything is from today, nothing from the future.
+  EXPECT_TRUE(SearchAll("/fhir/AuditEvent?" + patient + "&date=ge2100-01-01").empty());
+  const std::size_t everything = SearchAll("/fhir/AuditEvent?" + patient).size();
+  EXPECT_GE(everything, 5u);  // 2 inbound, 2 queries, 1 response (+ deliveries)
+  EXPECT_EQ(SearchAll("/fhir/AuditEvent?" + patient + "&date=gt2020-01-01&date=lt2100").size(),
+            everything);
+}
+
+TEST_F(LedgerSearchTest, ProvenanceByAgentAndPagingByKeysetLinks) {
+  const std::string patient = std::string(kPatientParam) + std::string(kShared);
+  // RGT's hops about the patient: its ADT in, and the query sent to it; oldest first.
+  const std::vector<Entry> rgt = SearchAll("/fhir/Provenance?" + patient + "&agent=RGT&_sort=date");
+  ASSERT_GE(rgt.size(), 2u);
+  for (const Entry& entry : rgt) {
+    EXPECT_EQ(entry.type, "Provenance");
+    EXPECT_NE(entry.json.find(R"("value":"RGT")"), std::string::npos) << entry.json;
+  }
+  EXPECT_LT(rgt[0].id, rgt[1].id);
+  EXPECT_NE(rgt[0].json.find(R"("code":"CREATE")"), std::string::npos) << rgt[0].json;
+  EXPECT_EQ(SearchAll("/fhir/Provenance?agent:identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2F"
+                      "ods-organization-code%7CRGT&" +
+                      patient + "&_sort=date")
+                .size(),
+            rgt.size());
+
+  // Every page of two, following the next links, gives the unpaged answer in the same order.
+  const std::vector<Entry> whole = SearchAll("/fhir/Provenance?" + patient);
+  int pages = 0;
+  const std::vector<Entry> paged = SearchAll("/fhir/Provenance?" + patient + "&_count=2", &pages);
+  ASSERT_EQ(paged.size(), whole.size());
+  EXPECT_EQ(pages, static_cast<int>((whole.size() + 1) / 2));
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(paged[i].id, whole[i].id);
+  }
+}
+
+TEST_F(LedgerSearchTest, BadRequestsAre400AndARefusalIsRecorded) {
+  auto invalid = Get("/fhir/AuditEvent?" + std::string(kPatientParam) + "9990001236");
+  EXPECT_EQ(invalid.status, 400);
+  EXPECT_NE(invalid.body.find("OperationOutcome"), std::string::npos);
+  EXPECT_EQ(Get("/fhir/AuditEvent?entity-name=x").status, 400);      // unknown parameter
+  EXPECT_EQ(Get("/fhir/Provenance?outcome=0").status, 400);          // AuditEvent only
+  EXPECT_EQ(Get("/fhir/AuditEvent?date=xx2026-01-01").status, 400);  // unknown prefix
+
+  // RGT may read patients, not the audit trail.
+  const std::string patient = std::string(kPatientParam) + std::string(kShared);
+  auto refused = Get("/fhir/AuditEvent?" + patient, "RGT");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_NE(refused.body.find("OperationOutcome"), std::string::npos);
+  EXPECT_EQ(Get("/fhir/Provenance", "RGT").status, 403);
+  // Both refusals are security alerts in the trail, newest first, the first one about the
+  // patient. (The trail may hold other alerts naming RGT: pushes its scopes withheld from it.)
+  const auto mine = [](const std::vector<Entry>& entries) {
+    std::vector<Entry> found;
+    for (const Entry& entry : entries) {
+      if (entry.json.find("no search scope on") != std::string::npos) {
+        found.push_back(entry);
+      }
+    }
+    return found;
+  };
+  const std::vector<Entry> alerts = mine(SearchAll("/fhir/AuditEvent?type=110113&agent=RGT"));
+  ASSERT_EQ(alerts.size(), 2u);
+  EXPECT_NE(alerts[0].json.find("no search scope on Provenance"), std::string::npos);
+  EXPECT_NE(alerts[0].json.find(R"("outcome":"4")"), std::string::npos) << alerts[0].json;
+  EXPECT_NE(alerts[1].json.find(std::string(kShared)), std::string::npos) << alerts[1].json;
+  const std::vector<Entry> about_patient = mine(SearchAll("/fhir/AuditEvent?outcome=4&" + patient));
+  ASSERT_EQ(about_patient.size(), 1u);
+  EXPECT_EQ(about_patient[0].id, alerts[1].id);
+
+  broker_->Stop();
+  testing::CommandOutput verify = testing::RunCommand(
+      app::AuditCommand, {"verify", "--config", broker_->config_file().string()});
+  EXPECT_EQ(verify.code, 0) << verify.err;
+}
+
+}  // namespace
+}  // namespace tb
