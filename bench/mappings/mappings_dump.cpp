@@ -1,7 +1,8 @@
-// mappings_dump OUTDIR FILE... - the v2 -> FHIR output of every FILE under four option sets, and
-// of 2,000 deterministic mutations of them, written to OUTDIR so that two builds can be compared
-// byte for byte (mappings/tools/compare_outputs.sh). A refactoring or optimisation of the mapper
-// must leave every byte of these unchanged, errors included.
+// mappings_dump OUTDIR FILE... - the v2 -> FHIR output of every ER7 FILE under four option sets,
+// and of 2,000 deterministic mutations of them, and the FHIR -> v2 output of every *.json FILE
+// (ADT and automatic choice, fixed timestamp), written to OUTDIR so that two builds can be
+// compared byte for byte (mappings/tools/compare_outputs.sh). A refactoring or optimisation of
+// the mappers must leave every byte of these unchanged, errors included.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "mappings/fhir_to_v2.h"
 #include "mappings/mapping_tables.h"
 #include "mappings/v2_to_fhir.h"
 
@@ -36,6 +38,26 @@ std::vector<OptionSet> OptionSets() {
   return sets;
 }
 
+std::string ErrorText(const tb::core::Error& error) {
+  return "ERROR " + std::to_string(static_cast<int>(error.code)) + " at " + error.location + ": " +
+         error.message;
+}
+
+// FHIR -> v2 of one JSON file: as ADT, and as the mapper chooses (ORU for reports).
+std::string FhirOutcome(const std::string& input) {
+  std::string out;
+  for (const auto kind :
+       {tb::mappings::FhirToV2Message::kAdt, tb::mappings::FhirToV2Message::kAuto}) {
+    tb::mappings::FhirToV2Options options;
+    options.message = kind;
+    options.timestamp = "20240101000000+0000";
+    auto er7 = tb::mappings::MapFhirToV2(input, options);
+    out += er7 ? *er7 : ErrorText(er7.error());
+    out += "\n==\n";
+  }
+  return out;
+}
+
 // The output, or the error (code, location and message: they are part of the contract too).
 std::string Outcome(const std::string& input, const tb::mappings::MappingTables& tables,
                     const V2ToFhirOptions& options) {
@@ -43,8 +65,7 @@ std::string Outcome(const std::string& input, const tb::mappings::MappingTables&
   if (json) {
     return std::move(*json);
   }
-  return "ERROR " + std::to_string(static_cast<int>(json.error().code)) + " at " +
-         json.error().location + ": " + json.error().message;
+  return ErrorText(json.error());
 }
 
 // Edits that reach the mapper's corners: delimiters, escapes, truncation, repeated chunks.
@@ -101,10 +122,15 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     const std::string input = Read(argv[i]);
     std::string name = argv[i];
+    const bool json = name.ends_with(".json");
     for (char& c : name) {
       if (c == '/') {
         c = '_';
       }
+    }
+    if (json) {
+      std::ofstream(out_dir / (name + ".v2.out"), std::ios::binary) << FhirOutcome(input);
+      continue;
     }
     for (const OptionSet& set : sets) {
       const std::string outcome = Outcome(input, **tables, set.options);

@@ -3,7 +3,8 @@
 #   mappings/tools/compare_outputs.sh save    BUILD_DIR DIR   # before the change
 #   mappings/tools/compare_outputs.sh compare BUILD_DIR DIR   # after: exit 1 and a diff if any differ
 # Maps every ER7 file under shared/testdata, tests/ and bench/ (any *.hl7 / *.txt holding an MSH
-# segment) under four option sets, plus 2,000 deterministic mutations (bench/mappings/mappings_dump).
+# segment) under four option sets, plus 2,000 deterministic mutations, and every FHIR *.json file
+# there under 1 MB to v2 (bench/mappings/mappings_dump).
 # The file list is taken at `save` and kept in DIR/FILES, so files others add later do not count.
 set -eu
 mode=$1 build=$2 dir=$3
@@ -11,7 +12,8 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 shared=$(cd "$src/../shared/testdata" && pwd)
 find_files() {
   (cd "$src" && grep -rlE --include='*.hl7' --include='*.txt' 'MSH\|' tests bench | sed "s|^|$src/|"
-   grep -rlE --include='*.hl7' --include='*.txt' 'MSH\|' "$shared") | LC_ALL=C sort
+   grep -rlE --include='*.hl7' --include='*.txt' 'MSH\|' "$shared"
+   find "$src/tests" "$src/bench" "$shared" -name '*.json' -size -1000k) | LC_ALL=C sort
 }
 case $mode in
   save)
