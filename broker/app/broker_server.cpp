@@ -25,6 +25,7 @@
 #include "broker/app/fhir_api.h"
 #include "broker/app/https_upstream_client.h"
 #include "broker/app/participant_deliverer.h"
+#include "broker/app/process_message_api.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/ledger/checkpoint_signer.h"
@@ -58,8 +59,15 @@ class BrokerServer::Impl {
     admin_ = std::make_unique<AdminApi>(
         std::set<std::string, std::less<>>(config_.admin_cert_cns.begin(),
                                            config_.admin_cert_cns.end()),
-        directory_, *locator_, outbound_.get(), clock_, Blocking(), ledger_.get(),
-        config_.broker_ods);
+        directory_, *locator_, outbound_.get(), clock_, Blocking());
+    // FHIR messages (POST /fhir/$process-message): stored and routed like MLLP frames.
+    ProcessMessageSettings messages;
+    messages.broker_id = config_.broker_id;
+    messages.broker_ods = config_.broker_ods;
+    messages.max_body_bytes = config_.limits.http_body_bytes;
+    process_message_ = std::make_unique<ProcessMessageApi>(directory_, *inbound_, locator_.get(),
+                                                           ledger_.get(), clock_, Blocking(),
+                                                           messages, [this] { delivery_->Wake(); });
     net::HttpServerSettings http;
     http.address = config_.listen_fhir.host;
     http.port = config_.listen_fhir.port;
@@ -74,6 +82,10 @@ class BrokerServer::Impl {
         [this](core::HttpRequest request, net::Responder respond) {
           if (AdminApi::Handles(request.Path())) {
             admin_->Handle(std::move(request), std::move(respond));
+            return;
+          }
+          if (ProcessMessageApi::Handles(request.Path())) {
+            process_message_->Handle(std::move(request), std::move(respond));
             return;
           }
           api_->Handle(std::move(request), std::move(respond));
@@ -166,15 +178,11 @@ class BrokerServer::Impl {
     if (!tables) {
       return tables.error();
     }
-    BROKER_RETURN_IF_ERROR(LoadPolicy());
-    delivery_consents_ = std::make_unique<RecordsConsentStore>(*consents_, clock_);
-    DeliveryPolicy delivery_policy{delivery_consents_.get(), table_ ? &*table_ : nullptr};
-    deliverer_ = std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_,
-                                                        **tables, config_.broker_ods,
-                                                        ledger_.get(), clock_, delivery_policy);
+    deliverer_ =
+        std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_, **tables,
+                                               config_.broker_ods, ledger_.get(), clock_);
     queue::DeliverySettings delivery;
     delivery.owner = config_.broker_id;
-    delivery.threads = config_.delivery_threads;
     delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);
     upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
     routing::FederatedQuerySettings settings;
@@ -183,6 +191,7 @@ class BrokerServer::Impl {
     settings.default_deadline = std::chrono::milliseconds(config_.federation_deadline_ms);
     federation_ = std::make_unique<routing::FederatedQuery>(settings, directory_, *locator_,
                                                             *upstream_, clock_, Blocking());
+    BROKER_RETURN_IF_ERROR(LoadPolicy());
     PolicyServices policy;
     policy.consents = consents_.get();
     policy.table = table_ ? &*table_ : nullptr;
@@ -256,8 +265,6 @@ class BrokerServer::Impl {
     }
     store::StoreSettings settings;
     settings.url = config_.store_url;
-    settings.durability =
-        config_.store_durable ? store::Durability::kFull : store::Durability::kOff;
     auto database = store::OpenDatabase(settings);
     if (!database) {
       return database.error();
@@ -411,12 +418,12 @@ class BrokerServer::Impl {
   std::shared_ptr<net::HttpsClient> https_client_;
   std::unique_ptr<HttpsUpstreamClient> upstream_;
   std::unique_ptr<routing::FederatedQuery> federation_;
-  std::unique_ptr<RecordsConsentStore> delivery_consents_;  // over consents_, for the push path
   std::unique_ptr<ParticipantDeliverer> deliverer_;
   std::unique_ptr<queue::DeliveryWorker> delivery_;  // uses outbound_, deliverer_, clock_
   std::unique_ptr<asio::steady_timer> purge_timer_;  // runs on the io threads
   std::atomic<bool> purge_stopped_{false};
   std::unique_ptr<FhirApi> api_;
+  std::unique_ptr<ProcessMessageApi> process_message_;
   // Storage and mapping work; the io threads never block. Sized for group commit: many
   // messages waiting on one commit is what makes the store fast. Declared after what its
   // tasks use, so that its destructor (which joins) runs first.

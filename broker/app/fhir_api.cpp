@@ -11,7 +11,6 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
-#include "broker/app/ledger_search_api.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/policy/filter.h"
@@ -92,9 +91,6 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
       "Patient privacy consents (deny/permit by actor, purpose, class, security label, period); "
       "they apply from the next request, at every hop";
   spec.resources.push_back(std::move(consent));
-  for (fhir::ResourceSpec& audit : LedgerSearchApi::CapabilityResources()) {
-    spec.resources.push_back(std::move(audit));
-  }
   for (std::string_view type : kPatientCompartmentTypes) {
     fhir::ResourceSpec resource;
     resource.type = std::string(type);
@@ -104,6 +100,10 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
          "patient:identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>, federated"}};
     spec.resources.push_back(std::move(resource));
   }
+  spec.system_operations.push_back(
+      {"process-message", "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+       "Publish a FHIR message Bundle (synchronous messaging): stored, then routed by "
+       "MessageHeader.destination or to the trusts holding the patient; answered after commit"});
   auto statement = fhir::BuildCapabilityStatement(spec);
   // The spec is ours and fixed: failing here is a bug caught by the metadata tests.
   return statement ? fhir::ToJson(*statement) : fhir::ToOperationOutcomeJson(statement.error());
@@ -195,7 +195,7 @@ FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory
     consent_store_ = std::make_unique<RecordsConsentStore>(*policy_.consents, *policy_.clock);
   }
   consent_api_ = std::make_unique<ConsentApi>(policy_.consents, *policy_.clock, blocking_);
-  journey_api_ = std::make_unique<JourneyApi>(policy_.ledger, blocking_, config_.broker_ods);
+  journey_api_ = std::make_unique<JourneyApi>(policy_.ledger, blocking_);
   // Scopes were validated when the config was loaded (ValidatePolicyConfig); a scope that still
   // fails here is dropped, which can only narrow access.
   auto parse = [](const std::vector<std::string>& texts) {
@@ -262,12 +262,7 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
     return;
   }
   if (JourneyApi::Handles(path)) {
-    journey_api_->Handle(std::move(request), who, std::move(respond));
-    return;
-  }
-  if (LedgerSearchApi::Handles(path)) {
-    LedgerSearchApi(policy_.ledger, blocking_, config_.broker_ods)
-        .Handle(std::move(request), who, std::move(respond));
+    journey_api_->Handle(std::move(request), who.scopes, std::move(respond));
     return;
   }
   std::string_view rest = path.substr(6);
