@@ -63,7 +63,10 @@ core::Result<Collection> QuantityArithmetic(std::string_view op, const Value& a,
                          " Quantities of units '" + qa.unit + "' and '" + qb.unit + "'");
       }
       double value = op == "+" ? qa.value + *converted : qa.value - *converted;
-      int decimals = qa.decimals >= 0 && qb.decimals >= 0 ? std::max(qa.decimals, qb.decimals) : -1;
+      // After a unit conversion the written precision no longer applies.
+      int decimals = qa.decimals >= 0 && qb.decimals >= 0 && qa.unit == qb.unit
+                         ? std::max(qa.decimals, qb.decimals)
+                         : -1;
       return Collection{Value::QuantityValue(Quantity{value, decimals, qa.unit})};
     }
     if (op == "*") {

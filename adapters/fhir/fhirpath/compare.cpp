@@ -318,6 +318,20 @@ std::optional<double> ConvertQuantity(const Quantity& q, std::string_view unit) 
 }
 
 std::optional<bool> ItemsEqual(const Value& raw_a, const Value& raw_b) {
+  // The common cases without copying: two computed values of one kind (distinct() and | on
+  // long collections compare many pairs).
+  if (!raw_a.is_node() && !raw_b.is_node() && raw_a.kind() == raw_b.kind()) {
+    switch (raw_a.kind()) {
+      case Kind::kInteger:
+        return raw_a.integer() == raw_b.integer();
+      case Kind::kString:
+        return raw_a.string() == raw_b.string();
+      case Kind::kBoolean:
+        return raw_a.boolean() == raw_b.boolean();
+      default:
+        break;
+    }
+  }
   if (raw_a.is_node() && raw_b.is_node() && raw_a.node() != nullptr && raw_b.node() != nullptr &&
       (raw_a.node()->IsObject() || raw_b.node()->IsObject())) {
     bool a_quantity = raw_a.ToSystem() && raw_a.ToSystem()->kind() == Kind::kQuantity;

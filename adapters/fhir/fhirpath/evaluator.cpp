@@ -117,6 +117,9 @@ core::Status CheckElementName(const Collection& focus, std::string_view name, bo
   bool choice_form = false;
   for (const Value& item : focus) {
     std::string_view type = ParentType(item);
+    if (type.empty() && item.is_node() && IsFhirPrimitive(item.type_name())) {
+      type = "Element";  // a primitive's only children are id and extension
+    }
     switch (ClassifyElement(type, name)) {
       case ElementKind::kNoSuchElement:
         parent_type = type;

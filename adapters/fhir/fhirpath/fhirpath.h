@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,13 +18,15 @@
 //   auto given = fhirpath::Evaluate(*expr, patient_json);          // Result<Collection>
 //   bool ok = *fhirpath::EvaluateBoolean("birthDate < @2000", patient_json);
 //
-// Errors are values: a syntax error gives kInvalidValue at "offset N"; evaluation errors (a
+// Errors are values: a syntax error gives kInvalidValue at "offset N" (kTooLarge beyond
+// kMaxExpressionBytes); evaluation errors (a
 // singleton expected but several items, an unknown function, wrong argument types) give
 // kInvalidValue with the function or operator in the message. Nothing throws. Expressions nested
 // deeper than kMaxNesting and evaluations recursing deeper than kMaxEvalDepth are refused, so a
 // hostile expression cannot exhaust the stack. Messages never contain document values.
 namespace tb::fhirpath {
 
+inline constexpr std::size_t kMaxExpressionBytes = 64 * 1024;  // longer -> kTooLarge
 inline constexpr int kMaxNesting = 100;
 inline constexpr int kMaxEvalDepth = 1000;
 

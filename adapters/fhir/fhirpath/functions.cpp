@@ -21,8 +21,9 @@ namespace {
 
 using Kind = Value::Kind;
 
-// repeat() and descendants() stop with an error beyond this many items rather than exhaust memory.
-constexpr std::size_t kMaxRepeatItems = 100000;
+// repeat() over nodes is bounded by the document; computed values can grow without end
+// ('0'.repeat($this + 1)), so beyond this many it stops with an error rather than exhaust memory.
+constexpr std::size_t kMaxRepeatValues = 10000;
 
 bool Contains(const Collection& items, const Value& item) {
   for (const Value& candidate : items) {
@@ -173,25 +174,27 @@ core::Result<Collection> FnSelect(const Call& c) {
   return out;
 }
 
-// Items already produced by repeat(): nodes by identity, computed values by equality.
-bool Seen(const Collection& items, const Value& item) {
-  for (const Value& kept : items) {
-    if (item.is_node() && kept.is_node()) {
-      if (item.node() == kept.node() && item.extension_node() == kept.extension_node()) {
-        return true;
-      }
-      continue;
+// Items already produced by repeat(): nodes by identity, computed values by type and text, so
+// each check is a hash lookup and long repeats stay linear.
+class SeenItems {
+ public:
+  // True when `item` was not seen before (and remembers it).
+  bool Insert(const Value& item) {
+    if (item.is_node()) {
+      return nodes_.insert({item.node(), item.extension_node()}).second;
     }
-    auto equal = ItemsEqual(item, kept);
-    if (equal && *equal) {
-      return true;
-    }
+    return values_.insert(std::string(item.type_name()) + ":" + ToString(item)).second;
   }
-  return false;
-}
+
+ private:
+  std::set<std::pair<const rapidjson::Value*, const rapidjson::Value*>> nodes_;
+  std::set<std::string> values_;
+};
 
 core::Result<Collection> FnRepeat(const Call& c) {
   Collection out;
+  SeenItems seen;
+  std::size_t computed = 0;
   Collection pending = c.focus;
   while (!pending.empty()) {
     Collection next;
@@ -201,13 +204,14 @@ core::Result<Collection> FnRepeat(const Call& c) {
         return r;
       }
       for (Value& item : *r) {
-        if (!Seen(out, item)) {
+        if (seen.Insert(item)) {
+          computed += item.is_node() ? 0 : 1;
           out.push_back(item);
           next.push_back(std::move(item));
         }
       }
-      if (out.size() > kMaxRepeatItems) {
-        return EvalError("repeat() produced too many items");
+      if (computed > kMaxRepeatValues) {
+        return EvalError("repeat() produced too many values");
       }
     }
     pending = std::move(next);
@@ -583,10 +587,7 @@ core::Result<Collection> FnDescendants(const Call& c) {
       Collection children = c.evaluator.AllChildren(item);
       next.insert(next.end(), children.begin(), children.end());
     }
-    out.insert(out.end(), next.begin(), next.end());
-    if (out.size() > kMaxRepeatItems) {
-      return EvalError("descendants() produced too many items");
-    }
+    out.insert(out.end(), next.begin(), next.end());  // finite: bounded by the document
     pending = std::move(next);
   }
   return out;

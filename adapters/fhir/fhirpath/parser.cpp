@@ -761,6 +761,11 @@ class Parser {
 }  // namespace
 
 core::Result<std::unique_ptr<Node>> ParseExpression(std::string_view text) {
+  if (text.size() > kMaxExpressionBytes) {
+    return core::MakeError(
+        core::ErrorCode::kTooLarge,
+        "FHIRPath expression longer than " + std::to_string(kMaxExpressionBytes) + " bytes");
+  }
   Lexer lexer(text);
   auto tokens = lexer.Tokenize();
   if (!tokens) {
