@@ -351,7 +351,7 @@ core::Result<std::string> Mapper::Run() {
     entries.PushBack(entry, alloc());
   }
   bundle.AddMember("entry", entries, alloc());
-  ctx_.SortNumbers();
+  ctx_.SortRaw();
   JsonOut out(ctx_);
   out.Write(document_);
   return out.Finish();

@@ -8,6 +8,7 @@
 #include "adapters/hl7v2/escape.h"
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
+#include "mappings/json_string.h"
 
 namespace tb::mappings {
 
@@ -336,12 +337,14 @@ Value V2MapContext::Text(const hl7v2::Value& value) {
   return Str(value.Text());
 }
 
-Value V2MapContext::Number(std::string_view canonical_text) {
-  auto* storage = static_cast<char*>(alloc_.Malloc(canonical_text.size() + 1));
-  std::memcpy(storage, canonical_text.data(), canonical_text.size());
-  storage[canonical_text.size()] = '\0';
-  numbers_.push_back(storage);
-  return Value(StringRef(storage, static_cast<rapidjson::SizeType>(canonical_text.size())));
+Value V2MapContext::Number(std::string_view canonical_text) { return Raw(canonical_text); }
+
+Value V2MapContext::Raw(std::string_view json) {
+  auto* storage = static_cast<char*>(alloc_.Malloc(json.size() + 1));
+  std::memcpy(storage, json.data(), json.size());
+  storage[json.size()] = '\0';
+  raw_.push_back(storage);
+  return Value(StringRef(storage, static_cast<rapidjson::SizeType>(json.size())));
 }
 
 std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
@@ -358,17 +361,15 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
   return system_uris_.back().second;
 }
 
-bool V2MapContext::IsNumber(const char* str) const {
+bool V2MapContext::IsRaw(const char* str) const {
   std::less<const char*> less;
-  if (numbers_.empty() || less(str, numbers_.front()) || less(numbers_.back(), str)) {
+  if (raw_.empty() || less(str, raw_.front()) || less(raw_.back(), str)) {
     return false;
   }
-  return std::binary_search(numbers_.begin(), numbers_.end(), str, std::less<const char*>());
+  return std::binary_search(raw_.begin(), raw_.end(), str, std::less<const char*>());
 }
 
-void V2MapContext::SortNumbers() {
-  std::sort(numbers_.begin(), numbers_.end(), std::less<const char*>());
-}
+void V2MapContext::SortRaw() { std::sort(raw_.begin(), raw_.end(), std::less<const char*>()); }
 
 void V2MapContext::Put(Value& object, const char* key, Value value) {
   if (IsEmptyJson(value)) {
@@ -576,13 +577,30 @@ std::optional<std::string> CanonicalDecimal(std::string_view nm) {
 
 // ---- codes --------------------------------------------------------------------------------------
 
+// Written directly as JSON text (V2MapContext::Raw): codings are the most common object in a
+// Bundle and nothing changes them once made.
 Value CodingValue(V2MapContext& ctx, std::string_view system, std::string_view code,
                   std::string_view display) {
-  Value coding(kObjectType);
-  ctx.Put(coding, "system", ctx.Str(system));
-  ctx.Put(coding, "code", ctx.Str(code));
-  ctx.Put(coding, "display", ctx.Str(display));
-  return coding;
+  if (system.empty() && code.empty() && display.empty()) {
+    return Value(kObjectType);  // as the DOM had it: {} where added directly, else left out
+  }
+  std::string& out = ctx.FragmentBuffer();
+  out.assign("{");
+  const auto member = [&out](std::string_view quoted_key, std::string_view text) {
+    if (text.empty()) {
+      return;
+    }
+    if (out.size() > 1) {
+      out.push_back(',');
+    }
+    out.append(quoted_key);
+    AppendJsonString(out, text);
+  };
+  member("\"system\":", system);
+  member("\"code\":", code);
+  member("\"display\":", display);
+  out.push_back('}');
+  return ctx.Raw(out);
 }
 
 namespace {

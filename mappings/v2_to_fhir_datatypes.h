@@ -58,9 +58,16 @@ class V2MapContext {
   // A JSON number written exactly as `canonical_text` (already a valid FHIR decimal) when the
   // Bundle is serialised, keeping the precision the sender gave ("1.50" stays 1.50).
   rapidjson::Value Number(std::string_view canonical_text);
-  // Whether `str` is the storage of a value made by Number() (used by the serialiser).
-  bool IsNumber(const char* str) const;
-  void SortNumbers();
+  // A JSON object already written as text (`json`, starting with '{': keys pre-escaped, strings
+  // escaped by AppendJsonString), held in the DOM as a string and written verbatim when the
+  // Bundle is serialised. For leaf objects nothing changes after they are made (Coding,
+  // Reference): no DOM nodes to build and walk. Never empty: an empty object stays a DOM object.
+  rapidjson::Value Raw(std::string_view json);
+  // Whether `str` is the storage of a value made by Number() or Raw() (used by the serialiser).
+  bool IsRaw(const char* str) const;
+  void SortRaw();
+  // A buffer to write one fragment into before Raw() copies it (reused; not reentrant).
+  std::string& FragmentBuffer() { return fragment_; }
 
   // tables().CodingSystemUri(v2_name), computed once per mapping: a message names the same few
   // coding systems over and over. The view lives as long as the allocator.
@@ -77,7 +84,8 @@ class V2MapContext {
   const V2ToFhirOptions& options_;
   std::optional<core::Error> error_;
   bool lossy_ = false;
-  std::vector<const char*> numbers_;
+  std::vector<const char*> raw_;  // Number() and Raw() storage
+  std::string fragment_;
   std::vector<std::pair<std::string, std::string_view>> system_uris_;
 };
 

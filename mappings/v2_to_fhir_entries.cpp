@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "adapters/fhir/json.h"
+#include "mappings/json_string.h"
 #include "mappings/v2_to_fhir_mapper.h"
 
 namespace tb::mappings::v2fhir {
@@ -35,11 +36,19 @@ Value Mapper::Urn(const std::string& id) {
   return ctx_.Str(std::string_view(urn, kPrefix.size() + id.size()));
 }
 
+// Written directly as JSON text (V2MapContext::Raw): nothing changes a reference once made.
 Value Mapper::Reference(const std::string& id, std::string_view display) {
-  Value reference(kObjectType);
-  ctx_.Put(reference, "reference", Urn(id));
-  ctx_.Put(reference, "display", ctx_.Str(display));
-  return reference;
+  std::string& out = ctx_.FragmentBuffer();
+  out.assign("{\"reference\":");
+  const std::size_t quote = out.size();
+  AppendJsonString(out, id);
+  out.insert(quote + 1, "urn:uuid:");  // nothing in it to escape
+  if (!display.empty()) {
+    out.append(",\"display\":");
+    AppendJsonString(out, display);
+  }
+  out.push_back('}');
+  return ctx_.Raw(out);
 }
 
 Value& Mapper::AddResource(std::string_view type, const std::string& id, Value body) {

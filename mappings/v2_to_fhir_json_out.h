@@ -2,21 +2,16 @@
 
 // The v2 -> FHIR mapper's JSON serialiser (internal to v2_to_fhir*.cpp).
 
-#include <array>
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "mappings/json_string.h"
 #include "mappings/v2_to_fhir_datatypes.h"
 
 namespace tb::mappings::v2fhir {
@@ -26,8 +21,8 @@ using rapidjson::Value;
 // Serialises a DOM to compact JSON exactly as rapidjson::Writer<StringBuffer> does (same escapes:
 // control characters as \b \t \n \f \r or \u00XX, '"' and '\\'; other bytes, UTF-8 included,
 // copied), but appending runs of plain bytes at once instead of one byte at a time. Strings the
-// context registered as numbers are written as JSON numbers. This was about a third of the
-// mapping's time with the Writer (docs/mappings.md, Performance).
+// context registered as numbers or JSON fragments (V2MapContext::Raw) are written as they are. This
+// was about a third of the mapping's time with the Writer (docs/mappings.md, Performance).
 class JsonOut {
  public:
   explicit JsonOut(const V2MapContext& ctx) : buffer_(ThreadBuffer()), ctx_(ctx) {
@@ -86,12 +81,12 @@ class JsonOut {
         break;
       }
       case rapidjson::kStringType:
-        // Numbers are canonical decimals (CanonicalDecimal: never empty, first a digit or '-'),
-        // so other strings skip the lookup.
+        // Numbers are canonical decimals (CanonicalDecimal: never empty, first a digit or '-')
+        // and fragments objects ('{'), so other strings skip the lookup.
         if (value.GetStringLength() > 0 &&
-            (value.GetString()[0] == '-' ||
+            (value.GetString()[0] == '-' || value.GetString()[0] == '{' ||
              (value.GetString()[0] >= '0' && value.GetString()[0] <= '9')) &&
-            ctx_.IsNumber(value.GetString())) {
+            ctx_.IsRaw(value.GetString())) {
           Raw(value.GetString(), value.GetStringLength());
         } else {
           String(value.GetString(), value.GetStringLength(), '\0', '\0');
@@ -137,122 +132,14 @@ class JsonOut {
     cursor_ += length;
   }
 
-  // Whether any of the 8 bytes of `word` is below 0x20, '"' or '\\' (may also say so for a
-  // neighbour of such a byte; the caller then checks byte by byte).
-  static bool MayNeedEscape(std::uint64_t word) {
-    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-    constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-    const std::uint64_t quote = word ^ (kOnes * '"');
-    const std::uint64_t backslash = word ^ (kOnes * '\\');
-    const std::uint64_t below = (word - kOnes * 0x20) & ~word;
-    const std::uint64_t is_quote = (quote - kOnes) & ~quote;
-    const std::uint64_t is_backslash = (backslash - kOnes) & ~backslash;
-    return ((below | is_quote | is_backslash) & kHigh) != 0;
-  }
-
-  // Writes `c` at `out`, escaped as rapidjson::Writer does when it must be; returns the new end.
-  [[gnu::always_inline]] static char* Escape(char* out, unsigned char c) {
-    static constexpr std::array<char, 256> kEscape = [] {
-      std::array<char, 256> table{};
-      for (std::size_t b = 0; b < 0x20; ++b) {
-        table[b] = 'u';
-      }
-      table['\b'] = 'b';
-      table['\t'] = 't';
-      table['\n'] = 'n';
-      table['\f'] = 'f';
-      table['\r'] = 'r';
-      table['"'] = '"';
-      table['\\'] = '\\';
-      return table;
-    }();
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    const char escape = kEscape[c];
-    if (escape == 0) {
-      *out++ = static_cast<char>(c);
-      return out;
-    }
-    *out++ = '\\';
-    *out++ = escape;
-    if (escape == 'u') {
-      *out++ = '0';
-      *out++ = '0';
-      *out++ = kHex[c >> 4];
-      *out++ = kHex[c & 0xF];
-    }
-    return out;
-  }
-
   // Writes [before] "str" [after]; a '\0' separator is not written.
   [[gnu::always_inline]] void String(const char* str, std::size_t length, char before, char after) {
-    Reserve(length * 6 + 4);
+    Reserve(JsonStringCapacity(length) + 2);
     char* out = cursor_;
     if (before != '\0') {
       *out++ = before;
     }
-    *out++ = '"';
-    std::size_t i = 0;
-    if (length >= 4 && length < 8) {
-      // Most keys and codes: two overlapping four-byte halves checked as one word.
-      std::uint32_t head = 0;
-      std::uint32_t tail = 0;
-      std::memcpy(&head, str, 4);
-      std::memcpy(&tail, str + length - 4, 4);
-      if (!MayNeedEscape(head | (std::uint64_t{tail} << 32))) {
-        std::memcpy(out, &head, 4);
-        std::memcpy(out + length - 4, &tail, 4);
-        out += length;
-        i = length;
-      }
-    }
-#if defined(__SSE2__)
-    // Sixteen bytes at a time while sixteen remain (SSE2: every x86-64): a block is stored as it
-    // is, then the output moves past its clean prefix and the first byte needing an escape is
-    // escaped. The loop below does the last 0-15 bytes.
-    while (i + 16 <= length) {
-      const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(str + i));
-      const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(block, _mm_set1_epi8(0x1F)), block);
-      const __m128i special = _mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8('"')),
-                                           _mm_cmpeq_epi8(block, _mm_set1_epi8('\\')));
-      const auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(control, special)));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), block);
-      if (mask == 0) {
-        out += 16;
-        i += 16;
-        continue;
-      }
-      const auto clean = static_cast<std::size_t>(std::countr_zero(mask));
-      out += clean;
-      i += clean;
-      out = Escape(out, static_cast<unsigned char>(str[i]));
-      ++i;
-    }
-#endif
-    while (i < length) {
-      // Eight bytes at a time while eight remain; the last few bytes of a string of eight or
-      // more are checked as the (overlapping) last eight, which were copied as they are if clean.
-      if (i + 8 <= length) {
-        std::uint64_t word = 0;
-        std::memcpy(&word, str + i, 8);
-        if (!MayNeedEscape(word)) {
-          std::memcpy(out, &word, 8);
-          out += 8;
-          i += 8;
-          continue;
-        }
-      } else if (length >= 8) {
-        std::uint64_t word = 0;
-        std::memcpy(&word, str + length - 8, 8);
-        if (!MayNeedEscape(word)) {
-          std::memcpy(out - (i - (length - 8)), &word, 8);
-          out += length - i;
-          break;
-        }
-      }
-      out = Escape(out, static_cast<unsigned char>(str[i]));
-      ++i;
-    }
-    *out++ = '"';
+    out = WriteJsonString(out, str, length);
     if (after != '\0') {
       *out++ = after;
     }

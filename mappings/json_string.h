@@ -1,0 +1,150 @@
+#pragma once
+
+// JSON string escaping exactly as rapidjson::Writer<StringBuffer> does it (control characters as
+// \b \t \n \f \r or \u00XX with upper-case hex, '"' and '\\'; every other byte, UTF-8
+// included, copied), checking 16 bytes at a time (SSE2) or 8 (portable) for bytes to escape.
+// Shared by the v2 -> FHIR serialiser (v2_to_fhir_json_out.h) and the JSON fragments the
+// datatype maps write directly (V2MapContext::Raw).
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace tb::mappings {
+
+// The most bytes WriteJsonString writes for `length` bytes of text (quotes, and \u00XX each).
+constexpr std::size_t JsonStringCapacity(std::size_t length) { return length * 6 + 2; }
+
+// Whether any of the 8 bytes of `word` is below 0x20, '"' or '\\' (may also say so for a
+// neighbour of such a byte; the caller then checks byte by byte).
+inline bool MayNeedEscape(std::uint64_t word) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  const std::uint64_t quote = word ^ (kOnes * '"');
+  const std::uint64_t backslash = word ^ (kOnes * '\\');
+  const std::uint64_t below = (word - kOnes * 0x20) & ~word;
+  const std::uint64_t is_quote = (quote - kOnes) & ~quote;
+  const std::uint64_t is_backslash = (backslash - kOnes) & ~backslash;
+  return ((below | is_quote | is_backslash) & kHigh) != 0;
+}
+
+// Writes `c` at `out`, escaped as rapidjson::Writer does when it must be; returns the new end.
+[[gnu::always_inline]] inline char* EscapeJsonByte(char* out, unsigned char c) {
+  static constexpr std::array<char, 256> kEscape = [] {
+    std::array<char, 256> table{};
+    for (std::size_t b = 0; b < 0x20; ++b) {
+      table[b] = 'u';
+    }
+    table['\b'] = 'b';
+    table['\t'] = 't';
+    table['\n'] = 'n';
+    table['\f'] = 'f';
+    table['\r'] = 'r';
+    table['"'] = '"';
+    table['\\'] = '\\';
+    return table;
+  }();
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const char escape = kEscape[c];
+  if (escape == 0) {
+    *out++ = static_cast<char>(c);
+    return out;
+  }
+  *out++ = '\\';
+  *out++ = escape;
+  if (escape == 'u') {
+    *out++ = '0';
+    *out++ = '0';
+    *out++ = kHex[c >> 4];
+    *out++ = kHex[c & 0xF];
+  }
+  return out;
+}
+
+// Writes `str` as a quoted JSON string at `out`, which has room for JsonStringCapacity(length)
+// bytes; returns the new end.
+[[gnu::always_inline]] inline char* WriteJsonString(char* out, const char* str,
+                                                    std::size_t length) {
+  *out++ = '"';
+  std::size_t i = 0;
+  if (length >= 4 && length < 8) {
+    // Most keys and codes: two overlapping four-byte halves checked as one word.
+    std::uint32_t head = 0;
+    std::uint32_t tail = 0;
+    std::memcpy(&head, str, 4);
+    std::memcpy(&tail, str + length - 4, 4);
+    if (!MayNeedEscape(head | (std::uint64_t{tail} << 32))) {
+      std::memcpy(out, &head, 4);
+      std::memcpy(out + length - 4, &tail, 4);
+      out += length;
+      i = length;
+    }
+  }
+#if defined(__SSE2__)
+  // Sixteen bytes at a time while sixteen remain (SSE2: every x86-64): a block is stored as it
+  // is, then the output moves past its clean prefix and the first byte needing an escape is
+  // escaped. The loop below does the last 0-15 bytes.
+  while (i + 16 <= length) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(str + i));
+    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(block, _mm_set1_epi8(0x1F)), block);
+    const __m128i special = _mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8('"')),
+                                         _mm_cmpeq_epi8(block, _mm_set1_epi8('\\')));
+    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(control, special)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), block);
+    if (mask == 0) {
+      out += 16;
+      i += 16;
+      continue;
+    }
+    const auto clean = static_cast<std::size_t>(std::countr_zero(mask));
+    out += clean;
+    i += clean;
+    out = EscapeJsonByte(out, static_cast<unsigned char>(str[i]));
+    ++i;
+  }
+#endif
+  while (i < length) {
+    // Eight bytes at a time while eight remain; the last few bytes of a string of eight or
+    // more are checked as the (overlapping) last eight, which were copied as they are if clean.
+    if (i + 8 <= length) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, str + i, 8);
+      if (!MayNeedEscape(word)) {
+        std::memcpy(out, &word, 8);
+        out += 8;
+        i += 8;
+        continue;
+      }
+    } else if (length >= 8) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, str + length - 8, 8);
+      if (!MayNeedEscape(word)) {
+        std::memcpy(out - (i - (length - 8)), &word, 8);
+        out += length - i;
+        break;
+      }
+    }
+    out = EscapeJsonByte(out, static_cast<unsigned char>(str[i]));
+    ++i;
+  }
+  *out++ = '"';
+  return out;
+}
+
+// Appends `text` as a quoted JSON string.
+inline void AppendJsonString(std::string& out, std::string_view text) {
+  const std::size_t used = out.size();
+  out.resize(used + JsonStringCapacity(text.size()));
+  char* end = WriteJsonString(out.data() + used, text.data(), text.size());
+  out.resize(static_cast<std::size_t>(end - out.data()));
+}
+
+}  // namespace tb::mappings
