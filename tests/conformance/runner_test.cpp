@@ -13,6 +13,7 @@
 #include "adapters/mllp/server.h"
 #include "adapters/net/https_server.h"
 #include "adapters/net/tls_context.h"
+#include "conformance/reports.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
@@ -486,6 +487,35 @@ TEST_F(ConformanceRunner, TransportFailuresAreErrorsAndLaterAssertsFail) {
   EXPECT_EQ(test.actions[2].outcome, Outcome::kError);
   EXPECT_EQ(ExitStatus({result}), 1);
   EXPECT_FALSE(MakeTlsTransport({"http://127.0.0.1:1/fhir", {}, settings.tls, {}}));
+}
+
+TEST_F(ConformanceRunner, ThirdPartyScriptsRunToAReportedResult) {
+  // fhir-crucible's example TestScripts (XML accept headers, navigationLinks, Location
+  // variables) against a server that answers 404 to everything: every test runs its actions
+  // to an outcome, the tests that expect a resource fail (or are skipped after a failed setup),
+  // and so does the run. (Tests that
+  // expect 404 for a missing id rightly pass.)
+  const std::filesystem::path dir =
+      std::filesystem::path(TB_SHARED_TESTDATA_DIR) / "conformance/testscripts-crucible";
+  if (!std::filesystem::exists(dir)) {
+    GTEST_SKIP() << "shared testdata not present";
+  }
+  for (const char* name : {"read_testscript.json", "search_testscript.json",
+                           "update_testscript.json", "history_testscript.json"}) {
+    auto suite = LoadSuite(dir / name);
+    ASSERT_TRUE(suite) << name << ": " << suite.error().message;
+    Runner runner(*transport_, {});
+    const ScriptResult result = runner.Run(suite->front());
+    EXPECT_EQ(ExitStatus({result}), 1) << name << "\n" << RenderText({result});
+    std::size_t failed = 0;
+    for (const TestResult& test : result.tests) {
+      if (test.phase == "test") {
+        EXPECT_FALSE(test.actions.empty()) << name << ": " << test.name;
+        failed += test.Overall() != Outcome::kPass ? 1 : 0;
+      }
+    }
+    EXPECT_GT(failed, 0U) << name;
+  }
 }
 
 }  // namespace
