@@ -159,7 +159,7 @@ void BM_SqliteStoreAppend512(benchmark::State& state) {
     std::vector<core::LedgerRecord> batch(512);
     for (core::LedgerRecord& record : batch) {
       record = {
-          ++seq, 1, "query", "9434765919", canonical, std::string(64, '0'), std::string(64, '1')};
+          ++seq, 1, "query", "9434765919", canonical, std::string(64, '0'), std::string(64, '1'), {}};
     }
     if (!g_shared->store->Append(batch, nullptr)) {
       state.SkipWithError("append failed");

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,16 @@ struct LedgerCheckpoint {
   std::string signature;  // base64 of the DER ECDSA signature (see docs/ledger.md)
 };
 
+// What the ledger appends in one transaction: records head+1, head+2, ... and maybe a checkpoint.
+struct LedgerBatch {
+  std::vector<LedgerRecord> records;
+  std::optional<LedgerCheckpoint> checkpoint;
+};
+
+// Builds a batch on the chain's head: `head_seq` 0 and `head_hash` empty for an empty ledger.
+using LedgerChainer =
+    std::function<Result<LedgerBatch>(std::int64_t head_seq, const std::string& head_hash)>;
+
 // Storage of the ledger. Implementations: tb::store (SQLite, PostgreSQL; MakeLedgerStore) and
 // tb::ledger's InMemoryLedgerStore. The store keeps rows as given: chaining, hashing and
 // signing are tb::ledger's job. It never updates or deletes.
@@ -74,6 +85,12 @@ class LedgerStore {
   // Writes `records` and, if not null, `checkpoint` in one transaction.
   virtual Status Append(const std::vector<LedgerRecord>& records,
                         const LedgerCheckpoint* checkpoint) = 0;
+  // One chain however many writers share the storage (broker processes, nodes on one
+  // PostgreSQL): takes the storage's ledger write lock for one transaction, reads the head inside
+  // it, calls `chain` once with it and writes what it returns, so no other append can come between
+  // the head read and the commit. Returns the written batch. Errors: `chain`'s; kStorage;
+  // kConflict (only if a writer that does not take the lock raced, e.g. Append).
+  virtual Result<LedgerBatch> AppendAtHead(const LedgerChainer& chain) = 0;
   // The record with the highest seq, or nullopt for an empty ledger.
   virtual Result<std::optional<LedgerRecord>> Last() = 0;
   // Up to `limit` records with seq >= from_seq, by seq.

@@ -41,6 +41,25 @@ bool Matches(const core::LedgerQuery& query, const core::LedgerRecord& record) {
 core::Status InMemoryLedgerStore::Append(const std::vector<core::LedgerRecord>& records,
                                          const core::LedgerCheckpoint* checkpoint) {
   std::lock_guard lock(mutex_);
+  return AppendLocked(records, checkpoint);
+}
+
+core::Result<core::LedgerBatch> InMemoryLedgerStore::AppendAtHead(
+    const core::LedgerChainer& chain) {
+  std::lock_guard lock(mutex_);
+  const bool empty = records_.empty();
+  core::Result<core::LedgerBatch> batch =
+      chain(empty ? 0 : records_.rbegin()->first, empty ? "" : records_.rbegin()->second.hash);
+  if (!batch) {
+    return batch;
+  }
+  BROKER_RETURN_IF_ERROR(
+      AppendLocked(batch->records, batch->checkpoint ? &*batch->checkpoint : nullptr));
+  return batch;
+}
+
+core::Status InMemoryLedgerStore::AppendLocked(const std::vector<core::LedgerRecord>& records,
+                                               const core::LedgerCheckpoint* checkpoint) {
   for (const core::LedgerRecord& record : records) {
     if (records_.contains(record.seq)) {
       return core::MakeError(core::ErrorCode::kConflict, "ledger seq exists", "LedgerRecord.seq");

@@ -15,6 +15,7 @@ class InMemoryLedgerStore final : public core::LedgerStore {
  public:
   core::Status Append(const std::vector<core::LedgerRecord>& records,
                       const core::LedgerCheckpoint* checkpoint) override;
+  core::Result<core::LedgerBatch> AppendAtHead(const core::LedgerChainer& chain) override;
   core::Result<std::optional<core::LedgerRecord>> Last() override;
   core::Result<std::vector<core::LedgerRecord>> ReadRange(std::int64_t from_seq,
                                                           std::size_t limit) override;
@@ -30,6 +31,8 @@ class InMemoryLedgerStore final : public core::LedgerStore {
                                std::map<std::int64_t, core::LedgerCheckpoint>&)>& edit);
 
  private:
+  core::Status AppendLocked(const std::vector<core::LedgerRecord>& records,
+                            const core::LedgerCheckpoint* checkpoint);
   std::mutex mutex_;
   std::map<std::int64_t, core::LedgerRecord> records_;
   std::map<std::int64_t, core::LedgerCheckpoint> checkpoints_;

@@ -159,74 +159,67 @@ void Ledger::RunCommitter() {
   }
 }
 
-core::Status Ledger::ReloadHead() {
-  core::Result<std::optional<core::LedgerRecord>> last = store_.Last();
-  if (!last) {
-    return std::move(last).error();
+core::Result<core::LedgerBatch> Ledger::Chain(const std::vector<Pending*>& batch,
+                                              std::int64_t head_seq, const std::string& head_hash,
+                                              std::int64_t recorded_ms) const {
+  core::LedgerBatch out;
+  out.records.reserve(batch.size());
+  std::string prev = head_hash.empty() ? std::string(kGenesisHash) : head_hash;
+  std::int64_t seq = head_seq;
+  std::string material;
+  for (const Pending* pending : batch) {
+    core::LedgerRecord record;
+    record.seq = ++seq;
+    record.recorded_ms = recorded_ms;
+    record.kind = pending->kind;
+    record.nhs_number = pending->nhs_number;
+    record.canonical =
+        EntryJson(record.seq, recorded_ms, pending->kind, pending->nhs_number, pending->facts);
+    record.index = pending->index;
+    record.prev_hash = std::move(prev);
+    material.clear();
+    material.append(record.prev_hash).append(record.canonical);
+    record.hash = core::Sha256Hex(material);
+    prev = record.hash;
+    out.records.push_back(std::move(record));
   }
-  head_seq_ = last->has_value() ? (*last)->seq : 0;
-  head_hash_ = last->has_value() ? (*last)->hash : std::string(kGenesisHash);
-  return core::Ok();
+  const std::int64_t every = settings_.checkpoint_every;
+  if (signer_ != nullptr && every > 0 && seq / every > head_seq / every) {
+    core::Result<core::LedgerCheckpoint> signed_checkpoint =
+        signer_->Sign(seq, out.records.back().hash, recorded_ms);
+    if (signed_checkpoint) {
+      out.checkpoint = std::move(*signed_checkpoint);
+    } else {
+      logger_.Warn("ledger.checkpoint_failed", {{"error", signed_checkpoint.error().message}});
+    }
+  }
+  return out;
 }
 
 void Ledger::CommitBatch(const std::vector<Pending*>& batch) {
   std::lock_guard chain(chain_mutex_);
-  core::Status status = core::Ok();
-  std::vector<core::LedgerRecord> records;
-  std::optional<core::LedgerCheckpoint> checkpoint;
+  core::Result<core::LedgerBatch> written = core::MakeError(core::ErrorCode::kStorage, "not run");
   for (int attempt = 0; attempt <= kConflictRetries; ++attempt) {
     const std::int64_t recorded_ms = core::ToUnixMs(clock_.Now());
-    records.clear();
-    records.reserve(batch.size());
-    std::string prev = head_hash_;
-    std::int64_t seq = head_seq_;
-    for (const Pending* pending : batch) {
-      core::LedgerRecord record;
-      record.seq = ++seq;
-      record.recorded_ms = recorded_ms;
-      record.kind = pending->kind;
-      record.nhs_number = pending->nhs_number;
-      record.canonical =
-          EntryJson(record.seq, recorded_ms, pending->kind, pending->nhs_number, pending->facts);
-      record.index = pending->index;
-      record.prev_hash = std::move(prev);
-      std::string material;
-      material.reserve(record.prev_hash.size() + record.canonical.size());
-      material.append(record.prev_hash).append(record.canonical);
-      record.hash = core::Sha256Hex(material);
-      prev = record.hash;
-      records.push_back(std::move(record));
-    }
-    checkpoint.reset();
-    const std::int64_t every = settings_.checkpoint_every;
-    if (signer_ != nullptr && every > 0 && seq / every > head_seq_ / every) {
-      core::Result<core::LedgerCheckpoint> signed_checkpoint =
-          signer_->Sign(seq, records.back().hash, recorded_ms);
-      if (signed_checkpoint) {
-        checkpoint = std::move(*signed_checkpoint);
-      } else {
-        logger_.Warn("ledger.checkpoint_failed", {{"error", signed_checkpoint.error().message}});
-      }
-    }
-    status = store_.Append(records, checkpoint ? &*checkpoint : nullptr);
-    if (status || status.error().code != core::ErrorCode::kConflict) {
+    // The store reads the head inside its write transaction (under its lock): whatever another
+    // process or node appended meanwhile, this batch links behind it.
+    written = store_.AppendAtHead([&](std::int64_t head_seq, const std::string& head_hash) {
+      return Chain(batch, head_seq, head_hash, recorded_ms);
+    });
+    if (written || written.error().code != core::ErrorCode::kConflict) {
       break;
     }
-    // Another writer (node) extended the chain: link behind its head and try again.
-    logger_.Info("ledger.head_moved", {{"attempt", std::to_string(attempt + 1)}});
-    if (core::Status reloaded = ReloadHead(); !reloaded) {
-      status = std::move(reloaded);
-      break;
-    }
+    logger_.Info("ledger.append_conflict", {{"attempt", std::to_string(attempt + 1)}});
   }
-  if (!status) {
+  if (!written) {
     logger_.Warn("ledger.batch_failed",
-                 {{"records", std::to_string(batch.size())}, {"error", status.error().message}});
+                 {{"records", std::to_string(batch.size())}, {"error", written.error().message}});
     for (Pending* pending : batch) {
-      pending->result = status.error();
+      pending->result = written.error();
     }
     return;
   }
+  const std::vector<core::LedgerRecord>& records = written->records;
   head_seq_ = records.back().seq;
   head_hash_ = records.back().hash;
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -235,7 +228,7 @@ void Ledger::CommitBatch(const std::vector<Pending*>& batch) {
   std::lock_guard lock(mutex_);
   ++stats_.batches;
   stats_.records += batch.size();
-  stats_.checkpoints += checkpoint ? 1 : 0;
+  stats_.checkpoints += written->checkpoint ? 1 : 0;
 }
 
 core::Result<core::LedgerCheckpoint> Ledger::Checkpoint() {

@@ -43,8 +43,9 @@ inline constexpr std::string_view kGenesisHash =
 // Append() builds the hop's Provenance and AuditEvent in the calling thread, then hands the
 // canonical JSON to one committer thread, which assigns seq, links and hashes, and writes every
 // waiting record in one store transaction (group commit); Append returns once its record is
-// durable. One Ledger per store per process; on PostgreSQL shared by several nodes a seq clash
-// (kConflict) makes the committer reload the head and retry.
+// durable. The head is read by the store inside the write transaction that appends the batch
+// (core::LedgerStore::AppendAtHead), so several processes or nodes sharing a database append one
+// chain.
 //
 // Ownership: holds `store`, `clock` and `signer` (may be null: no checkpoints) by reference; they
 // must outlive the Ledger. The destructor commits what is waiting and joins the thread.
@@ -88,7 +89,11 @@ class Ledger {
          LedgerSettings settings, std::int64_t head_seq, std::string head_hash);
   void RunCommitter();
   void CommitBatch(const std::vector<Pending*>& batch);
-  core::Status ReloadHead();
+  // The records (and checkpoint, when a multiple of checkpoint_every is crossed) of `batch` linked
+  // behind the head the store read inside its write transaction.
+  core::Result<core::LedgerBatch> Chain(const std::vector<Pending*>& batch, std::int64_t head_seq,
+                                        const std::string& head_hash,
+                                        std::int64_t recorded_ms) const;
 
   core::LedgerStore& store_;
   const core::Clock& clock_;
@@ -96,8 +101,8 @@ class Ledger {
   const LedgerSettings settings_;
   core::Logger logger_{"tb.ledger"};
 
-  // The chain head; guarded by chain_mutex_ (held by the committer while it writes a batch and
-  // by Checkpoint()).
+  // The head this process last wrote (for Checkpoint()); guarded by chain_mutex_ (held by the
+  // committer while it writes a batch and by Checkpoint()).
   std::mutex chain_mutex_;
   std::int64_t head_seq_;
   std::string head_hash_;

@@ -26,6 +26,16 @@ constexpr std::string_view kColumns =
     "SELECT seq, recorded_at, kind, nhs_number, canonical, prev_hash, hash, requester_ods,"
     " source_ods, destination_ods, target, outcome FROM ledger_record ";
 constexpr std::string_view kLastWhere = "ORDER BY seq DESC LIMIT 1";
+constexpr std::string_view kHeadSql =
+    "SELECT seq, hash FROM ledger_record ORDER BY seq DESC LIMIT 1";
+// PostgreSQL: every ledger append of every node takes this transaction-scoped advisory lock
+// first, so the head read and the inserts of one batch are never interleaved with another's: one
+// chain per database (docs/ledger.md, "Several nodes"). The key is arbitrary but fixed: the ASCII
+// of "tbledger". Advisory locks are per database, so other databases on the server are not
+// affected. The function goes in FROM because it returns void.
+constexpr std::string_view kLockSql =
+    "SELECT COUNT(*) FROM pg_advisory_xact_lock(CAST(? AS BIGINT))";
+constexpr Poco::Int64 kLedgerLockKey = 0x74626c6564676572;
 constexpr std::string_view kRangeWhere = "WHERE seq >= ? ORDER BY seq LIMIT ?";
 constexpr std::string_view kPatientWhere = "WHERE nhs_number = ? ORDER BY seq";
 constexpr std::string_view kCheckpointsSql =
@@ -200,7 +210,75 @@ core::Status AppendSqlite(Database::Impl& db, Poco::Data::Session& session,
   return status;
 }
 
+// The head (seq, hash) inside the writer's transaction; seq 0 and "" for an empty ledger.
+core::Status ReadHeadSqlite(Database::Impl& db, Poco::Data::Session& session, std::int64_t& seq,
+                            std::string& hash) {
+  core::Result<sqlite3_stmt*> prepared = db.CachedSqliteStatement(session, kHeadSql);
+  if (!prepared) {
+    return std::move(prepared).error();
+  }
+  sqlite3_stmt* const select = *prepared;
+  const int rc = sqlite3_step(select);
+  if (rc == SQLITE_ROW) {
+    seq = sqlite3_column_int64(select, 0);
+    const unsigned char* text = sqlite3_column_text(select, 1);
+    hash.assign(text == nullptr ? "" : reinterpret_cast<const char*>(text),
+                static_cast<std::size_t>(sqlite3_column_bytes(select, 1)));
+  }
+  sqlite3_reset(select);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    return SqliteError("ledger head", rc);
+  }
+  return core::Ok();
+}
+
+core::Status LockAndReadHeadPoco(Database::Impl& db, Poco::Data::Session& session,
+                                 std::int64_t& seq, std::string& hash) {
+  Poco::Int64 key = kLedgerLockKey;
+  Poco::Int64 locked = 0;
+  session << db.Sql(kLockSql), use(key), into(locked), now;
+  Poco::Int64 head_seq = 0;
+  std::string head_hash;
+  Poco::Data::Statement select(session);
+  select << db.Sql(kHeadSql), into(head_seq), into(head_hash);
+  if (select.execute() == 1) {
+    seq = head_seq;
+    hash = std::move(head_hash);
+  }
+  return core::Ok();
+}
+
 }  // namespace
+
+core::Result<core::LedgerBatch> SqlLedgerStore::AppendAtHead(const core::LedgerChainer& chain) {
+  Database::Impl& db = database_.impl();
+  const bool sqlite = db.engine() == Engine::kSqlite;
+  core::LedgerBatch written;
+  core::Status status =
+      db.Write("ledger append", [&](Poco::Data::Session& session) -> core::Status {
+        // SQLite: Write() runs BEGIN IMMEDIATE, which already excludes every other writer of
+        // the file (any process) until commit.
+        std::int64_t head_seq = 0;
+        std::string head_hash;
+        BROKER_RETURN_IF_ERROR(sqlite ? ReadHeadSqlite(db, session, head_seq, head_hash)
+                                      : LockAndReadHeadPoco(db, session, head_seq, head_hash));
+        core::Result<core::LedgerBatch> batch = chain(head_seq, head_hash);
+        if (!batch) {
+          return std::move(batch).error();
+        }
+        BROKER_RETURN_IF_ERROR(sqlite ? AppendSqlite(db, session, batch->records)
+                                      : AppendPoco(db, session, batch->records));
+        if (batch->checkpoint) {
+          BROKER_RETURN_IF_ERROR(InsertCheckpointPoco(db, session, *batch->checkpoint));
+        }
+        written = std::move(*batch);
+        return core::Ok();
+      });
+  if (!status) {
+    return std::move(status).error();
+  }
+  return written;
+}
 
 core::Status SqlLedgerStore::Append(const std::vector<core::LedgerRecord>& records,
                                     const core::LedgerCheckpoint* checkpoint) {

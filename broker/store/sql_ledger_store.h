@@ -17,6 +17,9 @@ class SqlLedgerStore final : public core::LedgerStore {
 
   core::Status Append(const std::vector<core::LedgerRecord>& records,
                       const core::LedgerCheckpoint* checkpoint) override;
+  // SQLite: BEGIN IMMEDIATE serialises writers of the file; PostgreSQL: the transaction first
+  // takes pg_advisory_xact_lock(ledger key), so nodes sharing the database append one chain.
+  core::Result<core::LedgerBatch> AppendAtHead(const core::LedgerChainer& chain) override;
   core::Result<std::optional<core::LedgerRecord>> Last() override;
   core::Result<std::vector<core::LedgerRecord>> ReadRange(std::int64_t from_seq,
                                                           std::size_t limit) override;
