@@ -98,6 +98,15 @@ class OutboundQueue {
   virtual Status MarkFailed(std::int64_t id, const std::string& error, bool permanent,
                             std::int64_t next_attempt_at_ms) = 0;
 
+  // MarkDelivered / MarkFailed for a worker: they apply only while `owner` still holds item `id`'s
+  // lease (in flight, leased to `owner`; an expired lease nobody has taken over still counts).
+  // Otherwise kConflict and nothing changes: a worker whose delivery outlived its lease, after
+  // another worker re-claimed the item, can neither release the partition's next item under the
+  // new holder nor count a failure against it. kNotFound when there is no such item.
+  virtual Status MarkDeliveredAs(const std::string& owner, std::int64_t id) = 0;
+  virtual Status MarkFailedAs(const std::string& owner, std::int64_t id, const std::string& error,
+                              bool permanent, std::int64_t next_attempt_at_ms) = 0;
+
   // The dead letters in id order, with their payloads.
   virtual Result<std::vector<OutboundItem>> ListDead() = 0;
 

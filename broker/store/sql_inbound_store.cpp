@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "broker/store/database_impl.h"
+#include "broker/store/sql_outbound_queue.h"
 
 namespace tb::store {
 namespace {
@@ -195,6 +196,14 @@ using Messages = std::vector<Row>;
 // Statement is prepared once per batch and executed per message.
 core::Status WriteBatchPoco(Database::Impl& db, Poco::Data::Session& session,
                             const Messages& messages, std::vector<core::AcceptResult>& results) {
+  // Several nodes: this batch's partitions, locked before any id is taken (sql_outbound_queue.h).
+  std::vector<const core::InboundMessage*> enqueued;
+  enqueued.reserve(messages.size());
+  for (const Row& row : messages) {
+    enqueued.push_back(row.message);
+  }
+  BROKER_RETURN_IF_ERROR(LockEnqueuePartitions(db, session, enqueued));
+
   // Bound by reference: each execute() sends the current values of these variables.
   Poco::Int64 received_at = 0;
   std::string sender;

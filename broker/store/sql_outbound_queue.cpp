@@ -38,6 +38,13 @@ constexpr std::string_view kItemSql =
     " FROM outbound_message o JOIN inbound_message m ON m.id = o.inbound_message_id"
     " WHERE o.id = ?";
 constexpr std::string_view kStatusSql = "SELECT status FROM outbound_message WHERE id = ?";
+constexpr std::string_view kLeaseStateSql =
+    "SELECT status, lease_owner FROM outbound_message WHERE id = ?";
+// Takes the keys' advisory locks in array order (the caller sorts them): volatile functions in the
+// select list are evaluated after ORDER BY.
+constexpr std::string_view kLockPartitionsSql =
+    "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(? AS BIGINT[]))"
+    " AS t(k) ORDER BY k) AS locked";
 constexpr std::string_view kDeliveredSql =
     "UPDATE outbound_message SET status = 'delivered', delivered_at = ?, lease_owner = NULL,"
     " lease_until = NULL WHERE id = ?";
@@ -168,6 +175,43 @@ bool IsOpen(core::OutboundStatus status) {
   return status == core::OutboundStatus::kQueued || status == core::OutboundStatus::kInFlight;
 }
 
+// Inside a mark's transaction: item `id` may be marked. Without `owner`, when it is queued or in
+// flight (kNotFound otherwise); with `owner`, only while it is in flight leased to `owner`
+// (kConflict otherwise: the lease was lost to another worker, or the item was finished). The row
+// stays locked (PostgreSQL FOR UPDATE; SQLite's writer lock) until the mark commits, so a claim
+// cannot take the lease between this check and the update.
+core::Status CheckMarkable(Database::Impl& db, Poco::Data::Session& session, std::int64_t id,
+                           const std::string* owner) {
+  Poco::Int64 key = id;
+  std::string status_text;
+  Poco::Nullable<std::string> lease_owner;
+  std::string sql(kLeaseStateSql);
+  if (db.capabilities().supports_concurrent_writers) {
+    sql += " FOR UPDATE";
+  }
+  Poco::Data::Statement select(session);
+  select << db.Sql(sql), use(key), into(status_text), into(lease_owner);
+  if (select.execute() != 1) {
+    return NotFound(id, "does not exist");
+  }
+  core::OutboundStatus status = core::OutboundStatus::kQueued;
+  if (!core::ParseOutboundStatus(status_text, status)) {
+    return core::MakeError(core::ErrorCode::kStorage, "outbound item has an unknown status",
+                           "OutboundItem.status");
+  }
+  if (owner == nullptr) {
+    return IsOpen(status) ? core::Ok() : core::Status(NotFound(id, "is not queued or in flight"));
+  }
+  if (status != core::OutboundStatus::kInFlight || lease_owner.isNull() ||
+      lease_owner.value() != *owner) {
+    return core::MakeError(core::ErrorCode::kConflict,
+                           "outbound item " + std::to_string(id) + " is not leased to " + *owner +
+                               " (" + status_text + ")",
+                           "OutboundItem.lease_owner");
+  }
+  return core::Ok();
+}
+
 }  // namespace
 
 SqlOutboundQueue::SqlOutboundQueue(Database& database, const core::Clock& clock,
@@ -223,17 +267,28 @@ core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ClaimNext(
   return items;
 }
 
-core::Status SqlOutboundQueue::MarkDelivered(std::int64_t id) {
+core::Status SqlOutboundQueue::MarkDelivered(std::int64_t id) { return Delivered(nullptr, id); }
+
+core::Status SqlOutboundQueue::MarkDeliveredAs(const std::string& owner, std::int64_t id) {
+  return Delivered(&owner, id);
+}
+
+core::Status SqlOutboundQueue::MarkFailed(std::int64_t id, const std::string& error, bool permanent,
+                                          std::int64_t next_attempt_at_ms) {
+  return Failed(nullptr, id, error, permanent, next_attempt_at_ms);
+}
+
+core::Status SqlOutboundQueue::MarkFailedAs(const std::string& owner, std::int64_t id,
+                                            const std::string& error, bool permanent,
+                                            std::int64_t next_attempt_at_ms) {
+  return Failed(&owner, id, error, permanent, next_attempt_at_ms);
+}
+
+core::Status SqlOutboundQueue::Delivered(const std::string* owner, std::int64_t id) {
   Database::Impl& db = database_.impl();
   const std::int64_t now_ms = NowMs();
   return db.Write("outbound delivered", [&](Poco::Data::Session& session) -> core::Status {
-    core::Result<core::OutboundStatus> status = LockStatus(db, session, id);
-    if (!status) {
-      return std::move(status).error();
-    }
-    if (!IsOpen(*status)) {
-      return NotFound(id, "is not queued or in flight");
-    }
+    BROKER_RETURN_IF_ERROR(CheckMarkable(db, session, id, owner));
     Poco::Int64 at = now_ms;
     Poco::Int64 key = id;
     session << db.Sql(kDeliveredSql), use(at), use(key), now;
@@ -241,17 +296,12 @@ core::Status SqlOutboundQueue::MarkDelivered(std::int64_t id) {
   });
 }
 
-core::Status SqlOutboundQueue::MarkFailed(std::int64_t id, const std::string& error, bool permanent,
-                                          std::int64_t next_attempt_at_ms) {
+core::Status SqlOutboundQueue::Failed(const std::string* owner, std::int64_t id,
+                                      const std::string& error, bool permanent,
+                                      std::int64_t next_attempt_at_ms) {
   Database::Impl& db = database_.impl();
   return db.Write("outbound failed", [&](Poco::Data::Session& session) -> core::Status {
-    core::Result<core::OutboundStatus> status = LockStatus(db, session, id);
-    if (!status) {
-      return std::move(status).error();
-    }
-    if (!IsOpen(*status)) {
-      return NotFound(id, "is not queued or in flight");
-    }
+    BROKER_RETURN_IF_ERROR(CheckMarkable(db, session, id, owner));
     std::string new_status(permanent ? "dead" : "queued");
     std::string text = error;
     Poco::Int64 next = next_attempt_at_ms;
@@ -414,6 +464,51 @@ core::Result<core::PurgeResult> SqlOutboundQueue::Purge(const core::PurgePolicy&
     return core::Ok();
   }));
   return result;
+}
+
+std::int64_t PartitionLockKey(std::string_view destination, std::string_view nhs_number) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  const auto add = [&hash](unsigned char byte) {
+    hash ^= byte;
+    hash *= 1099511628211ULL;
+  };
+  for (const char c : destination) {
+    add(static_cast<unsigned char>(c));
+  }
+  add(0x1f);
+  for (const char c : nhs_number) {
+    add(static_cast<unsigned char>(c));
+  }
+  return static_cast<std::int64_t>(hash);
+}
+
+core::Status LockEnqueuePartitions(Database::Impl& db, Poco::Data::Session& session,
+                                   const std::vector<const core::InboundMessage*>& messages) {
+  if (!db.capabilities().supports_multiple_nodes) {
+    return core::Ok();
+  }
+  std::vector<std::int64_t> keys;
+  for (const core::InboundMessage* message : messages) {
+    if (message->nhs_number.empty()) {
+      continue;  // a partition of its own: nothing to order against
+    }
+    for (const core::OutboundRoute& route : message->routes) {
+      keys.push_back(PartitionLockKey(route.destination, message->nhs_number));
+    }
+  }
+  if (keys.empty()) {
+    return core::Ok();
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::string array = "{";
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    array += (i == 0 ? "" : ",") + std::to_string(keys[i]);
+  }
+  array += '}';
+  Poco::Int64 locked = 0;
+  session << db.Sql(kLockPartitionsSql), use(array), into(locked), now;
+  return core::Ok();
 }
 
 }  // namespace tb::store

@@ -1,9 +1,18 @@
 #pragma once
 
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
 #include "broker/core/clock.h"
+#include "broker/core/inbound_store.h"
 #include "broker/core/outbound_queue.h"
 #include "broker/store/database.h"
 #include "broker/store/sql_inbound_store.h"
+
+namespace Poco::Data {
+class Session;
+}
 
 namespace tb::store {
 
@@ -32,6 +41,9 @@ class SqlOutboundQueue final : public core::OutboundQueue {
   core::Status MarkDelivered(std::int64_t id) override;
   core::Status MarkFailed(std::int64_t id, const std::string& error, bool permanent,
                           std::int64_t next_attempt_at_ms) override;
+  core::Status MarkDeliveredAs(const std::string& owner, std::int64_t id) override;
+  core::Status MarkFailedAs(const std::string& owner, std::int64_t id, const std::string& error,
+                            bool permanent, std::int64_t next_attempt_at_ms) override;
   core::Result<std::vector<core::OutboundItem>> ListDead() override;
   core::Status Replay(std::int64_t id) override;
   core::Status Discard(std::int64_t id) override;
@@ -43,10 +55,29 @@ class SqlOutboundQueue final : public core::OutboundQueue {
 
  private:
   std::int64_t NowMs() const;
+  // The marks; `owner` null: no lease check (operator and tests), else MarkDeliveredAs rules.
+  core::Status Delivered(const std::string* owner, std::int64_t id);
+  core::Status Failed(const std::string* owner, std::int64_t id, const std::string& error,
+                      bool permanent, std::int64_t next_attempt_at_ms);
 
   Database& database_;
   const core::Clock& clock_;
   const std::vector<PayloadKey> payload_keys_;
 };
+
+// Enqueue order across nodes (PostgreSQL). Ids come from one sequence but are taken before commit,
+// so without this a node could commit a patient's later message while another node's earlier one
+// (lower id) is still uncommitted and invisible: a claimer would then take the later one as the
+// partition head. Called by SqlInboundStore inside a batch's transaction before its inserts, it
+// takes a transaction-scoped advisory lock per (destination, NHS number) partition the batch
+// enqueues into, in ascending key order (so two batches never deadlock on them). Another node's
+// batch for one of those partitions then waits for this commit, and takes its ids after it:
+// within a partition, id order is commit order and no row is visible before an older one.
+// Does nothing where the engine serialises writers (SQLite) or no message names a patient.
+core::Status LockEnqueuePartitions(Database::Impl& db, Poco::Data::Session& session,
+                                   const std::vector<const core::InboundMessage*>& messages);
+
+// The advisory lock key of a partition: 64-bit FNV-1a of "destination\x1fnhs_number".
+std::int64_t PartitionLockKey(std::string_view destination, std::string_view nhs_number);
 
 }  // namespace tb::store

@@ -102,6 +102,28 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
     return core::Ok();
   }
 
+  core::Status MarkDeliveredAs(const std::string& owner, std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    Row* row = nullptr;
+    BROKER_RETURN_IF_ERROR(HeldBy(owner, id, row));
+    row->item.status = core::OutboundStatus::kDelivered;
+    row->lease_owner.clear();
+    return core::Ok();
+  }
+
+  core::Status MarkFailedAs(const std::string& owner, std::int64_t id, const std::string& error,
+                            bool permanent, std::int64_t next_attempt_at_ms) override {
+    std::lock_guard lock(mutex_);
+    Row* row = nullptr;
+    BROKER_RETURN_IF_ERROR(HeldBy(owner, id, row));
+    row->item.status = permanent ? core::OutboundStatus::kDead : core::OutboundStatus::kQueued;
+    ++row->item.attempts;
+    row->item.last_error = error;
+    row->item.next_attempt_at_ms = next_attempt_at_ms;
+    row->lease_owner.clear();
+    return core::Ok();
+  }
+
   core::Result<std::vector<core::OutboundItem>> ListDead() override {
     std::lock_guard lock(mutex_);
     std::vector<core::OutboundItem> dead;
@@ -240,6 +262,20 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
     }
     return true;
   }
+  // Under mutex_: `row` = item `id` when `owner` holds its lease; else kNotFound / kConflict.
+  core::Status HeldBy(const std::string& owner, std::int64_t id, Row*& row) {
+    row = Find(id);
+    if (row == nullptr) {
+      return NotFound(id);
+    }
+    if (row->item.status != core::OutboundStatus::kInFlight || row->lease_owner != owner) {
+      return core::MakeError(core::ErrorCode::kConflict,
+                             "outbound item " + std::to_string(id) + " is not leased to " + owner,
+                             "OutboundItem.lease_owner");
+    }
+    return core::Ok();
+  }
+
   Row* Find(std::int64_t id) {
     if (id < 1 || id > static_cast<std::int64_t>(items_.size())) {
       return nullptr;

@@ -21,6 +21,7 @@
 #include "broker/core/outbound_queue.h"
 #include "broker/store/sql_outbound_queue.h"
 #include "tests/broker/store/store_test_support.h"
+#include "tests/support/wait_for.h"
 
 namespace tb::store::testing {
 
@@ -85,6 +86,16 @@ class SqlQueueHarness {
   core::InboundStore& inbound() { return *inbound_; }
   core::OutboundQueue& queue() { return *queue_; }
   SqlInboundStore* sql_inbound() { return inbound_.get(); }
+  // A second broker node on the same database (its own connections), or null where the engine
+  // holds one node only (SQLite).
+  std::unique_ptr<Database> OpenOtherNode() {
+    if (!database_->capabilities().supports_multiple_nodes) {
+      return nullptr;
+    }
+    core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = url_});
+    EXPECT_TRUE(database) << database.error().message;
+    return database ? std::move(*database) : nullptr;
+  }
 
  private:
   Backend backend_;  // destroyed last
@@ -110,6 +121,7 @@ class MemoryQueueHarness {
   core::InboundStore& inbound() { return *inbound_; }
   core::OutboundQueue& queue() { return *queue_; }
   SqlInboundStore* sql_inbound() { return nullptr; }
+  std::unique_ptr<Database> OpenOtherNode() { return nullptr; }
 
  private:
   std::unique_ptr<tb::testing::InMemoryOutboundQueue> queue_;
@@ -314,6 +326,79 @@ TYPED_TEST_P(OutboundQueueTest, AnExpiredLeaseLetsAnotherWorkerClaim) {
   EXPECT_EQ(this->Claim("w3"), Ids{});
 }
 
+// A worker whose delivery outlived its lease, after another worker re-claimed the item, must not
+// mark it: its "delivered" would release the patient's next item while the new holder may still
+// be sending this one (two deliveries in flight at once, the later item overtaking).
+TYPED_TEST_P(OutboundQueueTest, AStaleWorkersMarkIsRefusedAndKeepsThePartitionHeld) {
+  this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
+  this->Store(MakeRouted("A2", "9434765919", {"RGT"}));
+  core::OutboundQueue& queue = this->harness_.queue();
+  ASSERT_EQ(this->Claim("slow"), (Ids{"A1@RGT"}));  // 1 s lease
+  const std::int64_t a1 = this->IdOf("A1@RGT");
+  this->clock_.Advance(std::chrono::seconds(2));
+  ASSERT_EQ(this->Claim("w2"), (Ids{"A1@RGT"}));
+
+  core::Status stale = queue.MarkDeliveredAs("slow", a1);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, core::ErrorCode::kConflict);
+  stale = queue.MarkFailedAs("slow", a1, "timeout", false, this->clock_.now_ms());
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, core::ErrorCode::kConflict);
+  EXPECT_EQ(this->Claim("w3"), Ids{});  // A2 still waits: A1 is in flight at w2
+  EXPECT_EQ(queue.Counts()->in_flight, 1);
+
+  ASSERT_TRUE(queue.MarkDeliveredAs("w2", a1));
+  EXPECT_EQ(queue.MarkDeliveredAs("w2", a1).error().code, core::ErrorCode::kConflict);
+  EXPECT_EQ(queue.MarkDeliveredAs("w2", 999).error().code, core::ErrorCode::kNotFound);
+  // An expired lease that nobody took over still belongs to its worker.
+  ASSERT_EQ(this->Claim("w3"), (Ids{"A2@RGT"}));
+  this->clock_.Advance(std::chrono::seconds(5));
+  ASSERT_TRUE(queue.MarkFailedAs("w3", this->IdOf("A2@RGT"), "AR 207", true, 0));
+  EXPECT_EQ(queue.Counts()->dead, 1);
+  EXPECT_EQ(queue.Counts()->delivered, 1);
+}
+
+// Issue 9: two nodes enqueue the same patient's messages. While node 1's batch (holding the
+// earlier message) is not yet committed, node 2's later message must not become claimable ahead
+// of it: node 2 waits for node 1's partition lock, so ids follow commit order per partition.
+TYPED_TEST_P(OutboundQueueTest, TwoNodesEnqueueingOnePatientKeepItsOrder) {
+  std::unique_ptr<Database> other = this->harness_.OpenOtherNode();
+  if (other == nullptr) {
+    GTEST_SKIP() << this->harness_.kName << " holds one node only";
+  }
+  SqlInboundStore* node1 = this->harness_.sql_inbound();
+  ASSERT_NE(node1, nullptr);
+  SqlInboundStore node2(*other, InboundStoreSettings{});
+  std::atomic<bool> in_commit{false};
+  std::atomic<bool> release{false};
+  node1->SetBeforeCommitHookForTest([&](std::size_t) {
+    in_commit = true;
+    while (!release) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return core::Ok();
+  });
+  std::thread first([&] { this->Store(MakeRouted("A1", "9434765919", {"RGT"})); });
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return in_commit.load(); }));
+  std::atomic<bool> second_done{false};
+  std::thread second([&] {
+    EXPECT_TRUE(node2.Accept(MakeRouted("A2", "9434765919", {"RGT"})));
+    second_done = true;
+  });
+  // Node 2 cannot commit A2 while node 1 holds the partition (without the lock it would, at once).
+  EXPECT_FALSE(tb::testing::WaitFor([&] { return second_done.load(); },
+                                    std::chrono::milliseconds(500)));
+  EXPECT_EQ(this->Claim("w1"), Ids{});
+  release = true;
+  first.join();
+  second.join();
+  node1->SetBeforeCommitHookForTest(nullptr);
+  EXPECT_EQ(this->Claim("w1"), (Ids{"A1@RGT"}));
+  ASSERT_TRUE(this->harness_.queue().MarkDeliveredAs("w1", this->IdOf("A1@RGT")));
+  EXPECT_EQ(this->Claim("w1"), (Ids{"A2@RGT"}));
+  node2.Shutdown();
+}
+
 TYPED_TEST_P(OutboundQueueTest, WrongStatesAreErrors) {
   this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
   core::OutboundQueue& queue = this->harness_.queue();
@@ -463,7 +548,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     ARetryingItemHoldsItsPartitionUntilItIsDue, DeadItemHoldsItsPartitionUntilReplayedOrDiscarded,
     AnExpiredLeaseLetsAnotherWorkerClaim, WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing,
     ReopenedQueueContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder,
-    PurgeErasesFinishedPayloadsThenForgetsTheirKeys);
+    PurgeErasesFinishedPayloadsThenForgetsTheirKeys,
+    AStaleWorkersMarkIsRefusedAndKeepsThePartitionHeld, TwoNodesEnqueueingOnePatientKeepItsOrder);
 
 // ---- payloads at rest (AES-256-GCM), on the SQL engines ---------------------------------------
 
