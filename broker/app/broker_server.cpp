@@ -59,7 +59,8 @@ class BrokerServer::Impl {
     admin_ = std::make_unique<AdminApi>(
         std::set<std::string, std::less<>>(config_.admin_cert_cns.begin(),
                                            config_.admin_cert_cns.end()),
-        directory_, *locator_, outbound_.get(), clock_, Blocking());
+        directory_, *locator_, outbound_.get(), clock_, Blocking(), ledger_.get(),
+        config_.broker_ods);
     // FHIR messages (POST /fhir/$process-message): stored and routed like MLLP frames.
     ProcessMessageSettings messages;
     messages.broker_id = config_.broker_id;
@@ -178,11 +179,15 @@ class BrokerServer::Impl {
     if (!tables) {
       return tables.error();
     }
-    deliverer_ =
-        std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_, **tables,
-                                               config_.broker_ods, ledger_.get(), clock_);
+    BROKER_RETURN_IF_ERROR(LoadPolicy());
+    delivery_consents_ = std::make_unique<RecordsConsentStore>(*consents_, clock_);
+    DeliveryPolicy delivery_policy{delivery_consents_.get(), table_ ? &*table_ : nullptr};
+    deliverer_ = std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_,
+                                                        **tables, config_.broker_ods,
+                                                        ledger_.get(), clock_, delivery_policy);
     queue::DeliverySettings delivery;
     delivery.owner = config_.broker_id;
+    delivery.threads = config_.delivery_threads;
     delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);
     upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
     routing::FederatedQuerySettings settings;
@@ -191,7 +196,6 @@ class BrokerServer::Impl {
     settings.default_deadline = std::chrono::milliseconds(config_.federation_deadline_ms);
     federation_ = std::make_unique<routing::FederatedQuery>(settings, directory_, *locator_,
                                                             *upstream_, clock_, Blocking());
-    BROKER_RETURN_IF_ERROR(LoadPolicy());
     PolicyServices policy;
     policy.consents = consents_.get();
     policy.table = table_ ? &*table_ : nullptr;
@@ -265,6 +269,8 @@ class BrokerServer::Impl {
     }
     store::StoreSettings settings;
     settings.url = config_.store_url;
+    settings.durability =
+        config_.store_durable ? store::Durability::kFull : store::Durability::kOff;
     auto database = store::OpenDatabase(settings);
     if (!database) {
       return database.error();
@@ -418,6 +424,7 @@ class BrokerServer::Impl {
   std::shared_ptr<net::HttpsClient> https_client_;
   std::unique_ptr<HttpsUpstreamClient> upstream_;
   std::unique_ptr<routing::FederatedQuery> federation_;
+  std::unique_ptr<RecordsConsentStore> delivery_consents_;  // over consents_, for the push path
   std::unique_ptr<ParticipantDeliverer> deliverer_;
   std::unique_ptr<queue::DeliveryWorker> delivery_;  // uses outbound_, deliverer_, clock_
   std::unique_ptr<asio::steady_timer> purge_timer_;  // runs on the io threads

@@ -1,5 +1,6 @@
 #include "broker/app/fhir_api.h"
 
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
+#include "broker/app/ledger_search_api.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/policy/filter.h"
@@ -91,6 +93,9 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
       "Patient privacy consents (deny/permit by actor, purpose, class, security label, period); "
       "they apply from the next request, at every hop";
   spec.resources.push_back(std::move(consent));
+  for (fhir::ResourceSpec& audit : LedgerSearchApi::CapabilityResources()) {
+    spec.resources.push_back(std::move(audit));
+  }
   for (std::string_view type : kPatientCompartmentTypes) {
     fhir::ResourceSpec resource;
     resource.type = std::string(type);
@@ -195,7 +200,8 @@ FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory
     consent_store_ = std::make_unique<RecordsConsentStore>(*policy_.consents, *policy_.clock);
   }
   consent_api_ = std::make_unique<ConsentApi>(policy_.consents, *policy_.clock, blocking_);
-  journey_api_ = std::make_unique<JourneyApi>(policy_.ledger, blocking_);
+  pages_ = std::make_unique<policy::PageCache>(policy::PageCache::Settings{}, *policy_.clock);
+  journey_api_ = std::make_unique<JourneyApi>(policy_.ledger, blocking_, config_.broker_ods);
   // Scopes were validated when the config was loaded (ValidatePolicyConfig); a scope that still
   // fails here is dropped, which can only narrow access.
   auto parse = [](const std::vector<std::string>& texts) {
@@ -262,7 +268,20 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
     return;
   }
   if (JourneyApi::Handles(path)) {
-    journey_api_->Handle(std::move(request), who.scopes, std::move(respond));
+    journey_api_->Handle(std::move(request), who, std::move(respond));
+    return;
+  }
+  if (LedgerSearchApi::Handles(path)) {
+    LedgerSearchApi(policy_.ledger, blocking_, config_.broker_ods)
+        .Handle(std::move(request), who, std::move(respond));
+    return;
+  }
+  if (path == "/fhir/_page") {
+    if (request.method != "GET") {
+      respond(RenderError(MakeError(ErrorCode::kMethodNotAllowed, "_page takes GET")));
+      return;
+    }
+    ServePage(std::move(request), who, std::move(respond));
     return;
   }
   std::string_view rest = path.substr(6);
@@ -432,6 +451,13 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
     params->insert(params->end(), form->begin(), form->end());
   }
 
+  // Counts and pages are the broker's: trusts are asked for the resources only.
+  auto control = policy::TakeResultControl(*params);
+  if (!control) {
+    respond(RenderError(control.error()));
+    return;
+  }
+
   // 3. The interaction and type against the scopes; includes may not pull in other types.
   const policy::ScopeSet& scopes = context->scopes;
   if (kind == routing::FederatedKind::kSearch ? !scopes.Allows(policy::Interaction::kSearch, type)
@@ -500,8 +526,8 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                          request_id,
                          type_logged};
   blocking_([this, search = std::move(*search), context = std::move(*context), type_logged,
-             request_id, started, hop_context = std::move(hop_context),
-             respond = std::move(respond)]() mutable {
+             request_id, started, hop_context = std::move(hop_context), control = *control,
+             owner = request.peer.subject_cn, respond = std::move(respond)]() mutable {
     const std::string requester = search.requester_ods;
     const auto now = policy_.clock->Now();
     // 5. The patient's consents, read now: a Consent stored a moment ago applies.
@@ -540,83 +566,195 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                                  {"decision", policy::Describe(ingress)}});
     }
     auto shared_context = std::make_shared<policy::RequestContext>(std::move(context));
-    federation_->Run(
-        std::move(search),
-        [this, requester, type_logged, request_id, started, now, consents, shared_context,
-         hop_context, decision = std::string(policy::Describe(ingress)),
-         respond = std::move(respond)](core::Result<routing::FederatedResult> result) {
-          const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now() - started)
-                                   .count();
-          if (!result) {
-            Log().Info("federated_query",
-                       {{"requester", requester},
-                        {"type", type_logged},
-                        {"request_id", request_id},
-                        {"outcome", std::string(core::Info(result.error().code).name)},
-                        {"ms", std::to_string(elapsed)}});
-            respond(RenderError(result.error()));
-            return;
-          }
-          // 6. On the merged Bundle (this runs on the blocking pool, the merge executor): labels
-          // from the sensitivity table, scopes and consents per resource, total recounted, then
-          // pseudonymisation for secondary purposes.
-          rapidjson::Document bundle;
-          bundle.Parse(result->bundle_json.c_str(), result->bundle_json.size());
-          if (bundle.HasParseError() || !bundle.IsObject()) {
-            respond(RenderError(MakeError(ErrorCode::kInternal, "merged Bundle is not JSON")));
-            return;
-          }
-          policy::ReleasePolicy release;
-          release.request = shared_context.get();
-          release.consents = consents.get();
-          release.table = policy_.table;
-          release.at_time = now;
-          release.add_labels = policy_.table != nullptr;
-          const policy::FilterReport report = policy::FilterBundle(bundle, release);
-          std::map<std::string, std::size_t> reasons;
-          std::map<std::string, std::size_t> types;
-          for (const policy::Removal& removal : report.removed) {
-            ++reasons[std::string(policy::WithholdReasonCode(removal.reason))];
-            ++types[removal.resource_type.empty() ? "?" : removal.resource_type];
-          }
-          if (!report.removed.empty() || !report.break_glass.empty()) {
-            Log().Info("policy_filtered",
-                       {{"requester", requester},
-                        {"type", type_logged},
-                        {"request_id", request_id},
-                        {"purpose", shared_context->purpose},
-                        {"removed", std::to_string(report.removed.size())},
-                        {"reasons", Counts(reasons)},
-                        {"types", Counts(types)},
-                        {"break_glass_released", std::to_string(report.break_glass.size())}});
-          }
-          if (policy::RequiresPseudonymisation(shared_context->purpose)) {
-            const policy::PseudonymisationReport pseudo =
-                policy::Pseudonymise(bundle, bundle.GetAllocator(), *policy_.pseudonymiser);
-            Log().Info("pseudonymised",
-                       {{"requester", requester},
-                        {"request_id", request_id},
-                        {"purpose", shared_context->purpose},
-                        {"identifiers", std::to_string(pseudo.identifiers_replaced)},
-                        {"ids", std::to_string(pseudo.ids_replaced)},
-                        {"elements_removed", std::to_string(pseudo.elements_removed)}});
-          }
-          const auto total = bundle.HasMember("total") && bundle["total"].IsUint64()
-                                 ? bundle["total"].GetUint64()
-                                 : 0;
-          Log().Info("federated_query", {{"requester", requester},
-                                         {"type", type_logged},
-                                         {"request_id", request_id},
-                                         {"targets", std::to_string(result->targets.size())},
-                                         {"total", std::to_string(total)},
-                                         {"withheld", std::to_string(report.removed.size())},
-                                         {"partial", result->partial ? "true" : "false"},
-                                         {"ms", std::to_string(elapsed)}});
-          RecordFederationHops(policy_.ledger, hop_context, now, &*result, decision, total,
-                               report.removed.size());
-          respond(JsonResponse(200, fhir::ToJson(bundle)));
-        });
+    federation_->Run(std::move(search), [this, requester, type_logged, request_id, started, now,
+                                         consents, shared_context, hop_context, control, owner,
+                                         decision = std::string(policy::Describe(ingress)),
+                                         respond = std::move(respond)](
+                                            core::Result<routing::FederatedResult> result) {
+      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - started)
+                               .count();
+      if (!result) {
+        Log().Info("federated_query",
+                   {{"requester", requester},
+                    {"type", type_logged},
+                    {"request_id", request_id},
+                    {"outcome", std::string(core::Info(result.error().code).name)},
+                    {"ms", std::to_string(elapsed)}});
+        respond(RenderError(result.error()));
+        return;
+      }
+      // 6. On the merged Bundle (this runs on the blocking pool, the merge executor): labels
+      // from the sensitivity table, scopes and consents per resource, total recounted, then
+      // pseudonymisation for secondary purposes.
+      rapidjson::Document bundle;
+      bundle.Parse(result->bundle_json.c_str(), result->bundle_json.size());
+      if (bundle.HasParseError() || !bundle.IsObject()) {
+        respond(RenderError(MakeError(ErrorCode::kInternal, "merged Bundle is not JSON")));
+        return;
+      }
+      policy::ReleasePolicy release;
+      release.request = shared_context.get();
+      release.consents = consents.get();
+      release.table = policy_.table;
+      release.at_time = now;
+      release.add_labels = policy_.table != nullptr;
+      const policy::FilterReport report = policy::FilterBundle(bundle, release);
+      std::map<std::string, std::size_t> reasons;
+      std::map<std::string, std::size_t> types;
+      for (const policy::Removal& removal : report.removed) {
+        ++reasons[std::string(policy::WithholdReasonCode(removal.reason))];
+        ++types[removal.resource_type.empty() ? "?" : removal.resource_type];
+      }
+      if (!report.removed.empty() || !report.break_glass.empty()) {
+        Log().Info("policy_filtered",
+                   {{"requester", requester},
+                    {"type", type_logged},
+                    {"request_id", request_id},
+                    {"purpose", shared_context->purpose},
+                    {"removed", std::to_string(report.removed.size())},
+                    {"reasons", Counts(reasons)},
+                    {"types", Counts(types)},
+                    {"break_glass_released", std::to_string(report.break_glass.size())}});
+      }
+      // Counts and pages from the filtered result (docs/policy.md, "Counts and paging").
+      if (control.summary_count) {
+        policy::MakeCountOnly(bundle);
+      } else if (control.has_count && policy::CountMatches(bundle) > control.count) {
+        policy::CachedSearch cached;
+        cached.owner = owner;
+        cached.context = *shared_context;
+        cached.nhs_number = hop_context.nhs_number;
+        cached.query = type_logged;
+        cached.bundle_json = fhir::ToJson(bundle);
+        cached.count = control.count;
+        cached.total_none = control.total_none;
+        auto token = pages_->Put(std::move(cached));
+        if (!token) {
+          respond(RenderError(token.error()));
+          return;
+        }
+        policy::FilterReport page_report;
+        rapidjson::Document page = policy::BuildPage(
+            bundle,
+            policy::PageSpec{0, control.count, "/fhir/_page?token=" + *token, control.total_none},
+            release, page_report);
+        bundle.Swap(page);
+      } else if (control.total_none) {
+        bundle.EraseMember("total");
+      }
+      if (policy::RequiresPseudonymisation(shared_context->purpose)) {
+        const policy::PseudonymisationReport pseudo =
+            policy::Pseudonymise(bundle, bundle.GetAllocator(), *policy_.pseudonymiser);
+        Log().Info("pseudonymised",
+                   {{"requester", requester},
+                    {"request_id", request_id},
+                    {"purpose", shared_context->purpose},
+                    {"identifiers", std::to_string(pseudo.identifiers_replaced)},
+                    {"ids", std::to_string(pseudo.ids_replaced)},
+                    {"elements_removed", std::to_string(pseudo.elements_removed)}});
+      }
+      const auto total =
+          bundle.HasMember("total") && bundle["total"].IsUint64() ? bundle["total"].GetUint64() : 0;
+      Log().Info("federated_query", {{"requester", requester},
+                                     {"type", type_logged},
+                                     {"request_id", request_id},
+                                     {"targets", std::to_string(result->targets.size())},
+                                     {"total", std::to_string(total)},
+                                     {"withheld", std::to_string(report.removed.size())},
+                                     {"partial", result->partial ? "true" : "false"},
+                                     {"ms", std::to_string(elapsed)}});
+      RecordFederationHops(policy_.ledger, hop_context, now, &*result, decision, total,
+                           report.removed.size());
+      respond(JsonResponse(200, fhir::ToJson(bundle)));
+    });
+  });
+}
+
+void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPolicy& who,
+                        net::Responder respond) const {
+  auto params = fhir::ParseQueryString(request.Query());
+  if (!params) {
+    respond(RenderError(params.error()));
+    return;
+  }
+  std::string token;
+  std::size_t offset = 0;
+  for (const fhir::SearchParam& param : *params) {
+    if (param.name == "token") {
+      token = param.value;
+    } else if (param.name == "offset") {
+      const char* end = param.value.data() + param.value.size();
+      const auto [ptr, ec] = std::from_chars(param.value.data(), end, offset);
+      if (param.value.empty() || ec != std::errc() || ptr != end) {
+        respond(RenderError(
+            MakeError(ErrorCode::kInvalidValue, "offset must be a whole number", "offset")));
+        return;
+      }
+    }
+  }
+  // Unknown, expired and someone else's tokens look the same.
+  std::shared_ptr<const policy::CachedSearch> search = pages_->Get(token, request.peer.subject_cn);
+  if (search == nullptr) {
+    respond(RenderError(MakeError(ErrorCode::kNotFound, "no such page (unknown or expired)")));
+    return;
+  }
+  const std::string request_id(request.headers.Get(routing::kRequestIdHeader));
+  HopContext hop_context{
+      config_.broker_ods, who.ods,    request.peer.remote_address, search->context.purpose,
+      search->nhs_number, request_id, search->query + " page"};
+  blocking_([this, search, token, offset, request_id, hop_context = std::move(hop_context),
+             respond = std::move(respond)]() mutable {
+    const auto now = policy_.clock->Now();
+    // The consents as they are now: one written while the requester pages applies.
+    std::vector<policy::Consent> consents;
+    if (consent_store_ != nullptr) {
+      auto loaded = consent_store_->GetByNhsNumber(search->nhs_number);
+      if (!loaded) {
+        respond(RenderError(loaded.error()));
+        return;
+      }
+      consents = std::move(*loaded);
+    }
+    rapidjson::Document full;
+    full.Parse(search->bundle_json.c_str(), search->bundle_json.size());
+    if (full.HasParseError() || !full.IsObject()) {
+      respond(RenderError(MakeError(ErrorCode::kInternal, "cached Bundle is not JSON")));
+      return;
+    }
+    policy::ReleasePolicy release;
+    release.request = &search->context;
+    release.consents = &consents;
+    release.table = policy_.table;
+    release.at_time = now;
+    // The whole result again, so the total and the offsets reflect the current consents.
+    policy::FilterReport report = policy::FilterBundle(full, release);
+    policy::FilterReport page_report;
+    rapidjson::Document page = policy::BuildPage(
+        full,
+        policy::PageSpec{offset, search->count, "/fhir/_page?token=" + token, search->total_none},
+        release, page_report);
+    report.removed.insert(report.removed.end(), page_report.removed.begin(),
+                          page_report.removed.end());
+    if (policy::RequiresPseudonymisation(search->context.purpose) &&
+        policy_.pseudonymiser != nullptr) {
+      policy::Pseudonymise(page, page.GetAllocator(), *policy_.pseudonymiser);
+    }
+    const std::size_t released = policy::CountMatches(page);
+    Log().Info("page_served", {{"requester", hop_context.requester},
+                               {"request_id", request_id},
+                               {"offset", std::to_string(offset)},
+                               {"released", std::to_string(released)},
+                               {"withheld", std::to_string(report.removed.size())}});
+    if (policy_.ledger != nullptr) {
+      ledger::HopRecord hop = MakeHop(hop_context, ledger::HopKind::kResponse, core::ToUnixMs(now));
+      hop.destination_ods = hop_context.requester;
+      hop.consent_decision = "permit";
+      hop.outcome_detail = "released=" + std::to_string(released) +
+                           " withheld=" + std::to_string(report.removed.size());
+      (void)policy_.ledger->Append(hop);  // a failure is logged by the ledger; the page stands
+    }
+    respond(JsonResponse(200, fhir::ToJson(page)));
   });
 }
 

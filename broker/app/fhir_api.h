@@ -15,6 +15,7 @@
 #include "broker/core/http_types.h"
 #include "broker/ledger/ledger.h"
 #include "broker/policy/labels.h"
+#include "broker/policy/paging.h"
 #include "broker/policy/pseudonymise.h"
 #include "broker/policy/purpose.h"
 #include "broker/routing/federated_query.h"
@@ -34,6 +35,11 @@ namespace tb::app {
 //   POST /fhir/{Type}/_search (form body, keeps the NHS number out of URLs and logs)
 //   GET|POST /fhir/Patient/$everything?identifier=...|N                     the whole record
 //   POST|PUT|GET /fhir/Consent...                                           see consent_api.h
+//   GET  /fhir/_page?token=T&offset=N      the next pages of a search made with _count
+// Counts and paging (docs/policy.md): _summary=count, _total and _count are answered here from
+// the filtered merged result (never sent to trusts). A search with more matches than _count is
+// kept in memory for a few minutes under a random token bound to the requester's certificate CN
+// (anyone else gets 404), and each page is filtered again when served (current consents).
 // `federation` may be null (then the searches answer 501).
 //
 // Policy (docs/policy.md, "In the broker"): the requester's scopes, purposes and break-glass
@@ -64,6 +70,9 @@ class FhirApi {
  private:
   // Federated search and $everything: parse, then run on the blocking pool (the locator
   // lookup blocks); the answer arrives when every trust answered or the deadline passed.
+  // GET /fhir/_page?token=T&offset=N: a page of a cached search, filtered again now.
+  void ServePage(core::HttpRequest request, const policy::ParticipantPolicy& who,
+                 net::Responder respond) const;
   void Federate(core::HttpRequest request, routing::FederatedKind kind, std::string type,
                 const policy::ParticipantPolicy& who, bool is_peer, net::Responder respond) const;
 
@@ -76,6 +85,7 @@ class FhirApi {
   std::unique_ptr<RecordsConsentStore> consent_store_;  // over policy_.consents, when set
   std::unique_ptr<ConsentApi> consent_api_;
   std::unique_ptr<JourneyApi> journey_api_;
+  std::unique_ptr<policy::PageCache> pages_;  // searches being paged (bounded, expiring)
   // Parsed once from the config (validated at load): by cert CN.
   std::map<std::string, policy::ParticipantPolicy, std::less<>> policies_;
 };

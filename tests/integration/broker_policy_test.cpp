@@ -353,6 +353,124 @@ TEST_F(PolicyTest, HivLabelledResultIsWithheldWhileTheRestFlows) {
   EXPECT_EQ(filtered["total"].GetUint64(), matches.size());  // total does not count them
 }
 
+// _summary=count and _total are answered by the broker from the filtered result: the trusts hold
+// the HIV-coded result and would count it; the broker does not.
+TEST_F(PolicyTest, CountsComeFromTheFilteredResultNeverFromTheTrusts) {
+  ASSERT_FALSE(PostConsent(ConsentJson(kShared, kDenyHiv)).empty());
+  HttpsResult search = Call("RJ1", "GET", Search("Observation", kShared));
+  ASSERT_EQ(search.status, 200) << search.body;
+  const std::size_t released = Matches(Json(search.body)).size();
+  ASSERT_GT(released, 0u);
+
+  HttpsResult count = Call("RJ1", "GET", Search("Observation", kShared) + "&_summary=count");
+  ASSERT_EQ(count.status, 200) << count.body;
+  rapidjson::Document counted = Json(count.body);
+  EXPECT_FALSE(counted.HasMember("entry")) << count.body.substr(0, 300);
+  EXPECT_EQ(counted["total"].GetUint64(), released);
+
+  HttpsResult accurate = Call("RJ1", "GET", Search("Observation", kShared) + "&_total=accurate");
+  EXPECT_EQ(Json(accurate.body)["total"].GetUint64(), released);
+  HttpsResult none = Call("RJ1", "GET", Search("Observation", kShared) + "&_total=none");
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_FALSE(Json(none.body).HasMember("total"));
+  EXPECT_EQ(Call("RJ1", "GET", Search("Observation", kShared) + "&_total=exact").status, 400);
+
+  // A lab-only requester's count is its own filtered count too.
+  HttpsResult lab = Call("RGT", "GET", Search("Observation", kShared));
+  HttpsResult lab_count = Call("RGT", "GET", Search("Observation", kShared) + "&_summary=count");
+  EXPECT_EQ(Json(lab_count.body)["total"].GetUint64(), Matches(Json(lab.body)).size());
+}
+
+std::string LinkUrl(const rapidjson::Value& bundle, std::string_view relation) {
+  if (!bundle.IsObject() || !bundle.HasMember("link")) {
+    return {};
+  }
+  for (const auto& link : bundle["link"].GetArray()) {
+    if (std::string_view(link["relation"].GetString()) == relation) {
+      return link["url"].GetString();
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> MatchIds(const rapidjson::Document& bundle) {
+  std::vector<std::string> ids;
+  for (const rapidjson::Value* resource : Matches(bundle)) {
+    ids.emplace_back((*resource)["id"].GetString());
+  }
+  return ids;
+}
+
+// _count pages the merged, filtered result: the pages together are the unpaged answer, each
+// page carries the filtered total, and the pages belong to the requester alone.
+TEST_F(PolicyTest, CountPagesTheFilteredResultForTheRequesterOnly) {
+  HttpsResult whole = Call("RJ1", "GET", Search("Observation", kShared));
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  std::vector<std::string> expected = MatchIds(Json(whole.body));
+  ASSERT_GE(expected.size(), 2u);
+
+  HttpsResult first = Call("RJ1", "GET", Search("Observation", kShared) + "&_count=1");
+  ASSERT_EQ(first.status, 200) << first.body;
+  rapidjson::Document page = Json(first.body);
+  EXPECT_EQ(page["total"].GetUint64(), expected.size());
+  std::vector<std::string> paged = MatchIds(page);
+  EXPECT_EQ(paged.size(), 1u);
+  std::string next = LinkUrl(page, "next");
+  ASSERT_EQ(next.rfind("/fhir/_page?token=", 0), 0u) << first.body.substr(0, 400);
+  EXPECT_EQ(next.find(kShared), std::string::npos);  // no NHS number in the link
+
+  // Another requester cannot read the pages: 404, as for an unknown token.
+  EXPECT_EQ(Call("RXH", "GET", next).status, 404);
+  EXPECT_EQ(
+      Call("RJ1", "GET", "/fhir/_page?token=0123456789abcdef0123456789abcdef&offset=1").status,
+      404);
+
+  for (int guard = 0; !next.empty() && guard < 100; ++guard) {
+    HttpsResult more = Call("RJ1", "GET", next);
+    ASSERT_EQ(more.status, 200) << more.body;
+    rapidjson::Document later = Json(more.body);
+    EXPECT_EQ(later["total"].GetUint64(), expected.size());
+    for (std::string& id : MatchIds(later)) {
+      paged.push_back(std::move(id));
+    }
+    EXPECT_FALSE(LinkUrl(later, "previous").empty());
+    next = LinkUrl(later, "next");
+  }
+  std::sort(expected.begin(), expected.end());
+  std::sort(paged.begin(), paged.end());
+  EXPECT_EQ(paged, expected);
+}
+
+// Each page is filtered again when served: a consent written while the requester pages applies
+// to the next page and to its total.
+TEST_F(PolicyTest, AConsentWrittenMidPagingAppliesToTheNextPage) {
+  HttpsResult first = Call("RJ1", "GET", Search("Observation", kShared) + "&_count=1");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string next = LinkUrl(Json(first.body), "next");
+  ASSERT_FALSE(next.empty()) << first.body.substr(0, 400);
+  ASSERT_FALSE(PostConsent(ConsentJson(kShared, DenyOrganisation("RJ1"))).empty());
+  HttpsResult after = Call("RJ1", "GET", next);
+  ASSERT_EQ(after.status, 200) << after.body;
+  rapidjson::Document page = Json(after.body);
+  EXPECT_TRUE(Matches(page).empty()) << after.body.substr(0, 400);
+  EXPECT_EQ(page["total"].GetUint64(), 0u);
+  EXPECT_TRUE(LinkUrl(page, "next").empty());
+}
+
+// _include of a type the scopes grant is allowed, but included resources of types outside the
+// scopes (an include without a named target) never come back.
+TEST_F(PolicyTest, IncludesCannotPullInUngrantedTypes) {
+  HttpsResult named =
+      Call("RGT", "GET", Search("Observation", kShared) + "&_revinclude=Provenance:target");
+  EXPECT_EQ(named.status, 403);
+  HttpsResult wildcard = Call("RGT", "GET", Search("Observation", kShared) + "&_include=*");
+  ASSERT_EQ(wildcard.status, 200) << wildcard.body;
+  for (const rapidjson::Value* resource : Matches(Json(wildcard.body))) {
+    EXPECT_STREQ((*resource)["resourceType"].GetString(), "Observation");
+  }
+  EXPECT_EQ(wildcard.body.find("\"Patient\""), std::string::npos);
+}
+
 TEST_F(PolicyTest, ConsentEndpointsNeedConsentScopesAndValidConsents) {
   const std::string json = ConsentJson(kShared, kDenyResearch);
   HttpsResult create = Call("RGT", "POST", "/fhir/Consent", {}, json);
