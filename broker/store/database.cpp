@@ -176,6 +176,9 @@ core::Status Database::Impl::OpenConnections() {
       }
       writer_.emplace(location_.connector, location_.connection_string,
                       static_cast<std::size_t>(settings_.connect_timeout.count()));
+      // The busy timeout first: switching to WAL waits for a lock when another node (or a test's
+      // second opener) is migrating the same file at this moment.
+      *writer_ << "PRAGMA busy_timeout = " + std::to_string(settings_.lock_timeout.count()), now;
       std::string mode;
       *writer_ << "PRAGMA journal_mode = WAL", into(mode), now;
       if (mode != "wal" && !(location_.in_memory && mode == "memory")) {
