@@ -139,7 +139,7 @@ void DeliveryWorker::Run(std::size_t index) {
             return;  // the rest stay leased to `owner`: taken back on the next Start()
           }
         }
-        if (!DeliverOne(item)) {
+        if (!DeliverOne(item, owner)) {
           WaitIdle(settings_.idle_poll);
           break;  // the queue failed; the rest are re-claimed after their lease
         }
@@ -152,11 +152,28 @@ void DeliveryWorker::Run(std::size_t index) {
   }
 }
 
-bool DeliveryWorker::DeliverOne(const core::OutboundItem& item) {
+bool DeliveryWorker::LeaseLost(const core::OutboundItem& item, const core::Status& marked) {
+  if (marked || marked.error().code != core::ErrorCode::kConflict) {
+    return false;
+  }
+  // The delivery outlived the lease and another worker holds the item now: its outcome is that
+  // worker's to record, and the partition stays held until it does.
+  logger_.Warn("queue.lease_lost", {{"item", std::to_string(item.id)},
+                                    {"destination", item.destination},
+                                    {"control_id", item.control_id}});
+  std::lock_guard lock(mutex_);
+  ++stats_.lease_lost;
+  return true;
+}
+
+bool DeliveryWorker::DeliverOne(const core::OutboundItem& item, const std::string& owner) {
   const core::Result<core::DeliveryResult> result = deliverer_.Deliver(item);
   const std::string id = std::to_string(item.id);
   if (result && result->outcome == core::DeliveryOutcome::kDelivered) {
-    const core::Status marked = queue_.MarkDelivered(item.id);
+    const core::Status marked = queue_.MarkDeliveredAs(owner, item.id);
+    if (LeaseLost(item, marked)) {
+      return true;
+    }
     std::lock_guard lock(mutex_);
     if (!marked) {
       ++stats_.queue_errors;
@@ -169,7 +186,7 @@ bool DeliveryWorker::DeliverOne(const core::OutboundItem& item) {
   }
 
   if (result && result->outcome == core::DeliveryOutcome::kRefused) {
-    return Refuse(item, result->detail);
+    return Refuse(item, owner, result->detail);
   }
 
   const bool permanent = result && result->outcome == core::DeliveryOutcome::kPermanentFailure;
@@ -181,7 +198,10 @@ bool DeliveryWorker::DeliverOne(const core::OutboundItem& item) {
       settings_.max_age.count() > 0 && now - item.created_at_ms >= settings_.max_age.count();
   const bool dead = permanent || out_of_attempts || too_old;
   const std::int64_t next = dead ? now : RetryAt(attempts);
-  const core::Status marked = queue_.MarkFailed(item.id, detail, dead, next);
+  const core::Status marked = queue_.MarkFailedAs(owner, item.id, detail, dead, next);
+  if (LeaseLost(item, marked)) {
+    return true;
+  }
   {
     std::lock_guard lock(mutex_);
     if (!marked) {
@@ -221,14 +241,18 @@ bool DeliveryWorker::DeliverOne(const core::OutboundItem& item) {
   return true;
 }
 
-bool DeliveryWorker::Refuse(const core::OutboundItem& item, const std::string& reason) {
+bool DeliveryWorker::Refuse(const core::OutboundItem& item, const std::string& owner,
+                            const std::string& reason) {
   // Not a dead letter: a refused item must not hold the patient's later messages. The queue has
   // no "refused" state, so it ends as discarded with the reason as last_error, in two steps. The
   // first re-queues it a lease ahead (not at once, so no other thread re-claims it before the
   // discard): if the broker stops between the two, the item is checked again then.
   const std::string id = std::to_string(item.id);
   const std::int64_t retry_at = NowMs() + settings_.lease.count();
-  core::Status marked = queue_.MarkFailed(item.id, "refused: " + reason, false, retry_at);
+  core::Status marked = queue_.MarkFailedAs(owner, item.id, "refused: " + reason, false, retry_at);
+  if (LeaseLost(item, marked)) {
+    return true;
+  }
   if (marked) {
     marked = queue_.Discard(item.id);
   }

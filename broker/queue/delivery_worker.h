@@ -43,11 +43,17 @@ struct DeliveryStats {
   std::uint64_t refused = 0;       // items refused by policy (discarded, not dead)
   std::uint64_t held_alerts = 0;   // "partition held" warnings logged
   std::uint64_t queue_errors = 0;  // failed queue operations (storage)
+  // Marks refused because another worker had re-claimed the item (the delivery outlived its
+  // lease): the other worker's mark counts, and the partition was not released by this one.
+  std::uint64_t lease_lost = 0;
 };
 
 // Delivers what core::OutboundQueue holds: `settings.threads` threads each claim due partition
 // heads, call `deliverer` for each in id order, then mark the item delivered, queued for a retry
-// (exponential backoff with jitter), dead, or - refused by policy - discarded. When a failed item
+// (exponential backoff with jitter), dead, or - refused by policy - discarded. Marks are made as
+// the claiming thread's lease owner: when a delivery outlived its lease and another worker has
+// re-claimed the item, the stale mark is refused ("queue.lease_lost"), so it neither releases the
+// partition under the new holder nor counts a failure against it. When a failed item
 // holds later items of its patient and destination, logs a warning "queue.partition_held" (item id,
 // destination, count; no PHI).
 //
@@ -77,11 +83,14 @@ class DeliveryWorker {
 
  private:
   void Run(std::size_t index);
-  // Delivers and marks one item. False when the queue failed (the caller backs off).
-  bool DeliverOne(const core::OutboundItem& item);
+  // Delivers and marks one item as its lease holder `owner` (MarkDeliveredAs / MarkFailedAs).
+  // False when the queue failed (the caller backs off).
+  bool DeliverOne(const core::OutboundItem& item, const std::string& owner);
   // The Deliverer refused item by policy (kRefused): discarded with `reason`, not dead, so the
   // patient's later items are not held. False when the queue failed.
-  bool Refuse(const core::OutboundItem& item, const std::string& reason);
+  bool Refuse(const core::OutboundItem& item, const std::string& owner, const std::string& reason);
+  // True (logged, counted) when `marked` is the queue's kConflict: `owner` no longer holds item.
+  bool LeaseLost(const core::OutboundItem& item, const core::Status& marked);
   std::int64_t NowMs() const;
   std::int64_t RetryAt(std::int32_t attempts);
   void WaitIdle(std::chrono::milliseconds how_long);

@@ -3,6 +3,7 @@
 // wait is a WaitFor on an outcome, never a timed assertion.
 #include "broker/queue/delivery_worker.h"
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -29,8 +30,20 @@ constexpr const char* kPatientB = "9449305552";
 class FakeDeliverer final : public core::Deliverer {
  public:
   core::Result<core::DeliveryResult> Deliver(const core::OutboundItem& item) override {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     ++attempts_;
+    if (item.control_id == gated_) {
+      // A slow destination: the attempt hangs until the test opens the gate (or, so that a failing
+      // test cannot hang, a minute passes), then fails or succeeds as set.
+      gate_waiting_ = true;
+      gate_changed_.notify_all();
+      gate_changed_.wait_for(lock, std::chrono::minutes(1), [&] { return gate_open_; });
+      gate_waiting_ = false;
+      gated_.clear();
+      if (gate_fails_) {
+        return core::MakeError(core::ErrorCode::kTimeout, "reply timeout");
+      }
+    }
     if (down_.contains(item.destination)) {
       return core::MakeError(core::ErrorCode::kUpstreamUnavailable, "connection refused");
     }
@@ -59,6 +72,24 @@ class FakeDeliverer final : public core::Deliverer {
     } else {
       poison_.erase(control_id);
     }
+  }
+  // The next attempt at `control_id` hangs until OpenGate(); it then fails if `fails`.
+  void Gate(const std::string& control_id, bool fails) {
+    std::lock_guard lock(mutex_);
+    gated_ = control_id;
+    gate_fails_ = fails;
+    gate_open_ = false;
+  }
+  bool GateWaiting() const {
+    std::lock_guard lock(mutex_);
+    return gate_waiting_;
+  }
+  void OpenGate() {
+    {
+      std::lock_guard lock(mutex_);
+      gate_open_ = true;
+    }
+    gate_changed_.notify_all();
   }
   void SetRefused(const std::string& control_id) {
     std::lock_guard lock(mutex_);
@@ -100,6 +131,17 @@ class FakeDeliverer final : public core::Deliverer {
   std::set<std::string> refused_;  // policy forbids delivering these
   std::vector<core::OutboundItem> delivered_;
   int attempts_ = 0;
+  std::condition_variable gate_changed_;
+  std::string gated_;  // control id whose next attempt hangs
+  bool gate_fails_ = false;
+  bool gate_open_ = false;
+  bool gate_waiting_ = false;
+};
+
+// Opens the gate when a test ends, failed or not, so the worker's Stop() can join.
+struct GateOpener {
+  FakeDeliverer& deliverer;
+  ~GateOpener() { deliverer.OpenGate(); }
 };
 
 DeliverySettings FastSettings(std::string owner = "node-a") {
@@ -323,6 +365,67 @@ TYPED_TEST_P(DeliveryWorkerTest, ARefusedDeliveryIsDiscardedAndDoesNotHoldThePat
   EXPECT_EQ(this->worker_->stats().dead, 0u);
 }
 
+// A delivery that outlives its lease: another worker (here: of another node) re-claims the item.
+// The slow worker's marks are then refused - its success must not release the patient's next
+// message while the new holder may still be sending the first, and its failure must not count
+// against the new holder's attempt.
+TYPED_TEST_P(DeliveryWorkerTest, AStaleWorkersMarkIsRefusedAndDoesNotReleaseThePartition) {
+  for (const bool slow_attempt_fails : {false, true}) {
+    SCOPED_TRACE(slow_attempt_fails ? "the slow attempt fails" : "the slow attempt succeeds");
+    const std::string first = slow_attempt_fails ? "F1" : "S1";
+    const std::string second = slow_attempt_fails ? "F2" : "S2";
+    const std::string patient = slow_attempt_fails ? kPatientB : kPatientA;
+    const std::int64_t delivered_before = this->Counts().delivered;  // by the first round
+    this->Store(MakeRouted(first, patient, {"RGT"}));
+    this->Store(MakeRouted(second, patient, {"RGT"}));
+    this->deliverer_.Gate(first, slow_attempt_fails);
+    GateOpener opener{this->deliverer_};
+    DeliverySettings settings = FastSettings("node-a");
+    settings.threads = 1;  // so that no other thread of this worker re-claims the item
+    settings.lease = std::chrono::milliseconds(200);
+    this->StartWorker(settings);
+    ASSERT_TRUE(WaitFor([&] { return this->deliverer_.GateWaiting(); }));
+
+    // The lease runs out while the destination hangs; node-b takes the item over.
+    std::vector<core::OutboundItem> taken;
+    ASSERT_TRUE(WaitFor([&] {
+      taken = this->harness_.queue()
+                  .ClaimNext("node-b/0", 10, std::chrono::minutes(1))
+                  .value_or(std::vector<core::OutboundItem>{});
+      return !taken.empty();
+    }));
+    ASSERT_EQ(taken.size(), 1u);
+    EXPECT_EQ(taken[0].control_id, first);
+
+    this->deliverer_.OpenGate();
+    ASSERT_TRUE(WaitFor([&] { return this->worker_->stats().lease_lost == 1; }));
+    this->worker_.reset();
+    EXPECT_EQ(this->Counts().in_flight, 1);  // still node-b's
+    EXPECT_EQ(this->Counts().delivered, delivered_before);
+    EXPECT_EQ(this->deliverer_.For("RGT", patient).size(), slow_attempt_fails ? 0u : 1u);
+    core::Result<std::vector<core::OutboundItem>> none =
+        this->harness_.queue().ClaimNext("node-c/0", 10, std::chrono::minutes(1));
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty()) << "the second message was released by a stale mark";
+
+    // node-b's own marks are the ones that count: a failure (attempts 1, not 2: the stale
+    // failure was not counted), then a delivery, which releases the second message.
+    core::OutboundQueue& queue = this->harness_.queue();
+    ASSERT_TRUE(queue.MarkFailedAs("node-b/0", taken[0].id, "reset", false, 0));
+    std::vector<core::OutboundItem> again =
+        queue.ClaimNext("node-c/0", 10, std::chrono::minutes(1)).value_or(taken);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].control_id, first);
+    EXPECT_EQ(again[0].attempts, 1);
+    ASSERT_TRUE(queue.MarkDeliveredAs("node-c/0", again[0].id));
+    std::vector<core::OutboundItem> next =
+        queue.ClaimNext("node-c/0", 10, std::chrono::minutes(1)).value_or(taken);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].control_id, second);
+    ASSERT_TRUE(queue.MarkDeliveredAs("node-c/0", next[0].id));
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(DeliveryWorkerTest, DestinationDownThenUpDeliversAllInOrderPerPatient,
                             PoisonMessageGoesDeadHoldsItsPatientAndReplayReleasesInOrder,
                             DiscardingTheDeadItemReleasesTheHeldOnes, OutOfAttemptsGoesDead,
@@ -330,7 +433,8 @@ REGISTER_TYPED_TEST_SUITE_P(DeliveryWorkerTest, DestinationDownThenUpDeliversAll
                             ADuplicateControlIdIsDeliveredOnce,
                             ACrashedWorkersItemsAreDeliveredAfterItsLease,
                             WorkerRestartContinuesInOrder,
-                            ARefusedDeliveryIsDiscardedAndDoesNotHoldThePatient);
+                            ARefusedDeliveryIsDiscardedAndDoesNotHoldThePatient,
+                            AStaleWorkersMarkIsRefusedAndDoesNotReleaseThePartition);
 
 #ifdef TB_QUEUE_TEST_PG
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgresql, DeliveryWorkerTest,
