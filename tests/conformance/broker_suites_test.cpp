@@ -1,6 +1,7 @@
-// End to end: `trustbridge conformance run` (the command itself) against a real broker and two
-// simulated trusts started here, over mutual TLS and MLLP/TLS: the shipped suites pass, and a
-// TestScript written by hand with one deliberately failing assert gives exactly that failure.
+// End to end: `trustbridge conformance run` (the command itself, and the real `trustbridge`
+// binary as a child process) against a real broker and two simulated trusts started here, over
+// mutual TLS and MLLP/TLS: the shipped suites pass, and TestScripts written by hand with one
+// deliberately failing assert give exactly that failure.
 #include <regex>
 
 #include <gtest/gtest.h>
@@ -8,6 +9,8 @@
 #include "broker/app/conformance_command.h"
 #include "broker/app/flags.h"
 #include "tests/integration/broker_harness.h"
+#include "tests/support/broker_process.h"
+#include "tests/support/child_process.h"
 
 namespace tb::testing {
 namespace {
@@ -60,8 +63,9 @@ class ConformanceAgainstBroker : public ::testing::Test {
     }
   }
 
-  // Runs `trustbridge conformance run` as RJ1 with the given suite and extra flags.
-  CommandRun Run(const fs::path& suite, std::vector<std::string> extra = {}) {
+  // The arguments of `trustbridge conformance run` as RJ1 with the given suite and extra flags
+  // (after "conformance").
+  std::vector<std::string> RunArgs(const fs::path& suite, const std::vector<std::string>& extra) {
     const TestPki& pki = TestPki::Get();
     std::vector<std::string> args = {
         "run",
@@ -82,6 +86,12 @@ class ConformanceAgainstBroker : public ::testing::Test {
         "--html",
         (dir_ / "report.html").string()};
     args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  // Runs ConformanceCommand in this process.
+  CommandRun Run(const fs::path& suite, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = RunArgs(suite, extra);
     std::vector<char*> argv;
     for (std::string& arg : args) {
       argv.push_back(arg.data());
@@ -97,10 +107,25 @@ class ConformanceAgainstBroker : public ::testing::Test {
     return run;
   }
 
+  // Runs the real `trustbridge conformance run ...` binary (main, the subcommand table, flag
+  // parsing, the files it writes) as a child process; stdout and stderr both land in `out`.
+  CommandRun RunBinary(const fs::path& suite, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {TrustbridgeBinary().string(), "conformance"};
+    for (std::string& arg : RunArgs(suite, extra)) {
+      argv.push_back(std::move(arg));
+    }
+    const fs::path output = dir_ / ("cli-" + std::to_string(++binary_runs_) + ".out");
+    CommandRun run;
+    run.exit_code = RunToCompletion(argv, output, std::chrono::seconds(120));
+    run.out = ReadFile(output);
+    return run;
+  }
+
   std::unique_ptr<simtrust::SimulatedTrust> rgt_;
   std::unique_ptr<simtrust::SimulatedTrust> rxh_;
   std::unique_ptr<RunningBroker> broker_;
   TempDir dir_;
+  int binary_runs_ = 0;
 };
 
 std::size_t Count(const std::string& text, std::string_view what) {
@@ -192,6 +217,62 @@ TEST_F(ConformanceAgainstBroker, HandWrittenScriptWithOneWrongAssertFailsExactly
   EXPECT_NE(html.find("deliberately-wrong"), std::string::npos);
   EXPECT_NE(run.out.find("2 tests: 1 passed, 1 failed, 0 skipped, 1 warnings"), std::string::npos)
       << run.out;
+}
+
+// The same "done when" through the real `trustbridge` binary, with a script kept as a file the
+// way a tester would keep it (tests/conformance/external/patient-lookup.json: no trustbridge
+// extension; variables from --var, a response expression, a path and a header; an NHS-number
+// search; FHIRPath asserts; compareToSourceId; one wrong assert and one failing warning).
+TEST_F(ConformanceAgainstBroker, ExternalScriptThroughTheBinaryFailsExactlyOnce) {
+  const fs::path script =
+      fs::path(TB_SOURCE_DIR) / "tests/conformance/external/patient-lookup.json";
+  const CommandRun run = RunBinary(script, {"--var", "nhs=" + std::string(kShared)});
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_NE(run.out.find("2 tests: 1 passed, 1 failed, 0 skipped, 1 warnings"), std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("deliberately-wrong"), std::string::npos) << run.out;
+  EXPECT_FALSE(HasTenDigitRun(run.out)) << run.out;
+
+  const std::string junit = ReadFile(dir_ / "junit.xml");
+  EXPECT_NE(junit.find("tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\""), std::string::npos)
+      << junit;
+  EXPECT_EQ(Count(junit, "<testcase "), 2U) << junit;
+  EXPECT_EQ(Count(junit, "<failure "), 1U) << junit;
+  EXPECT_EQ(Count(junit, "<error "), 0U) << junit;
+  EXPECT_EQ(Count(junit, "<skipped"), 0U) << junit;
+  EXPECT_NE(junit.find("<failure message=\"deliberately-wrong: the tester expects another "
+                       "patient\""),
+            std::string::npos)
+      << junit;
+  // Every other assert ran and passed: 7 in the first test, 4 in the second.
+  EXPECT_EQ(Count(junit, "pass  assert"), 11U) << junit;
+  EXPECT_NE(junit.find("actual: **********"), std::string::npos) << junit;
+  EXPECT_FALSE(HasTenDigitRun(junit)) << junit;
+
+  const std::string html = ReadFile(dir_ / "report.html");
+  EXPECT_NE(html.find("deliberately-wrong"), std::string::npos);
+  EXPECT_NE(html.find("**********"), std::string::npos);  // masked, not dropped
+  EXPECT_FALSE(HasTenDigitRun(html));
+
+  // With the right expectation (the wrong assert now names the patient searched for) the same
+  // script passes: the one failure came from that assert and nothing else.
+  WriteFile(dir_ / "fixed.json",
+            std::regex_replace(ReadFile(script), std::regex("9990001308"), std::string(kShared)));
+  const CommandRun fixed = RunBinary(dir_ / "fixed.json", {"--var", "nhs=" + std::string(kShared)});
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.out;
+  EXPECT_NE(fixed.out.find("2 tests: 2 passed, 0 failed, 0 skipped, 1 warnings"), std::string::npos)
+      << fixed.out;
+}
+
+TEST_F(ConformanceAgainstBroker, BinaryUsageErrorsExitTwo) {
+  const std::string binary = TrustbridgeBinary().string();
+  // No --target.
+  EXPECT_EQ(RunToCompletion({binary, "conformance", "run", "--suite", "x.json"}, dir_ / "a.out"), 2)
+      << ReadFile(dir_ / "a.out");
+  EXPECT_NE(ReadFile(dir_ / "a.out").find("--target"), std::string::npos);
+  // A subcommand that does not exist.
+  EXPECT_EQ(RunToCompletion({binary, "conformance", "walk"}, dir_ / "b.out"), 2)
+      << ReadFile(dir_ / "b.out");
 }
 
 TEST_F(ConformanceAgainstBroker, UsageErrorsExitTwo) {
