@@ -2,6 +2,8 @@
 // R4 suite already tests): the least and greatest values a decimal, quantity or partial date
 // could stand for. Precision counts digits: 1.587 has 3; @2014-01 has 6; @T10:30 has 4.
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "adapters/fhir/fhirpath/compare.h"
@@ -90,18 +92,76 @@ core::Result<Collection> FnPrecision(const Call& c) {
   }
 }
 
-// The boundary of a decimal known to `decimals` places, written with `precision` places. When
-// fewer places are asked for than the value has, the result rounds outwards (floor for the low
-// boundary, ceiling for the high one).
-double DecimalBoundary(double value, int decimals, int precision, bool high) {
-  double half_unit = 0.5 * std::pow(10.0, -decimals);
-  double boundary = high ? value + half_unit : value - half_unit;
-  if (precision >= decimals) {
-    return boundary;
+// Adds one to a string of decimal digits ("199" -> "200", "99" -> "100").
+void IncrementDigits(std::string& digits) {
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+    if (*it != '9') {
+      ++*it;
+      return;
+    }
+    *it = '0';
   }
-  double scale = std::pow(10.0, precision);
-  // A small epsilon keeps exact values (1.58 * 100) from rounding away because of binary error.
-  return high ? std::ceil(value * scale - 1e-9) / scale : std::floor(value * scale + 1e-9) / scale;
+  digits.insert(digits.begin(), '1');
+}
+
+// Subtracts one from a string of decimal digits that is not all zeros ("200" -> "199").
+void DecrementDigits(std::string& digits) {
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+    if (*it != '0') {
+      --*it;
+      return;
+    }
+    *it = '9';
+  }
+}
+
+// The boundary of a decimal known to `decimals` places, written with `precision` places; nullopt
+// when the value is too large to write out. Computed on the digits, so no binary rounding
+// creeps in. The value stands for [v - u/2, v + u/2] with u one unit in its last place. Of the
+// two ends, the one farther from zero rounds half up (away from zero) to `precision` places and
+// the one nearer zero is cut (towards zero): 1.587 -> [1.58, 1.59] at 2 places, -1.587 ->
+// [-1.59, -1.58], 0.0034 -> [0.0, 0.0] at 1 place. That is the rule of the HL7 reference
+// implementation, from which the official suite's answers come; zero's low end (-u/2) is cut.
+std::optional<double> DecimalBoundary(double value, int decimals, int precision, bool high) {
+  std::string text = FormatDecimal(std::fabs(value), decimals);
+  if (text.size() > 60) {
+    return std::nullopt;
+  }
+  std::string digits;
+  for (char ch : text) {
+    if (ch != '.') {
+      digits += ch;
+    }
+  }
+  const bool zero = digits.find_first_not_of('0') == std::string::npos;
+  const bool negative = value < 0 && !zero;
+  // Farther from zero: the high end of a positive value, the low end of a negative one.
+  const bool away = zero || high != negative;
+  const bool round_half_up = zero ? high : away;
+  if (!away) {
+    DecrementDigits(digits);
+  }
+  digits += '5';  // the half unit: the boundary has one more place than the value
+  const int scale = decimals + 1;
+  if (precision >= scale) {
+    digits.append(static_cast<std::size_t>(precision - scale), '0');
+  } else {
+    const std::size_t cut = static_cast<std::size_t>(scale - precision);
+    const char next = cut <= digits.size() ? digits[digits.size() - cut] : '0';
+    digits = cut < digits.size() ? digits.substr(0, digits.size() - cut) : "0";
+    if (round_half_up && next >= '5') {
+      IncrementDigits(digits);
+    }
+  }
+  if (digits.size() <= static_cast<std::size_t>(precision)) {
+    digits.insert(0, static_cast<std::size_t>(precision) + 1 - digits.size(), '0');
+  }
+  std::string boundary = (zero ? !high : negative) ? "-" : "";
+  boundary += digits.substr(0, digits.size() - static_cast<std::size_t>(precision));
+  if (precision > 0) {
+    boundary += "." + digits.substr(digits.size() - static_cast<std::size_t>(precision));
+  }
+  return std::strtod(boundary.c_str(), nullptr);
 }
 
 DateTime DateBoundary(DateTime d, Precision precision, bool high, bool is_time) {
@@ -165,11 +225,14 @@ core::Result<Collection> Boundary(const Call& c, bool high) {
       double value = v.kind() == Kind::kInteger    ? static_cast<double>(v.integer())
                      : v.kind() == Kind::kQuantity ? v.quantity().value
                                                    : v.decimal();
-      double boundary = DecimalBoundary(value, DecimalsOf(v), p, high);
-      if (v.kind() == Kind::kQuantity) {
-        return One(Value::QuantityValue(Quantity{boundary, p, v.quantity().unit}));
+      std::optional<double> boundary = DecimalBoundary(value, DecimalsOf(v), p, high);
+      if (!boundary) {
+        return Collection{};
       }
-      return One(Value::Decimal(boundary, p));
+      if (v.kind() == Kind::kQuantity) {
+        return One(Value::QuantityValue(Quantity{*boundary, p, v.quantity().unit}));
+      }
+      return One(Value::Decimal(*boundary, p));
     }
     case Kind::kDate:
     case Kind::kDateTime: {

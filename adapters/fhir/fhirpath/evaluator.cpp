@@ -452,11 +452,13 @@ core::Result<Collection> Evaluator::Eval(const Node& node, const Collection& inp
       switch (v.kind()) {
         case Kind::kInteger:
           return Collection{Value::Integer(-v.integer())};
+        // 0 - x rather than -x: negating 0.0 gives 0.0, not the binary -0.0 (which would be
+        // written "-0.0"; the suite's -0.0034.highBoundary(1) is 0.0).
         case Kind::kDecimal:
-          return Collection{Value::Decimal(-v.decimal(), v.decimals())};
+          return Collection{Value::Decimal(0.0 - v.decimal(), v.decimals())};
         case Kind::kQuantity: {
           Quantity q = v.quantity();
-          q.value = -q.value;
+          q.value = 0.0 - q.value;
           return Collection{Value::QuantityValue(std::move(q))};
         }
         default:

@@ -149,5 +149,26 @@ TEST(FhirPathFunctions, BoundariesAndPrecision) {
   EXPECT_EQ(Eval("1.58700.precision()"), (Strings{"5"}));
 }
 
+// Fewer places than the boundary has: the end farther from zero rounds half up, the nearer one
+// is cut (the reference implementation's rule, which the official suite follows).
+TEST(FhirPathFunctions, DecimalBoundariesRoundTheFarEndAndCutTheNearOne) {
+  EXPECT_EQ(Eval("1.587.lowBoundary(2)"), (Strings{"1.58"}));
+  EXPECT_EQ(Eval("(-1.587).lowBoundary(2)"), (Strings{"-1.59"}));
+  EXPECT_EQ(Eval("(-1.587).highBoundary(2)"), (Strings{"-1.58"}));
+  EXPECT_EQ(Eval("0.0034.highBoundary(1)"), (Strings{"0.0"}));
+  EXPECT_EQ(Eval("0.0034.lowBoundary(1)"), (Strings{"0.0"}));
+  EXPECT_EQ(Eval("(-0.0034).lowBoundary(1)"), (Strings{"-0.0"}));
+  EXPECT_EQ(Eval("-0.0034.highBoundary(1)"), (Strings{"0.0"}));  // -(0.0) is 0.0
+  EXPECT_EQ(Eval("1.lowBoundary(0)"), (Strings{"0"}));
+  EXPECT_EQ(Eval("1.highBoundary(0)"), (Strings{"2"}));
+  EXPECT_EQ(Eval("120.lowBoundary(2)"), (Strings{"119.50"}));
+  // A carry runs through the digits: 9.99 stands for up to 9.995.
+  EXPECT_EQ(Eval("9.99.highBoundary(1)"), (Strings{"10.0"}));
+  EXPECT_EQ(Eval("9.99.highBoundary(3)"), (Strings{"9.995"}));
+  EXPECT_EQ(Eval("0.0.lowBoundary(3)"), (Strings{"-0.050"}));
+  EXPECT_EQ(Eval("1.5 'mg'.highBoundary(3)"), (Strings{"1.550 'mg'"}));
+  EXPECT_EQ(Eval("1.587.lowBoundary(32)"), (Strings{}));
+}
+
 }  // namespace
 }  // namespace tb::fhirpath
