@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "adapters/fhir/fhirpath/units.h"
+
 namespace tb::fhirpath::detail {
 namespace {
 
@@ -169,64 +171,6 @@ bool JsonEqual(const rapidjson::Value& a, const rapidjson::Value& b) {
   return a == b;
 }
 
-struct UnitInfo {
-  std::string_view unit;
-  std::string_view dimension;
-  double factor;
-};
-
-// UCUM units and calendar keywords that FHIRPath converts between. Calendar years and months
-// are not fixed lengths, so they only match themselves (and 'a' / 'mo' only match themselves).
-constexpr UnitInfo kUnits[] = {
-    {"g", "mass", 1},
-    {"mg", "mass", 1e-3},
-    {"ug", "mass", 1e-6},
-    {"kg", "mass", 1e3},
-    {"m", "length", 1},
-    {"cm", "length", 1e-2},
-    {"mm", "length", 1e-3},
-    {"km", "length", 1e3},
-    {"[in_i]", "length", 0.0254},
-    {"L", "volume", 1},
-    {"l", "volume", 1},
-    {"mL", "volume", 1e-3},
-    {"dL", "volume", 1e-1},
-    {"s", "time", 1},
-    {"ms", "time", 1e-3},
-    {"min", "time", 60},
-    {"h", "time", 3600},
-    {"d", "time", 86400},
-    {"wk", "time", 604800},
-    {"second", "time", 1},
-    {"seconds", "time", 1},
-    {"millisecond", "time", 1e-3},
-    {"milliseconds", "time", 1e-3},
-    {"minute", "time", 60},
-    {"minutes", "time", 60},
-    {"hour", "time", 3600},
-    {"hours", "time", 3600},
-    {"day", "time", 86400},
-    {"days", "time", 86400},
-    {"week", "time", 604800},
-    {"weeks", "time", 604800},
-    {"year", "year", 1},
-    {"years", "year", 1},
-    {"month", "month", 1},
-    {"months", "month", 1},
-    {"a", "ucum-year", 1},
-    {"mo", "ucum-month", 1},
-    {"1", "one", 1},
-};
-
-const UnitInfo* FindUnit(std::string_view unit) {
-  for (const UnitInfo& info : kUnits) {
-    if (info.unit == unit) {
-      return &info;
-    }
-  }
-  return nullptr;
-}
-
 // Both quantities in the unit of `a`; nullopt when they do not convert.
 std::optional<std::pair<double, double>> CommonUnit(const Quantity& a, const Quantity& b) {
   if (a.unit == b.unit) {
@@ -309,9 +253,9 @@ std::optional<double> ConvertQuantity(const Quantity& q, std::string_view unit) 
   if (q.unit == unit) {
     return q.value;
   }
-  const UnitInfo* from = FindUnit(q.unit);
-  const UnitInfo* to = FindUnit(unit);
-  if (from == nullptr || to == nullptr || from->dimension != to->dimension) {
+  auto from = ReadUnit(q.unit);
+  auto to = ReadUnit(unit);
+  if (!from || !to || from->exponents != to->exponents) {
     return std::nullopt;
   }
   return q.value * from->factor / to->factor;

@@ -35,8 +35,9 @@ long DaysFromCivil(int year, int month, int day);
 void CivilFromDays(long days, int& year, int& month, int& day);
 int DaysInMonth(int year, int month);
 
-// Converts a Quantity to `unit` when both are UCUM or calendar units of the same dimension
-// (mg -> g, min -> s, 'wk' -> 'd'); nullopt otherwise.
+// Converts a Quantity to `unit` when both are UCUM terms or calendar keywords of the same
+// dimensions (mg -> g, min -> s, 'wk' -> 'd', 'cm.m' -> 'm2', 'mg/dL' -> 'g/L'; see units.h);
+// nullopt otherwise.
 std::optional<double> ConvertQuantity(const Quantity& q, std::string_view unit);
 
 }  // namespace tb::fhirpath::detail

@@ -103,6 +103,36 @@ TEST(FhirPathOperators, Arithmetic) {
   EXPECT_EQ(Eval("-(5 'mg')"), (Strings{"-5 'mg'"}));
 }
 
+// Units are read as UCUM terms, so products, quotients, powers and prefixes convert.
+TEST(FhirPathOperators, QuantitiesConvertThroughUcumTerms) {
+  EXPECT_EQ(Eval("2.0 'cm' * 2.0 'm' = 0.040 'm2'"), kTrue);
+  EXPECT_EQ(Eval("100 'mg/dL' = 1 'g/L'"), kTrue);
+  EXPECT_EQ(Eval("1 'm2' = 10000 'cm2'"), kTrue);
+  EXPECT_EQ(Eval("1 'L' = 1000 'cm3'"), kTrue);
+  EXPECT_EQ(Eval("60 'min-1' = 1 '/s'"), kTrue);
+  EXPECT_EQ(Eval("1 '[in_i]' = 2.54 'cm'"), kTrue);
+  EXPECT_EQ(Eval("1 'mmol/L' = 1000 'umol/L'"), kTrue);
+  EXPECT_EQ(Eval("1 '10*3/uL' = 1 '10*9/L'"), kTrue);
+  EXPECT_EQ(Eval("3 '{tablets}' = 3 '1'"), kTrue);    // annotations mean 1
+  EXPECT_EQ(Eval("120 'mm[Hg]' > 15 'kPa'"), kTrue);  // 16.0 kPa
+  EXPECT_EQ(Eval("7 days = 1 'wk'"), kTrue);
+  EXPECT_EQ(Eval("1 'mg/kg/d' = 1 'mg.kg-1.d-1'"), kTrue);  // '/' takes the next part only
+  EXPECT_EQ(Eval("1 'kg.m/s2' = 1 'N'"), kTrue);
+  EXPECT_EQ(Eval("(100 'mg/dL').toQuantity('g/L')"), (Strings{"1 'g/L'"}));
+  // Different dimensions, units not known, and the UCUM year against days do not convert.
+  EXPECT_EQ(Eval("1 'mg' = 1 'mL'"), kFalse);
+  EXPECT_EQ(Eval("1 'foo' = 1 'bar'"), kFalse);
+  EXPECT_EQ(Eval("1 'foo' = 1 'foo'"), kTrue);
+  EXPECT_EQ(Eval("1 'a' = 365.25 'd'"), kFalse);
+  EXPECT_EQ(Eval("1 'mg' + 1 'mL'")[0].rfind("ERROR", 0), 0u);
+  // Hostile units are unknown, not a crash: unbalanced, too deep, too long, huge exponents.
+  EXPECT_EQ(Eval("1 '(((m' = 1 'm'"), kFalse);
+  EXPECT_EQ(Eval("1 '((((((((((m))))))))))' = 1 'm'"), kFalse);
+  EXPECT_EQ(Eval("1 'm" + std::string(300, '2') + "' = 1 'm'"), kFalse);
+  EXPECT_EQ(Eval("1 'm99.m99' = 1 'm'"), kFalse);
+  EXPECT_EQ(Eval("1 '10*999' = 1 '1'"), kFalse);
+}
+
 TEST(FhirPathOperators, DateArithmetic) {
   EXPECT_EQ(Eval("@2020-01-31 + 1 month"), (Strings{"2020-02-29"}));  // clamped to month end
   EXPECT_EQ(Eval("@2020-02-29 + 1 year"), (Strings{"2021-02-28"}));
