@@ -5,6 +5,7 @@
 #include "adapters/fhir/fhirpath/eval.h"
 #include "adapters/fhir/fhirpath/fhirpath.h"
 #include "adapters/fhir/fhirpath/model.h"
+#include "adapters/fhir/fhirpath/semantic_check.h"
 
 namespace tb::fhirpath {
 namespace detail {
@@ -615,6 +616,7 @@ core::Result<Expression> Expression::Compile(std::string_view text) {
   if (!root) {
     return root.error();
   }
+  BROKER_RETURN_IF_ERROR(detail::CheckSemantics(**root));
   return Expression(std::string(text), std::shared_ptr<const detail::Node>(std::move(*root)));
 }
 

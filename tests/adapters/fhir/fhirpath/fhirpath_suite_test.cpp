@@ -26,7 +26,7 @@ namespace tb::fhirpath {
 namespace {
 
 // Raise this when more cases pass; never lower it to make a change green.
-constexpr int kPassFloor = 933;
+constexpr int kPassFloor = 935;
 
 const std::string kSuiteDir = std::string(TB_SHARED_TESTDATA_DIR) + "/fhirpath";
 

@@ -52,6 +52,38 @@ TEST(FhirPathNavigation, UnknownElementsAndWrongResourceTypeAreErrors) {
   EXPECT_EQ(Eval("Patient.contact.name.family", patient), Strings{});
 }
 
+// Errors that need no data are found when compiling: an element the cast type lacks, and
+// picking by position from children()/descendants(), whose order is undefined.
+TEST(FhirPathNavigation, SemanticErrorsAreFoundAtCompileTime) {
+  auto compiles = [](std::string_view text) { return Expression::Compile(text).has_value(); };
+  auto period_unit = Expression::Compile("(Observation.value as Period).unit");
+  ASSERT_FALSE(period_unit);
+  EXPECT_EQ(period_unit.error().location, "offset 30");
+  EXPECT_NE(period_unit.error().message.find("Period"), std::string::npos);
+  EXPECT_FALSE(compiles("Observation.value.as(Period).unit"));
+  EXPECT_FALSE(compiles("Bundle.entry.resource.ofType(FHIR.Patient).status"));
+  EXPECT_FALSE(compiles("Patient.children().skip(1)"));
+  EXPECT_FALSE(compiles("Patient.descendants().first()"));
+  EXPECT_FALSE(compiles("Patient.children()[0]"));
+  // What the cast type has, types the check leaves to run time, and order restored by a filter.
+  EXPECT_TRUE(compiles("(Observation.value as Quantity).unit"));
+  EXPECT_TRUE(compiles("(Observation.value as Period).start"));
+  EXPECT_TRUE(compiles("(Observation.value as Period).extension"));
+  EXPECT_TRUE(compiles("Observation.value.ofType(Period).id"));
+  EXPECT_TRUE(compiles("Bundle.entry.resource.ofType(Patient).name.family"));
+  EXPECT_TRUE(compiles("Bundle.entry.resource.ofType(Resource).id"));
+  EXPECT_TRUE(compiles("Bundle.entry.resource.ofType(DomainResource).text"));
+  EXPECT_TRUE(compiles("Observation.value.ofType(string).value"));
+  EXPECT_TRUE(compiles("(x as System.String).length()"));
+  EXPECT_TRUE(compiles("Patient.children().count()"));
+  EXPECT_TRUE(compiles("Patient.descendants().where(url.exists()).first()"));
+  // The cast's element check agrees with navigation on data.
+  auto observation = Json(R"({"resourceType": "Observation", "status": "final",
+    "valuePeriod": {"start": "2020-01-01"}})");
+  EXPECT_EQ(Eval("(Observation.value as Period).start", observation), Strings{"2020-01-01"});
+  EXPECT_EQ(Eval("(Observation.value as Quantity).unit", observation), Strings{});
+}
+
 TEST(FhirPathNavigation, ChoiceTypesMatchTheBaseNameAndOfType) {
   auto patient = Json(kPatient);
   EXPECT_EQ(Eval("deceased", patient), (Strings{"false"}));
