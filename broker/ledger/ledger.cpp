@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -25,6 +26,11 @@ struct Ledger::Pending {
   std::mutex mutex;
   std::condition_variable cv;
   bool done = false;
+  // The committed batch this caller belongs to and its place in it: callers wake each other in a
+  // binary tree (ReleaseBatch), so the committer pays for one wake-up per batch, not one per
+  // record.
+  std::shared_ptr<const std::vector<Pending*>> batch;
+  std::size_t place = 0;
 
   void Wait() {
     std::unique_lock lock(mutex);
@@ -35,6 +41,16 @@ struct Ledger::Pending {
     std::lock_guard lock(mutex);
     done = true;
     cv.notify_one();
+  }
+  // Called by a woken caller before it returns: wakes its two children in the batch's tree.
+  void WakeChildren() const {
+    if (!batch) {
+      return;
+    }
+    for (std::size_t child = 2 * place + 1; child <= 2 * place + 2 && child < batch->size();
+         ++child) {
+      (*batch)[child]->Release();  // not yet released, so still alive
+    }
   }
 };
 
@@ -118,6 +134,7 @@ core::Result<AppendReceipt> Ledger::Append(const HopRecord& hop) {
   }
   work_.notify_one();
   pending.Wait();
+  pending.WakeChildren();
   return std::move(*pending.result);
 }
 
@@ -138,19 +155,25 @@ void Ledger::RunCommitter() {
         work_.wait_for(lock, last_commit / 4,
                        [&] { return queue_.size() >= expected || stopping_; });
       }
-      std::vector<Pending*> batch;
-      while (!queue_.empty() && batch.size() < settings_.max_batch) {
-        batch.push_back(queue_.front());
+      auto batch = std::make_shared<std::vector<Pending*>>();
+      while (!queue_.empty() && batch->size() < settings_.max_batch) {
+        batch->push_back(queue_.front());
         queue_.pop_front();
       }
       lock.unlock();
       const auto started = std::chrono::steady_clock::now();
-      CommitBatch(batch);
+      CommitBatch(*batch);
       last_commit = std::chrono::steady_clock::now() - started;
-      last_batch_size = batch.size();
-      for (Pending* pending : batch) {
-        pending->Release();  // `pending` may be gone as soon as this returns
+      last_batch_size = batch->size();
+      for (std::size_t i = 0; i < batch->size(); ++i) {
+        (*batch)[i]->batch = batch;
+        (*batch)[i]->place = i;
       }
+      // Only the root: each woken caller wakes two more (Pending::WakeChildren). The others may be
+      // gone as soon as the root is released, so nothing of the batch is touched after this.
+      Pending* root = batch->front();
+      batch.reset();
+      root->Release();
       lock.lock();
     }
   } catch (const std::exception& error) {

@@ -19,6 +19,13 @@ constexpr std::string_view kInsertRecordSql =
     "INSERT INTO ledger_record (seq, recorded_at, kind, nhs_number, canonical, prev_hash, hash,"
     " requester_ods, source_ods, destination_ods, target, outcome)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING RETURNING seq";
+// SQLite: a plain single-row INSERT, a clash on seq is SQLITE_CONSTRAINT_PRIMARYKEY. RETURNING (and
+// an upsert) make SQLite open a statement journal for every INSERT, which soon spills to a temp
+// file: two extra pwrite()s per page touched, 5x the commit's I/O (docs/ledger.md, Benchmark).
+constexpr std::string_view kInsertRecordSqliteSql =
+    "INSERT INTO ledger_record (seq, recorded_at, kind, nhs_number, canonical, prev_hash, hash,"
+    " requester_ods, source_ods, destination_ods, target, outcome)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr std::string_view kInsertCheckpointSql =
     "INSERT INTO ledger_checkpoint (record_count, head_hash, created_at, key_id, signature)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (record_count) DO NOTHING RETURNING record_count";
@@ -161,7 +168,7 @@ core::Status AppendPoco(Database::Impl& db, Poco::Data::Session& session,
 core::Status AppendSqlite(Database::Impl& db, Poco::Data::Session& session,
                           const std::vector<core::LedgerRecord>& records) {
   constexpr std::string_view kWhat = "ledger append";
-  core::Result<sqlite3_stmt*> prepared = db.CachedSqliteStatement(session, kInsertRecordSql);
+  core::Result<sqlite3_stmt*> prepared = db.CachedSqliteStatement(session, kInsertRecordSqliteSql);
   if (!prepared) {
     return std::move(prepared).error();
   }
@@ -192,14 +199,12 @@ core::Status AppendSqlite(Database::Impl& db, Poco::Data::Session& session,
       break;
     }
     rc = sqlite3_step(insert);
-    if (rc == SQLITE_DONE) {
-      status = Conflict("ledger seq");  // no row returned: the seq exists
+    sqlite3_reset(insert);
+    if (rc != SQLITE_DONE &&
+        sqlite3_extended_errcode(sqlite3_db_handle(insert)) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      status = Conflict("ledger seq");
       break;
     }
-    if (rc == SQLITE_ROW) {
-      rc = sqlite3_step(insert);  // RETURNING: run to completion
-    }
-    sqlite3_reset(insert);
     if (rc != SQLITE_DONE) {
       status = SqliteError(kWhat, rc);
       break;
