@@ -188,6 +188,7 @@ class BrokerServer::Impl {
     queue::DeliverySettings delivery;
     delivery.owner = config_.broker_id;
     delivery.threads = config_.delivery_threads;
+    delivery.lease = std::chrono::milliseconds(config_.delivery_lease_ms);
     delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);
     upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
     routing::FederatedQuerySettings settings;
@@ -271,6 +272,7 @@ class BrokerServer::Impl {
     settings.url = config_.store_url;
     settings.durability =
         config_.store_durable ? store::Durability::kFull : store::Durability::kOff;
+    settings.lock_timeout = std::chrono::milliseconds(config_.store_lock_timeout_ms);
     auto database = store::OpenDatabase(settings);
     if (!database) {
       return database.error();

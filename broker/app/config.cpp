@@ -281,8 +281,10 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
     config.payload_key_id = key_id;
   }
   config.store_durable = GetString(document["store"], "durability") != "off";
+  ReadInt(document["store"], "lock_timeout_ms", config.store_lock_timeout_ms);
   if (const auto queue = document.FindMember("queue"); queue != document.MemberEnd()) {
     ReadInt(queue->value, "delivery_threads", config.delivery_threads);
+    ReadInt(queue->value, "lease_ms", config.delivery_lease_ms);
   }
 
   ReadParticipants(document, config, load.problems);

@@ -57,6 +57,12 @@ struct BrokerConfig {
   bool store_durable = true;
   // queue.delivery_threads: threads delivering the outbound queue (each one item at a time).
   std::size_t delivery_threads = 2;
+  // queue.lease_ms: how long a claimed item stays leased to a node's worker; a node that dies
+  // leaves its in-flight items to the other nodes after this. Must exceed a delivery's timeout.
+  std::uint32_t delivery_lease_ms = 2 * 60 * 1000;
+  // store.lock_timeout_ms: how long a statement waits for another connection's lock before the
+  // message gets an error ACK (SQLite busy_timeout, PostgreSQL lock_timeout).
+  std::uint32_t store_lock_timeout_ms = 5000;
   std::vector<routing::Participant> participants;
   std::vector<routing::Peer> peers;
   LimitsConfig limits;

@@ -166,11 +166,35 @@ bool DeliveryWorker::LeaseLost(const core::OutboundItem& item, const core::Statu
   return true;
 }
 
+core::Status DeliveryWorker::MarkDeliveredWhileLeased(const core::OutboundItem& item,
+                                                      const std::string& owner) {
+  // The destination has the message: if the mark fails for a moment (a lock held past the busy
+  // timeout, a full disk), the item would stay in flight and be sent again. Retrying the mark
+  // while the lease lasts turns most of those repeats into nothing.
+  for (;;) {
+    core::Status marked = queue_.MarkDeliveredAs(owner, item.id);
+    if (marked || marked.error().code != core::ErrorCode::kStorage ||
+        NowMs() + settings_.idle_poll.count() >= item.next_attempt_at_ms) {
+      return marked;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        return marked;
+      }
+      ++stats_.queue_errors;
+    }
+    logger_.Warn("queue.mark_retry",
+                 {{"item", std::to_string(item.id)}, {"error", marked.error().message}});
+    WaitIdle(settings_.idle_poll);
+  }
+}
+
 bool DeliveryWorker::DeliverOne(const core::OutboundItem& item, const std::string& owner) {
   const core::Result<core::DeliveryResult> result = deliverer_.Deliver(item);
   const std::string id = std::to_string(item.id);
   if (result && result->outcome == core::DeliveryOutcome::kDelivered) {
-    const core::Status marked = queue_.MarkDeliveredAs(owner, item.id);
+    const core::Status marked = MarkDeliveredWhileLeased(item, owner);
     if (LeaseLost(item, marked)) {
       return true;
     }

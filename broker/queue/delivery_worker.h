@@ -89,6 +89,9 @@ class DeliveryWorker {
   // The Deliverer refused item by policy (kRefused): discarded with `reason`, not dead, so the
   // patient's later items are not held. False when the queue failed.
   bool Refuse(const core::OutboundItem& item, const std::string& owner, const std::string& reason);
+  // MarkDeliveredAs, retried every idle_poll while it fails with kStorage and the item's lease
+  // lasts (a delivered item left in flight is delivered again).
+  core::Status MarkDeliveredWhileLeased(const core::OutboundItem& item, const std::string& owner);
   // True (logged, counted) when `marked` is the queue's kConflict: `owner` no longer holds item.
   bool LeaseLost(const core::OutboundItem& item, const core::Status& marked);
   std::int64_t NowMs() const;

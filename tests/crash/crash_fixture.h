@@ -33,10 +33,11 @@ inline std::unique_ptr<simtrust::SimulatedTrust> StartMllpTrust(
 }
 
 // A broker config: RJ1 sends, `destination` receives over MLLP/TLS on `destination_port`.
-// `store` is the whole "store" object's body (e.g. R"("url": "sqlite:var/tb.db")").
+// `store` is the whole "store" object's body (e.g. R"("url": "sqlite:var/tb.db")"), `queue` the
+// "queue" object's. Nodes of one cluster get the same text except `broker_id`.
 inline std::string CrashBrokerConfig(const std::string& broker_id, const std::string& store,
-                                     const std::string& destination,
-                                     std::uint16_t destination_port) {
+                                     const std::string& destination, std::uint16_t destination_port,
+                                     const std::string& queue = R"("delivery_threads": 8)") {
   const TestPki& pki = TestPki::Get();
   return R"({
     "broker": { "id": ")" +
@@ -48,7 +49,8 @@ inline std::string CrashBrokerConfig(const std::string& broker_id, const std::st
     "store": { )" +
          store + R"( },
     "io_threads": 2,
-    "queue": { "delivery_threads": 8 },
+    "queue": { )" +
+         queue + R"( },
     "participants": [
       { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
       { "ods": ")" +

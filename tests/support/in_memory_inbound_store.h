@@ -104,6 +104,10 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
 
   core::Status MarkDeliveredAs(const std::string& owner, std::int64_t id) override {
     std::lock_guard lock(mutex_);
+    if (mark_failures_ > 0) {
+      --mark_failures_;
+      return core::MakeError(core::ErrorCode::kStorage, "injected: database is locked");
+    }
     Row* row = nullptr;
     BROKER_RETURN_IF_ERROR(HeldBy(owner, id, row));
     row->item.status = core::OutboundStatus::kDelivered;
@@ -232,6 +236,12 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
     failure_ = std::move(error);
   }
 
+  // The next `count` MarkDeliveredAs() calls fail with kStorage (a lock held past the timeout).
+  void FailNextDeliveredMarks(int count) {
+    std::lock_guard lock(mutex_);
+    mark_failures_ = count;
+  }
+
  private:
   struct Row {
     core::OutboundItem item;
@@ -291,6 +301,7 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
   mutable std::mutex mutex_;
   std::vector<Row> items_;  // item id N is element N-1
   std::optional<core::Error> failure_;
+  int mark_failures_ = 0;  // MarkDeliveredAs calls still to fail
 };
 
 // core::InboundStore in memory, for tests of components that store inbound messages (MLLP and

@@ -469,6 +469,26 @@ TEST(DeliveryWorker, RefusesBadSettings) {
   EXPECT_EQ(no_owner.Start().error().code, core::ErrorCode::kInvalidValue);
 }
 
+// A delivered item whose mark fails for a moment (storage) is marked again while its lease lasts,
+// not sent to the destination a second time.
+TEST(DeliveryWorker, RetriesAFailedDeliveredMarkInsteadOfDeliveringAgain) {
+  tb::testing::InMemoryOutboundQueue queue;
+  tb::testing::InMemoryInboundStore inbound(&queue);
+  FakeDeliverer deliverer;
+  core::SystemClock clock;
+  ASSERT_TRUE(inbound.Accept(MakeRouted("A1", kPatientA, {"RGT"})));
+  ASSERT_TRUE(inbound.Accept(MakeRouted("A2", kPatientA, {"RGT"})));
+  queue.FailNextDeliveredMarks(3);
+  DeliveryWorker worker(queue, deliverer, FastSettings(), clock);
+  ASSERT_TRUE(worker.Start());
+  ASSERT_TRUE(WaitFor([&] { return queue.Counts()->delivered == 2; }));
+  worker.Stop();
+  EXPECT_EQ(deliverer.attempts(), 2);
+  EXPECT_EQ(deliverer.For("RGT", kPatientA), (Ids{"A1", "A2"}));
+  EXPECT_EQ(worker.stats().queue_errors, 3u);
+  EXPECT_EQ(worker.stats().delivered, 2u);
+}
+
 TEST(DeliveryWorker, KeepsRunningWhileTheQueueFails) {
   tb::testing::InMemoryOutboundQueue queue;
   tb::testing::InMemoryInboundStore inbound(&queue);
