@@ -347,6 +347,10 @@ core::Result<std::string> Mapper::Run() {
   for (Entry& e : entries_) {
     Value entry(kObjectType);
     entry.AddMember("fullUrl", Urn(e.id), alloc());
+    if (!e.text.empty()) {
+      e.text.push_back('}');
+      e.resource = ctx_.Raw(e.text.view());
+    }
     entry.AddMember("resource", e.resource, alloc());
     entries.PushBack(entry, alloc());
   }

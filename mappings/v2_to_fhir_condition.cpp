@@ -20,17 +20,12 @@ void Mapper::MapDiagnosis(const CachedSegment& dg1, std::size_t index) {
     categories.PushBack(category, alloc());
     condition.AddMember("category", categories, alloc());
   }
-  Value code = CweToCodeableConcept(ctx_, dg1.Field(3));
-  Value description = ctx_.Str(dg1.Field(4));
-  if (!description.IsNull()) {
-    if (code.IsNull()) {
-      code = Value(kObjectType);
-    }
-    if (!code.HasMember("text")) {
-      code.AddMember("text", description, alloc());
-    }
+  {
+    // DG1-4 is the text when DG1-3 gives none.
+    std::string scratch;
+    ctx_.Put(condition, "code",
+             CweToCodeableConcept(ctx_, dg1.Field(3), V2Text(dg1.Field(4), scratch)));
   }
-  ctx_.Put(condition, "code", std::move(code));
   condition.AddMember("subject", Reference(patient_id_), alloc());
   if (has_encounter_) {
     condition.AddMember("encounter", Reference(encounter_id_), alloc());

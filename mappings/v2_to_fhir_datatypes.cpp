@@ -510,10 +510,10 @@ core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirT
   return std::optional<std::string>(std::move(out));
 }
 
-Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
-                const char* location) {
+std::optional<std::string> FhirTime(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
+                                    const char* location) {
   if (!value.HasValue()) {
-    return Value();
+    return std::nullopt;
   }
   // A TS/DTM field may have components (TS-2 degree of precision); the time is the first.
   hl7v2::Value time = value.level() == Level::kSubcomponent ? value : Part(value, 1);
@@ -521,12 +521,22 @@ Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
   auto converted = V2TimeToFhir(V2Text(time, scratch), type, ctx.options().local_time);
   if (!converted) {
     ctx.Lossy(MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time", location));
-    return Value();
+    return std::nullopt;
   }
-  if (!converted->has_value()) {
-    return Value();
+  return std::move(*converted);
+}
+
+Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
+                const char* location) {
+  const std::optional<std::string> time = FhirTime(ctx, value, type, location);
+  return time ? ctx.Str(*time) : Value();
+}
+
+void WriteTime(V2MapContext& ctx, JsonText& out, const hl7v2::Value& value, FhirTimeType type,
+               const char* location) {
+  if (const std::optional<std::string> time = FhirTime(ctx, value, type, location)) {
+    out.String(*time);
   }
-  return ctx.Str(**converted);
 }
 
 bool HasTimeOfDay(std::string_view v2) {
@@ -576,6 +586,44 @@ std::optional<std::string> CanonicalDecimal(std::string_view nm) {
 }
 
 // ---- codes --------------------------------------------------------------------------------------
+//
+// The datatype maps below write JSON text (JsonText) and are wrapped for the DOM-building segment
+// maps by AsRaw: the text becomes one V2MapContext::Raw value, written verbatim by the serialiser.
+
+namespace {
+
+// Runs `write` into the context's text buffer and returns what it wrote as a DOM value: null when
+// nothing, an empty object or array when "{}" or "[]" (so Put and Push leave it out, and
+// AddMember writes it, as before), else a Raw fragment.
+template <typename Write>
+Value AsRaw(V2MapContext& ctx, Write&& write) {
+  JsonBuffer& buffer = ctx.TextBuffer();
+  buffer.clear();
+  JsonText out(buffer);
+  write(out);
+  const std::string_view text = buffer.view();
+  if (text.empty()) {
+    return Value();
+  }
+  if (text == "{}") {
+    return Value(kObjectType);
+  }
+  if (text == "[]") {
+    return Value(kArrayType);
+  }
+  return ctx.Raw(text);
+}
+
+}  // namespace
+
+void WriteCoding(JsonText& out, std::string_view system, std::string_view code,
+                 std::string_view display) {
+  out.Put('{');
+  out.StringMember("\"system\":", system);
+  out.StringMember("\"code\":", code);
+  out.StringMember("\"display\":", display);
+  out.Put('}');
+}
 
 // Written directly as JSON text (V2MapContext::Raw): codings are the most common object in a
 // Bundle and nothing changes them once made.
@@ -584,46 +632,42 @@ Value CodingValue(V2MapContext& ctx, std::string_view system, std::string_view c
   if (system.empty() && code.empty() && display.empty()) {
     return Value(kObjectType);  // as the DOM had it: {} where added directly, else left out
   }
-  std::string& out = ctx.FragmentBuffer();
-  out.assign("{");
-  const auto member = [&out](std::string_view quoted_key, std::string_view text) {
-    if (text.empty()) {
-      return;
-    }
-    if (out.size() > 1) {
-      out.push_back(',');
-    }
-    out.append(quoted_key);
-    AppendJsonString(out, text);
-  };
-  member("\"system\":", system);
-  member("\"code\":", code);
-  member("\"display\":", display);
-  out.push_back('}');
-  return ctx.Raw(out);
+  JsonBuffer& buffer = ctx.TextBuffer();
+  buffer.clear();
+  JsonText out(buffer);
+  WriteCoding(out, system, code, display);
+  return ctx.Raw(buffer.view());
 }
 
 namespace {
 
-void PushCodingWithTranslations(V2MapContext& ctx, Value& codings, std::string_view code,
-                                std::string_view display, std::string_view v2_system) {
+// The coding of `code` in `v2_system` and its translations by the local concept maps, as array
+// elements.
+void WriteCodingWithTranslations(V2MapContext& ctx, JsonText& out, std::string_view code,
+                                 std::string_view display, std::string_view v2_system) {
   if (code.empty()) {
     return;
   }
-  ctx.Push(codings, CodingValue(ctx, ctx.SystemUri(v2_system), code, display));
+  out.Item([&] { WriteCoding(out, ctx.SystemUri(v2_system), code, display); });
   for (const CodeMap* local : ctx.tables().local_concept_maps()) {
     if (const CodeMapRow* row = local->FindV2(v2_system, code)) {
-      ctx.Push(codings, CodingValue(ctx, row->fhir_system, row->fhir_code, row->fhir_display));
+      out.Item([&] { WriteCoding(out, row->fhir_system, row->fhir_code, row->fhir_display); });
     }
   }
 }
 
 }  // namespace
 
-Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe) {
+void WriteCweCodeableConcept(V2MapContext& ctx, JsonText& out, const hl7v2::Value& cwe,
+                             std::string_view text_if_none) {
   const Parts parts(cwe);
   if (!cwe.HasValue()) {
-    return Value();
+    if (!text_if_none.empty()) {
+      out.Put('{');
+      out.StringMember("\"text\":", text_if_none);
+      out.Put('}');
+    }
+    return;
   }
   std::string s1, s2, s3, s4, s5, s6, s9;
   const std::string_view code = V2Text(parts[1], s1);
@@ -633,19 +677,27 @@ Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe) {
   const std::string_view alt_text = V2Text(parts[5], s5);
   const std::string_view alt_system = V2Text(parts[6], s6);
   const std::string_view original = V2Text(parts[9], s9);
-  Value cc(kObjectType);
-  Value codings(kArrayType);
-  PushCodingWithTranslations(ctx, codings, code, text, system);
-  PushCodingWithTranslations(ctx, codings, alt_code, alt_text, alt_system);
-  ctx.Put(cc, "coding", std::move(codings));
+  out.Put('{');
+  const std::size_t coding = out.Key("\"coding\":");
+  out.Put('[');
+  WriteCodingWithTranslations(ctx, out, code, text, system);
+  WriteCodingWithTranslations(ctx, out, alt_code, alt_text, alt_system);
+  out.CloseOrDrop(coding, ']');
+  std::string_view cc_text;
   if (!original.empty()) {
-    ctx.Put(cc, "text", ctx.Str(original));
+    cc_text = original;
   } else if (code.empty() && !text.empty()) {
-    ctx.Put(cc, "text", ctx.Str(text));
+    cc_text = text;
   } else if (code.empty() && alt_code.empty() && !alt_text.empty()) {
-    ctx.Put(cc, "text", ctx.Str(alt_text));
+    cc_text = alt_text;
   }
-  return cc;
+  out.StringMember("\"text\":", cc_text.empty() ? text_if_none : cc_text);
+  out.Put('}');
+}
+
+Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe,
+                           std::string_view text_if_none) {
+  return AsRaw(ctx, [&](JsonText& out) { WriteCweCodeableConcept(ctx, out, cwe, text_if_none); });
 }
 
 const CodeMapRow* MapCode(V2MapContext& ctx, KnownTable table, std::string_view code) {
@@ -655,31 +707,42 @@ const CodeMapRow* MapCode(V2MapContext& ctx, KnownTable table, std::string_view 
   return ctx.tables().Get(table).FindV2(code);
 }
 
-Value TableCodeableConcept(V2MapContext& ctx, KnownTable table, std::string_view code,
-                           std::string_view display, std::string_view v2_table) {
+void WriteTableCodeableConcept(V2MapContext& ctx, JsonText& out, KnownTable table,
+                               std::string_view code, std::string_view display,
+                               std::string_view v2_table) {
   if (code.empty()) {
-    if (display.empty()) {
-      return Value();
+    if (!display.empty()) {
+      out.Put('{');
+      out.StringMember("\"text\":", display);
+      out.Put('}');
     }
-    Value cc(kObjectType);
-    ctx.Put(cc, "text", ctx.Str(display));
-    return cc;
+    return;
   }
   const std::string_view v2_system = ctx.SystemUri(v2_table);
-  Value codings(kArrayType);
   const CodeMapRow* row = MapCode(ctx, table, code);
+  out.Put('{');
+  const std::size_t coding = out.Key("\"coding\":");
+  out.Put('[');
   if (row != nullptr) {
-    ctx.Push(codings, CodingValue(ctx, row->fhir_system, row->fhir_code, row->fhir_display));
+    out.Item([&] { WriteCoding(out, row->fhir_system, row->fhir_code, row->fhir_display); });
   }
   if (row == nullptr || row->fhir_system != v2_system || row->fhir_code != code) {
-    ctx.Push(codings, CodingValue(ctx, v2_system, code,
-                                  !display.empty() ? display
-                                  : row != nullptr ? std::string_view(row->v2_display)
-                                                   : std::string_view()));
+    out.Item([&] {
+      WriteCoding(out, v2_system, code,
+                  !display.empty() ? display
+                  : row != nullptr ? std::string_view(row->v2_display)
+                                   : std::string_view());
+    });
   }
-  Value cc(kObjectType);
-  ctx.Put(cc, "coding", std::move(codings));
-  return cc;
+  out.CloseOrDrop(coding, ']');
+  out.Put('}');
+}
+
+Value TableCodeableConcept(V2MapContext& ctx, KnownTable table, std::string_view code,
+                           std::string_view display, std::string_view v2_table) {
+  return AsRaw(ctx, [&](JsonText& out) {
+    WriteTableCodeableConcept(ctx, out, table, code, display, v2_table);
+  });
 }
 
 void PutMappedCode(V2MapContext& ctx, Value& object, const char* key, KnownTable table,
@@ -704,6 +767,31 @@ void PutMappedCode(V2MapContext& ctx, Value& object, const char* key, KnownTable
   const std::string underscored = std::string("_") + key;
   Value name = ctx.Str(underscored);
   object.AddMember(name, element, ctx.alloc());
+}
+
+void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, KnownTable table,
+                     std::string_view code, std::string_view v2_table) {
+  if (code.empty()) {
+    return;
+  }
+  if (const CodeMapRow* row = MapCode(ctx, table, code)) {
+    if (!row->fhir_code.empty()) {
+      out.Separator();
+      out.Put('"');
+      out.Raw(key);
+      out.Raw("\":");
+      out.String(row->fhir_code);
+    }
+    return;
+  }
+  out.Separator();
+  out.Raw("\"_");
+  out.Raw(key);
+  out.Raw("\":{\"extension\":[{\"url\":");
+  out.String(kOriginalCodeExtensionUrl);
+  out.Raw(",\"valueCoding\":");
+  WriteCoding(out, ctx.SystemUri(v2_table), code, {});
+  out.Raw("}]}");
 }
 
 // ---- identifiers and names ----------------------------------------------------------------------
@@ -736,46 +824,75 @@ std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
   return {};
 }
 
+void WritePeriod(V2MapContext& ctx, JsonText& out, const hl7v2::Value& start,
+                 const hl7v2::Value& end, const char* location) {
+  out.Put('{');
+  out.Member("\"start\":", [&] { WriteTime(ctx, out, start, FhirTimeType::kDateTime, location); });
+  out.Member("\"end\":", [&] { WriteTime(ctx, out, end, FhirTimeType::kDateTime, location); });
+  out.Put('}');
+}
+
+void WriteIdentifier(V2MapContext& ctx, JsonText& out, const IdentifierFacts& facts,
+                     std::string_view first_members, std::string_view type_if_none) {
+  out.Put('{');
+  out.Raw(first_members);
+  const bool typed = out.Member("\"type\":", [&] {
+    WriteTableCodeableConcept(ctx, out, KnownTable::kIdentifierType, facts.type, {}, "HL70203");
+  });
+  out.StringMember("\"system\":", facts.system);
+  out.StringMember("\"value\":", facts.value);
+  if (facts.system.empty()) {
+    std::string scratch;
+    const std::string_view ns = V2Text(Part(facts.assigner, 1), scratch);
+    if (!ns.empty()) {
+      out.Key("\"assigner\":{\"display\":");
+      out.String(ns);
+      out.Put('}');
+    }
+  }
+  if (facts.has_period) {
+    out.Member("\"period\":",
+               [&] { WritePeriod(ctx, out, facts.start, facts.end, facts.period_location); });
+  }
+  if (!typed && !type_if_none.empty()) {
+    out.Member("\"type\":", [&] {
+      WriteTableCodeableConcept(ctx, out, KnownTable::kIdentifierType, type_if_none, {}, "HL70203");
+    });
+  }
+  out.Put('}');
+}
+
 namespace {
 
-Value PeriodValue(V2MapContext& ctx, const hl7v2::Value& start, const hl7v2::Value& end,
-                  const char* location) {
-  Value period(kObjectType);
-  ctx.Put(period, "start", TimeValue(ctx, start, FhirTimeType::kDateTime, location));
-  ctx.Put(period, "end", TimeValue(ctx, end, FhirTimeType::kDateTime, location));
-  return period;
+// The facts of an identifier with `value`, `system` (may be empty) and type code `type`, assigned
+// by `hd`: an empty system with type NH/NHS on 10 characters is the NHS number system.
+void SetIdentifierFacts(IdentifierFacts& facts, std::string_view value, std::string system,
+                        std::string_view type, const hl7v2::Value& hd) {
+  if (system.empty() && (type == "NH" || type == "NHS") && value.size() == 10) {
+    system = std::string(core::kNhsNumberSystem);
+  }
+  facts.value = std::string(value);
+  facts.system = std::move(system);
+  facts.type = std::string(type);
+  facts.assigner = hd;
 }
 
 Value IdentifierValue(V2MapContext& ctx, std::string_view value, std::string system,
                       std::string_view type_code, const hl7v2::Value& hd) {
-  Value identifier(kObjectType);
-  if (system.empty() && (type_code == "NH" || type_code == "NHS") && value.size() == 10) {
-    system = std::string(core::kNhsNumberSystem);
-  }
-  ctx.Put(identifier, "type",
-          TableCodeableConcept(ctx, KnownTable::kIdentifierType, type_code, {}, "HL70203"));
-  ctx.Put(identifier, "system", ctx.Str(system));
-  ctx.Put(identifier, "value", ctx.Str(value));
-  if (system.empty()) {
-    std::string scratch;
-    const std::string_view ns = V2Text(Part(hd, 1), scratch);
-    if (!ns.empty()) {
-      Value assigner(kObjectType);
-      ctx.Put(assigner, "display", ctx.Str(ns));
-      ctx.Put(identifier, "assigner", std::move(assigner));
-    }
-  }
-  return identifier;
+  IdentifierFacts facts;
+  SetIdentifierFacts(facts, value, std::move(system), type_code, hd);
+  return AsRaw(ctx, [&](JsonText& out) { WriteIdentifier(ctx, out, facts); });
 }
 
 }  // namespace
 
-Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location) {
+bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location,
+            IdentifierFacts& facts) {
   const Parts parts(cx);
   std::string s1, s5;
   std::string_view value = V2Text(parts[1], s1);
   if (value.empty()) {
-    return Value();
+    return false;
   }
   const hl7v2::Value hd = parts[4];
   const std::string_view type = V2Text(parts[5], s5);
@@ -794,15 +911,27 @@ Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx, const std::strin
         ctx.Fail(MakeError(ErrorCode::kInvalidValue,
                            "NHS number is not 10 digits with a valid Modulus 11 check digit",
                            location));
-        return Value();
+        return false;
       }
       system = std::string(core::kNhsNumberSystem);
       value = nhs_number;
     }
   }
-  Value identifier = IdentifierValue(ctx, value, std::move(system), type, hd);
-  ctx.Put(identifier, "period", PeriodValue(ctx, parts[7], parts[8], "CX-7"));
-  return identifier;
+  SetIdentifierFacts(facts, value, std::move(system), type, hd);
+  facts.has_period = true;
+  facts.start = parts[7];
+  facts.end = parts[8];
+  facts.period_location = "CX-7";
+  return true;
+}
+
+Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location,
+                     std::string_view type_if_none) {
+  IdentifierFacts facts;
+  if (!ReadCx(ctx, cx, location, facts)) {
+    return Value();
+  }
+  return AsRaw(ctx, [&](JsonText& out) { WriteIdentifier(ctx, out, facts, {}, type_if_none); });
 }
 
 Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei) {
@@ -837,99 +966,132 @@ Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei) {
   return identifier;
 }
 
-Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn) {
+void WriteHumanName(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xpn) {
   const Parts parts(xpn);
   if (!xpn.HasValue()) {
-    return Value();
+    return;
   }
-  Value name(kObjectType);
+  const std::size_t start = out.Mark();
+  out.Put('{');
   std::string scratch;
-  PutMappedCode(ctx, name, "use", KnownTable::kNameUse, V2Text(parts[7], scratch), "HL70200");
-  ctx.Put(name, "family", ctx.Str(Part(parts[1], 1)));
-  Value given(kArrayType);
-  ctx.Push(given, ctx.Str(parts[2]));
-  ctx.Push(given, ctx.Str(parts[3]));
-  ctx.Put(name, "given", std::move(given));
-  Value prefix(kArrayType);
-  ctx.Push(prefix, ctx.Str(parts[5]));
-  ctx.Put(name, "prefix", std::move(prefix));
-  Value suffix(kArrayType);
-  ctx.Push(suffix, ctx.Str(parts[4]));
-  ctx.Push(suffix, ctx.Str(parts[6]));
-  ctx.Put(name, "suffix", std::move(suffix));
+  WriteMappedCode(ctx, out, "use", KnownTable::kNameUse, V2Text(parts[7], scratch), "HL70200");
+  bool named = false;
+  {
+    std::string s;
+    const std::string_view family = V2Text(Part(parts[1], 1), s);
+    out.StringMember("\"family\":", family);
+    named = !family.empty();
+  }
+  const auto list = [&](std::string_view quoted_key, const hl7v2::Value& a, const hl7v2::Value* b) {
+    const std::size_t mark = out.Key(quoted_key);
+    out.Put('[');
+    std::string s;
+    out.StringElement(V2Text(a, s));
+    if (b != nullptr) {
+      out.StringElement(V2Text(*b, s));
+    }
+    named = out.CloseOrDrop(mark, ']') || named;
+  };
+  const hl7v2::Value given_3 = parts[3];
+  list("\"given\":", parts[2], &given_3);
+  list("\"prefix\":", parts[5], nullptr);
+  const hl7v2::Value suffix_6 = parts[6];
+  list("\"suffix\":", parts[4], &suffix_6);
   if (parts[12].HasValue() || parts[13].HasValue()) {
-    ctx.Put(name, "period", PeriodValue(ctx, parts[12], parts[13], "XPN-12"));
+    out.Member("\"period\":", [&] { WritePeriod(ctx, out, parts[12], parts[13], "XPN-12"); });
   } else {
     const hl7v2::Value range = parts[10];
-    ctx.Put(name, "period", PeriodValue(ctx, Part(range, 1), Part(range, 2), "XPN-10"));
+    out.Member("\"period\":",
+               [&] { WritePeriod(ctx, out, Part(range, 1), Part(range, 2), "XPN-10"); });
   }
   // A name that is only a use code or period names nobody.
-  if (!name.HasMember("family") && !name.HasMember("given") && !name.HasMember("prefix") &&
-      !name.HasMember("suffix")) {
-    return Value();
+  if (!named) {
+    out.Rollback(start);
+    return;
   }
-  return name;
+  out.Put('}');
 }
 
-Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad) {
+Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn) {
+  return AsRaw(ctx, [&](JsonText& out) { WriteHumanName(ctx, out, xpn); });
+}
+
+void WriteAddress(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xad) {
   const Parts parts(xad);
   if (!xad.HasValue()) {
-    return Value();
+    return;
   }
-  Value address(kObjectType);
+  const std::size_t start = out.Mark();
+  out.Put('{');
   std::string scratch;
   const std::string_view type = V2Text(parts[7], scratch);
   const CodeMapRow* use = MapCode(ctx, KnownTable::kAddressUse, type);
   const CodeMapRow* address_type = MapCode(ctx, KnownTable::kAddressType, type);
   if (use != nullptr) {
-    ctx.Put(address, "use", ctx.Str(use->fhir_code));
+    out.StringMember("\"use\":", use->fhir_code);
   }
   if (address_type != nullptr) {
-    ctx.Put(address, "type", ctx.Str(address_type->fhir_code));
+    out.StringMember("\"type\":", address_type->fhir_code);
   }
   if (use == nullptr && address_type == nullptr) {
-    PutMappedCode(ctx, address, "use", KnownTable::kAddressUse, type, "HL70190");
+    WriteMappedCode(ctx, out, "use", KnownTable::kAddressUse, type, "HL70190");
   }
-  // XAD-1 is SAD: street or mailing address & street name & dwelling number.
-  Value line(kArrayType);
-  const hl7v2::Value sad = parts[1];
-  std::string street;
-  for (std::size_t i = 1; i <= 3; ++i) {
-    std::string part_scratch;
-    const std::string_view part = V2Text(Part(sad, i), part_scratch);
-    if (!part.empty()) {
-      if (!street.empty()) {
-        street.push_back(' ');
+  bool located = false;
+  {
+    // XAD-1 is SAD: street or mailing address & street name & dwelling number.
+    const hl7v2::Value sad = parts[1];
+    std::string street;
+    for (std::size_t i = 1; i <= 3; ++i) {
+      std::string part_scratch;
+      const std::string_view part = V2Text(Part(sad, i), part_scratch);
+      if (!part.empty()) {
+        if (!street.empty()) {
+          street.push_back(' ');
+        }
+        street.append(part);
       }
-      street.append(part);
     }
+    const std::size_t mark = out.Key("\"line\":");
+    out.Put('[');
+    out.StringElement(street);
+    std::string s;
+    out.StringElement(V2Text(parts[2], s));
+    located = out.CloseOrDrop(mark, ']');
   }
-  ctx.Push(line, ctx.Str(street));
-  ctx.Push(line, ctx.Str(parts[2]));
-  ctx.Put(address, "line", std::move(line));
-  ctx.Put(address, "city", ctx.Str(parts[3]));
-  ctx.Put(address, "district", ctx.Str(parts[9]));
-  ctx.Put(address, "state", ctx.Str(parts[4]));
-  ctx.Put(address, "postalCode", ctx.Str(parts[5]));
-  ctx.Put(address, "country", ctx.Str(parts[6]));
+  const auto text = [&](std::string_view quoted_key, std::size_t n) {
+    std::string s;
+    const std::string_view value = V2Text(parts[n], s);
+    out.StringMember(quoted_key, value);
+    located = located || !value.empty();
+  };
+  text("\"city\":", 3);
+  text("\"district\":", 9);
+  text("\"state\":", 4);
+  text("\"postalCode\":", 5);
+  text("\"country\":", 6);
   if (parts[13].HasValue() || parts[14].HasValue()) {
-    ctx.Put(address, "period", PeriodValue(ctx, parts[13], parts[14], "XAD-13"));
+    out.Member("\"period\":", [&] { WritePeriod(ctx, out, parts[13], parts[14], "XAD-13"); });
   } else {
     const hl7v2::Value range = parts[12];
-    ctx.Put(address, "period", PeriodValue(ctx, Part(range, 1), Part(range, 2), "XAD-12"));
+    out.Member("\"period\":",
+               [&] { WritePeriod(ctx, out, Part(range, 1), Part(range, 2), "XAD-12"); });
   }
-  if (!address.HasMember("line") && !address.HasMember("city") &&
-      !address.HasMember("postalCode") && !address.HasMember("district") &&
-      !address.HasMember("state") && !address.HasMember("country")) {
-    return Value();
+  if (!located) {
+    out.Rollback(start);
+    return;
   }
-  return address;
+  out.Put('}');
 }
 
-Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_view default_use) {
+Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad) {
+  return AsRaw(ctx, [&](JsonText& out) { WriteAddress(ctx, out, xad); });
+}
+
+void WriteContactPoint(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xtn,
+                       std::string_view default_use) {
   const Parts parts(xtn);
   if (!xtn.HasValue()) {
-    return Value();
+    return;
   }
   std::string s1, s2, s3, s4, s12;
   const std::string_view formatted = V2Text(parts[1], s1);
@@ -937,9 +1099,10 @@ Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_
   const std::string_view equipment = V2Text(parts[3], s3);
   const std::string_view email = V2Text(parts[4], s4);
   const std::string_view unformatted = V2Text(parts[12], s12);
-  std::string value;
-  std::string system;
-  std::string use;
+  std::string composed;
+  std::string_view value;
+  std::string_view system;
+  std::string_view use;
   if (const CodeMapRow* row = MapCode(ctx, KnownTable::kTelecomSystem, equipment)) {
     if (row->fhir_system == "http://hl7.org/fhir/contact-point-use") {
       system = "phone";  // CP: a mobile phone is system phone, use mobile
@@ -950,11 +1113,11 @@ Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_
   }
   if (system == "email" || use_code == "NET" || (formatted.empty() && !email.empty())) {
     system = "email";
-    value = std::string(!email.empty() ? email : formatted);
+    value = !email.empty() ? email : formatted;
   } else if (!formatted.empty()) {
-    value = std::string(formatted);
+    value = formatted;
   } else if (!unformatted.empty()) {
-    value = std::string(unformatted);
+    value = unformatted;
   } else {
     std::string sc, sa, sl, se;
     const std::string_view country = V2Text(parts[5], sc);
@@ -963,39 +1126,44 @@ Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_
     const std::string_view extension = V2Text(parts[8], se);
     if (!local.empty()) {
       if (!country.empty()) {
-        value.append("+").append(country).append(" ");
+        composed.append("+").append(country).append(" ");
       }
       if (!area.empty()) {
-        value.append("(").append(area).append(") ");
+        composed.append("(").append(area).append(") ");
       }
-      value.append(local);
+      composed.append(local);
       if (!extension.empty()) {
-        value.append(" ext. ").append(extension);
+        composed.append(" ext. ").append(extension);
       }
     }
+    value = composed;
   }
   if (value.empty()) {
-    return Value();
+    return;
   }
   if (system.empty()) {
-    system = value.find('@') != std::string::npos ? "email" : "phone";
+    system = value.find('@') != std::string_view::npos ? "email" : "phone";
   }
-  Value contact(kObjectType);
-  ctx.Put(contact, "system", ctx.Str(system));
-  ctx.Put(contact, "value", ctx.Str(value));
+  out.Put('{');
+  out.StringMember("\"system\":", system);
+  out.StringMember("\"value\":", value);
   if (use.empty()) {
     if (const CodeMapRow* row = MapCode(ctx, KnownTable::kTelecomUse, use_code)) {
       use = row->fhir_code;
     } else if (use_code.empty() || use_code == "NET") {
-      use = std::string(default_use);
+      use = default_use;
     }
   }
   if (!use.empty()) {
-    ctx.Put(contact, "use", ctx.Str(use));
+    out.StringMember("\"use\":", use);
   } else {
-    PutMappedCode(ctx, contact, "use", KnownTable::kTelecomUse, use_code, "HL70201");
+    WriteMappedCode(ctx, out, "use", KnownTable::kTelecomUse, use_code, "HL70201");
   }
-  return contact;
+  out.Put('}');
+}
+
+Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_view default_use) {
+  return AsRaw(ctx, [&](JsonText& out) { WriteContactPoint(ctx, out, xtn, default_use); });
 }
 
 Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn) {

@@ -10,6 +10,7 @@
 
 #include "adapters/hl7v2/value.h"
 #include "broker/core/result.h"
+#include "mappings/json_text.h"
 #include "mappings/mapping_tables.h"
 #include "mappings/v2_to_fhir.h"
 
@@ -66,8 +67,9 @@ class V2MapContext {
   // Whether `str` is the storage of a value made by Number() or Raw() (used by the serialiser).
   bool IsRaw(const char* str) const;
   void SortRaw();
-  // A buffer to write one fragment into before Raw() copies it (reused; not reentrant).
-  std::string& FragmentBuffer() { return fragment_; }
+  // A buffer to write one fragment into before Raw() copies it (reused; not reentrant): the DOM
+  // wrappers of the text-writing datatype maps write into it.
+  JsonBuffer& TextBuffer() { return text_; }
 
   // tables().CodingSystemUri(v2_name), computed once per mapping: a message names the same few
   // coding systems over and over. The view lives as long as the allocator.
@@ -85,7 +87,7 @@ class V2MapContext {
   std::optional<core::Error> error_;
   bool lossy_ = false;
   std::vector<const char*> raw_;  // Number() and Raw() storage
-  std::string fragment_;
+  JsonBuffer text_;
   std::vector<std::pair<std::string, std::string_view>> system_uris_;
 };
 
@@ -107,6 +109,12 @@ core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirT
 // Context variant: reports bad input through ctx.Lossy() at `location` and returns null.
 rapidjson::Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
                            const char* location);
+// As TimeValue, written as a JSON string (nothing for null).
+void WriteTime(V2MapContext& ctx, JsonText& out, const hl7v2::Value& value, FhirTimeType type,
+               const char* location);
+// A Period {start, end} of two DTM/TS values ({} when both are empty).
+void WritePeriod(V2MapContext& ctx, JsonText& out, const hl7v2::Value& start,
+                 const hl7v2::Value& end, const char* location);
 
 // True when `v2` carries a time of day (more than 8 digits before any offset).
 bool HasTimeOfDay(std::string_view v2);
@@ -116,24 +124,43 @@ bool HasTimeOfDay(std::string_view v2);
 std::optional<std::string> CanonicalDecimal(std::string_view nm);
 
 // ---- codes --------------------------------------------------------------------------------------
+//
+// The Write* functions write one JSON value at the current position of `out` (the caller has
+// written its key or separator) and write nothing where their DOM twin returns null; the DOM
+// functions return what the Write* function wrote as one V2MapContext::Raw value.
+
+// A Coding {system, code, display} ({} when all three are empty).
+void WriteCoding(JsonText& out, std::string_view system, std::string_view code,
+                 std::string_view display);
 // A FHIR Coding {system, code, display} JSON object.
 rapidjson::Value CodingValue(V2MapContext& ctx, std::string_view system, std::string_view code,
                              std::string_view display);
 // CE/CWE/CNE -> CodeableConcept: the primary (1-3) and alternate (4-6) codings with their systems
 // translated by table 0396, each followed by its translation from any local concept map, and the
 // original text (CWE-9, else the first text when no code is given). Null when empty.
-rapidjson::Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe);
+// `text_if_none` is the text when the CWE gives none (a CodeableConcept of only that text when the
+// CWE is empty).
+rapidjson::Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe,
+                                      std::string_view text_if_none = {});
+void WriteCweCodeableConcept(V2MapContext& ctx, JsonText& out, const hl7v2::Value& cwe,
+                             std::string_view text_if_none = {});
 // A coded v2 value through a vocabulary table: the mapped FHIR coding, followed by the original v2
 // coding when it differs; an unmapped code keeps only its v2 coding (system from `v2_table`, e.g.
 // "HL70004"). Null when the value is empty.
 rapidjson::Value TableCodeableConcept(V2MapContext& ctx, KnownTable table, std::string_view code,
                                       std::string_view display, std::string_view v2_table);
+void WriteTableCodeableConcept(V2MapContext& ctx, JsonText& out, KnownTable table,
+                               std::string_view code, std::string_view display,
+                               std::string_view v2_table);
 // The mapped FHIR code for a required-binding `code` element, or nullptr.
 const CodeMapRow* MapCode(V2MapContext& ctx, KnownTable table, std::string_view code);
 // Sets object[key] to the mapped code of `code`, or, when unmapped, object["_" key] to an element
 // carrying kOriginalCodeExtensionUrl with the v2 code, so it is never silently dropped.
 void PutMappedCode(V2MapContext& ctx, rapidjson::Value& object, const char* key, KnownTable table,
                    std::string_view code, std::string_view v2_table);
+// As PutMappedCode, as a member of the object being written (`key` without quotes).
+void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, KnownTable table,
+                     std::string_view code, std::string_view v2_table);
 
 // ---- identifiers and names ----------------------------------------------------------------------
 // HD -> system URI: HD-2 as urn:oid: when HD-3 is ISO (or HD-2 is an OID), HD-2 as is when a URI,
@@ -143,17 +170,40 @@ std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd);
 // assigner display CX-4.1 when no system is known). Null when CX-1 is empty. An NHS number (CX-4
 // NHS, or CX-5 NH on 10 digits) loses its spaces and must pass Modulus 11: otherwise the context
 // fails with kInvalidValue at `location` (the value is never quoted) and null is returned.
+// `type_if_none` is a table 0203 code for Identifier.type when CX-5 gives none (added last).
 rapidjson::Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx,
-                                const std::string& location = "CX-1");
+                                const std::string& location = "CX-1",
+                                std::string_view type_if_none = {});
+// What an Identifier is made of, read first and written after (the Patient puts the NHS number
+// first and leaves out repeated identifiers).
+struct IdentifierFacts {
+  std::string value;
+  std::string system;     // empty when none is known
+  std::string type;       // table 0203 code, or empty
+  hl7v2::Value assigner;  // HD: its first part is assigner.display when no system is known
+  bool has_period = false;
+  hl7v2::Value start, end;
+  const char* period_location = nullptr;
+};
+// CX -> facts, as CxToIdentifier reads them; false (nothing to write) where it returns null.
+bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location,
+            IdentifierFacts& facts);
+// The Identifier: `first_members` (JSON members, e.g. an extension, or empty) first.
+void WriteIdentifier(V2MapContext& ctx, JsonText& out, const IdentifierFacts& facts,
+                     std::string_view first_members = {}, std::string_view type_if_none = {});
 // EI -> Identifier (EI-1 value, EI-2/3/4 as HD).
 rapidjson::Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei);
 // XPN -> HumanName.
 rapidjson::Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn);
+void WriteHumanName(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xpn);
 // XAD -> Address.
 rapidjson::Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad);
+void WriteAddress(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xad);
 // XTN -> ContactPoint; `default_use` ("home"/"work") applies when XTN-2 gives none.
 rapidjson::Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn,
                                    std::string_view default_use);
+void WriteContactPoint(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xtn,
+                       std::string_view default_use);
 // XCN -> Practitioner resource (identifier, name); no id. Null when XCN is empty.
 rapidjson::Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn);
 // XON -> Organization resource (name, identifier with the ODS system for ODS-like codes). No id.

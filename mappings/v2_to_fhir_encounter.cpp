@@ -46,13 +46,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
   }
   Value identifiers(kArrayType);
   for (const hl7v2::Value& rep : pv1.Field(19).Repetitions()) {
-    Value identifier = CxToIdentifier(ctx_, rep, "PV1-19");
-    if (!identifier.IsNull() && !identifier.HasMember("type")) {
-      identifier.AddMember(
-          "type", TableCodeableConcept(ctx_, KnownTable::kIdentifierType, "VN", {}, "HL70203"),
-          alloc());
-    }
-    ctx_.Push(identifiers, std::move(identifier));
+    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep, "PV1-19", "VN"));  // visit number
   }
   ctx_.Put(encounter, "identifier", std::move(identifiers));
   {

@@ -38,17 +38,29 @@ Value Mapper::Urn(const std::string& id) {
 
 // Written directly as JSON text (V2MapContext::Raw): nothing changes a reference once made.
 Value Mapper::Reference(const std::string& id, std::string_view display) {
-  std::string& out = ctx_.FragmentBuffer();
-  out.assign("{\"reference\":");
-  const std::size_t quote = out.size();
-  AppendJsonString(out, id);
-  out.insert(quote + 1, "urn:uuid:");  // nothing in it to escape
+  JsonBuffer& buffer = ctx_.TextBuffer();
+  buffer.clear();
+  JsonText out(buffer);
+  WriteReference(out, id, display);
+  return ctx_.Raw(buffer.view());
+}
+
+void Mapper::WriteReference(JsonText& out, const std::string& id, std::string_view display) {
+  out.Raw("{\"reference\":\"urn:uuid:");
+  out.Raw(id);  // a UUID: nothing in it to escape
+  out.Put('"');
   if (!display.empty()) {
-    out.append(",\"display\":");
-    AppendJsonString(out, display);
+    out.Raw(",\"display\":");
+    out.String(display);
   }
-  out.push_back('}');
-  return ctx_.Raw(out);
+  out.Put('}');
+}
+
+void Mapper::BeginResource(JsonText& out, std::string_view type, const std::string& id) {
+  out.Raw("{\"resourceType\":");
+  out.String(type);
+  out.Raw(",\"id\":");
+  out.String(id);
 }
 
 Value& Mapper::AddResource(std::string_view type, const std::string& id, Value body) {
@@ -56,7 +68,7 @@ Value& Mapper::AddResource(std::string_view type, const std::string& id, Value b
   resource.AddMember("resourceType", Lit(type), alloc());
   resource.AddMember("id", ctx_.Str(id), alloc());
   MoveMembers(body, resource, alloc(), "resourceType");
-  entries_.push_back(Entry{id, std::move(resource)});
+  entries_.push_back(Entry{id, std::move(resource), {}});
   return entries_.back().resource;
 }
 

@@ -115,9 +115,13 @@ class Mapper {
   core::Result<std::string> Run();
 
  private:
+  // A resource of the Bundle: a DOM `resource`, or, for the segment maps that write JSON text,
+  // `text`: the resource without its closing '}', so that later segments can still add members
+  // (PD1 -> Patient.generalPractitioner, MRG -> Patient.link).
   struct Entry {
     std::string id;
     Value resource;
+    JsonBuffer text;
   };
 
   JsonAlloc& alloc() { return ctx_.alloc(); }
@@ -125,6 +129,10 @@ class Mapper {
   // "urn:uuid:" + id, copied into the allocator.
   Value Urn(const std::string& id);
   Value Reference(const std::string& id, std::string_view display = {});
+  // The same Reference written as text.
+  static void WriteReference(JsonText& out, const std::string& id, std::string_view display = {});
+  // Writes {"resourceType":type,"id":id (the start of a text entry).
+  static void BeginResource(JsonText& out, std::string_view type, const std::string& id);
   // Adds a resource of `type` with `id`; members of `body` follow resourceType and id.
   Value& AddResource(std::string_view type, const std::string& id, Value body);
   // Deduplicated Practitioner / Organization / Location resources; the id, or empty.

@@ -12,64 +12,64 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   mapped_[index] = true;
   has_patient_ = true;
   patient_id_ = NewId("Patient/PID");
-  Value patient(kObjectType);
   // Identifiers: the NHS number first (from whichever repetition of PID-3, or PID-2, carries
-  // it), then every other identifier with its assigning authority.
-  Value nhs(kArrayType);
-  Value others(kArrayType);
+  // it), then every other identifier with its assigning authority. Each is written as it is read
+  // (into one of two lists) and left out when an earlier one had the same system and value.
+  JsonBuffer nhs_text;
+  JsonBuffer others_text;
+  JsonText nhs(nhs_text);
+  JsonText others(others_text);
   bool all_have_system = true;
   std::vector<std::pair<std::string, std::string>> seen;
+  // PID-32 (identity reliability) carries the NHS number status in UK ITK messages: an extension
+  // put first in the NHS number's Identifier.
+  JsonBuffer verification;
+  bool verification_read = false;
+  const auto nhs_extension = [&]() -> std::string_view {
+    if (!verification_read) {
+      verification_read = true;
+      for (const hl7v2::Value& rep : pid.Field(32).Repetitions()) {
+        std::string scratch;
+        const std::string_view code = V2Text(rep.Component(1), scratch);
+        if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kNhsNumberStatus, code)) {
+          JsonText out(verification);
+          out.Raw("\"extension\":[{\"url\":");
+          out.String(kNhsVerificationExtensionUrl);
+          out.Raw(",\"valueCodeableConcept\":{\"coding\":[");
+          WriteCoding(out, row->fhir_system, row->fhir_code, row->fhir_display);
+          out.Raw("]}}]");
+          break;
+        }
+      }
+    }
+    return verification.view();
+  };
   const auto add_cx = [&](const hl7v2::Value& cx, const std::string& location) {
-    Value identifier = CxToIdentifier(ctx_, cx, location);
-    if (identifier.IsNull()) {
+    IdentifierFacts identifier;
+    if (!ReadCx(ctx_, cx, location, identifier)) {
       return;
     }
-    const std::string system(fhir::FindString(identifier, "system").value_or(""));
-    std::string value(identifier["value"].GetString(), identifier["value"].GetStringLength());
-    if (system == core::kNhsNumberSystem) {
-      value.erase(std::remove(value.begin(), value.end(), ' '), value.end());
-      if (!core::IsValidNhsNumber(value)) {
+    const bool is_nhs = identifier.system == core::kNhsNumberSystem;
+    if (is_nhs) {
+      std::erase(identifier.value, ' ');
+      if (!core::IsValidNhsNumber(identifier.value)) {
         ctx_.Fail(MakeError(ErrorCode::kInvalidValue,
                             "NHS number is not 10 digits with a valid Modulus 11 check digit",
                             location));
         return;
       }
-      identifier["value"] = ctx_.Str(value);
     }
-    if (std::find(seen.begin(), seen.end(), std::make_pair(system, value)) != seen.end()) {
+    if (std::find(seen.begin(), seen.end(), std::make_pair(identifier.system, identifier.value)) !=
+        seen.end()) {
       return;
     }
-    seen.emplace_back(system, value);
-    if (system.empty()) {
+    seen.emplace_back(identifier.system, identifier.value);
+    if (identifier.system.empty()) {
       all_have_system = false;
     }
-    if (system == core::kNhsNumberSystem) {
-      // PID-32 (identity reliability) carries the NHS number status in UK ITK messages.
-      for (const hl7v2::Value& rep : pid.Field(32).Repetitions()) {
-        std::string scratch;
-        const std::string_view code = V2Text(rep.Component(1), scratch);
-        if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kNhsNumberStatus, code)) {
-          Value coding = CodingValue(ctx_, row->fhir_system, row->fhir_code, row->fhir_display);
-          Value codings(kArrayType);
-          codings.PushBack(coding, alloc());
-          Value concept_value(kObjectType);
-          concept_value.AddMember("coding", codings, alloc());
-          Value extension(kObjectType);
-          extension.AddMember("url", Lit(kNhsVerificationExtensionUrl), alloc());
-          extension.AddMember("valueCodeableConcept", concept_value, alloc());
-          Value extensions(kArrayType);
-          extensions.PushBack(extension, alloc());
-          Value with_extension(kObjectType);
-          with_extension.AddMember("extension", extensions, alloc());
-          MoveMembers(identifier, with_extension, alloc());
-          identifier = std::move(with_extension);
-          break;
-        }
-      }
-      nhs.PushBack(identifier, alloc());
-    } else {
-      others.PushBack(identifier, alloc());
-    }
+    JsonText& out = is_nhs ? nhs : others;
+    out.Element();
+    WriteIdentifier(ctx_, out, identifier, is_nhs ? nhs_extension() : std::string_view());
   };
   std::size_t rep_index = 0;
   for (const hl7v2::Value& rep : pid.Field(3).Repetitions()) {
@@ -90,112 +90,125 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     if (text.empty()) {
       return;
     }
-    Value identifier(kObjectType);
-    identifier.AddMember(
-        "type", TableCodeableConcept(ctx_, KnownTable::kIdentifierType, type, {}, "HL70203"),
-        alloc());
-    ctx_.Put(identifier, "system", ctx_.Str(system));
-    identifier.AddMember("value", ctx_.Str(text), alloc());
+    IdentifierFacts identifier;
+    identifier.value = std::string(text);
+    identifier.system = std::string(system);
+    identifier.type = std::string(type);
     if (system.empty()) {
       all_have_system = false;
     }
-    others.PushBack(identifier, alloc());
+    others.Element();
+    WriteIdentifier(ctx_, others, identifier);
   };
   add_plain(pid.Field(19), "SB", "http://hl7.org/fhir/sid/us-ssn");
   add_plain(pid.Field(20).Component(1), "DL", {});
-  if (nhs.Empty() && others.Empty()) {
+  const bool has_identifiers = !nhs_text.empty() || !others_text.empty();
+  if (!has_identifiers) {
     // PID-3 is required in v2, and the broker routes patients by identifier.
     ctx_.Fail(
         MakeError(ErrorCode::kRequiredFieldMissing, "the patient has no identifier", "PID-3"));
   }
-  Value identifiers(kArrayType);
-  for (auto& identifier : nhs.GetArray()) {
-    identifiers.PushBack(identifier, alloc());
-  }
-  for (auto& identifier : others.GetArray()) {
-    identifiers.PushBack(identifier, alloc());
-  }
-  if (all_have_system && !identifiers.Empty()) {
-    Value meta(kObjectType);
-    Value profiles(kArrayType);
-    profiles.PushBack(Lit(kUkCorePatientProfile), alloc());
-    meta.AddMember("profile", profiles, alloc());
-    patient.AddMember("meta", meta, alloc());
+  JsonBuffer text;
+  JsonText out(text);
+  BeginResource(out, "Patient", patient_id_);
+  if (all_have_system && has_identifiers) {
+    out.Raw(",\"meta\":{\"profile\":[");
+    out.String(kUkCorePatientProfile);
+    out.Raw("]}");
   }
   // Extensions: mother's maiden name, birth time.
-  Value extensions(kArrayType);
   {
+    const std::size_t extensions = out.Key("\"extension\":");
+    out.Put('[');
     std::string scratch;
     const std::string_view maiden = V2Text(pid.Field(6).Component(1).Subcomponent(1), scratch);
     if (!maiden.empty()) {
-      Value extension(kObjectType);
-      extension.AddMember("url", Lit(kMothersMaidenNameUrl), alloc());
-      extension.AddMember("valueString", ctx_.Str(maiden), alloc());
-      extensions.PushBack(extension, alloc());
+      out.Element();
+      out.Raw("{\"url\":");
+      out.String(kMothersMaidenNameUrl);
+      out.Raw(",\"valueString\":");
+      out.String(maiden);
+      out.Put('}');
     }
-  }
-  {
-    std::string scratch;
+    std::string birth_scratch;
     const hl7v2::Value birth = pid.Field(7);
-    if (HasTimeOfDay(V2Text(birth.Component(1), scratch))) {
-      Value time = TimeValue(ctx_, birth, FhirTimeType::kDateTime, "PID-7");
-      if (!time.IsNull()) {
-        Value extension(kObjectType);
-        extension.AddMember("url", Lit(kBirthTimeUrl), alloc());
-        extension.AddMember("valueDateTime", time, alloc());
-        extensions.PushBack(extension, alloc());
+    if (HasTimeOfDay(V2Text(birth.Component(1), birth_scratch))) {
+      const std::size_t element = out.Element();
+      out.Raw("{\"url\":");
+      out.String(kBirthTimeUrl);
+      out.Raw(",\"valueDateTime\":");
+      const std::size_t value_start = out.Mark();
+      WriteTime(ctx_, out, birth, FhirTimeType::kDateTime, "PID-7");
+      if (out.Mark() == value_start) {
+        out.Rollback(element);
+      } else {
+        out.Put('}');
       }
     }
+    out.CloseOrDrop(extensions, ']');
   }
-  ctx_.Put(patient, "extension", std::move(extensions));
-  ctx_.Put(patient, "identifier", std::move(identifiers));
-  Value names(kArrayType);
-  for (const hl7v2::Value& rep : pid.Field(5).Repetitions()) {
-    ctx_.Push(names, XpnToHumanName(ctx_, rep));
+  if (has_identifiers) {
+    out.Raw(",\"identifier\":[");
+    out.Raw(nhs_text.view());
+    if (!nhs_text.empty() && !others_text.empty()) {
+      out.Put(',');
+    }
+    out.Raw(others_text.view());
+    out.Put(']');
   }
-  ctx_.Put(patient, "name", std::move(names));
-  Value telecom(kArrayType);
-  for (const hl7v2::Value& rep : pid.Field(13).Repetitions()) {
-    ctx_.Push(telecom, XtnToContactPoint(ctx_, rep, "home"));
-  }
-  for (const hl7v2::Value& rep : pid.Field(14).Repetitions()) {
-    ctx_.Push(telecom, XtnToContactPoint(ctx_, rep, "work"));
-  }
-  for (const hl7v2::Value& rep : pid.Field(40).Repetitions()) {
-    ctx_.Push(telecom, XtnToContactPoint(ctx_, rep, "home"));
-  }
-  ctx_.Put(patient, "telecom", std::move(telecom));
+  const auto list = [&](std::string_view quoted_key, auto&& write_items) {
+    const std::size_t mark = out.Key(quoted_key);
+    out.Put('[');
+    write_items();
+    out.CloseOrDrop(mark, ']');
+  };
+  list("\"name\":", [&] {
+    for (const hl7v2::Value& rep : pid.Field(5).Repetitions()) {
+      out.Item([&] { WriteHumanName(ctx_, out, rep); });
+    }
+  });
+  list("\"telecom\":", [&] {
+    for (const hl7v2::Value& rep : pid.Field(13).Repetitions()) {
+      out.Item([&] { WriteContactPoint(ctx_, out, rep, "home"); });
+    }
+    for (const hl7v2::Value& rep : pid.Field(14).Repetitions()) {
+      out.Item([&] { WriteContactPoint(ctx_, out, rep, "work"); });
+    }
+    for (const hl7v2::Value& rep : pid.Field(40).Repetitions()) {
+      out.Item([&] { WriteContactPoint(ctx_, out, rep, "home"); });
+    }
+  });
   {
     std::string scratch;
-    PutMappedCode(ctx_, patient, "gender", KnownTable::kAdministrativeGender,
-                  V2Text(pid.Field(8).Component(1), scratch), "HL70001");
+    WriteMappedCode(ctx_, out, "gender", KnownTable::kAdministrativeGender,
+                    V2Text(pid.Field(8).Component(1), scratch), "HL70001");
   }
-  ctx_.Put(patient, "birthDate", TimeValue(ctx_, pid.Field(7), FhirTimeType::kDate, "PID-7"));
-  {
-    Value deceased = TimeValue(ctx_, pid.Field(29), FhirTimeType::kDateTime, "PID-29");
-    if (!deceased.IsNull()) {
-      patient.AddMember("deceasedDateTime", deceased, alloc());
-    } else {
-      std::string scratch;
-      const std::string_view flag = V2Text(pid.Field(30), scratch);
-      if (flag == "Y" || flag == "N") {
-        patient.AddMember("deceasedBoolean", flag == "Y", alloc());
-      }
+  out.Member("\"birthDate\":",
+             [&] { WriteTime(ctx_, out, pid.Field(7), FhirTimeType::kDate, "PID-7"); });
+  if (!out.Member("\"deceasedDateTime\":", [&] {
+        WriteTime(ctx_, out, pid.Field(29), FhirTimeType::kDateTime, "PID-29");
+      })) {
+    std::string scratch;
+    const std::string_view flag = V2Text(pid.Field(30), scratch);
+    if (flag == "Y" || flag == "N") {
+      out.Key("\"deceasedBoolean\":");
+      out.Raw(flag == "Y" ? "true" : "false");
     }
   }
-  Value addresses(kArrayType);
-  for (const hl7v2::Value& rep : pid.Field(11).Repetitions()) {
-    ctx_.Push(addresses, XadToAddress(ctx_, rep));
-  }
-  ctx_.Put(patient, "address", std::move(addresses));
+  list("\"address\":", [&] {
+    for (const hl7v2::Value& rep : pid.Field(11).Repetitions()) {
+      out.Item([&] { WriteAddress(ctx_, out, rep); });
+    }
+  });
   {
     std::string scratch;
     const hl7v2::Value marital = pid.Field(16);
     std::string text_scratch;
-    ctx_.Put(patient, "maritalStatus",
-             TableCodeableConcept(ctx_, KnownTable::kMaritalStatus,
-                                  V2Text(marital.Component(1), scratch),
-                                  V2Text(marital.Component(2), text_scratch), "HL70002"));
+    out.Member("\"maritalStatus\":", [&] {
+      WriteTableCodeableConcept(ctx_, out, KnownTable::kMaritalStatus,
+                                V2Text(marital.Component(1), scratch),
+                                V2Text(marital.Component(2), text_scratch), "HL70002");
+    });
   }
   {
     std::string scratch;
@@ -203,24 +216,25 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     std::string order_scratch;
     const auto order = CanonicalDecimal(V2Text(pid.Field(25), order_scratch));
     if (order && order->find('.') == std::string::npos && *order != "0" && order->front() != '-') {
-      patient.AddMember("multipleBirthInteger", ctx_.Number(*order), alloc());
+      out.Key("\"multipleBirthInteger\":");
+      out.Raw(*order);
     } else if (multiple == "Y" || multiple == "N") {
-      patient.AddMember("multipleBirthBoolean", multiple == "Y", alloc());
+      out.Key("\"multipleBirthBoolean\":");
+      out.Raw(multiple == "Y" ? "true" : "false");
     }
   }
   {
-    Value language = CweToCodeableConcept(ctx_, pid.Field(15));
-    if (!language.IsNull()) {
-      Value communication(kObjectType);
-      communication.AddMember("language", language, alloc());
-      communication.AddMember("preferred", true, alloc());
-      Value list(kArrayType);
-      list.PushBack(communication, alloc());
-      patient.AddMember("communication", list, alloc());
+    const std::size_t communication = out.Key("\"communication\":[{\"language\":");
+    const std::size_t value_start = out.Mark();
+    WriteCweCodeableConcept(ctx_, out, pid.Field(15));
+    if (out.Mark() == value_start) {
+      out.Rollback(communication);
+    } else {
+      out.Raw(",\"preferred\":true}]");
     }
   }
   patient_entry_ = entries_.size();
-  AddResource("Patient", patient_id_, std::move(patient));
+  entries_.push_back(Entry{patient_id_, Value(), std::move(text)});
   focus_.push_back(patient_id_);
 }
 
@@ -228,20 +242,30 @@ void Mapper::MapPd1(const CachedSegment& pd1) {
   if (!has_patient_) {
     return;
   }
-  Value practitioners(kArrayType);
+  std::vector<std::string> ids;
   for (const hl7v2::Value& rep : pd1.Field(3).Repetitions()) {
-    const std::string id = OrganizationForXon(rep);
+    std::string id = OrganizationForXon(rep);
     if (!id.empty()) {
-      ctx_.Push(practitioners, Reference(id));
+      ids.push_back(std::move(id));
     }
   }
   for (const hl7v2::Value& rep : pd1.Field(4).Repetitions()) {
-    const std::string id = PractitionerFor(rep);
+    std::string id = PractitionerFor(rep);
     if (!id.empty()) {
-      ctx_.Push(practitioners, Reference(id));
+      ids.push_back(std::move(id));
     }
   }
-  ctx_.Put(entries_[patient_entry_].resource, "generalPractitioner", std::move(practitioners));
+  if (ids.empty()) {
+    return;
+  }
+  JsonText out(entries_[patient_entry_].text);
+  out.Key("\"generalPractitioner\":");
+  out.Put('[');
+  for (const std::string& id : ids) {
+    out.Element();
+    WriteReference(out, id);
+  }
+  out.Put(']');
 }
 
 void Mapper::MapMerge(const CachedSegment& mrg) {
@@ -276,7 +300,12 @@ void Mapper::MapMerge(const CachedSegment& mrg) {
     return links;
   };
   old_patient.AddMember("link", link(patient_id_, "replaced-by"), alloc());
-  entries_[patient_entry_].resource.AddMember("link", link(old_id, "replaces"), alloc());
+  {
+    JsonText out(entries_[patient_entry_].text);
+    out.Key("\"link\":[{\"other\":");
+    WriteReference(out, old_id);
+    out.Raw(",\"type\":\"replaces\"}]");
+  }
   AddResource("Patient", old_id, std::move(old_patient));
   focus_.push_back(old_id);
 }

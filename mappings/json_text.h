@@ -1,0 +1,169 @@
+#pragma once
+
+// Compact JSON written straight to text, for the v2 -> FHIR mapper: resources and datatypes are
+// written in Bundle order with their keys pre-escaped ("\"name\":" literals) instead of being built
+// as a RapidJSON DOM that is then walked. The bytes are those the DOM gave (json_string.h escapes
+// strings as rapidjson::Writer does), and the DOM's rule for empty values is kept: a member or
+// element whose value turns out null, {} or [] is left out (V2MapContext::Put / Push), by writing
+// it and rolling the text back when it was empty.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mappings/json_string.h"
+
+namespace tb::mappings {
+
+// A growable byte buffer for JSON text. Unlike std::string it never zero-fills what it reserves
+// (std::string::resize does, and escaping reserves six bytes per input byte).
+class JsonBuffer {
+ public:
+  JsonBuffer() = default;
+  JsonBuffer(JsonBuffer&&) noexcept = default;
+  JsonBuffer& operator=(JsonBuffer&&) noexcept = default;
+
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  char back() const { return data_[size_ - 1]; }
+  std::string_view view() const { return {data_.get(), size_}; }
+  void clear() { size_ = 0; }
+  void shrink(std::size_t size) { size_ = size; }  // size <= size()
+
+  // Room for `n` more bytes; returns where they go (then Commit the new end).
+  char* Reserve(std::size_t n) {
+    if (capacity_ - size_ < n) [[unlikely]] {
+      Grow(n);
+    }
+    return data_.get() + size_;
+  }
+  void Commit(const char* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
+  void push_back(char c) {
+    *Reserve(1) = c;
+    ++size_;
+  }
+  void append(std::string_view text) {
+    char* out = Reserve(text.size());
+    if (!text.empty()) {
+      std::memcpy(out, text.data(), text.size());
+    }
+    size_ += text.size();
+  }
+
+ private:
+  void Grow(std::size_t n) {
+    const std::size_t capacity = std::max(capacity_ * 2, std::max<std::size_t>(size_ + n, 512));
+    auto data = std::make_unique_for_overwrite<char[]>(capacity);
+    if (size_ > 0) {
+      std::memcpy(data.get(), data_.get(), size_);
+    }
+    data_ = std::move(data);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+class JsonText {
+ public:
+  explicit JsonText(JsonBuffer& out) : out_(out) {}
+
+  std::string_view str() const { return out_.view(); }
+  std::size_t Mark() const { return out_.size(); }
+  void Rollback(std::size_t mark) { out_.shrink(mark); }
+
+  // A ',' unless the enclosing object or array is still empty. Its last byte then is its '{' or
+  // '[': a finished value never ends with either (strings end with '"').
+  void Separator() {
+    if (!out_.empty() && out_.back() != '{' && out_.back() != '[') {
+      out_.push_back(',');
+    }
+  }
+  // Starts a member: a separator and `quoted_key` ("\"name\":"). Returns the mark that removes it.
+  std::size_t Key(std::string_view quoted_key) {
+    const std::size_t mark = Mark();
+    Separator();
+    out_.append(quoted_key);
+    return mark;
+  }
+  // Starts an array element. Returns the mark that removes it.
+  std::size_t Element() {
+    const std::size_t mark = Mark();
+    Separator();
+    return mark;
+  }
+  void Put(char c) { out_.push_back(c); }
+  // JSON text as it is (a literal, or a fragment already written).
+  void Raw(std::string_view json) { out_.append(json); }
+  void String(std::string_view text) {
+    char* out = out_.Reserve(JsonStringCapacity(text.size()));
+    out_.Commit(WriteJsonString(out, text.data(), text.size()));
+  }
+
+  // Whether the text from `value_start` on is nothing, "{}" or "[]": a value Put / Push leave out.
+  bool EmptyFrom(std::size_t value_start) const {
+    const std::string_view value = out_.view().substr(value_start);
+    return value.empty() || value == "{}" || value == "[]";
+  }
+  // Ends a member or element begun at `mark` (by Key or Element) whose value starts at
+  // `value_start`: removes it when the value was empty. Returns whether it stayed.
+  bool KeepUnlessEmpty(std::size_t mark, std::size_t value_start) {
+    if (EmptyFrom(value_start)) {
+      Rollback(mark);
+      return false;
+    }
+    return true;
+  }
+  // Closes the object or array opened (with Put('{') or Put('[')) after the member or element
+  // begun at `mark`, or removes that member or element when nothing was added to it.
+  bool CloseOrDrop(std::size_t mark, char close) {
+    if (out_.back() == '{' || out_.back() == '[') {
+      Rollback(mark);
+      return false;
+    }
+    out_.push_back(close);
+    return true;
+  }
+
+  // "key":"text", left out when `text` is empty (ctx.Put(object, key, ctx.Str(text))).
+  void StringMember(std::string_view quoted_key, std::string_view text) {
+    if (!text.empty()) {
+      Key(quoted_key);
+      String(text);
+    }
+  }
+  // "text" as an array element, left out when empty (ctx.Push(array, ctx.Str(text))).
+  void StringElement(std::string_view text) {
+    if (!text.empty()) {
+      Separator();
+      String(text);
+    }
+  }
+  // A member whose value `write` writes (returning false, having written nothing, for null);
+  // left out when the value is null, {} or []. Returns whether it stayed.
+  template <typename Write>
+  bool Member(std::string_view quoted_key, Write&& write) {
+    const std::size_t mark = Key(quoted_key);
+    const std::size_t value_start = Mark();
+    write();
+    return KeepUnlessEmpty(mark, value_start);
+  }
+  // An array element written by `write`, left out when null, {} or [].
+  template <typename Write>
+  bool Item(Write&& write) {
+    const std::size_t mark = Element();
+    const std::size_t value_start = Mark();
+    write();
+    return KeepUnlessEmpty(mark, value_start);
+  }
+
+ private:
+  JsonBuffer& out_;
+};
+
+}  // namespace tb::mappings
