@@ -12,23 +12,21 @@
 #include <utility>
 #include <vector>
 
-#include <Poco/Data/LOB.h>
 #include <Poco/Data/Statement.h>
-#include <Poco/Nullable.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "broker/store/database_impl.h"
-#include "broker/store/sql_outbound_queue.h"
+#include "broker/store/pg_inbound_writer.h"
 
 namespace tb::store {
 namespace {
 
 using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): into/use/now
 
+// SQLite's statements (PostgreSQL's, pipelined, are in pg_inbound_writer.cpp).
 // ON CONFLICT ... DO NOTHING RETURNING id: one statement decides "new" (a row comes back) or
-// "known key" (none does) on both engines, and on PostgreSQL waits for a concurrent transaction
-// of another node that inserts the same key, instead of failing the batch.
+// "known key" (none does).
 constexpr std::string_view kInsertSql =
     "INSERT INTO inbound_message (received_at, sender, protocol, message_type, control_id,"
     " dedupe_key, content_sha256, nhs_number, payload, payload_key_id)"
@@ -57,6 +55,9 @@ struct SqlInboundStore::Pending {
 SqlInboundStore::SqlInboundStore(Database& database, InboundStoreSettings settings,
                                  std::optional<PayloadKey> payload_key)
     : database_(database), settings_(settings), payload_key_(std::move(payload_key)) {
+  if (database_.engine() == Engine::kPostgresql) {
+    pg_writer_ = std::make_unique<PgInboundWriter>(database_.impl());
+  }
   committer_ = std::thread([this] { RunCommitter(); });
 }
 
@@ -184,96 +185,8 @@ void SqlInboundStore::RunCommitter() {
 
 namespace {
 
-// A message of a batch and what is written for it.
-struct Row {
-  const core::InboundMessage* message;
-  std::string_view payload;   // the plaintext, or its sealed form
-  const std::string* key_id;  // the payload key's id when sealed, else null
-};
-using Messages = std::vector<Row>;
-
-// Writes `messages` (already in dedupe_key order) through Poco::Data; PostgreSQL's path. Each
-// Statement is prepared once per batch and executed per message.
-core::Status WriteBatchPoco(Database::Impl& db, Poco::Data::Session& session,
-                            const Messages& messages, std::vector<core::AcceptResult>& results) {
-  // Several nodes: this batch's partitions, locked before any id is taken (sql_outbound_queue.h).
-  std::vector<const core::InboundMessage*> enqueued;
-  enqueued.reserve(messages.size());
-  for (const Row& row : messages) {
-    enqueued.push_back(row.message);
-  }
-  BROKER_RETURN_IF_ERROR(LockEnqueuePartitions(db, session, enqueued));
-
-  // Bound by reference: each execute() sends the current values of these variables.
-  Poco::Int64 received_at = 0;
-  std::string sender;
-  std::string protocol;
-  std::string message_type;
-  std::string control_id;
-  std::string dedupe_key;
-  std::string content_sha256;
-  Poco::Nullable<std::string> nhs_number;
-  Poco::Data::BLOB payload;
-  Poco::Nullable<std::string> key_id;
-  Poco::Int64 new_id = 0;
-  Poco::Data::Statement insert(session);
-  insert << db.Sql(kInsertSql), use(received_at), use(sender), use(protocol), use(message_type),
-      use(control_id), use(dedupe_key), use(content_sha256), use(nhs_number), use(payload),
-      use(key_id), into(new_id);
-
-  Poco::Int64 queued_for = 0;
-  std::string destination;
-  std::string format;
-  Poco::Data::Statement enqueue(session);
-  enqueue << db.Sql(kEnqueueSql), use(queued_for), use(destination), use(format), use(nhs_number),
-      use(received_at), use(received_at);
-
-  Poco::Int64 existing_id = 0;
-  std::string existing_sha256;
-  Poco::Data::Statement find(session);
-  find << db.Sql(kFindSql), use(dedupe_key), into(existing_id), into(existing_sha256);
-
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    const core::InboundMessage& message = *messages[i].message;
-    received_at = message.received_at_ms;
-    sender = message.sender;
-    protocol = message.protocol;
-    message_type = message.message_type;
-    control_id = message.control_id;
-    dedupe_key = message.dedupe_key;
-    content_sha256 = message.content_sha256;
-    if (message.nhs_number.empty()) {
-      nhs_number.clear();
-    } else {
-      nhs_number = message.nhs_number;
-    }
-    payload.assignRaw(reinterpret_cast<const unsigned char*>(messages[i].payload.data()),
-                      messages[i].payload.size());
-    if (messages[i].key_id == nullptr) {
-      key_id.clear();
-    } else {
-      key_id = *messages[i].key_id;
-    }
-    if (insert.execute() == 1) {
-      results[i] = {core::AcceptOutcome::kStored, new_id};
-      queued_for = new_id;
-      for (const core::OutboundRoute& route : message.routes) {
-        destination = route.destination;
-        format = route.format;
-        enqueue.execute();
-      }
-      continue;
-    }
-    if (find.execute() != 1) {
-      return core::MakeError(core::ErrorCode::kStorage,
-                             "inbound accept failed: a conflicting dedupe key was not found");
-    }
-    results[i] = {existing_sha256 == message.content_sha256 ? core::AcceptOutcome::kDuplicate
-                                                            : core::AcceptOutcome::kConflict,
-                  existing_id};
-  }
-  return core::Ok();
-}
+using Row = InboundRow;
+using Messages = std::vector<InboundRow>;
 
 // Inserts the outbound queue rows of stored message `inbound_id`; SQLITE_DONE when all went in.
 int EnqueueRoutesSqlite(sqlite3_stmt* enqueue, std::int64_t inbound_id,
@@ -528,16 +441,23 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
   }
 
   std::vector<core::AcceptResult> results(batch.size());  // in `messages` order
-  const bool sqlite = db.engine() == Engine::kSqlite;
-  const core::Status status =
-      db.Write("inbound accept", [&](Poco::Data::Session& session) -> core::Status {
-        BROKER_RETURN_IF_ERROR(sqlite ? WriteBatchSqlite(db, session, messages, results)
-                                      : WriteBatchPoco(db, session, messages, results));
-        if (hook) {
-          BROKER_RETURN_IF_ERROR(hook(batch.size()));
-        }
-        return core::Ok();
-      });
+  core::Status status = core::Ok();
+  if (pg_writer_) {
+    // PostgreSQL: the whole batch in one libpq pipeline (docs/adr/0004-libpq-pipeline.md).
+    std::function<core::Status()> before_commit;
+    if (hook) {
+      before_commit = [&hook, &batch] { return hook(batch.size()); };
+    }
+    status = pg_writer_->WriteBatch(messages, results, before_commit);
+  } else {
+    status = db.Write("inbound accept", [&](Poco::Data::Session& session) -> core::Status {
+      BROKER_RETURN_IF_ERROR(WriteBatchSqlite(db, session, messages, results));
+      if (hook) {
+        BROKER_RETURN_IF_ERROR(hook(batch.size()));
+      }
+      return core::Ok();
+    });
+  }
 
   if (!status) {
     db.logger().Warn("inbound.batch_failed", {{"messages", std::to_string(batch.size())},

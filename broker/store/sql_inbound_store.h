@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@
 #include "broker/store/settings.h"
 
 namespace tb::store {
+
+class PgInboundWriter;
 
 // A key for payloads at rest (AES-256-GCM). `id` is stored with each sealed payload
 // (inbound_message.payload_key_id), so keys can be rotated: new payloads use the current key,
@@ -53,6 +56,9 @@ core::Result<std::string> OpenPayload(const PayloadKey& key, std::string_view se
 //   transaction; a kDuplicate or kConflict message enqueues nothing.
 // - With a payload key, payloads are sealed (SealPayload, aad = dedupe_key) by the calling thread
 //   before they join a batch; content_sha256 stays the digest of the plaintext.
+// - SQLite writes through the C API with cached prepared statements; PostgreSQL writes a whole
+//   batch in one round trip (libpq pipeline mode, PgInboundWriter) on a connection the committer
+//   owns, opened with the pool's conninfo and settings.
 // - Each caller has at most one message waiting, so the queue is bounded by the number of calling
 //   threads (the blocking pool).
 //
@@ -99,6 +105,8 @@ class SqlInboundStore final : public core::InboundStore {
   const InboundStoreSettings settings_;
   const std::optional<PayloadKey> payload_key_;
   std::function<core::Status(std::size_t)> before_commit_for_test_;
+  // PostgreSQL: the committer's own libpq connection, batches in pipeline mode. Null on SQLite.
+  std::unique_ptr<PgInboundWriter> pg_writer_;
 
   mutable std::mutex mutex_;
   std::condition_variable work_;  // committer waits for messages or shutdown
