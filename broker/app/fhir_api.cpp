@@ -117,12 +117,14 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
 // What every audit record of one federated request shares.
 struct HopContext {
   std::string broker_ods;
-  std::string requester;
+  std::string requester;  // who asked: the participant, or the original requester a peer named
+  std::string recipient;  // who gets the answer: the requester, or the peer broker that asked
   std::string address;
   std::string purpose;
   std::string nhs_number;
   std::string request_id;
   std::string query;  // "Patient/$everything" or the searched type; parameters are not kept
+  std::string break_glass_reason;  // recorded with the answer (the audit needs it; never logged)
 };
 
 ledger::HopRecord MakeHop(const HopContext& context, ledger::HopKind kind, std::int64_t time_ms) {
@@ -139,46 +141,123 @@ ledger::HopRecord MakeHop(const HopContext& context, ledger::HopKind kind, std::
   return hop;
 }
 
+// Appends `hops` in order (blocks: call on the blocking pool). A ledger failure is logged; the
+// answer still goes out.
+void AppendHops(ledger::Ledger* ledger, const std::vector<ledger::HopRecord>& hops) {
+  if (ledger == nullptr) {
+    return;
+  }
+  for (const ledger::HopRecord& hop : hops) {
+    if (auto recorded = ledger->Append(hop); !recorded) {
+      Log().Error("ledger_append_failed",
+                  {{"request_id", hop.request_id},
+                   {"kind", std::string(ledger::ToString(hop.kind))},
+                   {"code", std::string(core::Info(recorded.error().code).name)}});
+    }
+  }
+}
+
+// The answer's own record: what was released and withheld, and for break-glass the reason.
+ledger::HopRecord AnswerHop(const HopContext& context, std::int64_t time_ms,
+                            std::string_view decision, std::size_t released, std::size_t withheld) {
+  ledger::HopRecord answer = MakeHop(context, ledger::HopKind::kResponse, time_ms);
+  answer.destination_ods = context.recipient;
+  answer.consent_decision = std::string(decision);
+  answer.outcome_detail =
+      "released=" + std::to_string(released) + " withheld=" + std::to_string(withheld);
+  if (!context.break_glass_reason.empty()) {
+    answer.outcome_detail += " break-glass reason: " + context.break_glass_reason;
+  }
+  return answer;
+}
+
+// What the response filter did, for the ledger: a refusal record per withheld (reason, type,
+// deciding provision) and a break-glass record per released (type, overridden provision), each
+// with its count. No ids, no content.
+void AppendFilterHops(const HopContext& context, std::int64_t time_ms,
+                      const policy::FilterSummary& summary, std::vector<ledger::HopRecord>& hops) {
+  for (const policy::WithheldGroup& group : summary.withheld) {
+    ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kRefusal, time_ms);
+    hop.destination_ods = context.recipient;
+    if (group.reason == policy::WithholdReason::kConsent) {
+      hop.consent_decision = group.detail;
+    }
+    hop.outcome = ledger::HopOutcome::kMinorFailure;
+    hop.outcome_detail = "withheld " + std::string(policy::WithholdReasonCode(group.reason)) + " " +
+                         (group.resource_type.empty() ? "entry" : group.resource_type) +
+                         " count=" + std::to_string(group.count);
+    hops.push_back(std::move(hop));
+  }
+  for (const policy::BreakGlassGroup& group : summary.break_glass) {
+    ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kResponse, time_ms);
+    hop.destination_ods = context.recipient;
+    hop.consent_decision =
+        "permit: break-glass over Consent/" + group.consent_id + " " + group.provision_path;
+    hop.outcome_detail =
+        "break-glass released " + group.resource_type + " count=" + std::to_string(group.count);
+    hops.push_back(std::move(hop));
+  }
+}
+
 // Records the hops of one federated request: a query hop per trust or peer asked (with its
-// outcome) and the response to the requester (what was released and withheld), or one refusal.
-// Runs on the blocking pool; a ledger failure is logged, the answer still goes out.
+// outcome), what the filter withheld and released by break-glass, and the response to the
+// requester; or, without a result, one refusal. Runs on the blocking pool.
 void RecordFederationHops(ledger::Ledger* ledger, const HopContext& context,
                           std::chrono::system_clock::time_point now,
                           const routing::FederatedResult* result, std::string_view decision,
-                          std::size_t released, std::size_t withheld) {
+                          std::size_t released, const policy::FilterSummary* summary) {
   if (ledger == nullptr) {
     return;
   }
   const std::int64_t time_ms = core::ToUnixMs(now);
   std::vector<ledger::HopRecord> hops;
-  if (result != nullptr) {
-    for (const routing::TargetOutcome& target : result->targets) {
-      ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kQuery, time_ms);
-      hop.destination_ods = target.id;
-      hop.source_ods = target.id;
-      const bool ok = target.status == routing::TargetStatus::kOk;
-      hop.outcome = ok ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
-      hop.outcome_detail = ok ? "matches=" + std::to_string(target.matches)
-                              : (target.error ? std::string(core::Info(target.error->code).name)
-                                              : std::string("not queried"));
-      hops.push_back(std::move(hop));
+  if (result == nullptr) {
+    ledger::HopRecord refusal = MakeHop(context, ledger::HopKind::kRefusal, time_ms);
+    refusal.destination_ods = context.recipient;
+    refusal.consent_decision = std::string(decision);
+    refusal.outcome = ledger::HopOutcome::kMinorFailure;
+    refusal.outcome_detail = "refused consent: nothing fetched";
+    if (!context.break_glass_reason.empty()) {
+      refusal.outcome_detail += " break-glass reason: " + context.break_glass_reason;
+    }
+    hops.push_back(std::move(refusal));
+    AppendHops(ledger, hops);
+    return;
+  }
+  for (const routing::TargetOutcome& target : result->targets) {
+    ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kQuery, time_ms);
+    hop.destination_ods = target.id;
+    hop.source_ods = target.id;
+    const bool ok = target.status == routing::TargetStatus::kOk;
+    hop.outcome = ok ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
+    hop.outcome_detail = ok ? "matches=" + std::to_string(target.matches)
+                            : (target.error ? std::string(core::Info(target.error->code).name)
+                                            : std::string("not queried"));
+    hops.push_back(std::move(hop));
+  }
+  std::size_t withheld = 0;
+  if (summary != nullptr) {
+    AppendFilterHops(context, time_ms, *summary, hops);
+    for (const policy::WithheldGroup& group : summary->withheld) {
+      withheld += group.count;
     }
   }
-  ledger::HopRecord answer = MakeHop(
-      context, result != nullptr ? ledger::HopKind::kResponse : ledger::HopKind::kRefusal, time_ms);
-  answer.destination_ods = context.requester;
-  answer.consent_decision = std::string(decision);
-  answer.outcome_detail =
-      "released=" + std::to_string(released) + " withheld=" + std::to_string(withheld);
-  hops.push_back(std::move(answer));
-  for (const ledger::HopRecord& hop : hops) {
-    if (auto recorded = ledger->Append(hop); !recorded) {
-      Log().Error("ledger_append_failed",
-                  {{"request_id", context.request_id},
-                   {"kind", std::string(ledger::ToString(hop.kind))},
-                   {"code", std::string(core::Info(recorded.error().code).name)}});
-    }
-  }
+  hops.push_back(AnswerHop(context, time_ms, decision, released, withheld));
+  AppendHops(ledger, hops);
+}
+
+// A request refused before anything was fetched (purpose, break-glass, scopes, includes, a
+// requester header from a participant): the refusal record, without PHI beyond the patient.
+ledger::HopRecord RefusalHop(const HopContext& context, std::int64_t time_ms,
+                             std::string_view reason, const core::Error& error) {
+  ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kRefusal, time_ms);
+  hop.destination_ods = context.recipient;
+  hop.outcome = ledger::HopOutcome::kMinorFailure;
+  // The messages of these errors are the broker's own and never echo a header or parameter.
+  hop.outcome_detail = "refused " + std::string(reason) + " (" +
+                       std::to_string(fhir::HttpStatus(error)) + " " +
+                       std::string(core::Info(error.code).name) + "): " + error.message;
+  return hop;
 }
 
 }  // namespace
@@ -328,6 +407,20 @@ std::string BundleIdFrom(std::string_view request_id) {
   return std::string(request_id);
 }
 
+// The patient a search names (identifier or patient:identifier), for the ledger record of a
+// refusal; empty when none is named or it is not valid.
+std::string NhsNumberOf(const std::vector<fhir::SearchParam>& params) {
+  for (const fhir::SearchParam& param : params) {
+    if ((param.name == "identifier" && param.modifier.empty()) ||
+        (param.name == "patient" && param.modifier == "identifier")) {
+      if (auto nhs = fhir::NhsNumberFromIdentifierToken(param.value); nhs) {
+        return *nhs;
+      }
+    }
+  }
+  return {};
+}
+
 // The searchset an empty federated search returns (no answers, nothing to flag): what a request
 // refused by consent at ingress gets, so a refusal looks exactly like having no data.
 std::string EmptySearchset(const std::string& request_id,
@@ -395,48 +488,9 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
   const std::string type_logged =
       kind == routing::FederatedKind::kEverything ? "$everything" : type;
   const std::string request_id(request.headers.Get(routing::kRequestIdHeader));
-  auto refuse = [&](const core::Error& error, std::string_view reason) {
-    Log().Info("policy_refused", {{"requester", who.ods},
-                                  {"type", type_logged},
-                                  {"request_id", request_id},
-                                  {"reason", std::string(reason)},
-                                  {"outcome", std::string(core::Info(error.code).name)}});
-    respond(RenderError(error));
-  };
 
-  // 1. Purpose of use and break-glass, against the participant's config (identity: certificate).
-  policy::PolicyHeaders headers;
-  if (request.headers.Has(routing::kPurposeOfUseHeader)) {
-    headers.purpose_of_use = request.headers.Get(routing::kPurposeOfUseHeader);
-  }
-  if (request.headers.Has(routing::kBreakGlassReasonHeader)) {
-    headers.break_glass_reason = request.headers.Get(routing::kBreakGlassReasonHeader);
-  }
-  policy::ParticipantPolicy effective = who;
-  if (is_peer) {
-    // A peer broker checked its own requester's purpose and break-glass right and passes them
-    // on; this broker applies the peer's scopes and the patient's consents.
-    auto purpose = policy::ParsePurposeOfUse(headers.purpose_of_use);
-    if (!purpose) {
-      refuse(purpose.error(), "purpose");
-      return;
-    }
-    effective.purposes = {*purpose};
-    effective.break_glass = true;
-  }
-  auto context = policy::BuildRequestContext(effective, headers);
-  if (!context) {
-    refuse(context.error(), "purpose");
-    return;
-  }
-  if (policy::RequiresPseudonymisation(context->purpose) && policy_.pseudonymiser == nullptr) {
-    refuse(MakeError(ErrorCode::kForbidden,
-                     "secondary use is not enabled on this broker (no pseudonym key)"),
-           "no-pseudonym-key");
-    return;
-  }
-
-  // 2. Parameters from the query string and, for POST, the form body (NHS numbers belong there).
+  // Parameters from the query string and, for POST, the form body (NHS numbers belong there);
+  // read first so that a refusal below names the patient in the ledger.
   auto params = fhir::ParseQueryString(request.Query());
   if (!params) {
     respond(RenderError(params.error()));
@@ -449,6 +503,95 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       return;
     }
     params->insert(params->end(), form->begin(), form->end());
+  }
+  HopContext hop_context;
+  hop_context.broker_ods = config_.broker_ods;
+  hop_context.requester = who.ods;
+  hop_context.recipient = who.ods;
+  hop_context.address = request.peer.remote_address;
+  hop_context.nhs_number = NhsNumberOf(*params);
+  hop_context.request_id = request_id;
+  hop_context.query = type_logged;
+
+  // Every refusal is logged (without PHI) and recorded in the ledger before it is answered.
+  auto refuse = [&](const core::Error& error, std::string_view reason) {
+    Log().Info("policy_refused", {{"requester", hop_context.requester},
+                                  {"type", type_logged},
+                                  {"request_id", request_id},
+                                  {"reason", std::string(reason)},
+                                  {"outcome", std::string(core::Info(error.code).name)}});
+    if (policy_.ledger == nullptr) {
+      respond(RenderError(error));
+      return;
+    }
+    blocking_([ledger = policy_.ledger,
+               hop = RefusalHop(hop_context, core::ToUnixMs(policy_.clock->Now()), reason, error),
+               response = RenderError(error), respond = std::move(respond)]() mutable {
+      AppendHops(ledger, {hop});
+      respond(std::move(response));
+    });
+  };
+
+  // Only a peer broker may say on whose behalf it asks (identity comes from certificates).
+  if (!is_peer && request.headers.Has(routing::kRequesterHeader)) {
+    refuse(MakeError(ErrorCode::kForbidden,
+                     "X-Trustbridge-Requester is accepted from peer brokers only",
+                     std::string(routing::kRequesterHeader)),
+           "requester-header");
+    return;
+  }
+
+  // 1. Purpose of use and break-glass, against the participant's config (identity: certificate).
+  policy::PolicyHeaders headers;
+  if (request.headers.Has(routing::kPurposeOfUseHeader)) {
+    headers.purpose_of_use = request.headers.Get(routing::kPurposeOfUseHeader);
+  }
+  if (request.headers.Has(routing::kBreakGlassReasonHeader)) {
+    headers.break_glass_reason = request.headers.Get(routing::kBreakGlassReasonHeader);
+  }
+  policy::ParticipantPolicy effective = who;
+  std::string on_behalf_of;
+  if (is_peer) {
+    // A peer broker checked its own requester's purpose and break-glass right and passes them
+    // on; this broker applies the peer's scopes and the patient's consents, for the peer and for
+    // the original requester it names.
+    auto purpose = policy::ParsePurposeOfUse(headers.purpose_of_use);
+    if (!purpose) {
+      refuse(purpose.error(), "purpose");
+      return;
+    }
+    if (request.headers.Has(routing::kRequesterHeader)) {
+      auto named = routing::ParseRequesterHeader(request.headers.Get(routing::kRequesterHeader));
+      if (!named) {
+        refuse(named.error(), "requester-header");
+        return;
+      }
+      if (named->purpose != *purpose) {
+        refuse(MakeError(ErrorCode::kInvalidValue,
+                         "X-Trustbridge-Requester names another purpose than X-Purpose-Of-Use",
+                         std::string(routing::kRequesterHeader)),
+               "requester-header");
+        return;
+      }
+      on_behalf_of = named->ods;
+      hop_context.requester = on_behalf_of;  // the answer still goes to the peer (recipient)
+    }
+    effective.purposes = {*purpose};
+    effective.break_glass = true;
+  }
+  auto context = policy::BuildRequestContext(effective, headers);
+  if (!context) {
+    refuse(context.error(), "purpose");
+    return;
+  }
+  context->on_behalf_of = on_behalf_of;
+  hop_context.purpose = context->purpose;
+  hop_context.break_glass_reason = context->break_glass_reason;
+  if (policy::RequiresPseudonymisation(context->purpose) && policy_.pseudonymiser == nullptr) {
+    refuse(MakeError(ErrorCode::kForbidden,
+                     "secondary use is not enabled on this broker (no pseudonym key)"),
+           "no-pseudonym-key");
+    return;
   }
 
   // Counts and pages are the broker's: trusts are asked for the resources only.
@@ -511,6 +654,9 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
     }
   }
   search->requester_ods = who.ods;
+  // Peers further on evaluate consent for the original requester too; a peer that named nobody
+  // is passed on as is (the next broker then knows only this one).
+  search->original_requester = is_peer ? on_behalf_of : who.ods;
   search->request_id = request_id;
   search->purpose_of_use = context->purpose;
   search->break_glass_reason = context->break_glass_reason;
@@ -518,13 +664,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
   search->visited = std::move(hops->visited);
 
   const auto started = std::chrono::steady_clock::now();
-  HopContext hop_context{config_.broker_ods,
-                         who.ods,
-                         request.peer.remote_address,
-                         context->purpose,
-                         search->nhs_number,
-                         request_id,
-                         type_logged};
+  hop_context.nhs_number = search->nhs_number;
   blocking_([this, search = std::move(*search), context = std::move(*context), type_logged,
              request_id, started, hop_context = std::move(hop_context), control = *control,
              owner = request.peer.subject_cn, respond = std::move(respond)]() mutable {
@@ -555,7 +695,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                                     {"reason", "consent"},
                                     {"decision", policy::Describe(ingress)}});
       RecordFederationHops(policy_.ledger, hop_context, now, nullptr, policy::Describe(ingress), 0,
-                           0);
+                           nullptr);
       respond(JsonResponse(200, EmptySearchset(request_id, now)));
       return;
     }
@@ -664,8 +804,8 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                                      {"withheld", std::to_string(report.removed.size())},
                                      {"partial", result->partial ? "true" : "false"},
                                      {"ms", std::to_string(elapsed)}});
-      RecordFederationHops(policy_.ledger, hop_context, now, &*result, decision, total,
-                           report.removed.size());
+      const policy::FilterSummary summary = policy::Summarise(report);
+      RecordFederationHops(policy_.ledger, hop_context, now, &*result, decision, total, &summary);
       respond(JsonResponse(200, fhir::ToJson(bundle)));
     });
   });
@@ -700,9 +840,16 @@ void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPoli
     return;
   }
   const std::string request_id(request.headers.Get(routing::kRequestIdHeader));
-  HopContext hop_context{
-      config_.broker_ods, who.ods,    request.peer.remote_address, search->context.purpose,
-      search->nhs_number, request_id, search->query + " page"};
+  HopContext hop_context;
+  hop_context.broker_ods = config_.broker_ods;
+  hop_context.requester = who.ods;
+  hop_context.recipient = who.ods;
+  hop_context.address = request.peer.remote_address;
+  hop_context.purpose = search->context.purpose;
+  hop_context.nhs_number = search->nhs_number;
+  hop_context.request_id = request_id;
+  hop_context.query = search->query + " page";
+  hop_context.break_glass_reason = search->context.break_glass_reason;
   blocking_([this, search, token, offset, request_id, hop_context = std::move(hop_context),
              respond = std::move(respond)]() mutable {
     const auto now = policy_.clock->Now();
@@ -747,12 +894,11 @@ void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPoli
                                {"released", std::to_string(released)},
                                {"withheld", std::to_string(report.removed.size())}});
     if (policy_.ledger != nullptr) {
-      ledger::HopRecord hop = MakeHop(hop_context, ledger::HopKind::kResponse, core::ToUnixMs(now));
-      hop.destination_ods = hop_context.requester;
-      hop.consent_decision = "permit";
-      hop.outcome_detail = "released=" + std::to_string(released) +
-                           " withheld=" + std::to_string(report.removed.size());
-      (void)policy_.ledger->Append(hop);  // a failure is logged by the ledger; the page stands
+      const std::int64_t time_ms = core::ToUnixMs(now);
+      std::vector<ledger::HopRecord> hops;
+      AppendFilterHops(hop_context, time_ms, policy::Summarise(report), hops);
+      hops.push_back(AnswerHop(hop_context, time_ms, "permit", released, report.removed.size()));
+      AppendHops(policy_.ledger, hops);
     }
     respond(JsonResponse(200, fhir::ToJson(page)));
   });

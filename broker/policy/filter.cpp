@@ -1,8 +1,10 @@
 #include "broker/policy/filter.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -101,6 +103,35 @@ std::string_view WithholdReasonCode(WithholdReason reason) {
   return "invalid";
 }
 
+namespace {
+
+// Evaluates `access` for the requester and, when a peer broker asks on someone's behalf, for
+// the original requester too: a deny of either decides (the requester's first). Of two permits,
+// the one that used break-glass is returned so the release is audited; a permit is final only
+// when both are.
+Decision EvaluateForEveryRequester(const std::vector<Consent>& consents, AccessRequest access,
+                                   const RequestContext& request) {
+  access.requester_ods = request.requester_ods;
+  Decision decision = Evaluate(consents, access);
+  if (request.on_behalf_of.empty() || request.on_behalf_of == request.requester_ods ||
+      !decision.permitted()) {
+    return decision;
+  }
+  access.requester_ods = request.on_behalf_of;
+  Decision original = Evaluate(consents, std::move(access));
+  if (!original.permitted()) {
+    return original;
+  }
+  if (original.break_glass_used && !decision.break_glass_used) {
+    original.final = original.final && decision.final;
+    return original;
+  }
+  decision.final = decision.final && original.final;
+  return decision;
+}
+
+}  // namespace
+
 ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy) {
   ResourceVerdict verdict;
   const std::optional<std::string_view> type = fhir::FindString(resource, "resourceType");
@@ -118,7 +149,6 @@ ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy
   static const SensitivityTable kEmptyTable;
   ResourceFacts facts = FactsOf(resource, policy.table != nullptr ? *policy.table : kEmptyTable);
   AccessRequest access;
-  access.requester_ods = policy.request->requester_ods;
   access.purpose = policy.request->purpose;
   access.resource_type = std::move(facts.resource_type);
   access.codes = std::move(facts.codes);
@@ -126,7 +156,9 @@ ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy
   access.at_time = policy.at_time;
   access.break_glass = policy.request->break_glass();
   static const std::vector<Consent> kNoConsents;
-  verdict.decision = Evaluate(policy.consents != nullptr ? *policy.consents : kNoConsents, access);
+  verdict.decision =
+      EvaluateForEveryRequester(policy.consents != nullptr ? *policy.consents : kNoConsents,
+                                std::move(access), *policy.request);
   if (!verdict.decision.permitted()) {
     verdict.removal.reason = WithholdReason::kConsent;
     verdict.removal.detail = Describe(verdict.decision);
@@ -139,12 +171,11 @@ ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy
 Decision CheckIngress(const RequestContext& request, const std::vector<Consent>& consents,
                       std::string_view resource_type, TimePoint at_time) {
   AccessRequest access;
-  access.requester_ods = request.requester_ods;
   access.purpose = request.purpose;
   access.resource_type = std::string(resource_type);
   access.at_time = at_time;
   access.break_glass = request.break_glass();
-  return Evaluate(consents, access);
+  return EvaluateForEveryRequester(consents, std::move(access), request);
 }
 
 FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& policy) {
@@ -262,6 +293,35 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
     }
   }
   return report;
+}
+
+FilterSummary Summarise(const FilterReport& report) {
+  std::map<std::tuple<std::string_view, std::string, std::string>, WithheldGroup> withheld;
+  for (const Removal& removal : report.removed) {
+    WithheldGroup& group =
+        withheld[{WithholdReasonCode(removal.reason), removal.resource_type, removal.detail}];
+    group.reason = removal.reason;
+    group.resource_type = removal.resource_type;
+    group.detail = removal.detail;
+    ++group.count;
+  }
+  std::map<std::tuple<std::string, std::string, std::string>, BreakGlassGroup> released;
+  for (const BreakGlassRelease& release : report.break_glass) {
+    BreakGlassGroup& group =
+        released[{release.resource_type, release.consent_id, release.provision_path}];
+    group.resource_type = release.resource_type;
+    group.consent_id = release.consent_id;
+    group.provision_path = release.provision_path;
+    ++group.count;
+  }
+  FilterSummary summary;
+  for (auto& [key, group] : withheld) {
+    summary.withheld.push_back(std::move(group));
+  }
+  for (auto& [key, group] : released) {
+    summary.break_glass.push_back(std::move(group));
+  }
+  return summary;
 }
 
 }  // namespace tb::policy

@@ -73,6 +73,28 @@ struct FilterReport {
   std::size_t kept = 0;  // resource entries kept, OperationOutcome entries included
 };
 
+// What the audit ledger records of a filter run: withheld resources grouped by reason, type and
+// detail (the deciding provision for kConsent), and break-glass releases grouped by type and the
+// overridden provision, each with its count. No ids, no content. Sorted by those keys, so the
+// same report always gives the same records.
+struct WithheldGroup {
+  WithholdReason reason = WithholdReason::kScope;
+  std::string resource_type;  // "" for an entry without a resource
+  std::string detail;
+  std::size_t count = 0;
+};
+struct BreakGlassGroup {
+  std::string resource_type;
+  std::string consent_id;
+  std::string provision_path;
+  std::size_t count = 0;
+};
+struct FilterSummary {
+  std::vector<WithheldGroup> withheld;
+  std::vector<BreakGlassGroup> break_glass;
+};
+FilterSummary Summarise(const FilterReport& report);
+
 // Filters a searchset or collection Bundle in place:
 //   - an entry whose resource fails CheckResource is removed, as is an entry without a resource;
 //   - OperationOutcome entries (partial-result warnings) are kept;

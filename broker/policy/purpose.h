@@ -69,6 +69,10 @@ struct PolicyHeaders {
 // from a header) and the policy headers; carried to every hop.
 struct RequestContext {
   std::string requester_ods;
+  // At a peer broker: the original requester's ODS code, which the peer (a registered broker,
+  // identified by its certificate) names in X-Trustbridge-Requester. Consents are then evaluated
+  // for both, and a deny of either wins. Empty: the requester asks for itself.
+  std::string on_behalf_of;
   std::string purpose = std::string(kDefaultPurpose);
   std::string break_glass_reason;  // non-empty only for a break-glass purpose
   ScopeSet scopes;

@@ -360,6 +360,49 @@ core::Result<FederatedSearch> ParseFederatedSearch(std::string_view resource_typ
   return search;
 }
 
+namespace {
+
+bool IsOdsCode(std::string_view text) {
+  return text.size() >= 3 && text.size() <= 10 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+         });
+}
+
+bool IsPurposeToken(std::string_view text) {
+  return !text.empty() && text.size() <= 32 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  });
+}
+
+}  // namespace
+
+core::Result<NamedRequester> ParseRequesterHeader(std::string_view value) {
+  const auto invalid = [] {
+    return core::MakeError(core::ErrorCode::kInvalidValue,
+                           "must be <ODS code>;purpose=<purpose of use code>",
+                           std::string(kRequesterHeader));
+  };
+  const std::size_t semicolon = value.find(';');
+  if (semicolon == std::string_view::npos) {
+    return invalid();
+  }
+  const std::string_view ods = Trim(value.substr(0, semicolon));
+  const std::string_view rest = value.substr(semicolon + 1);
+  const std::size_t equals = rest.find('=');
+  if (equals == std::string_view::npos || Trim(rest.substr(0, equals)) != "purpose") {
+    return invalid();
+  }
+  const std::string_view purpose = Trim(rest.substr(equals + 1));
+  if (!IsOdsCode(ods) || !IsPurposeToken(purpose)) {
+    return invalid();
+  }
+  return NamedRequester{std::string(ods), std::string(purpose)};
+}
+
+std::string FormatRequesterHeader(const NamedRequester& requester) {
+  return requester.ods + ";purpose=" + requester.purpose;
+}
+
 core::Result<HopInfo> ParseHopHeaders(const core::HttpHeaders& headers) {
   HopInfo info;
   if (headers.Has(kHopsHeader)) {
@@ -480,6 +523,10 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
     request.headers.Set(std::string(kBreakGlassReasonHeader), search.break_glass_reason);
   }
 
+  // Peers learn the original requester only from a valid, complete pair.
+  const bool send_requester =
+      IsOdsCode(search.original_requester) && IsPurposeToken(search.purpose_of_use);
+
   std::vector<Target> targets;
   std::vector<TargetOutcome> not_queried;
   const auto skip = [&](TargetKind kind, std::string id, core::Error why, bool flag) {
@@ -557,6 +604,11 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
       target.request.request = request;
       target.request.request.headers.Set(std::string(kHopsHeader), std::to_string(hops + 1));
       target.request.request.headers.Set(std::string(kVisitedHeader), visited);
+      if (send_requester) {
+        target.request.request.headers.Set(
+            std::string(kRequesterHeader),
+            FormatRequesterHeader({search.original_requester, search.purpose_of_use}));
+      }
       targets.push_back(std::move(target));
     }
   }

@@ -35,6 +35,22 @@ inline constexpr std::string_view kHopsHeader = "X-Trustbridge-Hops";
 // Comma-separated ids of the brokers that already handled the request, oldest first.
 inline constexpr std::string_view kVisitedHeader = "X-Trustbridge-Visited";
 
+// Sent to peer brokers only: on whose behalf this broker asks, "<ODS code>;purpose=<code>"
+// (e.g. "RJ1;purpose=TREAT"), so the peer evaluates the patient's consents for the original
+// requester as well as for this broker. A peer honours it only from a registered peer broker's
+// certificate (docs/policy.md).
+inline constexpr std::string_view kRequesterHeader = "X-Trustbridge-Requester";
+
+// The original requester named in X-Trustbridge-Requester.
+struct NamedRequester {
+  std::string ods;      // [A-Z0-9]{3,10}, as a participant's ods in the config
+  std::string purpose;  // [A-Za-z]{1,32}; the receiver checks it is its X-Purpose-Of-Use
+};
+// "RJ1;purpose=TREAT" (spaces around ';' and '=' allowed). Errors: kInvalidValue, location the
+// header; the message never echoes the value.
+core::Result<NamedRequester> ParseRequesterHeader(std::string_view value);
+std::string FormatRequesterHeader(const NamedRequester& requester);
+
 // Limits on the hop headers read from a request.
 inline constexpr int kMaxHopsHeaderValue = 64;
 inline constexpr std::size_t kMaxVisited = 32;
@@ -53,7 +69,10 @@ struct FederatedSearch {
   // Every other search parameter, passed through unchanged to each trust and peer (category,
   // code, _count, _type...). Never the NHS number parameter itself.
   std::vector<fhir::SearchParam> params;
-  std::string requester_ods;         // for the log only: the requester is queried too if listed
+  std::string requester_ods;  // for the log only: the requester is queried too if listed
+  // Sent to peers as X-Trustbridge-Requester with purpose_of_use (both must be set; the ODS code
+  // must be valid); empty = not sent.
+  std::string original_requester;
   std::string request_id;            // X-Request-ID, sent to every hop; empty = not sent
   std::string purpose_of_use;        // X-Purpose-Of-Use, sent to every hop; empty = not sent
   std::string break_glass_reason;    // X-Break-Glass-Reason, sent to every hop; empty = not sent

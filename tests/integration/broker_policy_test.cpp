@@ -502,6 +502,116 @@ TEST_F(PolicyTest, ConsentEndpointsNeedConsentScopesAndValidConsents) {
   EXPECT_EQ(Call("RGT", "GET", "/fhir/Consent/" + id).status, 403);
 }
 
+// The AuditEvent.outcomeDesc of every record in the patient's journey, in ledger order.
+std::vector<std::string> JourneyOutcomes(const rapidjson::Document& journey) {
+  std::vector<std::string> outcomes;
+  if (!journey.IsObject() || !journey.HasMember("entry")) {
+    return outcomes;
+  }
+  for (const auto& entry : journey["entry"].GetArray()) {
+    const auto& resource = entry["resource"];
+    if (std::string_view(resource["resourceType"].GetString()) == "AuditEvent" &&
+        resource.HasMember("outcomeDesc")) {
+      outcomes.emplace_back(resource["outcomeDesc"].GetString());
+    }
+  }
+  return outcomes;
+}
+
+// The AuditEvent whose outcomeDesc starts with `prefix`, or null.
+const rapidjson::Value* FindAuditEvent(const rapidjson::Document& journey,
+                                       std::string_view prefix) {
+  if (!journey.IsObject() || !journey.HasMember("entry")) {
+    return nullptr;
+  }
+  for (const auto& entry : journey["entry"].GetArray()) {
+    const auto& resource = entry["resource"];
+    if (std::string_view(resource["resourceType"].GetString()) == "AuditEvent" &&
+        resource.HasMember("outcomeDesc") &&
+        std::string_view(resource["outcomeDesc"].GetString()).rfind(prefix, 0) == 0) {
+      return &resource;
+    }
+  }
+  return nullptr;
+}
+
+// The ODS code of the requesting agent of an AuditEvent.
+std::string Requester(const rapidjson::Value& audit_event) {
+  for (const auto& agent : audit_event["agent"].GetArray()) {
+    if (agent["requestor"].GetBool()) {
+      return agent["who"]["identifier"]["value"].GetString();
+    }
+  }
+  return {};
+}
+
+bool AnyStartsWith(const std::vector<std::string>& texts, std::string_view prefix) {
+  return std::any_of(texts.begin(), texts.end(),
+                     [&](const std::string& text) { return text.rfind(prefix, 0) == 0; });
+}
+
+// Issue 6 item 1 and issue 7 item 1: a scope refusal at the API, each resource removed by scope
+// or consent (type, reason, count: never ids or content) and each break-glass release leave a
+// ledger record, and the patient's journey shows them.
+TEST_F(PolicyTest, RefusalsRemovalsAndBreakGlassReleasesAreInTheJourney) {
+  // A 403 for want of scopes (lab-only RGT asks for Patient), and a purpose RXH may not use.
+  EXPECT_EQ(Call("RGT", "GET", Search("Patient", kShared)).status, 403);
+  EXPECT_EQ(Call("RXH", "GET", Everything(kShared), {{"X-Purpose-Of-Use", "HRESCH"}}).status, 403);
+  // RGT's $everything: everything but lab Observations is removed by scope.
+  ASSERT_EQ(Call("RGT", "GET", Everything(kShared)).status, 200);
+  // The HIV-labelled result is removed by consent.
+  const std::string hiv_consent = PostConsent(ConsentJson(kShared, kDenyHiv));
+  ASSERT_FALSE(hiv_consent.empty());
+  HttpsResult observations = Call("RJ1", "GET", Search("Observation", kShared));
+  ASSERT_EQ(observations.status, 200) << observations.body;
+  // Break-glass over the same deny releases it, with the reason recorded.
+  HttpsResult glass = Call("RJ1", "GET", Search("Observation", kShared),
+                           {{"X-Purpose-Of-Use", "ETREAT"},
+                            {"X-Break-Glass-Reason", "unconscious in ED, no other history"}});
+  ASSERT_EQ(glass.status, 200) << glass.body;
+  EXPECT_NE(glass.body.find(kHivLabCode), std::string::npos);
+
+  HttpsResult journey =
+      Call("RJ1", "POST", "/fhir/Patient/$journey",
+           {{"Content-Type", "application/x-www-form-urlencoded"}},
+           "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" + std::string(kShared));
+  ASSERT_EQ(journey.status, 200) << journey.body.substr(0, 400);
+  const rapidjson::Document records = Json(journey.body);
+  const std::vector<std::string> outcomes = JourneyOutcomes(records);
+
+  const rapidjson::Value* scope = FindAuditEvent(records, "refused scope (403 kForbidden)");
+  ASSERT_NE(scope, nullptr) << ::testing::PrintToString(outcomes);
+  EXPECT_EQ(Requester(*scope), "RGT");
+  EXPECT_STREQ((*scope)["type"]["display"].GetString(), "Security Alert");
+  const rapidjson::Value* purpose = FindAuditEvent(records, "refused purpose (403 kForbidden)");
+  ASSERT_NE(purpose, nullptr);
+  EXPECT_EQ(Requester(*purpose), "RXH");
+
+  EXPECT_TRUE(AnyStartsWith(outcomes, "withheld scope Patient count="));
+  EXPECT_TRUE(AnyStartsWith(outcomes, "withheld scope Encounter count="));
+  const rapidjson::Value* consent = FindAuditEvent(records, "withheld consent Observation count=");
+  ASSERT_NE(consent, nullptr);
+  EXPECT_EQ(Requester(*consent), "RJ1");
+  // The Provenance of the same record names the deciding consent as its policy.
+  EXPECT_NE(journey.body.find("urn:trustbridge:consent:deny: Consent/" + hiv_consent +
+                              " Consent.provision"),
+            std::string::npos);
+
+  const rapidjson::Value* released = FindAuditEvent(records, "break-glass released Observation");
+  ASSERT_NE(released, nullptr);
+  EXPECT_STREQ((*released)["purposeOfEvent"][0]["coding"][0]["code"].GetString(), "ETREAT");
+  EXPECT_TRUE(std::any_of(outcomes.begin(), outcomes.end(), [](const std::string& text) {
+    return text.find("break-glass reason: unconscious in ED, no other history") !=
+           std::string::npos;
+  }));
+
+  // Never ids of the withheld resources or their content: only types, reasons and counts.
+  for (const std::string& outcome : outcomes) {
+    EXPECT_EQ(outcome.find(kHivLabCode), std::string::npos) << outcome;
+    EXPECT_EQ(outcome.find(kShared), std::string::npos) << outcome;
+  }
+}
+
 TEST(PolicyConfig, MalformedScopesAndPurposesAreConfigErrorsNamingTheirPath) {
   const std::string text = R"({
     "broker": { "id": "broker-a", "ods": "X26" },

@@ -377,6 +377,82 @@ TEST(CheckIngress, RefusalOfOrganisationIsFinalUntilBreakGlass) {
   EXPECT_FALSE(other.final);  // HIV-labelled results are filtered on the way back
 }
 
+// A peer broker asking on behalf of an organisation: the patient's deny of that organisation
+// holds at the peer, and a deny of the peer itself holds too.
+TEST(CheckIngress, PeerRequestIsRefusedWhenTheOriginalRequesterIsDenied) {
+  const std::vector<Consent> consents = Consents({kDenyRgt});
+  RequestContext via_peer = Context("broker-a", {"system/*.rs"});
+  EXPECT_TRUE(CheckIngress(via_peer, consents, "", {}).permitted());
+  via_peer.on_behalf_of = "RGT";
+  const Decision refused = CheckIngress(via_peer, consents, "", {});
+  EXPECT_FALSE(refused.permitted());
+  EXPECT_TRUE(refused.final);
+  EXPECT_EQ(refused.consent_id, "c0");
+
+  RequestContext peer_denied = Context("RGT", {"system/*.rs"});  // the peer itself is RGT
+  peer_denied.on_behalf_of = "RJ1";
+  EXPECT_FALSE(CheckIngress(peer_denied, consents, "", {}).permitted());
+
+  RequestContext glass = Context("broker-a", {"system/*.rs"}, "ETREAT", "Unconscious in ED");
+  glass.on_behalf_of = "RGT";
+  const Decision released = CheckIngress(glass, consents, "", {});
+  EXPECT_TRUE(released.permitted());
+  EXPECT_TRUE(released.break_glass_used);  // so the release is audited as break-glass
+}
+
+TEST(CheckResource, PeerResponseIsFilteredForTheOriginalRequester) {
+  const std::vector<Consent> consents = Consents({kDenyHiv, kDenyRgt});
+  RequestContext context = Context("broker-a", {"system/*.rs"});
+  context.on_behalf_of = "RJ1";
+  const SensitivityTable table = HivTable();
+  ReleasePolicy policy{&context, &consents, &table, {}, false};
+  EXPECT_TRUE(CheckResource(Json(ObservationJson("o1", "laboratory", "1234-5")), policy).released);
+  EXPECT_FALSE(
+      CheckResource(Json(ObservationJson("o2", "laboratory", kHivLoinc)), policy).released);
+  context.on_behalf_of = "RGT";
+  const ResourceVerdict verdict =
+      CheckResource(Json(ObservationJson("o1", "laboratory", "1234-5")), policy);
+  EXPECT_FALSE(verdict.released);
+  EXPECT_EQ(verdict.removal.reason, WithholdReason::kConsent);
+}
+
+// What the ledger gets: counts by reason, type and provision; no ids.
+TEST(Summarise, GroupsRemovalsAndBreakGlassReleasesWithCounts) {
+  rapidjson::Document bundle = Json(
+      SearchsetJson({Entry(PatientJson()), Entry(ObservationJson("o1", "laboratory", kHivLoinc)),
+                     Entry(ObservationJson("o2", "laboratory", kHivLoinc)),
+                     Entry(ObservationJson("o3", "vital-signs", "8867-4"))},
+                    4));
+  const RequestContext context = Context("RGT", {"system/Observation.rs?category=laboratory"});
+  const std::vector<Consent> consents = Consents({kDenyHiv});
+  const SensitivityTable table = HivTable();
+  ReleasePolicy policy{&context, &consents, &table, {}, false};
+  const FilterSummary summary = Summarise(FilterBundle(bundle, policy));
+  ASSERT_EQ(summary.withheld.size(), 3U);
+  EXPECT_EQ(summary.withheld[0].reason, WithholdReason::kConsent);
+  EXPECT_EQ(summary.withheld[0].resource_type, "Observation");
+  EXPECT_EQ(summary.withheld[0].count, 2U);
+  EXPECT_EQ(summary.withheld[0].detail, "deny: Consent/c0 Consent.provision");
+  EXPECT_EQ(summary.withheld[1].reason, WithholdReason::kScope);
+  EXPECT_EQ(summary.withheld[1].resource_type, "Observation");
+  EXPECT_EQ(summary.withheld[1].count, 1U);
+  EXPECT_EQ(summary.withheld[2].resource_type, "Patient");
+  EXPECT_TRUE(summary.break_glass.empty());
+
+  rapidjson::Document again =
+      Json(SearchsetJson({Entry(ObservationJson("o1", "laboratory", kHivLoinc)),
+                          Entry(ObservationJson("o2", "laboratory", kHivLoinc))},
+                         2));
+  const RequestContext glass = Context("RJ1", {"system/*.rs"}, "ETREAT", "Unconscious in ED");
+  ReleasePolicy glass_policy{&glass, &consents, &table, {}, false};
+  const FilterSummary released = Summarise(FilterBundle(again, glass_policy));
+  EXPECT_TRUE(released.withheld.empty());
+  ASSERT_EQ(released.break_glass.size(), 1U);
+  EXPECT_EQ(released.break_glass[0].resource_type, "Observation");
+  EXPECT_EQ(released.break_glass[0].consent_id, "c0");
+  EXPECT_EQ(released.break_glass[0].count, 2U);
+}
+
 // ---- sensitivity table --------------------------------------------------------------------------
 
 TEST(SensitivityTable, ParsesCsvAndJson) {
