@@ -3,10 +3,12 @@
 // keyset links; a participant without the audit scopes is refused and the refusal is itself in
 // the trail; and `trustbridge audit verify` still passes on the store afterwards.
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -75,6 +77,45 @@ std::string ToText(const rapidjson::Value& value) {
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   value.Accept(writer);
   return buffer.GetString();
+}
+
+// One record of the patient's journey, from its Provenance ("<seq>-p") and AuditEvent ("<seq>-a").
+struct JourneyHop {
+  std::string recorded;
+  std::string type;                           // AuditEvent.type.code (DICOM)
+  std::string subtype;                        // AuditEvent.subtype[0].code, or empty
+  std::map<std::string, std::string> agents;  // Provenance agent role -> ODS code
+};
+
+std::string FirstCode(const rapidjson::Value& codeable) {
+  const rapidjson::Value& coding = codeable.IsArray() ? codeable[0]["coding"] : codeable["coding"];
+  return coding[0]["code"].GetString();
+}
+
+// The journey's records by seq; fails the test unless the bundle lists them in seq order.
+std::map<std::int64_t, JourneyHop> JourneyHops(const rapidjson::Document& bundle) {
+  std::map<std::int64_t, JourneyHop> hops;
+  std::int64_t last_seq = 0;
+  for (const auto& entry : bundle["entry"].GetArray()) {
+    const rapidjson::Value& resource = entry["resource"];
+    const std::string id = resource["id"].GetString();
+    const std::int64_t seq = std::stoll(id);
+    EXPECT_GE(seq, last_seq) << id;
+    last_seq = seq;
+    JourneyHop& hop = hops[seq];
+    if (id.ends_with("-p")) {
+      hop.recorded = resource["recorded"].GetString();
+      for (const auto& agent : resource["agent"].GetArray()) {
+        hop.agents[FirstCode(agent["type"])] = agent["who"]["identifier"]["value"].GetString();
+      }
+    } else {
+      hop.type = resource["type"]["code"].GetString();
+      if (resource.HasMember("subtype")) {
+        hop.subtype = resource["subtype"][0]["code"].GetString();
+      }
+    }
+  }
+  return hops;
 }
 
 class LedgerSearchTest : public ::testing::Test {
@@ -198,6 +239,47 @@ TEST_F(LedgerSearchTest, ProvenanceByAgentAndPagingByKeysetLinks) {
   for (std::size_t i = 0; i < whole.size(); ++i) {
     EXPECT_EQ(paged[i].id, whole[i].id);
   }
+}
+
+// Issue 7 Tests: the journey after the transfer scenario (RGT and RXH announce the patient, the
+// transfer team RJ1 asks for the record) lists the hops in order; Done when: it names the
+// requester and every trust that answered.
+TEST_F(LedgerSearchTest, TheJourneyAfterTheTransferListsItsHopsInOrder) {
+  auto result = HttpsRequest(
+      "127.0.0.1", broker_->fhir_port(), "POST", "/fhir/Patient/$journey", As("RJ1"),
+      {{"Content-Type", "application/x-www-form-urlencoded"}},
+      "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" + std::string(kShared));
+  ASSERT_EQ(result.status, 200) << result.body.substr(0, 500);
+  const std::map<std::int64_t, JourneyHop> hops = JourneyHops(Json(result.body));
+
+  std::string last_recorded;
+  std::vector<std::string> story;  // all but the push path (its timing is the queue's)
+  for (const auto& [seq, hop] : hops) {
+    EXPECT_GE(hop.recorded, last_recorded) << seq;  // ISO instants in UTC sort as text
+    last_recorded = hop.recorded;
+    if (hop.type == "110107") {
+      story.push_back("inbound from " + hop.agents.at("custodian"));
+    } else if (hop.type == "110112") {
+      story.push_back("query to " + hop.agents.at("informant") + " for " +
+                      hop.agents.at("enterer"));
+    } else if (hop.type == "110106" && hop.subtype == "search-type") {
+      story.push_back("response to " + hop.agents.at("enterer"));
+    } else {
+      // The push path: an announcement delivered to the other trust, or what was withheld from
+      // it (RGT may read only Patient), from its sender to its destination.
+      EXPECT_TRUE(hop.type == "110106" || hop.type == "110113") << seq << " " << hop.type;
+      EXPECT_EQ(hop.agents.count("custodian"), 1u) << seq;
+      EXPECT_EQ(hop.agents.count("informant"), 1u) << seq;
+    }
+  }
+  // The trusts are asked in parallel: their two query records may come in either order.
+  ASSERT_EQ(story.size(), 5u) << result.body.substr(0, 3000);
+  EXPECT_EQ(story[0], "inbound from RGT");
+  EXPECT_EQ(story[1], "inbound from RXH");
+  const std::vector<std::string> queries = {story[2], story[3]};
+  EXPECT_THAT(queries,
+              ::testing::UnorderedElementsAre("query to RGT for RJ1", "query to RXH for RJ1"));
+  EXPECT_EQ(story[4], "response to RJ1");
 }
 
 TEST_F(LedgerSearchTest, BadRequestsAre400AndARefusalIsRecorded) {
