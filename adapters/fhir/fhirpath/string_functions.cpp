@@ -2,8 +2,10 @@
 // points, not bytes, so names such as "Zoë" behave as a user expects.
 #include <algorithm>
 #include <cctype>
-#include <regex>
+#include <exception>
 #include <string>
+
+#include <boost/regex.hpp>
 
 #include "adapters/fhir/fhirpath/function_call.h"
 
@@ -174,36 +176,16 @@ core::Result<Collection> FnReplace(const Call& c) {
   return One(Value::String(std::move(out)));
 }
 
-// std::regex throws on a bad pattern and on patterns too complex to run: both become errors.
-// FHIRPath regexes run in single-line mode ('.' also matches a newline), which ECMAScript
-// lacks: an unescaped '.' outside a bracket expression becomes [\s\S].
-std::string SingleLineMode(const std::string& pattern) {
-  std::string out;
-  bool in_class = false;
-  for (std::size_t i = 0; i < pattern.size(); ++i) {
-    char ch = pattern[i];
-    if (ch == '\\' && i + 1 < pattern.size()) {
-      out += ch;
-      out += pattern[++i];
-      continue;
-    }
-    if (ch == '[') {
-      in_class = true;
-    } else if (ch == ']') {
-      in_class = false;
-    } else if (ch == '.' && !in_class) {
-      out += "[\\s\\S]";
-      continue;
-    }
-    out += ch;
-  }
-  return out;
-}
-
-core::Result<std::regex> CompileRegex(const std::string& pattern) {
+// Boost.Regex (Perl syntax), not std::regex: libstdc++'s std::regex recurses once per input
+// character, so a 100 KB string against '.*b' overflows the stack and kills the process, and a
+// conformance run matches server responses it cannot trust. Boost.Regex keeps its backtracking
+// state on the heap and gives up with an exception when a match needs too much of it or too many
+// steps (catastrophic backtracking): both become errors here. FHIRPath regexes run in single-line
+// mode ('.' also matches a newline): mod_s.
+core::Result<boost::regex> CompileRegex(const std::string& pattern) {
   try {
-    return std::regex(SingleLineMode(pattern), std::regex::ECMAScript);
-  } catch (const std::regex_error&) {
+    return boost::regex(pattern, boost::regex::perl | boost::regex::mod_s);
+  } catch (const std::exception&) {
     return EvalError("invalid regular expression");
   }
 }
@@ -225,9 +207,9 @@ core::Result<Collection> Matches(const Call& c, bool full) {
     return re.error();
   }
   try {
-    return Bool(full ? std::regex_match(**s, *re) : std::regex_search(**s, *re));
-  } catch (const std::regex_error&) {
-    return EvalError("regular expression too complex");
+    return Bool(full ? boost::regex_match(**s, *re) : boost::regex_search(**s, *re));
+  } catch (const std::exception&) {
+    return EvalError("regular expression too complex for this input");
   }
 }
 core::Result<Collection> FnMatches(const Call& c) { return Matches(c, false); }
@@ -257,9 +239,9 @@ core::Result<Collection> FnReplaceMatches(const Call& c) {
     return re.error();
   }
   try {
-    return One(Value::String(std::regex_replace(**s, *re, **substitution)));
-  } catch (const std::regex_error&) {
-    return EvalError("regular expression too complex");
+    return One(Value::String(boost::regex_replace(**s, *re, **substitution)));
+  } catch (const std::exception&) {
+    return EvalError("regular expression too complex for this input");
   }
 }
 

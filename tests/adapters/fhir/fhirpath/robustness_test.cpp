@@ -92,6 +92,34 @@ TEST(FhirPathRobustness, RunawayRepeatStops) {
   EXPECT_FALSE(result);
 }
 
+// Regexes meet text from servers: a long string must not overflow the stack (std::regex did,
+// at about 30,000 characters (8 MB stack) against '.*b'), and catastrophic backtracking must stop. Either
+// gives an answer or an error, never a crash.
+TEST(FhirPathRobustness, RegexesOnLongOrHostileInputAnswerOrErr) {
+  rapidjson::Document doc = Json("{}");
+  const std::string long_text(200000, 'a');
+  doc.AddMember("text", rapidjson::Value(long_text.c_str(), doc.GetAllocator()),
+                doc.GetAllocator());
+  auto dot_star = Evaluate("text.matches('.*b')", doc);
+  ASSERT_TRUE(dot_star) << dot_star.error().message;
+  EXPECT_EQ(ToString(*dot_star), "false");
+  auto full = Evaluate("text.matchesFull('a+')", doc);
+  ASSERT_TRUE(full) << full.error().message;
+  EXPECT_EQ(ToString(*full), "true");
+  auto replaced = Evaluate("text.replaceMatches('a', 'b').length()", doc);
+  ASSERT_TRUE(replaced) << replaced.error().message;
+  EXPECT_EQ(ToString(*replaced), "200000");
+  // Alternation inside a repeat keeps state per character: an error, not a crash.
+  auto alternation = Evaluate("text.matches('(a|b)*c')", doc);
+  if (!alternation) {
+    EXPECT_NE(alternation.error().message.find("too complex"), std::string::npos);
+  }
+  // Exponential backtracking on a short string stops with an error.
+  auto exponential = Evaluate("'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'.matches('(a*)*b')", Json("{}"));
+  ASSERT_FALSE(exponential);
+  EXPECT_NE(exponential.error().message.find("too complex"), std::string::npos);
+}
+
 TEST(FhirPathRobustness, EvaluateBooleanFollowsTheSingletonRule) {
   auto patient = Json(R"({"resourceType": "Patient", "active": false,
                           "name": [{"given": ["A", "B"]}]})");
