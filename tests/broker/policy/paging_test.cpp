@@ -2,6 +2,7 @@
 // searchset, and the page cache (owner binding, expiry, bounds).
 #include "broker/policy/paging.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,157 @@ TEST(Paging, CountOnlyKeepsTheNumberOfMatches) {
   EXPECT_FALSE(bundle.HasMember("entry"));
   EXPECT_EQ(bundle["total"].GetUint64(), 5u);
 }
+
+// ---- counts and pages leak nothing (table) ------------------------------------------------------
+
+// Six Observations: h1, h2 HIV-coded lab results; l1, l2 other lab results; v1, v2 vital signs;
+// and the Patient, included by l1.
+std::string MixedSearchset() {
+  const auto observation = [](std::string_view id, std::string_view category,
+                              std::string_view loinc) {
+    return R"(, {"resource": {"resourceType": "Observation", "id": ")" + std::string(id) +
+           R"(", "status": "final", "category": [{"coding": [{"system":
+      "http://terminology.hl7.org/CodeSystem/observation-category", "code": ")" +
+           std::string(category) + R"("}]}], "code": {"coding": [{"system": "http://loinc.org",
+      "code": ")" +
+           std::string(loinc) +
+           R"("}]}, "subject": {"reference": "Patient/p1"}}, "search": {"mode": "match"}})";
+  };
+  return R"({"resourceType": "Bundle", "id": "b2", "type": "searchset", "total": 6, "entry": [)"
+         R"({"resource": {"resourceType": "Patient", "id": "p1"}, "search": {"mode": "include"}})" +
+         observation("h1", "laboratory", "75622-1") + observation("l1", "laboratory", "2345-7") +
+         observation("v1", "vital-signs", "8867-4") + observation("h2", "laboratory", "75622-1") +
+         observation("l2", "laboratory", "718-7") + observation("v2", "vital-signs", "8480-6") +
+         "]}";
+}
+
+std::string ConsentWith(std::string_view provision) {
+  return R"({"resourceType": "Consent", "id": "c1", "status": "active",
+    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                          "code": "patient-privacy"}]},
+    "patient": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number",
+                               "value": "9434765919"}}, "provision": )" +
+         std::string(provision) + "}";
+}
+
+struct LeakCase {
+  std::string name;
+  std::vector<std::string> scopes;
+  std::string provision;  // the patient's one consent; empty = none
+  std::string purpose = "TREAT";
+  std::string break_glass_reason;
+  std::vector<std::string> released;  // the match ids that may be seen, in order
+};
+
+class CountsAndPages : public ::testing::TestWithParam<LeakCase> {};
+
+// For every page size, whether counted, totalled or paged, the requester learns exactly the
+// released matches: every total is their number, the pages together are exactly them, and no
+// withheld id (or the Patient of a withheld match only) appears anywhere.
+TEST_P(CountsAndPages, LeakNothingWithheld) {
+  const LeakCase& c = GetParam();
+  RequestContext context;
+  context.requester_ods = "RGT";
+  context.purpose = c.purpose;
+  context.break_glass_reason = c.break_glass_reason;
+  context.scopes = ScopeSet::Parse(c.scopes).value();
+  std::vector<Consent> consents;
+  if (!c.provision.empty()) {
+    consents.push_back(ParseConsentJson(ConsentWith(c.provision)).value());
+  }
+  const SensitivityTable table =
+      SensitivityTable::ParseCsv("code_system,code,label\nhttp://loinc.org,75622-1,HIV\n").value();
+  ReleasePolicy release;
+  release.request = &context;
+  release.consents = &consents;
+  release.table = &table;
+
+  rapidjson::Document filtered = Json(MixedSearchset());
+  FilterBundle(filtered, release);
+  EXPECT_EQ(filtered["total"].GetUint64(), c.released.size());
+  rapidjson::Document count_only;
+  count_only.CopyFrom(filtered, count_only.GetAllocator());
+  MakeCountOnly(count_only);
+  EXPECT_EQ(count_only["total"].GetUint64(), c.released.size());
+  EXPECT_FALSE(count_only.HasMember("entry"));
+
+  for (std::size_t size : {1u, 2u, 4u}) {
+    std::vector<std::string> seen;
+    bool patient_seen = false;
+    for (std::size_t offset = 0, guard = 0; guard < 10; offset += size, ++guard) {
+      FilterReport report;
+      rapidjson::Document page = BuildPage(
+          filtered, PageSpec{offset, size, "/fhir/_page?token=t", false}, release, report);
+      EXPECT_EQ(page["total"].GetUint64(), c.released.size()) << size << "@" << offset;
+      for (const std::string& id : Ids(page)) {
+        if (id == "p1") {
+          patient_seen = true;
+        } else {
+          seen.push_back(id);
+        }
+      }
+      if (Link(page, "next").empty()) {
+        break;
+      }
+    }
+    EXPECT_EQ(seen, c.released) << "page size " << size;
+    // The Patient comes only with l1 (its includer) and only when the scopes grant it.
+    const bool l1 = std::find(c.released.begin(), c.released.end(), "l1") != c.released.end();
+    if (!l1) {
+      EXPECT_FALSE(patient_seen) << "page size " << size;
+    }
+  }
+}
+
+const std::string kDenyHivLabel = R"({"type": "deny", "securityLabel": [{"system":
+    "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]})";
+const std::string kDenyRgtOrg = R"({"type": "deny", "actor": [{"role": {"text": "recipient"},
+    "reference": {"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code",
+    "value": "RGT"}}}]})";
+const std::string kOptOutResearch = R"({"type": "deny", "purpose": [{"system":
+    "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]})";
+const std::string kDenyVitalSignsCode = R"({"type": "deny", "code": [{"coding": [{"system":
+    "http://loinc.org", "code": "8867-4"}]}]})";
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, CountsAndPages,
+    ::testing::Values(
+        LeakCase{
+            "everything", {"system/*.rs"}, "", "TREAT", "", {"h1", "l1", "v1", "h2", "l2", "v2"}},
+        LeakCase{"lab_only_scope",
+                 {"system/Observation.rs?category=laboratory"},
+                 "",
+                 "TREAT",
+                 "",
+                 {"h1", "l1", "h2", "l2"}},
+        LeakCase{"hiv_label_denied",
+                 {"system/*.rs"},
+                 kDenyHivLabel,
+                 "TREAT",
+                 "",
+                 {"l1", "v1", "l2", "v2"}},
+        LeakCase{"lab_only_and_hiv_denied",
+                 {"system/Observation.rs?category=laboratory"},
+                 kDenyHivLabel,
+                 "TREAT",
+                 "",
+                 {"l1", "l2"}},
+        LeakCase{"organisation_denied", {"system/*.rs"}, kDenyRgtOrg, "TREAT", "", {}},
+        LeakCase{"organisation_breaks_glass",
+                 {"system/*.rs"},
+                 kDenyRgtOrg,
+                 "ETREAT",
+                 "unconscious in ED",
+                 {"h1", "l1", "v1", "h2", "l2", "v2"}},
+        LeakCase{"research_opted_out", {"system/*.rs"}, kOptOutResearch, "HRESCH", "", {}},
+        LeakCase{"code_denied",
+                 {"system/Observation.rs"},
+                 kDenyVitalSignsCode,
+                 "TREAT",
+                 "",
+                 {"h1", "l1", "h2", "l2", "v2"}},
+        LeakCase{"type_not_granted", {"system/Patient.rs"}, "", "TREAT", "", {}}),
+    testing::CaseName<LeakCase>);
 
 CachedSearch Search(std::string owner, std::size_t bytes = 10) {
   CachedSearch search;
