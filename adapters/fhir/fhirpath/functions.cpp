@@ -15,6 +15,7 @@
 #include "adapters/fhir/fhirpath/eval.h"
 #include "adapters/fhir/fhirpath/function_call.h"
 #include "adapters/fhir/fhirpath/model.h"
+#include "adapters/fhir/fhirpath/narrative_checks.h"
 
 namespace tb::fhirpath::detail {
 namespace {
@@ -760,7 +761,17 @@ core::Result<Collection> FnConformsTo(const Call& c) {
   return Bool(IsSubtypeOf(c.focus[0].type_name(), text.substr(kCore.size())));
 }
 
-core::Result<Collection> FnHtmlChecks(const Call&) { return Bool(true); }
+// htmlChecks() on a Narrative's div (a string): see narrative_checks.h.
+core::Result<Collection> FnHtmlChecks(const Call& c) {
+  auto xhtml = c.FocusString();
+  if (!xhtml) {
+    return xhtml.error();
+  }
+  if (!*xhtml) {
+    return Collection{};
+  }
+  return Bool(NarrativePassesHtmlChecks(**xhtml));
+}
 
 // ---- the table -------------------------------------------------------------------------------
 

@@ -149,6 +149,47 @@ TEST(FhirPathFunctions, BoundariesAndPrecision) {
   EXPECT_EQ(Eval("1.58700.precision()"), (Strings{"5"}));
 }
 
+// htmlChecks(): FHIR narrative rules (basic formatting only, no active content, some content).
+TEST(FhirPathFunctions, HtmlChecksApplyTheNarrativeRules) {
+  auto html_checks = [](const std::string& div) {
+    rapidjson::Document doc = testing::Json("{}");
+    doc.AddMember("div", rapidjson::Value(div.c_str(), doc.GetAllocator()), doc.GetAllocator());
+    return Eval("div.htmlChecks()", doc);
+  };
+  EXPECT_EQ(html_checks("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Jane <b>Smith</b></p>"
+                        "<table border=\"1\"><tr><td colspan=\"2\">x</td></tr></table><br/>"
+                        "<!-- a note --></div>"),
+            kTrue);
+  EXPECT_EQ(
+      html_checks("<div xmlns=\"http://www.w3.org/1999/xhtml\"><img src=\"#p\" alt=\"\"/></div>"),
+      kTrue);
+  EXPECT_EQ(html_checks("<div><script>alert(1)</script>x</div>"), kFalse);
+  EXPECT_EQ(html_checks("<div><p onclick=\"x()\">x</p></div>"), kFalse);
+  EXPECT_EQ(html_checks("<div><a href=\"JavaScript:x()\">x</a></div>"), kFalse);
+  EXPECT_EQ(html_checks("<div><form>x</form></div>"), kFalse);
+  EXPECT_EQ(html_checks("<div><p>x</div>"), kFalse);         // mismatched end tag
+  EXPECT_EQ(html_checks("<div>x"), kFalse);                  // unclosed
+  EXPECT_EQ(html_checks("<div>  <p> </p> </div>"), kFalse);  // no content
+  EXPECT_EQ(html_checks("<p>x</p>"), kFalse);                // the root is a div
+  EXPECT_EQ(html_checks("<div>x</div><div>y</div>"), kFalse);
+  EXPECT_EQ(html_checks("<div>x<!-- open</div>"), kFalse);
+  EXPECT_EQ(html_checks(std::string(300, '<') + "div>"), kFalse);
+  auto nested = [](int depth) {
+    std::string div;
+    for (int i = 0; i < depth; ++i) {
+      div += "<div>";
+    }
+    div += "x";
+    for (int i = 0; i < depth; ++i) {
+      div += "</div>";
+    }
+    return div;
+  };
+  EXPECT_EQ(html_checks(nested(200)), kTrue);
+  EXPECT_EQ(html_checks(nested(300)), kFalse);  // deeper than 256 open elements
+  EXPECT_EQ(Eval("{}.htmlChecks()"), (Strings{}));
+}
+
 // Fewer places than the boundary has: the end farther from zero rounds half up, the nearer one
 // is cut (the reference implementation's rule, which the official suite follows).
 TEST(FhirPathFunctions, DecimalBoundariesRoundTheFarEndAndCutTheNearOne) {
