@@ -1,8 +1,10 @@
 // Issue 9 item 2 for the ledger: several broker processes (here: two Database + SqlLedgerStore +
 // Ledger stacks, each with its own connections and committer thread) appending to one database
 // at once still make ONE verifiable chain. On SQLite the file's write lock serialises them; on
-// PostgreSQL the ledger's advisory lock (sql_ledger_store.cpp). Label pg (the PostgreSQL half
-// needs the CTest fixture server or BROKER_TEST_PG_URI; it skips without one).
+// PostgreSQL the ledger's advisory lock (sql_ledger_store.cpp). And issue 7's done-when on both
+// engines: `trustbridge audit verify` passes on the untouched store and fails, naming the seq, on
+// copies where one row was edited or deleted directly in the database. Label pg (the PostgreSQL
+// half needs the CTest fixture server or BROKER_TEST_PG_URI; it skips without one).
 #include <memory>
 #include <set>
 #include <string>
@@ -11,11 +13,14 @@
 
 #include <gtest/gtest.h>
 
+#include "broker/app/audit_command.h"
 #include "broker/ledger/ledger.h"
 #include "broker/ledger/verify.h"
 #include "broker/store/store.h"
+#include "tests/broker/app/run_command.h"
 #include "tests/broker/ledger/ledger_test_util.h"
 #include "tests/broker/store/store_test_support.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
 namespace tb::ledger {
@@ -67,7 +72,42 @@ class SharedLedgerTest : public ::testing::Test {
     return node;
   }
 
+  // `trustbridge audit verify --config FILE` with a broker config naming this database.
+  tb::testing::CommandOutput AuditVerify() {
+    const TestPki& pki = TestPki::Get();
+    tb::testing::WriteFile(
+        config_dir_ / "broker.json", R"({
+      "broker": { "id": "broker-a", "ods": "X26" },
+      "listen": { "fhir": "127.0.0.1:0" },
+      "tls": { "cert": ")" + pki.Cert(TestPki::kBrokerA).string() +
+                                         R"(", "key": ")" + pki.Key(TestPki::kBrokerA).string() +
+                                         R"(", "ca": ")" + pki.CaCert().string() + R"(" },
+      "store": { "url": ")" + url_ + R"(" },
+      "participants": [ { "ods": "RJ1", "cert_cn": "RJ1" } ]
+    })");
+    return tb::testing::RunCommand(app::AuditCommand,
+                                   {"verify", "--config", (config_dir_ / "broker.json").string()});
+  }
+
+  // One node's twelve hops and a signed checkpoint; `audit verify` passes on them.
+  Node TwelveVerifiedHops() {
+    Node node = OpenNode();
+    if (!node.ledger) {
+      return node;
+    }
+    for (int i = 1; i <= 12; ++i) {
+      EXPECT_TRUE(node.ledger->Append(MakeHop(HopKind::kQuery, testing::kPatientA, i)));
+    }
+    EXPECT_TRUE(node.ledger->Checkpoint());
+    node.ledger.reset();
+    const tb::testing::CommandOutput untouched = AuditVerify();
+    EXPECT_EQ(untouched.code, 0) << untouched.err;
+    EXPECT_NE(untouched.out.find("12 records"), std::string::npos) << untouched.out;
+    return node;
+  }
+
   Backend backend_;  // destroyed last
+  tb::testing::TempDir config_dir_;
   std::string url_;
   testing::SteppingClock clock_;
   std::unique_ptr<CheckpointSigner> signer_;
@@ -125,7 +165,29 @@ TYPED_TEST_P(SharedLedgerTest, TwoNodesAppendingAtOnceMakeOneVerifiableChain) {
   }
 }
 
-REGISTER_TYPED_TEST_SUITE_P(SharedLedgerTest, TwoNodesAppendingAtOnceMakeOneVerifiableChain);
+TYPED_TEST_P(SharedLedgerTest, AuditVerifyNamesARowEditedInTheDatabase) {
+  Node node = this->TwelveVerifiedHops();
+  ASSERT_TRUE(node.database);
+  ASSERT_TRUE(store::testing::Execute(*node.database,
+                                      "UPDATE ledger_record SET canonical = replace(canonical, "
+                                      "'\"source\":\"RGT\"', '\"source\":\"RXH\"') WHERE seq = 4"));
+  const tb::testing::CommandOutput edited = this->AuditVerify();
+  EXPECT_EQ(edited.code, 1) << edited.out;
+  EXPECT_NE(edited.err.find("seq 4"), std::string::npos) << edited.err;
+}
+
+TYPED_TEST_P(SharedLedgerTest, AuditVerifyNamesARowDeletedInTheDatabase) {
+  Node node = this->TwelveVerifiedHops();
+  ASSERT_TRUE(node.database);
+  ASSERT_TRUE(store::testing::Execute(*node.database, "DELETE FROM ledger_record WHERE seq = 7"));
+  const tb::testing::CommandOutput deleted = this->AuditVerify();
+  EXPECT_EQ(deleted.code, 1) << deleted.out;
+  EXPECT_NE(deleted.err.find("seq 7"), std::string::npos) << deleted.err;
+}
+
+REGISTER_TYPED_TEST_SUITE_P(SharedLedgerTest, TwoNodesAppendingAtOnceMakeOneVerifiableChain,
+                            AuditVerifyNamesARowEditedInTheDatabase,
+                            AuditVerifyNamesARowDeletedInTheDatabase);
 INSTANTIATE_TYPED_TEST_SUITE_P(LedgerNodesSqlite, SharedLedgerTest, store::testing::SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(LedgerNodesPostgresql, SharedLedgerTest,
                                store::testing::PostgresqlBackend);
