@@ -1,8 +1,9 @@
 // Runs the official HL7 FHIRPath test suite for R4 (tests-fhir-r4.xml: 937 <test> elements, 2 of
 // them inside XML comments, so 935 cases) against tb::fhirpath and fails when fewer cases pass
-// than the recorded floor. The suite's inputs are XML; their JSON twins come from the same folder or from fhirpath.js's resources (see
-// ../shared/testdata/fhirpath/SOURCES.md). Every failing case is listed, so a regression names
-// itself; the figure is recorded in docs/fhirpath.md.
+// than the recorded floor. The suite's inputs are XML; their JSON twins come from the same
+// folder or from fhirpath.js's resources (see ../shared/testdata/fhirpath/SOURCES.md). Every
+// failing case is listed, so a regression names itself; the figure is recorded in
+// docs/fhirpath.md.
 #include <cmath>
 #include <cstdlib>
 #include <fstream>

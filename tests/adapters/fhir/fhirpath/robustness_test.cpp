@@ -92,9 +92,9 @@ TEST(FhirPathRobustness, RunawayRepeatStops) {
   EXPECT_FALSE(result);
 }
 
-// Regexes meet text from servers: a long string must not overflow the stack (std::regex did,
-// at about 30,000 characters (8 MB stack) against '.*b'), and catastrophic backtracking must stop. Either
-// gives an answer or an error, never a crash.
+// Regexes meet text from servers: a long string must not overflow the stack (std::regex did, at
+// about 30,000 characters against '.*b' on an 8 MB stack), and catastrophic backtracking must
+// stop. Either gives an answer or an error, never a crash.
 TEST(FhirPathRobustness, RegexesOnLongOrHostileInputAnswerOrErr) {
   rapidjson::Document doc = Json("{}");
   const std::string long_text(200000, 'a');
