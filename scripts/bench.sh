@@ -32,6 +32,11 @@ stamp=$(date -u +%Y-%m-%d)
 run=$build/run-$(date -u +%Y%m%dT%H%M%S)
 mkdir -p "$run"/{micro,macro,peers,logs,trusts,data,tmp}
 log() { echo "bench: $*" >&2; }
+# Other people's builds share this machine: the load average goes in the summary, per phase.
+note_load() { echo "$1 $(cut -d' ' -f1-3 /proc/loadavg)" >>"$run/loadavg.txt"; }
+note_load start
+# The build uses the working tree: list tracked files that differ from the commit named.
+git -C "$root" status --porcelain --untracked-files=no >"$run/tree_status.txt" || true
 
 # --- 1. dependencies ------------------------------------------------------------------------
 "$root/scripts/setup.sh"
@@ -95,6 +100,7 @@ wait_port() {  # wait up to 20 s for 127.0.0.1:$1 to accept connections
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }  # VmHWM := VmRSS
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
+note_load micro
 # --- 3. micro -------------------------------------------------------------------------------
 export TB_BENCH_DIR=$run/tmp  # SQLite files on the real disk (fsync costs what it costs)
 [ "${BENCH_MICRO:-1}" = 0 ] && micro_run=() || micro_run=("${micro_targets[@]}")
@@ -117,6 +123,7 @@ log "ER7 parse peers"
 "${server_cpu[@]}" /usr/bin/python3 "$root/bench/peers/er7_parse_python.py" "$adt" 10000 \
   >"$run/peers/er7_parse_python.jsonl"
 
+note_load macro
 # --- 4. macro: PKI, simulated trusts, broker ------------------------------------------------
 pki=$run/pki
 trust_names=(T00 T01 T02 T03 T04 T05 T06 T07 T08 T09 T10)
@@ -132,6 +139,7 @@ broker_mllp=$((port_base + 1))
 nginx_port=$((port_base + 2))
 peer_port=$((port_base + 3))
 trust_port() { echo $((port_base + 10 + 10#${1#T})); }
+declare -A trust_pid
 
 for name in "${trust_names[@]}"; do
   latency=20
@@ -145,6 +153,7 @@ EOF
   "${server_cpu[@]}" "$tb" simulate-trust --config "$run/trusts/$name/config.json" \
     >"$run/logs/trust-$name.log" 2>&1 &
   pids+=($!)
+  trust_pid[$name]=$!
 done
 
 write_broker_config() {  # $1 file, $2 extra "store" members (e.g. durability)
@@ -205,6 +214,12 @@ https_load() {  # $1 case name, $2 server pid, rest: tb_load options
   "${client_cpu[@]}" "$load" https "${client_tls[@]}" --warmup "$warmup" --duration "$seconds" \
     --server-pid "$pid" "$@" >"$run/macro/$name.json" || log "$name had errors (kept in the JSON)"
 }
+
+# The simulated trusts alone (what the broker and nginx add to): T00 answers at once, T01 in 20 ms.
+https_load trust_T00_direct_c1 "${trust_pid[T00]}" \
+  --url "https://127.0.0.1:$(trust_port T00)$(search $nhs_direct)" --conns 1
+https_load trust_T01_direct_20ms_c4 "${trust_pid[T01]}" \
+  --url "https://127.0.0.1:$(trust_port T01)$(search $nhs_fed1)" --conns 4
 
 # (a) FHIR read pass-through: broker -> T00
 https_load fhir_broker_keepalive_c16 "$broker_pid" \
@@ -335,6 +350,7 @@ for peer in simple-hl7 medplum; do
   stop "$peer_pid"
 done
 
+note_load end
 # --- 5. report ------------------------------------------------------------------------------
 cpu_model=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 mkdir -p "$out_dir"
