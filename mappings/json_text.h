@@ -100,6 +100,14 @@ class JsonText {
   void Put(char c) { out_.push_back(c); }
   // JSON text as it is (a literal, or a fragment already written).
   void Raw(std::string_view json) { out_.append(json); }
+  // A string, or null when `text` is empty (ctx.Str(text) added with AddMember or PushBack).
+  void StringOrNull(std::string_view text) {
+    if (text.empty()) {
+      out_.append("null");
+    } else {
+      String(text);
+    }
+  }
   void String(std::string_view text) {
     char* out = out_.Reserve(JsonStringCapacity(text.size()));
     out_.Commit(WriteJsonString(out, text.data(), text.size()));

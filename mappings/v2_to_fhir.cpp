@@ -308,56 +308,72 @@ core::Result<std::string> Mapper::Run() {
       report.AddMember("conclusion", ctx_.Str(text), alloc());
     }
   }
-  Value timestamp = TimeValue(ctx_, Msh(7), FhirTimeType::kInstant, "MSH-7");
+  JsonBuffer timestamp;
+  {
+    JsonText out(timestamp);
+    WriteTime(ctx_, out, Msh(7), FhirTimeType::kInstant, "MSH-7");
+  }
   KeepIfLossy(1);
-  Value header = MessageHeader();
+  const std::string header_id = NewId("MessageHeader");
+  JsonBuffer header;
+  {
+    JsonText out(header);
+    BeginResource(out, "MessageHeader", header_id);
+    WriteMessageHeader(out);
+    out.Put('}');
+  }
   if (ctx_.failed()) {
     return *ctx_.error();
   }
-  // The Bundle.
-  Value& bundle = document_.SetObject();
-  bundle.AddMember("resourceType", "Bundle", alloc());
-  bundle.AddMember("id", ctx_.Str(NewId("Bundle")), alloc());
+  if (has_encounter_ && !diagnoses_.empty()) {
+    JsonText encounter(entries_[encounter_entry_].text);
+    encounter.Raw(",\"diagnosis\":[");
+    encounter.Raw(diagnoses_.view());
+    encounter.Put(']');
+  }
+  // The Bundle, written straight out: the resources mapped as text as they are, the others
+  // (still DOM) through the serialiser.
+  JsonBuffer head;
   {
+    JsonText out(head);
+    BeginResource(out, "Bundle", NewId("Bundle"));
     std::string scratch;
     const std::string_view control_id = V2Text(Msh(10), scratch);
     if (!control_id.empty()) {
-      Value identifier(kObjectType);
-      identifier.AddMember("value", ctx_.Str(control_id), alloc());
-      bundle.AddMember("identifier", identifier, alloc());
+      out.Raw(",\"identifier\":{\"value\":");
+      out.String(control_id);
+      out.Put('}');
     }
-  }
-  bundle.AddMember("type", "message", alloc());
-  ctx_.Put(bundle, "timestamp", std::move(timestamp));
-  if (ctx_.failed()) {
-    return *ctx_.error();
-  }
-  Value entries(kArrayType);
-  const std::string header_id = NewId("MessageHeader");
-  {
-    Value resource(kObjectType);
-    resource.AddMember("resourceType", "MessageHeader", alloc());
-    resource.AddMember("id", ctx_.Str(header_id), alloc());
-    MoveMembers(header, resource, alloc());
-    Value entry(kObjectType);
-    entry.AddMember("fullUrl", Urn(header_id), alloc());
-    entry.AddMember("resource", resource, alloc());
-    entries.PushBack(entry, alloc());
-  }
-  for (Entry& e : entries_) {
-    Value entry(kObjectType);
-    entry.AddMember("fullUrl", Urn(e.id), alloc());
-    if (!e.text.empty()) {
-      e.text.push_back('}');
-      e.resource = ctx_.Raw(e.text.view());
+    out.Raw(",\"type\":\"message\"");
+    if (!timestamp.empty()) {
+      out.Raw(",\"timestamp\":");
+      out.Raw(timestamp.view());
     }
-    entry.AddMember("resource", e.resource, alloc());
-    entries.PushBack(entry, alloc());
+    out.Raw(",\"entry\":[");
   }
-  bundle.AddMember("entry", entries, alloc());
   ctx_.SortRaw();
   JsonOut out(ctx_);
-  out.Write(document_);
+  out.Text(head.view());
+  const auto entry = [&out](const std::string& id) {
+    out.Text("{\"fullUrl\":\"urn:uuid:");
+    out.Text(id);
+    out.Text("\",\"resource\":");
+  };
+  entry(header_id);
+  out.Text(header.view());
+  out.Text("}");
+  for (const Entry& e : entries_) {
+    out.Text(",");
+    entry(e.id);
+    if (!e.text.empty()) {
+      out.Text(e.text.view());
+      out.Text("}");
+    } else {
+      out.Write(e.resource);
+    }
+    out.Text("}");
+  }
+  out.Text("]}");
   return out.Finish();
 }
 

@@ -877,13 +877,6 @@ void SetIdentifierFacts(IdentifierFacts& facts, std::string_view value, std::str
   facts.assigner = hd;
 }
 
-Value IdentifierValue(V2MapContext& ctx, std::string_view value, std::string system,
-                      std::string_view type_code, const hl7v2::Value& hd) {
-  IdentifierFacts facts;
-  SetIdentifierFacts(facts, value, std::move(system), type_code, hd);
-  return AsRaw(ctx, [&](JsonText& out) { WriteIdentifier(ctx, out, facts); });
-}
-
 }  // namespace
 
 bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location,
@@ -934,12 +927,13 @@ Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx, const std::strin
   return AsRaw(ctx, [&](JsonText& out) { WriteIdentifier(ctx, out, facts, {}, type_if_none); });
 }
 
-Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei) {
+void WriteEiIdentifier(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ei,
+                       std::string_view type_code) {
   const Parts parts(ei);
   std::string s1, s2, s3, s4;
   const std::string_view value = V2Text(parts[1], s1);
   if (value.empty()) {
-    return Value();
+    return;
   }
   // EI-2..4 are the HD of the assigning authority, one level up.
   std::string system;
@@ -955,15 +949,23 @@ Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei) {
       system = row->fhir_code;
     }
   }
-  Value identifier(kObjectType);
-  ctx.Put(identifier, "system", ctx.Str(system));
-  ctx.Put(identifier, "value", ctx.Str(value));
-  if (system.empty() && !ns.empty()) {
-    Value assigner(kObjectType);
-    ctx.Put(assigner, "display", ctx.Str(ns));
-    ctx.Put(identifier, "assigner", std::move(assigner));
+  out.Put('{');
+  if (!type_code.empty()) {
+    out.Key("\"type\":");
+    WriteTableCodeableConcept(ctx, out, KnownTable::kIdentifierType, type_code, {}, "HL70203");
   }
-  return identifier;
+  out.StringMember("\"system\":", system);
+  out.StringMember("\"value\":", value);
+  if (system.empty() && !ns.empty()) {
+    out.Key("\"assigner\":{\"display\":");
+    out.String(ns);
+    out.Put('}');
+  }
+  out.Put('}');
+}
+
+Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei, std::string_view type_code) {
+  return AsRaw(ctx, [&](JsonText& out) { WriteEiIdentifier(ctx, out, ei, type_code); });
 }
 
 void WriteHumanName(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xpn) {
@@ -1166,13 +1168,12 @@ Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_
   return AsRaw(ctx, [&](JsonText& out) { WriteContactPoint(ctx, out, xtn, default_use); });
 }
 
-Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn) {
+bool WritePractitioner(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xcn) {
   const Parts parts(xcn);
   if (!xcn.HasValue()) {
-    return Value();
+    return false;
   }
-  Value practitioner(kObjectType);
-  practitioner.AddMember("resourceType", "Practitioner", ctx.alloc());
+  const std::size_t start = out.Mark();
   std::string s1, s13;
   const std::string_view id = V2Text(parts[1], s1);
   if (!id.empty()) {
@@ -1184,30 +1185,37 @@ Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn) {
     } else if (system.empty() && seven_digits && id.front() == 'C') {
       system = std::string(kGmcSystem);
     }
-    Value identifiers(kArrayType);
-    ctx.Push(identifiers, IdentifierValue(ctx, id, std::move(system), V2Text(parts[13], s13), hd));
-    ctx.Put(practitioner, "identifier", std::move(identifiers));
+    IdentifierFacts identifier;
+    SetIdentifierFacts(identifier, id, std::move(system), V2Text(parts[13], s13), hd);
+    out.Key("\"identifier\":[");
+    WriteIdentifier(ctx, out, identifier);
+    out.Put(']');
   }
-  Value name(kObjectType);
-  ctx.Put(name, "family", ctx.Str(Part(parts[2], 1)));
-  Value given(kArrayType);
-  ctx.Push(given, ctx.Str(parts[3]));
-  ctx.Push(given, ctx.Str(parts[4]));
-  ctx.Put(name, "given", std::move(given));
-  Value prefix(kArrayType);
-  ctx.Push(prefix, ctx.Str(parts[6]));
-  ctx.Put(name, "prefix", std::move(prefix));
-  Value suffix(kArrayType);
-  ctx.Push(suffix, ctx.Str(parts[5]));
-  ctx.Push(suffix, ctx.Str(parts[7]));
-  ctx.Put(name, "suffix", std::move(suffix));
-  Value names(kArrayType);
-  ctx.Push(names, std::move(name));
-  ctx.Put(practitioner, "name", std::move(names));
-  if (practitioner.MemberCount() == 1) {
-    return Value();
+  {
+    const std::size_t names = out.Key("\"name\":[{");
+    std::string s;
+    out.StringMember("\"family\":", V2Text(Part(parts[2], 1), s));
+    const auto list = [&](std::string_view quoted_key, const hl7v2::Value& a,
+                          const hl7v2::Value* b) {
+      const std::size_t mark = out.Key(quoted_key);
+      out.Put('[');
+      std::string scratch;
+      out.StringElement(V2Text(a, scratch));
+      if (b != nullptr) {
+        out.StringElement(V2Text(*b, scratch));
+      }
+      out.CloseOrDrop(mark, ']');
+    };
+    const hl7v2::Value given_4 = parts[4];
+    list("\"given\":", parts[3], &given_4);
+    list("\"prefix\":", parts[6], nullptr);
+    const hl7v2::Value suffix_7 = parts[7];
+    list("\"suffix\":", parts[5], &suffix_7);
+    if (out.CloseOrDrop(names, '}')) {
+      out.Put(']');
+    }
   }
-  return practitioner;
+  return out.Mark() != start;
 }
 
 bool LooksLikeOdsCode(std::string_view text) {
@@ -1218,13 +1226,12 @@ bool LooksLikeOdsCode(std::string_view text) {
                      [](char c) { return (c >= 'A' && c <= 'Z') || IsDigit(c); });
 }
 
-Value XonToOrganization(V2MapContext& ctx, const hl7v2::Value& xon) {
+bool WriteXonOrganization(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xon) {
   const Parts parts(xon);
   if (!xon.HasValue()) {
-    return Value();
+    return false;
   }
-  Value organization(kObjectType);
-  organization.AddMember("resourceType", "Organization", ctx.alloc());
+  const std::size_t start = out.Mark();
   std::string s10, s3, s7;
   std::string_view id = V2Text(parts[10], s10);
   if (id.empty()) {
@@ -1236,47 +1243,45 @@ Value XonToOrganization(V2MapContext& ctx, const hl7v2::Value& xon) {
     if (system.empty() && !Part(hd, 1).HasValue() && LooksLikeOdsCode(id)) {
       system = std::string(core::kOdsCodeSystem);
     }
-    Value identifiers(kArrayType);
-    ctx.Push(identifiers, IdentifierValue(ctx, id, std::move(system), V2Text(parts[7], s7), hd));
-    ctx.Put(organization, "identifier", std::move(identifiers));
+    IdentifierFacts identifier;
+    SetIdentifierFacts(identifier, id, std::move(system), V2Text(parts[7], s7), hd);
+    out.Key("\"identifier\":[");
+    WriteIdentifier(ctx, out, identifier);
+    out.Put(']');
   }
-  ctx.Put(organization, "name", ctx.Str(parts[1]));
-  if (organization.MemberCount() == 1) {
-    return Value();
-  }
-  return organization;
+  std::string s1;
+  out.StringMember("\"name\":", V2Text(parts[1], s1));
+  return out.Mark() != start;
 }
 
-Value HdToOrganization(V2MapContext& ctx, const hl7v2::Value& hd) {
+bool WriteHdOrganization(V2MapContext& /*ctx*/, JsonText& out, const hl7v2::Value& hd) {
   const Parts parts(hd);
   if (!hd.HasValue()) {
-    return Value();
+    return false;
   }
-  Value organization(kObjectType);
-  organization.AddMember("resourceType", "Organization", ctx.alloc());
+  const std::size_t start = out.Mark();
   std::string s1, s2, s3;
   const std::string_view ns = V2Text(parts[1], s1);
   const std::string_view uid = V2Text(parts[2], s2);
   const std::string_view type = V2Text(parts[3], s3);
-  Value identifiers(kArrayType);
+  const std::size_t identifiers = out.Key("\"identifier\":[");
   if (LooksLikeOdsCode(ns)) {
-    Value identifier(kObjectType);
-    ctx.Put(identifier, "system", ctx.Str(core::kOdsCodeSystem));
-    ctx.Put(identifier, "value", ctx.Str(ns));
-    ctx.Push(identifiers, std::move(identifier));
+    out.Element();
+    out.Raw("{\"system\":");
+    out.String(core::kOdsCodeSystem);
+    out.Raw(",\"value\":");
+    out.String(ns);
+    out.Put('}');
   }
   if (!uid.empty() && (EqualsIgnoreCase(type, "ISO") || LooksLikeOid(uid))) {
-    Value identifier(kObjectType);
-    ctx.Put(identifier, "system", ctx.Str("urn:ietf:rfc:3986"));
-    ctx.Put(identifier, "value", ctx.Str("urn:oid:" + std::string(uid)));
-    ctx.Push(identifiers, std::move(identifier));
+    out.Element();
+    out.Raw("{\"system\":\"urn:ietf:rfc:3986\",\"value\":");
+    out.String("urn:oid:" + std::string(uid));
+    out.Put('}');
   }
-  ctx.Put(organization, "identifier", std::move(identifiers));
-  ctx.Put(organization, "name", ctx.Str(ns));
-  if (organization.MemberCount() == 1) {
-    return Value();
-  }
-  return organization;
+  out.CloseOrDrop(identifiers, ']');
+  out.StringMember("\"name\":", ns);
+  return out.Mark() != start;
 }
 
 // ---- values -------------------------------------------------------------------------------------

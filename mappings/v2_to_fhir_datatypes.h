@@ -191,8 +191,12 @@ bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& locati
 // The Identifier: `first_members` (JSON members, e.g. an extension, or empty) first.
 void WriteIdentifier(V2MapContext& ctx, JsonText& out, const IdentifierFacts& facts,
                      std::string_view first_members = {}, std::string_view type_if_none = {});
-// EI -> Identifier (EI-1 value, EI-2/3/4 as HD).
-rapidjson::Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei);
+// EI -> Identifier (EI-1 value, EI-2/3/4 as HD); `type_code` (table 0203), when given, is
+// Identifier.type, written first.
+rapidjson::Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei,
+                                std::string_view type_code = {});
+void WriteEiIdentifier(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ei,
+                       std::string_view type_code = {});
 // XPN -> HumanName.
 rapidjson::Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn);
 void WriteHumanName(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xpn);
@@ -204,12 +208,15 @@ rapidjson::Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn,
                                    std::string_view default_use);
 void WriteContactPoint(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xtn,
                        std::string_view default_use);
-// XCN -> Practitioner resource (identifier, name); no id. Null when XCN is empty.
-rapidjson::Value XcnToPractitioner(V2MapContext& ctx, const hl7v2::Value& xcn);
-// XON -> Organization resource (name, identifier with the ODS system for ODS-like codes). No id.
-rapidjson::Value XonToOrganization(V2MapContext& ctx, const hl7v2::Value& xon);
-// HD -> Organization resource (a sending/receiving facility: ODS code, OID or name).
-rapidjson::Value HdToOrganization(V2MapContext& ctx, const hl7v2::Value& hd);
+// The members of the resources several segments point at, written after the caller's
+// {"resourceType":...,"id":...; each returns false, having written nothing, when there is nothing
+// to say (the resource is then left out).
+// XCN -> Practitioner (identifier, name).
+bool WritePractitioner(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xcn);
+// XON -> Organization (name, identifier with the ODS system for ODS-like codes).
+bool WriteXonOrganization(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xon);
+// HD -> Organization (a sending/receiving facility: ODS code, OID or name).
+bool WriteHdOrganization(V2MapContext& ctx, JsonText& out, const hl7v2::Value& hd);
 // True for text shaped like an ODS organisation code (3 to 6 upper-case letters or digits).
 bool LooksLikeOdsCode(std::string_view text);
 

@@ -18,16 +18,10 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
   Value report(kObjectType);
   Value identifiers(kArrayType);
   const auto order_identifier = [&](std::size_t field, std::string_view type) {
-    Value identifier = EiToIdentifier(ctx_, obr.Field(field));
-    if (identifier.IsNull()) {
-      return;
+    Value identifier = EiToIdentifier(ctx_, obr.Field(field), type);
+    if (!identifier.IsNull()) {
+      identifiers.PushBack(identifier, alloc());
     }
-    Value with_type(kObjectType);
-    with_type.AddMember(
-        "type", TableCodeableConcept(ctx_, KnownTable::kIdentifierType, type, {}, "HL70203"),
-        alloc());
-    MoveMembers(identifier, with_type, alloc());
-    identifiers.PushBack(with_type, alloc());
   };
   order_identifier(2, "PLAC");
   order_identifier(3, "FILL");

@@ -74,7 +74,8 @@ Value& Mapper::AddResource(std::string_view type, const std::string& id, Value b
 
 std::string Mapper::SharedResourceFor(std::string_view type, std::string_view prefix,
                                       const hl7v2::Value& value,
-                                      Value (*build)(V2MapContext&, const hl7v2::Value&)) {
+                                      bool (*write)(V2MapContext&, JsonText&,
+                                                    const hl7v2::Value&)) {
   if (!value.HasValue()) {
     return {};
   }
@@ -82,25 +83,27 @@ std::string Mapper::SharedResourceFor(std::string_view type, std::string_view pr
     return *found;
   }
   std::string id = NewId(key_);  // before any nested lookup reuses key_
-  Value resource = build(ctx_, value);
-  if (resource.IsNull()) {
+  JsonBuffer text;
+  JsonText out(text);
+  BeginResource(out, type, id);
+  if (!write(ctx_, out, value)) {
     return {};
   }
-  AddResource(type, id, std::move(resource));
+  entries_.push_back(Entry{id, Value(), std::move(text)});
   dedup_.push_back(Dedup{prefix, value.raw(), id});
   return id;
 }
 
 std::string Mapper::PractitionerFor(const hl7v2::Value& xcn) {
-  return SharedResourceFor("Practitioner", "Practitioner/", xcn, &XcnToPractitioner);
+  return SharedResourceFor("Practitioner", "Practitioner/", xcn, &WritePractitioner);
 }
 
 std::string Mapper::OrganizationForXon(const hl7v2::Value& xon) {
-  return SharedResourceFor("Organization", "Organization/xon/", xon, &XonToOrganization);
+  return SharedResourceFor("Organization", "Organization/xon/", xon, &WriteXonOrganization);
 }
 
 std::string Mapper::OrganizationForHd(const hl7v2::Value& hd) {
-  return SharedResourceFor("Organization", "Organization/hd/", hd, &HdToOrganization);
+  return SharedResourceFor("Organization", "Organization/hd/", hd, &WriteHdOrganization);
 }
 
 std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
@@ -133,25 +136,27 @@ std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
   if (name.empty()) {
     return {};
   }
-  Value location(kObjectType);
-  ctx_.Put(location, "status", Lit("active"));
-  ctx_.Put(location, "name", ctx_.Str(name));
-  ctx_.Put(location, "description", ctx_.Str(pl.Component(9)));
-  ctx_.Put(location, "mode", Lit("instance"));
+  JsonBuffer text;
+  JsonText out(text);
+  BeginResource(out, "Location", id);
+  out.Raw(",\"status\":\"active\",\"name\":");
+  out.String(name);
+  {
+    std::string scratch;
+    out.StringMember("\"description\":", V2Text(pl.Component(9), scratch));
+  }
+  out.Raw(",\"mode\":\"instance\"");
   if (physical != nullptr) {
-    Value type(kObjectType);
-    Value codings(kArrayType);
-    ctx_.Push(codings,
-              CodingValue(ctx_, "http://terminology.hl7.org/CodeSystem/location-physical-type",
-                          physical, {}));
-    ctx_.Put(type, "coding", std::move(codings));
-    ctx_.Put(location, "physicalType", std::move(type));
+    out.Raw(",\"physicalType\":{\"coding\":[");
+    WriteCoding(out, "http://terminology.hl7.org/CodeSystem/location-physical-type", physical, {});
+    out.Raw("]}");
   }
   const std::string facility = OrganizationForHd(pl.Component(4));
   if (!facility.empty()) {
-    ctx_.Put(location, "managingOrganization", Reference(facility));
+    out.Key("\"managingOrganization\":");
+    WriteReference(out, facility);
   }
-  AddResource("Location", id, std::move(location));
+  entries_.push_back(Entry{id, Value(), std::move(text)});
   dedup_.push_back(Dedup{"Location/", pl.raw(), id});
   return id;
 }

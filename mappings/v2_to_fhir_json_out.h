@@ -42,6 +42,9 @@ class JsonOut {
     return json;
   }
 
+  // JSON text as it is.
+  void Text(std::string_view json) { Raw(json.data(), json.size()); }
+
   void Write(const Value& value) {
     switch (value.GetType()) {
       case rapidjson::kNullType:

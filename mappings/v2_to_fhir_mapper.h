@@ -137,11 +137,11 @@ class Mapper {
   Value& AddResource(std::string_view type, const std::string& id, Value body);
   // Deduplicated Practitioner / Organization / Location resources; the id, or empty.
   // SharedResourceFor is the common path: the id already mapped for prefix + raw value, else
-  // `build`'s resource added under a new id (empty when `build` gives null). `prefix` must be a
-  // string literal (the dedup table keeps a view of it).
+  // the resource `write` writes added under a new id (empty when it writes nothing). `prefix` must
+  // be a string literal (the dedup table keeps a view of it).
   std::string SharedResourceFor(std::string_view type, std::string_view prefix,
                                 const hl7v2::Value& value,
-                                Value (*build)(V2MapContext&, const hl7v2::Value&));
+                                bool (*write)(V2MapContext&, JsonText&, const hl7v2::Value&));
   std::string PractitionerFor(const hl7v2::Value& xcn);
   std::string OrganizationForXon(const hl7v2::Value& xon);
   std::string OrganizationForHd(const hl7v2::Value& hd);
@@ -162,7 +162,9 @@ class Mapper {
                                 std::size_t index);
   // Returns the index of the Observation entry.
   std::size_t MapObservation(const CachedSegment& obx, std::size_t index, const CachedSegment* obr);
-  Value MessageHeader();
+  // The MessageHeader's members after its id (written last: it names the unmapped segments and
+  // the focus, but comes first in the Bundle).
+  void WriteMessageHeader(JsonText& out);
   // A PV1 that says only "no visit" (PV1-2 empty or N, nothing else but the set id), as UK A28,
   // A31 and A40 messages send it.
   static bool IsEmptyVisit(const CachedSegment& pv1) {
@@ -243,6 +245,8 @@ class Mapper {
   bool has_patient_ = false;
   bool has_encounter_ = false;
   std::vector<std::string> focus_;
+  // Encounter.diagnosis elements from the DG1 segments (written when the Bundle is assembled).
+  JsonBuffer diagnoses_;
 };
 
 }  // namespace tb::mappings::v2fhir

@@ -3,87 +3,86 @@
 
 namespace tb::mappings::v2fhir {
 
-Value Mapper::MessageHeader() {
-  Value header(kObjectType);
+void Mapper::WriteMessageHeader(JsonText& out) {
   // Segments we do not map are carried verbatim, so nothing is lost.
   if (ctx_.options().keep_unmapped_segments) {
-    Value extensions(kArrayType);
+    const std::size_t extensions = out.Key("\"extension\":");
+    out.Put('[');
     for (std::size_t i = 1; i <= message_.SegmentCount(); ++i) {
       if (mapped_[i]) {
         continue;
       }
-      Value extension(kObjectType);
-      extension.AddMember("url", Lit(kUnmappedSegmentExtensionUrl), alloc());
-      extension.AddMember("valueString", ctx_.Str(message_.Segment(i).raw()), alloc());
-      extensions.PushBack(extension, alloc());
+      out.Element();
+      out.Raw("{\"url\":");
+      out.String(kUnmappedSegmentExtensionUrl);
+      out.Raw(",\"valueString\":");
+      out.StringOrNull(message_.Segment(i).raw());
+      out.Put('}');
     }
-    ctx_.Put(header, "extension", std::move(extensions));
+    out.CloseOrDrop(extensions, ']');
   }
   {
     std::string scratch;
     const std::string_view processing = V2Text(Msh(11).Component(1), scratch);
     if (!processing.empty()) {
-      Value meta(kObjectType);
-      Value tags(kArrayType);
-      tags.PushBack(
-          CodingValue(ctx_, "http://terminology.hl7.org/CodeSystem/v2-0103", processing, {}),
-          alloc());
-      meta.AddMember("tag", tags, alloc());
-      header.AddMember("meta", meta, alloc());
+      out.Key("\"meta\":{\"tag\":[");
+      WriteCoding(out, "http://terminology.hl7.org/CodeSystem/v2-0103", processing, {});
+      out.Raw("]}");
     }
   }
-  header.AddMember("eventCoding", CodingValue(ctx_, kV2EventSystem, trigger_, {}), alloc());
-  const auto endpoint = [&](Value& target, const hl7v2::Value& hd) {
+  out.Key("\"eventCoding\":");
+  WriteCoding(out, kV2EventSystem, trigger_, {});
+  const auto endpoint = [&](const hl7v2::Value& hd) {
     const std::string system = HdToSystem(ctx_, hd);
     if (!system.empty() && (system.starts_with("urn:") || system.starts_with("http"))) {
-      target.AddMember("endpoint", ctx_.Str(system), alloc());
+      out.Key("\"endpoint\":");
+      out.String(system);
       return;
     }
     // MessageHeader.*.endpoint is required; a v2 application name is not a URL.
-    Value extension(kObjectType);
-    extension.AddMember("url", Lit(kDataAbsentReasonUrl), alloc());
-    extension.AddMember("valueCode", "unknown", alloc());
-    Value extensions(kArrayType);
-    extensions.PushBack(extension, alloc());
-    Value element(kObjectType);
-    element.AddMember("extension", extensions, alloc());
-    target.AddMember("_endpoint", element, alloc());
+    out.Key("\"_endpoint\":{\"extension\":[{\"url\":");
+    out.String(kDataAbsentReasonUrl);
+    out.Raw(",\"valueCode\":\"unknown\"}]}");
   };
   {
     const hl7v2::Value receiving_app = Msh(5);
     const hl7v2::Value receiving_facility = Msh(6);
     if (receiving_app.HasValue() || receiving_facility.HasValue()) {
-      Value destination(kObjectType);
-      ctx_.Put(destination, "name", ctx_.Str(receiving_app.Component(1)));
-      endpoint(destination, receiving_app);
+      out.Key("\"destination\":[{");
+      std::string scratch;
+      out.StringMember("\"name\":", V2Text(receiving_app.Component(1), scratch));
+      endpoint(receiving_app);
       const std::string receiver = OrganizationForHd(receiving_facility);
       if (!receiver.empty()) {
-        destination.AddMember("receiver", Reference(receiver), alloc());
+        out.Key("\"receiver\":");
+        WriteReference(out, receiver);
       }
-      Value destinations(kArrayType);
-      destinations.PushBack(destination, alloc());
-      header.AddMember("destination", destinations, alloc());
+      out.Raw("}]");
     }
   }
   {
     const std::string sender = OrganizationForHd(Msh(4));
     if (!sender.empty()) {
-      header.AddMember("sender", Reference(sender), alloc());
+      out.Key("\"sender\":");
+      WriteReference(out, sender);
     }
   }
   {
     const hl7v2::Value sending_app = Msh(3);
-    Value source(kObjectType);
-    ctx_.Put(source, "name", ctx_.Str(sending_app.Component(1)));
-    endpoint(source, sending_app);
-    header.AddMember("source", source, alloc());
+    out.Key("\"source\":{");
+    std::string scratch;
+    out.StringMember("\"name\":", V2Text(sending_app.Component(1), scratch));
+    endpoint(sending_app);
+    out.Put('}');
   }
-  Value focus(kArrayType);
-  for (const std::string& id : focus_) {
-    focus.PushBack(Reference(id), alloc());
+  if (!focus_.empty()) {
+    out.Key("\"focus\":[");
+    for (const std::string& id : focus_) {
+      out.Element();
+      WriteReference(out, id);
+    }
+    out.Put(']');
   }
-  ctx_.Put(header, "focus", std::move(focus));
-  return header;
 }
 
 }  // namespace tb::mappings::v2fhir

@@ -14,16 +14,10 @@ std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegm
     if (!ei.HasValue() && obr != nullptr) {
       ei = obr->Field(obr_field);
     }
-    Value identifier = EiToIdentifier(ctx_, ei);
-    if (identifier.IsNull()) {
-      return;
+    Value identifier = EiToIdentifier(ctx_, ei, type);
+    if (!identifier.IsNull()) {
+      identifiers.PushBack(identifier, alloc());
     }
-    Value with_type(kObjectType);
-    with_type.AddMember(
-        "type", TableCodeableConcept(ctx_, KnownTable::kIdentifierType, type, {}, "HL70203"),
-        alloc());
-    MoveMembers(identifier, with_type, alloc());
-    identifiers.PushBack(with_type, alloc());
   };
   order_identifier(2, 2, "PLAC");
   order_identifier(3, 3, "FILL");

@@ -4,79 +4,92 @@
 namespace tb::mappings::v2fhir {
 
 void Mapper::MapNextOfKin(const CachedSegment& nk1, std::size_t index) {
-  Value person(kObjectType);
-  Value identifiers(kArrayType);
-  for (const hl7v2::Value& rep : nk1.Field(33).Repetitions()) {
-    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep, "NK1-33"));
-  }
-  ctx_.Put(person, "identifier", std::move(identifiers));
-  person.AddMember("patient", Reference(patient_id_), alloc());
-  Value relationships(kArrayType);
-  {
-    std::string s1, s2;
-    const hl7v2::Value rel = nk1.Field(3);
-    ctx_.Push(relationships,
-              TableCodeableConcept(ctx_, KnownTable::kRelationship, V2Text(rel.Component(1), s1),
-                                   V2Text(rel.Component(2), s2), "HL70063"));
-  }
-  {
-    std::string s1, s2;
-    const hl7v2::Value role = nk1.Field(7);
-    ctx_.Push(relationships,
-              TableCodeableConcept(ctx_, KnownTable::kContactRole, V2Text(role.Component(1), s1),
-                                   V2Text(role.Component(2), s2), "HL70131"));
-  }
-  ctx_.Put(person, "relationship", std::move(relationships));
-  Value names(kArrayType);
-  for (const hl7v2::Value& rep : nk1.Field(2).Repetitions()) {
-    ctx_.Push(names, XpnToHumanName(ctx_, rep));
-  }
-  if (names.Empty()) {
-    for (const hl7v2::Value& rep : nk1.Field(30).Repetitions()) {
-      ctx_.Push(names, XpnToHumanName(ctx_, rep));
+  const std::string id = NewId("RelatedPerson/NK1[" + std::to_string(index) + "]");
+  JsonBuffer text;
+  JsonText out(text);
+  BeginResource(out, "RelatedPerson", id);
+  const auto list = [&](std::string_view quoted_key, auto&& write_items) {
+    const std::size_t mark = out.Key(quoted_key);
+    out.Put('[');
+    write_items();
+    return out.CloseOrDrop(mark, ']');
+  };
+  list("\"identifier\":", [&] {
+    for (const hl7v2::Value& rep : nk1.Field(33).Repetitions()) {
+      out.Item([&] {
+        IdentifierFacts identifier;
+        if (ReadCx(ctx_, rep, "NK1-33", identifier)) {
+          WriteIdentifier(ctx_, out, identifier);
+        }
+      });
     }
+  });
+  out.Key("\"patient\":");
+  WriteReference(out, patient_id_);
+  list("\"relationship\":", [&] {
+    const auto concept_of = [&](std::size_t field, KnownTable table, std::string_view v2_table) {
+      std::string s1, s2;
+      const hl7v2::Value value = nk1.Field(field);
+      out.Item([&] {
+        WriteTableCodeableConcept(ctx_, out, table, V2Text(value.Component(1), s1),
+                                  V2Text(value.Component(2), s2), v2_table);
+      });
+    };
+    concept_of(3, KnownTable::kRelationship, "HL70063");
+    concept_of(7, KnownTable::kContactRole, "HL70131");
+  });
+  const auto names = [&](std::size_t field) {
+    return list("\"name\":", [&] {
+      for (const hl7v2::Value& rep : nk1.Field(field).Repetitions()) {
+        out.Item([&] { WriteHumanName(ctx_, out, rep); });
+      }
+    });
+  };
+  if (!names(2)) {
+    names(30);
   }
-  ctx_.Put(person, "name", std::move(names));
-  Value telecom(kArrayType);
-  for (const hl7v2::Value& rep : nk1.Field(5).Repetitions()) {
-    ctx_.Push(telecom, XtnToContactPoint(ctx_, rep, "home"));
-  }
-  for (const hl7v2::Value& rep : nk1.Field(6).Repetitions()) {
-    ctx_.Push(telecom, XtnToContactPoint(ctx_, rep, "work"));
-  }
-  for (const hl7v2::Value& rep : nk1.Field(40).Repetitions()) {
-    ctx_.Push(telecom, XtnToContactPoint(ctx_, rep, "home"));
-  }
-  ctx_.Put(person, "telecom", std::move(telecom));
+  list("\"telecom\":", [&] {
+    for (const hl7v2::Value& rep : nk1.Field(5).Repetitions()) {
+      out.Item([&] { WriteContactPoint(ctx_, out, rep, "home"); });
+    }
+    for (const hl7v2::Value& rep : nk1.Field(6).Repetitions()) {
+      out.Item([&] { WriteContactPoint(ctx_, out, rep, "work"); });
+    }
+    for (const hl7v2::Value& rep : nk1.Field(40).Repetitions()) {
+      out.Item([&] { WriteContactPoint(ctx_, out, rep, "home"); });
+    }
+  });
   {
     std::string scratch;
-    PutMappedCode(ctx_, person, "gender", KnownTable::kAdministrativeGender,
-                  V2Text(nk1.Field(15).Component(1), scratch), "HL70001");
+    WriteMappedCode(ctx_, out, "gender", KnownTable::kAdministrativeGender,
+                    V2Text(nk1.Field(15).Component(1), scratch), "HL70001");
   }
-  ctx_.Put(person, "birthDate", TimeValue(ctx_, nk1.Field(16), FhirTimeType::kDate, "NK1-16"));
-  Value addresses(kArrayType);
-  for (const hl7v2::Value& rep : nk1.Field(4).Repetitions()) {
-    ctx_.Push(addresses, XadToAddress(ctx_, rep));
-  }
-  ctx_.Put(person, "address", std::move(addresses));
+  out.Member("\"birthDate\":",
+             [&] { WriteTime(ctx_, out, nk1.Field(16), FhirTimeType::kDate, "NK1-16"); });
+  list("\"address\":", [&] {
+    for (const hl7v2::Value& rep : nk1.Field(4).Repetitions()) {
+      out.Item([&] { WriteAddress(ctx_, out, rep); });
+    }
+  });
+  out.Member("\"period\":", [&] {
+    out.Put('{');
+    out.Member("\"start\":",
+               [&] { WriteTime(ctx_, out, nk1.Field(8), FhirTimeType::kDateTime, "NK1-8"); });
+    out.Member("\"end\":",
+               [&] { WriteTime(ctx_, out, nk1.Field(9), FhirTimeType::kDateTime, "NK1-9"); });
+    out.Put('}');
+  });
   {
-    Value period(kObjectType);
-    ctx_.Put(period, "start", TimeValue(ctx_, nk1.Field(8), FhirTimeType::kDateTime, "NK1-8"));
-    ctx_.Put(period, "end", TimeValue(ctx_, nk1.Field(9), FhirTimeType::kDateTime, "NK1-9"));
-    ctx_.Put(person, "period", std::move(period));
-  }
-  {
-    Value language = CweToCodeableConcept(ctx_, nk1.Field(20));
-    if (!language.IsNull()) {
-      Value communication(kObjectType);
-      communication.AddMember("language", language, alloc());
-      Value list(kArrayType);
-      list.PushBack(communication, alloc());
-      person.AddMember("communication", list, alloc());
+    const std::size_t communication = out.Key("\"communication\":[{\"language\":");
+    const std::size_t value_start = out.Mark();
+    WriteCweCodeableConcept(ctx_, out, nk1.Field(20));
+    if (out.Mark() == value_start) {
+      out.Rollback(communication);
+    } else {
+      out.Raw("}]");
     }
   }
-  AddResource("RelatedPerson", NewId("RelatedPerson/NK1[" + std::to_string(index) + "]"),
-              std::move(person));
+  entries_.push_back(Entry{id, Value(), std::move(text)});
 }
 
 }  // namespace tb::mappings::v2fhir
