@@ -38,6 +38,8 @@ commands:
                              the store-and-forward queue: dead letters, replay, discard
   audit verify --config FILE walk the audit ledger; exit 0 only if nothing was altered,
                              removed, inserted or reordered and every checkpoint verifies
+  audit checkpoint[s] --config FILE [--export FILE]
+                             sign the ledger head now [list every checkpoint], for a peer to hold
   conformance run --suite PATH --target URL ...
                              run FHIR TestScripts (+ HL7 v2 steps); JUnit XML and HTML reports
   version                    print the version
