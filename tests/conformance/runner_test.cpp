@@ -489,6 +489,50 @@ TEST_F(ConformanceRunner, TransportFailuresAreErrorsAndLaterAssertsFail) {
   EXPECT_FALSE(MakeTlsTransport({"http://127.0.0.1:1/fhir", {}, settings.tls, {}}));
 }
 
+// The server under test is not trusted: JSON nested past the parser's bound, a body that is not
+// what its Content-Type says, and a long text against a regex end as failed or erring asserts
+// with a message, and the reports still render.
+TEST_F(ConformanceRunner, HostileResponsesFailAssertsAndNeverCrash) {
+  Route("GET /fhir/Patient/deep", Json(200, std::string(200000, '[') + std::string(200000, ']')));
+  Route("GET /fhir/Patient/notjson", Json(200, "{\"resourceType\": \"Patient\", \"id\": "));
+  Route("GET /fhir/Patient/long",
+        Json(200,
+             "{\"resourceType\": \"Patient\", \"id\": \"long\", \"text\": {\"status\": "
+             "\"generated\", \"div\": \"" +
+                 std::string(100000, 'a') + "\"}}"));
+  const ScriptResult result = Run(R"js({
+    "resourceType": "TestScript", "name": "hostile",
+    "test": [
+     {"name": "deep", "action": [
+      {"operation": {"type": {"code": "read"}, "resource": "Patient", "params": "/deep"}},
+      {"assert": {"label": "status", "response": "okay"}},
+      {"assert": {"label": "resource", "resource": "Patient"}},
+      {"assert": {"label": "expression", "expression": "Patient.id", "value": "deep"}}]},
+     {"name": "notjson", "action": [
+      {"operation": {"type": {"code": "read"}, "resource": "Patient", "params": "/notjson"}},
+      {"assert": {"label": "resource", "resource": "Patient"}},
+      {"assert": {"label": "expression", "expression": "Patient.id", "value": "x"}}]},
+     {"name": "long", "action": [
+      {"operation": {"type": {"code": "read"}, "resource": "Patient", "params": "/long"}},
+      {"assert": {"label": "matches", "expression": "Patient.text.div.matches('.*b')",
+                  "value": "false"}},
+      {"assert": {"label": "length", "expression": "Patient.text.div.length()",
+                  "value": "100000"}}]}]})js");
+  const TestResult& deep = TestNamed(result, "deep");
+  EXPECT_EQ(Outcomes(deep)[1], "status=pass") << Describe(deep);
+  EXPECT_EQ(Outcomes(deep)[2], "resource=fail") << Describe(deep);
+  EXPECT_NE(Outcomes(deep)[3], "expression=pass") << Describe(deep);
+  const TestResult& notjson = TestNamed(result, "notjson");
+  EXPECT_EQ(Outcomes(notjson)[1], "resource=fail") << Describe(notjson);
+  EXPECT_NE(Outcomes(notjson)[2], "expression=pass") << Describe(notjson);
+  const TestResult& long_text = TestNamed(result, "long");
+  EXPECT_EQ(long_text.Overall(), Outcome::kPass) << Describe(long_text);
+  EXPECT_EQ(ExitStatus({result}), 1);
+  const std::string html = RenderHtml({result}, "https://127.0.0.1/fhir");
+  EXPECT_LT(html.size(), 200000U);  // bodies are excerpts, not the whole response
+  EXPECT_NE(RenderJUnit({result}).find("<failure "), std::string::npos);
+}
+
 TEST_F(ConformanceRunner, ThirdPartyScriptsRunToAReportedResult) {
   // fhir-crucible's example TestScripts (XML accept headers, navigationLinks, Location
   // variables) against a server that answers 404 to everything: every test runs its actions
