@@ -11,12 +11,18 @@
 # Exit 0 only when all of that holds; everything it started is stopped and removed on exit.
 #
 #   scripts/two-node-demo.sh [--messages N] [--patients N] [--nodes N] [--keep]
+#                            [--load-seconds S [--senders N]] [--delivery-threads N]
 #     --messages  total messages (default 1000), split evenly over the nodes
 #     --patients  distinct NHS numbers (default 50)
 #     --nodes     nodes on the database (default 2; the figures in docs/scale-out.md use 1-3)
 #     --keep      keep the work folder (logs, configs, received_log) and print its path
+#     --load-seconds S  throughput instead of the fixed message set: bench/load's tb_load
+#                 (closed loop, --senders connections in all, default 16, spread evenly over the
+#                 nodes) for 2 s warm-up + S s, then the drain; checks that nothing was received
+#                 twice and that the ledger verifies (per-patient order is the fixed mode's check)
+#     --delivery-threads N  queue.delivery_threads of each node (default 2)
 #   TB_BIN=path/to/trustbridge overrides the binary (default: build/release/trustbridge, else
-#   the newest build/*/trustbridge).
+#   the newest build/*/trustbridge); TB_LOAD=path/to/tb_load likewise (default: next to it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,13 +31,20 @@ messages=1000
 patients=50
 nodes=2
 keep=0
+load_seconds=0
+senders_total=16
+delivery_threads=2
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --load-seconds) load_seconds=$2; shift 2 ;;
+    --senders) senders_total=$2; shift 2 ;;
+    --delivery-threads) delivery_threads=$2; shift 2 ;;
     --messages) messages=$2; shift 2 ;;
     --patients) patients=$2; shift 2 ;;
     --nodes) nodes=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--messages N] [--patients N] [--nodes N] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--messages N] [--patients N] [--nodes N] [--keep]" \
+      "[--load-seconds S [--senders N]] [--delivery-threads N]" >&2; exit 2 ;;
   esac
 done
 if ((nodes < 1 || patients < nodes || messages < patients)); then
@@ -53,6 +66,11 @@ if [[ -z $bin || ! -x $bin ]]; then
   exit 2
 fi
 bin=$(realpath "$bin")
+load_bin=${TB_LOAD:-$(dirname "$bin")/bench/load/tb_load}
+if ((load_seconds > 0)) && [[ ! -x $load_bin ]]; then
+  echo "no tb_load at $load_bin: build the tb_load target or set TB_LOAD" >&2
+  exit 2
+fi
 
 work=$(mktemp -d /tmp/tb-two-node-demo-XXXXXX)
 pids=()
@@ -129,7 +147,7 @@ for ((n = 0; n < nodes; n++)); do
   "tls": { "cert": "$work/pki/broker-a.crt", "key": "$work/pki/broker-a.key",
            "ca": "$work/pki/ca.crt" },
   "store": { "url": "$url" },
-  "queue": { "delivery_threads": 2, "lease_ms": 30000 },
+  "queue": { "delivery_threads": $delivery_threads, "lease_ms": 60000 },
   "participants": [
     { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
     { "ods": "RXH", "cert_cn": "RXH", "scopes": ["system/*.rs"], "mllp": "127.0.0.1:$rxh_mllp" }
@@ -142,6 +160,67 @@ JSON
   # One at a time: the first applies the schema migrations, the others find them applied.
   node_ports+=("$(logged_port "$work/node$n.log" mllp)")
 done
+
+if ((load_seconds > 0)); then
+  # Throughput: tb_load gives every message a unique MSH-10 and cycles its senders through
+  # synthetic NHS numbers; all of them are addressed to RXH.
+  printf 'MSH|^~\\&|PAS|RJ1|TB|RXH|20261123120000||ADT^A08|LOAD0|P|2.4\rEVN|A08|20261123120000\rPID|1||9990000018^^^NHS^NH||LOAD^PATIENT||19800101|F\rPV1|1|I|WARD^1^1\r' \
+    >"$work/load.hl7"
+  per_node=$(((senders_total + nodes - 1) / nodes))
+  log "tb_load: $per_node sender(s) on each of $nodes node(s), $patients patients, 2 s + ${load_seconds} s"
+  start_ns=$(date +%s%N)
+  loaders=()
+  for ((n = 0; n < nodes; n++)); do
+    "$load_bin" mllp --port "${node_ports[n]}" --cert "$work/pki/RJ1.crt" --key "$work/pki/RJ1.key" \
+      --ca "$work/pki/ca.crt" --msg "$work/load.hl7" --senders "$per_node" --patients "$patients" \
+      --warmup 2 --duration "$load_seconds" --server-pid "${pids[n + 1]}" >"$work/load$n.json" &
+    loaders+=($!)
+  done
+  failed=0
+  for pid in "${loaders[@]}"; do
+    wait "$pid" || failed=$((failed + 1))
+  done
+  loaded_ns=$(date +%s%N)
+  # Everything acknowledged (warm-up included) is stored; wait until RXH has it all.
+  acknowledged=$(awk -F'"ok":' '{ split($2, a, ","); sum += a[1] } END { print sum }' "$work"/load*.json)
+  rate=$(awk -F'"rate":' '{ split($2, a, ","); sum += a[1] } END { printf "%.0f", sum }' "$work"/load*.json)
+  p99=$(awk -F'"p99_us":' '{ split($2, a, ","); if (a[1] > m) m = a[1] } END { printf "%.1f", m / 1000 }' "$work"/load*.json)
+  log "ingest: $rate msg/s acknowledged in all (p99 ACK latency, worst node: $p99 ms; $failed tb_load run(s) reported errors)"
+  count_received() { grep -c '"control_id"' "$work/rxh-received.jsonl" 2>/dev/null || true; }
+  previous=-1
+  received=$(count_received)
+  while ((received != previous)); do  # drained when nothing new arrived for 3 s
+    previous=$received
+    sleep 3
+    received=$(count_received)
+  done
+  drained_ns=$(date +%s%N)
+  grep -o '"control_id":"[^"]*"' "$work/rxh-received.jsonl" | sort | uniq -d >"$work/duplicates.txt" || true
+  ok=1
+  if [[ -s $work/duplicates.txt ]]; then
+    log "FAIL: $(wc -l <"$work/duplicates.txt") message(s) received more than once"
+    ok=0
+  fi
+  if ((received < acknowledged)); then
+    log "FAIL: RXH received $received, fewer than the $acknowledged counted as acknowledged"
+    ok=0
+  fi
+  for ((n = 0; n < nodes; n++)); do
+    kill "${pids[n + 1]}" 2>/dev/null || true
+    wait "${pids[n + 1]}" 2>/dev/null || true
+  done
+  if ! "$bin" audit verify --config "$work/node0.json" >"$work/audit.txt" 2>&1; then
+    log "FAIL: audit verify: $(tail -n 3 "$work/audit.txt" | tr '\n' ' ')"
+    ok=0
+  fi
+  drain_s=$(awk -v a="$loaded_ns" -v b="$drained_ns" 'BEGIN { printf "%.1f", (b - a - 3e9) / 1e9 }')
+  delivery=$(awk -v r="$received" -v a="$start_ns" -v b="$drained_ns" 'BEGIN { printf "%.0f", r / ((b - a - 3e9) / 1e9) }')
+  log "$nodes node(s): ingest $rate msg/s (p99 $p99 ms); RXH received $received (>= $acknowledged acknowledged)," \
+    "drained ${drain_s} s after the load: delivery $delivery msg/s from start to drained"
+  ((ok)) && { log "OK"; exit 0; }
+  keep=1
+  exit 1
+fi
 
 # Valid test NHS numbers (999 range, modulus 11), one per patient.
 nhs_numbers=()
