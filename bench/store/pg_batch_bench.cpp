@@ -7,6 +7,7 @@
 //                             the pipeline: insert, enqueue per route, lookup only on a known key,
 //                             each statement one round trip (inside Database::Impl::Write)
 //   BM_InboundBatch/pipeline  PgInboundWriter, what SqlInboundStore uses now
+//   BM_InboundBatch/*_nosync  the same with synchronous_commit=off: round trips and server CPU only
 //   BM_LedgerLikeBatch/...    ledger_record rows of ~400 B (SqlLedgerStore's statement) in batches
 //
 // Needs BROKER_BENCH_PG_URI=postgresql://user@host:port/db (skips otherwise); each run works in a
@@ -99,7 +100,8 @@ core::LedgerRecord MakeRecord(std::int64_t seq) {
 class BenchDatabase {
  public:
   // Null (and `error` set) when there is no server to use.
-  static std::unique_ptr<BenchDatabase> Open(std::string& error) {
+  static std::unique_ptr<BenchDatabase> Open(std::string& error,
+                                             Durability durability = Durability::kFull) {
     const char* uri = std::getenv("BROKER_BENCH_PG_URI");
     if (uri == nullptr || *uri == '\0') {
       error = "set BROKER_BENCH_PG_URI=postgresql://user@host:port/db to benchmark PostgreSQL";
@@ -128,7 +130,8 @@ class BenchDatabase {
       return nullptr;
     }
     const std::string base(uri);
-    StoreSettings settings;  // durability full: synchronous_commit=on
+    StoreSettings settings;
+    settings.durability = durability;  // full: synchronous_commit=on
     settings.url = base + (base.find('?') == std::string::npos ? "?" : "&") +
                    "options=-csearch_path%3D" + bench->schema_;
     core::Result<std::unique_ptr<Database>> database = OpenDatabase(settings);
@@ -244,9 +247,10 @@ void Report(benchmark::State& state, std::size_t batch, std::size_t rows_per_ite
   state.counters["batch"] = static_cast<double>(batch);
 }
 
-void BM_InboundBatch(benchmark::State& state, bool pipeline) {
+void BM_InboundBatch(benchmark::State& state, bool pipeline,
+                     Durability durability = Durability::kFull) {
   std::string error;
-  std::unique_ptr<BenchDatabase> bench = BenchDatabase::Open(error);
+  std::unique_ptr<BenchDatabase> bench = BenchDatabase::Open(error, durability);
   if (!bench) {
     state.SkipWithError(error.c_str());
     return;
@@ -431,6 +435,18 @@ BENCHMARK_CAPTURE(BM_InboundBatch, poco, false)
 BENCHMARK_CAPTURE(BM_InboundBatch, pipeline, true)
     ->Arg(1)
     ->Arg(16)
+    ->Arg(64)
+    ->UseRealTime()
+    ->MinTime(2.0)
+    ->Unit(benchmark::kMillisecond);
+// synchronous_commit=off: no fsync wait, so what is left is round trips and server CPU (for the
+// ADR's explanation only; the broker always commits durably).
+BENCHMARK_CAPTURE(BM_InboundBatch, poco_nosync, false, Durability::kOff)
+    ->Arg(64)
+    ->UseRealTime()
+    ->MinTime(2.0)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_InboundBatch, pipeline_nosync, true, Durability::kOff)
     ->Arg(64)
     ->UseRealTime()
     ->MinTime(2.0)
