@@ -139,18 +139,36 @@ void MappingTables::Resolve() {
   }
 }
 
-std::string MappingTables::CodingSystemUri(std::string_view v2_name) const {
+bool MappingTables::FindCodingSystemUri(std::string_view v2_name, std::string_view& uri,
+                                        std::string_view& hl7_digits) const {
+  hl7_digits = {};
   if (v2_name.empty()) {
-    return {};
+    return false;
   }
   if (const CodeMapRow* row = Get(KnownTable::kCodingSystem).FindV2(v2_name)) {
-    return row->fhir_code;
+    uri = row->fhir_code;
+    return true;
   }
   // HL7nnnn (and HL7nnnnn for user-defined tables) -> terminology.hl7.org v2 code systems.
   if (v2_name.size() >= 7 && v2_name.size() <= 8 && v2_name.starts_with("HL7") &&
       std::all_of(v2_name.begin() + 3, v2_name.end(),
                   [](char c) { return c >= '0' && c <= '9'; })) {
-    return "http://terminology.hl7.org/CodeSystem/v2-" + std::string(v2_name.substr(3));
+    hl7_digits = v2_name.substr(3);
+  }
+  return false;
+}
+
+std::string MappingTables::CodingSystemUri(std::string_view v2_name) const {
+  if (v2_name.empty()) {
+    return {};
+  }
+  std::string_view table_uri;
+  std::string_view hl7_digits;
+  if (FindCodingSystemUri(v2_name, table_uri, hl7_digits)) {
+    return std::string(table_uri);
+  }
+  if (!hl7_digits.empty()) {
+    return std::string(kHl7TableSystemPrefix) + std::string(hl7_digits);
   }
   if (LooksLikeUri(v2_name)) {
     return std::string(v2_name);

@@ -86,6 +86,14 @@ class MappingTables {
   // http://terminology.hl7.org/CodeSystem/v2-nnnn, a URI or OID as such, else
   // "urn:trustbridge:v2-coding-system:" + the name (percent-encoded). Empty for an empty name.
   std::string CodingSystemUri(std::string_view v2_name) const;
+  // The same URI without building a string where it can: the 0396 row's URI, or, for "HL7nnnn"
+  // (when 0396 has no row for it), `hl7_table_prefix` + the digits are the URI (empty view).
+  // Returns true and sets `uri` for a 0396 row; returns false with `hl7_digits` set for an HL7
+  // table name; false with `hl7_digits` empty when only CodingSystemUri knows.
+  bool FindCodingSystemUri(std::string_view v2_name, std::string_view& uri,
+                           std::string_view& hl7_digits) const;
+  static constexpr std::string_view kHl7TableSystemPrefix =
+      "http://terminology.hl7.org/CodeSystem/v2-";
 
  private:
   void Resolve();

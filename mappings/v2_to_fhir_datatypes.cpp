@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <initializer_list>
 
 #include "adapters/hl7v2/escape.h"
 #include "broker/core/http_types.h"
@@ -353,12 +354,36 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
       return uri;
     }
   }
-  const std::string uri = tables_.CodingSystemUri(v2_name);
-  auto* storage = static_cast<char*>(alloc_.Malloc(uri.size() + 1));
-  std::memcpy(storage, uri.data(), uri.size());
-  storage[uri.size()] = '\0';
-  system_uris_.emplace_back(std::string(v2_name), std::string_view(storage, uri.size()));
-  return system_uris_.back().second;
+  // Names and URIs are kept in the allocator (a 0396 URI is the table's own string): no string
+  // is built for the usual names (HL7nnnn, LN, SCT, ...).
+  const auto keep = [this](std::initializer_list<std::string_view> parts) {
+    std::size_t size = 0;
+    for (std::string_view part : parts) {
+      size += part.size();
+    }
+    auto* storage = static_cast<char*>(alloc_.Malloc(size + 1));
+    char* out = storage;
+    for (std::string_view part : parts) {
+      std::memcpy(out, part.data(), part.size());
+      out += part.size();
+    }
+    *out = '\0';
+    return std::string_view(storage, size);
+  };
+  std::string_view uri;
+  std::string_view hl7_digits;
+  if (!tables_.FindCodingSystemUri(v2_name, uri, hl7_digits)) {
+    if (!hl7_digits.empty()) {
+      uri = keep({MappingTables::kHl7TableSystemPrefix, hl7_digits});
+    } else {
+      uri = keep({tables_.CodingSystemUri(v2_name)});
+    }
+  }
+  if (system_uris_.empty()) {
+    system_uris_.reserve(16);
+  }
+  system_uris_.emplace_back(keep({v2_name}), uri);
+  return uri;
 }
 
 bool V2MapContext::IsRaw(const char* str) const {

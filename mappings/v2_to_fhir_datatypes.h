@@ -88,7 +88,7 @@ class V2MapContext {
   bool lossy_ = false;
   std::vector<const char*> raw_;  // Number() and Raw() storage
   JsonBuffer text_;
-  std::vector<std::pair<std::string, std::string_view>> system_uris_;
+  std::vector<std::pair<std::string_view, std::string_view>> system_uris_;  // in the allocator
 };
 
 // Decoded text of a v2 value: the raw bytes when they hold no escape, else Unescape(raw). Empty for
