@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build g++ clang libclang-rt-14-dev
-  libboost1.81-dev libssl-dev openssl rapidjson-dev libpoco-dev
+  libboost1.81-dev libssl-dev openssl rapidjson-dev libpoco-dev libpq-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   postgresql curl python3 ca-certificates
 )
