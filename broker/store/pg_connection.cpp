@@ -288,9 +288,11 @@ core::Result<std::vector<PgRows>> PgPipeline::Run(std::string_view what) {
     return Failed(what, "connection lost");
   };
   if (send_failed_ || PQpipelineSync(connection) != 1) {
-    return PQstatus(connection) == CONNECTION_BAD
-               ? lost()
-               : (connection_.Poison(), Failed(what, "cannot queue a statement"));
+    if (PQstatus(connection) == CONNECTION_BAD) {
+      return lost();
+    }
+    connection_.Poison();  // part of the batch may be queued: start afresh
+    return Failed(what, "cannot queue a statement");
   }
   const std::chrono::milliseconds timeout = connection_.reply_timeout();
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -198,6 +199,11 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
     roll_back();  // a failed statement left the transaction aborted
     return std::move(replies).error();
   }
+  if (replies->size() != pipeline.size()) {  // one result per statement, always
+    connection_.Poison();
+    return core::MakeError(core::ErrorCode::kStorage,
+                           "inbound accept failed: the server's replies do not match the batch");
+  }
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const PgRows& inserted = (*replies)[first_insert + 2 * i];
     const PgRows& found = (*replies)[first_insert + 2 * i + 1];
@@ -208,13 +214,12 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
     const std::optional<std::int64_t> existing =
         found.size() == 1 ? found.Int64(0, 0) : std::nullopt;
     if (!existing) {
-      if (!before_commit) {
-        // Committed already (COMMIT was in the pipeline), yet a key it did not insert has no
-        // row: impossible unless the row was deleted meanwhile. Report it; nothing to undo.
-        return core::MakeError(core::ErrorCode::kStorage,
-                               "inbound accept failed: a conflicting dedupe key was not found");
+      // A key the insert found taken has no row: deleted (purged) in between. With COMMIT in
+      // the pipeline the rest of the batch is committed already; kStorage makes the callers
+      // retry, and the retries are answered kDuplicate (or stored anew), as after a lost reply.
+      if (before_commit) {
+        roll_back();
       }
-      roll_back();
       return core::MakeError(core::ErrorCode::kStorage,
                              "inbound accept failed: a conflicting dedupe key was not found");
     }

@@ -81,6 +81,26 @@ TEST_F(PgPipelineTest, ABatchCommitsInOneRunAndReturnsEveryResult) {
   EXPECT_EQ(CountItems(), 50);
 }
 
+TEST_F(PgPipelineTest, LargeBatchesFlowBothWaysWithoutDeadlock) {
+  // ~20 MB each way, far more than the socket buffers hold: Run() must keep flushing what libpq
+  // could not send yet while it reads the replies that arrive meanwhile.
+  const std::string big(100'000, 'x');
+  const std::array<PgParam, 1> params = {PgParam::Text(big)};
+  PgPipeline pipeline(connection_);
+  constexpr int kStatements = 200;
+  for (int i = 0; i < kStatements; ++i) {
+    pipeline.AddSql("SELECT length($1), repeat('y', 100000)", params);
+  }
+  core::Result<std::vector<PgRows>> replies = pipeline.Run("test large batch");
+  ASSERT_TRUE(replies) << replies.error().message;
+  ASSERT_EQ(replies->size(), static_cast<std::size_t>(kStatements));
+  for (const PgRows& rows : *replies) {
+    ASSERT_EQ(rows.Int64(0, 0), 100'000);
+    ASSERT_EQ(rows.Text(0, 1).size(), 100'000U);
+  }
+  EXPECT_TRUE(connection_.usable());
+}
+
 TEST_F(PgPipelineTest, AFailedStatementMidPipelineRollsBackTheWholeBatch) {
   PgPipeline pipeline(connection_);
   pipeline.AddSql("BEGIN");
