@@ -100,17 +100,21 @@ class Sha1Context {
 
 }  // namespace
 
-std::string Uuid::ToString() const {
+void Uuid::Format(char* out) const {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
   std::size_t at = 0;
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) {
-      ++at;  // the '-' already there
+      out[at++] = '-';
     }
     out[at++] = kHex[bytes[i] >> 4];
     out[at++] = kHex[bytes[i] & 0x0F];
   }
+}
+
+std::string Uuid::ToString() const {
+  std::string out(36, '-');
+  Format(out.data());
   return out;
 }
 

@@ -16,6 +16,8 @@ struct Uuid {
 
   // Lower-case 8-4-4-4-12 form.
   std::string ToString() const;
+  // The same 36 characters written at `out`.
+  void Format(char* out) const;
   friend bool operator==(const Uuid&, const Uuid&) = default;
 };
 

@@ -159,7 +159,7 @@ core::Result<std::string> Mapper::Run() {
   const CachedSegment* current_obr = nullptr;
   std::size_t last_observation = kNone;  // the entry NTEs attach to
   bool in_report_notes = false;
-  std::vector<std::pair<std::size_t, std::string>> report_results;  // (report entry, obs id)
+  std::vector<std::pair<std::size_t, ResourceId>> report_results;  // (report entry, obs id)
   std::vector<std::pair<std::size_t, std::string>> report_notes;
   // Orders (ORM^O01, OML^O21): an ORC waits for the OBR that completes it.
   std::size_t order_count = 0;
@@ -174,7 +174,7 @@ core::Result<std::string> Mapper::Run() {
       in_report_notes = true;
     }
   };
-  const auto add_reference = [&](std::size_t entry, const char* member, const std::string& to) {
+  const auto add_reference = [&](std::size_t entry, const char* member, std::string_view to) {
     Value& resource = entries_[entry].resource;
     if (!resource.HasMember(member)) {
       resource.AddMember(StringRef(member), Value(kArrayType), alloc());
@@ -314,7 +314,7 @@ core::Result<std::string> Mapper::Run() {
     WriteTime(ctx_, out, Msh(7), FhirTimeType::kInstant, "MSH-7");
   }
   KeepIfLossy(1);
-  const std::string header_id = NewId("MessageHeader");
+  const ResourceId header_id = NewId("MessageHeader");
   JsonBuffer header;
   {
     JsonText out(header);
@@ -354,7 +354,7 @@ core::Result<std::string> Mapper::Run() {
   ctx_.SortRaw();
   JsonOut out(ctx_);
   out.Text(head.view());
-  const auto entry = [&out](const std::string& id) {
+  const auto entry = [&out](std::string_view id) {
     out.Text("{\"fullUrl\":\"urn:uuid:");
     out.Text(id);
     out.Text("\",\"resource\":");

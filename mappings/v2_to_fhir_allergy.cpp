@@ -4,7 +4,7 @@
 namespace tb::mappings::v2fhir {
 
 void Mapper::MapAllergy(const CachedSegment& al1, std::size_t index) {
-  const std::string id = NewId("AllergyIntolerance/AL1[" + std::to_string(index) + "]");
+  const ResourceId id = NewId("AllergyIntolerance/AL1", index);
   JsonBuffer text;
   JsonText out(text);
   BeginResource(out, "AllergyIntolerance", id);

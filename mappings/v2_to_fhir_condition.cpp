@@ -4,7 +4,7 @@
 namespace tb::mappings::v2fhir {
 
 void Mapper::MapDiagnosis(const CachedSegment& dg1, std::size_t index) {
-  const std::string id = NewId("Condition/DG1[" + std::to_string(index) + "]");
+  const ResourceId id = NewId("Condition/DG1", index);
   JsonBuffer text;
   JsonText out(text);
   BeginResource(out, "Condition", id);
@@ -35,7 +35,7 @@ void Mapper::MapDiagnosis(const CachedSegment& dg1, std::size_t index) {
   out.Member("\"recordedDate\":",
              [&] { WriteTime(ctx_, out, dg1.Field(19), FhirTimeType::kDateTime, "DG1-19"); });
   {
-    const std::string asserter = PractitionerFor(dg1.Field(16).Repetition(1));
+    const ResourceId asserter = PractitionerFor(dg1.Field(16).Repetition(1));
     if (!asserter.empty()) {
       out.Key("\"asserter\":");
       WriteReference(out, asserter);

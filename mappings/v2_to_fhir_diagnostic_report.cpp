@@ -14,7 +14,7 @@ bool IsImagingSection(std::string_view section) {
 }
 
 std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t index) {
-  const std::string id = NewId("DiagnosticReport/OBR[" + std::to_string(index) + "]");
+  const ResourceId id = NewId("DiagnosticReport/OBR", index);
   Value report(kObjectType);
   Value identifiers(kArrayType);
   const auto order_identifier = [&](std::size_t field, std::string_view type) {
@@ -105,8 +105,8 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
       ctx_.Put(name, "given", std::move(given));
       ctx_.Push(names, std::move(name));
       ctx_.Put(practitioner, "name", std::move(names));
-      std::string pid;
-      if (const std::string* found = FindDedup("Practitioner/cnn/", cnn.raw())) {
+      ResourceId pid;
+      if (const ResourceId* found = FindDedup("Practitioner/cnn/", cnn.raw())) {
         pid = *found;
       } else if (practitioner.MemberCount() > 0) {
         pid = NewId(key_);

@@ -86,7 +86,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
     const auto add_participants = [&](std::size_t field, std::string_view code,
                                       std::string_view display) {
       for (const hl7v2::Value& rep : pv1.Field(field).Repetitions()) {
-        const std::string id = PractitionerFor(rep);
+        const ResourceId id = PractitionerFor(rep);
         if (id.empty()) {
           continue;
         }
@@ -133,7 +133,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
   list("\"location\":", [&] {
     const auto add_location = [&](const hl7v2::Value& pl, std::string_view location_status) {
       std::string display;
-      const std::string id = LocationFor(pl, &display);
+      const ResourceId id = LocationFor(pl, &display);
       if (id.empty()) {
         return;
       }
@@ -148,7 +148,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
     add_location(pv1.Field(6), "completed");
   });
   {
-    const std::string provider = OrganizationForHd(Msh(4));
+    const ResourceId provider = OrganizationForHd(Msh(4));
     if (!provider.empty()) {
       out.Key("\"serviceProvider\":");
       WriteReference(out, provider);

@@ -25,19 +25,7 @@ void MoveMembers(Value& from, Value& to, JsonAlloc& alloc, std::string_view skip
   }
 }
 
-Value Mapper::Urn(const std::string& id) {
-  char urn[64];
-  constexpr std::string_view kPrefix = "urn:uuid:";
-  if (id.size() > sizeof(urn) - kPrefix.size()) {
-    return ctx_.Str("urn:uuid:" + id);
-  }
-  std::memcpy(urn, kPrefix.data(), kPrefix.size());
-  std::memcpy(urn + kPrefix.size(), id.data(), id.size());
-  return ctx_.Str(std::string_view(urn, kPrefix.size() + id.size()));
-}
-
-// Written directly as JSON text (V2MapContext::Raw): nothing changes a reference once made.
-Value Mapper::Reference(const std::string& id, std::string_view display) {
+Value Mapper::Reference(std::string_view id, std::string_view display) {
   JsonBuffer& buffer = ctx_.TextBuffer();
   buffer.clear();
   JsonText out(buffer);
@@ -45,7 +33,7 @@ Value Mapper::Reference(const std::string& id, std::string_view display) {
   return ctx_.Raw(buffer.view());
 }
 
-void Mapper::WriteReference(JsonText& out, const std::string& id, std::string_view display) {
+void Mapper::WriteReference(JsonText& out, std::string_view id, std::string_view display) {
   out.Raw("{\"reference\":\"urn:uuid:");
   out.Raw(id);  // a UUID: nothing in it to escape
   out.Put('"');
@@ -56,14 +44,14 @@ void Mapper::WriteReference(JsonText& out, const std::string& id, std::string_vi
   out.Put('}');
 }
 
-void Mapper::BeginResource(JsonText& out, std::string_view type, const std::string& id) {
+void Mapper::BeginResource(JsonText& out, std::string_view type, std::string_view id) {
   out.Raw("{\"resourceType\":");
   out.String(type);
   out.Raw(",\"id\":");
   out.String(id);
 }
 
-Value& Mapper::AddResource(std::string_view type, const std::string& id, Value body) {
+Value& Mapper::AddResource(std::string_view type, const ResourceId& id, Value body) {
   Value resource(kObjectType);
   resource.AddMember("resourceType", Lit(type), alloc());
   resource.AddMember("id", ctx_.Str(id), alloc());
@@ -72,17 +60,16 @@ Value& Mapper::AddResource(std::string_view type, const std::string& id, Value b
   return entries_.back().resource;
 }
 
-std::string Mapper::SharedResourceFor(std::string_view type, std::string_view prefix,
-                                      const hl7v2::Value& value,
-                                      bool (*write)(V2MapContext&, JsonText&,
-                                                    const hl7v2::Value&)) {
+ResourceId Mapper::SharedResourceFor(std::string_view type, std::string_view prefix,
+                                     const hl7v2::Value& value,
+                                     bool (*write)(V2MapContext&, JsonText&, const hl7v2::Value&)) {
   if (!value.HasValue()) {
     return {};
   }
-  if (const std::string* found = FindDedup(prefix, value.raw())) {
+  if (const ResourceId* found = FindDedup(prefix, value.raw())) {
     return *found;
   }
-  std::string id = NewId(key_);  // before any nested lookup reuses key_
+  const ResourceId id = NewId(key_);  // before any nested lookup reuses key_
   JsonBuffer text;
   JsonText out(text);
   BeginResource(out, type, id);
@@ -94,19 +81,19 @@ std::string Mapper::SharedResourceFor(std::string_view type, std::string_view pr
   return id;
 }
 
-std::string Mapper::PractitionerFor(const hl7v2::Value& xcn) {
+ResourceId Mapper::PractitionerFor(const hl7v2::Value& xcn) {
   return SharedResourceFor("Practitioner", "Practitioner/", xcn, &WritePractitioner);
 }
 
-std::string Mapper::OrganizationForXon(const hl7v2::Value& xon) {
+ResourceId Mapper::OrganizationForXon(const hl7v2::Value& xon) {
   return SharedResourceFor("Organization", "Organization/xon/", xon, &WriteXonOrganization);
 }
 
-std::string Mapper::OrganizationForHd(const hl7v2::Value& hd) {
+ResourceId Mapper::OrganizationForHd(const hl7v2::Value& hd) {
   return SharedResourceFor("Organization", "Organization/hd/", hd, &WriteHdOrganization);
 }
 
-std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
+ResourceId Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
   if (!pl.HasValue()) {
     return {};
   }
@@ -129,10 +116,10 @@ std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
   if (display != nullptr) {
     *display = name;
   }
-  if (const std::string* found = FindDedup("Location/", pl.raw())) {
+  if (const ResourceId* found = FindDedup("Location/", pl.raw())) {
     return *found;
   }
-  std::string id = NewId(key_);  // before any nested lookup reuses key_
+  const ResourceId id = NewId(key_);  // before any nested lookup reuses key_
   if (name.empty()) {
     return {};
   }
@@ -151,7 +138,7 @@ std::string Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
     WriteCoding(out, "http://terminology.hl7.org/CodeSystem/location-physical-type", physical, {});
     out.Raw("]}");
   }
-  const std::string facility = OrganizationForHd(pl.Component(4));
+  const ResourceId facility = OrganizationForHd(pl.Component(4));
   if (!facility.empty()) {
     out.Key("\"managingOrganization\":");
     WriteReference(out, facility);

@@ -6,7 +6,10 @@
 // segments and the Bundle assembly are in v2_to_fhir.cpp. Not part of the library's interface.
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstddef>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -105,6 +108,22 @@ class CachedSegment {
 
 enum class MessageKind { kAdt, kOru, kOrder };
 
+// A resource id: the 36 characters of a UUID, held inline (a std::string of 36 allocates, and a
+// message has a dozen ids, each copied into references and the dedup table).
+class ResourceId {
+ public:
+  ResourceId() = default;
+  explicit ResourceId(const Uuid& uuid) : size_(kSize) { uuid.Format(text_.data()); }
+  std::string_view view() const { return {text_.data(), size_}; }
+  operator std::string_view() const { return view(); }  // NOLINT: ids are used as text
+  bool empty() const { return size_ == 0; }
+
+ private:
+  static constexpr std::size_t kSize = 36;
+  std::array<char, kSize> text_{};
+  std::size_t size_ = 0;
+};
+
 class Mapper {
  public:
   Mapper(const hl7v2::Message& message, const MappingTables& tables, const V2ToFhirOptions& options)
@@ -119,33 +138,44 @@ class Mapper {
   // `text`: the resource without its closing '}', so that later segments can still add members
   // (PD1 -> Patient.generalPractitioner, MRG -> Patient.link).
   struct Entry {
-    std::string id;
+    ResourceId id;
     Value resource;
     JsonBuffer text;
   };
 
   JsonAlloc& alloc() { return ctx_.alloc(); }
-  std::string NewId(std::string_view key) const { return DerivedUuid(namespace_, key).ToString(); }
-  // "urn:uuid:" + id, copied into the allocator.
-  Value Urn(const std::string& id);
-  Value Reference(const std::string& id, std::string_view display = {});
+  ResourceId NewId(std::string_view key) const { return ResourceId(DerivedUuid(namespace_, key)); }
+  // The id for key "<prefix>[<index>]" (the n-th segment of a kind).
+  ResourceId NewId(std::string_view prefix, std::size_t index) const {
+    char key[96];
+    if (prefix.size() + 24 > sizeof(key)) {
+      return NewId(std::string(prefix) + "[" + std::to_string(index) + "]");
+    }
+    std::memcpy(key, prefix.data(), prefix.size());
+    char* out = key + prefix.size();
+    *out++ = '[';
+    out = std::to_chars(out, key + sizeof(key), index).ptr;
+    *out++ = ']';
+    return NewId(std::string_view(key, static_cast<std::size_t>(out - key)));
+  }
+  Value Reference(std::string_view id, std::string_view display = {});
   // The same Reference written as text.
-  static void WriteReference(JsonText& out, const std::string& id, std::string_view display = {});
+  static void WriteReference(JsonText& out, std::string_view id, std::string_view display = {});
   // Writes {"resourceType":type,"id":id (the start of a text entry).
-  static void BeginResource(JsonText& out, std::string_view type, const std::string& id);
+  static void BeginResource(JsonText& out, std::string_view type, std::string_view id);
   // Adds a resource of `type` with `id`; members of `body` follow resourceType and id.
-  Value& AddResource(std::string_view type, const std::string& id, Value body);
+  Value& AddResource(std::string_view type, const ResourceId& id, Value body);
   // Deduplicated Practitioner / Organization / Location resources; the id, or empty.
   // SharedResourceFor is the common path: the id already mapped for prefix + raw value, else
   // the resource `write` writes added under a new id (empty when it writes nothing). `prefix` must
   // be a string literal (the dedup table keeps a view of it).
-  std::string SharedResourceFor(std::string_view type, std::string_view prefix,
-                                const hl7v2::Value& value,
-                                bool (*write)(V2MapContext&, JsonText&, const hl7v2::Value&));
-  std::string PractitionerFor(const hl7v2::Value& xcn);
-  std::string OrganizationForXon(const hl7v2::Value& xon);
-  std::string OrganizationForHd(const hl7v2::Value& hd);
-  std::string LocationFor(const hl7v2::Value& pl, std::string* display);
+  ResourceId SharedResourceFor(std::string_view type, std::string_view prefix,
+                               const hl7v2::Value& value,
+                               bool (*write)(V2MapContext&, JsonText&, const hl7v2::Value&));
+  ResourceId PractitionerFor(const hl7v2::Value& xcn);
+  ResourceId OrganizationForXon(const hl7v2::Value& xon);
+  ResourceId OrganizationForHd(const hl7v2::Value& hd);
+  ResourceId LocationFor(const hl7v2::Value& pl, std::string* display);
 
   core::Status CheckType();
   void MapPatient(const CachedSegment& pid, std::size_t index);
@@ -222,12 +252,12 @@ class Mapper {
   struct Dedup {
     std::string_view prefix;  // a literal
     std::string_view raw;     // into the message, which outlives the mapper
-    std::string id;
+    ResourceId id;
   };
   std::vector<Dedup> dedup_;
   std::string key_;  // the key being looked up, reused
   // Sets key_ to prefix + raw and returns the id already mapped for that key, or nullptr.
-  const std::string* FindDedup(std::string_view prefix, std::string_view raw) {
+  const ResourceId* FindDedup(std::string_view prefix, std::string_view raw) {
     key_.assign(prefix).append(raw);
     const std::string_view key = key_;
     for (const Dedup& d : dedup_) {
@@ -238,13 +268,13 @@ class Mapper {
     }
     return nullptr;
   }
-  std::string patient_id_;
-  std::string encounter_id_;
+  ResourceId patient_id_;
+  ResourceId encounter_id_;
   std::size_t patient_entry_ = 0;
   std::size_t encounter_entry_ = 0;
   bool has_patient_ = false;
   bool has_encounter_ = false;
-  std::vector<std::string> focus_;
+  std::vector<ResourceId> focus_;
   // Encounter.diagnosis elements from the DG1 segments (written when the Bundle is assembled).
   JsonBuffer diagnoses_;
 };

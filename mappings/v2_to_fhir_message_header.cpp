@@ -52,7 +52,7 @@ void Mapper::WriteMessageHeader(JsonText& out) {
       std::string scratch;
       out.StringMember("\"name\":", V2Text(receiving_app.Component(1), scratch));
       endpoint(receiving_app);
-      const std::string receiver = OrganizationForHd(receiving_facility);
+      const ResourceId receiver = OrganizationForHd(receiving_facility);
       if (!receiver.empty()) {
         out.Key("\"receiver\":");
         WriteReference(out, receiver);
@@ -61,7 +61,7 @@ void Mapper::WriteMessageHeader(JsonText& out) {
     }
   }
   {
-    const std::string sender = OrganizationForHd(Msh(4));
+    const ResourceId sender = OrganizationForHd(Msh(4));
     if (!sender.empty()) {
       out.Key("\"sender\":");
       WriteReference(out, sender);
@@ -77,7 +77,7 @@ void Mapper::WriteMessageHeader(JsonText& out) {
   }
   if (!focus_.empty()) {
     out.Key("\"focus\":[");
-    for (const std::string& id : focus_) {
+    for (const ResourceId& id : focus_) {
       out.Element();
       WriteReference(out, id);
     }

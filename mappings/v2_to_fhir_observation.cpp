@@ -5,7 +5,7 @@ namespace tb::mappings::v2fhir {
 
 std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
                                    const CachedSegment* obr) {
-  const std::string id = NewId("Observation/OBX[" + std::to_string(index) + "]");
+  const ResourceId id = NewId("Observation/OBX", index);
   Value observation(kObjectType);
   Value identifiers(kArrayType);
   ctx_.Push(identifiers, EiToIdentifier(ctx_, obx.Field(21)));
@@ -57,13 +57,13 @@ std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
   {
     Value performers(kArrayType);
     for (const hl7v2::Value& rep : obx.Field(16).Repetitions()) {
-      const std::string pid = PractitionerFor(rep);
+      const ResourceId pid = PractitionerFor(rep);
       if (!pid.empty()) {
         performers.PushBack(Reference(pid), alloc());
       }
     }
     for (const hl7v2::Value& rep : obx.Field(23).Repetitions()) {
-      const std::string oid = OrganizationForXon(rep);
+      const ResourceId oid = OrganizationForXon(rep);
       if (!oid.empty()) {
         performers.PushBack(Reference(oid), alloc());
       }

@@ -5,7 +5,7 @@ namespace tb::mappings::v2fhir {
 
 std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegment* obr,
                                       std::size_t index) {
-  const std::string id = NewId("ServiceRequest/ORDER[" + std::to_string(index) + "]");
+  const ResourceId id = NewId("ServiceRequest/ORDER", index);
   Value request(kObjectType);
   Value identifiers(kArrayType);
   const auto order_identifier = [&](std::size_t orc_field, std::size_t obr_field,

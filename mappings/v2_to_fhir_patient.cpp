@@ -242,15 +242,15 @@ void Mapper::MapPd1(const CachedSegment& pd1) {
   if (!has_patient_) {
     return;
   }
-  std::vector<std::string> ids;
+  std::vector<ResourceId> ids;
   for (const hl7v2::Value& rep : pd1.Field(3).Repetitions()) {
-    std::string id = OrganizationForXon(rep);
+    ResourceId id = OrganizationForXon(rep);
     if (!id.empty()) {
       ids.push_back(std::move(id));
     }
   }
   for (const hl7v2::Value& rep : pd1.Field(4).Repetitions()) {
-    std::string id = PractitionerFor(rep);
+    ResourceId id = PractitionerFor(rep);
     if (!id.empty()) {
       ids.push_back(std::move(id));
     }
@@ -261,7 +261,7 @@ void Mapper::MapPd1(const CachedSegment& pd1) {
   JsonText out(entries_[patient_entry_].text);
   out.Key("\"generalPractitioner\":");
   out.Put('[');
-  for (const std::string& id : ids) {
+  for (const ResourceId& id : ids) {
     out.Element();
     WriteReference(out, id);
   }
@@ -271,7 +271,7 @@ void Mapper::MapPd1(const CachedSegment& pd1) {
 void Mapper::MapMerge(const CachedSegment& mrg) {
   // A40: the surviving record (PID) replaces the record named in MRG-1, which is kept as its own
   // Patient, inactive, pointing at the survivor.
-  const std::string old_id = NewId("Patient/MRG");
+  const ResourceId old_id = NewId("Patient/MRG");
   Value old_patient(kObjectType);
   Value identifiers(kArrayType);
   for (const hl7v2::Value& rep : mrg.Field(1).Repetitions()) {
@@ -291,7 +291,7 @@ void Mapper::MapMerge(const CachedSegment& mrg) {
     ctx_.Push(names, XpnToHumanName(ctx_, rep));
   }
   ctx_.Put(old_patient, "name", std::move(names));
-  const auto link = [&](const std::string& other, std::string_view type) {
+  const auto link = [&](std::string_view other, std::string_view type) {
     Value entry(kObjectType);
     entry.AddMember("other", Reference(other), alloc());
     entry.AddMember("type", Lit(type), alloc());

@@ -4,7 +4,7 @@
 namespace tb::mappings::v2fhir {
 
 void Mapper::MapNextOfKin(const CachedSegment& nk1, std::size_t index) {
-  const std::string id = NewId("RelatedPerson/NK1[" + std::to_string(index) + "]");
+  const ResourceId id = NewId("RelatedPerson/NK1", index);
   JsonBuffer text;
   JsonText out(text);
   BeginResource(out, "RelatedPerson", id);
