@@ -27,10 +27,13 @@ struct Ledger::Pending {
   std::condition_variable cv;
   bool done = false;
   // The committed batch this caller belongs to and its place in it: callers wake each other in a
-  // binary tree (ReleaseBatch), so the committer pays for one wake-up per batch, not one per
+  // binary tree (RunCommitter), so the committer pays for one wake-up per batch, not one per
   // record.
   std::shared_ptr<const std::vector<Pending*>> batch;
   std::size_t place = 0;
+  // AppendAsync's callback; empty for Append. Such a record has no caller thread waiting: it is
+  // heap-allocated and whoever releases it reports, passes the wake-up on and deletes it.
+  AppendCallback on_done;
 
   void Wait() {
     std::unique_lock lock(mutex);
@@ -38,6 +41,12 @@ struct Ledger::Pending {
   }
   // The caller may destroy *this as soon as it sees `done`: notify under the lock, then leave.
   void Release() {
+    if (on_done) {
+      on_done(std::move(*result));
+      WakeChildren();
+      delete this;
+      return;
+    }
     std::lock_guard lock(mutex);
     done = true;
     cv.notify_one();
@@ -116,6 +125,30 @@ Ledger::~Ledger() {
   if (committer_.joinable()) {
     committer_.join();
   }
+}
+
+void Ledger::AppendAsync(const HopRecord& hop, AppendCallback done) {
+  if (core::Status valid = ValidateHop(hop); !valid) {
+    done(std::move(valid).error());
+    return;
+  }
+  auto pending = std::make_unique<Pending>();
+  pending->kind = std::string(ToString(hop.kind));
+  pending->nhs_number = hop.nhs_number;
+  pending->facts = HopFactsJson(hop);
+  pending->index = IndexOf(hop);
+  pending->on_done = std::move(done);
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      queue_.push_back(pending.release());  // Pending::Release deletes it
+    }
+  }
+  if (pending) {
+    pending->on_done(core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down"));
+    return;
+  }
+  work_.notify_one();
 }
 
 core::Result<AppendReceipt> Ledger::Append(const HopRecord& hop) {

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,6 +64,16 @@ class Ledger {
 
   // Records one hop. Errors: ValidateHop's; kStorage (nothing of the batch was written).
   core::Result<AppendReceipt> Append(const HopRecord& hop);
+
+  // Records one hop without blocking: `done` gets what Append would return once the record is
+  // durable (or its batch failed). It runs on the committer thread or on the thread of another
+  // appender of the same batch, so it must be short, must not throw and must not call Append
+  // (which would wait for the thread running it); post real work elsewhere. For an invalid hop,
+  // or once the ledger is stopping, it runs at once in the calling thread. Records queued before
+  // the destructor runs are committed and reported. Lets a few threads keep many records in
+  // flight, which is what group commit needs (docs/ledger.md, Benchmark).
+  using AppendCallback = std::function<void(core::Result<AppendReceipt>)>;
+  void AppendAsync(const HopRecord& hop, AppendCallback done);
 
   // Signs the current head and stores the checkpoint (or returns the stored one for that count).
   // Errors: kConfig without a signer; kInvalidValue for an empty ledger; kStorage.

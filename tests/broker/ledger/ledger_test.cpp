@@ -2,7 +2,12 @@
 // concurrency, journey. (ledger_sqlite_test.cpp repeats the tampering with SQL on SQLite.)
 #include "broker/ledger/ledger.h"
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -268,6 +273,76 @@ TEST_F(LedgerTest, ManyThreadsAppendOneValidChain) {
   EXPECT_TRUE(report.ok()) << report.failure->detail;
   EXPECT_EQ(report.records, kThreads * kPerThread);
   EXPECT_GE(report.checkpoints, 1);  // one per crossed multiple of 50 (batches may span several)
+}
+
+TEST_F(LedgerTest, AsyncAppendsFromTwoThreadsReportEveryRecordOnceInOneValidChain) {
+  OpenLedger({.checkpoint_every = 100});
+  constexpr int kThreads = 2;
+  constexpr int kPerThread = 300;
+  std::mutex mutex;
+  std::condition_variable reported;
+  std::vector<std::int64_t> seqs;
+  int failures = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        ledger_->AppendAsync(MakeHop(HopKind::kQuery, testing::kPatientA, t * 1000 + i),
+                             [&](core::Result<AppendReceipt> receipt) {
+                               std::lock_guard lock(mutex);
+                               if (receipt) {
+                                 seqs.push_back(receipt->seq);
+                               } else {
+                                 ++failures;
+                               }
+                               reported.notify_one();
+                             });
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  {
+    std::unique_lock lock(mutex);
+    reported.wait(
+        lock, [&] { return static_cast<int>(seqs.size()) + failures == kThreads * kPerThread; });
+  }
+  EXPECT_EQ(failures, 0);
+  std::sort(seqs.begin(), seqs.end());
+  EXPECT_EQ(std::adjacent_find(seqs.begin(), seqs.end()), seqs.end());  // each seq once
+  EXPECT_EQ(seqs.front(), 1);
+  EXPECT_EQ(seqs.back(), kThreads * kPerThread);
+  const VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok()) << report.failure->detail;
+  EXPECT_EQ(report.records, kThreads * kPerThread);
+  EXPECT_LT(ledger_->stats().batches, static_cast<std::uint64_t>(kThreads * kPerThread));
+}
+
+TEST_F(LedgerTest, AsyncAppendOfAnInvalidHopReportsTheErrorAtOnce) {
+  OpenLedger();
+  const HopRecord hop = MakeHop(HopKind::kQuery, "1234567890");  // fails the NHS check digit
+  std::optional<core::Result<AppendReceipt>> got;
+  ledger_->AppendAsync(hop, [&](core::Result<AppendReceipt> receipt) { got = std::move(receipt); });
+  ASSERT_TRUE(got.has_value());  // in this thread, before AppendAsync returned
+  EXPECT_EQ(got->error().code, core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(Verify().records, 0);
+}
+
+TEST_F(LedgerTest, AsyncAppendsQueuedBeforeTheLedgerCloses) {
+  OpenLedger();
+  std::atomic<int> committed{0};
+  for (int i = 1; i <= 50; ++i) {
+    ledger_->AppendAsync(MakeHop(HopKind::kQuery, testing::kPatientA, i),
+                         [&](core::Result<AppendReceipt> receipt) {
+                           if (receipt) {
+                             committed.fetch_add(1);
+                           }
+                         });
+  }
+  ledger_.reset();  // commits what is queued, reports it, then stops
+  EXPECT_EQ(committed.load(), 50);
+  EXPECT_EQ(Verify().records, 50);
 }
 
 // ---- tampering -------------------------------------------------------------------------------
