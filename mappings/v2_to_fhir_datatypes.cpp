@@ -122,11 +122,6 @@ int Digits(std::string_view s, std::size_t pos, std::size_t count) {
   return value;
 }
 
-void Append2(std::string& out, int value) {
-  out.push_back(static_cast<char>('0' + value / 10));
-  out.push_back(static_cast<char>('0' + value % 10));
-}
-
 using core::EqualsIgnoreCase;
 
 std::string Lower(std::string_view s) {
@@ -425,11 +420,32 @@ std::string_view V2Text(const hl7v2::Value& value, std::string& scratch) {
 
 // ---- dates and times ----------------------------------------------------------------------------
 
-core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirTimeType type,
-                                                      LocalTimeRule rule) {
+namespace {
+
+// A FHIR date/dateTime/instant, held inline ("YYYY-MM-DDThh:mm:ss.fffffffff+hh:mm" is 35 bytes;
+// a std::string of it would allocate).
+struct TimeText {
+  std::array<char, 40> data{};
+  std::size_t size = 0;
+  void push_back(char c) { data[size++] = c; }
+  void append(std::string_view text) {
+    std::memcpy(data.data() + size, text.data(), text.size());
+    size += text.size();
+  }
+  std::string_view view() const { return {data.data(), size}; }
+};
+
+void Append2(TimeText& out, int value) {
+  out.push_back(static_cast<char>('0' + value / 10));
+  out.push_back(static_cast<char>('0' + value % 10));
+}
+
+// V2TimeToFhir into `out`: false (out empty) for nothing to write, an error for invalid text.
+core::Result<bool> FormatFhirTime(std::string_view v2, FhirTimeType type, LocalTimeRule rule,
+                                  TimeText& out) {
   v2 = Trim(v2);
   if (v2.empty()) {
-    return std::optional<std::string>();
+    return false;
   }
   const auto invalid = [] {
     return MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time");
@@ -496,8 +512,6 @@ core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirT
       return invalid();
     }
   }
-  std::string out;
-  out.reserve(32);
   out.append(v2.substr(0, 4));
   if (digits >= 6) {
     out.push_back('-');
@@ -511,9 +525,10 @@ core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirT
       type == FhirTimeType::kDate || digits <= 8 || (!has_zone && rule == LocalTimeRule::kDateOnly);
   if (date_only) {
     if (type == FhirTimeType::kInstant) {
-      return std::optional<std::string>();
+      out.size = 0;
+      return false;
     }
-    return std::optional<std::string>(std::move(out));
+    return true;
   }
   out.push_back('T');
   Append2(out, hour);
@@ -532,35 +547,57 @@ core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirT
   Append2(out, zone_h);
   out.push_back(':');
   Append2(out, zone_m);
-  return std::optional<std::string>(std::move(out));
+  return true;
 }
 
-std::optional<std::string> FhirTime(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
-                                    const char* location) {
+}  // namespace
+
+core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirTimeType type,
+                                                      LocalTimeRule rule) {
+  TimeText out;
+  const core::Result<bool> written = FormatFhirTime(v2, type, rule, out);
+  if (!written) {
+    return written.error();
+  }
+  if (!*written) {
+    return std::optional<std::string>();
+  }
+  return std::optional<std::string>(std::string(out.view()));
+}
+
+namespace {
+
+// The FHIR form of a TS/DTM/DT value into `out`; false when there is none (bad input is reported
+// through ctx.Lossy() at `location`).
+bool FhirTime(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type, const char* location,
+              TimeText& out) {
   if (!value.HasValue()) {
-    return std::nullopt;
+    return false;
   }
   // A TS/DTM field may have components (TS-2 degree of precision); the time is the first.
   hl7v2::Value time = value.level() == Level::kSubcomponent ? value : Part(value, 1);
   std::string scratch;
-  auto converted = V2TimeToFhir(V2Text(time, scratch), type, ctx.options().local_time);
-  if (!converted) {
+  auto written = FormatFhirTime(V2Text(time, scratch), type, ctx.options().local_time, out);
+  if (!written) {
     ctx.Lossy(MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time", location));
-    return std::nullopt;
+    return false;
   }
-  return std::move(*converted);
+  return *written;
 }
+
+}  // namespace
 
 Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
                 const char* location) {
-  const std::optional<std::string> time = FhirTime(ctx, value, type, location);
-  return time ? ctx.Str(*time) : Value();
+  TimeText time;
+  return FhirTime(ctx, value, type, location, time) ? ctx.Str(time.view()) : Value();
 }
 
 void WriteTime(V2MapContext& ctx, JsonText& out, const hl7v2::Value& value, FhirTimeType type,
                const char* location) {
-  if (const std::optional<std::string> time = FhirTime(ctx, value, type, location)) {
-    out.String(*time);
+  TimeText time;
+  if (FhirTime(ctx, value, type, location, time)) {
+    out.String(time.view());
   }
 }
 
