@@ -59,6 +59,19 @@ def load_averages(run):
     return loads
 
 
+def syscalls_per_message(run, name, case):
+    """perf stat counts (RUN/macro/<case>.syscalls.csv, over the measured window) per message."""
+    if not case or not case.get("rate") or not case.get("window_s"):
+        return None
+    per = {}
+    for line in read_lines(os.path.join(run, "macro", name + ".syscalls.csv")):
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit():
+            event = fields[2].split("sys_enter_")[-1]
+            per[event] = round(int(fields[0]) / (case["rate"] * case["window_s"]), 2)
+    return per or None
+
+
 def micro_results(run):
     micro = {}
     for path in sorted(glob.glob(os.path.join(run, "micro", "*.json"))):
@@ -122,7 +135,11 @@ def build(args):
     micro = micro_results(run)
     macro = {}
     for path in sorted(glob.glob(os.path.join(run, "macro", "*.json"))):
-        macro[os.path.basename(path)[:-5]] = read_json(path)
+        name = os.path.basename(path)[:-5]
+        macro[name] = read_json(path)
+        per = syscalls_per_message(run, name, macro[name])
+        if per:
+            macro[name]["syscalls_per_msg"] = per
     parse_peers = read_jsonl(os.path.join(run, "peers", "er7_parse_npm.jsonl")) + \
         read_jsonl(os.path.join(run, "peers", "er7_parse_python.jsonl"))
 
@@ -304,17 +321,20 @@ def markdown(result):
                      f"{fmt(h['ratio'], 2)} | {h['better']} | {h['peer_name'] or '-'} | "
                      f"{h['target'] or '-'} |")
     lines += ["", "## Macro cases", "",
-              "| case | conc. | ok/s | p50 us | p99 us | server CPU us/req | peak RSS KB | errors | bad replies |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| case | conc. | ok/s | p50 us | p99 us | server CPU us/req | peak RSS KB | errors | "
+              "bad replies | fdatasync/msg | pwrite64/msg |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, c in sorted(result["macro"].items()):
         if not c or "rate" not in c:
             if c and c.get("skipped"):
-                lines.append(f"| {name} | skipped: {c['skipped']} | | | | | | | |")
+                lines.append(f"| {name} | skipped: {c['skipped']} | | | | | | | | | |")
             continue
+        per = c.get("syscalls_per_msg") or {}
         lines.append(f"| {name} | {c['concurrency']} | {fmt(c['rate'])} | {fmt(c['p50_us'])} | "
                      f"{fmt(c['p99_us'])} | {fmt(c.get('server_cpu_us_per_req'), 1)} | "
                      f"{fmt(c.get('server_hwm_kb'))} | {c.get('errors', 0)} | "
-                     f"{c.get('bad_replies', 0)} |")
+                     f"{c.get('bad_replies', 0)} | {fmt(per.get('fdatasync'), 2)} | "
+                     f"{fmt(per.get('pwrite64'), 1)} |")
     t = result["targets"]
     lines += ["", "## Targets", "",
               f"- Federated query p50 minus the slowest trust's 20 ms, by number of trusts: "

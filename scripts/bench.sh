@@ -242,8 +242,25 @@ mllp_load() {  # $1 case name, $2 server pid, rest: tb_load options
   shift 2
   log "macro: $name"
   reset_peak "$pid"
+  count_syscalls "$name" "$pid"
   "${client_cpu[@]}" "$load" mllp --warmup "$warmup" --duration "$seconds" --server-pid "$pid" \
     "$@" >"$run/macro/$name.json" || log "$name had errors (kept in the JSON)"
+  wait_syscalls
+}
+# fsyncs and writes per message decide the durable figures: with perf installed, count the
+# server's fdatasync/fsync/pwrite64/sendmsg calls over the measured window (after the warm-up).
+syscalls_pid=
+count_syscalls() {  # $1 case name, $2 pid
+  command -v perf >/dev/null || return 0
+  (sleep "$warmup" && exec perf stat -x, -o "$run/macro/$1.syscalls.csv" -p "$2" \
+    -e 'syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync' \
+    -e 'syscalls:sys_enter_pwrite64,syscalls:sys_enter_sendmsg' -- sleep "$seconds") \
+    >/dev/null 2>&1 &
+  syscalls_pid=$!
+}
+wait_syscalls() {
+  [ -n "$syscalls_pid" ] && { wait "$syscalls_pid" || true; }
+  syscalls_pid=
 }
 sender_tls=(--cert "$pki/RA1.crt" --key "$pki/RA1.key" --ca "$pki/ca.crt")
 oru_of() {  # $1 OBX count: the ORU template with its OBX segment repeated (bigger messages)
