@@ -20,6 +20,7 @@
 #include "tests/integration/broker_harness.h"
 #include "tests/support/https_test_client.h"
 #include "tests/support/test_pki.h"
+#include "tests/support/wait_for.h"
 
 namespace tb {
 namespace {
@@ -280,6 +281,58 @@ TEST_F(LedgerSearchTest, TheJourneyAfterTheTransferListsItsHopsInOrder) {
   EXPECT_THAT(queries,
               ::testing::UnorderedElementsAre("query to RGT for RJ1", "query to RXH for RJ1"));
   EXPECT_EQ(story[4], "response to RJ1");
+}
+
+// Issue 7 Tests, routing: RXH's ADT (HL7 v2) is pushed to RGT, which holds the patient and takes
+// FHIR. The push leaves a delivery record from RXH to RGT saying a v2-to-FHIR mapping made what
+// was sent (a derivation of the ADT's digest), then one refusal per resource withheld from RGT
+// (it may read Patient only), each naming the resource type and why.
+TEST_F(LedgerSearchTest, ThePushedAdtLeavesADeliveryAndAWithheldRecordPerResource) {
+  const std::string patient = std::string(kPatientParam) + std::string(kShared);
+  // The push's Provenances (custodian RXH, informant RGT), oldest first: the delivery is written
+  // first, the withheld resources right after it.
+  std::vector<rapidjson::Document> pushed;
+  std::vector<std::int64_t> ids;
+  ASSERT_TRUE(tb::testing::WaitFor(
+      [&] {
+        pushed.clear();
+        ids.clear();
+        for (const Entry& entry :
+             SearchAll("/fhir/Provenance?" + patient + "&agent=RGT&_sort=date")) {
+          rapidjson::Document provenance = Json(entry.json);
+          std::map<std::string, std::string> agents;
+          for (const auto& agent : provenance["agent"].GetArray()) {
+            agents[FirstCode(agent["type"])] = agent["who"]["identifier"]["value"].GetString();
+          }
+          if (agents["custodian"] == "RXH" && agents["informant"] == "RGT") {
+            pushed.push_back(std::move(provenance));
+            ids.push_back(entry.id);
+          }
+        }
+        return pushed.size() >= 2;
+      },
+      std::chrono::seconds(20)));
+  const rapidjson::Value& delivery = pushed.front();
+  EXPECT_STREQ(delivery["activity"]["coding"][0]["code"].GetString(), "v2-fhir-transformation");
+  EXPECT_STREQ(delivery["entity"][0]["role"].GetString(), "derivation");
+  EXPECT_EQ(std::string(delivery["entity"][0]["what"]["identifier"]["value"].GetString()).size(),
+            64u);
+
+  // Their AuditEvents (same ids): an Export to RGT, then Security Alerts for what was withheld.
+  std::map<std::int64_t, std::string> events;
+  for (const Entry& entry :
+       SearchAll("/fhir/AuditEvent?" + patient + "&agent=RGT&type=110106,110113")) {
+    events[entry.id] = entry.json;
+  }
+  ASSERT_EQ(events.count(ids.front()), 1u);
+  EXPECT_NE(events[ids.front()].find(R"("code":"110106")"), std::string::npos)
+      << events[ids.front()];
+  for (std::size_t i = 1; i < ids.size(); ++i) {
+    const std::string& withheld = events[ids[i]];
+    EXPECT_NE(withheld.find(R"("code":"110113")"), std::string::npos) << withheld;
+    EXPECT_NE(withheld.find(R"("outcome":"4","outcomeDesc":"withheld scope )"), std::string::npos)
+        << withheld;
+  }
 }
 
 TEST_F(LedgerSearchTest, BadRequestsAre400AndARefusalIsRecorded) {
