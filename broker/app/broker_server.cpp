@@ -30,6 +30,7 @@
 #include "broker/core/log.h"
 #include "broker/ledger/checkpoint_signer.h"
 #include "broker/ledger/ledger.h"
+#include "broker/policy/access_token.h"
 #include "broker/policy/labels.h"
 #include "broker/policy/pseudonymise.h"
 #include "broker/queue/delivery_worker.h"
@@ -203,6 +204,7 @@ class BrokerServer::Impl {
     policy.pseudonymiser = pseudonymiser_ ? &*pseudonymiser_ : nullptr;
     policy.clock = &clock_;
     policy.ledger = ledger_.get();
+    policy.tokens = tokens_.get();
     api_ = std::make_unique<FhirApi>(config_, directory_, federation_.get(), Blocking(), policy);
     return core::Ok();
   }
@@ -249,9 +251,37 @@ class BrokerServer::Impl {
       }
       pseudonymiser_ = std::move(*pseudonymiser);
     }
+    if (config_.policy.tokens_enabled) {
+      // SMART Backend Services tokens, signed with the broker's TLS key (docs/policy.md).
+      const auto key = read(config_.tls.key);
+      if (!key) {
+        return core::MakeError(core::ErrorCode::kConfig, "cannot read the TLS key", "/tls/key");
+      }
+      policy::TokenService::Settings settings;
+      settings.issuer = config_.broker_id;
+      settings.lifetime = std::chrono::seconds(config_.policy.token_lifetime_s);
+      auto tokens = policy::TokenService::Create(settings, *key, clock_);
+      if (!tokens) {
+        return core::MakeError(core::ErrorCode::kConfig, tokens.error().message, "/tls/key");
+      }
+      tokens_ = std::move(*tokens);
+      for (std::size_t i = 0; i < config_.policy.token_clients.size(); ++i) {
+        const auto& client = config_.policy.token_clients[i];
+        const std::string at = "/policy/smart/clients/" + std::to_string(i) + "/public_key";
+        const auto pem = read(client.public_key);
+        if (!pem) {
+          return core::MakeError(core::ErrorCode::kConfig,
+                                 "cannot read " + client.public_key.string(), at);
+        }
+        if (auto added = tokens_->AddClient(client.cert_cn, *pem); !added) {
+          return core::MakeError(core::ErrorCode::kConfig, at + ": " + added.error().message, at);
+        }
+      }
+    }
     log_.Info("policy_loaded",
               {{"sensitivity_rules", std::to_string(table_ ? table_->rules().size() : 0)},
-               {"pseudonymisation", pseudonymiser_ ? "on" : "off"}});
+               {"pseudonymisation", pseudonymiser_ ? "on" : "off"},
+               {"token_clients", std::to_string(config_.policy.token_clients.size())}});
     return core::Ok();
   }
 
@@ -420,6 +450,8 @@ class BrokerServer::Impl {
   std::unique_ptr<ledger::CheckpointSigner> signer_;
   std::optional<policy::SensitivityTable> table_;
   std::optional<policy::Pseudonymiser> pseudonymiser_;
+  // SMART Backend Services tokens, when "policy.smart" is configured.
+  std::unique_ptr<policy::TokenService> tokens_;
   std::unique_ptr<ledger::Ledger> ledger_;  // uses ledger_store_, signer_, clock_
   std::unique_ptr<routing::Hl7Ingest> hl7_;
   std::unique_ptr<AdminApi> admin_;

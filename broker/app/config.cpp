@@ -1,5 +1,6 @@
 #include "broker/app/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -333,6 +334,34 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
     if (check_files) {
       CheckFile(config.policy.sensitivity_table, "/policy/sensitivity_table", load.problems);
       CheckFile(config.policy.pseudonym_key_file, "/policy/pseudonym_key_file", load.problems);
+    }
+    if (const auto smart = policy->value.FindMember("smart"); smart != policy->value.MemberEnd()) {
+      config.policy.tokens_enabled = true;
+      ReadInt(smart->value, "token_lifetime_s", config.policy.token_lifetime_s);
+      const auto require = smart->value.FindMember("require_tokens");
+      config.policy.require_tokens = require != smart->value.MemberEnd() &&
+                                     require->value.IsBool() && require->value.GetBool();
+      if (const auto clients = smart->value.FindMember("clients");
+          clients != smart->value.MemberEnd()) {
+        std::size_t index = 0;
+        for (const auto& item : clients->value.GetArray()) {
+          const std::string at = "/policy/smart/clients/" + std::to_string(index++);
+          PolicyConfig::TokenClient client{GetString(item, "cert_cn"),
+                                           Resolve(base_dir, GetString(item, "public_key"))};
+          const bool registered = std::any_of(
+              config.participants.begin(), config.participants.end(),
+              [&](const routing::Participant& p) { return p.cert_cn == client.cert_cn; });
+          if (!registered) {
+            load.problems.push_back(core::MakeError(
+                core::ErrorCode::kConfig, at + "/cert_cn is not a registered participant's",
+                at + "/cert_cn"));
+          }
+          if (check_files) {
+            CheckFile(client.public_key, at + "/public_key", load.problems);
+          }
+          config.policy.token_clients.push_back(std::move(client));
+        }
+      }
     }
   }
 

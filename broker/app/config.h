@@ -30,6 +30,15 @@ struct LimitsConfig {
 struct PolicyConfig {
   std::filesystem::path sensitivity_table;   // CSV (.csv) or JSON rules; empty: no table
   std::filesystem::path pseudonym_key_file;  // hex key (>= 32 bytes); empty: no secondary use
+  // "smart": OAuth 2.0 SMART Backend Services tokens (docs/policy.md, "Access tokens").
+  struct TokenClient {
+    std::string cert_cn;               // a registered participant's certificate CN = client_id
+    std::filesystem::path public_key;  // PEM public key or certificate of its assertions
+  };
+  bool tokens_enabled = false;  // "smart" present: the token endpoint is served
+  std::vector<TokenClient> token_clients;
+  std::uint32_t token_lifetime_s = 300;
+  bool require_tokens = false;  // every FHIR request must carry a bearer token
 };
 
 // The validated broker configuration. Paths are absolute (resolved against the config file's

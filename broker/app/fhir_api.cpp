@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -260,6 +261,69 @@ ledger::HopRecord RefusalHop(const HopContext& context, std::int64_t time_ms,
   return hop;
 }
 
+// "https://<Host>/fhir/auth/token": the URL a client reached the token endpoint at, which its
+// assertion's aud must name. Empty without a usable Host header.
+std::string TokenUrl(const core::HttpRequest& request) {
+  const std::string_view host = request.headers.Get("Host");
+  if (host.empty() || host.size() > 255 ||
+      host.find_first_of(" /\\\t\r\n") != std::string_view::npos) {
+    return {};
+  }
+  return "https://" + std::string(host) + "/fhir/auth/token";
+}
+
+core::HttpResponse OAuthJson(int status, std::string body) {
+  core::HttpResponse response;
+  response.status = status;
+  response.headers.Set("Content-Type", "application/json");
+  response.headers.Set("Cache-Control", "no-store");
+  response.headers.Set("Pragma", "no-cache");
+  response.body = std::move(body);
+  return response;
+}
+
+// RFC 6749 section 5.2: {"error", "error_description"}; 401 for invalid_client.
+core::HttpResponse OAuthError(const core::Error& error) {
+  rapidjson::Document body(rapidjson::kObjectType);
+  auto& allocator = body.GetAllocator();
+  const std::string code = error.location.empty() ? "invalid_request" : error.location;
+  body.AddMember("error", rapidjson::Value(code.c_str(), allocator), allocator);
+  body.AddMember("error_description", rapidjson::Value(error.message.c_str(), allocator),
+                 allocator);
+  const int status = error.code == ErrorCode::kInternal ? 500
+                     : code == "invalid_client"         ? 401
+                                                        : 400;
+  return OAuthJson(status, fhir::ToJson(body));
+}
+
+// GET /fhir/.well-known/smart-configuration (SMART App Launch 2.0, Backend Services subset).
+core::HttpResponse SmartConfiguration(const core::HttpRequest& request) {
+  rapidjson::Document body(rapidjson::kObjectType);
+  auto& allocator = body.GetAllocator();
+  const std::string url = TokenUrl(request);
+  body.AddMember("token_endpoint", rapidjson::Value(url.c_str(), allocator), allocator);
+  const auto strings = [&](std::initializer_list<const char*> values) {
+    rapidjson::Value array(rapidjson::kArrayType);
+    for (const char* value : values) {
+      array.PushBack(rapidjson::StringRef(value), allocator);
+    }
+    return array;
+  };
+  body.AddMember("grant_types_supported", strings({"client_credentials"}), allocator);
+  body.AddMember("token_endpoint_auth_methods_supported", strings({"private_key_jwt"}), allocator);
+  body.AddMember("token_endpoint_auth_signing_alg_values_supported",
+                 strings({"ES256", "ES384", "RS256", "RS384"}), allocator);
+  body.AddMember("capabilities",
+                 strings({"client-confidential-asymmetric", "permission-v1", "permission-v2"}),
+                 allocator);
+  body.AddMember("tls_client_certificate_bound_access_tokens", true, allocator);
+  core::HttpResponse response;
+  response.status = 200;
+  response.headers.Set("Content-Type", "application/json");
+  response.body = fhir::ToJson(body);
+  return response;
+}
+
 }  // namespace
 
 FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory& directory,
@@ -342,6 +406,50 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
     respond(RenderError(MakeError(ErrorCode::kNotFound, "the FHIR API is under /fhir")));
     return;
   }
+  // SMART Backend Services (docs/policy.md, "Access tokens"): discovery and the token endpoint
+  // need the certificate only; anywhere else a bearer token, when sent, narrows the scopes.
+  if (path == "/fhir/.well-known/smart-configuration" || path == "/fhir/auth/token") {
+    if (policy_.tokens == nullptr) {
+      respond(RenderError(MakeError(ErrorCode::kNotFound, "this broker issues no access tokens")));
+      return;
+    }
+    if (path == "/fhir/auth/token") {
+      ServeToken(std::move(request), who, std::move(respond));
+    } else {
+      respond(SmartConfiguration(request));
+    }
+    return;
+  }
+  std::optional<policy::ParticipantPolicy> narrowed;
+  if (request.headers.Has("Authorization") || config_.policy.require_tokens) {
+    auto grant =
+        policy_.tokens == nullptr
+            ? core::Result<policy::BearerGrant>(
+                  MakeError(ErrorCode::kUnauthenticated, "this broker issues no access tokens"))
+        : !request.headers.Has("Authorization")
+            ? core::Result<policy::BearerGrant>(
+                  MakeError(ErrorCode::kUnauthenticated, "an access token is required"))
+            : policy_.tokens->Verify(request.headers.Get("Authorization"), request.peer.subject_cn,
+                                     request.peer.fingerprint_sha256, who.scopes);
+    if (!grant) {
+      Log().Info("token_refused", {{"requester", who.ods},
+                                   {"request_id", std::string(request.headers.Get("X-Request-ID"))},
+                                   {"reason", grant.error().message}});
+      core::HttpResponse refused = RenderError(grant.error());
+      refused.headers.Set("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      respond(std::move(refused));
+      return;
+    }
+    narrowed = who;
+    narrowed->scopes = std::move(grant->scopes);
+  }
+  HandleAuthorised(std::move(request), narrowed ? *narrowed : who, peer != nullptr,
+                   std::move(respond));
+}
+
+void FhirApi::HandleAuthorised(core::HttpRequest request, const policy::ParticipantPolicy& who,
+                               bool is_peer, net::Responder respond) const {
+  const std::string_view path = request.Path();
   if (ConsentApi::Handles(path)) {
     consent_api_->Handle(std::move(request), who.scopes, who.ods, std::move(respond));
     return;
@@ -369,8 +477,8 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
       respond(RenderError(MakeError(ErrorCode::kMethodNotAllowed, "use GET or POST")));
       return;
     }
-    Federate(std::move(request), routing::FederatedKind::kEverything, "Patient", who,
-             peer != nullptr, std::move(respond));
+    Federate(std::move(request), routing::FederatedKind::kEverything, "Patient", who, is_peer,
+             std::move(respond));
     return;
   }
   const bool post_search = rest.ends_with("/_search");
@@ -381,7 +489,7 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
                                     post_search ? "_search takes POST" : "search takes GET")));
       return;
     }
-    Federate(std::move(request), routing::FederatedKind::kSearch, type, who, peer != nullptr,
+    Federate(std::move(request), routing::FederatedKind::kSearch, type, who, is_peer,
              std::move(respond));
     return;
   }
@@ -901,6 +1009,69 @@ void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPoli
       AppendHops(policy_.ledger, hops);
     }
     respond(JsonResponse(200, fhir::ToJson(page)));
+  });
+}
+
+void FhirApi::ServeToken(core::HttpRequest request, const policy::ParticipantPolicy& who,
+                         net::Responder respond) const {
+  if (request.method != "POST") {
+    respond(OAuthError(MakeError(ErrorCode::kMethodNotAllowed, "the token endpoint takes POST",
+                                 "invalid_request")));
+    return;
+  }
+  auto form = fhir::ParseFormBody(request.body);
+  if (!form) {
+    respond(OAuthError(MakeError(ErrorCode::kInvalidValue,
+                                 "the body must be application/x-www-form-urlencoded",
+                                 "invalid_request")));
+    return;
+  }
+  policy::TokenRequest token_request;
+  for (const fhir::SearchParam& field : *form) {
+    std::string* target = field.name == "grant_type" ? &token_request.grant_type
+                          : field.name == "client_assertion_type"
+                              ? &token_request.client_assertion_type
+                          : field.name == "client_assertion" ? &token_request.client_assertion
+                          : field.name == "scope"            ? &token_request.scope
+                                                             : nullptr;
+    if (target != nullptr) {
+      if (!target->empty() || !field.modifier.empty()) {
+        respond(OAuthError(
+            MakeError(ErrorCode::kInvalidValue, field.name + " is repeated", "invalid_request")));
+        return;
+      }
+      *target = field.value;
+    }
+  }
+  policy::TokenCaller caller{request.peer.subject_cn, request.peer.fingerprint_sha256,
+                             TokenUrl(request), &who.scopes};
+  if (caller.token_url.empty()) {
+    respond(OAuthError(
+        MakeError(ErrorCode::kInvalidValue, "a Host header is required", "invalid_request")));
+    return;
+  }
+  // Signature checks and signing on the blocking pool, off the I/O threads.
+  blocking_([this, token_request = std::move(token_request), caller = std::move(caller),
+             ods = who.ods, respond = std::move(respond)]() {
+    auto issued = policy_.tokens->Issue(token_request, caller);
+    if (!issued) {
+      Log().Info("token_refused", {{"requester", ods},
+                                   {"error", issued.error().location},
+                                   {"reason", issued.error().message}});
+      respond(OAuthError(issued.error()));
+      return;
+    }
+    Log().Info("token_issued", {{"requester", ods},
+                                {"scope", issued->scope},
+                                {"expires_in", std::to_string(issued->expires_in)}});
+    rapidjson::Document body(rapidjson::kObjectType);
+    auto& allocator = body.GetAllocator();
+    body.AddMember("access_token", rapidjson::Value(issued->access_token.c_str(), allocator),
+                   allocator);
+    body.AddMember("token_type", "bearer", allocator);
+    body.AddMember("expires_in", issued->expires_in, allocator);
+    body.AddMember("scope", rapidjson::Value(issued->scope.c_str(), allocator), allocator);
+    respond(OAuthJson(200, fhir::ToJson(body)));
   });
 }
 

@@ -14,6 +14,7 @@
 #include "broker/core/consent_records.h"
 #include "broker/core/http_types.h"
 #include "broker/ledger/ledger.h"
+#include "broker/policy/access_token.h"
 #include "broker/policy/labels.h"
 #include "broker/policy/paging.h"
 #include "broker/policy/pseudonymise.h"
@@ -36,6 +37,11 @@ namespace tb::app {
 //   GET|POST /fhir/Patient/$everything?identifier=...|N                     the whole record
 //   POST|PUT|GET /fhir/Consent...                                           see consent_api.h
 //   GET  /fhir/_page?token=T&offset=N      the next pages of a search made with _count
+//   GET  /fhir/.well-known/smart-configuration, POST /fhir/auth/token    when policy.smart is set
+// Access tokens (docs/policy.md, "Access tokens"): a request with `Authorization: Bearer T` gets
+// the scopes of T that its participant still holds, when T verifies and is bound to the
+// certificate presented; otherwise 401 with WWW-Authenticate. Without the header the
+// certificate's scopes apply, unless policy.smart.require_tokens is set (then 401).
 // Counts and paging (docs/policy.md): _summary=count, _total and _count are answered here from
 // the filtered merged result (never sent to trusts). A search with more matches than _count is
 // kept in memory for a few minutes under a random token bound to the requester's certificate CN
@@ -56,6 +62,9 @@ struct PolicyServices {
   const policy::Pseudonymiser* pseudonymiser = nullptr;  // null: secondary use refused (403)
   const core::Clock* clock = nullptr;                    // required
   ledger::Ledger* ledger = nullptr;  // null: hops are not recorded (tests of the API alone)
+  // null: no token endpoint, bearer tokens refused (401). Otherwise /fhir/auth/token issues
+  // certificate-bound tokens and a request's bearer token narrows its scopes.
+  const policy::TokenService* tokens = nullptr;
 };
 
 class FhirApi {
@@ -73,6 +82,13 @@ class FhirApi {
   // GET /fhir/_page?token=T&offset=N: a page of a cached search, filtered again now.
   void ServePage(core::HttpRequest request, const policy::ParticipantPolicy& who,
                  net::Responder respond) const;
+  // After identity and any bearer token: `who` carries the scopes the token leaves.
+  void HandleAuthorised(core::HttpRequest request, const policy::ParticipantPolicy& who,
+                        bool is_peer, net::Responder respond) const;
+  // POST /fhir/auth/token (form body): SMART Backend Services client_credentials with a
+  // private_key_jwt assertion; the token is bound to the caller's certificate. OAuth JSON errors.
+  void ServeToken(core::HttpRequest request, const policy::ParticipantPolicy& who,
+                  net::Responder respond) const;
   void Federate(core::HttpRequest request, routing::FederatedKind kind, std::string type,
                 const policy::ParticipantPolicy& who, bool is_peer, net::Responder respond) const;
 
