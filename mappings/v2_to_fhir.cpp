@@ -50,17 +50,6 @@ core::Status Mapper::CheckType() {
 
 core::Result<std::string> Mapper::Run() {
   BROKER_RETURN_IF_ERROR(CheckType());
-  {
-    const std::string_view control_id = message_.ControlId();
-    std::string name;
-    if (!control_id.empty()) {
-      name.append(message_.Get("MSH-3").raw()).append("|");
-      name.append(message_.Get("MSH-4").raw()).append("|").append(control_id);
-    } else {
-      name.append(message_.er7());
-    }
-    namespace_ = UuidV5(V2ToFhirNamespace(), name);
-  }
   mapped_[1] = true;  // MSH
   entries_.reserve(32);
   focus_.reserve(8);
@@ -82,6 +71,17 @@ core::Result<std::string> Mapper::Run() {
       segments_.emplace_back(message_.Segment(i), fields_.data() + spans[i - 1].first,
                              spans[i - 1].second);
     }
+  }
+  {
+    const std::string_view control_id = message_.ControlId();
+    std::string name;
+    if (!control_id.empty()) {
+      name.append(Msh(3).raw()).append("|");
+      name.append(Msh(4).raw()).append("|").append(control_id);
+    } else {
+      name.append(message_.er7());
+    }
+    namespace_ = UuidV5(V2ToFhirNamespace(), name);
   }
   const auto pid = message_.FindSegment("PID");
   if (!pid) {

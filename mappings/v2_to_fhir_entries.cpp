@@ -45,10 +45,12 @@ void Mapper::WriteReference(JsonText& out, std::string_view id, std::string_view
 }
 
 void Mapper::BeginResource(JsonText& out, std::string_view type, std::string_view id) {
-  out.Raw("{\"resourceType\":");
-  out.String(type);
-  out.Raw(",\"id\":");
-  out.String(id);
+  // Neither needs escaping: `type` is a resource type name and `id` a UUID.
+  out.Raw("{\"resourceType\":\"");
+  out.Raw(type);
+  out.Raw("\",\"id\":\"");
+  out.Raw(id);
+  out.Put('"');
 }
 
 Value& Mapper::AddResource(std::string_view type, const ResourceId& id, Value body) {

@@ -161,7 +161,8 @@ class Mapper {
   Value Reference(std::string_view id, std::string_view display = {});
   // The same Reference written as text.
   static void WriteReference(JsonText& out, std::string_view id, std::string_view display = {});
-  // Writes {"resourceType":type,"id":id (the start of a text entry).
+  // Writes {"resourceType":type,"id":id (the start of a text entry; neither is escaped: a type
+  // name and a UUID).
   static void BeginResource(JsonText& out, std::string_view type, std::string_view id);
   // Adds a resource of `type` with `id`; members of `body` follow resourceType and id.
   Value& AddResource(std::string_view type, const ResourceId& id, Value body);
