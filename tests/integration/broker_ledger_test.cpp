@@ -14,6 +14,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "adapters/hl7v2/message.h"
+#include "adapters/mllp/client.h"
+#include "adapters/net/tls_context.h"
 #include "broker/app/audit_command.h"
 #include "broker/simtrust/simulated_trust.h"
 #include "tests/broker/app/run_command.h"
@@ -333,6 +336,50 @@ TEST_F(LedgerSearchTest, ThePushedAdtLeavesADeliveryAndAWithheldRecordPerResourc
     EXPECT_NE(withheld.find(R"("outcome":"4","outcomeDesc":"withheld scope )"), std::string::npos)
         << withheld;
   }
+}
+
+// Issue 7 Tests, routing refused: an HL7 v2 message the broker NAKs leaves a refusal record
+// naming the sender and why (no inbound), and a patient only when the NHS number was valid.
+TEST_F(LedgerSearchTest, ANakedMessageLeavesARefusalNamingTheSender) {
+  const TestPki& pki = TestPki::Get();
+  auto tls = net::MakeClientContext({pki.Cert("RXH"), pki.Key("RXH"), pki.CaCert(), {}});
+  ASSERT_TRUE(tls);
+  mllp::MllpClientSettings settings;
+  settings.port = broker_->mllp_port();
+  mllp::MllpClient client(*tls, settings);
+  const auto send = [&](const std::string& facility, const std::string& control_id,
+                        const std::string& nhs_number) {
+    auto ack = client.Send("MSH|^~\\&|PAS|" + facility + "|TB||20261123100000||ADT^A28|" +
+                           control_id + "|P|2.4\rEVN|A28|20261123100000\rPID|1||" + nhs_number +
+                           "^^^NHS^NH||TEST^PATIENT\r");
+    EXPECT_TRUE(ack) << ack.error().message;
+    auto parsed = hl7v2::Message::Parse(ack ? *ack : std::string());
+    return parsed ? parsed->Get("MSA-1").Decoded() : std::string("unparsed");
+  };
+  // RXH's certificate, RGT's name in MSH-4: refused, about a valid patient.
+  EXPECT_NE(send("RGT", "SPOOF1", std::string(kShared)), "AA");
+  // An NHS number that fails its check digit: refused, and not recorded as a patient.
+  EXPECT_NE(send("RXH", "BADNHS1", "9990001236"), "AA");
+
+  // RXH's refusals as the requester (not the alerts of what was withheld from RGT when RXH's
+  // announcement was pushed there: those name RXH as the source).
+  std::vector<Entry> alerts;
+  for (Entry& alert : SearchAll("/fhir/AuditEvent?agent=RXH&type=110113&_sort=date")) {
+    if (alert.json.find(R"("value":"RXH"}},"requestor":true)") != std::string::npos) {
+      alerts.push_back(std::move(alert));
+    }
+  }
+  ASSERT_EQ(alerts.size(), 2u);
+  for (const Entry& alert : alerts) {
+    EXPECT_NE(alert.json.find(R"("outcome":"4")"), std::string::npos) << alert.json;
+  }
+  EXPECT_NE(alerts[0].json.find(std::string(kShared)), std::string::npos) << alerts[0].json;
+  EXPECT_EQ(alerts[1].json.find("9990001236"), std::string::npos) << alerts[1].json;
+  // Neither became an inbound record: the patient's only inbound hops are the two announcements.
+  EXPECT_EQ(SearchAll("/fhir/AuditEvent?" + std::string(kPatientParam) + std::string(kShared) +
+                      "&type=110107")
+                .size(),
+            2u);
 }
 
 TEST_F(LedgerSearchTest, BadRequestsAre400AndARefusalIsRecorded) {
