@@ -52,6 +52,17 @@ void PushElement(Collection& out, const rapidjson::Value* value, const rapidjson
   out.push_back(Value::Node(value, type, name, extension));
 }
 
+// Children of a node of a document built during evaluation share that document, so they stay
+// valid once the parent Value is gone.
+void ShareDocument(Collection& out, const Value& parent) {
+  if (!parent.owns_document()) {
+    return;
+  }
+  for (Value& child : out) {
+    child.ShareDocumentOf(parent);
+  }
+}
+
 // The object whose members are the children of `item`: the node itself, or for a primitive its
 // `_name` sibling (which holds id and extension).
 const rapidjson::Value* ChildHolder(const Value& item) {
@@ -245,6 +256,7 @@ core::Result<Collection> Evaluator::Children(const Value& item, std::string_view
     std::string_view stable_name =
         value != nullptr ? NameOf(member->name) : NameOf(ext->name).substr(1);
     PushElement(out, value, extension, ElementType(parent_type, name), stable_name);
+    ShareDocument(out, item);
     return out;
   }
   // A choice element: value -> valueQuantity, valueString, ...
@@ -262,6 +274,7 @@ core::Result<Collection> Evaluator::Children(const Value& item, std::string_view
                 candidate_name);
     break;
   }
+  ShareDocument(out, item);
   return out;
 }
 
@@ -291,6 +304,7 @@ Collection Evaluator::AllChildren(const Value& item) const {
     PushElement(out, &member.value, ext != holder->MemberEnd() ? &ext->value : nullptr,
                 ElementType(parent_type, name), name);
   }
+  ShareDocument(out, item);
   return out;
 }
 

@@ -95,6 +95,11 @@ class Value {
   std::string_view type_name() const;
   // The element name a node was reached by ("" for roots and computed values).
   std::string_view name() const { return name_; }
+  // True for a node of a document built during evaluation (OwnedNode).
+  bool owns_document() const { return owner_ != nullptr; }
+  // Makes this node share `parent`'s document: a child reached from an OwnedNode must keep that
+  // document alive after the parent Value is gone (type().name).
+  void ShareDocumentOf(const Value& parent) { owner_ = parent.owner_; }
 
   // The System value of this item: computed values as they are; primitive nodes converted from
   // JSON (string -> String, or Date/DateTime/Time when the FHIR type says so; integral number ->

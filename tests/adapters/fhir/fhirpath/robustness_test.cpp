@@ -120,6 +120,15 @@ TEST(FhirPathRobustness, RegexesOnLongOrHostileInputAnswerOrErr) {
   EXPECT_NE(exponential.error().message.find("too complex"), std::string::npos);
 }
 
+// type() builds a small document; what is reached from it must keep it alive after the type()
+// result itself is gone (a use after free that AddressSanitizer found in the official suite).
+TEST(FhirPathRobustness, ChildrenOfBuiltNodesOutliveTheirParent) {
+  EXPECT_EQ(Eval("1.type().name"), (Strings{"Integer"}));
+  EXPECT_EQ(Eval("1.type().namespace & '.' & 1.type().name"), (Strings{"System.Integer"}));
+  EXPECT_EQ(Eval("1.type().children().count()"), (Strings{"2"}));
+  EXPECT_EQ(Eval("1.type().descendants().where($this = 'Integer').count()"), (Strings{"1"}));
+}
+
 TEST(FhirPathRobustness, EvaluateBooleanFollowsTheSingletonRule) {
   auto patient = Json(R"({"resourceType": "Patient", "active": false,
                           "name": [{"given": ["A", "B"]}]})");
