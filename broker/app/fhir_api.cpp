@@ -324,6 +324,21 @@ core::HttpResponse SmartConfiguration(const core::HttpRequest& request) {
   return response;
 }
 
+// The bearer token of a request, verified against the certificate it came over (401 when there
+// is none and one is required, or when the broker issues none).
+core::Result<policy::BearerGrant> CheckBearer(const policy::TokenService* tokens,
+                                              const core::HttpRequest& request,
+                                              const policy::ScopeSet& configured) {
+  if (tokens == nullptr) {
+    return MakeError(ErrorCode::kUnauthenticated, "this broker issues no access tokens");
+  }
+  if (!request.headers.Has("Authorization")) {
+    return MakeError(ErrorCode::kUnauthenticated, "an access token is required");
+  }
+  return tokens->Verify(request.headers.Get("Authorization"), request.peer.subject_cn,
+                        request.peer.fingerprint_sha256, configured);
+}
+
 }  // namespace
 
 FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory& directory,
@@ -422,15 +437,7 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
   }
   std::optional<policy::ParticipantPolicy> narrowed;
   if (request.headers.Has("Authorization") || config_.policy.require_tokens) {
-    auto grant =
-        policy_.tokens == nullptr
-            ? core::Result<policy::BearerGrant>(
-                  MakeError(ErrorCode::kUnauthenticated, "this broker issues no access tokens"))
-        : !request.headers.Has("Authorization")
-            ? core::Result<policy::BearerGrant>(
-                  MakeError(ErrorCode::kUnauthenticated, "an access token is required"))
-            : policy_.tokens->Verify(request.headers.Get("Authorization"), request.peer.subject_cn,
-                                     request.peer.fingerprint_sha256, who.scopes);
+    auto grant = CheckBearer(policy_.tokens, request, who.scopes);
     if (!grant) {
       Log().Info("token_refused", {{"requester", who.ods},
                                    {"request_id", std::string(request.headers.Get("X-Request-ID"))},
