@@ -339,6 +339,20 @@ core::Result<policy::BearerGrant> CheckBearer(const policy::TokenService* tokens
                         request.peer.fingerprint_sha256, configured);
 }
 
+// The patient a search names (identifier or patient:identifier), for the ledger record of a
+// refusal; empty when none is named or it is not valid.
+std::string NhsNumberOf(const std::vector<fhir::SearchParam>& params) {
+  for (const fhir::SearchParam& param : params) {
+    if ((param.name == "identifier" && param.modifier.empty()) ||
+        (param.name == "patient" && param.modifier == "identifier")) {
+      if (auto nhs = fhir::NhsNumberFromIdentifierToken(param.value); nhs) {
+        return *nhs;
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory& directory,
@@ -458,6 +472,36 @@ void FhirApi::HandleAuthorised(core::HttpRequest request, const policy::Particip
                                bool is_peer, net::Responder respond) const {
   const std::string_view path = request.Path();
   if (ConsentApi::Handles(path)) {
+    // ConsentApi answers 403 for want of Consent scopes: recorded like every other refusal, with
+    // the patient when the query names one.
+    if (policy_.ledger != nullptr) {
+      HopContext context;
+      context.broker_ods = config_.broker_ods;
+      context.requester = who.ods;
+      context.recipient = who.ods;
+      context.address = request.peer.remote_address;
+      context.request_id = std::string(request.headers.Get(routing::kRequestIdHeader));
+      context.query = "Consent";
+      if (auto params = fhir::ParseQueryString(request.Query()); params) {
+        context.nhs_number = NhsNumberOf(*params);
+      }
+      respond = [this, context = std::move(context),
+                 respond = std::move(respond)](core::HttpResponse response) mutable {
+        if (response.status != 403) {
+          respond(std::move(response));
+          return;
+        }
+        blocking_([this, context, response = std::move(response), respond]() mutable {
+          ledger::HopRecord hop =
+              MakeHop(context, ledger::HopKind::kRefusal, core::ToUnixMs(policy_.clock->Now()));
+          hop.destination_ods = context.recipient;
+          hop.outcome = ledger::HopOutcome::kMinorFailure;
+          hop.outcome_detail = "refused scope (403 kForbidden): Consent";
+          AppendHops(policy_.ledger, {hop});
+          respond(std::move(response));
+        });
+      };
+    }
     consent_api_->Handle(std::move(request), who.scopes, who.ods, std::move(respond));
     return;
   }
@@ -520,20 +564,6 @@ std::string BundleIdFrom(std::string_view request_id) {
     }
   }
   return std::string(request_id);
-}
-
-// The patient a search names (identifier or patient:identifier), for the ledger record of a
-// refusal; empty when none is named or it is not valid.
-std::string NhsNumberOf(const std::vector<fhir::SearchParam>& params) {
-  for (const fhir::SearchParam& param : params) {
-    if ((param.name == "identifier" && param.modifier.empty()) ||
-        (param.name == "patient" && param.modifier == "identifier")) {
-      if (auto nhs = fhir::NhsNumberFromIdentifierToken(param.value); nhs) {
-        return *nhs;
-      }
-    }
-  }
-  return {};
 }
 
 // The searchset an empty federated search returns (no answers, nothing to flag): what a request

@@ -154,6 +154,54 @@ constexpr std::string_view kDenyHiv =
     R"({"type": "deny", "securityLabel": [{"system":
         "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]})";
 
+// The AuditEvent.outcomeDesc of every record in the patient's journey, in ledger order.
+std::vector<std::string> JourneyOutcomes(const rapidjson::Document& journey) {
+  std::vector<std::string> outcomes;
+  if (!journey.IsObject() || !journey.HasMember("entry")) {
+    return outcomes;
+  }
+  for (const auto& entry : journey["entry"].GetArray()) {
+    const auto& resource = entry["resource"];
+    if (std::string_view(resource["resourceType"].GetString()) == "AuditEvent" &&
+        resource.HasMember("outcomeDesc")) {
+      outcomes.emplace_back(resource["outcomeDesc"].GetString());
+    }
+  }
+  return outcomes;
+}
+
+// The AuditEvent whose outcomeDesc starts with `prefix`, or null.
+const rapidjson::Value* FindAuditEvent(const rapidjson::Document& journey,
+                                       std::string_view prefix) {
+  if (!journey.IsObject() || !journey.HasMember("entry")) {
+    return nullptr;
+  }
+  for (const auto& entry : journey["entry"].GetArray()) {
+    const auto& resource = entry["resource"];
+    if (std::string_view(resource["resourceType"].GetString()) == "AuditEvent" &&
+        resource.HasMember("outcomeDesc") &&
+        std::string_view(resource["outcomeDesc"].GetString()).rfind(prefix, 0) == 0) {
+      return &resource;
+    }
+  }
+  return nullptr;
+}
+
+// The ODS code of the requesting agent of an AuditEvent.
+std::string Requester(const rapidjson::Value& audit_event) {
+  for (const auto& agent : audit_event["agent"].GetArray()) {
+    if (agent["requestor"].GetBool()) {
+      return agent["who"]["identifier"]["value"].GetString();
+    }
+  }
+  return {};
+}
+
+bool AnyStartsWith(const std::vector<std::string>& texts, std::string_view prefix) {
+  return std::any_of(texts.begin(), texts.end(),
+                     [&](const std::string& text) { return text.rfind(prefix, 0) == 0; });
+}
+
 class PolicyTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -500,54 +548,18 @@ TEST_F(PolicyTest, ConsentEndpointsNeedConsentScopesAndValidConsents) {
   EXPECT_EQ(std::string(bundle["entry"][0]["resource"]["id"].GetString()), id);
   EXPECT_EQ(Call("RJ1", "GET", "/fhir/Consent/nope").status, 404);
   EXPECT_EQ(Call("RGT", "GET", "/fhir/Consent/" + id).status, 403);
-}
 
-// The AuditEvent.outcomeDesc of every record in the patient's journey, in ledger order.
-std::vector<std::string> JourneyOutcomes(const rapidjson::Document& journey) {
-  std::vector<std::string> outcomes;
-  if (!journey.IsObject() || !journey.HasMember("entry")) {
-    return outcomes;
-  }
-  for (const auto& entry : journey["entry"].GetArray()) {
-    const auto& resource = entry["resource"];
-    if (std::string_view(resource["resourceType"].GetString()) == "AuditEvent" &&
-        resource.HasMember("outcomeDesc")) {
-      outcomes.emplace_back(resource["outcomeDesc"].GetString());
-    }
-  }
-  return outcomes;
-}
-
-// The AuditEvent whose outcomeDesc starts with `prefix`, or null.
-const rapidjson::Value* FindAuditEvent(const rapidjson::Document& journey,
-                                       std::string_view prefix) {
-  if (!journey.IsObject() || !journey.HasMember("entry")) {
-    return nullptr;
-  }
-  for (const auto& entry : journey["entry"].GetArray()) {
-    const auto& resource = entry["resource"];
-    if (std::string_view(resource["resourceType"].GetString()) == "AuditEvent" &&
-        resource.HasMember("outcomeDesc") &&
-        std::string_view(resource["outcomeDesc"].GetString()).rfind(prefix, 0) == 0) {
-      return &resource;
-    }
-  }
-  return nullptr;
-}
-
-// The ODS code of the requesting agent of an AuditEvent.
-std::string Requester(const rapidjson::Value& audit_event) {
-  for (const auto& agent : audit_event["agent"].GetArray()) {
-    if (agent["requestor"].GetBool()) {
-      return agent["who"]["identifier"]["value"].GetString();
-    }
-  }
-  return {};
-}
-
-bool AnyStartsWith(const std::vector<std::string>& texts, std::string_view prefix) {
-  return std::any_of(texts.begin(), texts.end(),
-                     [&](const std::string& text) { return text.rfind(prefix, 0) == 0; });
+  // RGT's refused search names the patient, so the refusal is in the patient's journey.
+  HttpsResult journey = Call("RJ1", "GET",
+                             "/fhir/Patient/$journey?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2F"
+                             "nhs-number%7C" +
+                                 std::string(kShared));
+  ASSERT_EQ(journey.status, 200);
+  const rapidjson::Document records = Json(journey.body);
+  const rapidjson::Value* refused =
+      FindAuditEvent(records, "refused scope (403 kForbidden): Consent");
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(Requester(*refused), "RGT");
 }
 
 // Issue 6 item 1 and issue 7 item 1: a scope refusal at the API, each resource removed by scope
