@@ -90,7 +90,7 @@ core::Result<std::string> Mapper::Run() {
     }
   } else {
     for (std::size_t i = 1; i <= count; ++i) {
-      if (message_.Segment(i).id() == "PID") {
+      if (IdIs(message_.Segment(i).id(), "PID")) {
         MapPatient(Seg(i), i);
         KeepIfLossy(i);
         break;
@@ -102,16 +102,16 @@ core::Result<std::string> Mapper::Run() {
   for (std::size_t i = 1; i <= count; ++i) {
     const CachedSegment& segment = Seg(i);
     const std::string_view id = segment.id();
-    if (id == "PD1" && has_patient_ && !has_pd1) {
+    if (IdIs(id, "PD1") && has_patient_ && !has_pd1) {
       has_pd1 = true;  // a second PD1 is not expected; it is kept verbatim
       mapped_[i] = true;
       MapPd1(segment);
       KeepIfLossy(i);
-    } else if (id == "PV1" && has_patient_ && !has_encounter_ && IsEmptyVisit(segment)) {
+    } else if (IdIs(id, "PV1") && has_patient_ && !has_encounter_ && IsEmptyVisit(segment)) {
       mapped_[i] = true;  // "PV1|1|N": no visit to describe, nothing lost
-    } else if (id == "PV1" && has_patient_ && !has_encounter_) {
+    } else if (IdIs(id, "PV1") && has_patient_ && !has_encounter_) {
       const CachedSegment* pv2 = nullptr;
-      if (i + 1 <= count && Seg(i + 1).id() == "PV2") {
+      if (i + 1 <= count && IdIs(Seg(i + 1).id(), "PV2")) {
         pv2 = &Seg(i + 1);
         mapped_[i + 1] = true;
       }
@@ -132,7 +132,7 @@ core::Result<std::string> Mapper::Run() {
     }
     std::size_t mrg_index = 0;
     for (std::size_t i = 1; i <= count; ++i) {
-      if (Seg(i).id() == "MRG") {
+      if (IdIs(Seg(i).id(), "MRG")) {
         mapped_[i] = true;
         mrg_index = i;
         break;
@@ -141,7 +141,7 @@ core::Result<std::string> Mapper::Run() {
     MapMerge(Seg(mrg_index));
     if (ctx_.TakeLossy()) {
       for (std::size_t i = 1; i <= count; ++i) {
-        if (message_.Segment(i).id() == "MRG") {
+        if (IdIs(message_.Segment(i).id(), "MRG")) {
           mapped_[i] = false;
           break;
         }
@@ -184,35 +184,35 @@ core::Result<std::string> Mapper::Run() {
   for (std::size_t i = 1; i <= count; ++i) {
     const CachedSegment& segment = Seg(i);
     const std::string_view id = segment.id();
-    if (id != "OBR") {
+    if (!IdIs(id, "OBR")) {
       flush_orc();
     }
-    if (id != "NTE") {
+    if (!IdIs(id, "NTE")) {
       in_report_notes = false;
-      if (id != "OBX") {
+      if (!IdIs(id, "OBX")) {
         last_observation = kNone;
       }
     }
-    if (id == "NK1" && has_patient_) {
+    if (IdIs(id, "NK1") && has_patient_) {
       mapped_[i] = true;
       MapNextOfKin(segment, ++nk1);
       KeepIfLossy(i);
-    } else if (id == "AL1" && has_patient_) {
+    } else if (IdIs(id, "AL1") && has_patient_) {
       mapped_[i] = true;
       MapAllergy(segment, ++al1);
       KeepIfLossy(i);
-    } else if (id == "DG1" && has_patient_) {
+    } else if (IdIs(id, "DG1") && has_patient_) {
       mapped_[i] = true;
       MapDiagnosis(segment, ++dg1);  // the Condition is the last entry it adds
       KeepIfLossy(i);
       if (kind_ == MessageKind::kOrder && request_entry != kNone) {
         add_reference(request_entry, "reasonReference", entries_.back().id);
       }
-    } else if (id == "ORC" && kind_ == MessageKind::kOrder) {
+    } else if (IdIs(id, "ORC") && kind_ == MessageKind::kOrder) {
       mapped_[i] = true;
       pending_orc = &segment;
       pending_orc_index = i;
-    } else if (id == "OBR" && kind_ == MessageKind::kOrder) {
+    } else if (IdIs(id, "OBR") && kind_ == MessageKind::kOrder) {
       mapped_[i] = true;
       request_entry = MapServiceRequest(pending_orc, &segment, ++order_count);
       if (ctx_.TakeLossy()) {
@@ -224,13 +224,13 @@ core::Result<std::string> Mapper::Run() {
       pending_orc = nullptr;
       current_obr = &segment;
       in_report_notes = true;
-    } else if (id == "OBR" && kind_ == MessageKind::kOru) {
+    } else if (IdIs(id, "OBR") && kind_ == MessageKind::kOru) {
       mapped_[i] = true;
       report_entry = MapObservationRequest(segment, ++obr_count);
       current_obr = &segment;
       KeepIfLossy(i);
       in_report_notes = true;
-    } else if (id == "OBX" && (kind_ == MessageKind::kOru || has_patient_)) {
+    } else if (IdIs(id, "OBX") && (kind_ == MessageKind::kOru || has_patient_)) {
       mapped_[i] = true;
       const std::size_t entry = MapObservation(segment, ++obx_count, current_obr);
       last_observation = entry;
@@ -241,7 +241,7 @@ core::Result<std::string> Mapper::Run() {
       if (kind_ == MessageKind::kOrder && request_entry != kNone) {
         add_reference(request_entry, "supportingInfo", entries_[entry].id);
       }
-    } else if (id == "NTE" &&
+    } else if (IdIs(id, "NTE") &&
                (last_observation != kNone ||
                 (in_report_notes && (report_entry != kNone || request_entry != kNone)))) {
       mapped_[i] = true;

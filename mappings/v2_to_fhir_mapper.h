@@ -56,6 +56,12 @@ inline Value Lit(std::string_view text) {
   return Value(StringRef(text.data(), static_cast<rapidjson::SizeType>(text.size())));
 }
 
+// Whether segment id `id` is `expected` (three characters): inline, where string_view's == called
+// compare and memcmp for each of the hundred tests of a message's segments.
+inline bool IdIs(std::string_view id, const char (&expected)[4]) {
+  return id.size() == 3 && id[0] == expected[0] && id[1] == expected[1] && id[2] == expected[2];
+}
+
 inline bool In(std::string_view value, std::initializer_list<std::string_view> list) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
