@@ -89,7 +89,12 @@ HopRecord MakeHop(int n) {
   return hop;
 }
 
-void Setup(benchmark::State& state, bool in_memory) {
+// Where the ledger is stored. PostgreSQL: the server named by BROKER_BENCH_PG_URI (skipped
+// without it); the bench appends to the ledger already there, so use a throwaway database
+// (scripts/pg-test-server.sh).
+enum class Backend { kInMemory, kSqlite, kPostgresql };
+
+void Setup(benchmark::State& state, Backend backend) {
   g_shared = new Shared;
   const char* base = std::getenv("TB_BENCH_DIR");
   std::random_device random;
@@ -106,10 +111,18 @@ void Setup(benchmark::State& state, bool in_memory) {
   }
   g_shared->signer = std::move(*signer);
   g_shared->verifier = std::move(*verifier);
-  if (in_memory) {
+  if (backend == Backend::kInMemory) {
     g_shared->store = std::make_unique<InMemoryLedgerStore>();
   } else {
-    auto database = store::OpenDatabase({.url = "sqlite:" + (g_shared->dir / "bench.db").string()});
+    const char* pg_url = std::getenv("BROKER_BENCH_PG_URI");
+    if (backend == Backend::kPostgresql && (pg_url == nullptr || *pg_url == '\0')) {
+      state.SkipWithError("set BROKER_BENCH_PG_URI=postgresql://user@host:port/db");
+      return;
+    }
+    auto database =
+        store::OpenDatabase({.url = backend == Backend::kPostgresql
+                                        ? std::string(pg_url)
+                                        : "sqlite:" + (g_shared->dir / "bench.db").string()});
     if (!database) {
       state.SkipWithError(database.error().message.c_str());
       return;
@@ -144,9 +157,9 @@ void Teardown(benchmark::State& state) {
   g_shared = nullptr;
 }
 
-void RunAppend(benchmark::State& state, bool in_memory) {
+void RunAppend(benchmark::State& state, Backend backend) {
   if (state.thread_index() == 0) {
-    Setup(state, in_memory);
+    Setup(state, backend);
   }
   std::uint64_t errors = 0;
   for (auto _ : state) {
@@ -164,14 +177,16 @@ void RunAppend(benchmark::State& state, bool in_memory) {
   }
 }
 
-void BM_SqliteDurableAppend(benchmark::State& state) { RunAppend(state, false); }
+void BM_SqliteDurableAppend(benchmark::State& state) { RunAppend(state, Backend::kSqlite); }
+// The same on PostgreSQL (synchronous_commit=on), one node.
+void BM_PgDurableAppend(benchmark::State& state) { RunAppend(state, Backend::kPostgresql); }
 
 // The same through AppendAsync: each thread keeps up to state.range(0) records in flight and
 // counts them as done when their callback reports them durable, so a few threads feed group
 // commit as many threads blocking in Append would.
 void BM_SqliteDurableAppendAsync(benchmark::State& state) {
   if (state.thread_index() == 0) {
-    Setup(state, false);
+    Setup(state, Backend::kSqlite);
   }
   const auto window = static_cast<int>(state.range(0));
   std::mutex mutex;
@@ -207,12 +222,12 @@ void BM_SqliteDurableAppendAsync(benchmark::State& state) {
   }
 }
 // The same without storage: the ceiling set by building, chaining and hashing.
-void BM_InMemoryAppend(benchmark::State& state) { RunAppend(state, true); }
+void BM_InMemoryAppend(benchmark::State& state) { RunAppend(state, Backend::kInMemory); }
 
 // The storage alone: 512 prebuilt v2 records (~400 B entry, search columns set) per transaction
 // through SqlLedgerStore.
 void BM_SqliteStoreAppend512(benchmark::State& state) {
-  Setup(state, false);
+  Setup(state, Backend::kSqlite);
   std::int64_t seq = 0;
   const HopRecord hop = MakeHop(1);
   const std::string facts = HopFactsJson(hop);
@@ -265,7 +280,7 @@ BENCHMARK(BM_BuildHopRecords);
 // SQLite, each record's hash, link, entry and columns checked; items_per_second is records
 // verified per second.
 void BM_VerifySqlite(benchmark::State& state) {
-  Setup(state, false);
+  Setup(state, Backend::kSqlite);
   const std::int64_t records = state.range(0);
   {
     std::mutex mutex;
@@ -295,6 +310,7 @@ BENCHMARK(BM_VerifySqlite)->Arg(20000)->Unit(benchmark::kMillisecond)->UseRealTi
 
 BENCHMARK(BM_InMemoryAppend)->Threads(1)->Threads(16)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_SqliteDurableAppendAsync)->Arg(64)->Arg(256)->Threads(2)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_PgDurableAppend)->Threads(16)->Threads(64)->Threads(256)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_SqliteDurableAppend)
     ->Threads(1)
     ->Threads(16)

@@ -126,6 +126,37 @@ TYPED_TEST_P(LedgerStoreTest, AnExistingSeqIsAConflictAndNothingIsWritten) {
   EXPECT_TRUE(checkpoints->empty());
 }
 
+// A group-commit batch is larger than one statement on some engines (PostgreSQL: 256 rows per
+// INSERT): every row lands, in order, and a clash in a later statement undoes the earlier ones.
+TYPED_TEST_P(LedgerStoreTest, ABatchOfManyStatementsIsWrittenWholeOrNotAtAll) {
+  core::LedgerStore& ledger = *this->repository_;
+  std::vector<core::LedgerRecord> rows;
+  for (std::int64_t seq = 1; seq <= 600; ++seq) {
+    rows.push_back(this->Row(seq));
+  }
+  ASSERT_TRUE(ledger.Append(rows, nullptr));
+  auto all = ledger.ReadRange(1, 1000);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 600u);
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    ASSERT_EQ((*all)[i].seq, static_cast<std::int64_t>(i + 1));
+  }
+  EXPECT_EQ((*all)[599].canonical, rows[599].canonical);
+  EXPECT_EQ((*all)[599].index, rows[599].index);
+
+  std::vector<core::LedgerRecord> more;
+  for (std::int64_t seq = 601; seq <= 1000; ++seq) {
+    more.push_back(this->Row(seq));
+  }
+  more.push_back(this->Row(600));  // clashes in the second statement
+  core::Status clash = ledger.Append(more, nullptr);
+  ASSERT_FALSE(clash);
+  EXPECT_EQ(clash.error().code, core::ErrorCode::kConflict);
+  auto last = ledger.Last();
+  ASSERT_TRUE(last && last->has_value());
+  EXPECT_EQ((*last)->seq, 600);
+}
+
 TYPED_TEST_P(LedgerStoreTest, CheckpointsAreStoredWithRowsOrAlone) {
   core::LedgerStore& ledger = *this->repository_;
   const core::LedgerCheckpoint at2 = this->Checkpoint(2);
@@ -216,12 +247,10 @@ TYPED_TEST_P(LedgerStoreTest, SearchPagesByKeysetInBothDirections) {
   EXPECT_TRUE(this->Seqs(query).empty());
 }
 
-REGISTER_TYPED_TEST_SUITE_P(LedgerStoreTest, EmptyLedgerHasNoLastRecord,
-                            AppendedRowsReadBackExactly, ReadRangePagesBySeq,
-                            AnExistingSeqIsAConflictAndNothingIsWritten,
-                            CheckpointsAreStoredWithRowsOrAlone,
-                            ReadByNhsNumberListsOnePatientInOrder,
-                            SearchByPatientAgentTargetKindOutcomeAndDate,
-                            SearchPagesByKeysetInBothDirections);
+REGISTER_TYPED_TEST_SUITE_P(
+    LedgerStoreTest, EmptyLedgerHasNoLastRecord, AppendedRowsReadBackExactly, ReadRangePagesBySeq,
+    AnExistingSeqIsAConflictAndNothingIsWritten, ABatchOfManyStatementsIsWrittenWholeOrNotAtAll,
+    CheckpointsAreStoredWithRowsOrAlone, ReadByNhsNumberListsOnePatientInOrder,
+    SearchByPatientAgentTargetKindOutcomeAndDate, SearchPagesByKeysetInBothDirections);
 
 }  // namespace tb::store::testing
