@@ -156,6 +156,19 @@ TEST_F(PgPipelineTest, ALostConnectionIsAStorageError) {
   EXPECT_EQ(after.error().code, ErrorCode::kStorage);
 }
 
+TEST_F(PgPipelineTest, AServerSlowerThanTheReplyTimeoutIsAStorageErrorAndDropsTheConnection) {
+  connection_.set_reply_timeout(std::chrono::milliseconds(200));
+  PgPipeline pipeline(connection_);
+  pipeline.AddSql("SELECT pg_sleep(3)");
+  const core::Result<std::vector<PgRows>> replies = pipeline.Run("test slow");
+  ASSERT_FALSE(replies);
+  EXPECT_EQ(replies.error().code, ErrorCode::kStorage);
+  EXPECT_NE(replies.error().message.find("timed out"), std::string::npos)
+      << replies.error().message;
+  EXPECT_FALSE(connection_.usable()) << "its reply may still come: the connection is out of step";
+  connection_.Close();
+}
+
 TEST(PgText, ArraysQuoteEveryElement) {
   const std::array<std::string_view, 4> elements = {"RGT", "a\"b", "back\\slash", ""};
   EXPECT_EQ(PgTextArray(elements), R"({"RGT","a\"b","back\\slash",""})");
