@@ -8,7 +8,8 @@
 //                             each statement one round trip (inside Database::Impl::Write)
 //   BM_InboundBatch/pipeline  PgInboundWriter, what SqlInboundStore uses now
 //   BM_InboundBatch/*_nosync  the same with synchronous_commit=off: round trips and server CPU only
-//   BM_LedgerLikeBatch/...    ledger_record rows of ~400 B (SqlLedgerStore's statement) in batches
+//   BM_LedgerLikeBatch/...    ledger_record rows of ~400 B in batches, one statement per row
+//                             (SqlLedgerStore's statement before it went multi-row)
 //
 // Needs BROKER_BENCH_PG_URI=postgresql://user@host:port/db (skips otherwise); each run works in a
 // schema of its own, dropped at the end. See bench/store/CMakeLists.txt for a throwaway server.
@@ -288,7 +289,8 @@ Poco::Nullable<std::string> OrNull(const std::string& text) {
   return text.empty() ? Poco::Nullable<std::string>() : Poco::Nullable<std::string>(text);
 }
 
-// SqlLedgerStore's AppendPoco: one prepared Statement, one execute per record.
+// SqlLedgerStore's append before commit 3edb525 (now one multi-row INSERT per 256 records):
+// one prepared Statement, one execute per record.
 core::Status AppendPoco(Database::Impl& db, const std::vector<core::LedgerRecord>& records) {
   return db.Write("bench ledger", [&](Poco::Data::Session& session) -> core::Status {
     Poco::Int64 seq = 0;
