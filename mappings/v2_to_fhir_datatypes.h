@@ -17,10 +17,12 @@
 // The v2 datatype -> FHIR datatype maps of the HL7 v2-to-FHIR IG (CX[Identifier], XPN[HumanName],
 // XAD[Address], XTN[ContactPoint], TS/DTM/DT[date/dateTime], CE/CWE[CodeableConcept],
 // XCN[Practitioner], XON[Organization], HD, SN, NM[Quantity], ED[Attachment]). Used by the segment
-// maps in v2_to_fhir.cpp; exposed for tests.
+// maps in v2_to_fhir_*.cpp; exposed for tests.
 //
-// Every function reads v2 Values (escapes resolved, "" nulls treated as absent) and builds
-// RapidJSON values in the context's allocator. A function returns a null JSON value when there is
+// Every function reads v2 Values (escapes resolved, "" nulls treated as absent). The Write*
+// functions write JSON text (JsonText, json_text.h), as the segment maps of ADT messages do; the
+// others build RapidJSON values in the context's allocator, for the segment maps that still build
+// a DOM (ORU, orders). A function returns a null JSON value (or writes nothing) when there is
 // nothing to map. Problems with the input (a malformed date) are recorded in the context (first
 // error wins) and the element is left out, so callers need not check every call; MapV2ToFhir
 // returns the recorded error. Not thread-safe: one context per mapping.

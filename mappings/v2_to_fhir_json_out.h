@@ -1,6 +1,8 @@
 #pragma once
 
-// The v2 -> FHIR mapper's JSON serialiser (internal to v2_to_fhir*.cpp).
+// The v2 -> FHIR mapper's DOM serialiser (internal to v2_to_fhir*.cpp): writes the resources still
+// built as a RapidJSON DOM (ORU and order messages) and assembles the Bundle; the others are
+// written as text (json_text.h).
 
 #include <cstdint>
 #include <cstring>
