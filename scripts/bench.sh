@@ -107,10 +107,12 @@ export TB_BENCH_DIR=$run/tmp  # SQLite files on the real disk (fsync costs what 
 for bench in "${micro_run[@]}"; do
   binary=$(find "$build/bench" -name "$bench" -type f -perm -u+x | head -1)
   filter=()
-  # store_bench's PostgreSQL case needs a server (BROKER_TEST_PG_URI); without one its 16-thread
-  # run aborts the whole binary, so leave it out.
-  [ "$bench" = store_bench ] && [ -z "${BROKER_TEST_PG_URI:-}" ] &&
-    filter=(--benchmark_filter=-Postgresql)
+  # The PostgreSQL cases need a server (store_bench: BROKER_TEST_PG_URI, ledger_bench:
+  # BROKER_BENCH_PG_URI); without one their multi-thread runs abort the whole binary.
+  case $bench in
+    store_bench) [ -n "${BROKER_TEST_PG_URI:-}" ] || filter=(--benchmark_filter=-Postgresql) ;;
+    ledger_bench) [ -n "${BROKER_BENCH_PG_URI:-}" ] || filter=(--benchmark_filter=-Pg) ;;
+  esac
   log "micro: $bench"
   "${server_cpu[@]}" "$binary" --benchmark_format=json --benchmark_out_format=json \
     --benchmark_out="$run/micro/$bench.json" "${filter[@]}" >/dev/null 2>"$run/logs/$bench.err" ||
