@@ -104,22 +104,25 @@ void FindChoices(const std::string& type, std::map<std::string, std::string, std
 Model BuildModel() {
   Model model;
   std::string_view text = fhir::EmbeddedSchema();
-  rapidjson::Document schema;
-  schema.Parse(text.data(), text.size());
-  if (schema.HasParseError() || !schema.IsObject()) {
+  rapidjson::Document parsed;
+  parsed.Parse(text.data(), text.size());
+  if (parsed.HasParseError() || !parsed.IsObject()) {
     return model;
   }
+  // Read through a const view: Clang in C++20 mode finds comparisons of non-const member
+  // iterators ambiguous (-Wambiguous-reversed-operator).
+  const rapidjson::Value& schema = parsed;
   auto definitions = schema.FindMember("definitions");
   if (definitions == schema.MemberEnd() || !definitions->value.IsObject()) {
     return model;
   }
-  for (auto& def : definitions->value.GetObject()) {
+  for (const auto& def : definitions->value.GetObject()) {
     auto properties = def.value.FindMember("properties");
     auto& elements = model.elements[def.name.GetString()];
     if (properties == def.value.MemberEnd() || !properties->value.IsObject()) {
       continue;
     }
-    for (auto& prop : properties->value.GetObject()) {
+    for (const auto& prop : properties->value.GetObject()) {
       std::string_view name(prop.name.GetString(), prop.name.GetStringLength());
       if (name == "resourceType") {
         model.resources.insert(def.name.GetString());

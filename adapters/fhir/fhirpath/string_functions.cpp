@@ -411,7 +411,8 @@ core::Result<Collection> Codec(const Call& c, bool encode) {
     static constexpr std::string_view kHex = "0123456789abcdef";
     std::string out;
     if (encode) {
-      for (unsigned char ch : text) {
+      for (char byte : text) {
+        const auto ch = static_cast<unsigned char>(byte);
         out += kHex[ch >> 4];
         out += kHex[ch & 0xF];
       }
