@@ -291,6 +291,7 @@ def scaling(result):
     for label, name in (("16, 16", "mllp_broker_durable_s16_p16"),
                         ("16, 1,000", "mllp_broker_durable_s16_p1000"),
                         ("16, 20,000", "mllp_broker_durable_s16_p20000"),
+                        ("16, no NHS number (no locator work)", "mllp_broker_durable_s16_no_nhs"),
                         ("1, 1,000", "mllp_broker_durable_s1_p1000")):
         lines.append(macro_row(label, macro.get(name) or {}))
     return lines

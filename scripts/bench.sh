@@ -277,6 +277,11 @@ mllp_load mllp_broker_durable_s16_p16 "$broker_pid" --port "$broker_mllp" "${sen
   --msg "$adt" --senders 16 --patients 16
 mllp_load mllp_broker_durable_s16_p20000 "$broker_pid" --port "$broker_mllp" "${sender_tls[@]}" \
   --msg "$adt" --senders 16 --patients 20000
+# The same ADT^A01 without its NHS number: no record-locator lookup or write per message, so the
+# difference to mllp_broker_durable_s16_p1000 is what the locator costs on the ACK path.
+sed 's/9000000009^^^NHS^NH~//' "$adt" >"$run/data/adt_a01_no_nhs.hl7"
+mllp_load mllp_broker_durable_s16_no_nhs "$broker_pid" --port "$broker_mllp" "${sender_tls[@]}" \
+  --msg "$run/data/adt_a01_no_nhs.hl7" --senders 16 --patients 0
 mllp_load mllp_broker_durable_s1_p1000 "$broker_pid" --port "$broker_mllp" "${sender_tls[@]}" \
   --msg "$adt" --senders 1 --patients 1000
 for obx in 10 100; do
