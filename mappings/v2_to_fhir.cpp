@@ -259,13 +259,11 @@ core::Result<std::string> Mapper::Run() {
       if (text.empty()) {
         // An empty NTE carries nothing.
       } else if (last_observation != kNone) {
-        Value& observation = entries_[last_observation].resource;
-        if (!observation.HasMember("note")) {
-          observation.AddMember("note", Value(kArrayType), alloc());
-        }
-        Value note(kObjectType);
-        note.AddMember("text", ctx_.Str(text), alloc());
-        observation["note"].PushBack(note, alloc());
+        JsonText notes(entries_[last_observation].notes);  // added when the Bundle is assembled
+        notes.Element();
+        notes.Raw("{\"text\":");
+        notes.String(text);
+        notes.Put('}');
       } else if (kind_ == MessageKind::kOrder) {
         Value& request = entries_[request_entry].resource;
         if (!request.HasMember("note")) {
@@ -367,6 +365,11 @@ core::Result<std::string> Mapper::Run() {
     entry(e.id);
     if (!e.text.empty()) {
       out.Text(e.text.view());
+      if (!e.notes.empty()) {
+        out.Text(",\"note\":[");
+        out.Text(e.notes.view());
+        out.Text("]");
+      }
       out.Text("}");
     } else {
       out.Write(e.resource);

@@ -1348,7 +1348,7 @@ bool WriteHdOrganization(V2MapContext& /*ctx*/, JsonText& out, const hl7v2::Valu
 
 // ---- values -------------------------------------------------------------------------------------
 
-void PutUnits(V2MapContext& ctx, Value& quantity, const hl7v2::Value& units) {
+void WriteUnits(V2MapContext& ctx, JsonText& out, const hl7v2::Value& units) {
   const Parts parts(units);
   if (!units.HasValue()) {
     return;
@@ -1357,26 +1357,38 @@ void PutUnits(V2MapContext& ctx, Value& quantity, const hl7v2::Value& units) {
   const std::string_view code = V2Text(parts[1], s1);
   const std::string_view text = V2Text(parts[2], s2);
   const std::string_view system = V2Text(parts[3], s3);
-  ctx.Put(quantity, "unit", ctx.Str(!text.empty() ? text : code));
+  out.StringMember("\"unit\":", !text.empty() ? text : code);
   if (!code.empty() && !system.empty()) {
-    ctx.Put(quantity, "system", ctx.Str(ctx.SystemUri(system)));
-    ctx.Put(quantity, "code", ctx.Str(code));
+    out.StringMember("\"system\":", ctx.SystemUri(system));
+    out.StringMember("\"code\":", code);
   }
 }
 
-Value NmToQuantity(V2MapContext& ctx, std::string_view nm, const hl7v2::Value& units) {
-  const std::optional<std::string> number = CanonicalDecimal(nm);
-  if (!number) {
-    return Value();
+namespace {
+
+// {"value":number[,"comparator":...][, units]}.
+void WriteQuantity(V2MapContext& ctx, JsonText& out, std::string_view number,
+                   std::string_view comparator, const hl7v2::Value* units) {
+  out.Raw("{\"value\":");
+  out.Raw(number);
+  out.StringMember("\"comparator\":", comparator);
+  if (units != nullptr) {
+    WriteUnits(ctx, out, *units);
   }
-  Value quantity(kObjectType);
-  quantity.AddMember("value", ctx.Number(*number), ctx.alloc());
-  PutUnits(ctx, quantity, units);
-  return quantity;
+  out.Put('}');
 }
 
-bool PutSnValue(V2MapContext& ctx, Value& observation, const hl7v2::Value& sn,
-                const hl7v2::Value& units) {
+}  // namespace
+
+void WriteNmQuantity(V2MapContext& ctx, JsonText& out, std::string_view nm,
+                     const hl7v2::Value& units) {
+  if (const std::optional<std::string> number = CanonicalDecimal(nm)) {
+    WriteQuantity(ctx, out, *number, {}, &units);
+  }
+}
+
+bool WriteSnValue(V2MapContext& ctx, JsonText& out, const hl7v2::Value& sn,
+                  const hl7v2::Value& units) {
   const Parts parts(sn);
   if (!sn.HasValue()) {
     return false;
@@ -1389,60 +1401,48 @@ bool PutSnValue(V2MapContext& ctx, Value& observation, const hl7v2::Value& sn,
   const auto n1 = CanonicalDecimal(num1);
   const auto n2 = CanonicalDecimal(num2);
   if (n1 && n2 && separator == "-" && (comparator.empty() || comparator == "=")) {
-    Value range(kObjectType);
-    Value low(kObjectType);
-    low.AddMember("value", ctx.Number(*n1), ctx.alloc());
-    PutUnits(ctx, low, units);
-    Value high(kObjectType);
-    high.AddMember("value", ctx.Number(*n2), ctx.alloc());
-    PutUnits(ctx, high, units);
-    range.AddMember("low", low, ctx.alloc());
-    range.AddMember("high", high, ctx.alloc());
-    observation.AddMember("valueRange", range, ctx.alloc());
+    out.Key("\"valueRange\":{\"low\":");
+    WriteQuantity(ctx, out, *n1, {}, &units);
+    out.Raw(",\"high\":");
+    WriteQuantity(ctx, out, *n2, {}, &units);
+    out.Put('}');
     return true;
   }
   if (n1 && n2 && (separator == ":" || separator == "/") &&
       (comparator.empty() || comparator == "=")) {
-    Value ratio(kObjectType);
-    Value numerator(kObjectType);
-    numerator.AddMember("value", ctx.Number(*n1), ctx.alloc());
-    Value denominator(kObjectType);
-    denominator.AddMember("value", ctx.Number(*n2), ctx.alloc());
-    ratio.AddMember("numerator", numerator, ctx.alloc());
-    ratio.AddMember("denominator", denominator, ctx.alloc());
-    observation.AddMember("valueRatio", ratio, ctx.alloc());
+    out.Key("\"valueRatio\":{\"numerator\":");
+    WriteQuantity(ctx, out, *n1, {}, nullptr);
+    out.Raw(",\"denominator\":");
+    WriteQuantity(ctx, out, *n2, {}, nullptr);
+    out.Put('}');
     return true;
   }
   const bool fhir_comparator = comparator == "<" || comparator == ">" || comparator == "<=" ||
                                comparator == ">=" || comparator == "=" || comparator.empty();
   if (n1 && separator.empty() && num2.empty() && fhir_comparator) {
-    Value quantity(kObjectType);
-    quantity.AddMember("value", ctx.Number(*n1), ctx.alloc());
-    if (!comparator.empty() && comparator != "=") {
-      ctx.Put(quantity, "comparator", ctx.Str(comparator));
-    }
-    PutUnits(ctx, quantity, units);
-    observation.AddMember("valueQuantity", quantity, ctx.alloc());
+    out.Key("\"valueQuantity\":");
+    WriteQuantity(ctx, out, *n1, comparator != "=" ? comparator : std::string_view(), &units);
     return true;
   }
   // Anything else ("<>", a suffix, text) is kept as written.
   std::string text;
   text.append(comparator).append(num1).append(separator).append(num2);
-  ctx.Put(observation, "valueString", ctx.Str(text));
+  out.StringMember("\"valueString\":", text);
   return true;
 }
 
-Value EdToAttachment(V2MapContext& ctx, const hl7v2::Value& ed) {
+void WriteEdAttachment(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ed) {
   if (!ed.HasValue()) {
-    return Value();
+    return;
   }
   std::string s2, s3, s4;
   const std::string_view type = V2Text(Part(ed, 2), s2);
   const std::string_view subtype = V2Text(Part(ed, 3), s3);
   const std::string_view encoding = V2Text(Part(ed, 4), s4);
   const hl7v2::Value data_value = Part(ed, 5);
-  Value attachment(kObjectType);
-  ctx.Put(attachment, "contentType", ctx.Str(MimeType(type, subtype)));
+  const std::size_t start = out.Mark();
+  out.Put('{');
+  out.StringMember("\"contentType\":", MimeType(type, subtype));
   if (data_value.HasValue()) {
     std::string scratch;
     const std::string_view data = V2Text(data_value, scratch);
@@ -1459,11 +1459,12 @@ Value EdToAttachment(V2MapContext& ctx, const hl7v2::Value& ed) {
     if (!base64) {
       ctx.Lossy(MakeError(ErrorCode::kInvalidValue, "ED data does not match its encoding (ED-4)",
                           "ED-5"));
-      return Value();
+      out.Rollback(start);
+      return;
     }
-    ctx.Put(attachment, "data", ctx.Str(*base64));
+    out.StringMember("\"data\":", *base64);
   }
-  return attachment;
+  out.Put('}');
 }
 
 }  // namespace tb::mappings

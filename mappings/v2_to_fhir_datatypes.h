@@ -223,15 +223,17 @@ bool WriteHdOrganization(V2MapContext& ctx, JsonText& out, const hl7v2::Value& h
 bool LooksLikeOdsCode(std::string_view text);
 
 // ---- values -------------------------------------------------------------------------------------
-// NM + units (CWE) -> Quantity. Null when `nm` is not a number.
-rapidjson::Value NmToQuantity(V2MapContext& ctx, std::string_view nm, const hl7v2::Value& units);
-// Units CWE -> Quantity unit/system/code members added to `quantity`.
-void PutUnits(V2MapContext& ctx, rapidjson::Value& quantity, const hl7v2::Value& units);
-// SN -> sets valueQuantity (with comparator), valueRange or valueRatio on `observation`, or
-// valueString when it fits none. Returns false when SN is empty.
-bool PutSnValue(V2MapContext& ctx, rapidjson::Value& observation, const hl7v2::Value& sn,
-                const hl7v2::Value& units);
-// ED -> Attachment (contentType from ED-2/ED-3, data base64 from ED-4/ED-5). Null when empty.
-rapidjson::Value EdToAttachment(V2MapContext& ctx, const hl7v2::Value& ed);
+// NM + units (CWE) -> Quantity {value, unit, system, code}; nothing when `nm` is not a number.
+void WriteNmQuantity(V2MapContext& ctx, JsonText& out, std::string_view nm,
+                     const hl7v2::Value& units);
+// Units CWE -> the Quantity members unit/system/code, written into the object being written.
+void WriteUnits(V2MapContext& ctx, JsonText& out, const hl7v2::Value& units);
+// SN -> a valueQuantity (with comparator), valueRange or valueRatio member of the object being
+// written, or valueString when it fits none. Returns false (nothing written) when SN is empty.
+bool WriteSnValue(V2MapContext& ctx, JsonText& out, const hl7v2::Value& sn,
+                  const hl7v2::Value& units);
+// ED -> Attachment (contentType from ED-2/ED-3, data base64 from ED-4/ED-5); nothing when empty
+// or when the data does not match its encoding (reported through ctx.Lossy()).
+void WriteEdAttachment(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ed);
 
 }  // namespace tb::mappings

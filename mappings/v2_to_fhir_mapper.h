@@ -147,6 +147,7 @@ class Mapper {
     ResourceId id;
     Value resource;
     JsonBuffer text;
+    JsonBuffer notes;  // Observation.note elements from NTE segments (text entries)
   };
 
   JsonAlloc& alloc() { return ctx_.alloc(); }

@@ -6,70 +6,81 @@ namespace tb::mappings::v2fhir {
 std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
                                    const CachedSegment* obr) {
   const ResourceId id = NewId("Observation/OBX", index);
-  Value observation(kObjectType);
-  Value identifiers(kArrayType);
-  ctx_.Push(identifiers, EiToIdentifier(ctx_, obx.Field(21)));
-  ctx_.Put(observation, "identifier", std::move(identifiers));
+  // The members after the id; an ED value's extension goes before them, and is known only when
+  // the value is read, so it is written apart.
+  JsonBuffer body;
+  JsonBuffer extension;
+  JsonText out(body);
+  const auto list = [&](std::string_view quoted_key, auto&& write_items) {
+    const std::size_t mark = out.Key(quoted_key);
+    out.Put('[');
+    write_items();
+    out.CloseOrDrop(mark, ']');
+  };
+  list("\"identifier\":", [&] { out.Item([&] { WriteEiIdentifier(ctx_, out, obx.Field(21)); }); });
   {
     std::string scratch;
     const std::string_view status = V2Text(obx.Field(11), scratch);
+    out.Key("\"status\":");
     if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kObservationStatus, status)) {
-      observation.AddMember("status", ctx_.Str(row->fhir_code), alloc());
+      out.StringOrNull(row->fhir_code);
     } else {
-      observation.AddMember("status", Lit("unknown"), alloc());
-      PutMappedCode(ctx_, observation, "status", KnownTable::kObservationStatus, status, "HL70085");
+      out.Raw("\"unknown\"");
+      WriteMappedCode(ctx_, out, "status", KnownTable::kObservationStatus, status, "HL70085");
     }
   }
   if (kind_ == MessageKind::kOru && obr != nullptr) {
     std::string scratch;
     const std::string_view section = V2Text(obr->Field(24), scratch);
     if (section.empty() || IsLabSection(section)) {
-      Value categories(kArrayType);
-      Value cc(kObjectType);
-      Value codings(kArrayType);
-      codings.PushBack(
-          CodingValue(ctx_, "http://terminology.hl7.org/CodeSystem/observation-category",
-                      "laboratory", "Laboratory"),
-          alloc());
-      cc.AddMember("coding", codings, alloc());
-      categories.PushBack(cc, alloc());
-      observation.AddMember("category", categories, alloc());
+      out.Key("\"category\":[{\"coding\":[");
+      WriteCoding(out, "http://terminology.hl7.org/CodeSystem/observation-category", "laboratory",
+                  "Laboratory");
+      out.Raw("]}]");
     }
   }
-  Value code = CweToCodeableConcept(ctx_, obx.Field(3));
-  if (code.IsNull()) {
-    code = AbsentCode();  // OBX-3 is required in v2; keep the value, flag the missing code
+  {
+    out.Key("\"code\":");
+    const std::size_t value_start = out.Mark();
+    WriteCweCodeableConcept(ctx_, out, obx.Field(3));
+    if (out.Mark() == value_start) {
+      // OBX-3 is required in v2; keep the value, flag the missing code.
+      out.Raw("{\"extension\":[{\"url\":");
+      out.String(kDataAbsentReasonUrl);
+      out.Raw(",\"valueCode\":\"unknown\"}]}");
+    }
   }
-  observation.AddMember("code", code, alloc());
   if (has_patient_) {
-    observation.AddMember("subject", Reference(patient_id_), alloc());
+    out.Key("\"subject\":");
+    WriteReference(out, patient_id_);
   }
   if (has_encounter_) {
-    observation.AddMember("encounter", Reference(encounter_id_), alloc());
+    out.Key("\"encounter\":");
+    WriteReference(out, encounter_id_);
   }
-  {
-    Value effective = TimeValue(ctx_, obx.Field(14), FhirTimeType::kDateTime, "OBX-14");
-    if (effective.IsNull() && obr != nullptr) {
-      effective = TimeValue(ctx_, obr->Field(7), FhirTimeType::kDateTime, "OBR-7");
-    }
-    ctx_.Put(observation, "effectiveDateTime", std::move(effective));
+  if (!out.Member(
+          "\"effectiveDateTime\":",
+          [&] { WriteTime(ctx_, out, obx.Field(14), FhirTimeType::kDateTime, "OBX-14"); }) &&
+      obr != nullptr) {
+    out.Member("\"effectiveDateTime\":",
+               [&] { WriteTime(ctx_, out, obr->Field(7), FhirTimeType::kDateTime, "OBR-7"); });
   }
-  {
-    Value performers(kArrayType);
+  list("\"performer\":", [&] {
     for (const hl7v2::Value& rep : obx.Field(16).Repetitions()) {
       const ResourceId pid = PractitionerFor(rep);
       if (!pid.empty()) {
-        performers.PushBack(Reference(pid), alloc());
+        out.Element();
+        WriteReference(out, pid);
       }
     }
     for (const hl7v2::Value& rep : obx.Field(23).Repetitions()) {
       const ResourceId oid = OrganizationForXon(rep);
       if (!oid.empty()) {
-        performers.PushBack(Reference(oid), alloc());
+        out.Element();
+        WriteReference(out, oid);
       }
     }
-    ctx_.Put(observation, "performer", std::move(performers));
-  }
+  });
   // The value, by OBX-2.
   {
     std::string type_scratch;
@@ -103,82 +114,91 @@ std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
     if (value.HasValue()) {
       if (type == "NM") {
         std::string scratch;
-        Value quantity = reps == 1 ? NmToQuantity(ctx_, V2Text(value, scratch), units) : Value();
-        if (!quantity.IsNull()) {
-          observation.AddMember("valueQuantity", quantity, alloc());
-        } else {
-          ctx_.Put(observation, "valueString", ctx_.Str(join_reps(false)));
+        const bool quantity = reps == 1 && out.Member("\"valueQuantity\":", [&] {
+          WriteNmQuantity(ctx_, out, V2Text(value, scratch), units);
+        });
+        if (!quantity) {
+          out.StringMember("\"valueString\":", join_reps(false));
         }
       } else if (type == "SN") {
-        PutSnValue(ctx_, observation, value.Repetition(1), units);
+        WriteSnValue(ctx_, out, value.Repetition(1), units);
       } else if (type == "CE" || type == "CWE" || type == "CNE") {
-        ctx_.Put(observation, "valueCodeableConcept",
-                 CweToCodeableConcept(ctx_, value.Repetition(1)));
+        out.Member("\"valueCodeableConcept\":",
+                   [&] { WriteCweCodeableConcept(ctx_, out, value.Repetition(1)); });
       } else if (type == "DT" || type == "DTM" || type == "TS") {
-        ctx_.Put(observation, "valueDateTime",
-                 TimeValue(ctx_, value.Repetition(1), FhirTimeType::kDateTime, "OBX-5"));
+        out.Member("\"valueDateTime\":", [&] {
+          WriteTime(ctx_, out, value.Repetition(1), FhirTimeType::kDateTime, "OBX-5");
+        });
       } else if (type == "TX" || type == "FT") {
-        ctx_.Put(observation, "valueString", ctx_.Str(join_reps(true)));
+        out.StringMember("\"valueString\":", join_reps(true));
       } else if (type == "ED") {
-        Value attachment = EdToAttachment(ctx_, value.Repetition(1));
-        if (!attachment.IsNull()) {
-          Value extension(kObjectType);
-          extension.AddMember("url", Lit(kObservationValueR5Url), alloc());
-          extension.AddMember("valueAttachment", attachment, alloc());
-          Value extensions(kArrayType);
-          extensions.PushBack(extension, alloc());
-          Value with_extension(kObjectType);
-          with_extension.AddMember("extension", extensions, alloc());
-          MoveMembers(observation, with_extension, alloc());
-          observation = std::move(with_extension);
+        JsonText ext(extension);
+        ext.Raw("\"extension\":[{\"url\":");
+        ext.String(kObservationValueR5Url);
+        ext.Raw(",\"valueAttachment\":");
+        const std::size_t value_start = ext.Mark();
+        WriteEdAttachment(ctx_, ext, value.Repetition(1));
+        if (ext.Mark() == value_start) {
+          ext.Rollback(0);
+        } else {
+          ext.Raw("}]");
         }
       } else {
         // ST and anything else (RP, ID, IS, TM, ...) is kept as text.
-        ctx_.Put(observation, "valueString", ctx_.Str(join_reps(false)));
+        out.StringMember("\"valueString\":", join_reps(false));
       }
     }
   }
-  {
-    Value interpretations(kArrayType);
+  list("\"interpretation\":", [&] {
     for (const hl7v2::Value& rep : obx.Field(8).Repetitions()) {
       std::string s1, s2;
-      ctx_.Push(interpretations, TableCodeableConcept(ctx_, KnownTable::kInterpretation,
-                                                      V2Text(rep.Component(1), s1),
-                                                      V2Text(rep.Component(2), s2), "HL70078"));
+      out.Item([&] {
+        WriteTableCodeableConcept(ctx_, out, KnownTable::kInterpretation,
+                                  V2Text(rep.Component(1), s1), V2Text(rep.Component(2), s2),
+                                  "HL70078");
+      });
     }
-    ctx_.Put(observation, "interpretation", std::move(interpretations));
-  }
+  });
   {
-    Value range_text = ctx_.Str(obx.Field(7));
-    if (!range_text.IsNull()) {
-      Value range(kObjectType);
-      std::string scratch;
-      const std::string_view text = V2Text(obx.Field(7), scratch);
+    std::string scratch;
+    const std::string_view text = V2Text(obx.Field(7), scratch);
+    if (!text.empty()) {
+      out.Key("\"referenceRange\":[{");
       const std::size_t dash = text.find('-', 1);
       if (dash != std::string_view::npos) {
         const auto low = CanonicalDecimal(text.substr(0, dash));
         const auto high = CanonicalDecimal(text.substr(dash + 1));
         if (low && high) {
-          Value low_q(kObjectType);
-          low_q.AddMember("value", ctx_.Number(*low), alloc());
-          PutUnits(ctx_, low_q, obx.Field(6));
-          Value high_q(kObjectType);
-          high_q.AddMember("value", ctx_.Number(*high), alloc());
-          PutUnits(ctx_, high_q, obx.Field(6));
-          range.AddMember("low", low_q, alloc());
-          range.AddMember("high", high_q, alloc());
+          const hl7v2::Value units = obx.Field(6);
+          out.Raw("\"low\":{\"value\":");
+          out.Raw(*low);
+          WriteUnits(ctx_, out, units);
+          out.Raw("},\"high\":{\"value\":");
+          out.Raw(*high);
+          WriteUnits(ctx_, out, units);
+          out.Put('}');
         }
       }
-      range.AddMember("text", range_text, alloc());
-      Value ranges(kArrayType);
-      ranges.PushBack(range, alloc());
-      observation.AddMember("referenceRange", ranges, alloc());
+      out.Key("\"text\":");
+      out.String(text);
+      out.Raw("}]");
     }
   }
-  ctx_.Put(observation, "method", CweToCodeableConcept(ctx_, obx.Field(17)));
-  ctx_.Put(observation, "bodySite", CweToCodeableConcept(ctx_, obx.Field(20)));
+  out.Member("\"method\":", [&] { WriteCweCodeableConcept(ctx_, out, obx.Field(17)); });
+  out.Member("\"bodySite\":", [&] { WriteCweCodeableConcept(ctx_, out, obx.Field(20)); });
+  JsonBuffer text;
+  JsonText resource(text);
+  BeginResource(resource, "Observation", id);
+  if (!extension.empty()) {
+    resource.Put(',');
+    resource.Raw(extension.view());
+  }
+  if (!body.empty()) {
+    resource.Put(',');
+    resource.Raw(body.view());
+  }
   const std::size_t entry = entries_.size();
-  AddResource("Observation", id, std::move(observation));
+  entries_.push_back(Entry{id, Value(), std::move(text), {}});
   return entry;
 }
 

@@ -234,7 +234,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     }
   }
   patient_entry_ = entries_.size();
-  entries_.push_back(Entry{patient_id_, Value(), std::move(text)});
+  entries_.push_back(Entry{patient_id_, Value(), std::move(text), {}});
   focus_.push_back(patient_id_);
 }
 
