@@ -161,6 +161,7 @@ core::Result<std::string> Mapper::Run() {
   bool in_report_notes = false;
   std::vector<std::pair<std::size_t, ResourceId>> report_results;  // (report entry, obs id)
   std::vector<std::pair<std::size_t, std::string>> report_notes;
+  std::vector<std::size_t> reports;  // DiagnosticReport entries
   // Orders (ORM^O01, OML^O21): an ORC waits for the OBR that completes it.
   std::size_t order_count = 0;
   std::size_t request_entry = kNone;
@@ -227,6 +228,7 @@ core::Result<std::string> Mapper::Run() {
     } else if (IdIs(id, "OBR") && kind_ == MessageKind::kOru) {
       mapped_[i] = true;
       report_entry = MapObservationRequest(segment, ++obr_count);
+      reports.push_back(report_entry);
       current_obr = &segment;
       KeepIfLossy(i);
       in_report_notes = true;
@@ -284,26 +286,33 @@ core::Result<std::string> Mapper::Run() {
   if (kind_ == MessageKind::kOru && obr_count == 0) {
     return MakeError(ErrorCode::kRequiredFieldMissing, "ORU^R01 needs an OBR segment", "OBR");
   }
-  for (auto& [entry, obs_id] : report_results) {
-    Value& report = entries_[entry].resource;
-    if (!report.HasMember("result")) {
-      report.AddMember("result", Value(kArrayType), alloc());
+  // DiagnosticReport.result, and the NTEs after an OBR: the report's comments. R4
+  // DiagnosticReport has no note, so they become the conclusion text (line breaks kept).
+  for (const std::size_t report : reports) {
+    JsonText out(entries_[report].text);
+    bool any = false;
+    for (const auto& [entry, obs_id] : report_results) {
+      if (entry == report) {
+        out.Raw(any ? "," : ",\"result\":[");
+        any = true;
+        WriteReference(out, obs_id);
+      }
     }
-    report["result"].PushBack(Reference(obs_id), alloc());
-  }
-  // NTEs after an OBR are the report's comments; R4 DiagnosticReport has no note, so they become
-  // the conclusion text (line breaks kept).
-  for (auto& [entry, text] : report_notes) {
-    if (text.empty()) {
-      continue;
+    if (any) {
+      out.Put(']');
     }
-    Value& report = entries_[entry].resource;
-    if (const auto previous = fhir::FindString(report, "conclusion")) {
-      std::string joined(*previous);
-      joined.append("\n").append(text);
-      report["conclusion"] = ctx_.Str(joined);
-    } else {
-      report.AddMember("conclusion", ctx_.Str(text), alloc());
+    std::string conclusion;
+    for (const auto& [entry, text] : report_notes) {
+      if (entry == report && !text.empty()) {
+        if (!conclusion.empty()) {
+          conclusion.push_back('\n');
+        }
+        conclusion.append(text);
+      }
+    }
+    if (!conclusion.empty()) {
+      out.Raw(",\"conclusion\":");
+      out.String(conclusion);
     }
   }
   JsonBuffer timestamp;

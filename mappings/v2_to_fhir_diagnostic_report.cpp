@@ -15,25 +15,25 @@ bool IsImagingSection(std::string_view section) {
 
 std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t index) {
   const ResourceId id = NewId("DiagnosticReport/OBR", index);
-  Value report(kObjectType);
-  Value identifiers(kArrayType);
-  const auto order_identifier = [&](std::size_t field, std::string_view type) {
-    Value identifier = EiToIdentifier(ctx_, obr.Field(field), type);
-    if (!identifier.IsNull()) {
-      identifiers.PushBack(identifier, alloc());
-    }
-  };
-  order_identifier(2, "PLAC");
-  order_identifier(3, "FILL");
-  ctx_.Put(report, "identifier", std::move(identifiers));
+  JsonBuffer text;
+  JsonText out(text);
+  BeginResource(out, "DiagnosticReport", id);
+  {
+    const std::size_t identifiers = out.Key("\"identifier\":");
+    out.Put('[');
+    out.Item([&] { WriteEiIdentifier(ctx_, out, obr.Field(2), "PLAC"); });
+    out.Item([&] { WriteEiIdentifier(ctx_, out, obr.Field(3), "FILL"); });
+    out.CloseOrDrop(identifiers, ']');
+  }
   {
     std::string scratch;
     const std::string_view status = V2Text(obr.Field(25), scratch);
+    out.Key("\"status\":");
     if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kReportStatus, status)) {
-      report.AddMember("status", ctx_.Str(row->fhir_code), alloc());
+      out.StringOrNull(row->fhir_code);
     } else {
-      report.AddMember("status", Lit("unknown"), alloc());
-      PutMappedCode(ctx_, report, "status", KnownTable::kReportStatus, status, "HL70123");
+      out.Raw("\"unknown\"");
+      WriteMappedCode(ctx_, out, "status", KnownTable::kReportStatus, status, "HL70123");
     }
   }
   {
@@ -45,82 +45,109 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
     } else if (IsImagingSection(section)) {
       category = "RAD";
     }
-    Value categories(kArrayType);
     if (!category.empty() || !section.empty()) {
-      Value cc(kObjectType);
-      Value codings(kArrayType);
+      out.Key("\"category\":[{\"coding\":[");
       if (!category.empty()) {
-        codings.PushBack(
-            CodingValue(ctx_, "http://terminology.hl7.org/CodeSystem/v2-0074", category, {}),
-            alloc());
+        out.Element();
+        WriteCoding(out, "http://terminology.hl7.org/CodeSystem/v2-0074", category, {});
       }
       if (!section.empty() && section != category) {
-        codings.PushBack(
-            CodingValue(ctx_, "http://terminology.hl7.org/CodeSystem/v2-0074", section, {}),
-            alloc());
+        out.Element();
+        WriteCoding(out, "http://terminology.hl7.org/CodeSystem/v2-0074", section, {});
       }
-      cc.AddMember("coding", codings, alloc());
-      categories.PushBack(cc, alloc());
+      out.Raw("]}]");
     }
-    ctx_.Put(report, "category", std::move(categories));
   }
-  Value code = CweToCodeableConcept(ctx_, obr.Field(4));
-  if (code.IsNull()) {
-    code = AbsentCode();  // OBR-4 is required in v2; say so rather than drop the report
+  {
+    out.Key("\"code\":");
+    const std::size_t value_start = out.Mark();
+    WriteCweCodeableConcept(ctx_, out, obr.Field(4));
+    if (out.Mark() == value_start) {
+      // OBR-4 is required in v2; say so rather than drop the report.
+      out.Raw("{\"extension\":[{\"url\":");
+      out.String(kDataAbsentReasonUrl);
+      out.Raw(",\"valueCode\":\"unknown\"}]}");
+    }
   }
-  report.AddMember("code", code, alloc());
   if (has_patient_) {
-    report.AddMember("subject", Reference(patient_id_), alloc());
+    out.Key("\"subject\":");
+    WriteReference(out, patient_id_);
   }
   if (has_encounter_) {
-    report.AddMember("encounter", Reference(encounter_id_), alloc());
+    out.Key("\"encounter\":");
+    WriteReference(out, encounter_id_);
   }
   {
-    Value start = TimeValue(ctx_, obr.Field(7), FhirTimeType::kDateTime, "OBR-7");
-    Value end = TimeValue(ctx_, obr.Field(8), FhirTimeType::kDateTime, "OBR-8");
-    if (!end.IsNull()) {
-      Value period(kObjectType);
-      ctx_.Put(period, "start", std::move(start));
-      period.AddMember("end", end, alloc());
-      report.AddMember("effectivePeriod", period, alloc());
-    } else {
-      ctx_.Put(report, "effectiveDateTime", std::move(start));
+    JsonBuffer start;
+    JsonBuffer end;
+    {
+      JsonText start_out(start);
+      WriteTime(ctx_, start_out, obr.Field(7), FhirTimeType::kDateTime, "OBR-7");
+      JsonText end_out(end);
+      WriteTime(ctx_, end_out, obr.Field(8), FhirTimeType::kDateTime, "OBR-8");
+    }
+    if (!end.empty()) {
+      out.Key("\"effectivePeriod\":{");
+      if (!start.empty()) {
+        out.Raw("\"start\":");
+        out.Raw(start.view());
+      }
+      out.Key("\"end\":");
+      out.Raw(end.view());
+      out.Put('}');
+    } else if (!start.empty()) {
+      out.Key("\"effectiveDateTime\":");
+      out.Raw(start.view());
     }
   }
-  ctx_.Put(report, "issued", TimeValue(ctx_, obr.Field(22), FhirTimeType::kInstant, "OBR-22"));
+  out.Member("\"issued\":",
+             [&] { WriteTime(ctx_, out, obr.Field(22), FhirTimeType::kInstant, "OBR-22"); });
   {
-    Value performers(kArrayType);
+    const std::size_t performers = out.Key("\"resultsInterpreter\":");
+    out.Put('[');
     for (const hl7v2::Value& rep : obr.Field(32).Repetitions()) {
       // NDL: the first component is a CNN (id & family & given ...).
       const hl7v2::Value cnn = rep.Component(1);
       if (!cnn.HasValue()) {
         continue;
       }
-      Value practitioner(kObjectType);
-      Value names(kArrayType);
-      Value name(kObjectType);
-      ctx_.Put(name, "family", ctx_.Str(cnn.Subcomponent(2)));
-      Value given(kArrayType);
-      ctx_.Push(given, ctx_.Str(cnn.Subcomponent(3)));
-      ctx_.Put(name, "given", std::move(given));
-      ctx_.Push(names, std::move(name));
-      ctx_.Put(practitioner, "name", std::move(names));
+      JsonBuffer practitioner;
+      {
+        JsonText name(practitioner);
+        name.Raw("\"name\":[{");
+        std::string family_scratch;
+        name.StringMember("\"family\":", V2Text(cnn.Subcomponent(2), family_scratch));
+        const std::size_t given = name.Key("\"given\":");
+        name.Put('[');
+        std::string given_scratch;
+        name.StringElement(V2Text(cnn.Subcomponent(3), given_scratch));
+        name.CloseOrDrop(given, ']');
+        if (name.CloseOrDrop(0, '}')) {
+          name.Put(']');
+        }
+      }
       ResourceId pid;
       if (const ResourceId* found = FindDedup("Practitioner/cnn/", cnn.raw())) {
         pid = *found;
-      } else if (practitioner.MemberCount() > 0) {
+      } else if (!practitioner.empty()) {
         pid = NewId(key_);
-        AddResource("Practitioner", pid, std::move(practitioner));
+        JsonBuffer resource;
+        JsonText resource_out(resource);
+        BeginResource(resource_out, "Practitioner", pid);
+        resource_out.Put(',');
+        resource_out.Raw(practitioner.view());
+        entries_.push_back(Entry{pid, Value(), std::move(resource), {}});
         dedup_.push_back(Dedup{"Practitioner/cnn/", cnn.raw(), pid});
       }
       if (!pid.empty()) {
-        performers.PushBack(Reference(pid), alloc());
+        out.Element();
+        WriteReference(out, pid);
       }
     }
-    ctx_.Put(report, "resultsInterpreter", std::move(performers));
+    out.CloseOrDrop(performers, ']');
   }
   const std::size_t entry = entries_.size();
-  AddResource("DiagnosticReport", id, std::move(report));
+  entries_.push_back(Entry{id, Value(), std::move(text), {}});
   focus_.push_back(id);
   return entry;
 }
