@@ -3,8 +3,9 @@
 // at once still make ONE verifiable chain. On SQLite the file's write lock serialises them; on
 // PostgreSQL the ledger's advisory lock (sql_ledger_store.cpp). And issue 7's done-when on both
 // engines: `trustbridge audit verify` passes on the untouched store and fails, naming the seq, on
-// copies where one row was edited or deleted directly in the database. Label pg (the PostgreSQL
-// half needs the CTest fixture server or BROKER_TEST_PG_URI; it skips without one).
+// copies where one row was edited or deleted directly in the database, two rows were swapped, or
+// the tail was cut with its checkpoints while a peer held the exported one. Label pg (the
+// PostgreSQL half needs the CTest fixture server or BROKER_TEST_PG_URI; it skips without one).
 #include <memory>
 #include <set>
 #include <string>
@@ -185,9 +186,42 @@ TYPED_TEST_P(SharedLedgerTest, AuditVerifyNamesARowDeletedInTheDatabase) {
   EXPECT_NE(deleted.err.find("seq 7"), std::string::npos) << deleted.err;
 }
 
+TYPED_TEST_P(SharedLedgerTest, AuditVerifyNamesTwoRowsSwappedInTheDatabase) {
+  Node node = this->TwelveVerifiedHops();
+  ASSERT_TRUE(node.database);
+  for (const char* statement : {"UPDATE ledger_record SET seq = -1 WHERE seq = 5",
+                                "UPDATE ledger_record SET seq = 5 WHERE seq = 6",
+                                "UPDATE ledger_record SET seq = 6 WHERE seq = -1"}) {
+    ASSERT_TRUE(store::testing::Execute(*node.database, statement)) << statement;
+  }
+  const tb::testing::CommandOutput swapped = this->AuditVerify();
+  EXPECT_EQ(swapped.code, 1) << swapped.out;
+  EXPECT_NE(swapped.err.find("seq 5: reordered"), std::string::npos) << swapped.err;
+}
+
+TYPED_TEST_P(SharedLedgerTest, AuditVerifyNamesATailCutAfterTheCheckpointAPeerHolds) {
+  Node node = this->TwelveVerifiedHops();  // and a checkpoint at 12
+  ASSERT_TRUE(node.database);
+  const std::string held = (this->config_dir_ / "held-by-peer.jsonl").string();
+  const tb::testing::CommandOutput exported = tb::testing::RunCommand(
+      app::AuditCommand,
+      {"checkpoints", "--config", (this->config_dir_ / "broker.json").string(), "--export", held});
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  ASSERT_TRUE(store::testing::Execute(*node.database, "DELETE FROM ledger_record WHERE seq > 9"));
+  ASSERT_TRUE(store::testing::Execute(*node.database, "DELETE FROM ledger_checkpoint"));
+  EXPECT_EQ(this->AuditVerify().code, 0);  // what remains is a valid chain
+  const tb::testing::CommandOutput cut = tb::testing::RunCommand(
+      app::AuditCommand,
+      {"verify", "--config", (this->config_dir_ / "broker.json").string(), "--checkpoint", held});
+  EXPECT_EQ(cut.code, 1) << cut.out;
+  EXPECT_NE(cut.err.find("seq 10: tail cut"), std::string::npos) << cut.err;
+}
+
 REGISTER_TYPED_TEST_SUITE_P(SharedLedgerTest, TwoNodesAppendingAtOnceMakeOneVerifiableChain,
                             AuditVerifyNamesARowEditedInTheDatabase,
-                            AuditVerifyNamesARowDeletedInTheDatabase);
+                            AuditVerifyNamesARowDeletedInTheDatabase,
+                            AuditVerifyNamesTwoRowsSwappedInTheDatabase,
+                            AuditVerifyNamesATailCutAfterTheCheckpointAPeerHolds);
 INSTANTIATE_TYPED_TEST_SUITE_P(LedgerNodesSqlite, SharedLedgerTest, store::testing::SqliteBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(LedgerNodesPostgresql, SharedLedgerTest,
                                store::testing::PostgresqlBackend);
