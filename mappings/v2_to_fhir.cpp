@@ -175,12 +175,11 @@ core::Result<std::string> Mapper::Run() {
       in_report_notes = true;
     }
   };
-  const auto add_reference = [&](std::size_t entry, const char* member, std::string_view to) {
-    Value& resource = entries_[entry].resource;
-    if (!resource.HasMember(member)) {
-      resource.AddMember(StringRef(member), Value(kArrayType), alloc());
-    }
-    resource[member].PushBack(Reference(to), alloc());
+  const auto add_reference = [&](std::size_t entry, std::string_view quoted_key,
+                                 std::string_view to) {
+    JsonText elements(EntryArray(entry, quoted_key));  // added when the Bundle is assembled
+    elements.Element();
+    WriteReference(elements, to);
   };
   for (std::size_t i = 1; i <= count; ++i) {
     const CachedSegment& segment = Seg(i);
@@ -207,7 +206,7 @@ core::Result<std::string> Mapper::Run() {
       MapDiagnosis(segment, ++dg1);  // the Condition is the last entry it adds
       KeepIfLossy(i);
       if (kind_ == MessageKind::kOrder && request_entry != kNone) {
-        add_reference(request_entry, "reasonReference", entries_.back().id);
+        add_reference(request_entry, "\"reasonReference\":", entries_.back().id);
       }
     } else if (IdIs(id, "ORC") && kind_ == MessageKind::kOrder) {
       mapped_[i] = true;
@@ -241,7 +240,7 @@ core::Result<std::string> Mapper::Run() {
         report_results.emplace_back(report_entry, entries_[entry].id);
       }
       if (kind_ == MessageKind::kOrder && request_entry != kNone) {
-        add_reference(request_entry, "supportingInfo", entries_[entry].id);
+        add_reference(request_entry, "\"supportingInfo\":", entries_[entry].id);
       }
     } else if (IdIs(id, "NTE") &&
                (last_observation != kNone ||
@@ -267,13 +266,11 @@ core::Result<std::string> Mapper::Run() {
         notes.String(text);
         notes.Put('}');
       } else if (kind_ == MessageKind::kOrder) {
-        Value& request = entries_[request_entry].resource;
-        if (!request.HasMember("note")) {
-          request.AddMember("note", Value(kArrayType), alloc());
-        }
-        Value note(kObjectType);
-        note.AddMember("text", ctx_.Str(text), alloc());
-        request["note"].PushBack(note, alloc());
+        JsonText notes(EntryArray(request_entry, "\"note\":"));
+        notes.Element();
+        notes.Raw("{\"text\":");
+        notes.String(text);
+        notes.Put('}');
       } else {
         report_notes.emplace_back(report_entry, std::move(text));
       }
@@ -377,6 +374,13 @@ core::Result<std::string> Mapper::Run() {
       if (!e.notes.empty()) {
         out.Text(",\"note\":[");
         out.Text(e.notes.view());
+        out.Text("]");
+      }
+      for (const auto& [key, elements] : e.arrays) {
+        out.Text(",");
+        out.Text(key);
+        out.Text("[");
+        out.Text(elements.view());
         out.Text("]");
       }
       out.Text("}");

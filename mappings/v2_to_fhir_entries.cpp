@@ -58,7 +58,7 @@ Value& Mapper::AddResource(std::string_view type, const ResourceId& id, Value bo
   resource.AddMember("resourceType", Lit(type), alloc());
   resource.AddMember("id", ctx_.Str(id), alloc());
   MoveMembers(body, resource, alloc(), "resourceType");
-  entries_.push_back(Entry{id, std::move(resource), {}, {}});
+  entries_.push_back(Entry{id, std::move(resource), {}, {}, {}});
   return entries_.back().resource;
 }
 
@@ -78,7 +78,7 @@ ResourceId Mapper::SharedResourceFor(std::string_view type, std::string_view pre
   if (!write(ctx_, out, value)) {
     return {};
   }
-  entries_.push_back(Entry{id, Value(), std::move(text), {}});
+  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
   dedup_.push_back(Dedup{prefix, value.raw(), id});
   return id;
 }
@@ -145,7 +145,7 @@ ResourceId Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
     out.Key("\"managingOrganization\":");
     WriteReference(out, facility);
   }
-  entries_.push_back(Entry{id, Value(), std::move(text), {}});
+  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
   dedup_.push_back(Dedup{"Location/", pl.raw(), id});
   return id;
 }

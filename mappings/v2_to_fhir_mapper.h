@@ -148,7 +148,21 @@ class Mapper {
     Value resource;
     JsonBuffer text;
     JsonBuffer notes;  // Observation.note elements from NTE segments (text entries)
+    // Arrays later segments add to a text entry, in the order they were first added: (quoted key,
+    // elements). ServiceRequest: reasonReference (DG1), supportingInfo (OBX), note (NTE).
+    std::vector<std::pair<std::string_view, JsonBuffer>> arrays;
   };
+  // The elements of array `quoted_key` of text entry `entry` (made empty when first asked for).
+  JsonBuffer& EntryArray(std::size_t entry, std::string_view quoted_key) {
+    auto& arrays = entries_[entry].arrays;
+    for (auto& [key, elements] : arrays) {
+      if (key == quoted_key) {
+        return elements;
+      }
+    }
+    arrays.emplace_back(quoted_key, JsonBuffer());
+    return arrays.back().second;
+  }
 
   JsonAlloc& alloc() { return ctx_.alloc(); }
   ResourceId NewId(std::string_view key) const { return ResourceId(DerivedUuid(namespace_, key)); }

@@ -6,22 +6,24 @@ namespace tb::mappings::v2fhir {
 std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegment* obr,
                                       std::size_t index) {
   const ResourceId id = NewId("ServiceRequest/ORDER", index);
-  Value request(kObjectType);
-  Value identifiers(kArrayType);
-  const auto order_identifier = [&](std::size_t orc_field, std::size_t obr_field,
-                                    std::string_view type) {
-    hl7v2::Value ei = orc != nullptr ? orc->Field(orc_field) : hl7v2::Value();
-    if (!ei.HasValue() && obr != nullptr) {
-      ei = obr->Field(obr_field);
-    }
-    Value identifier = EiToIdentifier(ctx_, ei, type);
-    if (!identifier.IsNull()) {
-      identifiers.PushBack(identifier, alloc());
-    }
-  };
-  order_identifier(2, 2, "PLAC");
-  order_identifier(3, 3, "FILL");
-  ctx_.Put(request, "identifier", std::move(identifiers));
+  JsonBuffer text;
+  JsonText out(text);
+  BeginResource(out, "ServiceRequest", id);
+  {
+    const auto order_identifier = [&](std::size_t orc_field, std::size_t obr_field,
+                                      std::string_view type) {
+      hl7v2::Value ei = orc != nullptr ? orc->Field(orc_field) : hl7v2::Value();
+      if (!ei.HasValue() && obr != nullptr) {
+        ei = obr->Field(obr_field);
+      }
+      out.Item([&] { WriteEiIdentifier(ctx_, out, ei, type); });
+    };
+    const std::size_t identifiers = out.Key("\"identifier\":");
+    out.Put('[');
+    order_identifier(2, 2, "PLAC");
+    order_identifier(3, 3, "FILL");
+    out.CloseOrDrop(identifiers, ']');
+  }
   {
     // ORC-5 (order status) says where the order is; ORC-1 (order control) what the message does.
     std::string s5, s1;
@@ -31,33 +33,42 @@ std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegm
     if (row == nullptr) {
       row = MapCode(ctx_, KnownTable::kOrderControlStatus, control);
     }
+    out.Key("\"status\":");
     if (row != nullptr) {
-      request.AddMember("status", ctx_.Str(row->fhir_code), alloc());
+      out.StringOrNull(row->fhir_code);
     } else {
-      request.AddMember("status", Lit("unknown"), alloc());
+      out.Raw("\"unknown\"");
       if (!order_status.empty()) {
-        PutMappedCode(ctx_, request, "status", KnownTable::kOrderStatus, order_status, "HL70038");
+        WriteMappedCode(ctx_, out, "status", KnownTable::kOrderStatus, order_status, "HL70038");
       } else {
-        PutMappedCode(ctx_, request, "status", KnownTable::kOrderControlStatus, control, "HL70119");
+        WriteMappedCode(ctx_, out, "status", KnownTable::kOrderControlStatus, control, "HL70119");
       }
     }
   }
-  request.AddMember("intent", "order", alloc());
-  Value code = obr != nullptr ? CweToCodeableConcept(ctx_, obr->Field(4)) : Value();
-  if (code.IsNull()) {
-    code = AbsentCode();
+  out.Raw(",\"intent\":\"order\",\"code\":");
+  {
+    const std::size_t value_start = out.Mark();
+    if (obr != nullptr) {
+      WriteCweCodeableConcept(ctx_, out, obr->Field(4));
+    }
+    if (out.Mark() == value_start) {
+      out.Raw("{\"extension\":[{\"url\":");
+      out.String(kDataAbsentReasonUrl);
+      out.Raw(",\"valueCode\":\"unknown\"}]}");
+    }
   }
-  request.AddMember("code", code, alloc());
-  request.AddMember("subject", Reference(patient_id_), alloc());
+  out.Key("\"subject\":");
+  WriteReference(out, patient_id_);
   if (has_encounter_) {
-    request.AddMember("encounter", Reference(encounter_id_), alloc());
+    out.Key("\"encounter\":");
+    WriteReference(out, encounter_id_);
   }
   if (orc != nullptr) {
-    ctx_.Put(request, "authoredOn",
-             TimeValue(ctx_, orc->Field(9), FhirTimeType::kDateTime, "ORC-9"));
+    out.Member("\"authoredOn\":",
+               [&] { WriteTime(ctx_, out, orc->Field(9), FhirTimeType::kDateTime, "ORC-9"); });
   }
   {
-    std::string requester;
+    ResourceId requester;
     if (orc != nullptr) {
       requester = PractitionerFor(orc->Field(12).Repetition(1));
     }
@@ -65,18 +76,20 @@ std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegm
       requester = PractitionerFor(obr->Field(16).Repetition(1));
     }
     if (!requester.empty()) {
-      request.AddMember("requester", Reference(requester), alloc());
+      out.Key("\"requester\":");
+      WriteReference(out, requester);
     }
   }
   if (obr != nullptr) {
-    Value reasons(kArrayType);
+    const std::size_t reasons = out.Key("\"reasonCode\":");
+    out.Put('[');
     for (const hl7v2::Value& rep : obr->Field(31).Repetitions()) {
-      ctx_.Push(reasons, CweToCodeableConcept(ctx_, rep));
+      out.Item([&] { WriteCweCodeableConcept(ctx_, out, rep); });
     }
-    ctx_.Put(request, "reasonCode", std::move(reasons));
+    out.CloseOrDrop(reasons, ']');
   }
   const std::size_t entry = entries_.size();
-  AddResource("ServiceRequest", id, std::move(request));
+  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
   focus_.push_back(id);
   return entry;
 }

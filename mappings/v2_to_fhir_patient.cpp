@@ -234,7 +234,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     }
   }
   patient_entry_ = entries_.size();
-  entries_.push_back(Entry{patient_id_, Value(), std::move(text), {}});
+  entries_.push_back(Entry{patient_id_, Value(), std::move(text), {}, {}});
   focus_.push_back(patient_id_);
 }
 
@@ -272,41 +272,48 @@ void Mapper::MapMerge(const CachedSegment& mrg) {
   // A40: the surviving record (PID) replaces the record named in MRG-1, which is kept as its own
   // Patient, inactive, pointing at the survivor.
   const ResourceId old_id = NewId("Patient/MRG");
-  Value old_patient(kObjectType);
-  Value identifiers(kArrayType);
-  for (const hl7v2::Value& rep : mrg.Field(1).Repetitions()) {
-    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep, "MRG-1"));
-  }
-  for (const hl7v2::Value& rep : mrg.Field(2).Repetitions()) {
-    ctx_.Push(identifiers, CxToIdentifier(ctx_, rep, "MRG-2"));
-  }
-  if (identifiers.Empty()) {
-    ctx_.Fail(MakeError(ErrorCode::kRequiredFieldMissing, "the merged record has no identifier",
-                        "MRG-1"));
-  }
-  ctx_.Put(old_patient, "identifier", std::move(identifiers));
-  old_patient.AddMember("active", false, alloc());
-  Value names(kArrayType);
-  for (const hl7v2::Value& rep : mrg.Field(7).Repetitions()) {
-    ctx_.Push(names, XpnToHumanName(ctx_, rep));
-  }
-  ctx_.Put(old_patient, "name", std::move(names));
-  const auto link = [&](std::string_view other, std::string_view type) {
-    Value entry(kObjectType);
-    entry.AddMember("other", Reference(other), alloc());
-    entry.AddMember("type", Lit(type), alloc());
-    Value links(kArrayType);
-    links.PushBack(entry, alloc());
-    return links;
-  };
-  old_patient.AddMember("link", link(patient_id_, "replaced-by"), alloc());
+  JsonBuffer text;
+  JsonText out(text);
+  BeginResource(out, "Patient", old_id);
   {
-    JsonText out(entries_[patient_entry_].text);
-    out.Key("\"link\":[{\"other\":");
-    WriteReference(out, old_id);
-    out.Raw(",\"type\":\"replaces\"}]");
+    const std::size_t identifiers = out.Key("\"identifier\":");
+    out.Put('[');
+    const auto add = [&](std::size_t field, const char* location) {
+      for (const hl7v2::Value& rep : mrg.Field(field).Repetitions()) {
+        out.Item([&] {
+          IdentifierFacts identifier;
+          if (ReadCx(ctx_, rep, location, identifier)) {
+            WriteIdentifier(ctx_, out, identifier);
+          }
+        });
+      }
+    };
+    add(1, "MRG-1");
+    add(2, "MRG-2");
+    if (!out.CloseOrDrop(identifiers, ']')) {
+      ctx_.Fail(MakeError(ErrorCode::kRequiredFieldMissing, "the merged record has no identifier",
+                          "MRG-1"));
+    }
   }
-  AddResource("Patient", old_id, std::move(old_patient));
+  out.Raw(",\"active\":false");
+  {
+    const std::size_t names = out.Key("\"name\":");
+    out.Put('[');
+    for (const hl7v2::Value& rep : mrg.Field(7).Repetitions()) {
+      out.Item([&] { WriteHumanName(ctx_, out, rep); });
+    }
+    out.CloseOrDrop(names, ']');
+  }
+  out.Raw(",\"link\":[{\"other\":");
+  WriteReference(out, patient_id_);
+  out.Raw(",\"type\":\"replaced-by\"}]");
+  {
+    JsonText survivor(entries_[patient_entry_].text);
+    survivor.Key("\"link\":[{\"other\":");
+    WriteReference(survivor, old_id);
+    survivor.Raw(",\"type\":\"replaces\"}]");
+  }
+  entries_.push_back(Entry{old_id, Value(), std::move(text), {}, {}});
   focus_.push_back(old_id);
 }
 
