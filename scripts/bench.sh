@@ -9,13 +9,15 @@
 #   4. macro on loopback with real mutual TLS, server pinned to CPU1 and load client to CPU0:
 #      (a) FHIR read through the broker vs nginx (ssl_verify_client on) in front of the same
 #          simulated trust, keep-alive and a new connection per request;
-#      (b) MLLP/TLS ingest with durable ACK, 16 senders (1 and many patients, small and large
-#          messages; durability off when the config supports it) vs the npm MLLP servers;
-#      (c) federated query latency over 1, 3 and 10 simulated trusts answering in 20 ms;
-#      peak RSS (VmHWM) of the broker idle and under each load;
+#      (b) MLLP/TLS ingest with durable ACK, 16 senders (16, 1,000 and 20,000 patients, no NHS
+#          number, small and large messages, 1 sender; durability off when the config supports
+#          it) vs the npm MLLP servers; fsyncs and writes per message when perf is installed;
+#      (c) federated query latency over 1, 3 and 10 simulated trusts answering in 20 ms, and the
+#          trusts measured alone;
+#      peak RSS (VmHWM) of the broker idle and under each load; the load average per phase;
 #   5. bench/report.py writes the JSON (headline ratios {name, ours, peer, unit, ratio}) and a
 #      markdown summary.
-# Usage: scripts/bench.sh            (about 6-8 minutes after the build)
+# Usage: scripts/bench.sh            (about 5-7 minutes after the build; docs/benchmarks.md)
 # Env:   BENCH_SECONDS (measured seconds per macro case, default 5), BENCH_WARMUP (default 1),
 #        BENCH_PORT_BASE (default 47100; uses the next 40 ports on 127.0.0.1),
 #        BENCH_OUT (default bench/results), BENCH_MICRO=0 (skip the Google Benchmark binaries).
