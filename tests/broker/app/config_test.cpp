@@ -54,6 +54,33 @@ TEST(BrokerConfig, AcceptsDesignSketch) {
   EXPECT_EQ(config.federation_deadline_ms, 3000u);
 }
 
+TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
+  ConfigLoad defaults = Parse(ValidConfig());
+  ASSERT_TRUE(defaults.config);
+  EXPECT_TRUE(defaults.config->store_durable);
+  EXPECT_EQ(defaults.config->store_lock_timeout_ms, 5000u);
+  EXPECT_EQ(defaults.config->delivery_lease_ms, 120000u);
+
+  ConfigLoad tuned =
+      Parse(Replace(ValidConfig(), R"("store": { "url": "sqlite:var/trustbridge.db" })",
+                    R"("store": { "url": "sqlite:var/trustbridge.db", "durability": "off",
+                                  "lock_timeout_ms": 250 },
+                       "queue": { "delivery_threads": 8, "lease_ms": 5000 })"));
+  ASSERT_TRUE(tuned.config) << (tuned.problems.empty() ? "" : tuned.problems[0].message);
+  EXPECT_FALSE(tuned.config->store_durable);
+  EXPECT_EQ(tuned.config->store_lock_timeout_ms, 250u);
+  EXPECT_EQ(tuned.config->delivery_threads, 8u);
+  EXPECT_EQ(tuned.config->delivery_lease_ms, 5000u);
+
+  // A lease shorter than a second would expire under a slow delivery: refused, naming the key.
+  ConfigLoad short_lease = Parse(Replace(ValidConfig(), R"("store": {)",
+                                         R"("queue": { "lease_ms": 10 }, "store": {)"));
+  ASSERT_FALSE(short_lease.config);
+  ASSERT_FALSE(short_lease.problems.empty());
+  EXPECT_NE(short_lease.problems[0].message.find("lease_ms"), std::string::npos)
+      << short_lease.problems[0].message;
+}
+
 TEST(BrokerConfig, ResolvesRelativePathsAgainstConfigFolder) {
   ConfigLoad load = Parse(ValidConfig());
   ASSERT_TRUE(load.config);
