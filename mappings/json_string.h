@@ -3,8 +3,7 @@
 // JSON string escaping exactly as rapidjson::Writer<StringBuffer> does it (control characters as
 // \b \t \n \f \r or \u00XX with upper-case hex, '"' and '\\'; every other byte, UTF-8
 // included, copied), checking 16 bytes at a time (SSE2) or 8 (portable) for bytes to escape.
-// Shared by the v2 -> FHIR serialiser (v2_to_fhir_json_out.h) and the JSON fragments the
-// datatype maps write directly (V2MapContext::Raw).
+// Used by the JSON text writer of the v2 -> FHIR mapper (json_text.h).
 
 #include <array>
 #include <bit>

@@ -2,10 +2,10 @@
 
 // Compact JSON written straight to text, for the v2 -> FHIR mapper: resources and datatypes are
 // written in Bundle order with their keys pre-escaped ("\"name\":" literals) instead of being built
-// as a RapidJSON DOM that is then walked. The bytes are those the DOM gave (json_string.h escapes
-// strings as rapidjson::Writer does), and the DOM's rule for empty values is kept: a member or
-// element whose value turns out null, {} or [] is left out (V2MapContext::Put / Push), by writing
-// it and rolling the text back when it was empty.
+// as a RapidJSON DOM that is then walked (as the mapper did until 23 Nov 2026). The bytes are
+// those the DOM gave (json_string.h escapes strings as rapidjson::Writer does), and the DOM code's
+// rule for empty values is kept: a member or element whose value turns out null, {} or [] is left
+// out, by writing it and rolling the text back when it was empty.
 
 #include <algorithm>
 #include <cstddef>
@@ -163,7 +163,7 @@ class JsonText {
     out_.Commit(WriteJsonString(out, text.data(), text.size()));
   }
 
-  // Whether the text from `value_start` on is nothing, "{}" or "[]": a value Put / Push leave out.
+  // Whether the text from `value_start` on is nothing, "{}" or "[]": a value that is left out.
   bool EmptyFrom(std::size_t value_start) const {
     const std::string_view value = out_.view().substr(value_start);
     return value.empty() || value == "{}" || value == "[]";

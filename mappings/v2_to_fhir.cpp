@@ -6,12 +6,11 @@
 #include <vector>
 
 #include "adapters/fhir/json.h"
-#include "mappings/v2_to_fhir_json_out.h"
 #include "mappings/v2_to_fhir_mapper.h"
 
 // The message type check, the walk over the segments (which segment map runs when, and the links
 // between resources that later segments add), and the Bundle. The segment maps are in
-// v2_to_fhir_<resource>.cpp, the serialiser in v2_to_fhir_json_out.h.
+// v2_to_fhir_<resource>.cpp; each writes its resource as JSON text (json_text.h).
 namespace tb::mappings {
 
 namespace v2fhir {
@@ -335,8 +334,6 @@ core::Result<std::string> Mapper::Run() {
     encounter.Raw(diagnoses_.view());
     encounter.Put(']');
   }
-  // The Bundle, written straight out: the resources mapped as text as they are, the others
-  // (still DOM) through the serialiser.
   JsonBuffer head;
   {
     JsonText out(head);
@@ -355,42 +352,44 @@ core::Result<std::string> Mapper::Run() {
     }
     out.Raw(",\"entry\":[");
   }
-  ctx_.SortRaw();
-  JsonOut out(ctx_);
-  out.Text(head.view());
-  const auto entry = [&out](std::string_view id) {
-    out.Text("{\"fullUrl\":\"urn:uuid:");
-    out.Text(id);
-    out.Text("\",\"resource\":");
-  };
-  entry(header_id);
-  out.Text(header.view());
-  out.Text("}");
-  for (const Entry& e : entries_) {
-    out.Text(",");
-    entry(e.id);
-    if (!e.text.empty()) {
-      out.Text(e.text.view());
-      if (!e.notes.empty()) {
-        out.Text(",\"note\":[");
-        out.Text(e.notes.view());
-        out.Text("]");
-      }
-      for (const auto& [key, elements] : e.arrays) {
-        out.Text(",");
-        out.Text(key);
-        out.Text("[");
-        out.Text(elements.view());
-        out.Text("]");
-      }
-      out.Text("}");
-    } else {
-      out.Write(e.resource);
+  // The Bundle: its start, the MessageHeader, then every entry in the order it was made, each
+  // with what later segments added to it; one string of the exact size.
+  constexpr std::string_view kEntryStart = "{\"fullUrl\":\"urn:uuid:";
+  constexpr std::string_view kEntryResource = "\",\"resource\":";
+  std::size_t size = head.size() + header.size() + 2;
+  for (Entry& e : entries_) {
+    JsonText out(e.text);
+    if (!e.notes.empty()) {
+      out.Raw(",\"note\":[");
+      out.Raw(e.notes.view());
+      out.Put(']');
     }
-    out.Text("}");
+    for (const auto& [key, elements] : e.arrays) {
+      out.Put(',');
+      out.Raw(key);
+      out.Put('[');
+      out.Raw(elements.view());
+      out.Put(']');
+    }
+    out.Put('}');
+    size += e.text.size() + 1;
   }
-  out.Text("]}");
-  return out.Finish();
+  constexpr std::size_t kIdSize = 36;  // a UUID
+  size += (entries_.size() + 1) * (kEntryStart.size() + kIdSize + kEntryResource.size() + 2);
+  std::string json;
+  json.reserve(size);
+  json.append(head.view());
+  const auto entry = [&json, kEntryStart, kEntryResource](std::string_view id,
+                                                          std::string_view resource) {
+    json.append(kEntryStart).append(id).append(kEntryResource).append(resource).push_back('}');
+  };
+  entry(header_id, header.view());
+  for (const Entry& e : entries_) {
+    json.push_back(',');
+    entry(e.id, e.text.view());
+  }
+  json.append("]}");
+  return json;
 }
 
 }  // namespace v2fhir

@@ -61,7 +61,7 @@ void Mapper::MapAllergy(const CachedSegment& al1, std::size_t index) {
       out.Raw("}]");
     }
   }
-  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{id, std::move(text), {}, {}});
 }
 
 }  // namespace tb::mappings::v2fhir

@@ -41,7 +41,7 @@ void Mapper::MapDiagnosis(const CachedSegment& dg1, std::size_t index) {
       WriteReference(out, asserter);
     }
   }
-  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{id, std::move(text), {}, {}});
   if (has_encounter_) {
     // Encounter.diagnosis, added to the Encounter when the Bundle is assembled.
     JsonText diagnosis(diagnoses_);

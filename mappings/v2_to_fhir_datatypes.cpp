@@ -18,10 +18,6 @@ namespace {
 using core::ErrorCode;
 using core::MakeError;
 using hl7v2::Level;
-using rapidjson::kArrayType;
-using rapidjson::kObjectType;
-using rapidjson::StringRef;
-using rapidjson::Value;
 
 constexpr std::string_view kGmcSystem = "https://fhir.hl7.org.uk/Id/gmc-number";
 constexpr std::string_view kGmpSystem = "https://fhir.hl7.org.uk/Id/gmp-number";
@@ -152,10 +148,6 @@ bool LooksLikeOid(std::string_view s) {
 bool LooksLikeUri(std::string_view s) {
   return s.find(' ') == std::string_view::npos &&
          (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("urn:"));
-}
-
-bool IsEmptyJson(const Value& v) {
-  return v.IsNull() || (v.IsObject() && v.MemberCount() == 0) || (v.IsArray() && v.Empty());
 }
 
 // UK Europe/London civil time: +01:00 from 01:00 on the last Sunday of March to 02:00 (local)
@@ -311,38 +303,6 @@ void V2MapContext::Lossy(core::Error error) {
   }
 }
 
-Value V2MapContext::Str(std::string_view text) {
-  if (text.empty()) {
-    return Value();
-  }
-  return Value(text.data(), static_cast<rapidjson::SizeType>(text.size()), alloc_);
-}
-
-Value V2MapContext::Str(const hl7v2::Value& value) {
-  if (!value.HasValue()) {
-    return Value();
-  }
-  std::string scratch;
-  return Str(V2Text(value, scratch));
-}
-
-Value V2MapContext::Text(const hl7v2::Value& value) {
-  if (!value.HasValue()) {
-    return Value();
-  }
-  return Str(value.Text());
-}
-
-Value V2MapContext::Number(std::string_view canonical_text) { return Raw(canonical_text); }
-
-Value V2MapContext::Raw(std::string_view json) {
-  auto* storage = static_cast<char*>(alloc_.Malloc(json.size() + 1));
-  std::memcpy(storage, json.data(), json.size());
-  storage[json.size()] = '\0';
-  raw_.push_back(storage);
-  return Value(StringRef(storage, static_cast<rapidjson::SizeType>(json.size())));
-}
-
 std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
   for (const auto& [name, uri] : system_uris_) {
     if (name == v2_name) {
@@ -379,30 +339,6 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
   }
   system_uris_.emplace_back(keep({v2_name}), uri);
   return uri;
-}
-
-bool V2MapContext::IsRaw(const char* str) const {
-  std::less<const char*> less;
-  if (raw_.empty() || less(str, raw_.front()) || less(raw_.back(), str)) {
-    return false;
-  }
-  return std::binary_search(raw_.begin(), raw_.end(), str, std::less<const char*>());
-}
-
-void V2MapContext::SortRaw() { std::sort(raw_.begin(), raw_.end(), std::less<const char*>()); }
-
-void V2MapContext::Put(Value& object, const char* key, Value value) {
-  if (IsEmptyJson(value)) {
-    return;
-  }
-  object.AddMember(StringRef(key), value, alloc_);
-}
-
-void V2MapContext::Push(Value& array, Value value) {
-  if (IsEmptyJson(value)) {
-    return;
-  }
-  array.PushBack(value, alloc_);
 }
 
 std::string_view V2Text(const hl7v2::Value& value, std::string& scratch) {
@@ -587,12 +523,6 @@ bool FhirTime(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type, c
 
 }  // namespace
 
-Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
-                const char* location) {
-  TimeText time;
-  return FhirTime(ctx, value, type, location, time) ? ctx.Str(time.view()) : Value();
-}
-
 void WriteTime(V2MapContext& ctx, JsonText& out, const hl7v2::Value& value, FhirTimeType type,
                const char* location) {
   TimeText time;
@@ -648,35 +578,6 @@ std::optional<std::string> CanonicalDecimal(std::string_view nm) {
 }
 
 // ---- codes --------------------------------------------------------------------------------------
-//
-// The datatype maps below write JSON text (JsonText) and are wrapped for the DOM-building segment
-// maps by AsRaw: the text becomes one V2MapContext::Raw value, written verbatim by the serialiser.
-
-namespace {
-
-// Runs `write` into the context's text buffer and returns what it wrote as a DOM value: null when
-// nothing, an empty object or array when "{}" or "[]" (so Put and Push leave it out, and
-// AddMember writes it, as before), else a Raw fragment.
-template <typename Write>
-Value AsRaw(V2MapContext& ctx, Write&& write) {
-  JsonBuffer& buffer = ctx.TextBuffer();
-  buffer.clear();
-  JsonText out(buffer);
-  write(out);
-  const std::string_view text = buffer.view();
-  if (text.empty()) {
-    return Value();
-  }
-  if (text == "{}") {
-    return Value(kObjectType);
-  }
-  if (text == "[]") {
-    return Value(kArrayType);
-  }
-  return ctx.Raw(text);
-}
-
-}  // namespace
 
 void WriteCoding(JsonText& out, std::string_view system, std::string_view code,
                  std::string_view display) {
@@ -685,20 +586,6 @@ void WriteCoding(JsonText& out, std::string_view system, std::string_view code,
   out.StringMember("\"code\":", code);
   out.StringMember("\"display\":", display);
   out.Put('}');
-}
-
-// Written directly as JSON text (V2MapContext::Raw): codings are the most common object in a
-// Bundle and nothing changes them once made.
-Value CodingValue(V2MapContext& ctx, std::string_view system, std::string_view code,
-                  std::string_view display) {
-  if (system.empty() && code.empty() && display.empty()) {
-    return Value(kObjectType);  // as the DOM had it: {} where added directly, else left out
-  }
-  JsonBuffer& buffer = ctx.TextBuffer();
-  buffer.clear();
-  JsonText out(buffer);
-  WriteCoding(out, system, code, display);
-  return ctx.Raw(buffer.view());
 }
 
 namespace {
@@ -757,11 +644,6 @@ void WriteCweCodeableConcept(V2MapContext& ctx, JsonText& out, const hl7v2::Valu
   out.Put('}');
 }
 
-Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe,
-                           std::string_view text_if_none) {
-  return AsRaw(ctx, [&](JsonText& out) { WriteCweCodeableConcept(ctx, out, cwe, text_if_none); });
-}
-
 const CodeMapRow* MapCode(V2MapContext& ctx, KnownTable table, std::string_view code) {
   if (code.empty()) {
     return nullptr;
@@ -798,37 +680,6 @@ void WriteTableCodeableConcept(V2MapContext& ctx, JsonText& out, KnownTable tabl
   }
   out.CloseOrDrop(coding, ']');
   out.Put('}');
-}
-
-Value TableCodeableConcept(V2MapContext& ctx, KnownTable table, std::string_view code,
-                           std::string_view display, std::string_view v2_table) {
-  return AsRaw(ctx, [&](JsonText& out) {
-    WriteTableCodeableConcept(ctx, out, table, code, display, v2_table);
-  });
-}
-
-void PutMappedCode(V2MapContext& ctx, Value& object, const char* key, KnownTable table,
-                   std::string_view code, std::string_view v2_table) {
-  if (code.empty()) {
-    return;
-  }
-  if (const CodeMapRow* row = MapCode(ctx, table, code)) {
-    ctx.Put(object, key, ctx.Str(row->fhir_code));
-    return;
-  }
-  Value extension(kObjectType);
-  extension.AddMember("url",
-                      StringRef(kOriginalCodeExtensionUrl.data(),
-                                static_cast<rapidjson::SizeType>(kOriginalCodeExtensionUrl.size())),
-                      ctx.alloc());
-  ctx.Put(extension, "valueCoding", CodingValue(ctx, ctx.SystemUri(v2_table), code, {}));
-  Value extensions(kArrayType);
-  extensions.PushBack(extension, ctx.alloc());
-  Value element(kObjectType);
-  element.AddMember("extension", extensions, ctx.alloc());
-  const std::string underscored = std::string("_") + key;
-  Value name = ctx.Str(underscored);
-  object.AddMember(name, element, ctx.alloc());
 }
 
 void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, KnownTable table,
@@ -980,15 +831,6 @@ bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& locati
   return true;
 }
 
-Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location,
-                     std::string_view type_if_none) {
-  IdentifierFacts facts;
-  if (!ReadCx(ctx, cx, location, facts)) {
-    return Value();
-  }
-  return AsRaw(ctx, [&](JsonText& out) { WriteIdentifier(ctx, out, facts, {}, type_if_none); });
-}
-
 void WriteEiIdentifier(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ei,
                        std::string_view type_code) {
   const Parts parts(ei);
@@ -1024,10 +866,6 @@ void WriteEiIdentifier(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ei,
     out.Put('}');
   }
   out.Put('}');
-}
-
-Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei, std::string_view type_code) {
-  return AsRaw(ctx, [&](JsonText& out) { WriteEiIdentifier(ctx, out, ei, type_code); });
 }
 
 void WriteHumanName(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xpn) {
@@ -1074,10 +912,6 @@ void WriteHumanName(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xpn) {
     return;
   }
   out.Put('}');
-}
-
-Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn) {
-  return AsRaw(ctx, [&](JsonText& out) { WriteHumanName(ctx, out, xpn); });
 }
 
 void WriteAddress(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xad) {
@@ -1145,10 +979,6 @@ void WriteAddress(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xad) {
     return;
   }
   out.Put('}');
-}
-
-Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad) {
-  return AsRaw(ctx, [&](JsonText& out) { WriteAddress(ctx, out, xad); });
 }
 
 void WriteContactPoint(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xtn,
@@ -1224,10 +1054,6 @@ void WriteContactPoint(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xtn
     WriteMappedCode(ctx, out, "use", KnownTable::kTelecomUse, use_code, "HL70201");
   }
   out.Put('}');
-}
-
-Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn, std::string_view default_use) {
-  return AsRaw(ctx, [&](JsonText& out) { WriteContactPoint(ctx, out, xtn, default_use); });
 }
 
 bool WritePractitioner(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xcn) {

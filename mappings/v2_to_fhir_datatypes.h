@@ -20,11 +20,10 @@
 // maps in v2_to_fhir_*.cpp; exposed for tests.
 //
 // Every function reads v2 Values (escapes resolved, "" nulls treated as absent). The Write*
-// functions write JSON text (JsonText, json_text.h), as the segment maps of ADT messages do; the
-// others build RapidJSON values in the context's allocator, for the segment maps that still build
-// a DOM (ORU, orders). A function returns a null JSON value (or writes nothing) when there is
-// nothing to map. Problems with the input (a malformed date) are recorded in the context (first
-// error wins) and the element is left out, so callers need not check every call; MapV2ToFhir
+// functions write one JSON value (or object members, where said) at the current position of a
+// JsonText (json_text.h; the caller has written the key or separator), and write nothing when
+// there is nothing to map. Problems with the input (a malformed date) are recorded in the context
+// (first error wins) and the element is left out, so callers need not check every call; MapV2ToFhir
 // returns the recorded error. Not thread-safe: one context per mapping.
 namespace tb::mappings {
 
@@ -52,35 +51,9 @@ class V2MapContext {
   bool failed() const { return error_.has_value(); }
   const std::optional<core::Error>& error() const { return error_; }
 
-  // A JSON string copied into the allocator; null when `text` is empty.
-  rapidjson::Value Str(std::string_view text);
-  // The decoded text of a v2 value (escapes resolved); null when empty or "".
-  rapidjson::Value Str(const hl7v2::Value& value);
-  // FT/TX text: as above, and formatting escapes rendered (\.br\ -> line break).
-  rapidjson::Value Text(const hl7v2::Value& value);
-  // A JSON number written exactly as `canonical_text` (already a valid FHIR decimal) when the
-  // Bundle is serialised, keeping the precision the sender gave ("1.50" stays 1.50).
-  rapidjson::Value Number(std::string_view canonical_text);
-  // A JSON object already written as text (`json`, starting with '{': keys pre-escaped, strings
-  // escaped by AppendJsonString), held in the DOM as a string and written verbatim when the
-  // Bundle is serialised. For leaf objects nothing changes after they are made (Coding,
-  // Reference): no DOM nodes to build and walk. Never empty: an empty object stays a DOM object.
-  rapidjson::Value Raw(std::string_view json);
-  // Whether `str` is the storage of a value made by Number() or Raw() (used by the serialiser).
-  bool IsRaw(const char* str) const;
-  void SortRaw();
-  // A buffer to write one fragment into before Raw() copies it (reused; not reentrant): the DOM
-  // wrappers of the text-writing datatype maps write into it.
-  JsonBuffer& TextBuffer() { return text_; }
-
   // tables().CodingSystemUri(v2_name), computed once per mapping: a message names the same few
   // coding systems over and over. The view lives as long as the allocator.
   std::string_view SystemUri(std::string_view v2_name);
-
-  // Adds `value` under `key` (a string literal) unless it is null or an empty object/array.
-  void Put(rapidjson::Value& object, const char* key, rapidjson::Value value);
-  // Appends `value` unless it is null or an empty object/array.
-  void Push(rapidjson::Value& array, rapidjson::Value value);
 
  private:
   JsonAlloc& alloc_;
@@ -88,8 +61,6 @@ class V2MapContext {
   const V2ToFhirOptions& options_;
   std::optional<core::Error> error_;
   bool lossy_ = false;
-  std::vector<const char*> raw_;  // Number() and Raw() storage
-  JsonBuffer text_;
   std::vector<std::pair<std::string_view, std::string_view>> system_uris_;  // in the allocator
 };
 
@@ -108,10 +79,8 @@ enum class FhirTimeType { kDate, kDateTime, kInstant };
 core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirTimeType type,
                                                       LocalTimeRule rule);
 
-// Context variant: reports bad input through ctx.Lossy() at `location` and returns null.
-rapidjson::Value TimeValue(V2MapContext& ctx, const hl7v2::Value& value, FhirTimeType type,
-                           const char* location);
-// As TimeValue, written as a JSON string (nothing for null).
+// A DT/DTM/TS value (its first component) as a FHIR date/dateTime/instant JSON string; nothing for
+// an empty value, and nothing for a malformed one, reported through ctx.Lossy() at `location`.
 void WriteTime(V2MapContext& ctx, JsonText& out, const hl7v2::Value& value, FhirTimeType type,
                const char* location);
 // A Period {start, end} of two DTM/TS values ({} when both are empty).
@@ -126,41 +95,25 @@ bool HasTimeOfDay(std::string_view v2);
 std::optional<std::string> CanonicalDecimal(std::string_view nm);
 
 // ---- codes --------------------------------------------------------------------------------------
-//
-// The Write* functions write one JSON value at the current position of `out` (the caller has
-// written its key or separator) and write nothing where their DOM twin returns null; the DOM
-// functions return what the Write* function wrote as one V2MapContext::Raw value.
-
 // A Coding {system, code, display} ({} when all three are empty).
 void WriteCoding(JsonText& out, std::string_view system, std::string_view code,
                  std::string_view display);
-// A FHIR Coding {system, code, display} JSON object.
-rapidjson::Value CodingValue(V2MapContext& ctx, std::string_view system, std::string_view code,
-                             std::string_view display);
 // CE/CWE/CNE -> CodeableConcept: the primary (1-3) and alternate (4-6) codings with their systems
 // translated by table 0396, each followed by its translation from any local concept map, and the
-// original text (CWE-9, else the first text when no code is given). Null when empty.
-// `text_if_none` is the text when the CWE gives none (a CodeableConcept of only that text when the
-// CWE is empty).
-rapidjson::Value CweToCodeableConcept(V2MapContext& ctx, const hl7v2::Value& cwe,
-                                      std::string_view text_if_none = {});
+// original text (CWE-9, else the first text when no code is given). `text_if_none` is the text
+// when the CWE gives none (a CodeableConcept of only that text when the CWE is empty).
 void WriteCweCodeableConcept(V2MapContext& ctx, JsonText& out, const hl7v2::Value& cwe,
                              std::string_view text_if_none = {});
 // A coded v2 value through a vocabulary table: the mapped FHIR coding, followed by the original v2
 // coding when it differs; an unmapped code keeps only its v2 coding (system from `v2_table`, e.g.
-// "HL70004"). Null when the value is empty.
-rapidjson::Value TableCodeableConcept(V2MapContext& ctx, KnownTable table, std::string_view code,
-                                      std::string_view display, std::string_view v2_table);
+// "HL70004"). Only the text when there is no code.
 void WriteTableCodeableConcept(V2MapContext& ctx, JsonText& out, KnownTable table,
                                std::string_view code, std::string_view display,
                                std::string_view v2_table);
 // The mapped FHIR code for a required-binding `code` element, or nullptr.
 const CodeMapRow* MapCode(V2MapContext& ctx, KnownTable table, std::string_view code);
-// Sets object[key] to the mapped code of `code`, or, when unmapped, object["_" key] to an element
-// carrying kOriginalCodeExtensionUrl with the v2 code, so it is never silently dropped.
-void PutMappedCode(V2MapContext& ctx, rapidjson::Value& object, const char* key, KnownTable table,
-                   std::string_view code, std::string_view v2_table);
-// As PutMappedCode, as a member of the object being written (`key` without quotes).
+// The member `key` (without quotes) of the object being written: the mapped code of `code`, or,
+// when unmapped, "_key" with kOriginalCodeExtensionUrl and the v2 code, so it is never dropped.
 void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, KnownTable table,
                      std::string_view code, std::string_view v2_table);
 
@@ -168,14 +121,6 @@ void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, Kno
 // HD -> system URI: HD-2 as urn:oid: when HD-3 is ISO (or HD-2 is an OID), HD-2 as is when a URI,
 // else the assigning-authority table for HD-1. Empty when none applies.
 std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd);
-// CX -> Identifier (value CX-1, system from CX-4, type CX-5 via table 0203, period CX-7/8,
-// assigner display CX-4.1 when no system is known). Null when CX-1 is empty. An NHS number (CX-4
-// NHS, or CX-5 NH on 10 digits) loses its spaces and must pass Modulus 11: otherwise the context
-// fails with kInvalidValue at `location` (the value is never quoted) and null is returned.
-// `type_if_none` is a table 0203 code for Identifier.type when CX-5 gives none (added last).
-rapidjson::Value CxToIdentifier(V2MapContext& ctx, const hl7v2::Value& cx,
-                                const std::string& location = "CX-1",
-                                std::string_view type_if_none = {});
 // What an Identifier is made of, read first and written after (the Patient puts the NHS number
 // first and leaves out repeated identifiers).
 struct IdentifierFacts {
@@ -187,27 +132,25 @@ struct IdentifierFacts {
   hl7v2::Value start, end;
   const char* period_location = nullptr;
 };
-// CX -> facts, as CxToIdentifier reads them; false (nothing to write) where it returns null.
+// CX -> facts (value CX-1, system from CX-4, type CX-5, period CX-7/8, assigner display CX-4.1
+// when no system is known); false when CX-1 is empty. An NHS number (CX-4 NHS, or CX-5 NH on 10
+// digits) loses its spaces and must pass Modulus 11: otherwise the context fails with
+// kInvalidValue at `location` (the value is never quoted) and false is returned.
 bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& location,
             IdentifierFacts& facts);
-// The Identifier: `first_members` (JSON members, e.g. an extension, or empty) first.
+// The Identifier: `first_members` (JSON members, e.g. an extension, or empty) first;
+// `type_if_none` (table 0203) is Identifier.type, written last, when the facts have no type.
 void WriteIdentifier(V2MapContext& ctx, JsonText& out, const IdentifierFacts& facts,
                      std::string_view first_members = {}, std::string_view type_if_none = {});
 // EI -> Identifier (EI-1 value, EI-2/3/4 as HD); `type_code` (table 0203), when given, is
 // Identifier.type, written first.
-rapidjson::Value EiToIdentifier(V2MapContext& ctx, const hl7v2::Value& ei,
-                                std::string_view type_code = {});
 void WriteEiIdentifier(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ei,
                        std::string_view type_code = {});
-// XPN -> HumanName.
-rapidjson::Value XpnToHumanName(V2MapContext& ctx, const hl7v2::Value& xpn);
+// XPN -> HumanName (nothing for a name that is only a use code or period).
 void WriteHumanName(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xpn);
-// XAD -> Address.
-rapidjson::Value XadToAddress(V2MapContext& ctx, const hl7v2::Value& xad);
+// XAD -> Address (nothing without a line, city, district, state, postal code or country).
 void WriteAddress(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xad);
 // XTN -> ContactPoint; `default_use` ("home"/"work") applies when XTN-2 gives none.
-rapidjson::Value XtnToContactPoint(V2MapContext& ctx, const hl7v2::Value& xtn,
-                                   std::string_view default_use);
 void WriteContactPoint(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xtn,
                        std::string_view default_use);
 // The members of the resources several segments point at, written after the caller's

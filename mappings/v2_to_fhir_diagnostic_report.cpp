@@ -136,7 +136,7 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
         BeginResource(resource_out, "Practitioner", pid);
         resource_out.Put(',');
         resource_out.Raw(practitioner.view());
-        entries_.push_back(Entry{pid, Value(), std::move(resource), {}, {}});
+        entries_.push_back(Entry{pid, std::move(resource), {}, {}});
         dedup_.push_back(Dedup{"Practitioner/cnn/", cnn.raw(), pid});
       }
       if (!pid.empty()) {
@@ -147,7 +147,7 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
     out.CloseOrDrop(performers, ']');
   }
   const std::size_t entry = entries_.size();
-  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{id, std::move(text), {}, {}});
   focus_.push_back(id);
   return entry;
 }

@@ -155,7 +155,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
     }
   }
   encounter_entry_ = entries_.size();
-  entries_.push_back(Entry{encounter_id_, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{encounter_id_, std::move(text), {}, {}});
   focus_.push_back(encounter_id_);
 }
 

@@ -3,35 +3,10 @@
 #include <array>
 #include <cstring>
 
-#include "adapters/fhir/json.h"
 #include "mappings/json_string.h"
 #include "mappings/v2_to_fhir_mapper.h"
 
 namespace tb::mappings::v2fhir {
-
-// Moves every member of `from` (except one named `skip`) to the end of `to`. By index: RapidJSON
-// 1.1.0's member iterators compare ambiguously under C++20 (Clang -Wambiguous-reversed-operator).
-void MoveMembers(Value& from, Value& to, JsonAlloc& alloc, std::string_view skip) {
-  if (!from.IsObject()) {
-    return;
-  }
-  const auto begin = from.MemberBegin();
-  for (rapidjson::SizeType i = 0, n = from.MemberCount(); i < n; ++i) {
-    auto& member = begin[static_cast<std::ptrdiff_t>(i)];
-    if (!skip.empty() && fhir::StringOf(member.name) == skip) {
-      continue;
-    }
-    to.AddMember(member.name, member.value, alloc);
-  }
-}
-
-Value Mapper::Reference(std::string_view id, std::string_view display) {
-  JsonBuffer& buffer = ctx_.TextBuffer();
-  buffer.clear();
-  JsonText out(buffer);
-  WriteReference(out, id, display);
-  return ctx_.Raw(buffer.view());
-}
 
 void Mapper::WriteReference(JsonText& out, std::string_view id, std::string_view display) {
   out.Raw("{\"reference\":\"urn:uuid:");
@@ -53,15 +28,6 @@ void Mapper::BeginResource(JsonText& out, std::string_view type, std::string_vie
   out.Put('"');
 }
 
-Value& Mapper::AddResource(std::string_view type, const ResourceId& id, Value body) {
-  Value resource(kObjectType);
-  resource.AddMember("resourceType", Lit(type), alloc());
-  resource.AddMember("id", ctx_.Str(id), alloc());
-  MoveMembers(body, resource, alloc(), "resourceType");
-  entries_.push_back(Entry{id, std::move(resource), {}, {}, {}});
-  return entries_.back().resource;
-}
-
 ResourceId Mapper::SharedResourceFor(std::string_view type, std::string_view prefix,
                                      const hl7v2::Value& value,
                                      bool (*write)(V2MapContext&, JsonText&, const hl7v2::Value&)) {
@@ -78,7 +44,7 @@ ResourceId Mapper::SharedResourceFor(std::string_view type, std::string_view pre
   if (!write(ctx_, out, value)) {
     return {};
   }
-  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{id, std::move(text), {}, {}});
   dedup_.push_back(Dedup{prefix, value.raw(), id});
   return id;
 }
@@ -145,20 +111,9 @@ ResourceId Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
     out.Key("\"managingOrganization\":");
     WriteReference(out, facility);
   }
-  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{id, std::move(text), {}, {}});
   dedup_.push_back(Dedup{"Location/", pl.raw(), id});
   return id;
-}
-
-Value Mapper::AbsentCode() {
-  Value extension(kObjectType);
-  extension.AddMember("url", Lit(kDataAbsentReasonUrl), alloc());
-  extension.AddMember("valueCode", "unknown", alloc());
-  Value extensions(kArrayType);
-  extensions.PushBack(extension, alloc());
-  Value code(kObjectType);
-  code.AddMember("extension", extensions, alloc());
-  return code;
 }
 
 }  // namespace tb::mappings::v2fhir

@@ -30,10 +30,6 @@ namespace tb::mappings::v2fhir {
 
 using core::ErrorCode;
 using core::MakeError;
-using rapidjson::kArrayType;
-using rapidjson::kObjectType;
-using rapidjson::StringRef;
-using rapidjson::Value;
 
 inline constexpr std::string_view kUkCorePatientProfile =
     "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient";
@@ -52,10 +48,6 @@ inline constexpr std::string_view kV2EventSystem = "http://terminology.hl7.org/C
 inline constexpr std::string_view kParticipationTypeSystem =
     "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
 
-inline Value Lit(std::string_view text) {
-  return Value(StringRef(text.data(), static_cast<rapidjson::SizeType>(text.size())));
-}
-
 // Whether segment id `id` is `expected` (three characters): inline, where string_view's == called
 // compare and memcmp for each of the hundred tests of a message's segments.
 inline bool IdIs(std::string_view id, const char (&expected)[4]) {
@@ -65,9 +57,6 @@ inline bool IdIs(std::string_view id, const char (&expected)[4]) {
 inline bool In(std::string_view value, std::initializer_list<std::string_view> list) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
-
-// Moves every member of `from` (except one named `skip`) to the end of `to`.
-void MoveMembers(Value& from, Value& to, JsonAlloc& alloc, std::string_view skip = {});
 
 // HL7 table 0074 (diagnostic service section): the laboratory sections, and the imaging ones.
 bool IsLabSection(std::string_view section);
@@ -134,18 +123,16 @@ class Mapper {
  public:
   Mapper(const hl7v2::Message& message, const MappingTables& tables, const V2ToFhirOptions& options)
       : message_(message),
-        ctx_(document_.GetAllocator(), tables, options),
+        ctx_(pool_, tables, options),
         mapped_(message.SegmentCount() + 1, false) {}
 
   core::Result<std::string> Run();
 
  private:
-  // A resource of the Bundle: a DOM `resource`, or, for the segment maps that write JSON text,
-  // `text`: the resource without its closing '}', so that later segments can still add members
-  // (PD1 -> Patient.generalPractitioner, MRG -> Patient.link).
+  // A resource of the Bundle: `text` is its JSON without the closing '}', so that later segments
+  // can still add members (PD1 -> Patient.generalPractitioner, MRG -> Patient.link).
   struct Entry {
     ResourceId id;
-    Value resource;
     JsonBuffer text;
     JsonBuffer notes;  // Observation.note elements from NTE segments (text entries)
     // Arrays later segments add to a text entry, in the order they were first added: (quoted key,
@@ -164,7 +151,6 @@ class Mapper {
     return arrays.back().second;
   }
 
-  JsonAlloc& alloc() { return ctx_.alloc(); }
   ResourceId NewId(std::string_view key) const { return ResourceId(DerivedUuid(namespace_, key)); }
   // The id for key "<prefix>[<index>]" (the n-th segment of a kind).
   ResourceId NewId(std::string_view prefix, std::size_t index) const {
@@ -179,14 +165,11 @@ class Mapper {
     *out++ = ']';
     return NewId(std::string_view(key, static_cast<std::size_t>(out - key)));
   }
-  Value Reference(std::string_view id, std::string_view display = {});
-  // The same Reference written as text.
+  // A Reference to the entry with `id` (its urn:uuid fullUrl).
   static void WriteReference(JsonText& out, std::string_view id, std::string_view display = {});
   // Writes {"resourceType":type,"id":id (the start of a text entry; neither is escaped: a type
   // name and a UUID).
   static void BeginResource(JsonText& out, std::string_view type, std::string_view id);
-  // Adds a resource of `type` with `id`; members of `body` follow resourceType and id.
-  Value& AddResource(std::string_view type, const ResourceId& id, Value body);
   // Deduplicated Practitioner / Organization / Location resources; the id, or empty.
   // SharedResourceFor is the common path: the id already mapped for prefix + raw value, else
   // the resource `write` writes added under a new id (empty when it writes nothing). `prefix` must
@@ -238,21 +221,18 @@ class Mapper {
       mapped_[i] = false;
     }
   }
-  // A CodeableConcept with only a data-absent-reason extension (for a required code not sent).
-  Value AbsentCode();
   std::string EncounterStatus(const CachedSegment& pv1) const;
 
   const hl7v2::Message& message_;
-  // The DOM's first chunk is a per-thread buffer kept between calls: no allocation for the DOM
-  // of a typical Bundle (a larger one spills into chunks the pool frees).
-  static constexpr std::size_t kPoolBufferSize = 256 * 1024;
+  // The context keeps coding-system names and URIs in a pool whose first chunk is a per-thread
+  // buffer kept between calls.
+  static constexpr std::size_t kPoolBufferSize = 16 * 1024;
   static void* PoolBuffer() {
     thread_local const std::unique_ptr<char[]> buffer =
         std::make_unique_for_overwrite<char[]>(kPoolBufferSize);
     return buffer.get();
   }
   rapidjson::MemoryPoolAllocator<> pool_{PoolBuffer(), kPoolBufferSize};
-  rapidjson::Document document_{&pool_};
   V2MapContext ctx_;
   std::vector<bool> mapped_;  // by segment index (1-based)
   // Every segment, its fields split once per message (by segment index - 1), and their fields.

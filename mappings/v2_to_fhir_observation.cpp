@@ -198,7 +198,7 @@ std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
     resource.Raw(body.view());
   }
   const std::size_t entry = entries_.size();
-  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{id, std::move(text), {}, {}});
   return entry;
 }
 

@@ -89,7 +89,7 @@ std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegm
     out.CloseOrDrop(reasons, ']');
   }
   const std::size_t entry = entries_.size();
-  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{id, std::move(text), {}, {}});
   focus_.push_back(id);
   return entry;
 }

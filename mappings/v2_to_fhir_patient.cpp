@@ -234,7 +234,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     }
   }
   patient_entry_ = entries_.size();
-  entries_.push_back(Entry{patient_id_, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{patient_id_, std::move(text), {}, {}});
   focus_.push_back(patient_id_);
 }
 
@@ -313,7 +313,7 @@ void Mapper::MapMerge(const CachedSegment& mrg) {
     WriteReference(survivor, old_id);
     survivor.Raw(",\"type\":\"replaces\"}]");
   }
-  entries_.push_back(Entry{old_id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{old_id, std::move(text), {}, {}});
   focus_.push_back(old_id);
 }
 

@@ -89,7 +89,7 @@ void Mapper::MapNextOfKin(const CachedSegment& nk1, std::size_t index) {
       out.Raw("}]");
     }
   }
-  entries_.push_back(Entry{id, Value(), std::move(text), {}, {}});
+  entries_.push_back(Entry{id, std::move(text), {}, {}});
 }
 
 }  // namespace tb::mappings::v2fhir

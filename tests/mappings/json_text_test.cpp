@@ -1,6 +1,6 @@
 // JsonText / JsonBuffer (mappings/json_text.h): the text writer the v2 -> FHIR mapper writes
-// Bundles with. What matters: separators, leaving out empty members and elements as the DOM code
-// did (V2MapContext::Put / Push), escaping, and buffers that grow and are reused.
+// Bundles with. What matters: separators, leaving out empty members and elements as the mapper's
+// former DOM code did, escaping, and buffers that grow and are reused.
 #include "mappings/json_text.h"
 
 #include <string>
