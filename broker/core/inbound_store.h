@@ -1,10 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "broker/core/nhs_number.h"
 #include "broker/core/result.h"
 
 namespace tb::core {
@@ -13,6 +15,15 @@ namespace tb::core {
 struct OutboundRoute {
   std::string destination;  // participant ODS code ("RGT")
   std::string format;       // "hl7v2" | "fhir": the form that destination receives
+};
+
+// What a stored message teaches the record locator (core::RecordLocator::Announce's arguments):
+// participant `ods` holds data for `nhs_number`.
+struct LocatorAnnouncement {
+  std::string nhs_number;  // valid NHS number (core::IsValidNhsNumber)
+  std::string ods;         // the holder, usually the sender
+  std::string source;      // "hl7v2:ADT^A01", "fhir:<event>"
+  std::int64_t at_ms = 0;  // UTC milliseconds since the Unix epoch
 };
 
 // A message as received from a participant, before routing. The caller (MLLP or FHIR ingest)
@@ -31,6 +42,11 @@ struct InboundMessage {
   // transaction as the message (core::OutboundQueue); a kDuplicate or kConflict gets none. Empty:
   // nothing to deliver (the message still counts as stored).
   std::vector<OutboundRoute> routes;
+  // Set only for a store whose WritesLocatorAnnouncements() is true: a kStored message's
+  // announcement is upserted into that store's record locator in the same transaction as the
+  // message (one commit, no separate Announce before the ACK; never one without the other); a
+  // kDuplicate or kConflict announces nothing.
+  std::optional<LocatorAnnouncement> announce;
 };
 
 enum class AcceptOutcome {
@@ -76,6 +92,11 @@ class InboundStore {
 
   // Number of stored messages. Errors: kStorage.
   virtual Result<std::int64_t> Count() = 0;
+
+  // True when Accept() writes InboundMessage::announce into the record locator (the one on the
+  // store's own database) in the message's transaction. When false the caller leaves `announce`
+  // unset and calls RecordLocator::Announce itself after a kStored.
+  virtual bool WritesLocatorAnnouncements() const { return false; }
 };
 
 // Checks the fields every InboundStore requires, so that all implementations refuse the same
@@ -122,6 +143,17 @@ inline Status ValidateInboundMessage(const InboundMessage& message) {
           message.routes[j].format == route.format) {
         return invalid(field, "repeats an earlier route");
       }
+    }
+  }
+  if (message.announce) {
+    if (!IsValidNhsNumber(message.announce->nhs_number)) {
+      return invalid("announce.nhs_number", "is not a valid NHS number");
+    }
+    if (message.announce->ods.empty()) {
+      return invalid("announce.ods", "is empty");
+    }
+    if (message.announce->source.empty()) {
+      return invalid("announce.source", "is empty");
     }
   }
   return Ok();

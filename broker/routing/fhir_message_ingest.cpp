@@ -410,6 +410,12 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
   facts.digest = inbound.content_sha256;
   inbound.nhs_number = facts.nhs_number;
   inbound.received_at_ms = core::ToUnixMs(clock_.Now());
+  // Step 6 in the message's own transaction when the store can (one durable commit, not two).
+  const bool learns = locator_ != nullptr && core::IsValidNhsNumber(inbound.nhs_number);
+  if (learns && store_.WritesLocatorAnnouncements()) {
+    inbound.announce = core::LocatorAnnouncement{
+        inbound.nhs_number, inbound.sender, "fhir:" + inbound.message_type, inbound.received_at_ms};
+  }
 
   auto accepted = store_.Accept(inbound);
   if (!accepted) {
@@ -437,8 +443,8 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     return result;
   }
 
-  // 6. The sender holds this patient.
-  if (locator_ != nullptr && !inbound.nhs_number.empty()) {
+  // 6. The sender holds this patient (already written with the message when `announce` is set).
+  if (learns && !inbound.announce) {
     core::Status learnt = locator_->Announce(
         inbound.nhs_number, inbound.sender, "fhir:" + inbound.message_type, inbound.received_at_ms);
     if (!learnt) {

@@ -74,7 +74,10 @@ struct FhirMessageIngestResult {
 //      "conflict" (refused, the first version stands); a failed store is "storage_error" and
 //      nothing of it was kept.
 //   6. A stored message teaches the record locator that the sender holds the patient (source
-//      "fhir:<message type>"); a locator failure here is logged, the message stays accepted.
+//      "fhir:<message type>"): in the message's own transaction when the store writes
+//      announcements (InboundStore::WritesLocatorAnnouncements; a failure there is the store's
+//      "storage_error"), else after it, where a locator failure is logged and the message stays
+//      accepted.
 //   7. The audit ledger (when given) gets an inbound hop for a stored message and a refusal hop
 //      (error code; the refused destination's ODS code when known) for every refused one; a
 //      duplicate adds nothing. A ledger failure is logged; the answer stands.

@@ -178,6 +178,13 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
   facts.digest = inbound.content_sha256;
   inbound.nhs_number = nhs_number;
   inbound.received_at_ms = core::ToUnixMs(clock_.Now());
+  // Step 6 in the message's own transaction when the store can: a second durable commit per
+  // message (a separate Announce) was most of the ACK latency under load (docs/hl7v2-ingest.md).
+  const bool learns = locator_ != nullptr && core::IsValidNhsNumber(nhs_number);
+  if (learns && store_.WritesLocatorAnnouncements()) {
+    inbound.announce = core::LocatorAnnouncement{
+        nhs_number, inbound.sender, "hl7v2:" + inbound.message_type, inbound.received_at_ms};
+  }
 
   auto accepted = store_.Accept(inbound);
   if (!accepted) {
@@ -206,8 +213,7 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
         NextAckOptions());
     return result;
   }
-  if (accepted->outcome == core::AcceptOutcome::kStored && locator_ != nullptr &&
-      !inbound.nhs_number.empty()) {
+  if (accepted->outcome == core::AcceptOutcome::kStored && learns && !inbound.announce) {
     core::Status learnt =
         locator_->Announce(inbound.nhs_number, inbound.sender, "hl7v2:" + inbound.message_type,
                            inbound.received_at_ms);

@@ -55,7 +55,10 @@ struct Hl7IngestResult {
 //      (with the error code). A duplicate adds nothing: the first copy was recorded. A ledger
 //      that fails is logged as an error; the acknowledgement stands (the message is durable).
 //   6. A stored message that names a patient (NHS number in PID-3) tells the record locator that
-//      the sender holds data for that patient. This runs after the ACK-deciding commit; if it
+//      the sender holds data for that patient. When the store writes announcements
+//      (InboundStore::WritesLocatorAnnouncements, as SqlInboundStore does) this is part of the
+//      message's own commit: one durable transaction per ACK, and a failed announcement fails the
+//      store (AE/CE, the sender resends). Otherwise it runs after the ACK-deciding commit; if it
 //      fails the message is still acknowledged (it is durable) and the failure is logged: the
 //      locator is relearnt from the patient's next message.
 // The dedupe key is sender|MSH-3|MSH-4|MSH-10 (DESIGN.md: idempotent on the control id); the

@@ -11,6 +11,7 @@
 #include <Poco/Data/Statement.h>
 
 #include "broker/store/sql_outbound_queue.h"
+#include "broker/store/sql_record_locator.h"
 
 namespace tb::store {
 namespace {
@@ -20,10 +21,12 @@ using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): 
 constexpr std::string_view kWhat = "inbound accept";
 
 // One statement per message: the insert, and when it stored a row (the RETURNING), one
-// outbound_message row per route from the arrays $11/$12 (migration 005). ON CONFLICT DO NOTHING
-// decides "new" or "known key" as on the Poco and SQLite paths, and on PostgreSQL waits for
-// another node's transaction that inserts the same key instead of failing the batch. The enqueue
-// rides in the same statement because a pipeline cannot branch on the id it has not read yet.
+// outbound_message row per route from the arrays $11/$12 (migration 005) and the message's record
+// locator announcement from $13-$16 (none when $13 is null; LocatorUpsertSql, the statement of
+// SqlRecordLocator::Announce). ON CONFLICT DO NOTHING decides "new" or "known key" as on the
+// SQLite path, and on PostgreSQL waits for another node's transaction that inserts the same key
+// instead of failing the batch. The enqueue and the announcement ride in the same statement
+// because a pipeline cannot branch on the id it has not read yet.
 const std::string kInsertName = "tb_inbound_insert";
 const std::string kInsertSql =
     "WITH stored AS ("
@@ -36,8 +39,12 @@ const std::string kInsertSql =
     " attempts, next_attempt_at, created_at)"
     " SELECT stored.id, route.destination, route.format, $8, 'queued', 0, $1, $1"
     " FROM stored CROSS JOIN unnest(CAST($11 AS TEXT[]), CAST($12 AS TEXT[]))"
-    " WITH ORDINALITY AS route(destination, format, n) ORDER BY route.n)"
-    " SELECT id FROM stored";
+    " WITH ORDINALITY AS route(destination, format, n) ORDER BY route.n),"
+    " announced AS (" +
+    LocatorUpsertSql(
+        "SELECT CAST($13 AS TEXT), CAST($14 AS TEXT), CAST($15 AS TEXT), CAST($16 AS BIGINT),"
+        " CAST($16 AS BIGINT) FROM stored WHERE CAST($13 AS TEXT) IS NOT NULL") +
+    ") SELECT id FROM stored";
 // Sent after every insert: it costs no round trip in the pipeline, and for a known key it is the
 // row to compare with (a new statement, so it also sees a row another node just committed).
 const std::string kFindName = "tb_inbound_find";
@@ -60,6 +67,11 @@ constexpr std::chrono::milliseconds kReplyMargin{5000};
 std::optional<std::string> PartitionLockArray(const std::vector<InboundRow>& rows) {
   std::vector<std::int64_t> keys;
   for (const InboundRow& row : rows) {
+    if (const auto& announce = row.message->announce) {
+      // The batch's record_locator rows, locked in the same ascending order: two nodes' batches
+      // upserting the same (patient, holder) pairs in different orders would deadlock.
+      keys.push_back(PartitionLockKey("record_locator|" + announce->ods, announce->nhs_number));
+    }
     if (row.message->nhs_number.empty()) {
       continue;  // a partition of its own: nothing to order against
     }
@@ -167,7 +179,9 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
     const std::string received_at = std::to_string(message.received_at_ms);
     const std::string destination_array = PgTextArray(destinations);
     const std::string format_array = PgTextArray(formats);
-    const std::array<PgParam, 12> insert = {
+    const std::optional<core::LocatorAnnouncement>& announce = message.announce;
+    const std::string announced_at = announce ? std::to_string(announce->at_ms) : std::string();
+    const std::array<PgParam, 16> insert = {
         PgParam::Text(received_at),
         PgParam::Text(message.sender),
         PgParam::Text(message.protocol),
@@ -180,6 +194,10 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
         row.key_id == nullptr ? PgParam::Null() : PgParam::Text(*row.key_id),
         PgParam::Text(destination_array),
         PgParam::Text(format_array),
+        announce ? PgParam::Text(announce->nhs_number) : PgParam::Null(),
+        announce ? PgParam::Text(announce->ods) : PgParam::Null(),
+        announce ? PgParam::Text(announce->source) : PgParam::Null(),
+        announce ? PgParam::Text(announced_at) : PgParam::Null(),
     };
     pipeline.Add(kInsertName, insert);
     const std::array<PgParam, 1> find = {PgParam::Text(message.dedupe_key)};

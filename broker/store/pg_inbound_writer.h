@@ -25,8 +25,9 @@ struct InboundRow {
 // own, opened on first use with the conninfo and session settings (synchronous_commit,
 // lock_timeout, statement_timeout) of the database's pooled sessions, its statements prepared
 // once. A batch is one pipeline, one round trip: BEGIN, the enqueue partition locks
-// (LockEnqueuePartitions' rule), per message an insert that also enqueues its routes when it
-// stores the message and a lookup of the key's row, then COMMIT.
+// (LockEnqueuePartitions' rule, plus one lock per record locator pair the batch announces), per
+// message an insert that also enqueues its routes and upserts its locator announcement when it
+// stores the message, and a lookup of the key's row, then COMMIT.
 //
 // The same contract as the Poco::Data path it replaces: all or nothing per batch; a known key is
 // kDuplicate (same content) or kConflict with the existing id and enqueues nothing; every failure

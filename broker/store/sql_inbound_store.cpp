@@ -18,6 +18,7 @@
 
 #include "broker/store/database_impl.h"
 #include "broker/store/pg_inbound_writer.h"
+#include "broker/store/sql_record_locator.h"
 
 namespace tb::store {
 namespace {
@@ -39,6 +40,12 @@ constexpr std::string_view kEnqueueSql =
     "INSERT INTO outbound_message (inbound_message_id, destination, format, nhs_number, status,"
     " attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)";
 constexpr std::string_view kCountSql = "SELECT COUNT(*) FROM inbound_message";
+
+// A stored message's locator announcement: SqlRecordLocator::Announce's statement.
+const std::string& AnnounceSql() {
+  static const std::string sql = LocatorUpsertSql("VALUES (?, ?, ?, ?, ?)");
+  return sql;
+}
 
 }  // namespace
 
@@ -214,6 +221,23 @@ int EnqueueRoutesSqlite(sqlite3_stmt* enqueue, std::int64_t inbound_id,
   return SQLITE_DONE;
 }
 
+// Upserts a stored message's record locator announcement; SQLITE_DONE when it went in.
+int AnnounceSqlite(sqlite3_stmt* upsert, const core::LocatorAnnouncement& announce) {
+  const auto text = [upsert](int index, const std::string& value) {
+    return sqlite3_bind_text(upsert, index, value.data(), static_cast<int>(value.size()),
+                             SQLITE_STATIC);
+  };
+  sqlite3_reset(upsert);
+  int rc = text(1, announce.nhs_number);
+  rc = rc != SQLITE_OK ? rc : text(2, announce.ods);
+  rc = rc != SQLITE_OK ? rc : text(3, announce.source);
+  rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(upsert, 4, announce.at_ms);
+  rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(upsert, 5, announce.at_ms);
+  rc = rc != SQLITE_OK ? rc : sqlite3_step(upsert);
+  sqlite3_reset(upsert);
+  return rc;
+}
+
 // SQLite's path: the same statements through the C API, prepared once per connection (Poco
 // would prepare them again for every message). Values are bound without copies.
 core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
@@ -230,6 +254,10 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
   core::Result<sqlite3_stmt*> enqueue = db.CachedSqliteStatement(session, kEnqueueSql);
   if (!enqueue) {
     return std::move(enqueue).error();
+  }
+  core::Result<sqlite3_stmt*> announce = db.CachedSqliteStatement(session, AnnounceSql());
+  if (!announce) {
+    return std::move(announce).error();
   }
   const auto text = [](sqlite3_stmt* statement, int index, const std::string& value) {
     return sqlite3_bind_text(statement, index, value.data(), static_cast<int>(value.size()),
@@ -267,6 +295,9 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
       if (rc == SQLITE_DONE) {
         rc = EnqueueRoutesSqlite(*enqueue, new_id, message);
       }
+      if (rc == SQLITE_DONE && message.announce) {
+        rc = AnnounceSqlite(*announce, *message.announce);
+      }
     } else if (rc == SQLITE_DONE) {
       sqlite3_stmt* const lookup = *find;
       sqlite3_reset(lookup);
@@ -299,6 +330,7 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
   sqlite3_clear_bindings(*insert);  // the bound buffers belong to the callers
   sqlite3_clear_bindings(*find);
   sqlite3_clear_bindings(*enqueue);
+  sqlite3_clear_bindings(*announce);
   return core::Ok();
 }
 

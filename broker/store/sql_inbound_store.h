@@ -54,6 +54,9 @@ core::Result<std::string> OpenPayload(const PayloadKey& key, std::string_view se
 //   first caller and kDuplicate/kConflict for the next, as if they had come one after another.
 // - A stored message's routes become outbound_message rows (core::OutboundQueue) in the same
 //   transaction; a kDuplicate or kConflict message enqueues nothing.
+// - A stored message's InboundMessage::announce is upserted into record_locator (the statement of
+//   SqlRecordLocator::Announce) in the same transaction: the ACK waits for one commit, not two,
+//   and a message is never stored without its announcement or the other way round.
 // - With a payload key, payloads are sealed (SealPayload, aad = dedupe_key) by the calling thread
 //   before they join a batch; content_sha256 stays the digest of the plaintext.
 // - SQLite writes through the C API with cached prepared statements; PostgreSQL writes a whole
@@ -80,6 +83,7 @@ class SqlInboundStore final : public core::InboundStore {
 
   core::Result<core::AcceptResult> Accept(const core::InboundMessage& message) override;
   core::Result<std::int64_t> Count() override;
+  bool WritesLocatorAnnouncements() const override { return true; }
 
   // Stops accepting (later Accept() calls return kStorage), commits everything already waiting,
   // then joins the committer thread. Idempotent.

@@ -10,11 +10,6 @@ namespace {
 
 using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): into/use/now
 
-constexpr std::string_view kUpsertSql =
-    "INSERT INTO record_locator (nhs_number, ods, source, first_seen, last_seen) "
-    "VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (nhs_number, ods) DO UPDATE SET source = excluded.source, "
-    "last_seen = excluded.last_seen";
 constexpr std::string_view kDeleteSql =
     "DELETE FROM record_locator WHERE nhs_number = ? AND ods = ?";
 constexpr std::string_view kLookupSql =
@@ -34,6 +29,15 @@ core::Status Check(const std::string& nhs_number, const std::string& ods) {
 
 }  // namespace
 
+std::string LocatorUpsertSql(std::string_view rows) {
+  std::string sql = "INSERT INTO record_locator (nhs_number, ods, source, first_seen, last_seen) ";
+  sql += rows;
+  sql +=
+      " ON CONFLICT (nhs_number, ods) DO UPDATE SET source = excluded.source,"
+      " last_seen = excluded.last_seen";
+  return sql;
+}
+
 core::Status SqlRecordLocator::Announce(const std::string& nhs_number, const std::string& ods,
                                         const std::string& source, std::int64_t at_ms) {
   BROKER_RETURN_IF_ERROR(Check(nhs_number, ods));
@@ -45,7 +49,8 @@ core::Status SqlRecordLocator::Announce(const std::string& nhs_number, const std
     Poco::Int64 first = at_ms;
     Poco::Int64 last = at_ms;
     Poco::Data::Statement upsert(session);
-    upsert << db.Sql(kUpsertSql), use(nhs), use(code), use(from), use(first), use(last);
+    upsert << db.Sql(LocatorUpsertSql("VALUES (?, ?, ?, ?, ?)")), use(nhs), use(code), use(from),
+        use(first), use(last);
     upsert.execute();
     return core::Ok();
   });

@@ -1,9 +1,18 @@
 #pragma once
 
+#include <string>
+#include <string_view>
+
 #include "broker/core/record_locator.h"
 #include "broker/store/database.h"
 
 namespace tb::store {
+
+// Store-internal: the one definition of an announcement's upsert into record_locator, as
+// "INSERT INTO record_locator (nhs_number, ods, source, first_seen, last_seen) <rows> ON CONFLICT
+// ... DO UPDATE" where `rows` yields those five columns ("VALUES (?, ?, ?, ?, ?)" for Announce; a
+// SELECT in SqlInboundStore's batch, which writes the announcements of the messages it stores).
+std::string LocatorUpsertSql(std::string_view rows);
 
 // core::RecordLocator on SQLite or PostgreSQL (table record_locator, migration 002). Announce is
 // one upsert (INSERT ... ON CONFLICT DO UPDATE, the same statement on both engines), so two

@@ -11,6 +11,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/inbound_store.h"
 #include "broker/core/outbound_queue.h"
+#include "broker/core/record_locator.h"
 
 namespace tb::testing {
 
@@ -311,9 +312,16 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
 //
 // With a `queue`, the routes of each stored message become items of that queue (as
 // SqlInboundStore writes outbound_message rows); `queue` must outlive the store.
+// With a `locator`, WritesLocatorAnnouncements() is true and a stored message's announcement is
+// written to it under the store's lock, before the message: when the locator fails, Accept returns
+// its error and nothing is stored (as a rolled-back transaction). `locator` must outlive the store.
 class InMemoryInboundStore final : public core::InboundStore {
  public:
-  explicit InMemoryInboundStore(InMemoryOutboundQueue* queue = nullptr) : queue_(queue) {}
+  explicit InMemoryInboundStore(InMemoryOutboundQueue* queue = nullptr,
+                                core::RecordLocator* locator = nullptr)
+      : queue_(queue), locator_(locator) {}
+
+  bool WritesLocatorAnnouncements() const override { return locator_ != nullptr; }
 
   core::Result<core::AcceptResult> Accept(const core::InboundMessage& message) override {
     BROKER_RETURN_IF_ERROR(core::ValidateInboundMessage(message));
@@ -327,6 +335,11 @@ class InMemoryInboundStore final : public core::InboundStore {
                                     ? core::AcceptOutcome::kDuplicate
                                     : core::AcceptOutcome::kConflict,
                                 static_cast<std::int64_t>(it->second) + 1};
+    }
+    if (locator_ != nullptr && message.announce) {
+      const core::LocatorAnnouncement& announce = *message.announce;
+      BROKER_RETURN_IF_ERROR(
+          locator_->Announce(announce.nhs_number, announce.ods, announce.source, announce.at_ms));
     }
     messages_.push_back(message);
     by_key_.emplace(message.dedupe_key, messages_.size() - 1);
@@ -359,6 +372,7 @@ class InMemoryInboundStore final : public core::InboundStore {
 
  private:
   InMemoryOutboundQueue* const queue_;
+  core::RecordLocator* const locator_;
   mutable std::mutex mutex_;
   std::vector<core::InboundMessage> messages_;
   std::map<std::string, std::size_t> by_key_;

@@ -382,5 +382,35 @@ TEST_F(FhirMessageIngestTest, StoredMessageIsAnInboundHopRecordedOnce) {
   EXPECT_NE(records[0].canonical.find(store_.messages()[0].content_sha256), std::string::npos);
 }
 
+TEST_F(FhirMessageIngestTest, AnAnnouncingStoreGetsTheAnnouncementWithTheMessageNotSeparately) {
+  // As SqlInboundStore: the announcement is written in the message's transaction. The store's
+  // locator is not the routing one here, so a separate Announce would show up in `locator_`.
+  testing::InMemoryRecordLocator store_locator;
+  testing::InMemoryInboundStore announcing(nullptr, &store_locator);
+  FhirMessageIngestSettings settings;
+  settings.broker_ods = "X26";
+  FhirMessageIngest ingest(directory_, announcing, &locator_, clock_, settings, nullptr);
+  const FhirMessageIngestResult result =
+      ingest.Ingest(Message(), Peer("rj1-pas"), "https://tb.example.nhs.uk/fhir");
+  ASSERT_EQ(result.outcome, "stored");
+  const std::vector<core::InboundMessage> messages = announcing.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  ASSERT_TRUE(messages[0].announce.has_value());
+  EXPECT_EQ(messages[0].announce->nhs_number, kNhs);
+  EXPECT_EQ(messages[0].announce->ods, "RJ1");
+  EXPECT_EQ(messages[0].announce->source, "fhir:ADT^A08");
+  auto entries = store_locator.Lookup(std::string(kNhs));
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_TRUE(locator_.Lookup(std::string(kNhs))->empty()) << "announced a second time";
+
+  // A failed announcement fails the store: nothing is kept, the sender is told to resend.
+  store_locator.SetFailure(core::MakeError(core::ErrorCode::kStorage, "disk full"));
+  const FhirMessageIngestResult failed = ingest.Ingest(
+      Message("", kNhs, "MSG-0002"), Peer("rj1-pas"), "https://tb.example.nhs.uk/fhir");
+  EXPECT_EQ(failed.outcome, "storage_error");
+  EXPECT_EQ(announcing.messages().size(), 1u);
+}
+
 }  // namespace
 }  // namespace tb::routing

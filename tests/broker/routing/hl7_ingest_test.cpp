@@ -347,5 +347,53 @@ TEST_F(Hl7IngestTest, OversizeFrameNakQuotesTheHeader) {
   EXPECT_EQ(Field(nak, "MSA-2"), "MSG0001");
 }
 
+// A store that writes announcements in its own transaction (as SqlInboundStore does) gets the
+// announcement with the message, and the ingest makes no separate Announce: the store's locator
+// is not the routing one here, so a separate call would show up in `locator_`.
+class Hl7IngestAnnouncingStoreTest : public Hl7IngestTest {
+ protected:
+  Hl7IngestAnnouncingStoreTest()
+      : announcing_(nullptr, &store_locator_),
+        announcing_ingest_(directory_, announcing_, &locator_, clock_, BrokerSettings()) {}
+
+  testing::InMemoryRecordLocator store_locator_;
+  testing::InMemoryInboundStore announcing_;
+  Hl7Ingest announcing_ingest_;
+};
+
+TEST_F(Hl7IngestAnnouncingStoreTest, TheAnnouncementIsStoredWithTheMessageNotSeparately) {
+  const Hl7IngestResult result = announcing_ingest_.Ingest(kA01, Peer("rj1-pas"));
+  ASSERT_EQ(result.outcome, "stored");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAA);
+  const std::vector<core::InboundMessage> messages = announcing_.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  ASSERT_TRUE(messages[0].announce.has_value());
+  EXPECT_EQ(messages[0].announce->nhs_number, "9449305552");
+  EXPECT_EQ(messages[0].announce->ods, "RJ1");
+  EXPECT_EQ(messages[0].announce->source, "hl7v2:ADT^A01");
+  EXPECT_EQ(messages[0].announce->at_ms, 1'795'000'000'000);
+  auto entries = store_locator_.Lookup("9449305552");
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].ods, "RJ1");
+  EXPECT_TRUE(locator_.Lookup("9449305552")->empty()) << "announced a second time, separately";
+}
+
+TEST_F(Hl7IngestAnnouncingStoreTest, AFailedAnnouncementIsAnErrorAckAndNothingIsStored) {
+  store_locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "disk full"));
+  const Hl7IngestResult result = announcing_ingest_.Ingest(kA01, Peer("rj1-pas"));
+  EXPECT_EQ(result.outcome, "storage_error");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_TRUE(announcing_.messages().empty());
+}
+
+TEST_F(Hl7IngestAnnouncingStoreTest, AMessageWithoutAPatientAnnouncesNothing) {
+  const std::string no_patient = With(kA01, "~9449305552^^^NHS^NH", "");
+  ASSERT_EQ(announcing_ingest_.Ingest(no_patient, Peer("rj1-pas")).outcome, "stored");
+  const std::vector<core::InboundMessage> messages = announcing_.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_FALSE(messages[0].announce.has_value());
+}
+
 }  // namespace
 }  // namespace tb::routing

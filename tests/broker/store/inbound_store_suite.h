@@ -14,6 +14,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -175,10 +176,90 @@ TYPED_TEST_P(InboundStoreContractTest, ConcurrentRedeliveriesOfOneMessageStoreIt
   EXPECT_EQ(store.Count().value_or(-1), 1);
 }
 
+// A message with its record locator announcement (what Hl7Ingest sets for a store that writes
+// announcements).
+inline core::InboundMessage WithAnnouncement(core::InboundMessage message, std::string ods,
+                                             std::string source, std::int64_t at_ms) {
+  message.announce =
+      core::LocatorAnnouncement{message.nhs_number, std::move(ods), std::move(source), at_ms};
+  return message;
+}
+
+TYPED_TEST_P(InboundStoreContractTest, AStoredMessageAnnouncesADuplicateOrConflictDoesNot) {
+  core::InboundStore& store = *this->store_;
+  core::RecordLocator& locator = *this->harness_.locator();
+  ASSERT_TRUE(store.WritesLocatorAnnouncements());
+  const core::InboundMessage original =
+      WithAnnouncement(MakeMessage("ANN1"), "RJ1", "hl7v2:ADT^A01", 1000);
+  const std::string& nhs = original.nhs_number;
+
+  const core::Result<core::AcceptResult> stored = store.Accept(original);
+  ASSERT_TRUE(stored) << stored.error().message;
+  ASSERT_EQ(stored->outcome, AcceptOutcome::kStored);
+  core::Result<std::vector<core::LocatorEntry>> entries = locator.Lookup(nhs);
+  ASSERT_TRUE(entries) << entries.error().message;
+  ASSERT_EQ(entries->size(), 1U);
+  EXPECT_EQ((*entries)[0].ods, "RJ1");
+  EXPECT_EQ((*entries)[0].source, "hl7v2:ADT^A01");
+  EXPECT_EQ((*entries)[0].first_seen_ms, 1000);
+  EXPECT_EQ((*entries)[0].last_seen_ms, 1000);
+
+  // The resend (later, another source) and a reused control id announce nothing.
+  core::InboundMessage resend = WithAnnouncement(MakeMessage("ANN1"), "RJ1", "hl7v2:ADT^A08", 2000);
+  ASSERT_EQ(store.Accept(resend).value_or(core::AcceptResult{}).outcome, AcceptOutcome::kDuplicate);
+  core::InboundMessage reused = WithAnnouncement(MakeMessage("ANN1", 200, "OBX|1|TX|||different\r"),
+                                                 "RGT", "hl7v2:ADT^A01", 3000);
+  ASSERT_EQ(store.Accept(reused).value_or(core::AcceptResult{}).outcome, AcceptOutcome::kConflict);
+  entries = locator.Lookup(nhs);
+  ASSERT_TRUE(entries) << entries.error().message;
+  ASSERT_EQ(entries->size(), 1U);
+  EXPECT_EQ((*entries)[0].source, "hl7v2:ADT^A01");
+  EXPECT_EQ((*entries)[0].last_seen_ms, 1000);
+
+  // The next message of the patient refreshes the same entry (Announce's upsert).
+  ASSERT_EQ(store.Accept(WithAnnouncement(MakeMessage("ANN2"), "RJ1", "hl7v2:ADT^A08", 4000))
+                .value_or(core::AcceptResult{})
+                .outcome,
+            AcceptOutcome::kStored);
+  entries = locator.Lookup(nhs);
+  ASSERT_TRUE(entries) << entries.error().message;
+  ASSERT_EQ(entries->size(), 1U);
+  EXPECT_EQ((*entries)[0].source, "hl7v2:ADT^A08");
+  EXPECT_EQ((*entries)[0].first_seen_ms, 1000);
+  EXPECT_EQ((*entries)[0].last_seen_ms, 4000);
+
+  // A message without an announcement leaves the locator alone.
+  core::InboundMessage other = MakeMessage("ANN3");
+  other.nhs_number = "9449305552";
+  ASSERT_EQ(store.Accept(other).value_or(core::AcceptResult{}).outcome, AcceptOutcome::kStored);
+  EXPECT_TRUE(locator.Lookup("9449305552").value_or(std::vector<core::LocatorEntry>{1}).empty());
+}
+
+TYPED_TEST_P(InboundStoreContractTest, AnInvalidAnnouncementIsRefusedAndNothingIsStored) {
+  core::InboundStore& store = *this->store_;
+  core::InboundMessage bad_nhs = WithAnnouncement(MakeMessage("BAD1"), "RJ1", "hl7v2:ADT^A01", 1);
+  bad_nhs.announce->nhs_number = "9434765918";  // wrong check digit
+  core::InboundMessage no_ods = WithAnnouncement(MakeMessage("BAD2"), "", "hl7v2:ADT^A01", 1);
+  core::InboundMessage no_source = WithAnnouncement(MakeMessage("BAD3"), "RJ1", "", 1);
+  const std::pair<const core::InboundMessage*, const char*> cases[] = {
+      {&bad_nhs, "InboundMessage.announce.nhs_number"},
+      {&no_ods, "InboundMessage.announce.ods"},
+      {&no_source, "InboundMessage.announce.source"}};
+  for (const auto& [message, location] : cases) {
+    const core::Result<core::AcceptResult> result = store.Accept(*message);
+    ASSERT_FALSE(result) << location;
+    EXPECT_EQ(result.error().code, ErrorCode::kInvalidValue);
+    EXPECT_EQ(result.error().location, location);
+  }
+  EXPECT_EQ(store.Count().value_or(-1), 0);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(InboundStoreContractTest, StoresThenReportsDuplicateAndConflict,
                             RefusesInvalidMessagesNamingTheField,
                             ConcurrentSendersStoreEachMessageExactlyOnce,
-                            ConcurrentRedeliveriesOfOneMessageStoreItOnce);
+                            ConcurrentRedeliveriesOfOneMessageStoreItOnce,
+                            AStoredMessageAnnouncesADuplicateOrConflictDoesNot,
+                            AnInvalidAnnouncementIsRefusedAndNothingIsStored);
 
 // ---- Database, migrations and group commit on each engine -------------------------------------
 
@@ -404,6 +485,35 @@ TYPED_TEST_P(SqlStoreTest, AFailedBatchStoresNothingAndEveryCallerGetsStorageErr
   EXPECT_EQ(store.Count().value_or(-1), 8);
 }
 
+TYPED_TEST_P(SqlStoreTest, AFailedBatchAnnouncesNothing) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  std::unique_ptr<core::RecordLocator> locator = MakeRecordLocator(**database);
+  SqlInboundStore store(**database, {});
+  std::atomic<bool> fail{true};
+  store.SetBeforeCommitHookForTest([&](std::size_t) -> core::Status {
+    return fail ? core::MakeError(ErrorCode::kStorage, "injected: disk full") : core::Ok();
+  });
+  core::InboundMessage message = MakeMessage("A1");
+  message.announce = core::LocatorAnnouncement{message.nhs_number, "RJ1", "hl7v2:ADT^A01", 7};
+
+  const core::Result<core::AcceptResult> failed = store.Accept(message);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kStorage);
+  EXPECT_EQ(store.Count().value_or(-1), 0);
+  core::Result<std::vector<core::LocatorEntry>> entries = locator->Lookup(message.nhs_number);
+  ASSERT_TRUE(entries) << entries.error().message;
+  EXPECT_TRUE(entries->empty()) << "the announcement outlived its rolled-back message";
+
+  fail = false;
+  const core::Result<core::AcceptResult> stored = store.Accept(message);
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(stored->outcome, AcceptOutcome::kStored);
+  entries = locator->Lookup(message.nhs_number);
+  ASSERT_TRUE(entries) << entries.error().message;
+  EXPECT_EQ(entries->size(), 1U);
+}
+
 TYPED_TEST_P(SqlStoreTest, ALockedDatabaseFailsTheBatchWithStorageError) {
   StoreSettings settings;
   settings.lock_timeout = std::chrono::milliseconds(200);
@@ -508,7 +618,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsData, RefusesADatabaseNewerThanThisBinary,
     AFailedMigrationIsRolledBackAndEarlierOnesStay, NodesOpeningTogetherMigrateOnce,
     KeepsPayloadBytesAndStoresNoNhsNumberAsNull, DuplicatesInsideOneBatchAreResolvedAsIfSequential,
-    AFailedBatchStoresNothingAndEveryCallerGetsStorageError,
+    AFailedBatchStoresNothingAndEveryCallerGetsStorageError, AFailedBatchAnnouncesNothing,
     ALockedDatabaseFailsTheBatchWithStorageError, AClosedDatabaseReturnsStorageError,
     ShutdownCommitsWaitingMessagesThenRefusesNewOnes);
 

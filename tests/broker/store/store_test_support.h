@@ -23,6 +23,7 @@
 #include "broker/store/sql_inbound_store.h"
 #include "broker/store/store.h"
 #include "tests/support/in_memory_inbound_store.h"
+#include "tests/support/in_memory_record_locator.h"
 #include "tests/support/temp_dir.h"
 
 namespace tb::store::testing {
@@ -217,15 +218,19 @@ class SqlStoreHarness {
     }
     database_ = std::move(*database);
     store_ = std::make_unique<SqlInboundStore>(*database_, InboundStoreSettings{});
+    locator_ = MakeRecordLocator(*database_);
     return store_.get();
   }
   std::string skip_reason() const { return backend_.skip_reason(); }
   SqlInboundStore* sql_store() { return store_.get(); }
+  // The record locator that the store's announcements go to (the same database).
+  core::RecordLocator* locator() { return locator_.get(); }
 
  private:
   Backend backend_;  // destroyed last
   std::unique_ptr<Database> database_;
   std::unique_ptr<SqlInboundStore> store_;
+  std::unique_ptr<core::RecordLocator> locator_;
 };
 
 class FakeStoreHarness {
@@ -234,9 +239,11 @@ class FakeStoreHarness {
   core::InboundStore* Open() { return &store_; }
   std::string skip_reason() const { return {}; }
   SqlInboundStore* sql_store() { return nullptr; }
+  core::RecordLocator* locator() { return &locator_; }
 
  private:
-  tb::testing::InMemoryInboundStore store_;
+  tb::testing::InMemoryRecordLocator locator_;  // before store_, which writes to it
+  tb::testing::InMemoryInboundStore store_{nullptr, &locator_};
 };
 
 // A fresh database per test on `Backend` and one repository made from it by `make` (e.g.
