@@ -22,8 +22,10 @@ namespace tb::net {
 
 struct HttpsClientSettings {
   // Keep-alive connections kept open per target (host, port and expected identity) once their
-  // response is complete; more are closed after their response.
-  std::size_t max_idle_per_host = 8;
+  // response is complete; more are closed after their response. Set it to at least the number of
+  // requests expected in flight to one target: below that, every burst opens (and closes) new
+  // connections, a full mTLS handshake each (docs/federation.md, Performance).
+  std::size_t max_idle_per_host = 64;
   // A pooled connection unused for this long is closed (with a TLS close_notify).
   std::chrono::milliseconds idle_expiry{30'000};
   // Each phase is also bounded by the request's own deadline, whichever comes first.

@@ -175,7 +175,10 @@ class BrokerServer::Impl {
     if (!client_tls) {
       return client_tls.error();
     }
-    https_client_ = std::make_shared<net::HttpsClient>(runtime_.io_context(), *client_tls);
+    net::HttpsClientSettings client_settings;
+    client_settings.max_idle_per_host = config_.federation_max_idle_per_trust;
+    https_client_ =
+        std::make_shared<net::HttpsClient>(runtime_.io_context(), *client_tls, client_settings);
     auto tables = mappings::BuiltinMappingTables();
     if (!tables) {
       return tables.error();

@@ -301,6 +301,7 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
   if (const auto federation = document.FindMember("federation");
       federation != document.MemberEnd()) {
     ReadInt(federation->value, "deadline_ms", config.federation_deadline_ms);
+    ReadInt(federation->value, "max_idle_per_trust", config.federation_max_idle_per_trust);
   }
   if (const auto log = document.FindMember("log"); log != document.MemberEnd()) {
     core::ParseLogLevel(GetString(log->value, "level"), config.log_level);

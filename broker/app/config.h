@@ -76,6 +76,9 @@ struct BrokerConfig {
   std::vector<routing::Peer> peers;
   LimitsConfig limits;
   std::uint32_t federation_deadline_ms = 3000;
+  // federation.max_idle_per_trust: keep-alive mTLS connections kept open per trust or peer (the
+  // upstream pool); at least the concurrent requests expected per trust, or bursts handshake anew.
+  std::uint32_t federation_max_idle_per_trust = 64;
   core::LogLevel log_level = core::LogLevel::kInfo;
   unsigned io_threads = 0;  // 0: one per core
   // Certificate CNs allowed to use the /admin endpoints (record locator upkeep).

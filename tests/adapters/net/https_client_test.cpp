@@ -342,6 +342,44 @@ TEST(HttpsClient, ManyConcurrentRequestsOnOneIoContext) {
   EXPECT_EQ(client.Stats().connections_opened, opened);
 }
 
+// The broker's upstream pool with its default settings: 16 requests in flight to one trust (as
+// with 16 client connections at the broker) must reuse the connections the first burst opened.
+// With the old default of 8 idle connections per host, each later burst opened 8 new ones.
+TEST(HttpsClient, DefaultPoolKeepsSixteenConcurrentRequestsOnTheirConnections) {
+  TestServer server(TestPki::kBrokerA);
+  IoThreads io(2);
+  HttpsClient client(io.io(), ClientTls());
+  // Sequential requests: one connection.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  }
+  EXPECT_EQ(server.DistinctConnections(), 1u);
+  // Bursts of 16 concurrent requests; each waits a little at the server so that they overlap.
+  constexpr int kConcurrent = 16;
+  constexpr int kBursts = 4;
+  for (int burst = 0; burst < kBursts; ++burst) {
+    std::atomic<int> ok{0};
+    std::atomic<int> done{0};
+    for (int i = 0; i < kConcurrent; ++i) {
+      client.AsyncRequest(server.Target(), Get("/slow?ms=50"),
+                          std::chrono::steady_clock::now() + 10s,
+                          [&](core::Result<core::HttpResponse> response) {
+                            ok += response && response->body == "late" ? 1 : 0;
+                            ++done;
+                          });
+    }
+    ASSERT_TRUE(WaitFor([&] { return done.load() == kConcurrent; }, 20s));
+    ASSERT_EQ(ok.load(), kConcurrent) << "burst " << burst;
+  }
+  // Never more connections than requests in flight at once, however many bursts.
+  EXPECT_LE(server.DistinctConnections(), static_cast<std::size_t>(kConcurrent));
+  const HttpsClientStats stats = client.Stats();
+  EXPECT_LE(stats.connections_opened, static_cast<std::uint64_t>(kConcurrent));
+  EXPECT_EQ(stats.connections_opened + stats.connections_reused,
+            static_cast<std::uint64_t>(4 + kConcurrent * kBursts));
+  EXPECT_EQ(stats.idle_connections, stats.connections_opened);
+}
+
 TEST(HttpsClient, RetriesIdempotentRequestOnceWhenPooledConnectionWentStale) {
   HttpServerSettings short_idle;
   short_idle.idle_timeout = 100ms;  // the server closes idle connections quickly
