@@ -2,7 +2,10 @@
 
 #include <charconv>
 #include <chrono>
+#include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -142,20 +145,77 @@ ledger::HopRecord MakeHop(const HopContext& context, ledger::HopKind kind, std::
   return hop;
 }
 
-// Appends `hops` in order (blocks: call on the blocking pool). A ledger failure is logged; the
-// answer still goes out.
-void AppendHops(ledger::Ledger* ledger, const std::vector<ledger::HopRecord>& hops) {
-  if (ledger == nullptr) {
+// Records `hops` in order without blocking a thread (Ledger::AppendAsync, so group commit puts
+// many requests' records in one transaction) and calls `then` once: Ok when every record is
+// durable, else the first failure (each failure is logged). `then` runs on the ledger's committer
+// thread (at once without a ledger), so it only hands a ready response to the server.
+void RecordHops(ledger::Ledger* ledger, const std::vector<ledger::HopRecord>& hops,
+                std::function<void(core::Status)> then) {
+  if (ledger == nullptr || hops.empty()) {
+    then(core::Ok());
     return;
   }
+  struct Waiting {
+    std::mutex mutex;
+    std::size_t remaining = 0;
+    core::Status status = core::Ok();
+    std::function<void(core::Status)> then;
+  };
+  auto waiting = std::make_shared<Waiting>();
+  waiting->remaining = hops.size();
+  waiting->then = std::move(then);
   for (const ledger::HopRecord& hop : hops) {
-    if (auto recorded = ledger->Append(hop); !recorded) {
-      Log().Error("ledger_append_failed",
-                  {{"request_id", hop.request_id},
-                   {"kind", std::string(ledger::ToString(hop.kind))},
-                   {"code", std::string(core::Info(recorded.error().code).name)}});
-    }
+    ledger->AppendAsync(
+        hop, [waiting, request_id = hop.request_id,
+              kind = ledger::ToString(hop.kind)](core::Result<ledger::AppendReceipt> recorded) {
+          if (!recorded) {
+            Log().Error("ledger_append_failed",
+                        {{"request_id", request_id},
+                         {"kind", std::string(kind)},
+                         {"code", std::string(core::Info(recorded.error().code).name)}});
+          }
+          core::Status status = core::Ok();
+          {
+            std::lock_guard lock(waiting->mutex);
+            if (!recorded && waiting->status) {
+              waiting->status = recorded.error();
+            }
+            if (--waiting->remaining != 0) {
+              return;
+            }
+            status = waiting->status;
+          }
+          waiting->then(std::move(status));
+        });
   }
+}
+
+// Answers a request that released data once its audit records are durable: a disclosure is
+// never left unrecorded. If they cannot be written, 503 and nothing is released.
+void RespondWhenRecorded(ledger::Ledger* ledger, const std::vector<ledger::HopRecord>& hops,
+                         core::HttpResponse response, net::Responder respond) {
+  RecordHops(ledger, hops,
+             [response = std::move(response),
+              respond = std::move(respond)](core::Status recorded) mutable {
+               if (!recorded) {
+                 respond(FhirApi::RenderError(
+                     MakeError(ErrorCode::kStorage,
+                               "the audit record of this answer could not be written, so "
+                               "nothing was released; try again later")));
+                 return;
+               }
+               respond(std::move(response));
+             });
+}
+
+// Answers a refusal (or an answer that holds no data) after its audit record is written; it
+// goes out even when that fails (the failure is logged), since it discloses nothing.
+void RespondAfterRecording(ledger::Ledger* ledger, const std::vector<ledger::HopRecord>& hops,
+                           core::HttpResponse response, net::Responder respond) {
+  RecordHops(ledger, hops,
+             [response = std::move(response), respond = std::move(respond)](core::Status) mutable {
+               respond(std::move(response));
+             });
 }
 
 // The answer's own record: what was released and withheld, and for break-glass the reason.
@@ -200,16 +260,14 @@ void AppendFilterHops(const HopContext& context, std::int64_t time_ms,
   }
 }
 
-// Records the hops of one federated request: a query hop per trust or peer asked (with its
-// outcome), what the filter withheld and released by break-glass, and the response to the
-// requester; or, without a result, one refusal. Runs on the blocking pool.
-void RecordFederationHops(ledger::Ledger* ledger, const HopContext& context,
-                          std::chrono::system_clock::time_point now,
-                          const routing::FederatedResult* result, std::string_view decision,
-                          std::size_t released, const policy::FilterSummary* summary) {
-  if (ledger == nullptr) {
-    return;
-  }
+// The hops of one federated request: a query hop per trust or peer asked (with its outcome),
+// what the filter withheld and released by break-glass, and the response to the requester; or,
+// without a result, one refusal.
+std::vector<ledger::HopRecord> FederationHops(const HopContext& context,
+                                              std::chrono::system_clock::time_point now,
+                                              const routing::FederatedResult* result,
+                                              std::string_view decision, std::size_t released,
+                                              const policy::FilterSummary* summary) {
   const std::int64_t time_ms = core::ToUnixMs(now);
   std::vector<ledger::HopRecord> hops;
   if (result == nullptr) {
@@ -222,8 +280,7 @@ void RecordFederationHops(ledger::Ledger* ledger, const HopContext& context,
       refusal.outcome_detail += " break-glass reason: " + context.break_glass_reason;
     }
     hops.push_back(std::move(refusal));
-    AppendHops(ledger, hops);
-    return;
+    return hops;
   }
   for (const routing::TargetOutcome& target : result->targets) {
     ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kQuery, time_ms);
@@ -244,7 +301,7 @@ void RecordFederationHops(ledger::Ledger* ledger, const HopContext& context,
     }
   }
   hops.push_back(AnswerHop(context, time_ms, decision, released, withheld));
-  AppendHops(ledger, hops);
+  return hops;
 }
 
 // A request refused before anything was fetched (purpose, break-glass, scopes, includes, a
@@ -491,15 +548,12 @@ void FhirApi::HandleAuthorised(core::HttpRequest request, const policy::Particip
           respond(std::move(response));
           return;
         }
-        blocking_([this, context, response = std::move(response), respond]() mutable {
-          ledger::HopRecord hop =
-              MakeHop(context, ledger::HopKind::kRefusal, core::ToUnixMs(policy_.clock->Now()));
-          hop.destination_ods = context.recipient;
-          hop.outcome = ledger::HopOutcome::kMinorFailure;
-          hop.outcome_detail = "refused scope (403 kForbidden): Consent";
-          AppendHops(policy_.ledger, {hop});
-          respond(std::move(response));
-        });
+        ledger::HopRecord hop =
+            MakeHop(context, ledger::HopKind::kRefusal, core::ToUnixMs(policy_.clock->Now()));
+        hop.destination_ods = context.recipient;
+        hop.outcome = ledger::HopOutcome::kMinorFailure;
+        hop.outcome_detail = "refused scope (403 kForbidden): Consent";
+        RespondAfterRecording(policy_.ledger, {hop}, std::move(response), std::move(respond));
       };
     }
     consent_api_->Handle(std::move(request), who.scopes, who.ods, std::move(respond));
@@ -669,12 +723,10 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       respond(RenderError(error));
       return;
     }
-    blocking_([ledger = policy_.ledger,
-               hop = RefusalHop(hop_context, core::ToUnixMs(policy_.clock->Now()), reason, error),
-               response = RenderError(error), respond = std::move(respond)]() mutable {
-      AppendHops(ledger, {hop});
-      respond(std::move(response));
-    });
+    RespondAfterRecording(
+        policy_.ledger,
+        {RefusalHop(hop_context, core::ToUnixMs(policy_.clock->Now()), reason, error)},
+        RenderError(error), std::move(respond));
   };
 
   // Only a peer broker may say on whose behalf it asks (identity comes from certificates).
@@ -839,9 +891,10 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                                     {"purpose", context.purpose},
                                     {"reason", "consent"},
                                     {"decision", policy::Describe(ingress)}});
-      RecordFederationHops(policy_.ledger, hop_context, now, nullptr, policy::Describe(ingress), 0,
-                           nullptr);
-      respond(JsonResponse(200, EmptySearchset(request_id, now)));
+      RespondAfterRecording(
+          policy_.ledger,
+          FederationHops(hop_context, now, nullptr, policy::Describe(ingress), 0, nullptr),
+          JsonResponse(200, EmptySearchset(request_id, now)), std::move(respond));
       return;
     }
     if (ingress.break_glass_used) {
@@ -950,8 +1003,9 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                                      {"partial", result->partial ? "true" : "false"},
                                      {"ms", std::to_string(elapsed)}});
       const policy::FilterSummary summary = policy::Summarise(report);
-      RecordFederationHops(policy_.ledger, hop_context, now, &*result, decision, total, &summary);
-      respond(JsonResponse(200, fhir::ToJson(bundle)));
+      RespondWhenRecorded(policy_.ledger,
+                          FederationHops(hop_context, now, &*result, decision, total, &summary),
+                          JsonResponse(200, fhir::ToJson(bundle)), std::move(respond));
     });
   });
 }
@@ -1038,14 +1092,12 @@ void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPoli
                                {"offset", std::to_string(offset)},
                                {"released", std::to_string(released)},
                                {"withheld", std::to_string(report.removed.size())}});
-    if (policy_.ledger != nullptr) {
-      const std::int64_t time_ms = core::ToUnixMs(now);
-      std::vector<ledger::HopRecord> hops;
-      AppendFilterHops(hop_context, time_ms, policy::Summarise(report), hops);
-      hops.push_back(AnswerHop(hop_context, time_ms, "permit", released, report.removed.size()));
-      AppendHops(policy_.ledger, hops);
-    }
-    respond(JsonResponse(200, fhir::ToJson(page)));
+    const std::int64_t time_ms = core::ToUnixMs(now);
+    std::vector<ledger::HopRecord> hops;
+    AppendFilterHops(hop_context, time_ms, policy::Summarise(report), hops);
+    hops.push_back(AnswerHop(hop_context, time_ms, "permit", released, report.removed.size()));
+    RespondWhenRecorded(policy_.ledger, hops, JsonResponse(200, fhir::ToJson(page)),
+                        std::move(respond));
   });
 }
 
