@@ -365,7 +365,8 @@ struct TimeText {
   std::size_t size = 0;
   void push_back(char c) { data[size++] = c; }
   void append(std::string_view text) {
-    std::memcpy(data.data() + size, text.data(), text.size());
+    // std::copy: an empty view may have a null data(), which memcpy must not be given.
+    std::copy(text.begin(), text.end(), data.begin() + static_cast<std::ptrdiff_t>(size));
     size += text.size();
   }
   std::string_view view() const { return {data.data(), size}; }
