@@ -319,8 +319,7 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
     auto* storage = static_cast<char*>(alloc_.Malloc(size + 1));
     char* out = storage;
     for (std::string_view part : parts) {
-      std::memcpy(out, part.data(), part.size());
-      out += part.size();
+      out = std::copy(part.begin(), part.end(), out);
     }
     *out = '\0';
     return std::string_view(storage, size);
