@@ -4,36 +4,10 @@
 namespace tb::conformance {
 namespace {
 
+std::string Html(std::string_view text) { return MaskedMarkup(text, Markup::kHtml); }
+
 constexpr std::size_t kBodyExcerptBytes = 4096;
 constexpr std::size_t kActualBytes = 2048;  // an expression may yield whole resources
-
-std::string Html(std::string_view text) {
-  const std::string masked = MaskNhsNumbers(text);
-  std::string out;
-  out.reserve(masked.size());
-  for (char c : masked) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\r':
-        out += "\n";  // ER7 segments one per line
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 std::string Badge(Outcome outcome) {
   const std::string name(OutcomeName(outcome));

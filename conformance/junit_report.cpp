@@ -6,39 +6,7 @@
 namespace tb::conformance {
 namespace {
 
-// XML 1.0 text or attribute content: escaped, control characters other than tab/newline dropped.
-std::string Xml(std::string_view text) {
-  std::string out;
-  const std::string masked = MaskNhsNumbers(text);
-  out.reserve(masked.size());
-  for (char c : masked) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '\r':
-        out += "&#13;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) >= 0x20 || c == '\t' || c == '\n') {
-          out.push_back(c);
-        }
-    }
-  }
-  return out;
-}
+std::string Xml(std::string_view text) { return MaskedMarkup(text, Markup::kXml); }
 
 std::string Seconds(std::chrono::milliseconds duration) {
   char buffer[32];

@@ -72,4 +72,38 @@ std::string MaskedExcerpt(std::string_view text, std::size_t max_bytes) {
   return Excerpt(MaskNhsNumbers(text), max_bytes);
 }
 
+std::string MaskedMarkup(std::string_view text, Markup markup) {
+  const std::string masked = MaskNhsNumbers(text);
+  const bool xml = markup == Markup::kXml;
+  std::string out;
+  out.reserve(masked.size());
+  for (char c : masked) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += xml ? "&apos;" : "'";
+        break;
+      case '\r':
+        out += xml ? "&#13;" : "\n";
+        break;
+      default:
+        if (!xml || static_cast<unsigned char>(c) >= 0x20 || c == '\t' || c == '\n') {
+          out.push_back(c);
+        }
+    }
+  }
+  return out;
+}
+
 }  // namespace tb::conformance

@@ -20,4 +20,10 @@ std::string Excerpt(std::string_view text, std::size_t max_bytes);
 // at the end of the excerpt.
 std::string MaskedExcerpt(std::string_view text, std::size_t max_bytes);
 
+// Masks, then escapes for markup. kXml (JUnit): XML 1.0 text or attribute content, control
+// characters other than tab and newline dropped, CR as &#13;. kHtml (the report): CR as a
+// newline, so ER7 segments show one per line.
+enum class Markup { kXml, kHtml };
+std::string MaskedMarkup(std::string_view text, Markup markup);
+
 }  // namespace tb::conformance
