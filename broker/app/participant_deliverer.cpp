@@ -6,6 +6,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/hl7v2/message.h"
 #include "adapters/mllp/client.h"
+#include "adapters/mllp/client_pool.h"
 #include "broker/core/clock.h"
 #include "broker/core/digest.h"
 #include "mappings/fhir_to_v2.h"
@@ -33,7 +34,8 @@ ParticipantDeliverer::ParticipantDeliverer(const routing::ParticipantDirectory& 
                                            std::shared_ptr<net::HttpsClient> https,
                                            const mappings::MappingTables& tables,
                                            std::string broker_ods, ledger::Ledger* ledger,
-                                           const core::Clock& clock, DeliveryPolicy policy)
+                                           const core::Clock& clock, DeliveryPolicy policy,
+                                           mllp::MllpClientPoolSettings mllp_pool)
     : directory_(directory),
       client_tls_(std::move(client_tls)),
       https_(std::move(https)),
@@ -41,7 +43,8 @@ ParticipantDeliverer::ParticipantDeliverer(const routing::ParticipantDirectory& 
       broker_ods_(std::move(broker_ods)),
       ledger_(ledger),
       clock_(clock),
-      policy_(policy) {
+      policy_(policy),
+      mllp_pool_(std::make_unique<mllp::MllpClientPool>(client_tls_, mllp_pool)) {
   // Scopes were validated when the config was loaded; one that still fails here is dropped,
   // which can only narrow what a destination receives.
   for (const routing::Participant& participant : directory_.participants()) {
@@ -217,10 +220,14 @@ core::Result<DeliveryResult> ParticipantDeliverer::SendHl7(const routing::Partic
   settings.host = to.mllp.host;
   settings.port = to.mllp.port;
   settings.reply_timeout = kAttemptTimeout;
-  mllp::MllpClient client(client_tls_, settings);
   sent = er7;
-  auto reply = client.Send(er7);
-  client.Close();
+  auto client = mllp_pool_->Acquire(settings);
+  if (!client) {
+    return Transient(std::string(core::Info(client.error().code).name) + " from " + to.ods);
+  }
+  // On any failure below `client` is dropped, which closes it: only a connection whose last
+  // acknowledgement was read and understood carries the next message.
+  auto reply = mllp_pool_->Send(*client, er7);
   if (!reply) {
     return Transient(std::string(core::Info(reply.error().code).name) + " from " + to.ods);
   }
@@ -229,13 +236,16 @@ core::Result<DeliveryResult> ParticipantDeliverer::SendHl7(const routing::Partic
     return Transient("unreadable acknowledgement from " + to.ods);
   }
   const std::string code = ack->Get("MSA-1").Decoded();
-  if (code == "AA" || code == "CA") {
+  const bool accepted = code == "AA" || code == "CA";
+  const bool refused = code == "AE" || code == "AR" || code == "CE" || code == "CR";
+  if (!accepted && !refused) {
+    return Transient("acknowledgement without MSA-1 from " + to.ods);
+  }
+  mllp_pool_->Release(std::move(*client));  // answered in order: fit for the next message
+  if (accepted) {
     return DeliveryResult{DeliveryOutcome::kDelivered, code};
   }
-  if (code == "AE" || code == "AR" || code == "CE" || code == "CR") {
-    return Permanent(code + " " + ack->Get("ERR-3.1").Decoded() + " from " + to.ods);
-  }
-  return Transient("acknowledgement without MSA-1 from " + to.ods);
+  return Permanent(code + " " + ack->Get("ERR-3.1").Decoded() + " from " + to.ods);
 }
 
 core::Result<DeliveryResult> ParticipantDeliverer::SendFhir(const routing::Participant& to,

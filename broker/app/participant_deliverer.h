@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/mllp/client_pool.h"
 #include "adapters/net/https_client.h"
 #include "broker/core/clock.h"
 #include "broker/core/outbound_queue.h"
@@ -30,8 +31,10 @@ namespace tb::app {
 //                   first mapped with mappings::MapV2ToFhir); 2xx = delivered, 4xx = permanent,
 //                   5xx or no answer = transient.
 // The server certificate must chain to our CA, carry the endpoint's name or IP and have the
-// participant's `cert_cn` as CN. A message that cannot be mapped is a permanent failure. One
-// MLLP connection per delivery (simple and safe; pooling is a later optimisation).
+// participant's `cert_cn` as CN. A message that cannot be mapped is a permanent failure. MLLP
+// connections are kept open between deliveries (mllp::MllpClientPool, `mllp_pool`): a connection
+// goes back to the pool only after an acknowledgement it could read; a reused connection the
+// destination had dropped is replaced within the attempt (docs/queue.md, "Connections").
 // Policy on every attempt (a replay re-checks): the destination is a requester with purpose
 // TREAT and its configured scopes; the message, as a FHIR message Bundle (a v2 message mapped
 // first), passes policy::CheckMessageBundle against the patient's consents read now. A refusal
@@ -54,8 +57,8 @@ class ParticipantDeliverer final : public core::Deliverer {
                        std::shared_ptr<boost::asio::ssl::context> client_tls,
                        std::shared_ptr<net::HttpsClient> https,
                        const mappings::MappingTables& tables, std::string broker_ods,
-                       ledger::Ledger* ledger, const core::Clock& clock,
-                       DeliveryPolicy policy = {});
+                       ledger::Ledger* ledger, const core::Clock& clock, DeliveryPolicy policy = {},
+                       mllp::MllpClientPoolSettings mllp_pool = {});
 
   core::Result<core::DeliveryResult> Deliver(const core::OutboundItem& item) override;
 
@@ -83,6 +86,7 @@ class ParticipantDeliverer final : public core::Deliverer {
   ledger::Ledger* ledger_;
   const core::Clock& clock_;
   DeliveryPolicy policy_;
+  std::unique_ptr<mllp::MllpClientPool> mllp_pool_;  // MLLP/TLS connections, by destination
   // Each participant's scopes, parsed once (validated when the config was loaded), by ODS code.
   std::map<std::string, policy::ScopeSet, std::less<>> scopes_;
 };

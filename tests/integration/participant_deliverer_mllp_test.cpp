@@ -1,0 +1,197 @@
+// ParticipantDeliverer's HL7 v2 path keeps MLLP/TLS connections open between deliveries: a real
+// MLLP/TLS listener on 127.0.0.1 plays the destination trust and counts the connections its
+// frames came on.
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "adapters/hl7v2/message.h"
+#include "adapters/mllp/server.h"
+#include "adapters/net/tls_context.h"
+#include "broker/app/participant_deliverer.h"
+#include "broker/core/clock.h"
+#include "mappings/mapping_tables.h"
+#include "tests/support/test_pki.h"
+#include "tests/support/wait_for.h"
+
+namespace tb::app {
+namespace {
+
+using core::DeliveryOutcome;
+using testing::TestPki;
+using testing::WaitFor;
+using namespace std::chrono_literals;
+
+constexpr char kAdt[] =
+    "MSH|^~\\&|PAS|RJ1|TB|TB|20261123120000||ADT^A01|CTRL%d|P|2.4\r"
+    "EVN|A01|20261123120000\r"
+    "PID|1||12345^^^RJ1^MR||DOE^JOHN||19800101|M\r"
+    "PV1|1|I\r";
+
+std::string Adt(int n) {
+  std::string text(kAdt);
+  text.replace(text.find("%d"), 2, std::to_string(n));
+  return text;
+}
+
+class DelivererConnectionTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    deliverer_.reset();  // closes its idle connections first
+    if (server_) {
+      server_->Stop();
+      EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
+      EXPECT_TRUE(WaitFor([this] { return io_context_.stopped(); }));
+    }
+    io_context_.stop();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+  // RXH: answers AA with MSA-2 = MSH-10, or `reply_` when it is set.
+  void Start(mllp::MllpServerSettings settings = {}) {
+    const TestPki& pki = TestPki::Get();
+    auto server_tls = net::MakeServerContext(
+        {pki.Cert(TestPki::kRxh), pki.Key(TestPki::kRxh), pki.CaCert(), pki.Crl()});
+    ASSERT_TRUE(server_tls) << server_tls.error().message;
+    settings.address = "127.0.0.1";
+    settings.port = 0;
+    settings.shutdown_timeout = 300ms;
+    server_ = std::make_unique<mllp::MllpServer>(
+        io_context_, *server_tls, settings,
+        [this](mllp::FrameRequest request, mllp::ReplyFn reply) {
+          std::lock_guard lock(mutex_);
+          connections_.insert(request.connection_id);
+          ++frames_;
+          if (!reply_.empty()) {
+            reply(reply_);
+            return;
+          }
+          auto message = hl7v2::Message::Parse(request.payload);
+          const std::string id = message ? message->Get("MSH-10").Decoded() : std::string();
+          reply("MSH|^~\\&|EPR|RXH|TB|TB|20261123120001||ACK|A" + id + "|P|2.4\rMSA|AA|" + id +
+                "\r");
+        },
+        nullptr);
+    auto port = server_->Start();
+    ASSERT_TRUE(port) << port.error().message;
+    thread_ = std::thread([this] { io_context_.run(); });
+
+    routing::Participant rxh;
+    rxh.ods = "RXH";
+    rxh.cert_cn = "RXH";
+    rxh.mllp = core::HostPort{"127.0.0.1", *port};
+    rxh.scopes = {"system/*.rs"};
+    rxh.format = "hl7v2";
+    directory_ = std::make_unique<routing::ParticipantDirectory>(
+        std::vector<routing::Participant>{rxh}, std::vector<routing::Peer>{});
+    auto tables = mappings::BuiltinMappingTables();
+    ASSERT_TRUE(tables);
+    auto client_tls = net::MakeClientContext(
+        {pki.Cert(TestPki::kBrokerA), pki.Key(TestPki::kBrokerA), pki.CaCert(), {}});
+    ASSERT_TRUE(client_tls) << client_tls.error().message;
+    deliverer_ = std::make_unique<ParticipantDeliverer>(*directory_, *client_tls, nullptr, **tables,
+                                                        "TB", nullptr, clock_);
+  }
+
+  core::Result<core::DeliveryResult> Deliver(int n) {
+    core::OutboundItem item;
+    item.id = n;
+    item.destination = "RXH";
+    item.format = "hl7v2";
+    item.sender = "RJ1";
+    item.protocol = "hl7v2";
+    item.message_type = "ADT^A01";
+    item.control_id = "CTRL" + std::to_string(n);
+    item.payload = Adt(n);
+    return deliverer_->Deliver(item);
+  }
+
+  std::size_t Connections() {
+    std::lock_guard lock(mutex_);
+    return connections_.size();
+  }
+  int Frames() {
+    std::lock_guard lock(mutex_);
+    return frames_;
+  }
+  void SetReply(std::string reply) {
+    std::lock_guard lock(mutex_);
+    reply_ = std::move(reply);
+  }
+
+  boost::asio::io_context io_context_;
+  std::unique_ptr<mllp::MllpServer> server_;
+  std::thread thread_;
+  core::SystemClock clock_;
+  std::unique_ptr<routing::ParticipantDirectory> directory_;
+  std::unique_ptr<ParticipantDeliverer> deliverer_;
+  std::mutex mutex_;
+  std::set<std::uint64_t> connections_;
+  int frames_ = 0;
+  std::string reply_;
+};
+
+TEST_F(DelivererConnectionTest, DeliveriesToOneDestinationShareOneConnection) {
+  Start();
+  for (int n = 1; n <= 5; ++n) {
+    auto result = Deliver(n);
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->outcome, DeliveryOutcome::kDelivered) << result->detail;
+  }
+  EXPECT_EQ(Frames(), 5);
+  EXPECT_EQ(Connections(), 1u);
+}
+
+TEST_F(DelivererConnectionTest, AConnectionTheDestinationDroppedWhileIdleIsReplaced) {
+  mllp::MllpServerSettings settings;
+  settings.idle_timeout = 200ms;
+  Start(settings);
+  auto first = Deliver(1);
+  ASSERT_TRUE(first && first->outcome == DeliveryOutcome::kDelivered);
+  ASSERT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
+
+  auto second = Deliver(2);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->outcome, DeliveryOutcome::kDelivered) << second->detail;
+  EXPECT_EQ(Frames(), 2);  // sent once, on the new connection
+  EXPECT_EQ(Connections(), 2u);
+}
+
+TEST_F(DelivererConnectionTest, AnUnreadableAcknowledgementRetiresTheConnection) {
+  Start();
+  SetReply("this is not an acknowledgement");
+  auto garbled = Deliver(1);
+  ASSERT_TRUE(garbled) << garbled.error().message;
+  EXPECT_EQ(garbled->outcome, DeliveryOutcome::kTransientFailure);
+
+  SetReply("");
+  auto next = Deliver(2);
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_EQ(next->outcome, DeliveryOutcome::kDelivered) << next->detail;
+  EXPECT_EQ(Connections(), 2u);  // not sent on the connection that gave the unreadable answer
+}
+
+TEST_F(DelivererConnectionTest, ARefusalKeepsTheConnectionForTheNextMessage) {
+  Start();
+  SetReply("MSH|^~\\&|EPR|RXH|TB|TB|20261123120001||ACK|A1|P|2.4\rMSA|AR|CTRL1\rERR|||207\r");
+  auto refused = Deliver(1);
+  ASSERT_TRUE(refused) << refused.error().message;
+  EXPECT_EQ(refused->outcome, DeliveryOutcome::kPermanentFailure);
+
+  SetReply("");
+  auto next = Deliver(2);
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_EQ(next->outcome, DeliveryOutcome::kDelivered) << next->detail;
+  EXPECT_EQ(Connections(), 1u);  // an AR is a well-formed answer: the connection is fine
+}
+
+}  // namespace
+}  // namespace tb::app
