@@ -1,5 +1,8 @@
 #include "broker/store/sql_record_locator.h"
 
+#include <sqlite3.h>
+
+#include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Statement.h>
 
 #include "broker/core/nhs_number.h"
@@ -68,6 +71,12 @@ core::Status SqlRecordLocator::Forget(const std::string& nhs_number, const std::
   });
 }
 
+SqlRecordLocator::~SqlRecordLocator() {
+  for (const auto& [connection, statement] : lookup_statements_) {
+    sqlite3_finalize(statement);
+  }
+}
+
 core::Result<std::vector<core::LocatorEntry>> SqlRecordLocator::Lookup(
     const std::string& nhs_number) {
   std::vector<core::LocatorEntry> entries;
@@ -76,6 +85,56 @@ core::Result<std::vector<core::LocatorEntry>> SqlRecordLocator::Lookup(
                            "LocatorEntry.nhs_number");
   }
   Database::Impl& db = database_.impl();
+  if (db.engine() == Engine::kSqlite) {
+    constexpr std::string_view kWhat = "locator lookup";
+    BROKER_RETURN_IF_ERROR(db.Read(kWhat, [&](Poco::Data::Session& session) -> core::Status {
+      sqlite3* const connection = Poco::Data::SQLite::Utility::dbHandle(session);
+      sqlite3_stmt* select = nullptr;
+      {
+        std::lock_guard lock(lookup_mutex_);
+        if (const auto it = lookup_statements_.find(connection); it != lookup_statements_.end()) {
+          select = it->second;
+        } else {
+          const int rc =
+              sqlite3_prepare_v3(connection, kLookupSql.data(), static_cast<int>(kLookupSql.size()),
+                                 SQLITE_PREPARE_PERSISTENT, &select, nullptr);
+          if (rc != SQLITE_OK) {
+            sqlite3_finalize(select);
+            return SqliteError(kWhat, rc);
+          }
+          lookup_statements_.emplace(connection, select);
+        }
+      }
+      // Reset on every way out: a statement left mid-step would hold a read transaction open
+      // (and keep WAL checkpoints from completing).
+      struct ResetOnExit {
+        sqlite3_stmt* statement;
+        ~ResetOnExit() {
+          sqlite3_reset(statement);
+          sqlite3_clear_bindings(statement);
+        }
+      } reset{select};
+      int rc = sqlite3_bind_text(select, 1, nhs_number.data(), static_cast<int>(nhs_number.size()),
+                                 SQLITE_STATIC);
+      if (rc != SQLITE_OK) {
+        return SqliteError(kWhat, rc);
+      }
+      const auto text = [select](int column) {
+        const unsigned char* value = sqlite3_column_text(select, column);
+        return value == nullptr
+                   ? std::string()
+                   : std::string(reinterpret_cast<const char*>(value),
+                                 static_cast<std::size_t>(sqlite3_column_bytes(select, column)));
+      };
+      while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+        entries.push_back(core::LocatorEntry{nhs_number, text(0), text(1),
+                                             sqlite3_column_int64(select, 2),
+                                             sqlite3_column_int64(select, 3)});
+      }
+      return rc == SQLITE_DONE ? core::Ok() : SqliteError(kWhat, rc);
+    }));
+    return entries;
+  }
   BROKER_RETURN_IF_ERROR(db.Read("locator lookup", [&](Poco::Data::Session& session) {
     std::string nhs = nhs_number;
     std::string ods;

@@ -1,10 +1,15 @@
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "broker/core/record_locator.h"
 #include "broker/store/database.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
 
 namespace tb::store {
 
@@ -21,6 +26,9 @@ std::string LocatorUpsertSql(std::string_view rows);
 class SqlRecordLocator final : public core::RecordLocator {
  public:
   explicit SqlRecordLocator(Database& database) : database_(database) {}
+  ~SqlRecordLocator() override;
+  SqlRecordLocator(const SqlRecordLocator&) = delete;
+  SqlRecordLocator& operator=(const SqlRecordLocator&) = delete;
 
   core::Status Announce(const std::string& nhs_number, const std::string& ods,
                         const std::string& source, std::int64_t at_ms) override;
@@ -29,6 +37,12 @@ class SqlRecordLocator final : public core::RecordLocator {
 
  private:
   Database& database_;
+  // SQLite: Lookup runs for every ingested message that names a patient (routing), and
+  // Poco::Data compiles its SELECT again on every call. So it is prepared once per read
+  // connection (keyed by that connection; a pooled connection is used by one thread at a time)
+  // and finalised by the destructor.
+  std::mutex lookup_mutex_;
+  std::map<sqlite3*, sqlite3_stmt*> lookup_statements_;  // guarded by lookup_mutex_
 };
 
 }  // namespace tb::store

@@ -3,6 +3,7 @@
 // The record locator contract on every engine (instantiated in store_sqlite_test.cpp and
 // store_pg_test.cpp). Include after inbound_store_suite.h.
 
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -82,8 +83,42 @@ TYPED_TEST_P(RecordLocatorTest, ConcurrentAnnouncesOfOnePairAllSucceed) {
   EXPECT_EQ(locator.Lookup("9449305552")->size(), 1u);
 }
 
+// Lookups reuse a prepared statement per read connection (SQLite): repeated and concurrent
+// lookups see every write made between them, and a closed database is an error, not a crash.
+TYPED_TEST_P(RecordLocatorTest, RepeatedConcurrentLookupsSeeEachWriteThenFailOnceClosed) {
+  core::RecordLocator& locator = *this->repository_;
+  const std::string ods[] = {"RGT", "RJ1", "RXH", "X26"};
+  for (std::size_t round = 0; round < 4; ++round) {
+    ASSERT_TRUE(locator.Announce("9449305552", ods[round], "hl7v2:ADT^A01",
+                                 static_cast<std::int64_t>(round) + 1));
+    std::vector<std::thread> threads;
+    std::atomic<int> wrong{0};
+    for (int i = 0; i < 6; ++i) {
+      threads.emplace_back([&] {
+        for (int k = 0; k < 5; ++k) {
+          const auto entries = locator.Lookup("9449305552");
+          if (!entries || entries->size() != round + 1 || entries->back().ods != ods[round] ||
+              entries->back().last_seen_ms != static_cast<std::int64_t>(round) + 1) {
+            ++wrong;
+          }
+        }
+      });
+    }
+    for (auto& thread : threads) {
+      thread.join();
+    }
+    EXPECT_EQ(wrong.load(), 0) << "round " << round;
+  }
+  EXPECT_TRUE(locator.Lookup("9434765919").value_or(std::vector<core::LocatorEntry>(1)).empty());
+  this->database_->Close();
+  const auto closed = locator.Lookup("9449305552");
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().code, core::ErrorCode::kStorage);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(RecordLocatorTest, AnnouncesAreUpsertedAndListedByOds,
                             UnknownPatientHasNoEntries, ForgetRemovesOneEntry,
-                            InvalidLocatorInputIsRefused, ConcurrentAnnouncesOfOnePairAllSucceed);
+                            InvalidLocatorInputIsRefused, ConcurrentAnnouncesOfOnePairAllSucceed,
+                            RepeatedConcurrentLookupsSeeEachWriteThenFailOnceClosed);
 
 }  // namespace tb::store::testing
