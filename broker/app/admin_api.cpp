@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "broker/app/queue_command.h"
@@ -19,14 +20,6 @@ namespace {
 
 using core::ErrorCode;
 using core::MakeError;
-
-core::HttpResponse Render(const core::Error& error) {
-  core::HttpResponse response;
-  response.status = fhir::HttpStatus(error);
-  response.headers.Set("Content-Type", "application/fhir+json; charset=utf-8");
-  response.body = fhir::ToOperationOutcomeJson(error);
-  return response;
-}
 
 core::HttpResponse NoContent() {
   core::HttpResponse response;
@@ -114,13 +107,14 @@ AdminApi::AdminApi(std::set<std::string, std::less<>> admin_cns,
 void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
   if (admin_cns_.count(request.peer.subject_cn) == 0) {
     Log().Warn("admin_refused", {{"peer_cn", request.peer.subject_cn}});
-    respond(Render(MakeError(ErrorCode::kForbidden, "this certificate is not an administrator")));
+    respond(fhir::ErrorResponse(
+        MakeError(ErrorCode::kForbidden, "this certificate is not an administrator")));
     return;
   }
   const std::string path(request.Path());
   if (path.rfind("/admin/queue/", 0) == 0) {
     if (request.method != "POST") {
-      respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "use POST")));
+      respond(fhir::ErrorResponse(MakeError(ErrorCode::kMethodNotAllowed, "use POST")));
       return;
     }
     HandleQueue(path, request.body, request.peer.subject_cn, std::move(respond));
@@ -130,21 +124,22 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
   const bool forget = path == "/admin/locator/_forget";
   const bool search = path == "/admin/locator/_search";
   if (!announce && !forget && !search) {
-    respond(Render(MakeError(ErrorCode::kNotFound, "no such admin endpoint")));
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kNotFound, "no such admin endpoint")));
     return;
   }
   if (request.method != "POST") {
-    respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "use POST with a JSON body")));
+    respond(
+        fhir::ErrorResponse(MakeError(ErrorCode::kMethodNotAllowed, "use POST with a JSON body")));
     return;
   }
   auto body = ReadBody(request.body, !search);
   if (!body) {
-    respond(Render(body.error()));
+    respond(fhir::ErrorResponse(body.error()));
     return;
   }
   if (announce && directory_.FindByOds(body->ods) == nullptr) {
-    respond(
-        Render(MakeError(ErrorCode::kInvalidValue, "ods is not a registered participant", "ods")));
+    respond(fhir::ErrorResponse(
+        MakeError(ErrorCode::kInvalidValue, "ods is not a registered participant", "ods")));
     return;
   }
   blocking_([this, announce, forget, body = std::move(*body), cn = request.peer.subject_cn,
@@ -155,12 +150,12 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
                                    : locator_.Forget(body.nhs_number, body.ods);
       Log().Info(announce ? "locator_announced" : "locator_forgotten",
                  {{"admin", cn}, {"ods", body.ods}, {"ok", done ? "true" : "false"}});
-      respond(done ? NoContent() : Render(done.error()));
+      respond(done ? NoContent() : fhir::ErrorResponse(done.error()));
       return;
     }
     auto entries = locator_.Lookup(body.nhs_number);
     if (!entries) {
-      respond(Render(entries.error()));
+      respond(fhir::ErrorResponse(entries.error()));
       return;
     }
     core::HttpResponse response;
@@ -178,23 +173,24 @@ void AdminApi::HandleQueue(const std::string& path, const std::string& body, std
   const bool replay = path == "/admin/queue/replay";
   const bool discard = path == "/admin/queue/discard";
   if (!list && !counts && !replay && !discard) {
-    respond(Render(MakeError(ErrorCode::kNotFound, "no such admin endpoint")));
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kNotFound, "no such admin endpoint")));
     return;
   }
   if (queue_ == nullptr) {
-    respond(Render(MakeError(ErrorCode::kUnsupportedMessage, "no outbound queue")));
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kUnsupportedMessage, "no outbound queue")));
     return;
   }
   std::int64_t id = 0;
   if (replay || discard) {
     auto document = fhir::ParseJson(body);
     if (!document || !document->IsObject()) {
-      respond(Render(MakeError(ErrorCode::kInvalidValue, "the body must be {\"id\": N}", "body")));
+      respond(fhir::ErrorResponse(
+          MakeError(ErrorCode::kInvalidValue, "the body must be {\"id\": N}", "body")));
       return;
     }
     auto value = fhir::GetInt64(*document, "id", "id");
     if (!value) {
-      respond(Render(value.error()));
+      respond(fhir::ErrorResponse(value.error()));
       return;
     }
     id = *value;
@@ -206,14 +202,14 @@ void AdminApi::HandleQueue(const std::string& path, const std::string& body, std
     if (list) {
       auto dead = queue_->ListDead();
       if (!dead) {
-        respond(Render(dead.error()));
+        respond(fhir::ErrorResponse(dead.error()));
         return;
       }
       response.body = DeadLettersJson(*dead);
     } else if (counts) {
       auto numbers = queue_->Counts();
       if (!numbers) {
-        respond(Render(numbers.error()));
+        respond(fhir::ErrorResponse(numbers.error()));
         return;
       }
       response.body = QueueCountsJson(*numbers);
@@ -224,7 +220,7 @@ void AdminApi::HandleQueue(const std::string& path, const std::string& body, std
                               : queue_->Discard(id);
       Log().Info(replay ? "queue_replayed" : "queue_discarded",
                  {{"id", std::to_string(id)}, {"admin", admin}, {"ok", done ? "true" : "false"}});
-      respond(done ? NoContent() : Render(done.error()));
+      respond(done ? NoContent() : fhir::ErrorResponse(done.error()));
       return;
     }
     respond(std::move(response));

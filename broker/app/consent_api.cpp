@@ -7,6 +7,7 @@
 
 #include <rapidjson/document.h>
 
+#include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
@@ -22,24 +23,11 @@ using core::ErrorCode;
 using core::MakeError;
 using policy::Interaction;
 
-constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
 constexpr std::string_view kPrefix = "/fhir/Consent";
 
 const core::Logger& Log() {
   static const core::Logger log("tb.consent_api");
   return log;
-}
-
-core::HttpResponse Json(int status, std::string body) {
-  core::HttpResponse response;
-  response.status = status;
-  response.headers.Set("Content-Type", std::string(kFhirJson));
-  response.body = std::move(body);
-  return response;
-}
-
-core::HttpResponse Error(const core::Error& error) {
-  return Json(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
 }
 
 std::string Instant(std::int64_t millis) {
@@ -161,8 +149,8 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
   } else if (!search && id.find('/') == std::string::npos && request.method == "PUT") {
     interaction = Interaction::kUpdate;
   } else {
-    respond(Error(MakeError(ErrorCode::kMethodNotAllowed,
-                            "Consent supports POST, PUT /{id}, GET /{id} and search")));
+    respond(fhir::ErrorResponse(MakeError(
+        ErrorCode::kMethodNotAllowed, "Consent supports POST, PUT /{id}, GET /{id} and search")));
     return;
   }
   if (!scopes.Allows(interaction, "Consent")) {
@@ -170,14 +158,15 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
                {{"requester", requester},
                 {"interaction", std::string(policy::InteractionName(interaction))},
                 {"reason", "scope"}});
-    respond(
-        Error(MakeError(ErrorCode::kForbidden,
-                        "the participant's scopes do not allow " +
-                            std::string(policy::InteractionName(interaction)) + " on Consent")));
+    respond(fhir::ErrorResponse(
+        MakeError(ErrorCode::kForbidden, "the participant's scopes do not allow " +
+                                             std::string(policy::InteractionName(interaction)) +
+                                             " on Consent")));
     return;
   }
   if (records_ == nullptr) {
-    respond(Error(MakeError(ErrorCode::kUnsupportedMessage, "no consent store is configured")));
+    respond(fhir::ErrorResponse(
+        MakeError(ErrorCode::kUnsupportedMessage, "no consent store is configured")));
     return;
   }
 
@@ -187,12 +176,12 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
     if (interaction == Interaction::kCreate || interaction == Interaction::kUpdate) {
       auto document = fhir::ParseJson(request.body);
       if (!document) {
-        respond(Error(document.error()));
+        respond(fhir::ErrorResponse(document.error()));
         return;
       }
       auto consent = policy::ParseConsent(*document);
       if (!consent) {
-        respond(Error(consent.error()));
+        respond(fhir::ErrorResponse(consent.error()));
         return;
       }
       std::int64_t version = 1;
@@ -201,16 +190,18 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
         const auto body_id = document->FindMember("id");
         if (body_id != document->MemberEnd() &&
             (!body_id->value.IsString() || body_id->value.GetString() != id)) {
-          respond(Error(MakeError(ErrorCode::kInvalidValue,
-                                  "Consent.id does not match the id in the URL", "Consent.id")));
+          respond(fhir::ErrorResponse(MakeError(ErrorCode::kInvalidValue,
+                                                "Consent.id does not match the id in the URL",
+                                                "Consent.id")));
           return;
         }
         auto existing = records_->GetById(id);
         if (!existing) {
-          respond(Error(existing.error().code == ErrorCode::kNotFound
-                            ? MakeError(ErrorCode::kNotFound,
-                                        "no such Consent; create one with POST /fhir/Consent")
-                            : existing.error()));
+          respond(fhir::ErrorResponse(
+              existing.error().code == ErrorCode::kNotFound
+                  ? MakeError(ErrorCode::kNotFound,
+                              "no such Consent; create one with POST /fhir/Consent")
+                  : existing.error()));
           return;
         }
         version = existing->version + 1;
@@ -224,7 +215,7 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
           version, fhir::ToJson(*document), created,
           now};
       if (core::Status stored = records_->Put(record); !stored) {
-        respond(Error(stored.error()));
+        respond(fhir::ErrorResponse(stored.error()));
         return;
       }
       Log().Info("consent_stored",
@@ -233,8 +224,8 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
                   {"consent", id},
                   {"version", std::to_string(version)},
                   {"status", record.status}});
-      core::HttpResponse response =
-          Json(interaction == Interaction::kCreate ? 201 : 200, std::move(record.json));
+      core::HttpResponse response = fhir::JsonResponse(
+          interaction == Interaction::kCreate ? 201 : 200, std::move(record.json));
       response.headers.Set("Location", "Consent/" + id + "/_history/" + std::to_string(version));
       response.headers.Set("ETag", "W/\"" + std::to_string(version) + "\"");
       respond(std::move(response));
@@ -243,10 +234,10 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
     if (interaction == Interaction::kRead) {
       auto record = records_->GetById(id);
       if (!record) {
-        respond(Error(record.error()));
+        respond(fhir::ErrorResponse(record.error()));
         return;
       }
-      core::HttpResponse response = Json(200, std::move(record->json));
+      core::HttpResponse response = fhir::JsonResponse(200, std::move(record->json));
       response.headers.Set("ETag", "W/\"" + std::to_string(record->version) + "\"");
       respond(std::move(response));
       return;
@@ -254,13 +245,13 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
     // Search: by patient NHS number only (every consent is about one patient).
     auto params = fhir::ParseQueryString(request.Query());
     if (!params) {
-      respond(Error(params.error()));
+      respond(fhir::ErrorResponse(params.error()));
       return;
     }
     if (request.method == "POST" && !request.body.empty()) {
       auto form = fhir::ParseFormBody(request.body);
       if (!form) {
-        respond(Error(form.error()));
+        respond(fhir::ErrorResponse(form.error()));
         return;
       }
       params->insert(params->end(), form->begin(), form->end());
@@ -271,27 +262,30 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
         const std::string prefix = std::string(core::kNhsNumberSystem) + "|";
         if (nhs_number || param.value.rfind(prefix, 0) != 0 ||
             !core::IsValidNhsNumber(param.value.substr(prefix.size()))) {
-          respond(Error(MakeError(ErrorCode::kInvalidValue,
-                                  "patient:identifier must be one "
-                                  "https://fhir.nhs.uk/Id/nhs-number|<valid NHS number>",
-                                  "patient:identifier")));
+          respond(
+              fhir::ErrorResponse(MakeError(ErrorCode::kInvalidValue,
+                                            "patient:identifier must be one "
+                                            "https://fhir.nhs.uk/Id/nhs-number|<valid NHS number>",
+                                            "patient:identifier")));
           return;
         }
         nhs_number = param.value.substr(prefix.size());
       } else if (!param.name.starts_with("_")) {
-        respond(Error(MakeError(ErrorCode::kInvalidValue,
-                                "unsupported Consent search parameter " + param.name, param.name)));
+        respond(fhir::ErrorResponse(MakeError(ErrorCode::kInvalidValue,
+                                              "unsupported Consent search parameter " + param.name,
+                                              param.name)));
         return;
       }
     }
     if (!nhs_number) {
-      respond(Error(MakeError(ErrorCode::kRequiredFieldMissing,
-                              "search Consent by patient:identifier", "patient:identifier")));
+      respond(fhir::ErrorResponse(MakeError(ErrorCode::kRequiredFieldMissing,
+                                            "search Consent by patient:identifier",
+                                            "patient:identifier")));
       return;
     }
     auto records = records_->GetByNhsNumber(*nhs_number);
     if (!records) {
-      respond(Error(records.error()));
+      respond(fhir::ErrorResponse(records.error()));
       return;
     }
     rapidjson::Document bundle(rapidjson::kObjectType);
@@ -304,7 +298,8 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
       rapidjson::Document resource;
       resource.Parse(record.json.c_str(), record.json.size());
       if (resource.HasParseError()) {
-        respond(Error(MakeError(ErrorCode::kStorage, "a stored consent is not JSON", "consent")));
+        respond(fhir::ErrorResponse(
+            MakeError(ErrorCode::kStorage, "a stored consent is not JSON", "consent")));
         return;
       }
       rapidjson::Value entry(rapidjson::kObjectType);
@@ -318,7 +313,7 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
     if (!entries.Empty()) {
       bundle.AddMember("entry", entries, alloc);
     }
-    respond(Json(200, fhir::ToJson(bundle)));
+    respond(fhir::JsonResponse(200, fhir::ToJson(bundle)));
   });
 }
 

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
@@ -13,18 +14,6 @@ namespace {
 
 using core::ErrorCode;
 using core::MakeError;
-
-core::HttpResponse Json(int status, std::string body) {
-  core::HttpResponse response;
-  response.status = status;
-  response.headers.Set("Content-Type", "application/fhir+json; charset=utf-8");
-  response.body = std::move(body);
-  return response;
-}
-
-core::HttpResponse Render(const core::Error& error) {
-  return Json(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
-}
 
 // The NHS number from `identifier=https://fhir.nhs.uk/Id/nhs-number|N`, exactly once.
 core::Result<std::string> NhsNumberFrom(const std::vector<fhir::SearchParam>& params) {
@@ -56,11 +45,11 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
                         net::Responder respond) const {
   const policy::ScopeSet& scopes = who.scopes;
   if (request.method != "GET" && request.method != "POST") {
-    respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "use GET or POST")));
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kMethodNotAllowed, "use GET or POST")));
     return;
   }
   if (ledger_ == nullptr) {
-    respond(Render(MakeError(ErrorCode::kUnsupportedMessage, "no audit ledger")));
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kUnsupportedMessage, "no audit ledger")));
     return;
   }
   if (!scopes.AllowsUnconstrained(policy::Interaction::kSearch, "AuditEvent") ||
@@ -77,33 +66,33 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
                respond = std::move(respond)]() {
       RecordAuditRefusal(*ledger, broker_ods, who_ods, address, "Patient/$journey", nhs,
                          "forbidden: the journey needs search on AuditEvent and Provenance");
-      respond(Render(MakeError(ErrorCode::kForbidden,
-                               "the journey needs search on AuditEvent and Provenance")));
+      respond(fhir::ErrorResponse(MakeError(
+          ErrorCode::kForbidden, "the journey needs search on AuditEvent and Provenance")));
     });
     return;
   }
   auto params = fhir::ParseQueryString(request.Query());
   if (!params) {
-    respond(Render(params.error()));
+    respond(fhir::ErrorResponse(params.error()));
     return;
   }
   if (request.method == "POST" && !request.body.empty()) {
     auto form = fhir::ParseFormBody(request.body);
     if (!form) {
-      respond(Render(form.error()));
+      respond(fhir::ErrorResponse(form.error()));
       return;
     }
     params->insert(params->end(), form->begin(), form->end());
   }
   auto nhs_number = NhsNumberFrom(*params);
   if (!nhs_number) {
-    respond(Render(nhs_number.error()));
+    respond(fhir::ErrorResponse(nhs_number.error()));
     return;
   }
   blocking_([this, nhs_number = std::move(*nhs_number), respond = std::move(respond)]() {
     auto records = ledger_->Journey(nhs_number);
     if (!records) {
-      respond(Render(records.error()));
+      respond(fhir::ErrorResponse(records.error()));
       return;
     }
     rapidjson::Document bundle(rapidjson::kObjectType);
@@ -135,7 +124,7 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
     }
     bundle.AddMember("total", entries.Size(), allocator);
     bundle.AddMember("entry", entries, allocator);
-    respond(Json(200, fhir::ToJson(bundle)));
+    respond(fhir::JsonResponse(200, fhir::ToJson(bundle)));
   });
 }
 

@@ -9,6 +9,7 @@
 
 #include <rapidjson/document.h>
 
+#include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
@@ -30,18 +31,6 @@ constexpr std::size_t kMaxCount = 500;
 const core::Logger& Log() {
   static const core::Logger log("tb.ledger_search");
   return log;
-}
-
-core::HttpResponse Json(int status, std::string body) {
-  core::HttpResponse response;
-  response.status = status;
-  response.headers.Set("Content-Type", "application/fhir+json; charset=utf-8");
-  response.body = std::move(body);
-  return response;
-}
-
-core::HttpResponse Render(const core::Error& error) {
-  return Json(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
 }
 
 core::Error Invalid(std::string message, const std::string& parameter) {
@@ -395,11 +384,11 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
                              net::Responder respond) const {
   const std::string type(request.Path().substr(6));  // "/fhir/" + type
   if (request.method != "GET") {
-    respond(Render(MakeError(ErrorCode::kMethodNotAllowed, "search takes GET")));
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kMethodNotAllowed, "search takes GET")));
     return;
   }
   if (ledger_ == nullptr) {
-    respond(Render(MakeError(ErrorCode::kUnsupportedMessage, "no audit ledger")));
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kUnsupportedMessage, "no audit ledger")));
     return;
   }
   ledger::Ledger* ledger = ledger_;
@@ -409,20 +398,20 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
                respond = std::move(respond)]() {
       RecordAuditRefusal(*ledger, broker_ods, who_ods, address, type, nhs,
                          "forbidden: no search scope on " + type);
-      respond(Render(MakeError(ErrorCode::kForbidden, "searching " + type +
-                                                          " needs a scope "
-                                                          "granting search on it")));
+      respond(fhir::ErrorResponse(MakeError(ErrorCode::kForbidden, "searching " + type +
+                                                                       " needs a scope "
+                                                                       "granting search on it")));
     });
     return;
   }
   auto params = fhir::ParseQueryString(request.Query());
   if (!params) {
-    respond(Render(params.error()));
+    respond(fhir::ErrorResponse(params.error()));
     return;
   }
   auto query = ParseSearch(type, *params);
   if (!query) {
-    respond(Render(query.error()));
+    respond(fhir::ErrorResponse(query.error()));
     return;
   }
   const std::string host(request.headers.Get("Host"));
@@ -436,10 +425,10 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
     }
     auto records = ledger->Search(query);
     if (!records) {
-      respond(Render(records.error()));
+      respond(fhir::ErrorResponse(records.error()));
       return;
     }
-    respond(Json(200, RenderBundle(type, *records, limit, base, query_string)));
+    respond(fhir::JsonResponse(200, RenderBundle(type, *records, limit, base, query_string)));
   });
 }
 

@@ -8,6 +8,7 @@
 #include <rapidjson/document.h>
 
 #include "adapters/fhir/bundle.h"
+#include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/validate.h"
@@ -17,20 +18,6 @@ namespace {
 
 using core::ErrorCode;
 using core::MakeError;
-
-constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
-
-core::HttpResponse JsonResponse(int status, std::string body) {
-  core::HttpResponse response;
-  response.status = status;
-  response.headers.Set("Content-Type", std::string(kFhirJson));
-  response.body = std::move(body);
-  return response;
-}
-
-core::HttpResponse ErrorResponse(const core::Error& error) {
-  return JsonResponse(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
-}
 
 // FHIR JSON: application/fhir+json, or application/json (which FHIR servers also accept),
 // with any parameters (charset, fhirVersion).
@@ -97,20 +84,22 @@ routing::FhirMessageIngest* ProcessMessageApi::Ingest(core::Error& error) const 
 
 void ProcessMessageApi::Handle(core::HttpRequest request, net::Responder respond) const {
   if (request.method != "POST") {
-    core::HttpResponse response = ErrorResponse(
+    core::HttpResponse response = fhir::ErrorResponse(
         MakeError(ErrorCode::kMethodNotAllowed, "$process-message takes POST with a message"));
     response.headers.Set("Allow", "POST");
     respond(std::move(response));
     return;
   }
   if (!IsFhirJson(request.headers.Get("Content-Type"))) {
-    respond(JsonResponse(415, fhir::ToOperationOutcomeJson(MakeError(
-                                  ErrorCode::kInvalidValue,
-                                  "the body must be application/fhir+json", "Content-Type"))));
+    respond(fhir::JsonResponse(
+        415,
+        fhir::ToOperationOutcomeJson(MakeError(
+            ErrorCode::kInvalidValue, "the body must be application/fhir+json", "Content-Type"))));
     return;
   }
   if (request.body.size() > settings_.max_body_bytes) {
-    respond(ErrorResponse(MakeError(ErrorCode::kTooLarge, "the message is larger than allowed")));
+    respond(
+        fhir::ErrorResponse(MakeError(ErrorCode::kTooLarge, "the message is larger than allowed")));
     return;
   }
   // Storage, locator and ledger block: the pool does the work, then answers.
@@ -118,7 +107,7 @@ void ProcessMessageApi::Handle(core::HttpRequest request, net::Responder respond
     core::Error unavailable;
     routing::FhirMessageIngest* ingest = Ingest(unavailable);
     if (ingest == nullptr) {
-      respond(ErrorResponse(unavailable));  // fail closed: nothing unchecked is stored
+      respond(fhir::ErrorResponse(unavailable));  // fail closed: nothing unchecked is stored
       return;
     }
     const routing::FhirMessageIngestResult result =
@@ -170,7 +159,7 @@ core::HttpResponse ProcessMessageApi::Answer(const core::HttpRequest& request,
       issues.push_back(fhir::Issue{fhir::IssueSeverity::kError, error});
     }
     if (!result.has_header()) {
-      return JsonResponse(status, fhir::ToOperationOutcomeJson(issues));
+      return fhir::JsonResponse(status, fhir::ToOperationOutcomeJson(issues));
     }
   }
 
@@ -228,7 +217,7 @@ core::HttpResponse ProcessMessageApi::Answer(const core::HttpRequest& request,
   bundle.SetTimestamp(core::FormatInstant(clock_.Now()));
   bundle.AddResource(header, base + "/MessageHeader/" + header_id);
   bundle.AddResource(outcome, base + "/OperationOutcome/" + outcome_id);
-  return JsonResponse(status, bundle.BuildJson());
+  return fhir::JsonResponse(status, bundle.BuildJson());
 }
 
 }  // namespace tb::app

@@ -7,6 +7,7 @@
 
 #include "adapters/fhir/bundle.h"
 #include "adapters/fhir/capability_statement.h"
+#include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
@@ -20,7 +21,6 @@ namespace {
 using core::ErrorCode;
 using core::MakeError;
 
-constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
 constexpr std::string_view kEverythingDefinition =
     "http://hl7.org/fhir/OperationDefinition/Patient-everything";
 constexpr std::string_view kProcessMessageDefinition =
@@ -36,14 +36,6 @@ const std::vector<std::string>& StandardTypes() {
 const core::Logger& Log() {
   static const core::Logger log("tb.simtrust.fhir");
   return log;
-}
-
-core::HttpResponse JsonResponse(int status, std::string body) {
-  core::HttpResponse response;
-  response.status = status;
-  response.headers.Set("Content-Type", std::string(kFhirJson));
-  response.body = std::move(body);
-  return response;
 }
 
 bool IsResourceType(std::string_view text) {
@@ -176,7 +168,7 @@ SimFhirApi::SimFhirApi(SimFhirApiSettings settings, const PatientStore& store,
       id_prefix_(std::random_device{}()) {}
 
 core::HttpResponse SimFhirApi::ErrorResponse(const core::Error& error) {
-  return JsonResponse(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
+  return fhir::JsonResponse(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
 }
 
 std::string SimFhirApi::NextId() {
@@ -214,7 +206,7 @@ core::HttpResponse SimFhirApi::Dispatch(const core::HttpRequest& request) {
     return post ? AcceptBundle(request, false) : not_allowed();
   }
   if (parts.size() == 1 && parts[0] == "metadata") {
-    return get ? JsonResponse(200, capability_statement_) : not_allowed();
+    return get ? fhir::JsonResponse(200, capability_statement_) : not_allowed();
   }
   if (parts.size() == 1 && parts[0] == "$process-message") {
     return post ? AcceptBundle(request, true) : not_allowed();
@@ -325,7 +317,7 @@ core::HttpResponse SimFhirApi::Read(std::string_view type, std::string_view id) 
     return ErrorResponse(
         MakeError(ErrorCode::kNotFound, "no " + std::string(type) + " with that id at this trust"));
   }
-  return JsonResponse(200, fhir::ToJson(*resource->json));
+  return fhir::JsonResponse(200, fhir::ToJson(*resource->json));
 }
 
 core::HttpResponse SimFhirApi::Everything(const core::HttpRequest& request,
@@ -377,7 +369,7 @@ core::HttpResponse SimFhirApi::Searchset(std::string_view self_type,
     bundle.AddResource(*resource->json,
                        settings_.base_url + "/" + resource->type + "/" + resource->id);
   }
-  return JsonResponse(200, bundle.BuildJson());
+  return fhir::JsonResponse(200, bundle.BuildJson());
 }
 
 core::HttpResponse SimFhirApi::AcceptBundle(const core::HttpRequest& request, bool message_only) {
@@ -480,7 +472,7 @@ core::HttpResponse SimFhirApi::AcceptBundle(const core::HttpRequest& request, bo
       entry.response = fhir::EntryResponse{"200 OK", {}, {}, {}};
       reply.AddEntry(entry);
     }
-    return JsonResponse(200, reply.BuildJson());
+    return fhir::JsonResponse(200, reply.BuildJson());
   }
 
   // The response message: a MessageHeader answering the request's (FHIR messaging).
@@ -511,7 +503,7 @@ core::HttpResponse SimFhirApi::AcceptBundle(const core::HttpRequest& request, bo
   reply.SetId(NextId());
   reply.SetTimestamp(core::FormatInstant(clock_.Now()));
   reply.AddResource(answer, settings_.base_url + "/MessageHeader/" + header_id);
-  return JsonResponse(200, reply.BuildJson());
+  return fhir::JsonResponse(200, reply.BuildJson());
 }
 
 std::string SimFhirApi::BuildCapabilityStatement() const {
