@@ -19,6 +19,10 @@ constexpr std::string_view kLookupSql =
     "SELECT ods, source, first_seen, last_seen FROM record_locator WHERE nhs_number = ? "
     "ORDER BY ods";
 
+// More distinct read connections than the pool holds (store.max_sessions, default 8, plus the
+// writer of an in-memory database) means some were closed: then the cache starts again.
+constexpr std::size_t kMaxCachedConnections = 16;
+
 core::Status Check(const std::string& nhs_number, const std::string& ods) {
   if (!core::IsValidNhsNumber(nhs_number)) {
     return core::MakeError(core::ErrorCode::kInvalidValue, "invalid NHS number",
@@ -89,22 +93,31 @@ core::Result<std::vector<core::LocatorEntry>> SqlRecordLocator::Lookup(
     constexpr std::string_view kWhat = "locator lookup";
     BROKER_RETURN_IF_ERROR(db.Read(kWhat, [&](Poco::Data::Session& session) -> core::Status {
       sqlite3* const connection = Poco::Data::SQLite::Utility::dbHandle(session);
-      sqlite3_stmt* select = nullptr;
-      {
-        std::lock_guard lock(lookup_mutex_);
-        if (const auto it = lookup_statements_.find(connection); it != lookup_statements_.end()) {
-          select = it->second;
-        } else {
-          const int rc =
-              sqlite3_prepare_v3(connection, kLookupSql.data(), static_cast<int>(kLookupSql.size()),
-                                 SQLITE_PREPARE_PERSISTENT, &select, nullptr);
-          if (rc != SQLITE_OK) {
-            sqlite3_finalize(select);
-            return SqliteError(kWhat, rc);
+      // Held for the whole lookup (a few microseconds): so that forgetting the statements below
+      // never finalises one that another thread is stepping.
+      std::lock_guard lock(lookup_mutex_);
+      auto it = lookup_statements_.find(connection);
+      if (it == lookup_statements_.end()) {
+        if (lookup_statements_.size() >= kMaxCachedConnections) {
+          // The pool closes idle connections and opens new ones; a statement kept for a closed
+          // connection would keep it alive (sqlite3_close_v2 waits for its statements). Forget
+          // them all: live connections simply prepare again.
+          for (const auto& [old_connection, statement] : lookup_statements_) {
+            sqlite3_finalize(statement);
           }
-          lookup_statements_.emplace(connection, select);
+          lookup_statements_.clear();
         }
+        sqlite3_stmt* prepared = nullptr;
+        const int rc =
+            sqlite3_prepare_v3(connection, kLookupSql.data(), static_cast<int>(kLookupSql.size()),
+                               SQLITE_PREPARE_PERSISTENT, &prepared, nullptr);
+        if (rc != SQLITE_OK) {
+          sqlite3_finalize(prepared);
+          return SqliteError(kWhat, rc);
+        }
+        it = lookup_statements_.emplace(connection, prepared).first;
       }
+      sqlite3_stmt* const select = it->second;
       // Reset on every way out: a statement left mid-step would hold a read transaction open
       // (and keep WAL checkpoints from completing).
       struct ResetOnExit {

@@ -39,8 +39,9 @@ class SqlRecordLocator final : public core::RecordLocator {
   Database& database_;
   // SQLite: Lookup runs for every ingested message that names a patient (routing), and
   // Poco::Data compiles its SELECT again on every call. So it is prepared once per read
-  // connection (keyed by that connection; a pooled connection is used by one thread at a time)
-  // and finalised by the destructor.
+  // connection (keyed by that connection), used under lookup_mutex_, all forgotten when more
+  // connections than a pool holds have been seen (closed ones must not be kept alive), and
+  // finalised by the destructor.
   std::mutex lookup_mutex_;
   std::map<sqlite3*, sqlite3_stmt*> lookup_statements_;  // guarded by lookup_mutex_
 };

@@ -116,9 +116,35 @@ TYPED_TEST_P(RecordLocatorTest, RepeatedConcurrentLookupsSeeEachWriteThenFailOnc
   EXPECT_EQ(closed.error().code, core::ErrorCode::kStorage);
 }
 
+// More read connections at once than SqlRecordLocator keeps statements for (16): the cache
+// starts again while other threads hold theirs, and every answer stays right.
+TYPED_TEST_P(RecordLocatorTest, ManyConnectionsAtOnceAllGetRightAnswers) {
+  auto database = OpenDatabase({.url = this->url_, .max_sessions = 24});
+  ASSERT_TRUE(database) << database.error().message;
+  std::unique_ptr<core::RecordLocator> locator = MakeRecordLocator(**database);
+  ASSERT_TRUE(locator->Announce("9449305552", "RGT", "hl7v2:ADT^A01", 5));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 24; ++i) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < 20; ++k) {
+        const auto entries = locator->Lookup("9449305552");
+        if (!entries || entries->size() != 1 || (*entries)[0].ods != "RGT") {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(RecordLocatorTest, AnnouncesAreUpsertedAndListedByOds,
                             UnknownPatientHasNoEntries, ForgetRemovesOneEntry,
                             InvalidLocatorInputIsRefused, ConcurrentAnnouncesOfOnePairAllSucceed,
-                            RepeatedConcurrentLookupsSeeEachWriteThenFailOnceClosed);
+                            RepeatedConcurrentLookupsSeeEachWriteThenFailOnceClosed,
+                            ManyConnectionsAtOnceAllGetRightAnswers);
 
 }  // namespace tb::store::testing

@@ -260,6 +260,7 @@ class RepositoryTest : public ::testing::Test {
       }
       GTEST_SKIP() << backend_.skip_reason();
     }
+    url_ = url;
     auto database = OpenDatabase({.url = url});
     ASSERT_TRUE(database) << database.error().message;
     database_ = std::move(*database);
@@ -271,6 +272,7 @@ class RepositoryTest : public ::testing::Test {
   }
 
   Backend backend_;
+  std::string url_;  // of database_, for tests that open it again with other settings
   std::unique_ptr<Database> database_;
   std::unique_ptr<Repository> repository_;
 };
