@@ -225,6 +225,14 @@ core::Result<DeliveryResult> ParticipantDeliverer::SendHl7(const routing::Partic
   if (!client) {
     return Transient(std::string(core::Info(client.error().code).name) + " from " + to.ods);
   }
+  // As on the FHIR path (HttpsTarget::expected_cn): the CA vouches for the host name, but only
+  // the participant's own certificate may receive its messages. Nothing is sent otherwise, and
+  // the connection is dropped rather than pooled.
+  const std::string& server_cn = client->client().ServerIdentity().subject_cn;
+  if (!to.cert_cn.empty() && server_cn != to.cert_cn) {
+    return Transient("the MLLP endpoint of " + to.ods + " presented certificate CN " + server_cn +
+                     ", not " + to.cert_cn);
+  }
   // On any failure below `client` is dropped, which closes it: only a connection whose last
   // acknowledgement was read and understood carries the next message.
   auto reply = mllp_pool_->Send(*client, er7);

@@ -86,7 +86,7 @@ class DelivererConnectionTest : public ::testing::Test {
 
     routing::Participant rxh;
     rxh.ods = "RXH";
-    rxh.cert_cn = "RXH";
+    rxh.cert_cn = expected_cn_;
     rxh.mllp = core::HostPort{"127.0.0.1", *port};
     rxh.scopes = {"system/*.rs"};
     rxh.format = "hl7v2";
@@ -137,6 +137,7 @@ class DelivererConnectionTest : public ::testing::Test {
   std::set<std::uint64_t> connections_;
   int frames_ = 0;
   std::string reply_;
+  std::string expected_cn_ = "RXH";  // the participant's registered certificate CN
 };
 
 TEST_F(DelivererConnectionTest, DeliveriesToOneDestinationShareOneConnection) {
@@ -191,6 +192,18 @@ TEST_F(DelivererConnectionTest, ARefusalKeepsTheConnectionForTheNextMessage) {
   ASSERT_TRUE(next) << next.error().message;
   EXPECT_EQ(next->outcome, DeliveryOutcome::kDelivered) << next->detail;
   EXPECT_EQ(Connections(), 1u);  // an AR is a well-formed answer: the connection is fine
+}
+
+TEST_F(DelivererConnectionTest, AnEndpointWithAnotherParticipantsCertificateGetsNothing) {
+  // The endpoint's certificate is RXH's (valid, same CA, right host), but the participant is
+  // registered with CN RGT: the message must not be sent there.
+  expected_cn_ = "RGT";
+  Start();
+  auto result = Deliver(1);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->outcome, DeliveryOutcome::kTransientFailure);
+  EXPECT_NE(result->detail.find("RXH"), std::string::npos) << result->detail;
+  EXPECT_EQ(Frames(), 0);
 }
 
 }  // namespace
