@@ -10,6 +10,7 @@
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
 #include "broker/routing/hl7_ingest.h"
+#include "broker/routing/inbound_hop.h"
 
 namespace tb::routing {
 
@@ -178,30 +179,21 @@ FhirMessageIngestResult FhirMessageIngest::Ingest(std::string_view body,
 void FhirMessageIngest::RecordHop(const FhirMessageIngestResult& result,
                                   const core::PeerIdentity& peer, const HopFacts& facts) {
   const bool stored = result.outcome == "stored";
-  ledger::HopRecord hop;
-  hop.kind = stored ? ledger::HopKind::kInbound : ledger::HopKind::kRefusal;
+  InboundHopFacts hop;
+  hop.stored = stored;
   hop.time_ms = core::ToUnixMs(clock_.Now());
-  hop.request_id = result.control_id;
+  hop.control_id = result.control_id;
   hop.broker_ods = settings_.broker_ods;
-  hop.requester_ods = result.sender;
-  hop.requester_address = peer.remote_address;
-  hop.source_ods = result.sender;
+  hop.sender = result.sender;
+  hop.sender_address = peer.remote_address;
+  hop.nhs_number = facts.nhs_number;
+  hop.digest = facts.digest;
+  hop.message_id = result.message_id;
   hop.destination_ods = facts.refused_destination;
-  // Only a checked NHS number goes into the record (a refused one may be the very fault).
-  hop.nhs_number = core::IsValidNhsNumber(facts.nhs_number) ? facts.nhs_number : std::string();
-  hop.source_digest = facts.digest;
-  hop.target = stored ? "MessageHeader/" + std::to_string(result.message_id) : std::string();
-  hop.outcome = stored ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
   hop.outcome_detail = stored || result.errors.empty()
                            ? result.message_type
                            : std::string(core::Info(result.errors.front().code).name);
-  auto recorded = ledger_->Append(hop);
-  if (!recorded) {
-    log_.Error("ledger_append_failed",
-               {{"sender", result.sender},
-                {"outcome", result.outcome},
-                {"code", std::string(core::Info(recorded.error().code).name)}});
-  }
+  RecordInboundHop(*ledger_, hop, log_);
 }
 
 FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,

@@ -8,6 +8,7 @@
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
 #include "broker/routing/destinations.h"
+#include "broker/routing/inbound_hop.h"
 
 namespace tb::routing {
 
@@ -72,27 +73,18 @@ Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIden
 void Hl7Ingest::RecordHop(const Hl7IngestResult& result, const core::PeerIdentity& peer,
                           const HopFacts& facts) {
   const bool stored = result.outcome == "stored";
-  ledger::HopRecord hop;
-  hop.kind = stored ? ledger::HopKind::kInbound : ledger::HopKind::kRefusal;
+  InboundHopFacts hop;
+  hop.stored = stored;
   hop.time_ms = core::ToUnixMs(clock_.Now());
-  hop.request_id = facts.control_id;
+  hop.control_id = facts.control_id;
   hop.broker_ods = settings_.broker_ods;
-  hop.requester_ods = result.sender;
-  hop.requester_address = peer.remote_address;
-  hop.source_ods = result.sender;
-  // Only a checked NHS number goes into the record (a refused one may be the very fault).
-  hop.nhs_number = core::IsValidNhsNumber(facts.nhs_number) ? facts.nhs_number : std::string();
-  hop.source_digest = facts.digest;
-  hop.target = stored ? "MessageHeader/" + std::to_string(result.message_id) : std::string();
-  hop.outcome = stored ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
+  hop.sender = result.sender;
+  hop.sender_address = peer.remote_address;
+  hop.nhs_number = facts.nhs_number;
+  hop.digest = facts.digest;
+  hop.message_id = result.message_id;
   hop.outcome_detail = stored ? result.message_type : facts.error_code;
-  auto recorded = ledger_->Append(hop);
-  if (!recorded) {
-    log_.Error("ledger_append_failed",
-               {{"sender", result.sender},
-                {"outcome", result.outcome},
-                {"code", std::string(core::Info(recorded.error().code).name)}});
-  }
+  RecordInboundHop(*ledger_, hop, log_);
 }
 
 Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIdentity& peer,

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "broker/core/log.h"
+#include "broker/ledger/ledger.h"
+
+namespace tb::routing {
+
+// What the ledger keeps of one inbound message (HL7 v2 over MLLP or a FHIR message), whichever
+// door it came in by: an `inbound` hop when it was stored, else a `refusal`.
+struct InboundHopFacts {
+  bool stored = false;
+  std::int64_t time_ms = 0;
+  std::string control_id;  // MSH-10 or the Bundle id
+  std::string broker_ods;
+  std::string sender;           // the participant of the client certificate
+  std::string sender_address;   // its network address
+  std::string nhs_number;       // as read; recorded only when it is a valid NHS number
+  std::string digest;           // SHA-256 of the stored form, or of what was received
+  std::int64_t message_id = 0;  // the stored row (stored only)
+  std::string destination_ods;  // a refused destination, when that was the fault
+  std::string outcome_detail;   // the message type when stored, else the error code
+};
+
+// Appends the hop; a failure is logged on `log` (the message's own fate is already decided).
+void RecordInboundHop(ledger::Ledger& ledger, const InboundHopFacts& facts,
+                      const core::Logger& log);
+
+}  // namespace tb::routing
