@@ -64,9 +64,7 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
     WriteCweCodeableConcept(ctx_, out, obr.Field(4));
     if (out.Mark() == value_start) {
       // OBR-4 is required in v2; say so rather than drop the report.
-      out.Raw("{\"extension\":[{\"url\":");
-      out.String(kDataAbsentReasonUrl);
-      out.Raw(",\"valueCode\":\"unknown\"}]}");
+      WriteDataAbsentUnknown(out);
     }
   }
   if (has_patient_) {

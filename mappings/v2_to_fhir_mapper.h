@@ -37,6 +37,13 @@ inline constexpr std::string_view kNhsVerificationExtensionUrl =
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus";
 inline constexpr std::string_view kDataAbsentReasonUrl =
     "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
+// The value of a required element the message leaves empty:
+// {"extension":[{"url":"<data-absent-reason>","valueCode":"unknown"}]}.
+inline void WriteDataAbsentUnknown(JsonText& out) {
+  out.Raw("{\"extension\":[{\"url\":");
+  out.String(kDataAbsentReasonUrl);
+  out.Raw(",\"valueCode\":\"unknown\"}]}");
+}
 inline constexpr std::string_view kBirthTimeUrl =
     "http://hl7.org/fhir/StructureDefinition/patient-birthTime";
 inline constexpr std::string_view kMothersMaidenNameUrl =

@@ -40,9 +40,8 @@ void Mapper::WriteMessageHeader(JsonText& out) {
       return;
     }
     // MessageHeader.*.endpoint is required; a v2 application name is not a URL.
-    out.Key("\"_endpoint\":{\"extension\":[{\"url\":");
-    out.String(kDataAbsentReasonUrl);
-    out.Raw(",\"valueCode\":\"unknown\"}]}");
+    out.Key("\"_endpoint\":");
+    WriteDataAbsentUnknown(out);
   };
   {
     const hl7v2::Value receiving_app = Msh(5);

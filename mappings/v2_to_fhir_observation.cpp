@@ -45,9 +45,7 @@ std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
     WriteCweCodeableConcept(ctx_, out, obx.Field(3));
     if (out.Mark() == value_start) {
       // OBX-3 is required in v2; keep the value, flag the missing code.
-      out.Raw("{\"extension\":[{\"url\":");
-      out.String(kDataAbsentReasonUrl);
-      out.Raw(",\"valueCode\":\"unknown\"}]}");
+      WriteDataAbsentUnknown(out);
     }
   }
   if (has_patient_) {

@@ -52,9 +52,7 @@ std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegm
       WriteCweCodeableConcept(ctx_, out, obr->Field(4));
     }
     if (out.Mark() == value_start) {
-      out.Raw("{\"extension\":[{\"url\":");
-      out.String(kDataAbsentReasonUrl);
-      out.Raw(",\"valueCode\":\"unknown\"}]}");
+      WriteDataAbsentUnknown(out);
     }
   }
   out.Key("\"subject\":");
