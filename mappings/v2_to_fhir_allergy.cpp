@@ -34,10 +34,7 @@ void Mapper::MapAllergy(const CachedSegment& al1, std::size_t index) {
   out.Member("\"code\":", [&] { WriteCweCodeableConcept(ctx_, out, al1.Field(3)); });
   out.Key("\"patient\":");
   WriteReference(out, patient_id_);
-  if (has_encounter_) {
-    out.Key("\"encounter\":");
-    WriteReference(out, encounter_id_);
-  }
+  WriteEncounterReference(out);
   out.Member("\"onsetDateTime\":",
              [&] { WriteTime(ctx_, out, al1.Field(6), FhirTimeType::kDateTime, "AL1-6"); });
   {

@@ -26,10 +26,7 @@ void Mapper::MapDiagnosis(const CachedSegment& dg1, std::size_t index) {
   }
   out.Key("\"subject\":");
   WriteReference(out, patient_id_);
-  if (has_encounter_) {
-    out.Key("\"encounter\":");
-    WriteReference(out, encounter_id_);
-  }
+  WriteEncounterReference(out);
   out.Member("\"onsetDateTime\":",
              [&] { WriteTime(ctx_, out, dg1.Field(5), FhirTimeType::kDateTime, "DG1-5"); });
   out.Member("\"recordedDate\":",

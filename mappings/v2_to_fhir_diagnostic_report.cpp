@@ -58,23 +58,12 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
       out.Raw("]}]");
     }
   }
-  {
-    out.Key("\"code\":");
-    const std::size_t value_start = out.Mark();
-    WriteCweCodeableConcept(ctx_, out, obr.Field(4));
-    if (out.Mark() == value_start) {
-      // OBR-4 is required in v2; say so rather than drop the report.
-      WriteDataAbsentUnknown(out);
-    }
-  }
+  WriteRequiredCode(out, obr.Field(4));  // required in v2: absent, not dropped
   if (has_patient_) {
     out.Key("\"subject\":");
     WriteReference(out, patient_id_);
   }
-  if (has_encounter_) {
-    out.Key("\"encounter\":");
-    WriteReference(out, encounter_id_);
-  }
+  WriteEncounterReference(out);
   {
     JsonBuffer start;
     JsonBuffer end;

@@ -8,6 +8,22 @@
 
 namespace tb::mappings::v2fhir {
 
+void Mapper::WriteEncounterReference(JsonText& out) const {
+  if (has_encounter_) {
+    out.Key("\"encounter\":");
+    WriteReference(out, encounter_id_);
+  }
+}
+
+void Mapper::WriteRequiredCode(JsonText& out, const hl7v2::Value& cwe) {
+  out.Key("\"code\":");
+  const std::size_t value_start = out.Mark();
+  WriteCweCodeableConcept(ctx_, out, cwe);
+  if (out.Mark() == value_start) {
+    WriteDataAbsentUnknown(out);
+  }
+}
+
 void Mapper::WriteReference(JsonText& out, std::string_view id, std::string_view display) {
   out.Raw("{\"reference\":\"urn:uuid:");
   out.Raw(id);  // a UUID: nothing in it to escape

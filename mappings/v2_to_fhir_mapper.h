@@ -174,6 +174,11 @@ class Mapper {
   }
   // A Reference to the entry with `id` (its urn:uuid fullUrl).
   static void WriteReference(JsonText& out, std::string_view id, std::string_view display = {});
+  // "encounter": the message's Encounter, when it has one.
+  void WriteEncounterReference(JsonText& out) const;
+  // "code": a required CWE (OBR-4, OBX-3); when empty, a data-absent-reason value rather than
+  // dropping the resource.
+  void WriteRequiredCode(JsonText& out, const hl7v2::Value& cwe);
   // Writes {"resourceType":type,"id":id (the start of a text entry; neither is escaped: a type
   // name and a UUID).
   static void BeginResource(JsonText& out, std::string_view type, std::string_view id);

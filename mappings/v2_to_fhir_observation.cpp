@@ -39,23 +39,12 @@ std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
       out.Raw("]}]");
     }
   }
-  {
-    out.Key("\"code\":");
-    const std::size_t value_start = out.Mark();
-    WriteCweCodeableConcept(ctx_, out, obx.Field(3));
-    if (out.Mark() == value_start) {
-      // OBX-3 is required in v2; keep the value, flag the missing code.
-      WriteDataAbsentUnknown(out);
-    }
-  }
+  WriteRequiredCode(out, obx.Field(3));  // required in v2: the value stays, the code is flagged
   if (has_patient_) {
     out.Key("\"subject\":");
     WriteReference(out, patient_id_);
   }
-  if (has_encounter_) {
-    out.Key("\"encounter\":");
-    WriteReference(out, encounter_id_);
-  }
+  WriteEncounterReference(out);
   if (!out.Member(
           "\"effectiveDateTime\":",
           [&] { WriteTime(ctx_, out, obx.Field(14), FhirTimeType::kDateTime, "OBX-14"); }) &&

@@ -57,10 +57,7 @@ std::size_t Mapper::MapServiceRequest(const CachedSegment* orc, const CachedSegm
   }
   out.Key("\"subject\":");
   WriteReference(out, patient_id_);
-  if (has_encounter_) {
-    out.Key("\"encounter\":");
-    WriteReference(out, encounter_id_);
-  }
+  WriteEncounterReference(out);
   if (orc != nullptr) {
     out.Member("\"authoredOn\":",
                [&] { WriteTime(ctx_, out, orc->Field(9), FhirTimeType::kDateTime, "ORC-9"); });
