@@ -136,14 +136,9 @@ class ResourceExhaustionTest : public ::testing::Test {
 
   // All three messages reached RXH, in order, each exactly once (no in-flight exception).
   void ExpectAllDeliveredOnceInOrder() {
-    testing::DeliveryReport report;
-    EXPECT_TRUE(testing::WaitFor(
-        [&] {
-          report = testing::CheckDeliveries(testing::ReadReceivedLog(received_log_), load_.patients,
-                                            kMessages, {});
-          return report.delivered == kMessages;
-        },
-        std::chrono::seconds(30)));
+    const testing::DeliveryReport report = testing::WaitForDeliveries(
+        received_log_, load_.patients, kMessages, {}, kMessages, std::chrono::seconds(30));
+    EXPECT_EQ(report.delivered, kMessages) << report.Summary();
     EXPECT_TRUE(report.problems.empty()) << report.Summary();
     EXPECT_EQ(report.received, kMessages) << report.Summary();
   }

@@ -102,14 +102,9 @@ TEST(SigkillCrash, AcknowledgedMessagesSurviveKillsInPerPatientOrder) {
   const auto acknowledged_at = std::chrono::steady_clock::now();
 
   // Drain: everything acknowledged reaches RXH (the check passes once nothing is missing).
-  testing::DeliveryReport report;
-  testing::WaitFor(
-      [&] {
-        report = testing::CheckDeliveries(testing::ReadReceivedLog(received_log), settings.patients,
-                                          kMessagesPerPatient, in_flight_at_kill);
-        return report.delivered == sender.total();
-      },
-      std::chrono::seconds(120));
+  testing::DeliveryReport report =
+      testing::WaitForDeliveries(received_log, settings.patients, kMessagesPerPatient,
+                                 in_flight_at_kill, sender.total(), std::chrono::seconds(120));
   const auto drained_at = std::chrono::steady_clock::now();
   EXPECT_EQ(broker.Stop(), 0);
   report = testing::CheckDeliveries(testing::ReadReceivedLog(received_log), settings.patients,

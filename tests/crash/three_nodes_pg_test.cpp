@@ -156,14 +156,9 @@ TEST(ThreeNodes, OneKilledMidLoadTheOthersDeliverEverythingOnceInOrderAndTheLedg
   EXPECT_TRUE(sender.Wait());
   const auto acknowledged_at = std::chrono::steady_clock::now();
 
-  testing::DeliveryReport report;
-  testing::WaitFor(
-      [&] {
-        report = testing::CheckDeliveries(testing::ReadReceivedLog(received_log), settings.patients,
-                                          kMessagesPerPatient, in_flight_at_kill);
-        return report.delivered == sender.total();
-      },
-      std::chrono::seconds(60));
+  testing::DeliveryReport report =
+      testing::WaitForDeliveries(received_log, settings.patients, kMessagesPerPatient,
+                                 in_flight_at_kill, sender.total(), std::chrono::seconds(60));
   const auto drained_at = std::chrono::steady_clock::now();
   EXPECT_TRUE(cluster.StopAll());
   report = testing::CheckDeliveries(testing::ReadReceivedLog(received_log), settings.patients,

@@ -7,6 +7,7 @@
 #include <rapidjson/document.h>
 
 #include "tests/support/hl7_load_sender.h"
+#include "tests/support/wait_for.h"
 
 namespace tb::testing {
 
@@ -84,6 +85,22 @@ DeliveryReport CheckDeliveries(const std::vector<ReceivedEntry>& received,
                                 std::to_string(messages_per_patient) + " delivered in order");
     }
   }
+  return report;
+}
+
+DeliveryReport WaitForDeliveries(const std::filesystem::path& received_log,
+                                 const std::vector<std::string>& patients,
+                                 std::size_t messages_per_patient,
+                                 const std::set<std::string>& in_flight_at_kill,
+                                 std::size_t expected, std::chrono::milliseconds timeout) {
+  DeliveryReport report;
+  (void)WaitFor(
+      [&] {
+        report = CheckDeliveries(ReadReceivedLog(received_log), patients, messages_per_patient,
+                                 in_flight_at_kill);
+        return report.delivered == expected;
+      },
+      timeout);
   return report;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <set>
@@ -33,6 +34,14 @@ DeliveryReport CheckDeliveries(const std::vector<ReceivedEntry>& received,
                                const std::vector<std::string>& patients,
                                std::size_t messages_per_patient,
                                const std::set<std::string>& in_flight_at_kill);
+
+// Reads `received_log` until `expected` messages have been delivered or `timeout` passes, and
+// returns the last CheckDeliveries report (the caller checks `delivered` and `problems`).
+DeliveryReport WaitForDeliveries(const std::filesystem::path& received_log,
+                                 const std::vector<std::string>& patients,
+                                 std::size_t messages_per_patient,
+                                 const std::set<std::string>& in_flight_at_kill,
+                                 std::size_t expected, std::chrono::milliseconds timeout);
 
 // SQLite store of a stopped (killed) broker: the control ids of the outbound items that are
 // in flight, i.e. claimed by a delivery worker that may have sent them before it died.
