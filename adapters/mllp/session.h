@@ -19,7 +19,9 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -124,31 +126,42 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
  private:
   // Answers one frame exactly once, from any thread, hopping back onto the session's executor.
+  // While a reply is owed, the guard counts as outstanding work on the session's executor: with
+  // no read pending and the acceptor closed, nothing else would, and an io_context run without
+  // a work guard would return before the reply could be written.
   class ReplyGuard {
+    using Executor = decltype(std::declval<Stream&>().get_executor());
+    using TrackedExecutor = decltype(boost::asio::prefer(
+        std::declval<Executor>(), boost::asio::execution::outstanding_work.tracked));
+
    public:
-    explicit ReplyGuard(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    explicit ReplyGuard(std::shared_ptr<Session> session)
+        : session_(std::move(session)),
+          work_(boost::asio::prefer(session_->stream_.get_executor(),
+                                    boost::asio::execution::outstanding_work.tracked)) {}
     ReplyGuard(const ReplyGuard&) = delete;
     ReplyGuard& operator=(const ReplyGuard&) = delete;
     ~ReplyGuard() {
       if (!answered_.exchange(true)) {
-        auto executor = session_->stream_.get_executor();
-        boost::asio::post(executor, [session = std::move(session_)] { session->OnDropped(); });
+        boost::asio::post(work_, [session = std::move(session_)] { session->OnDropped(); });
       }
     }
     void Answer(std::string reply) {
       if (!answered_.exchange(true)) {
         // The guard lets go of the session here: a handler that keeps the reply function
-        // after calling it does not keep the connection alive.
-        auto executor = session_->stream_.get_executor();
-        boost::asio::post(executor,
+        // after calling it does not keep the connection alive. The posted handler is work of
+        // its own, so the tracked executor goes too.
+        boost::asio::post(work_,
                           [session = std::move(session_), reply = std::move(reply)]() mutable {
                             session->OnReply(std::move(reply));
                           });
+        work_ = TrackedExecutor();
       }
     }
 
    private:
     std::shared_ptr<Session> session_;
+    TrackedExecutor work_;
     std::atomic<bool> answered_{false};
   };
 

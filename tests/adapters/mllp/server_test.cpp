@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -39,6 +40,12 @@ class MllpServerTest : public ::testing::Test {
   void TearDown() override {
     StopServer();
     core::SetLogSink(nullptr);
+    if (HasFailure()) {  // what the server saw, to explain a failure that does not reproduce
+      std::lock_guard lock(mutex_);
+      for (const std::string& line : log_) {
+        std::cerr << "server log: " << line << '\n';
+      }
+    }
   }
 
   void StartServer(MllpServerSettings settings = {}) {
