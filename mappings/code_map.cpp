@@ -1,5 +1,6 @@
 #include "mappings/code_map.h"
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 #include <sstream>
@@ -34,9 +35,45 @@ void CodeMap::Add(CodeMapRow row) {
     }
   }
   const std::size_t index = rows_.size();
+  const bool new_code = it == by_v2_.end();
   by_v2_[row.v2_code].push_back(index);
   by_fhir_code_[row.fhir_code].push_back(index);
   rows_.push_back(std::move(row));
+  if (new_code) {
+    IndexFirstRow(index);
+  }
+}
+
+std::uint64_t CodeMap::CodeHash(std::string_view code) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a
+  for (const char c : code) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+void CodeMap::IndexFirstRow(std::size_t index) {
+  if ((first_row_count_ + 1) * 2 > first_row_.size()) {
+    // Rebuild at twice the size from the first row of every code (the rows' order is kept, so
+    // "first" stays the lowest index).
+    std::vector<FirstRowSlot> old = std::move(first_row_);
+    first_row_.assign(std::max<std::size_t>(16, old.size() * 2), FirstRowSlot{});
+    first_row_count_ = 0;
+    for (const FirstRowSlot& slot : old) {
+      if (slot.row != 0) {
+        IndexFirstRow(slot.row - 1);
+      }
+    }
+  }
+  const std::uint64_t hash = CodeHash(rows_[index].v2_code);
+  const std::size_t mask = first_row_.size() - 1;
+  std::size_t at = static_cast<std::size_t>(hash) & mask;
+  while (first_row_[at].row != 0) {
+    at = (at + 1) & mask;
+  }
+  first_row_[at] =
+      FirstRowSlot{static_cast<std::uint32_t>(hash >> 32), static_cast<std::uint32_t>(index + 1)};
+  ++first_row_count_;
 }
 
 void CodeMap::Merge(const CodeMap& overlay) {
@@ -46,11 +83,24 @@ void CodeMap::Merge(const CodeMap& overlay) {
 }
 
 const CodeMapRow* CodeMap::FindV2(std::string_view v2_code) const {
-  auto it = by_v2_.find(v2_code);
-  if (it == by_v2_.end() || it->second.empty()) {
+  if (first_row_.empty()) {
     return nullptr;
   }
-  return &rows_[it->second.front()];
+  const std::uint64_t hash = CodeHash(v2_code);
+  const auto top = static_cast<std::uint32_t>(hash >> 32);
+  const std::size_t mask = first_row_.size() - 1;
+  for (std::size_t at = static_cast<std::size_t>(hash) & mask;; at = (at + 1) & mask) {
+    const FirstRowSlot& slot = first_row_[at];
+    if (slot.row == 0) {
+      return nullptr;
+    }
+    if (slot.hash == top) {
+      const CodeMapRow& row = rows_[slot.row - 1];
+      if (row.v2_code == v2_code) {
+        return &row;
+      }
+    }
+  }
 }
 
 const CodeMapRow* CodeMap::FindV2(std::string_view v2_system, std::string_view v2_code) const {

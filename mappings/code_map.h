@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -62,6 +63,18 @@ class CodeMap {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  // FindV2(code) is the v2 -> FHIR mapper's lookup (dozens per message): an open-addressing
+  // index of v2_code -> its first row, probed with an inline hash, instead of the
+  // std::unordered_map below (std::hash calls out, then walks a bucket list).
+  struct FirstRowSlot {
+    std::uint32_t hash = 0;  // the top half of the 64-bit hash
+    std::uint32_t row = 0;   // index into rows_ + 1; 0 = empty slot
+  };
+  static std::uint64_t CodeHash(std::string_view code);
+  void IndexFirstRow(std::size_t index);
+  std::vector<FirstRowSlot> first_row_;  // a power of two, at most half full
+  std::size_t first_row_count_ = 0;
+
   std::string name_;
   std::vector<CodeMapRow> rows_;
   // v2_code -> indexes into rows_ (usually one).
