@@ -1,5 +1,6 @@
 #include "mappings/deterministic_id.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace tb::mappings {
@@ -9,14 +10,18 @@ namespace {
 class Sha1Context {
  public:
   void Update(const std::uint8_t* data, std::size_t size) {
-    for (std::size_t i = 0; i < size; ++i) {
-      block_[block_size_++] = data[i];
-      if (block_size_ == 64) {
+    length_ += size;
+    while (size > 0) {
+      const std::size_t take = std::min(size, sizeof(block_) - block_size_);
+      std::memcpy(block_ + block_size_, data, take);
+      block_size_ += take;
+      data += take;
+      size -= take;
+      if (block_size_ == sizeof(block_)) {
         Transform();
         block_size_ = 0;
       }
     }
-    length_ += size;
   }
   void Update(std::string_view text) {
     Update(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
@@ -101,15 +106,31 @@ class Sha1Context {
 }  // namespace
 
 void Uuid::Format(char* out) const {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) {
-      out[at++] = '-';
+  // Two hex digits per byte from one table (a dozen ids per mapped message are formatted).
+  static constexpr std::array<char, 512> kHexPairs = [] {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 512> pairs{};
+    for (std::size_t b = 0; b < 256; ++b) {
+      pairs[b * 2] = kHex[b >> 4];
+      pairs[b * 2 + 1] = kHex[b & 0x0F];
     }
-    out[at++] = kHex[bytes[i] >> 4];
-    out[at++] = kHex[bytes[i] & 0x0F];
-  }
+    return pairs;
+  }();
+  const auto put = [this, &out](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      std::memcpy(out, &kHexPairs[std::size_t{bytes[i]} * 2], 2);
+      out += 2;
+    }
+  };
+  put(0, 4);
+  *out++ = '-';
+  put(4, 6);
+  *out++ = '-';
+  put(6, 8);
+  *out++ = '-';
+  put(8, 10);
+  *out++ = '-';
+  put(10, 16);
 }
 
 std::string Uuid::ToString() const {
