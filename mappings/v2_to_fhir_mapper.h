@@ -87,9 +87,28 @@ class CachedSegment {
     std::size_t count = 1;
     std::string_view rest = raw.substr(4);
     const char separator = view.encoding().field;
+    // A segment without the escape character (past MSH-2, which declares it) gets values that
+    // declare none: their text is the same, and V2Text need not search each of the hundred values
+    // a message's maps read for one.
+    hl7v2::Encoding encoding = view.encoding();
+    const std::size_t first_end = rest.find(separator);
+    const std::string_view searched =
+        view.IsHeader() && first_end != std::string_view::npos ? rest.substr(first_end) : rest;
+    if (encoding.escape != '\0' && searched.find(encoding.escape) == std::string_view::npos) {
+      encoding.escape = '\0';
+    }
+    // MSH-2 (the first field split here) keeps the message's encoding: it holds the escape
+    // character itself.
+    out.emplace_back(rest.substr(0, first_end), view.IsHeader() ? view.encoding() : encoding,
+                     hl7v2::Level::kField);
+    ++count;
+    if (first_end == std::string_view::npos) {
+      return count;
+    }
+    rest.remove_prefix(first_end + 1);
     while (true) {
       const std::size_t end = rest.find(separator);
-      out.emplace_back(rest.substr(0, end), view.encoding(), hl7v2::Level::kField);
+      out.emplace_back(rest.substr(0, end), encoding, hl7v2::Level::kField);
       ++count;
       if (end == std::string_view::npos) {
         return count;
