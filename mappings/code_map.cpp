@@ -6,6 +6,8 @@
 #include <sstream>
 #include <utility>
 
+#include "mappings/json_string.h"
+
 namespace tb::mappings {
 
 namespace {
@@ -18,6 +20,25 @@ constexpr std::array<std::string_view, 6> kHeader = {"v2_system",   "v2_code",  
 
 std::string LineLocation(std::size_t line) { return "line " + std::to_string(line); }
 
+// The bytes WriteCoding (v2_to_fhir_datatypes.h) writes for the row's FHIR coding.
+std::string CodingJson(const CodeMapRow& row) {
+  std::string json = "{";
+  const auto member = [&json](std::string_view quoted_key, std::string_view text) {
+    if (!text.empty()) {
+      if (json.size() > 1) {
+        json.push_back(',');
+      }
+      json.append(quoted_key);
+      AppendJsonString(json, text);
+    }
+  };
+  member("\"system\":", row.fhir_system);
+  member("\"code\":", row.fhir_code);
+  member("\"display\":", row.fhir_display);
+  json.push_back('}');
+  return json;
+}
+
 }  // namespace
 
 void CodeMap::Add(CodeMapRow row) {
@@ -29,6 +50,7 @@ void CodeMap::Add(CodeMapRow row) {
         auto& old_list = by_fhir_code_[rows_[index].fhir_code];
         std::erase(old_list, index);
         by_fhir_code_[row.fhir_code].push_back(index);
+        coding_json_[index] = CodingJson(row);
         rows_[index] = std::move(row);
         return;
       }
@@ -38,6 +60,7 @@ void CodeMap::Add(CodeMapRow row) {
   const bool new_code = it == by_v2_.end();
   by_v2_[row.v2_code].push_back(index);
   by_fhir_code_[row.fhir_code].push_back(index);
+  coding_json_.push_back(CodingJson(row));
   rows_.push_back(std::move(row));
   if (new_code) {
     IndexFirstRow(index);

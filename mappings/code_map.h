@@ -54,6 +54,12 @@ class CodeMap {
   const CodeMapRow* FindV2(std::string_view v2_code) const;
   // v2 -> FHIR restricted to one v2 system (exact match), or nullptr.
   const CodeMapRow* FindV2(std::string_view v2_system, std::string_view v2_code) const;
+  // The FHIR Coding of `row` (a row of this map) as compact JSON, its strings escaped once when
+  // the row was added: {"system":...,"code":...,"display":...} without the empty members, as
+  // the v2 -> FHIR mapper writes a Coding.
+  std::string_view FhirCodingJson(const CodeMapRow& row) const {
+    return coding_json_[static_cast<std::size_t>(&row - rows_.data())];
+  }
   // FHIR -> v2: the first row (in file order) with this FHIR system and code, or nullptr. An empty
   // `fhir_system` matches any system.
   const CodeMapRow* FindFhir(std::string_view fhir_system, std::string_view fhir_code) const;
@@ -77,6 +83,7 @@ class CodeMap {
 
   std::string name_;
   std::vector<CodeMapRow> rows_;
+  std::vector<std::string> coding_json_;  // FhirCodingJson, by row
   // v2_code -> indexes into rows_ (usually one).
   std::unordered_map<std::string, std::vector<std::size_t>, Hash, std::equal_to<>> by_v2_;
   std::unordered_map<std::string, std::vector<std::size_t>, Hash, std::equal_to<>> by_fhir_code_;

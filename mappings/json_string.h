@@ -72,6 +72,7 @@ inline bool MayNeedEscape(std::uint64_t word) {
 // bytes; returns the new end.
 [[gnu::always_inline]] inline char* WriteJsonString(char* out, const char* str,
                                                     std::size_t length) {
+  [[maybe_unused]] char* const start = out;  // for the SSE2 tail below
   *out++ = '"';
   std::size_t i = 0;
   if (length >= 4 && length < 8) {
@@ -83,6 +84,18 @@ inline bool MayNeedEscape(std::uint64_t word) {
     if (!MayNeedEscape(head | (std::uint64_t{tail} << 32))) {
       std::memcpy(out, &head, 4);
       std::memcpy(out + length - 4, &tail, 4);
+      out += length;
+      i = length;
+    }
+  } else if (length >= 8 && length <= 16) {
+    // Names, dates and short codes: two overlapping eight-byte words.
+    std::uint64_t head = 0;
+    std::uint64_t tail = 0;
+    std::memcpy(&head, str, 8);
+    std::memcpy(&tail, str + length - 8, 8);
+    if (!MayNeedEscape(head) && !MayNeedEscape(tail)) {
+      std::memcpy(out, &head, 8);
+      std::memcpy(out + length - 8, &tail, 8);
       out += length;
       i = length;
     }
@@ -108,6 +121,22 @@ inline bool MayNeedEscape(std::uint64_t word) {
     i += clean;
     out = EscapeJsonByte(out, static_cast<unsigned char>(str[i]));
     ++i;
+  }
+  // The last 1-15 bytes of a longer string that needed no escape so far (the output is then the
+  // input shifted by the opening quote): the overlapping last sixteen bytes, checked and stored
+  // as one block when the unchecked ones need no escape.
+  if (length >= 16 && i < length && static_cast<std::size_t>(out - start) == i + 1) {
+    const std::size_t back = 16 - (length - i);
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(str + length - 16));
+    const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(block, _mm_set1_epi8(0x1F)), block);
+    const __m128i special = _mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8('"')),
+                                         _mm_cmpeq_epi8(block, _mm_set1_epi8('\\')));
+    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(control, special)));
+    if ((mask >> back) == 0) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out - back), block);
+      out += length - i;
+      i = length;
+    }
   }
 #endif
   while (i < length) {

@@ -600,7 +600,7 @@ void WriteCodingWithTranslations(V2MapContext& ctx, JsonText& out, std::string_v
   out.Item([&] { WriteCoding(out, ctx.SystemUri(v2_system), code, display); });
   for (const CodeMap* local : ctx.tables().local_concept_maps()) {
     if (const CodeMapRow* row = local->FindV2(v2_system, code)) {
-      out.Item([&] { WriteCoding(out, row->fhir_system, row->fhir_code, row->fhir_display); });
+      out.Item([&] { out.Raw(local->FhirCodingJson(*row)); });
     }
   }
 }
@@ -663,12 +663,13 @@ void WriteTableCodeableConcept(V2MapContext& ctx, JsonText& out, KnownTable tabl
     return;
   }
   const std::string_view v2_system = ctx.SystemUri(v2_table);
-  const CodeMapRow* row = MapCode(ctx, table, code);
+  const CodeMap& map = ctx.tables().Get(table);
+  const CodeMapRow* row = map.FindV2(code);
   out.Put('{');
   const std::size_t coding = out.Key("\"coding\":");
   out.Put('[');
   if (row != nullptr) {
-    out.Item([&] { WriteCoding(out, row->fhir_system, row->fhir_code, row->fhir_display); });
+    out.Item([&] { out.Raw(map.FhirCodingJson(*row)); });  // escaped when the table was read
   }
   if (row == nullptr || row->fhir_system != v2_system || row->fhir_code != code) {
     out.Item([&] {

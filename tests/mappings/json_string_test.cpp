@@ -1,0 +1,56 @@
+// AppendJsonString must give exactly the bytes rapidjson::Writer gives: it takes different paths
+// by length (4-7 and 8-16 bytes as overlapping words, 16-byte blocks, an overlapping last block),
+// so every length up to 80 is checked clean and with a byte to escape at every position.
+#include "mappings/json_string.h"
+
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace tb::mappings {
+namespace {
+
+std::string RapidJsonString(std::string_view text) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::string Ours(std::string_view text) {
+  std::string out = "x";  // not at the start of the buffer
+  AppendJsonString(out, text);
+  return out.substr(1);
+}
+
+TEST(JsonString, EveryLengthCleanAndWithAnEscapeAtEveryPosition) {
+  for (std::size_t length = 0; length <= 80; ++length) {
+    std::string text;
+    for (std::size_t i = 0; i < length; ++i) {
+      text.push_back(static_cast<char>('a' + i % 26));
+    }
+    ASSERT_EQ(Ours(text), RapidJsonString(text)) << length;
+    for (const char special : {'"', '\\', '\n', '\x01', '\x1f'}) {
+      for (std::size_t at = 0; at < length; ++at) {
+        std::string escaped = text;
+        escaped[at] = special;
+        ASSERT_EQ(Ours(escaped), RapidJsonString(escaped)) << length << " at " << at;
+        // Two escapes: one early, one in the last bytes.
+        escaped[length - 1] = special;
+        ASSERT_EQ(Ours(escaped), RapidJsonString(escaped)) << length << " at " << at << "+last";
+      }
+    }
+  }
+}
+
+TEST(JsonString, Utf8AndBytesAboveAsciiAreCopied) {
+  const std::string text = "Caf\xC3\xA9 \xE2\x80\x94 M\xC3\xBCller, \xF0\x9F\x98\x80 and 0x7F \x7F";
+  EXPECT_EQ(Ours(text), RapidJsonString(text));
+  EXPECT_EQ(Ours(text), "\"" + text + "\"");
+}
+
+}  // namespace
+}  // namespace tb::mappings
