@@ -185,16 +185,32 @@ Uuid DerivedUuid(const Uuid& name_space, std::string_view name) {
   // Fnv1a64(name, ns_hi) and Fnv1a64(name, ns_lo ^ 0x9e3779b97f4a7c15) in one pass.
   std::uint64_t a = 0xcbf29ce484222325ULL ^ ns_hi;
   std::uint64_t b = 0xcbf29ce484222325ULL ^ ns_lo ^ 0x9e3779b97f4a7c15ULL;
-  for (const char c : name) {
-    a = (a ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-    b = (b ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  // Four bytes per turn (the same chains, byte by byte; the loop's own count and branch were a
+  // third of the cost, keys being dozens of bytes).
+  constexpr std::uint64_t kPrime = 0x100000001b3ULL;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(name.data());
+  const std::size_t size = name.size();
+  std::size_t i = 0;
+  for (; i + 4 <= size; i += 4) {
+    a = (a ^ bytes[i]) * kPrime;
+    b = (b ^ bytes[i]) * kPrime;
+    a = (a ^ bytes[i + 1]) * kPrime;
+    b = (b ^ bytes[i + 1]) * kPrime;
+    a = (a ^ bytes[i + 2]) * kPrime;
+    b = (b ^ bytes[i + 2]) * kPrime;
+    a = (a ^ bytes[i + 3]) * kPrime;
+    b = (b ^ bytes[i + 3]) * kPrime;
+  }
+  for (; i < size; ++i) {
+    a = (a ^ bytes[i]) * kPrime;
+    b = (b ^ bytes[i]) * kPrime;
   }
   const std::uint64_t hi = Mix64(a ^ Mix64(ns_lo + b));
   const std::uint64_t lo = Mix64(b ^ Mix64(ns_hi + a));
   Uuid out;
-  for (int i = 0; i < 8; ++i) {
-    out.bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(hi >> (56 - 8 * i));
-    out.bytes[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(lo >> (56 - 8 * i));
+  for (int k = 0; k < 8; ++k) {
+    out.bytes[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(hi >> (56 - 8 * k));
+    out.bytes[static_cast<std::size_t>(8 + k)] = static_cast<std::uint8_t>(lo >> (56 - 8 * k));
   }
   out.bytes[6] = static_cast<std::uint8_t>((out.bytes[6] & 0x0F) | 0x80);
   out.bytes[8] = static_cast<std::uint8_t>((out.bytes[8] & 0x3F) | 0x80);
