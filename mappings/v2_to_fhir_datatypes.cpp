@@ -340,7 +340,7 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
   return uri;
 }
 
-std::string_view V2Text(const hl7v2::Value& value, std::string& scratch) {
+std::string_view V2TextSearched(const hl7v2::Value& value, std::string& scratch) {
   if (!value.HasValue()) {
     return {};
   }

@@ -66,7 +66,17 @@ class V2MapContext {
 
 // Decoded text of a v2 value: the raw bytes when they hold no escape, else Unescape(raw). Empty for
 // "" nulls. `scratch` holds the decoded copy when one is needed.
-std::string_view V2Text(const hl7v2::Value& value, std::string& scratch);
+std::string_view V2TextSearched(const hl7v2::Value& value, std::string& scratch);
+// Inline for the common case: a value of a segment without escapes declares no escape character
+// (CachedSegment::Split), and the maps read a hundred values per message.
+inline std::string_view V2Text(const hl7v2::Value& value, std::string& scratch) {
+  const std::string_view raw = value.raw();
+  if (value.encoding().escape == '\0') {
+    const bool null = raw.size() == 2 && raw[0] == '"' && raw[1] == '"';
+    return raw.empty() || null ? std::string_view() : raw;  // as !value.HasValue() below
+  }
+  return V2TextSearched(value, scratch);
+}
 
 // ---- dates and times ----------------------------------------------------------------------------
 enum class FhirTimeType { kDate, kDateTime, kInstant };
