@@ -1,9 +1,14 @@
 #include "mappings/v2_to_fhir.h"
 
 #include <algorithm>
+#include <bit>
 #include <string>
 #include <utility>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "adapters/fhir/json.h"
 #include "mappings/v2_to_fhir_mapper.h"
@@ -15,9 +20,70 @@ namespace tb::mappings {
 
 namespace v2fhir {
 
+std::size_t CachedSegment::Split(const hl7v2::SegmentView& view, std::vector<hl7v2::Value>& out) {
+  const std::string_view raw = view.raw();
+  out.emplace_back();
+  if (raw.size() <= 4) {
+    return 1;
+  }
+  std::string_view rest = raw.substr(4);
+  const char separator = view.encoding().field;
+  // A segment without the escape character (past MSH-2, which declares it) gets values that
+  // declare none: their text is the same, and V2Text need not search each of the hundred values
+  // a message's maps read for one.
+  hl7v2::Encoding encoding = view.encoding();
+  const std::size_t first_end = rest.find(separator);
+  const std::string_view searched =
+      view.IsHeader() && first_end != std::string_view::npos ? rest.substr(first_end) : rest;
+  if (encoding.escape != '\0' && searched.find(encoding.escape) == std::string_view::npos) {
+    encoding.escape = '\0';
+  }
+  // MSH-2 (the first field split here) keeps the message's encoding: it holds the escape
+  // character itself.
+  out.emplace_back(rest.substr(0, first_end), view.IsHeader() ? view.encoding() : encoding,
+                   hl7v2::Level::kField);
+  std::size_t count = 2;
+  if (first_end == std::string_view::npos) {
+    return count;
+  }
+  const char* p = rest.data() + first_end + 1;
+  const char* const end = rest.data() + rest.size();
+  const char* field = p;
+#if defined(__SSE2__)
+  // The separators of sixteen bytes at a time as a bit mask (a segment has dozens of short
+  // fields: finding each with its own memchr call cost more than the scan).
+  const __m128i separators = _mm_set1_epi8(separator);
+  for (; p + 16 <= end; p += 16) {
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), separators)));
+    while (mask != 0) {
+      const char* hit = p + std::countr_zero(mask);
+      out.emplace_back(std::string_view(field, static_cast<std::size_t>(hit - field)), encoding,
+                       hl7v2::Level::kField);
+      ++count;
+      field = hit + 1;
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; p < end; ++p) {
+    if (*p == separator) {
+      out.emplace_back(std::string_view(field, static_cast<std::size_t>(p - field)), encoding,
+                       hl7v2::Level::kField);
+      ++count;
+      field = p + 1;
+    }
+  }
+  out.emplace_back(std::string_view(field, static_cast<std::size_t>(end - field)), encoding,
+                   hl7v2::Level::kField);
+  return count + 1;
+}
+
 core::Status Mapper::CheckType() {
-  const std::string_view type = message_.MessageType();
-  trigger_ = std::string(message_.TriggerEvent());
+  // MSH-9.1 and MSH-9.2 raw, as message_.MessageType() and TriggerEvent() (which parse a path).
+  const hl7v2::Value message_type = Msh(9);
+  const std::string_view type = message_type.Component(1).raw();
+  trigger_ = std::string(message_type.Component(2).raw());
   if (type == "ADT") {
     kind_ = MessageKind::kAdt;
     if (!In(trigger_,
@@ -48,11 +114,6 @@ core::Status Mapper::CheckType() {
 }
 
 core::Result<std::string> Mapper::Run() {
-  BROKER_RETURN_IF_ERROR(CheckType());
-  mapped_[1] = true;  // MSH
-  entries_.reserve(32);
-  focus_.reserve(8);
-  dedup_.reserve(8);
   const std::size_t count = message_.SegmentCount();
   {
     const std::string_view er7 = message_.er7();
@@ -71,8 +132,13 @@ core::Result<std::string> Mapper::Run() {
                              spans[i - 1].second);
     }
   }
+  BROKER_RETURN_IF_ERROR(CheckType());
+  mapped_[1] = true;  // MSH
+  entries_.reserve(32);
+  focus_.reserve(8);
+  dedup_.reserve(8);
   {
-    const std::string_view control_id = message_.ControlId();
+    const std::string_view control_id = Msh(10).raw();  // message_.ControlId()
     std::string name;
     if (!control_id.empty()) {
       name.append(Msh(3).raw()).append("|");

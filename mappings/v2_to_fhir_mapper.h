@@ -78,44 +78,7 @@ class CachedSegment {
       : view_(view), fields_(fields), count_(count) {}
 
   // Appends field 0 (empty: the segment id) and each field of `view` to `out`; returns the count.
-  static std::size_t Split(const hl7v2::SegmentView& view, std::vector<hl7v2::Value>& out) {
-    const std::string_view raw = view.raw();
-    out.emplace_back();
-    if (raw.size() <= 4) {
-      return 1;
-    }
-    std::size_t count = 1;
-    std::string_view rest = raw.substr(4);
-    const char separator = view.encoding().field;
-    // A segment without the escape character (past MSH-2, which declares it) gets values that
-    // declare none: their text is the same, and V2Text need not search each of the hundred values
-    // a message's maps read for one.
-    hl7v2::Encoding encoding = view.encoding();
-    const std::size_t first_end = rest.find(separator);
-    const std::string_view searched =
-        view.IsHeader() && first_end != std::string_view::npos ? rest.substr(first_end) : rest;
-    if (encoding.escape != '\0' && searched.find(encoding.escape) == std::string_view::npos) {
-      encoding.escape = '\0';
-    }
-    // MSH-2 (the first field split here) keeps the message's encoding: it holds the escape
-    // character itself.
-    out.emplace_back(rest.substr(0, first_end), view.IsHeader() ? view.encoding() : encoding,
-                     hl7v2::Level::kField);
-    ++count;
-    if (first_end == std::string_view::npos) {
-      return count;
-    }
-    rest.remove_prefix(first_end + 1);
-    while (true) {
-      const std::size_t end = rest.find(separator);
-      out.emplace_back(rest.substr(0, end), encoding, hl7v2::Level::kField);
-      ++count;
-      if (end == std::string_view::npos) {
-        return count;
-      }
-      rest.remove_prefix(end + 1);
-    }
-  }
+  static std::size_t Split(const hl7v2::SegmentView& view, std::vector<hl7v2::Value>& out);
 
   std::string_view raw() const { return view_.raw(); }
   std::string_view id() const { return view_.id(); }
