@@ -150,6 +150,18 @@ class JsonText {
   [[gnu::always_inline]] void Put(char c) { out_.push_back(c); }
   // JSON text as it is (a literal, or a fragment already written).
   [[gnu::always_inline]] void Raw(std::string_view json) { out_.append(json); }
+  // Raw() for a resource id: nearly always a UUID's 36 characters, copied as a fixed-size block
+  // (inline) rather than by a memcpy call of a variable size.
+  [[gnu::always_inline]] void RawId(std::string_view id) {
+    constexpr std::size_t kUuidSize = 36;
+    if (id.size() != kUuidSize) {
+      out_.append(id);
+      return;
+    }
+    char* out = out_.Reserve(kUuidSize);
+    std::memcpy(out, id.data(), kUuidSize);
+    out_.Commit(out + kUuidSize);
+  }
   // A string, or null when `text` is empty (ctx.Str(text) added with AddMember or PushBack).
   void StringOrNull(std::string_view text) {
     if (text.empty()) {

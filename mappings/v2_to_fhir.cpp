@@ -1,6 +1,7 @@
 #include "mappings/v2_to_fhir.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <string>
 #include <utility>
@@ -120,16 +121,17 @@ core::Result<std::string> Mapper::Run() {
     // A guess, not a count (counting the separators cost more than it saved): the vector may
     // still grow, which is safe as segments_ is built from offsets once every field is split.
     fields_.reserve(er7.size() / 4 + count);
-    std::vector<std::pair<std::size_t, std::size_t>> spans;  // (first field, count)
-    spans.reserve(count);
-    for (std::size_t i = 1; i <= count; ++i) {
-      const std::size_t first = fields_.size();
-      spans.emplace_back(first, CachedSegment::Split(message_.Segment(i), fields_));
-    }
+    // Each segment first records the offset of its fields (fields_ may still move), then, once
+    // every segment is split, points at them.
     segments_.reserve(count);
     for (std::size_t i = 1; i <= count; ++i) {
-      segments_.emplace_back(message_.Segment(i), fields_.data() + spans[i - 1].first,
-                             spans[i - 1].second);
+      const hl7v2::SegmentView view = message_.Segment(i);
+      const std::size_t first = fields_.size();
+      const std::size_t fields = CachedSegment::Split(view, fields_);
+      segments_.emplace_back(view, nullptr, first, fields);
+    }
+    for (CachedSegment& segment : segments_) {
+      segment.Resolve(fields_.data());
     }
   }
   BROKER_RETURN_IF_ERROR(CheckType());
@@ -139,14 +141,24 @@ core::Result<std::string> Mapper::Run() {
   dedup_.reserve(8);
   {
     const std::string_view control_id = Msh(10).raw();  // message_.ControlId()
-    std::string name;
-    if (!control_id.empty()) {
-      name.append(Msh(3).raw()).append("|");
-      name.append(Msh(4).raw()).append("|").append(control_id);
+    const std::string_view sender = Msh(3).raw();
+    const std::string_view facility = Msh(4).raw();
+    std::array<char, 256> buffer;  // "sender|facility|control id" fits, without an allocation
+    const std::size_t size = sender.size() + facility.size() + control_id.size() + 2;
+    if (control_id.empty()) {
+      namespace_ = UuidV5(V2ToFhirNamespace(), message_.er7());
+    } else if (size <= buffer.size()) {
+      char* out = std::copy(sender.begin(), sender.end(), buffer.data());
+      *out++ = '|';
+      out = std::copy(facility.begin(), facility.end(), out);
+      *out++ = '|';
+      std::copy(control_id.begin(), control_id.end(), out);
+      namespace_ = UuidV5(V2ToFhirNamespace(), std::string_view(buffer.data(), size));
     } else {
-      name.append(message_.er7());
+      std::string name;
+      name.append(sender).append("|").append(facility).append("|").append(control_id);
+      namespace_ = UuidV5(V2ToFhirNamespace(), name);
     }
-    namespace_ = UuidV5(V2ToFhirNamespace(), name);
   }
   const auto pid = message_.FindSegment("PID");
   if (!pid) {

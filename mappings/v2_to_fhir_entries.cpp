@@ -26,7 +26,7 @@ void Mapper::WriteRequiredCode(JsonText& out, const hl7v2::Value& cwe) {
 
 void Mapper::WriteReference(JsonText& out, std::string_view id, std::string_view display) {
   out.Raw("{\"reference\":\"urn:uuid:");
-  out.Raw(id);  // a UUID: nothing in it to escape
+  out.RawId(id);  // a UUID: nothing in it to escape
   out.Put('"');
   if (!display.empty()) {
     out.Raw(",\"display\":");
@@ -40,7 +40,7 @@ void Mapper::BeginResource(JsonText& out, std::string_view type, std::string_vie
   out.Raw("{\"resourceType\":\"");
   out.Raw(type);
   out.Raw("\",\"id\":\"");
-  out.Raw(id);
+  out.RawId(id);
   out.Put('"');
 }
 

@@ -74,8 +74,15 @@ bool IsImagingSection(std::string_view section);
 // segments of a message live in one vector (Split appends to it).
 class CachedSegment {
  public:
-  CachedSegment(const hl7v2::SegmentView& view, const hl7v2::Value* fields, std::size_t count)
-      : view_(view), fields_(fields), count_(count) {}
+  // `fields` + `first` is field 0 of the segment (fields may be null until Resolve).
+  CachedSegment(const hl7v2::SegmentView& view, const hl7v2::Value* fields, std::size_t first,
+                std::size_t count)
+      : view_(view),
+        fields_(fields == nullptr ? nullptr : fields + first),
+        first_(first),
+        count_(count) {}
+  // Points at the fields once the vector holding them no longer moves.
+  void Resolve(const hl7v2::Value* fields) { fields_ = fields + first_; }
 
   // Appends field 0 (empty: the segment id) and each field of `view` to `out`; returns the count.
   static std::size_t Split(const hl7v2::SegmentView& view, std::vector<hl7v2::Value>& out);
@@ -87,6 +94,7 @@ class CachedSegment {
  private:
   hl7v2::SegmentView view_;
   const hl7v2::Value* fields_;
+  std::size_t first_;
   std::size_t count_;
 };
 
