@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Server CPU per pass-through FHIR read: scripts/bench.sh's case (a) alone, for one or more broker
+# binaries and nginx in the same minutes (issue 5; docs/federation.md "Performance (pass-through
+# read)"). One simulated trust T00 answering at once, keep-alive mutual TLS from tb_load, server
+# and trust on CPU1, load client on CPU0, SQLite store on the real disk. Brokers are restarted per
+# case with a fresh database; rounds interleave the binaries so that the machine's load (shared
+# with other builds) falls on all of them alike.
+# Usage: bench/fhir/read_passthrough.sh RUN_DIR TB_LOAD NAME=TRUSTBRIDGE [NAME=TRUSTBRIDGE...]
+# Env:   ROUNDS (default 3), SECONDS_PER_CASE (default 5), CONNS (default "16 1"),
+#        PORT_BASE (default 48600; uses the next 20 ports), NGINX=0 to skip nginx,
+#        PERF=1: perf record -g the first broker at 16 connections (RUN_DIR/perf-NAME.data).
+# Prints one line per case: name conns cpu_us_per_req rate p50_us loadavg.
+set -euo pipefail
+
+[ $# -ge 3 ] || { sed -n 2,12p "$0" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/../.." && pwd)
+run=$1
+load=$2
+shift 2
+rounds=${ROUNDS:-3}
+seconds=${SECONDS_PER_CASE:-5}
+conns_list=${CONNS:-16 1}
+port_base=${PORT_BASE:-48600}
+broker_port=$port_base
+trust_port=$((port_base + 1))
+nginx_port=$((port_base + 2))
+mkdir -p "$run"/{logs,data,trust,nginx/logs}
+pki=$run/pki
+[ -f "$pki/ca.crt" ] || "$root/certs/make-dev-pki.sh" --quiet "$pki" "broker-a,RJ1,admin,nginx,T00"
+nhs=9990001448
+search="/fhir/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C$nhs"
+server_cpu=(taskset -c 1)
+client_cpu=(taskset -c 0)
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local kept=()
+  for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
+  pids=("${kept[@]}")
+}
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+measure() {  # $1 label, $2 pid, $3 port, $4 conns
+  local out=$run/$1-c$4-$(date -u +%H%M%S).json
+  "${client_cpu[@]}" "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki/ca.crt" \
+    --warmup 1 --duration "$seconds" --server-pid "$2" --url "https://127.0.0.1:$3$search" \
+    --conns "$4" >"$out" || true
+  python3 - "$1" "$4" "$out" "$(cut -d' ' -f1 /proc/loadavg)" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[3]))
+print(f"{sys.argv[1]:<14} c{sys.argv[2]:<3} cpu_us/req {r['server_cpu_us_per_req']:8.1f}  "
+      f"rate {r['rate']:8.1f}  p50_us {r['p50_us']:8.1f}  errors {r['errors']}  load {sys.argv[4]}")
+EOF
+}
+
+# The simulated trust, with the repository's demo patients (T00 holds $nhs).
+first_tb=${1#*=}
+cat >"$run/trust/config.json" <<EOF
+{ "ods": "T00", "listen": { "fhir": "127.0.0.1:$trust_port" },
+  "tls": { "cert": "$pki/T00.crt", "key": "$pki/T00.key", "ca": "$pki/ca.crt" },
+  "patients": "$root/config/demo/trusts/RGT/patients", "latency_ms": 0, "io_threads": 1 }
+EOF
+"${server_cpu[@]}" "$first_tb" simulate-trust --config "$run/trust/config.json" \
+  >"$run/logs/trust.log" 2>&1 &
+pids+=($!)
+wait_port "$trust_port"
+
+broker_case() {  # $1 label, $2 binary, $3 conns
+  local db=$run/data/$1.db
+  rm -f "$db" "$db-wal" "$db-shm"
+  cat >"$run/broker-$1.json" <<EOF
+{ "broker": { "id": "bench-broker", "ods": "X26" },
+  "listen": { "fhir": "127.0.0.1:$broker_port" },
+  "tls": { "cert": "$pki/broker-a.crt", "key": "$pki/broker-a.key", "ca": "$pki/ca.crt" },
+  "store": { "url": "sqlite:$db" },
+  "participants": [
+    { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/Patient.rs", "system/Observation.rs"],
+      "purposes": ["TREAT"] },
+    { "ods": "T00", "cert_cn": "T00", "fhir_base": "https://127.0.0.1:$trust_port/fhir",
+      "scopes": ["system/*.rs"], "purposes": ["TREAT"] }
+  ],
+  "admin": { "cert_cns": ["admin"] },
+  "federation": { "deadline_ms": 3000 },
+  "log": { "level": "info" }
+}
+EOF
+  "${server_cpu[@]}" "$2" serve --config "$run/broker-$1.json" >>"$run/logs/broker-$1.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  wait_port "$broker_port"
+  curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    -H 'Content-Type: application/json' -d "{\"nhs_number\":\"$nhs\",\"ods\":\"T00\"}" \
+    "https://127.0.0.1:$broker_port/admin/locator" >/dev/null
+  local perf_pid=
+  if [ "${PERF:-0}" = 1 ] && [ "$3" = 16 ] && [ ! -f "$run/perf-$1.data" ]; then
+    (sleep 1 && exec perf record -g -o "$run/perf-$1.data" -p "$pid" -- sleep "$seconds") \
+      >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  measure "$1" "$pid" "$broker_port" "$3"
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
+  stop "$pid"
+}
+
+nginx_master=
+if [ "${NGINX:-1}" = 1 ]; then
+  cat >"$run/nginx/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+pid $run/nginx/nginx.pid;
+error_log $run/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $run/nginx/tmp-body;
+  proxy_temp_path $run/nginx/tmp-proxy;
+  keepalive_requests 1000000;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:SSL:10m;
+  upstream trust { server 127.0.0.1:$trust_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port ssl;
+    ssl_certificate $pki/nginx.crt;
+    ssl_certificate_key $pki/nginx.key;
+    ssl_client_certificate $pki/ca.crt;
+    ssl_verify_client on;
+    location /fhir/ {
+      proxy_pass https://trust;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_ssl_certificate $pki/nginx.crt;
+      proxy_ssl_certificate_key $pki/nginx.key;
+      proxy_ssl_trusted_certificate $pki/ca.crt;
+      proxy_ssl_verify on;
+      proxy_ssl_name localhost;
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+EOF
+  "${server_cpu[@]}" nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" -g 'daemon off;' \
+    >"$run/logs/nginx.log" 2>&1 &
+  nginx_master=$!
+  pids+=("$nginx_master")
+  wait_port "$nginx_port"
+fi
+
+for round in $(seq "$rounds"); do
+  echo "round $round"
+  for conns in $conns_list; do
+    for spec in "$@"; do broker_case "${spec%%=*}" "${spec#*=}" "$conns"; done
+    if [ -n "$nginx_master" ]; then
+      measure nginx "$(pgrep -P "$nginx_master" | head -1)" "$nginx_port" "$conns"
+    fi
+  done
+done
