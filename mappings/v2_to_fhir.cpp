@@ -21,11 +21,14 @@ namespace tb::mappings {
 
 namespace v2fhir {
 
-std::size_t CachedSegment::Split(const hl7v2::SegmentView& view, std::vector<hl7v2::Value>& out) {
+CachedSegment CachedSegment::Split(const hl7v2::SegmentView& view,
+                                   std::vector<std::string_view>& out) {
   const std::string_view raw = view.raw();
+  const std::size_t first = out.size();
+  const bool header = view.IsHeader();
   out.emplace_back();
   if (raw.size() <= 4) {
-    return 1;
+    return {view, view.encoding(), header, first, 1};
   }
   std::string_view rest = raw.substr(4);
   const char separator = view.encoding().field;
@@ -35,17 +38,13 @@ std::size_t CachedSegment::Split(const hl7v2::SegmentView& view, std::vector<hl7
   hl7v2::Encoding encoding = view.encoding();
   const std::size_t first_end = rest.find(separator);
   const std::string_view searched =
-      view.IsHeader() && first_end != std::string_view::npos ? rest.substr(first_end) : rest;
+      header && first_end != std::string_view::npos ? rest.substr(first_end) : rest;
   if (encoding.escape != '\0' && searched.find(encoding.escape) == std::string_view::npos) {
     encoding.escape = '\0';
   }
-  // MSH-2 (the first field split here) keeps the message's encoding: it holds the escape
-  // character itself.
-  out.emplace_back(rest.substr(0, first_end), view.IsHeader() ? view.encoding() : encoding,
-                   hl7v2::Level::kField);
-  std::size_t count = 2;
+  out.push_back(rest.substr(0, first_end));
   if (first_end == std::string_view::npos) {
-    return count;
+    return {view, encoding, header, first, 2};
   }
   const char* p = rest.data() + first_end + 1;
   const char* const end = rest.data() + rest.size();
@@ -59,9 +58,7 @@ std::size_t CachedSegment::Split(const hl7v2::SegmentView& view, std::vector<hl7
         _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), separators)));
     while (mask != 0) {
       const char* hit = p + std::countr_zero(mask);
-      out.emplace_back(std::string_view(field, static_cast<std::size_t>(hit - field)), encoding,
-                       hl7v2::Level::kField);
-      ++count;
+      out.emplace_back(field, static_cast<std::size_t>(hit - field));
       field = hit + 1;
       mask &= mask - 1;
     }
@@ -69,15 +66,12 @@ std::size_t CachedSegment::Split(const hl7v2::SegmentView& view, std::vector<hl7
 #endif
   for (; p < end; ++p) {
     if (*p == separator) {
-      out.emplace_back(std::string_view(field, static_cast<std::size_t>(p - field)), encoding,
-                       hl7v2::Level::kField);
-      ++count;
+      out.emplace_back(field, static_cast<std::size_t>(p - field));
       field = p + 1;
     }
   }
-  out.emplace_back(std::string_view(field, static_cast<std::size_t>(end - field)), encoding,
-                   hl7v2::Level::kField);
-  return count + 1;
+  out.emplace_back(field, static_cast<std::size_t>(end - field));
+  return {view, encoding, header, first, out.size() - first};
 }
 
 core::Status Mapper::CheckType() {
@@ -125,10 +119,7 @@ core::Result<std::string> Mapper::Run() {
     // every segment is split, points at them.
     segments_.reserve(count);
     for (std::size_t i = 1; i <= count; ++i) {
-      const hl7v2::SegmentView view = message_.Segment(i);
-      const std::size_t first = fields_.size();
-      const std::size_t fields = CachedSegment::Split(view, fields_);
-      segments_.emplace_back(view, nullptr, first, fields);
+      segments_.push_back(CachedSegment::Split(message_.Segment(i), fields_));
     }
     for (CachedSegment& segment : segments_) {
       segment.Resolve(fields_.data());

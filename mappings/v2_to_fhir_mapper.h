@@ -74,26 +74,33 @@ bool IsImagingSection(std::string_view section);
 // segments of a message live in one vector (Split appends to it).
 class CachedSegment {
  public:
-  // `fields` + `first` is field 0 of the segment (fields may be null until Resolve).
-  CachedSegment(const hl7v2::SegmentView& view, const hl7v2::Value* fields, std::size_t first,
-                std::size_t count)
-      : view_(view),
-        fields_(fields == nullptr ? nullptr : fields + first),
-        first_(first),
-        count_(count) {}
+  // Appends the raw text of field 0 (empty: the segment id) and of each field of `view` to `out`
+  // and returns the segment, whose fields are found once Resolve is given out's data.
+  static CachedSegment Split(const hl7v2::SegmentView& view, std::vector<std::string_view>& out);
   // Points at the fields once the vector holding them no longer moves.
-  void Resolve(const hl7v2::Value* fields) { fields_ = fields + first_; }
-
-  // Appends field 0 (empty: the segment id) and each field of `view` to `out`; returns the count.
-  static std::size_t Split(const hl7v2::SegmentView& view, std::vector<hl7v2::Value>& out);
+  void Resolve(const std::string_view* fields) { fields_ = fields + first_; }
 
   std::string_view raw() const { return view_.raw(); }
   std::string_view id() const { return view_.id(); }
-  hl7v2::Value Field(std::size_t n) const { return n < count_ ? fields_[n] : hl7v2::Value(); }
+  hl7v2::Value Field(std::size_t n) const {
+    if (n == 0 || n >= count_) {
+      return {};
+    }
+    // MSH-2 (field 1 of a header) holds the escape character itself: the message's encoding.
+    return {fields_[n], n == 1 && header_ ? view_.encoding() : encoding_, hl7v2::Level::kField};
+  }
 
  private:
+  CachedSegment(const hl7v2::SegmentView& view, const hl7v2::Encoding& encoding, bool header,
+                std::size_t first, std::size_t count)
+      : view_(view), encoding_(encoding), header_(header), first_(first), count_(count) {}
+
   hl7v2::SegmentView view_;
-  const hl7v2::Value* fields_;
+  // The encoding of the segment's values: the message's, without the escape character when the
+  // segment holds none (past MSH-2), so that V2Text need not search each value for one.
+  hl7v2::Encoding encoding_;
+  bool header_;
+  const std::string_view* fields_ = nullptr;
   std::size_t first_;
   std::size_t count_;
 };
@@ -238,7 +245,7 @@ class Mapper {
   V2MapContext ctx_;
   std::vector<bool> mapped_;  // by segment index (1-based)
   // Every segment, its fields split once per message (by segment index - 1), and their fields.
-  std::vector<hl7v2::Value> fields_;
+  std::vector<std::string_view> fields_;  // the raw fields of every segment, in order
   std::vector<CachedSegment> segments_;
   const CachedSegment& Seg(std::size_t i) const { return segments_[i - 1]; }
   // MSH-n (n >= 3) as message_.Get("MSH-n") returns it, from the split MSH.
