@@ -73,52 +73,74 @@ class DepthLimitedHandler {
   bool exceeded_ = false;
 };
 
-void AppendPointerToken(std::string& pointer, std::string_view token) {
-  pointer += '/';
+// "/" + `token` escaped as a JSON pointer reference token (RFC 6901: "~" -> "~0", "/" -> "~1").
+std::string PointerToken(std::string_view token) {
+  std::string out(1, '/');
   for (char c : token) {
     if (c == '~') {
-      pointer += "~0";
+      out += "~0";
     } else if (c == '/') {
-      pointer += "~1";
+      out += "~1";
     } else {
-      pointer += c;
+      out += c;
     }
   }
+  return out;
 }
 
-// Finds the first object holding a repeated member name. Recursion is bounded by the depth limit
-// the parse has already enforced. Returns true and sets `pointer` when one is found.
-bool FindDuplicateKey(const rapidjson::Value& value, std::string& pointer) {
-  if (value.IsObject()) {
-    const rapidjson::SizeType count = value.MemberCount();
-    if (count > 1) {
-      std::vector<std::string_view> names;
-      names.reserve(count);
-      for (const auto& member : value.GetObject()) {
-        names.push_back(StringOf(member.name));
-      }
-      std::sort(names.begin(), names.end());
-      if (std::adjacent_find(names.begin(), names.end()) != names.end()) {
-        return true;
+// Objects up to this size are checked by comparing every pair, without allocating (FHIR objects
+// are small); larger ones sort their names.
+constexpr rapidjson::SizeType kPairwiseMemberLimit = 16;
+
+bool RepeatsMemberName(const rapidjson::Value& object) {
+  const rapidjson::SizeType count = object.MemberCount();
+  if (count < 2) {
+    return false;
+  }
+  const auto members = object.MemberBegin();
+  if (count <= kPairwiseMemberLimit) {
+    for (rapidjson::SizeType i = 1; i < count; ++i) {
+      const std::string_view name = StringOf(members[i].name);
+      for (rapidjson::SizeType j = 0; j < i; ++j) {
+        if (StringOf(members[j].name) == name) {
+          return true;
+        }
       }
     }
+    return false;
+  }
+  std::vector<std::string_view> names;
+  names.reserve(count);
+  for (rapidjson::SizeType i = 0; i < count; ++i) {
+    names.push_back(StringOf(members[i].name));
+  }
+  std::sort(names.begin(), names.end());
+  return std::adjacent_find(names.begin(), names.end()) != names.end();
+}
+
+// Finds the first object (depth first, in document order) holding a repeated member name.
+// Recursion is bounded by the depth limit the parse has already enforced. Returns true and sets
+// `pointer` to that object's JSON pointer, built only then (on the way out), since this runs over
+// every document parsed and almost never finds one.
+bool FindDuplicateKey(const rapidjson::Value& value, std::string& pointer) {
+  if (value.IsObject()) {
+    if (RepeatsMemberName(value)) {
+      return true;
+    }
     for (const auto& member : value.GetObject()) {
-      const std::size_t mark = pointer.size();
-      AppendPointerToken(pointer, StringOf(member.name));
       if (FindDuplicateKey(member.value, pointer)) {
+        pointer.insert(0, PointerToken(StringOf(member.name)));
         return true;
       }
-      pointer.resize(mark);
     }
   } else if (value.IsArray()) {
     rapidjson::SizeType index = 0;
     for (const auto& item : value.GetArray()) {
-      const std::size_t mark = pointer.size();
-      AppendPointerToken(pointer, std::to_string(index++));
       if (FindDuplicateKey(item, pointer)) {
+        pointer.insert(0, "/" + std::to_string(index));
         return true;
       }
-      pointer.resize(mark);
+      ++index;
     }
   }
   return false;
@@ -150,9 +172,9 @@ core::Error WrongType(std::string_view path, std::string_view name, std::string_
 
 core::Result<rapidjson::Document> ParseJson(std::string_view text, const JsonLimits& limits) {
   if (text.size() > limits.max_bytes) {
-    return MakeError(ErrorCode::kTooLarge,
-                     "JSON body of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
-                         std::to_string(limits.max_bytes) + " bytes");
+    return MakeError(ErrorCode::kTooLarge, "JSON body of " + std::to_string(text.size()) +
+                                               " bytes exceeds the limit of " +
+                                               std::to_string(limits.max_bytes) + " bytes");
   }
   // RapidJSON's streams treat a NUL byte as the end of input, which would silently ignore
   // whatever follows it. A raw NUL is never valid JSON, so refuse it outright.
@@ -309,8 +331,7 @@ core::Result<double> GetNumber(const rapidjson::Value& object, std::string_view 
   return member->GetDouble();
 }
 
-rapidjson::Value StringValue(std::string_view text,
-                             rapidjson::Document::AllocatorType& allocator) {
+rapidjson::Value StringValue(std::string_view text, rapidjson::Document::AllocatorType& allocator) {
   rapidjson::Value value;
   value.SetString(text.empty() ? "" : text.data(), static_cast<rapidjson::SizeType>(text.size()),
                   allocator);

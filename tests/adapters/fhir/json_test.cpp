@@ -93,6 +93,26 @@ TEST(ParseJson, RejectsDuplicateKeysWithPointer) {
   EXPECT_TRUE(ParseJson(R"({"y":1,"y":2})", lenient).has_value());
 }
 
+TEST(ParseJson, DuplicateKeyPointerEscapesNamesAndCoversLargeObjects) {
+  // The pointer is built only once a repeat is found: its tokens are escaped (RFC 6901) and
+  // array indexes counted in order.
+  auto nested = ParseJson(R"({"ok":{"p":1},"a/b":{"c~d":[0,{"e":1},{"f":1,"g":2,"f":3}]}})");
+  ASSERT_FALSE(nested.has_value());
+  EXPECT_EQ(nested.error().location, "/a~1b/c~0d/2");
+  auto top = ParseJson(R"({"k":1,"k":2})");
+  ASSERT_FALSE(top.has_value());
+  EXPECT_EQ(top.error().location, "/");
+  // Objects above the pairwise limit (16 members) are checked by sorting their names.
+  std::string large = "{";
+  for (int i = 0; i < 40; ++i) {
+    large += "\"m" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  }
+  EXPECT_TRUE(ParseJson(large.substr(0, large.size() - 1) + "}").has_value());
+  auto repeated = ParseJson("{\"x\":[" + large + "\"m7\":0}]}");
+  ASSERT_FALSE(repeated.has_value());
+  EXPECT_EQ(repeated.error().location, "/x/0");
+}
+
 TEST(ParseJson, KeepsEscapedNulInsideStrings) {
   auto document = ParseJson(R"({"a":"x\u0000y"})");
   ASSERT_TRUE(document.has_value());
