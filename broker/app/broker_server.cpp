@@ -137,22 +137,28 @@ class BrokerServer::Impl {
     mllp_ = std::make_unique<mllp::MllpServer>(
         runtime_.io_context(), tls, settings,
         [this](mllp::FrameRequest frame, mllp::ReplyFn reply) {
-          asio::post(
-              blocking_, [this, frame = std::move(frame), reply = std::move(reply)]() mutable {
-                const std::size_t bytes = frame.payload.size();
-                routing::Hl7IngestResult result = hl7_->Ingest(frame.payload, frame.peer);
-                log_.Info("hl7_received", {{"sender", result.sender},
-                                           {"cert_cn", frame.peer.subject_cn},
-                                           {"type", result.message_type},
-                                           {"outcome", result.outcome},
-                                           {"ack", std::string(hl7v2::ToString(result.ack.code))},
-                                           {"message_id", std::to_string(result.message_id)},
-                                           {"bytes", std::to_string(bytes)}});
-                if (result.outcome == "stored") {
-                  delivery_->Wake();
-                }
-                reply(result.ack.should_send ? std::move(result.ack.er7) : std::string());
-              });
+          // The checks and the locator read on the blocking pool; the commits are waited for by
+          // nobody: the answer comes from the ledger's durable receipt (Hl7Ingest::IngestAsync).
+          asio::post(blocking_, [this, frame = std::move(frame), reply = std::move(reply)] {
+            hl7_->IngestAsync(
+                frame.payload, frame.peer,
+                [this, bytes = frame.payload.size(), cn = frame.peer.subject_cn,
+                 reply](routing::Hl7IngestResult result) {
+                  log_.Info("hl7_received", {{"sender", result.sender},
+                                             {"cert_cn", cn},
+                                             {"type", result.message_type},
+                                             {"outcome", result.outcome},
+                                             {"ack", std::string(hl7v2::ToString(result.ack.code))},
+                                             {"message_id", std::to_string(result.message_id)},
+                                             {"bytes", std::to_string(bytes)}});
+                  // Only new queue rows are worth a look: a wake-up per message made every
+                  // delivery thread run ClaimNext (a write transaction) for nothing.
+                  if (result.routes != 0) {
+                    delivery_->Wake();
+                  }
+                  reply(result.ack.should_send ? std::move(result.ack.er7) : std::string());
+                });
+          });
         },
         [this](const mllp::FrameFault& fault) {
           log_.Warn("hl7_frame_refused", {{"cert_cn", fault.peer.subject_cn},
@@ -351,6 +357,9 @@ class BrokerServer::Impl {
       return opened.error();
     }
     ledger_ = std::move(*opened);
+    // Where the store can (SQLite), a message's inbound hop is written in the message's own
+    // batch transaction: one commit before the ACK, not two (Hl7Ingest, docs/ledger.md).
+    inbound_->WriteLedgerHopsInto(ledger_.get());
     return core::Ok();
   }
 
@@ -419,6 +428,14 @@ class BrokerServer::Impl {
       https_client_->Shutdown();  // queries still waiting on trusts complete with errors
     }
     blocking_.join();
+    if (hl7_) {
+      // Frames taken are answered from the store's and ledger's commits: let them finish while
+      // everything their answers use is still there.
+      hl7_->WaitForInFlight();
+    }
+    if (inbound_) {
+      inbound_->WriteLedgerHopsInto(nullptr);  // the ledger goes first at destruction
+    }
     federation_.reset();
     runtime_.Join();
     log_.Info("broker_stopped", {});

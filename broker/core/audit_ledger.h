@@ -73,6 +73,30 @@ struct LedgerBatch {
 using LedgerChainer =
     std::function<Result<LedgerBatch>(std::int64_t head_seq, const std::string& head_hash)>;
 
+// One record of the ledger before its place in the chain is known: what tb::ledger makes of a hop
+// (ledger::Ledger::Draft). `facts` is the hop's canonical facts JSON.
+struct LedgerDraft {
+  std::string kind;
+  std::string nhs_number;
+  std::string facts;
+  LedgerIndex index;
+};
+
+// Lets another store's write transaction append to the ledger: the inbound store writes a
+// message's audit record in the message's own batch transaction (one commit, not two), reading
+// the head inside that transaction as LedgerStore::AppendAtHead does. Implemented by
+// tb::ledger::Ledger. Thread-safety: any thread.
+class LedgerChain {
+ public:
+  virtual ~LedgerChain() = default;
+  // The records of `drafts`, in order, linked behind the head read in the caller's transaction,
+  // with the checkpoint that the batch makes due. Writes nothing. Errors: kInternal.
+  virtual Result<LedgerBatch> ChainDrafts(const std::vector<LedgerDraft>& drafts,
+                                          std::int64_t head_seq, const std::string& head_hash) = 0;
+  // Called once the transaction holding a ChainDrafts batch has committed.
+  virtual void Committed(const LedgerBatch& batch) = 0;
+};
+
 // Storage of the ledger. Implementations: tb::store (SQLite, PostgreSQL; MakeLedgerStore) and
 // tb::ledger's InMemoryLedgerStore. The store keeps rows as given: chaining, hashing and
 // signing are tb::ledger's job. It never updates or deletes.

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "broker/core/audit_ledger.h"
 #include "broker/core/nhs_number.h"
 #include "broker/core/result.h"
 
@@ -25,6 +27,8 @@ struct LocatorAnnouncement {
   std::string source;      // "hl7v2:ADT^A01", "fhir:<event>"
   std::int64_t at_ms = 0;  // UTC milliseconds since the Unix epoch
 };
+
+struct AcceptResult;
 
 // A message as received from a participant, before routing. The caller (MLLP or FHIR ingest)
 // fills every field; the store does not parse payloads.
@@ -47,6 +51,12 @@ struct InboundMessage {
   // message (one commit, no separate Announce before the ACK; never one without the other); a
   // kDuplicate or kConflict announces nothing.
   std::optional<LocatorAnnouncement> announce;
+  // Set only for a store that writes ledger hops (InboundStore::WritesLedgerHops()): called on
+  // the store's committer inside the message's batch transaction once its outcome is known (a
+  // kStored message's row id included); the draft it returns is chained into the audit ledger
+  // in that same transaction, so the message and its audit record commit together or not at
+  // all. nullopt: no record (a duplicate). If the batch fails, nothing of it was written.
+  std::function<std::optional<LedgerDraft>(const AcceptResult&)> audit;
 };
 
 enum class AcceptOutcome {
@@ -90,6 +100,14 @@ class InboundStore {
   // stored and the sender should retry later.
   virtual Result<AcceptResult> Accept(const InboundMessage& message) = 0;
 
+  // Accept() without blocking the caller: `done` gets what Accept() would return, once the
+  // message is durably committed (or failed). A store with its own committer (SqlInboundStore)
+  // runs `done` on that thread, so it must be short, must not throw and must not block on the
+  // store; post real work elsewhere. This default stores synchronously and runs `done` in the
+  // calling thread. Lets a few threads keep many messages in flight: no thread waits per message.
+  using AcceptCallback = std::function<void(Result<AcceptResult>)>;
+  virtual void AcceptAsync(InboundMessage message, AcceptCallback done) { done(Accept(message)); }
+
   // Number of stored messages. Errors: kStorage.
   virtual Result<std::int64_t> Count() = 0;
 
@@ -97,6 +115,13 @@ class InboundStore {
   // store's own database) in the message's transaction. When false the caller leaves `announce`
   // unset and calls RecordLocator::Announce itself after a kStored.
   virtual bool WritesLocatorAnnouncements() const { return false; }
+
+  // Asks the store to write InboundMessage::audit drafts into `chain`'s ledger in each batch's
+  // transaction. True when it will from now on (the ledger's rows are in the store's own
+  // database, SQLite); false: the caller leaves `audit` unset and records hops itself. Call
+  // before the first Accept; `chain` must outlive the store's use of it.
+  virtual bool WriteLedgerHopsInto(LedgerChain* /*chain*/) { return false; }
+  virtual bool WritesLedgerHops() const { return false; }
 };
 
 // Checks the fields every InboundStore requires, so that all implementations refuse the same

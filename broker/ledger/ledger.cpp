@@ -16,10 +16,7 @@
 namespace tb::ledger {
 
 struct Ledger::Pending {
-  std::string kind;
-  std::string nhs_number;
-  std::string facts;  // HopFactsJson
-  core::LedgerIndex index;
+  core::LedgerDraft draft;
   std::optional<core::Result<AppendReceipt>> result;
   // A condition variable, not a semaphore: libstdc++'s semaphore spins with sched_yield before
   // it sleeps, which with dozens of waiting callers on two cores starves the committer.
@@ -127,16 +124,59 @@ Ledger::~Ledger() {
   }
 }
 
+core::LedgerDraft Ledger::DraftOf(const HopRecord& hop) {
+  core::LedgerDraft draft;
+  draft.kind = std::string(ToString(hop.kind));
+  draft.nhs_number = hop.nhs_number;
+  draft.facts = HopFactsJson(hop);
+  draft.index = IndexOf(hop);
+  return draft;
+}
+
+core::Result<core::LedgerDraft> Ledger::Draft(const HopRecord& hop) {
+  BROKER_RETURN_IF_ERROR(ValidateHop(hop));
+  return DraftOf(hop);
+}
+
+core::Result<core::LedgerBatch> Ledger::ChainDrafts(const std::vector<core::LedgerDraft>& drafts,
+                                                    std::int64_t head_seq,
+                                                    const std::string& head_hash) {
+  std::vector<const core::LedgerDraft*> linked;
+  linked.reserve(drafts.size());
+  for (const core::LedgerDraft& draft : drafts) {
+    linked.push_back(&draft);
+  }
+  return Chain(linked, head_seq, head_hash, core::ToUnixMs(clock_.Now()));
+}
+
+void Ledger::Committed(const core::LedgerBatch& batch) {
+  if (batch.records.empty()) {
+    return;
+  }
+  AdvanceHead(batch.records.back());
+  std::lock_guard lock(mutex_);
+  ++stats_.batches;
+  stats_.records += batch.records.size();
+  stats_.checkpoints += batch.checkpoint ? 1 : 0;
+}
+
+void Ledger::AdvanceHead(const core::LedgerRecord& last) {
+  // Two writers of this process (the committer and ChainDrafts' store) append in turn; the
+  // head is whichever wrote the higher seq.
+  std::lock_guard lock(head_mutex_);
+  if (last.seq > head_seq_) {
+    head_seq_ = last.seq;
+    head_hash_ = last.hash;
+  }
+}
+
 void Ledger::AppendAsync(const HopRecord& hop, AppendCallback done) {
   if (core::Status valid = ValidateHop(hop); !valid) {
     done(std::move(valid).error());
     return;
   }
   auto pending = std::make_unique<Pending>();
-  pending->kind = std::string(ToString(hop.kind));
-  pending->nhs_number = hop.nhs_number;
-  pending->facts = HopFactsJson(hop);
-  pending->index = IndexOf(hop);
+  pending->draft = DraftOf(hop);
   pending->on_done = std::move(done);
   {
     std::lock_guard lock(mutex_);
@@ -154,10 +194,7 @@ void Ledger::AppendAsync(const HopRecord& hop, AppendCallback done) {
 core::Result<AppendReceipt> Ledger::Append(const HopRecord& hop) {
   BROKER_RETURN_IF_ERROR(ValidateHop(hop));
   Pending pending;
-  pending.kind = std::string(ToString(hop.kind));
-  pending.nhs_number = hop.nhs_number;
-  pending.facts = HopFactsJson(hop);
-  pending.index = IndexOf(hop);
+  pending.draft = DraftOf(hop);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -215,7 +252,7 @@ void Ledger::RunCommitter() {
   }
 }
 
-core::Result<core::LedgerBatch> Ledger::Chain(const std::vector<Pending*>& batch,
+core::Result<core::LedgerBatch> Ledger::Chain(const std::vector<const core::LedgerDraft*>& batch,
                                               std::int64_t head_seq, const std::string& head_hash,
                                               std::int64_t recorded_ms) const {
   core::LedgerBatch out;
@@ -223,15 +260,15 @@ core::Result<core::LedgerBatch> Ledger::Chain(const std::vector<Pending*>& batch
   std::string prev = head_hash.empty() ? std::string(kGenesisHash) : head_hash;
   std::int64_t seq = head_seq;
   std::string material;
-  for (const Pending* pending : batch) {
+  for (const core::LedgerDraft* draft : batch) {
     core::LedgerRecord record;
     record.seq = ++seq;
     record.recorded_ms = recorded_ms;
-    record.kind = pending->kind;
-    record.nhs_number = pending->nhs_number;
+    record.kind = draft->kind;
+    record.nhs_number = draft->nhs_number;
     record.canonical =
-        EntryJson(record.seq, recorded_ms, pending->kind, pending->nhs_number, pending->facts);
-    record.index = pending->index;
+        EntryJson(record.seq, recorded_ms, draft->kind, draft->nhs_number, draft->facts);
+    record.index = draft->index;
     record.prev_hash = std::move(prev);
     material.clear();
     material.append(record.prev_hash).append(record.canonical);
@@ -253,14 +290,18 @@ core::Result<core::LedgerBatch> Ledger::Chain(const std::vector<Pending*>& batch
 }
 
 void Ledger::CommitBatch(const std::vector<Pending*>& batch) {
-  std::lock_guard chain(chain_mutex_);
+  std::vector<const core::LedgerDraft*> drafts;
+  drafts.reserve(batch.size());
+  for (const Pending* pending : batch) {
+    drafts.push_back(&pending->draft);
+  }
   core::Result<core::LedgerBatch> written = core::MakeError(core::ErrorCode::kStorage, "not run");
   for (int attempt = 0; attempt <= kConflictRetries; ++attempt) {
     const std::int64_t recorded_ms = core::ToUnixMs(clock_.Now());
     // The store reads the head inside its write transaction (under its lock): whatever another
     // process or node appended meanwhile, this batch links behind it.
     written = store_.AppendAtHead([&](std::int64_t head_seq, const std::string& head_hash) {
-      return Chain(batch, head_seq, head_hash, recorded_ms);
+      return Chain(drafts, head_seq, head_hash, recorded_ms);
     });
     if (written || written.error().code != core::ErrorCode::kConflict) {
       break;
@@ -276,8 +317,7 @@ void Ledger::CommitBatch(const std::vector<Pending*>& batch) {
     return;
   }
   const std::vector<core::LedgerRecord>& records = written->records;
-  head_seq_ = records.back().seq;
-  head_hash_ = records.back().hash;
+  AdvanceHead(records.back());
   for (std::size_t i = 0; i < batch.size(); ++i) {
     batch[i]->result = AppendReceipt{records[i].seq, records[i].hash};
   }
@@ -291,12 +331,18 @@ core::Result<core::LedgerCheckpoint> Ledger::Checkpoint() {
   if (signer_ == nullptr) {
     return core::MakeError(core::ErrorCode::kConfig, "the ledger has no signing key");
   }
-  std::lock_guard chain(chain_mutex_);
-  if (head_seq_ == 0) {
+  std::int64_t head_seq = 0;
+  std::string head_hash;
+  {
+    std::lock_guard lock(head_mutex_);
+    head_seq = head_seq_;
+    head_hash = head_hash_;
+  }
+  if (head_seq == 0) {
     return core::MakeError(core::ErrorCode::kInvalidValue, "the ledger is empty");
   }
   core::Result<core::LedgerCheckpoint> checkpoint =
-      signer_->Sign(head_seq_, head_hash_, core::ToUnixMs(clock_.Now()));
+      signer_->Sign(head_seq, head_hash, core::ToUnixMs(clock_.Now()));
   if (!checkpoint) {
     return checkpoint;
   }
@@ -314,7 +360,7 @@ core::Result<core::LedgerCheckpoint> Ledger::Checkpoint() {
     return std::move(stored).error();
   }
   for (core::LedgerCheckpoint& existing : *stored) {
-    if (existing.count == head_seq_) {
+    if (existing.count == head_seq) {
       return std::move(existing);
     }
   }

@@ -51,14 +51,14 @@ inline constexpr std::string_view kGenesisHash =
 // Ownership: holds `store`, `clock` and `signer` (may be null: no checkpoints) by reference; they
 // must outlive the Ledger. The destructor commits what is waiting and joins the thread.
 // Thread-safety: every method may be called from many threads; they block (storage I/O).
-class Ledger {
+class Ledger final : public core::LedgerChain {
  public:
   // Reads the head of the chain. Errors: kStorage.
   static core::Result<std::unique_ptr<Ledger>> Open(core::LedgerStore& store,
                                                     const core::Clock& clock,
                                                     const CheckpointSigner* signer,
                                                     LedgerSettings settings = {});
-  ~Ledger();
+  ~Ledger() override;
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
@@ -74,6 +74,18 @@ class Ledger {
   // flight, which is what group commit needs (docs/ledger.md, Benchmark).
   using AppendCallback = std::function<void(core::Result<AppendReceipt>)>;
   void AppendAsync(const HopRecord& hop, AppendCallback done);
+
+  // What Append would chain for `hop`, for a record written in another store's transaction
+  // (core::InboundMessage::audit, chained there through ChainDrafts). Errors: ValidateHop's.
+  static core::Result<core::LedgerDraft> Draft(const HopRecord& hop);
+
+  // core::LedgerChain: the inbound store's batch transaction appends its messages' records on
+  // the same chain (docs/ledger.md, "One commit per message"). ChainDrafts only computes (seq,
+  // links, hashes, the checkpoint that falls due); Committed counts the batch in stats().
+  core::Result<core::LedgerBatch> ChainDrafts(const std::vector<core::LedgerDraft>& drafts,
+                                              std::int64_t head_seq,
+                                              const std::string& head_hash) override;
+  void Committed(const core::LedgerBatch& batch) override;
 
   // Signs the current head and stores the checkpoint (or returns the stored one for that count).
   // Errors: kConfig without a signer; kInvalidValue for an empty ledger; kStorage.
@@ -102,9 +114,10 @@ class Ledger {
   void CommitBatch(const std::vector<Pending*>& batch);
   // The records (and checkpoint, when a multiple of checkpoint_every is crossed) of `batch` linked
   // behind the head the store read inside its write transaction.
-  core::Result<core::LedgerBatch> Chain(const std::vector<Pending*>& batch, std::int64_t head_seq,
-                                        const std::string& head_hash,
+  core::Result<core::LedgerBatch> Chain(const std::vector<const core::LedgerDraft*>& batch,
+                                        std::int64_t head_seq, const std::string& head_hash,
                                         std::int64_t recorded_ms) const;
+  static core::LedgerDraft DraftOf(const HopRecord& hop);  // `hop` already validated
 
   core::LedgerStore& store_;
   const core::Clock& clock_;
@@ -112,9 +125,9 @@ class Ledger {
   const LedgerSettings settings_;
   core::Logger logger_{"tb.ledger"};
 
-  // The head this process last wrote (for Checkpoint()); guarded by chain_mutex_ (held by the
-  // committer while it writes a batch and by Checkpoint()).
-  std::mutex chain_mutex_;
+  // The highest record this process wrote, by either path (for Checkpoint()).
+  void AdvanceHead(const core::LedgerRecord& last);
+  std::mutex head_mutex_;  // guards head_seq_, head_hash_
   std::int64_t head_seq_;
   std::string head_hash_;
 

@@ -1,5 +1,8 @@
 #include "broker/routing/hl7_ingest.h"
 
+#include <future>
+#include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -58,38 +61,126 @@ hl7v2::Ack Hl7Ingest::RefuseFrame(std::string_view head, const core::Error& erro
   return hl7v2::MakeNak(head, error, NextAckOptions());
 }
 
-Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIdentity& peer) {
+// One frame from its arrival to its answer; shared by the callbacks that carry it through the
+// store's commit and the ledger's.
+struct Hl7Ingest::Frame {
+  Hl7IngestResult result;
   HopFacts facts;
-  Hl7IngestResult result = Process(payload, peer, facts);
-  if (ledger_ != nullptr && result.outcome != "duplicate") {
-    if (facts.digest.empty()) {
-      facts.digest = core::Sha256Hex(payload);
-    }
-    RecordHop(result, peer, facts);
-  }
-  return result;
+  std::string sender_address;
+  std::optional<hl7v2::Message> message;  // parsed: the ACK built after the commit quotes it
+  // Stored and to be announced after the commit (a store that does not write announcements).
+  bool announce_after = false;
+  std::int64_t received_at_ms = 0;
+  std::size_t routes = 0;  // queue rows written with the message when it is stored
+  // The store writes the hop in the message's transaction (InboundStore::WritesLedgerHops), and
+  // did (the store answered: the batch committed).
+  bool hop_in_commit = false;
+  bool hop_written = false;
+  IngestCallback done;
+};
+
+Hl7Ingest::~Hl7Ingest() { WaitForInFlight(); }
+
+void Hl7Ingest::WaitForInFlight() {
+  std::unique_lock lock(in_flight_mutex_);
+  idle_.wait(lock, [this] { return in_flight_ == 0; });
 }
 
-void Hl7Ingest::RecordHop(const Hl7IngestResult& result, const core::PeerIdentity& peer,
-                          const HopFacts& facts) {
-  const bool stored = result.outcome == "stored";
+Hl7IngestResult Hl7Ingest::Ingest(std::string_view payload, const core::PeerIdentity& peer) {
+  // Shared: the answer may be set on another thread, which must not outlive the promise.
+  auto promise = std::make_shared<std::promise<Hl7IngestResult>>();
+  std::future<Hl7IngestResult> answer = promise->get_future();
+  IngestAsync(payload, peer,
+              [promise](Hl7IngestResult result) { promise->set_value(std::move(result)); });
+  return answer.get();
+}
+
+void Hl7Ingest::IngestAsync(std::string_view payload, const core::PeerIdentity& peer,
+                            IngestCallback done) {
+  {
+    std::lock_guard lock(in_flight_mutex_);
+    ++in_flight_;
+  }
+  auto frame = std::make_shared<Frame>();
+  frame->sender_address = peer.remote_address;
+  frame->done = std::move(done);
+  std::optional<core::InboundMessage> inbound = Process(payload, peer, *frame);
+  if (!inbound) {
+    if (frame->facts.digest.empty()) {
+      frame->facts.digest = core::Sha256Hex(payload);
+    }
+    Finish(std::move(frame));
+    return;
+  }
+  store_.AcceptAsync(std::move(*inbound),
+                     [this, frame](core::Result<core::AcceptResult> accepted) mutable {
+                       OnAccepted(*frame, std::move(accepted));
+                       Finish(std::move(frame));
+                     });
+}
+
+InboundHopFacts Hl7Ingest::HopFactsOf(const Frame& frame, bool stored) const {
   InboundHopFacts hop;
   hop.stored = stored;
   hop.time_ms = core::ToUnixMs(clock_.Now());
-  hop.control_id = facts.control_id;
+  hop.control_id = frame.facts.control_id;
   hop.broker_ods = settings_.broker_ods;
-  hop.sender = result.sender;
-  hop.sender_address = peer.remote_address;
-  hop.nhs_number = facts.nhs_number;
-  hop.digest = facts.digest;
-  hop.message_id = result.message_id;
-  hop.outcome_detail = stored ? result.message_type : facts.error_code;
-  RecordInboundHop(*ledger_, hop, log_);
+  hop.sender = frame.result.sender;
+  hop.sender_address = frame.sender_address;
+  hop.nhs_number = frame.facts.nhs_number;
+  hop.digest = frame.facts.digest;
+  hop.message_id = frame.result.message_id;
+  hop.outcome_detail = stored ? frame.result.message_type : frame.facts.error_code;
+  return hop;
 }
 
-Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIdentity& peer,
-                                   HopFacts& facts) {
-  Hl7IngestResult result;
+std::optional<core::LedgerDraft> Hl7Ingest::HopDraft(const Frame& frame,
+                                                     const core::AcceptResult& accepted) const {
+  if (accepted.outcome == core::AcceptOutcome::kDuplicate) {
+    return std::nullopt;  // the first copy was recorded
+  }
+  const bool stored = accepted.outcome == core::AcceptOutcome::kStored;
+  InboundHopFacts facts = HopFactsOf(frame, stored);
+  facts.message_id = accepted.message_id;
+  if (!stored) {
+    facts.outcome_detail = "kConflict";
+  }
+  core::Result<core::LedgerDraft> draft = ledger::Ledger::Draft(InboundHop(facts));
+  if (!draft) {  // a bug: our own hop is always valid
+    log_.Error("ledger_draft_failed", {{"sender", facts.sender},
+                                       {"code", std::string(core::Info(draft.error().code).name)}});
+    return std::nullopt;
+  }
+  return std::move(*draft);
+}
+
+void Hl7Ingest::Finish(std::shared_ptr<Frame> frame) {
+  // A duplicate adds no hop: the first copy was recorded. A hop written in the message's
+  // commit is durable already.
+  if (ledger_ == nullptr || frame->result.outcome == "duplicate" || frame->hop_written) {
+    Complete(*frame);
+    return;
+  }
+  const InboundHopFacts hop = HopFactsOf(*frame, frame->result.outcome == "stored");
+  // The answer waits for the hop's durable receipt, as it did for a blocking Append; no thread
+  // waits meanwhile.
+  RecordInboundHopAsync(*ledger_, hop, log_, [this, frame] { Complete(*frame); });
+}
+
+void Hl7Ingest::Complete(Frame& frame) {
+  IngestCallback done = std::move(frame.done);
+  done(std::move(frame.result));
+  std::lock_guard lock(in_flight_mutex_);
+  if (--in_flight_ == 0) {
+    idle_.notify_all();
+  }
+}
+
+std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
+                                                       const core::PeerIdentity& peer,
+                                                       Frame& frame) {
+  Hl7IngestResult& result = frame.result;
+  HopFacts& facts = frame.facts;
   const Participant* participant = directory_.FindByCertCn(peer.subject_cn);
   if (participant != nullptr) {
     result.sender = participant->ods;
@@ -100,9 +191,9 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
     facts.error_code = std::string(core::Info(parsed.error().code).name);
     result.outcome = "unparseable";
     result.ack = hl7v2::MakeNak(payload, parsed.error(), NextAckOptions());
-    return result;
+    return std::nullopt;
   }
-  const hl7v2::Message& message = *parsed;
+  const hl7v2::Message& message = frame.message.emplace(std::move(*parsed));
   result.message_type = ResultMessageType(message);
   facts.control_id = message.Get("MSH-10").Decoded();
   facts.nhs_number = hl7v2::ExtractNhsNumber(message).value_or("");
@@ -115,7 +206,7 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
         core::MakeError(core::ErrorCode::kForbidden,
                         "the client certificate is not registered to any participant", "MSH-4"),
         NextAckOptions());
-    return result;
+    return std::nullopt;
   }
   const std::string facility = message.Get("MSH-4.1").Decoded();
   if (!facility.empty() && !core::EqualsIgnoreCase(facility, participant->ods)) {
@@ -127,7 +218,7 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
                         "sending facility does not match the participant of the client certificate",
                         "MSH-4"),
         NextAckOptions());
-    return result;
+    return std::nullopt;
   }
 
   const std::vector<core::Error> problems = hl7v2::Validate(message, settings_.rules);
@@ -135,7 +226,7 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
     facts.error_code = std::string(core::Info(problems.front().code).name);
     result.outcome = "invalid";
     result.ack = hl7v2::MakeAck(message, problems, NextAckOptions());
-    return result;
+    return std::nullopt;
   }
 
   // Where it goes (issue 5 item 4): decided before the commit, so that its queue rows are written
@@ -149,7 +240,7 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
     result.outcome =
         destinations.error().code == core::ErrorCode::kForbidden ? "refused" : "storage_error";
     result.ack = hl7v2::MakeAck(message, destinations.error(), NextAckOptions());
-    return result;
+    return std::nullopt;
   }
 
   core::InboundMessage inbound;
@@ -178,7 +269,25 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
         nhs_number, inbound.sender, "hl7v2:" + inbound.message_type, inbound.received_at_ms};
   }
 
-  auto accepted = store_.Accept(inbound);
+  // Step 5 in the same transaction when the store can: the hop's own group commit was a second
+  // commit (and fsync) on every message's way to its ACK (docs/ledger.md).
+  if (ledger_ != nullptr && store_.WritesLedgerHops()) {
+    frame.hop_in_commit = true;
+    // `frame` outlives the call: the store calls this before it reports the message.
+    inbound.audit = [this, &frame](const core::AcceptResult& accepted) {
+      return HopDraft(frame, accepted);
+    };
+  }
+  frame.received_at_ms = inbound.received_at_ms;
+  frame.announce_after = learns && !inbound.announce;
+  frame.routes = inbound.routes.size();
+  return inbound;
+}
+
+void Hl7Ingest::OnAccepted(Frame& frame, core::Result<core::AcceptResult> accepted) {
+  Hl7IngestResult& result = frame.result;
+  HopFacts& facts = frame.facts;
+  const hl7v2::Message& message = *frame.message;
   if (!accepted) {
     facts.error_code = std::string(core::Info(accepted.error().code).name);
     result.outcome = "storage_error";
@@ -191,8 +300,9 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
                        core::MakeError(accepted.error().code,
                                        "the broker could not store the message; resend later"),
                        NextAckOptions());
-    return result;
+    return;
   }
+  frame.hop_written = frame.hop_in_commit;
   result.message_id = accepted->message_id;
   result.outcome = std::string(core::ToString(accepted->outcome));
   if (accepted->outcome == core::AcceptOutcome::kConflict) {
@@ -203,12 +313,16 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
                         "control id already used for a different message from this sender",
                         "MSH-10"),
         NextAckOptions());
-    return result;
+    return;
   }
-  if (accepted->outcome == core::AcceptOutcome::kStored && learns && !inbound.announce) {
-    core::Status learnt =
-        locator_->Announce(inbound.nhs_number, inbound.sender, "hl7v2:" + inbound.message_type,
-                           inbound.received_at_ms);
+  if (accepted->outcome == core::AcceptOutcome::kStored) {
+    result.routes = frame.routes;
+  }
+  if (accepted->outcome == core::AcceptOutcome::kStored && frame.announce_after) {
+    // Only with a store that does not write announcements (none of ours with a committer), so
+    // this blocking call runs on the calling thread.
+    core::Status learnt = locator_->Announce(facts.nhs_number, result.sender,
+                                             "hl7v2:" + result.message_type, frame.received_at_ms);
     if (!learnt) {
       log_.Warn("locator_announce_failed",
                 {{"sender", result.sender},
@@ -217,7 +331,6 @@ Hl7IngestResult Hl7Ingest::Process(std::string_view payload, const core::PeerIde
     }
   }
   result.ack = hl7v2::MakeAck(message, NextAckOptions());
-  return result;
 }
 
 }  // namespace tb::routing

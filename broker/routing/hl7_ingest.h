@@ -1,5 +1,11 @@
 #pragma once
 
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -14,6 +20,7 @@
 #include "broker/core/peer_identity.h"
 #include "broker/core/record_locator.h"
 #include "broker/ledger/ledger.h"
+#include "broker/routing/inbound_hop.h"
 #include "broker/routing/participant.h"
 
 namespace tb::routing {
@@ -37,6 +44,9 @@ struct Hl7IngestResult {
   std::string sender;   // participant ODS; empty when the certificate maps to none
   std::string message_type;     // "ADT^A01"; empty when unparseable
   std::int64_t message_id = 0;  // the stored row (stored/duplicate/conflict)
+  // Deliveries queued with a newly stored message (one per destination); 0 otherwise. The
+  // delivery worker needs waking only when this is not 0.
+  std::size_t routes = 0;
 };
 
 // HL7 v2 ingest at the broker's edge: parse, identify the sender, check, store, acknowledge.
@@ -64,16 +74,34 @@ struct Hl7IngestResult {
 // The dedupe key is sender|MSH-3|MSH-4|MSH-10 (DESIGN.md: idempotent on the control id); the
 // message is stored and digested in canonical ER7 form (segments ending in "\r").
 //
-// Thread-safety: Ingest may run on many threads at once. It blocks on the store: call it from
-// the blocking pool, never from an I/O thread. The directory, store and clock must outlive it.
+// Thread-safety: Ingest and IngestAsync may run on many threads at once. Ingest blocks on the
+// store: call it from the blocking pool, never from an I/O thread. The directory, store, locator,
+// ledger and clock must outlive it; the destructor waits for the frames in flight.
 class Hl7Ingest {
  public:
   // `locator` may be null (no learning).
   Hl7Ingest(const ParticipantDirectory& directory, core::InboundStore& store,
             core::RecordLocator* locator, const core::Clock& clock, Hl7IngestSettings settings = {},
             ledger::Ledger* ledger = nullptr);
+  ~Hl7Ingest();
+  Hl7Ingest(const Hl7Ingest&) = delete;
+  Hl7Ingest& operator=(const Hl7Ingest&) = delete;
 
   Hl7IngestResult Ingest(std::string_view payload, const core::PeerIdentity& peer);
+
+  // Ingest without waiting for the commits: the checks and routing (a record locator read) run
+  // in the calling thread, then the message joins the store's next batch
+  // (InboundStore::AcceptAsync) and its hop the ledger's (Ledger::AppendAsync). `done` gets the
+  // same result as Ingest, after the same commits: the message's, then its hop's. It runs in
+  // the calling thread (refusals; a store without a committer), on the store's committer
+  // thread or on the ledger's, so it must be short, must not throw and must not block: post
+  // real work elsewhere. No thread is parked per message, so group commit gets large batches
+  // from few threads.
+  using IngestCallback = std::function<void(Hl7IngestResult)>;
+  void IngestAsync(std::string_view payload, const core::PeerIdentity& peer, IngestCallback done);
+
+  // Returns once every frame taken so far has been answered (its `done` has returned).
+  void WaitForInFlight();
 
   // The NAK for a frame refused before it was read whole (over the frame limit): `head` is the
   // frame's beginning, from which MSH is salvaged so the sender can match MSA-2. Never blocks.
@@ -88,10 +116,19 @@ class Hl7Ingest {
     std::string digest;      // SHA-256 of the stored (canonical) message, or of the raw frame
     std::string error_code;  // ErrorCode name of a refusal
   };
-  Hl7IngestResult Process(std::string_view payload, const core::PeerIdentity& peer,
-                          HopFacts& facts);
-  void RecordHop(const Hl7IngestResult& result, const core::PeerIdentity& peer,
-                 const HopFacts& facts);
+  struct Frame;
+  // Steps 1-3 and the routing: the message to store, or nothing when frame.result is final.
+  std::optional<core::InboundMessage> Process(std::string_view payload,
+                                              const core::PeerIdentity& peer, Frame& frame);
+  // Step 4 once the store has answered: the outcome and its ACK.
+  void OnAccepted(Frame& frame, core::Result<core::AcceptResult> accepted);
+  InboundHopFacts HopFactsOf(const Frame& frame, bool stored) const;
+  // The hop as the store writes it in the message's transaction (InboundMessage::audit).
+  std::optional<core::LedgerDraft> HopDraft(const Frame& frame,
+                                            const core::AcceptResult& accepted) const;
+  // Step 5 unless the store did it, then the answer.
+  void Finish(std::shared_ptr<Frame> frame);
+  void Complete(Frame& frame);
 
   const ParticipantDirectory& directory_;
   core::InboundStore& store_;
@@ -101,6 +138,10 @@ class Hl7Ingest {
   Hl7IngestSettings settings_;
   core::ControlIdGenerator ids_;
   core::Logger log_{"tb.hl7_ingest"};
+
+  std::mutex in_flight_mutex_;
+  std::condition_variable idle_;  // in_flight_ reached 0
+  std::size_t in_flight_ = 0;     // frames taken and not yet answered
 };
 
 }  // namespace tb::routing

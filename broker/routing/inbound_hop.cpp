@@ -1,12 +1,13 @@
 #include "broker/routing/inbound_hop.h"
 
+#include <utility>
+
 #include "broker/core/error.h"
 #include "broker/core/nhs_number.h"
 
 namespace tb::routing {
 
-void RecordInboundHop(ledger::Ledger& ledger, const InboundHopFacts& facts,
-                      const core::Logger& log) {
+ledger::HopRecord InboundHop(const InboundHopFacts& facts) {
   ledger::HopRecord hop;
   hop.kind = facts.stored ? ledger::HopKind::kInbound : ledger::HopKind::kRefusal;
   hop.time_ms = facts.time_ms;
@@ -22,14 +23,42 @@ void RecordInboundHop(ledger::Ledger& ledger, const InboundHopFacts& facts,
   hop.target = facts.stored ? "MessageHeader/" + std::to_string(facts.message_id) : std::string();
   hop.outcome = facts.stored ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
   hop.outcome_detail = facts.outcome_detail;
-  auto recorded = ledger.Append(hop);
+  return hop;
+}
+
+namespace {
+
+void LogFailure(const core::Logger& log, const InboundHopFacts& facts, const core::Error& error) {
+  log.Error("ledger_append_failed", {{"sender", facts.sender},
+                                     {"outcome", facts.stored ? "stored" : "refused"},
+                                     {"detail", facts.outcome_detail},
+                                     {"code", std::string(core::Info(error.code).name)}});
+}
+
+}  // namespace
+
+void RecordInboundHop(ledger::Ledger& ledger, const InboundHopFacts& facts,
+                      const core::Logger& log) {
+  auto recorded = ledger.Append(InboundHop(facts));
   if (!recorded) {
-    log.Error("ledger_append_failed",
-              {{"sender", facts.sender},
-               {"outcome", facts.stored ? "stored" : "refused"},
-               {"detail", facts.outcome_detail},
-               {"code", std::string(core::Info(recorded.error().code).name)}});
+    LogFailure(log, facts, recorded.error());
   }
+}
+
+void RecordInboundHopAsync(ledger::Ledger& ledger, const InboundHopFacts& facts,
+                           const core::Logger& log, std::function<void()> then) {
+  ledger.AppendAsync(InboundHop(facts), [&log, sender = facts.sender, stored = facts.stored,
+                                         detail = facts.outcome_detail, then = std::move(then)](
+                                            core::Result<ledger::AppendReceipt> recorded) {
+    if (!recorded) {
+      InboundHopFacts what;
+      what.sender = sender;
+      what.stored = stored;
+      what.outcome_detail = detail;
+      LogFailure(log, what, recorded.error());
+    }
+    then();
+  });
 }
 
 }  // namespace tb::routing

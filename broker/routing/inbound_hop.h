@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "broker/core/log.h"
@@ -24,8 +25,17 @@ struct InboundHopFacts {
   std::string outcome_detail;   // the message type when stored, else the error code
 };
 
+// The ledger's record of it.
+ledger::HopRecord InboundHop(const InboundHopFacts& facts);
+
 // Appends the hop; a failure is logged on `log` (the message's own fate is already decided).
 void RecordInboundHop(ledger::Ledger& ledger, const InboundHopFacts& facts,
                       const core::Logger& log);
+
+// The same without blocking (Ledger::AppendAsync): `then` runs once the record is durable or its
+// batch failed (logged on `log`), on the ledger's committer thread or on the calling one; it must
+// be short and must not block. `log` must outlive that call.
+void RecordInboundHopAsync(ledger::Ledger& ledger, const InboundHopFacts& facts,
+                           const core::Logger& log, std::function<void()> then);
 
 }  // namespace tb::routing

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <semaphore>
@@ -18,6 +19,7 @@
 
 #include "broker/store/database_impl.h"
 #include "broker/store/pg_inbound_writer.h"
+#include "broker/store/sql_ledger_append.h"
 #include "broker/store/sql_record_locator.h"
 
 namespace tb::store {
@@ -51,12 +53,27 @@ const std::string& AnnounceSql() {
 
 struct SqlInboundStore::Pending {
   explicit Pending(const core::InboundMessage& m) : message(&m) {}
-  const core::InboundMessage* message;  // the caller's; it blocks until done
-  std::optional<std::string> sealed;    // the payload as stored, when a payload key is set
+  Pending(core::InboundMessage m, AcceptCallback report)
+      : owned(std::move(m)), message(&*owned), on_done(std::move(report)) {}
+  std::optional<core::InboundMessage> owned;  // AcceptAsync's message, kept until reported
+  const core::InboundMessage* message;        // Accept's caller's (it blocks) or `owned`
+  std::optional<std::string> sealed;          // the payload as stored, when a payload key is set
   std::optional<core::Result<core::AcceptResult>> result;  // set by the committer
   // Released by the committer once `result` is set; each caller waits on its own, so a commit
   // wakes exactly the callers of its batch.
   std::binary_semaphore done{0};
+  // AcceptAsync: nobody waits; the committer reports through this and deletes the Pending.
+  AcceptCallback on_done;
+
+  // `this` may be gone as soon as this returns.
+  void Release() {
+    if (on_done) {
+      on_done(std::move(*result));
+      delete this;
+      return;
+    }
+    done.release();
+  }
 };
 
 SqlInboundStore::SqlInboundStore(Database& database, InboundStoreSettings settings,
@@ -79,10 +96,29 @@ void SqlInboundStore::SetBeforeCommitHookForTest(
 core::Result<core::AcceptResult> SqlInboundStore::Accept(const core::InboundMessage& message) {
   BROKER_RETURN_IF_ERROR(core::ValidateInboundMessage(message));
   Pending pending(message);
+  BROKER_RETURN_IF_ERROR(Enqueue(pending));
+  pending.done.acquire();
+  return std::move(*pending.result);
+}
+
+void SqlInboundStore::AcceptAsync(core::InboundMessage message, AcceptCallback done) {
+  if (core::Status valid = core::ValidateInboundMessage(message); !valid) {
+    done(std::move(valid).error());
+    return;
+  }
+  auto pending = std::make_unique<Pending>(std::move(message), std::move(done));
+  if (core::Status queued = Enqueue(*pending); !queued) {
+    pending->on_done(std::move(queued).error());
+    return;
+  }
+  pending.release();  // the committer reports and deletes it (Pending::Release)
+}
+
+core::Status SqlInboundStore::Enqueue(Pending& pending) {
   if (payload_key_) {
     // On the caller's thread: the committer only writes.
     core::Result<std::string> sealed =
-        SealPayload(*payload_key_, message.payload, message.dedupe_key);
+        SealPayload(*payload_key_, pending.message->payload, pending.message->dedupe_key);
     if (!sealed) {
       return std::move(sealed).error();
     }
@@ -97,8 +133,21 @@ core::Result<core::AcceptResult> SqlInboundStore::Accept(const core::InboundMess
     queue_.push_back(&pending);
   }
   work_.notify_one();
-  pending.done.acquire();
-  return std::move(*pending.result);
+  return core::Ok();
+}
+
+bool SqlInboundStore::WriteLedgerHopsInto(core::LedgerChain* chain) {
+  if (pg_writer_) {
+    return false;
+  }
+  std::lock_guard lock(mutex_);
+  ledger_chain_ = chain;
+  return chain != nullptr;
+}
+
+bool SqlInboundStore::WritesLedgerHops() const {
+  std::lock_guard lock(mutex_);
+  return ledger_chain_ != nullptr;
 }
 
 core::Result<std::int64_t> SqlInboundStore::Count() {
@@ -179,7 +228,7 @@ void SqlInboundStore::RunCommitter() {
       }
       lock.unlock();
       for (Pending* pending : batch) {
-        pending->done.release();  // `pending` may be gone as soon as this returns
+        pending->Release();  // `pending` may be gone as soon as this returns
       }
       lock.lock();
     }
@@ -334,6 +383,33 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
   return core::Ok();
 }
 
+// The batch's audit records (InboundMessage::audit), in the batch's order, chained behind the
+// ledger head read in this transaction and written; nullopt when no message has one.
+core::Result<std::optional<core::LedgerBatch>> WriteAuditRecords(
+    Database::Impl& db, Poco::Data::Session& session, core::LedgerChain& chain,
+    const Messages& messages, const std::vector<core::AcceptResult>& results) {
+  std::vector<core::LedgerDraft> drafts;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const core::InboundMessage& message = *messages[i].message;
+    if (message.audit) {
+      if (std::optional<core::LedgerDraft> draft = message.audit(results[i])) {
+        drafts.push_back(std::move(*draft));
+      }
+    }
+  }
+  if (drafts.empty()) {
+    return std::optional<core::LedgerBatch>();
+  }
+  core::Result<core::LedgerBatch> written =
+      AppendLedgerAtHead(db, session, [&](std::int64_t head_seq, const std::string& head_hash) {
+        return chain.ChainDrafts(drafts, head_seq, head_hash);
+      });
+  if (!written) {
+    return std::move(written).error();
+  }
+  return std::optional<core::LedgerBatch>(std::move(*written));
+}
+
 }  // namespace
 
 namespace {
@@ -467,10 +543,13 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
     }
   }
   std::function<core::Status(std::size_t)> hook;
+  core::LedgerChain* chain = nullptr;
   {
     std::lock_guard lock(mutex_);
     hook = before_commit_for_test_;
+    chain = ledger_chain_;
   }
+  std::optional<core::LedgerBatch> audited;  // the ledger rows written with the batch
 
   std::vector<core::AcceptResult> results(batch.size());  // in `messages` order
   core::Status status = core::Ok();
@@ -484,6 +563,14 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
   } else {
     status = db.Write("inbound accept", [&](Poco::Data::Session& session) -> core::Status {
       BROKER_RETURN_IF_ERROR(WriteBatchSqlite(db, session, messages, results));
+      if (chain != nullptr) {
+        core::Result<std::optional<core::LedgerBatch>> written =
+            WriteAuditRecords(db, session, *chain, messages, results);
+        if (!written) {
+          return std::move(written).error();
+        }
+        audited = std::move(*written);
+      }
       if (hook) {
         BROKER_RETURN_IF_ERROR(hook(batch.size()));
       }
@@ -498,6 +585,9 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
       pending->result = status.error();
     }
     return false;
+  }
+  if (audited) {
+    chain->Committed(*audited);
   }
   for (std::size_t k = 0; k < order.size(); ++k) {
     batch[order[k]]->result = results[k];

@@ -46,9 +46,10 @@ core::Result<std::string> OpenPayload(const PayloadKey& key, std::string_view se
 // core::InboundStore on SQLite or PostgreSQL, with group commit: Accept() hands the message to
 // one committer thread and blocks; the committer writes everything that is waiting in one
 // transaction (one fsync for many messages) and then releases every caller of that batch.
+// AcceptAsync() hands it over the same way without blocking: the committer reports instead.
 //
-// - A caller returns only after its batch committed, or with kStorage when the batch failed; a
-//   failed batch is rolled back whole, so none of its messages is stored.
+// - A caller returns (or is reported to) only after its batch committed, or with kStorage when
+//   the batch failed; a failed batch is rolled back whole, so none of its messages is stored.
 // - Inside a batch messages are written in dedupe_key order (on PostgreSQL this keeps two nodes
 //   from deadlocking on each other's keys); the same key twice in one batch is kStored for the
 //   first caller and kDuplicate/kConflict for the next, as if they had come one after another.
@@ -57,13 +58,16 @@ core::Result<std::string> OpenPayload(const PayloadKey& key, std::string_view se
 // - A stored message's InboundMessage::announce is upserted into record_locator (the statement of
 //   SqlRecordLocator::Announce) in the same transaction: the ACK waits for one commit, not two,
 //   and a message is never stored without its announcement or the other way round.
+// - With a ledger (WriteLedgerHopsInto, SQLite), the messages' audit records
+//   (InboundMessage::audit) are chained and written in the same transaction: a message is never
+//   stored without its record, nor the other way round, and the ACK waits for one commit.
 // - With a payload key, payloads are sealed (SealPayload, aad = dedupe_key) by the calling thread
 //   before they join a batch; content_sha256 stays the digest of the plaintext.
 // - SQLite writes through the C API with cached prepared statements; PostgreSQL writes a whole
 //   batch in one round trip (libpq pipeline mode, PgInboundWriter) on a connection the committer
 //   owns, opened with the pool's conninfo and settings.
-// - Each caller has at most one message waiting, so the queue is bounded by the number of calling
-//   threads (the blocking pool).
+// - Accept() blocks its caller, so those messages are bounded by the calling threads; AcceptAsync()
+//   messages by whoever calls it (the MLLP ingest has at most one frame in flight per connection).
 //
 // Ownership: holds `database` by reference; destroy this first. Thread-safety: Accept() and
 // Count() from any number of threads; Shutdown() from one thread (also run by the destructor).
@@ -82,8 +86,18 @@ class SqlInboundStore final : public core::InboundStore {
   SqlInboundStore& operator=(const SqlInboundStore&) = delete;
 
   core::Result<core::AcceptResult> Accept(const core::InboundMessage& message) override;
+  // Joins the next batch like Accept() and returns at once; the committer thread runs `done`
+  // after the batch's commit (or failure), in arrival order within the batch. After Shutdown()
+  // `done` runs at once in the calling thread with kStorage.
+  void AcceptAsync(core::InboundMessage message, AcceptCallback done) override;
   core::Result<std::int64_t> Count() override;
   bool WritesLocatorAnnouncements() const override { return true; }
+  // SQLite: from now on each batch's InboundMessage::audit drafts are chained into `chain` and
+  // written (SqlLedgerStore's rows, same database) in the batch's transaction, after its
+  // messages; a failure there fails the batch. PostgreSQL: false (the batch is one pipelined
+  // round trip on the committer's own connection; hops are recorded by the caller).
+  bool WriteLedgerHopsInto(core::LedgerChain* chain) override;
+  bool WritesLedgerHops() const override;
 
   // Stops accepting (later Accept() calls return kStorage), commits everything already waiting,
   // then joins the committer thread. Idempotent.
@@ -101,6 +115,9 @@ class SqlInboundStore final : public core::InboundStore {
  private:
   struct Pending;
 
+  // Seals the payload (with a key) and queues `pending` for the committer. Errors: kStorage once
+  // shut down; SealPayload's.
+  core::Status Enqueue(Pending& pending);
   void RunCommitter();
   // Writes and commits `batch`, setting every result; false when the batch was rolled back.
   bool CommitBatch(const std::vector<Pending*>& batch);
@@ -109,6 +126,7 @@ class SqlInboundStore final : public core::InboundStore {
   const InboundStoreSettings settings_;
   const std::optional<PayloadKey> payload_key_;
   std::function<core::Status(std::size_t)> before_commit_for_test_;
+  core::LedgerChain* ledger_chain_ = nullptr;  // guarded by mutex_
   // PostgreSQL: the committer's own libpq connection, batches in pipeline mode. Null on SQLite.
   std::unique_ptr<PgInboundWriter> pg_writer_;
 

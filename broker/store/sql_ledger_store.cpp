@@ -10,6 +10,7 @@
 #include <Poco/Nullable.h>
 
 #include "broker/store/database_impl.h"
+#include "broker/store/sql_ledger_append.h"
 
 namespace tb::store {
 namespace {
@@ -268,26 +269,35 @@ core::Status LockAndReadHeadPoco(Database::Impl& db, Poco::Data::Session& sessio
 
 }  // namespace
 
+core::Result<core::LedgerBatch> AppendLedgerAtHead(Database::Impl& db, Poco::Data::Session& session,
+                                                   const core::LedgerChainer& chain) {
+  const bool sqlite = db.engine() == Engine::kSqlite;
+  // SQLite: Write() runs BEGIN IMMEDIATE, which already excludes every other writer of the file
+  // (any process) until commit.
+  std::int64_t head_seq = 0;
+  std::string head_hash;
+  BROKER_RETURN_IF_ERROR(sqlite ? ReadHeadSqlite(db, session, head_seq, head_hash)
+                                : LockAndReadHeadPoco(db, session, head_seq, head_hash));
+  core::Result<core::LedgerBatch> batch = chain(head_seq, head_hash);
+  if (!batch) {
+    return std::move(batch).error();
+  }
+  BROKER_RETURN_IF_ERROR(sqlite ? AppendSqlite(db, session, batch->records)
+                                : AppendPoco(db, session, batch->records));
+  if (batch->checkpoint) {
+    BROKER_RETURN_IF_ERROR(InsertCheckpointPoco(db, session, *batch->checkpoint));
+  }
+  return batch;
+}
+
 core::Result<core::LedgerBatch> SqlLedgerStore::AppendAtHead(const core::LedgerChainer& chain) {
   Database::Impl& db = database_.impl();
-  const bool sqlite = db.engine() == Engine::kSqlite;
   core::LedgerBatch written;
   core::Status status =
       db.Write("ledger append", [&](Poco::Data::Session& session) -> core::Status {
-        // SQLite: Write() runs BEGIN IMMEDIATE, which already excludes every other writer of
-        // the file (any process) until commit.
-        std::int64_t head_seq = 0;
-        std::string head_hash;
-        BROKER_RETURN_IF_ERROR(sqlite ? ReadHeadSqlite(db, session, head_seq, head_hash)
-                                      : LockAndReadHeadPoco(db, session, head_seq, head_hash));
-        core::Result<core::LedgerBatch> batch = chain(head_seq, head_hash);
+        core::Result<core::LedgerBatch> batch = AppendLedgerAtHead(db, session, chain);
         if (!batch) {
           return std::move(batch).error();
-        }
-        BROKER_RETURN_IF_ERROR(sqlite ? AppendSqlite(db, session, batch->records)
-                                      : AppendPoco(db, session, batch->records));
-        if (batch->checkpoint) {
-          BROKER_RETURN_IF_ERROR(InsertCheckpointPoco(db, session, *batch->checkpoint));
         }
         written = std::move(*batch);
         return core::Ok();

@@ -117,6 +117,40 @@ TEST_F(LedgerTest, AppendsAChainThatVerifies) {
   EXPECT_NE(out.str().find("audit ledger OK: 10 records"), std::string::npos) << out.str();
 }
 
+// Records chained by another store's transaction (ChainDrafts, as SqlInboundStore does for
+// inbound hops) and the ledger's own appends form one chain that verifies, checkpoints included,
+// and the head that Checkpoint() signs is the newest of either.
+TEST_F(LedgerTest, DraftsChainedInAnotherTransactionAndAppendsShareOneChain) {
+  OpenLedger({.checkpoint_every = 3});
+  AppendHops(2);
+  std::vector<core::LedgerDraft> drafts;
+  for (int i = 3; i <= 4; ++i) {
+    auto draft = Ledger::Draft(MakeHop(HopKind::kInbound, testing::kPatientA, i));
+    ASSERT_TRUE(draft) << draft.error().message;
+    drafts.push_back(std::move(*draft));
+  }
+  // What the inbound store does inside its batch transaction.
+  auto written = store_.AppendAtHead([&](std::int64_t seq, const std::string& hash) {
+    return ledger_->ChainDrafts(drafts, seq, hash);
+  });
+  ASSERT_TRUE(written) << written.error().message;
+  ASSERT_EQ(written->records.size(), 2u);
+  EXPECT_EQ(written->records.front().seq, 3);
+  EXPECT_TRUE(written->checkpoint.has_value()) << "seq 3 crossed checkpoint_every";
+  ledger_->Committed(*written);
+  EXPECT_EQ(ledger_->stats().records, 4u);
+
+  AppendHops(1);  // the ledger's own committer continues behind the drafts
+  auto checkpoint = ledger_->Checkpoint();
+  ASSERT_TRUE(checkpoint) << checkpoint.error().message;
+  EXPECT_EQ(checkpoint->count, 5);
+  const VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok()) << report.failure->detail;
+  EXPECT_EQ(report.records, 5);
+
+  EXPECT_FALSE(Ledger::Draft(HopRecord{})) << "an invalid hop makes no draft";
+}
+
 TEST_F(LedgerTest, EmptyLedgerVerifies) { EXPECT_TRUE(Verify().ok()); }
 
 TEST_F(LedgerTest, ReopenedLedgerContinuesTheChain) {

@@ -1,7 +1,12 @@
 // Hl7Ingest: the acknowledgement for every outcome at the MLLP edge, and what reaches the store.
 #include "broker/routing/hl7_ingest.h"
 
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -135,6 +140,26 @@ TEST_F(Hl7IngestTest, StoredMessageIsRoutedToTheOtherTrustsHoldingThePatient) {
   EXPECT_TRUE(messages[0].routes.empty());
 }
 
+TEST_F(Hl7IngestTest, OnlyAStoredMessageWithDestinationsCountsRoutes) {
+  // The count tells the transport whether the delivery worker has new work (a wake-up per
+  // message would make it look for nothing).
+  EXPECT_EQ(Send(kA01).routes, 0u);  // nobody else holds the patient
+
+  Participant receiver = MakeParticipant("RGT", "RGT");
+  receiver.mllp.host = "127.0.0.1";
+  receiver.mllp.port = 2575;
+  ParticipantDirectory directory({MakeParticipant("RJ1", "rj1-pas"), receiver}, {});
+  Hl7Ingest ingest(directory, store_, &locator_, clock_, BrokerSettings());
+  ASSERT_TRUE(locator_.Announce("9449305552", "RGT", "admin", 1));
+  const std::string second = With(kA01, "MSG0001", "MSG0002");
+  Hl7IngestResult stored = ingest.Ingest(second, Peer("rj1-pas"));
+  ASSERT_EQ(stored.outcome, "stored");
+  EXPECT_EQ(stored.routes, 1u);
+  Hl7IngestResult duplicate = ingest.Ingest(second, Peer("rj1-pas"));
+  ASSERT_EQ(duplicate.outcome, "duplicate");
+  EXPECT_EQ(duplicate.routes, 0u);  // queued once, with the first copy
+}
+
 TEST_F(Hl7IngestTest, MessageAddressedToAnUnregisteredFacilityIsRefusedAR) {
   Hl7IngestResult result = Send(With(kA01, "|TB|X26|", "|TB|ZZZ99|"));
   EXPECT_EQ(result.outcome, "refused");
@@ -187,6 +212,88 @@ TEST_F(Hl7IngestLedgerTest, RefusalsAreRecordedWithTheirReason) {
   EXPECT_NE(records[0].canonical.find("kForbidden"), std::string::npos);
   EXPECT_EQ(records[1].nhs_number, "");  // an invalid NHS number is not recorded as a patient
   EXPECT_NE(records[1].canonical.find("kInvalidValue"), std::string::npos);
+}
+
+// A store whose commit happens when the test says so, as SqlInboundStore's committer reports
+// AcceptAsync callers after the batch's commit.
+class DeferredInboundStore final : public core::InboundStore {
+ public:
+  core::Result<core::AcceptResult> Accept(const core::InboundMessage& message) override {
+    return inner_.Accept(message);
+  }
+  void AcceptAsync(core::InboundMessage message, AcceptCallback done) override {
+    std::lock_guard lock(mutex_);
+    waiting_.emplace_back(std::move(message), std::move(done));
+  }
+  core::Result<std::int64_t> Count() override { return inner_.Count(); }
+  bool WritesLocatorAnnouncements() const override { return true; }
+
+  // Commits what waits and reports it, in arrival order.
+  void CommitAll() {
+    std::vector<std::pair<core::InboundMessage, AcceptCallback>> batch;
+    {
+      std::lock_guard lock(mutex_);
+      batch.swap(waiting_);
+    }
+    for (auto& [message, done] : batch) {
+      done(inner_.Accept(message));
+    }
+  }
+  std::size_t waiting() {
+    std::lock_guard lock(mutex_);
+    return waiting_.size();
+  }
+  std::size_t stored() const { return inner_.messages().size(); }
+
+ private:
+  testing::InMemoryInboundStore inner_;
+  std::mutex mutex_;
+  std::vector<std::pair<core::InboundMessage, AcceptCallback>> waiting_;
+};
+
+TEST_F(Hl7IngestLedgerTest, IngestAsyncAnswersOnlyOnceTheMessageAndItsHopAreDurable) {
+  DeferredInboundStore deferred;
+  Hl7Ingest ingest(directory_, deferred, &locator_, clock_, BrokerSettings(), ledger_.get());
+  std::promise<std::pair<Hl7IngestResult, std::size_t>> answered;
+  ingest.IngestAsync(kA01, Peer("rj1-pas"), [&](Hl7IngestResult result) {
+    // What the ledger holds when the answer goes out.
+    answered.set_value({std::move(result), Records().size()});
+  });
+  std::future<std::pair<Hl7IngestResult, std::size_t>> answer = answered.get_future();
+  ASSERT_EQ(deferred.waiting(), 1u) << "the message was handed to the store";
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "answered before the store committed";
+  EXPECT_TRUE(Records().empty()) << "the hop was recorded before the message was stored";
+
+  deferred.CommitAll();
+  const auto [result, hops] = answer.get();
+  EXPECT_EQ(result.outcome, "stored");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAA);
+  EXPECT_EQ(Field(result.ack, "MSA-2"), "MSG0001");
+  EXPECT_EQ(deferred.stored(), 1u);
+  EXPECT_EQ(hops, 1u) << "answered before its hop was durable";
+}
+
+TEST_F(Hl7IngestTest, IngestAsyncRefusesWithoutTheStoreAndAStorageFailureIsNeverAA) {
+  DeferredInboundStore deferred;
+  Hl7Ingest ingest(directory_, deferred, &locator_, clock_, BrokerSettings());
+  std::optional<Hl7IngestResult> refused;
+  ingest.IngestAsync(kA01, Peer("RGT"), [&](Hl7IngestResult result) { refused = result; });
+  ASSERT_TRUE(refused.has_value()) << "a refusal needs no commit: answered at once";
+  EXPECT_EQ(refused->ack.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(deferred.waiting(), 0u);
+
+  // The store fails the message: AE, and the in-flight count goes back to zero.
+  testing::InMemoryInboundStore failing;
+  failing.SetFailure(core::MakeError(core::ErrorCode::kStorage, "disk full"));
+  Hl7Ingest failing_ingest(directory_, failing, &locator_, clock_, BrokerSettings());
+  std::optional<Hl7IngestResult> failed;
+  failing_ingest.IngestAsync(kA01, Peer("rj1-pas"),
+                             [&](Hl7IngestResult result) { failed = result; });
+  failing_ingest.WaitForInFlight();
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->outcome, "storage_error");
+  EXPECT_EQ(failed->ack.code, hl7v2::AckCode::kAE);
 }
 
 TEST_F(Hl7IngestTest, ResendIsAcknowledgedAgainButStoredOnce) {

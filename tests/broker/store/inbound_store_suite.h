@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -614,12 +616,204 @@ TYPED_TEST_P(SqlStoreTest, ShutdownCommitsWaitingMessagesThenRefusesNewOnes) {
   EXPECT_EQ(late.error().code, ErrorCode::kStorage);
 }
 
+// AcceptAsync: what Accept returns, reported by the committer after the commit, in arrival
+// order within a batch; nobody is answered before its batch committed, and a failed batch
+// answers every message with kStorage.
+TYPED_TEST_P(SqlStoreTest, AcceptAsyncReportsEachMessageAfterItsBatchCommitted) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  SqlInboundStore store(**database, {});
+  std::atomic<int> batches{0};
+  std::atomic<bool> release{false};
+  std::atomic<bool> fail_second{true};
+  // The first batch is held open until everything else waits, then the second one fails.
+  store.SetBeforeCommitHookForTest([&](std::size_t) -> core::Status {
+    const int batch = ++batches;
+    if (batch == 1) {
+      EXPECT_TRUE(tb::testing::WaitFor([&] { return release.load(); }));
+    }
+    if (batch == 2 && fail_second) {
+      return core::MakeError(ErrorCode::kStorage, "injected: disk full");
+    }
+    return core::Ok();
+  });
+  std::mutex mutex;
+  std::vector<std::pair<std::string, core::Result<core::AcceptResult>>> reports;
+  const auto report = [&](std::string name) {
+    return [&, name](core::Result<core::AcceptResult> result) {
+      std::lock_guard lock(mutex);
+      reports.emplace_back(name, std::move(result));
+    };
+  };
+  const auto reported = [&] {
+    std::lock_guard lock(mutex);
+    return reports.size();
+  };
+  store.AcceptAsync(MakeMessage("A0"), report("A0"));
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return batches.load() == 1; }));
+  for (int i = 1; i < 5; ++i) {
+    store.AcceptAsync(MakeMessage(Id("A", i)), report(Id("A", i)));
+  }
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 4; }));
+  EXPECT_EQ(reported(), 0U) << "reported before the commit";
+  release = true;
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return reported() == 5; }));
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_TRUE(reports[0].second) << reports[0].second.error().message;
+    EXPECT_EQ(reports[0].first, "A0");
+    EXPECT_EQ(reports[0].second->outcome, AcceptOutcome::kStored);
+    for (std::size_t i = 1; i < reports.size(); ++i) {
+      EXPECT_EQ(reports[i].first, Id("A", static_cast<long>(i))) << "arrival order";
+      ASSERT_FALSE(reports[i].second);
+      EXPECT_EQ(reports[i].second.error().code, ErrorCode::kStorage);
+    }
+  }
+  EXPECT_EQ(store.Count().value_or(-1), 1) << "a failed batch must leave no rows";
+
+  // Resent: stored now; the first one again is a duplicate with its row id.
+  fail_second = false;
+  std::promise<core::Result<core::AcceptResult>> again;
+  store.AcceptAsync(MakeMessage("A0"),
+                    [&again](core::Result<core::AcceptResult> result) { again.set_value(result); });
+  const core::Result<core::AcceptResult> duplicate = again.get_future().get();
+  ASSERT_TRUE(duplicate) << duplicate.error().message;
+  EXPECT_EQ(duplicate->outcome, AcceptOutcome::kDuplicate);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(duplicate->message_id, reports[0].second->message_id);
+}
+
+TYPED_TEST_P(SqlStoreTest, AcceptAsyncAnswersAnInvalidMessageAndAShutDownStoreAtOnce) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  SqlInboundStore store(**database, {});
+  const std::thread::id caller = std::this_thread::get_id();
+  core::InboundMessage invalid = MakeMessage("I1");
+  invalid.dedupe_key.clear();
+  std::optional<core::Result<core::AcceptResult>> refused;
+  store.AcceptAsync(invalid, [&](core::Result<core::AcceptResult> result) {
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    refused = std::move(result);
+  });
+  ASSERT_TRUE(refused.has_value()) << "answered in the calling thread";
+  ASSERT_FALSE(*refused);
+  EXPECT_EQ(refused->error().code, ErrorCode::kInvalidValue);
+
+  store.Shutdown();
+  std::optional<core::Result<core::AcceptResult>> late;
+  store.AcceptAsync(MakeMessage("I2"), [&](core::Result<core::AcceptResult> result) {
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    late = std::move(result);
+  });
+  ASSERT_TRUE(late.has_value());
+  ASSERT_FALSE(*late);
+  EXPECT_EQ(late->error().code, ErrorCode::kStorage);
+  EXPECT_EQ(store.Count().value_or(-1), 0);
+}
+
+// A LedgerChain that links drafts like tb::ledger does, in miniature: seq after the head read
+// in the transaction, prev_hash = the head's hash, hash = "h<seq>".
+class FakeLedgerChain final : public core::LedgerChain {
+ public:
+  core::Result<core::LedgerBatch> ChainDrafts(const std::vector<core::LedgerDraft>& drafts,
+                                              std::int64_t head_seq,
+                                              const std::string& head_hash) override {
+    core::LedgerBatch batch;
+    std::string prev = head_hash.empty() ? std::string(64, '0') : head_hash;
+    for (const core::LedgerDraft& draft : drafts) {
+      core::LedgerRecord record;
+      record.seq = ++head_seq;
+      record.recorded_ms = 1;
+      record.kind = draft.kind;
+      record.nhs_number = draft.nhs_number;
+      record.canonical = draft.facts;
+      record.prev_hash = prev;
+      record.hash = "h" + std::to_string(record.seq);
+      record.index = draft.index;
+      prev = record.hash;
+      batch.records.push_back(std::move(record));
+    }
+    return batch;
+  }
+  void Committed(const core::LedgerBatch& batch) override { committed += batch.records.size(); }
+  std::atomic<std::size_t> committed{0};
+};
+
+// A message whose audit record names it; none for a duplicate.
+inline core::InboundMessage Audited(const std::string& control_id) {
+  core::InboundMessage message = MakeMessage(control_id);
+  message.audit =
+      [control_id](const core::AcceptResult& accepted) -> std::optional<core::LedgerDraft> {
+    if (accepted.outcome == AcceptOutcome::kDuplicate) {
+      return std::nullopt;
+    }
+    core::LedgerDraft draft;
+    draft.kind = accepted.outcome == AcceptOutcome::kStored ? "inbound" : "refusal";
+    draft.nhs_number = "9434765919";
+    draft.facts = "{\"control_id\":\"" + control_id +
+                  "\",\"id\":" + std::to_string(accepted.message_id) + "}";
+    return draft;
+  };
+  return message;
+}
+
+// The message's audit record is written in the message's batch transaction (SQLite), behind
+// whatever the ledger's own appends wrote; a failed batch writes neither.
+TYPED_TEST_P(SqlStoreTest, AuditRecordsCommitWithTheirMessagesOrNotAtAll) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  std::unique_ptr<core::LedgerStore> ledger = MakeLedgerStore(**database);
+  SqlInboundStore store(**database, {});
+  FakeLedgerChain chain;
+  if (!store.WriteLedgerHopsInto(&chain)) {
+    EXPECT_EQ((*database)->engine(), Engine::kPostgresql) << "SQLite writes the hops";
+    EXPECT_FALSE(store.WritesLedgerHops());
+    GTEST_SKIP() << "PostgreSQL: the caller records hops";
+  }
+  EXPECT_TRUE(store.WritesLedgerHops());
+  // The ledger's own path wrote seq 1 first: the batch chains behind it.
+  ASSERT_TRUE(ledger->AppendAtHead([&](std::int64_t seq, const std::string& hash) {
+    core::LedgerDraft draft;
+    draft.kind = "query";
+    draft.facts = "{}";
+    return chain.ChainDrafts({draft}, seq, hash);
+  }));
+
+  const core::Result<core::AcceptResult> first = store.Accept(Audited("L1"));
+  ASSERT_TRUE(first) << first.error().message;
+  const core::Result<core::AcceptResult> again = store.Accept(Audited("L1"));  // duplicate
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->outcome, AcceptOutcome::kDuplicate);
+  EXPECT_EQ(store.Accept(MakeMessage("L2")).value_or(core::AcceptResult{}).outcome,
+            AcceptOutcome::kStored);  // no audit: no record
+
+  store.SetBeforeCommitHookForTest(
+      [](std::size_t) { return core::MakeError(ErrorCode::kStorage, "injected: disk full"); });
+  const core::Result<core::AcceptResult> failed = store.Accept(Audited("L3"));
+  ASSERT_FALSE(failed);
+  store.SetBeforeCommitHookForTest({});
+
+  const core::Result<std::vector<core::LedgerRecord>> records = ledger->ReadRange(1, 10);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_EQ(records->size(), 2U) << "one per stored audited message, none for the rest";
+  EXPECT_EQ((*records)[1].seq, 2);
+  EXPECT_EQ((*records)[1].prev_hash, "h1") << "chained behind the head read in the transaction";
+  EXPECT_EQ((*records)[1].kind, "inbound");
+  EXPECT_EQ((*records)[1].canonical,
+            "{\"control_id\":\"L1\",\"id\":" + std::to_string(first->message_id) + "}");
+  EXPECT_EQ(chain.committed.load(), 1U) << "Committed: the batch's records, after the commit";
+  EXPECT_EQ(store.Count().value_or(-1), 2);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsData, RefusesADatabaseNewerThanThisBinary,
     AFailedMigrationIsRolledBackAndEarlierOnesStay, NodesOpeningTogetherMigrateOnce,
     KeepsPayloadBytesAndStoresNoNhsNumberAsNull, DuplicatesInsideOneBatchAreResolvedAsIfSequential,
     AFailedBatchStoresNothingAndEveryCallerGetsStorageError, AFailedBatchAnnouncesNothing,
     ALockedDatabaseFailsTheBatchWithStorageError, AClosedDatabaseReturnsStorageError,
-    ShutdownCommitsWaitingMessagesThenRefusesNewOnes);
+    ShutdownCommitsWaitingMessagesThenRefusesNewOnes,
+    AcceptAsyncReportsEachMessageAfterItsBatchCommitted,
+    AcceptAsyncAnswersAnInvalidMessageAndAShutDownStoreAtOnce,
+    AuditRecordsCommitWithTheirMessagesOrNotAtAll);
 
 }  // namespace tb::store::testing
