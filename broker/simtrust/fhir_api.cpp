@@ -187,6 +187,17 @@ core::HttpResponse SimFhirApi::Handle(const core::HttpRequest& request) {
   return Dispatch(request);
 }
 
+bool SimFhirApi::MayWrite(const core::HttpRequest& request) {
+  if (request.method == "GET") {
+    return false;
+  }
+  const std::string_view path = request.Path();
+  const auto ends_with = [path](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+  };
+  return !(request.method == "POST" && (ends_with("/_search") || ends_with("/$everything")));
+}
+
 core::HttpResponse SimFhirApi::Dispatch(const core::HttpRequest& request) {
   std::string_view path = request.Path();
   if (path != "/fhir" && path.rfind("/fhir/", 0) != 0) {

@@ -26,8 +26,10 @@ struct SimFhirApiSettings {
 // latency and failure injection belong to SimulatedTrust.
 //
 // Handle() is thread-safe and may block briefly: accepting a message appends to the received log
-// (file I/O), so call it off the I/O threads. Errors are answered as OperationOutcome with the
-// status from error_codes.def; nothing throws. Logs no NHS numbers or payloads.
+// (file I/O), so call it off the I/O threads; every other request (MayWrite false) only
+// reads the in-memory store and may be handled on an I/O thread. Errors are answered as
+// OperationOutcome with the status from error_codes.def; nothing throws. Logs no NHS numbers or
+// payloads.
 class SimFhirApi {
  public:
   // `store`, `received` (may be null: messages are then accepted but not recorded) and `clock`
@@ -36,6 +38,10 @@ class SimFhirApi {
              const core::Clock& clock);
 
   core::HttpResponse Handle(const core::HttpRequest& request);
+
+  // False for the requests that only read the in-memory store (GET, POST .../_search and
+  // POST .../$everything); true for every other POST (message intake writes the received log).
+  static bool MayWrite(const core::HttpRequest& request);
 
   // An OperationOutcome response for `error` (application/fhir+json).
   static core::HttpResponse ErrorResponse(const core::Error& error);

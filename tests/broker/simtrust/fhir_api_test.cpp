@@ -298,6 +298,21 @@ TEST_F(SimFhirApiTest, RefusesBadDeliveriesWithoutRecordingThem) {
   EXPECT_TRUE(received_.Messages().empty());
 }
 
+// SimulatedTrust answers what MayWrite calls a read on its I/O thread: every route that can
+// append to the received log must be classed as a write.
+TEST(SimFhirApiMayWrite, OnlyMessageIntakeMayWrite) {
+  EXPECT_FALSE(SimFhirApi::MayWrite(Request("GET", "/fhir/Patient?identifier=x")));
+  EXPECT_FALSE(SimFhirApi::MayWrite(Request("GET", "/fhir/metadata")));
+  EXPECT_FALSE(SimFhirApi::MayWrite(Request("POST", "/fhir/Observation/_search")));
+  EXPECT_FALSE(SimFhirApi::MayWrite(Request("POST", "/fhir/Patient/$everything")));
+  EXPECT_FALSE(SimFhirApi::MayWrite(Request("POST", "/fhir/Patient/p1/$everything?x=1")));
+  EXPECT_TRUE(SimFhirApi::MayWrite(Request("POST", "/fhir")));
+  EXPECT_TRUE(SimFhirApi::MayWrite(Request("POST", "/fhir/")));
+  EXPECT_TRUE(SimFhirApi::MayWrite(Request("POST", "/fhir/$process-message")));
+  EXPECT_TRUE(SimFhirApi::MayWrite(Request("POST", "/fhir/$process-message?_search")));
+  EXPECT_TRUE(SimFhirApi::MayWrite(Request("PUT", "/fhir/Patient/p1")));
+}
+
 TEST(PatientStore, RefusesBundlesThatBreakTheFolderContract) {
   PatientStore store;
   EXPECT_FALSE(store.AddBundle("[]", "a.json"));
