@@ -1,6 +1,7 @@
 #include "mappings/mapping_tables.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -127,6 +128,8 @@ void MappingTables::Add(CodeMap map, bool shipped) {
 }
 
 void MappingTables::Resolve() {
+  static std::atomic<std::uint64_t> next_generation{1};
+  generation_ = next_generation.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < known_.size(); ++i) {
     const CodeMap* found = Find(kKnownNames[i]);
     known_[i] = found != nullptr ? found : &empty_;

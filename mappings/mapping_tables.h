@@ -95,6 +95,11 @@ class MappingTables {
   static constexpr std::string_view kHl7TableSystemPrefix =
       "http://terminology.hl7.org/CodeSystem/v2-";
 
+  // A number no other state of any MappingTables in the process had: it changes with every change
+  // to the tables (and on copy and move), so a cache keyed by it (the v2 -> FHIR mapper's
+  // per-thread coding-system URIs) never answers for other tables.
+  std::uint64_t generation() const { return generation_; }
+
  private:
   void Resolve();
 
@@ -103,6 +108,7 @@ class MappingTables {
   std::vector<const CodeMap*> local_;
   std::array<const CodeMap*, static_cast<std::size_t>(KnownTable::kCount)> known_{};
   CodeMap empty_;
+  std::uint64_t generation_ = 0;
 };
 
 // The shipped tables only. Parsed once per process (the embedded text is compiled in); the

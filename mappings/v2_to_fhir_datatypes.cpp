@@ -311,7 +311,100 @@ void V2MapContext::Lossy(core::Error error) {
   }
 }
 
+namespace {
+
+// Coding-system URIs by v2 name for one state of the tables (MappingTables::generation), kept per
+// thread across mappings: every message names the same dozen coding systems, and resolving a
+// name (table 0396, then HL7nnnn or an encoded name, copied into the mapping's pool) cost a few
+// hundred instructions each time. Bounded, as names come from messages: when full, names are
+// resolved per mapping as before. Cleared (for other tables) only while no context on the thread
+// holds views into it; a context that finds it in use for other tables does without it.
+class SystemUriCache {
+ public:
+  bool Acquire(std::uint64_t generation) {
+    if (generation != generation_) {
+      if (users_ > 0) {
+        return false;
+      }
+      entries_.clear();
+      slots_.fill(0);
+      generation_ = generation;
+    }
+    ++users_;
+    return true;
+  }
+  void Release() { --users_; }
+
+  const std::string* Find(std::string_view name) const {
+    const std::uint64_t hash = Hash(name);
+    for (std::size_t at = hash & (kSlots - 1);; at = (at + 1) & (kSlots - 1)) {
+      const std::uint32_t slot = slots_[at];
+      if (slot == 0) {
+        return nullptr;
+      }
+      const auto& [entry_name, uri] = entries_[slot - 1];
+      if (entry_name == name) {
+        return &uri;
+      }
+    }
+  }
+  // Keeps name -> uri; the kept URI (stable until the next clear), or nullptr when full.
+  const std::string* Add(std::string_view name, std::string_view uri) {
+    if (entries_.size() == kCapacity) {
+      return nullptr;
+    }
+    if (entries_.capacity() < kCapacity) {
+      entries_.reserve(kCapacity);  // once: the entries never move, so views into them hold
+    }
+    std::size_t at = Hash(name) & (kSlots - 1);
+    while (slots_[at] != 0) {
+      at = (at + 1) & (kSlots - 1);
+    }
+    entries_.emplace_back(std::string(name), std::string(uri));
+    slots_[at] = static_cast<std::uint32_t>(entries_.size());
+    return &entries_.back().second;
+  }
+
+ private:
+  static constexpr std::size_t kCapacity = 128;
+  static constexpr std::size_t kSlots = 256;  // at most half full
+  static std::uint64_t Hash(std::string_view name) {
+    std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a
+    for (const char c : name) {
+      hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    }
+    return hash;
+  }
+
+  std::uint64_t generation_ = 0;  // MappingTables generations start at 1
+  std::size_t users_ = 0;
+  std::vector<std::pair<std::string, std::string>> entries_;
+  std::array<std::uint32_t, kSlots> slots_{};  // entry index + 1; 0 = empty
+};
+
+thread_local SystemUriCache system_uri_cache;
+
+}  // namespace
+
+V2MapContext::V2MapContext(JsonAlloc& alloc, const MappingTables& tables,
+                           const V2ToFhirOptions& options)
+    : alloc_(alloc),
+      tables_(tables),
+      options_(options),
+      thread_cache_(system_uri_cache.Acquire(tables.generation())) {}
+
+V2MapContext::~V2MapContext() {
+  if (thread_cache_) {
+    system_uri_cache.Release();
+  }
+}
+
 std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
+  if (thread_cache_) {
+    if (const std::string* uri = system_uri_cache.Find(v2_name)) {
+      return *uri;
+    }
+  }
   for (const auto& [name, uri] : system_uris_) {
     if (name == v2_name) {
       return uri;
@@ -339,6 +432,11 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
       uri = keep({MappingTables::kHl7TableSystemPrefix, hl7_digits});
     } else {
       uri = keep({tables_.CodingSystemUri(v2_name)});
+    }
+  }
+  if (thread_cache_) {
+    if (const std::string* kept = system_uri_cache.Add(v2_name, uri)) {
+      return *kept;
     }
   }
   if (system_uris_.empty()) {

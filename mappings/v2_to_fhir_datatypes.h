@@ -31,8 +31,10 @@ using JsonAlloc = rapidjson::Document::AllocatorType;
 
 class V2MapContext {
  public:
-  V2MapContext(JsonAlloc& alloc, const MappingTables& tables, const V2ToFhirOptions& options)
-      : alloc_(alloc), tables_(tables), options_(options) {}
+  V2MapContext(JsonAlloc& alloc, const MappingTables& tables, const V2ToFhirOptions& options);
+  ~V2MapContext();
+  V2MapContext(const V2MapContext&) = delete;
+  V2MapContext& operator=(const V2MapContext&) = delete;
 
   JsonAlloc& alloc() { return alloc_; }
   const MappingTables& tables() const { return tables_; }
@@ -51,8 +53,9 @@ class V2MapContext {
   bool failed() const { return error_.has_value(); }
   const std::optional<core::Error>& error() const { return error_; }
 
-  // tables().CodingSystemUri(v2_name), computed once per mapping: a message names the same few
-  // coding systems over and over. The view lives as long as the allocator.
+  // tables().CodingSystemUri(v2_name), computed once per thread and tables (a per-thread cache
+  // across mappings, bounded), else once per mapping: messages name the same few coding systems
+  // over and over. The view lives as long as the context.
   std::string_view SystemUri(std::string_view v2_name);
 
  private:
@@ -61,6 +64,7 @@ class V2MapContext {
   const V2ToFhirOptions& options_;
   std::optional<core::Error> error_;
   bool lossy_ = false;
+  bool thread_cache_ = false;  // whether SystemUri may use the per-thread cache
   std::vector<std::pair<std::string_view, std::string_view>> system_uris_;  // in the allocator
 };
 
