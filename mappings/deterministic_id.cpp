@@ -1,6 +1,7 @@
 #include "mappings/deterministic_id.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace tb::mappings {
@@ -67,28 +68,26 @@ class Sha1Context {
       w[i] = Rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
     }
     std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
-    for (std::size_t i = 0; i < 80; ++i) {
-      std::uint32_t f = 0;
-      std::uint32_t k = 0;
-      if (i < 20) {
-        f = (b & c) | (~b & d);
-        k = 0x5A827999;
-      } else if (i < 40) {
-        f = b ^ c ^ d;
-        k = 0x6ED9EBA1;
-      } else if (i < 60) {
-        f = (b & c) | (b & d) | (c & d);
-        k = 0x8F1BBCDC;
-      } else {
-        f = b ^ c ^ d;
-        k = 0xCA62C1D6;
-      }
+    // The four kinds of round in four loops (no test of the round number in each round).
+    const auto round = [&](std::size_t i, std::uint32_t f, std::uint32_t k) {
       const std::uint32_t temp = Rol(a, 5) + f + e + k + w[i];
       e = d;
       d = c;
       c = Rol(b, 30);
       b = a;
       a = temp;
+    };
+    for (std::size_t i = 0; i < 20; ++i) {
+      round(i, (b & c) | (~b & d), 0x5A827999);
+    }
+    for (std::size_t i = 20; i < 40; ++i) {
+      round(i, b ^ c ^ d, 0x6ED9EBA1);
+    }
+    for (std::size_t i = 40; i < 60; ++i) {
+      round(i, (b & c) | (b & d) | (c & d), 0x8F1BBCDC);
+    }
+    for (std::size_t i = 60; i < 80; ++i) {
+      round(i, b ^ c ^ d, 0xCA62C1D6);
     }
     h_[0] += a;
     h_[1] += b;
@@ -169,12 +168,24 @@ std::uint64_t Mix64(std::uint64_t x) {
   return x;
 }
 
+// Big-endian loads and stores of eight bytes, as one move and a byte swap where the machine is
+// little-endian (the values are those of the byte-by-byte forms).
+static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big,
+              "mixed-endian machines");
 std::uint64_t Load64(const std::uint8_t* p) {
   std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) {
-    v = (v << 8) | p[i];
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::little) {
+    v = __builtin_bswap64(v);
   }
   return v;
+}
+
+void Store64(std::uint8_t* p, std::uint64_t v) {
+  if constexpr (std::endian::native == std::endian::little) {
+    v = __builtin_bswap64(v);
+  }
+  std::memcpy(p, &v, 8);
 }
 
 }  // namespace
@@ -208,10 +219,8 @@ Uuid DerivedUuid(const Uuid& name_space, std::string_view name) {
   const std::uint64_t hi = Mix64(a ^ Mix64(ns_lo + b));
   const std::uint64_t lo = Mix64(b ^ Mix64(ns_hi + a));
   Uuid out;
-  for (int k = 0; k < 8; ++k) {
-    out.bytes[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(hi >> (56 - 8 * k));
-    out.bytes[static_cast<std::size_t>(8 + k)] = static_cast<std::uint8_t>(lo >> (56 - 8 * k));
-  }
+  Store64(out.bytes.data(), hi);
+  Store64(out.bytes.data() + 8, lo);
   out.bytes[6] = static_cast<std::uint8_t>((out.bytes[6] & 0x0F) | 0x80);
   out.bytes[8] = static_cast<std::uint8_t>((out.bytes[8] & 0x3F) | 0x80);
   return out;
