@@ -102,7 +102,7 @@ rapidjson::Value MakeTargetOutcome(TargetKind kind, std::string_view id,
 
 std::string_view IssueCode(core::ErrorCode code) { return core::Info(code).issue_code; }
 
-// Judges one answer: fills `outcome` and returns the parsed Bundle when it can be merged.
+// Fills `outcome` and returns the parsed Bundle when the answer can be merged.
 std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOptions& options,
                                            TargetOutcome& outcome) {
   outcome.kind = answer.kind;
@@ -169,7 +169,7 @@ std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOp
 }
 
 // Takes the entries of a merged answer, stamping meta.source.
-void CollectItems(rapidjson::Document& bundle, const UpstreamAnswer& answer, std::size_t rank,
+void CollectItems(rapidjson::Document& bundle, const TargetOutcome& answer, std::size_t rank,
                   std::size_t answer_index, std::vector<Item>& items) {
   if (!bundle.HasMember("entry") || !bundle["entry"].IsArray()) {
     return;
@@ -278,27 +278,39 @@ const char* TargetStatusCode(TargetStatus status) {
   return "failed";
 }
 
+JudgedAnswer JudgeAnswer(UpstreamAnswer answer, const MergeOptions& options) {
+  JudgedAnswer judged;
+  judged.bundle = Judge(answer, options, judged.outcome);
+  return judged;
+}
+
 FederatedResult MergeAnswers(std::vector<UpstreamAnswer> answers,
                              std::vector<TargetOutcome> not_queried, const MergeOptions& options) {
-  std::stable_sort(answers.begin(), answers.end(),
-                   [](const UpstreamAnswer& a, const UpstreamAnswer& b) {
-                     if (a.kind != b.kind) {
-                       return a.kind == TargetKind::kTrust;
-                     }
-                     return a.id < b.id;
-                   });
+  std::vector<JudgedAnswer> judged;
+  judged.reserve(answers.size());
+  for (UpstreamAnswer& answer : answers) {
+    judged.push_back(JudgeAnswer(std::move(answer), options));
+  }
+  return MergeJudged(std::move(judged), std::move(not_queried), options);
+}
+
+FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
+                            std::vector<TargetOutcome> not_queried, const MergeOptions& options) {
+  std::stable_sort(judged.begin(), judged.end(), [](const JudgedAnswer& a, const JudgedAnswer& b) {
+    return TargetLess(a.outcome, b.outcome);
+  });
 
   FederatedResult result;
-  std::vector<TargetOutcome> outcomes(answers.size());
-  std::vector<std::unique_ptr<rapidjson::Document>> bundles(answers.size());
+  std::vector<TargetOutcome> outcomes;
+  outcomes.reserve(judged.size() + not_queried.size());
   std::vector<Item> items;
   std::size_t peer_rank = 0;
-  for (std::size_t i = 0; i < answers.size(); ++i) {
-    bundles[i] = Judge(answers[i], options, outcomes[i]);
-    const std::size_t rank = answers[i].kind == TargetKind::kPeer ? ++peer_rank : 0;
-    if (bundles[i]) {
-      CollectItems(*bundles[i], answers[i], rank, i, items);
+  for (std::size_t i = 0; i < judged.size(); ++i) {
+    const std::size_t rank = judged[i].outcome.kind == TargetKind::kPeer ? ++peer_rank : 0;
+    if (judged[i].bundle) {
+      CollectItems(*judged[i].bundle, judged[i].outcome, rank, i, items);
     }
+    outcomes.push_back(std::move(judged[i].outcome));
   }
 
   // Resources by source, a trust's own answer before peers', each in its own order.

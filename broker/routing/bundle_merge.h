@@ -2,10 +2,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <rapidjson/document.h>
 
 #include "broker/core/http_types.h"
 #include "broker/core/result.h"
@@ -74,6 +77,23 @@ struct MergeOptions {
   bool shutting_down = false;
   std::size_t max_body_bytes = 32 * 1024 * 1024;  // a larger upstream body is a failure
 };
+
+// One answer judged ahead of the merge (e.g. on arrival, while other targets are still being
+// waited for): its outcome and, when it can be merged (outcome.status kOk), its parsed Bundle.
+struct JudgedAnswer {
+  TargetOutcome outcome;  // kind, id, latency, status, error; matches are counted by the merge
+  std::unique_ptr<rapidjson::Document> bundle;
+};
+
+// Judges one answer: a missing reply is a timeout (or, with options.shutting_down, a failure);
+// a transport error, a non-2xx status, a body over options.max_body_bytes, JSON that is not a
+// Bundle or an `entry` that is not an array is a failure; otherwise the parsed Bundle is kept.
+// Reads only options.deadline_ms, max_body_bytes and (for a missing reply) shutting_down.
+JudgedAnswer JudgeAnswer(UpstreamAnswer answer, const MergeOptions& options);
+
+// MergeAnswers over answers already judged (any order), with the same rules and output.
+FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
+                            std::vector<TargetOutcome> not_queried, const MergeOptions& options);
 
 // Merges `answers` (any order) and `not_queried` into one searchset Bundle:
 //  - every resource from a trust gets meta.source = the trust's ODS code (replacing any value

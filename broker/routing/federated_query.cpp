@@ -111,6 +111,10 @@ struct Target {
   core::UpstreamRequest request;
 };
 
+// Answers up to this size are parsed on arrival, on the UpstreamClient's callback thread (an I/O
+// thread; a searchset of a few KB costs tens of microseconds); larger ones in the merge.
+constexpr std::size_t kJudgeOnArrivalBytes = 32 * 1024;
+
 std::int64_t MillisBetween(Steady::time_point from, Steady::time_point to) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
 }
@@ -134,23 +138,44 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
         request_id_(std::move(request_id)),
         executor_(std::move(executor)),
         done_(std::move(done)),
-        replies_(targets_.size()),
-        latencies_(targets_.size(), 0),
+        judged_(targets_.size()),
+        raw_(targets_.size()),
         pending_(targets_.size()) {}
 
   const std::vector<Target>& targets() const { return targets_; }
   Steady::time_point deadline() const { return deadline_; }
 
-  // An UpstreamClient callback. Ignored once the query has answered.
+  // An UpstreamClient callback. Ignored once the query has answered. A small answer is judged
+  // (its Bundle parsed) here, as it arrives, so that once the last target answers only that one
+  // is left to parse; a larger one is left to the merge executor, off the I/O thread.
   void OnReply(std::size_t index, core::Result<core::HttpResponse> reply) {
-    const auto now = Steady::now();
+    UpstreamAnswer answer;
+    answer.kind = targets_[index].kind;
+    answer.id = targets_[index].id;
+    answer.latency_ms = MillisBetween(start_, Steady::now());
     {
       std::lock_guard lock(mutex_);
-      if (finished_ || replies_[index]) {
+      if (finished_) {
         return;
       }
-      replies_[index] = std::move(reply);
-      latencies_[index] = MillisBetween(start_, now);
+    }
+    std::optional<JudgedAnswer> judged;
+    if (!reply || reply->body.size() <= kJudgeOnArrivalBytes) {
+      answer.reply = std::move(reply);
+      judged = JudgeAnswer(std::move(answer), options_);
+    } else {
+      answer.reply = std::move(reply);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_ || judged_[index] || raw_[index]) {
+        return;
+      }
+      if (judged) {
+        judged_[index] = std::move(judged);
+      } else {
+        raw_[index] = std::move(answer);
+      }
       if (--pending_ > 0) {
         return;
       }
@@ -185,21 +210,12 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
 
  private:
   void Finish(bool shutting_down) {
-    // finished_ is set: no OnReply writes replies_ any more, so reading them needs no lock.
-    std::vector<UpstreamAnswer> answers;
-    answers.reserve(targets_.size());
+    // finished_ is set: no OnReply writes judged_ or raw_ any more, so they need no lock.
+    MergeOptions options = options_;
+    options.shutting_down = shutting_down;
     const std::int64_t waited = MillisBetween(start_, Steady::now());
-    for (std::size_t i = 0; i < targets_.size(); ++i) {
-      UpstreamAnswer answer;
-      answer.kind = targets_[i].kind;
-      answer.id = targets_[i].id;
-      answer.reply = std::move(replies_[i]);
-      answer.latency_ms = answer.reply ? latencies_[i] : waited;
-      answers.push_back(std::move(answer));
-    }
-    options_.shutting_down = shutting_down;
-    auto merge = [self = shared_from_this(), answers = std::move(answers)]() mutable {
-      self->Merge(std::move(answers));
+    auto merge = [self = shared_from_this(), options = std::move(options), waited]() mutable {
+      self->Merge(options, waited);
     };
     if (executor_ && !shutting_down) {
       executor_(std::move(merge));
@@ -208,8 +224,25 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
     }
   }
 
-  void Merge(std::vector<UpstreamAnswer> answers) {
-    FederatedResult result = MergeAnswers(std::move(answers), std::move(not_queried_), options_);
+  void Merge(const MergeOptions& options, std::int64_t waited) {
+    std::vector<JudgedAnswer> judged;
+    judged.reserve(targets_.size());
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      if (judged_[i]) {
+        judged.push_back(std::move(*judged_[i]));
+        continue;
+      }
+      if (raw_[i]) {
+        judged.push_back(JudgeAnswer(std::move(*raw_[i]), options));
+        continue;
+      }
+      UpstreamAnswer missing;  // no reply: timed out, or the broker is stopping
+      missing.kind = targets_[i].kind;
+      missing.id = targets_[i].id;
+      missing.latency_ms = waited;
+      judged.push_back(JudgeAnswer(std::move(missing), options));
+    }
+    FederatedResult result = MergeJudged(std::move(judged), std::move(not_queried_), options);
     std::size_t failed = 0;
     for (const TargetOutcome& target : result.targets) {
       if (target.status == TargetStatus::kFailed || target.status == TargetStatus::kTimedOut) {
@@ -233,7 +266,7 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
 
   const std::vector<Target> targets_;
   std::vector<TargetOutcome> not_queried_;
-  MergeOptions options_;
+  const MergeOptions options_;
   const Steady::time_point start_;
   const Steady::time_point deadline_;
   const std::string request_id_;
@@ -242,8 +275,9 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
 
   std::mutex mutex_;
   bool finished_ = false;
-  std::vector<std::optional<core::Result<core::HttpResponse>>> replies_;
-  std::vector<std::int64_t> latencies_;
+  // Per target, at most one of: the answer judged on arrival, or the answer left to the merge.
+  std::vector<std::optional<JudgedAnswer>> judged_;
+  std::vector<std::optional<UpstreamAnswer>> raw_;
   std::size_t pending_;
 };
 

@@ -223,6 +223,51 @@ TEST(MergeAnswers, EmptyMergeIsAnEmptySearchset) {
                                 R"("timestamp":"2026-11-23T10:00:00.000Z","total":0})");
 }
 
+// FederatedQuery judges answers as they arrive and merges them later: judging ahead (in any
+// order) must give the same Bundle and outcomes as merging the raw answers.
+TEST(MergeJudged, JudgingAheadInAnyOrderGivesTheSameResultAsMergeAnswers) {
+  const auto answers = [] {
+    std::vector<UpstreamAnswer> list;
+    list.push_back(Trust("RX9", R"({"resourceType":"Bundle","type":"searchset","entry":[)"
+                                R"({"resource":{"resourceType":"Patient","id":"p3"}},)"
+                                R"({"resource":{"resourceType":"Patient","id":"p3"}}]})"));
+    list.push_back(
+        Ok(TargetKind::kPeer, "broker-b",
+           R"({"resourceType":"Bundle","type":"searchset","entry":[)"
+           R"({"resource":{"resourceType":"Patient","id":"p9","meta":{"source":"RJ1"}}}]})"));
+    list.push_back(Trust("RGT", "not json"));
+    list.push_back(Trust("RJ1", R"({"resourceType":"Bundle","type":"searchset","entry":[)"
+                                R"({"resource":{"resourceType":"Patient","id":"p1"}}]})"));
+    UpstreamAnswer silent;
+    silent.id = "R00";
+    silent.latency_ms = 2000;
+    list.push_back(std::move(silent));
+    return list;
+  };
+  MergeOptions options;
+  options.deadline_ms = 2000;
+  options.bundle_id = "b1";
+  const FederatedResult merged = MergeAnswers(answers(), {}, options);
+
+  std::vector<UpstreamAnswer> reversed = answers();
+  std::vector<JudgedAnswer> judged;
+  for (auto it = reversed.rbegin(); it != reversed.rend(); ++it) {
+    judged.push_back(JudgeAnswer(std::move(*it), options));
+  }
+  const FederatedResult ahead = MergeJudged(std::move(judged), {}, options);
+
+  EXPECT_EQ(ahead.bundle_json, merged.bundle_json);
+  EXPECT_EQ(ahead.total, 3u);
+  EXPECT_TRUE(ahead.partial);
+  ASSERT_EQ(ahead.targets.size(), merged.targets.size());
+  for (std::size_t i = 0; i < ahead.targets.size(); ++i) {
+    EXPECT_EQ(ahead.targets[i].id, merged.targets[i].id) << i;
+    EXPECT_EQ(ahead.targets[i].status, merged.targets[i].status) << i;
+    EXPECT_EQ(ahead.targets[i].matches, merged.targets[i].matches) << i;
+    EXPECT_EQ(ahead.targets[i].latency_ms, merged.targets[i].latency_ms) << i;
+  }
+}
+
 TEST(TargetStatusCode, NamesEveryStatus) {
   EXPECT_STREQ(TargetStatusCode(TargetStatus::kOk), "ok");
   EXPECT_STREQ(TargetStatusCode(TargetStatus::kFailed), "failed");

@@ -378,6 +378,33 @@ TEST_F(FederatedQueryTest, MergesThreeTrustsWithTheirSources) {
   EXPECT_EQ(result->targets[0].matches, 2u);
 }
 
+// Small answers are parsed as they arrive, large ones (over 32 KiB) in the merge: both kinds in
+// one query are merged by the same rules.
+TEST_F(FederatedQueryTest, LargeAnswersAreMergedWithSmallOnes) {
+  Holds(kNhs, "RJ1");
+  Holds(kNhs, "RGT");
+  std::vector<std::string> many;
+  for (int i = 0; i < 600; ++i) {
+    many.push_back(Resource("Observation", "obs-" + std::to_string(i)));
+  }
+  const std::string large = Searchset(many);
+  ASSERT_GT(large.size(), 32u * 1024u);
+  upstream_.Script(Base("RJ1"), {0ms, Response(200, large)});
+  upstream_.Script(Base("RGT"), {5ms, Response(200, Searchset({Resource("Observation", "o1")}))});
+  auto result = RunAndWait(Search("Observation"));
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_EQ(result->total, 601u);
+  EXPECT_FALSE(result->partial);
+  const Parsed bundle = ParseBundle(result->bundle_json);
+  ASSERT_EQ(bundle.entries.size(), 601u);
+  EXPECT_EQ(bundle.entries[0].source, "RGT");
+  EXPECT_EQ(bundle.entries[1].source, "RJ1");
+  EXPECT_EQ(bundle.entries[1].id, "obs-0");
+  EXPECT_EQ(bundle.entries[600].id, "obs-599");
+  ASSERT_EQ(result->targets.size(), 2u);
+  EXPECT_EQ(result->targets[1].matches, 600u);
+}
+
 TEST_F(FederatedQueryTest, SameResourceFromSameTrustAppearsOnce) {
   Holds(kNhs, "RJ1");
   upstream_.Script(
