@@ -105,6 +105,34 @@ class CachedSegment {
   std::size_t count_;
 };
 
+// A std::vector that starts with the buffer a previous mapping on this thread left (emptied) and
+// leaves its own for the next: a mapping per message would otherwise allocate its segment, field
+// and entry vectors anew every time. A buffer over 64 KB (a very large message) is not kept. Two
+// alive on one thread (not the mapper's use) simply allocate.
+template <typename T>
+class ReusedVector : public std::vector<T> {
+ public:
+  ReusedVector() {
+    this->swap(Spare());
+    this->clear();
+  }
+  ~ReusedVector() {
+    this->clear();  // elements go now (entries hand their buffers back to JsonBuffer's list)
+    constexpr std::size_t kMaxKeptBytes = 64 * 1024;
+    if (Spare().capacity() < this->capacity() && this->capacity() * sizeof(T) <= kMaxKeptBytes) {
+      this->swap(Spare());
+    }
+  }
+  ReusedVector(const ReusedVector&) = delete;
+  ReusedVector& operator=(const ReusedVector&) = delete;
+
+ private:
+  static std::vector<T>& Spare() {
+    thread_local std::vector<T> spare;
+    return spare;
+  }
+};
+
 enum class MessageKind { kAdt, kOru, kOrder };
 
 // A resource id: the 36 characters of a UUID, held inline (a std::string of 36 allocates, and a
@@ -245,8 +273,8 @@ class Mapper {
   V2MapContext ctx_;
   std::vector<bool> mapped_;  // by segment index (1-based)
   // Every segment, its fields split once per message (by segment index - 1), and their fields.
-  std::vector<std::string_view> fields_;  // the raw fields of every segment, in order
-  std::vector<CachedSegment> segments_;
+  ReusedVector<std::string_view> fields_;  // the raw fields of every segment, in order
+  ReusedVector<CachedSegment> segments_;
   const CachedSegment& Seg(std::size_t i) const { return segments_[i - 1]; }
   // MSH-n (n >= 3) as message_.Get("MSH-n") returns it, from the split MSH.
   hl7v2::Value Msh(std::size_t n) const {
@@ -258,14 +286,14 @@ class Mapper {
   Uuid namespace_;
   MessageKind kind_ = MessageKind::kAdt;
   std::string trigger_;
-  std::vector<Entry> entries_;
+  ReusedVector<Entry> entries_;
   // Deduplicated resources by key (prefix + raw v2 value, as hashed into the id); few per message.
   struct Dedup {
     std::string_view prefix;  // a literal
     std::string_view raw;     // into the message, which outlives the mapper
     ResourceId id;
   };
-  std::vector<Dedup> dedup_;
+  ReusedVector<Dedup> dedup_;
   std::string key_;  // the key being looked up, reused
   // Sets key_ to prefix + raw and returns the id already mapped for that key, or nullptr.
   const ResourceId* FindDedup(std::string_view prefix, std::string_view raw) {
@@ -285,7 +313,7 @@ class Mapper {
   std::size_t encounter_entry_ = 0;
   bool has_patient_ = false;
   bool has_encounter_ = false;
-  std::vector<ResourceId> focus_;
+  ReusedVector<ResourceId> focus_;
   // Encounter.diagnosis elements from the DG1 segments (written when the Bundle is assembled).
   JsonBuffer diagnoses_;
 };
