@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <memory>
-#include <set>
+#include <unordered_set>
 #include <utility>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "adapters/fhir/bundle.h"
 #include "adapters/fhir/json.h"
@@ -239,21 +241,85 @@ bool FlagsMissingData(const rapidjson::Value& outcome) {
   return false;
 }
 
-void AddItem(fhir::BundleBuilder& builder, const Item& item) {
-  fhir::BundleEntry entry;
-  if (const auto full_url = fhir::FindString(*item.entry, "fullUrl")) {
-    entry.full_url = std::string(*full_url);
-  }
-  entry.resource = item.resource;
-  entry.search_mode = item.mode;
-  if (const rapidjson::Value* search = fhir::FindObject(*item.entry, "search")) {
-    if (const rapidjson::Value* score = fhir::FindMember(*search, "score");
-        score != nullptr && score->IsNumber()) {
-      entry.search_score = score->GetDouble();
+// Writes the merged searchset straight from the answers' parsed Bundles: no resource is copied
+// into a new document first. Members in fhir::BundleBuilder's order (resourceType, id, type,
+// timestamp, total, entry; in an entry fullUrl, resource, search), so the text is the same.
+class SearchsetWriter {
+ public:
+  SearchsetWriter(const MergeOptions& options, std::size_t total, std::size_t size_hint)
+      : writer_(buffer_) {
+    buffer_.Reserve(size_hint);
+    writer_.StartObject();
+    Member("resourceType", "Bundle");
+    if (!options.bundle_id.empty()) {
+      Member("id", options.bundle_id);
     }
+    Member("type", fhir::BundleTypeCode(fhir::BundleType::kSearchset));
+    if (!options.timestamp.empty()) {
+      Member("timestamp", options.timestamp);
+    }
+    writer_.Key("total");
+    writer_.Uint64(static_cast<std::uint64_t>(total));
   }
-  builder.AddEntry(entry);
-}
+
+  void AddOutcome(const rapidjson::Value& resource) {
+    Entry({}, resource, fhir::SearchMode::kOutcome, nullptr);
+  }
+
+  void AddItem(const Item& item) {
+    const auto full_url = fhir::FindString(*item.entry, "fullUrl");
+    const rapidjson::Value* score = nullptr;
+    if (const rapidjson::Value* search = fhir::FindObject(*item.entry, "search")) {
+      score = fhir::FindMember(*search, "score");
+      if (score != nullptr && !score->IsNumber()) {
+        score = nullptr;
+      }
+    }
+    Entry(full_url.value_or(std::string_view()), *item.resource, item.mode, score);
+  }
+
+  std::string Finish() {
+    if (entries_open_) {
+      writer_.EndArray();
+    }
+    writer_.EndObject();
+    return std::string(buffer_.GetString(), buffer_.GetSize());
+  }
+
+ private:
+  void Member(std::string_view name, std::string_view value) {
+    writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  }
+
+  void Entry(std::string_view full_url, const rapidjson::Value& resource, fhir::SearchMode mode,
+             const rapidjson::Value* score) {
+    if (!entries_open_) {
+      writer_.Key("entry");
+      writer_.StartArray();
+      entries_open_ = true;
+    }
+    writer_.StartObject();
+    if (!full_url.empty()) {
+      Member("fullUrl", full_url);
+    }
+    writer_.Key("resource");
+    resource.Accept(writer_);
+    writer_.Key("search");
+    writer_.StartObject();
+    Member("mode", fhir::SearchModeCode(mode));
+    if (score != nullptr) {
+      writer_.Key("score");
+      writer_.Double(score->GetDouble());
+    }
+    writer_.EndObject();
+    writer_.EndObject();
+  }
+
+  rapidjson::StringBuffer buffer_;
+  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+  bool entries_open_ = false;
+};
 
 bool TargetLess(const TargetOutcome& a, const TargetOutcome& b) {
   if (a.kind != b.kind) {
@@ -280,6 +346,9 @@ const char* TargetStatusCode(TargetStatus status) {
 
 JudgedAnswer JudgeAnswer(UpstreamAnswer answer, const MergeOptions& options) {
   JudgedAnswer judged;
+  if (answer.reply && *answer.reply) {
+    judged.body_bytes = (*answer.reply)->body.size();
+  }
   judged.bundle = Judge(answer, options, judged.outcome);
   return judged;
 }
@@ -305,7 +374,9 @@ FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
   outcomes.reserve(judged.size() + not_queried.size());
   std::vector<Item> items;
   std::size_t peer_rank = 0;
+  std::size_t body_bytes = 0;
   for (std::size_t i = 0; i < judged.size(); ++i) {
+    body_bytes += judged[i].body_bytes;
     const std::size_t rank = judged[i].outcome.kind == TargetKind::kPeer ? ++peer_rank : 0;
     if (judged[i].bundle) {
       CollectItems(*judged[i].bundle, judged[i].outcome, rank, i, items);
@@ -321,7 +392,8 @@ FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
     return a.rank < b.rank;
   });
 
-  std::set<std::string> seen;
+  std::unordered_set<std::string> seen;
+  seen.reserve(items.size());
   std::vector<const Item*> passed_outcomes;
   std::vector<const Item*> resources;
   for (const Item& item : items) {
@@ -340,14 +412,7 @@ FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
     }
   }
 
-  fhir::BundleBuilder builder(fhir::BundleType::kSearchset);
-  if (!options.bundle_id.empty()) {
-    builder.SetId(options.bundle_id);
-  }
-  if (!options.timestamp.empty()) {
-    builder.SetTimestamp(options.timestamp);
-  }
-  builder.SetTotal(result.total);
+  SearchsetWriter writer(options, result.total, body_bytes + 1024);
 
   for (TargetOutcome& skipped : not_queried) {
     skipped.status = TargetStatus::kNotQueried;
@@ -371,19 +436,16 @@ FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
         outcome.kind, outcome.id,
         failed ? fhir::IssueSeverity::kWarning : fhir::IssueSeverity::kInformation,
         IssueCode(error.code), error.message, scratch.GetAllocator());
-    fhir::BundleEntry entry;
-    entry.resource = &value;
-    entry.search_mode = fhir::SearchMode::kOutcome;
-    builder.AddEntry(entry);
+    writer.AddOutcome(value);
   }
   for (const Item* item : passed_outcomes) {
-    AddItem(builder, *item);
+    writer.AddItem(*item);
   }
   for (const Item* item : resources) {
-    AddItem(builder, *item);
+    writer.AddItem(*item);
   }
 
-  result.bundle_json = builder.BuildJson();
+  result.bundle_json = writer.Finish();
   result.targets = std::move(outcomes);
   return result;
 }

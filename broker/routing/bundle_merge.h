@@ -83,6 +83,7 @@ struct MergeOptions {
 struct JudgedAnswer {
   TargetOutcome outcome;  // kind, id, latency, status, error; matches are counted by the merge
   std::unique_ptr<rapidjson::Document> bundle;
+  std::size_t body_bytes = 0;  // the answer's body size, to size the merged Bundle's buffer
 };
 
 // Judges one answer: a missing reply is a timeout (or, with options.shutting_down, a failure);

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/fhir/bundle.h"
 #include "adapters/fhir/json.h"
 
 namespace tb::routing {
@@ -82,6 +83,45 @@ TEST(MergeAnswers, KeepsFullUrlScoreAndIncludeEntriesButCountsOnlyMatches) {
   ASSERT_EQ(result.targets.size(), 1u);
   EXPECT_EQ(result.targets[0].matches, 1u);
   EXPECT_EQ(result.targets[0].latency_ms, 12);
+}
+
+// The merged Bundle is written straight from the answers; it must read exactly as
+// fhir::BundleBuilder would write the same entries (member order, numbers, escaping).
+TEST(MergeAnswers, WritesTheSameTextAsBundleBuilder) {
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Trust("RJ1", R"({"resourceType":"Bundle","type":"searchset","entry":[
+    {"fullUrl":"https://rj1/fhir/Observation/o1","resource":{"resourceType":"Observation",
+     "id":"o1","valueQuantity":{"value":7.25},"note":[{"text":"caf\u00e9 \"x\"\n"}]},
+     "search":{"mode":"match","score":0.125}},
+    {"resource":{"resourceType":"Patient","id":"p1"},"search":{"mode":"include"}}]})"));
+  answers.push_back(Trust("RGT", "not json"));
+  MergeOptions options;
+  options.bundle_id = "req-1";
+  options.timestamp = "2026-11-23T19:00:00.000Z";
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, options);
+
+  const rapidjson::Document parsed = Parse(result.bundle_json);
+  fhir::BundleBuilder builder(fhir::BundleType::kSearchset);
+  builder.SetId(options.bundle_id);
+  builder.SetTimestamp(options.timestamp);
+  builder.SetTotal(result.total);
+  for (const rapidjson::Value& entry : Entries(parsed).GetArray()) {
+    fhir::BundleEntry copy;
+    if (const auto full_url = fhir::FindString(entry, "fullUrl")) {
+      copy.full_url = std::string(*full_url);
+    }
+    copy.resource = &entry["resource"];
+    const std::string mode = Mode(entry);
+    copy.search_mode = mode == "outcome"   ? fhir::SearchMode::kOutcome
+                       : mode == "include" ? fhir::SearchMode::kInclude
+                                           : fhir::SearchMode::kMatch;
+    if (entry["search"].HasMember("score")) {
+      copy.search_score = entry["search"]["score"].GetDouble();
+    }
+    builder.AddEntry(copy);
+  }
+  EXPECT_EQ(result.bundle_json, builder.BuildJson());
+  ASSERT_EQ(Entries(parsed).Size(), 3u);  // RGT's outcome, then RJ1's two entries
 }
 
 TEST(MergeAnswers, SkipsEntriesWithoutAResourceAndRepairsABadMeta) {
