@@ -8,11 +8,14 @@
 # Usage: bench/fhir/read_passthrough.sh RUN_DIR TB_LOAD NAME=TRUSTBRIDGE [NAME=TRUSTBRIDGE...]
 # Env:   ROUNDS (default 3), SECONDS_PER_CASE (default 5), CONNS (default "16 1"),
 #        PORT_BASE (default 48600; uses the next 20 ports), NGINX=0 to skip nginx,
-#        PERF=1: perf record -g the first broker at 16 connections (RUN_DIR/perf-NAME.data).
+#        PERF=1: perf record -g the first broker at 16 connections (RUN_DIR/perf-NAME.data),
+#        LOG_LEVEL (default info, as shipped; "warn" shows what the per-request lines cost),
+#        COUNT=1: perf stat the server over the measured window: context switches and, where the
+#        machine has hardware counters, user and kernel instructions per request.
 # Prints one line per case: name conns cpu_us_per_req rate p50_us loadavg.
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n 2,12p "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,14p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 run=$1
 load=$2
@@ -55,14 +58,34 @@ wait_port() {
 }
 measure() {  # $1 label, $2 pid, $3 port, $4 conns
   local out=$run/$1-c$4-$(date -u +%H%M%S).json
+  local counts=$out.perf.csv stat_pid=
+  if [ "${COUNT:-0}" = 1 ]; then
+    (sleep 1 && exec perf stat -x, -o "$counts" -e instructions:u,instructions:k,context-switches \
+      -p "$2" -- sleep "$seconds") >/dev/null 2>&1 &
+    stat_pid=$!
+  fi
   "${client_cpu[@]}" "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki/ca.crt" \
     --warmup 1 --duration "$seconds" --server-pid "$2" --url "https://127.0.0.1:$3$search" \
     --conns "$4" >"$out" || true
-  python3 - "$1" "$4" "$out" "$(cut -d' ' -f1 /proc/loadavg)" <<'EOF'
-import json, sys
+  [ -z "$stat_pid" ] || wait "$stat_pid" || true
+  python3 - "$1" "$4" "$out" "$(cut -d' ' -f1 /proc/loadavg)" "$counts" <<'EOF'
+import json, os, sys
 r = json.load(open(sys.argv[3]))
-print(f"{sys.argv[1]:<14} c{sys.argv[2]:<3} cpu_us/req {r['server_cpu_us_per_req']:8.1f}  "
-      f"rate {r['rate']:8.1f}  p50_us {r['p50_us']:8.1f}  errors {r['errors']}  load {sys.argv[4]}")
+line = (f"{sys.argv[1]:<14} c{sys.argv[2]:<3} cpu_us/req {r['server_cpu_us_per_req']:8.1f}  "
+        f"rate {r['rate']:8.1f}  p50_us {r['p50_us']:8.1f}  errors {r['errors']}  load {sys.argv[4]}")
+if os.path.exists(sys.argv[5]) and r["ok"] > 0:
+    counts = {}
+    for row in open(sys.argv[5]):
+        cells = row.strip().split(",")
+        if len(cells) > 2 and cells[0].replace(".", "").isdigit():
+            counts[cells[2]] = float(cells[0])
+    per = lambda key: counts[key] / r["ok"]
+    if "instructions:u" in counts:  # hardware counters (absent in most VMs)
+        line += (f"  kinsn/req user {per('instructions:u') / 1e3:6.0f} kernel "
+                 f"{per('instructions:k') / 1e3:6.0f}")
+    if "context-switches" in counts:
+        line += f"  cs/req {per('context-switches'):5.1f}"
+print(line)
 EOF
 }
 
@@ -94,7 +117,7 @@ broker_case() {  # $1 label, $2 binary, $3 conns
   ],
   "admin": { "cert_cns": ["admin"] },
   "federation": { "deadline_ms": 3000 },
-  "log": { "level": "info" }
+  "log": { "level": "${LOG_LEVEL:-info}" }
 }
 EOF
   "${server_cpu[@]}" "$2" serve --config "$run/broker-$1.json" >>"$run/logs/broker-$1.log" 2>&1 &

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Instructions per pass-through FHIR read (user space, callgrind): read_passthrough.sh's case (a)
+# with the broker under valgrind --tool=callgrind. Counting instructions is steady on a shared
+# machine where CPU time is not; it leaves out the kernel (syscalls, context switches, fsync),
+# which read_passthrough.sh's CPU time includes. The counters are zeroed once the load has run
+# for a while and dumped 20 s later; requests in that window are counted from the broker's
+# http_request log lines, so the figure is the whole process's instructions per request.
+# Usage: bench/fhir/read_callgrind.sh RUN_DIR TB_LOAD TRUSTBRIDGE [LABEL]
+# Env:   CONNS (default 4; valgrind runs the broker ~50x slower), PORT_BASE (default 48620).
+# Prints: LABEL requests=N Ir_per_req=I, and leaves RUN_DIR/cg-LABEL.out.* for
+# callgrind_annotate.
+set -euo pipefail
+
+[ $# -ge 3 ] || { sed -n 2,11p "$0" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/../.." && pwd)
+run=$1
+load=$2
+tb=$3
+label=${4:-broker}
+port_base=${PORT_BASE:-48620}
+broker_port=$port_base
+trust_port=$((port_base + 1))
+mkdir -p "$run"/{logs,data,trust}
+pki=$run/pki
+[ -f "$pki/ca.crt" ] || "$root/certs/make-dev-pki.sh" --quiet "$pki" "broker-a,RJ1,admin,T00"
+nhs=9990001448
+search="/fhir/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C$nhs"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+wait_port() {  # valgrind starts slowly: up to 60 s
+  for _ in $(seq 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+cat >"$run/trust/config.json" <<EOF
+{ "ods": "T00", "listen": { "fhir": "127.0.0.1:$trust_port" },
+  "tls": { "cert": "$pki/T00.crt", "key": "$pki/T00.key", "ca": "$pki/ca.crt" },
+  "patients": "$root/config/demo/trusts/RGT/patients", "latency_ms": 0, "io_threads": 1 }
+EOF
+taskset -c 1 "$tb" simulate-trust --config "$run/trust/config.json" >"$run/logs/trust.log" 2>&1 &
+pids+=($!)
+wait_port "$trust_port"
+
+db=$run/data/$label.db
+rm -f "$db" "$db-wal" "$db-shm"
+cat >"$run/broker-$label.json" <<EOF
+{ "broker": { "id": "bench-broker", "ods": "X26" },
+  "listen": { "fhir": "127.0.0.1:$broker_port" },
+  "tls": { "cert": "$pki/broker-a.crt", "key": "$pki/broker-a.key", "ca": "$pki/ca.crt" },
+  "store": { "url": "sqlite:$db" },
+  "participants": [
+    { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/Patient.rs", "system/Observation.rs"],
+      "purposes": ["TREAT"] },
+    { "ods": "T00", "cert_cn": "T00", "fhir_base": "https://127.0.0.1:$trust_port/fhir",
+      "scopes": ["system/*.rs"], "purposes": ["TREAT"] }
+  ],
+  "admin": { "cert_cns": ["admin"] },
+  "federation": { "deadline_ms": 10000 },
+  "log": { "level": "info" }
+}
+EOF
+log=$run/logs/broker-$label.log
+: >"$log"
+rm -f "$run/cg-$label.out"*
+taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$run/cg-$label.out" \
+  "$tb" serve --config "$run/broker-$label.json" >>"$log" 2>&1 &
+broker=$!
+pids+=("$broker")
+wait_port "$broker_port"
+curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+  -H 'Content-Type: application/json' -d "{\"nhs_number\":\"$nhs\",\"ods\":\"T00\"}" \
+  "https://127.0.0.1:$broker_port/admin/locator" >/dev/null
+taskset -c 0 "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki/ca.crt" \
+  --warmup 1 --duration 40 --url "https://127.0.0.1:$broker_port$search" --conns "${CONNS:-4}" \
+  >"$run/load-$label.json" &
+client=$!
+sleep 10
+callgrind_control -z "$broker" >/dev/null 2>&1
+first=$(grep -c '"http_request"' "$log")
+sleep 20
+last=$(grep -c '"http_request"' "$log")
+callgrind_control -d "$broker" >/dev/null 2>&1
+wait "$client" || true
+dump=$(ls -t "$run/cg-$label.out."* | head -1)
+total=$(awk '/^summary:/ {print $2; exit}' "$dump")
+requests=$((last - first))
+echo "$label requests=$requests Ir_per_req=$((total / requests))"
