@@ -335,21 +335,27 @@ class SystemUriCache {
   }
   void Release() { --users_; }
 
-  const std::string* Find(std::string_view name) const {
+  struct Entry {
+    std::string name;
+    std::string uri;
+    std::string member;  // "system":"<uri, escaped>", or empty for an empty URI
+  };
+
+  const Entry* Find(std::string_view name) const {
     const std::uint64_t hash = Hash(name);
     for (std::size_t at = hash & (kSlots - 1);; at = (at + 1) & (kSlots - 1)) {
       const std::uint32_t slot = slots_[at];
       if (slot == 0) {
         return nullptr;
       }
-      const auto& [entry_name, uri] = entries_[slot - 1];
-      if (entry_name == name) {
-        return &uri;
+      const Entry& entry = entries_[slot - 1];
+      if (entry.name == name) {
+        return &entry;
       }
     }
   }
-  // Keeps name -> uri; the kept URI (stable until the next clear), or nullptr when full.
-  const std::string* Add(std::string_view name, std::string_view uri) {
+  // Keeps name -> uri; the kept entry (stable until the next clear), or nullptr when full.
+  const Entry* Add(std::string_view name, std::string_view uri) {
     if (entries_.size() == kCapacity) {
       return nullptr;
     }
@@ -360,9 +366,14 @@ class SystemUriCache {
     while (slots_[at] != 0) {
       at = (at + 1) & (kSlots - 1);
     }
-    entries_.emplace_back(std::string(name), std::string(uri));
+    std::string member;
+    if (!uri.empty()) {
+      member = "\"system\":";
+      AppendJsonString(member, uri);
+    }
+    entries_.push_back(Entry{std::string(name), std::string(uri), std::move(member)});
     slots_[at] = static_cast<std::uint32_t>(entries_.size());
-    return &entries_.back().second;
+    return &entries_.back();
   }
 
  private:
@@ -378,7 +389,7 @@ class SystemUriCache {
 
   std::uint64_t generation_ = 0;  // MappingTables generations start at 1
   std::size_t users_ = 0;
-  std::vector<std::pair<std::string, std::string>> entries_;
+  std::vector<Entry> entries_;
   std::array<std::uint32_t, kSlots> slots_{};  // entry index + 1; 0 = empty
 };
 
@@ -401,8 +412,8 @@ V2MapContext::~V2MapContext() {
 
 std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
   if (thread_cache_) {
-    if (const std::string* uri = system_uri_cache.Find(v2_name)) {
-      return *uri;
+    if (const SystemUriCache::Entry* entry = system_uri_cache.Find(v2_name)) {
+      return entry->uri;
     }
   }
   for (const auto& [name, uri] : system_uris_) {
@@ -435,8 +446,8 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
     }
   }
   if (thread_cache_) {
-    if (const std::string* kept = system_uri_cache.Add(v2_name, uri)) {
-      return *kept;
+    if (const SystemUriCache::Entry* kept = system_uri_cache.Add(v2_name, uri)) {
+      return kept->uri;
     }
   }
   if (system_uris_.empty()) {
@@ -444,6 +455,18 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
   }
   system_uris_.emplace_back(keep({v2_name}), uri);
   return uri;
+}
+
+const std::string* V2MapContext::SystemMember(std::string_view v2_name) {
+  if (!thread_cache_) {
+    return nullptr;
+  }
+  const SystemUriCache::Entry* entry = system_uri_cache.Find(v2_name);
+  if (entry == nullptr) {
+    SystemUri(v2_name);  // the first time on this thread: resolved and kept, unless full
+    entry = system_uri_cache.Find(v2_name);
+  }
+  return entry != nullptr ? &entry->member : nullptr;
 }
 
 std::string_view V2TextSearched(const hl7v2::Value& value, std::string& scratch) {
@@ -694,6 +717,19 @@ void WriteCoding(JsonText& out, std::string_view system, std::string_view code,
   out.Put('}');
 }
 
+void WriteV2Coding(V2MapContext& ctx, JsonText& out, std::string_view v2_system,
+                   std::string_view code, std::string_view display) {
+  out.Put('{');
+  if (const std::string* member = ctx.SystemMember(v2_system)) {
+    out.Raw(*member);  // "system" is the first member: no separator
+  } else {
+    out.StringMember("\"system\":", ctx.SystemUri(v2_system));
+  }
+  out.StringMember("\"code\":", code);
+  out.StringMember("\"display\":", display);
+  out.Put('}');
+}
+
 namespace {
 
 // The coding of `code` in `v2_system` and its translations by the local concept maps, as array
@@ -703,7 +739,7 @@ void WriteCodingWithTranslations(V2MapContext& ctx, JsonText& out, std::string_v
   if (code.empty()) {
     return;
   }
-  out.Item([&] { WriteCoding(out, ctx.SystemUri(v2_system), code, display); });
+  out.Item([&] { WriteV2Coding(ctx, out, v2_system, code, display); });
   for (const CodeMap* local : ctx.tables().local_concept_maps()) {
     if (const CodeMapRow* row = local->FindV2(v2_system, code)) {
       out.Item([&] { out.Raw(local->FhirCodingJson(*row)); });
@@ -779,10 +815,10 @@ void WriteTableCodeableConcept(V2MapContext& ctx, JsonText& out, KnownTable tabl
   }
   if (row == nullptr || row->fhir_system != v2_system || row->fhir_code != code) {
     out.Item([&] {
-      WriteCoding(out, v2_system, code,
-                  !display.empty() ? display
-                  : row != nullptr ? std::string_view(row->v2_display)
-                                   : std::string_view());
+      WriteV2Coding(ctx, out, v2_table, code,
+                    !display.empty() ? display
+                    : row != nullptr ? std::string_view(row->v2_display)
+                                     : std::string_view());
     });
   }
   out.CloseOrDrop(coding, ']');
@@ -810,7 +846,7 @@ void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, Kno
   out.Raw("\":{\"extension\":[{\"url\":");
   out.String(kOriginalCodeExtensionUrl);
   out.Raw(",\"valueCoding\":");
-  WriteCoding(out, ctx.SystemUri(v2_table), code, {});
+  WriteV2Coding(ctx, out, v2_table, code, {});
   out.Raw("}]}");
 }
 

@@ -57,6 +57,9 @@ class V2MapContext {
   // across mappings, bounded), else once per mapping: messages name the same few coding systems
   // over and over. The view lives as long as the context.
   std::string_view SystemUri(std::string_view v2_name);
+  // "system":"<SystemUri(v2_name), JSON-escaped>" (empty for an empty URI) when the per-thread
+  // cache holds it (it then lives as long as the context), else nullptr.
+  const std::string* SystemMember(std::string_view v2_name);
 
  private:
   JsonAlloc& alloc_;
@@ -112,6 +115,10 @@ std::optional<std::string> CanonicalDecimal(std::string_view nm);
 // A Coding {system, code, display} ({} when all three are empty).
 void WriteCoding(JsonText& out, std::string_view system, std::string_view code,
                  std::string_view display);
+// WriteCoding(out, ctx.SystemUri(v2_system), code, display), with the system member written from
+// JSON kept with the cached URI instead of escaped again.
+void WriteV2Coding(V2MapContext& ctx, JsonText& out, std::string_view v2_system,
+                   std::string_view code, std::string_view display);
 // CE/CWE/CNE -> CodeableConcept: the primary (1-3) and alternate (4-6) codings with their systems
 // translated by table 0396, each followed by its translation from any local concept map, and the
 // original text (CWE-9, else the first text when no code is given). `text_if_none` is the text

@@ -37,7 +37,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
     if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kEncounterClass, patient_class)) {
       WriteCoding(out, row->fhir_system, row->fhir_code, row->fhir_display);
     } else if (!patient_class.empty()) {
-      WriteCoding(out, ctx_.SystemUri("HL70004"), patient_class, {});
+      WriteV2Coding(ctx_, out, "HL70004", patient_class, {});
     } else {
       WriteCoding(out, "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "UNK", "unknown");
     }
@@ -76,7 +76,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
       return;
     }
     out.Raw("{\"coding\":[");
-    WriteCoding(out, ctx_.SystemUri(table), code, V2Text(value.Component(2), text_scratch));
+    WriteV2Coding(ctx_, out, table, code, V2Text(value.Component(2), text_scratch));
     out.Raw("]}");
   };
   out.Member("\"serviceType\":", [&] { v2_concept(pv1.Field(10), "HL70069"); });
