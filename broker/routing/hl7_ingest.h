@@ -62,8 +62,13 @@ struct Hl7IngestResult {
 //      gets AE/CE (never AA) so the sender retries.
 //   5. The hop goes into the audit ledger (when one is given): an inbound record for a stored
 //      message (sender, patient, SHA-256 of the message), a refusal record for every refused one
-//      (with the error code). A duplicate adds nothing: the first copy was recorded. A ledger
-//      that fails is logged as an error; the acknowledgement stands (the message is durable).
+//      (with the error code). A duplicate adds nothing: the first copy was recorded. When the
+//      store writes ledger hops (InboundStore::WritesLedgerHops: SQLite) the record of a stored
+//      or conflicting message is written in the message's own batch transaction, so a record
+//      that cannot be written fails the store (AE/CE); otherwise, and for refusals decided before
+//      the store, it is appended after (Ledger::AppendAsync) and a ledger that fails is logged as
+//      an error while the acknowledgement stands (the message is durable). Either way the answer
+//      waits for the record's commit.
 //   6. A stored message that names a patient (NHS number in PID-3) tells the record locator that
 //      the sender holds data for that patient. When the store writes announcements
 //      (InboundStore::WritesLocatorAnnouncements, as SqlInboundStore does) this is part of the
