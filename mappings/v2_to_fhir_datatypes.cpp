@@ -423,19 +423,7 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
   }
   // Names and URIs are kept in the allocator (a 0396 URI is the table's own string): no string
   // is built for the usual names (HL7nnnn, LN, SCT, ...).
-  const auto keep = [this](std::initializer_list<std::string_view> parts) {
-    std::size_t size = 0;
-    for (std::string_view part : parts) {
-      size += part.size();
-    }
-    auto* storage = static_cast<char*>(alloc_.Malloc(size + 1));
-    char* out = storage;
-    for (std::string_view part : parts) {
-      out = std::copy(part.begin(), part.end(), out);
-    }
-    *out = '\0';
-    return std::string_view(storage, size);
-  };
+  const auto keep = [this](std::initializer_list<std::string_view> parts) { return Keep(parts); };
   std::string_view uri;
   std::string_view hl7_digits;
   if (!tables_.FindCodingSystemUri(v2_name, uri, hl7_digits)) {
@@ -455,6 +443,20 @@ std::string_view V2MapContext::SystemUri(std::string_view v2_name) {
   }
   system_uris_.emplace_back(keep({v2_name}), uri);
   return uri;
+}
+
+std::string_view V2MapContext::Keep(std::initializer_list<std::string_view> parts) {
+  std::size_t size = 0;
+  for (std::string_view part : parts) {
+    size += part.size();
+  }
+  auto* storage = static_cast<char*>(alloc_.Malloc(size + 1));
+  char* out = storage;
+  for (std::string_view part : parts) {
+    out = std::copy(part.begin(), part.end(), out);
+  }
+  *out = '\0';
+  return std::string_view(storage, size);
 }
 
 const std::string* V2MapContext::SystemMember(std::string_view v2_name) {
@@ -852,7 +854,7 @@ void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, Kno
 
 // ---- identifiers and names ----------------------------------------------------------------------
 
-std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
+std::string_view HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
   const Parts parts(hd);
   std::string s1, s2, s3;
   const std::string_view ns = V2Text(parts[1], s1);
@@ -860,21 +862,21 @@ std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
   const std::string_view type = V2Text(parts[3], s3);
   if (!uid.empty()) {
     if (EqualsIgnoreCase(type, "ISO") || LooksLikeOid(uid)) {
-      return "urn:oid:" + std::string(uid);
+      return ctx.Keep({"urn:oid:", uid});
     }
     if (EqualsIgnoreCase(type, "UUID")) {
-      return "urn:uuid:" + Lower(uid);
+      return ctx.Keep({"urn:uuid:", Lower(uid)});
     }
     if (LooksLikeUri(uid)) {
-      return std::string(uid);
+      return ctx.Keep({uid});  // may be the decoded scratch copy
     }
   }
   if (!ns.empty()) {
     if (const CodeMapRow* row = ctx.tables().Get(KnownTable::kAssigningAuthority).FindV2(ns)) {
-      return row->fhir_code;
+      return row->fhir_code;  // the table's own string
     }
     if (LooksLikeUri(ns)) {
-      return std::string(ns);
+      return ctx.Keep({ns});
     }
   }
   return {};
@@ -922,13 +924,13 @@ namespace {
 
 // The facts of an identifier with `value`, `system` (may be empty) and type code `type`, assigned
 // by `hd`: an empty system with type NH/NHS on 10 characters is the NHS number system.
-void SetIdentifierFacts(IdentifierFacts& facts, std::string_view value, std::string system,
+void SetIdentifierFacts(IdentifierFacts& facts, std::string_view value, std::string_view system,
                         std::string_view type, const hl7v2::Value& hd) {
   if (system.empty() && (type == "NH" || type == "NHS") && value.size() == 10) {
-    system = std::string(core::kNhsNumberSystem);
+    system = core::kNhsNumberSystem;
   }
   facts.value = std::string(value);
-  facts.system = std::move(system);
+  facts.system = system;
   facts.type = std::string(type);
   facts.assigner = hd;
 }
@@ -945,7 +947,7 @@ bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& locati
   }
   const hl7v2::Value hd = parts[4];
   const std::string_view type = V2Text(parts[5], s5);
-  std::string system = HdToSystem(ctx, hd);
+  std::string_view system = HdToSystem(ctx, hd);
   std::string nhs_number;
   const bool nhs_type = type == "NH" || type == "NHS";
   if (system == core::kNhsNumberSystem || (system.empty() && nhs_type)) {
@@ -962,11 +964,11 @@ bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& locati
                            location));
         return false;
       }
-      system = std::string(core::kNhsNumberSystem);
+      system = core::kNhsNumberSystem;
       value = nhs_number;
     }
   }
-  SetIdentifierFacts(facts, value, std::move(system), type, hd);
+  SetIdentifierFacts(facts, value, system, type, hd);
   facts.has_period = true;
   facts.start = parts[7];
   facts.end = parts[8];
@@ -1209,15 +1211,15 @@ bool WritePractitioner(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xcn
   const std::string_view id = V2Text(parts[1], s1);
   if (!id.empty()) {
     const hl7v2::Value hd = parts[9];
-    std::string system = HdToSystem(ctx, hd);
+    std::string_view system = HdToSystem(ctx, hd);
     const bool seven_digits = id.size() == 8 && std::all_of(id.begin() + 1, id.end(), IsDigit);
     if (system.empty() && seven_digits && id.front() == 'G') {
-      system = std::string(kGmpSystem);
+      system = kGmpSystem;
     } else if (system.empty() && seven_digits && id.front() == 'C') {
-      system = std::string(kGmcSystem);
+      system = kGmcSystem;
     }
     IdentifierFacts identifier;
-    SetIdentifierFacts(identifier, id, std::move(system), V2Text(parts[13], s13), hd);
+    SetIdentifierFacts(identifier, id, system, V2Text(parts[13], s13), hd);
     out.Key("\"identifier\":[");
     WriteIdentifier(ctx, out, identifier);
     out.Put(']');
@@ -1270,12 +1272,12 @@ bool WriteXonOrganization(V2MapContext& ctx, JsonText& out, const hl7v2::Value& 
   }
   if (!id.empty()) {
     const hl7v2::Value hd = parts[6];
-    std::string system = HdToSystem(ctx, hd);
+    std::string_view system = HdToSystem(ctx, hd);
     if (system.empty() && !Part(hd, 1).HasValue() && LooksLikeOdsCode(id)) {
-      system = std::string(core::kOdsCodeSystem);
+      system = core::kOdsCodeSystem;
     }
     IdentifierFacts identifier;
-    SetIdentifierFacts(identifier, id, std::move(system), V2Text(parts[7], s7), hd);
+    SetIdentifierFacts(identifier, id, system, V2Text(parts[7], s7), hd);
     out.Key("\"identifier\":[");
     WriteIdentifier(ctx, out, identifier);
     out.Put(']');

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,8 @@ class V2MapContext {
   // across mappings, bounded), else once per mapping: messages name the same few coding systems
   // over and over. The view lives as long as the context.
   std::string_view SystemUri(std::string_view v2_name);
+  // `parts` joined, copied into the context's pool: the view lives as long as the context.
+  std::string_view Keep(std::initializer_list<std::string_view> parts);
   // "system":"<SystemUri(v2_name), JSON-escaped>" (empty for an empty URI) when the per-thread
   // cache holds it (it then lives as long as the context), else nullptr.
   const std::string* SystemMember(std::string_view v2_name);
@@ -141,14 +144,15 @@ void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, Kno
 // ---- identifiers and names ----------------------------------------------------------------------
 // HD -> system URI: HD-2 as urn:oid: when HD-3 is ISO (or HD-2 is an OID), HD-2 as is when a URI,
 // else the assigning-authority table for HD-1. Empty when none applies.
-std::string HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd);
+// The view lives as long as the context (kept in its pool, or a table's own string).
+std::string_view HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd);
 // What an Identifier is made of, read first and written after (the Patient puts the NHS number
 // first and leaves out repeated identifiers).
 struct IdentifierFacts {
   std::string value;
-  std::string system;     // empty when none is known
-  std::string type;       // table 0203 code, or empty
-  hl7v2::Value assigner;  // HD: its first part is assigner.display when no system is known
+  std::string_view system;  // empty when none is known; a literal, a table's or the context's
+  std::string type;         // table 0203 code, or empty
+  hl7v2::Value assigner;    // HD: its first part is assigner.display when no system is known
   bool has_period = false;
   hl7v2::Value start, end;
   const char* period_location = nullptr;

@@ -33,7 +33,7 @@ void Mapper::WriteMessageHeader(JsonText& out) {
   out.Key("\"eventCoding\":");
   WriteCoding(out, kV2EventSystem, trigger_, {});
   const auto endpoint = [&](const hl7v2::Value& hd) {
-    const std::string system = HdToSystem(ctx_, hd);
+    const std::string_view system = HdToSystem(ctx_, hd);
     if (!system.empty() && (system.starts_with("urn:") || system.starts_with("http"))) {
       out.Key("\"endpoint\":");
       out.String(system);

@@ -21,6 +21,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   JsonText others(others_text);
   bool all_have_system = true;
   std::vector<std::pair<std::string, std::string>> seen;
+  seen.reserve(4);
   // PID-32 (identity reliability) carries the NHS number status in UK ITK messages: an extension
   // put first in the NHS number's Identifier.
   JsonBuffer verification;
@@ -59,8 +60,9 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
         return;
       }
     }
-    if (std::find(seen.begin(), seen.end(), std::make_pair(identifier.system, identifier.value)) !=
-        seen.end()) {
+    if (std::any_of(seen.begin(), seen.end(), [&identifier](const auto& earlier) {
+          return earlier.first == identifier.system && earlier.second == identifier.value;
+        })) {
       return;
     }
     seen.emplace_back(identifier.system, identifier.value);
@@ -92,7 +94,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     }
     IdentifierFacts identifier;
     identifier.value = std::string(text);
-    identifier.system = std::string(system);
+    identifier.system = system;  // a literal
     identifier.type = std::string(type);
     if (system.empty()) {
       all_have_system = false;
