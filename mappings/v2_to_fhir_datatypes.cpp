@@ -508,15 +508,15 @@ void Append2(TimeText& out, int value) {
 }
 
 // V2TimeToFhir into `out`: false (out empty) for nothing to write, an error for invalid text.
-core::Result<bool> FormatFhirTime(std::string_view v2, FhirTimeType type, LocalTimeRule rule,
-                                  TimeText& out) {
+// nullopt for text that is not a valid v2 date/time (the callers build the error: building it
+// here, to be dropped by the mapper's caller, allocated on every malformed time).
+std::optional<bool> FormatFhirTime(std::string_view v2, FhirTimeType type, LocalTimeRule rule,
+                                   TimeText& out) {
   v2 = Trim(v2);
   if (v2.empty()) {
     return false;
   }
-  const auto invalid = [] {
-    return MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time");
-  };
+  const auto invalid = [] { return std::optional<bool>(); };
   std::size_t digits = 0;
   while (digits < v2.size() && IsDigit(v2[digits])) {
     ++digits;
@@ -622,9 +622,9 @@ core::Result<bool> FormatFhirTime(std::string_view v2, FhirTimeType type, LocalT
 core::Result<std::optional<std::string>> V2TimeToFhir(std::string_view v2, FhirTimeType type,
                                                       LocalTimeRule rule) {
   TimeText out;
-  const core::Result<bool> written = FormatFhirTime(v2, type, rule, out);
+  const std::optional<bool> written = FormatFhirTime(v2, type, rule, out);
   if (!written) {
-    return written.error();
+    return MakeError(ErrorCode::kInvalidValue, "not a valid HL7 v2 date/time");
   }
   if (!*written) {
     return std::optional<std::string>();

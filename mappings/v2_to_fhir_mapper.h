@@ -294,10 +294,20 @@ class Mapper {
     ResourceId id;
   };
   ReusedVector<Dedup> dedup_;
-  std::string key_;  // the key being looked up, reused
+  // The key being looked up (prefix + raw), in key_buffer_ or, when longer, key_long_.
+  std::string_view key_;
+  std::array<char, 128> key_buffer_;
+  std::string key_long_;
   // Sets key_ to prefix + raw and returns the id already mapped for that key, or nullptr.
   const ResourceId* FindDedup(std::string_view prefix, std::string_view raw) {
-    key_.assign(prefix).append(raw);
+    const std::size_t size = prefix.size() + raw.size();
+    char* out = key_buffer_.data();
+    if (size > key_buffer_.size()) {
+      key_long_.resize(size);
+      out = key_long_.data();
+    }
+    std::copy(raw.begin(), raw.end(), std::copy(prefix.begin(), prefix.end(), out));
+    key_ = std::string_view(out, size);
     const std::string_view key = key_;
     for (const Dedup& d : dedup_) {
       if (d.prefix.size() + d.raw.size() == key.size() && key.starts_with(d.prefix) &&

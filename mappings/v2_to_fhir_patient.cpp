@@ -245,6 +245,7 @@ void Mapper::MapPd1(const CachedSegment& pd1) {
     return;
   }
   std::vector<ResourceId> ids;
+  ids.reserve(4);
   for (const hl7v2::Value& rep : pd1.Field(3).Repetitions()) {
     ResourceId id = OrganizationForXon(rep);
     if (!id.empty()) {
