@@ -2,6 +2,7 @@
 // at (Practitioner, Organization, Location).
 #include <array>
 #include <cstring>
+#include <utility>
 
 #include "mappings/json_string.h"
 #include "mappings/v2_to_fhir_mapper.h"
@@ -97,14 +98,19 @@ ResourceId Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
       physical = type;
     }
   }
-  if (display != nullptr) {
-    *display = name;
-  }
+  // The name is moved to *display once written (it was copied there first).
+  const auto give_display = [&name, display] {
+    if (display != nullptr) {
+      *display = std::move(name);
+    }
+  };
   if (const ResourceId* found = FindDedup("Location/", pl.raw())) {
+    give_display();
     return *found;
   }
   const ResourceId id = NewId(key_);  // before any nested lookup reuses key_
   if (name.empty()) {
+    give_display();
     return {};
   }
   JsonBuffer text;
@@ -129,6 +135,7 @@ ResourceId Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
   }
   entries_.push_back(Entry{id, std::move(text), {}, {}});
   dedup_.push_back(Dedup{"Location/", pl.raw(), id});
+  give_display();
   return id;
 }
 

@@ -20,7 +20,8 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   JsonText nhs(nhs_text);
   JsonText others(others_text);
   bool all_have_system = true;
-  std::vector<std::pair<std::string, std::string>> seen;
+  // (system, value): systems are views that live as long as the mapping (IdentifierFacts).
+  std::vector<std::pair<std::string_view, std::string>> seen;
   seen.reserve(4);
   // PID-32 (identity reliability) carries the NHS number status in UK ITK messages: an extension
   // put first in the NHS number's Identifier.
