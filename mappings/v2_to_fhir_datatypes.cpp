@@ -1082,17 +1082,27 @@ void WriteAddress(V2MapContext& ctx, JsonText& out, const hl7v2::Value& xad) {
   bool located = false;
   {
     // XAD-1 is SAD: street or mailing address & street name & dwelling number.
+    // The non-empty parts joined by spaces; one part (the usual case) is used as it is.
     const hl7v2::Value sad = parts[1];
-    std::string street;
+    std::array<std::string, 3> part_scratch;
+    std::array<std::string_view, 3> sad_parts;
+    std::size_t present = 0;
     for (std::size_t i = 1; i <= 3; ++i) {
-      std::string part_scratch;
-      const std::string_view part = V2Text(Part(sad, i), part_scratch);
+      const std::string_view part = V2Text(Part(sad, i), part_scratch[present]);
       if (!part.empty()) {
-        if (!street.empty()) {
-          street.push_back(' ');
-        }
-        street.append(part);
+        sad_parts[present++] = part;
       }
+    }
+    std::string joined;
+    std::string_view street = present == 1 ? sad_parts[0] : std::string_view();
+    if (present > 1) {
+      for (std::size_t i = 0; i < present; ++i) {
+        if (i > 0) {
+          joined.push_back(' ');
+        }
+        joined.append(sad_parts[i]);
+      }
+      street = joined;
     }
     const std::size_t mark = out.Key("\"line\":");
     out.Put('[');
