@@ -968,9 +968,12 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       // 6. On the merged Bundle (this runs on the blocking pool, the merge executor): labels
       // from the sensitivity table, scopes and consents per resource, total recounted, then
       // pseudonymisation for secondary purposes.
+      // Parsed in place: the DOM's strings point into the merged text (which the broker wrote,
+      // so it holds no raw NUL) instead of being copied; `result` outlives `bundle` here, and
+      // whatever is kept beyond this call (a cached search, the answer) is written out as text.
       ScratchAllocator scratch;
       rapidjson::Document bundle(scratch.get());
-      bundle.Parse(result->bundle_json.c_str(), result->bundle_json.size());
+      bundle.ParseInsitu(result->bundle_json.data());
       if (bundle.HasParseError() || !bundle.IsObject()) {
         respond(RenderError(MakeError(ErrorCode::kInternal, "merged Bundle is not JSON")));
         return;
