@@ -118,10 +118,12 @@ struct FederatedQuerySettings {
 //
 // Collaborators are borrowed and must outlive the FederatedQuery; `clock` and `merge_executor`
 // must also outlive every UpstreamClient callback still in flight (stop the client first).
-// `merge_executor` runs the merge (JSON parsing and Bundle building) and `done`: pass one that
-// posts to the blocking pool so I/O threads never do that work. Without one, the merge runs on
-// whichever thread completes the query (an UpstreamClient callback thread, the deadline thread,
-// or the caller of Run).
+// Each answer up to 32 KiB is judged and its Bundle parsed as it arrives, on the UpstreamClient
+// callback thread (tens of microseconds for a searchset of a few KB), so that after the last
+// answer only the merge is left. `merge_executor` runs the rest: parsing larger answers, building
+// the merged Bundle, and `done`; pass one that posts to the blocking pool so I/O threads never do
+// that work. Without one, it runs on whichever thread completes the query (an UpstreamClient
+// callback thread, the deadline thread, or the caller of Run).
 //
 // Thread-safety: Run may be called from many threads at once. An internal thread watches the
 // deadlines; the destructor stops it and answers queries still pending (their missing targets
