@@ -172,7 +172,11 @@ class JsonText {
   }
   void String(std::string_view text) {
     char* out = out_.Reserve(JsonStringCapacity(text.size()));
-    out_.Commit(WriteJsonString(out, text.data(), text.size()));
+    out_.Commit(StringAt(out, text));
+  }
+  // Writes `text` as a JSON string at `out` (room for JsonStringCapacity); returns the new end.
+  [[gnu::noinline]] static char* StringAt(char* out, std::string_view text) {
+    return WriteJsonString(out, text.data(), text.size());
   }
 
   // Whether the text from `value_start` on is nothing, "{}" or "[]": a value that is left out.
@@ -201,18 +205,31 @@ class JsonText {
   }
 
   // "key":"text", left out when `text` is empty (ctx.Put(object, key, ctx.Str(text))).
+  // One reservation for the separator, the key and the escaped text (Key then String made three),
+  // the key copied inline (a literal: a fixed-size copy), the text escaped out of line.
   [[gnu::always_inline]] void StringMember(std::string_view quoted_key, std::string_view text) {
-    if (!text.empty()) {
-      Key(quoted_key);
-      String(text);
+    if (text.empty()) {
+      return;
     }
+    const bool first = out_.empty();
+    char* out = out_.Reserve(1 + quoted_key.size() + JsonStringCapacity(text.size()));
+    if (!first && out[-1] != '{' && out[-1] != '[') {
+      *out++ = ',';
+    }
+    std::memcpy(out, quoted_key.data(), quoted_key.size());
+    out_.Commit(StringAt(out + quoted_key.size(), text));
   }
   // "text" as an array element, left out when empty (ctx.Push(array, ctx.Str(text))).
   void StringElement(std::string_view text) {
-    if (!text.empty()) {
-      Separator();
-      String(text);
+    if (text.empty()) {
+      return;
     }
+    const bool first = out_.empty();
+    char* out = out_.Reserve(1 + JsonStringCapacity(text.size()));
+    if (!first && out[-1] != '{' && out[-1] != '[') {
+      *out++ = ',';
+    }
+    out_.Commit(StringAt(out, text));
   }
   // A member whose value `write` writes (returning false, having written nothing, for null);
   // left out when the value is null, {} or []. Returns whether it stayed.
