@@ -137,8 +137,12 @@ class JsonText {
   // Starts a member: a separator and `quoted_key` ("\"name\":"). Returns the mark that removes it.
   [[gnu::always_inline]] std::size_t Key(std::string_view quoted_key) {
     const std::size_t mark = Mark();
-    Separator();
-    out_.append(quoted_key);
+    char* out = out_.Reserve(1 + quoted_key.size());  // one reservation for both
+    if (mark != 0 && out[-1] != '{' && out[-1] != '[') {
+      *out++ = ',';
+    }
+    std::memcpy(out, quoted_key.data(), quoted_key.size());
+    out_.Commit(out + quoted_key.size());
     return mark;
   }
   // Starts an array element. Returns the mark that removes it.
