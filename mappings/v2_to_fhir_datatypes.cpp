@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <chrono>
 #include <cstring>
 #include <initializer_list>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "adapters/hl7v2/escape.h"
 #include "broker/core/http_types.h"
@@ -44,11 +49,7 @@ class Parts {
     std::string_view raw = v.raw();
     char delim = '\0';
     switch (v.level()) {
-      case Level::kField:
-        raw = hl7v2::internal::Piece(raw, encoding.repetition, 1);
-        delim = encoding.component;
-        level_ = Level::kComponent;
-        break;
+      case Level::kField:  // the first repetition's components (found in the same pass)
       case Level::kRepetition:
         delim = encoding.component;
         level_ = Level::kComponent;
@@ -64,21 +65,59 @@ class Parts {
     if (raw.empty()) {
       return;
     }
+    // One pass: split on `delim` and, in a field, stop at the first repetition separator (as
+    // Piece(raw, repetition, 1) then a memchr per part did), sixteen bytes at a time while they
+    // last.
+    const bool has_stop = v.level() == Level::kField && encoding.repetition != '\0';
+    const char stop_char = has_stop ? encoding.repetition : delim;
     const char* p = raw.data();
-    const char* const end = raw.data() + raw.size();
-    while (true) {
-      const void* hit = std::memchr(p, delim, static_cast<std::size_t>(end - p));
-      const char* stop = hit == nullptr ? end : static_cast<const char*>(hit);
+    const char* end = raw.data() + raw.size();
+    const char* piece = p;
+    bool stopped = false;
+    const auto emit = [this, &piece](const char* at) {
       if (count_ == std::size(pieces_)) {
-        overflow_ = true;
-        break;
+        overflow_ = true;  // operator[] falls back to Part
+        return false;
       }
-      pieces_[count_++] = Span{p, static_cast<std::size_t>(stop - p)};
-      if (hit == nullptr) {
-        break;
+      pieces_[count_++] = Span{piece, static_cast<std::size_t>(at - piece)};
+      piece = at + 1;
+      return true;
+    };
+#if defined(__SSE2__)
+    const __m128i delims = _mm_set1_epi8(delim);
+    const __m128i stops = _mm_set1_epi8(stop_char);
+    while (!stopped && p + 16 <= end) {
+      const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      auto mask = static_cast<unsigned>(_mm_movemask_epi8(
+          _mm_or_si128(_mm_cmpeq_epi8(block, delims), _mm_cmpeq_epi8(block, stops))));
+      while (mask != 0) {
+        const char* hit = p + std::countr_zero(mask);
+        if (has_stop && *hit == stop_char) {
+          end = hit;
+          stopped = true;
+          break;
+        }
+        if (!emit(hit)) {
+          return;
+        }
+        mask &= mask - 1;
       }
-      p = stop + 1;
+      p += 16;
     }
+#endif
+    for (; !stopped && p < end; ++p) {
+      if (has_stop && *p == stop_char) {
+        end = p;
+        break;
+      }
+      if (*p == delim && !emit(p)) {
+        return;
+      }
+    }
+    if (end == raw.data()) {
+      return;  // an empty first repetition: no parts, as Piece gives none
+    }
+    emit(end);
   }
 
   hl7v2::Value operator[](std::size_t n) const {
