@@ -77,8 +77,8 @@ CachedSegment CachedSegment::Split(const hl7v2::SegmentView& view,
 core::Status Mapper::CheckType() {
   // MSH-9.1 and MSH-9.2 raw, as message_.MessageType() and TriggerEvent() (which parse a path).
   const hl7v2::Value message_type = Msh(9);
-  const std::string_view type = message_type.Component(1).raw();
-  trigger_ = std::string(message_type.Component(2).raw());
+  const std::string_view type = ComponentOf(message_type, 1).raw();
+  trigger_ = std::string(ComponentOf(message_type, 2).raw());
   if (type == "ADT") {
     kind_ = MessageKind::kAdt;
     if (!In(trigger_,

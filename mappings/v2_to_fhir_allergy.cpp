@@ -13,7 +13,7 @@ void Mapper::MapAllergy(const CachedSegment& al1, std::size_t index) {
               "Active");
   out.Raw("]}");
   std::string s2;
-  const std::string_view allergen_type = V2Text(al1.Field(2).Component(1), s2);
+  const std::string_view allergen_type = V2Text(ComponentOf(al1.Field(2), 1), s2);
   if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kAllergyType, allergen_type)) {
     out.Key("\"type\":");
     out.StringOrNull(row->fhir_code);
@@ -26,7 +26,7 @@ void Mapper::MapAllergy(const CachedSegment& al1, std::size_t index) {
     WriteMappedCode(ctx_, out, "type", KnownTable::kAllergyType, allergen_type, "HL70127");
   }
   std::string s4;
-  const std::string_view severity = V2Text(al1.Field(4).Component(1), s4);
+  const std::string_view severity = V2Text(ComponentOf(al1.Field(4), 1), s4);
   if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kAllergyCriticality, severity)) {
     out.Key("\"criticality\":");
     out.StringOrNull(row->fhir_code);

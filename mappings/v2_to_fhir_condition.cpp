@@ -49,7 +49,7 @@ void Mapper::MapDiagnosis(const CachedSegment& dg1, std::size_t index) {
     const hl7v2::Value type = dg1.Field(6);
     diagnosis.Member("\"use\":", [&] {
       WriteTableCodeableConcept(ctx_, diagnosis, KnownTable::kDiagnosisRole,
-                                V2Text(type.Component(1), s6), V2Text(type.Component(2), s6t),
+                                V2Text(ComponentOf(type, 1), s6), V2Text(ComponentOf(type, 2), s6t),
                                 "HL70052");
     });
     std::string s15;

@@ -32,13 +32,102 @@ constexpr std::string_view kGmpSystem = "https://fhir.hl7.org.uk/Id/gmp-number";
 hl7v2::Value Part(const hl7v2::Value& v, std::size_t n) {
   switch (v.level()) {
     case Level::kComponent:
-      return v.Subcomponent(n);
+      return SubcomponentOf(v, n);
     case Level::kSubcomponent:
       return n == 1 ? v : hl7v2::Value();
     default:
-      return v.Component(n);
+      return ComponentOf(v, n);
   }
 }
+
+// The n-th (1-based) piece of `raw` split on `delim`, within its first `stop`-separated piece
+// when `has_stop` (a field's first repetition), in one pass: what hl7v2's Piece(Piece(raw, stop,
+// 1), delim, n) gives, without a memchr call per delimiter (sixteen bytes at a time while they
+// last). `delim` '\0' (not declared) does not split.
+std::string_view NthPiece(std::string_view raw, char delim, bool has_stop, char stop,
+                          std::size_t n) {
+  if (n == 0 || raw.empty()) {
+    return {};
+  }
+  const char* p = raw.data();
+  const char* end = raw.data() + raw.size();
+  const char* piece = p;
+  std::size_t index = 1;
+  const bool splits = delim != '\0';
+  const char delim_or_stop = splits ? delim : stop;  // a stand-in that never splits
+#if defined(__SSE2__)
+  const __m128i delims = _mm_set1_epi8(delim_or_stop);
+  const __m128i stops = _mm_set1_epi8(has_stop ? stop : delim_or_stop);
+  for (; p + 16 <= end; p += 16) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(block, delims), _mm_cmpeq_epi8(block, stops))));
+    while (mask != 0) {
+      const char* hit = p + std::countr_zero(mask);
+      if (has_stop && *hit == stop) {
+        return index == n ? std::string_view(piece, static_cast<std::size_t>(hit - piece))
+                          : std::string_view();
+      }
+      if (splits) {
+        if (index == n) {
+          return {piece, static_cast<std::size_t>(hit - piece)};
+        }
+        ++index;
+        piece = hit + 1;
+      }
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; p < end; ++p) {
+    if (has_stop && *p == stop) {
+      end = p;
+      break;
+    }
+    if (splits && *p == delim) {
+      if (index == n) {
+        return {piece, static_cast<std::size_t>(p - piece)};
+      }
+      ++index;
+      piece = p + 1;
+    }
+  }
+  return index == n ? std::string_view(piece, static_cast<std::size_t>(end - piece))
+                    : std::string_view();
+}
+
+}  // namespace
+
+hl7v2::Value ComponentOf(const hl7v2::Value& value, std::size_t n) {
+  const hl7v2::Encoding& encoding = value.encoding();
+  switch (value.level()) {
+    case Level::kField:
+      return {NthPiece(value.raw(), encoding.component, encoding.repetition != '\0',
+                       encoding.repetition, n),
+              encoding, Level::kComponent};
+    case Level::kRepetition:
+      return {NthPiece(value.raw(), encoding.component, false, '\0', n), encoding,
+              Level::kComponent};
+    default:
+      return n == 1 ? value : hl7v2::Value({}, encoding, value.level());
+  }
+}
+
+hl7v2::Value SubcomponentOf(const hl7v2::Value& value, std::size_t n) {
+  const hl7v2::Encoding& encoding = value.encoding();
+  switch (value.level()) {
+    case Level::kField:
+    case Level::kRepetition:
+      return SubcomponentOf(ComponentOf(value, 1), n);
+    case Level::kComponent:
+      return {NthPiece(value.raw(), encoding.subcomponent, false, '\0', n), encoding,
+              Level::kSubcomponent};
+    default:
+      return n == 1 ? value : hl7v2::Value({}, encoding, value.level());
+  }
+}
+
+namespace {
 
 // Part(v, 1), Part(v, 2), ... with v split once (Part rescans from the start on every call, and
 // the datatype maps read most parts of their composite): parts[n] == Part(v, n), level included.

@@ -94,7 +94,7 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
     out.Put('[');
     for (const hl7v2::Value& rep : obr.Field(32).Repetitions()) {
       // NDL: the first component is a CNN (id & family & given ...).
-      const hl7v2::Value cnn = rep.Component(1);
+      const hl7v2::Value cnn = ComponentOf(rep, 1);
       if (!cnn.HasValue()) {
         continue;
       }
@@ -103,11 +103,11 @@ std::size_t Mapper::MapObservationRequest(const CachedSegment& obr, std::size_t 
         JsonText name(practitioner);
         name.Raw("\"name\":[{");
         std::string family_scratch;
-        name.StringMember("\"family\":", V2Text(cnn.Subcomponent(2), family_scratch));
+        name.StringMember("\"family\":", V2Text(SubcomponentOf(cnn, 2), family_scratch));
         const std::size_t given = name.Key("\"given\":");
         name.Put('[');
         std::string given_scratch;
-        name.StringElement(V2Text(cnn.Subcomponent(3), given_scratch));
+        name.StringElement(V2Text(SubcomponentOf(cnn, 3), given_scratch));
         name.CloseOrDrop(given, ']');
         if (name.CloseOrDrop(0, '}')) {
           name.Put(']');

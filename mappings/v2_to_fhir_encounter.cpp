@@ -32,7 +32,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
   out.StringMember("\"status\":", status);
   {
     std::string scratch;
-    const std::string_view patient_class = V2Text(pv1.Field(2).Component(1), scratch);
+    const std::string_view patient_class = V2Text(ComponentOf(pv1.Field(2), 1), scratch);
     out.Key("\"class\":");
     if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kEncounterClass, patient_class)) {
       WriteCoding(out, row->fhir_system, row->fhir_code, row->fhir_display);
@@ -63,7 +63,7 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
     list("\"type\":", [&] {
       out.Item([&] {
         WriteTableCodeableConcept(ctx_, out, KnownTable::kAdmissionType,
-                                  V2Text(pv1.Field(4).Component(1), scratch), {}, "HL70007");
+                                  V2Text(ComponentOf(pv1.Field(4), 1), scratch), {}, "HL70007");
       });
     });
   }
@@ -71,12 +71,12 @@ void Mapper::MapEncounter(const CachedSegment& pv1, const CachedSegment* pv2) {
   const auto v2_concept = [&](const hl7v2::Value& value, std::string_view table) {
     std::string scratch;
     std::string text_scratch;
-    const std::string_view code = V2Text(value.Component(1), scratch);
+    const std::string_view code = V2Text(ComponentOf(value, 1), scratch);
     if (code.empty()) {
       return;
     }
     out.Raw("{\"coding\":[");
-    WriteV2Coding(ctx_, out, table, code, V2Text(value.Component(2), text_scratch));
+    WriteV2Coding(ctx_, out, table, code, V2Text(ComponentOf(value, 2), text_scratch));
     out.Raw("]}");
   };
   out.Member("\"serviceType\":", [&] { v2_concept(pv1.Field(10), "HL70069"); });

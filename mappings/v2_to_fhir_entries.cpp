@@ -89,7 +89,7 @@ ResourceId Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
       {{7, "bu"}, {8, "lvl"}, {1, "wa"}, {2, "ro"}, {3, "bd"}}};
   for (const auto& [component, type] : kParts) {
     std::string scratch;
-    const std::string_view part = V2Text(pl.Component(component).Subcomponent(1), scratch);
+    const std::string_view part = V2Text(SubcomponentOf(ComponentOf(pl, component), 1), scratch);
     if (!part.empty()) {
       if (!name.empty()) {
         name.append(", ");
@@ -120,7 +120,7 @@ ResourceId Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
   out.String(name);
   {
     std::string scratch;
-    out.StringMember("\"description\":", V2Text(pl.Component(9), scratch));
+    out.StringMember("\"description\":", V2Text(ComponentOf(pl, 9), scratch));
   }
   out.Raw(",\"mode\":\"instance\"");
   if (physical != nullptr) {
@@ -128,7 +128,7 @@ ResourceId Mapper::LocationFor(const hl7v2::Value& pl, std::string* display) {
     WriteCoding(out, "http://terminology.hl7.org/CodeSystem/location-physical-type", physical, {});
     out.Raw("]}");
   }
-  const ResourceId facility = OrganizationForHd(pl.Component(4));
+  const ResourceId facility = OrganizationForHd(ComponentOf(pl, 4));
   if (!facility.empty()) {
     out.Key("\"managingOrganization\":");
     WriteReference(out, facility);

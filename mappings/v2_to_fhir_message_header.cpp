@@ -23,7 +23,7 @@ void Mapper::WriteMessageHeader(JsonText& out) {
   }
   {
     std::string scratch;
-    const std::string_view processing = V2Text(Msh(11).Component(1), scratch);
+    const std::string_view processing = V2Text(ComponentOf(Msh(11), 1), scratch);
     if (!processing.empty()) {
       out.Key("\"meta\":{\"tag\":[");
       WriteCoding(out, "http://terminology.hl7.org/CodeSystem/v2-0103", processing, {});
@@ -49,7 +49,7 @@ void Mapper::WriteMessageHeader(JsonText& out) {
     if (receiving_app.HasValue() || receiving_facility.HasValue()) {
       out.Key("\"destination\":[{");
       std::string scratch;
-      out.StringMember("\"name\":", V2Text(receiving_app.Component(1), scratch));
+      out.StringMember("\"name\":", V2Text(ComponentOf(receiving_app, 1), scratch));
       endpoint(receiving_app);
       const ResourceId receiver = OrganizationForHd(receiving_facility);
       if (!receiver.empty()) {
@@ -70,7 +70,7 @@ void Mapper::WriteMessageHeader(JsonText& out) {
     const hl7v2::Value sending_app = Msh(3);
     out.Key("\"source\":{");
     std::string scratch;
-    out.StringMember("\"name\":", V2Text(sending_app.Component(1), scratch));
+    out.StringMember("\"name\":", V2Text(ComponentOf(sending_app, 1), scratch));
     endpoint(sending_app);
     out.Put('}');
   }

@@ -141,7 +141,7 @@ std::size_t Mapper::MapObservation(const CachedSegment& obx, std::size_t index,
       std::string s1, s2;
       out.Item([&] {
         WriteTableCodeableConcept(ctx_, out, KnownTable::kInterpretation,
-                                  V2Text(rep.Component(1), s1), V2Text(rep.Component(2), s2),
+                                  V2Text(ComponentOf(rep, 1), s1), V2Text(ComponentOf(rep, 2), s2),
                                   "HL70078");
       });
     }

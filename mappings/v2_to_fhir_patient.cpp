@@ -32,7 +32,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
       verification_read = true;
       for (const hl7v2::Value& rep : pid.Field(32).Repetitions()) {
         std::string scratch;
-        const std::string_view code = V2Text(rep.Component(1), scratch);
+        const std::string_view code = V2Text(ComponentOf(rep, 1), scratch);
         if (const CodeMapRow* row = MapCode(ctx_, KnownTable::kNhsNumberStatus, code)) {
           JsonText out(verification);
           out.Raw("\"extension\":[{\"url\":");
@@ -104,7 +104,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     WriteIdentifier(ctx_, others, identifier);
   };
   add_plain(pid.Field(19), "SB", "http://hl7.org/fhir/sid/us-ssn");
-  add_plain(pid.Field(20).Component(1), "DL", {});
+  add_plain(ComponentOf(pid.Field(20), 1), "DL", {});
   const bool has_identifiers = !nhs_text.empty() || !others_text.empty();
   if (!has_identifiers) {
     // PID-3 is required in v2, and the broker routes patients by identifier.
@@ -124,7 +124,8 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     const std::size_t extensions = out.Key("\"extension\":");
     out.Put('[');
     std::string scratch;
-    const std::string_view maiden = V2Text(pid.Field(6).Component(1).Subcomponent(1), scratch);
+    const std::string_view maiden =
+        V2Text(SubcomponentOf(ComponentOf(pid.Field(6), 1), 1), scratch);
     if (!maiden.empty()) {
       out.Element();
       out.Raw("{\"url\":");
@@ -135,7 +136,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     }
     std::string birth_scratch;
     const hl7v2::Value birth = pid.Field(7);
-    if (HasTimeOfDay(V2Text(birth.Component(1), birth_scratch))) {
+    if (HasTimeOfDay(V2Text(ComponentOf(birth, 1), birth_scratch))) {
       const std::size_t element = out.Element();
       out.Raw("{\"url\":");
       out.String(kBirthTimeUrl);
@@ -184,7 +185,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   {
     std::string scratch;
     WriteMappedCode(ctx_, out, "gender", KnownTable::kAdministrativeGender,
-                    V2Text(pid.Field(8).Component(1), scratch), "HL70001");
+                    V2Text(ComponentOf(pid.Field(8), 1), scratch), "HL70001");
   }
   out.Member("\"birthDate\":",
              [&] { WriteTime(ctx_, out, pid.Field(7), FhirTimeType::kDate, "PID-7"); });
@@ -209,8 +210,8 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     std::string text_scratch;
     out.Member("\"maritalStatus\":", [&] {
       WriteTableCodeableConcept(ctx_, out, KnownTable::kMaritalStatus,
-                                V2Text(marital.Component(1), scratch),
-                                V2Text(marital.Component(2), text_scratch), "HL70002");
+                                V2Text(ComponentOf(marital, 1), scratch),
+                                V2Text(ComponentOf(marital, 2), text_scratch), "HL70002");
     });
   }
   {

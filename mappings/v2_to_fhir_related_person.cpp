@@ -31,8 +31,8 @@ void Mapper::MapNextOfKin(const CachedSegment& nk1, std::size_t index) {
       std::string s1, s2;
       const hl7v2::Value value = nk1.Field(field);
       out.Item([&] {
-        WriteTableCodeableConcept(ctx_, out, table, V2Text(value.Component(1), s1),
-                                  V2Text(value.Component(2), s2), v2_table);
+        WriteTableCodeableConcept(ctx_, out, table, V2Text(ComponentOf(value, 1), s1),
+                                  V2Text(ComponentOf(value, 2), s2), v2_table);
       });
     };
     concept_of(3, KnownTable::kRelationship, "HL70063");
@@ -62,7 +62,7 @@ void Mapper::MapNextOfKin(const CachedSegment& nk1, std::size_t index) {
   {
     std::string scratch;
     WriteMappedCode(ctx_, out, "gender", KnownTable::kAdministrativeGender,
-                    V2Text(nk1.Field(15).Component(1), scratch), "HL70001");
+                    V2Text(ComponentOf(nk1.Field(15), 1), scratch), "HL70001");
   }
   out.Member("\"birthDate\":",
              [&] { WriteTime(ctx_, out, nk1.Field(16), FhirTimeType::kDate, "NK1-16"); });
