@@ -1,10 +1,24 @@
 #include "adapters/net/server_runtime.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <sched.h>
 
 namespace tb::net {
+
+unsigned UsableCpus() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    const int count = CPU_COUNT(&allowed);
+    if (count > 0) {
+      return static_cast<unsigned>(count);
+    }
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 ServerRuntime::ServerRuntime(std::string component)
     : work_(boost::asio::make_work_guard(io_context_)),

@@ -102,9 +102,7 @@ class BrokerServer::Impl {
       BROKER_RETURN_IF_ERROR(StartMllp(*tls));
     }
 
-    const unsigned threads = config_.io_threads != 0
-                                 ? config_.io_threads
-                                 : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned threads = config_.io_threads != 0 ? config_.io_threads : net::UsableCpus();
     runtime_.Run(threads, /*handle_signals=*/true);
     // Store-and-forward: deliveries need the io threads (HTTPS client) running.
     BROKER_RETURN_IF_ERROR(delivery_->Start());

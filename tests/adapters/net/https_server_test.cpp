@@ -2,17 +2,20 @@
 // certificates from the test PKI (certs/make-dev-pki.sh).
 #include "adapters/net/https_server.h"
 
+#include <algorithm>
+#include <sched.h>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include "adapters/net/server_runtime.h"
 #include "adapters/net/tls_context.h"
 #include "tests/support/https_test_client.h"
 #include "tests/support/test_pki.h"
@@ -38,8 +41,8 @@ class HttpsServerTest : public ::testing::Test {
 
   void StartServer(HttpServerSettings settings) {
     const TestPki& pki = TestPki::Get();
-    auto tls = MakeServerContext(
-        {pki.Cert("broker-a"), pki.Key("broker-a"), pki.CaCert(), pki.Crl()});
+    auto tls =
+        MakeServerContext({pki.Cert("broker-a"), pki.Key("broker-a"), pki.CaCert(), pki.Crl()});
     ASSERT_TRUE(tls) << tls.error().message;
     settings.address = "127.0.0.1";
     settings.port = 0;
@@ -55,8 +58,7 @@ class HttpsServerTest : public ::testing::Test {
           }
           if (request.target == "/later") {
             // Answer from another thread, as blocking work on a pool would.
-            std::thread([respond, response]() mutable { respond(std::move(response)); })
-                .detach();
+            std::thread([respond, response]() mutable { respond(std::move(response)); }).detach();
             return;
           }
           respond(std::move(response));
@@ -103,8 +105,8 @@ TEST_F(HttpsServerTest, AcceptsValidClientCertificateAndExposesIdentity) {
 TEST_F(HttpsServerTest, EchoesAcceptableRequestIdAndReplacesHostileOne) {
   auto kept = HttpsRequest("127.0.0.1", port_, "GET", "/", As("RJ1"), {{"X-Request-ID", "abc-1"}});
   EXPECT_EQ(kept.Header("X-Request-ID"), "abc-1");
-  auto replaced = HttpsRequest("127.0.0.1", port_, "GET", "/", As("RJ1"),
-                               {{"X-Request-ID", "bad id\"{}"}});
+  auto replaced =
+      HttpsRequest("127.0.0.1", port_, "GET", "/", As("RJ1"), {{"X-Request-ID", "bad id\"{}"}});
   EXPECT_NE(replaced.Header("X-Request-ID"), "bad id\"{}");
   EXPECT_EQ(replaced.Header("X-Request-ID").size(), 32u);
 }
@@ -186,8 +188,8 @@ TEST_F(HttpsServerTest, RejectsOversizeBodyWith413) {
   HttpServerSettings settings;
   settings.body_limit = 1024;
   StartServer(settings);
-  auto result = HttpsRequest("127.0.0.1", port_, "POST", "/fhir/x", As("RJ1"), {},
-                             std::string(4096, 'x'));
+  auto result =
+      HttpsRequest("127.0.0.1", port_, "POST", "/fhir/x", As("RJ1"), {}, std::string(4096, 'x'));
   ASSERT_TRUE(result.connected) << result.error;
   EXPECT_EQ(result.status, 413);
   EXPECT_EQ(requests_.load(), 0);
@@ -236,6 +238,31 @@ TEST_F(HttpsServerTest, StopClosesIdleKeepAliveConnections) {
   server_->Stop();
   EXPECT_TRUE(testing::WaitFor([this] { return server_->ActiveConnections() == 0; },
                                std::chrono::seconds(3)));
+}
+
+// The default number of I/O threads follows the CPUs the process may use (`taskset -c 1`
+// confines it to one), not the machine's count.
+TEST(UsableCpus, CountsTheAffinityMaskNotTheMachine) {
+  const unsigned all = UsableCpus();
+  EXPECT_GE(all, 1U);
+  EXPECT_LE(all, std::max(1U, std::thread::hardware_concurrency()));
+  unsigned confined_count = 0;
+  std::thread confined([&confined_count] {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &allowed)) {
+      ++first;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // this thread only
+    confined_count = UsableCpus();
+  });
+  confined.join();
+  EXPECT_EQ(confined_count, 1U);
 }
 
 }  // namespace
