@@ -152,6 +152,10 @@ class JsonText {
     return mark;
   }
   [[gnu::always_inline]] void Put(char c) { out_.push_back(c); }
+  // Room for `n` bytes written directly, then CommitRaw(the new end): for fixed pieces written
+  // together with one reservation.
+  [[gnu::always_inline]] char* ReserveRaw(std::size_t n) { return out_.Reserve(n); }
+  [[gnu::always_inline]] void CommitRaw(const char* end) { out_.Commit(end); }
   // JSON text as it is (a literal, or a fragment already written).
   [[gnu::always_inline]] void Raw(std::string_view json) { out_.append(json); }
   // Raw() for a resource id: nearly always a UUID's 36 characters, copied as a fixed-size block

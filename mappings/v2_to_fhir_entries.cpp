@@ -26,9 +26,19 @@ void Mapper::WriteRequiredCode(JsonText& out, const hl7v2::Value& cwe) {
 }
 
 void Mapper::WriteReference(JsonText& out, std::string_view id, std::string_view display) {
-  out.Raw("{\"reference\":\"urn:uuid:");
-  out.RawId(id);  // a UUID: nothing in it to escape
-  out.Put('"');
+  constexpr std::string_view kStart = "{\"reference\":\"urn:uuid:";
+  constexpr std::size_t kUuidSize = 36;
+  if (id.size() == kUuidSize) {  // one reservation, fixed-size copies (a UUID: nothing to escape)
+    char* p = out.ReserveRaw(kStart.size() + kUuidSize + 1);
+    std::memcpy(p, kStart.data(), kStart.size());
+    std::memcpy(p + kStart.size(), id.data(), kUuidSize);
+    p[kStart.size() + kUuidSize] = '"';
+    out.CommitRaw(p + kStart.size() + kUuidSize + 1);
+  } else {
+    out.Raw(kStart);
+    out.Raw(id);
+    out.Put('"');
+  }
   if (!display.empty()) {
     out.Raw(",\"display\":");
     out.String(display);
@@ -38,11 +48,24 @@ void Mapper::WriteReference(JsonText& out, std::string_view id, std::string_view
 
 void Mapper::BeginResource(JsonText& out, std::string_view type, std::string_view id) {
   // Neither needs escaping: `type` is a resource type name and `id` a UUID.
-  out.Raw("{\"resourceType\":\"");
-  out.Raw(type);
-  out.Raw("\",\"id\":\"");
-  out.RawId(id);
-  out.Put('"');
+  constexpr std::string_view kStart = "{\"resourceType\":\"";
+  constexpr std::string_view kId = "\",\"id\":\"";
+  char* p = out.ReserveRaw(kStart.size() + type.size() + kId.size() + id.size() + 1);
+  std::memcpy(p, kStart.data(), kStart.size());
+  p += kStart.size();
+  std::memcpy(p, type.data(), type.size());  // never empty: a resource type
+  p += type.size();
+  std::memcpy(p, kId.data(), kId.size());
+  p += kId.size();
+  if (id.size() == 36) {
+    std::memcpy(p, id.data(), 36);
+    p += 36;
+  } else if (!id.empty()) {
+    std::memcpy(p, id.data(), id.size());
+    p += id.size();
+  }
+  *p++ = '"';
+  out.CommitRaw(p);
 }
 
 ResourceId Mapper::SharedResourceFor(std::string_view type, std::string_view prefix,
