@@ -10,12 +10,13 @@
 #        PORT_BASE (default 48600; uses the next 20 ports), NGINX=0 to skip nginx,
 #        PERF=1: perf record -g the first broker at 16 connections (RUN_DIR/perf-NAME.data),
 #        LOG_LEVEL (default info, as shipped; "warn" shows what the per-request lines cost),
+#        IO_THREADS (the broker's io_threads; default: the config default),
 #        COUNT=1: perf stat the server over the measured window: context switches and, where the
 #        machine has hardware counters, user and kernel instructions per request.
 # Prints one line per case: name conns cpu_us_per_req rate p50_us loadavg.
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n 2,14p "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,15p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 run=$1
 load=$2
@@ -102,10 +103,11 @@ pids+=($!)
 wait_port "$trust_port"
 
 broker_case() {  # $1 label, $2 binary, $3 conns
-  local db=$run/data/$1.db
+  local db=$run/data/$1.db io_threads_member=
+  [ -z "${IO_THREADS:-}" ] || io_threads_member=" \"io_threads\": $IO_THREADS,"
   rm -f "$db" "$db-wal" "$db-shm"
   cat >"$run/broker-$1.json" <<EOF
-{ "broker": { "id": "bench-broker", "ods": "X26" },
+{ "broker": { "id": "bench-broker", "ods": "X26" },$io_threads_member
   "listen": { "fhir": "127.0.0.1:$broker_port" },
   "tls": { "cert": "$pki/broker-a.crt", "key": "$pki/broker-a.key", "ca": "$pki/ca.crt" },
   "store": { "url": "sqlite:$db" },
