@@ -80,7 +80,7 @@ struct BrokerConfig {
   // upstream pool); at least the concurrent requests expected per trust, or bursts handshake anew.
   std::uint32_t federation_max_idle_per_trust = 64;
   core::LogLevel log_level = core::LogLevel::kInfo;
-  unsigned io_threads = 0;  // 0: one per core
+  unsigned io_threads = 0;  // 0: one per CPU the process may run on
   // Certificate CNs allowed to use the /admin endpoints (record locator upkeep).
   std::vector<std::string> admin_cert_cns;
   // MLLP message types accepted ("ADT^A01"); empty: routing::DefaultHl7MessageTypes().

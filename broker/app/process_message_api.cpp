@@ -128,7 +128,8 @@ void ProcessMessageApi::Handle(core::HttpRequest request, net::Responder respond
          {"message_id", std::to_string(result.message_id)},
          {"destinations", std::to_string(result.destinations.size())},
          {"bytes", std::to_string(request.body.size())}});
-    if (result.outcome == "stored" && on_stored_) {
+    // Only queued deliveries need the delivery worker (as for MLLP ingest).
+    if (result.outcome == "stored" && !result.destinations.empty() && on_stored_) {
       on_stored_();
     }
     respond(std::move(response));
