@@ -15,10 +15,6 @@ using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): 
 
 constexpr std::size_t kMaxIdLength = 64;
 
-// More distinct read connections than the pool holds (store.max_sessions, default 8, plus the
-// writer of an in-memory database) means some were closed: then the cache starts again.
-constexpr std::size_t kMaxCachedConnections = 16;
-
 constexpr std::string_view kUpsertSql =
     "INSERT INTO consent (id, nhs_number, status, version, resource, created_at, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -100,11 +96,8 @@ core::Status SqlConsentStore::Put(const core::ConsentRecord& record) {
   });
 }
 
-SqlConsentStore::~SqlConsentStore() {
-  for (const auto& [connection, statement] : by_patient_statements_) {
-    sqlite3_finalize(statement);
-  }
-}
+SqlConsentStore::SqlConsentStore(Database& database)
+    : database_(database), by_patient_statements_(kByPatientSql) {}
 
 core::Result<std::vector<core::ConsentRecord>> SqlConsentStore::GetByNhsNumber(
     const std::string& nhs_number) {
@@ -139,60 +132,23 @@ core::Result<std::vector<core::ConsentRecord>> SqlConsentStore::GetByNhsNumber(
 core::Status SqlConsentStore::SqliteByPatient(const std::string& nhs_number,
                                               std::vector<core::ConsentRecord>& records) {
   constexpr std::string_view kWhat = "consent by patient";
-  Database::Impl& db = database_.impl();
-  return db.Read(kWhat, [&](Poco::Data::Session& session) -> core::Status {
-    sqlite3* const connection = Poco::Data::SQLite::Utility::dbHandle(session);
-    // Held for the whole read (a few microseconds): so that forgetting the statements below
-    // never finalises one that another thread is stepping.
-    std::lock_guard lock(by_patient_mutex_);
-    auto it = by_patient_statements_.find(connection);
-    if (it == by_patient_statements_.end()) {
-      if (by_patient_statements_.size() >= kMaxCachedConnections) {
-        // The pool closes idle connections and opens new ones; a statement kept for a closed
-        // connection would keep it alive (sqlite3_close_v2 waits for its statements).
-        for (const auto& [old_connection, statement] : by_patient_statements_) {
-          sqlite3_finalize(statement);
-        }
-        by_patient_statements_.clear();
-      }
-      sqlite3_stmt* prepared = nullptr;
-      const int rc = sqlite3_prepare_v3(connection, kByPatientSql.data(),
-                                        static_cast<int>(kByPatientSql.size()),
-                                        SQLITE_PREPARE_PERSISTENT, &prepared, nullptr);
-      if (rc != SQLITE_OK) {
-        sqlite3_finalize(prepared);
-        return SqliteError(kWhat, rc);
-      }
-      it = by_patient_statements_.emplace(connection, prepared).first;
-    }
-    sqlite3_stmt* const select = it->second;
-    // Reset on every way out: a statement left mid-step would hold a read transaction open (and
-    // keep WAL checkpoints from completing).
-    struct ResetOnExit {
-      sqlite3_stmt* statement;
-      ~ResetOnExit() {
-        sqlite3_reset(statement);
-        sqlite3_clear_bindings(statement);
-      }
-    } reset{select};
-    int rc = sqlite3_bind_text(select, 1, nhs_number.data(), static_cast<int>(nhs_number.size()),
-                               SQLITE_STATIC);
-    if (rc != SQLITE_OK) {
-      return SqliteError(kWhat, rc);
-    }
-    const auto text = [select](int column) {
-      const unsigned char* value = sqlite3_column_text(select, column);
-      return value == nullptr
-                 ? std::string()
-                 : std::string(reinterpret_cast<const char*>(value),
-                               static_cast<std::size_t>(sqlite3_column_bytes(select, column)));
-    };
-    while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
-      records.push_back(
-          core::ConsentRecord{text(0), text(1), text(2), sqlite3_column_int64(select, 3), text(4),
-                              sqlite3_column_int64(select, 5), sqlite3_column_int64(select, 6)});
-    }
-    return rc == SQLITE_DONE ? core::Ok() : SqliteError(kWhat, rc);
+  return database_.impl().Read(kWhat, [&](Poco::Data::Session& session) -> core::Status {
+    return by_patient_statements_.Use(
+        Poco::Data::SQLite::Utility::dbHandle(session), kWhat,
+        [&](sqlite3_stmt* select) -> core::Status {
+          int rc = SqliteBindText(select, 1, nhs_number);
+          if (rc != SQLITE_OK) {
+            return SqliteError(kWhat, rc);
+          }
+          while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+            records.push_back(
+                core::ConsentRecord{SqliteColumnText(select, 0), SqliteColumnText(select, 1),
+                                    SqliteColumnText(select, 2), sqlite3_column_int64(select, 3),
+                                    SqliteColumnText(select, 4), sqlite3_column_int64(select, 5),
+                                    sqlite3_column_int64(select, 6)});
+          }
+          return rc == SQLITE_DONE ? core::Ok() : SqliteError(kWhat, rc);
+        });
   });
 }
 

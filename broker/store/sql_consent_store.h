@@ -1,13 +1,8 @@
 #pragma once
 
-#include <map>
-#include <mutex>
-
 #include "broker/core/consent_records.h"
 #include "broker/store/database.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "broker/store/sqlite_statement_cache.h"
 
 namespace tb::store {
 
@@ -16,8 +11,7 @@ namespace tb::store {
 // Ownership: holds `database` by reference; destroy this first. Thread-safety: any thread.
 class SqlConsentStore final : public core::ConsentRecords {
  public:
-  explicit SqlConsentStore(Database& database) : database_(database) {}
-  ~SqlConsentStore() override;
+  explicit SqlConsentStore(Database& database);
   SqlConsentStore(const SqlConsentStore&) = delete;
   SqlConsentStore& operator=(const SqlConsentStore&) = delete;
 
@@ -33,11 +27,8 @@ class SqlConsentStore final : public core::ConsentRecords {
   Database& database_;
   // SQLite: GetByNhsNumber runs for every FHIR read (the consents are read fresh each time, so
   // a revocation applies at once), and Poco::Data compiles its SELECT again on every call. So it
-  // is prepared once per read connection (keyed by that connection), used under by_patient_mutex_,
-  // all forgotten when more connections than a pool holds have been seen (closed ones must not be
-  // kept alive), and finalised by the destructor. As SqlRecordLocator::Lookup does.
-  std::mutex by_patient_mutex_;
-  std::map<sqlite3*, sqlite3_stmt*> by_patient_statements_;  // guarded by by_patient_mutex_
+  // is prepared once per read connection.
+  SqliteStatementCache by_patient_statements_;
 };
 
 }  // namespace tb::store

@@ -19,10 +19,6 @@ constexpr std::string_view kLookupSql =
     "SELECT ods, source, first_seen, last_seen FROM record_locator WHERE nhs_number = ? "
     "ORDER BY ods";
 
-// More distinct read connections than the pool holds (store.max_sessions, default 8, plus the
-// writer of an in-memory database) means some were closed: then the cache starts again.
-constexpr std::size_t kMaxCachedConnections = 16;
-
 core::Status Check(const std::string& nhs_number, const std::string& ods) {
   if (!core::IsValidNhsNumber(nhs_number)) {
     return core::MakeError(core::ErrorCode::kInvalidValue, "invalid NHS number",
@@ -75,11 +71,8 @@ core::Status SqlRecordLocator::Forget(const std::string& nhs_number, const std::
   });
 }
 
-SqlRecordLocator::~SqlRecordLocator() {
-  for (const auto& [connection, statement] : lookup_statements_) {
-    sqlite3_finalize(statement);
-  }
-}
+SqlRecordLocator::SqlRecordLocator(Database& database)
+    : database_(database), lookup_statements_(kLookupSql) {}
 
 core::Result<std::vector<core::LocatorEntry>> SqlRecordLocator::Lookup(
     const std::string& nhs_number) {
@@ -92,59 +85,20 @@ core::Result<std::vector<core::LocatorEntry>> SqlRecordLocator::Lookup(
   if (db.engine() == Engine::kSqlite) {
     constexpr std::string_view kWhat = "locator lookup";
     BROKER_RETURN_IF_ERROR(db.Read(kWhat, [&](Poco::Data::Session& session) -> core::Status {
-      sqlite3* const connection = Poco::Data::SQLite::Utility::dbHandle(session);
-      // Held for the whole lookup (a few microseconds): so that forgetting the statements below
-      // never finalises one that another thread is stepping.
-      std::lock_guard lock(lookup_mutex_);
-      auto it = lookup_statements_.find(connection);
-      if (it == lookup_statements_.end()) {
-        if (lookup_statements_.size() >= kMaxCachedConnections) {
-          // The pool closes idle connections and opens new ones; a statement kept for a closed
-          // connection would keep it alive (sqlite3_close_v2 waits for its statements). Forget
-          // them all: live connections simply prepare again.
-          for (const auto& [old_connection, statement] : lookup_statements_) {
-            sqlite3_finalize(statement);
-          }
-          lookup_statements_.clear();
-        }
-        sqlite3_stmt* prepared = nullptr;
-        const int rc =
-            sqlite3_prepare_v3(connection, kLookupSql.data(), static_cast<int>(kLookupSql.size()),
-                               SQLITE_PREPARE_PERSISTENT, &prepared, nullptr);
-        if (rc != SQLITE_OK) {
-          sqlite3_finalize(prepared);
-          return SqliteError(kWhat, rc);
-        }
-        it = lookup_statements_.emplace(connection, prepared).first;
-      }
-      sqlite3_stmt* const select = it->second;
-      // Reset on every way out: a statement left mid-step would hold a read transaction open
-      // (and keep WAL checkpoints from completing).
-      struct ResetOnExit {
-        sqlite3_stmt* statement;
-        ~ResetOnExit() {
-          sqlite3_reset(statement);
-          sqlite3_clear_bindings(statement);
-        }
-      } reset{select};
-      int rc = sqlite3_bind_text(select, 1, nhs_number.data(), static_cast<int>(nhs_number.size()),
-                                 SQLITE_STATIC);
-      if (rc != SQLITE_OK) {
-        return SqliteError(kWhat, rc);
-      }
-      const auto text = [select](int column) {
-        const unsigned char* value = sqlite3_column_text(select, column);
-        return value == nullptr
-                   ? std::string()
-                   : std::string(reinterpret_cast<const char*>(value),
-                                 static_cast<std::size_t>(sqlite3_column_bytes(select, column)));
-      };
-      while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
-        entries.push_back(core::LocatorEntry{nhs_number, text(0), text(1),
-                                             sqlite3_column_int64(select, 2),
-                                             sqlite3_column_int64(select, 3)});
-      }
-      return rc == SQLITE_DONE ? core::Ok() : SqliteError(kWhat, rc);
+      return lookup_statements_.Use(
+          Poco::Data::SQLite::Utility::dbHandle(session), kWhat,
+          [&](sqlite3_stmt* select) -> core::Status {
+            int rc = SqliteBindText(select, 1, nhs_number);
+            if (rc != SQLITE_OK) {
+              return SqliteError(kWhat, rc);
+            }
+            while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+              entries.push_back(core::LocatorEntry{
+                  nhs_number, SqliteColumnText(select, 0), SqliteColumnText(select, 1),
+                  sqlite3_column_int64(select, 2), sqlite3_column_int64(select, 3)});
+            }
+            return rc == SQLITE_DONE ? core::Ok() : SqliteError(kWhat, rc);
+          });
     }));
     return entries;
   }

@@ -1,15 +1,11 @@
 #pragma once
 
-#include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "broker/core/record_locator.h"
 #include "broker/store/database.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
+#include "broker/store/sqlite_statement_cache.h"
 
 namespace tb::store {
 
@@ -25,8 +21,7 @@ std::string LocatorUpsertSql(std::string_view rows);
 // Ownership: holds `database` by reference; destroy this first. Thread-safety: any thread.
 class SqlRecordLocator final : public core::RecordLocator {
  public:
-  explicit SqlRecordLocator(Database& database) : database_(database) {}
-  ~SqlRecordLocator() override;
+  explicit SqlRecordLocator(Database& database);
   SqlRecordLocator(const SqlRecordLocator&) = delete;
   SqlRecordLocator& operator=(const SqlRecordLocator&) = delete;
 
@@ -39,11 +34,8 @@ class SqlRecordLocator final : public core::RecordLocator {
   Database& database_;
   // SQLite: Lookup runs for every ingested message that names a patient (routing), and
   // Poco::Data compiles its SELECT again on every call. So it is prepared once per read
-  // connection (keyed by that connection), used under lookup_mutex_, all forgotten when more
-  // connections than a pool holds have been seen (closed ones must not be kept alive), and
-  // finalised by the destructor.
-  std::mutex lookup_mutex_;
-  std::map<sqlite3*, sqlite3_stmt*> lookup_statements_;  // guarded by lookup_mutex_
+  // connection.
+  SqliteStatementCache lookup_statements_;
 };
 
 }  // namespace tb::store
