@@ -308,44 +308,9 @@ else
 fi
 
 # nginx as an mTLS reverse proxy in front of the same trust (T00), pooled TLS upstream.
-mkdir -p "$run/nginx/logs"
-cat >"$run/nginx/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $run/nginx/nginx.pid;
-error_log $run/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $run/nginx/tmp-body;
-  proxy_temp_path $run/nginx/tmp-proxy;
-  fastcgi_temp_path $run/nginx/tmp-fastcgi;
-  uwsgi_temp_path $run/nginx/tmp-uwsgi;
-  scgi_temp_path $run/nginx/tmp-scgi;
-  keepalive_requests 1000000;
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_session_cache shared:SSL:10m;
-  upstream trust { server 127.0.0.1:$(trust_port T00); keepalive 64; }
-  server {
-    listen 127.0.0.1:$nginx_port ssl;
-    ssl_certificate $pki/nginx.crt;
-    ssl_certificate_key $pki/nginx.key;
-    ssl_client_certificate $pki/ca.crt;
-    ssl_verify_client on;
-    location /fhir/ {
-      proxy_pass https://trust;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_ssl_certificate $pki/nginx.crt;
-      proxy_ssl_certificate_key $pki/nginx.key;
-      proxy_ssl_trusted_certificate $pki/ca.crt;
-      proxy_ssl_verify on;
-      proxy_ssl_name localhost;
-      proxy_ssl_session_reuse on;
-    }
-  }
-}
-EOF
+# shellcheck source=../bench/nginx_mtls_proxy_conf.sh
+source "$root/bench/nginx_mtls_proxy_conf.sh"
+write_nginx_mtls_proxy_conf "$run/nginx" "$pki" "$nginx_port" "$(trust_port T00)"
 "${server_cpu[@]}" nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" -g 'daemon off;' \
   >"$run/logs/nginx.log" 2>&1 &
 nginx_master=$!
