@@ -14,6 +14,7 @@
 #include <rapidjson/document.h>
 
 #include "adapters/fhir/capability_statement.h"
+#include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
@@ -29,21 +30,11 @@ namespace {
 using core::ErrorCode;
 using core::MakeError;
 
-constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
-
 // The clinical types a transfer team asks trusts for by patient; each is searched the same way.
 constexpr std::string_view kPatientCompartmentTypes[] = {
     "AllergyIntolerance", "Condition",    "DiagnosticReport",  "DocumentReference",
     "Encounter",          "Immunization", "MedicationRequest", "MedicationStatement",
     "Observation",        "Procedure",    "ServiceRequest"};
-
-core::HttpResponse JsonResponse(int status, std::string body) {
-  core::HttpResponse response;
-  response.status = status;
-  response.headers.Set("Content-Type", std::string(kFhirJson));
-  response.body = std::move(body);
-  return response;
-}
 
 const core::Logger& Log() {
   static const core::Logger log("tb.fhir_api");
@@ -455,7 +446,7 @@ FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory
 }
 
 core::HttpResponse FhirApi::RenderError(const core::Error& error) {
-  return JsonResponse(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
+  return fhir::ErrorResponse(error);
 }
 
 void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
@@ -486,7 +477,7 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
       respond(RenderError(MakeError(ErrorCode::kMethodNotAllowed, "metadata is read-only")));
       return;
     }
-    respond(JsonResponse(200, capability_statement_));
+    respond(fhir::JsonResponse(200, capability_statement_));
     return;
   }
   if (path.rfind("/fhir/", 0) != 0) {
@@ -937,7 +928,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       RespondAfterRecording(
           policy_.ledger,
           FederationHops(hop_context, now, nullptr, policy::Describe(ingress), 0, nullptr),
-          JsonResponse(200, EmptySearchset(request_id, now)), std::move(respond));
+          fhir::JsonResponse(200, EmptySearchset(request_id, now)), std::move(respond));
       return;
     }
     if (ingress.break_glass_used) {
@@ -1052,7 +1043,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       const policy::FilterSummary summary = policy::Summarise(report);
       RespondWhenRecorded(policy_.ledger,
                           FederationHops(hop_context, now, &*result, decision, total, &summary),
-                          JsonResponse(200, fhir::ToJson(bundle)), std::move(respond));
+                          fhir::JsonResponse(200, fhir::ToJson(bundle)), std::move(respond));
     });
   });
 }
@@ -1143,7 +1134,7 @@ void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPoli
     std::vector<ledger::HopRecord> hops;
     AppendFilterHops(hop_context, time_ms, policy::Summarise(report), hops);
     hops.push_back(AnswerHop(hop_context, time_ms, "permit", released, report.removed.size()));
-    RespondWhenRecorded(policy_.ledger, hops, JsonResponse(200, fhir::ToJson(page)),
+    RespondWhenRecorded(policy_.ledger, hops, fhir::JsonResponse(200, fhir::ToJson(page)),
                         std::move(respond));
   });
 }
