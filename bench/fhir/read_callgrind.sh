@@ -41,33 +41,16 @@ wait_port() {  # valgrind starts slowly: up to 60 s
   return 1
 }
 
-cat >"$run/trust/config.json" <<EOF
-{ "ods": "T00", "listen": { "fhir": "127.0.0.1:$trust_port" },
-  "tls": { "cert": "$pki/T00.crt", "key": "$pki/T00.key", "ca": "$pki/ca.crt" },
-  "patients": "$root/config/demo/trusts/RGT/patients", "latency_ms": 0, "io_threads": 1 }
-EOF
+# shellcheck source=read_case.sh
+source "$root/bench/fhir/read_case.sh"
+write_read_trust_config "$run/trust/config.json"
 taskset -c 1 "$tb" simulate-trust --config "$run/trust/config.json" >"$run/logs/trust.log" 2>&1 &
 pids+=($!)
 wait_port "$trust_port"
 
 db=$run/data/$label.db
 rm -f "$db" "$db-wal" "$db-shm"
-cat >"$run/broker-$label.json" <<EOF
-{ "broker": { "id": "bench-broker", "ods": "X26" },
-  "listen": { "fhir": "127.0.0.1:$broker_port" },
-  "tls": { "cert": "$pki/broker-a.crt", "key": "$pki/broker-a.key", "ca": "$pki/ca.crt" },
-  "store": { "url": "sqlite:$db" },
-  "participants": [
-    { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/Patient.rs", "system/Observation.rs"],
-      "purposes": ["TREAT"] },
-    { "ods": "T00", "cert_cn": "T00", "fhir_base": "https://127.0.0.1:$trust_port/fhir",
-      "scopes": ["system/*.rs"], "purposes": ["TREAT"] }
-  ],
-  "admin": { "cert_cns": ["admin"] },
-  "federation": { "deadline_ms": 10000 },
-  "log": { "level": "info" }
-}
-EOF
+write_read_broker_config "$run/broker-$label.json" "$db" 10000 info
 log=$run/logs/broker-$label.log
 : >"$log"
 rm -f "$run/cg-$label.out"*
@@ -76,9 +59,7 @@ taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$run/cg-$label.out"
 broker=$!
 pids+=("$broker")
 wait_port "$broker_port"
-curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
-  -H 'Content-Type: application/json' -d "{\"nhs_number\":\"$nhs\",\"ods\":\"T00\"}" \
-  "https://127.0.0.1:$broker_port/admin/locator" >/dev/null
+announce_read_patient
 taskset -c 0 "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki/ca.crt" \
   --warmup 1 --duration 40 --url "https://127.0.0.1:$broker_port$search" --conns "${CONNS:-4}" \
   >"$run/load-$label.json" &

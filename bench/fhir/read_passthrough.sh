@@ -92,43 +92,23 @@ EOF
 
 # The simulated trust, with the repository's demo patients (T00 holds $nhs).
 first_tb=${1#*=}
-cat >"$run/trust/config.json" <<EOF
-{ "ods": "T00", "listen": { "fhir": "127.0.0.1:$trust_port" },
-  "tls": { "cert": "$pki/T00.crt", "key": "$pki/T00.key", "ca": "$pki/ca.crt" },
-  "patients": "$root/config/demo/trusts/RGT/patients", "latency_ms": 0, "io_threads": 1 }
-EOF
+# shellcheck source=read_case.sh
+source "$root/bench/fhir/read_case.sh"
+write_read_trust_config "$run/trust/config.json"
 "${server_cpu[@]}" "$first_tb" simulate-trust --config "$run/trust/config.json" \
   >"$run/logs/trust.log" 2>&1 &
 pids+=($!)
 wait_port "$trust_port"
 
 broker_case() {  # $1 label, $2 binary, $3 conns
-  local db=$run/data/$1.db io_threads_member=
-  [ -z "${IO_THREADS:-}" ] || io_threads_member=" \"io_threads\": $IO_THREADS,"
+  local db=$run/data/$1.db
   rm -f "$db" "$db-wal" "$db-shm"
-  cat >"$run/broker-$1.json" <<EOF
-{ "broker": { "id": "bench-broker", "ods": "X26" },$io_threads_member
-  "listen": { "fhir": "127.0.0.1:$broker_port" },
-  "tls": { "cert": "$pki/broker-a.crt", "key": "$pki/broker-a.key", "ca": "$pki/ca.crt" },
-  "store": { "url": "sqlite:$db" },
-  "participants": [
-    { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/Patient.rs", "system/Observation.rs"],
-      "purposes": ["TREAT"] },
-    { "ods": "T00", "cert_cn": "T00", "fhir_base": "https://127.0.0.1:$trust_port/fhir",
-      "scopes": ["system/*.rs"], "purposes": ["TREAT"] }
-  ],
-  "admin": { "cert_cns": ["admin"] },
-  "federation": { "deadline_ms": 3000 },
-  "log": { "level": "${LOG_LEVEL:-info}" }
-}
-EOF
+  write_read_broker_config "$run/broker-$1.json" "$db" 3000 "${LOG_LEVEL:-info}" "${IO_THREADS:-}"
   "${server_cpu[@]}" "$2" serve --config "$run/broker-$1.json" >>"$run/logs/broker-$1.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
   wait_port "$broker_port"
-  curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
-    -H 'Content-Type: application/json' -d "{\"nhs_number\":\"$nhs\",\"ods\":\"T00\"}" \
-    "https://127.0.0.1:$broker_port/admin/locator" >/dev/null
+  announce_read_patient
   local perf_pid=
   if [ "${PERF:-0}" = 1 ] && [ "$3" = 16 ] && [ ! -f "$run/perf-$1.data" ]; then
     (sleep 1 && exec perf record -g -o "$run/perf-$1.data" -p "$pid" -- sleep "$seconds") \
