@@ -6,9 +6,7 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include "adapters/hl7v2/message.h"
@@ -17,6 +15,7 @@
 #include "broker/app/participant_deliverer.h"
 #include "broker/core/clock.h"
 #include "mappings/mapping_tables.h"
+#include "tests/support/loopback_mllp_server.h"
 #include "tests/support/test_pki.h"
 #include "tests/support/wait_for.h"
 
@@ -44,28 +43,14 @@ class DelivererConnectionTest : public ::testing::Test {
  protected:
   void TearDown() override {
     deliverer_.reset();  // closes its idle connections first
-    if (server_) {
-      server_->Stop();
-      EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
-      EXPECT_TRUE(WaitFor([this] { return io_context_.stopped(); }));
-    }
-    io_context_.stop();
-    if (thread_.joinable()) {
-      thread_.join();
-    }
+    server_.Stop();
   }
 
   // RXH: answers AA with MSA-2 = MSH-10, or `reply_` when it is set.
   void Start(mllp::MllpServerSettings settings = {}) {
     const TestPki& pki = TestPki::Get();
-    auto server_tls = net::MakeServerContext(
-        {pki.Cert(TestPki::kRxh), pki.Key(TestPki::kRxh), pki.CaCert(), pki.Crl()});
-    ASSERT_TRUE(server_tls) << server_tls.error().message;
-    settings.address = "127.0.0.1";
-    settings.port = 0;
-    settings.shutdown_timeout = 300ms;
-    server_ = std::make_unique<mllp::MllpServer>(
-        io_context_, *server_tls, settings,
+    auto port = server_.Start(
+        TestPki::kRxh,
         [this](mllp::FrameRequest request, mllp::ReplyFn reply) {
           std::lock_guard lock(mutex_);
           connections_.insert(request.connection_id);
@@ -79,10 +64,8 @@ class DelivererConnectionTest : public ::testing::Test {
           reply("MSH|^~\\&|EPR|RXH|TB|TB|20261123120001||ACK|A" + id + "|P|2.4\rMSA|AA|" + id +
                 "\r");
         },
-        nullptr);
-    auto port = server_->Start();
+        settings);
     ASSERT_TRUE(port) << port.error().message;
-    thread_ = std::thread([this] { io_context_.run(); });
 
     routing::Participant rxh;
     rxh.ods = "RXH";
@@ -127,9 +110,7 @@ class DelivererConnectionTest : public ::testing::Test {
     reply_ = std::move(reply);
   }
 
-  boost::asio::io_context io_context_;
-  std::unique_ptr<mllp::MllpServer> server_;
-  std::thread thread_;
+  testing::LoopbackMllpServer server_;
   core::SystemClock clock_;
   std::unique_ptr<routing::ParticipantDirectory> directory_;
   std::unique_ptr<ParticipantDeliverer> deliverer_;

@@ -11,11 +11,11 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include "adapters/mllp/server.h"
 #include "adapters/net/tls_context.h"
+#include "tests/support/loopback_mllp_server.h"
 #include "tests/support/test_pki.h"
 #include "tests/support/wait_for.h"
 
@@ -32,15 +32,8 @@ class MllpClientPoolTest : public ::testing::Test {
 
   // Echoes each frame; a frame starting with "hold" is never answered.
   void StartServer(MllpServerSettings settings = {}) {
-    const TestPki& pki = TestPki::Get();
-    auto tls = net::MakeServerContext(
-        {pki.Cert(TestPki::kBrokerA), pki.Key(TestPki::kBrokerA), pki.CaCert(), pki.Crl()});
-    ASSERT_TRUE(tls) << tls.error().message;
-    settings.address = "127.0.0.1";
-    settings.port = 0;
-    settings.shutdown_timeout = 300ms;
-    server_ = std::make_unique<MllpServer>(
-        io_context_, *tls, settings,
+    auto port = server_.Start(
+        TestPki::kBrokerA,
         [this](FrameRequest request, ReplyFn reply) {
           std::lock_guard lock(mutex_);
           connections_.insert(request.connection_id);
@@ -51,11 +44,9 @@ class MllpClientPoolTest : public ::testing::Test {
           }
           reply("echo:" + request.payload);
         },
-        nullptr);
-    auto port = server_->Start();
+        settings);
     ASSERT_TRUE(port) << port.error().message;
     port_ = *port;
-    thread_ = std::thread([this] { io_context_.run(); });
   }
 
   void StopServer() {
@@ -63,16 +54,7 @@ class MllpClientPoolTest : public ::testing::Test {
       std::lock_guard lock(mutex_);
       held_.clear();
     }
-    if (server_) {
-      server_->Stop();
-      EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
-      EXPECT_TRUE(WaitFor([this] { return io_context_.stopped(); }));
-    }
-    io_context_.stop();
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-    server_.reset();
+    server_.Stop();
   }
 
   std::unique_ptr<MllpClientPool> Pool(MllpClientPoolSettings settings = {}) {
@@ -116,9 +98,7 @@ class MllpClientPoolTest : public ::testing::Test {
     return frames_;
   }
 
-  boost::asio::io_context io_context_;
-  std::unique_ptr<MllpServer> server_;
-  std::thread thread_;
+  testing::LoopbackMllpServer server_;
   std::uint16_t port_ = 0;
   std::mutex mutex_;
   std::set<std::uint64_t> connections_;

@@ -18,6 +18,7 @@
 #include "adapters/mllp/client.h"
 #include "adapters/net/tls_context.h"
 #include "broker/core/log.h"
+#include "tests/support/loopback_mllp_server.h"
 #include "tests/support/test_pki.h"
 #include "tests/support/wait_for.h"
 
@@ -49,17 +50,8 @@ class MllpServerTest : public ::testing::Test {
   }
 
   void StartServer(MllpServerSettings settings = {}) {
-    const TestPki& pki = TestPki::Get();
-    auto tls = net::MakeServerContext(
-        {pki.Cert(TestPki::kBrokerA), pki.Key(TestPki::kBrokerA), pki.CaCert(), pki.Crl()});
-    ASSERT_TRUE(tls) << tls.error().message;
-    settings.address = "127.0.0.1";
-    settings.port = 0;
-    // A test client does not read after its last reply, so it never answers our close_notify:
-    // don't wait long for it.
-    settings.shutdown_timeout = 300ms;
-    server_ = std::make_unique<MllpServer>(
-        io_context_, *tls, settings,
+    auto port = server_.Start(
+        TestPki::kBrokerA,
         [this](FrameRequest request, ReplyFn reply) {
           ++frames_;
           if (request.payload == "silent") {
@@ -74,14 +66,13 @@ class MllpServerTest : public ::testing::Test {
           reply("echo:" + request.payload + " from " + request.peer.subject_cn + " #" +
                 std::to_string(request.sequence));
         },
+        settings,
         [this](const FrameFault& fault) {
           ++faults_;
           return "NAK " + fault.error.message;
         });
-    auto port = server_->Start();
     ASSERT_TRUE(port) << port.error().message;
     port_ = *port;
-    thread_ = std::thread([this] { io_context_.run(); });
   }
 
   void StopServer() {
@@ -89,17 +80,7 @@ class MllpServerTest : public ::testing::Test {
       std::lock_guard lock(mutex_);
       held_.clear();  // unanswered replies: their connections close
     }
-    if (server_) {
-      server_->Stop();
-      EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
-      // With the acceptor closed and every session gone, run() runs out of work.
-      EXPECT_TRUE(WaitFor([this] { return io_context_.stopped(); }));
-    }
-    io_context_.stop();
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-    server_.reset();
+    server_.Stop();
   }
 
   std::shared_ptr<boost::asio::ssl::context> ClientTls(std::string_view name,
@@ -155,9 +136,7 @@ class MllpServerTest : public ::testing::Test {
     EXPECT_EQ(frames_.load(), 0);
   }
 
-  boost::asio::io_context io_context_;
-  std::unique_ptr<MllpServer> server_;
-  std::thread thread_;
+  testing::LoopbackMllpServer server_;
   std::uint16_t port_ = 0;
   std::atomic<int> frames_{0};
   std::atomic<int> faults_{0};
