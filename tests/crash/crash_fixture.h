@@ -43,9 +43,8 @@ inline std::string CrashBrokerConfig(const std::string& broker_id, const std::st
     "broker": { "id": ")" +
          broker_id + R"(", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": { "cert": ")" +
-         pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
-         R"(", "ca": ")" + pki.CaCert().string() + R"(" },
+    "tls": )" +
+         pki.TlsConfigJson("broker-a", /*with_crl=*/false) + R"(,
     "store": { )" +
          store + R"( },
     "io_threads": 2,

@@ -25,9 +25,8 @@ std::string ConfigText(const std::string& listen = "127.0.0.1:0") {
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": ")" +
          listen + R"(" },
-    "tls": { "cert": ")" +
-         pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
-         R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
+    "tls": )" +
+         pki.TlsConfigJson("broker-a") + R"(,
     "store": { "url": "sqlite:var/tb.db" },
     "participants": [ { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] } ],
     "peers": [ { "id": "broker-b", "cert_cn": "broker-b",

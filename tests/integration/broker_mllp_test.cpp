@@ -29,9 +29,8 @@ std::string ConfigText() {
   return R"({
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": { "cert": ")" +
-         pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
-         R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
+    "tls": )" +
+         pki.TlsConfigJson("broker-a") + R"(,
     "store": { "url": "sqlite:var/tb.db", "payload_key_file": "payload.key" },
     "limits": { "mllp_frame_bytes": 4096 },
     "participants": [ { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },

@@ -71,9 +71,8 @@ std::string ConfigText(std::uint16_t rgt_port, std::uint16_t rxh_port,
   return R"({
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": { "cert": ")" +
-         pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
-         R"(", "ca": ")" + pki.CaCert().string() + R"(" },
+    "tls": )" +
+         pki.TlsConfigJson("broker-a", /*with_crl=*/false) + R"(,
     "store": { "url": "sqlite:var/tb.db" },
     "admin": { "cert_cns": ["RJ1"] },
     "participants": [

@@ -31,9 +31,8 @@ std::string ConfigText(std::uint16_t trust_port) {
   return R"({
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": { "cert": ")" +
-         pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
-         R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
+    "tls": )" +
+         pki.TlsConfigJson("broker-a") + R"(,
     "store": { "url": "sqlite:var/tb.db" },
     "admin": { "cert_cns": ["RJ1"] },
     "federation": { "deadline_ms": 5000, "max_idle_per_trust": 16 },

@@ -62,10 +62,8 @@ TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
   RunningBroker broker(R"({
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": { "cert": ")" +
-                       pki.Cert("broker-a").string() + R"(", "key": ")" +
-                       pki.Key("broker-a").string() + R"(", "ca": ")" + pki.CaCert().string() +
-                       R"(" },
+    "tls": )" + pki.TlsConfigJson("broker-a", /*with_crl=*/false) +
+                       R"(,
     "store": { "url": "sqlite:var/tb.db", "payload_retention_ms": 0, "purge_interval_ms": 100 },
     "participants": [
       { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
@@ -134,10 +132,8 @@ TEST(MessageRouting, DeadLetterHoldsThePatientsLaterMessagesUntilDiscarded) {
   RunningBroker broker(R"({
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": { "cert": ")" +
-                       pki.Cert("broker-a").string() + R"(", "key": ")" +
-                       pki.Key("broker-a").string() + R"(", "ca": ")" + pki.CaCert().string() +
-                       R"(" },
+    "tls": )" + pki.TlsConfigJson("broker-a", /*with_crl=*/false) +
+                       R"(,
     "store": { "url": "sqlite:var/tb.db" },
     "admin": { "cert_cns": ["RJ1"] },
     "participants": [

@@ -106,9 +106,8 @@ std::string BrokerConfigText(std::uint16_t rgt_port, bool require_tokens = false
   return R"({
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": { "cert": ")" +
-         pki.Cert("broker-a").string() + R"(", "key": ")" + pki.Key("broker-a").string() +
-         R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
+    "tls": )" +
+         pki.TlsConfigJson("broker-a") + R"(,
     "store": { "url": "sqlite:var/tb.db" },
     "policy": { "smart": { "token_lifetime_s": 120, "require_tokens": )" +
          std::string(require_tokens ? "true" : "false") + R"(,

@@ -91,4 +91,13 @@ std::filesystem::path TestPki::Existing(std::string_view name, std::string_view 
   return path;
 }
 
+std::string TestPki::TlsConfigJson(std::string_view name, bool with_crl) const {
+  std::string json = R"({ "cert": ")" + Cert(name).string() + R"(", "key": ")" +
+                     Key(name).string() + R"(", "ca": ")" + CaCert().string() + '"';
+  if (with_crl) {
+    json += R"(, "crl": ")" + Crl().string() + '"';
+  }
+  return json + " }";
+}
+
 }  // namespace tb::testing

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 #include <sys/types.h>
@@ -41,6 +42,9 @@ class TestPki {
   // calling test) if the script made no such file, so a typo in a name is caught at once.
   std::filesystem::path Cert(std::string_view name) const;
   std::filesystem::path Key(std::string_view name) const;
+
+  // A broker config's "tls" object for NAME: {"cert", "key", "ca"[, "crl"]} with these paths.
+  std::string TlsConfigJson(std::string_view name, bool with_crl = true) const;
 
  private:
   TestPki();

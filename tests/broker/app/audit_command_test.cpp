@@ -29,9 +29,8 @@ class AuditCommandTest : public ::testing::Test {
     testing::WriteFile(dir_ / "broker.json", R"({
       "broker": { "id": "broker-a", "ods": "X26" },
       "listen": { "fhir": "127.0.0.1:0" },
-      "tls": { "cert": ")" + pki.Cert("broker-a").string() +
-                                                 R"(", "key": ")" + pki.Key("broker-a").string() +
-                                                 R"(", "ca": ")" + pki.CaCert().string() + R"(" },
+      "tls": )" + pki.TlsConfigJson("broker-a", /*with_crl=*/false) +
+                                                 R"(,
       "store": { "url": "sqlite:tb.db" },
       "participants": [ { "ods": "RJ1", "cert_cn": "RJ1" } ]
     })");
