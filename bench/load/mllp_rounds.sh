@@ -5,6 +5,8 @@
 # RA1) and prints one line: rate, p50/p99 ACK latency, server CPU per message, load average.
 # Give two binaries to alternate them round by round, so both see the same minutes of a shared
 # machine. Reuses the PKI and broker config of a finished scripts/bench.sh run (RUN_DIR).
+# SERVER_CPUS / CLIENT_CPUS (taskset lists, default 1 / 0) move the broker and the load; e.g.
+# SERVER_CPUS=0,1 CLIENT_CPUS=0,1 lets both use the whole machine.
 # Usage: bench/load/mllp_rounds.sh RUN_DIR TB_LOAD [full|off] ROUNDS TRUSTBRIDGE [TRUSTBRIDGE...]
 set -euo pipefail
 
@@ -24,13 +26,13 @@ sed -e "s#data/broker.db\"#rounds/broker.db\", \"durability\": \"$durability\"#"
 for round in $(seq "$rounds"); do
   for tb in "$@"; do
     rm -f "$out"/broker.db*
-    taskset -c 1 "$tb" serve --config "$out/broker.json" >"$out/broker.log" 2>&1 &
+    taskset -c "${SERVER_CPUS:-1}" "$tb" serve --config "$out/broker.json" >"$out/broker.log" 2>&1 &
     broker=$!
     for _ in $(seq 200); do
       (exec 3<>"/dev/tcp/127.0.0.1/$port_mllp") 2>/dev/null && break
       sleep 0.1
     done
-    taskset -c 0 "$load" mllp --port "$port_mllp" --cert "$run/pki/RA1.crt" \
+    taskset -c "${CLIENT_CPUS:-0}" "$load" mllp --port "$port_mllp" --cert "$run/pki/RA1.crt" \
       --key "$run/pki/RA1.key" --ca "$run/pki/ca.crt" --msg "$root/bench/load/data/adt_a01.hl7" \
       --senders 16 --patients 1000 --warmup 1 --duration 5 --server-pid "$broker" \
       >"$out/load.json" || true
