@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Broker instructions per federated search over N trusts (user space, callgrind): fanout.sh's case
+# with the broker under valgrind --tool=callgrind, so the figure is steady on a shared machine
+# (it leaves out the kernel: syscalls, context switches). The counters are zeroed once the load
+# has run for a while and dumped 20 s later; requests in that window are counted from the
+# broker's http_request log lines, so the figure is the whole process's instructions per request.
+# Usage: bench/fhir/fanout_callgrind.sh RUN_DIR TB_LOAD TRUSTBRIDGE [LABEL]
+# Env:   TRUSTS (1, 3 or 10; default 10), CONNS (default 1), PORT_BASE (default 48730),
+#        TRUST_TB (the binary that runs the simulated trusts; default TRUSTBRIDGE).
+# Prints: LABEL trusts=N requests=R Ir_per_req=I, and leaves RUN_DIR/cg-fanout-LABEL.out.* for
+# callgrind_annotate.
+set -euo pipefail
+
+[ $# -ge 3 ] || { sed -n 2,11p "$0" >&2; exit 2; }
+root=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$1"
+run=$(cd "$1" && pwd)  # absolute: the configs written below name files in it
+load=$2
+tb=$3
+label=${4:-broker}
+trusts=${TRUSTS:-10}
+broker_port=${PORT_BASE:-48730}
+pki=$run/pki
+mkdir -p "$run"/{logs,data,trusts}
+# shellcheck source=fanout_case.sh
+source "$root/bench/fhir/fanout_case.sh"
+fanout_make_pki
+case $trusts in 1 | 3 | 10) ;; *) echo "TRUSTS must be 1, 3 or 10" >&2; exit 2 ;; esac
+nhs_var=fanout_nhs$trusts
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+wait_port() {  # valgrind starts slowly: up to 60 s
+  for _ in $(seq 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+
+for name in "${fanout_trusts[@]}"; do
+  mkdir -p "$run/trusts/cg-$name"
+  write_fanout_trust_config "$run/trusts/cg-$name/config.json" "$name"
+  taskset -c 1 "${TRUST_TB:-$tb}" simulate-trust --config "$run/trusts/cg-$name/config.json" \
+    >>"$run/logs/cg-trust-$name.log" 2>&1 &
+  pids+=($!)
+done
+for name in "${fanout_trusts[@]}"; do wait_port "$(fanout_trust_port "$name")"; done
+
+db=$run/data/cg-fanout-$label.db
+rm -f "$db" "$db-wal" "$db-shm"
+write_fanout_broker_config "$run/cg-fanout-broker-$label.json" "$db" info
+log=$run/logs/cg-fanout-broker-$label.log
+: >"$log"
+rm -f "$run/cg-fanout-$label.out"*
+taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$run/cg-fanout-$label.out" \
+  "$tb" serve --config "$run/cg-fanout-broker-$label.json" >>"$log" 2>&1 &
+broker=$!
+pids+=("$broker")
+wait_port "$broker_port"
+announce_fanout_patients
+taskset -c 0 "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki/ca.crt" \
+  --warmup 1 --duration 40 --url "https://127.0.0.1:$broker_port$(fanout_search "${!nhs_var}")" \
+  --conns "${CONNS:-1}" >"$run/cg-fanout-load-$label.json" &
+client=$!
+sleep 10
+callgrind_control -z "$broker" >/dev/null 2>&1
+first=$(grep -c '"http_request"' "$log")
+sleep 20
+last=$(grep -c '"http_request"' "$log")
+callgrind_control -d "$broker" >/dev/null 2>&1
+wait "$client" || true
+dump=$(ls -t "$run/cg-fanout-$label.out."* | head -1)
+total=$(awk '/^summary:/ {print $2; exit}' "$dump")
+requests=$((last - first))
+echo "$label trusts=$trusts requests=$requests Ir_per_req=$((total / requests))"
