@@ -18,6 +18,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -89,11 +90,18 @@ std::string PoolKey(const HttpsTarget& target) {
   return key;
 }
 
+// A request as sent (ToWire below): its HTTP/1.1 text and its method.
+struct WireRequest {
+  std::string text;
+  http::verb verb = http::verb::unknown;
+};
+
 // One TLS connection. Its stream, buffer and timer are touched only on its strand.
 struct Connection {
   Connection(const asio::any_io_executor& strand, asio::ssl::context& tls, std::string pool_key)
       : stream(strand, tls),
         idle_timer(strand),
+        phase_timer(strand),
         key(std::move(pool_key)),
         id(g_next_connection_id.fetch_add(1)) {}
 
@@ -102,6 +110,11 @@ struct Connection {
   Stream stream;
   beast::flat_buffer buffer;
   asio::steady_timer idle_timer;
+  // Bounds the current phase of an exchange (connect, handshake, request and response) with
+  // one wait per phase, instead of Beast's per-operation stream timeouts (a timer armed and
+  // cancelled for every read and write). Strand only, like phase_generation.
+  asio::steady_timer phase_timer;
+  std::uint64_t phase_generation = 0;
   const std::string key;
   const std::uint64_t id;
   std::uint64_t park_generation = 0;  // guarded by the client's mutex
@@ -280,9 +293,8 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
 // fresh connection when a pooled one turns out stale. Runs on the connection's strand.
 class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(std::shared_ptr<Impl> client, HttpsTarget target,
-           http::request<http::string_body> request, SteadyClock::time_point deadline,
-           Callback done)
+  Exchange(std::shared_ptr<Impl> client, HttpsTarget target, WireRequest request,
+           SteadyClock::time_point deadline, Callback done)
       : client_(std::move(client)),
         target_(std::move(target)),
         key_(PoolKey(target_)),
@@ -365,7 +377,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
     if (AbortIfShutDown()) {
       return;
     }
-    connection_->Lowest().expires_at(PhaseDeadline(client_->settings().connect_timeout));
+    ArmPhase(client_->settings().connect_timeout);
     connection_->Lowest().async_connect(
         endpoints_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
           if (ec) {
@@ -411,7 +423,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
       Finish(std::move(status).error());
       return;
     }
-    connection_->Lowest().expires_at(PhaseDeadline(client_->settings().handshake_timeout));
+    ArmPhase(client_->settings().handshake_timeout);
     connection_->stream.async_handshake(
         asio::ssl::stream_base::client,
         [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
@@ -454,8 +466,10 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
     if (AbortIfShutDown()) {
       return;
     }
-    connection_->Lowest().expires_at(PhaseDeadline(client_->settings().request_timeout));
-    http::async_write(connection_->stream, request_,
+    ArmPhase(client_->settings().request_timeout);
+    // The whole request in one buffer: one SSL_write (one TLS record and one send for a
+    // request under 16 KiB) instead of Beast's serializer gathering header pieces and body.
+    asio::async_write(connection_->stream, asio::buffer(request_.text),
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         if (ec) {
                           self->OnIoError(ec, /*nothing_received=*/true);
@@ -470,7 +484,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
     parser_->header_limit(
         static_cast<std::uint32_t>(client_->settings().max_response_header_bytes));
     parser_->body_limit(client_->settings().max_response_body_bytes);
-    if (request_.method() == http::verb::head) {
+    if (request_.verb == http::verb::head) {
       parser_->skip(true);
     }
     http::async_read(
@@ -479,6 +493,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
   }
 
   void OnRead(beast::error_code ec) {
+    DisarmPhase();
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
       client_->Retire(connection_, false);
       Finish(MakeError(ErrorCode::kTooLarge,
@@ -518,7 +533,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
                        name_));
       return;
     }
-    if (reused_ && nothing_received && !retried_ && IsIdempotent(request_.method())) {
+    if (reused_ && nothing_received && !retried_ && IsIdempotent(request_.verb)) {
       // The server closed the pooled connection while it sat idle: try once on a fresh one.
       retried_ = true;
       client_->stale_retries_.fetch_add(1);
@@ -531,7 +546,31 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
   }
 
   bool IsTimeout(const beast::error_code& ec) const {
-    return ec == beast::error::timeout || SteadyClock::now() >= deadline_;
+    return timed_out_ || ec == beast::error::timeout || SteadyClock::now() >= deadline_;
+  }
+
+  // Starts the phase timer for a phase of at most `phase` (and never past the deadline): when it
+  // fires first, the socket is closed, so the pending operation fails and IsTimeout says why.
+  // Re-arming replaces the previous phase's wait.
+  void ArmPhase(std::chrono::milliseconds phase) {
+    Connection& connection = *connection_;
+    const std::uint64_t generation = ++connection.phase_generation;
+    connection.phase_timer.expires_at(PhaseDeadline(phase));
+    connection.phase_timer.async_wait(
+        [self = shared_from_this(), timed = connection_, generation](beast::error_code ec) {
+          if (ec || timed->phase_generation != generation) {
+            return;  // disarmed, re-armed, or the exchange finished meanwhile
+          }
+          self->timed_out_ = true;
+          beast::error_code ignored;
+          timed->Lowest().socket().close(ignored);
+        });
+  }
+
+  // Ends the current phase's wait: the response is in (Retire also disarms).
+  void DisarmPhase() {
+    ++connection_->phase_generation;
+    connection_->phase_timer.cancel();
   }
 
   bool AbortIfShutDown() {
@@ -568,7 +607,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
   const HttpsTarget target_;
   const std::string key_;
   const std::string name_;  // "host:port"
-  http::request<http::string_body> request_;
+  const WireRequest request_;
   const SteadyClock::time_point deadline_;
   Callback done_;
   std::shared_ptr<Connection> connection_;
@@ -579,46 +618,65 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
   bool reused_ = false;
   bool retried_ = false;
   bool resolve_timed_out_ = false;
+  bool timed_out_ = false;  // the phase timer fired and closed the socket
 };
 
 namespace {
 
-// Converts the broker's request into Beast's, refusing what would corrupt the wire.
-core::Result<http::request<http::string_body>> ToBeast(const HttpsTarget& target,
-                                                       core::HttpRequest request,
-                                                       const std::string& user_agent) {
-  http::request<http::string_body> message;
-  message.version(11);
+// The request as written: request line, header and body in one HTTP/1.1 text, refusing what
+// would corrupt the wire. Framing is the client's: the caller's Content-Length,
+// Transfer-Encoding and Connection fields are left out, Content-Length is written as Beast's
+// prepare_payload would (for a body, or an empty one of POST, PUT and OPTIONS) and the
+// connection is kept alive (HTTP/1.1's default).
+core::Result<WireRequest> ToWire(const HttpsTarget& target, core::HttpRequest request,
+                                 const std::string& user_agent) {
   if (!IsToken(request.method)) {
     return MakeError(ErrorCode::kInvalidValue, "invalid HTTP method", "method");
-  }
-  const http::verb verb = http::string_to_verb(request.method);
-  if (verb == http::verb::unknown) {
-    message.method_string(request.method);
-  } else {
-    message.method(verb);
   }
   if (request.target.empty() || request.target.front() != '/' ||
       HasControlCharacters(request.target) || request.target.find(' ') != std::string::npos) {
     return MakeError(ErrorCode::kInvalidValue, "invalid request target", "target");
   }
-  message.target(request.target);
+  WireRequest wire;
+  wire.verb = http::string_to_verb(request.method);
+  if (wire.verb == http::verb::trace && !request.body.empty()) {
+    return MakeError(ErrorCode::kInvalidValue, "a TRACE request has no body", "body");
+  }
+  std::size_t size = request.method.size() + request.target.size() + request.body.size() + 64 +
+                     user_agent.size() + 16;
+  bool has_host = false;
+  bool has_user_agent = false;
   for (const auto& [name, value] : request.headers.fields) {
     if (!IsToken(name) || HasControlCharacters(value)) {
       return MakeError(ErrorCode::kInvalidValue, "invalid header field", "headers");
     }
-    message.insert(name, value);
+    has_host = has_host || core::EqualsIgnoreCase(name, "Host");
+    has_user_agent = has_user_agent || core::EqualsIgnoreCase(name, "User-Agent");
+    size += name.size() + value.size() + 4;
   }
-  if (message.find(http::field::host) == message.end()) {
-    message.set(http::field::host, target.ToString());
+  std::string& text = wire.text;
+  text.reserve(size);
+  text.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
+  if (!has_host) {
+    text.append("Host: ").append(target.ToString()).append("\r\n");
   }
-  if (message.find(http::field::user_agent) == message.end() && !user_agent.empty()) {
-    message.set(http::field::user_agent, user_agent);
+  if (!has_user_agent && !user_agent.empty()) {
+    text.append("User-Agent: ").append(user_agent).append("\r\n");
   }
-  message.body() = std::move(request.body);
-  message.keep_alive(true);
-  message.prepare_payload();
-  return message;
+  for (const auto& [name, value] : request.headers.fields) {
+    if (core::EqualsIgnoreCase(name, "Content-Length") ||
+        core::EqualsIgnoreCase(name, "Transfer-Encoding") ||
+        core::EqualsIgnoreCase(name, "Connection")) {
+      continue;
+    }
+    text.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!request.body.empty() || wire.verb == http::verb::post || wire.verb == http::verb::put ||
+      wire.verb == http::verb::options) {
+    text.append("Content-Length: ").append(std::to_string(request.body.size())).append("\r\n");
+  }
+  text.append("\r\n").append(request.body);
+  return wire;
 }
 
 }  // namespace
@@ -626,7 +684,7 @@ core::Result<http::request<http::string_body>> ToBeast(const HttpsTarget& target
 void HttpsClient::Impl::AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
                                      SteadyClock::time_point deadline, Callback done) {
   requests_.fetch_add(1);
-  auto message = ToBeast(target, std::move(request), settings_.user_agent);
+  auto message = ToWire(target, std::move(request), settings_.user_agent);
   if (!message) {
     asio::post(io_context_, [done = std::move(done), error = std::move(message).error()]() mutable {
       done(std::move(error));
@@ -746,6 +804,8 @@ void HttpsClient::Impl::Retire(const std::shared_ptr<Connection>& connection, bo
     live_.erase(connection->id);
   }
   connection->idle_timer.cancel();
+  ++connection->phase_generation;
+  connection->phase_timer.cancel();
   beast::error_code ignored;
   connection->Lowest().socket().cancel(ignored);  // an idle watch, if any
   if (!graceful || !connection->Lowest().socket().is_open()) {

@@ -145,6 +145,12 @@ class TestServer {
       response.body = request.peer.subject_cn + " " + request.method + " " + request.target + " " +
                       request.body;
       response.headers.Set("Content-Type", "text/plain");
+      // What framed the request, as the server saw it.
+      for (const char* name : {"Host", "User-Agent", "Content-Length", "Transfer-Encoding"}) {
+        if (const std::string_view value = request.headers.Get(name); !value.empty()) {
+          response.headers.Set(std::string("X-Seen-") + name, std::string(value));
+        }
+      }
     }
     respond(std::move(response));
   }
@@ -180,6 +186,41 @@ TEST(HttpsClient, SendsRequestAndReadsResponseOverMutualTls) {
   EXPECT_EQ(response->body, "RJ1 POST /echo?x=1 resourceType=Patient");
   EXPECT_EQ(response->headers.Get("X-Request-ID"), "req-42");
   EXPECT_EQ(response->headers.Get("Content-Type"), "text/plain");
+}
+
+TEST(HttpsClient, FramesTheRequestItselfIgnoringTheCallersFramingFields) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls());
+  core::HttpRequest post;
+  post.method = "POST";
+  post.target = "/echo";
+  post.body = "abc";
+  post.headers.Set("Content-Length", "999");  // would desynchronise the connection if sent
+  post.headers.Set("Transfer-Encoding", "chunked");
+  post.headers.Set("Connection", "close");
+  auto response = client.Request(server.Target(), std::move(post), 5s);
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(response->body, "RJ1 POST /echo abc");
+  EXPECT_EQ(response->headers.Get("X-Seen-Content-Length"), "3");
+  EXPECT_EQ(response->headers.Get("X-Seen-Transfer-Encoding"), "");
+  EXPECT_EQ(response->headers.Get("X-Seen-Host"), server.Target().ToString());
+  EXPECT_EQ(response->headers.Get("X-Seen-User-Agent"), "trustbridge");
+
+  core::HttpRequest empty_post;
+  empty_post.method = "POST";
+  empty_post.target = "/echo";
+  empty_post.headers.Set("Host", "fhir.example.nhs.uk");
+  response = client.Request(server.Target(), std::move(empty_post), 5s);
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(response->headers.Get("X-Seen-Content-Length"), "0");
+  EXPECT_EQ(response->headers.Get("X-Seen-Host"), "fhir.example.nhs.uk");
+
+  response = client.Request(server.Target(), Get("/echo"), 5s);
+  ASSERT_TRUE(response) << response.error().message;
+  EXPECT_EQ(response->body, "RJ1 GET /echo ");
+  EXPECT_EQ(response->headers.Get("X-Seen-Content-Length"), "");
+  // Connection: close was not sent: all three requests went over one kept-alive connection.
+  EXPECT_EQ(server.DistinctConnections(), 1u);
 }
 
 TEST(HttpsClient, ReusesKeepAliveConnection) {
@@ -222,6 +263,58 @@ TEST(HttpsClient, DeadlineEndsSlowRequestWithTimeout) {
   auto next = client.Request(server.Target(), Get("/echo"), 5s);
   ASSERT_TRUE(next) << next.error().message;
   EXPECT_EQ(client.Stats().connections_opened, 2u);
+}
+
+TEST(HttpsClient, RequestTimeoutEndsSlowResponseBeforeTheDeadline) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClientSettings settings;
+  settings.request_timeout = 150ms;
+  HttpsClient client(ClientTls(), settings);
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));  // a pooled connection
+  // The handler answers after 3 s, well inside the deadline: a 200 would mean the request
+  // phase was not bounded on a reused connection.
+  auto response = client.Request(server.Target(), Get("/slow?ms=3000"), 60s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kTimeout) << response.error().message;
+  EXPECT_EQ(client.Stats().connections_reused, 1u);
+}
+
+TEST(HttpsClient, HandshakeTimeoutEndsSilentServer) {
+  // Accepts TCP connections, says nothing, and closes each after 3 s: a kUpstreamUnavailable
+  // (closed) instead of kTimeout would mean the handshake phase was not bounded.
+  IoThreads io(1);
+  asio::ip::tcp::acceptor acceptor(io.io(), {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket accepted(io.io());
+  asio::steady_timer close_later(io.io());
+  acceptor.async_accept(accepted, [&](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    close_later.expires_after(3s);
+    close_later.async_wait([&](const boost::system::error_code& waited) {
+      if (!waited) {
+        accepted.close();
+      }
+    });
+  });
+  HttpsClientSettings settings;
+  settings.handshake_timeout = 150ms;
+  HttpsClient client(ClientTls(), settings);
+  HttpsTarget target;
+  target.host = "127.0.0.1";
+  target.port = acceptor.local_endpoint().port();
+  auto response = client.Request(target, Get("/echo"), 60s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kTimeout) << response.error().message;
+  EXPECT_EQ(client.Stats().connections_opened, 0u);
+  std::promise<void> closed;
+  asio::post(io.io(), [&] {
+    close_later.cancel();
+    acceptor.close();
+    accepted.close();
+    closed.set_value();
+  });
+  closed.get_future().wait();
 }
 
 TEST(HttpsClient, ConnectionRefusedIsUpstreamUnavailable) {
@@ -480,6 +573,12 @@ TEST(HttpsClient, RejectsMalformedRequestsWithoutSending) {
   core::HttpRequest bad_header = Get("/echo");
   bad_header.headers.Set("X-Injected", "a\r\nX-Evil: 1");
   response = client.Request(server.Target(), std::move(bad_header), 5s);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().code, core::ErrorCode::kInvalidValue);
+  core::HttpRequest trace_with_body = Get("/echo");
+  trace_with_body.method = "TRACE";
+  trace_with_body.body = "x";
+  response = client.Request(server.Target(), std::move(trace_with_body), 5s);
   ASSERT_FALSE(response);
   EXPECT_EQ(response.error().code, core::ErrorCode::kInvalidValue);
   EXPECT_EQ(server.requests(), 0);
