@@ -956,7 +956,9 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
         respond(RenderError(result.error()));
         return;
       }
-      // 6. On the merged Bundle (this runs on the blocking pool, the merge executor): labels
+      // 6. On the merged Bundle (on the blocking pool, the merge executor; for answers of a few
+      // KB on the I/O thread that received the last one: CPU work bounded by
+      // merge_on_arrival_bytes, nothing here waits): labels
       // from the sensitivity table, scopes and consents per resource, total recounted, then
       // pseudonymisation for secondary purposes.
       // Parsed in place: the DOM's strings point into the merged text (which the broker wrote,

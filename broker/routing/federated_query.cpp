@@ -129,13 +129,15 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
  public:
   QueryState(std::vector<Target> targets, std::vector<TargetOutcome> not_queried,
              MergeOptions options, Steady::time_point start, Steady::time_point deadline,
-             std::string request_id, FederatedQuery::Executor executor, FederatedQuery::Done done)
+             std::string request_id, std::size_t merge_on_arrival_bytes,
+             FederatedQuery::Executor executor, FederatedQuery::Done done)
       : targets_(std::move(targets)),
         not_queried_(std::move(not_queried)),
         options_(std::move(options)),
         start_(start),
         deadline_(deadline),
         request_id_(std::move(request_id)),
+        merge_on_arrival_bytes_(merge_on_arrival_bytes),
         executor_(std::move(executor)),
         done_(std::move(done)),
         judged_(targets_.size()),
@@ -149,6 +151,7 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
   // (its Bundle parsed) here, as it arrives, so that once the last target answers only that one
   // is left to parse; a larger one is left to the merge executor, off the I/O thread.
   void OnReply(std::size_t index, core::Result<core::HttpResponse> reply) {
+    bool merge_here = false;
     UpstreamAnswer answer;
     answer.kind = targets_[index].kind;
     answer.id = targets_[index].id;
@@ -160,7 +163,8 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
       }
     }
     std::optional<JudgedAnswer> judged;
-    if (!reply || reply->body.size() <= kJudgeOnArrivalBytes) {
+    const std::size_t body_bytes = reply ? reply->body.size() : 0;
+    if (!reply || body_bytes <= kJudgeOnArrivalBytes) {
       answer.reply = std::move(reply);
       judged = JudgeAnswer(std::move(answer), options_);
     } else {
@@ -173,15 +177,18 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
       }
       if (judged) {
         judged_[index] = std::move(judged);
+        judged_bytes_ += body_bytes;
       } else {
         raw_[index] = std::move(answer);
+        all_judged_ = false;
       }
       if (--pending_ > 0) {
         return;
       }
       finished_ = true;
+      merge_here = all_judged_ && judged_bytes_ <= merge_on_arrival_bytes_;
     }
-    Finish(false);
+    Finish(false, merge_here);
   }
 
   // The deadline passed (or the broker is stopping): answer with what has arrived.
@@ -193,7 +200,7 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
       }
       finished_ = true;
     }
-    Finish(shutting_down);
+    Finish(shutting_down, false);
   }
 
   // Answers at once when there is nothing to wait for.
@@ -205,11 +212,12 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
       }
       finished_ = true;
     }
-    Finish(false);
+    Finish(false, false);
   }
 
  private:
-  void Finish(bool shutting_down) {
+  // `here`: merge on this thread even with an executor (small answers, all judged on arrival).
+  void Finish(bool shutting_down, bool here) {
     // finished_ is set: no OnReply writes judged_ or raw_ any more, so they need no lock.
     MergeOptions options = options_;
     options.shutting_down = shutting_down;
@@ -217,7 +225,7 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
     auto merge = [self = shared_from_this(), options = std::move(options), waited]() mutable {
       self->Merge(options, waited);
     };
-    if (executor_ && !shutting_down) {
+    if (executor_ && !shutting_down && !here) {
       executor_(std::move(merge));
     } else {
       merge();
@@ -270,6 +278,7 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
   const Steady::time_point start_;
   const Steady::time_point deadline_;
   const std::string request_id_;
+  const std::size_t merge_on_arrival_bytes_;
   FederatedQuery::Executor executor_;
   FederatedQuery::Done done_;
 
@@ -279,6 +288,8 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
   std::vector<std::optional<JudgedAnswer>> judged_;
   std::vector<std::optional<UpstreamAnswer>> raw_;
   std::size_t pending_;
+  bool all_judged_ = true;        // no answer left raw_ (each was small enough to judge at once)
+  std::size_t judged_bytes_ = 0;  // body bytes of the answers judged on arrival
 };
 
 }  // namespace
@@ -662,9 +673,9 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
                                     {"not_queried", std::to_string(not_queried.size())},
                                     {"hops", std::to_string(hops)}});
 
-  auto state = std::make_shared<QueryState>(std::move(targets), std::move(not_queried),
-                                            std::move(options), start, deadline, search.request_id,
-                                            merge_executor_, std::move(done));
+  auto state = std::make_shared<QueryState>(
+      std::move(targets), std::move(not_queried), std::move(options), start, deadline,
+      search.request_id, settings_.merge_on_arrival_bytes, merge_executor_, std::move(done));
   if (state->targets().empty()) {
     state->FinishIfEmpty();
     return;

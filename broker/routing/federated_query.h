@@ -107,6 +107,12 @@ struct FederatedQuerySettings {
   std::string self_ods;  // broker.ods: never queried as a trust
   std::chrono::milliseconds default_deadline{3000};
   std::chrono::milliseconds max_deadline{30000};  // cap for FederatedSearch::deadline
+  // When every answer was judged on arrival and together they hold at most this many body
+  // bytes, the merge and `done` run on the thread that received the last answer instead of
+  // `merge_executor`: a small read then skips one hand-off between threads (two context
+  // switches, the pool's queueing). Bounded CPU work (a merge and the caller's filtering of a
+  // few KB: tens of microseconds), nothing that waits. 0 = always use the executor.
+  std::size_t merge_on_arrival_bytes = 16 * 1024;
   int max_hops = 3;  // peers are queried only while the incoming hop count is below this
   // Send `POST [base]/{Type}/_search` (and `POST [base]/Patient/$everything`) with a form body
   // instead of GET with a query string, keeping NHS numbers out of upstream URLs and access logs.
@@ -122,7 +128,10 @@ struct FederatedQuerySettings {
 // callback thread (tens of microseconds for a searchset of a few KB), so that after the last
 // answer only the merge is left. `merge_executor` runs the rest: parsing larger answers, building
 // the merged Bundle, and `done`; pass one that posts to the blocking pool so I/O threads never do
-// that work. Without one, it runs on whichever thread completes the query (an UpstreamClient
+// that work for large answers. Answers small enough together
+// (FederatedQuerySettings::merge_on_arrival_bytes) are merged, and `done` called, on the
+// UpstreamClient callback thread that received the last one, so `done` must not block. Without
+// an executor, everything runs on whichever thread completes the query (an UpstreamClient
 // callback thread, the deadline thread, or the caller of Run).
 //
 // Thread-safety: Run may be called from many threads at once. An internal thread watches the
