@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -31,18 +32,29 @@ constexpr std::string_view LevelName(LogLevel level) {
   return "info";
 }
 
+// The time as "YYYY-MM-DDTHH:MM:SS.mmmZ". The part up to the seconds is formatted once per second
+// per thread (strftime and gmtime_r cost more than the rest of a short line).
 void AppendTime(std::string& out) {
   const auto now = std::chrono::system_clock::now();
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[40];
-  const auto length = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
-  out.append(buffer, length);
-  std::snprintf(buffer, sizeof buffer, ".%03dZ", static_cast<int>(millis));
-  out.append(buffer);
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::int64_t seconds = since_epoch / 1000;
+  const auto millis = static_cast<int>(since_epoch % 1000);
+  thread_local std::int64_t cached_second = -1;
+  thread_local char cached[32];
+  thread_local std::size_t cached_length = 0;
+  if (seconds != cached_second) {
+    const auto time = static_cast<std::time_t>(seconds);
+    std::tm utc{};
+    gmtime_r(&time, &utc);
+    cached_length = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &utc);
+    cached_second = seconds;
+  }
+  const char tail[] = {'.', static_cast<char>('0' + millis / 100),
+                       static_cast<char>('0' + millis / 10 % 10),
+                       static_cast<char>('0' + millis % 10), 'Z'};
+  out.append(cached, cached_length);
+  out.append(tail, sizeof tail);
 }
 
 void AppendField(std::string& out, std::string_view key, std::string_view value) {
@@ -57,9 +69,16 @@ void AppendField(std::string& out, std::string_view key, std::string_view value)
 
 void AppendJsonEscaped(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    switch (c) {
+  // Runs of characters that need no escape (nearly all of a log value) are appended at once.
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte != '"' && byte != '\\') {
+      continue;
+    }
+    out.append(text.data() + run, i - run);
+    run = i + 1;
+    switch (byte) {
       case '"':
         out += "\\\"";
         break;
@@ -76,15 +95,12 @@ void AppendJsonEscaped(std::string& out, std::string_view text) {
         out += "\\t";
         break;
       default:
-        if (byte < 0x20) {
-          out += "\\u00";
-          out += kHex[byte >> 4];
-          out += kHex[byte & 0x0f];
-        } else {
-          out += c;
-        }
+        out += "\\u00";
+        out += kHex[byte >> 4];
+        out += kHex[byte & 0x0f];
     }
   }
+  out.append(text.data() + run, text.size() - run);
 }
 
 bool Logger::Enabled(LogLevel level) const {

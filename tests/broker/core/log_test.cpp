@@ -1,5 +1,6 @@
 #include "broker/core/log.h"
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,28 @@ TEST_F(LogTest, EscapesControlCharactersAndQuotes) {
   ASSERT_EQ(lines_.size(), 1u);
   EXPECT_NE(lines_[0].find("bad\\\"input\\n"), std::string::npos);
   EXPECT_NE(lines_[0].find("a\\u0001z"), std::string::npos);
+}
+
+TEST_F(LogTest, EscapesEveryCharacterJsonNeedsAndCopiesTheRest) {
+  std::string out;
+  AppendJsonEscaped(out, std::string("ab\\c\td\re\"\x1f") + "\xc3\xa9 end");
+  EXPECT_EQ(out, "ab\\\\c\\td\\re\\\"\\u001f\xc3\xa9 end");
+  out.clear();
+  AppendJsonEscaped(out, "\n");
+  EXPECT_EQ(out, "\\n");
+  out.clear();
+  AppendJsonEscaped(out, "");
+  EXPECT_EQ(out, "");
+}
+
+TEST_F(LogTest, TimeIsUtcToTheMillisecond) {
+  Logger log("tb.test");
+  log.Info("first");
+  log.Info("second");
+  ASSERT_EQ(lines_.size(), 2u);
+  const std::regex time(R"(^\{"time":"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z",)");
+  EXPECT_TRUE(std::regex_search(lines_[0], time)) << lines_[0];
+  EXPECT_TRUE(std::regex_search(lines_[1], time)) << lines_[1];
 }
 
 TEST_F(LogTest, DropsLinesBelowLevel) {
