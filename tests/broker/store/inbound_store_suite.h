@@ -315,6 +315,45 @@ TYPED_TEST_P(SqlStoreTest, MigrationsApplyOnceAndReopeningKeepsData) {
   EXPECT_EQ(store.Accept(MakeMessage("KEEP1"))->outcome, AcceptOutcome::kDuplicate);
 }
 
+TYPED_TEST_P(SqlStoreTest, UpgradingDropsTheInboundIndexesNothingReads) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  Database& db = **database;
+  const bool postgresql = db.engine() == Engine::kPostgresql;
+  const auto exists = [&](const std::string& index) {
+    return QueryOne<Poco::Int64>(
+               db, postgresql
+                       ? "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema()"
+                         " AND indexname = '" +
+                             index + "'"
+                       : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'"
+                         " AND name = '" +
+                             index + "'")
+        .value_or(-1);
+  };
+  // A fresh database never has them...
+  EXPECT_EQ(exists("inbound_message_patient"), 0);
+  EXPECT_EQ(exists("inbound_message_sender_control"), 0);
+  EXPECT_EQ(exists("inbound_message_received_at"), 1) << "retention still needs this one";
+  // ...and a database at version 6, holding a message, loses them when it is upgraded.
+  SqlInboundStore store(db, {});
+  ASSERT_TRUE(store.Accept(MakeMessage("OLD1")));
+  ASSERT_TRUE(Execute(db,
+                      "CREATE INDEX inbound_message_patient ON inbound_message (nhs_number, id)"
+                      " WHERE nhs_number IS NOT NULL"));
+  ASSERT_TRUE(Execute(db,
+                      "CREATE INDEX inbound_message_sender_control"
+                      " ON inbound_message (sender, control_id)"));
+  ASSERT_TRUE(Execute(db, "DELETE FROM schema_version WHERE version >= 7"));
+  ASSERT_EQ(exists("inbound_message_patient"), 1);
+  ASSERT_TRUE(ApplyMigrations(db, EmbeddedMigrations(db.engine())));
+  EXPECT_EQ(db.SchemaVersion().value_or(-1), this->NewestVersion(db));
+  EXPECT_EQ(exists("inbound_message_patient"), 0);
+  EXPECT_EQ(exists("inbound_message_sender_control"), 0);
+  EXPECT_EQ(store.Count().value_or(-1), 1);
+  EXPECT_EQ(store.Accept(MakeMessage("OLD1"))->outcome, AcceptOutcome::kDuplicate);
+}
+
 TYPED_TEST_P(SqlStoreTest, RefusesADatabaseNewerThanThisBinary) {
   {
     core::Result<std::unique_ptr<Database>> database = this->Open();
@@ -814,6 +853,6 @@ REGISTER_TYPED_TEST_SUITE_P(
     ShutdownCommitsWaitingMessagesThenRefusesNewOnes,
     AcceptAsyncReportsEachMessageAfterItsBatchCommitted,
     AcceptAsyncAnswersAnInvalidMessageAndAShutDownStoreAtOnce,
-    AuditRecordsCommitWithTheirMessagesOrNotAtAll);
+    AuditRecordsCommitWithTheirMessagesOrNotAtAll, UpgradingDropsTheInboundIndexesNothingReads);
 
 }  // namespace tb::store::testing
