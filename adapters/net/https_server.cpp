@@ -260,13 +260,13 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
 
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started_);
-    server_->log_.Info("http_request", {{"conn", ToString(id_)},
-                                        {"request_id", request_id_},
-                                        {"participant", peer_.subject_cn},
-                                        {"method", method_},
-                                        {"path", path_},
-                                        {"status", std::to_string(response.status)},
-                                        {"us", std::to_string(elapsed.count())}});
+    server_->log_.InfoBatched("http_request", {{"conn", ToString(id_)},
+                                               {"request_id", request_id_},
+                                               {"participant", peer_.subject_cn},
+                                               {"method", method_},
+                                               {"path", path_},
+                                               {"status", std::to_string(response.status)},
+                                               {"us", std::to_string(elapsed.count())}});
 
     beast::get_lowest_layer(stream_).expires_after(server_->settings_.write_timeout);
     http::async_write(stream_, *message,

@@ -1034,14 +1034,14 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       }
       const auto total =
           bundle.HasMember("total") && bundle["total"].IsUint64() ? bundle["total"].GetUint64() : 0;
-      Log().Info("federated_query", {{"requester", requester},
-                                     {"type", type_logged},
-                                     {"request_id", request_id},
-                                     {"targets", std::to_string(result->targets.size())},
-                                     {"total", std::to_string(total)},
-                                     {"withheld", std::to_string(report.removed.size())},
-                                     {"partial", result->partial ? "true" : "false"},
-                                     {"ms", std::to_string(elapsed)}});
+      Log().InfoBatched("federated_query", {{"requester", requester},
+                                            {"type", type_logged},
+                                            {"request_id", request_id},
+                                            {"targets", std::to_string(result->targets.size())},
+                                            {"total", std::to_string(total)},
+                                            {"withheld", std::to_string(report.removed.size())},
+                                            {"partial", result->partial ? "true" : "false"},
+                                            {"ms", std::to_string(elapsed)}});
       const policy::FilterSummary summary = policy::Summarise(report);
       RespondWhenRecorded(policy_.ledger,
                           FederationHops(hop_context, now, &*result, decision, total, &summary),

@@ -2,10 +2,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <thread>
 
 namespace tb::core {
 namespace {
@@ -13,6 +16,72 @@ namespace {
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
 std::mutex g_sink_mutex;
 std::function<void(std::string_view)> g_sink;  // guarded by g_sink_mutex
+
+// Lines of Logger::InfoBatched waiting to be written, each ending in '\n', and the thread that
+// writes them kBatchedLineDelay after the first arrived. All guarded by g_sink_mutex. Allocated
+// once and never destroyed, so that a line logged while the process exits still finds it.
+struct Batch {
+  std::string pending;
+  std::condition_variable wake;  // pending became non-empty, or stopping
+  std::thread flusher;
+  bool started = false;
+  bool stopping = false;  // at exit: batched lines are written at once from then on
+};
+constexpr std::size_t kBatchBytes = 32 * 1024;
+
+Batch& TheBatch() {
+  static Batch* const batch = new Batch();  // NOLINT(cppcoreguidelines-owning-memory): see Batch
+  return *batch;
+}
+
+// Hands `text` (whole lines, each ending in '\n') to the sink. Caller holds g_sink_mutex.
+void EmitLocked(std::string_view text) {
+  if (text.empty()) {
+    return;
+  }
+  if (!g_sink) {
+    std::fwrite(text.data(), 1, text.size(), stderr);  // stderr is unbuffered: one write(2)
+    return;
+  }
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    g_sink(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+  }
+}
+
+void EmitPendingLocked(Batch& batch) {
+  EmitLocked(batch.pending);
+  batch.pending.clear();
+}
+
+void FlushLoop() {
+  Batch& batch = TheBatch();
+  std::unique_lock lock(g_sink_mutex);
+  while (!batch.stopping) {
+    batch.wake.wait(lock, [&batch] { return batch.stopping || !batch.pending.empty(); });
+    // Let the lines of the next few milliseconds join this write (an immediate line may write
+    // them first).
+    batch.wake.wait_for(lock, kBatchedLineDelay,
+                        [&batch] { return batch.stopping || batch.pending.empty(); });
+    EmitPendingLocked(batch);
+  }
+}
+
+// At exit: stops the flusher and writes what is left.
+void StopFlusher() {
+  Batch& batch = TheBatch();
+  {
+    std::lock_guard lock(g_sink_mutex);
+    batch.stopping = true;
+  }
+  batch.wake.notify_one();
+  if (batch.flusher.joinable()) {
+    batch.flusher.join();
+  }
+  std::lock_guard lock(g_sink_mutex);
+  EmitPendingLocked(batch);
+}
 
 constexpr std::string_view LevelName(LogLevel level) {
   switch (level) {
@@ -107,8 +176,8 @@ bool Logger::Enabled(LogLevel level) const {
   return level != LogLevel::kOff && level >= g_level.load(std::memory_order_relaxed);
 }
 
-void Logger::Log(LogLevel level, std::string_view event,
-                 std::initializer_list<LogField> fields) const {
+void Logger::Write(LogLevel level, std::string_view event, std::initializer_list<LogField> fields,
+                   bool batched) const {
   if (!Enabled(level)) {
     return;
   }
@@ -123,15 +192,38 @@ void Logger::Log(LogLevel level, std::string_view event,
   for (const LogField& field : fields) {
     AppendField(line, field.key, field.value);
   }
-  line += '}';
+  line += "}\n";
 
+  Batch& batch = TheBatch();
   std::lock_guard lock(g_sink_mutex);
-  if (g_sink) {
-    g_sink(line);
-  } else {
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
+  if (batched && !batch.stopping) {
+    const bool was_empty = batch.pending.empty();
+    batch.pending += line;
+    if (batch.pending.size() >= kBatchBytes) {
+      EmitPendingLocked(batch);
+      return;
+    }
+    if (!batch.started) {
+      batch.started = true;
+      batch.flusher = std::thread(FlushLoop);
+      std::atexit(StopFlusher);
+    }
+    if (was_empty) {
+      batch.wake.notify_one();
+    }
+    return;
   }
+  if (batch.pending.empty()) {
+    EmitLocked(line);
+    return;
+  }
+  batch.pending += line;  // the waiting lines first, all in one write
+  EmitPendingLocked(batch);
+}
+
+void FlushLog() {
+  std::lock_guard lock(g_sink_mutex);
+  EmitPendingLocked(TheBatch());
 }
 
 void SetLogLevel(LogLevel level) { g_level.store(level, std::memory_order_relaxed); }
@@ -139,6 +231,7 @@ LogLevel GetLogLevel() { return g_level.load(std::memory_order_relaxed); }
 
 void SetLogSink(std::function<void(std::string_view line)> sink) {
   std::lock_guard lock(g_sink_mutex);
+  EmitPendingLocked(TheBatch());
   g_sink = std::move(sink);
 }
 

@@ -263,11 +263,12 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
                                                {"detail", target.detail}});
       }
     }
-    Log().Info("federated_query", {{"request_id", request_id_},
-                                   {"targets", std::to_string(result.targets.size())},
-                                   {"failed", std::to_string(failed)},
-                                   {"total", std::to_string(result.total)},
-                                   {"ms", std::to_string(MillisBetween(start_, Steady::now()))}});
+    Log().InfoBatched("federated_query",
+                      {{"request_id", request_id_},
+                       {"targets", std::to_string(result.targets.size())},
+                       {"failed", std::to_string(failed)},
+                       {"total", std::to_string(result.total)},
+                       {"ms", std::to_string(MillisBetween(start_, Steady::now()))}});
     FederatedQuery::Done done = std::move(done_);
     done(std::move(result));
   }

@@ -1,7 +1,10 @@
 #include "broker/core/log.h"
 
+#include <chrono>
+#include <mutex>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -74,6 +77,58 @@ TEST_F(LogTest, DropsLinesBelowLevel) {
   log.Error("shown");
   ASSERT_EQ(lines_.size(), 1u);
   EXPECT_NE(lines_[0].find("shown"), std::string::npos);
+}
+
+TEST_F(LogTest, BatchedLinesGoOutBeforeAnImmediateLineInOrder) {
+  Logger log("tb.test");
+  log.InfoBatched("first");
+  log.InfoBatched("second");
+  log.Warn("third");  // written at once, after what was waiting
+  ASSERT_EQ(lines_.size(), 3u);
+  EXPECT_NE(lines_[0].find("\"event\":\"first\""), std::string::npos);
+  EXPECT_NE(lines_[1].find("\"event\":\"second\""), std::string::npos);
+  EXPECT_NE(lines_[2].find("\"event\":\"third\""), std::string::npos);
+  EXPECT_EQ(lines_[0].back(), '}');  // one line each, without the newline
+}
+
+TEST_F(LogTest, FlushWritesBatchedLines) {
+  Logger log("tb.test");
+  log.InfoBatched("waiting", {{"request_id", "r1"}});
+  FlushLog();
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_NE(lines_[0].find("\"request_id\":\"r1\""), std::string::npos);
+}
+
+TEST_F(LogTest, BatchedLinesAreWrittenWithoutAnyOtherLine) {
+  Logger log("tb.test");
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  SetLogSink([&](std::string_view line) {
+    std::lock_guard lock(mutex);
+    seen.emplace_back(line);
+  });
+  log.InfoBatched("alone");
+  // The flusher writes it kBatchedLineDelay later; wait far longer before giving up.
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (!seen.empty()) {
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  SetLogSink(nullptr);  // before `seen` goes
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_NE(seen[0].find("\"event\":\"alone\""), std::string::npos);
+}
+
+TEST_F(LogTest, BatchedLinesBelowTheLevelAreDropped) {
+  Logger log("tb.test");
+  SetLogLevel(LogLevel::kWarn);
+  log.InfoBatched("hidden");
+  FlushLog();
+  EXPECT_TRUE(lines_.empty());
 }
 
 TEST(LogLevelParse, KnowsEveryName) {
