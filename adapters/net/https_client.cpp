@@ -118,7 +118,12 @@ struct Connection {
   const std::string key;
   const std::uint64_t id;
   std::uint64_t park_generation = 0;  // guarded by the client's mutex
-  bool retired = false;               // strand only
+  SteadyClock::time_point parked_at;  // guarded by the client's mutex
+  bool pooled = false;                // in the client's idle pool; guarded by its mutex
+  // The idle timer is armed at most once per idle_expiry, not on every park: when it fires, a
+  // connection parked again meanwhile is given the rest of its time. Strand only.
+  bool idle_timer_armed = false;
+  bool retired = false;  // strand only
 };
 
 }  // namespace
@@ -269,7 +274,12 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   std::atomic<std::uint64_t> stale_retries_{0};
 
  private:
-  // The idle timer fired or the server closed a pooled connection: retire it unless taken.
+  // Arms the idle timer to fire at `when`. On the connection's strand.
+  void ArmIdleTimer(const std::shared_ptr<Connection>& connection, SteadyClock::time_point when);
+  // The idle timer fired: retire the connection if it has sat in the pool for idle_expiry, else
+  // wait for the rest of that time (parked) or for the next park (in use). On its strand.
+  void OnIdleTimer(const std::shared_ptr<Connection>& connection);
+  // The server closed a pooled connection: retire it unless taken.
   void OnIdleExpired(const std::shared_ptr<Connection>& connection, std::uint64_t generation,
                      std::string_view event);
   // Removes `connection` from the pool if it is there with `generation`; mutex held.
@@ -314,7 +324,6 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
       reused_ = true;
       client_->reused_.fetch_add(1);
       asio::dispatch(connection_->stream.get_executor(), [self = shared_from_this()] {
-        self->connection_->idle_timer.cancel();
         beast::error_code ignored;
         self->connection_->Lowest().socket().cancel(ignored);  // the idle watch
         self->Send();
@@ -708,7 +717,8 @@ std::shared_ptr<Connection> HttpsClient::Impl::TakeIdle(const std::string& key) 
     idle_.erase(found);
   }
   --idle_count_;
-  ++connection->park_generation;  // a pending idle timer no longer applies
+  ++connection->park_generation;  // a pending idle watch no longer applies
+  connection->pooled = false;
   return connection;
 }
 
@@ -726,6 +736,8 @@ void HttpsClient::Impl::Park(std::shared_ptr<Connection> connection) {
     auto& pool = idle_[connection->key];
     if (!shut_down_ && pool.size() < settings_.max_idle_per_host) {
       generation = ++connection->park_generation;
+      connection->parked_at = SteadyClock::now();
+      connection->pooled = true;
       pool.push_back(connection);
       ++idle_count_;
     } else if (pool.empty()) {
@@ -736,16 +748,9 @@ void HttpsClient::Impl::Park(std::shared_ptr<Connection> connection) {
     Retire(connection, true);
     return;
   }
-  connection->idle_timer.expires_after(settings_.idle_expiry);
-  connection->idle_timer.async_wait(
-      [weak = weak_from_this(), connection, generation](beast::error_code ec) {
-        if (ec) {
-          return;  // taken from the pool (cancelled) or shut down
-        }
-        if (auto self = weak.lock()) {
-          self->OnIdleExpired(connection, generation, "idle_connection_expired");
-        }
-      });
+  if (!connection->idle_timer_armed) {
+    ArmIdleTimer(connection, SteadyClock::now() + settings_.idle_expiry);
+  }
   if (settings_.watch_idle_connections) {
     // Readiness only: nothing is read, so the TLS state is untouched if the wait is cancelled.
     // An idle HTTP/1.1 connection has nothing to say; readable means closing (or misbehaving).
@@ -762,6 +767,47 @@ void HttpsClient::Impl::Park(std::shared_ptr<Connection> connection) {
   }
 }
 
+void HttpsClient::Impl::ArmIdleTimer(const std::shared_ptr<Connection>& connection,
+                                     SteadyClock::time_point when) {
+  connection->idle_timer_armed = true;
+  connection->idle_timer.expires_at(when);
+  connection->idle_timer.async_wait([weak = weak_from_this(), connection](beast::error_code ec) {
+    connection->idle_timer_armed = false;
+    if (ec) {
+      return;  // retired or shut down
+    }
+    if (auto self = weak.lock()) {
+      self->OnIdleTimer(connection);
+    }
+  });
+}
+
+void HttpsClient::Impl::OnIdleTimer(const std::shared_ptr<Connection>& connection) {
+  if (connection->retired) {
+    return;
+  }
+  SteadyClock::time_point due;
+  bool expired = false;
+  bool rearm = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (connection->pooled) {
+      due = connection->parked_at + settings_.idle_expiry;
+      if (due <= SteadyClock::now()) {
+        expired = RemoveIdleLocked(connection, connection->park_generation);
+      } else {
+        rearm = true;
+      }
+    }
+  }
+  if (expired) {
+    log_.Debug("idle_connection_expired", {{"conn", "o" + std::to_string(connection->id)}});
+    Retire(connection, true);
+  } else if (rearm) {
+    ArmIdleTimer(connection, due);
+  }
+}
+
 bool HttpsClient::Impl::RemoveIdleLocked(const std::shared_ptr<Connection>& connection,
                                          std::uint64_t generation) {
   auto found = idle_.find(connection->key);
@@ -773,6 +819,7 @@ bool HttpsClient::Impl::RemoveIdleLocked(const std::shared_ptr<Connection>& conn
     if (*it == connection) {
       pool.erase(it);
       --idle_count_;
+      connection->pooled = false;
       if (pool.empty()) {
         idle_.erase(found);
       }
@@ -831,6 +878,7 @@ void HttpsClient::Impl::Shutdown() {
     for (auto& [key, pool] : idle_) {
       for (auto& connection : pool) {
         ++connection->park_generation;
+        connection->pooled = false;
         idle.push_back(std::move(connection));
       }
     }

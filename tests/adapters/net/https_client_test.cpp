@@ -546,6 +546,24 @@ TEST(HttpsClient, ClosesIdleConnectionsAfterExpiry) {
   EXPECT_TRUE(WaitFor([&] { return server.server().ActiveConnections() == 0; }));
 }
 
+TEST(HttpsClient, IdleExpiryCountsFromTheLastParkNotTheFirst) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClientSettings settings;
+  settings.idle_expiry = 600ms;
+  HttpsClient client(ClientTls(), settings);
+  // Used every 100 ms for over two expiry periods: the idle timer armed at the first park must
+  // not close the connection that was parked again since.
+  for (int i = 0; i < 14; ++i) {
+    ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(client.Stats().connections_opened, 1u);
+  EXPECT_EQ(server.DistinctConnections(), 1u);
+  // Left alone, it is still closed after its expiry.
+  EXPECT_TRUE(WaitFor([&] { return client.Stats().idle_connections == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return server.server().ActiveConnections() == 0; }));
+}
+
 TEST(HttpsClient, ShutdownAbortsRequestsInFlightAndRefusesNewOnes) {
   TestServer server(TestPki::kBrokerA);
   HttpsClient client(ClientTls());
