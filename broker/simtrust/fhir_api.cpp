@@ -165,7 +165,23 @@ SimFhirApi::SimFhirApi(SimFhirApiSettings settings, const PatientStore& store,
       received_(received),
       clock_(clock),
       capability_statement_(BuildCapabilityStatement()),
+      entry_texts_(BuildEntryTexts()),
       id_prefix_(std::random_device{}()) {}
+
+std::unordered_map<const StoredResource*, std::string> SimFhirApi::BuildEntryTexts() const {
+  std::unordered_map<const StoredResource*, std::string> texts;
+  for (std::size_t patient = 0; patient < store_.patient_count(); ++patient) {
+    for (const StoredResource* resource : store_.ForPatient(patient)) {
+      // One entry as BundleBuilder::AddResource makes it, written by the same JSON writer.
+      fhir::BundleBuilder one(fhir::BundleType::kSearchset);
+      one.AddResource(*resource->json,
+                      settings_.base_url + "/" + resource->type + "/" + resource->id);
+      const rapidjson::Document bundle = one.Build();
+      texts.emplace(resource, fhir::ToJson(bundle["entry"][0]));
+    }
+  }
+  return texts;
+}
 
 core::HttpResponse SimFhirApi::ErrorResponse(const core::Error& error) {
   return fhir::JsonResponse(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
@@ -370,17 +386,32 @@ core::HttpResponse SimFhirApi::Everything(const core::HttpRequest& request,
 
 core::HttpResponse SimFhirApi::Searchset(std::string_view self_type,
                                          const std::vector<const StoredResource*>& resources) {
-  fhir::BundleBuilder bundle(fhir::BundleType::kSearchset);
-  bundle.SetId(NextId());
-  bundle.SetTimestamp(core::FormatInstant(clock_.Now()));
-  bundle.SetTotal(resources.size());
+  // BundleBuilder's member order and writer, with the entries' text written at start.
+  fhir::BundleBuilder head(fhir::BundleType::kSearchset);
+  head.SetId(NextId());
+  head.SetTimestamp(core::FormatInstant(clock_.Now()));
+  head.SetTotal(resources.size());
   // The query is left out of the self link: it may carry an NHS number.
-  bundle.AddLink("self", settings_.base_url + "/" + std::string(self_type));
-  for (const StoredResource* resource : resources) {
-    bundle.AddResource(*resource->json,
-                       settings_.base_url + "/" + resource->type + "/" + resource->id);
+  head.AddLink("self", settings_.base_url + "/" + std::string(self_type));
+  std::string text = head.BuildJson();  // {"resourceType":"Bundle",...,"link":[...]}
+  if (resources.empty()) {
+    return fhir::JsonResponse(200, std::move(text));
   }
-  return fhir::JsonResponse(200, bundle.BuildJson());
+  std::size_t size = text.size() + 10 + resources.size();
+  for (const StoredResource* resource : resources) {
+    size += entry_texts_.at(resource).size();
+  }
+  text.reserve(size);
+  text.pop_back();  // the closing brace
+  text += ",\"entry\":[";
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    if (i > 0) {
+      text += ',';
+    }
+    text += entry_texts_.at(resources[i]);
+  }
+  text += "]}";
+  return fhir::JsonResponse(200, std::move(text));
 }
 
 core::HttpResponse SimFhirApi::AcceptBundle(const core::HttpRequest& request, bool message_only) {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "broker/core/clock.h"
@@ -58,6 +59,8 @@ class SimFhirApi {
   core::HttpResponse Searchset(std::string_view self_type,
                                const std::vector<const StoredResource*>& resources);
   std::string BuildCapabilityStatement() const;
+  // Every stored resource's searchset entry as JSON text, written once at start.
+  std::unordered_map<const StoredResource*, std::string> BuildEntryTexts() const;
   std::string NextId();
 
   const SimFhirApiSettings settings_;
@@ -65,6 +68,11 @@ class SimFhirApi {
   ReceivedLog* const received_;
   const core::Clock& clock_;
   const std::string capability_statement_;
+  // A searchset is written from these texts and its own id, timestamp, total and self link
+  // (the same text BundleBuilder writes), so answering a search costs no DOM copy or
+  // re-serialisation of the stored resources: the trusts share a CPU with the broker in
+  // scripts/bench.sh and bench/fhir/fanout.sh.
+  const std::unordered_map<const StoredResource*, std::string> entry_texts_;
   const std::uint32_t id_prefix_;
   std::atomic<std::uint64_t> id_counter_{0};
 };

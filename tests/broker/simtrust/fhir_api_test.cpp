@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/fhir/bundle.h"
 #include "adapters/fhir/json.h"
 
 namespace tb::simtrust {
@@ -211,6 +212,29 @@ TEST_F(SimFhirApiTest, EverythingByIdAndByNhsNumber) {
   Call(Request("GET", "/fhir/Patient/$everything?identifier=" + Identifier(kInvalidNhs)), 400);
   Call(Request("GET", "/fhir/Patient/$everything"), 400);
   Call(Request("GET", "/fhir/Patient/nobody/$everything"), 404);
+}
+
+TEST_F(SimFhirApiTest, SearchsetTextIsWhatBundleBuilderWrites) {
+  // Searchsets are written from entry texts prepared at start: the text must be the one
+  // BundleBuilder writes for the same id, timestamp, link and resources.
+  const std::vector<std::string> targets = {"/fhir/Patient/p1/$everything",
+                                            "/fhir/Observation?patient=p1",
+                                            "/fhir/Patient?identifier=" + Identifier(kUnknownNhs)};
+  for (const std::string& target : targets) {
+    auto answer = Call(Request("GET", target), 200);
+    fhir::BundleBuilder expected(fhir::BundleType::kSearchset);
+    expected.SetId(std::string(fhir::FindString(answer, "id").value_or("")));
+    expected.SetTimestamp(std::string(fhir::FindString(answer, "timestamp").value_or("")));
+    expected.SetTotal(answer["total"].GetUint64());
+    expected.AddLink("self", std::string(fhir::FindString(answer["link"][0], "url").value_or("")));
+    for (const std::string& key : EntryKeys(answer)) {
+      const auto slash = key.find('/');
+      const StoredResource* resource = store_.Find(key.substr(0, slash), key.substr(slash + 1));
+      ASSERT_NE(resource, nullptr) << key;
+      expected.AddResource(*resource->json, "https://127.0.0.1:9201/fhir/" + key);
+    }
+    EXPECT_EQ(last_.body, expected.BuildJson()) << target;
+  }
 }
 
 TEST_F(SimFhirApiTest, RefusesClientsNotListed) {
