@@ -311,6 +311,11 @@ core::Status RunTransaction(std::string_view what, Poco::Data::Session& session,
 }  // namespace
 
 core::Status Database::Impl::Write(std::string_view what, const SessionBody& body) {
+  return Write(what, body, nullptr);
+}
+
+core::Status Database::Impl::Write(std::string_view what, const SessionBody& body,
+                                   const std::function<void()>& committed) {
   std::shared_lock lifecycle(lifecycle_);
   if (closed_) {
     return ClosedError(what);
@@ -318,15 +323,51 @@ core::Status Database::Impl::Write(std::string_view what, const SessionBody& bod
   if (location_.engine == Engine::kSqlite) {
     std::lock_guard writer(writer_mutex_);
     Poco::Data::Session& session = *writer_;
-    return RunTransaction(
+    core::Status status = RunTransaction(
         what, session, body, [&session] { session << "BEGIN IMMEDIATE", now; },
         [&session] { session << "COMMIT", now; }, [&session] { session << "ROLLBACK", now; });
+    if (status && committed) {
+      committed();
+    }
+    return status;
   }
   return WithPooledSession(what, [&](Poco::Data::Session& session) {
-    return RunTransaction(
+    core::Status status = RunTransaction(
         what, session, body, [&session] { session.begin(); }, [&session] { session.commit(); },
         [&session] { session.rollback(); });
+    if (status && committed) {
+      committed();
+    }
+    return status;
   });
+}
+
+std::string RecentLocatorRows::Key(std::string_view nhs_number, std::string_view ods) {
+  std::string key;
+  key.reserve(nhs_number.size() + 1 + ods.size());
+  key.append(nhs_number).append(1, '|').append(ods);
+  return key;
+}
+
+bool RecentLocatorRows::Fresh(std::string_view nhs_number, std::string_view ods,
+                              std::string_view source, std::int64_t at_ms) const {
+  const auto it = rows_.find(Key(nhs_number, ods));
+  return it != rows_.end() && it->second.source == source && at_ms >= it->second.last_seen_ms &&
+         at_ms - it->second.last_seen_ms <= kRefreshMs;
+}
+
+void RecentLocatorRows::Written(std::string_view nhs_number, std::string_view ods,
+                                std::string_view source, std::int64_t at_ms) {
+  if (rows_.size() >= kMaxPairs) {
+    rows_.clear();  // simpler than ageing; a pair not held is only upserted again
+  }
+  Row& row = rows_[Key(nhs_number, ods)];
+  row.source.assign(source);
+  row.last_seen_ms = at_ms;
+}
+
+void RecentLocatorRows::Drop(std::string_view nhs_number, std::string_view ods) {
+  rows_.erase(Key(nhs_number, ods));
 }
 
 core::Status Database::Impl::Read(std::string_view what, const SessionBody& body) {

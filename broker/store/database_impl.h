@@ -12,6 +12,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
@@ -36,6 +37,40 @@ core::Error SqliteError(std::string_view what, int result_code);
 // Read() catch them and return kStorage.
 using SessionBody = std::function<core::Status(Poco::Data::Session&)>;
 
+// SQLite only: the record_locator rows that this process's writer connection wrote lately, so that
+// a stored message repeating a recent announcement (same patient, holder and source) need not
+// rewrite its row: one random-keyed table page fewer in the message's commit
+// (docs/hl7v2-ingest.md, Performance). SQLite is written by this process alone, and every write
+// to record_locator goes through the writer connection, so the rows are kept true: a transaction
+// that upserts rows reports them once it has committed (Write's `committed`), and any other write
+// to a pair (Announce from the admin API, Forget) drops the pair first. A pair not held here is
+// simply upserted. The cost: last_seen may lag the newest message of a pair by up to kRefreshMs.
+// Not thread-safe on its own: used only inside Database::Impl::Write(), under the writer lock.
+class RecentLocatorRows {
+ public:
+  static constexpr std::int64_t kRefreshMs = 60'000;
+  static constexpr std::size_t kMaxPairs = 1 << 18;  // then forgotten all at once
+
+  // True when the pair's row was written with this source and a last_seen at most kRefreshMs
+  // before `at_ms` (never after it: a clock that went back rewrites the row, as before).
+  bool Fresh(std::string_view nhs_number, std::string_view ods, std::string_view source,
+             std::int64_t at_ms) const;
+  // After the commit that upserted the row with (source, at_ms) as last_seen.
+  void Written(std::string_view nhs_number, std::string_view ods, std::string_view source,
+               std::int64_t at_ms);
+  // Before any other write to the pair's row.
+  void Drop(std::string_view nhs_number, std::string_view ods);
+  void Clear() { rows_.clear(); }
+
+ private:
+  struct Row {
+    std::string source;
+    std::int64_t last_seen_ms = 0;
+  };
+  static std::string Key(std::string_view nhs_number, std::string_view ods);
+  std::unordered_map<std::string, Row> rows_;  // "<nhs_number>|<ods>"
+};
+
 class Database::Impl {
  public:
   // Opens the connections for `location` and applies the per-connection settings. Does not
@@ -59,6 +94,11 @@ class Database::Impl {
   // serialised in-process) and started with BEGIN IMMEDIATE so the file lock is taken up front;
   // PostgreSQL: on a pooled session. `what` names the operation in errors ("inbound accept").
   core::Status Write(std::string_view what, const SessionBody& body);
+  // The same, and `committed` runs once the transaction has committed, before the writer is
+  // released (SQLite: no other write can come between), so in-process knowledge of what was
+  // written (RecentLocatorRows) changes exactly with the database. Not run when it rolled back.
+  core::Status Write(std::string_view what, const SessionBody& body,
+                     const std::function<void()>& committed);
 
   // Runs `body` on a read session, statements in autocommit mode.
   core::Status Read(std::string_view what, const SessionBody& body);
@@ -69,6 +109,9 @@ class Database::Impl {
   // Errors: kStorage.
   core::Result<sqlite3_stmt*> CachedSqliteStatement(Poco::Data::Session& writer,
                                                     std::string_view sql);
+
+  // SQLite only, inside Write(): the writer's RecentLocatorRows.
+  RecentLocatorRows& recent_locator_rows() { return recent_locator_rows_; }
 
   // Waits for running operations, closes all connections; later calls return kStorage.
   void Close();
@@ -93,6 +136,7 @@ class Database::Impl {
   std::optional<Poco::Data::Session> writer_;
   std::map<std::string, sqlite3_stmt*, std::less<>> sqlite_statements_;  // writer's; finalised
                                                                          // by Close()
+  RecentLocatorRows recent_locator_rows_;                                // guarded by writer_mutex_
 
   // SQLite file: read-only connections; PostgreSQL: every connection. Poco's pool throws when all
   // sessions are in use, so `slots_` makes callers wait (up to settings_.session_wait) instead.

@@ -289,8 +289,11 @@ int AnnounceSqlite(sqlite3_stmt* upsert, const core::LocatorAnnouncement& announ
 
 // SQLite's path: the same statements through the C API, prepared once per connection (Poco
 // would prepare them again for every message). Values are bound without copies.
+// `announced` gets the announcements upserted (not those that repeat a row written lately:
+// RecentLocatorRows), to be reported to the writer's RecentLocatorRows once the batch commits.
 core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
-                              const Messages& messages, std::vector<core::AcceptResult>& results) {
+                              const Messages& messages, std::vector<core::AcceptResult>& results,
+                              std::vector<const core::LocatorAnnouncement*>& announced) {
   constexpr std::string_view kWhat = "inbound accept";
   core::Result<sqlite3_stmt*> insert = db.CachedSqliteStatement(session, kInsertSql);
   if (!insert) {
@@ -345,7 +348,11 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
         rc = EnqueueRoutesSqlite(*enqueue, new_id, message);
       }
       if (rc == SQLITE_DONE && message.announce) {
-        rc = AnnounceSqlite(*announce, *message.announce);
+        const core::LocatorAnnouncement& a = *message.announce;
+        if (!db.recent_locator_rows().Fresh(a.nhs_number, a.ods, a.source, a.at_ms)) {
+          rc = AnnounceSqlite(*announce, a);
+          announced.push_back(&a);
+        }
       }
     } else if (rc == SQLITE_DONE) {
       sqlite3_stmt* const lookup = *find;
@@ -561,8 +568,9 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
     }
     status = pg_writer_->WriteBatch(messages, results, before_commit);
   } else {
-    status = db.Write("inbound accept", [&](Poco::Data::Session& session) -> core::Status {
-      BROKER_RETURN_IF_ERROR(WriteBatchSqlite(db, session, messages, results));
+    std::vector<const core::LocatorAnnouncement*> announced;
+    const auto body = [&](Poco::Data::Session& session) -> core::Status {
+      BROKER_RETURN_IF_ERROR(WriteBatchSqlite(db, session, messages, results, announced));
       if (chain != nullptr) {
         core::Result<std::optional<core::LedgerBatch>> written =
             WriteAuditRecords(db, session, *chain, messages, results);
@@ -575,6 +583,11 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
         BROKER_RETURN_IF_ERROR(hook(batch.size()));
       }
       return core::Ok();
+    };
+    status = db.Write("inbound accept", body, [&db, &announced] {
+      for (const core::LocatorAnnouncement* a : announced) {
+        db.recent_locator_rows().Written(a->nhs_number, a->ods, a->source, a->at_ms);
+      }
     });
   }
 

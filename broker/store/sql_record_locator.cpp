@@ -46,6 +46,9 @@ core::Status SqlRecordLocator::Announce(const std::string& nhs_number, const std
   BROKER_RETURN_IF_ERROR(Check(nhs_number, ods));
   Database::Impl& db = database_.impl();
   return db.Write("locator announce", [&](Poco::Data::Session& session) {
+    if (db.engine() == Engine::kSqlite) {
+      db.recent_locator_rows().Drop(nhs_number, ods);  // the row changes otherwise than it knows
+    }
     std::string nhs = nhs_number;
     std::string code = ods;
     std::string from = source;
@@ -62,6 +65,9 @@ core::Status SqlRecordLocator::Announce(const std::string& nhs_number, const std
 core::Status SqlRecordLocator::Forget(const std::string& nhs_number, const std::string& ods) {
   Database::Impl& db = database_.impl();
   return db.Write("locator forget", [&](Poco::Data::Session& session) {
+    if (db.engine() == Engine::kSqlite) {
+      db.recent_locator_rows().Drop(nhs_number, ods);
+    }
     std::string nhs = nhs_number;
     std::string code = ods;
     Poco::Data::Statement remove(session);

@@ -66,6 +66,52 @@ TEST(SqliteStore, InMemoryDatabaseWorksForTests) {
   EXPECT_EQ(store->Count().value_or(-1), 1);
 }
 
+// SQLite skips rewriting a locator row that a message of the last minute wrote with the same
+// source (RecentLocatorRows); every other write to the pair is seen.
+TEST(SqliteStore, AnAnnouncementRepeatedWithinAMinuteRewritesNoRowAndOtherWritesAreSeen) {
+  tb::testing::TempDir dir;
+  core::Result<std::unique_ptr<Database>> database =
+      OpenDatabase({.url = "sqlite:" + (dir / "store.db").string()});
+  ASSERT_TRUE(database) << database.error().message;
+  std::unique_ptr<core::RecordLocator> locator = MakeRecordLocator(**database);
+  SqlInboundStore store(**database, {});
+  constexpr std::int64_t kT0 = 1'763'900'000'000;
+  int next = 0;
+  const auto store_announcing = [&](const std::string& source, std::int64_t at_ms) {
+    core::InboundMessage message = MakeMessage("L" + std::to_string(++next));
+    message.announce = core::LocatorAnnouncement{message.nhs_number, "RJ1", source, at_ms};
+    const core::Result<core::AcceptResult> stored = store.Accept(message);
+    ASSERT_TRUE(stored) << stored.error().message;
+    ASSERT_EQ(stored->outcome, core::AcceptOutcome::kStored);
+  };
+  const auto row = [&]() -> core::LocatorEntry {
+    core::Result<std::vector<core::LocatorEntry>> entries = locator->Lookup("9434765919");
+    EXPECT_TRUE(entries && entries->size() == 1U);
+    return entries && !entries->empty() ? entries->front() : core::LocatorEntry{};
+  };
+
+  store_announcing("hl7v2:ADT^A01", kT0);
+  EXPECT_EQ(row().last_seen_ms, kT0);
+  store_announcing("hl7v2:ADT^A01", kT0 + 30'000);
+  EXPECT_EQ(row().last_seen_ms, kT0) << "a repeat within the minute is not rewritten";
+  store_announcing("hl7v2:ADT^A01", kT0 + 61'000);
+  EXPECT_EQ(row().last_seen_ms, kT0 + 61'000) << "older than a minute: refreshed";
+  store_announcing("hl7v2:ADT^A08", kT0 + 62'000);
+  EXPECT_EQ(row().source, "hl7v2:ADT^A08") << "another source is always written";
+  store_announcing("hl7v2:ADT^A08", kT0 + 1'000);
+  EXPECT_EQ(row().last_seen_ms, kT0 + 1'000) << "a clock that went back is written, as before";
+
+  // The admin API's writes go through the same writer and make the next message write again.
+  ASSERT_TRUE(locator->Forget("9434765919", "RJ1"));
+  store_announcing("hl7v2:ADT^A08", kT0 + 2'000);
+  EXPECT_EQ(row().last_seen_ms, kT0 + 2'000) << "a forgotten pair is learnt again";
+  ASSERT_TRUE(locator->Announce("9434765919", "RJ1", "admin", kT0 + 2'500));
+  store_announcing("hl7v2:ADT^A08", kT0 + 3'000);
+  EXPECT_EQ(row().source, "hl7v2:ADT^A08") << "an admin announcement is overwritten as before";
+  EXPECT_EQ(row().last_seen_ms, kT0 + 3'000);
+  EXPECT_EQ(row().first_seen_ms, kT0 + 2'000);
+}
+
 TEST(SqliteStore, UnopenablePathIsAStorageError) {
   tb::testing::TempDir dir;
   const core::Result<std::unique_ptr<Database>> database =
