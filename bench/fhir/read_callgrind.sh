@@ -78,6 +78,7 @@ requests=$((last - first))
 # here): left out of the second figure, which then does not depend on how many requests the
 # machine let through in the window.
 idle=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null |
-  awk '/DeliveryWorker::Start\(\)::\{lambda\(\)#1\}> > >::_M_run\(\)/ {gsub(",", "", $1); print $1; exit}')
+  awk '!n && /DeliveryWorker::Start\(\)::\{lambda\(\)#1\}> > >::_M_run\(\)/ {n = $1}
+       END {gsub(",", "", n); print n}')
 echo "$label requests=$requests Ir_per_req=$((total / requests))" \
   "Ir_per_req_without_delivery_poll=$(((total - ${idle:-0}) / requests))"

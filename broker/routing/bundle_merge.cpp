@@ -105,8 +105,10 @@ rapidjson::Value MakeTargetOutcome(TargetKind kind, std::string_view id,
 std::string_view IssueCode(core::ErrorCode code) { return core::Info(code).issue_code; }
 
 // Fills `outcome` and returns the parsed Bundle when the answer can be merged.
+// The Bundle is parsed in place in the answer's body, which is moved to `text`.
 std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOptions& options,
-                                           TargetOutcome& outcome) {
+                                           TargetOutcome& outcome,
+                                           std::unique_ptr<std::string>& text) {
   outcome.kind = answer.kind;
   outcome.id = answer.id;
   outcome.latency_ms = answer.latency_ms;
@@ -152,7 +154,8 @@ std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOp
   }
   fhir::JsonLimits limits;
   limits.max_bytes = options.max_body_bytes;
-  core::Result<rapidjson::Document> parsed = fhir::ParseJson(reply->body, limits);
+  text = std::make_unique<std::string>(std::move(reply->body));
+  core::Result<rapidjson::Document> parsed = fhir::ParseJsonInPlace(*text, limits);
   if (!parsed) {
     return fail(TargetStatus::kFailed, core::ErrorCode::kUpstreamUnavailable, bad_body,
                 parsed.error());
@@ -349,7 +352,7 @@ JudgedAnswer JudgeAnswer(UpstreamAnswer answer, const MergeOptions& options) {
   if (answer.reply && *answer.reply) {
     judged.body_bytes = (*answer.reply)->body.size();
   }
-  judged.bundle = Judge(answer, options, judged.outcome);
+  judged.bundle = Judge(answer, options, judged.outcome, judged.text);
   return judged;
 }
 

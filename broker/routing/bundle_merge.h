@@ -82,6 +82,9 @@ struct MergeOptions {
 // waited for): its outcome and, when it can be merged (outcome.status kOk), its parsed Bundle.
 struct JudgedAnswer {
   TargetOutcome outcome;  // kind, id, latency, status, error; matches are counted by the merge
+  // Parsed in place: its strings point into `text`, the answer's body, held here where it
+  // does not move.
+  std::unique_ptr<std::string> text;
   std::unique_ptr<rapidjson::Document> bundle;
   std::size_t body_bytes = 0;  // the answer's body size, to size the merged Bundle's buffer
 };

@@ -1,8 +1,11 @@
 #include "adapters/fhir/json.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 
 namespace tb::fhir {
 namespace {
@@ -14,6 +17,113 @@ TEST(ParseJson, ParsesAnObject) {
   ASSERT_TRUE(document.has_value()) << document.error().message;
   EXPECT_EQ(FindString(*document, "resourceType"), "Patient");
   EXPECT_EQ(ToJson(*document), R"({"resourceType":"Patient","active":true,"n":[1,2.5]})");
+}
+
+// RapidJSON's own check of the encoding inside strings, the reference for ParseJson's.
+bool RapidJsonAccepts(const std::string& text) {
+  rapidjson::Document document;
+  document.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  return !document.HasParseError();
+}
+
+// Every sequence of one and two bytes, and three and four byte sequences over every lead byte
+// and every second byte (where the ranges differ) with boundary continuation bytes, inside a
+// string: accepted and refused exactly as RapidJSON's UTF-8 validation does.
+TEST(ParseJson, RefusesExactlyTheStringsRapidJsonFindsBadlyEncoded) {
+  std::size_t accepted = 0;
+  std::size_t checked = 0;
+  const auto check = [&](const std::string& bytes) {
+    const std::string text = "{\"a\":\"x" + bytes + "y\",\"b\":\"" + bytes + "\"}";
+    const bool reference = RapidJsonAccepts(text);
+    const auto parsed = ParseJson(text);
+    ASSERT_EQ(parsed.has_value(), reference) << ::testing::PrintToString(bytes);
+    accepted += reference ? 1 : 0;
+    ++checked;
+  };
+  const unsigned char tails[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF};
+  const unsigned char fourths[] = {0x41, 0x80, 0xBF, 0xC0};
+  for (unsigned first = 0; first < 256; ++first) {
+    if (first == '"' || first == '\\') {
+      continue;  // would end the string or start an escape, not test the encoding
+    }
+    const char lead = static_cast<char>(first);
+    check(std::string(1, lead));
+    for (unsigned second = 0; second < 256; ++second) {
+      if (second == '"' || second == '\\') {
+        continue;
+      }
+      const std::string two{lead, static_cast<char>(second)};
+      check(two);
+      if (first < 0xE0) {
+        continue;
+      }
+      for (const unsigned char third : tails) {
+        check(two + static_cast<char>(third));
+        if (first >= 0xF0) {
+          for (const unsigned char fourth : fourths) {
+            check(two + static_cast<char>(third) + static_cast<char>(fourth));
+          }
+        }
+      }
+    }
+  }
+  // Both answers occur (the check is not trivially one-sided).
+  EXPECT_GT(accepted, 2000u);
+  EXPECT_GT(checked - accepted, 2000u);
+}
+
+TEST(ParseJson, NamesTheOffsetOfABadlyEncodedByte) {
+  const auto parsed = ParseJson("{\"name\":\"caf\xc3\xa9 \xe2\x82\xac \xc3\x28\"}");
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidValue);
+  EXPECT_EQ(parsed.error().location, "offset 19");
+  EXPECT_NE(parsed.error().message.find("encoding"), std::string::npos);
+}
+
+TEST(ParseJson, AcceptsFourByteCharactersAndABom) {
+  const auto parsed = ParseJson("\xef\xbb\xbf{\"a\":\"\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message;
+  EXPECT_EQ(FindString(*parsed, "a"), "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf");
+}
+
+TEST(ParseJsonInPlace, GivesTheSameDocumentAsParseJson) {
+  const std::string original =
+      "\xef\xbb\xbf{\"resourceType\":\"Bundle\",\"entry\":[{\"resource\":{\"id\":\"a\\\"b\\u00e9\","
+      "\"n\":[1,2.5,-3e2,true,null],\"t\":\"caf\xc3\xa9\"}}]}";
+  auto copied = ParseJson(original);
+  ASSERT_TRUE(copied.has_value()) << copied.error().message;
+  std::string text = original;
+  auto in_place = ParseJsonInPlace(text);
+  ASSERT_TRUE(in_place.has_value()) << in_place.error().message;
+  EXPECT_EQ(ToJson(*in_place), ToJson(*copied));
+  EXPECT_NE(text, original);  // unescaped in place
+}
+
+TEST(ParseJsonInPlace, RefusesWhatParseJsonRefusesAtTheSameOffset) {
+  JsonLimits shallow;
+  shallow.max_depth = 2;
+  JsonLimits small;
+  small.max_bytes = 8;
+  const std::vector<std::pair<std::string, JsonLimits>> bad = {
+      {"{\"a\":1,}", {}},
+      {"\xef\xbb\xbf{\"a\":tru}", {}},
+      {std::string("{\"a\":\"x\0y\"}", 11), {}},
+      {"{\"a\":\"\xc3\x28\"}", {}},
+      {"{\"a\":1,\"a\":2}", {}},
+      {"{\"a\":{\"b\":[1]}}", shallow},
+      {"{\"a\":\"0123456789\"}", small},
+  };
+  for (const auto& [input, limits] : bad) {
+    auto copied = ParseJson(input, limits);
+    std::string text = input;
+    auto in_place = ParseJsonInPlace(text, limits);
+    ASSERT_FALSE(copied.has_value()) << ::testing::PrintToString(input);
+    ASSERT_FALSE(in_place.has_value()) << ::testing::PrintToString(input);
+    EXPECT_EQ(in_place.error().code, copied.error().code) << ::testing::PrintToString(input);
+    EXPECT_EQ(in_place.error().location, copied.error().location)
+        << ::testing::PrintToString(input);
+    EXPECT_EQ(in_place.error().message, copied.error().message) << ::testing::PrintToString(input);
+  }
 }
 
 TEST(ParseJson, RejectsBodyOverSizeLimit) {
