@@ -37,7 +37,13 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using Stream = beast::ssl_stream<beast::tcp_stream>;
+// Every operation of a connection runs on its strand: naming the strand's type (instead of
+// any_io_executor) spares each layer of each read and write a type-erased executor copy.
+using Strand = asio::strand<asio::io_context::executor_type>;
+using TcpStream = beast::basic_stream<tcp, Strand>;
+using Stream = beast::ssl_stream<TcpStream>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Strand>;
 using SteadyClock = std::chrono::steady_clock;
 using core::ErrorCode;
 using core::MakeError;
@@ -98,22 +104,22 @@ struct WireRequest {
 
 // One TLS connection. Its stream, buffer and timer are touched only on its strand.
 struct Connection {
-  Connection(const asio::any_io_executor& strand, asio::ssl::context& tls, std::string pool_key)
+  Connection(const Strand& strand, asio::ssl::context& tls, std::string pool_key)
       : stream(strand, tls),
         idle_timer(strand),
         phase_timer(strand),
         key(std::move(pool_key)),
         id(g_next_connection_id.fetch_add(1)) {}
 
-  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream); }
+  TcpStream& Lowest() { return beast::get_lowest_layer(stream); }
 
   Stream stream;
   beast::flat_buffer buffer;
-  asio::steady_timer idle_timer;
+  Timer idle_timer;
   // Bounds the current phase of an exchange (connect, handshake, request and response) with
   // one wait per phase, instead of Beast's per-operation stream timeouts (a timer armed and
   // cancelled for every read and write). Strand only, like phase_generation.
-  asio::steady_timer phase_timer;
+  Timer phase_timer;
   std::uint64_t phase_generation = 0;
   const std::string key;
   const std::uint64_t id;
@@ -195,6 +201,9 @@ core::Result<HttpsUrl> ParseHttpsUrl(std::string_view url) {
   return out;
 }
 
+PreparedHttpsTarget::PreparedHttpsTarget(HttpsTarget prepared)
+    : target(std::move(prepared)), pool_key(PoolKey(target)), name(target.ToString()) {}
+
 std::string HttpsTarget::ToString() const {
   return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
                                              : host + ":" + std::to_string(port);
@@ -247,7 +256,7 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   const HttpsClientSettings& settings() const { return settings_; }
   const core::Logger& log() const { return log_; }
 
-  void AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
+  void AsyncRequest(std::shared_ptr<const PreparedHttpsTarget> target, core::HttpRequest request,
                     SteadyClock::time_point deadline, Callback done);
   void Shutdown();
   HttpsClientStats Stats() const;
@@ -303,12 +312,10 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
 // fresh connection when a pooled one turns out stale. Runs on the connection's strand.
 class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(std::shared_ptr<Impl> client, HttpsTarget target, WireRequest request,
-           SteadyClock::time_point deadline, Callback done)
+  Exchange(std::shared_ptr<Impl> client, std::shared_ptr<const PreparedHttpsTarget> prepared,
+           WireRequest request, SteadyClock::time_point deadline, Callback done)
       : client_(std::move(client)),
-        target_(std::move(target)),
-        key_(PoolKey(target_)),
-        name_(target_.ToString()),
+        prepared_(std::move(prepared)),
         request_(std::move(request)),
         deadline_(deadline),
         done_(std::move(done)) {}
@@ -613,16 +620,17 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
   }
 
   std::shared_ptr<Impl> client_;
-  const HttpsTarget target_;
-  const std::string key_;
-  const std::string name_;  // "host:port"
+  const std::shared_ptr<const PreparedHttpsTarget> prepared_;
+  const HttpsTarget& target_ = prepared_->target;
+  const std::string& key_ = prepared_->pool_key;
+  const std::string& name_ = prepared_->name;  // "host:port"
   const WireRequest request_;
   const SteadyClock::time_point deadline_;
   Callback done_;
   std::shared_ptr<Connection> connection_;
   std::vector<tcp::endpoint> endpoints_;
-  std::optional<tcp::resolver> resolver_;
-  std::optional<asio::steady_timer> resolve_timer_;
+  std::optional<asio::ip::basic_resolver<tcp, Strand>> resolver_;
+  std::optional<Timer> resolve_timer_;
   std::optional<http::response_parser<http::string_body>> parser_;
   bool reused_ = false;
   bool retried_ = false;
@@ -690,17 +698,18 @@ core::Result<WireRequest> ToWire(const HttpsTarget& target, core::HttpRequest re
 
 }  // namespace
 
-void HttpsClient::Impl::AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
-                                     SteadyClock::time_point deadline, Callback done) {
+void HttpsClient::Impl::AsyncRequest(std::shared_ptr<const PreparedHttpsTarget> target,
+                                     core::HttpRequest request, SteadyClock::time_point deadline,
+                                     Callback done) {
   requests_.fetch_add(1);
-  auto message = ToWire(target, std::move(request), settings_.user_agent);
+  auto message = ToWire(target->target, std::move(request), settings_.user_agent);
   if (!message) {
     asio::post(io_context_, [done = std::move(done), error = std::move(message).error()]() mutable {
       done(std::move(error));
     });
     return;
   }
-  std::make_shared<Exchange>(shared_from_this(), target, std::move(*message), deadline,
+  std::make_shared<Exchange>(shared_from_this(), std::move(target), std::move(*message), deadline,
                              std::move(done))
       ->Start();
 }
@@ -933,7 +942,14 @@ HttpsClient::~HttpsClient() {
 
 void HttpsClient::AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
                                std::chrono::steady_clock::time_point deadline, Callback done) {
-  impl_->AsyncRequest(target, std::move(request), deadline, std::move(done));
+  impl_->AsyncRequest(std::make_shared<const PreparedHttpsTarget>(target), std::move(request),
+                      deadline, std::move(done));
+}
+
+void HttpsClient::AsyncRequest(std::shared_ptr<const PreparedHttpsTarget> target,
+                               core::HttpRequest request,
+                               std::chrono::steady_clock::time_point deadline, Callback done) {
+  impl_->AsyncRequest(std::move(target), std::move(request), deadline, std::move(done));
 }
 
 core::Result<core::HttpResponse> HttpsClient::Request(
@@ -945,8 +961,8 @@ core::Result<core::HttpResponse> HttpsClient::Request(
   }
   std::promise<core::Result<core::HttpResponse>> promise;
   std::future<core::Result<core::HttpResponse>> future = promise.get_future();
-  impl_->AsyncRequest(target, std::move(request), deadline,
-                      [&promise](core::Result<core::HttpResponse> result) {
+  impl_->AsyncRequest(std::make_shared<const PreparedHttpsTarget>(target), std::move(request),
+                      deadline, [&promise](core::Result<core::HttpResponse> result) {
                         promise.set_value(std::move(result));
                       });
   return future.get();

@@ -58,6 +58,16 @@ struct HttpsTarget {
   std::string ToString() const;
 };
 
+// A target with what the client derives from it per request (its pool key and name) worked out
+// once, for callers that send many requests to the same few targets (HttpsUpstreamClient keeps
+// one per participant base URL and CN). Immutable: share it freely between threads.
+struct PreparedHttpsTarget {
+  explicit PreparedHttpsTarget(HttpsTarget prepared);
+  const HttpsTarget target;
+  const std::string pool_key;  // host, port and every identity check
+  const std::string name;      // target.ToString()
+};
+
 // An https URL split for the client, e.g. a participant's fhir_base
 // "https://127.0.0.1:9201/fhir" -> target 127.0.0.1:9201, path "/fhir".
 struct HttpsUrl {
@@ -126,6 +136,9 @@ class HttpsClient {
   // ignored) and calls `done` once with the response or an Error. Host, User-Agent and
   // Content-Length are set unless present.
   void AsyncRequest(const HttpsTarget& target, core::HttpRequest request,
+                    std::chrono::steady_clock::time_point deadline, Callback done);
+  // The same, to a target prepared once (PreparedHttpsTarget).
+  void AsyncRequest(std::shared_ptr<const PreparedHttpsTarget> target, core::HttpRequest request,
                     std::chrono::steady_clock::time_point deadline, Callback done);
 
   // Blocking form of AsyncRequest. Needs a thread running the io_context (always true for the
