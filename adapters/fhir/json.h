@@ -46,9 +46,15 @@ core::Result<rapidjson::Document> ParseJson(std::string_view text, const JsonLim
 core::Result<rapidjson::Document> ParseJsonInPlace(std::string& text,
                                                    const JsonLimits& limits = {});
 
-// Compact JSON (Writer<StringBuffer>). Invalid UTF-8 inside strings cannot arise from ParseJson;
-// values built by hand are written as they are.
+// Compact JSON, the same text as RapidJSON's Writer<StringBuffer> (same escapes and number
+// forms), written a run of plain characters at a time instead of a character at a time. Invalid
+// UTF-8 inside strings cannot arise from ParseJson; values built by hand are written as they are.
+// A NaN or infinite double (never parsed, only built by hand) is written as null.
 std::string ToJson(const rapidjson::Value& value);
+// ToJson appended to `out`.
+void AppendJson(std::string& out, const rapidjson::Value& value);
+// `text` as a JSON string, quotes included, escaped as ToJson does.
+void AppendJsonString(std::string& out, std::string_view text);
 // Indented JSON (PrettyWriter, 2 spaces), for humans and golden files.
 std::string ToPrettyJson(const rapidjson::Value& value);
 

@@ -6,8 +6,6 @@
 #include <utility>
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "adapters/fhir/bundle.h"
 #include "adapters/fhir/json.h"
@@ -249,10 +247,9 @@ bool FlagsMissingData(const rapidjson::Value& outcome) {
 // timestamp, total, entry; in an entry fullUrl, resource, search), so the text is the same.
 class SearchsetWriter {
  public:
-  SearchsetWriter(const MergeOptions& options, std::size_t total, std::size_t size_hint)
-      : writer_(buffer_) {
-    buffer_.Reserve(size_hint);
-    writer_.StartObject();
+  SearchsetWriter(const MergeOptions& options, std::size_t total, std::size_t size_hint) {
+    text_.reserve(size_hint);
+    text_ += '{';
     Member("resourceType", "Bundle");
     if (!options.bundle_id.empty()) {
       Member("id", options.bundle_id);
@@ -261,8 +258,8 @@ class SearchsetWriter {
     if (!options.timestamp.empty()) {
       Member("timestamp", options.timestamp);
     }
-    writer_.Key("total");
-    writer_.Uint64(static_cast<std::uint64_t>(total));
+    text_ += ",\"total\":";
+    text_ += std::to_string(total);
   }
 
   void AddOutcome(const rapidjson::Value& resource) {
@@ -283,44 +280,44 @@ class SearchsetWriter {
 
   std::string Finish() {
     if (entries_open_) {
-      writer_.EndArray();
+      text_ += ']';
     }
-    writer_.EndObject();
-    return std::string(buffer_.GetString(), buffer_.GetSize());
+    text_ += '}';
+    return std::move(text_);
   }
 
  private:
+  // A member after the first of an object (resourceType is never the last one written).
   void Member(std::string_view name, std::string_view value) {
-    writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-    writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    if (text_.back() != '{') {
+      text_ += ',';
+    }
+    fhir::AppendJsonString(text_, name);
+    text_ += ':';
+    fhir::AppendJsonString(text_, value);
   }
 
   void Entry(std::string_view full_url, const rapidjson::Value& resource, fhir::SearchMode mode,
              const rapidjson::Value* score) {
-    if (!entries_open_) {
-      writer_.Key("entry");
-      writer_.StartArray();
-      entries_open_ = true;
-    }
-    writer_.StartObject();
+    text_ += entries_open_ ? ",{" : ",\"entry\":[{";
+    entries_open_ = true;
     if (!full_url.empty()) {
       Member("fullUrl", full_url);
+      text_ += ',';
     }
-    writer_.Key("resource");
-    resource.Accept(writer_);
-    writer_.Key("search");
-    writer_.StartObject();
+    text_ += "\"resource\":";
+    fhir::AppendJson(text_, resource);
+    text_ += ",\"search\":{";
     Member("mode", fhir::SearchModeCode(mode));
     if (score != nullptr) {
-      writer_.Key("score");
-      writer_.Double(score->GetDouble());
+      text_ += ",\"score\":";
+      // As a double, as fhir::BundleBuilder writes it (an integer score is written as 1.0).
+      fhir::AppendJson(text_, rapidjson::Value(score->GetDouble()));
     }
-    writer_.EndObject();
-    writer_.EndObject();
+    text_ += "}}";
   }
 
-  rapidjson::StringBuffer buffer_;
-  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+  std::string text_;
   bool entries_open_ = false;
 };
 

@@ -1,11 +1,17 @@
 #include "adapters/fhir/json.h"
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 namespace tb::fhir {
 namespace {
@@ -124,6 +130,90 @@ TEST(ParseJsonInPlace, RefusesWhatParseJsonRefusesAtTheSameOffset) {
         << ::testing::PrintToString(input);
     EXPECT_EQ(in_place.error().message, copied.error().message) << ::testing::PrintToString(input);
   }
+}
+
+// RapidJSON's Writer, the reference for ToJson's text.
+std::string WriterText(const rapidjson::Value& value) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  value.Accept(writer);
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+TEST(ToJson, WritesEveryCharacterAsRapidJsonsWriterDoes) {
+  rapidjson::Document document(rapidjson::kObjectType);
+  auto& allocator = document.GetAllocator();
+  for (unsigned c = 0; c < 256; ++c) {
+    const std::string text = "a" + std::string(1, static_cast<char>(c)) + "b";
+    document.AddMember(
+        rapidjson::Value(text.c_str(), static_cast<rapidjson::SizeType>(text.size()), allocator),
+        rapidjson::Value(text.c_str(), static_cast<rapidjson::SizeType>(text.size()), allocator),
+        allocator);
+  }
+  const std::string with_nul("x\0y", 3);
+  document.AddMember(
+      "nul", rapidjson::Value(with_nul.c_str(), static_cast<rapidjson::SizeType>(3), allocator),
+      allocator);
+  EXPECT_EQ(ToJson(document), WriterText(document));
+}
+
+TEST(ToJson, EscapesAtEveryPositionOfALongStringAsRapidJsonsWriterDoes) {
+  // Long strings are scanned sixteen bytes at a time: a character to escape in every position of
+  // the first blocks and the tail, alone and followed by another.
+  const std::string specials = std::string("\"\\\n\x01\x1f\x20\x7f\xc3\xa9/") + '\0';
+  for (std::size_t length : {15u, 16u, 17u, 31u, 32u, 33u, 47u}) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (const char special : specials) {
+        std::string text(length, 'a');
+        text[at] = special;
+        if (at + 3 < length) {
+          text[at + 3] = '"';
+        }
+        const rapidjson::Value value(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+        ASSERT_EQ(ToJson(value), WriterText(value)) << length << " " << at << " " << int{special};
+      }
+    }
+  }
+}
+
+TEST(ToJson, WritesNumbersAndStructureAsRapidJsonsWriterDoes) {
+  rapidjson::Document document;
+  document.Parse(R"({"n":[0,-1,1,2147483647,-2147483648,4294967295,4294967296,)"
+                 R"(9223372036854775807,-9223372036854775808,18446744073709551615,)"
+                 R"(0.1,-0.0,1e300,5e-324,123456.789,1.5e-7,2.0],"e":{},"a":[],"z":[[{}]],)"
+                 R"("t":true,"f":false,"u":null,"":""})");
+  ASSERT_FALSE(document.HasParseError());
+  EXPECT_EQ(ToJson(document), WriterText(document));
+  std::string out = "prefix:";
+  AppendJson(out, document["n"]);
+  EXPECT_EQ(out, "prefix:" + WriterText(document["n"]));
+}
+
+TEST(ToJson, WritesTheUkCoreExamplesAsRapidJsonsWriterDoes) {
+  std::size_t files = 0;
+  for (const auto& file : std::filesystem::recursive_directory_iterator(
+           std::filesystem::path(TB_SOURCE_DIR) / "tests/adapters/fhir/data/ukcore")) {
+    if (file.path().extension() != ".json") {
+      continue;
+    }
+    std::ifstream in(file.path(), std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto document = ParseJson(text);
+    ASSERT_TRUE(document.has_value()) << file.path();
+    EXPECT_EQ(ToJson(*document), WriterText(*document)) << file.path();
+    ++files;
+  }
+  EXPECT_GT(files, 10u);
+}
+
+TEST(ToJson, WritesANonFiniteNumberAsNull) {
+  rapidjson::Value array(rapidjson::kArrayType);
+  rapidjson::Document document;
+  array.PushBack(rapidjson::Value(std::numeric_limits<double>::infinity()),
+                 document.GetAllocator());
+  array.PushBack(rapidjson::Value(std::numeric_limits<double>::quiet_NaN()),
+                 document.GetAllocator());
+  EXPECT_EQ(ToJson(array), "[null,null]");
 }
 
 TEST(ParseJson, RejectsBodyOverSizeLimit) {
