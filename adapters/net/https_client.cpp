@@ -96,6 +96,13 @@ std::string PoolKey(const HttpsTarget& target) {
   return key;
 }
 
+struct SessionFree {
+  void operator()(SSL_SESSION* session) const { SSL_SESSION_free(session); }
+};
+using SessionPtr = std::unique_ptr<SSL_SESSION, SessionFree>;
+// Sessions kept at most (one per target); past that the store starts over.
+constexpr std::size_t kMaxSessions = 1024;
+
 // A request as sent (ToWire below): its HTTP/1.1 text and its method.
 struct WireRequest {
   std::string text;
@@ -129,7 +136,8 @@ struct Connection {
   // The idle timer is armed at most once per idle_expiry, not on every park: when it fires, a
   // connection parked again meanwhile is given the rest of its time. Strand only.
   bool idle_timer_armed = false;
-  bool retired = false;  // strand only
+  bool session_saved = false;  // its TLS session is in the client's store; strand only
+  bool retired = false;        // strand only
 };
 
 }  // namespace
@@ -277,7 +285,15 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   // Idempotent. On the connection's strand.
   void Retire(const std::shared_ptr<Connection>& connection, bool graceful);
 
+  // TLS session resumption for new connections: one resumable session per pool key (target and
+  // every identity check), so a session is only ever offered to the identity it was verified
+  // for. A session is used once (TLS 1.3 tickets are single-use) and replaced by the new
+  // connection's own. Any thread.
+  SessionPtr TakeSession(const std::string& key);
+  void SaveSession(const std::string& key, SessionPtr session);
+
   std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> resumed_{0};
   std::atomic<std::uint64_t> opened_{0};
   std::atomic<std::uint64_t> reused_{0};
   std::atomic<std::uint64_t> stale_retries_{0};
@@ -304,6 +320,7 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   // Pooled connections by key; the back is the most recently parked (reused first).
   std::unordered_map<std::string, std::deque<std::shared_ptr<Connection>>> idle_;
   std::size_t idle_count_ = 0;
+  std::unordered_map<std::string, SessionPtr> sessions_;
   // Every connection not yet retired, so Shutdown can abort requests in flight.
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> live_;
 };
@@ -439,6 +456,13 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
       Finish(std::move(status).error());
       return;
     }
+    if (SessionPtr session = client_->TakeSession(key_)) {
+      // Resumption skips the certificate exchange: the session holds the certificate verified
+      // (chain, CRL, name) by the full handshake it came from, for this same pool key, and the
+      // CN check below runs on it again. A server that does not accept it (another server on
+      // this address, a restart) makes this a full handshake with every check.
+      SSL_set_session(connection_->stream.native_handle(), session.get());
+    }
     ArmPhase(client_->settings().handshake_timeout);
     connection_->stream.async_handshake(
         asio::ssl::stream_base::client,
@@ -471,10 +495,15 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
       }
     }
     client_->opened_.fetch_add(1);
+    const bool resumed = SSL_session_reused(connection_->stream.native_handle()) == 1;
+    if (resumed) {
+      client_->resumed_.fetch_add(1);
+    }
     client_->log().Debug("connection_opened",
                          {{"conn", "o" + std::to_string(connection_->id)},
                           {"target", name_},
-                          {"tls", SSL_get_version(connection_->stream.native_handle())}});
+                          {"tls", SSL_get_version(connection_->stream.native_handle())},
+                          {"resumed", resumed ? "true" : "false"}});
     Send();
   }
 
@@ -530,6 +559,14 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
                                            std::string(field.value()));
     }
     response.body = std::move(message.body());
+    if (!connection_->session_saved) {
+      // By the first response, a TLS 1.3 server's tickets have been read.
+      SessionPtr session(SSL_get1_session(connection_->stream.native_handle()));
+      if (session && SSL_SESSION_is_resumable(session.get()) == 1) {
+        client_->SaveSession(key_, std::move(session));
+        connection_->session_saved = true;
+      }
+    }
     if (message.keep_alive()) {
       client_->Park(std::move(connection_));
     } else {
@@ -714,6 +751,28 @@ void HttpsClient::Impl::AsyncRequest(std::shared_ptr<const PreparedHttpsTarget> 
       ->Start();
 }
 
+SessionPtr HttpsClient::Impl::TakeSession(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto found = sessions_.find(key);
+  if (found == sessions_.end()) {
+    return nullptr;
+  }
+  SessionPtr session = std::move(found->second);
+  sessions_.erase(found);
+  return session;
+}
+
+void HttpsClient::Impl::SaveSession(const std::string& key, SessionPtr session) {
+  std::lock_guard lock(mutex_);
+  if (shut_down_) {
+    return;
+  }
+  if (sessions_.size() >= kMaxSessions && sessions_.find(key) == sessions_.end()) {
+    sessions_.clear();
+  }
+  sessions_[key] = std::move(session);
+}
+
 std::shared_ptr<Connection> HttpsClient::Impl::TakeIdle(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto found = idle_.find(key);
@@ -893,6 +952,7 @@ void HttpsClient::Impl::Shutdown() {
     }
     idle_.clear();
     idle_count_ = 0;
+    sessions_.clear();
     for (auto& [id, weak] : live_) {
       if (auto connection = weak.lock()) {
         busy.push_back(std::move(connection));
@@ -920,6 +980,7 @@ HttpsClientStats HttpsClient::Impl::Stats() const {
   stats.connections_opened = opened_.load();
   stats.connections_reused = reused_.load();
   stats.stale_retries = stale_retries_.load();
+  stats.connections_resumed = resumed_.load();
   std::lock_guard lock(mutex_);
   stats.idle_connections = idle_count_;
   return stats;

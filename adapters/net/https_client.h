@@ -80,11 +80,12 @@ core::Result<HttpsUrl> ParseHttpsUrl(std::string_view url);
 
 // Counters for tests, benchmarks and health pages.
 struct HttpsClientStats {
-  std::uint64_t requests = 0;            // AsyncRequest calls
-  std::uint64_t connections_opened = 0;  // TLS handshakes completed
-  std::uint64_t connections_reused = 0;  // requests sent on a pooled connection
-  std::uint64_t stale_retries = 0;       // requests retried after a pooled connection failed
-  std::size_t idle_connections = 0;      // in the pool now
+  std::uint64_t requests = 0;             // AsyncRequest calls
+  std::uint64_t connections_opened = 0;   // TLS handshakes completed
+  std::uint64_t connections_resumed = 0;  // of which resumed a stored TLS session
+  std::uint64_t connections_reused = 0;   // requests sent on a pooled connection
+  std::uint64_t stale_retries = 0;        // requests retried after a pooled connection failed
+  std::size_t idle_connections = 0;       // in the pool now
 };
 
 // A pooled keep-alive mutual-TLS HTTP/1.1 client on Boost.Beast + OpenSSL, for fan-out: many
@@ -95,6 +96,12 @@ struct HttpsClientStats {
 // checks the server's name (HttpsTarget::server_name or host; DNS or IP SAN) and, when given,
 // its certificate CN (HttpsTarget::expected_cn). A connection is pooled per target, identity
 // checks included, so a connection verified for one identity never serves another.
+//
+// TLS sessions: a new connection resumes the session of an earlier connection to the same target
+// (same pool key, so the same name and CN checks) when the server accepts it, which skips the
+// certificate exchange and its verification; the CN is checked again on the resumed session's
+// certificate. Each stored session is offered once; sessions live as long as the client (a new
+// CA bundle or CRL means a new context and a new client).
 //
 // Pooling: a connection goes back to the pool only after a complete response that allows
 // keep-alive. If a pooled connection turns out to be closed by the server (nothing at all was

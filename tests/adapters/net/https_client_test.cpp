@@ -79,8 +79,7 @@ class TestServer {
     auto tls =
         MakeServerContext({pki.Cert(cert_name), pki.Key(cert_name), pki.CaCert(), pki.Crl()});
     EXPECT_TRUE(tls) << tls.error().message;
-    settings.address = "127.0.0.1";
-    settings.port = 0;
+    settings.address = "127.0.0.1";  // port: as given (0: ephemeral)
     server_ = std::make_unique<HttpsServer>(
         io_.io(), *tls, settings,
         [this](core::HttpRequest request, Responder respond) { Handle(request, respond); },
@@ -315,6 +314,69 @@ TEST(HttpsClient, HandshakeTimeoutEndsSilentServer) {
     closed.set_value();
   });
   closed.get_future().wait();
+}
+
+// A client that keeps no idle connection: every request opens (and closes) one.
+HttpsClientSettings NoPooling() {
+  HttpsClientSettings settings;
+  settings.max_idle_per_host = 0;
+  return settings;
+}
+
+TEST(HttpsClient, NewConnectionsResumeTheTargetsTlsSession) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls(), NoPooling());
+  for (int i = 0; i < 3; ++i) {
+    auto response = client.Request(server.Target(), Get("/echo"), 5s);
+    ASSERT_TRUE(response) << response.error().message;
+    EXPECT_EQ(response->body, "RJ1 GET /echo ");  // the server still knows our certificate
+  }
+  EXPECT_EQ(server.DistinctConnections(), 3u);
+  EXPECT_EQ(client.Stats().connections_opened, 3u);
+  EXPECT_EQ(client.Stats().connections_resumed, 2u);
+}
+
+TEST(HttpsClient, AStoredSessionIsNeverOfferedToAnotherIdentity) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls(), NoPooling());
+  HttpsTarget right = server.Target();
+  right.expected_cn = "broker-a";
+  ASSERT_TRUE(client.Request(right, Get("/echo"), 5s));
+  // Same address, another expected CN: a full handshake, and the CN check refuses it.
+  HttpsTarget wrong = right;
+  wrong.expected_cn = "RGT";
+  auto refused = client.Request(wrong, Get("/echo"), 5s);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_EQ(client.Stats().connections_resumed, 0u);
+  // The right identity still resumes its own session.
+  ASSERT_TRUE(client.Request(right, Get("/echo"), 5s));
+  EXPECT_EQ(client.Stats().connections_resumed, 1u);
+}
+
+TEST(HttpsClient, AServerWithARevokedCertificateIsRefusedDespiteAStoredSession) {
+  HttpsClient client(ClientTls(), NoPooling());
+  HttpsTarget target;
+  std::uint16_t port = 0;
+  {
+    TestServer good(TestPki::kBrokerA);
+    target = good.Target();
+    port = good.port();
+    ASSERT_TRUE(client.Request(target, Get("/echo"), 5s));
+    ASSERT_TRUE(client.Request(target, Get("/echo"), 5s));
+    ASSERT_EQ(client.Stats().connections_resumed, 1u);  // sessions are stored and offered
+  }
+  // Another server on the same address, with a revoked certificate: it cannot resume the
+  // session (its own ticket keys), and the full handshake checks the CRL.
+  HttpServerSettings same_port;
+  same_port.port = port;
+  TestServer revoked(TestPki::kRevoked, same_port);
+  ASSERT_EQ(revoked.port(), port);
+  auto refused = client.Request(target, Get("/echo"), 5s);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_NE(refused.error().message.find("revoked"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(client.Stats().connections_resumed, 1u);
 }
 
 TEST(HttpsClient, ConnectionRefusedIsUpstreamUnavailable) {
