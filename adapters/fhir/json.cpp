@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
 #include <vector>
 
 #include <rapidjson/encodedstream.h>
@@ -319,6 +321,7 @@ void AppendJsonString(std::string& out, std::string_view text) {
   char* const quoted = out.data() + start;
   quoted[0] = '"';
   std::size_t i = 0;
+#if defined(__SSE2__)
   // Sixteen bytes at a time (SSE2, every x86-64): a quote, a backslash or a control character.
   const __m128i quote = _mm_set1_epi8('"');
   const __m128i backslash = _mm_set1_epi8('\\');
@@ -333,6 +336,7 @@ void AppendJsonString(std::string& out, std::string_view text) {
       break;
     }
   }
+#endif
   for (; i < text.size(); ++i) {
     const auto byte = static_cast<unsigned char>(text[i]);
     if (byte < 0x20 || byte == '"' || byte == '\\') {
