@@ -10,6 +10,7 @@
 #        RUN_DIR: e.g. a finished scripts/bench.sh run dir (its pki/ is reused; made if absent).
 # Env:   ROUNDS (default 3), SECONDS_PER_CASE (default 5), CONNS (default 4),
 #        PORT_BASE (default 48700; uses the next 21 ports), LOG_LEVEL (default info),
+#        MAX_IDLE_PER_TRUST (federation.max_idle_per_trust; default: the config default),
 #        TRUST_TB: the trustbridge binary that runs the simulated trusts (default: the binary of
 #        the case, so a change to the simulator shows in the trusts' CPU),
 #        CASES (default "alone 1 3 10"), PERF=1: perf record -g the broker of the first binary at
@@ -18,7 +19,7 @@
 # the tb_load JSON stays in RUN_DIR/fanout/.
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n 2,18p "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,19p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$1"
 run=$(cd "$1" && pwd)  # absolute: the configs written below name files in it

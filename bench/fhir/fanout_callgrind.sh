@@ -6,12 +6,13 @@
 # broker's http_request log lines, so the figure is the whole process's instructions per request.
 # Usage: bench/fhir/fanout_callgrind.sh RUN_DIR TB_LOAD TRUSTBRIDGE [LABEL]
 # Env:   TRUSTS (1, 3 or 10; default 10), CONNS (default 1), PORT_BASE (default 48730),
+#        MAX_IDLE_PER_TRUST (federation.max_idle_per_trust; default: the config default),
 #        TRUST_TB (the binary that runs the simulated trusts; default TRUSTBRIDGE).
 # Prints: LABEL trusts=N requests=R Ir_per_req=I, and leaves RUN_DIR/cg-fanout-LABEL.out.* for
 # callgrind_annotate.
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n 2,11p "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,12p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$1"
 run=$(cd "$1" && pwd)  # absolute: the configs written below name files in it

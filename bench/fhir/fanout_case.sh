@@ -32,8 +32,12 @@ write_fanout_trust_config() {
 EOF_CONF
 }
 
-# write_fanout_broker_config FILE DB LOG_LEVEL
+# write_fanout_broker_config FILE DB LOG_LEVEL: federation.max_idle_per_trust from
+# $MAX_IDLE_PER_TRUST when set (e.g. 1 with 4 connections: most upstream requests then open a
+# new connection, which shows what a handshake costs).
 write_fanout_broker_config() {
+  local max_idle=
+  [ -z "${MAX_IDLE_PER_TRUST:-}" ] || max_idle=", \"max_idle_per_trust\": $MAX_IDLE_PER_TRUST"
   local participants="" name
   for name in "${fanout_trusts[@]}"; do
     participants+=",
@@ -52,7 +56,7 @@ write_fanout_broker_config() {
       "purposes": ["TREAT"] }$participants
   ],
   "admin": { "cert_cns": ["admin"] },
-  "federation": { "deadline_ms": 3000 },
+  "federation": { "deadline_ms": 3000$max_idle },
   "log": { "level": "$3" }
 }
 EOF_CONF
