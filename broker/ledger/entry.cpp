@@ -1,9 +1,8 @@
 #include "broker/ledger/entry.h"
 
+#include <string>
+#include <string_view>
 #include <utility>
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "adapters/fhir/json.h"
 
@@ -11,19 +10,27 @@ namespace tb::ledger {
 namespace {
 
 constexpr int kEntryVersion = 2;
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+// The canonical text is written directly (fhir::AppendJsonString escapes exactly as RapidJSON's
+// Writer did, so the bytes, and the chain's hashes, are unchanged), members in byte order.
+// `first` is true until the object's first member is written.
+void Key(std::string& out, bool& first, std::string_view key) {
+  out += first ? "" : ",";
+  first = false;
+  fhir::AppendJsonString(out, key);
+  out += ':';
+}
 
-void Member(Writer& writer, const char* key, const std::string& value) {
+void Member(std::string& out, bool& first, std::string_view key, const std::string& value) {
   if (!value.empty()) {
-    writer.Key(key);
-    writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    Key(out, first, key);
+    fhir::AppendJsonString(out, value);
   }
 }
 
-void Flag(Writer& writer, const char* key, bool value) {
+void Flag(std::string& out, bool& first, std::string_view key, bool value) {
   if (value) {
-    writer.Key(key);
-    writer.Bool(true);
+    Key(out, first, key);
+    out += "true";
   }
 }
 
@@ -88,54 +95,54 @@ core::Result<HopRecord> HopFrom(const rapidjson::Value& facts, const std::string
 }  // namespace
 
 std::string HopFactsJson(const HopRecord& hop) {
-  rapidjson::StringBuffer buffer;
-  Writer writer(buffer);
+  std::string out;
+  out.reserve(256);
+  bool first = true;
   // Keys in canonical (byte) order; CanonicalJson of the parsed text gives the same bytes.
-  writer.StartObject();
-  Member(writer, "broker", hop.broker_ods);
-  Member(writer, "consent", hop.consent_decision);
-  Flag(writer, "derived", hop.derived);
-  Member(writer, "destination", hop.destination_ods);
-  Member(writer, "digest", hop.source_digest);
-  Flag(writer, "mapped", hop.mapped_v2_to_fhir);
+  out += '{';
+  Member(out, first, "broker", hop.broker_ods);
+  Member(out, first, "consent", hop.consent_decision);
+  Flag(out, first, "derived", hop.derived);
+  Member(out, first, "destination", hop.destination_ods);
+  Member(out, first, "digest", hop.source_digest);
+  Flag(out, first, "mapped", hop.mapped_v2_to_fhir);
   if (hop.outcome != HopOutcome::kSuccess) {
-    writer.Key("outcome");
-    writer.Int(OutcomeNumber(hop.outcome));
+    Key(out, first, "outcome");
+    out += std::to_string(OutcomeNumber(hop.outcome));
   }
-  Member(writer, "outcome_detail", hop.outcome_detail);
-  Member(writer, "purpose", hop.purpose_of_use);
-  Member(writer, "query", hop.query);
-  Member(writer, "request_id", hop.request_id);
-  Member(writer, "requester", hop.requester_ods);
-  Member(writer, "requester_address", hop.requester_address);
-  Member(writer, "scope", hop.scope);
-  Member(writer, "source", hop.source_ods);
-  Member(writer, "target", hop.target);
-  writer.Key("time_ms");
-  writer.Int64(hop.time_ms);
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  Member(out, first, "outcome_detail", hop.outcome_detail);
+  Member(out, first, "purpose", hop.purpose_of_use);
+  Member(out, first, "query", hop.query);
+  Member(out, first, "request_id", hop.request_id);
+  Member(out, first, "requester", hop.requester_ods);
+  Member(out, first, "requester_address", hop.requester_address);
+  Member(out, first, "scope", hop.scope);
+  Member(out, first, "source", hop.source_ods);
+  Member(out, first, "target", hop.target);
+  Key(out, first, "time_ms");
+  out += std::to_string(hop.time_ms);
+  out += '}';
+  return out;
 }
 
 std::string EntryJson(std::int64_t seq, std::int64_t recorded_ms, const std::string& kind,
                       const std::string& nhs_number, const std::string& hop_facts) {
-  rapidjson::StringBuffer buffer;
-  Writer writer(buffer);
-  writer.StartObject();
-  writer.Key("hop");
-  writer.RawValue(hop_facts.data(), hop_facts.size(), rapidjson::kObjectType);
-  writer.Key("kind");
-  writer.String(kind.data(), static_cast<rapidjson::SizeType>(kind.size()));
-  writer.Key("nhs_number");
-  writer.String(nhs_number.data(), static_cast<rapidjson::SizeType>(nhs_number.size()));
-  writer.Key("recorded_ms");
-  writer.Int64(recorded_ms);
-  writer.Key("seq");
-  writer.Int64(seq);
-  writer.Key("v");
-  writer.Int(kEntryVersion);
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  std::string out;
+  out.reserve(hop_facts.size() + kind.size() + nhs_number.size() + 80);
+  out += "{\"hop\":";
+  out += hop_facts;
+  out += ",\"kind\":";
+  fhir::AppendJsonString(out, kind);
+  out += ",\"nhs_number\":";
+  fhir::AppendJsonString(out, nhs_number);
+  out += ",\"recorded_ms\":";
+  out += std::to_string(recorded_ms);
+  out += ",\"seq\":";
+  out += std::to_string(seq);
+  out += ",\"v\":";
+  out += std::to_string(kEntryVersion);
+  out += '}';
+  return out;
 }
 
 core::LedgerIndex IndexOf(const HopRecord& hop) {
