@@ -116,8 +116,9 @@ class BrokerServer::Impl {
     return core::Ok();
   }
 
-  // MLLP/TLS on listen.mllp: frames go to the blocking pool, where Hl7Ingest stores them and
-  // builds the ACK; the reply is sent only after the store has committed.
+  // MLLP/TLS on listen.mllp: Hl7Ingest checks each frame (on the I/O thread, or on the blocking
+  // pool when its routing reads the locator), stores it and builds the ACK; the reply is sent
+  // only after the store has committed.
   core::Status StartMllp(const std::shared_ptr<asio::ssl::context>& tls) {
     routing::Hl7IngestSettings ingest;
     ingest.broker_ods = config_.broker_ods;
@@ -135,9 +136,10 @@ class BrokerServer::Impl {
     mllp_ = std::make_unique<mllp::MllpServer>(
         runtime_.io_context(), tls, settings,
         [this](mllp::FrameRequest frame, mllp::ReplyFn reply) {
-          // The checks and the locator read on the blocking pool; the commits are waited for by
-          // nobody: the answer comes from the ledger's durable receipt (Hl7Ingest::IngestAsync).
-          asio::post(blocking_, [this, frame = std::move(frame), reply = std::move(reply)] {
+          // The commits are waited for by nobody: the answer comes from the store's durable
+          // receipt (Hl7Ingest::IngestAsync). The checks run on this I/O thread when nothing in
+          // them blocks (the locator read in the store's commit), else on the blocking pool.
+          auto work = [this, frame = std::move(frame), reply = std::move(reply)] {
             hl7_->IngestAsync(
                 frame.payload, frame.peer,
                 [this, bytes = frame.payload.size(), cn = frame.peer.subject_cn,
@@ -156,7 +158,12 @@ class BrokerServer::Impl {
                   }
                   reply(result.ack.should_send ? std::move(result.ack.er7) : std::string());
                 });
-          });
+          };
+          if (hl7_->IngestsWithoutBlocking()) {
+            work();
+          } else {
+            asio::post(blocking_, std::move(work));
+          }
         },
         [this](const mllp::FrameFault& fault) {
           log_.Warn("hl7_frame_refused", {{"cert_cn", fault.peer.subject_cn},

@@ -57,6 +57,14 @@ struct InboundMessage {
   // in that same transaction, so the message and its audit record commit together or not at
   // all. nullopt: no record (a duplicate). If the batch fails, nothing of it was written.
   std::function<std::optional<LedgerDraft>(const AcceptResult&)> audit;
+  // Set only for a store whose RoutesByHoldersInCommit() is true, in place of `routes` (left
+  // empty): called on the store's committer inside the batch transaction for a kStored message,
+  // with the ODS codes that the record locator lists for `nhs_number` as that transaction sees
+  // them (ascending); the routes it returns are queued in the same transaction. So the caller
+  // reads no locator before the store and needs no thread that may block. Not called for a
+  // kDuplicate or kConflict; must not block.
+  std::function<std::vector<OutboundRoute>(const std::vector<std::string>& holders)>
+      route_by_holders;
 };
 
 enum class AcceptOutcome {
@@ -122,6 +130,9 @@ class InboundStore {
   // before the first Accept; `chain` must outlive the store's use of it.
   virtual bool WriteLedgerHopsInto(LedgerChain* /*chain*/) { return false; }
   virtual bool WritesLedgerHops() const { return false; }
+  // True when Accept() runs InboundMessage::route_by_holders (the record locator is in the
+  // store's own database, read in the batch transaction). False: the caller leaves it unset.
+  virtual bool RoutesByHoldersInCommit() const { return false; }
 };
 
 // Checks the fields every InboundStore requires, so that all implementations refuse the same

@@ -29,25 +29,55 @@ bool Receives(const Participant& participant, std::string_view message_type) {
       [&](const std::string& entry) { return entry == message_type || entry == type; });
 }
 
+namespace {
+
+// Adds `participant` when it is not the sender, takes the type and can receive.
+void Consider(const DestinationRequest& request, const Participant& participant,
+              std::vector<Destination>& destinations) {
+  if (participant.ods == request.sender_ods || !Receives(participant, request.message_type)) {
+    return;
+  }
+  const std::string_view format = ReceivingFormat(participant);
+  if (format.empty()) {
+    return;
+  }
+  destinations.push_back(Destination{participant.ods, std::string(format)});
+}
+
+bool ToBroker(const DestinationRequest& request, std::string_view broker_ods) {
+  return request.addressed_to.empty() || core::EqualsIgnoreCase(request.addressed_to, broker_ods);
+}
+
+}  // namespace
+
+bool RoutesByHolders(const DestinationRequest& request, std::string_view broker_ods) {
+  return ToBroker(request, broker_ods) && !request.nhs_number.empty();
+}
+
+std::vector<Destination> DestinationsOfHolders(const DestinationRequest& request,
+                                               const ParticipantDirectory& directory,
+                                               const std::vector<std::string>& holders) {
+  std::vector<Destination> destinations;
+  for (const std::string& ods : holders) {
+    if (const Participant* participant = directory.FindByOds(ods)) {
+      Consider(request, *participant, destinations);
+    }
+  }
+  std::sort(destinations.begin(), destinations.end(),
+            [](const Destination& a, const Destination& b) { return a.ods < b.ods; });
+  destinations.erase(
+      std::unique(destinations.begin(), destinations.end(),
+                  [](const Destination& a, const Destination& b) { return a.ods == b.ods; }),
+      destinations.end());
+  return destinations;
+}
+
 core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequest& request,
                                                            const ParticipantDirectory& directory,
                                                            core::RecordLocator* locator,
                                                            std::string_view broker_ods) {
   std::vector<Destination> destinations;
-  auto consider = [&](const Participant& participant) {
-    if (participant.ods == request.sender_ods || !Receives(participant, request.message_type)) {
-      return;
-    }
-    const std::string_view format = ReceivingFormat(participant);
-    if (format.empty()) {
-      return;
-    }
-    destinations.push_back(Destination{participant.ods, std::string(format)});
-  };
-
-  const bool to_broker =
-      request.addressed_to.empty() || core::EqualsIgnoreCase(request.addressed_to, broker_ods);
-  if (!to_broker) {
+  if (!ToBroker(request, broker_ods)) {
     const Participant* addressee = nullptr;
     for (const Participant& participant : directory.participants()) {
       if (core::EqualsIgnoreCase(participant.ods, request.addressed_to)) {
@@ -58,28 +88,22 @@ core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequ
       return core::MakeError(core::ErrorCode::kForbidden,
                              "the receiving facility is not a registered participant", "MSH-6");
     }
-    consider(*addressee);
+    Consider(request, *addressee, destinations);
     return destinations;
   }
   if (request.nhs_number.empty() || locator == nullptr) {
     return destinations;
   }
-  auto holders = locator->Lookup(request.nhs_number);
-  if (!holders) {
-    return holders.error();
+  auto entries = locator->Lookup(request.nhs_number);
+  if (!entries) {
+    return entries.error();
   }
-  for (const core::LocatorEntry& entry : *holders) {
-    if (const Participant* participant = directory.FindByOds(entry.ods)) {
-      consider(*participant);
-    }
+  std::vector<std::string> holders;
+  holders.reserve(entries->size());
+  for (core::LocatorEntry& entry : *entries) {
+    holders.push_back(std::move(entry.ods));
   }
-  std::sort(destinations.begin(), destinations.end(),
-            [](const Destination& a, const Destination& b) { return a.ods < b.ods; });
-  destinations.erase(
-      std::unique(destinations.begin(), destinations.end(),
-                  [](const Destination& a, const Destination& b) { return a.ods == b.ods; }),
-      destinations.end());
-  return destinations;
+  return DestinationsOfHolders(request, directory, holders);
 }
 
 }  // namespace tb::routing

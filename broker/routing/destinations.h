@@ -31,6 +31,17 @@ std::string_view ReceivingFormat(const Participant& participant);
 // type^trigger ("ADT^A01").
 bool Receives(const Participant& participant, std::string_view message_type);
 
+// True when ResolveDestinations routes `request` by the record locator's holders of its patient:
+// addressed to the broker (`broker_ods`) or to nobody, and naming a patient.
+bool RoutesByHolders(const DestinationRequest& request, std::string_view broker_ods);
+
+// ResolveDestinations for such a request once the holders (ODS codes, from the locator) are
+// known: every one that is a registered participant, not the sender, can receive and takes the
+// type. Never blocks.
+std::vector<Destination> DestinationsOfHolders(const DestinationRequest& request,
+                                               const ParticipantDirectory& directory,
+                                               const std::vector<std::string>& holders);
+
 // The destinations of one inbound message:
 //   - addressed to a registered participant (not the sender): that participant, when it can
 //     receive and takes that type; none otherwise (the message still updates the locator);

@@ -81,6 +81,15 @@ struct Hl7Ingest::Frame {
 
 Hl7Ingest::~Hl7Ingest() { WaitForInFlight(); }
 
+bool Hl7Ingest::RoutesInCommit() const {
+  // The locator must be the one in the store's database, which a store that writes the
+  // announcements of its messages has (broker_server: one Database for both).
+  return locator_ != nullptr && store_.RoutesByHoldersInCommit() &&
+         store_.WritesLocatorAnnouncements();
+}
+
+bool Hl7Ingest::IngestsWithoutBlocking() const { return locator_ == nullptr || RoutesInCommit(); }
+
 void Hl7Ingest::WaitForInFlight() {
   std::unique_lock lock(in_flight_mutex_);
   idle_.wait(lock, [this] { return in_flight_ == 0; });
@@ -229,24 +238,40 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
     return std::nullopt;
   }
 
-  // Where it goes (issue 5 item 4): decided before the commit, so that its queue rows are written
-  // in the same transaction as the message (nothing routed is ever lost, nothing is half-written).
+  // Where it goes (issue 5 item 4): decided before or in the commit, so that its queue rows are
+  // written in the same transaction as the message (nothing routed is ever lost, nothing is
+  // half-written).
   const std::string& nhs_number = facts.nhs_number;
-  auto destinations = ResolveDestinations(
-      {participant->ods, result.message_type, message.Get("MSH-6.1").Decoded(), nhs_number},
-      directory_, locator_, settings_.broker_ods);
-  if (!destinations) {
-    facts.error_code = std::string(core::Info(destinations.error().code).name);
-    result.outcome =
-        destinations.error().code == core::ErrorCode::kForbidden ? "refused" : "storage_error";
-    result.ack = hl7v2::MakeAck(message, destinations.error(), NextAckOptions());
-    return std::nullopt;
-  }
-
+  DestinationRequest request{participant->ods, result.message_type,
+                             message.Get("MSH-6.1").Decoded(), nhs_number};
   core::InboundMessage inbound;
   inbound.sender = participant->ods;
-  for (const Destination& destination : *destinations) {
-    inbound.routes.push_back(core::OutboundRoute{destination.ods, destination.format});
+  if (RoutesInCommit() && RoutesByHolders(request, settings_.broker_ods)) {
+    // The locator read in the store's transaction: nothing here blocks (IngestsWithoutBlocking).
+    // `frame` outlives the call: the store calls this before it reports the message.
+    inbound.route_by_holders =
+        [this, &frame, request = std::move(request)](const std::vector<std::string>& holders) {
+          std::vector<core::OutboundRoute> routes;
+          for (Destination& destination : DestinationsOfHolders(request, directory_, holders)) {
+            routes.push_back(
+                core::OutboundRoute{std::move(destination.ods), std::move(destination.format)});
+          }
+          frame.routes = routes.size();
+          return routes;
+        };
+  } else {
+    auto destinations = ResolveDestinations(request, directory_, locator_, settings_.broker_ods);
+    if (!destinations) {
+      facts.error_code = std::string(core::Info(destinations.error().code).name);
+      result.outcome =
+          destinations.error().code == core::ErrorCode::kForbidden ? "refused" : "storage_error";
+      result.ack = hl7v2::MakeAck(message, destinations.error(), NextAckOptions());
+      return std::nullopt;
+    }
+    for (const Destination& destination : *destinations) {
+      inbound.routes.push_back(core::OutboundRoute{destination.ods, destination.format});
+    }
+    frame.routes = inbound.routes.size();
   }
   inbound.protocol = "hl7v2";
   inbound.message_type = result.message_type;
@@ -280,7 +305,6 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
   }
   frame.received_at_ms = inbound.received_at_ms;
   frame.announce_after = learns && !inbound.announce;
-  frame.routes = inbound.routes.size();
   return inbound;
 }
 

@@ -105,6 +105,13 @@ class Hl7Ingest {
   using IngestCallback = std::function<void(Hl7IngestResult)>;
   void IngestAsync(std::string_view payload, const core::PeerIdentity& peer, IngestCallback done);
 
+  // True when IngestAsync never blocks the calling thread, so an I/O thread may call it: no
+  // record locator, or one read in the store's transaction (InboundStore::
+  // RoutesByHoldersInCommit, SqlInboundStore on SQLite) with a store that writes the
+  // announcements and has its own committer. The MLLP listener then skips the blocking pool:
+  // one thread hand-off fewer per message (docs/hl7v2-ingest.md, Performance).
+  bool IngestsWithoutBlocking() const;
+
   // Returns once every frame taken so far has been answered (its `done` has returned).
   void WaitForInFlight();
 
@@ -114,6 +121,8 @@ class Hl7Ingest {
 
  private:
   hl7v2::AckOptions NextAckOptions();
+  // Routing by the locator's holders runs in the store's commit (InboundMessage::route_by_holders).
+  bool RoutesInCommit() const;
   // What the audit record of one frame needs, gathered while it is processed.
   struct HopFacts {
     std::string control_id;

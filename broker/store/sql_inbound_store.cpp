@@ -42,6 +42,9 @@ constexpr std::string_view kEnqueueSql =
     "INSERT INTO outbound_message (inbound_message_id, destination, format, nhs_number, status,"
     " attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)";
 constexpr std::string_view kCountSql = "SELECT COUNT(*) FROM inbound_message";
+// InboundMessage::route_by_holders's argument, read in the batch transaction.
+constexpr std::string_view kHoldersSql =
+    "SELECT ods FROM record_locator WHERE nhs_number = ? ORDER BY ods";
 
 // A stored message's locator announcement: SqlRecordLocator::Announce's statement.
 const std::string& AnnounceSql() {
@@ -246,12 +249,13 @@ using Messages = std::vector<InboundRow>;
 
 // Inserts the outbound queue rows of stored message `inbound_id`; SQLITE_DONE when all went in.
 int EnqueueRoutesSqlite(sqlite3_stmt* enqueue, std::int64_t inbound_id,
-                        const core::InboundMessage& message) {
+                        const core::InboundMessage& message,
+                        const std::vector<core::OutboundRoute>& routes) {
   const auto text = [enqueue](int index, const std::string& value) {
     return sqlite3_bind_text(enqueue, index, value.data(), static_cast<int>(value.size()),
                              SQLITE_STATIC);
   };
-  for (const core::OutboundRoute& route : message.routes) {
+  for (const core::OutboundRoute& route : routes) {
     sqlite3_reset(enqueue);
     int rc = sqlite3_bind_int64(enqueue, 1, inbound_id);
     rc = rc != SQLITE_OK ? rc : text(2, route.destination);
@@ -268,6 +272,23 @@ int EnqueueRoutesSqlite(sqlite3_stmt* enqueue, std::int64_t inbound_id,
     }
   }
   return SQLITE_DONE;
+}
+
+// The ODS codes record_locator lists for `nhs_number`, ascending; SQLITE_DONE when all were read.
+int ReadHoldersSqlite(sqlite3_stmt* select, const std::string& nhs_number,
+                      std::vector<std::string>& holders) {
+  sqlite3_reset(select);
+  int rc = sqlite3_bind_text(select, 1, nhs_number.data(), static_cast<int>(nhs_number.size()),
+                             SQLITE_STATIC);
+  while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    rc = sqlite3_step(select);
+    if (rc == SQLITE_ROW) {
+      holders.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(select, 0)),
+                           static_cast<std::size_t>(sqlite3_column_bytes(select, 0)));
+    }
+  }
+  sqlite3_reset(select);
+  return rc;
 }
 
 // Upserts a stored message's record locator announcement; SQLITE_DONE when it went in.
@@ -311,6 +332,11 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
   if (!announce) {
     return std::move(announce).error();
   }
+  core::Result<sqlite3_stmt*> holders_of = db.CachedSqliteStatement(session, kHoldersSql);
+  if (!holders_of) {
+    return std::move(holders_of).error();
+  }
+  std::vector<std::string> holders;
   const auto text = [](sqlite3_stmt* statement, int index, const std::string& value) {
     return sqlite3_bind_text(statement, index, value.data(), static_cast<int>(value.size()),
                              SQLITE_STATIC);
@@ -344,8 +370,14 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
       const std::int64_t new_id = sqlite3_column_int64(in, 0);
       results[i] = {core::AcceptOutcome::kStored, new_id};
       rc = sqlite3_step(in);  // RETURNING: run to completion
-      if (rc == SQLITE_DONE) {
-        rc = EnqueueRoutesSqlite(*enqueue, new_id, message);
+      if (rc == SQLITE_DONE && message.route_by_holders) {
+        holders.clear();
+        rc = ReadHoldersSqlite(*holders_of, message.nhs_number, holders);
+        if (rc == SQLITE_DONE) {
+          rc = EnqueueRoutesSqlite(*enqueue, new_id, message, message.route_by_holders(holders));
+        }
+      } else if (rc == SQLITE_DONE) {
+        rc = EnqueueRoutesSqlite(*enqueue, new_id, message, message.routes);
       }
       if (rc == SQLITE_DONE && message.announce) {
         const core::LocatorAnnouncement& a = *message.announce;
@@ -387,6 +419,7 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
   sqlite3_clear_bindings(*find);
   sqlite3_clear_bindings(*enqueue);
   sqlite3_clear_bindings(*announce);
+  sqlite3_clear_bindings(*holders_of);
   return core::Ok();
 }
 

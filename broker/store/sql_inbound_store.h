@@ -98,6 +98,10 @@ class SqlInboundStore final : public core::InboundStore {
   // round trip on the committer's own connection; hops are recorded by the caller).
   bool WriteLedgerHopsInto(core::LedgerChain* chain) override;
   bool WritesLedgerHops() const override;
+  // SQLite: a stored message's route_by_holders runs in its batch transaction, on the holders
+  // read through the writer connection (record_locator, same database). PostgreSQL: false (the
+  // batch is one pipelined round trip; routing reads the locator before the store).
+  bool RoutesByHoldersInCommit() const override { return !pg_writer_; }
 
   // Stops accepting (later Accept() calls return kStorage), commits everything already waiting,
   // then joins the committer thread. Idempotent.

@@ -323,6 +323,18 @@ class InMemoryInboundStore final : public core::InboundStore {
 
   bool WritesLocatorAnnouncements() const override { return locator_ != nullptr; }
 
+  // With a `locator`: from now on RoutesByHoldersInCommit() is true and a stored message's
+  // route_by_holders runs under the store's lock on that locator's holders (before its
+  // announcement, as SqlInboundStore does); the stored copy keeps the routes it returned.
+  void RouteByHoldersInCommit() {
+    std::lock_guard lock(mutex_);
+    route_by_holders_ = locator_ != nullptr;
+  }
+  bool RoutesByHoldersInCommit() const override {
+    std::lock_guard lock(mutex_);
+    return route_by_holders_;
+  }
+
   core::Result<core::AcceptResult> Accept(const core::InboundMessage& message) override {
     BROKER_RETURN_IF_ERROR(core::ValidateInboundMessage(message));
     std::lock_guard lock(mutex_);
@@ -336,15 +348,29 @@ class InMemoryInboundStore final : public core::InboundStore {
                                     : core::AcceptOutcome::kConflict,
                                 static_cast<std::int64_t>(it->second) + 1};
     }
+    std::vector<core::OutboundRoute> routes = message.routes;
+    if (route_by_holders_ && message.route_by_holders) {
+      core::Result<std::vector<core::LocatorEntry>> entries = locator_->Lookup(message.nhs_number);
+      if (!entries) {
+        return entries.error();
+      }
+      std::vector<std::string> holders;
+      for (const core::LocatorEntry& entry : *entries) {
+        holders.push_back(entry.ods);
+      }
+      routes = message.route_by_holders(holders);
+    }
     if (locator_ != nullptr && message.announce) {
       const core::LocatorAnnouncement& announce = *message.announce;
       BROKER_RETURN_IF_ERROR(
           locator_->Announce(announce.nhs_number, announce.ods, announce.source, announce.at_ms));
     }
     messages_.push_back(message);
+    messages_.back().routes = std::move(routes);
+    messages_.back().route_by_holders = nullptr;  // it points into the caller's frame
     by_key_.emplace(message.dedupe_key, messages_.size() - 1);
     if (queue_ != nullptr) {
-      queue_->Enqueue(static_cast<std::int64_t>(messages_.size()), message);
+      queue_->Enqueue(static_cast<std::int64_t>(messages_.size()), messages_.back());
     }
     return core::AcceptResult{core::AcceptOutcome::kStored,
                               static_cast<std::int64_t>(messages_.size())};
@@ -377,6 +403,7 @@ class InMemoryInboundStore final : public core::InboundStore {
   std::vector<core::InboundMessage> messages_;
   std::map<std::string, std::size_t> by_key_;
   std::optional<core::Error> failure_;
+  bool route_by_holders_ = false;
 };
 
 }  // namespace tb::testing

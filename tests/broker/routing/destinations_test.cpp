@@ -89,6 +89,21 @@ TEST_F(DestinationsTest, LocatorFailureIsAnError) {
   EXPECT_EQ(Resolve("ADT^A01", "").error().code, core::ErrorCode::kStorage);
 }
 
+TEST_F(DestinationsTest, RoutingByHoldersIsResolveAfterItsLocatorRead) {
+  const DestinationRequest to_broker{"RJ1", "ORU^R01", "x26", "9449305552"};
+  EXPECT_TRUE(RoutesByHolders(to_broker, "X26"));
+  EXPECT_TRUE(RoutesByHolders({"RJ1", "ORU^R01", "", "9449305552"}, "X26"));
+  EXPECT_FALSE(RoutesByHolders({"RJ1", "ORU^R01", "", ""}, "X26")) << "no patient";
+  EXPECT_FALSE(RoutesByHolders({"RJ1", "ORU^R01", "RXH", "9449305552"}, "X26")) << "addressed";
+  const std::vector<std::string> holders = {"RAJ", "RGT", "RJ1", "RQM", "RXH", "ZZZ99", "RGT"};
+  EXPECT_EQ(Describe(DestinationsOfHolders(to_broker, directory_, holders)),
+            Describe(*Resolve("ORU^R01", "x26")));
+  EXPECT_EQ(
+      Describe(DestinationsOfHolders({"RJ1", "ADT^A01", "", "9449305552"}, directory_, holders)),
+      "RGT:fhir RQM:fhir RXH:hl7v2 ");
+  EXPECT_TRUE(DestinationsOfHolders(to_broker, directory_, {}).empty());
+}
+
 TEST(ReceivingFormat, ConfiguredFormatWinsThenMllpThenFhir) {
   EXPECT_EQ(ReceivingFormat(Make("A", "https://a/fhir", "127.0.0.1", {}, "fhir")), "fhir");
   EXPECT_EQ(ReceivingFormat(Make("A", "https://a/fhir", "127.0.0.1")), "hl7v2");

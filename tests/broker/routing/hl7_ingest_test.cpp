@@ -502,5 +502,69 @@ TEST_F(Hl7IngestAnnouncingStoreTest, AMessageWithoutAPatientAnnouncesNothing) {
   EXPECT_FALSE(messages[0].announce.has_value());
 }
 
+// A store that routes by the locator's holders in its own transaction (SqlInboundStore on
+// SQLite): the ingest reads no locator itself, so it never blocks and an I/O thread may run it.
+class Hl7IngestRoutingInCommitTest : public Hl7IngestTest {
+ protected:
+  Hl7IngestRoutingInCommitTest()
+      : directory_with_receiver_({MakeParticipant("RJ1", "rj1-pas"), Receiver()}, {}),
+        routing_store_(nullptr, &store_locator_),
+        routing_ingest_(directory_with_receiver_, routing_store_, &store_locator_, clock_,
+                        BrokerSettings()) {
+    routing_store_.RouteByHoldersInCommit();
+  }
+
+  static Participant Receiver() {
+    Participant receiver = MakeParticipant("RGT", "RGT");
+    receiver.mllp.host = "127.0.0.1";
+    receiver.mllp.port = 2575;
+    return receiver;
+  }
+
+  testing::InMemoryRecordLocator store_locator_;
+  ParticipantDirectory directory_with_receiver_;
+  testing::InMemoryInboundStore routing_store_;
+  Hl7Ingest routing_ingest_;
+};
+
+TEST_F(Hl7IngestRoutingInCommitTest, OnlyAStoreThatRoutesInItsCommitLetsIngestSkipTheBlockingPool) {
+  EXPECT_TRUE(routing_ingest_.IngestsWithoutBlocking());
+  EXPECT_FALSE(ingest_.IngestsWithoutBlocking()) << "it reads the locator itself";
+  Hl7Ingest no_locator(directory_, store_, nullptr, clock_, BrokerSettings());
+  EXPECT_TRUE(no_locator.IngestsWithoutBlocking());
+}
+
+TEST_F(Hl7IngestRoutingInCommitTest, TheStoreRoutesByTheHoldersItReadsAndOnlyOnce) {
+  ASSERT_TRUE(store_locator_.Announce("9449305552", "RGT", "admin", 1));
+  const Hl7IngestResult stored = routing_ingest_.Ingest(kA01, Peer("rj1-pas"));
+  ASSERT_EQ(stored.outcome, "stored");
+  EXPECT_EQ(stored.ack.code, hl7v2::AckCode::kAA);
+  EXPECT_EQ(stored.routes, 1u);
+  const Hl7IngestResult duplicate = routing_ingest_.Ingest(kA01, Peer("rj1-pas"));
+  ASSERT_EQ(duplicate.outcome, "duplicate");
+  EXPECT_EQ(duplicate.routes, 0u);
+  const std::vector<core::InboundMessage> messages = routing_store_.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  ASSERT_EQ(messages[0].routes.size(), 1u);
+  EXPECT_EQ(messages[0].routes[0].destination, "RGT");  // not the sender RJ1, now a holder too
+  EXPECT_EQ(messages[0].routes[0].format, "hl7v2");
+}
+
+TEST_F(Hl7IngestRoutingInCommitTest, AMessageAddressedToAParticipantIsRoutedBeforeTheStore) {
+  const Hl7IngestResult stored =
+      routing_ingest_.Ingest(With(kA01, "|TB|X26|", "|TB|RGT|"), Peer("rj1-pas"));
+  ASSERT_EQ(stored.outcome, "stored");
+  EXPECT_EQ(stored.routes, 1u);
+  EXPECT_EQ(routing_store_.messages().at(0).routes.size(), 1u);
+}
+
+TEST_F(Hl7IngestRoutingInCommitTest, AFailedHolderReadIsAnErrorAckAndNothingIsStored) {
+  store_locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "locked"));
+  const Hl7IngestResult result = routing_ingest_.Ingest(kA01, Peer("rj1-pas"));
+  EXPECT_EQ(result.outcome, "storage_error");
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_TRUE(routing_store_.messages().empty());
+}
+
 }  // namespace
 }  // namespace tb::routing

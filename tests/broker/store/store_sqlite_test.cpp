@@ -112,6 +112,43 @@ TEST(SqliteStore, AnAnnouncementRepeatedWithinAMinuteRewritesNoRowAndOtherWrites
   EXPECT_EQ(row().first_seen_ms, kT0 + 2'000);
 }
 
+// On SQLite routing by the locator's holders runs in the batch transaction (the ingest then
+// needs no blocking thread): the holders as that transaction sees them, the routes queued with
+// the message, nothing for a duplicate.
+TEST(SqliteStore, RouteByHoldersReadsTheLocatorInTheBatchAndQueuesTheRoutes) {
+  tb::testing::TempDir dir;
+  core::Result<std::unique_ptr<Database>> database =
+      OpenDatabase({.url = "sqlite:" + (dir / "store.db").string()});
+  ASSERT_TRUE(database) << database.error().message;
+  std::unique_ptr<core::RecordLocator> locator = MakeRecordLocator(**database);
+  SqlInboundStore store(**database, {});
+  ASSERT_TRUE(store.RoutesByHoldersInCommit());
+  ASSERT_TRUE(locator->Announce("9434765919", "RGT", "admin", 1));
+  ASSERT_TRUE(locator->Announce("9434765919", "RAJ", "admin", 1));
+  std::vector<std::vector<std::string>> seen;
+  const auto routed = [&seen](const std::string& control_id) {
+    core::InboundMessage message = MakeMessage(control_id);
+    message.route_by_holders = [&seen](const std::vector<std::string>& holders) {
+      seen.push_back(holders);
+      std::vector<core::OutboundRoute> routes;
+      for (const std::string& ods : holders) {
+        routes.push_back({ods, "hl7v2"});
+      }
+      return routes;
+    };
+    return message;
+  };
+  ASSERT_EQ(store.Accept(routed("R1"))->outcome, core::AcceptOutcome::kStored);
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0], (std::vector<std::string>{"RAJ", "RGT"}));
+  EXPECT_EQ(QueryOne<Poco::Int64>(**database, "SELECT COUNT(*) FROM outbound_message").value_or(-1),
+            2);
+  ASSERT_EQ(store.Accept(routed("R1"))->outcome, core::AcceptOutcome::kDuplicate);
+  EXPECT_EQ(seen.size(), 1U) << "a duplicate is not routed again";
+  EXPECT_EQ(QueryOne<Poco::Int64>(**database, "SELECT COUNT(*) FROM outbound_message").value_or(-1),
+            2);
+}
+
 TEST(SqliteStore, UnopenablePathIsAStorageError) {
   tb::testing::TempDir dir;
   const core::Result<std::unique_ptr<Database>> database =
