@@ -100,7 +100,9 @@ struct SessionFree {
   void operator()(SSL_SESSION* session) const { SSL_SESSION_free(session); }
 };
 using SessionPtr = std::unique_ptr<SSL_SESSION, SessionFree>;
-// Sessions kept at most (one per target); past that the store starts over.
+// Sessions kept per target (enough for a burst of new connections, each resuming its own) and in
+// all; past the latter the store starts over.
+constexpr std::size_t kMaxSessionsPerTarget = 16;
 constexpr std::size_t kMaxSessions = 1024;
 
 // A request as sent (ToWire below): its HTTP/1.1 text and its method.
@@ -320,7 +322,8 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   // Pooled connections by key; the back is the most recently parked (reused first).
   std::unordered_map<std::string, std::deque<std::shared_ptr<Connection>>> idle_;
   std::size_t idle_count_ = 0;
-  std::unordered_map<std::string, SessionPtr> sessions_;
+  std::unordered_map<std::string, std::vector<SessionPtr>> sessions_;  // newest last
+  std::size_t session_count_ = 0;
   // Every connection not yet retired, so Shutdown can abort requests in flight.
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> live_;
 };
@@ -757,8 +760,12 @@ SessionPtr HttpsClient::Impl::TakeSession(const std::string& key) {
   if (found == sessions_.end()) {
     return nullptr;
   }
-  SessionPtr session = std::move(found->second);
-  sessions_.erase(found);
+  SessionPtr session = std::move(found->second.back());
+  found->second.pop_back();
+  --session_count_;
+  if (found->second.empty()) {
+    sessions_.erase(found);
+  }
   return session;
 }
 
@@ -767,10 +774,17 @@ void HttpsClient::Impl::SaveSession(const std::string& key, SessionPtr session) 
   if (shut_down_) {
     return;
   }
-  if (sessions_.size() >= kMaxSessions && sessions_.find(key) == sessions_.end()) {
+  if (session_count_ >= kMaxSessions) {
     sessions_.clear();
+    session_count_ = 0;
   }
-  sessions_[key] = std::move(session);
+  auto& stored = sessions_[key];
+  if (stored.size() >= kMaxSessionsPerTarget) {
+    stored.erase(stored.begin());  // the oldest
+    --session_count_;
+  }
+  stored.push_back(std::move(session));
+  ++session_count_;
 }
 
 std::shared_ptr<Connection> HttpsClient::Impl::TakeIdle(const std::string& key) {
@@ -953,6 +967,7 @@ void HttpsClient::Impl::Shutdown() {
     idle_.clear();
     idle_count_ = 0;
     sessions_.clear();
+    session_count_ = 0;
     for (auto& [id, weak] : live_) {
       if (auto connection = weak.lock()) {
         busy.push_back(std::move(connection));

@@ -100,7 +100,8 @@ struct HttpsClientStats {
 // TLS sessions: a new connection resumes the session of an earlier connection to the same target
 // (same pool key, so the same name and CN checks) when the server accepts it, which skips the
 // certificate exchange and its verification; the CN is checked again on the resumed session's
-// certificate. Each stored session is offered once; sessions live as long as the client (a new
+// certificate. Each stored session is offered once (up to 16 kept per target, so a burst of new
+// connections can each resume one); sessions live as long as the client (a new
 // CA bundle or CRL means a new context and a new client).
 //
 // Pooling: a connection goes back to the pool only after a complete response that allows

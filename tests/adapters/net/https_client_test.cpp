@@ -336,6 +336,28 @@ TEST(HttpsClient, NewConnectionsResumeTheTargetsTlsSession) {
   EXPECT_EQ(client.Stats().connections_resumed, 2u);
 }
 
+TEST(HttpsClient, ABurstOfNewConnectionsEachResumesASession) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClient client(ClientTls(), NoPooling());
+  auto burst = [&] {
+    std::vector<std::future<core::Result<core::HttpResponse>>> answers;
+    for (int i = 0; i < 4; ++i) {
+      answers.push_back(std::async(std::launch::async, [&] {
+        return client.Request(server.Target(), Get("/slow?ms=100"), 5s);
+      }));
+    }
+    for (auto& answer : answers) {
+      auto response = answer.get();
+      ASSERT_TRUE(response) << response.error().message;
+    }
+  };
+  burst();  // four full handshakes, four sessions kept
+  const std::uint64_t resumed_before = client.Stats().connections_resumed;
+  burst();
+  EXPECT_EQ(client.Stats().connections_resumed - resumed_before, 4u);
+  EXPECT_EQ(client.Stats().connections_opened, 8u);
+}
+
 TEST(HttpsClient, AStoredSessionIsNeverOfferedToAnotherIdentity) {
   TestServer server(TestPki::kBrokerA);
   HttpsClient client(ClientTls(), NoPooling());
