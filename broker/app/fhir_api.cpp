@@ -658,48 +658,6 @@ std::vector<fhir::SearchParam> ConstraintParams(const policy::Scope& scope) {
   return params;
 }
 
-// The memory of a DOM that lives only inside one call on one thread (the merged Bundle of a read):
-// this thread's scratch block first, ordinary chunks beyond it. A Document's own pool starts with
-// a 64 KB malloc, and freeing a block that size makes glibc consolidate its free lists: on every
-// read, for a Bundle of a few KB. A nested use on the same thread gets an ordinary pool.
-// Declare before the Document and keep it alive as long as the Document and its values.
-class ScratchAllocator {
- public:
-  ScratchAllocator() {
-    Slot& slot = ThisThread();
-    if (slot.busy) {
-      allocator_.emplace();
-      return;
-    }
-    slot.busy = true;
-    owns_slot_ = true;
-    allocator_.emplace(slot.bytes.data(), slot.bytes.size());
-  }
-  ~ScratchAllocator() {
-    allocator_.reset();
-    if (owns_slot_) {
-      ThisThread().busy = false;
-    }
-  }
-  ScratchAllocator(const ScratchAllocator&) = delete;
-  ScratchAllocator& operator=(const ScratchAllocator&) = delete;
-
-  rapidjson::MemoryPoolAllocator<>* get() { return &*allocator_; }
-
- private:
-  struct Slot {
-    alignas(16) std::array<char, 32 * 1024> bytes;
-    bool busy = false;
-  };
-  static Slot& ThisThread() {
-    thread_local Slot slot;
-    return slot;
-  }
-
-  std::optional<rapidjson::MemoryPoolAllocator<>> allocator_;
-  bool owns_slot_ = false;
-};
-
 // "consent=2,scope=5" and "Observation=5,Patient=2" for the log (no ids, no PHI).
 std::string Counts(const std::map<std::string, std::size_t>& counts) {
   std::string text;
@@ -893,6 +851,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
   search->break_glass_reason = context->break_glass_reason;
   search->hops = hops->hops;
   search->visited = std::move(hops->visited);
+  search->as_document = true;  // step 6 filters the DOM: no text written and parsed again
 
   const auto started = std::chrono::steady_clock::now();
   hop_context.nhs_number = search->nhs_number;
@@ -961,16 +920,15 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       // merge_on_arrival_bytes, nothing here waits): labels
       // from the sensitivity table, scopes and consents per resource, total recounted, then
       // pseudonymisation for secondary purposes.
-      // Parsed in place: the DOM's strings point into the merged text (which the broker wrote,
-      // so it holds no raw NUL) instead of being copied; `result` outlives `bundle` here, and
-      // whatever is kept beyond this call (a cached search, the answer) is written out as text.
-      ScratchAllocator scratch;
-      rapidjson::Document bundle(scratch.get());
-      bundle.ParseInsitu(result->bundle_json.data());
-      if (bundle.HasParseError() || !bundle.IsObject()) {
-        respond(RenderError(MakeError(ErrorCode::kInternal, "merged Bundle is not JSON")));
+      // The merge hands the Bundle over as a DOM (search.as_document: no text written and
+      // parsed again); its resources live in the answers' documents, which result->document
+      // holds while `bundle` is used. Whatever is kept beyond this call (a cached search, the
+      // answer) is written out as text.
+      if (!result->document || !result->document->bundle.IsObject()) {
+        respond(RenderError(MakeError(ErrorCode::kInternal, "merged Bundle missing")));
         return;
       }
+      rapidjson::Document& bundle = result->document->bundle;
       policy::ReleasePolicy release;
       release.request = shared_context.get();
       release.consents = consents.get();

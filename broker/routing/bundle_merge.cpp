@@ -18,11 +18,11 @@ using Allocator = rapidjson::Document::AllocatorType;
 
 // One resource or outcome entry taken from an upstream answer.
 struct Item {
-  std::string source;      // meta.source after stamping
-  std::size_t rank = 0;    // 0: a trust's own answer; 1 + n: the n-th peer (by id)
-  std::size_t answer = 0;  // index into the sorted answers
-  const rapidjson::Value* entry = nullptr;
-  const rapidjson::Value* resource = nullptr;
+  std::string source;                    // meta.source after stamping
+  std::size_t rank = 0;                  // 0: a trust's own answer; 1 + n: the n-th peer (by id)
+  std::size_t answer = 0;                // index into the sorted answers
+  rapidjson::Value* entry = nullptr;     // in its answer's Bundle
+  rapidjson::Value* resource = nullptr;  // (MergeOptions::as_document moves it out)
   fhir::SearchMode mode = fhir::SearchMode::kMatch;
 };
 
@@ -321,6 +321,77 @@ class SearchsetWriter {
   bool entries_open_ = false;
 };
 
+// SearchsetWriter's Bundle as a DOM (MergeOptions::as_document), the same members in the same
+// order: the resources are moved out of the answers' Bundles, not copied, and fullUrl values
+// point into the answers' text, so `bundle` must not outlive the answers (MergedDocument).
+class SearchsetBuilder {
+ public:
+  SearchsetBuilder(const MergeOptions& options, std::size_t total, rapidjson::Document& bundle)
+      : bundle_(bundle), allocator_(bundle.GetAllocator()) {
+    bundle_.SetObject();
+    bundle_.AddMember("resourceType", "Bundle", allocator_);
+    if (!options.bundle_id.empty()) {
+      bundle_.AddMember("id", fhir::StringValue(options.bundle_id, allocator_), allocator_);
+    }
+    bundle_.AddMember("type", Ref(fhir::BundleTypeCode(fhir::BundleType::kSearchset)), allocator_);
+    if (!options.timestamp.empty()) {
+      bundle_.AddMember("timestamp", fhir::StringValue(options.timestamp, allocator_), allocator_);
+    }
+    bundle_.AddMember("total", rapidjson::Value(static_cast<std::uint64_t>(total)), allocator_);
+  }
+
+  void AddOutcome(const rapidjson::Value& resource) {
+    rapidjson::Value copy(resource, allocator_);  // deep: `resource` lives in a scratch Document
+    Entry({}, copy, fhir::SearchMode::kOutcome, nullptr);
+  }
+
+  void AddItem(const Item& item) {
+    const auto full_url = fhir::FindString(*item.entry, "fullUrl");
+    const rapidjson::Value* score = nullptr;
+    if (const rapidjson::Value* search = fhir::FindObject(*item.entry, "search")) {
+      score = fhir::FindMember(*search, "score");
+      if (score != nullptr && !score->IsNumber()) {
+        score = nullptr;
+      }
+    }
+    Entry(full_url.value_or(std::string_view()), *item.resource, item.mode, score);
+  }
+
+  void Finish() {
+    if (entries_.IsArray()) {
+      bundle_.AddMember("entry", entries_, allocator_);
+    }
+  }
+
+ private:
+  static rapidjson::Value Ref(std::string_view text) {
+    return rapidjson::Value(rapidjson::StringRef(text.data(), text.size()));
+  }
+
+  void Entry(std::string_view full_url, rapidjson::Value& resource, fhir::SearchMode mode,
+             const rapidjson::Value* score) {
+    if (!entries_.IsArray()) {
+      entries_.SetArray();
+    }
+    rapidjson::Value entry(rapidjson::kObjectType);
+    if (!full_url.empty()) {
+      entry.AddMember("fullUrl", Ref(full_url), allocator_);
+    }
+    entry.AddMember("resource", resource, allocator_);  // moved
+    rapidjson::Value search(rapidjson::kObjectType);
+    search.AddMember("mode", Ref(fhir::SearchModeCode(mode)), allocator_);
+    if (score != nullptr) {
+      search.AddMember("score", rapidjson::Value(score->GetDouble()), allocator_);
+    }
+    entry.AddMember("search", search, allocator_);
+    entries_.PushBack(entry, allocator_);
+  }
+
+  rapidjson::Document& bundle_;
+  rapidjson::Document::AllocatorType& allocator_;
+  rapidjson::Value entries_;
+};
+
 bool TargetLess(const TargetOutcome& a, const TargetOutcome& b) {
   if (a.kind != b.kind) {
     return a.kind == TargetKind::kTrust;
@@ -412,40 +483,51 @@ FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
     }
   }
 
-  SearchsetWriter writer(options, result.total, body_bytes + 1024);
-
   for (TargetOutcome& skipped : not_queried) {
     skipped.status = TargetStatus::kNotQueried;
     outcomes.push_back(std::move(skipped));
   }
   std::stable_sort(outcomes.begin(), outcomes.end(), TargetLess);
 
-  rapidjson::Document scratch;
-  for (const TargetOutcome& outcome : outcomes) {
-    const bool failed =
-        outcome.status == TargetStatus::kFailed || outcome.status == TargetStatus::kTimedOut;
-    const bool flagged = outcome.status == TargetStatus::kNotQueried && outcome.flag_in_bundle;
-    if (!failed && !flagged) {
-      continue;
+  // The same entries, written as text or built as a DOM.
+  const auto emit = [&](auto& writer) {
+    rapidjson::Document scratch;
+    for (const TargetOutcome& outcome : outcomes) {
+      const bool failed =
+          outcome.status == TargetStatus::kFailed || outcome.status == TargetStatus::kTimedOut;
+      const bool flagged = outcome.status == TargetStatus::kNotQueried && outcome.flag_in_bundle;
+      if (!failed && !flagged) {
+        continue;
+      }
+      result.partial = true;
+      const core::Error error = outcome.error.value_or(
+          core::MakeError(core::ErrorCode::kUpstreamUnavailable,
+                          Describe(outcome.kind, outcome.id) + " gave no answer"));
+      const rapidjson::Value value = MakeTargetOutcome(
+          outcome.kind, outcome.id,
+          failed ? fhir::IssueSeverity::kWarning : fhir::IssueSeverity::kInformation,
+          IssueCode(error.code), error.message, scratch.GetAllocator());
+      writer.AddOutcome(value);
     }
-    result.partial = true;
-    const core::Error error = outcome.error.value_or(
-        core::MakeError(core::ErrorCode::kUpstreamUnavailable,
-                        Describe(outcome.kind, outcome.id) + " gave no answer"));
-    const rapidjson::Value value = MakeTargetOutcome(
-        outcome.kind, outcome.id,
-        failed ? fhir::IssueSeverity::kWarning : fhir::IssueSeverity::kInformation,
-        IssueCode(error.code), error.message, scratch.GetAllocator());
-    writer.AddOutcome(value);
+    for (const Item* item : passed_outcomes) {
+      writer.AddItem(*item);
+    }
+    for (const Item* item : resources) {
+      writer.AddItem(*item);
+    }
+  };
+  if (options.as_document) {
+    auto merged = std::make_shared<MergedDocument>();
+    SearchsetBuilder builder(options, result.total, merged->bundle);
+    emit(builder);
+    builder.Finish();
+    merged->answers = std::move(judged);  // their Documents stay where they are
+    result.document = std::move(merged);
+  } else {
+    SearchsetWriter writer(options, result.total, body_bytes + 1024);
+    emit(writer);
+    result.bundle_json = writer.Finish();
   }
-  for (const Item* item : passed_outcomes) {
-    writer.AddItem(*item);
-  }
-  for (const Item* item : resources) {
-    writer.AddItem(*item);
-  }
-
-  result.bundle_json = writer.Finish();
   result.targets = std::move(outcomes);
   return result;
 }

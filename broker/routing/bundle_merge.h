@@ -52,9 +52,13 @@ struct TargetOutcome {
   bool flag_in_bundle = false;
 };
 
+struct MergedDocument;
+
 struct FederatedResult {
-  std::string bundle_json;  // the merged searchset Bundle
-  std::size_t total = 0;    // Bundle.total: match entries
+  std::string bundle_json;  // the merged searchset Bundle (empty with MergeOptions::as_document)
+  // With MergeOptions::as_document, the merged searchset as a DOM instead of text.
+  std::shared_ptr<MergedDocument> document;
+  std::size_t total = 0;  // Bundle.total: match entries
   // Some data is missing: a trust or peer failed or timed out, a registered trust holding data
   // has no FHIR endpoint, or a peer passed on a warning/error outcome about its own trusts.
   bool partial = false;
@@ -76,6 +80,9 @@ struct MergeOptions {
   // Why missing replies are missing: the deadline (kTimeout), or the broker stopping.
   bool shutting_down = false;
   std::size_t max_body_bytes = 32 * 1024 * 1024;  // a larger upstream body is a failure
+  // Hand the merged Bundle over as FederatedResult::document instead of bundle_json, for a
+  // caller that would parse the text again: one write and one parse fewer.
+  bool as_document = false;
 };
 
 // One answer judged ahead of the merge (e.g. on arrival, while other targets are still being
@@ -87,6 +94,18 @@ struct JudgedAnswer {
   std::unique_ptr<std::string> text;
   std::unique_ptr<rapidjson::Document> bundle;
   std::size_t body_bytes = 0;  // the answer's body size, to size the merged Bundle's buffer
+};
+
+// The merged searchset as a DOM: its resources are the answers' own values (moved out of their
+// Bundles) and its fullUrl strings point into the answers' text, so it holds the answers too.
+// Members are destroyed in reverse order: `bundle` before the answers it points into.
+struct MergedDocument {
+  std::vector<JudgedAnswer> answers;
+  // Only the Bundle's own structure is allocated here (resources are moved in, strings
+  // referenced): small chunks, not a Document's default 64 KB, whose free on every read made
+  // glibc consolidate its free lists.
+  rapidjson::MemoryPoolAllocator<> pool{4096};
+  rapidjson::Document bundle{&pool};
 };
 
 // Judges one answer: a missing reply is a timeout (or, with options.shutting_down, a failure);

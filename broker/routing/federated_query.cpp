@@ -667,6 +667,7 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
   options.deadline_ms = budget.count();
   options.bundle_id = BundleIdFrom(search.request_id);
   options.timestamp = core::FormatInstant(clock_.Now());
+  options.as_document = search.as_document;
 
   Log().Debug("federated_fan_out", {{"request_id", search.request_id},
                                     {"requester", search.requester_ods},

@@ -80,6 +80,8 @@ struct FederatedSearch {
   std::vector<std::string> visited;  // incoming X-Trustbridge-Visited
   // Overrides the default deadline (capped at FederatedQuerySettings::max_deadline).
   std::optional<std::chrono::milliseconds> deadline;
+  // The merged Bundle as FederatedResult::document instead of bundle_json (MergeOptions).
+  bool as_document = false;
 };
 
 // Builds a FederatedSearch (kind, type, NHS number, pass-through params) from parsed search

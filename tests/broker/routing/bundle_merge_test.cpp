@@ -308,6 +308,67 @@ TEST(MergeJudged, JudgingAheadInAnyOrderGivesTheSameResultAsMergeAnswers) {
   }
 }
 
+// The merged Bundle handed over as a DOM (MergeOptions::as_document) is the text's Bundle:
+// outcomes for failed, silent and flagged targets, passed-on outcomes, duplicates, scores,
+// includes, peers, escapes.
+TEST(MergeJudged, TheDocumentIsTheSameBundleAsTheText) {
+  const auto answers = [] {
+    std::vector<UpstreamAnswer> list;
+    list.push_back(Trust("RJ1", R"({"resourceType":"Bundle","type":"searchset","entry":[
+      {"fullUrl":"https://rj1/fhir/Observation/o1","resource":{"resourceType":"Observation",
+       "id":"o1","valueQuantity":{"value":7.25},"note":[{"text":"caf\u00e9 \"x\"\n"}]},
+       "search":{"mode":"match","score":1}},
+      {"resource":{"resourceType":"Patient","id":"p1"},"search":{"mode":"include"}},
+      {"resource":{"resourceType":"Patient","id":"p1"},"search":{"mode":"include"}}]})"));
+    list.push_back(Trust("RGT", "not json"));
+    list.push_back(Ok(TargetKind::kPeer, "broker-b", R"({"resourceType":"Bundle","entry":[
+      {"resource":{"resourceType":"OperationOutcome","meta":{"source":"RTH"},
+       "issue":[{"severity":"warning","code":"timeout"}]},"search":{"mode":"outcome"}},
+      {"resource":{"resourceType":"Patient","id":"p9","meta":{"source":"RQ3"}}}]})"));
+    UpstreamAnswer silent;
+    silent.id = "R01";
+    list.push_back(std::move(silent));
+    return list;
+  };
+  TargetOutcome mllp_only;
+  mllp_only.id = "R00";
+  mllp_only.error = core::MakeError(core::ErrorCode::kUnsupportedMessage, "no FHIR endpoint");
+  mllp_only.flag_in_bundle = true;
+  MergeOptions options;
+  options.bundle_id = "req-1";
+  options.timestamp = "2026-11-23T19:00:00.000Z";
+  const auto judge = [&](std::vector<UpstreamAnswer> list) {
+    std::vector<JudgedAnswer> judged;
+    for (UpstreamAnswer& answer : list) {
+      judged.push_back(JudgeAnswer(std::move(answer), options));
+    }
+    return judged;
+  };
+  const FederatedResult text = MergeJudged(judge(answers()), {mllp_only}, options);
+  MergeOptions as_document = options;
+  as_document.as_document = true;
+  const FederatedResult document = MergeJudged(judge(answers()), {mllp_only}, as_document);
+
+  ASSERT_NE(document.document, nullptr);
+  EXPECT_TRUE(document.bundle_json.empty());
+  EXPECT_EQ(text.document, nullptr);
+  EXPECT_EQ(fhir::ToJson(document.document->bundle), text.bundle_json);
+  EXPECT_EQ(document.total, text.total);
+  EXPECT_EQ(document.partial, text.partial);
+  // R00, RGT and R01 (ours), RTH's, then o1, p1 (once) and p9.
+  ASSERT_EQ(Entries(Parse(text.bundle_json)).Size(), 7u);
+}
+
+TEST(MergeJudged, AnEmptyDocumentIsTheSameBundleAsTheText) {
+  MergeOptions options;
+  options.bundle_id = "req-1";
+  const FederatedResult text = MergeJudged({}, {}, options);
+  options.as_document = true;
+  const FederatedResult document = MergeJudged({}, {}, options);
+  ASSERT_NE(document.document, nullptr);
+  EXPECT_EQ(fhir::ToJson(document.document->bundle), text.bundle_json);
+}
+
 TEST(TargetStatusCode, NamesEveryStatus) {
   EXPECT_STREQ(TargetStatusCode(TargetStatus::kOk), "ok");
   EXPECT_STREQ(TargetStatusCode(TargetStatus::kFailed), "failed");
