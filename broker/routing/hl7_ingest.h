@@ -80,8 +80,9 @@ struct Hl7IngestResult {
 // message is stored and digested in canonical ER7 form (segments ending in "\r").
 //
 // Thread-safety: Ingest and IngestAsync may run on many threads at once. Ingest blocks on the
-// store: call it from the blocking pool, never from an I/O thread. The directory, store, locator,
-// ledger and clock must outlive it; the destructor waits for the frames in flight.
+// store: call it from the blocking pool, never from an I/O thread; so does IngestAsync unless
+// IngestsWithoutBlocking(). The directory, store, locator, ledger and clock must outlive it; the
+// destructor waits for the frames in flight.
 class Hl7Ingest {
  public:
   // `locator` may be null (no learning).
@@ -94,14 +95,15 @@ class Hl7Ingest {
 
   Hl7IngestResult Ingest(std::string_view payload, const core::PeerIdentity& peer);
 
-  // Ingest without waiting for the commits: the checks and routing (a record locator read) run
-  // in the calling thread, then the message joins the store's next batch
-  // (InboundStore::AcceptAsync) and its hop the ledger's (Ledger::AppendAsync). `done` gets the
-  // same result as Ingest, after the same commits: the message's, then its hop's. It runs in
-  // the calling thread (refusals; a store without a committer), on the store's committer
-  // thread or on the ledger's, so it must be short, must not throw and must not block: post
-  // real work elsewhere. No thread is parked per message, so group commit gets large batches
-  // from few threads.
+  // Ingest without waiting for the commits: the checks and routing run in the calling thread
+  // (routing by the locator's holders reads the locator here, or, when the store routes in its
+  // commit, in the store's batch transaction: IngestsWithoutBlocking), then the message joins
+  // the store's next batch (InboundStore::AcceptAsync) and its hop the ledger's
+  // (Ledger::AppendAsync). `done` gets the same result as Ingest, after the same commits: the
+  // message's, then its hop's. It runs in the calling thread (refusals; a store without a
+  // committer), on the store's committer thread or on the ledger's, so it must be short, must
+  // not throw and must not block: post real work elsewhere. No thread is parked per message, so
+  // group commit gets large batches from few threads.
   using IngestCallback = std::function<void(Hl7IngestResult)>;
   void IngestAsync(std::string_view payload, const core::PeerIdentity& peer, IngestCallback done);
 
