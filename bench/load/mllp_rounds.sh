@@ -20,7 +20,9 @@ out=$run/rounds
 mkdir -p "$out"
 port_fhir=$(sed -n 's/.*"fhir": "127.0.0.1:\([0-9]*\)".*/\1/p' "$run/broker.json" | head -1)
 port_mllp=$((port_fhir + 1))
-sed -e "s#data/broker.db\"#rounds/broker.db\", \"durability\": \"$durability\"#" \
+# The store goes to RUN_DIR/rounds whatever folder broker.json names (a copied RUN_DIR must not
+# write into the run it was copied from).
+sed -e "s#\"url\": \"sqlite:[^\"]*\"#\"url\": \"sqlite:$out/broker.db\", \"durability\": \"$durability\"#" \
   "$run/broker.json" >"$out/broker.json"
 
 for round in $(seq "$rounds"); do
