@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,30 @@ class LedgerSearchTest : public ::testing::Test {
     auto answer = Get("/fhir/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" +
                       std::string(kShared));
     ASSERT_EQ(answer.status, 200) << answer.body;
+    // RXH's ADT is pushed to RGT (which holds the patient) by the delivery worker, which records
+    // the delivery once RGT has acknowledged it and then one refusal per resource withheld:
+    // wait for all of them so that every test reads a ledger that no longer grows (two searches
+    // of one test saw 3 and then 4 records).
+    ASSERT_TRUE(tb::testing::WaitFor([this] { return PushRecorded(); }, std::chrono::seconds(20)));
+  }
+
+  // Whether the push to RGT has its delivery record and every withheld record it announces
+  // (the delivery's outcomeDesc ends "withheld=N").
+  bool PushRecorded() const {
+    const std::vector<Entry> events =
+        SearchAll(std::string("/fhir/AuditEvent?") + std::string(kPatientParam) +
+                  std::string(kShared) + "&agent=RGT&type=110106,110113");
+    std::size_t refusals = 0;
+    std::optional<std::size_t> announced;
+    for (const Entry& entry : events) {
+      const std::size_t at = entry.json.find("withheld=");
+      if (entry.json.find(R"("code":"110113")") != std::string::npos) {
+        ++refusals;
+      } else if (at != std::string::npos) {
+        announced = std::stoul(entry.json.substr(at + 9));
+      }
+    }
+    return announced.has_value() && refusals >= *announced;
   }
 
   testing::HttpsResult Get(const std::string& target, const char* who = "RJ1") const {
