@@ -6,7 +6,7 @@
 #include <sstream>
 #include <utility>
 
-#include "mappings/json_string.h"
+#include "adapters/fhir/json_string.h"
 
 namespace tb::mappings {
 
@@ -29,7 +29,7 @@ std::string CodingJson(const CodeMapRow& row) {
         json.push_back(',');
       }
       json.append(quoted_key);
-      AppendJsonString(json, text);
+      fhir::AppendJsonString(json, text);
     }
   };
   member("\"system\":", row.fhir_system);

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "mappings/json_string.h"
+#include "adapters/fhir/json_string.h"
 
 namespace tb::mappings {
 
@@ -179,12 +179,12 @@ class JsonText {
     }
   }
   void String(std::string_view text) {
-    char* out = out_.Reserve(JsonStringCapacity(text.size()));
+    char* out = out_.Reserve(fhir::JsonStringCapacity(text.size()));
     out_.Commit(StringAt(out, text));
   }
   // Writes `text` as a JSON string at `out` (room for JsonStringCapacity); returns the new end.
   [[gnu::noinline]] static char* StringAt(char* out, std::string_view text) {
-    return WriteJsonString(out, text.data(), text.size());
+    return fhir::WriteJsonString(out, text.data(), text.size());
   }
 
   // Whether the text from `value_start` on is nothing, "{}" or "[]": a value that is left out.
@@ -220,7 +220,7 @@ class JsonText {
       return;
     }
     const bool first = out_.empty();
-    char* out = out_.Reserve(1 + quoted_key.size() + JsonStringCapacity(text.size()));
+    char* out = out_.Reserve(1 + quoted_key.size() + fhir::JsonStringCapacity(text.size()));
     if (!first && out[-1] != '{' && out[-1] != '[') {
       *out++ = ',';
     }
@@ -233,7 +233,7 @@ class JsonText {
       return;
     }
     const bool first = out_.empty();
-    char* out = out_.Reserve(1 + JsonStringCapacity(text.size()));
+    char* out = out_.Reserve(1 + fhir::JsonStringCapacity(text.size()));
     if (!first && out[-1] != '{' && out[-1] != '[') {
       *out++ = ',';
     }

@@ -11,10 +11,10 @@
 #include <emmintrin.h>
 #endif
 
+#include "adapters/fhir/json_string.h"
 #include "adapters/hl7v2/escape.h"
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
-#include "mappings/json_string.h"
 
 namespace tb::mappings {
 
@@ -497,7 +497,7 @@ class SystemUriCache {
     std::string member;
     if (!uri.empty()) {
       member = "\"system\":";
-      AppendJsonString(member, uri);
+      fhir::AppendJsonString(member, uri);
     }
     entries_.push_back(Entry{std::string(name), std::string(uri), std::move(member)});
     slots_[at] = static_cast<std::uint32_t>(entries_.size());

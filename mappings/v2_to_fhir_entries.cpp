@@ -4,7 +4,7 @@
 #include <cstring>
 #include <utility>
 
-#include "mappings/json_string.h"
+#include "adapters/fhir/json_string.h"
 #include "mappings/v2_to_fhir_mapper.h"
 
 namespace tb::mappings::v2fhir {

@@ -4,9 +4,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <vector>
 
 #include <rapidjson/encodedstream.h>
@@ -310,85 +307,6 @@ core::Result<rapidjson::Document> ParseJsonInPlace(std::string& text, const Json
   // refused any NUL inside).
   rapidjson::InsituStringStream input(text.data() + skipped);
   return ParseChecked<kParseFlags | rapidjson::kParseInsituFlag>(input, skipped, limits);
-}
-
-void AppendJsonString(std::string& out, std::string_view text) {
-  // RapidJSON's Writer escapes exactly these: '"', '\\', and below 0x20 (\b \t \n \f \r short,
-  // the rest as \u00XX with upper-case hex). Runs without any are appended at once.
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  const std::size_t start = out.size();
-  out.resize(start + text.size() + 2);  // the common case: nothing to escape
-  char* const quoted = out.data() + start;
-  quoted[0] = '"';
-  std::size_t i = 0;
-#if defined(__SSE2__)
-  // Sixteen bytes at a time (SSE2, every x86-64): a quote, a backslash or a control character.
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i last_control = _mm_set1_epi8(0x1F);
-  for (; i + 16 <= text.size(); i += 16) {
-    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
-    const __m128i special =
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
-                     _mm_cmpeq_epi8(_mm_max_epu8(chunk, last_control), last_control));
-    if (const int mask = _mm_movemask_epi8(special); mask != 0) {
-      i += static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
-      break;
-    }
-  }
-#endif
-  for (; i < text.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte < 0x20 || byte == '"' || byte == '\\') {
-      break;
-    }
-  }
-  if (i == text.size()) {
-    std::memcpy(quoted + 1, text.data(), text.size());
-    quoted[text.size() + 1] = '"';
-    return;
-  }
-  // Something to escape: the plain part so far, then the rest a character at a time.
-  std::memcpy(quoted + 1, text.data(), i);
-  out.resize(start + 1 + i);
-  std::size_t run = i;
-  for (; i < text.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte >= 0x20 && byte != '"' && byte != '\\') {
-      continue;
-    }
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (byte) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += "\\u00";
-        out += kHex[byte >> 4];
-        out += kHex[byte & 0x0f];
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
 }
 
 void AppendJson(std::string& out, const rapidjson::Value& value) {

@@ -8,6 +8,7 @@
 
 #include <rapidjson/document.h>
 
+#include "adapters/fhir/json_string.h"  // AppendJsonString, used with ToJson
 #include "broker/core/result.h"
 
 // FHIR JSON on RapidJSON: parsing untrusted text with limits, and accessors that never call a
@@ -53,8 +54,6 @@ core::Result<rapidjson::Document> ParseJsonInPlace(std::string& text,
 std::string ToJson(const rapidjson::Value& value);
 // ToJson appended to `out`.
 void AppendJson(std::string& out, const rapidjson::Value& value);
-// `text` as a JSON string, quotes included, escaped as ToJson does.
-void AppendJsonString(std::string& out, std::string_view text);
 // Indented JSON (PrettyWriter, 2 spaces), for humans and golden files.
 std::string ToPrettyJson(const rapidjson::Value& value);
 

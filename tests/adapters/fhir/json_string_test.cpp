@@ -1,7 +1,7 @@
 // AppendJsonString must give exactly the bytes rapidjson::Writer gives: it takes different paths
 // by length (4-7 and 8-16 bytes as overlapping words, 16-byte blocks, an overlapping last block),
 // so every length up to 80 is checked clean and with a byte to escape at every position.
-#include "mappings/json_string.h"
+#include "adapters/fhir/json_string.h"
 
 #include <string>
 #include <string_view>
@@ -10,7 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-namespace tb::mappings {
+namespace tb::fhir {
 namespace {
 
 std::string RapidJsonString(std::string_view text) {
@@ -53,4 +53,4 @@ TEST(JsonString, Utf8AndBytesAboveAsciiAreCopied) {
 }
 
 }  // namespace
-}  // namespace tb::mappings
+}  // namespace tb::fhir

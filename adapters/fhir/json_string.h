@@ -3,7 +3,8 @@
 // JSON string escaping exactly as rapidjson::Writer<StringBuffer> does it (control characters as
 // \b \t \n \f \r or \u00XX with upper-case hex, '"' and '\\'; every other byte, UTF-8
 // included, copied), checking 16 bytes at a time (SSE2) or 8 (portable) for bytes to escape.
-// Used by the JSON text writer of the v2 -> FHIR mapper (json_text.h).
+// Used by fhir::ToJson, the federated merge, the ledger's entry text and the v2 -> FHIR
+// mapper's JSON text writer (mappings/json_text.h).
 
 #include <array>
 #include <bit>
@@ -17,7 +18,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace tb::mappings {
+namespace tb::fhir {
 
 // The most bytes WriteJsonString writes for `length` bytes of text (quotes, and \u00XX each).
 constexpr std::size_t JsonStringCapacity(std::size_t length) { return length * 6 + 2; }
@@ -175,4 +176,4 @@ inline void AppendJsonString(std::string& out, std::string_view text) {
   out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
-}  // namespace tb::mappings
+}  // namespace tb::fhir
