@@ -38,23 +38,11 @@ fanout_make_pki
 server_cpu=(taskset -c 1)
 client_cpu=(taskset -c 0)
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+# shellcheck source=processes.sh
+source "$root/bench/fhir/processes.sh"
 stop_all() {
   cleanup
   pids=()
-}
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
 }
 cpu_ticks() {  # utime + stime of the given pids, in clock ticks
   local total=0 pid fields

@@ -29,20 +29,9 @@ fanout_make_pki
 case $trusts in 1 | 3 | 10) ;; *) echo "TRUSTS must be 1, 3 or 10" >&2; exit 2 ;; esac
 nhs_var=fanout_nhs$trusts
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-wait_port() {  # valgrind starts slowly: up to 60 s
-  for _ in $(seq 600); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+# shellcheck source=processes.sh
+source "$root/bench/fhir/processes.sh"
+WAIT_PORT_TENTHS=600  # valgrind starts slowly
 
 for name in "${fanout_trusts[@]}"; do
   mkdir -p "$run/trusts/cg-$name"

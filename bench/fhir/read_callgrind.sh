@@ -13,7 +13,7 @@ set -euo pipefail
 
 [ $# -ge 3 ] || { sed -n 2,10p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
-run=$1
+run=$(cd "$1" && pwd)  # absolute: the configs written below name files in it
 load=$2
 tb=$3
 label=${4:-broker}
@@ -26,20 +26,9 @@ pki=$run/pki
 nhs=9990001448
 search="/fhir/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C$nhs"
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-wait_port() {  # valgrind starts slowly: up to 60 s
-  for _ in $(seq 600); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+# shellcheck source=processes.sh
+source "$root/bench/fhir/processes.sh"
+WAIT_PORT_TENTHS=600  # valgrind starts slowly
 
 # shellcheck source=read_case.sh
 source "$root/bench/fhir/read_case.sh"

@@ -18,7 +18,7 @@ set -euo pipefail
 
 [ $# -ge 3 ] || { sed -n 2,15p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
-run=$1
+run=$(cd "$1" && pwd)  # absolute: the configs written below name files in it
 load=$2
 shift 2
 rounds=${ROUNDS:-3}
@@ -36,27 +36,8 @@ search="/fhir/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C$
 server_cpu=(taskset -c 1)
 client_cpu=(taskset -c 0)
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-stop() {
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  local kept=()
-  for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
-  pids=("${kept[@]}")
-}
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+# shellcheck source=processes.sh
+source "$root/bench/fhir/processes.sh"
 measure() {  # $1 label, $2 pid, $3 port, $4 conns
   local out=$run/$1-c$4-$(date -u +%H%M%S).json
   local counts=$out.perf.csv stat_pid=
