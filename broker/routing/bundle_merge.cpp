@@ -245,6 +245,13 @@ bool FlagsMissingData(const rapidjson::Value& outcome) {
 // Writes the merged searchset straight from the answers' parsed Bundles: no resource is copied
 // into a new document first. Members in fhir::BundleBuilder's order (resourceType, id, type,
 // timestamp, total, entry; in an entry fullUrl, resource, search), so the text is the same.
+// The entry's search.score when it is a number (the merged entry keeps it), else null.
+const rapidjson::Value* NumericScore(const rapidjson::Value& entry) {
+  const rapidjson::Value* search = fhir::FindObject(entry, "search");
+  const rapidjson::Value* score = search != nullptr ? fhir::FindMember(*search, "score") : nullptr;
+  return score != nullptr && score->IsNumber() ? score : nullptr;
+}
+
 class SearchsetWriter {
  public:
   SearchsetWriter(const MergeOptions& options, std::size_t total, std::size_t size_hint) {
@@ -267,15 +274,8 @@ class SearchsetWriter {
   }
 
   void AddItem(const Item& item) {
-    const auto full_url = fhir::FindString(*item.entry, "fullUrl");
-    const rapidjson::Value* score = nullptr;
-    if (const rapidjson::Value* search = fhir::FindObject(*item.entry, "search")) {
-      score = fhir::FindMember(*search, "score");
-      if (score != nullptr && !score->IsNumber()) {
-        score = nullptr;
-      }
-    }
-    Entry(full_url.value_or(std::string_view()), *item.resource, item.mode, score);
+    Entry(fhir::FindString(*item.entry, "fullUrl").value_or(std::string_view()), *item.resource,
+          item.mode, NumericScore(*item.entry));
   }
 
   std::string Finish() {
@@ -346,15 +346,8 @@ class SearchsetBuilder {
   }
 
   void AddItem(const Item& item) {
-    const auto full_url = fhir::FindString(*item.entry, "fullUrl");
-    const rapidjson::Value* score = nullptr;
-    if (const rapidjson::Value* search = fhir::FindObject(*item.entry, "search")) {
-      score = fhir::FindMember(*search, "score");
-      if (score != nullptr && !score->IsNumber()) {
-        score = nullptr;
-      }
-    }
-    Entry(full_url.value_or(std::string_view()), *item.resource, item.mode, score);
+    Entry(fhir::FindString(*item.entry, "fullUrl").value_or(std::string_view()), *item.resource,
+          item.mode, NumericScore(*item.entry));
   }
 
   void Finish() {
