@@ -31,6 +31,8 @@ nhs_var=fanout_nhs$trusts
 
 # shellcheck source=processes.sh
 source "$root/bench/fhir/processes.sh"
+# shellcheck source=callgrind_window.sh
+source "$root/bench/fhir/callgrind_window.sh"
 WAIT_PORT_TENTHS=600  # valgrind starts slowly
 
 for name in "${fanout_trusts[@]}"; do
@@ -58,14 +60,7 @@ taskset -c 0 "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki
   --warmup 1 --duration 40 --url "https://127.0.0.1:$broker_port$(fanout_search "${!nhs_var}")" \
   --conns "${CONNS:-1}" >"$run/cg-fanout-load-$label.json" &
 client=$!
-sleep 10
-callgrind_control -z "$broker" >/dev/null 2>&1
-first=$(grep -c '"http_request"' "$log")
-sleep 20
-last=$(grep -c '"http_request"' "$log")
-callgrind_control -d "$broker" >/dev/null 2>&1
+callgrind_window "$broker" "$log" "$run/cg-fanout-$label"
 wait "$client" || true
-dump=$(ls -t "$run/cg-fanout-$label.out."* | head -1)
-total=$(awk '/^summary:/ {print $2; exit}' "$dump")
-requests=$((last - first))
-echo "$label trusts=$trusts requests=$requests Ir_per_req=$((total / requests))"
+echo "$label trusts=$trusts requests=$requests Ir_per_req=$per_req" \
+  "Ir_per_req_without_delivery_poll=$per_req_busy"

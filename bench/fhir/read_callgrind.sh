@@ -28,6 +28,8 @@ search="/fhir/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C$
 
 # shellcheck source=processes.sh
 source "$root/bench/fhir/processes.sh"
+# shellcheck source=callgrind_window.sh
+source "$root/bench/fhir/callgrind_window.sh"
 WAIT_PORT_TENTHS=600  # valgrind starts slowly
 
 # shellcheck source=read_case.sh
@@ -53,21 +55,6 @@ taskset -c 0 "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki
   --warmup 1 --duration 40 --url "https://127.0.0.1:$broker_port$search" --conns "${CONNS:-4}" \
   >"$run/load-$label.json" &
 client=$!
-sleep 10
-callgrind_control -z "$broker" >/dev/null 2>&1
-first=$(grep -c '"http_request"' "$log")
-sleep 20
-last=$(grep -c '"http_request"' "$log")
-callgrind_control -d "$broker" >/dev/null 2>&1
+callgrind_window "$broker" "$log" "$run/cg-$label"
 wait "$client" || true
-dump=$(ls -t "$run/cg-$label.out."* | head -1)
-total=$(awk '/^summary:/ {print $2; exit}' "$dump")
-requests=$((last - first))
-# The delivery worker polls its queue on a timer whatever the load (~30-40M instructions per 20 s
-# here): left out of the second figure, which then does not depend on how many requests the
-# machine let through in the window.
-idle=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null |
-  awk '!n && /DeliveryWorker::Start\(\)::\{lambda\(\)#1\}> > >::_M_run\(\)/ {n = $1}
-       END {gsub(",", "", n); print n}')
-echo "$label requests=$requests Ir_per_req=$((total / requests))" \
-  "Ir_per_req_without_delivery_poll=$(((total - ${idle:-0}) / requests))"
+echo "$label requests=$requests Ir_per_req=$per_req Ir_per_req_without_delivery_poll=$per_req_busy"
