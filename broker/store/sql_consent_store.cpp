@@ -133,21 +133,13 @@ core::Status SqlConsentStore::SqliteByPatient(const std::string& nhs_number,
                                               std::vector<core::ConsentRecord>& records) {
   constexpr std::string_view kWhat = "consent by patient";
   return database_.impl().Read(kWhat, [&](Poco::Data::Session& session) -> core::Status {
-    return by_patient_statements_.Use(
-        Poco::Data::SQLite::Utility::dbHandle(session), kWhat,
-        [&](sqlite3_stmt* select) -> core::Status {
-          int rc = SqliteBindText(select, 1, nhs_number);
-          if (rc != SQLITE_OK) {
-            return SqliteError(kWhat, rc);
-          }
-          while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
-            records.push_back(
-                core::ConsentRecord{SqliteColumnText(select, 0), SqliteColumnText(select, 1),
-                                    SqliteColumnText(select, 2), sqlite3_column_int64(select, 3),
-                                    SqliteColumnText(select, 4), sqlite3_column_int64(select, 5),
-                                    sqlite3_column_int64(select, 6)});
-          }
-          return rc == SQLITE_DONE ? core::Ok() : SqliteError(kWhat, rc);
+    return by_patient_statements_.SelectByText(
+        Poco::Data::SQLite::Utility::dbHandle(session), kWhat, nhs_number,
+        [&](sqlite3_stmt* select) {
+          records.push_back(core::ConsentRecord{
+              SqliteColumnText(select, 0), SqliteColumnText(select, 1), SqliteColumnText(select, 2),
+              sqlite3_column_int64(select, 3), SqliteColumnText(select, 4),
+              sqlite3_column_int64(select, 5), sqlite3_column_int64(select, 6)});
         });
   });
 }

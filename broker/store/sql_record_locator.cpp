@@ -91,19 +91,12 @@ core::Result<std::vector<core::LocatorEntry>> SqlRecordLocator::Lookup(
   if (db.engine() == Engine::kSqlite) {
     constexpr std::string_view kWhat = "locator lookup";
     BROKER_RETURN_IF_ERROR(db.Read(kWhat, [&](Poco::Data::Session& session) -> core::Status {
-      return lookup_statements_.Use(
-          Poco::Data::SQLite::Utility::dbHandle(session), kWhat,
-          [&](sqlite3_stmt* select) -> core::Status {
-            int rc = SqliteBindText(select, 1, nhs_number);
-            if (rc != SQLITE_OK) {
-              return SqliteError(kWhat, rc);
-            }
-            while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
-              entries.push_back(core::LocatorEntry{
-                  nhs_number, SqliteColumnText(select, 0), SqliteColumnText(select, 1),
-                  sqlite3_column_int64(select, 2), sqlite3_column_int64(select, 3)});
-            }
-            return rc == SQLITE_DONE ? core::Ok() : SqliteError(kWhat, rc);
+      return lookup_statements_.SelectByText(
+          Poco::Data::SQLite::Utility::dbHandle(session), kWhat, nhs_number,
+          [&](sqlite3_stmt* select) {
+            entries.push_back(core::LocatorEntry{
+                nhs_number, SqliteColumnText(select, 0), SqliteColumnText(select, 1),
+                sqlite3_column_int64(select, 2), sqlite3_column_int64(select, 3)});
           });
     }));
     return entries;

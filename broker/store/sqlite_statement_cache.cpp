@@ -52,6 +52,21 @@ core::Status SqliteStatementCache::Use(sqlite3* connection, std::string_view wha
   return use(statement);
 }
 
+core::Status SqliteStatementCache::SelectByText(sqlite3* connection, std::string_view what,
+                                                std::string_view key,
+                                                const std::function<void(sqlite3_stmt*)>& row) {
+  return Use(connection, what, [&](sqlite3_stmt* select) -> core::Status {
+    int rc = SqliteBindText(select, 1, key);
+    if (rc != SQLITE_OK) {
+      return SqliteError(what, rc);
+    }
+    while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+      row(select);
+    }
+    return rc == SQLITE_DONE ? core::Ok() : SqliteError(what, rc);
+  });
+}
+
 std::string SqliteColumnText(sqlite3_stmt* statement, int column) {
   const unsigned char* value = sqlite3_column_text(statement, column);
   return value == nullptr

@@ -34,6 +34,10 @@ class SqliteStatementCache {
   core::Status Use(sqlite3* connection, std::string_view what,
                    const std::function<core::Status(sqlite3_stmt*)>& use);
 
+  // Use for a SELECT with one text parameter: binds `key`, calls `row` for every row returned.
+  core::Status SelectByText(sqlite3* connection, std::string_view what, std::string_view key,
+                            const std::function<void(sqlite3_stmt*)>& row);
+
  private:
   std::string_view sql_;
   // The lock is held for the whole use (a few microseconds), so forgetting the statements
