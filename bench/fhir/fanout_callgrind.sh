@@ -31,8 +31,8 @@ nhs_var=fanout_nhs$trusts
 
 # shellcheck source=processes.sh
 source "$root/bench/fhir/processes.sh"
-# shellcheck source=callgrind_window.sh
-source "$root/bench/fhir/callgrind_window.sh"
+# shellcheck source=callgrind.sh
+source "$root/bench/fhir/callgrind.sh"
 WAIT_PORT_TENTHS=600  # valgrind starts slowly
 
 for name in "${fanout_trusts[@]}"; do
@@ -48,12 +48,7 @@ db=$run/data/cg-fanout-$label.db
 rm -f "$db" "$db-wal" "$db-shm"
 write_fanout_broker_config "$run/cg-fanout-broker-$label.json" "$db" info
 log=$run/logs/cg-fanout-broker-$label.log
-: >"$log"
-rm -f "$run/cg-fanout-$label.out"*
-taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$run/cg-fanout-$label.out" \
-  "$tb" serve --config "$run/cg-fanout-broker-$label.json" >>"$log" 2>&1 &
-broker=$!
-pids+=("$broker")
+callgrind_serve "$tb" "$run/cg-fanout-broker-$label.json" "$log" "$run/cg-fanout-$label"
 wait_port "$broker_port"
 announce_fanout_patients
 taskset -c 0 "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki/ca.crt" \

@@ -28,8 +28,8 @@ search="/fhir/Patient?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C$
 
 # shellcheck source=processes.sh
 source "$root/bench/fhir/processes.sh"
-# shellcheck source=callgrind_window.sh
-source "$root/bench/fhir/callgrind_window.sh"
+# shellcheck source=callgrind.sh
+source "$root/bench/fhir/callgrind.sh"
 WAIT_PORT_TENTHS=600  # valgrind starts slowly
 
 # shellcheck source=read_case.sh
@@ -43,12 +43,7 @@ db=$run/data/$label.db
 rm -f "$db" "$db-wal" "$db-shm"
 write_read_broker_config "$run/broker-$label.json" "$db" 10000 info
 log=$run/logs/broker-$label.log
-: >"$log"
-rm -f "$run/cg-$label.out"*
-taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$run/cg-$label.out" \
-  "$tb" serve --config "$run/broker-$label.json" >>"$log" 2>&1 &
-broker=$!
-pids+=("$broker")
+callgrind_serve "$tb" "$run/broker-$label.json" "$log" "$run/cg-$label"
 wait_port "$broker_port"
 announce_read_patient
 taskset -c 0 "$load" https --cert "$pki/RJ1.crt" --key "$pki/RJ1.key" --ca "$pki/ca.crt" \

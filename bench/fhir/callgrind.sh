@@ -1,4 +1,18 @@
-# Sourced by the bench/fhir callgrind scripts. callgrind_window PID LOG DUMP_PREFIX: waits 10 s
+# Sourced by the bench/fhir callgrind scripts (after processes.sh).
+
+# callgrind_serve TB CONFIG LOG OUT_PREFIX: `TB serve --config CONFIG` under callgrind on CPU1,
+# its counts dumped to OUT_PREFIX.out.* and its output appended to LOG (emptied first); sets
+# `broker` and adds it to `pids`.
+callgrind_serve() {
+  : >"$3"
+  rm -f "$4".out*
+  taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$4.out" \
+    "$1" serve --config "$2" >>"$3" 2>&1 &
+  broker=$!
+  pids+=("$broker")
+}
+
+# callgrind_window PID LOG DUMP_PREFIX: waits 10 s
 # for the broker under valgrind (PID) to warm up, zeroes its counts, counts the requests its log
 # (LOG) records over the next 20 s, dumps its counts (DUMP_PREFIX.out.*) and sets `dump`,
 # `requests` and `per_req` (instructions per request) and `per_req_busy` (the same without the
