@@ -66,15 +66,31 @@ TEST(SqliteStore, InMemoryDatabaseWorksForTests) {
   EXPECT_EQ(store->Count().value_or(-1), 1);
 }
 
+// A store in a file with its record locator, for the tests of the locator writes that the
+// inbound store's batch transaction makes.
+class SqliteStoreAndLocator : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    core::Result<std::unique_ptr<Database>> opened =
+        OpenDatabase({.url = "sqlite:" + (dir_ / "store.db").string()});
+    ASSERT_TRUE(opened) << opened.error().message;
+    database_ = std::move(*opened);
+    locator_ = MakeRecordLocator(*database_);
+    store_ = std::make_unique<SqlInboundStore>(*database_, InboundStoreSettings{});
+  }
+
+  tb::testing::TempDir dir_;
+  std::unique_ptr<Database> database_;
+  std::unique_ptr<core::RecordLocator> locator_;
+  std::unique_ptr<SqlInboundStore> store_;
+};
+
 // SQLite skips rewriting a locator row that a message of the last minute wrote with the same
 // source (RecentLocatorRows); every other write to the pair is seen.
-TEST(SqliteStore, AnAnnouncementRepeatedWithinAMinuteRewritesNoRowAndOtherWritesAreSeen) {
-  tb::testing::TempDir dir;
-  core::Result<std::unique_ptr<Database>> database =
-      OpenDatabase({.url = "sqlite:" + (dir / "store.db").string()});
-  ASSERT_TRUE(database) << database.error().message;
-  std::unique_ptr<core::RecordLocator> locator = MakeRecordLocator(**database);
-  SqlInboundStore store(**database, {});
+TEST_F(SqliteStoreAndLocator,
+       AnAnnouncementRepeatedWithinAMinuteRewritesNoRowAndOtherWritesAreSeen) {
+  core::RecordLocator* locator = locator_.get();
+  SqlInboundStore& store = *store_;
   constexpr std::int64_t kT0 = 1'763'900'000'000;
   int next = 0;
   const auto store_announcing = [&](const std::string& source, std::int64_t at_ms) {
@@ -115,13 +131,9 @@ TEST(SqliteStore, AnAnnouncementRepeatedWithinAMinuteRewritesNoRowAndOtherWrites
 // On SQLite routing by the locator's holders runs in the batch transaction (the ingest then
 // needs no blocking thread): the holders as that transaction sees them, the routes queued with
 // the message, nothing for a duplicate.
-TEST(SqliteStore, RouteByHoldersReadsTheLocatorInTheBatchAndQueuesTheRoutes) {
-  tb::testing::TempDir dir;
-  core::Result<std::unique_ptr<Database>> database =
-      OpenDatabase({.url = "sqlite:" + (dir / "store.db").string()});
-  ASSERT_TRUE(database) << database.error().message;
-  std::unique_ptr<core::RecordLocator> locator = MakeRecordLocator(**database);
-  SqlInboundStore store(**database, {});
+TEST_F(SqliteStoreAndLocator, RouteByHoldersReadsTheLocatorInTheBatchAndQueuesTheRoutes) {
+  core::RecordLocator* locator = locator_.get();
+  SqlInboundStore& store = *store_;
   ASSERT_TRUE(store.RoutesByHoldersInCommit());
   ASSERT_TRUE(locator->Announce("9434765919", "RGT", "admin", 1));
   ASSERT_TRUE(locator->Announce("9434765919", "RAJ", "admin", 1));
@@ -141,11 +153,11 @@ TEST(SqliteStore, RouteByHoldersReadsTheLocatorInTheBatchAndQueuesTheRoutes) {
   ASSERT_EQ(store.Accept(routed("R1"))->outcome, core::AcceptOutcome::kStored);
   ASSERT_EQ(seen.size(), 1U);
   EXPECT_EQ(seen[0], (std::vector<std::string>{"RAJ", "RGT"}));
-  EXPECT_EQ(QueryOne<Poco::Int64>(**database, "SELECT COUNT(*) FROM outbound_message").value_or(-1),
+  EXPECT_EQ(QueryOne<Poco::Int64>(*database_, "SELECT COUNT(*) FROM outbound_message").value_or(-1),
             2);
   ASSERT_EQ(store.Accept(routed("R1"))->outcome, core::AcceptOutcome::kDuplicate);
   EXPECT_EQ(seen.size(), 1U) << "a duplicate is not routed again";
-  EXPECT_EQ(QueryOne<Poco::Int64>(**database, "SELECT COUNT(*) FROM outbound_message").value_or(-1),
+  EXPECT_EQ(QueryOne<Poco::Int64>(*database_, "SELECT COUNT(*) FROM outbound_message").value_or(-1),
             2);
 }
 
