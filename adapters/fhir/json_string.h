@@ -168,12 +168,32 @@ inline bool MayNeedEscape(std::uint64_t word) {
   return out;
 }
 
+// Bytes of text escaped at a time by AppendJsonString: the room made for escapes (six bytes per
+// byte) stays small for a long string (an attachment's base64 in a FHIR resource).
+constexpr std::size_t kJsonStringBlock = 4096;
+
 // Appends `text` as a quoted JSON string.
 inline void AppendJsonString(std::string& out, std::string_view text) {
-  const std::size_t used = out.size();
-  out.resize(used + JsonStringCapacity(text.size()));
-  char* end = WriteJsonString(out.data() + used, text.data(), text.size());
-  out.resize(static_cast<std::size_t>(end - out.data()));
+  if (text.size() <= kJsonStringBlock) {  // nearly every string: one write, kept apart for speed
+    const std::size_t used = out.size();
+    out.resize(used + JsonStringCapacity(text.size()));
+    char* end = WriteJsonString(out.data() + used, text.data(), text.size());
+    out.resize(static_cast<std::size_t>(end - out.data()));
+    return;
+  }
+  // A block at a time (no escape spans two bytes): a later block is written from the quote that
+  // closes the string so far, and its own opening quote, which then stands at that place, is
+  // taken out.
+  for (std::size_t at = 0; at < text.size(); at += kJsonStringBlock) {
+    const std::string_view block = text.substr(at, kJsonStringBlock);
+    const std::size_t from = at == 0 ? out.size() : out.size() - 1;
+    out.resize(from + JsonStringCapacity(block.size()));
+    char* end = WriteJsonString(out.data() + from, block.data(), block.size());
+    out.resize(static_cast<std::size_t>(end - out.data()));
+    if (at != 0) {
+      out.erase(from, 1);
+    }
+  }
 }
 
 }  // namespace tb::fhir

@@ -46,6 +46,30 @@ TEST(JsonString, EveryLengthCleanAndWithAnEscapeAtEveryPosition) {
   }
 }
 
+// Strings longer than kJsonStringBlock are escaped a block at a time: escapes on both sides of
+// every block boundary, and a string of whole blocks, give the Writer's bytes too.
+TEST(JsonString, LongStringsEscapedAcrossBlockBoundaries) {
+  for (const std::size_t length :
+       {kJsonStringBlock + 1, 2 * kJsonStringBlock, 3 * kJsonStringBlock + 17}) {
+    std::string text;
+    for (std::size_t i = 0; i < length; ++i) {
+      text.push_back(static_cast<char>('A' + i % 26));
+    }
+    ASSERT_EQ(Ours(text), RapidJsonString(text)) << length;
+    std::string escaped = text;
+    for (std::size_t boundary = kJsonStringBlock; boundary < length; boundary += kJsonStringBlock) {
+      escaped[boundary - 1] = '"';
+      escaped[boundary] = '\n';
+      if (boundary + 1 < length) {
+        escaped[boundary + 1] = '\x01';
+      }
+    }
+    escaped[0] = '\\';
+    escaped[length - 1] = '\t';
+    ASSERT_EQ(Ours(escaped), RapidJsonString(escaped)) << length;
+  }
+}
+
 TEST(JsonString, Utf8AndBytesAboveAsciiAreCopied) {
   const std::string text = "Caf\xC3\xA9 \xE2\x80\x94 M\xC3\xBCller, \xF0\x9F\x98\x80 and 0x7F \x7F";
   EXPECT_EQ(Ours(text), RapidJsonString(text));
