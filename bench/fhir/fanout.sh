@@ -13,13 +13,15 @@
 #        MAX_IDLE_PER_TRUST (federation.max_idle_per_trust; default: the config default),
 #        TRUST_TB: the trustbridge binary that runs the simulated trusts (default: the binary of
 #        the case, so a change to the simulator shows in the trusts' CPU),
+#        TRUST_CPU (default 1: the trusts share the broker's CPU; 0 puts them beside tb_load, to
+#        see how much of the added latency is the trusts' CPU on the broker's core),
 #        CASES (default "alone 1 3 10"), PERF=1: perf record -g the broker of the first binary at
 #        10 trusts (RUN_DIR/perf-fanout-NAME.data).
 # Prints one line per case: name case p50_ms p99_ms broker_us/req trusts_us/req rate loadavg;
 # the tb_load JSON stays in RUN_DIR/fanout/.
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n 2,19p "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,21p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$1"
 run=$(cd "$1" && pwd)  # absolute: the configs written below name files in it
@@ -61,7 +63,7 @@ start_trusts() {  # $1 binary
   for name in "${fanout_trusts[@]}"; do
     mkdir -p "$run/trusts/fanout-$name"
     write_fanout_trust_config "$run/trusts/fanout-$name/config.json" "$name"
-    "${server_cpu[@]}" "$1" simulate-trust --config "$run/trusts/fanout-$name/config.json" \
+    taskset -c "${TRUST_CPU:-1}" "$1" simulate-trust --config "$run/trusts/fanout-$name/config.json" \
       >>"$run/logs/fanout-trust-$name.log" 2>&1 &
     pids+=($!)
     trust_pids+=($!)

@@ -9,6 +9,7 @@
 #include "adapters/fhir/capability_statement.h"
 #include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
+#include "adapters/fhir/json_string.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
 #include "broker/core/clock.h"
@@ -166,7 +167,7 @@ SimFhirApi::SimFhirApi(SimFhirApiSettings settings, const PatientStore& store,
       clock_(clock),
       capability_statement_(BuildCapabilityStatement()),
       entry_texts_(BuildEntryTexts()),
-      id_prefix_(std::random_device{}()) {}
+      id_prefix_(IdPrefix()) {}
 
 std::unordered_map<const StoredResource*, std::string> SimFhirApi::BuildEntryTexts() const {
   std::unordered_map<const StoredResource*, std::string> texts;
@@ -187,10 +188,14 @@ core::HttpResponse SimFhirApi::ErrorResponse(const core::Error& error) {
   return fhir::JsonResponse(fhir::HttpStatus(error), fhir::ToOperationOutcomeJson(error));
 }
 
-std::string SimFhirApi::NextId() {
+std::string SimFhirApi::IdPrefix() {
   char prefix[9];
-  std::snprintf(prefix, sizeof prefix, "%08x", id_prefix_);
-  return "sim-" + std::string(prefix) + "-" + std::to_string(id_counter_.fetch_add(1) + 1);
+  std::snprintf(prefix, sizeof prefix, "%08x", static_cast<std::uint32_t>(std::random_device{}()));
+  return "sim-" + std::string(prefix) + "-";
+}
+
+std::string SimFhirApi::NextId() {
+  return id_prefix_ + std::to_string(id_counter_.fetch_add(1) + 1);
 }
 
 core::HttpResponse SimFhirApi::Handle(const core::HttpRequest& request) {
@@ -386,31 +391,38 @@ core::HttpResponse SimFhirApi::Everything(const core::HttpRequest& request,
 
 core::HttpResponse SimFhirApi::Searchset(std::string_view self_type,
                                          const std::vector<const StoredResource*>& resources) {
-  // BundleBuilder's member order and writer, with the entries' text written at start.
-  fhir::BundleBuilder head(fhir::BundleType::kSearchset);
-  head.SetId(NextId());
-  head.SetTimestamp(core::FormatInstant(clock_.Now()));
-  head.SetTotal(resources.size());
-  // The query is left out of the self link: it may carry an NHS number.
-  head.AddLink("self", settings_.base_url + "/" + std::string(self_type));
-  std::string text = head.BuildJson();  // {"resourceType":"Bundle",...,"link":[...]}
-  if (resources.empty()) {
-    return fhir::JsonResponse(200, std::move(text));
-  }
-  std::size_t size = text.size() + 10 + resources.size();
+  // BundleBuilder's member order and escaping, written straight into the answer (no DOM for the
+  // head), with the entries' text written at start.
+  std::size_t size = 160 + settings_.base_url.size() + self_type.size() + resources.size();
   for (const StoredResource* resource : resources) {
     size += entry_texts_.at(resource).size();
   }
+  std::string text;
   text.reserve(size);
-  text.pop_back();  // the closing brace
-  text += ",\"entry\":[";
-  for (std::size_t i = 0; i < resources.size(); ++i) {
-    if (i > 0) {
-      text += ',';
+  text += R"({"resourceType":"Bundle","id":)";
+  fhir::AppendJsonString(text, NextId());
+  text += R"(,"type":"searchset","timestamp":)";
+  fhir::AppendJsonString(text, core::FormatInstant(clock_.Now()));
+  text += R"(,"total":)";
+  text += std::to_string(resources.size());
+  // The query is left out of the self link: it may carry an NHS number.
+  text += R"(,"link":[{"relation":"self","url":)";
+  std::string self = settings_.base_url;
+  self += '/';
+  self += self_type;
+  fhir::AppendJsonString(text, self);
+  text += "}]";
+  if (!resources.empty()) {
+    text += ",\"entry\":[";
+    for (std::size_t i = 0; i < resources.size(); ++i) {
+      if (i > 0) {
+        text += ',';
+      }
+      text += entry_texts_.at(resources[i]);
     }
-    text += entry_texts_.at(resources[i]);
+    text += ']';
   }
-  text += "]}";
+  text += '}';
   return fhir::JsonResponse(200, std::move(text));
 }
 

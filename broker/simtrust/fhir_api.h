@@ -61,6 +61,8 @@ class SimFhirApi {
   std::string BuildCapabilityStatement() const;
   // Every stored resource's searchset entry as JSON text, written once at start.
   std::unordered_map<const StoredResource*, std::string> BuildEntryTexts() const;
+  // "sim-<8 random hex digits>-": the ids of this trust's answers, unique across restarts.
+  static std::string IdPrefix();
   std::string NextId();
 
   const SimFhirApiSettings settings_;
@@ -73,7 +75,7 @@ class SimFhirApi {
   // re-serialisation of the stored resources: the trusts share a CPU with the broker in
   // scripts/bench.sh and bench/fhir/fanout.sh.
   const std::unordered_map<const StoredResource*, std::string> entry_texts_;
-  const std::uint32_t id_prefix_;
+  const std::string id_prefix_;
   std::atomic<std::uint64_t> id_counter_{0};
 };
 
