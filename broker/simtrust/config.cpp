@@ -135,7 +135,7 @@ core::Result<SimTrustConfig> ParseSimTrustConfig(std::string_view json,
   SimTrustConfig config;
   check.CheckKeys(root, "",
                   {"ods", "name", "listen", "tls", "patients", "latency_ms", "failure_rate", "seed",
-                   "received_log", "clients", "io_threads"});
+                   "received_log", "clients", "io_threads", "log_level"});
 
   if (auto ods = check.String(root, "ods", "", true)) {
     if (IsOdsCode(*ods)) {
@@ -212,6 +212,12 @@ core::Result<SimTrustConfig> ParseSimTrustConfig(std::string_view json,
   }
   if (auto threads = check.Integer(root, "io_threads", "", 1, kMaxIoThreads)) {
     config.io_threads = static_cast<unsigned>(*threads);
+  }
+
+  if (auto level = check.String(root, "log_level", "", false)) {
+    if (!core::ParseLogLevel(*level, config.log_level)) {
+      check.Problem("/log_level", "must be one of trace, debug, info, warn, error, off");
+    }
   }
 
   if (!check.problems().empty()) {

@@ -10,6 +10,7 @@
 
 #include "adapters/net/tls_settings.h"
 #include "broker/core/host_port.h"
+#include "broker/core/log.h"
 #include "broker/core/result.h"
 
 namespace tb::simtrust {
@@ -19,7 +20,8 @@ namespace tb::simtrust {
 //     "listen": { "fhir": "127.0.0.1:9201", "mllp": "127.0.0.1:9202" },
 //     "tls": { "cert", "key", "ca", "crl" },
 //     "patients": "patients", "latency_ms": 0, "failure_rate": 0.0, "seed": 1,
-//     "received_log": "received.jsonl", "clients": ["broker-a"], "io_threads": 2 }
+//     "received_log": "received.jsonl", "clients": ["broker-a"], "io_threads": 2,
+//     "log_level": "info" }
 // Relative paths are relative to the config file's folder.
 struct SimTrustConfig {
   std::string ods;   // the trust's ODS code
@@ -34,6 +36,10 @@ struct SimTrustConfig {
   std::filesystem::path received_log;    // JSON lines, one per accepted message; empty: none
   std::vector<std::string> clients;      // certificate CNs allowed; empty: any CN of the CA
   unsigned io_threads = 2;
+  // The process's log level (trace, debug, info, warn, error, off), applied by
+  // RunSimulateTrust only: in-process trusts (tests) leave the process's level alone. "warn"
+  // drops the per-request access line, e.g. for trusts sharing a CPU with a benchmarked broker.
+  core::LogLevel log_level = core::LogLevel::kInfo;
   // Not from JSON: whether Wait() also ends on SIGINT/SIGTERM (the CLI sets it; tests do not).
   bool handle_signals = false;
 };

@@ -280,6 +280,7 @@ int RunSimulateTrust(const std::filesystem::path& config_file, std::ostream& out
       return 2;
     }
     config->handle_signals = true;
+    core::SetLogLevel(config->log_level);
     const std::string ods = config->ods;
     const std::string fhir_host = config->listen_fhir.host;
     const std::string mllp_host = config->listen_mllp ? config->listen_mllp->host : "";

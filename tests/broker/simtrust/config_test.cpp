@@ -61,14 +61,15 @@ TEST(SimTrustConfig, ReportsEveryProblemAtOnce) {
   testing::TempDir dir;
   auto config = ParseSimTrustConfig(R"({
       "ods": "rgt", "listen": {"fhir": "nohost"}, "tls": {"cert": "a.crt"},
-      "latency_ms": -1, "failure_rate": 2, "clients": ["", 3], "latancy": 5 })",
+      "latency_ms": -1, "failure_rate": 2, "clients": ["", 3], "latancy": 5,
+      "log_level": "loud" })",
                                     dir.path());
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().code, core::ErrorCode::kConfig);
   const std::string& message = config.error().message;
   for (const char* pointer :
        {"/ods", "/listen/fhir", "/tls/key", "/tls/ca", "/patients", "/latency_ms", "/failure_rate",
-        "/clients/0", "/clients/1", "/latancy: unknown key"}) {
+        "/clients/0", "/clients/1", "/latancy: unknown key", "/log_level"}) {
     EXPECT_NE(message.find(pointer), std::string::npos) << pointer << " in " << message;
   }
 }
@@ -91,6 +92,18 @@ TEST(SimTrustConfig, MinimalConfigGetsDefaults) {
   EXPECT_FALSE(config->seed.has_value());
   EXPECT_TRUE(config->received_log.empty());
   EXPECT_TRUE(config->clients.empty());
+  EXPECT_EQ(config->log_level, core::LogLevel::kInfo);
+}
+
+TEST(SimTrustConfig, ReadsTheLogLevel) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir / "pats");
+  auto config = ParseSimTrustConfig(R"({
+      "ods": "R0A", "listen": {"fhir": "127.0.0.1:0"}, "log_level": "warn",
+      "tls": {"cert": "c.crt", "key": "c.key", "ca": "/etc/ca.crt"}, "patients": "pats" })",
+                                    dir.path());
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->log_level, core::LogLevel::kWarn);
 }
 
 TEST(SimTrustConfig, RefusesNonJsonAndMissingFile) {
