@@ -15,13 +15,15 @@
 #        the case, so a change to the simulator shows in the trusts' CPU),
 #        TRUST_CPU (default 1: the trusts share the broker's CPU; 0 puts them beside tb_load, to
 #        see how much of the added latency is the trusts' CPU on the broker's core),
+#        TRUST_LOG_LEVEL (the trusts' log_level, default warn; set but empty for binaries older
+#        than d8ddc14),
 #        CASES (default "alone 1 3 10"), PERF=1: perf record -g the broker of the first binary at
 #        10 trusts (RUN_DIR/perf-fanout-NAME.data).
 # Prints one line per case: name case p50_ms p99_ms broker_us/req trusts_us/req rate loadavg;
 # the tb_load JSON stays in RUN_DIR/fanout/.
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n 2,21p "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,23p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$1"
 run=$(cd "$1" && pwd)  # absolute: the configs written below name files in it

@@ -24,13 +24,15 @@ fanout_make_pki() {
 }
 
 # write_fanout_trust_config FILE NAME: log level $TRUST_LOG_LEVEL (default warn: the trusts share
-# the broker's CPU, and their per-request access lines are not what is measured).
+# the broker's CPU, and their per-request access lines are not what is measured; set but empty:
+# no log_level key, for binaries older than d8ddc14, which refuse it).
 write_fanout_trust_config() {
+  local log_level=
+  [ -z "${TRUST_LOG_LEVEL-warn}" ] || log_level=", \"log_level\": \"${TRUST_LOG_LEVEL-warn}\""
   cat >"$1" <<EOF_CONF
 { "ods": "$2", "listen": { "fhir": "127.0.0.1:$(fanout_trust_port "$2")" },
   "tls": { "cert": "$pki/$2.crt", "key": "$pki/$2.key", "ca": "$pki/ca.crt" },
-  "patients": "$root/config/demo/trusts/RGT/patients", "latency_ms": 20, "io_threads": 1,
-  "log_level": "${TRUST_LOG_LEVEL:-warn}" }
+  "patients": "$root/config/demo/trusts/RGT/patients", "latency_ms": 20, "io_threads": 1$log_level }
 EOF_CONF
 }
 
