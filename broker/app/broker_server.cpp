@@ -126,6 +126,11 @@ class BrokerServer::Impl {
                                       config_.hl7_message_types.end());
     hl7_ = std::make_unique<routing::Hl7Ingest>(directory_, *inbound_, locator_.get(), clock_,
                                                 std::move(ingest), ledger_.get());
+    // The store's committer hands each commit's answers to the I/O threads as one task, not one
+    // post (and wake-up) per message (docs/hl7v2-ingest.md, Performance).
+    inbound_->PostAsyncReportsThrough([this](std::function<void()> reports) {
+      asio::post(runtime_.io_context(), std::move(reports));
+    });
     mllp::MllpServerSettings settings;
     settings.address = config_.listen_mllp.host;
     settings.port = config_.listen_mllp.port;

@@ -116,6 +116,15 @@ class InboundStore {
   using AcceptCallback = std::function<void(Result<AcceptResult>)>;
   virtual void AcceptAsync(InboundMessage message, AcceptCallback done) { done(Accept(message)); }
 
+  // Where a store with its own committer runs AcceptAsync's callbacks: by default on that thread,
+  // one after the other. After this call it hands all the callbacks of one commit to `post` as a
+  // single task instead (the broker posts it to its I/O threads), so that the thread that commits
+  // wakes the receiving side once per batch rather than once per message. `post` must not block
+  // and should run the task soon; a task destroyed unrun destroys its callbacks unrun. Call
+  // before the first AcceptAsync. The default (no committer of its own) ignores it.
+  using ReportPoster = std::function<void(std::function<void()>)>;
+  virtual void PostAsyncReportsThrough(ReportPoster /*post*/) {}
+
   // Number of stored messages. Errors: kStorage.
   virtual Result<std::int64_t> Count() = 0;
 

@@ -186,6 +186,52 @@ std::size_t SqlInboundStore::waiting() const {
   return queue_.size();
 }
 
+void SqlInboundStore::PostAsyncReportsThrough(ReportPoster post) {
+  std::lock_guard lock(mutex_);
+  report_poster_ = std::move(post);
+}
+
+void SqlInboundStore::Report(std::vector<Pending*>& batch) {
+  ReportPoster post;
+  {
+    std::lock_guard lock(mutex_);
+    post = report_poster_;
+  }
+  // The AcceptAsync callers go to `post` together: posting each answer on its own woke the I/O
+  // thread once per message, and on a busy core each wake-up preempted this thread
+  // (docs/hl7v2-ingest.md, Performance). Accept's callers (each blocked on its own semaphore)
+  // are released here.
+  struct Reports {
+    std::vector<Pending*> pending;
+    ~Reports() {
+      for (Pending* unrun : pending) {
+        delete unrun;  // the task was dropped unrun: its callbacks go with it, unrun
+      }
+    }
+  };
+  std::shared_ptr<Reports> reports;
+  for (Pending* pending : batch) {
+    if (post && pending->on_done) {
+      if (!reports) {
+        reports = std::make_shared<Reports>();
+        reports->pending.reserve(batch.size());
+      }
+      reports->pending.push_back(pending);
+    } else {
+      pending->Release();  // `pending` may be gone as soon as this returns
+    }
+  }
+  if (reports) {
+    post([reports] {
+      std::vector<Pending*> pending = std::move(reports->pending);
+      reports->pending.clear();
+      for (Pending* each : pending) {
+        each->Release();  // reports and deletes it
+      }
+    });
+  }
+}
+
 void SqlInboundStore::RunCommitter() {
   try {
     std::size_t last_batch_size = 1;
@@ -230,9 +276,7 @@ void SqlInboundStore::RunCommitter() {
         ++stats_.failed_batches;
       }
       lock.unlock();
-      for (Pending* pending : batch) {
-        pending->Release();  // `pending` may be gone as soon as this returns
-      }
+      Report(batch);
       lock.lock();
     }
   } catch (const std::exception& error) {

@@ -102,6 +102,7 @@ class SqlInboundStore final : public core::InboundStore {
   // read through the writer connection (record_locator, same database). PostgreSQL: false (the
   // batch is one pipelined round trip; routing reads the locator before the store).
   bool RoutesByHoldersInCommit() const override { return !pg_writer_; }
+  void PostAsyncReportsThrough(ReportPoster post) override;
 
   // Stops accepting (later Accept() calls return kStorage), commits everything already waiting,
   // then joins the committer thread. Idempotent.
@@ -125,12 +126,16 @@ class SqlInboundStore final : public core::InboundStore {
   void RunCommitter();
   // Writes and commits `batch`, setting every result; false when the batch was rolled back.
   bool CommitBatch(const std::vector<Pending*>& batch);
+  // Releases the callers of a committed (or failed) batch: Accept's at once, AcceptAsync's
+  // through report_poster_ as one task when one is set.
+  void Report(std::vector<Pending*>& batch);
 
   Database& database_;
   const InboundStoreSettings settings_;
   const std::optional<PayloadKey> payload_key_;
   std::function<core::Status(std::size_t)> before_commit_for_test_;
   core::LedgerChain* ledger_chain_ = nullptr;  // guarded by mutex_
+  ReportPoster report_poster_;                 // guarded by mutex_
   // PostgreSQL: the committer's own libpq connection, batches in pipeline mode. Null on SQLite.
   std::unique_ptr<PgInboundWriter> pg_writer_;
 

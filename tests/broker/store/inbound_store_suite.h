@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -722,6 +724,89 @@ TYPED_TEST_P(SqlStoreTest, AcceptAsyncReportsEachMessageAfterItsBatchCommitted) 
   EXPECT_EQ(duplicate->message_id, reports[0].second->message_id);
 }
 
+// PostAsyncReportsThrough: the AcceptAsync callbacks of one commit reach the poster as one task
+// and run only when it runs; Accept's blocked callers are released directly; a task dropped unrun
+// destroys its callbacks without calling them.
+TYPED_TEST_P(SqlStoreTest, AcceptAsyncReportsOfOneCommitArePostedAsOneTask) {
+  core::Result<std::unique_ptr<Database>> database = this->Open();
+  ASSERT_TRUE(database) << database.error().message;
+  SqlInboundStore store(**database, {});
+  std::mutex mutex;
+  std::vector<std::function<void()>> tasks;
+  std::vector<std::string> reports;
+  store.PostAsyncReportsThrough([&](std::function<void()> task) {
+    std::lock_guard lock(mutex);
+    tasks.push_back(std::move(task));
+  });
+  const auto posted = [&] {
+    std::lock_guard lock(mutex);
+    return tasks.size();
+  };
+  std::atomic<int> batches{0};
+  std::atomic<bool> release{false};
+  store.SetBeforeCommitHookForTest([&](std::size_t) -> core::Status {
+    if (++batches == 1) {
+      EXPECT_TRUE(tb::testing::WaitFor([&] { return release.load(); }));
+    }
+    return core::Ok();
+  });
+  const auto report = [&](std::string name) {
+    return [&, name](core::Result<core::AcceptResult> result) {
+      EXPECT_TRUE(result) << name;
+      std::lock_guard lock(mutex);
+      reports.push_back(name);
+    };
+  };
+  store.AcceptAsync(MakeMessage("P0"), report("P0"));
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return batches.load() == 1; }));
+  for (int i = 1; i < 5; ++i) {
+    store.AcceptAsync(MakeMessage(Id("P", i)), report(Id("P", i)));
+  }
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return store.waiting() == 4; }));
+  release = true;
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return posted() == 2; }));
+  EXPECT_EQ(store.Count().value_or(-1), 5) << "both batches committed";
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(reports.empty()) << "a callback ran before its task";
+  }
+  std::vector<std::function<void()>> taken;
+  {
+    std::lock_guard lock(mutex);
+    taken.swap(tasks);
+  }
+  for (const auto& task : taken) {
+    task();
+  }
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(reports,
+              (std::vector<std::string>{"P0", Id("P", 1), Id("P", 2), Id("P", 3), Id("P", 4)}));
+  }
+
+  // A blocking Accept is not posted: it returns with nobody running tasks.
+  const core::Result<core::AcceptResult> blocking = store.Accept(MakeMessage("S1"));
+  ASSERT_TRUE(blocking) << blocking.error().message;
+  EXPECT_EQ(blocking->outcome, AcceptOutcome::kStored);
+  EXPECT_EQ(posted(), 0U);
+
+  // A task dropped unrun: the callback is destroyed, never called.
+  auto alive = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = alive;
+  store.AcceptAsync(MakeMessage("D1"),
+                    [&, alive = std::move(alive)](core::Result<core::AcceptResult>) {
+                      ADD_FAILURE() << "a dropped task's callback ran";
+                    });
+  ASSERT_TRUE(tb::testing::WaitFor([&] { return posted() == 1; }));
+  EXPECT_FALSE(watch.expired());
+  {
+    std::lock_guard lock(mutex);
+    tasks.clear();
+  }
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(store.Count().value_or(-1), 7) << "D1 was committed all the same";
+}
+
 TYPED_TEST_P(SqlStoreTest, AcceptAsyncAnswersAnInvalidMessageAndAShutDownStoreAtOnce) {
   core::Result<std::unique_ptr<Database>> database = this->Open();
   ASSERT_TRUE(database) << database.error().message;
@@ -852,6 +937,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     ALockedDatabaseFailsTheBatchWithStorageError, AClosedDatabaseReturnsStorageError,
     ShutdownCommitsWaitingMessagesThenRefusesNewOnes,
     AcceptAsyncReportsEachMessageAfterItsBatchCommitted,
+    AcceptAsyncReportsOfOneCommitArePostedAsOneTask,
     AcceptAsyncAnswersAnInvalidMessageAndAShutDownStoreAtOnce,
     AuditRecordsCommitWithTheirMessagesOrNotAtAll, UpgradingDropsTheInboundIndexesNothingReads);
 
