@@ -178,31 +178,49 @@ void Ledger::AppendAsync(const HopRecord& hop, AppendCallback done) {
   auto pending = std::make_unique<Pending>();
   pending->draft = DraftOf(hop);
   pending->on_done = std::move(done);
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
       queue_.push_back(pending.release());  // Pending::Release deletes it
+      wake = ShouldWakeLocked();
     }
   }
   if (pending) {
     pending->on_done(core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down"));
     return;
   }
-  work_.notify_one();
+  if (wake) {
+    work_.notify_one();
+  }
+}
+
+bool Ledger::ShouldWakeLocked() {
+  // Only when the committer's wait is over: waking it for every record while it waits for a
+  // batch to fill costs two context switches each and changes nothing (it would sleep again).
+  if (wake_at_ == 0 || queue_.size() < wake_at_) {
+    return false;
+  }
+  wake_at_ = 0;  // one notification per wait
+  return true;
 }
 
 core::Result<AppendReceipt> Ledger::Append(const HopRecord& hop) {
   BROKER_RETURN_IF_ERROR(ValidateHop(hop));
   Pending pending;
   pending.draft = DraftOf(hop);
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
       return core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down");
     }
     queue_.push_back(&pending);
+    wake = ShouldWakeLocked();
   }
-  work_.notify_one();
+  if (wake) {
+    work_.notify_one();
+  }
   pending.Wait();
   pending.WakeChildren();
   return std::move(*pending.result);
@@ -214,7 +232,9 @@ void Ledger::RunCommitter() {
     std::chrono::steady_clock::duration last_commit{};
     std::unique_lock lock(mutex_);
     for (;;) {
+      wake_at_ = 1;  // appenders notify once the first record is queued
       work_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+      wake_at_ = 0;
       if (queue_.empty()) {
         return;
       }
@@ -222,8 +242,10 @@ void Ledger::RunCommitter() {
       // waiting a fraction of a commit for them keeps batches (records per fsync) large.
       const std::size_t expected = std::min(last_batch_size, settings_.max_batch);
       if (queue_.size() < expected && !stopping_) {
+        wake_at_ = expected;  // appenders notify when the batch is full, else the timeout ends it
         work_.wait_for(lock, last_commit / 4,
                        [&] { return queue_.size() >= expected || stopping_; });
+        wake_at_ = 0;
       }
       auto batch = std::make_shared<std::vector<Pending*>>();
       while (!queue_.empty() && batch->size() < settings_.max_batch) {

@@ -111,6 +111,8 @@ class Ledger final : public core::LedgerChain {
   Ledger(core::LedgerStore& store, const core::Clock& clock, const CheckpointSigner* signer,
          LedgerSettings settings, std::int64_t head_seq, std::string head_hash);
   void RunCommitter();
+  // Called with mutex_ held after queueing a record: whether the committer must be notified.
+  bool ShouldWakeLocked();
   void CommitBatch(const std::vector<Pending*>& batch);
   // The records (and checkpoint, when a multiple of checkpoint_every is crossed) of `batch` linked
   // behind the head the store read inside its write transaction.
@@ -134,6 +136,8 @@ class Ledger final : public core::LedgerChain {
   mutable std::mutex mutex_;  // guards queue_, stopping_, stats_
   std::condition_variable work_;
   std::deque<Pending*> queue_;
+  // The queue length at which the waiting committer wants a notification; 0 while it runs.
+  std::size_t wake_at_ = 0;
   bool stopping_ = false;
   Stats stats_;
   std::thread committer_;

@@ -353,6 +353,37 @@ TEST_F(LedgerTest, AsyncAppendsFromTwoThreadsReportEveryRecordOnceInOneValidChai
   EXPECT_LT(ledger_->stats().batches, static_cast<std::uint64_t>(kThreads * kPerThread));
 }
 
+// After a large batch the committer waits for as many records again, and appenders notify it
+// only once that many are queued: a record arriving alone must still be committed (the wait
+// ends at its timeout), and so must every later one.
+TEST_F(LedgerTest, LoneRecordsAfterALargeBatchAreCommitted) {
+  OpenLedger();
+  constexpr int kBurst = 200;
+  std::mutex mutex;
+  std::condition_variable reported;
+  int done = 0;
+  for (int i = 1; i <= kBurst; ++i) {
+    ledger_->AppendAsync(MakeHop(HopKind::kQuery, testing::kPatientA, i),
+                         [&](core::Result<AppendReceipt> receipt) {
+                           EXPECT_TRUE(receipt);
+                           std::lock_guard lock(mutex);
+                           ++done;
+                           reported.notify_one();
+                         });
+  }
+  {
+    std::unique_lock lock(mutex);
+    reported.wait(lock, [&] { return done == kBurst; });
+  }
+  ASSERT_LT(ledger_->stats().batches, static_cast<std::uint64_t>(kBurst));  // batches formed
+  for (int i = 1; i <= 3; ++i) {
+    auto receipt = ledger_->Append(MakeHop(HopKind::kQuery, testing::kPatientB, kBurst + i));
+    ASSERT_TRUE(receipt) << receipt.error().message;
+    EXPECT_EQ(receipt->seq, kBurst + i);
+  }
+  EXPECT_EQ(Verify().records, kBurst + 3);
+}
+
 TEST_F(LedgerTest, AsyncAppendOfAnInvalidHopReportsTheErrorAtOnce) {
   OpenLedger();
   const HopRecord hop = MakeHop(HopKind::kQuery, "1234567890");  // fails the NHS check digit
