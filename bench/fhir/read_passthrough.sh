@@ -11,12 +11,13 @@
 #        PERF=1: perf record -g the first broker at 16 connections (RUN_DIR/perf-NAME.data),
 #        LOG_LEVEL (default info, as shipped; "warn" shows what the per-request lines cost),
 #        IO_THREADS (the broker's io_threads; default: the config default),
-#        COUNT=1: perf stat the server over the measured window: context switches and, where the
-#        machine has hardware counters, user and kernel instructions per request.
+#        COUNT=1: perf stat the server over the measured window: context switches, futex(2) calls
+#        where syscall tracepoints are readable and, where the machine has hardware counters,
+#        user and kernel instructions per request.
 # Prints one line per case: name conns cpu_us_per_req rate p50_us loadavg.
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n 2,15p "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n 2,17p "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 run=$(cd "$1" && pwd)  # absolute: the configs written below name files in it
 load=$2
@@ -38,11 +39,17 @@ client_cpu=(taskset -c 0)
 
 # shellcheck source=processes.sh
 source "$root/bench/fhir/processes.sh"
+# futex(2) calls per request too where the kernel's syscall tracepoints are readable.
+futex_event=
+if [ "${COUNT:-0}" = 1 ] && perf stat -e syscalls:sys_enter_futex -- true >/dev/null 2>&1; then
+  futex_event=,syscalls:sys_enter_futex
+fi
 measure() {  # $1 label, $2 pid, $3 port, $4 conns
   local out=$run/$1-c$4-$(date -u +%H%M%S).json
   local counts=$out.perf.csv stat_pid=
   if [ "${COUNT:-0}" = 1 ]; then
-    (sleep 1 && exec perf stat -x, -o "$counts" -e instructions:u,instructions:k,context-switches \
+    (sleep 1 && exec perf stat -x, -o "$counts" \
+      -e "instructions:u,instructions:k,context-switches$futex_event" \
       -p "$2" -- sleep "$seconds") >/dev/null 2>&1 &
     stat_pid=$!
   fi
@@ -67,6 +74,8 @@ if os.path.exists(sys.argv[5]) and r["ok"] > 0:
                  f"{per('instructions:k') / 1e3:6.0f}")
     if "context-switches" in counts:
         line += f"  cs/req {per('context-switches'):5.1f}"
+    if "syscalls:sys_enter_futex" in counts:  # a thread woken or waited for (tracepoint)
+        line += f"  futex/req {per('syscalls:sys_enter_futex'):5.1f}"
 print(line)
 EOF
 }
