@@ -12,8 +12,8 @@
 #        LOG_LEVEL (default info, as shipped; "warn" shows what the per-request lines cost),
 #        IO_THREADS (the broker's io_threads; default: the config default),
 #        COUNT=1: perf stat the server over the measured window: context switches, futex(2) calls
-#        where syscall tracepoints are readable and, where the machine has hardware counters,
-#        user and kernel instructions per request.
+#        and requests per fdatasync(2) where syscall tracepoints are readable and, where the
+#        machine has hardware counters, user and kernel instructions per request.
 # Prints one line per case: name conns cpu_us_per_req rate p50_us loadavg.
 set -euo pipefail
 
@@ -39,10 +39,11 @@ client_cpu=(taskset -c 0)
 
 # shellcheck source=processes.sh
 source "$root/bench/fhir/processes.sh"
-# futex(2) calls per request too where the kernel's syscall tracepoints are readable.
+# futex(2) and fdatasync(2) calls per request too where the kernel's syscall tracepoints are
+# readable (fdatasync: one per ledger or store commit, so it shows how well group commit batches).
 futex_event=
 if [ "${COUNT:-0}" = 1 ] && perf stat -e syscalls:sys_enter_futex -- true >/dev/null 2>&1; then
-  futex_event=,syscalls:sys_enter_futex
+  futex_event=,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync
 fi
 measure() {  # $1 label, $2 pid, $3 port, $4 conns
   local out=$run/$1-c$4-$(date -u +%H%M%S).json
@@ -76,6 +77,8 @@ if os.path.exists(sys.argv[5]) and r["ok"] > 0:
         line += f"  cs/req {per('context-switches'):5.1f}"
     if "syscalls:sys_enter_futex" in counts:  # a thread woken or waited for (tracepoint)
         line += f"  futex/req {per('syscalls:sys_enter_futex'):5.1f}"
+    if counts.get("syscalls:sys_enter_fdatasync"):
+        line += f"  req/fsync {r['ok'] / counts['syscalls:sys_enter_fdatasync']:5.1f}"
 print(line)
 EOF
 }
