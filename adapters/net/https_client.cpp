@@ -685,7 +685,7 @@ namespace {
 // Transfer-Encoding and Connection fields are left out, Content-Length is written as Beast's
 // prepare_payload would (for a body, or an empty one of POST, PUT and OPTIONS) and the
 // connection is kept alive (HTTP/1.1's default).
-core::Result<WireRequest> ToWire(const HttpsTarget& target, core::HttpRequest request,
+core::Result<WireRequest> ToWire(const PreparedHttpsTarget& target, core::HttpRequest request,
                                  const std::string& user_agent) {
   if (!IsToken(request.method)) {
     return MakeError(ErrorCode::kInvalidValue, "invalid HTTP method", "method");
@@ -715,7 +715,7 @@ core::Result<WireRequest> ToWire(const HttpsTarget& target, core::HttpRequest re
   text.reserve(size);
   text.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
   if (!has_host) {
-    text.append("Host: ").append(target.ToString()).append("\r\n");
+    text.append("Host: ").append(target.name).append("\r\n");  // host:port
   }
   if (!has_user_agent && !user_agent.empty()) {
     text.append("User-Agent: ").append(user_agent).append("\r\n");
@@ -742,7 +742,7 @@ void HttpsClient::Impl::AsyncRequest(std::shared_ptr<const PreparedHttpsTarget> 
                                      core::HttpRequest request, SteadyClock::time_point deadline,
                                      Callback done) {
   requests_.fetch_add(1);
-  auto message = ToWire(target->target, std::move(request), settings_.user_agent);
+  auto message = ToWire(*target, std::move(request), settings_.user_agent);
   if (!message) {
     asio::post(io_context_, [done = std::move(done), error = std::move(message).error()]() mutable {
       done(std::move(error));

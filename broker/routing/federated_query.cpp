@@ -105,10 +105,11 @@ std::string BundleIdFrom(std::string_view request_id) {
   return ok ? std::string(request_id) : std::string();
 }
 
+// Whom the query state waits for. The requests themselves are moved into UpstreamClient::Send,
+// not kept (nor copied a second time) here.
 struct Target {
   TargetKind kind = TargetKind::kTrust;
   std::string id;
-  core::UpstreamRequest request;
 };
 
 // Answers up to this size are parsed on arrival, on the UpstreamClient's callback thread (an I/O
@@ -573,7 +574,11 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
   const bool send_requester =
       IsOdsCode(search.original_requester) && IsPurposeToken(search.purpose_of_use);
 
+  // targets[i] is sent requests[i].
   std::vector<Target> targets;
+  std::vector<core::UpstreamRequest> requests;
+  targets.reserve(located->size() + directory_.peers().size());
+  requests.reserve(targets.capacity());
   std::vector<TargetOutcome> not_queried;
   const auto skip = [&](TargetKind kind, std::string id, core::Error why, bool flag) {
     TargetOutcome outcome;
@@ -609,13 +614,9 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
            true);
       continue;
     }
-    Target target;
-    target.kind = TargetKind::kTrust;
-    target.id = entry.ods;
-    target.request.base_url = participant->fhir_base;
-    target.request.expected_cn = participant->cert_cn;
-    target.request.request = request;
-    targets.push_back(std::move(target));
+    targets.push_back(Target{TargetKind::kTrust, entry.ods});
+    requests.push_back(
+        core::UpstreamRequest{participant->fhir_base, participant->cert_cn, request});
   }
 
   const bool self_visited = std::find(search.visited.begin(), search.visited.end(),
@@ -642,20 +643,16 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
       if (peer.fhir_base.empty()) {
         continue;
       }
-      Target target;
-      target.kind = TargetKind::kPeer;
-      target.id = peer.id;
-      target.request.base_url = peer.fhir_base;
-      target.request.expected_cn = peer.cert_cn;
-      target.request.request = request;
-      target.request.request.headers.Set(std::string(kHopsHeader), std::to_string(hops + 1));
-      target.request.request.headers.Set(std::string(kVisitedHeader), visited);
+      targets.push_back(Target{TargetKind::kPeer, peer.id});
+      core::UpstreamRequest& to_peer =
+          requests.emplace_back(core::UpstreamRequest{peer.fhir_base, peer.cert_cn, request});
+      to_peer.request.headers.Set(std::string(kHopsHeader), std::to_string(hops + 1));
+      to_peer.request.headers.Set(std::string(kVisitedHeader), visited);
       if (send_requester) {
-        target.request.request.headers.Set(
+        to_peer.request.headers.Set(
             std::string(kRequesterHeader),
             FormatRequesterHeader({search.original_requester, search.purpose_of_use}));
       }
-      targets.push_back(std::move(target));
     }
   }
 
@@ -683,9 +680,9 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
     return;
   }
   watcher_->Watch(state);
-  for (std::size_t i = 0; i < state->targets().size(); ++i) {
+  for (std::size_t i = 0; i < requests.size(); ++i) {
     // Each callback holds the state, so a late one after the answer finds it alive and finished.
-    upstream_.Send(state->targets()[i].request, deadline,
+    upstream_.Send(std::move(requests[i]), deadline,
                    [state, i](core::Result<core::HttpResponse> reply) {
                      state->OnReply(i, std::move(reply));
                    });
