@@ -137,6 +137,9 @@ class Database::Impl {
   std::map<std::string, sqlite3_stmt*, std::less<>> sqlite_statements_;  // writer's; finalised
                                                                          // by Close()
   RecentLocatorRows recent_locator_rows_;                                // guarded by writer_mutex_
+  // SQLite file with durability full: its WAL writes are buffered (BufferWalWritesOf) until
+  // Close(). Set by OpenConnections, cleared under lifecycle_.
+  bool wal_buffered_ = false;
 
   // SQLite file: read-only connections; PostgreSQL: every connection. Poco's pool throws when all
   // sessions are in use, so `slots_` makes callers wait (up to settings_.session_wait) instead.
