@@ -2,13 +2,16 @@
 
 #include <atomic>
 #include <optional>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -38,7 +41,71 @@ bool IsNormalClose(const beast::error_code& ec) {
 
 std::string ToString(std::uint64_t id) { return "c" + std::to_string(id); }
 
+// A field that would end early or start another: dropped rather than written (no injection).
+bool IsFieldText(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// The fields the server writes itself; a handler's own copy is dropped.
+bool IsServerField(std::string_view name) {
+  return beast::iequals(name, "Content-Length") || beast::iequals(name, "Connection") ||
+         beast::iequals(name, "Transfer-Encoding") || beast::iequals(name, "X-Request-ID") ||
+         beast::iequals(name, "Server");
+}
+
+// Statuses whose responses never carry a body (RFC 9110 6.4.1): no Content-Length either.
+bool HasNoBody(int status) { return status < 200 || status == 204 || status == 304; }
+
 }  // namespace
+
+// Written by hand rather than with Beast's message and serializer: no field list allocated per
+// response, and the head and a small body go out in one SSL_write (Session::Write).
+std::size_t AppendResponseHead(std::string& head, const core::HttpResponse& response,
+                               std::string_view request_id, bool keep_alive) {
+  head.clear();
+  const auto status = static_cast<unsigned>(response.status);
+  head.append("HTTP/1.1 ")
+      .append(std::to_string(status))
+      .append(" ")
+      .append(http::obsolete_reason(http::int_to_status(status)))
+      .append("\r\n");
+  std::size_t dropped = 0;
+  bool cache_control = false;
+  const auto& fields = response.headers.fields;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const auto& [name, value] = fields[i];
+    if (IsServerField(name)) {
+      continue;
+    }
+    bool repeated_later = false;
+    for (std::size_t j = i + 1; j < fields.size() && !repeated_later; ++j) {
+      repeated_later = beast::iequals(fields[j].first, name);
+    }
+    if (repeated_later) {
+      continue;
+    }
+    if (name.empty() || !IsFieldText(name) || !IsFieldText(value) ||
+        name.find_first_of(": \t") != std::string::npos) {
+      ++dropped;
+      continue;
+    }
+    cache_control = cache_control || beast::iequals(name, "Cache-Control");
+    head.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!cache_control) {
+    head.append("Cache-Control: no-store\r\n");
+  }
+  head.append("X-Request-ID: ").append(request_id).append("\r\n");
+  head.append("Server: trustbridge\r\n");
+  if (!HasNoBody(response.status)) {
+    head.append("Content-Length: ").append(std::to_string(response.body.size())).append("\r\n");
+  }
+  if (!keep_alive) {
+    head.append("Connection: close\r\n");
+  }
+  head.append("\r\n");
+  return dropped;
+}
 
 class HttpsServer::Impl : public std::enable_shared_from_this<HttpsServer::Impl> {
  public:
@@ -241,22 +308,20 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
   }
 
   void Write(core::HttpResponse response) {
-    auto message = std::make_shared<http::response<http::string_body>>();
-    message->version(11);
-    message->result(static_cast<unsigned>(response.status));
-    for (auto& [name, value] : response.headers.fields) {
-      message->set(name, value);
-    }
-    if (message->find(http::field::cache_control) == message->end()) {
-      message->set(http::field::cache_control, "no-store");
-    }
-    message->set("X-Request-ID", request_id_);
-    message->set(http::field::server, "trustbridge");
-    message->body() = std::move(response.body);
     const bool keep_alive = keep_alive_ && !closing_ && !server_->stopping() &&
                             requests_ < server_->settings_.max_requests_per_connection;
-    message->keep_alive(keep_alive);
-    message->prepare_payload();
+    if (HasNoBody(response.status) && !response.body.empty()) {
+      server_->log_.Error("response_body_dropped", {{"conn", ToString(id_)},
+                                                    {"request_id", request_id_},
+                                                    {"status", std::to_string(response.status)}});
+      response.body.clear();
+    }
+    if (const std::size_t dropped = AppendResponseHead(out_, response, request_id_, keep_alive);
+        dropped != 0) {
+      server_->log_.Warn("response_fields_dropped", {{"conn", ToString(id_)},
+                                                     {"request_id", request_id_},
+                                                     {"fields", std::to_string(dropped)}});
+    }
 
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started_);
@@ -269,9 +334,22 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
                                                {"us", std::to_string(elapsed.count())}});
 
     beast::get_lowest_layer(stream_).expires_after(server_->settings_.write_timeout);
-    http::async_write(stream_, *message,
-                      [self = shared_from_this(), message, keep_alive](
-                          beast::error_code ec, std::size_t) { self->OnWrite(ec, keep_alive); });
+    auto done = [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+      self->body_.clear();
+      self->OnWrite(ec, keep_alive);
+    };
+    if (response.body.size() <= kCoalescedBody) {
+      // Head and body in one buffer: one TLS record, one SSL_write, one send.
+      out_.append(response.body);
+      asio::async_write(stream_, asio::buffer(out_), std::move(done));
+      return;
+    }
+    // A large body is not copied behind the head: the two go out one after the other.
+    // (Not a std::array of two: Asio's write_op for that type ended after the first buffer
+    // through Beast's ssl_stream, which writes the small head alone.)
+    body_ = std::move(response.body);
+    const std::vector<asio::const_buffer> buffers{asio::buffer(out_), asio::buffer(body_)};
+    asio::async_write(stream_, buffers, std::move(done));
   }
 
   void OnWrite(beast::error_code ec, bool keep_alive) {
@@ -300,11 +378,17 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
     });
   }
 
+  // Bodies up to this size are copied behind the head and written with it (a TLS record
+  // holds 16 KiB); larger ones are written from their own buffer.
+  static constexpr std::size_t kCoalescedBody = 16 * 1024;
+
   std::shared_ptr<Impl> server_;
   Stream stream_;
   const std::uint64_t id_;
   std::string remote_;
   beast::flat_buffer buffer_;
+  std::string out_;   // the response being written: head (and a small body); reused
+  std::string body_;  // a large response body while it is written
   std::optional<http::request_parser<http::string_body>> parser_;
   core::PeerIdentity peer_;
   std::string request_id_;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "broker/core/http_types.h"
 #include "broker/core/result.h"
@@ -56,6 +57,16 @@ using ErrorRenderer = std::function<core::HttpResponse(const core::Error&)>;
 // Thread-safety: Start/Stop may be called from any thread; the io_context may be run by many.
 // Lifetime: the server must outlive the io_context's run() or be stopped and the io_context
 // drained before destruction.
+// The status line and header fields HttpsServer writes for `response` (into `head`, cleared
+// first; the body follows it on the wire). Fields: the handler's (the last of repeated names;
+// its own Content-Length, Transfer-Encoding, Connection, X-Request-ID and Server are replaced),
+// Cache-Control: no-store unless the handler set one, X-Request-ID, Server, Content-Length
+// (none for 1xx, 204 and 304, which carry no body) and Connection: close unless `keep_alive`.
+// A field whose name or value holds CR, LF or NUL (or a malformed name) is dropped, never
+// written; returns how many were.
+std::size_t AppendResponseHead(std::string& head, const core::HttpResponse& response,
+                               std::string_view request_id, bool keep_alive);
+
 class HttpsServer {
  public:
   HttpsServer(boost::asio::io_context& io_context, std::shared_ptr<boost::asio::ssl::context> tls,

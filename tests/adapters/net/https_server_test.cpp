@@ -56,6 +56,17 @@ class HttpsServerTest : public ::testing::Test {
           if (request.target == "/drop") {
             return;  // never answered: the guard must answer 500
           }
+          if (request.target == "/fields") {
+            response.headers.fields = {{"Content-Type", "application/fhir+json"},
+                                       {"X-Twice", "first"},
+                                       {"Server", "not-this"},
+                                       {"X-Split", "a\r\nX-Injected: 1"},
+                                       {"x-twice", "second"},
+                                       {"Content-Length", "9999"}};
+          }
+          if (request.target == "/large") {
+            response.body.assign(100 * 1024 + 7, 'x');  // written apart from the head
+          }
           if (request.target == "/later") {
             // Answer from another thread, as blocking work on a pool would.
             std::thread([respond, response]() mutable { respond(std::move(response)); }).detach();
@@ -109,6 +120,70 @@ TEST_F(HttpsServerTest, EchoesAcceptableRequestIdAndReplacesHostileOne) {
       HttpsRequest("127.0.0.1", port_, "GET", "/", As("RJ1"), {{"X-Request-ID", "bad id\"{}"}});
   EXPECT_NE(replaced.Header("X-Request-ID"), "bad id\"{}");
   EXPECT_EQ(replaced.Header("X-Request-ID").size(), 32u);
+}
+
+TEST_F(HttpsServerTest, WritesTheHandlersFieldsAndItsOwn) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/fields", As("RJ1"));
+  ASSERT_TRUE(result.connected) << result.error;
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.body, "hello RJ1 GET /fields 0");  // framed by the real length, not 9999
+  EXPECT_EQ(result.Header("Content-Type"), "application/fhir+json");
+  EXPECT_EQ(result.Header("X-Twice"), "second");  // the last of a repeated name
+  EXPECT_EQ(result.Header("Server"), "trustbridge");
+  EXPECT_EQ(result.Header("X-Split"), "");  // dropped, and nothing injected
+  EXPECT_EQ(result.Header("X-Injected"), "");
+  EXPECT_EQ(result.Header("Cache-Control"), "no-store");
+}
+
+TEST_F(HttpsServerTest, WritesALargeBodyWhole) {
+  auto result = HttpsRequest("127.0.0.1", port_, "GET", "/large", As("RJ1"));
+  ASSERT_TRUE(result.connected) << result.error;
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.body, std::string(100 * 1024 + 7, 'x'));
+}
+
+TEST(ResponseHead, StatusLineFieldsAndFraming) {
+  core::HttpResponse response;
+  response.status = 201;
+  response.body = "{}";
+  response.headers.fields = {{"Location", "/fhir/Consent/c1"}, {"Cache-Control", "private"}};
+  std::string head = "left over";
+  EXPECT_EQ(AppendResponseHead(head, response, "r-1", true), 0U);
+  EXPECT_EQ(head,
+            "HTTP/1.1 201 Created\r\nLocation: /fhir/Consent/c1\r\nCache-Control: private\r\n"
+            "X-Request-ID: r-1\r\nServer: trustbridge\r\nContent-Length: 2\r\n\r\n");
+  response.headers.fields.clear();
+  AppendResponseHead(head, response, "r-2", false);
+  EXPECT_EQ(head,
+            "HTTP/1.1 201 Created\r\nCache-Control: no-store\r\nX-Request-ID: r-2\r\n"
+            "Server: trustbridge\r\nContent-Length: 2\r\nConnection: close\r\n\r\n");
+}
+
+TEST(ResponseHead, NoContentLengthWhereNoBodyMayFollow) {
+  for (const int status : {101, 204, 304}) {
+    core::HttpResponse response;
+    response.status = status;
+    std::string head;
+    AppendResponseHead(head, response, "r", true);
+    EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+    EXPECT_EQ(head.rfind("HTTP/1.1 " + std::to_string(status) + " ", 0), 0U) << head;
+  }
+}
+
+TEST(ResponseHead, DropsFieldsThatWouldSplitTheHead) {
+  core::HttpResponse response;
+  response.headers.fields = {{"X-A", "ok"},       {"X-B", "one\ntwo"}, {"X-C\r\nX-D", "v"},
+                             {"", "empty name"},  {"X E", "space"},    {"X-F", {"nul\0", 4}},
+                             {"X-G", "tab\tkept"}};
+  std::string head;
+  EXPECT_EQ(AppendResponseHead(head, response, "r", true), 5U);
+  EXPECT_NE(head.find("\r\nX-A: ok\r\n"), std::string::npos);
+  EXPECT_NE(head.find("\r\nX-G: tab\tkept\r\n"), std::string::npos);
+  EXPECT_EQ(head.find("two"), std::string::npos);
+  EXPECT_EQ(head.find("X-D"), std::string::npos);
+  EXPECT_EQ(head.find("space"), std::string::npos);
+  EXPECT_EQ(head.find("nul"), std::string::npos);
+  EXPECT_EQ(head.find("\r\n\r\n"), head.size() - 4);  // the head ends once, at its end
 }
 
 TEST_F(HttpsServerTest, RefusesClientWithoutCertificateAtHandshake) {
