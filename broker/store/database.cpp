@@ -331,9 +331,23 @@ core::Status Database::Impl::Write(std::string_view what, const SessionBody& bod
   if (location_.engine == Engine::kSqlite) {
     std::lock_guard writer(writer_mutex_);
     Poco::Data::Session& session = *writer_;
+    // BEGIN, COMMIT and ROLLBACK as cached statements: through Poco each was compiled again on
+    // every transaction. Failures throw what Poco would have thrown for the same result code.
+    const auto run = [this, &session](std::string_view sql) {
+      sqlite3* handle = Poco::Data::SQLite::Utility::dbHandle(session);
+      core::Result<sqlite3_stmt*> statement = CachedSqliteStatement(session, sql);
+      if (!statement) {
+        Poco::Data::SQLite::Utility::throwException(handle, SQLITE_ERROR);
+      }
+      const int rc = sqlite3_step(*statement);
+      sqlite3_reset(*statement);
+      if (rc != SQLITE_DONE) {
+        Poco::Data::SQLite::Utility::throwException(handle, rc);
+      }
+    };
     core::Status status = RunTransaction(
-        what, session, body, [&session] { session << "BEGIN IMMEDIATE", now; },
-        [&session] { session << "COMMIT", now; }, [&session] { session << "ROLLBACK", now; });
+        what, session, body, [&run] { run("BEGIN IMMEDIATE"); }, [&run] { run("COMMIT"); },
+        [&run] { run("ROLLBACK"); });
     if (status && committed) {
       committed();
     }
