@@ -14,6 +14,7 @@
 #include <Poco/Data/Statement.h>
 
 #include "broker/store/database_impl.h"
+#include "broker/store/sqlite_wal_checkpointer.h"
 #include "broker/store/sqlite_wal_write_buffer.h"
 
 namespace tb::store {
@@ -62,13 +63,6 @@ void SetupSqliteConnection(Poco::Data::Session& session, const StoreSettings& se
       now;
   if (read_only) {
     session << "PRAGMA query_only = ON", now;
-  } else {
-    // The writer checkpoints the WAL into the database file every 4,000 pages instead of SQLite's
-    // 1,000: a page rewritten by many commits (index edges, the file header) is copied back once
-    // per checkpoint, and each checkpoint's fsync of the database file stalls the commit that runs
-    // it (durable MLLP ingest: 7,300-8,000 -> 9,200-10,000 msgs/s, p99 +1 ms;
-    // docs/hl7v2-ingest.md, Performance). The WAL file grows to ~16 MiB between checkpoints.
-    session << "PRAGMA wal_autocheckpoint = 4000", now;
   }
 }
 
@@ -201,6 +195,19 @@ core::Status Database::Impl::OpenConnections() {
                                what + " failed: the database refused WAL journal mode");
       }
       SetupSqliteConnection(*writer_, settings_, /*read_only=*/false);
+      if (!location_.in_memory) {
+        // The WAL is copied back into the database file by a thread of its own, not by the
+        // commit that fills it (sqlite_wal_checkpointer.h).
+        WalCheckpointSettings checkpoints;
+        checkpoints.durable = settings_.durability == Durability::kFull;
+        core::Result<std::unique_ptr<SqliteWalCheckpointer>> checkpointer =
+            SqliteWalCheckpointer::Start(location_.connection_string, checkpoints, logger_);
+        if (!checkpointer) {
+          return std::move(checkpointer).error();
+        }
+        checkpointer_ = std::move(*checkpointer);
+        checkpointer_->Attach(Poco::Data::SQLite::Utility::dbHandle(*writer_));
+      }
       if (!location_.in_memory) {
         const StoreSettings settings = settings_;
         pool_ = std::make_unique<TunedSessionPool>(
@@ -453,6 +460,12 @@ void Database::Impl::Close() {
       sqlite3_finalize(statement);  // before the connection closes, or it cannot
     }
     sqlite_statements_.clear();
+  }
+  if (checkpointer_) {
+    if (writer_) {
+      checkpointer_->Detach(Poco::Data::SQLite::Utility::dbHandle(*writer_));
+    }
+    checkpointer_.reset();  // before the writer: a pass running now finishes first
   }
   try {
     if (pool_) {

@@ -25,6 +25,10 @@
 struct sqlite3_stmt;
 
 namespace tb::store {
+class SqliteWalCheckpointer;
+}  // namespace tb::store
+
+namespace tb::store {
 
 // kStorage for a Poco exception: `what` plus the exception's category (SQLite's error name,
 // PostgreSQL's SQLSTATE). Never the exception text, which may quote SQL or bound values (PHI).
@@ -140,6 +144,8 @@ class Database::Impl {
   // SQLite file with durability full: its WAL writes are buffered (BufferWalWritesOf) until
   // Close(). Set by OpenConnections, cleared under lifecycle_.
   bool wal_buffered_ = false;
+  // SQLite file: checkpoints the writer's WAL on a thread of its own. Reset by Close().
+  std::unique_ptr<SqliteWalCheckpointer> checkpointer_;
 
   // SQLite file: read-only connections; PostgreSQL: every connection. Poco's pool throws when all
   // sessions are in use, so `slots_` makes callers wait (up to settings_.session_wait) instead.
