@@ -335,7 +335,7 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
 
     beast::get_lowest_layer(stream_).expires_after(server_->settings_.write_timeout);
     auto done = [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-      self->body_.clear();
+      std::string().swap(self->body_);  // a large body's memory is not kept by the connection
       self->OnWrite(ec, keep_alive);
     };
     if (response.body.size() <= kCoalescedBody) {
