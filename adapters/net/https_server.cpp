@@ -217,6 +217,12 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
       OnReadError(ec);
       return;
     }
+    if (parser_->is_done()) {
+      // No body (a GET), or all of it came with the header: nothing left to read, so no read
+      // operation is started only to complete at once through another hand-off.
+      OnRequest({});
+      return;
+    }
     beast::get_lowest_layer(stream_).expires_after(server_->settings_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code read_ec, std::size_t) {

@@ -142,6 +142,18 @@ TEST_F(HttpsServerTest, WritesALargeBodyWhole) {
   EXPECT_EQ(result.body, std::string(100 * 1024 + 7, 'x'));
 }
 
+// A request without a body is handled as soon as its header is read; one with a body only once
+// all of it arrived.
+TEST_F(HttpsServerTest, HandlesRequestsWithAndWithoutABody) {
+  auto get = HttpsRequest("127.0.0.1", port_, "GET", "/g", As("RJ1"));
+  EXPECT_EQ(get.body, "hello RJ1 GET /g 0");
+  auto post = HttpsRequest("127.0.0.1", port_, "POST", "/p", As("RJ1"),
+                           {{"Content-Type", "application/x-www-form-urlencoded"}},
+                           std::string(70 * 1024, 'a'));
+  EXPECT_EQ(post.status, 200);
+  EXPECT_EQ(post.body, "hello RJ1 POST /p " + std::to_string(70 * 1024));
+}
+
 TEST(ResponseHead, StatusLineFieldsAndFraming) {
   core::HttpResponse response;
   response.status = 201;
