@@ -172,9 +172,20 @@ inline bool MayNeedEscape(std::uint64_t word) {
 // byte) stays small for a long string (an attachment's base64 in a FHIR resource).
 constexpr std::size_t kJsonStringBlock = 4096;
 
+// Strings up to this length are escaped into a buffer on the stack and appended: growing `out`
+// by the worst case first (resize) would zero-fill six times the string's length, which cost more
+// than the escaping itself for the short strings that make up most of a FHIR resource.
+constexpr std::size_t kJsonStringOnStack = 256;
+
 // Appends `text` as a quoted JSON string.
 inline void AppendJsonString(std::string& out, std::string_view text) {
-  if (text.size() <= kJsonStringBlock) {  // nearly every string: one write, kept apart for speed
+  if (text.size() <= kJsonStringOnStack) {
+    char buffer[JsonStringCapacity(kJsonStringOnStack)];
+    const char* end = WriteJsonString(buffer, text.data(), text.size());
+    out.append(buffer, static_cast<std::size_t>(end - buffer));
+    return;
+  }
+  if (text.size() <= kJsonStringBlock) {  // one write, kept apart for speed
     const std::size_t used = out.size();
     out.resize(used + JsonStringCapacity(text.size()));
     char* end = WriteJsonString(out.data() + used, text.data(), text.size());

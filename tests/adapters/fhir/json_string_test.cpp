@@ -1,6 +1,7 @@
 // AppendJsonString must give exactly the bytes rapidjson::Writer gives: it takes different paths
-// by length (4-7 and 8-16 bytes as overlapping words, 16-byte blocks, an overlapping last block),
-// so every length up to 80 is checked clean and with a byte to escape at every position.
+// by length (4-7 and 8-16 bytes as overlapping words, 16-byte blocks, an overlapping last block;
+// on the stack up to kJsonStringOnStack), so every length up to 80 and those around the stack
+// limit are checked clean and with a byte to escape at every position.
 #include "adapters/fhir/json_string.h"
 
 #include <string>
@@ -42,6 +43,25 @@ TEST(JsonString, EveryLengthCleanAndWithAnEscapeAtEveryPosition) {
         escaped[length - 1] = special;
         ASSERT_EQ(Ours(escaped), RapidJsonString(escaped)) << length << " at " << at << "+last";
       }
+    }
+  }
+}
+
+// Strings up to kJsonStringOnStack are escaped on the stack, longer ones in `out`: lengths on
+// both sides of that limit, clean, all escapes (the most output) and an escape at every place.
+TEST(JsonString, LengthsAroundTheStackLimit) {
+  for (std::size_t length = kJsonStringOnStack - 17; length <= kJsonStringOnStack + 17; ++length) {
+    std::string text;
+    for (std::size_t i = 0; i < length; ++i) {
+      text.push_back(static_cast<char>('a' + i % 26));
+    }
+    ASSERT_EQ(Ours(text), RapidJsonString(text)) << length;
+    ASSERT_EQ(Ours(std::string(length, '\x01')), RapidJsonString(std::string(length, '\x01')))
+        << length;
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string escaped = text;
+      escaped[at] = '"';
+      ASSERT_EQ(Ours(escaped), RapidJsonString(escaped)) << length << " at " << at;
     }
   }
 }
