@@ -59,6 +59,50 @@ TEST_F(LogTest, EscapesEveryCharacterJsonNeedsAndCopiesTheRest) {
   EXPECT_EQ(out, "");
 }
 
+// Clean runs are found eight bytes at a time: every length up to 40 with each byte value at
+// every position (and bytes above ASCII around it) gives the byte-by-byte escaping.
+TEST_F(LogTest, EscapingEightBytesAtATimeMatchesByteByByte) {
+  const auto reference = [](std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (byte < 0x20) {
+        out += "\\u00";
+        out += kHex[byte >> 4];
+        out += kHex[byte & 0x0f];
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  for (std::size_t length = 1; length <= 40; ++length) {
+    std::string text;
+    for (std::size_t i = 0; i < length; ++i) {
+      text.push_back(i % 3 == 0 ? '\xc3' : static_cast<char>('a' + i % 26));
+    }
+    for (std::size_t at = 0; at < length; ++at) {
+      for (int value = 0; value < 256; ++value) {
+        std::string probe = text;
+        probe[at] = static_cast<char>(value);
+        std::string out = "x";
+        AppendJsonEscaped(out, probe);
+        ASSERT_EQ(out, "x" + reference(probe)) << length << " at " << at << " byte " << value;
+      }
+    }
+  }
+}
+
 TEST_F(LogTest, TimeIsUtcToTheMillisecond) {
   Logger log("tb.test");
   log.Info("first");
