@@ -1,6 +1,7 @@
 #include "adapters/fhir/json.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -157,10 +158,12 @@ bool RepeatsMemberName(const rapidjson::Value& object) {
   }
   const auto members = object.MemberBegin();
   if (count <= kPairwiseMemberLimit) {
-    for (rapidjson::SizeType i = 1; i < count; ++i) {
-      const std::string_view name = StringOf(members[i].name);
+    // Each name read out of its (possibly inline) RapidJSON string once, not once per pair.
+    std::array<std::string_view, kPairwiseMemberLimit> names;
+    for (rapidjson::SizeType i = 0; i < count; ++i) {
+      names[i] = StringOf(members[i].name);
       for (rapidjson::SizeType j = 0; j < i; ++j) {
-        if (StringOf(members[j].name) == name) {
+        if (names[j] == names[i]) {
           return true;
         }
       }

@@ -185,18 +185,22 @@ Token ParseToken(std::string_view value) {
 }
 
 core::Result<std::string> NhsNumberFromIdentifierToken(std::string_view token) {
-  const std::string expected =
-      "identifier must be '" + std::string(core::kNhsNumberSystem) + "|' followed by an NHS number";
+  // The message is built only for a refusal: every federated search passes through here.
+  const auto refused = [](std::string_view why) {
+    return MakeError(ErrorCode::kInvalidValue,
+                     "identifier must be '" + std::string(core::kNhsNumberSystem) +
+                         "|' followed by an NHS number (" + std::string(why) + ")",
+                     "identifier");
+  };
   Token parsed = ParseToken(token);
   if (!parsed.system.has_value() || parsed.system->empty()) {
-    return MakeError(ErrorCode::kInvalidValue, expected + " (no system given)", "identifier");
+    return refused("no system given");
   }
   if (*parsed.system != core::kNhsNumberSystem) {
-    return MakeError(ErrorCode::kInvalidValue, expected + " (another system was given)",
-                     "identifier");
+    return refused("another system was given");
   }
   if (parsed.code.empty()) {
-    return MakeError(ErrorCode::kInvalidValue, expected + " (the number is missing)", "identifier");
+    return refused("the number is missing");
   }
   if (!core::IsValidNhsNumber(parsed.code)) {
     return MakeError(ErrorCode::kInvalidValue,
