@@ -18,23 +18,12 @@
 #include <emmintrin.h>
 #endif
 
+#include "broker/core/json_escape_scan.h"
+
 namespace tb::fhir {
 
 // The most bytes WriteJsonString writes for `length` bytes of text (quotes, and \u00XX each).
 constexpr std::size_t JsonStringCapacity(std::size_t length) { return length * 6 + 2; }
-
-// Whether any of the 8 bytes of `word` is below 0x20, '"' or '\\' (may also say so for a
-// neighbour of such a byte; the caller then checks byte by byte).
-inline bool MayNeedEscape(std::uint64_t word) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  const std::uint64_t quote = word ^ (kOnes * '"');
-  const std::uint64_t backslash = word ^ (kOnes * '\\');
-  const std::uint64_t below = (word - kOnes * 0x20) & ~word;
-  const std::uint64_t is_quote = (quote - kOnes) & ~quote;
-  const std::uint64_t is_backslash = (backslash - kOnes) & ~backslash;
-  return ((below | is_quote | is_backslash) & kHigh) != 0;
-}
 
 // Writes `c` at `out`, escaped as rapidjson::Writer does when it must be; returns the new end.
 [[gnu::always_inline]] inline char* EscapeJsonByte(char* out, unsigned char c) {
@@ -82,7 +71,7 @@ inline bool MayNeedEscape(std::uint64_t word) {
     std::uint32_t tail = 0;
     std::memcpy(&head, str, 4);
     std::memcpy(&tail, str + length - 4, 4);
-    if (!MayNeedEscape(head | (std::uint64_t{tail} << 32))) {
+    if (!core::MayNeedJsonEscape(head | (std::uint64_t{tail} << 32))) {
       std::memcpy(out, &head, 4);
       std::memcpy(out + length - 4, &tail, 4);
       out += length;
@@ -94,7 +83,7 @@ inline bool MayNeedEscape(std::uint64_t word) {
     std::uint64_t tail = 0;
     std::memcpy(&head, str, 8);
     std::memcpy(&tail, str + length - 8, 8);
-    if (!MayNeedEscape(head) && !MayNeedEscape(tail)) {
+    if (!core::MayNeedJsonEscape(head) && !core::MayNeedJsonEscape(tail)) {
       std::memcpy(out, &head, 8);
       std::memcpy(out + length - 8, &tail, 8);
       out += length;
@@ -146,7 +135,7 @@ inline bool MayNeedEscape(std::uint64_t word) {
     if (i + 8 <= length) {
       std::uint64_t word = 0;
       std::memcpy(&word, str + i, 8);
-      if (!MayNeedEscape(word)) {
+      if (!core::MayNeedJsonEscape(word)) {
         std::memcpy(out, &word, 8);
         out += 8;
         i += 8;
@@ -155,7 +144,7 @@ inline bool MayNeedEscape(std::uint64_t word) {
     } else if (length >= 8) {
       std::uint64_t word = 0;
       std::memcpy(&word, str + length - 8, 8);
-      if (!MayNeedEscape(word)) {
+      if (!core::MayNeedJsonEscape(word)) {
         std::memcpy(out - (i - (length - 8)), &word, 8);
         out += length - i;
         break;

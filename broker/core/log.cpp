@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "broker/core/json_escape_scan.h"
+
 namespace tb::core {
 namespace {
 
@@ -127,19 +129,6 @@ void AppendTime(std::string& out) {
   out.append(tail, sizeof tail);
 }
 
-// Whether any of the 8 bytes of `word` is below 0x20, '"' or '\\' (may also say so for a
-// neighbour of such a byte; the caller then checks byte by byte).
-bool MayNeedEscape(std::uint64_t word) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
-  const std::uint64_t quote = word ^ (kOnes * '"');
-  const std::uint64_t backslash = word ^ (kOnes * '\\');
-  const std::uint64_t below = (word - kOnes * 0x20) & ~word;
-  const std::uint64_t is_quote = (quote - kOnes) & ~quote;
-  const std::uint64_t is_backslash = (backslash - kOnes) & ~backslash;
-  return ((below | is_quote | is_backslash) & kHigh) != 0;
-}
-
 void AppendField(std::string& out, std::string_view key, std::string_view value) {
   out += ",\"";
   AppendJsonEscaped(out, key);
@@ -159,7 +148,7 @@ void AppendJsonEscaped(std::string& out, std::string_view text) {
     if (i + 8 <= text.size()) {
       std::uint64_t word = 0;
       std::memcpy(&word, text.data() + i, 8);
-      if (!MayNeedEscape(word)) {
+      if (!core::MayNeedJsonEscape(word)) {
         i += 7;  // and the loop's ++i
         continue;
       }
