@@ -325,7 +325,10 @@ class FederatedQuery::DeadlineWatcher {
     bool earliest = false;
     {
       std::lock_guard lock(mutex_);
-      earliest = due_.emplace(state->deadline(), state) == due_.begin();
+      // Two statements: the operands of an overloaded == are unsequenced, and begin() taken
+      // before the insert would be end() of an empty map (a sleeping watcher never woken).
+      const auto placed = due_.emplace(state->deadline(), state);
+      earliest = placed == due_.begin();
     }
     if (earliest) {
       wake_.notify_one();

@@ -481,6 +481,31 @@ TEST_F(FederatedQueryTest, AnswersAtTheDeadlineEvenWhenTheClientIsLateAndIgnores
   EXPECT_EQ(done_calls_->load(), 1);
 }
 
+// The deadline thread is asleep with nothing to watch when each query arrives (the first, and
+// the second after the first has answered): each query must wake it, or only the late client's
+// own reply would ever answer.
+TEST_F(FederatedQueryTest, AQueryWakesTheDeadlineThreadWhenItWatchesNothing) {
+  Holds(kNhs, "RGT");
+  FakeUpstreamClient::Plan late;
+  late.delay = 2s;
+  late.reply = Response(200, Searchset({Resource("Patient", "p7")}));
+  late.honour_deadline = false;
+  upstream_.Script(Base("RGT"), late);
+  Engine();
+  for (int round = 0; round < 2; ++round) {
+    std::this_thread::sleep_for(50ms);  // the thread reaches its wait
+    FederatedSearch search = Search();
+    search.deadline = 50ms;
+    const auto started = Steady::now();
+    auto result = RunAndWait(search);
+    ASSERT_TRUE(result.has_value());
+    EXPECT_LT(Steady::now() - started, 1500ms) << "round " << round;
+    const Parsed bundle = ParseBundle(result->bundle_json);
+    ASSERT_EQ(bundle.outcomes().size(), 1u);
+    EXPECT_EQ(bundle.outcomes()[0].diagnostics, "trust RGT did not answer within 50 ms");
+  }
+}
+
 TEST_F(FederatedQueryTest, DownTrustIsFlaggedWithoutTransportDetail) {
   Holds(kNhs, "RJ1");
   Holds(kNhs, "RX9");  // unscripted: connection refused
