@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <mutex>
 #include <thread>
 
+#include "broker/core/clock.h"
 #include "broker/core/json_escape_scan.h"
 
 namespace tb::core {
@@ -104,29 +104,9 @@ constexpr std::string_view LevelName(LogLevel level) {
   return "info";
 }
 
-// The time as "YYYY-MM-DDTHH:MM:SS.mmmZ". The part up to the seconds is formatted once per second
-// per thread (strftime and gmtime_r cost more than the rest of a short line).
+// The time as "YYYY-MM-DDTHH:MM:SS.mmmZ" (AppendInstant formats the second once per thread).
 void AppendTime(std::string& out) {
-  const auto now = std::chrono::system_clock::now();
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::int64_t seconds = since_epoch / 1000;
-  const auto millis = static_cast<int>(since_epoch % 1000);
-  thread_local std::int64_t cached_second = -1;
-  thread_local char cached[32];
-  thread_local std::size_t cached_length = 0;
-  if (seconds != cached_second) {
-    const auto time = static_cast<std::time_t>(seconds);
-    std::tm utc{};
-    gmtime_r(&time, &utc);
-    cached_length = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &utc);
-    cached_second = seconds;
-  }
-  const char tail[] = {'.', static_cast<char>('0' + millis / 100),
-                       static_cast<char>('0' + millis / 10 % 10),
-                       static_cast<char>('0' + millis % 10), 'Z'};
-  out.append(cached, cached_length);
-  out.append(tail, sizeof tail);
+  AppendInstant(out, ToUnixMs(std::chrono::system_clock::now()));
 }
 
 void AppendField(std::string& out, std::string_view key, std::string_view value) {

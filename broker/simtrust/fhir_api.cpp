@@ -15,7 +15,6 @@
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
-#include "broker/simtrust/instant_text.h"
 
 namespace tb::simtrust {
 namespace {
@@ -412,7 +411,7 @@ core::HttpResponse SimFhirApi::Searchset(std::string_view self_type,
   text += R"({"resourceType":"Bundle","id":)";
   fhir::AppendJsonString(text, NextId());
   text += R"(,"type":"searchset","timestamp":)";
-  fhir::AppendJsonString(text, InstantText(clock_.Now()));
+  fhir::AppendJsonString(text, core::FormatInstant(clock_.Now()));
   text += R"(,"total":)";
   text += std::to_string(resources.size());
   // The query is left out of the self link: it may carry an NHS number.
