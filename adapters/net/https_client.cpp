@@ -1,6 +1,7 @@
 #include "adapters/net/https_client.h"
 
 #include <atomic>
+#include <cerrno>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -26,6 +27,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include "adapters/net/peer_identity.h"
 #include "broker/core/log.h"
@@ -54,6 +56,14 @@ std::atomic<std::uint64_t> g_next_connection_id{1};
 bool SetSni(SSL* ssl, const std::string& name) {
   return SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                   const_cast<char*>(name.c_str())) == 1;
+}
+
+// True when the socket has no byte and no end of stream waiting: a readiness report for it was
+// stale. A peek without waiting, so neither the TLS state nor the socket's mode changes.
+bool NothingToRead(int socket) {
+  char byte = 0;
+  const ssize_t got = ::recv(socket, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 // RFC 9110 section 9.2.2: safe to repeat, so safe to retry after a stale pooled connection.
@@ -283,6 +293,9 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   // After a complete keep-alive response: back to the pool, or closed if the pool is full.
   // On the connection's strand.
   void Park(std::shared_ptr<Connection> connection);
+  // Waits (on the connection's strand) for a parked connection to turn readable: the server
+  // closing it. Runs again after a wake-up that finds nothing to read.
+  void WatchIdle(const std::shared_ptr<Connection>& connection, std::uint64_t generation);
   // Closes a connection for good: with a TLS close_notify when `graceful`, else at once.
   // Idempotent. On the connection's strand.
   void Retire(const std::shared_ptr<Connection>& connection, bool graceful);
@@ -834,19 +847,35 @@ void HttpsClient::Impl::Park(std::shared_ptr<Connection> connection) {
     ArmIdleTimer(connection, SteadyClock::now() + settings_.idle_expiry);
   }
   if (settings_.watch_idle_connections) {
-    // Readiness only: nothing is read, so the TLS state is untouched if the wait is cancelled.
-    // An idle HTTP/1.1 connection has nothing to say; readable means closing (or misbehaving).
-    connection->Lowest().socket().async_wait(
-        tcp::socket::wait_read,
-        [weak = weak_from_this(), connection, generation](beast::error_code ec) {
-          if (ec) {
-            return;  // taken from the pool (cancelled) or closed
-          }
-          if (auto self = weak.lock()) {
-            self->OnIdleExpired(connection, generation, "idle_connection_closed_by_server");
-          }
-        });
+    WatchIdle(connection, generation);
   }
+}
+
+void HttpsClient::Impl::WatchIdle(const std::shared_ptr<Connection>& connection,
+                                  std::uint64_t generation) {
+  // Readiness only: nothing is read, so the TLS state is untouched if the wait is cancelled.
+  // An idle HTTP/1.1 connection has nothing to say; readable means closing (or misbehaving).
+  connection->Lowest().socket().async_wait(
+      tcp::socket::wait_read,
+      [weak = weak_from_this(), connection, generation](beast::error_code ec) {
+        if (ec) {
+          return;  // taken from the pool (cancelled) or closed
+        }
+        auto self = weak.lock();
+        if (!self) {
+          return;
+        }
+        if (NothingToRead(connection->Lowest().socket().native_handle())) {
+          // A stale edge: epoll reported the response's bytes after the read had taken them.
+          std::unique_lock lock(self->mutex_);
+          if (connection->pooled && connection->park_generation == generation) {
+            lock.unlock();
+            self->WatchIdle(connection, generation);
+          }
+          return;
+        }
+        self->OnIdleExpired(connection, generation, "idle_connection_closed_by_server");
+      });
 }
 
 void HttpsClient::Impl::ArmIdleTimer(const std::shared_ptr<Connection>& connection,
