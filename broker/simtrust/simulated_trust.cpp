@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -200,10 +201,15 @@ void SimulatedTrust::Impl::OnRequest(core::HttpRequest request, net::Responder r
     answer();
     return;
   }
-  // Latency on a timer: the I/O thread goes on serving other connections meanwhile.
-  // Each timer on its own strand, so that Wait() can cancel it safely from another thread.
-  auto timer = std::make_shared<asio::steady_timer>(asio::make_strand(runtime_.io_context()),
-                                                    config_.latency);
+  // Latency on a timer: the I/O thread goes on serving other connections meanwhile. Wait()
+  // cancels timers through their executor, which must never run the cancel beside the timer's
+  // own completion: with one I/O thread (the benchmarks' trusts) the io_context runs one handler
+  // at a time, so the timer uses it directly; with more, each timer has a strand of its own,
+  // which costs an allocation and a hand-off of every completion.
+  const asio::any_io_executor executor =
+      config_.io_threads == 1 ? asio::any_io_executor(runtime_.io_context().get_executor())
+                              : asio::any_io_executor(asio::make_strand(runtime_.io_context()));
+  auto timer = std::make_shared<asio::steady_timer>(executor, config_.latency);
   std::uint64_t id = 0;
   {
     std::lock_guard lock(timers_mutex_);

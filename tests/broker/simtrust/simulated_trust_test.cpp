@@ -209,6 +209,39 @@ TEST_F(SimulatedTrustTest, LatencyDelaysAnswersOnATimerNotABlockedThread) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 400ms);
 }
 
+// Stopping cancels the latency timers, so every delayed request is answered at once, with one
+// I/O thread (timers on the io_context itself) and with two (each timer on its own strand).
+// Were a timer not cancelled, the stop would wait out the 60 s latency, give up draining after
+// 65 s and close the connections unanswered.
+TEST_F(SimulatedTrustTest, StoppingAnswersRequestsStillWaitingOutTheirLatency) {
+  for (const unsigned threads : {1U, 2U}) {
+    SCOPED_TRACE("io_threads " + std::to_string(threads));
+    SimTrustConfig config = Config();
+    config.latency = 60s;
+    config.io_threads = threads;
+    Start(std::move(config));
+    constexpr int kRequests = 3;
+    std::atomic<int> ok{0};
+    std::atomic<int> done{0};
+    for (int i = 0; i < kRequests; ++i) {
+      client_.AsyncRequest(target_, Request("GET", "/fhir/Patient/rgt-pat-1"),
+                           std::chrono::steady_clock::now() + 120s,
+                           [&](core::Result<core::HttpResponse> response) {
+                             ok += response && response->status == 200 ? 1 : 0;
+                             ++done;
+                           });
+    }
+    ASSERT_TRUE(
+        testing::WaitFor([&] { return trust_->DelayedRequestsForTest() == kRequests; }, 10s));
+    trust_->Stop();
+    trust_->Wait();
+    EXPECT_EQ(trust_->DelayedRequestsForTest(), 0U);
+    ASSERT_TRUE(testing::WaitFor([&] { return done.load() == kRequests; }, 10s));
+    EXPECT_EQ(ok.load(), kRequests);
+    trust_.reset();
+  }
+}
+
 TEST_F(SimulatedTrustTest, LatencyBeyondTheDeadlineTimesOut) {
   SimTrustConfig config = Config();
   config.latency = 2000ms;
