@@ -66,6 +66,47 @@ bool NothingToRead(int socket) {
   return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+// Parses a response straight into a core::HttpResponse: each field is appended as it is read,
+// instead of kept in Beast's field container (allocations per field) and copied out of it again
+// once the message is complete, for every upstream answer. Limits, framing (Content-Length,
+// chunked, end of stream), HEAD and keep-alive are Beast's basic_parser's, as before.
+class ResponseParser final : public http::basic_parser<false> {
+ public:
+  core::HttpResponse& response() { return response_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}  // responses only
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    response_.status = code;
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    response_.headers.fields.emplace_back(std::string(name), std::string(value));
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    if (length) {
+      // Within the body limit: a longer Content-Length fails before the body starts.
+      response_.body.reserve(static_cast<std::size_t>(*length));
+    }
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    response_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    response_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  core::HttpResponse response_;
+};
+
 // RFC 9110 section 9.2.2: safe to repeat, so safe to retry after a stale pooled connection.
 bool IsIdempotent(http::verb verb) {
   return verb == http::verb::get || verb == http::verb::head || verb == http::verb::put ||
@@ -567,14 +608,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
       OnIoError(ec, !parser_->got_some());
       return;
     }
-    http::response<http::string_body> message = parser_->release();
-    core::HttpResponse response;
-    response.status = static_cast<int>(message.result_int());
-    for (const auto& field : message) {
-      response.headers.fields.emplace_back(std::string(field.name_string()),
-                                           std::string(field.value()));
-    }
-    response.body = std::move(message.body());
+    core::HttpResponse response = std::move(parser_->response());
     if (!connection_->session_saved) {
       // By the first response, a TLS 1.3 server's tickets have been read.
       SessionPtr session(SSL_get1_session(connection_->stream.native_handle()));
@@ -583,7 +617,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
         connection_->session_saved = true;
       }
     }
-    if (message.keep_alive()) {
+    if (parser_->keep_alive()) {
       client_->Park(std::move(connection_));
     } else {
       client_->Retire(connection_, true);
@@ -684,7 +718,7 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
   std::vector<tcp::endpoint> endpoints_;
   std::optional<asio::ip::basic_resolver<tcp, Strand>> resolver_;
   std::optional<Timer> resolve_timer_;
-  std::optional<http::response_parser<http::string_body>> parser_;
+  std::optional<ResponseParser> parser_;
   bool reused_ = false;
   bool retried_ = false;
   bool resolve_timed_out_ = false;

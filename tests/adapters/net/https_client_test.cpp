@@ -14,8 +14,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include "adapters/net/https_server.h"
@@ -467,6 +471,92 @@ TEST(HttpsClient, ServerRefusesClientFromAnotherCa) {
   ASSERT_FALSE(response);
   EXPECT_EQ(response.error().code, core::ErrorCode::kUpstreamUnavailable);
   EXPECT_EQ(server.requests(), 0);
+}
+
+// A server that answers each request on one mutual-TLS connection with the next of `replies`
+// (raw HTTP/1.1 text, so framings HttpsServer never writes can be sent), then ends the
+// connection with a close_notify.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::vector<std::string> replies)
+      : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    const TestPki& pki = TestPki::Get();
+    auto tls = MakeServerContext(
+        {pki.Cert(TestPki::kBrokerA), pki.Key(TestPki::kBrokerA), pki.CaCert(), pki.Crl()});
+    EXPECT_TRUE(tls) << tls.error().message;
+    tls_ = *tls;
+    thread_ = std::thread([this, replies = std::move(replies)] { Serve(replies); });
+  }
+  ~ScriptedServer() { thread_.join(); }
+
+  HttpsTarget Target() const {
+    HttpsTarget target;
+    target.host = "127.0.0.1";
+    target.port = acceptor_.local_endpoint().port();
+    return target;
+  }
+
+ private:
+  void Serve(const std::vector<std::string>& replies) {
+    asio::ssl::stream<asio::ip::tcp::socket> stream(io_, *tls_);
+    boost::system::error_code ec;
+    acceptor_.accept(stream.next_layer(), ec);
+    if (!ec) {
+      stream.handshake(asio::ssl::stream_base::server, ec);
+    }
+    for (const std::string& reply : replies) {
+      asio::streambuf request;
+      if (ec || asio::read_until(stream, request, "\r\n\r\n", ec) == 0 || ec) {
+        ADD_FAILURE() << "no request: " << ec.message();
+        return;
+      }
+      asio::write(stream, asio::buffer(reply), ec);
+    }
+    stream.shutdown(ec);  // close_notify; returns once the client has closed too
+  }
+
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::thread thread_;
+};
+
+// Framings the trusts' own server never uses: a chunked body, a HEAD answer's Content-Length
+// without a body, a body that ends with the connection. Status, fields and body come through
+// each time, the connection is reused while the server keeps it open, and a connection whose
+// end closed the body is not pooled.
+TEST(HttpsClient, ReadsChunkedHeadAndUntilCloseResponses) {
+  ScriptedServer server({
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-One: a\r\nX-Two: b b\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nX-Head: yes\r\n\r\n",
+      "HTTP/1.1 203 Whatever\r\nContent-Type: text/plain\r\n\r\nuntil close",
+  });
+  HttpsClient client(ClientTls());
+  auto chunked = client.Request(server.Target(), Get("/chunked"), 5s);
+  ASSERT_TRUE(chunked) << chunked.error().message;
+  EXPECT_EQ(chunked->status, 200);
+  EXPECT_EQ(chunked->body, "hello world");
+  EXPECT_EQ(chunked->headers.Get("X-One"), "a");
+  EXPECT_EQ(chunked->headers.Get("X-Two"), "b b");
+  EXPECT_EQ(chunked->headers.fields.size(), 3U);
+
+  core::HttpRequest head = Get("/head");
+  head.method = "HEAD";
+  auto headed = client.Request(server.Target(), std::move(head), 5s);
+  ASSERT_TRUE(headed) << headed.error().message;
+  EXPECT_EQ(headed->status, 200);
+  EXPECT_EQ(headed->body, "");
+  EXPECT_EQ(headed->headers.Get("Content-Length"), "42");
+
+  auto until_close = client.Request(server.Target(), Get("/until-close"), 5s);
+  ASSERT_TRUE(until_close) << until_close.error().message;
+  EXPECT_EQ(until_close->status, 203);
+  EXPECT_EQ(until_close->body, "until close");
+  const HttpsClientStats stats = client.Stats();
+  EXPECT_EQ(stats.connections_opened, 1U);  // one connection for all three
+  EXPECT_EQ(stats.connections_reused, 2U);
+  EXPECT_EQ(stats.idle_connections, 0U);  // its end ended the last body: not pooled
 }
 
 TEST(HttpsClient, RefusesOversizeResponseBody) {
