@@ -40,6 +40,10 @@ double LoadResult::ServerCpuUsPerRequest() const {
   return (server_after.cpu_seconds - server_before.cpu_seconds) * 1e6 / static_cast<double>(ok);
 }
 
+double LoadResult::PerRequest(std::uint64_t count) const {
+  return ok == 0 ? 0 : static_cast<double>(count) / static_cast<double>(ok);
+}
+
 std::string ToJson(const LoadResult& result) {
   std::string json = "{\"mode\":" + JsonString(result.mode);
   json += ",\"concurrency\":" + std::to_string(result.concurrency);
@@ -55,6 +59,12 @@ std::string ToJson(const LoadResult& result) {
   json += ",\"server_cpu_s\":" +
           Number(result.server_after.cpu_seconds - result.server_before.cpu_seconds);
   json += ",\"server_cpu_us_per_req\":" + Number(result.ServerCpuUsPerRequest());
+  json += ",\"server_write_bytes_per_req\":" +
+          Number(result.PerRequest(result.server_after.storage_write_bytes -
+                                   result.server_before.storage_write_bytes));
+  json += ",\"server_ctxsw_per_req\":" +
+          Number(result.PerRequest(result.server_after.context_switches -
+                                   result.server_before.context_switches));
   json += ",\"server_hwm_kb\":" + std::to_string(result.server_after.vm_hwm_kb);
   json += ",\"server_rss_kb\":" + std::to_string(result.server_after.vm_rss_kb);
   json += ",\"first_error\":" + JsonString(result.first_error);

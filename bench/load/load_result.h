@@ -11,19 +11,20 @@ namespace tb::bench {
 
 // One load run, as printed (one JSON line) for scripts/bench.sh.
 struct LoadResult {
-  std::string mode;              // "https" or "mllp"
-  int concurrency = 0;           // connections (HTTPS) or senders (MLLP)
-  double window_seconds = 0;     // the measured window, after the warm-up
-  std::uint64_t ok = 0;          // completed in the window with the expected answer
-  std::uint64_t errors = 0;      // transport errors (connect, TLS, timeout, reset)
-  std::uint64_t bad_replies = 0; // answered, but not 2xx / not AA or CA
-  std::string first_error;       // the first error or bad reply seen, for diagnosis
-  LatencySummary latency;        // of the `ok` requests
-  ProcSample server_before;      // server processes at the start of the window
-  ProcSample server_after;       // ... and at its end
+  std::string mode;               // "https" or "mllp"
+  int concurrency = 0;            // connections (HTTPS) or senders (MLLP)
+  double window_seconds = 0;      // the measured window, after the warm-up
+  std::uint64_t ok = 0;           // completed in the window with the expected answer
+  std::uint64_t errors = 0;       // transport errors (connect, TLS, timeout, reset)
+  std::uint64_t bad_replies = 0;  // answered, but not 2xx / not AA or CA
+  std::string first_error;        // the first error or bad reply seen, for diagnosis
+  LatencySummary latency;         // of the `ok` requests
+  ProcSample server_before;       // server processes at the start of the window
+  ProcSample server_after;        // ... and at its end
 
-  double Rate() const;                 // ok per second
-  double ServerCpuUsPerRequest() const;  // server CPU time in the window per ok request
+  double Rate() const;                           // ok per second
+  double ServerCpuUsPerRequest() const;          // server CPU time in the window per ok request
+  double PerRequest(std::uint64_t count) const;  // count / ok (0 without an ok request)
 };
 
 // {"mode":..,"concurrency":..,"rate":..,"p50_us":..,...} on one line.

@@ -1,10 +1,10 @@
 #include "bench/load/proc_probe.h"
 
-#include <unistd.h>
-
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 
 namespace tb::bench {
 namespace {
@@ -37,18 +37,31 @@ double CpuSeconds(int pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
 }
 
-std::uint64_t StatusKb(int pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+// The value of the first line "<key>: <number>" (or "<key>:\t<number> kB") of a /proc file.
+std::uint64_t ProcValue(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind(key + ":", 0) == 0) {
       std::istringstream value(line.substr(key.size() + 1));
-      std::uint64_t kb = 0;
-      value >> kb;
-      return kb;
+      std::uint64_t number = 0;
+      value >> number;
+      return number;
     }
   }
   return 0;
+}
+
+std::uint64_t ContextSwitches(int pid) {
+  std::uint64_t switches = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    const std::string status = task.path().string() + "/status";
+    switches += ProcValue(status, "voluntary_ctxt_switches") +
+                ProcValue(status, "nonvoluntary_ctxt_switches");
+  }
+  return switches;
 }
 
 }  // namespace
@@ -57,8 +70,10 @@ ProcSample SampleProcesses(const std::vector<int>& pids) {
   ProcSample sample;
   for (const int pid : pids) {
     sample.cpu_seconds += CpuSeconds(pid);
-    sample.vm_hwm_kb += StatusKb(pid, "VmHWM");
-    sample.vm_rss_kb += StatusKb(pid, "VmRSS");
+    sample.vm_hwm_kb += ProcValue("/proc/" + std::to_string(pid) + "/status", "VmHWM");
+    sample.vm_rss_kb += ProcValue("/proc/" + std::to_string(pid) + "/status", "VmRSS");
+    sample.storage_write_bytes += ProcValue("/proc/" + std::to_string(pid) + "/io", "write_bytes");
+    sample.context_switches += ContextSwitches(pid);
   }
   return sample;
 }
