@@ -24,16 +24,6 @@ using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): 
 
 constexpr int kPoolIdleSeconds = 60;
 
-// The page size of a database this process creates (an existing file keeps the one it was created
-// with: SQLite cannot change it in WAL mode). Every page a commit touches is written whole into the
-// WAL, checksummed, synced and later copied back, and a durable ingest commit touches one leaf of
-// the dedupe index per message plus the right edges of the ledger's indexes; at 2 KiB those cost
-// half of what they do at SQLite's 4 KiB, while a message row (~1.3 KiB) still fits a leaf of its
-// own. Measured on the durable MLLP ingest: 16-17% fewer bytes written per message (WAL and
-// checkpoints), the broker's CPU per message unchanged within the noise; 1 KiB pages wrote less
-// still but cost more CPU (rows spill into overflow pages) (docs/hl7v2-ingest.md, Performance).
-constexpr int kNewDatabasePageSize = 2048;
-
 void RegisterConnectors() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -198,9 +188,6 @@ core::Status Database::Impl::OpenConnections() {
       // The busy timeout first: switching to WAL waits for a lock when another node (or a test's
       // second opener) is migrating the same file at this moment.
       *writer_ << "PRAGMA busy_timeout = " + std::to_string(settings_.lock_timeout.count()), now;
-      // Before WAL mode: switching an empty file to WAL writes its first page, which fixes the
-      // size.
-      *writer_ << "PRAGMA page_size = " + std::to_string(kNewDatabasePageSize), now;
       std::string mode;
       *writer_ << "PRAGMA journal_mode = WAL", into(mode), now;
       if (mode != "wal" && !(location_.in_memory && mode == "memory")) {

@@ -1,7 +1,5 @@
 // The shared store suites on SQLite (a fresh file per test), plus SQLite-only checks. Label:
 // integration (touches disk).
-#include <sqlite3.h>
-
 #include <Poco/Data/Statement.h>
 
 #include "tests/broker/store/consent_store_suite.h"
@@ -46,40 +44,6 @@ TEST(SqliteStore, WriterConnectionIsDurableWalWithForeignKeys) {
   EXPECT_EQ(synchronous, 2);  // FULL
   EXPECT_EQ(foreign_keys, 1);
   EXPECT_EQ(busy_timeout, 1234);
-}
-
-int PageSize(Database& database) {
-  int page_size = 0;
-  EXPECT_TRUE(database.impl().Read("page size", [&](Poco::Data::Session& session) {
-    using namespace Poco::Data::Keywords;
-    session << "PRAGMA page_size", into(page_size), now;
-    return core::Ok();
-  }));
-  return page_size;
-}
-
-// New files get 2 KiB pages (fewer WAL bytes per commit: database.cpp); a file created before, with
-// SQLite's 4 KiB, keeps its size (SQLite cannot change it in WAL mode) and works as before.
-TEST(SqliteStore, NewDatabaseHas2KiBPagesAndAnOlderFileKeepsItsOwn) {
-  tb::testing::TempDir dir;
-  core::Result<std::unique_ptr<Database>> fresh =
-      OpenDatabase({.url = "sqlite:" + (dir / "new.db").string()});
-  ASSERT_TRUE(fresh) << fresh.error().message;
-  EXPECT_EQ(PageSize(**fresh), 2048);
-
-  const std::string older = (dir / "older.db").string();
-  sqlite3* handle = nullptr;
-  ASSERT_EQ(sqlite3_open(older.c_str(), &handle), SQLITE_OK);
-  EXPECT_EQ(sqlite3_exec(handle, "PRAGMA journal_mode = WAL; CREATE TABLE before_us (x)", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(handle);
-  core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = "sqlite:" + older});
-  ASSERT_TRUE(database) << database.error().message;
-  EXPECT_EQ(PageSize(**database), 4096);
-  std::unique_ptr<core::InboundStore> store = MakeInboundStore(**database);
-  ASSERT_TRUE(store->Accept(MakeMessage("OLD1", 3000)));
-  EXPECT_EQ(store->Count().value_or(-1), 1);
 }
 
 TEST(SqliteStore, CapabilitiesSayOneWriterAndOneNode) {
