@@ -72,6 +72,8 @@ bool NothingToRead(int socket) {
 // chunked, end of stream), HEAD and keep-alive are Beast's basic_parser's, as before.
 class ResponseParser final : public http::basic_parser<false> {
  public:
+  static constexpr std::size_t kUsualResponseFields = 8;
+
   core::HttpResponse& response() { return response_; }
 
  private:
@@ -79,6 +81,9 @@ class ResponseParser final : public http::basic_parser<false> {
                        beast::error_code&) override {}  // responses only
   void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
     response_.status = code;
+    // Room for a usual answer's fields (a trust's has five), so the vector is not regrown and
+    // its strings moved three times while they are read.
+    response_.headers.fields.reserve(kUsualResponseFields);
   }
   void on_field_impl(http::field, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
