@@ -182,7 +182,7 @@ void Logger::Write(LogLevel level, std::string_view event, std::initializer_list
   AppendField(line, "logger", name_);
   AppendField(line, "event", event);
   for (const LogField& field : fields) {
-    AppendField(line, field.key, field.value);
+    AppendField(line, field.key(), field.value());
   }
   line += "}\n";
 

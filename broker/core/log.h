@@ -12,9 +12,25 @@ enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
 
 // One key/value of a log line. Values are rendered as JSON strings; never put PHI in them
 // (no NHS numbers, names, birth dates or payloads) - log ids, types, sizes and error codes.
-struct LogField {
-  std::string_view key;
-  std::string value;
+// A value the caller already holds (a string, a view, a literal) is borrowed, not copied: the
+// fields live in the call's initializer list, so whatever they name outlives the line's writing.
+// A value made for the line (std::to_string(n), a concatenation) is moved in.
+class LogField {
+ public:
+  LogField(std::string_view key, std::string&& value)
+      : key_(key), owned_(std::move(value)), owns_(true) {}
+  LogField(std::string_view key, const std::string& value) : key_(key), borrowed_(value) {}
+  LogField(std::string_view key, std::string_view value) : key_(key), borrowed_(value) {}
+  LogField(std::string_view key, const char* value) : key_(key), borrowed_(value) {}
+
+  std::string_view key() const { return key_; }
+  std::string_view value() const { return owns_ ? std::string_view(owned_) : borrowed_; }
+
+ private:
+  std::string_view key_;
+  std::string_view borrowed_;
+  std::string owned_;
+  bool owns_ = false;
 };
 
 // A named logger ("tb.net", "tb.mllp"). Writes one JSON object per line:

@@ -39,6 +39,31 @@ TEST_F(LogTest, WritesOneJsonObjectPerLine) {
   EXPECT_NE(line.find("\"time\":\""), std::string::npos);
 }
 
+// Values are borrowed (a held string, a view, a literal) or moved in (a string made for the
+// line); each kind is written as its text, also when a batched line is written later.
+TEST_F(LogTest, BorrowedAndMovedValuesAreWrittenAsTheirText) {
+  Logger log("tb.test");
+  const std::string held = "a value longer than the small-string buffer";
+  const std::string_view view = std::string_view(held).substr(2, 5);
+  log.Info("fields", {{"held", held},
+                      {"view", view},
+                      {"literal", "lit"},
+                      {"made", std::to_string(12345)},
+                      {"joined", held + "!"},
+                      {"empty", std::string()}});
+  log.InfoBatched("later", {{"made", "c" + std::to_string(7)}, {"held", held}});
+  FlushLog();
+  ASSERT_EQ(lines_.size(), 2u);
+  EXPECT_NE(lines_[0].find("\"held\":\"" + held + "\""), std::string::npos) << lines_[0];
+  EXPECT_NE(lines_[0].find("\"view\":\"value\""), std::string::npos) << lines_[0];
+  EXPECT_NE(lines_[0].find("\"literal\":\"lit\""), std::string::npos) << lines_[0];
+  EXPECT_NE(lines_[0].find("\"made\":\"12345\""), std::string::npos) << lines_[0];
+  EXPECT_NE(lines_[0].find("\"joined\":\"" + held + "!\""), std::string::npos) << lines_[0];
+  EXPECT_NE(lines_[0].find("\"empty\":\"\""), std::string::npos) << lines_[0];
+  EXPECT_NE(lines_[1].find("\"made\":\"c7\",\"held\":\"" + held + "\""), std::string::npos)
+      << lines_[1];
+}
+
 TEST_F(LogTest, EscapesControlCharactersAndQuotes) {
   Logger log("tb.test");
   log.Warn("bad\"input\n", {{"detail", std::string("a\x01z")}});
