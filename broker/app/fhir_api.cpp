@@ -700,12 +700,14 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
   hop_context.requester = who.ods;
   hop_context.recipient = who.ods;
   hop_context.address = request.peer.remote_address;
-  hop_context.nhs_number = NhsNumberOf(*params);
   hop_context.request_id = request_id;
   hop_context.query = type_logged;
 
   // Every refusal is logged (without PHI) and recorded in the ledger before it is answered.
   auto refuse = [&](const core::Error& error, std::string_view reason) {
+    // The patient the refused query names, read from the parameters only when refusing (an
+    // accepted search takes it from ParseFederatedSearch below).
+    hop_context.nhs_number = NhsNumberOf(*params);
     Log().Info("policy_refused", {{"requester", hop_context.requester},
                                   {"type", type_logged},
                                   {"request_id", request_id},
