@@ -173,8 +173,11 @@ void Logger::Write(LogLevel level, std::string_view event, std::initializer_list
   if (!Enabled(level)) {
     return;
   }
-  std::string line;
-  line.reserve(160);
+  // Written into a buffer this thread keeps, not a string allocated per line (three info lines
+  // per FHIR read); only used until the line is handed over below, under the sink's lock, which
+  // a sink cannot re-enter to log again.
+  thread_local std::string line;
+  line.clear();
   line += "{\"time\":\"";
   AppendTime(line);
   line += '"';
@@ -185,6 +188,13 @@ void Logger::Write(LogLevel level, std::string_view event, std::initializer_list
     AppendField(line, field.key(), field.value());
   }
   line += "}\n";
+  struct Trim {  // a rare long line's memory is not kept by the thread
+    ~Trim() {
+      if (line.capacity() > 4096) {
+        std::string().swap(line);
+      }
+    }
+  } trim;
 
   Batch& batch = TheBatch();
   std::lock_guard lock(g_sink_mutex);
