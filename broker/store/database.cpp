@@ -200,6 +200,7 @@ core::Status Database::Impl::OpenConnections() {
         // commit that fills it (sqlite_wal_checkpointer.h).
         WalCheckpointSettings checkpoints;
         checkpoints.durable = settings_.durability == Durability::kFull;
+        checkpoints.busy_timeout_ms = static_cast<int>(settings_.lock_timeout.count());
         core::Result<std::unique_ptr<SqliteWalCheckpointer>> checkpointer =
             SqliteWalCheckpointer::Start(location_.connection_string, checkpoints, logger_);
         if (!checkpointer) {

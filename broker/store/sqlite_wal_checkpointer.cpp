@@ -10,6 +10,9 @@ core::Result<std::unique_ptr<SqliteWalCheckpointer>> SqliteWalCheckpointer::Star
   sqlite3* connection = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &connection, SQLITE_OPEN_READWRITE, nullptr);
   if (rc == SQLITE_OK) {
+    rc = sqlite3_busy_timeout(connection, settings.busy_timeout_ms);
+  }
+  if (rc == SQLITE_OK) {
     rc = sqlite3_exec(connection,
                       settings.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF",
                       nullptr, nullptr, nullptr);

@@ -35,6 +35,9 @@ struct WalCheckpointSettings {
   int background_pages = 2000;  // wake the thread each time the WAL grew by this much
   int writer_pages = 8000;      // the writer checkpoints itself from here on (backstop)
   bool durable = true;          // the checkpointer's PRAGMA synchronous: FULL, else OFF
+  // Its connection's busy timeout (StoreSettings::lock_timeout): opening it reads the schema,
+  // which waits while another node opening the same file holds a lock (migrations).
+  int busy_timeout_ms = 5000;
 };
 
 class SqliteWalCheckpointer {
