@@ -236,10 +236,17 @@ void SqlInboundStore::RunCommitter() {
   try {
     std::size_t last_batch_size = 1;
     std::chrono::steady_clock::duration last_commit{};
+    using Clock = std::chrono::steady_clock;
     std::unique_lock lock(mutex_);
     for (;;) {
+      const auto idle_from = Clock::now();
       work_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+      const auto linger_from = Clock::now();
+      stats_.idle += linger_from - idle_from;
       if (queue_.empty()) {
+        if (stats_.batches + stats_.failed_batches != 0) {
+          LogTimes(stats_);
+        }
         return;  // stopping, and everything that was waiting is committed
       }
       // The callers released by the last commit usually come straight back with their next
@@ -250,6 +257,7 @@ void SqlInboundStore::RunCommitter() {
         const auto linger =
             std::min<std::chrono::steady_clock::duration>(settings_.max_linger, last_commit / 4);
         work_.wait_for(lock, linger, [&] { return queue_.size() >= expected || stopping_; });
+        stats_.linger += Clock::now() - linger_from;
       }
       std::vector<Pending*> batch;
       std::size_t bytes = 0;
@@ -264,9 +272,11 @@ void SqlInboundStore::RunCommitter() {
         queue_.pop_front();
       }
       lock.unlock();
-      const auto started = std::chrono::steady_clock::now();
-      const bool committed = CommitBatch(batch);
-      last_commit = std::chrono::steady_clock::now() - started;
+      const auto started = Clock::now();
+      std::chrono::nanoseconds write_time{};
+      const bool committed = CommitBatch(batch, write_time);
+      const auto ended = Clock::now();
+      last_commit = ended - started;
       last_batch_size = batch.size();
       lock.lock();
       if (committed) {
@@ -275,9 +285,12 @@ void SqlInboundStore::RunCommitter() {
       } else {
         ++stats_.failed_batches;
       }
+      stats_.write += write_time;
+      stats_.commit += last_commit - write_time;
       lock.unlock();
       Report(batch);
       lock.lock();
+      stats_.report += Clock::now() - ended;
     }
   } catch (const std::exception& error) {
     // A bug: callers would wait forever. Say so and stop (STYLE.md section 4, thread entries).
@@ -607,7 +620,23 @@ core::Result<std::string> OpenPayload(const PayloadKey& key, std::string_view se
   return plaintext;
 }
 
-bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
+void SqlInboundStore::LogTimes(const Stats& stats) const {
+  const auto ms = [](std::chrono::nanoseconds time) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(time).count());
+  };
+  database_.impl().logger().Info("inbound.committer_time",
+                                 {{"batches", std::to_string(stats.batches)},
+                                  {"messages", std::to_string(stats.messages)},
+                                  {"failed_batches", std::to_string(stats.failed_batches)},
+                                  {"idle_ms", ms(stats.idle)},
+                                  {"linger_ms", ms(stats.linger)},
+                                  {"write_ms", ms(stats.write)},
+                                  {"commit_ms", ms(stats.commit)},
+                                  {"report_ms", ms(stats.report)}});
+}
+
+bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch,
+                                  std::chrono::nanoseconds& write_time) {
   Database::Impl& db = database_.impl();
   // In dedupe_key order (stable, so the same key keeps arrival order): on PostgreSQL two nodes
   // then take row locks in the same order and cannot deadlock on each other's batches.
@@ -647,6 +676,12 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch) {
   } else {
     std::vector<const core::LocatorAnnouncement*> announced;
     const auto body = [&](Poco::Data::Session& session) -> core::Status {
+      const auto started = std::chrono::steady_clock::now();
+      struct Timed {  // the rows' writing ends with this body, whichever way it returns
+        std::chrono::steady_clock::time_point from;
+        std::chrono::nanoseconds& into;
+        ~Timed() { into = std::chrono::steady_clock::now() - from; }
+      } timed{started, write_time};
       BROKER_RETURN_IF_ERROR(WriteBatchSqlite(db, session, messages, results, announced));
       if (chain != nullptr) {
         core::Result<std::optional<core::LedgerBatch>> written =
