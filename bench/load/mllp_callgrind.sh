@@ -21,10 +21,9 @@ load=$2
 shift 2
 out=$run/callgrind
 mkdir -p "$out"
-port_fhir=$(sed -n 's/.*"fhir": "127.0.0.1:\([0-9]*\)".*/\1/p' "$run/broker.json" | head -1)
-port_mllp=$((port_fhir + 1))
-sed -e "s#\"url\": \"sqlite:[^\"]*\"#\"url\": \"sqlite:$out/broker.db\"#" \
-  "$run/broker.json" >"$out/broker.json"
+# shellcheck source=run_dir_config.sh
+source "$root/bench/load/run_dir_config.sh"
+run_dir_config "$run" "$out"
 
 # shellcheck source=../fhir/processes.sh
 source "$root/bench/fhir/processes.sh"

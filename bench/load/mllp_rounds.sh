@@ -21,12 +21,9 @@ shift 4
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$run/rounds
 mkdir -p "$out"
-port_fhir=$(sed -n 's/.*"fhir": "127.0.0.1:\([0-9]*\)".*/\1/p' "$run/broker.json" | head -1)
-port_mllp=$((port_fhir + 1))
-# The store goes to RUN_DIR/rounds whatever folder broker.json names (a copied RUN_DIR must not
-# write into the run it was copied from).
-sed -e "s#\"url\": \"sqlite:[^\"]*\"#\"url\": \"sqlite:$out/broker.db\", \"durability\": \"$durability\"#" \
-  "$run/broker.json" >"$out/broker.json"
+# shellcheck source=run_dir_config.sh
+source "$root/bench/load/run_dir_config.sh"
+run_dir_config "$run" "$out" ", \"durability\": \"$durability\""
 
 # The conditions a round's figures depend on besides the binary, printed before each round: the
 # disk (a 4 KiB pwrite + fdatasync loop in RUN_DIR: the durable rate is bound by it), the CPU (a
