@@ -47,16 +47,6 @@ using HttpHandler = std::function<void(core::HttpRequest, Responder)>;
 // format (FHIR OperationOutcome); supplied by the composition root.
 using ErrorRenderer = std::function<core::HttpResponse(const core::Error&)>;
 
-// HTTPS/1.1 server on Boost.Beast with mandatory mutual TLS (the context decides what is
-// verified; see tls_context.h). One strand per connection; one request at a time per
-// connection (responses never queue up); keep-alive; header/body limits; deadlines on handshake,
-// reads, writes and TLS shutdown. Every response echoes X-Request-ID (generated if absent) and
-// sets Cache-Control: no-store. Logs one summary line per request without the query string
-// (which may hold identifiers).
-//
-// Thread-safety: Start/Stop may be called from any thread; the io_context may be run by many.
-// Lifetime: the server must outlive the io_context's run() or be stopped and the io_context
-// drained before destruction.
 // The status line and header fields HttpsServer writes for `response` (into `head`, cleared
 // first; the body follows it on the wire). Fields: the handler's (the last of repeated names;
 // its own Content-Length, Transfer-Encoding, Connection, X-Request-ID and Server are replaced),
@@ -67,6 +57,16 @@ using ErrorRenderer = std::function<core::HttpResponse(const core::Error&)>;
 std::size_t AppendResponseHead(std::string& head, const core::HttpResponse& response,
                                std::string_view request_id, bool keep_alive);
 
+// HTTPS/1.1 server on Boost.Beast with mandatory mutual TLS (the context decides what is
+// verified; see tls_context.h). One strand per connection; one request at a time per
+// connection (responses never queue up); keep-alive; header/body limits; deadlines on handshake,
+// reads, writes and TLS shutdown. Every response echoes X-Request-ID (generated if absent) and
+// sets Cache-Control: no-store. Logs one summary line per request without the query string
+// (which may hold identifiers).
+//
+// Thread-safety: Start/Stop may be called from any thread; the io_context may be run by many.
+// Lifetime: the server must outlive the io_context's run() or be stopped and the io_context
+// drained before destruction.
 class HttpsServer {
  public:
   HttpsServer(boost::asio::io_context& io_context, std::shared_ptr<boost::asio::ssl::context> tls,

@@ -70,9 +70,10 @@ ProcSample SampleProcesses(const std::vector<int>& pids) {
   ProcSample sample;
   for (const int pid : pids) {
     sample.cpu_seconds += CpuSeconds(pid);
-    sample.vm_hwm_kb += ProcValue("/proc/" + std::to_string(pid) + "/status", "VmHWM");
-    sample.vm_rss_kb += ProcValue("/proc/" + std::to_string(pid) + "/status", "VmRSS");
-    sample.storage_write_bytes += ProcValue("/proc/" + std::to_string(pid) + "/io", "write_bytes");
+    const std::string proc = "/proc/" + std::to_string(pid);
+    sample.vm_hwm_kb += ProcValue(proc + "/status", "VmHWM");
+    sample.vm_rss_kb += ProcValue(proc + "/status", "VmRSS");
+    sample.storage_write_bytes += ProcValue(proc + "/io", "write_bytes");
     sample.context_switches += ContextSwitches(pid);
   }
   return sample;

@@ -25,10 +25,8 @@
 struct sqlite3_stmt;
 
 namespace tb::store {
-class SqliteWalCheckpointer;
-}  // namespace tb::store
 
-namespace tb::store {
+class SqliteWalCheckpointer;
 
 // kStorage for a Poco exception: `what` plus the exception's category (SQLite's error name,
 // PostgreSQL's SQLSTATE). Never the exception text, which may quote SQL or bound values (PHI).
