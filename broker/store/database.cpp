@@ -4,12 +4,14 @@
 #include <exception>
 #include <filesystem>
 #include <sqlite3.h>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <Poco/Data/DataException.h>
 #include <Poco/Data/PostgreSQL/Connector.h>
 #include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/SQLite/SQLiteException.h>
 #include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Statement.h>
 
@@ -53,10 +55,36 @@ class TunedSessionPool final : public Poco::Data::SessionPool {
   std::function<void(Poco::Data::Session&)> setup_;
 };
 
+// Through the C API: a statement (PRAGMA busy_timeout) would first have to read the schema.
+void SetSqliteBusyTimeout(Poco::Data::Session& session, const StoreSettings& settings) {
+  sqlite3_busy_timeout(Poco::Data::SQLite::Utility::dbHandle(session),
+                       static_cast<int>(settings.lock_timeout.count()));
+}
+
+// PRAGMA journal_mode = WAL, retried for up to lock_timeout: switching a new file from the
+// rollback journal needs its exclusive lock, and SQLite answers SQLITE_BUSY at once, without the
+// busy handler, while another opener reads it (the switch runs inside a read transaction, where
+// waiting could deadlock). Returns the journal mode now in force.
+std::string SwitchToWal(Poco::Data::Session& writer, const StoreSettings& settings) {
+  const auto give_up = std::chrono::steady_clock::now() + settings.lock_timeout;
+  for (;;) {
+    try {
+      std::string mode;
+      writer << "PRAGMA journal_mode = WAL", into(mode), now;
+      return mode;
+    } catch (const Poco::Data::SQLite::DBLockedException&) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        throw;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+}
+
 // PRAGMA takes no bound parameters; the values are integers from settings, never text.
 void SetupSqliteConnection(Poco::Data::Session& session, const StoreSettings& settings,
                            bool read_only) {
-  session << "PRAGMA busy_timeout = " + std::to_string(settings.lock_timeout.count()), now;
+  SetSqliteBusyTimeout(session, settings);
   session << "PRAGMA foreign_keys = ON", now;
   session << (settings.durability == Durability::kFull ? "PRAGMA synchronous = FULL"
                                                        : "PRAGMA synchronous = OFF"),
@@ -185,11 +213,11 @@ core::Status Database::Impl::OpenConnections() {
       }
       writer_.emplace(location_.connector, location_.connection_string,
                       static_cast<std::size_t>(settings_.connect_timeout.count()));
-      // The busy timeout first: switching to WAL waits for a lock when another node (or a test's
-      // second opener) is migrating the same file at this moment.
-      *writer_ << "PRAGMA busy_timeout = " + std::to_string(settings_.lock_timeout.count()), now;
-      std::string mode;
-      *writer_ << "PRAGMA journal_mode = WAL", into(mode), now;
+      // The busy timeout first, and not as a PRAGMA: preparing any statement reads the schema,
+      // which takes a lock that another node (or a test's second opener) migrating the same file
+      // holds at this moment, and a PRAGMA busy_timeout would meet it before it applied.
+      SetSqliteBusyTimeout(*writer_, settings_);
+      const std::string mode = SwitchToWal(*writer_, settings_);
       if (mode != "wal" && !(location_.in_memory && mode == "memory")) {
         return core::MakeError(core::ErrorCode::kStorage,
                                what + " failed: the database refused WAL journal mode");
