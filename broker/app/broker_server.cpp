@@ -324,6 +324,7 @@ class BrokerServer::Impl {
     settings.url = config_.store_url;
     settings.durability =
         config_.store_durable ? store::Durability::kFull : store::Durability::kOff;
+    settings.sync_outside_write_lock = config_.store_sync_outside_write_lock;
     settings.lock_timeout = std::chrono::milliseconds(config_.store_lock_timeout_ms);
     auto database = store::OpenDatabase(settings);
     if (!database) {

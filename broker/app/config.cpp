@@ -282,6 +282,8 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
     config.payload_key_id = key_id;
   }
   config.store_durable = GetString(document["store"], "durability") != "off";
+  config.store_sync_outside_write_lock =
+      GetString(document["store"], "sqlite_wal_sync") != "in_commit";
   ReadInt(document["store"], "lock_timeout_ms", config.store_lock_timeout_ms);
   if (const auto queue = document.FindMember("queue"); queue != document.MemberEnd()) {
     ReadInt(queue->value, "delivery_threads", config.delivery_threads);

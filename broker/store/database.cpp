@@ -17,6 +17,7 @@
 
 #include "broker/store/database_impl.h"
 #include "broker/store/sqlite_wal_checkpointer.h"
+#include "broker/store/sqlite_wal_syncer.h"
 #include "broker/store/sqlite_wal_write_buffer.h"
 
 namespace tb::store {
@@ -237,6 +238,13 @@ core::Status Database::Impl::OpenConnections() {
         checkpointer_ = std::move(*checkpointer);
         checkpointer_->Attach(Poco::Data::SQLite::Utility::dbHandle(*writer_));
       }
+      if (wal_buffered_ && settings_.sync_outside_write_lock) {
+        // The commits' WAL syncs are deferred to this thread (DeferWalSyncs in Commit), which
+        // needs the buffering VFS to tell a commit's sync from the others.
+        sqlite3* handle = Poco::Data::SQLite::Utility::dbHandle(*writer_);
+        syncer_ = std::make_unique<SqliteWalSyncer>(
+            sqlite3_filename_wal(sqlite3_db_filename(handle, "main")), logger_);
+      }
       if (!location_.in_memory) {
         const StoreSettings settings = settings_;
         pool_ = std::make_unique<TunedSessionPool>(
@@ -368,11 +376,44 @@ core::Status Database::Impl::Write(std::string_view what, const SessionBody& bod
 core::Status Database::Impl::Write(std::string_view what, const SessionBody& body,
                                    const std::function<void()>& committed) {
   std::shared_lock lifecycle(lifecycle_);
+  std::uint64_t number = 0;
+  BROKER_RETURN_IF_ERROR(Commit(what, body, committed, number));
+  // Still under lifecycle_: Close() stops the syncer only after this has been answered.
+  return syncer_ ? syncer_->WaitFor(number) : core::Ok();
+}
+
+core::Status Database::Impl::WriteThenWhenDurable(std::string_view what, const SessionBody& body,
+                                                  const std::function<void()>& committed,
+                                                  std::function<void(core::Status)> durable) {
+  std::shared_lock lifecycle(lifecycle_);
+  std::uint64_t number = 0;
+  core::Status status = Commit(what, body, committed, number);
+  if (number == 0) {
+    durable(status);  // synced by the commit itself (or durability off)
+  } else if (status) {
+    syncer_->AfterSync(number, std::move(durable));
+  } else {
+    // After the earlier commits' callbacks: callers are answered in commit order.
+    syncer_->AfterSync(number, [durable = std::move(durable), status](core::Status) {
+      durable(status);
+    });
+  }
+  return status;
+}
+
+core::Status Database::Impl::Commit(std::string_view what, const SessionBody& body,
+                                    const std::function<void()>& committed,
+                                    std::uint64_t& number) {
+  // lifecycle_ is held (shared) by the caller.
   if (closed_) {
     return ClosedError(what);
   }
   if (location_.engine == Engine::kSqlite) {
     std::lock_guard writer(writer_mutex_);
+    if (syncer_) {
+      // Fail-stop after a failed fdatasync (sqlite_wal_syncer.h).
+      BROKER_RETURN_IF_ERROR(syncer_->health());
+    }
     Poco::Data::Session& session = *writer_;
     // BEGIN, COMMIT and ROLLBACK as cached statements: through Poco each was compiled again on
     // every transaction. Failures throw what Poco would have thrown for the same result code.
@@ -388,11 +429,20 @@ core::Status Database::Impl::Write(std::string_view what, const SessionBody& bod
         Poco::Data::SQLite::Utility::throwException(handle, rc);
       }
     };
+    // With a syncer, COMMIT writes the WAL frames and leaves their fsync to it.
+    std::optional<DeferWalSyncs> deferred;
+    if (syncer_) {
+      deferred.emplace();
+    }
     core::Status status = RunTransaction(
         what, session, body, [&run] { run("BEGIN IMMEDIATE"); }, [&run] { run("COMMIT"); },
         [&run] { run("ROLLBACK"); });
+    deferred.reset();
     if (status && committed) {
       committed();
+    }
+    if (syncer_) {
+      number = status ? syncer_->Committed() : syncer_->last_committed();
     }
     return status;
   }
@@ -489,6 +539,10 @@ void Database::Impl::Close() {
       sqlite3_finalize(statement);  // before the connection closes, or it cannot
     }
     sqlite_statements_.clear();
+  }
+  if (syncer_) {
+    syncer_->Stop();  // every Write has been answered (lifecycle_): nothing waits for it
+    syncer_.reset();
   }
   if (checkpointer_) {
     if (writer_) {

@@ -3,6 +3,7 @@
 // Store-internal: included only by broker/store sources and its own tests. This is the one place
 // where Poco::Data sessions meet our Result/Error world (STYLE.md sections 2 and 4).
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,6 +28,7 @@ struct sqlite3_stmt;
 namespace tb::store {
 
 class SqliteWalCheckpointer;
+class SqliteWalSyncer;
 
 // kStorage for a Poco exception: `what` plus the exception's category (SQLite's error name,
 // PostgreSQL's SQLSTATE). Never the exception text, which may quote SQL or bound values (PHI).
@@ -101,6 +103,16 @@ class Database::Impl {
   // written (RecentLocatorRows) changes exactly with the database. Not run when it rolled back.
   core::Status Write(std::string_view what, const SessionBody& body,
                      const std::function<void()>& committed);
+  // Every Write returns only once its commit is on disk (durability full). This one returns as
+  // soon as the transaction has committed or failed, with its status (an error: nothing was
+  // written), and runs `durable` exactly once: with OK once the commit is on disk, else with the
+  // commit's error or kStorage when the disk failed to sync it. With a WAL syncer (SQLite file,
+  // sync outside the write lock) on its thread, after the callbacks of every earlier commit, so
+  // callers are answered in commit order; else at once on this thread. The committer of a group
+  // commit uses it to start its next batch while this one's fsync runs.
+  core::Status WriteThenWhenDurable(std::string_view what, const SessionBody& body,
+                                    const std::function<void()>& committed,
+                                    std::function<void(core::Status)> durable);
 
   // Runs `body` on a read session, statements in autocommit mode.
   core::Status Read(std::string_view what, const SessionBody& body);
@@ -115,12 +127,19 @@ class Database::Impl {
   // SQLite only, inside Write(): the writer's RecentLocatorRows.
   RecentLocatorRows& recent_locator_rows() { return recent_locator_rows_; }
 
+  // SQLite file with the WAL synced outside the write lock: the syncer (else null). For tests.
+  SqliteWalSyncer* wal_syncer_for_test() { return syncer_.get(); }
+
   // Waits for running operations, closes all connections; later calls return kStorage.
   void Close();
 
  private:
   Impl(StoreLocation location, const StoreSettings& settings);
   core::Status OpenConnections();
+  // Write's body: returns the commit's status and sets `number` to the commit's number at the WAL
+  // syncer, or after a failure the last commit's (0 without a syncer).
+  core::Status Commit(std::string_view what, const SessionBody& body,
+                      const std::function<void()>& committed, std::uint64_t& number);
   core::Status WithPooledSession(std::string_view what,
                                  const std::function<core::Status(Poco::Data::Session&)>& use);
 
@@ -144,6 +163,9 @@ class Database::Impl {
   bool wal_buffered_ = false;
   // SQLite file: checkpoints the writer's WAL on a thread of its own. Reset by Close().
   std::unique_ptr<SqliteWalCheckpointer> checkpointer_;
+  // SQLite file, durability full, sync_outside_write_lock: fsyncs the WAL after the writer's
+  // commits, outside writer_mutex_. Reset by Close().
+  std::unique_ptr<SqliteWalSyncer> syncer_;
 
   // SQLite file: read-only connections; PostgreSQL: every connection. Poco's pool throws when all
   // sessions are in use, so `slots_` makes callers wait (up to settings_.session_wait) instead.

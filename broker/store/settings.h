@@ -42,6 +42,12 @@ struct StoreSettings {
   // How long an operation waits for a free pooled session before failing with kStorage.
   std::chrono::milliseconds session_wait{30000};
   Durability durability = Durability::kFull;
+  // SQLite file with durability full (`store.sqlite_wal_sync`): true ("background") fsyncs the
+  // WAL on a thread of its own after the write lock is released, answering each commit's callers
+  // only after it (sqlite_wal_syncer.h); false ("in_commit") lets SQLite fsync inside COMMIT,
+  // under the lock. Both answer only after the fsync; the first overlaps it with the next
+  // transaction.
+  bool sync_outside_write_lock = true;
 };
 
 }  // namespace tb::store

@@ -174,6 +174,14 @@ void SqlInboundStore::Shutdown() {
   if (committer_.joinable()) {
     committer_.join();
   }
+  // The last batches may still wait for their WAL sync (Database::Impl::WriteThenWhenDurable):
+  // their callers are answered before this store goes.
+  std::unique_lock lock(mutex_);
+  reported_.wait(lock, [this] { return unreported_batches_ == 0; });
+  if (!times_logged_ && stats_.batches + stats_.failed_batches != 0) {
+    times_logged_ = true;
+    LogTimes(stats_);
+  }
 }
 
 SqlInboundStore::Stats SqlInboundStore::stats() const {
@@ -191,7 +199,8 @@ void SqlInboundStore::PostAsyncReportsThrough(ReportPoster post) {
   report_poster_ = std::move(post);
 }
 
-void SqlInboundStore::Report(std::vector<Pending*>& batch) {
+void SqlInboundStore::Report(const std::vector<Pending*>& batch) {
+  const auto started = std::chrono::steady_clock::now();
   ReportPoster post;
   {
     std::lock_guard lock(mutex_);
@@ -230,6 +239,12 @@ void SqlInboundStore::Report(std::vector<Pending*>& batch) {
       }
     });
   }
+  {
+    std::lock_guard lock(mutex_);
+    stats_.report += std::chrono::steady_clock::now() - started;
+    --unreported_batches_;
+    reported_.notify_all();  // under the lock: Shutdown() may destroy this store once it is seen
+  }
 }
 
 void SqlInboundStore::RunCommitter() {
@@ -244,9 +259,6 @@ void SqlInboundStore::RunCommitter() {
       const auto linger_from = Clock::now();
       stats_.idle += linger_from - idle_from;
       if (queue_.empty()) {
-        if (stats_.batches + stats_.failed_batches != 0) {
-          LogTimes(stats_);
-        }
         return;  // stopping, and everything that was waiting is committed
       }
       // The callers released by the last commit usually come straight back with their next
@@ -271,26 +283,23 @@ void SqlInboundStore::RunCommitter() {
         batch.push_back(next);
         queue_.pop_front();
       }
+      ++unreported_batches_;
       lock.unlock();
       const auto started = Clock::now();
       std::chrono::nanoseconds write_time{};
-      const bool committed = CommitBatch(batch, write_time);
-      const auto ended = Clock::now();
-      last_commit = ended - started;
-      last_batch_size = batch.size();
+      const std::size_t size = batch.size();
+      const bool committed = CommitBatch(std::move(batch), write_time);
+      last_commit = Clock::now() - started;
+      last_batch_size = size;
       lock.lock();
       if (committed) {
         ++stats_.batches;
-        stats_.messages += batch.size();
+        stats_.messages += size;
       } else {
         ++stats_.failed_batches;
       }
       stats_.write += write_time;
       stats_.commit += last_commit - write_time;
-      lock.unlock();
-      Report(batch);
-      lock.lock();
-      stats_.report += Clock::now() - ended;
     }
   } catch (const std::exception& error) {
     // A bug: callers would wait forever. Say so and stop (STYLE.md section 4, thread entries).
@@ -635,20 +644,30 @@ void SqlInboundStore::LogTimes(const Stats& stats) const {
                                   {"report_ms", ms(stats.report)}});
 }
 
-bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch,
+bool SqlInboundStore::CommitBatch(std::vector<Pending*> batch,
                                   std::chrono::nanoseconds& write_time) {
   Database::Impl& db = database_.impl();
+  // What the answers need once the batch is on disk, perhaps on the WAL syncer's thread.
+  struct Committed {
+    std::vector<Pending*> batch;
+    std::vector<std::size_t> order;           // batch indexes in the order written
+    std::vector<core::AcceptResult> results;  // in `order`
+  };
+  auto done = std::make_shared<Committed>();
+  done->batch = std::move(batch);
+  const std::vector<Pending*>& pendings = done->batch;
   // In dedupe_key order (stable, so the same key keeps arrival order): on PostgreSQL two nodes
   // then take row locks in the same order and cannot deadlock on each other's batches.
-  std::vector<std::size_t> order(batch.size());
+  std::vector<std::size_t>& order = done->order;
+  order.resize(pendings.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&batch](std::size_t a, std::size_t b) {
-    return batch[a]->message->dedupe_key < batch[b]->message->dedupe_key;
+  std::stable_sort(order.begin(), order.end(), [&pendings](std::size_t a, std::size_t b) {
+    return pendings[a]->message->dedupe_key < pendings[b]->message->dedupe_key;
   });
   Messages messages;
-  messages.reserve(batch.size());
+  messages.reserve(pendings.size());
   for (const std::size_t i : order) {
-    const Pending& pending = *batch[i];
+    const Pending& pending = *pendings[i];
     if (pending.sealed) {
       messages.push_back(Row{pending.message, *pending.sealed, &payload_key_->id});
     } else {
@@ -664,15 +683,33 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch,
   }
   std::optional<core::LedgerBatch> audited;  // the ledger rows written with the batch
 
-  std::vector<core::AcceptResult> results(batch.size());  // in `messages` order
+  std::vector<core::AcceptResult>& results = done->results;
+  results.resize(pendings.size());
+  // Sets every caller's result (the batch's outcomes once it is on disk, else `status`'s error)
+  // and answers them.
+  const auto answer = [this](Committed& committed, const core::Status& status) {
+    for (std::size_t k = 0; k < committed.order.size(); ++k) {
+      Pending& pending = *committed.batch[committed.order[k]];
+      if (status) {
+        pending.result = committed.results[k];
+      } else {
+        pending.result = status.error();
+      }
+    }
+    Report(committed.batch);
+  };
   core::Status status = core::Ok();
   if (pg_writer_) {
-    // PostgreSQL: the whole batch in one libpq pipeline (docs/adr/0004-libpq-pipeline.md).
+    // PostgreSQL: the whole batch in one libpq pipeline (docs/adr/0004-libpq-pipeline.md), on
+    // disk when it returns (synchronous_commit).
     std::function<core::Status()> before_commit;
     if (hook) {
-      before_commit = [&hook, &batch] { return hook(batch.size()); };
+      before_commit = [&hook, &pendings] { return hook(pendings.size()); };
     }
     status = pg_writer_->WriteBatch(messages, results, before_commit);
+    if (status) {
+      answer(*done, status);
+    }
   } else {
     std::vector<const core::LocatorAnnouncement*> announced;
     const auto body = [&](Poco::Data::Session& session) -> core::Status {
@@ -692,30 +729,31 @@ bool SqlInboundStore::CommitBatch(const std::vector<Pending*>& batch,
         audited = std::move(*written);
       }
       if (hook) {
-        BROKER_RETURN_IF_ERROR(hook(batch.size()));
+        BROKER_RETURN_IF_ERROR(hook(pendings.size()));
       }
       return core::Ok();
     };
-    status = db.Write("inbound accept", body, [&db, &announced] {
-      for (const core::LocatorAnnouncement* a : announced) {
-        db.recent_locator_rows().Written(a->nhs_number, a->ods, a->source, a->at_ms);
-      }
-    });
+    // Committed, the next batch may start at once; the answers wait until this one is on disk.
+    status = db.WriteThenWhenDurable(
+        "inbound accept", body,
+        [&db, &announced, &audited, chain] {
+          for (const core::LocatorAnnouncement* a : announced) {
+            db.recent_locator_rows().Written(a->nhs_number, a->ods, a->source, a->at_ms);
+          }
+          if (audited) {
+            chain->Committed(*audited);
+          }
+        },
+        [done, answer](core::Status durable) { answer(*done, durable); });
   }
 
   if (!status) {
-    db.logger().Warn("inbound.batch_failed", {{"messages", std::to_string(batch.size())},
+    db.logger().Warn("inbound.batch_failed", {{"messages", std::to_string(done->batch.size())},
                                               {"error", status.error().message}});
-    for (Pending* pending : batch) {
-      pending->result = status.error();
+    if (pg_writer_) {
+      answer(*done, status);  // (SQLite's durable callback has answered, or will)
     }
     return false;
-  }
-  if (audited) {
-    chain->Committed(*audited);
-  }
-  for (std::size_t k = 0; k < order.size(); ++k) {
-    batch[order[k]]->result = results[k];
   }
   return true;
 }

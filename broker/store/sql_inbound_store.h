@@ -80,8 +80,9 @@ class SqlInboundStore final : public core::InboundStore {
     std::uint64_t failed_batches = 0;  // rolled back
     // Where the committer thread's time went (the serial section of every durable message):
     // waiting for a first message, lingering for more (InboundStoreSettings::max_linger),
-    // writing the batch's rows, committing (COMMIT: the WAL's write and fsync on SQLite), and
-    // handing the answers back. Logged at Shutdown ("inbound.committer_time").
+    // writing the batch's rows, committing (COMMIT: the WAL's write on SQLite, and its fsync
+    // unless the WAL syncer does that outside the lock), and handing the answers back (on the
+    // syncer's thread when there is one). Logged at Shutdown ("inbound.committer_time").
     std::chrono::nanoseconds idle{};
     std::chrono::nanoseconds linger{};
     std::chrono::nanoseconds write{};
@@ -136,13 +137,17 @@ class SqlInboundStore final : public core::InboundStore {
   void RunCommitter();
   // Logs where the committer's time went (Stats), once, as it stops.
   void LogTimes(const Stats& stats) const;
-  // Writes and commits `batch`, setting every result; false when the batch was rolled back.
-  // `write_time` gets the time spent writing its rows before the commit (SQLite; zero on
-  // PostgreSQL, whose pipeline does both in one round trip).
-  bool CommitBatch(const std::vector<Pending*>& batch, std::chrono::nanoseconds& write_time);
+  // Writes and commits `batch`; false when the batch was rolled back. Its callers are answered
+  // (results set, Report) once it is on disk: on SQLite with a WAL syncer from the syncer's
+  // thread, after this has returned and perhaps while the next batch is written; else before
+  // this returns, as they are at once when it failed. `write_time` gets the time spent writing
+  // its rows before the commit (SQLite; zero on PostgreSQL, whose pipeline does both in one
+  // round trip).
+  bool CommitBatch(std::vector<Pending*> batch, std::chrono::nanoseconds& write_time);
   // Releases the callers of a committed (or failed) batch: Accept's at once, AcceptAsync's
-  // through report_poster_ as one task when one is set.
-  void Report(std::vector<Pending*>& batch);
+  // through report_poster_ as one task when one is set. Counts the batch out of
+  // unreported_batches_.
+  void Report(const std::vector<Pending*>& batch);
 
   Database& database_;
   const InboundStoreSettings settings_;
@@ -157,7 +162,11 @@ class SqlInboundStore final : public core::InboundStore {
   std::condition_variable work_;  // committer waits for messages or shutdown
   std::deque<Pending*> queue_;    // guarded by mutex_
   bool stopping_ = false;         // guarded by mutex_
-  Stats stats_;                   // guarded by mutex_
+  // Batches taken from queue_ whose callers are not answered yet; Shutdown() waits for none.
+  std::size_t unreported_batches_ = 0;  // guarded by mutex_
+  std::condition_variable reported_;    // unreported_batches_ went down
+  bool times_logged_ = false;           // guarded by mutex_
+  Stats stats_;                         // guarded by mutex_
   std::thread committer_;
 };
 

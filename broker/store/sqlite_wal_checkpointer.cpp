@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 #include <utility>
 
+#include "broker/store/sqlite_wal_write_buffer.h"
+
 namespace tb::store {
 
 core::Result<std::unique_ptr<SqliteWalCheckpointer>> SqliteWalCheckpointer::Start(
@@ -67,7 +69,10 @@ int SqliteWalCheckpointer::OnCommit(void* self_pointer, sqlite3* writer, const c
   if (wal_pages >= self->settings_.writer_pages) {
     // The backstop, as SQLite's own autocheckpoint does it: copy what the thread has not yet, so
     // that the next transaction can start the WAL from the top. SQLITE_BUSY (the thread is in a
-    // pass) is fine: the next commit tries again.
+    // pass) is fine: the next commit tries again. Its syncs are real even inside a COMMIT whose
+    // own sync is deferred: frames go into the database only once they are on disk, and the
+    // database is synced before the WAL may start from the top over them.
+    const SyncWalForReal real_syncs;
     sqlite3_wal_checkpoint_v2(writer, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     return SQLITE_OK;
   }

@@ -1,6 +1,7 @@
 #include "broker/store/sqlite_wal_write_buffer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -24,6 +25,11 @@ sqlite3_vfs* g_real = nullptr;  // the VFS this one wraps; set once, under g_ins
 sqlite3_vfs g_vfs{};
 std::once_flag g_install;
 int g_install_rc = SQLITE_OK;
+
+// > 0 while a DeferWalSyncs is alive on this thread (and no SyncWalForReal inside it).
+thread_local int t_defer_syncs = 0;
+std::atomic<std::uint64_t> g_real_syncs{0};
+std::atomic<std::uint64_t> g_deferred_syncs{0};
 
 std::mutex g_paths_mutex;
 std::map<std::string, int, std::less<>> g_paths;  // full database path -> registrations
@@ -49,6 +55,7 @@ struct BufferedFile {
   bool buffer;                 // a registered database's WAL file
   std::vector<char>* pending;  // the buffered run; owned, freed by xClose
   sqlite3_int64 pending_at;    // file offset of pending->front()
+  bool header_written;         // a WAL header (offset 0) was written since the last real sync
 };
 
 BufferedFile* Self(sqlite3_file* file) { return reinterpret_cast<BufferedFile*>(file); }
@@ -96,6 +103,9 @@ int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset
   if (self->pending == nullptr || amount <= 0) {
     return self->real->pMethods->xWrite(self->real, data, amount, offset);
   }
+  if (offset == 0) {
+    self->header_written = true;  // the WAL starts from the top: its next sync must be real
+  }
   std::vector<char>& run = *self->pending;
   const auto size = static_cast<std::size_t>(amount);
   const bool continues =
@@ -122,10 +132,20 @@ int Truncate(sqlite3_file* file, sqlite3_int64 size) {
 }
 
 int Sync(sqlite3_file* file, int flags) {
-  if (const int rc = Flush(Self(file)); rc != SQLITE_OK) {
+  BufferedFile* self = Self(file);
+  if (const int rc = Flush(self); rc != SQLITE_OK) {
     return rc;
   }
-  return Real(file)->pMethods->xSync(Real(file), flags);
+  if (self->pending != nullptr && t_defer_syncs > 0 && !self->header_written) {
+    g_deferred_syncs.fetch_add(1, std::memory_order_relaxed);
+    return SQLITE_OK;  // written; the WAL syncer fsyncs it before anyone is answered
+  }
+  const int rc = self->real->pMethods->xSync(self->real, flags);
+  if (rc == SQLITE_OK && self->pending != nullptr) {
+    self->header_written = false;
+    g_real_syncs.fetch_add(1, std::memory_order_relaxed);
+  }
+  return rc;
 }
 
 int FileSize(sqlite3_file* file, sqlite3_int64* size) {
@@ -217,6 +237,7 @@ int Open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, int fl
       reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + sizeof(BufferedFile));
   self->pending = nullptr;
   self->pending_at = 0;
+  self->header_written = false;
   const int rc = g_real->xOpen(g_real, name, self->real, flags, out_flags);
   if (self->real->pMethods == nullptr) {
     return rc;  // nothing to close
@@ -266,6 +287,17 @@ const char* NextSystemCall(sqlite3_vfs*, const char* name) {
 }
 
 }  // namespace
+
+DeferWalSyncs::DeferWalSyncs() { ++t_defer_syncs; }
+DeferWalSyncs::~DeferWalSyncs() { --t_defer_syncs; }
+
+SyncWalForReal::SyncWalForReal() : saved_(t_defer_syncs) { t_defer_syncs = 0; }
+SyncWalForReal::~SyncWalForReal() { t_defer_syncs = saved_; }
+
+WalSyncCounts WalSyncCountsForTest() {
+  return {g_real_syncs.load(std::memory_order_relaxed),
+          g_deferred_syncs.load(std::memory_order_relaxed)};
+}
 
 core::Status InstallSqliteWalWriteBuffer() {
   std::call_once(g_install, [] {

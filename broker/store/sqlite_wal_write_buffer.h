@@ -18,7 +18,17 @@
 // process or another, read only frames published after that sync. Only databases opened with
 // durability full are registered: without a sync at commit SQLite publishes frames that it has
 // only written, which a buffer would hold back from other connections.
+//
+// Deferred commit syncs (DeferWalSyncs, used by Database::Impl::Write with a SqliteWalSyncer):
+// while a scope is alive on a thread, a commit's xSync of a buffered WAL on that thread writes the
+// frames out but skips the fsync, which the syncer thread then does outside the write lock; the
+// callers are answered only after it. Two syncs stay real even then: the one after a new WAL
+// header (written at offset 0 when SQLite starts the WAL from the top: the header must be on disk
+// before frames that carry its salts, or recovery could pair the old header with stale frames;
+// SQLite ticket ff5be73dee) and every sync inside a SyncWalForReal scope (a checkpoint run by the
+// writer: frames are copied into the database only once they are on disk).
 
+#include <cstdint>
 #include <string>
 
 #include "broker/core/result.h"
@@ -35,5 +45,36 @@ core::Status InstallSqliteWalWriteBuffer();
 void BufferWalWritesOf(const std::string& path);
 // Connections opened later for `path` write their WAL directly again (open ones keep buffering).
 void StopBufferingWalWritesOf(const std::string& path);
+
+// While alive, a buffered WAL's xSync on this thread writes the frames without fsync (above).
+// Nests. Not for other threads: a checkpointer's syncs stay real.
+class DeferWalSyncs {
+ public:
+  DeferWalSyncs();
+  ~DeferWalSyncs();
+  DeferWalSyncs(const DeferWalSyncs&) = delete;
+  DeferWalSyncs& operator=(const DeferWalSyncs&) = delete;
+};
+
+// While alive, syncs on this thread are real again inside a DeferWalSyncs (the writer's own
+// checkpoint, run from SQLite's commit hook inside its COMMIT).
+class SyncWalForReal {
+ public:
+  SyncWalForReal();
+  ~SyncWalForReal();
+  SyncWalForReal(const SyncWalForReal&) = delete;
+  SyncWalForReal& operator=(const SyncWalForReal&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Buffered WAL syncs so far in this process: fsynced, and written without fsync (deferred).
+// For tests.
+struct WalSyncCounts {
+  std::uint64_t real = 0;
+  std::uint64_t deferred = 0;
+};
+WalSyncCounts WalSyncCountsForTest();
 
 }  // namespace tb::store

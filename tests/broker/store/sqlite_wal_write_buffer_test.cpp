@@ -104,5 +104,51 @@ TEST_F(WalWriteBufferTest, ARollbackAfterASpillKeepsWhatWasCommitted) {
   EXPECT_EQ(sqlite3_close(again), SQLITE_OK);
 }
 
+// Deferred commit syncs (DeferWalSyncs): a commit's sync is written, not fsynced; the sync after a
+// new WAL header (the WAL starting from the top) and syncs inside SyncWalForReal stay real, and
+// every commit is read by another connection at once.
+TEST_F(WalWriteBufferTest, ADeferredCommitSyncStaysRealAfterANewWalHeader) {
+  sqlite3* writer = Open(path_);
+  sqlite3* reader = Open(path_);
+  Exec(writer, "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)");
+  const auto commit = [&] { Exec(writer, "INSERT INTO t (v) VALUES (randomblob(500))"); };
+
+  WalSyncCounts before = WalSyncCountsForTest();
+  {
+    const DeferWalSyncs deferred;
+    commit();
+  }
+  WalSyncCounts after = WalSyncCountsForTest();
+  EXPECT_EQ(after.deferred - before.deferred, 1U);
+  EXPECT_EQ(after.real - before.real, 0U);
+  EXPECT_EQ(Count(reader, "SELECT COUNT(*) FROM t"), 1) << "written before COMMIT returned";
+
+  // Everything copied back: the next commit starts the WAL from the top with a new header, which
+  // must be on disk before frames carrying its salts.
+  Exec(writer, "PRAGMA wal_checkpoint(RESTART)");
+  before = WalSyncCountsForTest();
+  {
+    const DeferWalSyncs deferred;
+    commit();
+  }
+  after = WalSyncCountsForTest();
+  EXPECT_EQ(after.real - before.real, 1U) << "the new header's sync";
+  EXPECT_EQ(after.deferred - before.deferred, 1U) << "the commit's own";
+
+  before = WalSyncCountsForTest();
+  {
+    const DeferWalSyncs deferred;
+    const SyncWalForReal real;
+    commit();
+  }
+  commit();  // no scope: real
+  after = WalSyncCountsForTest();
+  EXPECT_EQ(after.real - before.real, 2U);
+  EXPECT_EQ(after.deferred - before.deferred, 0U);
+  EXPECT_EQ(Count(reader, "SELECT COUNT(*) FROM t"), 4);
+  EXPECT_EQ(sqlite3_close(reader), SQLITE_OK);
+  EXPECT_EQ(sqlite3_close(writer), SQLITE_OK);
+}
+
 }  // namespace
 }  // namespace tb::store
