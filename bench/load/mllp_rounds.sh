@@ -8,7 +8,8 @@
 # Give two binaries to alternate them round by round, so both see the same minutes of a shared
 # machine. Reuses the PKI and broker config of a finished scripts/bench.sh run (RUN_DIR).
 # SERVER_CPUS / CLIENT_CPUS (taskset lists, default 1 / 0) move the broker and the load; e.g.
-# SERVER_CPUS=0,1 CLIENT_CPUS=0,1 lets both use the whole machine. SYSCALLS=1 (needs perf) also
+# SERVER_CPUS=0,1 CLIENT_CPUS=0,1 lets both use the whole machine; SENDERS (default 16) sets the
+# sender connections. SYSCALLS=1 (needs perf) also
 # prints ACKs per fdatasync, i.e. messages per commit.
 # Usage: bench/load/mllp_rounds.sh RUN_DIR TB_LOAD [full|off] ROUNDS TRUSTBRIDGE [TRUSTBRIDGE...]
 set -euo pipefail
@@ -66,7 +67,7 @@ for round in $(seq "$rounds"); do
     fi
     taskset -c "${CLIENT_CPUS:-0}" "$load" mllp --port "$port_mllp" --cert "$run/pki/RA1.crt" \
       --key "$run/pki/RA1.key" --ca "$run/pki/ca.crt" --msg "$root/bench/load/data/adt_a01.hl7" \
-      --senders 16 --patients 1000 --warmup 1 --duration 5 --server-pid "$broker" \
+      --senders "${SENDERS:-16}" --patients 1000 --warmup 1 --duration 5 --server-pid "$broker" \
       >"$out/load.json" || true
     [ -n "$syscalls" ] && { wait "$syscalls" || true; }
     kill "$broker"

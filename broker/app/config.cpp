@@ -283,7 +283,7 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
   }
   config.store_durable = GetString(document["store"], "durability") != "off";
   config.store_sync_outside_write_lock =
-      GetString(document["store"], "sqlite_wal_sync") != "in_commit";
+      GetString(document["store"], "sqlite_wal_sync") == "background";
   ReadInt(document["store"], "lock_timeout_ms", config.store_lock_timeout_ms);
   if (const auto queue = document.FindMember("queue"); queue != document.MemberEnd()) {
     ReadInt(queue->value, "delivery_threads", config.delivery_threads);

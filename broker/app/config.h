@@ -64,10 +64,10 @@ struct BrokerConfig {
   std::uint32_t purge_interval_ms = 10 * 60 * 1000;
   // store.durability: false ("off") lets commits skip the fsync. For benchmarks only.
   bool store_durable = true;
-  // store.sqlite_wal_sync: "background" (true, the default) fsyncs a SQLite store's WAL on a
-  // thread of its own outside the write lock; "in_commit" inside COMMIT. ACKs wait for the fsync
+  // store.sqlite_wal_sync: "in_commit" (false, the default) fsyncs a SQLite store's WAL inside
+  // COMMIT; "background" on a thread of its own outside the write lock. ACKs wait for the fsync
   // either way (store::StoreSettings::sync_outside_write_lock).
-  bool store_sync_outside_write_lock = true;
+  bool store_sync_outside_write_lock = false;
   // queue.delivery_threads: threads delivering the outbound queue (each one item at a time).
   std::size_t delivery_threads = 2;
   // queue.lease_ms: how long a claimed item stays leased to a node's worker; a node that dies

@@ -55,14 +55,25 @@ std::int64_t CountRows(const fs::path& store, const std::string& sql) {
   return count;
 }
 
-TEST(SigkillCrash, AcknowledgedMessagesSurviveKillsInPerPatientOrder) {
+// The store's keys: SQLite's WAL synced inside COMMIT (the default), and by the WAL syncer outside
+// the write lock (store.sqlite_wal_sync "background": ACKs leave from the syncer's thread).
+class SigkillCrash : public ::testing::TestWithParam<const char*> {};
+
+INSTANTIATE_TEST_SUITE_P(WalSync, SigkillCrash,
+                         ::testing::Values(R"("url": "sqlite:var/tb.db")",
+                                           R"("url": "sqlite:var/tb.db",
+                                              "sqlite_wal_sync": "background")"),
+                         [](const ::testing::TestParamInfo<const char*>& param) {
+                           return std::string(param.index == 0 ? "InCommit" : "Background");
+                         });
+
+TEST_P(SigkillCrash, AcknowledgedMessagesSurviveKillsInPerPatientOrder) {
   const std::size_t kMessagesPerPatient = MessagesPerPatient();
   testing::TempDir dir;
   const fs::path received_log = dir / "rxh-received.jsonl";
   auto rxh = testing::StartMllpTrust("RXH", received_log);
-  testing::WriteFile(dir / "broker.json",
-                     testing::CrashBrokerConfig("crash-node", R"("url": "sqlite:var/tb.db")", "RXH",
-                                                rxh->mllp_port()));
+  testing::WriteFile(dir / "broker.json", testing::CrashBrokerConfig("crash-node", GetParam(),
+                                                                     "RXH", rxh->mllp_port()));
   const fs::path store = dir / "var/tb.db";
 
   BrokerProcess broker(testing::TrustbridgeBinary(), dir / "broker.json", dir.path());

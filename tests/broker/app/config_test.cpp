@@ -58,16 +58,18 @@ TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
   ConfigLoad defaults = Parse(ValidConfig());
   ASSERT_TRUE(defaults.config);
   EXPECT_TRUE(defaults.config->store_durable);
+  EXPECT_FALSE(defaults.config->store_sync_outside_write_lock);
   EXPECT_EQ(defaults.config->store_lock_timeout_ms, 5000u);
   EXPECT_EQ(defaults.config->delivery_lease_ms, 120000u);
 
   ConfigLoad tuned =
       Parse(Replace(ValidConfig(), R"("store": { "url": "sqlite:var/trustbridge.db" })",
                     R"("store": { "url": "sqlite:var/trustbridge.db", "durability": "off",
-                                  "lock_timeout_ms": 250 },
+                                  "sqlite_wal_sync": "background", "lock_timeout_ms": 250 },
                        "queue": { "delivery_threads": 8, "lease_ms": 5000 })"));
   ASSERT_TRUE(tuned.config) << (tuned.problems.empty() ? "" : tuned.problems[0].message);
   EXPECT_FALSE(tuned.config->store_durable);
+  EXPECT_TRUE(tuned.config->store_sync_outside_write_lock);
   EXPECT_EQ(tuned.config->store_lock_timeout_ms, 250u);
   EXPECT_EQ(tuned.config->delivery_threads, 8u);
   EXPECT_EQ(tuned.config->delivery_lease_ms, 5000u);
