@@ -46,8 +46,9 @@ struct StoreSettings {
   // lets SQLite fsync the WAL inside COMMIT, under the write lock; true ("background") fsyncs it
   // on a thread of its own after the lock is released, answering each commit's callers only
   // after it (sqlite_wal_syncer.h), so the next transaction overlaps the fsync. Both answer only
-  // after the fsync. Background wins where the disk is slow and shared (+8-18% durable MLLP
-  // ingest) and costs ~8% more CPU per message where it is fast (docs/hl7v2-ingest.md).
+  // after the fsync. Background wins where the disk is slow and shared and many senders wait
+  // (+15-18% durable MLLP ingest at 32-64 senders) and costs ~8% more CPU per message where the
+  // disk is fast (docs/hl7v2-ingest.md).
   bool sync_outside_write_lock = false;
 };
 
