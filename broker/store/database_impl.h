@@ -109,7 +109,8 @@ class Database::Impl {
   // commit's error or kStorage when the disk failed to sync it. With a WAL syncer (SQLite file,
   // sync outside the write lock) on its thread, after the callbacks of every earlier commit, so
   // callers are answered in commit order; else at once on this thread. The committer of a group
-  // commit uses it to start its next batch while this one's fsync runs.
+  // commit uses it to start its next batch while this one's fsync runs. `durable` must not
+  // write to this database (on the syncer's thread that Write would wait for itself: kInternal).
   core::Status WriteThenWhenDurable(std::string_view what, const SessionBody& body,
                                     const std::function<void()>& committed,
                                     std::function<void(core::Status)> durable);

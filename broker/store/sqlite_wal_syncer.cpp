@@ -60,6 +60,13 @@ void SqliteWalSyncer::AfterSync(std::uint64_t number, Done done) {
 }
 
 core::Status SqliteWalSyncer::WaitFor(std::uint64_t number) {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    // A callback of this thread wrote and would wait for this thread: a bug, refused rather
+    // than hung (the write is committed; its caller hears it may not be durable).
+    log_.Error("store.wal_sync_self_wait", {{"detail", "a durable callback wrote to the store"}});
+    return core::MakeError(core::ErrorCode::kInternal,
+                           "store write failed: written from the WAL syncer's own callback");
+  }
   std::binary_semaphore ready{0};
   core::Status result = core::Ok();
   AfterSync(number, [&ready, &result](core::Status status) {

@@ -64,7 +64,8 @@ class SqliteWalSyncer {
   // thread, or at once on the caller's when that is already known. Callbacks run in commit order,
   // those of one number in the order given.
   void AfterSync(std::uint64_t number, Done done);
-  // Blocks until AfterSync would have run.
+  // Blocks until AfterSync would have run. From a callback of this class's thread (which would
+  // wait for itself): kInternal at once.
   core::Status WaitFor(std::uint64_t number);
   // kStorage once an fdatasync has failed (then every later write must be refused).
   core::Status health() const;

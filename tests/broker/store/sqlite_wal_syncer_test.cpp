@@ -160,6 +160,22 @@ TEST_F(WalSyncerTest, StopSyncsWhatIsWaitingAndRefusesLaterCommits) {
   EXPECT_EQ(answers().back(), "after stop failed");
 }
 
+// A callback that writes (and so waits for the syncer from the syncer's own thread) is refused,
+// not left hanging.
+TEST_F(WalSyncerTest, AWaitFromItsOwnCallbackIsRefusedNotHung) {
+  SqliteWalSyncer syncer(wal_, log_);
+  syncer.SetSyncCallForTest([](int) { return 0; });
+  std::promise<core::Status> inner;
+  syncer.AfterSync(syncer.Committed(), [&](core::Status) {
+    inner.set_value(syncer.WaitFor(syncer.Committed()));
+  });
+  std::future<core::Status> waited = inner.get_future();
+  ASSERT_EQ(waited.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  const core::Status status = waited.get();
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code, ErrorCode::kInternal);
+}
+
 // ---- through a SQLite store ------------------------------------------------------------------
 
 class WalSyncedStoreTest : public ::testing::Test {
