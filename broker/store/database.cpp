@@ -541,7 +541,9 @@ void Database::Impl::Close() {
     sqlite_statements_.clear();
   }
   if (syncer_) {
-    syncer_->Stop();  // every Write has been answered (lifecycle_): nothing waits for it
+    // Write's callers have all returned (lifecycle_); Stop() syncs and answers what still waits
+    // (WriteThenWhenDurable callbacks whose owner did not wait for them).
+    syncer_->Stop();
     syncer_.reset();
   }
   if (checkpointer_) {
