@@ -205,9 +205,13 @@ class BrokerServer::Impl {
     BROKER_RETURN_IF_ERROR(LoadPolicy());
     delivery_consents_ = std::make_unique<RecordsConsentStore>(*consents_, clock_);
     DeliveryPolicy delivery_policy{delivery_consents_.get(), table_ ? &*table_ : nullptr};
+    mllp::MllpClientPoolSettings mllp_pool;
+    mllp_pool.idle_timeout = std::chrono::milliseconds(config_.mllp_idle_timeout_ms);
+    mllp_pool.max_idle_per_destination = config_.mllp_max_idle_per_destination;
     deliverer_ = std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_,
                                                         **tables, config_.broker_ods,
-                                                        ledger_.get(), clock_, delivery_policy);
+                                                        ledger_.get(), clock_, delivery_policy,
+                                                        mllp_pool);
     queue::DeliverySettings delivery;
     delivery.owner = config_.broker_id;
     delivery.threads = config_.delivery_threads;

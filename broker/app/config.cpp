@@ -288,6 +288,8 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
   if (const auto queue = document.FindMember("queue"); queue != document.MemberEnd()) {
     ReadInt(queue->value, "delivery_threads", config.delivery_threads);
     ReadInt(queue->value, "lease_ms", config.delivery_lease_ms);
+    ReadInt(queue->value, "mllp_idle_timeout_ms", config.mllp_idle_timeout_ms);
+    ReadInt(queue->value, "mllp_max_idle_per_destination", config.mllp_max_idle_per_destination);
   }
 
   ReadParticipants(document, config, load.problems);

@@ -73,6 +73,12 @@ struct BrokerConfig {
   // queue.lease_ms: how long a claimed item stays leased to a node's worker; a node that dies
   // leaves its in-flight items to the other nodes after this. Must exceed a delivery's timeout.
   std::uint32_t delivery_lease_ms = 2 * 60 * 1000;
+  // queue.mllp_idle_timeout_ms / queue.mllp_max_idle_per_destination: outbound MLLP/TLS
+  // connections kept open between deliveries (mllp::MllpClientPoolSettings): closed once idle
+  // this long (0: never kept), at most this many idle per destination (about the delivery
+  // threads sending to one destination at once).
+  std::uint32_t mllp_idle_timeout_ms = 30'000;
+  std::size_t mllp_max_idle_per_destination = 8;
   // store.lock_timeout_ms: how long a statement waits for another connection's lock before the
   // message gets an error ACK (SQLite busy_timeout, PostgreSQL lock_timeout).
   std::uint32_t store_lock_timeout_ms = 5000;

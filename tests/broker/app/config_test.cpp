@@ -61,18 +61,24 @@ TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
   EXPECT_FALSE(defaults.config->store_sync_outside_write_lock);
   EXPECT_EQ(defaults.config->store_lock_timeout_ms, 5000u);
   EXPECT_EQ(defaults.config->delivery_lease_ms, 120000u);
+  EXPECT_EQ(defaults.config->mllp_idle_timeout_ms, 30000u);
+  EXPECT_EQ(defaults.config->mllp_max_idle_per_destination, 8u);
 
   ConfigLoad tuned =
       Parse(Replace(ValidConfig(), R"("store": { "url": "sqlite:var/trustbridge.db" })",
                     R"("store": { "url": "sqlite:var/trustbridge.db", "durability": "off",
                                   "sqlite_wal_sync": "background", "lock_timeout_ms": 250 },
-                       "queue": { "delivery_threads": 8, "lease_ms": 5000 })"));
+                       "queue": { "delivery_threads": 8, "lease_ms": 5000,
+                                  "mllp_idle_timeout_ms": 0,
+                                  "mllp_max_idle_per_destination": 16 })"));
   ASSERT_TRUE(tuned.config) << (tuned.problems.empty() ? "" : tuned.problems[0].message);
   EXPECT_FALSE(tuned.config->store_durable);
   EXPECT_TRUE(tuned.config->store_sync_outside_write_lock);
   EXPECT_EQ(tuned.config->store_lock_timeout_ms, 250u);
   EXPECT_EQ(tuned.config->delivery_threads, 8u);
   EXPECT_EQ(tuned.config->delivery_lease_ms, 5000u);
+  EXPECT_EQ(tuned.config->mllp_idle_timeout_ms, 0u);
+  EXPECT_EQ(tuned.config->mllp_max_idle_per_destination, 16u);
 
   // A lease shorter than a second would expire under a slow delivery: refused, naming the key.
   ConfigLoad short_lease = Parse(Replace(ValidConfig(), R"("store": {)",
