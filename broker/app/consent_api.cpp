@@ -52,6 +52,54 @@ void Stamp(rapidjson::Document& resource, const std::string& id, std::int64_t ve
   resource.AddMember("meta", meta, alloc);
 }
 
+// What the client asked to get back from a create or update (FHIR R4 http.html#ops, the Prefer
+// header's `return`): the resource (the default), nothing, or an OperationOutcome.
+enum class ReturnPreference { kRepresentation, kMinimal, kOperationOutcome };
+
+ReturnPreference ReturnPreferenceOf(const core::HttpHeaders& headers) {
+  if (!headers.Has("Prefer")) {
+    return ReturnPreference::kRepresentation;
+  }
+  // "return=OperationOutcome", possibly among other preferences separated by ',' or ';'.
+  const std::string_view prefer = headers.Get("Prefer");
+  constexpr std::string_view kReturn = "return=";
+  for (std::size_t at = prefer.find(kReturn); at != std::string_view::npos;
+       at = prefer.find(kReturn, at + 1)) {
+    if (at != 0 && prefer[at - 1] != ' ' && prefer[at - 1] != ',' && prefer[at - 1] != ';') {
+      continue;  // part of a longer name
+    }
+    std::string_view value = prefer.substr(at + kReturn.size());
+    value = value.substr(0, value.find_first_of(",; "));
+    if (value == "minimal") {
+      return ReturnPreference::kMinimal;
+    }
+    if (value == "OperationOutcome") {
+      return ReturnPreference::kOperationOutcome;
+    }
+    return ReturnPreference::kRepresentation;
+  }
+  return ReturnPreference::kRepresentation;
+}
+
+// The OperationOutcome answering a stored Consent: a warning per element the broker cannot
+// evaluate (policy::UnevaluableElements: how such an element decides is in docs/policy.md), or
+// one information issue when there is none (an OperationOutcome needs at least one issue).
+std::string StoredOutcomeJson(const std::vector<std::string>& unevaluable) {
+  if (unevaluable.empty()) {
+    return R"({"resourceType":"OperationOutcome","issue":[{"severity":"information",)"
+           R"("code":"informational","details":{"text":"Consent stored"}}]})";
+  }
+  std::vector<core::Error> warnings;
+  warnings.reserve(unevaluable.size());
+  for (const std::string& path : unevaluable) {
+    warnings.push_back(MakeError(ErrorCode::kUnsupportedMessage,
+                                 "stored, but the broker cannot evaluate this element: in a deny "
+                                 "it counts as matching, in a permit as not matching",
+                                 path));
+  }
+  return fhir::ToOperationOutcomeJson(warnings, fhir::IssueSeverity::kWarning);
+}
+
 std::string_view StatusCode(policy::ConsentStatus status) {
   switch (status) {
     case policy::ConsentStatus::kDraft:
@@ -224,8 +272,19 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
                   {"consent", id},
                   {"version", std::to_string(version)},
                   {"status", record.status}});
-      core::HttpResponse response = fhir::JsonResponse(
-          interaction == Interaction::kCreate ? 201 : 200, std::move(record.json));
+      const int status = interaction == Interaction::kCreate ? 201 : 200;
+      core::HttpResponse response;
+      switch (ReturnPreferenceOf(request.headers)) {
+        case ReturnPreference::kRepresentation:
+          response = fhir::JsonResponse(status, std::move(record.json));
+          break;
+        case ReturnPreference::kMinimal:
+          response.status = status;
+          break;
+        case ReturnPreference::kOperationOutcome:
+          response = fhir::JsonResponse(status, StoredOutcomeJson(policy::UnevaluableElements(*consent)));
+          break;
+      }
       response.headers.Set("Location", "Consent/" + id + "/_history/" + std::to_string(version));
       response.headers.Set("ETag", "W/\"" + std::to_string(version) + "\"");
       respond(std::move(response));

@@ -518,6 +518,50 @@ TEST_F(PolicyTest, IncludesCannotPullInUngrantedTypes) {
   EXPECT_EQ(wildcard.body.find("\"Patient\""), std::string::npos);
 }
 
+// Prefer: return=OperationOutcome (FHIR R4 http.html#ops) on a create or update answers with an
+// OperationOutcome: a warning per element the broker stores but cannot evaluate, or one
+// information issue; return=minimal answers with no body; the default is the stored resource.
+TEST_F(PolicyTest, ConsentWritesAnswerAsThePreferHeaderAsks) {
+  const std::string with_data = ConsentJson(kShared, R"({"type": "deny", "data": [{"meaning":
+      "instance", "reference": {"reference": "Condition/1"}}]})");
+  HttpsResult warned =
+      Call("RJ1", "POST", "/fhir/Consent", {{"Prefer", "return=OperationOutcome"}}, with_data);
+  ASSERT_EQ(warned.status, 201) << warned.body;
+  EXPECT_EQ(warned.Header("Location").rfind("Consent/", 0), 0U);
+  rapidjson::Document outcome = Json(warned.body);
+  ASSERT_TRUE(outcome.IsObject()) << warned.body;
+  EXPECT_EQ(std::string(outcome["resourceType"].GetString()), "OperationOutcome");
+  ASSERT_EQ(outcome["issue"].Size(), 1U) << warned.body;
+  EXPECT_EQ(std::string(outcome["issue"][0]["severity"].GetString()), "warning");
+  EXPECT_EQ(std::string(outcome["issue"][0]["expression"][0].GetString()),
+            "Consent.provision.data");
+
+  HttpsResult clean = Call("RJ1", "POST", "/fhir/Consent", {{"Prefer", "return=OperationOutcome"}},
+                           ConsentJson(kShared, kDenyResearch));
+  ASSERT_EQ(clean.status, 201) << clean.body;
+  outcome = Json(clean.body);
+  ASSERT_EQ(outcome["issue"].Size(), 1U) << clean.body;
+  EXPECT_EQ(std::string(outcome["issue"][0]["severity"].GetString()), "information");
+
+  HttpsResult minimal = Call("RJ1", "POST", "/fhir/Consent",
+                             {{"Prefer", "handling=strict; return=minimal"}}, with_data);
+  ASSERT_EQ(minimal.status, 201) << minimal.body;
+  EXPECT_TRUE(minimal.body.empty()) << minimal.body;
+  const std::string location = minimal.Header("Location");
+  ASSERT_EQ(location.rfind("Consent/", 0), 0U);
+
+  HttpsResult plain = Call("RJ1", "POST", "/fhir/Consent", {}, with_data);
+  ASSERT_EQ(plain.status, 201) << plain.body;
+  EXPECT_EQ(std::string(Json(plain.body)["resourceType"].GetString()), "Consent");
+
+  // The same on an update.
+  const std::string id = location.substr(8, location.find('/', 8) - 8);
+  HttpsResult updated = Call("RJ1", "PUT", "/fhir/Consent/" + id,
+                             {{"Prefer", "return=OperationOutcome"}}, with_data);
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(std::string(Json(updated.body)["issue"][0]["severity"].GetString()), "warning");
+}
+
 TEST_F(PolicyTest, ConsentEndpointsNeedConsentScopesAndValidConsents) {
   const std::string json = ConsentJson(kShared, kDenyResearch);
   HttpsResult create = Call("RGT", "POST", "/fhir/Consent", {}, json);
