@@ -306,6 +306,10 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
       federation != document.MemberEnd()) {
     ReadInt(federation->value, "deadline_ms", config.federation_deadline_ms);
     ReadInt(federation->value, "max_idle_per_trust", config.federation_max_idle_per_trust);
+    if (const auto post = federation->value.FindMember("post_searches");
+        post != federation->value.MemberEnd() && post->value.IsBool()) {
+      config.federation_post_searches = post->value.GetBool();
+    }
   }
   if (const auto log = document.FindMember("log"); log != document.MemberEnd()) {
     core::ParseLogLevel(GetString(log->value, "level"), config.log_level);

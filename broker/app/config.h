@@ -86,6 +86,11 @@ struct BrokerConfig {
   std::vector<routing::Peer> peers;
   LimitsConfig limits;
   std::uint32_t federation_deadline_ms = 3000;
+  // federation.post_searches: searches go to trusts and peers as POST [base]/{Type}/_search (and
+  // POST Patient/$everything) with a form body, keeping NHS numbers out of upstream URLs and
+  // access logs (routing::FederatedQuerySettings::post_searches). Only when every trust and
+  // peer accepts it.
+  bool federation_post_searches = false;
   // federation.max_idle_per_trust: keep-alive mTLS connections kept open per trust or peer (the
   // upstream pool); at least the concurrent requests expected per trust, or bursts handshake anew.
   std::uint32_t federation_max_idle_per_trust = 64;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <sqlite3.h>
 #include <sstream>
 #include <string>
@@ -20,6 +21,7 @@
 #include "broker/app/audit_command.h"
 #include "broker/app/broker_server.h"
 #include "broker/app/config.h"
+#include "broker/core/log.h"
 #include "broker/simtrust/simulated_trust.h"
 #include "broker/store/store.h"
 #include "tests/broker/app/run_command.h"
@@ -52,6 +54,7 @@ struct BrokerOptions {
   std::vector<std::pair<std::string, std::uint16_t>> trusts;  // ODS (= cert CN), FHIR port
   std::vector<std::pair<std::string, std::uint16_t>> peers;   // id (= cert CN), FHIR port
   int deadline_ms = 3000;
+  bool post_searches = false;             // federation.post_searches
   std::uint16_t requester_fhir_port = 0;  // RJ1 also holds data when set
 };
 
@@ -84,7 +87,8 @@ std::string BrokerConfigText(const BrokerOptions& options) {
     "store": { "url": "sqlite:var/tb.db" },
     "admin": { "cert_cns": ["RJ1"] },
     "federation": { "deadline_ms": )" +
-         std::to_string(options.deadline_ms) + R"( },
+         std::to_string(options.deadline_ms) + R"(, "post_searches": )" +
+         (options.post_searches ? "true" : "false") + R"( },
     "participants": [ )" +
          participants + R"( ],
     "peers": [ )" +
@@ -343,8 +347,9 @@ TEST(FederationDown, TrustThatIsDownIsFlagged) {
   EXPECT_TRUE(Contains(sources.outcomes, "RXH"));
 }
 
-TEST(FederationPeering, QueryAtOneBrokerReachesATrustBehindItsPeerAndLoopsEnd) {
-  // broker-b fronts RXH; broker-a fronts RGT; each names the other as a peer (a loop).
+// broker-b fronts RXH; broker-a fronts RGT; each names the other as a peer (a loop). A search at
+// A gets RGT's and (through B) RXH's records and ends although B asks A back.
+void ExpectPeeringReachesBAndEnds(bool post_searches) {
   auto rgt = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(0));
   auto rxh = StartTrust("RXH", DemoPatients("RXH"), std::chrono::milliseconds(0));
   // Ports of the brokers are known only once they listen, so B starts first without A, and A
@@ -354,6 +359,7 @@ TEST(FederationPeering, QueryAtOneBrokerReachesATrustBehindItsPeerAndLoopsEnd) {
   b.id = "broker-b";
   b.ods = "X27";
   b.trusts = {{"RXH", rxh->fhir_port()}};
+  b.post_searches = post_searches;
   // A free port for A, found by binding and releasing.
   std::uint16_t a_port = 0;
   {
@@ -365,6 +371,7 @@ TEST(FederationPeering, QueryAtOneBrokerReachesATrustBehindItsPeerAndLoopsEnd) {
   BrokerOptions a;
   a.trusts = {{"RGT", rgt->fhir_port()}};
   a.peers = {{"broker-b", broker_b.fhir_port()}};
+  a.post_searches = post_searches;
   std::string a_text = BrokerConfigText(a);
   a_text.replace(a_text.find("\"fhir\": \"127.0.0.1:0\""), 21,
                  "\"fhir\": \"127.0.0.1:" + std::to_string(a_port) + "\"");
@@ -381,6 +388,51 @@ TEST(FederationPeering, QueryAtOneBrokerReachesATrustBehindItsPeerAndLoopsEnd) {
   EXPECT_TRUE(Contains(sources.matches, "RGT"));
   EXPECT_TRUE(Contains(sources.matches, "RXH")) << result.body.substr(0, 2000);
   EXPECT_TRUE(sources.outcomes.empty()) << result.body.substr(0, 2000);
+}
+
+TEST(FederationPeering, QueryAtOneBrokerReachesATrustBehindItsPeerAndLoopsEnd) {
+  ExpectPeeringReachesBAndEnds(/*post_searches=*/false);
+}
+
+// federation.post_searches: the same through POST [base]/Patient/_search with a form body at every
+// hop (trusts and the peer), so the NHS number is in no upstream URL; and $everything too.
+TEST(FederationPeering, PostSearchesKeepTheNhsNumberOutOfEveryUpstreamUrl) {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  core::SetLogSink([&](std::string_view line) {
+    std::lock_guard lock(mutex);
+    lines.emplace_back(line);
+  });
+  ExpectPeeringReachesBAndEnds(/*post_searches=*/true);
+  {
+    auto rgt = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(0));
+    BrokerOptions options;
+    options.trusts = {{"RGT", rgt->fhir_port()}};
+    options.post_searches = true;
+    RunningBroker broker(BrokerConfigText(options));
+    AnnounceByAdt(broker, "RGT", kShared);
+    auto everything = HttpsRequest("127.0.0.1", broker.fhir_port(), "GET",
+                                   "/fhir/Patient/$everything?" + IdentifierQuery(kShared),
+                                   As("RJ1"));
+    ASSERT_EQ(everything.status, 200) << everything.body;
+    EXPECT_GT(SourcesOf(Json(everything.body)).matches.size(), 3U) << everything.body;
+  }
+  core::FlushLog();
+  core::SetLogSink(nullptr);  // before `lines` goes
+  // Only GETs were sent by this test; the POSTs are the brokers' upstream requests.
+  const auto received = [&](std::string_view method, std::string_view path) {
+    const std::string wanted = "\"method\":\"" + std::string(method) + "\",\"path\":\"" +
+                               std::string(path) + "\"";
+    return std::any_of(lines.begin(), lines.end(), [&](const std::string& line) {
+      return line.find("\"http_request\"") != std::string::npos &&
+             line.find(wanted) != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(received("POST", "/fhir/Patient/_search"));
+  EXPECT_TRUE(received("POST", "/fhir/Patient/$everything"));
+  for (const std::string& line : lines) {
+    EXPECT_EQ(line.find(kShared), std::string::npos) << "an NHS number in the log: " << line;
+  }
 }
 
 }  // namespace

@@ -52,6 +52,11 @@ TEST(BrokerConfig, AcceptsDesignSketch) {
   ASSERT_EQ(config.peers.size(), 1u);
   EXPECT_EQ(config.peers[0].id, "broker-b");
   EXPECT_EQ(config.federation_deadline_ms, 3000u);
+  EXPECT_FALSE(config.federation_post_searches);
+  ConfigLoad posting = Parse(Replace(ValidConfig(), R"("store": {)",
+                                     R"("federation": { "post_searches": true }, "store": {)"));
+  ASSERT_TRUE(posting.config) << (posting.problems.empty() ? "" : posting.problems[0].message);
+  EXPECT_TRUE(posting.config->federation_post_searches);
 }
 
 TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
