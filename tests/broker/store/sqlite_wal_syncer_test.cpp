@@ -83,6 +83,12 @@ class WalSyncerTest : public ::testing::Test {
     std::lock_guard lock(mutex_);
     return answers_;
   }
+  // `syncer` calling `held`, with commit "first" waiting in its first, held, sync.
+  void HoldTheFirstSync(SqliteWalSyncer& syncer, HeldSync& held) {
+    syncer.SetSyncCallForTest(held.Call());
+    After(syncer, syncer.Committed(), "first");
+    ASSERT_TRUE(tb::testing::WaitFor([&] { return held.begun() == 1; }));
+  }
 
   tb::testing::TempDir dir_;
   std::string wal_;
@@ -94,11 +100,7 @@ class WalSyncerTest : public ::testing::Test {
 TEST_F(WalSyncerTest, AnswersACommitOnlyAfterASyncThatBeganAfterIt) {
   HeldSync held;
   SqliteWalSyncer syncer(wal_, log_);
-  syncer.SetSyncCallForTest(held.Call());
-
-  const std::uint64_t first = syncer.Committed();
-  After(syncer, first, "first");
-  ASSERT_TRUE(tb::testing::WaitFor([&] { return held.begun() == 1; }));
+  ASSERT_NO_FATAL_FAILURE(HoldTheFirstSync(syncer, held));
   // Committed while the first sync runs: that sync may not cover its frames.
   const std::uint64_t second = syncer.Committed();
   const std::uint64_t third = syncer.Committed();
@@ -125,10 +127,7 @@ TEST_F(WalSyncerTest, AnswersACommitOnlyAfterASyncThatBeganAfterIt) {
 TEST_F(WalSyncerTest, AFailedSyncFailsEveryWaitingAndLaterCommit) {
   HeldSync held;
   SqliteWalSyncer syncer(wal_, log_);
-  syncer.SetSyncCallForTest(held.Call());
-  const std::uint64_t first = syncer.Committed();
-  After(syncer, first, "first");
-  ASSERT_TRUE(tb::testing::WaitFor([&] { return held.begun() == 1; }));
+  ASSERT_NO_FATAL_FAILURE(HoldTheFirstSync(syncer, held));
   const std::uint64_t second = syncer.Committed();
   After(syncer, second, "second");
   held.Release(EIO);
