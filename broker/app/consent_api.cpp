@@ -282,7 +282,8 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
           response.status = status;
           break;
         case ReturnPreference::kOperationOutcome:
-          response = fhir::JsonResponse(status, StoredOutcomeJson(policy::UnevaluableElements(*consent)));
+          response =
+              fhir::JsonResponse(status, StoredOutcomeJson(policy::UnevaluableElements(*consent)));
           break;
       }
       response.headers.Set("Location", "Consent/" + id + "/_history/" + std::to_string(version));

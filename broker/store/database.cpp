@@ -394,16 +394,14 @@ core::Status Database::Impl::WriteThenWhenDurable(std::string_view what, const S
     syncer_->AfterSync(number, std::move(durable));
   } else {
     // After the earlier commits' callbacks: callers are answered in commit order.
-    syncer_->AfterSync(number, [durable = std::move(durable), status](core::Status) {
-      durable(status);
-    });
+    syncer_->AfterSync(number,
+                       [durable = std::move(durable), status](core::Status) { durable(status); });
   }
   return status;
 }
 
 core::Status Database::Impl::Commit(std::string_view what, const SessionBody& body,
-                                    const std::function<void()>& committed,
-                                    std::uint64_t& number) {
+                                    const std::function<void()>& committed, std::uint64_t& number) {
   // lifecycle_ is held (shared) by the caller.
   if (closed_) {
     return ClosedError(what);

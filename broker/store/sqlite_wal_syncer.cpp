@@ -115,7 +115,8 @@ int SqliteWalSyncer::SyncOnce() {
     // The WAL's name in its folder must survive a crash too (SQLite syncs the folder on the WAL's
     // first sync, which may have been deferred).
     const std::string folder = std::filesystem::path(wal_path_).parent_path().string();
-    const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int dir =
+        ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0) {
       return errno;
     }
@@ -153,8 +154,9 @@ void SqliteWalSyncer::Run() {
           core::ErrorCode::kStorage,
           std::string("store write failed: the disk did not confirm it (fdatasync: ") +
               std::strerror(error) + "); the store refuses writes until the broker restarts");
-      log_.Error("store.wal_sync_failed", {{"error", std::strerror(error)},
-                                          {"detail", "fail-stop: restart once the disk is sound"}});
+      log_.Error("store.wal_sync_failed",
+                 {{"error", std::strerror(error)},
+                  {"detail", "fail-stop: restart once the disk is sound"}});
     }
     // Released in commit order, outside the lock (a callback may commit again).
     std::vector<Done> released;

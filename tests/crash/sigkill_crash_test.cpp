@@ -72,8 +72,8 @@ TEST_P(SigkillCrash, AcknowledgedMessagesSurviveKillsInPerPatientOrder) {
   testing::TempDir dir;
   const fs::path received_log = dir / "rxh-received.jsonl";
   auto rxh = testing::StartMllpTrust("RXH", received_log);
-  testing::WriteFile(dir / "broker.json", testing::CrashBrokerConfig("crash-node", GetParam(),
-                                                                     "RXH", rxh->mllp_port()));
+  testing::WriteFile(dir / "broker.json",
+                     testing::CrashBrokerConfig("crash-node", GetParam(), "RXH", rxh->mllp_port()));
   const fs::path store = dir / "var/tb.db";
 
   BrokerProcess broker(testing::TrustbridgeBinary(), dir / "broker.json", dir.path());

@@ -411,9 +411,9 @@ TEST(FederationPeering, PostSearchesKeepTheNhsNumberOutOfEveryUpstreamUrl) {
     options.post_searches = true;
     RunningBroker broker(BrokerConfigText(options));
     AnnounceByAdt(broker, "RGT", kShared);
-    auto everything = HttpsRequest("127.0.0.1", broker.fhir_port(), "GET",
-                                   "/fhir/Patient/$everything?" + IdentifierQuery(kShared),
-                                   As("RJ1"));
+    auto everything =
+        HttpsRequest("127.0.0.1", broker.fhir_port(), "GET",
+                     "/fhir/Patient/$everything?" + IdentifierQuery(kShared), As("RJ1"));
     ASSERT_EQ(everything.status, 200) << everything.body;
     EXPECT_GT(SourcesOf(Json(everything.body)).matches.size(), 3U) << everything.body;
   }
@@ -421,8 +421,8 @@ TEST(FederationPeering, PostSearchesKeepTheNhsNumberOutOfEveryUpstreamUrl) {
   core::SetLogSink(nullptr);  // before `lines` goes
   // Only GETs were sent by this test; the POSTs are the brokers' upstream requests.
   const auto received = [&](std::string_view method, std::string_view path) {
-    const std::string wanted = "\"method\":\"" + std::string(method) + "\",\"path\":\"" +
-                               std::string(path) + "\"";
+    const std::string wanted =
+        "\"method\":\"" + std::string(method) + "\",\"path\":\"" + std::string(path) + "\"";
     return std::any_of(lines.begin(), lines.end(), [&](const std::string& line) {
       return line.find("\"http_request\"") != std::string::npos &&
              line.find(wanted) != std::string::npos;

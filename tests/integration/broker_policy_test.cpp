@@ -556,8 +556,8 @@ TEST_F(PolicyTest, ConsentWritesAnswerAsThePreferHeaderAsks) {
 
   // The same on an update.
   const std::string id = location.substr(8, location.find('/', 8) - 8);
-  HttpsResult updated = Call("RJ1", "PUT", "/fhir/Consent/" + id,
-                             {{"Prefer", "return=OperationOutcome"}}, with_data);
+  HttpsResult updated =
+      Call("RJ1", "PUT", "/fhir/Consent/" + id, {{"Prefer", "return=OperationOutcome"}}, with_data);
   ASSERT_EQ(updated.status, 200) << updated.body;
   EXPECT_EQ(std::string(Json(updated.body)["issue"][0]["severity"].GetString()), "warning");
 }

@@ -165,9 +165,8 @@ TEST_F(WalSyncerTest, AWaitFromItsOwnCallbackIsRefusedNotHung) {
   SqliteWalSyncer syncer(wal_, log_);
   syncer.SetSyncCallForTest([](int) { return 0; });
   std::promise<core::Status> inner;
-  syncer.AfterSync(syncer.Committed(), [&](core::Status) {
-    inner.set_value(syncer.WaitFor(syncer.Committed()));
-  });
+  syncer.AfterSync(syncer.Committed(),
+                   [&](core::Status) { inner.set_value(syncer.WaitFor(syncer.Committed())); });
   std::future<core::Status> waited = inner.get_future();
   ASSERT_EQ(waited.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   const core::Status status = waited.get();
