@@ -167,6 +167,12 @@ def build(args):
     heads.append(headline("fhir_read_mtls_full_handshake_per_server_cpu",
                           per_cpu_second(broker_new), per_cpu_second(nginx_new),
                           "req per server CPU-second", "higher", "nginx mTLS proxy", ">= 0.9x"))
+    broker_res, nginx_res = case("fhir_broker_resumed_c16"), case("fhir_nginx_resumed_c16")
+    heads.append(headline("fhir_read_mtls_resumed_handshake_throughput", broker_res.get("rate"),
+                          nginx_res.get("rate"), "req/s", "higher", "nginx mTLS proxy", None))
+    heads.append(headline("fhir_read_mtls_resumed_handshake_per_server_cpu",
+                          per_cpu_second(broker_res), per_cpu_second(nginx_res),
+                          "req per server CPU-second", "higher", "nginx mTLS proxy", None))
 
     trust0 = case("trust_T00_direct_c1")
     heads.append(headline("fhir_read_mtls_added_median_latency_1_conn",

@@ -230,8 +230,12 @@ https_load fhir_broker_keepalive_c16 "$broker_pid" \
   --url "https://127.0.0.1:$broker_fhir$(search $nhs_direct)" --conns 16
 https_load fhir_broker_keepalive_c1 "$broker_pid" \
   --url "https://127.0.0.1:$broker_fhir$(search $nhs_direct)" --conns 1
+# A new connection per request: a full handshake each, then an abbreviated one (TLS session
+# resumption, as a client that keeps its sessions does).
 https_load fhir_broker_newconn_c16 "$broker_pid" \
   --url "https://127.0.0.1:$broker_fhir$(search $nhs_direct)" --conns 16 --keepalive 0
+https_load fhir_broker_resumed_c16 "$broker_pid" \
+  --url "https://127.0.0.1:$broker_fhir$(search $nhs_direct)" --conns 16 --keepalive 0 --resume 1
 
 # (c) federated query latency over 1, 3 and 10 trusts answering in 20 ms
 for n in 1 3 10; do
@@ -335,6 +339,8 @@ https_load fhir_nginx_keepalive_c1 "$nginx_worker" \
   --url "https://127.0.0.1:$nginx_port$(search $nhs_direct)" --conns 1
 https_load fhir_nginx_newconn_c16 "$nginx_worker" \
   --url "https://127.0.0.1:$nginx_port$(search $nhs_direct)" --conns 16 --keepalive 0
+https_load fhir_nginx_resumed_c16 "$nginx_worker" \
+  --url "https://127.0.0.1:$nginx_port$(search $nhs_direct)" --conns 16 --keepalive 0 --resume 1
 stop "$nginx_master"
 
 # npm MLLP servers (plain TCP, no persistence), each driven by its own client and by tb_load.

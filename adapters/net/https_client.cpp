@@ -807,6 +807,9 @@ void HttpsClient::Impl::AsyncRequest(std::shared_ptr<const PreparedHttpsTarget> 
 }
 
 SessionPtr HttpsClient::Impl::TakeSession(const std::string& key) {
+  if (!settings_.resume_sessions) {
+    return nullptr;  // none are saved either
+  }
   std::lock_guard lock(mutex_);
   auto found = sessions_.find(key);
   if (found == sessions_.end()) {
@@ -823,7 +826,7 @@ SessionPtr HttpsClient::Impl::TakeSession(const std::string& key) {
 
 void HttpsClient::Impl::SaveSession(const std::string& key, SessionPtr session) {
   std::lock_guard lock(mutex_);
-  if (shut_down_) {
+  if (shut_down_ || !settings_.resume_sessions) {
     return;
   }
   if (session_count_ >= kMaxSessions) {

@@ -39,6 +39,9 @@ struct HttpsClientSettings {
   // at once with our own close_notify, so servers that stop are not kept waiting and the pool
   // holds few stale connections. Off only in tests of the stale-connection retry.
   bool watch_idle_connections = true;
+  // New connections resume a stored TLS session of the same target (below). Off: every new
+  // connection makes a full handshake (benchmarks of the full handshake's cost).
+  bool resume_sessions = true;
   std::string user_agent = "trustbridge";
   std::string component = "tb.net.client";  // logger name
 };

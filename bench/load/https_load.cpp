@@ -104,7 +104,9 @@ class HttpsLoop {
 
 LoadResult RunHttpsLoad(const HttpsLoadOptions& options) {
   LoadResult result;
-  result.mode = options.keep_alive ? "https" : "https-newconn";
+  result.mode = options.keep_alive          ? "https"
+                : options.resume_sessions ? "https-newconn-resumed"
+                                          : "https-newconn";
   result.concurrency = options.connections;
 
   auto url = net::ParseHttpsUrl(options.url.substr(0, options.url.find('?')));
@@ -131,9 +133,10 @@ LoadResult RunHttpsLoad(const HttpsLoadOptions& options) {
   auto work = boost::asio::make_work_guard(io);
   net::HttpsClientSettings settings;
   // Keep-alive: every connection goes back to the pool; otherwise none does, so each request
-  // makes a new connection with a full handshake.
+  // makes a new connection: a full handshake, or with resume_sessions an abbreviated one.
   settings.max_idle_per_host =
       options.keep_alive ? static_cast<std::size_t>(options.connections) : 0;
+  settings.resume_sessions = options.resume_sessions;
   settings.user_agent = "tb_load";
   settings.component = "tb.bench.load";
   {
@@ -148,6 +151,9 @@ LoadResult RunHttpsLoad(const HttpsLoadOptions& options) {
         options.warmup_s, options.duration_s, options.server_pids,
         [&loop](bool on) { loop.SetMeasuring(on); }, result);
     loop.StopAndWait(std::chrono::seconds(35));
+    const net::HttpsClientStats stats = client.Stats();
+    result.handshakes = static_cast<std::int64_t>(stats.connections_opened);
+    result.handshakes_resumed = static_cast<std::int64_t>(stats.connections_resumed);
     client.Shutdown();
     work.reset();
     io.stop();

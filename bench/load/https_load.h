@@ -16,7 +16,10 @@ struct HttpsLoadOptions {
   std::string body;                // sent with every request (POST)
   std::vector<std::pair<std::string, std::string>> headers;
   int connections = 16;            // requests in flight at once, one per connection
-  bool keep_alive = true;          // false: a new connection (full handshake) per request
+  bool keep_alive = true;          // false: a new connection per request
+  // With keep_alive false: new connections resume the TLS session of an earlier one (an
+  // abbreviated handshake) instead of a full handshake each.
+  bool resume_sessions = false;
   int io_threads = 1;              // threads running the client's io_context
   double warmup_s = 1;
   double duration_s = 5;

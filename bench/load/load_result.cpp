@@ -67,6 +67,10 @@ std::string ToJson(const LoadResult& result) {
                                    result.server_before.context_switches));
   json += ",\"server_hwm_kb\":" + std::to_string(result.server_after.vm_hwm_kb);
   json += ",\"server_rss_kb\":" + std::to_string(result.server_after.vm_rss_kb);
+  if (result.handshakes >= 0) {
+    json += ",\"client_handshakes\":" + std::to_string(result.handshakes);
+    json += ",\"client_handshakes_resumed\":" + std::to_string(result.handshakes_resumed);
+  }
   json += ",\"first_error\":" + JsonString(result.first_error);
   return json + "}";
 }

@@ -21,6 +21,10 @@ struct LoadResult {
   LatencySummary latency;         // of the `ok` requests
   ProcSample server_before;       // server processes at the start of the window
   ProcSample server_after;        // ... and at its end
+  // HTTPS: TLS handshakes the client completed over the whole run (warm-up included), and how
+  // many of them resumed a session instead of a full certificate exchange. -1: not HTTPS.
+  std::int64_t handshakes = -1;
+  std::int64_t handshakes_resumed = -1;
 
   double Rate() const;                           // ok per second
   double ServerCpuUsPerRequest() const;          // server CPU time in the window per ok request

@@ -2,7 +2,8 @@
 // connection per request) and MLLP (TLS or plain TCP) with client certificates, latency
 // percentiles and the server's CPU time per request and peak RSS from /proc. Prints one JSON line.
 //
-//   tb_load https --url URL --cert F --key F --ca F [--conns N] [--keepalive 1|0] [--threads N]
+//   tb_load https --url URL --cert F --key F --ca F [--conns N] [--keepalive 1|0] [--resume 0|1]
+//                 [--threads N]
 //                 [--method M] [--body TEXT] [--header 'Name: value']...
 //                 [--warmup S] [--duration S] [--server-pid PID]...
 //   tb_load mllp  --port P [--host H] [--plain] [--cert F --key F --ca F] --msg FILE
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
       }
       options.connections = std::stoi(args.Get("conns", "16"));
       options.keep_alive = args.Get("keepalive", "1") != "0";
+      options.resume_sessions = args.Get("resume", "0") == "1";
       options.io_threads = std::stoi(args.Get("threads", "1"));
       options.warmup_s = std::stod(args.Get("warmup", "1"));
       options.duration_s = std::stod(args.Get("duration", "5"));

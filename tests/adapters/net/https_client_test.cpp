@@ -340,6 +340,20 @@ TEST(HttpsClient, NewConnectionsResumeTheTargetsTlsSession) {
   EXPECT_EQ(client.Stats().connections_resumed, 2u);
 }
 
+// resume_sessions off (benchmarks of the full handshake): every connection is a full one.
+TEST(HttpsClient, WithoutResumptionEveryNewConnectionIsAFullHandshake) {
+  TestServer server(TestPki::kBrokerA);
+  HttpsClientSettings settings = NoPooling();
+  settings.resume_sessions = false;
+  HttpsClient client(ClientTls(), settings);
+  for (int i = 0; i < 3; ++i) {
+    auto response = client.Request(server.Target(), Get("/echo"), 5s);
+    ASSERT_TRUE(response) << response.error().message;
+  }
+  EXPECT_EQ(client.Stats().connections_opened, 3u);
+  EXPECT_EQ(client.Stats().connections_resumed, 0u);
+}
+
 TEST(HttpsClient, ABurstOfNewConnectionsEachResumesASession) {
   TestServer server(TestPki::kBrokerA);
   HttpsClient client(ClientTls(), NoPooling());
