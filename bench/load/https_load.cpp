@@ -104,7 +104,7 @@ class HttpsLoop {
 
 LoadResult RunHttpsLoad(const HttpsLoadOptions& options) {
   LoadResult result;
-  result.mode = options.keep_alive          ? "https"
+  result.mode = options.keep_alive        ? "https"
                 : options.resume_sessions ? "https-newconn-resumed"
                                           : "https-newconn";
   result.concurrency = options.connections;

@@ -209,9 +209,8 @@ class BrokerServer::Impl {
     mllp_pool.idle_timeout = std::chrono::milliseconds(config_.mllp_idle_timeout_ms);
     mllp_pool.max_idle_per_destination = config_.mllp_max_idle_per_destination;
     deliverer_ = std::make_unique<ParticipantDeliverer>(directory_, *client_tls, https_client_,
-                                                        **tables, config_.broker_ods,
-                                                        ledger_.get(), clock_, delivery_policy,
-                                                        mllp_pool);
+                                                        **tables, config_.broker_ods, ledger_.get(),
+                                                        clock_, delivery_policy, mllp_pool);
     queue::DeliverySettings delivery;
     delivery.owner = config_.broker_id;
     delivery.threads = config_.delivery_threads;
