@@ -91,6 +91,12 @@ std::string GetString(const rapidjson::Value& object, const char* name) {
                                                                   : std::string();
 }
 
+// False when absent or not a boolean (the schema has refused the latter already).
+bool GetBool(const rapidjson::Value& object, const char* name) {
+  const auto member = object.FindMember(name);
+  return member != object.MemberEnd() && member->value.IsBool() && member->value.GetBool();
+}
+
 std::vector<std::string> GetStrings(const rapidjson::Value& object, const char* name) {
   std::vector<std::string> values;
   const auto member = object.FindMember(name);
@@ -164,9 +170,7 @@ void ReadParticipants(const rapidjson::Value& root, BrokerConfig& config,
     if (participant.purposes.empty()) {
       participant.purposes.emplace_back("TREAT");
     }
-    const auto glass = item.FindMember("break_glass");
-    participant.break_glass =
-        glass != item.MemberEnd() && glass->value.IsBool() && glass->value.GetBool();
+    participant.break_glass = GetBool(item, "break_glass");
     for (core::Error& problem : policy::ValidatePolicyConfig(
              participant.scopes, GetStrings(item, "purposes"), participant.break_glass)) {
       problem.location = at + "/" + problem.location;
@@ -306,10 +310,7 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
       federation != document.MemberEnd()) {
     ReadInt(federation->value, "deadline_ms", config.federation_deadline_ms);
     ReadInt(federation->value, "max_idle_per_trust", config.federation_max_idle_per_trust);
-    if (const auto post = federation->value.FindMember("post_searches");
-        post != federation->value.MemberEnd() && post->value.IsBool()) {
-      config.federation_post_searches = post->value.GetBool();
-    }
+    config.federation_post_searches = GetBool(federation->value, "post_searches");
   }
   if (const auto log = document.FindMember("log"); log != document.MemberEnd()) {
     core::ParseLogLevel(GetString(log->value, "level"), config.log_level);
@@ -347,9 +348,7 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
     if (const auto smart = policy->value.FindMember("smart"); smart != policy->value.MemberEnd()) {
       config.policy.tokens_enabled = true;
       ReadInt(smart->value, "token_lifetime_s", config.policy.token_lifetime_s);
-      const auto require = smart->value.FindMember("require_tokens");
-      config.policy.require_tokens = require != smart->value.MemberEnd() &&
-                                     require->value.IsBool() && require->value.GetBool();
+      config.policy.require_tokens = GetBool(smart->value, "require_tokens");
       if (const auto clients = smart->value.FindMember("clients");
           clients != smart->value.MemberEnd()) {
         std::size_t index = 0;

@@ -171,15 +171,15 @@ void SqlInboundStore::Shutdown() {
     stopping_ = true;
   }
   work_.notify_all();
-  if (committer_.joinable()) {
-    committer_.join();
+  if (!committer_.joinable()) {
+    return;  // shut down already
   }
+  committer_.join();
   // The last batches may still wait for their WAL sync (Database::Impl::WriteThenWhenDurable):
   // their callers are answered before this store goes.
   std::unique_lock lock(mutex_);
   reported_.wait(lock, [this] { return unreported_batches_ == 0; });
-  if (!times_logged_ && stats_.batches + stats_.failed_batches != 0) {
-    times_logged_ = true;
+  if (stats_.batches + stats_.failed_batches != 0) {
     LogTimes(stats_);
   }
 }

@@ -165,7 +165,6 @@ class SqlInboundStore final : public core::InboundStore {
   // Batches taken from queue_ whose callers are not answered yet; Shutdown() waits for none.
   std::size_t unreported_batches_ = 0;  // guarded by mutex_
   std::condition_variable reported_;    // unreported_batches_ went down
-  bool times_logged_ = false;           // guarded by mutex_
   Stats stats_;                         // guarded by mutex_
   std::thread committer_;
 };

@@ -52,8 +52,7 @@ bool Registered(const char* database_path) {
 struct BufferedFile {
   sqlite3_file base;  // first: SQLite sees a BufferedFile* as a sqlite3_file*
   sqlite3_file* real;
-  bool buffer;                 // a registered database's WAL file
-  std::vector<char>* pending;  // the buffered run; owned, freed by xClose
+  std::vector<char>* pending;  // the buffered run (owned, freed by xClose); null: not buffered
   sqlite3_int64 pending_at;    // file offset of pending->front()
   bool header_written;         // a WAL header (offset 0) was written since the last real sync
 };
