@@ -288,16 +288,10 @@ void SqlInboundStore::RunCommitter() {
       const auto started = Clock::now();
       std::chrono::nanoseconds write_time{};
       const std::size_t size = batch.size();
-      const bool committed = CommitBatch(std::move(batch), write_time);
+      CommitBatch(std::move(batch), write_time);
       last_commit = Clock::now() - started;
       last_batch_size = size;
       lock.lock();
-      if (committed) {
-        ++stats_.batches;
-        stats_.messages += size;
-      } else {
-        ++stats_.failed_batches;
-      }
       stats_.write += write_time;
       stats_.commit += last_commit - write_time;
     }
@@ -644,7 +638,7 @@ void SqlInboundStore::LogTimes(const Stats& stats) const {
                                   {"report_ms", ms(stats.report)}});
 }
 
-bool SqlInboundStore::CommitBatch(std::vector<Pending*> batch,
+void SqlInboundStore::CommitBatch(std::vector<Pending*> batch,
                                   std::chrono::nanoseconds& write_time) {
   Database::Impl& db = database_.impl();
   // What the answers need once the batch is on disk, perhaps on the WAL syncer's thread.
@@ -688,6 +682,16 @@ bool SqlInboundStore::CommitBatch(std::vector<Pending*> batch,
   // Sets every caller's result (the batch's outcomes once it is on disk, else `status`'s error)
   // and answers them.
   const auto answer = [this](Committed& committed, const core::Status& status) {
+    {
+      // Counted before anyone is answered, so a caller that reads stats() sees its batch.
+      std::lock_guard lock(mutex_);
+      if (status) {
+        ++stats_.batches;
+        stats_.messages += committed.batch.size();
+      } else {
+        ++stats_.failed_batches;
+      }
+    }
     for (std::size_t k = 0; k < committed.order.size(); ++k) {
       Pending& pending = *committed.batch[committed.order[k]];
       if (status) {
@@ -753,9 +757,7 @@ bool SqlInboundStore::CommitBatch(std::vector<Pending*> batch,
     if (pg_writer_) {
       answer(*done, status);  // (SQLite's durable callback has answered, or will)
     }
-    return false;
   }
-  return true;
 }
 
 }  // namespace tb::store

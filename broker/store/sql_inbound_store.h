@@ -75,9 +75,10 @@ core::Result<std::string> OpenPayload(const PayloadKey& key, std::string_view se
 class SqlInboundStore final : public core::InboundStore {
  public:
   struct Stats {
-    std::uint64_t batches = 0;         // committed batches
+    // Counted as each batch's callers are answered (before they are).
+    std::uint64_t batches = 0;         // committed (and on disk) batches
     std::uint64_t messages = 0;        // messages in committed batches
-    std::uint64_t failed_batches = 0;  // rolled back
+    std::uint64_t failed_batches = 0;  // rolled back, or their WAL sync failed
     // Where the committer thread's time went (the serial section of every durable message):
     // waiting for a first message, lingering for more (InboundStoreSettings::max_linger),
     // writing the batch's rows, committing (COMMIT: the WAL's write on SQLite, and its fsync
@@ -137,13 +138,12 @@ class SqlInboundStore final : public core::InboundStore {
   void RunCommitter();
   // Logs where the committer's time went (Stats), once, as it stops.
   void LogTimes(const Stats& stats) const;
-  // Writes and commits `batch`; false when the batch was rolled back. Its callers are answered
-  // (results set, Report) once it is on disk: on SQLite with a WAL syncer from the syncer's
-  // thread, after this has returned and perhaps while the next batch is written; else before
-  // this returns, as they are at once when it failed. `write_time` gets the time spent writing
-  // its rows before the commit (SQLite; zero on PostgreSQL, whose pipeline does both in one
-  // round trip).
-  bool CommitBatch(std::vector<Pending*> batch, std::chrono::nanoseconds& write_time);
+  // Writes and commits `batch`. Its callers are answered (stats counted, results set, Report)
+  // once it is on disk: on SQLite with a WAL syncer from the syncer's thread, after this has
+  // returned and perhaps while the next batch is written; else before this returns, as they are
+  // at once when it failed. `write_time` gets the time spent writing its rows before the commit
+  // (SQLite; zero on PostgreSQL, whose pipeline does both in one round trip).
+  void CommitBatch(std::vector<Pending*> batch, std::chrono::nanoseconds& write_time);
   // Releases the callers of a committed (or failed) batch: Accept's at once, AcceptAsync's
   // through report_poster_ as one task when one is set. Counts the batch out of
   // unreported_batches_.
