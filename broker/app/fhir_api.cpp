@@ -21,6 +21,7 @@
 #include "broker/app/ledger_search_api.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
+#include "broker/core/no_wait_reads.h"
 #include "broker/policy/filter.h"
 #include "broker/policy/scope.h"
 
@@ -857,24 +858,25 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
 
   const auto started = std::chrono::steady_clock::now();
   hop_context.nhs_number = search->nhs_number;
-  blocking_([this, search = std::move(*search), context = std::move(*context), type_logged,
-             request_id, started, hop_context = std::move(hop_context), control = *control,
-             owner = request.peer.subject_cn, respond = std::move(respond)]() mutable {
+  const std::string nhs_number = search->nhs_number;
+  // What follows step 5's reads (below): the consents, and the trusts holding the patient when
+  // they were read with them (else Run reads those).
+  auto proceed = [this, search = std::move(*search), context = std::move(*context), type_logged,
+                  request_id, started, hop_context = std::move(hop_context), control = *control,
+                  owner = request.peer.subject_cn, respond = std::move(respond)](
+                     core::Result<std::vector<policy::Consent>> loaded,
+                     std::optional<std::vector<core::LocatorEntry>> holders) mutable {
     const std::string requester = search.requester_ods;
     const auto now = policy_.clock->Now();
-    // 5. The patient's consents, read now: a Consent stored a moment ago applies.
-    auto consents = std::make_shared<std::vector<policy::Consent>>();
-    if (consent_store_ != nullptr) {
-      auto loaded = consent_store_->GetByNhsNumber(search.nhs_number);
-      if (!loaded) {
-        Log().Error("consents_unavailable",
-                    {{"request_id", request_id},
-                     {"outcome", std::string(core::Info(loaded.error().code).name)}});
-        respond(RenderError(loaded.error()));
-        return;
-      }
-      *consents = std::move(*loaded);
+    if (!loaded) {
+      Log().Error("consents_unavailable",
+                  {{"request_id", request_id},
+                   {"outcome", std::string(core::Info(loaded.error().code).name)}});
+      respond(RenderError(loaded.error()));
+      return;
     }
+    auto consents = std::make_shared<std::vector<policy::Consent>>(std::move(*loaded));
+    search.holders = std::move(holders);
     const policy::Decision ingress = policy::CheckIngress(
         context, *consents,
         search.kind == routing::FederatedKind::kEverything ? "" : search.resource_type, now);
@@ -1017,7 +1019,40 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                           FederationHops(hop_context, now, &*result, decision, total, &summary),
                           fhir::JsonResponse(200, std::move(answer_json)), std::move(respond));
     });
+  };
+  // 5. The patient's consents and the trusts holding the patient, read now (a Consent stored a
+  // moment ago applies): here on the I/O thread when the store answers without waiting (SQLite:
+  // a few microseconds, and two thread hand-offs per read saved), else on the blocking pool,
+  // which reads the consents again (and Run the locator).
+  if (auto read = ReadPatientWithoutWaiting(nhs_number)) {
+    proceed(std::move(read->consents), std::move(read->holders));
+    return;
+  }
+  blocking_([this, nhs_number, proceed = std::move(proceed)]() mutable {
+    proceed(LoadConsents(nhs_number), std::nullopt);
   });
+}
+
+std::optional<FhirApi::PatientReads> FhirApi::ReadPatientWithoutWaiting(
+    const std::string& nhs_number) const {
+  core::NoWaitReads attempt;
+  auto consents = LoadConsents(nhs_number);
+  if (!consents || attempt.blocked()) {
+    return std::nullopt;
+  }
+  auto holders = federation_->Holders(nhs_number);
+  if (!holders || attempt.blocked()) {
+    return std::nullopt;
+  }
+  return PatientReads{std::move(*consents), std::move(*holders)};
+}
+
+core::Result<std::vector<policy::Consent>> FhirApi::LoadConsents(
+    const std::string& nhs_number) const {
+  if (consent_store_ == nullptr) {
+    return std::vector<policy::Consent>{};
+  }
+  return consent_store_->GetByNhsNumber(nhs_number);
 }
 
 void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPolicy& who,

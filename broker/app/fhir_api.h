@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/consent_records.h"
 #include "broker/core/http_types.h"
+#include "broker/core/record_locator.h"
 #include "broker/ledger/ledger.h"
 #include "broker/policy/access_token.h"
 #include "broker/policy/labels.h"
@@ -91,6 +93,16 @@ class FhirApi {
                   net::Responder respond) const;
   void Federate(core::HttpRequest request, routing::FederatedKind kind, std::string type,
                 const policy::ParticipantPolicy& who, bool is_peer, net::Responder respond) const;
+
+  // The patient's consents (none without a consent store), blocking.
+  core::Result<std::vector<policy::Consent>> LoadConsents(const std::string& nhs_number) const;
+  struct PatientReads {
+    std::vector<policy::Consent> consents;
+    std::vector<core::LocatorEntry> holders;
+  };
+  // The consents and the record locator's entries if the store gives both without waiting
+  // (core::NoWaitReads), else nothing: the caller reads them on the blocking pool.
+  std::optional<PatientReads> ReadPatientWithoutWaiting(const std::string& nhs_number) const;
 
   const BrokerConfig& config_;
   const routing::ParticipantDirectory& directory_;

@@ -513,6 +513,11 @@ FederatedQuery::FederatedQuery(FederatedQuerySettings settings,
 
 FederatedQuery::~FederatedQuery() = default;
 
+core::Result<std::vector<core::LocatorEntry>> FederatedQuery::Holders(
+    const std::string& nhs_number) {
+  return locator_.Lookup(nhs_number);
+}
+
 void FederatedQuery::Run(FederatedSearch search, Done done) {
   const Steady::time_point start = Steady::now();
   if (!core::IsValidNhsNumber(search.nhs_number)) {
@@ -544,7 +549,8 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
     }
   }
 
-  core::Result<std::vector<core::LocatorEntry>> located = locator_.Lookup(search.nhs_number);
+  core::Result<std::vector<core::LocatorEntry>> located =
+      search.holders ? std::move(*search.holders) : Holders(search.nhs_number);
   if (!located) {
     done(std::move(located).error());
     return;

@@ -82,6 +82,9 @@ struct FederatedSearch {
   std::optional<std::chrono::milliseconds> deadline;
   // The merged Bundle as FederatedResult::document instead of bundle_json (MergeOptions).
   bool as_document = false;
+  // The record locator's entries for nhs_number when the caller has read them already
+  // (FederatedQuery::Holders); else Run reads them.
+  std::optional<std::vector<core::LocatorEntry>> holders;
 };
 
 // Builds a FederatedSearch (kind, type, NHS number, pass-through params) from parsed search
@@ -151,7 +154,11 @@ class FederatedQuery {
   FederatedQuery(const FederatedQuery&) = delete;
   FederatedQuery& operator=(const FederatedQuery&) = delete;
 
-  // Looks the NHS number up in the locator (blocks: call from the blocking pool), sends the
+  // The record locator's entries for `nhs_number` (search.holders), read as Run would read them.
+  core::Result<std::vector<core::LocatorEntry>> Holders(const std::string& nhs_number);
+
+  // Looks the NHS number up in the locator unless search.holders is set (blocks: call from the
+  // blocking pool, or with holders from a thread that must not block), sends the
   // query to every target concurrently with one shared deadline, and calls `done` exactly once:
   // when every target has answered or the deadline has passed, whichever is first. Callbacks
   // arriving later are ignored.

@@ -15,6 +15,7 @@
 #include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Statement.h>
 
+#include "broker/core/no_wait_reads.h"
 #include "broker/store/database_impl.h"
 #include "broker/store/sqlite_wal_checkpointer.h"
 #include "broker/store/sqlite_wal_syncer.h"
@@ -37,6 +38,18 @@ void RegisterConnectors() {
 
 core::Error ClosedError(std::string_view what) {
   return core::MakeError(core::ErrorCode::kStorage, std::string(what) + " failed: store is closed");
+}
+
+// Gives back a session slot (Database::Impl::slots_) taken by its owner.
+struct SlotRelease {
+  std::counting_semaphore<>& slots;
+  ~SlotRelease() { slots.release(); }
+};
+
+// A read inside a core::NoWaitReads scope that could only run by waiting.
+core::Error WouldWait(std::string_view what) {
+  return core::MakeError(core::ErrorCode::kStorage,
+                         std::string(what) + " not run: it would have to wait here");
 }
 
 // Statements run on every new connection of a pool.
@@ -316,10 +329,7 @@ core::Status Database::Impl::WithPooledSession(
                            std::string(what) + " failed: no free database session within " +
                                std::to_string(settings_.session_wait.count()) + " ms");
   }
-  struct SlotRelease {
-    std::counting_semaphore<>& slots;
-    ~SlotRelease() { slots.release(); }
-  } release{slots_};
+  const SlotRelease release{slots_};
   try {
     Poco::Data::Session session = pool_->get();
     core::Status status = use(session);
@@ -484,7 +494,14 @@ void RecentLocatorRows::Drop(std::string_view nhs_number, std::string_view ods) 
 }
 
 core::Status Database::Impl::Read(std::string_view what, const SessionBody& body) {
-  std::shared_lock lifecycle(lifecycle_);
+  const bool no_wait = core::NoWaitReads::Active();
+  std::shared_lock lifecycle(lifecycle_, std::defer_lock);
+  if (!no_wait) {
+    lifecycle.lock();
+  } else if (!lifecycle.try_lock()) {
+    core::NoWaitReads::MarkBlocked();  // Close() is running
+    return WouldWait(what);
+  }
   if (closed_) {
     return ClosedError(what);
   }
@@ -498,11 +515,48 @@ core::Status Database::Impl::Read(std::string_view what, const SessionBody& body
                              std::string(what) + " failed: unexpected exception");
     }
   };
+  if (no_wait) {
+    core::Status status = ReadWithoutWaiting(what, run);
+    if (!status) {
+      core::NoWaitReads::MarkBlocked();  // the caller reads again where it may wait
+    }
+    return status;
+  }
   if (!pool_) {  // SQLite :memory: has only the writer connection
     std::lock_guard writer(writer_mutex_);
     return run(*writer_);
   }
   return WithPooledSession(what, run);
+}
+
+core::Status Database::Impl::ReadWithoutWaiting(std::string_view what, const SessionBody& run) {
+  if (location_.engine != Engine::kSqlite) {
+    return WouldWait(what);  // every PostgreSQL read is a network round trip
+  }
+  if (!pool_) {
+    std::unique_lock writer(writer_mutex_, std::try_to_lock);
+    return writer.owns_lock() ? run(*writer_) : WouldWait(what);
+  }
+  // An idle session, not a new one (opening a connection reads the file and sets it up). Another
+  // thread may take the idle one first, and then get() opens one here after all: rare, and a
+  // file open on a local disk.
+  if (pool_->idle() == 0 || !slots_.try_acquire()) {
+    return WouldWait(what);
+  }
+  const SlotRelease release{slots_};
+  try {
+    Poco::Data::Session session = pool_->get();
+    sqlite3* const handle = Poco::Data::SQLite::Utility::dbHandle(session);
+    // No busy handler for this read: a lock held elsewhere (a checkpoint's, a WAL recovery's)
+    // fails it at once with SQLITE_BUSY instead of sleeping on this thread.
+    sqlite3_busy_timeout(handle, 0);
+    core::Status status = run(session);
+    sqlite3_busy_timeout(handle, static_cast<int>(settings_.lock_timeout.count()));
+    session.close();  // back to the pool
+    return status;
+  } catch (const Poco::Exception& error) {
+    return StorageError(what, error);
+  }
 }
 
 core::Result<sqlite3_stmt*> Database::Impl::CachedSqliteStatement(Poco::Data::Session& writer,

@@ -115,7 +115,10 @@ class Database::Impl {
                                     const std::function<void()>& committed,
                                     std::function<void(core::Status)> durable);
 
-  // Runs `body` on a read session, statements in autocommit mode.
+  // Runs `body` on a read session, statements in autocommit mode. Inside a core::NoWaitReads
+  // scope it runs only if it can without waiting (SQLite; an idle pooled session at once; no
+  // busy handler, so a lock another connection holds fails the read), else it fails at once;
+  // a failure there, of either kind, marks the scope blocked.
   core::Status Read(std::string_view what, const SessionBody& body);
 
   // SQLite only, inside Write(): the writer connection's prepared statement for `sql`, prepared
@@ -143,6 +146,8 @@ class Database::Impl {
                       const std::function<void()>& committed, std::uint64_t& number);
   core::Status WithPooledSession(std::string_view what,
                                  const std::function<core::Status(Poco::Data::Session&)>& use);
+  // Read() inside a core::NoWaitReads scope; lifecycle_ is held shared.
+  core::Status ReadWithoutWaiting(std::string_view what, const SessionBody& run);
 
   StoreLocation location_;
   StoreSettings settings_;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include "broker/core/no_wait_reads.h"
 #include "broker/store/database_impl.h"
 
 namespace tb::store {
@@ -23,7 +24,15 @@ SqliteStatementCache::~SqliteStatementCache() {
 
 core::Status SqliteStatementCache::Use(sqlite3* connection, std::string_view what,
                                        const std::function<core::Status(sqlite3_stmt*)>& use) {
-  std::lock_guard lock(mutex_);
+  // Inside a core::NoWaitReads scope the read fails rather than wait for another thread's use
+  // (which may be sleeping in SQLite's busy handler).
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (!core::NoWaitReads::Active()) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return core::MakeError(core::ErrorCode::kStorage,
+                           std::string(what) + " not run: the statement is in use");
+  }
   auto it = statements_.find(connection);
   if (it == statements_.end()) {
     if (statements_.size() >= kMaxCachedConnections) {

@@ -30,7 +30,8 @@ class SqliteStatementCache {
   // Runs `use` with the statement prepared for `connection` (preparing it the first time),
   // under the cache's lock, and resets the statement and its bindings on every way out: a
   // statement left mid-step would hold a read transaction open and keep WAL checkpoints from
-  // completing. Errors say `what`.
+  // completing. Inside a core::NoWaitReads scope it fails (kStorage) rather than wait for the
+  // lock. Errors say `what`.
   core::Status Use(sqlite3* connection, std::string_view what,
                    const std::function<core::Status(sqlite3_stmt*)>& use);
 

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "broker/core/no_wait_reads.h"
+#include "broker/store/database_impl.h"
 #include "broker/store/store.h"
 #include "tests/broker/store/store_test_support.h"
 
@@ -116,6 +118,37 @@ TYPED_TEST_P(RecordLocatorTest, RepeatedConcurrentLookupsSeeEachWriteThenFailOnc
   EXPECT_EQ(closed.error().code, core::ErrorCode::kStorage);
 }
 
+// Inside a core::NoWaitReads scope (an I/O thread trying the lookup before handing it to the
+// blocking pool) a lookup runs on SQLite once a read session is open and idle, and fails at
+// once, marking the scope, on PostgreSQL, whose every read is a network round trip.
+TYPED_TEST_P(RecordLocatorTest, ALookupThatMustNotWaitRunsOnlyWhereItNeedNot) {
+  core::RecordLocator& locator = *this->repository_;
+  ASSERT_TRUE(locator.Announce("9449305552", "RGT", "admin", 1));
+  const bool sqlite = this->database_->impl().engine() == Engine::kSqlite;
+  if (sqlite) {
+    core::NoWaitReads attempt;
+    EXPECT_FALSE(locator.Lookup("9449305552"));  // no session opened yet: opening one may wait
+    EXPECT_TRUE(attempt.blocked());
+  }
+  ASSERT_TRUE(locator.Lookup("9449305552"));  // opens the pool's first session
+  for (int round = 0; round < 3; ++round) {   // the session goes back to the pool each time
+    core::NoWaitReads attempt;
+    const auto entries = locator.Lookup("9449305552");
+    if (sqlite) {
+      ASSERT_TRUE(entries) << entries.error().message;
+      ASSERT_EQ(entries->size(), 1u);
+      EXPECT_EQ((*entries)[0].ods, "RGT");
+      EXPECT_FALSE(attempt.blocked());
+    } else {
+      EXPECT_FALSE(entries);
+      EXPECT_TRUE(attempt.blocked());
+    }
+  }
+  const auto outside = locator.Lookup("9449305552");  // where it may wait: every engine
+  ASSERT_TRUE(outside) << outside.error().message;
+  EXPECT_EQ(outside->size(), 1u);
+}
+
 // More read connections at once than SqlRecordLocator keeps statements for (16): the cache
 // starts again while other threads hold theirs, and every answer stays right.
 TYPED_TEST_P(RecordLocatorTest, ManyConnectionsAtOnceAllGetRightAnswers) {
@@ -145,6 +178,7 @@ REGISTER_TYPED_TEST_SUITE_P(RecordLocatorTest, AnnouncesAreUpsertedAndListedByOd
                             UnknownPatientHasNoEntries, ForgetRemovesOneEntry,
                             InvalidLocatorInputIsRefused, ConcurrentAnnouncesOfOnePairAllSucceed,
                             RepeatedConcurrentLookupsSeeEachWriteThenFailOnceClosed,
-                            ManyConnectionsAtOnceAllGetRightAnswers);
+                            ManyConnectionsAtOnceAllGetRightAnswers,
+                            ALookupThatMustNotWaitRunsOnlyWhereItNeedNot);
 
 }  // namespace tb::store::testing

@@ -1,7 +1,12 @@
 // The shared store suites on SQLite (a fresh file per test), plus SQLite-only checks. Label:
 // integration (touches disk).
+#include <chrono>
+#include <future>
+#include <thread>
+
 #include <Poco/Data/Statement.h>
 
+#include "broker/core/no_wait_reads.h"
 #include "tests/broker/store/consent_store_suite.h"
 #include "tests/broker/store/inbound_store_suite.h"
 #include "tests/broker/store/ledger_store_suite.h"
@@ -159,6 +164,65 @@ TEST_F(SqliteStoreAndLocator, RouteByHoldersReadsTheLocatorInTheBatchAndQueuesTh
   EXPECT_EQ(seen.size(), 1U) << "a duplicate is not routed again";
   EXPECT_EQ(QueryOne<Poco::Int64>(*database_, "SELECT COUNT(*) FROM outbound_message").value_or(-1),
             2);
+}
+
+// A read that must not wait (core::NoWaitReads, on an I/O thread) does not wait for a session:
+// with the only one in use it fails at once instead of waiting up to session_wait, marks its
+// scope, and leaves the session's busy timeout as it was for the reads that may wait.
+TEST(SqliteStore, AReadThatMustNotWaitFailsAtOnceWhenNoSessionIsIdle) {
+  tb::testing::TempDir dir;
+  StoreSettings settings;
+  settings.url = "sqlite:" + (dir / "store.db").string();
+  settings.max_sessions = 1;
+  settings.session_wait = std::chrono::seconds(60);
+  settings.lock_timeout = std::chrono::milliseconds(4321);
+  core::Result<std::unique_ptr<Database>> opened = OpenDatabase(settings);
+  ASSERT_TRUE(opened) << opened.error().message;
+  Database::Impl& db = (*opened)->impl();
+  const auto busy_timeout = [&db](int& value) {
+    return db.Read("busy timeout", [&value](Poco::Data::Session& session) {
+      using namespace Poco::Data::Keywords;
+      session << "PRAGMA busy_timeout", into(value), now;
+      return core::Ok();
+    });
+  };
+  int value = -1;
+  ASSERT_TRUE(busy_timeout(value));  // opens the pool's only session, which then stays idle
+  {
+    core::NoWaitReads attempt;
+    ASSERT_TRUE(busy_timeout(value));
+    EXPECT_EQ(value, 0);  // no busy handler while it must not wait
+    EXPECT_FALSE(attempt.blocked());
+  }
+  int restored = -1;
+  ASSERT_TRUE(busy_timeout(restored));
+  EXPECT_EQ(restored, 4321);
+
+  std::promise<void> holding;
+  std::promise<void> release;
+  std::thread holder([&] {
+    (void)db.Read("hold the only session", [&](Poco::Data::Session&) {
+      holding.set_value();
+      release.get_future().wait();
+      return core::Ok();
+    });
+  });
+  holding.get_future().wait();
+  const auto started = std::chrono::steady_clock::now();
+  {
+    core::NoWaitReads attempt;
+    const core::Status status = busy_timeout(value);
+    ASSERT_FALSE(status);
+    EXPECT_EQ(status.error().code, core::ErrorCode::kStorage);
+    EXPECT_TRUE(attempt.blocked());
+  }
+  // Waiting would have taken session_wait (60 s); failing at once takes microseconds.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  release.set_value();
+  holder.join();
+  core::NoWaitReads attempt;
+  EXPECT_TRUE(busy_timeout(value));  // idle again
+  EXPECT_FALSE(attempt.blocked());
 }
 
 TEST(SqliteStore, UnopenablePathIsAStorageError) {
