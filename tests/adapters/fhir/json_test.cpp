@@ -313,6 +313,24 @@ TEST(ParseJson, DuplicateKeyPointerEscapesNamesAndCoversLargeObjects) {
   EXPECT_EQ(repeated.error().location, "/x/0");
 }
 
+// Names are screened per object as they are parsed: the same name in a parent and its children,
+// or in sibling objects, is no repeat; a repeat after a nested object is one; in place too.
+TEST(ParseJson, RepeatsAreCountedPerObjectAcrossNestingInBothParsers) {
+  const std::string fine =
+      R"({"x":{"x":{"x":1},"y":[{"x":1},{"x":2}]},"y":{"x":3},"z":[{"x":{"x":4}}]})";
+  EXPECT_TRUE(ParseJson(fine).has_value());
+  std::string fine_text = fine;
+  EXPECT_TRUE(ParseJsonInPlace(fine_text).has_value());
+  const std::string after_nested = R"({"a":1,"b":{"a":2,"c":{"a":3}},"a":4})";
+  std::string after_nested_text = after_nested;
+  for (const auto& parsed : {ParseJson(after_nested), ParseJsonInPlace(after_nested_text)}) {
+    ASSERT_FALSE(parsed.has_value());
+    EXPECT_EQ(parsed.error().location, "/");
+  }
+  // An escaped name is compared as it decodes: "\u0061" is "a".
+  EXPECT_FALSE(ParseJson(R"({"a":1,"\u0061":2})").has_value());
+}
+
 TEST(ParseJson, KeepsEscapedNulInsideStrings) {
   auto document = ParseJson(R"({"a":"x\u0000y"})");
   ASSERT_TRUE(document.has_value());
