@@ -572,6 +572,26 @@ TEST_F(FederatedQueryTest, LocatorFailureIsReturned) {
   EXPECT_EQ(result.error().code, core::ErrorCode::kStorage);
 }
 
+// Holders the caller read already (on an I/O thread that may not wait) are used as they are: the
+// locator is not asked again, so its failure or newer entries do not matter to this query.
+TEST_F(FederatedQueryTest, HoldersReadByTheCallerAreUsedWithoutAskingTheLocator) {
+  Holds(kNhs, "RGT");
+  auto holders = Engine().Holders(std::string(kNhs));
+  ASSERT_TRUE(holders.has_value());
+  ASSERT_EQ(holders->size(), 1u);
+  Holds(kNhs, "RX9");  // announced after the caller read the holders
+  locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "database is locked"));
+  upstream_.Script(Base("RGT"), {0ms, Response(200, Searchset({Resource("Patient", "p7")}))});
+  FederatedSearch search = Search();
+  search.holders = std::move(*holders);
+  auto result = RunAndWait(std::move(search));
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_EQ(result->targets.size(), 1u);
+  EXPECT_EQ(result->targets[0].id, "RGT");
+  EXPECT_EQ(result->total, 1u);
+  EXPECT_EQ(upstream_.sent(), 1u);
+}
+
 TEST_F(FederatedQueryTest, SendsTheSearchToEachTrustsBaseWithRequestIdAndPurpose) {
   Holds(kNhs, "RJ1");
   Holds(kNhs, "RGT");
