@@ -281,7 +281,8 @@ std::vector<ledger::HopRecord> FederationHops(const HopContext& context,
     hop.source_ods = target.id;
     const bool ok = target.status == routing::TargetStatus::kOk;
     hop.outcome = ok ? ledger::HopOutcome::kSuccess : ledger::HopOutcome::kMinorFailure;
-    hop.outcome_detail = ok ? "matches=" + std::to_string(target.matches)
+    hop.outcome_detail = ok ? "matches=" + std::to_string(target.matches) +
+                                  (target.more_pages ? " more pages not fetched" : "")
                             : (target.error ? std::string(core::Info(target.error->code).name)
                                             : std::string("not queried"));
     hops.push_back(std::move(hop));

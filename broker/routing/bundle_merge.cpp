@@ -102,6 +102,20 @@ rapidjson::Value MakeTargetOutcome(TargetKind kind, std::string_view id,
 
 std::string_view IssueCode(core::ErrorCode code) { return core::Info(code).issue_code; }
 
+// Whether a searchset links a next page (Bundle.link with relation "next").
+bool LinksANextPage(const rapidjson::Value& bundle) {
+  const rapidjson::Value* links = fhir::FindArray(bundle, "link");
+  if (links == nullptr) {
+    return false;
+  }
+  for (const rapidjson::Value& link : links->GetArray()) {
+    if (link.IsObject() && fhir::FindString(link, "relation") == "next") {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Fills `outcome` and returns the parsed Bundle when the answer can be merged.
 // The Bundle is parsed in place in the answer's body, which is moved to `text`.
 std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOptions& options,
@@ -168,6 +182,7 @@ std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOp
         core::MakeError(core::ErrorCode::kInvalidValue, "entry is not an array", "Bundle.entry"));
   }
   outcome.status = TargetStatus::kOk;
+  outcome.more_pages = LinksANextPage(*parsed);
   return std::make_unique<rapidjson::Document>(std::move(*parsed));
 }
 
@@ -489,10 +504,19 @@ FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
       const bool failed =
           outcome.status == TargetStatus::kFailed || outcome.status == TargetStatus::kTimedOut;
       const bool flagged = outcome.status == TargetStatus::kNotQueried && outcome.flag_in_bundle;
-      if (!failed && !flagged) {
+      const bool truncated = outcome.status == TargetStatus::kOk && outcome.more_pages;
+      if (!failed && !flagged && !truncated) {
         continue;
       }
       result.partial = true;
+      if (truncated) {
+        writer.AddOutcome(MakeTargetOutcome(
+            outcome.kind, outcome.id, fhir::IssueSeverity::kWarning, "incomplete",
+            Describe(outcome.kind, outcome.id) +
+                " answered with one page of its results; the pages after it are not included",
+            scratch.GetAllocator()));
+        continue;
+      }
       const core::Error error = outcome.error.value_or(
           core::MakeError(core::ErrorCode::kUpstreamUnavailable,
                           Describe(outcome.kind, outcome.id) + " gave no answer"));

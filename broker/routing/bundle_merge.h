@@ -50,6 +50,9 @@ struct TargetOutcome {
   // Not queried, but the patient's data there is missing from the answer (a registered trust
   // without a FHIR endpoint): flagged with an information outcome entry.
   bool flag_in_bundle = false;
+  // Answered with one page of a longer result (its Bundle links a "next" page, which the broker
+  // does not fetch): its entries are merged and a warning outcome entry says the rest is missing.
+  bool more_pages = false;
 };
 
 struct MergedDocument;

@@ -262,6 +262,10 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
                                                {"http_status", std::to_string(target.http_status)},
                                                {"latency_ms", std::to_string(target.latency_ms)},
                                                {"detail", target.detail}});
+      } else if (target.more_pages) {
+        Log().Warn("federated_target_truncated", {{"request_id", request_id_},
+                                                  {"target", target.id},
+                                                  {"matches", std::to_string(target.matches)}});
       }
     }
     Log().InfoBatched("federated_query",

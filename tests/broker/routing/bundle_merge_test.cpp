@@ -254,6 +254,42 @@ TEST(MergeAnswers, NotQueriedTargetsAreListedAndFlaggedOnlyWhenAsked) {
             "information");
 }
 
+// A trust that answers with one page of a longer result (a "next" link) has its entries merged,
+// and a warning says the rest is missing: a partial answer is never silent. A "self" link alone
+// is a whole result.
+TEST(MergeAnswers, AnAnswerLinkingANextPageIsMergedAndFlaggedAsIncomplete) {
+  std::vector<UpstreamAnswer> answers;
+  answers.push_back(Trust("RGT", R"({"resourceType":"Bundle","type":"searchset",
+    "link":[{"relation":"self","url":"https://rgt.example/fhir/Observation?_count=1"},
+            {"relation":"next","url":"https://rgt.example/fhir/Observation?_count=1&page=2"}],
+    "entry":[{"resource":{"resourceType":"Observation","id":"o1"}}]})"));
+  answers.push_back(Trust("RXH", R"({"resourceType":"Bundle","type":"searchset",
+    "link":[{"relation":"self","url":"https://rxh.example/fhir/Observation"}],
+    "entry":[{"resource":{"resourceType":"Observation","id":"o2"}}]})"));
+  const FederatedResult result = MergeAnswers(std::move(answers), {}, {});
+  EXPECT_TRUE(result.partial);
+  EXPECT_EQ(result.total, 2u);
+  ASSERT_EQ(result.targets.size(), 2u);
+  EXPECT_EQ(result.targets[0].status, TargetStatus::kOk);
+  EXPECT_TRUE(result.targets[0].more_pages);
+  EXPECT_EQ(result.targets[0].matches, 1u);
+  EXPECT_FALSE(result.targets[1].more_pages);
+  const rapidjson::Document bundle = Parse(result.bundle_json);
+  ASSERT_EQ(Entries(bundle).Size(), 3u);
+  const rapidjson::Value& outcome = Entries(bundle)[0];
+  EXPECT_EQ(Mode(outcome), "outcome");
+  EXPECT_EQ(Source(outcome), "RGT");
+  const rapidjson::Value& issue = outcome["resource"]["issue"][0];
+  EXPECT_EQ(fhir::FindString(issue, "severity"), "warning");
+  EXPECT_EQ(fhir::FindString(issue, "code"), "incomplete");
+  EXPECT_EQ(fhir::FindString(issue, "diagnostics"),
+            "trust RGT answered with one page of its results; the pages after it are not "
+            "included");
+  EXPECT_EQ(ResourceString(Entries(bundle)[1], "id"), "o1");
+  EXPECT_EQ(ResourceString(Entries(bundle)[2], "id"), "o2");
+  EXPECT_FALSE(MergeAnswers({}, {}, {}).partial);
+}
+
 TEST(MergeAnswers, EmptyMergeIsAnEmptySearchset) {
   MergeOptions options;
   options.bundle_id = "req-1";
