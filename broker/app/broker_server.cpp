@@ -222,6 +222,7 @@ class BrokerServer::Impl {
     settings.self_ods = config_.broker_ods;
     settings.default_deadline = std::chrono::milliseconds(config_.federation_deadline_ms);
     settings.post_searches = config_.federation_post_searches;
+    settings.max_pages = config_.federation_max_pages;
     federation_ = std::make_unique<routing::FederatedQuery>(settings, directory_, *locator_,
                                                             *upstream_, clock_, Blocking());
     PolicyServices policy;

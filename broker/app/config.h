@@ -86,6 +86,9 @@ struct BrokerConfig {
   std::vector<routing::Peer> peers;
   LimitsConfig limits;
   std::uint32_t federation_deadline_ms = 3000;
+  // federation.max_pages: pages fetched per trust or peer at most when its searchset links
+  // "next" ones (routing::FederatedQuerySettings::max_pages); 1 = first pages only.
+  std::uint32_t federation_max_pages = 20;
   // federation.post_searches: searches go to trusts and peers as POST [base]/{Type}/_search (and
   // POST Patient/$everything) with a form body, keeping NHS numbers out of upstream URLs and
   // access logs (routing::FederatedQuerySettings::post_searches). Only when every trust and

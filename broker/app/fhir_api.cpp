@@ -1011,7 +1011,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       // reallocated and copied it three times for a 1.5 KB answer.
       std::size_t expected_bytes = 1024;
       for (const routing::JudgedAnswer& answer : result->document->answers) {
-        expected_bytes += answer.body_bytes;
+        expected_bytes += answer.body_bytes + answer.next_pages_bytes;
       }
       std::string answer_json;
       answer_json.reserve(expected_bytes);

@@ -102,20 +102,6 @@ rapidjson::Value MakeTargetOutcome(TargetKind kind, std::string_view id,
 
 std::string_view IssueCode(core::ErrorCode code) { return core::Info(code).issue_code; }
 
-// Whether a searchset links a next page (Bundle.link with relation "next").
-bool LinksANextPage(const rapidjson::Value& bundle) {
-  const rapidjson::Value* links = fhir::FindArray(bundle, "link");
-  if (links == nullptr) {
-    return false;
-  }
-  for (const rapidjson::Value& link : links->GetArray()) {
-    if (link.IsObject() && fhir::FindString(link, "relation") == "next") {
-      return true;
-    }
-  }
-  return false;
-}
-
 // Fills `outcome` and returns the parsed Bundle when the answer can be merged.
 // The Bundle is parsed in place in the answer's body, which is moved to `text`.
 std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOptions& options,
@@ -182,7 +168,7 @@ std::unique_ptr<rapidjson::Document> Judge(UpstreamAnswer& answer, const MergeOp
         core::MakeError(core::ErrorCode::kInvalidValue, "entry is not an array", "Bundle.entry"));
   }
   outcome.status = TargetStatus::kOk;
-  outcome.more_pages = LinksANextPage(*parsed);
+  outcome.more_pages = NextPageLink(*parsed).has_value();
   return std::make_unique<rapidjson::Document>(std::move(*parsed));
 }
 
@@ -423,6 +409,19 @@ const char* TargetStatusCode(TargetStatus status) {
   return "failed";
 }
 
+std::optional<std::string_view> NextPageLink(const rapidjson::Value& bundle) {
+  const rapidjson::Value* links = fhir::FindArray(bundle, "link");
+  if (links == nullptr) {
+    return std::nullopt;
+  }
+  for (const rapidjson::Value& link : links->GetArray()) {
+    if (link.IsObject() && fhir::FindString(link, "relation") == "next") {
+      return fhir::FindString(link, "url").value_or(std::string_view());
+    }
+  }
+  return std::nullopt;
+}
+
 JudgedAnswer JudgeAnswer(UpstreamAnswer answer, const MergeOptions& options) {
   JudgedAnswer judged;
   if (answer.reply && *answer.reply) {
@@ -455,10 +454,13 @@ FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
   std::size_t peer_rank = 0;
   std::size_t body_bytes = 0;
   for (std::size_t i = 0; i < judged.size(); ++i) {
-    body_bytes += judged[i].body_bytes;
+    body_bytes += judged[i].body_bytes + judged[i].next_pages_bytes;
     const std::size_t rank = judged[i].outcome.kind == TargetKind::kPeer ? ++peer_rank : 0;
     if (judged[i].bundle) {
       CollectItems(*judged[i].bundle, judged[i].outcome, rank, i, items);
+      for (JudgedAnswer& page : judged[i].next_pages) {
+        CollectItems(*page.bundle, judged[i].outcome, rank, i, items);
+      }
     }
     outcomes.push_back(std::move(judged[i].outcome));
   }
@@ -513,7 +515,7 @@ FederatedResult MergeJudged(std::vector<JudgedAnswer> judged,
         writer.AddOutcome(MakeTargetOutcome(
             outcome.kind, outcome.id, fhir::IssueSeverity::kWarning, "incomplete",
             Describe(outcome.kind, outcome.id) +
-                " answered with one page of its results; the pages after it are not included",
+                " answered with part of its results; the pages after it are not included",
             scratch.GetAllocator()));
         continue;
       }

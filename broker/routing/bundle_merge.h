@@ -50,8 +50,9 @@ struct TargetOutcome {
   // Not queried, but the patient's data there is missing from the answer (a registered trust
   // without a FHIR endpoint): flagged with an information outcome entry.
   bool flag_in_bundle = false;
-  // Answered with one page of a longer result (its Bundle links a "next" page, which the broker
-  // does not fetch): its entries are merged and a warning outcome entry says the rest is missing.
+  // Answered with part of a longer result: a "next" page it linked was not fetched (the page
+  // limit, a link off its own base, a failed page, the deadline; or, for one judged answer, any
+  // next link). Its entries are merged and a warning outcome entry says the rest is missing.
   bool more_pages = false;
 };
 
@@ -97,6 +98,10 @@ struct JudgedAnswer {
   std::unique_ptr<std::string> text;
   std::unique_ptr<rapidjson::Document> bundle;
   std::size_t body_bytes = 0;  // the answer's body size, to size the merged Bundle's buffer
+  // The further pages of the same result that its "next" links led to, in order (FederatedQuery
+  // fetches them); merged as part of this answer. Their outcomes are not used.
+  std::vector<JudgedAnswer> next_pages;
+  std::size_t next_pages_bytes = 0;  // their body bytes together
 };
 
 // The merged searchset as a DOM: its resources are the answers' own values (moved out of their
@@ -110,6 +115,9 @@ struct MergedDocument {
   rapidjson::MemoryPoolAllocator<> pool{4096};
   rapidjson::Document bundle{&pool};
 };
+
+// The URL of the page a searchset links as "next" ("" when that link has none), or nothing.
+std::optional<std::string_view> NextPageLink(const rapidjson::Value& bundle);
 
 // Judges one answer: a missing reply is a timeout (or, with options.shutting_down, a failure);
 // a transport error, a non-2xx status, a body over options.max_body_bytes, JSON that is not a

@@ -106,11 +106,68 @@ std::string BundleIdFrom(std::string_view request_id) {
 }
 
 // Whom the query state waits for. The requests themselves are moved into UpstreamClient::Send,
-// not kept (nor copied a second time) here.
+// not kept (nor copied a second time) here; only what a request for a further page needs.
 struct Target {
   TargetKind kind = TargetKind::kTrust;
   std::string id;
+  // GET with the first request's headers (no body), for the pages its answer links; its target
+  // is set per page. Unused when only one page per target is fetched.
+  core::UpstreamRequest page_request;
 };
+
+// What the requests for a target's further pages share with its first: base, identity and
+// headers; always GET without a body (a `_search` POST's form body stays with the first).
+core::UpstreamRequest PageRequestLike(const core::UpstreamRequest& first) {
+  core::UpstreamRequest page;
+  page.base_url = first.base_url;
+  page.expected_cn = first.expected_cn;
+  page.request.method = "GET";
+  for (const auto& [name, value] : first.request.headers.fields) {
+    if (!core::EqualsIgnoreCase(name, "Content-Type")) {
+      page.request.headers.fields.emplace_back(name, value);
+    }
+  }
+  return page;
+}
+
+// The request for the page a searchset links as "next", when the link stays on the target's own
+// FHIR base (an absolute URL under `base_url`, or a path under the base's path: a peer's
+// `/fhir/_page?...`) and is a plain request target; else nothing (the page is not fetched).
+std::optional<core::UpstreamRequest> NextPageRequest(const rapidjson::Value& bundle,
+                                                     const core::UpstreamRequest& page_request) {
+  const std::string_view url = NextPageLink(bundle).value_or(std::string_view());
+  std::string_view base = page_request.base_url;
+  while (!base.empty() && base.back() == '/') {
+    base.remove_suffix(1);
+  }
+  const std::size_t authority = base.find("://");
+  const std::size_t path_start =
+      authority == std::string_view::npos ? std::string_view::npos : base.find('/', authority + 3);
+  const std::string_view base_path =
+      path_start == std::string_view::npos ? std::string_view() : base.substr(path_start);
+  const auto under = [&url](std::string_view prefix) {
+    return url.size() > prefix.size() && url.substr(0, prefix.size()) == prefix &&
+           (url[prefix.size()] == '/' || url[prefix.size()] == '?');
+  };
+  std::string_view target;
+  if (under(base)) {
+    target = url.substr(base.size());
+  } else if (!url.empty() && url.front() == '/' && under(base_path)) {
+    target = url.substr(base_path.size());
+  } else {
+    return std::nullopt;
+  }
+  // Visible ASCII only: the target goes into the request line as it is (after the base's path;
+  // "?..." too: HAPI FHIR links its pages as `[base]?_getpages=...`).
+  for (const char c : target) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return std::nullopt;
+    }
+  }
+  core::UpstreamRequest next = page_request;
+  next.request.target = std::string(target);
+  return next;
+}
 
 // Answers up to this size are parsed on arrival, on the UpstreamClient's callback thread (an I/O
 // thread; a searchset of a few KB costs tens of microseconds); larger ones in the merge.
@@ -130,8 +187,9 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
  public:
   QueryState(std::vector<Target> targets, std::vector<TargetOutcome> not_queried,
              MergeOptions options, Steady::time_point start, Steady::time_point deadline,
-             std::string request_id, std::size_t merge_on_arrival_bytes,
-             FederatedQuery::Executor executor, FederatedQuery::Done done)
+             std::string request_id, std::size_t merge_on_arrival_bytes, std::size_t max_pages,
+             core::UpstreamClient& upstream, FederatedQuery::Executor executor,
+             FederatedQuery::Done done)
       : targets_(std::move(targets)),
         not_queried_(std::move(not_queried)),
         options_(std::move(options)),
@@ -139,55 +197,117 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
         deadline_(deadline),
         request_id_(std::move(request_id)),
         merge_on_arrival_bytes_(merge_on_arrival_bytes),
+        max_pages_(max_pages),
+        upstream_(upstream),
         executor_(std::move(executor)),
         done_(std::move(done)),
         judged_(targets_.size()),
         raw_(targets_.size()),
+        awaiting_(targets_.size(), true),
         pending_(targets_.size()) {}
 
   const std::vector<Target>& targets() const { return targets_; }
   Steady::time_point deadline() const { return deadline_; }
 
-  // An UpstreamClient callback. Ignored once the query has answered. A small answer is judged
-  // (its Bundle parsed) here, as it arrives, so that once the last target answers only that one
-  // is left to parse; a larger one is left to the merge executor, off the I/O thread.
+  // An UpstreamClient callback, for a target's first page or a further one it linked. Ignored
+  // once the query has answered. A small answer is judged (its Bundle parsed) here, as it
+  // arrives, so that once the last target answers only that one is left to parse; a larger one
+  // is left to the merge executor, off the I/O thread, unless it is a further page or may link
+  // one (its text holds "next"): then the executor judges it now, to fetch the next page.
   void OnReply(std::size_t index, core::Result<core::HttpResponse> reply) {
-    bool merge_here = false;
     UpstreamAnswer answer;
     answer.kind = targets_[index].kind;
     answer.id = targets_[index].id;
     answer.latency_ms = MillisBetween(start_, Steady::now());
+    bool later_page = false;
     {
       std::lock_guard lock(mutex_);
-      if (finished_) {
+      if (finished_ || !awaiting_[index]) {
         return;
       }
+      later_page = judged_[index].has_value();
     }
-    std::optional<JudgedAnswer> judged;
     const std::size_t body_bytes = reply ? reply->body.size() : 0;
-    if (!reply || body_bytes <= kJudgeOnArrivalBytes) {
-      answer.reply = std::move(reply);
-      judged = JudgeAnswer(std::move(answer), options_);
-    } else {
-      answer.reply = std::move(reply);
+    const bool judge_here = !reply || body_bytes <= kJudgeOnArrivalBytes;
+    const bool judge_soon =
+        !judge_here &&
+        (later_page || (max_pages_ > 1 && reply->body.find("\"next\"") != std::string::npos));
+    answer.reply = std::move(reply);
+    if (judge_here || (judge_soon && !executor_)) {
+      OnJudged(index, JudgeAnswer(std::move(answer), options_), body_bytes, false);
+      return;
+    }
+    if (judge_soon) {
+      executor_(
+          [self = shared_from_this(), index, body_bytes, answer = std::move(answer)]() mutable {
+            self->OnJudged(index, JudgeAnswer(std::move(answer), self->options_), body_bytes, true);
+          });
+      return;
     }
     {
       std::lock_guard lock(mutex_);
-      if (finished_ || judged_[index] || raw_[index]) {
+      if (finished_ || !awaiting_[index] || raw_[index]) {
         return;
       }
-      if (judged) {
-        judged_[index] = std::move(judged);
-        judged_bytes_ += body_bytes;
-      } else {
-        raw_[index] = std::move(answer);
-        all_judged_ = false;
-      }
+      raw_[index] = std::move(answer);
+      all_judged_ = false;
+      awaiting_[index] = false;
       if (--pending_ > 0) {
         return;
       }
       finished_ = true;
-      merge_here = all_judged_ && judged_bytes_ <= merge_on_arrival_bytes_;
+    }
+    Finish(false, false);
+  }
+
+  // A page judged: the target's first (kept as its answer) or a further one (added to it). While
+  // its pages link a next one on the target's own base, within max_pages_ and the body limit,
+  // the next is asked for and the target is still awaited; `on_executor`: this runs on the merge
+  // executor, where the merge may run too.
+  void OnJudged(std::size_t index, JudgedAnswer page, std::size_t body_bytes, bool on_executor) {
+    std::optional<core::UpstreamRequest> next;
+    bool merge_here = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_ || !awaiting_[index]) {
+        return;
+      }
+      judged_bytes_ += body_bytes;
+      std::optional<JudgedAnswer>& first = judged_[index];
+      const std::size_t pages = first ? first->next_pages.size() + 2 : 1;  // with this one
+      const std::size_t target_bytes =
+          body_bytes + (first ? first->body_bytes + first->next_pages_bytes : 0);
+      if (page.bundle && page.outcome.more_pages && pages < max_pages_ &&
+          target_bytes < options_.max_body_bytes) {
+        next = NextPageRequest(*page.bundle, targets_[index].page_request);
+      }
+      if (!first) {
+        page.outcome.more_pages = page.outcome.more_pages && !next;
+        first = std::move(page);
+      } else {
+        // A further page that failed leaves the rest missing; the pages before it stay.
+        first->outcome.more_pages = !page.bundle || (page.outcome.more_pages && !next);
+        first->outcome.latency_ms = page.outcome.latency_ms;
+        if (page.bundle) {
+          first->next_pages_bytes += page.body_bytes;
+          first->next_pages.push_back(std::move(page));
+        }
+      }
+      if (!next) {
+        awaiting_[index] = false;
+        if (--pending_ > 0) {
+          return;
+        }
+        finished_ = true;
+        merge_here = on_executor || (all_judged_ && judged_bytes_ <= merge_on_arrival_bytes_);
+      }
+    }
+    if (next) {
+      upstream_.Send(std::move(*next), deadline_,
+                     [self = shared_from_this(), index](core::Result<core::HttpResponse> reply) {
+                       self->OnReply(index, std::move(reply));
+                     });
+      return;
     }
     Finish(false, merge_here);
   }
@@ -238,6 +358,8 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
     judged.reserve(targets_.size());
     for (std::size_t i = 0; i < targets_.size(); ++i) {
       if (judged_[i]) {
+        // A page still awaited at the deadline: the rest of that target's result is missing.
+        judged_[i]->outcome.more_pages = judged_[i]->outcome.more_pages || awaiting_[i];
         judged.push_back(std::move(*judged_[i]));
         continue;
       }
@@ -285,6 +407,8 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
   const Steady::time_point deadline_;
   const std::string request_id_;
   const std::size_t merge_on_arrival_bytes_;
+  const std::size_t max_pages_;
+  core::UpstreamClient& upstream_;
   FederatedQuery::Executor executor_;
   FederatedQuery::Done done_;
 
@@ -293,7 +417,8 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
   // Per target, at most one of: the answer judged on arrival, or the answer left to the merge.
   std::vector<std::optional<JudgedAnswer>> judged_;
   std::vector<std::optional<UpstreamAnswer>> raw_;
-  std::size_t pending_;
+  std::vector<bool> awaiting_;    // per target: a page (the first or a linked one) is on its way
+  std::size_t pending_;           // targets awaited
   bool all_judged_ = true;        // no answer left raw_ (each was small enough to judge at once)
   std::size_t judged_bytes_ = 0;  // body bytes of the answers judged on arrival
 };
@@ -639,7 +764,7 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
            true);
       continue;
     }
-    targets.push_back(Target{TargetKind::kTrust, entry.ods});
+    targets.push_back(Target{TargetKind::kTrust, entry.ods, {}});
     requests.push_back(
         core::UpstreamRequest{participant->fhir_base, participant->cert_cn, request});
   }
@@ -668,7 +793,7 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
       if (peer.fhir_base.empty()) {
         continue;
       }
-      targets.push_back(Target{TargetKind::kPeer, peer.id});
+      targets.push_back(Target{TargetKind::kPeer, peer.id, {}});
       core::UpstreamRequest& to_peer =
           requests.emplace_back(core::UpstreamRequest{peer.fhir_base, peer.cert_cn, request});
       to_peer.request.headers.Set(std::string(kHopsHeader), std::to_string(hops + 1));
@@ -697,9 +822,15 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
                                     {"not_queried", std::to_string(not_queried.size())},
                                     {"hops", std::to_string(hops)}});
 
-  auto state = std::make_shared<QueryState>(
-      std::move(targets), std::move(not_queried), std::move(options), start, deadline,
-      search.request_id, settings_.merge_on_arrival_bytes, merge_executor_, std::move(done));
+  if (settings_.max_pages > 1) {
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      targets[i].page_request = PageRequestLike(requests[i]);
+    }
+  }
+  auto state = std::make_shared<QueryState>(std::move(targets), std::move(not_queried),
+                                            std::move(options), start, deadline, search.request_id,
+                                            settings_.merge_on_arrival_bytes, settings_.max_pages,
+                                            upstream_, merge_executor_, std::move(done));
   if (state->targets().empty()) {
     state->FinishIfEmpty();
     return;

@@ -123,6 +123,12 @@ struct FederatedQuerySettings {
   // instead of GET with a query string, keeping NHS numbers out of upstream URLs and access logs.
   // Turn on only when every trust and peer supports it (the simulated trust does).
   bool post_searches = false;
+  // Pages fetched per target at most, the first included: a searchset linking a "next" page on
+  // the target's own base gets that page asked for too, within the query's deadline, while the
+  // target's pages together stay under the answer size limit (MergeOptions::max_body_bytes). A
+  // target with more (or whose next page fails or is late) is flagged `incomplete` in the
+  // answer (TargetOutcome::more_pages). 1 = first pages only.
+  std::size_t max_pages = 20;
 };
 
 // Runs federated queries. Construct once (broker/app) and share.

@@ -15,6 +15,7 @@ using core::MakeError;
 
 constexpr std::int64_t kMaxLatencyMs = 600'000;
 constexpr std::int64_t kMaxIoThreads = 64;
+constexpr std::int64_t kMaxPageSize = 100'000;
 
 class Checker {
  public:
@@ -135,7 +136,7 @@ core::Result<SimTrustConfig> ParseSimTrustConfig(std::string_view json,
   SimTrustConfig config;
   check.CheckKeys(root, "",
                   {"ods", "name", "listen", "tls", "patients", "latency_ms", "failure_rate", "seed",
-                   "received_log", "clients", "io_threads", "log_level"});
+                   "received_log", "clients", "io_threads", "page_size", "log_level"});
 
   if (auto ods = check.String(root, "ods", "", true)) {
     if (IsOdsCode(*ods)) {
@@ -209,6 +210,9 @@ core::Result<SimTrustConfig> ParseSimTrustConfig(std::string_view json,
         ++index;
       }
     }
+  }
+  if (auto page_size = check.Integer(root, "page_size", "", 0, kMaxPageSize)) {
+    config.page_size = static_cast<std::size_t>(*page_size);
   }
   if (auto threads = check.Integer(root, "io_threads", "", 1, kMaxIoThreads)) {
     config.io_threads = static_cast<unsigned>(*threads);

@@ -21,7 +21,7 @@ namespace tb::simtrust {
 //     "tls": { "cert", "key", "ca", "crl" },
 //     "patients": "patients", "latency_ms": 0, "failure_rate": 0.0, "seed": 1,
 //     "received_log": "received.jsonl", "clients": ["broker-a"], "io_threads": 2,
-//     "log_level": "info" }
+//     "page_size": 0, "log_level": "info" }
 // Relative paths are relative to the config file's folder.
 struct SimTrustConfig {
   std::string ods;   // the trust's ODS code
@@ -36,6 +36,9 @@ struct SimTrustConfig {
   std::filesystem::path received_log;    // JSON lines, one per accepted message; empty: none
   std::vector<std::string> clients;      // certificate CNs allowed; empty: any CN of the CA
   unsigned io_threads = 2;
+  // Searchsets longer than this are answered one page at a time, each linking the next
+  // (`[base]/_page?token=...&offset=N`), as servers that page do; 0 = whole searchsets.
+  std::size_t page_size = 0;
   // The process's log level (trace, debug, info, warn, error, off), applied by
   // RunSimulateTrust only: in-process trusts (tests) leave the process's level alone. "warn"
   // drops the per-request access line, e.g. for trusts sharing a CPU with a benchmarked broker.

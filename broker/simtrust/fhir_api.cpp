@@ -1,6 +1,7 @@
 #include "broker/simtrust/fhir_api.h"
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 #include <random>
 #include <set>
@@ -252,6 +253,9 @@ core::HttpResponse SimFhirApi::Dispatch(const core::HttpRequest& request) {
   if (parts.size() == 1 && parts[0] == "$process-message") {
     return post ? AcceptBundle(request, true) : not_allowed();
   }
+  if (parts.size() == 1 && parts[0] == "_page") {
+    return get ? Page(request) : not_allowed();
+  }
   if (!IsResourceType(parts[0])) {
     return ErrorResponse(MakeError(ErrorCode::kNotFound, "unknown endpoint or resource type"));
   }
@@ -398,13 +402,68 @@ core::HttpResponse SimFhirApi::Everything(const core::HttpRequest& request,
   return Searchset("Patient", resources);
 }
 
+// Searchsets kept for paging (SimFhirApiSettings::page_size): a client that pages through more
+// than this many at once finds the oldest gone (404), as with a server's page cache expiring.
+constexpr std::size_t kKeptSearchsets = 1024;
+
 core::HttpResponse SimFhirApi::Searchset(std::string_view self_type,
                                          const std::vector<const StoredResource*>& resources) {
+  if (settings_.page_size == 0 || resources.size() <= settings_.page_size) {
+    return WriteSearchset(self_type, resources, 0, resources.size(), {});
+  }
+  std::string token = NextId();
+  std::string next = NextPageUrl(token, settings_.page_size);
+  {
+    std::lock_guard lock(pages_mutex_);
+    if (paged_.size() >= kKeptSearchsets) {
+      paged_.pop_front();
+    }
+    paged_.push_back(PagedSearchset{std::move(token), std::string(self_type), resources});
+  }
+  return WriteSearchset(self_type, resources, 0, settings_.page_size, next);
+}
+
+core::HttpResponse SimFhirApi::Page(const core::HttpRequest& request) {
+  std::string token;
+  std::size_t offset = 0;
+  bool offset_ok = false;
+  if (auto params = fhir::ParseQueryString(request.Query())) {
+    for (const fhir::SearchParam& param : *params) {
+      if (param.name == "token") {
+        token = param.value;
+      } else if (param.name == "offset") {
+        const char* end = param.value.data() + param.value.size();
+        const auto [ptr, ec] = std::from_chars(param.value.data(), end, offset);
+        offset_ok = !param.value.empty() && ec == std::errc() && ptr == end;
+      }
+    }
+  }
+  std::lock_guard lock(pages_mutex_);
+  for (const PagedSearchset& searchset : paged_) {
+    if (searchset.token == token && offset_ok && offset < searchset.resources.size()) {
+      const std::size_t count = std::min(settings_.page_size, searchset.resources.size() - offset);
+      const bool more = offset + count < searchset.resources.size();
+      return WriteSearchset(searchset.self_type, searchset.resources, offset, count,
+                            more ? NextPageUrl(token, offset + count) : std::string());
+    }
+  }
+  return ErrorResponse(MakeError(ErrorCode::kNotFound, "no such page (unknown or expired)"));
+}
+
+std::string SimFhirApi::NextPageUrl(const std::string& token, std::size_t offset) const {
+  return settings_.base_url + "/_page?token=" + token + "&offset=" + std::to_string(offset);
+}
+
+core::HttpResponse SimFhirApi::WriteSearchset(std::string_view self_type,
+                                              const std::vector<const StoredResource*>& resources,
+                                              std::size_t offset, std::size_t count,
+                                              const std::string& next_url) {
   // BundleBuilder's member order and escaping, written straight into the answer (no DOM for the
   // head), with the entries' text written at start.
-  std::size_t size = 160 + settings_.base_url.size() + self_type.size() + resources.size();
-  for (const StoredResource* resource : resources) {
-    size += entry_texts_.at(resource).size();
+  const std::size_t end = offset + count;
+  std::size_t size = 200 + settings_.base_url.size() + self_type.size() + count + next_url.size();
+  for (std::size_t i = offset; i < end; ++i) {
+    size += entry_texts_.at(resources[i]).size();
   }
   std::string text;
   text.reserve(size);
@@ -420,11 +479,17 @@ core::HttpResponse SimFhirApi::Searchset(std::string_view self_type,
   self += '/';
   self += self_type;
   fhir::AppendJsonString(text, self);
-  text += "}]";
-  if (!resources.empty()) {
+  text += '}';
+  if (!next_url.empty()) {
+    text += R"(,{"relation":"next","url":)";
+    fhir::AppendJsonString(text, next_url);
+    text += '}';
+  }
+  text += ']';
+  if (count > 0) {
     text += ",\"entry\":[";
-    for (std::size_t i = 0; i < resources.size(); ++i) {
-      if (i > 0) {
+    for (std::size_t i = offset; i < end; ++i) {
+      if (i > offset) {
         text += ',';
       }
       text += entry_texts_.at(resources[i]);

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,6 +22,8 @@ struct SimFhirApiSettings {
   std::string base_url;              // "https://127.0.0.1:9201/fhir", for fullUrl and source
   std::vector<std::string> clients;  // allowed certificate CNs; empty: any
   std::size_t max_body_bytes = 8 * 1024 * 1024;
+  // Searchsets longer than this are answered a page at a time (SimTrustConfig::page_size).
+  std::size_t page_size = 0;
 };
 
 // The FHIR R4 server of a simulated trust, as a plain function of the request: routing, search,
@@ -58,6 +62,15 @@ class SimFhirApi {
   core::HttpResponse AcceptBundle(const core::HttpRequest& request, bool message_only);
   core::HttpResponse Searchset(std::string_view self_type,
                                const std::vector<const StoredResource*>& resources);
+  // GET [base]/_page?token=...&offset=N: a further page of a searchset answered a page at a time.
+  core::HttpResponse Page(const core::HttpRequest& request);
+  // Entries [offset, offset + count) of `resources` as a searchset of `resources.size()` in all,
+  // linking `next_url` when it is not empty.
+  core::HttpResponse WriteSearchset(std::string_view self_type,
+                                    const std::vector<const StoredResource*>& resources,
+                                    std::size_t offset, std::size_t count,
+                                    const std::string& next_url);
+  std::string NextPageUrl(const std::string& token, std::size_t offset) const;
   std::string BuildCapabilityStatement() const;
   // Every stored resource's searchset entry as JSON text, written once at start.
   std::unordered_map<const StoredResource*, std::string> BuildEntryTexts() const;
@@ -77,6 +90,14 @@ class SimFhirApi {
   const std::unordered_map<const StoredResource*, std::string> entry_texts_;
   const std::string id_prefix_;
   std::atomic<std::uint64_t> id_counter_{0};
+  // The searchsets being paged (page_size), by token, oldest first: the last kKeptSearchsets.
+  struct PagedSearchset {
+    std::string token;
+    std::string self_type;
+    std::vector<const StoredResource*> resources;
+  };
+  std::mutex pages_mutex_;
+  std::deque<PagedSearchset> paged_;  // guarded by pages_mutex_
 };
 
 }  // namespace tb::simtrust

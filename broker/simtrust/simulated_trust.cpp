@@ -134,6 +134,7 @@ core::Status SimulatedTrust::Impl::Start() {
   api.base_url =
       "https://" + core::HostPort{config_.listen_fhir.host, *fhir_port}.ToString() + "/fhir";
   api.clients = config_.clients;
+  api.page_size = config_.page_size;
   api_ = std::make_unique<SimFhirApi>(std::move(api), store_, received_.get(), clock_);
   hl7_ = std::make_unique<Hl7Receiver>(config_.ods, config_.clients, received_.get(), clock_);
 

@@ -55,6 +55,7 @@ struct BrokerOptions {
   std::vector<std::pair<std::string, std::uint16_t>> peers;   // id (= cert CN), FHIR port
   int deadline_ms = 3000;
   bool post_searches = false;             // federation.post_searches
+  int max_pages = 0;                      // federation.max_pages; 0: the default
   std::uint16_t requester_fhir_port = 0;  // RJ1 also holds data when set
 };
 
@@ -88,7 +89,9 @@ std::string BrokerConfigText(const BrokerOptions& options) {
     "admin": { "cert_cns": ["RJ1"] },
     "federation": { "deadline_ms": )" +
          std::to_string(options.deadline_ms) + R"(, "post_searches": )" +
-         (options.post_searches ? "true" : "false") + R"( },
+         (options.post_searches ? "true" : "false") +
+         (options.max_pages > 0 ? R"(, "max_pages": )" + std::to_string(options.max_pages) : "") +
+         R"( },
     "participants": [ )" +
          participants + R"( ],
     "peers": [ )" +
@@ -200,6 +203,40 @@ TEST_F(FederationTest, PostSearchKeepsTheNhsNumberOutOfTheUrl) {
   for (const std::string& source : sources.matches) {
     EXPECT_NE(source.find("RGT"), std::string::npos);  // only RGT holds this patient
   }
+}
+
+// A trust that answers a page at a time is read to its last page: the transfer team gets the
+// same record as from the trust answering whole; with federation.max_pages 1 it gets the first
+// page and a warning that the rest is missing.
+TEST(FederationPaging, ATrustsPagesAreReadToTheLastAndAnUnreadRestIsFlagged) {
+  auto whole = StartTrust("RGT", DemoPatients("RGT"));
+  auto paged = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(0), {}, false, 2);
+  const auto everything = [](std::uint16_t trust_port, int max_pages) {
+    BrokerOptions options;
+    options.trusts = {{"RGT", trust_port}};
+    options.max_pages = max_pages;
+    RunningBroker broker(BrokerConfigText(options));
+    AnnounceByAdt(broker, "RGT", kRgtOnly);
+    auto result = HttpsRequest("127.0.0.1", broker.fhir_port(), "GET",
+                               "/fhir/Patient/$everything?" + IdentifierQuery(kRgtOnly), As("RJ1"));
+    EXPECT_EQ(result.status, 200) << result.body;
+    return Json(result.body);
+  };
+  const Sources from_whole = SourcesOf(everything(whole->fhir_port(), 0));
+  ASSERT_GT(from_whole.matches.size(), 4u);  // enough for three pages of 2
+  EXPECT_TRUE(from_whole.outcomes.empty());
+
+  rapidjson::Document all_pages = everything(paged->fhir_port(), 0);
+  const Sources from_pages = SourcesOf(all_pages);
+  EXPECT_TRUE(from_pages.outcomes.empty());
+  EXPECT_EQ(from_pages.matches.size(), from_whole.matches.size());
+  EXPECT_EQ(all_pages["total"].GetUint64(), from_whole.matches.size());
+
+  const Sources first_page = SourcesOf(everything(paged->fhir_port(), 1));
+  EXPECT_EQ(first_page.matches.size(), 2u);
+  ASSERT_EQ(first_page.outcomes.size(), 1u);
+  EXPECT_NE(first_page.outcomes[0].find("trust RGT answered with part of its results"),
+            std::string::npos);
 }
 
 TEST_F(FederationTest, InvalidNhsNumberIs400AndUnknownIsAnEmptyBundle) {

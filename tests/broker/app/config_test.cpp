@@ -53,10 +53,16 @@ TEST(BrokerConfig, AcceptsDesignSketch) {
   EXPECT_EQ(config.peers[0].id, "broker-b");
   EXPECT_EQ(config.federation_deadline_ms, 3000u);
   EXPECT_FALSE(config.federation_post_searches);
-  ConfigLoad posting = Parse(Replace(ValidConfig(), R"("store": {)",
-                                     R"("federation": { "post_searches": true }, "store": {)"));
+  EXPECT_EQ(config.federation_max_pages, 20u);
+  ConfigLoad posting =
+      Parse(Replace(ValidConfig(), R"("store": {)",
+                    R"("federation": { "post_searches": true, "max_pages": 1 }, "store": {)"));
   ASSERT_TRUE(posting.config) << (posting.problems.empty() ? "" : posting.problems[0].message);
   EXPECT_TRUE(posting.config->federation_post_searches);
+  EXPECT_EQ(posting.config->federation_max_pages, 1u);
+  EXPECT_FALSE(Parse(Replace(ValidConfig(), R"("store": {)",
+                             R"("federation": { "max_pages": 0 }, "store": {)"))
+                   .config);
 }
 
 TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
@@ -86,8 +92,8 @@ TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
   EXPECT_EQ(tuned.config->mllp_max_idle_per_destination, 16u);
 
   // A lease shorter than a second would expire under a slow delivery: refused, naming the key.
-  ConfigLoad short_lease = Parse(Replace(ValidConfig(), R"("store": {)",
-                                         R"("queue": { "lease_ms": 10 }, "store": {)"));
+  ConfigLoad short_lease =
+      Parse(Replace(ValidConfig(), R"("store": {)", R"("queue": { "lease_ms": 10 }, "store": {)"));
   ASSERT_FALSE(short_lease.config);
   ASSERT_FALSE(short_lease.problems.empty());
   EXPECT_NE(short_lease.problems[0].message.find("lease_ms"), std::string::npos)

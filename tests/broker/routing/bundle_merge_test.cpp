@@ -283,7 +283,7 @@ TEST(MergeAnswers, AnAnswerLinkingANextPageIsMergedAndFlaggedAsIncomplete) {
   EXPECT_EQ(fhir::FindString(issue, "severity"), "warning");
   EXPECT_EQ(fhir::FindString(issue, "code"), "incomplete");
   EXPECT_EQ(fhir::FindString(issue, "diagnostics"),
-            "trust RGT answered with one page of its results; the pages after it are not "
+            "trust RGT answered with part of its results; the pages after it are not "
             "included");
   EXPECT_EQ(ResourceString(Entries(bundle)[1], "id"), "o1");
   EXPECT_EQ(ResourceString(Entries(bundle)[2], "id"), "o2");

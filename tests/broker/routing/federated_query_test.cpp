@@ -64,12 +64,20 @@ class FakeUpstreamClient final : public core::UpstreamClient {
     std::lock_guard lock(mutex_);
     scripts_.insert_or_assign(base_url, std::move(plan));
   }
+  // The answer to one request target at `base_url` (a linked page), ahead of Script's.
+  void ScriptPage(const std::string& base_url, const std::string& target, Plan plan) {
+    std::lock_guard lock(mutex_);
+    scripts_.insert_or_assign(base_url + " " + target, std::move(plan));
+  }
 
   void Send(core::UpstreamRequest request, Steady::time_point deadline, Callback done) override {
     std::lock_guard lock(mutex_);
     requests_.push_back(request);
     Plan script;
-    if (auto found = scripts_.find(request.base_url); found != scripts_.end()) {
+    if (auto page = scripts_.find(request.base_url + " " + request.request.target);
+        page != scripts_.end()) {
+      script = page->second;
+    } else if (auto found = scripts_.find(request.base_url); found != scripts_.end()) {
       script = found->second;
     } else {
       script.reply = core::MakeError(core::ErrorCode::kUpstreamUnavailable,
@@ -169,6 +177,15 @@ std::string Searchset(const std::vector<std::string>& resources) {
               resources[i] + R"(,"search":{"mode":"match"}})";
   }
   return bundle + "]}";
+}
+
+// The same, as one page of a longer result: it links `next`.
+std::string Page(const std::vector<std::string>& resources, std::string_view next) {
+  std::string bundle = Searchset(resources);
+  bundle.insert(bundle.find(R"("entry")"), R"("link":[{"relation":"self","url":"https://x.test"},)"
+                                           R"({"relation":"next","url":")" +
+                                               std::string(next) + R"("}],)");
+  return bundle;
 }
 
 std::string Resource(std::string_view type, std::string_view id) {
@@ -292,6 +309,7 @@ class FederatedQueryTest : public ::testing::Test {
       settings.default_deadline = 2000ms;
       settings.max_hops = 3;
       settings.merge_on_arrival_bytes = merge_on_arrival_bytes;
+      settings.max_pages = max_pages_;
       engine_ = std::make_unique<FederatedQuery>(settings, *directory_, locator_, upstream_, clock_,
                                                  std::move(executor));
     }
@@ -337,6 +355,7 @@ class FederatedQueryTest : public ::testing::Test {
   std::unique_ptr<ParticipantDirectory> directory_;
   std::shared_ptr<std::atomic<int>> done_calls_ = std::make_shared<std::atomic<int>>(0);
   std::unique_ptr<FederatedQuery> engine_;
+  std::size_t max_pages_ = 20;  // FederatedQuerySettings::max_pages, read by Engine()
 };
 
 TEST_F(FederatedQueryTest, TestDataIsValid) {
@@ -590,6 +609,139 @@ TEST_F(FederatedQueryTest, HoldersReadByTheCallerAreUsedWithoutAskingTheLocator)
   EXPECT_EQ(result->targets[0].id, "RGT");
   EXPECT_EQ(result->total, 1u);
   EXPECT_EQ(upstream_.sent(), 1u);
+}
+
+// A trust that pages its result has every page fetched while its searchset links a next one on
+// its own base (an absolute URL under its fhir_base, or a path under the base's path, as a peer
+// broker's /fhir/_page link is): one answer from the trust, no flag. Further pages are GETs with
+// the first request's headers and no body, also after a POST _search.
+TEST_F(FederatedQueryTest, FollowsATrustsNextPagesOnItsOwnBase) {
+  Holds(kNhs, "RGT");
+  Holds(kNhs, "RX9");
+  upstream_.Script(Base("RGT"),
+                   {0ms, Response(200, Page({Resource("Observation", "o1")},
+                                            Base("RGT") + "/Observation?_page=2&x=%7C"))});
+  upstream_.ScriptPage(Base("RGT"), "/Observation?_page=2&x=%7C",
+                       {5ms, Response(200, Page({Resource("Observation", "o2")},
+                                                "/fhir/_page?token=abc&offset=2"))});
+  upstream_.ScriptPage(
+      Base("RGT"), "/_page?token=abc&offset=2",
+      {0ms, Response(200, Searchset({Resource("Observation", "o3"), Resource("Patient", "p1")}))});
+  upstream_.Script(Base("RX9"), {0ms, Response(200, Searchset({Resource("Observation", "x1")}))});
+  FederatedSearch search = Search("Observation");
+  Engine();
+  auto result = RunAndWait(std::move(search));
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_FALSE(result->partial);
+  EXPECT_EQ(result->total, 5u);
+  ASSERT_EQ(result->targets.size(), 2u);
+  EXPECT_EQ(result->targets[0].id, "RGT");
+  EXPECT_EQ(result->targets[0].matches, 4u);
+  EXPECT_FALSE(result->targets[0].more_pages);
+  const Parsed bundle = ParseBundle(result->bundle_json);
+  ASSERT_EQ(bundle.entries.size(), 5u);
+  EXPECT_EQ(bundle.entries[0].id, "o1");
+  EXPECT_EQ(bundle.entries[1].id, "o2");
+  EXPECT_EQ(bundle.entries[2].id, "o3");
+  EXPECT_EQ(bundle.entries[3].source, "RGT");
+  EXPECT_EQ(bundle.entries[4].source, "RX9");
+  const auto requests = upstream_.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  std::vector<std::string> to_rgt;
+  for (const core::UpstreamRequest& request : requests) {
+    if (request.base_url == Base("RGT")) {
+      to_rgt.push_back(request.request.method + " " + request.request.target);
+      EXPECT_EQ(request.request.headers.Get("X-Request-ID"), "req-42");
+      EXPECT_EQ(request.expected_cn, "RGT-cn");
+    }
+  }
+  ASSERT_EQ(to_rgt.size(), 3u);
+  EXPECT_EQ(to_rgt[1], "GET /Observation?_page=2&x=%7C");
+  EXPECT_EQ(to_rgt[2], "GET /_page?token=abc&offset=2");
+}
+
+// Not fetched, and said so (a warning entry, the target's more_pages, a partial answer): a next
+// page beyond max_pages, a link off the trust's own base, a next page that fails, one still on
+// its way at the deadline. The pages fetched before stay in the answer.
+class FederatedPagesTest : public FederatedQueryTest {
+ protected:
+  // RGT answers a first page linking `next`; `second`, when given, answers "/Observation?p=2".
+  core::Result<FederatedResult> RunPaged(const std::string& next,
+                                         std::optional<FakeUpstreamClient::Plan> second,
+                                         std::chrono::milliseconds deadline = 2000ms) {
+    Holds(kNhs, "RGT");
+    upstream_.Script(Base("RGT"),
+                     {0ms, Response(200, Page({Resource("Observation", "o1")}, next))});
+    if (second) {
+      upstream_.ScriptPage(Base("RGT"), "/Observation?p=2", *second);
+    }
+    FederatedSearch search = Search("Observation");
+    search.deadline = deadline;
+    return RunAndWait(std::move(search));
+  }
+
+  static void ExpectFlagged(const core::Result<FederatedResult>& result, std::size_t matches) {
+    ASSERT_TRUE(result.has_value()) << result.error().message;
+    EXPECT_TRUE(result->partial);
+    ASSERT_EQ(result->targets.size(), 1u);
+    EXPECT_EQ(result->targets[0].status, TargetStatus::kOk);
+    EXPECT_TRUE(result->targets[0].more_pages);
+    EXPECT_EQ(result->targets[0].matches, matches);
+    const Parsed bundle = ParseBundle(result->bundle_json);
+    ASSERT_EQ(bundle.entries.size(), matches + 1);
+    EXPECT_EQ(bundle.entries[0].mode, "outcome");
+    EXPECT_EQ(bundle.entries[0].source, "RGT");
+    EXPECT_EQ(bundle.entries[0].issue_code, "incomplete");
+    EXPECT_EQ(bundle.entries[0].severity, "warning");
+    EXPECT_EQ(bundle.entries[1].id, "o1");
+  }
+};
+
+TEST_F(FederatedPagesTest, APageBeyondMaxPagesIsNotFetched) {
+  max_pages_ = 2;
+  ExpectFlagged(RunPaged(Base("RGT") + "/Observation?p=2",
+                         FakeUpstreamClient::Plan{
+                             0ms, Response(200, Page({Resource("Observation", "o2")},
+                                                     Base("RGT") + "/Observation?p=3"))}),
+                2);
+  EXPECT_EQ(upstream_.sent(), 2u);
+}
+
+TEST_F(FederatedPagesTest, OneMaxPageFetchesFirstPagesOnly) {
+  max_pages_ = 1;
+  ExpectFlagged(RunPaged(Base("RGT") + "/Observation?p=2", std::nullopt), 1);
+  EXPECT_EQ(upstream_.sent(), 1u);
+}
+
+TEST_F(FederatedPagesTest, ALinkOffTheTrustsBaseIsNotFollowed) {
+  ExpectFlagged(RunPaged("https://elsewhere.test/fhir/Observation?p=2", std::nullopt), 1);
+  EXPECT_EQ(upstream_.sent(), 1u);
+}
+
+TEST_F(FederatedPagesTest, ALookAlikeBasePathIsNotFollowed) {
+  ExpectFlagged(RunPaged("https://RGT.test/fhirx/Observation?p=2", std::nullopt), 1);
+  ExpectFlagged(RunPaged("/fhirx/Observation?p=2", std::nullopt), 1);
+  EXPECT_EQ(upstream_.sent(), 2u);
+}
+
+TEST_F(FederatedPagesTest, ATargetThatIsNotPlainTextIsNotFollowed) {
+  ExpectFlagged(RunPaged(Base("RGT") + "/Observation?p=2 HTTP/1.1", std::nullopt), 1);
+  EXPECT_EQ(upstream_.sent(), 1u);
+}
+
+TEST_F(FederatedPagesTest, AFailedNextPageKeepsTheFirst) {
+  ExpectFlagged(RunPaged(Base("RGT") + "/Observation?p=2",
+                         FakeUpstreamClient::Plan{0ms, Response(500, "{}")}),
+                1);
+  EXPECT_EQ(upstream_.sent(), 2u);
+}
+
+TEST_F(FederatedPagesTest, ANextPageLateForTheDeadlineKeepsTheFirst) {
+  FakeUpstreamClient::Plan late{5s, Response(200, Searchset({Resource("Observation", "o2")}))};
+  late.honour_deadline = false;  // only the query's deadline ends the wait
+  const auto started = Steady::now();
+  ExpectFlagged(RunPaged(Base("RGT") + "/Observation?p=2", late, 300ms), 1);
+  EXPECT_LT(Steady::now() - started, 4s);
 }
 
 TEST_F(FederatedQueryTest, SendsTheSearchToEachTrustsBaseWithRequestIdAndPurpose) {

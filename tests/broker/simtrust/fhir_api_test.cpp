@@ -77,6 +77,27 @@ class SimFhirApiTest : public ::testing::Test {
     api_ = std::make_unique<SimFhirApi>(settings, store_, &received_, clock_);
   }
 
+  // The API again, answering searchsets a page of `page_size` at a time.
+  void PageBy(std::size_t page_size) {
+    SimFhirApiSettings settings;
+    settings.ods = "RGT";
+    settings.base_url = "https://127.0.0.1:9201/fhir";
+    settings.page_size = page_size;
+    api_ = std::make_unique<SimFhirApi>(settings, store_, &received_, clock_);
+  }
+
+  // The URL of the searchset's "next" link, or "".
+  static std::string NextLink(const rapidjson::Document& bundle) {
+    if (const rapidjson::Value* links = fhir::FindArray(bundle, "link")) {
+      for (const auto& link : links->GetArray()) {
+        if (fhir::FindString(link, "relation") == "next") {
+          return std::string(fhir::FindString(link, "url").value_or(""));
+        }
+      }
+    }
+    return {};
+  }
+
   // Sends the request and parses the JSON answer.
   rapidjson::Document Call(const core::HttpRequest& request, int expected_status) {
     last_ = api_->Handle(request);
@@ -212,6 +233,31 @@ TEST_F(SimFhirApiTest, EverythingByIdAndByNhsNumber) {
   Call(Request("GET", "/fhir/Patient/$everything?identifier=" + Identifier(kInvalidNhs)), 400);
   Call(Request("GET", "/fhir/Patient/$everything"), 400);
   Call(Request("GET", "/fhir/Patient/nobody/$everything"), 404);
+}
+
+// With page_size, a longer searchset comes a page at a time: each page says the whole total and
+// links the next under the trust's base; the last links none; an unknown token or offset is 404.
+TEST_F(SimFhirApiTest, PagesLongSearchsetsWhenAskedTo) {
+  PageBy(3);
+  const std::string base = "https://127.0.0.1:9201/fhir";
+  rapidjson::Document first = Call(Request("GET", "/fhir/Patient/p1/$everything"), 200);
+  EXPECT_EQ(EntryKeys(first), (Keys{"Patient/p1", "Observation/o1", "Observation/o2"}));
+  EXPECT_EQ(fhir::GetInt64(first, "total").value_or(-1), 4);
+  const std::string next = NextLink(first);
+  ASSERT_EQ(next.rfind(base + "/_page?token=", 0), 0u) << next;
+  rapidjson::Document second = Call(Request("GET", next.substr(next.find("/fhir/"))), 200);
+  EXPECT_EQ(EntryKeys(second), (Keys{"Condition/c1"}));
+  EXPECT_EQ(fhir::GetInt64(second, "total").value_or(-1), 4);
+  EXPECT_EQ(NextLink(second), "");
+  // Short searchsets are whole.
+  rapidjson::Document whole = Call(Request("GET", "/fhir/Patient/p2/$everything"), 200);
+  EXPECT_EQ(EntryKeys(whole).size(), 2u);
+  EXPECT_EQ(NextLink(whole), "");
+  Call(Request("GET", "/fhir/_page?token=nope&offset=3"), 404);
+  const std::string past =
+      next.substr(next.find("/fhir/"), next.find("&offset=") - next.find("/fhir/")) + "&offset=9";
+  Call(Request("GET", past), 404);
+  Call(Request("POST", "/fhir/_page?token=nope&offset=3"), 405);
 }
 
 TEST_F(SimFhirApiTest, SearchsetTextIsWhatBundleBuilderWrites) {
