@@ -1,7 +1,6 @@
 #include "broker/app/fhir_api.h"
 
 #include <array>
-#include <charconv>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -22,6 +21,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/no_wait_reads.h"
+#include "broker/core/whole_number.h"
 #include "broker/policy/filter.h"
 #include "broker/policy/scope.h"
 
@@ -1069,13 +1069,13 @@ void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPoli
     if (param.name == "token") {
       token = param.value;
     } else if (param.name == "offset") {
-      const char* end = param.value.data() + param.value.size();
-      const auto [ptr, ec] = std::from_chars(param.value.data(), end, offset);
-      if (param.value.empty() || ec != std::errc() || ptr != end) {
+      const std::optional<std::size_t> parsed = core::ParseWholeNumber<std::size_t>(param.value);
+      if (!parsed) {
         respond(RenderError(
             MakeError(ErrorCode::kInvalidValue, "offset must be a whole number", "offset")));
         return;
       }
+      offset = *parsed;
     }
   }
   // Unknown, expired and someone else's tokens look the same.

@@ -1,12 +1,12 @@
 #include "broker/policy/paging.h"
 
-#include <charconv>
 #include <optional>
 #include <utility>
 
 #include <openssl/rand.h>
 
 #include "adapters/fhir/json.h"
+#include "broker/core/whole_number.h"
 #include "broker/policy/mutable_json.h"
 
 namespace tb::policy {
@@ -58,17 +58,15 @@ core::Result<ResultControl> TakeResultControl(std::vector<fhir::SearchParam>& pa
       if (control.has_count) {
         return MakeError(ErrorCode::kInvalidValue, "_count may be given once", "_count");
       }
-      std::size_t value = 0;
-      const char* end = param.value.data() + param.value.size();
-      const auto [ptr, ec] = std::from_chars(param.value.data(), end, value);
-      if (param.value.empty() || ec != std::errc() || ptr != end || value > kMaxPageSize) {
+      const std::optional<std::size_t> parsed = core::ParseWholeNumber<std::size_t>(param.value);
+      if (!parsed || *parsed > kMaxPageSize) {
         return MakeError(ErrorCode::kInvalidValue,
                          "_count must be a whole number from 0 to " + std::to_string(kMaxPageSize),
                          "_count");
       }
       control.has_count = true;
-      control.count = value;
-      control.summary_count = control.summary_count || value == 0;
+      control.count = *parsed;
+      control.summary_count = control.summary_count || *parsed == 0;
       continue;
     }
     if (param.name == "_total") {

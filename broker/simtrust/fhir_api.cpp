@@ -1,7 +1,6 @@
 #include "broker/simtrust/fhir_api.h"
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 #include <random>
 #include <set>
@@ -16,6 +15,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
+#include "broker/core/whole_number.h"
 
 namespace tb::simtrust {
 namespace {
@@ -425,26 +425,23 @@ core::HttpResponse SimFhirApi::Searchset(std::string_view self_type,
 
 core::HttpResponse SimFhirApi::Page(const core::HttpRequest& request) {
   std::string token;
-  std::size_t offset = 0;
-  bool offset_ok = false;
+  std::optional<std::size_t> offset;
   if (auto params = fhir::ParseQueryString(request.Query())) {
     for (const fhir::SearchParam& param : *params) {
       if (param.name == "token") {
         token = param.value;
       } else if (param.name == "offset") {
-        const char* end = param.value.data() + param.value.size();
-        const auto [ptr, ec] = std::from_chars(param.value.data(), end, offset);
-        offset_ok = !param.value.empty() && ec == std::errc() && ptr == end;
+        offset = core::ParseWholeNumber<std::size_t>(param.value);
       }
     }
   }
   std::lock_guard lock(pages_mutex_);
   for (const PagedSearchset& searchset : paged_) {
-    if (searchset.token == token && offset_ok && offset < searchset.resources.size()) {
-      const std::size_t count = std::min(settings_.page_size, searchset.resources.size() - offset);
-      const bool more = offset + count < searchset.resources.size();
-      return WriteSearchset(searchset.self_type, searchset.resources, offset, count,
-                            more ? NextPageUrl(token, offset + count) : std::string());
+    if (searchset.token == token && offset && *offset < searchset.resources.size()) {
+      const std::size_t count = std::min(settings_.page_size, searchset.resources.size() - *offset);
+      const bool more = *offset + count < searchset.resources.size();
+      return WriteSearchset(searchset.self_type, searchset.resources, *offset, count,
+                            more ? NextPageUrl(token, *offset + count) : std::string());
     }
   }
   return ErrorResponse(MakeError(ErrorCode::kNotFound, "no such page (unknown or expired)"));
