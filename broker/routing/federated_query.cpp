@@ -164,6 +164,15 @@ std::optional<core::UpstreamRequest> NextPageRequest(const rapidjson::Value& bun
       return std::nullopt;
     }
   }
+  // No dot segments, plain or encoded, in the path: "[base]/../other" would leave the base on
+  // the same host (another tenant of a shared server) and be merged under this target's name.
+  const std::string_view path = target.substr(0, target.find('?'));
+  const auto has = [path](std::string_view needle) {
+    return path.find(needle) != std::string_view::npos;
+  };
+  if (has("/.") || has("%2e") || has("%2E")) {
+    return std::nullopt;
+  }
   core::UpstreamRequest next = page_request;
   next.request.target = std::string(target);
   return next;

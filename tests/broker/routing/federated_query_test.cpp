@@ -729,6 +729,15 @@ TEST_F(FederatedPagesTest, ATargetThatIsNotPlainTextIsNotFollowed) {
   EXPECT_EQ(upstream_.sent(), 1u);
 }
 
+// A path that climbs out of the base, plainly or percent-encoded, could reach another tenant of
+// a shared server under this trust's name.
+TEST_F(FederatedPagesTest, ALinkLeavingTheBasePathByDotSegmentsIsNotFollowed) {
+  ExpectFlagged(RunPaged(Base("RGT") + "/../other/fhir/Observation?p=2", std::nullopt), 1);
+  ExpectFlagged(RunPaged(Base("RGT") + "/%2E%2E/other/fhir/Observation?p=2", std::nullopt), 1);
+  ExpectFlagged(RunPaged("/fhir/./Observation?p=2", std::nullopt), 1);
+  EXPECT_EQ(upstream_.sent(), 3u);
+}
+
 TEST_F(FederatedPagesTest, AFailedNextPageKeepsTheFirst) {
   ExpectFlagged(RunPaged(Base("RGT") + "/Observation?p=2",
                          FakeUpstreamClient::Plan{0ms, Response(500, "{}")}),
