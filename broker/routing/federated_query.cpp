@@ -110,33 +110,24 @@ std::string BundleIdFrom(std::string_view request_id) {
 struct Target {
   TargetKind kind = TargetKind::kTrust;
   std::string id;
-  // GET with the first request's headers (no body), for the pages its answer links; its target
-  // is set per page. Unused when only one page per target is fetched.
-  core::UpstreamRequest page_request;
+  // For the requests of the further pages its answers link (unset when only first pages are
+  // fetched): its base and identity, and the headers every target's first request shares (one
+  // set per query; a POST's Content-Type is left out of each page's request).
+  std::string base_url;
+  std::string expected_cn;
+  std::shared_ptr<const core::HttpHeaders> page_headers;
 };
-
-// What the requests for a target's further pages share with its first: base, identity and
-// headers; always GET without a body (a `_search` POST's form body stays with the first).
-core::UpstreamRequest PageRequestLike(const core::UpstreamRequest& first) {
-  core::UpstreamRequest page;
-  page.base_url = first.base_url;
-  page.expected_cn = first.expected_cn;
-  page.request.method = "GET";
-  for (const auto& [name, value] : first.request.headers.fields) {
-    if (!core::EqualsIgnoreCase(name, "Content-Type")) {
-      page.request.headers.fields.emplace_back(name, value);
-    }
-  }
-  return page;
-}
 
 // The request for the page a searchset links as "next", when the link stays on the target's own
 // FHIR base (an absolute URL under `base_url`, or a path under the base's path: a peer's
 // `/fhir/_page?...`) and is a plain request target; else nothing (the page is not fetched).
 std::optional<core::UpstreamRequest> NextPageRequest(const rapidjson::Value& bundle,
-                                                     const core::UpstreamRequest& page_request) {
+                                                     const Target& target_of) {
+  if (target_of.page_headers == nullptr) {
+    return std::nullopt;
+  }
   const std::string_view url = NextPageLink(bundle).value_or(std::string_view());
-  std::string_view base = page_request.base_url;
+  std::string_view base = target_of.base_url;
   while (!base.empty() && base.back() == '/') {
     base.remove_suffix(1);
   }
@@ -173,8 +164,17 @@ std::optional<core::UpstreamRequest> NextPageRequest(const rapidjson::Value& bun
   if (has("/.") || has("%2e") || has("%2E")) {
     return std::nullopt;
   }
-  core::UpstreamRequest next = page_request;
+  // GET without a body, also after a `_search` POST (its form body stays with the first).
+  core::UpstreamRequest next;
+  next.base_url = target_of.base_url;
+  next.expected_cn = target_of.expected_cn;
+  next.request.method = "GET";
   next.request.target = std::string(target);
+  for (const auto& [name, value] : target_of.page_headers->fields) {
+    if (!core::EqualsIgnoreCase(name, "Content-Type")) {
+      next.request.headers.fields.emplace_back(name, value);
+    }
+  }
   return next;
 }
 
@@ -288,7 +288,7 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
           body_bytes + (first ? first->body_bytes + first->next_pages_bytes : 0);
       if (page.bundle && page.outcome.more_pages && pages < max_pages_ &&
           target_bytes < options_.max_body_bytes) {
-        next = NextPageRequest(*page.bundle, targets_[index].page_request);
+        next = NextPageRequest(*page.bundle, targets_[index]);
       }
       if (!first) {
         page.outcome.more_pages = page.outcome.more_pages && !next;
@@ -773,7 +773,7 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
            true);
       continue;
     }
-    targets.push_back(Target{TargetKind::kTrust, entry.ods, {}});
+    targets.push_back(Target{TargetKind::kTrust, entry.ods, {}, {}, {}});
     requests.push_back(
         core::UpstreamRequest{participant->fhir_base, participant->cert_cn, request});
   }
@@ -802,7 +802,7 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
       if (peer.fhir_base.empty()) {
         continue;
       }
-      targets.push_back(Target{TargetKind::kPeer, peer.id, {}});
+      targets.push_back(Target{TargetKind::kPeer, peer.id, {}, {}, {}});
       core::UpstreamRequest& to_peer =
           requests.emplace_back(core::UpstreamRequest{peer.fhir_base, peer.cert_cn, request});
       to_peer.request.headers.Set(std::string(kHopsHeader), std::to_string(hops + 1));
@@ -831,9 +831,13 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
                                     {"not_queried", std::to_string(not_queried.size())},
                                     {"hops", std::to_string(hops)}});
 
-  if (settings_.max_pages > 1) {
+  if (settings_.max_pages > 1 && !targets.empty()) {
+    // Every target's request is a copy of `request` by now: its headers move here.
+    auto headers = std::make_shared<const core::HttpHeaders>(std::move(request.headers));
     for (std::size_t i = 0; i < targets.size(); ++i) {
-      targets[i].page_request = PageRequestLike(requests[i]);
+      targets[i].base_url = requests[i].base_url;
+      targets[i].expected_cn = requests[i].expected_cn;
+      targets[i].page_headers = headers;
     }
   }
   auto state = std::make_shared<QueryState>(std::move(targets), std::move(not_queried),

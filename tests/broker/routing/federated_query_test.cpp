@@ -869,6 +869,33 @@ TEST_F(FederatedQueryTest, PostSearchesKeepTheNhsNumberOutOfTheUrl) {
   }
 }
 
+// After a POST _search, a linked next page is a GET without the form body or its Content-Type.
+TEST_F(FederatedQueryTest, APageAfterAPostSearchIsAPlainGet) {
+  SetUpDirectory();
+  FederatedQuerySettings settings;
+  settings.self_id = "broker-a";
+  settings.post_searches = true;
+  engine_ = std::make_unique<FederatedQuery>(settings, *directory_, locator_, upstream_, clock_);
+  Holds(kNhs, "RJ1");
+  upstream_.Script(Base("RJ1"), {0ms, Response(200, Page({Resource("Observation", "o1")},
+                                                         Base("RJ1") + "/Observation?page=2"))});
+  upstream_.ScriptPage(Base("RJ1"), "/Observation?page=2",
+                       {0ms, Response(200, Searchset({Resource("Observation", "o2")}))});
+  auto result = RunAndWait(Search("Observation"));
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_EQ(result->total, 2u);
+  EXPECT_FALSE(result->partial);
+  const auto requests = upstream_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].request.method, "POST");
+  EXPECT_EQ(requests[1].request.method, "GET");
+  EXPECT_EQ(requests[1].request.target, "/Observation?page=2");
+  EXPECT_TRUE(requests[1].request.body.empty());
+  EXPECT_FALSE(requests[1].request.headers.Has("Content-Type"));
+  EXPECT_EQ(requests[1].request.headers.Get("X-Request-ID"), "req-42");
+  EXPECT_EQ(requests[1].request.headers.Get("Accept"), "application/fhir+json");
+}
+
 TEST_F(FederatedQueryTest, TrustWithoutFhirEndpointIsNotedAndUnregisteredOneSkipped) {
   Holds(kNhs, "R00");  // MLLP only
   Holds(kNhs, "ZZZ");  // not a registered participant: never contacted
