@@ -1,14 +1,16 @@
 #include "broker/app/queue_command.h"
 
-#include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "broker/app/config.h"
 #include "broker/core/digest.h"
+#include "broker/core/whole_number.h"
 #include "broker/store/store.h"
 
 namespace tb::app {
@@ -125,12 +127,12 @@ int QueueCommand(const Flags& flags, std::ostream& out, std::ostream& err) {
   }
   std::int64_t id = 0;
   if (with_id) {
-    const std::string& text = args[1];
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-    if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+    const std::optional<std::int64_t> parsed = core::ParseWholeNumber<std::int64_t>(args[1]);
+    if (!parsed || *parsed <= 0) {
       err << "queue: ID must be a positive number\n";
       return 2;
     }
+    id = *parsed;
   }
   ConfigLoad load = LoadBrokerConfig(flags.Get("config"));
   if (!load.config) {

@@ -551,8 +551,8 @@ core::Status Database::Impl::ReadWithoutWaiting(std::string_view what, const Ses
     // fails it at once with SQLITE_BUSY instead of sleeping on this thread.
     sqlite3_busy_timeout(handle, 0);
     core::Status status = run(session);
-    sqlite3_busy_timeout(handle, static_cast<int>(settings_.lock_timeout.count()));
-    session.close();  // back to the pool
+    SetSqliteBusyTimeout(session, settings_);  // as every pooled session has it
+    session.close();                           // back to the pool
     return status;
   } catch (const Poco::Exception& error) {
     return StorageError(what, error);

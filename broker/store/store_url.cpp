@@ -1,12 +1,12 @@
 #include "broker/store/store_url.h"
 
 #include <array>
-#include <charconv>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "broker/core/http_types.h"
+#include "broker/core/whole_number.h"
 
 namespace tb::store {
 namespace {
@@ -166,12 +166,11 @@ core::Result<StoreLocation> ParsePostgresql(std::string_view scheme, std::string
   }
   unsigned port = 5432;
   if (!port_text.empty()) {
-    const auto [end, ec] =
-        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
+    const std::optional<unsigned> parsed = core::ParseWholeNumber<unsigned>(port_text);
+    if (!parsed || *parsed == 0 || *parsed > 65535) {
       return ConfigError("the port must be a number from 1 to 65535");
     }
+    port = *parsed;
   }
 
   const std::optional<std::string> db = core::PercentDecode(db_encoded);

@@ -85,6 +85,8 @@ TEST(StoreUrl, ErrorsNameTheProblemAndNeverThePassword) {
       {"postgresql://u:hunter2@:5432/db", "needs a host"},
       {"postgresql://u:hunter2@h:99999/db", "port"},
       {"postgresql://u:hunter2@h:x/db", "port"},
+      {"postgresql://u:hunter2@h:0/db", "port"},
+      {"postgresql://u:hunter2@h:-1/db", "port"},
       {"postgresql://u:hunter2@h:5432/db?password=x", "not allowed"},
       {"postgresql://u:hunter2@h:5432/db?sslmode", "key=value"},
       {"postgresql://u:hunter2@h:5432/db?a=1&a=2", "twice"},
