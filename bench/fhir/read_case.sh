@@ -13,14 +13,17 @@ EOF_CONF
 }
 
 # write_read_broker_config FILE DB DEADLINE_MS LOG_LEVEL [IO_THREADS]
+# (env DURABILITY: the store's durability, e.g. "off"; default the shipped default, full)
 write_read_broker_config() {
   local io_threads_member=
   [ -z "${5:-}" ] || io_threads_member=" \"io_threads\": $5,"
+  local durability_member=
+  [ -z "${DURABILITY:-}" ] || durability_member=", \"durability\": \"$DURABILITY\""
   cat >"$1" <<EOF_CONF
 { "broker": { "id": "bench-broker", "ods": "X26" },$io_threads_member
   "listen": { "fhir": "127.0.0.1:$broker_port" },
   "tls": { "cert": "$pki/broker-a.crt", "key": "$pki/broker-a.key", "ca": "$pki/ca.crt" },
-  "store": { "url": "sqlite:$2" },
+  "store": { "url": "sqlite:$2"$durability_member },
   "participants": [
     { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/Patient.rs", "system/Observation.rs"],
       "purposes": ["TREAT"] },

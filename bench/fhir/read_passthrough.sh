@@ -11,6 +11,7 @@
 #        PERF=1: perf record -g the first broker at 16 connections (RUN_DIR/perf-NAME.data),
 #        LOG_LEVEL (default info, as shipped; "warn" shows what the per-request lines cost),
 #        IO_THREADS (the broker's io_threads; default: the config default),
+#        DURABILITY=off: the store's durability off (commits without fdatasync; default full),
 #        COUNT=1: perf stat the server over the measured window: context switches, futex(2) calls
 #        and requests per fdatasync(2) where syscall tracepoints are readable and, where the
 #        machine has hardware counters, user and kernel instructions per request.

@@ -31,6 +31,10 @@ constexpr int kPoolIdleSeconds = 60;
 void RegisterConnectors() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // SQLite's memory statistics take a process-wide mutex on every sqlite3_malloc and free
+    // (~90 per pass-through read); nothing here reads them. Only possible before SQLite's first
+    // use in the process; if something opened a database first, statistics stay on, harmlessly.
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     Poco::Data::SQLite::Connector::registerConnector();
     Poco::Data::PostgreSQL::Connector::registerConnector();
   });

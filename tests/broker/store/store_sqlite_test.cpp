@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <Poco/Data/Statement.h>
+#include <sqlite3.h>
 
 #include "broker/core/no_wait_reads.h"
 #include "tests/broker/store/consent_store_suite.h"
@@ -49,6 +50,22 @@ TEST(SqliteStore, WriterConnectionIsDurableWalWithForeignKeys) {
   EXPECT_EQ(synchronous, 2);  // FULL
   EXPECT_EQ(foreign_keys, 1);
   EXPECT_EQ(busy_timeout, 1234);
+}
+
+// Each test runs in its own process (gtest_discover_tests), so the store is SQLite's first user
+// here, as in the broker: memory statistics off, no process-wide mutex per sqlite3_malloc.
+TEST(SqliteStore, MemoryStatisticsAreOffSoMallocTakesNoGlobalMutex) {
+  tb::testing::TempDir dir;
+  core::Result<std::unique_ptr<Database>> database =
+      OpenDatabase({.url = "sqlite:" + (dir / "store.db").string()});
+  ASSERT_TRUE(database) << database.error().message;
+  ASSERT_TRUE((*database)->impl().Write("a write", [](Poco::Data::Session& session) {
+    using namespace Poco::Data::Keywords;
+    session << "CREATE TABLE t (v TEXT)", now;
+    session << "INSERT INTO t VALUES ('some text')", now;
+    return core::Ok();
+  }));
+  EXPECT_EQ(sqlite3_memory_used(), 0);  // counted only while statistics are on
 }
 
 TEST(SqliteStore, CapabilitiesSayOneWriterAndOneNode) {
