@@ -253,7 +253,9 @@ TEST_F(PolicyTest, LabOnlyScopeGetsLabResultsNoVitalSignsAndCannotReadPatient) {
   // The same requester's $everything: only lab Observations survive.
   HttpsResult everything = Call("RGT", "GET", Everything(kShared));
   ASSERT_EQ(everything.status, 200) << everything.body;
-  for (const rapidjson::Value* resource : Matches(Json(everything.body))) {
+  // The document must outlive the loop (a temporary inside the range expression would not).
+  const rapidjson::Document everything_bundle = Json(everything.body);
+  for (const rapidjson::Value* resource : Matches(everything_bundle)) {
     EXPECT_STREQ((*resource)["resourceType"].GetString(), "Observation");
     EXPECT_TRUE(HasCategory(*resource, "laboratory"));
   }
@@ -512,7 +514,8 @@ TEST_F(PolicyTest, IncludesCannotPullInUngrantedTypes) {
   EXPECT_EQ(named.status, 403);
   HttpsResult wildcard = Call("RGT", "GET", Search("Observation", kShared) + "&_include=*");
   ASSERT_EQ(wildcard.status, 200) << wildcard.body;
-  for (const rapidjson::Value* resource : Matches(Json(wildcard.body))) {
+  const rapidjson::Document wildcard_bundle = Json(wildcard.body);
+  for (const rapidjson::Value* resource : Matches(wildcard_bundle)) {
     EXPECT_STREQ((*resource)["resourceType"].GetString(), "Observation");
   }
   EXPECT_EQ(wildcard.body.find("\"Patient\""), std::string::npos);
