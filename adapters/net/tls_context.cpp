@@ -9,6 +9,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include "broker/core/pem_passphrase.h"
+
 namespace tb::net {
 namespace {
 
@@ -87,6 +89,7 @@ core::Status Configure(ssl::context& context, const TlsSettings& settings, bool 
     if (SSL_CTX_use_certificate_chain_file(ctx, settings.cert.c_str()) != 1) {
       return ConfigError("cannot load certificate chain", settings.cert);
     }
+    SSL_CTX_set_default_passwd_cb(ctx, core::NoPemPassphrase);  // encrypted: refused, no prompt
     if (SSL_CTX_use_PrivateKey_file(ctx, settings.key.c_str(), SSL_FILETYPE_PEM) != 1) {
       // Say which file; never anything about its content.
       return ConfigError("cannot load private key", settings.key);

@@ -16,9 +16,9 @@ namespace tb::net {
 //  - our chain and key; peers verified against `ca`, and against `crl` when it is set;
 //  - server contexts require a client certificate (mutual TLS), client contexts present one
 //    when `cert`/`key` are set.
-// Problems (missing file, key mismatch, bad PEM) come back as kConfig errors naming the setting,
-// never the key material. The returned context is immutable after construction and may be
-// shared by all threads.
+// Problems (missing file, key mismatch, bad PEM, an encrypted key: refused, never a passphrase
+// prompt) come back as kConfig errors naming the setting, never the key material. The returned
+// context is immutable after construction and may be shared by all threads.
 core::Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(
     const TlsSettings& settings);
 core::Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(

@@ -14,6 +14,7 @@
 
 #include "adapters/fhir/json.h"
 #include "broker/core/digest.h"
+#include "broker/core/pem_passphrase.h"
 #include "broker/ledger/base64.h"
 #include "broker/ledger/canonical_json.h"
 #include "broker/ledger/records.h"
@@ -112,7 +113,7 @@ core::Result<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPemFile(
 
 core::Result<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPem(std::string_view pem) {
   BioPtr bio = MemBio(pem);
-  EVP_PKEY* pkey = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
+  EVP_PKEY* pkey = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, core::NoPemPassphrase, nullptr) : nullptr;
   if (pkey == nullptr) {
     return core::MakeError(core::ErrorCode::kConfig,
                            "checkpoint signing key is not a PEM private key (without passphrase)");

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -18,8 +20,14 @@
 #include <Poco/JWT/Token.h>
 #include <Poco/SharedPtr.h>
 #include <Poco/Timestamp.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+
+#include "broker/core/pem_passphrase.h"
 
 namespace tb::policy {
 namespace {
@@ -46,11 +54,40 @@ core::Result<Key> KeyFrom(const Poco::Crypto::EVPPKey& evp) {
   return key;
 }
 
+struct PkeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+struct BioFree {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+// Read here rather than by Poco's EVPPKey(std::istream*), which leaks the key it allocated when
+// the text does not parse; Poco copies the parsed key (EVPPKey(EVP_PKEY*)).
+PkeyPtr ReadPemKey(std::string_view pem, bool private_key) {
+  if (pem.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return nullptr;
+  }
+  const std::unique_ptr<BIO, BioFree> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) {
+    return nullptr;
+  }
+  PkeyPtr key(private_key ? PEM_read_bio_PrivateKey(bio.get(), nullptr, core::NoPemPassphrase, nullptr)
+                          : PEM_read_bio_PUBKEY(bio.get(), nullptr, core::NoPemPassphrase, nullptr));
+  ERR_clear_error();  // a failed read leaves its reasons queued on this thread
+  return key;
+}
+
 // A PEM private key (private_key) or a PEM public key or certificate.
 core::Result<Key> LoadKey(std::string_view pem, bool private_key) {
+  const auto unreadable = [private_key] {
+    return MakeError(ErrorCode::kConfig,
+                     private_key ? "not a PEM private key" : "not a PEM public key or certificate");
+  };
   try {
-    std::istringstream stream{std::string(pem)};
     if (!private_key && pem.find("BEGIN CERTIFICATE") != std::string_view::npos) {
+      std::istringstream stream{std::string(pem)};
       const Poco::Crypto::X509Certificate certificate(stream);
       EVP_PKEY* public_key = X509_get0_pubkey(certificate.certificate());
       if (public_key == nullptr) {
@@ -58,12 +95,13 @@ core::Result<Key> LoadKey(std::string_view pem, bool private_key) {
       }
       return KeyFrom(Poco::Crypto::EVPPKey(public_key));
     }
-    const Poco::Crypto::EVPPKey evp(private_key ? nullptr : &stream,
-                                    private_key ? &stream : nullptr);
-    return KeyFrom(evp);
+    const PkeyPtr key = ReadPemKey(pem, private_key);
+    if (!key) {
+      return unreadable();
+    }
+    return KeyFrom(Poco::Crypto::EVPPKey(key.get()));
   } catch (const Poco::Exception&) {
-    return MakeError(ErrorCode::kConfig,
-                     private_key ? "not a PEM private key" : "not a PEM public key or certificate");
+    return unreadable();
   }
 }
 

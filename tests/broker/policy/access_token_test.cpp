@@ -269,5 +269,18 @@ TEST(TokenServiceCreate, RefusesKeysThatDoNotParse) {
   EXPECT_FALSE((*service)->HasClient("RJ1"));
 }
 
+// OpenSSL's default would prompt on the terminal for the passphrase; the broker refuses instead.
+TEST(TokenServiceCreate, RefusesAnEncryptedSigningKeyWithoutAskingForItsPassphrase) {
+  ManualClock clock;
+  Poco::Crypto::ECKey key("prime256v1");
+  std::ostringstream public_pem;
+  std::ostringstream encrypted_pem;
+  key.save(&public_pem, &encrypted_pem, "secret");
+  ASSERT_NE(encrypted_pem.str().find("ENCRYPTED"), std::string::npos);
+  auto service = TokenService::Create({"broker-a"}, encrypted_pem.str(), clock);
+  ASSERT_FALSE(service);
+  EXPECT_EQ(service.error().code, core::ErrorCode::kConfig);
+}
+
 }  // namespace
 }  // namespace tb::policy
