@@ -45,8 +45,7 @@ core::Error ConfigError(const std::string& what, const std::filesystem::path& pa
 core::Status LoadCrl(SSL_CTX* ctx, const std::filesystem::path& path) {
   FILE* file = std::fopen(path.c_str(), "r");
   if (file == nullptr) {
-    return MakeError(ErrorCode::kConfig, "cannot open CRL file (" + path.string() + ")",
-                     "tls.crl");
+    return MakeError(ErrorCode::kConfig, "cannot open CRL file (" + path.string() + ")", "tls.crl");
   }
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   int loaded = 0;
@@ -62,8 +61,7 @@ core::Status LoadCrl(SSL_CTX* ctx, const std::filesystem::path& path) {
   std::fclose(file);
   ERR_clear_error();  // PEM_read at end of file leaves a "no start line" error behind
   if (loaded == 0) {
-    return MakeError(ErrorCode::kConfig, "no CRL found in file (" + path.string() + ")",
-                     "tls.crl");
+    return MakeError(ErrorCode::kConfig, "no CRL found in file (" + path.string() + ")", "tls.crl");
   }
   X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
   return core::Ok();
@@ -75,8 +73,8 @@ core::Status Configure(ssl::context& context, const TlsSettings& settings, bool 
       SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
     return MakeError(ErrorCode::kConfig, "cannot restrict TLS versions/ciphers", "tls");
   }
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 
   const bool has_cert = !settings.cert.empty();
   if (has_cert != !settings.key.empty()) {
@@ -119,8 +117,8 @@ core::Status Configure(ssl::context& context, const TlsSettings& settings, bool 
 }
 
 core::Result<std::shared_ptr<ssl::context>> Make(const TlsSettings& settings, bool server) {
-  auto context = std::make_shared<ssl::context>(server ? ssl::context::tls_server
-                                                       : ssl::context::tls_client);
+  auto context =
+      std::make_shared<ssl::context>(server ? ssl::context::tls_server : ssl::context::tls_client);
   if (auto status = Configure(*context, settings, server); !status) {
     return std::move(status).error();
   }

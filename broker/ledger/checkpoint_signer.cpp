@@ -113,7 +113,8 @@ core::Result<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPemFile(
 
 core::Result<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPem(std::string_view pem) {
   BioPtr bio = MemBio(pem);
-  EVP_PKEY* pkey = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, core::NoPemPassphrase, nullptr) : nullptr;
+  EVP_PKEY* pkey =
+      bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, core::NoPemPassphrase, nullptr) : nullptr;
   if (pkey == nullptr) {
     return core::MakeError(core::ErrorCode::kConfig,
                            "checkpoint signing key is not a PEM private key (without passphrase)");

@@ -73,8 +73,9 @@ PkeyPtr ReadPemKey(std::string_view pem, bool private_key) {
   if (!bio) {
     return nullptr;
   }
-  PkeyPtr key(private_key ? PEM_read_bio_PrivateKey(bio.get(), nullptr, core::NoPemPassphrase, nullptr)
-                          : PEM_read_bio_PUBKEY(bio.get(), nullptr, core::NoPemPassphrase, nullptr));
+  PkeyPtr key(private_key
+                  ? PEM_read_bio_PrivateKey(bio.get(), nullptr, core::NoPemPassphrase, nullptr)
+                  : PEM_read_bio_PUBKEY(bio.get(), nullptr, core::NoPemPassphrase, nullptr));
   ERR_clear_error();  // a failed read leaves its reasons queued on this thread
   return key;
 }

@@ -366,8 +366,8 @@ void WriteEncryptedKey(const std::filesystem::path& key, const std::filesystem::
   std::FILE* file = std::fopen(out.c_str(), "w");
   ASSERT_NE(file, nullptr);
   static unsigned char passphrase[] = "secret";
-  const int written = PEM_write_PrivateKey(file, pkey, EVP_aes_256_cbc(), passphrase, 6, nullptr,
-                                           nullptr);
+  const int written =
+      PEM_write_PrivateKey(file, pkey, EVP_aes_256_cbc(), passphrase, 6, nullptr, nullptr);
   std::fclose(file);
   EVP_PKEY_free(pkey);
   ASSERT_EQ(written, 1);
@@ -385,7 +385,8 @@ TEST(TlsContext, AnEncryptedKeyIsAConfigErrorNotAPassphrasePrompt) {
   EXPECT_EQ(refused.error().code, core::ErrorCode::kConfig);
   EXPECT_NE(refused.error().message.find("cannot load private key"), std::string::npos);
 
-  auto server = MakeServerContext({pki.Cert("broker-a"), pki.Key("broker-a"), pki.CaCert(), pki.Crl()});
+  auto server =
+      MakeServerContext({pki.Cert("broker-a"), pki.Key("broker-a"), pki.CaCert(), pki.Crl()});
   ASSERT_TRUE(server) << server.error().message;
   EXPECT_EQ(SSL_CTX_get_default_passwd_cb((*server)->native_handle()), &core::NoPemPassphrase);
   auto client = MakeClientContext({pki.Cert("RJ1"), pki.Key("RJ1"), pki.CaCert(), pki.Crl()});

@@ -2,10 +2,10 @@
 // integration (touches disk).
 #include <chrono>
 #include <future>
+#include <sqlite3.h>
 #include <thread>
 
 #include <Poco/Data/Statement.h>
-#include <sqlite3.h>
 
 #include "broker/core/no_wait_reads.h"
 #include "tests/broker/store/consent_store_suite.h"
