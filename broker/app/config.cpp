@@ -229,8 +229,11 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
     load.problems.push_back(MakeError(ErrorCode::kConfig, "config file is too large", "/"));
     return load;
   }
-  rapidjson::Document document;
-  document.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  rapidjson::Document parsed;
+  parsed.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  // Read only from here on. Const, so that FindMember gives const iterators: RapidJSON 1.1's `!=`
+  // between two non-const member iterators is ambiguous in C++20 (clang rejects it).
+  const rapidjson::Document& document = parsed;
   if (document.HasParseError()) {
     load.problems.push_back(MakeError(ErrorCode::kConfig,
                                       std::string("config is not valid JSON at byte ") +

@@ -235,8 +235,10 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
       std::int64_t version = 1;
       std::int64_t created = now;
       if (interaction == Interaction::kUpdate) {
-        const auto body_id = document->FindMember("id");
-        if (body_id != document->MemberEnd() &&
+        // Const: RapidJSON 1.1's `!=` on non-const member iterators is ambiguous in C++20.
+        const rapidjson::Value& body = *document;
+        const auto body_id = body.FindMember("id");
+        if (body_id != body.MemberEnd() &&
             (!body_id->value.IsString() || body_id->value.GetString() != id)) {
           respond(fhir::ErrorResponse(MakeError(ErrorCode::kInvalidValue,
                                                 "Consent.id does not match the id in the URL",

@@ -17,10 +17,6 @@ namespace {
 
 using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): into/use/now
 
-constexpr std::string_view kInsertRecordSql =
-    "INSERT INTO ledger_record (seq, recorded_at, kind, nhs_number, canonical, prev_hash, hash,"
-    " requester_ods, source_ods, destination_ods, target, outcome)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING RETURNING seq";
 // SQLite: a plain single-row INSERT, a clash on seq is SQLITE_CONSTRAINT_PRIMARYKEY. RETURNING (and
 // an upsert) make SQLite open a statement journal for every INSERT, which soon spills to a temp
 // file: two extra pwrite()s per page touched, 5x the commit's I/O (docs/ledger.md, Benchmark).

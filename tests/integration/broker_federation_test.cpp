@@ -46,7 +46,6 @@ using testing::TestPki;
 constexpr std::string_view kShared = "9990001235";   // at RGT and RXH (demo data)
 constexpr std::string_view kRgtOnly = "9990001375";  // at RGT only
 constexpr std::string_view kUnknown = "9449305552";  // valid, held by nobody
-constexpr std::string_view kNhsSystem = "https://fhir.nhs.uk/Id/nhs-number";
 
 struct BrokerOptions {
   std::string id = "broker-a";
