@@ -4,11 +4,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sys/wait.h>
 
 namespace tb::testing {
@@ -89,6 +93,24 @@ std::filesystem::path TestPki::Existing(std::string_view name, std::string_view 
                             "wrong-ca)");
   }
   return path;
+}
+
+std::string TestPki::EncryptedKeyPem(std::string_view name, std::string_view passphrase) const {
+  const std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(Key(name).c_str(), "r"),
+                                                     &BIO_free);
+  const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      in ? PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr) : nullptr, &EVP_PKEY_free);
+  const std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+  std::string secret(passphrase);
+  if (!key || !out ||
+      PEM_write_bio_PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(),
+                               reinterpret_cast<unsigned char*>(secret.data()),
+                               static_cast<int>(secret.size()), nullptr, nullptr) != 1) {
+    throw std::runtime_error("TestPki cannot encrypt the key of " + std::string(name));
+  }
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
 }
 
 std::string TestPki::TlsConfigJson(std::string_view name, bool with_crl) const {

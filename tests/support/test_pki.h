@@ -43,6 +43,10 @@ class TestPki {
   std::filesystem::path Cert(std::string_view name) const;
   std::filesystem::path Key(std::string_view name) const;
 
+  // NAME's private key as PEM encrypted under `passphrase` (AES-256), for tests that an encrypted
+  // key is refused rather than prompted for. Throws std::runtime_error if OpenSSL fails.
+  std::string EncryptedKeyPem(std::string_view name, std::string_view passphrase) const;
+
   // A broker config's "tls" object for NAME: {"cert", "key", "ca"[, "crl"]} with these paths.
   std::string TlsConfigJson(std::string_view name, bool with_crl = true) const;
 

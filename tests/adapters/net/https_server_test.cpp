@@ -13,8 +13,6 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "adapters/net/server_runtime.h"
@@ -356,30 +354,13 @@ TEST(UsableCpus, CountsTheAffinityMaskNotTheMachine) {
   EXPECT_EQ(confined_count, 1U);
 }
 
-// `key` written again to `out`, encrypted under a passphrase.
-void WriteEncryptedKey(const std::filesystem::path& key, const std::filesystem::path& out) {
-  std::FILE* in = std::fopen(key.c_str(), "r");
-  ASSERT_NE(in, nullptr);
-  EVP_PKEY* pkey = PEM_read_PrivateKey(in, nullptr, nullptr, nullptr);
-  std::fclose(in);
-  ASSERT_NE(pkey, nullptr);
-  std::FILE* file = std::fopen(out.c_str(), "w");
-  ASSERT_NE(file, nullptr);
-  static unsigned char passphrase[] = "secret";
-  const int written =
-      PEM_write_PrivateKey(file, pkey, EVP_aes_256_cbc(), passphrase, 6, nullptr, nullptr);
-  std::fclose(file);
-  EVP_PKEY_free(pkey);
-  ASSERT_EQ(written, 1);
-}
-
 // OpenSSL's default would prompt for the passphrase on the terminal and wait (or read stdin); a
 // broker started as a service must fail at once with a config error naming the file.
 TEST(TlsContext, AnEncryptedKeyIsAConfigErrorNotAPassphrasePrompt) {
   const TestPki& pki = TestPki::Get();
   tb::testing::TempDir dir;
   const std::filesystem::path encrypted = dir / "broker-a.key";
-  WriteEncryptedKey(pki.Key("broker-a"), encrypted);
+  tb::testing::WriteFile(encrypted, pki.EncryptedKeyPem("broker-a", "secret"));
   auto refused = MakeServerContext({pki.Cert("broker-a"), encrypted, pki.CaCert(), pki.Crl()});
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, core::ErrorCode::kConfig);

@@ -14,9 +14,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "adapters/fhir/json.h"
 #include "broker/core/digest.h"
@@ -637,20 +634,7 @@ TEST(CheckpointSigner, RefusesMissingAndNonKeyFiles) {
 // The broker's key, encrypted under a passphrase: refused with a config error, never a prompt
 // on the terminal (OpenSSL's default when no passphrase callback is given).
 TEST(CheckpointSigner, RefusesAnEncryptedKeyWithoutAskingForItsPassphrase) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> in(
-      BIO_new_file(TestPki::Get().Key(TestPki::kBrokerA).c_str(), "r"), &BIO_free);
-  ASSERT_TRUE(in);
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
-      PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
-  ASSERT_TRUE(key);
-  std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
-  static unsigned char passphrase[] = "secret";
-  ASSERT_EQ(PEM_write_bio_PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), passphrase, 6,
-                                     nullptr, nullptr),
-            1);
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(out.get(), &data);
-  const std::string encrypted(data, static_cast<std::size_t>(size));
+  const std::string encrypted = TestPki::Get().EncryptedKeyPem(TestPki::kBrokerA, "secret");
   ASSERT_NE(encrypted.find("ENCRYPTED"), std::string::npos);
   EXPECT_EQ(CheckpointSigner::FromPem(encrypted).error().code, core::ErrorCode::kConfig);
 }
