@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "adapters/mllp/session.h"
+#include "adapters/net/accept_loop.h"
 #include "adapters/net/listener.h"
 #include "adapters/net/peer_identity.h"
 
@@ -90,66 +91,53 @@ class MllpServer::Impl : public std::enable_shared_from_this<MllpServer::Impl> {
       : io_context_(io_context),
         tls_(std::move(tls)),
         state_(std::make_shared<detail::ServerState>(std::move(settings), std::move(handler),
-                                                     std::move(on_fault))),
-        acceptor_(asio::make_strand(io_context)) {}
+                                                     std::move(on_fault))) {}
 
   core::Result<std::uint16_t> Start();
   void Stop();
   std::size_t ActiveConnections() const { return state_->ActiveConnections(); }
 
  private:
-  void Accept();
   const core::Logger& log() const { return state_->log; }
 
   asio::io_context& io_context_;
   std::shared_ptr<asio::ssl::context> tls_;
   std::shared_ptr<detail::ServerState> state_;
-  tcp::acceptor acceptor_;
+  std::shared_ptr<net::AcceptLoop> accept_;  // set by Start
 };
 
 core::Result<std::uint16_t> MllpServer::Impl::Start() {
   const MllpServerSettings& settings = state_->settings;
-  auto bound = net::OpenAcceptor(acceptor_, settings.address, settings.port, "listen.mllp");
+  tcp::acceptor acceptor(asio::make_strand(io_context_));
+  auto bound = net::OpenAcceptor(acceptor, settings.address, settings.port, "listen.mllp");
   if (!bound) {
     return bound.error();
   }
   const std::uint16_t port = *bound;
   log().Info("listening", {{"address", settings.address},
                            {"port", std::to_string(port)},
-                           {"max_frame_bytes", std::to_string(settings.max_frame_bytes)}});
-  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->Accept(); });
-  return port;
-}
-
-void MllpServer::Impl::Accept() {
-  acceptor_.async_accept(
-      asio::make_strand(io_context_),
-      [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
-        if (ec) {
-          if (ec != asio::error::operation_aborted && !self->state_->stopping.load()) {
-            self->log().Warn("accept_failed", {{"reason", ec.message()}});
-            self->Accept();
-          }
-          return;
-        }
-        boost::system::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<detail::Session<TlsStream>>(self->state_, std::move(socket), *self->tls_)
-            ->Run();
-        if (!self->state_->stopping.load()) {
-          self->Accept();
+                           {"max_frame_bytes", std::to_string(settings.max_frame_bytes)},
+                           {"max_connections", std::to_string(settings.max_connections)}});
+  accept_ = net::AcceptLoop::Create(
+      std::move(acceptor), io_context_, net::AcceptSettings{settings.max_connections}, log(),
+      [state = state_, tls = tls_](tcp::socket socket, net::ConnectionSlot slot) {
+        if (!state->stopping.load()) {
+          std::make_shared<detail::Session<TlsStream>>(state, std::move(slot), std::move(socket),
+                                                       *tls)
+              ->Run();
         }
       });
+  accept_->Start();
+  return port;
 }
 
 void MllpServer::Impl::Stop() {
   if (state_->stopping.exchange(true)) {
     return;
   }
-  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
-    boost::system::error_code ignored;
-    self->acceptor_.close(ignored);
-  });
+  if (accept_) {
+    accept_->Stop();
+  }
   const auto live = state_->sessions.Live();
   for (const auto& session : live) {
     session->RequestClose();

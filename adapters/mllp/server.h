@@ -34,7 +34,10 @@ struct MllpServerSettings {
   // Waiting for the peer's close_notify after ours; a peer that never answers costs this much.
   std::chrono::milliseconds shutdown_timeout{1'500};
   std::size_t read_buffer_bytes = 16 * 1024;  // one read's worth; not a frame limit
-  std::string component = "tb.mllp";          // logger name
+  // Connections open at once; more wait in the listen backlog until one closes
+  // (adapters/net/accept_loop.h).
+  std::size_t max_connections = 4096;
+  std::string component = "tb.mllp";  // logger name
 };
 
 // One received frame. `payload` is unframed and unparsed (HL7 ER7 by convention).

@@ -27,6 +27,7 @@
 
 #include "adapters/mllp/framer.h"
 #include "adapters/mllp/server.h"
+#include "adapters/net/accept_loop.h"
 #include "adapters/net/listener.h"
 #include "broker/core/log.h"
 
@@ -84,8 +85,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
  public:
   // `args` construct the stream.
   template <class... Args>
-  explicit Session(std::shared_ptr<ServerState> state, Args&&... args)
+  Session(std::shared_ptr<ServerState> state, net::ConnectionSlot slot, Args&&... args)
       : state_(std::move(state)),
+        slot_(std::move(slot)),
         stream_(std::forward<Args>(args)...),
         id_(NextConnectionId()),
         remote_(Traits::Remote(stream_)),
@@ -406,6 +408,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   std::shared_ptr<ServerState> state_;
+  net::ConnectionSlot slot_;  // this connection's place under max_connections
   Stream stream_;
   const std::uint64_t id_;
   const std::string remote_;

@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "adapters/net/accept_loop.h"
 #include "adapters/net/listener.h"
 #include "adapters/net/peer_identity.h"
 #include "adapters/net/request_id.h"
@@ -118,14 +119,12 @@ class HttpsServer::Impl : public std::enable_shared_from_this<HttpsServer::Impl>
         settings_(std::move(settings)),
         handler_(std::move(handler)),
         render_error_(std::move(render_error)),
-        acceptor_(asio::make_strand(io_context)),
         log_(settings_.component) {}
 
   core::Result<std::uint16_t> Start();
   void Stop();
   std::size_t ActiveConnections() const { return sessions_.Size(); }
 
-  void Accept();
   bool stopping() const { return stopping_.load(); }
 
   asio::io_context& io_context_;
@@ -133,7 +132,7 @@ class HttpsServer::Impl : public std::enable_shared_from_this<HttpsServer::Impl>
   const HttpServerSettings settings_;
   const HttpHandler handler_;
   const ErrorRenderer render_error_;
-  tcp::acceptor acceptor_;
+  std::shared_ptr<AcceptLoop> accept_;  // set by Start
   core::Logger log_;
   std::atomic<bool> stopping_{false};
   SessionRegistry<Session> sessions_;
@@ -142,8 +141,9 @@ class HttpsServer::Impl : public std::enable_shared_from_this<HttpsServer::Impl>
 // One TLS connection. All state is touched only on the connection's strand.
 class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<Impl> server, tcp::socket socket)
+  Session(std::shared_ptr<Impl> server, tcp::socket socket, ConnectionSlot slot)
       : server_(std::move(server)),
+        slot_(std::move(slot)),
         stream_(std::move(socket), *server_->tls_),
         id_(g_next_connection_id.fetch_add(1)) {
     beast::error_code ec;
@@ -389,6 +389,7 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
   static constexpr std::size_t kCoalescedBody = 16 * 1024;
 
   std::shared_ptr<Impl> server_;
+  ConnectionSlot slot_;  // this connection's place under max_connections
   Stream stream_;
   const std::uint64_t id_;
   std::string remote_;
@@ -409,42 +410,35 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
 };
 
 core::Result<std::uint16_t> HttpsServer::Impl::Start() {
-  auto bound = OpenAcceptor(acceptor_, settings_.address, settings_.port, "listen");
+  tcp::acceptor acceptor(asio::make_strand(io_context_));
+  auto bound = OpenAcceptor(acceptor, settings_.address, settings_.port, "listen");
   if (!bound) {
     return bound.error();
   }
   const std::uint16_t port = *bound;
-  log_.Info("listening", {{"address", settings_.address}, {"port", std::to_string(port)}});
-  asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->Accept(); });
+  log_.Info("listening", {{"address", settings_.address},
+                          {"port", std::to_string(port)},
+                          {"max_connections", std::to_string(settings_.max_connections)}});
+  // The loop holds the server weakly: a session, not the acceptor, keeps it alive.
+  accept_ = AcceptLoop::Create(
+      std::move(acceptor), io_context_, AcceptSettings{settings_.max_connections}, log_,
+      [weak = weak_from_this()](tcp::socket socket, ConnectionSlot slot) {
+        auto self = weak.lock();
+        if (self && !self->stopping()) {
+          std::make_shared<Session>(self, std::move(socket), std::move(slot))->Run();
+        }
+      });
+  accept_->Start();
   return port;
-}
-
-void HttpsServer::Impl::Accept() {
-  acceptor_.async_accept(asio::make_strand(io_context_),
-                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-                           if (ec) {
-                             if (ec != asio::error::operation_aborted && !self->stopping()) {
-                               self->log_.Warn("accept_failed", {{"reason", ec.message()}});
-                               self->Accept();
-                             }
-                             return;
-                           }
-                           socket.set_option(tcp::no_delay(true), ec);
-                           std::make_shared<Session>(self, std::move(socket))->Run();
-                           if (!self->stopping()) {
-                             self->Accept();
-                           }
-                         });
 }
 
 void HttpsServer::Impl::Stop() {
   if (stopping_.exchange(true)) {
     return;
   }
-  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
-    beast::error_code ignored;
-    self->acceptor_.close(ignored);
-  });
+  if (accept_) {
+    accept_->Stop();
+  }
   const std::vector<std::shared_ptr<Session>> live = sessions_.Live();
   for (const auto& session : live) {
     session->RequestClose();

@@ -32,6 +32,8 @@ struct HttpServerSettings {
   // Waiting for the peer's close_notify after ours; a peer that never answers costs this much.
   std::chrono::milliseconds shutdown_timeout{1'500};
   std::size_t max_requests_per_connection = 100'000;
+  // Connections open at once; more wait in the listen backlog until one closes (accept_loop.h).
+  std::size_t max_connections = 4096;
   std::string component = "tb.net.https";  // logger name
 };
 

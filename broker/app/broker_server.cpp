@@ -78,6 +78,7 @@ class BrokerServer::Impl {
     http.handshake_timeout = std::chrono::milliseconds(config_.limits.handshake_timeout_ms);
     http.idle_timeout = std::chrono::milliseconds(config_.limits.idle_timeout_ms);
     http.read_timeout = std::chrono::milliseconds(config_.limits.read_timeout_ms);
+    http.max_connections = config_.limits.max_connections;
     http.component = "tb.fhir_api";
     https_ = std::make_unique<net::HttpsServer>(
         runtime_.io_context(), *tls, http,
@@ -138,6 +139,7 @@ class BrokerServer::Impl {
     settings.handshake_timeout = std::chrono::milliseconds(config_.limits.handshake_timeout_ms);
     settings.idle_timeout = std::chrono::milliseconds(config_.limits.idle_timeout_ms);
     settings.read_timeout = std::chrono::milliseconds(config_.limits.read_timeout_ms);
+    settings.max_connections = config_.limits.max_connections;
     mllp_ = std::make_unique<mllp::MllpServer>(
         runtime_.io_context(), tls, settings,
         [this](mllp::FrameRequest frame, mllp::ReplyFn reply) {

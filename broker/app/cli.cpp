@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/net/open_files_limit.h"
 #include "broker/app/audit_command.h"
 #include "broker/app/broker_server.h"
 #include "broker/app/config.h"
@@ -77,6 +78,17 @@ int Serve(const Flags& flags) {
     }
     core::SetLogLevel(level);
   }
+  const std::uint64_t open_files = net::RaiseOpenFilesLimit();
+  // Both listeners full, plus the store, the upstream pools and the logs.
+  const std::uint64_t wanted =
+      2 * static_cast<std::uint64_t>(load.config->limits.max_connections) + 256;
+  if (open_files < wanted) {
+    core::Logger("tb.serve")
+        .Warn("open_files_limit_low",
+              {{"limit", std::to_string(open_files)},
+               {"max_connections", std::to_string(load.config->limits.max_connections)},
+               {"effect", "accepting pauses when descriptors run out"}});
+  }
   BrokerServer server(std::move(*load.config));
   if (core::Status started = server.Start(); !started) {
     std::cerr << "cannot start: " << started.error().message << "\n";
@@ -128,6 +140,7 @@ int RunCli(int argc, char** argv) {
             << "usage: trustbridge simulate-trust --config FILE (see docs/simulate-trust.md)\n";
         return flags.Has("help") ? 0 : 2;
       }
+      net::RaiseOpenFilesLimit();
       return simtrust::RunSimulateTrust(flags.Get("config"), std::cout, std::cerr);
     }
     if (command == "map") {

@@ -308,6 +308,7 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
     ReadInt(limits->value, "handshake_timeout_ms", config.limits.handshake_timeout_ms);
     ReadInt(limits->value, "idle_timeout_ms", config.limits.idle_timeout_ms);
     ReadInt(limits->value, "read_timeout_ms", config.limits.read_timeout_ms);
+    ReadInt(limits->value, "max_connections", config.limits.max_connections);
   }
   if (const auto federation = document.FindMember("federation");
       federation != document.MemberEnd()) {

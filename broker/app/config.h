@@ -24,6 +24,8 @@ struct LimitsConfig {
   std::uint32_t handshake_timeout_ms = 10'000;
   std::uint32_t idle_timeout_ms = 60'000;
   std::uint32_t read_timeout_ms = 30'000;
+  // Per listener (FHIR and MLLP): connections open at once; more wait in the listen backlog.
+  std::size_t max_connections = 4096;
 };
 
 // "policy": files the policy engine reads at start (docs/policy.md, "In the broker").

@@ -420,5 +420,31 @@ TEST_F(MllpServerTest, ManyClientsInParallel) {
   EXPECT_EQ(ok.load(), 40);
 }
 
+// A connection holds its place for its whole life: at the limit a further engine's handshake
+// is not answered (it waits in the listen backlog), and once the first disconnects the next is
+// served.
+TEST_F(MllpServerTest, AtMaxConnectionsAFurtherEngineWaitsForAPlace) {
+  MllpServerSettings settings;
+  settings.max_connections = 1;
+  StartServer(settings);
+  MllpClient first = Client(TestPki::kRj1);
+  ASSERT_TRUE(first.Send("MSH|first"));
+
+  MllpClientSettings impatient;
+  impatient.host = "127.0.0.1";
+  impatient.port = port_;
+  impatient.connect_timeout = 300ms;
+  MllpClient waiting(ClientTls(TestPki::kRgt), impatient);
+  EXPECT_FALSE(waiting.Connect());
+  EXPECT_EQ(server_->ActiveConnections(), 1u);
+
+  first.Close();
+  MllpClient next = Client(TestPki::kRgt);
+  auto reply = next.Send("MSH|next");
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(*reply, "echo:MSH|next from RGT #1");
+  EXPECT_EQ(frames_.load(), 2);
+}
+
 }  // namespace
 }  // namespace tb::mllp

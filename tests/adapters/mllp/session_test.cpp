@@ -105,7 +105,8 @@ class MllpSessionTest : public ::testing::Test {
       server_end.read_size(read_size);
     }
     client_.connect(server_end);
-    auto session = std::make_shared<Session<TestStream>>(state_, std::move(server_end));
+    auto session =
+        std::make_shared<Session<TestStream>>(state_, net::ConnectionSlot{}, std::move(server_end));
     session->Run();
     Pump();
     return session;

@@ -329,6 +329,56 @@ TEST_F(HttpsServerTest, StopClosesIdleKeepAliveConnections) {
                                std::chrono::seconds(3)));
 }
 
+// One connection's place is held for the connection's whole life: at the limit the next
+// client's handshake waits in the listen backlog, and goes ahead once the first closes.
+TEST_F(HttpsServerTest, AtMaxConnectionsTheNextHandshakeWaitsForAPlace) {
+  server_->Stop();
+  ASSERT_TRUE(testing::WaitFor([this] { return server_->ActiveConnections() == 0; }));
+  io_context_.stop();
+  thread_.join();
+  io_context_.restart();
+  HttpServerSettings settings;
+  settings.max_connections = 1;
+  StartServer(settings);
+
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  const TestPki& pki = TestPki::Get();
+  tls.load_verify_file(pki.CaCert().string());
+  tls.use_certificate_chain_file(pki.Cert("RJ1").string());
+  tls.use_private_key_file(pki.Key("RJ1").string(), boost::asio::ssl::context::pem);
+  boost::asio::io_context io;
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> first(io, tls);
+  first.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port_});
+  first.handshake(boost::asio::ssl::stream_base::client);
+  ASSERT_TRUE(testing::WaitFor([this] { return server_->ActiveConnections() == 1; }));
+
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> second(io, tls);
+  second.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port_});
+  std::atomic<bool> handshaken{false};
+  boost::system::error_code handshake_error;
+  std::thread handshake([&] {
+    second.handshake(boost::asio::ssl::stream_base::client, handshake_error);
+    handshaken = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const bool early = handshaken.load();
+  EXPECT_FALSE(early) << "the second connection was served beside the first";
+  EXPECT_EQ(server_->ActiveConnections(), 1u);
+
+  first.next_layer().close();  // the first goes away: its place is free
+  const bool served = testing::WaitFor([&] { return handshaken.load(); });
+  if (!served) {
+    second.next_layer().shutdown(boost::asio::ip::tcp::socket::shutdown_both);
+  }
+  handshake.join();
+  ASSERT_TRUE(served);
+  ASSERT_FALSE(handshake_error) << handshake_error.message();
+  const std::string request = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+  boost::asio::write(second, boost::asio::buffer(request));
+  boost::asio::streambuf reply;
+  boost::asio::read_until(second, reply, "GET /b 0");
+}
+
 // The default number of I/O threads follows the CPUs the process may use (`taskset -c 1`
 // confines it to one), not the machine's count.
 TEST(UsableCpus, CountsTheAffinityMaskNotTheMachine) {

@@ -100,6 +100,16 @@ TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
       << short_lease.problems[0].message;
 }
 
+TEST(BrokerConfig, ReadsTheConnectionLimit) {
+  ConfigLoad defaults = Parse(ValidConfig());
+  ASSERT_TRUE(defaults.config);
+  EXPECT_EQ(defaults.config->limits.max_connections, 4096u);
+  ConfigLoad limited = Parse(Replace(ValidConfig(), R"("store": {)",
+                                     R"("limits": { "max_connections": 64 }, "store": {)"));
+  ASSERT_TRUE(limited.config) << (limited.problems.empty() ? "" : limited.problems[0].message);
+  EXPECT_EQ(limited.config->limits.max_connections, 64u);
+}
+
 TEST(BrokerConfig, ResolvesRelativePathsAgainstConfigFolder) {
   ConfigLoad load = Parse(ValidConfig());
   ASSERT_TRUE(load.config);
@@ -161,6 +171,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"MissingTlsCa", R"("ca": "pki/ca.crt",)", "", "/tls/ca"},
         BadCase{"DuplicateCertCn", R"("cert_cn": "broker-b")", R"("cert_cn": "RJ1")",
                 "/peers/0/cert_cn"},
+        BadCase{"NoConnectionsAllowed", R"("store": {)",
+                R"("limits": { "max_connections": 0 }, "store": {)", "/limits/max_connections"},
         BadCase{"ParticipantIsBroker", R"("ods": "RJ1")", R"("ods": "X26")",
                 "/participants/0/ods"}),
     [](const ::testing::TestParamInfo<BadCase>& param_info) {
