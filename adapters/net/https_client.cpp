@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cerrno>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -196,6 +197,15 @@ struct Connection {
   bool idle_timer_armed = false;
   bool session_saved = false;  // its TLS session is in the client's store; strand only
   bool retired = false;        // strand only
+  // Frees the connection's place under max_connections_per_host when its last owner lets go
+  // (closed, and no handler left holding it); empty without a limit.
+  std::function<void()> release_place;
+
+  ~Connection() {
+    if (release_place) {
+      release_place();
+    }
+  }
 };
 
 }  // namespace
@@ -334,6 +344,12 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
 
   // A pooled connection for `key`, or nullptr. Any thread.
   std::shared_ptr<Connection> TakeIdle(const std::string& key);
+  // With max_connections_per_host: a pooled connection (into `pooled`; not when `fresh`), else a
+  // place for a new one (taken now), else `exchange` is queued until Park or ReleasePlace hands
+  // it one. Any thread.
+  enum class Place : std::uint8_t { kPooled, kNew, kWait };
+  Place Acquire(const std::string& key, std::weak_ptr<Exchange> exchange,
+                std::shared_ptr<Connection>& pooled, bool fresh);
   // A new, unconnected connection on a fresh strand, registered for Shutdown. Any thread.
   std::shared_ptr<Connection> NewConnection(const std::string& key);
   // After a complete keep-alive response: back to the pool, or closed if the pool is full.
@@ -358,8 +374,24 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   std::atomic<std::uint64_t> opened_{0};
   std::atomic<std::uint64_t> reused_{0};
   std::atomic<std::uint64_t> stale_retries_{0};
+  std::atomic<std::uint64_t> waited_{0};
 
  private:
+  // Connections to one pool key and the requests waiting for one (max_connections_per_host).
+  struct HostConnections {
+    std::size_t open = 0;  // places taken: connections not yet destroyed, or about to be opened
+    std::deque<std::weak_ptr<Exchange>> waiting;  // oldest first
+  };
+  std::shared_ptr<Connection> TakeIdleLocked(const std::string& key);
+  // The first queued request that is still waiting, now claimed for a place; or nullptr. The
+  // requests it passes over (gone, or claimed by their deadline) go to `discard`, for the caller
+  // to let go of once it has unlocked: a last reference could otherwise end the client's own
+  // life under its lock.
+  static std::shared_ptr<Exchange> ClaimWaiterLocked(
+      HostConnections& host, std::vector<std::shared_ptr<Exchange>>& discard);
+  // A counted connection to `key` is gone: its place goes to the first waiting request, if any.
+  void ReleasePlace(const std::string& key);
+
   // Arms the idle timer to fire at `when`. On the connection's strand.
   void ArmIdleTimer(const std::shared_ptr<Connection>& connection, SteadyClock::time_point when);
   // The idle timer fired: retire the connection if it has sat in the pool for idle_expiry, else
@@ -385,6 +417,7 @@ class HttpsClient::Impl : public std::enable_shared_from_this<HttpsClient::Impl>
   std::size_t session_count_ = 0;
   // Every connection not yet retired, so Shutdown can abort requests in flight.
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> live_;
+  std::unordered_map<std::string, HostConnections> hosts_;  // with max_connections_per_host only
 };
 
 // One request, from the pool or a new connection to its callback; retried at most once on a
@@ -405,23 +438,83 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
           MakeError(ErrorCode::kUpstreamUnavailable, "the HTTPS client is shut down", name_));
       return;
     }
+    if (client_->settings().max_connections_per_host > 0) {
+      Acquire(/*fresh=*/false);
+      return;
+    }
     if (auto pooled = client_->TakeIdle(key_)) {
-      connection_ = std::move(pooled);
-      reused_ = true;
-      client_->reused_.fetch_add(1);
-      asio::dispatch(connection_->stream.get_executor(), [self = shared_from_this()] {
-        beast::error_code ignored;
-        self->connection_->Lowest().socket().cancel(ignored);  // the idle watch
-        self->Send();
-      });
+      SendOnPooled(std::move(pooled));
       return;
     }
     Open();
   }
 
+  // Queued at max_connections_per_host: whoever takes the request off the queue (a free place,
+  // a parked connection, the deadline, Shutdown) claims it first, so exactly one of them acts.
+  bool Claim() { return !claimed_.exchange(true); }
+  // The client gave this queued request a place for a new connection.
+  void TakeReserved() {
+    wait_timer_->cancel();
+    Open();
+  }
+  // The client gave this queued request a connection that had just answered another.
+  void TakeConnection(std::shared_ptr<Connection> connection) {
+    wait_timer_->cancel();
+    SendOnPooled(std::move(connection));
+  }
+  void FailWaiting(core::Error error) {
+    wait_timer_->cancel();
+    Finish(std::move(error));
+  }
+
  private:
   SteadyClock::time_point PhaseDeadline(std::chrono::milliseconds phase) const {
     return std::min(deadline_, SteadyClock::now() + phase);
+  }
+
+  void SendOnPooled(std::shared_ptr<Connection> connection) {
+    connection_ = std::move(connection);
+    reused_ = true;
+    client_->reused_.fetch_add(1);
+    asio::dispatch(connection_->stream.get_executor(), [self = shared_from_this()] {
+      beast::error_code ignored;
+      self->connection_->Lowest().socket().cancel(ignored);  // the idle watch
+      self->Send();
+    });
+  }
+
+  // A connection within max_connections_per_host: pooled (unless `fresh`: the retry after a
+  // stale pooled one), new, or (at the limit) the first to come free before the deadline.
+  void Acquire(bool fresh) {
+    if (auto pooled = fresh ? nullptr : client_->TakeIdle(key_)) {
+      SendOnPooled(std::move(pooled));  // the common case, without the wait's timer
+      return;
+    }
+    // Armed before the request can be queued, so whoever claims it can cancel the wait.
+    wait_timer_.emplace(client_->io_context(), deadline_);
+    wait_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && self->Claim()) {
+        self->Finish(MakeError(
+            ErrorCode::kTimeout,
+            "no connection to " + self->name_ + " came free within the deadline (at most " +
+                std::to_string(self->client_->settings().max_connections_per_host) +
+                " open at once)",
+            self->name_));
+      }
+    });
+    std::shared_ptr<Connection> pooled;
+    switch (client_->Acquire(key_, weak_from_this(), pooled, fresh)) {
+      case Impl::Place::kPooled:
+        wait_timer_->cancel();
+        SendOnPooled(std::move(pooled));
+        return;
+      case Impl::Place::kNew:
+        wait_timer_->cancel();
+        Open();
+        return;
+      case Impl::Place::kWait:
+        return;
+    }
   }
 
   void Open() {
@@ -646,7 +739,12 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
       retried_ = true;
       client_->stale_retries_.fetch_add(1);
       client_->log().Debug("stale_connection_retry", {{"target", name_}, {"reason", ec.message()}});
-      Open();
+      if (client_->settings().max_connections_per_host > 0) {
+        connection_.reset();  // its place frees once its handlers let go of it
+        Acquire(/*fresh=*/true);
+      } else {
+        Open();
+      }
       return;
     }
     Finish(MakeError(ErrorCode::kUpstreamUnavailable,
@@ -727,7 +825,9 @@ class HttpsClient::Impl::Exchange : public std::enable_shared_from_this<Exchange
   bool reused_ = false;
   bool retried_ = false;
   bool resolve_timed_out_ = false;
-  bool timed_out_ = false;  // the phase timer fired and closed the socket
+  bool timed_out_ = false;                        // the phase timer fired and closed the socket
+  std::optional<asio::steady_timer> wait_timer_;  // the deadline while queued (Acquire)
+  std::atomic<bool> claimed_{false};
 };
 
 namespace {
@@ -844,6 +944,10 @@ void HttpsClient::Impl::SaveSession(const std::string& key, SessionPtr session) 
 
 std::shared_ptr<Connection> HttpsClient::Impl::TakeIdle(const std::string& key) {
   std::lock_guard lock(mutex_);
+  return TakeIdleLocked(key);
+}
+
+std::shared_ptr<Connection> HttpsClient::Impl::TakeIdleLocked(const std::string& key) {
   auto found = idle_.find(key);
   if (found == idle_.end() || found->second.empty()) {
     return nullptr;
@@ -859,8 +963,72 @@ std::shared_ptr<Connection> HttpsClient::Impl::TakeIdle(const std::string& key) 
   return connection;
 }
 
+HttpsClient::Impl::Place HttpsClient::Impl::Acquire(const std::string& key,
+                                                    std::weak_ptr<Exchange> exchange,
+                                                    std::shared_ptr<Connection>& pooled,
+                                                    bool fresh) {
+  std::lock_guard lock(mutex_);
+  // Under the lock that Park and ReleasePlace take: a connection parked or a place freed between
+  // the request's look and its queueing is seen here, so no request waits beside a free one.
+  if (!fresh && (pooled = TakeIdleLocked(key))) {
+    return Place::kPooled;
+  }
+  HostConnections& host = hosts_[key];
+  if (shut_down_ || host.open < settings_.max_connections_per_host) {
+    ++host.open;
+    return Place::kNew;
+  }
+  host.waiting.push_back(std::move(exchange));
+  waited_.fetch_add(1);
+  return Place::kWait;
+}
+
+std::shared_ptr<HttpsClient::Impl::Exchange> HttpsClient::Impl::ClaimWaiterLocked(
+    HostConnections& host, std::vector<std::shared_ptr<Exchange>>& discard) {
+  while (!host.waiting.empty()) {
+    std::shared_ptr<Exchange> waiter = host.waiting.front().lock();
+    host.waiting.pop_front();
+    if (waiter && waiter->Claim()) {
+      return waiter;
+    }
+    discard.push_back(std::move(waiter));
+  }
+  return nullptr;
+}
+
+void HttpsClient::Impl::ReleasePlace(const std::string& key) {
+  std::vector<std::shared_ptr<Exchange>> discard;
+  std::shared_ptr<Exchange> next;
+  {
+    std::lock_guard lock(mutex_);
+    auto found = hosts_.find(key);
+    if (found == hosts_.end()) {
+      return;
+    }
+    HostConnections& host = found->second;
+    --host.open;
+    if ((next = ClaimWaiterLocked(host, discard))) {
+      ++host.open;
+    } else if (host.open == 0 && host.waiting.empty()) {
+      hosts_.erase(found);
+    }
+  }
+  if (next) {
+    // Not inline: this runs in a connection's destructor, wherever its last owner let go.
+    asio::post(io_context_, [next] { next->TakeReserved(); });
+  }
+}
+
 std::shared_ptr<Connection> HttpsClient::Impl::NewConnection(const std::string& key) {
   auto connection = std::make_shared<Connection>(asio::make_strand(io_context_), *tls_, key);
+  if (settings_.max_connections_per_host > 0) {
+    // Its place was taken by Acquire.
+    connection->release_place = [weak = weak_from_this(), key] {
+      if (auto self = weak.lock()) {
+        self->ReleasePlace(key);
+      }
+    };
+  }
   std::lock_guard lock(mutex_);
   live_[connection->id] = connection;
   return connection;
@@ -868,10 +1036,21 @@ std::shared_ptr<Connection> HttpsClient::Impl::NewConnection(const std::string& 
 
 void HttpsClient::Impl::Park(std::shared_ptr<Connection> connection) {
   std::uint64_t generation = 0;
+  std::vector<std::shared_ptr<Exchange>> discard;
+  std::shared_ptr<Exchange> waiter;
   {
     std::lock_guard lock(mutex_);
+    if (!shut_down_ && settings_.max_connections_per_host > 0) {
+      if (auto host = hosts_.find(connection->key); host != hosts_.end()) {
+        waiter = ClaimWaiterLocked(host->second, discard);
+      }
+    }
     auto& pool = idle_[connection->key];
-    if (!shut_down_ && pool.size() < settings_.max_idle_per_host) {
+    if (waiter) {
+      if (pool.empty()) {
+        idle_.erase(connection->key);
+      }
+    } else if (!shut_down_ && pool.size() < settings_.max_idle_per_host) {
       generation = ++connection->park_generation;
       connection->parked_at = SteadyClock::now();
       connection->pooled = true;
@@ -880,6 +1059,13 @@ void HttpsClient::Impl::Park(std::shared_ptr<Connection> connection) {
     } else if (pool.empty()) {
       idle_.erase(connection->key);
     }
+  }
+  if (waiter) {
+    // Straight to the request that waited longest for a connection to this target.
+    asio::post(io_context_, [waiter, connection = std::move(connection)]() mutable {
+      waiter->TakeConnection(std::move(connection));
+    });
+    return;
   }
   if (generation == 0) {
     Retire(connection, true);
@@ -1022,6 +1208,8 @@ void HttpsClient::Impl::Retire(const std::shared_ptr<Connection>& connection, bo
 void HttpsClient::Impl::Shutdown() {
   std::vector<std::shared_ptr<Connection>> idle;
   std::vector<std::shared_ptr<Connection>> busy;
+  std::vector<std::shared_ptr<Exchange>> waiting;
+  std::vector<std::shared_ptr<Exchange>> discard;
   {
     std::lock_guard lock(mutex_);
     if (shut_down_) {
@@ -1044,6 +1232,17 @@ void HttpsClient::Impl::Shutdown() {
         busy.push_back(std::move(connection));
       }
     }
+    for (auto& [key, host] : hosts_) {
+      while (auto waiter = ClaimWaiterLocked(host, discard)) {
+        waiting.push_back(std::move(waiter));
+      }
+    }
+  }
+  for (auto& waiter : waiting) {
+    asio::post(io_context_, [waiter] {
+      waiter->FailWaiting(
+          MakeError(ErrorCode::kUpstreamUnavailable, "the HTTPS client is shut down"));
+    });
   }
   for (auto& connection : idle) {
     asio::dispatch(connection->stream.get_executor(),
@@ -1066,6 +1265,7 @@ HttpsClientStats HttpsClient::Impl::Stats() const {
   stats.connections_opened = opened_.load();
   stats.connections_reused = reused_.load();
   stats.stale_retries = stale_retries_.load();
+  stats.waited_for_connection = waited_.load();
   stats.connections_resumed = resumed_.load();
   std::lock_guard lock(mutex_);
   stats.idle_connections = idle_count_;

@@ -26,6 +26,11 @@ struct HttpsClientSettings {
   // requests expected in flight to one target: below that, every burst opens (and closes) new
   // connections, a full mTLS handshake each (docs/federation.md, Performance).
   std::size_t max_idle_per_host = 64;
+  // Connections open at once per target (in use, pooled or closing); 0: no limit. At the limit a
+  // request waits, within its deadline, for a pooled connection or a free place, first come
+  // first served; one still waiting at its deadline fails with kTimeout. Protects a trust's
+  // server from a burst of queries opening a connection each.
+  std::size_t max_connections_per_host = 0;
   // A pooled connection unused for this long is closed (with a TLS close_notify).
   std::chrono::milliseconds idle_expiry{30'000};
   // Each phase is also bounded by the request's own deadline, whichever comes first.
@@ -83,12 +88,13 @@ core::Result<HttpsUrl> ParseHttpsUrl(std::string_view url);
 
 // Counters for tests, benchmarks and health pages.
 struct HttpsClientStats {
-  std::uint64_t requests = 0;             // AsyncRequest calls
-  std::uint64_t connections_opened = 0;   // TLS handshakes completed
-  std::uint64_t connections_resumed = 0;  // of which resumed a stored TLS session
-  std::uint64_t connections_reused = 0;   // requests sent on a pooled connection
-  std::uint64_t stale_retries = 0;        // requests retried after a pooled connection failed
-  std::size_t idle_connections = 0;       // in the pool now
+  std::uint64_t requests = 0;               // AsyncRequest calls
+  std::uint64_t connections_opened = 0;     // TLS handshakes completed
+  std::uint64_t connections_resumed = 0;    // of which resumed a stored TLS session
+  std::uint64_t connections_reused = 0;     // requests sent on a pooled connection
+  std::uint64_t stale_retries = 0;          // requests retried after a pooled connection failed
+  std::uint64_t waited_for_connection = 0;  // requests queued at max_connections_per_host
+  std::size_t idle_connections = 0;         // in the pool now
 };
 
 // A pooled keep-alive mutual-TLS HTTP/1.1 client on Boost.Beast + OpenSSL, for fan-out: many

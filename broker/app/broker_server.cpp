@@ -198,6 +198,7 @@ class BrokerServer::Impl {
     }
     net::HttpsClientSettings client_settings;
     client_settings.max_idle_per_host = config_.federation_max_idle_per_trust;
+    client_settings.max_connections_per_host = config_.federation_max_connections_per_trust;
     https_client_ =
         std::make_shared<net::HttpsClient>(runtime_.io_context(), *client_tls, client_settings);
     auto tables = mappings::BuiltinMappingTables();

@@ -314,6 +314,8 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
       federation != document.MemberEnd()) {
     ReadInt(federation->value, "deadline_ms", config.federation_deadline_ms);
     ReadInt(federation->value, "max_idle_per_trust", config.federation_max_idle_per_trust);
+    ReadInt(federation->value, "max_connections_per_trust",
+            config.federation_max_connections_per_trust);
     ReadInt(federation->value, "max_pages", config.federation_max_pages);
     config.federation_post_searches = GetBool(federation->value, "post_searches");
   }

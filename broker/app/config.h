@@ -99,6 +99,9 @@ struct BrokerConfig {
   // federation.max_idle_per_trust: keep-alive mTLS connections kept open per trust or peer (the
   // upstream pool); at least the concurrent requests expected per trust, or bursts handshake anew.
   std::uint32_t federation_max_idle_per_trust = 64;
+  // federation.max_connections_per_trust: connections open at once to one trust or peer (queries
+  // and FHIR deliveries together); more requests wait for one within their deadline.
+  std::uint32_t federation_max_connections_per_trust = 64;
   core::LogLevel log_level = core::LogLevel::kInfo;
   unsigned io_threads = 0;  // 0: one per CPU the process may run on
   // Certificate CNs allowed to use the /admin endpoints (record locator upkeep).

@@ -55,6 +55,7 @@ struct BrokerOptions {
   int deadline_ms = 3000;
   bool post_searches = false;             // federation.post_searches
   int max_pages = 0;                      // federation.max_pages; 0: the default
+  int max_connections_per_trust = 0;      // federation.max_connections_per_trust; 0: the default
   std::uint16_t requester_fhir_port = 0;  // RJ1 also holds data when set
 };
 
@@ -90,6 +91,10 @@ std::string BrokerConfigText(const BrokerOptions& options) {
          std::to_string(options.deadline_ms) + R"(, "post_searches": )" +
          (options.post_searches ? "true" : "false") +
          (options.max_pages > 0 ? R"(, "max_pages": )" + std::to_string(options.max_pages) : "") +
+         (options.max_connections_per_trust > 0
+              ? R"(, "max_connections_per_trust": )" +
+                    std::to_string(options.max_connections_per_trust)
+              : "") +
          R"( },
     "participants": [ )" +
          participants + R"( ],
@@ -361,6 +366,38 @@ TEST(FederationDeadline, SlowTrustIsFlaggedAndTheAnswerComesWithinTheDeadline) {
   EXPECT_TRUE(Contains(sources.outcomes, "RXH")) << result.body.substr(0, 2000);
   // Well inside the slow trust's 10 s: the deadline (1 s) plus a generous margin for a loaded box.
   EXPECT_LT(elapsed, std::chrono::seconds(6));
+}
+
+// federation.max_connections_per_trust: with one connection allowed to a trust answering in
+// 600 ms, of two searches at once one is answered and the other waits for that connection past
+// its 1 s deadline, so that trust is flagged in its answer (without the limit both would have
+// its data at ~600 ms).
+TEST(FederationDeadline, ATrustGetsNoMoreConnectionsThanItsLimit) {
+  auto trust = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(600));
+  BrokerOptions options;
+  options.trusts = {{"RGT", trust->fhir_port()}};
+  options.deadline_ms = 1000;
+  options.max_connections_per_trust = 1;
+  RunningBroker broker(BrokerConfigText(options));
+  AnnounceByAdt(broker, "RGT", kRgtOnly);
+  testing::HttpsResult results[2];
+  std::thread other([&] {
+    results[1] = HttpsRequest("127.0.0.1", broker.fhir_port(), "GET",
+                              "/fhir/Patient?" + IdentifierQuery(kRgtOnly), As("RJ1"));
+  });
+  results[0] = HttpsRequest("127.0.0.1", broker.fhir_port(), "GET",
+                            "/fhir/Patient?" + IdentifierQuery(kRgtOnly), As("RJ1"));
+  other.join();
+  int answered = 0;
+  int flagged = 0;
+  for (const testing::HttpsResult& result : results) {
+    ASSERT_EQ(result.status, 200) << result.body;
+    const Sources sources = SourcesOf(Json(result.body));
+    answered += Contains(sources.matches, "RGT") ? 1 : 0;
+    flagged += Contains(sources.outcomes, "RGT") ? 1 : 0;
+  }
+  EXPECT_EQ(answered, 1) << results[0].body.substr(0, 600) << results[1].body.substr(0, 600);
+  EXPECT_EQ(flagged, 1) << results[0].body.substr(0, 600) << results[1].body.substr(0, 600);
 }
 
 TEST(FederationDown, TrustThatIsDownIsFlagged) {

@@ -661,12 +661,130 @@ TEST(HttpsClient, DefaultPoolKeepsSixteenConcurrentRequestsOnTheirConnections) {
   EXPECT_EQ(stats.idle_connections, stats.connections_opened);
 }
 
-TEST(HttpsClient, RetriesIdempotentRequestOnceWhenPooledConnectionWentStale) {
+// Sends `count` requests for `target` at once; waits for every answer.
+std::vector<core::Result<core::HttpResponse>> Burst(HttpsClient& client, const HttpsTarget& to,
+                                                    const std::string& target, int count,
+                                                    std::chrono::milliseconds deadline) {
+  std::mutex mutex;
+  std::vector<core::Result<core::HttpResponse>> results;
+  for (int i = 0; i < count; ++i) {
+    client.AsyncRequest(to, Get(target), std::chrono::steady_clock::now() + deadline,
+                        [&](core::Result<core::HttpResponse> response) {
+                          std::lock_guard lock(mutex);
+                          results.push_back(std::move(response));
+                        });
+  }
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard lock(mutex);
+        return results.size() == static_cast<std::size_t>(count);
+      },
+      20s));
+  std::lock_guard lock(mutex);
+  return results;
+}
+
+// max_connections_per_host: a burst larger than the limit shares the limit's connections,
+// the rest of the requests waiting for each to answer.
+TEST(HttpsClient, AtMostMaxConnectionsPerTargetTheRestWaitForOne) {
+  TestServer server(TestPki::kBrokerA);
+  IoThreads io(2);
+  HttpsClientSettings settings;
+  settings.max_connections_per_host = 2;
+  HttpsClient client(io.io(), ClientTls(), settings);
+  const auto results = Burst(client, server.Target(), "/slow?ms=100", 6, 10s);
+  for (const auto& result : results) {
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->body, "late");
+  }
+  EXPECT_EQ(server.DistinctConnections(), 2u);
+  const HttpsClientStats stats = client.Stats();
+  EXPECT_EQ(stats.connections_opened, 2u);
+  EXPECT_EQ(stats.waited_for_connection, 4u);
+  EXPECT_EQ(stats.connections_reused, 4u);
+}
+
+// A server that closes each connection after one answer: each closed connection's place goes
+// to the next waiting request, which opens a new one.
+TEST(HttpsClient, AClosedConnectionsPlaceGoesToTheNextWaitingRequest) {
+  HttpServerSettings one_each;
+  one_each.max_requests_per_connection = 1;
+  TestServer server(TestPki::kBrokerA, one_each);
+  IoThreads io(2);
+  HttpsClientSettings settings;
+  settings.max_connections_per_host = 1;
+  HttpsClient client(io.io(), ClientTls(), settings);
+  const auto results = Burst(client, server.Target(), "/slow?ms=30", 3, 10s);
+  for (const auto& result : results) {
+    ASSERT_TRUE(result) << result.error().message;
+  }
+  EXPECT_EQ(server.DistinctConnections(), 3u);
+  EXPECT_EQ(client.Stats().waited_for_connection, 2u);
+}
+
+TEST(HttpsClient, ARequestStillWaitingForAConnectionAtItsDeadlineTimesOut) {
+  TestServer server(TestPki::kBrokerA);
+  IoThreads io(2);
+  HttpsClientSettings settings;
+  settings.max_connections_per_host = 1;
+  HttpsClient client(io.io(), ClientTls(), settings);
+  std::promise<core::Result<core::HttpResponse>> slow;
+  client.AsyncRequest(
+      server.Target(), Get("/slow?ms=1500"), std::chrono::steady_clock::now() + 10s,
+      [&slow](core::Result<core::HttpResponse> response) { slow.set_value(std::move(response)); });
+  ASSERT_TRUE(WaitFor([&] { return server.requests() == 1; }));
+  const auto started = std::chrono::steady_clock::now();
+  auto queued = client.Request(server.Target(), Get("/echo"), 200ms);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(queued);
+  EXPECT_EQ(queued.error().code, core::ErrorCode::kTimeout);
+  EXPECT_NE(queued.error().message.find("came free within the deadline"), std::string::npos)
+      << queued.error().message;
+  EXPECT_LT(waited, 1s);  // at its own deadline, not when the connection came free
+  auto first = slow.get_future().get();
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(server.requests(), 1);  // the one that timed out was never sent
+  // The place is there again for the next request.
+  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+}
+
+TEST(HttpsClient, ShutdownAnswersTheRequestsWaitingForAConnection) {
+  TestServer server(TestPki::kBrokerA);
+  IoThreads io(2);
+  HttpsClientSettings settings;
+  settings.max_connections_per_host = 1;
+  HttpsClient client(io.io(), ClientTls(), settings);
+  std::promise<core::Result<core::HttpResponse>> slow;
+  client.AsyncRequest(
+      server.Target(), Get("/slow?ms=3000"), std::chrono::steady_clock::now() + 10s,
+      [&slow](core::Result<core::HttpResponse> response) { slow.set_value(std::move(response)); });
+  ASSERT_TRUE(WaitFor([&] { return server.requests() == 1; }));
+  std::promise<core::Result<core::HttpResponse>> waiting;
+  client.AsyncRequest(server.Target(), Get("/echo"), std::chrono::steady_clock::now() + 10s,
+                      [&waiting](core::Result<core::HttpResponse> response) {
+                        waiting.set_value(std::move(response));
+                      });
+  ASSERT_TRUE(WaitFor([&] { return client.Stats().waited_for_connection == 1; }));
+  client.Shutdown();
+  auto future = waiting.get_future();
+  ASSERT_EQ(future.wait_for(3s), std::future_status::ready);
+  auto answer = future.get();
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code, core::ErrorCode::kUpstreamUnavailable);
+  EXPECT_FALSE(slow.get_future().get());
+}
+
+class StaleRetry : public ::testing::TestWithParam<std::size_t> {};
+
+// Also at max_connections_per_host 1, where the retry's new connection needs the place the stale
+// one held.
+TEST_P(StaleRetry, RetriesIdempotentRequestOnceWhenPooledConnectionWentStale) {
   HttpServerSettings short_idle;
   short_idle.idle_timeout = 100ms;  // the server closes idle connections quickly
   TestServer server(TestPki::kBrokerA, short_idle);
   HttpsClientSettings settings;
   settings.watch_idle_connections = false;  // so that the pooled connection goes stale
+  settings.max_connections_per_host = GetParam();
   HttpsClient client(ClientTls(), settings);
   ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
   ASSERT_EQ(client.Stats().idle_connections, 1u);
@@ -678,6 +796,12 @@ TEST(HttpsClient, RetriesIdempotentRequestOnceWhenPooledConnectionWentStale) {
   EXPECT_EQ(client.Stats().stale_retries, 1u);
   EXPECT_EQ(server.DistinctConnections(), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(HttpsClient, StaleRetry, ::testing::Values(0, 1),
+                         [](const ::testing::TestParamInfo<std::size_t>& param_info) {
+                           return param_info.param == 0 ? std::string("NoConnectionLimit")
+                                                        : std::string("OneConnectionAllowed");
+                         });
 
 TEST(HttpsClient, DoesNotRetryNonIdempotentRequestOnStaleConnection) {
   HttpServerSettings short_idle;

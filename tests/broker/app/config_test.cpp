@@ -54,12 +54,15 @@ TEST(BrokerConfig, AcceptsDesignSketch) {
   EXPECT_EQ(config.federation_deadline_ms, 3000u);
   EXPECT_FALSE(config.federation_post_searches);
   EXPECT_EQ(config.federation_max_pages, 20u);
-  ConfigLoad posting =
-      Parse(Replace(ValidConfig(), R"("store": {)",
-                    R"("federation": { "post_searches": true, "max_pages": 1 }, "store": {)"));
+  EXPECT_EQ(config.federation_max_connections_per_trust, 64u);
+  ConfigLoad posting = Parse(Replace(ValidConfig(), R"("store": {)",
+                                     R"("federation": { "post_searches": true, "max_pages": 1,
+                                                        "max_connections_per_trust": 8 },
+                                        "store": {)"));
   ASSERT_TRUE(posting.config) << (posting.problems.empty() ? "" : posting.problems[0].message);
   EXPECT_TRUE(posting.config->federation_post_searches);
   EXPECT_EQ(posting.config->federation_max_pages, 1u);
+  EXPECT_EQ(posting.config->federation_max_connections_per_trust, 8u);
   EXPECT_FALSE(Parse(Replace(ValidConfig(), R"("store": {)",
                              R"("federation": { "max_pages": 0 }, "store": {)"))
                    .config);
