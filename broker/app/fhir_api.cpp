@@ -138,49 +138,26 @@ ledger::HopRecord MakeHop(const HopContext& context, ledger::HopKind kind, std::
   return hop;
 }
 
-// Records `hops` in order without blocking a thread (Ledger::AppendAsync, so group commit puts
-// many requests' records in one transaction) and calls `then` once: Ok when every record is
-// durable, else the first failure (each failure is logged). `then` runs on the ledger's committer
-// thread (at once without a ledger), so it only hands a ready response to the server.
+// Records `hops` in order without blocking a thread (Ledger::AppendAllAsync: queued together, so
+// group commit puts them, and other requests' records, in one transaction) and calls `then` once:
+// Ok when every record is durable, else the failure (logged). `then` runs on the ledger's
+// committer thread (at once without a ledger), so it only hands a ready response to the server.
 void RecordHops(ledger::Ledger* ledger, const std::vector<ledger::HopRecord>& hops,
                 std::function<void(core::Status)> then) {
   if (ledger == nullptr || hops.empty()) {
     then(core::Ok());
     return;
   }
-  struct Waiting {
-    std::mutex mutex;
-    std::size_t remaining = 0;
-    core::Status status = core::Ok();
-    std::function<void(core::Status)> then;
-  };
-  auto waiting = std::make_shared<Waiting>();
-  waiting->remaining = hops.size();
-  waiting->then = std::move(then);
-  for (const ledger::HopRecord& hop : hops) {
-    ledger->AppendAsync(
-        hop, [waiting, request_id = hop.request_id,
-              kind = ledger::ToString(hop.kind)](core::Result<ledger::AppendReceipt> recorded) {
-          if (!recorded) {
-            Log().Error("ledger_append_failed",
-                        {{"request_id", request_id},
-                         {"kind", std::string(kind)},
-                         {"code", std::string(core::Info(recorded.error().code).name)}});
-          }
-          core::Status status = core::Ok();
-          {
-            std::lock_guard lock(waiting->mutex);
-            if (!recorded && waiting->status) {
-              waiting->status = recorded.error();
-            }
-            if (--waiting->remaining != 0) {
-              return;
-            }
-            status = waiting->status;
-          }
-          waiting->then(std::move(status));
-        });
-  }
+  ledger->AppendAllAsync(hops, [request_id = hops.front().request_id, records = hops.size(),
+                                then = std::move(then)](core::Status recorded) {
+    if (!recorded) {
+      Log().Error("ledger_append_failed",
+                  {{"request_id", request_id},
+                   {"records", std::to_string(records)},
+                   {"code", std::string(core::Info(recorded.error().code).name)}});
+    }
+    then(std::move(recorded));
+  });
 }
 
 // Answers a request that released data once its audit records are durable: a disclosure is

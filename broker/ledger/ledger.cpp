@@ -1,6 +1,7 @@
 #include "broker/ledger/ledger.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
@@ -188,6 +189,71 @@ void Ledger::AppendAsync(const HopRecord& hop, AppendCallback done) {
   }
   if (pending) {
     pending->on_done(core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down"));
+    return;
+  }
+  if (wake) {
+    work_.notify_one();
+  }
+}
+
+void Ledger::AppendAllAsync(const std::vector<HopRecord>& hops, AllAppendedCallback done) {
+  if (hops.empty()) {
+    done(core::Ok());
+    return;
+  }
+  for (const HopRecord& hop : hops) {
+    if (core::Status valid = ValidateHop(hop); !valid) {
+      done(std::move(valid).error());
+      return;
+    }
+  }
+  // What the records share: the last one reported calls `done` with the first failure, if any.
+  struct Group {
+    explicit Group(std::size_t records, AllAppendedCallback callback)
+        : remaining(records), done(std::move(callback)) {}
+    std::atomic<std::size_t> remaining;
+    std::mutex mutex;
+    core::Status status = core::Ok();
+    AllAppendedCallback done;
+  };
+  auto group = std::make_shared<Group>(hops.size(), std::move(done));
+  std::vector<std::unique_ptr<Pending>> pending;
+  pending.reserve(hops.size());
+  for (const HopRecord& hop : hops) {
+    auto record = std::make_unique<Pending>();
+    record->draft = DraftOf(hop);
+    record->on_done = [group](core::Result<AppendReceipt> recorded) {
+      if (!recorded) {
+        std::lock_guard lock(group->mutex);
+        if (group->status) {
+          group->status = std::move(recorded).error();
+        }
+      }
+      if (group->remaining.fetch_sub(1) == 1) {
+        core::Status status = core::Ok();
+        {
+          std::lock_guard lock(group->mutex);
+          status = group->status;
+        }
+        group->done(std::move(status));
+      }
+    };
+    pending.push_back(std::move(record));
+  }
+  bool wake = false;
+  bool queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      for (auto& record : pending) {
+        queue_.push_back(record.release());  // Pending::Release deletes it
+      }
+      queued = true;
+      wake = ShouldWakeLocked();
+    }
+  }
+  if (!queued) {
+    group->done(core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down"));
     return;
   }
   if (wake) {

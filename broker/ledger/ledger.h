@@ -75,6 +75,14 @@ class Ledger final : public core::LedgerChain {
   using AppendCallback = std::function<void(core::Result<AppendReceipt>)>;
   void AppendAsync(const HopRecord& hop, AppendCallback done);
 
+  // Records `hops` (one request's records) in this order, queued together: one lock and at most
+  // one wake-up of the committer, which finds them all at once (with AppendAsync per record it
+  // could wake for the first, find it alone and wait again for the rest). `done` runs once, as
+  // AppendAsync's would, with Ok when every record is durable, else the first failure. An invalid
+  // hop appends none of them (ValidateHop's error at once); so does an empty list (Ok at once).
+  using AllAppendedCallback = std::function<void(core::Status)>;
+  void AppendAllAsync(const std::vector<HopRecord>& hops, AllAppendedCallback done);
+
   // What Append would chain for `hop`, for a record written in another store's transaction
   // (core::InboundMessage::audit, chained there through ChainDrafts). Errors: ValidateHop's.
   static core::Result<core::LedgerDraft> Draft(const HopRecord& hop);

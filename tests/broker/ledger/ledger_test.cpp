@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -391,6 +392,70 @@ TEST_F(LedgerTest, AsyncAppendOfAnInvalidHopReportsTheErrorAtOnce) {
   ledger_->AppendAsync(hop, [&](core::Result<AppendReceipt> receipt) { got = std::move(receipt); });
   ASSERT_TRUE(got.has_value());  // in this thread, before AppendAsync returned
   EXPECT_EQ(got->error().code, core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(Verify().records, 0);
+}
+
+// One request's records, queued together: the committer (idle) finds them all at once, so they
+// are one batch, in the order given, and the callback runs once, after all are durable.
+TEST_F(LedgerTest, AppendAllAsyncCommitsARequestsRecordsTogetherAndReportsOnce) {
+  OpenLedger();
+  std::vector<HopRecord> hops;
+  for (int i = 1; i <= 5; ++i) {
+    hops.push_back(MakeHop(HopKind::kQuery, testing::kPatientA, i));
+  }
+  std::mutex mutex;
+  std::condition_variable reported;
+  std::vector<core::Status> calls;
+  ledger_->AppendAllAsync(hops, [&](core::Status status) {
+    std::lock_guard lock(mutex);
+    calls.push_back(std::move(status));
+    reported.notify_one();
+  });
+  {
+    std::unique_lock lock(mutex);
+    reported.wait(lock, [&] { return !calls.empty(); });
+  }
+  ledger_.reset();  // nothing more can report
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_TRUE(calls[0]);
+  auto records = store_.ReadRange(1, 10);
+  ASSERT_TRUE(records);
+  ASSERT_EQ(records->size(), 5u);
+  for (std::size_t i = 0; i < records->size(); ++i) {
+    EXPECT_NE((*records)[i].canonical.find("\"req-" + std::to_string(i + 1) + "\""),
+              std::string::npos)
+        << (*records)[i].canonical;
+  }
+  EXPECT_EQ(Verify().records, 5);
+}
+
+TEST_F(LedgerTest, AppendAllAsyncCommitsTheGroupInOneBatch) {
+  OpenLedger();
+  std::vector<HopRecord> hops;
+  for (int i = 1; i <= 8; ++i) {
+    hops.push_back(MakeHop(HopKind::kQuery, testing::kPatientA, i));
+  }
+  std::promise<core::Status> done;
+  ledger_->AppendAllAsync(hops, [&](core::Status status) { done.set_value(std::move(status)); });
+  ASSERT_TRUE(done.get_future().get());
+  EXPECT_EQ(ledger_->stats().batches, 1u);
+  EXPECT_EQ(ledger_->stats().records, 8u);
+}
+
+TEST_F(LedgerTest, AppendAllAsyncWithAnInvalidHopAppendsNoneOfThem) {
+  OpenLedger();
+  std::vector<HopRecord> hops = {MakeHop(HopKind::kQuery, testing::kPatientA, 1),
+                                 MakeHop(HopKind::kQuery, "1234567890", 2),  // bad check digit
+                                 MakeHop(HopKind::kQuery, testing::kPatientA, 3)};
+  std::optional<core::Status> got;
+  ledger_->AppendAllAsync(hops, [&](core::Status status) { got = std::move(status); });
+  ASSERT_TRUE(got.has_value());  // in this thread, before AppendAllAsync returned
+  EXPECT_EQ(got->error().code, core::ErrorCode::kInvalidValue);
+  std::optional<core::Status> empty;
+  ledger_->AppendAllAsync({}, [&](core::Status status) { empty = std::move(status); });
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(*empty);
+  ledger_.reset();
   EXPECT_EQ(Verify().records, 0);
 }
 
