@@ -87,7 +87,7 @@ void AcceptLoop::Stop() {
 }
 
 AcceptLoop::Stats AcceptLoop::stats() const {
-  return Stats{accepted_.load(), failed_accepts_.load(), resource_pauses_.load(),
+  return Stats{accepted_.load(), failed_accepts_.load(), pauses_.load(),
                limit_pauses_.load()};
 }
 
@@ -147,7 +147,7 @@ void AcceptLoop::OnAccept(const boost::system::error_code& ec, tcp::socket socke
 }
 
 void AcceptLoop::Pause(const boost::system::error_code& ec) {
-  resource_pauses_.fetch_add(1);
+  pauses_.fetch_add(1);
   failures_in_a_row_ = 0;
   if (!paused_) {
     paused_ = true;

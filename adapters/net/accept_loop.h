@@ -64,7 +64,7 @@ class AcceptLoop : public std::enable_shared_from_this<AcceptLoop> {
   struct Stats {
     std::uint64_t accepted = 0;
     std::uint64_t failed_accepts = 0;  // accept errors of any kind
-    std::uint64_t resource_pauses = 0;
+    std::uint64_t pauses = 0;  // accepting paused after failures (no resources, or a run of them)
     std::uint64_t limit_pauses = 0;  // times the loop stopped at max_connections
   };
 
@@ -112,7 +112,7 @@ class AcceptLoop : public std::enable_shared_from_this<AcceptLoop> {
   std::uint64_t limit_pauses_logged_ = 0;
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> failed_accepts_{0};
-  std::atomic<std::uint64_t> resource_pauses_{0};
+  std::atomic<std::uint64_t> pauses_{0};
   std::atomic<std::uint64_t> limit_pauses_{0};
 };
 

@@ -154,7 +154,7 @@ TEST_F(AcceptLoopTest, WithoutDescriptorsItPausesInsteadOfRetryingAtOnce) {
   // One try per pause (~7 in 650 ms), not the tight loop of before (thousands of tries).
   EXPECT_GE(paused.failed_accepts, 2u);
   EXPECT_LE(paused.failed_accepts, 12u);
-  EXPECT_EQ(paused.resource_pauses, paused.failed_accepts);
+  EXPECT_EQ(paused.pauses, paused.failed_accepts);
   // With descriptors back, the waiting connection is taken at the next try.
   EXPECT_TRUE(WaitFor([this] { return Admitted() == 1; }, std::chrono::seconds(2)));
 }
