@@ -4,6 +4,8 @@
 #   scripts/pg-test-server.sh start DIR   # initdb in DIR/data, start on 127.0.0.1:<free port>,
 #                                         # create database trustbridge_test, write DIR/uri
 #   scripts/pg-test-server.sh stop DIR    # pg_ctl stop -m fast, then remove DIR
+#   scripts/pg-test-server.sh restart DIR # stop -m fast (open sessions are cut, as by a crash or
+#                                         # a failover) and start again on the same port
 #
 # The cluster trusts every connection (it listens on loopback only and holds test data only),
 # keeps fsync on (so durability tests mean something) and puts its unix socket in DIR.
@@ -13,7 +15,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|stop|restart DIR" >&2
   exit 2
 }
 
@@ -152,6 +154,20 @@ start() {
   echo "PostgreSQL test server on 127.0.0.1:$port (data in $data)"
 }
 
+restart() {
+  local bindir data port
+  bindir=$(find_bindir) || {
+    echo "initdb not found" >&2
+    exit 1
+  }
+  data=$(data_dir)
+  port=$(sed -E 's|.*:([0-9]+)/.*|\1|' "$dir/uri")
+  # The socket folder is the data folder's parent (start puts both there).
+  as_owner "$bindir/pg_ctl" -D "$data" -l "$(dirname "$data")/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $(dirname "$data") -c fsync=on -c synchronous_commit=on" \
+    restart -m fast >/dev/null
+}
+
 stop() {
   local bindir
   if bindir=$(find_bindir); then
@@ -163,5 +179,6 @@ stop() {
 case $action in
   start) start ;;
   stop) stop ;;
+  restart) restart ;;
   *) usage ;;
 esac
