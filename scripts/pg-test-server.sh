@@ -6,6 +6,8 @@
 #   scripts/pg-test-server.sh stop DIR    # pg_ctl stop -m fast, then remove DIR
 #   scripts/pg-test-server.sh restart DIR # stop -m fast (open sessions are cut, as by a crash or
 #                                         # a failover) and start again on the same port
+#   scripts/pg-test-server.sh pause DIR   # stop -m fast, keeping DIR (the database is down)
+#   scripts/pg-test-server.sh resume DIR  # start a paused cluster again on the same port
 #
 # The cluster trusts every connection (it listens on loopback only and holds test data only),
 # keeps fsync on (so durability tests mean something) and puts its unix socket in DIR.
@@ -15,7 +17,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop|restart DIR" >&2
+  echo "usage: $0 start|stop|restart|pause|resume DIR" >&2
   exit 2
 }
 
@@ -154,7 +156,8 @@ start() {
   echo "PostgreSQL test server on 127.0.0.1:$port (data in $data)"
 }
 
-restart() {
+# pg_ctl ACTION on the cluster in DIR, on the port and socket folder start gave it.
+control() {
   local bindir data port
   bindir=$(find_bindir) || {
     echo "initdb not found" >&2
@@ -165,7 +168,7 @@ restart() {
   # The socket folder is the data folder's parent (start puts both there).
   as_owner "$bindir/pg_ctl" -D "$data" -l "$(dirname "$data")/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $(dirname "$data") -c fsync=on -c synchronous_commit=on" \
-    restart -m fast >/dev/null
+    "$@" >/dev/null
 }
 
 stop() {
@@ -179,6 +182,8 @@ stop() {
 case $action in
   start) start ;;
   stop) stop ;;
-  restart) restart ;;
+  restart) control restart -m fast ;;
+  pause) control stop -m fast ;;
+  resume) control start ;;
   *) usage ;;
 esac

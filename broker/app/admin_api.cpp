@@ -105,6 +105,10 @@ AdminApi::AdminApi(std::set<std::string, std::less<>> admin_cns,
       broker_ods_(std::move(broker_ods)) {}
 
 void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
+  if (request.Path() == "/admin/health") {
+    HandleHealth(request, std::move(respond));
+    return;
+  }
   if (admin_cns_.count(request.peer.subject_cn) == 0) {
     Log().Warn("admin_refused", {{"peer_cn", request.peer.subject_cn}});
     respond(fhir::ErrorResponse(
@@ -162,6 +166,66 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
     response.status = 200;
     response.headers.Set("Content-Type", "application/json");
     response.body = EntriesJson(*entries);
+    respond(std::move(response));
+  });
+}
+
+void AdminApi::HandleHealth(const core::HttpRequest& request, net::Responder respond) const {
+  if (admin_cns_.count(request.peer.subject_cn) == 0 &&
+      health_cns_.count(request.peer.subject_cn) == 0) {
+    Log().Warn("admin_refused", {{"peer_cn", request.peer.subject_cn}});
+    respond(fhir::ErrorResponse(
+        MakeError(ErrorCode::kForbidden, "this certificate may not ask for the broker's health")));
+    return;
+  }
+  if (request.method != "GET") {
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kMethodNotAllowed, "use GET")));
+    return;
+  }
+  if (queue_ == nullptr) {
+    respond(fhir::ErrorResponse(MakeError(ErrorCode::kUnsupportedMessage, "no store to check")));
+    return;
+  }
+  // One read of the store (the queue's counts), as the work a message or a search needs would
+  // do: on the blocking pool, like theirs, so a pool that is stuck shows too.
+  blocking_([this, respond = std::move(respond)]() {
+    const auto started = std::chrono::steady_clock::now();
+    auto counts = queue_->Counts();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    const char* status = counts ? "pass" : "fail";
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartObject();
+    w.Key("status");
+    w.String(status);
+    w.Key("checks");
+    w.StartObject();
+    w.Key("store");
+    w.StartObject();
+    w.Key("status");
+    w.String(status);
+    w.Key("ms");
+    w.Int64(ms);
+    if (!counts) {
+      w.Key("error");
+      w.String(std::string(core::Info(counts.error().code).name).c_str());
+      Log().Warn("health_failed", {{"error", counts.error().message}});
+    }
+    w.EndObject();
+    w.EndObject();
+    if (counts) {
+      const std::string queue = QueueCountsJson(*counts);
+      w.Key("queue");
+      w.RawValue(queue.data(), queue.size(), rapidjson::kObjectType);
+    }
+    w.EndObject();
+    core::HttpResponse response;
+    response.status = counts ? 200 : 503;
+    response.headers.Set("Content-Type", "application/health+json");
+    response.headers.Set("Cache-Control", "no-store");
+    response.body = buffer.GetString();
     respond(std::move(response));
   });
 }

@@ -31,6 +31,10 @@ using BlockingExecutor = std::function<void(std::function<void()>)>;
 //   POST /admin/queue/_counts    -> 200 items per state
 //   POST /admin/queue/replay     {"id": N} -> 204: a dead item is due again (a new attempt)
 //   POST /admin/queue/discard    {"id": N} -> 204: given up; the patient's later items flow
+//   GET  /admin/health           -> 200 {"status": "pass", ...} when the store answers a read,
+//                                   503 {"status": "fail", ...} when it does not: for a load
+//                                   balancer's health check, which may use a certificate listed
+//                                   in `admin.health_cns` (allowed this endpoint only).
 // The ODS code must be a registered participant (data only ever goes to registered ones).
 // Errors are OperationOutcomes (400 bad JSON / NHS number, 404 unknown route, 503 storage).
 class AdminApi {
@@ -40,11 +44,19 @@ class AdminApi {
            core::OutboundQueue* queue, const core::Clock& clock, BlockingExecutor blocking,
            ledger::Ledger* ledger = nullptr, std::string broker_ods = {});
 
+  // Certificate CNs that may ask GET /admin/health and nothing else (a load balancer's).
+  void AllowHealthChecks(std::set<std::string, std::less<>> health_cns) {
+    health_cns_ = std::move(health_cns);
+  }
+
   static bool Handles(std::string_view path) { return path.rfind("/admin/", 0) == 0; }
   void Handle(core::HttpRequest request, net::Responder respond) const;
 
  private:
+  void HandleHealth(const core::HttpRequest& request, net::Responder respond) const;
+
   std::set<std::string, std::less<>> admin_cns_;
+  std::set<std::string, std::less<>> health_cns_;
   const routing::ParticipantDirectory& directory_;
   // `admin` is the caller's certificate CN (recorded with a replay).
   void HandleQueue(const std::string& path, const std::string& body, std::string admin,

@@ -62,6 +62,8 @@ class BrokerServer::Impl {
                                            config_.admin_cert_cns.end()),
         directory_, *locator_, outbound_.get(), clock_, Blocking(), ledger_.get(),
         config_.broker_ods);
+    admin_->AllowHealthChecks(std::set<std::string, std::less<>>(config_.admin_health_cns.begin(),
+                                                                 config_.admin_health_cns.end()));
     // FHIR messages (POST /fhir/$process-message): stored and routed like MLLP frames.
     ProcessMessageSettings messages;
     messages.broker_id = config_.broker_id;

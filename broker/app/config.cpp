@@ -329,6 +329,11 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
         config.admin_cert_cns.emplace_back(cn.GetString(), cn.GetStringLength());
       }
     }
+    if (const auto cns = admin->value.FindMember("health_cns"); cns != admin->value.MemberEnd()) {
+      for (const auto& cn : cns->value.GetArray()) {
+        config.admin_health_cns.emplace_back(cn.GetString(), cn.GetStringLength());
+      }
+    }
   }
   if (const auto hl7 = document.FindMember("hl7v2"); hl7 != document.MemberEnd()) {
     if (const auto types = hl7->value.FindMember("message_types");

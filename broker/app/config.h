@@ -106,6 +106,8 @@ struct BrokerConfig {
   unsigned io_threads = 0;  // 0: one per CPU the process may run on
   // Certificate CNs allowed to use the /admin endpoints (record locator upkeep).
   std::vector<std::string> admin_cert_cns;
+  // Certificate CNs allowed GET /admin/health only (a load balancer's health check).
+  std::vector<std::string> admin_health_cns;
   // MLLP message types accepted ("ADT^A01"); empty: routing::DefaultHl7MessageTypes().
   std::vector<std::string> hl7_message_types;
   PolicyConfig policy;

@@ -86,7 +86,7 @@ std::string BrokerConfigText(const BrokerOptions& options) {
          pki.Cert(options.id).string() + R"(", "key": ")" + pki.Key(options.id).string() +
          R"(", "ca": ")" + pki.CaCert().string() + R"(", "crl": ")" + pki.Crl().string() + R"(" },
     "store": { "url": "sqlite:var/tb.db" },
-    "admin": { "cert_cns": ["RJ1"] },
+    "admin": { "cert_cns": ["RJ1"], "health_cns": ["RGT"] },
     "federation": { "deadline_ms": )" +
          std::to_string(options.deadline_ms) + R"(, "post_searches": )" +
          (options.post_searches ? "true" : "false") +
@@ -276,6 +276,32 @@ TEST_F(FederationTest, AdminEndpointTeachesAndShowsTheLocator) {
                    {{"Content-Type", "application/json"}},
                    R"({"nhs_number": ")" + std::string(kShared) + R"(", "ods": "ZZZ99"})");
   EXPECT_EQ(unregistered.status, 400);
+}
+
+// GET /admin/health: for administrators and the certificates in admin.health_cns (a load
+// balancer's), which get nothing else under /admin.
+TEST_F(FederationTest, HealthIsForAdministratorsAndHealthCheckersOnly) {
+  const auto health = [&](const std::string& as) {
+    return HttpsRequest("127.0.0.1", broker_->fhir_port(), "GET", "/admin/health", As(as));
+  };
+  const auto checker = health("RGT");
+  EXPECT_EQ(checker.status, 200) << checker.body;
+  rapidjson::Document body = Json(checker.body);
+  ASSERT_TRUE(body.IsObject()) << checker.body;
+  EXPECT_STREQ(body["status"].GetString(), "pass");
+  EXPECT_STREQ(body["checks"]["store"]["status"].GetString(), "pass");
+  EXPECT_TRUE(body["queue"].IsObject()) << checker.body;
+  EXPECT_EQ(checker.Header("Content-Type"), "application/health+json");
+  EXPECT_EQ(health("RJ1").status, 200);  // an administrator
+  EXPECT_EQ(health("RXH").status, 403);  // a participant, neither
+  // The health checker's certificate opens nothing else.
+  EXPECT_EQ(
+      HttpsRequest("127.0.0.1", broker_->fhir_port(), "POST", "/admin/queue/_counts", As("RGT"))
+          .status,
+      403);
+  EXPECT_EQ(
+      HttpsRequest("127.0.0.1", broker_->fhir_port(), "POST", "/admin/health", As("RGT")).status,
+      405);
 }
 
 int AuditVerify(const fs::path& config_file, std::string& err_text) {

@@ -2,7 +2,9 @@
 // maintenance, or a failover's new primary at the same address) without being restarted itself:
 // a message whose statements the restart cut off is refused with an AE, so the sender resends it
 // and nothing of it was stored or delivered; the pooled sessions are replaced, so the messages
-// after it are stored, acknowledged and delivered, and federated searches are answered.
+// after it are stored, acknowledged and delivered, and federated searches are answered. While
+// the database is down, GET /admin/health says so (503, for a load balancer to take the node out)
+// and messages get AEs; once it is back, both recover.
 // Its own cluster (scripts/pg-test-server.sh start / restart / stop), not the `pg` fixture's:
 // restarting that one would cut off the other pg tests. Label pg; skips without PostgreSQL.
 #include <chrono>
@@ -55,6 +57,8 @@ class OwnPostgresql {
   const std::string& uri() const { return uri_; }
   std::string log() const { return testing::ReadFile(dir_.parent_path() / "pg-script.log"); }
   int Restart() { return Run("restart"); }
+  int Pause() { return Run("pause"); }
+  int Resume() { return Run("resume"); }
 
  private:
   int Run(const std::string& action) {
@@ -91,6 +95,7 @@ TEST(PostgresqlRestart, TheBrokerCarriesOnAcrossARestartOfItsDatabase) {
     "store": { "url": ")" +
                        postgresql.uri() +
                        R"(" },
+    "admin": { "health_cns": ["RGT"] },
     "participants": [
       { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
       { "ods": "RXH", "cert_cn": "RXH", "scopes": ["system/*.rs"],
@@ -163,6 +168,28 @@ TEST(PostgresqlRestart, TheBrokerCarriesOnAcrossARestartOfItsDatabase) {
                    As("RJ1"));
   EXPECT_EQ(search.status, 200) << search.body.substr(0, 400);
   EXPECT_NE(search.body.find("RXH"), std::string::npos) << search.body.substr(0, 400);
+
+  // The database down for a while: the health check fails and messages are refused; back up,
+  // both recover.
+  const auto health = [&] {
+    return HttpsRequest("127.0.0.1", broker.fhir_port(), "GET", "/admin/health", As("RGT"));
+  };
+  const auto healthy = health();
+  EXPECT_EQ(healthy.status, 200) << healthy.body;
+  EXPECT_NE(healthy.body.find(R"("status":"pass")"), std::string::npos) << healthy.body;
+  ASSERT_EQ(postgresql.Pause(), 0) << postgresql.log();
+  const auto down = health();
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_NE(down.body.find(R"("status":"fail")"), std::string::npos) << down.body;
+  EXPECT_NE(send("PGDOWN1"), "AA");
+  ASSERT_EQ(postgresql.Resume(), 0) << postgresql.log();
+  EXPECT_TRUE(testing::WaitFor([&] { return health().status == 200; }, 20s));
+  std::string answer;
+  for (int i = 0; i < 5 && answer != "AA"; ++i) {
+    answer = send("PGDOWN1");  // the sender resends until it is taken
+  }
+  EXPECT_EQ(answer, "AA");
+  EXPECT_TRUE(testing::WaitFor([&] { return delivered("PGDOWN1"); }, 20s));
   broker.Stop();
 }
 

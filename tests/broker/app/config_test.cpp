@@ -103,6 +103,15 @@ TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
       << short_lease.problems[0].message;
 }
 
+TEST(BrokerConfig, ReadsTheHealthCheckCertificates) {
+  ConfigLoad load = Parse(Replace(
+      ValidConfig(), R"("store": {)",
+      R"("admin": { "cert_cns": ["ops"], "health_cns": ["lb-1", "lb-2"] }, "store": {)"));
+  ASSERT_TRUE(load.config) << (load.problems.empty() ? "" : load.problems[0].message);
+  EXPECT_EQ(load.config->admin_cert_cns, std::vector<std::string>{"ops"});
+  EXPECT_EQ(load.config->admin_health_cns, (std::vector<std::string>{"lb-1", "lb-2"}));
+}
+
 TEST(BrokerConfig, ReadsTheConnectionLimit) {
   ConfigLoad defaults = Parse(ValidConfig());
   ASSERT_TRUE(defaults.config);
