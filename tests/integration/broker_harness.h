@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -107,15 +108,22 @@ class RunningBroker {
   std::thread waiter_;
 };
 
+// An MLLP/TLS client of the broker with `ods`'s certificate: that trust's integration engine.
+inline mllp::MllpClient EngineOf(const RunningBroker& broker, const std::string& ods) {
+  const TestPki& pki = TestPki::Get();
+  auto tls = net::MakeClientContext({pki.Cert(ods), pki.Key(ods), pki.CaCert(), {}});
+  if (!tls) {
+    throw std::runtime_error("client TLS context for " + ods + ": " + tls.error().message);
+  }
+  mllp::MllpClientSettings settings;
+  settings.port = broker.mllp_port();
+  return mllp::MllpClient(*tls, settings);
+}
+
 // `ods` announces that it holds `nhs_number` the way a trust does: an ADT^A28 over MLLP/TLS.
 inline void AnnounceByAdt(const RunningBroker& broker, const std::string& ods,
                           std::string_view nhs_number) {
-  const TestPki& pki = TestPki::Get();
-  auto tls = net::MakeClientContext({pki.Cert(ods), pki.Key(ods), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker.mllp_port();
-  mllp::MllpClient client(*tls, settings);
+  mllp::MllpClient client = EngineOf(broker, ods);
   const std::string message = "MSH|^~\\&|PAS|" + ods + "|TB||20261123100000||ADT^A28|" + ods +
                               std::string(nhs_number) + "|P|2.4\rEVN|A28|20261123100000\rPID|1||" +
                               std::string(nhs_number) + "^^^NHS^NH||TEST^PATIENT\r";

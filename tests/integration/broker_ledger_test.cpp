@@ -366,12 +366,7 @@ TEST_F(LedgerSearchTest, ThePushedAdtLeavesADeliveryAndAWithheldRecordPerResourc
 // Issue 7 Tests, routing refused: an HL7 v2 message the broker NAKs leaves a refusal record
 // naming the sender and why (no inbound), and a patient only when the NHS number was valid.
 TEST_F(LedgerSearchTest, ANakedMessageLeavesARefusalNamingTheSender) {
-  const TestPki& pki = TestPki::Get();
-  auto tls = net::MakeClientContext({pki.Cert("RXH"), pki.Key("RXH"), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker_->mllp_port();
-  mllp::MllpClient client(*tls, settings);
+  mllp::MllpClient client = testing::EngineOf(*broker_, "RXH");
   const auto send = [&](const std::string& facility, const std::string& control_id,
                         const std::string& nhs_number) {
     auto ack = client.Send("MSH|^~\\&|PAS|" + facility + "|TB||20261123100000||ADT^A28|" +

@@ -98,12 +98,7 @@ std::size_t Count(const std::string& text, std::string_view needle) {
 // testing::AnnounceByAdt: its control ids hold the NHS number, which the broker logs as the
 // sender's message id.)
 void Announce(const RunningBroker& broker, const std::string& ods, const std::string& control_id) {
-  const TestPki& pki = TestPki::Get();
-  auto tls = net::MakeClientContext({pki.Cert(ods), pki.Key(ods), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker.mllp_port();
-  mllp::MllpClient client(*tls, settings);
+  mllp::MllpClient client = testing::EngineOf(broker, ods);
   auto ack = client.Send("MSH|^~\\&|PAS|" + ods + "|TB||20261124100000||ADT^A28|" + control_id +
                          "|P|2.4\rEVN|A28|20261124100000\rPID|1||" + std::string(kShared) +
                          "^^^NHS^NH||" + std::string(kFamily) + "^AMELIA\r");
@@ -168,11 +163,7 @@ TEST_F(LogPrivacyTest, NoNhsNumberOrClinicalTextIsLoggedAtInfoOnAnyPath) {
 
   // v2 in: an ADT and an ORU routed on to both trusts, and a refused message (invalid NHS
   // number) that gets a NAK.
-  auto tls = net::MakeClientContext({pki.Cert("RJ1"), pki.Key("RJ1"), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker.mllp_port();
-  mllp::MllpClient engine(*tls, settings);
+  mllp::MllpClient engine = testing::EngineOf(broker, "RJ1");
   auto adt = engine.Send(
       "MSH|^~\\&|PAS|RJ1|TB|X26|20261124120000||ADT^A08|PRIV0001|P|2.4\r"
       "EVN|A08|20261124120000\r"

@@ -108,11 +108,7 @@ TEST(PostgresqlRestart, TheBrokerCarriesOnAcrossARestartOfItsDatabase) {
   })");
   testing::AnnounceByAdt(broker, "RXH", kShared);
 
-  auto tls = net::MakeClientContext({pki.Cert("RJ1"), pki.Key("RJ1"), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker.mllp_port();
-  mllp::MllpClient engine(*tls, settings);
+  mllp::MllpClient engine = testing::EngineOf(broker, "RJ1");
   // MSA-1 of the ACK to an ADT^A08 with control id `id` ("" when no ACK came).
   const auto send = [&](const std::string& id) -> std::string {
     auto ack = engine.Send("MSH|^~\\&|PAS|RJ1|TB|X26|20261124120000||ADT^A08|" + id +

@@ -113,12 +113,7 @@ class PushPolicyTest : public ::testing::Test {
   }
 
   void SendFromRj1(const std::string& message) {
-    const TestPki& pki = TestPki::Get();
-    auto tls = net::MakeClientContext({pki.Cert("RJ1"), pki.Key("RJ1"), pki.CaCert(), {}});
-    ASSERT_TRUE(tls);
-    mllp::MllpClientSettings settings;
-    settings.port = broker_->mllp_port();
-    mllp::MllpClient client(*tls, settings);
+    mllp::MllpClient client = testing::EngineOf(*broker_, "RJ1");
     auto ack = client.Send(message);
     ASSERT_TRUE(ack) << ack.error().message;
     EXPECT_NE(ack->find("MSA|AA|"), std::string::npos) << *ack;

@@ -78,11 +78,7 @@ TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
   AnnounceByAdt(broker, "RGT", kShared);
   AnnounceByAdt(broker, "RXH", kShared);  // RGT already holds the patient: it gets this too
 
-  auto tls = net::MakeClientContext({pki.Cert("RJ1"), pki.Key("RJ1"), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker.mllp_port();
-  mllp::MllpClient client(*tls, settings);
+  mllp::MllpClient client = testing::EngineOf(broker, "RJ1");
   auto ack = client.Send(
       "MSH|^~\\&|PAS|RJ1|TB|X26|20261123120000||ADT^A08|ROUTE0001|P|2.4\r"
       "EVN|A08|20261123120000\r"
@@ -145,11 +141,7 @@ TEST(MessageRouting, DeadLetterHoldsThePatientsLaterMessagesUntilDiscarded) {
   })");
   AnnounceByAdt(broker, "RGT", kShared);
 
-  auto tls = net::MakeClientContext({pki.Cert("RJ1"), pki.Key("RJ1"), pki.CaCert(), {}});
-  ASSERT_TRUE(tls);
-  mllp::MllpClientSettings settings;
-  settings.port = broker.mllp_port();
-  mllp::MllpClient client(*tls, settings);
+  mllp::MllpClient client = testing::EngineOf(broker, "RJ1");
   const std::string pid = "PID|1||9990001235^^^NHS^NH||HUGHES^AMELIA||19840312|F\r";
   ASSERT_TRUE(
       client.Send("MSH|^~\\&|PAS|RJ1|TB|X26|20261123120000||ADT^A06|POISON01|P|2.4\r"

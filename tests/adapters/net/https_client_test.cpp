@@ -5,6 +5,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -722,56 +723,57 @@ TEST(HttpsClient, AClosedConnectionsPlaceGoesToTheNextWaitingRequest) {
   EXPECT_EQ(client.Stats().waited_for_connection, 2u);
 }
 
-TEST(HttpsClient, ARequestStillWaitingForAConnectionAtItsDeadlineTimesOut) {
-  TestServer server(TestPki::kBrokerA);
-  IoThreads io(2);
-  HttpsClientSettings settings;
-  settings.max_connections_per_host = 1;
-  HttpsClient client(io.io(), ClientTls(), settings);
-  std::promise<core::Result<core::HttpResponse>> slow;
-  client.AsyncRequest(
-      server.Target(), Get("/slow?ms=1500"), std::chrono::steady_clock::now() + 10s,
-      [&slow](core::Result<core::HttpResponse> response) { slow.set_value(std::move(response)); });
-  ASSERT_TRUE(WaitFor([&] { return server.requests() == 1; }));
+// max_connections_per_host 1, and that connection busy with a slow request.
+class OneBusyConnection : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HttpsClientSettings settings;
+    settings.max_connections_per_host = 1;
+    client_.emplace(io_.io(), ClientTls(), settings);
+    client_->AsyncRequest(server_.Target(), Get("/slow?ms=1500"),
+                          std::chrono::steady_clock::now() + 10s,
+                          [this](core::Result<core::HttpResponse> response) {
+                            slow_.set_value(std::move(response));
+                          });
+    ASSERT_TRUE(WaitFor([&] { return server_.requests() == 1; }));
+  }
+
+  TestServer server_{TestPki::kBrokerA};
+  IoThreads io_{2};
+  std::optional<HttpsClient> client_;
+  std::promise<core::Result<core::HttpResponse>> slow_;
+};
+
+TEST_F(OneBusyConnection, ARequestStillWaitingForAConnectionAtItsDeadlineTimesOut) {
   const auto started = std::chrono::steady_clock::now();
-  auto queued = client.Request(server.Target(), Get("/echo"), 200ms);
+  auto queued = client_->Request(server_.Target(), Get("/echo"), 200ms);
   const auto waited = std::chrono::steady_clock::now() - started;
   ASSERT_FALSE(queued);
   EXPECT_EQ(queued.error().code, core::ErrorCode::kTimeout);
   EXPECT_NE(queued.error().message.find("came free within the deadline"), std::string::npos)
       << queued.error().message;
   EXPECT_LT(waited, 1s);  // at its own deadline, not when the connection came free
-  auto first = slow.get_future().get();
+  auto first = slow_.get_future().get();
   ASSERT_TRUE(first) << first.error().message;
-  EXPECT_EQ(server.requests(), 1);  // the one that timed out was never sent
+  EXPECT_EQ(server_.requests(), 1);  // the one that timed out was never sent
   // The place is there again for the next request.
-  ASSERT_TRUE(client.Request(server.Target(), Get("/echo"), 5s));
+  ASSERT_TRUE(client_->Request(server_.Target(), Get("/echo"), 5s));
 }
 
-TEST(HttpsClient, ShutdownAnswersTheRequestsWaitingForAConnection) {
-  TestServer server(TestPki::kBrokerA);
-  IoThreads io(2);
-  HttpsClientSettings settings;
-  settings.max_connections_per_host = 1;
-  HttpsClient client(io.io(), ClientTls(), settings);
-  std::promise<core::Result<core::HttpResponse>> slow;
-  client.AsyncRequest(
-      server.Target(), Get("/slow?ms=3000"), std::chrono::steady_clock::now() + 10s,
-      [&slow](core::Result<core::HttpResponse> response) { slow.set_value(std::move(response)); });
-  ASSERT_TRUE(WaitFor([&] { return server.requests() == 1; }));
+TEST_F(OneBusyConnection, ShutdownAnswersTheRequestsWaitingForAConnection) {
   std::promise<core::Result<core::HttpResponse>> waiting;
-  client.AsyncRequest(server.Target(), Get("/echo"), std::chrono::steady_clock::now() + 10s,
-                      [&waiting](core::Result<core::HttpResponse> response) {
-                        waiting.set_value(std::move(response));
-                      });
-  ASSERT_TRUE(WaitFor([&] { return client.Stats().waited_for_connection == 1; }));
-  client.Shutdown();
+  client_->AsyncRequest(server_.Target(), Get("/echo"), std::chrono::steady_clock::now() + 10s,
+                        [&waiting](core::Result<core::HttpResponse> response) {
+                          waiting.set_value(std::move(response));
+                        });
+  ASSERT_TRUE(WaitFor([&] { return client_->Stats().waited_for_connection == 1; }));
+  client_->Shutdown();
   auto future = waiting.get_future();
   ASSERT_EQ(future.wait_for(3s), std::future_status::ready);
   auto answer = future.get();
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().code, core::ErrorCode::kUpstreamUnavailable);
-  EXPECT_FALSE(slow.get_future().get());
+  EXPECT_FALSE(slow_.get_future().get());
 }
 
 class StaleRetry : public ::testing::TestWithParam<std::size_t> {};
