@@ -1,7 +1,8 @@
 #pragma once
 
-// What the end-to-end tests share: simulated trusts on ephemeral ports, a broker running from
-// config text in its own folder, a trust announcing a patient by ADT, and the test certificates.
+// What the end-to-end tests share: simulated trusts on ephemeral ports (and what they received), a
+// broker running from config text in its own folder, a trust's MLLP engine announcing a patient
+// by ADT, a FHIR message to send, and the test certificates.
 
 #include <chrono>
 #include <filesystem>
@@ -132,6 +133,50 @@ inline void AnnounceByAdt(const RunningBroker& broker, const std::string& ods,
   auto parsed = hl7v2::Message::Parse(*ack);
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->Get("MSA-1").Decoded(), "AA");
+}
+
+// An ADT A08 from RJ1 about `nhs` as a FHIR message Bundle, addressed to the broker (X26) unless
+// `destination` (one MessageHeader.destination element) says otherwise.
+inline std::string FhirA08Message(const std::string& id, std::string_view nhs,
+                                  const std::string& family = "HUGHES",
+                                  const std::string& destination = {}) {
+  const std::string to_broker =
+      R"({"name":"TB","endpoint":"urn:trustbridge","receiver":{"reference":"urn:uuid:org-x26"}})";
+  return R"({"resourceType":"Bundle","id":")" + id +
+         R"(","type":"message","timestamp":"2026-11-23T12:00:00Z","entry":[)"
+         R"({"fullUrl":"urn:uuid:header","resource":{"resourceType":"MessageHeader",)"
+         R"("id":"hdr-)" +
+         id +
+         R"(","eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003",)"
+         R"("code":"A08"},"destination":[)" +
+         (destination.empty() ? to_broker : destination) +
+         R"(],"sender":{"reference":"urn:uuid:org-rj1"},)"
+         R"("source":{"name":"PAS","endpoint":"https://rj1.example.nhs.uk/fhir"},)"
+         R"("focus":[{"reference":"urn:uuid:patient"}]}},)"
+         R"({"fullUrl":"urn:uuid:patient","resource":{"resourceType":"Patient","id":"p1",)"
+         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":")" +
+         std::string(nhs) + R"("}],"name":[{"family":")" + family +
+         R"(","given":["AMELIA"]}],"gender":"female","birthDate":"1984-03-12"}},)"
+         R"({"fullUrl":"urn:uuid:org-rj1","resource":{"resourceType":"Organization","id":"o1",)"
+         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code",)"
+         R"("value":"RJ1"}],"name":"RJ1"}},)"
+         R"({"fullUrl":"urn:uuid:org-x26","resource":{"resourceType":"Organization","id":"o2",)"
+         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code",)"
+         R"("value":"X26"}],"name":"Broker"}}]})";
+}
+
+// A simulated trust's received_log so far (empty before its first message).
+inline std::string ReadReceivedLog(const std::filesystem::path& file) {
+  return std::filesystem::exists(file) ? ReadFile(file) : std::string();
+}
+
+// How often `needle` occurs in `text`.
+inline std::size_t Occurrences(std::string_view text, std::string_view needle) {
+  std::size_t count = 0;
+  for (auto at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
 }
 
 inline rapidjson::Document Json(const std::string& body) {

@@ -46,32 +46,6 @@ std::string IdentifierForm(std::string_view nhs_number) {
   return "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" + std::string(nhs_number);
 }
 
-std::string ReadLog(const fs::path& file) {
-  return fs::exists(file) ? testing::ReadFile(file) : std::string();
-}
-
-// A FHIR message (ADT A08) from RJ1 about `nhs_number`, addressed to the broker.
-std::string FhirMessage(const std::string& id, std::string_view nhs_number) {
-  return R"({"resourceType":"Bundle","id":")" + id +
-         R"(","type":"message","timestamp":"2026-11-24T12:00:00Z","entry":[)"
-         R"({"fullUrl":"urn:uuid:header","resource":{"resourceType":"MessageHeader","id":"h1",)"
-         R"("eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003",)"
-         R"("code":"A08"},"destination":[{"name":"TB","endpoint":"urn:trustbridge",)"
-         R"("receiver":{"reference":"urn:uuid:org-x26"}}],"sender":{"reference":"urn:uuid:org-rj1"},)"
-         R"("source":{"name":"PAS","endpoint":"https://rj1.example.nhs.uk/fhir"},)"
-         R"("focus":[{"reference":"urn:uuid:patient"}]}},)"
-         R"({"fullUrl":"urn:uuid:patient","resource":{"resourceType":"Patient","id":"p1",)"
-         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":")" +
-         std::string(nhs_number) + R"("}],"name":[{"family":")" + std::string(kFhirFamily) +
-         R"(","given":["ROSALIND"]}],"gender":"female","birthDate":"1984-03-12"}},)"
-         R"({"fullUrl":"urn:uuid:org-rj1","resource":{"resourceType":"Organization","id":"o1",)"
-         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code",)"
-         R"("value":"RJ1"}],"name":"RJ1"}},)"
-         R"({"fullUrl":"urn:uuid:org-x26","resource":{"resourceType":"Organization","id":"o2",)"
-         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code",)"
-         R"("value":"X26"}],"name":"Broker"}}]})";
-}
-
 std::string DenyingConsent(std::string_view nhs_number) {
   return R"({"resourceType": "Consent", "status": "active",
     "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
@@ -83,15 +57,6 @@ std::string DenyingConsent(std::string_view nhs_number) {
       "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
       "reference": {"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code",
                                    "value": "RGT"}}}]}})";
-}
-
-// Lines in `text` holding `needle`.
-std::size_t Count(const std::string& text, std::string_view needle) {
-  std::size_t count = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
 }
 
 // `ods` announces that it holds the patient, as a trust does: an ADT^A28 over MLLP/TLS. (Not
@@ -194,20 +159,27 @@ TEST_F(LogPrivacyTest, NoNhsNumberOrClinicalTextIsLoggedAtInfoOnAnyPath) {
   // FHIR in: a message Bundle about the same patient.
   const HttpsResult processed =
       HttpsRequest("127.0.0.1", broker.fhir_port(), "POST", "/fhir/$process-message", As("RJ1"),
-                   {{"Content-Type", "application/fhir+json"}}, FhirMessage("priv-msg-1", kShared));
+                   {{"Content-Type", "application/fhir+json"}},
+                   testing::FhirA08Message("priv-msg-1", kShared, std::string(kFhirFamily)));
   EXPECT_EQ(processed.status, 200) << processed.body.substr(0, 400);
 
   // Every delivery arrives, so its path has logged: RXH gets the ADT, the ORU and the FHIR
   // message in v2 (in order, the last with MSH-10 = Bundle.id); RGT gets those and RXH's A28 as
   // FHIR messages.
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return ReadLog(received / "rxh.jsonl").find("priv-msg-1") != std::string::npos; },
+      [&] {
+        return testing::ReadReceivedLog(received / "rxh.jsonl").find("priv-msg-1") !=
+               std::string::npos;
+      },
       std::chrono::seconds(20)))
-      << ReadLog(received / "rxh.jsonl");
+      << testing::ReadReceivedLog(received / "rxh.jsonl");
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return Count(ReadLog(received / "rgt.jsonl"), "\"protocol\":\"fhir\"") >= 4; },
+      [&] {
+        return testing::Occurrences(testing::ReadReceivedLog(received / "rgt.jsonl"),
+                                    "\"protocol\":\"fhir\"") >= 4;
+      },
       std::chrono::seconds(20)))
-      << ReadLog(received / "rgt.jsonl");
+      << testing::ReadReceivedLog(received / "rgt.jsonl");
 
   // Queries: searches by GET and POST, $everything, an invalid NHS number refused.
   const auto get = [&](const std::string& target) {

@@ -73,10 +73,6 @@ class OwnPostgresql {
   std::string uri_;
 };
 
-std::string ReadLog(const fs::path& file) {
-  return fs::exists(file) ? testing::ReadFile(file) : std::string();
-}
-
 TEST(PostgresqlRestart, TheBrokerCarriesOnAcrossARestartOfItsDatabase) {
   testing::TempDir dir;
   OwnPostgresql postgresql(dir / "pg");
@@ -122,7 +118,7 @@ TEST(PostgresqlRestart, TheBrokerCarriesOnAcrossARestartOfItsDatabase) {
     return at == std::string::npos ? "?" : ack->substr(at + 4, 2);
   };
   const auto delivered = [&](const std::string& id) {
-    return ReadLog(dir / "rxh.jsonl").find("\"" + id + "\"") != std::string::npos;
+    return testing::ReadReceivedLog(dir / "rxh.jsonl").find("\"" + id + "\"") != std::string::npos;
   };
   ASSERT_EQ(send("PGRESTART0"), "AA");
   ASSERT_TRUE(testing::WaitFor([&] { return delivered("PGRESTART0"); }, 20s));

@@ -27,48 +27,6 @@ using testing::TestPki;
 
 constexpr std::string_view kShared = "9990001235";  // at RGT and RXH (demo data)
 
-std::string ReadLog(const fs::path& file) {
-  return fs::exists(file) ? testing::ReadFile(file) : std::string();
-}
-
-std::size_t Count(const std::string& text, const std::string& needle) {
-  std::size_t count = 0;
-  for (std::size_t at = text.find(needle); at != std::string::npos;
-       at = text.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
-}
-
-// An ADT A08 from RJ1 as a FHIR message, addressed to the broker (X26) unless `destination`
-// (one MessageHeader.destination element) says otherwise.
-std::string Message(const std::string& id, std::string_view nhs = kShared,
-                    const std::string& family = "HUGHES", const std::string& destination = {}) {
-  const std::string to_broker =
-      R"({"name":"TB","endpoint":"urn:trustbridge","receiver":{"reference":"urn:uuid:org-x26"}})";
-  return R"({"resourceType":"Bundle","id":")" + id +
-         R"(","type":"message","timestamp":"2026-11-23T12:00:00Z","entry":[)"
-         R"({"fullUrl":"urn:uuid:header","resource":{"resourceType":"MessageHeader",)"
-         R"("id":"hdr-)" +
-         id +
-         R"(","eventCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0003",)"
-         R"("code":"A08"},"destination":[)" +
-         (destination.empty() ? to_broker : destination) +
-         R"(],"sender":{"reference":"urn:uuid:org-rj1"},)"
-         R"("source":{"name":"PAS","endpoint":"https://rj1.example.nhs.uk/fhir"},)"
-         R"("focus":[{"reference":"urn:uuid:patient"}]}},)"
-         R"({"fullUrl":"urn:uuid:patient","resource":{"resourceType":"Patient","id":"p1",)"
-         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":")" +
-         std::string(nhs) + R"("}],"name":[{"family":")" + family +
-         R"(","given":["AMELIA"]}],"gender":"female","birthDate":"1984-03-12"}},)"
-         R"({"fullUrl":"urn:uuid:org-rj1","resource":{"resourceType":"Organization","id":"o1",)"
-         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code",)"
-         R"("value":"RJ1"}],"name":"RJ1"}},)"
-         R"({"fullUrl":"urn:uuid:org-x26","resource":{"resourceType":"Organization","id":"o2",)"
-         R"("identifier":[{"system":"https://fhir.nhs.uk/Id/ods-organization-code",)"
-         R"("value":"X26"}],"name":"Broker"}}]})";
-}
-
 // Ledger records of `kind` whose canonical JSON mentions `text` (-1: unreadable store).
 std::int64_t LedgerRows(const fs::path& store, const std::string& kind, const std::string& text) {
   sqlite3* db = nullptr;
@@ -154,7 +112,7 @@ class ProcessMessageTest : public ::testing::Test {
 };
 
 TEST_F(ProcessMessageTest, MessageReachesTheV2TrustAsEr7AndTheFhirTrustAsABundleOnce) {
-  const testing::HttpsResult answer = Post(Message("FHIRMSG-0001"));
+  const testing::HttpsResult answer = Post(testing::FhirA08Message("FHIRMSG-0001", kShared));
   ASSERT_TRUE(answer.connected) << answer.error;
   ASSERT_EQ(answer.status, 200) << answer.body;
   rapidjson::Document response = testing::Json(answer.body);
@@ -169,15 +127,21 @@ TEST_F(ProcessMessageTest, MessageReachesTheV2TrustAsEr7AndTheFhirTrustAsABundle
 
   // RXH speaks only v2: the Bundle arrives mapped to ER7 over MLLP/TLS, MSH-10 = Bundle.id.
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return ReadLog(*logs_ / "rxh.jsonl").find("FHIRMSG-0001") != std::string::npos; },
+      [&] {
+        return testing::ReadReceivedLog(*logs_ / "rxh.jsonl").find("FHIRMSG-0001") !=
+               std::string::npos;
+      },
       std::chrono::seconds(20)))
-      << ReadLog(*logs_ / "rxh.jsonl");
+      << testing::ReadReceivedLog(*logs_ / "rxh.jsonl");
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return ReadLog(*logs_ / "rgt.jsonl").find("FHIRMSG-0001") != std::string::npos; },
+      [&] {
+        return testing::ReadReceivedLog(*logs_ / "rgt.jsonl").find("FHIRMSG-0001") !=
+               std::string::npos;
+      },
       std::chrono::seconds(20)))
-      << ReadLog(*logs_ / "rgt.jsonl");
-  const std::string rxh = ReadLog(*logs_ / "rxh.jsonl");
-  const std::string rgt = ReadLog(*logs_ / "rgt.jsonl");
+      << testing::ReadReceivedLog(*logs_ / "rgt.jsonl");
+  const std::string rxh = testing::ReadReceivedLog(*logs_ / "rxh.jsonl");
+  const std::string rgt = testing::ReadReceivedLog(*logs_ / "rgt.jsonl");
   const std::string rxh_line = rxh.substr(rxh.find("FHIRMSG-0001"));
   EXPECT_NE(rxh_line.find("\"protocol\":\"mllp\""), std::string::npos) << rxh;
   EXPECT_NE(rxh_line.find("ADT^A08"), std::string::npos) << rxh;
@@ -191,21 +155,25 @@ TEST_F(ProcessMessageTest, MessageReachesTheV2TrustAsEr7AndTheFhirTrustAsABundle
       [&] { return QueueCounts().find("\"queued\":0,\"in_flight\":0") != std::string::npos; },
       std::chrono::seconds(20)))
       << QueueCounts();
-  const testing::HttpsResult again = Post(Message("FHIRMSG-0001"));
+  const testing::HttpsResult again = Post(testing::FhirA08Message("FHIRMSG-0001", kShared));
   EXPECT_EQ(again.status, 200) << again.body;
   EXPECT_NE(again.body.find("\"code\":\"ok\""), std::string::npos) << again.body;
   EXPECT_NE(QueueCounts().find("\"queued\":0,\"in_flight\":0"), std::string::npos) << QueueCounts();
-  EXPECT_EQ(Count(ReadLog(*logs_ / "rgt.jsonl"), "FHIRMSG-0001"), 1u);
-  EXPECT_EQ(Count(ReadLog(*logs_ / "rxh.jsonl"), "FHIRMSG-0001"), 1u);
+  EXPECT_EQ(testing::Occurrences(testing::ReadReceivedLog(*logs_ / "rgt.jsonl"), "FHIRMSG-0001"),
+            1u);
+  EXPECT_EQ(testing::Occurrences(testing::ReadReceivedLog(*logs_ / "rxh.jsonl"), "FHIRMSG-0001"),
+            1u);
 }
 
 TEST_F(ProcessMessageTest, SameIdWithOtherContentIsAConflictAndTheFirstStands) {
-  ASSERT_EQ(Post(Message("FHIRMSG-0002", kShared, "HUGHES",
-                         R"({"endpoint":"urn:x","receiver":{"identifier":{"system":)"
-                         R"("https://fhir.nhs.uk/Id/ods-organization-code","value":"RJ1"}}})"))
+  ASSERT_EQ(Post(testing::FhirA08Message(
+                     "FHIRMSG-0002", kShared, "HUGHES",
+                     R"({"endpoint":"urn:x","receiver":{"identifier":{"system":)"
+                     R"("https://fhir.nhs.uk/Id/ods-organization-code","value":"RJ1"}}})"))
                 .status,
             200);  // addressed to the sender itself: stored, delivered to nobody
-  const testing::HttpsResult conflict = Post(Message("FHIRMSG-0002", kShared, "HEWES"));
+  const testing::HttpsResult conflict =
+      Post(testing::FhirA08Message("FHIRMSG-0002", kShared, "HEWES"));
   EXPECT_EQ(conflict.status, 409) << conflict.body;
   EXPECT_NE(conflict.body.find("\"code\":\"fatal-error\""), std::string::npos) << conflict.body;
   EXPECT_NE(conflict.body.find("\"OperationOutcome\""), std::string::npos);
@@ -213,7 +181,7 @@ TEST_F(ProcessMessageTest, SameIdWithOtherContentIsAConflictAndTheFirstStands) {
 }
 
 TEST_F(ProcessMessageTest, InvalidNhsNumberIsRefusedWithAnOperationOutcome) {
-  const testing::HttpsResult answer = Post(Message("FHIRMSG-0003", "9990001236"));
+  const testing::HttpsResult answer = Post(testing::FhirA08Message("FHIRMSG-0003", "9990001236"));
   EXPECT_TRUE(answer.status == 400 || answer.status == 422) << answer.status << answer.body;
   EXPECT_NE(answer.body.find("\"OperationOutcome\""), std::string::npos) << answer.body;
   EXPECT_NE(answer.body.find("identifier[0].value"), std::string::npos) << answer.body;
@@ -222,18 +190,19 @@ TEST_F(ProcessMessageTest, InvalidNhsNumberIsRefusedWithAnOperationOutcome) {
 }
 
 TEST_F(ProcessMessageTest, UnregisteredDestinationIsRefusedAndTheRefusalRecorded) {
-  const testing::HttpsResult answer =
-      Post(Message("FHIRMSG-0004", kShared, "HUGHES",
-                   R"({"endpoint":"urn:x","receiver":{"identifier":{"system":)"
-                   R"("https://fhir.nhs.uk/Id/ods-organization-code","value":"ZZZ99"}}})"));
+  const testing::HttpsResult answer = Post(testing::FhirA08Message(
+      "FHIRMSG-0004", kShared, "HUGHES",
+      R"({"endpoint":"urn:x","receiver":{"identifier":{"system":)"
+      R"("https://fhir.nhs.uk/Id/ods-organization-code","value":"ZZZ99"}}})"));
   EXPECT_EQ(answer.status, 403) << answer.body;
   EXPECT_NE(answer.body.find("destination[0]"), std::string::npos) << answer.body;
   EXPECT_EQ(LedgerRows(broker_->store_file(), "refusal", "ZZZ99"), 1);
-  EXPECT_EQ(ReadLog(*logs_ / "rgt.jsonl").find("FHIRMSG-0004"), std::string::npos);
+  EXPECT_EQ(testing::ReadReceivedLog(*logs_ / "rgt.jsonl").find("FHIRMSG-0004"), std::string::npos);
 }
 
 TEST_F(ProcessMessageTest, CertificateOfNoParticipantGets403) {
-  const testing::HttpsResult answer = Post(Message("FHIRMSG-0005"), "broker-b");
+  const testing::HttpsResult answer =
+      Post(testing::FhirA08Message("FHIRMSG-0005", kShared), "broker-b");
   EXPECT_EQ(answer.status, 403) << answer.body;
   EXPECT_NE(answer.body.find("\"OperationOutcome\""), std::string::npos) << answer.body;
   EXPECT_NE(answer.body.find("\"forbidden\""), std::string::npos);
@@ -244,7 +213,8 @@ TEST_F(ProcessMessageTest, OnlyPostOfFhirJsonIsTaken) {
                                   "/fhir/$process-message", testing::As("RJ1"))
                 .status,
             405);
-  EXPECT_EQ(Post(Message("FHIRMSG-0006"), "RJ1", "text/plain").status, 415);
+  EXPECT_EQ(Post(testing::FhirA08Message("FHIRMSG-0006", kShared), "RJ1", "text/plain").status,
+            415);
   const testing::HttpsResult not_json = Post("{\"resourceType\": ");
   EXPECT_EQ(not_json.status, 400);
   EXPECT_NE(not_json.body.find("\"OperationOutcome\""), std::string::npos);

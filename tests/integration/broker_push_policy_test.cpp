@@ -34,10 +34,6 @@ using testing::TestPki;
 
 constexpr std::string_view kShared = "9990001235";  // at RGT and RXH (demo data)
 
-std::string ReadLog(const fs::path& file) {
-  return fs::exists(file) ? testing::ReadFile(file) : std::string();
-}
-
 // The queue status of the message `control_id` for `destination` ("" when there is no row).
 std::string QueueStatus(const fs::path& store, const std::string& control_id,
                         const std::string& destination) {
@@ -168,8 +164,8 @@ TEST_F(PushPolicyTest, AConsentDenyingOneTrustStopsItsDeliveryWhileTheOtherTrust
   ASSERT_TRUE(WaitForStatus("PUSH0001", "RGT", "discarded"));
   // A FHIR trust logs the event code (the Bundle id is not the v2 control id); only this test's
   // message is an A08.
-  EXPECT_NE(ReadLog(logs_ / "rxh.jsonl").find("A08"), std::string::npos);
-  EXPECT_EQ(ReadLog(logs_ / "rgt.jsonl").find("A08"), std::string::npos);
+  EXPECT_NE(testing::ReadReceivedLog(logs_ / "rxh.jsonl").find("A08"), std::string::npos);
+  EXPECT_EQ(testing::ReadReceivedLog(logs_ / "rgt.jsonl").find("A08"), std::string::npos);
   // Not a dead letter: the patient's later messages to RXH and RGT are not held.
   HttpsResult dead = Call("POST", "/admin/queue/_dead", "{}", "application/json");
   EXPECT_EQ(dead.body.find("PUSH0001"), std::string::npos) << dead.body;
@@ -183,8 +179,8 @@ TEST_F(PushPolicyTest, ALabOnlyTrustReceivesNoAdtPatientData) {
   SendFromRj1(Adt("A08", "PUSH0002"));
   ASSERT_TRUE(WaitForStatus("PUSH0002", "RGT", "delivered"));
   ASSERT_TRUE(WaitForStatus("PUSH0002", "RXH", "discarded"));
-  EXPECT_EQ(ReadLog(logs_ / "rxh.jsonl").find("A08"), std::string::npos);
-  EXPECT_NE(ReadLog(logs_ / "rgt.jsonl").find("A08"), std::string::npos);
+  EXPECT_EQ(testing::ReadReceivedLog(logs_ / "rxh.jsonl").find("A08"), std::string::npos);
+  EXPECT_NE(testing::ReadReceivedLog(logs_ / "rgt.jsonl").find("A08"), std::string::npos);
 }
 
 // A dead letter replayed after the patient denied the destination is refused, not delivered; the
@@ -212,7 +208,7 @@ TEST_F(PushPolicyTest, AReplayAfterAConsentDenyIsRefusedAndRecorded) {
                 .status,
             204);
   ASSERT_TRUE(WaitForStatus("PUSH0003", "RGT", "discarded"));
-  EXPECT_EQ(ReadLog(logs_ / "rgt.jsonl").find("A06"), std::string::npos);
+  EXPECT_EQ(testing::ReadReceivedLog(logs_ / "rgt.jsonl").find("A06"), std::string::npos);
   const std::string journey = Journey();
   EXPECT_NE(journey.find("replay requested by RJ1"), std::string::npos) << journey.substr(0, 400);
 }

@@ -28,10 +28,6 @@ using testing::TestPki;
 
 constexpr std::string_view kShared = "9990001235";  // at RGT and RXH (demo data)
 
-std::string ReadLog(const fs::path& file) {
-  return fs::exists(file) ? testing::ReadFile(file) : std::string();
-}
-
 // Bytes of the stored payload of the message with this control id (-1: no such row).
 std::int64_t StoredPayloadBytes(const fs::path& store, const std::string& control_id) {
   sqlite3* db = nullptr;
@@ -90,26 +86,24 @@ TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
   // RXH gets it as v2 over MLLP with the sender's control id; RGT gets it (and RXH's A28) as
   // FHIR message Bundles.
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return ReadLog(logs / "rxh.jsonl").find("ROUTE0001") != std::string::npos; },
-      std::chrono::seconds(20)))
-      << ReadLog(logs / "rxh.jsonl");
-  EXPECT_TRUE(testing::WaitFor(
       [&] {
-        const std::string log = ReadLog(logs / "rgt.jsonl");
-        std::size_t fhir_lines = 0;
-        for (std::size_t at = log.find("\"protocol\":\"fhir\""); at != std::string::npos;
-             at = log.find("\"protocol\":\"fhir\"", at + 1)) {
-          ++fhir_lines;
-        }
-        return fhir_lines >= 2;
+        return testing::ReadReceivedLog(logs / "rxh.jsonl").find("ROUTE0001") != std::string::npos;
       },
       std::chrono::seconds(20)))
-      << ReadLog(logs / "rgt.jsonl");
-  const std::string rxh_log = ReadLog(logs / "rxh.jsonl");
+      << testing::ReadReceivedLog(logs / "rxh.jsonl");
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::Occurrences(testing::ReadReceivedLog(logs / "rgt.jsonl"),
+                                    "\"protocol\":\"fhir\"") >= 2;
+      },
+      std::chrono::seconds(20)))
+      << testing::ReadReceivedLog(logs / "rgt.jsonl");
+  const std::string rxh_log = testing::ReadReceivedLog(logs / "rxh.jsonl");
   EXPECT_NE(rxh_log.find("\"protocol\":\"mllp\""), std::string::npos) << rxh_log;
   EXPECT_NE(rxh_log.find(std::string(kShared)), std::string::npos);
   // The sender does not receive its own message.
-  EXPECT_EQ(ReadLog(logs / "rgt.jsonl").find("\"protocol\":\"mllp\""), std::string::npos);
+  EXPECT_EQ(testing::ReadReceivedLog(logs / "rgt.jsonl").find("\"protocol\":\"mllp\""),
+            std::string::npos);
 
   // Delivered everywhere, so the purge (retention 0 here) erases the payload; the row and its
   // dedupe key stay, so a resend is acknowledged but not delivered again.
@@ -167,15 +161,15 @@ TEST(MessageRouting, DeadLetterHoldsThePatientsLaterMessagesUntilDiscarded) {
   EXPECT_EQ(dead.body.find("9990001235"), std::string::npos);  // no NHS numbers in the listing
   // HELD0001 waits behind the dead letter: RGT has not received it.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_EQ(ReadLog(logs / "rgt.jsonl").find("ADT^A08"), std::string::npos);
+  EXPECT_EQ(testing::ReadReceivedLog(logs / "rgt.jsonl").find("ADT^A08"), std::string::npos);
 
   rapidjson::Document listing = testing::Json(dead.body);
   const std::int64_t id = listing["dead"][0]["id"].GetInt64();
   EXPECT_EQ(admin("/admin/queue/discard", R"({"id": )" + std::to_string(id) + "}").status, 204);
-  EXPECT_TRUE(
-      testing::WaitFor([&] { return ReadLog(logs / "rgt.jsonl").find("A08") != std::string::npos; },
-                       std::chrono::seconds(20)))
-      << ReadLog(logs / "rgt.jsonl");
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return testing::ReadReceivedLog(logs / "rgt.jsonl").find("A08") != std::string::npos; },
+      std::chrono::seconds(20)))
+      << testing::ReadReceivedLog(logs / "rgt.jsonl");
   auto counts = admin("/admin/queue/_counts", "{}");
   EXPECT_NE(counts.body.find("\"discarded\":1"), std::string::npos) << counts.body;
 }
