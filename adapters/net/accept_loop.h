@@ -22,12 +22,13 @@
 //   busy broker; a wait keeps it a delay, and the handshake and idle timeouts free the places
 //   that stalled or abandoned connections hold.
 // - An accept that fails for want of resources (no file descriptor left in the process or the
-//   system, no kernel memory) pauses accepting for `resource_pause` instead of trying again at
-//   once: the pending connection stays in the backlog, so the next try fails the same way, and
-//   retrying at once spun a core and wrote a warning line per try until a descriptor came free.
+//   system, no kernel memory), or 16 times in a row, pauses accepting for `resource_pause`
+//   instead of trying again at once: the pending connection stays in the backlog, so the next
+//   try fails the same way, and retrying at once spun a core and wrote a warning line per try
+//   until a descriptor came free.
 //
-// Each state change is logged once (not per connection): connection_limit_reached,
-// accept_paused, accepting_again.
+// Logged per change of state, not per connection: accept_paused and accepting_again once each
+// per pause, connection_limit_reached at most every 10 s (with how often since the last line).
 namespace tb::net {
 
 struct AcceptSettings {
