@@ -103,7 +103,7 @@ std::vector<std::string> GetStrings(const rapidjson::Value& object, const char* 
   if (member != object.MemberEnd() && member->value.IsArray()) {
     for (const auto& item : member->value.GetArray()) {
       if (item.IsString()) {
-        values.emplace_back(item.GetString());
+        values.emplace_back(item.GetString(), item.GetStringLength());
       }
     }
   }
@@ -324,24 +324,11 @@ ConfigLoad ParseBrokerConfig(std::string_view text, const std::filesystem::path&
   }
   ReadInt(document, "io_threads", config.io_threads);
   if (const auto admin = document.FindMember("admin"); admin != document.MemberEnd()) {
-    if (const auto cns = admin->value.FindMember("cert_cns"); cns != admin->value.MemberEnd()) {
-      for (const auto& cn : cns->value.GetArray()) {
-        config.admin_cert_cns.emplace_back(cn.GetString(), cn.GetStringLength());
-      }
-    }
-    if (const auto cns = admin->value.FindMember("health_cns"); cns != admin->value.MemberEnd()) {
-      for (const auto& cn : cns->value.GetArray()) {
-        config.admin_health_cns.emplace_back(cn.GetString(), cn.GetStringLength());
-      }
-    }
+    config.admin_cert_cns = GetStrings(admin->value, "cert_cns");
+    config.admin_health_cns = GetStrings(admin->value, "health_cns");
   }
   if (const auto hl7 = document.FindMember("hl7v2"); hl7 != document.MemberEnd()) {
-    if (const auto types = hl7->value.FindMember("message_types");
-        types != hl7->value.MemberEnd()) {
-      for (const auto& type : types->value.GetArray()) {
-        config.hl7_message_types.emplace_back(type.GetString(), type.GetStringLength());
-      }
-    }
+    config.hl7_message_types = GetStrings(hl7->value, "message_types");
   }
 
   if (const auto policy = document.FindMember("policy"); policy != document.MemberEnd()) {

@@ -179,21 +179,27 @@ void Ledger::AppendAsync(const HopRecord& hop, AppendCallback done) {
   auto pending = std::make_unique<Pending>();
   pending->draft = DraftOf(hop);
   pending->on_done = std::move(done);
+  if (!EnqueueAsync({&pending, 1})) {
+    pending->on_done(core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down"));
+  }
+}
+
+bool Ledger::EnqueueAsync(std::span<std::unique_ptr<Pending>> records) {
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      queue_.push_back(pending.release());  // Pending::Release deletes it
-      wake = ShouldWakeLocked();
+    if (stopping_) {
+      return false;
     }
-  }
-  if (pending) {
-    pending->on_done(core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down"));
-    return;
+    for (auto& record : records) {
+      queue_.push_back(record.release());  // Pending::Release deletes it
+    }
+    wake = ShouldWakeLocked();
   }
   if (wake) {
     work_.notify_one();
   }
+  return true;
 }
 
 void Ledger::AppendAllAsync(const std::vector<HopRecord>& hops, AllAppendedCallback done) {
@@ -240,24 +246,8 @@ void Ledger::AppendAllAsync(const std::vector<HopRecord>& hops, AllAppendedCallb
     };
     pending.push_back(std::move(record));
   }
-  bool wake = false;
-  bool queued = false;
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      for (auto& record : pending) {
-        queue_.push_back(record.release());  // Pending::Release deletes it
-      }
-      queued = true;
-      wake = ShouldWakeLocked();
-    }
-  }
-  if (!queued) {
+  if (!EnqueueAsync(pending)) {
     group->done(core::MakeError(core::ErrorCode::kStorage, "ledger append failed: shut down"));
-    return;
-  }
-  if (wake) {
-    work_.notify_one();
   }
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -121,6 +122,10 @@ class Ledger final : public core::LedgerChain {
   void RunCommitter();
   // Called with mutex_ held after queueing a record: whether the committer must be notified.
   bool ShouldWakeLocked();
+  // Queues `records` (AppendAsync's and AppendAllAsync's: each reports through its on_done) in
+  // order under one lock and wakes the committer if it waits for them. False once the ledger is
+  // stopping: nothing was queued and the records are still the caller's.
+  bool EnqueueAsync(std::span<std::unique_ptr<Pending>> records);
   void CommitBatch(const std::vector<Pending*>& batch);
   // The records (and checkpoint, when a multiple of checkpoint_every is crossed) of `batch` linked
   // behind the head the store read inside its write transaction.
