@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target hl7v2_parse_fuzz mllp_framer_fuzz fhir_json_fuzz
+cmake --build --preset fuzz --target hl7v2_parse_fuzz mllp_framer_fuzz fhir_json_fuzz \
+  federated_answer_fuzz v2_to_fhir_fuzz fhir_to_v2_fuzz
 testdata=$(cd .. && pwd)/shared/testdata
 run() {
   local target=$1 binary=$2
@@ -15,7 +16,7 @@ run() {
   local corpus=build/fuzz/corpus/$target
   mkdir -p "$corpus"
   for seeds in "$@"; do
-    find "$seeds" -type f -size -1M -exec cp -n {} "$corpus"/ \;
+    find "$seeds" -type f -size -1024k -exec cp -n {} "$corpus"/ \;
   done
   echo "== $target: ${seconds}s"
   "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus"
@@ -23,3 +24,8 @@ run() {
 run hl7v2_parse_fuzz build/fuzz/tests/fuzz/hl7v2/hl7v2_parse_fuzz "$testdata/hl7v2"
 run mllp_framer_fuzz build/fuzz/tests/fuzz/mllp/mllp_framer_fuzz "$testdata/hl7v2"
 run fhir_json_fuzz build/fuzz/tests/fuzz/fhir/fhir_json_fuzz "$testdata/fhir-r4/examples-r4-spec"
+run federated_answer_fuzz build/fuzz/tests/fuzz/federation/federated_answer_fuzz \
+  "$testdata/ukcore/pds-fhir-api/search-responses" config/demo/trusts/RGT/patients
+run v2_to_fhir_fuzz build/fuzz/tests/fuzz/mappings/v2_to_fhir_fuzz "$testdata/hl7v2" bench/mappings/data
+run fhir_to_v2_fuzz build/fuzz/tests/fuzz/mappings/fhir_to_v2_fuzz config/demo/trusts/RGT/patients \
+  tests/adapters/fhir/data/ukcore
