@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,8 @@
 #endif
 
 #include "adapters/fhir/json.h"
+#include "adapters/hl7v2/charset.h"
+#include "broker/core/utf8.h"
 #include "mappings/v2_to_fhir_mapper.h"
 
 // The message type check, the walk over the segments (which segment map runs when, and the links
@@ -474,8 +477,25 @@ core::Result<std::string> MapV2ToFhir(std::string_view er7, const MappingTables&
 
 core::Result<std::string> MapV2ToFhir(const hl7v2::Message& message, const MappingTables& tables,
                                       const V2ToFhirOptions& options) {
-  v2fhir::Mapper mapper(message, tables, options);
-  return mapper.Run();
+  // The mapper copies v2 text into JSON byte for byte, so it must see UTF-8 only.
+  const core::Result<hl7v2::CharacterSet> charset = hl7v2::ReadCharacterSet(message);
+  if (!charset) {
+    return charset.error();
+  }
+  if (*charset == hl7v2::CharacterSet::kLatin1) {
+    // The same segments and fields as the message already parsed, in up to twice the bytes.
+    hl7v2::ParseLimits limits;
+    limits.max_message_bytes = std::max(limits.max_message_bytes, 2 * message.er7().size());
+    limits.max_segments = std::max(limits.max_segments, message.SegmentCount());
+    limits.max_fields = std::numeric_limits<std::size_t>::max();
+    core::Result<hl7v2::Message> utf8 =
+        hl7v2::Message::Parse(core::Latin1ToUtf8(message.er7()), limits);
+    if (!utf8) {
+      return utf8.error();
+    }
+    return v2fhir::Mapper(*utf8, tables, options).Run();
+  }
+  return v2fhir::Mapper(message, tables, options).Run();
 }
 
 }  // namespace tb::mappings

@@ -15,6 +15,7 @@
 #include "adapters/hl7v2/escape.h"
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
+#include "broker/core/utf8.h"
 
 namespace tb::mappings {
 
@@ -609,6 +610,13 @@ std::string_view V2TextSearched(const hl7v2::Value& value, std::string& scratch)
     return raw;
   }
   scratch = value.Decoded();
+  // A \Xhh\ escape gives bytes in the sender's character set, which the text around it no
+  // longer is (an 8859/1 message is converted to UTF-8 before it is mapped): a byte that forms no
+  // UTF-8 is read as ISO 8859-1, the set of nearly every v2 sender that escapes such bytes.
+  // Without this the bytes went into the JSON as they were, and no FHIR reader accepts that.
+  if (!core::IsValidUtf8(scratch)) {
+    scratch = core::Utf8OrLatin1(scratch);
+  }
   return scratch;
 }
 

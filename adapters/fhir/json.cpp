@@ -17,6 +17,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "broker/core/utf8.h"
+
 namespace tb::fhir {
 namespace {
 
@@ -29,57 +31,6 @@ using core::MakeError;
 // RapidJSON decodes every character of every string through its transcoder.
 constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
-
-// Where `text` stops being well-formed UTF-8 (Unicode table 3-7: no overlong forms, no
-// surrogates, nothing over U+10FFFF), or npos. ASCII, nearly all of a FHIR body, is skipped
-// eight bytes at a time.
-std::size_t FirstInvalidUtf8(std::string_view text) {
-  const auto* const bytes = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t size = text.size();
-  std::size_t i = 0;
-  while (i < size) {
-    if (size - i >= 8) {
-      std::uint64_t block = 0;
-      std::memcpy(&block, bytes + i, sizeof block);
-      if ((block & 0x8080808080808080ULL) == 0) {
-        i += 8;
-        continue;
-      }
-    }
-    const unsigned char lead = bytes[i];
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    // The second byte's range depends on the lead byte; later ones are 0x80-0xBF.
-    std::size_t length = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      low = lead == 0xE0 ? 0xA0 : 0x80;   // E0 80-9F would be overlong
-      high = lead == 0xED ? 0x9F : 0xBF;  // ED A0-BF would be a surrogate
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      low = lead == 0xF0 ? 0x90 : 0x80;   // F0 80-8F would be overlong
-      high = lead == 0xF4 ? 0x8F : 0xBF;  // F4 90 and up would be over U+10FFFF
-    } else {
-      return i;  // a continuation byte, C0, C1 or F5-FF
-    }
-    if (size - i < length || bytes[i + 1] < low || bytes[i + 1] > high) {
-      return i;
-    }
-    for (std::size_t k = 2; k < length; ++k) {
-      if (bytes[i + k] < 0x80 || bytes[i + k] > 0xBF) {
-        return i;
-      }
-    }
-    i += length;
-  }
-  return std::string_view::npos;
-}
 
 // Forwards SAX events to a Document while counting nesting; stops the parse (by returning false)
 // as soon as the depth limit is passed, so a deep document is never built.
@@ -246,7 +197,7 @@ core::Status CheckText(std::string_view text, const JsonLimits& limits) {
     const auto at = static_cast<std::size_t>(static_cast<const char*>(nul) - text.data());
     return MakeError(ErrorCode::kInvalidValue, "JSON text contains a NUL byte", Offset(at));
   }
-  if (const std::size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+  if (const std::size_t bad = core::FirstInvalidUtf8(text); bad != std::string_view::npos) {
     return MakeError(ErrorCode::kInvalidValue,
                      std::string("invalid JSON: ") +
                          rapidjson::GetParseError_En(rapidjson::kParseErrorStringInvalidEncoding),

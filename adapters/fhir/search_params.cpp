@@ -2,59 +2,13 @@
 
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
+#include "broker/core/utf8.h"
 
 namespace tb::fhir {
 namespace {
 
 using core::ErrorCode;
 using core::MakeError;
-
-// Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF.
-bool IsValidUtf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t extra = 0;
-    unsigned min_second = 0x80;
-    unsigned max_second = 0xBF;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2;
-      if (c == 0xE0) {
-        min_second = 0xA0;
-      } else if (c == 0xED) {
-        max_second = 0x9F;
-      }
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3;
-      if (c == 0xF0) {
-        min_second = 0x90;
-      } else if (c == 0xF4) {
-        max_second = 0x8F;
-      }
-    } else {
-      return false;
-    }
-    if (extra > text.size() - i - 1) {  // truncated sequence
-      return false;
-    }
-    for (std::size_t k = 1; k <= extra; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      const unsigned low = k == 1 ? min_second : 0x80;
-      const unsigned high = k == 1 ? max_second : 0xBF;
-      if (next < low || next > high) {
-        return false;
-      }
-    }
-    i += extra + 1;
-  }
-  return true;
-}
 
 core::Result<std::string> DecodeComponent(std::string_view text, std::string_view where) {
   std::optional<std::string> decoded = core::PercentDecode(text, /*plus_is_space=*/true);
@@ -65,7 +19,7 @@ core::Result<std::string> DecodeComponent(std::string_view text, std::string_vie
     return MakeError(ErrorCode::kInvalidValue, "search parameter contains a NUL character",
                      std::string(where));
   }
-  if (!IsValidUtf8(*decoded)) {
+  if (!core::IsValidUtf8(*decoded)) {
     return MakeError(ErrorCode::kInvalidValue, "search parameter is not valid UTF-8",
                      std::string(where));
   }

@@ -1,5 +1,6 @@
 #include "adapters/hl7v2/validate.h"
 
+#include "adapters/hl7v2/charset.h"
 #include "adapters/hl7v2/path.h"
 #include "broker/core/nhs_number.h"
 
@@ -134,6 +135,9 @@ std::vector<core::Error> Validate(const Message& message, const ValidationRules&
       rules.versions.count(version) == 0) {
     errors.push_back(
         core::MakeError(core::ErrorCode::kUnsupportedVersion, "version is not accepted", "MSH-12"));
+  }
+  if (const core::Result<CharacterSet> charset = ReadCharacterSet(message); !charset) {
+    errors.push_back(charset.error());
   }
   if (rules.check_nhs_number) {
     CheckNhsNumbers(message, errors);

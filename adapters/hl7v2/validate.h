@@ -34,6 +34,9 @@ struct ValidationRules {
 //   kUnsupportedMessage    MSH-9.1 not among rules.message_types (ERR-3 200), at "MSH-9.1";
 //   kUnsupportedEvent      known type, unknown trigger (ERR-3 201), at "MSH-9.2";
 //   kUnsupportedProcessingId / kUnsupportedVersion  MSH-11 / MSH-12 outside the rules' sets;
+//   kInvalidValue          text beyond ASCII that is not in a character set MSH-18 allows
+//                          (ReadCharacterSet: UTF-8, or ISO 8859-1 declared as 8859/1), at
+//                          "MSH-18";
 //   kInvalidValue          an NHS-number identifier in PID-3 (any repetition whose CX-4 is NHS
 //                          and CX-5 is NH) that fails tb::core::IsValidNhsNumber, at "PID-3"
 //                          ("PID[2]-3" for a second PID).

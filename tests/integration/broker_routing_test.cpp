@@ -49,28 +49,34 @@ std::int64_t StoredPayloadBytes(const fs::path& store, const std::string& contro
   return bytes;
 }
 
+// A broker whose engine RJ1 sends to RGT, which takes FHIR messages, and RXH, which takes HL7 v2
+// over MLLP/TLS; payloads are purged as soon as they are delivered everywhere; RJ1 administers.
+std::string FhirAndV2TrustsConfig(int rgt_fhir_port, int rxh_mllp_port) {
+  return R"({
+    "broker": { "id": "broker-a", "ods": "X26" },
+    "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
+    "tls": )" + TestPki::Get().TlsConfigJson("broker-a", /*with_crl=*/false) +
+         R"(,
+    "store": { "url": "sqlite:var/tb.db", "payload_retention_ms": 0, "purge_interval_ms": 100 },
+    "admin": { "cert_cns": ["RJ1"] },
+    "participants": [
+      { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
+      { "ods": "RGT", "cert_cn": "RGT", "scopes": ["system/*.rs"],
+        "fhir_base": "https://127.0.0.1:)" +
+         std::to_string(rgt_fhir_port) + R"(/fhir" },
+      { "ods": "RXH", "cert_cn": "RXH", "scopes": ["system/*.rs"],
+        "mllp": "127.0.0.1:)" +
+         std::to_string(rxh_mllp_port) + R"(" }
+    ]
+  })";
+}
+
 TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
   testing::TempDir logs;
   // RGT takes FHIR messages; RXH takes HL7 v2 over MLLP/TLS.
   auto rgt = StartTrust("RGT", DemoPatients("RGT"), {}, logs / "rgt.jsonl");
   auto rxh = StartTrust("RXH", DemoPatients("RXH"), {}, logs / "rxh.jsonl", /*with_mllp=*/true);
-  const TestPki& pki = TestPki::Get();
-  RunningBroker broker(R"({
-    "broker": { "id": "broker-a", "ods": "X26" },
-    "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": )" + pki.TlsConfigJson("broker-a", /*with_crl=*/false) +
-                       R"(,
-    "store": { "url": "sqlite:var/tb.db", "payload_retention_ms": 0, "purge_interval_ms": 100 },
-    "participants": [
-      { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
-      { "ods": "RGT", "cert_cn": "RGT", "scopes": ["system/*.rs"],
-        "fhir_base": "https://127.0.0.1:)" +
-                       std::to_string(rgt->fhir_port()) + R"(/fhir" },
-      { "ods": "RXH", "cert_cn": "RXH", "scopes": ["system/*.rs"],
-        "mllp": "127.0.0.1:)" +
-                       std::to_string(rxh->mllp_port()) + R"(" }
-    ]
-  })");
+  RunningBroker broker(FhirAndV2TrustsConfig(rgt->fhir_port(), rxh->mllp_port()));
   AnnounceByAdt(broker, "RGT", kShared);
   AnnounceByAdt(broker, "RXH", kShared);  // RGT already holds the patient: it gets this too
 
@@ -110,6 +116,56 @@ TEST(MessageRouting, AdtFromOneTrustReachesTheOthersInTheirOwnFormat) {
   EXPECT_TRUE(
       testing::WaitFor([&] { return StoredPayloadBytes(broker.store_file(), "ROUTE0001") == 0; },
                        std::chrono::seconds(20)));
+}
+
+// A legacy PAS sending ISO 8859-1 (a Welsh name: "Siân" as 53 69 E2 6E) and declaring it in
+// MSH-18 is taken and delivered to a FHIR trust (as UTF-8 JSON) and a v2 trust (as sent). Before,
+// the mapping copied the bytes into JSON that no reader accepts and both deliveries went to the
+// dead letters after an AA. The same bytes undeclared get an AE naming MSH-18 instead of an AA.
+TEST(MessageRouting, Latin1DeclaredInMsh18IsDeliveredAndUndeclaredIsRefused) {
+  testing::TempDir logs;
+  auto rgt = StartTrust("RGT", DemoPatients("RGT"), {}, logs / "rgt.jsonl");
+  auto rxh = StartTrust("RXH", DemoPatients("RXH"), {}, logs / "rxh.jsonl", /*with_mllp=*/true);
+  RunningBroker broker(FhirAndV2TrustsConfig(rgt->fhir_port(), rxh->mllp_port()));
+  AnnounceByAdt(broker, "RGT", kShared);
+  AnnounceByAdt(broker, "RXH", kShared);
+  const std::string rgt_before = testing::ReadReceivedLog(logs / "rgt.jsonl");
+
+  mllp::MllpClient client = testing::EngineOf(broker, "RJ1");
+  const auto send = [&](std::string_view control_id, std::string_view charset) {
+    return client.Send("MSH|^~\\&|PAS|RJ1|TB|X26|20261123120000||ADT^A08|" +
+                       std::string(control_id) + "|P|2.4||||||" + std::string(charset) +
+                       "\rEVN|A08|20261123120000\r"
+                       "PID|1||9990001235^^^NHS^NH||LLYWEL\xCAN^SI\xC2N||19840312|F\r"
+                       "PV1|1|I|RJ1WARD^B1^2\r");
+  };
+  auto refused = send("LATIN002", "");
+  ASSERT_TRUE(refused) << refused.error().message;
+  EXPECT_NE(refused->find("MSA|AE|LATIN002"), std::string::npos) << *refused;
+  EXPECT_NE(refused->find("MSH^1^18"), std::string::npos) << *refused;
+  auto taken = send("LATIN001", "8859/1");
+  ASSERT_TRUE(taken) << taken.error().message;
+  EXPECT_NE(taken->find("MSA|AA|LATIN001"), std::string::npos) << *taken;
+
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::ReadReceivedLog(logs / "rxh.jsonl").find("LATIN001") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << testing::ReadReceivedLog(logs / "rxh.jsonl");
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::Occurrences(testing::ReadReceivedLog(logs / "rgt.jsonl"),
+                                    "\"type\":\"A08\"") >
+               testing::Occurrences(rgt_before, "\"type\":\"A08\"");
+      },
+      std::chrono::seconds(20)))
+      << testing::ReadReceivedLog(logs / "rgt.jsonl");
+  EXPECT_EQ(testing::ReadReceivedLog(logs / "rxh.jsonl").find("LATIN002"), std::string::npos);
+  const testing::HttpsResult dead =
+      testing::HttpsRequest("127.0.0.1", broker.fhir_port(), "POST", "/admin/queue/_dead",
+                            testing::As("RJ1"), {{"Content-Type", "application/json"}}, "{}");
+  EXPECT_EQ(dead.body.find("LATIN001"), std::string::npos) << dead.body;
 }
 
 // A message the destination can never take (RGT speaks FHIR; ADT^A06 has no FHIR mapping) goes

@@ -106,6 +106,57 @@ TEST(V2ToFhirEdge, CustomDelimitersLfEndingsAndNulls) {
   EXPECT_EQ(Resource(doc, "Encounter"), nullptr);
 }
 
+// Text beyond ASCII reaches FHIR as UTF-8 (JSON is UTF-8 by definition) whatever the sender's
+// declared character set; before, ISO 8859-1 bytes were copied into the JSON as they were, which
+// no FHIR reader accepts, and every delivery of such a message failed.
+TEST(V2ToFhirEdge, Latin1DeclaredInMsh18BecomesUtf8) {
+  const std::string msh = Seg("MSH", {{3, "PAS"},
+                                      {4, "RX1"},
+                                      {7, "20240115120000"},
+                                      {9, "ADT^A28"},
+                                      {10, "C1"},
+                                      {11, "P"},
+                                      {12, "2.4"},
+                                      {18, "8859/1"}});
+  const std::string er7 = msh +
+                          Seg("PID", {{3, "9449305552^^^NHS^NH"},
+                                      {5, "LLYWEL\xCAN^Si\xE2n"},
+                                      {11, "T\xFD Gwyn^^Caerdydd"}}) +
+                          Seg("ZPD", {{1, "Z\xEB"}});
+  const auto doc = MapToDocument(er7);
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_TRUE(PassesValidator(doc));
+  const auto* patient = Resource(doc, "Patient");
+  ASSERT_NE(patient, nullptr);
+  EXPECT_EQ(Str((*patient)["name"][0], "family"), "LLYWEL\xC3\x8AN");
+  EXPECT_EQ(fhir::StringOf((*patient)["name"][0]["given"][0]), "Si\xC3\xA2n");
+  EXPECT_EQ(fhir::StringOf((*patient)["address"][0]["line"][0]), "T\xC3\xBD Gwyn");
+  // The segment the mapper does not map is kept verbatim on the MessageHeader, in UTF-8 too.
+  EXPECT_NE(Json(doc).find("Z\xC3\xAB"), std::string::npos);
+}
+
+// \Xhh\ escapes in an ASCII message give bytes of the sender's character set; those that form no
+// UTF-8 are read as ISO 8859-1 (before, they went into the JSON as they were).
+TEST(V2ToFhirEdge, HexEscapesBecomeUtf8) {
+  const std::string er7 = Msh("ADT^A28") + Seg("PID", {{3, "9449305552^^^NHS^NH"},
+                                                       {5, "LLYWEL\\XCA\\N^Si\\XC3A2\\n"}});
+  const auto doc = MapToDocument(er7);
+  ASSERT_TRUE(doc.IsObject());
+  const auto* patient = Resource(doc, "Patient");
+  ASSERT_NE(patient, nullptr);
+  EXPECT_EQ(Str((*patient)["name"][0], "family"), "LLYWEL\xC3\x8AN");           // Latin-1 Ê
+  EXPECT_EQ(fhir::StringOf((*patient)["name"][0]["given"][0]), "Si\xC3\xA2n");  // UTF-8 â
+}
+
+TEST(V2ToFhirEdge, TextThatIsNotInItsDeclaredCharacterSetIsNotMapped) {
+  const std::string er7 = Msh("ADT^A28") + Seg("PID", {{3, "9449305552^^^NHS^NH"},
+                                                       {5, "LLYWEL\xCAN^Si\xE2n"}});
+  const auto mapped = MapV2ToFhir(er7, testing::Tables());
+  ASSERT_FALSE(mapped.has_value());
+  EXPECT_EQ(mapped.error().code, core::ErrorCode::kInvalidValue);
+  EXPECT_EQ(mapped.error().location, "MSH-18");
+}
+
 TEST(V2ToFhirEdge, A40MergeLinksBothRecords) {
   const std::string er7 =
       Msh("ADT^A40^ADT_A39") + Seg("EVN", {{1, "A40"}}) +
