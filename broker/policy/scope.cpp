@@ -181,12 +181,34 @@ bool IsResourceTypeName(std::string_view type) {
   return std::all_of(type.begin(), type.end(), IsAsciiAlpha);
 }
 
+// One part of a token as ParseConstraints reads it back: FHIR search escapes for the characters
+// that split values and tokens, then %-escapes for what a scope cannot hold raw (spaces, controls,
+// non-ASCII) or the query would read otherwise ('%', '+', '&', '=', '#'). Written raw, a code
+// holding a space (from "%20" or "+") made a token's space-separated scope list read as two
+// scopes, and one holding '|' or ',' read as another constraint.
+void AppendTokenPart(std::string& out, std::string_view part) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char c : part) {
+    if (c == '\\' || c == ',' || c == '|' || c == '$') {
+      out += '\\';
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7F || c == '%' || c == '+' || c == '&' || c == '=' || c == '#') {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0F];
+    } else {
+      out += c;
+    }
+  }
+}
+
 void AppendToken(std::string& out, const ScopeToken& token) {
   if (token.system.has_value()) {
-    out += *token.system;
+    AppendTokenPart(out, *token.system);
     out += '|';
   }
-  out += token.code;
+  AppendTokenPart(out, token.code);
 }
 
 }  // namespace

@@ -77,7 +77,9 @@ struct Scope {
 // the broker grants data access only.
 core::Result<Scope> ParseScope(std::string_view text);
 
-// The canonical v2 form: "system/Observation.rs?category=http://...|laboratory".
+// The canonical v2 form: "system/Observation.rs?category=http://...|laboratory", which ParseScope
+// reads back as the same scope: in constraint values ',', '|', '$' and '\\' get FHIR search
+// escapes, and spaces, controls, non-ASCII, '%', '+', '&', '=' and '#' %-escapes.
 std::string ToString(const Scope& scope);
 
 // The scopes one participant holds. Access is the union of its scopes.

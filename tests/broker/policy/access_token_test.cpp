@@ -137,6 +137,22 @@ TEST_F(TokenServiceTest, IssuesACertificateBoundTokenThatNarrowsTheScopes) {
   EXPECT_FALSE(service_->Verify("Bearer " + issued->access_token, "RJ1", kCertHex, configured_));
 }
 
+// A constrained scope whose value holds an encoded space is granted as that one scope: written
+// raw into the token's space-separated `scope`, it came back as two scopes, the second one
+// (here Patient) never requested (found by policy_inputs_fuzz).
+TEST_F(TokenServiceTest, AConstraintValueWithASpaceStaysOneScope) {
+  auto issued = service_->Issue(
+      Request({}, "system/Observation.rs?category=lab%20system/Patient.rs"), Caller());
+  ASSERT_TRUE(issued) << issued.error().location << ": " << issued.error().message;
+  EXPECT_EQ(issued->scope, "system/Observation.rs?category=lab%20system/Patient.rs");
+  auto grant = service_->Verify("Bearer " + issued->access_token, "RJ1", kCertHex, configured_);
+  ASSERT_TRUE(grant) << grant.error().message;
+  EXPECT_EQ(grant->scopes.scopes().size(), 1u);
+  EXPECT_FALSE(grant->scopes.Allows(Interaction::kSearch, "Patient"));
+  EXPECT_TRUE(grant->scopes.Allows(Interaction::kSearch, "Observation"));
+  EXPECT_FALSE(grant->scopes.AllowsUnconstrained(Interaction::kSearch, "Observation"));
+}
+
 TEST_F(TokenServiceTest, AnAssertionCanBeUsedOnce) {
   Claims claims;
   claims.jti = "once";

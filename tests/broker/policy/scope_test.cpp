@@ -43,6 +43,18 @@ TEST_P(ScopeParseValid, ParsesToCanonicalForm) {
   ASSERT_TRUE(scope.has_value()) << scope.error().message << " at " << scope.error().location;
   EXPECT_EQ(ToString(*scope), c.canonical);
   EXPECT_EQ(scope->v1, c.v1);
+  // The canonical form is one scope that reads back as the same scope.
+  core::Result<Scope> again = ParseScope(ToString(*scope));
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_EQ(ToString(*again), c.canonical);
+  ASSERT_EQ(again->constraints.size(), scope->constraints.size());
+  for (std::size_t i = 0; i < scope->constraints.size(); ++i) {
+    ASSERT_EQ(again->constraints[i].any_of.size(), scope->constraints[i].any_of.size());
+    for (std::size_t k = 0; k < scope->constraints[i].any_of.size(); ++k) {
+      EXPECT_EQ(again->constraints[i].any_of[k].system, scope->constraints[i].any_of[k].system);
+      EXPECT_EQ(again->constraints[i].any_of[k].code, scope->constraints[i].any_of[k].code);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -75,7 +87,20 @@ INSTANTIATE_TEST_SUITE_P(
         ValidCase{"constraint_system_any_code", "system/Condition.rs?code=http://snomed.info/sct|",
                   "system/Condition.rs?code=http://snomed.info/sct|", false},
         ValidCase{"uri_form", "http://smarthealthit.org/fhir/scopes/patient/*.r", "patient/*.r",
-                  false}),
+                  false},
+        // Decoded values are written so that they read back the same (found by
+        // policy_inputs_fuzz: a space written raw split a token's scope list in two).
+        ValidCase{"constraint_space", "system/Observation.rs?code=a+b%20c",
+                  "system/Observation.rs?code=a%20b%20c", false},
+        // %-escaped separators are separators (the query is decoded before FHIR's own escapes).
+        ValidCase{"constraint_decoded_separators", "system/Observation.rs?code=x%7Cy%2Cz%5C",
+                  "system/Observation.rs?code=x|y,z\\\\", false},
+        ValidCase{"constraint_fhir_escapes_kept", "system/Observation.rs?code=s|a\\|b\\,c",
+                  "system/Observation.rs?code=s|a\\|b\\,c", false},
+        ValidCase{"constraint_query_characters", "system/Observation.rs?code=%25%2B%26%3D%23",
+                  "system/Observation.rs?code=%25%2B%26%3D%23", false},
+        ValidCase{"constraint_non_ascii", "system/Observation.rs?code=caf%C3%A9",
+                  "system/Observation.rs?code=caf%C3%A9", false}),
     CaseName<ValidCase>);
 
 // ---- grammar: malformed scopes ------------------------------------------------------------------
