@@ -41,7 +41,9 @@ struct TimeInterval {
   TimePoint end;
 };
 // Parses YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.fff](Z|+hh:mm|-hh:mm); a time without
-// a zone is taken as UTC. nullopt when malformed or not a real calendar date.
+// a zone is taken as UTC. nullopt when malformed or not a real calendar date. A date before 1700
+// or after 2200 (outside what TimePoint holds comfortably: "9999-12-31" is a common "no end") is
+// the interval [TimePoint::min(), min()) or [max(), max()): before or after every other instant.
 std::optional<TimeInterval> ParseFhirDateTime(std::string_view text);
 
 enum class ConsentStatus { kDraft, kProposed, kActive, kRejected, kInactive, kEnteredInError };

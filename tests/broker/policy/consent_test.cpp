@@ -146,6 +146,11 @@ const std::string kDenyAllExceptRj1 = R"({"type": "deny", "provision": [{"type":
 const std::string kExpiredDeny = R"({"type": "deny", "period": {"start": "2015-01-01",
     "end": "2020-12-31"}, "actor": [)" +
                                  Actor("RGT") + "]}";
+// "No end" written as a far date, as many systems do: the deny applies now. Before, 9999-12-31
+// overflowed the time arithmetic and wrapped to a date in the past, so the deny did not apply.
+const std::string kOpenEndedDeny = R"({"type": "deny", "period": {"start": "0001-01-01",
+    "end": "9999-12-31"}, "actor": [)" +
+                                   Actor("RGT") + "]}";
 const std::string kFutureDeny = R"({"type": "deny", "period": {"start": "2030-01-01"},
     "actor": [)" + Actor("RGT") +
                                 "]}";
@@ -214,6 +219,10 @@ std::vector<EvalCase> EvalCases() {
            "RGT"));
   cases.push_back(From(
       Case("future_period_not_yet_applies", {ConsentJson("c1", "active", kFutureDeny)}), "RGT"));
+  cases.push_back(Denied(From(Case("far_dates_period_applies_now",
+                                   {ConsentJson("c1", "active", kOpenEndedDeny)}),
+                              "RGT"),
+                         "Consent.provision"));
   cases.push_back(
       From(Case("inactive_consent_ignored", {ConsentJson("c1", "inactive", kDenyRgt)}), "RGT"));
   cases.push_back(From(
@@ -561,8 +570,19 @@ TEST(FhirDateTime, IntervalsByPrecision) {
   EXPECT_EQ(ParseFhirDateTime("2024-06-01T10:00:00+01:00")->begin,
             ParseFhirDateTime("2024-06-01T09:00:00Z")->begin);
   EXPECT_TRUE(ParseFhirDateTime("2024-06-01T10:00:00.123Z").has_value());
+  // Years the time type cannot hold are the earliest or latest instant, still checked as dates.
+  const TimePoint latest = TimePoint::max();
+  const TimePoint earliest = TimePoint::min();
+  EXPECT_EQ(ParseFhirDateTime("9999-12-31")->begin, latest);
+  EXPECT_EQ(ParseFhirDateTime("9999-12-31T23:59:59-14:00")->end, latest);
+  EXPECT_EQ(ParseFhirDateTime("2400-02-29")->begin, latest);  // a leap year
+  EXPECT_EQ(ParseFhirDateTime("0001")->end, earliest);
+  EXPECT_EQ(ParseFhirDateTime("1010-01-01")->begin, earliest);
+  EXPECT_LT(At("1700-01-01"), At("1970-01-01"));  // computed, the first year that is
+  EXPECT_GT(At("1700-01-01"), earliest);
   for (const char* bad :
        {"", "24", "2024-", "2024-00", "2023-02-29", "2024-06-01T25:00:00Z", "2024-06-01T10:00Z",
+        "9999-13-01", "1010-02-29", "2300-02-29", "0001-01-01T24:00:00Z",
         "2024-06-01T10:00:00+1", "2024-06-01 10:00:00", "2024-06-01T10:00:00.Z"}) {
     EXPECT_FALSE(ParseFhirDateTime(bad).has_value()) << bad;
   }
