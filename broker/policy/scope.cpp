@@ -182,8 +182,9 @@ bool IsResourceTypeName(std::string_view type) {
 }
 
 // One part of a token as ParseConstraints reads it back: FHIR search escapes for the characters
-// that split values and tokens, then %-escapes for what a scope cannot hold raw (spaces, controls,
-// non-ASCII) or the query would read otherwise ('%', '+', '&', '=', '#'). Written raw, a code
+// that split values and tokens, then '+' for a space and %-escapes for what a scope cannot hold
+// raw (controls, non-ASCII) or the query would read otherwise ('%', '+', '&', '=', '#'). Written
+// raw, a code
 // holding a space (from "%20" or "+") made a token's space-separated scope list read as two
 // scopes, and one holding '|' or ',' read as another constraint.
 void AppendTokenPart(std::string& out, std::string_view part) {
@@ -193,7 +194,11 @@ void AppendTokenPart(std::string& out, std::string_view part) {
       out += '\\';
     }
     const auto byte = static_cast<unsigned char>(c);
-    if (byte <= 0x20 || byte >= 0x7F || c == '%' || c == '+' || c == '&' || c == '=' || c == '#') {
+    if (c == ' ') {
+      out += '+';  // as short as the input's '+' or shorter than its "%20"
+      continue;
+    }
+    if (byte < 0x20 || byte >= 0x7F || c == '%' || c == '+' || c == '&' || c == '=' || c == '#') {
       out += '%';
       out += kHex[byte >> 4];
       out += kHex[byte & 0x0F];
@@ -302,6 +307,14 @@ Result<Scope> ParseScope(std::string_view text) {
       return std::move(constraints).error();
     }
     scope.constraints = std::move(constraints).value();
+    // The canonical form (escapes written out) is what a token carries and a log shows: a scope
+    // is taken only if that form is within the limit too, so that it always reads back.
+    if (ToString(scope).size() > kMaxScopeBytes) {
+      return MakeError(ErrorCode::kInvalidValue,
+                       "scope longer than " + std::to_string(kMaxScopeBytes) +
+                           " bytes once its constraint values are escaped",
+                       "");
+    }
   }
   return scope;
 }

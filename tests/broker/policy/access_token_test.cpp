@@ -144,7 +144,7 @@ TEST_F(TokenServiceTest, AConstraintValueWithASpaceStaysOneScope) {
   auto issued = service_->Issue(
       Request({}, "system/Observation.rs?category=lab%20system/Patient.rs"), Caller());
   ASSERT_TRUE(issued) << issued.error().location << ": " << issued.error().message;
-  EXPECT_EQ(issued->scope, "system/Observation.rs?category=lab%20system/Patient.rs");
+  EXPECT_EQ(issued->scope, "system/Observation.rs?category=lab+system/Patient.rs");
   auto grant = service_->Verify("Bearer " + issued->access_token, "RJ1", kCertHex, configured_);
   ASSERT_TRUE(grant) << grant.error().message;
   EXPECT_EQ(grant->scopes.scopes().size(), 1u);
