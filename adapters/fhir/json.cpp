@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <system_error>
 #include <vector>
 
 #include <rapidjson/encodedstream.h>
@@ -29,8 +32,12 @@ using core::MakeError;
 // (FirstInvalidUtf8), which accepts and refuses exactly what RapidJSON's check inside strings
 // would (outside strings any byte over 0x7F is a syntax error anyway) at a fraction of the cost:
 // RapidJSON decodes every character of every string through its transcoder.
+// Numbers are handed over as text (kParseNumbersAsStringsFlag) and converted by
+// DepthLimitedHandler::RawNumber: RapidJSON 1.1's own full-precision conversion calls clz(0) for
+// a zero with a large exponent ("0e77"), undefined behaviour that in an optimised build can give
+// a power of two instead of 0 (found by tests/fuzz/federation/federated_answer_fuzz).
 constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
+    rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
 
 // Forwards SAX events to a Document while counting nesting; stops the parse (by returning false)
 // as soon as the depth limit is passed, so a deep document is never built.
@@ -40,6 +47,7 @@ class DepthLimitedHandler {
       : target_(target), max_depth_(max_depth) {}
 
   bool exceeded() const { return exceeded_; }
+  bool number_too_big() const { return number_too_big_; }
 
   bool Null() { return target_.Null(); }
   bool Bool(bool b) { return target_.Bool(b); }
@@ -48,8 +56,40 @@ class DepthLimitedHandler {
   bool Int64(std::int64_t i) { return target_.Int64(i); }
   bool Uint64(std::uint64_t u) { return target_.Uint64(u); }
   bool Double(double d) { return target_.Double(d); }
-  bool RawNumber(const char* str, rapidjson::SizeType length, bool copy) {
-    return target_.RawNumber(str, length, copy);
+  // A number's text (the reader has checked its grammar) as the value RapidJSON would make of
+  // it: an integer in the narrowest of int, unsigned, int64 and uint64 that holds it, else a
+  // double, correctly rounded by std::from_chars; a double beyond the largest is refused as
+  // RapidJSON refuses it, one below the smallest is zero as in RapidJSON.
+  bool RawNumber(const char* str, rapidjson::SizeType length, bool /*copy*/) {
+    const char* const end = str + length;
+    const bool integer =
+        std::none_of(str, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; });
+    if (integer && *str == '-') {
+      std::int64_t value = 0;
+      if (const auto [stop, error] = std::from_chars(str, end, value);
+          error == std::errc() && stop == end) {
+        return value >= std::numeric_limits<int>::min() ? target_.Int(static_cast<int>(value))
+                                                        : target_.Int64(value);
+      }
+    } else if (integer) {
+      std::uint64_t value = 0;
+      if (const auto [stop, error] = std::from_chars(str, end, value);
+          error == std::errc() && stop == end) {
+        return value <= std::numeric_limits<unsigned>::max()
+                   ? target_.Uint(static_cast<unsigned>(value))
+                   : target_.Uint64(value);
+      }
+    }
+    double value = 0;
+    const auto [stop, error] = std::from_chars(str, end, value);
+    if (error == std::errc::result_out_of_range) {
+      if (DecimalMagnitude(std::string_view(str, length)) > 0) {
+        number_too_big_ = true;
+        return false;
+      }
+      return target_.Double(*str == '-' ? -0.0 : 0.0);
+    }
+    return stop == end && error == std::errc() && target_.Double(value);
   }
   bool String(const char* str, rapidjson::SizeType length, bool copy) {
     return target_.String(str, length, copy);
@@ -77,10 +117,46 @@ class DepthLimitedHandler {
     return true;
   }
 
+  // Where a number out of double's range lies: > 0 past the largest, <= 0 below the smallest.
+  // The digits before the point (leading zeros not counted), or minus the zeros just after the
+  // point when there are none before it, plus the exponent.
+  static long DecimalMagnitude(std::string_view number) {
+    if (number.front() == '-') {
+      number.remove_prefix(1);
+    }
+    const std::size_t e = number.find_first_of("eE");
+    const std::string_view mantissa = number.substr(0, e);
+    const std::size_t point = mantissa.find('.');
+    std::string_view whole = mantissa.substr(0, point);
+    while (!whole.empty() && whole.front() == '0') {
+      whole.remove_prefix(1);
+    }
+    long magnitude = static_cast<long>(whole.size());
+    if (whole.empty() && point != std::string_view::npos) {
+      const std::string_view fraction = mantissa.substr(point + 1);
+      const std::size_t first = fraction.find_first_not_of('0');
+      magnitude = -static_cast<long>(first == std::string_view::npos ? fraction.size() : first);
+    }
+    if (e != std::string_view::npos) {
+      std::string_view digits = number.substr(e + 1);
+      if (digits.front() == '+') {
+        digits.remove_prefix(1);
+      }
+      long exponent = 0;
+      if (std::from_chars(digits.data(), digits.data() + digits.size(), exponent).ec ==
+          std::errc::result_out_of_range) {
+        exponent = digits.front() == '-' ? -100000 : 100000;  // far out of range either way
+      }
+      magnitude += exponent;
+    }
+    return magnitude;
+  }
+
   rapidjson::Document& target_;
   std::size_t max_depth_;
   std::size_t depth_ = 0;
   bool exceeded_ = false;
+  bool number_too_big_ = false;
 };
 
 // "/" + `token` escaped as a JSON pointer reference token (RFC 6901: "~" -> "~0", "/" -> "~1").
@@ -215,13 +291,18 @@ core::Result<rapidjson::Document> ParseChecked(Stream& input, std::size_t skippe
   rapidjson::Reader reader;
   rapidjson::ParseResult parsed;
   bool depth_exceeded = false;
+  bool number_too_big = false;
   auto generate = [&](rapidjson::Document& target) {
     DepthLimitedHandler handler(target, limits.max_depth);
     parsed = reader.Parse<kFlags>(input, handler);
     depth_exceeded = handler.exceeded();
+    number_too_big = handler.number_too_big();
     return !parsed.IsError();
   };
   document.Populate(generate);
+  if (number_too_big) {
+    parsed.Set(rapidjson::kParseErrorNumberTooBig, parsed.Offset());
+  }
 
   if (depth_exceeded) {
     return MakeError(ErrorCode::kTooLarge,

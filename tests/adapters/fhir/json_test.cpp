@@ -1,5 +1,7 @@
 #include "adapters/fhir/json.h"
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -103,6 +105,50 @@ TEST(ParseJsonInPlace, GivesTheSameDocumentAsParseJson) {
   ASSERT_TRUE(in_place.has_value()) << in_place.error().message;
   EXPECT_EQ(ToJson(*in_place), ToJson(*copied));
   EXPECT_NE(text, original);  // unescaped in place
+}
+
+// Numbers are typed as RapidJSON types them and converted with correct rounding, both parsers
+// alike. "0e77" (zero with an exponent past 22) went through RapidJSON 1.1's clz(0), undefined
+// behaviour (found by federated_answer_fuzz).
+TEST(ParseJson, NumbersAreTypedAndConvertedExactly) {
+  const std::string text =
+      R"([0e77, -0e30, 1e-400, 0.1, 1.7976931348623157e308, 4.9e-324, -0.0, -0, 7,
+          -2147483648, -2147483649, 4294967295, 4294967296, 18446744073709551615,
+          18446744073709551616, -9223372036854775808, -9223372036854775809, 1E2, 2.5e+1,
+          0.000123e3])";
+  for (const bool in_place : {false, true}) {
+    std::string copy = text;
+    auto parsed = in_place ? ParseJsonInPlace(copy) : ParseJson(text);
+    ASSERT_TRUE(parsed.has_value()) << parsed.error().message;
+    const rapidjson::Value& n = *parsed;
+    ASSERT_EQ(n.Size(), 20u);
+    EXPECT_TRUE(n[0].IsDouble() && n[0].GetDouble() == 0.0 && !std::signbit(n[0].GetDouble()));
+    EXPECT_TRUE(n[1].IsDouble() && n[1].GetDouble() == 0.0 && std::signbit(n[1].GetDouble()));
+    EXPECT_EQ(n[2].GetDouble(), 0.0);
+    EXPECT_EQ(n[3].GetDouble(), 0.1);
+    EXPECT_EQ(n[4].GetDouble(), std::numeric_limits<double>::max());
+    EXPECT_EQ(n[5].GetDouble(), std::numeric_limits<double>::denorm_min());
+    EXPECT_TRUE(n[6].IsDouble() && std::signbit(n[6].GetDouble()));
+    EXPECT_TRUE(n[7].IsInt() && n[7].GetInt() == 0);
+    EXPECT_TRUE(n[8].IsInt() && n[8].IsUint() && n[8].GetInt() == 7);
+    EXPECT_TRUE(n[9].IsInt() && n[9].GetInt() == std::numeric_limits<int>::min());
+    EXPECT_TRUE(!n[10].IsInt() && n[10].IsInt64() && n[10].GetInt64() == -2147483649LL);
+    EXPECT_TRUE(n[11].IsUint() && !n[11].IsInt() && n[11].GetUint() == 4294967295U);
+    EXPECT_TRUE(!n[12].IsUint() && n[12].IsInt64() && n[12].GetUint64() == 4294967296ULL);
+    EXPECT_TRUE(n[13].IsUint64() && !n[13].IsInt64());
+    EXPECT_TRUE(n[14].IsDouble() && n[14].GetDouble() == 18446744073709551616.0);
+    EXPECT_TRUE(n[15].IsInt64() && n[15].GetInt64() == std::numeric_limits<std::int64_t>::min());
+    EXPECT_TRUE(n[16].IsDouble() && n[16].GetDouble() == -9223372036854775809.0);
+    EXPECT_TRUE(n[17].IsDouble() && n[17].GetDouble() == 100.0);
+    EXPECT_EQ(n[18].GetDouble(), 25.0);
+    EXPECT_EQ(n[19].GetDouble(), 0.123);
+  }
+  for (const char* too_big : {"[1e309]", "[-1e400]", "[123456789e99999999999999999999]"}) {
+    auto refused = ParseJson(too_big);
+    ASSERT_FALSE(refused.has_value()) << too_big;
+    EXPECT_NE(refused.error().message.find("too big"), std::string::npos) << refused.error().message;
+  }
+  EXPECT_EQ(ParseJson("[1e-99999999999999999999]")->GetArray()[0].GetDouble(), 0.0);
 }
 
 TEST(ParseJsonInPlace, RefusesWhatParseJsonRefusesAtTheSameOffset) {
