@@ -32,6 +32,7 @@ using core::MakeError;
 // (FirstInvalidUtf8), which accepts and refuses exactly what RapidJSON's check inside strings
 // would (outside strings any byte over 0x7F is a syntax error anyway) at a fraction of the cost:
 // RapidJSON decodes every character of every string through its transcoder.
+//
 // Numbers are handed over as text (kParseNumbersAsStringsFlag) and converted by
 // DepthLimitedHandler::RawNumber: RapidJSON 1.1's own full-precision conversion calls clz(0) for
 // a zero with a large exponent ("0e77"), undefined behaviour that in an optimised build can give

@@ -79,8 +79,8 @@ core::Result<Scope> ParseScope(std::string_view text);
 
 // The canonical v2 form: "system/Observation.rs?category=http://...|laboratory", which ParseScope
 // reads back as the same scope: in constraint values ',', '|', '$' and '\\' get FHIR search
-// escapes, a space is '+', and controls, non-ASCII, '%', '+', '&', '=' and '#' %-escapes. ParseScope
-// refuses a scope whose canonical form would be over its length limit.
+// escapes, a space is '+', and controls, non-ASCII, '%', '+', '&', '=' and '#' %-escapes.
+// ParseScope refuses a scope whose canonical form would be over its length limit.
 std::string ToString(const Scope& scope);
 
 // The scopes one participant holds. Access is the union of its scopes.

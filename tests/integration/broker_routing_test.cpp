@@ -55,7 +55,8 @@ std::string FhirAndV2TrustsConfig(int rgt_fhir_port, int rxh_mllp_port) {
   return R"({
     "broker": { "id": "broker-a", "ods": "X26" },
     "listen": { "fhir": "127.0.0.1:0", "mllp": "127.0.0.1:0" },
-    "tls": )" + TestPki::Get().TlsConfigJson("broker-a", /*with_crl=*/false) +
+    "tls": )" +
+         TestPki::Get().TlsConfigJson("broker-a", /*with_crl=*/false) +
          R"(,
     "store": { "url": "sqlite:var/tb.db", "payload_retention_ms": 0, "purge_interval_ms": 100 },
     "admin": { "cert_cns": ["RJ1"] },

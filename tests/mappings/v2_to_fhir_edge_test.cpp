@@ -118,11 +118,11 @@ TEST(V2ToFhirEdge, Latin1DeclaredInMsh18BecomesUtf8) {
                                       {11, "P"},
                                       {12, "2.4"},
                                       {18, "8859/1"}});
-  const std::string er7 = msh +
-                          Seg("PID", {{3, "9449305552^^^NHS^NH"},
-                                      {5, "LLYWEL\xCAN^Si\xE2n"},
-                                      {11, "T\xFD Gwyn^^Caerdydd"}}) +
-                          Seg("ZPD", {{1, "Z\xEB"}});
+  const std::string er7 =
+      msh +
+      Seg("PID",
+          {{3, "9449305552^^^NHS^NH"}, {5, "LLYWEL\xCAN^Si\xE2n"}, {11, "T\xFD Gwyn^^Caerdydd"}}) +
+      Seg("ZPD", {{1, "Z\xEB"}});
   const auto doc = MapToDocument(er7);
   ASSERT_TRUE(doc.IsObject());
   EXPECT_TRUE(PassesValidator(doc));
@@ -138,8 +138,8 @@ TEST(V2ToFhirEdge, Latin1DeclaredInMsh18BecomesUtf8) {
 // \Xhh\ escapes in an ASCII message give bytes of the sender's character set; those that form no
 // UTF-8 are read as ISO 8859-1 (before, they went into the JSON as they were).
 TEST(V2ToFhirEdge, HexEscapesBecomeUtf8) {
-  const std::string er7 = Msh("ADT^A28") + Seg("PID", {{3, "9449305552^^^NHS^NH"},
-                                                       {5, "LLYWEL\\XCA\\N^Si\\XC3A2\\n"}});
+  const std::string er7 =
+      Msh("ADT^A28") + Seg("PID", {{3, "9449305552^^^NHS^NH"}, {5, "LLYWEL\\XCA\\N^Si\\XC3A2\\n"}});
   const auto doc = MapToDocument(er7);
   ASSERT_TRUE(doc.IsObject());
   const auto* patient = Resource(doc, "Patient");
@@ -149,8 +149,8 @@ TEST(V2ToFhirEdge, HexEscapesBecomeUtf8) {
 }
 
 TEST(V2ToFhirEdge, TextThatIsNotInItsDeclaredCharacterSetIsNotMapped) {
-  const std::string er7 = Msh("ADT^A28") + Seg("PID", {{3, "9449305552^^^NHS^NH"},
-                                                       {5, "LLYWEL\xCAN^Si\xE2n"}});
+  const std::string er7 =
+      Msh("ADT^A28") + Seg("PID", {{3, "9449305552^^^NHS^NH"}, {5, "LLYWEL\xCAN^Si\xE2n"}});
   const auto mapped = MapV2ToFhir(er7, testing::Tables());
   ASSERT_FALSE(mapped.has_value());
   EXPECT_EQ(mapped.error().code, core::ErrorCode::kInvalidValue);

@@ -146,7 +146,8 @@ TEST(ParseJson, NumbersAreTypedAndConvertedExactly) {
   for (const char* too_big : {"[1e309]", "[-1e400]", "[123456789e99999999999999999999]"}) {
     auto refused = ParseJson(too_big);
     ASSERT_FALSE(refused.has_value()) << too_big;
-    EXPECT_NE(refused.error().message.find("too big"), std::string::npos) << refused.error().message;
+    EXPECT_NE(refused.error().message.find("too big"), std::string::npos)
+        << refused.error().message;
   }
   EXPECT_EQ(ParseJson("[1e-99999999999999999999]")->GetArray()[0].GetDouble(), 0.0);
 }

@@ -219,10 +219,10 @@ std::vector<EvalCase> EvalCases() {
            "RGT"));
   cases.push_back(From(
       Case("future_period_not_yet_applies", {ConsentJson("c1", "active", kFutureDeny)}), "RGT"));
-  cases.push_back(Denied(From(Case("far_dates_period_applies_now",
-                                   {ConsentJson("c1", "active", kOpenEndedDeny)}),
-                              "RGT"),
-                         "Consent.provision"));
+  cases.push_back(Denied(
+      From(Case("far_dates_period_applies_now", {ConsentJson("c1", "active", kOpenEndedDeny)}),
+           "RGT"),
+      "Consent.provision"));
   cases.push_back(
       From(Case("inactive_consent_ignored", {ConsentJson("c1", "inactive", kDenyRgt)}), "RGT"));
   cases.push_back(From(
@@ -582,8 +582,8 @@ TEST(FhirDateTime, IntervalsByPrecision) {
   EXPECT_GT(At("1700-01-01"), earliest);
   for (const char* bad :
        {"", "24", "2024-", "2024-00", "2023-02-29", "2024-06-01T25:00:00Z", "2024-06-01T10:00Z",
-        "9999-13-01", "1010-02-29", "2300-02-29", "0001-01-01T24:00:00Z",
-        "2024-06-01T10:00:00+1", "2024-06-01 10:00:00", "2024-06-01T10:00:00.Z"}) {
+        "9999-13-01", "1010-02-29", "2300-02-29", "0001-01-01T24:00:00Z", "2024-06-01T10:00:00+1",
+        "2024-06-01 10:00:00", "2024-06-01T10:00:00.Z"}) {
     EXPECT_FALSE(ParseFhirDateTime(bad).has_value()) << bad;
   }
 }

@@ -157,13 +157,14 @@ INSTANTIATE_TEST_SUITE_P(
         // 807 bytes, but 1,197 once each lone '\\' is written as "\\\\" (found by
         // policy_inputs_fuzz: the canonical form did not read back).
         InvalidCase{"canonical_form_too_long",
-                    "system/Observation.rs?code=" + [] {
-                      std::string value;
-                      for (int i = 0; i < 390; ++i) {
-                        value += "\\a";
-                      }
-                      return value;
-                    }(),
+                    "system/Observation.rs?code=" +
+                        [] {
+                          std::string value;
+                          for (int i = 0; i < 390; ++i) {
+                            value += "\\a";
+                          }
+                          return value;
+                        }(),
                     "once its constraint values are escaped"}),
     CaseName<InvalidCase>);
 

@@ -45,8 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   mappings::V2ToFhirOptions options;
   options.strict = (data[0] & 1u) != 0;
   options.keep_unmapped_segments = (data[0] & 2u) == 0;
-  options.local_time = (data[0] & 4u) != 0 ? mappings::LocalTimeRule::kUtc
-                                           : mappings::LocalTimeRule::kEuropeLondon;
+  options.local_time =
+      (data[0] & 4u) != 0 ? mappings::LocalTimeRule::kUtc : mappings::LocalTimeRule::kEuropeLondon;
 
   const core::Result<std::string> bundle = mappings::MapV2ToFhir(er7, *tables, options);
   if (!bundle) {
