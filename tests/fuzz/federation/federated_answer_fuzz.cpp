@@ -15,7 +15,6 @@
 //  - whatever is released writes out as JSON that reads back.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +29,7 @@
 #include "broker/policy/pseudonymise.h"
 #include "broker/policy/scope.h"
 #include "broker/routing/bundle_merge.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -39,11 +39,7 @@ constexpr std::string_view kSeparator = "\n\x1e\n";
 constexpr std::string_view kNhsNumberSystem = "https://fhir.nhs.uk/Id/nhs-number";
 constexpr const char* kTargets[] = {"RJ1", "RGT", "RXH"};
 
-void Check(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
+using tb::fuzz::Check;
 
 std::vector<std::string_view> SplitAnswers(std::string_view text) {
   std::vector<std::string_view> parts;

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -17,16 +16,13 @@
 #include "adapters/hl7v2/escape.h"
 #include "adapters/hl7v2/message.h"
 #include "adapters/hl7v2/validate.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace tb::hl7v2;
 
-void Check(bool ok) {
-  if (!ok) {
-    std::abort();
-  }
-}
+using tb::fuzz::Check;
 
 AckOptions Options() {
   AckOptions options;

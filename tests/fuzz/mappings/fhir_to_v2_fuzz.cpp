@@ -7,22 +7,18 @@
 // input (deterministic); a failure is a core::Error with a message, never an exception.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "adapters/hl7v2/message.h"
 #include "mappings/fhir_to_v2.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace tb;
 
-void Check(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
+using tb::fuzz::Check;
 
 }  // namespace
 

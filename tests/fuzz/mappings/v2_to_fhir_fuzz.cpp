@@ -10,7 +10,6 @@
 //    an ER7 message that parses, or a clean error.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -19,16 +18,13 @@
 #include "mappings/fhir_to_v2.h"
 #include "mappings/mapping_tables.h"
 #include "mappings/v2_to_fhir.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace tb;
 
-void Check(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
+using tb::fuzz::Check;
 
 }  // namespace
 

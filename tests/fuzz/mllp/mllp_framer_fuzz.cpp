@@ -4,20 +4,16 @@
 // decoded frames decodes to the same frames.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "adapters/mllp/framer.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-void Check(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
+using tb::fuzz::Check;
 
 }  // namespace
 

@@ -15,7 +15,6 @@
 //    never passes the NHS number parameter on among the parameters it sends to every trust.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,16 +25,13 @@
 #include "broker/policy/purpose.h"
 #include "broker/policy/scope.h"
 #include "broker/routing/federated_query.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace tb;
 
-void Check(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
+using tb::fuzz::Check;
 
 void FuzzScopes(std::string_view text) {
   const auto set = policy::ScopeSet::ParseSpaceSeparated(text);
