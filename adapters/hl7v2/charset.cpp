@@ -31,15 +31,4 @@ core::Result<CharacterSet> ReadCharacterSet(const Message& message) {
                          "MSH-18");
 }
 
-core::Result<std::string> Er7AsUtf8(const Message& message) {
-  const core::Result<CharacterSet> charset = ReadCharacterSet(message);
-  if (!charset) {
-    return charset.error();
-  }
-  if (*charset == CharacterSet::kLatin1) {
-    return core::Latin1ToUtf8(message.er7());
-  }
-  return std::string(message.er7());
-}
-
 }  // namespace tb::hl7v2

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <string>
-
 #include "adapters/hl7v2/message.h"
 #include "broker/core/result.h"
 
@@ -25,9 +23,5 @@ enum class CharacterSet {
 //   - UTF-8 (declared or undeclared) that is not well-formed: the sender should declare 8859/1;
 //   - any other declared set with bytes over 0x7F: not supported (UTF-8 or 8859/1 only).
 core::Result<CharacterSet> ReadCharacterSet(const Message& message);
-
-// The message's ER7 text in UTF-8: as it is for kUtf8, converted from ISO 8859-1 for kLatin1
-// (MSH-18 itself is left as the sender wrote it). Errors: those of ReadCharacterSet.
-core::Result<std::string> Er7AsUtf8(const Message& message);
 
 }  // namespace tb::hl7v2

@@ -184,20 +184,19 @@ bool IsResourceTypeName(std::string_view type) {
 // One part of a token as ParseConstraints reads it back: FHIR search escapes for the characters
 // that split values and tokens, then '+' for a space and %-escapes for what a scope cannot hold
 // raw (controls, non-ASCII) or the query would read otherwise ('%', '+', '&', '=', '#'). Written
-// raw, a code
-// holding a space (from "%20" or "+") made a token's space-separated scope list read as two
-// scopes, and one holding '|' or ',' read as another constraint.
+// raw, a code holding a space (from "%20" or "+") made a token's space-separated scope list read
+// as two scopes, and one holding '|' or ',' read as another constraint.
 void AppendTokenPart(std::string& out, std::string_view part) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   for (const char c : part) {
     if (c == '\\' || c == ',' || c == '|' || c == '$') {
       out += '\\';
     }
-    const auto byte = static_cast<unsigned char>(c);
     if (c == ' ') {
       out += '+';  // as short as the input's '+' or shorter than its "%20"
       continue;
     }
+    const auto byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte >= 0x7F || c == '%' || c == '+' || c == '&' || c == '=' || c == '#') {
       out += '%';
       out += kHex[byte >> 4];
