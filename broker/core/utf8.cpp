@@ -15,6 +15,17 @@ bool AsciiBlock(const unsigned char* bytes, std::size_t i) {
   return (block & kHighBits) == 0;
 }
 
+// The ISO 8859-1 character `c` in UTF-8: itself below 0x80, else two bytes.
+void AppendLatin1(std::string& out, char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  if (byte < 0x80) {
+    out.push_back(c);
+  } else {
+    out.push_back(static_cast<char>(0xC0 | (byte >> 6)));
+    out.push_back(static_cast<char>(0x80 | (byte & 0x3F)));
+  }
+}
+
 }  // namespace
 
 std::size_t FirstInvalidUtf8(std::string_view text) {
@@ -81,13 +92,7 @@ std::string Latin1ToUtf8(std::string_view latin1) {
   std::string out;
   out.reserve(latin1.size() + latin1.size() / 8);
   for (const char c : latin1) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x80) {
-      out.push_back(c);
-    } else {
-      out.push_back(static_cast<char>(0xC0 | (byte >> 6)));
-      out.push_back(static_cast<char>(0x80 | (byte & 0x3F)));
-    }
+    AppendLatin1(out, c);
   }
   return out;
 }
@@ -102,7 +107,7 @@ std::string Utf8OrLatin1(std::string_view text) {
       return out;
     }
     out.append(text.substr(0, bad));
-    out.append(Latin1ToUtf8(text.substr(bad, 1)));
+    AppendLatin1(out, text[bad]);
     text.remove_prefix(bad + 1);
   }
 }
