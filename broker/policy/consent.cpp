@@ -633,10 +633,6 @@ Decision EvaluateIn(const std::vector<Consent>& consents, const World& world) {
   return decision;
 }
 
-}  // namespace
-
-namespace {
-
 // TimePoint counts nanoseconds in 64 bits, years 1678 to 2261: the arithmetic below stays well
 // inside that for these years.
 constexpr int kFirstComputedYear = 1700;
@@ -645,34 +641,6 @@ constexpr int kLastComputedYear = 2200;
 bool IsLeapYear(int year) { return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0); }
 
 // ParseFhirDateTime for a text whose year is within [kFirstComputedYear, kLastComputedYear].
-std::optional<TimeInterval> ParseComputableDateTime(std::string_view text);
-
-}  // namespace
-
-std::optional<TimeInterval> ParseFhirDateTime(std::string_view text) {
-  int year = 0;
-  if (!ReadDigits(text, 0, 4, year)) {
-    return std::nullopt;
-  }
-  if (year >= kFirstComputedYear && year <= kLastComputedYear) {
-    return ParseComputableDateTime(text);
-  }
-  // Earlier or later than any instant the broker compares it with: the text is checked as written
-  // (with a stand-in year of the same leap-ness, so "1010-02-29" is still refused) and the date
-  // becomes the earliest or latest instant. Computed, it overflowed: "9999-12-31", a common "no
-  // end" for a consent's period, was undefined behaviour and in practice a wrapped-around time
-  // (found by tests/fuzz/policy/policy_inputs_fuzz).
-  std::string stand_in(text);
-  stand_in.replace(0, 4, IsLeapYear(year) ? "2000" : "2001");
-  if (!ParseComputableDateTime(stand_in)) {
-    return std::nullopt;
-  }
-  const TimePoint edge = year < kFirstComputedYear ? TimePoint::min() : TimePoint::max();
-  return TimeInterval{edge, edge};
-}
-
-namespace {
-
 std::optional<TimeInterval> ParseComputableDateTime(std::string_view text) {
   int year = 0;
   int month = 1;
@@ -761,6 +729,28 @@ std::optional<TimeInterval> ParseComputableDateTime(std::string_view text) {
 }
 
 }  // namespace
+
+std::optional<TimeInterval> ParseFhirDateTime(std::string_view text) {
+  int year = 0;
+  if (!ReadDigits(text, 0, 4, year)) {
+    return std::nullopt;
+  }
+  if (year >= kFirstComputedYear && year <= kLastComputedYear) {
+    return ParseComputableDateTime(text);
+  }
+  // Earlier or later than any instant the broker compares it with: the text is checked as written
+  // (with a stand-in year of the same leap-ness, so "1010-02-29" is still refused) and the date
+  // becomes the earliest or latest instant. Computed, it overflowed: "9999-12-31", a common "no
+  // end" for a consent's period, was undefined behaviour and in practice a wrapped-around time
+  // (found by tests/fuzz/policy/policy_inputs_fuzz).
+  std::string stand_in(text);
+  stand_in.replace(0, 4, IsLeapYear(year) ? "2000" : "2001");
+  if (!ParseComputableDateTime(stand_in)) {
+    return std::nullopt;
+  }
+  const TimePoint edge = year < kFirstComputedYear ? TimePoint::min() : TimePoint::max();
+  return TimeInterval{edge, edge};
+}
 
 std::string_view ProvisionTypeCode(ProvisionType type) {
   return type == ProvisionType::kDeny ? "deny" : "permit";
