@@ -11,6 +11,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
+#include "broker/app/access_record.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
@@ -175,8 +176,12 @@ core::Status RecordsConsentStore::Put(policy::Consent consent) {
 // ---- ConsentApi ---------------------------------------------------------------------------------
 
 ConsentApi::ConsentApi(core::ConsentRecords* records, const core::Clock& clock,
-                       BlockingExecutor blocking)
-    : records_(records), clock_(clock), blocking_(std::move(blocking)) {}
+                       BlockingExecutor blocking, ledger::Ledger* ledger, std::string broker_ods)
+    : records_(records),
+      clock_(clock),
+      blocking_(std::move(blocking)),
+      ledger_(ledger),
+      broker_ods_(std::move(broker_ods)) {}
 
 void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scopes,
                         std::string requester, net::Responder respond) const {
@@ -201,15 +206,28 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
         ErrorCode::kMethodNotAllowed, "Consent supports POST, PUT /{id}, GET /{id} and search")));
     return;
   }
+  AccessContext access = AccessContext::Of(request, broker_ods_, requester, "Consent");
   if (!scopes.Allows(interaction, "Consent")) {
     Log().Info("consent_refused",
                {{"requester", requester},
                 {"interaction", std::string(policy::InteractionName(interaction))},
                 {"reason", "scope"}});
-    respond(fhir::ErrorResponse(
-        MakeError(ErrorCode::kForbidden, "the participant's scopes do not allow " +
+    const std::string reason = "refused scope (403 kForbidden): Consent " +
+                               std::string(policy::InteractionName(interaction));
+    auto refused = fhir::ErrorResponse(MakeError(ErrorCode::kForbidden, "the participant's scopes do not allow " +
                                              std::string(policy::InteractionName(interaction)) +
-                                             " on Consent")));
+                                             " on Consent"));
+    if (ledger_ == nullptr) {
+      respond(std::move(refused));
+      return;
+    }
+    // The patient, when the query names one, so the refusal shows in their journey.
+    access.nhs_number = PatientNamedIn(request.Query());
+    blocking_([this, access = std::move(access), reason, refused = std::move(refused),
+               respond = std::move(respond)]() mutable {
+      RecordAccess(*ledger_, AccessRefusalHop(access, reason, core::ToUnixMs(clock_.Now())));
+      respond(std::move(refused));
+    });
     return;
   }
   if (records_ == nullptr) {
@@ -219,7 +237,8 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
   }
 
   blocking_([this, request = std::move(request), id = std::move(id), interaction,
-             requester = std::move(requester), respond = std::move(respond)]() mutable {
+             requester = std::move(requester), access = std::move(access),
+             respond = std::move(respond)]() mutable {
     const std::int64_t now = core::ToUnixMs(clock_.Now());
     if (interaction == Interaction::kCreate || interaction == Interaction::kUpdate) {
       auto document = fhir::ParseJson(request.body);
@@ -264,7 +283,29 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
           id,      consent->nhs_number,     std::string(StatusCode(consent->status)),
           version, fhir::ToJson(*document), created,
           now};
+      // Recorded before it is stored: a consent never changes without its record (a write that
+      // then fails leaves the record of the attempt and a record of the failure).
+      access.nhs_number = record.nhs_number;
+      const std::string target = "Consent/" + id + "/_history/" + std::to_string(version);
+      if (ledger_ != nullptr &&
+          !RecordAccess(*ledger_, WriteHop(access, target, record.json,
+                                           std::string(policy::InteractionName(interaction)) +
+                                               " status=" + record.status,
+                                           now))) {
+        respond(fhir::ErrorResponse(
+            MakeError(ErrorCode::kStorage,
+                      "the audit record of this change could not be written, so the Consent "
+                      "was not stored; try again later")));
+        return;
+      }
       if (core::Status stored = records_->Put(record); !stored) {
+        if (ledger_ != nullptr) {
+          ledger::HopRecord failed = AccessRefusalHop(
+              access, "not stored: " + std::string(core::Info(stored.error().code).name), now);
+          failed.target = target;
+          failed.outcome = ledger::HopOutcome::kSeriousFailure;
+          RecordAccess(*ledger_, failed);
+        }
         respond(fhir::ErrorResponse(stored.error()));
         return;
       }
@@ -299,9 +340,10 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
         respond(fhir::ErrorResponse(record.error()));
         return;
       }
+      access.nhs_number = record->nhs_number;
       core::HttpResponse response = fhir::JsonResponse(200, std::move(record->json));
       response.headers.Set("ETag", "W/\"" + std::to_string(record->version) + "\"");
-      respond(std::move(response));
+      RespondWhenAccessRecorded(ledger_, ReadHop(access, 1, now), std::move(response), respond);
       return;
     }
     // Search: by patient NHS number only (every consent is about one patient).
@@ -375,7 +417,9 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
     if (!entries.Empty()) {
       bundle.AddMember("entry", entries, alloc);
     }
-    respond(fhir::JsonResponse(200, fhir::ToJson(bundle)));
+    access.nhs_number = *nhs_number;
+    RespondWhenAccessRecorded(ledger_, ReadHop(access, records->size(), now),
+                              fhir::JsonResponse(200, fhir::ToJson(bundle)), respond);
   });
 }
 

@@ -10,6 +10,7 @@
 #include "broker/core/consent_records.h"
 #include "broker/core/http_types.h"
 #include "broker/core/id_generator.h"
+#include "broker/ledger/ledger.h"
 #include "broker/policy/consent_store.h"
 #include "broker/policy/scope.h"
 
@@ -44,9 +45,14 @@ class RecordsConsentStore final : public policy::ConsentStore {
 // Bodies are validated with policy::ParseConsent (400 OperationOutcome naming the FHIRPath).
 // The server sets id, meta.versionId and meta.lastUpdated; on PUT a body id must equal the path's.
 // Storage runs on the blocking pool. A stored Consent applies from the next request.
+// Every interaction is recorded in the audit ledger before it is answered (access_record.h): a
+// write before the Consent is stored, a read or search (a disclosure of the patient's choices)
+// before the answer goes out, a 403 as a refusal.
 class ConsentApi {
  public:
-  ConsentApi(core::ConsentRecords* records, const core::Clock& clock, BlockingExecutor blocking);
+  // `ledger` null: nothing is recorded (tests of the API alone).
+  ConsentApi(core::ConsentRecords* records, const core::Clock& clock, BlockingExecutor blocking,
+             ledger::Ledger* ledger, std::string broker_ods);
 
   static bool Handles(std::string_view path) {
     return path == "/fhir/Consent" || path.rfind("/fhir/Consent/", 0) == 0 ||
@@ -61,6 +67,8 @@ class ConsentApi {
   core::ConsentRecords* records_;  // null: the endpoints answer 501
   const core::Clock& clock_;
   BlockingExecutor blocking_;
+  ledger::Ledger* ledger_;
+  std::string broker_ods_;
   mutable core::ControlIdGenerator ids_;
 };
 

@@ -17,6 +17,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
+#include "broker/app/access_record.h"
 #include "broker/app/ledger_search_api.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
@@ -367,20 +368,6 @@ core::Result<policy::BearerGrant> CheckBearer(const policy::TokenService* tokens
                         request.peer.fingerprint_sha256, configured);
 }
 
-// The patient a search names (identifier or patient:identifier), for the ledger record of a
-// refusal; empty when none is named or it is not valid.
-std::string NhsNumberOf(const std::vector<fhir::SearchParam>& params) {
-  for (const fhir::SearchParam& param : params) {
-    if ((param.name == "identifier" && param.modifier.empty()) ||
-        (param.name == "patient" && param.modifier == "identifier")) {
-      if (auto nhs = fhir::NhsNumberFromIdentifierToken(param.value); nhs) {
-        return *nhs;
-      }
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory& directory,
@@ -399,7 +386,8 @@ FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory
   if (policy_.consents != nullptr) {
     consent_store_ = std::make_unique<RecordsConsentStore>(*policy_.consents, *policy_.clock);
   }
-  consent_api_ = std::make_unique<ConsentApi>(policy_.consents, *policy_.clock, blocking_);
+  consent_api_ = std::make_unique<ConsentApi>(policy_.consents, *policy_.clock, blocking_,
+                                                policy_.ledger, config_.broker_ods);
   pages_ = std::make_unique<policy::PageCache>(policy::PageCache::Settings{}, *policy_.clock);
   journey_api_ = std::make_unique<JourneyApi>(policy_.ledger, blocking_, config_.broker_ods);
   // Scopes were validated when the config was loaded (ValidatePolicyConfig); a scope that still
@@ -500,33 +488,6 @@ void FhirApi::HandleAuthorised(core::HttpRequest request, const policy::Particip
                                bool is_peer, net::Responder respond) const {
   const std::string_view path = request.Path();
   if (ConsentApi::Handles(path)) {
-    // ConsentApi answers 403 for want of Consent scopes: recorded like every other refusal, with
-    // the patient when the query names one.
-    if (policy_.ledger != nullptr) {
-      HopContext context;
-      context.broker_ods = config_.broker_ods;
-      context.requester = who.ods;
-      context.recipient = who.ods;
-      context.address = request.peer.remote_address;
-      context.request_id = std::string(request.headers.Get(routing::kRequestIdHeader));
-      context.query = "Consent";
-      if (auto params = fhir::ParseQueryString(request.Query()); params) {
-        context.nhs_number = NhsNumberOf(*params);
-      }
-      respond = [this, context = std::move(context),
-                 respond = std::move(respond)](core::HttpResponse response) mutable {
-        if (response.status != 403) {
-          respond(std::move(response));
-          return;
-        }
-        ledger::HopRecord hop =
-            MakeHop(context, ledger::HopKind::kRefusal, core::ToUnixMs(policy_.clock->Now()));
-        hop.destination_ods = context.recipient;
-        hop.outcome = ledger::HopOutcome::kMinorFailure;
-        hop.outcome_detail = "refused scope (403 kForbidden): Consent";
-        RespondAfterRecording(policy_.ledger, {hop}, std::move(response), std::move(respond));
-      };
-    }
     consent_api_->Handle(std::move(request), who.scopes, who.ods, std::move(respond));
     return;
   }
@@ -686,7 +647,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
   auto refuse = [&](const core::Error& error, std::string_view reason) {
     // The patient the refused query names, read from the parameters only when refusing (an
     // accepted search takes it from ParseFederatedSearch below).
-    hop_context.nhs_number = NhsNumberOf(*params);
+    hop_context.nhs_number = PatientNamedIn(*params);
     Log().Info("policy_refused", {{"requester", hop_context.requester},
                                   {"type", type_logged},
                                   {"request_id", request_id},

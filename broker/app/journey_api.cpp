@@ -1,12 +1,15 @@
 #include "broker/app/journey_api.h"
 
+#include <chrono>
+#include <string_view>
 #include <utility>
 
 #include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
-#include "broker/app/ledger_search_api.h"
+#include "broker/app/access_record.h"
+#include "broker/core/clock.h"
 #include "broker/core/nhs_number.h"
 
 namespace tb::app {
@@ -14,6 +17,8 @@ namespace {
 
 using core::ErrorCode;
 using core::MakeError;
+
+constexpr std::string_view kJourney = "Patient/$journey";
 
 // The NHS number from `identifier=https://fhir.nhs.uk/Id/nhs-number|N`, exactly once.
 core::Result<std::string> NhsNumberFrom(const std::vector<fhir::SearchParam>& params) {
@@ -55,17 +60,18 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
   if (!scopes.AllowsUnconstrained(policy::Interaction::kSearch, "AuditEvent") ||
       !scopes.AllowsUnconstrained(policy::Interaction::kSearch, "Provenance")) {
     // The patient, when the (GET) query names a valid one, so the refusal is in their journey.
-    std::string nhs;
+    AccessContext access =
+        AccessContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
     if (auto params = fhir::ParseQueryString(request.Query()); params) {
       if (auto found = NhsNumberFrom(*params); found) {
-        nhs = std::move(*found);
+        access.nhs_number = std::move(*found);
       }
     }
-    blocking_([ledger = ledger_, broker_ods = broker_ods_, who_ods = who.ods,
-               address = request.peer.remote_address, nhs = std::move(nhs),
-               respond = std::move(respond)]() {
-      RecordAuditRefusal(*ledger, broker_ods, who_ods, address, "Patient/$journey", nhs,
-                         "forbidden: the journey needs search on AuditEvent and Provenance");
+    blocking_([ledger = ledger_, access = std::move(access), respond = std::move(respond)]() {
+      RecordAccess(*ledger, AccessRefusalHop(
+                                access,
+                                "forbidden: the journey needs search on AuditEvent and Provenance",
+                                core::ToUnixMs(std::chrono::system_clock::now())));
       respond(fhir::ErrorResponse(MakeError(
           ErrorCode::kForbidden, "the journey needs search on AuditEvent and Provenance")));
     });
@@ -89,8 +95,10 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
     respond(fhir::ErrorResponse(nhs_number.error()));
     return;
   }
-  blocking_([this, nhs_number = std::move(*nhs_number), respond = std::move(respond)]() {
-    auto records = ledger_->Journey(nhs_number);
+  AccessContext access = AccessContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
+  access.nhs_number = *nhs_number;
+  blocking_([this, access = std::move(access), respond = std::move(respond)]() {
+    auto records = ledger_->Journey(access.nhs_number);
     if (!records) {
       respond(fhir::ErrorResponse(records.error()));
       return;
@@ -122,9 +130,14 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
         entries.PushBack(entry, allocator);
       }
     }
+    const std::size_t released = entries.Size();
     bundle.AddMember("total", entries.Size(), allocator);
     bundle.AddMember("entry", entries, allocator);
-    respond(fhir::JsonResponse(200, fhir::ToJson(bundle)));
+    // Who read whose journey is itself recorded, after the read (so it is not in this answer).
+    RespondWhenAccessRecorded(
+        ledger_, ReadHop(access, released, core::ToUnixMs(std::chrono::system_clock::now()),
+                         ledger::HopKind::kAuditAccess),
+        fhir::JsonResponse(200, fhir::ToJson(bundle)), respond);
   });
 }
 

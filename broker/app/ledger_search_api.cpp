@@ -13,6 +13,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
+#include "broker/app/access_record.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
@@ -51,12 +52,15 @@ std::vector<std::string> KindsOfType(std::string_view code) {
   if (code == "110113") {
     return {"refusal"};
   }
+  if (code == "110101") {
+    return {"audit-access"};
+  }
   return {};
 }
 
 std::vector<std::string> KindsOfSubtype(std::string_view code) {
   if (code == "search-type") {
-    return {"query", "response"};
+    return {"query", "response", "audit-access"};
   }
   return {};
 }
@@ -304,46 +308,7 @@ std::string RenderBundle(std::string_view type, const std::vector<core::LedgerRe
   return fhir::ToJson(bundle);
 }
 
-// The patient named by a refused request, for its refusal record; empty when none or invalid.
-std::string PatientOf(std::string_view query_string) {
-  auto params = fhir::ParseQueryString(query_string);
-  if (!params) {
-    return {};
-  }
-  for (const fhir::SearchParam& param : *params) {
-    if ((param.name == "patient" && param.modifier == "identifier") ||
-        (param.name == "identifier" && param.modifier.empty())) {
-      if (auto nhs = fhir::NhsNumberFromIdentifierToken(param.value); nhs) {
-        return *nhs;
-      }
-    }
-  }
-  return {};
-}
-
 }  // namespace
-
-void RecordAuditRefusal(ledger::Ledger& ledger, const std::string& broker_ods,
-                        const std::string& requester_ods, const std::string& address,
-                        std::string_view what, const std::string& nhs_number,
-                        std::string_view reason) {
-  ledger::HopRecord hop;
-  hop.kind = ledger::HopKind::kRefusal;
-  hop.time_ms = core::ToUnixMs(std::chrono::system_clock::now());
-  hop.broker_ods = broker_ods;
-  hop.requester_ods = requester_ods;
-  hop.requester_address = address;
-  hop.destination_ods = requester_ods;
-  hop.nhs_number = nhs_number;
-  hop.query = std::string(what);
-  hop.outcome = ledger::HopOutcome::kMinorFailure;
-  hop.outcome_detail = std::string(reason);
-  if (auto recorded = ledger.Append(hop); !recorded) {
-    Log().Error(
-        "ledger_append_failed",
-        {{"kind", "refusal"}, {"code", std::string(core::Info(recorded.error().code).name)}});
-  }
-}
 
 std::vector<fhir::ResourceSpec> LedgerSearchApi::CapabilityResources() {
   const fhir::SearchParamSpec patient{
@@ -365,7 +330,8 @@ std::vector<fhir::ResourceSpec> LedgerSearchApi::CapabilityResources() {
       {"target", "reference", "", "the produced resource's reference, e.g. Bundle/<id>"},
       {"recorded", "date", "", "when the ledger recorded the hop; eq, ge, gt, le, lt (also date)"}};
   provenance.documentation =
-      "One Provenance per hop (inbound, delivery, query, response, refusal)" + paging;
+      "One Provenance per hop (inbound, delivery, query, response, refusal, audit-access)" +
+      paging;
   fhir::ResourceSpec audit_event;
   audit_event.type = "AuditEvent";
   audit_event.interactions = {"search-type"};
@@ -374,8 +340,9 @@ std::vector<fhir::ResourceSpec> LedgerSearchApi::CapabilityResources() {
       agent,
       {"date", "date", "", "recorded; eq, ge, gt, le, lt"},
       {"outcome", "token", "", "0, 4, 8 or 12"},
-      {"type", "token", "", "DICOM 110106, 110107, 110112, 110113"},
-      {"subtype", "token", "", "search-type (federated queries and their responses)"}};
+      {"type", "token", "", "DICOM 110106, 110107, 110112, 110113, 110101 (audit trail read)"},
+      {"subtype", "token", "",
+       "search-type (federated queries, their responses, reads of the audit trail)"}};
   audit_event.documentation = "One AuditEvent per hop" + paging;
   return {std::move(provenance), std::move(audit_event)};
 }
@@ -392,12 +359,12 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
     return;
   }
   ledger::Ledger* ledger = ledger_;
+  AccessContext access = AccessContext::Of(request, broker_ods_, who.ods, type);
+  access.nhs_number = PatientNamedIn(request.Query());
   if (!who.scopes.AllowsUnconstrained(policy::Interaction::kSearch, type)) {
-    blocking_([ledger, broker_ods = broker_ods_, who_ods = who.ods,
-               address = request.peer.remote_address, type, nhs = PatientOf(request.Query()),
-               respond = std::move(respond)]() {
-      RecordAuditRefusal(*ledger, broker_ods, who_ods, address, type, nhs,
-                         "forbidden: no search scope on " + type);
+    blocking_([ledger, access = std::move(access), type, respond = std::move(respond)]() {
+      RecordAccess(*ledger, AccessRefusalHop(access, "forbidden: no search scope on " + type,
+                                             core::ToUnixMs(std::chrono::system_clock::now())));
       respond(fhir::ErrorResponse(MakeError(ErrorCode::kForbidden, "searching " + type +
                                                                        " needs a scope "
                                                                        "granting search on it")));
@@ -416,8 +383,8 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
   }
   const std::string host(request.headers.Get("Host"));
   std::string base = (host.empty() ? std::string() : "https://" + host) + "/fhir/" + type;
-  blocking_([ledger, type, query = std::move(*query), base = std::move(base),
-             query_string = QueryWithoutCursor(request.Query()),
+  blocking_([ledger, type, access = std::move(access), query = std::move(*query),
+             base = std::move(base), query_string = QueryWithoutCursor(request.Query()),
              respond = std::move(respond)]() mutable {
     const std::size_t limit = query.limit;
     if (limit > 0) {
@@ -428,7 +395,13 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
       respond(fhir::ErrorResponse(records.error()));
       return;
     }
-    respond(fhir::JsonResponse(200, RenderBundle(type, *records, limit, base, query_string)));
+    const std::size_t released =
+        limit > 0 && records->size() > limit ? limit : records->size();
+    // Who saw whose audit trail is itself recorded (IHE ATNA's "audit log used").
+    RespondWhenAccessRecorded(
+        ledger, ReadHop(access, released, core::ToUnixMs(std::chrono::system_clock::now()),
+                         ledger::HopKind::kAuditAccess),
+        fhir::JsonResponse(200, RenderBundle(type, *records, limit, base, query_string)), respond);
   });
 }
 

@@ -50,12 +50,4 @@ class LedgerSearchApi {
   std::string broker_ods_;
 };
 
-// Records that `requester_ods` (at `address`) was refused access to the audit trail of `what`
-// ("AuditEvent", "Provenance", "Patient/$journey"), about `nhs_number` when known (empty
-// otherwise). Blocks (ledger append): call it on the blocking pool. A ledger failure is logged.
-void RecordAuditRefusal(ledger::Ledger& ledger, const std::string& broker_ods,
-                        const std::string& requester_ods, const std::string& address,
-                        std::string_view what, const std::string& nhs_number,
-                        std::string_view reason);
-
 }  // namespace tb::app

@@ -103,6 +103,8 @@ AuditType AuditTypeOf(HopKind kind) {
       return {"110106", "Export", "R", "search-type"};
     case HopKind::kRefusal:
       return {"110113", "Security Alert", "E", ""};
+    case HopKind::kAuditAccess:
+      return {"110101", "Audit Log Used", "R", "search-type"};
   }
   return {"110113", "Security Alert", "E", ""};
 }
@@ -145,13 +147,15 @@ std::string_view ToString(HopKind kind) {
       return "response";
     case HopKind::kRefusal:
       return "refusal";
+    case HopKind::kAuditAccess:
+      return "audit-access";
   }
   return "refusal";
 }
 
 core::Result<HopKind> ParseHopKind(std::string_view text) {
   for (const HopKind kind : {HopKind::kInbound, HopKind::kDelivery, HopKind::kQuery,
-                             HopKind::kResponse, HopKind::kRefusal}) {
+                             HopKind::kResponse, HopKind::kRefusal, HopKind::kAuditAccess}) {
     if (ToString(kind) == text) {
       return kind;
     }

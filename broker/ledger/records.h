@@ -21,6 +21,9 @@ enum class HopKind {
   kQuery,     // a federated query was sent to a trust
   kResponse,  // the (merged) answer went back to the requester
   kRefusal,   // a request or message was refused (policy, consent, scope, validation)
+  // The audit trail itself was read (AuditEvent or Provenance search, a patient's journey):
+  // DICOM 110101 "Audit Log Used", so that who looked at whose trail is on the trail too.
+  kAuditAccess,
 };
 
 // The AuditEvent.outcome codes (0, 4, 8, 12).
@@ -54,7 +57,8 @@ struct HopRecord {
 int OutcomeNumber(HopOutcome outcome);
 core::Result<HopOutcome> OutcomeFromNumber(std::int64_t number);
 
-std::string_view ToString(HopKind kind);  // "inbound", "delivery", "query", "response", "refusal"
+// "inbound", "delivery", "query", "response", "refusal", "audit-access"
+std::string_view ToString(HopKind kind);
 core::Result<HopKind> ParseHopKind(std::string_view text);
 
 // kInvalidValue (location "HopRecord.<field>") when time_ms or broker_ods is missing, the NHS

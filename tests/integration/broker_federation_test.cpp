@@ -346,10 +346,14 @@ TEST_F(FederationTest, EveryHopIsInTheLedgerAndAuditVerifyHoldsUntilARowIsTouche
     kinds.push_back(record.kind);
     all += record.canonical;
   }
-  // Three trusts announced the patient (inbound), three were queried, one answer went to RJ1.
+  // Three trusts announced the patient (inbound), three were queried, one answer went to RJ1,
+  // and RJ1's reading of the journey is the last record: who read the audit trail is recorded.
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "inbound"), 3);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "query"), 3);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "response"), 1);
+  ASSERT_FALSE(journey->empty());
+  EXPECT_EQ(journey->back().kind, "audit-access");
+  EXPECT_NE(journey->back().canonical.find("Patient/$journey"), std::string::npos);
   for (const char* ods : {"RGT", "RXH", "RJ1"}) {
     EXPECT_NE(all.find(ods), std::string::npos) << ods;
   }

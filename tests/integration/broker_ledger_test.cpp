@@ -212,8 +212,18 @@ class LedgerSearchTest : public ::testing::Test {
 
 TEST_F(LedgerSearchTest, AuditEventsOfTheFederatedQueryNameRequesterAndEveryTrustAsked) {
   const std::string patient = std::string(kPatientParam) + std::string(kShared);
-  const std::vector<Entry> trail =
-      SearchAll("/fhir/AuditEvent?" + patient + "&subtype=search-type");
+  // Subtype search-type: the federated query's hops, and the reads of this trail (SetUp's
+  // searches, DICOM 110101 "Audit Log Used"), which are recorded like any other disclosure.
+  std::vector<Entry> trail;
+  std::size_t trail_reads = 0;
+  for (Entry& entry : SearchAll("/fhir/AuditEvent?" + patient + "&subtype=search-type")) {
+    if (entry.json.find(R"("code":"110101")") != std::string::npos) {
+      ++trail_reads;
+    } else {
+      trail.push_back(std::move(entry));
+    }
+  }
+  EXPECT_GE(trail_reads, 1u);
   // One query hop per trust asked, then the response to RJ1, newest first.
   ASSERT_EQ(trail.size(), 3u);
   EXPECT_NE(trail[0].json.find(R"("code":"110106")"), std::string::npos) << trail[0].json;
@@ -237,9 +247,10 @@ TEST_F(LedgerSearchTest, AuditEventsOfTheFederatedQueryNameRequesterAndEveryTrus
   // By date: everything is from today, nothing from the future.
   EXPECT_TRUE(SearchAll("/fhir/AuditEvent?" + patient + "&date=ge2100-01-01").empty());
   const std::size_t everything = SearchAll("/fhir/AuditEvent?" + patient).size();
-  EXPECT_GE(everything, 5u);  // 2 inbound, 2 queries, 1 response (+ deliveries)
+  EXPECT_GE(everything, 5u);  // 2 inbound, 2 queries, 1 response (+ deliveries, trail reads)
+  // The same with a date range that holds everything, plus the record of the search just made.
   EXPECT_EQ(SearchAll("/fhir/AuditEvent?" + patient + "&date=gt2020-01-01&date=lt2100").size(),
-            everything);
+            everything + 1);
 }
 
 TEST_F(LedgerSearchTest, ProvenanceByAgentAndPagingByKeysetLinks) {
@@ -259,10 +270,12 @@ TEST_F(LedgerSearchTest, ProvenanceByAgentAndPagingByKeysetLinks) {
                 .size(),
             rgt.size());
 
-  // Every page of two, following the next links, gives the unpaged answer in the same order.
-  const std::vector<Entry> whole = SearchAll("/fhir/Provenance?" + patient);
+  // Every page of two, following the next links, gives the unpaged answer in the same order
+  // (RGT's hops: each search here adds a record of RJ1's reading the trail, which names RJ1).
+  const std::vector<Entry> whole = SearchAll("/fhir/Provenance?" + patient + "&agent=RGT");
   int pages = 0;
-  const std::vector<Entry> paged = SearchAll("/fhir/Provenance?" + patient + "&_count=2", &pages);
+  const std::vector<Entry> paged =
+      SearchAll("/fhir/Provenance?" + patient + "&agent=RGT&_count=2", &pages);
   ASSERT_EQ(paged.size(), whole.size());
   EXPECT_EQ(pages, static_cast<int>((whole.size() + 1) / 2));
   for (std::size_t i = 0; i < whole.size(); ++i) {
@@ -283,6 +296,7 @@ TEST_F(LedgerSearchTest, TheJourneyAfterTheTransferListsItsHopsInOrder) {
 
   std::string last_recorded;
   std::vector<std::string> story;  // all but the push path (its timing is the queue's)
+  std::size_t trail_reads = 0;
   for (const auto& [seq, hop] : hops) {
     EXPECT_GE(hop.recorded, last_recorded) << seq;  // ISO instants in UTC sort as text
     last_recorded = hop.recorded;
@@ -293,6 +307,9 @@ TEST_F(LedgerSearchTest, TheJourneyAfterTheTransferListsItsHopsInOrder) {
                       hop.agents.at("enterer"));
     } else if (hop.type == "110106" && hop.subtype == "search-type") {
       story.push_back("response to " + hop.agents.at("enterer"));
+    } else if (hop.type == "110101") {
+      ++trail_reads;  // SetUp's searches of the trail: who read it is on it too
+      EXPECT_EQ(hop.agents.at("enterer"), "RJ1") << seq;
     } else {
       // The push path: an announcement delivered to the other trust, or what was withheld from
       // it (RGT may read only Patient), from its sender to its destination.
@@ -309,6 +326,7 @@ TEST_F(LedgerSearchTest, TheJourneyAfterTheTransferListsItsHopsInOrder) {
   EXPECT_THAT(queries,
               ::testing::UnorderedElementsAre("query to RGT for RJ1", "query to RXH for RJ1"));
   EXPECT_EQ(story[4], "response to RJ1");
+  EXPECT_GE(trail_reads, 1u);
 }
 
 // Issue 7 Tests, routing: RXH's ADT (HL7 v2) is pushed to RGT, which holds the patient and takes

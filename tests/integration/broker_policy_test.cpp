@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include "adapters/fhir/json.h"
 #include "adapters/hl7v2/message.h"
 #include "adapters/mllp/client.h"
 #include "adapters/net/tls_context.h"
@@ -606,6 +607,19 @@ TEST_F(PolicyTest, ConsentEndpointsNeedConsentScopesAndValidConsents) {
       FindAuditEvent(records, "refused scope (403 kForbidden): Consent");
   ASSERT_NE(refused, nullptr);
   EXPECT_EQ(Requester(*refused), "RGT");
+  // So are RJ1's write (an import of the Consent, its version and digest) and its search (the
+  // patient's choices released to RJ1): who changed or read them is recorded like any other
+  // disclosure (docs/ledger.md, "What the ledger records").
+  const rapidjson::Value* written = FindAuditEvent(records, "create status=active");
+  ASSERT_NE(written, nullptr);
+  EXPECT_EQ(Requester(*written), "RJ1");
+  EXPECT_STREQ((*written)["type"]["code"].GetString(), "110107");
+  EXPECT_NE(fhir::ToJson(*written).find("urn:trustbridge:sha256"), std::string::npos);
+  std::size_t consent_reads = 0;
+  for (const std::string& outcome : JourneyOutcomes(records)) {
+    consent_reads += outcome == "released=1" ? 1 : 0;  // the search; the 404 released nothing
+  }
+  EXPECT_EQ(consent_reads, 1u);
 }
 
 // Issue 6 item 1 and issue 7 item 1: a scope refusal at the API, each resource removed by scope

@@ -29,6 +29,7 @@
 #include "broker/policy/pseudonymise.h"
 #include "broker/policy/scope.h"
 #include "broker/routing/bundle_merge.h"
+#include "tests/fuzz/fhir_checks.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -36,10 +37,10 @@ namespace {
 using namespace tb;
 
 constexpr std::string_view kSeparator = "\n\x1e\n";
-constexpr std::string_view kNhsNumberSystem = "https://fhir.nhs.uk/Id/nhs-number";
 constexpr const char* kTargets[] = {"RJ1", "RGT", "RXH"};
 
 using tb::fuzz::Check;
+using tb::fuzz::CheckNoNhsNumberSystem;
 
 std::vector<std::string_view> SplitAnswers(std::string_view text) {
   std::vector<std::string_view> parts;
@@ -143,20 +144,6 @@ void CheckMerged(const rapidjson::Value& bundle, std::size_t total) {
     }
   }
   Check(matches == total);
-}
-
-void CheckNoNhsNumberSystem(const rapidjson::Value& value) {
-  if (value.IsObject()) {
-    const auto system = fhir::FindString(value, "system");
-    Check(!system || *system != kNhsNumberSystem || !value.HasMember("value"));
-    for (const auto& member : value.GetObject()) {
-      CheckNoNhsNumberSystem(member.value);
-    }
-  } else if (value.IsArray()) {
-    for (const rapidjson::Value& item : value.GetArray()) {
-      CheckNoNhsNumberSystem(item);
-    }
-  }
 }
 
 void CheckReadsBack(const rapidjson::Value& value) {
