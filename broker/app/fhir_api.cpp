@@ -293,12 +293,8 @@ ledger::HopRecord RefusalHop(const HopContext& context, std::int64_t time_ms,
 // "https://<Host>/fhir/auth/token": the URL a client reached the token endpoint at, which its
 // assertion's aud must name. Empty without a usable Host header.
 std::string TokenUrl(const core::HttpRequest& request) {
-  const std::string_view host = request.headers.Get("Host");
-  if (host.empty() || host.size() > 255 ||
-      host.find_first_of(" /\\\t\r\n") != std::string_view::npos) {
-    return {};
-  }
-  return "https://" + std::string(host) + "/fhir/auth/token";
+  const std::string_view host = core::UsableHost(request.headers);
+  return host.empty() ? std::string() : "https://" + std::string(host) + "/fhir/auth/token";
 }
 
 core::HttpResponse OAuthJson(int status, std::string body) {

@@ -381,7 +381,7 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
     respond(fhir::ErrorResponse(query.error()));
     return;
   }
-  const std::string host(request.headers.Get("Host"));
+  const std::string host(core::UsableHost(request.headers));
   std::string base = (host.empty() ? std::string() : "https://" + host) + "/fhir/" + type;
   blocking_([ledger, type, access = std::move(access), query = std::move(*query),
              base = std::move(base), query_string = QueryWithoutCursor(request.Query()),

@@ -1,6 +1,5 @@
 #include "broker/app/process_message_api.h"
 
-#include <algorithm>
 #include <cctype>
 #include <utility>
 #include <vector>
@@ -34,14 +33,10 @@ bool IsFhirJson(std::string_view content_type) {
 }
 
 // The base URL the response names as its source: the Host the client addressed, which is how
-// the client reaches this broker (no whitespace, so it stays a FHIR url).
+// the client reaches this broker.
 std::string BaseUrl(const core::HttpRequest& request, const std::string& broker_id) {
-  const std::string_view host = request.headers.Get("Host");
-  const bool usable =
-      !host.empty() && host.size() <= 255 && std::none_of(host.begin(), host.end(), [](char c) {
-        return std::isspace(static_cast<unsigned char>(c)) != 0 || c == '/' || c == '"';
-      });
-  return usable ? "https://" + std::string(host) + "/fhir" : "urn:trustbridge:" + broker_id;
+  const std::string_view host = core::UsableHost(request.headers);
+  return host.empty() ? "urn:trustbridge:" + broker_id : "https://" + std::string(host) + "/fhir";
 }
 
 }  // namespace

@@ -78,6 +78,21 @@ int HexValue(char c) {
 
 }  // namespace
 
+std::string_view UsableHost(const HttpHeaders& headers) {
+  const std::string_view host = headers.Get("Host");
+  if (host.empty() || host.size() > 255) {
+    return {};
+  }
+  for (const char c : host) {
+    const bool usable = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        std::string_view("-._~%:[]").find(c) != std::string_view::npos;
+    if (!usable) {
+      return {};
+    }
+  }
+  return host;
+}
+
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());

@@ -42,6 +42,13 @@ struct HttpResponse {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// The request's Host header when it is fit to build this broker's own URLs from (a token
+// endpoint, next links, a message's source): 1-255 bytes of RFC 3986 authority characters
+// (letters, digits, "-._~%:[]"), so "broker.example:8443" or "[::1]:8443". Empty when absent or
+// anything else: a space, '/', a quote or a byte beyond ASCII would make the URL, or the JSON it
+// is written into, invalid.
+std::string_view UsableHost(const HttpHeaders& headers);
+
 // Percent-decoding (RFC 3986; '+' -> ' ' too when `plus_is_space`, as in HTML form bodies);
 // nullopt on a malformed or truncated escape. Used for query strings and URLs in config.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
