@@ -84,31 +84,19 @@ core::Status Mapper::CheckType() {
   trigger_ = std::string(ComponentOf(message_type, 2).raw());
   if (type == "ADT") {
     kind_ = MessageKind::kAdt;
-    if (!In(trigger_,
-            {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A13", "A28", "A31", "A40"})) {
-      return MakeError(ErrorCode::kUnsupportedEvent,
-                       "ADT trigger event not supported by the v2 -> FHIR mapping", "MSH-9.2");
-    }
-    return core::Ok();
-  }
-  if (type == "ORU") {
+  } else if (type == "ORU") {
     kind_ = MessageKind::kOru;
-    if (trigger_ != "R01") {
-      return MakeError(ErrorCode::kUnsupportedEvent,
-                       "ORU trigger event not supported by the v2 -> FHIR mapping", "MSH-9.2");
-    }
-    return core::Ok();
-  }
-  if (type == "ORM" || type == "OML") {
+  } else if (type == "ORM" || type == "OML") {
     kind_ = MessageKind::kOrder;
-    if ((type == "ORM" && trigger_ != "O01") || (type == "OML" && trigger_ != "O21")) {
-      return MakeError(ErrorCode::kUnsupportedEvent,
-                       "order trigger event not supported by the v2 -> FHIR mapping", "MSH-9.2");
-    }
-    return core::Ok();
+  } else {
+    return MakeError(ErrorCode::kUnsupportedMessage,
+                     "message type not supported by the v2 -> FHIR mapping", "MSH-9.1");
   }
-  return MakeError(ErrorCode::kUnsupportedMessage,
-                   "message type not supported by the v2 -> FHIR mapping", "MSH-9.1");
+  if (!HasFhirMapping(type, trigger_)) {
+    return MakeError(ErrorCode::kUnsupportedEvent,
+                     "trigger event not supported by the v2 -> FHIR mapping", "MSH-9.2");
+  }
+  return core::Ok();
 }
 
 core::Result<std::string> Mapper::Run() {
@@ -465,6 +453,15 @@ core::Result<std::string> Mapper::Run() {
 }
 
 }  // namespace v2fhir
+
+bool HasFhirMapping(std::string_view type, std::string_view trigger) {
+  if (type == "ADT") {
+    return v2fhir::In(trigger,
+                      {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A13", "A28", "A31", "A40"});
+  }
+  return (type == "ORU" && trigger == "R01") || (type == "ORM" && trigger == "O01") ||
+         (type == "OML" && trigger == "O21");
+}
 
 core::Result<std::string> MapV2ToFhir(std::string_view er7, const MappingTables& tables,
                                       const V2ToFhirOptions& options) {

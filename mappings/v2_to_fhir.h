@@ -62,6 +62,11 @@ inline constexpr std::string_view kUnmappedSegmentExtensionUrl =
 inline constexpr std::string_view kOriginalCodeExtensionUrl =
     "https://fhir.trustbridge.nhs.uk/StructureDefinition/hl7v2-original-code";
 
+// Whether the mapping covers MSH-9 `type`^`trigger`: ADT A01-A05, A08, A11, A13, A28, A31, A40,
+// ORU^R01, ORM^O01, OML^O21. Any other v2 message cannot be sent to a participant that takes
+// FHIR (routing::Receives leaves those participants out).
+bool HasFhirMapping(std::string_view type, std::string_view trigger);
+
 // Parses `er7` and maps it; returns the Bundle as compact JSON.
 core::Result<std::string> MapV2ToFhir(std::string_view er7, const MappingTables& tables,
                                       const V2ToFhirOptions& options = {});

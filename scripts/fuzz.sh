@@ -20,6 +20,8 @@ run() {
     find "$seeds" -type f -size -1024k -exec cp -n {} "$corpus"/ \;
   done
   echo "== $target: ${seconds}s"
+  # The suppressions every test run uses (the process-lifetime JSON schemas are not leaks).
+  LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" \
   "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus"
 }
 run hl7v2_parse_fuzz build/fuzz/tests/fuzz/hl7v2/hl7v2_parse_fuzz "$testdata/hl7v2"

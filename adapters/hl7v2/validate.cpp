@@ -33,20 +33,21 @@ bool AtLeastV25(std::string_view version) {
   return version[0] > '2' || minor >= 5;
 }
 
-void CheckMessageType(const Message& message, const ValidationRules& rules,
+// True when the message's type (and trigger) is accepted.
+bool CheckMessageType(const Message& message, const ValidationRules& rules,
                       std::vector<core::Error>& out) {
   const Value type = message.Get("MSH-9.1");
   if (!type.HasValue()) {
     out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing, "message type is missing",
                                   "MSH-9.1"));
-    return;
+    return false;
   }
   if (rules.message_types.empty()) {
-    return;
+    return true;
   }
   const std::string type_text = type.Decoded();
   if (rules.message_types.count(type_text) != 0) {
-    return;  // the type alone is accepted, any trigger
+    return true;  // the type alone is accepted, any trigger
   }
   const std::string prefix = type_text + '^';
   const auto first = rules.message_types.lower_bound(prefix);
@@ -55,18 +56,51 @@ void CheckMessageType(const Message& message, const ValidationRules& rules,
   if (!type_known) {
     out.push_back(core::MakeError(core::ErrorCode::kUnsupportedMessage,
                                   "message type is not accepted", "MSH-9.1"));
-    return;
+    return false;
   }
   const Value trigger = message.Get("MSH-9.2");
   if (!trigger.HasValue()) {
     out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing,
                                   "trigger event is missing", "MSH-9.2"));
-    return;
+    return false;
   }
   if (rules.message_types.count(prefix + trigger.Decoded()) == 0) {
     out.push_back(core::MakeError(core::ErrorCode::kUnsupportedEvent,
                                   "trigger event is not accepted for this message type",
                                   "MSH-9.2"));
+    return false;
+  }
+  return true;
+}
+
+// The segments the message's abstract definition requires, by MSH-9 (HL7 v2 chapters 3, 4 and
+// 7): a patient (PID, with PID-3) in every ADT, the merged record (MRG, with MRG-1) in a merge,
+// an observation request (OBR) in ORU^R01, an order (ORC or OBR) in ORM and OML. A message
+// without them is refused at the edge: no destination could make sense of it, and one that takes
+// FHIR could never be sent it (the v2 -> FHIR mapping needs the same segments).
+void CheckStructure(const Message& message, std::vector<core::Error>& out) {
+  const std::string_view type = message.Get("MSH-9.1").raw();
+  const std::string_view trigger = message.Get("MSH-9.2").raw();
+  const auto require_segment = [&](std::string_view id, std::string_view what) {
+    if (message.FindSegment(id)) {
+      return true;
+    }
+    out.push_back(core::MakeError(core::ErrorCode::kRequiredFieldMissing,
+                                  std::string(what) + " needs a " + std::string(id) + " segment",
+                                  std::string(id)));
+    return false;
+  };
+  if (type == "ADT") {
+    if (require_segment("PID", "an ADT message")) {
+      RequireValued(message, "PID-3", out);
+    }
+    if ((trigger == "A34" || trigger == "A40") && require_segment("MRG", "a merge")) {
+      RequireValued(message, "MRG-1", out);
+    }
+  } else if (type == "ORU" && trigger == "R01") {
+    require_segment("OBR", "ORU^R01");
+  } else if ((type == "ORM" || type == "OML") && !message.FindSegment("ORC")) {
+    require_segment("OBR", "an order message without ORC");
   }
 }
 
@@ -121,7 +155,7 @@ std::vector<core::Error> Validate(const Message& message, const ValidationRules&
   if (need_time) {
     RequireValued(message, "MSH-7", errors);
   }
-  CheckMessageType(message, rules, errors);
+  const bool type_accepted = CheckMessageType(message, rules, errors);
   RequireValued(message, "MSH-10", errors);
   RequireValued(message, "MSH-11", errors);
   const Value processing = message.Get("MSH-11.1");
@@ -138,6 +172,9 @@ std::vector<core::Error> Validate(const Message& message, const ValidationRules&
   }
   if (const core::Result<CharacterSet> charset = ReadCharacterSet(message); !charset) {
     errors.push_back(charset.error());
+  }
+  if (type_accepted) {
+    CheckStructure(message, errors);
   }
   if (rules.check_nhs_number) {
     CheckNhsNumbers(message, errors);

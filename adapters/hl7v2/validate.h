@@ -17,7 +17,7 @@ namespace tb::hl7v2 {
 enum class MessageTimeRule : std::uint8_t { kFromV25, kAlways, kNever };
 
 // What the edge accepts. Empty sets accept anything, so a default ValidationRules checks only
-// the required MSH fields and NHS numbers.
+// the required MSH fields, the segments each message type requires and NHS numbers.
 struct ValidationRules {
   // "ADT^A01" accepts that type and trigger; a bare "ACK" accepts the type with any trigger.
   std::set<std::string, std::less<>> message_types;
@@ -34,6 +34,9 @@ struct ValidationRules {
 //   kUnsupportedMessage    MSH-9.1 not among rules.message_types (ERR-3 200), at "MSH-9.1";
 //   kUnsupportedEvent      known type, unknown trigger (ERR-3 201), at "MSH-9.2";
 //   kUnsupportedProcessingId / kUnsupportedVersion  MSH-11 / MSH-12 outside the rules' sets;
+//   kRequiredFieldMissing  for an accepted type, a segment it requires: PID (and PID-3) in ADT,
+//                          MRG (and MRG-1) in ADT^A34 and ADT^A40, OBR in ORU^R01, ORC or OBR in
+//                          ORM and OML; at the segment ("PID") or field ("PID-3");
 //   kInvalidValue          text beyond ASCII that is not in a character set MSH-18 allows
 //                          (ReadCharacterSet: UTF-8, or ISO 8859-1 declared as 8859/1), at
 //                          "MSH-18";

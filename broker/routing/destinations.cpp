@@ -31,14 +31,14 @@ bool Receives(const Participant& participant, std::string_view message_type) {
 
 namespace {
 
-// Adds `participant` when it is not the sender, takes the type and can receive.
+// Adds `participant` when it is not the sender, takes the type and can receive it.
 void Consider(const DestinationRequest& request, const Participant& participant,
               std::vector<Destination>& destinations) {
   if (participant.ods == request.sender_ods || !Receives(participant, request.message_type)) {
     return;
   }
   const std::string_view format = ReceivingFormat(participant);
-  if (format.empty()) {
+  if (format.empty() || (format == "fhir" && !request.fhir_readable)) {
     return;
   }
   destinations.push_back(Destination{participant.ods, std::string(format)});

@@ -21,6 +21,10 @@ struct DestinationRequest {
   std::string message_type;  // "ADT^A01"
   std::string addressed_to;  // MSH-6.1 or MessageHeader.destination's ODS code; may be empty
   std::string nhs_number;    // empty when the message names no patient
+  // False for an HL7 v2 message the v2 -> FHIR mapping does not cover (mappings::HasFhirMapping:
+  // ADT^A34, MDM, SIU...): participants that take FHIR are left out, as if their `receives`
+  // excluded the type, since nothing readable could ever be sent to them.
+  bool fhir_readable = true;
 };
 
 // The format a participant receives in: its configured `format`, else "hl7v2" when it has an

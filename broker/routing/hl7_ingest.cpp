@@ -12,6 +12,7 @@
 #include "broker/core/nhs_number.h"
 #include "broker/routing/destinations.h"
 #include "broker/routing/inbound_hop.h"
+#include "mappings/v2_to_fhir.h"
 
 namespace tb::routing {
 
@@ -243,7 +244,9 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
   // half-written).
   const std::string& nhs_number = facts.nhs_number;
   DestinationRequest request{participant->ods, result.message_type,
-                             message.Get("MSH-6.1").Decoded(), nhs_number};
+                             message.Get("MSH-6.1").Decoded(), nhs_number,
+                             mappings::HasFhirMapping(message.MessageType(),
+                                                      message.TriggerEvent())};
   core::InboundMessage inbound;
   inbound.sender = participant->ods;
   if (RoutesInCommit() && RoutesByHolders(request, settings_.broker_ods)) {

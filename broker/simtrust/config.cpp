@@ -97,6 +97,31 @@ class Checker {
 
   std::vector<core::Error>& problems() { return problems_; }
 
+  // An optional array of non-empty strings at `key` (empty when absent).
+  std::vector<std::string> Strings(const rapidjson::Value& root, std::string_view key,
+                                   std::string_view what) {
+    std::vector<std::string> values;
+    const rapidjson::Value* array = fhir::FindMember(root, key);
+    if (array == nullptr) {
+      return values;
+    }
+    const std::string pointer = "/" + std::string(key);
+    if (!array->IsArray()) {
+      Problem(pointer, std::string(what));
+      return values;
+    }
+    rapidjson::SizeType index = 0;
+    for (const auto& value : array->GetArray()) {
+      if (!value.IsString() || value.GetStringLength() == 0) {
+        Problem(pointer + "/" + std::to_string(index), "must be a non-empty string");
+      } else {
+        values.emplace_back(fhir::StringOf(value));
+      }
+      ++index;
+    }
+    return values;
+  }
+
  private:
   std::filesystem::path base_dir_;
   std::vector<core::Error> problems_;
@@ -136,7 +161,8 @@ core::Result<SimTrustConfig> ParseSimTrustConfig(std::string_view json,
   SimTrustConfig config;
   check.CheckKeys(root, "",
                   {"ods", "name", "listen", "tls", "patients", "latency_ms", "failure_rate", "seed",
-                   "received_log", "clients", "io_threads", "page_size", "log_level"});
+                   "received_log", "clients", "refuse_types", "io_threads", "page_size",
+                   "log_level"});
 
   if (auto ods = check.String(root, "ods", "", true)) {
     if (IsOdsCode(*ods)) {
@@ -196,21 +222,9 @@ core::Result<SimTrustConfig> ParseSimTrustConfig(std::string_view json,
     }
   }
   config.received_log = check.Path(root, "received_log", "", false);
-  if (const rapidjson::Value* clients = fhir::FindMember(root, "clients")) {
-    if (!clients->IsArray()) {
-      check.Problem("/clients", "must be an array of certificate CNs");
-    } else {
-      rapidjson::SizeType index = 0;
-      for (const auto& client : clients->GetArray()) {
-        if (!client.IsString() || client.GetStringLength() == 0) {
-          check.Problem("/clients/" + std::to_string(index), "must be a non-empty string");
-        } else {
-          config.clients.emplace_back(fhir::StringOf(client));
-        }
-        ++index;
-      }
-    }
-  }
+  config.clients = check.Strings(root, "clients", "must be an array of certificate CNs");
+  config.refuse_types =
+      check.Strings(root, "refuse_types", "must be an array of message types (\"ADT^A06\")");
   if (auto page_size = check.Integer(root, "page_size", "", 0, kMaxPageSize)) {
     config.page_size = static_cast<std::size_t>(*page_size);
   }

@@ -20,7 +20,8 @@ namespace tb::simtrust {
 //     "listen": { "fhir": "127.0.0.1:9201", "mllp": "127.0.0.1:9202" },
 //     "tls": { "cert", "key", "ca", "crl" },
 //     "patients": "patients", "latency_ms": 0, "failure_rate": 0.0, "seed": 1,
-//     "received_log": "received.jsonl", "clients": ["broker-a"], "io_threads": 2,
+//     "received_log": "received.jsonl", "clients": ["broker-a"], "refuse_types": ["ADT^A06"],
+//     "io_threads": 2,
 //     "page_size": 0, "log_level": "info" }
 // Relative paths are relative to the config file's folder.
 struct SimTrustConfig {
@@ -35,6 +36,9 @@ struct SimTrustConfig {
   std::optional<std::uint64_t> seed;     // makes failures reproducible
   std::filesystem::path received_log;    // JSON lines, one per accepted message; empty: none
   std::vector<std::string> clients;      // certificate CNs allowed; empty: any CN of the CA
+  // HL7 v2 message types ("ADT^A06", or "ADT" for every trigger) answered AR over MLLP, not
+  // recorded: a trust that can never take them, for testing how senders handle a refusal.
+  std::vector<std::string> refuse_types;
   unsigned io_threads = 2;
   // Searchsets longer than this are answered one page at a time, each linking the next
   // (`[base]/_page?token=...&offset=N`), as servers that page do; 0 = whole searchsets.

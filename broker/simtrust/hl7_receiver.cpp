@@ -20,9 +20,10 @@ const core::Logger& Log() {
 }  // namespace
 
 Hl7Receiver::Hl7Receiver(std::string ods, std::vector<std::string> clients, ReceivedLog* received,
-                         const core::Clock& clock)
+                         const core::Clock& clock, std::vector<std::string> refuse_types)
     : ods_(std::move(ods)),
       clients_(std::move(clients)),
+      refuse_types_(std::move(refuse_types)),
       received_(received),
       clock_(clock),
       id_prefix_(std::random_device{}()) {}
@@ -67,6 +68,18 @@ std::string Hl7Receiver::Accept(std::string payload, const core::PeerIdentity& p
                                                  "sender not allowed at trust " + ods_),
                                  options),
                   "refused");
+  }
+  const bool refused_type =
+      std::any_of(refuse_types_.begin(), refuse_types_.end(), [&](const std::string& refused) {
+        return refused == type || refused == message->MessageType();
+      });
+  if (refused_type) {
+    return answer(hl7v2::MakeAck(*message,
+                                 core::MakeError(core::ErrorCode::kUnsupportedEvent,
+                                                 "trust " + ods_ + " does not take " + type,
+                                                 "MSH-9"),
+                                 options),
+                  "refused_type");
   }
   const std::vector<core::Error> errors = hl7v2::Validate(*message, hl7v2::ValidationRules{});
   if (!errors.empty()) {

@@ -18,13 +18,15 @@ namespace tb::simtrust {
 //   unparseable   NAK from hl7v2::MakeNak (MSA-1 AR, the hl7v2 library's rule for messages
 //                 whose header cannot be read);
 //   invalid       AE/AR from hl7v2::Validate (missing MSH fields, invalid NHS number in PID-3);
-//   not allowed   AR (kForbidden) when `clients` is set and the sender's CN is not in it.
+//   not allowed   AR (kForbidden) when `clients` is set and the sender's CN is not in it;
+//   refused type  AR (kUnsupportedEvent, at MSH-9) for a type in `refuse_types` ("ADT^A06", or
+//                 "ADT" for all its triggers).
 // Only accepted messages are recorded. Thread-safe; Accept may block on the log's file I/O.
 class Hl7Receiver {
  public:
   // `received` (may be null) and `clock` must outlive the receiver.
   Hl7Receiver(std::string ods, std::vector<std::string> clients, ReceivedLog* received,
-              const core::Clock& clock);
+              const core::Clock& clock, std::vector<std::string> refuse_types = {});
 
   // The ACK (ER7) for one frame's payload; empty when MSH-15/16 ask for none.
   std::string Accept(std::string payload, const core::PeerIdentity& peer);
@@ -36,6 +38,7 @@ class Hl7Receiver {
 
   const std::string ods_;
   const std::vector<std::string> clients_;
+  const std::vector<std::string> refuse_types_;
   ReceivedLog* const received_;
   const core::Clock& clock_;
   const std::uint32_t id_prefix_;

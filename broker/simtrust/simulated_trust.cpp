@@ -136,7 +136,8 @@ core::Status SimulatedTrust::Impl::Start() {
   api.clients = config_.clients;
   api.page_size = config_.page_size;
   api_ = std::make_unique<SimFhirApi>(std::move(api), store_, received_.get(), clock_);
-  hl7_ = std::make_unique<Hl7Receiver>(config_.ods, config_.clients, received_.get(), clock_);
+  hl7_ = std::make_unique<Hl7Receiver>(config_.ods, config_.clients, received_.get(), clock_,
+                                       config_.refuse_types);
 
   if (config_.listen_mllp) {
     mllp::MllpServerSettings settings;

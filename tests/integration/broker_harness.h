@@ -43,12 +43,13 @@ inline HttpsClientOptions As(const std::string& name) {
 
 // A simulated trust named `ods` (its certificate is the PKI's `ods`) on ephemeral ports.
 // With `received_log`, delivered messages are logged there; `with_mllp` adds an MLLP/TLS endpoint;
-// `page_size` makes it answer longer searchsets a page at a time.
+// `page_size` makes it answer longer searchsets a page at a time; `refuse_types` are v2 message
+// types its MLLP endpoint answers AR.
 inline std::unique_ptr<simtrust::SimulatedTrust> StartTrust(
     const std::string& ods, const std::filesystem::path& patients,
     std::chrono::milliseconds latency = std::chrono::milliseconds(0),
     const std::filesystem::path& received_log = {}, bool with_mllp = false,
-    std::size_t page_size = 0) {
+    std::size_t page_size = 0, std::vector<std::string> refuse_types = {}) {
   const TestPki& pki = TestPki::Get();
   simtrust::SimTrustConfig config;
   config.ods = ods;
@@ -62,6 +63,7 @@ inline std::unique_ptr<simtrust::SimulatedTrust> StartTrust(
   }
   config.io_threads = 1;
   config.page_size = page_size;
+  config.refuse_types = std::move(refuse_types);
   auto trust = std::make_unique<simtrust::SimulatedTrust>(std::move(config));
   core::Status started = trust->Start();
   EXPECT_TRUE(started.has_value()) << (started ? "" : started.error().message);

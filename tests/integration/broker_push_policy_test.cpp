@@ -60,9 +60,11 @@ std::string QueueStatus(const fs::path& store, const std::string& control_id,
   return status;
 }
 
-// RJ1 (a sender that manages consents and is an administrator) and two FHIR trusts.
+// RJ1 (a sender that manages consents and is an administrator) and two FHIR trusts; with
+// `rgt_mllp_port`, RGT takes HL7 v2 over MLLP instead.
 std::string ConfigText(std::uint16_t rgt_port, std::uint16_t rxh_port,
-                       const std::string& rxh_scopes = R"(["system/*.rs"])") {
+                       const std::string& rxh_scopes = R"(["system/*.rs"])",
+                       std::uint16_t rgt_mllp_port = 0) {
   const TestPki& pki = TestPki::Get();
   return R"({
     "broker": { "id": "broker-a", "ods": "X26" },
@@ -75,7 +77,10 @@ std::string ConfigText(std::uint16_t rgt_port, std::uint16_t rxh_port,
       { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs", "system/Consent.crus"] },
       { "ods": "RGT", "cert_cn": "RGT", "scopes": ["system/*.rs"],
         "fhir_base": "https://127.0.0.1:)" +
-         std::to_string(rgt_port) + R"(/fhir" },
+         std::to_string(rgt_port) + R"(/fhir")" +
+         (rgt_mllp_port != 0 ? R"(, "mllp": "127.0.0.1:)" + std::to_string(rgt_mllp_port) + "\""
+                             : std::string()) +
+         R"( },
       { "ods": "RXH", "cert_cn": "RXH", "scopes": )" +
          rxh_scopes + R"(,
         "fhir_base": "https://127.0.0.1:)" +
@@ -99,11 +104,15 @@ std::string DenyOrganisationConsent(std::string_view ods) {
 
 class PushPolicyTest : public ::testing::Test {
  protected:
-  void Start(const std::string& rxh_scopes = R"(["system/*.rs"])") {
-    rgt_ = StartTrust("RGT", DemoPatients("RGT"), {}, logs_ / "rgt.jsonl");
+  // `rgt_refuses_a06`: RGT takes HL7 v2 and its MLLP endpoint answers AR to ADT^A06, which
+  // makes a dead letter for RGT.
+  void Start(const std::string& rxh_scopes = R"(["system/*.rs"])", bool rgt_refuses_a06 = false) {
+    rgt_ = rgt_refuses_a06 ? StartTrust("RGT", DemoPatients("RGT"), {}, logs_ / "rgt.jsonl",
+                                        /*with_mllp=*/true, 0, {"ADT^A06"})
+                           : StartTrust("RGT", DemoPatients("RGT"), {}, logs_ / "rgt.jsonl");
     rxh_ = StartTrust("RXH", DemoPatients("RXH"), {}, logs_ / "rxh.jsonl");
-    broker_ = std::make_unique<RunningBroker>(
-        ConfigText(rgt_->fhir_port(), rxh_->fhir_port(), rxh_scopes));
+    broker_ = std::make_unique<RunningBroker>(ConfigText(rgt_->fhir_port(), rxh_->fhir_port(),
+                                                         rxh_scopes, rgt_->mllp_port()));
     AnnounceByAdt(*broker_, "RGT", kShared);
     AnnounceByAdt(*broker_, "RXH", kShared);
   }
@@ -186,8 +195,8 @@ TEST_F(PushPolicyTest, ALabOnlyTrustReceivesNoAdtPatientData) {
 // A dead letter replayed after the patient denied the destination is refused, not delivered; the
 // replay itself is a new hop in the ledger.
 TEST_F(PushPolicyTest, AReplayAfterAConsentDenyIsRefusedAndRecorded) {
-  Start();
-  // RGT speaks FHIR and ADT^A06 has no FHIR mapping: a dead letter for RGT.
+  Start(R"(["system/*.rs"])", /*rgt_refuses_a06=*/true);
+  // RGT answers AR to ADT^A06: a dead letter for RGT.
   SendFromRj1(Adt("A06", "PUSH0003"));
   ASSERT_TRUE(WaitForStatus("PUSH0003", "RGT", "dead"));
   DenyOrganisation("RGT");

@@ -169,12 +169,13 @@ TEST(MessageRouting, Latin1DeclaredInMsh18IsDeliveredAndUndeclaredIsRefused) {
   EXPECT_EQ(dead.body.find("LATIN001"), std::string::npos) << dead.body;
 }
 
-// A message the destination can never take (RGT speaks FHIR; ADT^A06 has no FHIR mapping) goes
+// A message the destination refuses for good (RGT's MLLP endpoint answers AR to ADT^A06) goes
 // to the dead letters and holds that patient's later messages to RGT, in order, until an
 // operator discards it; then the held message is delivered.
 TEST(MessageRouting, DeadLetterHoldsThePatientsLaterMessagesUntilDiscarded) {
   testing::TempDir logs;
-  auto rgt = StartTrust("RGT", DemoPatients("RGT"), {}, logs / "rgt.jsonl");
+  auto rgt = StartTrust("RGT", DemoPatients("RGT"), {}, logs / "rgt.jsonl", /*with_mllp=*/true,
+                        0, {"ADT^A06"});
   const TestPki& pki = TestPki::Get();
   RunningBroker broker(R"({
     "broker": { "id": "broker-a", "ods": "X26" },
@@ -186,8 +187,8 @@ TEST(MessageRouting, DeadLetterHoldsThePatientsLaterMessagesUntilDiscarded) {
     "participants": [
       { "ods": "RJ1", "cert_cn": "RJ1", "scopes": ["system/*.rs"] },
       { "ods": "RGT", "cert_cn": "RGT", "scopes": ["system/*.rs"],
-        "fhir_base": "https://127.0.0.1:)" +
-                       std::to_string(rgt->fhir_port()) + R"(/fhir" }
+        "mllp": "127.0.0.1:)" +
+                       std::to_string(rgt->mllp_port()) + R"(" }
     ]
   })");
   AnnounceByAdt(broker, "RGT", kShared);

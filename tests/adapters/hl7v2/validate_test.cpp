@@ -28,6 +28,7 @@ std::string WithMsh(std::string_view msh_rest, std::string_view pid3) {
 }
 
 constexpr std::string_view kGoodMsh = "20240501093000||ADT^A01^ADT_A01|C1|P|2.5";
+constexpr const char* kHospitalNumber = "RA123^^^RA1^MR";
 
 ValidationRules AdtRules() {
   ValidationRules rules;
@@ -87,39 +88,44 @@ INSTANTIATE_TEST_SUITE_P(
         ValidationCase{"NhsAuthorityButNotNhType", std::string(kGoodMsh), "123^^^NHS^MR", {}},
         ValidationCase{"MissingMsh9",
                        "20240501093000|||C1|P|2.5",
-                       "",
+                       kHospitalNumber,
                        {{ErrorCode::kRequiredFieldMissing, "MSH-9.1"}}},
         ValidationCase{"UnknownType",
                        "20240501093000||ORU^R01|C1|P|2.5",
-                       "",
+                       kHospitalNumber,
                        {{ErrorCode::kUnsupportedMessage, "MSH-9.1"}}},
         ValidationCase{"UnknownTrigger",
                        "20240501093000||ADT^A40|C1|P|2.5",
-                       "",
+                       kHospitalNumber,
                        {{ErrorCode::kUnsupportedEvent, "MSH-9.2"}}},
         ValidationCase{"MissingTrigger",
                        "20240501093000||ADT|C1|P|2.5",
-                       "",
+                       kHospitalNumber,
                        {{ErrorCode::kRequiredFieldMissing, "MSH-9.2"}}},
-        ValidationCase{"TypeOnlyRuleAcceptsAnyTrigger", "20240501093000||ACK^A01|C1|P|2.5", "", {}},
+        ValidationCase{
+            "TypeOnlyRuleAcceptsAnyTrigger", "20240501093000||ACK^A01|C1|P|2.5", kHospitalNumber, {}},
         ValidationCase{"MissingControlIdProcessingVersion",
                        "20240501093000||ADT^A01|||",
-                       "",
+                       kHospitalNumber,
                        {{ErrorCode::kRequiredFieldMissing, "MSH-10"},
                         {ErrorCode::kRequiredFieldMissing, "MSH-11"},
                         {ErrorCode::kRequiredFieldMissing, "MSH-12"}}},
         ValidationCase{"NullControlId",
                        "20240501093000||ADT^A01|\"\"|P|2.5",
-                       "",
+                       kHospitalNumber,
                        {{ErrorCode::kRequiredFieldMissing, "MSH-10"}}},
         ValidationCase{"MissingTimeFromV25",
                        "||ADT^A01|C1|P|2.5",
-                       "",
+                       kHospitalNumber,
                        {{ErrorCode::kRequiredFieldMissing, "MSH-7"}}},
-        ValidationCase{"MissingTimeBeforeV25IsFine", "||ADT^A01|C1|P|2.4", "", {}},
+        ValidationCase{"MissingTimeBeforeV25IsFine", "||ADT^A01|C1|P|2.4", kHospitalNumber, {}},
+        ValidationCase{"AdtPatientWithoutIdentifier",
+                       std::string(kGoodMsh),
+                       "",
+                       {{ErrorCode::kRequiredFieldMissing, "PID-3"}}},
         ValidationCase{"MissingTimeInV3xIsNotFine",
                        "||ADT^A01|C1|P|3.0",
-                       "",
+                       kHospitalNumber,
                        {{ErrorCode::kRequiredFieldMissing, "MSH-7"}}},
         ValidationCase{"ManyProblemsAtOnce",
                        "||ORU^R01|||2.5",
@@ -142,11 +148,40 @@ TEST(Validate, ChecksEveryPidAndNamesTheOccurrence) {
   EXPECT_EQ(errors[0].message.find("943476591"), std::string::npos);  // no PHI in messages
 }
 
+// The segments each accepted type requires: without them no destination could use the message,
+// and the v2 -> FHIR mapping (for a destination that takes FHIR) refuses it (found by the HL7 v2
+// ingest fuzz target: an ORU^R01 without OBR was acknowledged, then dead-lettered for RGT).
+TEST(Validate, EachTypeHasTheSegmentsItRequires) {
+  const auto problems = [](std::string text) {
+    std::vector<std::string> found;
+    for (const core::Error& error : Validate(Parse(std::move(text)), {})) {
+      found.push_back(error.location);
+    }
+    return found;
+  };
+  const std::string msh = "MSH|^~\\&|PAS|RA1|BRK|NHS|2024||";
+  const std::string pid = "PID|1||9434765919^^^NHS^NH\r";
+  EXPECT_EQ(problems(msh + "ADT^A01|C1|P|2.5\rEVN|A01\rPV1|1|I\r"),
+            std::vector<std::string>{"PID"});
+  EXPECT_EQ(problems(msh + "ADT^A40|C1|P|2.5\r" + pid), std::vector<std::string>{"MRG"});
+  EXPECT_EQ(problems(msh + "ADT^A34|C1|P|2.5\r" + pid + "MRG|\r"),
+            std::vector<std::string>{"MRG-1"});
+  EXPECT_TRUE(problems(msh + "ADT^A40|C1|P|2.5\r" + pid + "MRG|H1^^^RA1^MR\r").empty());
+  EXPECT_EQ(problems(msh + "ORU^R01|C1|P|2.5\r" + pid + "OBX|1|NM|718-7^Hb^LN||13\r"),
+            std::vector<std::string>{"OBR"});
+  EXPECT_TRUE(problems(msh + "ORU^R01|C1|P|2.5\rOBR|1\rOBX|1|NM|718-7^Hb^LN||13\r").empty());
+  EXPECT_EQ(problems(msh + "ORM^O01|C1|P|2.5\r" + pid), std::vector<std::string>{"OBR"});
+  EXPECT_TRUE(problems(msh + "ORM^O01|C1|P|2.5\r" + pid + "ORC|NW\r").empty());
+  EXPECT_TRUE(problems(msh + "OML^O21|C1|P|2.5\r" + pid + "OBR|1\r").empty());
+  // Types without a rule here (MDM, SIU, ACK) are checked for their MSH fields only.
+  EXPECT_TRUE(problems(msh + "MDM^T02|C1|P|2.5\rTXA|1\r").empty());
+}
+
 TEST(Validate, VersionAndProcessingIdSets) {
   ValidationRules rules;
   rules.versions = {"2.5", "2.5.1"};
   rules.processing_ids = {"P"};
-  const Message msg = Parse(WithMsh("2024||ADT^A01|C1|T|2.4", ""));
+  const Message msg = Parse(WithMsh("2024||ADT^A01|C1|T|2.4", kHospitalNumber));
   const std::vector<core::Error> errors = Validate(msg, rules);
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_EQ(errors[0].code, ErrorCode::kUnsupportedProcessingId);

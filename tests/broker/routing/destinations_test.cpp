@@ -69,6 +69,20 @@ TEST_F(DestinationsTest, AddressedToAParticipantGoesThereOnly) {
   EXPECT_EQ(Describe(*Resolve("ADT^A01", "RAJ")), "");  // RAJ does not take ADT
 }
 
+// A v2 message the v2 -> FHIR mapping does not cover (fhir_readable false) never goes to a
+// participant that takes FHIR: it could not read it, and the delivery would be a dead letter
+// holding the patient's later messages there.
+TEST_F(DestinationsTest, AMessageWithoutAFhirMappingGoesOnlyToV2Participants) {
+  DestinationRequest request{"RJ1", "ADT^A06", "", "9449305552", /*fhir_readable=*/false};
+  auto destinations = ResolveDestinations(request, directory_, &locator_, "X26");
+  ASSERT_TRUE(destinations);
+  EXPECT_EQ(Describe(*destinations), "RXH:hl7v2 ");
+  request.addressed_to = "RGT";
+  EXPECT_EQ(Describe(*ResolveDestinations(request, directory_, &locator_, "X26")), "");
+  EXPECT_EQ(Describe(DestinationsOfHolders(request, directory_, {"RGT", "RQM", "RXH"})),
+            "RXH:hl7v2 ");
+}
+
 TEST_F(DestinationsTest, AddresseeThatIsNoParticipantIsRefused) {
   auto refused = Resolve("ADT^A01", "ZZZ99");
   ASSERT_FALSE(refused);

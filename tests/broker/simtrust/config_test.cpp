@@ -62,14 +62,14 @@ TEST(SimTrustConfig, ReportsEveryProblemAtOnce) {
   auto config = ParseSimTrustConfig(R"({
       "ods": "rgt", "listen": {"fhir": "nohost"}, "tls": {"cert": "a.crt"},
       "latency_ms": -1, "failure_rate": 2, "clients": ["", 3], "latancy": 5,
-      "log_level": "loud" })",
+      "log_level": "loud", "refuse_types": "ADT^A06" })",
                                     dir.path());
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().code, core::ErrorCode::kConfig);
   const std::string& message = config.error().message;
   for (const char* pointer :
        {"/ods", "/listen/fhir", "/tls/key", "/tls/ca", "/patients", "/latency_ms", "/failure_rate",
-        "/clients/0", "/clients/1", "/latancy: unknown key", "/log_level"}) {
+        "/clients/0", "/clients/1", "/latancy: unknown key", "/log_level", "/refuse_types"}) {
     EXPECT_NE(message.find(pointer), std::string::npos) << pointer << " in " << message;
   }
 }
@@ -92,7 +92,20 @@ TEST(SimTrustConfig, MinimalConfigGetsDefaults) {
   EXPECT_FALSE(config->seed.has_value());
   EXPECT_TRUE(config->received_log.empty());
   EXPECT_TRUE(config->clients.empty());
+  EXPECT_TRUE(config->refuse_types.empty());
   EXPECT_EQ(config->log_level, core::LogLevel::kInfo);
+}
+
+TEST(SimTrustConfig, ReadsTheTypesToRefuse) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir / "pats");
+  auto config = ParseSimTrustConfig(R"({
+      "ods": "R0A", "listen": {"fhir": "127.0.0.1:0"},
+      "tls": {"cert": "c.crt", "key": "c.key", "ca": "/etc/ca.crt"}, "patients": "pats",
+      "refuse_types": ["ADT^A06", "MDM"] })",
+                                    dir.path());
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->refuse_types, (std::vector<std::string>{"ADT^A06", "MDM"}));
 }
 
 TEST(SimTrustConfig, ReadsTheLogLevel) {

@@ -100,6 +100,23 @@ TEST(Hl7Receiver, RejectsSendersNotListed) {
   EXPECT_EQ(log.Messages()[0].control_id, "MSG0004");
 }
 
+// refuse_types: a trust that never takes a type answers AR naming MSH-9, records nothing, and
+// takes everything else.
+TEST(Hl7Receiver, RefusesTheTypesItIsToldToRefuse) {
+  FixedClock clock;
+  MemoryReceivedLog log;
+  Hl7Receiver receiver("RGT", {}, &log, clock, {"ADT^A01"});
+  const std::string refused = receiver.Accept(Adt("MSG0005", "9990001235"), Peer("broker-a"));
+  EXPECT_EQ(AckCode(refused), "AR");
+  EXPECT_NE(refused.find("|MSH^1^9|"), std::string::npos) << refused;
+  EXPECT_TRUE(log.Messages().empty());
+  Hl7Receiver whole_type("RGT", {}, &log, clock, {"ADT"});
+  EXPECT_EQ(AckCode(whole_type.Accept(Adt("MSG0006", "9990001235"), Peer("broker-a"))), "AR");
+  Hl7Receiver other("RGT", {}, &log, clock, {"ORU^R01"});
+  EXPECT_EQ(AckCode(other.Accept(Adt("MSG0007", "9990001235"), Peer("broker-a"))), "AA");
+  EXPECT_EQ(log.Messages().size(), 1u);
+}
+
 TEST(Hl7Receiver, RefusedFrameGetsNakQuotingItsControlId) {
   FixedClock clock;
   Hl7Receiver receiver("RGT", {}, nullptr, clock);
