@@ -11,6 +11,7 @@
 #include "broker/core/nhs_number.h"
 #include "broker/routing/hl7_ingest.h"
 #include "broker/routing/inbound_hop.h"
+#include "mappings/fhir_to_v2.h"
 
 namespace tb::routing {
 
@@ -381,6 +382,19 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
   }
   std::sort(result.destinations.begin(), result.destinations.end(),
             [](const Destination& a, const Destination& b) { return a.ods < b.ods; });
+  // Participants that take HL7 v2 get only what the FHIR -> v2 mapping can express (the mirror
+  // of HL7 v2 ingest's DestinationRequest::fhir_readable): anything else would be stored,
+  // acknowledged and then fail at every delivery, a dead letter holding the patient's later
+  // messages to that trust.
+  const auto takes_v2 = [](const Destination& d) { return d.format == "hl7v2"; };
+  if (std::any_of(result.destinations.begin(), result.destinations.end(), takes_v2) &&
+      !mappings::MapFhirToV2(bundle)) {
+    const auto left_out = std::erase_if(result.destinations, takes_v2);
+    log_.Info("v2_participants_left_out", {{"sender", result.sender},
+                                           {"type", result.message_type},
+                                           {"participants", std::to_string(left_out)},
+                                           {"reason", "no HL7 v2 mapping of this message"}});
+  }
 
   // 5. Stored with its routes in one transaction; the answer waits for the commit.
   core::InboundMessage inbound;

@@ -345,6 +345,30 @@ TEST_F(FhirMessageIngestTest, BundleIdentifierServesWhenThereIsNoId) {
   EXPECT_EQ(store_.messages()[0].dedupe_key, "RJ1|fhir-identifier|urn:ietf:rfc:3986|urn:uuid:m-1");
 }
 
+// Participants that take HL7 v2 get only messages the FHIR -> v2 mapping can express: one with
+// results for two patients cannot be one v2 message, so it goes to the FHIR trust only (before,
+// RXH's copy failed at every delivery: a dead letter holding the patient's later messages).
+TEST_F(FhirMessageIngestTest, AMessageWithoutAV2MappingGoesOnlyToFhirParticipants) {
+  HeldBy("RGT");
+  HeldBy("RXH");
+  std::string message = Message();
+  message.insert(message.size() - 2,
+                 R"(,{"fullUrl":"urn:uuid:obs1","resource":{"resourceType":"Observation",)"
+                 R"("id":"obs1","status":"final","code":{"text":"Hb"},)"
+                 R"("subject":{"reference":"urn:uuid:patient"}}},)"
+                 R"({"fullUrl":"urn:uuid:obs2","resource":{"resourceType":"Observation",)"
+                 R"("id":"obs2","status":"final","code":{"text":"Hb"},)"
+                 R"("subject":{"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number",)"
+                 R"("value":"9434765919"}}}})");
+  const FhirMessageIngestResult result = Send(message);
+  ASSERT_EQ(result.outcome, "stored") << (result.errors.empty() ? "" : result.errors[0].message);
+  const std::vector<core::InboundMessage> messages = store_.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  ASSERT_EQ(messages[0].routes.size(), 1u);
+  EXPECT_EQ(messages[0].routes[0].destination, "RGT");
+  EXPECT_EQ(messages[0].routes[0].format, "fhir");
+}
+
 TEST_F(FhirMessageIngestTest, OtherEventCodesAreKeptAsSent) {
   std::string message = Message();
   message.replace(message.find("http://terminology.hl7.org/CodeSystem/v2-0003"), 45,
