@@ -9,7 +9,7 @@ seconds=${1:-60}
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --target hl7v2_parse_fuzz mllp_framer_fuzz fhir_json_fuzz \
   federated_answer_fuzz v2_to_fhir_fuzz fhir_to_v2_fuzz policy_inputs_fuzz \
-  fhirpath_fuzz fhir_request_fuzz
+  fhirpath_fuzz fhir_request_fuzz message_ingest_fuzz
 testdata=$(cd .. && pwd)/shared/testdata
 run() {
   local target=$1 binary=$2
@@ -35,3 +35,4 @@ run fhir_to_v2_fuzz build/fuzz/tests/fuzz/mappings/fhir_to_v2_fuzz config/demo/t
 run policy_inputs_fuzz build/fuzz/tests/fuzz/policy/policy_inputs_fuzz tests/fuzz/policy/seeds
 run fhirpath_fuzz build/fuzz/tests/fuzz/fhirpath/fhirpath_fuzz tests/fuzz/fhirpath/seeds
 run fhir_request_fuzz build/fuzz/tests/fuzz/api/fhir_request_fuzz tests/fuzz/api/seeds
+run message_ingest_fuzz build/fuzz/tests/fuzz/routing/message_ingest_fuzz tests/fuzz/routing/seeds
