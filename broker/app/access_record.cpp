@@ -15,31 +15,32 @@ const core::Logger& Log() {
   return log;
 }
 
-ledger::HopRecord BaseHop(const AccessContext& access, ledger::HopKind kind,
-                          std::int64_t time_ms) {
+}  // namespace
+
+HopContext HopContext::Of(const core::HttpRequest& request, std::string broker_ods,
+                          std::string requester, std::string query) {
+  HopContext context;
+  context.broker_ods = std::move(broker_ods);
+  context.requester = requester;
+  context.recipient = std::move(requester);
+  context.address = request.peer.remote_address;
+  context.request_id = std::string(request.headers.Get("X-Request-ID"));
+  context.query = std::move(query);
+  return context;
+}
+
+ledger::HopRecord MakeHop(const HopContext& context, ledger::HopKind kind, std::int64_t time_ms) {
   ledger::HopRecord hop;
   hop.kind = kind;
   hop.time_ms = time_ms;
-  hop.broker_ods = access.broker_ods;
-  hop.requester_ods = access.requester_ods;
-  hop.requester_address = access.address;
-  hop.request_id = access.request_id;
-  hop.nhs_number = access.nhs_number;
-  hop.query = access.what;
+  hop.request_id = context.request_id;
+  hop.broker_ods = context.broker_ods;
+  hop.requester_ods = context.requester;
+  hop.requester_address = context.address;
+  hop.purpose_of_use = context.purpose;
+  hop.nhs_number = context.nhs_number;
+  hop.query = context.query;
   return hop;
-}
-
-}  // namespace
-
-AccessContext AccessContext::Of(const core::HttpRequest& request, std::string broker_ods,
-                                std::string requester_ods, std::string what) {
-  AccessContext access;
-  access.broker_ods = std::move(broker_ods);
-  access.requester_ods = std::move(requester_ods);
-  access.address = request.peer.remote_address;
-  access.request_id = std::string(request.headers.Get("X-Request-ID"));
-  access.what = std::move(what);
-  return access;
 }
 
 std::string PatientNamedIn(const std::vector<fhir::SearchParam>& params) {
@@ -59,28 +60,28 @@ std::string PatientNamedIn(std::string_view query_string) {
   return params ? PatientNamedIn(*params) : std::string();
 }
 
-ledger::HopRecord ReadHop(const AccessContext& access, std::size_t released, std::int64_t time_ms,
+ledger::HopRecord ReadHop(const HopContext& context, std::size_t released, std::int64_t time_ms,
                           ledger::HopKind kind) {
-  ledger::HopRecord hop = BaseHop(access, kind, time_ms);
-  hop.destination_ods = access.requester_ods;
+  ledger::HopRecord hop = MakeHop(context, kind, time_ms);
+  hop.destination_ods = context.recipient;
   hop.outcome_detail = "released=" + std::to_string(released);
   return hop;
 }
 
-ledger::HopRecord WriteHop(const AccessContext& access, std::string target, std::string_view stored,
+ledger::HopRecord WriteHop(const HopContext& context, std::string target, std::string_view stored,
                            std::string detail, std::int64_t time_ms) {
-  ledger::HopRecord hop = BaseHop(access, ledger::HopKind::kInbound, time_ms);
-  hop.source_ods = access.requester_ods;
+  ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kInbound, time_ms);
+  hop.source_ods = context.requester;
   hop.target = std::move(target);
   hop.source_digest = core::Sha256Hex(stored);
   hop.outcome_detail = std::move(detail);
   return hop;
 }
 
-ledger::HopRecord AccessRefusalHop(const AccessContext& access, std::string reason,
+ledger::HopRecord AccessRefusalHop(const HopContext& context, std::string reason,
                                    std::int64_t time_ms) {
-  ledger::HopRecord hop = BaseHop(access, ledger::HopKind::kRefusal, time_ms);
-  hop.destination_ods = access.requester_ods;
+  ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kRefusal, time_ms);
+  hop.destination_ods = context.recipient;
   hop.outcome = ledger::HopOutcome::kMinorFailure;
   hop.outcome_detail = std::move(reason);
   return hop;

@@ -15,39 +15,48 @@
 
 namespace tb::app {
 
-// The audit records of requests the broker answers from its own stores rather than by a federated
-// query: the Consent endpoints and the audit trail's own search and journey (docs/ledger.md,
-// "What the ledger records"). A read of a patient's consents or of who saw their record is a
+// The audit records of the FHIR API's requests (docs/ledger.md, "What the ledger records"): what
+// every hop of one request shares (HopContext), and the records of requests the broker answers
+// from its own stores rather than by a federated query: the Consent endpoints and the audit
+// trail's own search and journey. A read of a patient's consents or of who saw their record is a
 // disclosure like any other, and a Consent written changes what every later request may see, so
 // each is recorded before it is answered, like the federated searches' hops.
-struct AccessContext {
+struct HopContext {
   std::string broker_ods;
-  std::string requester_ods;  // the participant's ODS code or the peer broker's id
-  std::string address;        // the requester's network address
-  std::string request_id;     // X-Request-ID
-  std::string what;           // "Consent", "AuditEvent", "Provenance", "Patient/$journey"
-  std::string nhs_number;     // the patient the request names or touches; empty when none
+  std::string requester;  // who asked: the participant, or the original requester a peer named
+  std::string recipient;  // who gets the answer: the requester, or the peer broker that asked
+  std::string address;    // the requester's network address
+  std::string purpose;
+  std::string nhs_number;  // the patient the request names or touches; empty when none
+  std::string request_id;  // X-Request-ID
+  // What was asked: "Consent", "AuditEvent", "Patient/$journey", "Patient/$everything" or the
+  // searched type; parameters are not kept.
+  std::string query;
+  std::string break_glass_reason;  // recorded with the answer (the audit needs it; never logged)
 
-  // Read from the request: address and X-Request-ID.
-  static AccessContext Of(const core::HttpRequest& request, std::string broker_ods,
-                          std::string requester_ods, std::string what);
+  // A request answered to the participant that made it: address and X-Request-ID from it.
+  static HopContext Of(const core::HttpRequest& request, std::string broker_ods,
+                       std::string requester, std::string query);
 };
+
+// The hop of `kind` with what every record of the request shares.
+ledger::HopRecord MakeHop(const HopContext& context, ledger::HopKind kind, std::int64_t time_ms);
 
 // The patient a request names (`identifier` or `patient:identifier` with a valid NHS number), for
 // its audit record; empty when none is named or it is not valid.
 std::string PatientNamedIn(const std::vector<fhir::SearchParam>& params);
 std::string PatientNamedIn(std::string_view query_string);
 
-// A read answered to the requester, "released=N": kResponse for a patient's records (Consent),
+// A read answered to the recipient, "released=N": kResponse for a patient's records (Consent),
 // kAuditAccess for the audit trail.
-ledger::HopRecord ReadHop(const AccessContext& access, std::size_t released, std::int64_t time_ms,
+ledger::HopRecord ReadHop(const HopContext& context, std::size_t released, std::int64_t time_ms,
                           ledger::HopKind kind = ledger::HopKind::kResponse);
 // A resource stored from the requester (kInbound): `target` the version written
 // ("Consent/c-1/_history/2"), with the SHA-256 of `stored` (the resource as stored).
-ledger::HopRecord WriteHop(const AccessContext& access, std::string target, std::string_view stored,
+ledger::HopRecord WriteHop(const HopContext& context, std::string target, std::string_view stored,
                            std::string detail, std::int64_t time_ms);
 // A request refused (kRefusal, minor failure), with the reason.
-ledger::HopRecord AccessRefusalHop(const AccessContext& access, std::string reason,
+ledger::HopRecord AccessRefusalHop(const HopContext& context, std::string reason,
                                    std::int64_t time_ms);
 
 // Appends `hop` and waits until it is durable (call on the blocking pool). False, logged, when it

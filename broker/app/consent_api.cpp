@@ -206,7 +206,7 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
         ErrorCode::kMethodNotAllowed, "Consent supports POST, PUT /{id}, GET /{id} and search")));
     return;
   }
-  AccessContext access = AccessContext::Of(request, broker_ods_, requester, "Consent");
+  HopContext hop_context = HopContext::Of(request, broker_ods_, requester, "Consent");
   if (!scopes.Allows(interaction, "Consent")) {
     Log().Info("consent_refused",
                {{"requester", requester},
@@ -222,10 +222,10 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
       return;
     }
     // The patient, when the query names one, so the refusal shows in their journey.
-    access.nhs_number = PatientNamedIn(request.Query());
-    blocking_([this, access = std::move(access), reason, refused = std::move(refused),
+    hop_context.nhs_number = PatientNamedIn(request.Query());
+    blocking_([this, hop_context = std::move(hop_context), reason, refused = std::move(refused),
                respond = std::move(respond)]() mutable {
-      RecordAccess(*ledger_, AccessRefusalHop(access, reason, core::ToUnixMs(clock_.Now())));
+      RecordAccess(*ledger_, AccessRefusalHop(hop_context, reason, core::ToUnixMs(clock_.Now())));
       respond(std::move(refused));
     });
     return;
@@ -237,7 +237,7 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
   }
 
   blocking_([this, request = std::move(request), id = std::move(id), interaction,
-             requester = std::move(requester), access = std::move(access),
+             requester = std::move(requester), hop_context = std::move(hop_context),
              respond = std::move(respond)]() mutable {
     const std::int64_t now = core::ToUnixMs(clock_.Now());
     if (interaction == Interaction::kCreate || interaction == Interaction::kUpdate) {
@@ -285,10 +285,10 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
           now};
       // Recorded before it is stored: a consent never changes without its record (a write that
       // then fails leaves the record of the attempt and a record of the failure).
-      access.nhs_number = record.nhs_number;
+      hop_context.nhs_number = record.nhs_number;
       const std::string target = "Consent/" + id + "/_history/" + std::to_string(version);
       if (ledger_ != nullptr &&
-          !RecordAccess(*ledger_, WriteHop(access, target, record.json,
+          !RecordAccess(*ledger_, WriteHop(hop_context, target, record.json,
                                            std::string(policy::InteractionName(interaction)) +
                                                " status=" + record.status,
                                            now))) {
@@ -301,7 +301,7 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
       if (core::Status stored = records_->Put(record); !stored) {
         if (ledger_ != nullptr) {
           ledger::HopRecord failed = AccessRefusalHop(
-              access, "not stored: " + std::string(core::Info(stored.error().code).name), now);
+              hop_context, "not stored: " + std::string(core::Info(stored.error().code).name), now);
           failed.target = target;
           failed.outcome = ledger::HopOutcome::kSeriousFailure;
           RecordAccess(*ledger_, failed);
@@ -340,10 +340,10 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
         respond(fhir::ErrorResponse(record.error()));
         return;
       }
-      access.nhs_number = record->nhs_number;
+      hop_context.nhs_number = record->nhs_number;
       core::HttpResponse response = fhir::JsonResponse(200, std::move(record->json));
       response.headers.Set("ETag", "W/\"" + std::to_string(record->version) + "\"");
-      RespondWhenAccessRecorded(ledger_, ReadHop(access, 1, now), std::move(response), respond);
+      RespondWhenAccessRecorded(ledger_, ReadHop(hop_context, 1, now), std::move(response), respond);
       return;
     }
     // Search: by patient NHS number only (every consent is about one patient).
@@ -417,8 +417,8 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
     if (!entries.Empty()) {
       bundle.AddMember("entry", entries, alloc);
     }
-    access.nhs_number = *nhs_number;
-    RespondWhenAccessRecorded(ledger_, ReadHop(access, records->size(), now),
+    hop_context.nhs_number = *nhs_number;
+    RespondWhenAccessRecorded(ledger_, ReadHop(hop_context, records->size(), now),
                               fhir::JsonResponse(200, fhir::ToJson(bundle)), respond);
   });
 }

@@ -112,33 +112,6 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
   return statement ? fhir::ToJson(*statement) : fhir::ToOperationOutcomeJson(statement.error());
 }
 
-// What every audit record of one federated request shares.
-struct HopContext {
-  std::string broker_ods;
-  std::string requester;  // who asked: the participant, or the original requester a peer named
-  std::string recipient;  // who gets the answer: the requester, or the peer broker that asked
-  std::string address;
-  std::string purpose;
-  std::string nhs_number;
-  std::string request_id;
-  std::string query;  // "Patient/$everything" or the searched type; parameters are not kept
-  std::string break_glass_reason;  // recorded with the answer (the audit needs it; never logged)
-};
-
-ledger::HopRecord MakeHop(const HopContext& context, ledger::HopKind kind, std::int64_t time_ms) {
-  ledger::HopRecord hop;
-  hop.kind = kind;
-  hop.time_ms = time_ms;
-  hop.request_id = context.request_id;
-  hop.broker_ods = context.broker_ods;
-  hop.requester_ods = context.requester;
-  hop.requester_address = context.address;
-  hop.purpose_of_use = context.purpose;
-  hop.nhs_number = context.nhs_number;
-  hop.query = context.query;
-  return hop;
-}
-
 // Records `hops` in order without blocking a thread (Ledger::AppendAllAsync: queued together, so
 // group commit puts them, and other requests' records, in one transaction) and calls `then` once:
 // Ok when every record is durable, else the failure (logged). `then` runs on the ledger's

@@ -60,16 +60,16 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
   if (!scopes.AllowsUnconstrained(policy::Interaction::kSearch, "AuditEvent") ||
       !scopes.AllowsUnconstrained(policy::Interaction::kSearch, "Provenance")) {
     // The patient, when the (GET) query names a valid one, so the refusal is in their journey.
-    AccessContext access =
-        AccessContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
+    HopContext hop_context =
+        HopContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
     if (auto params = fhir::ParseQueryString(request.Query()); params) {
       if (auto found = NhsNumberFrom(*params); found) {
-        access.nhs_number = std::move(*found);
+        hop_context.nhs_number = std::move(*found);
       }
     }
-    blocking_([ledger = ledger_, access = std::move(access), respond = std::move(respond)]() {
+    blocking_([ledger = ledger_, hop_context = std::move(hop_context), respond = std::move(respond)]() {
       RecordAccess(*ledger, AccessRefusalHop(
-                                access,
+                                hop_context,
                                 "forbidden: the journey needs search on AuditEvent and Provenance",
                                 core::ToUnixMs(std::chrono::system_clock::now())));
       respond(fhir::ErrorResponse(MakeError(
@@ -95,10 +95,10 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
     respond(fhir::ErrorResponse(nhs_number.error()));
     return;
   }
-  AccessContext access = AccessContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
-  access.nhs_number = *nhs_number;
-  blocking_([this, access = std::move(access), respond = std::move(respond)]() {
-    auto records = ledger_->Journey(access.nhs_number);
+  HopContext hop_context = HopContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
+  hop_context.nhs_number = *nhs_number;
+  blocking_([this, hop_context = std::move(hop_context), respond = std::move(respond)]() {
+    auto records = ledger_->Journey(hop_context.nhs_number);
     if (!records) {
       respond(fhir::ErrorResponse(records.error()));
       return;
@@ -135,7 +135,7 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
     bundle.AddMember("entry", entries, allocator);
     // Who read whose journey is itself recorded, after the read (so it is not in this answer).
     RespondWhenAccessRecorded(
-        ledger_, ReadHop(access, released, core::ToUnixMs(std::chrono::system_clock::now()),
+        ledger_, ReadHop(hop_context, released, core::ToUnixMs(std::chrono::system_clock::now()),
                          ledger::HopKind::kAuditAccess),
         fhir::JsonResponse(200, fhir::ToJson(bundle)), respond);
   });

@@ -359,11 +359,11 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
     return;
   }
   ledger::Ledger* ledger = ledger_;
-  AccessContext access = AccessContext::Of(request, broker_ods_, who.ods, type);
-  access.nhs_number = PatientNamedIn(request.Query());
+  HopContext hop_context = HopContext::Of(request, broker_ods_, who.ods, type);
+  hop_context.nhs_number = PatientNamedIn(request.Query());
   if (!who.scopes.AllowsUnconstrained(policy::Interaction::kSearch, type)) {
-    blocking_([ledger, access = std::move(access), type, respond = std::move(respond)]() {
-      RecordAccess(*ledger, AccessRefusalHop(access, "forbidden: no search scope on " + type,
+    blocking_([ledger, hop_context = std::move(hop_context), type, respond = std::move(respond)]() {
+      RecordAccess(*ledger, AccessRefusalHop(hop_context, "forbidden: no search scope on " + type,
                                              core::ToUnixMs(std::chrono::system_clock::now())));
       respond(fhir::ErrorResponse(MakeError(ErrorCode::kForbidden, "searching " + type +
                                                                        " needs a scope "
@@ -383,7 +383,7 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
   }
   const std::string host(core::UsableHost(request.headers));
   std::string base = (host.empty() ? std::string() : "https://" + host) + "/fhir/" + type;
-  blocking_([ledger, type, access = std::move(access), query = std::move(*query),
+  blocking_([ledger, type, hop_context = std::move(hop_context), query = std::move(*query),
              base = std::move(base), query_string = QueryWithoutCursor(request.Query()),
              respond = std::move(respond)]() mutable {
     const std::size_t limit = query.limit;
@@ -399,7 +399,7 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
         limit > 0 && records->size() > limit ? limit : records->size();
     // Who saw whose audit trail is itself recorded (IHE ATNA's "audit log used").
     RespondWhenAccessRecorded(
-        ledger, ReadHop(access, released, core::ToUnixMs(std::chrono::system_clock::now()),
+        ledger, ReadHop(hop_context, released, core::ToUnixMs(std::chrono::system_clock::now()),
                          ledger::HopKind::kAuditAccess),
         fhir::JsonResponse(200, RenderBundle(type, *records, limit, base, query_string)), respond);
   });
