@@ -107,7 +107,7 @@ void BM_CheckResource(benchmark::State& state) {
   tb::policy::RequestContext context;
   context.requester_ods = "RGT";
   context.scopes = Scopes();
-  const tb::policy::ReleasePolicy policy{&context, &consents, &table, {}, false};
+  const tb::policy::ReleasePolicy policy{&context, &consents, &table, {}, false, {}};
   for (auto _ : state) {
     benchmark::DoNotOptimize(tb::policy::CheckResource(resource, policy));
   }

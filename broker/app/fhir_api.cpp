@@ -844,6 +844,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       policy::ReleasePolicy release;
       release.request = shared_context.get();
       release.consents = consents.get();
+      release.patient = hop_context.nhs_number;
       release.table = policy_.table;
       release.at_time = now;
       release.add_labels = policy_.table != nullptr;
@@ -1024,6 +1025,7 @@ void FhirApi::ServePage(core::HttpRequest request, const policy::ParticipantPoli
     policy::ReleasePolicy release;
     release.request = &search->context;
     release.consents = &consents;
+    release.patient = search->nhs_number;
     release.table = policy_.table;
     release.at_time = now;
     // The whole result again, so the total and the offsets reflect the current consents.

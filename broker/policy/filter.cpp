@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "adapters/fhir/json.h"
+#include "broker/core/nhs_number.h"
 #include "broker/policy/mutable_json.h"
 
 namespace tb::policy {
@@ -80,6 +81,71 @@ void CollectReferences(const Value& value, int depth, std::vector<std::string>& 
   }
 }
 
+// The NHS number an Identifier carries, when its system is the NHS number's.
+std::optional<std::string_view> NhsNumberOf(const Value& identifier) {
+  if (!identifier.IsObject() || fhir::FindString(identifier, "system") != core::kNhsNumberSystem) {
+    return std::nullopt;
+  }
+  return fhir::FindString(identifier, "value");
+}
+
+// The Reference members that say whose record a resource is.
+constexpr std::string_view kPatientReferences[] = {"subject", "patient"};
+
+// Whether `resource` demonstrably belongs to another patient than `patient` (see
+// ReleasePolicy::patient), from its own content.
+bool NamesAnotherPatient(const Value& resource, std::string_view patient) {
+  if (fhir::FindString(resource, "resourceType") == "Patient") {
+    // NHS numbers, none of them the one asked about. A Patient without any (a peer broker's
+    // pseudonymised answer, a trust that keeps only local numbers) cannot be told apart here.
+    const Value* identifiers = fhir::FindArray(resource, "identifier");
+    bool has_nhs_number = false;
+    if (identifiers != nullptr) {
+      for (const Value& identifier : identifiers->GetArray()) {
+        const std::optional<std::string_view> nhs_number = NhsNumberOf(identifier);
+        if (nhs_number == patient) {
+          return false;
+        }
+        has_nhs_number = has_nhs_number || nhs_number.has_value();
+      }
+    }
+    return has_nhs_number;
+  }
+  for (const std::string_view member : kPatientReferences) {
+    const Value* reference = fhir::FindObject(resource, member);
+    const Value* identifier =
+        reference != nullptr ? fhir::FindObject(*reference, "identifier") : nullptr;
+    const std::optional<std::string_view> nhs_number =
+        identifier != nullptr ? NhsNumberOf(*identifier) : std::nullopt;
+    if (nhs_number && *nhs_number != patient) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// "RGT|Patient/p1": a resource's key within the trust it came from (ids are per server).
+std::string SourcedKey(const Value& resource, std::string_view key) {
+  const Value* meta = fhir::FindObject(resource, "meta");
+  const std::optional<std::string_view> source =
+      meta != nullptr ? fhir::FindString(*meta, "source") : std::nullopt;
+  return std::string(source.value_or("")) + "|" + std::string(key);
+}
+
+// Whether `resource`'s subject or patient refers to one of `others` (SourcedKey of Patients of
+// another patient).
+bool RefersToAnotherPatient(const Value& resource, const std::set<std::string>& others) {
+  for (const std::string_view member : kPatientReferences) {
+    const Value* reference = fhir::FindObject(resource, member);
+    const std::optional<std::string_view> text =
+        reference != nullptr ? fhir::FindString(*reference, "reference") : std::nullopt;
+    if (text && others.count(SourcedKey(resource, ReferenceKey(*text))) > 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool IsMatchEntry(const Value& entry) {
   const Value* search = fhir::FindObject(entry, "search");
   const std::optional<std::string_view> mode =
@@ -99,6 +165,8 @@ std::string_view WithholdReasonCode(WithholdReason reason) {
       return "invalid";
     case WithholdReason::kUnreferencedInclude:
       return "include";
+    case WithholdReason::kOtherPatient:
+      return "other-patient";
   }
   return "invalid";
 }
@@ -193,7 +261,19 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
   std::size_t kept_matches = 0;
   Value* entries = MutableMember(bundle, "entry");
   if (entries != nullptr && entries->IsArray()) {
-    // Pass 1: scopes and consent on every resource.
+    // Pass 0: the Patients of another patient than the one asked about, by source.
+    std::set<std::string> other_patients;
+    if (!policy.patient.empty()) {
+      for (const Value& entry : entries->GetArray()) {
+        const Value* resource = fhir::FindObject(entry, "resource");
+        if (resource != nullptr && fhir::FindString(*resource, "resourceType") == "Patient" &&
+            NamesAnotherPatient(*resource, policy.patient)) {
+          other_patients.insert(SourcedKey(
+              *resource, "Patient/" + std::string(fhir::FindString(*resource, "id").value_or(""))));
+        }
+      }
+    }
+    // Pass 1: the patient, scopes and consent on every resource.
     std::vector<Candidate> candidates(entries->Size());
     for (rapidjson::SizeType i = 0; i < entries->Size(); ++i) {
       Value& entry = (*entries)[i];
@@ -206,6 +286,14 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
       const std::optional<std::string_view> type = fhir::FindString(*resource, "resourceType");
       if (type && *type == "OperationOutcome") {
         candidate.fate = Fate::kKeep;
+        continue;
+      }
+      if (!policy.patient.empty() && (NamesAnotherPatient(*resource, policy.patient) ||
+                                      RefersToAnotherPatient(*resource, other_patients))) {
+        const std::string resource_type(type.value_or(""));
+        report.removed.push_back(
+            Removal{resource_type, std::string(fhir::FindString(*resource, "id").value_or("")),
+                    WithholdReason::kOtherPatient, resource_type});
         continue;
       }
       ResourceVerdict verdict = CheckResource(*resource, policy);

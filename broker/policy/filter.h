@@ -24,6 +24,14 @@ struct ReleasePolicy {
   TimePoint at_time;
   // Also write the table's labels into each kept resource's meta.security.
   bool add_labels = false;
+  // The NHS number the request asked about. A resource that demonstrably belongs to another
+  // patient is withheld (kOtherPatient): a Patient whose NHS numbers do not include this one, a
+  // resource whose subject or patient reference names another NHS number, or one that refers to
+  // such a Patient of the same source (meta.source). A trust that ignores the
+  // search's identifier (FHIR servers may ignore parameters they do not support) would otherwise
+  // hand the requester other patients' records, whose consents were never read. Empty: not
+  // checked.
+  std::string_view patient;
 };
 
 enum class WithholdReason {
@@ -31,8 +39,9 @@ enum class WithholdReason {
   kConsent,              // refused by the patient's consent
   kNotAResource,         // an entry without a resource, or one without resourceType
   kUnreferencedInclude,  // an _include/_revinclude whose matches were all withheld
+  kOtherPatient,         // about another patient than the one asked about (ReleasePolicy::patient)
 };
-// "scope" | "consent" | "invalid" | "include"
+// "scope" | "consent" | "invalid" | "include" | "other-patient"
 std::string_view WithholdReasonCode(WithholdReason reason);
 
 // One withheld resource, for the audit (no PHI: type, id, why).

@@ -229,7 +229,7 @@ TEST(FilterBundle, RemovalsSayWhyWithoutPhi) {
   const RequestContext context = Context("RJ1", {"system/Observation.rs"});
   const std::vector<Consent> consents = Consents({kDenyHiv});
   const SensitivityTable table = HivTable();
-  ReleasePolicy policy{&context, &consents, &table, {}, false};
+  ReleasePolicy policy{&context, &consents, &table, {}, false, {}};
   const FilterReport report = FilterBundle(bundle, policy);
   ASSERT_EQ(report.removed.size(), 3U);
   EXPECT_EQ(report.removed[0].resource_type, "Patient");
@@ -243,6 +243,52 @@ TEST(FilterBundle, RemovalsSayWhyWithoutPhi) {
   }
 }
 
+// ReleasePolicy::patient: what a trust sent about someone else (a server that ignored the
+// search's identifier) is withheld, with the resources that point at that patient's record at the
+// same trust; the patient asked about, a Patient with no NHS number and another trust's p2 stay.
+TEST(FilterBundle, ResourcesOfAnotherPatientAreWithheld) {
+  const auto sourced = [](std::string resource, std::string_view source) {
+    resource.insert(resource.size() - 1,
+                    R"(, "meta": {"source": ")" + std::string(source) + R"("})");
+    return resource;
+  };
+  const std::string other_patient =
+      R"({"resourceType": "Patient", "id": "p2", "identifier": [{"system":
+          "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}]})";
+  std::string of_p2 = ObservationJson("o2", "laboratory", "2345-7");
+  of_p2.replace(of_p2.find("Patient/p1"), 10, "Patient/p2");
+  std::string by_identifier = ObservationJson("o3", "laboratory", "2345-7");
+  by_identifier.replace(by_identifier.find(R"({"reference": "Patient/p1"})"), 27,
+                        R"({"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number",
+                            "value": "9000000009"}})");
+  rapidjson::Document bundle = Json(SearchsetJson(
+      {Entry(sourced(PatientJson(), "RGT")), Entry(sourced(other_patient, "RGT")),
+       Entry(sourced(of_p2, "RGT")), Entry(sourced(by_identifier, "RGT")),
+       Entry(sourced(ObservationJson("o4", "laboratory", "2345-7"), "RGT")),
+       Entry(sourced(R"({"resourceType": "Patient", "id": "p3"})", "RGT")),
+       Entry(sourced(ObservationJson("o5", "laboratory", "2345-7").replace(
+                         ObservationJson("o5", "laboratory", "2345-7").find("Patient/p1"), 10,
+                         "Patient/p2"),
+                     "RXH"))},
+      7));
+  const RequestContext context = Context("RJ1", {"system/*.rs"});
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false, {}};
+  policy.patient = kNhsNumber;
+  const FilterReport report = FilterBundle(bundle, policy);
+  std::vector<std::string> withheld;
+  for (const Removal& removal : report.removed) {
+    EXPECT_EQ(removal.reason, WithholdReason::kOtherPatient);
+    withheld.push_back(removal.resource_type + "/" + removal.id);
+  }
+  EXPECT_EQ(withheld, (std::vector<std::string>{"Patient/p2", "Observation/o2", "Observation/o3"}));
+  EXPECT_EQ(bundle["total"].GetUint64(), 4u);  // p1, o4, p3 and RXH's o5
+  EXPECT_EQ(WithholdReasonCode(WithholdReason::kOtherPatient), "other-patient");
+  // Not asked to check: everything stays.
+  rapidjson::Document unchecked = Json(SearchsetJson({Entry(other_patient)}, 1));
+  policy.patient = {};
+  EXPECT_TRUE(FilterBundle(unchecked, policy).removed.empty());
+}
+
 // A requester whose every match was withheld gets exactly what an empty search gives.
 TEST(FilterBundle, DenialLooksLikeEmptiness) {
   rapidjson::Document withheld =
@@ -252,7 +298,7 @@ TEST(FilterBundle, DenialLooksLikeEmptiness) {
   rapidjson::Document empty = Json(SearchsetJson({}, 0));
   const RequestContext context = Context("RGT", {"system/*.rs"});
   const std::vector<Consent> consents = Consents({kDenyRgt});
-  ReleasePolicy policy{&context, &consents, nullptr, {}, false};
+  ReleasePolicy policy{&context, &consents, nullptr, {}, false, {}};
   FilterBundle(withheld, policy);
   FilterBundle(empty, policy);
   EXPECT_EQ(fhir::ToJson(withheld), fhir::ToJson(empty));
@@ -265,7 +311,7 @@ TEST(FilterBundle, TotalIsDroppedWhenMorePagesFollow) {
                           Entry(ObservationJson("vs1", "vital-signs", "8867-4"))},
                          40, true));
   const RequestContext context = Context("RJ1", {kLabScope});
-  ReleasePolicy policy{&context, nullptr, nullptr, {}, false};
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false, {}};
   const FilterReport report = FilterBundle(bundle, policy);
   EXPECT_FALSE(bundle.HasMember("total"));
   EXPECT_EQ(report.kept, 1U);
@@ -276,7 +322,7 @@ TEST(FilterBundle, IncludedEntriesDoNotCountTowardsTotal) {
       {Entry(ObservationJson("lab1", "laboratory", "2345-7")), Entry(PatientJson(), "include")},
       1));
   const RequestContext context = Context("RJ1", {"system/*.rs"});
-  ReleasePolicy policy{&context, nullptr, nullptr, {}, false};
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false, {}};
   FilterBundle(bundle, policy);
   EXPECT_EQ(bundle["total"].GetUint64(), 1U);
   EXPECT_EQ(EntryIds(bundle).size(), 2U);
@@ -287,7 +333,7 @@ TEST(FilterBundle, TotalIsDroppedOnALaterPage) {
   json.replace(json.find(R"("relation": "self")"), 18, R"("relation": "previous")");
   rapidjson::Document bundle = Json(json);
   const RequestContext context = Context("RJ1", {"system/*.rs"});
-  ReleasePolicy policy{&context, nullptr, nullptr, {}, false};
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false, {}};
   FilterBundle(bundle, policy);
   EXPECT_FALSE(bundle.HasMember("total"));
 }
@@ -299,7 +345,7 @@ TEST(FilterBundle, IncludesFollowTheirMatches) {
       {Entry(ObservationJson("vs1", "vital-signs", "8867-4")), Entry(PatientJson(), "include")}, 1);
   rapidjson::Document kept = Json(json);
   const RequestContext everything = Context("RJ1", {"system/*.rs"});
-  ReleasePolicy policy{&everything, nullptr, nullptr, {}, false};
+  ReleasePolicy policy{&everything, nullptr, nullptr, {}, false, {}};
   FilterBundle(kept, policy);
   EXPECT_EQ(EntryIds(kept), (std::vector<std::string>{"Observation/vs1", "Patient/p1"}));
 
@@ -330,7 +376,7 @@ TEST(FilterBundle, RevincludesFollowTheirMatches) {
        Entry(provenance("pv1", "lab1"), "include"), Entry(provenance("pv2", "vs1"), "include")},
       2));
   const RequestContext context = Context("RJ1", {kLabScope, "system/Provenance.rs"});
-  ReleasePolicy policy{&context, nullptr, nullptr, {}, false};
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false, {}};
   FilterBundle(bundle, policy);
   EXPECT_EQ(EntryIds(bundle), (std::vector<std::string>{"Observation/lab1", "Provenance/pv1"}));
   EXPECT_EQ(bundle["total"].GetUint64(), 1U);
@@ -341,7 +387,7 @@ TEST(FilterBundle, AddsTableLabelsWhenAsked) {
       Json(SearchsetJson({Entry(ObservationJson("hiv1", "laboratory", kHivLoinc))}, 1));
   const RequestContext context = Context("RJ1", {"system/*.rs"});
   const SensitivityTable table = HivTable();
-  ReleasePolicy policy{&context, nullptr, &table, {}, true};
+  ReleasePolicy policy{&context, nullptr, &table, {}, true, {}};
   FilterBundle(bundle, policy);
   const rapidjson::Value& resource = bundle["entry"][0]["resource"];
   const std::vector<Coding> labels = SecurityLabels(resource);
@@ -352,7 +398,7 @@ TEST(FilterBundle, AddsTableLabelsWhenAsked) {
 TEST(CheckResource, SingleReadRefusedByConsent) {
   const RequestContext context = Context("RGT", {"system/*.rs"});
   const std::vector<Consent> consents = Consents({kDenyRgt});
-  ReleasePolicy policy{&context, &consents, nullptr, {}, false};
+  ReleasePolicy policy{&context, &consents, nullptr, {}, false, {}};
   rapidjson::Document patient = Json(PatientJson());
   const ResourceVerdict verdict = CheckResource(patient, policy);
   EXPECT_FALSE(verdict.released);
@@ -405,7 +451,7 @@ TEST(CheckResource, PeerResponseIsFilteredForTheOriginalRequester) {
   RequestContext context = Context("broker-a", {"system/*.rs"});
   context.on_behalf_of = "RJ1";
   const SensitivityTable table = HivTable();
-  ReleasePolicy policy{&context, &consents, &table, {}, false};
+  ReleasePolicy policy{&context, &consents, &table, {}, false, {}};
   EXPECT_TRUE(CheckResource(Json(ObservationJson("o1", "laboratory", "1234-5")), policy).released);
   EXPECT_FALSE(
       CheckResource(Json(ObservationJson("o2", "laboratory", kHivLoinc)), policy).released);
@@ -426,7 +472,7 @@ TEST(Summarise, GroupsRemovalsAndBreakGlassReleasesWithCounts) {
   const RequestContext context = Context("RGT", {"system/Observation.rs?category=laboratory"});
   const std::vector<Consent> consents = Consents({kDenyHiv});
   const SensitivityTable table = HivTable();
-  ReleasePolicy policy{&context, &consents, &table, {}, false};
+  ReleasePolicy policy{&context, &consents, &table, {}, false, {}};
   const FilterSummary summary = Summarise(FilterBundle(bundle, policy));
   ASSERT_EQ(summary.withheld.size(), 3U);
   EXPECT_EQ(summary.withheld[0].reason, WithholdReason::kConsent);
@@ -444,7 +490,7 @@ TEST(Summarise, GroupsRemovalsAndBreakGlassReleasesWithCounts) {
                           Entry(ObservationJson("o2", "laboratory", kHivLoinc))},
                          2));
   const RequestContext glass = Context("RJ1", {"system/*.rs"}, "ETREAT", "Unconscious in ED");
-  ReleasePolicy glass_policy{&glass, &consents, &table, {}, false};
+  ReleasePolicy glass_policy{&glass, &consents, &table, {}, false, {}};
   const FilterSummary released = Summarise(FilterBundle(again, glass_policy));
   EXPECT_TRUE(released.withheld.empty());
   ASSERT_EQ(released.break_glass.size(), 1U);

@@ -22,6 +22,8 @@
 //  - upstream requests go only to a registered base URL with its certificate CN, with a target
 //    and header fields that cannot split or smuggle a request;
 //  - a secondary-use answer carries no NHS number identifier;
+//  - a federated answer about one patient holds no resource that names another (a trust's answer
+//    may: the fuzzer writes it);
 //  - whatever consent the API stored reads back and parses (else every later request for that
 //    patient fails closed).
 #include <chrono>
@@ -50,6 +52,7 @@
 
 #include "adapters/fhir/json.h"
 #include "adapters/net/request_id.h"
+#include "broker/app/access_record.h"
 #include "broker/app/config.h"
 #include "broker/app/consent_api.h"
 #include "broker/app/fhir_api.h"
@@ -491,6 +494,48 @@ void CheckResponse(const core::HttpResponse& response, const core::HttpRequest& 
   }
 }
 
+// A federated answer about `patient` holds nothing that names another patient: no Patient whose
+// NHS numbers leave this one out, no resource whose subject or patient is another NHS number.
+void CheckOnlyThePatient(const core::HttpResponse& response, std::string_view patient) {
+  auto body = fhir::ParseJson(response.body);
+  const rapidjson::Value* entries =
+      body && body->IsObject() ? fhir::FindArray(*body, "entry") : nullptr;
+  if (patient.empty() || entries == nullptr) {
+    return;
+  }
+  const auto nhs_number_of = [](const rapidjson::Value* identifier) -> std::optional<std::string_view> {
+    if (identifier == nullptr || !identifier->IsObject() ||
+        fhir::FindString(*identifier, "system") != "https://fhir.nhs.uk/Id/nhs-number") {
+      return std::nullopt;
+    }
+    return fhir::FindString(*identifier, "value");
+  };
+  for (const rapidjson::Value& entry : entries->GetArray()) {
+    const rapidjson::Value* resource = entry.IsObject() ? fhir::FindObject(entry, "resource") : nullptr;
+    if (resource == nullptr) {
+      continue;
+    }
+    if (fhir::FindString(*resource, "resourceType") == "Patient") {
+      bool named = false;
+      bool has_nhs_number = false;
+      if (const rapidjson::Value* identifiers = fhir::FindArray(*resource, "identifier")) {
+        for (const rapidjson::Value& identifier : identifiers->GetArray()) {
+          const auto nhs_number = nhs_number_of(&identifier);
+          named = named || nhs_number == patient;
+          has_nhs_number = has_nhs_number || nhs_number.has_value();
+        }
+      }
+      Check(named || !has_nhs_number);
+    }
+    for (const char* member : {"subject", "patient"}) {
+      const rapidjson::Value* reference = fhir::FindObject(*resource, member);
+      const auto nhs_number =
+          nhs_number_of(reference != nullptr ? fhir::FindObject(*reference, "identifier") : nullptr);
+      Check(!nhs_number || *nhs_number == patient);
+    }
+  }
+}
+
 void CheckStoredConsents(const MemoryConsents& records, const core::Clock& clock) {
   app::RecordsConsentStore store(const_cast<MemoryConsents&>(records), clock);
   for (const auto& [id, record] : records.records()) {
@@ -630,6 +675,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::fprintf(stderr, "%s %s %s -> %d, %zu upstream\n", who.c_str(),
                    sent_request.method.c_str(), sent_request.target.c_str(), response.status,
                    upstream.sent.size());
+      if (std::getenv("TB_FUZZ_TRACE_BODY") != nullptr) {
+        std::fprintf(stderr, "%s\n", response.body.c_str());
+      }
     }
     CheckResponse(response, sent_request, secondary_use);
     // The stores here do not fail: a 5xx would be the broker's own fault.
@@ -642,6 +690,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (response.status == 403) {
       Check(upstream.sent.empty());
+    }
+    if (!upstream.sent.empty()) {  // a federated search or $everything: about one patient only
+      std::string patient = app::PatientNamedIn(sent_request.Query());
+      if (patient.empty() && sent_request.method == "POST") {
+        patient = app::PatientNamedIn(sent_request.body);
+      }
+      CheckOnlyThePatient(response, patient);
     }
     for (const core::UpstreamRequest& sent : upstream.sent) {
       CheckUpstream(sent, fixture);
