@@ -5,7 +5,8 @@
 //
 // Input: answers separated by "\n\x1e\n" (one part is answered by every target); the first byte
 // also chooses how many targets answer (1-3), whether the first is a peer broker, whether the
-// second failed with HTTP 500, and whether the requester gets a page and pseudonymised data.
+// second failed with HTTP 500, whether the requester gets a page and pseudonymised data, and
+// whether the search was about one patient (ReleasePolicy::patient).
 //
 // Checked, besides no crash or sanitizer report:
 //  - the text merge and the DOM merge give the same Bundle, which reads back as a searchset
@@ -188,14 +189,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Check(reread.has_value());
   CheckMerged(*reread, text.total);
 
-  policy::FilterReport report = policy::FilterBundle(bundle, policy.release);
+  // With flag 64 the search was about one patient, so what names another is withheld too.
+  policy::ReleasePolicy release = policy.release;
+  if ((flags & 64u) != 0) {
+    release.patient = "9434765919";
+  }
+  policy::FilterReport report = policy::FilterBundle(bundle, release);
   if ((flags & 16u) != 0) {
     policy::FilterReport page_report;
     rapidjson::Document page = policy::BuildPage(
-        bundle, policy::PageSpec{1, 2, "/fhir/_page?token=T", false}, policy.release, page_report);
+        bundle, policy::PageSpec{1, 2, "/fhir/_page?token=T", false}, release, page_report);
     bundle.Swap(page);
   }
-  const policy::FilterReport again = policy::FilterBundle(bundle, policy.release);
+  const policy::FilterReport again = policy::FilterBundle(bundle, release);
   Check(again.removed.empty());
   (void)policy::Summarise(report);
   if ((flags & 8u) != 0) {
