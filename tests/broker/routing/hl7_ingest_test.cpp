@@ -160,6 +160,38 @@ TEST_F(Hl7IngestTest, OnlyAStoredMessageWithDestinationsCountsRoutes) {
   EXPECT_EQ(duplicate.routes, 0u);  // queued once, with the first copy
 }
 
+// A type the v2 -> FHIR mapping does not cover reaches the trusts that take v2 only, whether the
+// ingest reads the holders itself or the store routes in its commit: a FHIR trust could never be
+// sent it (each copy was a dead letter holding the patient's later messages there).
+TEST_F(Hl7IngestTest, ATypeWithoutAFhirMappingGoesToV2TrustsOnly) {
+  Participant v2_trust = MakeParticipant("RXH", "RXH");
+  v2_trust.mllp = core::HostPort{"127.0.0.1", 2575};
+  Participant fhir_trust = MakeParticipant("RGT", "RGT");
+  fhir_trust.fhir_base = "https://rgt.example.nhs.uk/fhir";
+  ParticipantDirectory directory({MakeParticipant("RJ1", "rj1-pas"), fhir_trust, v2_trust}, {});
+  for (const char* holder : {"RGT", "RXH"}) {
+    ASSERT_TRUE(locator_.Announce("9449305552", holder, "admin", 1));
+  }
+  testing::InMemoryInboundStore routing_store(nullptr, &locator_);
+  routing_store.RouteByHoldersInCommit();
+  Hl7Ingest reads_holders(directory, store_, &locator_, clock_, BrokerSettings());
+  Hl7Ingest routes_in_commit(directory, routing_store, &locator_, clock_, BrokerSettings());
+  const std::string a06 = With(With(kA01, "ADT^A01", "ADT^A06"), "EVN|A01", "EVN|A06");
+  for (Hl7Ingest* ingest : {&reads_holders, &routes_in_commit}) {
+    const Hl7IngestResult stored = ingest->Ingest(a06, Peer("rj1-pas"));
+    ASSERT_EQ(stored.outcome, "stored");
+    EXPECT_EQ(stored.routes, 1u);
+  }
+  for (const testing::InMemoryInboundStore* store : {&store_, &routing_store}) {
+    const std::vector<core::InboundMessage> messages = store->messages();
+    ASSERT_EQ(messages.size(), 1u);
+    ASSERT_EQ(messages[0].routes.size(), 1u);
+    EXPECT_EQ(messages[0].routes[0].destination, "RXH");
+  }
+  // An A01 (mapped to FHIR) goes to both.
+  EXPECT_EQ(reads_holders.Ingest(With(kA01, "MSG0001", "MSG0002"), Peer("rj1-pas")).routes, 2u);
+}
+
 TEST_F(Hl7IngestTest, MessageAddressedToAnUnregisteredFacilityIsRefusedAR) {
   Hl7IngestResult result = Send(With(kA01, "|TB|X26|", "|TB|ZZZ99|"));
   EXPECT_EQ(result.outcome, "refused");
