@@ -78,6 +78,15 @@ ledger::HopRecord WriteHop(const HopContext& context, std::string target, std::s
   return hop;
 }
 
+ledger::HopRecord FailedWriteHop(const HopContext& context, std::string target,
+                                 const core::Error& error, std::int64_t time_ms) {
+  ledger::HopRecord hop =
+      AccessRefusalHop(context, "not stored: " + std::string(core::Info(error.code).name), time_ms);
+  hop.target = std::move(target);
+  hop.outcome = ledger::HopOutcome::kSeriousFailure;
+  return hop;
+}
+
 ledger::HopRecord AccessRefusalHop(const HopContext& context, std::string reason,
                                    std::int64_t time_ms) {
   ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kRefusal, time_ms);

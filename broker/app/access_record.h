@@ -55,6 +55,9 @@ ledger::HopRecord ReadHop(const HopContext& context, std::size_t released, std::
 // ("Consent/c-1/_history/2"), with the SHA-256 of `stored` (the resource as stored).
 ledger::HopRecord WriteHop(const HopContext& context, std::string target, std::string_view stored,
                            std::string detail, std::int64_t time_ms);
+// A write recorded by WriteHop that then failed (kRefusal, serious failure): "not stored: <code>".
+ledger::HopRecord FailedWriteHop(const HopContext& context, std::string target,
+                                 const core::Error& error, std::int64_t time_ms);
 // A request refused (kRefusal, minor failure), with the reason.
 ledger::HopRecord AccessRefusalHop(const HopContext& context, std::string reason,
                                    std::int64_t time_ms);

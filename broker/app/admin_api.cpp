@@ -10,6 +10,7 @@
 #include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
 #include "adapters/fhir/operation_outcome.h"
+#include "broker/app/access_record.h"
 #include "broker/app/queue_command.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
@@ -146,14 +147,33 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
         MakeError(ErrorCode::kInvalidValue, "ods is not a registered participant", "ods")));
     return;
   }
+  // Where a patient is held is about the patient: who changed or read it is recorded like a
+  // Consent (access_record.h), the change before it is made, the answer before it goes out.
+  const routing::Participant* admin = directory_.FindByCertCn(request.peer.subject_cn);
+  HopContext hop_context = HopContext::Of(
+      request, broker_ods_, admin != nullptr ? admin->ods : request.peer.subject_cn,
+      "admin/locator");
+  hop_context.nhs_number = body->nhs_number;
   blocking_([this, announce, forget, body = std::move(*body), cn = request.peer.subject_cn,
+             hop_context = std::move(hop_context), request_body = std::move(request.body),
              respond = std::move(respond)]() mutable {
+    const auto now_ms = core::ToUnixMs(clock_.Now());
     if (announce || forget) {
-      const auto now_ms = core::ToUnixMs(clock_.Now());
+      const std::string change = std::string(announce ? "announce " : "forget ") + body.ods;
+      if (ledger_ != nullptr &&
+          !RecordAccess(*ledger_, WriteHop(hop_context, {}, request_body, change, now_ms))) {
+        respond(fhir::ErrorResponse(MakeError(
+            ErrorCode::kStorage, "the audit record of this change could not be written, so the "
+                                 "locator was not changed; try again later")));
+        return;
+      }
       core::Status done = announce ? locator_.Announce(body.nhs_number, body.ods, "admin", now_ms)
                                    : locator_.Forget(body.nhs_number, body.ods);
       Log().Info(announce ? "locator_announced" : "locator_forgotten",
                  {{"admin", cn}, {"ods", body.ods}, {"ok", done ? "true" : "false"}});
+      if (!done && ledger_ != nullptr) {
+        RecordAccess(*ledger_, FailedWriteHop(hop_context, {}, done.error(), now_ms));
+      }
       respond(done ? NoContent() : fhir::ErrorResponse(done.error()));
       return;
     }
@@ -166,7 +186,8 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
     response.status = 200;
     response.headers.Set("Content-Type", "application/json");
     response.body = EntriesJson(*entries);
-    respond(std::move(response));
+    RespondWhenAccessRecorded(ledger_, ReadHop(hop_context, entries->size(), now_ms),
+                              std::move(response), respond);
   });
 }
 

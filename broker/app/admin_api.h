@@ -36,6 +36,8 @@ using BlockingExecutor = std::function<void(std::function<void()>)>;
 //                                   balancer's health check, which may use a certificate listed
 //                                   in `admin.health_cns` (allowed this endpoint only).
 // The ODS code must be a registered participant (data only ever goes to registered ones).
+// Where a patient is held is about the patient: an announce or forget is recorded in the ledger
+// before the change, a _search before its answer (access_record.h).
 // Errors are OperationOutcomes (400 bad JSON / NHS number, 404 unknown route, 503 storage).
 class AdminApi {
  public:

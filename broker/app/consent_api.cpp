@@ -300,11 +300,7 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
       }
       if (core::Status stored = records_->Put(record); !stored) {
         if (ledger_ != nullptr) {
-          ledger::HopRecord failed = AccessRefusalHop(
-              hop_context, "not stored: " + std::string(core::Info(stored.error().code).name), now);
-          failed.target = target;
-          failed.outcome = ledger::HopOutcome::kSeriousFailure;
-          RecordAccess(*ledger_, failed);
+          RecordAccess(*ledger_, FailedWriteHop(hop_context, target, stored.error(), now));
         }
         respond(fhir::ErrorResponse(stored.error()));
         return;

@@ -276,6 +276,25 @@ TEST_F(FederationTest, AdminEndpointTeachesAndShowsTheLocator) {
                    {{"Content-Type", "application/json"}},
                    R"({"nhs_number": ")" + std::string(kShared) + R"(", "ods": "ZZZ99"})");
   EXPECT_EQ(unregistered.status, 400);
+
+  // Where a patient is held is about the patient: RJ1's announcement and its look-up are in
+  // each patient's journey (RJ1 may read the journey: its scopes are system/*.rs).
+  const auto outcomes = [this](std::string_view nhs_number) {
+    auto journey = HttpsRequest(
+        "127.0.0.1", broker_->fhir_port(), "POST", "/fhir/Patient/$journey", As("RJ1"),
+        {{"Content-Type", "application/x-www-form-urlencoded"}},
+        "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" + std::string(nhs_number));
+    EXPECT_EQ(journey.status, 200) << journey.body;
+    return journey.body;
+  };
+  EXPECT_NE(outcomes(kUnknown).find(R"("outcomeDesc":"announce RXH")"), std::string::npos);
+  std::size_t holders = 0;
+  for (std::size_t at = listed.body.find("\"ods\""); at != std::string::npos;
+       at = listed.body.find("\"ods\"", at + 1)) {
+    ++holders;
+  }
+  EXPECT_NE(outcomes(kShared).find(R"("outcomeDesc":"released=)" + std::to_string(holders) + "\""),
+            std::string::npos);
 }
 
 // GET /admin/health: for administrators and the certificates in admin.health_cns (a load

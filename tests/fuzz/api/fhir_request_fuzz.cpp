@@ -1,10 +1,10 @@
-// Fuzzes the broker's FHIR REST surface (FhirApi::Handle) without sockets: requests as the HTTPS
-// server hands them over (after Beast's parser and the TLS handshake's identity), from a
-// requester, a secondary-use trust, a peer broker or an unknown certificate, against a broker
-// whose record locator lists two trusts for two patients and one peer, with the consent API over
-// an in-memory store, SMART tokens and pseudonymisation on. Trusts answer through a fake
-// UpstreamClient; blocking work and answers run on one queue drained after each request, so a
-// run is deterministic.
+// Fuzzes the broker's FHIR REST surface (FhirApi::Handle, and AdminApi for /admin) without
+// sockets: requests as the HTTPS server hands them over (after Beast's parser and the TLS
+// handshake's identity), from a requester (also an administrator), a secondary-use trust, a peer
+// broker or an unknown certificate, against a broker whose record locator lists two trusts for
+// two patients and one peer, with the consent API over an in-memory store, SMART tokens and
+// pseudonymisation on. Trusts answer through a fake UpstreamClient; blocking work and answers
+// run on one queue drained after each request, so a run is deterministic.
 //
 // Input: up to four requests separated by "\n\x1d\n" (so a Consent stored by one applies to the
 // next). Each starts with a flags byte (who asks; whether RGT answers 500, is down or is late),
@@ -19,6 +19,8 @@
 //  - a JSON answer parses; an error answer is an OperationOutcome (OAuth JSON at the token
 //    endpoint);
 //  - an unknown certificate gets 403, and a 403 (any refusal of access) sent nothing upstream;
+//  - a refusal, released data, and a read or change of where a patient is held (/admin/locator)
+//    are on the ledger before they are answered;
 //  - upstream requests go only to a registered base URL with its certificate CN, with a target
 //    and header fields that cannot split or smuggle a request;
 //  - a secondary-use answer carries no NHS number identifier;
@@ -53,6 +55,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/net/request_id.h"
 #include "broker/app/access_record.h"
+#include "broker/app/admin_api.h"
 #include "broker/app/config.h"
 #include "broker/app/consent_api.h"
 #include "broker/app/fhir_api.h"
@@ -69,6 +72,7 @@
 #include "broker/routing/participant.h"
 #include "tests/fuzz/fhir_checks.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/support/in_memory_inbound_store.h"
 #include "tests/support/in_memory_record_locator.h"
 
 namespace {
@@ -249,11 +253,6 @@ struct Fixture {
     Check(load.config.has_value());
     config = std::move(*load.config);
     directory.emplace(config.participants, config.peers);
-    for (const char* nhs_number : {"9000000009", "9434765919"}) {
-      for (const char* ods : {"RGT", "RXH"}) {
-        Check(locator.Announce(nhs_number, ods, "admin", 0).has_value());
-      }
-    }
     auto pseudonyms = policy::Pseudonymiser::Create("fuzz-key-fuzz-key-fuzz-key-fuzz-key");
     Check(pseudonyms.has_value());
     pseudonymiser.emplace(std::move(*pseudonyms));
@@ -320,7 +319,6 @@ struct Fixture {
 
   app::BrokerConfig config;
   std::optional<routing::ParticipantDirectory> directory;
-  testing::InMemoryRecordLocator locator;
   std::optional<policy::Pseudonymiser> pseudonymiser;
   FixedClock clock;
   std::string broker_key;
@@ -644,7 +642,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   settings.self_id = fixture.config.broker_id;
   settings.self_ods = fixture.config.broker_ods;
   const auto blocking = [&queue](std::function<void()> work) { queue.Post(std::move(work)); };
-  routing::FederatedQuery federation(settings, *fixture.directory, fixture.locator, upstream,
+  // Per input: the admin endpoints change it.
+  testing::InMemoryRecordLocator locator;
+  for (const char* nhs_number : {"9000000009", "9434765919"}) {
+    for (const char* ods : {"RGT", "RXH"}) {
+      Check(locator.Announce(nhs_number, ods, "admin", 0).has_value());
+    }
+  }
+  testing::InMemoryOutboundQueue outbound(fixture.clock);
+  routing::FederatedQuery federation(settings, *fixture.directory, locator, upstream,
                                      fixture.clock, blocking);
   app::PolicyServices policy;
   policy.consents = &consents;
@@ -653,6 +659,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   policy.ledger = ledger->get();
   policy.tokens = tokens.get();
   const app::FhirApi api(fixture.config, *fixture.directory, &federation, blocking, policy);
+  // /admin/..., as the broker's HTTPS server routes it: RJ1 is an administrator.
+  const app::AdminApi admin({"RJ1"}, *fixture.directory, locator, &outbound, fixture.clock,
+                            blocking, ledger->get(), fixture.config.broker_ods);
 
   // One request through the API; returns its answer after the checks that need only it.
   const auto exchange = [&](core::HttpRequest request) {
@@ -665,8 +674,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const core::HttpRequest sent_request = request;
     upstream.sent.clear();
     const std::int64_t recorded_before = Recorded(ledger_store);
-    api.Handle(std::move(request),
-               [&queue](core::HttpResponse response) { queue.Respond(std::move(response)); });
+    const auto respond = [&queue](core::HttpResponse response) {
+      queue.Respond(std::move(response));
+    };
+    if (app::AdminApi::Handles(request.Path())) {
+      admin.Handle(std::move(request), respond);
+    } else {
+      api.Handle(std::move(request), respond);
+    }
     queue.RunUntilAnswered();
     std::vector<core::HttpResponse> responses = queue.TakeResponses();
     Check(responses.size() == 1);
@@ -684,9 +699,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(response.status < 500 || response.status == 501);
     if (who == "EVIL") {
       Check(response.status == 403);
-    } else if (response.status == 403 || ReleasesData(response)) {
-      // Refusals and disclosures are both on the record before they are answered.
-      Check(Recorded(ledger_store) > recorded_before);
+    } else if (response.status == 403 || ReleasesData(response) ||
+               (sent_request.Path().starts_with("/admin/locator") && response.status < 300)) {
+      // Refusals and disclosures are both on the record before they are answered, and so is
+      // where a patient is held (read or changed); a refused administrator is only logged.
+      Check(Recorded(ledger_store) > recorded_before ||
+            (response.status == 403 && sent_request.Path().starts_with("/admin/")));
     }
     if (response.status == 403) {
       Check(upstream.sent.empty());
