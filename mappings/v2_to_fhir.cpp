@@ -456,8 +456,8 @@ core::Result<std::string> Mapper::Run() {
 
 bool HasFhirMapping(std::string_view type, std::string_view trigger) {
   if (type == "ADT") {
-    return v2fhir::In(trigger,
-                      {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A13", "A28", "A31", "A40"});
+    return v2fhir::In(
+        trigger, {"A01", "A02", "A03", "A04", "A05", "A08", "A11", "A13", "A28", "A31", "A40"});
   }
   return (type == "ORU" && trigger == "R01") || (type == "ORM" && trigger == "O01") ||
          (type == "OML" && trigger == "O21");

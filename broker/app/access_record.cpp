@@ -99,11 +99,10 @@ ledger::HopRecord AccessRefusalHop(const HopContext& context, std::string reason
 bool RecordAccess(ledger::Ledger& ledger, const ledger::HopRecord& hop) {
   auto recorded = ledger.Append(hop);
   if (!recorded) {
-    Log().Error("ledger_append_failed",
-                {{"kind", ledger::ToString(hop.kind)},
-                 {"what", hop.query},
-                 {"request_id", hop.request_id},
-                 {"code", core::Info(recorded.error().code).name}});
+    Log().Error("ledger_append_failed", {{"kind", ledger::ToString(hop.kind)},
+                                         {"what", hop.query},
+                                         {"request_id", hop.request_id},
+                                         {"code", core::Info(recorded.error().code).name}});
     return false;
   }
   return true;

@@ -150,9 +150,9 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
   // Where a patient is held is about the patient: who changed or read it is recorded like a
   // Consent (access_record.h), the change before it is made, the answer before it goes out.
   const routing::Participant* admin = directory_.FindByCertCn(request.peer.subject_cn);
-  HopContext hop_context = HopContext::Of(
-      request, broker_ods_, admin != nullptr ? admin->ods : request.peer.subject_cn,
-      "admin/locator");
+  HopContext hop_context =
+      HopContext::Of(request, broker_ods_, admin != nullptr ? admin->ods : request.peer.subject_cn,
+                     "admin/locator");
   hop_context.nhs_number = body->nhs_number;
   blocking_([this, announce, forget, body = std::move(*body), cn = request.peer.subject_cn,
              hop_context = std::move(hop_context), request_body = std::move(request.body),
@@ -162,9 +162,10 @@ void AdminApi::Handle(core::HttpRequest request, net::Responder respond) const {
       const std::string change = std::string(announce ? "announce " : "forget ") + body.ods;
       if (ledger_ != nullptr &&
           !RecordAccess(*ledger_, WriteHop(hop_context, {}, request_body, change, now_ms))) {
-        respond(fhir::ErrorResponse(MakeError(
-            ErrorCode::kStorage, "the audit record of this change could not be written, so the "
-                                 "locator was not changed; try again later")));
+        respond(fhir::ErrorResponse(
+            MakeError(ErrorCode::kStorage,
+                      "the audit record of this change could not be written, so the "
+                      "locator was not changed; try again later")));
         return;
       }
       core::Status done = announce ? locator_.Announce(body.nhs_number, body.ods, "admin", now_ms)

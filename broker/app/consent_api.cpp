@@ -214,7 +214,8 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
                 {"reason", "scope"}});
     const std::string reason = "refused scope (403 kForbidden): Consent " +
                                std::string(policy::InteractionName(interaction));
-    auto refused = fhir::ErrorResponse(MakeError(ErrorCode::kForbidden, "the participant's scopes do not allow " +
+    auto refused = fhir::ErrorResponse(
+        MakeError(ErrorCode::kForbidden, "the participant's scopes do not allow " +
                                              std::string(policy::InteractionName(interaction)) +
                                              " on Consent"));
     if (ledger_ == nullptr) {
@@ -339,7 +340,8 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
       hop_context.nhs_number = record->nhs_number;
       core::HttpResponse response = fhir::JsonResponse(200, std::move(record->json));
       response.headers.Set("ETag", "W/\"" + std::to_string(record->version) + "\"");
-      RespondWhenAccessRecorded(ledger_, ReadHop(hop_context, 1, now), std::move(response), respond);
+      RespondWhenAccessRecorded(ledger_, ReadHop(hop_context, 1, now), std::move(response),
+                                respond);
       return;
     }
     // Search: by patient NHS number only (every consent is about one patient).

@@ -356,7 +356,7 @@ FhirApi::FhirApi(const BrokerConfig& config, const routing::ParticipantDirectory
     consent_store_ = std::make_unique<RecordsConsentStore>(*policy_.consents, *policy_.clock);
   }
   consent_api_ = std::make_unique<ConsentApi>(policy_.consents, *policy_.clock, blocking_,
-                                                policy_.ledger, config_.broker_ods);
+                                              policy_.ledger, config_.broker_ods);
   pages_ = std::make_unique<policy::PageCache>(policy::PageCache::Settings{}, *policy_.clock);
   journey_api_ = std::make_unique<JourneyApi>(policy_.ledger, blocking_, config_.broker_ods);
   // Scopes were validated when the config was loaded (ValidatePolicyConfig); a scope that still

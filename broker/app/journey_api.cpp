@@ -60,14 +60,14 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
   if (!scopes.AllowsUnconstrained(policy::Interaction::kSearch, "AuditEvent") ||
       !scopes.AllowsUnconstrained(policy::Interaction::kSearch, "Provenance")) {
     // The patient, when the (GET) query names a valid one, so the refusal is in their journey.
-    HopContext hop_context =
-        HopContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
+    HopContext hop_context = HopContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
     if (auto params = fhir::ParseQueryString(request.Query()); params) {
       if (auto found = NhsNumberFrom(*params); found) {
         hop_context.nhs_number = std::move(*found);
       }
     }
-    blocking_([ledger = ledger_, hop_context = std::move(hop_context), respond = std::move(respond)]() {
+    blocking_([ledger = ledger_, hop_context = std::move(hop_context),
+               respond = std::move(respond)]() {
       RecordAccess(*ledger, AccessRefusalHop(
                                 hop_context,
                                 "forbidden: the journey needs search on AuditEvent and Provenance",
@@ -135,8 +135,9 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
     bundle.AddMember("entry", entries, allocator);
     // Who read whose journey is itself recorded, after the read (so it is not in this answer).
     RespondWhenAccessRecorded(
-        ledger_, ReadHop(hop_context, released, core::ToUnixMs(std::chrono::system_clock::now()),
-                         ledger::HopKind::kAuditAccess),
+        ledger_,
+        ReadHop(hop_context, released, core::ToUnixMs(std::chrono::system_clock::now()),
+                ledger::HopKind::kAuditAccess),
         fhir::JsonResponse(200, fhir::ToJson(bundle)), respond);
   });
 }

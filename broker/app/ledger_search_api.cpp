@@ -330,8 +330,7 @@ std::vector<fhir::ResourceSpec> LedgerSearchApi::CapabilityResources() {
       {"target", "reference", "", "the produced resource's reference, e.g. Bundle/<id>"},
       {"recorded", "date", "", "when the ledger recorded the hop; eq, ge, gt, le, lt (also date)"}};
   provenance.documentation =
-      "One Provenance per hop (inbound, delivery, query, response, refusal, audit-access)" +
-      paging;
+      "One Provenance per hop (inbound, delivery, query, response, refusal, audit-access)" + paging;
   fhir::ResourceSpec audit_event;
   audit_event.type = "AuditEvent";
   audit_event.interactions = {"search-type"};
@@ -395,12 +394,12 @@ void LedgerSearchApi::Handle(core::HttpRequest request, const policy::Participan
       respond(fhir::ErrorResponse(records.error()));
       return;
     }
-    const std::size_t released =
-        limit > 0 && records->size() > limit ? limit : records->size();
+    const std::size_t released = limit > 0 && records->size() > limit ? limit : records->size();
     // Who saw whose audit trail is itself recorded (IHE ATNA's "audit log used").
     RespondWhenAccessRecorded(
-        ledger, ReadHop(hop_context, released, core::ToUnixMs(std::chrono::system_clock::now()),
-                         ledger::HopKind::kAuditAccess),
+        ledger,
+        ReadHop(hop_context, released, core::ToUnixMs(std::chrono::system_clock::now()),
+                ledger::HopKind::kAuditAccess),
         fhir::JsonResponse(200, RenderBundle(type, *records, limit, base, query_string)), respond);
   });
 }

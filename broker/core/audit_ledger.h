@@ -30,8 +30,8 @@ struct LedgerIndex {
 struct LedgerRecord {
   std::int64_t seq = 0;          // 1, 2, 3, ... without gaps
   std::int64_t recorded_ms = 0;  // UTC milliseconds since the epoch
-  std::string kind;  // "inbound", "delivery", "query", "response", "refusal", "audit-access"
-  std::string nhs_number;        // empty when the hop names no patient
+  std::string kind;        // "inbound", "delivery", "query", "response", "refusal", "audit-access"
+  std::string nhs_number;  // empty when the hop names no patient
   std::string canonical;
   std::string prev_hash;
   std::string hash;

@@ -84,7 +84,8 @@ std::string_view UsableHost(const HttpHeaders& headers) {
     return {};
   }
   for (const char c : host) {
-    const bool usable = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+    const bool usable = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') ||
                         std::string_view("-._~%:[]").find(c) != std::string_view::npos;
     if (!usable) {
       return {};

@@ -243,10 +243,9 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
   // written in the same transaction as the message (nothing routed is ever lost, nothing is
   // half-written).
   const std::string& nhs_number = facts.nhs_number;
-  DestinationRequest request{participant->ods, result.message_type,
-                             message.Get("MSH-6.1").Decoded(), nhs_number,
-                             mappings::HasFhirMapping(message.MessageType(),
-                                                      message.TriggerEvent())};
+  DestinationRequest request{
+      participant->ods, result.message_type, message.Get("MSH-6.1").Decoded(), nhs_number,
+      mappings::HasFhirMapping(message.MessageType(), message.TriggerEvent())};
   core::InboundMessage inbound;
   inbound.sender = participant->ods;
   if (RoutesInCommit() && RoutesByHolders(request, settings_.broker_ods)) {

@@ -159,10 +159,10 @@ core::Result<SimTrustConfig> ParseSimTrustConfig(std::string_view json,
 
   Checker check(base_dir);
   SimTrustConfig config;
-  check.CheckKeys(root, "",
-                  {"ods", "name", "listen", "tls", "patients", "latency_ms", "failure_rate", "seed",
-                   "received_log", "clients", "refuse_types", "io_threads", "page_size",
-                   "log_level"});
+  check.CheckKeys(
+      root, "",
+      {"ods", "name", "listen", "tls", "patients", "latency_ms", "failure_rate", "seed",
+       "received_log", "clients", "refuse_types", "io_threads", "page_size", "log_level"});
 
   if (auto ods = check.String(root, "ods", "", true)) {
     if (IsOdsCode(*ods)) {

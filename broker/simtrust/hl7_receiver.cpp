@@ -74,12 +74,12 @@ std::string Hl7Receiver::Accept(std::string payload, const core::PeerIdentity& p
         return refused == type || refused == message->MessageType();
       });
   if (refused_type) {
-    return answer(hl7v2::MakeAck(*message,
-                                 core::MakeError(core::ErrorCode::kUnsupportedEvent,
-                                                 "trust " + ods_ + " does not take " + type,
-                                                 "MSH-9"),
-                                 options),
-                  "refused_type");
+    return answer(
+        hl7v2::MakeAck(*message,
+                       core::MakeError(core::ErrorCode::kUnsupportedEvent,
+                                       "trust " + ods_ + " does not take " + type, "MSH-9"),
+                       options),
+        "refused_type");
   }
   const std::vector<core::Error> errors = hl7v2::Validate(*message, hl7v2::ValidationRules{});
   if (!errors.empty()) {

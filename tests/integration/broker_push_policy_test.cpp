@@ -111,8 +111,8 @@ class PushPolicyTest : public ::testing::Test {
                                         /*with_mllp=*/true, 0, {"ADT^A06"})
                            : StartTrust("RGT", DemoPatients("RGT"), {}, logs_ / "rgt.jsonl");
     rxh_ = StartTrust("RXH", DemoPatients("RXH"), {}, logs_ / "rxh.jsonl");
-    broker_ = std::make_unique<RunningBroker>(ConfigText(rgt_->fhir_port(), rxh_->fhir_port(),
-                                                         rxh_scopes, rgt_->mllp_port()));
+    broker_ = std::make_unique<RunningBroker>(
+        ConfigText(rgt_->fhir_port(), rxh_->fhir_port(), rxh_scopes, rgt_->mllp_port()));
     AnnounceByAdt(*broker_, "RGT", kShared);
     AnnounceByAdt(*broker_, "RXH", kShared);
   }

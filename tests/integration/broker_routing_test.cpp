@@ -174,8 +174,8 @@ TEST(MessageRouting, Latin1DeclaredInMsh18IsDeliveredAndUndeclaredIsRefused) {
 // operator discards it; then the held message is delivered.
 TEST(MessageRouting, DeadLetterHoldsThePatientsLaterMessagesUntilDiscarded) {
   testing::TempDir logs;
-  auto rgt = StartTrust("RGT", DemoPatients("RGT"), {}, logs / "rgt.jsonl", /*with_mllp=*/true,
-                        0, {"ADT^A06"});
+  auto rgt = StartTrust("RGT", DemoPatients("RGT"), {}, logs / "rgt.jsonl", /*with_mllp=*/true, 0,
+                        {"ADT^A06"});
   const TestPki& pki = TestPki::Get();
   RunningBroker broker(R"({
     "broker": { "id": "broker-a", "ods": "X26" },

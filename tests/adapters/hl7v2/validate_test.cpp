@@ -102,8 +102,10 @@ INSTANTIATE_TEST_SUITE_P(
                        "20240501093000||ADT|C1|P|2.5",
                        kHospitalNumber,
                        {{ErrorCode::kRequiredFieldMissing, "MSH-9.2"}}},
-        ValidationCase{
-            "TypeOnlyRuleAcceptsAnyTrigger", "20240501093000||ACK^A01|C1|P|2.5", kHospitalNumber, {}},
+        ValidationCase{"TypeOnlyRuleAcceptsAnyTrigger",
+                       "20240501093000||ACK^A01|C1|P|2.5",
+                       kHospitalNumber,
+                       {}},
         ValidationCase{"MissingControlIdProcessingVersion",
                        "20240501093000||ADT^A01|||",
                        kHospitalNumber,

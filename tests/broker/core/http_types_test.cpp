@@ -38,7 +38,8 @@ TEST(UsableHost, KeepsAuthoritiesAndRefusesAnythingElse) {
   EXPECT_EQ(host("broker.example:8443"), "broker.example:8443");
   EXPECT_EQ(host("[::1]:8443"), "[::1]:8443");
   EXPECT_EQ(host("xn--bcher-kva.example"), "xn--bcher-kva.example");
-  for (const std::string& bad : std::vector<std::string>{"", "broker.tes\x84", "a b", "a/b", "a\"b", "a\\b", "a\tb",
+  for (const std::string& bad :
+       std::vector<std::string>{"", "broker.tes\x84", "a b", "a/b", "a\"b", "a\\b", "a\tb",
                                 "caf\xc3\xa9.example", std::string(256, 'a')}) {
     EXPECT_EQ(host(bad), "") << bad;
   }

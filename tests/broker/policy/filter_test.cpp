@@ -266,9 +266,9 @@ TEST(FilterBundle, ResourcesOfAnotherPatientAreWithheld) {
        Entry(sourced(of_p2, "RGT")), Entry(sourced(by_identifier, "RGT")),
        Entry(sourced(ObservationJson("o4", "laboratory", "2345-7"), "RGT")),
        Entry(sourced(R"({"resourceType": "Patient", "id": "p3"})", "RGT")),
-       Entry(sourced(ObservationJson("o5", "laboratory", "2345-7").replace(
-                         ObservationJson("o5", "laboratory", "2345-7").find("Patient/p1"), 10,
-                         "Patient/p2"),
+       Entry(sourced(ObservationJson("o5", "laboratory", "2345-7")
+                         .replace(ObservationJson("o5", "laboratory", "2345-7").find("Patient/p1"),
+                                  10, "Patient/p2"),
                      "RXH"))},
       7));
   const RequestContext context = Context("RJ1", {"system/*.rs"});

@@ -29,11 +29,11 @@
 //  - whatever consent the API stored reads back and parses (else every later request for that
 //    patient fails closed).
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -261,9 +261,10 @@ struct Fixture {
     rj1_scopes = policy::ScopeSet::Parse(config.participants[0].scopes).value();
     assertion = Assertion("a-startup");
     auto service = NewTokenService();
-    auto issued = service->Issue({"client_credentials", std::string(policy::kJwtBearerAssertionType),
-                                  Assertion("a-token"), "system/Observation.rs"},
-                                 Caller("RJ1"));
+    auto issued =
+        service->Issue({"client_credentials", std::string(policy::kJwtBearerAssertionType),
+                        Assertion("a-token"), "system/Observation.rs"},
+                       Caller("RJ1"));
     Check(issued.has_value());
     token = "Bearer " + issued->access_token;
   }
@@ -420,7 +421,8 @@ std::optional<core::HttpRequest> ReadRequest(std::string_view text, const Fixtur
       line.remove_suffix(1);
     }
     if (line.empty()) {
-      request.body = line_end == std::string_view::npos ? "" : std::string(text.substr(line_end + 1));
+      request.body =
+          line_end == std::string_view::npos ? "" : std::string(text.substr(line_end + 1));
       break;
     }
     const std::size_t colon = line.find(':');
@@ -501,7 +503,8 @@ void CheckOnlyThePatient(const core::HttpResponse& response, std::string_view pa
   if (patient.empty() || entries == nullptr) {
     return;
   }
-  const auto nhs_number_of = [](const rapidjson::Value* identifier) -> std::optional<std::string_view> {
+  const auto nhs_number_of =
+      [](const rapidjson::Value* identifier) -> std::optional<std::string_view> {
     if (identifier == nullptr || !identifier->IsObject() ||
         fhir::FindString(*identifier, "system") != "https://fhir.nhs.uk/Id/nhs-number") {
       return std::nullopt;
@@ -509,7 +512,8 @@ void CheckOnlyThePatient(const core::HttpResponse& response, std::string_view pa
     return fhir::FindString(*identifier, "value");
   };
   for (const rapidjson::Value& entry : entries->GetArray()) {
-    const rapidjson::Value* resource = entry.IsObject() ? fhir::FindObject(entry, "resource") : nullptr;
+    const rapidjson::Value* resource =
+        entry.IsObject() ? fhir::FindObject(entry, "resource") : nullptr;
     if (resource == nullptr) {
       continue;
     }
@@ -527,8 +531,8 @@ void CheckOnlyThePatient(const core::HttpResponse& response, std::string_view pa
     }
     for (const char* member : {"subject", "patient"}) {
       const rapidjson::Value* reference = fhir::FindObject(*resource, member);
-      const auto nhs_number =
-          nhs_number_of(reference != nullptr ? fhir::FindObject(*reference, "identifier") : nullptr);
+      const auto nhs_number = nhs_number_of(
+          reference != nullptr ? fhir::FindObject(*reference, "identifier") : nullptr);
       Check(!nhs_number || *nhs_number == patient);
     }
   }
@@ -594,8 +598,8 @@ bool ReleasesData(const core::HttpResponse& response) {
     return false;
   }
   for (const rapidjson::Value& entry : entries->GetArray()) {
-    const rapidjson::Value* resource = entry.IsObject() ? fhir::FindObject(entry, "resource")
-                                                        : nullptr;
+    const rapidjson::Value* resource =
+        entry.IsObject() ? fhir::FindObject(entry, "resource") : nullptr;
     if (resource != nullptr && fhir::FindString(*resource, "resourceType") != "OperationOutcome") {
       return true;
     }
@@ -650,8 +654,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   testing::InMemoryOutboundQueue outbound(fixture.clock);
-  routing::FederatedQuery federation(settings, *fixture.directory, locator, upstream,
-                                     fixture.clock, blocking);
+  routing::FederatedQuery federation(settings, *fixture.directory, locator, upstream, fixture.clock,
+                                     blocking);
   app::PolicyServices policy;
   policy.consents = &consents;
   policy.pseudonymiser = &*fixture.pseudonymiser;

@@ -191,8 +191,8 @@ void IngestFhir(const std::string& body, const core::PeerIdentity& peer, const F
                 Stores& stores) {
   routing::FhirMessageIngestSettings settings;
   settings.broker_ods = "X26";
-  routing::FhirMessageIngest ingest(fixture.directory, stores.store, &stores.locator,
-                                    stores.clock, settings, stores.ledger.get());
+  routing::FhirMessageIngest ingest(fixture.directory, stores.store, &stores.locator, stores.clock,
+                                    settings, stores.ledger.get());
   const std::string base = "https://broker.test/fhir";
   const std::int64_t before = Recorded(stores.ledger_store);
   const routing::FhirMessageIngestResult first = ingest.Ingest(body, peer, base);
