@@ -17,10 +17,11 @@ namespace tb::app {
 
 // The audit records of the FHIR API's requests (docs/ledger.md, "What the ledger records"): what
 // every hop of one request shares (HopContext), and the records of requests the broker answers
-// from its own stores rather than by a federated query: the Consent endpoints and the audit
-// trail's own search and journey. A read of a patient's consents or of who saw their record is a
-// disclosure like any other, and a Consent written changes what every later request may see, so
-// each is recorded before it is answered, like the federated searches' hops.
+// from its own stores rather than by a federated query: the Consent endpoints, the audit trail's
+// own search and journey, and the admin locator endpoints. A read of a patient's consents, of who
+// saw their record or of where they are held is a disclosure like any other, and a Consent or
+// locator entry written changes what later requests see or where messages go, so each is recorded
+// before it is answered, like the federated searches' hops.
 struct HopContext {
   std::string broker_ods;
   std::string requester;  // who asked: the participant, or the original requester a peer named
