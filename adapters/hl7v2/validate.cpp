@@ -1,5 +1,7 @@
 #include "adapters/hl7v2/validate.h"
 
+#include <string>
+
 #include "adapters/hl7v2/charset.h"
 #include "adapters/hl7v2/path.h"
 #include "broker/core/nhs_number.h"
@@ -104,22 +106,47 @@ void CheckStructure(const Message& message, std::vector<core::Error>& out) {
   }
 }
 
+// Whether a CX says it is an NHS number, as the v2 -> FHIR mapping reads it (which then refuses
+// the whole message when it is not a valid one): assigned by the NHS ("NHS", "NHSNBR" or the
+// NHS number OID) whatever its type code, or unassigned with type NH or NHS and ten characters
+// once spaces are dropped. Wider than IsNhsNumberIdentifier (the routing key), which also needs
+// type NH: "9434765918^^^NHS^NHS" claims an NHS number too.
+bool ClaimsNhsNumber(const Value& cx) {
+  const Value authority = cx.Component(4);
+  const std::string_view namespace_id = authority.Subcomponent(1).raw();
+  if (namespace_id == "NHS" || namespace_id == "NHSNBR" ||
+      authority.Subcomponent(2).raw() == kNhsNumberOid) {
+    return true;
+  }
+  const std::string_view type = cx.Component(5).raw();
+  if (authority.HasValue() || (type != "NH" && type != "NHS")) {
+    return false;
+  }
+  std::string value = cx.Component(1).Decoded();
+  std::erase(value, ' ');
+  return value.size() == 10;
+}
+
+// Every NHS number claimed in PID-3 and MRG-1 (the merged record's identifiers) is valid.
 void CheckNhsNumbers(const Message& message, std::vector<core::Error>& out) {
-  std::size_t occurrence = 0;
+  std::size_t pid = 0;
+  std::size_t mrg = 0;
   for (std::size_t i = 1; i <= message.SegmentCount(); ++i) {
     const SegmentView segment = message.Segment(i);
-    if (segment.id() != "PID") {
+    const bool is_pid = segment.id() == "PID";
+    if (!is_pid && segment.id() != "MRG") {
       continue;
     }
-    ++occurrence;
-    for (const Value& cx : segment.Field(3).Repetitions()) {
-      if (IsNhsNumberIdentifier(cx) && !core::IsValidNhsNumber(cx.Component(1).Decoded())) {
-        const Path where{"PID", occurrence, 3, 0, 0, 0};
+    const std::size_t occurrence = is_pid ? ++pid : ++mrg;
+    const std::size_t field = is_pid ? 3 : 1;
+    for (const Value& cx : segment.Field(field).Repetitions()) {
+      if (ClaimsNhsNumber(cx) && !core::IsValidNhsNumber(cx.Component(1).Decoded())) {
+        const Path where{is_pid ? "PID" : "MRG", occurrence, field, 0, 0, 0};
         out.push_back(core::MakeError(core::ErrorCode::kInvalidValue,
-                                      "NHS number in PID-3 is not 10 digits with a valid "
-                                      "Modulus 11 check digit",
+                                      std::string("NHS number in ") + (is_pid ? "PID-3" : "MRG-1") +
+                                          " is not 10 digits with a valid Modulus 11 check digit",
                                       where.ToString()));
-        break;  // one error per PID is enough to reject it
+        break;  // one error per segment is enough to reject it
       }
     }
   }

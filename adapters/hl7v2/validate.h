@@ -40,9 +40,11 @@ struct ValidationRules {
 //   kInvalidValue          text beyond ASCII that is not in a character set MSH-18 allows
 //                          (ReadCharacterSet: UTF-8, or ISO 8859-1 declared as 8859/1), at
 //                          "MSH-18";
-//   kInvalidValue          an NHS-number identifier in PID-3 (any repetition whose CX-4 is NHS
-//                          and CX-5 is NH) that fails tb::core::IsValidNhsNumber, at "PID-3"
-//                          ("PID[2]-3" for a second PID).
+//   kInvalidValue          an NHS number in PID-3 or MRG-1 (any repetition assigned by NHS,
+//                          NHSNBR or the NHS number OID whatever its type code, or unassigned with
+//                          type NH or NHS and ten characters: what the v2 -> FHIR mapping reads as
+//                          one) that fails tb::core::IsValidNhsNumber, at "PID-3" ("PID[2]-3" for a
+//                          second PID) or "MRG-1".
 // Messages name the field, never its value. Pure; thread-safe.
 std::vector<core::Error> Validate(const Message& message, const ValidationRules& rules);
 

@@ -85,7 +85,23 @@ INSTANTIATE_TEST_SUITE_P(
                        "9434765918^^^&2.16.840.1.113883.2.1.4.1&ISO^NH",
                        {{ErrorCode::kInvalidValue, "PID-3"}}},
         ValidationCase{"OtherAuthorityNotChecked", std::string(kGoodMsh), "123^^^RA1^NH", {}},
-        ValidationCase{"NhsAuthorityButNotNhType", std::string(kGoodMsh), "123^^^NHS^MR", {}},
+        // Assigned by the NHS, whatever the type code, or unassigned with type NH/NHS and ten
+        // characters: the v2 -> FHIR mapping reads each as an NHS number and refuses the message
+        // when it is invalid, so the edge does too (found by the message ingest fuzz target).
+        ValidationCase{"NhsAuthorityButNotNhType",
+                       std::string(kGoodMsh),
+                       "123^^^NHS^MR",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        ValidationCase{"NhsTypeCode",
+                       std::string(kGoodMsh),
+                       "9434765918^^^NHS^NHS",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        ValidationCase{"UnassignedTenCharactersOfTypeNh",
+                       std::string(kGoodMsh),
+                       "9434765918^^^^NH",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        ValidationCase{
+            "UnassignedShorterOfTypeNhIsSomethingElse", std::string(kGoodMsh), "12345^^^^NH", {}},
         ValidationCase{"MissingMsh9",
                        "20240501093000|||C1|P|2.5",
                        kHospitalNumber,
@@ -177,6 +193,17 @@ TEST(Validate, EachTypeHasTheSegmentsItRequires) {
   EXPECT_TRUE(problems(msh + "OML^O21|C1|P|2.5\r" + pid + "OBR|1\r").empty());
   // Types without a rule here (MDM, SIU, ACK) are checked for their MSH fields only.
   EXPECT_TRUE(problems(msh + "MDM^T02|C1|P|2.5\rTXA|1\r").empty());
+}
+
+// MRG-1 (the merged record's identifiers) is read as PID-3 is.
+TEST(Validate, ChecksTheMergedRecordsNhsNumbers) {
+  const std::string msh = "MSH|^~\\&|PAS|RA1|BRK|NHS|2024||ADT^A40|C1|P|2.5\r";
+  const std::string pid = "PID|1||9434765919^^^NHS^NH\r";
+  EXPECT_TRUE(Validate(Parse(msh + pid + "MRG|9449305552^^^NHS^NH\r"), {}).empty());
+  const std::vector<core::Error> errors =
+      Validate(Parse(msh + pid + "MRG|9449305553^^^NHS^NH\r"), {});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].location, "MRG-1");
 }
 
 TEST(Validate, VersionAndProcessingIdSets) {
