@@ -253,14 +253,12 @@ std::vector<ledger::HopRecord> FederationHops(const HopContext& context,
 // requester header from a participant): the refusal record, without PHI beyond the patient.
 ledger::HopRecord RefusalHop(const HopContext& context, std::int64_t time_ms,
                              std::string_view reason, const core::Error& error) {
-  ledger::HopRecord hop = MakeHop(context, ledger::HopKind::kRefusal, time_ms);
-  hop.destination_ods = context.recipient;
-  hop.outcome = ledger::HopOutcome::kMinorFailure;
   // The messages of these errors are the broker's own and never echo a header or parameter.
-  hop.outcome_detail = "refused " + std::string(reason) + " (" +
-                       std::to_string(fhir::HttpStatus(error)) + " " +
-                       std::string(core::Info(error.code).name) + "): " + error.message;
-  return hop;
+  return AccessRefusalHop(context,
+                          "refused " + std::string(reason) + " (" +
+                              std::to_string(fhir::HttpStatus(error)) + " " +
+                              std::string(core::Info(error.code).name) + "): " + error.message,
+                          time_ms);
 }
 
 // "https://<Host>/fhir/auth/token": the URL a client reached the token endpoint at, which its
