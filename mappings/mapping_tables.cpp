@@ -7,6 +7,8 @@
 #include <system_error>
 #include <utility>
 
+#include "adapters/hl7v2/nhs_number_identifier.h"
+#include "broker/core/nhs_number.h"
 #include "mappings/embedded_tables.h"
 
 namespace tb::mappings {
@@ -48,28 +50,6 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(KnownTable::kCou
 bool IsUnreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
-}
-
-bool LooksLikeOid(std::string_view s) {
-  if (s.empty() || s.front() == '.' || s.back() == '.') {
-    return false;
-  }
-  bool dot = false;
-  for (char c : s) {
-    if (c == '.') {
-      dot = true;
-    } else if (c < '0' || c > '9') {
-      return false;
-    }
-  }
-  return dot;
-}
-
-bool LooksLikeUri(std::string_view s) {
-  if (s.find(' ') != std::string_view::npos) {
-    return false;
-  }
-  return s.starts_with("http://") || s.starts_with("https://") || s.starts_with("urn:");
 }
 
 }  // namespace
@@ -140,6 +120,16 @@ void MappingTables::Resolve() {
       local_.push_back(found);
     }
   }
+  // The namespace ids whose first row (the one FindV2 answers) maps to the NHS number system.
+  nhs_number_namespaces_.clear();
+  const CodeMap& authorities = Get(KnownTable::kAssigningAuthority);
+  for (const CodeMapRow& row : authorities.rows()) {
+    if (row.fhir_code == core::kNhsNumberSystem && authorities.FindV2(row.v2_code) == &row &&
+        std::find(nhs_number_namespaces_.begin(), nhs_number_namespaces_.end(), row.v2_code) ==
+            nhs_number_namespaces_.end()) {
+      nhs_number_namespaces_.push_back(row.v2_code);
+    }
+  }
 }
 
 bool MappingTables::FindCodingSystemUri(std::string_view v2_name, std::string_view& uri,
@@ -173,10 +163,10 @@ std::string MappingTables::CodingSystemUri(std::string_view v2_name) const {
   if (!hl7_digits.empty()) {
     return std::string(kHl7TableSystemPrefix) + std::string(hl7_digits);
   }
-  if (LooksLikeUri(v2_name)) {
+  if (hl7v2::LooksLikeUri(v2_name)) {
     return std::string(v2_name);
   }
-  if (LooksLikeOid(v2_name)) {
+  if (hl7v2::LooksLikeOid(v2_name)) {
     return "urn:oid:" + std::string(v2_name);
   }
   std::string uri = "urn:trustbridge:v2-coding-system:";

@@ -100,6 +100,11 @@ class MappingTables {
   // per-thread coding-system URIs) never answers for other tables.
   std::uint64_t generation() const { return generation_; }
 
+  // The assigning-authority namespace ids (HD-1) this table maps to the NHS number system: what
+  // hl7v2::ClaimedNhsNumber needs to read identifiers as the mapping writes them. The shipped
+  // table's are hl7v2::DefaultNhsNumberNamespaces().
+  const std::vector<std::string>& nhs_number_namespaces() const { return nhs_number_namespaces_; }
+
  private:
   void Resolve();
 
@@ -108,6 +113,7 @@ class MappingTables {
   std::vector<const CodeMap*> local_;
   std::array<const CodeMap*, static_cast<std::size_t>(KnownTable::kCount)> known_{};
   CodeMap empty_;
+  std::vector<std::string> nhs_number_namespaces_;
   std::uint64_t generation_ = 0;
 };
 

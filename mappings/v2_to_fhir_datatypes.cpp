@@ -13,6 +13,7 @@
 
 #include "adapters/fhir/json_string.h"
 #include "adapters/hl7v2/escape.h"
+#include "adapters/hl7v2/nhs_number_identifier.h"
 #include "broker/core/http_types.h"
 #include "broker/core/nhs_number.h"
 #include "broker/core/utf8.h"
@@ -256,6 +257,8 @@ int Digits(std::string_view s, std::size_t pos, std::size_t count) {
 }
 
 using core::EqualsIgnoreCase;
+using hl7v2::LooksLikeOid;
+using hl7v2::LooksLikeUri;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -265,26 +268,6 @@ std::string Lower(std::string_view s) {
     }
   }
   return out;
-}
-
-bool LooksLikeOid(std::string_view s) {
-  if (s.size() < 3 || !IsDigit(s.front()) || !IsDigit(s.back())) {
-    return false;
-  }
-  bool dot = false;
-  for (char c : s) {
-    if (c == '.') {
-      dot = true;
-    } else if (!IsDigit(c)) {
-      return false;
-    }
-  }
-  return dot;
-}
-
-bool LooksLikeUri(std::string_view s) {
-  return s.find(' ') == std::string_view::npos &&
-         (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("urn:"));
 }
 
 // UK Europe/London civil time: +01:00 from 01:00 on the last Sunday of March to 02:00 (local)
@@ -991,29 +974,22 @@ void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, Kno
 // ---- identifiers and names ----------------------------------------------------------------------
 
 std::string_view HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
-  const Parts parts(hd);
-  std::string s1, s2, s3;
-  const std::string_view ns = V2Text(parts[1], s1);
-  const std::string_view uid = V2Text(parts[2], s2);
-  const std::string_view type = V2Text(parts[3], s3);
-  if (!uid.empty()) {
-    if (EqualsIgnoreCase(type, "ISO") || LooksLikeOid(uid)) {
-      return ctx.Keep({"urn:oid:", uid});
-    }
-    if (EqualsIgnoreCase(type, "UUID")) {
-      return ctx.Keep({"urn:uuid:", Lower(uid)});
-    }
-    if (LooksLikeUri(uid)) {
-      return ctx.Keep({uid});  // may be the decoded scratch copy
-    }
-  }
-  if (!ns.empty()) {
-    if (const CodeMapRow* row = ctx.tables().Get(KnownTable::kAssigningAuthority).FindV2(ns)) {
-      return row->fhir_code;  // the table's own string
-    }
-    if (LooksLikeUri(ns)) {
-      return ctx.Keep({ns});
-    }
+  const hl7v2::Authority authority = hl7v2::ReadAuthority(hd);
+  switch (authority.form) {
+    case hl7v2::AuthorityForm::kOid:
+      return ctx.Keep({"urn:oid:", authority.text});
+    case hl7v2::AuthorityForm::kUuid:
+      return ctx.Keep({"urn:uuid:", Lower(authority.text)});
+    case hl7v2::AuthorityForm::kUri:
+      return ctx.Keep({authority.text});
+    case hl7v2::AuthorityForm::kNamespace:
+      if (const CodeMapRow* row =
+              ctx.tables().Get(KnownTable::kAssigningAuthority).FindV2(authority.text)) {
+        return row->fhir_code;  // the table's own string
+      }
+      return LooksLikeUri(authority.text) ? ctx.Keep({authority.text}) : std::string_view();
+    case hl7v2::AuthorityForm::kNone:
+      break;
   }
   return {};
 }
@@ -1059,12 +1035,9 @@ void WriteIdentifier(V2MapContext& ctx, JsonText& out, const IdentifierFacts& fa
 namespace {
 
 // The facts of an identifier with `value`, `system` (may be empty) and type code `type`, assigned
-// by `hd`: an empty system with type NH/NHS on 10 characters is the NHS number system.
+// by `hd`.
 void SetIdentifierFacts(IdentifierFacts& facts, std::string_view value, std::string_view system,
                         std::string_view type, const hl7v2::Value& hd) {
-  if (system.empty() && (type == "NH" || type == "NHS") && value.size() == 10) {
-    system = core::kNhsNumberSystem;
-  }
   facts.value = std::string(value);
   facts.system = system;
   facts.type = std::string(type);
@@ -1083,26 +1056,22 @@ bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& locati
   }
   const hl7v2::Value hd = parts[4];
   const std::string_view type = V2Text(parts[5], s5);
-  std::string_view system = HdToSystem(ctx, hd);
-  std::string nhs_number;
-  const bool nhs_type = type == "NH" || type == "NHS";
-  if (system == core::kNhsNumberSystem || (system.empty() && nhs_type)) {
-    // Written with spaces ("943 476 5919") by some systems; the identifier is the digits.
-    for (char c : value) {
-      if (c != ' ') {
-        nhs_number.push_back(c);
-      }
+  // An NHS number read as the edge check and the routing key read it (hl7v2::ClaimedNhsNumber),
+  // so a message the broker accepted never fails here on an identifier it did not check.
+  std::string_view system;
+  const std::optional<std::string> nhs_number =
+      hl7v2::ClaimedNhsNumber(cx, ctx.tables().nhs_number_namespaces());
+  if (nhs_number) {
+    if (!core::IsValidNhsNumber(*nhs_number)) {
+      ctx.Fail(MakeError(ErrorCode::kInvalidValue,
+                         "NHS number is not 10 digits with a valid Modulus 11 check digit",
+                         location));
+      return false;
     }
-    if (system == core::kNhsNumberSystem || nhs_number.size() == 10) {
-      if (!core::IsValidNhsNumber(nhs_number)) {
-        ctx.Fail(MakeError(ErrorCode::kInvalidValue,
-                           "NHS number is not 10 digits with a valid Modulus 11 check digit",
-                           location));
-        return false;
-      }
-      system = core::kNhsNumberSystem;
-      value = nhs_number;
-    }
+    system = core::kNhsNumberSystem;
+    value = *nhs_number;
+  } else {
+    system = HdToSystem(ctx, hd);
   }
   SetIdentifierFacts(facts, value, system, type, hd);
   facts.has_period = true;

@@ -51,16 +51,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     if (!ReadCx(ctx_, cx, location, identifier)) {
       return;
     }
-    const bool is_nhs = identifier.system == core::kNhsNumberSystem;
-    if (is_nhs) {
-      std::erase(identifier.value, ' ');
-      if (!core::IsValidNhsNumber(identifier.value)) {
-        ctx_.Fail(MakeError(ErrorCode::kInvalidValue,
-                            "NHS number is not 10 digits with a valid Modulus 11 check digit",
-                            location));
-        return;
-      }
-    }
+    const bool is_nhs = identifier.system == core::kNhsNumberSystem;  // checked by ReadCx
     if (std::any_of(seen.begin(), seen.end(), [&identifier](const auto& earlier) {
           return earlier.first == identifier.system && earlier.second == identifier.value;
         })) {

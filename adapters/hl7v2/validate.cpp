@@ -1,15 +1,16 @@
 #include "adapters/hl7v2/validate.h"
 
+#include <algorithm>
+#include <array>
 #include <string>
 
 #include "adapters/hl7v2/charset.h"
+#include "adapters/hl7v2/nhs_number_identifier.h"
 #include "adapters/hl7v2/path.h"
 #include "broker/core/nhs_number.h"
 
 namespace tb::hl7v2 {
 namespace {
-
-constexpr std::string_view kNhsNumberOid = "2.16.840.1.113883.2.1.4.1";
 
 void RequireValued(const Message& message, std::string_view path, std::vector<core::Error>& out) {
   const Value value = message.Get(path);
@@ -106,47 +107,45 @@ void CheckStructure(const Message& message, std::vector<core::Error>& out) {
   }
 }
 
-// Whether a CX says it is an NHS number, as the v2 -> FHIR mapping reads it (which then refuses
-// the whole message when it is not a valid one): assigned by the NHS ("NHS", "NHSNBR" or the
-// NHS number OID) whatever its type code, or unassigned with type NH or NHS and ten characters
-// once spaces are dropped. Wider than IsNhsNumberIdentifier (the routing key), which also needs
-// type NH: "9434765918^^^NHS^NHS" claims an NHS number too.
-bool ClaimsNhsNumber(const Value& cx) {
-  const Value authority = cx.Component(4);
-  const std::string_view namespace_id = authority.Subcomponent(1).raw();
-  if (namespace_id == "NHS" || namespace_id == "NHSNBR" ||
-      authority.Subcomponent(2).raw() == kNhsNumberOid) {
-    return true;
-  }
-  const std::string_view type = cx.Component(5).raw();
-  if (authority.HasValue() || (type != "NH" && type != "NHS")) {
-    return false;
-  }
-  std::string value = cx.Component(1).Decoded();
-  std::erase(value, ' ');
-  return value.size() == 10;
-}
+// The segments and CX fields the v2 -> FHIR mapping reads identifiers from (mappings ReadCx):
+// it refuses the whole message for any claimed NHS number there that is not valid.
+struct CxFields {
+  std::string_view segment;
+  std::array<std::size_t, 3> fields;  // 0: none
+};
+constexpr std::array<CxFields, 4> kCxFields = {{{"PID", {2, 3, 4}},
+                                                {"MRG", {1, 2, 0}},
+                                                {"PV1", {5, 19, 0}},
+                                                {"NK1", {33, 0, 0}}}};
 
-// Every NHS number claimed in PID-3 and MRG-1 (the merged record's identifiers) is valid.
-void CheckNhsNumbers(const Message& message, std::vector<core::Error>& out) {
-  std::size_t pid = 0;
-  std::size_t mrg = 0;
+// Every NHS number claimed (ClaimedNhsNumber) in those fields is valid.
+void CheckNhsNumbers(const Message& message, std::span<const std::string> nhs_namespaces,
+                     std::vector<core::Error>& out) {
+  std::array<std::size_t, kCxFields.size()> occurrences{};
   for (std::size_t i = 1; i <= message.SegmentCount(); ++i) {
     const SegmentView segment = message.Segment(i);
-    const bool is_pid = segment.id() == "PID";
-    if (!is_pid && segment.id() != "MRG") {
+    const auto kind = std::find_if(kCxFields.begin(), kCxFields.end(), [&](const CxFields& k) {
+      return k.segment == segment.id();
+    });
+    if (kind == kCxFields.end()) {
       continue;
     }
-    const std::size_t occurrence = is_pid ? ++pid : ++mrg;
-    const std::size_t field = is_pid ? 3 : 1;
-    for (const Value& cx : segment.Field(field).Repetitions()) {
-      if (ClaimsNhsNumber(cx) && !core::IsValidNhsNumber(cx.Component(1).Decoded())) {
-        const Path where{is_pid ? "PID" : "MRG", occurrence, field, 0, 0, 0};
-        out.push_back(core::MakeError(core::ErrorCode::kInvalidValue,
-                                      std::string("NHS number in ") + (is_pid ? "PID-3" : "MRG-1") +
-                                          " is not 10 digits with a valid Modulus 11 check digit",
-                                      where.ToString()));
-        break;  // one error per segment is enough to reject it
+    const std::size_t occurrence = ++occurrences[kind - kCxFields.begin()];
+    for (const std::size_t field : kind->fields) {
+      if (field == 0) {
+        break;
+      }
+      for (const Value& cx : segment.Field(field).Repetitions()) {
+        const std::optional<std::string> claimed = ClaimedNhsNumber(cx, nhs_namespaces);
+        if (claimed && !core::IsValidNhsNumber(*claimed)) {
+          const Path where{std::string(kind->segment), occurrence, field, 0, 0, 0};
+          out.push_back(core::MakeError(
+              core::ErrorCode::kInvalidValue,
+              "NHS number in " + std::string(kind->segment) + '-' + std::to_string(field) +
+                  " is not 10 digits with a valid Modulus 11 check digit",
+              where.ToString()));
+          break;  // one error per field is enough to reject it
+        }
       }
     }
   }
@@ -154,24 +153,20 @@ void CheckNhsNumbers(const Message& message, std::vector<core::Error>& out) {
 
 }  // namespace
 
-bool IsNhsNumberIdentifier(const Value& cx) {
-  const Value authority = cx.Component(4);
-  return cx.Component(5).raw() == "NH" && (authority.Subcomponent(1).raw() == "NHS" ||
-                                           authority.Subcomponent(2).raw() == kNhsNumberOid);
-}
-
-std::optional<std::string> ExtractNhsNumber(const SegmentView& pid) {
+std::optional<std::string> ExtractNhsNumber(const SegmentView& pid,
+                                            std::span<const std::string> nhs_namespaces) {
   for (const Value& cx : pid.Field(3).Repetitions()) {
-    if (IsNhsNumberIdentifier(cx) && cx.Component(1).HasValue()) {
-      return cx.Component(1).Decoded();
+    if (std::optional<std::string> claimed = ClaimedNhsNumber(cx, nhs_namespaces)) {
+      return claimed;
     }
   }
   return std::nullopt;
 }
 
-std::optional<std::string> ExtractNhsNumber(const Message& message) {
+std::optional<std::string> ExtractNhsNumber(const Message& message,
+                                            std::span<const std::string> nhs_namespaces) {
   const std::optional<SegmentView> pid = message.FindSegment("PID");
-  return pid ? ExtractNhsNumber(*pid) : std::nullopt;
+  return pid ? ExtractNhsNumber(*pid, nhs_namespaces) : std::nullopt;
 }
 
 std::vector<core::Error> Validate(const Message& message, const ValidationRules& rules) {
@@ -204,7 +199,7 @@ std::vector<core::Error> Validate(const Message& message, const ValidationRules&
     CheckStructure(message, errors);
   }
   if (rules.check_nhs_number) {
-    CheckNhsNumbers(message, errors);
+    CheckNhsNumbers(message, rules.nhs_number_namespaces, errors);
   }
   return errors;
 }

@@ -4,11 +4,13 @@
 #include <functional>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "adapters/hl7v2/message.h"
+#include "adapters/hl7v2/nhs_number_identifier.h"
 #include "broker/core/error.h"
 
 namespace tb::hl7v2 {
@@ -25,6 +27,8 @@ struct ValidationRules {
   std::set<std::string, std::less<>> processing_ids;  // MSH-11.1, e.g. "P", "T"
   MessageTimeRule message_time = MessageTimeRule::kFromV25;
   bool check_nhs_number = true;
+  // The assigning-authority namespace ids that name the NHS number (ClaimedNhsNumber).
+  std::vector<std::string> nhs_number_namespaces = DefaultNhsNumberNamespaces();
 };
 
 // Checks a parsed message at the edge and returns every problem found (empty: valid), in
@@ -40,21 +44,22 @@ struct ValidationRules {
 //   kInvalidValue          text beyond ASCII that is not in a character set MSH-18 allows
 //                          (ReadCharacterSet: UTF-8, or ISO 8859-1 declared as 8859/1), at
 //                          "MSH-18";
-//   kInvalidValue          an NHS number in PID-3 or MRG-1 (any repetition assigned by NHS,
-//                          NHSNBR or the NHS number OID whatever its type code, or unassigned with
-//                          type NH or NHS and ten characters: what the v2 -> FHIR mapping reads as
-//                          one) that fails tb::core::IsValidNhsNumber, at "PID-3" ("PID[2]-3" for a
-//                          second PID) or "MRG-1".
+//   kInvalidValue          an NHS number claimed (ClaimedNhsNumber: what the v2 -> FHIR mapping
+//                          reads as one) in a CX field the mapping reads (PID-2, PID-3, PID-4,
+//                          MRG-1, MRG-2, PV1-5, PV1-19, NK1-33) that fails
+//                          tb::core::IsValidNhsNumber, at the field ("PID-3", "PID[2]-3" for a
+//                          second PID).
 // Messages name the field, never its value. Pure; thread-safe.
 std::vector<core::Error> Validate(const Message& message, const ValidationRules& rules);
 
-// True when a PID-3 repetition (CX) is an NHS number: CX-4 assigning authority "NHS" (HD.1) or the
-// NHS number OID 2.16.840.1.113883.2.1.4.1 (HD.2), and CX-5 identifier type "NH".
-bool IsNhsNumberIdentifier(const Value& cx);
-
-// The NHS number (CX-1, decoded) from the first PID's PID-3, whichever repetition carries it;
-// nullopt when none does. Not checked: call core::IsValidNhsNumber (Validate does).
-std::optional<std::string> ExtractNhsNumber(const Message& message);
-std::optional<std::string> ExtractNhsNumber(const SegmentView& pid);
+// The routing key: the first NHS number claimed (ClaimedNhsNumber) in the first PID's PID-3,
+// whichever repetition carries it; nullopt when none does. Not checked: call
+// core::IsValidNhsNumber (Validate does).
+std::optional<std::string> ExtractNhsNumber(
+    const Message& message,
+    std::span<const std::string> nhs_namespaces = DefaultNhsNumberNamespaces());
+std::optional<std::string> ExtractNhsNumber(
+    const SegmentView& pid,
+    std::span<const std::string> nhs_namespaces = DefaultNhsNumberNamespaces());
 
 }  // namespace tb::hl7v2

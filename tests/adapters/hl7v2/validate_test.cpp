@@ -78,8 +78,27 @@ INSTANTIATE_TEST_SUITE_P(
                        {{ErrorCode::kInvalidValue, "PID-3"}}},
         ValidationCase{"NotTenDigits",
                        std::string(kGoodMsh),
-                       "943 476 5919^^^NHS^NH",
+                       "943476591^^^NHS^NH",
                        {{ErrorCode::kInvalidValue, "PID-3"}}},
+        // Spaces are how some systems write the number; the mapping reads the digits.
+        ValidationCase{"WrittenWithSpaces", std::string(kGoodMsh), "943 476 5919^^^NHS^NH", {}},
+        ValidationCase{"NhsNbrAuthority",
+                       std::string(kGoodMsh),
+                       "9434765918^^^NHSNBR^NH",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        ValidationCase{"NhsNumberUriAuthority",
+                       std::string(kGoodMsh),
+                       "9434765918^^^&https://fhir.nhs.uk/Id/nhs-number&URI^NH",
+                       {{ErrorCode::kInvalidValue, "PID-3"}}},
+        // Another authority makes it another identifier, whatever its type code (as mapped).
+        ValidationCase{"OtherAuthorityOfTypeNhIsSomethingElse",
+                       std::string(kGoodMsh),
+                       "9434765918^^^RX1^NH",
+                       {}},
+        ValidationCase{"OtherOidWithNhsNamespaceIsSomethingElse",
+                       std::string(kGoodMsh),
+                       "9434765918^^^NHS&2.16.840.1.113883.19&ISO^NH",
+                       {}},
         ValidationCase{"NhsOidAuthority",
                        std::string(kGoodMsh),
                        "9434765918^^^&2.16.840.1.113883.2.1.4.1&ISO^NH",
@@ -206,6 +225,41 @@ TEST(Validate, ChecksTheMergedRecordsNhsNumbers) {
   EXPECT_EQ(errors[0].location, "MRG-1");
 }
 
+// Every CX field the v2 -> FHIR mapping reads an identifier from is checked: an invalid NHS
+// number there makes the mapping refuse the whole message.
+TEST(Validate, ChecksEveryIdentifierFieldTheMappingReads) {
+  const std::string msh = "MSH|^~\\&|PAS|RA1|BRK|NHS|2024||ADT^A01|C1|P|2.5\r";
+  const std::string pid = "PID|1||9434765919^^^NHS^NH\r";
+  const auto location_of_error = [&](const std::string& segments) {
+    const std::vector<core::Error> errors = Validate(Parse(msh + segments), {});
+    return errors.size() == 1 ? errors[0].location : "errors: " + std::to_string(errors.size());
+  };
+  EXPECT_EQ(location_of_error("PID|1|9434765918^^^NHS^NH|9434765919^^^NHS^NH\r"), "PID-2");
+  EXPECT_EQ(location_of_error("PID|1||9434765919^^^NHS^NH|9434765918^^^NHS^NH\r"), "PID-4");
+  EXPECT_EQ(location_of_error(pid + "PV1|1|I|||9434765918^^^NHS^NH\r"), "PV1-5");
+  EXPECT_EQ(location_of_error(pid + "PV1|1|I" + std::string(17, '|') + "9434765918^^^NHS^NH\r"),
+            "PV1-19");
+  EXPECT_EQ(location_of_error(pid + "NK1|1|Doe^Jane" + std::string(31, '|') +
+                              "9434765918^^^NHS^NH\r"),
+            "NK1-33");
+  EXPECT_EQ(location_of_error(pid + "NK1|1\rNK1|2" + std::string(32, '|') +
+                              "9434765918^^^NHS^NH\r"),
+            "NK1[2]-33");
+  EXPECT_TRUE(Validate(Parse(msh + pid + "PV1|1|I" + std::string(17, '|') + "V123^^^RX1^VN\r"), {})
+                  .empty());
+}
+
+// The namespaces that name the NHS number are the rules' (from the mapping tables), not fixed.
+TEST(Validate, ReadsTheNamespacesTheRulesName) {
+  const Message message = Parse(WithMsh(kGoodMsh, "9434765918^^^NHSE^MR"));
+  EXPECT_TRUE(Validate(message, {}).empty());
+  ValidationRules rules;
+  rules.nhs_number_namespaces = {"NHSE"};
+  ASSERT_EQ(Validate(message, rules).size(), 1u);
+  EXPECT_EQ(ExtractNhsNumber(message, rules.nhs_number_namespaces), "9434765918");
+  EXPECT_EQ(ExtractNhsNumber(message), std::nullopt);
+}
+
 TEST(Validate, VersionAndProcessingIdSets) {
   ValidationRules rules;
   rules.versions = {"2.5", "2.5.1"};
@@ -229,6 +283,12 @@ TEST(ExtractNhsNumber, FindsItInWhicheverRepetition) {
   EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "9434765919^^^NHS^NH"))), "9434765919");
   EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "RA1^^^RA1^MR"))), std::nullopt);
   EXPECT_EQ(ExtractNhsNumber(Parse("MSH|^~\\&\rEVN|A01\r")), std::nullopt);
+  // The routing key is the number the mapping writes: spaces dropped, any NHS authority or
+  // type code, never an identifier another authority assigned.
+  EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "943 476 5919^^^NHS^NH"))), "9434765919");
+  EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "9434765919^^^NHSNBR^MR"))), "9434765919");
+  EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "9434765919^^^^NHS"))), "9434765919");
+  EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "9434765919^^^RX1^NH"))), std::nullopt);
   // Returned unchecked: validation is the caller's (or Validate's) job.
   EXPECT_EQ(ExtractNhsNumber(Parse(WithMsh(kGoodMsh, "~~123^^^NHS^NH"))), "123");
 }
