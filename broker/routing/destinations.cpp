@@ -1,6 +1,7 @@
 #include "broker/routing/destinations.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "broker/core/http_types.h"
 
@@ -31,17 +32,51 @@ bool Receives(const Participant& participant, std::string_view message_type) {
 
 namespace {
 
-// Adds `participant` when it is not the sender, takes the type and can receive it.
-void Consider(const DestinationRequest& request, const Participant& participant,
-              std::vector<Destination>& destinations) {
-  if (participant.ods == request.sender_ods || !Receives(participant, request.message_type)) {
-    return;
+// Why a participant cannot take a message (kCan: it can). An enum, not text: the holders of every
+// routed message are judged on the ingest path, the sender among them.
+enum class Fit : std::uint8_t { kCan, kSender, kNotReceived, kNoEndpoint, kNoFhirMapping };
+
+Fit FitOf(const DestinationRequest& request, const Participant& participant) {
+  if (participant.ods == request.sender_ods) {
+    return Fit::kSender;
+  }
+  if (!Receives(participant, request.message_type)) {
+    return Fit::kNotReceived;
   }
   const std::string_view format = ReceivingFormat(participant);
-  if (format.empty() || (format == "fhir" && !request.fhir_readable)) {
-    return;
+  if (format.empty()) {
+    return Fit::kNoEndpoint;
   }
-  destinations.push_back(Destination{participant.ods, std::string(format)});
+  if (format == "fhir" && !request.fhir_readable) {
+    return Fit::kNoFhirMapping;
+  }
+  return Fit::kCan;
+}
+
+std::string Why(Fit fit, const DestinationRequest& request) {
+  switch (fit) {
+    case Fit::kSender:
+      return "the receiving facility is the sender";
+    case Fit::kNotReceived:
+      return "the receiving facility does not take " + request.message_type +
+             " messages (its receives list)";
+    case Fit::kNoEndpoint:
+      return "the receiving facility has no endpoint that takes messages";
+    case Fit::kNoFhirMapping:
+      return "the receiving facility takes FHIR, and " + request.message_type +
+             " has no FHIR mapping";
+    case Fit::kCan:
+      break;
+  }
+  return {};
+}
+
+// Adds `participant` when it can take the message.
+void Consider(const DestinationRequest& request, const Participant& participant,
+              std::vector<Destination>& destinations) {
+  if (FitOf(request, participant) == Fit::kCan) {
+    destinations.push_back(Destination{participant.ods, std::string(ReceivingFormat(participant))});
+  }
 }
 
 bool ToBroker(const DestinationRequest& request, std::string_view broker_ods) {
@@ -87,6 +122,9 @@ core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequ
     if (addressee == nullptr) {
       return core::MakeError(core::ErrorCode::kForbidden,
                              "the receiving facility is not a registered participant", "MSH-6");
+    }
+    if (const Fit fit = FitOf(request, *addressee); fit != Fit::kCan) {
+      return core::MakeError(core::ErrorCode::kUndeliverable, Why(fit, request), "MSH-6");
     }
     Consider(request, *addressee, destinations);
     return destinations;

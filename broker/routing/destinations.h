@@ -47,16 +47,19 @@ std::vector<Destination> DestinationsOfHolders(const DestinationRequest& request
                                                const std::vector<std::string>& holders);
 
 // The destinations of one inbound message:
-//   - addressed to a registered participant (not the sender): that participant, when it can
-//     receive and takes that type; none otherwise (the message still updates the locator);
+//   - addressed to a registered participant: that participant, when it can take the message
+//     (not the sender, takes the type, has an endpoint for messages, and the type has a FHIR
+//     mapping when it takes FHIR); otherwise kUndeliverable at "MSH-6" with the reason, so that the sender
+//     is told (AR, a 422) rather than acknowledged for a message that goes nowhere;
 //   - addressed to the broker itself (`broker_ods`) or to nobody: every participant the record
-//     locator lists for the NHS number (the trusts that hold the patient), except the sender,
-//     filtered the same way; none without an NHS number;
+//     locator lists for the NHS number (the trusts that hold the patient) that can take the
+//     message (a holder that cannot is left out: it is not the message's addressee); none
+//     without an NHS number (the message still updates the locator);
 //   - addressed to anything else: kForbidden at "MSH-6" — data only ever goes to registered
 //     participants (data-loss prevention); the caller refuses the message and records why.
 // Sorted by ODS code; no duplicates. Blocks on the locator (call from the blocking pool); a null
 // locator knows no patients.
-// Errors: kForbidden as above; the locator's (kStorage).
+// Errors: kForbidden and kUndeliverable as above; the locator's (kStorage).
 core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequest& request,
                                                            const ParticipantDirectory& directory,
                                                            core::RecordLocator* locator,

@@ -360,8 +360,10 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
                             directory_, locator_, settings_.broker_ods);
     if (!resolved) {
       core::Error error = resolved.error();
-      if (error.code == ErrorCode::kForbidden) {
-        error.message = "the destination is not a registered participant";
+      if (error.code == ErrorCode::kForbidden || error.code == ErrorCode::kUndeliverable) {
+        if (error.code == ErrorCode::kForbidden) {
+          error.message = "the destination is not a registered participant";
+        }
         error.location = location;
         facts.refused_destination = ods;
         return fail("refused", std::move(error));
@@ -389,6 +391,22 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
   const auto takes_v2 = [](const Destination& d) { return d.format == "hl7v2"; };
   if (std::any_of(result.destinations.begin(), result.destinations.end(), takes_v2) &&
       !mappings::MapFhirToV2(bundle)) {
+    // A v2 participant the message names is told no, as ResolveDestinations tells one that
+    // cannot take the type: leaving it out would acknowledge a message that goes nowhere.
+    for (const auto& [ods, location] : addressed) {
+      const bool named_v2 = std::any_of(
+          result.destinations.begin(), result.destinations.end(), [&](const Destination& d) {
+            return takes_v2(d) && core::EqualsIgnoreCase(d.ods, ods);
+          });
+      if (named_v2 && !core::EqualsIgnoreCase(ods, settings_.broker_ods)) {
+        facts.refused_destination = ods;
+        return fail("refused",
+                    MakeError(ErrorCode::kUndeliverable,
+                              "the receiving facility takes HL7 v2, and this message has no "
+                              "HL7 v2 mapping",
+                              location));
+      }
+    }
     const auto left_out = std::erase_if(result.destinations, takes_v2);
     log_.Info("v2_participants_left_out", {{"sender", result.sender},
                                            {"type", result.message_type},

@@ -141,6 +141,7 @@ InboundHopFacts Hl7Ingest::HopFactsOf(const Frame& frame, bool stored) const {
   hop.digest = frame.facts.digest;
   hop.message_id = frame.result.message_id;
   hop.outcome_detail = stored ? frame.result.message_type : frame.facts.error_code;
+  hop.destination_ods = frame.facts.refused_destination;
   return hop;
 }
 
@@ -265,8 +266,13 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
     auto destinations = ResolveDestinations(request, directory_, locator_, settings_.broker_ods);
     if (!destinations) {
       facts.error_code = std::string(core::Info(destinations.error().code).name);
-      result.outcome =
-          destinations.error().code == core::ErrorCode::kForbidden ? "refused" : "storage_error";
+      const core::ErrorCode code = destinations.error().code;
+      const bool refused =
+          code == core::ErrorCode::kForbidden || code == core::ErrorCode::kUndeliverable;
+      result.outcome = refused ? "refused" : "storage_error";
+      if (refused) {
+        facts.refused_destination = request.addressed_to;
+      }
       result.ack = hl7v2::MakeAck(message, destinations.error(), NextAckOptions());
       return std::nullopt;
     }

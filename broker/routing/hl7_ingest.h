@@ -131,6 +131,7 @@ class Hl7Ingest {
     std::string nhs_number;
     std::string digest;      // SHA-256 of the stored (canonical) message, or of the raw frame
     std::string error_code;  // ErrorCode name of a refusal
+    std::string refused_destination;  // MSH-6 of a message refused for where it was sent
   };
   struct Frame;
   // Steps 1-3 and the routing: the message to store, or nothing when frame.result is final.

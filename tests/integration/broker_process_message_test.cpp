@@ -166,12 +166,15 @@ TEST_F(ProcessMessageTest, MessageReachesTheV2TrustAsEr7AndTheFhirTrustAsABundle
 }
 
 TEST_F(ProcessMessageTest, SameIdWithOtherContentIsAConflictAndTheFirstStands) {
-  ASSERT_EQ(Post(testing::FhirA08Message(
-                     "FHIRMSG-0002", kShared, "HUGHES",
-                     R"({"endpoint":"urn:x","receiver":{"identifier":{"system":)"
-                     R"("https://fhir.nhs.uk/Id/ods-organization-code","value":"RJ1"}}})"))
-                .status,
-            200);  // addressed to the sender itself: stored, delivered to nobody
+  // Addressed to the sender itself: refused (422), nothing stored, so the id is still free.
+  const testing::HttpsResult to_itself = Post(testing::FhirA08Message(
+      "FHIRMSG-0002", kShared, "HUGHES",
+      R"({"endpoint":"urn:x","receiver":{"identifier":{"system":)"
+      R"("https://fhir.nhs.uk/Id/ods-organization-code","value":"RJ1"}}})"));
+  EXPECT_EQ(to_itself.status, 422) << to_itself.body;
+  EXPECT_NE(to_itself.body.find("the receiving facility is the sender"), std::string::npos)
+      << to_itself.body;
+  ASSERT_EQ(Post(testing::FhirA08Message("FHIRMSG-0002", kShared, "HUGHES")).status, 200);
   const testing::HttpsResult conflict =
       Post(testing::FhirA08Message("FHIRMSG-0002", kShared, "HEWES"));
   EXPECT_EQ(conflict.status, 409) << conflict.body;

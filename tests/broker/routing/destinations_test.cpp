@@ -66,7 +66,34 @@ TEST_F(DestinationsTest, UnaddressedIsTheSameAsAddressedToTheBroker) {
 
 TEST_F(DestinationsTest, AddressedToAParticipantGoesThereOnly) {
   EXPECT_EQ(Describe(*Resolve("ADT^A01", "rxh")), "RXH:hl7v2 ");
-  EXPECT_EQ(Describe(*Resolve("ADT^A01", "RAJ")), "");  // RAJ does not take ADT
+  EXPECT_EQ(Describe(*Resolve("ORU^R01", "RAJ")), "RAJ:hl7v2 ");
+}
+
+// An addressee that cannot take the message is an error the sender hears (AR, 422), not a
+// message acknowledged and then delivered nowhere; each reason is named.
+TEST_F(DestinationsTest, AnAddresseeThatCannotTakeTheMessageIsRefusedWithTheReason) {
+  const auto refusal = [this](DestinationRequest request) {
+    auto resolved = ResolveDestinations(request, directory_, &locator_, "X26");
+    EXPECT_FALSE(resolved) << Describe(*resolved);
+    if (resolved) {
+      return std::string();
+    }
+    EXPECT_EQ(resolved.error().code, core::ErrorCode::kUndeliverable);
+    EXPECT_EQ(resolved.error().location, "MSH-6");
+    return resolved.error().message;
+  };
+  EXPECT_EQ(refusal({"RJ1", "ADT^A01", "RAJ", "9449305552"}),
+            "the receiving facility does not take ADT^A01 messages (its receives list)");
+  EXPECT_EQ(refusal({"RJ1", "ADT^A06", "RGT", "9449305552", /*fhir_readable=*/false}),
+            "the receiving facility takes FHIR, and ADT^A06 has no FHIR mapping");
+  EXPECT_EQ(refusal({"RJ1", "ADT^A01", "RJ1", "9449305552"}),
+            "the receiving facility is the sender");
+  ParticipantDirectory no_endpoint({Make("RJ1", "", ""), Make("RGT", "", "")}, {});
+  auto resolved = ResolveDestinations({"RJ1", "ADT^A01", "RGT", ""}, no_endpoint, nullptr, "X26");
+  ASSERT_FALSE(resolved);
+  EXPECT_EQ(resolved.error().message, "the receiving facility has no endpoint that takes messages");
+  // Among the patient's holders, one that cannot take it is only left out: it was not named.
+  EXPECT_EQ(Describe(*Resolve("ADT^A01", "")), "RGT:fhir RQM:fhir RXH:hl7v2 ");
 }
 
 // A v2 message the v2 -> FHIR mapping does not cover (fhir_readable false) never goes to a
@@ -77,8 +104,6 @@ TEST_F(DestinationsTest, AMessageWithoutAFhirMappingGoesOnlyToV2Participants) {
   auto destinations = ResolveDestinations(request, directory_, &locator_, "X26");
   ASSERT_TRUE(destinations);
   EXPECT_EQ(Describe(*destinations), "RXH:hl7v2 ");
-  request.addressed_to = "RGT";
-  EXPECT_EQ(Describe(*ResolveDestinations(request, directory_, &locator_, "X26")), "");
   EXPECT_EQ(Describe(DestinationsOfHolders(request, directory_, {"RGT", "RQM", "RXH"})),
             "RXH:hl7v2 ");
 }

@@ -369,6 +369,35 @@ TEST_F(FhirMessageIngestTest, AMessageWithoutAV2MappingGoesOnlyToFhirParticipant
   EXPECT_EQ(messages[0].routes[0].format, "fhir");
 }
 
+// Named in MessageHeader.destination, a v2 participant that cannot be sent this message (no
+// FHIR -> v2 mapping of it), or one that does not take the type, is a refusal the sender hears
+// (422, the destination's location), not a 200 for a message that goes nowhere.
+TEST_F(FhirMessageIngestTest, ADestinationThatCannotTakeTheMessageIsRefused) {
+  std::string message = Message(ToOds("RXH"));
+  message.insert(message.size() - 2,
+                 R"(,{"fullUrl":"urn:uuid:obs1","resource":{"resourceType":"Observation",)"
+                 R"("id":"obs1","status":"final","code":{"text":"Hb"},)"
+                 R"("subject":{"reference":"urn:uuid:patient"}}},)"
+                 R"({"fullUrl":"urn:uuid:obs2","resource":{"resourceType":"Observation",)"
+                 R"("id":"obs2","status":"final","code":{"text":"Hb"},)"
+                 R"("subject":{"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number",)"
+                 R"("value":"9434765919"}}}})");
+  const FhirMessageIngestResult unmappable = Send(message);
+  EXPECT_EQ(unmappable.outcome, "refused");
+  ASSERT_EQ(unmappable.errors.size(), 1u);
+  EXPECT_EQ(unmappable.errors[0].code, core::ErrorCode::kUndeliverable);
+  EXPECT_EQ(unmappable.errors[0].location, "Bundle.entry[0].resource.destination[0].receiver");
+  EXPECT_NE(unmappable.errors[0].message.find("no HL7 v2 mapping"), std::string::npos);
+  EXPECT_TRUE(store_.messages().empty());
+
+  const FhirMessageIngestResult to_sender = Send(Message(ToOds("RJ1")));
+  EXPECT_EQ(to_sender.outcome, "refused");
+  ASSERT_EQ(to_sender.errors.size(), 1u);
+  EXPECT_EQ(to_sender.errors[0].code, core::ErrorCode::kUndeliverable);
+  EXPECT_EQ(to_sender.errors[0].location, "Bundle.entry[0].resource.destination[0].receiver");
+  EXPECT_TRUE(store_.messages().empty());
+}
+
 TEST_F(FhirMessageIngestTest, OtherEventCodesAreKeptAsSent) {
   std::string message = Message();
   message.replace(message.find("http://terminology.hl7.org/CodeSystem/v2-0003"), 45,

@@ -200,6 +200,29 @@ TEST_F(Hl7IngestTest, MessageAddressedToAnUnregisteredFacilityIsRefusedAR) {
   EXPECT_TRUE(store_.messages().empty());
 }
 
+// Addressed (MSH-6) to a participant that cannot take it: the sender hears why (AR, ERR-3 200
+// at MSH-6) instead of an AA for a message that would go nowhere.
+TEST_F(Hl7IngestTest, MessageAddressedToAParticipantThatCannotTakeItIsRefusedAR) {
+  Participant fhir_trust = MakeParticipant("RGT", "RGT");
+  fhir_trust.fhir_base = "https://rgt.example.nhs.uk/fhir";
+  ParticipantDirectory directory({MakeParticipant("RJ1", "rj1-pas"), fhir_trust}, {});
+  Hl7Ingest ingest(directory, store_, &locator_, clock_, BrokerSettings());
+  const std::string to_rgt = With(kA01, "|TB|X26|", "|TB|RGT|");
+  const std::string a06 = With(With(to_rgt, "ADT^A01", "ADT^A06"), "EVN|A01", "EVN|A06");
+  const Hl7IngestResult refused = ingest.Ingest(a06, Peer("rj1-pas"));
+  EXPECT_EQ(refused.outcome, "refused");
+  EXPECT_EQ(refused.ack.code, hl7v2::AckCode::kAR);
+  EXPECT_EQ(Field(refused.ack, "ERR-2.3"), "6");
+  EXPECT_EQ(Field(refused.ack, "ERR-3.1"), "200");
+  EXPECT_NE(Field(refused.ack, "ERR-8").find("has no FHIR mapping"), std::string::npos)
+      << refused.ack.er7;
+  EXPECT_TRUE(store_.messages().empty());
+  // The A01 it can take goes there.
+  const Hl7IngestResult stored = ingest.Ingest(to_rgt, Peer("rj1-pas"));
+  EXPECT_EQ(stored.outcome, "stored");
+  EXPECT_EQ(stored.routes, 1u);
+}
+
 class Hl7IngestLedgerTest : public Hl7IngestTest {
  protected:
   void SetUp() override {
@@ -244,6 +267,20 @@ TEST_F(Hl7IngestLedgerTest, RefusalsAreRecordedWithTheirReason) {
   EXPECT_NE(records[0].canonical.find("kForbidden"), std::string::npos);
   EXPECT_EQ(records[1].nhs_number, "");  // an invalid NHS number is not recorded as a patient
   EXPECT_NE(records[1].canonical.find("kInvalidValue"), std::string::npos);
+}
+
+// A message refused for where it was sent names that destination in its record.
+TEST_F(Hl7IngestLedgerTest, ARefusedDestinationIsInTheRecord) {
+  audited_->Ingest(With(kA01, "|TB|X26|", "|TB|ZZZ99|"), Peer("rj1-pas"));  // not registered
+  audited_->Ingest(With(kA01, "|TB|X26|", "|TB|RGT|"), Peer("rj1-pas"));    // no endpoint
+  const std::vector<core::LedgerRecord> records = Records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].kind, "refusal");
+  EXPECT_NE(records[0].canonical.find("ZZZ99"), std::string::npos) << records[0].canonical;
+  EXPECT_NE(records[0].canonical.find("kForbidden"), std::string::npos);
+  EXPECT_EQ(records[1].kind, "refusal");
+  EXPECT_NE(records[1].canonical.find("\"RGT\""), std::string::npos) << records[1].canonical;
+  EXPECT_NE(records[1].canonical.find("kUndeliverable"), std::string::npos);
 }
 
 // A store whose commit happens when the test says so, as SqlInboundStore's committer reports
