@@ -249,6 +249,16 @@ std::vector<ledger::HopRecord> FederationHops(const HopContext& context,
   return hops;
 }
 
+// A certificate subject as the audit record keeps it: printable ASCII ('?' for anything else),
+// at most 64 characters (X.509's upper bound for a CN), whatever bytes the name holds.
+std::string CertificateNameForRecord(std::string_view cn) {
+  std::string out;
+  for (const char c : cn.substr(0, 64)) {
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  return out;
+}
+
 // A request refused before anything was fetched (purpose, break-glass, scopes, includes, a
 // requester header from a participant): the refusal record, without PHI beyond the patient.
 ledger::HopRecord RefusalHop(const HopContext& context, std::int64_t time_ms,
@@ -393,9 +403,22 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
                {{"conn", "c" + std::to_string(request.connection_id)},
                 {"peer_cn", request.peer.subject_cn},
                 {"request_id", std::string(request.headers.Get("X-Request-ID"))}});
-    respond(RenderError(MakeError(ErrorCode::kForbidden,
-                                  "the client certificate does not identify a registered "
-                                  "participant")));
+    const core::Error error = MakeError(
+        ErrorCode::kForbidden, "the client certificate does not identify a registered participant");
+    if (policy_.ledger == nullptr) {
+      respond(RenderError(error));
+      return;
+    }
+    // Recorded like the MLLP and $process-message refusals of an unknown certificate: a CA this
+    // broker trusts issued it, so its subject is what an IG officer needs to follow it up. No
+    // organisation to name; the path is not kept (it may hold a resource id).
+    const HopContext context = HopContext::Of(request, config_.broker_ods, "", "");
+    RespondAfterRecording(policy_.ledger,
+                          {RefusalHop(context, core::ToUnixMs(policy_.clock->Now()),
+                                      "unknown-certificate CN=" +
+                                          CertificateNameForRecord(request.peer.subject_cn),
+                                      error)},
+                          RenderError(error), std::move(respond));
     return;
   }
   const auto found = policies_.find(request.peer.subject_cn);

@@ -8,6 +8,7 @@
 #include "broker/app/broker_server.h"
 #include "broker/app/cli.h"
 #include "broker/app/config.h"
+#include "broker/store/store.h"
 #include "tests/support/https_test_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -112,6 +113,18 @@ TEST_F(BrokerMetadataTest, ValidCertificateOfUnregisteredOrganisationGets403Outc
   ASSERT_FALSE(outcome.HasParseError());
   EXPECT_STREQ(outcome["resourceType"].GetString(), "OperationOutcome");
   EXPECT_STREQ(outcome["issue"][0]["code"].GetString(), "forbidden");
+
+  // Recorded before it was answered, naming the certificate (as MLLP and $process-message do).
+  server_->Stop();
+  auto database = store::OpenDatabase({.url = "sqlite:" + (dir_ / "var/tb.db").string()});
+  ASSERT_TRUE(database) << database.error().message;
+  auto records = store::MakeLedgerStore(**database)->ReadRange(1, 100);
+  ASSERT_TRUE(records);
+  ASSERT_FALSE(records->empty());
+  const core::LedgerRecord& refusal = records->back();
+  EXPECT_EQ(refusal.kind, "refusal");
+  EXPECT_NE(refusal.canonical.find("unknown-certificate CN=RGT"), std::string::npos)
+      << refusal.canonical;
 }
 
 TEST_F(BrokerMetadataTest, NoCertificateIsRefusedAtHandshake) {

@@ -18,7 +18,8 @@
 //    need no dropping (no CR, LF or NUL);
 //  - a JSON answer parses; an error answer is an OperationOutcome (OAuth JSON at the token
 //    endpoint);
-//  - an unknown certificate gets 403, and a 403 (any refusal of access) sent nothing upstream;
+//  - an unknown certificate gets 403 (recorded), and a 403 (any refusal of access) sent nothing
+//    upstream;
 //  - a refusal, released data, and a read or change of where a patient is held (/admin/locator)
 //    are on the ledger before they are answered;
 //  - upstream requests go only to a registered base URL with its certificate CN, with a target
@@ -701,8 +702,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     CheckResponse(response, sent_request, secondary_use);
     // The stores here do not fail: a 5xx would be the broker's own fault.
     Check(response.status < 500 || response.status == 501);
-    if (who == "EVIL") {
+    if (who == "EVIL") {  // refused and recorded (unless it asked the admin API)
       Check(response.status == 403);
+      Check(Recorded(ledger_store) > recorded_before ||
+            sent_request.Path().starts_with("/admin/"));
     } else if (response.status == 403 || ReleasesData(response) ||
                (sent_request.Path().starts_with("/admin/locator") && response.status < 300)) {
       // Refusals and disclosures are both on the record before they are answered, and so is
