@@ -14,6 +14,7 @@
 
 #include "adapters/fhir/json.h"
 #include "adapters/hl7v2/charset.h"
+#include "adapters/hl7v2/validate.h"
 #include "broker/core/utf8.h"
 #include "mappings/v2_to_fhir_mapper.h"
 
@@ -117,6 +118,14 @@ core::Result<std::string> Mapper::Run() {
     }
   }
   BROKER_RETURN_IF_ERROR(CheckType());
+  // Every result is filed under the first PID's Patient: a second patient's would be filed
+  // under the wrong one (the edge refuses such a message too: hl7v2::Validate).
+  if (const std::optional<std::size_t> other =
+          hl7v2::PidOfAnotherPatient(message_, ctx_.tables().nhs_number_namespaces())) {
+    return MakeError(ErrorCode::kUnsupportedMessage,
+                     "results for more than one patient in one message",
+                     "PID[" + std::to_string(*other) + "]");
+  }
   mapped_[1] = true;  // MSH
   entries_.reserve(32);
   focus_.reserve(8);

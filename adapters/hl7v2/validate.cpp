@@ -130,7 +130,8 @@ void CheckNhsNumbers(const Message& message, std::span<const std::string> nhs_na
     if (kind == kCxFields.end()) {
       continue;
     }
-    const std::size_t occurrence = ++occurrences[kind - kCxFields.begin()];
+    const std::size_t occurrence =
+        ++occurrences[static_cast<std::size_t>(kind - kCxFields.begin())];
     for (const std::size_t field : kind->fields) {
       if (field == 0) {
         break;
@@ -152,6 +153,50 @@ void CheckNhsNumbers(const Message& message, std::span<const std::string> nhs_na
 }
 
 }  // namespace
+
+namespace {
+
+// Every NHS number a PID claims in PID-3.
+std::vector<std::string> ClaimedNhsNumbers(const SegmentView& pid,
+                                           std::span<const std::string> nhs_namespaces) {
+  std::vector<std::string> numbers;
+  for (const Value& cx : pid.Field(3).Repetitions()) {
+    if (std::optional<std::string> claimed = ClaimedNhsNumber(cx, nhs_namespaces)) {
+      numbers.push_back(std::move(*claimed));
+    }
+  }
+  return numbers;
+}
+
+}  // namespace
+
+std::optional<std::size_t> PidOfAnotherPatient(const Message& message,
+                                               std::span<const std::string> nhs_namespaces) {
+  const std::optional<SegmentView> first = message.FindSegment("PID");
+  if (!first) {
+    return std::nullopt;
+  }
+  std::optional<std::vector<std::string>> first_numbers;  // read when a second PID is found
+  for (std::size_t occurrence = 2;; ++occurrence) {
+    const std::optional<SegmentView> pid = message.FindSegment("PID", occurrence);
+    if (!pid) {
+      return std::nullopt;
+    }
+    if (pid->Field(3).raw() == first->Field(3).raw()) {
+      continue;
+    }
+    if (!first_numbers) {
+      first_numbers = ClaimedNhsNumbers(*first, nhs_namespaces);
+    }
+    const std::vector<std::string> numbers = ClaimedNhsNumbers(*pid, nhs_namespaces);
+    const bool shares_one = std::any_of(numbers.begin(), numbers.end(), [&](const std::string& n) {
+      return std::find(first_numbers->begin(), first_numbers->end(), n) != first_numbers->end();
+    });
+    if (!shares_one) {
+      return occurrence;
+    }
+  }
+}
 
 std::optional<std::string> ExtractNhsNumber(const SegmentView& pid,
                                             std::span<const std::string> nhs_namespaces) {
@@ -200,6 +245,21 @@ std::vector<core::Error> Validate(const Message& message, const ValidationRules&
   }
   if (rules.check_nhs_number) {
     CheckNhsNumbers(message, rules.nhs_number_namespaces, errors);
+  }
+  // Events about two patients by definition (HL7 v2 chapter 3: A17 swaps two patients' beds,
+  // A24 and A37 link and unlink two patients' records, a newborn's to its mother's, say) keep
+  // their second PID; they are routed by the first.
+  const std::string_view trigger = message.Get("MSH-9.2").raw();
+  const bool two_patient_event = message.Get("MSH-9.1").raw() == "ADT" &&
+                                 (trigger == "A17" || trigger == "A24" || trigger == "A37");
+  if (const std::optional<std::size_t> other =
+          two_patient_event ? std::nullopt
+                            : PidOfAnotherPatient(message, rules.nhs_number_namespaces)) {
+    errors.push_back(core::MakeError(
+        core::ErrorCode::kUnsupportedMessage,
+        "a second patient in one message: the broker routes, checks consent and maps per "
+        "patient, so send one message per patient",
+        Path{"PID", *other, 0, 0, 0, 0}.ToString()));
   }
   return errors;
 }

@@ -49,8 +49,21 @@ struct ValidationRules {
 //                          MRG-1, MRG-2, PV1-5, PV1-19, NK1-33) that fails
 //                          tb::core::IsValidNhsNumber, at the field ("PID-3", "PID[2]-3" for a
 //                          second PID).
+//   kUnsupportedMessage    a PID naming another patient than the first (PidOfAnotherPatient),
+//                          at "PID[n]": one message per patient (ERR-3 200, AR), except in the
+//                          two-patient events ADT^A17, A24 and A37;
 // Messages name the field, never its value. Pure; thread-safe.
 std::vector<core::Error> Validate(const Message& message, const ValidationRules& rules);
+
+// The occurrence (2 or more) of the first PID segment that names another patient than the first
+// PID, or nullopt when every PID names the first one's patient. Two PIDs name the same patient
+// when both claim NHS numbers (ClaimedNhsNumber, in PID-3) and share one, or when their PID-3 are
+// the same text; anything else is another patient. The broker routes, checks consent and maps
+// per patient (the v2 -> FHIR mapping files every result under the first PID's Patient), so such
+// a message is refused at the edge (Validate) and never mapped.
+std::optional<std::size_t> PidOfAnotherPatient(
+    const Message& message,
+    std::span<const std::string> nhs_namespaces = DefaultNhsNumberNamespaces());
 
 // The routing key: the first NHS number claimed (ClaimedNhsNumber) in the first PID's PID-3,
 // whichever repetition carries it; nullopt when none does. Not checked: call

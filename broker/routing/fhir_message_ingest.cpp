@@ -394,9 +394,10 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     // A v2 participant the message names is told no, as ResolveDestinations tells one that
     // cannot take the type: leaving it out would acknowledge a message that goes nowhere.
     for (const auto& [ods, location] : addressed) {
+      const std::string_view named = ods;  // a lambda may not capture a structured binding
       const bool named_v2 = std::any_of(
           result.destinations.begin(), result.destinations.end(), [&](const Destination& d) {
-            return takes_v2(d) && core::EqualsIgnoreCase(d.ods, ods);
+            return takes_v2(d) && core::EqualsIgnoreCase(d.ods, named);
           });
       if (named_v2 && !core::EqualsIgnoreCase(ods, settings_.broker_ods)) {
         facts.refused_destination = ods;

@@ -85,6 +85,29 @@ INSTANTIATE_TEST_SUITE_P(
                       "9434765918^^^&0b0e3b5c-4a3f-4e5c-9c2e-1f2a3b4c5d6e&UUID^NH",
                       "9434765918^^^&not-an-id^NH"));
 
+// Every result is filed under the first PID's Patient, so a message with a second patient is
+// refused rather than filing that patient's results under the first (found 2026-11-24: an
+// ORU^R01 with two PID groups mapped both Hb results to the first patient).
+TEST(NhsNumberReading, ASecondPatientIsRefusedNotFiledUnderTheFirst) {
+  const std::string msh = Seg("MSH", {{3, "LAB"}, {4, "RX1"}, {7, "20240501093000"},
+                                      {9, "ORU^R01^ORU_R01"}, {10, "C1"}, {11, "P"}, {12, "2.5"}});
+  const auto group = [](const std::string& pid3, const std::string& hb) {
+    return Seg("PID", {{1, "1"}, {3, pid3}, {5, "Doe^Jane"}}) +
+           Seg("OBR", {{1, "1"}, {3, "F1"}, {4, "CBC"}}) +
+           Seg("OBX", {{1, "1"}, {2, "NM"}, {3, "HB^Hb"}, {5, hb}, {6, "g/L"}, {11, "F"}});
+  };
+  const core::Result<std::string> two =
+      MapV2ToFhir(msh + group("9434765919^^^NHS^NH", "130") + group("9449305552^^^NHS^NH", "95"),
+                  Tables());
+  ASSERT_FALSE(two.has_value());
+  EXPECT_EQ(two.error().code, core::ErrorCode::kUnsupportedMessage);
+  EXPECT_EQ(two.error().location, "PID[2]");
+  EXPECT_TRUE(MapV2ToFhir(msh + group("9434765919^^^NHS^NH", "130") +
+                              group("9434765919^^^NHS^NH", "95"),
+                          Tables())
+                  .has_value());
+}
+
 // The mapping's namespaces come from its assigning-authority table; the edge's defaults are the
 // shipped table's, so the broker (which maps with the shipped tables) reads both the same way.
 TEST(NhsNumberNamespaces, TheShippedTablesAreTheEdgesDefaults) {

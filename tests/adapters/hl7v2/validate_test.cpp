@@ -260,6 +260,41 @@ TEST(Validate, ReadsTheNamespacesTheRulesName) {
   EXPECT_EQ(ExtractNhsNumber(message), std::nullopt);
 }
 
+// One patient per message: the broker routes, checks consent and maps per patient, and the
+// v2 -> FHIR mapping filed a second PID's results under the first PID's Patient.
+TEST(Validate, ASecondPatientInOneMessageIsRefused) {
+  const std::string msh = "MSH|^~\\&|LAB|RJ1|BRK|NHS|2024||ORU^R01|C1|P|2.5\r";
+  const std::string results = "OBR|1||F1|CBC\rOBX|1|NM|HB^Hb||130|g/L\r";
+  const auto pid = [](const std::string& pid3) { return "PID|1||" + pid3 + "|\r"; };
+  const Message two = Parse(msh + pid("9434765919^^^NHS^NH") + results +
+                            pid("9449305552^^^NHS^NH") + results);
+  const std::vector<core::Error> errors = Validate(two, {});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].code, ErrorCode::kUnsupportedMessage);
+  EXPECT_EQ(errors[0].location, "PID[2]");
+  EXPECT_EQ(PidOfAnotherPatient(two), 2u);
+  // The same patient again (the same PID-3, or an NHS number in common) is one patient.
+  EXPECT_TRUE(Validate(Parse(msh + pid("9434765919^^^NHS^NH") + results +
+                             pid("9434765919^^^NHS^NH") + results),
+                       {})
+                  .empty());
+  EXPECT_EQ(PidOfAnotherPatient(Parse(msh + pid("RX1^^^RX1^MR~9434765919^^^NHS^NH") + results +
+                                      pid("9434765919^^^NHS^NH") + results)),
+            std::nullopt);
+  // Without NHS numbers only the same PID-3 is the same patient; the third PID is reported
+  // when the second is the first's.
+  EXPECT_EQ(PidOfAnotherPatient(Parse(msh + pid("RX1^^^RX1^MR") + pid("RX1^^^RX1^MR") +
+                                      pid("RX2^^^RX1^MR"))),
+            3u);
+  EXPECT_EQ(PidOfAnotherPatient(Parse(msh + pid("RX1^^^RX1^MR~9434765919^^^NHS^NH") +
+                                      pid("RX1^^^RX1^MR"))),
+            2u);
+  // An event about two patients by definition keeps its second PID.
+  const std::string a24 = "MSH|^~\\&|PAS|RJ1|BRK|NHS|2024||ADT^A24|C1|P|2.5\rEVN|A24\r";
+  EXPECT_TRUE(Validate(Parse(a24 + pid("9434765919^^^NHS^NH") + pid("9449305552^^^NHS^NH")), {})
+                  .empty());
+}
+
 TEST(Validate, VersionAndProcessingIdSets) {
   ValidationRules rules;
   rules.versions = {"2.5", "2.5.1"};
