@@ -285,7 +285,20 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     }
   }
 
-  // 3. The patient: the first Patient with an NHS number; every NHS number must be valid.
+  // 3. The patient: the first Patient with an NHS number; every NHS number must be valid. One
+  // patient per message: routing, ordering and the delivery's consent check are per patient, so
+  // a resource about another (a Patient with none of the first one's NHS numbers, unless either
+  // links to another record of the same person, or a subject naming another NHS number) would
+  // reach that patient's data past their consent.
+  std::vector<std::string> patient_numbers;  // the first Patient's NHS numbers
+  bool first_patient_linked = false;
+  const auto another_patient = [&](SizeType i, std::string location) {
+    return fail("invalid",
+                MakeError(ErrorCode::kInvalidValue,
+                          "a second patient in one message: the broker routes, checks consent and "
+                          "delivers per patient, so send one message per patient",
+                          EntryPath(i) + std::move(location)));
+  };
   for (SizeType i = 0; i < entries->Size(); ++i) {
     const Value* resource = fhir::FindObject((*entries)[i], "resource");
     if (resource == nullptr || fhir::FindString(*resource, "resourceType") != "Patient") {
@@ -295,20 +308,54 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     if (identifiers == nullptr) {
       continue;
     }
+    std::vector<std::string> numbers;
     for (SizeType j = 0; j < identifiers->Size(); ++j) {
       const Value& id = (*identifiers)[j];
       if (fhir::FindString(id, "system") != core::kNhsNumberSystem) {
         continue;
       }
-      const std::string value(fhir::FindString(id, "value").value_or(""));
+      std::string value(fhir::FindString(id, "value").value_or(""));
       if (!core::IsValidNhsNumber(value)) {
         return fail("invalid",
                     MakeError(ErrorCode::kInvalidValue,
                               "NHS number is not 10 digits with a valid check digit",
                               EntryPath(i) + ".identifier[" + std::to_string(j) + "].value"));
       }
-      if (facts.nhs_number.empty()) {
-        facts.nhs_number = value;
+      numbers.push_back(std::move(value));
+    }
+    if (numbers.empty()) {
+      continue;
+    }
+    const bool linked = fhir::FindArray(*resource, "link") != nullptr;
+    if (patient_numbers.empty()) {
+      facts.nhs_number = numbers.front();
+      patient_numbers = std::move(numbers);
+      first_patient_linked = linked;
+      continue;
+    }
+    const bool shares_one = std::any_of(numbers.begin(), numbers.end(), [&](const std::string& n) {
+      return std::find(patient_numbers.begin(), patient_numbers.end(), n) !=
+             patient_numbers.end();
+    });
+    if (!shares_one && !linked && !first_patient_linked) {
+      return another_patient(i, "");
+    }
+  }
+  for (SizeType i = 0; i < entries->Size() && !patient_numbers.empty(); ++i) {
+    const Value* resource = fhir::FindObject((*entries)[i], "resource");
+    if (resource == nullptr || fhir::FindString(*resource, "resourceType") == "Patient") {
+      continue;
+    }
+    for (const std::string_view member : {"subject", "patient"}) {
+      const Value* reference = fhir::FindObject(*resource, member);
+      const Value* id = reference != nullptr ? fhir::FindObject(*reference, "identifier") : nullptr;
+      if (id == nullptr || fhir::FindString(*id, "system") != core::kNhsNumberSystem) {
+        continue;
+      }
+      const std::string_view value = fhir::FindString(*id, "value").value_or("");
+      if (std::find(patient_numbers.begin(), patient_numbers.end(), value) ==
+          patient_numbers.end()) {
+        return another_patient(i, "." + std::string(member) + ".identifier");
       }
     }
   }

@@ -57,6 +57,12 @@ std::string Message(std::string_view destinations = "", std::string_view nhs = k
   return text;
 }
 
+// An entry the FHIR -> v2 mapping cannot express: a visit of a Patient the message does not
+// carry (the mapping never files a visit under a guessed patient).
+constexpr std::string_view kUnmappableToV2 =
+    R"(,{"fullUrl":"urn:uuid:enc1","resource":{"resourceType":"Encounter","id":"enc1",)"
+    R"("status":"finished","class":{"code":"IMP"},"subject":{"reference":"Patient/elsewhere"}}})";
+
 std::string ToOds(std::string_view ods) {
   return R"([{"endpoint":"urn:x","receiver":{"identifier":{"system":)"
          R"("https://fhir.nhs.uk/Id/ods-organization-code","value":")" +
@@ -352,14 +358,7 @@ TEST_F(FhirMessageIngestTest, AMessageWithoutAV2MappingGoesOnlyToFhirParticipant
   HeldBy("RGT");
   HeldBy("RXH");
   std::string message = Message();
-  message.insert(message.size() - 2,
-                 R"(,{"fullUrl":"urn:uuid:obs1","resource":{"resourceType":"Observation",)"
-                 R"("id":"obs1","status":"final","code":{"text":"Hb"},)"
-                 R"("subject":{"reference":"urn:uuid:patient"}}},)"
-                 R"({"fullUrl":"urn:uuid:obs2","resource":{"resourceType":"Observation",)"
-                 R"("id":"obs2","status":"final","code":{"text":"Hb"},)"
-                 R"("subject":{"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number",)"
-                 R"("value":"9434765919"}}}})");
+  message.insert(message.size() - 2, kUnmappableToV2);
   const FhirMessageIngestResult result = Send(message);
   ASSERT_EQ(result.outcome, "stored") << (result.errors.empty() ? "" : result.errors[0].message);
   const std::vector<core::InboundMessage> messages = store_.messages();
@@ -374,14 +373,7 @@ TEST_F(FhirMessageIngestTest, AMessageWithoutAV2MappingGoesOnlyToFhirParticipant
 // (422, the destination's location), not a 200 for a message that goes nowhere.
 TEST_F(FhirMessageIngestTest, ADestinationThatCannotTakeTheMessageIsRefused) {
   std::string message = Message(ToOds("RXH"));
-  message.insert(message.size() - 2,
-                 R"(,{"fullUrl":"urn:uuid:obs1","resource":{"resourceType":"Observation",)"
-                 R"("id":"obs1","status":"final","code":{"text":"Hb"},)"
-                 R"("subject":{"reference":"urn:uuid:patient"}}},)"
-                 R"({"fullUrl":"urn:uuid:obs2","resource":{"resourceType":"Observation",)"
-                 R"("id":"obs2","status":"final","code":{"text":"Hb"},)"
-                 R"("subject":{"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number",)"
-                 R"("value":"9434765919"}}}})");
+  message.insert(message.size() - 2, kUnmappableToV2);
   const FhirMessageIngestResult unmappable = Send(message);
   EXPECT_EQ(unmappable.outcome, "refused");
   ASSERT_EQ(unmappable.errors.size(), 1u);
@@ -396,6 +388,40 @@ TEST_F(FhirMessageIngestTest, ADestinationThatCannotTakeTheMessageIsRefused) {
   EXPECT_EQ(to_sender.errors[0].code, core::ErrorCode::kUndeliverable);
   EXPECT_EQ(to_sender.errors[0].location, "Bundle.entry[0].resource.destination[0].receiver");
   EXPECT_TRUE(store_.messages().empty());
+}
+
+// One patient per message: a second Patient (not linked as the same person) or a resource whose
+// subject names another NHS number is refused, since routing and the delivery's consent check
+// follow the first patient only.
+TEST_F(FhirMessageIngestTest, ASecondPatientInOneMessageIsRefused) {
+  const auto with = [](std::string_view entry) {
+    std::string message = Message();
+    message.insert(message.size() - 2, entry);
+    return message;
+  };
+  const FhirMessageIngestResult by_subject = Send(with(
+      R"(,{"fullUrl":"urn:uuid:obs2","resource":{"resourceType":"Observation","id":"obs2",)"
+      R"("status":"final","code":{"text":"Hb"},"subject":{"identifier":{"system":)"
+      R"("https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}}}})"));
+  EXPECT_EQ(by_subject.outcome, "invalid");
+  ASSERT_EQ(by_subject.errors.size(), 1u);
+  EXPECT_NE(by_subject.errors[0].location.find(".subject.identifier"), std::string::npos)
+      << by_subject.errors[0].location;
+  EXPECT_EQ(by_subject.errors[0].message.find("9434765919"), std::string::npos);  // no PHI
+
+  const std::string second_patient =
+      R"(,{"fullUrl":"urn:uuid:p2","resource":{"resourceType":"Patient","id":"p2",)"
+      R"("identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}])";
+  const FhirMessageIngestResult unlinked = Send(with(second_patient + "}}"));
+  EXPECT_EQ(unlinked.outcome, "invalid");
+  EXPECT_TRUE(store_.messages().empty());
+
+  // The same person's other record (a merge) is one patient.
+  const FhirMessageIngestResult merged = Send(with(
+      second_patient +
+      R"(,"active":false,"link":[{"other":{"reference":"urn:uuid:patient"},"type":"replaced-by"}]}})"));
+  EXPECT_EQ(merged.outcome, "stored")
+      << (merged.errors.empty() ? "" : merged.errors[0].message + " " + merged.errors[0].location);
 }
 
 TEST_F(FhirMessageIngestTest, OtherEventCodesAreKeptAsSent) {
