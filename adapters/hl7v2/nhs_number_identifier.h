@@ -15,7 +15,7 @@ namespace tb::hl7v2 {
 // (Validate), routing key (ExtractNhsNumber) and v2 -> FHIR mapping (ReadCx) share: a message
 // the edge accepts is one the mapping can read, and it is routed by the number the mapping
 // writes. Three readings that disagreed let "9434765918^^^NHS^NHS" be ACKed and then refused by
-// the mapping for every FHIR trust (docs/hl7v2-ingest.md, Validation).
+// the mapping for every FHIR trust (docs/hl7v2-ingest.md).
 
 inline constexpr std::string_view kNhsNumberOid = "2.16.840.1.113883.2.1.4.1";
 

@@ -107,16 +107,26 @@ void CheckStructure(const Message& message, std::vector<core::Error>& out) {
   }
 }
 
+// Every NHS number a PID claims in PID-3.
+std::vector<std::string> ClaimedNhsNumbers(const SegmentView& pid,
+                                           std::span<const std::string> nhs_namespaces) {
+  std::vector<std::string> numbers;
+  for (const Value& cx : pid.Field(3).Repetitions()) {
+    if (std::optional<std::string> claimed = ClaimedNhsNumber(cx, nhs_namespaces)) {
+      numbers.push_back(std::move(*claimed));
+    }
+  }
+  return numbers;
+}
+
 // The segments and CX fields the v2 -> FHIR mapping reads identifiers from (mappings ReadCx):
 // it refuses the whole message for any claimed NHS number there that is not valid.
 struct CxFields {
   std::string_view segment;
   std::array<std::size_t, 3> fields;  // 0: none
 };
-constexpr std::array<CxFields, 4> kCxFields = {{{"PID", {2, 3, 4}},
-                                                {"MRG", {1, 2, 0}},
-                                                {"PV1", {5, 19, 0}},
-                                                {"NK1", {33, 0, 0}}}};
+constexpr std::array<CxFields, 4> kCxFields = {
+    {{"PID", {2, 3, 4}}, {"MRG", {1, 2, 0}}, {"PV1", {5, 19, 0}}, {"NK1", {33, 0, 0}}}};
 
 // Every NHS number claimed (ClaimedNhsNumber) in those fields is valid.
 void CheckNhsNumbers(const Message& message, std::span<const std::string> nhs_namespaces,
@@ -124,9 +134,8 @@ void CheckNhsNumbers(const Message& message, std::span<const std::string> nhs_na
   std::array<std::size_t, kCxFields.size()> occurrences{};
   for (std::size_t i = 1; i <= message.SegmentCount(); ++i) {
     const SegmentView segment = message.Segment(i);
-    const auto kind = std::find_if(kCxFields.begin(), kCxFields.end(), [&](const CxFields& k) {
-      return k.segment == segment.id();
-    });
+    const auto kind = std::find_if(kCxFields.begin(), kCxFields.end(),
+                                   [&](const CxFields& k) { return k.segment == segment.id(); });
     if (kind == kCxFields.end()) {
       continue;
     }
@@ -140,32 +149,16 @@ void CheckNhsNumbers(const Message& message, std::span<const std::string> nhs_na
         const std::optional<std::string> claimed = ClaimedNhsNumber(cx, nhs_namespaces);
         if (claimed && !core::IsValidNhsNumber(*claimed)) {
           const Path where{std::string(kind->segment), occurrence, field, 0, 0, 0};
-          out.push_back(core::MakeError(
-              core::ErrorCode::kInvalidValue,
-              "NHS number in " + std::string(kind->segment) + '-' + std::to_string(field) +
-                  " is not 10 digits with a valid Modulus 11 check digit",
-              where.ToString()));
+          out.push_back(core::MakeError(core::ErrorCode::kInvalidValue,
+                                        "NHS number in " + std::string(kind->segment) + '-' +
+                                            std::to_string(field) +
+                                            " is not 10 digits with a valid Modulus 11 check digit",
+                                        where.ToString()));
           break;  // one error per field is enough to reject it
         }
       }
     }
   }
-}
-
-}  // namespace
-
-namespace {
-
-// Every NHS number a PID claims in PID-3.
-std::vector<std::string> ClaimedNhsNumbers(const SegmentView& pid,
-                                           std::span<const std::string> nhs_namespaces) {
-  std::vector<std::string> numbers;
-  for (const Value& cx : pid.Field(3).Repetitions()) {
-    if (std::optional<std::string> claimed = ClaimedNhsNumber(cx, nhs_namespaces)) {
-      numbers.push_back(std::move(*claimed));
-    }
-  }
-  return numbers;
 }
 
 }  // namespace

@@ -413,12 +413,12 @@ void FhirApi::Handle(core::HttpRequest request, net::Responder respond) const {
     // broker trusts issued it, so its subject is what an IG officer needs to follow it up. No
     // organisation to name; the path is not kept (it may hold a resource id).
     const HopContext context = HopContext::Of(request, config_.broker_ods, "", "");
-    RespondAfterRecording(policy_.ledger,
-                          {RefusalHop(context, core::ToUnixMs(policy_.clock->Now()),
-                                      "unknown-certificate CN=" +
-                                          CertificateNameForRecord(request.peer.subject_cn),
-                                      error)},
-                          RenderError(error), std::move(respond));
+    RespondAfterRecording(
+        policy_.ledger,
+        {RefusalHop(context, core::ToUnixMs(policy_.clock->Now()),
+                    "unknown-certificate CN=" + CertificateNameForRecord(request.peer.subject_cn),
+                    error)},
+        RenderError(error), std::move(respond));
     return;
   }
   const auto found = policies_.find(request.peer.subject_cn);

@@ -49,8 +49,8 @@ std::vector<Destination> DestinationsOfHolders(const DestinationRequest& request
 // The destinations of one inbound message:
 //   - addressed to a registered participant: that participant, when it can take the message
 //     (not the sender, takes the type, has an endpoint for messages, and the type has a FHIR
-//     mapping when it takes FHIR); otherwise kUndeliverable at "MSH-6" with the reason, so that the sender
-//     is told (AR, a 422) rather than acknowledged for a message that goes nowhere;
+//     mapping when it takes FHIR); otherwise kUndeliverable at "MSH-6" with the reason, so that the
+//     sender is told (AR, a 422) rather than acknowledged for a message that goes nowhere;
 //   - addressed to the broker itself (`broker_ods`) or to nobody: every participant the record
 //     locator lists for the NHS number (the trusts that hold the patient) that can take the
 //     message (a holder that cannot is left out: it is not the message's addressee); none

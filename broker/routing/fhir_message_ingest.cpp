@@ -334,8 +334,7 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
       continue;
     }
     const bool shares_one = std::any_of(numbers.begin(), numbers.end(), [&](const std::string& n) {
-      return std::find(patient_numbers.begin(), patient_numbers.end(), n) !=
-             patient_numbers.end();
+      return std::find(patient_numbers.begin(), patient_numbers.end(), n) != patient_numbers.end();
     });
     if (!shares_one && !linked && !first_patient_linked) {
       return another_patient(i, "");

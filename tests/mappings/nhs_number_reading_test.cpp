@@ -25,8 +25,13 @@ using testing::Seg;
 using testing::Tables;
 
 std::string AdtWithPid3(const std::string& pid3) {
-  return Seg("MSH", {{3, "PAS"}, {4, "RX1"}, {7, "20240501093000"}, {9, "ADT^A01^ADT_A01"},
-                     {10, "C1"}, {11, "P"}, {12, "2.5"}}) +
+  return Seg("MSH", {{3, "PAS"},
+                     {4, "RX1"},
+                     {7, "20240501093000"},
+                     {9, "ADT^A01^ADT_A01"},
+                     {10, "C1"},
+                     {11, "P"},
+                     {12, "2.5"}}) +
          Seg("PID", {{1, "1"}, {3, pid3}, {5, "Doe^Jane"}});
 }
 
@@ -55,7 +60,8 @@ TEST_P(NhsNumberReading, EdgeRoutingKeyAndMappingAgree) {
   const std::optional<std::string> key = hl7v2::ExtractNhsNumber(*message);
   const core::Result<std::string> mapped = MapV2ToFhir(er7, Tables());
   EXPECT_EQ(accepted, mapped.has_value())
-      << (mapped ? std::string("mapped") : mapped.error().message + " at " + mapped.error().location);
+      << (mapped ? std::string("mapped")
+                 : mapped.error().message + " at " + mapped.error().location);
   if (!accepted || !mapped) {
     return;
   }
@@ -89,23 +95,27 @@ INSTANTIATE_TEST_SUITE_P(
 // refused rather than filing that patient's results under the first (found 2026-11-24: an
 // ORU^R01 with two PID groups mapped both Hb results to the first patient).
 TEST(NhsNumberReading, ASecondPatientIsRefusedNotFiledUnderTheFirst) {
-  const std::string msh = Seg("MSH", {{3, "LAB"}, {4, "RX1"}, {7, "20240501093000"},
-                                      {9, "ORU^R01^ORU_R01"}, {10, "C1"}, {11, "P"}, {12, "2.5"}});
+  const std::string msh = Seg("MSH", {{3, "LAB"},
+                                      {4, "RX1"},
+                                      {7, "20240501093000"},
+                                      {9, "ORU^R01^ORU_R01"},
+                                      {10, "C1"},
+                                      {11, "P"},
+                                      {12, "2.5"}});
   const auto group = [](const std::string& pid3, const std::string& hb) {
     return Seg("PID", {{1, "1"}, {3, pid3}, {5, "Doe^Jane"}}) +
            Seg("OBR", {{1, "1"}, {3, "F1"}, {4, "CBC"}}) +
            Seg("OBX", {{1, "1"}, {2, "NM"}, {3, "HB^Hb"}, {5, hb}, {6, "g/L"}, {11, "F"}});
   };
-  const core::Result<std::string> two =
-      MapV2ToFhir(msh + group("9434765919^^^NHS^NH", "130") + group("9449305552^^^NHS^NH", "95"),
-                  Tables());
+  const core::Result<std::string> two = MapV2ToFhir(
+      msh + group("9434765919^^^NHS^NH", "130") + group("9449305552^^^NHS^NH", "95"), Tables());
   ASSERT_FALSE(two.has_value());
   EXPECT_EQ(two.error().code, core::ErrorCode::kUnsupportedMessage);
   EXPECT_EQ(two.error().location, "PID[2]");
-  EXPECT_TRUE(MapV2ToFhir(msh + group("9434765919^^^NHS^NH", "130") +
-                              group("9434765919^^^NHS^NH", "95"),
-                          Tables())
-                  .has_value());
+  EXPECT_TRUE(
+      MapV2ToFhir(msh + group("9434765919^^^NHS^NH", "130") + group("9434765919^^^NHS^NH", "95"),
+                  Tables())
+          .has_value());
 }
 
 // The mapping's namespaces come from its assigning-authority table; the edge's defaults are the
@@ -124,8 +134,7 @@ TEST(NhsNumberNamespaces, ALocalTableAddsItsOwn) {
       "assigning-authority");
   ASSERT_TRUE(local.has_value()) << local.error().message;
   tables.Add(std::move(*local), /*shipped=*/true);
-  EXPECT_EQ(tables.nhs_number_namespaces(),
-            (std::vector<std::string>{"NHS", "NHSNBR", "NHSE"}));
+  EXPECT_EQ(tables.nhs_number_namespaces(), (std::vector<std::string>{"NHS", "NHSNBR", "NHSE"}));
 
   // Mapped with that table, NHSE's identifier is an NHS number, checked as one.
   const std::string valid = AdtWithPid3("9434765919^^^NHSE^MR");

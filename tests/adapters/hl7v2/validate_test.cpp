@@ -239,12 +239,12 @@ TEST(Validate, ChecksEveryIdentifierFieldTheMappingReads) {
   EXPECT_EQ(location_of_error(pid + "PV1|1|I|||9434765918^^^NHS^NH\r"), "PV1-5");
   EXPECT_EQ(location_of_error(pid + "PV1|1|I" + std::string(17, '|') + "9434765918^^^NHS^NH\r"),
             "PV1-19");
-  EXPECT_EQ(location_of_error(pid + "NK1|1|Doe^Jane" + std::string(31, '|') +
-                              "9434765918^^^NHS^NH\r"),
-            "NK1-33");
-  EXPECT_EQ(location_of_error(pid + "NK1|1\rNK1|2" + std::string(32, '|') +
-                              "9434765918^^^NHS^NH\r"),
-            "NK1[2]-33");
+  EXPECT_EQ(
+      location_of_error(pid + "NK1|1|Doe^Jane" + std::string(31, '|') + "9434765918^^^NHS^NH\r"),
+      "NK1-33");
+  EXPECT_EQ(
+      location_of_error(pid + "NK1|1\rNK1|2" + std::string(32, '|') + "9434765918^^^NHS^NH\r"),
+      "NK1[2]-33");
   EXPECT_TRUE(Validate(Parse(msh + pid + "PV1|1|I" + std::string(17, '|') + "V123^^^RX1^VN\r"), {})
                   .empty());
 }
@@ -266,8 +266,8 @@ TEST(Validate, ASecondPatientInOneMessageIsRefused) {
   const std::string msh = "MSH|^~\\&|LAB|RJ1|BRK|NHS|2024||ORU^R01|C1|P|2.5\r";
   const std::string results = "OBR|1||F1|CBC\rOBX|1|NM|HB^Hb||130|g/L\r";
   const auto pid = [](const std::string& pid3) { return "PID|1||" + pid3 + "|\r"; };
-  const Message two = Parse(msh + pid("9434765919^^^NHS^NH") + results +
-                            pid("9449305552^^^NHS^NH") + results);
+  const Message two =
+      Parse(msh + pid("9434765919^^^NHS^NH") + results + pid("9449305552^^^NHS^NH") + results);
   const std::vector<core::Error> errors = Validate(two, {});
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].code, ErrorCode::kUnsupportedMessage);
@@ -283,16 +283,16 @@ TEST(Validate, ASecondPatientInOneMessageIsRefused) {
             std::nullopt);
   // Without NHS numbers only the same PID-3 is the same patient; the third PID is reported
   // when the second is the first's.
-  EXPECT_EQ(PidOfAnotherPatient(Parse(msh + pid("RX1^^^RX1^MR") + pid("RX1^^^RX1^MR") +
-                                      pid("RX2^^^RX1^MR"))),
+  EXPECT_EQ(PidOfAnotherPatient(
+                Parse(msh + pid("RX1^^^RX1^MR") + pid("RX1^^^RX1^MR") + pid("RX2^^^RX1^MR"))),
             3u);
-  EXPECT_EQ(PidOfAnotherPatient(Parse(msh + pid("RX1^^^RX1^MR~9434765919^^^NHS^NH") +
-                                      pid("RX1^^^RX1^MR"))),
+  EXPECT_EQ(PidOfAnotherPatient(
+                Parse(msh + pid("RX1^^^RX1^MR~9434765919^^^NHS^NH") + pid("RX1^^^RX1^MR"))),
             2u);
   // An event about two patients by definition keeps its second PID.
   const std::string a24 = "MSH|^~\\&|PAS|RJ1|BRK|NHS|2024||ADT^A24|C1|P|2.5\rEVN|A24\r";
-  EXPECT_TRUE(Validate(Parse(a24 + pid("9434765919^^^NHS^NH") + pid("9449305552^^^NHS^NH")), {})
-                  .empty());
+  EXPECT_TRUE(
+      Validate(Parse(a24 + pid("9434765919^^^NHS^NH") + pid("9449305552^^^NHS^NH")), {}).empty());
 }
 
 TEST(Validate, VersionAndProcessingIdSets) {

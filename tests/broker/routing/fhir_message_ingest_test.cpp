@@ -399,10 +399,10 @@ TEST_F(FhirMessageIngestTest, ASecondPatientInOneMessageIsRefused) {
     message.insert(message.size() - 2, entry);
     return message;
   };
-  const FhirMessageIngestResult by_subject = Send(with(
-      R"(,{"fullUrl":"urn:uuid:obs2","resource":{"resourceType":"Observation","id":"obs2",)"
-      R"("status":"final","code":{"text":"Hb"},"subject":{"identifier":{"system":)"
-      R"("https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}}}})"));
+  const FhirMessageIngestResult by_subject = Send(
+      with(R"(,{"fullUrl":"urn:uuid:obs2","resource":{"resourceType":"Observation","id":"obs2",)"
+           R"("status":"final","code":{"text":"Hb"},"subject":{"identifier":{"system":)"
+           R"("https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}}}})"));
   EXPECT_EQ(by_subject.outcome, "invalid");
   ASSERT_EQ(by_subject.errors.size(), 1u);
   EXPECT_NE(by_subject.errors[0].location.find(".subject.identifier"), std::string::npos)

@@ -704,8 +704,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Check(response.status < 500 || response.status == 501);
     if (who == "EVIL") {  // refused and recorded (unless it asked the admin API)
       Check(response.status == 403);
-      Check(Recorded(ledger_store) > recorded_before ||
-            sent_request.Path().starts_with("/admin/"));
+      Check(Recorded(ledger_store) > recorded_before || sent_request.Path().starts_with("/admin/"));
     } else if (response.status == 403 || ReleasesData(response) ||
                (sent_request.Path().starts_with("/admin/locator") && response.status < 300)) {
       // Refusals and disclosures are both on the record before they are answered, and so is
