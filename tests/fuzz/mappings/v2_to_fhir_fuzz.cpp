@@ -6,15 +6,23 @@
 //  - a mapping that succeeds is a FHIR message Bundle that reads back as JSON, and mapping the
 //    same bytes again gives the same text (the mapping is deterministic: ids are derived, never
 //    drawn);
+//  - every NHS number the Bundle's Patients carry is valid, and the routing key the broker reads
+//    from the message (hl7v2::ExtractNhsNumber) is one of them: the edge, the routing and the
+//    mapping read NHS numbers the one same way (hl7v2::ClaimedNhsNumber);
 //  - that Bundle, mapped back to v2 (what a v2 destination of the same message receives), gives
 //    an ER7 message that parses, or a clean error.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "adapters/fhir/json.h"
 #include "adapters/hl7v2/message.h"
+#include "adapters/hl7v2/validate.h"
+#include "broker/core/nhs_number.h"
 #include "mappings/fhir_to_v2.h"
 #include "mappings/mapping_tables.h"
 #include "mappings/v2_to_fhir.h"
@@ -25,6 +33,27 @@ namespace {
 using namespace tb;
 
 using tb::fuzz::Check;
+
+// The NHS numbers on the Bundle's Patients, each checked valid.
+std::vector<std::string> NhsNumbersOfPatients(const rapidjson::Value& bundle) {
+  std::vector<std::string> numbers;
+  const rapidjson::Value* entries = fhir::FindArray(bundle, "entry");
+  for (rapidjson::SizeType i = 0; entries != nullptr && i < entries->Size(); ++i) {
+    const rapidjson::Value* resource = fhir::FindObject((*entries)[i], "resource");
+    if (resource == nullptr || fhir::FindString(*resource, "resourceType") != "Patient") {
+      continue;
+    }
+    const rapidjson::Value* identifiers = fhir::FindArray(*resource, "identifier");
+    for (rapidjson::SizeType j = 0; identifiers != nullptr && j < identifiers->Size(); ++j) {
+      if (fhir::FindString((*identifiers)[j], "system") == core::kNhsNumberSystem) {
+        const std::string value(fhir::FindString((*identifiers)[j], "value").value_or(""));
+        Check(core::IsValidNhsNumber(value));
+        numbers.push_back(value);
+      }
+    }
+  }
+  return numbers;
+}
 
 }  // namespace
 
@@ -54,6 +83,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Check(document.has_value());
   Check(fhir::FindString(*document, "resourceType") == "Bundle");
   Check(fhir::FindString(*document, "type") == "message");
+  const std::vector<std::string> numbers = NhsNumbersOfPatients(*document);
+  if (auto message = hl7v2::Message::Parse(std::string(er7))) {
+    if (const std::optional<std::string> key = hl7v2::ExtractNhsNumber(*message)) {
+      Check(std::find(numbers.begin(), numbers.end(), *key) != numbers.end());
+    }
+  }
 
   mappings::FhirToV2Options back;
   back.control_id = "FUZZ1";
