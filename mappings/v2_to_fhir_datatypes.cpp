@@ -973,8 +973,10 @@ void WriteMappedCode(V2MapContext& ctx, JsonText& out, std::string_view key, Kno
 
 // ---- identifiers and names ----------------------------------------------------------------------
 
-std::string_view HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
-  const hl7v2::Authority authority = hl7v2::ReadAuthority(hd);
+namespace {
+
+// The FHIR system an assigning authority names (HdToSystem once the HD is read).
+std::string_view SystemOf(V2MapContext& ctx, const hl7v2::Authority& authority) {
   switch (authority.form) {
     case hl7v2::AuthorityForm::kOid:
       return ctx.Keep({"urn:oid:", authority.text});
@@ -992,6 +994,12 @@ std::string_view HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
       break;
   }
   return {};
+}
+
+}  // namespace
+
+std::string_view HdToSystem(V2MapContext& ctx, const hl7v2::Value& hd) {
+  return SystemOf(ctx, hl7v2::ReadAuthority(hd));
 }
 
 void WritePeriod(V2MapContext& ctx, JsonText& out, const hl7v2::Value& start,
@@ -1059,8 +1067,9 @@ bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& locati
   // An NHS number read as the edge check and the routing key read it (hl7v2::ClaimedNhsNumber),
   // so a message the broker accepted never fails here on an identifier it did not check.
   std::string_view system;
+  const hl7v2::Authority authority = hl7v2::ReadAuthority(hd);
   const std::optional<std::string> nhs_number =
-      hl7v2::ClaimedNhsNumber(cx, ctx.tables().nhs_number_namespaces());
+      hl7v2::ClaimedNhsNumber(cx, authority, ctx.tables().nhs_number_namespaces());
   if (nhs_number) {
     if (!core::IsValidNhsNumber(*nhs_number)) {
       ctx.Fail(MakeError(ErrorCode::kInvalidValue,
@@ -1071,7 +1080,7 @@ bool ReadCx(V2MapContext& ctx, const hl7v2::Value& cx, const std::string& locati
     system = core::kNhsNumberSystem;
     value = *nhs_number;
   } else {
-    system = HdToSystem(ctx, hd);
+    system = SystemOf(ctx, authority);
   }
   SetIdentifierFacts(facts, value, system, type, hd);
   facts.has_period = true;

@@ -70,11 +70,18 @@ const std::vector<std::string>& DefaultNhsNumberNamespaces() {
 
 std::optional<std::string> ClaimedNhsNumber(const Value& cx,
                                             std::span<const std::string> nhs_namespaces) {
+  if (!cx.Component(1).HasValue()) {
+    return std::nullopt;
+  }
+  return ClaimedNhsNumber(cx, ReadAuthority(cx.Component(4)), nhs_namespaces);
+}
+
+std::optional<std::string> ClaimedNhsNumber(const Value& cx, const Authority& authority,
+                                            std::span<const std::string> nhs_namespaces) {
   const Value value = cx.Component(1);
   if (!value.HasValue()) {
     return std::nullopt;
   }
-  const Authority authority = ReadAuthority(cx.Component(4));
   bool claims = false;
   switch (authority.form) {
     case AuthorityForm::kOid:

@@ -51,5 +51,9 @@ const std::vector<std::string>& DefaultNhsNumberNamespaces();
 // not another identifier. An empty CX-1 claims nothing.
 std::optional<std::string> ClaimedNhsNumber(
     const Value& cx, std::span<const std::string> nhs_namespaces = DefaultNhsNumberNamespaces());
+// The same for a CX whose assigning authority the caller has read already
+// (ReadAuthority(cx.Component(4))), so that it is read once.
+std::optional<std::string> ClaimedNhsNumber(const Value& cx, const Authority& authority,
+                                            std::span<const std::string> nhs_namespaces);
 
 }  // namespace tb::hl7v2
