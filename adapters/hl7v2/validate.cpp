@@ -191,6 +191,22 @@ std::optional<std::size_t> PidOfAnotherPatient(const Message& message,
   }
 }
 
+std::vector<std::string> PatientNhsNumbers(const Message& message,
+                                           std::span<const std::string> nhs_namespaces) {
+  std::vector<std::string> numbers;
+  for (std::size_t occurrence = 1;; ++occurrence) {
+    const std::optional<SegmentView> pid = message.FindSegment("PID", occurrence);
+    if (!pid) {
+      return numbers;
+    }
+    for (std::string& number : ClaimedNhsNumbers(*pid, nhs_namespaces)) {
+      if (std::find(numbers.begin(), numbers.end(), number) == numbers.end()) {
+        numbers.push_back(std::move(number));
+      }
+    }
+  }
+}
+
 std::optional<std::string> ExtractNhsNumber(const SegmentView& pid,
                                             std::span<const std::string> nhs_namespaces) {
   for (const Value& cx : pid.Field(3).Repetitions()) {

@@ -65,6 +65,14 @@ std::optional<std::size_t> PidOfAnotherPatient(
     const Message& message,
     std::span<const std::string> nhs_namespaces = DefaultNhsNumberNamespaces());
 
+// Every NHS number claimed (ClaimedNhsNumber) in the PID-3 of any PID, each once, the routing
+// key (ExtractNhsNumber) first. More than one patient's only in the two-patient events Validate
+// lets through (ADT^A17, A24, A37): whoever receives such a message receives every patient's
+// data, so the delivery checks every one's consents. Not checked: call core::IsValidNhsNumber.
+std::vector<std::string> PatientNhsNumbers(
+    const Message& message,
+    std::span<const std::string> nhs_namespaces = DefaultNhsNumberNamespaces());
+
 // The routing key: the first NHS number claimed (ClaimedNhsNumber) in the first PID's PID-3,
 // whichever repetition carries it; nullopt when none does. Not checked: call
 // core::IsValidNhsNumber (Validate does).

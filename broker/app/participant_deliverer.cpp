@@ -1,14 +1,19 @@
 #include "broker/app/participant_deliverer.h"
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <optional>
 #include <utility>
 
 #include "adapters/fhir/json.h"
 #include "adapters/hl7v2/message.h"
+#include "adapters/hl7v2/validate.h"
 #include "adapters/mllp/client.h"
 #include "adapters/mllp/client_pool.h"
 #include "broker/core/clock.h"
 #include "broker/core/digest.h"
+#include "broker/core/nhs_number.h"
 #include "mappings/fhir_to_v2.h"
 #include "mappings/v2_to_fhir.h"
 
@@ -25,6 +30,24 @@ DeliveryResult Permanent(std::string detail) {
 }
 DeliveryResult Transient(std::string detail) {
   return DeliveryResult{DeliveryOutcome::kTransientFailure, std::move(detail)};
+}
+
+// The patients a message carries: the routing key first, then every other valid NHS number in
+// it, each once. An invalid number names no patient anyone could hold consents for (and the
+// ingest refuses one in a Patient or a PID).
+std::vector<std::string> PatientsOf(const core::OutboundItem& item,
+                                    std::vector<std::string> carried) {
+  std::vector<std::string> patients;
+  if (!item.nhs_number.empty()) {
+    patients.push_back(item.nhs_number);
+  }
+  for (std::string& number : carried) {
+    if (core::IsValidNhsNumber(number) &&
+        std::find(patients.begin(), patients.end(), number) == patients.end()) {
+      patients.push_back(std::move(number));
+    }
+  }
+  return patients;
 }
 
 }  // namespace
@@ -93,6 +116,11 @@ void ParticipantDeliverer::RecordHop(const core::OutboundItem& item, const Attem
   }
   // A failure is logged by the ledger; the delivery result stands.
   (void)ledger_->Append(hop);
+  for (const std::string& patient : record.other_patients) {
+    ledger::HopRecord also = hop;
+    also.nhs_number = patient;
+    (void)ledger_->Append(also);
+  }
   // One record per withheld resource (what, and why), when the message went out without it.
   if (!delivered) {
     return;
@@ -123,16 +151,44 @@ core::Result<DeliveryResult> ParticipantDeliverer::Attempt(const core::OutboundI
   if (item.format != "hl7v2" && item.format != "fhir") {
     return Permanent("unknown delivery format");
   }
-  // The patient's consents, read now: a Consent stored since the message arrived applies, and a
-  // replay re-checks.
-  std::vector<policy::Consent> consents;
-  if (policy_.consents != nullptr && !item.nhs_number.empty()) {
-    auto loaded = policy_.consents->GetByNhsNumber(item.nhs_number);
-    if (!loaded) {  // fail closed, and try again later
-      return Transient("consents unavailable: " +
-                       std::string(core::Info(loaded.error().code).name));
+  // The message read once. Its patients: the routing key, and any other patient it carries (a
+  // two-patient v2 event, ADT^A17, A24 or A37; a FHIR merge's linked Patient). Whoever receives
+  // it receives every one's data, so every one's consents apply.
+  std::optional<hl7v2::Message> v2;
+  std::optional<rapidjson::Document> bundle;
+  std::vector<std::string> carried;
+  if (item.protocol == "fhir") {
+    auto parsed = fhir::ParseJson(item.payload);
+    if (!parsed) {
+      return Permanent("the message is not FHIR JSON: " +
+                       std::string(core::Info(parsed.error().code).name));
     }
-    consents = std::move(*loaded);
+    carried = policy::PatientNhsNumbers(*parsed);
+    bundle.emplace(std::move(*parsed));
+  } else {
+    auto parsed = hl7v2::Message::Parse(item.payload);
+    if (!parsed) {
+      return Permanent("the message is not HL7 v2: " +
+                       std::string(core::Info(parsed.error().code).name));
+    }
+    carried = hl7v2::PatientNhsNumbers(*parsed, tables_.nhs_number_namespaces());
+    v2.emplace(std::move(*parsed));
+  }
+  const std::vector<std::string> patients = PatientsOf(item, std::move(carried));
+  record.other_patients.assign(patients.begin() + (item.nhs_number.empty() ? 0 : 1),
+                               patients.end());
+  // Their consents, read now: a Consent stored since the message arrived applies, and a replay
+  // re-checks. Across consents any deny wins (policy::Evaluate), so one list serves them all.
+  std::vector<policy::Consent> consents;
+  if (policy_.consents != nullptr) {
+    for (const std::string& patient : patients) {
+      auto loaded = policy_.consents->GetByNhsNumber(patient);
+      if (!loaded) {  // fail closed, and try again later
+        return Transient("consents unavailable: " +
+                         std::string(core::Info(loaded.error().code).name));
+      }
+      std::move(loaded->begin(), loaded->end(), std::back_inserter(consents));
+    }
   }
   const auto scopes = scopes_.find(item.destination);
   const policy::RequestContext destination = policy::DestinationContext(
@@ -151,7 +207,7 @@ core::Result<DeliveryResult> ParticipantDeliverer::Attempt(const core::OutboundI
   if (item.protocol == "fhir") {
     bundle_json = item.payload;
   } else {
-    auto mapped = mappings::MapV2ToFhir(item.payload, tables_);
+    auto mapped = mappings::MapV2ToFhir(*v2, tables_);
     if (!mapped) {
       if (item.format == "fhir") {
         return Permanent(
@@ -167,11 +223,12 @@ core::Result<DeliveryResult> ParticipantDeliverer::Attempt(const core::OutboundI
       return SendHl7(*to, item.payload, record.sent);
     }
     bundle_json = std::move(*mapped);
-  }
-  auto bundle = fhir::ParseJson(bundle_json);
-  if (!bundle) {
-    return Permanent("the message is not FHIR JSON: " +
-                     std::string(core::Info(bundle.error().code).name));
+    auto parsed = fhir::ParseJson(bundle_json);
+    if (!parsed) {
+      return Permanent("the mapped message is not FHIR JSON: " +
+                       std::string(core::Info(parsed.error().code).name));
+    }
+    bundle.emplace(std::move(*parsed));
   }
   policy::DeliveryCheck check =
       policy::CheckMessageBundle(*bundle, destination, consents, policy_.table, now);

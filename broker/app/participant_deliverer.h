@@ -68,6 +68,9 @@ class ParticipantDeliverer final : public core::Deliverer {
     std::string sent;  // the bytes that went out (for the digest)
     std::string decision;
     std::vector<policy::Removal> removed;
+    // The patients the message carries besides the routing key (OutboundItem::nhs_number): each
+    // one's journey records the delivery or refusal too.
+    std::vector<std::string> other_patients;
   };
   core::Result<core::DeliveryResult> Attempt(const core::OutboundItem& item, AttemptRecord& record);
   core::Result<core::DeliveryResult> SendHl7(const routing::Participant& to, std::string er7,

@@ -1,5 +1,6 @@
 #include "broker/policy/delivery.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <string>
@@ -7,6 +8,7 @@
 #include <utility>
 
 #include "adapters/fhir/json.h"
+#include "broker/core/nhs_number.h"
 #include "broker/policy/mutable_json.h"
 
 namespace tb::policy {
@@ -61,6 +63,17 @@ void TrimFocus(Value& header, const std::set<std::string, std::less<>>& kept) {
   }
 }
 
+// Adds the NHS number `identifier` carries, unless already listed.
+void AddNhsNumber(const Value& identifier, std::vector<std::string>& numbers) {
+  if (!identifier.IsObject() || fhir::FindString(identifier, "system") != core::kNhsNumberSystem) {
+    return;
+  }
+  const std::optional<std::string_view> value = fhir::FindString(identifier, "value");
+  if (value && std::find(numbers.begin(), numbers.end(), *value) == numbers.end()) {
+    numbers.emplace_back(*value);
+  }
+}
+
 }  // namespace
 
 RequestContext DestinationContext(std::string ods, ScopeSet scopes) {
@@ -81,6 +94,35 @@ DeliveryCheck CheckDestination(const RequestContext& destination,
   check.verdict = DeliveryVerdict::kDeliver;
   check.decision = decision;
   return check;
+}
+
+std::vector<std::string> PatientNhsNumbers(const rapidjson::Value& bundle) {
+  std::vector<std::string> numbers;
+  const Value* entries = fhir::FindArray(bundle, "entry");
+  if (entries == nullptr) {
+    return numbers;
+  }
+  for (const Value& entry : entries->GetArray()) {
+    const Value* resource = fhir::FindObject(entry, "resource");
+    if (resource == nullptr) {
+      continue;
+    }
+    if (fhir::FindString(*resource, "resourceType") == "Patient") {
+      if (const Value* identifiers = fhir::FindArray(*resource, "identifier")) {
+        for (const Value& identifier : identifiers->GetArray()) {
+          AddNhsNumber(identifier, numbers);
+        }
+      }
+    }
+    for (const std::string_view member : {"subject", "patient"}) {
+      const Value* reference = fhir::FindObject(*resource, member);
+      if (const Value* identifier =
+              reference != nullptr ? fhir::FindObject(*reference, "identifier") : nullptr) {
+        AddNhsNumber(*identifier, numbers);
+      }
+    }
+  }
+  return numbers;
 }
 
 DeliveryCheck CheckMessageBundle(rapidjson::Document& bundle, const RequestContext& destination,

@@ -43,6 +43,13 @@ RequestContext DestinationContext(std::string ods, ScopeSet scopes);
 DeliveryCheck CheckDestination(const RequestContext& destination,
                                const std::vector<Consent>& consents, TimePoint at_time);
 
+// Every NHS number (system core::kNhsNumberSystem) the message Bundle's resources name: each
+// Patient's identifiers and each subject or patient Reference's identifier, each once, in entry
+// order. The ingest lets a second patient through only as another record of the same person (a
+// Patient with `link`, as in a merge); whoever receives the message receives both records, so
+// the delivery checks the consents of every number here. Values are not checked.
+std::vector<std::string> PatientNhsNumbers(const rapidjson::Value& bundle);
+
 // Checks a FHIR message Bundle (type "message", MessageHeader first) for one destination and
 // removes in place what it may not receive:
 //   1. a certain consent deny for the destination at message level (CheckIngress, no type) refuses

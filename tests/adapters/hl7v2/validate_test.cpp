@@ -295,6 +295,22 @@ TEST(Validate, ASecondPatientInOneMessageIsRefused) {
       Validate(Parse(a24 + pid("9434765919^^^NHS^NH") + pid("9449305552^^^NHS^NH")), {}).empty());
 }
 
+// Whoever receives a two-patient event receives both patients' data: the delivery reads every
+// patient's NHS number (and checks each one's consents).
+TEST(PatientNhsNumbers, EveryPidsNumbersOnceTheRoutingKeyFirst) {
+  const std::string a24 = "MSH|^~\\&|PAS|RJ1|BRK|NHS|2024||ADT^A24|C1|P|2.5\rEVN|A24\r";
+  const auto pid = [](const std::string& pid3) { return "PID|1||" + pid3 + "|\r"; };
+  const Message two = Parse(a24 + pid("RX1^^^RX1^MR~9434765919^^^NHS^NH") +
+                            pid("9449305552^^^NHS^NH~9434765919^^^NHS^NH"));
+  EXPECT_EQ(PatientNhsNumbers(two), (std::vector<std::string>{"9434765919", "9449305552"}));
+  EXPECT_EQ(PatientNhsNumbers(two).front(), ExtractNhsNumber(two));
+  // Only what the namespaces make an NHS number.
+  EXPECT_EQ(PatientNhsNumbers(Parse(a24 + pid("9434765919^^^NHSNBR^NH") + pid("RX2^^^RX1^MR"))),
+            (std::vector<std::string>{"9434765919"}));
+  EXPECT_TRUE(PatientNhsNumbers(Parse(a24 + pid("RX1^^^RX1^MR"))).empty());
+  EXPECT_TRUE(PatientNhsNumbers(Parse(a24)).empty());
+}
+
 TEST(Validate, VersionAndProcessingIdSets) {
   ValidationRules rules;
   rules.versions = {"2.5", "2.5.1"};

@@ -209,5 +209,26 @@ TEST(PushPolicy, AnOpaqueMessageNeedsAnUnconstrainedWildcardAndNoDeny) {
       DeliveryVerdict::kRefuse);
 }
 
+TEST(PushPolicy, PatientNhsNumbersReadsEveryPatientAndSubjectOnce) {
+  EXPECT_EQ(PatientNhsNumbers(Json(MessageJson())),
+            (std::vector<std::string>{std::string(kNhsNumber)}));
+  const rapidjson::Document merge = Json(R"({"resourceType": "Bundle", "type": "message",
+    "entry": [
+      {"resource": {"resourceType": "MessageHeader"}},
+      {"resource": {"resourceType": "Patient", "identifier": [
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"},
+        {"system": "https://example.org/mrn", "value": "RX1"}]}},
+      {"resource": {"resourceType": "Patient", "identifier": [
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9449305552"},
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}]}},
+      {"resource": {"resourceType": "AllergyIntolerance", "patient": {"identifier":
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765870"}}}},
+      {"resource": {"resourceType": "Observation", "subject": {"identifier":
+        {"system": "https://example.org/mrn", "value": "9999999999"}}}}]})");
+  EXPECT_EQ(PatientNhsNumbers(merge),
+            (std::vector<std::string>{"9434765919", "9449305552", "9434765870"}));
+  EXPECT_TRUE(PatientNhsNumbers(Json(R"({"resourceType": "Bundle"})")).empty());
+}
+
 }  // namespace
 }  // namespace tb::policy

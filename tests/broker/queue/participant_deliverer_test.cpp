@@ -91,14 +91,17 @@ class RecordingTrust {
   std::vector<std::string> bodies_;
 };
 
+constexpr std::string_view kSecondNhsNumber = "9434765870";
+
 std::string ConsentJson(std::string_view id, std::string_view provision,
-                        std::string_view status = "active") {
+                        std::string_view status = "active",
+                        std::string_view nhs_number = kNhsNumber) {
   return R"({"resourceType": "Consent", "id": ")" + std::string(id) + R"(", "status": ")" +
          std::string(status) + R"(",
     "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                           "code": "patient-privacy"}]},
     "patient": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": ")" +
-         std::string(kNhsNumber) + R"("}}, "provision": )" + std::string(provision) + "}";
+         std::string(nhs_number) + R"("}}, "provision": )" + std::string(provision) + "}";
 }
 const std::string kDenyRgt = R"({"type": "deny", "actor": [{"role": {"text": "recipient"},
     "reference": {"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code",
@@ -129,6 +132,32 @@ std::string Oru(const std::string& control_id) {
          "^^^NHS^NH||HUGHES^AMELIA||19840312|F\r"
          "OBR|1||LAB1|24331-1^Lipid panel^LN|||20261123110000\r"
          "OBX|1|NM|2093-3^Cholesterol^LN||5.1|mmol/L|||||F\r";
+}
+
+// Two patients in one message, as HL7 v2 allows in ADT^A17 (swap the two patients' beds).
+std::string SwapBeds(const std::string& control_id) {
+  return "MSH|^~\\&|PAS|RJ1|TB|X26|20261123120000||ADT^A17|" + control_id +
+         "|P|2.4\rEVN|A17|20261123120000\rPID|1||" + std::string(kNhsNumber) +
+         "^^^NHS^NH||HUGHES^AMELIA||19840312|F\rPV1|1|I|RJ1WARD^B1^2\rPID|2||" +
+         std::string(kSecondNhsNumber) +
+         "^^^NHS^NH||PATEL^RAVI||19790101|M\rPV1|1|I|RJ1WARD^B1^3\r";
+}
+
+// A FHIR merge notification: the surviving Patient and, linked to it, the record it replaces,
+// which carries another NHS number.
+std::string MergeBundle(const std::string& id) {
+  return R"({"resourceType": "Bundle", "id": ")" + id + R"(", "type": "message", "entry": [
+    {"fullUrl": "urn:uuid:h1", "resource": {"resourceType": "MessageHeader", "id": "h1",
+      "eventCoding": {"system": "http://example.org/events", "code": "merge"},
+      "source": {"endpoint": "urn:ods:RJ1"}, "focus": [{"reference": "urn:uuid:p1"}]}},
+    {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1",
+      "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": ")" +
+         std::string(kNhsNumber) + R"("}],
+      "link": [{"other": {"reference": "urn:uuid:p2"}, "type": "replaces"}]}},
+    {"fullUrl": "urn:uuid:p2", "resource": {"resourceType": "Patient", "id": "p2",
+      "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": ")" +
+         std::string(kSecondNhsNumber) + R"("}],
+      "link": [{"other": {"reference": "urn:uuid:p1"}, "type": "replaced-by"}]}}]})";
 }
 
 class DelivererTest : public ::testing::Test {
@@ -168,9 +197,9 @@ class DelivererTest : public ::testing::Test {
                                                   DeliveryPolicy{&consents_, nullptr});
   }
 
-  std::vector<std::string> LedgerKinds() {
+  std::vector<std::string> LedgerKinds(std::string_view nhs_number = kNhsNumber) {
     std::vector<std::string> kinds;
-    auto journey = ledger_->Journey(std::string(kNhsNumber));
+    auto journey = ledger_->Journey(std::string(nhs_number));
     EXPECT_TRUE(journey);
     for (const core::LedgerRecord& record : journey.value_or(std::vector<core::LedgerRecord>{})) {
       kinds.push_back(record.kind);
@@ -242,6 +271,48 @@ TEST_F(DelivererTest, ALabOnlyDestinationGetsNoAdtAndOnlyTheLabResultsOfAnOru) {
   for (std::size_t i = 2; i < kinds.size(); ++i) {
     EXPECT_EQ(kinds[i], "refusal");
   }
+}
+
+// Whoever receives a two-patient message receives both patients' data: the second patient's
+// consent refusing the destination refuses it, and the second patient's journey records it.
+// Before, only the routing key's (the first PID's) consents were read, and the second patient's
+// journey showed nothing.
+TEST_F(DelivererTest, TheSecondPatientsConsentAppliesToATwoPatientEvent) {
+  auto deliverer = Deliverer({"system/*.rs"});
+  ASSERT_TRUE(consents_.Put(
+      policy::ParseConsentJson(ConsentJson("c2", kDenyRgt, "active", kSecondNhsNumber)).value()));
+  core::OutboundItem item = V2Item("A17", SwapBeds("A17"));
+  item.message_type = "ADT^A17";
+  auto refused = deliverer->Deliver(item);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->outcome, core::DeliveryOutcome::kRefused) << refused->detail;
+  EXPECT_NE(refused->detail.find("Consent/c2"), std::string::npos) << refused->detail;
+  EXPECT_TRUE(trust_->bodies().empty());
+  EXPECT_EQ(LedgerKinds(), (std::vector<std::string>{"refusal"}));
+  EXPECT_EQ(LedgerKinds(kSecondNhsNumber), (std::vector<std::string>{"refusal"}));
+}
+
+TEST_F(DelivererTest, TheLinkedRecordsConsentAppliesToAFhirMerge) {
+  auto deliverer = Deliverer({"system/*.rs"});
+  ASSERT_TRUE(consents_.Put(
+      policy::ParseConsentJson(ConsentJson("c2", kDenyRgt, "active", kSecondNhsNumber)).value()));
+  core::OutboundItem item = V2Item("M1", MergeBundle("M1"));
+  item.protocol = "fhir";
+  item.message_type = "merge";
+  auto refused = deliverer->Deliver(item);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->outcome, core::DeliveryOutcome::kRefused) << refused->detail;
+  EXPECT_NE(refused->detail.find("Consent/c2"), std::string::npos) << refused->detail;
+  EXPECT_TRUE(trust_->bodies().empty());
+
+  ASSERT_TRUE(consents_.Put(
+      policy::ParseConsentJson(ConsentJson("c2", kDenyRgt, "inactive", kSecondNhsNumber)).value()));
+  auto delivered = deliverer->Deliver(item);
+  ASSERT_TRUE(delivered);
+  EXPECT_EQ(delivered->outcome, core::DeliveryOutcome::kDelivered) << delivered->detail;
+  ASSERT_EQ(trust_->bodies().size(), 1u);
+  EXPECT_EQ(LedgerKinds(), (std::vector<std::string>{"refusal", "delivery"}));
+  EXPECT_EQ(LedgerKinds(kSecondNhsNumber), (std::vector<std::string>{"refusal", "delivery"}));
 }
 
 }  // namespace
