@@ -257,7 +257,8 @@ std::vector<core::Error> Validate(const Message& message, const ValidationRules&
   }
   // Events about two patients by definition (HL7 v2 chapter 3: A17 swaps two patients' beds,
   // A24 and A37 link and unlink two patients' records, a newborn's to its mother's, say) keep
-  // their second PID; they are routed by the first.
+  // their second PID: the broker routes them to both patients' holders and checks both
+  // patients' consents on delivery.
   const std::string_view trigger = message.Get("MSH-9.2").raw();
   const bool two_patient_event = message.Get("MSH-9.1").raw() == "ADT" &&
                                  (trigger == "A17" || trigger == "A24" || trigger == "A37");

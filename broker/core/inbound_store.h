@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -40,7 +42,13 @@ struct InboundMessage {
   std::string dedupe_key;      // sender|MSH-3|MSH-4|MSH-10 (or the FHIR equivalent), by the caller
   std::string content_sha256;  // lowercase hex SHA-256 of `payload` (64 characters)
   std::string nhs_number;      // empty when the message names no patient
-  std::string payload;         // the bytes as received (may hold any byte values)
+  // The other patients the message carries (a two-patient HL7 v2 event, ADT^A17, A24 or A37; a
+  // FHIR merge's linked record), each a valid NHS number, none repeated or equal to
+  // `nhs_number` (which must then be set). Their holders get the message too
+  // (`route_by_holders`), and with `announce` set each is announced for the same holder, source
+  // and time. The queue orders the message with `nhs_number`'s.
+  std::vector<std::string> other_nhs_numbers;
+  std::string payload;              // the bytes as received (may hold any byte values)
   std::int64_t received_at_ms = 0;  // UTC milliseconds since the Unix epoch
   // Where it goes. A kStored message gets one outbound queue item per route, written in the same
   // transaction as the message (core::OutboundQueue); a kDuplicate or kConflict gets none. Empty:
@@ -59,8 +67,9 @@ struct InboundMessage {
   std::function<std::optional<LedgerDraft>(const AcceptResult&)> audit;
   // Set only for a store whose RoutesByHoldersInCommit() is true, in place of `routes` (left
   // empty): called on the store's committer inside the batch transaction for a kStored message,
-  // with the ODS codes that the record locator lists for `nhs_number` as that transaction sees
-  // them (ascending); the routes it returns are queued in the same transaction. So the caller
+  // with the ODS codes that the record locator lists for `nhs_number` and `other_nhs_numbers` as
+  // that transaction sees them (ascending, each once); the routes it returns are queued in the
+  // same transaction. So the caller
   // reads no locator before the store and needs no thread that may block. Not called for a
   // kDuplicate or kConflict; must not block.
   std::function<std::vector<OutboundRoute>(const std::vector<std::string>& holders)>
@@ -188,6 +197,18 @@ inline Status ValidateInboundMessage(const InboundMessage& message) {
           message.routes[j].format == route.format) {
         return invalid(field, "repeats an earlier route");
       }
+    }
+  }
+  for (std::size_t i = 0; i < message.other_nhs_numbers.size(); ++i) {
+    const std::string& other = message.other_nhs_numbers[i];
+    const std::string field = "other_nhs_numbers[" + std::to_string(i) + "]";
+    if (!IsValidNhsNumber(other)) {
+      return invalid(field, "is not a valid NHS number");
+    }
+    const auto earlier_end = message.other_nhs_numbers.begin() + static_cast<std::ptrdiff_t>(i);
+    if (message.nhs_number.empty() || other == message.nhs_number ||
+        std::find(message.other_nhs_numbers.begin(), earlier_end, other) != earlier_end) {
+      return invalid(field, "repeats nhs_number or an earlier one, or nhs_number is empty");
     }
   }
   if (message.announce) {

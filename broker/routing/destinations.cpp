@@ -132,16 +132,22 @@ core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequ
   if (request.nhs_number.empty() || locator == nullptr) {
     return destinations;
   }
-  auto entries = locator->Lookup(request.nhs_number);
-  if (!entries) {
-    return entries.error();
-  }
   std::vector<std::string> holders;
-  holders.reserve(entries->size());
-  for (core::LocatorEntry& entry : *entries) {
-    holders.push_back(std::move(entry.ods));
+  const auto add_holders = [&](const std::string& nhs_number) -> core::Status {
+    auto entries = locator->Lookup(nhs_number);
+    if (!entries) {
+      return entries.error();
+    }
+    for (core::LocatorEntry& entry : *entries) {
+      holders.push_back(std::move(entry.ods));
+    }
+    return core::Ok();
+  };
+  BROKER_RETURN_IF_ERROR(add_holders(request.nhs_number));
+  for (const std::string& other : request.other_nhs_numbers) {
+    BROKER_RETURN_IF_ERROR(add_holders(other));
   }
-  return DestinationsOfHolders(request, directory, holders);
+  return DestinationsOfHolders(request, directory, holders);  // sorts, and drops repeats
 }
 
 }  // namespace tb::routing

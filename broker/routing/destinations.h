@@ -25,6 +25,9 @@ struct DestinationRequest {
   // ADT^A34, MDM, SIU...): participants that take FHIR are left out, as if their `receives`
   // excluded the type, since nothing readable could ever be sent to them.
   bool fhir_readable = true;
+  // The other patients the message carries (core::InboundMessage::other_nhs_numbers): routed
+  // by holders, the message goes to theirs too.
+  std::vector<std::string> other_nhs_numbers = {};
 };
 
 // The format a participant receives in: its configured `format`, else "hl7v2" when it has an
@@ -52,7 +55,8 @@ std::vector<Destination> DestinationsOfHolders(const DestinationRequest& request
 //     mapping when it takes FHIR); otherwise kUndeliverable at "MSH-6" with the reason, so that the
 //     sender is told (AR, a 422) rather than acknowledged for a message that goes nowhere;
 //   - addressed to the broker itself (`broker_ods`) or to nobody: every participant the record
-//     locator lists for the NHS number (the trusts that hold the patient) that can take the
+//     locator lists for the NHS number or one of the other patients' (the trusts that hold a
+//     patient of the message) that can take the
 //     message (a holder that cannot is left out: it is not the message's addressee); none
 //     without an NHS number (the message still updates the locator);
 //   - addressed to anything else: kForbidden at "MSH-6" — data only ever goes to registered

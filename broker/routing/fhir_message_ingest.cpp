@@ -291,6 +291,14 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
   // links to another record of the same person, or a subject naming another NHS number) would
   // reach that patient's data past their consent.
   std::vector<std::string> patient_numbers;  // the first Patient's NHS numbers
+  // Every other NHS number of the message's Patients (core::InboundMessage::other_nhs_numbers).
+  std::vector<std::string> other_numbers;
+  const auto add_other = [&](const std::string& number) {
+    if (number != facts.nhs_number &&
+        std::find(other_numbers.begin(), other_numbers.end(), number) == other_numbers.end()) {
+      other_numbers.push_back(number);
+    }
+  };
   bool first_patient_linked = false;
   const auto another_patient = [&](SizeType i, std::string location) {
     return fail("invalid",
@@ -329,6 +337,9 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     const bool linked = fhir::FindArray(*resource, "link") != nullptr;
     if (patient_numbers.empty()) {
       facts.nhs_number = numbers.front();
+      for (const std::string& number : numbers) {
+        add_other(number);
+      }
       patient_numbers = std::move(numbers);
       first_patient_linked = linked;
       continue;
@@ -338,6 +349,9 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     });
     if (!shares_one && !linked && !first_patient_linked) {
       return another_patient(i, "");
+    }
+    for (const std::string& number : numbers) {  // the same person's, or a linked record's
+      add_other(number);
     }
   }
   for (SizeType i = 0; i < entries->Size() && !patient_numbers.empty(); ++i) {
@@ -401,9 +415,12 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     addressed.emplace_back("", std::string(kHeaderPath) + ".destination");
   }
   for (const auto& [ods, location] : addressed) {
-    auto resolved =
-        ResolveDestinations({participant->ods, result.message_type, ods, facts.nhs_number},
-                            directory_, locator_, settings_.broker_ods);
+    const DestinationRequest request{.sender_ods = participant->ods,
+                                     .message_type = result.message_type,
+                                     .addressed_to = ods,
+                                     .nhs_number = facts.nhs_number,
+                                     .other_nhs_numbers = other_numbers};
+    auto resolved = ResolveDestinations(request, directory_, locator_, settings_.broker_ods);
     if (!resolved) {
       core::Error error = resolved.error();
       if (error.code == ErrorCode::kForbidden || error.code == ErrorCode::kUndeliverable) {
@@ -480,6 +497,7 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
   inbound.content_sha256 = core::Sha256Hex(inbound.payload);
   facts.digest = inbound.content_sha256;
   inbound.nhs_number = facts.nhs_number;
+  inbound.other_nhs_numbers = std::move(other_numbers);
   inbound.received_at_ms = core::ToUnixMs(clock_.Now());
   // Step 6 in the message's own transaction when the store can (one durable commit, not two).
   const bool learns = locator_ != nullptr && core::IsValidNhsNumber(inbound.nhs_number);
@@ -518,6 +536,12 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
   if (learns && !inbound.announce) {
     core::Status learnt = locator_->Announce(
         inbound.nhs_number, inbound.sender, "fhir:" + inbound.message_type, inbound.received_at_ms);
+    for (const std::string& other : inbound.other_nhs_numbers) {
+      if (learnt) {
+        learnt = locator_->Announce(other, inbound.sender, "fhir:" + inbound.message_type,
+                                    inbound.received_at_ms);
+      }
+    }
     if (!learnt) {
       log_.Warn("locator_announce_failed",
                 {{"sender", result.sender},

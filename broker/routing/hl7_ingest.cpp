@@ -27,13 +27,31 @@ std::string ResultMessageType(const hl7v2::Message& message) {
   return type;
 }
 
+// The other patients' NHS numbers (core::InboundMessage::other_nhs_numbers): those of the PIDs
+// after the routing key's, valid ones only (the edge check can be turned off). Only a message
+// with a routing key has any: the queue orders by it.
+std::vector<std::string> OtherPatients(const hl7v2::Message& message,
+                                       const std::string& nhs_number) {
+  std::vector<std::string> others;
+  if (nhs_number.empty()) {
+    return others;
+  }
+  for (std::string& number : hl7v2::PatientNhsNumbers(message)) {
+    if (number != nhs_number && core::IsValidNhsNumber(number)) {
+      others.push_back(std::move(number));
+    }
+  }
+  return others;
+}
+
 }  // namespace
 
 const std::set<std::string, std::less<>>& DefaultHl7MessageTypes() {
   static const std::set<std::string, std::less<>> kTypes = {
-      "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A05", "ADT^A06", "ADT^A07", "ADT^A08",
-      "ADT^A09", "ADT^A10", "ADT^A11", "ADT^A12", "ADT^A13", "ADT^A28", "ADT^A31", "ADT^A34",
-      "ADT^A40", "ORU^R01", "ORM^O01", "OML^O21", "MDM^T02", "SIU^S12"};
+      "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A05", "ADT^A06", "ADT^A07",
+      "ADT^A08", "ADT^A09", "ADT^A10", "ADT^A11", "ADT^A12", "ADT^A13", "ADT^A17",
+      "ADT^A24", "ADT^A28", "ADT^A31", "ADT^A34", "ADT^A37", "ADT^A40", "ORU^R01",
+      "ORM^O01", "OML^O21", "MDM^T02", "SIU^S12"};
   return kTypes;
 }
 
@@ -245,10 +263,15 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
   // half-written).
   const std::string& nhs_number = facts.nhs_number;
   DestinationRequest request{
-      participant->ods, result.message_type, message.Get("MSH-6.1").Decoded(), nhs_number,
-      mappings::HasFhirMapping(message.MessageType(), message.TriggerEvent())};
+      participant->ods,
+      result.message_type,
+      message.Get("MSH-6.1").Decoded(),
+      nhs_number,
+      mappings::HasFhirMapping(message.MessageType(), message.TriggerEvent()),
+      OtherPatients(message, nhs_number)};
   core::InboundMessage inbound;
   inbound.sender = participant->ods;
+  inbound.other_nhs_numbers = request.other_nhs_numbers;  // before `request` may be moved
   if (RoutesInCommit() && RoutesByHolders(request, settings_.broker_ods)) {
     // The locator read in the store's transaction: nothing here blocks (IngestsWithoutBlocking).
     // `frame` outlives the call: the store calls this before it reports the message.
@@ -355,6 +378,12 @@ void Hl7Ingest::OnAccepted(Frame& frame, core::Result<core::AcceptResult> accept
     // this blocking call runs on the calling thread.
     core::Status learnt = locator_->Announce(facts.nhs_number, result.sender,
                                              "hl7v2:" + result.message_type, frame.received_at_ms);
+    for (const std::string& other : OtherPatients(message, facts.nhs_number)) {
+      if (learnt) {
+        learnt = locator_->Announce(other, result.sender, "hl7v2:" + result.message_type,
+                                    frame.received_at_ms);
+      }
+    }
     if (!learnt) {
       log_.Warn("locator_announce_failed",
                 {{"sender", result.sender},

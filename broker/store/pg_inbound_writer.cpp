@@ -22,7 +22,8 @@ constexpr std::string_view kWhat = "inbound accept";
 
 // One statement per message: the insert, and when it stored a row (the RETURNING), one
 // outbound_message row per route from the arrays $11/$12 (migration 005) and the message's record
-// locator announcement from $13-$16 (none when $13 is null; LocatorUpsertSql, the statement of
+// locator announcements: holder $14, source $15 and time $16 for each NHS number in the array $13
+// (the message's patients; none when $13 is null; LocatorUpsertSql, the statement of
 // SqlRecordLocator::Announce). ON CONFLICT DO NOTHING decides "new" or "known key" as on the
 // SQLite path, and on PostgreSQL waits for another node's transaction that inserts the same key
 // instead of failing the batch. The enqueue and the announcement ride in the same statement
@@ -42,8 +43,9 @@ const std::string kInsertSql =
     " WITH ORDINALITY AS route(destination, format, n) ORDER BY route.n),"
     " announced AS (" +
     LocatorUpsertSql(
-        "SELECT CAST($13 AS TEXT), CAST($14 AS TEXT), CAST($15 AS TEXT), CAST($16 AS BIGINT),"
-        " CAST($16 AS BIGINT) FROM stored WHERE CAST($13 AS TEXT) IS NOT NULL") +
+        "SELECT patient.nhs_number, CAST($14 AS TEXT), CAST($15 AS TEXT), CAST($16 AS BIGINT),"
+        " CAST($16 AS BIGINT) FROM stored CROSS JOIN unnest(CAST($13 AS TEXT[]))"
+        " AS patient(nhs_number)") +
     ") SELECT id FROM stored";
 // Sent after every insert: it costs no round trip in the pipeline, and for a known key it is the
 // row to compare with (a new statement, so it also sees a row another node just committed).
@@ -71,6 +73,9 @@ std::optional<std::string> PartitionLockArray(const std::vector<InboundRow>& row
       // The batch's record_locator rows, locked in the same ascending order: two nodes' batches
       // upserting the same (patient, holder) pairs in different orders would deadlock.
       keys.push_back(PartitionLockKey("record_locator|" + announce->ods, announce->nhs_number));
+      for (const std::string& other : row.message->other_nhs_numbers) {
+        keys.push_back(PartitionLockKey("record_locator|" + announce->ods, other));
+      }
     }
     if (row.message->nhs_number.empty()) {
       continue;  // a partition of its own: nothing to order against
@@ -168,6 +173,7 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
   }
   std::vector<std::string_view> destinations;
   std::vector<std::string_view> formats;
+  std::vector<std::string_view> patients;
   for (const InboundRow& row : rows) {
     const core::InboundMessage& message = *row.message;
     destinations.clear();
@@ -181,6 +187,13 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
     const std::string format_array = PgTextArray(formats);
     const std::optional<core::LocatorAnnouncement>& announce = message.announce;
     const std::string announced_at = announce ? std::to_string(announce->at_ms) : std::string();
+    std::string announced_numbers;
+    if (announce) {
+      patients.assign(1, announce->nhs_number);
+      patients.insert(patients.end(), message.other_nhs_numbers.begin(),
+                      message.other_nhs_numbers.end());
+      announced_numbers = PgTextArray(patients);
+    }
     const std::array<PgParam, 16> insert = {
         PgParam::Text(received_at),
         PgParam::Text(message.sender),
@@ -194,7 +207,7 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
         row.key_id == nullptr ? PgParam::Null() : PgParam::Text(*row.key_id),
         PgParam::Text(destination_array),
         PgParam::Text(format_array),
-        announce ? PgParam::Text(announce->nhs_number) : PgParam::Null(),
+        announce ? PgParam::Text(announced_numbers) : PgParam::Null(),
         announce ? PgParam::Text(announce->ods) : PgParam::Null(),
         announce ? PgParam::Text(announce->source) : PgParam::Null(),
         announce ? PgParam::Text(announced_at) : PgParam::Null(),

@@ -351,14 +351,23 @@ int ReadHoldersSqlite(sqlite3_stmt* select, const std::string& nhs_number,
   return rc;
 }
 
-// Upserts a stored message's record locator announcement; SQLITE_DONE when it went in.
-int AnnounceSqlite(sqlite3_stmt* upsert, const core::LocatorAnnouncement& announce) {
+// A record locator row a stored message announced: `nhs_number` (the announcement's or one of
+// the message's other patients') held by the announcement's holder.
+struct Announced {
+  const core::LocatorAnnouncement* announcement;
+  const std::string* nhs_number;
+};
+
+// Upserts a stored message's record locator announcement for `nhs_number`; SQLITE_DONE when it
+// went in.
+int AnnounceSqlite(sqlite3_stmt* upsert, const core::LocatorAnnouncement& announce,
+                   const std::string& nhs_number) {
   const auto text = [upsert](int index, const std::string& value) {
     return sqlite3_bind_text(upsert, index, value.data(), static_cast<int>(value.size()),
                              SQLITE_STATIC);
   };
   sqlite3_reset(upsert);
-  int rc = text(1, announce.nhs_number);
+  int rc = text(1, nhs_number);
   rc = rc != SQLITE_OK ? rc : text(2, announce.ods);
   rc = rc != SQLITE_OK ? rc : text(3, announce.source);
   rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(upsert, 4, announce.at_ms);
@@ -374,7 +383,7 @@ int AnnounceSqlite(sqlite3_stmt* upsert, const core::LocatorAnnouncement& announ
 // RecentLocatorRows), to be reported to the writer's RecentLocatorRows once the batch commits.
 core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
                               const Messages& messages, std::vector<core::AcceptResult>& results,
-                              std::vector<const core::LocatorAnnouncement*>& announced) {
+                              std::vector<Announced>& announced) {
   constexpr std::string_view kWhat = "inbound accept";
   core::Result<sqlite3_stmt*> insert = db.CachedSqliteStatement(session, kInsertSql);
   if (!insert) {
@@ -433,6 +442,13 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
       if (rc == SQLITE_DONE && message.route_by_holders) {
         holders.clear();
         rc = ReadHoldersSqlite(*holders_of, message.nhs_number, holders);
+        for (const std::string& other : message.other_nhs_numbers) {
+          rc = rc == SQLITE_DONE ? ReadHoldersSqlite(*holders_of, other, holders) : rc;
+        }
+        if (!message.other_nhs_numbers.empty()) {
+          std::sort(holders.begin(), holders.end());
+          holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
+        }
         if (rc == SQLITE_DONE) {
           rc = EnqueueRoutesSqlite(*enqueue, new_id, message, message.route_by_holders(holders));
         }
@@ -441,9 +457,17 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
       }
       if (rc == SQLITE_DONE && message.announce) {
         const core::LocatorAnnouncement& a = *message.announce;
-        if (!db.recent_locator_rows().Fresh(a.nhs_number, a.ods, a.source, a.at_ms)) {
-          rc = AnnounceSqlite(*announce, a);
-          announced.push_back(&a);
+        const auto announce_one = [&](const std::string& nhs_number) {
+          if (!db.recent_locator_rows().Fresh(nhs_number, a.ods, a.source, a.at_ms)) {
+            rc = AnnounceSqlite(*announce, a, nhs_number);
+            announced.push_back(Announced{&a, &nhs_number});
+          }
+        };
+        announce_one(a.nhs_number);
+        for (const std::string& other : message.other_nhs_numbers) {
+          if (rc == SQLITE_DONE) {
+            announce_one(other);
+          }
         }
       }
     } else if (rc == SQLITE_DONE) {
@@ -715,7 +739,7 @@ void SqlInboundStore::CommitBatch(std::vector<Pending*> batch,
       answer(*done, status);
     }
   } else {
-    std::vector<const core::LocatorAnnouncement*> announced;
+    std::vector<Announced> announced;
     const auto body = [&](Poco::Data::Session& session) -> core::Status {
       const auto started = std::chrono::steady_clock::now();
       struct Timed {  // the rows' writing ends with this body, whichever way it returns
@@ -741,8 +765,9 @@ void SqlInboundStore::CommitBatch(std::vector<Pending*> batch,
     status = db.WriteThenWhenDurable(
         "inbound accept", body,
         [&db, &announced, &audited, chain] {
-          for (const core::LocatorAnnouncement* a : announced) {
-            db.recent_locator_rows().Written(a->nhs_number, a->ods, a->source, a->at_ms);
+          for (const Announced& row : announced) {
+            const core::LocatorAnnouncement& a = *row.announcement;
+            db.recent_locator_rows().Written(*row.nhs_number, a.ods, a.source, a.at_ms);
           }
           if (audited) {
             chain->Committed(*audited);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -350,20 +351,30 @@ class InMemoryInboundStore final : public core::InboundStore {
     }
     std::vector<core::OutboundRoute> routes = message.routes;
     if (route_by_holders_ && message.route_by_holders) {
-      core::Result<std::vector<core::LocatorEntry>> entries = locator_->Lookup(message.nhs_number);
-      if (!entries) {
-        return entries.error();
-      }
+      std::vector<std::string> patients = message.other_nhs_numbers;
+      patients.insert(patients.begin(), message.nhs_number);
       std::vector<std::string> holders;
-      for (const core::LocatorEntry& entry : *entries) {
-        holders.push_back(entry.ods);
+      for (const std::string& patient : patients) {
+        core::Result<std::vector<core::LocatorEntry>> entries = locator_->Lookup(patient);
+        if (!entries) {
+          return entries.error();
+        }
+        for (const core::LocatorEntry& entry : *entries) {
+          holders.push_back(entry.ods);
+        }
       }
+      std::sort(holders.begin(), holders.end());
+      holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
       routes = message.route_by_holders(holders);
     }
     if (locator_ != nullptr && message.announce) {
       const core::LocatorAnnouncement& announce = *message.announce;
       BROKER_RETURN_IF_ERROR(
           locator_->Announce(announce.nhs_number, announce.ods, announce.source, announce.at_ms));
+      for (const std::string& other : message.other_nhs_numbers) {
+        BROKER_RETURN_IF_ERROR(
+            locator_->Announce(other, announce.ods, announce.source, announce.at_ms));
+      }
     }
     messages_.push_back(message);
     messages_.back().routes = std::move(routes);

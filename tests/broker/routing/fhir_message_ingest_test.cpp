@@ -2,6 +2,7 @@
 // conflict, refused, invalid), what reaches the store, the locator and the ledger.
 #include "broker/routing/fhir_message_ingest.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -422,6 +423,31 @@ TEST_F(FhirMessageIngestTest, ASecondPatientInOneMessageIsRefused) {
       R"(,"active":false,"link":[{"other":{"reference":"urn:uuid:patient"},"type":"replaced-by"}]}})"));
   EXPECT_EQ(merged.outcome, "stored")
       << (merged.errors.empty() ? "" : merged.errors[0].message + " " + merged.errors[0].location);
+}
+
+// A merge names the record it replaces: the trusts holding that record's NHS number need it as
+// much as the survivor's, and the sender holds both.
+TEST_F(FhirMessageIngestTest, AMergeReachesTheHoldersOfTheLinkedRecord) {
+  ASSERT_TRUE(locator_.Announce("9434765919", "RGT", "admin", 1));
+  std::string merge = Message();
+  merge.insert(
+      merge.size() - 2,
+      R"(,{"fullUrl":"urn:uuid:p2","resource":{"resourceType":"Patient","id":"p2",)"
+      R"("identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}],)"
+      R"("active":false,"link":[{"other":{"reference":"urn:uuid:patient"},"type":"replaced-by"}]}})");
+  const FhirMessageIngestResult result = Send(merge);
+  ASSERT_EQ(result.outcome, "stored")
+      << (result.errors.empty() ? "" : result.errors[0].message + " " + result.errors[0].location);
+  ASSERT_EQ(result.destinations.size(), 1u);
+  EXPECT_EQ(result.destinations[0].ods, "RGT");
+  const std::vector<core::InboundMessage> messages = store_.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].nhs_number, kNhs);
+  EXPECT_EQ(messages[0].other_nhs_numbers, (std::vector<std::string>{"9434765919"}));
+  const auto holders = locator_.Lookup("9434765919");
+  ASSERT_TRUE(holders);
+  EXPECT_TRUE(std::any_of(holders->begin(), holders->end(),
+                          [](const core::LocatorEntry& entry) { return entry.ods == "RJ1"; }));
 }
 
 TEST_F(FhirMessageIngestTest, OtherEventCodesAreKeptAsSent) {

@@ -1,6 +1,7 @@
 // Hl7Ingest: the acknowledgement for every outcome at the MLLP edge, and what reaches the store.
 #include "broker/routing/hl7_ingest.h"
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <mutex>
@@ -190,6 +191,55 @@ TEST_F(Hl7IngestTest, ATypeWithoutAFhirMappingGoesToV2TrustsOnly) {
   }
   // An A01 (mapped to FHIR) goes to both.
   EXPECT_EQ(reads_holders.Ingest(With(kA01, "MSG0001", "MSG0002"), Peer("rj1-pas")).routes, 2u);
+}
+
+// An event about two patients (here ADT^A24, linking a newborn's record to its mother's) reaches
+// the trusts that hold either patient, and teaches the locator that the sender holds both:
+// before, only the first patient's trusts got it, whether the ingest read the holders itself or
+// the store routed in its commit.
+TEST_F(Hl7IngestTest, ATwoPatientEventGoesToTheHoldersOfEitherPatient) {
+  Participant first_holder = MakeParticipant("RXH", "RXH");
+  first_holder.mllp = core::HostPort{"127.0.0.1", 2575};
+  Participant second_holder = MakeParticipant("RGT", "RGT");
+  second_holder.mllp = core::HostPort{"127.0.0.1", 2576};
+  ParticipantDirectory directory({MakeParticipant("RJ1", "rj1-pas"), first_holder, second_holder},
+                                 {});
+  testing::InMemoryRecordLocator store_locator;
+  for (core::RecordLocator* locator : {static_cast<core::RecordLocator*>(&locator_),
+                                       static_cast<core::RecordLocator*>(&store_locator)}) {
+    ASSERT_TRUE(locator->Announce("9449305552", "RXH", "admin", 1));
+    ASSERT_TRUE(locator->Announce("9434765870", "RGT", "admin", 1));
+  }
+  testing::InMemoryInboundStore routing_store(nullptr, &store_locator);
+  routing_store.RouteByHoldersInCommit();
+  Hl7Ingest reads_holders(directory, store_, &locator_, clock_, BrokerSettings());
+  Hl7Ingest routes_in_commit(directory, routing_store, &store_locator, clock_, BrokerSettings());
+  const std::string a24 = With(With(kA01, "ADT^A01", "ADT^A24"), "EVN|A01", "EVN|A24") +
+                          "PID|2||H765432^^^RJ1^MR~9434765870^^^NHS^NH||SMITH^BABY||20261120|F\r";
+  for (Hl7Ingest* ingest : {&reads_holders, &routes_in_commit}) {
+    const Hl7IngestResult stored = ingest->Ingest(a24, Peer("rj1-pas"));
+    ASSERT_EQ(stored.outcome, "stored") << stored.ack.er7;
+    EXPECT_EQ(stored.routes, 2u);
+  }
+  for (const testing::InMemoryInboundStore* store : {&store_, &routing_store}) {
+    const std::vector<core::InboundMessage> messages = store->messages();
+    ASSERT_EQ(messages.size(), 1u);
+    EXPECT_EQ(messages[0].nhs_number, "9449305552");
+    EXPECT_EQ(messages[0].other_nhs_numbers, (std::vector<std::string>{"9434765870"}));
+    ASSERT_EQ(messages[0].routes.size(), 2u);
+    EXPECT_EQ(messages[0].routes[0].destination, "RGT");
+    EXPECT_EQ(messages[0].routes[1].destination, "RXH");
+  }
+  for (core::RecordLocator* locator : {static_cast<core::RecordLocator*>(&locator_),
+                                       static_cast<core::RecordLocator*>(&store_locator)}) {
+    for (const char* patient : {"9449305552", "9434765870"}) {
+      const auto entries = locator->Lookup(patient);
+      ASSERT_TRUE(entries);
+      EXPECT_TRUE(std::any_of(entries->begin(), entries->end(), [](const core::LocatorEntry& e) {
+        return e.ods == "RJ1";
+      })) << patient;
+    }
+  }
 }
 
 TEST_F(Hl7IngestTest, MessageAddressedToAnUnregisteredFacilityIsRefusedAR) {

@@ -241,16 +241,48 @@ TYPED_TEST_P(InboundStoreContractTest, AStoredMessageAnnouncesADuplicateOrConfli
   EXPECT_TRUE(locator.Lookup("9449305552").value_or(std::vector<core::LocatorEntry>{1}).empty());
 }
 
+// A message about two patients (ADT^A17, A24, A37; a FHIR merge's linked record): its sender holds
+// both, learnt in the same transaction.
+TYPED_TEST_P(InboundStoreContractTest, AStoredMessageAnnouncesEveryPatientItCarries) {
+  core::InboundStore& store = *this->store_;
+  core::RecordLocator& locator = *this->harness_.locator();
+  core::InboundMessage message =
+      WithAnnouncement(MakeMessage("TWO1"), "RJ1", "hl7v2:ADT^A24", 1000);
+  message.other_nhs_numbers = {"9449305552", "9434765870"};
+  const core::Result<core::AcceptResult> stored = store.Accept(message);
+  ASSERT_TRUE(stored) << stored.error().message;
+  ASSERT_EQ(stored->outcome, AcceptOutcome::kStored);
+  for (const std::string& nhs :
+       {message.nhs_number, std::string("9449305552"), std::string("9434765870")}) {
+    const core::Result<std::vector<core::LocatorEntry>> entries = locator.Lookup(nhs);
+    ASSERT_TRUE(entries) << entries.error().message;
+    ASSERT_EQ(entries->size(), 1U) << nhs;
+    EXPECT_EQ((*entries)[0].ods, "RJ1");
+    EXPECT_EQ((*entries)[0].source, "hl7v2:ADT^A24");
+    EXPECT_EQ((*entries)[0].last_seen_ms, 1000);
+  }
+}
+
 TYPED_TEST_P(InboundStoreContractTest, AnInvalidAnnouncementIsRefusedAndNothingIsStored) {
   core::InboundStore& store = *this->store_;
   core::InboundMessage bad_nhs = WithAnnouncement(MakeMessage("BAD1"), "RJ1", "hl7v2:ADT^A01", 1);
   bad_nhs.announce->nhs_number = "9434765918";  // wrong check digit
   core::InboundMessage no_ods = WithAnnouncement(MakeMessage("BAD2"), "", "hl7v2:ADT^A01", 1);
   core::InboundMessage no_source = WithAnnouncement(MakeMessage("BAD3"), "RJ1", "", 1);
+  core::InboundMessage bad_other = MakeMessage("BAD4");
+  bad_other.other_nhs_numbers = {"9449305552", "9434765918"};
+  core::InboundMessage repeated_other = MakeMessage("BAD5");
+  repeated_other.other_nhs_numbers = {repeated_other.nhs_number};
+  core::InboundMessage other_without_key = MakeMessage("BAD6");
+  other_without_key.nhs_number.clear();
+  other_without_key.other_nhs_numbers = {"9449305552"};
   const std::pair<const core::InboundMessage*, const char*> cases[] = {
       {&bad_nhs, "InboundMessage.announce.nhs_number"},
       {&no_ods, "InboundMessage.announce.ods"},
-      {&no_source, "InboundMessage.announce.source"}};
+      {&no_source, "InboundMessage.announce.source"},
+      {&bad_other, "InboundMessage.other_nhs_numbers[1]"},
+      {&repeated_other, "InboundMessage.other_nhs_numbers[0]"},
+      {&other_without_key, "InboundMessage.other_nhs_numbers[0]"}};
   for (const auto& [message, location] : cases) {
     const core::Result<core::AcceptResult> result = store.Accept(*message);
     ASSERT_FALSE(result) << location;
@@ -265,6 +297,7 @@ REGISTER_TYPED_TEST_SUITE_P(InboundStoreContractTest, StoresThenReportsDuplicate
                             ConcurrentSendersStoreEachMessageExactlyOnce,
                             ConcurrentRedeliveriesOfOneMessageStoreItOnce,
                             AStoredMessageAnnouncesADuplicateOrConflictDoesNot,
+                            AStoredMessageAnnouncesEveryPatientItCarries,
                             AnInvalidAnnouncementIsRefusedAndNothingIsStored);
 
 // ---- Database, migrations and group commit on each engine -------------------------------------

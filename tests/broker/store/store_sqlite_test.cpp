@@ -181,6 +181,15 @@ TEST_F(SqliteStoreAndLocator, RouteByHoldersReadsTheLocatorInTheBatchAndQueuesTh
   EXPECT_EQ(seen.size(), 1U) << "a duplicate is not routed again";
   EXPECT_EQ(QueryOne<Poco::Int64>(*database_, "SELECT COUNT(*) FROM outbound_message").value_or(-1),
             2);
+
+  // A message about two patients goes to the holders of either, each once.
+  ASSERT_TRUE(locator->Announce("9449305552", "RXH", "admin", 1));
+  ASSERT_TRUE(locator->Announce("9449305552", "RGT", "admin", 1));
+  core::InboundMessage two = routed("R2");
+  two.other_nhs_numbers = {"9449305552"};
+  ASSERT_EQ(store.Accept(two)->outcome, core::AcceptOutcome::kStored);
+  ASSERT_EQ(seen.size(), 2U);
+  EXPECT_EQ(seen[1], (std::vector<std::string>{"RAJ", "RGT", "RXH"}));
 }
 
 // A read that must not wait (core::NoWaitReads, on an I/O thread) does not wait for a session:
