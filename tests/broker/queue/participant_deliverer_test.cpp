@@ -207,6 +207,19 @@ class DelivererTest : public ::testing::Test {
     return kinds;
   }
 
+  // With the second patient's consent refusing RGT, `item` is refused, naming that consent, and
+  // nothing is sent.
+  void ExpectRefusedByTheSecondPatient(ParticipantDeliverer& deliverer,
+                                       const core::OutboundItem& item) {
+    ASSERT_TRUE(consents_.Put(
+        policy::ParseConsentJson(ConsentJson("c2", kDenyRgt, "active", kSecondNhsNumber)).value()));
+    auto refused = deliverer.Deliver(item);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->outcome, core::DeliveryOutcome::kRefused) << refused->detail;
+    EXPECT_NE(refused->detail.find("Consent/c2"), std::string::npos) << refused->detail;
+    EXPECT_TRUE(trust_->bodies().empty());
+  }
+
   core::SystemClock clock_;
   std::unique_ptr<RecordingTrust> trust_;
   std::shared_ptr<asio::ssl::context> tls_;
@@ -279,31 +292,19 @@ TEST_F(DelivererTest, ALabOnlyDestinationGetsNoAdtAndOnlyTheLabResultsOfAnOru) {
 // journey showed nothing.
 TEST_F(DelivererTest, TheSecondPatientsConsentAppliesToATwoPatientEvent) {
   auto deliverer = Deliverer({"system/*.rs"});
-  ASSERT_TRUE(consents_.Put(
-      policy::ParseConsentJson(ConsentJson("c2", kDenyRgt, "active", kSecondNhsNumber)).value()));
   core::OutboundItem item = V2Item("A17", SwapBeds("A17"));
   item.message_type = "ADT^A17";
-  auto refused = deliverer->Deliver(item);
-  ASSERT_TRUE(refused);
-  EXPECT_EQ(refused->outcome, core::DeliveryOutcome::kRefused) << refused->detail;
-  EXPECT_NE(refused->detail.find("Consent/c2"), std::string::npos) << refused->detail;
-  EXPECT_TRUE(trust_->bodies().empty());
+  ExpectRefusedByTheSecondPatient(*deliverer, item);
   EXPECT_EQ(LedgerKinds(), (std::vector<std::string>{"refusal"}));
   EXPECT_EQ(LedgerKinds(kSecondNhsNumber), (std::vector<std::string>{"refusal"}));
 }
 
 TEST_F(DelivererTest, TheLinkedRecordsConsentAppliesToAFhirMerge) {
   auto deliverer = Deliverer({"system/*.rs"});
-  ASSERT_TRUE(consents_.Put(
-      policy::ParseConsentJson(ConsentJson("c2", kDenyRgt, "active", kSecondNhsNumber)).value()));
   core::OutboundItem item = V2Item("M1", MergeBundle("M1"));
   item.protocol = "fhir";
   item.message_type = "merge";
-  auto refused = deliverer->Deliver(item);
-  ASSERT_TRUE(refused);
-  EXPECT_EQ(refused->outcome, core::DeliveryOutcome::kRefused) << refused->detail;
-  EXPECT_NE(refused->detail.find("Consent/c2"), std::string::npos) << refused->detail;
-  EXPECT_TRUE(trust_->bodies().empty());
+  ExpectRefusedByTheSecondPatient(*deliverer, item);
 
   ASSERT_TRUE(consents_.Put(
       policy::ParseConsentJson(ConsentJson("c2", kDenyRgt, "inactive", kSecondNhsNumber)).value()));

@@ -19,7 +19,12 @@
 //    routed to a v2 participant maps to HL7 v2 (else it was acknowledged and then could never be
 //    delivered there);
 //  - every message but a duplicate leaves a ledger record (inbound or refusal) before it is
-//    answered.
+//    answered;
+//  - a stored message names every patient the delivery will check consents for: each valid NHS
+//    number the deliverer reads from it (hl7v2::PatientNhsNumbers, policy::PatientNhsNumbers) is
+//    its routing key or one of its other_nhs_numbers, and the locator lists the sender as a
+//    holder of each.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -33,9 +38,12 @@
 #include "adapters/fhir/json.h"
 #include "adapters/hl7v2/ack.h"
 #include "adapters/hl7v2/message.h"
+#include "adapters/hl7v2/validate.h"
 #include "broker/core/clock.h"
+#include "broker/core/nhs_number.h"
 #include "broker/ledger/in_memory_ledger_store.h"
 #include "broker/ledger/ledger.h"
+#include "broker/policy/delivery.h"
 #include "broker/routing/fhir_message_ingest.h"
 #include "broker/routing/hl7_ingest.h"
 #include "broker/routing/participant.h"
@@ -130,6 +138,40 @@ void CheckRoutes(const core::InboundMessage& message, const Fixture& fixture) {
   }
 }
 
+// The patients of a stored message are the ones its delivery reads (so routing, the locator and
+// the consent check agree on whose message it is), and the sender now holds each.
+void CheckPatients(const core::InboundMessage& message, testing::InMemoryRecordLocator& locator) {
+  std::vector<std::string> read;
+  if (message.protocol == "hl7v2") {
+    auto parsed = hl7v2::Message::Parse(message.payload);
+    Check(parsed.has_value());
+    read = hl7v2::PatientNhsNumbers(*parsed);
+  } else {
+    auto parsed = fhir::ParseJson(message.payload);
+    Check(parsed.has_value());
+    read = policy::PatientNhsNumbers(*parsed);
+  }
+  std::vector<std::string> patients = message.other_nhs_numbers;
+  if (!message.nhs_number.empty()) {
+    patients.push_back(message.nhs_number);
+  }
+  for (const std::string& number : read) {
+    if (core::IsValidNhsNumber(number) && !message.nhs_number.empty()) {
+      Check(std::find(patients.begin(), patients.end(), number) != patients.end());
+    }
+  }
+  if (!core::IsValidNhsNumber(message.nhs_number)) {
+    return;
+  }
+  for (const std::string& patient : patients) {
+    auto holders = locator.Lookup(patient);
+    Check(holders.has_value());
+    Check(std::any_of(holders->begin(), holders->end(), [&](const core::LocatorEntry& entry) {
+      return entry.ods == message.sender;
+    }));
+  }
+}
+
 // The stores one input's messages go to, fresh for each input.
 struct Stores {
   Stores() : queue(clock), store(&queue, &locator) {
@@ -173,6 +215,7 @@ void IngestV2(const std::string& frame, const core::PeerIdentity& peer, const Fi
   if (stored) {
     Check(first.routes == messages.front().routes.size());
     CheckRoutes(messages.front(), fixture);
+    CheckPatients(messages.front(), stores.locator);
   }
 
   const std::int64_t between = Recorded(stores.ledger_store);
@@ -205,6 +248,7 @@ void IngestFhir(const std::string& body, const core::PeerIdentity& peer, const F
   if (stored) {
     Check(first.destinations.size() == messages.front().routes.size());
     CheckRoutes(messages.front(), fixture);
+    CheckPatients(messages.front(), stores.locator);
   }
   const routing::FhirMessageIngestResult second = ingest.Ingest(body, peer, base);
   if (stored) {
