@@ -61,10 +61,11 @@ struct InboundMessage {
   std::optional<LocatorAnnouncement> announce;
   // Set only for a store that writes ledger hops (InboundStore::WritesLedgerHops()): called on
   // the store's committer inside the message's batch transaction once its outcome is known (a
-  // kStored message's row id included); the draft it returns is chained into the audit ledger
-  // in that same transaction, so the message and its audit record commit together or not at
-  // all. nullopt: no record (a duplicate). If the batch fails, nothing of it was written.
-  std::function<std::optional<LedgerDraft>(const AcceptResult&)> audit;
+  // kStored message's row id included); the drafts it returns (one per patient the message
+  // carries) are chained into the audit ledger in that same transaction, in their order, so the
+  // message and its audit records commit together or not at all. None: no record (a
+  // duplicate). If the batch fails, nothing of it was written.
+  std::function<std::vector<LedgerDraft>(const AcceptResult&)> audit;
   // Set only for a store whose RoutesByHoldersInCommit() is true, in place of `routes` (left
   // empty): called on the store's committer inside the batch transaction for a kStored message,
   // with the ODS codes that the record locator lists for `nhs_number` and `other_nhs_numbers` as

@@ -191,6 +191,7 @@ void FhirMessageIngest::RecordHop(const FhirMessageIngestResult& result,
   hop.digest = facts.digest;
   hop.message_id = result.message_id;
   hop.destination_ods = facts.refused_destination;
+  hop.other_patients = facts.other_patients;
   hop.outcome_detail = stored || result.errors.empty()
                            ? result.message_type
                            : std::string(core::Info(result.errors.front().code).name);
@@ -497,6 +498,7 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
   inbound.content_sha256 = core::Sha256Hex(inbound.payload);
   facts.digest = inbound.content_sha256;
   inbound.nhs_number = facts.nhs_number;
+  facts.other_patients = other_numbers;
   inbound.other_nhs_numbers = std::move(other_numbers);
   inbound.received_at_ms = core::ToUnixMs(clock_.Now());
   // Step 6 in the message's own transaction when the store can (one durable commit, not two).

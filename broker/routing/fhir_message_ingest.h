@@ -103,6 +103,7 @@ class FhirMessageIngest {
     std::string nhs_number;
     std::string digest;               // SHA-256 of the stored form, or of the body as received
     std::string refused_destination;  // ODS code of a refused destination, when known
+    std::vector<std::string> other_patients;  // core::InboundMessage::other_nhs_numbers
   };
   FhirMessageIngestResult Process(std::string_view body, const core::PeerIdentity& peer,
                                   std::string_view broker_base, HopFacts& facts);

@@ -160,13 +160,15 @@ InboundHopFacts Hl7Ingest::HopFactsOf(const Frame& frame, bool stored) const {
   hop.message_id = frame.result.message_id;
   hop.outcome_detail = stored ? frame.result.message_type : frame.facts.error_code;
   hop.destination_ods = frame.facts.refused_destination;
+  hop.other_patients = frame.facts.other_patients;
   return hop;
 }
 
-std::optional<core::LedgerDraft> Hl7Ingest::HopDraft(const Frame& frame,
-                                                     const core::AcceptResult& accepted) const {
+std::vector<core::LedgerDraft> Hl7Ingest::HopDrafts(const Frame& frame,
+                                                    const core::AcceptResult& accepted) const {
+  std::vector<core::LedgerDraft> drafts;
   if (accepted.outcome == core::AcceptOutcome::kDuplicate) {
-    return std::nullopt;  // the first copy was recorded
+    return drafts;  // the first copy was recorded
   }
   const bool stored = accepted.outcome == core::AcceptOutcome::kStored;
   InboundHopFacts facts = HopFactsOf(frame, stored);
@@ -174,13 +176,17 @@ std::optional<core::LedgerDraft> Hl7Ingest::HopDraft(const Frame& frame,
   if (!stored) {
     facts.outcome_detail = "kConflict";
   }
-  core::Result<core::LedgerDraft> draft = ledger::Ledger::Draft(InboundHop(facts));
-  if (!draft) {  // a bug: our own hop is always valid
-    log_.Error("ledger_draft_failed", {{"sender", facts.sender},
-                                       {"code", std::string(core::Info(draft.error().code).name)}});
-    return std::nullopt;
+  for (const ledger::HopRecord& hop : InboundHops(facts)) {
+    core::Result<core::LedgerDraft> draft = ledger::Ledger::Draft(hop);
+    if (!draft) {  // a bug: our own hop is always valid
+      log_.Error(
+          "ledger_draft_failed",
+          {{"sender", facts.sender}, {"code", std::string(core::Info(draft.error().code).name)}});
+      continue;
+    }
+    drafts.push_back(std::move(*draft));
   }
-  return std::move(*draft);
+  return drafts;
 }
 
 void Hl7Ingest::Finish(std::shared_ptr<Frame> frame) {
@@ -272,6 +278,7 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
   core::InboundMessage inbound;
   inbound.sender = participant->ods;
   inbound.other_nhs_numbers = request.other_nhs_numbers;  // before `request` may be moved
+  facts.other_patients = request.other_nhs_numbers;
   if (RoutesInCommit() && RoutesByHolders(request, settings_.broker_ods)) {
     // The locator read in the store's transaction: nothing here blocks (IngestsWithoutBlocking).
     // `frame` outlives the call: the store calls this before it reports the message.
@@ -331,7 +338,7 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
     frame.hop_in_commit = true;
     // `frame` outlives the call: the store calls this before it reports the message.
     inbound.audit = [this, &frame](const core::AcceptResult& accepted) {
-      return HopDraft(frame, accepted);
+      return HopDrafts(frame, accepted);
     };
   }
   frame.received_at_ms = inbound.received_at_ms;

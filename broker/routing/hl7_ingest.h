@@ -131,7 +131,8 @@ class Hl7Ingest {
     std::string nhs_number;
     std::string digest;      // SHA-256 of the stored (canonical) message, or of the raw frame
     std::string error_code;  // ErrorCode name of a refusal
-    std::string refused_destination;  // MSH-6 of a message refused for where it was sent
+    std::string refused_destination;          // MSH-6 of a message refused for where it was sent
+    std::vector<std::string> other_patients;  // core::InboundMessage::other_nhs_numbers
   };
   struct Frame;
   // Steps 1-3 and the routing: the message to store, or nothing when frame.result is final.
@@ -140,9 +141,9 @@ class Hl7Ingest {
   // Step 4 once the store has answered: the outcome and its ACK.
   void OnAccepted(Frame& frame, core::Result<core::AcceptResult> accepted);
   InboundHopFacts HopFactsOf(const Frame& frame, bool stored) const;
-  // The hop as the store writes it in the message's transaction (InboundMessage::audit).
-  std::optional<core::LedgerDraft> HopDraft(const Frame& frame,
-                                            const core::AcceptResult& accepted) const;
+  // The hops as the store writes them in the message's transaction (InboundMessage::audit).
+  std::vector<core::LedgerDraft> HopDrafts(const Frame& frame,
+                                           const core::AcceptResult& accepted) const;
   // Step 5 unless the store did it, then the answer.
   void Finish(std::shared_ptr<Frame> frame);
   void Complete(Frame& frame);

@@ -7,6 +7,8 @@
 
 namespace tb::routing {
 
+namespace {
+
 ledger::HopRecord InboundHop(const InboundHopFacts& facts) {
   ledger::HopRecord hop;
   hop.kind = facts.stored ? ledger::HopKind::kInbound : ledger::HopKind::kRefusal;
@@ -26,8 +28,6 @@ ledger::HopRecord InboundHop(const InboundHopFacts& facts) {
   return hop;
 }
 
-namespace {
-
 void LogFailure(const core::Logger& log, const InboundHopFacts& facts, const core::Error& error) {
   log.Error("ledger_append_failed", {{"sender", facts.sender},
                                      {"outcome", facts.stored ? "stored" : "refused"},
@@ -37,28 +37,52 @@ void LogFailure(const core::Logger& log, const InboundHopFacts& facts, const cor
 
 }  // namespace
 
+std::vector<ledger::HopRecord> InboundHops(const InboundHopFacts& facts) {
+  std::vector<ledger::HopRecord> hops{InboundHop(facts)};
+  if (!facts.stored || hops.front().nhs_number.empty()) {
+    return hops;  // a refusal names the routing key only (the others were never checked)
+  }
+  for (const std::string& other : facts.other_patients) {
+    if (core::IsValidNhsNumber(other)) {
+      hops.push_back(hops.front());
+      hops.back().nhs_number = other;
+    }
+  }
+  return hops;
+}
+
 void RecordInboundHop(ledger::Ledger& ledger, const InboundHopFacts& facts,
                       const core::Logger& log) {
-  auto recorded = ledger.Append(InboundHop(facts));
-  if (!recorded) {
-    LogFailure(log, facts, recorded.error());
+  for (const ledger::HopRecord& hop : InboundHops(facts)) {
+    auto recorded = ledger.Append(hop);
+    if (!recorded) {
+      LogFailure(log, facts, recorded.error());
+    }
   }
 }
 
 void RecordInboundHopAsync(ledger::Ledger& ledger, const InboundHopFacts& facts,
                            const core::Logger& log, std::function<void()> then) {
-  ledger.AppendAsync(InboundHop(facts), [&log, sender = facts.sender, stored = facts.stored,
-                                         detail = facts.outcome_detail, then = std::move(then)](
-                                            core::Result<ledger::AppendReceipt> recorded) {
+  InboundHopFacts what;  // what a failure is logged with
+  what.sender = facts.sender;
+  what.stored = facts.stored;
+  what.outcome_detail = facts.outcome_detail;
+  auto report = [&log, what = std::move(what),
+                 then = std::move(then)](const core::Status& recorded) {
     if (!recorded) {
-      InboundHopFacts what;
-      what.sender = sender;
-      what.stored = stored;
-      what.outcome_detail = detail;
       LogFailure(log, what, recorded.error());
     }
     then();
-  });
+  };
+  std::vector<ledger::HopRecord> hops = InboundHops(facts);
+  if (hops.size() == 1) {
+    ledger.AppendAsync(hops.front(),
+                       [report = std::move(report)](core::Result<ledger::AppendReceipt> recorded) {
+                         report(recorded ? core::Ok() : core::Status(recorded.error()));
+                       });
+    return;
+  }
+  ledger.AppendAllAsync(hops, std::move(report));
 }
 
 }  // namespace tb::routing

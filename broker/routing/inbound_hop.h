@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "broker/core/log.h"
 #include "broker/ledger/ledger.h"
@@ -23,10 +24,13 @@ struct InboundHopFacts {
   std::int64_t message_id = 0;  // the stored row (stored only)
   std::string destination_ods;  // a refused destination, when that was the fault
   std::string outcome_detail;   // the message type when stored, else the error code
+  // The other patients a stored message carries (core::InboundMessage::other_nhs_numbers): each
+  // gets a record of its own, so that every patient's journey shows the message came in.
+  std::vector<std::string> other_patients;
 };
 
-// The ledger's record of it.
-ledger::HopRecord InboundHop(const InboundHopFacts& facts);
+// The ledger's records of it: the hop for `nhs_number` first, then (stored) one per other patient.
+std::vector<ledger::HopRecord> InboundHops(const InboundHopFacts& facts);
 
 // Appends the hop; a failure is logged on `log` (the message's own fate is already decided).
 void RecordInboundHop(ledger::Ledger& ledger, const InboundHopFacts& facts,

@@ -516,8 +516,8 @@ core::Result<std::optional<core::LedgerBatch>> WriteAuditRecords(
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const core::InboundMessage& message = *messages[i].message;
     if (message.audit) {
-      if (std::optional<core::LedgerDraft> draft = message.audit(results[i])) {
-        drafts.push_back(std::move(*draft));
+      for (core::LedgerDraft& draft : message.audit(results[i])) {
+        drafts.push_back(std::move(draft));
       }
     }
   }

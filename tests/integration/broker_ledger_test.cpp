@@ -420,6 +420,31 @@ TEST_F(LedgerSearchTest, ANakedMessageLeavesARefusalNamingTheSender) {
             2u);
 }
 
+// A message about two patients (ADT^A24 links a newborn's record to its mother's) is recorded in
+// both patients' journeys, in the message's own transaction: before, the second patient's trail
+// did not show that the broker took in their data.
+TEST_F(LedgerSearchTest, ATwoPatientEventIsAnInboundHopInBothPatientsJourneys) {
+  constexpr std::string_view kNewborn = "9434765870";
+  mllp::MllpClient client = testing::EngineOf(*broker_, "RXH");
+  auto ack = client.Send(
+      "MSH|^~\\&|PAS|RXH|TB||20261125100000||ADT^A24|LINK1|P|2.4\r"
+      "EVN|A24|20261125100000\rPID|1||" +
+      std::string(kShared) + "^^^NHS^NH||TEST^MOTHER\rPID|2||" + std::string(kNewborn) +
+      "^^^NHS^NH||TEST^BABY\r");
+  ASSERT_TRUE(ack) << ack.error().message;
+  auto parsed = hl7v2::Message::Parse(*ack);
+  ASSERT_TRUE(parsed);
+  ASSERT_EQ(parsed->Get("MSA-1").Decoded(), "AA") << *ack;
+  const auto inbound = [this](std::string_view patient) {
+    return SearchAll("/fhir/AuditEvent?" + std::string(kPatientParam) + std::string(patient) +
+                     "&type=110107");
+  };
+  EXPECT_EQ(inbound(kShared).size(), 3u);  // the two announcements and the link
+  const std::vector<Entry> newborn = inbound(kNewborn);
+  ASSERT_EQ(newborn.size(), 1u);
+  EXPECT_NE(newborn[0].json.find("ADT^A24"), std::string::npos) << newborn[0].json;
+}
+
 TEST_F(LedgerSearchTest, BadRequestsAre400AndARefusalIsRecorded) {
   auto invalid = Get("/fhir/AuditEvent?" + std::string(kPatientParam) + "9990001236");
   EXPECT_EQ(invalid.status, 400);

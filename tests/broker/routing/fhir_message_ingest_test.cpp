@@ -448,6 +448,12 @@ TEST_F(FhirMessageIngestTest, AMergeReachesTheHoldersOfTheLinkedRecord) {
   ASSERT_TRUE(holders);
   EXPECT_TRUE(std::any_of(holders->begin(), holders->end(),
                           [](const core::LocatorEntry& entry) { return entry.ods == "RJ1"; }));
+  // And both records' journeys show the message came in.
+  const std::vector<core::LedgerRecord> records = Records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].nhs_number, kNhs);
+  EXPECT_EQ(records[1].nhs_number, "9434765919");
+  EXPECT_EQ(records[1].kind, "inbound");
 }
 
 TEST_F(FhirMessageIngestTest, OtherEventCodesAreKeptAsSent) {

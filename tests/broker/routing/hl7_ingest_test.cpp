@@ -305,6 +305,19 @@ TEST_F(Hl7IngestLedgerTest, StoredMessageIsAnInboundHopWithItsDigest) {
   EXPECT_NE(records[0].canonical.find(store_.messages()[0].content_sha256), std::string::npos);
 }
 
+// Each patient of a two-patient event has the inbound hop in their journey.
+TEST_F(Hl7IngestLedgerTest, ATwoPatientEventIsAnInboundHopForEachPatient) {
+  const std::string a24 = With(With(kA01, "ADT^A01", "ADT^A24"), "EVN|A01", "EVN|A24") +
+                          "PID|2||9434765870^^^NHS^NH||SMITH^BABY||20261120|F\r";
+  ASSERT_EQ(audited_->Ingest(a24, Peer("rj1-pas")).outcome, "stored");
+  const std::vector<core::LedgerRecord> records = Records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].kind, "inbound");
+  EXPECT_EQ(records[0].nhs_number, "9449305552");
+  EXPECT_EQ(records[1].kind, "inbound");
+  EXPECT_EQ(records[1].nhs_number, "9434765870");
+}
+
 TEST_F(Hl7IngestLedgerTest, RefusalsAreRecordedWithTheirReason) {
   audited_->Ingest(kA01, Peer("RGT"));                                        // facility mismatch
   audited_->Ingest(With(kA01, "9449305552", "9449305553"), Peer("rj1-pas"));  // bad check digit

@@ -902,16 +902,16 @@ class FakeLedgerChain final : public core::LedgerChain {
 inline core::InboundMessage Audited(const std::string& control_id) {
   core::InboundMessage message = MakeMessage(control_id);
   message.audit =
-      [control_id](const core::AcceptResult& accepted) -> std::optional<core::LedgerDraft> {
+      [control_id](const core::AcceptResult& accepted) -> std::vector<core::LedgerDraft> {
     if (accepted.outcome == AcceptOutcome::kDuplicate) {
-      return std::nullopt;
+      return {};
     }
     core::LedgerDraft draft;
     draft.kind = accepted.outcome == AcceptOutcome::kStored ? "inbound" : "refusal";
     draft.nhs_number = "9434765919";
     draft.facts = "{\"control_id\":\"" + control_id +
                   "\",\"id\":" + std::to_string(accepted.message_id) + "}";
-    return draft;
+    return {draft};
   };
   return message;
 }
