@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <string>
 
 #include "adapters/hl7v2/charset.h"
@@ -194,17 +195,25 @@ std::optional<std::size_t> PidOfAnotherPatient(const Message& message,
 std::vector<std::string> PatientNhsNumbers(const Message& message,
                                            std::span<const std::string> nhs_namespaces) {
   std::vector<std::string> numbers;
-  for (std::size_t occurrence = 1;; ++occurrence) {
-    const std::optional<SegmentView> pid = message.FindSegment("PID", occurrence);
-    if (!pid) {
-      return numbers;
-    }
-    for (std::string& number : ClaimedNhsNumbers(*pid, nhs_namespaces)) {
-      if (std::find(numbers.begin(), numbers.end(), number) == numbers.end()) {
-        numbers.push_back(std::move(number));
+  const auto add_fields = [&](std::string_view segment, std::initializer_list<std::size_t> fields) {
+    for (std::size_t occurrence = 1;; ++occurrence) {
+      const std::optional<SegmentView> found = message.FindSegment(segment, occurrence);
+      if (!found) {
+        return;
+      }
+      for (const std::size_t field : fields) {
+        for (const Value& cx : found->Field(field).Repetitions()) {
+          std::optional<std::string> claimed = ClaimedNhsNumber(cx, nhs_namespaces);
+          if (claimed && std::find(numbers.begin(), numbers.end(), *claimed) == numbers.end()) {
+            numbers.push_back(std::move(*claimed));
+          }
+        }
       }
     }
-  }
+  };
+  add_fields("PID", {3, 2, 4});  // PID-3 first: the routing key leads
+  add_fields("MRG", {1, 2});
+  return numbers;
 }
 
 std::optional<std::string> ExtractNhsNumber(const SegmentView& pid,

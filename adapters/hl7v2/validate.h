@@ -65,10 +65,13 @@ std::optional<std::size_t> PidOfAnotherPatient(
     const Message& message,
     std::span<const std::string> nhs_namespaces = DefaultNhsNumberNamespaces());
 
-// Every NHS number claimed (ClaimedNhsNumber) in the PID-3 of any PID, each once, the routing
-// key (ExtractNhsNumber) first. More than one patient's only in the two-patient events Validate
-// lets through (ADT^A17, A24, A37): whoever receives such a message receives every patient's
-// data, so the delivery checks every one's consents. Not checked: call core::IsValidNhsNumber.
+// Every NHS number claimed (ClaimedNhsNumber) where the v2 -> FHIR mapping writes a Patient's
+// identifiers: PID-3, PID-2 and PID-4 of every PID, then MRG-1 and MRG-2 of every MRG (a
+// merge's retired record, mapped as a linked Patient); each once, the routing key
+// (ExtractNhsNumber) first. Another person's only in the two-patient events Validate lets
+// through (ADT^A17, A24, A37). Whoever receives the message receives every one of these
+// records, so the broker routes to their holders and the delivery checks their consents. Not
+// checked: call core::IsValidNhsNumber.
 std::vector<std::string> PatientNhsNumbers(
     const Message& message,
     std::span<const std::string> nhs_namespaces = DefaultNhsNumberNamespaces());

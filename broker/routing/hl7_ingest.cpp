@@ -27,9 +27,10 @@ std::string ResultMessageType(const hl7v2::Message& message) {
   return type;
 }
 
-// The other patients' NHS numbers (core::InboundMessage::other_nhs_numbers): those of the PIDs
-// after the routing key's, valid ones only (the edge check can be turned off). Only a message
-// with a routing key has any: the queue orders by it.
+// The other NHS numbers the message names a patient by (core::InboundMessage::other_nhs_numbers,
+// hl7v2::PatientNhsNumbers: a second patient's, a merge's retired record's), valid ones only
+// (the edge check can be turned off). Only a message with a routing key has any: the queue
+// orders by it.
 std::vector<std::string> OtherPatients(const hl7v2::Message& message,
                                        const std::string& nhs_number) {
   std::vector<std::string> others;

@@ -309,6 +309,13 @@ TEST(PatientNhsNumbers, EveryPidsNumbersOnceTheRoutingKeyFirst) {
             (std::vector<std::string>{"9434765919"}));
   EXPECT_TRUE(PatientNhsNumbers(Parse(a24 + pid("RX1^^^RX1^MR"))).empty());
   EXPECT_TRUE(PatientNhsNumbers(Parse(a24)).empty());
+  // Every field the mapping writes a Patient's identifiers from: PID-2 and PID-4 after PID-3,
+  // and a merge's retired record (MRG-1, MRG-2), which the mapping writes as a linked Patient.
+  const std::string a40 = "MSH|^~\\&|PAS|RJ1|BRK|NHS|2024||ADT^A40|C1|P|2.5\rEVN|A40\r";
+  EXPECT_EQ(
+      PatientNhsNumbers(Parse(a40 + "PID|1|9449305552^^^NHS^NH|RX1^^^RX1^MR~9434765919^^^NHS^NH\r"
+                                    "MRG|9434765870^^^NHS^NH~RX0^^^RX1^MR\r")),
+      (std::vector<std::string>{"9434765919", "9449305552", "9434765870"}));
 }
 
 TEST(Validate, VersionAndProcessingIdSets) {

@@ -242,6 +242,26 @@ TEST_F(Hl7IngestTest, ATwoPatientEventGoesToTheHoldersOfEitherPatient) {
   }
 }
 
+// A merge whose retired record had another NHS number (MRG-1) reaches the trusts holding that
+// number too, as a FHIR merge naming a linked record does; the v2 -> FHIR mapping writes that
+// record as a linked Patient, so its consents apply on delivery as well.
+TEST_F(Hl7IngestTest, AMergeReachesTheHoldersOfTheRetiredRecord) {
+  Participant holder = MakeParticipant("RGT", "RGT");
+  holder.mllp = core::HostPort{"127.0.0.1", 2576};
+  ParticipantDirectory directory({MakeParticipant("RJ1", "rj1-pas"), holder}, {});
+  ASSERT_TRUE(locator_.Announce("9434765870", "RGT", "admin", 1));
+  Hl7Ingest ingest(directory, store_, &locator_, clock_, BrokerSettings());
+  const std::string a40 = With(With(kA01, "ADT^A01", "ADT^A40"), "EVN|A01", "EVN|A40") +
+                          "MRG|9434765870^^^NHS^NH~H999^^^RJ1^MR\r";
+  const Hl7IngestResult stored = ingest.Ingest(a40, Peer("rj1-pas"));
+  ASSERT_EQ(stored.outcome, "stored") << stored.ack.er7;
+  EXPECT_EQ(stored.routes, 1u);
+  const std::vector<core::InboundMessage> messages = store_.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].nhs_number, "9449305552");
+  EXPECT_EQ(messages[0].other_nhs_numbers, (std::vector<std::string>{"9434765870"}));
+}
+
 TEST_F(Hl7IngestTest, MessageAddressedToAnUnregisteredFacilityIsRefusedAR) {
   Hl7IngestResult result = Send(With(kA01, "|TB|X26|", "|TB|ZZZ99|"));
   EXPECT_EQ(result.outcome, "refused");
