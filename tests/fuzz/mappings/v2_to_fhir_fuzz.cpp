@@ -9,6 +9,8 @@
 //  - every NHS number the Bundle's Patients carry is valid, and the routing key the broker reads
 //    from the message (hl7v2::ExtractNhsNumber) is one of them: the edge, the routing and the
 //    mapping read NHS numbers the one same way (hl7v2::ClaimedNhsNumber);
+//  - every one of them is among the NHS numbers the delivery of the v2 message checks consents
+//    for (hl7v2::PatientNhsNumbers): no record reaches a trust past its patient's consent;
 //  - that Bundle, mapped back to v2 (what a v2 destination of the same message receives), gives
 //    an ER7 message that parses, or a clean error.
 #include <algorithm>
@@ -87,6 +89,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto message = hl7v2::Message::Parse(std::string(er7))) {
     if (const std::optional<std::string> key = hl7v2::ExtractNhsNumber(*message)) {
       Check(std::find(numbers.begin(), numbers.end(), *key) != numbers.end());
+    }
+    const std::vector<std::string> checked =
+        hl7v2::PatientNhsNumbers(*message, tables->nhs_number_namespaces());
+    for (const std::string& number : numbers) {
+      Check(std::find(checked.begin(), checked.end(), number) != checked.end());
     }
   }
 
