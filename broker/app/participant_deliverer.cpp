@@ -152,8 +152,8 @@ core::Result<DeliveryResult> ParticipantDeliverer::Attempt(const core::OutboundI
     return Permanent("unknown delivery format");
   }
   // The message read once. Its patients: the routing key, and any other patient it carries (a
-  // two-patient v2 event, ADT^A17, A24 or A37; a FHIR merge's linked Patient). Whoever receives
-  // it receives every one's data, so every one's consents apply.
+  // two-patient v2 event, ADT^A17, A24 or A37; a merge's retired or linked record). Whoever
+  // receives it receives every one's data, so every one's consents apply.
   std::optional<hl7v2::Message> v2;
   std::optional<rapidjson::Document> bundle;
   std::vector<std::string> carried;

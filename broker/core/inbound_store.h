@@ -43,7 +43,7 @@ struct InboundMessage {
   std::string content_sha256;  // lowercase hex SHA-256 of `payload` (64 characters)
   std::string nhs_number;      // empty when the message names no patient
   // The other patients the message carries (a two-patient HL7 v2 event, ADT^A17, A24 or A37; a
-  // FHIR merge's linked record), each a valid NHS number, none repeated or equal to
+  // merge's retired or linked record), each a valid NHS number, none repeated or equal to
   // `nhs_number` (which must then be set). Their holders get the message too
   // (`route_by_holders`), and with `announce` set each is announced for the same holder, source
   // and time. The queue orders the message with `nhs_number`'s.
@@ -70,9 +70,8 @@ struct InboundMessage {
   // empty): called on the store's committer inside the batch transaction for a kStored message,
   // with the ODS codes that the record locator lists for `nhs_number` and `other_nhs_numbers` as
   // that transaction sees them (ascending, each once); the routes it returns are queued in the
-  // same transaction. So the caller
-  // reads no locator before the store and needs no thread that may block. Not called for a
-  // kDuplicate or kConflict; must not block.
+  // same transaction. So the caller reads no locator before the store and needs no thread that
+  // may block. Not called for a kDuplicate or kConflict; must not block.
   std::function<std::vector<OutboundRoute>(const std::vector<std::string>& holders)>
       route_by_holders;
 };

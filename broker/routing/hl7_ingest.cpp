@@ -386,7 +386,7 @@ void Hl7Ingest::OnAccepted(Frame& frame, core::Result<core::AcceptResult> accept
     // this blocking call runs on the calling thread.
     core::Status learnt = locator_->Announce(facts.nhs_number, result.sender,
                                              "hl7v2:" + result.message_type, frame.received_at_ms);
-    for (const std::string& other : OtherPatients(message, facts.nhs_number)) {
+    for (const std::string& other : facts.other_patients) {
       if (learnt) {
         learnt = locator_->Announce(other, result.sender, "hl7v2:" + result.message_type,
                                     frame.received_at_ms);

@@ -74,15 +74,7 @@ void RecordInboundHopAsync(ledger::Ledger& ledger, const InboundHopFacts& facts,
     }
     then();
   };
-  std::vector<ledger::HopRecord> hops = InboundHops(facts);
-  if (hops.size() == 1) {
-    ledger.AppendAsync(hops.front(),
-                       [report = std::move(report)](core::Result<ledger::AppendReceipt> recorded) {
-                         report(recorded ? core::Ok() : core::Status(recorded.error()));
-                       });
-    return;
-  }
-  ledger.AppendAllAsync(hops, std::move(report));
+  ledger.AppendAllAsync(InboundHops(facts), std::move(report));
 }
 
 }  // namespace tb::routing
