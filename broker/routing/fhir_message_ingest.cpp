@@ -287,10 +287,10 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
   }
 
   // 3. The patient: the first Patient with an NHS number; every NHS number must be valid. One
-  // patient per message: routing, ordering and the delivery's consent check are per patient, so
-  // a resource about another (a Patient with none of the first one's NHS numbers, unless either
-  // links to another record of the same person, or a subject naming another NHS number) would
-  // reach that patient's data past their consent.
+  // person per message: ordering is per patient, and a resource about another (a Patient with
+  // none of the first one's NHS numbers, unless either links to another record of the same
+  // person, or a subject naming an NHS number of none of the message's Patients) is refused
+  // rather than routed and checked as if it were theirs.
   std::vector<std::string> patient_numbers;  // the first Patient's NHS numbers
   // Every other NHS number of the message's Patients (core::InboundMessage::other_nhs_numbers).
   std::vector<std::string> other_numbers;
@@ -366,9 +366,10 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
       if (id == nullptr || fhir::FindString(*id, "system") != core::kNhsNumberSystem) {
         continue;
       }
+      // One of the message's patients' numbers: the first Patient's, or a linked record's.
       const std::string_view value = fhir::FindString(*id, "value").value_or("");
-      if (std::find(patient_numbers.begin(), patient_numbers.end(), value) ==
-          patient_numbers.end()) {
+      if (value != facts.nhs_number &&
+          std::find(other_numbers.begin(), other_numbers.end(), value) == other_numbers.end()) {
         return another_patient(i, "." + std::string(member) + ".identifier");
       }
     }

@@ -434,7 +434,11 @@ TEST_F(FhirMessageIngestTest, AMergeReachesTheHoldersOfTheLinkedRecord) {
       merge.size() - 2,
       R"(,{"fullUrl":"urn:uuid:p2","resource":{"resourceType":"Patient","id":"p2",)"
       R"("identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}],)"
-      R"("active":false,"link":[{"other":{"reference":"urn:uuid:patient"},"type":"replaced-by"}]}})");
+      R"("active":false,"link":[{"other":{"reference":"urn:uuid:patient"},"type":"replaced-by"}]}})"
+      // A resource filed under the retired record's number is about the same person.
+      R"(,{"fullUrl":"urn:uuid:obs2","resource":{"resourceType":"Observation","id":"obs2",)"
+      R"("status":"final","code":{"text":"Hb"},"subject":{"identifier":{"system":)"
+      R"("https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}}}})");
   const FhirMessageIngestResult result = Send(merge);
   ASSERT_EQ(result.outcome, "stored")
       << (result.errors.empty() ? "" : result.errors[0].message + " " + result.errors[0].location);
