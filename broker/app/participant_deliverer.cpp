@@ -115,11 +115,8 @@ void ParticipantDeliverer::RecordHop(const core::OutboundItem& item, const Attem
     hop.outcome_detail += " withheld=" + std::to_string(record.removed.size());
   }
   // A failure is logged by the ledger; the delivery result stands.
-  (void)ledger_->Append(hop);
-  for (const std::string& patient : record.other_patients) {
-    ledger::HopRecord also = hop;
-    also.nhs_number = patient;
-    (void)ledger_->Append(also);
+  for (const ledger::HopRecord& each : ledger::HopPerPatient(hop, record.other_patients)) {
+    (void)ledger_->Append(each);
   }
   // One record per withheld resource (what, and why), when the message went out without it.
   if (!delivered) {

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 #include "adapters/fhir/json.h"
 #include "broker/core/nhs_number.h"
@@ -161,6 +162,19 @@ core::Result<HopKind> ParseHopKind(std::string_view text) {
     }
   }
   return core::MakeError(core::ErrorCode::kInvalidValue, "unknown hop kind", "HopRecord.kind");
+}
+
+std::vector<HopRecord> HopPerPatient(HopRecord hop, std::span<const std::string> other_patients) {
+  std::vector<HopRecord> hops;
+  hops.reserve(1 + other_patients.size());
+  hops.push_back(std::move(hop));
+  for (const std::string& other : other_patients) {
+    if (core::IsValidNhsNumber(other)) {
+      hops.push_back(hops.front());
+      hops.back().nhs_number = other;
+    }
+  }
+  return hops;
 }
 
 core::Status ValidateHop(const HopRecord& hop) {

@@ -1,8 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -56,6 +58,11 @@ struct HopRecord {
 // The AuditEvent.outcome code of `outcome` (0, 4, 8, 12) and back (kInvalidValue otherwise).
 int OutcomeNumber(HopOutcome outcome);
 core::Result<HopOutcome> OutcomeFromNumber(std::int64_t number);
+
+// `hop` once per patient whose data it moved: as it is (its nhs_number), then a copy for each
+// valid NHS number in `other_patients` (a message about two patients, a merge's other record),
+// so that every one's journey shows it. Invalid numbers are skipped: they name nobody.
+std::vector<HopRecord> HopPerPatient(HopRecord hop, std::span<const std::string> other_patients);
 
 // "inbound", "delivery", "query", "response", "refusal", "audit-access"
 std::string_view ToString(HopKind kind);

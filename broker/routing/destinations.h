@@ -56,9 +56,9 @@ std::vector<Destination> DestinationsOfHolders(const DestinationRequest& request
 //     sender is told (AR, a 422) rather than acknowledged for a message that goes nowhere;
 //   - addressed to the broker itself (`broker_ods`) or to nobody: every participant the record
 //     locator lists for the NHS number or one of the other patients' (the trusts that hold a
-//     patient of the message) that can take the
-//     message (a holder that cannot is left out: it is not the message's addressee); none
-//     without an NHS number (the message still updates the locator);
+//     patient of the message) that can take the message (a holder that cannot is left out: it
+//     is not the message's addressee); none without an NHS number (the message still updates
+//     the locator);
 //   - addressed to anything else: kForbidden at "MSH-6" — data only ever goes to registered
 //     participants (data-loss prevention); the caller refuses the message and records why.
 // Sorted by ODS code; no duplicates. Blocks on the locator (call from the blocking pool); a null

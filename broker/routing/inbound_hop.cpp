@@ -38,17 +38,12 @@ void LogFailure(const core::Logger& log, const InboundHopFacts& facts, const cor
 }  // namespace
 
 std::vector<ledger::HopRecord> InboundHops(const InboundHopFacts& facts) {
-  std::vector<ledger::HopRecord> hops{InboundHop(facts)};
-  if (!facts.stored || hops.front().nhs_number.empty()) {
-    return hops;  // a refusal names the routing key only (the others were never checked)
+  ledger::HopRecord hop = InboundHop(facts);
+  if (!facts.stored || hop.nhs_number.empty()) {
+    return {
+        std::move(hop)};  // a refusal names the routing key only (the others were never checked)
   }
-  for (const std::string& other : facts.other_patients) {
-    if (core::IsValidNhsNumber(other)) {
-      hops.push_back(hops.front());
-      hops.back().nhs_number = other;
-    }
-  }
-  return hops;
+  return ledger::HopPerPatient(std::move(hop), facts.other_patients);
 }
 
 void RecordInboundHop(ledger::Ledger& ledger, const InboundHopFacts& facts,

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -133,6 +135,23 @@ TEST(Records, HopKindsRoundTrip) {
     EXPECT_EQ(ParseHopKind(ToString(kind)).value_or(HopKind::kInbound), kind);
   }
   EXPECT_FALSE(ParseHopKind("bogus"));
+}
+
+// A hop about several patients is one record per patient, the first as given; a number that is
+// not a valid NHS number names nobody and gets none.
+TEST(HopPerPatient, OneRecordPerValidPatientTheGivenOneFirst) {
+  const HopRecord hop = MakeHop(HopKind::kDelivery, testing::kPatientA);
+  const std::vector<std::string> others = {"9434765870", "1234567890", "9434765919"};
+  const std::vector<HopRecord> hops = HopPerPatient(hop, others);
+  ASSERT_EQ(hops.size(), 3u);
+  EXPECT_EQ(hops[0].nhs_number, testing::kPatientA);
+  EXPECT_EQ(hops[1].nhs_number, "9434765870");
+  EXPECT_EQ(hops[2].nhs_number, "9434765919");
+  for (const HopRecord& each : hops) {
+    EXPECT_EQ(each.kind, HopKind::kDelivery);
+    EXPECT_EQ(each.time_ms, hop.time_ms);
+  }
+  EXPECT_EQ(HopPerPatient(hop, {}).size(), 1u);
 }
 
 }  // namespace
