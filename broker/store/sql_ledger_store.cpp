@@ -399,13 +399,18 @@ core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::Search(
     clause(std::string("nhs_number = ") + text(query.nhs_number));
   }
   if (!query.agent.empty()) {
+    // The destination term names the rows the destination index holds (migration 008: not
+    // those whose destination is also their source or requester, which the other two terms
+    // find), so the engine can search that index; spelt as in the index's WHERE.
     std::string any = "(requester_ods = ";
     any += text(query.agent);
     any += " OR source_ods = ";
     any += text(query.agent);
-    any += " OR destination_ods = ";
+    any += " OR (destination_ods = ";
     any += text(query.agent);
-    clause(any + ")");
+    any += " AND destination_ods IS DISTINCT FROM source_ods"
+           " AND destination_ods IS DISTINCT FROM requester_ods))";
+    clause(any);
   }
   if (!query.target.empty()) {
     clause(std::string("target = ") + text(query.target));

@@ -230,6 +230,37 @@ TYPED_TEST_P(LedgerStoreTest, SearchByPatientAgentTargetKindOutcomeAndDate) {
   EXPECT_EQ(this->Seqs(failed), (V{3, 2, 1}));
 }
 
+// The destination index leaves out a destination that is also the row's source or requester
+// (migration 008): the agent search must still find the row by it, once.
+TYPED_TEST_P(LedgerStoreTest, AnAgentIsFoundWhereverItIsNamedAndOnce) {
+  std::vector<core::LedgerRecord> rows;
+  const auto add = [&](std::string requester, std::string source, std::string destination) {
+    core::LedgerRecord row = this->Row(static_cast<std::int64_t>(rows.size()) + 1);
+    row.index = core::LedgerIndex{std::move(requester), std::move(source), std::move(destination),
+                                  "", 0};
+    rows.push_back(std::move(row));
+  };
+  add("RJ1", "T01", "T01");  // 1: a query hop: the trust asked is its source and destination
+  add("RJ1", "", "RJ1");     // 2: a response hop: the requester is its destination
+  add("", "RGT", "RXH");     // 3: a delivery: the destination alone
+  add("RJ1", "", "PEER");    // 4: a response to a peer for requester RJ1
+  add("", "T01", "");        // 5
+  ASSERT_TRUE(this->repository_->Append(rows, nullptr));
+  using V = std::vector<std::int64_t>;
+  const auto agent = [&](std::string ods) {
+    core::LedgerQuery query;
+    query.agent = std::move(ods);
+    query.newest_first = false;
+    return this->Seqs(query);
+  };
+  EXPECT_EQ(agent("T01"), (V{1, 5}));
+  EXPECT_EQ(agent("RJ1"), (V{1, 2, 4}));
+  EXPECT_EQ(agent("RXH"), (V{3}));
+  EXPECT_EQ(agent("RGT"), (V{3}));
+  EXPECT_EQ(agent("PEER"), (V{4}));
+  EXPECT_TRUE(agent("R00").empty());
+}
+
 TYPED_TEST_P(LedgerStoreTest, SearchPagesByKeysetInBothDirections) {
   this->AppendRows(7);
   using V = std::vector<std::int64_t>;
@@ -251,6 +282,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     LedgerStoreTest, EmptyLedgerHasNoLastRecord, AppendedRowsReadBackExactly, ReadRangePagesBySeq,
     AnExistingSeqIsAConflictAndNothingIsWritten, ABatchOfManyStatementsIsWrittenWholeOrNotAtAll,
     CheckpointsAreStoredWithRowsOrAlone, ReadByNhsNumberListsOnePatientInOrder,
-    SearchByPatientAgentTargetKindOutcomeAndDate, SearchPagesByKeysetInBothDirections);
+    SearchByPatientAgentTargetKindOutcomeAndDate, AnAgentIsFoundWhereverItIsNamedAndOnce,
+    SearchPagesByKeysetInBothDirections);
 
 }  // namespace tb::store::testing

@@ -88,6 +88,33 @@ TEST(SqliteStore, InMemoryDatabaseWorksForTests) {
   EXPECT_EQ(store->Count().value_or(-1), 1);
 }
 
+// Migration 008: a query hop (the trust is its source and destination) and a response hop (the
+// requester is its destination) add no destination index entry; a delivery does. Counted in
+// the index's own B-tree (dbstat), which the agent search reads (LedgerStoreTest's
+// AnAgentIsFoundWhereverItIsNamedAndOnce checks it still finds them).
+TEST(SqliteStore, TheDestinationIndexHoldsOnlyDestinationsNamedNowhereElseInTheRow) {
+  core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = "sqlite::memory:"});
+  ASSERT_TRUE(database) << database.error().message;
+  std::unique_ptr<core::LedgerStore> ledger = MakeLedgerStore(**database);
+  std::vector<core::LedgerRecord> rows;
+  for (const core::LedgerIndex& index : {core::LedgerIndex{"RJ1", "T01", "T01", "", 0},
+                                         core::LedgerIndex{"RJ1", "", "RJ1", "", 0},
+                                         core::LedgerIndex{"", "RGT", "RXH", "", 0}}) {
+    const auto seq = static_cast<std::int64_t>(rows.size()) + 1;
+    rows.push_back(core::LedgerRecord{seq, 1000, "query", "9449305552", "{}",
+                                      std::string(64, '0'), std::string(64, 'a'), index});
+  }
+  ASSERT_TRUE(ledger->Append(rows, nullptr));
+  int entries = -1;
+  ASSERT_TRUE((*database)->impl().Write("index entries", [&](Poco::Data::Session& session) {
+    using namespace Poco::Data::Keywords;
+    session << "SELECT sum(ncell) FROM dbstat WHERE name = 'ledger_record_destination'",
+        into(entries), now;
+    return core::Ok();
+  }));
+  EXPECT_EQ(entries, 1);  // RXH
+}
+
 // A store in a file with its record locator, for the tests of the locator writes that the
 // inbound store's batch transaction makes.
 class SqliteStoreAndLocator : public ::testing::Test {
