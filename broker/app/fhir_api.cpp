@@ -1,5 +1,6 @@
 #include "broker/app/fhir_api.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <functional>
@@ -926,10 +927,16 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       }
       const auto total =
           bundle.HasMember("total") && bundle["total"].IsUint64() ? bundle["total"].GetUint64() : 0;
+      const auto failed = std::count_if(
+          result->targets.begin(), result->targets.end(), [](const routing::TargetOutcome& target) {
+            return target.status == routing::TargetStatus::kFailed ||
+                   target.status == routing::TargetStatus::kTimedOut;
+          });
       Log().InfoBatched("federated_query", {{"requester", requester},
                                             {"type", type_logged},
                                             {"request_id", request_id},
                                             {"targets", std::to_string(result->targets.size())},
+                                            {"failed", std::to_string(failed)},
                                             {"total", std::to_string(total)},
                                             {"withheld", std::to_string(report.removed.size())},
                                             {"partial", result->partial ? "true" : "false"},

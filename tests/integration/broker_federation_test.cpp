@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <sqlite3.h>
@@ -449,7 +450,14 @@ TEST(FederationDeadline, ATrustGetsNoMoreConnectionsThanItsLimit) {
   EXPECT_EQ(flagged, 1) << results[0].body.substr(0, 600) << results[1].body.substr(0, 600);
 }
 
+// Also: the query is one info line (`federated_query`), which counts the trust that failed.
 TEST(FederationDown, TrustThatIsDownIsFlagged) {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  core::SetLogSink([&](std::string_view line) {
+    std::lock_guard lock(mutex);
+    lines.emplace_back(line);
+  });
   auto up = StartTrust("RGT", DemoPatients("RGT"), std::chrono::milliseconds(0));
   std::uint16_t down_port = 0;
   {
@@ -467,6 +475,16 @@ TEST(FederationDown, TrustThatIsDownIsFlagged) {
   const Sources sources = SourcesOf(Json(result.body));
   EXPECT_TRUE(Contains(sources.matches, "RGT"));
   EXPECT_TRUE(Contains(sources.outcomes, "RXH"));
+  broker.Stop();
+  core::FlushLog();
+  core::SetLogSink(nullptr);  // before `lines` goes
+  std::vector<std::string> queries;
+  std::copy_if(lines.begin(), lines.end(), std::back_inserter(queries), [](const auto& line) {
+    return line.find("\"event\":\"federated_query\"") != std::string::npos;
+  });
+  ASSERT_EQ(queries.size(), 1U);
+  EXPECT_NE(queries[0].find("\"targets\":\"2\",\"failed\":\"1\""), std::string::npos)
+      << queries[0];
 }
 
 // broker-b fronts RXH; broker-a fronts RGT; each names the other as a peer (a loop). A search at
