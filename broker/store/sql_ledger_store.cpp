@@ -1,6 +1,7 @@
 #include "broker/store/sql_ledger_store.h"
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <sqlite3.h>
 #include <utility>
@@ -371,81 +372,106 @@ core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::ReadByNhsNumber(
   return Select("ledger journey", std::string(kColumns) + std::string(kPatientWhere), &nhs_number);
 }
 
+LedgerSearchStatement BuildLedgerSearch(const core::LedgerQuery& query) {
+  LedgerSearchStatement statement;
+  auto& params = statement.params;
+  const auto text = [&params](const std::string& value) {
+    params.emplace_back(value);
+    return "?";
+  };
+  const auto number = [&params](std::int64_t value) {
+    params.emplace_back(value);
+    return "?";
+  };
+  // "WHERE <first> AND <every criterion but the agent>" (its parameters added in that order).
+  const auto where = [&](const std::string& first) {
+    std::string out;
+    const auto clause = [&out](const std::string& condition) {
+      out += out.empty() ? "WHERE " : " AND ";
+      out += condition;
+    };
+    if (!first.empty()) {
+      clause(first);
+    }
+    if (!query.nhs_number.empty()) {
+      clause(std::string("nhs_number = ") + text(query.nhs_number));
+    }
+    if (!query.target.empty()) {
+      clause(std::string("target = ") + text(query.target));
+    }
+    if (!query.kinds.empty()) {
+      std::string in = "kind IN (";
+      for (std::size_t i = 0; i < query.kinds.size(); ++i) {
+        in += i == 0 ? "" : ", ";
+        in += text(query.kinds[i]);
+      }
+      clause(in + ")");
+    }
+    if (query.outcome) {
+      clause(std::string("outcome = ") + number(*query.outcome));
+      if (*query.outcome != 0) {
+        clause("outcome <> 0");  // what lets the partial index ledger_record_failure serve it
+      }
+    }
+    if (query.from_ms) {
+      clause(std::string("recorded_at >= ") + number(*query.from_ms));
+    }
+    if (query.to_ms) {
+      clause(std::string("recorded_at <= ") + number(*query.to_ms));
+    }
+    if (query.after_seq > 0) {
+      clause(std::string(query.newest_first ? "seq < " : "seq > ") + number(query.after_seq));
+    }
+    return out;
+  };
+  const auto order_and_limit = [&] {
+    return std::string(query.newest_first ? " ORDER BY seq DESC LIMIT " : " ORDER BY seq LIMIT ") +
+           number(static_cast<std::int64_t>(query.limit));
+  };
+  std::string& sql = statement.sql;
+  sql = kColumns;
+  if (query.agent.empty()) {
+    sql += where("");
+    sql += order_and_limit();
+    return statement;
+  }
+  // The agent is the requester, the source or the destination: one branch per index, each
+  // walking its index in seq order only as far as the page needs, then the page of their union.
+  // (One WHERE with an OR of the three made both engines collect and sort every row naming the
+  // agent, for every page: a busy requester's share of the whole ledger.) The destination term
+  // is the destination index's condition (migration 008).
+  static constexpr std::array<std::string_view, 3> kAgentTerms = {
+      "requester_ods = ", "source_ods = ",
+      "destination_ods IS DISTINCT FROM source_ods AND destination_ods IS DISTINCT FROM"
+      " requester_ods AND destination_ods = "};
+  sql += "WHERE seq IN (";
+  for (std::size_t i = 0; i < kAgentTerms.size(); ++i) {
+    sql += i == 0 ? "" : " UNION ALL ";
+    sql += "SELECT seq FROM (SELECT seq FROM ledger_record ";
+    sql += where(std::string(kAgentTerms[i]) + text(query.agent));
+    sql += order_and_limit();
+    sql += ") AS by_agent_" + std::to_string(i);
+  }
+  sql += ")";
+  sql += order_and_limit();
+  return statement;
+}
+
 core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::Search(
     const core::LedgerQuery& query) {
   std::vector<core::LedgerRecord> records;
   if (query.limit == 0) {
     return records;
   }
-  // The WHERE clause and its parameters, in placeholder order. std::deque: use() binds by
-  // reference, so the values must not move while the statement runs.
-  std::string where;
-  std::deque<std::string> texts;
-  std::deque<Poco::Int64> numbers;
-  std::vector<std::variant<std::string*, Poco::Int64*>> params;
-  const auto text = [&](const std::string& value) {
-    params.emplace_back(&texts.emplace_back(value));
-    return "?";
-  };
-  const auto number = [&](std::int64_t value) {
-    params.emplace_back(&numbers.emplace_back(value));
-    return "?";
-  };
-  const auto clause = [&](const std::string& condition) {
-    where += where.empty() ? "WHERE " : " AND ";
-    where += condition;
-  };
-  if (!query.nhs_number.empty()) {
-    clause(std::string("nhs_number = ") + text(query.nhs_number));
-  }
-  if (!query.agent.empty()) {
-    // The destination term names the rows the destination index holds (migration 008: not
-    // those whose destination is also their source or requester, which the other two terms
-    // find), so the engine can search that index; spelt as in the index's WHERE.
-    std::string any = "(requester_ods = ";
-    any += text(query.agent);
-    any += " OR source_ods = ";
-    any += text(query.agent);
-    any += " OR (destination_ods = ";
-    any += text(query.agent);
-    any += " AND destination_ods IS DISTINCT FROM source_ods"
-           " AND destination_ods IS DISTINCT FROM requester_ods))";
-    clause(any);
-  }
-  if (!query.target.empty()) {
-    clause(std::string("target = ") + text(query.target));
-  }
-  if (!query.kinds.empty()) {
-    std::string in = "kind IN (";
-    for (std::size_t i = 0; i < query.kinds.size(); ++i) {
-      in += i == 0 ? "" : ", ";
-      in += text(query.kinds[i]);
-    }
-    clause(in + ")");
-  }
-  if (query.outcome) {
-    clause(std::string("outcome = ") + number(*query.outcome));
-  }
-  if (query.from_ms) {
-    clause(std::string("recorded_at >= ") + number(*query.from_ms));
-  }
-  if (query.to_ms) {
-    clause(std::string("recorded_at <= ") + number(*query.to_ms));
-  }
-  if (query.after_seq > 0) {
-    clause(std::string(query.newest_first ? "seq < " : "seq > ") + number(query.after_seq));
-  }
-  std::string sql = std::string(kColumns) + where;
-  sql += query.newest_first ? " ORDER BY seq DESC LIMIT " : " ORDER BY seq LIMIT ";
-  sql += number(static_cast<std::int64_t>(query.limit));
-
+  // Bound by reference (use()): `search` stays unchanged while the statement runs.
+  LedgerSearchStatement search = BuildLedgerSearch(query);
   Database::Impl& db = database_.impl();
   BROKER_RETURN_IF_ERROR(db.Read("ledger search", [&](Poco::Data::Session& session) {
     RowBuffer row;
     Poco::Data::Statement select(session);
-    select << db.Sql(sql);
-    for (const auto& param : params) {
-      std::visit([&select](auto* value) { select, use(*value); }, param);
+    select << db.Sql(search.sql);
+    for (auto& param : search.params) {
+      std::visit([&select](auto& value) { select, use(value); }, param);
     }
     Collect(select, row, records);
     return core::Ok();

@@ -1,9 +1,24 @@
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
 #include "broker/core/audit_ledger.h"
 #include "broker/store/database.h"
 
 namespace tb::store {
+
+// The ledger search's SELECT (the same text on both engines, '?' placeholders) and its
+// parameters in placeholder order. Every criterion is served by an index that yields seq order
+// (migrations 006 and 008), so a page reads about as many rows as it shows; an agent is one
+// branch per agent index. Built apart from Search so the tests can ask SQLite for its plan.
+struct LedgerSearchStatement {
+  std::string sql;
+  std::vector<std::variant<std::string, std::int64_t>> params;
+};
+LedgerSearchStatement BuildLedgerSearch(const core::LedgerQuery& query);
 
 // core::LedgerStore on SQLite or PostgreSQL (tables ledger_record and ledger_checkpoint,
 // migration 004). Append is one transaction; each row is INSERT ... ON CONFLICT DO NOTHING
@@ -25,7 +40,7 @@ class SqlLedgerStore final : public core::LedgerStore {
                                                           std::size_t limit) override;
   core::Result<std::vector<core::LedgerRecord>> ReadByNhsNumber(
       const std::string& nhs_number) override;
-  // One SELECT over the indexed columns (migration 006), parameters bound, keyset by seq.
+  // BuildLedgerSearch's SELECT, parameters bound, keyset by seq.
   core::Result<std::vector<core::LedgerRecord>> Search(const core::LedgerQuery& query) override;
   core::Status WriteCheckpoint(const core::LedgerCheckpoint& checkpoint) override;
   core::Result<std::vector<core::LedgerCheckpoint>> ReadCheckpoints() override;
