@@ -81,7 +81,8 @@ std::string BuildCapabilityStatement(const BrokerConfig& config) {
                         {"journey", "https://trustbridge.nhs.uk/fhir/OperationDefinition/journey",
                          "By identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>: the "
                          "patient's data journey, Provenance and AuditEvent from the audit ledger "
-                         "(needs search on both)"}};
+                         "(needs search on both), oldest first, paged: _count records a page "
+                         "(default 500, at most 1000), next link with _cursor"}};
   spec.resources.push_back(std::move(patient));
   fhir::ResourceSpec consent;
   consent.type = "Consent";

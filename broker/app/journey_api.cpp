@@ -1,6 +1,8 @@
 #include "broker/app/journey_api.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 #include <utility>
 
@@ -9,6 +11,7 @@
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
 #include "broker/app/access_record.h"
+#include "broker/app/search_paging.h"
 #include "broker/core/clock.h"
 #include "broker/core/nhs_number.h"
 
@@ -20,28 +23,53 @@ using core::MakeError;
 
 constexpr std::string_view kJourney = "Patient/$journey";
 
-// The NHS number from `identifier=https://fhir.nhs.uk/Id/nhs-number|N`, exactly once.
-core::Result<std::string> NhsNumberFrom(const std::vector<fhir::SearchParam>& params) {
-  std::string found;
+// Records per page: a patient's journey grows with every read of their record, so it is paged
+// like the ledger's searches (`_count`, `_cursor`), oldest first.
+constexpr std::size_t kDefaultRecords = 500;
+constexpr std::size_t kMaxRecords = 1000;
+
+struct JourneyRequest {
+  std::string nhs_number;
+  std::int64_t after_seq = 0;
+  std::size_t limit = kDefaultRecords;
+};
+
+// `identifier=https://fhir.nhs.uk/Id/nhs-number|N` exactly once, and optionally `_count` (records
+// per page, at most kMaxRecords) and `_cursor` (the last seq of the page before).
+core::Result<JourneyRequest> ParseJourney(const std::vector<fhir::SearchParam>& params) {
+  JourneyRequest journey;
   for (const fhir::SearchParam& param : params) {
-    if (param.name != "identifier") {
-      return MakeError(ErrorCode::kInvalidValue, "$journey takes only identifier", param.name);
+    if (param.name == "_count" || param.name == "_cursor") {
+      auto number = NonNegativeNumber(param);
+      if (!number) {
+        return std::move(number).error();
+      }
+      if (param.name == "_count") {
+        journey.limit = std::min(static_cast<std::size_t>(*number), kMaxRecords);
+      } else {
+        journey.after_seq = *number;
+      }
+      continue;
     }
-    if (!found.empty()) {
+    if (param.name != "identifier") {
+      return MakeError(ErrorCode::kInvalidValue, "$journey takes identifier, _count and _cursor",
+                       param.name);
+    }
+    if (!journey.nhs_number.empty()) {
       return MakeError(ErrorCode::kInvalidValue, "identifier given twice", "identifier");
     }
     auto nhs = fhir::NhsNumberFromIdentifierToken(param.value);
     if (!nhs) {
       return nhs.error();
     }
-    found = std::string(*nhs);
+    journey.nhs_number = std::string(*nhs);
   }
-  if (found.empty()) {
+  if (journey.nhs_number.empty()) {
     return MakeError(ErrorCode::kRequiredFieldMissing,
                      "identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number> is required",
                      "identifier");
   }
-  return found;
+  return journey;
 }
 
 }  // namespace
@@ -62,8 +90,8 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
     // The patient, when the (GET) query names a valid one, so the refusal is in their journey.
     HopContext hop_context = HopContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
     if (auto params = fhir::ParseQueryString(request.Query()); params) {
-      if (auto found = NhsNumberFrom(*params); found) {
-        hop_context.nhs_number = std::move(*found);
+      if (auto found = ParseJourney(*params); found) {
+        hop_context.nhs_number = std::move(found->nhs_number);
       }
     }
     blocking_([ledger = ledger_, hop_context = std::move(hop_context),
@@ -90,23 +118,40 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
     }
     params->insert(params->end(), form->begin(), form->end());
   }
-  auto nhs_number = NhsNumberFrom(*params);
-  if (!nhs_number) {
-    respond(fhir::ErrorResponse(nhs_number.error()));
+  auto journey = ParseJourney(*params);
+  if (!journey) {
+    respond(fhir::ErrorResponse(journey.error()));
     return;
   }
   HopContext hop_context = HopContext::Of(request, broker_ods_, who.ods, std::string(kJourney));
-  hop_context.nhs_number = *nhs_number;
-  blocking_([this, hop_context = std::move(hop_context), respond = std::move(respond)]() {
-    auto records = ledger_->Journey(hop_context.nhs_number);
+  hop_context.nhs_number = journey->nhs_number;
+  // A next link repeats the request's own query (for a POST, the identifier stays in the form:
+  // POST the same form to the link).
+  const std::string host(core::UsableHost(request.headers));
+  std::string base = (host.empty() ? std::string() : "https://" + host) + "/fhir/" +
+                     std::string(kJourney);
+  blocking_([this, hop_context = std::move(hop_context), journey = std::move(*journey),
+             base = std::move(base), query = QueryWithoutCursor(request.Query()),
+             respond = std::move(respond)]() {
+    // One more than a page tells whether there is a next one.
+    auto records = ledger_->Journey(hop_context.nhs_number, journey.after_seq,
+                                    journey.limit == 0 ? 0 : journey.limit + 1);
     if (!records) {
       respond(fhir::ErrorResponse(records.error()));
       return;
+    }
+    const bool more = records->size() > journey.limit;
+    if (more) {
+      records->resize(journey.limit);
     }
     rapidjson::Document bundle(rapidjson::kObjectType);
     auto& allocator = bundle.GetAllocator();
     bundle.AddMember("resourceType", "Bundle", allocator);
     bundle.AddMember("type", "searchset", allocator);
+    bundle.AddMember(
+        "link",
+        PagingLinks(base, query, more && !records->empty() ? records->back().seq : 0, allocator),
+        allocator);
     rapidjson::Value entries(rapidjson::kArrayType);
     for (const core::LedgerRecord& record : *records) {
       auto parsed = ledger::ParseEntry(record);
@@ -131,7 +176,9 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
       }
     }
     const std::size_t released = entries.Size();
-    bundle.AddMember("total", entries.Size(), allocator);
+    if (journey.after_seq == 0 && !more) {  // the whole journey: its count is known
+      bundle.AddMember("total", entries.Size(), allocator);
+    }
     bundle.AddMember("entry", entries, allocator);
     // Who read whose journey is itself recorded, after the read (so it is not in this answer).
     RespondWhenAccessRecorded(

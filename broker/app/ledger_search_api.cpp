@@ -14,6 +14,7 @@
 #include "adapters/fhir/operation_outcome.h"
 #include "adapters/fhir/search_params.h"
 #include "broker/app/access_record.h"
+#include "broker/app/search_paging.h"
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
@@ -128,15 +129,6 @@ core::Status ApplyDate(const fhir::SearchParam& param, core::LedgerQuery& query)
   return core::Ok();
 }
 
-core::Result<std::int64_t> PositiveNumber(const fhir::SearchParam& param) {
-  if (param.value.empty() || param.value.size() > 18 ||
-      !std::all_of(param.value.begin(), param.value.end(),
-                   [](char c) { return c >= '0' && c <= '9'; })) {
-    return Invalid("expected a non-negative integer", param.name);
-  }
-  return std::stoll(param.value);
-}
-
 // The search request as a ledger query, or the 400 to answer.
 core::Result<core::LedgerQuery> ParseSearch(std::string_view type,
                                             const std::vector<fhir::SearchParam>& params) {
@@ -208,7 +200,7 @@ core::Result<core::LedgerQuery> ParseSearch(std::string_view type,
       }
       Intersect(kinds, any);
     } else if (name == "_count" && plain) {
-      auto count = PositiveNumber(param);
+      auto count = NonNegativeNumber(param);
       if (!count) {
         return std::move(count).error();
       }
@@ -223,7 +215,7 @@ core::Result<core::LedgerQuery> ParseSearch(std::string_view type,
                        name);
       }
     } else if (name == "_cursor" && plain) {
-      auto cursor = PositiveNumber(param);
+      auto cursor = NonNegativeNumber(param);
       if (!cursor) {
         return std::move(cursor).error();
       }
@@ -243,29 +235,6 @@ core::Result<core::LedgerQuery> ParseSearch(std::string_view type,
   return query;
 }
 
-// The query string without _cursor, for the self and next links.
-std::string QueryWithoutCursor(std::string_view query) {
-  std::string kept;
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    if (!pair.empty() && pair.rfind("_cursor=", 0) != 0) {
-      kept += kept.empty() ? "" : "&";
-      kept += pair;
-    }
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-  }
-  return kept;
-}
-
-rapidjson::Value Link(std::string_view relation, const std::string& url,
-                      rapidjson::Document::AllocatorType& allocator) {
-  rapidjson::Value link(rapidjson::kObjectType);
-  link.AddMember("relation", fhir::StringValue(relation, allocator), allocator);
-  link.AddMember("url", fhir::StringValue(url, allocator), allocator);
-  return link;
-}
-
 // The searchset of `records` (one more than asked means there is a next page).
 std::string RenderBundle(std::string_view type, const std::vector<core::LedgerRecord>& records,
                          std::size_t limit, const std::string& base, const std::string& query) {
@@ -274,15 +243,9 @@ std::string RenderBundle(std::string_view type, const std::vector<core::LedgerRe
   auto& allocator = bundle.GetAllocator();
   bundle.AddMember("resourceType", "Bundle", allocator);
   bundle.AddMember("type", "searchset", allocator);
-  const std::string self = base + (query.empty() ? "" : "?" + query);
-  rapidjson::Value links(rapidjson::kArrayType);
-  links.PushBack(Link("self", self, allocator), allocator);
   const std::size_t shown = std::min(records.size(), limit);
-  if (records.size() > limit && shown > 0) {
-    const std::string next = base + "?" + query + (query.empty() ? "" : "&") +
-                             "_cursor=" + std::to_string(records[shown - 1].seq);
-    links.PushBack(Link("next", next, allocator), allocator);
-  }
+  rapidjson::Value links = PagingLinks(
+      base, query, records.size() > limit && shown > 0 ? records[shown - 1].seq : 0, allocator);
   bundle.AddMember("link", links, allocator);
   rapidjson::Value entries(rapidjson::kArrayType);
   for (std::size_t i = 0; i < shown; ++i) {

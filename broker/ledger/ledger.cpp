@@ -445,11 +445,18 @@ core::Result<core::LedgerCheckpoint> Ledger::Checkpoint() {
   return core::MakeError(core::ErrorCode::kStorage, "checkpoint conflict without a checkpoint");
 }
 
-core::Result<std::vector<core::LedgerRecord>> Ledger::Journey(const std::string& nhs_number) {
+core::Result<std::vector<core::LedgerRecord>> Ledger::Journey(const std::string& nhs_number,
+                                                              std::int64_t after_seq,
+                                                              std::size_t limit) {
   if (!core::IsValidNhsNumber(nhs_number)) {
     return core::MakeError(core::ErrorCode::kInvalidValue, "invalid NHS number", "nhs_number");
   }
-  return store_.ReadByNhsNumber(nhs_number);
+  core::LedgerQuery query;
+  query.nhs_number = nhs_number;
+  query.after_seq = after_seq;
+  query.newest_first = false;
+  query.limit = limit;
+  return store_.Search(query);
 }
 
 core::Result<std::vector<core::LedgerRecord>> Ledger::Search(const core::LedgerQuery& query) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -100,9 +101,13 @@ class Ledger final : public core::LedgerChain {
   // Errors: kConfig without a signer; kInvalidValue for an empty ledger; kStorage.
   core::Result<core::LedgerCheckpoint> Checkpoint();
 
-  // The records about one patient, in seq (time) order: the data journey.
+  // The records about one patient, in seq (time) order: the data journey; those after seq
+  // `after_seq`, at most `limit` of them (a page: JourneyApi).
   // Errors: kInvalidValue for an invalid NHS number; kStorage.
-  core::Result<std::vector<core::LedgerRecord>> Journey(const std::string& nhs_number);
+  static constexpr std::size_t kWholeJourney = std::numeric_limits<std::int64_t>::max();
+  core::Result<std::vector<core::LedgerRecord>> Journey(const std::string& nhs_number,
+                                                       std::int64_t after_seq = 0,
+                                                       std::size_t limit = kWholeJourney);
 
   // The records matching `query` (core::LedgerStore::Search): FHIR Provenance/AuditEvent search.
   // Errors: kInvalidValue for an invalid NHS number; kStorage.

@@ -420,6 +420,81 @@ TEST_F(LedgerSearchTest, ANakedMessageLeavesARefusalNamingTheSender) {
             2u);
 }
 
+// A journey grows with every read of the patient's record, so it is paged like the ledger's
+// searches: `_count` records a page, oldest first, and a next link that continues after the
+// page's last seq (for a POST, the identifier stays in the form: POST it again to the link).
+TEST_F(LedgerSearchTest, TheJourneyIsPagedOldestFirstAndTheNextLinkContinuesIt) {
+  const std::string form =
+      "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C" + std::string(kShared);
+  const auto post = [&](const std::string& target) {
+    return HttpsRequest("127.0.0.1", broker_->fhir_port(), "POST", target, As("RJ1"),
+                        {{"Content-Type", "application/x-www-form-urlencoded"}}, form);
+  };
+  const auto seqs_of = [](const rapidjson::Document& bundle) {
+    std::vector<std::int64_t> seqs;
+    for (const auto& [seq, hop] : JourneyHops(bundle)) {
+      seqs.push_back(seq);
+    }
+    return seqs;
+  };
+  const auto next_of = [](const rapidjson::Document& bundle) {
+    for (const auto& link : bundle["link"].GetArray()) {
+      if (std::string_view(link["relation"].GetString()) == "next") {
+        const std::string url = link["url"].GetString();
+        return url.substr(url.find("/fhir/"));
+      }
+    }
+    return std::string();
+  };
+  auto whole = post("/fhir/Patient/$journey");
+  ASSERT_EQ(whole.status, 200) << whole.body.substr(0, 500);
+  const rapidjson::Document whole_bundle = Json(whole.body);
+  const std::vector<std::int64_t> every = seqs_of(whole_bundle);
+  ASSERT_GE(every.size(), 5u);
+  EXPECT_TRUE(whole_bundle.HasMember("total"));  // one page: the count is known
+  EXPECT_TRUE(next_of(whole_bundle).empty());
+
+  std::vector<std::int64_t> paged;
+  std::string target = "/fhir/Patient/$journey?_count=2";
+  std::size_t pages = 0;
+  while (!target.empty() && pages < 100) {
+    auto page = post(target);
+    ASSERT_EQ(page.status, 200) << target << " " << page.body.substr(0, 500);
+    const rapidjson::Document bundle = Json(page.body);
+    const std::vector<std::int64_t> seqs = seqs_of(bundle);
+    target = next_of(bundle);
+    EXPECT_LE(seqs.size(), 2u);
+    if (!target.empty()) {
+      EXPECT_EQ(seqs.size(), 2u);
+      EXPECT_FALSE(bundle.HasMember("total"));
+      EXPECT_NE(target.find("_count=2"), std::string::npos) << target;
+      EXPECT_NE(target.find("_cursor=" + std::to_string(seqs.back())), std::string::npos)
+          << target;
+      EXPECT_EQ(target.find(kShared), std::string::npos) << "NHS number in a link: " << target;
+    }
+    for (const std::int64_t seq : seqs) {
+      EXPECT_TRUE(paged.empty() || seq > paged.back()) << seq;  // oldest first, never repeated
+      paged.push_back(seq);
+    }
+    ++pages;
+  }
+  EXPECT_TRUE(target.empty()) << "the pages did not end";
+  // Every record of the whole journey, then the reads of it (each recorded after its answer).
+  ASSERT_GT(paged.size(), every.size());
+  EXPECT_TRUE(std::equal(every.begin(), every.end(), paged.begin()));
+
+  // A GET keeps its identifier in the link; a bad _count is a 400.
+  auto get = HttpsRequest("127.0.0.1", broker_->fhir_port(), "GET",
+                          "/fhir/Patient/$journey?" + form + "&_count=1", As("RJ1"));
+  ASSERT_EQ(get.status, 200) << get.body.substr(0, 500);
+  const std::string next = next_of(Json(get.body));
+  EXPECT_NE(next.find(form), std::string::npos) << next;
+  EXPECT_EQ(HttpsRequest("127.0.0.1", broker_->fhir_port(), "GET",
+                         "/fhir/Patient/$journey?" + form + "&_count=two", As("RJ1"))
+                .status,
+            400);
+}
+
 // A message about two patients (ADT^A24 links a newborn's record to its mother's) is recorded in
 // both patients' journeys, in the message's own transaction: before, the second patient's trail
 // did not show that the broker took in their data.
