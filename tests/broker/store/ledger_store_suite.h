@@ -259,6 +259,25 @@ TYPED_TEST_P(LedgerStoreTest, AnAgentIsFoundWhereverItIsNamedAndOnce) {
   EXPECT_EQ(agent("RGT"), (V{3}));
   EXPECT_EQ(agent("PEER"), (V{4}));
   EXPECT_TRUE(agent("R00").empty());
+
+  // With the other criteria and keyset pages (each branch of the agent search repeats them).
+  core::LedgerQuery page;
+  page.agent = "RJ1";
+  page.limit = 1;
+  std::vector<std::int64_t> newest_first;
+  for (std::vector<std::int64_t> got = this->Seqs(page); !got.empty(); got = this->Seqs(page)) {
+    newest_first.insert(newest_first.end(), got.begin(), got.end());
+    page.after_seq = got.back();
+  }
+  EXPECT_EQ(newest_first, (V{4, 2, 1}));
+  core::LedgerQuery narrowed;
+  narrowed.agent = "T01";
+  narrowed.from_ms = 1002;  // recorded_at = 1000 + seq
+  narrowed.kinds = {"query"};
+  narrowed.nhs_number = "9449305552";
+  EXPECT_EQ(this->Seqs(narrowed), (V{5}));
+  narrowed.to_ms = 1004;
+  EXPECT_TRUE(this->Seqs(narrowed).empty());
 }
 
 TYPED_TEST_P(LedgerStoreTest, SearchPagesByKeysetInBothDirections) {
