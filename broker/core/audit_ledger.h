@@ -119,8 +119,6 @@ class LedgerStore {
   virtual Result<std::optional<LedgerRecord>> Last() = 0;
   // Up to `limit` records with seq >= from_seq, by seq.
   virtual Result<std::vector<LedgerRecord>> ReadRange(std::int64_t from_seq, std::size_t limit) = 0;
-  // Every record whose nhs_number column is `nhs_number`, by seq.
-  virtual Result<std::vector<LedgerRecord>> ReadByNhsNumber(const std::string& nhs_number) = 0;
   // The records matching `query`, in seq order (descending when query.newest_first), at most
   // query.limit of them.
   virtual Result<std::vector<LedgerRecord>> Search(const LedgerQuery& query) = 0;

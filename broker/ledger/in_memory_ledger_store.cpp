@@ -96,18 +96,6 @@ core::Result<std::vector<core::LedgerRecord>> InMemoryLedgerStore::ReadRange(std
   return out;
 }
 
-core::Result<std::vector<core::LedgerRecord>> InMemoryLedgerStore::ReadByNhsNumber(
-    const std::string& nhs_number) {
-  std::lock_guard lock(mutex_);
-  std::vector<core::LedgerRecord> out;
-  for (const auto& [seq, record] : records_) {
-    if (record.nhs_number == nhs_number) {
-      out.push_back(record);
-    }
-  }
-  return out;
-}
-
 core::Result<std::vector<core::LedgerRecord>> InMemoryLedgerStore::Search(
     const core::LedgerQuery& query) {
   std::lock_guard lock(mutex_);

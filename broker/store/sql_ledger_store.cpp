@@ -43,7 +43,6 @@ constexpr std::string_view kLockSql =
     "SELECT COUNT(*) FROM pg_advisory_xact_lock(CAST(? AS BIGINT))";
 constexpr Poco::Int64 kLedgerLockKey = 0x74626c6564676572;
 constexpr std::string_view kRangeWhere = "WHERE seq >= ? ORDER BY seq LIMIT ?";
-constexpr std::string_view kPatientWhere = "WHERE nhs_number = ? ORDER BY seq";
 constexpr std::string_view kCheckpointsSql =
     "SELECT record_count, head_hash, created_at, key_id, signature FROM ledger_checkpoint"
     " ORDER BY record_count";
@@ -365,11 +364,6 @@ core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::ReadRange(std::int
     return core::Ok();
   }));
   return records;
-}
-
-core::Result<std::vector<core::LedgerRecord>> SqlLedgerStore::ReadByNhsNumber(
-    const std::string& nhs_number) {
-  return Select("ledger journey", std::string(kColumns) + std::string(kPatientWhere), &nhs_number);
 }
 
 LedgerSearchStatement BuildLedgerSearch(const core::LedgerQuery& query) {

@@ -38,8 +38,6 @@ class SqlLedgerStore final : public core::LedgerStore {
   core::Result<std::optional<core::LedgerRecord>> Last() override;
   core::Result<std::vector<core::LedgerRecord>> ReadRange(std::int64_t from_seq,
                                                           std::size_t limit) override;
-  core::Result<std::vector<core::LedgerRecord>> ReadByNhsNumber(
-      const std::string& nhs_number) override;
   // BuildLedgerSearch's SELECT, parameters bound, keyset by seq.
   core::Result<std::vector<core::LedgerRecord>> Search(const core::LedgerQuery& query) override;
   core::Status WriteCheckpoint(const core::LedgerCheckpoint& checkpoint) override;

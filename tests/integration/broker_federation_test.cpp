@@ -358,7 +358,10 @@ TEST_F(FederationTest, EveryHopIsInTheLedgerAndAuditVerifyHoldsUntilARowIsTouche
   auto database = store::OpenDatabase({.url = "sqlite:" + broker_->store_file().string()});
   ASSERT_TRUE(database) << database.error().message;
   auto ledger_store = store::MakeLedgerStore(**database);
-  auto journey = ledger_store->ReadByNhsNumber(std::string(kShared));
+  core::LedgerQuery patient;
+  patient.nhs_number = std::string(kShared);
+  patient.newest_first = false;
+  auto journey = ledger_store->Search(patient);
   ASSERT_TRUE(journey);
   std::vector<std::string> kinds;
   std::string all;

@@ -36,9 +36,6 @@ class FailingLedgerStore final : public core::LedgerStore {
   core::Result<std::vector<core::LedgerRecord>> ReadRange(std::int64_t, std::size_t) override {
     return std::vector<core::LedgerRecord>();
   }
-  core::Result<std::vector<core::LedgerRecord>> ReadByNhsNumber(const std::string&) override {
-    return std::vector<core::LedgerRecord>();
-  }
   core::Result<std::vector<core::LedgerRecord>> Search(const core::LedgerQuery&) override {
     return std::vector<core::LedgerRecord>();
   }

@@ -274,6 +274,12 @@ TEST_F(LedgerTest, JourneyListsOnePatientsRecordsInOrder) {
     EXPECT_EQ((*journey)[i].nhs_number, testing::kPatientA);
   }
   EXPECT_FALSE(ledger_->Journey("123"));
+  // A page: after seq 2, at most two.
+  auto page = ledger_->Journey(testing::kPatientA, 2, 2);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].seq, 4);
+  EXPECT_EQ((*page)[1].seq, 6);
 }
 
 TEST_F(LedgerTest, ManyThreadsAppendOneValidChain) {

@@ -177,19 +177,22 @@ TYPED_TEST_P(LedgerStoreTest, CheckpointsAreStoredWithRowsOrAlone) {
   EXPECT_EQ(got.signature, at2.signature);
 }
 
-TYPED_TEST_P(LedgerStoreTest, ReadByNhsNumberListsOnePatientInOrder) {
+// The journey's read (Ledger::Journey): one patient, oldest first, after a cursor.
+TYPED_TEST_P(LedgerStoreTest, SearchByNhsNumberListsOnePatientInOrder) {
   core::LedgerStore& ledger = *this->repository_;
   ASSERT_TRUE(ledger.Append({this->Row(1, "9449305552"), this->Row(2, "9000000009"),
                              this->Row(3, ""), this->Row(4, "9449305552")},
                             nullptr));
-  auto journey = ledger.ReadByNhsNumber("9449305552");
-  ASSERT_TRUE(journey);
-  ASSERT_EQ(journey->size(), 2u);
-  EXPECT_EQ((*journey)[0].seq, 1);
-  EXPECT_EQ((*journey)[1].seq, 4);
-  auto none = ledger.ReadByNhsNumber("9434765919");
-  ASSERT_TRUE(none);
-  EXPECT_TRUE(none->empty());
+  using V = std::vector<std::int64_t>;
+  core::LedgerQuery journey;
+  journey.nhs_number = "9449305552";
+  journey.newest_first = false;
+  EXPECT_EQ(this->Seqs(journey), (V{1, 4}));
+  journey.after_seq = 1;
+  EXPECT_EQ(this->Seqs(journey), (V{4}));
+  journey.nhs_number = "9434765919";
+  journey.after_seq = 0;
+  EXPECT_TRUE(this->Seqs(journey).empty());
 }
 
 TYPED_TEST_P(LedgerStoreTest, SearchByPatientAgentTargetKindOutcomeAndDate) {
@@ -300,7 +303,7 @@ TYPED_TEST_P(LedgerStoreTest, SearchPagesByKeysetInBothDirections) {
 REGISTER_TYPED_TEST_SUITE_P(
     LedgerStoreTest, EmptyLedgerHasNoLastRecord, AppendedRowsReadBackExactly, ReadRangePagesBySeq,
     AnExistingSeqIsAConflictAndNothingIsWritten, ABatchOfManyStatementsIsWrittenWholeOrNotAtAll,
-    CheckpointsAreStoredWithRowsOrAlone, ReadByNhsNumberListsOnePatientInOrder,
+    CheckpointsAreStoredWithRowsOrAlone, SearchByNhsNumberListsOnePatientInOrder,
     SearchByPatientAgentTargetKindOutcomeAndDate, AnAgentIsFoundWhereverItIsNamedAndOnce,
     SearchPagesByKeysetInBothDirections);
 

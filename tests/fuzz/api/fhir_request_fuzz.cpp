@@ -755,12 +755,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         answer.status == 201 && location.starts_with("Consent/")) {
       consent_id = std::string(location.substr(8, location.find('/', 8) - 8));
     }
-    // A paged search (federated or of the ledger): its next page, by the same requester.
+    // A paged search (federated or of the ledger): its next page, by the same requester. A
+    // journey asked by POST keeps its identifier in the form: the same form goes to the link.
     if (const std::string next = NextPage(answer); !next.empty() && answer.status == 200) {
       core::HttpRequest page = first;
-      page.method = "GET";
       page.target = next;
-      page.body.clear();
+      if (!(first.method == "POST" && first.Path() == "/fhir/Patient/$journey")) {
+        page.method = "GET";
+        page.body.clear();
+      }
       const core::HttpResponse second = exchange(std::move(page));
       Check(second.status == 200);
     }
