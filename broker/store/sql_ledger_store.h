@@ -11,9 +11,10 @@
 namespace tb::store {
 
 // The ledger search's SELECT (the same text on both engines, '?' placeholders) and its
-// parameters in placeholder order. Every criterion is served by an index that yields seq order
-// (migrations 006 and 008), so a page reads about as many rows as it shows; an agent is one
-// branch per agent index. Built apart from Search so the tests can ask SQLite for its plan.
+// parameters in placeholder order. The patient, agent, target and a failure outcome are each
+// served by an index that yields seq order (migrations 006 and 008), so such a page reads about
+// as many rows as it shows; an agent is one branch per agent index. (A date range alone is not:
+// docs/ledger.md.) Built apart from Search so the tests can ask SQLite for its plan.
 struct LedgerSearchStatement {
   std::string sql;
   std::vector<std::variant<std::string, std::int64_t>> params;
