@@ -928,11 +928,11 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       }
       const auto total =
           bundle.HasMember("total") && bundle["total"].IsUint64() ? bundle["total"].GetUint64() : 0;
-      const auto failed = std::count_if(
-          result->targets.begin(), result->targets.end(), [](const routing::TargetOutcome& target) {
-            return target.status == routing::TargetStatus::kFailed ||
-                   target.status == routing::TargetStatus::kTimedOut;
-          });
+      const auto failed = std::count_if(result->targets.begin(), result->targets.end(),
+                                        [](const routing::TargetOutcome& target) {
+                                          return target.status == routing::TargetStatus::kFailed ||
+                                                 target.status == routing::TargetStatus::kTimedOut;
+                                        });
       Log().InfoBatched("federated_query", {{"requester", requester},
                                             {"type", type_logged},
                                             {"request_id", request_id},

@@ -128,8 +128,8 @@ void JourneyApi::Handle(core::HttpRequest request, const policy::ParticipantPoli
   // A next link repeats the request's own query (for a POST, the identifier stays in the form:
   // POST the same form to the link).
   const std::string host(core::UsableHost(request.headers));
-  std::string base = (host.empty() ? std::string() : "https://" + host) + "/fhir/" +
-                     std::string(kJourney);
+  std::string base =
+      (host.empty() ? std::string() : "https://" + host) + "/fhir/" + std::string(kJourney);
   blocking_([this, hop_context = std::move(hop_context), journey = std::move(*journey),
              base = std::move(base), query = QueryWithoutCursor(request.Query()),
              respond = std::move(respond)]() {

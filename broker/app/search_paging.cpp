@@ -47,8 +47,8 @@ rapidjson::Value PagingLinks(const std::string& base, const std::string& query,
   rapidjson::Value links(rapidjson::kArrayType);
   links.PushBack(Link("self", base + (query.empty() ? "" : "?" + query), allocator), allocator);
   if (next_cursor > 0) {
-    const std::string next = base + "?" + query + (query.empty() ? "" : "&") +
-                             "_cursor=" + std::to_string(next_cursor);
+    const std::string next =
+        base + "?" + query + (query.empty() ? "" : "&") + "_cursor=" + std::to_string(next_cursor);
     links.PushBack(Link("next", next, allocator), allocator);
   }
   return links;

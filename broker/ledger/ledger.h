@@ -106,8 +106,8 @@ class Ledger final : public core::LedgerChain {
   // Errors: kInvalidValue for an invalid NHS number; kStorage.
   static constexpr std::size_t kWholeJourney = std::numeric_limits<std::int64_t>::max();
   core::Result<std::vector<core::LedgerRecord>> Journey(const std::string& nhs_number,
-                                                       std::int64_t after_seq = 0,
-                                                       std::size_t limit = kWholeJourney);
+                                                        std::int64_t after_seq = 0,
+                                                        std::size_t limit = kWholeJourney);
 
   // The records matching `query` (core::LedgerStore::Search): FHIR Provenance/AuditEvent search.
   // Errors: kInvalidValue for an invalid NHS number; kStorage.

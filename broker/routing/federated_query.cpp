@@ -402,11 +402,12 @@ class QueryState : public std::enable_shared_from_this<QueryState> {
     // The caller logs the query at info (FhirApi: one line per request, with what it released);
     // this line times the fan-out and merge alone.
     if (Log().Enabled(core::LogLevel::kDebug)) {
-      Log().Debug("federated_merged", {{"request_id", request_id_},
-                                       {"targets", std::to_string(result.targets.size())},
-                                       {"failed", std::to_string(failed)},
-                                       {"total", std::to_string(result.total)},
-                                       {"ms", std::to_string(MillisBetween(start_, Steady::now()))}});
+      Log().Debug("federated_merged",
+                  {{"request_id", request_id_},
+                   {"targets", std::to_string(result.targets.size())},
+                   {"failed", std::to_string(failed)},
+                   {"total", std::to_string(result.total)},
+                   {"ms", std::to_string(MillisBetween(start_, Steady::now()))}});
     }
     FederatedQuery::Done done = std::move(done_);
     done(std::move(result));

@@ -490,8 +490,7 @@ TEST(FederationDown, TrustThatIsDownIsFlagged) {
     return line.find("\"event\":\"federated_query\"") != std::string::npos;
   });
   ASSERT_EQ(queries.size(), 1U);
-  EXPECT_NE(queries[0].find("\"targets\":\"2\",\"failed\":\"1\""), std::string::npos)
-      << queries[0];
+  EXPECT_NE(queries[0].find("\"targets\":\"2\",\"failed\":\"1\""), std::string::npos) << queries[0];
 }
 
 // broker-b fronts RXH; broker-a fronts RGT; each names the other as a peer (a loop). A search at

@@ -468,8 +468,7 @@ TEST_F(LedgerSearchTest, TheJourneyIsPagedOldestFirstAndTheNextLinkContinuesIt) 
       EXPECT_EQ(seqs.size(), 2u);
       EXPECT_FALSE(bundle.HasMember("total"));
       EXPECT_NE(target.find("_count=2"), std::string::npos) << target;
-      EXPECT_NE(target.find("_cursor=" + std::to_string(seqs.back())), std::string::npos)
-          << target;
+      EXPECT_NE(target.find("_cursor=" + std::to_string(seqs.back())), std::string::npos) << target;
       EXPECT_EQ(target.find(kShared), std::string::npos) << "NHS number in a link: " << target;
     }
     for (const std::int64_t seq : seqs) {

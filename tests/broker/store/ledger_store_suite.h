@@ -239,8 +239,8 @@ TYPED_TEST_P(LedgerStoreTest, AnAgentIsFoundWhereverItIsNamedAndOnce) {
   std::vector<core::LedgerRecord> rows;
   const auto add = [&](std::string requester, std::string source, std::string destination) {
     core::LedgerRecord row = this->Row(static_cast<std::int64_t>(rows.size()) + 1);
-    row.index = core::LedgerIndex{std::move(requester), std::move(source), std::move(destination),
-                                  "", 0};
+    row.index =
+        core::LedgerIndex{std::move(requester), std::move(source), std::move(destination), "", 0};
     rows.push_back(std::move(row));
   };
   add("RJ1", "T01", "T01");  // 1: a query hop: the trust asked is its source and destination

@@ -99,12 +99,12 @@ TEST(SqliteStore, TheDestinationIndexHoldsOnlyDestinationsNamedNowhereElseInTheR
   ASSERT_TRUE(database) << database.error().message;
   std::unique_ptr<core::LedgerStore> ledger = MakeLedgerStore(**database);
   std::vector<core::LedgerRecord> rows;
-  for (const core::LedgerIndex& index : {core::LedgerIndex{"RJ1", "T01", "T01", "", 0},
-                                         core::LedgerIndex{"RJ1", "", "RJ1", "", 0},
-                                         core::LedgerIndex{"", "RGT", "RXH", "", 0}}) {
+  for (const core::LedgerIndex& index :
+       {core::LedgerIndex{"RJ1", "T01", "T01", "", 0}, core::LedgerIndex{"RJ1", "", "RJ1", "", 0},
+        core::LedgerIndex{"", "RGT", "RXH", "", 0}}) {
     const auto seq = static_cast<std::int64_t>(rows.size()) + 1;
-    rows.push_back(core::LedgerRecord{seq, 1000, "query", "9449305552", "{}",
-                                      std::string(64, '0'), std::string(64, 'a'), index});
+    rows.push_back(core::LedgerRecord{seq, 1000, "query", "9449305552", "{}", std::string(64, '0'),
+                                      std::string(64, 'a'), index});
   }
   ASSERT_TRUE(ledger->Append(rows, nullptr));
   int entries = -1;
