@@ -252,6 +252,39 @@ void AdminApi::HandleHealth(const core::HttpRequest& request, net::Responder res
   });
 }
 
+namespace {
+
+// The dead letters' page asked for: {"after": ID, "limit": N}, each optional.
+core::Result<DeadLetterPage> ParseDeadLetterPage(std::string_view body) {
+  const core::Error invalid = MakeError(
+      ErrorCode::kInvalidValue,
+      "the body is {} or {\"after\": ID, \"limit\": N} with N from 1 to " +
+          std::to_string(kMaxDeadLettersPage),
+      "body");
+  auto document = fhir::ParseJson(body);
+  if (!document || !document->IsObject()) {
+    return invalid;
+  }
+  DeadLetterPage page;
+  if (document->HasMember("after")) {
+    auto after = fhir::GetInt64(*document, "after", "after");
+    if (!after || *after < 0) {
+      return invalid;
+    }
+    page.after = *after;
+  }
+  if (document->HasMember("limit")) {
+    auto limit = fhir::GetInt64(*document, "limit", "limit");
+    if (!limit || *limit < 1 || *limit > static_cast<std::int64_t>(kMaxDeadLettersPage)) {
+      return invalid;
+    }
+    page.limit = static_cast<std::size_t>(*limit);
+  }
+  return page;
+}
+
+}  // namespace
+
 void AdminApi::HandleQueue(const std::string& path, const std::string& body, std::string admin,
                            net::Responder respond) const {
   const bool list = path == "/admin/queue/_dead";
@@ -281,17 +314,26 @@ void AdminApi::HandleQueue(const std::string& path, const std::string& body, std
     }
     id = *value;
   }
-  blocking_([this, list, counts, replay, id, admin = std::move(admin),
+  DeadLetterPage page;  // an empty body: the first page
+  if (list && !body.empty()) {
+    auto parsed = ParseDeadLetterPage(body);
+    if (!parsed) {
+      respond(fhir::ErrorResponse(parsed.error()));
+      return;
+    }
+    page = *parsed;
+  }
+  blocking_([this, list, counts, replay, id, page, admin = std::move(admin),
              respond = std::move(respond)]() {
     core::HttpResponse response;
     response.headers.Set("Content-Type", "application/json");
     if (list) {
-      auto dead = queue_->ListDead();
-      if (!dead) {
-        respond(fhir::ErrorResponse(dead.error()));
+      auto listed = DeadLettersJson(*queue_, page);
+      if (!listed) {
+        respond(fhir::ErrorResponse(listed.error()));
         return;
       }
-      response.body = DeadLettersJson(*dead);
+      response.body = std::move(*listed);
     } else if (counts) {
       auto numbers = queue_->Counts();
       if (!numbers) {

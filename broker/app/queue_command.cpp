@@ -17,18 +17,28 @@ namespace tb::app {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: trustbridge queue list|counts --config FILE\n"
+    "usage: trustbridge queue list [--after ID] [--limit N] --config FILE\n"
+    "       trustbridge queue counts --config FILE\n"
     "       trustbridge queue replay|discard ID --config FILE\n";
 
 }  // namespace
 
-std::string DeadLettersJson(const std::vector<core::OutboundItem>& items) {
+core::Result<std::string> DeadLettersJson(core::OutboundQueue& queue, const DeadLetterPage& page) {
+  const std::size_t limit = std::min(page.limit, kMaxDeadLettersPage);
+  auto items = queue.ListDead(page.after, limit + 1);  // one more: does a next page follow?
+  if (!items) {
+    return std::move(items).error();
+  }
+  const bool more = items->size() > limit;
+  if (more) {
+    items->resize(limit);
+  }
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
   w.Key("dead");
   w.StartArray();
-  for (const core::OutboundItem& item : items) {
+  for (const core::OutboundItem& item : *items) {
     w.StartObject();
     w.Key("id");
     w.Int64(item.id);
@@ -51,8 +61,12 @@ std::string DeadLettersJson(const std::vector<core::OutboundItem>& items) {
     w.EndObject();
   }
   w.EndArray();
+  if (more && !items->empty()) {
+    w.Key("next_after");
+    w.Int64(items->back().id);
+  }
   w.EndObject();
-  return buffer.GetString();
+  return std::string(buffer.GetString());
 }
 
 std::string QueueCountsJson(const core::QueueCounts& counts) {
@@ -74,18 +88,16 @@ std::string QueueCountsJson(const core::QueueCounts& counts) {
 core::Status ReplayDeadLetter(core::OutboundQueue& queue, ledger::Ledger* ledger, std::int64_t id,
                               const std::string& who, const std::string& broker_ods,
                               const core::Clock& clock) {
-  // The item's patient and route, for the record, read before it leaves the dead letters.
+  // The item's patient and route, for the record, read before it leaves the dead letters (one
+  // item: before, the whole list was read, with every payload, for each replay).
   std::optional<core::OutboundItem> dead;
   if (ledger != nullptr) {
-    auto items = queue.ListDead();
-    if (!items) {
-      return items.error();
+    auto item = queue.Get(id);
+    if (!item && item.error().code != core::ErrorCode::kNotFound) {
+      return item.error();
     }
-    for (core::OutboundItem& item : *items) {
-      if (item.id == id) {
-        dead = std::move(item);
-        break;
-      }
+    if (item && item->status == core::OutboundStatus::kDead) {
+      dead = std::move(*item);
     }
   }
   BROKER_RETURN_IF_ERROR(queue.Replay(id));
@@ -134,6 +146,19 @@ int QueueCommand(const Flags& flags, std::ostream& out, std::ostream& err) {
     }
     id = *parsed;
   }
+  DeadLetterPage page;
+  if (flags.Has("after") || flags.Has("limit")) {
+    const auto after = core::ParseWholeNumber<std::int64_t>(flags.Get("after", "0"));
+    const auto limit = core::ParseWholeNumber<std::size_t>(
+        flags.Get("limit", std::to_string(kDeadLettersPage)));
+    if (action != "list" || !after || *after < 0 || !limit || *limit == 0 ||
+        *limit > kMaxDeadLettersPage) {
+      err << "queue: --after ID and --limit N (1-" << kMaxDeadLettersPage
+          << ") go with list\n";
+      return 2;
+    }
+    page = DeadLetterPage{*after, *limit};
+  }
   ConfigLoad load = LoadBrokerConfig(flags.Get("config"));
   if (!load.config) {
     for (const core::Error& problem : load.problems) {
@@ -154,11 +179,11 @@ int QueueCommand(const Flags& flags, std::ostream& out, std::ostream& err) {
     return error.code == core::ErrorCode::kStorage ? 2 : 1;
   };
   if (action == "list") {
-    auto dead = queue->ListDead();
-    if (!dead) {
-      return fail(dead.error());
+    auto listed = DeadLettersJson(*queue, page);
+    if (!listed) {
+      return fail(listed.error());
     }
-    out << DeadLettersJson(*dead) << "\n";
+    out << *listed << "\n";
     return 0;
   }
   if (action == "counts") {

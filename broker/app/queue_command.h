@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -11,9 +13,19 @@
 
 namespace tb::app {
 
-// The dead letters as JSON for operators: id, destination, format, message type, control id,
-// attempts, last error, created_at. No payload and no NHS number (they stay in the store).
-std::string DeadLettersJson(const std::vector<core::OutboundItem>& items);
+// A page of the dead letters: those with an id above `after`, at most `limit`.
+inline constexpr std::size_t kDeadLettersPage = 100;
+inline constexpr std::size_t kMaxDeadLettersPage = 1000;
+struct DeadLetterPage {
+  std::int64_t after = 0;
+  std::size_t limit = kDeadLettersPage;  // at most kMaxDeadLettersPage
+};
+
+// The page as JSON for operators (admin endpoint and CLI): {"dead": [...], "next_after": ID},
+// next_after (the last id shown) only when more follow; each item's id, destination, format,
+// sender, message type, control id, attempts, last error, created_at. No payload and no NHS
+// number (they stay in the store).
+core::Result<std::string> DeadLettersJson(core::OutboundQueue& queue, const DeadLetterPage& page);
 std::string QueueCountsJson(const core::QueueCounts& counts);
 
 // An operator replays dead item `id` (admin endpoint or CLI): it is made due again and, when a

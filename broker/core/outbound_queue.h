@@ -107,8 +107,14 @@ class OutboundQueue {
   virtual Status MarkFailedAs(const std::string& owner, std::int64_t id, const std::string& error,
                               bool permanent, std::int64_t next_attempt_at_ms) = 0;
 
-  // The dead letters in id order, with their payloads.
-  virtual Result<std::vector<OutboundItem>> ListDead() = 0;
+  // Item `id` with its payload, whatever its status (an operator's replay records its digest).
+  // kNotFound when there is no such item.
+  virtual Result<OutboundItem> Get(std::int64_t id) = 0;
+
+  // Dead letters with an id above `after_id`, in id order, at most `limit`, with their payloads:
+  // one page of an operator's list (the next starts after the last id shown).
+  virtual Result<std::vector<OutboundItem>> ListDead(std::int64_t after_id,
+                                                     std::size_t limit) = 0;
 
   // An operator retries dead item `id`: queued, due now, attempts 0. kNotFound unless it is dead.
   virtual Status Replay(std::int64_t id) = 0;

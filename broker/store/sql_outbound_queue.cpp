@@ -1,6 +1,8 @@
 #include "broker/store/sql_outbound_queue.h"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,7 +60,7 @@ constexpr std::string_view kDiscardSql =
     "UPDATE outbound_message SET status = 'discarded', lease_owner = NULL, lease_until = NULL"
     " WHERE id = ?";
 constexpr std::string_view kDeadIdsSql =
-    "SELECT id FROM outbound_message WHERE status = 'dead' ORDER BY id";
+    "SELECT id FROM outbound_message WHERE status = 'dead' AND id > ? ORDER BY id LIMIT ?";
 constexpr std::string_view kHeldSql =
     "SELECT COUNT(*) FROM outbound_message o JOIN outbound_message p"
     " ON p.destination = o.destination AND p.nhs_number = o.nhs_number"
@@ -311,12 +313,30 @@ core::Status SqlOutboundQueue::Failed(const std::string* owner, std::int64_t id,
   });
 }
 
-core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ListDead() {
+core::Result<core::OutboundItem> SqlOutboundQueue::Get(std::int64_t id) {
+  std::optional<core::OutboundItem> found;
+  Database::Impl& db = database_.impl();
+  BROKER_RETURN_IF_ERROR(db.Read("outbound get", [&](Poco::Data::Session& session) {
+    core::Result<core::OutboundItem> item = LoadItem(db, session, payload_keys_, id);
+    if (!item) {
+      return core::Status(std::move(item).error());
+    }
+    found = std::move(*item);
+    return core::Ok();
+  }));
+  return std::move(*found);
+}
+
+core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ListDead(std::int64_t after_id,
+                                                                         std::size_t limit) {
   std::vector<core::OutboundItem> items;
   Database::Impl& db = database_.impl();
   BROKER_RETURN_IF_ERROR(db.Read("outbound list dead", [&](Poco::Data::Session& session) {
     std::vector<Poco::Int64> ids;
-    session << std::string(kDeadIdsSql), into(ids), now;
+    Poco::Int64 after = after_id;
+    Poco::Int64 most = static_cast<Poco::Int64>(
+        std::min<std::size_t>(limit, std::numeric_limits<Poco::Int64>::max()));
+    session << db.Sql(kDeadIdsSql), use(after), use(most), into(ids), now;
     for (const Poco::Int64 id : ids) {
       core::Result<core::OutboundItem> item = LoadItem(db, session, payload_keys_, id);
       if (!item) {

@@ -44,7 +44,9 @@ class SqlOutboundQueue final : public core::OutboundQueue {
   core::Status MarkDeliveredAs(const std::string& owner, std::int64_t id) override;
   core::Status MarkFailedAs(const std::string& owner, std::int64_t id, const std::string& error,
                             bool permanent, std::int64_t next_attempt_at_ms) override;
-  core::Result<std::vector<core::OutboundItem>> ListDead() override;
+  core::Result<core::OutboundItem> Get(std::int64_t id) override;
+  core::Result<std::vector<core::OutboundItem>> ListDead(std::int64_t after_id,
+                                                         std::size_t limit) override;
   core::Status Replay(std::int64_t id) override;
   core::Status Discard(std::int64_t id) override;
   core::Result<std::int64_t> CountHeldBehind(std::int64_t id) override;

@@ -223,6 +223,28 @@ TEST(MessageRouting, DeadLetterHoldsThePatientsLaterMessagesUntilDiscarded) {
 
   rapidjson::Document listing = testing::Json(dead.body);
   const std::int64_t id = listing["dead"][0]["id"].GetInt64();
+
+  // The list comes in pages: a second dead letter (another patient, addressed to RGT) is on the
+  // page after the first; a bad page is a 400.
+  ASSERT_TRUE(
+      client.Send("MSH|^~\\&|PAS|RJ1|TB|RGT|20261123120200||ADT^A06|POISON02|P|2.4\r"
+                  "EVN|A06|20261123120200\r"
+                  "PID|1||9990001243^^^NHS^NH||HUGHES^BEN||19840312|M\r"));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return admin("/admin/queue/_dead", "{}").body.find("POISON02") != std::string::npos; },
+      std::chrono::seconds(20)));
+  rapidjson::Document first = testing::Json(admin("/admin/queue/_dead", R"({"limit": 1})").body);
+  ASSERT_EQ(first["dead"].Size(), 1u);
+  EXPECT_EQ(first["dead"][0]["id"].GetInt64(), id);
+  ASSERT_TRUE(first.HasMember("next_after"));
+  EXPECT_EQ(first["next_after"].GetInt64(), id);
+  rapidjson::Document second = testing::Json(
+      admin("/admin/queue/_dead", R"({"limit": 1, "after": )" + std::to_string(id) + "}").body);
+  ASSERT_EQ(second["dead"].Size(), 1u);
+  EXPECT_EQ(std::string(second["dead"][0]["control_id"].GetString()), "POISON02");
+  EXPECT_FALSE(second.HasMember("next_after"));
+  EXPECT_EQ(admin("/admin/queue/_dead", R"({"limit": 0})").status, 400);
+
   EXPECT_EQ(admin("/admin/queue/discard", R"({"id": )" + std::to_string(id) + "}").status, 204);
   EXPECT_TRUE(testing::WaitFor(
       [&] { return testing::ReadReceivedLog(logs / "rgt.jsonl").find("A08") != std::string::npos; },

@@ -130,11 +130,23 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
     return core::Ok();
   }
 
-  core::Result<std::vector<core::OutboundItem>> ListDead() override {
+  core::Result<core::OutboundItem> Get(std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    for (const Row& row : items_) {
+      if (row.item.id == id) {
+        return row.item;
+      }
+    }
+    return core::MakeError(core::ErrorCode::kNotFound, "no outbound item " + std::to_string(id));
+  }
+
+  core::Result<std::vector<core::OutboundItem>> ListDead(std::int64_t after_id,
+                                                         std::size_t limit) override {
     std::lock_guard lock(mutex_);
     std::vector<core::OutboundItem> dead;
-    for (const Row& row : items_) {
-      if (row.item.status == core::OutboundStatus::kDead) {
+    for (const Row& row : items_) {  // in id order
+      if (dead.size() < limit && row.item.id > after_id &&
+          row.item.status == core::OutboundStatus::kDead) {
         dead.push_back(row.item);
       }
     }

@@ -198,7 +198,7 @@ class DeliveryWorkerTest : public ::testing::Test {
   }
   core::QueueCounts Counts() { return harness_.queue().Counts().value_or(core::QueueCounts{}); }
   std::vector<core::OutboundItem> Dead() {
-    return harness_.queue().ListDead().value_or(std::vector<core::OutboundItem>{});
+    return harness_.queue().ListDead(0, 1000).value_or(std::vector<core::OutboundItem>{});
   }
 
   core::SystemClock clock_;

@@ -277,6 +277,41 @@ TYPED_TEST_P(OutboundQueueTest, ARetryingItemHoldsItsPartitionUntilItIsDue) {
   EXPECT_EQ((*items)[0].last_error, "connection refused");
 }
 
+// An operator's list of dead letters comes in pages (after the last id shown), and one item is
+// read by its id (a replay's audit record) without listing the others.
+TYPED_TEST_P(OutboundQueueTest, DeadLettersAreListedInPagesAndReadOneById) {
+  for (const char* control_id : {"D1", "D2", "D3"}) {
+    this->Store(MakeRouted(control_id, "", {"RGT"}));  // no NHS number: no partition waits
+  }
+  core::OutboundQueue& queue = this->harness_.queue();
+  ASSERT_EQ(this->Claim(), (Ids{"D1@RGT", "D2@RGT", "D3@RGT"}));
+  std::vector<std::int64_t> ids;
+  for (const char* key : {"D1@RGT", "D2@RGT", "D3@RGT"}) {
+    ids.push_back(this->IdOf(key));
+    ASSERT_TRUE(queue.MarkFailed(ids.back(), "AR 207", true, this->clock_.now_ms()));
+  }
+  const auto listed = [&](std::int64_t after, std::size_t limit) {
+    std::vector<std::int64_t> got;
+    const core::Result<std::vector<core::OutboundItem>> page = queue.ListDead(after, limit);
+    EXPECT_TRUE(page);
+    for (const core::OutboundItem& item : page.value_or(std::vector<core::OutboundItem>{})) {
+      got.push_back(item.id);
+    }
+    return got;
+  };
+  EXPECT_EQ(listed(0, 2), (std::vector<std::int64_t>{ids[0], ids[1]}));
+  EXPECT_EQ(listed(ids[1], 2), (std::vector<std::int64_t>{ids[2]}));
+  EXPECT_TRUE(listed(ids[2], 2).empty());
+  core::Result<core::OutboundItem> one = queue.Get(ids[1]);
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->control_id, "D2");
+  EXPECT_EQ(one->status, core::OutboundStatus::kDead);
+  EXPECT_FALSE(one->payload.empty());
+  core::Result<core::OutboundItem> none = queue.Get(ids[2] + 100);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, core::ErrorCode::kNotFound);
+}
+
 TYPED_TEST_P(OutboundQueueTest, DeadItemHoldsItsPartitionUntilReplayedOrDiscarded) {
   this->Store(MakeRouted("A1", "9434765919", {"RGT"}));
   this->Store(MakeRouted("A2", "9434765919", {"RGT"}));
@@ -287,7 +322,7 @@ TYPED_TEST_P(OutboundQueueTest, DeadItemHoldsItsPartitionUntilReplayedOrDiscarde
   this->clock_.Advance(std::chrono::hours(1));
   EXPECT_EQ(this->Claim(), Ids{});
   EXPECT_EQ(this->harness_.queue().CountHeldBehind(a1).value_or(-1), 2);
-  core::Result<std::vector<core::OutboundItem>> dead = this->harness_.queue().ListDead();
+  core::Result<std::vector<core::OutboundItem>> dead = this->harness_.queue().ListDead(0, 10);
   ASSERT_TRUE(dead) << dead.error().message;
   ASSERT_EQ(dead->size(), 1u);
   EXPECT_EQ((*dead)[0].id, a1);
@@ -298,7 +333,7 @@ TYPED_TEST_P(OutboundQueueTest, DeadItemHoldsItsPartitionUntilReplayedOrDiscarde
 
   // Replay: the dead item goes first, attempts start again.
   ASSERT_TRUE(this->harness_.queue().Replay(a1));
-  EXPECT_EQ(this->harness_.queue().ListDead()->size(), 0u);
+  EXPECT_EQ(this->harness_.queue().ListDead(0, 10)->size(), 0u);
   EXPECT_EQ(this->Claim(), (Ids{"A1@RGT"}));
   ASSERT_TRUE(this->harness_.queue().MarkFailed(a1, "AR 207", true, this->clock_.now_ms()));
   // Discard: the partition moves on without it.
@@ -545,7 +580,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     OutboundQueueTest, StoredMessageGetsOneItemPerRouteWithWhatDeliveryNeeds,
     DuplicateAndConflictEnqueueNothing, InvalidRoutesAreRefusedAndStoreNothing,
     OnlyTheOldestUnfinishedItemOfAPartitionIsClaimable, ClaimTakesAtMostMaxInIdOrder,
-    ARetryingItemHoldsItsPartitionUntilItIsDue, DeadItemHoldsItsPartitionUntilReplayedOrDiscarded,
+    ARetryingItemHoldsItsPartitionUntilItIsDue, DeadLettersAreListedInPagesAndReadOneById,
+    DeadItemHoldsItsPartitionUntilReplayedOrDiscarded,
     AnExpiredLeaseLetsAnotherWorkerClaim, WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing,
     ReopenedQueueContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder,
     PurgeErasesFinishedPayloadsThenForgetsTheirKeys,
