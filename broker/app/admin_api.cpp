@@ -256,11 +256,11 @@ namespace {
 
 // The dead letters' page asked for: {"after": ID, "limit": N}, each optional.
 core::Result<DeadLetterPage> ParseDeadLetterPage(std::string_view body) {
-  const core::Error invalid = MakeError(
-      ErrorCode::kInvalidValue,
-      "the body is {} or {\"after\": ID, \"limit\": N} with N from 1 to " +
-          std::to_string(kMaxDeadLettersPage),
-      "body");
+  const core::Error invalid =
+      MakeError(ErrorCode::kInvalidValue,
+                "the body is {} or {\"after\": ID, \"limit\": N} with N from 1 to " +
+                    std::to_string(kMaxDeadLettersPage),
+                "body");
   auto document = fhir::ParseJson(body);
   if (!document || !document->IsObject()) {
     return invalid;

@@ -149,12 +149,11 @@ int QueueCommand(const Flags& flags, std::ostream& out, std::ostream& err) {
   DeadLetterPage page;
   if (flags.Has("after") || flags.Has("limit")) {
     const auto after = core::ParseWholeNumber<std::int64_t>(flags.Get("after", "0"));
-    const auto limit = core::ParseWholeNumber<std::size_t>(
-        flags.Get("limit", std::to_string(kDeadLettersPage)));
+    const auto limit =
+        core::ParseWholeNumber<std::size_t>(flags.Get("limit", std::to_string(kDeadLettersPage)));
     if (action != "list" || !after || *after < 0 || !limit || *limit == 0 ||
         *limit > kMaxDeadLettersPage) {
-      err << "queue: --after ID and --limit N (1-" << kMaxDeadLettersPage
-          << ") go with list\n";
+      err << "queue: --after ID and --limit N (1-" << kMaxDeadLettersPage << ") go with list\n";
       return 2;
     }
     page = DeadLetterPage{*after, *limit};

@@ -113,8 +113,7 @@ class OutboundQueue {
 
   // Dead letters with an id above `after_id`, in id order, at most `limit`, with their payloads:
   // one page of an operator's list (the next starts after the last id shown).
-  virtual Result<std::vector<OutboundItem>> ListDead(std::int64_t after_id,
-                                                     std::size_t limit) = 0;
+  virtual Result<std::vector<OutboundItem>> ListDead(std::int64_t after_id, std::size_t limit) = 0;
 
   // An operator retries dead item `id`: queued, due now, attempts 0. kNotFound unless it is dead.
   virtual Status Replay(std::int64_t id) = 0;

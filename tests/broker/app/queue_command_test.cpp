@@ -23,9 +23,11 @@ TEST(QueueCommand, AnIdThatIsNotAPositiveNumberIsAUsageError) {
 }
 
 TEST(QueueCommand, APageOfTheListIsCheckedBeforeTheStoreIsOpened) {
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"list", "--limit", "0"}, {"list", "--limit", "1001"},
-        {"list", "--after", "-1"}, {"list", "--after", "x"}, {"counts", "--limit", "5"}}) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"list", "--limit", "0"},
+                                               {"list", "--limit", "1001"},
+                                               {"list", "--after", "-1"},
+                                               {"list", "--after", "x"},
+                                               {"counts", "--limit", "5"}}) {
     std::vector<std::string> with_config = args;
     with_config.insert(with_config.end(), {"--config", "/nonexistent/broker.json"});
     const testing::CommandOutput output = testing::RunCommand(QueueCommand, with_config);

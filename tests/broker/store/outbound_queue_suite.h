@@ -421,8 +421,8 @@ TYPED_TEST_P(OutboundQueueTest, TwoNodesEnqueueingOnePatientKeepItsOrder) {
     second_done = true;
   });
   // Node 2 cannot commit A2 while node 1 holds the partition (without the lock it would, at once).
-  EXPECT_FALSE(tb::testing::WaitFor([&] { return second_done.load(); },
-                                    std::chrono::milliseconds(500)));
+  EXPECT_FALSE(
+      tb::testing::WaitFor([&] { return second_done.load(); }, std::chrono::milliseconds(500)));
   EXPECT_EQ(this->Claim("w1"), Ids{});
   release = true;
   first.join();
@@ -581,10 +581,9 @@ REGISTER_TYPED_TEST_SUITE_P(
     DuplicateAndConflictEnqueueNothing, InvalidRoutesAreRefusedAndStoreNothing,
     OnlyTheOldestUnfinishedItemOfAPartitionIsClaimable, ClaimTakesAtMostMaxInIdOrder,
     ARetryingItemHoldsItsPartitionUntilItIsDue, DeadLettersAreListedInPagesAndReadOneById,
-    DeadItemHoldsItsPartitionUntilReplayedOrDiscarded,
-    AnExpiredLeaseLetsAnotherWorkerClaim, WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing,
-    ReopenedQueueContinuesInOrder, ConcurrentClaimersKeepEachPatientsOrder,
-    PurgeErasesFinishedPayloadsThenForgetsTheirKeys,
+    DeadItemHoldsItsPartitionUntilReplayedOrDiscarded, AnExpiredLeaseLetsAnotherWorkerClaim,
+    WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing, ReopenedQueueContinuesInOrder,
+    ConcurrentClaimersKeepEachPatientsOrder, PurgeErasesFinishedPayloadsThenForgetsTheirKeys,
     AStaleWorkersMarkIsRefusedAndKeepsThePartitionHeld, TwoNodesEnqueueingOnePatientKeepItsOrder);
 
 // ---- payloads at rest (AES-256-GCM), on the SQL engines ---------------------------------------
