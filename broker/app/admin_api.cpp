@@ -90,6 +90,35 @@ const core::Logger& Log() {
   return log;
 }
 
+// The dead letters' page asked for: {"after": ID, "limit": N}, each optional.
+core::Result<DeadLetterPage> ParseDeadLetterPage(std::string_view body) {
+  const core::Error invalid =
+      MakeError(ErrorCode::kInvalidValue,
+                "the body is {} or {\"after\": ID, \"limit\": N} with N from 1 to " +
+                    std::to_string(kMaxDeadLettersPage),
+                "body");
+  auto document = fhir::ParseJson(body);
+  if (!document || !document->IsObject()) {
+    return invalid;
+  }
+  DeadLetterPage page;
+  if (document->HasMember("after")) {
+    auto after = fhir::GetInt64(*document, "after", "after");
+    if (!after || *after < 0) {
+      return invalid;
+    }
+    page.after = *after;
+  }
+  if (document->HasMember("limit")) {
+    auto limit = fhir::GetInt64(*document, "limit", "limit");
+    if (!limit || *limit < 1 || *limit > static_cast<std::int64_t>(kMaxDeadLettersPage)) {
+      return invalid;
+    }
+    page.limit = static_cast<std::size_t>(*limit);
+  }
+  return page;
+}
+
 }  // namespace
 
 AdminApi::AdminApi(std::set<std::string, std::less<>> admin_cns,
@@ -251,39 +280,6 @@ void AdminApi::HandleHealth(const core::HttpRequest& request, net::Responder res
     respond(std::move(response));
   });
 }
-
-namespace {
-
-// The dead letters' page asked for: {"after": ID, "limit": N}, each optional.
-core::Result<DeadLetterPage> ParseDeadLetterPage(std::string_view body) {
-  const core::Error invalid =
-      MakeError(ErrorCode::kInvalidValue,
-                "the body is {} or {\"after\": ID, \"limit\": N} with N from 1 to " +
-                    std::to_string(kMaxDeadLettersPage),
-                "body");
-  auto document = fhir::ParseJson(body);
-  if (!document || !document->IsObject()) {
-    return invalid;
-  }
-  DeadLetterPage page;
-  if (document->HasMember("after")) {
-    auto after = fhir::GetInt64(*document, "after", "after");
-    if (!after || *after < 0) {
-      return invalid;
-    }
-    page.after = *after;
-  }
-  if (document->HasMember("limit")) {
-    auto limit = fhir::GetInt64(*document, "limit", "limit");
-    if (!limit || *limit < 1 || *limit > static_cast<std::int64_t>(kMaxDeadLettersPage)) {
-      return invalid;
-    }
-    page.limit = static_cast<std::size_t>(*limit);
-  }
-  return page;
-}
-
-}  // namespace
 
 void AdminApi::HandleQueue(const std::string& path, const std::string& body, std::string admin,
                            net::Responder respond) const {
