@@ -150,4 +150,14 @@ core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequ
   return DestinationsOfHolders(request, directory, holders);  // sorts, and drops repeats
 }
 
+core::Status AnnounceSender(core::RecordLocator& locator, const std::string& nhs_number,
+                            const std::vector<std::string>& others, const std::string& sender,
+                            const std::string& source, std::int64_t at_ms) {
+  BROKER_RETURN_IF_ERROR(locator.Announce(nhs_number, sender, source, at_ms));
+  for (const std::string& other : others) {
+    BROKER_RETURN_IF_ERROR(locator.Announce(other, sender, source, at_ms));
+  }
+  return core::Ok();
+}
+
 }  // namespace tb::routing

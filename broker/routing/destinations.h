@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,5 +69,13 @@ core::Result<std::vector<Destination>> ResolveDestinations(const DestinationRequ
                                                            const ParticipantDirectory& directory,
                                                            core::RecordLocator* locator,
                                                            std::string_view broker_ods);
+
+// The sender of a stored message holds every patient it names: `nhs_number`, then each of
+// `others`, announced to `locator` with `source` ("hl7v2:ADT^A01") at `at_ms`. Stops at the
+// first failure and returns it. For a store that does not write announcements with the message
+// (both ingests); blocks on the locator.
+core::Status AnnounceSender(core::RecordLocator& locator, const std::string& nhs_number,
+                            const std::vector<std::string>& others, const std::string& sender,
+                            const std::string& source, std::int64_t at_ms);
 
 }  // namespace tb::routing

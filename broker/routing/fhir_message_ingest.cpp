@@ -537,14 +537,9 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
 
   // 6. The sender holds this patient (already written with the message when `announce` is set).
   if (learns && !inbound.announce) {
-    core::Status learnt = locator_->Announce(
-        inbound.nhs_number, inbound.sender, "fhir:" + inbound.message_type, inbound.received_at_ms);
-    for (const std::string& other : inbound.other_nhs_numbers) {
-      if (learnt) {
-        learnt = locator_->Announce(other, inbound.sender, "fhir:" + inbound.message_type,
-                                    inbound.received_at_ms);
-      }
-    }
+    const core::Status learnt =
+        AnnounceSender(*locator_, inbound.nhs_number, inbound.other_nhs_numbers, inbound.sender,
+                       "fhir:" + inbound.message_type, inbound.received_at_ms);
     if (!learnt) {
       log_.Warn("locator_announce_failed",
                 {{"sender", result.sender},

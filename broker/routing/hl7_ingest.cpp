@@ -384,14 +384,9 @@ void Hl7Ingest::OnAccepted(Frame& frame, core::Result<core::AcceptResult> accept
   if (accepted->outcome == core::AcceptOutcome::kStored && frame.announce_after) {
     // Only with a store that does not write announcements (none of ours with a committer), so
     // this blocking call runs on the calling thread.
-    core::Status learnt = locator_->Announce(facts.nhs_number, result.sender,
-                                             "hl7v2:" + result.message_type, frame.received_at_ms);
-    for (const std::string& other : facts.other_patients) {
-      if (learnt) {
-        learnt = locator_->Announce(other, result.sender, "hl7v2:" + result.message_type,
-                                    frame.received_at_ms);
-      }
-    }
+    const core::Status learnt =
+        AnnounceSender(*locator_, facts.nhs_number, facts.other_patients, result.sender,
+                       "hl7v2:" + result.message_type, frame.received_at_ms);
     if (!learnt) {
       log_.Warn("locator_announce_failed",
                 {{"sender", result.sender},

@@ -150,5 +150,23 @@ TEST(ReceivingFormat, ConfiguredFormatWinsThenMllpThenFhir) {
   EXPECT_EQ(ReceivingFormat(Make("A", "", "")), "");
 }
 
+// The sender of a two-patient message holds both: each is announced, the routing key first; a
+// locator that fails is reported.
+TEST(AnnounceSender, EveryPatientOfTheMessageIsAnnouncedForTheSender) {
+  testing::InMemoryRecordLocator locator;
+  ASSERT_TRUE(AnnounceSender(locator, "9449305552", {"9434765919"}, "RGT", "hl7v2:ADT^A17", 7));
+  for (const char* nhs : {"9449305552", "9434765919"}) {
+    auto holders = locator.Lookup(nhs);
+    ASSERT_TRUE(holders);
+    ASSERT_EQ(holders->size(), 1u) << nhs;
+    EXPECT_EQ((*holders)[0].ods, "RGT");
+    EXPECT_EQ((*holders)[0].source, "hl7v2:ADT^A17");
+  }
+  locator.SetFailure(core::MakeError(core::ErrorCode::kStorage, "down"));
+  const core::Status failed = AnnounceSender(locator, "9449305552", {}, "RXH", "fhir:x", 8);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, core::ErrorCode::kStorage);
+}
+
 }  // namespace
 }  // namespace tb::routing
