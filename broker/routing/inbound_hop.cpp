@@ -40,8 +40,8 @@ void LogFailure(const core::Logger& log, const InboundHopFacts& facts, const cor
 std::vector<ledger::HopRecord> InboundHops(const InboundHopFacts& facts) {
   ledger::HopRecord hop = InboundHop(facts);
   if (!facts.stored || hop.nhs_number.empty()) {
-    return {
-        std::move(hop)};  // a refusal names the routing key only (the others were never checked)
+    // A refusal names the routing key only (the others were never checked).
+    return {std::move(hop)};
   }
   return ledger::HopPerPatient(std::move(hop), facts.other_patients);
 }
