@@ -14,6 +14,7 @@
 // Needs BROKER_BENCH_PG_URI=postgresql://user@host:port/db (skips otherwise); each run works in a
 // schema of its own, dropped at the end. See bench/store/CMakeLists.txt for a throwaway server.
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <memory>
@@ -169,16 +170,42 @@ class BenchDatabase {
   std::string schema_;
 };
 
+// The enqueue order locks (PgInboundWriter's rule, sql_outbound_queue.h) as the Poco::Data path
+// took them: one statement, the batch's partitions' advisory locks in ascending key order.
+core::Status LockEnqueuePartitions(Database::Impl& db, Poco::Data::Session& session,
+                                   const std::vector<core::InboundMessage>& batch) {
+  std::vector<std::int64_t> keys;
+  for (const core::InboundMessage& message : batch) {
+    for (const core::OutboundRoute& route : message.routes) {
+      if (!message.nhs_number.empty()) {
+        keys.push_back(PartitionLockKey(route.destination, message.nhs_number));
+      }
+    }
+  }
+  if (keys.empty()) {
+    return core::Ok();
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::string array = "{";
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    array += (i == 0 ? "" : ",") + std::to_string(keys[i]);
+  }
+  array += '}';
+  Poco::Int64 locked = 0;
+  session << db.Sql(
+      "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(k)"
+      " FROM unnest(CAST(? AS BIGINT[])) AS t(k) ORDER BY k) AS locked"),
+      use(array), into(locked), now;
+  return core::Ok();
+}
+
 // The Poco::Data batch as SqlInboundStore ran it on PostgreSQL before the pipeline
 // (WriteBatchPoco in sql_inbound_store.cpp until the switch): each Statement prepared once per
 // batch, then one execute (one round trip) per insert and per route.
 core::Status WriteBatchPoco(Database::Impl& db, const std::vector<core::InboundMessage>& batch) {
   return db.Write("bench inbound", [&](Poco::Data::Session& session) -> core::Status {
-    std::vector<const core::InboundMessage*> enqueued;
-    for (const core::InboundMessage& message : batch) {
-      enqueued.push_back(&message);
-    }
-    BROKER_RETURN_IF_ERROR(LockEnqueuePartitions(db, session, enqueued));
+    BROKER_RETURN_IF_ERROR(LockEnqueuePartitions(db, session, batch));
     Poco::Int64 received_at = 0;
     std::string sender;
     std::string protocol;

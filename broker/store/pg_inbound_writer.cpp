@@ -21,9 +21,10 @@ using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): 
 constexpr std::string_view kWhat = "inbound accept";
 
 // One statement per message: the insert, and when it stored a row (the RETURNING), one
-// outbound_message row per route from the arrays $11/$12 (migration 005) and the message's record
-// locator announcements: holder $14, source $15 and time $16 for each NHS number in the array $13
-// (the message's patients; none when $13 is null; LocatorUpsertSql, the statement of
+// outbound_message row per route from the arrays $11/$12 (migration 005), for each of those one
+// outbound_message_party row per other patient in the array $17 (migration 009), and the message's
+// record locator announcements: holder $14, source $15 and time $16 for each NHS number in the
+// array $13 (the message's patients; none when $13 is null; LocatorUpsertSql, the statement of
 // SqlRecordLocator::Announce). ON CONFLICT DO NOTHING decides "new" or "known key" as on the
 // SQLite path, and on PostgreSQL waits for another node's transaction that inserts the same key
 // instead of failing the batch. The enqueue and the announcement ride in the same statement
@@ -40,7 +41,12 @@ const std::string kInsertSql =
     " attempts, next_attempt_at, created_at)"
     " SELECT stored.id, route.destination, route.format, $8, 'queued', 0, $1, $1"
     " FROM stored CROSS JOIN unnest(CAST($11 AS TEXT[]), CAST($12 AS TEXT[]))"
-    " WITH ORDINALITY AS route(destination, format, n) ORDER BY route.n),"
+    " WITH ORDINALITY AS route(destination, format, n) ORDER BY route.n"
+    " RETURNING id, destination),"
+    " parties AS ("
+    " INSERT INTO outbound_message_party (outbound_message_id, destination, nhs_number)"
+    " SELECT queued.id, queued.destination, other.nhs_number"
+    " FROM queued CROSS JOIN unnest(CAST($17 AS TEXT[])) AS other(nhs_number)),"
     " announced AS (" +
     LocatorUpsertSql(
         "SELECT patient.nhs_number, CAST($14 AS TEXT), CAST($15 AS TEXT), CAST($16 AS BIGINT),"
@@ -82,6 +88,9 @@ std::optional<std::string> PartitionLockArray(const std::vector<InboundRow>& row
     }
     for (const core::OutboundRoute& route : row.message->routes) {
       keys.push_back(PartitionLockKey(route.destination, row.message->nhs_number));
+      for (const std::string& other : row.message->other_nhs_numbers) {
+        keys.push_back(PartitionLockKey(route.destination, other));
+      }
     }
   }
   if (keys.empty()) {
@@ -174,6 +183,7 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
   std::vector<std::string_view> destinations;
   std::vector<std::string_view> formats;
   std::vector<std::string_view> patients;
+  std::vector<std::string_view> others;
   for (const InboundRow& row : rows) {
     const core::InboundMessage& message = *row.message;
     destinations.clear();
@@ -194,7 +204,9 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
                       message.other_nhs_numbers.end());
       announced_numbers = PgTextArray(patients);
     }
-    const std::array<PgParam, 16> insert = {
+    others.assign(message.other_nhs_numbers.begin(), message.other_nhs_numbers.end());
+    const std::string other_patients = PgTextArray(others);
+    const std::array<PgParam, 17> insert = {
         PgParam::Text(received_at),
         PgParam::Text(message.sender),
         PgParam::Text(message.protocol),
@@ -211,6 +223,7 @@ core::Status PgInboundWriter::Write(const std::vector<InboundRow>& rows,
         announce ? PgParam::Text(announce->ods) : PgParam::Null(),
         announce ? PgParam::Text(announce->source) : PgParam::Null(),
         announce ? PgParam::Text(announced_at) : PgParam::Null(),
+        PgParam::Text(other_patients),
     };
     pipeline.Add(kInsertName, insert);
     const std::array<PgParam, 1> find = {PgParam::Text(message.dedupe_key)};

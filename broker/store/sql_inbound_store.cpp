@@ -41,6 +41,10 @@ constexpr std::string_view kFindSql =
 constexpr std::string_view kEnqueueSql =
     "INSERT INTO outbound_message (inbound_message_id, destination, format, nhs_number, status,"
     " attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)";
+// One row per other patient of a message, for each of its queue rows (migration 009).
+constexpr std::string_view kPartySql =
+    "INSERT INTO outbound_message_party (outbound_message_id, destination, nhs_number)"
+    " VALUES (?, ?, ?)";
 constexpr std::string_view kCountSql = "SELECT COUNT(*) FROM inbound_message";
 // InboundMessage::route_by_holders's argument, read in the batch transaction.
 constexpr std::string_view kHoldersSql =
@@ -307,26 +311,39 @@ namespace {
 using Row = InboundRow;
 using Messages = std::vector<InboundRow>;
 
-// Inserts the outbound queue rows of stored message `inbound_id`; SQLITE_DONE when all went in.
-int EnqueueRoutesSqlite(sqlite3_stmt* enqueue, std::int64_t inbound_id,
+// Inserts the outbound queue rows of stored message `inbound_id`, and their rows for the message's
+// other patients (`party`); SQLITE_DONE when all went in.
+int EnqueueRoutesSqlite(sqlite3_stmt* enqueue, sqlite3_stmt* party, std::int64_t inbound_id,
                         const core::InboundMessage& message,
                         const std::vector<core::OutboundRoute>& routes) {
-  const auto text = [enqueue](int index, const std::string& value) {
-    return sqlite3_bind_text(enqueue, index, value.data(), static_cast<int>(value.size()),
+  const auto text = [](sqlite3_stmt* statement, int index, const std::string& value) {
+    return sqlite3_bind_text(statement, index, value.data(), static_cast<int>(value.size()),
                              SQLITE_STATIC);
   };
   for (const core::OutboundRoute& route : routes) {
     sqlite3_reset(enqueue);
     int rc = sqlite3_bind_int64(enqueue, 1, inbound_id);
-    rc = rc != SQLITE_OK ? rc : text(2, route.destination);
-    rc = rc != SQLITE_OK ? rc : text(3, route.format);
+    rc = rc != SQLITE_OK ? rc : text(enqueue, 2, route.destination);
+    rc = rc != SQLITE_OK ? rc : text(enqueue, 3, route.format);
     rc = rc != SQLITE_OK ? rc
                          : (message.nhs_number.empty() ? sqlite3_bind_null(enqueue, 4)
-                                                       : text(4, message.nhs_number));
+                                                       : text(enqueue, 4, message.nhs_number));
     rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(enqueue, 5, message.received_at_ms);
     rc = rc != SQLITE_OK ? rc : sqlite3_bind_int64(enqueue, 6, message.received_at_ms);
     rc = rc != SQLITE_OK ? rc : sqlite3_step(enqueue);
     sqlite3_reset(enqueue);
+    const sqlite3_int64 item_id = sqlite3_last_insert_rowid(sqlite3_db_handle(enqueue));
+    for (const std::string& other : message.other_nhs_numbers) {
+      if (rc != SQLITE_DONE) {
+        break;
+      }
+      sqlite3_reset(party);
+      rc = sqlite3_bind_int64(party, 1, item_id);
+      rc = rc != SQLITE_OK ? rc : text(party, 2, route.destination);
+      rc = rc != SQLITE_OK ? rc : text(party, 3, other);
+      rc = rc != SQLITE_OK ? rc : sqlite3_step(party);
+      sqlite3_reset(party);
+    }
     if (rc != SQLITE_DONE) {
       return rc;
     }
@@ -397,6 +414,10 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
   if (!enqueue) {
     return std::move(enqueue).error();
   }
+  core::Result<sqlite3_stmt*> party = db.CachedSqliteStatement(session, kPartySql);
+  if (!party) {
+    return std::move(party).error();
+  }
   core::Result<sqlite3_stmt*> announce = db.CachedSqliteStatement(session, AnnounceSql());
   if (!announce) {
     return std::move(announce).error();
@@ -450,10 +471,11 @@ core::Status WriteBatchSqlite(Database::Impl& db, Poco::Data::Session& session,
           holders.erase(std::unique(holders.begin(), holders.end()), holders.end());
         }
         if (rc == SQLITE_DONE) {
-          rc = EnqueueRoutesSqlite(*enqueue, new_id, message, message.route_by_holders(holders));
+          rc = EnqueueRoutesSqlite(*enqueue, *party, new_id, message,
+                                   message.route_by_holders(holders));
         }
       } else if (rc == SQLITE_DONE) {
-        rc = EnqueueRoutesSqlite(*enqueue, new_id, message, message.routes);
+        rc = EnqueueRoutesSqlite(*enqueue, *party, new_id, message, message.routes);
       }
       if (rc == SQLITE_DONE && message.announce) {
         const core::LocatorAnnouncement& a = *message.announce;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -10,14 +11,11 @@
 #include "broker/store/database.h"
 #include "broker/store/sql_inbound_store.h"
 
-namespace Poco::Data {
-class Session;
-}
-
 namespace tb::store {
 
-// core::OutboundQueue on SQLite or PostgreSQL (table outbound_message, migration 005). Rows are
-// created by SqlInboundStore in the transaction that stores their inbound message.
+// core::OutboundQueue on SQLite or PostgreSQL (table outbound_message, migration 005, and
+// outbound_message_party for a message's other patients, migration 009). Rows are created by
+// SqlInboundStore in the transaction that stores their inbound message.
 //
 // ClaimNext() selects the due partition heads and leases them in one write transaction. SQLite
 // serialises writers, so two claimers never see the same head; on PostgreSQL (capability
@@ -65,20 +63,29 @@ class SqlOutboundQueue final : public core::OutboundQueue {
   Database& database_;
   const core::Clock& clock_;
   const std::vector<PayloadKey> payload_keys_;
+  const std::string claim_sql_;  // OutboundClaimSql for this database
 };
 
-// Enqueue order across nodes (PostgreSQL). Ids come from one sequence but are taken before commit,
-// so without this a node could commit a patient's later message while another node's earlier one
-// (lower id) is still uncommitted and invisible: a claimer would then take the later one as the
-// partition head. Called by SqlInboundStore inside a batch's transaction before its inserts, it
-// takes a transaction-scoped advisory lock per (destination, NHS number) partition the batch
-// enqueues into, in ascending key order (so two batches never deadlock on them). Another node's
-// batch for one of those partitions then waits for this commit, and takes its ids after it:
-// within a partition, id order is commit order and no row is visible before an older one.
-// Does nothing where the engine serialises writers (SQLite) or no message names a patient.
-core::Status LockEnqueuePartitions(Database::Impl& db, Poco::Data::Session& session,
-                                   const std::vector<const core::InboundMessage*>& messages);
+// ClaimNext's SELECT (exposed for its query-plan test): the due partition heads, oldest first,
+// at most ? (the third parameter). A row is due when queued and its retry time (first parameter)
+// has come, or in flight with an expired lease, or in flight leased to the claiming owner (second
+// parameter: a restarted worker). It is a head when no older unfinished row (queued, in flight or
+// dead) is in any partition it is in: its own (destination, nhs_number) and, for a message about
+// several patients, each other patient's (outbound_message_party, migration 009); an older row is
+// in partition (d, n) when its own key is (d, n) or it names n as another patient for d. With
+// `skip_locked` (PostgreSQL), rows another claimer holds are passed over.
+std::string OutboundClaimSql(Engine engine, bool skip_locked);
 
+// Enqueue order across nodes (PostgreSQL). Ids come from one sequence but are taken before commit,
+// so a node could commit a patient's later message while another node's earlier one (lower id) is
+// still uncommitted and invisible: a claimer would then take the later one as the partition head.
+// So PgInboundWriter takes, inside a batch's transaction and before its inserts, a
+// transaction-scoped advisory lock per (destination, NHS number) partition the batch enqueues into
+// (each patient of a message: the routing key and the others), in ascending key order (so two
+// batches never deadlock on them). Another node's batch for one of those partitions then waits
+// for this commit, and takes its ids after it: within a partition, id order is commit order and no
+// row is visible before an older one.
+//
 // The advisory lock key of a partition: 64-bit FNV-1a of "destination\x1fnhs_number".
 std::int64_t PartitionLockKey(std::string_view destination, std::string_view nhs_number);
 

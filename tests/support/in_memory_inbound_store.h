@@ -46,7 +46,7 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
       item.message_type = message.message_type;
       item.control_id = message.control_id;
       item.payload = message.payload;
-      items_.push_back(Row{std::move(item), {}});
+      items_.push_back(Row{std::move(item), {}, message.other_nhs_numbers});
     }
   }
 
@@ -191,7 +191,7 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
       return held;
     }
     for (std::size_t i = static_cast<std::size_t>(id); i < items_.size(); ++i) {
-      if (SamePartition(items_[i].item, row->item) && Pending(items_[i].item.status)) {
+      if (SamePartition(items_[i], *row) && Pending(items_[i].item.status)) {
         ++held;
       }
     }
@@ -260,6 +260,7 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
   struct Row {
     core::OutboundItem item;
     std::string lease_owner;
+    std::vector<std::string> other_patients;  // the message's other NHS numbers
   };
 
   static bool IsOpen(core::OutboundStatus status) {
@@ -268,8 +269,23 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
   static bool Pending(core::OutboundStatus status) {
     return IsOpen(status) || status == core::OutboundStatus::kDead;
   }
-  static bool SamePartition(const core::OutboundItem& a, const core::OutboundItem& b) {
-    return !a.nhs_number.empty() && a.destination == b.destination && a.nhs_number == b.nhs_number;
+  // The rows share a partition: the same destination and a patient in common (the routing key
+  // or one of the message's other patients).
+  static bool SamePartition(const Row& a, const Row& b) {
+    if (a.item.nhs_number.empty() || b.item.nhs_number.empty() ||
+        a.item.destination != b.item.destination) {
+      return false;
+    }
+    const auto names = [](const Row& row, const std::string& nhs_number) {
+      return row.item.nhs_number == nhs_number ||
+             std::find(row.other_patients.begin(), row.other_patients.end(), nhs_number) !=
+                 row.other_patients.end();
+    };
+    if (names(b, a.item.nhs_number)) {
+      return true;
+    }
+    return std::any_of(a.other_patients.begin(), a.other_patients.end(),
+                       [&](const std::string& other) { return names(b, other); });
   }
   static core::Error NotFound(std::int64_t id) {
     return core::MakeError(core::ErrorCode::kNotFound,
@@ -280,7 +296,7 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
   // Guarded by mutex_.
   bool IsHead(std::size_t index) const {
     for (std::size_t i = 0; i < index; ++i) {
-      if (SamePartition(items_[i].item, items_[index].item) && Pending(items_[i].item.status)) {
+      if (SamePartition(items_[i], items_[index]) && Pending(items_[i].item.status)) {
         return false;
       }
     }

@@ -249,6 +249,47 @@ TYPED_TEST_P(OutboundQueueTest, OnlyTheOldestUnfinishedItemOfAPartitionIsClaimab
   EXPECT_EQ(this->harness_.queue().Counts()->delivered, 1);
 }
 
+// A message about two patients (ADT^A17 swaps their beds, A40 merges them) is ordered in both
+// patients' partitions: it waits for the older items of either, and holds the later items of both.
+TYPED_TEST_P(OutboundQueueTest, AMessageAboutTwoPatientsIsOrderedInBothPartitions) {
+  const std::string a = "9434765919";
+  const std::string b = "9449305552";
+  core::InboundMessage both = MakeRouted("M", a, {"RGT"});
+  both.other_nhs_numbers = {b};
+  this->Store(MakeRouted("B1", b, {"RGT"}));
+  this->Store(both);
+  this->Store(MakeRouted("B2", b, {"RGT"}));
+  this->Store(MakeRouted("A2", a, {"RGT"}));
+  this->Store(MakeRouted("B3", b, {"RAJ"}));  // another destination: never held by these
+  core::OutboundQueue& queue = this->harness_.queue();
+  EXPECT_EQ(this->Claim(), (Ids{"B1@RGT", "B3@RAJ"}));
+  ASSERT_TRUE(queue.MarkDelivered(this->IdOf("B3@RAJ")));
+  const std::int64_t b1 = this->IdOf("B1@RGT");
+  ASSERT_TRUE(queue.MarkFailed(b1, "AR 207", true, this->clock_.now_ms()));
+  EXPECT_EQ(queue.CountHeldBehind(b1).value_or(-1), 2);  // M (as B's) and B2
+  EXPECT_EQ(this->Claim(), Ids{});
+  ASSERT_TRUE(queue.Discard(b1));
+  EXPECT_EQ(this->Claim(), (Ids{"M@RGT"}));
+  const std::int64_t m = this->IdOf("M@RGT");
+  ASSERT_TRUE(queue.MarkFailed(m, "AR 207", true, this->clock_.now_ms()));
+  EXPECT_EQ(queue.CountHeldBehind(m).value_or(-1), 2);  // B2 and A2
+  EXPECT_EQ(this->Claim(), Ids{});
+  ASSERT_TRUE(queue.Replay(m));
+  EXPECT_EQ(this->Claim(), (Ids{"M@RGT"}));
+  ASSERT_TRUE(queue.MarkDelivered(m));
+  EXPECT_EQ(this->Claim(), (Ids{"B2@RGT", "A2@RGT"}));
+  ASSERT_TRUE(queue.MarkDelivered(this->IdOf("B2@RGT")));
+  ASSERT_TRUE(queue.MarkDelivered(this->IdOf("A2@RGT")));
+  if (!TypeParam::kDurable) {
+    return;  // the in-memory queue keeps everything
+  }
+  // The finished messages are forgotten with what ordered them.
+  const core::Result<core::PurgeResult> purged =
+      queue.Purge({std::chrono::hours(1), std::chrono::hours(1), 10});
+  ASSERT_TRUE(purged) << purged.error().message;
+  EXPECT_EQ(purged->messages_deleted, 5);
+}
+
 TYPED_TEST_P(OutboundQueueTest, ClaimTakesAtMostMaxInIdOrder) {
   for (int i = 0; i < 5; ++i) {
     this->Store(MakeRouted(Id("N", i), "", {"RGT"}));
@@ -579,7 +620,8 @@ TYPED_TEST_P(OutboundQueueTest, PurgeErasesFinishedPayloadsThenForgetsTheirKeys)
 REGISTER_TYPED_TEST_SUITE_P(
     OutboundQueueTest, StoredMessageGetsOneItemPerRouteWithWhatDeliveryNeeds,
     DuplicateAndConflictEnqueueNothing, InvalidRoutesAreRefusedAndStoreNothing,
-    OnlyTheOldestUnfinishedItemOfAPartitionIsClaimable, ClaimTakesAtMostMaxInIdOrder,
+    OnlyTheOldestUnfinishedItemOfAPartitionIsClaimable,
+    AMessageAboutTwoPatientsIsOrderedInBothPartitions, ClaimTakesAtMostMaxInIdOrder,
     ARetryingItemHoldsItsPartitionUntilItIsDue, DeadLettersAreListedInPagesAndReadOneById,
     DeadItemHoldsItsPartitionUntilReplayedOrDiscarded, AnExpiredLeaseLetsAnotherWorkerClaim,
     WrongStatesAreErrors, ARolledBackBatchEnqueuesNothing, ReopenedQueueContinuesInOrder,

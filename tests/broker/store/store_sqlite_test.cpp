@@ -121,6 +121,28 @@ TEST(SqliteStore, TheDestinationIndexHoldsOnlyDestinationsNamedNowhereElseInTheR
 // as it shows, however large the ledger: SQLite's plan never scans the table and never sorts
 // the matching rows (what an OR over the three agent indexes did, and `outcome = 4` without the
 // partial index's condition).
+// SQLite's EXPLAIN QUERY PLAN of `sql`, one line per step (sqlite3 directly: Poco would want the
+// parameters bound).
+std::vector<std::string> QueryPlan(Database& database, const std::string& sql) {
+  std::vector<std::string> plan;
+  EXPECT_TRUE(database.impl().Write("plan", [&](Poco::Data::Session& session) {
+    const std::string explain = "EXPLAIN QUERY PLAN " + sql;
+    sqlite3_stmt* statement = nullptr;
+    if (sqlite3_prepare_v2(Poco::Data::SQLite::Utility::dbHandle(session), explain.c_str(), -1,
+                           &statement, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(statement);
+      return core::Status(core::MakeError(core::ErrorCode::kStorage, "cannot prepare"));
+    }
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+      plan.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(statement, 3)));
+    }
+    sqlite3_finalize(statement);
+    return core::Ok();
+  })) << sql;
+  EXPECT_FALSE(plan.empty()) << sql;
+  return plan;
+}
+
 TEST(SqliteStore, EveryLedgerSearchWalksAnIndexInSeqOrder) {
   core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = "sqlite::memory:"});
   ASSERT_TRUE(database) << database.error().message;
@@ -137,26 +159,28 @@ TEST(SqliteStore, EveryLedgerSearchWalksAnIndexInSeqOrder) {
   queries[5].target = "Bundle/b1";
   for (const core::LedgerQuery& query : queries) {
     const std::string sql = BuildLedgerSearch(query).sql;
-    std::vector<std::string> plan;  // sqlite3 directly: Poco would want the parameters bound
-    ASSERT_TRUE((*database)->impl().Write("plan", [&](Poco::Data::Session& session) {
-      const std::string explain = "EXPLAIN QUERY PLAN " + sql;
-      sqlite3_stmt* statement = nullptr;
-      if (sqlite3_prepare_v2(Poco::Data::SQLite::Utility::dbHandle(session), explain.c_str(), -1,
-                             &statement, nullptr) != SQLITE_OK) {
-        sqlite3_finalize(statement);
-        return core::Status(core::MakeError(core::ErrorCode::kStorage, "cannot prepare"));
-      }
-      while (sqlite3_step(statement) == SQLITE_ROW) {
-        plan.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(statement, 3)));
-      }
-      sqlite3_finalize(statement);
-      return core::Ok();
-    })) << sql;
-    ASSERT_FALSE(plan.empty()) << sql;
-    for (const std::string& step : plan) {
+    for (const std::string& step : QueryPlan(**database, sql)) {
       EXPECT_EQ(step.find("SCAN ledger_record"), std::string::npos) << step << "\n" << sql;
       EXPECT_EQ(step.find("TEMP B-TREE"), std::string::npos) << step << "\n" << sql;
     }
+  }
+}
+
+// A claim reads the queued and in-flight rows (the due index), never the table: the delivered
+// rows that retention keeps for weeks would make every worker's poll read them all.
+TEST(SqliteStore, TheQueueClaimReadsOnlyUnfinishedRows) {
+  core::Result<std::unique_ptr<Database>> database = OpenDatabase({.url = "sqlite::memory:"});
+  ASSERT_TRUE(database) << database.error().message;
+  const std::string sql = OutboundClaimSql(Engine::kSqlite, false);
+  const std::vector<std::string> plan = QueryPlan(**database, sql);
+  ASSERT_FALSE(plan.empty());
+  EXPECT_EQ(plan.front(), "SCAN o USING INDEX outbound_message_due") << sql;
+  for (const std::string& step : plan) {
+    EXPECT_EQ(step.find("SCAN outbound_message"), std::string::npos) << step << "\n" << sql;
+    EXPECT_TRUE(step == "SCAN o USING INDEX outbound_message_due" ||
+                step.find("SCAN") == std::string::npos)
+        << step << "\n"
+        << sql;
   }
 }
 
