@@ -1,5 +1,6 @@
 #include "broker/app/broker_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -220,6 +221,10 @@ class BrokerServer::Impl {
     delivery.owner = config_.broker_id;
     delivery.threads = config_.delivery_threads;
     delivery.lease = std::chrono::milliseconds(config_.delivery_lease_ms);
+    // ParticipantDeliverer gives an attempt at most 30 s; a lease shorter than a minute (the
+    // schema allows 1 s) starts an item only while half of it is left.
+    delivery.attempt_timeout =
+        std::min<std::chrono::milliseconds>(std::chrono::seconds(30), delivery.lease / 2);
     delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);
     upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
     routing::FederatedQuerySettings settings;

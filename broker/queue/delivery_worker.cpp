@@ -41,8 +41,9 @@ core::Status DeliveryWorker::Start() {
     return core::MakeError(core::ErrorCode::kInvalidValue, "delivery owner is empty",
                            "DeliverySettings.owner");
   }
-  if (settings_.lease.count() <= 0) {
-    return core::MakeError(core::ErrorCode::kInvalidValue, "delivery lease must be positive",
+  if (settings_.attempt_timeout.count() <= 0 || settings_.lease <= settings_.attempt_timeout) {
+    return core::MakeError(core::ErrorCode::kInvalidValue,
+                           "delivery lease must be longer than one attempt's timeout",
                            "DeliverySettings.lease");
   }
   std::lock_guard lock(mutex_);
@@ -138,6 +139,10 @@ void DeliveryWorker::Run(std::size_t index) {
           if (stopping_) {
             return;  // the rest stay leased to `owner`: taken back on the next Start()
           }
+        }
+        // For an in-flight item next_attempt_at is its lease's end.
+        if (NowMs() + settings_.attempt_timeout.count() >= item.next_attempt_at_ms) {
+          break;  // claim again: ours come back with fresh leases, others' are theirs now
         }
         if (!DeliverOne(item, owner)) {
           WaitIdle(settings_.idle_poll);

@@ -17,7 +17,13 @@ namespace tb::queue {
 struct DeliverySettings {
   std::size_t threads = 2;      // delivery threads; each delivers one item at a time
   std::size_t claim_batch = 8;  // items claimed per ClaimNext() by one thread
-  std::chrono::milliseconds lease{std::chrono::minutes(2)};  // > the Deliverer's own timeout
+  std::chrono::milliseconds lease{std::chrono::minutes(2)};  // > attempt_timeout
+  // The longest one Deliverer::Deliver() call takes (the Deliverer's own timeout). A thread starts
+  // an item of its claim only while at least this much of the item's lease is left; else it
+  // claims again (taking back its own in-flight items with fresh leases). So an attempt never
+  // outlives its lease: another worker that took an expired item over could otherwise deliver it
+  // and the patient's next message, and this thread would then send its stale copy after them.
+  std::chrono::milliseconds attempt_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds idle_poll{std::chrono::milliseconds(250)};  // nothing due: wait
   // Backoff after the n-th failed attempt: min(max, base * 2^(n-1)), then jittered to a uniform
   // value in [delay/2, delay] so that retries of many items do not arrive together.

@@ -149,6 +149,7 @@ DeliverySettings FastSettings(std::string owner = "node-a") {
   settings.threads = 2;
   settings.claim_batch = 4;
   settings.lease = std::chrono::seconds(30);
+  settings.attempt_timeout = std::chrono::seconds(1);  // the fake answers at once
   settings.idle_poll = std::chrono::milliseconds(5);
   settings.backoff_base = std::chrono::milliseconds(2);
   settings.backoff_max = std::chrono::milliseconds(20);
@@ -383,6 +384,7 @@ TYPED_TEST_P(DeliveryWorkerTest, AStaleWorkersMarkIsRefusedAndDoesNotReleaseTheP
     DeliverySettings settings = FastSettings("node-a");
     settings.threads = 1;  // so that no other thread of this worker re-claims the item
     settings.lease = std::chrono::milliseconds(200);
+    settings.attempt_timeout = std::chrono::milliseconds(50);
     this->StartWorker(settings);
     ASSERT_TRUE(WaitFor([&] { return this->deliverer_.GateWaiting(); }));
 
@@ -426,8 +428,55 @@ TYPED_TEST_P(DeliveryWorkerTest, AStaleWorkersMarkIsRefusedAndDoesNotReleaseTheP
   }
 }
 
+// A thread does not start an item of its claim whose lease is nearly over: another worker may
+// have taken it over and delivered it and the patient's next message, and a stale copy sent now
+// would arrive after them (an old ADT^A08 over newer data).
+TYPED_TEST_P(DeliveryWorkerTest, AnItemWhoseLeaseIsNearlyOverIsNotStarted) {
+  this->Store(MakeRouted("X1", kPatientA, {"RGT"}));
+  this->Store(MakeRouted("Y1", kPatientB, {"RGT"}));
+  this->Store(MakeRouted("Y2", kPatientB, {"RGT"}));
+  this->deliverer_.Gate("X1", false);
+  GateOpener opener{this->deliverer_};
+  DeliverySettings settings = FastSettings("node-a");
+  settings.threads = 1;
+  settings.claim_batch = 2;  // X1 and Y1
+  settings.lease = std::chrono::milliseconds(200);
+  settings.attempt_timeout = std::chrono::milliseconds(50);
+  this->StartWorker(settings);
+  ASSERT_TRUE(WaitFor([&] { return this->deliverer_.GateWaiting(); }));
+
+  // While X1's destination hangs, the leases run out and node-b takes both items over: it
+  // delivers Y1 and then the patient's next message, Y2 (X1 it just marks: the gate holds it).
+  core::OutboundQueue& queue = this->harness_.queue();
+  std::vector<core::OutboundItem> taken;
+  ASSERT_TRUE(WaitFor([&] {
+    taken = queue.ClaimNext("node-b/0", 10, std::chrono::minutes(1))
+                .value_or(std::vector<core::OutboundItem>{});
+    return taken.size() == 2;
+  }));
+  for (const core::OutboundItem& item : taken) {
+    if (item.control_id == "Y1") {
+      ASSERT_TRUE(this->deliverer_.Deliver(item));
+    }
+    ASSERT_TRUE(queue.MarkDeliveredAs("node-b/0", item.id));
+  }
+  std::vector<core::OutboundItem> next =
+      queue.ClaimNext("node-b/0", 10, std::chrono::minutes(1)).value_or(taken);
+  ASSERT_EQ(next.size(), 1u);
+  ASSERT_EQ(next[0].control_id, "Y2");
+  ASSERT_TRUE(this->deliverer_.Deliver(next[0]));
+  ASSERT_TRUE(queue.MarkDeliveredAs("node-b/0", next[0].id));
+
+  // X1's attempt ends; a later message shows the worker has gone past its old claim.
+  this->deliverer_.OpenGate();
+  this->Store(MakeRouted("Z1", kPatientA, {"RAJ"}));
+  ASSERT_TRUE(WaitFor([&] { return this->deliverer_.For("RAJ", kPatientA).size() == 1; }));
+  EXPECT_EQ(this->deliverer_.For("RGT", kPatientB), (Ids{"Y1", "Y2"}));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(DeliveryWorkerTest, DestinationDownThenUpDeliversAllInOrderPerPatient,
                             PoisonMessageGoesDeadHoldsItsPatientAndReplayReleasesInOrder,
+                            AnItemWhoseLeaseIsNearlyOverIsNotStarted,
                             DiscardingTheDeadItemReleasesTheHeldOnes, OutOfAttemptsGoesDead,
                             AMessageOlderThanMaxAgeGoesDeadAtItsNextFailure,
                             ADuplicateControlIdIsDeliveredOnce,
@@ -467,6 +516,10 @@ TEST(DeliveryWorker, RefusesBadSettings) {
   settings.owner.clear();
   DeliveryWorker no_owner(queue, deliverer, settings, clock);
   EXPECT_EQ(no_owner.Start().error().code, core::ErrorCode::kInvalidValue);
+  settings = DeliverySettings{};
+  settings.lease = settings.attempt_timeout;  // an attempt could outlive its lease
+  DeliveryWorker short_lease(queue, deliverer, settings, clock);
+  EXPECT_EQ(short_lease.Start().error().code, core::ErrorCode::kInvalidValue);
 }
 
 // A delivered item whose mark fails for a moment (storage) is marked again while its lease lasts,
