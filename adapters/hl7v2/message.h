@@ -63,8 +63,10 @@ class SegmentView {
 // ("MSH-2", "OBX[3]") and whose message never quotes message content.
 class Message {
  public:
-  // Parses one message. Segment terminators may be "\r" (canonical), "\n" or "\r\n"; a leading
-  // UTF-8 byte order mark and blank lines are tolerated and dropped. Non-canonical input is
+  // Parses one message. Segment terminators may be "\r" (canonical), "\n" or "\r\n", one style
+  // per message, chosen by how MSH ends: in a "\r" or "\r\n" message a lone "\n" is data, not
+  // a terminator (v2.5.1 section 2.5); "\r" always ends a segment. A leading UTF-8 byte order
+  // mark, blank lines and a final newline are tolerated and dropped. Non-canonical input is
   // rewritten into canonical form once, so Serialize() always yields "\r"-terminated segments;
   // for canonical input it is byte-identical to the input.
   // Errors:

@@ -59,8 +59,18 @@ core::Result<Message> Parser::Run(std::string er7, const ParseLimits& limits) {
   msg.encoding_ = enc;
   msg.segments_.reserve(16);
 
+  // The segment terminator is CR (v2.5.1 section 2.5); files and some senders use CRLF or LF.
+  // Which one this message uses is decided once, by how MSH ends, and only that style ends
+  // segments: in a CR (or CRLF) message a lone LF is data (an OBX-5 text "Normal\nEND|F" is one
+  // segment, not a bogus END segment that drops OBX-11). A CR always ends a segment, since the
+  // canonical form could not carry one as data. LF ends segments only in a LF message.
+  const std::size_t msh_end = in.find_first_of("\r\n", pos);
+  const bool lf_style = msh_end != std::string_view::npos && in[msh_end] == '\n';
+  const bool crlf_style =
+      msh_end != std::string_view::npos && in.substr(msh_end, 2) == std::string_view("\r\n");
+
   // Terminators are found with memchr (vectorised in libc). The next CR and next LF are cached
-  // and refreshed only once passed, so mixed or LF-only input stays linear.
+  // and refreshed only once passed, so LF-only input stays linear.
   const char* const base = in.data();
   const char* const end = base + n;
   auto find = [end](const char* from, char c) {
@@ -68,13 +78,13 @@ core::Result<Message> Parser::Run(std::string er7, const ParseLimits& limits) {
     return hit == nullptr ? end : static_cast<const char*>(hit);
   };
   const char* next_cr = find(base + pos, '\r');
-  const char* next_lf = find(base + pos, '\n');
+  const char* next_lf = lf_style ? find(base + pos, '\n') : end;
   while (pos < n) {
     const std::size_t begin = pos;
     if (next_cr < base + pos) {
       next_cr = find(base + pos, '\r');
     }
-    if (next_lf < base + pos) {
+    if (lf_style && next_lf < base + pos) {
       next_lf = find(base + pos, '\n');
     }
     const char* const p = next_cr < next_lf ? next_cr : next_lf;
@@ -82,7 +92,7 @@ core::Result<Message> Parser::Run(std::string er7, const ParseLimits& limits) {
     if (p == end) {
       canonical = false;  // the last segment has no terminator
       pos = n;
-    } else if (*p == '\r' && p + 1 < end && p[1] == '\n') {
+    } else if ((lf_style || crlf_style) && *p == '\r' && p + 1 < end && p[1] == '\n') {
       canonical = false;
       pos = seg_end + 2;
     } else {
@@ -94,6 +104,10 @@ core::Result<Message> Parser::Run(std::string er7, const ParseLimits& limits) {
       continue;
     }
     const std::string_view seg = in.substr(begin, seg_end - begin);
+    if (!lf_style && seg.find_first_not_of('\n') == std::string_view::npos) {
+      canonical = false;  // a final newline after the last CR (a file's last line): blank
+      continue;
+    }
     const std::size_t index = msg.segments_.size() + 1;
     if (seg.size() < 3 || !IsUpper(seg[0]) || !IsUpperOrDigit(seg[1]) || !IsUpperOrDigit(seg[2]) ||
         (seg.size() > 3 && seg[3] != fs)) {

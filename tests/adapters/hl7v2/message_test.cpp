@@ -196,11 +196,46 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(LineEndingCase{"Cr", "MSH|^~\\&|A|B\rPID|1||X\rZZZ\r"},
                     LineEndingCase{"Lf", "MSH|^~\\&|A|B\nPID|1||X\nZZZ\n"},
                     LineEndingCase{"CrLf", "MSH|^~\\&|A|B\r\nPID|1||X\r\nZZZ\r\n"},
-                    LineEndingCase{"Mixed", "MSH|^~\\&|A|B\r\nPID|1||X\nZZZ\r"},
+                    // A LF message takes any terminator; CR and CRLF messages take only their
+                    // own (a lone LF is data there: LfInsideData below).
+                    LineEndingCase{"MixedAfterLf", "MSH|^~\\&|A|B\nPID|1||X\r\nZZZ\r"},
+                    LineEndingCase{"CrThenFinalNewline", "MSH|^~\\&|A|B\rPID|1||X\rZZZ\r\n"},
                     LineEndingCase{"NoFinalTerminator", "MSH|^~\\&|A|B\rPID|1||X\rZZZ"},
-                    LineEndingCase{"BlankLines", "\n\nMSH|^~\\&|A|B\r\n\r\nPID|1||X\n\nZZZ\n\n"},
+                    LineEndingCase{"BlankLines",
+                                   "\n\nMSH|^~\\&|A|B\r\n\r\nPID|1||X\r\n\r\nZZZ\r\n\r\n"},
+                    LineEndingCase{"BlankLinesLf", "\n\nMSH|^~\\&|A|B\n\nPID|1||X\r\rZZZ\n\n"},
                     LineEndingCase{"ByteOrderMark", "\xEF\xBB\xBFMSH|^~\\&|A|B\nPID|1||X\nZZZ"}),
     [](const testing::TestParamInfo<LineEndingCase>& p) { return std::string(p.param.name); });
+
+// v2.5.1 section 2.5: the segment terminator is CR. A sender that lets a LF through inside a
+// text field must not have the rest of the segment read as a new segment: before, "END|F"
+// became a segment of its own, OBX-11 was lost, and the message was acknowledged AA.
+TEST(Message, ALfInsideDataOfACrMessageIsData) {
+  const Message msg = ParseOk(
+      "MSH|^~\\&|LAB|RJ1|TB|TB|20261123120000||ORU^R01|C1|P|2.5.1\r"
+      "PID|1||12345^^^RJ1^MR\r"
+      "OBR|1||R1|RPT\r"
+      "OBX|1|TX|RPT||Normal\nEND||||||F\r");
+  EXPECT_EQ(msg.SegmentCount(), 4u);
+  EXPECT_EQ(msg.Get("OBX-5").raw(), "Normal\nEND");
+  EXPECT_EQ(msg.Get("OBX-11").raw(), "F");
+  EXPECT_FALSE(msg.FindSegment("END"));
+}
+
+TEST(Message, ALoneLfInsideDataOfACrLfMessageIsData) {
+  const Message msg = ParseOk("MSH|^~\\&|A|B\r\nOBX|1|TX|RPT||a\nb|F\r\nZZZ\r\n");
+  EXPECT_EQ(msg.SegmentCount(), 3u);
+  EXPECT_EQ(msg.Get("OBX-6").raw(), "F");
+  EXPECT_EQ(msg.Serialize(), "MSH|^~\\&|A|B\rOBX|1|TX|RPT||a\nb|F\rZZZ\r");
+}
+
+// A CR message with CRLF further on is not read as CRLF: the LF begins the next "segment",
+// which has no valid id, so the message is refused rather than misread.
+TEST(Message, ACrMessageWithACrLfLaterIsRefused) {
+  const auto parsed = Message::Parse("MSH|^~\\&|A|B\rPID|1||X\r\nZZZ\r");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().code, core::ErrorCode::kSegmentSequence);
+}
 
 TEST(Message, HonoursCustomDelimiters) {
   const Message msg =
