@@ -29,11 +29,16 @@ struct ConsentRecord {
 class ConsentRecords {
  public:
   virtual ~ConsentRecords() = default;
-  // Inserts `record`, or replaces the record with the same id (nhs_number, status, version, json
-  // and updated_at replaced; created_at kept). The caller assigns the version (1 on create, the
-  // stored version + 1 on update) and writes it into the JSON's meta.versionId.
+  // Stores a new version of a consent, compare-and-set on the version (two writers that read the
+  // same version cannot both win; the loser's change is refused, never silently lost):
+  // - version 1 creates `record`; kConflict when the id exists (a create never replaces);
+  // - version N > 1 replaces the stored record (status, version, json and updated_at replaced;
+  //   created_at and nhs_number kept) only while it is at version N - 1 and about the same patient
+  //   (a consent never moves to another patient); else kConflict (nothing changed).
+  // The caller assigns the version (the stored version + 1 on update) and writes it into the
+  // JSON's meta.versionId.
   // Errors: kInvalidValue for an empty or malformed id, an invalid NHS number, an empty status or
-  // json (location names the field); kStorage.
+  // json, a version below 1 (location names the field); kConflict as above; kStorage.
   virtual Status Put(const ConsentRecord& record) = 0;
   // Every record of the patient, whatever its status, oldest first (created_at, then id). Unknown
   // patient: empty. kInvalidValue for an invalid NHS number.

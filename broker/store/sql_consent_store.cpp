@@ -15,11 +15,17 @@ using namespace Poco::Data::Keywords;  // NOLINT(google-build-using-namespace): 
 
 constexpr std::size_t kMaxIdLength = 64;
 
-constexpr std::string_view kUpsertSql =
+// Create: a plain insert. An id that exists returns no row, which is the clash (kConflict): a
+// create never replaces another consent.
+constexpr std::string_view kInsertSql =
     "INSERT INTO consent (id, nhs_number, status, version, resource, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (id) DO UPDATE SET nhs_number = excluded.nhs_number, status = excluded.status, "
-    "version = excluded.version, resource = excluded.resource, updated_at = excluded.updated_at";
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING version";
+// Update: only from the version the caller read (version - 1), and only for the same patient.
+// Two writers that read the same version both ask for this row; the first one moves it on, so the
+// second matches no row (kConflict) instead of silently replacing the first one's change.
+constexpr std::string_view kUpdateSql =
+    "UPDATE consent SET status = ?, version = ?, resource = ?, updated_at = ? "
+    "WHERE id = ? AND version = ? AND nhs_number = ? RETURNING version";
 constexpr std::string_view kByPatientSql =
     "SELECT id, nhs_number, status, version, resource, created_at, updated_at FROM consent "
     "WHERE nhs_number = ? ORDER BY created_at, id";
@@ -79,19 +85,39 @@ struct Row {
 
 core::Status SqlConsentStore::Put(const core::ConsentRecord& record) {
   BROKER_RETURN_IF_ERROR(Check(record));
+  if (record.version < 1) {
+    return core::MakeError(core::ErrorCode::kInvalidValue, "version must be 1 or more",
+                           "ConsentRecord.version");
+  }
   Database::Impl& db = database_.impl();
-  return db.Write("consent put", [&](Poco::Data::Session& session) {
+  return db.Write("consent put", [&](Poco::Data::Session& session) -> core::Status {
     std::string id = record.id;
     std::string nhs = record.nhs_number;
     std::string status = record.status;
     Poco::Int64 version = record.version;
     std::string resource = record.json;
-    Poco::Int64 created = record.updated_at_ms;
+    Poco::Int64 created = record.created_at_ms;
     Poco::Int64 updated = record.updated_at_ms;
-    Poco::Data::Statement upsert(session);
-    upsert << db.Sql(kUpsertSql), use(id), use(nhs), use(status), use(version), use(resource),
-        use(created), use(updated);
-    upsert.execute();
+    Poco::Int64 returned = 0;
+    Poco::Data::Statement write(session);
+    if (record.version == 1) {
+      write << db.Sql(kInsertSql), use(id), use(nhs), use(status), use(version), use(resource),
+          use(created), use(updated), into(returned);
+      if (write.execute() != 1) {
+        return core::MakeError(core::ErrorCode::kConflict, "a consent with this id exists",
+                               "ConsentRecord.id");
+      }
+      return core::Ok();
+    }
+    Poco::Int64 previous = record.version - 1;
+    write << db.Sql(kUpdateSql), use(status), use(version), use(resource), use(updated), use(id),
+        use(previous), use(nhs), into(returned);
+    if (write.execute() != 1) {
+      return core::MakeError(core::ErrorCode::kConflict,
+                             "the consent is not at version " + std::to_string(previous) +
+                                 " of this patient (changed meanwhile, or absent)",
+                             "ConsentRecord.version");
+    }
     return core::Ok();
   });
 }

@@ -6,9 +6,12 @@
 
 namespace tb::store {
 
-// core::ConsentRecords on SQLite or PostgreSQL (table consent, migration 003). Put is one upsert
-// (INSERT ... ON CONFLICT (id) DO UPDATE), the same statement on both engines.
-// Ownership: holds `database` by reference; destroy this first. Thread-safety: any thread.
+// core::ConsentRecords on SQLite or PostgreSQL (table consent, migration 003). Put is one
+// statement, the same on both engines: version 1 an INSERT ... ON CONFLICT (id) DO NOTHING, a later
+// version an UPDATE ... WHERE version = the previous one (and the same patient); either RETURNING
+// the row, so no row back is the conflict (compare-and-set: concurrent writers of one consent
+// cannot both win). Ownership: holds `database` by reference; destroy this first. Thread-safety:
+// any thread.
 class SqlConsentStore final : public core::ConsentRecords {
  public:
   explicit SqlConsentStore(Database& database);

@@ -71,6 +71,84 @@ TYPED_TEST_P(ConsentStoreTest, PutOfTheSameIdReplacesAndKeepsCreatedAt) {
   EXPECT_EQ(store.GetByNhsNumber("9449305552")->size(), 1u);
 }
 
+// Put is compare-and-set on the version: two writers that both read version 1 both ask for
+// version 2; the second must be refused (kConflict), not silently replace the first one's change
+// (a withdrawal lost, two different _history/2 in the ledger).
+TYPED_TEST_P(ConsentStoreTest, ASecondWriterOfTheSameVersionConflictsAndTheFirstStays) {
+  core::ConsentRecords& store = *this->repository_;
+  ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "active", 1, 1000)));
+  ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "inactive", 2, 2000)));
+  auto second = store.Put(this->Record("c1", "9449305552", "rejected", 2, 3000));
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, core::ErrorCode::kConflict);
+  auto one = store.GetById("c1");
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->status, "inactive");
+  EXPECT_EQ(one->version, 2);
+  EXPECT_EQ(one->updated_at_ms, 2000);
+  // A version that skips one, or an update of an id never created, changes nothing either.
+  EXPECT_EQ(store.Put(this->Record("c1", "9449305552", "active", 4, 4000)).error().code,
+            core::ErrorCode::kConflict);
+  EXPECT_EQ(store.Put(this->Record("c2", "9449305552", "active", 2, 4000)).error().code,
+            core::ErrorCode::kConflict);
+  EXPECT_FALSE(store.GetById("c2"));
+  EXPECT_EQ(store.GetById("c1")->version, 2);
+}
+
+// A create never replaces: an id that exists (a collision, or a client retrying a create) is
+// kConflict and the stored consent, possibly another patient's, stays as it was.
+TYPED_TEST_P(ConsentStoreTest, ACreateOfAnExistingIdConflicts) {
+  core::ConsentRecords& store = *this->repository_;
+  ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "active", 1, 1000)));
+  auto again = store.Put(this->Record("c1", "9000000009", "inactive", 1, 2000));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, core::ErrorCode::kConflict);
+  auto one = store.GetById("c1");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->nhs_number, "9449305552");
+  EXPECT_EQ(one->status, "active");
+  EXPECT_TRUE(store.GetByNhsNumber("9000000009")->empty());
+}
+
+// The patient of a stored consent never changes: an update naming another one is kConflict.
+TYPED_TEST_P(ConsentStoreTest, AnUpdateCannotMoveAConsentToAnotherPatient) {
+  core::ConsentRecords& store = *this->repository_;
+  ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "active", 1, 1000)));
+  auto moved = store.Put(this->Record("c1", "9000000009", "active", 2, 2000));
+  ASSERT_FALSE(moved);
+  EXPECT_EQ(moved.error().code, core::ErrorCode::kConflict);
+  EXPECT_EQ(store.GetByNhsNumber("9449305552")->size(), 1u);
+  EXPECT_TRUE(store.GetByNhsNumber("9000000009")->empty());
+  EXPECT_EQ(store.GetById("c1")->version, 1);
+}
+
+// Many writers that all read version 1: exactly one gets version 2 stored.
+TYPED_TEST_P(ConsentStoreTest, ConcurrentUpdatesOfOneVersionHaveOneWinner) {
+  core::ConsentRecords& store = *this->repository_;
+  ASSERT_TRUE(store.Put(this->Record("c1", "9449305552", "active", 1, 1000)));
+  std::vector<std::thread> threads;
+  std::atomic<int> stored{0};
+  std::atomic<int> conflicts{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([this, &store, &stored, &conflicts, i] {
+      auto put = store.Put(this->Record("c1", "9449305552", "s" + std::to_string(i), 2, 2000 + i));
+      if (put) {
+        ++stored;
+      } else if (put.error().code == core::ErrorCode::kConflict) {
+        ++conflicts;
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(stored.load(), 1);
+  EXPECT_EQ(conflicts.load(), 7);
+  auto one = store.GetById("c1");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->version, 2);
+}
+
 TYPED_TEST_P(ConsentStoreTest, UnknownIdIsNotFoundAndUnknownPatientIsEmpty) {
   core::ConsentRecords& store = *this->repository_;
   auto missing = store.GetById("nope");
@@ -122,10 +200,11 @@ TYPED_TEST_P(ConsentStoreTest, ConcurrentPutsOfDifferentConsentsAllLand) {
   EXPECT_EQ(store.GetByNhsNumber("9449305552")->size(), 8u);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(ConsentStoreTest, PutThenGetByIdAndByPatient,
-                            PutOfTheSameIdReplacesAndKeepsCreatedAt,
-                            UnknownIdIsNotFoundAndUnknownPatientIsEmpty,
-                            InvalidConsentRecordsAreRefused,
-                            ConcurrentPutsOfDifferentConsentsAllLand);
+REGISTER_TYPED_TEST_SUITE_P(
+    ConsentStoreTest, PutThenGetByIdAndByPatient, PutOfTheSameIdReplacesAndKeepsCreatedAt,
+    UnknownIdIsNotFoundAndUnknownPatientIsEmpty, InvalidConsentRecordsAreRefused,
+    ConcurrentPutsOfDifferentConsentsAllLand,
+    ASecondWriterOfTheSameVersionConflictsAndTheFirstStays, ACreateOfAnExistingIdConflicts,
+    AnUpdateCannotMoveAConsentToAnotherPatient, ConcurrentUpdatesOfOneVersionHaveOneWinner);
 
 }  // namespace tb::store::testing
