@@ -85,7 +85,9 @@ class OutboundQueue {
   // Claims up to `max` items that are partition heads and due (queued with next_attempt_at <= now,
   // or in flight with an expired lease, or in flight leased to this same `owner` - a restarted
   // worker takes back its own items at once). Claimed items are kInFlight, leased to `owner` until
-  // now + `lease`; they come back in id order. An empty vector: nothing is due.
+  // now + `lease`; they come back in id order. An empty vector: nothing is due. An item whose
+  // payload cannot be opened (tampered with, its key gone) is made dead instead, with last_error
+  // saying why, and not returned: one such item must not stop every delivery.
   virtual Result<std::vector<OutboundItem>> ClaimNext(const std::string& owner, std::size_t max,
                                                       std::chrono::milliseconds lease) = 0;
 
@@ -111,8 +113,9 @@ class OutboundQueue {
   // kNotFound when there is no such item.
   virtual Result<OutboundItem> Get(std::int64_t id) = 0;
 
-  // Dead letters with an id above `after_id`, in id order, at most `limit`, with their payloads:
-  // one page of an operator's list (the next starts after the last id shown).
+  // Dead letters with an id above `after_id`, in id order, at most `limit`, WITHOUT their
+  // payloads (empty): one page of an operator's list (the next starts after the last id shown);
+  // Get() reads one item's payload.
   virtual Result<std::vector<OutboundItem>> ListDead(std::int64_t after_id, std::size_t limit) = 0;
 
   // An operator retries dead item `id`: queued, due now, attempts 0. kNotFound unless it is dead.

@@ -37,12 +37,21 @@ std::string OlderUnfinishedIn(std::string_view destination, std::string_view nhs
 constexpr std::string_view kLeaseSql =
     "UPDATE outbound_message SET status = 'in_flight', lease_owner = ?, lease_until = ?,"
     " next_attempt_at = ? WHERE id = ?";
+// The item and its message; the payload (and its key) only when the first parameter is 1: an
+// operator's list shows none, and should neither read nor open every listed payload.
 constexpr std::string_view kItemSql =
     "SELECT o.id, o.inbound_message_id, o.destination, o.format, o.nhs_number, o.status,"
     " o.attempts, o.next_attempt_at, o.created_at, o.last_error, m.sender, m.protocol,"
-    " m.message_type, m.control_id, m.payload, m.payload_key_id, m.dedupe_key"
+    " m.message_type, m.control_id,"
+    " CASE WHEN ? = 1 THEN m.payload ELSE substr(m.payload, 1, 0) END,"
+    " CASE WHEN ? = 1 THEN m.payload_key_id END, m.dedupe_key"
     " FROM outbound_message o JOIN inbound_message m ON m.id = o.inbound_message_id"
     " WHERE o.id = ?";
+// A claimed item whose payload cannot be opened (tampered with, or its key no longer configured)
+// is dead at once, so that it does not fail every claim.
+constexpr std::string_view kUnreadableSql =
+    "UPDATE outbound_message SET status = 'dead', attempts = attempts + 1, last_error = ?,"
+    " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?";
 constexpr std::string_view kStatusSql = "SELECT status FROM outbound_message WHERE id = ?";
 constexpr std::string_view kLeaseStateSql =
     "SELECT status, lease_owner FROM outbound_message WHERE id = ?";
@@ -103,9 +112,13 @@ core::Error NotFound(std::int64_t id, std::string_view why) {
                          "OutboundItem.id");
 }
 
+// Item `id`; with `with_payload`, its payload opened with `keys` (errors at location
+// "OutboundItem.payload" when it cannot be), else without it.
 core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Session& session,
-                                          const std::vector<PayloadKey>& keys, std::int64_t id) {
+                                          const std::vector<PayloadKey>& keys, std::int64_t id,
+                                          bool with_payload = true) {
   Poco::Int64 key = id;
+  Poco::Int64 payload_wanted = with_payload ? 1 : 0;
   Poco::Int64 row_id = 0;
   Poco::Int64 inbound_id = 0;
   std::string destination;
@@ -121,10 +134,11 @@ core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Sessio
   Poco::Nullable<std::string> key_id;
   std::string dedupe_key;
   Poco::Data::Statement select(session);
-  select << db.Sql(kItemSql), use(key), into(row_id), into(inbound_id), into(destination),
-      into(format), into(nhs_number), into(status), into(attempts), into(next_attempt_at),
-      into(created_at), into(last_error), into(item.sender), into(item.protocol),
-      into(item.message_type), into(item.control_id), into(payload), into(key_id), into(dedupe_key);
+  select << db.Sql(kItemSql), use(payload_wanted), use(payload_wanted), use(key), into(row_id),
+      into(inbound_id), into(destination), into(format), into(nhs_number), into(status),
+      into(attempts), into(next_attempt_at), into(created_at), into(last_error), into(item.sender),
+      into(item.protocol), into(item.message_type), into(item.control_id), into(payload),
+      into(key_id), into(dedupe_key);
   if (select.execute() != 1) {
     return NotFound(id, "does not exist");
   }
@@ -275,6 +289,18 @@ core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ClaimNext(
       id = claimed;
       update.execute();
       core::Result<core::OutboundItem> item = LoadItem(db, session, payload_keys_, claimed);
+      if (!item && item.error().location == "OutboundItem.payload") {
+        // The message cannot be sent as received: dead (holding its patients' later messages,
+        // as any dead letter does) for an operator, and the claim goes on without it.
+        std::string why = item.error().message;
+        Poco::Int64 at = now_ms;
+        Poco::Data::Statement dead(session);  // (`now` is the claim time in this scope)
+        dead << db.Sql(kUnreadableSql), use(why), use(at), use(id);
+        dead.execute();
+        db.logger().Error("queue.payload_unreadable",
+                          {{"item", std::to_string(claimed)}, {"error", why}});
+        continue;
+      }
       if (!item) {
         return core::Status(std::move(item).error());
       }
@@ -354,7 +380,8 @@ core::Result<std::vector<core::OutboundItem>> SqlOutboundQueue::ListDead(std::in
         std::min<std::size_t>(limit, std::numeric_limits<Poco::Int64>::max()));
     session << db.Sql(kDeadIdsSql), use(after), use(most), into(ids), now;
     for (const Poco::Int64 id : ids) {
-      core::Result<core::OutboundItem> item = LoadItem(db, session, payload_keys_, id);
+      core::Result<core::OutboundItem> item =
+          LoadItem(db, session, payload_keys_, id, /*with_payload=*/false);
       if (!item) {
         return core::Status(std::move(item).error());
       }

@@ -148,6 +148,7 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
       if (dead.size() < limit && row.item.id > after_id &&
           row.item.status == core::OutboundStatus::kDead) {
         dead.push_back(row.item);
+        dead.back().payload.clear();  // a list shows none (the contract)
       }
     }
     return dead;

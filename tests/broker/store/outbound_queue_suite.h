@@ -370,7 +370,7 @@ TYPED_TEST_P(OutboundQueueTest, DeadItemHoldsItsPartitionUntilReplayedOrDiscarde
   EXPECT_EQ((*dead)[0].status, core::OutboundStatus::kDead);
   EXPECT_EQ((*dead)[0].last_error, "AR 207");
   EXPECT_EQ((*dead)[0].attempts, 1);
-  EXPECT_FALSE((*dead)[0].payload.empty());
+  EXPECT_TRUE((*dead)[0].payload.empty()) << "a list shows no payload";
 
   // Replay: the dead item goes first, attempts start again.
   ASSERT_TRUE(this->harness_.queue().Replay(a1));
@@ -695,19 +695,33 @@ TYPED_TEST_P(PayloadEncryptionTest, PayloadsAreSealedAtRestAndOpenedForDelivery)
   ASSERT_EQ(items->size(), 1u);
   EXPECT_EQ((*items)[0].payload, message.payload);
 
-  // Without the key the queue refuses to hand out ciphertext.
-  std::unique_ptr<core::OutboundQueue> keyless = MakeOutboundQueue(*this->database_, clock);
-  clock.Advance(std::chrono::seconds(1));
-  items = keyless->ClaimNext("w2", 10, std::chrono::seconds(1));
-  ASSERT_FALSE(items);
-  EXPECT_EQ(items.error().code, core::ErrorCode::kStorage);
-  EXPECT_EQ(items.error().message.find("9434765919"), std::string::npos);
-  // Nor with a wrong key of the same id.
+  // A payload that cannot be opened (its key no longer configured, a wrong key of the same id, a
+  // tampered row) is never handed out as ciphertext, and does not stop the other deliveries: the
+  // item is made dead, saying why, and the claim goes on.
+  const PayloadKey other = TestKey("k2", '3');
+  ASSERT_TRUE(MakeInboundStore(*this->database_, InboundStoreSettings{}, other)
+                  ->Accept(MakeRouted("B1", "9449305552", {"RAJ"})));
+  std::unique_ptr<core::OutboundQueue> without_k1 =
+      MakeOutboundQueue(*this->database_, clock, {other});
+  clock.Advance(std::chrono::seconds(1));  // w1's lease on A1 runs out
+  items = without_k1->ClaimNext("w2", 10, std::chrono::seconds(1));
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].control_id, "B1");
+  core::Result<std::vector<core::OutboundItem>> dead = without_k1->ListDead(0, 10);
+  ASSERT_TRUE(dead) << dead.error().message;
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].control_id, "A1");
+  EXPECT_TRUE((*dead)[0].payload.empty()) << "a list shows no payload";
+  EXPECT_NE((*dead)[0].last_error.find("'k1'"), std::string::npos) << (*dead)[0].last_error;
+  EXPECT_EQ((*dead)[0].last_error.find("9434765919"), std::string::npos);
+  ASSERT_TRUE(without_k1->Replay((*dead)[0].id));
   std::unique_ptr<core::OutboundQueue> wrong =
       MakeOutboundQueue(*this->database_, clock, {TestKey("k1", '8')});
   items = wrong->ClaimNext("w3", 10, std::chrono::seconds(1));
-  ASSERT_FALSE(items);
-  EXPECT_EQ(items.error().code, core::ErrorCode::kStorage);
+  ASSERT_TRUE(items) << items.error().message;
+  EXPECT_TRUE(items->empty());
+  EXPECT_EQ(wrong->Counts()->dead, 1);
 }
 
 TYPED_TEST_P(PayloadEncryptionTest, SealedPayloadsDetectTamperingAndMoves) {
