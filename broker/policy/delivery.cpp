@@ -157,7 +157,7 @@ DeliveryCheck CheckMessageBundle(rapidjson::Document& bundle, const RequestConte
     Value& entry = (*entries)[i];
     Value* resource = MutableMember(entry, "resource");
     if (resource == nullptr || !resource->IsObject()) {
-      check.removed.push_back(Removal{"", "", WithholdReason::kNotAResource, "entry"});
+      check.removed.push_back(Removal{"", "", WithholdReason::kNotAResource, "entry", ""});
       continue;
     }
     ResourceVerdict verdict = CheckResource(*resource, release);

@@ -124,26 +124,76 @@ bool NamesAnotherPatient(const Value& resource, std::string_view patient) {
   return false;
 }
 
-// "RGT|Patient/p1": a resource's key within the trust it came from (ids are per server).
-std::string SourcedKey(const Value& resource, std::string_view key) {
+// Where a resource came from (meta.source), "" when it does not say.
+std::string_view SourceOf(const Value& resource) {
   const Value* meta = fhir::FindObject(resource, "meta");
-  const std::optional<std::string_view> source =
-      meta != nullptr ? fhir::FindString(*meta, "source") : std::nullopt;
-  return std::string(source.value_or("")) + "|" + std::string(key);
+  return meta != nullptr ? fhir::FindString(*meta, "source").value_or("") : std::string_view();
+}
+
+// "RGT|Patient/p1": a resource's key within the trust it came from (ids are per server).
+std::string SourcedKey(std::string_view source, std::string_view key) {
+  return std::string(source) + "|" + std::string(key);
 }
 
 // Whether `resource`'s subject or patient refers to one of `others` (SourcedKey of Patients of
-// another patient).
-bool RefersToAnotherPatient(const Value& resource, const std::set<std::string>& others) {
+// another patient) at `source`.
+bool RefersToAnotherPatient(const Value& resource, std::string_view source,
+                            const std::set<std::string>& others) {
+  if (others.empty()) {
+    return false;
+  }
   for (const std::string_view member : kPatientReferences) {
     const Value* reference = fhir::FindObject(resource, member);
     const std::optional<std::string_view> text =
         reference != nullptr ? fhir::FindString(*reference, "reference") : std::nullopt;
-    if (text && others.count(SourcedKey(resource, ReferenceKey(*text))) > 0) {
+    if (text && others.count(SourcedKey(source, ReferenceKey(*text))) > 0) {
       return true;
     }
   }
   return false;
+}
+
+// Whether the source marked `resource` as a part of itself (_summary, _elements, or a server's
+// own choice): meta.tag SUBSETTED, in v3-ObservationValue (R4), its older URL (STU3) or any
+// other system, since withholding on a false claim is only stricter.
+bool IsSubsetted(const Value& resource) {
+  const Value* meta = fhir::FindObject(resource, "meta");
+  const Value* tags = meta != nullptr ? fhir::FindArray(*meta, "tag") : nullptr;
+  if (tags == nullptr) {
+    return false;
+  }
+  return std::any_of(tags->Begin(), tags->End(),
+                     [](const Value& tag) { return fhir::FindString(tag, "code") == "SUBSETTED"; });
+}
+
+// Appends every resource embedded in `value` (an object with a resourceType member below the
+// root: contained resources, Bundle.entry.resource, Parameters.parameter.resource, and those
+// nested in them). False when the walk stopped at kMaxDepth, so not all were seen (ParseJson's
+// depth limit is lower; only a Document built by hand gets there).
+bool CollectEmbedded(const Value& value, int depth, std::vector<const Value*>& out) {
+  if (depth > kMaxDepth) {
+    return false;
+  }
+  if (value.IsArray()) {
+    for (const Value& item : value.GetArray()) {
+      if (!CollectEmbedded(item, depth + 1, out)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (!value.IsObject()) {
+    return true;
+  }
+  if (depth > 0 && value.HasMember("resourceType")) {
+    out.push_back(&value);
+  }
+  for (const auto& member : value.GetObject()) {
+    if (!CollectEmbedded(member.value, depth + 1, out)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool IsMatchEntry(const Value& entry) {
@@ -167,6 +217,8 @@ std::string_view WithholdReasonCode(WithholdReason reason) {
       return "include";
     case WithholdReason::kOtherPatient:
       return "other-patient";
+    case WithholdReason::kSubsetted:
+      return "subsetted";
   }
   return "invalid";
 }
@@ -198,9 +250,10 @@ Decision EvaluateForEveryRequester(const std::vector<Consent>& consents, AccessR
   return decision;
 }
 
-}  // namespace
-
-ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy) {
+// The checks of one resource by itself, leaving out what is embedded in it. `others` and
+// `source` are for RefersToAnotherPatient.
+ResourceVerdict JudgeOne(const Value& resource, const ReleasePolicy& policy,
+                         const std::set<std::string>& others, std::string_view source) {
   ResourceVerdict verdict;
   const std::optional<std::string_view> type = fhir::FindString(resource, "resourceType");
   verdict.removal.resource_type = std::string(type.value_or(""));
@@ -209,8 +262,19 @@ ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy
     verdict.removal.reason = WithholdReason::kNotAResource;
     return verdict;
   }
+  if (!policy.patient.empty() && (NamesAnotherPatient(resource, policy.patient) ||
+                                  RefersToAnotherPatient(resource, source, others))) {
+    verdict.removal.reason = WithholdReason::kOtherPatient;
+    verdict.removal.detail = verdict.removal.resource_type;
+    return verdict;
+  }
   if (!policy.request->scopes.AllowsResource(resource)) {
     verdict.removal.reason = WithholdReason::kScope;
+    verdict.removal.detail = verdict.removal.resource_type;
+    return verdict;
+  }
+  if (IsSubsetted(resource)) {
+    verdict.removal.reason = WithholdReason::kSubsetted;
     verdict.removal.detail = verdict.removal.resource_type;
     return verdict;
   }
@@ -234,6 +298,68 @@ ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy
   }
   verdict.released = true;
   return verdict;
+}
+
+// Judges every resource embedded in `resource` like an entry and withholds `verdict`'s resource
+// (released so far) when one is refused. The container's own facts already include the codes of
+// what it embeds (FactsOf walks into it), but not their types (consent class), their scopes,
+// their labels or whose they are; so a contained Condition would otherwise pass under an
+// Observation scope and a class=Condition deny. Withholding the whole container is the simple
+// safe answer: cutting parts out would leave references to them dangling.
+void JudgeEmbedded(const Value& resource, const ReleasePolicy& policy,
+                   const std::set<std::string>& others, ResourceVerdict& verdict) {
+  std::vector<const Value*> embedded;
+  if (!CollectEmbedded(resource, 0, embedded)) {
+    verdict.released = false;
+    verdict.removal.reason = WithholdReason::kNotAResource;
+    verdict.removal.detail = "embedded";
+    return;
+  }
+  const std::string_view container_source = SourceOf(resource);
+  for (const Value* inner : embedded) {
+    const std::string_view own_source = SourceOf(*inner);
+    ResourceVerdict inner_verdict =
+        JudgeOne(*inner, policy, others, own_source.empty() ? container_source : own_source);
+    if (!inner_verdict.released) {
+      verdict.released = false;
+      verdict.removal.reason = inner_verdict.removal.reason;
+      verdict.removal.detail = inner_verdict.removal.reason == WithholdReason::kConsent
+                                   ? std::move(inner_verdict.removal.detail)
+                                   : verdict.removal.resource_type;
+      verdict.removal.embedded_type = std::move(inner_verdict.removal.resource_type);
+      verdict.decision = std::move(inner_verdict.decision);
+      return;
+    }
+    // Released only by break-glass: the container is, too, and the audit must say so.
+    if (inner_verdict.decision.break_glass_used && !verdict.decision.break_glass_used) {
+      verdict.decision = std::move(inner_verdict.decision);
+    }
+  }
+}
+
+// CheckResource, with the Patients of another patient found elsewhere in the same Bundle.
+ResourceVerdict CheckResourceAmong(const Value& resource, const ReleasePolicy& policy,
+                                   const std::set<std::string>& others) {
+  ResourceVerdict verdict = JudgeOne(resource, policy, others, SourceOf(resource));
+  if (verdict.released) {
+    JudgeEmbedded(resource, policy, others, verdict);
+  }
+  return verdict;
+}
+
+void RecordBreakGlass(const ResourceVerdict& verdict, FilterReport& report) {
+  if (verdict.decision.break_glass_used) {
+    report.break_glass.push_back(BreakGlassRelease{verdict.removal.resource_type,
+                                                   verdict.removal.id, verdict.decision.consent_id,
+                                                   verdict.decision.provision_path});
+  }
+}
+
+}  // namespace
+
+ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy) {
+  static const std::set<std::string> kNoOthers;
+  return CheckResourceAmong(resource, policy, kNoOthers);
 }
 
 Decision CheckIngress(const RequestContext& request, const std::vector<Consent>& consents,
@@ -268,44 +394,44 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
         const Value* resource = fhir::FindObject(entry, "resource");
         if (resource != nullptr && fhir::FindString(*resource, "resourceType") == "Patient" &&
             NamesAnotherPatient(*resource, policy.patient)) {
-          other_patients.insert(SourcedKey(
-              *resource, "Patient/" + std::string(fhir::FindString(*resource, "id").value_or(""))));
+          other_patients.insert(
+              SourcedKey(SourceOf(*resource),
+                         "Patient/" + std::string(fhir::FindString(*resource, "id").value_or(""))));
         }
       }
     }
-    // Pass 1: the patient, scopes and consent on every resource.
+    // Pass 1: the patient, scopes and consent on every resource and what it embeds.
     std::vector<Candidate> candidates(entries->Size());
     for (rapidjson::SizeType i = 0; i < entries->Size(); ++i) {
       Value& entry = (*entries)[i];
       Candidate& candidate = candidates[i];
       Value* resource = MutableMember(entry, "resource");
       if (resource == nullptr || !resource->IsObject()) {
-        report.removed.push_back(Removal{"", "", WithholdReason::kNotAResource, "entry"});
+        report.removed.push_back(Removal{"", "", WithholdReason::kNotAResource, "entry", ""});
         continue;
       }
       const std::optional<std::string_view> type = fhir::FindString(*resource, "resourceType");
       if (type && *type == "OperationOutcome") {
+        // A partial-result warning is kept without a scope, but what it may embed is judged.
+        ResourceVerdict verdict;
+        verdict.released = true;
+        verdict.removal.resource_type = "OperationOutcome";
+        verdict.removal.id = std::string(fhir::FindString(*resource, "id").value_or(""));
+        JudgeEmbedded(*resource, policy, other_patients, verdict);
+        if (!verdict.released) {
+          report.removed.push_back(std::move(verdict.removal));
+          continue;
+        }
+        RecordBreakGlass(verdict, report);
         candidate.fate = Fate::kKeep;
         continue;
       }
-      if (!policy.patient.empty() && (NamesAnotherPatient(*resource, policy.patient) ||
-                                      RefersToAnotherPatient(*resource, other_patients))) {
-        const std::string resource_type(type.value_or(""));
-        report.removed.push_back(
-            Removal{resource_type, std::string(fhir::FindString(*resource, "id").value_or("")),
-                    WithholdReason::kOtherPatient, resource_type});
-        continue;
-      }
-      ResourceVerdict verdict = CheckResource(*resource, policy);
+      ResourceVerdict verdict = CheckResourceAmong(*resource, policy, other_patients);
       if (!verdict.released) {
         report.removed.push_back(std::move(verdict.removal));
         continue;
       }
-      if (verdict.decision.break_glass_used) {
-        report.break_glass.push_back(
-            BreakGlassRelease{verdict.removal.resource_type, verdict.removal.id,
-                              verdict.decision.consent_id, verdict.decision.provision_path});
-      }
+      RecordBreakGlass(verdict, report);
       if (policy.add_labels && policy.table != nullptr) {
         LabelResource(*resource, bundle.GetAllocator(), *policy.table);
       }
@@ -313,7 +439,7 @@ FilterReport FilterBundle(rapidjson::Document& bundle, const ReleasePolicy& poli
       candidate.key = verdict.removal.resource_type + "/" + verdict.removal.id;
       CollectReferences(*resource, 0, candidate.refs);
       candidate.removal = Removal{verdict.removal.resource_type, verdict.removal.id,
-                                  WithholdReason::kUnreferencedInclude, "include"};
+                                  WithholdReason::kUnreferencedInclude, "include", ""};
     }
 
     // Pass 2: an _include/_revinclude entry stays only when it is linked (either way) to a kept

@@ -40,8 +40,9 @@ enum class WithholdReason {
   kNotAResource,         // an entry without a resource, or one without resourceType
   kUnreferencedInclude,  // an _include/_revinclude whose matches were all withheld
   kOtherPatient,         // about another patient than the one asked about (ReleasePolicy::patient)
+  kSubsetted,            // marked SUBSETTED by its source: consent cannot be judged on a part
 };
-// "scope" | "consent" | "invalid" | "include" | "other-patient"
+// "scope" | "consent" | "invalid" | "include" | "other-patient" | "subsetted"
 std::string_view WithholdReasonCode(WithholdReason reason);
 
 // One withheld resource, for the audit (no PHI: type, id, why).
@@ -50,6 +51,9 @@ struct Removal {
   std::string id;
   WithholdReason reason = WithholdReason::kScope;
   std::string detail;  // Describe(decision) for kConsent, the type for kScope
+  // When the resource was withheld for a resource embedded in it (contained, or inside a Bundle
+  // or Parameters resource): that one's type ("Condition"); "" otherwise.
+  std::string embedded_type;
 };
 
 // One resource released only because the requester broke glass, for the audit.
@@ -66,7 +70,14 @@ struct ResourceVerdict {
   Decision decision;
 };
 
-// Checks one resource: scopes first (type, read or search, constraints), then consent.
+// Checks one resource: the patient (when ReleasePolicy::patient is set), then scopes (type, read
+// or search, constraints), then the SUBSETTED tag (meta.tag code SUBSETTED: the source left
+// elements out, so a code or label deny could not be matched), then consent. Every resource
+// embedded in it (contained, Bundle.entry.resource, Parameters.parameter.resource: any object
+// with a resourceType below the root) gets the same checks, and one refused withholds the whole
+// resource: a resource whose parts are partly refused cannot be shown faithfully. The removal
+// then names the embedded type (Removal::embedded_type) and, for kConsent, its decision. A
+// released resource whose embedded part needed break-glass carries that decision.
 ResourceVerdict CheckResource(const rapidjson::Value& resource, const ReleasePolicy& policy);
 
 // The check at ingress and before each outbound hop, before any content is known: the
@@ -106,7 +117,10 @@ FilterSummary Summarise(const FilterReport& report);
 
 // Filters a searchset or collection Bundle in place:
 //   - an entry whose resource fails CheckResource is removed, as is an entry without a resource;
-//   - OperationOutcome entries (partial-result warnings) are kept;
+//     with ReleasePolicy::patient set, so is one referring to a Patient of another patient that
+//     came in the same Bundle from the same source (meta.source);
+//   - OperationOutcome entries (partial-result warnings) are kept, unless a resource embedded in
+//     one fails CheckResource;
 //   - an entry with search.mode "include" stays only if it references, or is referenced by, a
 //     kept match or a kept include (so includes never reveal that withheld matches exist);
 //   - an entry array left empty is removed (FHIR JSON has no empty arrays);

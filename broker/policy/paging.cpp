@@ -1,6 +1,9 @@
 #include "broker/policy/paging.h"
 
+#include <algorithm>
+#include <cctype>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include <openssl/rand.h>
@@ -45,6 +48,17 @@ void AddLink(Value& links, std::string_view relation, const std::string& url,
   links.PushBack(link, alloc);
 }
 
+// _summary and _elements, in any letter case (a trust may match names loosely; stricter to drop).
+bool IsSubsettingParameter(std::string_view name) {
+  const auto equals = [&](std::string_view expected) {
+    return name.size() == expected.size() &&
+           std::equal(name.begin(), name.end(), expected.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+  };
+  return equals("_summary") || equals("_elements");
+}
+
 }  // namespace
 
 core::Result<ResultControl> TakeResultControl(std::vector<fhir::SearchParam>& params) {
@@ -82,12 +96,17 @@ core::Result<ResultControl> TakeResultControl(std::vector<fhir::SearchParam>& pa
       }
       continue;  // the broker always counts exactly what it releases
     }
-    if (param.name == "_summary" && param.value == "count") {
-      if (seen_summary) {
-        return MakeError(ErrorCode::kInvalidValue, "_summary may be given once", "_summary");
+    if (IsSubsettingParameter(param.name)) {
+      // Never forwarded: a trust that honours _summary or _elements leaves out the elements
+      // consent is judged on (code, security labels), and the filter would release the rest.
+      // The broker answers with full resources, as a server that does not support them does.
+      if (param.name == "_summary") {
+        if (seen_summary) {
+          return MakeError(ErrorCode::kInvalidValue, "_summary may be given once", "_summary");
+        }
+        seen_summary = true;
+        control.summary_count = control.summary_count || param.value == "count";
       }
-      seen_summary = true;
-      control.summary_count = true;
       continue;
     }
     kept.push_back(std::move(param));

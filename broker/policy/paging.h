@@ -32,10 +32,12 @@ struct ResultControl {
   bool total_none = false;     // _total=none: leave Bundle.total out
 };
 
-// Removes _count, _summary=count and _total from `params` (so they are not sent to trusts) and
-// returns what they ask for. Other _summary values pass through. Errors (kInvalidValue, location
-// the parameter): _count not a whole number or above kMaxPageSize, _total not none, estimate or
-// accurate, any of them repeated.
+// Removes _count, _total, _summary and _elements from `params` (so they are not sent to trusts)
+// and returns what they ask for. _summary other than count and _elements (any letter case) are
+// dropped: a trust honouring them would return resources without the elements consent is judged
+// on, so the broker answers with full resources (FHIR lets a server not support them). Errors
+// (kInvalidValue, location the parameter): _count not a whole number or above kMaxPageSize,
+// _total not none, estimate or accurate, _count, _total or _summary repeated.
 core::Result<ResultControl> TakeResultControl(std::vector<fhir::SearchParam>& params);
 
 // The number of match entries of a searchset (search.mode match or absent; OperationOutcome

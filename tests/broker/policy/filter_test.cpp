@@ -289,6 +289,142 @@ TEST(FilterBundle, ResourcesOfAnotherPatientAreWithheld) {
   EXPECT_TRUE(FilterBundle(unchecked, policy).removed.empty());
 }
 
+// A lab Observation whose `contained` holds `resources` (JSON objects, comma-separated).
+std::string ContainingObservation(std::string_view id, const std::string& resources) {
+  std::string json = ObservationJson(id, "laboratory", "2345-7");
+  json.insert(json.size() - 1, R"(, "contained": [)" + resources + "]");
+  return json;
+}
+
+const std::string kContainedCondition =
+    R"({"resourceType": "Condition", "id": "cond", "code": {"coding": [{"system":
+        "http://snomed.info/sct", "code": "86406008"}]}, "subject": {"reference": "#pat"}})";
+const std::string kContainedOtherPatient =
+    R"({"resourceType": "Patient", "id": "pat", "identifier": [{"system":
+        "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}]})";
+const std::string kDenyConditions = R"({"type": "deny", "class": [{"system":
+    "http://hl7.org/fhir/resource-types", "code": "Condition"}]})";
+
+// A resource inside another (contained, here) passes scopes, consent and the patient check like
+// an entry, or its container is withheld with the reason. Until 2026-11 only the container was
+// judged: a lab Observation released under `Observation.rs?category=laboratory` carried a
+// Condition the requester had no scope for and the patient had refused, and another patient's
+// Patient.
+TEST(FilterBundle, ContainedResourcesAreJudgedLikeEntries) {
+  const std::string json =
+      SearchsetJson({Entry(ContainingObservation("o1", kContainedCondition)),
+                     Entry(ContainingObservation("o2", kContainedOtherPatient)),
+                     Entry(ObservationJson("o3", "laboratory", "2345-7"))},
+                    3);
+  const auto withheld = [](const FilterReport& report) {
+    std::vector<std::string> out;
+    for (const Removal& removal : report.removed) {
+      out.push_back(removal.resource_type + "/" + removal.id + " " +
+                    std::string(WithholdReasonCode(removal.reason)) + " " + removal.embedded_type);
+    }
+    return out;
+  };
+
+  // No Condition scope: the Condition's container goes for scope.
+  const RequestContext lab_only = Context("RJ1", {kLabScope});
+  ReleasePolicy policy{&lab_only, nullptr, nullptr, {}, false, {}};
+  policy.patient = kNhsNumber;
+  rapidjson::Document bundle = Json(json);
+  FilterReport report = FilterBundle(bundle, policy);
+  EXPECT_EQ(EntryIds(bundle), (std::vector<std::string>{"Observation/o3"}));
+  EXPECT_EQ(bundle["total"].GetUint64(), 1U);
+  EXPECT_EQ(withheld(report), (std::vector<std::string>{"Observation/o1 scope Condition",
+                                                        "Observation/o2 other-patient Patient"}));
+
+  // Condition scope, but the patient denies class Condition: withheld for consent, naming the
+  // deciding provision for the audit.
+  const RequestContext with_conditions =
+      Context("RJ1", {kLabScope, "system/Condition.rs", "system/Patient.rs"});
+  const std::vector<Consent> consents = Consents({kDenyConditions});
+  policy.request = &with_conditions;
+  policy.consents = &consents;
+  bundle = Json(json);
+  report = FilterBundle(bundle, policy);
+  EXPECT_EQ(EntryIds(bundle), (std::vector<std::string>{"Observation/o3"}));
+  EXPECT_EQ(withheld(report), (std::vector<std::string>{"Observation/o1 consent Condition",
+                                                        "Observation/o2 other-patient Patient"}));
+  EXPECT_EQ(report.removed[0].detail, "deny: Consent/c0 Consent.provision");
+
+  // Break-glass releases the container, and the audit records the overridden provision for it.
+  const RequestContext glass =
+      Context("RJ1", {kLabScope, "system/Condition.rs"}, "ETREAT", "Unconscious in ED");
+  policy.request = &glass;
+  bundle = Json(json);
+  report = FilterBundle(bundle, policy);
+  EXPECT_EQ(EntryIds(bundle), (std::vector<std::string>{"Observation/o1", "Observation/o3"}));
+  ASSERT_EQ(report.break_glass.size(), 1U);
+  EXPECT_EQ(report.break_glass[0].id, "o1");
+  EXPECT_EQ(report.break_glass[0].consent_id, "c0");
+
+  // Allowed and not refused: the container is released whole.
+  policy.request = &with_conditions;
+  policy.consents = nullptr;
+  bundle = Json(json);
+  report = FilterBundle(bundle, policy);
+  EXPECT_EQ(EntryIds(bundle), (std::vector<std::string>{"Observation/o1", "Observation/o3"}));
+  EXPECT_EQ(withheld(report), (std::vector<std::string>{"Observation/o2 other-patient Patient"}));
+}
+
+// Any resource inside another is judged, wherever it sits (a Bundle's entries, a resource in an
+// OperationOutcome's contained), and one that is not a resource withholds its container.
+TEST(CheckResource, EveryEmbeddedResourceIsJudged) {
+  const RequestContext context = Context("RJ1", {"system/Bundle.rs", "system/Observation.rs"});
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false, {}};
+  rapidjson::Document document = Json(R"({"resourceType": "Bundle", "id": "doc", "type":
+      "collection", "entry": [{"resource": )" +
+                                      ObservationJson("o1", "laboratory", "2345-7") +
+                                      R"(}, {"resource": )" + kContainedCondition + "}]}");
+  ResourceVerdict verdict = CheckResource(document, policy);
+  EXPECT_FALSE(verdict.released);
+  EXPECT_EQ(verdict.removal.reason, WithholdReason::kScope);
+  EXPECT_EQ(verdict.removal.embedded_type, "Condition");
+
+  rapidjson::Document not_a_resource =
+      Json(ContainingObservation("o1", R"({"resourceType": 7, "id": "x"})"));
+  verdict = CheckResource(not_a_resource, policy);
+  EXPECT_FALSE(verdict.released);
+  EXPECT_EQ(verdict.removal.reason, WithholdReason::kNotAResource);
+
+  rapidjson::Document outcome = Json(SearchsetJson(
+      {Entry(ObservationJson("o2", "laboratory", "2345-7")),
+       Entry(R"({"resourceType": "OperationOutcome", "contained": [)" + kContainedCondition +
+                 R"(], "issue": [{"severity": "warning", "code": "timeout"}]})",
+             "outcome")},
+      1));
+  const FilterReport report = FilterBundle(outcome, policy);
+  EXPECT_EQ(EntryIds(outcome), (std::vector<std::string>{"Observation/o2"}));
+  ASSERT_EQ(report.removed.size(), 1U);
+  EXPECT_EQ(report.removed[0].resource_type, "OperationOutcome");
+}
+
+// A resource its source marked SUBSETTED (a trust honouring _summary or _elements) may lack the
+// codes and labels a consent denies by, so it is withheld, as is its container when contained.
+TEST(FilterBundle, SubsettedResourcesAreWithheld) {
+  const std::string subsetted_condition =
+      R"({"resourceType": "Condition", "id": "c1", "meta": {"tag": [{"system":
+          "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}]},
+          "subject": {"reference": "Patient/p1"}})";
+  rapidjson::Document bundle = Json(SearchsetJson(
+      {Entry(subsetted_condition), Entry(ContainingObservation("o1", subsetted_condition)),
+       Entry(ObservationJson("o2", "laboratory", "2345-7"))},
+      3));
+  const RequestContext context = Context("RJ1", {"system/*.rs"});
+  ReleasePolicy policy{&context, nullptr, nullptr, {}, false, {}};
+  const FilterReport report = FilterBundle(bundle, policy);
+  EXPECT_EQ(EntryIds(bundle), (std::vector<std::string>{"Observation/o2"}));
+  ASSERT_EQ(report.removed.size(), 2U);
+  EXPECT_EQ(report.removed[0].reason, WithholdReason::kSubsetted);
+  EXPECT_EQ(report.removed[0].resource_type, "Condition");
+  EXPECT_EQ(report.removed[1].reason, WithholdReason::kSubsetted);
+  EXPECT_EQ(report.removed[1].embedded_type, "Condition");
+  EXPECT_EQ(WithholdReasonCode(WithholdReason::kSubsetted), "subsetted");
+}
+
 // A requester whose every match was withheld gets exactly what an empty search gives.
 TEST(FilterBundle, DenialLooksLikeEmptiness) {
   rapidjson::Document withheld =

@@ -38,9 +38,8 @@ TEST(ResultControl, TakesCountSummaryAndTotalAndLeavesTheRest) {
   EXPECT_EQ(control->count, 2u);
   EXPECT_FALSE(control->summary_count);
   EXPECT_FALSE(control->total_none);
-  ASSERT_EQ(params.size(), 2u);  // the trusts are asked for the resources
+  ASSERT_EQ(params.size(), 1u);  // the trusts are asked for the resources, whole
   EXPECT_EQ(params[0].name, "category");
-  EXPECT_EQ(params[1].name, "_summary");
 
   auto summary = Params({{"_summary", "count"}, {"_total", "none"}});
   control = TakeResultControl(summary);
@@ -53,6 +52,45 @@ TEST(ResultControl, TakesCountSummaryAndTotalAndLeavesTheRest) {
   control = TakeResultControl(zero);
   ASSERT_TRUE(control);
   EXPECT_TRUE(control->summary_count);
+}
+
+// A trust that honours _summary or _elements returns resources without the elements consent is
+// judged on (a Condition without `code` escapes a deny by code), so neither ever reaches a trust;
+// the broker answers with full resources. Until 2026-11 every _summary but count and every
+// _elements were forwarded.
+TEST(TakeResultControl, SubsettingParametersNeverReachTrusts) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"_summary", "true"},
+                                                        {"_summary", "text"},
+                                                        {"_summary", "data"},
+                                                        {"_summary", "false"},
+                                                        {"_summary", "anything"},
+                                                        {"_elements", "id,subject"},
+                                                        {"_Elements", "id"},
+                                                        {"_SUMMARY", "true"}}) {
+    auto params = Params({{"code", "http://snomed.info/sct|86406008"}, {name, value}});
+    auto control = TakeResultControl(params);
+    ASSERT_TRUE(control) << name << "=" << value;
+    EXPECT_FALSE(control->summary_count) << name << "=" << value;
+    ASSERT_EQ(params.size(), 1u) << name << "=" << value;
+    EXPECT_EQ(params[0].name, "code");
+  }
+  // With a modifier, repeated, or next to _summary=count: dropped all the same.
+  std::vector<fhir::SearchParam> params = {{"_elements", "", "id"},
+                                           {"_elements", "", "subject"},
+                                           {"_summary", "text", "true"},
+                                           {"status", "", "final"}};
+  auto control = TakeResultControl(params);
+  ASSERT_TRUE(control);
+  ASSERT_EQ(params.size(), 1u);
+  EXPECT_EQ(params[0].name, "status");
+  auto counted = Params({{"_elements", "id"}, {"_summary", "count"}});
+  control = TakeResultControl(counted);
+  ASSERT_TRUE(control);
+  EXPECT_TRUE(control->summary_count);
+  EXPECT_TRUE(counted.empty());
+  auto twice = Params({{"_summary", "true"}, {"_summary", "count"}});
+  EXPECT_FALSE(TakeResultControl(twice));
 }
 
 TEST(ResultControl, RefusesBadValues) {
