@@ -20,8 +20,15 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   JsonText nhs(nhs_text);
   JsonText others(others_text);
   bool all_have_system = true;
-  // (system, value): systems are views that live as long as the mapping (IdentifierFacts).
-  std::vector<std::pair<std::string_view, std::string>> seen;
+  // (system, value): systems are views that live as long as the mapping (IdentifierFacts). An
+  // identifier without a system is told apart by its assigning authority (CX-4.1, written as
+  // assigner.display): the same hospital number from two trusts is two identifiers.
+  struct Seen {
+    std::string_view system;
+    std::string authority;
+    std::string value;
+  };
+  std::vector<Seen> seen;
   seen.reserve(4);
   // PID-32 (identity reliability) carries the NHS number status in UK ITK messages: an extension
   // put first in the NHS number's Identifier.
@@ -52,12 +59,18 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
       return;
     }
     const bool is_nhs = identifier.system == core::kNhsNumberSystem;  // checked by ReadCx
-    if (std::any_of(seen.begin(), seen.end(), [&identifier](const auto& earlier) {
-          return earlier.first == identifier.system && earlier.second == identifier.value;
+    std::string authority;
+    if (identifier.system.empty()) {
+      std::string scratch;
+      authority = V2Text(SubcomponentOf(identifier.assigner, 1), scratch);  // HD-1 of CX-4
+    }
+    if (std::any_of(seen.begin(), seen.end(), [&](const Seen& earlier) {
+          return earlier.system == identifier.system && earlier.authority == authority &&
+                 earlier.value == identifier.value;
         })) {
       return;
     }
-    seen.emplace_back(identifier.system, identifier.value);
+    seen.push_back(Seen{identifier.system, std::move(authority), identifier.value});
     if (identifier.system.empty()) {
       all_have_system = false;
     }

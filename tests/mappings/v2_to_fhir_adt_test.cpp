@@ -1,4 +1,6 @@
 #include <filesystem>
+#include <map>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -207,6 +209,50 @@ TEST(V2ToFhirAdt, SameMessageMapsToByteIdenticalBundle) {
   auto third = MapV2ToFhir(other, testing::Tables());
   ASSERT_TRUE(third.has_value());
   EXPECT_NE(*first, *third);
+}
+
+std::string AdmissionWithPid(const std::map<int, std::string>& pid) {
+  return Seg("MSH", {{3, "PAS"},
+                     {4, "RX1"},
+                     {7, "20240315143000"},
+                     {9, "ADT^A01^ADT_A01"},
+                     {10, "MSG0002"},
+                     {12, "2.5"}}) +
+         Seg("PID", pid) + Seg("PV1", {{1, "1"}, {2, "I"}});
+}
+
+TEST(V2ToFhirAdt, SameValueFromTwoAuthoritiesIsTwoIdentifiers) {
+  // RXX01 and RYY02 are in no table, so neither gets a system: the authority (assigner) still
+  // tells the two hospital numbers apart.
+  const auto doc = MapToDocument(AdmissionWithPid(
+      {{1, "1"}, {3, "123456^^^RXX01^MR~123456^^^RYY02^MR~9434765919^^^NHS^NH"}, {8, "F"}}));
+  const auto* patient = Resource(doc, "Patient");
+  ASSERT_NE(patient, nullptr);
+  const auto& identifiers = (*patient)["identifier"];
+  ASSERT_EQ(identifiers.Size(), 3u) << Json(*patient);
+  EXPECT_EQ(Str(identifiers[0], "value"), "9434765919");
+  EXPECT_EQ(Str(identifiers[1]["assigner"], "display"), "RXX01");
+  EXPECT_EQ(Str(identifiers[2]["assigner"], "display"), "RYY02");
+  // The same identifier twice is still one.
+  const auto twice = MapToDocument(
+      AdmissionWithPid({{1, "1"}, {3, "123456^^^RXX01^MR~123456^^^RXX01^MR"}, {8, "F"}}));
+  EXPECT_EQ((*Resource(twice, "Patient"))["identifier"].Size(), 1u);
+}
+
+TEST(V2ToFhirAdt, BirthTimeExtendsBirthDate) {
+  // IG PID rows 12-13: the time of birth is the patient-birthTime extension on birthDate.
+  const auto doc = MapToDocument(
+      AdmissionWithPid({{1, "1"}, {3, "9434765919^^^NHS^NH"}, {7, "19800101120000"}, {8, "F"}}));
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_TRUE(PassesValidator(doc));
+  const auto* patient = Resource(doc, "Patient");
+  ASSERT_NE(patient, nullptr);
+  EXPECT_EQ(Str(*patient, "birthDate"), "1980-01-01");
+  ASSERT_TRUE(patient->HasMember("_birthDate")) << Json(*patient);
+  const auto& extension = (*patient)["_birthDate"]["extension"][0];
+  EXPECT_EQ(Str(extension, "url"), "http://hl7.org/fhir/StructureDefinition/patient-birthTime");
+  EXPECT_EQ(Str(extension, "valueDateTime"), "1980-01-01T12:00:00+00:00");
+  EXPECT_FALSE(patient->HasMember("extension")) << Json(*patient);
 }
 
 }  // namespace
