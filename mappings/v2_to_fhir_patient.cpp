@@ -123,7 +123,7 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
     out.String(kUkCorePatientProfile);
     out.Raw("]}");
   }
-  // Extensions: mother's maiden name, birth time.
+  // Extensions: mother's maiden name (the birth time extends birthDate, below).
   {
     const std::size_t extensions = out.Key("\"extension\":");
     out.Put('[');
@@ -137,21 +137,6 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
       out.Raw(",\"valueString\":");
       out.String(maiden);
       out.Put('}');
-    }
-    std::string birth_scratch;
-    const hl7v2::Value birth = pid.Field(7);
-    if (HasTimeOfDay(V2Text(ComponentOf(birth, 1), birth_scratch))) {
-      const std::size_t element = out.Element();
-      out.Raw("{\"url\":");
-      out.String(kBirthTimeUrl);
-      out.Raw(",\"valueDateTime\":");
-      const std::size_t value_start = out.Mark();
-      WriteTime(ctx_, out, birth, FhirTimeType::kDateTime, "PID-7");
-      if (out.Mark() == value_start) {
-        out.Rollback(element);
-      } else {
-        out.Put('}');
-      }
     }
     out.CloseOrDrop(extensions, ']');
   }
@@ -193,6 +178,24 @@ void Mapper::MapPatient(const CachedSegment& pid, std::size_t index) {
   }
   out.Member("\"birthDate\":",
              [&] { WriteTime(ctx_, out, pid.Field(7), FhirTimeType::kDate, "PID-7"); });
+  {
+    // IG PID rows 12-13: a time of birth is the patient-birthTime extension of birthDate itself
+    // (_birthDate), where FHIR -> v2 and every other reader look for it.
+    std::string birth_scratch;
+    const hl7v2::Value birth = pid.Field(7);
+    if (HasTimeOfDay(V2Text(ComponentOf(birth, 1), birth_scratch))) {
+      const std::size_t member = out.Key("\"_birthDate\":{\"extension\":[{\"url\":");
+      out.String(kBirthTimeUrl);
+      out.Raw(",\"valueDateTime\":");
+      const std::size_t value_start = out.Mark();
+      WriteTime(ctx_, out, birth, FhirTimeType::kDateTime, "PID-7");
+      if (out.Mark() == value_start) {
+        out.Rollback(member);
+      } else {
+        out.Raw("}]}");
+      }
+    }
+  }
   if (!out.Member("\"deceasedDateTime\":", [&] {
         WriteTime(ctx_, out, pid.Field(29), FhirTimeType::kDateTime, "PID-29");
       })) {

@@ -1,5 +1,6 @@
 // v2 -> FHIR -> v2: what a clinician checks survives both mappings (tb::mappings from both
 // halves). Differences that are deliberate are asserted as such, with the reason.
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "mappings/fhir_to_v2.h"
 #include "mappings/mapping_tables.h"
 #include "mappings/v2_to_fhir.h"
+#include "tests/support/temp_dir.h"
 
 namespace tb::mappings {
 namespace {
@@ -127,6 +129,26 @@ TEST(RoundTrip, OruKeepsResultEssentials) {
     order += std::string(out.Segment(i).id()) + " ";
   }
   EXPECT_EQ(order, "MSH PID PV1 OBR OBX OBX OBX OBX NTE OBX OBX ");
+}
+
+// An ORU^R01 built from OBX lines (and what follows them).
+std::string Oru(const std::vector<std::string>& tail, std::string_view pid7 = "19800101") {
+  std::string er7 =
+      "MSH|^~\\&|LAB|RJ1|TB|X26|20240301120000+0000||ORU^R01^ORU_R01|LAB0002|P|2.5.1\r"
+      "PID|1||9434765919^^^NHS^NH||DOE^JANE||" +
+      std::string(pid7) +
+      "|F\r"
+      "OBR|1|PL1|FL1|MCS^Culture^L|||20240301090000+0000||||||||||||||||||F\r";
+  for (const std::string& segment : tail) {
+    er7 += segment + "\r";
+  }
+  return er7;
+}
+
+TEST(RoundTrip, BirthTimeSurvives) {
+  const hl7v2::Message out = RoundTrip(Oru({"OBX|1|ST|X^Y^L||ok||||||F"}, "19800101120000"));
+  // The time comes back with the zone v2 -> FHIR gave it (UK civil time: GMT in January).
+  EXPECT_EQ(out.Get("PID-7").Decoded(), "19800101120000+0000");
 }
 
 }  // namespace
