@@ -257,7 +257,9 @@ core::Result<std::string> Mapper::Run() {
     }
     if (!IdIs(id, "NTE")) {
       in_report_notes = false;
-      if (!IdIs(id, "OBX")) {
+      // v2.7+ puts an observation's participations between it and its notes (OBX, {PRT},
+      // {NTE}): a PRT does not end the observation the NTEs after it belong to.
+      if (!IdIs(id, "OBX") && !IdIs(id, "PRT")) {
         last_observation = kNone;
       }
     }

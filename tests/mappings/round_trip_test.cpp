@@ -151,5 +151,13 @@ TEST(RoundTrip, BirthTimeSurvives) {
   EXPECT_EQ(out.Get("PID-7").Decoded(), "19800101120000+0000");
 }
 
+TEST(RoundTrip, NoteAfterParticipationFollowsItsResult) {
+  const hl7v2::Message out = RoundTrip(
+      Oru({"OBX|1|ST|X^Y^L||positive||||||F", "PRT||AD||RP^Responsible party^HL70912|C123^WHO^JOHN",
+           "NTE|1|L|Phoned to ward"}));
+  ASSERT_EQ(out.CountSegments("NTE"), 1u);
+  EXPECT_EQ(out.Get("NTE-3").Decoded(), "Phoned to ward");
+}
+
 }  // namespace
 }  // namespace tb::mappings

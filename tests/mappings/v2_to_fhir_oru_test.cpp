@@ -1,3 +1,6 @@
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "tests/mappings/v2_to_fhir_test_util.h"
@@ -185,6 +188,33 @@ TEST(V2ToFhirOru, MissingObrIsAnError) {
   ASSERT_FALSE(json.has_value());
   EXPECT_EQ(json.error().code, core::ErrorCode::kRequiredFieldMissing);
   EXPECT_EQ(json.error().location, "OBR");
+}
+
+// A culture report: the organism and its susceptibilities share OBX-4, the only thing that ties
+// an antibiotic result to its organism.
+std::string CultureReport(const std::vector<std::string>& obx) {
+  std::string er7 =
+      Seg("MSH", {{3, "WINPATH"}, {7, "20240701091500"}, {9, "ORU^R01"}, {10, "M1"}, {12, "2.5"}}) +
+      Seg("PID", {{1, "1"}, {3, "9449305552^^^NHS^NH"}}) +
+      Seg("OBR", {{1, "1"}, {4, "MCS^Culture^WINPATH"}, {25, "F"}});
+  for (const std::string& segment : obx) {
+    er7 += segment + "\r";
+  }
+  return er7;
+}
+
+TEST(V2ToFhirOru, NoteAfterParticipationStaysWithItsObservation) {
+  // v2.7+: OBSERVATION = OBX, {PRT}, {NTE}.
+  const auto doc = MapToDocument(CultureReport({
+      "OBX|1|ST|X^Y^L||positive||||||F",
+      "PRT||AD||RP^Responsible party^HL70912|C123^WHO^JOHN",
+      "NTE|1|L|Phoned to ward",
+  }));
+  ASSERT_TRUE(doc.IsObject());
+  const auto* observation = Resource(doc, "Observation");
+  ASSERT_NE(observation, nullptr);
+  ASSERT_TRUE(observation->HasMember("note")) << Json(*observation);
+  EXPECT_EQ(Str((*observation)["note"][0], "text"), "Phoned to ward");
 }
 
 }  // namespace
