@@ -130,6 +130,11 @@ core::Status ApplyMigrations(Database& database, std::span<const Migration> migr
           if (postgresql) {
             // Per database and schema: test runs that use one schema each do not wait on each
             // other.
+            // A migration may build an index over a large table for longer than the pool's
+            // statement timeout, or wait for another node's transactions on that table longer
+            // than its lock timeout: both are lifted for this transaction only (SET LOCAL).
+            s << "SET LOCAL statement_timeout = 0", now;
+            s << "SET LOCAL lock_timeout = 0", now;
             s << "SELECT pg_advisory_xact_lock(hashtext('trustbridge.schema.' || "
                  "current_schema()))",
                 now;

@@ -34,6 +34,33 @@ TEST(PostgresqlStore, CapabilitiesAllowSharedWorkAcrossNodes) {
   EXPECT_TRUE(capabilities.supports_multiple_nodes);
 }
 
+// A migration may run longer than the pool's statement timeout (an index built over a large
+// ledger): it runs without it, else a node could never start on such a database. The pool's
+// timeout still bounds everything else.
+TEST(PostgresqlStore, AMigrationIsNotCutShortByThePoolsStatementTimeout) {
+  PostgresqlBackend backend;
+  const std::string url = backend.FreshUrl();
+  if (url.empty()) {
+    GTEST_SKIP() << backend.skip_reason();
+  }
+  core::Result<std::unique_ptr<Database>> database =
+      OpenDatabase({.url = url, .statement_timeout = std::chrono::milliseconds(100)});
+  ASSERT_TRUE(database) << database.error().message;
+  Database& db = **database;
+  const std::span<const Migration> embedded = EmbeddedMigrations(db.engine());
+  std::vector<Migration> extended(embedded.begin(), embedded.end());
+  const std::int64_t n = extended.back().version;
+  extended.push_back({n + 1, "slow_index_build", "SELECT pg_sleep(0.3);"});
+  const core::Status migrated = ApplyMigrations(db, extended);
+  ASSERT_TRUE(migrated) << migrated.error().message;
+  EXPECT_EQ(db.SchemaVersion().value_or(-1), n + 1);
+  const core::Status slow = db.impl().Write("slow", [](Poco::Data::Session& session) {
+    session << "SELECT pg_sleep(0.3)", Poco::Data::Keywords::now;
+    return core::Ok();
+  });
+  EXPECT_FALSE(slow) << "the pool's statement timeout no longer applies";
+}
+
 TEST(PostgresqlStore, UnreachableServerIsAStorageErrorWithoutThePassword) {
   // Port 1 on loopback: nothing listens there.
   const core::Result<std::unique_ptr<Database>> database =
