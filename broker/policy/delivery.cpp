@@ -102,24 +102,33 @@ std::vector<std::string> PatientNhsNumbers(const rapidjson::Value& bundle) {
   if (entries == nullptr) {
     return numbers;
   }
-  for (const Value& entry : entries->GetArray()) {
-    const Value* resource = fhir::FindObject(entry, "resource");
-    if (resource == nullptr) {
-      continue;
-    }
-    if (fhir::FindString(*resource, "resourceType") == "Patient") {
-      if (const Value* identifiers = fhir::FindArray(*resource, "identifier")) {
+  const auto add_numbers_of = [&numbers](const Value& resource) {
+    if (fhir::FindString(resource, "resourceType") == "Patient") {
+      if (const Value* identifiers = fhir::FindArray(resource, "identifier")) {
         for (const Value& identifier : identifiers->GetArray()) {
           AddNhsNumber(identifier, numbers);
         }
       }
     }
     for (const std::string_view member : {"subject", "patient"}) {
-      const Value* reference = fhir::FindObject(*resource, member);
+      const Value* reference = fhir::FindObject(resource, member);
       if (const Value* identifier =
               reference != nullptr ? fhir::FindObject(*reference, "identifier") : nullptr) {
         AddNhsNumber(*identifier, numbers);
       }
+    }
+  };
+  for (const Value& entry : entries->GetArray()) {
+    const Value* resource = fhir::FindObject(entry, "resource");
+    if (resource == nullptr) {
+      continue;
+    }
+    add_numbers_of(*resource);
+    // A contained Patient goes to the destination with its container, so its consents count
+    // too. A walk cut short leaves the container to CheckResource, which withholds it.
+    for (const Value* embedded :
+         EmbeddedResources(*resource).value_or(std::vector<const Value*>{})) {
+      add_numbers_of(*embedded);
     }
   }
   return numbers;
@@ -148,6 +157,29 @@ DeliveryCheck CheckMessageBundle(rapidjson::Document& bundle, const RequestConte
   release.consents = &consents;
   release.table = table;
   release.at_time = at_time;
+  // The envelope needs no scope of its own, but a resource inside it (contained) is judged like
+  // an entry; one refused refuses the message, since the envelope cannot go without it.
+  const std::optional<std::vector<const Value*>> in_header = EmbeddedResources(*header);
+  if (!in_header) {
+    return Refused("invalid: the MessageHeader is nested too deep");
+  }
+  for (const Value* inner : *in_header) {
+    ResourceVerdict verdict = CheckResource(*inner, release);
+    if (!verdict.released) {
+      std::string reason = std::string(WithholdReasonCode(verdict.removal.reason)) +
+                           ": the MessageHeader contains a resource the destination may not "
+                           "receive (" +
+                           (verdict.removal.resource_type.empty() ? std::string("invalid")
+                                                                  : verdict.removal.resource_type);
+      if (verdict.removal.reason == WithholdReason::kConsent) {
+        reason += ", " + verdict.removal.detail;  // the deciding provision, as for a message deny
+      }
+      DeliveryCheck refused = Refused(reason + ")");
+      refused.decision = decision;
+      refused.removed.push_back(std::move(verdict.removal));
+      return refused;
+    }
+  }
   DeliveryCheck check;
   check.decision = decision;
   std::set<std::string, std::less<>> kept_keys;  // fullUrl and Type/id of every kept resource

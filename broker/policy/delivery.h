@@ -44,17 +44,19 @@ DeliveryCheck CheckDestination(const RequestContext& destination,
                                const std::vector<Consent>& consents, TimePoint at_time);
 
 // Every NHS number (system core::kNhsNumberSystem) the message Bundle's resources name: each
-// Patient's identifiers and each subject or patient Reference's identifier, each once, in entry
-// order. The ingest lets a second patient through only as another record of the same person (a
-// Patient with `link`, as in a merge); whoever receives the message receives both records, so
-// the delivery checks the consents of every number here. Values are not checked.
+// Patient's identifiers and each subject or patient Reference's identifier, those of resources
+// contained in the entries included (EmbeddedResources), each once, in entry order. The ingest lets
+// a second patient through only as another record of the same person (a Patient with `link`, as in
+// a merge); whoever receives the message receives both records, so the delivery checks the consents
+// of every number here. Values are not checked.
 std::vector<std::string> PatientNhsNumbers(const rapidjson::Value& bundle);
 
 // Checks a FHIR message Bundle (type "message", MessageHeader first) for one destination and
 // removes in place what it may not receive:
 //   1. a certain consent deny for the destination at message level (CheckIngress, no type) refuses
 //      the whole message;
-//   2. the MessageHeader (the envelope: event, source, destination) is kept without a scope check;
+//   2. the MessageHeader (the envelope: event, source, destination) is kept without a scope check,
+//      but a resource contained in it must pass CheckResource, else the message is refused;
 //   3. every other entry passes CheckResource (scopes, sensitivity labels, consents) or is removed;
 //   4. MessageHeader.focus keeps only references to kept resources;
 //   5. when no resource besides the MessageHeader is left, the message is refused (an event with

@@ -308,15 +308,15 @@ ResourceVerdict JudgeOne(const Value& resource, const ReleasePolicy& policy,
 // safe answer: cutting parts out would leave references to them dangling.
 void JudgeEmbedded(const Value& resource, const ReleasePolicy& policy,
                    const std::set<std::string>& others, ResourceVerdict& verdict) {
-  std::vector<const Value*> embedded;
-  if (!CollectEmbedded(resource, 0, embedded)) {
+  const std::optional<std::vector<const Value*>> embedded = EmbeddedResources(resource);
+  if (!embedded) {
     verdict.released = false;
     verdict.removal.reason = WithholdReason::kNotAResource;
     verdict.removal.detail = "embedded";
     return;
   }
   const std::string_view container_source = SourceOf(resource);
-  for (const Value* inner : embedded) {
+  for (const Value* inner : *embedded) {
     const std::string_view own_source = SourceOf(*inner);
     ResourceVerdict inner_verdict =
         JudgeOne(*inner, policy, others, own_source.empty() ? container_source : own_source);
@@ -356,6 +356,14 @@ void RecordBreakGlass(const ResourceVerdict& verdict, FilterReport& report) {
 }
 
 }  // namespace
+
+std::optional<std::vector<const Value*>> EmbeddedResources(const Value& resource) {
+  std::vector<const Value*> embedded;
+  if (!CollectEmbedded(resource, 0, embedded)) {
+    return std::nullopt;
+  }
+  return embedded;
+}
 
 ResourceVerdict CheckResource(const Value& resource, const ReleasePolicy& policy) {
   static const std::set<std::string> kNoOthers;

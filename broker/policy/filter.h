@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,13 @@ struct ResourceVerdict {
 // then names the embedded type (Removal::embedded_type) and, for kConsent, its decision. A
 // released resource whose embedded part needed break-glass carries that decision.
 ResourceVerdict CheckResource(const rapidjson::Value& resource, const ReleasePolicy& policy);
+
+// Every resource embedded in `resource` (an object with a resourceType member below the root:
+// contained resources, Bundle.entry.resource, Parameters.parameter.resource, and those nested in
+// them), in document order, borrowed from `resource`. nullopt when nested deeper than the walk
+// goes (128 levels; ParseJson refuses deeper documents), so the caller cannot judge them all.
+std::optional<std::vector<const rapidjson::Value*>> EmbeddedResources(
+    const rapidjson::Value& resource);
 
 // The check at ingress and before each outbound hop, before any content is known: the
 // requester, purpose and break-glass from `request`, the resource type when the request names one

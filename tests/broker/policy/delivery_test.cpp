@@ -230,5 +230,44 @@ TEST(PushPolicy, PatientNhsNumbersReadsEveryPatientAndSubjectOnce) {
   EXPECT_TRUE(PatientNhsNumbers(Json(R"({"resourceType": "Bundle"})")).empty());
 }
 
+// A resource contained in an entry goes with it, so it is judged like an entry and its patient's
+// consents are read; one contained in the MessageHeader (the envelope, never removed) refuses the
+// message when the destination may not receive it.
+TEST(PushPolicy, ContainedResourcesAreJudgedAndTheirPatientsCount) {
+  const std::string message = R"({"resourceType": "Bundle", "type": "message", "entry": [
+    {"resource": {"resourceType": "MessageHeader", "id": "h1", "eventCoding": {"code": "R01"}}},
+    {"resource": {"resourceType": "Observation", "id": "o1", "status": "final", "category":
+      [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+        "code": "laboratory"}]}], "code": {"coding": [{"system": "http://loinc.org",
+        "code": "2345-7"}]}, "contained": [{"resourceType": "Patient", "id": "pat",
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number",
+        "value": "9449305552"}]}]}},
+    {"resource": {"resourceType": "Observation", "id": "o2", "status": "final", "category":
+      [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+        "code": "laboratory"}]}], "code": {"coding": [{"system": "http://loinc.org",
+        "code": "2345-7"}]}}}]})";
+  EXPECT_EQ(PatientNhsNumbers(Json(message)), (std::vector<std::string>{"9449305552"}));
+  const RequestContext lab_only = Destination("RGT", {"system/Observation.rs?category=laboratory"});
+  rapidjson::Document bundle = Json(message);
+  DeliveryCheck check = CheckMessageBundle(bundle, lab_only, {}, nullptr, kNow);
+  ASSERT_EQ(check.verdict, DeliveryVerdict::kDeliver);
+  EXPECT_EQ(EntryIds(bundle), (std::vector<std::string>{"h1", "o2"}));
+  ASSERT_EQ(check.removed.size(), 1u);
+  EXPECT_EQ(check.removed[0].reason, WithholdReason::kScope);
+  EXPECT_EQ(check.removed[0].embedded_type, "Patient");
+
+  std::string in_envelope = message;
+  in_envelope.replace(in_envelope.find(R"("eventCoding")"), 0,
+                      R"("contained": [{"resourceType": "Condition", "id": "c"}], )");
+  bundle = Json(in_envelope);
+  check = CheckMessageBundle(bundle, lab_only, {}, nullptr, kNow);
+  EXPECT_EQ(check.verdict, DeliveryVerdict::kRefuse);
+  EXPECT_EQ(check.reason.rfind("scope: ", 0), 0u) << check.reason;
+  bundle = Json(in_envelope);
+  EXPECT_EQ(
+      CheckMessageBundle(bundle, Destination("RGT", {"system/*.rs"}), {}, nullptr, kNow).verdict,
+      DeliveryVerdict::kDeliver);
+}
+
 }  // namespace
 }  // namespace tb::policy
