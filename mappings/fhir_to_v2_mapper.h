@@ -54,6 +54,17 @@ inline constexpr std::string_view kVerificationStatusUrl =
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus";
 inline constexpr std::string_view kBirthTimeUrl =
     "http://hl7.org/fhir/StructureDefinition/patient-birthTime";
+// What v2 -> FHIR writes and the way back reads again (v2_to_fhir.h, v2_to_fhir_mapper.h).
+inline constexpr std::string_view kObservationSubIdUrl =
+    "http://hl7.org/fhir/StructureDefinition/observation-v2-subid";
+inline constexpr std::string_view kObservationValueR5Url =
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value";
+inline constexpr std::string_view kOriginalCodeUrl =
+    "https://fhir.trustbridge.nhs.uk/StructureDefinition/hl7v2-original-code";
+// The system v2 -> FHIR gives a coding system it knows no URI for (MappingTables::CodingSystemUri:
+// the v2 name, percent-encoded).
+inline constexpr std::string_view kBrokerCodingSystemPrefix = "urn:trustbridge:v2-coding-system:";
+inline constexpr std::string_view kOidPrefix = "urn:oid:";
 
 // ---- writing ----------------------------------------------------------------------------------
 
@@ -113,6 +124,37 @@ std::string UtcDtm(std::chrono::system_clock::time_point now);
 inline bool VersionBefore25(std::string_view version) {
   return version.substr(0, 3) == "2.1" || version.substr(0, 3) == "2.2" ||
          version.substr(0, 3) == "2.3" || version.substr(0, 3) == "2.4";
+}
+// CWE-14..22 (the coding system OIDs) came with v2.7.
+inline bool VersionBefore27(std::string_view version) {
+  return VersionBefore25(version) || version.substr(0, 3) == "2.5" || version.substr(0, 3) == "2.6";
+}
+
+// `text` with its %XX escapes decoded (a malformed escape is kept as written).
+inline std::string PercentDecode(std::string_view text) {
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') {
+      return c - '0';
+    }
+    if (c >= 'A' && c <= 'F') {
+      return c - 'A' + 10;
+    }
+    if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+    }
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
 }
 
 // A coding read from FHIR.
@@ -191,6 +233,10 @@ class Mapper {
   }
 
   // ---- code lookups ----
+  // A FHIR coding system as a v2 coding system name (CWE-3): table 0396's name, HL7nnnn for a
+  // v2 table, the v2 name v2 -> FHIR wrapped in the broker's own URI (that URI means nothing to
+  // a v2 receiver), the bare OID of a urn:oid: system (what v2 -> FHIR reads back as urn:oid:),
+  // else the URI itself, so the receiver still knows where the code came from.
   std::string CodingSystemName(std::string_view system) const {
     if (system.empty()) {
       return {};
@@ -201,7 +247,13 @@ class Mapper {
     if (system.substr(0, kV2SystemPrefix.size()) == kV2SystemPrefix) {
       return "HL7" + std::string(system.substr(kV2SystemPrefix.size()));
     }
-    return std::string(system);  // carried through: the receiver still knows where it came from
+    if (system.substr(0, kBrokerCodingSystemPrefix.size()) == kBrokerCodingSystemPrefix) {
+      return PercentDecode(system.substr(kBrokerCodingSystemPrefix.size()));
+    }
+    if (system.substr(0, kOidPrefix.size()) == kOidPrefix) {
+      return std::string(system.substr(kOidPrefix.size()));
+    }
+    return std::string(system);
   }
 
   std::vector<Coding> Codings(const Value& cc, const std::string& path) {
@@ -255,16 +307,25 @@ class Mapper {
   void WriteCodings(const Pos& pos, const std::vector<Coding>& codings, std::string_view text) {
     struct Triplet {
       std::string code, display, system;
+      std::string oid;  // v2.7+: the coding system's OID goes in CWE-14 / CWE-17 instead
     };
+    // CWE-14..22 exist from v2.7 (and never in a CE): there a urn:oid: system is named by its
+    // OID, the place v2.7 made for it, and CWE-3 / CWE-6 (table 0396 names) stay empty.
+    const bool oid_components = coded_type_ == "CWE" && !VersionBefore27(options_.version);
     std::vector<Triplet> triplets;
     for (const Coding& c : codings) {
       if (const V2Code* local = tables_.Translate(c.system, c.code)) {
-        triplets.insert(triplets.begin(), Triplet{local->code, local->display, local->system});
+        triplets.insert(triplets.begin(), Triplet{local->code, local->display, local->system, {}});
       }
     }
     for (const Coding& c : codings) {
-      triplets.push_back(
-          Triplet{std::string(c.code), std::string(c.display), CodingSystemName(c.system)});
+      Triplet t{std::string(c.code), std::string(c.display), CodingSystemName(c.system), {}};
+      if (oid_components && c.system.substr(0, kOidPrefix.size()) == kOidPrefix &&
+          tables_.Find(maps::kCodingSystem, kRfc3986, c.system) == nullptr) {
+        t.oid = std::move(t.system);
+        t.system.clear();
+      }
+      triplets.push_back(std::move(t));
     }
     if (triplets.empty()) {
       Set(pos.C(2), text);  // text only: CWE-2 is what every receiver displays
@@ -274,6 +335,7 @@ class Mapper {
       Set(pos.C(1 + 3 * i), triplets[i].code);
       Set(pos.C(2 + 3 * i), triplets[i].display);
       Set(pos.C(3 + 3 * i), triplets[i].system);
+      Set(pos.C(14 + 3 * i), triplets[i].oid);
     }
     if (coded_type_ == "CWE" && !text.empty() && text != triplets.front().display) {
       Set(pos.C(9), text);

@@ -884,10 +884,19 @@ void WriteCweCodeableConcept(V2MapContext& ctx, JsonText& out, const hl7v2::Valu
   std::string s1, s2, s3, s4, s5, s6, s9;
   const std::string_view code = V2Text(parts[1], s1);
   const std::string_view text = V2Text(parts[2], s2);
-  const std::string_view system = V2Text(parts[3], s3);
+  std::string_view system = V2Text(parts[3], s3);
   const std::string_view alt_code = V2Text(parts[4], s4);
   const std::string_view alt_text = V2Text(parts[5], s5);
-  const std::string_view alt_system = V2Text(parts[6], s6);
+  std::string_view alt_system = V2Text(parts[6], s6);
+  // v2.7+ may name a coding system only by its OID (CWE-14 / CWE-17); an OID as the system name
+  // becomes urn:oid: (MappingTables::CodingSystemUri).
+  std::string s14, s17;
+  if (system.empty() && !code.empty()) {
+    system = V2Text(parts[14], s14);
+  }
+  if (alt_system.empty() && !alt_code.empty()) {
+    alt_system = V2Text(parts[17], s17);
+  }
   const std::string_view original = V2Text(parts[9], s9);
   out.Put('{');
   const std::size_t coding = out.Key("\"coding\":");

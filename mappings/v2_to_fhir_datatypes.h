@@ -129,7 +129,8 @@ void WriteCoding(JsonText& out, std::string_view system, std::string_view code,
 void WriteV2Coding(V2MapContext& ctx, JsonText& out, std::string_view v2_system,
                    std::string_view code, std::string_view display);
 // CE/CWE/CNE -> CodeableConcept: the primary (1-3) and alternate (4-6) codings with their systems
-// translated by table 0396, each followed by its translation from any local concept map, and the
+// translated by table 0396 (or, when CWE-3 / CWE-6 is empty, the v2.7+ coding system OID in
+// CWE-14 / CWE-17), each followed by its translation from any local concept map, and the
 // original text (CWE-9, else the first text when no code is given). `text_if_none` is the text
 // when the CWE gives none (a CodeableConcept of only that text when the CWE is empty).
 void WriteCweCodeableConcept(V2MapContext& ctx, JsonText& out, const hl7v2::Value& cwe,

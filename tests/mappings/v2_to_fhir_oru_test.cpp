@@ -217,5 +217,21 @@ TEST(V2ToFhirOru, NoteAfterParticipationStaysWithItsObservation) {
   EXPECT_EQ(Str((*observation)["note"][0], "text"), "Phoned to ward");
 }
 
+TEST(V2ToFhirOru, CodingSystemOidFromCwe14) {
+  // v2.7+: CWE-14 / CWE-17 name the coding systems by OID when CWE-3 / CWE-6 do not.
+  const auto doc = MapToDocument(CultureReport({
+      "OBX|1|CWE|718-7^Hb^^^^^^^^^^^^2.16.840.1.113883.6.1||3092008^Staph^^X1^^^^^^^^^^^^^"
+      "2.16.840.1.113883.6.96||||||F",
+  }));
+  const auto* observation = Resource(doc, "Observation");
+  ASSERT_NE(observation, nullptr);
+  EXPECT_EQ(Str((*observation)["code"]["coding"][0], "system"), "urn:oid:2.16.840.1.113883.6.1");
+  ASSERT_TRUE(observation->HasMember("valueCodeableConcept")) << Json(*observation);
+  const auto& codings = (*observation)["valueCodeableConcept"]["coding"];
+  ASSERT_EQ(codings.Size(), 2u);
+  EXPECT_FALSE(codings[0].HasMember("system"));
+  EXPECT_EQ(Str(codings[1], "system"), "urn:oid:2.16.840.1.113883.6.96");
+}
+
 }  // namespace
 }  // namespace tb::mappings
