@@ -547,6 +547,36 @@ TEST(FhirToV2Codes, UnmappedCodesAreCarriedWithTheirSystem) {
   EXPECT_EQ(D(m, "OBX-11"), "unknown");
 }
 
+TEST(FhirToV2Codes, BrokerCodingSystemUrisGoBackToTheV2Name) {
+  // v2 -> FHIR names a coding system nobody knows urn:trustbridge:v2-coding-system:<name>
+  // (percent-encoded); that URI is the broker's own and must not reach a v2 receiver.
+  const std::string code =
+      R"("code":{"coding":[{"system":"urn:trustbridge:v2-coding-system:L","code":"ORG","display":"Organism"}]},)";
+  const hl7v2::Message m = MapOk(Bundle({
+      kObsPatient,
+      R"({"resourceType":"Observation","id":"o","status":"final","subject":{"reference":"Patient/p1"},)" +
+          code +
+          R"("valueCodeableConcept":{"coding":[{"system":"urn:trustbridge:v2-coding-system:MY%20LAB%5E1","code":"X"},
+            {"system":"urn:oid:2.16.840.1.113883.6.96","code":"3092008"}]}})",
+  }));
+  EXPECT_EQ(m.Get("OBX-3").raw(), "ORG^Organism^L");
+  EXPECT_EQ(D(m, "OBX-5.3"), "MY LAB^1");
+  // Before v2.7 a CWE has no OID component: the OID itself names the system.
+  EXPECT_EQ(D(m, "OBX-5.6"), "2.16.840.1.113883.6.96");
+
+  FhirToV2Options v27 = Fixed();
+  v27.version = "2.7";
+  const hl7v2::Message m27 = MapOk(Bundle({kObsPatient, R"({"resourceType":"Observation","id":"o",
+    "status":"final","subject":{"reference":"Patient/p1"},"code":{"coding":[
+      {"system":"urn:oid:2.16.840.1.113883.6.1","code":"718-7"},
+      {"system":"urn:oid:2.16.840.1.113883.6.96","code":"3092008"}]}})"}),
+                                   v27);
+  // v2.7+: CWE-14 / CWE-17 carry the coding system OIDs.
+  EXPECT_EQ(D(m27, "OBX-3.14"), "2.16.840.1.113883.6.1");
+  EXPECT_EQ(D(m27, "OBX-3.17"), "2.16.840.1.113883.6.96");
+  EXPECT_EQ(D(m27, "OBX-3.3"), "");
+}
+
 TEST(FhirToV2Codes, LocalTranslationMapPutsTheTrustCodeFirst) {
   FhirToV2Tables tables = FhirToV2Tables::Builtin();
   ASSERT_TRUE(tables
