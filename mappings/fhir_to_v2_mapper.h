@@ -285,6 +285,32 @@ class Mapper {
     }
     return codings.empty() ? std::string() : std::string(codings.front().code);
   }
+  // A result status (OBX-11, table 0085; OBR-25, table 0123) from `status` of `resource`: the
+  // table's code, else the v2 code v2 -> FHIR kept in _status (hl7v2-original-code) when it
+  // could not map it, else nothing. A FHIR code ("unknown") is never written into the ID field.
+  std::string StatusCode(std::string_view map, std::string_view system, const Value& resource,
+                         const std::string& path) {
+    const std::string_view status = reader_.Str(resource, "status", path).value_or("");
+    if (const V2Code* row = status.empty() ? nullptr : tables_.Find(map, system, status)) {
+      return row->code;
+    }
+    std::string original;
+    if (const Value* element = reader_.Obj(resource, "_status", path)) {
+      const std::string epath = Reader::Join(path, "_status");
+      reader_.ForEachObject(
+          *element, "extension", epath, [&](const Value& ext, const std::string& p) {
+            if (!original.empty() || reader_.Str(ext, "url", p).value_or("") != kOriginalCodeUrl) {
+              return;
+            }
+            if (const Value* coding = reader_.Obj(ext, "valueCoding", p)) {
+              original = std::string(
+                  reader_.Str(*coding, "code", Reader::Join(p, "valueCoding")).value_or(""));
+            }
+          });
+    }
+    return original;
+  }
+
   std::string TableCode(std::string_view map, std::string_view system,
                         std::string_view code) const {
     if (code.empty()) {

@@ -91,8 +91,8 @@ class OruWriter {
         }
       }
     });
-    m_.Set(At("OBR", obr_, 25).Field(), m_.TableCode(maps::kReportStatus, kReportStatusSystem,
-                                                     r_.Str(dr, "status", path).value_or("")));
+    m_.Set(At("OBR", obr_, 25).Field(),
+           m_.StatusCode(maps::kReportStatus, kReportStatusSystem, dr, path));
     const std::string_view conclusion = r_.Str(dr, "conclusion", path).value_or("");
     if (!conclusion.empty()) {
       WriteNte(conclusion);
@@ -190,8 +190,8 @@ class OruWriter {
           }
         });
 
-    m_.Set(Field(base, 11), m_.TableCode(maps::kObservationStatus, kObservationStatusSystem,
-                                         r_.Str(parent, "status", parent_path).value_or("")));
+    m_.Set(Field(base, 11),
+           m_.StatusCode(maps::kObservationStatus, kObservationStatusSystem, parent, parent_path));
     std::string when = r_.Dtm(parent, "effectiveDateTime", parent_path);
     if (when.empty()) {
       when = r_.Dtm(parent, "effectiveInstant", parent_path);
@@ -404,10 +404,10 @@ class OruWriter {
                          m_.WriteCodeableConcept(At("OBX", obx, 3), *code, report.path + ".code");
                        }
                        WriteAttachment(obx, attachment, p);
-                       m_.Set(
-                           At("OBX", obx, 11).Field(),
-                           m_.TableCode(maps::kObservationStatus, kObservationStatusSystem,
-                                        r_.Str(*report.value, "status", report.path).value_or("")));
+                       // The report's status, in table 0085 (which shares its codes with 0123).
+                       m_.Set(At("OBX", obx, 11).Field(),
+                              m_.StatusCode(maps::kObservationStatus, kObservationStatusSystem,
+                                            *report.value, report.path));
                      });
   }
 

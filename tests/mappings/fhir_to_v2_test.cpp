@@ -532,6 +532,27 @@ TEST(FhirToV2Oru, SubjectOnlyByIdentifierStillFillsPid) {
   EXPECT_EQ(D(m, "OBX-5"), "70.5");
 }
 
+TEST(FhirToV2Oru, UnmappedStatusGoesBackAsTheOriginalV2Code) {
+  // v2 -> FHIR keeps a status it cannot map in _status (hl7v2-original-code); that code, not the
+  // FHIR "unknown", is what OBX-11 / OBR-25 (tables 0085 / 0123) can carry.
+  const std::string original =
+      R"("_status":{"extension":[{"url":"https://fhir.trustbridge.nhs.uk/StructureDefinition/hl7v2-original-code",
+         "valueCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0085","code":"I"}}]},)";
+  const hl7v2::Message m = MapOk(Bundle({
+      kObsPatient,
+      R"({"resourceType":"DiagnosticReport","id":"r","status":"unknown",
+        "_status":{"extension":[{"url":"https://fhir.trustbridge.nhs.uk/StructureDefinition/hl7v2-original-code",
+          "valueCoding":{"system":"http://terminology.hl7.org/CodeSystem/v2-0123","code":"A"}}]},
+        "subject":{"reference":"Patient/p1"},"code":{"text":"FBC"},
+        "result":[{"reference":"Observation/a"},{"reference":"Observation/b"}]})",
+      Obs("a", original + R"("valueQuantity":{"value":4})", "unknown"),
+      Obs("b", R"("valueQuantity":{"value":5})", "unknown"),
+  }));
+  EXPECT_EQ(D(m, "OBR-25"), "A");
+  EXPECT_EQ(D(m, "OBX[1]-11"), "I");
+  EXPECT_EQ(m.Get("OBX[2]-11").raw(), "");
+}
+
 // ---- codes --------------------------------------------------------------------------------------
 
 TEST(FhirToV2Codes, UnmappedCodesAreCarriedWithTheirSystem) {
@@ -544,7 +565,8 @@ TEST(FhirToV2Codes, UnmappedCodesAreCarriedWithTheirSystem) {
   EXPECT_EQ(D(m, "OBX-3.1"), "K^1");
   EXPECT_EQ(D(m, "OBX-3.3"), "https://trust.example.nhs.uk/CodeSystem/lab");
   EXPECT_EQ(D(m, "OBX-8"), "ZZ");
-  EXPECT_EQ(D(m, "OBX-11"), "unknown");
+  // FHIR "unknown" has no table 0085 code: OBX-11 is left empty rather than given a FHIR code.
+  EXPECT_EQ(m.Get("OBX-11").raw(), "");
 }
 
 TEST(FhirToV2Codes, BrokerCodingSystemUrisGoBackToTheV2Name) {

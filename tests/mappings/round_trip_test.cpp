@@ -151,6 +151,25 @@ TEST(RoundTrip, BirthTimeSurvives) {
   EXPECT_EQ(out.Get("PID-7").Decoded(), "19800101120000+0000");
 }
 
+TEST(RoundTrip, UnmappedResultStatusComesBack) {
+  // LAB-ORU-1 (FHIR-Converter sample): OBX-11 I has no FHIR observation-status; v2 -> FHIR keeps
+  // it in _status, and the way back writes it again rather than "unknown".
+  const std::string er7 =
+      testing::ReadFile(std::filesystem::path(TB_SHARED_TESTDATA_DIR) /
+                        "v2-to-fhir/microsoft-fhir-converter-expected/LAB-ORU-1.hl7");
+  const hl7v2::Message in = Parse(er7);
+  const hl7v2::Message out = RoundTrip(er7);
+  ASSERT_EQ(out.CountSegments("OBX"), in.CountSegments("OBX"));
+  for (std::size_t i = 1; i <= in.CountSegments("OBX"); ++i) {
+    const std::string obx11 = "OBX[" + std::to_string(i) + "]-11";
+    EXPECT_EQ(out.Get(obx11).Decoded(), in.Get(obx11).Decoded()) << obx11;
+  }
+  for (std::size_t i = 1; i <= in.CountSegments("OBR"); ++i) {
+    const std::string obr25 = "OBR[" + std::to_string(i) + "]-25";
+    EXPECT_EQ(out.Get(obr25).Decoded(), in.Get(obr25).Decoded()) << obr25;
+  }
+}
+
 TEST(RoundTrip, NoteAfterParticipationFollowsItsResult) {
   const hl7v2::Message out = RoundTrip(
       Oru({"OBX|1|ST|X^Y^L||positive||||||F", "PRT||AD||RP^Responsible party^HL70912|C123^WHO^JOHN",
