@@ -168,7 +168,11 @@ class OruWriter {
     if (const Value* code = r_.Obj(item, "code", path)) {
       m_.WriteCodeableConcept(At("OBX", obx, 3), *code, path + ".code");
     }
-    m_.Set(Field(base, 4), sub_id);
+    // OBX-4: the sub-id v2 -> FHIR kept (observation-v2-subid), else the group of components.
+    const Value* sub_id_owner = fhir::FindMember(item, "extension") != nullptr ? &item : &parent;
+    if (!WriteSubId(At("OBX", obx, 4), *sub_id_owner, sub_id_owner == &item ? path : parent_path)) {
+      m_.Set(Field(base, 4), sub_id);
+    }
     WriteValue(obx, item, path);
 
     // OBX-7 reference range (the first one).
@@ -218,6 +222,31 @@ class OruWriter {
         WriteNte("Data absent: " + std::string(text));
       }
     }
+  }
+
+  // The observation-v2-subid extension of `owner` -> OG at `og` (OG-1..4; before v2.8.2 OBX-4 is
+  // an ST, which is OG-1 alone). Returns whether there was one.
+  bool WriteSubId(const Pos& og, const Value& owner, const std::string& path) {
+    bool found = false;
+    r_.ForEachObject(owner, "extension", path, [&](const Value& ext, const std::string& p) {
+      if (found || r_.Str(ext, "url", p).value_or("") != kObservationSubIdUrl) {
+        return;
+      }
+      found = true;
+      r_.ForEachObject(ext, "extension", p, [&](const Value& part, const std::string& pp) {
+        const std::string_view name = r_.Str(part, "url", pp).value_or("");
+        if (name == "original-sub-identifier") {
+          m_.Set(og.C(1), r_.Str(part, "valueString", pp).value_or(""));
+        } else if (name == "identifier") {
+          m_.Set(og.C(4), r_.Str(part, "valueString", pp).value_or(""));
+        } else if (name == "group" || name == "sequence") {
+          if (const Value* number = r_.Num(part, "valueDecimal", pp)) {
+            m_.Set(og.C(name == "group" ? 2 : 3), FormatNumber(*number));
+          }
+        }
+      });
+    });
+    return found;
   }
 
   // Quantity -> number in `number`, units in OBX-6.
@@ -355,14 +384,26 @@ class OruWriter {
       WriteAttachment(obx, *attachment, path + ".valueAttachment");
       return;
     }
+    // R4 has no valueAttachment: v2 -> FHIR (and others) carry ED and RP values in the R5
+    // cross-version extension.
+    bool attached = false;
+    r_.ForEachObject(item, "extension", path, [&](const Value& ext, const std::string& p) {
+      if (attached || r_.Str(ext, "url", p).value_or("") != kObservationValueR5Url) {
+        return;
+      }
+      if (const Value* attachment = r_.Obj(ext, "valueAttachment", p)) {
+        WriteAttachment(obx, *attachment, p + ".valueAttachment");
+        attached = true;
+      }
+    });
   }
 
   // Attachment -> ED (inline data) or RP (url).
   void WriteAttachment(std::size_t obx, const Value& attachment, const std::string& path) {
     const Pos value = At("OBX", obx, 5);
     const std::string type_field = At("OBX", obx, 2).Field();
-    const std::string_view content_type =
-        r_.Str(attachment, "contentType", path).value_or("application/octet-stream");
+    const std::optional<std::string_view> given_type = r_.Str(attachment, "contentType", path);
+    const std::string_view content_type = given_type.value_or("application/octet-stream");
     const std::string_view data = r_.Str(attachment, "data", path).value_or("");
     const std::string_view url = r_.Str(attachment, "url", path).value_or("");
     const std::size_t slash = content_type.find('/');
@@ -390,8 +431,10 @@ class OruWriter {
     } else if (!url.empty()) {
       m_.Set(type_field, "RP");
       m_.Set(value.C(1), url);
-      m_.Set(value.C(3), kind);
-      m_.Set(value.C(4), subtype);
+      if (given_type) {  // a pointer needs no type; none is made up
+        m_.Set(value.C(3), kind);
+        m_.Set(value.C(4), subtype);
+      }
     }
   }
 

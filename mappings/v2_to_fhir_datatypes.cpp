@@ -1535,6 +1535,49 @@ bool WriteSnValue(V2MapContext& ctx, JsonText& out, const hl7v2::Value& sn,
   return true;
 }
 
+void WriteRpAttachment(V2MapContext& ctx, JsonText& out, const hl7v2::Value& rp) {
+  const Parts parts(rp);
+  if (!rp.HasValue()) {
+    return;
+  }
+  std::string s1, s3, s4;
+  const std::string_view pointer = V2Text(parts[1], s1);
+  if (pointer.empty()) {
+    ctx.KeepVerbatim();
+    return;
+  }
+  const std::string_view type = V2Text(parts[3], s3);
+  const std::string_view subtype = V2Text(parts[4], s4);
+  // RP-3 is a table 0191 type of data; those that name a MIME top-level type say so.
+  std::string_view top = type;
+  if (EqualsIgnoreCase(type, "AP")) {
+    top = "application";
+  } else if (EqualsIgnoreCase(type, "AU")) {
+    top = "audio";
+  } else if (EqualsIgnoreCase(type, "IM")) {
+    top = "image";
+  } else if (EqualsIgnoreCase(type, "TEXT") || EqualsIgnoreCase(type, "TX")) {
+    top = "text";
+  }
+  std::string content_type;
+  if (!type.empty() || !subtype.empty()) {
+    content_type = MimeType(top, subtype);
+    if (content_type == "application/octet-stream" && !EqualsIgnoreCase(subtype, "octet-stream")) {
+      content_type.clear();  // MimeType's fallback: not what the sender said
+    }
+    if (content_type.empty()) {
+      ctx.KeepVerbatim();
+    }
+  }
+  if (parts[2].HasValue()) {
+    ctx.KeepVerbatim();  // the application id (HD) has no place in an Attachment
+  }
+  out.Put('{');
+  out.StringMember("\"contentType\":", content_type);
+  out.StringMember("\"url\":", pointer);
+  out.Put('}');
+}
+
 void WriteEdAttachment(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ed) {
   if (!ed.HasValue()) {
     return;

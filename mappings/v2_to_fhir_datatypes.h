@@ -46,6 +46,9 @@ class V2MapContext {
   // A malformed value that was left out: Fail() under options().strict, else remembered so the
   // mapper keeps the segment verbatim (TakeLossy() reads and clears the flag).
   void Lossy(core::Error error);
+  // A valid value the map can carry only in part (a repetition FHIR has no room for): remembered
+  // like Lossy() so the segment is also kept verbatim, but never an error, even under strict.
+  void KeepVerbatim() { lossy_ = true; }
   bool TakeLossy() {
     const bool lossy = lossy_;
     lossy_ = false;
@@ -210,5 +213,9 @@ bool WriteSnValue(V2MapContext& ctx, JsonText& out, const hl7v2::Value& sn,
 // ED -> Attachment (contentType from ED-2/ED-3, data base64 from ED-4/ED-5); nothing when empty
 // or when the data does not match its encoding (reported through ctx.Lossy()).
 void WriteEdAttachment(V2MapContext& ctx, JsonText& out, const hl7v2::Value& ed);
+// RP -> Attachment (url RP-1, contentType from RP-3/RP-4 where it names a MIME type); nothing
+// without a pointer. An application id (RP-2) or a type that names no MIME type has no place in
+// an Attachment: the segment is then kept verbatim too (ctx.KeepVerbatim()).
+void WriteRpAttachment(V2MapContext& ctx, JsonText& out, const hl7v2::Value& rp);
 
 }  // namespace tb::mappings

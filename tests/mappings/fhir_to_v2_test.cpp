@@ -532,6 +532,21 @@ TEST(FhirToV2Oru, SubjectOnlyByIdentifierStillFillsPid) {
   EXPECT_EQ(D(m, "OBX-5"), "70.5");
 }
 
+TEST(FhirToV2Oru, SubIdExtensionGoesBackToObx4) {
+  const std::string ext_start =
+      R"("extension":[{"url":"http://hl7.org/fhir/StructureDefinition/observation-v2-subid","extension":[)";
+  const hl7v2::Message m = MapOk(Bundle({
+      kObsPatient,
+      Obs("org", ext_start + R"({"url":"original-sub-identifier","valueString":"1"}]}],
+          "valueString":"Staph")"),
+      Obs("og", ext_start + R"({"url":"group","valueDecimal":2},{"url":"sequence","valueDecimal":1},
+          {"url":"identifier","valueString":"ISO-1"}]}],"valueString":"S")"),
+  }));
+  ASSERT_EQ(m.CountSegments("OBX"), 2u);
+  EXPECT_EQ(m.Get("OBX[1]-4").raw(), "1");
+  EXPECT_EQ(m.Get("OBX[2]-4").raw(), "^2^1^ISO-1");
+}
+
 TEST(FhirToV2Oru, UnmappedStatusGoesBackAsTheOriginalV2Code) {
   // v2 -> FHIR keeps a status it cannot map in _status (hl7v2-original-code); that code, not the
   // FHIR "unknown", is what OBX-11 / OBR-25 (tables 0085 / 0123) can carry.
@@ -551,6 +566,24 @@ TEST(FhirToV2Oru, UnmappedStatusGoesBackAsTheOriginalV2Code) {
   EXPECT_EQ(D(m, "OBR-25"), "A");
   EXPECT_EQ(D(m, "OBX[1]-11"), "I");
   EXPECT_EQ(m.Get("OBX[2]-11").raw(), "");
+}
+
+TEST(FhirToV2Oru, AttachmentExtensionBecomesAReferencePointer) {
+  // R4 Observation.value[x] has no Attachment: v2 -> FHIR carries ED and RP values in the R5
+  // cross-version extension, which the way back reads as the value.
+  const hl7v2::Message m = MapOk(Bundle({
+      kObsPatient,
+      Obs("rp",
+          R"("extension":[{"url":"http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value",
+          "valueAttachment":{"contentType":"image/jpeg","url":"https://testurl.com"}}])"),
+      Obs("ed",
+          R"("extension":[{"url":"http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value",
+          "valueAttachment":{"contentType":"application/pdf","data":"JVBERi0xLjQK"}}])"),
+  }));
+  EXPECT_EQ(D(m, "OBX[1]-2"), "RP");
+  EXPECT_EQ(m.Get("OBX[1]-5").raw(), "https://testurl.com^^IM^JPEG");
+  EXPECT_EQ(D(m, "OBX[2]-2"), "ED");
+  EXPECT_EQ(D(m, "OBX[2]-5.5"), "JVBERi0xLjQK");
 }
 
 // ---- codes --------------------------------------------------------------------------------------

@@ -151,6 +151,40 @@ TEST(RoundTrip, BirthTimeSurvives) {
   EXPECT_EQ(out.Get("PID-7").Decoded(), "19800101120000+0000");
 }
 
+TEST(RoundTrip, LocalCodingSystemAndSubIdComeBack) {
+  const std::string in = Oru({"OBX|1|CWE|ORG^Organism^L|1|3092008^Staphylococcus aureus^SCT||||||F",
+                              "OBX|2|ST|AMOX^Amoxicillin^L|1|R||||||F"});
+  const hl7v2::Message out = RoundTrip(in);
+  ASSERT_EQ(out.CountSegments("OBX"), 2u);
+  EXPECT_EQ(out.Get("OBX[1]-3").raw(), "ORG^Organism^L");
+  EXPECT_EQ(out.Get("OBX[1]-4").raw(), "1");
+  EXPECT_EQ(out.Get("OBX[2]-4").raw(), "1");
+  EXPECT_EQ(out.Get("OBX[1]-5").raw(), "3092008^Staphylococcus aureus^SCT");
+}
+
+TEST(RoundTrip, ReferencePointerComesBackAsOne) {
+  // ORU-R01-01 (FHIR-Converter sample): the pointer's parts must not come back as escaped text
+  // (https://testurl.com\S\\S\SD\S\PICT).
+  const hl7v2::Message out =
+      RoundTrip(Oru({"OBX|1|RP|8867-4^heartrate^LN||https://testurl.com^^SD^PICT||||||F"}));
+  EXPECT_EQ(out.Get("OBX-2").raw(), "RP");
+  EXPECT_EQ(out.Get("OBX-5.1").Decoded(), "https://testurl.com");
+  EXPECT_EQ(out.Get("OBX-5").raw().find("\\S\\"), std::string_view::npos) << out.Get("OBX-5").raw();
+}
+
+TEST(RoundTrip, RepeatedOrganismsAreAllKept) {
+  const hl7v2::Message out =
+      RoundTrip(Oru({"OBX|1|CWE|ORG^Organism^L||3092008^Staphylococcus "
+                     "aureus^SCT~112283007^Escherichia coli^SCT||||||F"}));
+  std::string values;
+  for (std::size_t i = 1; i <= out.CountSegments("OBX"); ++i) {
+    for (const hl7v2::Value& rep : out.Get("OBX[" + std::to_string(i) + "]-5").Repetitions()) {
+      values += rep.Component(1).Decoded() + " ";
+    }
+  }
+  EXPECT_EQ(values, "3092008 112283007 ");
+}
+
 TEST(RoundTrip, UnmappedResultStatusComesBack) {
   // LAB-ORU-1 (FHIR-Converter sample): OBX-11 I has no FHIR observation-status; v2 -> FHIR keeps
   // it in _status, and the way back writes it again rather than "unknown".

@@ -203,6 +203,110 @@ std::string CultureReport(const std::vector<std::string>& obx) {
   return er7;
 }
 
+constexpr std::string_view kSubIdUrl =
+    "http://hl7.org/fhir/StructureDefinition/observation-v2-subid";
+
+// The sub-extension `name` of the observation-v2-subid extension, or nullptr.
+const rapidjson::Value* SubIdPart(const rapidjson::Value& observation, std::string_view name) {
+  if (!observation.HasMember("extension")) {
+    return nullptr;
+  }
+  for (const auto& ext : observation["extension"].GetArray()) {
+    if (Str(ext, "url") != kSubIdUrl || !ext.HasMember("extension")) {
+      continue;
+    }
+    for (const auto& part : ext["extension"].GetArray()) {
+      if (Str(part, "url") == name) {
+        return &part;
+      }
+    }
+  }
+  return nullptr;
+}
+
+TEST(V2ToFhirOru, SubIdTiesSusceptibilitiesToTheirOrganism) {
+  const auto doc = MapToDocument(CultureReport({
+      "OBX|1|CWE|ORG^Organism^L|1|3092008^Staphylococcus aureus^SCT||||||F",
+      "OBX|2|ST|AMOX^Amoxicillin^L|1|R||||||F",
+      "OBX|3|ST|AMOX^Amoxicillin^L|^2^1^ISO-1|S||||||F",
+  }));
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_TRUE(PassesValidator(doc));
+  const auto observations = Resources(doc, "Observation");
+  ASSERT_EQ(observations.size(), 3u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto* original = SubIdPart(*observations[i], "original-sub-identifier");
+    ASSERT_NE(original, nullptr) << Json(*observations[i]);
+    EXPECT_EQ(Str(*original, "valueString"), "1");
+  }
+  // An OG (v2.8.2+) keeps its parts: group and sequence as decimals, the identifier as text.
+  const auto* group = SubIdPart(*observations[2], "group");
+  const auto* sequence = SubIdPart(*observations[2], "sequence");
+  const auto* identifier = SubIdPart(*observations[2], "identifier");
+  ASSERT_NE(group, nullptr);
+  ASSERT_NE(sequence, nullptr);
+  ASSERT_NE(identifier, nullptr);
+  EXPECT_EQ((*group)["valueDecimal"].GetDouble(), 2.0);
+  EXPECT_EQ((*sequence)["valueDecimal"].GetDouble(), 1.0);
+  EXPECT_EQ(Str(*identifier, "valueString"), "ISO-1");
+  EXPECT_EQ(SubIdPart(*observations[2], "original-sub-identifier"), nullptr);
+}
+
+TEST(V2ToFhirOru, EveryRepetitionOfACodedValueIsKept) {
+  const auto doc = MapToDocument(CultureReport({
+      "OBX|1|CWE|ORG^Organism^L||3092008^Staphylococcus aureus^SCT~112283007^Escherichia "
+      "coli^SCT||||||F",
+      "OBX|2|DTM|DATES^Dates^L||20240701~20240702||||||F",
+      "OBX|3|SN|RATIO^Titre^L||^1^:^64~^1^:^128||||||F",
+  }));
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_TRUE(PassesValidator(doc));
+  const auto observations = Resources(doc, "Observation");
+  ASSERT_EQ(observations.size(), 3u);
+  // One component per repetition, each with the observation's code: no result is dropped.
+  for (const auto* observation : observations) {
+    ASSERT_TRUE(observation->HasMember("component")) << Json(*observation);
+  }
+  const auto& organisms = (*observations[0])["component"];
+  ASSERT_EQ(organisms.Size(), 2u) << Json(*observations[0]);
+  EXPECT_EQ(Str(organisms[0]["valueCodeableConcept"]["coding"][0], "code"), "3092008");
+  EXPECT_EQ(Str(organisms[1]["valueCodeableConcept"]["coding"][0], "code"), "112283007");
+  EXPECT_EQ(Str(organisms[1]["code"]["coding"][0], "code"), "ORG");
+  EXPECT_FALSE(observations[0]->HasMember("valueCodeableConcept"));
+  const auto& dates = (*observations[1])["component"];
+  ASSERT_EQ(dates.Size(), 2u);
+  EXPECT_EQ(Str(dates[1], "valueDateTime"), "2024-07-02");
+  const auto& titres = (*observations[2])["component"];
+  ASSERT_EQ(titres.Size(), 2u);
+  EXPECT_EQ(titres[1]["valueRatio"]["denominator"]["value"].GetDouble(), 128.0);
+}
+
+TEST(V2ToFhirOru, ReferencePointerBecomesAnAttachmentUrl) {
+  // ORU-R01-01 (FHIR-Converter sample): OBX||RP|...||https://testurl.com^^SD^PICT
+  const auto doc = MapToDocument(CultureReport({
+      "OBX|1|RP|8867-4^heartrate^LN||https://testurl.com^^image^JPEG||||||F",
+      "OBX|2|RP|8867-4^heartrate^LN||https://testurl.com^^SD^PICT||||||F",
+      "OBX|3|ST|X^Y^L||left^right&more||||||F",
+  }));
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_TRUE(PassesValidator(doc));
+  const auto observations = Resources(doc, "Observation");
+  ASSERT_EQ(observations.size(), 3u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(observations[i]->HasMember("extension")) << Json(*observations[i]);
+  }
+  const auto& first = (*observations[0])["extension"][0];
+  EXPECT_EQ(Str(first, "url"),
+            "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value");
+  EXPECT_EQ(Str(first["valueAttachment"], "url"), "https://testurl.com");
+  EXPECT_EQ(Str(first["valueAttachment"], "contentType"), "image/jpeg");
+  EXPECT_FALSE(observations[0]->HasMember("valueString"));
+  EXPECT_EQ(Str((*observations[1])["extension"][0]["valueAttachment"], "url"),
+            "https://testurl.com");
+  // Other composites: the parts joined explicitly, never with the wire's separators.
+  EXPECT_EQ(Str(*observations[2], "valueString"), "left right more");
+}
+
 TEST(V2ToFhirOru, NoteAfterParticipationStaysWithItsObservation) {
   // v2.7+: OBSERVATION = OBX, {PRT}, {NTE}.
   const auto doc = MapToDocument(CultureReport({
