@@ -32,6 +32,7 @@ struct OutboundItem {
   std::int64_t next_attempt_at_ms = 0;  // UTC ms; for kInFlight the end of the lease
   std::int64_t created_at_ms = 0;       // UTC ms (the inbound message's received_at)
   std::string last_error;               // of the last failed attempt; no PHI
+  std::int64_t replayed_at_ms = 0;      // UTC ms of the last Replay(); 0: never replayed
   // From the inbound message:
   std::string sender;        // ODS code of the participant that sent it
   std::string protocol;      // "hl7v2" | "fhir" as received

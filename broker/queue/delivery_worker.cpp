@@ -223,8 +223,9 @@ bool DeliveryWorker::DeliverOne(const core::OutboundItem& item, const std::strin
   const std::int32_t attempts = item.attempts + 1;
   const std::int64_t now = NowMs();
   const bool out_of_attempts = settings_.max_attempts > 0 && attempts >= settings_.max_attempts;
-  const bool too_old =
-      settings_.max_age.count() > 0 && now - item.created_at_ms >= settings_.max_age.count();
+  // A replayed item's age counts from its replay: the operator asked for another round of tries.
+  const std::int64_t age_from = item.replayed_at_ms > 0 ? item.replayed_at_ms : item.created_at_ms;
+  const bool too_old = settings_.max_age.count() > 0 && now - age_from >= settings_.max_age.count();
   const bool dead = permanent || out_of_attempts || too_old;
   const std::int64_t next = dead ? now : RetryAt(attempts);
   const core::Status marked = queue_.MarkFailedAs(owner, item.id, detail, dead, next);

@@ -41,7 +41,8 @@ constexpr std::string_view kLeaseSql =
 // operator's list shows none, and should neither read nor open every listed payload.
 constexpr std::string_view kItemSql =
     "SELECT o.id, o.inbound_message_id, o.destination, o.format, o.nhs_number, o.status,"
-    " o.attempts, o.next_attempt_at, o.created_at, o.last_error, m.sender, m.protocol,"
+    " o.attempts, o.next_attempt_at, o.created_at, o.last_error, o.replayed_at, m.sender,"
+    " m.protocol,"
     " m.message_type, m.control_id,"
     " CASE WHEN ? = 1 THEN m.payload ELSE substr(m.payload, 1, 0) END,"
     " CASE WHEN ? = 1 THEN m.payload_key_id END, m.dedupe_key"
@@ -63,7 +64,7 @@ constexpr std::string_view kFailedSql =
     " next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?";
 constexpr std::string_view kReplaySql =
     "UPDATE outbound_message SET status = 'queued', attempts = 0, next_attempt_at = ?,"
-    " lease_owner = NULL, lease_until = NULL WHERE id = ?";
+    " replayed_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?";
 constexpr std::string_view kDiscardSql =
     "UPDATE outbound_message SET status = 'discarded', lease_owner = NULL, lease_until = NULL"
     " WHERE id = ?";
@@ -129,6 +130,7 @@ core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Sessio
   Poco::Int64 next_attempt_at = 0;
   Poco::Int64 created_at = 0;
   Poco::Nullable<std::string> last_error;
+  Poco::Nullable<Poco::Int64> replayed_at;
   core::OutboundItem item;
   Poco::Data::BLOB payload;
   Poco::Nullable<std::string> key_id;
@@ -136,9 +138,9 @@ core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Sessio
   Poco::Data::Statement select(session);
   select << db.Sql(kItemSql), use(payload_wanted), use(payload_wanted), use(key), into(row_id),
       into(inbound_id), into(destination), into(format), into(nhs_number), into(status),
-      into(attempts), into(next_attempt_at), into(created_at), into(last_error), into(item.sender),
-      into(item.protocol), into(item.message_type), into(item.control_id), into(payload),
-      into(key_id), into(dedupe_key);
+      into(attempts), into(next_attempt_at), into(created_at), into(last_error), into(replayed_at),
+      into(item.sender), into(item.protocol), into(item.message_type), into(item.control_id),
+      into(payload), into(key_id), into(dedupe_key);
   if (select.execute() != 1) {
     return NotFound(id, "does not exist");
   }
@@ -155,6 +157,7 @@ core::Result<core::OutboundItem> LoadItem(Database::Impl& db, Poco::Data::Sessio
   item.next_attempt_at_ms = next_attempt_at;
   item.created_at_ms = created_at;
   item.last_error = last_error.isNull() ? std::string() : last_error.value();
+  item.replayed_at_ms = replayed_at.isNull() ? 0 : replayed_at.value();
   const std::string_view stored(reinterpret_cast<const char*>(payload.rawContent()),
                                 payload.size());
   if (key_id.isNull()) {
@@ -404,8 +407,9 @@ core::Status SqlOutboundQueue::Replay(std::int64_t id) {
       return NotFound(id, "is not a dead letter");
     }
     Poco::Int64 next = now_ms;
+    Poco::Int64 replayed = now_ms;
     Poco::Int64 key = id;
-    session << db.Sql(kReplaySql), use(next), use(key), now;
+    session << db.Sql(kReplaySql), use(next), use(replayed), use(key), now;
     return core::Ok();
   });
 }

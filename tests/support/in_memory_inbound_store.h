@@ -163,6 +163,7 @@ class InMemoryOutboundQueue final : public core::OutboundQueue {
     row->item.status = core::OutboundStatus::kQueued;
     row->item.attempts = 0;
     row->item.next_attempt_at_ms = NowMs();
+    row->item.replayed_at_ms = row->item.next_attempt_at_ms;
     return core::Ok();
   }
 

@@ -301,6 +301,10 @@ TYPED_TEST_P(DeliveryWorkerTest, AMessageOlderThanMaxAgeGoesDeadAtItsNextFailure
   this->StartWorker(settings);
   ASSERT_TRUE(WaitFor([&] { return this->Dead().size() == 1; }));
   EXPECT_EQ(this->Dead()[0].attempts, 1);
+  // Replayed, its age counts from the replay: a failure now is retried, not dead at once.
+  ASSERT_TRUE(this->harness_.queue().Replay(this->Dead()[0].id));
+  ASSERT_TRUE(WaitFor([&] { return this->deliverer_.attempts() >= 3; }));
+  EXPECT_TRUE(this->Dead().empty());
 }
 
 TYPED_TEST_P(DeliveryWorkerTest, ADuplicateControlIdIsDeliveredOnce) {
