@@ -57,6 +57,7 @@ class MllpClient::Impl {
   void Close();
 
   bool connected() const { return stream_ != nullptr; }
+  bool HasUnreadInput();
   const core::PeerIdentity& server() const { return server_; }
 
  private:
@@ -278,6 +279,23 @@ core::Status MllpClient::Impl::Write(std::string bytes) {
 
 core::Result<std::string> MllpClient::Impl::Receive() { return Run(nullptr, true); }
 
+bool MllpClient::Impl::HasUnreadInput() {
+  if (decoder_.BufferedBytes() > 0 || decoder_.InFrame()) {
+    return true;
+  }
+  if (!stream_) {
+    return false;
+  }
+  // Decrypted but not yet read, or received and not yet decrypted (the rbio of Asio's engine).
+  SSL* ssl = stream_->native_handle();
+  if (SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) {
+    return true;
+  }
+  ErrorCode ec;
+  const std::size_t waiting = Lowest().socket().available(ec);
+  return ec || waiting > 0;
+}
+
 void MllpClient::Impl::Close() {
   if (!stream_) {
     return;
@@ -316,6 +334,7 @@ core::Status MllpClient::WriteRaw(std::string_view bytes) {
 }
 void MllpClient::Close() { impl_->Close(); }
 bool MllpClient::IsConnected() const { return impl_->connected(); }
+bool MllpClient::HasUnreadInput() { return impl_->HasUnreadInput(); }
 const core::PeerIdentity& MllpClient::ServerIdentity() const { return impl_->server(); }
 
 }  // namespace tb::mllp

@@ -69,6 +69,11 @@ class MllpClient {
   void Close();
 
   bool IsConnected() const;
+  // True when bytes from the server are waiting that no call asked for: a frame (or part of
+  // one) already decoded but not returned, or data buffered by TLS or by the socket. Such bytes
+  // are an answer to an earlier message (a second acknowledgement, a late duplicate) or a
+  // close_notify; the next Send would return them as its reply. Never blocks.
+  bool HasUnreadInput();
   // The server's certificate identity, from the last successful handshake.
   const core::PeerIdentity& ServerIdentity() const;
 

@@ -63,27 +63,39 @@ core::Result<PooledMllpClient> MllpClientPool::Connect(const MllpClientSettings&
 }
 
 core::Result<PooledMllpClient> MllpClientPool::Acquire(const MllpClientSettings& destination) {
-  std::vector<std::unique_ptr<MllpClient>> expired;
-  std::unique_ptr<MllpClient> reused;
-  {
-    std::lock_guard lock(mutex_);
-    // The reaper may lag behind: never hand out a connection the peer may already have dropped.
-    TakeExpiredLocked(Clock::now(), expired);
-    if (auto found = idle_.find(KeyOf(destination)); found != idle_.end()) {
-      // Most recently used first: the others stay idle and expire if traffic drops.
-      reused = std::move(found->second.back().client);
-      found->second.pop_back();
-      if (found->second.empty()) {
-        idle_.erase(found);
+  for (;;) {
+    std::vector<std::unique_ptr<MllpClient>> expired;
+    std::unique_ptr<MllpClient> reused;
+    {
+      std::lock_guard lock(mutex_);
+      // The reaper may lag behind: never hand out a connection the peer may already have dropped.
+      TakeExpiredLocked(Clock::now(), expired);
+      if (auto found = idle_.find(KeyOf(destination)); found != idle_.end()) {
+        // Most recently used first: the others stay idle and expire if traffic drops.
+        reused = std::move(found->second.back().client);
+        found->second.pop_back();
+        if (found->second.empty()) {
+          idle_.erase(found);
+        }
       }
-      ++stats_.reuses;
     }
+    CloseAll(expired);
+    if (!reused) {
+      return Connect(destination);
+    }
+    // Bytes that arrived while the connection was idle answer no message we are about to send
+    // (a late second acknowledgement, a close_notify): the next Send would take them as its
+    // reply. Such a connection is closed, never reused.
+    const bool unread = reused->HasUnreadInput();
+    {
+      std::lock_guard lock(mutex_);
+      ++(unread ? stats_.unread_input : stats_.reuses);
+    }
+    if (!unread) {
+      return PooledMllpClient(std::move(reused), destination, true);
+    }
+    reused->Close();
   }
-  CloseAll(expired);
-  if (reused) {
-    return PooledMllpClient(std::move(reused), destination, true);
-  }
-  return Connect(destination);
 }
 
 core::Result<std::string> MllpClientPool::Send(PooledMllpClient& pooled, std::string_view payload) {
@@ -111,10 +123,15 @@ void MllpClientPool::Release(PooledMllpClient pooled) {
     return;  // moved from
   }
   std::unique_ptr<MllpClient> closing;
+  // Checked outside the lock (it asks the socket); see Acquire for why it matters.
+  const bool unread = pooled.client_->IsConnected() && pooled.client_->HasUnreadInput();
   {
     std::lock_guard lock(mutex_);
     std::vector<Idle>& list = idle_[KeyOf(pooled.settings_)];
-    if (stopping_ || !pooled.client_->IsConnected() ||
+    if (unread) {
+      ++stats_.unread_input;
+    }
+    if (stopping_ || unread || !pooled.client_->IsConnected() ||
         settings_.idle_timeout <= std::chrono::milliseconds::zero() ||
         list.size() >= settings_.max_idle_per_destination) {
       ++stats_.discarded;

@@ -38,6 +38,10 @@ struct MllpClientPoolStats {
   std::uint64_t stale_retries = 0;  // a reused connection failed before a reply: sent again
   std::uint64_t expired = 0;        // idle connections closed for age
   std::uint64_t discarded = 0;      // released but closed (disconnected, or the pool full)
+  // Connections closed rather than reused because the server had sent bytes nobody asked for
+  // (a second acknowledgement, a late duplicate, a close_notify): on reuse they would be read
+  // as the next message's answer. Counted on release and on acquire.
+  std::uint64_t unread_input = 0;
 };
 
 class MllpClientPool;
@@ -85,8 +89,8 @@ class MllpClientPool {
   MllpClientPool(const MllpClientPool&) = delete;
   MllpClientPool& operator=(const MllpClientPool&) = delete;
 
-  // The most recently used idle connection to the destination, else a new one (connected and
-  // handshaken: errors as MllpClient::Connect).
+  // The most recently used idle connection to the destination with no unread input from the
+  // server, else a new one (connected and handshaken: errors as MllpClient::Connect).
   core::Result<PooledMllpClient> Acquire(const MllpClientSettings& destination);
   // MllpClient::Send on `pooled`. If a reused connection fails with kUpstreamUnavailable (closed
   // or reset: the peer dropped it while idle), the message is sent once more on a fresh
@@ -96,7 +100,8 @@ class MllpClientPool {
   // slow, not gone): the caller's own retry policy applies.
   core::Result<std::string> Send(PooledMllpClient& pooled, std::string_view payload);
   // Gives a healthy client back (still connected, its last reply read and understood). A
-  // disconnected client, or one over max_idle_per_destination, is closed instead.
+  // disconnected client, one with unread input (MllpClient::HasUnreadInput), or one over
+  // max_idle_per_destination, is closed instead.
   void Release(PooledMllpClient pooled);
 
   std::size_t IdleCount() const;  // over all destinations

@@ -24,6 +24,8 @@ using core::DeliveryOutcome;
 using core::DeliveryResult;
 
 constexpr std::chrono::seconds kAttemptTimeout{30};
+// Acknowledgements of other messages skipped while waiting for one message's own (SendHl7).
+constexpr int kMaxStaleAcks = 4;
 
 DeliveryResult Permanent(std::string detail) {
   return DeliveryResult{DeliveryOutcome::kPermanentFailure, std::move(detail)};
@@ -287,15 +289,39 @@ core::Result<DeliveryResult> ParticipantDeliverer::SendHl7(const routing::Partic
     return Transient("the MLLP endpoint of " + to.ods + " presented certificate CN " + server_cn +
                      ", not " + to.cert_cn);
   }
+  // The answer to this message is the acknowledgement whose MSA-2 is its MSH-10: a destination
+  // may send two frames per message (a commit ACK, then an application ACK) or a late duplicate,
+  // and taking such a frame as this message's answer marks a message delivered that may never
+  // have been read (or refuses one on another message's NAK).
+  auto sent_message = hl7v2::Message::Parse(er7);
+  const std::string control_id =
+      sent_message ? sent_message->Get("MSH-10").Decoded() : std::string();
+  if (control_id.empty()) {
+    return Permanent("the message for " + to.ods + " has no MSH-10");
+  }
   // On any failure below `client` is dropped, which closes it: only a connection whose last
   // acknowledgement was read and understood carries the next message.
   auto reply = mllp_pool_->Send(*client, er7);
-  if (!reply) {
-    return Transient(std::string(core::Info(reply.error().code).name) + " from " + to.ods);
-  }
-  auto ack = hl7v2::Message::Parse(*reply);
-  if (!ack) {
-    return Transient("unreadable acknowledgement from " + to.ods);
+  std::optional<hl7v2::Message> ack;
+  for (int stale = 0;; ++stale) {
+    if (!reply) {
+      return Transient(std::string(core::Info(reply.error().code).name) + " from " + to.ods);
+    }
+    auto parsed = hl7v2::Message::Parse(*reply);
+    if (!parsed) {
+      return Transient("unreadable acknowledgement from " + to.ods);
+    }
+    if (parsed->Get("MSA-2").Decoded() == control_id) {
+      ack.emplace(std::move(*parsed));
+      break;
+    }
+    // An answer to an earlier message (or to none): skip it and read on, a few times at most.
+    // Past that, the connection is out of step: dropped, and the message is sent again later.
+    if (stale == kMaxStaleAcks) {
+      return Transient("acknowledgements from " + to.ods + " answer other messages than " +
+                       control_id);
+    }
+    reply = client->client().Receive();
   }
   const std::string code = ack->Get("MSA-1").Decoded();
   const bool accepted = code == "AA" || code == "CA";

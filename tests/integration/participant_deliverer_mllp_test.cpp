@@ -2,6 +2,7 @@
 // MLLP/TLS listener on 127.0.0.1 plays the destination trust and counts the connections its
 // frames came on.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -33,6 +34,18 @@ constexpr char kAdt[] =
     "PID|1||12345^^^RJ1^MR||DOE^JOHN||19800101|M\r"
     "PV1|1|I\r";
 
+// An acknowledgement of control id `id` with code `code`.
+std::string Ack(const std::string& code, const std::string& id) {
+  return "MSH|^~\\&|EPR|RXH|TB|TB|20261123120001||ACK|A" + id + "|P|2.4\rMSA|" + code + "|" + id +
+         "\r";
+}
+
+// The payload of a reply that goes out as two MLLP frames: ReplyFn frames what it is given, so
+// an end block and a start block in the middle split it in two on the wire.
+std::string TwoFrames(const std::string& first, const std::string& second) {
+  return first + "\x1c\r\x0b" + second;
+}
+
 std::string Adt(int n) {
   std::string text(kAdt);
   text.replace(text.find("%d"), 2, std::to_string(n));
@@ -61,6 +74,10 @@ class DelivererConnectionTest : public ::testing::Test {
           }
           auto message = hl7v2::Message::Parse(request.payload);
           const std::string id = message ? message->Get("MSH-10").Decoded() : std::string();
+          if (answer_) {
+            reply(answer_(id));
+            return;
+          }
           reply("MSH|^~\\&|EPR|RXH|TB|TB|20261123120001||ACK|A" + id + "|P|2.4\rMSA|AA|" + id +
                 "\r");
         },
@@ -118,6 +135,9 @@ class DelivererConnectionTest : public ::testing::Test {
   std::set<std::uint64_t> connections_;
   int frames_ = 0;
   std::string reply_;
+  // Set before Start: the reply payload for a message with this MSH-10 (may hold several frames).
+  // Called with mutex_ held.
+  std::function<std::string(const std::string& id)> answer_;
   std::string expected_cn_ = "RXH";  // the participant's registered certificate CN
 };
 
@@ -173,6 +193,63 @@ TEST_F(DelivererConnectionTest, ARefusalKeepsTheConnectionForTheNextMessage) {
   ASSERT_TRUE(next) << next.error().message;
   EXPECT_EQ(next->outcome, DeliveryOutcome::kDelivered) << next->detail;
   EXPECT_EQ(Connections(), 1u);  // an AR is a well-formed answer: the connection is fine
+}
+
+// A destination in enhanced mode answers each message twice, a commit ACK (CA) then its
+// application ACK (here AE). The second frame of message 1 must not be taken as message 2's
+// answer: before, message 2 was refused on message 1's AE (and with an AA there, a message the
+// destination had not yet answered would have been marked delivered).
+TEST_F(DelivererConnectionTest, AStaleAckIsNotTakenAsTheNextMessagesAnswer) {
+  answer_ = [](const std::string& id) { return TwoFrames(Ack("CA", id), Ack("AE", id)); };
+  Start();
+  for (int n = 1; n <= 3; ++n) {
+    auto result = Deliver(n);
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->outcome, DeliveryOutcome::kDelivered) << n << ": " << result->detail;
+    EXPECT_EQ(result->detail, "CA");
+  }
+  EXPECT_EQ(Frames(), 3);
+}
+
+// A late duplicate of an earlier message's ACK arrives just before the real answer, on a
+// connection that had nothing unread when it was taken from the pool: it is skipped by MSA-2.
+TEST_F(DelivererConnectionTest, ALateDuplicateBeforeTheAnswerIsSkipped) {
+  answer_ = [](const std::string& id) {
+    return id == "CTRL2" ? TwoFrames(Ack("AA", "CTRL1"), Ack("AE", id)) : Ack("AA", id);
+  };
+  Start();
+  auto first = Deliver(1);
+  ASSERT_TRUE(first && first->outcome == DeliveryOutcome::kDelivered);
+  auto second = Deliver(2);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->outcome, DeliveryOutcome::kPermanentFailure) << second->detail;
+  auto third = Deliver(3);
+  ASSERT_TRUE(third) << third.error().message;
+  EXPECT_EQ(third->outcome, DeliveryOutcome::kDelivered) << third->detail;
+  EXPECT_EQ(Connections(), 1u);  // skipping a stale ACK leaves the connection in step
+}
+
+// Only acknowledgements of other messages (more than the deliverer skips): the message is not
+// marked delivered, the connection is dropped and the next message goes on a new one.
+TEST_F(DelivererConnectionTest, OnlyAcksOfOtherMessagesAreATransientFailure) {
+  answer_ = [](const std::string& id) {
+    if (id != "CTRL1") {
+      return Ack("AA", id);
+    }
+    std::string others = Ack("AA", "OTHER0");
+    for (int n = 1; n < 8; ++n) {
+      others = TwoFrames(others, Ack("AA", "OTHER" + std::to_string(n)));
+    }
+    return others;
+  };
+  Start();
+  auto first = Deliver(1);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->outcome, DeliveryOutcome::kTransientFailure) << first->detail;
+  auto second = Deliver(2);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->outcome, DeliveryOutcome::kDelivered) << second->detail;
+  EXPECT_EQ(Connections(), 2u);
 }
 
 TEST_F(DelivererConnectionTest, AnEndpointWithAnotherParticipantsCertificateGetsNothing) {
