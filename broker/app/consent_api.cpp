@@ -1,5 +1,6 @@
 #include "broker/app/consent_api.h"
 
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <optional>
@@ -99,6 +100,29 @@ std::string StoredOutcomeJson(const std::vector<std::string>& unevaluable) {
                                  path));
   }
   return fhir::ToOperationOutcomeJson(warnings, fhir::IssueSeverity::kWarning);
+}
+
+// The version in an If-Match header: W/"3" (as the broker's ETag) or "3". Nothing if malformed.
+std::optional<std::int64_t> ParseIfMatch(std::string_view value) {
+  while (!value.empty() && value.front() == ' ') {
+    value.remove_prefix(1);
+  }
+  while (!value.empty() && value.back() == ' ') {
+    value.remove_suffix(1);
+  }
+  if (value.starts_with("W/")) {
+    value.remove_prefix(2);
+  }
+  if (value.size() < 3 || value.front() != '"' || value.back() != '"') {
+    return std::nullopt;
+  }
+  value = value.substr(1, value.size() - 2);
+  std::int64_t version = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), version);
+  if (ec != std::errc() || end != value.data() + value.size() || version < 1) {
+    return std::nullopt;
+  }
+  return version;
 }
 
 std::string_view StatusCode(policy::ConsentStatus status) {
@@ -254,6 +278,16 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
       }
       std::int64_t version = 1;
       std::int64_t created = now;
+      // If-Match (FHIR R4 http.html#concurrency): the version the client read, on an update.
+      std::optional<std::int64_t> if_match;
+      if (interaction == Interaction::kUpdate && request.headers.Has("If-Match")) {
+        if_match = ParseIfMatch(request.headers.Get("If-Match"));
+        if (!if_match) {
+          respond(fhir::ErrorResponse(MakeError(ErrorCode::kInvalidValue,
+                                                "If-Match must be W/\"<versionId>\"", "If-Match")));
+          return;
+        }
+      }
       if (interaction == Interaction::kUpdate) {
         // Const: RapidJSON 1.1's `!=` on non-const member iterators is ambiguous in C++20.
         const rapidjson::Value& body = *document;
@@ -272,6 +306,25 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
                   ? MakeError(ErrorCode::kNotFound,
                               "no such Consent; create one with POST /fhir/Consent")
                   : existing.error()));
+          return;
+        }
+        // A Consent is about one patient for good: moving it would silently drop that patient's
+        // refusal (and their journey would not show why), and hand the other patient a consent
+        // they never gave. Refused before anything is recorded or stored.
+        if (consent->nhs_number != existing->nhs_number) {
+          respond(fhir::ErrorResponse(MakeError(
+              ErrorCode::kInvalidValue,
+              "Consent.patient cannot change: a stored Consent stays with its patient (create "
+              "a new Consent for the other patient, and withdraw this one if it is wrong)",
+              "Consent.patient")));
+          return;
+        }
+        if (if_match && *if_match != existing->version) {
+          respond(fhir::ErrorResponse(
+              MakeError(ErrorCode::kPreconditionFailed,
+                        "If-Match names version " + std::to_string(*if_match) +
+                            " but the Consent is at version " + std::to_string(existing->version),
+                        "If-Match")));
           return;
         }
         version = existing->version + 1;
@@ -299,9 +352,22 @@ void ConsentApi::Handle(core::HttpRequest request, const policy::ScopeSet& scope
                       "was not stored; try again later")));
         return;
       }
+      // The store writes only over the version read above (compare-and-set): a writer that
+      // read the same version and stored first wins, this one is refused (409, or 412 to a
+      // client that sent If-Match), so neither change is silently lost.
       if (core::Status stored = records_->Put(record); !stored) {
         if (ledger_ != nullptr) {
           RecordAccess(*ledger_, FailedWriteHop(hop_context, target, stored.error(), now));
+        }
+        if (stored.error().code == ErrorCode::kConflict) {
+          respond(fhir::ErrorResponse(MakeError(
+              if_match ? ErrorCode::kPreconditionFailed : ErrorCode::kConflict,
+              interaction == Interaction::kCreate
+                  ? std::string("a Consent with the new id exists; try again")
+                  : "the Consent changed since it was read (another update stored version " +
+                        std::to_string(version) + " first); read it again and retry",
+              interaction == Interaction::kCreate ? "Consent.id" : "Consent.meta.versionId")));
+          return;
         }
         respond(fhir::ErrorResponse(stored.error()));
         return;

@@ -43,11 +43,14 @@ class RecordsConsentStore final : public policy::ConsentStore {
 //   GET  /fhir/Consent?patient:identifier=https://fhir.nhs.uk/Id/nhs-number|N   searchset
 // Each needs the matching permission on Consent in the caller's scopes (c, u, r, s), else 403.
 // Bodies are validated with policy::ParseConsent (400 OperationOutcome naming the FHIRPath).
-// The server sets id, meta.versionId and meta.lastUpdated; on PUT a body id must equal the path's.
-// Storage runs on the blocking pool. A stored Consent applies from the next request.
-// Every interaction is recorded in the audit ledger before it is answered (access_record.h): a
-// write before the Consent is stored, a read or search (a disclosure of the patient's choices)
-// before the answer goes out, a 403 as a refusal.
+// The server sets id, meta.versionId and meta.lastUpdated; on PUT a body id must equal the path's
+// and Consent.patient the stored one's (400: a Consent never moves to another patient). Writes are
+// compare-and-set on the version (core::ConsentRecords::Put): a PUT that another update beat is
+// 409, or 412 when it sent If-Match (W/"N", also 412 when the stored version is not N). Storage
+// runs on the blocking pool. A stored Consent applies from the next request. Every interaction is
+// recorded in the audit ledger before it is answered (access_record.h): a write before the Consent
+// is stored, a read or search (a disclosure of the patient's choices) before the answer goes out, a
+// 403 as a refusal.
 class ConsentApi {
  public:
   // `ledger` null: nothing is recorded (tests of the API alone).

@@ -528,32 +528,6 @@ void FhirApi::HandleAuthorised(core::HttpRequest request, const policy::Particip
 
 namespace {
 
-// What ParseFederatedSearch accepts as Bundle.id (the request id), so that a refused request's
-// empty searchset looks like any other.
-std::string BundleIdFrom(std::string_view request_id) {
-  if (request_id.empty() || request_id.size() > 64) {
-    return {};
-  }
-  for (const char c : request_id) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.';
-    if (!ok) {
-      return {};
-    }
-  }
-  return std::string(request_id);
-}
-
-// The searchset an empty federated search returns (no answers, nothing to flag): what a request
-// refused by consent at ingress gets, so a refusal looks exactly like having no data.
-std::string EmptySearchset(const std::string& request_id,
-                           std::chrono::system_clock::time_point now) {
-  routing::MergeOptions options;
-  options.bundle_id = BundleIdFrom(request_id);
-  options.timestamp = core::FormatInstant(now);
-  return routing::MergeAnswers({}, {}, options).bundle_json;
-}
-
 // "_include=Observation:subject:Patient" -> the type it would pull in ("Patient"), or "" when
 // the target is not named (the filter then judges each included resource). "_revinclude=
 // Provenance:target" -> "Provenance".
@@ -662,6 +636,18 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
                      std::string(routing::kRequesterHeader)),
            "requester-header");
     return;
+  }
+  // The same for the hop headers: from a participant they would drop peers from the fan-out
+  // without the OperationOutcome that flags a missing part (partial answers are never silent),
+  // and ignoring them instead would let a peer registered as a participant by mistake loop.
+  for (const std::string_view header : {routing::kHopsHeader, routing::kVisitedHeader}) {
+    if (!is_peer && request.headers.Has(header)) {
+      refuse(MakeError(ErrorCode::kForbidden,
+                       std::string(header) + " is accepted from peer brokers only",
+                       std::string(header)),
+             "hop-header");
+      return;
+    }
   }
 
   // 1. Purpose of use and break-glass, against the participant's config (identity: certificate).
@@ -811,21 +797,22 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
     const policy::Decision ingress = policy::CheckIngress(
         context, *consents,
         search.kind == routing::FederatedKind::kEverything ? "" : search.resource_type, now);
-    if (!ingress.permitted()) {
-      // A certain deny: answer as if there were no data (docs/policy.md, section 6).
+    const bool refused = !ingress.permitted();
+    if (refused) {
+      // A certain deny: answered exactly as a search that found no data (docs/policy.md,
+      // section 6). Such a search still flags the trusts and peers that are down, late or
+      // failing, so a refusal answered without them (an empty searchset, as before) showed the
+      // consent whenever one was down. So the same targets are chosen and only checked for
+      // reachability (their capability statement: nothing about the patient is asked for or
+      // fetched), and the result goes through the same steps below as any answer.
       Log().Info("policy_refused", {{"requester", requester},
                                     {"type", type_logged},
                                     {"request_id", request_id},
                                     {"purpose", context.purpose},
                                     {"reason", "consent"},
                                     {"decision", policy::Describe(ingress)}});
-      RespondAfterRecording(
-          policy_.ledger,
-          FederationHops(hop_context, now, nullptr, policy::Describe(ingress), 0, nullptr),
-          fhir::JsonResponse(200, EmptySearchset(request_id, now)), std::move(respond));
-      return;
-    }
-    if (ingress.break_glass_used) {
+      search.reachability_only = true;
+    } else if (ingress.break_glass_used) {
       Log().Info("break_glass", {{"requester", requester},
                                  {"type", type_logged},
                                  {"request_id", request_id},
@@ -833,8 +820,8 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
     }
     auto shared_context = std::make_shared<policy::RequestContext>(std::move(context));
     federation_->Run(std::move(search), [this, requester, type_logged, request_id, started, now,
-                                         consents, shared_context, hop_context, control, owner,
-                                         decision = std::string(policy::Describe(ingress)),
+                                         refused, consents, shared_context, hop_context, control,
+                                         owner, decision = std::string(policy::Describe(ingress)),
                                          respond = std::move(respond)](
                                             core::Result<routing::FederatedResult> result) {
       const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -953,6 +940,15 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
       std::string answer_json;
       answer_json.reserve(expected_bytes);
       fhir::AppendJson(answer_json, bundle);
+      if (refused) {
+        // Only the reachability flags: the refusal is what the ledger records (nothing fetched,
+        // so no query hops), and the answer goes out even if that record fails (it discloses
+        // nothing the requester may not see).
+        RespondAfterRecording(policy_.ledger,
+                              FederationHops(hop_context, now, nullptr, decision, 0, nullptr),
+                              fhir::JsonResponse(200, std::move(answer_json)), std::move(respond));
+        return;
+      }
       RespondWhenRecorded(policy_.ledger,
                           FederationHops(hop_context, now, &*result, decision, total, &summary),
                           fhir::JsonResponse(200, std::move(answer_json)), std::move(respond));

@@ -819,6 +819,21 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
     }
   }
 
+  if (search.reachability_only) {
+    // Nothing about the patient leaves: every target gets the same capability read.
+    core::HttpRequest probe;
+    probe.method = "GET";
+    probe.target = "/metadata";
+    probe.headers.Set("Accept", "application/fhir+json");
+    if (!search.request_id.empty()) {
+      probe.headers.Set(std::string(kRequestIdHeader), search.request_id);
+    }
+    for (core::UpstreamRequest& each : requests) {
+      each.request = probe;
+    }
+    request.headers = probe.headers;  // any next-page request (none: no answer links one)
+  }
+
   std::chrono::milliseconds budget = search.deadline.value_or(settings_.default_deadline);
   budget = std::clamp(budget, std::chrono::milliseconds(0), settings_.max_deadline);
   const Steady::time_point deadline = start + budget;
@@ -853,12 +868,19 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
     return;
   }
   watcher_->Watch(state);
+  const bool reachability_only = search.reachability_only;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     // Each callback holds the state, so a late one after the answer finds it alive and finished.
-    upstream_.Send(std::move(requests[i]), deadline,
-                   [state, i](core::Result<core::HttpResponse> reply) {
-                     state->OnReply(i, std::move(reply));
-                   });
+    upstream_.Send(
+        std::move(requests[i]), deadline,
+        [state, i, reachability_only](core::Result<core::HttpResponse> reply) {
+          if (reachability_only && reply && reply->status >= 200 && reply->status < 300) {
+            // Reached: judged as an answer holding no data.
+            reply->body = R"({"resourceType":"Bundle","type":"searchset","total":0})";
+            reply->headers.Set("Content-Type", "application/fhir+json");
+          }
+          state->OnReply(i, std::move(reply));
+        });
   }
 }
 

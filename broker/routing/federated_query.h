@@ -85,6 +85,13 @@ struct FederatedSearch {
   // The record locator's entries for nhs_number when the caller has read them already
   // (FederatedQuery::Holders); else Run reads them.
   std::optional<std::vector<core::LocatorEntry>> holders;
+  // For a request refused by consent at ingress, which must be answered exactly as a search that
+  // found no data (docs/policy.md, "What a refused requester sees"): the targets are chosen as
+  // for the search, but each is sent only `GET [base]/metadata` (nothing about the patient, no
+  // purpose, no hop headers) and any 2xx counts as an empty searchset. A target that is down,
+  // late or answers non-2xx is flagged exactly as the search would flag it, so a refusal cannot
+  // be told from "no data" by a missing flag; no patient data is asked for.
+  bool reachability_only = false;
 };
 
 // Builds a FederatedSearch (kind, type, NHS number, pass-through params) from parsed search

@@ -50,7 +50,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // RJ1: a transfer team that may read everything, manage consents, break glass and do research.
 // RGT: a trust whose scope is lab results only, direct care only, no break-glass.
 // RXH: a trust with full read for direct care.
-std::string BrokerConfigText(std::uint16_t rgt_port, std::uint16_t rxh_port) {
+// `peers`: the config's "peers" array, if any.
+std::string BrokerConfigText(std::uint16_t rgt_port, std::uint16_t rxh_port,
+                             std::string_view peers = "[]") {
   const TestPki& pki = TestPki::Get();
   return R"({
     "broker": { "id": "broker-a", "ods": "X26" },
@@ -67,7 +69,9 @@ std::string BrokerConfigText(std::uint16_t rgt_port, std::uint16_t rxh_port) {
         "scopes": ["system/Observation.rs?category=laboratory"] },
       { "ods": "RXH", "cert_cn": "RXH", "fhir_base": "https://127.0.0.1:)" +
          std::to_string(rxh_port) + R"(/fhir", "scopes": ["system/*.rs"] }
-    ]
+    ],
+    "peers": )" +
+         std::string(peers) + R"(
   })";
 }
 
@@ -208,7 +212,7 @@ class PolicyTest : public ::testing::Test {
     rgt_ = testing::StartTrust("RGT", DemoPatients("RGT"));
     rxh_ = testing::StartTrust("RXH", DemoPatients("RXH"));
     broker_ = std::make_unique<RunningBroker>(
-        BrokerConfigText(rgt_->fhir_port(), rxh_->fhir_port()), PolicyFiles());
+        BrokerConfigText(rgt_->fhir_port(), rxh_->fhir_port(), Peers()), PolicyFiles());
     AnnounceByAdt(*broker_, "RGT", kShared);
     AnnounceByAdt(*broker_, "RXH", kShared);
     AnnounceByAdt(*broker_, "RGT", kRgtOnly);
@@ -233,10 +237,34 @@ class PolicyTest : public ::testing::Test {
     return stored["id"].GetString();
   }
 
+  // The broker's peers ("peers" in its config).
+  virtual std::string Peers() const { return "[]"; }
+
   std::unique_ptr<simtrust::SimulatedTrust> rgt_;
   std::unique_ptr<simtrust::SimulatedTrust> rxh_;
   std::unique_ptr<RunningBroker> broker_;
 };
+
+// The same broker with a peer broker that is down (nothing listens on port 1): every search
+// asks it, and every answer flags it.
+class PolicyWithDeadPeerTest : public PolicyTest {
+ protected:
+  std::string Peers() const override {
+    return R"([{ "id": "broker-b", "cert_cn": "broker-b", "fhir_base": "https://127.0.0.1:1/fhir",
+                 "scopes": ["system/*.rs"] }])";
+  }
+};
+
+// A Bundle's JSON without what differs between any two answers (id, timestamp).
+std::string WithoutIdAndTimestamp(const std::string& body) {
+  rapidjson::Document bundle = Json(body);
+  if (!bundle.IsObject()) {
+    return body;
+  }
+  bundle.RemoveMember("id");
+  bundle.RemoveMember("timestamp");
+  return fhir::ToJson(bundle);
+}
 
 TEST_F(PolicyTest, LabOnlyScopeGetsLabResultsNoVitalSignsAndCannotReadPatient) {
   HttpsResult observations = Call("RGT", "GET", Search("Observation", kShared));
@@ -566,6 +594,60 @@ TEST_F(PolicyTest, ConsentWritesAnswerAsThePreferHeaderAsks) {
   EXPECT_EQ(std::string(Json(updated.body)["issue"][0]["severity"].GetString()), "warning");
 }
 
+// A PUT naming another patient used to move the Consent: patient A lost their refusal without
+// a word in A's journey, and patient B got a consent they never gave. The patient of a stored
+// Consent never changes: 400, and the stored record and A's refusal stay as they were.
+TEST_F(PolicyTest, ConsentUpdateCannotMoveAConsentToAnotherPatient) {
+  const std::string id = PostConsent(ConsentJson(kShared, DenyOrganisation("RJ1")));
+  ASSERT_FALSE(id.empty());
+  HttpsResult moved =
+      Call("RJ1", "PUT", "/fhir/Consent/" + id, {}, ConsentJson(kRgtOnly, DenyOrganisation("RJ1")));
+  EXPECT_EQ(moved.status, 400) << moved.body;
+  EXPECT_NE(moved.body.find("Consent.patient"), std::string::npos) << moved.body;
+
+  HttpsResult read = Call("RJ1", "GET", "/fhir/Consent/" + id);
+  ASSERT_EQ(read.status, 200) << read.body;
+  rapidjson::Document stored = Json(read.body);
+  EXPECT_STREQ(stored["meta"]["versionId"].GetString(), "1");
+  EXPECT_STREQ(stored["patient"]["identifier"]["value"].GetString(), std::string(kShared).c_str());
+  // A's refusal still holds; B has no consent and gets its data.
+  HttpsResult a = Call("RJ1", "GET", Everything(kShared));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_TRUE(Matches(Json(a.body)).empty());
+  HttpsResult b = Call("RJ1", "GET", Everything(kRgtOnly));
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_FALSE(Matches(Json(b.body)).empty());
+  HttpsResult b_consents = Call("RJ1", "GET",
+                                "/fhir/Consent?patient:identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2F"
+                                "nhs-number%7C" +
+                                    std::string(kRgtOnly));
+  ASSERT_EQ(b_consents.status, 200);
+  EXPECT_EQ(Json(b_consents.body)["total"].GetInt(), 0);
+}
+
+// An update is written only over the version it was read at: a client that says which one
+// (If-Match, the ETag it was given) and is late gets 412, and the other writer's change stays
+// (a withdrawal is never silently replaced).
+TEST_F(PolicyTest, AConsentUpdateFromAStaleVersionIsRefused) {
+  const std::string id = PostConsent(ConsentJson(kShared, DenyOrganisation("RJ1")));
+  ASSERT_FALSE(id.empty());
+  HttpsResult withdrawn = Call("RJ1", "PUT", "/fhir/Consent/" + id, {{"If-Match", "W/\"1\""}},
+                               ConsentJson(kShared, DenyOrganisation("RJ1"), "inactive"));
+  ASSERT_EQ(withdrawn.status, 200) << withdrawn.body;
+  EXPECT_EQ(withdrawn.Header("ETag"), "W/\"2\"");
+  HttpsResult late = Call("RJ1", "PUT", "/fhir/Consent/" + id, {{"If-Match", "W/\"1\""}},
+                          ConsentJson(kShared, kDenyResearch));
+  EXPECT_EQ(late.status, 412) << late.body;
+  HttpsResult malformed = Call("RJ1", "PUT", "/fhir/Consent/" + id, {{"If-Match", "2"}},
+                               ConsentJson(kShared, kDenyResearch));
+  EXPECT_EQ(malformed.status, 400) << malformed.body;
+  HttpsResult read = Call("RJ1", "GET", "/fhir/Consent/" + id);
+  ASSERT_EQ(read.status, 200) << read.body;
+  rapidjson::Document stored = Json(read.body);
+  EXPECT_STREQ(stored["meta"]["versionId"].GetString(), "2");
+  EXPECT_STREQ(stored["status"].GetString(), "inactive");
+}
+
 TEST_F(PolicyTest, ConsentEndpointsNeedConsentScopesAndValidConsents) {
   const std::string json = ConsentJson(kShared, kDenyResearch);
   HttpsResult create = Call("RGT", "POST", "/fhir/Consent", {}, json);
@@ -737,6 +819,56 @@ TEST(PolicyConfig, PolicyFilesAreResolvedAndChecked) {
     named = named || problem.location == "/policy/pseudonym_key_file";
   }
   EXPECT_TRUE(named);
+}
+
+// A consent refusal at ingress must look exactly like a search that finds no data. Such a
+// search still asks the peers and flags one that is down; the refusal used to answer an empty
+// searchset without that flag, which told the requester that the patient had refused them.
+TEST_F(PolicyWithDeadPeerTest, AConsentRefusalFlagsADeadPeerLikeAPatientNobodyHolds) {
+  ASSERT_FALSE(PostConsent(ConsentJson(kShared, DenyOrganisation("RJ1"))).empty());
+  for (const std::string& target :
+       {Everything(kShared), Search("Observation", kShared) + "&_summary=count"}) {
+    const std::string unknown_target = target.substr(0, target.find(kShared)) +
+                                       "9449305552" +  // held by nobody
+                                       target.substr(target.find(kShared) + kShared.size());
+    HttpsResult refused = Call("RJ1", "GET", target);
+    HttpsResult unknown = Call("RJ1", "GET", unknown_target);
+    ASSERT_EQ(refused.status, 200) << refused.body;
+    ASSERT_EQ(unknown.status, 200) << unknown.body;
+    if (target.find("_summary=count") == std::string::npos) {  // a count has no entries
+      EXPECT_NE(unknown.body.find("peer broker broker-b is unavailable"), std::string::npos)
+          << unknown.body;
+    }
+    EXPECT_EQ(WithoutIdAndTimestamp(refused.body), WithoutIdAndTimestamp(unknown.body)) << target;
+    EXPECT_TRUE(Matches(Json(refused.body)).empty());
+  }
+  // Nothing about the patient was fetched: the ledger says so, as before.
+  HttpsResult journey = Call("RJ1", "GET",
+                             "/fhir/Patient/$journey?identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2F"
+                             "nhs-number%7C" +
+                                 std::string(kShared));
+  ASSERT_EQ(journey.status, 200);
+  EXPECT_TRUE(
+      AnyStartsWith(JourneyOutcomes(Json(journey.body)), "refused consent: nothing fetched"))
+      << journey.body.substr(0, 2000);
+}
+
+// X-Trustbridge-Hops and X-Trustbridge-Visited, like X-Trustbridge-Requester, are for peer
+// brokers only: from a participant they silently dropped the peer from the fan-out (no flag
+// saying that part was missing). Now 403 naming the header, recorded, as for the requester one.
+TEST_F(PolicyWithDeadPeerTest, HopHeadersFromAParticipantAreRefused) {
+  const std::string target = Everything("9449305552");
+  for (const auto& [header, value] : std::vector<std::pair<std::string, std::string>>{
+           {"X-Trustbridge-Hops", "5"}, {"X-Trustbridge-Visited", "broker-b"}}) {
+    HttpsResult refused = Call("RJ1", "GET", target, {{header, value}});
+    EXPECT_EQ(refused.status, 403) << header << " " << refused.body;
+    EXPECT_NE(refused.body.find(header), std::string::npos) << refused.body;
+  }
+  // Without them the peer is asked, and flagged.
+  HttpsResult plain = Call("RJ1", "GET", target);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_NE(plain.body.find("peer broker broker-b is unavailable"), std::string::npos)
+      << plain.body;
 }
 
 }  // namespace
