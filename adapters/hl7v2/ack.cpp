@@ -189,6 +189,23 @@ void AppendErr(std::string& out, const core::Error& error, char severity, bool l
   out += '\r';
 }
 
+// v2.5.1 section 2.9.2.2 a: a message whose MSH-9, MSH-11 or MSH-12 the receiver cannot take
+// (missing or not accepted) is rejected (AR/CR) whatever the error's code: a missing MSH-9 keeps
+// ERR-3 101 (required field missing) but is AR, not the AE of a missing field elsewhere.
+bool IsHeaderRejection(std::string_view location) {
+  if (location.substr(0, 4) != "MSH-") {
+    return false;
+  }
+  location.remove_prefix(4);
+  const std::size_t digits = location.find_first_not_of("0123456789");
+  const std::string_view field = location.substr(0, digits);
+  return field == "9" || field == "11" || field == "12";
+}
+
+bool Rejects(const core::Error& error) {
+  return core::Info(error.code).v2_ack == "AR" || IsHeaderRejection(error.location);
+}
+
 AckCode ChooseCode(bool accept_codes, bool success, bool reject) {
   if (success) {
     return accept_codes ? AckCode::kCA : AckCode::kAA;
@@ -206,7 +223,7 @@ Ack Build(const HeaderFields& h, std::span<const core::Error> errors, bool force
   const bool success = errors.empty() && !force_reject;
   bool reject = force_reject;
   for (const core::Error& error : errors) {
-    reject = reject || core::Info(error.code).v2_ack == "AR";
+    reject = reject || Rejects(error);
   }
   const bool accept_codes = options.kind == AckKind::kAccept ||
                             (options.kind == AckKind::kAuto && policy.mode == AckMode::kEnhanced);

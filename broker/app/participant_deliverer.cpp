@@ -325,15 +325,27 @@ core::Result<DeliveryResult> ParticipantDeliverer::SendHl7(const routing::Partic
   }
   const std::string code = ack->Get("MSA-1").Decoded();
   const bool accepted = code == "AA" || code == "CA";
-  const bool refused = code == "AE" || code == "AR" || code == "CE" || code == "CR";
-  if (!accepted && !refused) {
+  const bool error = code == "AE" || code == "CE";
+  const bool rejected = code == "AR" || code == "CR";
+  if (!accepted && !error && !rejected) {
     return Transient("acknowledgement without MSA-1 from " + to.ods);
   }
   mllp_pool_->Release(std::move(*client));  // answered in order: fit for the next message
   if (accepted) {
     return DeliveryResult{DeliveryOutcome::kDelivered, code};
   }
-  return Permanent(code + " " + ack->Get("ERR-3.1").Decoded() + " from " + to.ods);
+  const std::string err3 = ack->Get("ERR-3.1").Decoded();
+  const std::string detail = code + " " + err3 + " from " + to.ods;
+  // v2.5.1 section 2.9.2.2: AE/CE is an error in the message (correct it, do not resend as is);
+  // AR/CR is either a failure of the receiver unrelated to the message (system down, disk full:
+  // resend later, unchanged) or a message type, processing id or version it does not take
+  // (section 2.9.2.2 a, ERR-3 200-203 in table 0357). Only the latter is final: before, every AR
+  // was, so a trustbridge destination whose disk was full dead-lettered the message.
+  const bool unsupported = err3 == "200" || err3 == "201" || err3 == "202" || err3 == "203";
+  if (rejected && !unsupported) {
+    return Transient(detail);
+  }
+  return Permanent(detail);
 }
 
 core::Result<DeliveryResult> ParticipantDeliverer::SendFhir(const routing::Participant& to,

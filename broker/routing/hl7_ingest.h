@@ -55,17 +55,18 @@ struct Hl7IngestResult {
 //      (sending facility, HD-1) naming another organisation than the participant's ODS code:
 //      AR/CR, kForbidden at MSH-4. An empty MSH-4 does not contradict.
 //   3. hl7v2::Validate (required MSH fields, known type and trigger, NHS number check digit):
-//      AE/CE or AR/CR per the ErrorCode table, with ERR segments naming the field.
+//      AE/CE or AR/CR per the ErrorCode table (AR/CR for MSH-9, -11 or -12, v2.5.1 section
+//      2.9.2.2 a), with ERR segments naming the field.
 //   4. InboundStore::Accept: the ACK (AA/CA) is built only once the store says the message is
 //      durable; a duplicate (same dedupe key and content) is acknowledged again; a reused
 //      control id with other content is refused (kConflict, AE/CE at MSH-10); a storage failure
-//      gets AE/CE (never AA) so the sender retries.
+//      gets AR/CR (never AA), which tells the sender to resend the message unchanged later.
 //   5. The hop goes into the audit ledger (when one is given): an inbound record for a stored
 //      message (sender, patient, SHA-256 of the message), a refusal record for every refused one
 //      (with the error code). A duplicate adds nothing: the first copy was recorded. When the
 //      store writes ledger hops (InboundStore::WritesLedgerHops: SQLite) the record of a stored
 //      or conflicting message is written in the message's own batch transaction, so a record
-//      that cannot be written fails the store (AE/CE); otherwise, and for refusals decided before
+//      that cannot be written fails the store (AR/CR); otherwise, and for refusals decided before
 //      the store, it is appended after (Ledger::AppendAsync) and a ledger that fails is logged as
 //      an error while the acknowledgement stands (the message is durable). Either way the answer
 //      waits for the record's commit.
@@ -73,7 +74,7 @@ struct Hl7IngestResult {
 //      the sender holds data for that patient. When the store writes announcements
 //      (InboundStore::WritesLocatorAnnouncements, as SqlInboundStore does) this is part of the
 //      message's own commit: one durable transaction per ACK, and a failed announcement fails the
-//      store (AE/CE, the sender resends). Otherwise it runs after the ACK-deciding commit; if it
+//      store (AR/CR, the sender resends). Otherwise it runs after the ACK-deciding commit; if it
 //      fails the message is still acknowledged (it is durable) and the failure is logged: the
 //      locator is relearnt from the patient's next message.
 // The dedupe key is sender|MSH-3|MSH-4|MSH-10 (DESIGN.md: idempotent on the control id); the

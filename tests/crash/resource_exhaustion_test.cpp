@@ -1,4 +1,4 @@
-// Issue 8 item 5: a full disk or a locked database gets an error ACK (AE/AR, never AA), leaves
+// Issue 8 item 5: a full disk or a locked database gets an error ACK (AR, never AA), leaves
 // nothing half-written (no message without its queue rows), and once space (or the lock) returns
 // the sender's resend is accepted and delivered exactly once, in order.
 //

@@ -174,7 +174,7 @@ TEST_F(BrokerMllpTest, EachHandWrittenCaseGetsTheRightCode) {
       {"bad check digit", With(With(kPasA01, "9449305552", "9449305553"), "PAS000123", "PAS000126"),
        "RJ1", "AE", "PID^1^3"},
       {"missing MSH-9", With(With(kPasA01, "ADT^A01^ADT_A01", ""), "PAS000123", "PAS000127"), "RJ1",
-       "AE", "MSH^1^9"},
+       "AR", "MSH^1^9"},  // v2.5.1 section 2.9.2.2 a
       {"facility of another trust", With(kPasA01, "PAS000123", "PAS000128"), "RXH", "AR",
        "MSH^1^4"},
       {"reused control id, other content", With(kPasA01, "O'BRIEN", "OBRIEN"), "RJ1", "AE",

@@ -138,6 +138,8 @@ class DelivererConnectionTest : public ::testing::Test {
   // Set before Start: the reply payload for a message with this MSH-10 (may hold several frames).
   // Called with mutex_ held.
   std::function<std::string(const std::string& id)> answer_;
+  std::string nak_code_;  // under mutex_
+  std::string nak_err3_;
   std::string expected_cn_ = "RXH";  // the participant's registered certificate CN
 };
 
@@ -183,7 +185,7 @@ TEST_F(DelivererConnectionTest, AnUnreadableAcknowledgementRetiresTheConnection)
 
 TEST_F(DelivererConnectionTest, ARefusalKeepsTheConnectionForTheNextMessage) {
   Start();
-  SetReply("MSH|^~\\&|EPR|RXH|TB|TB|20261123120001||ACK|A1|P|2.4\rMSA|AR|CTRL1\rERR|||207\r");
+  SetReply("MSH|^~\\&|EPR|RXH|TB|TB|20261123120001||ACK|A1|P|2.4\rMSA|AE|CTRL1\rERR|||102\r");
   auto refused = Deliver(1);
   ASSERT_TRUE(refused) << refused.error().message;
   EXPECT_EQ(refused->outcome, DeliveryOutcome::kPermanentFailure);
@@ -250,6 +252,43 @@ TEST_F(DelivererConnectionTest, OnlyAcksOfOtherMessagesAreATransientFailure) {
   ASSERT_TRUE(second) << second.error().message;
   EXPECT_EQ(second->outcome, DeliveryOutcome::kDelivered) << second->detail;
   EXPECT_EQ(Connections(), 2u);
+}
+
+// v2.5.1 section 2.9.2.2: AR/CR for a failure of the receiver (ERR-3 207: system down, disk
+// full) means "resend later"; AE/CE means the message is wrong. Before, every NAK was final, so
+// a destination broker that was out of disk dead-lettered the message.
+TEST_F(DelivererConnectionTest, ARejectForAReceiverFailureIsRetriedAndAnErrorIsNot) {
+  struct Case {
+    const char* msa;
+    const char* err3;
+    DeliveryOutcome outcome;
+  };
+  const Case cases[] = {
+      {"AR", "207", DeliveryOutcome::kTransientFailure},
+      {"CR", "207", DeliveryOutcome::kTransientFailure},
+      {"AR", "", DeliveryOutcome::kTransientFailure},
+      {"AR", "200", DeliveryOutcome::kPermanentFailure},  // message type not supported
+      {"CR", "203", DeliveryOutcome::kPermanentFailure},  // version not supported
+      {"AE", "207", DeliveryOutcome::kPermanentFailure},
+      {"CE", "102", DeliveryOutcome::kPermanentFailure},
+  };
+  answer_ = [this](const std::string& id) {  // called with mutex_ held
+    return "MSH|^~\\&|EPR|RXH|TB|TB|20261123120001||ACK|A" + id + "|P|2.5\rMSA|" + nak_code_ + "|" +
+           id + "\rERR||MSH^1^10|" + nak_err3_ + "|E\r";
+  };
+  Start();
+  int n = 0;
+  for (const Case& c : cases) {
+    {
+      std::lock_guard lock(mutex_);
+      nak_code_ = c.msa;
+      nak_err3_ = c.err3;
+    }
+    auto result = Deliver(++n);
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->outcome, c.outcome) << c.msa << " " << c.err3 << ": " << result->detail;
+  }
+  EXPECT_EQ(Connections(), 1u);  // every one a well-formed answer
 }
 
 TEST_F(DelivererConnectionTest, AnEndpointWithAnotherParticipantsCertificateGetsNothing) {

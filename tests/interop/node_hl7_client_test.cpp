@@ -114,7 +114,8 @@ TEST_F(NodeHl7ClientTest, HandWrittenUkMessagesGetTheRightAcknowledgements) {
       "MSH|^~\\&|PAS|RJ1|TRUSTBRIDGE|X26|20261124101000||ADT^A08|NODE0003|P|2.4\n"
       "EVN|A08|20261124101000\n"
       "PID|1||RJ1H12^^^RJ1^MR~9449305553^^^NHS^NH||DOE^JANE\n",
-      // MSH-9 missing: refused with ERR at MSH-9, not a dropped connection.
+      // MSH-9 missing: refused (AR, v2.5.1 section 2.9.2.2 a) with ERR at MSH-9, not a dropped
+      // connection.
       "MSH|^~\\&|PAS|RJ1|TRUSTBRIDGE|X26|20261124102000|||NODE0004|P|2.4\n"
       "PID|1||9449305552^^^NHS^NH\n",
   };
@@ -123,7 +124,7 @@ TEST_F(NodeHl7ClientTest, HandWrittenUkMessagesGetTheRightAcknowledgements) {
   EXPECT_EQ(acks[0], "AA NODE0001");
   EXPECT_EQ(acks[1], "AA NODE0002");
   EXPECT_EQ(acks[2], "AE NODE0003");
-  EXPECT_EQ(acks[3], "AE NODE0004");
+  EXPECT_EQ(acks[3], "AR NODE0004");
 }
 
 }  // namespace

@@ -62,6 +62,42 @@ TEST(MakeAck, DataErrorIsAEWithErrPointingAtTheField) {
                 "ERR||PID^1^3|102^Data type error^HL70357|E||||NHS number fails its check\r");
 }
 
+// v2.5.1 section 2.9.2.2: a failure of the receiver unrelated to the message (system down,
+// internal error) is AR, so the sender resends the message unchanged later; AE would tell it to
+// correct the message, and the broker's own deliverer (and others) then give up on it.
+TEST(MakeAck, ReceiverFailuresAreARNotAE) {
+  for (const core::ErrorCode code :
+       {core::ErrorCode::kStorage, core::ErrorCode::kInternal, core::ErrorCode::kTimeout,
+        core::ErrorCode::kUpstreamUnavailable, core::ErrorCode::kConfig}) {
+    const Ack ack = MakeAck(Original(), core::MakeError(code, "resend later"), Options());
+    EXPECT_EQ(ack.code, AckCode::kAR) << core::Info(code).name;
+    AckOptions accept = Options();
+    accept.kind = AckKind::kAccept;
+    EXPECT_EQ(MakeAck(Original(), core::MakeError(code, "resend later"), accept).code, AckCode::kCR)
+        << core::Info(code).name;
+  }
+}
+
+// v2.5.1 section 2.9.2.2 a: MSH-9, MSH-11 or MSH-12 missing or not acceptable is AR, though a
+// missing field elsewhere is AE (both ERR-3 101).
+TEST(MakeAck, AMissingMsh9Msh11OrMsh12IsARAndOtherMissingFieldsAE) {
+  for (const char* location : {"MSH-9", "MSH-9.1", "MSH-9.2", "MSH-11", "MSH-12", "MSH-12.1"}) {
+    const Ack ack = MakeAck(
+        Original(), core::MakeError(core::ErrorCode::kRequiredFieldMissing, "missing", location),
+        Options());
+    EXPECT_EQ(ack.code, AckCode::kAR) << location;
+    const auto parsed = Message::Parse(ack.er7);
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed->Get("ERR-3.1").raw(), "101") << location;
+  }
+  for (const char* location : {"MSH-10", "MSH-7", "MSH-1", "MSH-90", "PID-3", "MSH"}) {
+    const Ack ack = MakeAck(
+        Original(), core::MakeError(core::ErrorCode::kRequiredFieldMissing, "missing", location),
+        Options());
+    EXPECT_EQ(ack.code, AckCode::kAE) << location;
+  }
+}
+
 TEST(MakeAck, UnsupportedTypeIsAR) {
   const core::Error error =
       core::MakeError(core::ErrorCode::kUnsupportedMessage, "not accepted", "MSH-9.1");

@@ -26,5 +26,14 @@ TEST(ErrorTable, RendersStyleGuideRows) {
   EXPECT_EQ(Info(ErrorCode::kInternal).name, "kInternal");
 }
 
+// v2.5.1 section 2.9.2.2: failures of the receiver, not of the message, are AR (resend later).
+TEST(ErrorTable, ReceiverFailuresAreRejectsSoTheSenderResends) {
+  for (const ErrorCode code : {ErrorCode::kUpstreamUnavailable, ErrorCode::kTimeout,
+                               ErrorCode::kStorage, ErrorCode::kConfig, ErrorCode::kInternal}) {
+    EXPECT_EQ(Info(code).v2_ack, "AR") << Info(code).name;
+    EXPECT_EQ(Info(code).err3, "207") << Info(code).name;
+  }
+}
+
 }  // namespace
 }  // namespace tb::core

@@ -127,7 +127,7 @@ TEST_F(Hl7IngestTest, LocatorFailureBeforeRoutingIsAnErrorAckAndNothingIsStored)
   locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "locked"));
   Hl7IngestResult result = Send(kA01);
   EXPECT_EQ(result.outcome, "storage_error");
-  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
   EXPECT_TRUE(store_.messages().empty());
 }
 
@@ -435,7 +435,7 @@ TEST_F(Hl7IngestTest, IngestAsyncRefusesWithoutTheStoreAndAStorageFailureIsNever
   EXPECT_EQ(refused->ack.code, hl7v2::AckCode::kAR);
   EXPECT_EQ(deferred.waiting(), 0u);
 
-  // The store fails the message: AE, and the in-flight count goes back to zero.
+  // The store fails the message: AR (resend later), and the in-flight count goes back to zero.
   testing::InMemoryInboundStore failing;
   failing.SetFailure(core::MakeError(core::ErrorCode::kStorage, "disk full"));
   Hl7Ingest failing_ingest(directory_, failing, &locator_, clock_, BrokerSettings());
@@ -445,7 +445,7 @@ TEST_F(Hl7IngestTest, IngestAsyncRefusesWithoutTheStoreAndAStorageFailureIsNever
   failing_ingest.WaitForInFlight();
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->outcome, "storage_error");
-  EXPECT_EQ(failed->ack.code, hl7v2::AckCode::kAE);
+  EXPECT_EQ(failed->ack.code, hl7v2::AckCode::kAR);
 }
 
 TEST_F(Hl7IngestTest, ResendIsAcknowledgedAgainButStoredOnce) {
@@ -529,7 +529,7 @@ TEST_F(Hl7IngestTest, BadNhsNumberCheckDigitIsAEPointingAtPid3) {
 TEST_F(Hl7IngestTest, MissingMessageTypeIsRefusedWithErrAtMsh9) {
   Hl7IngestResult result = Send(With(kA01, "ADT^A01", ""));
   EXPECT_EQ(result.outcome, "invalid");
-  EXPECT_NE(result.ack.code, hl7v2::AckCode::kAA);
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);  // v2.5.1 section 2.9.2.2 a
   EXPECT_EQ(Field(result.ack, "ERR-2.1"), "MSH");
   EXPECT_EQ(Field(result.ack, "ERR-2.3"), "9");
   EXPECT_TRUE(store_.messages().empty());
@@ -568,7 +568,7 @@ TEST_F(Hl7IngestTest, StorageFailureIsNeverAcknowledgedAA) {
   store_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "database or disk is full"));
   Hl7IngestResult result = Send(kA01);
   EXPECT_EQ(result.outcome, "storage_error");
-  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
   // The database's own words stay in the log; the sender is told to resend.
   EXPECT_EQ(result.ack.er7.find("disk"), std::string::npos);
   store_.SetFailure(std::nullopt);
@@ -642,7 +642,7 @@ TEST_F(Hl7IngestAnnouncingStoreTest, AFailedAnnouncementIsAnErrorAckAndNothingIs
   store_locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "disk full"));
   const Hl7IngestResult result = announcing_ingest_.Ingest(kA01, Peer("rj1-pas"));
   EXPECT_EQ(result.outcome, "storage_error");
-  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
   EXPECT_TRUE(announcing_.messages().empty());
 }
 
@@ -714,7 +714,7 @@ TEST_F(Hl7IngestRoutingInCommitTest, AFailedHolderReadIsAnErrorAckAndNothingIsSt
   store_locator_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "locked"));
   const Hl7IngestResult result = routing_ingest_.Ingest(kA01, Peer("rj1-pas"));
   EXPECT_EQ(result.outcome, "storage_error");
-  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAE);
+  EXPECT_EQ(result.ack.code, hl7v2::AckCode::kAR);
   EXPECT_TRUE(routing_store_.messages().empty());
 }
 
