@@ -225,8 +225,18 @@ Ack Build(const HeaderFields& h, std::span<const core::Error> errors, bool force
   for (const core::Error& error : errors) {
     reject = reject || Rejects(error);
   }
-  const bool accept_codes = options.kind == AckKind::kAccept ||
-                            (options.kind == AckKind::kAuto && policy.mode == AckMode::kEnhanced);
+  // kAuto in enhanced mode: the accept ACK, unless MSH-15 suppresses it for this outcome while
+  // an explicitly valued MSH-16 asks for the application ACK (NE/AL, ER/AL on success): then the
+  // application ACK, since the broker's application processing is the durable store it is sent
+  // after. Before, such a sender got nothing at all. An empty MSH-16 does not ask (an ER/empty
+  // sender expects silence on success); AL/AL gets the accept ACK only (docs/hl7v2-ingest.md).
+  const bool application_instead = policy.mode == AckMode::kEnhanced &&
+                                   !policy.ShouldSendAccept(success) &&
+                                   !internal::Piece(h.Field(16), enc.component, 1).empty() &&
+                                   policy.ShouldSendApplication(success);
+  const bool accept_codes =
+      options.kind == AckKind::kAccept ||
+      (options.kind == AckKind::kAuto && policy.mode == AckMode::kEnhanced && !application_instead);
 
   Ack ack;
   ack.code = ChooseCode(accept_codes, success, reject);

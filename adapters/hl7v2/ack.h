@@ -35,7 +35,11 @@ AckPolicy ReadAckPolicy(const Message& message);
 
 // Which acknowledgement to build.
 //   kAuto         original mode: the application ACK (AA/AE/AR); enhanced mode: the accept ACK
-//                 (CA/CE/CR), which the broker sends once the message is safely stored.
+//                 (CA/CE/CR), which the broker sends once the message is safely stored; but
+//                 when MSH-15 suppresses that for this outcome (NE, or ER on success, SU on
+//                 error) and a valued MSH-16 asks for the application ACK, the application ACK
+//                 (the broker's application processing is that same store). Both wanted
+//                 (AL/AL): the accept ACK only, one reply per message.
 //   kAccept       always CA/CE/CR.
 //   kApplication  always AA/AE/AR (an enhanced-mode application ACK).
 enum class AckKind : std::uint8_t { kAuto, kAccept, kApplication };

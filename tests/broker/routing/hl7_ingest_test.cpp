@@ -564,6 +564,31 @@ TEST_F(Hl7IngestTest, GarbageGetsANakToo) {
   EXPECT_EQ(Field(result.ack, "MSA-1"), "AR");
 }
 
+// MSH-15 NE, MSH-16 AL: no accept ACK, but the application ACK after the store (the broker's
+// application processing). Before, the message was stored and nothing was ever sent.
+TEST_F(Hl7IngestTest, NoAcceptAckButAnApplicationAckGetsTheApplicationAckAfterTheStore) {
+  const std::string ne_al = With(kA01, "|P|2.4\r", "|P|2.4|||NE|AL\r");
+  Hl7IngestResult stored = Send(ne_al);
+  EXPECT_EQ(stored.outcome, "stored");
+  EXPECT_EQ(stored.ack.code, hl7v2::AckCode::kAA);
+  EXPECT_TRUE(stored.ack.should_send);
+  EXPECT_EQ(Field(stored.ack, "MSA-2"), "MSG0001");
+  EXPECT_EQ(store_.messages().size(), 1u);
+
+  store_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "database or disk is full"));
+  Hl7IngestResult failed = Send(With(ne_al, "MSG0001", "MSG0002"));
+  EXPECT_EQ(failed.outcome, "storage_error");
+  EXPECT_EQ(failed.ack.code, hl7v2::AckCode::kAR);
+  EXPECT_TRUE(failed.ack.should_send);
+  store_.SetFailure(std::nullopt);
+
+  // NE/NE still gets nothing, as asked.
+  Hl7IngestResult silent =
+      Send(With(With(kA01, "|P|2.4\r", "|P|2.4|||NE|NE\r"), "MSG0001", "MSG0003"));
+  EXPECT_EQ(silent.outcome, "stored");
+  EXPECT_FALSE(silent.ack.should_send);
+}
+
 TEST_F(Hl7IngestTest, StorageFailureIsNeverAcknowledgedAA) {
   store_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "database or disk is full"));
   Hl7IngestResult result = Send(kA01);
