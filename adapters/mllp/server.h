@@ -28,7 +28,8 @@ struct MllpServerSettings {
   std::chrono::milliseconds handshake_timeout{10'000};
   // Waiting for the start of the next frame; when it passes the connection closes quietly.
   std::chrono::milliseconds idle_timeout{60'000};
-  // Receiving the rest of a frame once its first bytes arrived.
+  // Receiving the rest of a frame once its first bytes arrived: one deadline for the whole
+  // frame, which further bytes do not extend (a peer trickling a byte at a time still times out).
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
   // Waiting for the peer's close_notify after ours; a peer that never answers costs this much.

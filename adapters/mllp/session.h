@@ -75,6 +75,9 @@ class ServerState {
   net::SessionRegistry<SessionBase> sessions;
 };
 
+// Broken frames in a row (no good frame between) after which a connection is closed.
+inline constexpr std::size_t kMaxDroppedFramesInARow = 64;
+
 // One connection. All state is touched only on the stream's executor (a strand for sockets).
 // Owned by the shared_ptrs held in its pending handlers and reply guard (STYLE.md section 5.2).
 template <class Stream>
@@ -211,34 +214,84 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       Shutdown();
       return;
     }
+    // Broken frames are counted over the whole pass and logged once per reason: a peer (or an
+    // attacker) sending 100 KB of start blocks would otherwise write 100,000 warning lines.
+    DropTally truncated;
+    DropTally bad_terminator;
+    std::optional<DecodeEvent> next;
     while (std::optional<DecodeEvent> event = decoder_.Next()) {
-      switch (event->kind) {
-        case DecodeEventKind::kFrame:
-          Dispatch(std::move(event->payload));
-          return;
-        case DecodeEventKind::kOversize:
-          Refuse(std::move(*event));
-          return;
-        case DecodeEventKind::kSkipped:
-          skipped_bytes_ += event->bytes;
-          log().Debug("bytes_skipped",
-                      {{"conn", ConnectionName(id_)}, {"bytes", std::to_string(event->bytes)}});
-          break;
-        case DecodeEventKind::kTruncated:
-        case DecodeEventKind::kBadTerminator:
-          log().Warn("frame_dropped", {{"conn", ConnectionName(id_)},
-                                       {"reason", std::string(ToString(event->kind))},
-                                       {"bytes", std::to_string(event->bytes)}});
-          break;
+      if (event->kind == DecodeEventKind::kFrame || event->kind == DecodeEventKind::kOversize) {
+        next = std::move(event);
+        break;
+      }
+      if (event->kind == DecodeEventKind::kSkipped) {
+        skipped_bytes_ += event->bytes;
+        log().Debug("bytes_skipped",
+                    {{"conn", ConnectionName(id_)}, {"bytes", std::to_string(event->bytes)}});
+        continue;
+      }
+      // kTruncated, kBadTerminator: a frame ends unread.
+      frame_deadline_.reset();
+      DropTally& tally = event->kind == DecodeEventKind::kTruncated ? truncated : bad_terminator;
+      ++tally.frames;
+      tally.bytes += event->bytes;
+      if (++dropped_in_a_row_ > kMaxDroppedFramesInARow) {
+        break;
       }
     }
-    Read();
+    LogDropped(DecodeEventKind::kTruncated, truncated);
+    LogDropped(DecodeEventKind::kBadTerminator, bad_terminator);
+    if (dropped_in_a_row_ > kMaxDroppedFramesInARow) {
+      // Nothing a sender means to deliver looks like this; stop spending time and log on it.
+      log().Warn("too_many_dropped_frames",
+                 {{"conn", ConnectionName(id_)}, {"in_a_row", std::to_string(dropped_in_a_row_)}});
+      Shutdown();
+      return;
+    }
+    if (!next) {
+      Read();
+      return;
+    }
+    frame_deadline_.reset();
+    dropped_in_a_row_ = 0;
+    if (next->kind == DecodeEventKind::kFrame) {
+      Dispatch(std::move(next->payload));
+    } else {
+      Refuse(std::move(*next));
+    }
+  }
+
+  struct DropTally {
+    std::size_t frames = 0;
+    std::size_t bytes = 0;
+  };
+
+  void LogDropped(DecodeEventKind kind, const DropTally& tally) const {
+    if (tally.frames == 0) {
+      return;
+    }
+    log().Warn("frame_dropped", {{"conn", ConnectionName(id_)},
+                                 {"reason", std::string(ToString(kind))},
+                                 {"frames", std::to_string(tally.frames)},
+                                 {"bytes", std::to_string(tally.bytes)}});
   }
 
   void Read() {
     reading_ = true;
     idle_ = !decoder_.InFrame();
-    Traits::SetDeadline(stream_, idle_ ? settings().idle_timeout : settings().read_timeout);
+    std::chrono::milliseconds timeout = settings().idle_timeout;
+    if (!idle_) {
+      // read_timeout bounds the whole rest of the frame from its first bytes, not each read:
+      // re-arming it per read let a peer trickling a byte a second hold the connection (and
+      // its buffer) forever.
+      const auto now = std::chrono::steady_clock::now();
+      if (!frame_deadline_) {
+        frame_deadline_ = now + settings().read_timeout;
+      }
+      timeout = std::max(std::chrono::milliseconds(0),
+                         std::chrono::ceil<std::chrono::milliseconds>(*frame_deadline_ - now));
+    }
+    Traits::SetDeadline(stream_, timeout);
     stream_.async_read_some(
         boost::asio::buffer(read_buffer_),
         [self = this->shared_from_this()](const ErrorCode& ec, std::size_t bytes) {
@@ -420,6 +473,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::size_t frame_bytes_ = 0;
   std::size_t skipped_bytes_ = 0;
   std::chrono::steady_clock::time_point frame_started_;
+  // When the frame being received must be complete (read_timeout after its first bytes); unset
+  // between frames.
+  std::optional<std::chrono::steady_clock::time_point> frame_deadline_;
+  // Broken frames (truncated, bad terminator) since the last good one.
+  std::size_t dropped_in_a_row_ = 0;
   bool connected_ = false;
   bool handshaking_ = false;
   bool reading_ = false;

@@ -342,6 +342,29 @@ TEST_F(MllpServerTest, ReadTimeoutClosesAConnectionStuckMidFrame) {
   EXPECT_EQ(frames_.load(), 0);
 }
 
+// read_timeout covers the whole frame: a peer sending a byte every 100 ms (each read arriving
+// well within 300 ms) is still cut off about 300 ms after the frame began. Before, every read
+// re-armed the deadline and such a peer held the connection for as long as it liked.
+TEST_F(MllpServerTest, ReadTimeoutIsNotExtendedByATrickleOfBytes) {
+  MllpServerSettings settings;
+  settings.read_timeout = 300ms;
+  StartServer(settings);
+  MllpClient client = Client(TestPki::kRj1);
+  ASSERT_TRUE(client.WriteRaw("\x0bMSH|"));
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 30 && !Logged("\"event\":\"read_timeout\""); ++i) {
+    std::this_thread::sleep_for(100ms);  // the trickle's pace, not a wait for a condition
+    if (!client.WriteRaw("x")) {
+      break;  // the server closed the connection
+    }
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(WaitFor([this] { return Logged("\"event\":\"read_timeout\""); }, 3s));
+  EXPECT_LT(elapsed, 1500ms);
+  EXPECT_TRUE(WaitFor([this] { return server_->ActiveConnections() == 0; }));
+  EXPECT_EQ(frames_.load(), 0);
+}
+
 TEST_F(MllpServerTest, ClientTimesOutWhenNoReplyComes) {
   StartServer();
   MllpClientSettings quick;

@@ -226,6 +226,37 @@ TEST_F(MllpSessionTest, SkipsGarbageAndBrokenFrames) {
   EXPECT_NE(log.find("\"reason\":\"bad_terminator\""), std::string::npos);
 }
 
+// Each stray start block ends the frame before it: 100 KB of them used to write 100,000
+// frame_dropped warnings. Now one line per reason and read, and the connection is closed once
+// more than kMaxDroppedFramesInARow frames in a row were broken.
+TEST_F(MllpSessionTest, AFloodOfStartBlocksIsLoggedOnceAndClosesTheConnection) {
+  mode_ = Mode::kEcho;
+  Start();
+  Send(std::string(100'000, kStartBlock));
+  const std::string log = Log();
+  std::size_t lines = 0;
+  for (std::size_t at = log.find("frame_dropped"); at != std::string::npos;
+       at = log.find("frame_dropped", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u);
+  EXPECT_NE(log.find("\"event\":\"too_many_dropped_frames\""), std::string::npos);
+  EXPECT_TRUE(requests_.empty());
+  EXPECT_TRUE(ClientSeesEof());
+}
+
+TEST_F(MllpSessionTest, BrokenFramesOfOneReadAreCountedOnOneLineAndAGoodFrameStillGoesThrough) {
+  mode_ = Mode::kEcho;
+  Start();
+  Send(kVt + "a" + kVt + "b" + kVt + "c" + Frame("ok"));
+  ASSERT_EQ(requests_.size(), 1u);
+  EXPECT_EQ(Written(), Frame("ack:ok"));
+  const std::string log = Log();
+  EXPECT_NE(log.find("\"reason\":\"truncated\",\"frames\":\"3\""), std::string::npos) << log;
+  EXPECT_EQ(log.find("frame_dropped"), log.rfind("frame_dropped"));  // one line
+  EXPECT_EQ(log.find("too_many_dropped_frames"), std::string::npos);
+}
+
 TEST_F(MllpSessionTest, OversizeFrameGetsFaultReplyThenClose) {
   MllpServerSettings settings;
   settings.max_frame_bytes = 8;
