@@ -328,6 +328,11 @@ class HttpsServer::Impl::Session : public std::enable_shared_from_this<Session> 
                                                      {"request_id", request_id_},
                                                      {"fields", std::to_string(dropped)}});
     }
+    if (method_ == "HEAD") {
+      // RFC 9110 section 9.3.2: the head a GET would get (its Content-Length included), never
+      // the body. On a kept-alive connection a body would be read as the next response.
+      response.body.clear();
+    }
 
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started_);

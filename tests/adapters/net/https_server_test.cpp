@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <thread>
 
+#include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
@@ -301,6 +302,42 @@ TEST_F(HttpsServerTest, ServesSeveralRequestsOnOneKeepAliveConnection) {
     boost::asio::read_until(stream, reply, "GET /a 0");
   }
   EXPECT_EQ(requests_.load(), 3);
+  EXPECT_EQ(server_->ActiveConnections(), 1u);
+}
+
+// RFC 9110 section 9.3.2: HEAD gets GET's head, Content-Length included, and no body. Before,
+// the body was written too, and on a kept-alive connection the client read it as the start of
+// the next response.
+TEST_F(HttpsServerTest, HeadGetsTheHeadWithoutTheBodyAndTheConnectionStaysInStep) {
+  boost::asio::io_context io;
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  const TestPki& pki = TestPki::Get();
+  tls.load_verify_file(pki.CaCert().string());
+  tls.use_certificate_chain_file(pki.Cert("RJ1").string());
+  tls.use_private_key_file(pki.Key("RJ1").string(), boost::asio::ssl::context::pem);
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream(io, tls);
+  stream.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), port_});
+  stream.handshake(boost::asio::ssl::stream_base::client);
+
+  boost::asio::streambuf reply;
+  const std::string head_request = "HEAD /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  boost::asio::write(stream, boost::asio::buffer(head_request));
+  const std::size_t head_size = boost::asio::read_until(stream, reply, "\r\n\r\n");
+  const std::string head(
+      boost::asio::buffers_begin(reply.data()),
+      boost::asio::buffers_begin(reply.data()) + static_cast<std::ptrdiff_t>(head_size));
+  reply.consume(head_size);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  // The length of the body a GET would get ("hello RJ1 HEAD /a 0"), though none follows.
+  EXPECT_NE(head.find("Content-Length: 19\r\n"), std::string::npos) << head;
+
+  const std::string get_request = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  boost::asio::write(stream, boost::asio::buffer(get_request));
+  boost::asio::read_until(stream, reply, "GET /a 0");
+  const std::string rest(boost::asio::buffers_begin(reply.data()),
+                         boost::asio::buffers_end(reply.data()));
+  EXPECT_EQ(rest.rfind("HTTP/1.1 200", 0), 0u) << rest;
+  EXPECT_EQ(requests_.load(), 2);
   EXPECT_EQ(server_->ActiveConnections(), 1u);
 }
 
