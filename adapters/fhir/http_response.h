@@ -14,7 +14,12 @@ inline constexpr std::string_view kFhirJsonContentType = "application/fhir+json;
 // A FHIR JSON answer: `body` (a resource) with `status`.
 core::HttpResponse JsonResponse(int status, std::string body);
 
-// `error` as an OperationOutcome with the HTTP status its code maps to (HttpStatus).
+// `error` as an OperationOutcome with the HTTP status its code maps to (HttpStatus). For
+// kStorage, kInternal and kConfig the client gets PublicErrorText instead of error.message (and
+// no location): their messages name hosts, users and paths. The detail is logged (warn,
+// tb.fhir, "error_detail_withheld").
 core::HttpResponse ErrorResponse(const core::Error& error);
+// The fixed text clients get for an error of this code, or "" when error.message is shown.
+std::string_view PublicErrorText(core::ErrorCode code);
 
 }  // namespace tb::fhir

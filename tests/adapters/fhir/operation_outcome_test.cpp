@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "adapters/fhir/http_response.h"
 #include "adapters/fhir/json.h"
+#include "broker/core/log.h"
 
 namespace tb::fhir {
 namespace {
@@ -73,12 +75,13 @@ TEST(OperationOutcome, RendersSeveralIssuesWithSeverities) {
       {IssueSeverity::kWarning, MakeError(ErrorCode::kTimeout, "trust RJ1 timed out")},
       {IssueSeverity::kInformation, MakeError(ErrorCode::kNotFound, "no match at RXX")},
   };
-  EXPECT_EQ(ToOperationOutcomeJson(issues),
-            R"({"resourceType":"OperationOutcome","issue":[)"
-            R"({"severity":"error","code":"value","details":{"text":"bad"},)"
-            R"("expression":["Patient.gender"]},)"
-            R"({"severity":"warning","code":"timeout","details":{"text":"trust RJ1 timed out"}},)"
-            R"({"severity":"information","code":"not-found","details":{"text":"no match at RXX"}}]})");
+  EXPECT_EQ(
+      ToOperationOutcomeJson(issues),
+      R"({"resourceType":"OperationOutcome","issue":[)"
+      R"({"severity":"error","code":"value","details":{"text":"bad"},)"
+      R"("expression":["Patient.gender"]},)"
+      R"({"severity":"warning","code":"timeout","details":{"text":"trust RJ1 timed out"}},)"
+      R"({"severity":"information","code":"not-found","details":{"text":"no match at RXX"}}]})");
   EXPECT_EQ(HttpStatus(issues), 400);
 }
 
@@ -114,9 +117,9 @@ TEST(OperationOutcome, EscapesMessageText) {
 TEST(OperationOutcome, EmbedsIntoAnotherDocument) {
   rapidjson::Document bundle;
   bundle.SetObject();
-  rapidjson::Value outcome = MakeOperationOutcome(
-      MakeError(ErrorCode::kTimeout, "trust RJ1 timed out"), IssueSeverity::kWarning,
-      bundle.GetAllocator());
+  rapidjson::Value outcome =
+      MakeOperationOutcome(MakeError(ErrorCode::kTimeout, "trust RJ1 timed out"),
+                           IssueSeverity::kWarning, bundle.GetAllocator());
   bundle.AddMember("outcome", outcome, bundle.GetAllocator());
   EXPECT_EQ(ToJson(bundle),
             R"({"outcome":{"resourceType":"OperationOutcome","issue":[{"severity":"warning",)"
@@ -130,6 +133,36 @@ TEST(OperationOutcome, ClassifiesLocations) {
   EXPECT_FALSE(IsFhirPathLocation("/entry/0"));
   EXPECT_FALSE(IsFhirPathLocation("offset 4"));
   EXPECT_FALSE(IsFhirPathLocation(""));
+}
+
+// A storage or internal error's message is for operators (libpq's names the database host and
+// user): the client's OperationOutcome gets a fixed text, the log gets the detail. Before, the
+// message reached details.text.
+TEST(ErrorResponse, WithholdsTheDetailOfStorageAndInternalErrors) {
+  std::vector<std::string> lines;
+  core::SetLogSink([&lines](std::string_view line) { lines.emplace_back(line); });
+  const std::string detail =
+      "connection to server at \"db.rj1.nhs.internal\" (10.1.2.3), port 5432 failed: FATAL: "
+      "password authentication failed for user \"trustbridge\"";
+  for (const ErrorCode code : {ErrorCode::kStorage, ErrorCode::kInternal, ErrorCode::kConfig}) {
+    const core::HttpResponse response = ErrorResponse(MakeError(code, detail, "store"));
+    EXPECT_EQ(response.status, core::Info(code).http_status);
+    EXPECT_EQ(response.body.find("db.rj1"), std::string::npos) << response.body;
+    EXPECT_EQ(response.body.find("trustbridge"), std::string::npos) << response.body;
+    EXPECT_NE(response.body.find(std::string(PublicErrorText(code))), std::string::npos)
+        << response.body;
+    EXPECT_NE(response.body.find(std::string(core::Info(code).issue_code)), std::string::npos);
+  }
+  core::FlushLog();
+  core::SetLogSink(nullptr);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find("error_detail_withheld"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("db.rj1.nhs.internal"), std::string::npos) << lines[0];
+
+  // Errors about the request keep their message: it tells the client what to fix.
+  const core::HttpResponse invalid =
+      ErrorResponse(MakeError(ErrorCode::kInvalidValue, "birthDate is not a date", "Patient"));
+  EXPECT_NE(invalid.body.find("birthDate is not a date"), std::string::npos);
 }
 
 }  // namespace
