@@ -179,6 +179,14 @@ void ReadParticipants(const rapidjson::Value& root, BrokerConfig& config,
     }
     participant.receives = GetStrings(item, "receives");
     participant.format = GetString(item, "format");
+    if ((participant.format == "hl7v2" && participant.mllp.host.empty()) ||
+        (participant.format == "fhir" && participant.fhir_base.empty())) {
+      problems.push_back(MakeError(ErrorCode::kConfig,
+                                   at + "/format is " + participant.format + " but the " +
+                                       (participant.format == "fhir" ? "fhir_base" : "mllp") +
+                                       " endpoint it needs is not set",
+                                   at + "/format"));
+    }
     if (!cert_cns.insert(participant.cert_cn).second) {
       problems.push_back(MakeError(
           ErrorCode::kConfig, at + "/cert_cn is used by another participant", at + "/cert_cn"));

@@ -8,13 +8,19 @@
 namespace tb::routing {
 
 std::string_view ReceivingFormat(const Participant& participant) {
+  const bool mllp = !participant.mllp.host.empty();
+  const bool fhir = !participant.fhir_base.empty();
   if (!participant.format.empty()) {
-    return participant.format;
+    // A format without its endpoint cannot be delivered: refused at routing (kUndeliverable),
+    // not accepted and then dead at delivery.
+    const bool reachable =
+        participant.format == "hl7v2" ? mllp : participant.format == "fhir" && fhir;
+    return reachable ? std::string_view(participant.format) : std::string_view();
   }
-  if (!participant.mllp.host.empty()) {
+  if (mllp) {
     return "hl7v2";
   }
-  if (!participant.fhir_base.empty()) {
+  if (fhir) {
     return "fhir";
   }
   return {};

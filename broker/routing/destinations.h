@@ -31,8 +31,10 @@ struct DestinationRequest {
   std::vector<std::string> other_nhs_numbers = {};
 };
 
-// The format a participant receives in: its configured `format`, else "hl7v2" when it has an
-// MLLP endpoint, else "fhir" when it has a FHIR base, else "" (it cannot receive messages).
+// The format a participant receives in: its configured `format` when it has that format's
+// endpoint (an MLLP endpoint for "hl7v2", a FHIR base for "fhir"), else "hl7v2" when it has an
+// MLLP endpoint, else "fhir" when it has a FHIR base; "" when it cannot receive messages
+// (including a configured format without its endpoint).
 std::string_view ReceivingFormat(const Participant& participant);
 
 // True when `participant.receives` is empty (everything) or lists the type ("ADT") or the

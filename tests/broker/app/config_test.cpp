@@ -104,9 +104,9 @@ TEST(BrokerConfig, ReadsStoreAndQueueTuning) {
 }
 
 TEST(BrokerConfig, ReadsTheHealthCheckCertificates) {
-  ConfigLoad load = Parse(Replace(
-      ValidConfig(), R"("store": {)",
-      R"("admin": { "cert_cns": ["ops"], "health_cns": ["lb-1", "lb-2"] }, "store": {)"));
+  ConfigLoad load = Parse(
+      Replace(ValidConfig(), R"("store": {)",
+              R"("admin": { "cert_cns": ["ops"], "health_cns": ["lb-1", "lb-2"] }, "store": {)"));
   ASSERT_TRUE(load.config) << (load.problems.empty() ? "" : load.problems[0].message);
   EXPECT_EQ(load.config->admin_cert_cns, std::vector<std::string>{"ops"});
   EXPECT_EQ(load.config->admin_health_cns, (std::vector<std::string>{"lb-1", "lb-2"}));
@@ -185,8 +185,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "/peers/0/cert_cn"},
         BadCase{"NoConnectionsAllowed", R"("store": {)",
                 R"("limits": { "max_connections": 0 }, "store": {)", "/limits/max_connections"},
-        BadCase{"ParticipantIsBroker", R"("ods": "RJ1")", R"("ods": "X26")",
-                "/participants/0/ods"}),
+        BadCase{"ParticipantIsBroker", R"("ods": "RJ1")", R"("ods": "X26")", "/participants/0/ods"},
+        BadCase{"FormatWithoutItsEndpoint", R"(, "mllp": "127.0.0.1:9102")",
+                R"(, "format": "hl7v2")", "/participants/0/format"}),
     [](const ::testing::TestParamInfo<BadCase>& param_info) {
       return std::string(param_info.param.name);
     });

@@ -96,6 +96,24 @@ TEST_F(DestinationsTest, AnAddresseeThatCannotTakeTheMessageIsRefusedWithTheReas
   EXPECT_EQ(Describe(*Resolve("ADT^A01", "")), "RGT:fhir RQM:fhir RXH:hl7v2 ");
 }
 
+// A configured format without its endpoint (v2 without `mllp`, FHIR without `fhir_base`) cannot
+// be delivered: refused when addressed, left out among the holders, never acknowledged and then
+// dead at delivery.
+TEST_F(DestinationsTest, AConfiguredFormatWithoutItsEndpointCannotReceive) {
+  ParticipantDirectory directory(
+      {Make("RJ1", "", ""), Make("RQ9", "https://rq9/fhir", "", {}, "hl7v2"),
+       Make("RQ8", "", "127.0.0.1", {}, "fhir")},
+      {});
+  for (const char* addressee : {"RQ9", "RQ8"}) {
+    auto resolved =
+        ResolveDestinations({"RJ1", "ADT^A01", addressee, "9449305552"}, directory, nullptr, "X26");
+    ASSERT_FALSE(resolved) << addressee << ": " << Describe(*resolved);
+    EXPECT_EQ(resolved.error().code, core::ErrorCode::kUndeliverable);
+  }
+  EXPECT_TRUE(DestinationsOfHolders({"RJ1", "ADT^A01", "", "9449305552"}, directory, {"RQ8", "RQ9"})
+                  .empty());
+}
+
 // A v2 message the v2 -> FHIR mapping does not cover (fhir_readable false) never goes to a
 // participant that takes FHIR: it could not read it, and the delivery would be a dead letter
 // holding the patient's later messages there.
