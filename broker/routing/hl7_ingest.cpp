@@ -70,6 +70,24 @@ Hl7Ingest::Hl7Ingest(const ParticipantDirectory& directory, core::InboundStore& 
   }
 }
 
+std::string Hl7DedupeKey(std::string_view ods, std::string_view msh3, std::string_view msh4,
+                         std::string_view msh10_raw, std::string_view msh10_decoded, char escape) {
+  const auto has_bar = [](std::string_view part) {
+    return part.find('|') != std::string_view::npos;
+  };
+  const bool escaped = escape != '\0' && msh10_raw.find(escape) != std::string_view::npos;
+  std::string key(ods);
+  if (!has_bar(msh3) && !has_bar(msh4) && !has_bar(msh10_decoded) && !escaped) {
+    key.append("|").append(msh3).append("|").append(msh4).append("|").append(msh10_decoded);
+    return key;
+  }
+  key += '|';
+  for (const std::string_view part : {msh3, msh4, msh10_raw}) {
+    key.append("|").append(std::to_string(part.size())).append(":").append(part);
+  }
+  return key;
+}
+
 hl7v2::AckOptions Hl7Ingest::NextAckOptions() {
   hl7v2::AckOptions options;
   options.control_id = ids_.Next();
@@ -315,8 +333,9 @@ std::optional<core::InboundMessage> Hl7Ingest::Process(std::string_view payload,
   inbound.protocol = "hl7v2";
   inbound.message_type = result.message_type;
   inbound.control_id = message.Get("MSH-10").Decoded();
-  inbound.dedupe_key = participant->ods + '|' + std::string(message.Get("MSH-3").raw()) + '|' +
-                       std::string(message.Get("MSH-4").raw()) + '|' + inbound.control_id;
+  inbound.dedupe_key =
+      Hl7DedupeKey(participant->ods, message.Get("MSH-3").raw(), message.Get("MSH-4").raw(),
+                   message.Get("MSH-10").raw(), inbound.control_id, message.encoding().escape);
   // Digest and store the canonical form ("\r" after every segment, including the last): a
   // resend that differs only in line endings or a trailing terminator is the same message, so
   // it must be a duplicate rather than a conflict. Senders differ in exactly these bytes.

@@ -77,13 +77,25 @@ struct Hl7IngestResult {
 //      store (AR/CR, the sender resends). Otherwise it runs after the ACK-deciding commit; if it
 //      fails the message is still acknowledged (it is durable) and the failure is logged: the
 //      locator is relearnt from the patient's next message.
-// The dedupe key is sender|MSH-3|MSH-4|MSH-10 (DESIGN.md: idempotent on the control id); the
-// message is stored and digested in canonical ER7 form (segments ending in "\r").
+// The dedupe key is sender|MSH-3|MSH-4|MSH-10 (DESIGN.md: idempotent on the control id;
+// Hl7DedupeKey); the message is stored and digested in canonical ER7 form (segments ending in
+// "\r").
 //
 // Thread-safety: Ingest and IngestAsync may run on many threads at once. Ingest blocks on the
 // store: call it from the blocking pool, never from an I/O thread; so does IngestAsync unless
 // IngestsWithoutBlocking(). The directory, store, locator, ledger and clock must outlive it; the
 // destructor waits for the frames in flight.
+// The dedupe key of a message from participant `ods`, from the raw MSH-3, MSH-4 and MSH-10, the
+// decoded MSH-10 and the message's escape character. An ordinary message (no '|' in MSH-3,
+// MSH-4 or the decoded MSH-10, no escape in MSH-10) keeps the key every message had before
+// 2026-11-25, "ods|MSH-3|MSH-4|MSH-10", so resends of stored messages still dedupe. Any other
+// message gets "ods||" then each of the three (MSH-10 raw) as "<length>:<bytes>" joined by
+// '|': its parts cannot run into each other (MSH-3 "A|B" with MSH-4 "C" against "A" with
+// "B|C", under another field separator than '|'; MSH-10 "A\F\B" against other escapes that
+// decode alike), and with more than three '|' it is never an ordinary message's key.
+std::string Hl7DedupeKey(std::string_view ods, std::string_view msh3, std::string_view msh4,
+                         std::string_view msh10_raw, std::string_view msh10_decoded, char escape);
+
 class Hl7Ingest {
  public:
   // `locator` may be null (no learning).

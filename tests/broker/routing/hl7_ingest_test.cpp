@@ -589,6 +589,28 @@ TEST_F(Hl7IngestTest, NoAcceptAckButAnApplicationAckGetsTheApplicationAckAfterTh
   EXPECT_FALSE(silent.ack.should_send);
 }
 
+// Ordinary messages keep the key they always had (stored keys still dedupe their resends);
+// messages whose parts hold '|' (another field separator) or an escaped MSH-10 no longer share
+// a key with a different message.
+TEST(Hl7DedupeKey, IsUnchangedForOrdinaryMessagesAndUnambiguousForOthers) {
+  EXPECT_EQ(Hl7DedupeKey("RJ1", "PAS", "RJ1", "MSG0001", "MSG0001", '\\'), "RJ1|PAS|RJ1|MSG0001");
+  EXPECT_EQ(Hl7DedupeKey("RJ1", "PAS^1", "", "M1", "M1", '\\'), "RJ1|PAS^1||M1");
+
+  // MSH-1 '#': MSH-3 "A|B" with MSH-4 "C" and MSH-3 "A" with MSH-4 "B|C" were both RJ1|A|B|C|M1.
+  const std::string first = Hl7DedupeKey("RJ1", "A|B", "C", "M1", "M1", '\\');
+  const std::string second = Hl7DedupeKey("RJ1", "A", "B|C", "M1", "M1", '\\');
+  EXPECT_NE(first, second);
+  EXPECT_NE(first, "RJ1|A|B|C|M1");
+  EXPECT_EQ(first, "RJ1||3:A|B|1:C|2:M1");
+
+  // MSH-10 "X\F\Y" decodes to "X|Y": it was RJ1|PAS|RJ1|X|Y, the key of MSH-4 "RJ1|X" too.
+  const std::string escaped = Hl7DedupeKey("RJ1", "PAS", "RJ1", "X\\F\\Y", "X|Y", '\\');
+  EXPECT_NE(escaped, Hl7DedupeKey("RJ1", "PAS", "RJ1|X", "Y", "Y", '\\'));
+  // Two escapes that decode alike are two control ids.
+  EXPECT_NE(Hl7DedupeKey("RJ1", "PAS", "RJ1", "A\\T\\B", "A&B", '\\'),
+            Hl7DedupeKey("RJ1", "PAS", "RJ1", "A&B", "A&B", '\\'));
+}
+
 TEST_F(Hl7IngestTest, StorageFailureIsNeverAcknowledgedAA) {
   store_.SetFailure(core::MakeError(core::ErrorCode::kStorage, "database or disk is full"));
   Hl7IngestResult result = Send(kA01);
