@@ -220,8 +220,13 @@ TEST_F(PeerPolicyTest, OnlyARegisteredPeerMayNameTheOriginalRequester) {
   HttpsResult as_peer = AtB("broker-a", "GET", kEverything);
   ASSERT_EQ(as_peer.status, 200) << as_peer.body;
   EXPECT_GT(Count(as_peer).rxh, 0u);  // the peer itself is not denied
-  HttpsResult for_rj1 =
-      AtB("broker-a", "GET", kEverything, {{"X-Trustbridge-Requester", "RJ1;purpose=TREAT"}});
+  // With the hop headers broker-a sends: broker-b then does not ask broker-a back, whose
+  // fhir_base here is dead and would be flagged (a consent refusal flags the same targets as a
+  // search that finds no data, docs/policy.md step 4).
+  HttpsResult for_rj1 = AtB("broker-a", "GET", kEverything,
+                            {{"X-Trustbridge-Requester", "RJ1;purpose=TREAT"},
+                             {"X-Trustbridge-Hops", "1"},
+                             {"X-Trustbridge-Visited", "broker-a"}});
   ASSERT_EQ(for_rj1.status, 200) << for_rj1.body;
   EXPECT_EQ(Count(for_rj1).rxh, 0u);
   rapidjson::Document empty = Json(for_rj1.body);
