@@ -79,6 +79,22 @@ const Value* ResolveReference(const Value& entries, std::string_view reference) 
   return nullptr;
 }
 
+// Whether `patient` links (Patient.link[].other) to `target`, a resource of the same Bundle.
+bool LinksTo(const Value& patient, const Value& target, const Value& entries) {
+  const Value* links = fhir::FindArray(patient, "link");
+  if (links == nullptr) {
+    return false;
+  }
+  for (const Value& link : links->GetArray()) {
+    const Value* other = fhir::FindObject(link, "other");
+    const auto reference = other != nullptr ? fhir::FindString(*other, "reference") : std::nullopt;
+    if (reference && ResolveReference(entries, *reference) == &target) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The ODS code among `identifiers` (an Identifier or an array of them), if any.
 std::optional<std::string> OdsIdentifier(const Value* identifiers) {
   if (identifiers == nullptr) {
@@ -286,12 +302,15 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     }
   }
 
-  // 3. The patient: the first Patient with an NHS number; every NHS number must be valid. One
-  // person per message: ordering is per patient, and a resource about another (a Patient with
-  // none of the first one's NHS numbers, unless either links to another record of the same
-  // person, or a subject naming an NHS number of none of the message's Patients) is refused
-  // rather than routed and checked as if it were theirs.
-  std::vector<std::string> patient_numbers;  // the first Patient's NHS numbers
+  // 3. The patient: the first Patient with an NHS number; every NHS number must be valid, and a
+  // Patient names at most one (UK Core's nhsNumber slice is 0..1). One person per message:
+  // ordering is per patient, and a resource about another (a Patient with another NHS number,
+  // unless it and the first Patient link to each other as records of the same person, or a
+  // subject naming an NHS number of none of the message's Patients) is refused rather than
+  // routed and checked as if it were theirs. Every NHS number a message carries routes it to
+  // that number's holders and announces the sender as one, so a link counts only when it joins
+  // the two Patients of this message: a link to anything else would let a sender claim any
+  // patient (found in review).
   // Every other NHS number of the message's Patients (core::InboundMessage::other_nhs_numbers).
   std::vector<std::string> other_numbers;
   const auto add_other = [&](const std::string& number) {
@@ -300,7 +319,7 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
       other_numbers.push_back(number);
     }
   };
-  bool first_patient_linked = false;
+  const Value* first_patient = nullptr;
   const auto another_patient = [&](SizeType i, std::string location) {
     return fail("invalid",
                 MakeError(ErrorCode::kInvalidValue,
@@ -317,45 +336,42 @@ FhirMessageIngestResult FhirMessageIngest::Process(std::string_view body,
     if (identifiers == nullptr) {
       continue;
     }
-    std::vector<std::string> numbers;
+    std::string number;  // the Patient's NHS number ("": none)
     for (SizeType j = 0; j < identifiers->Size(); ++j) {
       const Value& id = (*identifiers)[j];
       if (fhir::FindString(id, "system") != core::kNhsNumberSystem) {
         continue;
       }
-      std::string value(fhir::FindString(id, "value").value_or(""));
+      const std::string_view value = fhir::FindString(id, "value").value_or("");
+      const std::string location = EntryPath(i) + ".identifier[" + std::to_string(j) + "].value";
       if (!core::IsValidNhsNumber(value)) {
         return fail("invalid",
                     MakeError(ErrorCode::kInvalidValue,
-                              "NHS number is not 10 digits with a valid check digit",
-                              EntryPath(i) + ".identifier[" + std::to_string(j) + "].value"));
+                              "NHS number is not 10 digits with a valid check digit", location));
       }
-      numbers.push_back(std::move(value));
+      if (!number.empty() && number != value) {
+        return fail("invalid", MakeError(ErrorCode::kInvalidValue,
+                                         "a Patient names more than one NHS number (UK Core "
+                                         "allows one)",
+                                         location));
+      }
+      number = value;
     }
-    if (numbers.empty()) {
+    if (number.empty()) {
       continue;
     }
-    const bool linked = fhir::FindArray(*resource, "link") != nullptr;
-    if (patient_numbers.empty()) {
-      facts.nhs_number = numbers.front();
-      for (const std::string& number : numbers) {
-        add_other(number);
-      }
-      patient_numbers = std::move(numbers);
-      first_patient_linked = linked;
+    if (first_patient == nullptr) {
+      facts.nhs_number = number;
+      first_patient = resource;
       continue;
     }
-    const bool shares_one = std::any_of(numbers.begin(), numbers.end(), [&](const std::string& n) {
-      return std::find(patient_numbers.begin(), patient_numbers.end(), n) != patient_numbers.end();
-    });
-    if (!shares_one && !linked && !first_patient_linked) {
+    if (number != facts.nhs_number && !LinksTo(*resource, *first_patient, *entries) &&
+        !LinksTo(*first_patient, *resource, *entries)) {
       return another_patient(i, "");
     }
-    for (const std::string& number : numbers) {  // the same person's, or a linked record's
-      add_other(number);
-    }
+    add_other(number);  // the same person's, or a linked record's
   }
-  for (SizeType i = 0; i < entries->Size() && !patient_numbers.empty(); ++i) {
+  for (SizeType i = 0; i < entries->Size() && first_patient != nullptr; ++i) {
     const Value* resource = fhir::FindObject((*entries)[i], "resource");
     if (resource == nullptr || fhir::FindString(*resource, "resourceType") == "Patient") {
       continue;

@@ -425,6 +425,39 @@ TEST_F(FhirMessageIngestTest, ASecondPatientInOneMessageIsRefused) {
       << (merged.errors.empty() ? "" : merged.errors[0].message + " " + merged.errors[0].location);
 }
 
+// Every NHS number a message carries routes it to that number's holders and announces the
+// sender as one: a link that joins nothing in the message, or a Patient naming two NHS numbers,
+// would let a sender claim any patient and receive their messages.
+TEST_F(FhirMessageIngestTest, OnlyALinkBetweenTheTwoPatientsLetsASecondOneIn) {
+  const auto refused_because = [this](const std::string& message) {
+    const FhirMessageIngestResult result = Send(message);
+    EXPECT_EQ(result.outcome, "invalid");
+    return result.errors.empty() ? std::string() : result.errors[0].message;
+  };
+  const std::string second_patient =
+      R"(,{"fullUrl":"urn:uuid:p2","resource":{"resourceType":"Patient","id":"p2",)"
+      R"("identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}])";
+  const std::string elsewhere = R"("link":[{"other":{"reference":"Patient/unrelated"}}])";
+  std::string message = Message();
+  message.insert(message.size() - 2, second_patient + "," + elsewhere + "}}");
+  EXPECT_NE(refused_because(message).find("a second patient"), std::string::npos);
+
+  message = Message();
+  message.insert(message.size() - 2, second_patient + "}}");
+  message.insert(message.find(R"("resourceType":"Patient","id":"p1")"), elsewhere + ",");
+  EXPECT_NE(refused_because(message).find("a second patient"), std::string::npos);
+
+  message = Message();
+  message.insert(message.find(R"(],"name":[{"family")"),
+                 R"(,{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"})");
+  EXPECT_NE(refused_because(message).find("more than one NHS number"), std::string::npos);
+
+  EXPECT_TRUE(store_.messages().empty());
+  const auto holders = locator_.Lookup("9434765919");
+  ASSERT_TRUE(holders);
+  EXPECT_TRUE(holders->empty()) << "the sender was announced for a patient it named wrongly";
+}
+
 // A merge names the record it replaces: the trusts holding that record's NHS number need it as
 // much as the survivor's, and the sender holds both.
 TEST_F(FhirMessageIngestTest, AMergeReachesTheHoldersOfTheLinkedRecord) {
