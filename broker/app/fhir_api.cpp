@@ -640,7 +640,8 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
   // The same for the hop headers: from a participant they would drop peers from the fan-out
   // without the OperationOutcome that flags a missing part (partial answers are never silent),
   // and ignoring them instead would let a peer registered as a participant by mistake loop.
-  for (const std::string_view header : {routing::kHopsHeader, routing::kVisitedHeader}) {
+  for (const std::string_view header :
+       {routing::kHopsHeader, routing::kVisitedHeader, routing::kDeadlineHeader}) {
     if (!is_peer && request.headers.Has(header)) {
       refuse(MakeError(ErrorCode::kForbidden,
                        std::string(header) + " is accepted from peer brokers only",
@@ -771,6 +772,7 @@ void FhirApi::Federate(core::HttpRequest request, routing::FederatedKind kind, s
   search->break_glass_reason = context->break_glass_reason;
   search->hops = hops->hops;
   search->visited = std::move(hops->visited);
+  search->time_left = hops->time_left;
   search->as_document = true;  // step 6 filters the DOM: no text written and parsed again
 
   const auto started = std::chrono::steady_clock::now();

@@ -636,8 +636,35 @@ core::Result<HopInfo> ParseHopHeaders(const core::HttpHeaders& headers) {
       info.visited.emplace_back(id);
     }
   }
+  if (headers.Has(kDeadlineHeader)) {
+    const std::string_view text = Trim(headers.Get(kDeadlineHeader));
+    std::int64_t ms = -1;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || ms < 0 ||
+        ms > kMaxDeadlineHeaderMs) {
+      return core::MakeError(
+          core::ErrorCode::kInvalidValue,
+          "must be milliseconds from 0 to " + std::to_string(kMaxDeadlineHeaderMs),
+          std::string(kDeadlineHeader));
+    }
+    info.time_left = std::chrono::milliseconds(ms);
+  }
   return info;
 }
+
+namespace {
+
+// The time a peer is given for its answer out of this query's `budget`: a tenth (at least
+// 100 ms) is kept for the answer's way back and this broker's merge, so that a peer whose own
+// trust is slow still answers in time with what it has (its trusts' data and its flags), rather
+// than the whole peer being flagged late at the same moment its answer is being written.
+std::chrono::milliseconds PeerTimeLeft(std::chrono::milliseconds budget) {
+  const std::chrono::milliseconds margin =
+      std::max<std::chrono::milliseconds>(budget / 10, std::chrono::milliseconds(100));
+  return std::max(budget - margin, std::chrono::milliseconds(0));
+}
+
+}  // namespace
 
 // ---- FederatedQuery --------------------------------------------------------------------------
 
@@ -782,6 +809,12 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
         core::UpstreamRequest{participant->fhir_base, participant->cert_cn, request});
   }
 
+  std::chrono::milliseconds budget = search.deadline.value_or(settings_.default_deadline);
+  if (search.time_left) {
+    budget = std::min(budget, *search.time_left);
+  }
+  budget = std::clamp(budget, std::chrono::milliseconds(0), settings_.max_deadline);
+
   const bool self_visited = std::find(search.visited.begin(), search.visited.end(),
                                       settings_.self_id) != search.visited.end();
   const int hops = std::clamp(search.hops, 0, kMaxHopsHeaderValue);
@@ -811,6 +844,8 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
           requests.emplace_back(core::UpstreamRequest{peer.fhir_base, peer.cert_cn, request});
       to_peer.request.headers.Set(std::string(kHopsHeader), std::to_string(hops + 1));
       to_peer.request.headers.Set(std::string(kVisitedHeader), visited);
+      to_peer.request.headers.Set(std::string(kDeadlineHeader),
+                                  std::to_string(PeerTimeLeft(budget).count()));
       if (send_requester) {
         to_peer.request.headers.Set(
             std::string(kRequesterHeader),
@@ -834,8 +869,6 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
     request.headers = probe.headers;  // any next-page request (none: no answer links one)
   }
 
-  std::chrono::milliseconds budget = search.deadline.value_or(settings_.default_deadline);
-  budget = std::clamp(budget, std::chrono::milliseconds(0), settings_.max_deadline);
   const Steady::time_point deadline = start + budget;
 
   MergeOptions options;

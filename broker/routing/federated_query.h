@@ -34,6 +34,10 @@ inline constexpr std::string_view kBreakGlassReasonHeader = "X-Break-Glass-Reaso
 inline constexpr std::string_view kHopsHeader = "X-Trustbridge-Hops";
 // Comma-separated ids of the brokers that already handled the request, oldest first.
 inline constexpr std::string_view kVisitedHeader = "X-Trustbridge-Visited";
+// Milliseconds the asking broker will wait for this answer, less a margin for the answer's way
+// back: the peer answers within it (its own deadline is at most this), so its trusts' data and
+// flags reach the asker before the asker gives up on the peer.
+inline constexpr std::string_view kDeadlineHeader = "X-Trustbridge-Deadline-Ms";
 
 // Sent to peer brokers only: on whose behalf this broker asks, "<ODS code>;purpose=<code>"
 // (e.g. "RJ1;purpose=TREAT"), so the peer evaluates the patient's consents for the original
@@ -53,6 +57,8 @@ std::string FormatRequesterHeader(const NamedRequester& requester);
 
 // Limits on the hop headers read from a request.
 inline constexpr int kMaxHopsHeaderValue = 64;
+// The largest X-Trustbridge-Deadline-Ms accepted (a peer's own max_deadline caps it further).
+inline constexpr std::int64_t kMaxDeadlineHeaderMs = 600'000;
 inline constexpr std::size_t kMaxVisited = 32;
 
 enum class FederatedKind {
@@ -80,6 +86,9 @@ struct FederatedSearch {
   std::vector<std::string> visited;  // incoming X-Trustbridge-Visited
   // Overrides the default deadline (capped at FederatedQuerySettings::max_deadline).
   std::optional<std::chrono::milliseconds> deadline;
+  // The asking broker's time left for this answer (incoming X-Trustbridge-Deadline-Ms): the
+  // deadline is at most this.
+  std::optional<std::chrono::milliseconds> time_left;
   // The merged Bundle as FederatedResult::document instead of bundle_json (MergeOptions).
   bool as_document = false;
   // The record locator's entries for nhs_number when the caller has read them already
@@ -111,6 +120,7 @@ core::Result<FederatedSearch> ParseFederatedSearch(std::string_view resource_typ
 struct HopInfo {
   int hops = 0;
   std::vector<std::string> visited;
+  std::optional<std::chrono::milliseconds> time_left;  // X-Trustbridge-Deadline-Ms
 };
 core::Result<HopInfo> ParseHopHeaders(const core::HttpHeaders& headers);
 

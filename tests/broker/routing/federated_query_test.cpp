@@ -929,6 +929,35 @@ TEST_F(FederatedQueryTest, PeerGetsTheQueryWithOneMoreHopAndThisBrokerVisited) {
   EXPECT_EQ(request->request.headers.Get("X-Purpose-Of-Use"), "TREAT");
 }
 
+// A peer is told how long this broker will wait for it, less a margin for the way back, and a
+// broker asked with that header answers within it: a slow trust behind the peer is then flagged
+// by the peer in time, and the peer's other trusts' data reaches the asker, instead of the whole
+// peer being flagged late by an asker with the same deadline (found in review).
+TEST_F(FederatedQueryTest, APeerIsToldTheTimeLeftAndABrokerAskedSoAnswersWithinIt) {
+  SetUpDirectory({MakePeer("broker-b")});
+  upstream_.Script(Base("broker-b"), {0ms, Response(200, Searchset({}))});
+  FederatedSearch search = Search();
+  search.deadline = 2000ms;
+  ASSERT_TRUE(RunAndWait(search).has_value());
+  const core::UpstreamRequest* request = upstream_.RequestTo(Base("broker-b"));
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->request.headers.Get("X-Trustbridge-Deadline-Ms"), "1800");
+
+  Holds(kNhs, "RGT");
+  upstream_.Script(Base("RGT"), {10s, Response(200, Searchset({Resource("Patient", "p7")}))});
+  FederatedSearch asked = Search();
+  asked.time_left = 300ms;  // less than the 3 s default: the asker's time wins
+  auto result = RunAndWait(asked);
+  ASSERT_TRUE(result.has_value());
+  const Parsed bundle = ParseBundle(result->bundle_json);
+  ASSERT_FALSE(bundle.outcomes().empty());
+  EXPECT_EQ(bundle.outcomes()[0].diagnostics, "trust RGT did not answer within 300 ms");
+  const std::vector<core::UpstreamRequest> requests = upstream_.requests();
+  ASSERT_FALSE(requests.empty());
+  EXPECT_EQ(requests.back().base_url, Base("broker-b"));  // the second query's peer request
+  EXPECT_EQ(requests.back().request.headers.Get("X-Trustbridge-Deadline-Ms"), "200");
+}
+
 TEST_F(FederatedQueryTest, LoopEndsWhenVisitedOrOutOfHops) {
   SetUpDirectory({MakePeer("broker-b"), MakePeer("broker-c")});
   Holds(kNhs, "RJ1");
@@ -1181,6 +1210,11 @@ TEST(ParseHopHeaders, ReadsHopsAndVisited) {
   ASSERT_TRUE(read.has_value());
   EXPECT_EQ(read->hops, 2);
   EXPECT_EQ(read->visited, (std::vector<std::string>{"broker-a", "broker-b"}));
+  EXPECT_FALSE(read->time_left);
+  headers.Set("X-Trustbridge-Deadline-Ms", "2700");
+  read = ParseHopHeaders(headers);
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->time_left, std::chrono::milliseconds(2700));
 }
 
 TEST(ParseHopHeaders, RefusesMalformedValues) {
@@ -1190,6 +1224,13 @@ TEST(ParseHopHeaders, RefusesMalformedValues) {
     auto read = ParseHopHeaders(headers);
     ASSERT_FALSE(read.has_value()) << hops;
     EXPECT_EQ(read.error().location, "X-Trustbridge-Hops");
+  }
+  for (const char* time_left : {"-1", "x", "1.5", "", "600001"}) {
+    core::HttpHeaders headers;
+    headers.Set("X-Trustbridge-Deadline-Ms", time_left);
+    auto read = ParseHopHeaders(headers);
+    ASSERT_FALSE(read.has_value()) << time_left;
+    EXPECT_EQ(read.error().location, "X-Trustbridge-Deadline-Ms");
   }
   for (const char* visited : {"broker a", "a,,b", "a\r\nX-Evil: 1"}) {
     core::HttpHeaders headers;
