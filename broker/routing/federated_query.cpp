@@ -819,6 +819,21 @@ void FederatedQuery::Run(FederatedSearch search, Done done) {
                                       settings_.self_id) != search.visited.end();
   const int hops = std::clamp(search.hops, 0, kMaxHopsHeaderValue);
   const bool may_forward = !self_visited && hops < settings_.max_hops;
+  if (!self_visited && !may_forward) {
+    // Out of hops: data behind the peers not yet visited is missing, and the answer says so
+    // (partial answers are never silent). A peer already visited answers its own part.
+    for (const Peer& peer : directory_.peers()) {
+      if (!peer.fhir_base.empty() && peer.id != settings_.self_id &&
+          std::find(search.visited.begin(), search.visited.end(), peer.id) ==
+              search.visited.end()) {
+        skip(TargetKind::kPeer, peer.id,
+             core::MakeError(core::ErrorCode::kUnsupportedMessage,
+                             "peer broker " + peer.id + " was not asked: the request has made " +
+                                 std::to_string(hops) + " broker hops, the most allowed"),
+             true);
+      }
+    }
+  }
   if (may_forward) {
     std::string visited;
     for (const std::string& id : search.visited) {

@@ -974,8 +974,16 @@ TEST_F(FederatedQueryTest, LoopEndsWhenVisitedOrOutOfHops) {
   FederatedSearch too_far = Search();
   too_far.hops = 3;
   too_far.visited = {"broker-x"};
-  ASSERT_TRUE(RunAndWait(too_far).has_value());
+  auto cut = RunAndWait(too_far);
+  ASSERT_TRUE(cut.has_value());
   EXPECT_EQ(upstream_.sent(), 2u);
+  // The peers left out at the hop limit are flagged: what they hold is missing.
+  EXPECT_TRUE(cut->partial);
+  const Parsed cut_bundle = ParseBundle(cut->bundle_json);
+  ASSERT_EQ(cut_bundle.outcomes().size(), 2u);
+  EXPECT_EQ(cut_bundle.outcomes()[0].diagnostics,
+            "peer broker broker-b was not asked: the request has made 3 broker hops, the most "
+            "allowed");
 
   FederatedSearch from_b = Search();
   from_b.hops = 1;
