@@ -221,10 +221,11 @@ class BrokerServer::Impl {
     delivery.owner = config_.broker_id;
     delivery.threads = config_.delivery_threads;
     delivery.lease = std::chrono::milliseconds(config_.delivery_lease_ms);
-    // ParticipantDeliverer gives an attempt at most 30 s; a lease shorter than a minute (the
-    // schema allows 1 s) starts an item only while half of it is left.
+    // A ParticipantDeliverer attempt: MLLP connect and handshake (10 s) then the reply (30 s),
+    // or one FHIR request (30 s). A lease shorter than 80 s (the schema allows 1 s) starts an
+    // item only while half of it is left.
     delivery.attempt_timeout =
-        std::min<std::chrono::milliseconds>(std::chrono::seconds(30), delivery.lease / 2);
+        std::min<std::chrono::milliseconds>(std::chrono::seconds(40), delivery.lease / 2);
     delivery_ = std::make_unique<queue::DeliveryWorker>(*outbound_, *deliverer_, delivery, clock_);
     upstream_ = std::make_unique<HttpsUpstreamClient>(https_client_);
     routing::FederatedQuerySettings settings;
