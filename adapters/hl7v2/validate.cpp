@@ -162,6 +162,68 @@ void CheckNhsNumbers(const Message& message, std::span<const std::string> nhs_na
   }
 }
 
+// Every NHS number a message names routes it to that number's holders and tells the record
+// locator the sender holds that patient. So one record names one person: a PID claiming two
+// NHS numbers (across PID-2, PID-3 and PID-4) is refused, as is an MRG claiming one outside the
+// events that merge or move a record (HL7 v2 chapter 3: A06, A07, A18, A30, A34-A36, A39-A51),
+// where it would otherwise let a sender claim any patient (found in review, 2026-11-25).
+void CheckOneNhsNumberPerRecord(const Message& message, std::span<const std::string> nhs_namespaces,
+                                std::string_view trigger, std::vector<core::Error>& out) {
+  for (std::size_t occurrence = 1;; ++occurrence) {
+    const std::optional<SegmentView> pid = message.FindSegment("PID", occurrence);
+    if (!pid) {
+      break;
+    }
+    // The field of the PID's second distinct NHS number, 0 when it claims at most one.
+    const auto second_number_field = [&]() -> std::size_t {
+      std::optional<std::string> first;
+      for (const std::size_t field : {3, 2, 4}) {
+        for (const Value& cx : pid->Field(field).Repetitions()) {
+          std::optional<std::string> claimed = ClaimedNhsNumber(cx, nhs_namespaces);
+          if (!claimed || !core::IsValidNhsNumber(*claimed) || claimed == first) {
+            continue;  // an invalid one is the NHS number check's to report
+          }
+          if (first) {
+            return field;
+          }
+          first = std::move(claimed);
+        }
+      }
+      return 0;
+    };
+    if (const std::size_t field = second_number_field(); field != 0) {
+      out.push_back(core::MakeError(core::ErrorCode::kInvalidValue,
+                                    "PID names more than one NHS number",
+                                    Path{"PID", occurrence, field, 0, 0, 0}.ToString()));
+    }
+  }
+  static constexpr std::array<std::string_view, 20> kMergeOrMoveEvents = {
+      "A06", "A07", "A18", "A30", "A34", "A35", "A36", "A39", "A40", "A41",
+      "A42", "A43", "A44", "A45", "A46", "A47", "A48", "A49", "A50", "A51"};
+  if (message.Get("MSH-9.1").raw() == "ADT" &&
+      std::find(kMergeOrMoveEvents.begin(), kMergeOrMoveEvents.end(), trigger) !=
+          kMergeOrMoveEvents.end()) {
+    return;
+  }
+  for (std::size_t occurrence = 1;; ++occurrence) {
+    const std::optional<SegmentView> mrg = message.FindSegment("MRG", occurrence);
+    if (!mrg) {
+      return;
+    }
+    for (const std::size_t field : {1, 2}) {
+      for (const Value& cx : mrg->Field(field).Repetitions()) {
+        if (ClaimedNhsNumber(cx, nhs_namespaces)) {
+          out.push_back(
+              core::MakeError(core::ErrorCode::kUnsupportedMessage,
+                              "MRG names a patient's record in an event that merges or moves none",
+                              Path{"MRG", occurrence, field, 0, 0, 0}.ToString()));
+          return;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::optional<std::size_t> PidOfAnotherPatient(const Message& message,
@@ -271,6 +333,7 @@ std::vector<core::Error> Validate(const Message& message, const ValidationRules&
   const std::string_view trigger = message.Get("MSH-9.2").raw();
   const bool two_patient_event = message.Get("MSH-9.1").raw() == "ADT" &&
                                  (trigger == "A17" || trigger == "A24" || trigger == "A37");
+  CheckOneNhsNumberPerRecord(message, rules.nhs_number_namespaces, trigger, errors);
   if (const std::optional<std::size_t> other =
           two_patient_event ? std::nullopt
                             : PidOfAnotherPatient(message, rules.nhs_number_namespaces)) {

@@ -49,6 +49,11 @@ struct ValidationRules {
 //                          MRG-1, MRG-2, PV1-5, PV1-19, NK1-33) that fails
 //                          tb::core::IsValidNhsNumber, at the field ("PID-3", "PID[2]-3" for a
 //                          second PID).
+//   kInvalidValue          a PID claiming two different NHS numbers (in PID-2, PID-3, PID-4),
+//                          at the second one's field ("PID-4", "PID[2]-3");
+//   kUnsupportedMessage    an MRG claiming an NHS number in an event that merges or moves no
+//                          record (anything but ADT A06, A07, A18, A30, A34-A36, A39-A51), at
+//                          "MRG-1" / "MRG-2";
 //   kUnsupportedMessage    a PID naming another patient than the first (PidOfAnotherPatient),
 //                          at "PID[n]": one message per patient (ERR-3 200, AR), except in the
 //                          two-patient events ADT^A17, A24 and A37;

@@ -295,6 +295,32 @@ TEST(Validate, ASecondPatientInOneMessageIsRefused) {
       Validate(Parse(a24 + pid("9434765919^^^NHS^NH") + pid("9449305552^^^NHS^NH")), {}).empty());
 }
 
+// Every NHS number a message names routes it to that number's holders and announces the sender
+// as one of them: a PID naming two, or an MRG naming one outside a merge, would let a sender
+// claim any patient (found in review).
+TEST(Validate, ARecordNamesOneNhsNumberAndOnlyAMergeNamesARetiredOne) {
+  const std::string a08 = "MSH|^~\\&|PAS|RJ1|BRK|NHS|2024||ADT^A08|C1|P|2.5\rEVN|A08\r";
+  const auto location_of_error = [](const std::string& text) {
+    const std::vector<core::Error> errors = Validate(Parse(text), {});
+    return errors.size() == 1 ? errors[0].location : "errors: " + std::to_string(errors.size());
+  };
+  EXPECT_EQ(location_of_error(a08 + "PID|1||9434765919^^^NHS^NH~9449305552^^^NHS^NH\r"), "PID-3");
+  EXPECT_EQ(location_of_error(a08 + "PID|1|9449305552^^^NHS^NH|9434765919^^^NHS^NH\r"), "PID-2");
+  const std::string a24 = "MSH|^~\\&|PAS|RJ1|BRK|NHS|2024||ADT^A24|C1|P|2.5\rEVN|A24\r";
+  EXPECT_EQ(location_of_error(a24 + "PID|1||9434765919^^^NHS^NH\r"
+                                    "PID|2||9449305552^^^NHS^NH|9434765870^^^NHS^NH\r"),
+            "PID[2]-4");
+  // The same number twice, or beside local numbers, is one.
+  EXPECT_TRUE(
+      Validate(Parse(a08 + "PID|1|9434765919^^^NHS^NH|RX1^^^RX1^MR~9434765919^^^NHS^NH\r"), {})
+          .empty());
+  EXPECT_EQ(location_of_error(a08 + "PID|1||9434765919^^^NHS^NH\rMRG|9449305552^^^NHS^NH\r"),
+            "MRG-1");
+  const std::string a40 = "MSH|^~\\&|PAS|RJ1|BRK|NHS|2024||ADT^A40|C1|P|2.5\rEVN|A40\r";
+  EXPECT_TRUE(
+      Validate(Parse(a40 + "PID|1||9434765919^^^NHS^NH\rMRG|9449305552^^^NHS^NH\r"), {}).empty());
+}
+
 // Whoever receives a two-patient event receives both patients' data: the delivery reads every
 // patient's NHS number (and checks each one's consents).
 TEST(PatientNhsNumbers, EveryPidsNumbersOnceTheRoutingKeyFirst) {
