@@ -55,29 +55,52 @@ std::string Printable(std::string_view er7) {
 
 std::vector<std::string> SplitHl7Messages(std::string_view text) {
   std::vector<std::string> messages;
+  // As the parser (hl7v2::Message::Parse): a message whose MSH line ends in \r or \r\n ends
+  // its segments only there, and a lone \n inside it is data (an OBX-5 text "Normal\nEND|F" is
+  // one segment), unless the next line starts a message or a batch envelope (a file that mixes
+  // styles between messages). In a \n message any line ending ends a segment.
+  bool lf_is_data = false;
+  bool after_lone_lf = false;
+  std::string segment;
+  auto flush = [&messages, &segment] {
+    const std::string_view line = segment;
+    if (!line.empty() && !IsBatchEnvelope(line)) {
+      if (line.starts_with("MSH") || messages.empty()) {
+        messages.emplace_back();
+      }
+      messages.back().append(line);
+      messages.back().push_back('\r');
+    }
+    segment.clear();
+  };
   std::size_t pos = 0;
   while (pos < text.size()) {
     std::size_t end = text.find_first_of("\r\n", pos);
     if (end == std::string_view::npos) {
       end = text.size();
     }
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end;
-    while (pos < text.size() && (text[pos] == '\r' || text[pos] == '\n')) {
-      ++pos;
+    std::string_view piece = text.substr(pos, end - pos);
+    if (piece.starts_with("\xEF\xBB\xBF")) {  // a byte order mark from a Windows editor
+      piece.remove_prefix(3);
     }
-    if (line.starts_with("\xEF\xBB\xBF")) {  // a byte order mark from a Windows editor
-      line.remove_prefix(3);
+    const bool starts_message = piece.starts_with("MSH");
+    if (lf_is_data && after_lone_lf && !starts_message && !IsBatchEnvelope(piece)) {
+      segment.push_back('\n');
+      segment.append(piece);
+    } else {
+      flush();
+      segment.assign(piece);
+      if (starts_message) {
+        lf_is_data = end < text.size() && text[end] == '\r';
+      }
     }
-    if (line.empty() || IsBatchEnvelope(line)) {
-      continue;
+    after_lone_lf = end < text.size() && text[end] == '\n';
+    pos = end + 1;
+    if (end < text.size() && text[end] == '\r' && pos < text.size() && text[pos] == '\n') {
+      ++pos;  // \r\n is one line ending
     }
-    if (line.starts_with("MSH") || messages.empty()) {
-      messages.emplace_back();
-    }
-    messages.back().append(line);
-    messages.back().push_back('\r');
   }
+  flush();
   return messages;
 }
 

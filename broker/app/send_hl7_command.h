@@ -10,7 +10,8 @@
 namespace tb::app {
 
 // Splits a file's text into HL7 v2 messages: each starts at a line beginning with "MSH"; blank
-// lines, a batch's FHS/BHS/BTS/FTS lines and any line endings (\r, \n, \r\n) are accepted.
+// lines, a batch's FHS/BHS/BTS/FTS lines and any line endings (\r, \n, \r\n) are accepted, one
+// style per message as the parser takes them (a lone \n in a \r or \r\n message is data).
 // Segments come back "\r"-terminated, as MLLP carries them.
 std::vector<std::string> SplitHl7Messages(std::string_view text);
 

@@ -250,5 +250,17 @@ TEST(SplitHl7Messages, SplitsOnMshAndDropsBatchEnvelopes) {
   EXPECT_EQ(messages[1], "MSH|^~\\&|B\rPID|2\r");
 }
 
+// The same rule as the parser: in a CR (or CRLF) message a lone LF is data. Before, send-hl7
+// split "Normal<LF>END||||||F" into two segments, and the broker stored a bogus END segment.
+TEST(SplitHl7Messages, ALoneLfInACrMessageIsDataAsInTheParser) {
+  const auto messages = app::SplitHl7Messages(
+      "MSH|^~\\&|A\rOBX|1|TX|RPT||Normal\nEND||||||F\r\n\n"
+      "MSH|^~\\&|B\r\nOBX|1|TX|RPT||a\n\nb|F\r\nMSH|^~\\&|C\nPID|3\n");
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0], "MSH|^~\\&|A\rOBX|1|TX|RPT||Normal\nEND||||||F\r");
+  EXPECT_EQ(messages[1], "MSH|^~\\&|B\rOBX|1|TX|RPT||a\n\nb|F\r");
+  EXPECT_EQ(messages[2], "MSH|^~\\&|C\rPID|3\r");
+}
+
 }  // namespace
 }  // namespace tb
