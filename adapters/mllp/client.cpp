@@ -53,10 +53,11 @@ class MllpClient::Impl {
   core::Status Connect();
   core::Result<std::string> Send(std::string_view payload);
   core::Status Write(std::string bytes);
-  core::Result<std::string> Receive();
+  core::Result<std::string> Receive(std::chrono::milliseconds timeout);
   void Close();
 
   bool connected() const { return stream_ != nullptr; }
+  std::chrono::milliseconds reply_timeout() const { return settings_.reply_timeout; }
   bool HasUnreadInput();
   const core::PeerIdentity& server() const { return server_; }
 
@@ -83,7 +84,8 @@ class MllpClient::Impl {
     return MakeError(code, std::move(message), "mllp");
   }
   core::Status ConfigureServerName();
-  core::Result<std::string> Run(std::string* frame, bool want_reply);
+  core::Result<std::string> Run(std::string* frame, bool want_reply,
+                                std::chrono::milliseconds timeout);
   void StartWrite(Exchange& exchange, const std::string& bytes);
   void ReadReply(Exchange& exchange);
   void Finish(Exchange& exchange);
@@ -226,12 +228,13 @@ void MllpClient::Impl::Finish(Exchange& exchange) {
   }
 }
 
-core::Result<std::string> MllpClient::Impl::Run(std::string* frame, bool want_reply) {
+core::Result<std::string> MllpClient::Impl::Run(std::string* frame, bool want_reply,
+                                                std::chrono::milliseconds timeout) {
   if (!connected()) {
     BROKER_RETURN_IF_ERROR(Connect());
   }
   Exchange exchange;
-  Lowest().expires_after(settings_.reply_timeout);
+  Lowest().expires_after(timeout);
   if (frame != nullptr) {
     StartWrite(exchange, *frame);
   }
@@ -256,7 +259,7 @@ core::Result<std::string> MllpClient::Impl::Run(std::string* frame, bool want_re
     if (IsTimeout(ec)) {
       return Fail(core::ErrorCode::kTimeout,
                   std::string(want_reply ? "no reply from " : "cannot send to ") + target_ +
-                      " within " + std::to_string(settings_.reply_timeout.count()) + " ms");
+                      " within " + std::to_string(timeout.count()) + " ms");
     }
     return Fail(core::ErrorCode::kUpstreamUnavailable,
                 "connection to " + target_ + " failed: " + ec.message());
@@ -266,18 +269,20 @@ core::Result<std::string> MllpClient::Impl::Run(std::string* frame, bool want_re
 
 core::Result<std::string> MllpClient::Impl::Send(std::string_view payload) {
   std::string frame = Frame(payload);
-  return Run(&frame, true);
+  return Run(&frame, true, settings_.reply_timeout);
 }
 
 core::Status MllpClient::Impl::Write(std::string bytes) {
-  auto result = Run(&bytes, false);
+  auto result = Run(&bytes, false, settings_.reply_timeout);
   if (!result) {
     return std::move(result).error();
   }
   return core::Ok();
 }
 
-core::Result<std::string> MllpClient::Impl::Receive() { return Run(nullptr, true); }
+core::Result<std::string> MllpClient::Impl::Receive(std::chrono::milliseconds timeout) {
+  return Run(nullptr, true, timeout);
+}
 
 bool MllpClient::Impl::HasUnreadInput() {
   if (decoder_.BufferedBytes() > 0 || decoder_.InFrame()) {
@@ -328,7 +333,10 @@ core::Result<std::string> MllpClient::Send(std::string_view payload) {
   return impl_->Send(payload);
 }
 core::Status MllpClient::Write(std::string_view payload) { return impl_->Write(Frame(payload)); }
-core::Result<std::string> MllpClient::Receive() { return impl_->Receive(); }
+core::Result<std::string> MllpClient::Receive() { return impl_->Receive(impl_->reply_timeout()); }
+core::Result<std::string> MllpClient::Receive(std::chrono::milliseconds timeout) {
+  return impl_->Receive(timeout);
+}
 core::Status MllpClient::WriteRaw(std::string_view bytes) {
   return impl_->Write(std::string(bytes));
 }

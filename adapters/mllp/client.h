@@ -63,6 +63,9 @@ class MllpClient {
   // that pipeline: Write sends one frame, Receive waits (reply_timeout) for the next one.
   core::Status Write(std::string_view payload);
   core::Result<std::string> Receive();
+  // Receive with its own deadline instead of reply_timeout (a caller bounding several reads by
+  // one deadline). A timeout closes the connection, as in Send.
+  core::Result<std::string> Receive(std::chrono::milliseconds timeout);
   // Sends bytes as they are, without framing: for conformance tests of framing errors.
   core::Status WriteRaw(std::string_view bytes);
   // TLS shutdown within shutdown_timeout, then closes the socket. Idempotent.

@@ -301,6 +301,9 @@ core::Result<DeliveryResult> ParticipantDeliverer::SendHl7(const routing::Partic
   }
   // On any failure below `client` is dropped, which closes it: only a connection whose last
   // acknowledgement was read and understood carries the next message.
+  // One deadline for the answer, stale acknowledgements included: skipping them must not make
+  // an attempt outlive the reply timeout (and the queue's lease, docs/queue.md).
+  const auto answer_deadline = std::chrono::steady_clock::now() + kAttemptTimeout;
   auto reply = mllp_pool_->Send(*client, er7);
   std::optional<hl7v2::Message> ack;
   for (int stale = 0;; ++stale) {
@@ -321,7 +324,13 @@ core::Result<DeliveryResult> ParticipantDeliverer::SendHl7(const routing::Partic
       return Transient("acknowledgements from " + to.ods + " answer other messages than " +
                        control_id);
     }
-    reply = client->client().Receive();
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        answer_deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds::zero()) {
+      return Transient("no acknowledgement of " + control_id + " from " + to.ods + " within " +
+                       std::to_string(kAttemptTimeout.count()) + " s");
+    }
+    reply = client->client().Receive(left);
   }
   const std::string code = ack->Get("MSA-1").Decoded();
   const bool accepted = code == "AA" || code == "CA";

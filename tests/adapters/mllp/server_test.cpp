@@ -378,6 +378,20 @@ TEST_F(MllpServerTest, ClientTimesOutWhenNoReplyComes) {
   EXPECT_FALSE(impatient.IsConnected());
 }
 
+// Receive(timeout) waits its own deadline, not reply_timeout (5 s here): the deliverer bounds
+// the reads of stale acknowledgements and the answer by one deadline this way.
+TEST_F(MllpServerTest, ReceiveWithItsOwnDeadlineTimesOutByIt) {
+  StartServer();
+  MllpClient client = Client(TestPki::kRj1);
+  ASSERT_TRUE(client.Write("hold"));
+  const auto started = std::chrono::steady_clock::now();
+  auto reply = client.Receive(200ms);
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error().code, core::ErrorCode::kTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_FALSE(client.IsConnected());
+}
+
 TEST_F(MllpServerTest, ClientReportsUnreachableServer) {
   StartServer();
   const std::uint16_t port = port_;
