@@ -22,6 +22,7 @@
 #include "adapters/fhir/json.h"
 #include "adapters/hl7v2/builder.h"
 #include "adapters/hl7v2/escape.h"
+#include "broker/core/http_types.h"
 #include "broker/core/result.h"
 #include "mappings/fhir_to_v2.h"
 #include "mappings/fhir_to_v2_reader.h"
@@ -130,33 +131,6 @@ inline bool VersionBefore27(std::string_view version) {
   return VersionBefore25(version) || version.substr(0, 3) == "2.5" || version.substr(0, 3) == "2.6";
 }
 
-// `text` with its %XX escapes decoded (a malformed escape is kept as written).
-inline std::string PercentDecode(std::string_view text) {
-  const auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') {
-      return c - '0';
-    }
-    if (c >= 'A' && c <= 'F') {
-      return c - 'A' + 10;
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
 // A coding read from FHIR.
 struct Coding {
   std::string_view system;
@@ -248,7 +222,8 @@ class Mapper {
       return "HL7" + std::string(system.substr(kV2SystemPrefix.size()));
     }
     if (system.substr(0, kBrokerCodingSystemPrefix.size()) == kBrokerCodingSystemPrefix) {
-      return PercentDecode(system.substr(kBrokerCodingSystemPrefix.size()));
+      const std::string_view name = system.substr(kBrokerCodingSystemPrefix.size());
+      return core::PercentDecode(name).value_or(std::string(name));  // malformed: as written
     }
     if (system.substr(0, kOidPrefix.size()) == kOidPrefix) {
       return std::string(system.substr(kOidPrefix.size()));
