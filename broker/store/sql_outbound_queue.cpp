@@ -42,8 +42,7 @@ constexpr std::string_view kLeaseSql =
 constexpr std::string_view kItemSql =
     "SELECT o.id, o.inbound_message_id, o.destination, o.format, o.nhs_number, o.status,"
     " o.attempts, o.next_attempt_at, o.created_at, o.last_error, o.replayed_at, m.sender,"
-    " m.protocol,"
-    " m.message_type, m.control_id,"
+    " m.protocol, m.message_type, m.control_id,"
     " CASE WHEN ? = 1 THEN m.payload ELSE substr(m.payload, 1, 0) END,"
     " CASE WHEN ? = 1 THEN m.payload_key_id END, m.dedupe_key"
     " FROM outbound_message o JOIN inbound_message m ON m.id = o.inbound_message_id"
