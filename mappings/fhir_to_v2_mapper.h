@@ -27,6 +27,8 @@
 #include "mappings/fhir_to_v2.h"
 #include "mappings/fhir_to_v2_reader.h"
 #include "mappings/fhir_to_v2_tables.h"
+#include "mappings/mapping_tables.h"
+#include "mappings/v2_to_fhir.h"
 
 namespace tb::mappings::f2v {
 
@@ -53,18 +55,9 @@ inline constexpr std::string_view kLocationPhysicalType =
     "http://terminology.hl7.org/CodeSystem/location-physical-type";
 inline constexpr std::string_view kVerificationStatusUrl =
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus";
-inline constexpr std::string_view kBirthTimeUrl =
-    "http://hl7.org/fhir/StructureDefinition/patient-birthTime";
-// What v2 -> FHIR writes and the way back reads again (v2_to_fhir.h, v2_to_fhir_mapper.h).
-inline constexpr std::string_view kObservationSubIdUrl =
-    "http://hl7.org/fhir/StructureDefinition/observation-v2-subid";
-inline constexpr std::string_view kObservationValueR5Url =
-    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value";
-inline constexpr std::string_view kOriginalCodeUrl =
-    "https://fhir.trustbridge.nhs.uk/StructureDefinition/hl7v2-original-code";
-// The system v2 -> FHIR gives a coding system it knows no URI for (MappingTables::CodingSystemUri:
-// the v2 name, percent-encoded).
-inline constexpr std::string_view kBrokerCodingSystemPrefix = "urn:trustbridge:v2-coding-system:";
+// What v2 -> FHIR writes and the way back reads again: kBirthTimeUrl, kObservationSubIdUrl,
+// kObservationValueR5Url, kOriginalCodeExtensionUrl (v2_to_fhir.h) and
+// kBrokerCodingSystemPrefix (mapping_tables.h).
 inline constexpr std::string_view kOidPrefix = "urn:oid:";
 
 // ---- writing ----------------------------------------------------------------------------------
@@ -274,7 +267,8 @@ class Mapper {
       const std::string epath = Reader::Join(path, "_status");
       reader_.ForEachObject(
           *element, "extension", epath, [&](const Value& ext, const std::string& p) {
-            if (!original.empty() || reader_.Str(ext, "url", p).value_or("") != kOriginalCodeUrl) {
+            if (!original.empty() ||
+                reader_.Str(ext, "url", p).value_or("") != kOriginalCodeExtensionUrl) {
               return;
             }
             if (const Value* coding = reader_.Obj(ext, "valueCoding", p)) {
@@ -400,9 +394,8 @@ class Mapper {
       }
       return;
     }
-    constexpr std::string_view kOid = "urn:oid:";
-    if (system.substr(0, kOid.size()) == kOid) {
-      Set(pos.C(component, 2), system.substr(kOid.size()));
+    if (system.substr(0, kOidPrefix.size()) == kOidPrefix) {
+      Set(pos.C(component, 2), system.substr(kOidPrefix.size()));
       Set(pos.C(component, 3), "ISO");
     } else {
       Set(pos.C(component, 2), system);

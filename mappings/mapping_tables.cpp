@@ -169,7 +169,7 @@ std::string MappingTables::CodingSystemUri(std::string_view v2_name) const {
   if (hl7v2::LooksLikeOid(v2_name)) {
     return "urn:oid:" + std::string(v2_name);
   }
-  std::string uri = "urn:trustbridge:v2-coding-system:";
+  std::string uri(kBrokerCodingSystemPrefix);
   static constexpr char kHex[] = "0123456789ABCDEF";
   for (char c : v2_name) {
     if (IsUnreserved(c)) {

@@ -26,6 +26,10 @@
 // Thread-safety: immutable after loading; share one instance (const) between threads.
 namespace tb::mappings {
 
+// The system CodingSystemUri gives a v2 coding system it knows no URI for: this prefix and the
+// name, percent-encoded (FHIR -> v2 takes the name back out for CWE-3).
+inline constexpr std::string_view kBrokerCodingSystemPrefix = "urn:trustbridge:v2-coding-system:";
+
 // Tables the v2 -> FHIR mapper looks up on every message, resolved once when loading.
 enum class KnownTable : std::uint8_t {
   kAdministrativeGender,  // 0001-administrative-gender

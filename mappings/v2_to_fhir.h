@@ -61,6 +61,15 @@ inline constexpr std::string_view kUnmappedSegmentExtensionUrl =
 // the original code and its v2 system), used where FHIR requires a code from a fixed value set.
 inline constexpr std::string_view kOriginalCodeExtensionUrl =
     "https://fhir.trustbridge.nhs.uk/StructureDefinition/hl7v2-original-code";
+// Extensions the mapping writes that FHIR -> v2 reads back (one definition for both ways).
+inline constexpr std::string_view kBirthTimeUrl =
+    "http://hl7.org/fhir/StructureDefinition/patient-birthTime";
+// R4 Observation.value[x] has no Attachment; the R5 cross-version extension carries ED/RP values.
+inline constexpr std::string_view kObservationValueR5Url =
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value";
+// OBX-4 sub-id (IG OG[Extension-Subidentifier]); a complex extension of the FHIR extensions pack.
+inline constexpr std::string_view kObservationSubIdUrl =
+    "http://hl7.org/fhir/StructureDefinition/observation-v2-subid";
 
 // Whether the mapping covers MSH-9 `type`^`trigger`: ADT A01-A05, A08, A11, A13, A28, A31, A40,
 // ORU^R01, ORM^O01, OML^O21. Any other v2 message cannot be sent to a participant that takes

@@ -44,16 +44,8 @@ inline void WriteDataAbsentUnknown(JsonText& out) {
   out.String(kDataAbsentReasonUrl);
   out.Raw(",\"valueCode\":\"unknown\"}]}");
 }
-inline constexpr std::string_view kBirthTimeUrl =
-    "http://hl7.org/fhir/StructureDefinition/patient-birthTime";
 inline constexpr std::string_view kMothersMaidenNameUrl =
     "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName";
-// R4 Observation.value[x] has no Attachment; the R5 cross-version extension carries ED values.
-inline constexpr std::string_view kObservationValueR5Url =
-    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value";
-// OBX-4 sub-id (IG OG[Extension-Subidentifier]); a complex extension of the FHIR extensions pack.
-inline constexpr std::string_view kObservationSubIdUrl =
-    "http://hl7.org/fhir/StructureDefinition/observation-v2-subid";
 inline constexpr std::string_view kV2EventSystem = "http://terminology.hl7.org/CodeSystem/v2-0003";
 inline constexpr std::string_view kParticipationTypeSystem =
     "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
