@@ -1,7 +1,6 @@
 #include "broker/routing/federated_query.h"
 
 #include <algorithm>
-#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -13,6 +12,7 @@
 #include "broker/core/clock.h"
 #include "broker/core/log.h"
 #include "broker/core/nhs_number.h"
+#include "broker/core/whole_number.h"
 
 namespace tb::routing {
 namespace {
@@ -610,16 +610,13 @@ std::string FormatRequesterHeader(const NamedRequester& requester) {
 core::Result<HopInfo> ParseHopHeaders(const core::HttpHeaders& headers) {
   HopInfo info;
   if (headers.Has(kHopsHeader)) {
-    const std::string_view text = Trim(headers.Get(kHopsHeader));
-    int hops = -1;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), hops);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || hops < 0 ||
-        hops > kMaxHopsHeaderValue) {
+    const std::optional<int> hops = core::ParseWholeNumber<int>(Trim(headers.Get(kHopsHeader)));
+    if (!hops || *hops > kMaxHopsHeaderValue) {
       return core::MakeError(core::ErrorCode::kInvalidValue,
                              "must be a hop count from 0 to " + std::to_string(kMaxHopsHeaderValue),
                              std::string(kHopsHeader));
     }
-    info.hops = hops;
+    info.hops = *hops;
   }
   if (headers.Has(kVisitedHeader)) {
     std::string_view rest = headers.Get(kVisitedHeader);
@@ -637,17 +634,15 @@ core::Result<HopInfo> ParseHopHeaders(const core::HttpHeaders& headers) {
     }
   }
   if (headers.Has(kDeadlineHeader)) {
-    const std::string_view text = Trim(headers.Get(kDeadlineHeader));
-    std::int64_t ms = -1;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || ms < 0 ||
-        ms > kMaxDeadlineHeaderMs) {
+    const std::optional<std::int64_t> ms =
+        core::ParseWholeNumber<std::int64_t>(Trim(headers.Get(kDeadlineHeader)));
+    if (!ms || *ms > kMaxDeadlineHeaderMs) {
       return core::MakeError(
           core::ErrorCode::kInvalidValue,
           "must be milliseconds from 0 to " + std::to_string(kMaxDeadlineHeaderMs),
           std::string(kDeadlineHeader));
     }
-    info.time_left = std::chrono::milliseconds(ms);
+    info.time_left = std::chrono::milliseconds(*ms);
   }
   return info;
 }
